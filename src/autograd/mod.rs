@@ -1,0 +1,274 @@
+//! Reverse-mode automatic differentiation on a reusable tape.
+//!
+//! A forward pass records operations on a [`Graph`], which borrows a [`Tape`] (the storage)
+//! and the model's [`ParamStore`] (the weights). Each operation returns a [`Var`], a handle to
+//! its output. [`Tape::backward`] then walks the record in reverse and adds every operation's
+//! input gradients, ending in the parameters' gradient buffers.
+//!
+//! The tape keeps its buffers between steps: the n-th operation of a step reuses the n-th
+//! operation's buffers of the previous one, so a training loop whose shapes do not change stops
+//! allocating after its first step.
+//!
+//! ```
+//! use strata::autograd::{Graph, ParamStore, Tape};
+//! use strata::Tensor;
+//!
+//! let mut params = ParamStore::new();
+//! let w = params.add("w", Tensor::from_slice(&[3.0]), true);
+//! let mut tape = Tape::new();
+//! let loss = {
+//!     let mut g = Graph::new(&mut tape, &params, true);
+//!     let w = g.param(w);
+//!     let x = g.constant(&Tensor::from_slice(&[2.0]));
+//!     let y = g.mul(w, x).unwrap(); // y = w·x
+//!     g.sum(y)
+//! };
+//! tape.backward(loss, &mut params);
+//! assert_eq!(params.grad(w).data(), &[2.0]); // dy/dw = x
+//! ```
+
+mod ops;
+mod params;
+
+#[doc(hidden)]
+pub mod gradcheck;
+
+pub(crate) use ops::Op;
+pub use ops::UnaryOp;
+pub use params::{ParamId, ParamStore};
+
+use crate::tensor::Tensor;
+
+/// A handle to one recorded value on the tape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Var(pub(crate) usize);
+
+/// Storage for one forward/backward pass, reused across passes.
+#[derive(Debug, Default)]
+pub struct Tape {
+    ops: Vec<Op>,
+    values: Vec<Tensor>,
+    grads: Vec<Tensor>,
+    /// Per-operation state a backward rule needs (softmax probabilities, masks).
+    saved: Vec<Tensor>,
+    requires_grad: Vec<bool>,
+    grad_live: Vec<bool>,
+}
+
+impl Tape {
+    /// An empty tape.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value of a recorded operation (parameters are read from `params`).
+    pub fn value<'a>(&'a self, var: Var, params: &'a ParamStore) -> &'a Tensor {
+        match self.ops[var.0] {
+            Op::Param(id) => params.value(id),
+            _ => &self.values[var.0],
+        }
+    }
+
+    /// Fills the gradient of every parameter that `loss` depends on with `d loss / d param`.
+    ///
+    /// `loss` must be a one-element value recorded on this tape since the last [`Graph::new`].
+    /// Gradients are computed afresh (not accumulated across calls), as Keras does.
+    pub fn backward(&mut self, loss: Var, params: &mut ParamStore) {
+        let (param_values, param_grads) = params.split_for_backward();
+        for i in 0..=loss.0 {
+            self.grad_live[i] = false;
+            match self.ops[i] {
+                Op::Param(id) => param_grads[id.0].data_mut().fill(0.0),
+                _ if self.requires_grad[i] => {
+                    let shape = self.values[i].shape().to_vec();
+                    self.grads[i].resize_for(&shape);
+                    self.grads[i].data_mut().fill(0.0);
+                }
+                _ => {}
+            }
+        }
+        if !self.requires_grad[loss.0] {
+            return;
+        }
+        self.grads[loss.0].data_mut().fill(1.0);
+        self.grad_live[loss.0] = true;
+        for i in (0..=loss.0).rev() {
+            if !self.grad_live[i] {
+                continue;
+            }
+            let (grads_before, grads_rest) = self.grads.split_at_mut(i);
+            let inputs = Inputs {
+                values: &self.values,
+                ops: &self.ops,
+                params: param_values,
+            };
+            let mut targets = GradTargets {
+                node_grads: grads_before,
+                live: &mut self.grad_live[..i],
+                requires_grad: &self.requires_grad,
+                ops: &self.ops,
+                param_grads,
+            };
+            let node = Node {
+                value: &self.values[i],
+                saved: &self.saved[i],
+                grad: &grads_rest[0],
+            };
+            ops::backward(self.ops[i], &inputs, node, &mut targets);
+        }
+    }
+
+    /// The gradient of a recorded, non-parameter value after [`Tape::backward`]
+    /// (zeros where nothing flowed).
+    pub fn grad(&self, var: Var) -> &Tensor {
+        &self.grads[var.0]
+    }
+}
+
+/// A forward pass in progress: records operations on a [`Tape`], reading weights from a
+/// [`ParamStore`]. Layers build their outputs by calling its operations.
+pub struct Graph<'a> {
+    tape: &'a mut Tape,
+    params: &'a ParamStore,
+    training: bool,
+}
+
+impl<'a> Graph<'a> {
+    /// Starts a new pass on `tape`, forgetting what it recorded before (but keeping its buffers).
+    /// `training` switches layers such as Dropout between their training and inference behaviour.
+    pub fn new(tape: &'a mut Tape, params: &'a ParamStore, training: bool) -> Self {
+        tape.ops.clear();
+        Graph {
+            tape,
+            params,
+            training,
+        }
+    }
+
+    /// True in a training pass.
+    pub fn training(&self) -> bool {
+        self.training
+    }
+
+    /// The value a [`Var`] holds.
+    pub fn value(&self, var: Var) -> &Tensor {
+        self.tape.value(var, self.params)
+    }
+
+    /// The shape of a [`Var`]'s value.
+    pub fn shape(&self, var: Var) -> &[usize] {
+        self.value(var).shape()
+    }
+
+    /// The operation that produced `var`.
+    pub(crate) fn op(&self, var: Var) -> Op {
+        self.tape.ops[var.0]
+    }
+
+    /// Records a new operation whose output has `shape`; `compute` fills the output (and any
+    /// state saved for backward) from the inputs' values.
+    fn push(
+        &mut self,
+        op: Op,
+        shape: &[usize],
+        compute: impl FnOnce(&Inputs, &mut Tensor, &mut Tensor),
+    ) -> Var {
+        let tape = &mut *self.tape;
+        let index = tape.ops.len();
+        if index == tape.values.len() {
+            tape.values.push(Tensor::default());
+            tape.grads.push(Tensor::default());
+            tape.saved.push(Tensor::default());
+            tape.requires_grad.push(false);
+            tape.grad_live.push(false);
+        }
+        let requires_grad = match op {
+            Op::Constant => false,
+            Op::Param(id) => self.params.is_trainable(id),
+            _ => op
+                .inputs()
+                .into_iter()
+                .flatten()
+                .any(|v| tape.requires_grad[v.0]),
+        };
+        tape.requires_grad[index] = requires_grad;
+        let (before, rest) = tape.values.split_at_mut(index);
+        let out = &mut rest[0];
+        out.resize_for(shape);
+        let inputs = Inputs {
+            values: before,
+            ops: &tape.ops,
+            params: self.params.values_slice(),
+        };
+        compute(&inputs, out, &mut tape.saved[index]);
+        tape.ops.push(op);
+        Var(index)
+    }
+
+    /// Records a constant (an input batch, targets): no gradient flows into it.
+    pub fn constant(&mut self, value: &Tensor) -> Var {
+        self.push(Op::Constant, value.shape(), |_, out, _| {
+            out.copy_from(value)
+        })
+    }
+
+    /// Records a constant filled in place by `fill`, reusing the tape's buffer (no allocation
+    /// once the tape has warmed up).
+    pub fn constant_with(&mut self, fill: impl FnOnce(&mut Tensor)) -> Var {
+        self.push(Op::Constant, &[], |_, out, _| fill(out))
+    }
+
+    /// Records a use of a model parameter. Its gradient goes to the [`ParamStore`].
+    pub fn param(&mut self, id: ParamId) -> Var {
+        // Parameters are read from the store, so the node keeps no copy of the value.
+        self.push(Op::Param(id), &[0], |_, _, _| {})
+    }
+}
+
+/// Read access to the values of already-recorded operations, parameters included.
+pub(crate) struct Inputs<'a> {
+    values: &'a [Tensor],
+    ops: &'a [Op],
+    params: &'a [Tensor],
+}
+
+impl Inputs<'_> {
+    fn get(&self, var: Var) -> &Tensor {
+        match self.ops[var.0] {
+            Op::Param(id) => &self.params[id.0],
+            _ => &self.values[var.0],
+        }
+    }
+}
+
+/// The operation being differentiated: its output value, saved state and output gradient.
+pub(crate) struct Node<'a> {
+    value: &'a Tensor,
+    saved: &'a Tensor,
+    grad: &'a Tensor,
+}
+
+/// Where a backward rule adds its input gradients: an earlier node's buffer or a parameter's.
+pub(crate) struct GradTargets<'a> {
+    node_grads: &'a mut [Tensor],
+    live: &'a mut [bool],
+    requires_grad: &'a [bool],
+    ops: &'a [Op],
+    param_grads: &'a mut [Tensor],
+}
+
+impl GradTargets<'_> {
+    /// The gradient buffer to add into for `var`, or `None` when no gradient is wanted there.
+    fn get(&mut self, var: Var) -> Option<&mut [f32]> {
+        if !self.requires_grad[var.0] {
+            return None;
+        }
+        match self.ops[var.0] {
+            Op::Param(id) => Some(self.param_grads[id.0].data_mut()),
+            _ => {
+                self.live[var.0] = true;
+                Some(self.node_grads[var.0].data_mut())
+            }
+        }
+    }
+}

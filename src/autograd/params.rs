@@ -1,0 +1,118 @@
+//! [`ParamStore`]: a model's weights and their gradients, indexed densely by [`ParamId`].
+//!
+//! Values and gradients sit in two parallel vectors so a backward pass can read every weight
+//! while writing every gradient, and an optimizer can walk both without hashing names.
+
+use crate::tensor::Tensor;
+
+/// Index of a parameter in its [`ParamStore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParamId(pub(crate) usize);
+
+impl ParamId {
+    /// The parameter's position in its store.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Named weights (`dense/kernel`, `dense/bias`, ...) with a gradient buffer each.
+#[derive(Clone, Debug, Default)]
+pub struct ParamStore {
+    names: Vec<String>,
+    values: Vec<Tensor>,
+    grads: Vec<Tensor>,
+    trainable: Vec<bool>,
+}
+
+impl ParamStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a parameter and returns its id. `name` becomes its key in saved files and summaries.
+    pub fn add(&mut self, name: impl Into<String>, value: Tensor, trainable: bool) -> ParamId {
+        self.names.push(name.into());
+        self.grads.push(Tensor::zeros(value.shape()));
+        self.values.push(value);
+        self.trainable.push(trainable);
+        ParamId(self.values.len() - 1)
+    }
+
+    /// Number of parameters (tensors, not scalars).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when the store holds no parameter.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// A parameter's value.
+    pub fn value(&self, id: ParamId) -> &Tensor {
+        &self.values[id.0]
+    }
+
+    /// A parameter's value, writable (to load or set weights).
+    pub fn value_mut(&mut self, id: ParamId) -> &mut Tensor {
+        &mut self.values[id.0]
+    }
+
+    /// A parameter's gradient from the last backward pass.
+    pub fn grad(&self, id: ParamId) -> &Tensor {
+        &self.grads[id.0]
+    }
+
+    /// A parameter's name.
+    pub fn name(&self, id: ParamId) -> &str {
+        &self.names[id.0]
+    }
+
+    /// Whether the optimizer updates this parameter.
+    pub fn is_trainable(&self, id: ParamId) -> bool {
+        self.trainable[id.0]
+    }
+
+    /// All ids, in the order the parameters were added.
+    pub fn ids(&self) -> impl Iterator<Item = ParamId> + use<> {
+        (0..self.values.len()).map(ParamId)
+    }
+
+    /// Total number of scalar weights, and how many of them are trainable.
+    pub fn counts(&self) -> (usize, usize) {
+        let total = self.values.iter().map(Tensor::len).sum();
+        let trainable = self
+            .values
+            .iter()
+            .zip(&self.trainable)
+            .filter(|(_, t)| **t)
+            .map(|(v, _)| v.len())
+            .sum();
+        (total, trainable)
+    }
+
+    /// Every value with its gradient and trainable flag, for an optimizer step.
+    pub(crate) fn values_and_grads_mut(&mut self) -> (&mut [Tensor], &[Tensor], &[bool]) {
+        (&mut self.values, &self.grads, &self.trainable)
+    }
+
+    /// Every value, in id order.
+    pub(crate) fn values_slice(&self) -> &[Tensor] {
+        &self.values
+    }
+
+    /// Values to read and gradients to write during a backward pass.
+    pub(crate) fn split_for_backward(&mut self) -> (&[Tensor], &mut [Tensor]) {
+        (&self.values, &mut self.grads)
+    }
+}
+
+impl ParamStore {
+    /// Overwrites a gradient (tests of optimizers set gradients by hand).
+    #[doc(hidden)]
+    pub fn set_grad_for_test(&mut self, id: ParamId, grad: &[f32]) {
+        self.grads[id.0].data_mut().copy_from_slice(grad);
+    }
+}

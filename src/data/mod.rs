@@ -1,0 +1,10 @@
+//! Datasets and preprocessing: MNIST's IDX files, CSV tables, scaling, one-hot labels,
+//! seeded shuffling and splitting, and a batch iterator.
+
+pub mod csv;
+pub mod mnist;
+mod preprocessing;
+
+pub use preprocessing::{
+    Batches, batches, scale, shuffle, standardize, to_categorical, train_test_split,
+};

@@ -1,0 +1,139 @@
+//! The one error type every fallible strata call returns.
+//!
+//! Each variant carries what a person needs to act on it: which layer or file, what was
+//! expected and what was received.
+
+use thiserror::Error;
+
+/// Everything a user of strata can get wrong, and every file or system failure strata meets.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A layer received an input of the wrong shape.
+    #[error(
+        "layer '{layer}' expected input shape {expected}, but received input with shape {received}"
+    )]
+    LayerShape {
+        /// The layer's name, e.g. `dense_1`.
+        layer: String,
+        /// What the layer accepts, e.g. `(None, 784)`.
+        expected: String,
+        /// What it was given.
+        received: String,
+    },
+    /// Two tensors whose shapes cannot be combined by an operation.
+    #[error("shape mismatch in {op}: {lhs:?} and {rhs:?}")]
+    ShapeMismatch {
+        /// The operation, e.g. `matmul`.
+        op: &'static str,
+        /// Shape of the first operand.
+        lhs: Vec<usize>,
+        /// Shape of the second operand.
+        rhs: Vec<usize>,
+    },
+    /// A tensor was built from data whose length does not match its shape.
+    #[error("cannot make a tensor of shape {shape:?} ({expected} values) from {received} values")]
+    DataLength {
+        /// The requested shape.
+        shape: Vec<usize>,
+        /// Number of values the shape needs.
+        expected: usize,
+        /// Number of values given.
+        received: usize,
+    },
+    /// An argument outside its valid range (batch size 0, negative learning rate, ...).
+    #[error("invalid argument {name}={value}: {reason}")]
+    InvalidArgument {
+        /// The argument's Keras name, e.g. `batch_size`.
+        name: String,
+        /// The value received, as text.
+        value: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
+    /// A name (optimizer, loss, activation, initializer, layer class, metric) strata does not know.
+    #[error("unknown {kind} '{name}'; valid names are: {valid}")]
+    UnknownName {
+        /// What kind of thing was named, e.g. `optimizer`.
+        kind: &'static str,
+        /// The name received.
+        name: String,
+        /// The accepted names, comma-separated.
+        valid: String,
+    },
+    /// Training data that cannot be used as given (x/y lengths, labels out of range, ...).
+    #[error("invalid data: {0}")]
+    Data(String),
+    /// A model used before it was ready (not built, not compiled).
+    #[error("{0}")]
+    Usage(String),
+    /// The loss became NaN or infinite.
+    #[error(
+        "loss became {value} at epoch {epoch}, batch {batch}; try a lower learning rate or check the data for NaN/inf"
+    )]
+    NonFiniteLoss {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based batch within the epoch.
+        batch: usize,
+        /// The loss value (NaN or ±inf).
+        value: f32,
+    },
+    /// A data or model file that is missing, truncated or malformed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file's path.
+        path: String,
+        /// What is wrong with it, and where.
+        reason: String,
+    },
+    /// An operating-system I/O failure.
+    #[error("{context}: {source}")]
+    Io {
+        /// What strata was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with [`Error`] as the error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid(name: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            name: name.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::UnknownName`].
+    pub fn unknown(kind: &'static str, name: &str, valid: &[&str]) -> Self {
+        Error::UnknownName {
+            kind,
+            name: name.to_string(),
+            valid: valid.join(", "),
+        }
+    }
+
+    /// Shorthand for [`Error::File`].
+    pub fn file(path: impl AsRef<std::path::Path>, reason: impl Into<String>) -> Self {
+        Error::File {
+            path: path.as_ref().display().to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Formats a per-sample shape the way Keras prints it: `(None, 28, 28)`.
+pub fn keras_shape(shape: &[usize]) -> String {
+    let mut text = String::from("(None");
+    for dim in shape {
+        text.push_str(&format!(", {dim}"));
+    }
+    text.push(')');
+    text
+}

@@ -1,0 +1,211 @@
+//! Weight initializers with Keras's names and formulas (the `VarianceScaling` family), seeded.
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// How a weight tensor's starting values are drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Initializer {
+    /// Uniform in ±√(6 / (fan_in + fan_out)). Keras's default for kernels.
+    GlorotUniform,
+    /// Truncated normal, stddev √(2 / (fan_in + fan_out)) / 0.8796.
+    GlorotNormal,
+    /// Truncated normal, stddev √(2 / fan_in) / 0.8796.
+    HeNormal,
+    /// Uniform in ±√(6 / fan_in).
+    HeUniform,
+    /// Truncated normal, stddev √(1 / fan_in) / 0.8796.
+    LecunNormal,
+    /// Uniform in ±√(3 / fan_in).
+    LecunUniform,
+    /// All zeros. Keras's default for biases.
+    Zeros,
+    /// All ones.
+    Ones,
+    /// All equal to a value.
+    Constant(f32),
+    /// Normal with `mean` and `stddev` (Keras: 0, 0.05).
+    RandomNormal { mean: f32, stddev: f32 },
+    /// Uniform in `[minval, maxval)` (Keras: -0.05, 0.05).
+    RandomUniform { minval: f32, maxval: f32 },
+}
+
+/// The names [`Initializer::from_name`] accepts.
+pub const NAMES: &[&str] = &[
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "zeros",
+    "ones",
+    "random_normal",
+    "random_uniform",
+];
+
+/// Truncating a standard normal at ±2 shrinks its stddev by this factor; Keras divides by it.
+const TRUNCATION_STDDEV: f32 = 0.879_625_66;
+
+impl Initializer {
+    /// Looks an initializer up by its Keras name (`glorot_uniform` or `GlorotUniform`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        let snake = to_snake_case(name);
+        Ok(match snake.as_str() {
+            "glorot_uniform" => Initializer::GlorotUniform,
+            "glorot_normal" => Initializer::GlorotNormal,
+            "he_normal" => Initializer::HeNormal,
+            "he_uniform" => Initializer::HeUniform,
+            "lecun_normal" => Initializer::LecunNormal,
+            "lecun_uniform" => Initializer::LecunUniform,
+            "zeros" | "zero" => Initializer::Zeros,
+            "ones" | "one" => Initializer::Ones,
+            "random_normal" => Initializer::RandomNormal {
+                mean: 0.0,
+                stddev: 0.05,
+            },
+            "random_uniform" => Initializer::RandomUniform {
+                minval: -0.05,
+                maxval: 0.05,
+            },
+            _ => return Err(Error::unknown("initializer", name, NAMES)),
+        })
+    }
+
+    /// The Keras name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Initializer::GlorotUniform => "glorot_uniform",
+            Initializer::GlorotNormal => "glorot_normal",
+            Initializer::HeNormal => "he_normal",
+            Initializer::HeUniform => "he_uniform",
+            Initializer::LecunNormal => "lecun_normal",
+            Initializer::LecunUniform => "lecun_uniform",
+            Initializer::Zeros => "zeros",
+            Initializer::Ones => "ones",
+            Initializer::Constant(_) => "constant",
+            Initializer::RandomNormal { .. } => "random_normal",
+            Initializer::RandomUniform { .. } => "random_uniform",
+        }
+    }
+
+    /// A tensor of `shape` drawn from this initializer.
+    pub fn initialize(&self, shape: &[usize], rng: &mut Rng) -> Tensor {
+        let (fan_in, fan_out) = fans(shape);
+        let mut tensor = Tensor::zeros(shape);
+        let values = tensor.data_mut();
+        let uniform = |values: &mut [f32], rng: &mut Rng, limit: f32| {
+            values
+                .iter_mut()
+                .for_each(|v| *v = rng.uniform(-limit, limit));
+        };
+        let truncated = |values: &mut [f32], rng: &mut Rng, variance: f32| {
+            let stddev = variance.sqrt() / TRUNCATION_STDDEV;
+            values
+                .iter_mut()
+                .for_each(|v| *v = rng.truncated_normal(stddev));
+        };
+        let fan_avg = ((fan_in + fan_out) / 2.0).max(1.0);
+        let fan_in = fan_in.max(1.0);
+        match *self {
+            Initializer::GlorotUniform => uniform(values, rng, (3.0 / fan_avg).sqrt()),
+            Initializer::GlorotNormal => truncated(values, rng, 1.0 / fan_avg),
+            Initializer::HeNormal => truncated(values, rng, 2.0 / fan_in),
+            Initializer::HeUniform => uniform(values, rng, (6.0 / fan_in).sqrt()),
+            Initializer::LecunNormal => truncated(values, rng, 1.0 / fan_in),
+            Initializer::LecunUniform => uniform(values, rng, (3.0 / fan_in).sqrt()),
+            Initializer::Zeros => {}
+            Initializer::Ones => values.fill(1.0),
+            Initializer::Constant(c) => values.fill(c),
+            Initializer::RandomNormal { mean, stddev } => values
+                .iter_mut()
+                .for_each(|v| *v = mean + stddev * rng.normal()),
+            Initializer::RandomUniform { minval, maxval } => values
+                .iter_mut()
+                .for_each(|v| *v = rng.uniform(minval, maxval)),
+        }
+        tensor
+    }
+}
+
+/// Keras's `compute_fans`: a Dense kernel `(in, out)`; a conv kernel `(..., in, out)` scaled by
+/// its receptive field.
+pub fn fans(shape: &[usize]) -> (f32, f32) {
+    match shape.len() {
+        0 => (1.0, 1.0),
+        1 => (shape[0] as f32, shape[0] as f32),
+        2 => (shape[0] as f32, shape[1] as f32),
+        n => {
+            let receptive: usize = shape[..n - 2].iter().product();
+            (
+                (shape[n - 2] * receptive) as f32,
+                (shape[n - 1] * receptive) as f32,
+            )
+        }
+    }
+}
+
+/// `GlorotUniform` → `glorot_uniform`.
+pub(crate) fn to_snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl TryFrom<&str> for Initializer {
+    type Error = Error;
+    fn try_from(name: &str) -> Result<Self> {
+        Initializer::from_name(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glorot_uniform_stays_inside_its_limit_and_fills_it() {
+        let t = Initializer::GlorotUniform.initialize(&[784, 128], &mut Rng::new(0));
+        let limit = (6.0f32 / (784.0 + 128.0)).sqrt();
+        let max = t.data().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(max <= limit && max > 0.95 * limit, "{max} vs {limit}");
+    }
+
+    #[test]
+    fn he_normal_has_the_keras_stddev() {
+        let t = Initializer::HeNormal.initialize(&[400, 300], &mut Rng::new(1));
+        let n = t.len() as f32;
+        let mean = t.data().iter().sum::<f32>() / n;
+        let std = (t.data().iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
+        let expected = (2.0f32 / 400.0).sqrt();
+        assert!(
+            (std - expected).abs() < 0.03 * expected,
+            "{std} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn conv_fans_and_names() {
+        assert_eq!(fans(&[3, 3, 1, 32]), (9.0, 288.0));
+        assert_eq!(
+            Initializer::from_name("GlorotUniform").unwrap(),
+            Initializer::GlorotUniform
+        );
+        assert!(
+            Initializer::from_name("xavier")
+                .unwrap_err()
+                .to_string()
+                .contains("glorot_uniform")
+        );
+    }
+}

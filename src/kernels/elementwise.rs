@@ -1,0 +1,130 @@
+//! Elementwise loops: unary and binary maps, with rayon above a size where threads pay.
+
+use rayon::prelude::*;
+
+/// Below this many values a loop stays on one thread; above it, chunks of this size go to rayon.
+/// Chunk boundaries are fixed, so results do not depend on the thread count.
+const PARALLEL_CHUNK: usize = 1 << 15;
+
+/// `out[i] = f(x[i])`.
+pub(crate) fn map_into(out: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32 + Sync) {
+    if out.len() > PARALLEL_CHUNK {
+        out.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(x.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(o, x)| {
+                o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
+            });
+    } else {
+        out.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
+    }
+}
+
+/// `out[i] = f(a[i], b[i])`.
+pub(crate) fn zip_map_into(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) {
+    if out.len() > PARALLEL_CHUNK {
+        out.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(a.par_chunks(PARALLEL_CHUNK))
+            .zip(b.par_chunks(PARALLEL_CHUNK))
+            .for_each(|((o, a), b)| {
+                o.iter_mut()
+                    .zip(a)
+                    .zip(b)
+                    .for_each(|((o, &a), &b)| *o = f(a, b))
+            });
+    } else {
+        out.iter_mut()
+            .zip(a)
+            .zip(b)
+            .for_each(|((o, &a), &b)| *o = f(a, b));
+    }
+}
+
+/// `acc[i] += f(a[i], b[i])`: the shape of most backward rules (`dx += dy · f'(x)`).
+pub(crate) fn accumulate_zip(
+    acc: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) {
+    if acc.len() > PARALLEL_CHUNK {
+        acc.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(a.par_chunks(PARALLEL_CHUNK))
+            .zip(b.par_chunks(PARALLEL_CHUNK))
+            .for_each(|((o, a), b)| {
+                o.iter_mut()
+                    .zip(a)
+                    .zip(b)
+                    .for_each(|((o, &a), &b)| *o += f(a, b))
+            });
+    } else {
+        acc.iter_mut()
+            .zip(a)
+            .zip(b)
+            .for_each(|((o, &a), &b)| *o += f(a, b));
+    }
+}
+
+/// `acc[i] += f(a[i], b[i], c[i])`.
+pub(crate) fn accumulate_zip3(
+    acc: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    f: impl Fn(f32, f32, f32) -> f32 + Sync,
+) {
+    acc.iter_mut()
+        .zip(a)
+        .zip(b)
+        .zip(c)
+        .for_each(|(((o, &a), &b), &c)| *o += f(a, b, c));
+}
+
+/// `acc[i] += scale · x[i]`.
+pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
+    acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x);
+}
+
+/// Adds `bias` (length `cols`) to every row of `out` (`rows × cols`).
+pub(crate) fn add_row_vector(out: &mut [f32], bias: &[f32]) {
+    for row in out.chunks_mut(bias.len()) {
+        row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+    }
+}
+
+/// Visits every element of a broadcast binary operation: `visit(out_index, a_index, b_index)`.
+pub(crate) fn for_each_broadcast(
+    out_shape: &[usize],
+    a_strides: &[usize],
+    b_strides: &[usize],
+    mut visit: impl FnMut(usize, usize, usize),
+) {
+    let rank = out_shape.len();
+    let total: usize = out_shape.iter().product();
+    let mut counter = vec![0usize; rank];
+    let (mut ia, mut ib) = (0usize, 0usize);
+    for flat in 0..total {
+        visit(flat, ia, ib);
+        // Advance the multi-index like an odometer, updating both offsets incrementally.
+        for axis in (0..rank).rev() {
+            counter[axis] += 1;
+            ia += a_strides[axis];
+            ib += b_strides[axis];
+            if counter[axis] < out_shape[axis] {
+                break;
+            }
+            ia -= a_strides[axis] * out_shape[axis];
+            ib -= b_strides[axis] * out_shape[axis];
+            counter[axis] = 0;
+        }
+    }
+}
+
+/// `erf`, from libm: std has no stable `f32::erf`.
+pub(crate) fn erf(x: f32) -> f32 {
+    libm::erff(x)
+}

@@ -1,0 +1,147 @@
+//! Matrix products through the `gemm` crate: the one place that knows its argument order.
+//!
+//! `gemm::gemm` computes `dst = alpha·dst + beta·lhs·rhs` (the reverse of BLAS's names) and
+//! takes a column stride and a row stride for each operand, so transposes cost nothing.
+
+/// Whether an operand is used as stored or transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transpose {
+    /// Use the matrix as stored (row-major).
+    No,
+    /// Use its transpose.
+    Yes,
+}
+
+/// Below this many multiply-adds a product runs on one thread: splitting it costs more than it
+/// saves (measured on the MLP's 32×784×128 products, see docs/PERFORMANCE.md).
+const PARALLEL_MIN_MACS: usize = 1 << 22;
+
+/// `c (m×n) = a (m×k) · b (k×n)`, or `c += …` when `accumulate`.
+///
+/// `a` is stored row-major as `m×k`, or as `k×m` when `transpose_a` is `Yes`; likewise `b` as
+/// `k×n` or `n×k`. Panics if a slice is shorter than its shape (a bug in the caller).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    a: &[f32],
+    transpose_a: Transpose,
+    b: &[f32],
+    transpose_b: Transpose,
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(
+        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+        "matmul operand too short"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return;
+    }
+    let (a_col_stride, a_row_stride) = match transpose_a {
+        Transpose::No => (1, k as isize),
+        Transpose::Yes => (m as isize, 1),
+    };
+    let (b_col_stride, b_row_stride) = match transpose_b {
+        Transpose::No => (1, n as isize),
+        Transpose::Yes => (k as isize, 1),
+    };
+    let parallelism = if m * n * k >= PARALLEL_MIN_MACS && rayon::current_num_threads() > 1 {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
+    };
+    let alpha = if accumulate { 1.0 } else { 0.0 };
+    // SAFETY: the assert above guarantees every index gemm touches (rows < m or k, columns < k
+    // or n, with the strides computed for those shapes) lies inside the slices, and `c` does
+    // not alias `a` or `b` because it is borrowed mutably.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_col_stride,
+            a_row_stride,
+            b.as_ptr(),
+            b_col_stride,
+            b_row_stride,
+            alpha,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        let mut t = vec![0.0; x.len()];
+        for r in 0..rows {
+            for c in 0..cols {
+                t[c * rows + r] = x[r * cols + c];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn matches_naive_product_with_transposes_and_accumulation() {
+        for &(m, k, n) in &[(1, 1, 1), (3, 5, 2), (17, 33, 9), (64, 300, 130)] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
+                .collect();
+            let expected = naive(&a, &b, m, k, n);
+            let at = transpose(&a, m, k);
+            let bt = transpose(&b, k, n);
+            for (lhs, ta) in [(&a, Transpose::No), (&at, Transpose::Yes)] {
+                for (rhs, tb) in [(&b, Transpose::No), (&bt, Transpose::Yes)] {
+                    let mut c = vec![1.0; m * n];
+                    matmul(lhs, ta, rhs, tb, &mut c, m, k, n, false);
+                    let err = c
+                        .iter()
+                        .zip(&expected)
+                        .map(|(x, y)| (x - y).abs())
+                        .fold(0.0, f32::max);
+                    assert!(err < 1e-3, "{m}x{k}x{n} {ta:?} {tb:?}: {err}");
+                    matmul(lhs, ta, rhs, tb, &mut c, m, k, n, true);
+                    let err = c
+                        .iter()
+                        .zip(&expected)
+                        .map(|(x, y)| (x - 2.0 * y).abs())
+                        .fold(0.0, f32::max);
+                    assert!(err < 2e-3, "accumulate {m}x{k}x{n}: {err}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The compute boundary: every loop over tensor values that matters for speed lives here.
+//!
+//! The rest of the crate calls these `pub(crate)` functions on plain slices and never touches
+//! `gemm` or `rayon` directly, so a second backend (another SIMD library, a GPU) replaces this
+//! folder and nothing else.
+
+mod elementwise;
+mod matmul;
+mod reduce;
+
+pub(crate) use elementwise::*;
+pub(crate) use matmul::{Transpose, matmul};
+pub(crate) use reduce::*;

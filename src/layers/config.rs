@@ -1,0 +1,137 @@
+//! Layers from Keras-style configs: `{"class_name": "Dense", "config": {"units": 128, ...}}`,
+//! as model files and Keras's `model.to_json()` write them.
+
+use super::{Activation, Dense, Flatten, Input, Layer};
+use crate::error::{Error, Result};
+use crate::initializers::{Initializer, to_snake_case};
+use serde_json::Value;
+
+/// The layer class names a model file may use.
+pub const LAYER_NAMES: &[&str] = &["InputLayer", "Dense", "Activation", "Flatten"];
+
+/// Builds a layer from its Keras class name and config. Unknown keys that only matter to
+/// Keras (`trainable`, `dtype`, regularizers left `null`, ...) are ignored.
+pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
+    let input_shape = input_shape(config)?;
+    let name = config
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut layer: Box<dyn Layer> = match class_name {
+        "InputLayer" | "Input" => {
+            let shape = input_shape.ok_or_else(|| {
+                Error::Data("InputLayer needs \"shape\" or \"batch_shape\"".into())
+            })?;
+            Box::new(Input::new(&shape))
+        }
+        "Dense" => {
+            let units = config
+                .get("units")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| Error::Data("Dense needs a positive integer \"units\"".into()))?;
+            let mut dense = Dense::new(units as usize)
+                .activation(&activation_name(config)?)
+                .use_bias(
+                    config
+                        .get("use_bias")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(true),
+                );
+            if let Some(init) = initializer(config, "kernel_initializer")? {
+                dense = dense.kernel_initializer(init);
+            }
+            if let Some(init) = initializer(config, "bias_initializer")? {
+                dense = dense.bias_initializer(init);
+            }
+            if let Some(shape) = &input_shape {
+                dense = dense.input_shape(shape);
+            }
+            Box::new(dense)
+        }
+        "Activation" => Box::new(Activation::new(&activation_name(config)?)),
+        "Flatten" => {
+            let flatten = Flatten::new();
+            Box::new(match &input_shape {
+                Some(shape) => flatten.input_shape(shape),
+                None => flatten,
+            })
+        }
+        _ => return Err(Error::unknown("layer class", class_name, LAYER_NAMES)),
+    };
+    if !name.is_empty() {
+        layer.set_name(name);
+    }
+    Ok(layer)
+}
+
+/// `input_shape: [784]`, `shape: [784]`, or Keras's `batch_shape` / `batch_input_shape:
+/// [null, 784]`.
+fn input_shape(config: &Value) -> Result<Option<Vec<usize>>> {
+    let (key, skip) = if let Some(v) = config.get("input_shape").or_else(|| config.get("shape")) {
+        (v, 0)
+    } else if let Some(v) = config
+        .get("batch_shape")
+        .or_else(|| config.get("batch_input_shape"))
+    {
+        (v, 1)
+    } else {
+        return Ok(None);
+    };
+    let dims = key
+        .as_array()
+        .ok_or_else(|| Error::Data(format!("input shape must be a list, got {key}")))?;
+    dims.iter()
+        .skip(skip)
+        .map(|d| d.as_u64().filter(|&d| d > 0).map(|d| d as usize))
+        .collect::<Option<Vec<_>>>()
+        .map(Some)
+        .ok_or_else(|| Error::Data(format!("input shape must list positive sizes, got {key}")))
+}
+
+fn activation_name(config: &Value) -> Result<String> {
+    match config.get("activation") {
+        None | Some(Value::Null) => Ok("linear".into()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(Error::Data(format!(
+            "\"activation\" must be a name, got {other}"
+        ))),
+    }
+}
+
+/// `"he_normal"`, or Keras's `{"class_name": "HeNormal", "config": {"seed": null}}`.
+fn initializer(config: &Value, key: &str) -> Result<Option<Initializer>> {
+    let Some(value) = config.get(key) else {
+        return Ok(None);
+    };
+    let (name, args) = match value {
+        Value::Null => return Ok(None),
+        Value::String(s) => (s.clone(), None),
+        Value::Object(map) => match map.get("class_name").and_then(Value::as_str) {
+            Some(class) => (class.to_string(), map.get("config")),
+            None => return Err(Error::Data(format!("\"{key}\" needs a \"class_name\""))),
+        },
+        other => {
+            return Err(Error::Data(format!(
+                "\"{key}\" must be a name, got {other}"
+            )));
+        }
+    };
+    let arg = |k: &str, default: f32| {
+        args.and_then(|a| a.get(k))
+            .and_then(Value::as_f64)
+            .map_or(default, |v| v as f32)
+    };
+    Ok(Some(match to_snake_case(&name).as_str() {
+        "random_normal" => Initializer::RandomNormal {
+            mean: arg("mean", 0.0),
+            stddev: arg("stddev", 0.05),
+        },
+        "random_uniform" => Initializer::RandomUniform {
+            minval: arg("minval", -0.05),
+            maxval: arg("maxval", 0.05),
+        },
+        "constant" => Initializer::Constant(arg("value", 0.0)),
+        _ => Initializer::from_name(&name)?,
+    }))
+}

@@ -1,0 +1,71 @@
+//! Layers with Keras's names, arguments and defaults.
+//!
+//! A layer is built once with its input shape (where shape errors are found and weights are
+//! created in the model's [`ParamStore`]), then records its forward pass on a [`Graph`] as many
+//! times as needed. Backward passes come for free from the graph's operations, so a new layer
+//! is just a `build` and a `forward`.
+//!
+//! Shapes here are per sample: the batch axis is left out, as in Keras's `input_shape`.
+
+mod activation;
+mod config;
+mod dense;
+mod flatten;
+mod input;
+
+pub use activation::Activation;
+pub use config::{LAYER_NAMES, from_config};
+pub use dense::Dense;
+pub use flatten::Flatten;
+pub use input::Input;
+
+use crate::autograd::{Graph, ParamId, ParamStore, Var};
+use crate::error::Result;
+use crate::rng::Rng;
+
+/// A building block of a model.
+pub trait Layer: Send + Sync {
+    /// Keras's class name, e.g. `"Dense"`.
+    fn class_name(&self) -> &'static str;
+
+    /// The layer's unique name in its model (`dense`, `dense_1`, ...). Empty until named.
+    fn name(&self) -> &str;
+
+    /// Sets the name; the model calls this when the user gave none.
+    fn set_name(&mut self, name: String);
+
+    /// Creates the layer's weights for a per-sample `input_shape` and returns its per-sample
+    /// output shape, or a shape error naming the layer.
+    fn build(
+        &mut self,
+        input_shape: &[usize],
+        params: &mut ParamStore,
+        rng: &mut Rng,
+    ) -> Result<Vec<usize>>;
+
+    /// Records the layer's output for the batch `x` on `graph`.
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var>;
+
+    /// The layer's weights, in Keras's order (`kernel`, then `bias`).
+    fn params(&self) -> Vec<ParamId> {
+        Vec::new()
+    }
+
+    /// The per-sample input shape this layer declares (an `Input`, or `input_shape=`), if any.
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        None
+    }
+
+    /// True for `Input`, which only declares a shape and is not listed in summaries.
+    fn is_input(&self) -> bool {
+        false
+    }
+
+    /// The layer's settings in Keras's `get_config()` vocabulary.
+    fn config(&self) -> serde_json::Value;
+}
+
+/// Keras's default base name for a class: `Dense` → `dense`, `MaxPooling2D` → `max_pooling2d`.
+pub fn base_name(class_name: &str) -> String {
+    crate::initializers::to_snake_case(class_name)
+}

@@ -1,0 +1,52 @@
+//! # strata
+//!
+//! A deep-learning framework in Rust with Keras's simplicity: `Sequential`, `compile`, `fit`,
+//! `evaluate`, `predict`, `summary`.
+//!
+//! ```no_run
+//! use strata::prelude::*;
+//!
+//! # fn main() -> strata::Result<()> {
+//! let ((x_train, y_train), (x_test, y_test)) = strata::data::mnist::load_data()?;
+//! let (x_train, x_test) = (x_train.map(|v| v / 255.0), x_test.map(|v| v / 255.0));
+//!
+//! let mut model = Sequential::new(vec![
+//!     Input::new(&[28, 28]),
+//!     Flatten::new(),
+//!     Dense::new(128).activation("relu")?,
+//!     Dense::new(10).activation("softmax")?,
+//! ]);
+//! model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+//! model.fit(&x_train, &y_train, FitOptions::default().epochs(5).batch_size(32))?;
+//! let scores = model.evaluate(&x_test, &y_test, 32)?;
+//! println!("test accuracy: {:.4}", scores.accuracy.unwrap_or(0.0));
+//! # Ok(()) }
+//! ```
+
+pub mod activations;
+pub mod autograd;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod initializers;
+pub mod io;
+pub(crate) mod kernels;
+pub mod layers;
+pub mod losses;
+pub mod metrics;
+pub mod model;
+pub mod optimizers;
+pub mod rng;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::Tensor;
+
+/// Everything a typical program needs, in one import.
+pub mod prelude {
+    pub use crate::layers::{Activation, Dense, Flatten, Input, Layer};
+    pub use crate::losses::Loss;
+    pub use crate::model::{FitOptions, History, Sequential};
+    pub use crate::optimizers::{Adagrad, Adam, AdamW, Optimizer, RMSprop, Sgd};
+    pub use crate::{Error, Result, Tensor};
+}

@@ -1,0 +1,341 @@
+//! [`Sequential`]: a stack of layers with Keras's `compile`, `fit`, `evaluate`, `predict` and
+//! `summary`.
+
+mod fit;
+mod history;
+mod progress;
+mod summary;
+
+pub use fit::{FitOptions, Scores};
+pub use history::{EpochLogs, History};
+
+use crate::autograd::{Graph, ParamStore, Tape, Var};
+use crate::error::{Error, Result, keras_shape};
+use crate::layers::{Layer, base_name};
+use crate::losses::Loss;
+use crate::metrics::Accuracy;
+use crate::optimizers::{self, Optimizer};
+use crate::rng::Rng;
+use std::collections::HashMap;
+
+/// A linear stack of layers, as `keras.Sequential`.
+///
+/// ```
+/// use strata::prelude::*;
+/// let mut model = Sequential::new();
+/// model.add(Input::new(&[4])).add(Dense::new(8).activation("relu")).add(Dense::new(1));
+/// model.compile("sgd", "mse", &[]).unwrap();
+/// assert_eq!(model.count_params(), 4 * 8 + 8 + 8 + 1);
+/// ```
+pub struct Sequential {
+    name: String,
+    layers: Vec<Box<dyn Layer>>,
+    params: ParamStore,
+    /// Per-sample output shape of each layer, once built.
+    output_shapes: Vec<Vec<usize>>,
+    input_shape: Option<Vec<usize>>,
+    compiled: Option<Compiled>,
+    tape: Tape,
+    seed: u64,
+    rng: Rng,
+}
+
+/// What `compile` fixed: the optimizer, the loss and the metrics.
+pub(crate) struct Compiled {
+    pub(crate) optimizer: Box<dyn Optimizer>,
+    pub(crate) loss: Loss,
+    pub(crate) accuracy: Option<Accuracy>,
+}
+
+impl Default for Sequential {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sequential {
+    /// An empty model. Weights are drawn from seed 0 unless [`Sequential::seed`] says otherwise,
+    /// so a program gives the same result every run.
+    pub fn new() -> Self {
+        Sequential {
+            name: "sequential".into(),
+            layers: Vec::new(),
+            params: ParamStore::new(),
+            output_shapes: Vec::new(),
+            input_shape: None,
+            compiled: None,
+            tape: Tape::new(),
+            seed: 0,
+            rng: Rng::new(0),
+        }
+    }
+
+    /// A model from a list of layers.
+    pub fn from_layers(layers: Vec<Box<dyn Layer>>) -> Self {
+        let mut model = Self::new();
+        for layer in layers {
+            model.add_boxed(layer);
+        }
+        model
+    }
+
+    /// Sets the seed for weight initialization and shuffling (before the model is built).
+    pub fn seed(&mut self, seed: u64) -> &mut Self {
+        self.seed = seed;
+        self.rng = Rng::new(seed);
+        self
+    }
+
+    /// The seed weights and shuffling are drawn from.
+    pub fn seed_value(&self) -> u64 {
+        self.seed
+    }
+
+    /// Sets the model's name (shown by `summary`).
+    pub fn set_name(&mut self, name: &str) -> &mut Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Appends a layer. A layer without a name gets Keras's `dense`, `dense_1`, ...
+    pub fn add(&mut self, layer: impl Layer + 'static) -> &mut Self {
+        self.add_boxed(Box::new(layer))
+    }
+
+    /// Appends a boxed layer.
+    pub fn add_boxed(&mut self, mut layer: Box<dyn Layer>) -> &mut Self {
+        if layer.name().is_empty() {
+            let base = if layer.is_input() {
+                "input_layer".to_string()
+            } else {
+                base_name(layer.class_name())
+            };
+            let taken = |name: &str| self.layers.iter().any(|l| l.name() == name);
+            let mut name = base.clone();
+            let mut n = 0;
+            while taken(&name) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            layer.set_name(name);
+        }
+        self.layers.push(layer);
+        self.output_shapes.clear();
+        self.input_shape = None;
+        self
+    }
+
+    /// The layers, in order.
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    /// The weights.
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+
+    /// The weights, writable (to set or load them).
+    pub fn params_mut(&mut self) -> &mut ParamStore {
+        &mut self.params
+    }
+
+    /// Weights by name (`dense/kernel` → tensor), as Keras's `get_weights` keyed by path.
+    pub fn weights(&self) -> HashMap<String, crate::Tensor> {
+        self.params
+            .ids()
+            .map(|id| {
+                (
+                    self.params.name(id).to_string(),
+                    self.params.value(id).clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Total number of weights (scalars).
+    pub fn count_params(&self) -> usize {
+        self.params.counts().0
+    }
+
+    /// Per-sample input shape, once built.
+    pub fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    /// Per-sample output shape, once built.
+    pub fn output_shape(&self) -> Option<&[usize]> {
+        self.output_shapes.last().map(Vec::as_slice)
+    }
+
+    /// Builds every layer for per-sample inputs of `input_shape`, creating the weights.
+    /// `compile`, `fit` and `predict` call this when the shape is known; calling it again with
+    /// the same shape does nothing, and with another shape is an error naming the first layer.
+    pub fn build(&mut self, input_shape: &[usize]) -> Result<()> {
+        if let Some(built) = &self.input_shape {
+            if built == input_shape {
+                return Ok(());
+            }
+            let first = self
+                .layers
+                .iter()
+                .find(|l| !l.is_input())
+                .map_or("input", |l| l.name());
+            return Err(Error::LayerShape {
+                layer: first.to_string(),
+                expected: keras_shape(built),
+                received: keras_shape(input_shape),
+            });
+        }
+        if self.layers.iter().all(|l| l.is_input()) {
+            return Err(Error::Usage(
+                "the model has no layers: add some with `model.add(...)`".into(),
+            ));
+        }
+        let mut params = ParamStore::new();
+        let mut shapes = Vec::with_capacity(self.layers.len());
+        let mut shape = input_shape.to_vec();
+        for layer in &mut self.layers {
+            if let Some(declared) = layer.declared_input_shape()
+                && declared != shape.as_slice()
+            {
+                return Err(Error::LayerShape {
+                    layer: layer.name().to_string(),
+                    expected: keras_shape(declared),
+                    received: keras_shape(&shape),
+                });
+            }
+            shape = layer.build(&shape, &mut params, &mut self.rng)?;
+            shapes.push(shape.clone());
+        }
+        self.params = params;
+        self.output_shapes = shapes;
+        self.input_shape = Some(input_shape.to_vec());
+        Ok(())
+    }
+
+    /// The input shape the first layer declares (`Input`, or `input_shape=` on it).
+    fn declared_input_shape(&self) -> Option<Vec<usize>> {
+        self.layers
+            .first()
+            .and_then(|l| l.declared_input_shape())
+            .map(<[usize]>::to_vec)
+    }
+
+    /// Builds from the declared input shape if the model is not built yet; true if built.
+    fn build_if_declared(&mut self) -> Result<bool> {
+        if self.input_shape.is_some() {
+            return Ok(true);
+        }
+        match self.declared_input_shape() {
+            Some(shape) => self.build(&shape).map(|_| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Chooses the optimizer, loss and metrics, as Keras's `compile`.
+    ///
+    /// Each can be given by name (`"adam"`, `"sparse_categorical_crossentropy"`, `["accuracy"]`)
+    /// or by value (`Adam::new(0.01)`, `Loss::MeanSquaredError`).
+    pub fn compile(
+        &mut self,
+        optimizer: impl IntoOptimizer,
+        loss: impl TryInto<Loss, Error = Error>,
+        metrics: &[&str],
+    ) -> Result<()> {
+        let optimizer = optimizer.into_optimizer()?;
+        optimizer.validate()?;
+        let loss = loss.try_into()?;
+        self.build_if_declared()?;
+        let width = self.output_shape().map_or(0, |s| s.iter().product());
+        let mut accuracy = None;
+        for metric in metrics {
+            accuracy = Some(Accuracy::resolve(metric, loss, width)?);
+        }
+        self.compiled = Some(Compiled {
+            optimizer,
+            loss,
+            accuracy,
+        });
+        Ok(())
+    }
+
+    /// The optimizer chosen by `compile`.
+    pub fn optimizer(&self) -> Option<&dyn Optimizer> {
+        self.compiled.as_ref().map(|c| c.optimizer.as_ref())
+    }
+
+    /// The optimizer, writable (to change its learning rate).
+    pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
+        self.compiled.as_mut().map(|c| c.optimizer.as_mut())
+    }
+
+    /// The loss chosen by `compile`.
+    pub fn loss(&self) -> Option<Loss> {
+        self.compiled.as_ref().map(|c| c.loss)
+    }
+
+    /// Keras's `model.summary()` table as text.
+    pub fn summary(&mut self) -> Result<String> {
+        self.build_if_declared()?;
+        Ok(summary::render(self))
+    }
+
+    /// Records the forward pass of every layer on `graph`.
+    fn forward_layers(layers: &[Box<dyn Layer>], graph: &mut Graph, mut x: Var) -> Result<Var> {
+        for layer in layers {
+            x = layer.forward(graph, x)?;
+        }
+        Ok(x)
+    }
+
+    /// Keras's layer config list, for saving the architecture.
+    pub fn config(&self) -> serde_json::Value {
+        let layers: Vec<_> = self
+            .layers
+            .iter()
+            .map(|l| serde_json::json!({"class_name": l.class_name(), "config": l.config()}))
+            .collect();
+        serde_json::json!({"class_name": "Sequential", "config": {"name": self.name, "layers": layers}})
+    }
+}
+
+/// An optimizer given by name (`"adam"`) or by value (`Adam::new(0.01)`).
+pub trait IntoOptimizer {
+    /// The boxed optimizer, or an error for an unknown name.
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer>>;
+}
+
+impl IntoOptimizer for &str {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {
+        optimizers::from_name(self)
+    }
+}
+
+impl IntoOptimizer for Box<dyn Optimizer> {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {
+        Ok(self)
+    }
+}
+
+macro_rules! into_optimizer {
+    ($($t:ty),*) => {$(
+        impl IntoOptimizer for $t {
+            fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {
+                Ok(Box::new(self))
+            }
+        }
+    )*};
+}
+into_optimizer!(
+    optimizers::Sgd,
+    optimizers::Adam,
+    optimizers::AdamW,
+    optimizers::RMSprop,
+    optimizers::Adagrad
+);

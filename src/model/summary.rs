@@ -1,0 +1,105 @@
+//! Keras 3's `model.summary()` table.
+
+use super::Sequential;
+use crate::error::keras_shape;
+
+const WIDTHS: [usize; 3] = [33, 24, 15];
+
+/// The summary of a (built) model as text.
+pub(crate) fn render(model: &Sequential) -> String {
+    let mut out = format!("Model: \"{}\"\n", model.name);
+    out += &rule('┏', '┳', '┓', '━');
+    out += &row(&["Layer (type)", "Output Shape", "Param #"], '┃');
+    out += &rule('┡', '╇', '┩', '━');
+    let visible: Vec<usize> = (0..model.layers.len())
+        .filter(|&i| !model.layers[i].is_input())
+        .collect();
+    for (n, &i) in visible.iter().enumerate() {
+        let layer = &model.layers[i];
+        let shape = model
+            .output_shapes
+            .get(i)
+            .map_or("?".to_string(), |s| keras_shape(s));
+        let count: usize = layer
+            .params()
+            .iter()
+            .map(|&id| model.params.value(id).len())
+            .sum();
+        let name = format!("{} ({})", layer.name(), layer.class_name());
+        out += &row(&[&name, &shape, &group_thousands(count)], '│');
+        if n + 1 < visible.len() {
+            out += &rule('├', '┼', '┤', '─');
+        }
+    }
+    out += &rule('└', '┴', '┘', '─');
+    let (total, trainable) = model.params.counts();
+    out += &format!(
+        " Total params: {} ({})\n",
+        group_thousands(total),
+        bytes(total)
+    );
+    out += &format!(
+        " Trainable params: {} ({})\n",
+        group_thousands(trainable),
+        bytes(trainable)
+    );
+    out += &format!(
+        " Non-trainable params: {} ({})\n",
+        group_thousands(total - trainable),
+        bytes(total - trainable)
+    );
+    out
+}
+
+fn rule(left: char, middle: char, right: char, line: char) -> String {
+    let cells: Vec<String> = WIDTHS.iter().map(|&w| line.to_string().repeat(w)).collect();
+    format!("{left}{}{right}\n", cells.join(&middle.to_string()))
+}
+
+fn row(cells: &[&str; 3], bar: char) -> String {
+    format!(
+        "{bar} {:<w0$}{bar} {:<w1$}{bar} {:>w2$} {bar}\n",
+        cells[0],
+        cells[1],
+        cells[2],
+        w0 = WIDTHS[0] - 1,
+        w1 = WIDTHS[1] - 1,
+        w2 = WIDTHS[2] - 2
+    )
+}
+
+/// `101770` → `101,770`.
+pub(crate) fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Size of `count` f32 weights as Keras prints it: `397.54 KB`.
+fn bytes(count: usize) -> String {
+    let size = count as f64 * 4.0;
+    match size {
+        s if s >= 1024.0 * 1024.0 => format!("{:.2} MB", s / (1024.0 * 1024.0)),
+        s if s >= 1024.0 => format!("{:.2} KB", s / 1024.0),
+        s => format!("{s:.2} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_keras() {
+        assert_eq!(group_thousands(101770), "101,770");
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(bytes(101770), "397.54 KB");
+        assert_eq!(bytes(0), "0.00 B");
+    }
+}

@@ -1,0 +1,210 @@
+//! Optimizers with Keras's names, defaults and update formulas.
+//!
+//! Choose one by name (`"adam"`) or by value (`Adam::new(0.01)`, `Sgd::new(0.1).momentum(0.9)`).
+//! Each keeps its per-parameter state ("slots") in dense vectors laid out like the model's
+//! [`ParamStore`].
+
+mod adagrad;
+mod adam;
+mod adamw;
+mod rmsprop;
+mod sgd;
+
+pub use adagrad::Adagrad;
+pub use adam::Adam;
+pub use adamw::AdamW;
+pub use rmsprop::RMSprop;
+pub use sgd::Sgd;
+
+use crate::autograd::ParamStore;
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use serde_json::Value;
+
+/// Updates a model's weights from their gradients.
+pub trait Optimizer: Send {
+    /// Keras's class name, e.g. `"Adam"`.
+    fn class_name(&self) -> &'static str;
+
+    /// The current learning rate.
+    fn learning_rate(&self) -> f32;
+
+    /// Changes the learning rate (schedules and callbacks use this).
+    fn set_learning_rate(&mut self, learning_rate: f32);
+
+    /// Applies one update to every trainable parameter from its gradient.
+    fn step(&mut self, params: &mut ParamStore);
+
+    /// Number of updates applied so far (Keras's `optimizer.iterations`).
+    fn iterations(&self) -> u64;
+
+    /// The hyperparameters in Keras's `get_config()` vocabulary.
+    fn config(&self) -> Value;
+
+    /// Checks the hyperparameters; `compile` calls this.
+    fn validate(&self) -> Result<()> {
+        check_learning_rate(self.learning_rate())
+    }
+}
+
+/// The names [`from_name`] accepts.
+pub const NAMES: &[&str] = &["sgd", "adam", "adamw", "rmsprop", "adagrad"];
+
+/// An optimizer with Keras's defaults, by name (case-insensitive).
+pub fn from_name(name: &str) -> Result<Box<dyn Optimizer>> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "sgd" => Box::new(Sgd::default()),
+        "adam" => Box::new(Adam::default()),
+        "adamw" => Box::new(AdamW::default()),
+        "rmsprop" => Box::new(RMSprop::default()),
+        "adagrad" => Box::new(Adagrad::default()),
+        _ => return Err(Error::unknown("optimizer", name, NAMES)),
+    })
+}
+
+/// An optimizer from a Keras config: a name, or `{"class_name": "Adam", "config": {...}}`.
+pub fn from_config(value: &Value) -> Result<Box<dyn Optimizer>> {
+    let (name, config) = match value {
+        Value::String(name) => (name.as_str(), None),
+        Value::Object(map) => {
+            let name = map
+                .get("class_name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    Error::Data("an optimizer object needs a \"class_name\" (e.g. \"Adam\")".into())
+                })?;
+            (name, map.get("config"))
+        }
+        other => {
+            return Err(Error::Data(format!(
+                "optimizer must be a name or an object, got {other}"
+            )));
+        }
+    };
+    let get = |key: &str| {
+        config
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_f64)
+            .map(|v| v as f32)
+    };
+    let mut optimizer = from_name(name)?;
+    if let Some(lr) = get("learning_rate").or_else(|| get("lr")) {
+        optimizer.set_learning_rate(lr);
+    }
+    let Some(config) = config else {
+        return Ok(optimizer);
+    };
+    let flag = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let lr = optimizer.learning_rate();
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "sgd" => Box::new(
+            Sgd::new(lr)
+                .momentum(get("momentum").unwrap_or(0.0))
+                .nesterov(flag("nesterov")),
+        ),
+        "adam" => Box::new(Adam {
+            beta_1: get("beta_1").unwrap_or(0.9),
+            beta_2: get("beta_2").unwrap_or(0.999),
+            epsilon: get("epsilon").unwrap_or(1e-7),
+            ..Adam::new(lr)
+        }),
+        "adamw" => Box::new(AdamW {
+            weight_decay: get("weight_decay").unwrap_or(0.004),
+            adam: Adam {
+                beta_1: get("beta_1").unwrap_or(0.9),
+                beta_2: get("beta_2").unwrap_or(0.999),
+                epsilon: get("epsilon").unwrap_or(1e-7),
+                ..Adam::new(lr)
+            },
+        }),
+        "rmsprop" => Box::new(RMSprop {
+            rho: get("rho").unwrap_or(0.9),
+            momentum: get("momentum").unwrap_or(0.0),
+            epsilon: get("epsilon").unwrap_or(1e-7),
+            ..RMSprop::new(lr)
+        }),
+        _ => optimizer,
+    })
+}
+
+fn check_learning_rate(learning_rate: f32) -> Result<()> {
+    if !(learning_rate >= 0.0 && learning_rate.is_finite()) {
+        return Err(Error::invalid(
+            "learning_rate",
+            learning_rate,
+            "must be a finite number ≥ 0 (Keras's default for Adam is 0.001)",
+        ));
+    }
+    Ok(())
+}
+
+/// Per-parameter state shared by the optimizers: up to two slot vectors per weight tensor
+/// (Adam's m and v, RMSprop's average and momentum), allocated on the first step.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Slots {
+    pub(crate) iterations: u64,
+    first: Vec<Vec<f32>>,
+    second: Vec<Vec<f32>>,
+}
+
+/// Tensors longer than this are updated in parallel chunks of this size.
+const PARALLEL_CHUNK: usize = 1 << 14;
+
+impl Slots {
+    /// Runs `update(value, grad, first_slot, second_slot)` on every element of every trainable
+    /// parameter, then counts the iteration. Slots start at `initial`.
+    pub(crate) fn apply(
+        &mut self,
+        params: &mut ParamStore,
+        initial: f32,
+        update: impl Fn(&mut f32, f32, &mut f32, &mut f32) + Sync,
+    ) {
+        let (values, grads, trainable) = params.values_and_grads_mut();
+        if self.first.len() != values.len() {
+            self.first = values.iter().map(|v| vec![initial; v.len()]).collect();
+            self.second = values.iter().map(|v| vec![initial; v.len()]).collect();
+        }
+        for (i, value) in values.iter_mut().enumerate() {
+            if !trainable[i] {
+                continue;
+            }
+            let (value, grad) = (value.data_mut(), grads[i].data());
+            let (first, second) = (&mut self.first[i][..], &mut self.second[i][..]);
+            let run = |(((v, g), a), b): (((&mut [f32], &[f32]), &mut [f32]), &mut [f32])| {
+                for (((v, &g), a), b) in v.iter_mut().zip(g).zip(a.iter_mut()).zip(b.iter_mut()) {
+                    update(v, g, a, b);
+                }
+            };
+            if value.len() > PARALLEL_CHUNK {
+                value
+                    .par_chunks_mut(PARALLEL_CHUNK)
+                    .zip(grad.par_chunks(PARALLEL_CHUNK))
+                    .zip(first.par_chunks_mut(PARALLEL_CHUNK))
+                    .zip(second.par_chunks_mut(PARALLEL_CHUNK))
+                    .for_each(run);
+            } else {
+                run((((value, grad), first), second));
+            }
+        }
+        self.iterations += 1;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::autograd::ParamStore;
+    use crate::tensor::Tensor;
+
+    /// Keras's `test_single_step` setup: vars [1, 2, 3, 4], grads [1, 6, 7, 2].
+    pub fn one_param(values: &[f32]) -> (ParamStore, crate::autograd::ParamId) {
+        let mut params = ParamStore::new();
+        let id = params.add("w", Tensor::from_slice(values), true);
+        (params, id)
+    }
+
+    /// Sets the gradient of the only parameter and runs a step.
+    pub fn step_with(optimizer: &mut dyn super::Optimizer, params: &mut ParamStore, grad: &[f32]) {
+        params.set_grad_for_test(crate::autograd::ParamId(0), grad);
+        optimizer.step(params);
+    }
+}

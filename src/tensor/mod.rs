@@ -1,0 +1,241 @@
+//! [`Tensor`]: an n-dimensional, row-major array of `f32` with a checked shape.
+//!
+//! A tensor owns its values in one contiguous `Vec<f32>`. Shapes are checked when a tensor is
+//! made or reshaped; the kernels that compute on tensors run on already-checked shapes.
+//!
+//! ```
+//! use strata::Tensor;
+//! let t = Tensor::from_vec(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
+//! assert_eq!(t.shape(), &[2, 3]);
+//! assert_eq!(t.get(&[1, 2]), 6.0);
+//! ```
+
+mod shape;
+
+pub(crate) use shape::broadcast_strides as shape_broadcast_strides;
+pub use shape::{broadcast_shapes, numel};
+
+use crate::error::{Error, Result};
+
+/// An n-dimensional array of `f32`, row-major.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+impl Tensor {
+    /// A tensor of the given shape from its values in row-major order.
+    pub fn from_vec(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        let expected = numel(&shape);
+        if expected != data.len() {
+            return Err(Error::DataLength {
+                shape,
+                expected,
+                received: data.len(),
+            });
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    /// A tensor filled with `value`.
+    pub fn full(shape: &[usize], value: f32) -> Self {
+        Tensor {
+            shape: shape.to_vec(),
+            data: vec![value; numel(shape)],
+        }
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::full(shape, 0.0)
+    }
+
+    /// A tensor of ones.
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::full(shape, 1.0)
+    }
+
+    /// A scalar (shape `[]`).
+    pub fn scalar(value: f32) -> Self {
+        Tensor {
+            shape: vec![],
+            data: vec![value],
+        }
+    }
+
+    /// A 1-D tensor from a slice.
+    pub fn from_slice(values: &[f32]) -> Self {
+        Tensor {
+            shape: vec![values.len()],
+            data: values.to_vec(),
+        }
+    }
+
+    /// A 2-D tensor from rows of equal length.
+    pub fn from_rows(rows: &[Vec<f32>]) -> Result<Self> {
+        let cols = rows.first().map_or(0, Vec::len);
+        if let Some(bad) = rows.iter().find(|row| row.len() != cols) {
+            return Err(Error::Data(format!(
+                "rows of different lengths: {cols} and {}",
+                bad.len()
+            )));
+        }
+        Ok(Tensor {
+            shape: vec![rows.len(), cols],
+            data: rows.concat(),
+        })
+    }
+
+    /// The shape, outermost dimension first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the tensor holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The values in row-major order.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The values in row-major order, writable.
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// Consumes the tensor and returns its values.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// The value at a multi-dimensional index. Panics if the index is out of range (a bug).
+    pub fn get(&self, index: &[usize]) -> f32 {
+        assert_eq!(index.len(), self.shape.len(), "index rank");
+        let mut flat = 0;
+        for (i, (&at, &dim)) in index.iter().zip(&self.shape).enumerate() {
+            assert!(
+                at < dim,
+                "index {at} out of range for axis {i} of size {dim}"
+            );
+            flat = flat * dim + at;
+        }
+        self.data[flat]
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn item(&self) -> f32 {
+        self.data[0]
+    }
+
+    /// The same values under another shape with the same number of elements.
+    pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
+        if numel(shape) != self.data.len() {
+            return Err(Error::DataLength {
+                shape: shape.to_vec(),
+                expected: numel(shape),
+                received: self.data.len(),
+            });
+        }
+        self.shape = shape.to_vec();
+        Ok(self)
+    }
+
+    /// Number of samples: the size of the first axis (0 for a scalar).
+    pub fn rows(&self) -> usize {
+        self.shape.first().copied().unwrap_or(0)
+    }
+
+    /// Values per sample: the product of all axes but the first.
+    pub fn row_len(&self) -> usize {
+        numel(self.shape.get(1..).unwrap_or(&[]))
+    }
+
+    /// The samples at `indices` (along the first axis), in that order.
+    pub fn gather_rows(&self, indices: &[usize]) -> Tensor {
+        let mut out = Tensor {
+            shape: self.shape.clone(),
+            data: Vec::new(),
+        };
+        self.gather_rows_into(indices, &mut out);
+        out
+    }
+
+    /// Like [`Tensor::gather_rows`], reusing `out`'s buffer.
+    pub fn gather_rows_into(&self, indices: &[usize], out: &mut Tensor) {
+        let row = self.row_len();
+        out.shape.clear();
+        out.shape.push(indices.len());
+        out.shape.extend_from_slice(&self.shape[1..]);
+        out.data.clear();
+        for &i in indices {
+            out.data
+                .extend_from_slice(&self.data[i * row..(i + 1) * row]);
+        }
+    }
+
+    /// Rows `start..end` along the first axis.
+    pub fn slice_rows(&self, start: usize, end: usize) -> Tensor {
+        let row = self.row_len();
+        let mut shape = self.shape.clone();
+        shape[0] = end - start;
+        Tensor {
+            shape,
+            data: self.data[start * row..end * row].to_vec(),
+        }
+    }
+
+    /// Index of the largest value in each row of a 2-D (or higher) tensor.
+    pub fn argmax_rows(&self) -> Vec<usize> {
+        let row = self.row_len().max(1);
+        self.data.chunks(row).map(crate::kernels::argmax).collect()
+    }
+
+    /// Applies `f` to every value.
+    pub fn map(&self, f: impl Fn(f32) -> f32) -> Tensor {
+        Tensor {
+            shape: self.shape.clone(),
+            data: self.data.iter().map(|&v| f(v)).collect(),
+        }
+    }
+
+    /// Largest absolute difference to another tensor of the same shape.
+    pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
+        self.data
+            .iter()
+            .zip(&other.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// Resizes in place to `shape`, keeping the allocation when it is large enough.
+    /// Values are unspecified afterwards; callers overwrite them.
+    pub(crate) fn resize_for(&mut self, shape: &[usize]) {
+        if self.shape != shape {
+            self.shape.clear();
+            self.shape.extend_from_slice(shape);
+        }
+        self.data.resize(numel(shape), 0.0);
+    }
+
+    /// Makes this tensor a copy of `other`, reusing the allocation.
+    pub(crate) fn copy_from(&mut self, other: &Tensor) {
+        self.shape.clear();
+        self.shape.extend_from_slice(&other.shape);
+        self.data.clear();
+        self.data.extend_from_slice(&other.data);
+    }
+}

@@ -1,0 +1,74 @@
+//! Shape arithmetic: element counts and numpy-style broadcasting.
+
+use crate::error::{Error, Result};
+
+/// Number of elements in a tensor of this shape (1 for a scalar).
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// The shape two operands broadcast to under numpy's rules (align right; a 1 stretches).
+pub fn broadcast_shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Result<Vec<usize>> {
+    let rank = lhs.len().max(rhs.len());
+    let mut out = vec![0; rank];
+    for axis in 0..rank {
+        let l = dim_from_right(lhs, rank - 1 - axis);
+        let r = dim_from_right(rhs, rank - 1 - axis);
+        out[axis] = match (l, r) {
+            (a, b) if a == b => a,
+            (1, b) => b,
+            (a, 1) => a,
+            _ => {
+                return Err(Error::ShapeMismatch {
+                    op,
+                    lhs: lhs.to_vec(),
+                    rhs: rhs.to_vec(),
+                });
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// Size of the axis `from_right` places from the last one, 1 past the front.
+fn dim_from_right(shape: &[usize], from_right: usize) -> usize {
+    if from_right < shape.len() {
+        shape[shape.len() - 1 - from_right]
+    } else {
+        1
+    }
+}
+
+/// Row-major strides of `shape` as seen from an output of rank `rank`, 0 on broadcast axes.
+pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let rank = out.len();
+    let mut strides = vec![0; rank];
+    let mut stride = 1;
+    for from_right in 0..shape.len() {
+        let axis = rank - 1 - from_right;
+        let dim = shape[shape.len() - 1 - from_right];
+        strides[axis] = if dim == 1 && out[axis] != 1 {
+            0
+        } else {
+            stride
+        };
+        stride *= dim;
+    }
+    strides
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasts_like_numpy() {
+        assert_eq!(
+            broadcast_shapes("add", &[4, 1, 3], &[2, 1]).unwrap(),
+            vec![4, 2, 3]
+        );
+        assert_eq!(broadcast_shapes("add", &[], &[5]).unwrap(), vec![5]);
+        assert!(broadcast_shapes("add", &[3], &[4]).is_err());
+        assert_eq!(broadcast_strides(&[2, 1], &[4, 2, 3]), vec![0, 1, 0]);
+    }
+}
