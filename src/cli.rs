@@ -1,1 +1,6 @@
+//! The `strata` command line (in progress).
 
+/// Runs the command line; returns the process exit status.
+pub fn main() -> i32 {
+    0
+}
