@@ -1,6 +1,322 @@
-//! The `strata` command line (in progress).
+//! The `strata` command line: train, evaluate and inspect models without writing Rust.
+//!
+//! `strata` alone trains the default model (`mlp`) on the bundled MNIST, as
+//! `strata train` does.
+
+use crate::data::csv::{LabelColumn, load_csv};
+use crate::data::{mnist, scale, to_categorical};
+use crate::error::{Error, Result};
+use crate::io::config::{ModelFile, load_model_spec};
+use crate::model::{FitOptions, Sequential};
+use crate::optimizers;
+use crate::tensor::{Tensor, numel};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Train, evaluate and inspect Keras-style models from the command line."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model (default: the MNIST MLP) and report its test accuracy.
+    Train(TrainArgs),
+    /// Print a model's layers, output shapes and parameter counts, as Keras's model.summary().
+    Summary(SummaryArgs),
+}
+
+#[derive(Args, Default)]
+struct TrainArgs {
+    /// A named model (mlp, mlp2, linreg) or a model file (.toml or .json).
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    /// Passes over the training data [default: the model's, 10 for mlp].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Samples per gradient update [default: the model's, 32 for mlp].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Optimizer by name, with Keras's defaults: sgd, adam, adamw, rmsprop, adagrad.
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Learning rate (overrides the optimizer's).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Seed for weights and shuffling; the same seed and thread count give the same weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Training data: a directory of MNIST IDX .gz files, or a CSV file (header row, numeric
+    /// columns, label in the last column or --label).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Test data for a CSV --data (same columns).
+    #[arg(long)]
+    test_data: Option<PathBuf>,
+    /// Name of the CSV label column [default: the last column].
+    #[arg(long)]
+    label: Option<String>,
+    /// Fraction of the training data held out for validation (taken from its end).
+    #[arg(long)]
+    validation_split: Option<f32>,
+    /// 0 silent, 1 progress bar, 2 one line per epoch.
+    #[arg(long, default_value_t = 1)]
+    verbose: u8,
+    /// End with one JSON line of results on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SummaryArgs {
+    /// A named model (mlp, mlp2, linreg) or a model file (.toml or .json).
+    #[arg(long, default_value = "mlp")]
+    model: String,
+}
 
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
-    0
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => train(TrainArgs {
+            model: "mlp".into(),
+            verbose: 1,
+            ..TrainArgs::default()
+        }),
+        Some(Command::Train(args)) => train(args),
+        Some(Command::Summary(args)) => summary(&args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("error: {error}");
+            1
+        }
+    }
+}
+
+/// Training and test data as the model will see them.
+struct Dataset {
+    x_train: Tensor,
+    y_train: Tensor,
+    test: Option<(Tensor, Tensor)>,
+}
+
+fn summary(args: &SummaryArgs) -> Result<()> {
+    let mut spec = load_model_spec(&args.model)?;
+    if spec.model.input_shape().is_none()
+        && spec
+            .model
+            .layers()
+            .first()
+            .and_then(|l| l.declared_input_shape())
+            .is_none()
+    {
+        return Err(Error::Usage(format!(
+            "model '{}' declares no input shape: add an InputLayer (or input_shape on its first layer)",
+            spec.name
+        )));
+    }
+    print!("{}", spec.model.summary()?);
+    Ok(())
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    if let Some(threads) = args.threads {
+        if threads == 0 {
+            return Err(Error::invalid("threads", 0, "must be at least 1"));
+        }
+        // Fails only if the pool was already set up, which cannot happen before this point.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
+    if args.verbose > 2 {
+        return Err(Error::invalid("verbose", args.verbose, "must be 0, 1 or 2"));
+    }
+    let spec = load_model_spec(&args.model)?;
+    let data = load_dataset(&args, &spec)?;
+    let ModelFile {
+        name,
+        mut model,
+        optimizer,
+        loss,
+        metrics,
+        epochs,
+        batch_size,
+        validate_on_test,
+        ..
+    } = spec;
+    let batch_size = args.batch_size.unwrap_or(batch_size);
+    model.seed(args.seed);
+    let data = fit_data_to_model(
+        &mut model,
+        data,
+        !loss.name().contains("categorical_crossentropy") || loss.sparse_targets(),
+    )?;
+    let mut optimizer = match &args.optimizer {
+        Some(name) => optimizers::from_name(name)?,
+        None => optimizer,
+    };
+    if let Some(lr) = args.lr {
+        optimizer.set_learning_rate(lr);
+    }
+    let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    model.compile(optimizer, loss, &metric_names)?;
+
+    let mut options = FitOptions::default()
+        .epochs(args.epochs.unwrap_or(epochs))
+        .batch_size(batch_size)
+        .verbose(args.verbose)
+        .seed(args.seed);
+    if let Some(split) = args.validation_split {
+        options = options.validation_split(split);
+    } else if validate_on_test && let Some((x, y)) = &data.test {
+        options = options.validation_data(x, y);
+    }
+    let started = Instant::now();
+    let history = model.fit(&data.x_train, &data.y_train, options)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let mut report = json!({
+        "model": name,
+        "params": model.count_params(),
+        "threads": rayon::current_num_threads(),
+        "epochs": history.epochs,
+        "train_seconds": train_seconds,
+    });
+    if let Some((x, y)) = &data.test {
+        let scores = model.evaluate(x, y, batch_size.max(1))?;
+        report["test_loss"] = json!(scores.loss);
+        if args.verbose > 0 || !args.json {
+            print!("test loss: {:.4}", scores.loss);
+        }
+        if let Some(accuracy) = scores.accuracy {
+            report["test_accuracy"] = json!(accuracy);
+            if args.verbose > 0 || !args.json {
+                print!(" - test accuracy: {accuracy:.4}");
+            }
+        }
+        if args.verbose > 0 || !args.json {
+            println!();
+        }
+        if x.rows() <= 16 {
+            let predictions = model.predict(x, 32)?;
+            if args.verbose > 0 || !args.json {
+                println!("predictions: {:?}", predictions.data());
+            }
+            report["predictions"] = json!(predictions.data());
+        }
+    }
+    if args.json {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+/// Loads the data the model file names, or `--data`.
+fn load_dataset(args: &TrainArgs, spec: &ModelFile) -> Result<Dataset> {
+    if let Some(path) = &args.data {
+        if path.is_dir() {
+            return mnist_dataset(path);
+        }
+        let label = args
+            .label
+            .clone()
+            .map_or(LabelColumn::Last, LabelColumn::Name);
+        let (x_train, y_train) = load_csv(path, label.clone())?;
+        let test = args
+            .test_data
+            .as_ref()
+            .map(|p| load_csv(p, label))
+            .transpose()?;
+        return Ok(Dataset {
+            x_train,
+            y_train,
+            test,
+        });
+    }
+    match spec.data.as_deref() {
+        Some("mnist") | None => mnist_dataset(&mnist::default_dir()),
+        Some("linreg") => {
+            let x = Tensor::from_vec(vec![4, 1], vec![1.0, 2.0, 3.0, 4.0])?;
+            Ok(Dataset {
+                x_train: x.clone(),
+                y_train: x.clone(),
+                test: Some((x.clone(), x)),
+            })
+        }
+        Some(path) => {
+            let (x_train, y_train) = load_csv(
+                path,
+                args.label
+                    .clone()
+                    .map_or(LabelColumn::Last, LabelColumn::Name),
+            )?;
+            Ok(Dataset {
+                x_train,
+                y_train,
+                test: None,
+            })
+        }
+    }
+}
+
+/// MNIST scaled to [0, 1], as the classic programs prepare it.
+fn mnist_dataset(dir: &std::path::Path) -> Result<Dataset> {
+    let ((x_train, y_train), (x_test, y_test)) = mnist::load_data_from(dir)?;
+    Ok(Dataset {
+        x_train: scale(&x_train, 1.0 / 255.0),
+        y_train,
+        test: Some((scale(&x_test, 1.0 / 255.0), y_test)),
+    })
+}
+
+/// Reshapes samples to the model's declared input shape (e.g. 28×28 images for a 784-wide
+/// input) and one-hot encodes labels when the loss wants arrays.
+fn fit_data_to_model(model: &mut Sequential, data: Dataset, raw_targets: bool) -> Result<Dataset> {
+    let declared = model
+        .layers()
+        .first()
+        .and_then(|l| l.declared_input_shape())
+        .map(<[usize]>::to_vec);
+    let reshape = |x: Tensor| -> Result<Tensor> {
+        match &declared {
+            Some(shape) if numel(shape) == x.row_len() && x.shape()[1..] != shape[..] => {
+                let mut full = vec![x.rows()];
+                full.extend(shape);
+                x.reshape(&full)
+            }
+            _ => Ok(x),
+        }
+    };
+    let x_train = reshape(data.x_train)?;
+    model.build(&x_train.shape()[1..])?;
+    let classes = model.output_shape().map_or(1, numel);
+    let encode = |y: Tensor| -> Result<Tensor> {
+        if raw_targets || y.row_len() == classes || classes == 1 {
+            Ok(y)
+        } else {
+            to_categorical(&y, classes)
+        }
+    };
+    let test = match data.test {
+        Some((x, y)) => Some((reshape(x)?, encode(y)?)),
+        None => None,
+    };
+    Ok(Dataset {
+        x_train,
+        y_train: encode(data.y_train)?,
+        test,
+    })
 }

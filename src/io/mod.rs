@@ -1,1 +1,3 @@
+//! Reading and writing models: model description files (JSON/TOML, Keras vocabulary).
 
+pub mod config;

@@ -245,12 +245,12 @@ impl Sequential {
     pub fn compile(
         &mut self,
         optimizer: impl IntoOptimizer,
-        loss: impl TryInto<Loss, Error = Error>,
+        loss: impl IntoLoss,
         metrics: &[&str],
     ) -> Result<()> {
         let optimizer = optimizer.into_optimizer()?;
         optimizer.validate()?;
-        let loss = loss.try_into()?;
+        let loss = loss.into_loss()?;
         self.build_if_declared()?;
         let width = self.output_shape().map_or(0, |s| s.iter().product());
         let mut accuracy = None;
@@ -302,6 +302,24 @@ impl Sequential {
             .map(|l| serde_json::json!({"class_name": l.class_name(), "config": l.config()}))
             .collect();
         serde_json::json!({"class_name": "Sequential", "config": {"name": self.name, "layers": layers}})
+    }
+}
+
+/// A loss given by name (`"mse"`) or by value (`Loss::MeanSquaredError`).
+pub trait IntoLoss {
+    /// The loss, or an error for an unknown name.
+    fn into_loss(self) -> Result<Loss>;
+}
+
+impl IntoLoss for &str {
+    fn into_loss(self) -> Result<Loss> {
+        Loss::from_name(self)
+    }
+}
+
+impl IntoLoss for Loss {
+    fn into_loss(self) -> Result<Loss> {
+        Ok(self)
     }
 }
 

@@ -1,0 +1,293 @@
+//! Model description files: a model's layers, compile settings and training settings in
+//! Keras's vocabulary, as TOML or JSON, so a model can be trained without writing Rust.
+//!
+//! ```toml
+//! name = "mlp"
+//! data = "mnist"            # "mnist", "linreg", or a CSV file's path
+//!
+//! [compile]
+//! optimizer = "adam"        # or { class_name = "Adam", config = { learning_rate = 0.001 } }
+//! loss = "sparse_categorical_crossentropy"
+//! metrics = ["accuracy"]
+//!
+//! [fit]
+//! epochs = 10
+//! batch_size = 32
+//! validation = "test"       # optional: validate on the test set each epoch
+//!
+//! [[layers]]
+//! class_name = "InputLayer"
+//! config = { shape = [28, 28] }
+//!
+//! [[layers]]
+//! class_name = "Dense"
+//! config = { units = 128, activation = "relu" }
+//! ```
+//!
+//! The JSON that Keras's `model.to_json()` writes (`{"class_name": "Sequential", "config":
+//! {"layers": [...]}}`) loads too, for the layers strata has; its compile settings, which Keras
+//! keeps elsewhere, default to `rmsprop` with a loss chosen from the last layer.
+
+use crate::error::{Error, Result};
+use crate::layers;
+use crate::losses::Loss;
+use crate::model::Sequential;
+use crate::optimizers::{self, Optimizer};
+use serde_json::Value;
+use std::path::Path;
+
+/// The built-in named models: their description files, bundled into the binary.
+pub const NAMED_MODELS: &[(&str, &str)] = &[
+    ("mlp", include_str!("../../models/mlp.toml")),
+    ("mlp2", include_str!("../../models/mlp2.toml")),
+    ("linreg", include_str!("../../models/linreg.toml")),
+];
+
+/// A parsed model description.
+pub struct ModelFile {
+    /// The model's name.
+    pub name: String,
+    /// Which data it trains on: `mnist`, `linreg`, or a CSV path.
+    pub data: Option<String>,
+    /// The compiled-ready model (layers added, not built).
+    pub model: Sequential,
+    /// The optimizer from `[compile]`.
+    pub optimizer: Box<dyn Optimizer>,
+    /// The loss from `[compile]`.
+    pub loss: Loss,
+    /// Metric names from `[compile]`.
+    pub metrics: Vec<String>,
+    /// Training epochs from `[fit]` (default 1).
+    pub epochs: usize,
+    /// Batch size from `[fit]` (default 32).
+    pub batch_size: usize,
+    /// Whether to validate on the test set each epoch.
+    pub validate_on_test: bool,
+}
+
+/// A named model (`mlp`, `mlp2`, `linreg`) or a model file's path.
+pub fn load_model_spec(name_or_path: &str) -> Result<ModelFile> {
+    if let Some((_, text)) = NAMED_MODELS.iter().find(|(name, _)| *name == name_or_path) {
+        return parse(text, Format::Toml, name_or_path);
+    }
+    let path = Path::new(name_or_path);
+    if !path.exists() {
+        let names: Vec<&str> = NAMED_MODELS.iter().map(|(n, _)| *n).collect();
+        return Err(Error::file(
+            path,
+            format!("no such file, and not a named model ({})", names.join(", ")),
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
+    let format = if path.extension().is_some_and(|e| e == "toml") {
+        Format::Toml
+    } else {
+        Format::Json
+    };
+    parse(&text, format, &path.display().to_string())
+}
+
+/// The syntax of a model file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// TOML.
+    Toml,
+    /// JSON.
+    Json,
+}
+
+/// Parses a model description; `origin` names it in error messages.
+pub fn parse(text: &str, format: Format, origin: &str) -> Result<ModelFile> {
+    let root: Value = match format {
+        Format::Json => serde_json::from_str(text).map_err(|e| {
+            Error::file(
+                origin,
+                format!(
+                    "invalid JSON at line {}, column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?,
+        Format::Toml => {
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                Error::file(origin, format!("invalid TOML: {}", e.to_string().trim()))
+            })?;
+            serde_json::to_value(table)
+                .map_err(|e| Error::file(origin, format!("invalid TOML: {e}")))?
+        }
+    };
+    from_value(&root).map_err(|e| match e {
+        Error::File { .. } => e,
+        other => Error::file(origin, other.to_string()),
+    })
+}
+
+fn from_value(root: &Value) -> Result<ModelFile> {
+    // Keras's to_json nests the layers under "config"; strata's own files keep them at the top.
+    let keras = root.get("class_name").and_then(Value::as_str) == Some("Sequential");
+    let body = if keras {
+        root.get("config").unwrap_or(&Value::Null)
+    } else {
+        root
+    };
+    let name = body
+        .get("name")
+        .or_else(|| root.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("model")
+        .to_string();
+    let entries = body
+        .get("layers")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            Error::Data("missing \"layers\": a list of {class_name, config} entries".into())
+        })?;
+    let mut model = Sequential::new();
+    model.set_name(&name);
+    for (i, entry) in entries.iter().enumerate() {
+        let class = entry
+            .get("class_name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Data(format!("layers[{i}] has no \"class_name\"")))?;
+        let empty = Value::Object(Default::default());
+        let config = entry.get("config").unwrap_or(&empty);
+        let layer = layers::from_config(class, config)
+            .map_err(|e| Error::Data(format!("layers[{i}] ({class}): {e}")))?;
+        model.add_boxed(layer);
+    }
+    let compile = root.get("compile").or_else(|| root.get("compile_config"));
+    let optimizer = match compile.and_then(|c| c.get("optimizer")) {
+        Some(value) => optimizers::from_config(value)
+            .map_err(|e| Error::Data(format!("compile.optimizer: {e}")))?,
+        None => optimizers::from_name("rmsprop")?,
+    };
+    let loss = match compile.and_then(|c| c.get("loss")) {
+        Some(Value::String(name)) => {
+            Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {e}")))?
+        }
+        Some(other) => {
+            return Err(Error::Data(format!(
+                "compile.loss must be a name, got {other}"
+            )));
+        }
+        None => default_loss(entries),
+    };
+    let metrics = match compile.and_then(|c| c.get("metrics")) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|m| {
+                m.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::Data(format!("compile.metrics: {m} is not a name")))
+            })
+            .collect::<Result<_>>()?,
+        Some(other) => {
+            return Err(Error::Data(format!(
+                "compile.metrics must be a list of names, got {other}"
+            )));
+        }
+        None => vec!["accuracy".to_string()],
+    };
+    let fit = root.get("fit");
+    let count = |key: &str, default: usize| -> Result<usize> {
+        match fit.and_then(|f| f.get(key)) {
+            None => Ok(default),
+            Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
+                Error::Data(format!("fit.{key} must be a non-negative integer, got {v}"))
+            }),
+        }
+    };
+    Ok(ModelFile {
+        name,
+        data: root.get("data").and_then(Value::as_str).map(str::to_string),
+        model,
+        optimizer,
+        loss,
+        metrics,
+        epochs: count("epochs", 1)?,
+        batch_size: count("batch_size", 32)?,
+        validate_on_test: fit
+            .and_then(|f| f.get("validation"))
+            .and_then(Value::as_str)
+            == Some("test"),
+    })
+}
+
+/// A loss for a file without compile settings: cross-entropy after a softmax, else MSE.
+fn default_loss(entries: &[Value]) -> Loss {
+    let last_activation = entries
+        .last()
+        .and_then(|e| e.get("config"))
+        .and_then(|c| c.get("activation"))
+        .and_then(Value::as_str);
+    match last_activation {
+        Some("softmax") => Loss::SparseCategoricalCrossentropy { from_logits: false },
+        Some("sigmoid") => Loss::BinaryCrossentropy { from_logits: false },
+        _ => Loss::MeanSquaredError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_models_have_keras_parameter_counts() {
+        for (name, params) in [("mlp", 101_770), ("mlp2", 109_386), ("linreg", 2)] {
+            let mut spec = load_model_spec(name).unwrap();
+            spec.model.summary().unwrap();
+            assert_eq!(spec.model.count_params(), params, "{name}");
+        }
+    }
+
+    #[test]
+    fn keras_to_json_loads() {
+        let json = r#"{"module": "keras", "class_name": "Sequential", "config": {"name": "sequential", "layers": [
+            {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 28, 28], "dtype": "float32", "name": "input_layer"}},
+            {"module": "keras.layers", "class_name": "Flatten", "config": {"name": "flatten", "trainable": true, "data_format": "channels_last"}},
+            {"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense", "units": 128, "activation": "relu", "use_bias": true,
+              "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null}},
+              "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}}, "kernel_regularizer": null}},
+            {"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense_1", "units": 10, "activation": "softmax"}}]},
+            "keras_version": "3.6.0", "backend": "tensorflow"}"#;
+        let mut spec = parse(json, Format::Json, "keras.json").unwrap();
+        spec.model.summary().unwrap();
+        assert_eq!(spec.model.count_params(), 101_770);
+        assert_eq!(
+            spec.loss,
+            Loss::SparseCategoricalCrossentropy { from_logits: false }
+        );
+    }
+
+    #[test]
+    fn malformed_files_say_where() {
+        let err = parse("{\"layers\": [", Format::Json, "m.json")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("m.json") && err.contains("line 1"), "{err}");
+        let err = parse(
+            "layers = [{ class_name = \"Dense\", config = { units = \"x\" } }]",
+            Format::Toml,
+            "m.toml",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("layers[0] (Dense)") && err.contains("units"),
+            "{err}"
+        );
+        let err = parse(
+            "[[layers]]\nclass_name = \"Conv9D\"",
+            Format::Toml,
+            "m.toml",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("Conv9D") && err.contains("Dense"), "{err}");
+    }
+}
