@@ -801,7 +801,7 @@ fn binary_backward(
     }
     if let Some(db) = targets.get(b) {
         kernels::for_each_broadcast(shape, &stride_a, &stride_b, |o, i, j| {
-            db[j] += dy[o] * kind.partials(ad[i], bd[j]).1
+            db[j] = dy[o] * kind.partials(ad[i], bd[j]).1
         });
     }
 }

@@ -14,7 +14,7 @@ pub(crate) enum Transpose {
 
 /// Below this many multiply-adds a product runs on one thread: splitting it costs more than it
 /// saves (measured on the MLP's 32×784×128 products, see docs/PERFORMANCE.md).
-const PARALLEL_MIN_MACS: usize = 1 << 22;
+const PARALLEL_MIN_MACS: usize = 1 << 18;
 
 /// `c (m×n) = a (m×k) · b (k×n)`, or `c += …` when `accumulate`.
 ///

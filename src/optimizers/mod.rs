@@ -164,26 +164,29 @@ impl Slots {
             self.first = values.iter().map(|v| vec![initial; v.len()]).collect();
             self.second = values.iter().map(|v| vec![initial; v.len()]).collect();
         }
+        // Indexed over slices of one length so the compiler drops bounds checks and vectorizes.
+        let run = |v: &mut [f32], g: &[f32], a: &mut [f32], b: &mut [f32]| {
+            let n = v.len();
+            let (g, a, b) = (&g[..n], &mut a[..n], &mut b[..n]);
+            for i in 0..n {
+                update(&mut v[i], g[i], &mut a[i], &mut b[i]);
+            }
+        };
         for (i, value) in values.iter_mut().enumerate() {
             if !trainable[i] {
                 continue;
             }
             let (value, grad) = (value.data_mut(), grads[i].data());
             let (first, second) = (&mut self.first[i][..], &mut self.second[i][..]);
-            let run = |(((v, g), a), b): (((&mut [f32], &[f32]), &mut [f32]), &mut [f32])| {
-                for (((v, &g), a), b) in v.iter_mut().zip(g).zip(a.iter_mut()).zip(b.iter_mut()) {
-                    update(v, g, a, b);
-                }
-            };
             if value.len() > PARALLEL_CHUNK {
                 value
                     .par_chunks_mut(PARALLEL_CHUNK)
                     .zip(grad.par_chunks(PARALLEL_CHUNK))
                     .zip(first.par_chunks_mut(PARALLEL_CHUNK))
                     .zip(second.par_chunks_mut(PARALLEL_CHUNK))
-                    .for_each(run);
+                    .for_each(|(((v, g), a), b)| run(v, g, a, b));
             } else {
-                run((((value, grad), first), second));
+                run(value, grad, first, second);
             }
         }
         self.iterations += 1;
