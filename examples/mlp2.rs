@@ -31,8 +31,14 @@ fn main() -> strata::Result<()> {
     model.compile("adam", "categorical_crossentropy", &["accuracy"])?;
     println!("{}", model.summary()?);
 
-    let epochs = std::env::args().nth(1).and_then(|e| e.parse().ok()).unwrap_or(10);
-    let options = FitOptions::default().epochs(epochs).batch_size(32).validation_data(&x_test, &y_test);
+    let epochs = std::env::args()
+        .nth(1)
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(10);
+    let options = FitOptions::default()
+        .epochs(epochs)
+        .batch_size(32)
+        .validation_data(&x_test, &y_test);
     let history = model.fit(&x_train, &y_train, options)?;
     println!("val_accuracy per epoch: {:?}", history.get("val_accuracy"));
     Ok(())

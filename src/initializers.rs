@@ -46,7 +46,7 @@ pub const NAMES: &[&str] = &[
 ];
 
 /// Truncating a standard normal at ±2 shrinks its stddev by this factor; Keras divides by it.
-const TRUNCATION_STDDEV: f32 = 0.879_625_66;
+const TRUNCATION_STDDEV: f32 = 0.879_625_7;
 
 impl Initializer {
     /// Looks an initializer up by its Keras name (`glorot_uniform` or `GlorotUniform`).

@@ -10,12 +10,12 @@
 //! let ((x_train, y_train), (x_test, y_test)) = strata::data::mnist::load_data()?;
 //! let (x_train, x_test) = (x_train.map(|v| v / 255.0), x_test.map(|v| v / 255.0));
 //!
-//! let mut model = Sequential::new(vec![
-//!     Input::new(&[28, 28]),
-//!     Flatten::new(),
-//!     Dense::new(128).activation("relu")?,
-//!     Dense::new(10).activation("softmax")?,
-//! ]);
+//! let mut model = Sequential::new();
+//! model
+//!     .add(Input::new(&[28, 28]))
+//!     .add(Flatten::new())
+//!     .add(Dense::new(128).activation("relu"))
+//!     .add(Dense::new(10).activation("softmax"));
 //! model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
 //! model.fit(&x_train, &y_train, FitOptions::default().epochs(5).batch_size(32))?;
 //! let scores = model.evaluate(&x_test, &y_test, 32)?;

@@ -160,7 +160,10 @@ fn a_parameter_used_twice_gets_both_contributions() {
         let y = g.mul(a, b)?;
         Ok(g.sum(y))
     };
-    assert_eq!(gradients(&mut params, loss).unwrap()[0].data(), &[1.0, -3.0, 4.0]);
+    assert_eq!(
+        gradients(&mut params, loss).unwrap()[0].data(),
+        &[1.0, -3.0, 4.0]
+    );
     assert_gradients("w·w", &mut params, EPS, 1e-3, loss);
 }
 
@@ -272,11 +275,17 @@ fn every_unary_op_has_the_right_gradient_on_both_sides_of_its_kink() {
         for sign in [-1.0, 1.0] {
             let mut params = ParamStore::new();
             let x = params.add("x", uniform(&[5], 0.1, 1.5, 3).map(|v| sign * v), true);
-            assert_gradients(&format!("{op:?} x{sign}"), &mut params, EPS, TOLERANCE, |g| {
-                let x = g.param(x);
-                let y = g.unary(op, x);
-                project(g, y, 2)
-            });
+            assert_gradients(
+                &format!("{op:?} x{sign}"),
+                &mut params,
+                EPS,
+                TOLERANCE,
+                |g| {
+                    let x = g.param(x);
+                    let y = g.unary(op, x);
+                    project(g, y, 2)
+                },
+            );
         }
     }
 }
@@ -284,26 +293,26 @@ fn every_unary_op_has_the_right_gradient_on_both_sides_of_its_kink() {
 #[test]
 fn unary_ops_compute_their_textbook_values() {
     let x = [-2.0f64, -0.5, 0.3, 1.7];
-    let cases: Vec<(UnaryOp, Box<dyn Fn(f64) -> f64>)> = vec![
-        (UnaryOp::Relu, Box::new(|v: f64| v.max(0.0))),
-        (UnaryOp::Sigmoid, Box::new(|v: f64| 1.0 / (1.0 + (-v).exp()))),
-        (UnaryOp::Tanh, Box::new(f64::tanh)),
+    type Reference = fn(f64) -> f64;
+    let cases: Vec<(UnaryOp, Reference)> = vec![
+        (UnaryOp::Relu, |v: f64| v.max(0.0)),
+        (UnaryOp::Sigmoid, |v: f64| 1.0 / (1.0 + (-v).exp())),
+        (UnaryOp::Tanh, f64::tanh),
         (
             UnaryOp::LeakyRelu(0.2),
-            Box::new(|v: f64| if v >= 0.0 { v } else { 0.2 * v }),
+            |v: f64| if v >= 0.0 { v } else { 0.2 * v },
         ),
         (
             UnaryOp::Elu(1.0),
-            Box::new(|v: f64| if v > 0.0 { v } else { v.exp() - 1.0 }),
+            |v: f64| if v > 0.0 { v } else { v.exp() - 1.0 },
         ),
-        (
-            UnaryOp::Gelu,
-            Box::new(|v: f64| 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt()))),
-        ),
-        (UnaryOp::Exp, Box::new(f64::exp)),
-        (UnaryOp::Abs, Box::new(f64::abs)),
-        (UnaryOp::Square, Box::new(|v: f64| v * v)),
-        (UnaryOp::Neg, Box::new(|v: f64| -v)),
+        (UnaryOp::Gelu, |v: f64| {
+            0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt()))
+        }),
+        (UnaryOp::Exp, f64::exp),
+        (UnaryOp::Abs, f64::abs),
+        (UnaryOp::Square, |v: f64| v * v),
+        (UnaryOp::Neg, |v: f64| -v),
     ];
     let input = Tensor::from_slice(&x.map(|v| v as f32));
     for (op, reference) in cases {
@@ -389,7 +398,10 @@ fn scale_clip_reshape_sum_and_mean() {
         let y = g.clip(x, -0.5, 0.5);
         project(g, y, 6)
     });
-    let clipped = forward_value(&Tensor::from_slice(&values), |g, x| Ok(g.clip(x, -0.5, 0.5)));
+    let clipped = forward_value(
+        &Tensor::from_slice(&values),
+        |g, x| Ok(g.clip(x, -0.5, 0.5)),
+    );
     assert_eq!(
         clipped.data(),
         &[-0.5, -0.5, -0.3, 0.0, 0.2, 0.35, 0.5, 0.5]
@@ -563,7 +575,9 @@ fn linear_has_the_right_gradient_with_and_without_bias() {
             let mut expected = vec![0.0f32; total_rows * units];
             for r in 0..total_rows {
                 for u in 0..units {
-                    let dot: f32 = (0..inner).map(|i| xd[r * inner + i] * kd[i * units + u]).sum();
+                    let dot: f32 = (0..inner)
+                        .map(|i| xd[r * inner + i] * kd[i * units + u])
+                        .sum();
                     expected[r * units + u] = dot + if with_bias { bd[u] } else { 0.0 };
                 }
             }
@@ -578,15 +592,24 @@ fn linear_has_the_right_gradient_with_and_without_bias() {
 
 #[test]
 fn softmax_and_log_softmax_have_the_right_gradient() {
-    for (seed, shape) in [&[4usize, 5][..], &[1, 3], &[2, 3, 4], &[6]].iter().enumerate() {
+    for (seed, shape) in [&[4usize, 5][..], &[1, 3], &[2, 3, 4], &[6]]
+        .iter()
+        .enumerate()
+    {
         let seed = seed as u64;
         let mut params = ParamStore::new();
         let x = params.add("x", uniform(shape, -3.0, 3.0, seed), true);
-        assert_gradients(&format!("softmax {shape:?}"), &mut params, EPS, TOLERANCE, |g| {
-            let x = g.param(x);
-            let y = g.softmax(x);
-            project(g, y, seed)
-        });
+        assert_gradients(
+            &format!("softmax {shape:?}"),
+            &mut params,
+            EPS,
+            TOLERANCE,
+            |g| {
+                let x = g.param(x);
+                let y = g.softmax(x);
+                project(g, y, seed)
+            },
+        );
         assert_gradients(
             &format!("log_softmax {shape:?}"),
             &mut params,
@@ -611,7 +634,10 @@ fn softmax_values_sum_to_one_and_match_log_softmax() {
         assert!((total - 1.0).abs() < 1e-6, "row {row} sums to {total}");
         let xs = &x.data()[row * 5..(row + 1) * 5];
         let norm: f64 = xs.iter().map(|&v| (v as f64).exp()).sum();
-        let expected: Vec<f32> = xs.iter().map(|&v| ((v as f64).exp() / norm) as f32).collect();
+        let expected: Vec<f32> = xs
+            .iter()
+            .map(|&v| ((v as f64).exp() / norm) as f32)
+            .collect();
         assert_close(p, &expected, 1e-5, "softmax");
     }
     let exp_log: Vec<f32> = log_probs.data().iter().map(|v| v.exp()).collect();
@@ -763,8 +789,20 @@ fn every_loss_through_loss_compute_has_the_right_gradient() {
     let logits = uniform(&shape, -2.0, 2.0, 143);
     let probs = uniform(&shape, 0.2, 0.8, 144);
     let cases: Vec<(Loss, &Tensor, &Tensor, Head, f32)> = vec![
-        (Loss::MeanSquaredError, &logits, &target, Head::Identity, EPS),
-        (Loss::MeanAbsoluteError, &mae_output, &target, Head::Identity, EPS),
+        (
+            Loss::MeanSquaredError,
+            &logits,
+            &target,
+            Head::Identity,
+            EPS,
+        ),
+        (
+            Loss::MeanAbsoluteError,
+            &mae_output,
+            &target,
+            Head::Identity,
+            EPS,
+        ),
         (bce(false), &probs, &binary_target, Head::Identity, 1e-3),
         (bce(false), &logits, &binary_target, Head::Sigmoid, EPS),
         (bce(true), &logits, &binary_target, Head::Identity, EPS),
@@ -815,12 +853,13 @@ fn dense_clear_of_kinks(
 ) -> (Dense, ParamId) {
     for seed in 0..1000u64 {
         let mut candidate = ParamStore::new();
-        let mut layer = Dense::new(units)
-            .activation(activation)
-            .bias_initializer(Initializer::RandomUniform {
-                minval: -0.5,
-                maxval: 0.5,
-            });
+        let mut layer =
+            Dense::new(units)
+                .activation(activation)
+                .bias_initializer(Initializer::RandomUniform {
+                    minval: -0.5,
+                    maxval: 0.5,
+                });
         layer.set_name("dense".into());
         let shape = layer
             .build(&[input_width], &mut candidate, &mut Rng::new(seed))

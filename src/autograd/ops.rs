@@ -801,7 +801,7 @@ fn binary_backward(
     }
     if let Some(db) = targets.get(b) {
         kernels::for_each_broadcast(shape, &stride_a, &stride_b, |o, i, j| {
-            db[j] = dy[o] * kind.partials(ad[i], bd[j]).1
+            db[j] += dy[o] * kind.partials(ad[i], bd[j]).1
         });
     }
 }
@@ -892,8 +892,8 @@ fn cross_entropy_backward(
         let scale = node.grad.item() / rows.max(1) as f32;
         let inside = |p: f32| p > EPSILON && p < 1.0 - EPSILON;
         if sparse {
-            for row in 0..rows {
-                let at = row * classes + t[row] as usize;
+            for (row, &label) in t.iter().enumerate().take(rows) {
+                let at = row * classes + label as usize;
                 if inside(p[at]) {
                     dp[at] -= scale / p[at];
                 }

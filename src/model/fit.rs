@@ -154,8 +154,10 @@ impl Sequential {
         let (train_rows, validation) = match options.validation_data {
             Some((vx, vy)) => (x.rows(), Some((vx, self.prepare(vx, vy)?))),
             None if options.validation_split > 0.0 => {
-                let keep =
-                    ((1.0 - options.validation_split as f64) * x.rows() as f64).floor() as usize;
+                // Through the decimal text, so 0.2f32 means 0.2 and not 0.2000000030: Keras
+                // holds out exactly 200 of 1,000 samples.
+                let split: f64 = options.validation_split.to_string().parse().unwrap_or(0.0);
+                let keep = ((1.0 - split) * x.rows() as f64).floor() as usize;
                 held_out = (x.slice_rows(keep, x.rows()), y.slice_rows(keep, y.rows()));
                 (keep, Some((&held_out.0, held_out.1.clone())))
             }

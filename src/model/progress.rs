@@ -70,6 +70,8 @@ impl EpochProgress {
             (Some(bar), _) if !bar.is_hidden() => {
                 bar.set_position(self.steps as u64);
                 bar.finish_with_message(format!("{} {per_step}{metrics}", format_seconds(elapsed)));
+                // indicatif leaves the cursor at the end of the finished bar.
+                println!();
             }
             (_, 0) => {}
             _ => println!(

@@ -212,6 +212,11 @@ impl Tensor {
         }
     }
 
+    /// Applies `f` to every value in place (no copy: for preprocessing large datasets).
+    pub fn map_in_place(&mut self, f: impl Fn(f32) -> f32) {
+        self.data.iter_mut().for_each(|v| *v = f(*v));
+    }
+
     /// Largest absolute difference to another tensor of the same shape.
     pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
         self.data

@@ -11,10 +11,10 @@ pub fn numel(shape: &[usize]) -> usize {
 pub fn broadcast_shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Result<Vec<usize>> {
     let rank = lhs.len().max(rhs.len());
     let mut out = vec![0; rank];
-    for axis in 0..rank {
+    for (axis, size) in out.iter_mut().enumerate() {
         let l = dim_from_right(lhs, rank - 1 - axis);
         let r = dim_from_right(rhs, rank - 1 - axis);
-        out[axis] = match (l, r) {
+        *size = match (l, r) {
             (a, b) if a == b => a,
             (1, b) => b,
             (a, 1) => a,
