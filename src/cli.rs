@@ -36,7 +36,7 @@ enum Command {
 
 #[derive(Args, Default)]
 struct TrainArgs {
-    /// A named model (mlp, mlp2, linreg) or a model file (.toml or .json).
+    /// A named model (mlp, mlp2, cnn, linreg) or a model file (.toml or .json).
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Passes over the training data [default: the model's, 10 for mlp].
@@ -80,7 +80,7 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct SummaryArgs {
-    /// A named model (mlp, mlp2, linreg) or a model file (.toml or .json).
+    /// A named model (mlp, mlp2, cnn, linreg) or a model file (.toml or .json).
     #[arg(long, default_value = "mlp")]
     model: String,
 }

@@ -146,18 +146,19 @@ pub fn fans(shape: &[usize]) -> (f32, f32) {
     }
 }
 
-/// `GlorotUniform` → `glorot_uniform`.
+/// Keras's `to_snake_case`: `GlorotUniform` → `glorot_uniform`, `Conv2D` → `conv2d`,
+/// `MaxPooling2D` → `max_pooling2d`. A `_` goes before a capital that starts a lowercase word and
+/// between a lowercase letter and a capital.
 pub(crate) fn to_snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
     let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 && !out.ends_with('_') {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
+    for (i, &c) in chars.iter().enumerate() {
+        let starts_word = c.is_ascii_uppercase() && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+        let after_lower = c.is_ascii_uppercase() && i > 0 && chars[i - 1].is_ascii_lowercase();
+        if i > 0 && (starts_word || after_lower) && !out.ends_with('_') {
+            out.push('_');
         }
+        out.push(c.to_ascii_lowercase());
     }
     out
 }

@@ -30,7 +30,7 @@ pub mod data;
 pub mod error;
 pub mod initializers;
 pub mod io;
-pub(crate) mod kernels;
+pub mod kernels;
 pub mod layers;
 pub mod losses;
 pub mod metrics;
@@ -44,7 +44,10 @@ pub use tensor::Tensor;
 
 /// Everything a typical program needs, in one import.
 pub mod prelude {
-    pub use crate::layers::{Activation, Dense, Flatten, Input, Layer};
+    pub use crate::layers::{
+        Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Input,
+        Layer, MaxPooling1D, MaxPooling2D, Reshape,
+    };
     pub use crate::losses::Loss;
     pub use crate::model::{FitOptions, History, Sequential};
     pub use crate::optimizers::{Adagrad, Adam, AdamW, Optimizer, RMSprop, Sgd};

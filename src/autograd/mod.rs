@@ -27,6 +27,7 @@
 //! assert_eq!(params.grad(w).data(), &[2.0]); // dy/dw = x
 //! ```
 
+mod conv;
 mod ops;
 mod params;
 
@@ -34,6 +35,8 @@ mod params;
 pub mod gradcheck;
 
 pub(crate) use ops::Op;
+pub use conv::WindowOptions;
+pub(crate) use conv::window as conv_window;
 pub use ops::UnaryOp;
 pub use params::{ParamId, ParamStore};
 
@@ -51,6 +54,8 @@ pub struct Tape {
     grads: Vec<Tensor>,
     /// Per-operation state a backward rule needs (softmax probabilities, masks).
     saved: Vec<Tensor>,
+    /// Per-operation working memory of backward rules, kept so a step does not allocate.
+    scratch: Vec<Tensor>,
     requires_grad: Vec<bool>,
     grad_live: Vec<bool>,
 }
@@ -114,7 +119,7 @@ impl Tape {
                 saved: &self.saved[i],
                 grad: &grads_rest[0],
             };
-            ops::backward(self.ops[i], &inputs, node, &mut targets);
+            ops::backward(self.ops[i], &inputs, node, &mut targets, &mut self.scratch[i]);
         }
     }
 
@@ -179,6 +184,7 @@ impl<'a> Graph<'a> {
             tape.values.push(Tensor::default());
             tape.grads.push(Tensor::default());
             tape.saved.push(Tensor::default());
+            tape.scratch.push(Tensor::default());
             tape.requires_grad.push(false);
             tape.grad_live.push(false);
         }

@@ -6,8 +6,8 @@
 
 use super::{GradTargets, Graph, Inputs, Node, ParamId, Var};
 use crate::error::{Error, Result};
-use crate::kernels::{self, Transpose};
-use crate::tensor::{broadcast_shapes, numel};
+use crate::kernels::{self, Transpose, Window2d};
+use crate::tensor::{broadcast_shapes, numel, Tensor};
 
 /// Keras's fuzz factor for clipping probabilities before a log (`keras.config.epsilon()`).
 pub(crate) const EPSILON: f32 = 1e-7;
@@ -32,6 +32,9 @@ pub(crate) enum Op {
     Sum(Var),
     Mean(Var),
     Reshape(Var),
+    Conv2d { x: Var, kernel: Var, bias: Option<Var>, window: Window2d },
+    MaxPool2d { x: Var, window: Window2d },
+    AvgPool2d { x: Var, window: Window2d },
     SoftmaxCrossEntropy {
         logits: Var,
         target: Var,
@@ -59,7 +62,8 @@ impl Op {
         match *self {
             Constant | Param(_) => [None; 3],
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
-            Linear { x, kernel, bias } => [Some(x), Some(kernel), bias],
+            Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
+            MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
             Unary(_, x)
             | Scale(x, _)
             | Clip(x, ..)
@@ -239,8 +243,13 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 /// Runs the backward rule of `op`: adds its inputs' gradients into `targets`.
-pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
+pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scratch: &mut Tensor) {
     match op {
+        Op::Conv2d { x, kernel, bias, window } => {
+            super::conv::conv2d_backward((x, kernel, bias, window), inputs, node, targets, scratch)
+        }
+        Op::MaxPool2d { x, window } => super::conv::max_pool2d_backward(x, window, node, targets),
+        Op::AvgPool2d { x, window } => super::conv::avg_pool2d_backward(x, window, node, targets),
         Op::Constant | Op::Param(_) => {}
         Op::MatMul(a, b) => matmul_backward(a, b, inputs, node, targets),
         Op::Linear { x, kernel, bias } => linear_backward(x, kernel, bias, inputs, node, targets),

@@ -41,6 +41,7 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("mlp", include_str!("../../models/mlp.toml")),
     ("mlp2", include_str!("../../models/mlp2.toml")),
     ("linreg", include_str!("../../models/linreg.toml")),
+    ("cnn", include_str!("../../models/cnn.toml")),
 ];
 
 /// A parsed model description.
@@ -235,7 +236,7 @@ mod tests {
 
     #[test]
     fn named_models_have_keras_parameter_counts() {
-        for (name, params) in [("mlp", 101_770), ("mlp2", 109_386), ("linreg", 2)] {
+        for (name, params) in [("mlp", 101_770), ("mlp2", 109_386), ("linreg", 2), ("cnn", 93_322)] {
             let mut spec = load_model_spec(name).unwrap();
             spec.model.summary().unwrap();
             assert_eq!(spec.model.count_params(), params, "{name}");

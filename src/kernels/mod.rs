@@ -4,10 +4,13 @@
 //! `gemm` or `rayon` directly, so a second backend (another SIMD library, a GPU) replaces this
 //! folder and nothing else.
 
+mod conv;
 mod elementwise;
 mod matmul;
 mod reduce;
 
+pub use conv::{Padding, Window2d};
+pub(crate) use conv::{avg_pool, avg_pool_backward, col2im_accumulate, im2col, max_pool, max_pool_backward, output_size};
 pub(crate) use elementwise::*;
 pub(crate) use matmul::{Transpose, matmul};
 pub(crate) use reduce::*;

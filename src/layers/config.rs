@@ -1,13 +1,29 @@
 //! Layers from Keras-style configs: `{"class_name": "Dense", "config": {"units": 128, ...}}`,
 //! as model files and Keras's `model.to_json()` write them.
 
-use super::{Activation, Dense, Flatten, Input, Layer};
+use super::{
+    Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Input,
+    Layer, MaxPooling1D, MaxPooling2D, Pooling, Reshape,
+};
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, to_snake_case};
 use serde_json::Value;
 
 /// The layer class names a model file may use.
-pub const LAYER_NAMES: &[&str] = &["InputLayer", "Dense", "Activation", "Flatten"];
+pub const LAYER_NAMES: &[&str] = &[
+    "InputLayer",
+    "Dense",
+    "Activation",
+    "Flatten",
+    "Reshape",
+    "Conv2D",
+    "Conv1D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalMaxPooling2D",
+    "GlobalAveragePooling2D",
+    "MaxPooling1D",
+];
 
 /// Builds a layer from its Keras class name and config. Unknown keys that only matter to
 /// Keras (`trainable`, `dtype`, regularizers left `null`, ...) are ignored.
@@ -50,6 +66,70 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
             Box::new(dense)
         }
         "Activation" => Box::new(Activation::new(&activation_name(config)?)),
+        "Conv2D" | "Conv1D" => {
+            let filters = config
+                .get("filters")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| Error::Data(format!("{class_name} needs a positive integer \"filters\"")))?;
+            let kernel = pair(config, "kernel_size")?.ok_or_else(|| Error::Data(format!("{class_name} needs \"kernel_size\"")))?;
+            let mut conv = if class_name == "Conv1D" { Conv1D::new(filters as usize, kernel.1) } else { Conv2D::new(filters as usize, kernel) };
+            if let Some(strides) = pair(config, "strides")? {
+                conv = conv.strides(strides);
+            }
+            if let Some(dilation) = pair(config, "dilation_rate")? {
+                conv = conv.dilation_rate(dilation);
+            }
+            if let Some(padding) = config.get("padding").and_then(Value::as_str) {
+                conv = conv.padding(padding);
+            }
+            conv = conv
+                .activation(&activation_name(config)?)
+                .use_bias(config.get("use_bias").and_then(Value::as_bool).unwrap_or(true));
+            if let Some(init) = initializer(config, "kernel_initializer")? {
+                conv = conv.kernel_initializer(init);
+            }
+            if let Some(init) = initializer(config, "bias_initializer")? {
+                conv = conv.bias_initializer(init);
+            }
+            if let Some(shape) = &input_shape {
+                conv = conv.input_shape(shape);
+            }
+            Box::new(conv)
+        }
+        "MaxPooling2D" | "AveragePooling2D" | "MaxPooling1D" => {
+            let size = pair(config, "pool_size")?.unwrap_or((2, 2));
+            let mut pool: Pooling = match class_name {
+                "MaxPooling2D" => MaxPooling2D::new(size),
+                "AveragePooling2D" => AveragePooling2D::new(size),
+                _ => MaxPooling1D::new(size.1),
+            };
+            if let Some(strides) = pair(config, "strides")? {
+                pool = pool.strides(strides);
+            }
+            if let Some(padding) = config.get("padding").and_then(Value::as_str) {
+                pool = pool.padding(padding);
+            }
+            if let Some(shape) = &input_shape {
+                pool = pool.input_shape(shape);
+            }
+            Box::new(pool)
+        }
+        "GlobalMaxPooling2D" | "GlobalAveragePooling2D" => {
+            let pool = if class_name == "GlobalMaxPooling2D" { GlobalMaxPooling2D::new() } else { GlobalAveragePooling2D::new() };
+            Box::new(match &input_shape {
+                Some(shape) => pool.input_shape(shape),
+                None => pool,
+            })
+        }
+        "Reshape" => {
+            let target = shape_list(config.get("target_shape"), "target_shape")?
+                .ok_or_else(|| Error::Data("Reshape needs \"target_shape\"".into()))?;
+            let reshape = Reshape::new(&target);
+            Box::new(match &input_shape {
+                Some(shape) => reshape.input_shape(shape),
+                None => reshape,
+            })
+        }
         "Flatten" => {
             let flatten = Flatten::new();
             Box::new(match &input_shape {
@@ -87,6 +167,36 @@ fn input_shape(config: &Value) -> Result<Option<Vec<usize>>> {
         .collect::<Option<Vec<_>>>()
         .map(Some)
         .ok_or_else(|| Error::Data(format!("input shape must list positive sizes, got {key}")))
+}
+
+/// `3`, `[3]` or `[3, 3]` (Keras accepts each), as (rows, columns); `null` means absent.
+fn pair(config: &Value, key: &str) -> Result<Option<(usize, usize)>> {
+    let bad = || Error::Data(format!("\"{key}\" must be a positive integer or a list of one or two, got {}", config[key]));
+    let positive = |v: &Value| v.as_u64().filter(|&n| n > 0).map(|n| n as usize);
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => match items.as_slice() {
+            [one] => positive(one).map(|n| Some((1, n))).ok_or_else(bad),
+            [a, b] => match (positive(a), positive(b)) {
+                (Some(a), Some(b)) => Ok(Some((a, b))),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        },
+        Some(v) => positive(v).map(|n| Some((n, n))).ok_or_else(bad),
+    }
+}
+
+/// A list of positive sizes.
+fn shape_list(value: Option<&Value>, key: &str) -> Result<Option<Vec<usize>>> {
+    let Some(value) = value else { return Ok(None) };
+    let items = value.as_array().ok_or_else(|| Error::Data(format!("\"{key}\" must be a list, got {value}")))?;
+    items
+        .iter()
+        .map(|d| d.as_u64().filter(|&d| d > 0).map(|d| d as usize))
+        .collect::<Option<Vec<_>>>()
+        .map(Some)
+        .ok_or_else(|| Error::Data(format!("\"{key}\" must list positive sizes, got {value}")))
 }
 
 fn activation_name(config: &Value) -> Result<String> {

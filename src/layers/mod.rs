@@ -9,18 +9,25 @@
 
 mod activation;
 mod config;
+mod conv;
 mod dense;
 mod flatten;
 mod input;
+mod pooling;
+mod reshape;
 
 pub use activation::Activation;
 pub use config::{LAYER_NAMES, from_config};
 pub use dense::Dense;
 pub use flatten::Flatten;
+pub use conv::{Conv1D, Conv2D};
 pub use input::Input;
+pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Pooling};
+pub use reshape::Reshape;
 
-use crate::autograd::{Graph, ParamId, ParamStore, Var};
-use crate::error::Result;
+use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
+use crate::error::{keras_shape, Error, Result};
+use crate::kernels::Window2d;
 use crate::rng::Rng;
 
 /// A building block of a model.
@@ -68,4 +75,53 @@ pub trait Layer: Send + Sync {
 /// Keras's default base name for a class: `Dense` → `dense`, `MaxPooling2D` → `max_pooling2d`.
 pub fn base_name(class_name: &str) -> String {
     crate::initializers::to_snake_case(class_name)
+}
+
+/// A size given as one number for both axes (`3`) or as a pair (`(3, 3)`), as Keras accepts.
+pub trait IntoPair {
+    /// (rows, columns).
+    fn into_pair(self) -> (usize, usize);
+}
+
+impl IntoPair for usize {
+    fn into_pair(self) -> (usize, usize) {
+        (self, self)
+    }
+}
+
+impl IntoPair for (usize, usize) {
+    fn into_pair(self) -> (usize, usize) {
+        self
+    }
+}
+
+/// The window geometry of a layer over per-sample `(H, W, C)` images, or an error naming the
+/// layer and both shapes.
+pub(crate) fn check_window(layer: &str, image: &[usize], size: (usize, usize), options: WindowOptions) -> Result<Window2d> {
+    if image.len() != 3 {
+        return Err(Error::LayerShape {
+            layer: layer.to_string(),
+            expected: "(None, height, width, channels)".into(),
+            received: keras_shape(image),
+        });
+    }
+    let mut batch = vec![1];
+    batch.extend(image);
+    crate::autograd::conv_window(layer, &batch, size, options).map_err(|error| match error {
+        Error::ShapeMismatch { .. } => {
+            let span = |k: usize, d: usize| (k - 1) * d + 1;
+            Error::LayerShape {
+                layer: layer.to_string(),
+                expected: format!(
+                    "(None, height ≥ {}, width ≥ {}, channels) for a {}×{} window with \"valid\" padding",
+                    span(size.0, options.dilation.0),
+                    span(size.1, options.dilation.1),
+                    size.0,
+                    size.1
+                ),
+                received: keras_shape(image),
+            }
+        }
+        other => other,
+    })
 }

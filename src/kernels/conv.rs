@@ -1,0 +1,249 @@
+//! Convolution and pooling on channels-last `(N, H, W, C)` batches.
+//!
+//! A convolution is lowered to one matrix product: `im2col` copies every receptive field into a
+//! row of a `(N·OH·OW, KH·KW·C)` matrix whose column order matches the kernel's `(KH, KW, C, F)`
+//! layout, so `output = cols · kernel`. `col2im` scatters the rows back for the input gradient.
+//! Both run in parallel over the images of the batch; each image's rows are its own, so the
+//! results do not depend on the thread count.
+
+use rayon::prelude::*;
+
+/// How a convolution or pooling window covers the border, as Keras's `padding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// No padding: windows stay inside the input.
+    Valid,
+    /// Zero padding so the output has `ceil(input / stride)` positions (TensorFlow's split:
+    /// the extra row or column goes at the bottom/right).
+    Same,
+}
+
+/// Output size and leading padding along one axis, or `None` when the window does not fit.
+pub(crate) fn output_size(
+    input: usize,
+    window: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+) -> Option<(usize, usize)> {
+    let span = (window - 1) * dilation + 1;
+    match padding {
+        Padding::Valid => (input >= span).then(|| ((input - span) / stride + 1, 0)),
+        Padding::Same => {
+            let out = input.div_ceil(stride);
+            let needed = ((out - 1) * stride + span).saturating_sub(input);
+            Some((out, needed / 2))
+        }
+    }
+}
+
+/// The sizes of one convolution (or pooling) of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window2d {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Input channels.
+    pub channels: usize,
+    /// Window height.
+    pub window_h: usize,
+    /// Window width.
+    pub window_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Vertical dilation.
+    pub dilation_h: usize,
+    /// Horizontal dilation.
+    pub dilation_w: usize,
+    /// Zero rows above the input.
+    pub pad_top: usize,
+    /// Zero columns left of the input.
+    pub pad_left: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+}
+
+impl Window2d {
+    /// Values in one receptive field (`KH·KW·C`): the columns of the im2col matrix.
+    pub(crate) fn patch_len(&self) -> usize {
+        self.window_h * self.window_w * self.channels
+    }
+
+    /// Output positions per image.
+    pub(crate) fn positions(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    /// Values of one input image.
+    pub(crate) fn image_len(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// The input row and column a window tap reads, or `None` in the padding.
+    #[inline]
+    fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+        let y = (oy * self.stride_h + ky * self.dilation_h).checked_sub(self.pad_top)?;
+        let x = (ox * self.stride_w + kx * self.dilation_w).checked_sub(self.pad_left)?;
+        (y < self.height && x < self.width).then_some((y, x))
+    }
+}
+
+/// Fills `cols` (`N·OH·OW × KH·KW·C`) with the receptive fields of `input` (`N×H×W×C`).
+pub(crate) fn im2col(input: &[f32], g: &Window2d, cols: &mut [f32]) {
+    let (patch, c) = (g.patch_len(), g.channels);
+    cols.par_chunks_mut(g.positions() * patch).zip(input.par_chunks(g.image_len())).for_each(|(cols, image)| {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let row = &mut cols[(oy * g.out_w + ox) * patch..][..patch];
+                for ky in 0..g.window_h {
+                    for kx in 0..g.window_w {
+                        let dest = &mut row[(ky * g.window_w + kx) * c..][..c];
+                        match g.source(oy, ox, ky, kx) {
+                            Some((y, x)) => dest.copy_from_slice(&image[(y * g.width + x) * c..][..c]),
+                            None => dest.fill(0.0),
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Adds each row of `cols` back onto the input positions it was copied from: the transpose of
+/// [`im2col`], used for the input gradient.
+pub(crate) fn col2im_accumulate(cols: &[f32], g: &Window2d, input_grad: &mut [f32]) {
+    let (patch, c) = (g.patch_len(), g.channels);
+    input_grad.par_chunks_mut(g.image_len()).zip(cols.par_chunks(g.positions() * patch)).for_each(|(image, cols)| {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let row = &cols[(oy * g.out_w + ox) * patch..][..patch];
+                for ky in 0..g.window_h {
+                    for kx in 0..g.window_w {
+                        if let Some((y, x)) = g.source(oy, ox, ky, kx) {
+                            let src = &row[(ky * g.window_w + kx) * c..][..c];
+                            let dest = &mut image[(y * g.width + x) * c..][..c];
+                            dest.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Max pooling: `out` (`N×OH×OW×C`) and, for the backward pass, the index within its image of
+/// each maximum (stored as f32, exact below 2²⁴ values per image).
+pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32]) {
+    let (c, out_len) = (g.channels, g.positions() * g.channels);
+    out.par_chunks_mut(out_len)
+        .zip(argmax.par_chunks_mut(out_len))
+        .zip(input.par_chunks(g.image_len()))
+        .for_each(|((out, argmax), image)| {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let at = (oy * g.out_w + ox) * c;
+                    let (best, best_index) = (&mut out[at..at + c], &mut argmax[at..at + c]);
+                    best.fill(f32::NEG_INFINITY);
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
+                            let base = (y * g.width + x) * c;
+                            for ch in 0..c {
+                                if image[base + ch] > best[ch] {
+                                    best[ch] = image[base + ch];
+                                    best_index[ch] = (base + ch) as f32;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Routes each output gradient to the input position that was the maximum.
+pub(crate) fn max_pool_backward(out_grad: &[f32], g: &Window2d, argmax: &[f32], input_grad: &mut [f32]) {
+    let out_len = g.positions() * g.channels;
+    input_grad
+        .par_chunks_mut(g.image_len())
+        .zip(out_grad.par_chunks(out_len))
+        .zip(argmax.par_chunks(out_len))
+        .for_each(|((image, dy), argmax)| {
+            dy.iter().zip(argmax).for_each(|(&d, &i)| image[i as usize] += d);
+        });
+}
+
+/// Average pooling over the window's positions inside the input (padding is not counted, as
+/// in Keras).
+pub(crate) fn avg_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
+    let (c, out_len) = (g.channels, g.positions() * g.channels);
+    out.par_chunks_mut(out_len).zip(input.par_chunks(g.image_len())).for_each(|(out, image)| {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let at = (oy * g.out_w + ox) * c;
+                let sum = &mut out[at..at + c];
+                sum.fill(0.0);
+                let mut count = 0;
+                for ky in 0..g.window_h {
+                    for kx in 0..g.window_w {
+                        let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
+                        count += 1;
+                        let base = (y * g.width + x) * c;
+                        sum.iter_mut().zip(&image[base..base + c]).for_each(|(s, v)| *s += v);
+                    }
+                }
+                let inv = 1.0 / count.max(1) as f32;
+                sum.iter_mut().for_each(|s| *s *= inv);
+            }
+        }
+    });
+}
+
+/// Spreads each output gradient evenly over its window's positions inside the input.
+pub(crate) fn avg_pool_backward(out_grad: &[f32], g: &Window2d, input_grad: &mut [f32]) {
+    let (c, out_len) = (g.channels, g.positions() * g.channels);
+    input_grad.par_chunks_mut(g.image_len()).zip(out_grad.par_chunks(out_len)).for_each(|(image, dy)| {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let mut count = 0;
+                for ky in 0..g.window_h {
+                    for kx in 0..g.window_w {
+                        count += g.source(oy, ox, ky, kx).is_some() as usize;
+                    }
+                }
+                let scale = 1.0 / count.max(1) as f32;
+                let grad = &dy[(oy * g.out_w + ox) * c..][..c];
+                for ky in 0..g.window_h {
+                    for kx in 0..g.window_w {
+                        let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
+                        let dest = &mut image[(y * g.width + x) * c..][..c];
+                        dest.iter_mut().zip(grad).for_each(|(d, g)| *d += g * scale);
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_sizes_match_keras() {
+        assert_eq!(output_size(28, 3, 1, 1, Padding::Valid), Some((26, 0)));
+        assert_eq!(output_size(26, 2, 2, 1, Padding::Valid), Some((13, 0)));
+        assert_eq!(output_size(11, 2, 2, 1, Padding::Valid), Some((5, 0)));
+        assert_eq!(output_size(28, 3, 1, 1, Padding::Same), Some((28, 1)));
+        assert_eq!(output_size(5, 2, 2, 1, Padding::Same), Some((3, 0)));
+        assert_eq!(output_size(7, 3, 1, 2, Padding::Valid), Some((3, 0)));
+        assert_eq!(output_size(2, 3, 1, 1, Padding::Valid), None);
+    }
+}

@@ -1,0 +1,221 @@
+//! `Conv2D` and `Conv1D`: convolutions over channels-last images and sequences.
+
+use super::{check_window, IntoPair, Layer};
+use crate::activations;
+use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
+use crate::error::{keras_shape, Error, Result};
+use crate::initializers::Initializer;
+use crate::kernels::Padding;
+use crate::rng::Rng;
+
+/// A 2-D convolution with Keras's arguments and defaults: strides 1, `"valid"` padding,
+/// dilation 1, no activation, a bias, `glorot_uniform` kernel `(kh, kw, in, filters)`, `zeros`
+/// bias. Input `(N, H, W, C)`, output `(N, OH, OW, filters)`.
+///
+/// ```
+/// use strata::layers::Conv2D;
+/// let conv = Conv2D::new(32, (3, 3)).activation("relu").padding("same");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Conv2D {
+    name: String,
+    filters: usize,
+    kernel_size: (usize, usize),
+    options: WindowOptions,
+    padding_name: String,
+    activation: String,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+    input_shape: Option<Vec<usize>>,
+    function: activations::Activation,
+    kernel: Option<ParamId>,
+    bias: Option<ParamId>,
+    /// Conv1D runs as a Conv2D over a height of one.
+    one_dimensional: bool,
+}
+
+impl Conv2D {
+    /// `filters` output channels with a `kernel_size` window (`3` or `(3, 3)`).
+    pub fn new(filters: usize, kernel_size: impl IntoPair) -> Self {
+        Conv2D {
+            name: String::new(),
+            filters,
+            kernel_size: kernel_size.into_pair(),
+            options: WindowOptions::default(),
+            padding_name: "valid".into(),
+            activation: "linear".into(),
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            input_shape: None,
+            function: activations::Activation::Linear,
+            kernel: None,
+            bias: None,
+            one_dimensional: false,
+        }
+    }
+
+    /// Step between windows (`2` or `(2, 1)`). Defaults to 1.
+    pub fn strides(mut self, strides: impl IntoPair) -> Self {
+        self.options.strides = strides.into_pair();
+        self
+    }
+
+    /// `"valid"` (default) or `"same"`; another name is reported when the model is built.
+    pub fn padding(mut self, padding: &str) -> Self {
+        self.padding_name = padding.to_string();
+        self
+    }
+
+    /// Spacing between kernel taps (`2` or `(2, 2)`). Defaults to 1.
+    pub fn dilation_rate(mut self, dilation: impl IntoPair) -> Self {
+        self.options.dilation = dilation.into_pair();
+        self
+    }
+
+    /// The activation, by Keras name. Defaults to `"linear"`.
+    pub fn activation(mut self, name: &str) -> Self {
+        self.activation = name.to_string();
+        self
+    }
+
+    /// Whether to add a bias. Defaults to true.
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+
+    /// How the kernel starts. Defaults to `glorot_uniform`.
+    pub fn kernel_initializer(mut self, initializer: Initializer) -> Self {
+        self.kernel_initializer = initializer;
+        self
+    }
+
+    /// How the bias starts. Defaults to `zeros`.
+    pub fn bias_initializer(mut self, initializer: Initializer) -> Self {
+        self.bias_initializer = initializer;
+        self
+    }
+
+    /// Declares the model's input shape `(H, W, C)` on this first layer.
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Gives the layer a name instead of the automatic `conv2d_N`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+}
+
+/// A 1-D convolution over `(N, steps, C)`, as Keras's `Conv1D`: kernel `(k, C, filters)`,
+/// output `(N, new_steps, filters)`. Runs on the Conv2D kernels with a height of one.
+pub struct Conv1D;
+
+impl Conv1D {
+    /// `filters` output channels with a window of `kernel_size` steps.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(filters: usize, kernel_size: usize) -> Conv2D {
+        Conv2D { one_dimensional: true, ..Conv2D::new(filters, (1, kernel_size)) }
+    }
+}
+
+pub(super) fn parse_padding(layer: &str, name: &str) -> Result<Padding> {
+    match name.to_ascii_lowercase().as_str() {
+        "valid" => Ok(Padding::Valid),
+        "same" => Ok(Padding::Same),
+        _ => Err(Error::invalid("padding", name, format!("layer '{layer}' accepts \"valid\" or \"same\""))),
+    }
+}
+
+impl Layer for Conv2D {
+    fn class_name(&self) -> &'static str {
+        if self.one_dimensional { "Conv1D" } else { "Conv2D" }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+        if self.filters == 0 {
+            return Err(Error::invalid("filters", 0, format!("layer '{}' needs at least one filter", self.name)));
+        }
+        self.options.padding = parse_padding(&self.name, &self.padding_name)?;
+        self.function = activations::Activation::from_name(&self.activation)?;
+        let image = if self.one_dimensional {
+            if input_shape.len() != 2 {
+                return Err(Error::LayerShape {
+                    layer: self.name.clone(),
+                    expected: "(None, steps, channels)".into(),
+                    received: keras_shape(input_shape),
+                });
+            }
+            vec![1, input_shape[0], input_shape[1]]
+        } else {
+            input_shape.to_vec()
+        };
+        let g = check_window(&self.name, &image, self.kernel_size, self.options)?;
+        let (kh, kw) = self.kernel_size;
+        let kernel_shape = if self.one_dimensional { vec![kw, g.channels, self.filters] } else { vec![kh, kw, g.channels, self.filters] };
+        // Fans follow the real kernel shape: receptive field kh·kw, in and out channels.
+        let kernel = self.kernel_initializer.initialize(&kernel_shape, rng);
+        self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
+        if self.use_bias {
+            let bias = self.bias_initializer.initialize(&[self.filters], rng);
+            self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
+        }
+        Ok(if self.one_dimensional { vec![g.out_w, self.filters] } else { vec![g.out_h, g.out_w, self.filters] })
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let kernel_id = self.kernel.ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.name)))?;
+        let mut kernel = graph.param(kernel_id);
+        let bias = self.bias.map(|b| graph.param(b));
+        let mut input = x;
+        if self.one_dimensional {
+            let shape = graph.shape(x).to_vec();
+            input = graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?;
+            let k = graph.shape(kernel).to_vec();
+            kernel = graph.reshape(kernel, &[1, k[0], k[1], k[2]])?;
+        }
+        let mut y = graph.conv2d(input, kernel, bias, self.options)?;
+        if self.one_dimensional {
+            let shape = graph.shape(y).to_vec();
+            y = graph.reshape(y, &[shape[0], shape[2], shape[3]])?;
+        }
+        Ok(self.function.apply(graph, y))
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        self.kernel.into_iter().chain(self.bias).collect()
+    }
+
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let (kh, kw) = self.kernel_size;
+        let pair = |p: (usize, usize)| if self.one_dimensional { serde_json::json!([p.1]) } else { serde_json::json!([p.0, p.1]) };
+        serde_json::json!({
+            "name": self.name,
+            "filters": self.filters,
+            "kernel_size": pair((kh, kw)),
+            "strides": pair(self.options.strides),
+            "padding": self.padding_name,
+            "dilation_rate": pair(self.options.dilation),
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer.name(),
+            "bias_initializer": self.bias_initializer.name(),
+        })
+    }
+}

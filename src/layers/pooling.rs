@@ -1,0 +1,227 @@
+//! Pooling layers: `MaxPooling2D`, `AveragePooling2D`, their global forms, and `MaxPooling1D`.
+
+use super::conv::parse_padding;
+use super::{check_window, IntoPair, Layer};
+use crate::autograd::{Graph, ParamStore, Var, WindowOptions};
+use crate::error::{keras_shape, Error, Result};
+use crate::rng::Rng;
+
+/// Which reduction a pooling layer applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reduce {
+    Max,
+    Average,
+}
+
+/// Where the window goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Extent {
+    /// A `pool_size` window over `(N, H, W, C)`.
+    Window2d,
+    /// The whole image: `(N, H, W, C)` → `(N, C)`.
+    Global,
+    /// A window over steps: `(N, steps, C)`.
+    Window1d,
+}
+
+/// Max or average pooling over channels-last inputs, with Keras's defaults: `pool_size` 2,
+/// `strides` equal to `pool_size`, `"valid"` padding. Has no weights.
+#[derive(Clone, Debug)]
+pub struct Pooling {
+    name: String,
+    reduce: Reduce,
+    extent: Extent,
+    pool_size: (usize, usize),
+    strides: Option<(usize, usize)>,
+    padding_name: String,
+    options: WindowOptions,
+    input_shape: Option<Vec<usize>>,
+    /// The image's (H, W) for global pooling, known once built.
+    global_size: (usize, usize),
+}
+
+impl Pooling {
+    fn new(reduce: Reduce, extent: Extent, pool_size: (usize, usize)) -> Self {
+        Pooling {
+            name: String::new(),
+            reduce,
+            extent,
+            pool_size,
+            strides: None,
+            padding_name: "valid".into(),
+            options: WindowOptions::default(),
+            input_shape: None,
+            global_size: (0, 0),
+        }
+    }
+
+    /// Step between windows. Defaults to `pool_size`.
+    pub fn strides(mut self, strides: impl IntoPair) -> Self {
+        let (h, w) = strides.into_pair();
+        self.strides = Some(if self.extent == Extent::Window1d { (1, w) } else { (h, w) });
+        self
+    }
+
+    /// `"valid"` (default) or `"same"`.
+    pub fn padding(mut self, padding: &str) -> Self {
+        self.padding_name = padding.to_string();
+        self
+    }
+
+    /// Declares the model's input shape on this first layer.
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Gives the layer a name.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+}
+
+/// `MaxPooling2D(pool_size)`: the largest value of each window.
+pub struct MaxPooling2D;
+/// `AveragePooling2D(pool_size)`: the mean of each window (padding not counted).
+pub struct AveragePooling2D;
+/// `GlobalMaxPooling2D()`: the largest value of each channel, `(N, H, W, C)` → `(N, C)`.
+pub struct GlobalMaxPooling2D;
+/// `GlobalAveragePooling2D()`: the mean of each channel, `(N, H, W, C)` → `(N, C)`.
+pub struct GlobalAveragePooling2D;
+/// `MaxPooling1D(pool_size)` over `(N, steps, C)`.
+pub struct MaxPooling1D;
+
+#[allow(clippy::new_ret_no_self)]
+impl MaxPooling2D {
+    /// Max pooling with a `pool_size` window (`2` or `(2, 2)`).
+    pub fn new(pool_size: impl IntoPair) -> Pooling {
+        Pooling::new(Reduce::Max, Extent::Window2d, pool_size.into_pair())
+    }
+}
+
+#[allow(clippy::new_ret_no_self)]
+impl AveragePooling2D {
+    /// Average pooling with a `pool_size` window.
+    pub fn new(pool_size: impl IntoPair) -> Pooling {
+        Pooling::new(Reduce::Average, Extent::Window2d, pool_size.into_pair())
+    }
+}
+
+#[allow(clippy::new_ret_no_self)]
+impl GlobalMaxPooling2D {
+    /// Global max pooling.
+    pub fn new() -> Pooling {
+        Pooling::new(Reduce::Max, Extent::Global, (1, 1))
+    }
+}
+
+#[allow(clippy::new_ret_no_self)]
+impl GlobalAveragePooling2D {
+    /// Global average pooling.
+    pub fn new() -> Pooling {
+        Pooling::new(Reduce::Average, Extent::Global, (1, 1))
+    }
+}
+
+#[allow(clippy::new_ret_no_self)]
+impl MaxPooling1D {
+    /// Max pooling over `pool_size` steps.
+    pub fn new(pool_size: usize) -> Pooling {
+        Pooling::new(Reduce::Max, Extent::Window1d, (1, pool_size))
+    }
+}
+
+impl Layer for Pooling {
+    fn class_name(&self) -> &'static str {
+        match (self.reduce, self.extent) {
+            (Reduce::Max, Extent::Window2d) => "MaxPooling2D",
+            (Reduce::Average, Extent::Window2d) => "AveragePooling2D",
+            (Reduce::Max, Extent::Global) => "GlobalMaxPooling2D",
+            (Reduce::Average, Extent::Global) => "GlobalAveragePooling2D",
+            (Reduce::Max, Extent::Window1d) => "MaxPooling1D",
+            (Reduce::Average, Extent::Window1d) => "AveragePooling1D",
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+        self.options.padding = parse_padding(&self.name, &self.padding_name)?;
+        self.options.strides = self.strides.unwrap_or(self.pool_size);
+        match self.extent {
+            Extent::Window2d => {
+                let g = check_window(&self.name, input_shape, self.pool_size, self.options)?;
+                Ok(vec![g.out_h, g.out_w, g.channels])
+            }
+            Extent::Global => {
+                if input_shape.len() != 3 {
+                    return Err(Error::LayerShape {
+                        layer: self.name.clone(),
+                        expected: "(None, height, width, channels)".into(),
+                        received: keras_shape(input_shape),
+                    });
+                }
+                self.global_size = (input_shape[0], input_shape[1]);
+                self.options = WindowOptions::default();
+                Ok(vec![input_shape[2]])
+            }
+            Extent::Window1d => {
+                if input_shape.len() != 2 {
+                    return Err(Error::LayerShape {
+                        layer: self.name.clone(),
+                        expected: "(None, steps, channels)".into(),
+                        received: keras_shape(input_shape),
+                    });
+                }
+                let g = check_window(&self.name, &[1, input_shape[0], input_shape[1]], self.pool_size, self.options)?;
+                Ok(vec![g.out_w, g.channels])
+            }
+        }
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let shape = graph.shape(x).to_vec();
+        let (input, size) = match self.extent {
+            Extent::Window2d => (x, self.pool_size),
+            Extent::Global => (x, self.global_size),
+            Extent::Window1d => (graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?, self.pool_size),
+        };
+        let y = match self.reduce {
+            Reduce::Max => graph.max_pool2d(input, size, self.options)?,
+            Reduce::Average => graph.avg_pool2d(input, size, self.options)?,
+        };
+        let out = graph.shape(y).to_vec();
+        match self.extent {
+            Extent::Window2d => Ok(y),
+            Extent::Global => graph.reshape(y, &[out[0], out[3]]),
+            Extent::Window1d => graph.reshape(y, &[out[0], out[2], out[3]]),
+        }
+    }
+
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let strides = self.strides.unwrap_or(self.pool_size);
+        match self.extent {
+            Extent::Global => serde_json::json!({"name": self.name, "data_format": "channels_last", "keepdims": false}),
+            Extent::Window1d => serde_json::json!({
+                "name": self.name, "pool_size": [self.pool_size.1], "strides": [strides.1], "padding": self.padding_name,
+            }),
+            Extent::Window2d => serde_json::json!({
+                "name": self.name,
+                "pool_size": [self.pool_size.0, self.pool_size.1],
+                "strides": [strides.0, strides.1],
+                "padding": self.padding_name,
+            }),
+        }
+    }
+}
