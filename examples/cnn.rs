@@ -53,6 +53,10 @@ fn main() -> strata::Result<()> {
     let epochs = std::env::args().nth(1).and_then(|e| e.parse().ok()).unwrap_or(5);
     model.fit(&x_train, &y_train, FitOptions::default().epochs(epochs).batch_size(64))?;
     let scores = model.evaluate(&x_test, &y_test, 64)?;
-    println!("test loss: {:.4} - test accuracy: {:.4}", scores.loss, scores.accuracy.unwrap_or(0.0));
+    println!(
+        "test loss: {:.4} - test accuracy: {:.4}",
+        scores.loss,
+        scores.accuracy.unwrap_or(0.0)
+    );
     Ok(())
 }

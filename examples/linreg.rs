@@ -19,11 +19,7 @@ fn main() -> strata::Result<()> {
     let mut model = Sequential::new();
     model.add(Input::new(&[1])).add(Dense::new(1));
     model.compile("sgd", "mse", &[])?;
-    model.fit(
-        &x,
-        &y,
-        FitOptions::default().epochs(1000).batch_size(4).verbose(0),
-    )?;
+    model.fit(&x, &y, FitOptions::default().epochs(1000).batch_size(4).verbose(0))?;
 
     let predictions = model.predict(&x, 4)?;
     for (input, prediction) in x.data().iter().zip(predictions.data()) {

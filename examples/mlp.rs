@@ -32,15 +32,8 @@ fn main() -> strata::Result<()> {
     model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
     println!("{}", model.summary()?);
 
-    let epochs = std::env::args()
-        .nth(1)
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(10);
-    model.fit(
-        &x_train,
-        &y_train,
-        FitOptions::default().epochs(epochs).batch_size(32),
-    )?;
+    let epochs = std::env::args().nth(1).and_then(|e| e.parse().ok()).unwrap_or(10);
+    model.fit(&x_train, &y_train, FitOptions::default().epochs(epochs).batch_size(32))?;
     let scores = model.evaluate(&x_test, &y_test, 32)?;
     println!(
         "test loss: {:.4} - test accuracy: {:.4}",

@@ -31,10 +31,7 @@ fn main() -> strata::Result<()> {
     model.compile("adam", "categorical_crossentropy", &["accuracy"])?;
     println!("{}", model.summary()?);
 
-    let epochs = std::env::args()
-        .nth(1)
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(10);
+    let epochs = std::env::args().nth(1).and_then(|e| e.parse().ok()).unwrap_or(10);
     let options = FitOptions::default()
         .epochs(epochs)
         .batch_size(32)

@@ -138,9 +138,7 @@ fn train(args: TrainArgs) -> Result<()> {
             return Err(Error::invalid("threads", 0, "must be at least 1"));
         }
         // Fails only if the pool was already set up, which cannot happen before this point.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global();
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
     if args.verbose > 2 {
         return Err(Error::invalid("verbose", args.verbose, "must be 0, 1 or 2"));
@@ -230,21 +228,10 @@ fn load_dataset(args: &TrainArgs, spec: &ModelFile) -> Result<Dataset> {
         if path.is_dir() {
             return mnist_dataset(path);
         }
-        let label = args
-            .label
-            .clone()
-            .map_or(LabelColumn::Last, LabelColumn::Name);
+        let label = args.label.clone().map_or(LabelColumn::Last, LabelColumn::Name);
         let (x_train, y_train) = load_csv(path, label.clone())?;
-        let test = args
-            .test_data
-            .as_ref()
-            .map(|p| load_csv(p, label))
-            .transpose()?;
-        return Ok(Dataset {
-            x_train,
-            y_train,
-            test,
-        });
+        let test = args.test_data.as_ref().map(|p| load_csv(p, label)).transpose()?;
+        return Ok(Dataset { x_train, y_train, test });
     }
     match spec.data.as_deref() {
         Some("mnist") | None => mnist_dataset(&mnist::default_dir()),
@@ -257,12 +244,7 @@ fn load_dataset(args: &TrainArgs, spec: &ModelFile) -> Result<Dataset> {
             })
         }
         Some(path) => {
-            let (x_train, y_train) = load_csv(
-                path,
-                args.label
-                    .clone()
-                    .map_or(LabelColumn::Last, LabelColumn::Name),
-            )?;
+            let (x_train, y_train) = load_csv(path, args.label.clone().map_or(LabelColumn::Last, LabelColumn::Name))?;
             Ok(Dataset {
                 x_train,
                 y_train,

@@ -9,9 +9,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum Error {
     /// A layer received an input of the wrong shape.
-    #[error(
-        "layer '{layer}' expected input shape {expected}, but received input with shape {received}"
-    )]
+    #[error("layer '{layer}' expected input shape {expected}, but received input with shape {received}")]
     LayerShape {
         /// The layer's name, e.g. `dense_1`.
         layer: String,

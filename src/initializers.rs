@@ -96,15 +96,11 @@ impl Initializer {
         let mut tensor = Tensor::zeros(shape);
         let values = tensor.data_mut();
         let uniform = |values: &mut [f32], rng: &mut Rng, limit: f32| {
-            values
-                .iter_mut()
-                .for_each(|v| *v = rng.uniform(-limit, limit));
+            values.iter_mut().for_each(|v| *v = rng.uniform(-limit, limit));
         };
         let truncated = |values: &mut [f32], rng: &mut Rng, variance: f32| {
             let stddev = variance.sqrt() / TRUNCATION_STDDEV;
-            values
-                .iter_mut()
-                .for_each(|v| *v = rng.truncated_normal(stddev));
+            values.iter_mut().for_each(|v| *v = rng.truncated_normal(stddev));
         };
         let fan_avg = ((fan_in + fan_out) / 2.0).max(1.0);
         let fan_in = fan_in.max(1.0);
@@ -118,12 +114,12 @@ impl Initializer {
             Initializer::Zeros => {}
             Initializer::Ones => values.fill(1.0),
             Initializer::Constant(c) => values.fill(c),
-            Initializer::RandomNormal { mean, stddev } => values
-                .iter_mut()
-                .for_each(|v| *v = mean + stddev * rng.normal()),
-            Initializer::RandomUniform { minval, maxval } => values
-                .iter_mut()
-                .for_each(|v| *v = rng.uniform(minval, maxval)),
+            Initializer::RandomNormal { mean, stddev } => {
+                values.iter_mut().for_each(|v| *v = mean + stddev * rng.normal())
+            }
+            Initializer::RandomUniform { minval, maxval } => {
+                values.iter_mut().for_each(|v| *v = rng.uniform(minval, maxval))
+            }
         }
         tensor
     }
@@ -138,10 +134,7 @@ pub fn fans(shape: &[usize]) -> (f32, f32) {
         2 => (shape[0] as f32, shape[1] as f32),
         n => {
             let receptive: usize = shape[..n - 2].iter().product();
-            (
-                (shape[n - 2] * receptive) as f32,
-                (shape[n - 1] * receptive) as f32,
-            )
+            ((shape[n - 2] * receptive) as f32, (shape[n - 1] * receptive) as f32)
         }
     }
 }
@@ -189,10 +182,7 @@ mod tests {
         let mean = t.data().iter().sum::<f32>() / n;
         let std = (t.data().iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
         let expected = (2.0f32 / 400.0).sqrt();
-        assert!(
-            (std - expected).abs() < 0.03 * expected,
-            "{std} vs {expected}"
-        );
+        assert!((std - expected).abs() < 0.03 * expected, "{std} vs {expected}");
     }
 
     #[test]

@@ -45,8 +45,8 @@ pub use tensor::Tensor;
 /// Everything a typical program needs, in one import.
 pub mod prelude {
     pub use crate::layers::{
-        Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Input,
-        Layer, MaxPooling1D, MaxPooling2D, Reshape,
+        Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
+        Input, Layer, MaxPooling1D, MaxPooling2D, Reshape,
     };
     pub use crate::losses::Loss;
     pub use crate::model::{FitOptions, History, Sequential};

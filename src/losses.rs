@@ -51,9 +51,7 @@ impl Loss {
             "mae" | "mean_absolute_error" => Loss::MeanAbsoluteError,
             "binary_crossentropy" => Loss::BinaryCrossentropy { from_logits: false },
             "categorical_crossentropy" => Loss::CategoricalCrossentropy { from_logits: false },
-            "sparse_categorical_crossentropy" => {
-                Loss::SparseCategoricalCrossentropy { from_logits: false }
-            }
+            "sparse_categorical_crossentropy" => Loss::SparseCategoricalCrossentropy { from_logits: false },
             _ => return Err(Error::unknown("loss", name, NAMES)),
         })
     }
@@ -83,12 +81,8 @@ impl Loss {
     pub fn with_logits(self) -> Self {
         match self {
             Loss::BinaryCrossentropy { .. } => Loss::BinaryCrossentropy { from_logits: true },
-            Loss::CategoricalCrossentropy { .. } => {
-                Loss::CategoricalCrossentropy { from_logits: true }
-            }
-            Loss::SparseCategoricalCrossentropy { .. } => {
-                Loss::SparseCategoricalCrossentropy { from_logits: true }
-            }
+            Loss::CategoricalCrossentropy { .. } => Loss::CategoricalCrossentropy { from_logits: true },
+            Loss::SparseCategoricalCrossentropy { .. } => Loss::SparseCategoricalCrossentropy { from_logits: true },
             other => other,
         }
     }
@@ -113,19 +107,14 @@ impl Loss {
             }
             Loss::BinaryCrossentropy { from_logits } => match (from_logits, graph.op(output)) {
                 (true, _) => graph.sigmoid_cross_entropy(output, target),
-                (false, Op::Unary(UnaryOp::Sigmoid, logits)) => {
-                    graph.sigmoid_cross_entropy(logits, target)
-                }
+                (false, Op::Unary(UnaryOp::Sigmoid, logits)) => graph.sigmoid_cross_entropy(logits, target),
                 (false, _) => graph.binary_cross_entropy(output, target),
             },
-            Loss::CategoricalCrossentropy { from_logits }
-            | Loss::SparseCategoricalCrossentropy { from_logits } => {
+            Loss::CategoricalCrossentropy { from_logits } | Loss::SparseCategoricalCrossentropy { from_logits } => {
                 let sparse = self.sparse_targets();
                 match (from_logits, graph.op(output)) {
                     (true, _) => graph.softmax_cross_entropy(output, target, sparse),
-                    (false, Op::Softmax(logits)) => {
-                        graph.softmax_cross_entropy(logits, target, sparse)
-                    }
+                    (false, Op::Softmax(logits)) => graph.softmax_cross_entropy(logits, target, sparse),
                     (false, _) => graph.cross_entropy(output, target, sparse),
                 }
             }

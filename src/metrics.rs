@@ -71,11 +71,7 @@ impl Accuracy {
 
     /// How many predictions one sample contributes (its outputs for binary, else one).
     pub fn per_sample(&self, output_width: usize) -> usize {
-        if *self == Accuracy::Binary {
-            output_width
-        } else {
-            1
-        }
+        if *self == Accuracy::Binary { output_width } else { 1 }
     }
 }
 
@@ -87,10 +83,7 @@ mod tests {
     fn counts_hand_checked_cases() {
         let out = Tensor::from_vec(vec![3, 2], vec![0.9, 0.1, 0.2, 0.8, 0.6, 0.4]).unwrap();
         let labels = Tensor::from_slice(&[0.0, 0.0, 0.0]);
-        assert_eq!(
-            Accuracy::SparseCategorical.count_correct(&out, &labels, 0.5),
-            2
-        );
+        assert_eq!(Accuracy::SparseCategorical.count_correct(&out, &labels, 0.5), 2);
         let onehot = Tensor::from_vec(vec![3, 2], vec![1., 0., 0., 1., 0., 1.]).unwrap();
         assert_eq!(Accuracy::Categorical.count_correct(&out, &onehot, 0.5), 2);
         let probs = Tensor::from_slice(&[0.7, 0.2, 0.5]);

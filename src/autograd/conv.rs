@@ -2,7 +2,7 @@
 
 use super::{GradTargets, Graph, Inputs, Node, Op, Var};
 use crate::error::{Error, Result};
-use crate::kernels::{self, output_size, Padding, Transpose, Window2d};
+use crate::kernels::{self, Padding, Transpose, Window2d, output_size};
 
 /// Strides, dilation and padding of a 2-D window (Keras's `strides`, `dilation_rate`,
 /// `padding`).
@@ -18,13 +18,21 @@ pub struct WindowOptions {
 
 impl Default for WindowOptions {
     fn default() -> Self {
-        WindowOptions { strides: (1, 1), dilation: (1, 1), padding: Padding::Valid }
+        WindowOptions {
+            strides: (1, 1),
+            dilation: (1, 1),
+            padding: Padding::Valid,
+        }
     }
 }
 
 /// The geometry of a window of `size` over an `(N, H, W, C)` input, or an error naming `op`.
 pub(crate) fn window(op: &str, input: &[usize], size: (usize, usize), options: WindowOptions) -> Result<Window2d> {
-    let mismatch = || Error::ShapeMismatch { op: "window", lhs: input.to_vec(), rhs: vec![size.0, size.1] };
+    let mismatch = || Error::ShapeMismatch {
+        op: "window",
+        lhs: input.to_vec(),
+        rhs: vec![size.0, size.1],
+    };
     if input.len() != 4 {
         return Err(mismatch());
     }
@@ -65,35 +73,61 @@ impl Graph<'_> {
     pub fn conv2d(&mut self, x: Var, kernel: Var, bias: Option<Var>, options: WindowOptions) -> Result<Var> {
         let (sx, sk) = (self.shape(x).to_vec(), self.shape(kernel).to_vec());
         if sk.len() != 4 || sx.len() != 4 || sk[2] != sx[3] {
-            return Err(Error::ShapeMismatch { op: "conv2d", lhs: sx, rhs: sk });
+            return Err(Error::ShapeMismatch {
+                op: "conv2d",
+                lhs: sx,
+                rhs: sk,
+            });
         }
         let filters = sk[3];
         if let Some(b) = bias
             && self.shape(b) != [filters]
         {
-            return Err(Error::ShapeMismatch { op: "conv2d bias", lhs: sk, rhs: self.shape(b).to_vec() });
+            return Err(Error::ShapeMismatch {
+                op: "conv2d bias",
+                lhs: sk,
+                rhs: self.shape(b).to_vec(),
+            });
         }
         let g = window("conv2d", &sx, (sk[0], sk[1]), options)?;
         let rows = g.batch * g.positions();
         let shape = [g.batch, g.out_h, g.out_w, filters];
-        Ok(self.push(Op::Conv2d { x, kernel, bias, window: g }, &shape, |inputs, out, cols| {
-            cols.resize_for(&[rows, g.patch_len()]);
-            kernels::im2col(inputs.get(x).data(), &g, cols.data_mut());
-            let k = inputs.get(kernel).data();
-            kernels::matmul(cols.data(), Transpose::No, k, Transpose::No, out.data_mut(), rows, g.patch_len(), filters, false);
-            if let Some(b) = bias {
-                kernels::add_row_vector(out.data_mut(), inputs.get(b).data());
-            }
-        }))
+        Ok(self.push(
+            Op::Conv2d {
+                x,
+                kernel,
+                bias,
+                window: g,
+            },
+            &shape,
+            |inputs, out, cols| {
+                cols.resize_for(&[rows, g.patch_len()]);
+                kernels::im2col(inputs.get(x).data(), &g, cols.data_mut());
+                let k = inputs.get(kernel).data();
+                kernels::matmul(
+                    cols.data(),
+                    Transpose::No,
+                    k,
+                    Transpose::No,
+                    out.data_mut(),
+                    rows,
+                    g.patch_len(),
+                    filters,
+                    false,
+                );
+                if let Some(b) = bias {
+                    kernels::add_row_vector(out.data_mut(), inputs.get(b).data());
+                }
+            },
+        ))
     }
 
     /// Max pooling with a `size` window over `(N, H, W, C)`.
     pub fn max_pool2d(&mut self, x: Var, size: (usize, usize), options: WindowOptions) -> Result<Var> {
         let g = window("max_pool2d", self.shape(x), size, options)?;
         let shape = [g.batch, g.out_h, g.out_w, g.channels];
-        Ok(self.push(Op::MaxPool2d { x, window: g }, &shape, |inputs, out, argmax| {
-            argmax.resize_for(&shape);
-            kernels::max_pool(inputs.get(x).data(), &g, out.data_mut(), argmax.data_mut());
+        Ok(self.push(Op::MaxPool2d { x, window: g }, &shape, |inputs, out, _| {
+            kernels::max_pool(inputs.get(x).data(), &g, out.data_mut());
         }))
     }
 
@@ -131,15 +165,25 @@ pub(super) fn conv2d_backward(
     if let Some(dx) = targets.get(x) {
         scratch.resize_for(&[rows, patch]);
         let k = inputs.get(kernel).data();
-        kernels::matmul(dy, Transpose::No, k, Transpose::Yes, scratch.data_mut(), rows, filters, patch, false);
+        kernels::matmul(
+            dy,
+            Transpose::No,
+            k,
+            Transpose::Yes,
+            scratch.data_mut(),
+            rows,
+            filters,
+            patch,
+            false,
+        );
         kernels::col2im_accumulate(scratch.data(), &g, dx);
     }
 }
 
 /// Input gradient of max pooling: each output gradient goes to its window's maximum.
-pub(super) fn max_pool2d_backward(x: Var, g: Window2d, node: Node, targets: &mut GradTargets) {
+pub(super) fn max_pool2d_backward(x: Var, g: Window2d, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
     if let Some(dx) = targets.get(x) {
-        kernels::max_pool_backward(node.grad.data(), &g, node.saved.data(), dx);
+        kernels::max_pool_backward(inputs.get(x).data(), node.value.data(), node.grad.data(), &g, dx);
     }
 }
 

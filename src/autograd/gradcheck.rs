@@ -8,11 +8,7 @@ use crate::error::Result;
 /// `|analytic − numeric| / max(1, |analytic|, |numeric|)`.
 ///
 /// `loss` builds a scalar from the parameters on a fresh [`Graph`] each time it is called.
-pub fn max_gradient_error(
-    params: &mut ParamStore,
-    eps: f32,
-    loss: impl Fn(&mut Graph) -> Result<Var>,
-) -> Result<f32> {
+pub fn max_gradient_error(params: &mut ParamStore, eps: f32, loss: impl Fn(&mut Graph) -> Result<Var>) -> Result<f32> {
     let mut tape = Tape::new();
     let evaluate = |tape: &mut Tape, params: &ParamStore| -> Result<(Var, f64)> {
         let mut graph = Graph::new(tape, params, true);

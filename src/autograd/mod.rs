@@ -34,9 +34,9 @@ mod params;
 #[doc(hidden)]
 pub mod gradcheck;
 
-pub(crate) use ops::Op;
 pub use conv::WindowOptions;
 pub(crate) use conv::window as conv_window;
+pub(crate) use ops::Op;
 pub use ops::UnaryOp;
 pub use params::{ParamId, ParamStore};
 
@@ -143,11 +143,7 @@ impl<'a> Graph<'a> {
     /// `training` switches layers such as Dropout between their training and inference behaviour.
     pub fn new(tape: &'a mut Tape, params: &'a ParamStore, training: bool) -> Self {
         tape.ops.clear();
-        Graph {
-            tape,
-            params,
-            training,
-        }
+        Graph { tape, params, training }
     }
 
     /// True in a training pass.
@@ -172,12 +168,7 @@ impl<'a> Graph<'a> {
 
     /// Records a new operation whose output has `shape`; `compute` fills the output (and any
     /// state saved for backward) from the inputs' values.
-    fn push(
-        &mut self,
-        op: Op,
-        shape: &[usize],
-        compute: impl FnOnce(&Inputs, &mut Tensor, &mut Tensor),
-    ) -> Var {
+    fn push(&mut self, op: Op, shape: &[usize], compute: impl FnOnce(&Inputs, &mut Tensor, &mut Tensor)) -> Var {
         let tape = &mut *self.tape;
         let index = tape.ops.len();
         if index == tape.values.len() {
@@ -191,11 +182,7 @@ impl<'a> Graph<'a> {
         let requires_grad = match op {
             Op::Constant => false,
             Op::Param(id) => self.params.is_trainable(id),
-            _ => op
-                .inputs()
-                .into_iter()
-                .flatten()
-                .any(|v| tape.requires_grad[v.0]),
+            _ => op.inputs().into_iter().flatten().any(|v| tape.requires_grad[v.0]),
         };
         tape.requires_grad[index] = requires_grad;
         let (before, rest) = tape.values.split_at_mut(index);
@@ -213,9 +200,7 @@ impl<'a> Graph<'a> {
 
     /// Records a constant (an input batch, targets): no gradient flows into it.
     pub fn constant(&mut self, value: &Tensor) -> Var {
-        self.push(Op::Constant, value.shape(), |_, out, _| {
-            out.copy_from(value)
-        })
+        self.push(Op::Constant, value.shape(), |_, out, _| out.copy_from(value))
     }
 
     /// Records a constant filled in place by `fill`, reusing the tape's buffer (no allocation

@@ -7,7 +7,7 @@
 use super::{GradTargets, Graph, Inputs, Node, ParamId, Var};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Transpose, Window2d};
-use crate::tensor::{broadcast_shapes, numel, Tensor};
+use crate::tensor::{Tensor, broadcast_shapes, numel};
 
 /// Keras's fuzz factor for clipping probabilities before a log (`keras.config.epsilon()`).
 pub(crate) const EPSILON: f32 = 1e-7;
@@ -32,9 +32,20 @@ pub(crate) enum Op {
     Sum(Var),
     Mean(Var),
     Reshape(Var),
-    Conv2d { x: Var, kernel: Var, bias: Option<Var>, window: Window2d },
-    MaxPool2d { x: Var, window: Window2d },
-    AvgPool2d { x: Var, window: Window2d },
+    Conv2d {
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+        window: Window2d,
+    },
+    MaxPool2d {
+        x: Var,
+        window: Window2d,
+    },
+    AvgPool2d {
+        x: Var,
+        window: Window2d,
+    },
     SoftmaxCrossEntropy {
         logits: Var,
         target: Var,
@@ -64,32 +75,17 @@ impl Op {
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
             Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
             MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
-            Unary(_, x)
-            | Scale(x, _)
-            | Clip(x, ..)
-            | Softmax(x)
-            | LogSoftmax(x)
-            | Sum(x)
-            | Mean(x)
-            | Reshape(x) => [Some(x), None, None],
+            Unary(_, x) | Scale(x, _) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {
+                [Some(x), None, None]
+            }
             SoftmaxCrossEntropy {
-                logits: a,
-                target: b,
-                ..
+                logits: a, target: b, ..
             }
-            | SigmoidCrossEntropy {
-                logits: a,
-                target: b,
-            }
+            | SigmoidCrossEntropy { logits: a, target: b }
             | CrossEntropy {
-                probs: a,
-                target: b,
-                ..
+                probs: a, target: b, ..
             }
-            | BinaryCrossEntropy {
-                probs: a,
-                target: b,
-            } => [Some(a), Some(b), None],
+            | BinaryCrossEntropy { probs: a, target: b } => [Some(a), Some(b), None],
         }
     }
 }
@@ -245,10 +241,13 @@ fn sigmoid(x: f32) -> f32 {
 /// Runs the backward rule of `op`: adds its inputs' gradients into `targets`.
 pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scratch: &mut Tensor) {
     match op {
-        Op::Conv2d { x, kernel, bias, window } => {
-            super::conv::conv2d_backward((x, kernel, bias, window), inputs, node, targets, scratch)
-        }
-        Op::MaxPool2d { x, window } => super::conv::max_pool2d_backward(x, window, node, targets),
+        Op::Conv2d {
+            x,
+            kernel,
+            bias,
+            window,
+        } => super::conv::conv2d_backward((x, kernel, bias, window), inputs, node, targets, scratch),
+        Op::MaxPool2d { x, window } => super::conv::max_pool2d_backward(x, window, inputs, node, targets),
         Op::AvgPool2d { x, window } => super::conv::avg_pool2d_backward(x, window, node, targets),
         Op::Constant | Op::Param(_) => {}
         Op::MatMul(a, b) => matmul_backward(a, b, inputs, node, targets),
@@ -257,9 +256,16 @@ pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTa
         Op::Unary(kind, x) => {
             if let Some(dx) = targets.get(x) {
                 let x = inputs.get(x).data();
-                kernels::accumulate_zip3(dx, node.grad.data(), x, node.value.data(), |dy, x, y| {
-                    dy * kind.derivative(x, y)
-                });
+                // ReLU gets its own loop: matching on `kind` per element keeps the compiler from
+                // vectorizing, and ReLU is the activation of nearly every hidden layer.
+                match kind {
+                    UnaryOp::Relu => {
+                        kernels::accumulate_zip(dx, node.grad.data(), x, |dy, x| if x > 0.0 { dy } else { 0.0 })
+                    }
+                    _ => kernels::accumulate_zip3(dx, node.grad.data(), x, node.value.data(), |dy, x, y| {
+                        dy * kind.derivative(x, y)
+                    }),
+                }
             }
         }
         Op::Scale(x, factor) => {
@@ -270,9 +276,14 @@ pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTa
         Op::Clip(x, low, high) => {
             if let Some(dx) = targets.get(x) {
                 let x = inputs.get(x).data();
-                kernels::accumulate_zip(dx, node.grad.data(), x, |dy, x| {
-                    if x >= low && x <= high { dy } else { 0.0 }
-                });
+                kernels::accumulate_zip(
+                    dx,
+                    node.grad.data(),
+                    x,
+                    |dy, x| {
+                        if x >= low && x <= high { dy } else { 0.0 }
+                    },
+                );
             }
         }
         Op::Softmax(x) => softmax_backward(x, node, targets),
@@ -293,25 +304,19 @@ pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTa
                 kernels::axpy(dx, 1.0, node.grad.data());
             }
         }
-        Op::SoftmaxCrossEntropy {
-            logits,
-            target,
-            sparse,
-        } => softmax_cross_entropy_backward(logits, target, sparse, inputs, node, targets),
+        Op::SoftmaxCrossEntropy { logits, target, sparse } => {
+            softmax_cross_entropy_backward(logits, target, sparse, inputs, node, targets)
+        }
         Op::SigmoidCrossEntropy { logits, target } => {
             if let Some(dx) = targets.get(logits) {
                 let scale = node.grad.item() / dx.len().max(1) as f32;
                 let t = inputs.get(target).data();
-                kernels::accumulate_zip(dx, inputs.get(logits).data(), t, |x, t| {
-                    scale * (sigmoid(x) - t)
-                });
+                kernels::accumulate_zip(dx, inputs.get(logits).data(), t, |x, t| scale * (sigmoid(x) - t));
             }
         }
-        Op::CrossEntropy {
-            probs,
-            target,
-            sparse,
-        } => cross_entropy_backward(probs, target, sparse, inputs, node, targets),
+        Op::CrossEntropy { probs, target, sparse } => {
+            cross_entropy_backward(probs, target, sparse, inputs, node, targets)
+        }
         Op::BinaryCrossEntropy { probs, target } => {
             if let Some(dp) = targets.get(probs) {
                 let scale = node.grad.item() / dp.len().max(1) as f32;
@@ -342,17 +347,7 @@ impl Graph<'_> {
         let (m, k, n) = (sa[0], sa[1], sb[1]);
         Ok(self.push(Op::MatMul(a, b), &[m, n], |inputs, out, _| {
             let (a, b) = (inputs.get(a).data(), inputs.get(b).data());
-            kernels::matmul(
-                a,
-                Transpose::No,
-                b,
-                Transpose::No,
-                out.data_mut(),
-                m,
-                k,
-                n,
-                false,
-            );
+            kernels::matmul(a, Transpose::No, b, Transpose::No, out.data_mut(), m, k, n, false);
         }))
     }
 
@@ -382,25 +377,23 @@ impl Graph<'_> {
         let rows = numel(&sx) / inner.max(1);
         let mut shape = sx.clone();
         *shape.last_mut().expect("non-empty") = units;
-        Ok(
-            self.push(Op::Linear { x, kernel, bias }, &shape, |inputs, out, _| {
-                let (xv, kv) = (inputs.get(x).data(), inputs.get(kernel).data());
-                kernels::matmul(
-                    xv,
-                    Transpose::No,
-                    kv,
-                    Transpose::No,
-                    out.data_mut(),
-                    rows,
-                    inner,
-                    units,
-                    false,
-                );
-                if let Some(b) = bias {
-                    kernels::add_row_vector(out.data_mut(), inputs.get(b).data());
-                }
-            }),
-        )
+        Ok(self.push(Op::Linear { x, kernel, bias }, &shape, |inputs, out, _| {
+            let (xv, kv) = (inputs.get(x).data(), inputs.get(kernel).data());
+            kernels::matmul(
+                xv,
+                Transpose::No,
+                kv,
+                Transpose::No,
+                out.data_mut(),
+                rows,
+                inner,
+                units,
+                false,
+            );
+            if let Some(b) = bias {
+                kernels::add_row_vector(out.data_mut(), inputs.get(b).data());
+            }
+        }))
     }
 
     /// Elementwise `a + b`, broadcast numpy-style.
@@ -443,8 +436,9 @@ impl Graph<'_> {
     /// Applies an elementwise function.
     pub fn unary(&mut self, kind: UnaryOp, x: Var) -> Var {
         let shape = self.shape(x).to_vec();
-        self.push(Op::Unary(kind, x), &shape, |inputs, out, _| {
-            kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| kind.apply(v));
+        self.push(Op::Unary(kind, x), &shape, |inputs, out, _| match kind {
+            UnaryOp::Relu => kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| v.max(0.0)),
+            _ => kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| kind.apply(v)),
         })
     }
 
@@ -551,14 +545,9 @@ impl Graph<'_> {
     /// log-sum-exp so logits of any size give a finite loss. `target` is one-hot `(rows, classes)`
     /// or, when `sparse`, class indices `(rows)`. Targets are constants: no gradient flows to them.
     pub fn softmax_cross_entropy(&mut self, logits: Var, target: Var, sparse: bool) -> Result<Var> {
-        let (rows, classes) =
-            self.check_targets("softmax_cross_entropy", logits, target, sparse)?;
+        let (rows, classes) = self.check_targets("softmax_cross_entropy", logits, target, sparse)?;
         Ok(self.push(
-            Op::SoftmaxCrossEntropy {
-                logits,
-                target,
-                sparse,
-            },
+            Op::SoftmaxCrossEntropy { logits, target, sparse },
             &[],
             |inputs, out, saved| {
                 let (x, t) = (inputs.get(logits).data(), inputs.get(target).data());
@@ -586,10 +575,8 @@ impl Graph<'_> {
     /// computed as `max(x,0) − x·t + log(1 + e^−|x|)` so it never overflows.
     pub fn sigmoid_cross_entropy(&mut self, logits: Var, target: Var) -> Result<Var> {
         self.check_same_shape("sigmoid_cross_entropy", logits, target)?;
-        Ok(self.push(
-            Op::SigmoidCrossEntropy { logits, target },
-            &[],
-            |inputs, out, _| {
+        Ok(
+            self.push(Op::SigmoidCrossEntropy { logits, target }, &[], |inputs, out, _| {
                 let (x, t) = (inputs.get(logits).data(), inputs.get(target).data());
                 let total: f64 = x
                     .iter()
@@ -597,43 +584,33 @@ impl Graph<'_> {
                     .map(|(&x, &t)| (x.max(0.0) - x * t + (-x.abs()).exp().ln_1p()) as f64)
                     .sum();
                 out.data_mut()[0] = (total / x.len().max(1) as f64) as f32;
-            },
-        ))
+            }),
+        )
     }
 
     /// Cross-entropy on probabilities, as Keras computes it without `from_logits`: probabilities
     /// clipped to `[1e-7, 1 − 1e-7]` before the log. Mean over rows.
     pub fn cross_entropy(&mut self, probs: Var, target: Var, sparse: bool) -> Result<Var> {
         let (rows, classes) = self.check_targets("cross_entropy", probs, target, sparse)?;
-        Ok(self.push(
-            Op::CrossEntropy {
-                probs,
-                target,
-                sparse,
-            },
-            &[],
-            |inputs, out, _| {
+        Ok(
+            self.push(Op::CrossEntropy { probs, target, sparse }, &[], |inputs, out, _| {
                 let (p, t) = (inputs.get(probs).data(), inputs.get(target).data());
                 let log = |p: f32| p.clamp(EPSILON, 1.0 - EPSILON).ln() as f64;
                 let total: f64 = if sparse {
-                    (0..rows)
-                        .map(|row| -log(p[row * classes + t[row] as usize]))
-                        .sum()
+                    (0..rows).map(|row| -log(p[row * classes + t[row] as usize])).sum()
                 } else {
                     p.iter().zip(t).map(|(&p, &t)| -(t as f64) * log(p)).sum()
                 };
                 out.data_mut()[0] = (total / rows.max(1) as f64) as f32;
-            },
-        ))
+            }),
+        )
     }
 
     /// Binary cross-entropy on probabilities (clipped as Keras does). Mean over all values.
     pub fn binary_cross_entropy(&mut self, probs: Var, target: Var) -> Result<Var> {
         self.check_same_shape("binary_cross_entropy", probs, target)?;
-        Ok(self.push(
-            Op::BinaryCrossEntropy { probs, target },
-            &[],
-            |inputs, out, _| {
+        Ok(
+            self.push(Op::BinaryCrossEntropy { probs, target }, &[], |inputs, out, _| {
                 let (p, t) = (inputs.get(probs).data(), inputs.get(target).data());
                 let total: f64 = p
                     .iter()
@@ -644,8 +621,8 @@ impl Graph<'_> {
                     })
                     .sum();
                 out.data_mut()[0] = (total / p.len().max(1) as f64) as f32;
-            },
-        ))
+            }),
+        )
     }
 
     fn check_same_shape(&self, op: &'static str, a: Var, b: Var) -> Result<()> {
@@ -660,13 +637,7 @@ impl Graph<'_> {
     }
 
     /// Checks prediction/target shapes for a categorical loss; returns (rows, classes).
-    fn check_targets(
-        &self,
-        op: &'static str,
-        pred: Var,
-        target: Var,
-        sparse: bool,
-    ) -> Result<(usize, usize)> {
+    fn check_targets(&self, op: &'static str, pred: Var, target: Var, sparse: bool) -> Result<(usize, usize)> {
         let (sp, st) = (self.shape(pred), self.shape(target));
         let classes = sp.last().copied().unwrap_or(0);
         let rows = numel(sp) / classes.max(1);
@@ -705,41 +676,14 @@ fn matmul_backward(a: Var, b: Var, inputs: &Inputs, node: Node, targets: &mut Gr
     let (m, k, n) = (av.shape()[0], av.shape()[1], bv.shape()[1]);
     let dy = node.grad.data();
     if let Some(da) = targets.get(a) {
-        kernels::matmul(
-            dy,
-            Transpose::No,
-            bv.data(),
-            Transpose::Yes,
-            da,
-            m,
-            n,
-            k,
-            true,
-        );
+        kernels::matmul(dy, Transpose::No, bv.data(), Transpose::Yes, da, m, n, k, true);
     }
     if let Some(db) = targets.get(b) {
-        kernels::matmul(
-            av.data(),
-            Transpose::Yes,
-            dy,
-            Transpose::No,
-            db,
-            k,
-            m,
-            n,
-            true,
-        );
+        kernels::matmul(av.data(), Transpose::Yes, dy, Transpose::No, db, k, m, n, true);
     }
 }
 
-fn linear_backward(
-    x: Var,
-    kernel: Var,
-    bias: Option<Var>,
-    inputs: &Inputs,
-    node: Node,
-    targets: &mut GradTargets,
-) {
+fn linear_backward(x: Var, kernel: Var, bias: Option<Var>, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
     let (xv, kv) = (inputs.get(x), inputs.get(kernel));
     let (inner, units) = (kv.shape()[0], kv.shape()[1]);
     let rows = xv.len() / inner.max(1);
@@ -777,26 +721,15 @@ fn linear_backward(
     }
 }
 
-fn binary_backward(
-    kind: BinaryOp,
-    a: Var,
-    b: Var,
-    inputs: &Inputs,
-    node: Node,
-    targets: &mut GradTargets,
-) {
+fn binary_backward(kind: BinaryOp, a: Var, b: Var, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
     let (av, bv) = (inputs.get(a), inputs.get(b));
     let dy = node.grad.data();
     if av.shape() == bv.shape() {
         if let Some(da) = targets.get(a) {
-            kernels::accumulate_zip3(da, dy, av.data(), bv.data(), |g, x, y| {
-                g * kind.partials(x, y).0
-            });
+            kernels::accumulate_zip3(da, dy, av.data(), bv.data(), |g, x, y| g * kind.partials(x, y).0);
         }
         if let Some(db) = targets.get(b) {
-            kernels::accumulate_zip3(db, dy, av.data(), bv.data(), |g, x, y| {
-                g * kind.partials(x, y).1
-            });
+            kernels::accumulate_zip3(db, dy, av.data(), bv.data(), |g, x, y| g * kind.partials(x, y).1);
         }
         return;
     }
@@ -868,11 +801,7 @@ fn softmax_cross_entropy_backward(
     if let Some(dx) = targets.get(logits) {
         // d/dlogits of mean-over-rows cross-entropy: (softmax − target) / rows.
         let scale = node.grad.item() / rows.max(1) as f32;
-        for (row, (dx, p)) in dx
-            .chunks_mut(classes)
-            .zip(probs.chunks(classes))
-            .enumerate()
-        {
+        for (row, (dx, p)) in dx.chunks_mut(classes).zip(probs.chunks(classes)).enumerate() {
             dx.iter_mut().zip(p).for_each(|(d, &p)| *d += scale * p);
             if sparse {
                 dx[t[row] as usize] -= scale;
@@ -908,12 +837,7 @@ fn cross_entropy_backward(
                 }
             }
         } else {
-            kernels::accumulate_zip(
-                dp,
-                p,
-                t,
-                |p, t| if inside(p) { -scale * t / p } else { 0.0 },
-            );
+            kernels::accumulate_zip(dp, p, t, |p, t| if inside(p) { -scale * t / p } else { 0.0 });
         }
     }
 }

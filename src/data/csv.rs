@@ -19,27 +19,21 @@ pub enum LabelColumn {
 /// but the label column, `y` `(rows)` from the label column. Every value must be a number.
 pub fn load_csv(path: impl AsRef<Path>, label: LabelColumn) -> Result<(Tensor, Tensor)> {
     let path = path.as_ref();
-    let mut reader = csv::Reader::from_path(path)
-        .map_err(|e| Error::file(path, format!("cannot open ({e})")))?;
+    let mut reader = csv::Reader::from_path(path).map_err(|e| Error::file(path, format!("cannot open ({e})")))?;
     let headers = reader
         .headers()
         .map_err(|e| Error::file(path, format!("cannot read the header row ({e})")))?
         .clone();
     let label_index = match &label {
-        LabelColumn::Name(name) => {
-            headers
-                .iter()
-                .position(|h| h.trim() == name)
-                .ok_or_else(|| {
-                    Error::file(
-                        path,
-                        format!(
-                            "no column named '{name}'; the columns are: {}",
-                            headers.iter().collect::<Vec<_>>().join(", ")
-                        ),
-                    )
-                })?
-        }
+        LabelColumn::Name(name) => headers.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            Error::file(
+                path,
+                format!(
+                    "no column named '{name}'; the columns are: {}",
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?,
         LabelColumn::Index(i) if *i < headers.len() => *i,
         LabelColumn::Index(i) => {
             return Err(Error::file(
@@ -70,10 +64,7 @@ pub fn load_csv(path: impl AsRef<Path>, label: LabelColumn) -> Result<(Tensor, T
             let value: f32 = field.trim().parse().map_err(|_| {
                 Error::file(
                     path,
-                    format!(
-                        "line {line}, column '{}': '{field}' is not a number",
-                        &headers[column]
-                    ),
+                    format!("line {line}, column '{}': '{field}' is not a number", &headers[column]),
                 )
             })?;
             if column == label_index {

@@ -40,14 +40,8 @@ pub fn load_data_from(dir: impl AsRef<Path>) -> Result<Split> {
 }
 
 fn load_pair(dir: &Path, prefix: &str) -> Result<(Tensor, Tensor)> {
-    let images = read_idx(
-        &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
-        IMAGES_MAGIC,
-    )?;
-    let labels = read_idx(
-        &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
-        LABELS_MAGIC,
-    )?;
+    let images = read_idx(&dir.join(format!("{prefix}-images-idx3-ubyte.gz")), IMAGES_MAGIC)?;
+    let labels = read_idx(&dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), LABELS_MAGIC)?;
     if images.rows() != labels.rows() {
         return Err(Error::file(
             dir,
@@ -80,12 +74,7 @@ pub fn read_idx(path: &Path, expected_magic: u32) -> Result<Tensor> {
         bytes
             .get(at..at + 4)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or_else(|| {
-                Error::file(
-                    path,
-                    format!("truncated IDX header ({} bytes)", bytes.len()),
-                )
-            })
+            .ok_or_else(|| Error::file(path, format!("truncated IDX header ({} bytes)", bytes.len())))
     };
     let magic = word(0)?;
     if magic != expected_magic {
@@ -109,9 +98,6 @@ pub fn read_idx(path: &Path, expected_magic: u32) -> Result<Tensor> {
             ),
         ));
     }
-    let values = bytes[header..header + count]
-        .iter()
-        .map(|&b| b as f32)
-        .collect();
+    let values = bytes[header..header + count].iter().map(|&b| b as f32).collect();
     Tensor::from_vec(shape, values)
 }

@@ -5,6 +5,4 @@ pub mod csv;
 pub mod mnist;
 mod preprocessing;
 
-pub use preprocessing::{
-    Batches, batches, scale, shuffle, standardize, to_categorical, train_test_split,
-};
+pub use preprocessing::{Batches, batches, scale, shuffle, standardize, to_categorical, train_test_split};

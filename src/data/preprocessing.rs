@@ -73,11 +73,7 @@ pub fn train_test_split(
     seed: u64,
 ) -> Result<((Tensor, Tensor), (Tensor, Tensor))> {
     if !(0.0..1.0).contains(&test_fraction) {
-        return Err(Error::invalid(
-            "test_fraction",
-            test_fraction,
-            "must be in [0, 1)",
-        ));
+        return Err(Error::invalid("test_fraction", test_fraction, "must be in [0, 1)"));
     }
     let (x, y) = shuffle(x, y, seed)?;
     let keep = x.rows() - (test_fraction as f64 * x.rows() as f64).round() as usize;
@@ -128,10 +124,7 @@ impl Iterator for Batches<'_> {
             return None;
         }
         let end = (self.start + self.batch_size).min(self.x.rows());
-        let batch = (
-            self.x.slice_rows(self.start, end),
-            self.y.slice_rows(self.start, end),
-        );
+        let batch = (self.x.slice_rows(self.start, end), self.y.slice_rows(self.start, end));
         self.start = end;
         Some(batch)
     }
@@ -158,23 +151,17 @@ mod tests {
         let x = Tensor::from_vec(vec![3, 2], vec![1., 10., 2., 20., 3., 30.]).unwrap();
         let (z, mean, _) = standardize(&x);
         assert_eq!(mean, vec![2.0, 20.0]);
-        assert!(
-            (z.get(&[0, 0]) + 1.2247449).abs() < 1e-5 && (z.get(&[2, 1]) - 1.2247449).abs() < 1e-5
-        );
+        assert!((z.get(&[0, 0]) + 1.2247449).abs() < 1e-5 && (z.get(&[2, 1]) - 1.2247449).abs() < 1e-5);
     }
 
     #[test]
     fn split_and_batches_keep_pairs_together() {
         let x = Tensor::from_vec(vec![10, 1], (0..10).map(|v| v as f32).collect()).unwrap();
-        let ((xa, ya), (xb, yb)) =
-            train_test_split(&x, &x.clone().reshape(&[10]).unwrap(), 0.3, 1).unwrap();
+        let ((xa, ya), (xb, yb)) = train_test_split(&x, &x.clone().reshape(&[10]).unwrap(), 0.3, 1).unwrap();
         assert_eq!((xa.rows(), xb.rows()), (7, 3));
         assert_eq!(xa.data(), ya.data());
         assert_eq!(xb.data(), yb.data());
-        let sizes: Vec<usize> = batches(&xa, &ya, 3)
-            .unwrap()
-            .map(|(bx, _)| bx.rows())
-            .collect();
+        let sizes: Vec<usize> = batches(&xa, &ya, 3).unwrap().map(|(bx, _)| bx.rows()).collect();
         assert_eq!(sizes, vec![3, 3, 1]);
     }
 }

@@ -79,8 +79,7 @@ pub fn load_model_spec(name_or_path: &str) -> Result<ModelFile> {
             format!("no such file, and not a named model ({})", names.join(", ")),
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
     let format = if path.extension().is_some_and(|e| e == "toml") {
         Format::Toml
     } else {
@@ -104,19 +103,14 @@ pub fn parse(text: &str, format: Format, origin: &str) -> Result<ModelFile> {
         Format::Json => serde_json::from_str(text).map_err(|e| {
             Error::file(
                 origin,
-                format!(
-                    "invalid JSON at line {}, column {}: {e}",
-                    e.line(),
-                    e.column()
-                ),
+                format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()),
             )
         })?,
         Format::Toml => {
-            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-                Error::file(origin, format!("invalid TOML: {}", e.to_string().trim()))
-            })?;
-            serde_json::to_value(table)
-                .map_err(|e| Error::file(origin, format!("invalid TOML: {e}")))?
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| Error::file(origin, format!("invalid TOML: {}", e.to_string().trim())))?;
+            serde_json::to_value(table).map_err(|e| Error::file(origin, format!("invalid TOML: {e}")))?
         }
     };
     from_value(&root).map_err(|e| match e {
@@ -142,9 +136,7 @@ fn from_value(root: &Value) -> Result<ModelFile> {
     let entries = body
         .get("layers")
         .and_then(Value::as_array)
-        .ok_or_else(|| {
-            Error::Data("missing \"layers\": a list of {class_name, config} entries".into())
-        })?;
+        .ok_or_else(|| Error::Data("missing \"layers\": a list of {class_name, config} entries".into()))?;
     let mut model = Sequential::new();
     model.set_name(&name);
     for (i, entry) in entries.iter().enumerate() {
@@ -154,24 +146,19 @@ fn from_value(root: &Value) -> Result<ModelFile> {
             .ok_or_else(|| Error::Data(format!("layers[{i}] has no \"class_name\"")))?;
         let empty = Value::Object(Default::default());
         let config = entry.get("config").unwrap_or(&empty);
-        let layer = layers::from_config(class, config)
-            .map_err(|e| Error::Data(format!("layers[{i}] ({class}): {e}")))?;
+        let layer =
+            layers::from_config(class, config).map_err(|e| Error::Data(format!("layers[{i}] ({class}): {e}")))?;
         model.add_boxed(layer);
     }
     let compile = root.get("compile").or_else(|| root.get("compile_config"));
     let optimizer = match compile.and_then(|c| c.get("optimizer")) {
-        Some(value) => optimizers::from_config(value)
-            .map_err(|e| Error::Data(format!("compile.optimizer: {e}")))?,
+        Some(value) => optimizers::from_config(value).map_err(|e| Error::Data(format!("compile.optimizer: {e}")))?,
         None => optimizers::from_name("rmsprop")?,
     };
     let loss = match compile.and_then(|c| c.get("loss")) {
-        Some(Value::String(name)) => {
-            Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {e}")))?
-        }
+        Some(Value::String(name)) => Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {e}")))?,
         Some(other) => {
-            return Err(Error::Data(format!(
-                "compile.loss must be a name, got {other}"
-            )));
+            return Err(Error::Data(format!("compile.loss must be a name, got {other}")));
         }
         None => default_loss(entries),
     };
@@ -195,9 +182,10 @@ fn from_value(root: &Value) -> Result<ModelFile> {
     let count = |key: &str, default: usize| -> Result<usize> {
         match fit.and_then(|f| f.get(key)) {
             None => Ok(default),
-            Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
-                Error::Data(format!("fit.{key} must be a non-negative integer, got {v}"))
-            }),
+            Some(v) => v
+                .as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| Error::Data(format!("fit.{key} must be a non-negative integer, got {v}"))),
         }
     };
     Ok(ModelFile {
@@ -209,10 +197,7 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         metrics,
         epochs: count("epochs", 1)?,
         batch_size: count("batch_size", 32)?,
-        validate_on_test: fit
-            .and_then(|f| f.get("validation"))
-            .and_then(Value::as_str)
-            == Some("test"),
+        validate_on_test: fit.and_then(|f| f.get("validation")).and_then(Value::as_str) == Some("test"),
     })
 }
 
@@ -256,10 +241,7 @@ mod tests {
         let mut spec = parse(json, Format::Json, "keras.json").unwrap();
         spec.model.summary().unwrap();
         assert_eq!(spec.model.count_params(), 101_770);
-        assert_eq!(
-            spec.loss,
-            Loss::SparseCategoricalCrossentropy { from_logits: false }
-        );
+        assert_eq!(spec.loss, Loss::SparseCategoricalCrossentropy { from_logits: false });
     }
 
     #[test]
@@ -277,18 +259,11 @@ mod tests {
         .err()
         .unwrap()
         .to_string();
-        assert!(
-            err.contains("layers[0] (Dense)") && err.contains("units"),
-            "{err}"
-        );
-        let err = parse(
-            "[[layers]]\nclass_name = \"Conv9D\"",
-            Format::Toml,
-            "m.toml",
-        )
-        .err()
-        .unwrap()
-        .to_string();
+        assert!(err.contains("layers[0] (Dense)") && err.contains("units"), "{err}");
+        let err = parse("[[layers]]\nclass_name = \"Conv9D\"", Format::Toml, "m.toml")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("Conv9D") && err.contains("Dense"), "{err}");
     }
 }

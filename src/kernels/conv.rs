@@ -98,67 +98,98 @@ impl Window2d {
 /// Fills `cols` (`N·OH·OW × KH·KW·C`) with the receptive fields of `input` (`N×H×W×C`).
 pub(crate) fn im2col(input: &[f32], g: &Window2d, cols: &mut [f32]) {
     let (patch, c) = (g.patch_len(), g.channels);
-    cols.par_chunks_mut(g.positions() * patch).zip(input.par_chunks(g.image_len())).for_each(|(cols, image)| {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let row = &mut cols[(oy * g.out_w + ox) * patch..][..patch];
-                for ky in 0..g.window_h {
-                    for kx in 0..g.window_w {
-                        let dest = &mut row[(ky * g.window_w + kx) * c..][..c];
-                        match g.source(oy, ox, ky, kx) {
-                            Some((y, x)) => dest.copy_from_slice(&image[(y * g.width + x) * c..][..c]),
-                            None => dest.fill(0.0),
+    cols.par_chunks_mut(g.positions() * patch)
+        .zip(input.par_chunks(g.image_len()))
+        .for_each(|(cols, image)| {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let row = &mut cols[(oy * g.out_w + ox) * patch..][..patch];
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            let dest = &mut row[(ky * g.window_w + kx) * c..][..c];
+                            match g.source(oy, ox, ky, kx) {
+                                Some((y, x)) => dest.copy_from_slice(&image[(y * g.width + x) * c..][..c]),
+                                None => dest.fill(0.0),
+                            }
                         }
                     }
                 }
             }
-        }
-    });
+        });
 }
 
 /// Adds each row of `cols` back onto the input positions it was copied from: the transpose of
 /// [`im2col`], used for the input gradient.
 pub(crate) fn col2im_accumulate(cols: &[f32], g: &Window2d, input_grad: &mut [f32]) {
     let (patch, c) = (g.patch_len(), g.channels);
-    input_grad.par_chunks_mut(g.image_len()).zip(cols.par_chunks(g.positions() * patch)).for_each(|(image, cols)| {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let row = &cols[(oy * g.out_w + ox) * patch..][..patch];
-                for ky in 0..g.window_h {
-                    for kx in 0..g.window_w {
-                        if let Some((y, x)) = g.source(oy, ox, ky, kx) {
-                            let src = &row[(ky * g.window_w + kx) * c..][..c];
-                            let dest = &mut image[(y * g.width + x) * c..][..c];
-                            dest.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+    input_grad
+        .par_chunks_mut(g.image_len())
+        .zip(cols.par_chunks(g.positions() * patch))
+        .for_each(|(image, cols)| {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let row = &cols[(oy * g.out_w + ox) * patch..][..patch];
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            if let Some((y, x)) = g.source(oy, ox, ky, kx) {
+                                let src = &row[(ky * g.window_w + kx) * c..][..c];
+                                let dest = &mut image[(y * g.width + x) * c..][..c];
+                                dest.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                            }
                         }
                     }
                 }
             }
-        }
-    });
+        });
 }
 
-/// Max pooling: `out` (`N×OH×OW×C`) and, for the backward pass, the index within its image of
-/// each maximum (stored as f32, exact below 2²⁴ values per image).
-pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32]) {
+/// Max pooling into `out` (`N×OH×OW×C`). The backward pass finds each maximum again, so the
+/// forward loop is a plain vectorizable `max` over channels.
+pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
     let (c, out_len) = (g.channels, g.positions() * g.channels);
     out.par_chunks_mut(out_len)
-        .zip(argmax.par_chunks_mut(out_len))
         .zip(input.par_chunks(g.image_len()))
-        .for_each(|((out, argmax), image)| {
+        .for_each(|(out, image)| {
             for oy in 0..g.out_h {
                 for ox in 0..g.out_w {
-                    let at = (oy * g.out_w + ox) * c;
-                    let (best, best_index) = (&mut out[at..at + c], &mut argmax[at..at + c]);
+                    let best = &mut out[(oy * g.out_w + ox) * c..][..c];
                     best.fill(f32::NEG_INFINITY);
                     for ky in 0..g.window_h {
                         for kx in 0..g.window_w {
-                            let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
-                            let base = (y * g.width + x) * c;
-                            for ch in 0..c {
-                                if image[base + ch] > best[ch] {
-                                    best[ch] = image[base + ch];
-                                    best_index[ch] = (base + ch) as f32;
+                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                                continue;
+                            };
+                            let values = &image[(y * g.width + x) * c..][..c];
+                            best.iter_mut().zip(values).for_each(|(b, &v)| *b = b.max(v));
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Routes each output gradient to the first window position holding the maximum (TensorFlow
+/// picks the first as well).
+pub(crate) fn max_pool_backward(input: &[f32], out: &[f32], out_grad: &[f32], g: &Window2d, input_grad: &mut [f32]) {
+    let (c, out_len) = (g.channels, g.positions() * g.channels);
+    input_grad
+        .par_chunks_mut(g.image_len())
+        .zip(input.par_chunks(g.image_len()))
+        .zip(out.par_chunks(out_len).zip(out_grad.par_chunks(out_len)))
+        .for_each(|((image_grad, image), (out, dy))| {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let at = (oy * g.out_w + ox) * c;
+                    for ch in 0..c {
+                        'taps: for ky in 0..g.window_h {
+                            for kx in 0..g.window_w {
+                                let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                                    continue;
+                                };
+                                let i = (y * g.width + x) * c + ch;
+                                if image[i] == out[at + ch] {
+                                    image_grad[i] += dy[at + ch];
+                                    break 'taps;
                                 }
                             }
                         }
@@ -168,68 +199,65 @@ pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mu
         });
 }
 
-/// Routes each output gradient to the input position that was the maximum.
-pub(crate) fn max_pool_backward(out_grad: &[f32], g: &Window2d, argmax: &[f32], input_grad: &mut [f32]) {
-    let out_len = g.positions() * g.channels;
-    input_grad
-        .par_chunks_mut(g.image_len())
-        .zip(out_grad.par_chunks(out_len))
-        .zip(argmax.par_chunks(out_len))
-        .for_each(|((image, dy), argmax)| {
-            dy.iter().zip(argmax).for_each(|(&d, &i)| image[i as usize] += d);
-        });
-}
-
 /// Average pooling over the window's positions inside the input (padding is not counted, as
 /// in Keras).
 pub(crate) fn avg_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
     let (c, out_len) = (g.channels, g.positions() * g.channels);
-    out.par_chunks_mut(out_len).zip(input.par_chunks(g.image_len())).for_each(|(out, image)| {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let at = (oy * g.out_w + ox) * c;
-                let sum = &mut out[at..at + c];
-                sum.fill(0.0);
-                let mut count = 0;
-                for ky in 0..g.window_h {
-                    for kx in 0..g.window_w {
-                        let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
-                        count += 1;
-                        let base = (y * g.width + x) * c;
-                        sum.iter_mut().zip(&image[base..base + c]).for_each(|(s, v)| *s += v);
+    out.par_chunks_mut(out_len)
+        .zip(input.par_chunks(g.image_len()))
+        .for_each(|(out, image)| {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let at = (oy * g.out_w + ox) * c;
+                    let sum = &mut out[at..at + c];
+                    sum.fill(0.0);
+                    let mut count = 0;
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                                continue;
+                            };
+                            count += 1;
+                            let base = (y * g.width + x) * c;
+                            sum.iter_mut().zip(&image[base..base + c]).for_each(|(s, v)| *s += v);
+                        }
                     }
+                    let inv = 1.0 / count.max(1) as f32;
+                    sum.iter_mut().for_each(|s| *s *= inv);
                 }
-                let inv = 1.0 / count.max(1) as f32;
-                sum.iter_mut().for_each(|s| *s *= inv);
             }
-        }
-    });
+        });
 }
 
 /// Spreads each output gradient evenly over its window's positions inside the input.
 pub(crate) fn avg_pool_backward(out_grad: &[f32], g: &Window2d, input_grad: &mut [f32]) {
     let (c, out_len) = (g.channels, g.positions() * g.channels);
-    input_grad.par_chunks_mut(g.image_len()).zip(out_grad.par_chunks(out_len)).for_each(|(image, dy)| {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let mut count = 0;
-                for ky in 0..g.window_h {
-                    for kx in 0..g.window_w {
-                        count += g.source(oy, ox, ky, kx).is_some() as usize;
+    input_grad
+        .par_chunks_mut(g.image_len())
+        .zip(out_grad.par_chunks(out_len))
+        .for_each(|(image, dy)| {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let mut count = 0;
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            count += g.source(oy, ox, ky, kx).is_some() as usize;
+                        }
                     }
-                }
-                let scale = 1.0 / count.max(1) as f32;
-                let grad = &dy[(oy * g.out_w + ox) * c..][..c];
-                for ky in 0..g.window_h {
-                    for kx in 0..g.window_w {
-                        let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
-                        let dest = &mut image[(y * g.width + x) * c..][..c];
-                        dest.iter_mut().zip(grad).for_each(|(d, g)| *d += g * scale);
+                    let scale = 1.0 / count.max(1) as f32;
+                    let grad = &dy[(oy * g.out_w + ox) * c..][..c];
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                                continue;
+                            };
+                            let dest = &mut image[(y * g.width + x) * c..][..c];
+                            dest.iter_mut().zip(grad).for_each(|(d, g)| *d += g * scale);
+                        }
                     }
                 }
             }
-        }
-    });
+        });
 }
 
 #[cfg(test)]

@@ -20,52 +20,26 @@ pub(crate) fn map_into(out: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32 + Sync
 }
 
 /// `out[i] = f(a[i], b[i])`.
-pub(crate) fn zip_map_into(
-    out: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    f: impl Fn(f32, f32) -> f32 + Sync,
-) {
+pub(crate) fn zip_map_into(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     if out.len() > PARALLEL_CHUNK {
         out.par_chunks_mut(PARALLEL_CHUNK)
             .zip(a.par_chunks(PARALLEL_CHUNK))
             .zip(b.par_chunks(PARALLEL_CHUNK))
-            .for_each(|((o, a), b)| {
-                o.iter_mut()
-                    .zip(a)
-                    .zip(b)
-                    .for_each(|((o, &a), &b)| *o = f(a, b))
-            });
+            .for_each(|((o, a), b)| o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b)));
     } else {
-        out.iter_mut()
-            .zip(a)
-            .zip(b)
-            .for_each(|((o, &a), &b)| *o = f(a, b));
+        out.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b));
     }
 }
 
 /// `acc[i] += f(a[i], b[i])`: the shape of most backward rules (`dx += dy · f'(x)`).
-pub(crate) fn accumulate_zip(
-    acc: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    f: impl Fn(f32, f32) -> f32 + Sync,
-) {
+pub(crate) fn accumulate_zip(acc: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     if acc.len() > PARALLEL_CHUNK {
         acc.par_chunks_mut(PARALLEL_CHUNK)
             .zip(a.par_chunks(PARALLEL_CHUNK))
             .zip(b.par_chunks(PARALLEL_CHUNK))
-            .for_each(|((o, a), b)| {
-                o.iter_mut()
-                    .zip(a)
-                    .zip(b)
-                    .for_each(|((o, &a), &b)| *o += f(a, b))
-            });
+            .for_each(|((o, a), b)| o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o += f(a, b)));
     } else {
-        acc.iter_mut()
-            .zip(a)
-            .zip(b)
-            .for_each(|((o, &a), &b)| *o += f(a, b));
+        acc.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o += f(a, b));
     }
 }
 
@@ -77,11 +51,22 @@ pub(crate) fn accumulate_zip3(
     c: &[f32],
     f: impl Fn(f32, f32, f32) -> f32 + Sync,
 ) {
-    acc.iter_mut()
-        .zip(a)
-        .zip(b)
-        .zip(c)
-        .for_each(|(((o, &a), &b), &c)| *o += f(a, b, c));
+    let run = |acc: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
+        acc.iter_mut()
+            .zip(a)
+            .zip(b)
+            .zip(c)
+            .for_each(|(((o, &a), &b), &c)| *o += f(a, b, c));
+    };
+    if acc.len() > PARALLEL_CHUNK {
+        acc.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(a.par_chunks(PARALLEL_CHUNK))
+            .zip(b.par_chunks(PARALLEL_CHUNK))
+            .zip(c.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(((o, a), b), c)| run(o, a, b, c));
+    } else {
+        run(acc, a, b, c);
+    }
 }
 
 /// `acc[i] += scale · x[i]`.
@@ -91,8 +76,17 @@ pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
 
 /// Adds `bias` (length `cols`) to every row of `out` (`rows × cols`).
 pub(crate) fn add_row_vector(out: &mut [f32], bias: &[f32]) {
-    for row in out.chunks_mut(bias.len()) {
-        row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+    let width = bias.len().max(1);
+    let run = |rows: &mut [f32]| {
+        for row in rows.chunks_mut(width) {
+            row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+        }
+    };
+    if out.len() > PARALLEL_CHUNK {
+        out.par_chunks_mut((PARALLEL_CHUNK / width).max(1) * width)
+            .for_each(run);
+    } else {
+        run(out);
     }
 }
 

@@ -114,12 +114,8 @@ mod tests {
     #[test]
     fn matches_naive_product_with_transposes_and_accumulation() {
         for &(m, k, n) in &[(1, 1, 1), (3, 5, 2), (17, 33, 9), (64, 300, 130)] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
-                .collect();
-            let b: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0)
-                .collect();
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
             let expected = naive(&a, &b, m, k, n);
             let at = transpose(&a, m, k);
             let bt = transpose(&b, k, n);
@@ -127,11 +123,7 @@ mod tests {
                 for (rhs, tb) in [(&b, Transpose::No), (&bt, Transpose::Yes)] {
                     let mut c = vec![1.0; m * n];
                     matmul(lhs, ta, rhs, tb, &mut c, m, k, n, false);
-                    let err = c
-                        .iter()
-                        .zip(&expected)
-                        .map(|(x, y)| (x - y).abs())
-                        .fold(0.0, f32::max);
+                    let err = c.iter().zip(&expected).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
                     assert!(err < 1e-3, "{m}x{k}x{n} {ta:?} {tb:?}: {err}");
                     matmul(lhs, ta, rhs, tb, &mut c, m, k, n, true);
                     let err = c

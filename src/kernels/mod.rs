@@ -10,7 +10,9 @@ mod matmul;
 mod reduce;
 
 pub use conv::{Padding, Window2d};
-pub(crate) use conv::{avg_pool, avg_pool_backward, col2im_accumulate, im2col, max_pool, max_pool_backward, output_size};
+pub(crate) use conv::{
+    avg_pool, avg_pool_backward, col2im_accumulate, im2col, max_pool, max_pool_backward, output_size,
+};
 pub(crate) use elementwise::*;
 pub(crate) use matmul::{Transpose, matmul};
 pub(crate) use reduce::*;

@@ -42,9 +42,7 @@ pub(crate) fn log_softmax_rows(out: &mut [f32], x: &[f32], cols: usize) {
     for (o, x) in out.chunks_mut(cols).zip(x.chunks(cols)) {
         let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let log_total = x.iter().map(|&v| (v - max).exp()).sum::<f32>().ln();
-        o.iter_mut()
-            .zip(x)
-            .for_each(|(o, &v)| *o = v - max - log_total);
+        o.iter_mut().zip(x).for_each(|(o, &v)| *o = v - max - log_total);
     }
 }
 
@@ -58,10 +56,7 @@ mod tests {
         softmax_rows(&mut out, &[1000.0, -1000.0, 1000.0], 3);
         assert_eq!(out, [0.5, 0.0, 0.5]);
         log_softmax_rows(&mut out, &[1000.0, -1000.0, 1000.0], 3);
-        assert!(
-            (out[0] + std::f32::consts::LN_2).abs() < 1e-6
-                && out[1] == -2000.0 - std::f32::consts::LN_2
-        );
+        assert!((out[0] + std::f32::consts::LN_2).abs() < 1e-6 && out[1] == -2000.0 - std::f32::consts::LN_2);
     }
 
     #[test]

@@ -39,12 +39,7 @@ impl Layer for Activation {
         self.name = name;
     }
 
-    fn build(
-        &mut self,
-        input_shape: &[usize],
-        _: &mut ParamStore,
-        _: &mut Rng,
-    ) -> Result<Vec<usize>> {
+    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
         self.function = activations::Activation::from_name(&self.activation)?;
         Ok(input_shape.to_vec())
     }

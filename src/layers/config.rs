@@ -29,16 +29,11 @@ pub const LAYER_NAMES: &[&str] = &[
 /// Keras (`trainable`, `dtype`, regularizers left `null`, ...) are ignored.
 pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
     let input_shape = input_shape(config)?;
-    let name = config
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = config.get("name").and_then(Value::as_str).unwrap_or("").to_string();
     let mut layer: Box<dyn Layer> = match class_name {
         "InputLayer" | "Input" => {
-            let shape = input_shape.ok_or_else(|| {
-                Error::Data("InputLayer needs \"shape\" or \"batch_shape\"".into())
-            })?;
+            let shape =
+                input_shape.ok_or_else(|| Error::Data("InputLayer needs \"shape\" or \"batch_shape\"".into()))?;
             Box::new(Input::new(&shape))
         }
         "Dense" => {
@@ -48,12 +43,7 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
                 .ok_or_else(|| Error::Data("Dense needs a positive integer \"units\"".into()))?;
             let mut dense = Dense::new(units as usize)
                 .activation(&activation_name(config)?)
-                .use_bias(
-                    config
-                        .get("use_bias")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(true),
-                );
+                .use_bias(config.get("use_bias").and_then(Value::as_bool).unwrap_or(true));
             if let Some(init) = initializer(config, "kernel_initializer")? {
                 dense = dense.kernel_initializer(init);
             }
@@ -71,8 +61,13 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
                 .get("filters")
                 .and_then(Value::as_u64)
                 .ok_or_else(|| Error::Data(format!("{class_name} needs a positive integer \"filters\"")))?;
-            let kernel = pair(config, "kernel_size")?.ok_or_else(|| Error::Data(format!("{class_name} needs \"kernel_size\"")))?;
-            let mut conv = if class_name == "Conv1D" { Conv1D::new(filters as usize, kernel.1) } else { Conv2D::new(filters as usize, kernel) };
+            let kernel = pair(config, "kernel_size")?
+                .ok_or_else(|| Error::Data(format!("{class_name} needs \"kernel_size\"")))?;
+            let mut conv = if class_name == "Conv1D" {
+                Conv1D::new(filters as usize, kernel.1)
+            } else {
+                Conv2D::new(filters as usize, kernel)
+            };
             if let Some(strides) = pair(config, "strides")? {
                 conv = conv.strides(strides);
             }
@@ -115,7 +110,11 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
             Box::new(pool)
         }
         "GlobalMaxPooling2D" | "GlobalAveragePooling2D" => {
-            let pool = if class_name == "GlobalMaxPooling2D" { GlobalMaxPooling2D::new() } else { GlobalAveragePooling2D::new() };
+            let pool = if class_name == "GlobalMaxPooling2D" {
+                GlobalMaxPooling2D::new()
+            } else {
+                GlobalAveragePooling2D::new()
+            };
             Box::new(match &input_shape {
                 Some(shape) => pool.input_shape(shape),
                 None => pool,
@@ -150,10 +149,7 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
 fn input_shape(config: &Value) -> Result<Option<Vec<usize>>> {
     let (key, skip) = if let Some(v) = config.get("input_shape").or_else(|| config.get("shape")) {
         (v, 0)
-    } else if let Some(v) = config
-        .get("batch_shape")
-        .or_else(|| config.get("batch_input_shape"))
-    {
+    } else if let Some(v) = config.get("batch_shape").or_else(|| config.get("batch_input_shape")) {
         (v, 1)
     } else {
         return Ok(None);
@@ -171,7 +167,12 @@ fn input_shape(config: &Value) -> Result<Option<Vec<usize>>> {
 
 /// `3`, `[3]` or `[3, 3]` (Keras accepts each), as (rows, columns); `null` means absent.
 fn pair(config: &Value, key: &str) -> Result<Option<(usize, usize)>> {
-    let bad = || Error::Data(format!("\"{key}\" must be a positive integer or a list of one or two, got {}", config[key]));
+    let bad = || {
+        Error::Data(format!(
+            "\"{key}\" must be a positive integer or a list of one or two, got {}",
+            config[key]
+        ))
+    };
     let positive = |v: &Value| v.as_u64().filter(|&n| n > 0).map(|n| n as usize);
     match config.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -190,7 +191,9 @@ fn pair(config: &Value, key: &str) -> Result<Option<(usize, usize)>> {
 /// A list of positive sizes.
 fn shape_list(value: Option<&Value>, key: &str) -> Result<Option<Vec<usize>>> {
     let Some(value) = value else { return Ok(None) };
-    let items = value.as_array().ok_or_else(|| Error::Data(format!("\"{key}\" must be a list, got {value}")))?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| Error::Data(format!("\"{key}\" must be a list, got {value}")))?;
     items
         .iter()
         .map(|d| d.as_u64().filter(|&d| d > 0).map(|d| d as usize))
@@ -203,9 +206,7 @@ fn activation_name(config: &Value) -> Result<String> {
     match config.get("activation") {
         None | Some(Value::Null) => Ok("linear".into()),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(Error::Data(format!(
-            "\"activation\" must be a name, got {other}"
-        ))),
+        Some(other) => Err(Error::Data(format!("\"activation\" must be a name, got {other}"))),
     }
 }
 
@@ -222,9 +223,7 @@ fn initializer(config: &Value, key: &str) -> Result<Option<Initializer>> {
             None => return Err(Error::Data(format!("\"{key}\" needs a \"class_name\""))),
         },
         other => {
-            return Err(Error::Data(format!(
-                "\"{key}\" must be a name, got {other}"
-            )));
+            return Err(Error::Data(format!("\"{key}\" must be a name, got {other}")));
         }
     };
     let arg = |k: &str, default: f32| {

@@ -1,9 +1,9 @@
 //! `Conv2D` and `Conv1D`: convolutions over channels-last images and sequences.
 
-use super::{check_window, IntoPair, Layer};
+use super::{IntoPair, Layer, check_window};
 use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
-use crate::error::{keras_shape, Error, Result};
+use crate::error::{Error, Result, keras_shape};
 use crate::initializers::Initializer;
 use crate::kernels::Padding;
 use crate::rng::Rng;
@@ -119,7 +119,10 @@ impl Conv1D {
     /// `filters` output channels with a window of `kernel_size` steps.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(filters: usize, kernel_size: usize) -> Conv2D {
-        Conv2D { one_dimensional: true, ..Conv2D::new(filters, (1, kernel_size)) }
+        Conv2D {
+            one_dimensional: true,
+            ..Conv2D::new(filters, (1, kernel_size))
+        }
     }
 }
 
@@ -127,7 +130,11 @@ pub(super) fn parse_padding(layer: &str, name: &str) -> Result<Padding> {
     match name.to_ascii_lowercase().as_str() {
         "valid" => Ok(Padding::Valid),
         "same" => Ok(Padding::Same),
-        _ => Err(Error::invalid("padding", name, format!("layer '{layer}' accepts \"valid\" or \"same\""))),
+        _ => Err(Error::invalid(
+            "padding",
+            name,
+            format!("layer '{layer}' accepts \"valid\" or \"same\""),
+        )),
     }
 }
 
@@ -146,7 +153,11 @@ impl Layer for Conv2D {
 
     fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
         if self.filters == 0 {
-            return Err(Error::invalid("filters", 0, format!("layer '{}' needs at least one filter", self.name)));
+            return Err(Error::invalid(
+                "filters",
+                0,
+                format!("layer '{}' needs at least one filter", self.name),
+            ));
         }
         self.options.padding = parse_padding(&self.name, &self.padding_name)?;
         self.function = activations::Activation::from_name(&self.activation)?;
@@ -164,7 +175,11 @@ impl Layer for Conv2D {
         };
         let g = check_window(&self.name, &image, self.kernel_size, self.options)?;
         let (kh, kw) = self.kernel_size;
-        let kernel_shape = if self.one_dimensional { vec![kw, g.channels, self.filters] } else { vec![kh, kw, g.channels, self.filters] };
+        let kernel_shape = if self.one_dimensional {
+            vec![kw, g.channels, self.filters]
+        } else {
+            vec![kh, kw, g.channels, self.filters]
+        };
         // Fans follow the real kernel shape: receptive field kh·kw, in and out channels.
         let kernel = self.kernel_initializer.initialize(&kernel_shape, rng);
         self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
@@ -172,11 +187,17 @@ impl Layer for Conv2D {
             let bias = self.bias_initializer.initialize(&[self.filters], rng);
             self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
         }
-        Ok(if self.one_dimensional { vec![g.out_w, self.filters] } else { vec![g.out_h, g.out_w, self.filters] })
+        Ok(if self.one_dimensional {
+            vec![g.out_w, self.filters]
+        } else {
+            vec![g.out_h, g.out_w, self.filters]
+        })
     }
 
     fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        let kernel_id = self.kernel.ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.name)))?;
+        let kernel_id = self
+            .kernel
+            .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.name)))?;
         let mut kernel = graph.param(kernel_id);
         let bias = self.bias.map(|b| graph.param(b));
         let mut input = x;
@@ -204,7 +225,13 @@ impl Layer for Conv2D {
 
     fn config(&self) -> serde_json::Value {
         let (kh, kw) = self.kernel_size;
-        let pair = |p: (usize, usize)| if self.one_dimensional { serde_json::json!([p.1]) } else { serde_json::json!([p.0, p.1]) };
+        let pair = |p: (usize, usize)| {
+            if self.one_dimensional {
+                serde_json::json!([p.1])
+            } else {
+                serde_json::json!([p.0, p.1])
+            }
+        };
         serde_json::json!({
             "name": self.name,
             "filters": self.filters,

@@ -113,12 +113,7 @@ impl Layer for Dense {
         self.name = name;
     }
 
-    fn build(
-        &mut self,
-        input_shape: &[usize],
-        params: &mut ParamStore,
-        rng: &mut Rng,
-    ) -> Result<Vec<usize>> {
+    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
         if self.units == 0 {
             return Err(Error::invalid(
                 "units",
@@ -129,16 +124,13 @@ impl Layer for Dense {
         if input_shape.len() != 1 || input_shape[0] == 0 {
             return Err(Error::LayerShape {
                 layer: self.name.clone(),
-                expected: "(None, features): one axis per sample; add a Flatten layer before it"
-                    .into(),
+                expected: "(None, features): one axis per sample; add a Flatten layer before it".into(),
                 received: keras_shape(input_shape),
             });
         }
         self.function = activations::Activation::from_name(&self.activation)?;
         self.input_width = input_shape[0];
-        let kernel = self
-            .kernel_initializer
-            .initialize(&[self.input_width, self.units], rng);
+        let kernel = self.kernel_initializer.initialize(&[self.input_width, self.units], rng);
         self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
         if self.use_bias {
             let bias = self.bias_initializer.initialize(&[self.units], rng);
@@ -156,9 +148,9 @@ impl Layer for Dense {
                 received: keras_shape(shape.get(1..).unwrap_or(&[])),
             });
         }
-        let kernel = self.kernel.ok_or_else(|| {
-            Error::Usage(format!("layer '{}' used before it was built", self.name))
-        })?;
+        let kernel = self
+            .kernel
+            .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.name)))?;
         let kernel = graph.param(kernel);
         let bias = self.bias.map(|b| graph.param(b));
         let y = graph.linear(x, kernel, bias)?;

@@ -40,12 +40,7 @@ impl Layer for Flatten {
         self.name = name;
     }
 
-    fn build(
-        &mut self,
-        input_shape: &[usize],
-        _: &mut ParamStore,
-        _: &mut Rng,
-    ) -> Result<Vec<usize>> {
+    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
         self.width = numel(input_shape);
         Ok(vec![self.width])
     }

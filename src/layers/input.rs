@@ -36,12 +36,7 @@ impl Layer for Input {
         self.name = name;
     }
 
-    fn build(
-        &mut self,
-        input_shape: &[usize],
-        _: &mut ParamStore,
-        _: &mut Rng,
-    ) -> Result<Vec<usize>> {
+    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
         if input_shape != self.shape {
             return Err(Error::LayerShape {
                 layer: self.name.clone(),

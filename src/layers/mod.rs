@@ -18,15 +18,15 @@ mod reshape;
 
 pub use activation::Activation;
 pub use config::{LAYER_NAMES, from_config};
+pub use conv::{Conv1D, Conv2D};
 pub use dense::Dense;
 pub use flatten::Flatten;
-pub use conv::{Conv1D, Conv2D};
 pub use input::Input;
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Pooling};
 pub use reshape::Reshape;
 
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
-use crate::error::{keras_shape, Error, Result};
+use crate::error::{Error, Result, keras_shape};
 use crate::kernels::Window2d;
 use crate::rng::Rng;
 
@@ -43,12 +43,7 @@ pub trait Layer: Send + Sync {
 
     /// Creates the layer's weights for a per-sample `input_shape` and returns its per-sample
     /// output shape, or a shape error naming the layer.
-    fn build(
-        &mut self,
-        input_shape: &[usize],
-        params: &mut ParamStore,
-        rng: &mut Rng,
-    ) -> Result<Vec<usize>>;
+    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>>;
 
     /// Records the layer's output for the batch `x` on `graph`.
     fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var>;
@@ -97,7 +92,12 @@ impl IntoPair for (usize, usize) {
 
 /// The window geometry of a layer over per-sample `(H, W, C)` images, or an error naming the
 /// layer and both shapes.
-pub(crate) fn check_window(layer: &str, image: &[usize], size: (usize, usize), options: WindowOptions) -> Result<Window2d> {
+pub(crate) fn check_window(
+    layer: &str,
+    image: &[usize],
+    size: (usize, usize),
+    options: WindowOptions,
+) -> Result<Window2d> {
     if image.len() != 3 {
         return Err(Error::LayerShape {
             layer: layer.to_string(),

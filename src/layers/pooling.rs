@@ -1,9 +1,9 @@
 //! Pooling layers: `MaxPooling2D`, `AveragePooling2D`, their global forms, and `MaxPooling1D`.
 
 use super::conv::parse_padding;
-use super::{check_window, IntoPair, Layer};
+use super::{IntoPair, Layer, check_window};
 use crate::autograd::{Graph, ParamStore, Var, WindowOptions};
-use crate::error::{keras_shape, Error, Result};
+use crate::error::{Error, Result, keras_shape};
 use crate::rng::Rng;
 
 /// Which reduction a pooling layer applies.
@@ -58,7 +58,11 @@ impl Pooling {
     /// Step between windows. Defaults to `pool_size`.
     pub fn strides(mut self, strides: impl IntoPair) -> Self {
         let (h, w) = strides.into_pair();
-        self.strides = Some(if self.extent == Extent::Window1d { (1, w) } else { (h, w) });
+        self.strides = Some(if self.extent == Extent::Window1d {
+            (1, w)
+        } else {
+            (h, w)
+        });
         self
     }
 
@@ -180,7 +184,12 @@ impl Layer for Pooling {
                         received: keras_shape(input_shape),
                     });
                 }
-                let g = check_window(&self.name, &[1, input_shape[0], input_shape[1]], self.pool_size, self.options)?;
+                let g = check_window(
+                    &self.name,
+                    &[1, input_shape[0], input_shape[1]],
+                    self.pool_size,
+                    self.options,
+                )?;
                 Ok(vec![g.out_w, g.channels])
             }
         }

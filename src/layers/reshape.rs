@@ -2,7 +2,7 @@
 
 use super::Layer;
 use crate::autograd::{Graph, ParamStore, Var};
-use crate::error::{keras_shape, Error, Result};
+use crate::error::{Error, Result, keras_shape};
 use crate::rng::Rng;
 use crate::tensor::numel;
 
@@ -18,7 +18,11 @@ pub struct Reshape {
 impl Reshape {
     /// Reshapes samples to `target_shape`, e.g. `&[28, 28, 1]`.
     pub fn new(target_shape: &[usize]) -> Self {
-        Reshape { name: String::new(), target_shape: target_shape.to_vec(), input_shape: None }
+        Reshape {
+            name: String::new(),
+            target_shape: target_shape.to_vec(),
+            input_shape: None,
+        }
     }
 
     /// Declares the model's input shape on this first layer.
@@ -45,7 +49,11 @@ impl Layer for Reshape {
         if numel(input_shape) != numel(&self.target_shape) {
             return Err(Error::LayerShape {
                 layer: self.name.clone(),
-                expected: format!("{} values per sample to reshape to {}", numel(&self.target_shape), keras_shape(&self.target_shape)),
+                expected: format!(
+                    "{} values per sample to reshape to {}",
+                    numel(&self.target_shape),
+                    keras_shape(&self.target_shape)
+                ),
                 received: keras_shape(input_shape),
             });
         }

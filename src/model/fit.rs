@@ -212,12 +212,7 @@ impl Sequential {
 
     /// One forward, backward and optimizer step on the samples `batch` of `(x, y)`.
     /// Returns the batch's loss, correct predictions and predictions counted.
-    fn train_step(
-        &mut self,
-        x: &Tensor,
-        y: &Tensor,
-        batch: &[usize],
-    ) -> Result<(f32, usize, usize)> {
+    fn train_step(&mut self, x: &Tensor, y: &Tensor, batch: &[usize]) -> Result<(f32, usize, usize)> {
         let compiled = self
             .compiled
             .as_mut()
@@ -260,8 +255,7 @@ impl Sequential {
             let target = graph.constant_with(|buffer| y.gather_rows_into(&rows, buffer));
             let output = Self::forward_layers(&self.layers, &mut graph, input)?;
             let loss = compiled.loss.compute(&mut graph, output, target)?;
-            let (correct, predictions) =
-                batch_stats(compiled, graph.value(output), graph.value(target));
+            let (correct, predictions) = batch_stats(compiled, graph.value(output), graph.value(target));
             totals.add(graph.value(loss).item(), end - start, correct, predictions);
             start = end;
         }
@@ -277,10 +271,7 @@ impl Sequential {
             return Err(Error::invalid("batch_size", 0, "must be at least 1"));
         }
         self.check_input(x)?;
-        let output_shape = self
-            .output_shape()
-            .expect("check_input built the model")
-            .to_vec();
+        let output_shape = self.output_shape().expect("check_input built the model").to_vec();
         let mut values = Vec::with_capacity(x.rows() * output_shape.iter().product::<usize>());
         let mut start = 0;
         while start < x.rows() {
@@ -300,9 +291,7 @@ impl Sequential {
     /// Builds the model for `x` if needed and checks that `x` fits its input.
     fn check_input(&mut self, x: &Tensor) -> Result<()> {
         if x.rank() == 0 {
-            return Err(Error::Data(
-                "x must have a batch axis: shape (samples, ...)".into(),
-            ));
+            return Err(Error::Data("x must have a batch axis: shape (samples, ...)".into()));
         }
         let sample_shape = &x.shape()[1..];
         if !self.build_if_declared()? {
@@ -310,11 +299,7 @@ impl Sequential {
         }
         let expected = self.input_shape.as_deref().expect("built above");
         if expected != sample_shape {
-            let first = self
-                .layers
-                .iter()
-                .find(|l| !l.is_input())
-                .map_or("input", |l| l.name());
+            let first = self.layers.iter().find(|l| !l.is_input()).map_or("input", |l| l.name());
             return Err(Error::LayerShape {
                 layer: first.to_string(),
                 expected: keras_shape(expected),
@@ -396,8 +381,5 @@ fn batch_stats(compiled: &Compiled, output: &Tensor, target: &Tensor) -> (usize,
         0.5
     };
     let correct = accuracy.count_correct(output, target, threshold);
-    (
-        correct,
-        output.rows() * accuracy.per_sample(output.row_len().max(1)),
-    )
+    (correct, output.rows() * accuracy.per_sample(output.row_len().max(1)))
 }

@@ -149,12 +149,7 @@ impl Sequential {
     pub fn weights(&self) -> HashMap<String, crate::Tensor> {
         self.params
             .ids()
-            .map(|id| {
-                (
-                    self.params.name(id).to_string(),
-                    self.params.value(id).clone(),
-                )
-            })
+            .map(|id| (self.params.name(id).to_string(), self.params.value(id).clone()))
             .collect()
     }
 
@@ -181,11 +176,7 @@ impl Sequential {
             if built == input_shape {
                 return Ok(());
             }
-            let first = self
-                .layers
-                .iter()
-                .find(|l| !l.is_input())
-                .map_or("input", |l| l.name());
+            let first = self.layers.iter().find(|l| !l.is_input()).map_or("input", |l| l.name());
             return Err(Error::LayerShape {
                 layer: first.to_string(),
                 expected: keras_shape(built),
@@ -242,12 +233,7 @@ impl Sequential {
     ///
     /// Each can be given by name (`"adam"`, `"sparse_categorical_crossentropy"`, `["accuracy"]`)
     /// or by value (`Adam::new(0.01)`, `Loss::MeanSquaredError`).
-    pub fn compile(
-        &mut self,
-        optimizer: impl IntoOptimizer,
-        loss: impl IntoLoss,
-        metrics: &[&str],
-    ) -> Result<()> {
+    pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss, metrics: &[&str]) -> Result<()> {
         let optimizer = optimizer.into_optimizer()?;
         optimizer.validate()?;
         let loss = loss.into_loss()?;

@@ -25,13 +25,10 @@ impl EpochProgress {
         }
         let bar = (verbose == 1).then(|| {
             let width = steps.to_string().len();
-            let style = ProgressStyle::with_template(&format!(
-                "{{pos:>{width}}}/{{len}} {{bar:20.green/dim}} {{msg}}"
-            ))
-            .expect("the template is valid")
-            .progress_chars("━━━");
-            ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stdout())
-                .with_style(style)
+            let style = ProgressStyle::with_template(&format!("{{pos:>{width}}}/{{len}} {{bar:20.green/dim}} {{msg}}"))
+                .expect("the template is valid")
+                .progress_chars("━━━");
+            ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stdout()).with_style(style)
         });
         let now = Instant::now();
         EpochProgress {
@@ -85,12 +82,7 @@ impl EpochProgress {
 }
 
 /// ` - accuracy: 0.9312 - loss: 0.2345 - val_accuracy: ... - val_loss: ...` (Keras 3's order).
-fn metrics_text(
-    loss: f32,
-    accuracy: Option<f32>,
-    val_loss: Option<f32>,
-    val_accuracy: Option<f32>,
-) -> String {
+fn metrics_text(loss: f32, accuracy: Option<f32>, val_loss: Option<f32>, val_accuracy: Option<f32>) -> String {
     let mut text = String::new();
     if let Some(a) = accuracy {
         text.push_str(&format!(" - accuracy: {a:.4}"));

@@ -16,15 +16,8 @@ pub(crate) fn render(model: &Sequential) -> String {
         .collect();
     for (n, &i) in visible.iter().enumerate() {
         let layer = &model.layers[i];
-        let shape = model
-            .output_shapes
-            .get(i)
-            .map_or("?".to_string(), |s| keras_shape(s));
-        let count: usize = layer
-            .params()
-            .iter()
-            .map(|&id| model.params.value(id).len())
-            .sum();
+        let shape = model.output_shapes.get(i).map_or("?".to_string(), |s| keras_shape(s));
+        let count: usize = layer.params().iter().map(|&id| model.params.value(id).len()).sum();
         let name = format!("{} ({})", layer.name(), layer.class_name());
         out += &row(&[&name, &shape, &group_thousands(count)], '│');
         if n + 1 < visible.len() {
@@ -33,11 +26,7 @@ pub(crate) fn render(model: &Sequential) -> String {
     }
     out += &rule('└', '┴', '┘', '─');
     let (total, trainable) = model.params.counts();
-    out += &format!(
-        " Total params: {} ({})\n",
-        group_thousands(total),
-        bytes(total)
-    );
+    out += &format!(" Total params: {} ({})\n", group_thousands(total), bytes(total));
     out += &format!(
         " Trainable params: {} ({})\n",
         group_thousands(trainable),

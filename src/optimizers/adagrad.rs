@@ -50,14 +50,11 @@ impl Optimizer for Adagrad {
 
     fn step(&mut self, params: &mut ParamStore) {
         let (lr, epsilon) = (self.learning_rate, self.epsilon);
-        self.slots.apply(
-            params,
-            self.initial_accumulator_value,
-            |theta, g, acc, _| {
+        self.slots
+            .apply(params, self.initial_accumulator_value, |theta, g, acc, _| {
                 *acc += g * g;
                 *theta -= lr * g / (*acc + epsilon).sqrt();
-            },
-        );
+            });
     }
 
     fn iterations(&self) -> u64 {

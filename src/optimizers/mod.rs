@@ -70,9 +70,7 @@ pub fn from_config(value: &Value) -> Result<Box<dyn Optimizer>> {
             let name = map
                 .get("class_name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    Error::Data("an optimizer object needs a \"class_name\" (e.g. \"Adam\")".into())
-                })?;
+                .ok_or_else(|| Error::Data("an optimizer object needs a \"class_name\" (e.g. \"Adam\")".into()))?;
             (name, map.get("config"))
         }
         other => {

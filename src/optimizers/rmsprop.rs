@@ -51,8 +51,7 @@ impl Optimizer for RMSprop {
     }
 
     fn step(&mut self, params: &mut ParamStore) {
-        let (lr, rho, momentum, epsilon) =
-            (self.learning_rate, self.rho, self.momentum, self.epsilon);
+        let (lr, rho, momentum, epsilon) = (self.learning_rate, self.rho, self.momentum, self.epsilon);
         self.slots.apply(params, 0.0, |theta, g, v, mom| {
             *v = rho * *v + (1.0 - rho) * g * g;
             let increment = lr * g / (*v + epsilon).sqrt();

@@ -62,8 +62,7 @@ impl Optimizer for Sgd {
     fn step(&mut self, params: &mut ParamStore) {
         let (lr, momentum, nesterov) = (self.learning_rate, self.momentum, self.nesterov);
         if momentum == 0.0 {
-            self.slots
-                .apply(params, 0.0, |theta, g, _, _| *theta -= lr * g);
+            self.slots.apply(params, 0.0, |theta, g, _, _| *theta -= lr * g);
         } else {
             self.slots.apply(params, 0.0, |theta, g, m, _| {
                 *m = momentum * *m - lr * g;

@@ -127,10 +127,7 @@ impl Tensor {
         assert_eq!(index.len(), self.shape.len(), "index rank");
         let mut flat = 0;
         for (i, (&at, &dim)) in index.iter().zip(&self.shape).enumerate() {
-            assert!(
-                at < dim,
-                "index {at} out of range for axis {i} of size {dim}"
-            );
+            assert!(at < dim, "index {at} out of range for axis {i} of size {dim}");
             flat = flat * dim + at;
         }
         self.data[flat]
@@ -182,8 +179,7 @@ impl Tensor {
         out.shape.extend_from_slice(&self.shape[1..]);
         out.data.clear();
         for &i in indices {
-            out.data
-                .extend_from_slice(&self.data[i * row..(i + 1) * row]);
+            out.data.extend_from_slice(&self.data[i * row..(i + 1) * row]);
         }
     }
 

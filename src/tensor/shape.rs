@@ -47,11 +47,7 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     for from_right in 0..shape.len() {
         let axis = rank - 1 - from_right;
         let dim = shape[shape.len() - 1 - from_right];
-        strides[axis] = if dim == 1 && out[axis] != 1 {
-            0
-        } else {
-            stride
-        };
+        strides[axis] = if dim == 1 && out[axis] != 1 { 0 } else { stride };
         stride *= dim;
     }
     strides
@@ -63,10 +59,7 @@ mod tests {
 
     #[test]
     fn broadcasts_like_numpy() {
-        assert_eq!(
-            broadcast_shapes("add", &[4, 1, 3], &[2, 1]).unwrap(),
-            vec![4, 2, 3]
-        );
+        assert_eq!(broadcast_shapes("add", &[4, 1, 3], &[2, 1]).unwrap(), vec![4, 2, 3]);
         assert_eq!(broadcast_shapes("add", &[], &[5]).unwrap(), vec![5]);
         assert!(broadcast_shapes("add", &[3], &[4]).is_err());
         assert_eq!(broadcast_strides(&[2, 1], &[4, 2, 3]), vec![0, 1, 0]);
