@@ -1,6 +1,6 @@
 //! Convolution and pooling operations on channels-last batches, forward next to backward.
 
-use super::{GradTargets, Graph, Inputs, Node, Op, Var};
+use super::{profile, GradTargets, Graph, Inputs, Node, Op, Var};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Padding, Transpose, Window2d, output_size};
 
@@ -35,6 +35,13 @@ pub(crate) fn window(op: &str, input: &[usize], size: (usize, usize), options: W
     };
     if input.len() != 4 {
         return Err(mismatch());
+    }
+    if input[1..].contains(&0) {
+        return Err(Error::invalid(
+            "input_shape",
+            format!("{:?}", &input[1..]),
+            format!("{op}: images need a height, width and channel count of at least 1"),
+        ));
     }
     let (strides, dilation) = (options.strides, options.dilation);
     if size.0 == 0 || size.1 == 0 || strides.0 == 0 || strides.1 == 0 || dilation.0 == 0 || dilation.1 == 0 {
@@ -102,7 +109,7 @@ impl Graph<'_> {
             &shape,
             |inputs, out, cols| {
                 cols.resize_for(&[rows, g.patch_len()]);
-                kernels::im2col(inputs.get(x).data(), &g, cols.data_mut());
+                profile::time("conv2d.im2col", false, || kernels::im2col(inputs.get(x).data(), &g, cols.data_mut()));
                 let k = inputs.get(kernel).data();
                 kernels::matmul(
                     cols.data(),
@@ -155,12 +162,14 @@ pub(super) fn conv2d_backward(
     let dy = node.grad.data();
     let cols = node.saved.data();
     if let Some(dk) = targets.get(kernel) {
+        profile::time("conv2d.kernel_grad", true, || {
         kernels::matmul(cols, Transpose::Yes, dy, Transpose::No, dk, patch, rows, filters, true);
+        });
     }
     if let Some(b) = bias
         && let Some(db) = targets.get(b)
     {
-        kernels::accumulate_column_sums(db, dy);
+        profile::time("conv2d.bias_grad", true, || kernels::accumulate_column_sums(db, dy));
     }
     if let Some(dx) = targets.get(x) {
         scratch.resize_for(&[rows, patch]);
@@ -176,7 +185,7 @@ pub(super) fn conv2d_backward(
             patch,
             false,
         );
-        kernels::col2im_accumulate(scratch.data(), &g, dx);
+        profile::time("conv2d.col2im", true, || kernels::col2im_accumulate(scratch.data(), &g, dx));
     }
 }
 

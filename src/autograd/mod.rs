@@ -30,6 +30,7 @@
 mod conv;
 mod ops;
 mod params;
+pub mod profile;
 
 #[doc(hidden)]
 pub mod gradcheck;
@@ -80,18 +81,20 @@ impl Tape {
     /// Gradients are computed afresh (not accumulated across calls), as Keras does.
     pub fn backward(&mut self, loss: Var, params: &mut ParamStore) {
         let (param_values, param_grads) = params.split_for_backward();
-        for i in 0..=loss.0 {
-            self.grad_live[i] = false;
-            match self.ops[i] {
-                Op::Param(id) => param_grads[id.0].data_mut().fill(0.0),
-                _ if self.requires_grad[i] => {
-                    let shape = self.values[i].shape().to_vec();
-                    self.grads[i].resize_for(&shape);
-                    self.grads[i].data_mut().fill(0.0);
+        profile::time("zero_grads", true, || {
+            for i in 0..=loss.0 {
+                self.grad_live[i] = false;
+                match self.ops[i] {
+                    Op::Param(id) => param_grads[id.0].data_mut().fill(0.0),
+                    _ if self.requires_grad[i] => {
+                        let shape = self.values[i].shape().to_vec();
+                        self.grads[i].resize_for(&shape);
+                        self.grads[i].data_mut().fill(0.0);
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
+        });
         if !self.requires_grad[loss.0] {
             return;
         }
@@ -119,7 +122,8 @@ impl Tape {
                 saved: &self.saved[i],
                 grad: &grads_rest[0],
             };
-            ops::backward(self.ops[i], &inputs, node, &mut targets, &mut self.scratch[i]);
+            let op = self.ops[i];
+            profile::time(op.name(), true, || ops::backward(op, &inputs, node, &mut targets, &mut self.scratch[i]));
         }
     }
 
@@ -193,7 +197,7 @@ impl<'a> Graph<'a> {
             ops: &tape.ops,
             params: self.params.values_slice(),
         };
-        compute(&inputs, out, &mut tape.saved[index]);
+        profile::time(op.name(), false, || compute(&inputs, out, &mut tape.saved[index]));
         tape.ops.push(op);
         Var(index)
     }

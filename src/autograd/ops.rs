@@ -67,6 +67,36 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// A short name for profiles.
+    pub(crate) fn name(&self) -> &'static str {
+        use Op::*;
+        match self {
+            Constant => "constant",
+            Param(_) => "param",
+            MatMul(..) => "matmul",
+            Linear { .. } => "linear",
+            Binary(kind, ..) => kind.name(),
+            Unary(kind, _) => match kind {
+                UnaryOp::Relu => "relu",
+                UnaryOp::Sigmoid => "sigmoid",
+                UnaryOp::Tanh => "tanh",
+                _ => "unary",
+            },
+            Scale(..) => "scale",
+            Clip(..) => "clip",
+            Softmax(_) => "softmax",
+            LogSoftmax(_) => "log_softmax",
+            Sum(_) | Mean(_) => "reduce",
+            Reshape(_) => "reshape",
+            Conv2d { .. } => "conv2d",
+            MaxPool2d { .. } => "max_pool2d",
+            AvgPool2d { .. } => "avg_pool2d",
+            SoftmaxCrossEntropy { .. } | SigmoidCrossEntropy { .. } | CrossEntropy { .. } | BinaryCrossEntropy { .. } => {
+                "loss"
+            }
+        }
+    }
+
     /// The operation's inputs (at most three).
     pub(crate) fn inputs(&self) -> [Option<Var>; 3] {
         use Op::*;

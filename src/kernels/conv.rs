@@ -98,6 +98,10 @@ impl Window2d {
 /// Fills `cols` (`N·OH·OW × KH·KW·C`) with the receptive fields of `input` (`N×H×W×C`).
 pub(crate) fn im2col(input: &[f32], g: &Window2d, cols: &mut [f32]) {
     let (patch, c) = (g.patch_len(), g.channels);
+    // With no horizontal dilation a window row is one contiguous run of `KW·C` input values:
+    // copy it at once instead of `C` values at a time (C is 1 for grey images).
+    let run = g.window_w * c;
+    let contiguous = g.dilation_w == 1;
     cols.par_chunks_mut(g.positions() * patch)
         .zip(input.par_chunks(g.image_len()))
         .for_each(|(cols, image)| {
@@ -105,6 +109,12 @@ pub(crate) fn im2col(input: &[f32], g: &Window2d, cols: &mut [f32]) {
                 for ox in 0..g.out_w {
                     let row = &mut cols[(oy * g.out_w + ox) * patch..][..patch];
                     for ky in 0..g.window_h {
+                        let first = g.source(oy, ox, ky, 0);
+                        let last = g.source(oy, ox, ky, g.window_w - 1);
+                        if contiguous && let (Some((y, x)), Some(_)) = (first, last) {
+                            row[ky * run..][..run].copy_from_slice(&image[(y * g.width + x) * c..][..run]);
+                            continue;
+                        }
                         for kx in 0..g.window_w {
                             let dest = &mut row[(ky * g.window_w + kx) * c..][..c];
                             match g.source(oy, ox, ky, kx) {
@@ -122,6 +132,7 @@ pub(crate) fn im2col(input: &[f32], g: &Window2d, cols: &mut [f32]) {
 /// [`im2col`], used for the input gradient.
 pub(crate) fn col2im_accumulate(cols: &[f32], g: &Window2d, input_grad: &mut [f32]) {
     let (patch, c) = (g.patch_len(), g.channels);
+    let (run, contiguous) = (g.window_w * c, g.dilation_w == 1);
     input_grad
         .par_chunks_mut(g.image_len())
         .zip(cols.par_chunks(g.positions() * patch))
@@ -130,6 +141,13 @@ pub(crate) fn col2im_accumulate(cols: &[f32], g: &Window2d, input_grad: &mut [f3
                 for ox in 0..g.out_w {
                     let row = &cols[(oy * g.out_w + ox) * patch..][..patch];
                     for ky in 0..g.window_h {
+                        let first = g.source(oy, ox, ky, 0);
+                        let last = g.source(oy, ox, ky, g.window_w - 1);
+                        if contiguous && let (Some((y, x)), Some(_)) = (first, last) {
+                            let dest = &mut image[(y * g.width + x) * c..][..run];
+                            dest.iter_mut().zip(&row[ky * run..][..run]).for_each(|(d, s)| *d += s);
+                            continue;
+                        }
                         for kx in 0..g.window_w {
                             if let Some((y, x)) = g.source(oy, ox, ky, kx) {
                                 let src = &row[(ky * g.window_w + kx) * c..][..c];
@@ -143,33 +161,32 @@ pub(crate) fn col2im_accumulate(cols: &[f32], g: &Window2d, input_grad: &mut [f3
         });
 }
 
-/// Max pooling into `out` (`N×OH×OW×C`). The backward pass finds each maximum again, so the
-/// forward loop is a plain vectorizable `max` over channels.
+/// Max pooling into `out` (`N×OH×OW×C`): a plain `max` over each window, vectorized over
+/// channels. The backward pass finds the maxima again rather than storing their indices.
 pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
     let (c, out_len) = (g.channels, g.positions() * g.channels);
-    out.par_chunks_mut(out_len)
-        .zip(input.par_chunks(g.image_len()))
-        .for_each(|(out, image)| {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let best = &mut out[(oy * g.out_w + ox) * c..][..c];
-                    best.fill(f32::NEG_INFINITY);
-                    for ky in 0..g.window_h {
-                        for kx in 0..g.window_w {
-                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
-                                continue;
-                            };
-                            let values = &image[(y * g.width + x) * c..][..c];
-                            best.iter_mut().zip(values).for_each(|(b, &v)| *b = b.max(v));
-                        }
+    out.par_chunks_mut(out_len).zip(input.par_chunks(g.image_len())).for_each(|(out, image)| {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let best = &mut out[(oy * g.out_w + ox) * c..][..c];
+                best.fill(f32::NEG_INFINITY);
+                for ky in 0..g.window_h {
+                    for kx in 0..g.window_w {
+                        let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
+                        let values = &image[(y * g.width + x) * c..][..c];
+                        best.iter_mut().zip(values).for_each(|(b, &v)| *b = b.max(v));
                     }
                 }
             }
-        });
+        }
+    });
 }
 
-/// Routes each output gradient to the first window position holding the maximum (TensorFlow
-/// picks the first as well).
+/// Channels handled together by the max-pooling backward pass (its mask lives on the stack).
+const CHANNEL_BLOCK: usize = 64;
+
+/// Routes each output gradient to the first window position that holds the maximum (the
+/// position TensorFlow picks on ties), found again by comparing the input with the output.
 pub(crate) fn max_pool_backward(input: &[f32], out: &[f32], out_grad: &[f32], g: &Window2d, input_grad: &mut [f32]) {
     let (c, out_len) = (g.channels, g.positions() * g.channels);
     input_grad
@@ -180,16 +197,20 @@ pub(crate) fn max_pool_backward(input: &[f32], out: &[f32], out_grad: &[f32], g:
             for oy in 0..g.out_h {
                 for ox in 0..g.out_w {
                     let at = (oy * g.out_w + ox) * c;
-                    for ch in 0..c {
-                        'taps: for ky in 0..g.window_h {
+                    for block in (0..c).step_by(CHANNEL_BLOCK) {
+                        let width = CHANNEL_BLOCK.min(c - block);
+                        let (best, grad) = (&out[at + block..][..width], &dy[at + block..][..width]);
+                        // 1.0 while a channel's maximum has not been found yet.
+                        let mut pending = [1.0f32; CHANNEL_BLOCK];
+                        for ky in 0..g.window_h {
                             for kx in 0..g.window_w {
-                                let Some((y, x)) = g.source(oy, ox, ky, kx) else {
-                                    continue;
-                                };
-                                let i = (y * g.width + x) * c + ch;
-                                if image[i] == out[at + ch] {
-                                    image_grad[i] += dy[at + ch];
-                                    break 'taps;
+                                let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
+                                let base = (y * g.width + x) * c + block;
+                                let (values, target) = (&image[base..][..width], &mut image_grad[base..][..width]);
+                                for i in 0..width {
+                                    let hit = if values[i] == best[i] { pending[i] } else { 0.0 };
+                                    target[i] += hit * grad[i];
+                                    pending[i] -= hit;
                                 }
                             }
                         }

@@ -207,6 +207,7 @@ impl Sequential {
             progress.finish(&logs);
             history.epochs.push(logs);
         }
+        crate::autograd::profile::report();
         Ok(history)
     }
 
@@ -227,7 +228,7 @@ impl Sequential {
             (loss, (graph.value(loss).item(), stats.0, stats.1))
         };
         self.tape.backward(loss, &mut self.params);
-        compiled.optimizer.step(&mut self.params);
+        crate::autograd::profile::time("optimizer", true, || compiled.optimizer.step(&mut self.params));
         Ok(stats)
     }
 
