@@ -99,9 +99,7 @@ fn dense_after_a_two_dimensional_sample_without_flatten_is_a_layer_shape_error()
         .unwrap_err();
     let message = error.to_string();
     match error {
-        Error::LayerShape {
-            layer, received, ..
-        } => {
+        Error::LayerShape { layer, received, .. } => {
             assert_eq!(layer, "dense");
             assert_eq!(received, "(None, 28, 28)");
         }
@@ -112,18 +110,13 @@ fn dense_after_a_two_dimensional_sample_without_flatten_is_a_layer_shape_error()
     // The same model without a declared input fails when data of that shape arrives.
     let mut model = Sequential::new();
     model.add(Dense::new(10).activation("softmax"));
-    model
-        .compile("adam", "sparse_categorical_crossentropy", &[])
-        .unwrap();
+    model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
     let x = zeros(&[2, 28, 28]);
     assert!(matches!(
         model.fit(&x, &labels(&[0., 1.]), quiet()),
         Err(Error::LayerShape { .. })
     ));
-    assert!(matches!(
-        model.predict(&x, 32),
-        Err(Error::LayerShape { .. })
-    ));
+    assert!(matches!(model.predict(&x, 32), Err(Error::LayerShape { .. })));
 }
 
 #[test]
@@ -241,10 +234,7 @@ fn unknown_names_are_reported_with_the_valid_ones() {
 
     let error = model.compile("adam", "cross_entropy", &[]).unwrap_err();
     let message = error.to_string();
-    assert!(
-        matches!(&error, Error::UnknownName { kind: "loss", .. }),
-        "{error:?}"
-    );
+    assert!(matches!(&error, Error::UnknownName { kind: "loss", .. }), "{error:?}");
     assert!(
         message.contains("'cross_entropy'")
             && message.contains("sparse_categorical_crossentropy")
@@ -255,16 +245,11 @@ fn unknown_names_are_reported_with_the_valid_ones() {
     let error = model
         .compile("adam", "sparse_categorical_crossentropy", &["f1_score"])
         .unwrap_err();
-    assert!(
-        matches!(&error, Error::UnknownName { kind: "metric", .. }),
-        "{error:?}"
-    );
+    assert!(matches!(&error, Error::UnknownName { kind: "metric", .. }), "{error:?}");
     assert!(error.to_string().contains("accuracy"), "{error}");
 
     let mut model = Sequential::new();
-    model
-        .add(Input::new(&[4]))
-        .add(Dense::new(3).activation("relu6"));
+    model.add(Input::new(&[4])).add(Dense::new(3).activation("relu6"));
     let error = model.compile("adam", "mse", &[]).unwrap_err();
     let message = error.to_string();
     assert!(
@@ -278,10 +263,7 @@ fn unknown_names_are_reported_with_the_valid_ones() {
     model.add(Input::new(&[4])).add(Activation::new("swishy"));
     assert!(matches!(
         model.summary(),
-        Err(Error::UnknownName {
-            kind: "activation",
-            ..
-        })
+        Err(Error::UnknownName { kind: "activation", .. })
     ));
 }
 
@@ -325,10 +307,7 @@ fn a_truncated_gzip_file_is_a_file_error() {
     let message = error.to_string();
     match &error {
         Error::File { path: reported, .. } => {
-            assert!(
-                reported.ends_with("train-images-idx3-ubyte.gz"),
-                "{reported}"
-            )
+            assert!(reported.ends_with("train-images-idx3-ubyte.gz"), "{reported}")
         }
         other => panic!("expected File, got {other:?}"),
     }
@@ -358,16 +337,9 @@ fn an_idx_file_shorter_than_its_header_promises_is_a_file_error() {
     assert!(error.to_string().contains("magic"), "{error}");
     // Not gzip at all.
     std::fs::write(&path, b"this is not a gzip file").unwrap();
-    assert!(matches!(
-        mnist::read_idx(&path, 0x0803),
-        Err(Error::File { .. })
-    ));
+    assert!(matches!(mnist::read_idx(&path, 0x0803), Err(Error::File { .. })));
     // And a well-formed file reads back its shape and values.
-    std::fs::write(
-        &path,
-        gzip(&idx(&[2, 2, 3], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255])),
-    )
-    .unwrap();
+    std::fs::write(&path, gzip(&idx(&[2, 2, 3], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255]))).unwrap();
     let t = mnist::read_idx(&path, 0x0803).unwrap();
     assert_eq!(t.shape(), &[2, 2, 3]);
     assert_eq!(t.data()[11], 255.0);
@@ -399,15 +371,9 @@ fn a_nan_in_the_inputs_stops_fit_with_the_epoch_and_batch() {
     // Sample 9 sits in the third batch of 4 when the order is not shuffled.
     x.data_mut()[9 * 3 + 1] = f32::NAN;
     let y = Tensor::zeros(&[20, 1]);
-    let error = model
-        .fit(&x, &y, quiet().batch_size(4).shuffle(false))
-        .unwrap_err();
+    let error = model.fit(&x, &y, quiet().batch_size(4).shuffle(false)).unwrap_err();
     match error {
-        Error::NonFiniteLoss {
-            epoch,
-            batch,
-            value,
-        } => {
+        Error::NonFiniteLoss { epoch, batch, value } => {
             assert_eq!((epoch, batch), (1, 3));
             assert!(value.is_nan());
         }
@@ -422,15 +388,9 @@ fn a_diverging_learning_rate_stops_fit_with_non_finite_loss() {
     model.compile(Sgd::new(1e6), "mse", &[]).unwrap();
     let x = Tensor::from_vec(vec![8, 2], (0..16).map(|v| 100.0 * v as f32).collect()).unwrap();
     let y = Tensor::from_vec(vec![8, 1], (0..8).map(|v| v as f32).collect()).unwrap();
-    let error = model
-        .fit(&x, &y, quiet().batch_size(2).epochs(5))
-        .unwrap_err();
+    let error = model.fit(&x, &y, quiet().batch_size(2).epochs(5)).unwrap_err();
     match &error {
-        Error::NonFiniteLoss {
-            epoch,
-            batch,
-            value,
-        } => {
+        Error::NonFiniteLoss { epoch, batch, value } => {
             assert_eq!(*epoch, 1);
             // The first batch sees the initial, finite weights.
             assert!((2..=4).contains(batch), "batch {batch}");

@@ -63,17 +63,11 @@ fn assert_gradients(
     loss: impl Fn(&mut Graph) -> Result<Var>,
 ) {
     let error = max_gradient_error(params, eps, loss).unwrap();
-    assert!(
-        error < tolerance,
-        "{what}: gradient error {error} exceeds {tolerance}"
-    );
+    assert!(error < tolerance, "{what}: gradient error {error} exceeds {tolerance}");
 }
 
 /// The gradient `backward` writes for every parameter, after one pass of `loss`.
-fn gradients(
-    params: &mut ParamStore,
-    loss: impl Fn(&mut Graph) -> Result<Var>,
-) -> Result<Vec<Tensor>> {
+fn gradients(params: &mut ParamStore, loss: impl Fn(&mut Graph) -> Result<Var>) -> Result<Vec<Tensor>> {
     let mut tape = Tape::new();
     let out = {
         let mut g = Graph::new(&mut tape, params, true);
@@ -126,16 +120,8 @@ fn backward_of_sum_of_squares_is_two_w() {
 fn backward_of_hand_computed_matmul() {
     // L = sum(A·B ⊙ W): dA = W·Bᵀ, dB = Aᵀ·W.
     let mut params = ParamStore::new();
-    let a = params.add(
-        "a",
-        Tensor::from_vec(vec![2, 2], vec![1., 2., 3., 4.]).unwrap(),
-        true,
-    );
-    let b = params.add(
-        "b",
-        Tensor::from_vec(vec![2, 2], vec![5., 6., 7., 8.]).unwrap(),
-        true,
-    );
+    let a = params.add("a", Tensor::from_vec(vec![2, 2], vec![1., 2., 3., 4.]).unwrap(), true);
+    let b = params.add("b", Tensor::from_vec(vec![2, 2], vec![5., 6., 7., 8.]).unwrap(), true);
     let weights = Tensor::from_vec(vec![2, 2], vec![1., 0., 0., 2.]).unwrap();
     let grads = gradients(&mut params, |g| {
         let (a, b) = (g.param(a), g.param(b));
@@ -160,10 +146,7 @@ fn a_parameter_used_twice_gets_both_contributions() {
         let y = g.mul(a, b)?;
         Ok(g.sum(y))
     };
-    assert_eq!(
-        gradients(&mut params, loss).unwrap()[0].data(),
-        &[1.0, -3.0, 4.0]
-    );
+    assert_eq!(gradients(&mut params, loss).unwrap()[0].data(), &[1.0, -3.0, 4.0]);
     assert_gradients("w·w", &mut params, EPS, 1e-3, loss);
 }
 
@@ -266,26 +249,15 @@ fn every_unary_op_has_the_right_gradient() {
 #[test]
 fn every_unary_op_has_the_right_gradient_on_both_sides_of_its_kink() {
     // Negative inputs of leaky_relu and elu, with a slope other than the default.
-    for op in [
-        UnaryOp::Relu,
-        UnaryOp::LeakyRelu(0.01),
-        UnaryOp::Elu(0.5),
-        UnaryOp::Abs,
-    ] {
+    for op in [UnaryOp::Relu, UnaryOp::LeakyRelu(0.01), UnaryOp::Elu(0.5), UnaryOp::Abs] {
         for sign in [-1.0, 1.0] {
             let mut params = ParamStore::new();
             let x = params.add("x", uniform(&[5], 0.1, 1.5, 3).map(|v| sign * v), true);
-            assert_gradients(
-                &format!("{op:?} x{sign}"),
-                &mut params,
-                EPS,
-                TOLERANCE,
-                |g| {
-                    let x = g.param(x);
-                    let y = g.unary(op, x);
-                    project(g, y, 2)
-                },
-            );
+            assert_gradients(&format!("{op:?} x{sign}"), &mut params, EPS, TOLERANCE, |g| {
+                let x = g.param(x);
+                let y = g.unary(op, x);
+                project(g, y, 2)
+            });
         }
     }
 }
@@ -298,17 +270,9 @@ fn unary_ops_compute_their_textbook_values() {
         (UnaryOp::Relu, |v: f64| v.max(0.0)),
         (UnaryOp::Sigmoid, |v: f64| 1.0 / (1.0 + (-v).exp())),
         (UnaryOp::Tanh, f64::tanh),
-        (
-            UnaryOp::LeakyRelu(0.2),
-            |v: f64| if v >= 0.0 { v } else { 0.2 * v },
-        ),
-        (
-            UnaryOp::Elu(1.0),
-            |v: f64| if v > 0.0 { v } else { v.exp() - 1.0 },
-        ),
-        (UnaryOp::Gelu, |v: f64| {
-            0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt()))
-        }),
+        (UnaryOp::LeakyRelu(0.2), |v: f64| if v >= 0.0 { v } else { 0.2 * v }),
+        (UnaryOp::Elu(1.0), |v: f64| if v > 0.0 { v } else { v.exp() - 1.0 }),
+        (UnaryOp::Gelu, |v: f64| 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt()))),
         (UnaryOp::Exp, f64::exp),
         (UnaryOp::Abs, f64::abs),
         (UnaryOp::Square, |v: f64| v * v),
@@ -322,10 +286,7 @@ fn unary_ops_compute_their_textbook_values() {
     }
     let positive = [0.25f64, 1.0, 4.0];
     let input = Tensor::from_slice(&positive.map(|v| v as f32));
-    for (op, reference) in [
-        (UnaryOp::Log, f64::ln as fn(f64) -> f64),
-        (UnaryOp::Sqrt, f64::sqrt),
-    ] {
+    for (op, reference) in [(UnaryOp::Log, f64::ln as fn(f64) -> f64), (UnaryOp::Sqrt, f64::sqrt)] {
         let got = forward_value(&input, |g, x| Ok(g.unary(op, x)));
         let expected: Vec<f32> = positive.iter().map(|&v| reference(v) as f32).collect();
         assert_close(got.data(), &expected, 1e-6, &format!("{op:?}"));
@@ -398,14 +359,8 @@ fn scale_clip_reshape_sum_and_mean() {
         let y = g.clip(x, -0.5, 0.5);
         project(g, y, 6)
     });
-    let clipped = forward_value(
-        &Tensor::from_slice(&values),
-        |g, x| Ok(g.clip(x, -0.5, 0.5)),
-    );
-    assert_eq!(
-        clipped.data(),
-        &[-0.5, -0.5, -0.3, 0.0, 0.2, 0.35, 0.5, 0.5]
-    );
+    let clipped = forward_value(&Tensor::from_slice(&values), |g, x| Ok(g.clip(x, -0.5, 0.5)));
+    assert_eq!(clipped.data(), &[-0.5, -0.5, -0.3, 0.0, 0.2, 0.35, 0.5, 0.5]);
     let grads = gradients(&mut params, |g| {
         let x = g.param(x);
         let y = g.clip(x, -0.5, 0.5);
@@ -465,8 +420,7 @@ fn broadcast_binary_ops_compute_numpy_values() {
     // (2,1,3) ∘ (4,1) → (2,4,3): out[i,j,k] = a[i,0,k] ∘ b[j,0].
     let a = uniform(&[2, 1, 3], -2.0, 2.0, 60);
     let b = away_from_zero(&[4, 1], 61);
-    let reference: [fn(f32, f32) -> f32; 4] =
-        [|x, y| x + y, |x, y| x - y, |x, y| x * y, |x, y| x / y];
+    let reference: [fn(f32, f32) -> f32; 4] = [|x, y| x + y, |x, y| x - y, |x, y| x * y, |x, y| x / y];
     for ((name, op), reference) in binary_ops().into_iter().zip(reference) {
         let params = ParamStore::new();
         let mut tape = Tape::new();
@@ -521,18 +475,12 @@ fn matmul_has_the_right_gradient_on_random_shapes() {
         let mut params = ParamStore::new();
         let a = params.add("a", uniform(&[m, k], -1.0, 1.0, seed), true);
         let b = params.add("b", uniform(&[k, n], -1.0, 1.0, seed + 100), true);
-        assert_gradients(
-            &format!("matmul {m}x{k}·{k}x{n}"),
-            &mut params,
-            EPS,
-            TOLERANCE,
-            |g| {
-                let (a, b) = (g.param(a), g.param(b));
-                let y = g.matmul(a, b)?;
-                assert_eq!(g.shape(y), &[m, n]);
-                project(g, y, seed)
-            },
-        );
+        assert_gradients(&format!("matmul {m}x{k}·{k}x{n}"), &mut params, EPS, TOLERANCE, |g| {
+            let (a, b) = (g.param(a), g.param(b));
+            let y = g.matmul(a, b)?;
+            assert_eq!(g.shape(y), &[m, n]);
+            project(g, y, seed)
+        });
     }
 }
 
@@ -575,9 +523,7 @@ fn linear_has_the_right_gradient_with_and_without_bias() {
             let mut expected = vec![0.0f32; total_rows * units];
             for r in 0..total_rows {
                 for u in 0..units {
-                    let dot: f32 = (0..inner)
-                        .map(|i| xd[r * inner + i] * kd[i * units + u])
-                        .sum();
+                    let dot: f32 = (0..inner).map(|i| xd[r * inner + i] * kd[i * units + u]).sum();
                     expected[r * units + u] = dot + if with_bias { bd[u] } else { 0.0 };
                 }
             }
@@ -592,35 +538,20 @@ fn linear_has_the_right_gradient_with_and_without_bias() {
 
 #[test]
 fn softmax_and_log_softmax_have_the_right_gradient() {
-    for (seed, shape) in [&[4usize, 5][..], &[1, 3], &[2, 3, 4], &[6]]
-        .iter()
-        .enumerate()
-    {
+    for (seed, shape) in [&[4usize, 5][..], &[1, 3], &[2, 3, 4], &[6]].iter().enumerate() {
         let seed = seed as u64;
         let mut params = ParamStore::new();
         let x = params.add("x", uniform(shape, -3.0, 3.0, seed), true);
-        assert_gradients(
-            &format!("softmax {shape:?}"),
-            &mut params,
-            EPS,
-            TOLERANCE,
-            |g| {
-                let x = g.param(x);
-                let y = g.softmax(x);
-                project(g, y, seed)
-            },
-        );
-        assert_gradients(
-            &format!("log_softmax {shape:?}"),
-            &mut params,
-            EPS,
-            TOLERANCE,
-            |g| {
-                let x = g.param(x);
-                let y = g.log_softmax(x);
-                project(g, y, seed)
-            },
-        );
+        assert_gradients(&format!("softmax {shape:?}"), &mut params, EPS, TOLERANCE, |g| {
+            let x = g.param(x);
+            let y = g.softmax(x);
+            project(g, y, seed)
+        });
+        assert_gradients(&format!("log_softmax {shape:?}"), &mut params, EPS, TOLERANCE, |g| {
+            let x = g.param(x);
+            let y = g.log_softmax(x);
+            project(g, y, seed)
+        });
     }
 }
 
@@ -634,10 +565,7 @@ fn softmax_values_sum_to_one_and_match_log_softmax() {
         assert!((total - 1.0).abs() < 1e-6, "row {row} sums to {total}");
         let xs = &x.data()[row * 5..(row + 1) * 5];
         let norm: f64 = xs.iter().map(|&v| (v as f64).exp()).sum();
-        let expected: Vec<f32> = xs
-            .iter()
-            .map(|&v| ((v as f64).exp() / norm) as f32)
-            .collect();
+        let expected: Vec<f32> = xs.iter().map(|&v| ((v as f64).exp() / norm) as f32).collect();
         assert_close(p, &expected, 1e-5, "softmax");
     }
     let exp_log: Vec<f32> = log_probs.data().iter().map(|v| v.exp()).collect();
@@ -715,16 +643,10 @@ fn cross_entropy_on_probabilities_has_the_right_gradient() {
     for (what, target, is_sparse) in [("sparse", &sparse, true), ("one-hot", &onehot, false)] {
         let mut params = ParamStore::new();
         let probs = params.add("p", uniform(&[4, 5], 0.2, 0.9, 120), true);
-        assert_gradients(
-            &format!("cross_entropy {what}"),
-            &mut params,
-            1e-3,
-            TOLERANCE,
-            |g| {
-                let (p, t) = (g.param(probs), g.constant(target));
-                g.cross_entropy(p, t, is_sparse)
-            },
-        );
+        assert_gradients(&format!("cross_entropy {what}"), &mut params, 1e-3, TOLERANCE, |g| {
+            let (p, t) = (g.param(probs), g.constant(target));
+            g.cross_entropy(p, t, is_sparse)
+        });
     }
     // Composed with an explicit softmax (the unfused path), back to the logits.
     for (what, target, is_sparse) in [("sparse", &sparse, true), ("one-hot", &onehot, false)] {
@@ -766,10 +688,7 @@ fn every_loss_through_loss_compute_has_the_right_gradient() {
     let mae_output = {
         let offset = away_from_zero(&shape, 141);
         let mut out = target.clone();
-        out.data_mut()
-            .iter_mut()
-            .zip(offset.data())
-            .for_each(|(o, d)| *o += d);
+        out.data_mut().iter_mut().zip(offset.data()).for_each(|(o, d)| *o += d);
         out
     };
     let binary_target = uniform(&shape, 0.0, 1.0, 142).map(|v| v.round());
@@ -789,20 +708,8 @@ fn every_loss_through_loss_compute_has_the_right_gradient() {
     let logits = uniform(&shape, -2.0, 2.0, 143);
     let probs = uniform(&shape, 0.2, 0.8, 144);
     let cases: Vec<(Loss, &Tensor, &Tensor, Head, f32)> = vec![
-        (
-            Loss::MeanSquaredError,
-            &logits,
-            &target,
-            Head::Identity,
-            EPS,
-        ),
-        (
-            Loss::MeanAbsoluteError,
-            &mae_output,
-            &target,
-            Head::Identity,
-            EPS,
-        ),
+        (Loss::MeanSquaredError, &logits, &target, Head::Identity, EPS),
+        (Loss::MeanAbsoluteError, &mae_output, &target, Head::Identity, EPS),
         (bce(false), &probs, &binary_target, Head::Identity, 1e-3),
         (bce(false), &logits, &binary_target, Head::Sigmoid, EPS),
         (bce(true), &logits, &binary_target, Head::Identity, EPS),
@@ -853,13 +760,12 @@ fn dense_clear_of_kinks(
 ) -> (Dense, ParamId) {
     for seed in 0..1000u64 {
         let mut candidate = ParamStore::new();
-        let mut layer =
-            Dense::new(units)
-                .activation(activation)
-                .bias_initializer(Initializer::RandomUniform {
-                    minval: -0.5,
-                    maxval: 0.5,
-                });
+        let mut layer = Dense::new(units)
+            .activation(activation)
+            .bias_initializer(Initializer::RandomUniform {
+                minval: -0.5,
+                maxval: 0.5,
+            });
         layer.set_name("dense".into());
         let shape = layer
             .build(&[input_width], &mut candidate, &mut Rng::new(seed))
@@ -902,18 +808,12 @@ fn dense_with_every_activation_has_the_right_gradient() {
         let (layer, x) = dense_clear_of_kinks(activation, 5, 4, 3, &mut params);
         // Kernel, bias and input are all checked.
         assert_eq!(params.len(), 3);
-        assert_gradients(
-            &format!("Dense({activation})"),
-            &mut params,
-            EPS,
-            TOLERANCE,
-            |g| {
-                let x = g.param(x);
-                let y = layer.forward(g, x)?;
-                assert_eq!(g.shape(y), &[3, 4]);
-                project(g, y, 7)
-            },
-        );
+        assert_gradients(&format!("Dense({activation})"), &mut params, EPS, TOLERANCE, |g| {
+            let x = g.param(x);
+            let y = layer.forward(g, x)?;
+            assert_eq!(g.shape(y), &[3, 4]);
+            project(g, y, 7)
+        });
     }
 }
 

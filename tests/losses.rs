@@ -25,12 +25,7 @@ fn loss_of(loss: Loss, prediction: &Tensor, target: &Tensor) -> f32 {
 }
 
 /// The loss of `head(prediction)`, where `head` records e.g. a softmax on the graph.
-fn loss_through(
-    loss: Loss,
-    prediction: &Tensor,
-    target: &Tensor,
-    head: impl Fn(&mut Graph, Var) -> Var,
-) -> f32 {
+fn loss_through(loss: Loss, prediction: &Tensor, target: &Tensor, head: impl Fn(&mut Graph, Var) -> Var) -> f32 {
     let params = ParamStore::new();
     let mut tape = Tape::new();
     let mut g = Graph::new(&mut tape, &params, false);
@@ -38,10 +33,7 @@ fn loss_through(
     let output = head(&mut g, x);
     let t = g.constant(target);
     let value = loss.compute(&mut g, output, t).unwrap();
-    assert!(
-        g.shape(value).iter().product::<usize>() == 1,
-        "loss is a scalar"
-    );
+    assert!(g.shape(value).iter().product::<usize>() == 1, "loss is a scalar");
     g.value(value).item()
 }
 
@@ -61,11 +53,7 @@ fn clip(p: f64) -> f64 {
 /// `log(softmax(row))` in f64.
 fn log_softmax(row: &[f32]) -> Vec<f64> {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let log_total = row
-        .iter()
-        .map(|&v| (v as f64 - max).exp())
-        .sum::<f64>()
-        .ln();
+    let log_total = row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
     row.iter().map(|&v| v as f64 - max - log_total).collect()
 }
 
@@ -126,8 +114,7 @@ fn probabilities_are_clipped_to_keras_epsilon_before_the_log() {
     // Binary: p = 0 with t = 1 and p = 1 with t = 0 each cost -log(1e-7).
     let p = Tensor::from_vec(vec![4, 1], vec![0.0, 1.0, 1.0, 0.0]).unwrap();
     let t = Tensor::from_vec(vec![4, 1], vec![1.0, 0.0, 1.0, 0.0]).unwrap();
-    let expected =
-        -(clip(0.0).ln() + (1.0 - clip(1.0)).ln() + clip(1.0).ln() + (1.0 - clip(0.0)).ln()) / 4.0;
+    let expected = -(clip(0.0).ln() + (1.0 - clip(1.0)).ln() + clip(1.0).ln() + (1.0 - clip(0.0)).ln()) / 4.0;
     assert_near(loss_of(BCE, &p, &t), expected, 1e-5, "binary");
 }
 
@@ -149,21 +136,12 @@ fn binary_cross_entropy_matches_the_formula() {
     assert_near(loss_of(BCE, &probs, &targets), expected, 1e-6, "bce");
     // The same on logits: p = sigmoid(x) ⇔ x = log(p / (1 − p)).
     let logits = probs.map(|p| (p / (1.0 - p)).ln());
-    assert_near(
-        loss_of(BCE_LOGITS, &logits, &targets),
-        expected,
-        1e-5,
-        "bce logits",
-    );
+    assert_near(loss_of(BCE_LOGITS, &logits, &targets), expected, 1e-5, "bce logits");
 }
 
 #[test]
 fn cross_entropy_from_logits_matches_the_formula() {
-    let logits = t2(
-        3,
-        4,
-        &[2.0, -1.0, 0.5, 0.0, -3.0, 1.0, 1.0, 2.5, 0.1, 0.2, 0.3, 0.4],
-    );
+    let logits = t2(3, 4, &[2.0, -1.0, 0.5, 0.0, -3.0, 1.0, 1.0, 2.5, 0.1, 0.2, 0.3, 0.4]);
     let labels = [0usize, 3, 1];
     let expected = labels
         .iter()
@@ -176,18 +154,8 @@ fn cross_entropy_from_logits_matches_the_formula() {
     for (row, &label) in labels.iter().enumerate() {
         onehot.data_mut()[row * 4 + label] = 1.0;
     }
-    assert_near(
-        loss_of(SCCE_LOGITS, &logits, &sparse),
-        expected,
-        1e-6,
-        "sparse",
-    );
-    assert_near(
-        loss_of(CCE_LOGITS, &logits, &onehot),
-        expected,
-        1e-6,
-        "one-hot",
-    );
+    assert_near(loss_of(SCCE_LOGITS, &logits, &sparse), expected, 1e-6, "sparse");
+    assert_near(loss_of(CCE_LOGITS, &logits, &onehot), expected, 1e-6, "one-hot");
     // On probabilities, through an explicit softmax of the same logits: the same value.
     assert_near(
         loss_through(SCCE, &logits, &sparse, |g, x| g.softmax(x)),
@@ -252,11 +220,7 @@ fn softmax_cross_entropy_is_finite_for_huge_logits() {
 #[test]
 fn gradients_of_huge_logits_are_finite() {
     let mut params = ParamStore::new();
-    let id = params.add(
-        "logits",
-        t2(2, 2, &[1000.0, -1000.0, -1000.0, 1000.0]),
-        true,
-    );
+    let id = params.add("logits", t2(2, 2, &[1000.0, -1000.0, -1000.0, 1000.0]), true);
     let labels = Tensor::from_slice(&[1.0, 1.0]);
     let mut tape = Tape::new();
     let loss = {
@@ -278,10 +242,7 @@ fn binary_cross_entropy_is_finite_for_huge_logits() {
     // Two certain mistakes costing 1000 each, two certain hits costing 0.
     for (what, value) in [
         ("logits", loss_of(BCE_LOGITS, &logits, &targets)),
-        (
-            "on sigmoid",
-            loss_through(BCE, &logits, &targets, |g, x| g.sigmoid(x)),
-        ),
+        ("on sigmoid", loss_through(BCE, &logits, &targets, |g, x| g.sigmoid(x))),
     ] {
         assert!(value.is_finite(), "{what}: {value}");
         assert_near(value, 500.0, 1e-6, what);
@@ -292,23 +253,14 @@ fn binary_cross_entropy_is_finite_for_huge_logits() {
 /// `Loss::compute` on the layer's output (fused where the output is a softmax or sigmoid), the
 /// loss computed on the output's values as a constant (never fused), and the kernel gradients
 /// of the fused path and of the explicit `cross_entropy(softmax(·))` composition.
-fn fused_and_unfused(
-    activation: &str,
-    loss: Loss,
-    target: &Tensor,
-    units: usize,
-) -> (f32, f32, Tensor, Tensor) {
+fn fused_and_unfused(activation: &str, loss: Loss, target: &Tensor, units: usize) -> (f32, f32, Tensor, Tensor) {
     let mut params = ParamStore::new();
     let mut layer = Dense::new(units).activation(activation);
     layer.set_name("dense".into());
     layer.build(&[5], &mut params, &mut Rng::new(4)).unwrap();
     let mut rng = Rng::new(5);
     let rows = target.rows();
-    let x = Tensor::from_vec(
-        vec![rows, 5],
-        (0..rows * 5).map(|_| rng.uniform(-2.0, 2.0)).collect(),
-    )
-    .unwrap();
+    let x = Tensor::from_vec(vec![rows, 5], (0..rows * 5).map(|_| rng.uniform(-2.0, 2.0)).collect()).unwrap();
     let kernel = layer.kernel().unwrap();
 
     let mut tape = Tape::new();
@@ -354,8 +306,7 @@ fn fused_softmax_cross_entropy_equals_the_loss_on_the_softmax_output() {
     let labels = Tensor::from_slice(&[0.0, 2.0, 1.0, 3.0, 3.0, 0.0]);
     let onehot = strata::data::to_categorical(&labels, 4).unwrap();
     for (loss, target) in [(SCCE, &labels), (CCE, &onehot)] {
-        let (fused, unfused, fused_grad, explicit_grad) =
-            fused_and_unfused("softmax", loss, target, 4);
+        let (fused, unfused, fused_grad, explicit_grad) = fused_and_unfused("softmax", loss, target, 4);
         assert!(fused > 0.1, "{loss:?}: a nontrivial loss, got {fused}");
         assert_near(fused, unfused as f64, 1e-5, &format!("{loss:?}"));
         let diff = fused_grad.max_abs_diff(&explicit_grad);
@@ -365,11 +316,7 @@ fn fused_softmax_cross_entropy_equals_the_loss_on_the_softmax_output() {
 
 #[test]
 fn fused_sigmoid_cross_entropy_equals_the_loss_on_the_sigmoid_output() {
-    let target = Tensor::from_vec(
-        vec![6, 2],
-        vec![1., 0., 0., 0., 1., 1., 0., 1., 1., 0., 0., 1.],
-    )
-    .unwrap();
+    let target = Tensor::from_vec(vec![6, 2], vec![1., 0., 0., 0., 1., 1., 0., 1., 1., 0., 0., 1.]).unwrap();
     let (fused, unfused, fused_grad, explicit_grad) = fused_and_unfused("sigmoid", BCE, &target, 2);
     assert!(fused > 0.1, "a nontrivial loss, got {fused}");
     assert_near(fused, unfused as f64, 1e-5, "bce");

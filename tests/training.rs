@@ -76,9 +76,7 @@ fn linear_regression_learns_the_identity() {
     let mut model = Sequential::new();
     model.add(Dense::new(1).input_shape(&[1]));
     model.compile("sgd", "mse", &[]).unwrap();
-    let history = model
-        .fit(&x, &y, quiet().epochs(1000).batch_size(4))
-        .unwrap();
+    let history = model.fit(&x, &y, quiet().epochs(1000).batch_size(4)).unwrap();
     assert_eq!(history.epochs.len(), 1000);
     let losses = history.get("loss");
     assert!(
@@ -96,10 +94,7 @@ fn linear_regression_learns_the_identity() {
     let weights = model.weights();
     let kernel = weights["dense/kernel"].data()[0];
     let bias = weights["dense/bias"].data()[0];
-    assert!(
-        (kernel - 1.0).abs() < 0.05 && bias.abs() < 0.1,
-        "{kernel} {bias}"
-    );
+    assert!((kernel - 1.0).abs() < 0.05 && bias.abs() < 0.1, "{kernel} {bias}");
 }
 
 #[test]
@@ -111,25 +106,15 @@ fn a_short_mnist_run_reaches_high_test_accuracy() {
         .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
         .unwrap();
     let before = model.evaluate(&x_test, &y_test, 32).unwrap();
-    let history = model
-        .fit(&x_train, &y_train, quiet().epochs(1).batch_size(32))
-        .unwrap();
+    let history = model.fit(&x_train, &y_train, quiet().epochs(1).batch_size(32)).unwrap();
     let after = model.evaluate(&x_test, &y_test, 32).unwrap();
     let accuracy = after.accuracy.unwrap();
     // Measured: 0.858 with seed 0 (0.858 to 0.871 over seeds 0 to 5). The first test images
     // are the hard ones: the same model scores about 0.92 on the last 5000.
     assert!(accuracy >= 0.83, "test accuracy {accuracy}");
-    assert!(
-        after.loss < before.loss / 4.0,
-        "{} → {}",
-        before.loss,
-        after.loss
-    );
+    assert!(after.loss < before.loss / 4.0, "{} → {}", before.loss, after.loss);
     let train_accuracy = history.get("accuracy")[0];
-    assert!(
-        (0.7..=1.0).contains(&train_accuracy),
-        "train accuracy {train_accuracy}"
-    );
+    assert!((0.7..=1.0).contains(&train_accuracy), "train accuracy {train_accuracy}");
     // predict's argmax agrees with evaluate's accuracy.
     let probabilities = model.predict(&x_test, 100).unwrap();
     assert_eq!(probabilities.shape(), &[2000, 10]);
@@ -164,15 +149,7 @@ fn the_same_seed_gives_bit_identical_weights() {
     let second = short_fit(42);
     let mut names: Vec<_> = first.keys().cloned().collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "dense/bias",
-            "dense/kernel",
-            "dense_1/bias",
-            "dense_1/kernel"
-        ]
-    );
+    assert_eq!(names, ["dense/bias", "dense/kernel", "dense_1/bias", "dense_1/kernel"]);
     for name in &names {
         assert_eq!(
             first[name].data(),
@@ -203,12 +180,7 @@ fn the_same_seed_gives_the_same_initial_weights() {
     // Glorot uniform: |w| ≤ √(6 / (784 + 128)); biases start at zero.
     let weights = build(7);
     let limit = (6.0f32 / (784.0 + 128.0)).sqrt();
-    assert!(
-        weights["dense/kernel"]
-            .data()
-            .iter()
-            .all(|w| w.abs() <= limit)
-    );
+    assert!(weights["dense/kernel"].data().iter().all(|w| w.abs() <= limit));
     assert!(weights["dense/bias"].data().iter().all(|&b| b == 0.0));
     assert_eq!(weights["dense/kernel"].shape(), &[784, 128]);
     assert_eq!(weights["dense_1/kernel"].shape(), &[128, 10]);
@@ -232,10 +204,7 @@ fn mlp2_with_one_hot_labels_and_validation_data() {
         .fit(
             &x_train,
             &y_train,
-            quiet()
-                .epochs(2)
-                .batch_size(32)
-                .validation_data(&x_val, &y_val),
+            quiet().epochs(2).batch_size(32).validation_data(&x_val, &y_val),
         )
         .unwrap();
     assert_eq!(history.epochs.len(), 2);
@@ -328,9 +297,7 @@ fn binary_classification_with_a_sigmoid_output() {
     model
         .compile(Adam::new(0.02), "binary_crossentropy", &["accuracy"])
         .unwrap();
-    let history = model
-        .fit(&x, &y, quiet().epochs(30).batch_size(32))
-        .unwrap();
+    let history = model.fit(&x, &y, quiet().epochs(30).batch_size(32)).unwrap();
     let scores = model.evaluate(&x_test, &y_test, 64).unwrap();
     let accuracy = scores.accuracy.unwrap();
     assert!(accuracy >= 0.95, "test accuracy {accuracy}");
@@ -362,14 +329,8 @@ fn binary_classification_with_a_sigmoid_output() {
             &["accuracy"],
         )
         .unwrap();
-    logits_model
-        .fit(&x, &y, quiet().epochs(30).batch_size(32))
-        .unwrap();
-    let accuracy = logits_model
-        .evaluate(&x_test, &y_test, 64)
-        .unwrap()
-        .accuracy
-        .unwrap();
+    logits_model.fit(&x, &y, quiet().epochs(30).batch_size(32)).unwrap();
+    let accuracy = logits_model.evaluate(&x_test, &y_test, 64).unwrap().accuracy.unwrap();
     assert!(accuracy >= 0.95, "from_logits test accuracy {accuracy}");
 }
 
@@ -393,10 +354,7 @@ fn every_optimizer_reduces_the_loss() {
     let optimizers: Vec<(&str, Box<dyn Optimizer>)> = vec![
         ("sgd", Box::new(Sgd::new(0.01))),
         ("sgd+momentum", Box::new(Sgd::new(0.01).momentum(0.9))),
-        (
-            "sgd+nesterov",
-            Box::new(Sgd::new(0.01).momentum(0.9).nesterov(true)),
-        ),
+        ("sgd+nesterov", Box::new(Sgd::new(0.01).momentum(0.9).nesterov(true))),
         // Adaptive methods move each weight by about the learning rate per step; the targets
         // are up to 3 away from the initial weights.
         ("adam", Box::new(Adam::new(0.1))),
@@ -409,9 +367,7 @@ fn every_optimizer_reduces_the_loss() {
         model.add(Input::new(&[3])).add(Dense::new(1));
         model.compile(optimizer, "mse", &[]).unwrap();
         let before = model.evaluate(&x, &y, 200).unwrap().loss;
-        let history = model
-            .fit(&x, &y, quiet().epochs(20).batch_size(16))
-            .unwrap();
+        let history = model.fit(&x, &y, quiet().epochs(20).batch_size(16)).unwrap();
         let after = model.evaluate(&x, &y, 200).unwrap().loss;
         assert!(
             after < before / 20.0,
@@ -452,10 +408,7 @@ fn summaries_count_parameters_like_keras() {
     assert!(summary.contains("Total params: 101,770"), "{summary}");
     assert!(summary.contains("Trainable params: 101,770"), "{summary}");
     assert!(summary.contains("Non-trainable params: 0"), "{summary}");
-    assert!(
-        summary.contains("100,480") && summary.contains("1,290"),
-        "{summary}"
-    );
+    assert!(summary.contains("100,480") && summary.contains("1,290"), "{summary}");
     assert!(summary.contains("dense (Dense)") && summary.contains("dense_1 (Dense)"));
     assert!(summary.contains("(None, 128)") && summary.contains("(None, 10)"));
     assert_eq!(model.count_params(), 101_770);

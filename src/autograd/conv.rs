@@ -1,6 +1,6 @@
 //! Convolution and pooling operations on channels-last batches, forward next to backward.
 
-use super::{profile, GradTargets, Graph, Inputs, Node, Op, Var};
+use super::{GradTargets, Graph, Inputs, Node, Op, Var, profile};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Padding, Transpose, Window2d, output_size};
 
@@ -109,7 +109,9 @@ impl Graph<'_> {
             &shape,
             |inputs, out, cols| {
                 cols.resize_for(&[rows, g.patch_len()]);
-                profile::time("conv2d.im2col", false, || kernels::im2col(inputs.get(x).data(), &g, cols.data_mut()));
+                profile::time("conv2d.im2col", false, || {
+                    kernels::im2col(inputs.get(x).data(), &g, cols.data_mut())
+                });
                 let k = inputs.get(kernel).data();
                 kernels::matmul(
                     cols.data(),
@@ -163,7 +165,7 @@ pub(super) fn conv2d_backward(
     let cols = node.saved.data();
     if let Some(dk) = targets.get(kernel) {
         profile::time("conv2d.kernel_grad", true, || {
-        kernels::matmul(cols, Transpose::Yes, dy, Transpose::No, dk, patch, rows, filters, true);
+            kernels::matmul(cols, Transpose::Yes, dy, Transpose::No, dk, patch, rows, filters, true);
         });
     }
     if let Some(b) = bias
@@ -185,7 +187,9 @@ pub(super) fn conv2d_backward(
             patch,
             false,
         );
-        profile::time("conv2d.col2im", true, || kernels::col2im_accumulate(scratch.data(), &g, dx));
+        profile::time("conv2d.col2im", true, || {
+            kernels::col2im_accumulate(scratch.data(), &g, dx)
+        });
     }
 }
 

@@ -123,7 +123,9 @@ impl Tape {
                 grad: &grads_rest[0],
             };
             let op = self.ops[i];
-            profile::time(op.name(), true, || ops::backward(op, &inputs, node, &mut targets, &mut self.scratch[i]));
+            profile::time(op.name(), true, || {
+                ops::backward(op, &inputs, node, &mut targets, &mut self.scratch[i])
+            });
         }
     }
 

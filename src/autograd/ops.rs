@@ -91,9 +91,10 @@ impl Op {
             Conv2d { .. } => "conv2d",
             MaxPool2d { .. } => "max_pool2d",
             AvgPool2d { .. } => "avg_pool2d",
-            SoftmaxCrossEntropy { .. } | SigmoidCrossEntropy { .. } | CrossEntropy { .. } | BinaryCrossEntropy { .. } => {
-                "loss"
-            }
+            SoftmaxCrossEntropy { .. }
+            | SigmoidCrossEntropy { .. }
+            | CrossEntropy { .. }
+            | BinaryCrossEntropy { .. } => "loss",
         }
     }
 

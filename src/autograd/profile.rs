@@ -5,12 +5,14 @@
 //! to stderr. When off, the cost is one relaxed atomic load per operation.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 static STATE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 off, 2 on
-static TOTALS: Mutex<BTreeMap<(&'static str, bool), (Duration, u64)>> = Mutex::new(BTreeMap::new());
+/// (operation, is backward) → (total time, calls).
+type Totals = BTreeMap<(&'static str, bool), (Duration, u64)>;
+static TOTALS: Mutex<Totals> = Mutex::new(BTreeMap::new());
 
 /// True when `STRATA_PROFILE` is set.
 pub(crate) fn enabled() -> bool {
@@ -48,12 +50,16 @@ pub fn report() {
     }
     let mut totals = TOTALS.lock().unwrap_or_else(|e| e.into_inner());
     let mut rows: Vec<_> = totals.iter().map(|(k, v)| (*k, *v)).collect();
-    rows.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1.0));
     let all: Duration = rows.iter().map(|r| r.1.0).sum();
     eprintln!("{:<24} {:>9} {:>10} {:>7}", "op", "pass", "seconds", "share");
     for ((op, backward), (duration, _count)) in rows {
         let share = 100.0 * duration.as_secs_f64() / all.as_secs_f64().max(1e-9);
-        eprintln!("{op:<24} {:>9} {:>10.3} {share:>6.1}%", if backward { "backward" } else { "forward" }, duration.as_secs_f64());
+        eprintln!(
+            "{op:<24} {:>9} {:>10.3} {share:>6.1}%",
+            if backward { "backward" } else { "forward" },
+            duration.as_secs_f64()
+        );
     }
     totals.clear();
 }

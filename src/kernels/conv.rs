@@ -165,21 +165,25 @@ pub(crate) fn col2im_accumulate(cols: &[f32], g: &Window2d, input_grad: &mut [f3
 /// channels. The backward pass finds the maxima again rather than storing their indices.
 pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
     let (c, out_len) = (g.channels, g.positions() * g.channels);
-    out.par_chunks_mut(out_len).zip(input.par_chunks(g.image_len())).for_each(|(out, image)| {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let best = &mut out[(oy * g.out_w + ox) * c..][..c];
-                best.fill(f32::NEG_INFINITY);
-                for ky in 0..g.window_h {
-                    for kx in 0..g.window_w {
-                        let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
-                        let values = &image[(y * g.width + x) * c..][..c];
-                        best.iter_mut().zip(values).for_each(|(b, &v)| *b = b.max(v));
+    out.par_chunks_mut(out_len)
+        .zip(input.par_chunks(g.image_len()))
+        .for_each(|(out, image)| {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let best = &mut out[(oy * g.out_w + ox) * c..][..c];
+                    best.fill(f32::NEG_INFINITY);
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                                continue;
+                            };
+                            let values = &image[(y * g.width + x) * c..][..c];
+                            best.iter_mut().zip(values).for_each(|(b, &v)| *b = b.max(v));
+                        }
                     }
                 }
             }
-        }
-    });
+        });
 }
 
 /// Channels handled together by the max-pooling backward pass (its mask lives on the stack).
@@ -204,7 +208,9 @@ pub(crate) fn max_pool_backward(input: &[f32], out: &[f32], out_grad: &[f32], g:
                         let mut pending = [1.0f32; CHANNEL_BLOCK];
                         for ky in 0..g.window_h {
                             for kx in 0..g.window_w {
-                                let Some((y, x)) = g.source(oy, ox, ky, kx) else { continue };
+                                let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                                    continue;
+                                };
                                 let base = (y * g.width + x) * c + block;
                                 let (values, target) = (&image[base..][..width], &mut image_grad[base..][..width]);
                                 for i in 0..width {
