@@ -32,6 +32,27 @@ enum Command {
     Train(TrainArgs),
     /// Print a model's layers, output shapes and parameter counts, as Keras's model.summary().
     Summary(SummaryArgs),
+    /// Time training steps of a model on random data of its input shape.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// A named model (mlp, mlp2, cnn, linreg) or a model file.
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    /// Training steps to time (after two warm-up steps).
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+    /// Samples per step [default: the model's].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Default)]
@@ -96,6 +117,7 @@ pub fn main() -> i32 {
         }),
         Some(Command::Train(args)) => train(args),
         Some(Command::Summary(args)) => summary(&args),
+        Some(Command::Bench(args)) => bench(&args),
     };
     match result {
         Ok(()) => 0,
@@ -132,14 +154,82 @@ fn summary(args: &SummaryArgs) -> Result<()> {
     Ok(())
 }
 
-fn train(args: TrainArgs) -> Result<()> {
-    if let Some(threads) = args.threads {
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(threads) = threads {
         if threads == 0 {
             return Err(Error::invalid("threads", 0, "must be at least 1"));
         }
         // Fails only if the pool was already set up, which cannot happen before this point.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
+    Ok(())
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    set_threads(args.threads)?;
+    let ModelFile {
+        name,
+        mut model,
+        optimizer,
+        loss,
+        batch_size,
+        ..
+    } = load_model_spec(&args.model)?;
+    let batch_size = args.batch_size.unwrap_or(batch_size).max(1);
+    let input = model
+        .layers()
+        .first()
+        .and_then(|l| l.declared_input_shape())
+        .map(<[usize]>::to_vec)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "model '{name}' declares no input shape: add an InputLayer to time it"
+            ))
+        })?;
+    model.build(&input)?;
+    model.compile(optimizer, loss, &["accuracy"])?;
+    let classes = model.output_shape().map_or(1, numel);
+    let samples = batch_size * (args.steps + 2);
+    let mut rng = crate::rng::Rng::new(0);
+    let mut shape = vec![samples];
+    shape.extend(&input);
+    let x = Tensor::from_vec(
+        shape,
+        (0..samples * numel(&input)).map(|_| rng.uniform(0.0, 1.0)).collect(),
+    )?;
+    let labels = Tensor::from_vec(vec![samples], (0..samples).map(|_| rng.below(classes) as f32).collect())?;
+    let y = if loss.sparse_targets() || classes == 1 {
+        labels
+    } else {
+        to_categorical(&labels, classes)?
+    };
+    let options = FitOptions::default().batch_size(batch_size).shuffle(false).verbose(0);
+    let warm = 2 * batch_size;
+    model.fit(&x.slice_rows(0, warm), &y.slice_rows(0, warm), options.clone())?;
+    let (x, y) = (x.slice_rows(warm, samples), y.slice_rows(warm, samples));
+    let started = Instant::now();
+    model.fit(&x, &y, options)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let ms_per_step = 1e3 * seconds / args.steps.max(1) as f64;
+    let samples_per_second = (args.steps * batch_size) as f64 / seconds;
+    let threads = rayon::current_num_threads();
+    if args.json {
+        println!(
+            "{}",
+            json!({"model": name, "batch_size": batch_size, "steps": args.steps, "threads": threads,
+                   "ms_per_step": ms_per_step, "samples_per_second": samples_per_second})
+        );
+    } else {
+        println!(
+            "{name}: {ms_per_step:.3} ms/step, {samples_per_second:.0} samples/s (batch {batch_size}, {} steps, {threads} threads)",
+            args.steps
+        );
+    }
+    Ok(())
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    set_threads(args.threads)?;
     if args.verbose > 2 {
         return Err(Error::invalid("verbose", args.verbose, "must be 0, 1 or 2"));
     }
