@@ -32,6 +32,8 @@ enum Command {
     Train(TrainArgs),
     /// Print a model's layers, output shapes and parameter counts, as Keras's model.summary().
     Summary(SummaryArgs),
+    /// Evaluate a saved model on test data: loss and accuracy.
+    Evaluate(EvaluateArgs),
     /// Time training steps of a model on random data of its input shape.
     Bench(BenchArgs),
 }
@@ -97,6 +99,26 @@ struct TrainArgs {
     /// End with one JSON line of results on stdout.
     #[arg(long)]
     json: bool,
+    /// Save the trained model (architecture, compile settings, weights) to this safetensors file.
+    #[arg(long)]
+    save: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// A model file saved by `strata train --save` (or `model.save`).
+    #[arg(long)]
+    model: PathBuf,
+    /// Test data: a directory of MNIST IDX .gz files (its t10k files are used) or a CSV file
+    /// [default: the bundled MNIST test set].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Name of the CSV label column [default: the last column].
+    #[arg(long)]
+    label: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -118,6 +140,7 @@ pub fn main() -> i32 {
         Some(Command::Train(args)) => train(args),
         Some(Command::Summary(args)) => summary(&args),
         Some(Command::Bench(args)) => bench(&args),
+        Some(Command::Evaluate(args)) => evaluate(&args),
     };
     match result {
         Ok(()) => 0,
@@ -136,6 +159,10 @@ struct Dataset {
 }
 
 fn summary(args: &SummaryArgs) -> Result<()> {
+    if args.model.ends_with(".safetensors") {
+        print!("{}", crate::io::load_model(&args.model)?.summary()?);
+        return Ok(());
+    }
     let mut spec = load_model_spec(&args.model)?;
     if spec.model.input_shape().is_none()
         && spec
@@ -306,8 +333,65 @@ fn train(args: TrainArgs) -> Result<()> {
             report["predictions"] = json!(predictions.data());
         }
     }
+    if let Some(path) = &args.save {
+        model.save(path)?;
+        report["saved"] = json!(path.display().to_string());
+        if args.verbose > 0 || !args.json {
+            println!("saved to {}", path.display());
+        }
+    }
     if args.json {
         println!("{report}");
+    }
+    Ok(())
+}
+
+fn evaluate(args: &EvaluateArgs) -> Result<()> {
+    let mut model = crate::io::load_model(&args.model)?;
+    let data = match &args.data {
+        Some(path) if !path.is_dir() => {
+            let label = args.label.clone().map_or(LabelColumn::Last, LabelColumn::Name);
+            let (x, y) = load_csv(path, label)?;
+            Dataset {
+                x_train: Tensor::default(),
+                y_train: Tensor::default(),
+                test: Some((x, y)),
+            }
+        }
+        Some(dir) => mnist_dataset(dir)?,
+        None => mnist_dataset(&mnist::default_dir())?,
+    };
+    let loss = model
+        .loss()
+        .ok_or_else(|| Error::Usage("the saved model has no compile settings".into()))?;
+    let (x, y) = data.test.ok_or_else(|| Error::Usage("no test data".into()))?;
+    let input = model.input_shape().map(<[usize]>::to_vec).unwrap_or_default();
+    let x = if x.row_len() == numel(&input) && x.shape()[1..] != input[..] {
+        let mut shape = vec![x.rows()];
+        shape.extend(&input);
+        x.reshape(&shape)?
+    } else {
+        x
+    };
+    let classes = model.output_shape().map_or(1, numel);
+    let raw_targets = !loss.name().contains("categorical_crossentropy") || loss.sparse_targets();
+    let y = if raw_targets || y.row_len() == classes || classes == 1 {
+        y
+    } else {
+        to_categorical(&y, classes)?
+    };
+    let scores = model.evaluate(&x, &y, 256)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({"model": args.model.display().to_string(), "test_loss": scores.loss, "test_accuracy": scores.accuracy, "samples": x.rows()})
+        );
+    } else {
+        print!("test loss: {:.4}", scores.loss);
+        if let Some(accuracy) = scores.accuracy {
+            print!(" - test accuracy: {accuracy:.4}");
+        }
+        println!(" ({} samples)", x.rows());
     }
     Ok(())
 }

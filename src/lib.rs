@@ -40,6 +40,7 @@ pub mod rng;
 pub mod tensor;
 
 pub use error::{Error, Result};
+pub use io::load_model;
 pub use tensor::Tensor;
 
 /// Everything a typical program needs, in one import.

@@ -155,13 +155,16 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         Some(value) => optimizers::from_config(value).map_err(|e| Error::Data(format!("compile.optimizer: {e}")))?,
         None => optimizers::from_name("rmsprop")?,
     };
-    let loss = match compile.and_then(|c| c.get("loss")) {
+    let mut loss = match compile.and_then(|c| c.get("loss")) {
         Some(Value::String(name)) => Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {e}")))?,
         Some(other) => {
             return Err(Error::Data(format!("compile.loss must be a name, got {other}")));
         }
         None => default_loss(entries),
     };
+    if compile.and_then(|c| c.get("from_logits")).and_then(Value::as_bool) == Some(true) {
+        loss = loss.with_logits();
+    }
     let metrics = match compile.and_then(|c| c.get("metrics")) {
         Some(Value::Array(items)) => items
             .iter()

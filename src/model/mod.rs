@@ -47,6 +47,22 @@ pub(crate) struct Compiled {
     pub(crate) accuracy: Option<Accuracy>,
 }
 
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layers: Vec<String> = self
+            .layers
+            .iter()
+            .map(|l| format!("{} ({})", l.name(), l.class_name()))
+            .collect();
+        f.debug_struct("Sequential")
+            .field("name", &self.name)
+            .field("layers", &layers)
+            .field("input_shape", &self.input_shape)
+            .field("params", &self.count_params())
+            .finish()
+    }
+}
+
 impl Default for Sequential {
     fn default() -> Self {
         Self::new()
@@ -259,6 +275,19 @@ impl Sequential {
     /// The optimizer, writable (to change its learning rate).
     pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
         self.compiled.as_mut().map(|c| c.optimizer.as_mut())
+    }
+
+    /// `compile`'s settings in Keras's vocabulary (for saving), if compiled.
+    pub fn compile_config(&self) -> Option<serde_json::Value> {
+        let compiled = self.compiled.as_ref()?;
+        let optimizer = &compiled.optimizer;
+        let metrics: Vec<&str> = compiled.accuracy.iter().map(|_| "accuracy").collect();
+        Some(serde_json::json!({
+            "optimizer": {"class_name": optimizer.class_name(), "config": optimizer.config()},
+            "loss": compiled.loss.name(),
+            "from_logits": compiled.loss.from_logits(),
+            "metrics": metrics,
+        }))
     }
 
     /// The loss chosen by `compile`.

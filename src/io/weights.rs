@@ -1,0 +1,182 @@
+//! Model files: the weights as safetensors tensors named by layer (`dense/kernel`,
+//! `conv2d/bias`, in Keras's layouts), and in the header's metadata the architecture (Keras's
+//! `to_json` vocabulary), the compile settings and the per-sample input shape. Any safetensors
+//! reader (the Python `safetensors` package, PyTorch, numpy) can open the weights.
+//!
+//! ```no_run
+//! # fn main() -> strata::Result<()> {
+//! # let mut model = strata::model::Sequential::new();
+//! model.save("mnist.safetensors")?;
+//! let mut restored = strata::load_model("mnist.safetensors")?;
+//! # Ok(()) }
+//! ```
+
+use super::atomic::write_atomic;
+use super::config;
+use crate::error::{Error, Result};
+use crate::model::Sequential;
+use crate::tensor::Tensor;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Metadata key of the format marker.
+const FORMAT_KEY: &str = "format";
+/// Its value.
+const FORMAT: &str = "strata";
+
+impl Sequential {
+    /// Saves architecture, compile settings and weights to one safetensors file, atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let shape = self.input_shape().ok_or_else(|| {
+            Error::Usage(
+                "the model has no weights yet: build it (compile with an Input, fit or predict) before saving".into(),
+            )
+        })?;
+        let mut metadata = HashMap::new();
+        metadata.insert(FORMAT_KEY.to_string(), FORMAT.to_string());
+        metadata.insert("strata_version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+        metadata.insert("architecture".to_string(), self.config().to_string());
+        metadata.insert("input_shape".to_string(), json!(shape).to_string());
+        if let Some(compile) = self.compile_config() {
+            metadata.insert("compile".to_string(), compile.to_string());
+        }
+        write_atomic(path, &serialize(self, metadata)?)
+    }
+
+    /// Saves only the weights (no architecture), atomically.
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut metadata = HashMap::new();
+        metadata.insert(FORMAT_KEY.to_string(), FORMAT.to_string());
+        write_atomic(path, &serialize(self, metadata)?)
+    }
+
+    /// Loads weights saved by [`Sequential::save_weights`] or [`Sequential::save`] into this
+    /// (built) model. Every weight must be present with the same shape; extra tensors are an
+    /// error too, so a file of another model is never half-loaded.
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = read(path)?;
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
+        let mut loaded = Vec::new();
+        for id in self.params().ids() {
+            let name = self.params().name(id).to_string();
+            let view = file.tensor(&name).map_err(|_| {
+                Error::file(
+                    path,
+                    format!("has no weight '{name}'; it holds: {}", file.names().join(", ")),
+                )
+            })?;
+            let tensor = to_tensor(path, &name, &view)?;
+            let expected = self.params().value(id).shape();
+            if tensor.shape() != expected {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "weight '{name}' has shape {:?}, the model expects {expected:?}",
+                        tensor.shape()
+                    ),
+                ));
+            }
+            loaded.push((id, tensor));
+        }
+        if file.len() != loaded.len() {
+            let known: Vec<String> = self
+                .params()
+                .ids()
+                .map(|id| self.params().name(id).to_string())
+                .collect();
+            let extra: Vec<&str> = file
+                .names()
+                .into_iter()
+                .filter(|n| !known.iter().any(|k| k == n))
+                .collect();
+            return Err(Error::file(
+                path,
+                format!("holds weights this model does not have: {}", extra.join(", ")),
+            ));
+        }
+        for (id, tensor) in loaded {
+            *self.params_mut().value_mut(id) = tensor;
+        }
+        Ok(())
+    }
+}
+
+/// Loads a model saved by [`Sequential::save`]: architecture, compile settings and weights.
+pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    if metadata.get(FORMAT_KEY).map(String::as_str) != Some(FORMAT) || !metadata.contains_key("architecture") {
+        return Err(Error::file(
+            path,
+            "has no strata model architecture in its metadata (was it saved with save_weights?)",
+        ));
+    }
+    let field = |key: &str| -> Result<Value> {
+        match metadata.get(key) {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| Error::file(path, format!("metadata '{key}' is not valid JSON ({e})"))),
+            None => Ok(Value::Null),
+        }
+    };
+    let mut root = field("architecture")?;
+    if let (Value::Object(map), compile @ Value::Object(_)) = (&mut root, field("compile")?) {
+        map.insert("compile".into(), compile);
+    }
+    let spec = config::parse(&root.to_string(), config::Format::Json, &path.display().to_string())?;
+    let input_shape: Vec<usize> = serde_json::from_value(field("input_shape")?)
+        .map_err(|e| Error::file(path, format!("metadata 'input_shape' is not a list of sizes ({e})")))?;
+    let mut model = spec.model;
+    model.build(&input_shape)?;
+    let metrics: Vec<&str> = spec.metrics.iter().map(String::as_str).collect();
+    model.compile(spec.optimizer, spec.loss, &metrics)?;
+    model.load_weights(path)?;
+    Ok(model)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))
+}
+
+fn serialize(model: &Sequential, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    let params = model.params();
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = params
+        .ids()
+        .map(|id| {
+            let value = params.value(id);
+            let data = value.data().iter().flat_map(|v| v.to_le_bytes()).collect();
+            (params.name(id).to_string(), data, value.shape().to_vec())
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, data, shape)| {
+            TensorView::new(Dtype::F32, shape.clone(), data)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| Error::Usage(format!("cannot store weight '{name}': {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::Usage(format!("cannot serialize the weights: {e}")))
+}
+
+fn to_tensor(path: &Path, name: &str, view: &TensorView) -> Result<Tensor> {
+    if view.dtype() != Dtype::F32 {
+        return Err(Error::file(
+            path,
+            format!("weight '{name}' is {:?}; strata reads F32 weights", view.dtype()),
+        ));
+    }
+    let values = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Tensor::from_vec(view.shape().to_vec(), values)
+}
