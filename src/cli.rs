@@ -34,6 +34,8 @@ enum Command {
     Summary(SummaryArgs),
     /// Evaluate a saved model on test data: loss and accuracy.
     Evaluate(EvaluateArgs),
+    /// Classify PNG/JPEG images with a saved model: the top 3 classes and their probabilities.
+    Predict(PredictArgs),
     /// Time training steps of a model on random data of its input shape.
     Bench(BenchArgs),
 }
@@ -122,6 +124,20 @@ struct EvaluateArgs {
 }
 
 #[derive(Args)]
+struct PredictArgs {
+    /// A model file saved by `strata train --save`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Images to classify (PNG or JPEG), converted to the model's channels and resized to its
+    /// input; pixels are scaled to [0, 1] as in training (MNIST digits are white on black).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Print one JSON array instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct SummaryArgs {
     /// A named model (mlp, mlp2, cnn, linreg) or a model file (.toml or .json).
     #[arg(long, default_value = "mlp")]
@@ -141,6 +157,7 @@ pub fn main() -> i32 {
         Some(Command::Summary(args)) => summary(&args),
         Some(Command::Bench(args)) => bench(&args),
         Some(Command::Evaluate(args)) => evaluate(&args),
+        Some(Command::Predict(args)) => predict(&args),
     };
     match result {
         Ok(()) => 0,
@@ -342,6 +359,35 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     if args.json {
         println!("{report}");
+    }
+    Ok(())
+}
+
+fn predict(args: &PredictArgs) -> Result<()> {
+    let mut model = crate::io::load_model(&args.model)?;
+    let input = model.input_shape().map(<[usize]>::to_vec).unwrap_or_default();
+    let (height, width, channels) = crate::data::images::image_geometry(&input)?;
+    let mut results = Vec::new();
+    for path in &args.images {
+        let image = crate::data::images::load_image(path, height, width, channels)?;
+        let mut shape = vec![1];
+        shape.extend(&input);
+        let output = model.predict(&image.reshape(&shape)?, 1)?;
+        let mut ranked: Vec<(usize, f32)> = output.data().iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked.truncate(3);
+        if !args.json {
+            let top: Vec<String> = ranked.iter().map(|(class, p)| format!("{class} ({p:.4})")).collect();
+            println!("{}: {}", path.display(), top.join(", "));
+        }
+        let top: Vec<_> = ranked
+            .iter()
+            .map(|(class, p)| json!({"class": class, "probability": p}))
+            .collect();
+        results.push(json!({"image": path.display().to_string(), "top": top}));
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Array(results));
     }
     Ok(())
 }

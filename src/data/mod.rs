@@ -2,6 +2,7 @@
 //! seeded shuffling and splitting, and a batch iterator.
 
 pub mod csv;
+pub mod images;
 pub mod mnist;
 mod preprocessing;
 

@@ -1,0 +1,107 @@
+//! The `strata` command line, run as a user runs it.
+
+use std::process::Command;
+
+fn strata(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn last_json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().expect("some output")).expect("the last line is JSON")
+}
+
+#[test]
+fn summaries_show_keras_parameter_counts() {
+    for (model, params) in [("mlp", "101,770"), ("mlp2", "109,386"), ("cnn", "93,322")] {
+        let (code, stdout, _) = strata(&["summary", "--model", model]);
+        assert_eq!(code, 0);
+        assert!(stdout.contains(&format!("Total params: {params}")), "{model}: {stdout}");
+    }
+}
+
+#[test]
+fn linreg_learns_the_identity_and_reports_json() {
+    let (code, stdout, _) = strata(&["train", "--model", "linreg", "--verbose", "0", "--json"]);
+    assert_eq!(code, 0);
+    let report = last_json(&stdout);
+    assert_eq!(report["epochs"].as_array().unwrap().len(), 1000);
+    let predictions: Vec<f64> = report["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for (got, want) in predictions.iter().zip([1.0, 2.0, 3.0, 4.0]) {
+        assert!((got - want).abs() < 0.05, "{predictions:?}");
+    }
+}
+
+#[test]
+fn train_save_evaluate_and_predict_images() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("mlp.safetensors");
+    let model = model.to_str().unwrap();
+    let (code, stdout, stderr) = strata(&["train", "--epochs", "1", "--verbose", "0", "--json", "--save", model]);
+    assert_eq!(code, 0, "{stderr}");
+    let trained = last_json(&stdout);
+    assert!(trained["test_accuracy"].as_f64().unwrap() >= 0.95, "{trained}");
+
+    let (code, stdout, _) = strata(&["evaluate", "--model", model, "--json"]);
+    assert_eq!(code, 0);
+    let evaluated = last_json(&stdout);
+    assert_eq!(evaluated["test_accuracy"], trained["test_accuracy"]);
+
+    // The first test digits, written as PNG files: 7, 2, 1.
+    let ((_, _), (x_test, y_test)) = strata::data::mnist::load_data().unwrap();
+    let mut paths = Vec::new();
+    for i in 0..3 {
+        let pixels: Vec<u8> = x_test.data()[i * 784..(i + 1) * 784].iter().map(|&v| v as u8).collect();
+        let path = dir.join(format!("digit{i}.png"));
+        image::GrayImage::from_raw(28, 28, pixels).unwrap().save(&path).unwrap();
+        paths.push(path.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["predict", "--model", model, "--json"];
+    args.extend(paths.iter().map(String::as_str));
+    let (code, stdout, stderr) = strata(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let predictions = last_json(&stdout);
+    for (i, prediction) in predictions.as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            prediction["top"][0]["class"].as_f64().unwrap() as f32,
+            y_test.data()[i],
+            "{prediction}"
+        );
+        assert_eq!(prediction["top"].as_array().unwrap().len(), 3);
+    }
+}
+
+#[test]
+fn bad_arguments_are_clear_errors_with_a_failing_status() {
+    let (code, _, stderr) = strata(&["train", "--batch-size", "0", "--epochs", "1", "--verbose", "0"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("batch_size"), "{stderr}");
+    let (code, _, stderr) = strata(&["train", "--optimizer", "adamm", "--epochs", "1"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("unknown optimizer 'adamm'") && stderr.contains("rmsprop"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = strata(&["train", "--model", "no-such-model.toml"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("no-such-model.toml") && stderr.contains("mlp"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = strata(&["evaluate", "--model", "missing.safetensors"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("missing.safetensors"), "{stderr}");
+}
