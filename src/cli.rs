@@ -82,8 +82,9 @@ struct TrainArgs {
     /// Worker threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
-    /// Training data: a directory of MNIST IDX .gz files, or a CSV file (header row, numeric
-    /// columns, label in the last column or --label).
+    /// Training data: a directory of MNIST IDX .gz files, a directory with one sub-folder of
+    /// PNG/JPEG images per class, or a CSV file (header row, numeric columns, label in the
+    /// last column or --label).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Test data for a CSV --data (same columns).
@@ -445,8 +446,11 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
 /// Loads the data the model file names, or `--data`.
 fn load_dataset(args: &TrainArgs, spec: &ModelFile) -> Result<Dataset> {
     if let Some(path) = &args.data {
-        if path.is_dir() {
+        if path.is_dir() && path.join("train-images-idx3-ubyte.gz").exists() {
             return mnist_dataset(path);
+        }
+        if path.is_dir() {
+            return image_folder_dataset(path, spec, args.seed);
         }
         let label = args.label.clone().map_or(LabelColumn::Last, LabelColumn::Name);
         let (x_train, y_train) = load_csv(path, label.clone())?;
@@ -472,6 +476,36 @@ fn load_dataset(args: &TrainArgs, spec: &ModelFile) -> Result<Dataset> {
             })
         }
     }
+}
+
+/// Images in one sub-folder per class, resized to the model's input and scaled to [0, 1]. They
+/// all train; `--validation-split` holds some out.
+fn image_folder_dataset(dir: &std::path::Path, spec: &ModelFile, seed: u64) -> Result<Dataset> {
+    let declared = spec
+        .model
+        .layers()
+        .first()
+        .and_then(|l| l.declared_input_shape())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "model '{}' declares no input shape, so images cannot be sized for it",
+                spec.name
+            ))
+        })?;
+    let (height, width, channels) = crate::data::images::image_geometry(declared)?;
+    let options = crate::data::images::ImageDatasetOptions {
+        image_size: (height, width),
+        color_mode: if channels == 1 { "grayscale" } else { "rgb" }.into(),
+        seed,
+        ..Default::default()
+    };
+    let (mut x_train, y_train, _) = crate::data::images::image_dataset_from_directory(dir, &options)?;
+    x_train.map_in_place(|v| v / 255.0);
+    Ok(Dataset {
+        x_train,
+        y_train,
+        test: None,
+    })
 }
 
 /// MNIST scaled to [0, 1], as the classic programs prepare it.

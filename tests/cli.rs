@@ -105,3 +105,48 @@ fn bad_arguments_are_clear_errors_with_a_failing_status() {
     assert_eq!(code, 1);
     assert!(stderr.contains("missing.safetensors"), "{stderr}");
 }
+
+#[test]
+fn trains_on_a_folder_of_images_per_class() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-folders-{}", std::process::id()));
+    let ((x_train, y_train), _) = strata::data::mnist::load_data().unwrap();
+    let mut written = [0usize; 2];
+    for i in 0..x_train.rows() {
+        let label = y_train.data()[i] as usize;
+        if label > 1 || written[label] == 60 {
+            continue;
+        }
+        let folder = dir.join(["zero", "one"][label]);
+        std::fs::create_dir_all(&folder).unwrap();
+        let pixels: Vec<u8> = x_train.data()[i * 784..(i + 1) * 784]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        image::GrayImage::from_raw(28, 28, pixels)
+            .unwrap()
+            .save(folder.join(format!("{i}.png")))
+            .unwrap();
+        written[label] += 1;
+        if written == [60, 60] {
+            break;
+        }
+    }
+    let data = dir.to_str().unwrap();
+    let args = [
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "5",
+        "--validation-split",
+        "0.25",
+        "--verbose",
+        "0",
+        "--json",
+    ];
+    let (code, stdout, stderr) = strata(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let report = last_json(&stdout);
+    let last = report["epochs"].as_array().unwrap().last().unwrap().clone();
+    assert!(last["val_accuracy"].as_f64().unwrap() >= 0.9, "{report}");
+}

@@ -38,6 +38,125 @@ pub fn load_image(path: impl AsRef<Path>, height: usize, width: usize, channels:
     Tensor::from_vec(vec![height, width, channels], values)
 }
 
+/// Options of [`image_dataset_from_directory`], with Keras's defaults.
+#[derive(Clone, Debug)]
+pub struct ImageDatasetOptions {
+    /// `(height, width)` every image is resized to. Defaults to (256, 256).
+    pub image_size: (usize, usize),
+    /// `"grayscale"` (1 channel) or `"rgb"` (3, the default).
+    pub color_mode: String,
+    /// Fraction of the images held out for validation (0 for none).
+    pub validation_split: f32,
+    /// `"training"` or `"validation"`: which part to return when `validation_split` > 0.
+    pub subset: Option<String>,
+    /// Seed of the shuffle that precedes the split (Keras shuffles by default).
+    pub seed: u64,
+    /// Whether to shuffle. Defaults to true.
+    pub shuffle: bool,
+}
+
+impl Default for ImageDatasetOptions {
+    fn default() -> Self {
+        ImageDatasetOptions {
+            image_size: (256, 256),
+            color_mode: "rgb".into(),
+            validation_split: 0.0,
+            subset: None,
+            seed: 0,
+            shuffle: true,
+        }
+    }
+}
+
+/// Images from a folder with one sub-folder per class, as Keras's
+/// `image_dataset_from_directory` with `label_mode="int"`: returns `x` `(N, H, W, C)` with
+/// pixel values 0–255 (as Keras yields them), integer labels `y` `(N)` in the alphabetical
+/// order of the class folders, and the class names.
+pub fn image_dataset_from_directory(
+    dir: impl AsRef<Path>,
+    options: &ImageDatasetOptions,
+) -> Result<(Tensor, Tensor, Vec<String>)> {
+    let dir = dir.as_ref();
+    let channels = match options.color_mode.as_str() {
+        "grayscale" => 1,
+        "rgb" => 3,
+        other => return Err(Error::invalid("color_mode", other, "use \"grayscale\" or \"rgb\"")),
+    };
+    if !(0.0..1.0).contains(&options.validation_split) {
+        return Err(Error::invalid(
+            "validation_split",
+            options.validation_split,
+            "must be in [0, 1)",
+        ));
+    }
+    let listing = |path: &Path| -> Result<Vec<std::path::PathBuf>> {
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| Error::file(path, format!("cannot list ({e})")))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        Ok(entries)
+    };
+    let class_dirs: Vec<_> = listing(dir)?.into_iter().filter(|p| p.is_dir()).collect();
+    if class_dirs.is_empty() {
+        return Err(Error::file(
+            dir,
+            "has no class sub-folders (expected one folder of images per class)",
+        ));
+    }
+    let class_names: Vec<String> = class_dirs
+        .iter()
+        .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into())
+        .collect();
+    let mut files = Vec::new();
+    for (label, class_dir) in class_dirs.iter().enumerate() {
+        for path in listing(class_dir)? {
+            let extension = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if matches!(extension.as_str(), "png" | "jpg" | "jpeg") {
+                files.push((path, label));
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::file(dir, "holds no PNG or JPEG images in its class folders"));
+    }
+    if options.shuffle {
+        crate::rng::Rng::new(options.seed).shuffle(&mut files);
+    }
+    let validation = (options.validation_split as f64 * files.len() as f64) as usize;
+    let files = match (options.validation_split > 0.0, options.subset.as_deref()) {
+        (false, _) => &files[..],
+        (true, Some("training")) => &files[..files.len() - validation],
+        (true, Some("validation")) => &files[files.len() - validation..],
+        (true, other) => {
+            return Err(Error::invalid(
+                "subset",
+                format!("{other:?}"),
+                "with validation_split, choose \"training\" or \"validation\"",
+            ));
+        }
+    };
+    let (height, width) = options.image_size;
+    let mut values = Vec::with_capacity(files.len() * height * width * channels);
+    for (path, _) in files {
+        values.extend(
+            load_image(path, height, width, channels)?
+                .data()
+                .iter()
+                .map(|v| v * 255.0),
+        );
+    }
+    let labels = files.iter().map(|(_, label)| *label as f32).collect();
+    Ok((
+        Tensor::from_vec(vec![files.len(), height, width, channels], values)?,
+        Tensor::from_vec(vec![files.len()], labels)?,
+        class_names,
+    ))
+}
+
 /// The image geometry `(height, width, channels)` a model's per-sample input shape asks for:
 /// `(H, W, C)`, `(H, W)` (grey), or a square number of grey pixels such as MNIST's 784.
 pub fn image_geometry(input_shape: &[usize]) -> Result<(usize, usize, usize)> {
@@ -79,5 +198,40 @@ mod tests {
         assert_eq!(image_geometry(&[784]).unwrap(), (28, 28, 1));
         assert_eq!(image_geometry(&[28, 28, 1]).unwrap(), (28, 28, 1));
         assert!(image_geometry(&[10]).is_err());
+    }
+
+    #[test]
+    fn a_folder_per_class_becomes_labelled_images() {
+        let dir = std::env::temp_dir().join(format!("strata-image-folders-{}", std::process::id()));
+        for (class, shade, count) in [("cats", 200u8, 3), ("dogs", 50u8, 2)] {
+            std::fs::create_dir_all(dir.join(class)).unwrap();
+            for i in 0..count {
+                image::GrayImage::from_pixel(5, 3, image::Luma([shade]))
+                    .save(dir.join(class).join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+        std::fs::write(dir.join("cats/notes.txt"), b"ignored").unwrap();
+        let options = ImageDatasetOptions {
+            image_size: (3, 5),
+            color_mode: "grayscale".into(),
+            ..Default::default()
+        };
+        let (x, y, names) = image_dataset_from_directory(&dir, &options).unwrap();
+        assert_eq!(names, ["cats", "dogs"]);
+        assert_eq!(x.shape(), &[5, 3, 5, 1]);
+        for (i, &label) in y.data().iter().enumerate() {
+            let expected = if label == 0.0 { 200.0 } else { 50.0 };
+            assert!((x.data()[i * 15] - expected).abs() < 1.0, "image {i} label {label}");
+        }
+        let split = |subset: &str| ImageDatasetOptions {
+            validation_split: 0.4,
+            subset: Some(subset.into()),
+            ..options.clone()
+        };
+        let (train, _, _) = image_dataset_from_directory(&dir, &split("training")).unwrap();
+        let (validation, _, _) = image_dataset_from_directory(&dir, &split("validation")).unwrap();
+        assert_eq!((train.rows(), validation.rows()), (3, 2));
+        assert!(image_dataset_from_directory(dir.join("cats"), &options).is_err());
     }
 }

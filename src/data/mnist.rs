@@ -63,20 +63,22 @@ pub fn read_idx(path: &Path, expected_magic: u32) -> Result<Tensor> {
             format!("cannot open ({e}); MNIST's four IDX .gz files are expected in this directory"),
         )
     })?;
-    let mut bytes = Vec::new();
-    GzDecoder::new(file).read_to_end(&mut bytes).map_err(|e| {
-        Error::file(
+    // Stream: read and check the header first, then exactly the values it promises, so a
+    // corrupt or hostile file can neither make us allocate more than its header's (limited)
+    // size nor decompress without end.
+    let mut reader = GzDecoder::new(file);
+    let corrupt = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            Error::file(path, "truncated: the file ends before the data its header promises")
+        }
+        _ => Error::file(
             path,
             format!("not a readable gzip file ({e}); it may be truncated or corrupt"),
-        )
-    })?;
-    let word = |at: usize| -> Result<u32> {
-        bytes
-            .get(at..at + 4)
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or_else(|| Error::file(path, format!("truncated IDX header ({} bytes)", bytes.len())))
+        ),
     };
-    let magic = word(0)?;
+    let mut word = [0u8; 4];
+    reader.read_exact(&mut word).map_err(corrupt)?;
+    let magic = u32::from_be_bytes(word);
     if magic != expected_magic {
         return Err(Error::file(
             path,
@@ -84,20 +86,26 @@ pub fn read_idx(path: &Path, expected_magic: u32) -> Result<Tensor> {
         ));
     }
     let rank = (magic & 0xff) as usize;
-    let shape: Vec<usize> = (0..rank)
-        .map(|i| word(4 + 4 * i).map(|d| d as usize))
-        .collect::<Result<_>>()?;
-    let header = 4 + 4 * rank;
-    let count: usize = shape.iter().product();
-    if bytes.len() < header + count {
-        return Err(Error::file(
-            path,
-            format!(
-                "truncated: the header promises {count} values of shape {shape:?} but the file holds {}",
-                bytes.len() - header
-            ),
-        ));
+    let mut shape = Vec::with_capacity(rank);
+    for _ in 0..rank {
+        reader.read_exact(&mut word).map_err(corrupt)?;
+        shape.push(u32::from_be_bytes(word) as usize);
     }
-    let values = bytes[header..header + count].iter().map(|&b| b as f32).collect();
-    Tensor::from_vec(shape, values)
+    let count = shape
+        .iter()
+        .try_fold(1usize, |total, &d| total.checked_mul(d))
+        .filter(|&n| n <= MAX_IDX_VALUES)
+        .ok_or_else(|| {
+            Error::file(
+                path,
+                format!("the header declares shape {shape:?}, more than {MAX_IDX_VALUES} values"),
+            )
+        })?;
+    let mut bytes = vec![0u8; count];
+    reader.read_exact(&mut bytes).map_err(corrupt)?;
+    Tensor::from_vec(shape, bytes.iter().map(|&b| b as f32).collect())
 }
+
+/// The largest IDX file strata reads: 2³⁰ values (1 GiB of bytes, 4 GiB as f32), far above
+/// MNIST's 47 million.
+const MAX_IDX_VALUES: usize = 1 << 30;

@@ -1,4 +1,5 @@
-//! Datasets and preprocessing: MNIST's IDX files, CSV tables, scaling, one-hot labels,
+//! Datasets and preprocessing: MNIST's IDX files, CSV tables, folders of images, scaling,
+//! one-hot labels,
 //! seeded shuffling and splitting, and a batch iterator.
 
 pub mod csv;
@@ -6,4 +7,5 @@ pub mod images;
 pub mod mnist;
 mod preprocessing;
 
+pub use images::{ImageDatasetOptions, image_dataset_from_directory, load_image};
 pub use preprocessing::{Batches, batches, scale, shuffle, standardize, to_categorical, train_test_split};
