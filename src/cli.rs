@@ -102,9 +102,14 @@ struct TrainArgs {
     /// End with one JSON line of results on stdout.
     #[arg(long)]
     json: bool,
-    /// Save the trained model (architecture, compile settings, weights) to this safetensors file.
+    /// Save the trained model (architecture, compile settings, weights, optimizer state) to this
+    /// safetensors file.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Continue training a model saved with --save, up to --epochs (the total), with its seed
+    /// and optimizer state; pass the same --batch-size [default 32] and data.
+    #[arg(long)]
+    resume: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -199,6 +204,104 @@ fn summary(args: &SummaryArgs) -> Result<()> {
     Ok(())
 }
 
+/// A compiled model with its data and fit settings, ready to train.
+struct Prepared {
+    name: String,
+    model: Sequential,
+    data: Dataset,
+    epochs: usize,
+    batch_size: usize,
+    validate_on_test: bool,
+    initial_epoch: usize,
+    seed: u64,
+}
+
+/// A new model from a name or description file.
+fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
+    let spec = load_model_spec(&args.model)?;
+    let data = load_dataset(args, &spec)?;
+    let ModelFile {
+        name,
+        mut model,
+        optimizer,
+        loss,
+        metrics,
+        epochs,
+        batch_size,
+        validate_on_test,
+        ..
+    } = spec;
+    model.seed(args.seed);
+    let data = fit_data_to_model(&mut model, data, raw_targets(loss))?;
+    let mut optimizer = match &args.optimizer {
+        Some(name) => optimizers::from_name(name)?,
+        None => optimizer,
+    };
+    if let Some(lr) = args.lr {
+        optimizer.set_learning_rate(lr);
+    }
+    let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    model.compile(optimizer, loss, &metric_names)?;
+    Ok(Prepared {
+        name,
+        model,
+        data,
+        epochs: args.epochs.unwrap_or(epochs),
+        batch_size: args.batch_size.unwrap_or(batch_size),
+        validate_on_test,
+        initial_epoch: 0,
+        seed: args.seed,
+    })
+}
+
+/// A saved model, continuing after the epochs it has trained, with its seed and optimizer
+/// state, so the result equals one uninterrupted run (given the same data and batch size).
+fn prepare_resume(args: &TrainArgs, path: &std::path::Path) -> Result<Prepared> {
+    let mut model = crate::io::load_model(path)?;
+    let epochs = args.epochs.ok_or_else(|| {
+        Error::Usage(format!(
+            "--resume needs --epochs: the epoch to train up to (the file has trained {})",
+            model.epochs_trained()
+        ))
+    })?;
+    let loss = model
+        .loss()
+        .ok_or_else(|| Error::Usage("the saved model has no compile settings".into()))?;
+    let data = match &args.data {
+        Some(dir) if dir.is_dir() => mnist_dataset(dir)?,
+        Some(csv) => {
+            let label = args.label.clone().map_or(LabelColumn::Last, LabelColumn::Name);
+            let (x_train, y_train) = load_csv(csv, label.clone())?;
+            let test = args.test_data.as_ref().map(|p| load_csv(p, label)).transpose()?;
+            Dataset { x_train, y_train, test }
+        }
+        None => mnist_dataset(&mnist::default_dir())?,
+    };
+    let data = fit_data_to_model(&mut model, data, raw_targets(loss))?;
+    if let (Some(lr), Some(optimizer)) = (args.lr, model.optimizer_mut()) {
+        optimizer.set_learning_rate(lr);
+    }
+    let name = path
+        .file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    let (initial_epoch, seed) = (model.epochs_trained(), model.seed_value());
+    Ok(Prepared {
+        name,
+        model,
+        data,
+        epochs,
+        batch_size: args.batch_size.unwrap_or(32),
+        validate_on_test: false,
+        initial_epoch,
+        seed,
+    })
+}
+
+/// Whether a loss takes labels as they are (sparse cross-entropy, regression) rather than one-hot.
+fn raw_targets(loss: crate::losses::Loss) -> bool {
+    !loss.name().contains("categorical_crossentropy") || loss.sparse_targets()
+}
+
 fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(threads) = threads {
         if threads == 0 {
@@ -278,41 +381,26 @@ fn train(args: TrainArgs) -> Result<()> {
     if args.verbose > 2 {
         return Err(Error::invalid("verbose", args.verbose, "must be 0, 1 or 2"));
     }
-    let spec = load_model_spec(&args.model)?;
-    let data = load_dataset(&args, &spec)?;
-    let ModelFile {
+    let Prepared {
         name,
         mut model,
-        optimizer,
-        loss,
-        metrics,
+        data,
         epochs,
         batch_size,
         validate_on_test,
-        ..
-    } = spec;
-    let batch_size = args.batch_size.unwrap_or(batch_size);
-    model.seed(args.seed);
-    let data = fit_data_to_model(
-        &mut model,
-        data,
-        !loss.name().contains("categorical_crossentropy") || loss.sparse_targets(),
-    )?;
-    let mut optimizer = match &args.optimizer {
-        Some(name) => optimizers::from_name(name)?,
-        None => optimizer,
+        initial_epoch,
+        seed,
+    } = match &args.resume {
+        Some(path) => prepare_resume(&args, path)?,
+        None => prepare_new(&args)?,
     };
-    if let Some(lr) = args.lr {
-        optimizer.set_learning_rate(lr);
-    }
-    let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
-    model.compile(optimizer, loss, &metric_names)?;
 
     let mut options = FitOptions::default()
-        .epochs(args.epochs.unwrap_or(epochs))
+        .epochs(epochs)
         .batch_size(batch_size)
         .verbose(args.verbose)
-        .seed(args.seed);
+        .seed(seed)
+        .initial_epoch(initial_epoch);
     if let Some(split) = args.validation_split {
         options = options.validation_split(split);
     } else if validate_on_test && let Some((x, y)) = &data.test {
@@ -421,8 +509,7 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
         x
     };
     let classes = model.output_shape().map_or(1, numel);
-    let raw_targets = !loss.name().contains("categorical_crossentropy") || loss.sparse_targets();
-    let y = if raw_targets || y.row_len() == classes || classes == 1 {
+    let y = if raw_targets(loss) || y.row_len() == classes || classes == 1 {
         y
     } else {
         to_categorical(&y, classes)?

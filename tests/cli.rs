@@ -150,3 +150,36 @@ fn trains_on_a_folder_of_images_per_class() {
     let last = report["epochs"].as_array().unwrap().last().unwrap().clone();
     assert!(last["val_accuracy"].as_f64().unwrap() >= 0.9, "{report}");
 }
+
+#[test]
+fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (straight, first, resumed) = (
+        path("straight.safetensors"),
+        path("first.safetensors"),
+        path("resumed.safetensors"),
+    );
+    let quiet = ["--verbose", "0", "--json"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend(extra);
+        args.extend(quiet);
+        let (code, stdout, stderr) = strata(&args);
+        assert_eq!(code, 0, "{stderr}");
+        last_json(&stdout)
+    };
+    let uninterrupted = run(&["--epochs", "2", "--save", &straight]);
+    run(&["--epochs", "1", "--save", &first]);
+    let continued = run(&["--resume", &first, "--epochs", "2", "--save", &resumed]);
+    assert_eq!(continued["epochs"].as_array().unwrap().len(), 1);
+    assert_eq!(continued["epochs"][0]["epoch"], 2);
+    assert_eq!(continued["test_loss"], uninterrupted["test_loss"]);
+    let weights = |file: &str| {
+        let bytes = std::fs::read(file).unwrap();
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        tensors.tensor("dense/kernel").unwrap().data().to_vec()
+    };
+    assert_eq!(weights(&straight), weights(&resumed));
+}

@@ -25,6 +25,8 @@ use std::path::Path;
 const FORMAT_KEY: &str = "format";
 /// Its value.
 const FORMAT: &str = "strata";
+/// Names of optimizer-state tensors start with this (`optimizer/first/dense/kernel`).
+const OPTIMIZER_PREFIX: &str = "optimizer/";
 
 impl Sequential {
     /// Saves architecture, compile settings and weights to one safetensors file, atomically.
@@ -42,14 +44,35 @@ impl Sequential {
         if let Some(compile) = self.compile_config() {
             metadata.insert("compile".to_string(), compile.to_string());
         }
-        write_atomic(path, &serialize(self, metadata)?)
+        // Training state, so `fit(.., initial_epoch)` after loading continues exactly.
+        metadata.insert("epoch".to_string(), self.epochs_trained().to_string());
+        metadata.insert("seed".to_string(), self.seed_value().to_string());
+        let slots = self.optimizer().map(|o| o.slots().clone()).unwrap_or_default();
+        metadata.insert("optimizer_iterations".to_string(), slots.iterations().to_string());
+        let mut extra = Vec::new();
+        if slots.first().len() == self.params().len() {
+            for id in self.params().ids() {
+                let (name, shape) = (self.params().name(id), self.params().value(id).shape());
+                extra.push((
+                    format!("{OPTIMIZER_PREFIX}first/{name}"),
+                    shape.to_vec(),
+                    slots.first()[id.index()].clone(),
+                ));
+                extra.push((
+                    format!("{OPTIMIZER_PREFIX}second/{name}"),
+                    shape.to_vec(),
+                    slots.second()[id.index()].clone(),
+                ));
+            }
+        }
+        write_atomic(path, &serialize(self, metadata, extra)?)
     }
 
     /// Saves only the weights (no architecture), atomically.
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
         let mut metadata = HashMap::new();
         metadata.insert(FORMAT_KEY.to_string(), FORMAT.to_string());
-        write_atomic(path, &serialize(self, metadata)?)
+        write_atomic(path, &serialize(self, metadata, Vec::new())?)
     }
 
     /// Loads weights saved by [`Sequential::save_weights`] or [`Sequential::save`] into this
@@ -82,7 +105,12 @@ impl Sequential {
             }
             loaded.push((id, tensor));
         }
-        if file.len() != loaded.len() {
+        let weights_in_file = file
+            .names()
+            .into_iter()
+            .filter(|n| !n.starts_with(OPTIMIZER_PREFIX))
+            .count();
+        if weights_in_file != loaded.len() {
             let known: Vec<String> = self
                 .params()
                 .ids()
@@ -91,7 +119,7 @@ impl Sequential {
             let extra: Vec<&str> = file
                 .names()
                 .into_iter()
-                .filter(|n| !known.iter().any(|k| k == n))
+                .filter(|n| !n.starts_with(OPTIMIZER_PREFIX) && !known.iter().any(|k| k == n))
                 .collect();
             return Err(Error::file(
                 path,
@@ -137,6 +165,50 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
     let metrics: Vec<&str> = spec.metrics.iter().map(String::as_str).collect();
     model.compile(spec.optimizer, spec.loss, &metrics)?;
     model.load_weights(path)?;
+    let number = |key: &str| -> Result<u64> {
+        metadata.get(key).map_or(Ok(0), |v| {
+            v.parse()
+                .map_err(|_| Error::file(path, format!("metadata '{key}' is not a number: {v}")))
+        })
+    };
+    model.epochs_trained = number("epoch")? as usize;
+    let seed = number("seed")?;
+    model.set_seed_for_resume(seed);
+    let iterations = number("optimizer_iterations")?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
+    let slot = |kind: &str, name: &str| -> Result<Option<Vec<f32>>> {
+        match file.tensor(&format!("{OPTIMIZER_PREFIX}{kind}/{name}")) {
+            Ok(view) => Ok(Some(to_tensor(path, name, &view)?.into_vec())),
+            Err(_) => Ok(None),
+        }
+    };
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for id in model.params().ids() {
+        let name = model.params().name(id).to_string();
+        let size = model.params().value(id).len();
+        match (slot("first", &name)?, slot("second", &name)?) {
+            (Some(a), Some(b)) if a.len() == size && b.len() == size => {
+                first.push(a);
+                second.push(b);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::file(
+                    path,
+                    format!("optimizer state for '{name}' is incomplete or has the wrong size"),
+                ));
+            }
+        }
+    }
+    let complete = first.len() == model.params().len();
+    if let Some(optimizer) = model.optimizer_mut() {
+        if complete {
+            optimizer.slots_mut().restore(iterations, first, second);
+        } else {
+            optimizer.slots_mut().restore(iterations, Vec::new(), Vec::new());
+        }
+    }
     Ok(model)
 }
 
@@ -144,15 +216,29 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))
 }
 
-fn serialize(model: &Sequential, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+/// The weights, plus `extra` tensors (name, shape, values), as safetensors bytes.
+fn serialize(
+    model: &Sequential,
+    metadata: HashMap<String, String>,
+    extra: Vec<(String, Vec<usize>, Vec<f32>)>,
+) -> Result<Vec<u8>> {
     let params = model.params();
+    let to_bytes = |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = params
         .ids()
         .map(|id| {
             let value = params.value(id);
-            let data = value.data().iter().flat_map(|v| v.to_le_bytes()).collect();
-            (params.name(id).to_string(), data, value.shape().to_vec())
+            (
+                params.name(id).to_string(),
+                to_bytes(value.data()),
+                value.shape().to_vec(),
+            )
         })
+        .chain(
+            extra
+                .into_iter()
+                .map(|(name, shape, values)| (name, to_bytes(&values), shape)),
+        )
         .collect();
     let views = bytes
         .iter()

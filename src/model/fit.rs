@@ -34,6 +34,10 @@ pub struct FitOptions<'a> {
     pub verbose: u8,
     /// Seed of the shuffling order; `None` draws it from the model's seed.
     pub seed: Option<u64>,
+    /// Epoch to start after (Keras's `initial_epoch`): training runs epochs
+    /// `initial_epoch + 1 ..= epochs`, with the shuffling order those epochs would have had in
+    /// one uninterrupted run, so a resumed run matches it exactly.
+    pub initial_epoch: usize,
 }
 
 impl Default for FitOptions<'_> {
@@ -46,6 +50,7 @@ impl Default for FitOptions<'_> {
             shuffle: true,
             verbose: 1,
             seed: None,
+            initial_epoch: 0,
         }
     }
 }
@@ -84,6 +89,12 @@ impl<'a> FitOptions<'a> {
     /// Sets the verbosity (0, 1 or 2).
     pub fn verbose(mut self, verbose: u8) -> Self {
         self.verbose = verbose;
+        self
+    }
+
+    /// Starts after `epoch` epochs (to resume a saved run).
+    pub fn initial_epoch(mut self, epoch: usize) -> Self {
+        self.initial_epoch = epoch;
         self
     }
 
@@ -172,7 +183,13 @@ impl Sequential {
         let mut shuffle_rng = Rng::new(options.seed.unwrap_or(self.seed.wrapping_add(1)));
         let steps = train_rows.div_ceil(options.batch_size);
         let mut history = History::default();
-        for epoch in 1..=options.epochs {
+        for _ in 0..options.initial_epoch.min(options.epochs) {
+            // Replay the skipped epochs' shuffles so the order continues where it left off.
+            if options.shuffle {
+                shuffle_rng.shuffle(&mut order);
+            }
+        }
+        for epoch in options.initial_epoch + 1..=options.epochs {
             let started = Instant::now();
             if options.shuffle {
                 shuffle_rng.shuffle(&mut order);
@@ -206,6 +223,7 @@ impl Sequential {
             logs.seconds = started.elapsed().as_secs_f64();
             progress.finish(&logs);
             history.epochs.push(logs);
+            self.epochs_trained = epoch;
         }
         crate::autograd::profile::report();
         Ok(history)

@@ -38,6 +38,8 @@ pub struct Sequential {
     tape: Tape,
     seed: u64,
     rng: Rng,
+    /// The last epoch `fit` completed (saved with the model, to resume from).
+    pub(crate) epochs_trained: usize,
 }
 
 /// What `compile` fixed: the optimizer, the loss and the metrics.
@@ -83,6 +85,7 @@ impl Sequential {
             tape: Tape::new(),
             seed: 0,
             rng: Rng::new(0),
+            epochs_trained: 0,
         }
     }
 
@@ -100,6 +103,17 @@ impl Sequential {
         self.seed = seed;
         self.rng = Rng::new(seed);
         self
+    }
+
+    /// The last epoch `fit` completed (restored by `load_model`): pass it as
+    /// `FitOptions::initial_epoch` to resume.
+    pub fn epochs_trained(&self) -> usize {
+        self.epochs_trained
+    }
+
+    /// Restores the seed of a saved run without redrawing anything (weights are already loaded).
+    pub(crate) fn set_seed_for_resume(&mut self, seed: u64) {
+        self.seed = seed;
     }
 
     /// The seed weights and shuffling are drawn from.

@@ -61,6 +61,14 @@ impl Optimizer for Adagrad {
         self.slots.iterations
     }
 
+    fn slots(&self) -> &Slots {
+        &self.slots
+    }
+
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
+    }
+
     fn config(&self) -> serde_json::Value {
         serde_json::json!({
             "learning_rate": self.learning_rate,

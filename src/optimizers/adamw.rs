@@ -1,6 +1,6 @@
 //! AdamW: Adam with decoupled weight decay, as `keras.optimizers.AdamW`.
 
-use super::{Adam, Optimizer};
+use super::{Adam, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// AdamW: before each Adam step, `θ −= θ·weight_decay·lr`.
@@ -59,6 +59,14 @@ impl Optimizer for AdamW {
 
     fn iterations(&self) -> u64 {
         self.adam.iterations()
+    }
+
+    fn slots(&self) -> &Slots {
+        &self.adam.slots
+    }
+
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.adam.slots
     }
 
     fn config(&self) -> serde_json::Value {

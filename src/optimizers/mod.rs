@@ -38,6 +38,12 @@ pub trait Optimizer: Send {
     /// Number of updates applied so far (Keras's `optimizer.iterations`).
     fn iterations(&self) -> u64;
 
+    /// The per-parameter state, for saving.
+    fn slots(&self) -> &Slots;
+
+    /// The per-parameter state, writable, for restoring a saved model.
+    fn slots_mut(&mut self) -> &mut Slots;
+
     /// The hyperparameters in Keras's `get_config()` vocabulary.
     fn config(&self) -> Value;
 
@@ -137,12 +143,39 @@ fn check_learning_rate(learning_rate: f32) -> Result<()> {
 }
 
 /// Per-parameter state shared by the optimizers: up to two slot vectors per weight tensor
-/// (Adam's m and v, RMSprop's average and momentum), allocated on the first step.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Slots {
+/// (Adam's m and v, RMSprop's average and momentum), allocated on the first step, and the
+/// number of steps taken. Saved with a model so training can resume exactly.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Slots {
     pub(crate) iterations: u64,
     first: Vec<Vec<f32>>,
     second: Vec<Vec<f32>>,
+}
+
+impl Slots {
+    /// Steps taken.
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// The first slot of every parameter (empty before the first step).
+    pub fn first(&self) -> &[Vec<f32>] {
+        &self.first
+    }
+
+    /// The second slot of every parameter (empty before the first step).
+    pub fn second(&self) -> &[Vec<f32>] {
+        &self.second
+    }
+
+    /// Restores saved state.
+    pub fn restore(&mut self, iterations: u64, first: Vec<Vec<f32>>, second: Vec<Vec<f32>>) {
+        *self = Slots {
+            iterations,
+            first,
+            second,
+        };
+    }
 }
 
 /// Tensors longer than this are updated in parallel chunks of this size.
