@@ -7,12 +7,14 @@ use crate::data::csv::{LabelColumn, load_csv};
 use crate::data::{mnist, to_categorical};
 use crate::error::{Error, Result};
 use crate::io::config::{ModelFile, load_model_spec};
-use crate::model::{FitOptions, Sequential};
+use crate::model::{Callback, Control, FitOptions, Sequential};
 use crate::optimizers;
 use crate::tensor::{Tensor, numel};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -106,6 +108,13 @@ struct TrainArgs {
     /// safetensors file.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Save a checkpoint (the model with its training state) to this file during training:
+    /// every --checkpoint-every epochs, and when Ctrl-C interrupts.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Epochs between checkpoints.
+    #[arg(long, default_value_t = 1)]
+    checkpoint_every: usize,
     /// Continue training a model saved with --save, up to --epochs (the total), with its seed
     /// and optimizer state; pass the same --batch-size [default 32] and data.
     #[arg(long)]
@@ -160,13 +169,14 @@ pub fn main() -> i32 {
             ..TrainArgs::default()
         }),
         Some(Command::Train(args)) => train(args),
-        Some(Command::Summary(args)) => summary(&args),
-        Some(Command::Bench(args)) => bench(&args),
-        Some(Command::Evaluate(args)) => evaluate(&args),
-        Some(Command::Predict(args)) => predict(&args),
+        Some(Command::Summary(args)) => summary(&args).map(|_| Interrupted::No),
+        Some(Command::Bench(args)) => bench(&args).map(|_| Interrupted::No),
+        Some(Command::Evaluate(args)) => evaluate(&args).map(|_| Interrupted::No),
+        Some(Command::Predict(args)) => predict(&args).map(|_| Interrupted::No),
     };
     match result {
-        Ok(()) => 0,
+        Ok(Interrupted::Yes) => 130,
+        Ok(Interrupted::No) => 0,
         Err(error) => {
             eprintln!("error: {error}");
             1
@@ -202,6 +212,44 @@ fn summary(args: &SummaryArgs) -> Result<()> {
     }
     print!("{}", spec.model.summary()?);
     Ok(())
+}
+
+/// Whether Ctrl-C stopped training (the process then exits with status 130).
+enum Interrupted {
+    No,
+    Yes,
+}
+
+/// Saves checkpoints at epoch ends, and on Ctrl-C after the current batch, then stops.
+struct Checkpointer {
+    path: Option<PathBuf>,
+    every: usize,
+    interrupt: Arc<AtomicBool>,
+    saved_on_interrupt: Option<PathBuf>,
+}
+
+impl Callback for Checkpointer {
+    fn on_batch_end(&mut self, model: &mut Sequential, _epoch: usize, _batch: usize, _loss: f32) -> Result<Control> {
+        if !self.interrupt.load(Ordering::Relaxed) {
+            return Ok(Control::Continue);
+        }
+        let path = self
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("strata-interrupted.safetensors"));
+        model.save(&path)?;
+        self.saved_on_interrupt = Some(path);
+        Ok(Control::Stop)
+    }
+
+    fn on_epoch_end(&mut self, model: &mut Sequential, logs: &crate::model::EpochLogs) -> Result<Control> {
+        if let Some(path) = &self.path
+            && logs.epoch % self.every.max(1) == 0
+        {
+            model.save(path)?;
+        }
+        Ok(Control::Continue)
+    }
 }
 
 /// A compiled model with its data and fit settings, ready to train.
@@ -376,7 +424,12 @@ fn bench(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn train(args: TrainArgs) -> Result<()> {
+fn train(args: TrainArgs) -> Result<Interrupted> {
+    // Installed first, so Ctrl-C while the data loads also ends in a checkpoint after the first
+    // batch rather than killing the process. Fails only if a handler is already installed.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     set_threads(args.threads)?;
     if args.verbose > 2 {
         return Err(Error::invalid("verbose", args.verbose, "must be 0, 1 or 2"));
@@ -406,8 +459,26 @@ fn train(args: TrainArgs) -> Result<()> {
     } else if validate_on_test && let Some((x, y)) = &data.test {
         options = options.validation_data(x, y);
     }
+    if let Some(batch) = args.resume.as_ref().map(|_| model.batches_into_epoch()) {
+        options = options.initial_batch(batch);
+    }
+    let mut checkpointer = Checkpointer {
+        path: args.checkpoint.clone(),
+        every: args.checkpoint_every,
+        interrupt,
+        saved_on_interrupt: None,
+    };
     let started = Instant::now();
-    let history = model.fit(&data.x_train, &data.y_train, options)?;
+    let history = model.fit_with_callbacks(&data.x_train, &data.y_train, options, &mut [&mut checkpointer])?;
+    if let Some(path) = checkpointer.saved_on_interrupt {
+        eprintln!(
+            "\ninterrupted: checkpoint saved to {}\nresume with: strata train --resume {} --epochs {} --batch-size {batch_size}",
+            path.display(),
+            path.display(),
+            epochs
+        );
+        return Ok(Interrupted::Yes);
+    }
     let train_seconds = started.elapsed().as_secs_f64();
     let mut report = json!({
         "model": name,
@@ -449,7 +520,7 @@ fn train(args: TrainArgs) -> Result<()> {
     if args.json {
         println!("{report}");
     }
-    Ok(())
+    Ok(Interrupted::No)
 }
 
 fn predict(args: &PredictArgs) -> Result<()> {

@@ -50,7 +50,7 @@ pub mod prelude {
         Input, Layer, MaxPooling1D, MaxPooling2D, Reshape,
     };
     pub use crate::losses::Loss;
-    pub use crate::model::{FitOptions, History, Sequential};
+    pub use crate::model::{Callback, Control, FitOptions, History, Sequential};
     pub use crate::optimizers::{Adagrad, Adam, AdamW, Optimizer, RMSprop, Sgd};
     pub use crate::{Error, Result, Tensor};
 }

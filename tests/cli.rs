@@ -183,3 +183,47 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     };
     assert_eq!(weights(&straight), weights(&resumed));
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_130() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-sigint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let checkpoint = dir.join("interrupted.safetensors");
+    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "train",
+            "--model",
+            "cnn",
+            "--epochs",
+            "1",
+            "--verbose",
+            "0",
+            "--checkpoint",
+        ])
+        .arg(&checkpoint)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it load MNIST and train a few batches of the (slow) CNN epoch.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("checkpoint saved to") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let model = strata::load_model(&checkpoint).unwrap();
+    assert_eq!(model.epochs_trained(), 0);
+    assert!(
+        model.batches_into_epoch() > 0 && model.batches_into_epoch() < 938,
+        "{}",
+        model.batches_into_epoch()
+    );
+}

@@ -220,3 +220,50 @@ fn two_epochs_saved_and_resumed_for_three_equal_five_uninterrupted() {
     assert_eq!(rest.get("loss"), full.get("loss")[2..].to_vec());
     assert_eq!(resumed.epochs_trained(), 5);
 }
+
+/// Stops training after a given batch of a given epoch, as Ctrl-C does in the CLI.
+struct StopAt {
+    epoch: usize,
+    batch: usize,
+}
+
+impl Callback for StopAt {
+    fn on_batch_end(&mut self, _: &mut Sequential, epoch: usize, batch: usize, _: f32) -> strata::Result<Control> {
+        Ok(if (epoch, batch) == (self.epoch, self.batch) {
+            Control::Stop
+        } else {
+            Control::Continue
+        })
+    }
+}
+
+#[test]
+fn a_run_stopped_mid_epoch_resumes_exactly() {
+    let (x, y) = (random(&[80, 6, 4], 21), labels(80, 3, 22));
+    let options = FitOptions::default().batch_size(16).verbose(0).epochs(3);
+    let compiled = || {
+        let mut model = mlp(8);
+        model
+            .compile(RMSprop::new(0.01), "sparse_categorical_crossentropy", &["accuracy"])
+            .unwrap();
+        model
+    };
+    let mut straight = compiled();
+    straight.fit(&x, &y, options.clone()).unwrap();
+
+    let mut stopped = compiled();
+    let history = stopped
+        .fit_with_callbacks(&x, &y, options.clone(), &mut [&mut StopAt { epoch: 2, batch: 3 }])
+        .unwrap();
+    assert_eq!(history.epochs.len(), 1);
+    assert_eq!((stopped.epochs_trained(), stopped.batches_into_epoch()), (1, 3));
+    let path = temp_path("stopped.safetensors");
+    stopped.save(&path).unwrap();
+    let mut resumed = strata::load_model(&path).unwrap();
+    assert_eq!((resumed.epochs_trained(), resumed.batches_into_epoch()), (1, 3));
+    let resume = options
+        .initial_epoch(resumed.epochs_trained())
+        .initial_batch(resumed.batches_into_epoch());
+    resumed.fit(&x, &y, resume).unwrap();
+    assert_eq!(straight.weights(), resumed.weights());
+}

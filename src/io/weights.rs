@@ -46,6 +46,7 @@ impl Sequential {
         }
         // Training state, so `fit(.., initial_epoch)` after loading continues exactly.
         metadata.insert("epoch".to_string(), self.epochs_trained().to_string());
+        metadata.insert("batches_into_epoch".to_string(), self.batches_into_epoch().to_string());
         metadata.insert("seed".to_string(), self.seed_value().to_string());
         let slots = self.optimizer().map(|o| o.slots().clone()).unwrap_or_default();
         metadata.insert("optimizer_iterations".to_string(), slots.iterations().to_string());
@@ -172,6 +173,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
         })
     };
     model.epochs_trained = number("epoch")? as usize;
+    model.batches_into_epoch = number("batches_into_epoch")? as usize;
     let seed = number("seed")?;
     model.set_seed_for_resume(seed);
     let iterations = number("optimizer_iterations")?;

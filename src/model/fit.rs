@@ -1,7 +1,7 @@
 //! `fit`, `evaluate` and `predict`: the training loop over mini-batches.
 
 use super::progress::EpochProgress;
-use super::{Compiled, EpochLogs, History, Sequential};
+use super::{Callback, Compiled, Control, EpochLogs, History, Sequential};
 use crate::autograd::Graph;
 use crate::error::{Error, Result, keras_shape};
 use crate::losses::Loss;
@@ -38,6 +38,9 @@ pub struct FitOptions<'a> {
     /// `initial_epoch + 1 ..= epochs`, with the shuffling order those epochs would have had in
     /// one uninterrupted run, so a resumed run matches it exactly.
     pub initial_epoch: usize,
+    /// Batches of epoch `initial_epoch + 1` already trained (resuming a run stopped mid-epoch):
+    /// that epoch skips them, in the same shuffled order.
+    pub initial_batch: usize,
 }
 
 impl Default for FitOptions<'_> {
@@ -51,6 +54,7 @@ impl Default for FitOptions<'_> {
             verbose: 1,
             seed: None,
             initial_epoch: 0,
+            initial_batch: 0,
         }
     }
 }
@@ -95,6 +99,12 @@ impl<'a> FitOptions<'a> {
     /// Starts after `epoch` epochs (to resume a saved run).
     pub fn initial_epoch(mut self, epoch: usize) -> Self {
         self.initial_epoch = epoch;
+        self
+    }
+
+    /// Skips the first `batch` batches of the first epoch run (to resume mid-epoch).
+    pub fn initial_batch(mut self, batch: usize) -> Self {
+        self.initial_batch = batch;
         self
     }
 
@@ -146,6 +156,18 @@ impl Sequential {
     /// `x` has one row per sample (`(N, ...)` matching the input shape); `y` holds class
     /// indices `(N)` for sparse cross-entropy, or arrays shaped like the output otherwise.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
+        self.fit_with_callbacks(x, y, options, &mut [])
+    }
+
+    /// [`Sequential::fit`] with callbacks run after every batch and epoch; a callback can stop
+    /// training early.
+    pub fn fit_with_callbacks(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        options: FitOptions,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
         if options.batch_size == 0 {
             return Err(Error::invalid(
                 "batch_size",
@@ -197,7 +219,13 @@ impl Sequential {
             let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
             let mut totals = Totals::default();
             let tracked = self.compiled.as_ref().is_some_and(|c| c.accuracy.is_some());
-            for (step, batch) in order.chunks(options.batch_size).enumerate() {
+            let skip = if epoch == options.initial_epoch + 1 {
+                options.initial_batch
+            } else {
+                0
+            };
+            let mut stop = false;
+            for (step, batch) in order.chunks(options.batch_size).enumerate().skip(skip) {
                 let (loss, correct, predictions) = self.train_step(x, &y, batch)?;
                 if !loss.is_finite() {
                     return Err(Error::NonFiniteLoss {
@@ -208,6 +236,17 @@ impl Sequential {
                 }
                 totals.add(loss, batch.len(), correct, predictions);
                 progress.step(step + 1, totals.mean_loss(), totals.accuracy(tracked));
+                self.batches_into_epoch = step + 1;
+                for callback in callbacks.iter_mut() {
+                    stop |= callback.on_batch_end(self, epoch, step + 1, loss)? == Control::Stop;
+                }
+                if stop {
+                    break;
+                }
+            }
+            if stop {
+                crate::autograd::profile::report();
+                return Ok(history);
             }
             let mut logs = EpochLogs {
                 epoch,
@@ -222,8 +261,15 @@ impl Sequential {
             }
             logs.seconds = started.elapsed().as_secs_f64();
             progress.finish(&logs);
-            history.epochs.push(logs);
             self.epochs_trained = epoch;
+            self.batches_into_epoch = 0;
+            for callback in callbacks.iter_mut() {
+                stop |= callback.on_epoch_end(self, &logs)? == Control::Stop;
+            }
+            history.epochs.push(logs);
+            if stop {
+                break;
+            }
         }
         crate::autograd::profile::report();
         Ok(history)

@@ -1,11 +1,13 @@
 //! [`Sequential`]: a stack of layers with Keras's `compile`, `fit`, `evaluate`, `predict` and
 //! `summary`.
 
+mod callbacks;
 mod fit;
 mod history;
 mod progress;
 mod summary;
 
+pub use callbacks::{Callback, Control};
 pub use fit::{FitOptions, Scores};
 pub use history::{EpochLogs, History};
 
@@ -40,6 +42,8 @@ pub struct Sequential {
     rng: Rng,
     /// The last epoch `fit` completed (saved with the model, to resume from).
     pub(crate) epochs_trained: usize,
+    /// Batches of the next epoch already trained, when training stopped mid-epoch.
+    pub(crate) batches_into_epoch: usize,
 }
 
 /// What `compile` fixed: the optimizer, the loss and the metrics.
@@ -86,6 +90,7 @@ impl Sequential {
             seed: 0,
             rng: Rng::new(0),
             epochs_trained: 0,
+            batches_into_epoch: 0,
         }
     }
 
@@ -109,6 +114,12 @@ impl Sequential {
     /// `FitOptions::initial_epoch` to resume.
     pub fn epochs_trained(&self) -> usize {
         self.epochs_trained
+    }
+
+    /// Batches of epoch `epochs_trained() + 1` already trained when training stopped mid-epoch
+    /// (pass it as `FitOptions::initial_batch` to resume exactly).
+    pub fn batches_into_epoch(&self) -> usize {
+        self.batches_into_epoch
     }
 
     /// Restores the seed of a saved run without redrawing anything (weights are already loaded).
