@@ -244,7 +244,7 @@ impl Callback for Checkpointer {
 
     fn on_epoch_end(&mut self, model: &mut Sequential, logs: &crate::model::EpochLogs) -> Result<Control> {
         if let Some(path) = &self.path
-            && logs.epoch % self.every.max(1) == 0
+            && logs.epoch.is_multiple_of(self.every.max(1))
         {
             model.save(path)?;
         }
