@@ -28,6 +28,8 @@ struct Cli {
     command: Option<Command>,
 }
 
+// Parsed once at start-up, so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train a model (default: the MNIST MLP) and report its test accuracy.
@@ -112,6 +114,10 @@ struct TrainArgs {
     /// every --checkpoint-every epochs, and when Ctrl-C interrupts.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// Stop when the validation loss (or the loss, without validation data) has not improved
+    /// for this many epochs, and keep the best epoch's weights.
+    #[arg(long)]
+    early_stopping: Option<usize>,
     /// Epochs between checkpoints.
     #[arg(long, default_value_t = 1)]
     checkpoint_every: usize,
@@ -469,7 +475,18 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
         saved_on_interrupt: None,
     };
     let started = Instant::now();
-    let history = model.fit_with_callbacks(&data.x_train, &data.y_train, options, &mut [&mut checkpointer])?;
+    let has_validation = options.validation_data.is_some() || options.validation_split > 0.0;
+    let mut early = args.early_stopping.map(|patience| {
+        crate::callbacks::EarlyStopping::new(if has_validation { "val_loss" } else { "loss" })
+            .patience(patience)
+            .restore_best_weights(true)
+    });
+    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut checkpointer];
+    if let Some(early) = early.as_mut() {
+        callbacks.push(early);
+    }
+    let history = model.fit_with_callbacks(&data.x_train, &data.y_train, options, &mut callbacks)?;
+    drop(callbacks);
     if let Some(path) = checkpointer.saved_on_interrupt {
         eprintln!(
             "\ninterrupted: checkpoint saved to {}\nresume with: strata train --resume {} --epochs {} --batch-size {batch_size}",
