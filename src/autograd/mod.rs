@@ -28,6 +28,7 @@
 //! ```
 
 mod conv;
+mod losses;
 mod ops;
 mod params;
 pub mod profile;
