@@ -436,3 +436,12 @@ fn a_tensor_of_the_wrong_length_is_an_error_not_a_panic() {
         Err(Error::Data(_))
     ));
 }
+
+#[test]
+fn a_layer_asking_for_billions_of_weights_is_refused_before_allocating() {
+    let mut model = Sequential::new();
+    model.add(Input::new(&[1 << 20])).add(Dense::new(1 << 20));
+    let error = model.compile("adam", "mse", &[]).unwrap_err();
+    assert!(matches!(error, strata::Error::InvalidArgument { .. }), "{error}");
+    assert!(error.to_string().contains("dense"), "{error}");
+}

@@ -181,6 +181,7 @@ impl Layer for Conv2D {
             vec![kh, kw, g.channels, self.filters]
         };
         // Fans follow the real kernel shape: receptive field kh·kw, in and out channels.
+        super::check_weight_count(&self.name, &kernel_shape)?;
         let kernel = self.kernel_initializer.initialize(&kernel_shape, rng);
         self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
         if self.use_bias {

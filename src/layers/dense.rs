@@ -130,6 +130,7 @@ impl Layer for Dense {
         }
         self.function = activations::Activation::from_name(&self.activation)?;
         self.input_width = input_shape[0];
+        super::check_weight_count(&self.name, &[self.input_width, self.units])?;
         let kernel = self.kernel_initializer.initialize(&[self.input_width, self.units], rng);
         self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
         if self.use_bias {

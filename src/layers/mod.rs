@@ -125,3 +125,19 @@ pub(crate) fn check_window(
         other => other,
     })
 }
+
+/// The most weights one tensor may have (2³⁰, 4 GiB of f32): a model file asking for more is
+/// refused before anything is allocated.
+pub const MAX_WEIGHTS_PER_TENSOR: usize = 1 << 30;
+
+/// Checks that a weight of `shape` stays under [`MAX_WEIGHTS_PER_TENSOR`].
+pub(crate) fn check_weight_count(layer: &str, shape: &[usize]) -> Result<()> {
+    match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) if n <= MAX_WEIGHTS_PER_TENSOR => Ok(()),
+        _ => Err(Error::invalid(
+            "units/filters",
+            format!("{shape:?}"),
+            format!("layer '{layer}' would need a weight of shape {shape:?}, over {MAX_WEIGHTS_PER_TENSOR} values"),
+        )),
+    }
+}
