@@ -323,12 +323,7 @@ fn prepare_resume(args: &TrainArgs, path: &std::path::Path) -> Result<Prepared> 
         .ok_or_else(|| Error::Usage("the saved model has no compile settings".into()))?;
     let data = match &args.data {
         Some(dir) if dir.is_dir() => mnist_dataset(dir)?,
-        Some(csv) => {
-            let label = args.label.clone().map_or(LabelColumn::Last, LabelColumn::Name);
-            let (x_train, y_train) = load_csv(csv, label.clone())?;
-            let test = args.test_data.as_ref().map(|p| load_csv(p, label)).transpose()?;
-            Dataset { x_train, y_train, test }
-        }
+        Some(csv) => csv_dataset(args, csv)?,
         None => mnist_dataset(&mnist::default_dir())?,
     };
     let data = fit_data_to_model(&mut model, data, raw_targets(loss))?;
@@ -588,20 +583,8 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
         .loss()
         .ok_or_else(|| Error::Usage("the saved model has no compile settings".into()))?;
     let (x, y) = data.test.ok_or_else(|| Error::Usage("no test data".into()))?;
-    let input = model.input_shape().map(<[usize]>::to_vec).unwrap_or_default();
-    let x = if x.row_len() == numel(&input) && x.shape()[1..] != input[..] {
-        let mut shape = vec![x.rows()];
-        shape.extend(&input);
-        x.reshape(&shape)?
-    } else {
-        x
-    };
-    let classes = model.output_shape().map_or(1, numel);
-    let y = if raw_targets(loss) || y.row_len() == classes || classes == 1 {
-        y
-    } else {
-        to_categorical(&y, classes)?
-    };
+    let x = shape_samples(x, model.input_shape())?;
+    let y = encode_targets(y, raw_targets(loss), model.output_shape().map_or(1, numel))?;
     let scores = model.evaluate(&x, &y, 256)?;
     if args.json {
         println!(
@@ -627,10 +610,7 @@ fn load_dataset(args: &TrainArgs, spec: &ModelFile) -> Result<Dataset> {
         if path.is_dir() {
             return image_folder_dataset(path, spec, args.seed);
         }
-        let label = args.label.clone().map_or(LabelColumn::Last, LabelColumn::Name);
-        let (x_train, y_train) = load_csv(path, label.clone())?;
-        let test = args.test_data.as_ref().map(|p| load_csv(p, label)).transpose()?;
-        return Ok(Dataset { x_train, y_train, test });
+        return csv_dataset(args, path);
     }
     match spec.data.as_deref() {
         Some("mnist") | None => mnist_dataset(&mnist::default_dir()),
@@ -651,6 +631,14 @@ fn load_dataset(args: &TrainArgs, spec: &ModelFile) -> Result<Dataset> {
             })
         }
     }
+}
+
+/// A CSV table to train on (`--label` or the last column), with `--test-data` as its test set.
+fn csv_dataset(args: &TrainArgs, path: &std::path::Path) -> Result<Dataset> {
+    let label = args.label.clone().map_or(LabelColumn::Last, LabelColumn::Name);
+    let (x_train, y_train) = load_csv(path, label.clone())?;
+    let test = args.test_data.as_ref().map(|p| load_csv(p, label)).transpose()?;
+    Ok(Dataset { x_train, y_train, test })
 }
 
 /// Images in one sub-folder per class, resized to the model's input and scaled to [0, 1]. They
@@ -696,6 +684,28 @@ fn mnist_dataset(dir: &std::path::Path) -> Result<Dataset> {
     })
 }
 
+/// `x` with each sample reshaped to `shape` when the sizes agree but the shapes differ (MNIST's
+/// 28×28 images for a (28, 28, 1) or (784) input); otherwise unchanged.
+fn shape_samples(x: Tensor, shape: Option<&[usize]>) -> Result<Tensor> {
+    match shape {
+        Some(shape) if numel(shape) == x.row_len() && x.shape()[1..] != *shape => {
+            let mut full = vec![x.rows()];
+            full.extend(shape);
+            x.reshape(&full)
+        }
+        _ => Ok(x),
+    }
+}
+
+/// Labels one-hot encoded for `classes` outputs, unless the loss takes them as they are.
+fn encode_targets(y: Tensor, raw_targets: bool, classes: usize) -> Result<Tensor> {
+    if raw_targets || y.row_len() == classes || classes == 1 {
+        Ok(y)
+    } else {
+        to_categorical(&y, classes)
+    }
+}
+
 /// Reshapes samples to the model's declared input shape (e.g. 28×28 images for a 784-wide
 /// input) and one-hot encodes labels when the loss wants arrays.
 fn fit_data_to_model(model: &mut Sequential, data: Dataset, raw_targets: bool) -> Result<Dataset> {
@@ -704,26 +714,11 @@ fn fit_data_to_model(model: &mut Sequential, data: Dataset, raw_targets: bool) -
         .first()
         .and_then(|l| l.declared_input_shape())
         .map(<[usize]>::to_vec);
-    let reshape = |x: Tensor| -> Result<Tensor> {
-        match &declared {
-            Some(shape) if numel(shape) == x.row_len() && x.shape()[1..] != shape[..] => {
-                let mut full = vec![x.rows()];
-                full.extend(shape);
-                x.reshape(&full)
-            }
-            _ => Ok(x),
-        }
-    };
+    let reshape = |x: Tensor| shape_samples(x, declared.as_deref());
     let x_train = reshape(data.x_train)?;
     model.build(&x_train.shape()[1..])?;
     let classes = model.output_shape().map_or(1, numel);
-    let encode = |y: Tensor| -> Result<Tensor> {
-        if raw_targets || y.row_len() == classes || classes == 1 {
-            Ok(y)
-        } else {
-            to_categorical(&y, classes)
-        }
-    };
+    let encode = |y: Tensor| encode_targets(y, raw_targets, classes);
     let test = match data.test {
         Some((x, y)) => Some((reshape(x)?, encode(y)?)),
         None => None,

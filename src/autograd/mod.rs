@@ -88,8 +88,8 @@ impl Tape {
                 match self.ops[i] {
                     Op::Param(id) => param_grads[id.0].data_mut().fill(0.0),
                     _ if self.requires_grad[i] => {
-                        let shape = self.values[i].shape().to_vec();
-                        self.grads[i].resize_for(&shape);
+                        // Values and gradients are separate vectors, so no copy of the shape.
+                        self.grads[i].resize_for(self.values[i].shape());
                         self.grads[i].data_mut().fill(0.0);
                     }
                     _ => {}
