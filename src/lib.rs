@@ -37,6 +37,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod regularizers;
 pub mod rng;
 pub mod tensor;
 
@@ -48,11 +49,13 @@ pub use tensor::Tensor;
 pub mod prelude {
     pub use crate::callbacks::{EarlyStopping, ModelCheckpoint};
     pub use crate::layers::{
-        Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
-        Input, Layer, MaxPooling1D, MaxPooling2D, Reshape,
+        Activation, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense, Dropout, Flatten, GaussianNoise,
+        GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D,
+        Reshape, SpatialDropout2D,
     };
     pub use crate::losses::Loss;
     pub use crate::model::{Callback, Control, FitOptions, History, Sequential};
     pub use crate::optimizers::{Adagrad, Adam, AdamW, Optimizer, RMSprop, Sgd};
+    pub use crate::regularizers::{l1, l1_l2, l2};
     pub use crate::{Error, Result, Tensor};
 }

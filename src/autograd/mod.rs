@@ -29,6 +29,7 @@
 
 mod conv;
 mod losses;
+mod normalization;
 mod ops;
 mod params;
 pub mod profile;
@@ -37,6 +38,7 @@ pub mod profile;
 pub mod gradcheck;
 
 pub use conv::WindowOptions;
+pub use normalization::Statistics;
 pub(crate) use conv::window as conv_window;
 pub(crate) use ops::Op;
 pub use ops::UnaryOp;
@@ -60,6 +62,8 @@ pub struct Tape {
     scratch: Vec<Tensor>,
     requires_grad: Vec<bool>,
     grad_live: Vec<bool>,
+    /// Batch normalizations of the last training pass whose moving statistics await an update.
+    moving_updates: Vec<normalization::MovingUpdate>,
 }
 
 impl Tape {
@@ -143,6 +147,7 @@ pub struct Graph<'a> {
     tape: &'a mut Tape,
     params: &'a ParamStore,
     training: bool,
+    noise_seed: u64,
 }
 
 impl<'a> Graph<'a> {
@@ -150,12 +155,37 @@ impl<'a> Graph<'a> {
     /// `training` switches layers such as Dropout between their training and inference behaviour.
     pub fn new(tape: &'a mut Tape, params: &'a ParamStore, training: bool) -> Self {
         tape.ops.clear();
-        Graph { tape, params, training }
+        tape.moving_updates.clear();
+        Graph {
+            tape,
+            params,
+            training,
+            noise_seed: 0,
+        }
+    }
+
+    /// Sets the seed random layers (Dropout, GaussianNoise) draw this pass's noise from. The
+    /// model derives it from its seed and the optimizer's step count, so a resumed run draws
+    /// the same masks as an uninterrupted one.
+    pub fn with_noise_seed(mut self, seed: u64) -> Self {
+        self.noise_seed = seed;
+        self
+    }
+
+    /// A generator for one random layer in this pass: the pass's noise seed mixed with the
+    /// layer's own `salt` (its seed, or a hash of its name), so layers draw independent noise.
+    pub fn noise_rng(&self, salt: u64) -> crate::rng::Rng {
+        crate::rng::Rng::new(crate::rng::mix(self.noise_seed, salt))
     }
 
     /// True in a training pass.
     pub fn training(&self) -> bool {
         self.training
+    }
+
+    /// The weights this pass reads.
+    pub fn params(&self) -> &ParamStore {
+        self.params
     }
 
     /// The value a [`Var`] holds.
@@ -214,6 +244,18 @@ impl<'a> Graph<'a> {
     /// once the tape has warmed up).
     pub fn constant_with(&mut self, fill: impl FnOnce(&mut Tensor)) -> Var {
         self.push(Op::Constant, &[], |_, out, _| fill(out))
+    }
+
+    /// `loss` plus the penalty of every regularized weight, as Keras adds `model.losses`.
+    pub fn add_penalties(&mut self, mut loss: Var) -> crate::error::Result<Var> {
+        for index in 0..self.params.len() {
+            if let Some(regularizer) = self.params.regularizer(ParamId(index)) {
+                let weight = self.param(ParamId(index));
+                let penalty = self.penalty(weight, regularizer.l1, regularizer.l2);
+                loss = self.add(loss, penalty)?;
+            }
+        }
+        Ok(loss)
     }
 
     /// Records a use of a model parameter. Its gradient goes to the [`ParamStore`].

@@ -4,6 +4,7 @@
 //! The set is small on purpose. Layers compose these; a few fusions (`linear`, the
 //! cross-entropies) exist because they are faster or numerically safer than their parts.
 
+use super::normalization::{self, Statistics};
 use super::{GradTargets, Graph, Inputs, Node, ParamId, Var, losses};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Transpose, Window2d};
@@ -64,6 +65,25 @@ pub(crate) enum Op {
         probs: Var,
         target: Var,
     },
+    BatchNorm {
+        x: Var,
+        gamma: Option<Var>,
+        beta: Option<Var>,
+        epsilon: f32,
+        statistics: Statistics,
+    },
+    LayerNorm {
+        x: Var,
+        gamma: Option<Var>,
+        beta: Option<Var>,
+        epsilon: f32,
+    },
+    /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
+    Penalty {
+        weight: Var,
+        l1: f32,
+        l2: f32,
+    },
 }
 
 impl Op {
@@ -95,6 +115,9 @@ impl Op {
             | SigmoidCrossEntropy { .. }
             | CrossEntropy { .. }
             | BinaryCrossEntropy { .. } => "loss",
+            BatchNorm { .. } => "batch_norm",
+            LayerNorm { .. } => "layer_norm",
+            Penalty { .. } => "penalty",
         }
     }
 
@@ -117,6 +140,8 @@ impl Op {
                 probs: a, target: b, ..
             }
             | BinaryCrossEntropy { probs: a, target: b } => [Some(a), Some(b), None],
+            BatchNorm { x, gamma, beta, .. } | LayerNorm { x, gamma, beta, .. } => [Some(x), gamma, beta],
+            Penalty { weight, .. } => [Some(weight), None, None],
         }
     }
 }
@@ -347,6 +372,26 @@ pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTa
         Op::BinaryCrossEntropy { probs, target } => {
             losses::binary_cross_entropy_backward(probs, target, inputs, node, targets)
         }
+        Op::BatchNorm {
+            x,
+            gamma,
+            beta,
+            statistics,
+            ..
+        } => normalization::batch_norm_backward((x, gamma, beta, statistics), inputs, node, targets, scratch),
+        Op::LayerNorm { x, gamma, beta, .. } => {
+            normalization::layer_norm_backward((x, gamma, beta), inputs, node, targets)
+        }
+        Op::Penalty { weight, l1, l2 } => {
+            if let Some(dw) = targets.get(weight) {
+                let dy = node.grad.item();
+                for (d, &w) in dw.iter_mut().zip(inputs.get(weight).data()) {
+                    // |w| has no slope at 0; take 0 there, as Keras's sign() does.
+                    let sign = if w == 0.0 { 0.0 } else { w.signum() };
+                    *d += dy * (l1 * sign + 2.0 * l2 * w);
+                }
+            }
+        }
     }
 }
 
@@ -540,6 +585,15 @@ impl Graph<'_> {
         self.push(Op::Mean(x), &[], |inputs, out, _| {
             let values = inputs.get(x).data();
             out.data_mut()[0] = kernels::sum(values) / values.len().max(1) as f32;
+        })
+    }
+
+    /// A weight regularizer's penalty `l1·Σ|w| + l2·Σw²`, as a scalar.
+    pub fn penalty(&mut self, weight: Var, l1: f32, l2: f32) -> Var {
+        self.push(Op::Penalty { weight, l1, l2 }, &[], |inputs, out, _| {
+            let w = inputs.get(weight).data();
+            let (abs, squares) = w.iter().fold((0.0f32, 0.0f32), |(a, s), &v| (a + v.abs(), s + v * v));
+            out.data_mut()[0] = l1 * abs + l2 * squares;
         })
     }
 

@@ -3,6 +3,7 @@
 //! Values and gradients sit in two parallel vectors so a backward pass can read every weight
 //! while writing every gradient, and an optimizer can walk both without hashing names.
 
+use crate::regularizers::Regularizer;
 use crate::tensor::Tensor;
 
 /// Index of a parameter in its [`ParamStore`].
@@ -23,6 +24,7 @@ pub struct ParamStore {
     values: Vec<Tensor>,
     grads: Vec<Tensor>,
     trainable: Vec<bool>,
+    regularizers: Vec<Option<Regularizer>>,
 }
 
 impl ParamStore {
@@ -37,7 +39,18 @@ impl ParamStore {
         self.grads.push(Tensor::zeros(value.shape()));
         self.values.push(value);
         self.trainable.push(trainable);
+        self.regularizers.push(None);
         ParamId(self.values.len() - 1)
+    }
+
+    /// Attaches a penalty to a weight; training adds it to the loss.
+    pub fn set_regularizer(&mut self, id: ParamId, regularizer: Option<Regularizer>) {
+        self.regularizers[id.0] = regularizer;
+    }
+
+    /// The penalty attached to a weight, if any.
+    pub fn regularizer(&self, id: ParamId) -> Option<Regularizer> {
+        self.regularizers[id.0]
     }
 
     /// Number of parameters (tensors, not scalars).

@@ -2,11 +2,13 @@
 //! as model files and Keras's `model.to_json()` write them.
 
 use super::{
-    Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Input,
-    Layer, MaxPooling1D, MaxPooling2D, Pooling, Reshape,
+    Activation, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense, Dropout, Flatten, GaussianNoise,
+    GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D, Pooling,
+    Reshape, SpatialDropout2D,
 };
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, to_snake_case};
+use crate::regularizers::Regularizer;
 use serde_json::Value;
 
 /// The layer class names a model file may use.
@@ -23,6 +25,11 @@ pub const LAYER_NAMES: &[&str] = &[
     "GlobalMaxPooling2D",
     "GlobalAveragePooling2D",
     "MaxPooling1D",
+    "Dropout",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "BatchNormalization",
+    "LayerNormalization",
 ];
 
 /// Builds a layer from its Keras class name and config. Unknown keys that only matter to
@@ -49,6 +56,12 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
             }
             if let Some(init) = initializer(config, "bias_initializer")? {
                 dense = dense.bias_initializer(init);
+            }
+            if let Some(r) = regularizer(config, "kernel_regularizer")? {
+                dense = dense.kernel_regularizer(r);
+            }
+            if let Some(r) = regularizer(config, "bias_regularizer")? {
+                dense = dense.bias_regularizer(r);
             }
             if let Some(shape) = &input_shape {
                 dense = dense.input_shape(shape);
@@ -85,6 +98,12 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
             }
             if let Some(init) = initializer(config, "bias_initializer")? {
                 conv = conv.bias_initializer(init);
+            }
+            if let Some(r) = regularizer(config, "kernel_regularizer")? {
+                conv = conv.kernel_regularizer(r);
+            }
+            if let Some(r) = regularizer(config, "bias_regularizer")? {
+                conv = conv.bias_regularizer(r);
             }
             if let Some(shape) = &input_shape {
                 conv = conv.input_shape(shape);
@@ -135,6 +154,48 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
                 Some(shape) => flatten.input_shape(shape),
                 None => flatten,
             })
+        }
+        "Dropout" | "SpatialDropout2D" | "GaussianNoise" => {
+            let (key, value) = if class_name == "GaussianNoise" {
+                ("stddev", number(config, "stddev")?)
+            } else {
+                ("rate", number(config, "rate")?)
+            };
+            let value = value.ok_or_else(|| Error::Data(format!("{class_name} needs a number \"{key}\"")))?;
+            let mut layer = match class_name {
+                "Dropout" => Dropout::new(value),
+                "SpatialDropout2D" => SpatialDropout2D::new(value),
+                _ => GaussianNoise::new(value),
+            };
+            if let Some(seed) = config.get("seed").and_then(Value::as_u64) {
+                layer = layer.seed(seed);
+            }
+            Box::new(layer)
+        }
+        "BatchNormalization" | "LayerNormalization" => {
+            last_axis_only(class_name, config)?;
+            let flag = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(true);
+            let epsilon = number(config, "epsilon")?.unwrap_or(1e-3);
+            if class_name == "BatchNormalization" {
+                let mut bn = BatchNormalization::new()
+                    .momentum(number(config, "momentum")?.unwrap_or(0.99))
+                    .epsilon(epsilon)
+                    .center(flag("center"))
+                    .scale(flag("scale"));
+                if let Some(shape) = &input_shape {
+                    bn = bn.input_shape(shape);
+                }
+                Box::new(bn)
+            } else {
+                let mut ln = LayerNormalization::new()
+                    .epsilon(epsilon)
+                    .center(flag("center"))
+                    .scale(flag("scale"));
+                if let Some(shape) = &input_shape {
+                    ln = ln.input_shape(shape);
+                }
+                Box::new(ln)
+            }
         }
         _ => return Err(Error::unknown("layer class", class_name, LAYER_NAMES)),
     };
@@ -243,4 +304,35 @@ fn initializer(config: &Value, key: &str) -> Result<Option<Initializer>> {
         "constant" => Initializer::Constant(arg("value", 0.0)),
         _ => Initializer::from_name(&name)?,
     }))
+}
+
+/// An optional number under `key`.
+fn number(config: &Value, key: &str) -> Result<Option<f32>> {
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(|v| Some(v as f32))
+            .ok_or_else(|| Error::Data(format!("\"{key}\" must be a number, got {v}"))),
+    }
+}
+
+/// A regularizer under `key` (`null` or absent: none).
+fn regularizer(config: &Value, key: &str) -> Result<Option<Regularizer>> {
+    config.get(key).map_or(Ok(None), Regularizer::from_config)
+}
+
+/// Normalization layers here work on the last axis only: `axis` must be -1 (or `[-1]`).
+fn last_axis_only(class_name: &str, config: &Value) -> Result<()> {
+    let axis = match config.get("axis") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Array(items)) if items.len() == 1 => &items[0],
+        Some(other) => other,
+    };
+    if axis.as_i64() == Some(-1) {
+        return Ok(());
+    }
+    Err(Error::Data(format!(
+        "{class_name} with axis {axis} is not supported: strata normalizes the last axis only (axis=-1)"
+    )))
 }

@@ -5,6 +5,7 @@ use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
 use crate::error::{Error, Result, keras_shape};
 use crate::initializers::Initializer;
+use crate::regularizers::Regularizer;
 use crate::kernels::Padding;
 use crate::rng::Rng;
 
@@ -27,6 +28,8 @@ pub struct Conv2D {
     use_bias: bool,
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
+    kernel_regularizer: Option<Regularizer>,
+    bias_regularizer: Option<Regularizer>,
     input_shape: Option<Vec<usize>>,
     function: activations::Activation,
     kernel: Option<ParamId>,
@@ -48,6 +51,8 @@ impl Conv2D {
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
             input_shape: None,
             function: activations::Activation::Linear,
             kernel: None,
@@ -95,6 +100,18 @@ impl Conv2D {
     /// How the bias starts. Defaults to `zeros`.
     pub fn bias_initializer(mut self, initializer: Initializer) -> Self {
         self.bias_initializer = initializer;
+        self
+    }
+
+    /// A penalty on the kernel added to the training loss (`l2(0.01)`, ...). Defaults to none.
+    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.kernel_regularizer = Some(regularizer);
+        self
+    }
+
+    /// A penalty on the bias added to the training loss. Defaults to none.
+    pub fn bias_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.bias_regularizer = Some(regularizer);
         self
     }
 
@@ -161,6 +178,9 @@ impl Layer for Conv2D {
         }
         self.options.padding = parse_padding(&self.name, &self.padding_name)?;
         self.function = activations::Activation::from_name(&self.activation)?;
+        for regularizer in self.kernel_regularizer.iter().chain(&self.bias_regularizer) {
+            regularizer.validate()?;
+        }
         let image = if self.one_dimensional {
             if input_shape.len() != 2 {
                 return Err(Error::LayerShape {
@@ -184,9 +204,11 @@ impl Layer for Conv2D {
         super::check_weight_count(&self.name, &kernel_shape)?;
         let kernel = self.kernel_initializer.initialize(&kernel_shape, rng);
         self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
+        params.set_regularizer(self.kernel.expect("just added"), self.kernel_regularizer);
         if self.use_bias {
             let bias = self.bias_initializer.initialize(&[self.filters], rng);
             self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
+            params.set_regularizer(self.bias.expect("just added"), self.bias_regularizer);
         }
         Ok(if self.one_dimensional {
             vec![g.out_w, self.filters]
@@ -244,6 +266,8 @@ impl Layer for Conv2D {
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer.name(),
             "bias_initializer": self.bias_initializer.name(),
+            "kernel_regularizer": self.kernel_regularizer.map(|r| r.config()),
+            "bias_regularizer": self.bias_regularizer.map(|r| r.config()),
         })
     }
 }

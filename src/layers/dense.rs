@@ -5,6 +5,7 @@ use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::initializers::Initializer;
+use crate::regularizers::Regularizer;
 use crate::rng::Rng;
 
 /// A fully-connected layer with Keras's arguments and defaults: no activation, a bias,
@@ -22,6 +23,8 @@ pub struct Dense {
     use_bias: bool,
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
+    kernel_regularizer: Option<Regularizer>,
+    bias_regularizer: Option<Regularizer>,
     input_shape: Option<Vec<usize>>,
     function: activations::Activation,
     input_width: usize,
@@ -39,6 +42,8 @@ impl Dense {
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
             input_shape: None,
             function: activations::Activation::Linear,
             input_width: 0,
@@ -69,6 +74,18 @@ impl Dense {
     /// How the bias starts. Defaults to `zeros`.
     pub fn bias_initializer(mut self, initializer: Initializer) -> Self {
         self.bias_initializer = initializer;
+        self
+    }
+
+    /// A penalty on the kernel added to the training loss (`l2(0.01)`, ...). Defaults to none.
+    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.kernel_regularizer = Some(regularizer);
+        self
+    }
+
+    /// A penalty on the bias added to the training loss. Defaults to none.
+    pub fn bias_regularizer(mut self, regularizer: Regularizer) -> Self {
+        self.bias_regularizer = Some(regularizer);
         self
     }
 
@@ -129,13 +146,18 @@ impl Layer for Dense {
             });
         }
         self.function = activations::Activation::from_name(&self.activation)?;
+        for regularizer in self.kernel_regularizer.iter().chain(&self.bias_regularizer) {
+            regularizer.validate()?;
+        }
         self.input_width = input_shape[0];
         super::check_weight_count(&self.name, &[self.input_width, self.units])?;
         let kernel = self.kernel_initializer.initialize(&[self.input_width, self.units], rng);
         self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
+        params.set_regularizer(self.kernel.expect("just added"), self.kernel_regularizer);
         if self.use_bias {
             let bias = self.bias_initializer.initialize(&[self.units], rng);
             self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
+            params.set_regularizer(self.bias.expect("just added"), self.bias_regularizer);
         }
         Ok(vec![self.units])
     }
@@ -174,6 +196,8 @@ impl Layer for Dense {
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer.name(),
             "bias_initializer": self.bias_initializer.name(),
+            "kernel_regularizer": self.kernel_regularizer.map(|r| r.config()),
+            "bias_regularizer": self.bias_regularizer.map(|r| r.config()),
         })
     }
 }

@@ -11,8 +11,10 @@ mod activation;
 mod config;
 mod conv;
 mod dense;
+mod dropout;
 mod flatten;
 mod input;
+mod normalization;
 mod pooling;
 mod reshape;
 
@@ -20,8 +22,10 @@ pub use activation::Activation;
 pub use config::{LAYER_NAMES, from_config};
 pub use conv::{Conv1D, Conv2D};
 pub use dense::Dense;
+pub use dropout::{Dropout, GaussianNoise, NoiseLayer, SpatialDropout2D};
 pub use flatten::Flatten;
 pub use input::Input;
+pub use normalization::{BatchNormalization, LayerNormalization};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Pooling};
 pub use reshape::Reshape;
 

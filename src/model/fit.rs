@@ -282,16 +282,20 @@ impl Sequential {
             .compiled
             .as_mut()
             .expect("prepare checked that the model is compiled");
+        // Noise (dropout masks) follows the step count, so a resumed run draws the same masks.
+        let noise_seed = crate::rng::mix(self.seed, compiled.optimizer.iterations());
         let (loss, stats) = {
-            let mut graph = Graph::new(&mut self.tape, &self.params, true);
+            let mut graph = Graph::new(&mut self.tape, &self.params, true).with_noise_seed(noise_seed);
             let input = graph.constant_with(|buffer| x.gather_rows_into(batch, buffer));
             let target = graph.constant_with(|buffer| y.gather_rows_into(batch, buffer));
             let output = Self::forward_layers(&self.layers, &mut graph, input)?;
             let loss = compiled.loss.compute(&mut graph, output, target)?;
+            let loss = graph.add_penalties(loss)?;
             let stats = batch_stats(compiled, graph.value(output), graph.value(target));
             (loss, (graph.value(loss).item(), stats.0, stats.1))
         };
         self.tape.backward(loss, &mut self.params);
+        self.tape.apply_moving_updates(&mut self.params);
         crate::autograd::profile::time("optimizer", true, || compiled.optimizer.step(&mut self.params));
         Ok(stats)
     }
@@ -320,6 +324,7 @@ impl Sequential {
             let target = graph.constant_with(|buffer| y.gather_rows_into(&rows, buffer));
             let output = Self::forward_layers(&self.layers, &mut graph, input)?;
             let loss = compiled.loss.compute(&mut graph, output, target)?;
+            let loss = graph.add_penalties(loss)?;
             let (correct, predictions) = batch_stats(compiled, graph.value(output), graph.value(target));
             totals.add(graph.value(loss).item(), end - start, correct, predictions);
             start = end;

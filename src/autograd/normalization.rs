@@ -1,0 +1,277 @@
+//! Batch and layer normalization, each fused into one operation: the forward pass keeps the
+//! statistics its backward needs, and the backward uses the closed form rather than a chain of
+//! small reductions.
+//!
+//! Both normalize `x̂ = (x − mean) / √(var + ε)` and return `γ·x̂ + β`. Batch normalization takes
+//! the statistics of each channel (the last axis) over every other axis; layer normalization takes
+//! those of each row over its last axis. Variances are the biased ones, as Keras uses.
+
+use super::{GradTargets, Graph, Inputs, Node, ParamId, Var};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// Where batch normalization's statistics come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistics {
+    /// Mean and variance of the batch being normalized (training).
+    Batch,
+    /// The moving mean and variance parameters (inference).
+    Moving {
+        /// The moving mean's parameter.
+        mean: ParamId,
+        /// The moving variance's parameter.
+        variance: ParamId,
+    },
+}
+
+/// A batch normalization whose batch statistics should update the moving ones after the pass.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MovingUpdate {
+    /// The normalization's position on the tape; its saved state holds `[mean, var, inv_std]`.
+    pub(crate) node: usize,
+    pub(crate) moving_mean: ParamId,
+    pub(crate) moving_variance: ParamId,
+    pub(crate) momentum: f32,
+}
+
+impl Graph<'_> {
+    /// Batch normalization over every axis but the last (channels-last images, Dense outputs).
+    ///
+    /// With [`Statistics::Batch`] the batch's own statistics are used and, when `moving` is
+    /// given as `(moving_mean, moving_variance, momentum)`, the moving statistics are updated
+    /// from them once the pass is applied (see `Tape::apply_moving_updates`).
+    pub fn batch_norm(
+        &mut self,
+        x: Var,
+        gamma: Option<Var>,
+        beta: Option<Var>,
+        epsilon: f32,
+        statistics: Statistics,
+        moving_update: Option<(ParamId, ParamId, f32)>,
+    ) -> Result<Var> {
+        let shape = self.shape(x).to_vec();
+        let channels = *shape.last().unwrap_or(&0);
+        self.check_affine("batch_norm", &shape, gamma, beta)?;
+        let rows = shape.iter().product::<usize>() / channels.max(1);
+        let op = super::Op::BatchNorm {
+            x,
+            gamma,
+            beta,
+            epsilon,
+            statistics,
+        };
+        let params = self.params;
+        let out = self.push(op, &shape, |inputs, out, saved| {
+            saved.resize_for(&[3 * channels]);
+            let (mean, rest) = saved.data_mut().split_at_mut(channels);
+            let (var, inv_std) = rest.split_at_mut(channels);
+            let x = inputs.get(x).data();
+            match statistics {
+                Statistics::Batch => column_moments(x, rows, channels, mean, var),
+                Statistics::Moving { mean: m, variance: v } => {
+                    mean.copy_from_slice(params.value(m).data());
+                    var.copy_from_slice(params.value(v).data());
+                }
+            }
+            for (s, v) in inv_std.iter_mut().zip(var.iter()) {
+                *s = 1.0 / (v + epsilon).sqrt();
+            }
+            let gamma = gamma.map(|g| inputs.get(g).data());
+            let beta = beta.map(|b| inputs.get(b).data());
+            for (out_row, x_row) in out.data_mut().chunks_mut(channels).zip(x.chunks(channels)) {
+                for c in 0..channels {
+                    let normalized = (x_row[c] - mean[c]) * inv_std[c];
+                    out_row[c] = normalized * gamma.map_or(1.0, |g| g[c]) + beta.map_or(0.0, |b| b[c]);
+                }
+            }
+        });
+        if let Some((moving_mean, moving_variance, momentum)) = moving_update
+            && statistics == Statistics::Batch
+        {
+            self.tape.moving_updates.push(MovingUpdate {
+                node: out.0,
+                moving_mean,
+                moving_variance,
+                momentum,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Layer normalization over the last axis of each sample.
+    pub fn layer_norm(&mut self, x: Var, gamma: Option<Var>, beta: Option<Var>, epsilon: f32) -> Result<Var> {
+        let shape = self.shape(x).to_vec();
+        let features = *shape.last().unwrap_or(&0);
+        self.check_affine("layer_norm", &shape, gamma, beta)?;
+        let rows = shape.iter().product::<usize>() / features.max(1);
+        let op = super::Op::LayerNorm { x, gamma, beta, epsilon };
+        Ok(self.push(op, &shape, |inputs, out, saved| {
+            saved.resize_for(&[2 * rows]);
+            let (means, inv_stds) = saved.data_mut().split_at_mut(rows);
+            let gamma = gamma.map(|g| inputs.get(g).data());
+            let beta = beta.map(|b| inputs.get(b).data());
+            let rows_in = inputs.get(x).data().chunks(features);
+            for (r, (out_row, x_row)) in out.data_mut().chunks_mut(features).zip(rows_in).enumerate() {
+                let mean = x_row.iter().map(|&v| v as f64).sum::<f64>() / features as f64;
+                let var = x_row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / features as f64;
+                let inv_std = 1.0 / (var as f32 + epsilon).sqrt();
+                (means[r], inv_stds[r]) = (mean as f32, inv_std);
+                for j in 0..features {
+                    let normalized = (x_row[j] - mean as f32) * inv_std;
+                    out_row[j] = normalized * gamma.map_or(1.0, |g| g[j]) + beta.map_or(0.0, |b| b[j]);
+                }
+            }
+        }))
+    }
+
+    /// Checks that `gamma` and `beta` hold one value per entry of the last axis of `shape`.
+    fn check_affine(&self, op: &'static str, shape: &[usize], gamma: Option<Var>, beta: Option<Var>) -> Result<()> {
+        let last = shape.last().copied().unwrap_or(0);
+        if shape.len() < 2 || last == 0 {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: shape.to_vec(),
+                rhs: vec![],
+            });
+        }
+        for var in gamma.into_iter().chain(beta) {
+            if self.shape(var) != [last] {
+                return Err(Error::ShapeMismatch {
+                    op,
+                    lhs: shape.to_vec(),
+                    rhs: self.shape(var).to_vec(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-column mean and biased variance of a `(rows, columns)` matrix, in two passes (mean, then
+/// centred squares) so a large mean does not swallow a small variance.
+fn column_moments(x: &[f32], rows: usize, columns: usize, mean: &mut [f32], var: &mut [f32]) {
+    mean.fill(0.0);
+    var.fill(0.0);
+    for row in x.chunks(columns) {
+        mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+    }
+    mean.iter_mut().for_each(|m| *m /= rows.max(1) as f32);
+    for row in x.chunks(columns) {
+        for c in 0..columns {
+            let d = row[c] - mean[c];
+            var[c] += d * d;
+        }
+    }
+    var.iter_mut().for_each(|v| *v /= rows.max(1) as f32);
+}
+
+/// Backward of batch normalization. With batch statistics the mean and variance depend on `x`,
+/// which gives the usual closed form `dx = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂))`; with moving
+/// statistics they are constants and `dx = γ·inv_std·dy`.
+pub(super) fn batch_norm_backward(
+    (x, gamma, beta, statistics): (Var, Option<Var>, Option<Var>, Statistics),
+    inputs: &Inputs,
+    node: Node,
+    targets: &mut GradTargets,
+    scratch: &mut Tensor,
+) {
+    let saved = node.saved.data();
+    let channels = saved.len() / 3;
+    let (mean, inv_std) = (&saved[..channels], &saved[2 * channels..]);
+    let x_values = inputs.get(x).data();
+    let dy = node.grad.data();
+    let rows = dy.len() / channels.max(1);
+    scratch.resize_for(&[2 * channels]);
+    let (sum_dy, sum_dy_xhat) = scratch.data_mut().split_at_mut(channels);
+    sum_dy.fill(0.0);
+    sum_dy_xhat.fill(0.0);
+    for (dy_row, x_row) in dy.chunks(channels).zip(x_values.chunks(channels)) {
+        for c in 0..channels {
+            sum_dy[c] += dy_row[c];
+            sum_dy_xhat[c] += dy_row[c] * (x_row[c] - mean[c]) * inv_std[c];
+        }
+    }
+    if let Some(dgamma) = gamma.and_then(|g| targets.get(g)) {
+        dgamma.iter_mut().zip(sum_dy_xhat.iter()).for_each(|(d, s)| *d += s);
+    }
+    if let Some(dbeta) = beta.and_then(|b| targets.get(b)) {
+        dbeta.iter_mut().zip(sum_dy.iter()).for_each(|(d, s)| *d += s);
+    }
+    let gamma_values = gamma.map(|g| inputs.get(g).data());
+    let Some(dx) = targets.get(x) else { return };
+    let n = rows as f32;
+    let batch = statistics == Statistics::Batch;
+    for ((dx_row, dy_row), x_row) in dx.chunks_mut(channels).zip(dy.chunks(channels)).zip(x_values.chunks(channels)) {
+        for c in 0..channels {
+            let scale = gamma_values.map_or(1.0, |g| g[c]) * inv_std[c];
+            dx_row[c] += if batch {
+                let x_hat = (x_row[c] - mean[c]) * inv_std[c];
+                scale / n * (n * dy_row[c] - sum_dy[c] - x_hat * sum_dy_xhat[c])
+            } else {
+                scale * dy_row[c]
+            };
+        }
+    }
+}
+
+/// Backward of layer normalization: the batch-normalization closed form, per row.
+pub(super) fn layer_norm_backward(
+    (x, gamma, beta): (Var, Option<Var>, Option<Var>),
+    inputs: &Inputs,
+    node: Node,
+    targets: &mut GradTargets,
+) {
+    let saved = node.saved.data();
+    let rows = saved.len() / 2;
+    let (means, inv_stds) = saved.split_at(rows);
+    let x_values = inputs.get(x).data();
+    let dy = node.grad.data();
+    let features = dy.len() / rows.max(1);
+    let x_hat = |r: usize, j: usize| (x_values[r * features + j] - means[r]) * inv_stds[r];
+    if let Some(dgamma) = gamma.and_then(|g| targets.get(g)) {
+        for r in 0..rows {
+            for j in 0..features {
+                dgamma[j] += dy[r * features + j] * x_hat(r, j);
+            }
+        }
+    }
+    if let Some(dbeta) = beta.and_then(|b| targets.get(b)) {
+        for dy_row in dy.chunks(features) {
+            dbeta.iter_mut().zip(dy_row).for_each(|(d, g)| *d += g);
+        }
+    }
+    let gamma_values = gamma.map(|g| inputs.get(g).data());
+    let Some(dx) = targets.get(x) else { return };
+    let n = features as f32;
+    for r in 0..rows {
+        // dx̂ = dy·γ; its two sums enter every element of the row.
+        let (mut sum, mut sum_xhat) = (0.0f32, 0.0f32);
+        for j in 0..features {
+            let dxhat = dy[r * features + j] * gamma_values.map_or(1.0, |g| g[j]);
+            sum += dxhat;
+            sum_xhat += dxhat * x_hat(r, j);
+        }
+        for j in 0..features {
+            let dxhat = dy[r * features + j] * gamma_values.map_or(1.0, |g| g[j]);
+            dx[r * features + j] += inv_stds[r] / n * (n * dxhat - sum - x_hat(r, j) * sum_xhat);
+        }
+    }
+}
+
+impl super::Tape {
+    /// Moves each moving mean and variance toward the batch statistics of the last training
+    /// pass, as Keras does: `moving = moving·momentum + batch·(1 − momentum)`.
+    pub fn apply_moving_updates(&mut self, params: &mut super::ParamStore) {
+        for update in self.moving_updates.drain(..) {
+            let saved = self.saved[update.node].data();
+            let channels = saved.len() / 3;
+            let (mean, var) = (&saved[..channels], &saved[channels..2 * channels]);
+            let m = update.momentum;
+            for (moving, batch) in [(update.moving_mean, mean), (update.moving_variance, var)] {
+                for (v, b) in params.value_mut(moving).data_mut().iter_mut().zip(batch) {
+                    *v = *v * m + b * (1.0 - m);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Noise layers that fight overfitting, active only in training: [`Dropout`],
+//! [`SpatialDropout2D`] and [`GaussianNoise`]. At inference each is the identity.
+//!
+//! Their noise comes from the pass's seed (the model's seed and the optimizer's step count)
+//! mixed with the layer's `seed`, or with a hash of its name when no seed is given: runs are
+//! reproducible, and a resumed run draws the masks an uninterrupted one would have.
+
+use super::Layer;
+use crate::autograd::{Graph, ParamStore, Var};
+use crate::error::{Error, Result, keras_shape};
+use crate::rng::{Rng, hash_name};
+
+/// Which noise a [`NoiseLayer`] applies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Noise {
+    /// Zero each value with probability `rate`, scale the rest by `1 / (1 − rate)`.
+    Dropout { rate: f32 },
+    /// Zero whole channels of `(N, H, W, C)` images with probability `rate`.
+    Spatial { rate: f32 },
+    /// Add zero-mean normal noise.
+    Gaussian { stddev: f32 },
+}
+
+/// A noise layer; build one with [`Dropout::new`], [`SpatialDropout2D::new`] or
+/// [`GaussianNoise::new`].
+#[derive(Clone, Debug)]
+pub struct NoiseLayer {
+    name: String,
+    noise: Noise,
+    seed: Option<u64>,
+}
+
+/// Inverted dropout, as Keras's `Dropout(rate, seed=None)`: in training each value is zeroed with
+/// probability `rate` and the others are scaled by `1 / (1 − rate)`, so the expected output
+/// equals the input.
+///
+/// ```
+/// use strata::layers::Dropout;
+/// let dropout = Dropout::new(0.5);
+/// ```
+pub struct Dropout;
+
+impl Dropout {
+    /// Drops each value with probability `rate`, in `[0, 1)`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(rate: f32) -> NoiseLayer {
+        NoiseLayer::new(Noise::Dropout { rate })
+    }
+}
+
+/// Keras's `SpatialDropout2D(rate)`: drops whole feature maps of channels-last images, which
+/// suits convolutions, whose neighbouring pixels are strongly correlated.
+pub struct SpatialDropout2D;
+
+impl SpatialDropout2D {
+    /// Drops each channel of each sample with probability `rate`, in `[0, 1)`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(rate: f32) -> NoiseLayer {
+        NoiseLayer::new(Noise::Spatial { rate })
+    }
+}
+
+/// Keras's `GaussianNoise(stddev)`: adds normal noise of standard deviation `stddev` in training.
+pub struct GaussianNoise;
+
+impl GaussianNoise {
+    /// Adds noise of standard deviation `stddev` (≥ 0).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(stddev: f32) -> NoiseLayer {
+        NoiseLayer::new(Noise::Gaussian { stddev })
+    }
+}
+
+impl NoiseLayer {
+    fn new(noise: Noise) -> Self {
+        NoiseLayer {
+            name: String::new(),
+            noise,
+            seed: None,
+        }
+    }
+
+    /// Seeds this layer's noise (mixed with the model's per-step seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Gives the layer a name instead of the automatic one.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Checks the rate or standard deviation.
+    fn validate(&self) -> Result<()> {
+        match self.noise {
+            Noise::Dropout { rate } | Noise::Spatial { rate } if !(0.0..1.0).contains(&rate) => Err(Error::invalid(
+                "rate",
+                rate,
+                format!("layer '{}': a dropout rate must be in [0, 1)", self.name),
+            )),
+            Noise::Gaussian { stddev } if !(stddev.is_finite() && stddev >= 0.0) => Err(Error::invalid(
+                "stddev",
+                stddev,
+                format!("layer '{}': the noise's standard deviation must be ≥ 0", self.name),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Layer for NoiseLayer {
+    fn class_name(&self) -> &'static str {
+        match self.noise {
+            Noise::Dropout { .. } => "Dropout",
+            Noise::Spatial { .. } => "SpatialDropout2D",
+            Noise::Gaussian { .. } => "GaussianNoise",
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+        self.validate()?;
+        if matches!(self.noise, Noise::Spatial { .. }) && input_shape.len() != 3 {
+            return Err(Error::LayerShape {
+                layer: self.name.clone(),
+                expected: "(None, height, width, channels)".into(),
+                received: keras_shape(input_shape),
+            });
+        }
+        Ok(input_shape.to_vec())
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let active = match self.noise {
+            Noise::Dropout { rate } | Noise::Spatial { rate } => rate > 0.0,
+            Noise::Gaussian { stddev } => stddev > 0.0,
+        };
+        if !graph.training() || !active {
+            return Ok(x);
+        }
+        let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.name)));
+        let shape = graph.shape(x).to_vec();
+        let (rows, channels) = (shape[0], *shape.last().unwrap_or(&1));
+        match self.noise {
+            Noise::Dropout { rate } => {
+                let noise = graph.constant_with(|mask| {
+                    mask.resize_for(&shape);
+                    fill_mask(mask.data_mut(), rate, &mut rng);
+                });
+                graph.mul(x, noise)
+            }
+            Noise::Spatial { rate } => {
+                let noise = graph.constant_with(|mask| {
+                    mask.resize_for(&[rows, 1, 1, channels]);
+                    fill_mask(mask.data_mut(), rate, &mut rng);
+                });
+                graph.mul(x, noise)
+            }
+            Noise::Gaussian { stddev } => {
+                let noise = graph.constant_with(|noise| {
+                    noise.resize_for(&shape);
+                    noise.data_mut().iter_mut().for_each(|v| *v = stddev * rng.normal());
+                });
+                graph.add(x, noise)
+            }
+        }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        match self.noise {
+            Noise::Dropout { rate } | Noise::Spatial { rate } => {
+                serde_json::json!({"name": self.name, "rate": rate, "seed": self.seed})
+            }
+            Noise::Gaussian { stddev } => serde_json::json!({"name": self.name, "stddev": stddev, "seed": self.seed}),
+        }
+    }
+}
+
+/// Fills `mask` with `1 / (1 − rate)` where a value is kept (probability `1 − rate`) and 0 where
+/// it is dropped.
+fn fill_mask(mask: &mut [f32], rate: f32, rng: &mut Rng) {
+    let scale = 1.0 / (1.0 - rate);
+    for v in mask {
+        *v = if rng.uniform(0.0, 1.0) >= rate { scale } else { 0.0 };
+    }
+}

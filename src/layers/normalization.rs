@@ -1,0 +1,296 @@
+//! [`BatchNormalization`] and [`LayerNormalization`], with Keras's arguments and defaults.
+
+use super::Layer;
+use crate::autograd::{Graph, ParamId, ParamStore, Statistics, Var};
+use crate::error::{Error, Result, keras_shape};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Normalizes each channel (the last axis) with the batch's statistics in training and with
+/// moving statistics at inference, as Keras's `BatchNormalization(momentum=0.99,
+/// epsilon=0.001, center=True, scale=True)`.
+///
+/// Weights, in Keras's order: `gamma` and `beta` (trainable, when `scale` / `center`), then
+/// `moving_mean` and `moving_variance` (non-trainable; `summary` counts them as such). Each
+/// training step moves them: `moving = moving·momentum + batch·(1 − momentum)`.
+///
+/// ```
+/// use strata::layers::BatchNormalization;
+/// let bn = BatchNormalization::new().momentum(0.9);
+/// ```
+#[derive(Clone, Debug)]
+pub struct BatchNormalization {
+    name: String,
+    momentum: f32,
+    epsilon: f32,
+    center: bool,
+    scale: bool,
+    input_shape: Option<Vec<usize>>,
+    gamma: Option<ParamId>,
+    beta: Option<ParamId>,
+    moving_mean: Option<ParamId>,
+    moving_variance: Option<ParamId>,
+}
+
+impl Default for BatchNormalization {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchNormalization {
+    /// Batch normalization with Keras's defaults.
+    pub fn new() -> Self {
+        BatchNormalization {
+            name: String::new(),
+            momentum: 0.99,
+            epsilon: 1e-3,
+            center: true,
+            scale: true,
+            input_shape: None,
+            gamma: None,
+            beta: None,
+            moving_mean: None,
+            moving_variance: None,
+        }
+    }
+
+    /// How much of the moving statistics each step keeps, in `[0, 1]`. Defaults to 0.99.
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Added to the variance before its square root. Defaults to 0.001.
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    /// Whether to add the learned offset `beta`. Defaults to true.
+    pub fn center(mut self, center: bool) -> Self {
+        self.center = center;
+        self
+    }
+
+    /// Whether to multiply by the learned scale `gamma`. Defaults to true.
+    pub fn scale(mut self, scale: bool) -> Self {
+        self.scale = scale;
+        self
+    }
+
+    /// Declares the model's input shape on this first layer (Keras's `input_shape=`).
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Gives the layer a name instead of the automatic `batch_normalization_N`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+}
+
+/// Checks `epsilon` and adds `gamma` / `beta` of `features` values, as asked.
+fn affine_params(
+    layer: &str,
+    (features, epsilon, scale, center): (usize, f32, bool, bool),
+    params: &mut ParamStore,
+) -> Result<(Option<ParamId>, Option<ParamId>)> {
+    if !(epsilon.is_finite() && epsilon > 0.0) {
+        return Err(Error::invalid("epsilon", epsilon, format!("layer '{layer}' needs epsilon > 0")));
+    }
+    let gamma = scale.then(|| params.add(format!("{layer}/gamma"), Tensor::ones(&[features]), true));
+    let beta = center.then(|| params.add(format!("{layer}/beta"), Tensor::zeros(&[features]), true));
+    Ok((gamma, beta))
+}
+
+/// The error for an input with no feature axis to normalize.
+fn no_features(layer: &str, input_shape: &[usize]) -> Error {
+    Error::LayerShape {
+        layer: layer.to_string(),
+        expected: "(None, ..., features) with at least one feature axis".into(),
+        received: keras_shape(input_shape),
+    }
+}
+
+impl Layer for BatchNormalization {
+    fn class_name(&self) -> &'static str {
+        "BatchNormalization"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+        let Some(&channels) = input_shape.last().filter(|&&c| c > 0) else {
+            return Err(no_features(&self.name, input_shape));
+        };
+        if !(0.0..=1.0).contains(&self.momentum) {
+            return Err(Error::invalid(
+                "momentum",
+                self.momentum,
+                format!("layer '{}' needs a momentum in [0, 1]", self.name),
+            ));
+        }
+        let settings = (channels, self.epsilon, self.scale, self.center);
+        (self.gamma, self.beta) = affine_params(&self.name, settings, params)?;
+        self.moving_mean = Some(params.add(format!("{}/moving_mean", self.name), Tensor::zeros(&[channels]), false));
+        self.moving_variance =
+            Some(params.add(format!("{}/moving_variance", self.name), Tensor::ones(&[channels]), false));
+        Ok(input_shape.to_vec())
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let (Some(mean), Some(variance)) = (self.moving_mean, self.moving_variance) else {
+            return Err(Error::Usage(format!("layer '{}' used before it was built", self.name)));
+        };
+        let gamma = self.gamma.map(|id| graph.param(id));
+        let beta = self.beta.map(|id| graph.param(id));
+        let (statistics, update) = if graph.training() {
+            (Statistics::Batch, Some((mean, variance, self.momentum)))
+        } else {
+            (Statistics::Moving { mean, variance }, None)
+        };
+        graph.batch_norm(x, gamma, beta, self.epsilon, statistics, update)
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        [self.gamma, self.beta, self.moving_mean, self.moving_variance]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "axis": -1,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        })
+    }
+}
+
+/// Normalizes each sample over its last axis, as Keras's `LayerNormalization(axis=-1,
+/// epsilon=0.001, center=True, scale=True)`. The same in training and inference.
+#[derive(Clone, Debug)]
+pub struct LayerNormalization {
+    name: String,
+    epsilon: f32,
+    center: bool,
+    scale: bool,
+    input_shape: Option<Vec<usize>>,
+    gamma: Option<ParamId>,
+    beta: Option<ParamId>,
+}
+
+impl Default for LayerNormalization {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LayerNormalization {
+    /// Layer normalization with Keras's defaults.
+    pub fn new() -> Self {
+        LayerNormalization {
+            name: String::new(),
+            epsilon: 1e-3,
+            center: true,
+            scale: true,
+            input_shape: None,
+            gamma: None,
+            beta: None,
+        }
+    }
+
+    /// Added to the variance before its square root. Defaults to 0.001.
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    /// Whether to add the learned offset `beta`. Defaults to true.
+    pub fn center(mut self, center: bool) -> Self {
+        self.center = center;
+        self
+    }
+
+    /// Whether to multiply by the learned scale `gamma`. Defaults to true.
+    pub fn scale(mut self, scale: bool) -> Self {
+        self.scale = scale;
+        self
+    }
+
+    /// Declares the model's input shape on this first layer (Keras's `input_shape=`).
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Gives the layer a name instead of the automatic `layer_normalization_N`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+}
+
+impl Layer for LayerNormalization {
+    fn class_name(&self) -> &'static str {
+        "LayerNormalization"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+        let Some(&features) = input_shape.last().filter(|&&c| c > 0) else {
+            return Err(no_features(&self.name, input_shape));
+        };
+        let settings = (features, self.epsilon, self.scale, self.center);
+        (self.gamma, self.beta) = affine_params(&self.name, settings, params)?;
+        Ok(input_shape.to_vec())
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let gamma = self.gamma.map(|id| graph.param(id));
+        let beta = self.beta.map(|id| graph.param(id));
+        graph.layer_norm(x, gamma, beta, self.epsilon)
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        self.gamma.into_iter().chain(self.beta).collect()
+    }
+
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "axis": -1,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        })
+    }
+}
