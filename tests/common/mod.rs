@@ -1,0 +1,101 @@
+//! Helpers shared by the integration tests: random tensors, gradient checks of layer stacks.
+#![allow(dead_code)]
+
+use strata::Result;
+use strata::Tensor;
+use strata::autograd::gradcheck::max_gradient_error;
+use strata::autograd::{Graph, ParamStore, Tape, Var};
+use strata::layers::Layer;
+use strata::rng::Rng;
+
+/// Step of the central differences.
+pub const EPS: f32 = 1e-2;
+/// Largest accepted error, relative to `max(1, |gradient|)`.
+pub const TOLERANCE: f32 = 1e-2;
+
+/// Values uniform in `[low, high)`.
+pub fn uniform(shape: &[usize], low: f32, high: f32, seed: u64) -> Tensor {
+    let mut rng = Rng::new(seed);
+    let n: usize = shape.iter().product();
+    let data = (0..n).map(|_| rng.uniform(low, high)).collect();
+    Tensor::from_vec(shape.to_vec(), data).unwrap()
+}
+
+/// `sum(y ⊙ w)` for a fixed random `w` shaped like `y`: a scalar whose gradient with respect to
+/// `y` is `w`, so every element of `y` is checked with a distinct weight.
+pub fn project(g: &mut Graph, y: Var, seed: u64) -> Result<Var> {
+    let shape = g.shape(y).to_vec();
+    let w = g.constant(&uniform(&shape, -1.0, 1.0, seed.wrapping_add(1000)));
+    let weighted = g.mul(y, w)?;
+    Ok(g.sum(weighted))
+}
+
+/// A layer, boxed.
+pub fn boxed(layer: impl Layer + 'static) -> Box<dyn Layer> {
+    Box::new(layer)
+}
+
+/// Builds `layers` in order for the per-sample shape of `x`, names unnamed ones, and returns
+/// each layer's per-sample output shape.
+pub fn build_stack(layers: &mut [Box<dyn Layer>], x_shape: &[usize], params: &mut ParamStore) -> Vec<Vec<usize>> {
+    let mut rng = Rng::new(42);
+    let mut shape = x_shape[1..].to_vec();
+    let mut shapes = Vec::new();
+    for (i, layer) in layers.iter_mut().enumerate() {
+        if layer.name().is_empty() {
+            layer.set_name(format!("layer_{i}"));
+        }
+        shape = layer.build(&shape, params, &mut rng).unwrap();
+        shapes.push(shape.clone());
+    }
+    shapes
+}
+
+/// The worst gradient error of every trainable weight of `layers` (applied in order, in a
+/// training pass) and of the input batch `x`, which is made a trainable parameter so the input
+/// gradient is checked too. `prepare` may change the weights once they are built.
+pub fn layer_gradient_error(
+    mut layers: Vec<Box<dyn Layer>>,
+    x: Tensor,
+    prepare: impl FnOnce(&mut ParamStore),
+) -> f32 {
+    let mut params = ParamStore::new();
+    build_stack(&mut layers, x.shape(), &mut params);
+    prepare(&mut params);
+    let x = params.add("x", x, true);
+    max_gradient_error(&mut params, EPS, |g| {
+        let mut y = g.param(x);
+        for layer in &layers {
+            y = layer.forward(g, y)?;
+        }
+        project(g, y, 7)
+    })
+    .unwrap()
+}
+
+/// The output of `layers` (built for `x`'s per-sample shape) on `x`, in a training or an
+/// inference pass, and the weights they hold.
+pub fn run_layers(mut layers: Vec<Box<dyn Layer>>, x: &Tensor, training: bool) -> (Tensor, Vec<Tensor>) {
+    let mut params = ParamStore::new();
+    build_stack(&mut layers, x.shape(), &mut params);
+    let mut tape = Tape::new();
+    let mut g = Graph::new(&mut tape, &params, training);
+    let mut y = g.constant(x);
+    for layer in &layers {
+        y = layer.forward(&mut g, y).unwrap();
+    }
+    let out = g.value(y).clone();
+    let weights = params.ids().map(|id| params.value(id).clone()).collect();
+    (out, weights)
+}
+
+/// Asserts `|actual − expected| ≤ tolerance · max(1, |expected|)` element by element.
+pub fn assert_close(actual: &[f32], expected: &[f32], tolerance: f32, what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert!(
+            (a - e).abs() <= tolerance * 1f32.max(e.abs()),
+            "{what}: element {i} is {a}, expected {e}"
+        );
+    }
+}
