@@ -47,7 +47,9 @@ pub use tensor::Tensor;
 
 /// Everything a typical program needs, in one import.
 pub mod prelude {
-    pub use crate::callbacks::{EarlyStopping, ModelCheckpoint};
+    pub use crate::callbacks::{
+        CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
+    };
     pub use crate::layers::{
         Activation, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense, Dropout, Flatten, GaussianNoise,
         GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D,

@@ -1,5 +1,8 @@
-//! EarlyStopping and ModelCheckpoint behave as Keras's do.
+//! The callbacks behave as Keras's do: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
+//! LearningRateScheduler, CSVLogger and TerminateOnNaN, on scripted metric sequences where
+//! the expected behaviour can be worked out by hand.
 
+use strata::model::EpochLogs;
 use strata::prelude::*;
 
 /// One neuron on y = x with a learning rate so high that every epoch makes the loss worse.
@@ -72,8 +75,131 @@ fn checkpoints_follow_every_epoch_and_bad_monitors_are_errors() {
     let error = model
         .fit_with_callbacks(&x, &x, options(), &mut [&mut typo])
         .unwrap_err();
-    assert!(
-        error.to_string().contains("val_los") && error.to_string().contains("val_loss"),
-        "{error}"
-    );
+    let message = error.to_string();
+    assert!(message.contains("'val_los'") && message.contains("available: loss"), "{message}");
+    // A validation metric without validation data is named, with the metrics there are.
+    let mut early = EarlyStopping::new("val_loss");
+    let message = model
+        .fit_with_callbacks(&x, &x, options(), &mut [&mut early])
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("validation_split") && message.contains("loss, learning_rate"), "{message}");
+}
+
+/// Logs of epoch `epoch` with training loss `loss` (and nothing else).
+fn logs(epoch: usize, loss: f32) -> EpochLogs {
+    EpochLogs {
+        epoch,
+        loss,
+        ..EpochLogs::default()
+    }
+}
+
+/// A compiled one-weight model whose single weight can be set to mark an epoch.
+fn marker_model(lr: f32) -> Sequential {
+    let mut model = Sequential::new();
+    model.add(Input::new(&[1])).add(Dense::new(1).use_bias(false));
+    model.compile(Sgd::new(lr), "mse", &[]).unwrap();
+    model
+}
+
+fn set_marker(model: &mut Sequential, value: f32) {
+    let id = model.params().ids().next().unwrap();
+    *model.params_mut().value_mut(id) = Tensor::from_vec(vec![1, 1], vec![value]).unwrap();
+}
+
+#[test]
+fn early_stopping_follows_a_scripted_loss_sequence_and_restores_the_best_epoch() {
+    // Best at epoch 2 (0.8); epochs 3 and 4 do not improve on it, so patience 2 stops at 4.
+    let losses = [1.0, 0.8, 0.9, 0.85, 0.7];
+    let mut model = marker_model(0.1);
+    let mut early = EarlyStopping::new("loss").patience(2).restore_best_weights(true);
+    let mut stopped = None;
+    for (i, &loss) in losses.iter().enumerate() {
+        set_marker(&mut model, (i + 1) as f32);
+        if early.on_epoch_end(&mut model, &logs(i + 1, loss)).unwrap() == Control::Stop {
+            stopped = Some(i + 1);
+            break;
+        }
+    }
+    assert_eq!(stopped, Some(4));
+    assert_eq!(early.stopped_epoch, 4);
+    let weight = model.params().ids().next().unwrap();
+    assert_eq!(model.params().value(weight).data(), &[2.0], "weights of epoch 2 restored");
+    // min_delta: 0.8 → 0.79 is not an improvement of more than 0.05.
+    let mut early = EarlyStopping::new("loss").patience(1).min_delta(0.05);
+    assert_eq!(early.on_epoch_end(&mut model, &logs(1, 0.8)).unwrap(), Control::Continue);
+    assert_eq!(early.on_epoch_end(&mut model, &logs(2, 0.79)).unwrap(), Control::Stop);
+}
+
+#[test]
+fn reduce_lr_on_plateau_cuts_the_rate_after_patience_epochs_and_cools_down() {
+    let mut model = marker_model(0.1);
+    let mut reduce = ReduceLROnPlateau::new("loss").factor(0.5).patience(2).cooldown(1).min_lr(0.02);
+    reduce.on_train_begin(&mut model).unwrap();
+    let mut rates = Vec::new();
+    for epoch in 1..=8 {
+        reduce.on_epoch_end(&mut model, &logs(epoch, 1.0)).unwrap();
+        rates.push(model.optimizer().unwrap().learning_rate());
+    }
+    // Epoch 1 sets the best; 2 and 3 wait and 3 halves. Epoch 4 spends the cooldown, which
+    // ends within that epoch, so (as in Keras) it already waits: 5 halves. 6 cools down and
+    // waits, 7 would halve to 0.0125 but the floor is 0.02.
+    let expected = [0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.02, 0.02];
+    for (rate, want) in rates.iter().zip(expected) {
+        assert!((rate - want).abs() < 1e-7, "{rates:?}");
+    }
+    let mut bad = ReduceLROnPlateau::new("loss").factor(1.5);
+    assert!(bad.on_train_begin(&mut model).unwrap_err().to_string().contains("factor"));
+}
+
+#[test]
+fn learning_rate_scheduler_and_csv_logger_record_each_epoch() {
+    let path = std::env::temp_dir().join(format!("strata-log-{}.csv", std::process::id()));
+    let mut model = marker_model(0.5);
+    let x = Tensor::from_vec(vec![4, 1], vec![0.1, 0.2, 0.3, 0.4]).unwrap();
+    let mut scheduler = LearningRateScheduler::new(|epoch, _| 0.01 * (epoch + 1) as f32);
+    let mut logger = CSVLogger::new(&path);
+    let history = model
+        .fit_with_callbacks(&x, &x, options().epochs(3), &mut [&mut scheduler, &mut logger])
+        .unwrap();
+    assert_eq!(history.get("learning_rate"), vec![0.01, 0.02, 0.03]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "epoch,learning_rate,loss");
+    assert_eq!(lines.len(), 4, "{text}");
+    for (i, line) in lines[1..].iter().enumerate() {
+        let epoch = &history.epochs[i];
+        assert_eq!(*line, format!("{i},{},{}", epoch.learning_rate.unwrap(), epoch.loss));
+    }
+    // Appending continues the file without a second header.
+    let mut logger = CSVLogger::new(&path).append(true);
+    model
+        .fit_with_callbacks(&x, &x, options().epochs(1), &mut [&mut logger])
+        .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(text.lines().count(), 5);
+    assert_eq!(text.matches("epoch").count(), 1);
+    // The history as Keras's JSON layout.
+    let json = history.to_json();
+    assert_eq!(json["epoch"], serde_json::json!([1, 2, 3]));
+    assert_eq!(json["loss"].as_array().unwrap().len(), 3);
+    assert!(json.get("val_loss").is_none());
+}
+
+#[test]
+fn terminate_on_nan_stops_where_fit_would_fail() {
+    let x = Tensor::from_vec(vec![4, 1], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+    let mut model = marker_model(1e30);
+    let error = model.fit(&x, &x, options()).unwrap_err();
+    assert!(matches!(error, strata::Error::NonFiniteLoss { .. }), "{error}");
+    let mut model = marker_model(1e30);
+    let mut terminate = TerminateOnNaN::new();
+    let history = model
+        .fit_with_callbacks(&x, &x, options(), &mut [&mut terminate])
+        .unwrap();
+    let (epoch, batch) = terminate.stopped_at.expect("stopped");
+    assert_eq!(batch, 1);
+    assert_eq!(history.epochs.len(), epoch - 1);
 }

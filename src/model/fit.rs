@@ -211,10 +211,16 @@ impl Sequential {
                 shuffle_rng.shuffle(&mut order);
             }
         }
+        for callback in callbacks.iter_mut() {
+            callback.on_train_begin(self)?;
+        }
         for epoch in options.initial_epoch + 1..=options.epochs {
             let started = Instant::now();
             if options.shuffle {
                 shuffle_rng.shuffle(&mut order);
+            }
+            for callback in callbacks.iter_mut() {
+                callback.on_epoch_begin(self, epoch)?;
             }
             let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
             let mut totals = Totals::default();
@@ -226,8 +232,15 @@ impl Sequential {
             };
             let mut stop = false;
             for (step, batch) in order.chunks(options.batch_size).enumerate().skip(skip) {
+                for callback in callbacks.iter_mut() {
+                    callback.on_batch_begin(self, epoch, step + 1)?;
+                }
                 let (loss, correct, predictions) = self.train_step(x, &y, batch)?;
-                if !loss.is_finite() {
+                self.batches_into_epoch = step + 1;
+                for callback in callbacks.iter_mut() {
+                    stop |= callback.on_batch_end(self, epoch, step + 1, loss)? == Control::Stop;
+                }
+                if !loss.is_finite() && !stop {
                     return Err(Error::NonFiniteLoss {
                         epoch,
                         batch: step + 1,
@@ -236,22 +249,18 @@ impl Sequential {
                 }
                 totals.add(loss, batch.len(), correct, predictions);
                 progress.step(step + 1, totals.mean_loss(), totals.accuracy(tracked));
-                self.batches_into_epoch = step + 1;
-                for callback in callbacks.iter_mut() {
-                    stop |= callback.on_batch_end(self, epoch, step + 1, loss)? == Control::Stop;
-                }
                 if stop {
                     break;
                 }
             }
             if stop {
-                crate::autograd::profile::report();
-                return Ok(history);
+                break;
             }
             let mut logs = EpochLogs {
                 epoch,
                 loss: totals.mean_loss(),
                 accuracy: totals.accuracy(tracked),
+                learning_rate: self.optimizer().map(|o| o.learning_rate()),
                 ..EpochLogs::default()
             };
             if let Some((vx, vy)) = &validation {
@@ -270,6 +279,9 @@ impl Sequential {
             if stop {
                 break;
             }
+        }
+        for callback in callbacks.iter_mut() {
+            callback.on_train_end(self, &history)?;
         }
         crate::autograd::profile::report();
         Ok(history)

@@ -18,8 +18,33 @@ pub struct EpochLogs {
     /// Validation accuracy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_accuracy: Option<f32>,
+    /// The optimizer's learning rate at the end of the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f32>,
     /// Wall-clock seconds of the epoch (training and validation).
     pub seconds: f64,
+}
+
+impl EpochLogs {
+    /// The metrics these logs can hold, by Keras's keys.
+    pub const KEYS: [&'static str; 5] = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"];
+
+    /// One metric by Keras's key (`"val_loss"`), if this epoch has it.
+    pub fn get(&self, key: &str) -> Option<f32> {
+        match key {
+            "loss" => Some(self.loss),
+            "accuracy" => self.accuracy,
+            "val_loss" => self.val_loss,
+            "val_accuracy" => self.val_accuracy,
+            "learning_rate" => self.learning_rate,
+            _ => None,
+        }
+    }
+
+    /// The keys of the metrics this epoch has, in Keras's order.
+    pub fn keys(&self) -> Vec<&'static str> {
+        Self::KEYS.into_iter().filter(|k| self.get(k).is_some()).collect()
+    }
 }
 
 /// Per-epoch logs of a `fit` call, as Keras's `History`.
@@ -33,16 +58,33 @@ impl History {
     /// One metric over the epochs, as Keras's `history.history["loss"]`. Missing values are
     /// left out; unknown keys give an empty list.
     pub fn get(&self, key: &str) -> Vec<f32> {
-        self.epochs
-            .iter()
-            .filter_map(|e| match key {
-                "loss" => Some(e.loss),
-                "accuracy" => e.accuracy,
-                "val_loss" => e.val_loss,
-                "val_accuracy" => e.val_accuracy,
-                _ => None,
-            })
-            .collect()
+        self.epochs.iter().filter_map(|e| e.get(key)).collect()
+    }
+
+    /// Keras's `history.history` layout: one list per metric, plus the epoch numbers.
+    ///
+    /// ```
+    /// use strata::model::{EpochLogs, History};
+    /// let history = History { epochs: vec![EpochLogs { epoch: 1, loss: 0.5, ..Default::default() }] };
+    /// assert_eq!(history.to_json()["loss"][0], 0.5);
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        let epochs: Vec<usize> = self.epochs.iter().map(|e| e.epoch).collect();
+        map.insert("epoch".into(), epochs.into());
+        for key in EpochLogs::KEYS {
+            let values = self.get(key);
+            if !values.is_empty() {
+                map.insert(key.into(), values.into());
+            }
+        }
+        map.into()
+    }
+
+    /// Writes [`History::to_json`] to `path`, atomically.
+    pub fn save_json(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()> {
+        let text = serde_json::to_string_pretty(&self.to_json()).expect("numbers and strings serialize");
+        crate::io::write_atomic(path, text.as_bytes())
     }
 
     /// The last epoch's logs.
