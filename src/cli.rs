@@ -121,6 +121,15 @@ struct TrainArgs {
     /// Epochs between checkpoints.
     #[arg(long, default_value_t = 1)]
     checkpoint_every: usize,
+    /// Add Dropout(RATE) after every hidden Dense layer and every pooling layer of the model.
+    #[arg(long, value_name = "RATE")]
+    dropout: Option<f32>,
+    /// Add an L2 penalty FACTOR·Σw² on the kernel of every Dense and convolution layer.
+    #[arg(long, value_name = "FACTOR")]
+    l2: Option<f32>,
+    /// Write the training history (Keras's history.history layout) to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
     /// Continue training a model saved with --save, up to --epochs (the total), with its seed
     /// and optimizer state; pass the same --batch-size [default 32] and data.
     #[arg(long)]
@@ -276,7 +285,7 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
     let data = load_dataset(args, &spec)?;
     let ModelFile {
         name,
-        mut model,
+        model,
         optimizer,
         loss,
         metrics,
@@ -285,6 +294,7 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
         validate_on_test,
         ..
     } = spec;
+    let mut model = with_regularization(model, args.dropout, args.l2)?;
     model.seed(args.seed);
     let data = fit_data_to_model(&mut model, data, raw_targets(loss))?;
     let mut optimizer = match &args.optimizer {
@@ -344,6 +354,35 @@ fn prepare_resume(args: &TrainArgs, path: &std::path::Path) -> Result<Prepared> 
         initial_epoch,
         seed,
     })
+}
+
+/// The model with `Dropout(rate)` inserted after every hidden Dense and pooling layer and an L2
+/// kernel penalty on every Dense and convolution layer, rebuilt from its config.
+fn with_regularization(model: Sequential, dropout: Option<f32>, l2: Option<f32>) -> Result<Sequential> {
+    if dropout.is_none() && l2.is_none() {
+        return Ok(model);
+    }
+    let config = model.config();
+    let entries = config["config"]["layers"].as_array().cloned().unwrap_or_default();
+    let mut rebuilt = Sequential::new();
+    rebuilt.set_name(model.name());
+    for (i, mut entry) in entries.iter().cloned().enumerate() {
+        let class = entry["class_name"].as_str().unwrap_or_default().to_string();
+        if let Some(factor) = l2
+            && matches!(class.as_str(), "Dense" | "Conv2D" | "Conv1D")
+        {
+            entry["config"]["kernel_regularizer"] = crate::regularizers::l2(factor).config();
+        }
+        rebuilt.add_boxed(crate::layers::from_config(&class, &entry["config"])?);
+        let hidden = i + 1 < entries.len();
+        if let Some(rate) = dropout
+            && hidden
+            && matches!(class.as_str(), "Dense" | "MaxPooling2D" | "AveragePooling2D" | "MaxPooling1D")
+        {
+            rebuilt.add(crate::layers::Dropout::new(rate));
+        }
+    }
+    Ok(rebuilt)
 }
 
 /// Whether a loss takes labels as they are (sparse cross-entropy, regression) rather than one-hot.
@@ -492,6 +531,9 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
         return Ok(Interrupted::Yes);
     }
     let train_seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.history {
+        history.save_json(path)?;
+    }
     let mut report = json!({
         "model": name,
         "params": model.count_params(),
