@@ -8,7 +8,7 @@ use crate::data::{mnist, to_categorical};
 use crate::error::{Error, Result};
 use crate::io::config::{ModelFile, load_model_spec};
 use crate::model::{Callback, Control, FitOptions, Sequential};
-use crate::optimizers;
+use crate::optimizers::{self, LearningRate};
 use crate::tensor::{Tensor, numel};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -127,6 +127,11 @@ struct TrainArgs {
     /// Add an L2 penalty FACTOR·Σw² on the kernel of every Dense and convolution layer.
     #[arg(long, value_name = "FACTOR")]
     l2: Option<f32>,
+    /// A learning-rate schedule starting from the optimizer's rate, as NAME:KEY=VALUE,...:
+    /// "exponential:decay_steps=1000,decay_rate=0.9", "cosine:decay_steps=9000,warmup_steps=500",
+    /// "step:boundaries=2000;4000,values=0.01;0.005;0.001" (quote it in a shell).
+    #[arg(long, value_name = "SPEC")]
+    lr_schedule: Option<String>,
     /// Write the training history (Keras's history.history layout) to this JSON file.
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
@@ -303,6 +308,9 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
     };
     if let Some(lr) = args.lr {
         optimizer.set_learning_rate(lr);
+    }
+    if let Some(spec) = &args.lr_schedule {
+        optimizer.set_learning_rate_schedule(LearningRate::parse_schedule(spec, optimizer.learning_rate())?);
     }
     let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
     model.compile(optimizer, loss, &metric_names)?;

@@ -57,7 +57,10 @@ pub mod prelude {
     };
     pub use crate::losses::Loss;
     pub use crate::model::{Callback, Control, FitOptions, History, Sequential};
-    pub use crate::optimizers::{Adagrad, Adam, AdamW, Optimizer, RMSprop, Sgd};
+    pub use crate::optimizers::{
+        Adagrad, Adam, AdamW, CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRate, LearningRateSchedule,
+        Optimizer, PiecewiseConstantDecay, RMSprop, Sgd,
+    };
     pub use crate::regularizers::{l1, l1_l2, l2};
     pub use crate::{Error, Result, Tensor};
 }

@@ -7,6 +7,8 @@
 //!
 //! [compile]
 //! optimizer = "adam"        # or { class_name = "Adam", config = { learning_rate = 0.001 } }
+//!                           # learning_rate may be a schedule: { class_name = "CosineDecay",
+//!                           #   config = { initial_learning_rate = 0.001, decay_steps = 5000 } }
 //! loss = "sparse_categorical_crossentropy"
 //! metrics = ["accuracy"]
 //!

@@ -1,6 +1,6 @@
 //! Adagrad, as `keras.optimizers.Adagrad`.
 
-use super::{Optimizer, Slots};
+use super::{LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// Adagrad: `acc += g²; θ −= lr·g/√(acc+ε)`, with `acc` starting at
@@ -8,8 +8,8 @@ use crate::autograd::ParamStore;
 /// epsilon=1e-7`.
 #[derive(Clone, Debug)]
 pub struct Adagrad {
-    /// Step size.
-    pub learning_rate: f32,
+    /// Step size: a constant or a schedule over steps.
+    pub learning_rate: LearningRate,
     /// Starting value of every accumulator.
     pub initial_accumulator_value: f32,
     /// Added inside the square root.
@@ -19,9 +19,9 @@ pub struct Adagrad {
 
 impl Adagrad {
     /// Adagrad with this learning rate and Keras's other defaults.
-    pub fn new(learning_rate: f32) -> Self {
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
         Adagrad {
-            learning_rate,
+            learning_rate: learning_rate.into(),
             initial_accumulator_value: 0.1,
             epsilon: 1e-7,
             slots: Slots::default(),
@@ -40,16 +40,16 @@ impl Optimizer for Adagrad {
         "Adagrad"
     }
 
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
+    fn learning_rate_schedule(&self) -> &LearningRate {
+        &self.learning_rate
     }
 
-    fn set_learning_rate(&mut self, learning_rate: f32) {
+    fn set_learning_rate_schedule(&mut self, learning_rate: LearningRate) {
         self.learning_rate = learning_rate;
     }
 
     fn step(&mut self, params: &mut ParamStore) {
-        let (lr, epsilon) = (self.learning_rate, self.epsilon);
+        let (lr, epsilon) = (self.learning_rate(), self.epsilon);
         self.slots
             .apply(params, self.initial_accumulator_value, |theta, g, acc, _| {
                 *acc += g * g;
@@ -71,7 +71,7 @@ impl Optimizer for Adagrad {
 
     fn config(&self) -> serde_json::Value {
         serde_json::json!({
-            "learning_rate": self.learning_rate,
+            "learning_rate": self.learning_rate.config(),
             "initial_accumulator_value": self.initial_accumulator_value,
             "epsilon": self.epsilon,
         })

@@ -1,14 +1,14 @@
 //! Adam, as `keras.optimizers.Adam` (ε is Keras's "epsilon hat", added to √v).
 
-use super::{Optimizer, Slots};
+use super::{LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// Adam: `α = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); m += (g−m)(1−β₁); v += (g²−v)(1−β₂); θ −= α·m/(√v+ε)`.
 /// Defaults: `learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7`.
 #[derive(Clone, Debug)]
 pub struct Adam {
-    /// Step size.
-    pub learning_rate: f32,
+    /// Step size: a constant or a schedule over steps.
+    pub learning_rate: LearningRate,
     /// Decay of the first-moment average.
     pub beta_1: f32,
     /// Decay of the second-moment average.
@@ -20,9 +20,9 @@ pub struct Adam {
 
 impl Adam {
     /// Adam with this learning rate and Keras's other defaults.
-    pub fn new(learning_rate: f32) -> Self {
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
         Adam {
-            learning_rate,
+            learning_rate: learning_rate.into(),
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
@@ -42,18 +42,18 @@ impl Optimizer for Adam {
         "Adam"
     }
 
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
+    fn learning_rate_schedule(&self) -> &LearningRate {
+        &self.learning_rate
     }
 
-    fn set_learning_rate(&mut self, learning_rate: f32) {
+    fn set_learning_rate_schedule(&mut self, learning_rate: LearningRate) {
         self.learning_rate = learning_rate;
     }
 
     fn step(&mut self, params: &mut ParamStore) {
         let t = (self.slots.iterations + 1) as i32;
         let (beta_1, beta_2, epsilon) = (self.beta_1, self.beta_2, self.epsilon);
-        let alpha = self.learning_rate * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t));
+        let alpha = self.learning_rate() * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t));
         self.slots.apply(params, 0.0, |theta, g, m, v| {
             *m += (g - *m) * (1.0 - beta_1);
             *v += (g * g - *v) * (1.0 - beta_2);
@@ -75,7 +75,7 @@ impl Optimizer for Adam {
 
     fn config(&self) -> serde_json::Value {
         serde_json::json!({
-            "learning_rate": self.learning_rate,
+            "learning_rate": self.learning_rate.config(),
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,

@@ -1,6 +1,6 @@
 //! AdamW: Adam with decoupled weight decay, as `keras.optimizers.AdamW`.
 
-use super::{Adam, Optimizer, Slots};
+use super::{Adam, LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// AdamW: before each Adam step, `θ −= θ·weight_decay·lr`.
@@ -15,7 +15,7 @@ pub struct AdamW {
 
 impl AdamW {
     /// AdamW with this learning rate and Keras's other defaults.
-    pub fn new(learning_rate: f32) -> Self {
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
         AdamW {
             weight_decay: 0.004,
             adam: Adam::new(learning_rate),
@@ -40,16 +40,16 @@ impl Optimizer for AdamW {
         "AdamW"
     }
 
-    fn learning_rate(&self) -> f32 {
-        self.adam.learning_rate
+    fn learning_rate_schedule(&self) -> &LearningRate {
+        &self.adam.learning_rate
     }
 
-    fn set_learning_rate(&mut self, learning_rate: f32) {
+    fn set_learning_rate_schedule(&mut self, learning_rate: LearningRate) {
         self.adam.learning_rate = learning_rate;
     }
 
     fn step(&mut self, params: &mut ParamStore) {
-        let decay = 1.0 - self.weight_decay * self.adam.learning_rate;
+        let decay = 1.0 - self.weight_decay * self.learning_rate();
         let (values, _, trainable) = params.values_and_grads_mut();
         for (value, _) in values.iter_mut().zip(trainable).filter(|(_, t)| **t) {
             value.data_mut().iter_mut().for_each(|v| *v *= decay);

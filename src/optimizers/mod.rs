@@ -1,19 +1,24 @@
 //! Optimizers with Keras's names, defaults and update formulas.
 //!
 //! Choose one by name (`"adam"`) or by value (`Adam::new(0.01)`, `Sgd::new(0.1).momentum(0.9)`).
+//! The learning rate may be a schedule ([`schedules`]) instead of a number.
 //! Each keeps its per-parameter state ("slots") in dense vectors laid out like the model's
 //! [`ParamStore`].
 
 mod adagrad;
 mod adam;
 mod adamw;
+mod learning_rate;
 mod rmsprop;
+pub mod schedules;
 mod sgd;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamw::AdamW;
+pub use learning_rate::{LearningRate, SPEC_NAMES as SCHEDULE_SPEC_NAMES};
 pub use rmsprop::RMSprop;
+pub use schedules::{CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule, PiecewiseConstantDecay};
 pub use sgd::Sgd;
 
 use crate::autograd::ParamStore;
@@ -26,11 +31,22 @@ pub trait Optimizer: Send {
     /// Keras's class name, e.g. `"Adam"`.
     fn class_name(&self) -> &'static str;
 
-    /// The current learning rate.
-    fn learning_rate(&self) -> f32;
+    /// The learning rate as given: a constant or a schedule.
+    fn learning_rate_schedule(&self) -> &LearningRate;
 
-    /// Changes the learning rate (schedules and callbacks use this).
-    fn set_learning_rate(&mut self, learning_rate: f32);
+    /// Replaces the learning rate, constant or schedule.
+    fn set_learning_rate_schedule(&mut self, learning_rate: LearningRate);
+
+    /// The learning rate the next update uses: the schedule's value at [`Optimizer::iterations`].
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate_schedule().at(self.iterations())
+    }
+
+    /// Sets a constant learning rate, replacing any schedule (callbacks such as
+    /// ReduceLROnPlateau use this).
+    fn set_learning_rate(&mut self, learning_rate: f32) {
+        self.set_learning_rate_schedule(LearningRate::Constant(learning_rate));
+    }
 
     /// Applies one update to every trainable parameter from its gradient.
     fn step(&mut self, params: &mut ParamStore);
@@ -49,7 +65,7 @@ pub trait Optimizer: Send {
 
     /// Checks the hyperparameters; `compile` calls this.
     fn validate(&self) -> Result<()> {
-        check_learning_rate(self.learning_rate())
+        self.learning_rate_schedule().validate()
     }
 }
 
@@ -92,14 +108,14 @@ pub fn from_config(value: &Value) -> Result<Box<dyn Optimizer>> {
             .map(|v| v as f32)
     };
     let mut optimizer = from_name(name)?;
-    if let Some(lr) = get("learning_rate").or_else(|| get("lr")) {
-        optimizer.set_learning_rate(lr);
+    if let Some(value) = config.and_then(|c| c.get("learning_rate").or_else(|| c.get("lr"))) {
+        optimizer.set_learning_rate_schedule(LearningRate::from_config(value)?);
     }
     let Some(config) = config else {
         return Ok(optimizer);
     };
     let flag = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(false);
-    let lr = optimizer.learning_rate();
+    let lr = optimizer.learning_rate_schedule().clone();
     Ok(match name.to_ascii_lowercase().as_str() {
         "sgd" => Box::new(
             Sgd::new(lr)
@@ -126,6 +142,11 @@ pub fn from_config(value: &Value) -> Result<Box<dyn Optimizer>> {
             momentum: get("momentum").unwrap_or(0.0),
             epsilon: get("epsilon").unwrap_or(1e-7),
             ..RMSprop::new(lr)
+        }),
+        "adagrad" => Box::new(Adagrad {
+            initial_accumulator_value: get("initial_accumulator_value").unwrap_or(0.1),
+            epsilon: get("epsilon").unwrap_or(1e-7),
+            ..Adagrad::new(lr)
         }),
         _ => optimizer,
     })

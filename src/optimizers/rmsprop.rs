@@ -1,14 +1,14 @@
 //! RMSprop, as `keras.optimizers.RMSprop` (ε inside the square root).
 
-use super::{Optimizer, Slots};
+use super::{LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// RMSprop: `v = ρv + (1−ρ)g²; Δ = lr·g/√(v+ε)`; with momentum `mom = momentum·mom + Δ; θ −= mom`,
 /// else `θ −= Δ`. Defaults: `learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7`.
 #[derive(Clone, Debug)]
 pub struct RMSprop {
-    /// Step size.
-    pub learning_rate: f32,
+    /// Step size: a constant or a schedule over steps.
+    pub learning_rate: LearningRate,
     /// Decay of the squared-gradient average.
     pub rho: f32,
     /// Momentum (0 disables it).
@@ -20,9 +20,9 @@ pub struct RMSprop {
 
 impl RMSprop {
     /// RMSprop with this learning rate and Keras's other defaults.
-    pub fn new(learning_rate: f32) -> Self {
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
         RMSprop {
-            learning_rate,
+            learning_rate: learning_rate.into(),
             rho: 0.9,
             momentum: 0.0,
             epsilon: 1e-7,
@@ -42,16 +42,16 @@ impl Optimizer for RMSprop {
         "RMSprop"
     }
 
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
+    fn learning_rate_schedule(&self) -> &LearningRate {
+        &self.learning_rate
     }
 
-    fn set_learning_rate(&mut self, learning_rate: f32) {
+    fn set_learning_rate_schedule(&mut self, learning_rate: LearningRate) {
         self.learning_rate = learning_rate;
     }
 
     fn step(&mut self, params: &mut ParamStore) {
-        let (lr, rho, momentum, epsilon) = (self.learning_rate, self.rho, self.momentum, self.epsilon);
+        let (lr, rho, momentum, epsilon) = (self.learning_rate(), self.rho, self.momentum, self.epsilon);
         self.slots.apply(params, 0.0, |theta, g, v, mom| {
             *v = rho * *v + (1.0 - rho) * g * g;
             let increment = lr * g / (*v + epsilon).sqrt();
@@ -78,7 +78,7 @@ impl Optimizer for RMSprop {
 
     fn config(&self) -> serde_json::Value {
         serde_json::json!({
-            "learning_rate": self.learning_rate,
+            "learning_rate": self.learning_rate.config(),
             "rho": self.rho,
             "momentum": self.momentum,
             "epsilon": self.epsilon,

@@ -1,14 +1,14 @@
 //! Stochastic gradient descent with optional (Nesterov) momentum, as `keras.optimizers.SGD`.
 
-use super::{Optimizer, Slots};
+use super::{LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// SGD: `m = momentum·m − lr·g; θ += m` (Nesterov: `θ += momentum·m − lr·g`).
 /// Defaults: `learning_rate=0.01, momentum=0.0, nesterov=false`.
 #[derive(Clone, Debug)]
 pub struct Sgd {
-    /// Step size.
-    pub learning_rate: f32,
+    /// Step size: a constant or a schedule over steps.
+    pub learning_rate: LearningRate,
     /// Fraction of the previous step kept (0 disables momentum).
     pub momentum: f32,
     /// Whether to use Nesterov momentum.
@@ -18,9 +18,9 @@ pub struct Sgd {
 
 impl Sgd {
     /// SGD with this learning rate and no momentum.
-    pub fn new(learning_rate: f32) -> Self {
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
         Sgd {
-            learning_rate,
+            learning_rate: learning_rate.into(),
             momentum: 0.0,
             nesterov: false,
             slots: Slots::default(),
@@ -51,16 +51,16 @@ impl Optimizer for Sgd {
         "SGD"
     }
 
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
+    fn learning_rate_schedule(&self) -> &LearningRate {
+        &self.learning_rate
     }
 
-    fn set_learning_rate(&mut self, learning_rate: f32) {
+    fn set_learning_rate_schedule(&mut self, learning_rate: LearningRate) {
         self.learning_rate = learning_rate;
     }
 
     fn step(&mut self, params: &mut ParamStore) {
-        let (lr, momentum, nesterov) = (self.learning_rate, self.momentum, self.nesterov);
+        let (lr, momentum, nesterov) = (self.learning_rate(), self.momentum, self.nesterov);
         if momentum == 0.0 {
             self.slots.apply(params, 0.0, |theta, g, _, _| *theta -= lr * g);
         } else {
@@ -84,7 +84,7 @@ impl Optimizer for Sgd {
     }
 
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({"learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov})
+        serde_json::json!({"learning_rate": self.learning_rate.config(), "momentum": self.momentum, "nesterov": self.nesterov})
     }
 }
 
