@@ -73,7 +73,12 @@ impl History {
         let epochs: Vec<usize> = self.epochs.iter().map(|e| e.epoch).collect();
         map.insert("epoch".into(), epochs.into());
         for key in EpochLogs::KEYS {
-            let values = self.get(key);
+            // Through f32's shortest decimal, so 0.9131333 does not become 0.9131333231925964.
+            let values: Vec<serde_json::Value> = self
+                .get(key)
+                .iter()
+                .map(|v| v.to_string().parse::<f64>().map_or(serde_json::Value::Null, Into::into))
+                .collect();
             if !values.is_empty() {
                 map.insert(key.into(), values.into());
             }
