@@ -1,4 +1,10 @@
-//! Metrics reported during training. `"accuracy"` is resolved from the loss as Keras does.
+//! Metrics reported during training (`"accuracy"` is resolved from the loss as Keras does), and
+//! the confusion matrix with per-class scores for evaluation.
+
+mod confusion;
+mod report;
+
+pub use confusion::{ClassScores, ConfusionMatrix};
 
 use crate::error::{Error, Result};
 use crate::kernels::argmax;
