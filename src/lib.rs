@@ -47,6 +47,7 @@ pub use tensor::Tensor;
 /// Everything a typical program needs, in one import.
 pub mod prelude {
     pub use crate::callbacks::{EarlyStopping, ModelCheckpoint};
+    pub use crate::data::ImageAugmentation;
     pub use crate::layers::{
         Activation, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
         Input, Layer, MaxPooling1D, MaxPooling2D, Reshape,
