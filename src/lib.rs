@@ -51,6 +51,7 @@ pub mod prelude {
     pub use crate::callbacks::{
         CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
     };
+    pub use crate::data::ImageAugmentation;
     pub use crate::layers::{
         Activation, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense, Dropout, Flatten, GaussianNoise,
         GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D,
