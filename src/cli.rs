@@ -7,6 +7,8 @@ use crate::data::csv::{LabelColumn, load_csv};
 use crate::data::{mnist, to_categorical};
 use crate::error::{Error, Result};
 use crate::io::config::{ModelFile, load_model_spec};
+use crate::losses::Loss;
+use crate::metrics::ConfusionMatrix;
 use crate::model::{Callback, Control, FitOptions, Sequential};
 use crate::optimizers::{self, LearningRate};
 use crate::tensor::{Tensor, numel};
@@ -132,6 +134,14 @@ struct TrainArgs {
     /// "step:boundaries=2000;4000,values=0.01;0.005;0.001" (quote it in a shell).
     #[arg(long, value_name = "SPEC")]
     lr_schedule: Option<String>,
+    /// Augment each training batch of images with random transforms: rotations up to 10°,
+    /// shifts up to 10 % of the width and height, zoom in [0.9, 1.1] (no flips: digits are not
+    /// symmetric).
+    #[arg(long)]
+    augment: bool,
+    /// Write a PNG chart of loss and accuracy per epoch (training and validation) to this file.
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<PathBuf>,
     /// Write the training history (Keras's history.history layout) to this JSON file.
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
@@ -156,6 +166,9 @@ struct EvaluateArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write the confusion matrix as a PNG heat map to this file.
+    #[arg(long, value_name = "FILE.png")]
+    confusion_matrix: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -507,6 +520,15 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
     } else if validate_on_test && let Some((x, y)) = &data.test {
         options = options.validation_data(x, y);
     }
+    if args.augment {
+        options.augmentation = Some(
+            crate::data::ImageAugmentation::new()
+                .rotation_range(10.0)
+                .width_shift_range(0.1)
+                .height_shift_range(0.1)
+                .zoom_range(0.1),
+        );
+    }
     if let Some(batch) = args.resume.as_ref().map(|_| model.batches_into_epoch()) {
         options = options.initial_batch(batch);
     }
@@ -541,6 +563,9 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
     let train_seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &args.history {
         history.save_json(path)?;
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::plot_history(&history, path)?;
     }
     let mut report = json!({
         "model": name,
@@ -636,17 +661,41 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let x = shape_samples(x, model.input_shape())?;
     let y = encode_targets(y, raw_targets(loss), model.output_shape().map_or(1, numel))?;
     let scores = model.evaluate(&x, &y, 256)?;
+    // A confusion matrix only means something for classifiers.
+    let classifier = matches!(
+        loss,
+        Loss::SparseCategoricalCrossentropy { .. } | Loss::CategoricalCrossentropy { .. } | Loss::BinaryCrossentropy { .. }
+    );
+    let matrix = if classifier {
+        let outputs = model.predict(&x, 256)?;
+        let threshold = if loss.from_logits() { 0.0 } else { 0.5 };
+        Some(ConfusionMatrix::from_outputs_with_threshold(&outputs, &y, threshold)?)
+    } else {
+        None
+    };
+    if let (Some(path), Some(matrix)) = (&args.confusion_matrix, &matrix) {
+        crate::plot::plot_confusion_matrix(matrix, path)?;
+    }
     if args.json {
-        println!(
-            "{}",
-            json!({"model": args.model.display().to_string(), "test_loss": scores.loss, "test_accuracy": scores.accuracy, "samples": x.rows()})
-        );
+        let mut report = json!({
+            "model": args.model.display().to_string(),
+            "test_loss": scores.loss,
+            "test_accuracy": scores.accuracy,
+            "samples": x.rows(),
+        });
+        if let Some(matrix) = &matrix {
+            report["confusion_matrix"] = json!(matrix);
+        }
+        println!("{report}");
     } else {
         print!("test loss: {:.4}", scores.loss);
         if let Some(accuracy) = scores.accuracy {
             print!(" - test accuracy: {accuracy:.4}");
         }
         println!(" ({} samples)", x.rows());
+        if let Some(matrix) = &matrix {
+            println!("\n{}", matrix.report(4));
+        }
     }
     Ok(())
 }

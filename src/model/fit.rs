@@ -3,6 +3,7 @@
 use super::progress::EpochProgress;
 use super::{Callback, Compiled, Control, EpochLogs, History, Sequential};
 use crate::autograd::Graph;
+use crate::data::ImageAugmentation;
 use crate::error::{Error, Result, keras_shape};
 use crate::losses::Loss;
 use crate::metrics::Accuracy;
@@ -41,6 +42,9 @@ pub struct FitOptions<'a> {
     /// Batches of epoch `initial_epoch + 1` already trained (resuming a run stopped mid-epoch):
     /// that epoch skips them, in the same shuffled order.
     pub initial_batch: usize,
+    /// Random transforms applied to each training batch's images (never to validation data):
+    /// `x` must be images `(N, H, W)` or `(N, H, W, C)`.
+    pub augmentation: Option<ImageAugmentation>,
 }
 
 impl Default for FitOptions<'_> {
@@ -55,6 +59,7 @@ impl Default for FitOptions<'_> {
             seed: None,
             initial_epoch: 0,
             initial_batch: 0,
+            augmentation: None,
         }
     }
 }
@@ -105,6 +110,13 @@ impl<'a> FitOptions<'a> {
     /// Skips the first `batch` batches of the first epoch run (to resume mid-epoch).
     pub fn initial_batch(mut self, batch: usize) -> Self {
         self.initial_batch = batch;
+        self
+    }
+
+    /// Augments each training batch with `augmentation` (seeded from the model's seed and the
+    /// step, so runs and resumed runs repeat exactly).
+    pub fn augmentation(mut self, augmentation: ImageAugmentation) -> Self {
+        self.augmentation = Some(augmentation);
         self
     }
 
@@ -201,6 +213,22 @@ impl Sequential {
                 "no training samples left (x is empty, or validation_split takes them all)".into(),
             ));
         }
+        let mut augmentation = match &options.augmentation {
+            Some(augmentation) => {
+                augmentation.validate()?;
+                let image_shape = match *x.shape() {
+                    [_, h, w] => [h, w, 1],
+                    [_, h, w, c] => [h, w, c],
+                    ref other => {
+                        return Err(Error::Data(format!(
+                            "augmentation needs images shaped (N, height, width) or (N, height, width, channels), got {other:?}"
+                        )));
+                    }
+                };
+                Some((augmentation.clone(), image_shape))
+            }
+            None => None,
+        };
         let mut order: Vec<usize> = (0..train_rows).collect();
         let mut shuffle_rng = Rng::new(options.seed.unwrap_or(self.seed.wrapping_add(1)));
         let steps = train_rows.div_ceil(options.batch_size);
@@ -235,7 +263,7 @@ impl Sequential {
                 for callback in callbacks.iter_mut() {
                     callback.on_batch_begin(self, epoch, step + 1)?;
                 }
-                let (loss, correct, predictions) = self.train_step(x, &y, batch)?;
+                let (loss, correct, predictions) = self.train_step(x, &y, batch, augmentation.as_mut())?;
                 self.batches_into_epoch = step + 1;
                 for callback in callbacks.iter_mut() {
                     stop |= callback.on_batch_end(self, epoch, step + 1, loss)? == Control::Stop;
@@ -289,7 +317,13 @@ impl Sequential {
 
     /// One forward, backward and optimizer step on the samples `batch` of `(x, y)`.
     /// Returns the batch's loss, correct predictions and predictions counted.
-    fn train_step(&mut self, x: &Tensor, y: &Tensor, batch: &[usize]) -> Result<(f32, usize, usize)> {
+    fn train_step(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        batch: &[usize],
+        augmentation: Option<&mut (ImageAugmentation, [usize; 3])>,
+    ) -> Result<(f32, usize, usize)> {
         let compiled = self
             .compiled
             .as_mut()
@@ -298,7 +332,16 @@ impl Sequential {
         let noise_seed = crate::rng::mix(self.seed, compiled.optimizer.iterations());
         let (loss, stats) = {
             let mut graph = Graph::new(&mut self.tape, &self.params, true).with_noise_seed(noise_seed);
-            let input = graph.constant_with(|buffer| x.gather_rows_into(batch, buffer));
+            let mut augmented = Ok(());
+            let input = graph.constant_with(|buffer| {
+                x.gather_rows_into(batch, buffer);
+                if let Some((augmentation, image_shape)) = augmentation {
+                    // Seeded by the step, like dropout, so a resumed run sees the same images.
+                    let mut rng = crate::rng::Rng::new(crate::rng::mix(noise_seed, AUGMENTATION_SALT));
+                    augmented = augmentation.augment_images(buffer.data_mut(), *image_shape, &mut rng);
+                }
+            });
+            augmented?;
             let target = graph.constant_with(|buffer| y.gather_rows_into(batch, buffer));
             let output = Self::forward_layers(&self.layers, &mut graph, input)?;
             let loss = compiled.loss.compute(&mut graph, output, target)?;
@@ -451,6 +494,9 @@ impl Sequential {
         y.clone().reshape(&target_shape)
     }
 }
+
+/// Separates the augmentation's random stream from the dropout layers' of the same step.
+const AUGMENTATION_SALT: u64 = 0xa06_3e47;
 
 /// Correct predictions and predictions counted in one batch.
 fn batch_stats(compiled: &Compiled, output: &Tensor, target: &Tensor) -> (usize, usize) {
