@@ -398,7 +398,10 @@ fn with_regularization(model: Sequential, dropout: Option<f32>, l2: Option<f32>)
         let hidden = i + 1 < entries.len();
         if let Some(rate) = dropout
             && hidden
-            && matches!(class.as_str(), "Dense" | "MaxPooling2D" | "AveragePooling2D" | "MaxPooling1D")
+            && matches!(
+                class.as_str(),
+                "Dense" | "MaxPooling2D" | "AveragePooling2D" | "MaxPooling1D"
+            )
         {
             rebuilt.add(crate::layers::Dropout::new(rate));
         }
@@ -664,7 +667,9 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
     // A confusion matrix only means something for classifiers.
     let classifier = matches!(
         loss,
-        Loss::SparseCategoricalCrossentropy { .. } | Loss::CategoricalCrossentropy { .. } | Loss::BinaryCrossentropy { .. }
+        Loss::SparseCategoricalCrossentropy { .. }
+            | Loss::CategoricalCrossentropy { .. }
+            | Loss::BinaryCrossentropy { .. }
     );
     let matrix = if classifier {
         let outputs = model.predict(&x, 256)?;

@@ -47,7 +47,11 @@ impl Regularizer {
     pub fn validate(&self) -> Result<()> {
         for (name, value) in [("l1", self.l1), ("l2", self.l2)] {
             if !(value.is_finite() && value >= 0.0) {
-                return Err(Error::invalid(name, value, "a regularization factor must be ≥ 0 and finite"));
+                return Err(Error::invalid(
+                    name,
+                    value,
+                    "a regularization factor must be ≥ 0 and finite",
+                ));
             }
         }
         Ok(())
@@ -70,9 +74,17 @@ impl Regularizer {
             Value::String(name) => (name.as_str(), None),
             Value::Object(map) => match map.get("class_name").and_then(Value::as_str) {
                 Some(name) => (name, map.get("config")),
-                None => return Err(Error::Data(format!("a regularizer needs a \"class_name\", got {value}"))),
+                None => {
+                    return Err(Error::Data(format!(
+                        "a regularizer needs a \"class_name\", got {value}"
+                    )));
+                }
             },
-            other => return Err(Error::Data(format!("a regularizer must be a name or an object, got {other}"))),
+            other => {
+                return Err(Error::Data(format!(
+                    "a regularizer must be a name or an object, got {other}"
+                )));
+            }
         };
         let factor = |key: &str, default: f32| {
             config

@@ -66,8 +66,9 @@ pub fn mix(a: u64, b: u64) -> u64 {
 
 /// A stable 64-bit hash of a name (FNV-1a), the same on every machine and version.
 pub fn hash_name(name: &str) -> u64 {
-    name.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

@@ -76,14 +76,20 @@ fn checkpoints_follow_every_epoch_and_bad_monitors_are_errors() {
         .fit_with_callbacks(&x, &x, options(), &mut [&mut typo])
         .unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("'val_los'") && message.contains("available: loss"), "{message}");
+    assert!(
+        message.contains("'val_los'") && message.contains("available: loss"),
+        "{message}"
+    );
     // A validation metric without validation data is named, with the metrics there are.
     let mut early = EarlyStopping::new("val_loss");
     let message = model
         .fit_with_callbacks(&x, &x, options(), &mut [&mut early])
         .unwrap_err()
         .to_string();
-    assert!(message.contains("validation_split") && message.contains("loss, learning_rate"), "{message}");
+    assert!(
+        message.contains("validation_split") && message.contains("loss, learning_rate"),
+        "{message}"
+    );
 }
 
 /// Logs of epoch `epoch` with training loss `loss` (and nothing else).
@@ -125,17 +131,28 @@ fn early_stopping_follows_a_scripted_loss_sequence_and_restores_the_best_epoch()
     assert_eq!(stopped, Some(4));
     assert_eq!(early.stopped_epoch, 4);
     let weight = model.params().ids().next().unwrap();
-    assert_eq!(model.params().value(weight).data(), &[2.0], "weights of epoch 2 restored");
+    assert_eq!(
+        model.params().value(weight).data(),
+        &[2.0],
+        "weights of epoch 2 restored"
+    );
     // min_delta: 0.8 → 0.79 is not an improvement of more than 0.05.
     let mut early = EarlyStopping::new("loss").patience(1).min_delta(0.05);
-    assert_eq!(early.on_epoch_end(&mut model, &logs(1, 0.8)).unwrap(), Control::Continue);
+    assert_eq!(
+        early.on_epoch_end(&mut model, &logs(1, 0.8)).unwrap(),
+        Control::Continue
+    );
     assert_eq!(early.on_epoch_end(&mut model, &logs(2, 0.79)).unwrap(), Control::Stop);
 }
 
 #[test]
 fn reduce_lr_on_plateau_cuts_the_rate_after_patience_epochs_and_cools_down() {
     let mut model = marker_model(0.1);
-    let mut reduce = ReduceLROnPlateau::new("loss").factor(0.5).patience(2).cooldown(1).min_lr(0.02);
+    let mut reduce = ReduceLROnPlateau::new("loss")
+        .factor(0.5)
+        .patience(2)
+        .cooldown(1)
+        .min_lr(0.02);
     reduce.on_train_begin(&mut model).unwrap();
     let mut rates = Vec::new();
     for epoch in 1..=8 {
@@ -150,7 +167,12 @@ fn reduce_lr_on_plateau_cuts_the_rate_after_patience_epochs_and_cools_down() {
         assert!((rate - want).abs() < 1e-7, "{rates:?}");
     }
     let mut bad = ReduceLROnPlateau::new("loss").factor(1.5);
-    assert!(bad.on_train_begin(&mut model).unwrap_err().to_string().contains("factor"));
+    assert!(
+        bad.on_train_begin(&mut model)
+            .unwrap_err()
+            .to_string()
+            .contains("factor")
+    );
 }
 
 #[test]

@@ -161,7 +161,8 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
         path("first.safetensors"),
         path("resumed.safetensors"),
     );
-    let quiet = ["--verbose", "0", "--json"];
+    // Augmentation and dropout draw from the step count, so they resume exactly too.
+    let quiet = ["--verbose", "0", "--json", "--augment"];
     let run = |extra: &[&str]| {
         let mut args = vec!["train"];
         args.extend(extra);
@@ -170,8 +171,8 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
         assert_eq!(code, 0, "{stderr}");
         last_json(&stdout)
     };
-    let uninterrupted = run(&["--epochs", "2", "--save", &straight]);
-    run(&["--epochs", "1", "--save", &first]);
+    let uninterrupted = run(&["--epochs", "2", "--dropout", "0.1", "--save", &straight]);
+    run(&["--epochs", "1", "--dropout", "0.1", "--save", &first]);
     let continued = run(&["--resume", &first, "--epochs", "2", "--save", &resumed]);
     assert_eq!(continued["epochs"].as_array().unwrap().len(), 1);
     assert_eq!(continued["epochs"][0]["epoch"], 2);
@@ -226,4 +227,84 @@ fn ctrl_c_saves_a_checkpoint_and_exits_130() {
         "{}",
         model.batches_into_epoch()
     );
+}
+
+#[test]
+fn toolkit_flags_regularize_schedule_and_chart_the_training() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-toolkit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (model, history, curves, matrix) = (
+        path("mlp.safetensors"),
+        path("history.json"),
+        path("curves.png"),
+        path("matrix.png"),
+    );
+    let (code, stdout, stderr) = strata(&[
+        "train",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--json",
+        "--dropout",
+        "0.2",
+        "--l2",
+        "1e-5",
+        "--lr-schedule",
+        "exponential:decay_steps=1000,decay_rate=0.5",
+        "--augment",
+        "--validation-split",
+        "0.1",
+        "--history",
+        &history,
+        "--plot",
+        &curves,
+        "--save",
+        &model,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report = last_json(&stdout);
+    assert!(report["test_accuracy"].as_f64().unwrap() >= 0.93, "{report}");
+    // 54,000 training images in batches of 32 are 1,688 steps: lr = 0.001 · 0.5^1.688.
+    let history: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&history).unwrap()).unwrap();
+    let lr = history["learning_rate"][0].as_f64().unwrap();
+    assert!((lr - 0.001 * 0.5f64.powf(1688.0 / 1000.0)).abs() < 1e-7, "{history}");
+    assert_eq!(history["val_accuracy"].as_array().unwrap().len(), 1);
+    let chart = image::open(&curves).unwrap();
+    assert_eq!((chart.width(), chart.height()), (1000, 400));
+    // The saved model has the Dropout layers the flag inserted and the L2 penalties.
+    let (code, stdout, _) = strata(&["summary", "--model", &model]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("dropout (Dropout)"), "{stdout}");
+    let (code, stdout, stderr) = strata(&["evaluate", "--model", &model, "--json", "--confusion-matrix", &matrix]);
+    assert_eq!(code, 0, "{stderr}");
+    let evaluated = last_json(&stdout);
+    let counts = evaluated["confusion_matrix"]["counts"].as_array().unwrap();
+    let total: u64 = counts
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 10_000);
+    let diagonal: u64 = (0..10).map(|i| counts[i][i].as_u64().unwrap()).sum();
+    let accuracy = evaluated["test_accuracy"].as_f64().unwrap();
+    assert!((diagonal as f64 / 10_000.0 - accuracy).abs() < 1e-6, "{evaluated}");
+    assert!(image::open(&matrix).is_ok());
+    // Bad values are clear errors.
+    let (code, _, stderr) = strata(&["train", "--epochs", "1", "--dropout", "1.5", "--verbose", "0"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("rate") && stderr.contains("[0, 1)"), "{stderr}");
+    let (code, _, stderr) = strata(&[
+        "train",
+        "--epochs",
+        "1",
+        "--lr-schedule",
+        "cosine:decay_step=5",
+        "--verbose",
+        "0",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("decay_step"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
 }

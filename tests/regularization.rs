@@ -30,7 +30,10 @@ fn batch_normalization_gradients_match_finite_differences() {
                 }
             }
         });
-        assert!(error < TOLERANCE, "BatchNormalization {shape:?} scale={scale} center={center}: error {error}");
+        assert!(
+            error < TOLERANCE,
+            "BatchNormalization {shape:?} scale={scale} center={center}: error {error}"
+        );
     }
 }
 
@@ -82,10 +85,23 @@ fn moving_statistics_follow_keras_update_and_count_as_non_trainable() {
     model.fit(&x, &x, options).unwrap();
     let weights = model.weights();
     // moving = moving·0.9 + batch·0.1 with batch mean (2, 4) and biased variance (1, 4).
-    assert_close(weights["batch_normalization/moving_mean"].data(), &[0.2, 0.4], 1e-6, "moving mean");
-    assert_close(weights["batch_normalization/moving_variance"].data(), &[1.0, 1.3], 1e-6, "moving variance");
+    assert_close(
+        weights["batch_normalization/moving_mean"].data(),
+        &[0.2, 0.4],
+        1e-6,
+        "moving mean",
+    );
+    assert_close(
+        weights["batch_normalization/moving_variance"].data(),
+        &[1.0, 1.3],
+        1e-6,
+        "moving variance",
+    );
     // Inference uses them: (x − mean) / √(var + ε) · γ + β.
-    let (gamma, beta) = (&weights["batch_normalization/gamma"], &weights["batch_normalization/beta"]);
+    let (gamma, beta) = (
+        &weights["batch_normalization/gamma"],
+        &weights["batch_normalization/beta"],
+    );
     let predicted = model.predict(&x, 2).unwrap();
     let (mean, var) = ([0.2f32, 0.4], [1.0f32, 1.3]);
     let expected: Vec<f32> = (0..4)
@@ -116,11 +132,17 @@ fn dropout_keeps_the_expected_value_in_training_and_is_the_identity_at_inference
     for n in 0..8 {
         for c in 0..16 {
             let values: Vec<f32> = (0..25).map(|p| y.data()[n * 400 + p * 16 + c]).collect();
-            assert!(values.iter().all(|&v| v == values[0]), "sample {n} channel {c}: {values:?}");
+            assert!(
+                values.iter().all(|&v| v == values[0]),
+                "sample {n} channel {c}: {values:?}"
+            );
             dropped += (values[0] == 0.0) as usize;
         }
     }
-    assert!((32..=96).contains(&dropped), "{dropped} of 128 channels dropped at rate 0.5");
+    assert!(
+        (32..=96).contains(&dropped),
+        "{dropped} of 128 channels dropped at rate 0.5"
+    );
 
     // Gaussian noise: zero mean, the asked standard deviation; none at inference.
     let zeros = Tensor::zeros(&[100, 1000]);
@@ -153,20 +175,30 @@ fn dropout_masks_follow_the_noise_seed_and_gradients_flow_through_kept_values() 
 
 #[test]
 fn out_of_range_rates_and_factors_are_refused_with_the_argument_named() {
-    for layer in [Dropout::new(1.0), Dropout::new(-0.1), SpatialDropout2D::new(1.5), GaussianNoise::new(-1.0)] {
+    for layer in [
+        Dropout::new(1.0),
+        Dropout::new(-0.1),
+        SpatialDropout2D::new(1.5),
+        GaussianNoise::new(-1.0),
+    ] {
         let mut model = Sequential::new();
         model.add(Input::new(&[4, 4, 2])).add(layer);
         let error = model.compile("sgd", "mse", &[]).unwrap_err().to_string();
         assert!(error.contains("rate") || error.contains("stddev"), "{error}");
     }
     let mut model = Sequential::new();
-    model.add(Input::new(&[3])).add(Dense::new(2).kernel_regularizer(l2(-0.5)));
+    model
+        .add(Input::new(&[3]))
+        .add(Dense::new(2).kernel_regularizer(l2(-0.5)));
     let error = model.compile("sgd", "mse", &[]).unwrap_err().to_string();
     assert!(error.contains("l2"), "{error}");
     let mut model = Sequential::new();
     model.add(Input::new(&[3])).add(SpatialDropout2D::new(0.1));
     let error = model.compile("sgd", "mse", &[]).unwrap_err().to_string();
-    assert!(error.contains("spatial_dropout2d") && error.contains("(None, 3)"), "{error}");
+    assert!(
+        error.contains("spatial_dropout2d") && error.contains("(None, 3)"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -202,7 +234,11 @@ fn models_with_new_layers_save_load_and_predict_identically() {
     let mut model = Sequential::new();
     model
         .add(Input::new(&[6, 6, 1]))
-        .add(Conv2D::new(4, 3).activation("relu").kernel_regularizer(l1_l2(0.01, 0.01)))
+        .add(
+            Conv2D::new(4, 3)
+                .activation("relu")
+                .kernel_regularizer(l1_l2(0.01, 0.01)),
+        )
         .add(BatchNormalization::new())
         .add(SpatialDropout2D::new(0.2))
         .add(Flatten::new())
@@ -211,15 +247,22 @@ fn models_with_new_layers_save_load_and_predict_identically() {
         .add(LayerNormalization::new())
         .add(Dropout::new(0.5).seed(3))
         .add(Dense::new(2).activation("softmax"));
-    model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    model
+        .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .unwrap();
     let x = uniform(&[16, 6, 6, 1], 0.0, 1.0, 4);
     let y = Tensor::from_vec(vec![16], (0..16).map(|i| (i % 2) as f32).collect()).unwrap();
-    model.fit(&x, &y, FitOptions::default().epochs(2).batch_size(4).verbose(0)).unwrap();
+    model
+        .fit(&x, &y, FitOptions::default().epochs(2).batch_size(4).verbose(0))
+        .unwrap();
     let path = std::env::temp_dir().join(format!("strata-regularized-{}.safetensors", std::process::id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();
-    assert_eq!(model.predict(&x, 8).unwrap().data(), loaded.predict(&x, 8).unwrap().data());
+    assert_eq!(
+        model.predict(&x, 8).unwrap().data(),
+        loaded.predict(&x, 8).unwrap().data()
+    );
     assert_eq!(model.evaluate(&x, &y, 8).unwrap(), loaded.evaluate(&x, &y, 8).unwrap());
     assert_eq!(loaded.config(), model.config());
 }

@@ -38,8 +38,8 @@ pub mod profile;
 pub mod gradcheck;
 
 pub use conv::WindowOptions;
-pub use normalization::Statistics;
 pub(crate) use conv::window as conv_window;
+pub use normalization::Statistics;
 pub(crate) use ops::Op;
 pub use ops::UnaryOp;
 pub use params::{ParamId, ParamStore};

@@ -104,7 +104,12 @@ impl Graph<'_> {
         let features = *shape.last().unwrap_or(&0);
         self.check_affine("layer_norm", &shape, gamma, beta)?;
         let rows = shape.iter().product::<usize>() / features.max(1);
-        let op = super::Op::LayerNorm { x, gamma, beta, epsilon };
+        let op = super::Op::LayerNorm {
+            x,
+            gamma,
+            beta,
+            epsilon,
+        };
         Ok(self.push(op, &shape, |inputs, out, saved| {
             saved.resize_for(&[2 * rows]);
             let (means, inv_stds) = saved.data_mut().split_at_mut(rows);
@@ -201,7 +206,11 @@ pub(super) fn batch_norm_backward(
     let Some(dx) = targets.get(x) else { return };
     let n = rows as f32;
     let batch = statistics == Statistics::Batch;
-    for ((dx_row, dy_row), x_row) in dx.chunks_mut(channels).zip(dy.chunks(channels)).zip(x_values.chunks(channels)) {
+    for ((dx_row, dy_row), x_row) in dx
+        .chunks_mut(channels)
+        .zip(dy.chunks(channels))
+        .zip(x_values.chunks(channels))
+    {
         for c in 0..channels {
             let scale = gamma_values.map_or(1.0, |g| g[c]) * inv_std[c];
             dx_row[c] += if batch {

@@ -94,4 +94,3 @@ impl Callback for EarlyStopping {
         Ok(Control::Stop)
     }
 }
-

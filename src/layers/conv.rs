@@ -5,8 +5,8 @@ use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
 use crate::error::{Error, Result, keras_shape};
 use crate::initializers::Initializer;
-use crate::regularizers::Regularizer;
 use crate::kernels::Padding;
+use crate::regularizers::Regularizer;
 use crate::rng::Rng;
 
 /// A 2-D convolution with Keras's arguments and defaults: strides 1, `"valid"` padding,

@@ -99,7 +99,11 @@ fn affine_params(
     params: &mut ParamStore,
 ) -> Result<(Option<ParamId>, Option<ParamId>)> {
     if !(epsilon.is_finite() && epsilon > 0.0) {
-        return Err(Error::invalid("epsilon", epsilon, format!("layer '{layer}' needs epsilon > 0")));
+        return Err(Error::invalid(
+            "epsilon",
+            epsilon,
+            format!("layer '{layer}' needs epsilon > 0"),
+        ));
     }
     let gamma = scale.then(|| params.add(format!("{layer}/gamma"), Tensor::ones(&[features]), true));
     let beta = center.then(|| params.add(format!("{layer}/beta"), Tensor::zeros(&[features]), true));
@@ -142,8 +146,11 @@ impl Layer for BatchNormalization {
         let settings = (channels, self.epsilon, self.scale, self.center);
         (self.gamma, self.beta) = affine_params(&self.name, settings, params)?;
         self.moving_mean = Some(params.add(format!("{}/moving_mean", self.name), Tensor::zeros(&[channels]), false));
-        self.moving_variance =
-            Some(params.add(format!("{}/moving_variance", self.name), Tensor::ones(&[channels]), false));
+        self.moving_variance = Some(params.add(
+            format!("{}/moving_variance", self.name),
+            Tensor::ones(&[channels]),
+            false,
+        ));
         Ok(input_shape.to_vec())
     }
 

@@ -193,6 +193,7 @@ mod tests {
                         val_loss: validation.then_some(1.2 / t),
                         val_accuracy: (validation && accuracy).then_some(1.0 - 0.6 / t),
                         seconds: 1.0,
+                        ..EpochLogs::default()
                     }
                 })
                 .collect(),

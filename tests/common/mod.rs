@@ -54,11 +54,7 @@ pub fn build_stack(layers: &mut [Box<dyn Layer>], x_shape: &[usize], params: &mu
 /// The worst gradient error of every trainable weight of `layers` (applied in order, in a
 /// training pass) and of the input batch `x`, which is made a trainable parameter so the input
 /// gradient is checked too. `prepare` may change the weights once they are built.
-pub fn layer_gradient_error(
-    mut layers: Vec<Box<dyn Layer>>,
-    x: Tensor,
-    prepare: impl FnOnce(&mut ParamStore),
-) -> f32 {
+pub fn layer_gradient_error(mut layers: Vec<Box<dyn Layer>>, x: Tensor, prepare: impl FnOnce(&mut ParamStore)) -> f32 {
     let mut params = ParamStore::new();
     build_stack(&mut layers, x.shape(), &mut params);
     prepare(&mut params);
