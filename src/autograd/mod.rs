@@ -27,6 +27,7 @@
 //! assert_eq!(params.grad(w).data(), &[2.0]); // dy/dw = x
 //! ```
 
+mod concat;
 mod conv;
 mod losses;
 mod normalization;

@@ -78,6 +78,11 @@ pub(crate) enum Op {
         beta: Option<Var>,
         epsilon: f32,
     },
+    Concat {
+        a: Var,
+        b: Var,
+        axis: usize,
+    },
     /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
     Penalty {
         weight: Var,
@@ -118,6 +123,7 @@ impl Op {
             BatchNorm { .. } => "batch_norm",
             LayerNorm { .. } => "layer_norm",
             Penalty { .. } => "penalty",
+            Concat { .. } => "concatenate",
         }
     }
 
@@ -142,6 +148,7 @@ impl Op {
             | BinaryCrossEntropy { probs: a, target: b } => [Some(a), Some(b), None],
             BatchNorm { x, gamma, beta, .. } | LayerNorm { x, gamma, beta, .. } => [Some(x), gamma, beta],
             Penalty { weight, .. } => [Some(weight), None, None],
+            Concat { a, b, .. } => [Some(a), Some(b), None],
         }
     }
 }
@@ -153,6 +160,7 @@ pub(crate) enum BinaryOp {
     Sub,
     Mul,
     Div,
+    Maximum,
 }
 
 impl BinaryOp {
@@ -162,6 +170,7 @@ impl BinaryOp {
             BinaryOp::Sub => a - b,
             BinaryOp::Mul => a * b,
             BinaryOp::Div => a / b,
+            BinaryOp::Maximum => a.max(b),
         }
     }
 
@@ -172,6 +181,14 @@ impl BinaryOp {
             BinaryOp::Sub => (1.0, -1.0),
             BinaryOp::Mul => (b, a),
             BinaryOp::Div => (1.0 / b, -a / (b * b)),
+            // Ties send the gradient to the first input, as a `>=` selection does.
+            BinaryOp::Maximum => {
+                if a >= b {
+                    (1.0, 0.0)
+                } else {
+                    (0.0, 1.0)
+                }
+            }
         }
     }
 
@@ -181,6 +198,7 @@ impl BinaryOp {
             BinaryOp::Sub => "subtract",
             BinaryOp::Mul => "multiply",
             BinaryOp::Div => "divide",
+            BinaryOp::Maximum => "maximum",
         }
     }
 }
@@ -382,6 +400,7 @@ pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTa
         Op::LayerNorm { x, gamma, beta, .. } => {
             normalization::layer_norm_backward((x, gamma, beta), inputs, node, targets)
         }
+        Op::Concat { a, b, axis } => super::concat::concat_backward(a, b, axis, inputs, node, targets),
         Op::Penalty { weight, l1, l2 } => {
             if let Some(dw) = targets.get(weight) {
                 let dy = node.grad.item();
@@ -471,6 +490,11 @@ impl Graph<'_> {
     /// Elementwise `a · b`, broadcast numpy-style.
     pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
         self.binary(BinaryOp::Mul, a, b)
+    }
+
+    /// Elementwise `max(a, b)`, broadcast numpy-style.
+    pub fn maximum(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.binary(BinaryOp::Maximum, a, b)
     }
 
     /// Elementwise `a / b`, broadcast numpy-style.

@@ -343,7 +343,7 @@ impl Sequential {
             });
             augmented?;
             let target = graph.constant_with(|buffer| y.gather_rows_into(batch, buffer));
-            let output = Self::forward_layers(&self.layers, &mut graph, input)?;
+            let output = Self::forward_calls(&self.layers, &self.calls, &mut graph, input, &mut self.call_outputs)?;
             let loss = compiled.loss.compute(&mut graph, output, target)?;
             let loss = graph.add_penalties(loss)?;
             let stats = batch_stats(compiled, graph.value(output), graph.value(target));
@@ -377,7 +377,7 @@ impl Sequential {
             let mut graph = Graph::new(&mut self.tape, &self.params, false);
             let input = graph.constant_with(|buffer| x.gather_rows_into(&rows, buffer));
             let target = graph.constant_with(|buffer| y.gather_rows_into(&rows, buffer));
-            let output = Self::forward_layers(&self.layers, &mut graph, input)?;
+            let output = Self::forward_calls(&self.layers, &self.calls, &mut graph, input, &mut self.call_outputs)?;
             let loss = compiled.loss.compute(&mut graph, output, target)?;
             let loss = graph.add_penalties(loss)?;
             let (correct, predictions) = batch_stats(compiled, graph.value(output), graph.value(target));
@@ -404,7 +404,7 @@ impl Sequential {
             let rows: Vec<usize> = (start..end).collect();
             let mut graph = Graph::new(&mut self.tape, &self.params, false);
             let input = graph.constant_with(|buffer| x.gather_rows_into(&rows, buffer));
-            let output = Self::forward_layers(&self.layers, &mut graph, input)?;
+            let output = Self::forward_calls(&self.layers, &self.calls, &mut graph, input, &mut self.call_outputs)?;
             values.extend_from_slice(graph.value(output).data());
             start = end;
         }
