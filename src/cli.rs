@@ -44,6 +44,14 @@ enum Command {
     Predict(PredictArgs),
     /// Time training steps of a model on random data of its input shape.
     Bench(BenchArgs),
+    /// Convert a Keras 3 `.keras` archive (a Sequential model) to a strata model file.
+    Import {
+        /// The `.keras` file, as Keras's `model.save("model.keras")` writes it.
+        file: PathBuf,
+        /// The strata model file to write (safetensors).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -206,6 +214,7 @@ pub fn main() -> i32 {
         Some(Command::Bench(args)) => bench(&args).map(|_| Interrupted::No),
         Some(Command::Evaluate(args)) => evaluate(&args).map(|_| Interrupted::No),
         Some(Command::Predict(args)) => predict(&args).map(|_| Interrupted::No),
+        Some(Command::Import { file, output }) => import(&file, &output).map(|_| Interrupted::No),
     };
     match result {
         Ok(Interrupted::Yes) => 130,
@@ -611,6 +620,19 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
         println!("{report}");
     }
     Ok(Interrupted::No)
+}
+
+fn import(file: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    let model = crate::io::import_keras(file)?;
+    model.save(output)?;
+    println!(
+        "imported {} ({} layers, {} parameters) to {}",
+        file.display(),
+        model.layers().iter().filter(|l| !l.is_input()).count(),
+        model.count_params(),
+        output.display()
+    );
+    Ok(())
 }
 
 fn predict(args: &PredictArgs) -> Result<()> {

@@ -45,8 +45,15 @@ pub(super) fn concat_backward(a: Var, b: Var, axis: usize, inputs: &Inputs, node
     let dy = node.grad.data();
     for (var, offset, block) in [(a, 0, a_block), (b, a_block, b_block)] {
         if let Some(dx) = targets.get(var) {
-            for (row, dx_row) in dy.chunks(a_block + b_block).take(outer).zip(dx.chunks_mut(block.max(1))) {
-                dx_row.iter_mut().zip(&row[offset..offset + block]).for_each(|(d, g)| *d += g);
+            for (row, dx_row) in dy
+                .chunks(a_block + b_block)
+                .take(outer)
+                .zip(dx.chunks_mut(block.max(1)))
+            {
+                dx_row
+                    .iter_mut()
+                    .zip(&row[offset..offset + block])
+                    .for_each(|(d, g)| *d += g);
             }
         }
     }

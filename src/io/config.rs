@@ -115,7 +115,12 @@ pub fn parse(text: &str, format: Format, origin: &str) -> Result<ModelFile> {
             serde_json::to_value(table).map_err(|e| Error::file(origin, format!("invalid TOML: {e}")))?
         }
     };
-    from_value(&root).map_err(|e| match e {
+    parse_value(&root, origin)
+}
+
+/// Reads a model description already parsed as JSON; `origin` names it in error messages.
+pub(crate) fn parse_value(root: &Value, origin: &str) -> Result<ModelFile> {
+    from_value(root).map_err(|e| match e {
         Error::File { .. } => e,
         other => Error::file(origin, other.to_string()),
     })

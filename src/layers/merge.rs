@@ -157,9 +157,13 @@ impl Layer for Merge {
             ));
         }
         let resolved = resolved as usize;
-        let agree = shapes
-            .iter()
-            .all(|s| s.len() == first.len() && s.iter().zip(first).enumerate().all(|(i, (a, b))| i == resolved || a == b));
+        let agree = shapes.iter().all(|s| {
+            s.len() == first.len()
+                && s.iter()
+                    .zip(first)
+                    .enumerate()
+                    .all(|(i, (a, b))| i == resolved || a == b)
+        });
         if !agree {
             return Err(self.mismatch(shapes));
         }

@@ -161,7 +161,9 @@ impl Sequential {
     /// `summary`, `save`, ...).
     pub fn functional(input: &Node, output: &Node) -> Result<Sequential> {
         if input.0.call.is_some() {
-            return Err(Error::Usage("the model's input must be a node made by Input::node".into()));
+            return Err(Error::Usage(
+                "the model's input must be a node made by Input::node".into(),
+            ));
         }
         let order = topological_order(output);
         if !order.iter().any(|n| n.same(input)) {
@@ -193,8 +195,8 @@ impl Sequential {
                 Some(i) => i + 1,
                 None => {
                     let taken = layer.0.lock().expect("no thread panics while holding a layer").take();
-                    let taken =
-                        taken.ok_or_else(|| Error::Usage("a layer of this graph already belongs to another model".into()))?;
+                    let taken = taken
+                        .ok_or_else(|| Error::Usage("a layer of this graph already belongs to another model".into()))?;
                     shared.push(layer.clone());
                     model.push_unique(taken);
                     model.layers.len() - 1
@@ -207,7 +209,10 @@ impl Sequential {
                     Source::Call(call)
                 })
                 .collect();
-            model.calls.push(Call { layer: index, inputs: sources });
+            model.calls.push(Call {
+                layer: index,
+                inputs: sources,
+            });
             node_calls.push((node.clone(), model.calls.len() - 1));
         }
         model.build(input.shape())?;
@@ -252,6 +257,10 @@ impl Sequential {
     }
 }
 
+/// A call read from a config, waiting for its inputs: (layer index, call index of that layer,
+/// the (layer name, call index) pairs it reads).
+type PendingCall = (usize, usize, Vec<(String, usize)>);
+
 /// A functional model from Keras's config layer list, each entry with `"inbound_nodes"`:
 /// `[[["dense", 0, 0, {}], ...], ...]`, one list per call of the layer, naming the calls it
 /// reads (layer name, call index). Calls are ordered so each comes after its inputs; a cycle or
@@ -259,17 +268,24 @@ impl Sequential {
 pub(crate) fn graph_from_config(entries: &[serde_json::Value]) -> Result<Sequential> {
     let mut model = Sequential::new();
     model.functional = true;
-    // (layer index, call index of that layer, inbound (layer name, call index) pairs)
-    let mut pending: Vec<(usize, usize, Vec<(String, usize)>)> = Vec::new();
+    let mut pending: Vec<PendingCall> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let layer = crate::io::config::layer_from_entry(i, entry)?;
-        let name = entry.get("name").and_then(|v| v.as_str()).unwrap_or(layer.name()).to_string();
+        let name = entry
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or(layer.name())
+            .to_string();
         let mut layer = layer;
         layer.set_name(name.clone());
         if model.layers.iter().any(|l| l.name() == name) {
             return Err(Error::Data(format!("layers[{i}]: two layers are named '{name}'")));
         }
-        let nodes = entry.get("inbound_nodes").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        let nodes = entry
+            .get("inbound_nodes")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
         if layer.is_input() != nodes.is_empty() {
             return Err(Error::Data(format!(
                 "layers[{i}] ('{name}'): {}",
@@ -296,7 +312,9 @@ pub(crate) fn graph_from_config(entries: &[serde_json::Value]) -> Result<Sequent
             pending.push((model.layers.len() - 1, call_index, refs));
         }
     }
-    let inputs: Vec<usize> = (0..model.layers.len()).filter(|&i| model.layers[i].is_input()).collect();
+    let inputs: Vec<usize> = (0..model.layers.len())
+        .filter(|&i| model.layers[i].is_input())
+        .collect();
     let [input] = inputs.as_slice() else {
         return Err(Error::Data(format!(
             "a functional model here has exactly one InputLayer, this one has {}",
@@ -315,7 +333,8 @@ pub(crate) fn graph_from_config(entries: &[serde_json::Value]) -> Result<Sequent
             placed.iter().find(|(key, _)| *key == (layer, k)).map(|(_, c)| *c)
         };
         let ready = pending.iter().position(|(_, _, refs)| {
-            refs.iter().all(|(name, k)| find(name, *k, &model.layers, &placed).is_some())
+            refs.iter()
+                .all(|(name, k)| find(name, *k, &model.layers, &placed).is_some())
         });
         let Some(ready) = ready else {
             let stuck: Vec<&str> = pending.iter().map(|(l, _, _)| model.layers[*l].name()).collect();

@@ -10,8 +10,8 @@ mod summary;
 
 pub use callbacks::{Callback, Control};
 pub use fit::{FitOptions, Scores};
-pub use graph::{LayerCall, Node, SharedLayer};
 pub(crate) use graph::{Call, Source, graph_from_config};
+pub use graph::{LayerCall, Node, SharedLayer};
 
 /// Keras's `keras.Model`: the same type as [`Sequential`]. Every model is a graph of layer
 /// calls; `Sequential::new()` + `add` builds a chain, [`Model::functional`] any graph.
@@ -58,6 +58,9 @@ pub struct Sequential {
     /// Batches of the next epoch already trained, when training stopped mid-epoch.
     pub(crate) batches_into_epoch: usize,
 }
+
+/// The input shapes and output shape of a layer's first call.
+type FirstUse = (Vec<Vec<usize>>, Vec<usize>);
 
 /// What `compile` fixed: the optimizer, the loss and the metrics.
 pub(crate) struct Compiled {
@@ -242,7 +245,7 @@ impl Sequential {
         let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.calls.len());
         // The input shapes and output shape of each layer's first call: a shared layer's later
         // calls must match them.
-        let mut first_use: Vec<Option<(Vec<Vec<usize>>, Vec<usize>)>> = vec![None; self.layers.len()];
+        let mut first_use: Vec<Option<FirstUse>> = vec![None; self.layers.len()];
         for call in &self.calls {
             let inputs: Vec<Vec<usize>> = call
                 .inputs
@@ -265,10 +268,14 @@ impl Sequential {
             let output = match &first_use[call.layer] {
                 Some((seen, output)) if *seen == inputs => output.clone(),
                 Some((seen, _)) => {
-                    let show = |shapes: &[Vec<usize>]| shapes.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
+                    let show =
+                        |shapes: &[Vec<usize>]| shapes.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
                     return Err(Error::LayerShape {
                         layer: layer.name().to_string(),
-                        expected: format!("{} (the shapes of its first call: a shared layer keeps them)", show(seen)),
+                        expected: format!(
+                            "{} (the shapes of its first call: a shared layer keeps them)",
+                            show(seen)
+                        ),
                         received: show(&inputs),
                     });
                 }

@@ -58,7 +58,9 @@ fn render_functional(model: &Sequential) -> String {
     out += &cells(["Layer (type)", "Output Shape", "Param #", "Connected to"], '┃');
     out += &line('┡', '╇', '┩', '━');
     for (index, layer) in model.layers.iter().enumerate() {
-        let calls: Vec<usize> = (0..model.calls.len()).filter(|&c| model.calls[c].layer == index).collect();
+        let calls: Vec<usize> = (0..model.calls.len())
+            .filter(|&c| model.calls[c].layer == index)
+            .collect();
         let shape = calls
             .first()
             .and_then(|&c| model.output_shapes.get(c))
