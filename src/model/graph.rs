@@ -18,7 +18,7 @@
 //! ```
 
 use super::Sequential;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, keras_shape};
 use crate::layers::{Input, Layer, base_name};
 use crate::rng::Rng;
 use std::sync::{Arc, Mutex};
@@ -43,7 +43,14 @@ pub(crate) struct Call {
 /// A layer that can be called on several nodes, sharing its weights between the calls (Keras
 /// calls the same layer object twice). Calling a layer by value ([`LayerCall::call`]) makes one.
 #[derive(Clone)]
-pub struct SharedLayer(Arc<Mutex<Option<Box<dyn Layer>>>>);
+pub struct SharedLayer(Arc<Mutex<SharedState>>);
+
+struct SharedState {
+    /// `None` once a model has taken the layer.
+    layer: Option<Box<dyn Layer>>,
+    /// The input shapes of the first call: later calls must match them.
+    first_inputs: Option<Vec<Vec<usize>>>,
+}
 
 /// A symbolic tensor of a functional model under construction (Keras's `KerasTensor`): the
 /// model's input, or the output of a layer called on other nodes. Knows its per-sample shape.
@@ -80,7 +87,10 @@ impl Node {
 impl SharedLayer {
     /// Wraps a layer so it can be called on several nodes.
     pub fn new(layer: impl Layer + 'static) -> Self {
-        SharedLayer(Arc::new(Mutex::new(Some(Box::new(layer)))))
+        SharedLayer(Arc::new(Mutex::new(SharedState {
+            layer: Some(Box::new(layer)),
+            first_inputs: None,
+        })))
     }
 
     /// Calls the layer on one node.
@@ -92,8 +102,9 @@ impl SharedLayer {
     /// find its output shape, so shape errors appear here, naming the layer.
     pub fn call_many(&self, inputs: &[&Node]) -> Result<Node> {
         let shape = {
-            let mut slot = self.0.lock().expect("no thread panics while holding a layer");
-            let layer = slot
+            let mut state = self.0.lock().expect("no thread panics while holding a layer");
+            let SharedState { layer, first_inputs } = &mut *state;
+            let layer = layer
                 .as_mut()
                 .ok_or_else(|| Error::Usage("this layer already belongs to a built model".into()))?;
             if layer.name().is_empty() {
@@ -102,6 +113,22 @@ impl SharedLayer {
                 layer.set_name(provisional);
             }
             let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape()).collect();
+            let owned: Vec<Vec<usize>> = shapes.iter().map(|s| s.to_vec()).collect();
+            match first_inputs {
+                Some(first) if *first != owned => {
+                    let show = |all: &[Vec<usize>]| all.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
+                    return Err(Error::LayerShape {
+                        layer: layer.name().to_string(),
+                        expected: format!(
+                            "{} (a shared layer keeps the input shapes of its first call)",
+                            show(first)
+                        ),
+                        received: show(&owned),
+                    });
+                }
+                Some(_) => {}
+                None => *first_inputs = Some(owned),
+            }
             let mut scratch = crate::autograd::ParamStore::new();
             layer.build_multi(&shapes, &mut scratch, &mut Rng::new(0))?
         };
@@ -174,7 +201,7 @@ impl Sequential {
         let mut model = Sequential::new();
         model.set_name("functional");
         model.functional = true;
-        model.layers.push(Box::new(Input::new(input.shape())));
+        model.push_unique(Box::new(Input::new(input.shape())));
         model.calls.push(Call {
             layer: 0,
             inputs: vec![Source::ModelInput],
@@ -194,7 +221,12 @@ impl Sequential {
             let index = match shared.iter().position(|s| s.same(layer)) {
                 Some(i) => i + 1,
                 None => {
-                    let taken = layer.0.lock().expect("no thread panics while holding a layer").take();
+                    let taken = layer
+                        .0
+                        .lock()
+                        .expect("no thread panics while holding a layer")
+                        .layer
+                        .take();
                     let taken = taken
                         .ok_or_else(|| Error::Usage("a layer of this graph already belongs to another model".into()))?;
                     shared.push(layer.clone());

@@ -23,8 +23,11 @@ pub(crate) fn render(model: &Sequential) -> String {
         let layer = &model.layers[i];
         let shape = model.output_shapes.get(i).map_or("?".to_string(), |s| keras_shape(s));
         let count: usize = layer.params().iter().map(|&id| model.params.value(id).len()).sum();
-        let name = format!("{} ({})", layer.name(), layer.class_name());
-        out += &row(&[&name, &shape, &group_thousands(count)], '│');
+        let names = name_lines(layer.name(), layer.class_name(), WIDTHS[0]);
+        out += &row(&[&names[0], &shape, &group_thousands(count)], '│');
+        for more in &names[1..] {
+            out += &row(&[more, "", ""], '│');
+        }
         if n + 1 < visible.len() {
             out += &rule('├', '┼', '┤', '─');
         }
@@ -70,10 +73,17 @@ fn render_functional(model: &Sequential) -> String {
         if connected.is_empty() {
             connected.push("-".into());
         }
-        let name = format!("{} ({})", layer.name(), layer.class_name());
-        out += &cells([&name, &shape, &group_thousands(count), &connected[0]], '│');
-        for more in &connected[1..] {
-            out += &cells(["", "", "", more], '│');
+        let names = name_lines(layer.name(), layer.class_name(), widths[0]);
+        let count = group_thousands(count);
+        for line in 0..names.len().max(connected.len()) {
+            let name = names.get(line).map_or("", String::as_str);
+            let connection = connected.get(line).map_or("", String::as_str);
+            let (shape, count) = if line == 0 {
+                (shape.as_str(), count.as_str())
+            } else {
+                ("", "")
+            };
+            out += &cells([name, shape, count, connection], '│');
         }
         if index + 1 < model.layers.len() {
             out += &line('├', '┼', '┤', '─');
@@ -81,6 +91,17 @@ fn render_functional(model: &Sequential) -> String {
     }
     out += &line('└', '┴', '┘', '─');
     out + &totals(model)
+}
+
+/// `name (Class)` on one line when it fits the column, else the name and `(Class)` on two
+/// lines, as Keras wraps them.
+fn name_lines(name: &str, class_name: &str, width: usize) -> Vec<String> {
+    let joined = format!("{name} ({class_name})");
+    if joined.chars().count() < width {
+        vec![joined]
+    } else {
+        vec![name.to_string(), format!("({class_name})")]
+    }
 }
 
 /// The parameter totals under the table.
