@@ -56,7 +56,7 @@ enum Command {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// A named model (mlp, mlp2, cnn, linreg) or a model file.
+    /// A named model (mlp, mlp2, cnn, linreg, resmlp) or a model file.
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Training steps to time (after two warm-up steps).
@@ -75,7 +75,7 @@ struct BenchArgs {
 
 #[derive(Args, Default)]
 struct TrainArgs {
-    /// A named model (mlp, mlp2, cnn, linreg) or a model file (.toml or .json).
+    /// A named model (mlp, mlp2, cnn, linreg, resmlp) or a model file (.toml or .json).
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Passes over the training data [default: the model's, 10 for mlp].
@@ -195,7 +195,7 @@ struct PredictArgs {
 
 #[derive(Args)]
 struct SummaryArgs {
-    /// A named model (mlp, mlp2, cnn, linreg) or a model file (.toml or .json).
+    /// A named model (mlp, mlp2, cnn, linreg, resmlp) or a model file (.toml or .json).
     #[arg(long, default_value = "mlp")]
     model: String,
 }

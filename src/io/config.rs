@@ -44,6 +44,7 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("mlp2", include_str!("../../models/mlp2.toml")),
     ("linreg", include_str!("../../models/linreg.toml")),
     ("cnn", include_str!("../../models/cnn.toml")),
+    ("resmlp", include_str!("../../models/resmlp.toml")),
 ];
 
 /// A parsed model description.
@@ -128,14 +129,9 @@ pub(crate) fn parse_value(root: &Value, origin: &str) -> Result<ModelFile> {
 
 fn from_value(root: &Value) -> Result<ModelFile> {
     // Keras's to_json nests the layers under "config"; strata's own files keep them at the top.
-    let keras = matches!(
-        root.get("class_name").and_then(Value::as_str),
-        Some("Sequential" | "Functional" | "Model")
-    );
-    let body = if keras {
-        root.get("config").unwrap_or(&Value::Null)
-    } else {
-        root
+    let body = match root.get("config") {
+        Some(config) if config.get("layers").is_some() => config,
+        _ => root,
     };
     let name = body
         .get("name")
