@@ -126,8 +126,8 @@ struct TrainArgs {
     checkpoint: Option<PathBuf>,
     /// Stop when the validation loss (or the loss, without validation data) has not improved
     /// for this many epochs, and keep the best epoch's weights.
-    #[arg(long)]
-    early_stopping: Option<usize>,
+    #[arg(long, value_name = "PATIENCE", allow_negative_numbers = true)]
+    early_stopping: Option<i64>,
     /// Epochs between checkpoints.
     #[arg(long, default_value_t = 1)]
     checkpoint_every: usize,
@@ -552,7 +552,14 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
     };
     let started = Instant::now();
     let has_validation = options.validation_data.is_some() || options.validation_split > 0.0;
-    let mut early = args.early_stopping.map(|patience| {
+    let patience = args
+        .early_stopping
+        .map(|p| {
+            usize::try_from(p)
+                .map_err(|_| Error::invalid("early-stopping", p, "the patience is a number of epochs, 0 or more"))
+        })
+        .transpose()?;
+    let mut early = patience.map(|patience| {
         crate::callbacks::EarlyStopping::new(if has_validation { "val_loss" } else { "loss" })
             .patience(patience)
             .restore_best_weights(true)
