@@ -44,8 +44,14 @@ fn deep_model(activation: &str, residual: bool) -> strata::Result<Model> {
         x = if residual {
             // Each block adds its branch to x; small branch weights keep the sum of 19 blocks
             // from growing (the usual trick: deep residual nets start close to the identity).
-            let small = Initializer::RandomNormal { mean: 0.0, stddev: 0.01 };
-            let branch = Dense::new(WIDTH).activation(activation).kernel_initializer(small).call(&x)?;
+            let small = Initializer::RandomNormal {
+                mean: 0.0,
+                stddev: 0.01,
+            };
+            let branch = Dense::new(WIDTH)
+                .activation(activation)
+                .kernel_initializer(small)
+                .call(&x)?;
             Add::new().call_many(&[&x, &branch])?
         } else {
             Dense::new(WIDTH).activation(activation).call(&x)?
