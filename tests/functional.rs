@@ -202,3 +202,15 @@ fn graph_mistakes_are_errors_naming_the_layers() {
         .to_string();
     assert!(error.contains("a, b") && error.contains("cycle"), "{error}");
 }
+
+#[test]
+fn named_residual_models_build_with_their_parameter_counts() {
+    for (name, total, non_trainable) in [("resmlp", 233_866, 0), ("resnet", 44_786, 560)] {
+        let spec = strata::io::config::load_model_spec(name).unwrap();
+        let mut model = spec.model;
+        let summary = model.summary().unwrap();
+        let (all, trainable) = model.params().counts();
+        assert_eq!((all, all - trainable), (total, non_trainable), "{name}\n{summary}");
+        assert!(summary.contains("Connected to"), "{summary}");
+    }
+}

@@ -45,6 +45,7 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("linreg", include_str!("../../models/linreg.toml")),
     ("cnn", include_str!("../../models/cnn.toml")),
     ("resmlp", include_str!("../../models/resmlp.toml")),
+    ("resnet", include_str!("../../models/resnet.toml")),
 ];
 
 /// A parsed model description.

@@ -5,7 +5,7 @@ use crate::error::keras_shape;
 
 const WIDTHS: [usize; 3] = [33, 24, 15];
 /// Keras's functional summary has a fourth column, "Connected to".
-const FUNCTIONAL_WIDTHS: [usize; 4] = [26, 22, 12, 24];
+const FUNCTIONAL_WIDTHS: [usize; 4] = [26, 22, 12, 32];
 
 /// The summary of a (built) model as text.
 pub(crate) fn render(model: &Sequential) -> String {
