@@ -68,6 +68,9 @@ struct BenchArgs {
     /// Worker threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
+    /// Single-sample `predict` calls to time for the latency percentiles (after ten warm-up calls).
+    #[arg(long, default_value_t = 200)]
+    predictions: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -482,19 +485,60 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let ms_per_step = 1e3 * seconds / args.steps.max(1) as f64;
     let samples_per_second = (args.steps * batch_size) as f64 / seconds;
     let threads = rayon::current_num_threads();
+
+    // Inference: one sample per call, as a service answering single requests would.
+    let one = x.slice_rows(0, 1);
+    for _ in 0..10 {
+        model.predict(&one, 1)?;
+    }
+    let mut latencies_ms = Vec::with_capacity(args.predictions);
+    for _ in 0..args.predictions {
+        let started = Instant::now();
+        model.predict(&one, 1)?;
+        latencies_ms.push(1e3 * started.elapsed().as_secs_f64());
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&latencies_ms, 50.0), percentile(&latencies_ms, 99.0));
+    let peak_rss_mb = peak_rss_mb();
+
     if args.json {
         println!(
             "{}",
             json!({"model": name, "batch_size": batch_size, "steps": args.steps, "threads": threads,
-                   "ms_per_step": ms_per_step, "samples_per_second": samples_per_second})
+                   "ms_per_step": ms_per_step, "samples_per_second": samples_per_second,
+                   "predict_p50_ms": p50, "predict_p99_ms": p99, "predictions": args.predictions,
+                   "peak_rss_mb": peak_rss_mb})
         );
     } else {
         println!(
             "{name}: {ms_per_step:.3} ms/step, {samples_per_second:.0} samples/s (batch {batch_size}, {} steps, {threads} threads)",
             args.steps
         );
+        if let (Some(p50), Some(p99)) = (p50, p99) {
+            println!(
+                "{name}: predict 1 sample: p50 {p50:.3} ms, p99 {p99:.3} ms ({} calls)",
+                args.predictions
+            );
+        }
+        if let Some(mb) = peak_rss_mb {
+            println!("{name}: peak memory (RSS) {mb:.0} MB");
+        }
     }
     Ok(())
+}
+
+/// The nearest-rank `p`-th percentile of ascending `sorted` values (`None` when empty).
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
+/// The process's peak resident memory so far, in MB (Linux's `VmHWM`; `None` elsewhere).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 fn train(args: TrainArgs) -> Result<Interrupted> {

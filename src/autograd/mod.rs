@@ -199,6 +199,12 @@ impl<'a> Graph<'a> {
         self.value(var).shape()
     }
 
+    /// The shape of a [`Var`]'s value as an owned copy that stays off the heap (up to rank 6),
+    /// for operations that hold an input's shape while they record themselves.
+    pub(crate) fn dims(&self, var: Var) -> crate::tensor::Dims {
+        crate::tensor::Dims::from_slice(self.shape(var))
+    }
+
     /// The operation that produced `var`.
     pub(crate) fn op(&self, var: Var) -> Op {
         self.tape.ops[var.0]

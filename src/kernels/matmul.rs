@@ -4,10 +4,11 @@
 //! takes a column stride and a row stride for each operand, so transposes cost nothing.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Transpose {
+pub enum Transpose {
     /// Use the matrix as stored (row-major).
     No,
     /// Use its transpose.
@@ -23,7 +24,7 @@ const PARALLEL_MIN_MACS: usize = 1 << 18;
 /// `a` is stored row-major as `m×k`, or as `k×m` when `transpose_a` is `Yes`; likewise `b` as
 /// `k×n` or `n×k`. Panics if a slice is shorter than its shape (a bug in the caller).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
+pub fn matmul(
     a: &[f32],
     transpose_a: Transpose,
     b: &[f32],
@@ -47,6 +48,7 @@ pub(crate) fn matmul(
         }
         return;
     }
+    let _in_flight = InFlight::enter();
     let (a_col_stride, a_row_stride) = match transpose_a {
         Transpose::No => (1, k),
         Transpose::Yes => (m, 1),
@@ -104,6 +106,34 @@ pub(crate) fn matmul(
             };
             gemm_into(c_block, rows, n, k, a, b, accumulate, gemm::Parallelism::None);
         });
+}
+
+/// Products running right now, on any thread (see [`products_in_flight`]).
+static PRODUCTS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// How many matrix products are running right now, on any thread.
+///
+/// `gemm` 0.19 allocates on every call (its packing buffer and a flag per row panel; there is
+/// no way to hand it reusable memory), so a training step cannot be allocation-free inside the
+/// products. The allocation test reads this to tell those allocations apart from strata's own.
+pub fn products_in_flight() -> usize {
+    PRODUCTS_IN_FLIGHT.load(Ordering::SeqCst)
+}
+
+/// Counts a product as running while it lives.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        PRODUCTS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        PRODUCTS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Below this many rows per thread, splitting the rows costs more than it gains.

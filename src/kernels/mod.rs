@@ -14,5 +14,8 @@ pub(crate) use conv::{
     avg_pool, avg_pool_backward, col2im_accumulate, im2col, max_pool, max_pool_backward, output_size,
 };
 pub(crate) use elementwise::*;
-pub(crate) use matmul::{Transpose, matmul};
+// Public (but hidden from the documentation) for the benchmarks and the allocation test; the
+// layers reach the product through `Graph`.
+#[doc(hidden)]
+pub use matmul::{Transpose, matmul, products_in_flight};
 pub(crate) use reduce::*;
