@@ -69,7 +69,7 @@ pub fn matmul(
             col_stride: a_col_stride as isize,
             row_stride: a_row_stride as isize,
         };
-        return gemm_into(&mut c[..m * n], m, n, k, a, b, accumulate, gemm::Parallelism::None);
+        return gemm_into(&mut c[..m * n], m, n, k, a, b, accumulate, gemm_common::Parallelism::None);
     }
     if m < MIN_ROWS_PER_THREAD * threads {
         // Too few rows to share out: let gemm split the columns itself.
@@ -86,7 +86,7 @@ pub fn matmul(
             a,
             b,
             accumulate,
-            gemm::Parallelism::Rayon(threads),
+            gemm_common::Parallelism::Rayon(threads),
         );
     }
     // One block of output rows per thread, each a single-threaded product: measured faster on
@@ -104,7 +104,7 @@ pub fn matmul(
                 col_stride: a_col_stride as isize,
                 row_stride: a_row_stride as isize,
             };
-            gemm_into(c_block, rows, n, k, a, b, accumulate, gemm::Parallelism::None);
+            gemm_into(c_block, rows, n, k, a, b, accumulate, gemm_common::Parallelism::None);
         });
 }
 
@@ -147,6 +147,17 @@ struct Operand<'a> {
     row_stride: isize,
 }
 
+impl Operand<'_> {
+    /// The same values read as the transposed matrix.
+    fn transposed(self) -> Self {
+        Operand {
+            data: self.data,
+            col_stride: self.row_stride,
+            row_stride: self.col_stride,
+        }
+    }
+}
+
 /// `c (m×n, row-major) = a·b`, or `c += a·b`, through `gemm::gemm`.
 #[allow(clippy::too_many_arguments)]
 fn gemm_into(
@@ -157,28 +168,39 @@ fn gemm_into(
     a: Operand,
     b: Operand,
     accumulate: bool,
-    parallelism: gemm::Parallelism,
+    parallelism: gemm_common::Parallelism,
 ) {
     let alpha = if accumulate { 1.0 } else { 0.0 };
+    // `gemm::gemm` would first make the destination column-major by computing the transposed
+    // product, `cᵀ = bᵀ·aᵀ`, then call gemm-f32's kernel. We call that kernel directly (so the
+    // build skips gemm's f64 and complex kernels, a large share of compile time) and do the
+    // transposition here: a row-major `c` is a column-major `cᵀ` with the same strides swapped.
+    let (dst_cs, dst_rs) = (1isize, n as isize);
+    let transpose = dst_cs.abs() < dst_rs.abs();
+    let (rows, cols, dst_cs, dst_rs, lhs, rhs) = if transpose {
+        (n, m, dst_rs, dst_cs, b.transposed(), a.transposed())
+    } else {
+        (m, n, dst_cs, dst_rs, a, b)
+    };
     // SAFETY: `matmul` checked that the full operands hold m×k, k×n and m×n values; a row block
     // starts inside `a` at its first row and reads only its own rows with the same strides, so
-    // every index gemm computes lies inside the slices. `c` is borrowed mutably, so it does not
-    // alias `a` or `b`.
+    // every index gemm computes lies inside the slices (transposing swaps which stride walks which
+    // axis, not the addresses). `c` is borrowed mutably, so it does not alias `a` or `b`.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
+        gemm_f32::gemm::f32::get_gemm_fn()(
+            rows,
+            cols,
             k,
             c.as_mut_ptr(),
-            1,
-            n as isize,
+            dst_cs,
+            dst_rs,
             accumulate,
-            a.data.as_ptr(),
-            a.col_stride,
-            a.row_stride,
-            b.data.as_ptr(),
-            b.col_stride,
-            b.row_stride,
+            lhs.data.as_ptr(),
+            lhs.col_stride,
+            lhs.row_stride,
+            rhs.data.as_ptr(),
+            rhs.col_stride,
+            rhs.row_stride,
             alpha,
             1.0,
             false,
