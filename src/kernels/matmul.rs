@@ -69,7 +69,16 @@ pub fn matmul(
             col_stride: a_col_stride as isize,
             row_stride: a_row_stride as isize,
         };
-        return gemm_into(&mut c[..m * n], m, n, k, a, b, accumulate, gemm_common::Parallelism::None);
+        return gemm_into(
+            &mut c[..m * n],
+            m,
+            n,
+            k,
+            a,
+            b,
+            accumulate,
+            gemm_common::Parallelism::None,
+        );
     }
     if m < MIN_ROWS_PER_THREAD * threads {
         // Too few rows to share out: let gemm split the columns itself.
