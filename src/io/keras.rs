@@ -86,14 +86,14 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
         description["compile"] = settings.clone();
     }
     let spec = config::parse_value(&description, &format!("{} (config.json)", path.display()))?;
+    let metrics = spec.metric_lists();
     let mut model = spec.model;
     model
         .build(&shape)
         .map_err(|e| fail(format!("the model does not build: {e}")))?;
     keras_weights::assign(&mut model, stored).map_err(in_weights)?;
     if compile.is_some() {
-        let metrics: Vec<&str> = spec.metrics.iter().map(String::as_str).collect();
-        model.compile(spec.optimizer, spec.loss, &metrics)?;
+        config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
     }
     Ok(model)
 }
