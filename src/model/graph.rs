@@ -308,6 +308,11 @@ impl Sequential {
         self.layers.push(layer);
     }
 
+    /// The layer calls, each after its inputs.
+    pub(crate) fn graph_calls(&self) -> &[Call] {
+        &self.calls
+    }
+
     /// The calls that read each layer, as Keras's "connected to": `dense[0][0]` is the first
     /// call of `dense`.
     pub(crate) fn inbound(&self, call: &Call) -> Vec<String> {
