@@ -474,6 +474,23 @@ pub(crate) fn graph_from_config(
     if model.outputs.is_empty() {
         return Err(Error::Data("output_layers is empty: a model needs an output".into()));
     }
+    // Every input must reach an output: walk back from the outputs.
+    let mut reached = vec![false; model.calls.len()];
+    let mut stack = model.outputs.clone();
+    while let Some(call) = stack.pop() {
+        if !std::mem::replace(&mut reached[call], true) {
+            stack.extend(model.calls[call].inputs.iter().filter_map(|s| match *s {
+                Source::Call(c) => Some(c),
+                Source::ModelInput(_) => None,
+            }));
+        }
+    }
+    if let Some(input) = (0..model.inputs).find(|&i| !reached[i]) {
+        return Err(Error::Data(format!(
+            "the input '{}' is not connected to any output",
+            model.layers[model.calls[input].layer].name()
+        )));
+    }
     Ok(model)
 }
 
