@@ -29,11 +29,13 @@
 
 mod concat;
 mod conv;
+mod embedding;
 mod losses;
 mod normalization;
 mod ops;
 mod params;
 pub mod profile;
+mod recurrent;
 
 #[doc(hidden)]
 pub mod gradcheck;
@@ -44,6 +46,7 @@ pub use normalization::Statistics;
 pub(crate) use ops::Op;
 pub use ops::UnaryOp;
 pub use params::{ParamId, ParamStore};
+pub use recurrent::{Cell, RecurrentInputs, RecurrentOptions, Squash};
 
 use crate::tensor::Tensor;
 
