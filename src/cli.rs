@@ -10,7 +10,7 @@ use crate::io::config::{ModelFile, load_model_spec};
 use crate::losses::Loss;
 use crate::metrics::ConfusionMatrix;
 use crate::model::{Callback, Control, FitOptions, Sequential};
-use crate::optimizers::{self, LearningRate};
+use crate::optimizers::{self, Clipping, LearningRate, Optimizer};
 use crate::tensor::{Tensor, numel};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -145,6 +145,17 @@ struct TrainArgs {
     /// "step:boundaries=2000;4000,values=0.01;0.005;0.001" (quote it in a shell).
     #[arg(long, value_name = "SPEC")]
     lr_schedule: Option<String>,
+    /// Clip each gradient tensor to this L2 norm before every update (Keras's clipnorm).
+    /// Any of the three clipping flags replaces the model file's clipping; set one at most.
+    #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
+    clipnorm: Option<f32>,
+    /// Clamp every gradient element to [-VALUE, VALUE] before every update (Keras's clipvalue).
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    clipvalue: Option<f32>,
+    /// Scale all gradients together so their global L2 norm is at most this before every update
+    /// (Keras's global_clipnorm).
+    #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
+    global_clipnorm: Option<f32>,
     /// Augment each training batch of images with random transforms: rotations up to 10°,
     /// shifts up to 10 % of the width and height, zoom in [0.9, 1.1] (no flips: digits are not
     /// symmetric).
@@ -337,6 +348,7 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
     if let Some(spec) = &args.lr_schedule {
         optimizer.set_learning_rate_schedule(LearningRate::parse_schedule(spec, optimizer.learning_rate())?);
     }
+    set_clipping(args, optimizer.as_mut());
     let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
     model.compile(optimizer, loss, &metric_names)?;
     Ok(Prepared {
@@ -349,6 +361,18 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
         initial_epoch: 0,
         seed: args.seed,
     })
+}
+
+/// Replaces the optimizer's gradient clipping with the one the flags give, when any is given
+/// (`compile` or the caller validates it).
+fn set_clipping(args: &TrainArgs, optimizer: &mut dyn Optimizer) {
+    if args.clipnorm.is_some() || args.clipvalue.is_some() || args.global_clipnorm.is_some() {
+        *optimizer.clipping_mut() = Clipping {
+            clipnorm: args.clipnorm,
+            clipvalue: args.clipvalue,
+            global_clipnorm: args.global_clipnorm,
+        };
+    }
 }
 
 /// A saved model, continuing after the epochs it has trained, with its seed and optimizer
@@ -372,6 +396,10 @@ fn prepare_resume(args: &TrainArgs, path: &std::path::Path) -> Result<Prepared> 
     let data = fit_data_to_model(&mut model, data, raw_targets(loss))?;
     if let (Some(lr), Some(optimizer)) = (args.lr, model.optimizer_mut()) {
         optimizer.set_learning_rate(lr);
+    }
+    if let Some(optimizer) = model.optimizer_mut() {
+        set_clipping(args, optimizer);
+        optimizer.validate()?;
     }
     let name = path
         .file_stem()
