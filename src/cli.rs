@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+mod text;
+
 #[derive(Parser)]
 #[command(
     name = "strata",
@@ -44,6 +46,24 @@ enum Command {
     Predict(PredictArgs),
     /// Time training steps of a model on random data of its input shape.
     Bench(BenchArgs),
+    /// Continue a prompt with a text model (trained with `strata train --model char_rnn --save FILE`).
+    Generate {
+        /// The model file, saved by `strata train --save` from a text model.
+        #[arg(long)]
+        model: PathBuf,
+        /// The text to continue (its characters must be in the model's vocabulary).
+        #[arg(long)]
+        prompt: String,
+        /// Characters to add.
+        #[arg(long, default_value_t = 200)]
+        length: usize,
+        /// Sampling temperature: below 1 safer, above 1 more varied, 0 always the likeliest.
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f32,
+        /// Seed of the sampling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Convert a Keras 3 `.keras` archive (a Sequential model) to a strata model file.
     Import {
         /// The `.keras` file, as Keras's `model.save("model.keras")` writes it.
@@ -229,6 +249,13 @@ pub fn main() -> i32 {
         Some(Command::Evaluate(args)) => evaluate(&args).map(|_| Interrupted::No),
         Some(Command::Predict(args)) => predict(&args).map(|_| Interrupted::No),
         Some(Command::Import { file, output }) => import(&file, &output).map(|_| Interrupted::No),
+        Some(Command::Generate {
+            model,
+            prompt,
+            length,
+            temperature,
+            seed,
+        }) => text::generate(&model, &prompt, length, temperature, seed).map(|_| Interrupted::No),
     };
     match result {
         Ok(Interrupted::Yes) => 130,
@@ -323,7 +350,13 @@ struct Prepared {
 /// A new model from a name or description file.
 fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
     let spec = load_model_spec(&args.model)?;
-    let data = load_dataset(args, &spec)?;
+    let (data, tokenizer) = match text::text_source(&spec, args.data.as_deref()) {
+        Some(path) => {
+            let (data, tokenizer) = text::text_dataset(&spec, path.as_deref())?;
+            (data, Some(tokenizer))
+        }
+        None => (load_dataset(args, &spec)?, None),
+    };
     let ModelFile {
         name,
         model,
@@ -338,6 +371,10 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
     let mut model = with_regularization(model, args.dropout, args.l2)?;
     model.seed(args.seed);
     let data = fit_data_to_model(&mut model, data, raw_targets(loss))?;
+    if let Some(tokenizer) = tokenizer {
+        text::check_vocabulary(&model, &tokenizer)?;
+        model.set_attachment(text::TOKENIZER, tokenizer.to_json());
+    }
     let mut optimizer = match &args.optimizer {
         Some(name) => optimizers::from_name(name)?,
         None => optimizer,
@@ -636,9 +673,14 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
             .patience(patience)
             .restore_best_weights(true)
     });
+    let text_model = model.attachment(text::TOKENIZER).is_some();
+    let mut perplexity = text::PerplexityLogger { verbose: args.verbose };
     let mut callbacks: Vec<&mut dyn Callback> = vec![&mut checkpointer];
     if let Some(early) = early.as_mut() {
         callbacks.push(early);
+    }
+    if text_model {
+        callbacks.push(&mut perplexity);
     }
     let history = model.fit_with_callbacks(&data.x_train, &data.y_train, options, &mut callbacks)?;
     drop(callbacks);
@@ -665,9 +707,29 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
         "epochs": history.epochs,
         "train_seconds": train_seconds,
     });
+    if text_model {
+        // Perplexity, exp(loss): the number of equally likely characters the loss amounts to.
+        for (entry, logs) in report["epochs"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .zip(&history.epochs)
+        {
+            entry["perplexity"] = json!(logs.loss.exp());
+            if let Some(val) = logs.val_loss {
+                entry["val_perplexity"] = json!(val.exp());
+            }
+        }
+    }
     if let Some((x, y)) = &data.test {
         let scores = model.evaluate(x, y, batch_size.max(1))?;
         report["test_loss"] = json!(scores.loss);
+        if text_model {
+            report["test_perplexity"] = json!(scores.loss.exp());
+            if args.verbose > 0 || !args.json {
+                println!("test perplexity: {:.3}", scores.loss.exp());
+            }
+        }
         if args.verbose > 0 || !args.json {
             print!("test loss: {:.4}", scores.loss);
         }
