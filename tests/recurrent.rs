@@ -18,6 +18,7 @@ fn options(cell: Cell, units: usize) -> RecurrentOptions {
         return_sequences: false,
         go_backwards: false,
         align_output: false,
+        emit_cell_state: false,
     }
 }
 
@@ -243,6 +244,10 @@ fn backpropagation_through_time_matches_finite_differences() {
             );
         }
     }
+    // The LSTM's final cell state as the output (return_state's c).
+    let mut opts = options(Cell::Lstm, 3);
+    opts.emit_cell_state = true;
+    assert!(recurrent_gradient_error(Cell::Lstm, opts, true, true) < TOLERANCE);
     // Other activations (relu candidate, hard sigmoid gates) differentiate too.
     let mut opts = options(Cell::Lstm, 2);
     opts.activation = Squash::Relu;
@@ -473,4 +478,78 @@ fn an_lstm_reads_mnist_rows_as_sequences() {
     let accuracy = model.evaluate(&x_test, &y_test, 500).unwrap().accuracy.unwrap();
     // 12,000 images for 2 epochs: 0.896 measured here, short of the full run's 0.97.
     assert!(accuracy >= 0.85, "LSTM on 12,000 MNIST images: {accuracy}");
+}
+
+#[test]
+fn return_state_gives_the_final_states_as_nodes() {
+    let x = Input::node(&[5, 3]);
+    let nodes = LSTM::new(4).call_with_state(&x).unwrap();
+    let [output, h, c] = <[Node; 3]>::try_from(nodes).unwrap();
+    let joined = Concatenate::new(-1).call_many(&[&h, &c]).unwrap();
+    let head = Dense::new(1).call(&joined).unwrap();
+    let mut model = Model::functional_multi(&[&x], &[&output, &h, &c, &head]).unwrap();
+    assert_eq!(
+        model.count_params(),
+        4 * (4 * (3 + 4) + 4) + 9,
+        "the states add no weights"
+    );
+    let batch = uniform(&[2, 5, 3], -1.0, 1.0, 8);
+    let outputs = model.predict_multi(&[&batch], 2).unwrap();
+    assert_eq!(
+        outputs[0], outputs[1],
+        "without return_sequences, output and h are the same"
+    );
+    assert_ne!(outputs[1], outputs[2]);
+    // c_T is the cell state: recompute it from the reference equations with the model's weights.
+    let weights = model.weights();
+    let name = model.layers()[1].name().to_string();
+    let [kernel, recurrent, bias] =
+        ["kernel", "recurrent_kernel", "bias"].map(|w| weights[&format!("{name}/{w}")].clone());
+    for sample in 0..2 {
+        let (mut hidden, mut cell) = (vec![0.0f32; 4], vec![0.0f32; 4]);
+        for time in 0..5 {
+            let projected = affine(step(&batch, sample, time), &kernel, bias.data());
+            let recurrent_part = affine(&hidden, &recurrent, &[0.0; 16]);
+            let z: Vec<f32> = projected.iter().zip(&recurrent_part).map(|(a, b)| a + b).collect();
+            for j in 0..4 {
+                cell[j] = sigmoid(z[4 + j]) * cell[j] + sigmoid(z[j]) * z[8 + j].tanh();
+                hidden[j] = sigmoid(z[12 + j]) * cell[j].tanh();
+            }
+        }
+        for (got, expected) in outputs[2].data()[sample * 4..sample * 4 + 4].iter().zip(&cell) {
+            assert!((got - expected).abs() < 1e-5, "c: {got} vs {expected}");
+        }
+    }
+    // Trains through the states, and saves and loads with them.
+    model
+        .compile_outputs(
+            Adam::new(0.02),
+            &["mse", "mse", "mse", "mse"],
+            &[0.0, 0.0, 1.0, 1.0],
+            &[],
+        )
+        .unwrap();
+    let targets: Vec<Tensor> = [4, 4, 4, 1]
+        .iter()
+        .map(|&w| uniform(&[2, w], -0.5, 0.5, w as u64))
+        .collect();
+    let targets: Vec<&Tensor> = targets.iter().collect();
+    let before = model.evaluate_multi(&[&batch], &targets, 2).unwrap().loss;
+    model
+        .fit_multi(
+            &[&batch],
+            &targets,
+            FitOptions::default().epochs(100).batch_size(2).verbose(0),
+        )
+        .unwrap();
+    let after = model.evaluate_multi(&[&batch], &targets, 2).unwrap().loss;
+    assert!(after < 0.5 * before, "{before} → {after}");
+    let path = std::env::temp_dir().join(format!("strata-state-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let mut loaded = strata::io::load_model(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        loaded.predict_multi(&[&batch], 2).unwrap(),
+        model.predict_multi(&[&batch], 2).unwrap()
+    );
 }

@@ -130,6 +130,9 @@ pub struct RecurrentOptions {
     /// With `go_backwards` and `return_sequences`, store each step's output at its input's
     /// position rather than in processing order (what `Bidirectional` wants).
     pub align_output: bool,
+    /// Output the LSTM's final cell state `c_T` `(N, units)` instead of `h` (for
+    /// `return_state`; needs `return_sequences` off).
+    pub emit_cell_state: bool,
 }
 
 /// The operands of a recurrent operation.
@@ -431,7 +434,7 @@ fn forward(
         }
     }
     if !options.return_sequences {
-        let last = layout.h + t * n * u;
+        let last = if options.emit_cell_state { layout.c } else { layout.h } + t * n * u;
         out.copy_from_slice(&saved[last..last + n * u]);
     }
 }
@@ -472,8 +475,9 @@ pub(super) fn recurrent_backward(
                 }
             }
         } else if s == t - 1 {
+            let into = if options.emit_cell_state { dc_at } else { dh_at };
             for i in 0..n * u {
-                work[dh_at + i] += dy[i];
+                work[into + i] += dy[i];
             }
         }
         let h_prev_at = layout.h + s * n * u;

@@ -19,6 +19,7 @@ mod merge;
 mod normalization;
 mod pooling;
 mod recurrent;
+mod recurrent_state;
 mod reshape;
 mod wrappers;
 
@@ -34,6 +35,7 @@ pub use merge::{Add, Average, Concatenate, Maximum, Merge, Multiply, Subtract};
 pub use normalization::{BatchNormalization, LayerNormalization};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Pooling};
 pub use recurrent::{GRU, GruCell, LSTM, LstmCell, Recurrent, RecurrentKind, SimpleRNN, SimpleRnnCell};
+pub use recurrent_state::{RecurrentState, State};
 pub use reshape::Reshape;
 pub use wrappers::{Bidirectional, MergeMode, Reversible, TimeDistributed};
 

@@ -63,8 +63,8 @@ pub type GRU = Recurrent<GruCell>;
 /// A recurrent layer; use it as [`SimpleRNN`], [`LSTM`] or [`GRU`].
 #[derive(Clone, Debug)]
 pub struct Recurrent<K: RecurrentKind> {
-    name: String,
-    units: usize,
+    pub(super) name: String,
+    pub(super) units: usize,
     activation: String,
     recurrent_activation: String,
     use_bias: bool,
@@ -79,7 +79,7 @@ pub struct Recurrent<K: RecurrentKind> {
     unit_forget_bias: bool,
     seed: Option<u64>,
     input_shape: Option<Vec<usize>>,
-    features: usize,
+    pub(super) features: usize,
     kernel: Option<ParamId>,
     recurrent_kernel: Option<ParamId>,
     bias: Option<ParamId>,
@@ -205,7 +205,7 @@ impl<K: RecurrentKind> Recurrent<K> {
         self.units
     }
 
-    fn options(&self) -> Result<RecurrentOptions> {
+    pub(super) fn options(&self) -> Result<RecurrentOptions> {
         Ok(RecurrentOptions {
             cell: K::CELL,
             units: self.units,
@@ -214,6 +214,7 @@ impl<K: RecurrentKind> Recurrent<K> {
             return_sequences: self.return_sequences,
             go_backwards: self.go_backwards,
             align_output: self.align_output,
+            emit_cell_state: false,
         })
     }
 
@@ -292,6 +293,44 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
     }
 
     fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let (kernel, recurrent_kernel) = match (self.kernel, self.recurrent_kernel) {
+            (Some(k), Some(r)) => (k, r),
+            _ => return Err(Error::Usage(format!("layer '{}' used before it was built", self.name))),
+        };
+        let y = self.run(graph, x, [kernel, recurrent_kernel], self.bias, self.options()?)?;
+        if let (Some(mask), true) = (graph.mask(x), self.return_sequences) {
+            graph.set_mask(y, mask);
+        }
+        Ok(y)
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        [self.kernel, self.recurrent_kernel, self.bias]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        self.keras_config()
+    }
+}
+
+impl<K: RecurrentKind> Recurrent<K> {
+    /// Records the recurrent operation on `x` with these weights (the layer's own, or, for a
+    /// [`RecurrentState`], its source layer's), drawing the same dropout masks either way.
+    pub(super) fn run(
+        &self,
+        graph: &mut Graph,
+        x: Var,
+        [kernel, recurrent_kernel]: [ParamId; 2],
+        bias: Option<ParamId>,
+        options: RecurrentOptions,
+    ) -> Result<Var> {
         let shape = graph.dims(x);
         if shape.len() != 3 || shape[2] != self.features {
             return Err(Error::LayerShape {
@@ -300,11 +339,6 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
                 received: keras_shape(shape.get(1..).unwrap_or(&[])),
             });
         }
-        let unbuilt = || Error::Usage(format!("layer '{}' used before it was built", self.name));
-        let (kernel, recurrent_kernel) = (
-            self.kernel.ok_or_else(unbuilt)?,
-            self.recurrent_kernel.ok_or_else(unbuilt)?,
-        );
         let mask = graph.mask(x);
         let (n, u) = (shape[0], self.units);
         let salt = self.seed.unwrap_or_else(|| crate::rng::hash_name(&self.name));
@@ -331,29 +365,14 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
             x: input,
             kernel: graph.param(kernel),
             recurrent_kernel: graph.param(recurrent_kernel),
-            bias: self.bias.map(|b| graph.param(b)),
+            bias: bias.map(|b| graph.param(b)),
             mask,
             recurrent_mask,
         };
-        let y = graph.recurrent(operands, self.options()?)?;
-        if let (Some(mask), true) = (mask, self.return_sequences) {
-            graph.set_mask(y, mask);
-        }
-        Ok(y)
+        graph.recurrent(operands, options)
     }
 
-    fn params(&self) -> Vec<ParamId> {
-        [self.kernel, self.recurrent_kernel, self.bias]
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
-    fn config(&self) -> serde_json::Value {
+    pub(super) fn keras_config(&self) -> serde_json::Value {
         let mut config = serde_json::json!({
             "name": self.name,
             "units": self.units,
@@ -432,7 +451,7 @@ pub(super) fn reversible_from_config(
     }
 }
 
-fn units(config: &serde_json::Value, class_name: &str) -> Result<usize> {
+pub(super) fn units(config: &serde_json::Value, class_name: &str) -> Result<usize> {
     config
         .get("units")
         .and_then(serde_json::Value::as_u64)
@@ -440,7 +459,10 @@ fn units(config: &serde_json::Value, class_name: &str) -> Result<usize> {
         .ok_or_else(|| Error::Data(format!("{class_name} needs a positive integer \"units\"")))
 }
 
-fn configured<K: RecurrentKind>(mut layer: Recurrent<K>, config: &serde_json::Value) -> Result<Recurrent<K>> {
+pub(super) fn configured<K: RecurrentKind>(
+    mut layer: Recurrent<K>,
+    config: &serde_json::Value,
+) -> Result<Recurrent<K>> {
     use super::config::{initializer, input_shape, number};
     let flag = |key: &str, default: bool| config.get(key).and_then(serde_json::Value::as_bool).unwrap_or(default);
     let name = |key: &str, default: &str| {
@@ -452,7 +474,7 @@ fn configured<K: RecurrentKind>(mut layer: Recurrent<K>, config: &serde_json::Va
     };
     if flag("return_state", false) {
         return Err(Error::Data(format!(
-            "{}: return_state=true is not supported yet (strata's layers have one output)",
+            "{}: return_state=true in a layer config: strata gives the states as RecurrentState layers (see Recurrent::call_with_state)",
             K::CLASS
         )));
     }
