@@ -2,7 +2,8 @@
 
 use super::{GradTargets, Graph, Inputs, Node, Op, Var, profile};
 use crate::error::{Error, Result};
-use crate::kernels::{self, Padding, Transpose, Window2d, output_size};
+use crate::kernels::{self, Padding, Transpose, Window2d, Winograd, output_size};
+use crate::tensor::Tensor;
 
 /// Strides, dilation and padding of a 2-D window (Keras's `strides`, `dilation_rate`,
 /// `padding`).
@@ -76,8 +77,29 @@ pub(crate) fn window(op: &str, input: &[usize], size: (usize, usize), options: W
 
 impl Graph<'_> {
     /// 2-D convolution of `x` `(N, H, W, C)` with `kernel` `(KH, KW, C, F)` plus `bias` `(F)`,
-    /// giving `(N, OH, OW, F)`. Lowered to one matrix product through im2col.
+    /// giving `(N, OH, OW, F)`.
+    ///
+    /// 3×3 kernels with stride 1 and channel counts that are multiples of 8 run through
+    /// Winograd's algorithm (`kernels::Winograd`); other shapes are lowered to one matrix
+    /// product through im2col.
     pub fn conv2d(&mut self, x: Var, kernel: Var, bias: Option<Var>, options: WindowOptions) -> Result<Var> {
+        self.conv2d_activated(x, kernel, bias, options, false)
+    }
+
+    /// [`Graph::conv2d`] followed by a ReLU, in one operation: the output is written once, and
+    /// the backward pass applies the ReLU's mask while it reads the output gradient.
+    pub fn conv2d_relu(&mut self, x: Var, kernel: Var, bias: Option<Var>, options: WindowOptions) -> Result<Var> {
+        self.conv2d_activated(x, kernel, bias, options, true)
+    }
+
+    fn conv2d_activated(
+        &mut self,
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+        options: WindowOptions,
+        relu: bool,
+    ) -> Result<Var> {
         let (sx, sk) = (self.shape(x).to_vec(), self.shape(kernel).to_vec());
         if sk.len() != 4 || sx.len() != 4 || sk[2] != sx[3] {
             return Err(Error::ShapeMismatch {
@@ -97,38 +119,39 @@ impl Graph<'_> {
             });
         }
         let g = window("conv2d", &sx, (sk[0], sk[1]), options)?;
-        let rows = g.batch * g.positions();
         let shape = [g.batch, g.out_h, g.out_w, filters];
-        Ok(self.push(
-            Op::Conv2d {
-                x,
+        let op = Op::Conv2d {
+            x,
+            kernel,
+            bias,
+            window: g,
+            relu,
+        };
+        Ok(self.push(op, &shape, |inputs, out, saved| {
+            let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
+            let bias = bias.map(|b| inputs.get(b).data());
+            if let Some(w) = Winograd::plan(&g, filters) {
+                saved.resize_for(&[w.kernel_len()]);
+                return w.forward(&g, x, kernel, bias, relu, saved.data_mut(), out.data_mut());
+            }
+            // im2col: `saved` keeps the receptive fields for the kernel gradient.
+            let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+            saved.resize_for(&[rows, patch]);
+            profile::time("conv2d.im2col", false, || kernels::im2col(x, &g, saved.data_mut()));
+            let out = out.data_mut();
+            kernels::matmul(
+                saved.data(),
+                Transpose::No,
                 kernel,
-                bias,
-                window: g,
-            },
-            &shape,
-            |inputs, out, cols| {
-                cols.resize_for(&[rows, g.patch_len()]);
-                profile::time("conv2d.im2col", false, || {
-                    kernels::im2col(inputs.get(x).data(), &g, cols.data_mut())
-                });
-                let k = inputs.get(kernel).data();
-                kernels::matmul(
-                    cols.data(),
-                    Transpose::No,
-                    k,
-                    Transpose::No,
-                    out.data_mut(),
-                    rows,
-                    g.patch_len(),
-                    filters,
-                    false,
-                );
-                if let Some(b) = bias {
-                    kernels::add_row_vector(out.data_mut(), inputs.get(b).data());
-                }
-            },
-        ))
+                Transpose::No,
+                out,
+                rows,
+                patch,
+                filters,
+                false,
+            );
+            kernels::bias_relu(out, bias, relu);
+        }))
     }
 
     /// Max pooling with a `size` window over `(N, H, W, C)`.
@@ -150,46 +173,69 @@ impl Graph<'_> {
     }
 }
 
-/// Kernel, bias and input gradients of a convolution. `scratch` holds the im2col-shaped input
-/// gradient between its product and its scatter.
-pub(super) fn conv2d_backward(
-    (x, kernel, bias, g): (Var, Var, Option<Var>, Window2d),
-    inputs: &Inputs,
-    node: Node,
-    targets: &mut GradTargets,
-    scratch: &mut crate::tensor::Tensor,
-) {
-    let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+/// Kernel, bias and input gradients of a convolution (`op` is an `Op::Conv2d`).
+pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scratch: &mut Tensor) {
+    let Op::Conv2d {
+        x,
+        kernel,
+        bias,
+        window: g,
+        relu,
+    } = op
+    else {
+        unreachable!("conv2d_backward of {op:?}")
+    };
+    let [dk, dx, db] = targets.get_many([Some(kernel), Some(x), bias]);
+    if dk.is_none() && dx.is_none() && db.is_none() {
+        return;
+    }
     let filters = node.value.shape()[3];
-    let dy = node.grad.data();
-    let cols = node.saved.data();
-    if let Some(dk) = targets.get(kernel) {
+    let (xv, y, dy) = (inputs.get(x).data(), node.value.data(), node.grad.data());
+    if let Some(w) = Winograd::plan(&g, filters) {
+        scratch.resize_for(&[w.backward_scratch_len()]);
+        w.backward(
+            &g,
+            (xv, y, dy),
+            relu,
+            node.saved.data(),
+            scratch.data_mut(),
+            (dk, db, dx),
+        );
+        return;
+    }
+    // im2col: the products with the (masked) output gradient, then col2im for the input.
+    let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+    scratch.resize_for(&[rows * (patch + filters)]);
+    let (input_cols, masked) = scratch.data_mut().split_at_mut(rows * patch);
+    let dy = if relu {
+        kernels::relu_mask(masked, dy, y);
+        &*masked
+    } else {
+        dy
+    };
+    if let Some(db) = db {
+        profile::time("conv2d.bias_grad", true, || kernels::accumulate_column_sums(db, dy));
+    }
+    if let Some(dk) = dk {
         profile::time("conv2d.kernel_grad", true, || {
+            let cols = node.saved.data();
             kernels::matmul(cols, Transpose::Yes, dy, Transpose::No, dk, patch, rows, filters, true);
         });
     }
-    if let Some(b) = bias
-        && let Some(db) = targets.get(b)
-    {
-        profile::time("conv2d.bias_grad", true, || kernels::accumulate_column_sums(db, dy));
-    }
-    if let Some(dx) = targets.get(x) {
-        scratch.resize_for(&[rows, patch]);
+    if let Some(dx) = dx {
         let k = inputs.get(kernel).data();
         kernels::matmul(
             dy,
             Transpose::No,
             k,
             Transpose::Yes,
-            scratch.data_mut(),
+            input_cols,
             rows,
             filters,
             patch,
             false,
         );
-        profile::time("conv2d.col2im", true, || {
-            kernels::col2im_accumulate(scratch.data(), &g, dx)
-        });
+        profile::time("conv2d.col2im", true, || kernels::col2im_accumulate(input_cols, &g, dx));
     }
 }
 

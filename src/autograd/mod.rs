@@ -298,6 +298,39 @@ pub(crate) struct GradTargets<'a> {
 }
 
 impl GradTargets<'_> {
+    /// The gradient buffers of several values at once, for backward rules that fill them in
+    /// one pass: `None` where no gradient is wanted, and for a value already asked for earlier
+    /// in `vars`.
+    fn get_many<const N: usize>(&mut self, vars: [Option<Var>; N]) -> [Option<&mut [f32]>; N] {
+        let (mut nodes, mut params) = ([None; N], [None; N]);
+        for (slot, var) in vars.iter().enumerate() {
+            let Some(var) = *var else { continue };
+            if !self.requires_grad[var.0] {
+                continue;
+            }
+            match self.ops[var.0] {
+                Op::Param(id) if !params.contains(&Some(id.0)) => params[slot] = Some(id.0),
+                Op::Param(_) => {}
+                _ if !nodes.contains(&Some(var.0)) => {
+                    self.live[var.0] = true;
+                    nodes[slot] = Some(var.0);
+                }
+                _ => {}
+            }
+        }
+        let mut grads = [const { None }; N];
+        let tensors =
+            (self.node_grads.iter_mut().enumerate()).map(|(i, t)| (nodes.iter().position(|&n| n == Some(i)), t));
+        let params =
+            (self.param_grads.iter_mut().enumerate()).map(|(i, t)| (params.iter().position(|&p| p == Some(i)), t));
+        for (slot, tensor) in tensors.chain(params) {
+            if let Some(slot) = slot {
+                grads[slot] = Some(tensor.data_mut());
+            }
+        }
+        grads
+    }
+
     /// The gradient buffer to add into for `var`, or `None` when no gradient is wanted there.
     fn get(&mut self, var: Var) -> Option<&mut [f32]> {
         if !self.requires_grad[var.0] {

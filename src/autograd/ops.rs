@@ -38,6 +38,8 @@ pub(crate) enum Op {
         kernel: Var,
         bias: Option<Var>,
         window: Window2d,
+        /// `max(·, 0)` applied to the output in the same pass.
+        relu: bool,
     },
     MaxPool2d {
         x: Var,
@@ -297,12 +299,7 @@ pub(super) fn sigmoid(x: f32) -> f32 {
 /// Runs the backward rule of `op`: adds its inputs' gradients into `targets`.
 pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scratch: &mut Tensor) {
     match op {
-        Op::Conv2d {
-            x,
-            kernel,
-            bias,
-            window,
-        } => super::conv::conv2d_backward((x, kernel, bias, window), inputs, node, targets, scratch),
+        Op::Conv2d { .. } => super::conv::conv2d_backward(op, inputs, node, targets, scratch),
         Op::MaxPool2d { x, window } => super::conv::max_pool2d_backward(x, window, inputs, node, targets),
         Op::AvgPool2d { x, window } => super::conv::avg_pool2d_backward(x, window, node, targets),
         Op::Constant | Op::Param(_) => {}

@@ -90,6 +90,32 @@ pub(crate) fn add_row_vector(out: &mut [f32], bias: &[f32]) {
     }
 }
 
+/// Adds `bias` (when given) to every row of `out` and, when `relu`, clamps it at zero: a
+/// convolution's epilogue in one pass.
+pub(crate) fn bias_relu(out: &mut [f32], bias: Option<&[f32]>, relu: bool) {
+    match (bias, relu) {
+        (Some(bias), false) => add_row_vector(out, bias),
+        (Some(bias), true) => {
+            let width = bias.len().max(1);
+            out.par_chunks_mut((PARALLEL_CHUNK / width).max(1) * width)
+                .for_each(|rows| {
+                    for row in rows.chunks_mut(width) {
+                        row.iter_mut().zip(bias).for_each(|(o, &b)| *o = (*o + b).max(0.0));
+                    }
+                });
+        }
+        (None, true) => out
+            .par_chunks_mut(PARALLEL_CHUNK)
+            .for_each(|o| o.iter_mut().for_each(|v| *v = v.max(0.0))),
+        (None, false) => {}
+    }
+}
+
+/// `masked[i] = dy[i]` where `y[i] > 0`, else 0: the gradient through a ReLU from its output.
+pub(crate) fn relu_mask(masked: &mut [f32], dy: &[f32], y: &[f32]) {
+    zip_map_into(masked, dy, y, |dy, y| if y > 0.0 { dy } else { 0.0 });
+}
+
 /// Visits every element of a broadcast binary operation: `visit(out_index, a_index, b_index)`.
 pub(crate) fn for_each_broadcast(
     out_shape: &[usize],

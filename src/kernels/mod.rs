@@ -8,6 +8,10 @@ mod conv;
 mod elementwise;
 mod matmul;
 mod reduce;
+mod simd;
+mod small_gemm;
+mod winograd;
+mod winograd_tiles;
 
 pub use conv::{Padding, Window2d};
 pub(crate) use conv::{
@@ -16,3 +20,4 @@ pub(crate) use conv::{
 pub(crate) use elementwise::*;
 pub(crate) use matmul::{Transpose, matmul};
 pub(crate) use reduce::*;
+pub(crate) use winograd::Winograd;

@@ -1,0 +1,641 @@
+//! Winograd convolution `F(m×m, 3×3)` for 3×3 kernels with stride 1 and no dilation.
+//!
+//! An `m×m` tile of outputs is computed from the `α×α` input tile around it (`α = m + 2`) as
+//! `Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A` (Lavin & Gray, 2016). Summed over input channels, the
+//! elementwise product becomes `α²` independent matrix products `M[ξ] = V[ξ]·U[ξ]` of the
+//! transformed input tiles `V[ξ]` (tiles × in) and the transformed kernel `U[ξ]` (in × out):
+//! `α²` multiply-adds per tile and channel pair instead of `9·m²`. For `m = 4` that is 36
+//! instead of 144, so the CNN's second convolution needs a quarter of im2col's products.
+//!
+//! The backward pass reuses the transforms: with `dM = A dY Aᵀ` (each tile's output gradient,
+//! transformed), the kernel gradient is `Gᵀ(Σ_tiles V ⊙ dM)G`, from the products
+//! `dU[ξ] = V[ξ]ᵀ·dM[ξ]`, and the input gradient is `B(U ⊙ dM)Bᵀ` summed over the overlapping
+//! tiles, from `dV[ξ] = dM[ξ]·U[ξ]ᵀ`.
+//!
+//! The transformed tiles are several times larger than the images, and this machine streams
+//! memory slowly, so nothing tile-sized leaves the cache: the batch is cut into blocks of a few
+//! images, and each block is transformed, multiplied and transformed back in one go in a
+//! per-thread buffer. The backward pass recomputes `V` from the input rather than storing it.
+//! Each block's kernel-gradient products add into one of [`PARTIALS`] sums, each summing a
+//! fixed run of blocks in order; the sums are added in a fixed order at the end, so the result
+//! does not depend on the thread count.
+//!
+//! The result equals the direct convolution in exact arithmetic; in f32 the transforms round
+//! differently (relative errors up to about 2e-5 for m = 4, see `tests/conv_paths.rs`).
+
+#![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the tile loops unroll.
+
+use super::conv::Window2d;
+use super::simd::{Simd, dispatch_tile};
+use super::small_gemm::{Strided, small_gemm};
+use super::winograd_tiles::{Tile, sandwich, sandwich_t};
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// Where a backward pass adds the kernel, bias and input gradients (each when wanted).
+pub(crate) type Gradients<'a> = (Option<&'a mut [f32]>, Option<&'a mut [f32]>, Option<&'a mut [f32]>);
+
+/// A block's share of a partial sum: the kernel-gradient products (and whether to add to
+/// them rather than overwrite them) and the bias gradient.
+type BlockSums<'a> = (Option<(&'a mut [f32], bool)>, Option<&'a mut [f32]>);
+
+/// Calls `$f::<α, m>(args)` for the tile size `m`.
+macro_rules! for_tile {
+    ($m:expr, $f:ident($($arg:expr),*)) => {
+        match $m {
+            2 => $f::<4, 2>($($arg),*),
+            3 => $f::<5, 3>($($arg),*),
+            _ => $f::<6, 4>($($arg),*),
+        }
+    };
+}
+
+/// How one convolution runs through Winograd's algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Winograd {
+    /// Outputs per tile side (2, 3 or 4).
+    m: usize,
+    tiles_h: usize,
+    tiles_w: usize,
+    batch: usize,
+    channels: usize,
+    filters: usize,
+    /// Images transformed and multiplied together in one cache-resident block.
+    block_images: usize,
+    /// Images whose kernel-gradient products go into one partial sum (a multiple of
+    /// `block_images`).
+    partial_images: usize,
+}
+
+/// Channel counts must be multiples of this (the vector width); smaller layers leave too little
+/// work per transform to pay for it.
+const CHANNEL_MULTIPLE: usize = 8;
+/// Tiles per block: enough rows for the products to run near full speed, few enough for a
+/// block's transformed tiles to stay in a 512 KiB L2 cache.
+const BLOCK_TILES: usize = 24;
+/// Partial sums of the kernel gradient: the backward pass runs on up to this many threads.
+const PARTIALS: usize = 4;
+
+impl Winograd {
+    /// The plan for convolving with `filters` 3×3 kernels, or `None` when the convolution is
+    /// not one this module handles: a window other than 3×3, a stride or dilation above 1, or
+    /// channel counts that are not positive multiples of 8.
+    pub(crate) fn plan(g: &Window2d, filters: usize) -> Option<Winograd> {
+        let eligible = (g.window_h, g.window_w) == (3, 3)
+            && (g.stride_h, g.stride_w, g.dilation_h, g.dilation_w) == (1, 1, 1, 1)
+            && g.channels > 0
+            && filters > 0
+            && g.channels.is_multiple_of(CHANNEL_MULTIPLE)
+            && filters.is_multiple_of(CHANNEL_MULTIPLE)
+            && g.batch > 0;
+        if !eligible {
+            return None;
+        }
+        // The tile size with the fewest transformed values per image (partial tiles at the
+        // edges count in full); larger tiles first, so ties go to fewer, larger tiles.
+        let cost = |m: usize| g.out_h.div_ceil(m) * g.out_w.div_ceil(m) * (m + 2) * (m + 2);
+        let m = [4, 3, 2].into_iter().min_by_key(|&m| cost(m))?;
+        let (tiles_h, tiles_w) = (g.out_h.div_ceil(m), g.out_w.div_ceil(m));
+        let per_partial = g.batch.div_ceil(PARTIALS);
+        let block_images = (BLOCK_TILES / (tiles_h * tiles_w)).clamp(1, per_partial);
+        Some(Winograd {
+            m,
+            tiles_h,
+            tiles_w,
+            batch: g.batch,
+            channels: g.channels,
+            filters,
+            block_images,
+            partial_images: per_partial.next_multiple_of(block_images),
+        })
+    }
+
+    fn alpha2(&self) -> usize {
+        (self.m + 2) * (self.m + 2)
+    }
+
+    fn tiles_per_image(&self) -> usize {
+        self.tiles_h * self.tiles_w
+    }
+
+    /// Values of a transformed kernel `U` (and of its gradient): `[ξ][in][out]`.
+    pub(crate) fn kernel_len(&self) -> usize {
+        self.alpha2() * self.channels * self.filters
+    }
+
+    fn partials(&self) -> usize {
+        self.batch.div_ceil(self.partial_images)
+    }
+
+    /// Working memory of [`Winograd::backward`]: the transposed kernel and the partial sums
+    /// of the kernel and bias gradients.
+    pub(crate) fn backward_scratch_len(&self) -> usize {
+        self.kernel_len() + self.partials() * self.partial_len()
+    }
+
+    /// One partial sum: a transformed kernel gradient, then a bias gradient.
+    fn partial_len(&self) -> usize {
+        self.kernel_len() + self.filters
+    }
+
+    /// Per-thread buffer length for one block: its transformed inputs and products.
+    fn block_scratch_len(&self) -> usize {
+        self.alpha2() * self.block_images * self.tiles_per_image() * (self.channels + self.filters)
+    }
+
+    /// `y = conv(x, kernel) + bias`, then `max(y, 0)` when `relu`. Leaves the transformed
+    /// kernel in `u` (`kernel_len` values) for the backward pass.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward(
+        &self,
+        g: &Window2d,
+        x: &[f32],
+        kernel: &[f32],
+        bias: Option<&[f32]>,
+        relu: bool,
+        u: &mut [f32],
+        y: &mut [f32],
+    ) {
+        let pairs = self.channels * self.filters;
+        assert!(
+            kernel.len() >= 9 * pairs && u.len() >= self.kernel_len(),
+            "winograd: kernel too short"
+        );
+        for_tile!(self.m, kernel_forward(kernel, pairs, u));
+        let u = &u[..self.kernel_len()];
+        let (in_len, out_len) = (g.image_len(), g.positions() * self.filters);
+        let images = self.block_images;
+        y[..self.batch * out_len]
+            .par_chunks_mut(images * out_len)
+            .zip(x[..self.batch * in_len].par_chunks(images * in_len))
+            .for_each(|(y, x)| {
+                with_block_scratch(self.block_scratch_len(), |scratch| {
+                    for_tile!(self.m, forward_block(self, g, x, u, bias, relu, scratch, y))
+                })
+            });
+    }
+
+    /// Adds the kernel, bias and input gradients to `dk`, `db` and `dx` (each when given),
+    /// from the output gradient `dy`, the input `x`, the output `y` (read when `relu`: the
+    /// ReLU's mask) and the transformed kernel `u` the forward pass left.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward(
+        &self,
+        g: &Window2d,
+        (x, y, dy): (&[f32], &[f32], &[f32]),
+        relu: bool,
+        u: &[f32],
+        scratch: &mut [f32],
+        (dk, db, dx): Gradients,
+    ) {
+        let (kernel_len, partial_len, pairs) = (self.kernel_len(), self.partial_len(), self.channels * self.filters);
+        let (ut, sums) = scratch[..self.backward_scratch_len()].split_at_mut(kernel_len);
+        transpose_kernel(&u[..kernel_len], self.channels, self.filters, ut);
+        let ut = &*ut;
+        let wanted = (dk.is_some(), db.is_some());
+        let (in_len, out_len) = (g.image_len(), g.positions() * self.filters);
+        let partial = |p: usize, sum: &mut [f32], dx: Option<&mut [f32]>| {
+            let first = p * self.partial_images;
+            let images = self.partial_images.min(self.batch - first);
+            let inputs = (
+                &x[first * in_len..][..images * in_len],
+                &y[first * out_len..][..images * out_len],
+                &dy[first * out_len..][..images * out_len],
+            );
+            let (kernel_sum, bias_sum) = sum.split_at_mut(kernel_len);
+            let sums = (wanted.0.then_some(kernel_sum), wanted.1.then_some(bias_sum));
+            for_tile!(self.m, backward_partial(self, g, inputs, relu, ut, sums, dx));
+        };
+        match dx {
+            Some(dx) => sums
+                .par_chunks_mut(partial_len)
+                .zip(dx[..self.batch * in_len].par_chunks_mut(self.partial_images * in_len))
+                .enumerate()
+                .for_each(|(p, (sum, dx))| partial(p, sum, Some(dx))),
+            None => sums
+                .par_chunks_mut(partial_len)
+                .enumerate()
+                .for_each(|(p, sum)| partial(p, sum, None)),
+        }
+        // The partial sums, added in order.
+        let (total, rest) = sums.split_at_mut(partial_len);
+        for sum in rest.chunks_exact(partial_len) {
+            total.iter_mut().zip(sum).for_each(|(t, s)| *t += s);
+        }
+        let (kernel_total, bias_total) = total.split_at(kernel_len);
+        if let Some(dk) = dk {
+            assert!(dk.len() >= 9 * pairs, "winograd: kernel gradient too short");
+            for_tile!(self.m, kernel_backward(kernel_total, pairs, dk));
+        }
+        if let Some(db) = db {
+            db.iter_mut().zip(bias_total).for_each(|(d, s)| *d += s);
+        }
+    }
+}
+
+/// One partial sum's run of images, block after block: the transformed output gradient, then
+/// the kernel-gradient products and bias sums (into `sums`, written by the first block) and
+/// the input gradient (added into `dx`).
+#[allow(clippy::too_many_arguments)]
+fn backward_partial<const A: usize, const M: usize>(
+    w: &Winograd,
+    g: &Window2d,
+    (x, y, dy): (&[f32], &[f32], &[f32]),
+    relu: bool,
+    ut: &[f32],
+    (mut kernel_sum, mut bias_sum): (Option<&mut [f32]>, Option<&mut [f32]>),
+    mut dx: Option<&mut [f32]>,
+) {
+    let (in_len, out_len) = (g.image_len(), g.positions() * w.filters);
+    let images = x.len() / in_len;
+    if let Some(bias_sum) = bias_sum.as_deref_mut() {
+        bias_sum.fill(0.0);
+    }
+    with_block_scratch(w.block_scratch_len(), |scratch| {
+        for (block, first) in (0..images).step_by(w.block_images).enumerate() {
+            let count = w.block_images.min(images - first);
+            let block_inputs = (
+                &x[first * in_len..][..count * in_len],
+                &y[first * out_len..][..count * out_len],
+                &dy[first * out_len..][..count * out_len],
+            );
+            let sums = (
+                kernel_sum.as_deref_mut().map(|s| (s, block > 0)),
+                bias_sum.as_deref_mut(),
+            );
+            let dx = dx.as_deref_mut().map(|d| &mut d[first * in_len..][..count * in_len]);
+            backward_block::<A, M>(w, g, block_inputs, relu, ut, scratch, sums, dx);
+        }
+    });
+}
+
+thread_local! {
+    /// Each thread's block buffer, grown to the largest block it has run and then reused, so
+    /// training steps after the first do not allocate.
+    static BLOCK_SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` on this thread's block buffer, at least `len` long.
+fn with_block_scratch<R>(len: usize, work: impl FnOnce(&mut [f32]) -> R) -> R {
+    BLOCK_SCRATCH.with(|cell| {
+        let mut buffer = cell.borrow_mut();
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        work(&mut buffer[..len])
+    })
+}
+
+/// `ut[ξ][out][in] = u[ξ][in][out]`.
+fn transpose_kernel(u: &[f32], channels: usize, filters: usize, ut: &mut [f32]) {
+    let pairs = channels * filters;
+    for (u, ut) in u.chunks_exact(pairs).zip(ut.chunks_exact_mut(pairs)) {
+        for (c, row) in u.chunks_exact(filters).enumerate() {
+            for (f, &value) in row.iter().enumerate() {
+                ut[f * channels + c] = value;
+            }
+        }
+    }
+}
+
+dispatch_tile!(kernel_forward => kernel_forward_body(kernel: &[f32], pairs: usize, u: &mut [f32]));
+dispatch_tile!(kernel_backward => kernel_backward_body(du: &[f32], pairs: usize, dk: &mut [f32]));
+dispatch_tile!(forward_block => forward_block_body(
+    w: &Winograd, g: &Window2d, x: &[f32], u: &[f32], bias: Option<&[f32]>, relu: bool,
+    scratch: &mut [f32], y: &mut [f32]
+));
+dispatch_tile!(backward_block => backward_block_body(
+    w: &Winograd, g: &Window2d, inputs: (&[f32], &[f32], &[f32]), relu: bool, ut: &[f32],
+    scratch: &mut [f32], sums: BlockSums, dx: Option<&mut [f32]>
+));
+
+#[inline(always)]
+fn kernel_forward_body<S: Simd, const A: usize, const M: usize>(s: S, kernel: &[f32], pairs: usize, u: &mut [f32]) {
+    let tile = &Tile::<A, M>::MATRICES;
+    for p in (0..pairs).step_by(8) {
+        let width = 8.min(pairs - p);
+        let mut taps = [[s.splat(0.0); 3]; 3];
+        for ky in 0..3 {
+            for kx in 0..3 {
+                taps[ky][kx] = s.load_partial(&kernel[(ky * 3 + kx) * pairs + p..], width);
+            }
+        }
+        let transformed: [[S::V; A]; A] = sandwich(s, &tile.g, &taps);
+        for i in 0..A {
+            for j in 0..A {
+                s.store_partial(&mut u[(i * A + j) * pairs + p..], width, transformed[i][j]);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn kernel_backward_body<S: Simd, const A: usize, const M: usize>(s: S, du: &[f32], pairs: usize, dk: &mut [f32]) {
+    let tile = &Tile::<A, M>::MATRICES;
+    for p in (0..pairs).step_by(8) {
+        let width = 8.min(pairs - p);
+        let mut grads = [[s.splat(0.0); A]; A];
+        for i in 0..A {
+            for j in 0..A {
+                grads[i][j] = s.load_partial(&du[(i * A + j) * pairs + p..], width);
+            }
+        }
+        let taps: [[S::V; 3]; 3] = sandwich_t(s, &tile.g, &grads);
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let at = &mut dk[(ky * 3 + kx) * pairs + p..];
+                let value = s.add(s.load_partial(at, width), taps[ky][kx]);
+                s.store_partial(at, width, value);
+            }
+        }
+    }
+}
+
+/// Where an input tile lies in its image: the offset of its top-left value (negative in the
+/// padding) and which of its α rows and columns are inside the image.
+struct InputTile<const A: usize> {
+    offset: isize,
+    rows: [bool; A],
+    cols: [bool; A],
+    interior: bool,
+}
+
+impl<const A: usize> InputTile<A> {
+    /// Tile `t` (row-major over the tile grid) of an image, for tiles `m` outputs wide.
+    #[inline(always)]
+    fn new(w: &Winograd, g: &Window2d, t: usize, m: usize) -> Self {
+        let y0 = ((t / w.tiles_w) * m) as isize - g.pad_top as isize;
+        let x0 = ((t % w.tiles_w) * m) as isize - g.pad_left as isize;
+        let inside = |origin: isize, size: usize| {
+            let mut flags = [false; A];
+            for (a, flag) in flags.iter_mut().enumerate() {
+                *flag = (0..size as isize).contains(&(origin + a as isize));
+            }
+            flags
+        };
+        let (rows, cols) = (inside(y0, g.height), inside(x0, g.width));
+        InputTile {
+            offset: (y0 * g.width as isize + x0) * g.channels as isize,
+            rows,
+            cols,
+            interior: rows.iter().chain(&cols).all(|&inside| inside),
+        }
+    }
+
+    /// Whether tap (a, b) of the tile reads the image (rather than the zero padding).
+    #[inline(always)]
+    fn reads(&self, a: usize, b: usize) -> bool {
+        self.interior || (self.rows[a] && self.cols[b])
+    }
+}
+
+/// The output positions a tile covers: its top-left offset and how many of its m rows and
+/// columns are inside the output.
+#[inline(always)]
+fn output_tile(w: &Winograd, g: &Window2d, t: usize, m: usize) -> (usize, usize, usize) {
+    let (oy, ox) = ((t / w.tiles_w) * m, (t % w.tiles_w) * m);
+    (
+        (oy * g.out_w + ox) * w.filters,
+        m.min(g.out_h - oy),
+        m.min(g.out_w - ox),
+    )
+}
+
+/// `V = Bᵀ d B` for eight channels of one input tile, `d` read from `image` (zeros in the
+/// padding), `V[ξ]` written at `dst + ξ·stride`.
+///
+/// # Safety
+/// Every tap `reads` says is inside lies inside `image` (with 8 channels from `image`), and
+/// `dst + ξ·stride .. + 8` is writable for every ξ < α².
+#[inline(always)]
+unsafe fn transform_input_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    image: *const f32,
+    tile: &InputTile<A>,
+    (row_step, col_step): (isize, isize),
+    dst: *mut f32,
+    stride: usize,
+) {
+    let mut patch = [[s.splat(0.0); A]; A];
+    let origin = image.wrapping_offset(tile.offset);
+    for a in 0..A {
+        for b in 0..A {
+            if tile.reads(a, b) {
+                // SAFETY: the caller's contract for taps inside the image.
+                patch[a][b] =
+                    unsafe { s.load_ptr(origin.wrapping_offset(a as isize * row_step + b as isize * col_step)) };
+            }
+        }
+    }
+    let transformed: [[S::V; A]; A] = sandwich(s, &Tile::<A, M>::MATRICES.bt, &patch);
+    for i in 0..A {
+        for j in 0..A {
+            // SAFETY: the caller's contract.
+            unsafe { s.store_ptr(dst.add((i * A + j) * stride), transformed[i][j]) };
+        }
+    }
+}
+
+/// `V = Bᵀ d B` for every tile of the block's images `x`, into `v` (`[tile][ξ][channel]`).
+#[inline(always)]
+fn transform_inputs<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    x: &[f32],
+    v: &mut [f32],
+) {
+    let (c, per_image) = (w.channels, w.tiles_per_image());
+    let images = x.len() / g.image_len();
+    assert!(c % 8 == 0 && x.len() == images * g.image_len() && v.len() >= images * per_image * A * A * c);
+    let steps = ((g.width * c) as isize, c as isize);
+    for (n, image) in x.chunks_exact(g.image_len()).enumerate() {
+        for t in 0..per_image {
+            let tile = InputTile::<A>::new(w, g, t, M);
+            let dst = v[(n * per_image + t) * A * A * c..].as_mut_ptr();
+            for c0 in (0..c).step_by(8) {
+                // SAFETY: taps inside the image read 8 of its `c` channels from `c0 + 8 ≤ c`,
+                // and the tile's α²·c values of `v` were checked above.
+                unsafe { transform_input_tile::<S, A, M>(s, image[c0..].as_ptr(), &tile, steps, dst.add(c0), c) };
+            }
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_block_body<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (c, f, per_image) = (w.channels, w.filters, w.tiles_per_image());
+    let images = x.len() / g.image_len();
+    let tiles = images * per_image;
+    let (v, products) = scratch.split_at_mut(A * A * tiles * c);
+    transform_inputs::<S, A, M>(s, w, g, x, v);
+    for xi in 0..A * A {
+        let a = Strided {
+            data: &v[xi * c..],
+            row_stride: A * A * c,
+            col_stride: 1,
+        };
+        let b = (&u[xi * c * f..][..c * f], f);
+        small_gemm(s, (tiles, c, f), a, b, (&mut products[xi * f..], A * A * f), false);
+    }
+    let out_len = g.positions() * f;
+    assert!(f % 8 == 0 && y.len() == images * out_len && products.len() >= tiles * A * A * f);
+    assert!(bias.is_none_or(|b| b.len() >= f));
+    let at = &Tile::<A, M>::MATRICES.at;
+    for (n, y) in y.chunks_exact_mut(out_len).enumerate() {
+        for t in 0..per_image {
+            let (offset, rows, cols) = output_tile(w, g, t, M);
+            let src = products[(n * per_image + t) * A * A * f..].as_ptr();
+            let dst = y[offset..].as_mut_ptr();
+            for c0 in (0..f).step_by(8) {
+                let mut values = [[s.splat(0.0); A]; A];
+                for i in 0..A {
+                    for j in 0..A {
+                        // SAFETY: the tile's α²·f products were checked above; c0 + 8 ≤ f.
+                        values[i][j] = unsafe { s.load_ptr(src.add((i * A + j) * f + c0)) };
+                    }
+                }
+                let outputs: [[S::V; M]; M] = sandwich(s, at, &values);
+                let shift = bias.map_or(s.splat(0.0), |b| s.load(&b[c0..]));
+                for i in 0..rows {
+                    for j in 0..cols {
+                        let mut value = s.add(outputs[i][j], shift);
+                        if relu {
+                            value = s.max(value, s.splat(0.0));
+                        }
+                        // SAFETY: output (oy + i, ox + j) with i < rows, j < cols is inside
+                        // this image's `out_len` values, channels c0..c0 + 8 ≤ f.
+                        unsafe { s.store_ptr(dst.add((i * g.out_w + j) * f + c0), value) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_block_body<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    (x, y, dy): (&[f32], &[f32], &[f32]),
+    relu: bool,
+    ut: &[f32],
+    scratch: &mut [f32],
+    (kernel_sum, mut bias_sum): BlockSums,
+    dx: Option<&mut [f32]>,
+) {
+    let (c, f, per_image) = (w.channels, w.filters, w.tiles_per_image());
+    let images = x.len() / g.image_len();
+    let tiles = images * per_image;
+    let (v, dm) = scratch.split_at_mut(A * A * tiles * c);
+    let out_len = g.positions() * f;
+    assert!(f % 8 == 0 && y.len() == images * out_len && dy.len() == y.len() && dm.len() >= tiles * A * A * f);
+    assert!(bias_sum.as_ref().is_none_or(|b| b.len() >= f));
+    // dM = A dY Aᵀ, with dY masked by the ReLU when it is fused.
+    let at = &Tile::<A, M>::MATRICES.at;
+    for (n, (dy, y)) in dy.chunks_exact(out_len).zip(y.chunks_exact(out_len)).enumerate() {
+        for t in 0..per_image {
+            let (offset, rows, cols) = output_tile(w, g, t, M);
+            let (dy, y) = (dy[offset..].as_ptr(), y[offset..].as_ptr());
+            let dst = dm[(n * per_image + t) * A * A * f..].as_mut_ptr();
+            for c0 in (0..f).step_by(8) {
+                let mut grads = [[s.splat(0.0); M]; M];
+                for i in 0..rows {
+                    for j in 0..cols {
+                        let index = (i * g.out_w + j) * f + c0;
+                        // SAFETY: as for the forward pass's outputs.
+                        unsafe {
+                            grads[i][j] = s.load_ptr(dy.add(index));
+                            if relu {
+                                grads[i][j] = s.keep_where_positive(grads[i][j], s.load_ptr(y.add(index)));
+                            }
+                        }
+                    }
+                }
+                if let Some(bias_sum) = bias_sum.as_deref_mut() {
+                    let mut total = s.load(&bias_sum[c0..]);
+                    for row in &grads[..rows] {
+                        for &grad in &row[..cols] {
+                            total = s.add(total, grad);
+                        }
+                    }
+                    s.store(&mut bias_sum[c0..], total);
+                }
+                let transformed: [[S::V; A]; A] = sandwich_t(s, at, &grads);
+                for i in 0..A {
+                    for j in 0..A {
+                        // SAFETY: the tile's α²·f values of `dm` were checked above.
+                        unsafe { s.store_ptr(dst.add((i * A + j) * f + c0), transformed[i][j]) };
+                    }
+                }
+            }
+        }
+    }
+    if let Some((sum, accumulate)) = kernel_sum {
+        transform_inputs::<S, A, M>(s, w, g, x, v);
+        for xi in 0..A * A {
+            let a = Strided {
+                data: &v[xi * c..],
+                row_stride: 1,
+                col_stride: A * A * c,
+            };
+            let b = (&dm[xi * f..], A * A * f);
+            small_gemm(s, (c, tiles, f), a, b, (&mut sum[xi * c * f..][..c * f], f), accumulate);
+        }
+    }
+    let Some(dx) = dx else { return };
+    // dV = dM·Uᵀ, into the buffer V used.
+    let dv = v;
+    for xi in 0..A * A {
+        let a = Strided {
+            data: &dm[xi * f..],
+            row_stride: A * A * f,
+            col_stride: 1,
+        };
+        let b = (&ut[xi * c * f..][..c * f], c);
+        small_gemm(s, (tiles, f, c), a, b, (&mut dv[xi * c..], A * A * c), false);
+    }
+    assert!(c % 8 == 0 && dx.len() == x.len() && dv.len() >= tiles * A * A * c);
+    let bt = &Tile::<A, M>::MATRICES.bt;
+    let (row_step, col_step) = ((g.width * c) as isize, c as isize);
+    for (n, dx) in dx.chunks_exact_mut(g.image_len()).enumerate() {
+        for t in 0..per_image {
+            let tile = InputTile::<A>::new(w, g, t, M);
+            let src = dv[(n * per_image + t) * A * A * c..].as_ptr();
+            let origin = dx.as_mut_ptr().wrapping_offset(tile.offset);
+            for c0 in (0..c).step_by(8) {
+                let mut grads = [[s.splat(0.0); A]; A];
+                for i in 0..A {
+                    for j in 0..A {
+                        // SAFETY: the tile's α²·c values of `dv` were checked above.
+                        grads[i][j] = unsafe { s.load_ptr(src.add((i * A + j) * c + c0)) };
+                    }
+                }
+                let patch: [[S::V; A]; A] = sandwich_t(s, bt, &grads);
+                for a in 0..A {
+                    for b in 0..A {
+                        if tile.reads(a, b) {
+                            let at =
+                                origin.wrapping_offset(a as isize * row_step + b as isize * col_step + c0 as isize);
+                            // SAFETY: taps inside the image address 8 of its channels from c0.
+                            unsafe { s.store_ptr(at, s.add(s.load_ptr(at), patch[a][b])) };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

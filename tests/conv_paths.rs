@@ -1,0 +1,211 @@
+//! The fast convolution paths against nested-loop references, forward and backward.
+//!
+//! `conv2d` picks its algorithm from the shapes: Winograd's F(m×m, 3×3) (m = 2, 3 or 4) for
+//! 3×3 kernels with stride 1 and channel counts that are multiples of 8, and im2col + matrix
+//! product otherwise. Each case below is chosen to land on one path (the comment says which),
+//! with both paddings, partial tiles at the edges, and with and without a fused ReLU
+//! (`conv2d_relu`). Output, kernel, bias and input gradients are all compared with references
+//! accumulated in f64.
+
+mod common;
+
+use common::uniform;
+use strata::Tensor;
+use strata::autograd::{ParamStore, Tape, WindowOptions};
+use strata::kernels::Padding;
+
+/// Largest accepted error relative to `max(1, |expected|)`. Winograd's transforms round
+/// differently from a direct sum: the worst errors measured here are 2e-5 for m = 4, 6e-6
+/// for m = 3 and 7e-7 for m = 2 (im2col: 1e-6).
+const TOLERANCE: f32 = 1e-4;
+
+/// A convolution case: batch, input (h, w, c), filters, kernel (kh, kw), "same" padding, and
+/// whether a ReLU is fused into it.
+#[derive(Clone, Copy)]
+struct Case {
+    batch: usize,
+    input: (usize, usize, usize),
+    filters: usize,
+    kernel: (usize, usize),
+    same: bool,
+    relu: bool,
+    what: &'static str,
+}
+
+/// Output size and leading padding along one axis (stride 1, TensorFlow's rule).
+fn axis(input: usize, window: usize, same: bool) -> (usize, usize) {
+    if same {
+        (input, (window - 1) / 2)
+    } else {
+        (input - window + 1, 0)
+    }
+}
+
+/// Output, kernel gradient, bias gradient and input gradient of `sum(f(conv2d(x, k) + b) ⊙ w)`
+/// with `f` the identity or a ReLU, by definition in f64.
+fn reference(x: &Tensor, k: &Tensor, b: &Tensor, w: &Tensor, same: bool, relu: bool) -> [Vec<f32>; 4] {
+    let &[n, h, wd, c] = x.shape() else { unreachable!() };
+    let &[kh, kw, _, f] = k.shape() else { unreachable!() };
+    let ((oh, pt), (ow, pl)) = (axis(h, kh, same), axis(wd, kw, same));
+    let mut out = vec![0.0f64; n * oh * ow * f];
+    let mut dk = vec![0.0f64; k.len()];
+    let mut dx = vec![0.0f64; x.len()];
+    // Visits every (output, kernel tap, input) triple of the convolution.
+    let each = |visit: &mut dyn FnMut(usize, usize, usize)| {
+        for bi in 0..n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for fi in 0..f {
+                        let o = ((bi * oh + oy) * ow + ox) * f + fi;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let (y, xx) = ((oy + ky) as isize - pt as isize, (ox + kx) as isize - pl as isize);
+                                if y < 0 || xx < 0 || y >= h as isize || xx >= wd as isize {
+                                    continue;
+                                }
+                                for ci in 0..c {
+                                    let xi = ((bi * h + y as usize) * wd + xx as usize) * c + ci;
+                                    visit(o, ((ky * kw + kx) * c + ci) * f + fi, xi);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    each(&mut |o, ki, xi| out[o] += x.data()[xi] as f64 * k.data()[ki] as f64);
+    for (o, value) in out.iter_mut().enumerate() {
+        *value += b.data()[o % f] as f64;
+        if relu {
+            *value = value.max(0.0);
+        }
+    }
+    // The gradient reaching the convolution: w, masked where the ReLU was off.
+    let grad: Vec<f64> = (w.data().iter().zip(&out))
+        .map(|(&w, &y)| if relu && y <= 0.0 { 0.0 } else { w as f64 })
+        .collect();
+    each(&mut |o, ki, xi| {
+        dk[ki] += x.data()[xi] as f64 * grad[o];
+        dx[xi] += k.data()[ki] as f64 * grad[o];
+    });
+    let db: Vec<f32> = (0..f)
+        .map(|fi| grad.iter().skip(fi).step_by(f).sum::<f64>() as f32)
+        .collect();
+    let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
+    [to_f32(out), to_f32(dk), db, to_f32(dx)]
+}
+
+fn assert_close(actual: &[f32], expected: &[f32], what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    let worst = actual
+        .iter()
+        .zip(expected)
+        .map(|(a, e)| (a - e).abs() / 1f32.max(e.abs()))
+        .fold(0.0, f32::max);
+    assert!(worst <= TOLERANCE, "{what}: relative error {worst}");
+}
+
+fn check(case: &Case, seed: u64) {
+    let (h, w, c) = case.input;
+    let (kh, kw) = case.kernel;
+    let x = uniform(&[case.batch, h, w, c], -1.0, 1.0, seed);
+    let k = uniform(&[kh, kw, c, case.filters], -1.0, 1.0, seed + 1);
+    let b = uniform(&[case.filters], -1.0, 1.0, seed + 2);
+    let ((oh, _), (ow, _)) = (axis(h, kh, case.same), axis(w, kw, case.same));
+    let weights = uniform(&[case.batch, oh, ow, case.filters], -1.0, 1.0, seed + 3);
+    let [out, dk, db, dx] = reference(&x, &k, &b, &weights, case.same, case.relu);
+
+    let mut params = ParamStore::new();
+    let (xi, ki, bi) = (
+        params.add("x", x, true),
+        params.add("k", k, true),
+        params.add("b", b, true),
+    );
+    let options = WindowOptions {
+        padding: if case.same { Padding::Same } else { Padding::Valid },
+        ..WindowOptions::default()
+    };
+    let mut tape = Tape::new();
+    // Twice: the second pass reuses the tape's buffers, as every training step after the first.
+    for pass in 0..2 {
+        let loss = {
+            let mut g = strata::autograd::Graph::new(&mut tape, &params, true);
+            let (x, k, b) = (g.param(xi), g.param(ki), g.param(bi));
+            let y = if case.relu {
+                g.conv2d_relu(x, k, Some(b), options).unwrap()
+            } else {
+                g.conv2d(x, k, Some(b), options).unwrap()
+            };
+            assert_eq!(g.shape(y), &[case.batch, oh, ow, case.filters]);
+            assert_close(g.value(y).data(), &out, &format!("{} output (pass {pass})", case.what));
+            let w = g.constant(&weights);
+            let weighted = g.mul(y, w).unwrap();
+            g.sum(weighted)
+        };
+        tape.backward(loss, &mut params);
+        let what = |name: &str| format!("{} {name} gradient (pass {pass})", case.what);
+        assert_close(params.grad(ki).data(), &dk, &what("kernel"));
+        assert_close(params.grad(bi).data(), &db, &what("bias"));
+        assert_close(params.grad(xi).data(), &dx, &what("input"));
+    }
+}
+
+fn case(batch: usize, input: (usize, usize, usize), filters: usize, same: bool, what: &'static str) -> Case {
+    Case {
+        batch,
+        input,
+        filters,
+        kernel: (3, 3),
+        same,
+        relu: false,
+        what,
+    }
+}
+
+/// `case` with a ReLU fused into the convolution.
+fn with_relu(case: Case) -> Case {
+    Case { relu: true, ..case }
+}
+
+#[test]
+fn winograd_convolutions_match_the_reference() {
+    let cases = [
+        // 11×11 outputs: F(4×4), 3×3 tiles, the last one partial (the CNN's second conv).
+        case(2, (13, 13, 8), 16, false, "F(4) valid 13×13×8→16"),
+        // 7×9 outputs: F(4×4), partial tiles both ways, zero padding on every side.
+        case(2, (7, 9, 8), 8, true, "F(4) same 7×9×8→8"),
+        // 3×3 outputs: one F(3×3) tile (the CNN's third conv).
+        case(3, (5, 5, 16), 8, false, "F(3) valid 5×5×16→8"),
+        // 9×9 outputs: F(3×3), 3×3 whole tiles.
+        case(1, (9, 9, 8), 8, true, "F(3) same 9×9×8→8"),
+        // 2×2 outputs: one F(2×2) tile.
+        case(2, (4, 4, 8), 8, false, "F(2) valid 4×4×8→8"),
+        // ReLU fused, for each tile size.
+        with_relu(case(2, (13, 13, 8), 16, false, "F(4) valid 13×13×8→16 relu")),
+        with_relu(case(3, (5, 5, 16), 8, false, "F(3) valid 5×5×16→8 relu")),
+        with_relu(case(2, (4, 4, 8), 8, true, "F(2) same 4×4×8→8 relu")),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        check(case, 100 + 10 * i as u64);
+    }
+}
+
+#[test]
+fn im2col_convolutions_match_the_reference() {
+    let cases = [
+        // Too few channels for Winograd.
+        case(2, (6, 7, 4), 8, true, "im2col 3×3 4→8"),
+        with_relu(case(2, (6, 7, 4), 8, true, "im2col 3×3 4→8 relu")),
+        // Channel counts that are not multiples of 8.
+        case(2, (6, 6, 12), 10, true, "im2col 3×3 12→10"),
+        // Not a 3×3 kernel.
+        Case {
+            kernel: (2, 3),
+            ..case(2, (6, 7, 8), 8, false, "im2col 2×3 8→8")
+        },
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        check(case, 200 + 10 * i as u64);
+    }
+}
