@@ -1,7 +1,8 @@
 //! The fast convolution paths against nested-loop references, forward and backward.
 //!
 //! `conv2d` picks its algorithm from the shapes: Winograd's F(m×m, 3×3) (m = 2, 3 or 4) for
-//! 3×3 kernels with stride 1 and channel counts that are multiples of 8, and im2col + matrix
+//! 3×3 kernels with stride 1 and channel counts that are multiples of 8, a direct kernel for
+//! receptive fields of at most 12 values (a grey image's 3×3 window), and im2col + matrix
 //! product otherwise. Each case below is chosen to land on one path (the comment says which),
 //! with both paddings, partial tiles at the edges, and with and without a fused ReLU
 //! (`conv2d_relu`). Output, kernel, bias and input gradients are all compared with references
@@ -27,26 +28,32 @@ struct Case {
     input: (usize, usize, usize),
     filters: usize,
     kernel: (usize, usize),
+    strides: (usize, usize),
+    dilation: (usize, usize),
     same: bool,
     relu: bool,
     what: &'static str,
 }
 
-/// Output size and leading padding along one axis (stride 1, TensorFlow's rule).
-fn axis(input: usize, window: usize, same: bool) -> (usize, usize) {
+/// Output size and leading padding along one axis (TensorFlow's rule).
+fn axis(input: usize, window: usize, stride: usize, dilation: usize, same: bool) -> (usize, usize) {
+    let span = (window - 1) * dilation + 1;
     if same {
-        (input, (window - 1) / 2)
+        let out = input.div_ceil(stride);
+        (out, ((out - 1) * stride + span).saturating_sub(input) / 2)
     } else {
-        (input - window + 1, 0)
+        ((input - span) / stride + 1, 0)
     }
 }
 
 /// Output, kernel gradient, bias gradient and input gradient of `sum(f(conv2d(x, k) + b) ⊙ w)`
 /// with `f` the identity or a ReLU, by definition in f64.
-fn reference(x: &Tensor, k: &Tensor, b: &Tensor, w: &Tensor, same: bool, relu: bool) -> [Vec<f32>; 4] {
+fn reference(x: &Tensor, k: &Tensor, b: &Tensor, w: &Tensor, case: &Case) -> [Vec<f32>; 4] {
     let &[n, h, wd, c] = x.shape() else { unreachable!() };
     let &[kh, kw, _, f] = k.shape() else { unreachable!() };
-    let ((oh, pt), (ow, pl)) = (axis(h, kh, same), axis(wd, kw, same));
+    let ((s, d), relu) = ((case.strides, case.dilation), case.relu);
+    let (oh, pt) = axis(h, kh, s.0, d.0, case.same);
+    let (ow, pl) = axis(wd, kw, s.1, d.1, case.same);
     let mut out = vec![0.0f64; n * oh * ow * f];
     let mut dk = vec![0.0f64; k.len()];
     let mut dx = vec![0.0f64; x.len()];
@@ -59,7 +66,8 @@ fn reference(x: &Tensor, k: &Tensor, b: &Tensor, w: &Tensor, same: bool, relu: b
                         let o = ((bi * oh + oy) * ow + ox) * f + fi;
                         for ky in 0..kh {
                             for kx in 0..kw {
-                                let (y, xx) = ((oy + ky) as isize - pt as isize, (ox + kx) as isize - pl as isize);
+                                let y = (oy * s.0 + ky * d.0) as isize - pt as isize;
+                                let xx = (ox * s.1 + kx * d.1) as isize - pl as isize;
                                 if y < 0 || xx < 0 || y >= h as isize || xx >= wd as isize {
                                     continue;
                                 }
@@ -112,9 +120,10 @@ fn check(case: &Case, seed: u64) {
     let x = uniform(&[case.batch, h, w, c], -1.0, 1.0, seed);
     let k = uniform(&[kh, kw, c, case.filters], -1.0, 1.0, seed + 1);
     let b = uniform(&[case.filters], -1.0, 1.0, seed + 2);
-    let ((oh, _), (ow, _)) = (axis(h, kh, case.same), axis(w, kw, case.same));
+    let (oh, _) = axis(h, kh, case.strides.0, case.dilation.0, case.same);
+    let (ow, _) = axis(w, kw, case.strides.1, case.dilation.1, case.same);
     let weights = uniform(&[case.batch, oh, ow, case.filters], -1.0, 1.0, seed + 3);
-    let [out, dk, db, dx] = reference(&x, &k, &b, &weights, case.same, case.relu);
+    let [out, dk, db, dx] = reference(&x, &k, &b, &weights, case);
 
     let mut params = ParamStore::new();
     let (xi, ki, bi) = (
@@ -124,7 +133,8 @@ fn check(case: &Case, seed: u64) {
     );
     let options = WindowOptions {
         padding: if case.same { Padding::Same } else { Padding::Valid },
-        ..WindowOptions::default()
+        strides: case.strides,
+        dilation: case.dilation,
     };
     let mut tape = Tape::new();
     // Twice: the second pass reuses the tape's buffers, as every training step after the first.
@@ -157,6 +167,8 @@ fn case(batch: usize, input: (usize, usize, usize), filters: usize, same: bool, 
         input,
         filters,
         kernel: (3, 3),
+        strides: (1, 1),
+        dilation: (1, 1),
         same,
         relu: false,
         what,
@@ -188,6 +200,31 @@ fn winograd_convolutions_match_the_reference() {
     ];
     for (i, case) in cases.iter().enumerate() {
         check(case, 100 + 10 * i as u64);
+    }
+}
+
+#[test]
+fn direct_convolutions_match_the_reference() {
+    let cases = [
+        // The CNN's first layer: one channel, 3×3, whole blocks of four outputs per row and a
+        // partial one (26 = 6·4 + 2).
+        with_relu(case(2, (28, 28, 1), 16, false, "direct 28×28×1→16 relu")),
+        case(2, (9, 7, 1), 8, false, "direct 9×7×1→8"),
+        // Zero padding on every side; 24 filters: a 16-wide and an 8-wide group.
+        with_relu(case(2, (7, 9, 1), 24, true, "direct same 7×9×1→24 relu")),
+        // Three channels, a 2×2 window (12 taps), strides and dilation.
+        Case {
+            kernel: (2, 2),
+            strides: (2, 1),
+            ..case(2, (7, 8, 3), 8, true, "direct 2×2×3→8 strides (2, 1)")
+        },
+        Case {
+            dilation: (2, 2),
+            ..with_relu(case(2, (9, 9, 1), 16, false, "direct 3×3×1→16 dilation 2 relu"))
+        },
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        check(case, 300 + 10 * i as u64);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::{GradTargets, Graph, Inputs, Node, Op, Var, profile};
 use crate::error::{Error, Result};
-use crate::kernels::{self, Padding, Transpose, Window2d, Winograd, output_size};
+use crate::kernels::{self, Direct, Padding, Transpose, Window2d, Winograd, output_size};
 use crate::tensor::Tensor;
 
 /// Strides, dilation and padding of a 2-D window (Keras's `strides`, `dilation_rate`,
@@ -134,6 +134,9 @@ impl Graph<'_> {
                 saved.resize_for(&[w.kernel_len()]);
                 return w.forward(&g, x, kernel, bias, relu, saved.data_mut(), out.data_mut());
             }
+            if let Some(direct) = Direct::plan(&g, filters) {
+                return direct.forward(&g, x, kernel, bias, relu, out.data_mut());
+            }
             // im2col: `saved` keeps the receptive fields for the kernel gradient.
             let (rows, patch) = (g.batch * g.positions(), g.patch_len());
             saved.resize_for(&[rows, patch]);
@@ -203,16 +206,33 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
         );
         return;
     }
-    // im2col: the products with the (masked) output gradient, then col2im for the input.
     let (rows, patch) = (g.batch * g.positions(), g.patch_len());
-    scratch.resize_for(&[rows * (patch + filters)]);
-    let (input_cols, masked) = scratch.data_mut().split_at_mut(rows * patch);
-    let dy = if relu {
-        kernels::relu_mask(masked, dy, y);
-        &*masked
+    let direct = Direct::plan(&g, filters);
+    let direct_len = direct.map_or(0, |d| d.backward_scratch_len());
+    let input_cols_len = if dx.is_some() { rows * patch } else { 0 };
+    let masked_len = if relu && (dx.is_some() || direct.is_none()) {
+        rows * filters
     } else {
-        dy
+        0
     };
+    scratch.resize_for(&[direct_len + input_cols_len + masked_len]);
+    let (direct_sums, rest) = scratch.data_mut().split_at_mut(direct_len);
+    let (input_cols, masked) = rest.split_at_mut(input_cols_len);
+    if let Some(direct) = direct {
+        profile::time("conv2d.kernel_grad", true, || {
+            direct.backward(&g, (xv, y, dy), relu, direct_sums, dk, db)
+        });
+        let Some(dx) = dx else { return };
+        return im2col_input_grad(
+            &g,
+            inputs.get(kernel).data(),
+            relu_masked(relu, masked, dy, y),
+            input_cols,
+            dx,
+        );
+    }
+    // im2col: the products with the (masked) output gradient, then col2im for the input.
+    let dy = relu_masked(relu, masked, dy, y);
     if let Some(db) = db {
         profile::time("conv2d.bias_grad", true, || kernels::accumulate_column_sums(db, dy));
     }
@@ -223,20 +243,35 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
         });
     }
     if let Some(dx) = dx {
-        let k = inputs.get(kernel).data();
-        kernels::matmul(
-            dy,
-            Transpose::No,
-            k,
-            Transpose::Yes,
-            input_cols,
-            rows,
-            filters,
-            patch,
-            false,
-        );
-        profile::time("conv2d.col2im", true, || kernels::col2im_accumulate(input_cols, &g, dx));
+        im2col_input_grad(&g, inputs.get(kernel).data(), dy, input_cols, dx);
     }
+}
+
+/// `dy`, or `dy` masked by the ReLU (`y > 0`) into `masked` when `relu`.
+fn relu_masked<'a>(relu: bool, masked: &'a mut [f32], dy: &'a [f32], y: &[f32]) -> &'a [f32] {
+    if !relu {
+        return dy;
+    }
+    kernels::relu_mask(masked, dy, y);
+    masked
+}
+
+/// `dx += col2im(dy · kernelᵀ)`, with `input_cols` (`rows × patch`) as working memory.
+fn im2col_input_grad(g: &Window2d, kernel: &[f32], dy: &[f32], input_cols: &mut [f32], dx: &mut [f32]) {
+    let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+    let filters = dy.len() / rows;
+    kernels::matmul(
+        dy,
+        Transpose::No,
+        kernel,
+        Transpose::Yes,
+        input_cols,
+        rows,
+        filters,
+        patch,
+        false,
+    );
+    profile::time("conv2d.col2im", true, || kernels::col2im_accumulate(input_cols, g, dx));
 }
 
 /// Input gradient of max pooling: each output gradient goes to its window's maximum.

@@ -5,6 +5,7 @@
 //! folder and nothing else.
 
 mod conv;
+mod direct_conv;
 mod elementwise;
 mod matmul;
 mod reduce;
@@ -17,6 +18,7 @@ pub use conv::{Padding, Window2d};
 pub(crate) use conv::{
     avg_pool, avg_pool_backward, col2im_accumulate, im2col, max_pool, max_pool_backward, output_size,
 };
+pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
 pub(crate) use matmul::{Transpose, matmul};
 pub(crate) use reduce::*;

@@ -219,25 +219,26 @@ mod avx2 {
     }
 }
 
-/// Defines `$name`, a function generic over `<const A: usize, const M: usize>` that runs
-/// `$body::<S, A, M>(simd, args…)` with [`Avx2`] inside a function compiled for AVX2 and FMA
-/// when the CPU has them, and with [`Scalar`] otherwise.
-macro_rules! dispatch_tile {
-    ($name:ident => $body:ident ($($arg:ident: $ty:ty),*)) => {
+/// Defines `$name<const G…: usize>(args…)`, which runs `$body::<S, G…>(simd, args…)` with
+/// [`Avx2`] inside a function compiled for AVX2 and FMA when the CPU has them, and with
+/// [`Scalar`] otherwise. `$body` must be `#[inline(always)]`, so it is compiled for the
+/// features of its caller.
+macro_rules! dispatch_simd {
+    ($name:ident<$($g:ident),*> => $body:ident ($($arg:ident: $ty:ty),*)) => {
         #[allow(clippy::too_many_arguments)]
-        fn $name<const A: usize, const M: usize>($($arg: $ty),*) {
+        fn $name<$(const $g: usize),*>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if let Some(simd) = $crate::kernels::simd::Avx2::detect() {
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
-                fn fast<const A: usize, const M: usize>(simd: $crate::kernels::simd::Avx2, $($arg: $ty),*) {
-                    $body::<_, A, M>(simd, $($arg),*)
+                fn fast<$(const $g: usize),*>(simd: $crate::kernels::simd::Avx2, $($arg: $ty),*) {
+                    $body::<_, $($g),*>(simd, $($arg),*)
                 }
                 // SAFETY: `detect` found the features `fast` is compiled for.
-                return unsafe { fast::<A, M>(simd, $($arg),*) };
+                return unsafe { fast::<$($g),*>(simd, $($arg),*) };
             }
-            $body::<_, A, M>($crate::kernels::simd::Scalar, $($arg),*)
+            $body::<_, $($g),*>($crate::kernels::simd::Scalar, $($arg),*)
         }
     };
 }
-pub(crate) use dispatch_tile;
+pub(crate) use dispatch_simd;

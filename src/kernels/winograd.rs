@@ -26,7 +26,7 @@
 #![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the tile loops unroll.
 
 use super::conv::Window2d;
-use super::simd::{Simd, dispatch_tile};
+use super::simd::{Simd, dispatch_simd};
 use super::small_gemm::{Strided, small_gemm};
 use super::winograd_tiles::{Tile, sandwich, sandwich_t};
 use rayon::prelude::*;
@@ -298,13 +298,13 @@ fn transpose_kernel(u: &[f32], channels: usize, filters: usize, ut: &mut [f32]) 
     }
 }
 
-dispatch_tile!(kernel_forward => kernel_forward_body(kernel: &[f32], pairs: usize, u: &mut [f32]));
-dispatch_tile!(kernel_backward => kernel_backward_body(du: &[f32], pairs: usize, dk: &mut [f32]));
-dispatch_tile!(forward_block => forward_block_body(
+dispatch_simd!(kernel_forward<A, M> => kernel_forward_body(kernel: &[f32], pairs: usize, u: &mut [f32]));
+dispatch_simd!(kernel_backward<A, M> => kernel_backward_body(du: &[f32], pairs: usize, dk: &mut [f32]));
+dispatch_simd!(forward_block<A, M> => forward_block_body(
     w: &Winograd, g: &Window2d, x: &[f32], u: &[f32], bias: Option<&[f32]>, relu: bool,
     scratch: &mut [f32], y: &mut [f32]
 ));
-dispatch_tile!(backward_block => backward_block_body(
+dispatch_simd!(backward_block<A, M> => backward_block_body(
     w: &Winograd, g: &Window2d, inputs: (&[f32], &[f32], &[f32]), relu: bool, ut: &[f32],
     scratch: &mut [f32], sums: BlockSums, dx: Option<&mut [f32]>
 ));
