@@ -246,3 +246,61 @@ fn im2col_convolutions_match_the_reference() {
         check(case, 200 + 10 * i as u64);
     }
 }
+
+/// Gradient buffers are reused between passes and cleared lazily: pooling overwrites its input
+/// gradient (zeros where no window reaches), the Winograd path clears each image as it goes.
+/// A reused tape must give exactly the gradients of a fresh one, pass after pass, with pool
+/// sizes that leave rows and columns outside every window.
+#[test]
+fn a_reused_tape_gives_the_gradients_of_a_fresh_one() {
+    let x = uniform(&[3, 13, 11, 8], -1.0, 1.0, 500);
+    let mut params = ParamStore::new();
+    let k1 = params.add("k1", uniform(&[3, 3, 8, 8], -0.5, 0.5, 501), true);
+    let k2 = params.add("k2", uniform(&[3, 3, 8, 16], -0.5, 0.5, 502), true);
+    let xi = params.add("x", x, true);
+    let pool = WindowOptions {
+        strides: (2, 2),
+        ..WindowOptions::default()
+    };
+    let pass = |tape: &mut Tape, params: &mut ParamStore, scale: f32| {
+        let (loss, unreached) = {
+            let mut g = strata::autograd::Graph::new(tape, params, true);
+            let (x, k1, k2) = (g.param(xi), g.param(k1), g.param(k2));
+            let y = g.conv2d_relu(x, k1, None, WindowOptions::default()).unwrap(); // 11×9
+            let y = g.max_pool2d(y, (2, 2), pool).unwrap(); // 5×4: row 10 and column 8 outside
+            let y = g.conv2d(y, k2, None, WindowOptions::default()).unwrap(); // 3×2
+            let y = g.avg_pool2d(y, (2, 2), pool).unwrap(); // 1×1: row 2 outside
+            let unreached = g.scale(y, 2.0); // a value the loss does not use
+            let w = g.constant(&uniform(&[3, 1, 1, 16], -1.0, 1.0, 503));
+            let weighted = g.mul(y, w).unwrap();
+            let total = g.sum(weighted);
+            (g.scale(total, scale), unreached)
+        };
+        tape.backward(loss, params);
+        assert!(
+            tape.grad(unreached).data().iter().all(|&v| v == 0.0),
+            "an unreached gradient is zero"
+        );
+        [xi, k1, k2].map(|id| params.grad(id).clone())
+    };
+    let mut reused = Tape::new();
+    // First a graph whose conv output (the same tape slot as below) gets a gradient everywhere,
+    // so the slot holds stale non-zero values where the pooling's windows do not reach.
+    let warm_up = {
+        let mut g = strata::autograd::Graph::new(&mut reused, &params, true);
+        let (x, k1, _) = (g.param(xi), g.param(k1), g.param(k2));
+        let y = g.conv2d(x, k1, None, WindowOptions::default()).unwrap();
+        let w = g.constant(&uniform(&[3, 11, 9, 8], 1.0, 2.0, 504));
+        let weighted = g.mul(y, w).unwrap();
+        g.sum(weighted)
+    };
+    reused.backward(warm_up, &mut params);
+    // Different scales make every pass's gradients differ, so stale values would show.
+    for (i, scale) in [1.0, -3.0, 0.5].into_iter().enumerate() {
+        let expected = pass(&mut Tape::new(), &mut params, scale);
+        let actual = pass(&mut reused, &mut params, scale);
+        for (a, e) in actual.iter().zip(&expected) {
+            assert!(a.data() == e.data(), "pass {i}: gradients differ from a fresh tape's");
+        }
+    }
+}

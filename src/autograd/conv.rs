@@ -192,6 +192,7 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     if dk.is_none() && dx.is_none() && db.is_none() {
         return;
     }
+    let (dk, db) = (cleared(dk), cleared(db));
     let filters = node.value.shape()[3];
     let (xv, y, dy) = (inputs.get(x).data(), node.value.data(), node.grad.data());
     if let Some(w) = Winograd::plan(&g, filters) {
@@ -206,6 +207,7 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
         );
         return;
     }
+    let dx = cleared(dx);
     let (rows, patch) = (g.batch * g.positions(), g.patch_len());
     let direct = Direct::plan(&g, filters);
     let direct_len = direct.map_or(0, |d| d.backward_scratch_len());
@@ -247,6 +249,16 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     }
 }
 
+/// A gradient buffer to add into: a fresh one (stale contents) cleared first.
+fn cleared(grad: Option<(&mut [f32], bool)>) -> Option<&mut [f32]> {
+    grad.map(|(grad, fresh)| {
+        if fresh {
+            kernels::fill(grad, 0.0);
+        }
+        grad
+    })
+}
+
 /// `dy`, or `dy` masked by the ReLU (`y > 0`) into `masked` when `relu`.
 fn relu_masked<'a>(relu: bool, masked: &'a mut [f32], dy: &'a [f32], y: &[f32]) -> &'a [f32] {
     if !relu {
@@ -276,14 +288,15 @@ fn im2col_input_grad(g: &Window2d, kernel: &[f32], dy: &[f32], input_cols: &mut 
 
 /// Input gradient of max pooling: each output gradient goes to its window's maximum.
 pub(super) fn max_pool2d_backward(x: Var, g: Window2d, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
-    if let Some(dx) = targets.get(x) {
-        kernels::max_pool_backward(inputs.get(x).data(), node.value.data(), node.grad.data(), &g, dx);
+    if let Some((dx, fresh)) = targets.get_fresh(x) {
+        let (x, y, dy) = (inputs.get(x).data(), node.value.data(), node.grad.data());
+        kernels::max_pool_backward(x, y, dy, &g, dx, fresh);
     }
 }
 
 /// Input gradient of average pooling: each output gradient spread over its window.
 pub(super) fn avg_pool2d_backward(x: Var, g: Window2d, node: Node, targets: &mut GradTargets) {
-    if let Some(dx) = targets.get(x) {
-        kernels::avg_pool_backward(node.grad.data(), &g, dx);
+    if let Some((dx, fresh)) = targets.get_fresh(x) {
+        kernels::avg_pool_backward(node.grad.data(), &g, dx, fresh);
     }
 }

@@ -86,21 +86,22 @@ impl Tape {
     /// Gradients are computed afresh (not accumulated across calls), as Keras does.
     pub fn backward(&mut self, loss: Var, params: &mut ParamStore) {
         let (param_values, param_grads) = params.split_for_backward();
+        // Values' gradient buffers are cleared when a backward rule first asks for them (or
+        // not at all when the rule overwrites every element), not here: one pass over memory
+        // fewer for the large activations of a convolutional network.
         profile::time("zero_grads", true, || {
             for i in 0..=loss.0 {
                 self.grad_live[i] = false;
                 match self.ops[i] {
                     Op::Param(id) => param_grads[id.0].data_mut().fill(0.0),
-                    _ if self.requires_grad[i] => {
-                        // Values and gradients are separate vectors, so no copy of the shape.
-                        self.grads[i].resize_for(self.values[i].shape());
-                        self.grads[i].data_mut().fill(0.0);
-                    }
+                    // Values and gradients are separate vectors, so no copy of the shape.
+                    _ if self.requires_grad[i] => self.grads[i].resize_for(self.values[i].shape()),
                     _ => {}
                 }
             }
         });
         if !self.requires_grad[loss.0] {
+            self.clear_unreached_grads(loss);
             return;
         }
         self.grads[loss.0].data_mut().fill(1.0);
@@ -131,6 +132,16 @@ impl Tape {
             profile::time(op.name(), true, || {
                 ops::backward(op, &inputs, node, &mut targets, &mut self.scratch[i])
             });
+        }
+        self.clear_unreached_grads(loss);
+    }
+
+    /// Zeros the gradient buffers no backward rule reached, so [`Tape::grad`] reads zeros there.
+    fn clear_unreached_grads(&mut self, loss: Var) {
+        for i in 0..=loss.0 {
+            if self.requires_grad[i] && !self.grad_live[i] && !matches!(self.ops[i], Op::Param(_)) {
+                self.grads[i].data_mut().fill(0.0);
+            }
         }
     }
 
@@ -300,9 +311,11 @@ pub(crate) struct GradTargets<'a> {
 impl GradTargets<'_> {
     /// The gradient buffers of several values at once, for backward rules that fill them in
     /// one pass: `None` where no gradient is wanted, and for a value already asked for earlier
-    /// in `vars`.
-    fn get_many<const N: usize>(&mut self, vars: [Option<Var>; N]) -> [Option<&mut [f32]>; N] {
+    /// in `vars`. A buffer comes with `true` when nothing has been added to it yet this pass:
+    /// its contents are then stale, and the rule must overwrite every element (or clear it).
+    fn get_many<const N: usize>(&mut self, vars: [Option<Var>; N]) -> [Option<(&mut [f32], bool)>; N] {
         let (mut nodes, mut params) = ([None; N], [None; N]);
+        let mut fresh = [false; N];
         for (slot, var) in vars.iter().enumerate() {
             let Some(var) = *var else { continue };
             if !self.requires_grad[var.0] {
@@ -312,6 +325,7 @@ impl GradTargets<'_> {
                 Op::Param(id) if !params.contains(&Some(id.0)) => params[slot] = Some(id.0),
                 Op::Param(_) => {}
                 _ if !nodes.contains(&Some(var.0)) => {
+                    fresh[slot] = !self.live[var.0];
                     self.live[var.0] = true;
                     nodes[slot] = Some(var.0);
                 }
@@ -325,13 +339,20 @@ impl GradTargets<'_> {
             (self.param_grads.iter_mut().enumerate()).map(|(i, t)| (params.iter().position(|&p| p == Some(i)), t));
         for (slot, tensor) in tensors.chain(params) {
             if let Some(slot) = slot {
-                grads[slot] = Some(tensor.data_mut());
+                grads[slot] = Some((tensor.data_mut(), fresh[slot]));
             }
         }
         grads
     }
 
-    /// The gradient buffer to add into for `var`, or `None` when no gradient is wanted there.
+    /// The gradient buffer of `var` and whether it is fresh (see [`GradTargets::get_many`]).
+    fn get_fresh(&mut self, var: Var) -> Option<(&mut [f32], bool)> {
+        let [grad] = self.get_many([Some(var)]);
+        grad
+    }
+
+    /// The gradient buffer to add into for `var` (cleared when first asked for in a pass), or
+    /// `None` when no gradient is wanted there.
     fn get(&mut self, var: Var) -> Option<&mut [f32]> {
         if !self.requires_grad[var.0] {
             return None;
@@ -339,8 +360,12 @@ impl GradTargets<'_> {
         match self.ops[var.0] {
             Op::Param(id) => Some(self.param_grads[id.0].data_mut()),
             _ => {
-                self.live[var.0] = true;
-                Some(self.node_grads[var.0].data_mut())
+                let grad = self.node_grads[var.0].data_mut();
+                if !self.live[var.0] {
+                    crate::kernels::fill(grad, 0.0);
+                    self.live[var.0] = true;
+                }
+                Some(grad)
             }
         }
     }

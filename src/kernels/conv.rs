@@ -191,13 +191,30 @@ const CHANNEL_BLOCK: usize = 64;
 
 /// Routes each output gradient to the first window position that holds the maximum (the
 /// position TensorFlow picks on ties), found again by comparing the input with the output.
-pub(crate) fn max_pool_backward(input: &[f32], out: &[f32], out_grad: &[f32], g: &Window2d, input_grad: &mut [f32]) {
+///
+/// With `overwrite`, `input_grad` holds stale values and is overwritten: where windows do not
+/// overlap, each input position is written once (zero where no window routes to it) instead
+/// of being cleared and then added to.
+pub(crate) fn max_pool_backward(
+    input: &[f32],
+    out: &[f32],
+    out_grad: &[f32],
+    g: &Window2d,
+    input_grad: &mut [f32],
+    overwrite: bool,
+) {
     let (c, out_len) = (g.channels, g.positions() * g.channels);
+    let write = overwrite && g.windows_are_disjoint();
     input_grad
         .par_chunks_mut(g.image_len())
         .zip(input.par_chunks(g.image_len()))
         .zip(out.par_chunks(out_len).zip(out_grad.par_chunks(out_len)))
         .for_each(|((image_grad, image), (out, dy))| {
+            if write {
+                g.clear_uncovered(image_grad);
+            } else if overwrite {
+                image_grad.fill(0.0);
+            }
             for oy in 0..g.out_h {
                 for ox in 0..g.out_w {
                     let at = (oy * g.out_w + ox) * c;
@@ -215,7 +232,11 @@ pub(crate) fn max_pool_backward(input: &[f32], out: &[f32], out_grad: &[f32], g:
                                 let (values, target) = (&image[base..][..width], &mut image_grad[base..][..width]);
                                 for i in 0..width {
                                     let hit = if values[i] == best[i] { pending[i] } else { 0.0 };
-                                    target[i] += hit * grad[i];
+                                    if write {
+                                        target[i] = hit * grad[i];
+                                    } else {
+                                        target[i] += hit * grad[i];
+                                    }
                                     pending[i] -= hit;
                                 }
                             }
@@ -224,6 +245,36 @@ pub(crate) fn max_pool_backward(input: &[f32], out: &[f32], out_grad: &[f32], g:
                 }
             }
         });
+}
+
+impl Window2d {
+    /// Whether no input position lies in two windows (strides at least the window, no
+    /// dilation): then a pooling's backward pass can write each position once.
+    fn windows_are_disjoint(&self) -> bool {
+        self.dilation_h == 1 && self.dilation_w == 1 && self.stride_h >= self.window_h && self.stride_w >= self.window_w
+    }
+
+    /// Whether input row (or column) `i` lies in a window along an axis of disjoint windows.
+    fn covered(i: usize, pad: usize, stride: usize, window: usize, out: usize) -> bool {
+        let at = i + pad;
+        at / stride < out && at % stride < window
+    }
+
+    /// Zeros the positions of one image that no window covers (disjoint windows only).
+    fn clear_uncovered(&self, image: &mut [f32]) {
+        let row_len = self.width * self.channels;
+        for (y, row) in image.chunks_exact_mut(row_len).enumerate() {
+            if !Self::covered(y, self.pad_top, self.stride_h, self.window_h, self.out_h) {
+                row.fill(0.0);
+                continue;
+            }
+            for (x, position) in row.chunks_exact_mut(self.channels).enumerate() {
+                if !Self::covered(x, self.pad_left, self.stride_w, self.window_w, self.out_w) {
+                    position.fill(0.0);
+                }
+            }
+        }
+    }
 }
 
 /// Average pooling over the window's positions inside the input (padding is not counted, as
@@ -256,13 +307,17 @@ pub(crate) fn avg_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
         });
 }
 
-/// Spreads each output gradient evenly over its window's positions inside the input.
-pub(crate) fn avg_pool_backward(out_grad: &[f32], g: &Window2d, input_grad: &mut [f32]) {
+/// Spreads each output gradient evenly over its window's positions inside the input. With
+/// `overwrite`, `input_grad` holds stale values: each image is cleared first.
+pub(crate) fn avg_pool_backward(out_grad: &[f32], g: &Window2d, input_grad: &mut [f32], overwrite: bool) {
     let (c, out_len) = (g.channels, g.positions() * g.channels);
     input_grad
         .par_chunks_mut(g.image_len())
         .zip(out_grad.par_chunks(out_len))
         .for_each(|(image, dy)| {
+            if overwrite {
+                image.fill(0.0);
+            }
             for oy in 0..g.out_h {
                 for ox in 0..g.out_w {
                     let mut count = 0;

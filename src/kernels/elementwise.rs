@@ -69,6 +69,15 @@ pub(crate) fn accumulate_zip3(
     }
 }
 
+/// Sets every value of `out` to `value`, in parallel chunks when large.
+pub(crate) fn fill(out: &mut [f32], value: f32) {
+    if out.len() > PARALLEL_CHUNK {
+        out.par_chunks_mut(PARALLEL_CHUNK).for_each(|o| o.fill(value));
+    } else {
+        out.fill(value);
+    }
+}
+
 /// `acc[i] += scale · x[i]`.
 pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
     acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x);

@@ -32,8 +32,13 @@ use super::winograd_tiles::{Tile, sandwich, sandwich_t};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
-/// Where a backward pass adds the kernel, bias and input gradients (each when wanted).
-pub(crate) type Gradients<'a> = (Option<&'a mut [f32]>, Option<&'a mut [f32]>, Option<&'a mut [f32]>);
+/// Where a backward pass adds the kernel, bias and input gradients (each when wanted). The
+/// input gradient comes with `true` when its contents are stale: it is then overwritten.
+pub(crate) type Gradients<'a> = (
+    Option<&'a mut [f32]>,
+    Option<&'a mut [f32]>,
+    Option<(&'a mut [f32], bool)>,
+);
 
 /// A block's share of a partial sum: the kernel-gradient products (and whether to add to
 /// them rather than overwrite them) and the bias gradient.
@@ -194,7 +199,7 @@ impl Winograd {
         let ut = &*ut;
         let wanted = (dk.is_some(), db.is_some());
         let (in_len, out_len) = (g.image_len(), g.positions() * self.filters);
-        let partial = |p: usize, sum: &mut [f32], dx: Option<&mut [f32]>| {
+        let partial = |p: usize, sum: &mut [f32], dx: Option<(&mut [f32], bool)>| {
             let first = p * self.partial_images;
             let images = self.partial_images.min(self.batch - first);
             let inputs = (
@@ -207,11 +212,11 @@ impl Winograd {
             for_tile!(self.m, backward_partial(self, g, inputs, relu, ut, sums, dx));
         };
         match dx {
-            Some(dx) => sums
+            Some((dx, fresh)) => sums
                 .par_chunks_mut(partial_len)
                 .zip(dx[..self.batch * in_len].par_chunks_mut(self.partial_images * in_len))
                 .enumerate()
-                .for_each(|(p, (sum, dx))| partial(p, sum, Some(dx))),
+                .for_each(|(p, (sum, dx))| partial(p, sum, Some((dx, fresh)))),
             None => sums
                 .par_chunks_mut(partial_len)
                 .enumerate()
@@ -244,7 +249,7 @@ fn backward_partial<const A: usize, const M: usize>(
     relu: bool,
     ut: &[f32],
     (mut kernel_sum, mut bias_sum): (Option<&mut [f32]>, Option<&mut [f32]>),
-    mut dx: Option<&mut [f32]>,
+    mut dx: Option<(&mut [f32], bool)>,
 ) {
     let (in_len, out_len) = (g.image_len(), g.positions() * w.filters);
     let images = x.len() / in_len;
@@ -263,7 +268,9 @@ fn backward_partial<const A: usize, const M: usize>(
                 kernel_sum.as_deref_mut().map(|s| (s, block > 0)),
                 bias_sum.as_deref_mut(),
             );
-            let dx = dx.as_deref_mut().map(|d| &mut d[first * in_len..][..count * in_len]);
+            let dx = dx
+                .as_mut()
+                .map(|(d, fresh)| (&mut d[first * in_len..][..count * in_len], *fresh));
             backward_block::<A, M>(w, g, block_inputs, relu, ut, scratch, sums, dx);
         }
     });
@@ -306,7 +313,7 @@ dispatch_simd!(forward_block<A, M> => forward_block_body(
 ));
 dispatch_simd!(backward_block<A, M> => backward_block_body(
     w: &Winograd, g: &Window2d, inputs: (&[f32], &[f32], &[f32]), relu: bool, ut: &[f32],
-    scratch: &mut [f32], sums: BlockSums, dx: Option<&mut [f32]>
+    scratch: &mut [f32], sums: BlockSums, dx: Option<(&mut [f32], bool)>
 ));
 
 #[inline(always)]
@@ -535,7 +542,7 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
     ut: &[f32],
     scratch: &mut [f32],
     (kernel_sum, mut bias_sum): BlockSums,
-    dx: Option<&mut [f32]>,
+    dx: Option<(&mut [f32], bool)>,
 ) {
     let (c, f, per_image) = (w.channels, w.filters, w.tiles_per_image());
     let images = x.len() / g.image_len();
@@ -596,7 +603,11 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
             small_gemm(s, (c, tiles, f), a, b, (&mut sum[xi * c * f..][..c * f], f), accumulate);
         }
     }
-    let Some(dx) = dx else { return };
+    let Some((dx, fresh)) = dx else { return };
+    if fresh {
+        // Cleared here, while this block's images are about to be in cache anyway.
+        dx.fill(0.0);
+    }
     // dV = dM·Uᵀ, into the buffer V used.
     let dv = v;
     for xi in 0..A * A {
