@@ -132,10 +132,12 @@ impl Graph<'_> {
             let bias = bias.map(|b| inputs.get(b).data());
             if let Some(w) = Winograd::plan(&g, filters) {
                 saved.resize_for(&[w.kernel_len()]);
-                return w.forward(&g, x, kernel, bias, relu, saved.data_mut(), out.data_mut());
+                let run = || w.forward(&g, x, kernel, bias, relu, saved.data_mut(), out.data_mut());
+                return profile::time("conv2d.winograd", false, run);
             }
             if let Some(direct) = Direct::plan(&g, filters) {
-                return direct.forward(&g, x, kernel, bias, relu, out.data_mut());
+                let run = || direct.forward(&g, x, kernel, bias, relu, out.data_mut());
+                return profile::time("conv2d.direct", false, run);
             }
             // im2col: `saved` keeps the receptive fields for the kernel gradient.
             let (rows, patch) = (g.batch * g.positions(), g.patch_len());
@@ -197,15 +199,9 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     let (xv, y, dy) = (inputs.get(x).data(), node.value.data(), node.grad.data());
     if let Some(w) = Winograd::plan(&g, filters) {
         scratch.resize_for(&[w.backward_scratch_len()]);
-        w.backward(
-            &g,
-            (xv, y, dy),
-            relu,
-            node.saved.data(),
-            scratch.data_mut(),
-            (dk, db, dx),
-        );
-        return;
+        let (saved, scratch) = (node.saved.data(), scratch.data_mut());
+        let run = || w.backward(&g, (xv, y, dy), relu, saved, scratch, (dk, db, dx));
+        return profile::time("conv2d.winograd", true, run);
     }
     let dx = cleared(dx);
     let (rows, patch) = (g.batch * g.positions(), g.patch_len());
@@ -221,7 +217,7 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     let (direct_sums, rest) = scratch.data_mut().split_at_mut(direct_len);
     let (input_cols, masked) = rest.split_at_mut(input_cols_len);
     if let Some(direct) = direct {
-        profile::time("conv2d.kernel_grad", true, || {
+        profile::time("conv2d.direct", true, || {
             direct.backward(&g, (xv, y, dy), relu, direct_sums, dk, db)
         });
         let Some(dx) = dx else { return };

@@ -12,6 +12,7 @@
 #![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the loops unroll.
 
 use super::conv::Window2d;
+use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
 use rayon::prelude::*;
 
@@ -316,13 +317,19 @@ fn forward_border<S: Simd>(
 /// Adds one image's kernel and bias gradients into `sum` (`T·F` kernel values, then `F` bias
 /// values), `T` being the receptive field's size.
 fn backward_image<const T: usize>(g: &Window2d, inputs: (&[f32], &[f32], &[f32]), relu: bool, sum: &mut [f32]) {
-    backward_image_simd::<T>(g, inputs, relu, sum)
+    let f = inputs.2.len() / g.positions();
+    with_scratch(g.out_w * f, |row| backward_image_simd::<T>(g, inputs, relu, sum, row))
 }
 
 dispatch_simd!(backward_image_simd<T> => backward_image_body(
-    g: &Window2d, inputs: (&[f32], &[f32], &[f32]), relu: bool, sum: &mut [f32]
+    g: &Window2d, inputs: (&[f32], &[f32], &[f32]), relu: bool, sum: &mut [f32], row: &mut [f32]
 ));
 
+/// Taps summed together in the backward pass: with 16 filters, 10 sums in registers.
+const TAP_CHUNK: usize = 5;
+
+/// One output row at a time: its gradient (masked by the ReLU) is copied once into `row`, a
+/// buffer in L1, and every tap's sums then read it from there, 16 filters at a time.
 #[inline(always)]
 fn backward_image_body<S: Simd, const T: usize>(
     s: S,
@@ -330,56 +337,121 @@ fn backward_image_body<S: Simd, const T: usize>(
     (image, y, dy): (&[f32], &[f32], &[f32]),
     relu: bool,
     sum: &mut [f32],
+    row: &mut [f32],
 ) {
     let taps = Taps::new(g);
     let f = dy.len() / g.positions();
+    let row_len = g.out_w * f;
     assert!(taps.count == T && image.len() == g.image_len() && y.len() == dy.len() && sum.len() >= (T + 1) * f);
-    let base = image.as_ptr();
-    let step = (g.stride_w * g.channels) as isize;
-    for f0 in (0..f).step_by(8) {
-        let mut kernel_sums = [s.splat(0.0); T];
-        let mut bias_sum = s.splat(0.0);
-        for oy in 0..g.out_h {
-            // The outputs whose windows lie inside the image: a run `inner` of this row.
-            let mut inner = (0..g.out_w).filter(|&ox| window_origin(g, oy, ox).1);
-            let (start, end) = (
-                inner.clone().next().unwrap_or(0),
-                inner.next_back().map_or(0, |last| last + 1),
-            );
-            let row_origin = window_origin(g, oy, start).0;
+    assert!(row.len() >= row_len);
+    let (kernel_sum, bias_sum) = sum.split_at_mut(T * f);
+    for oy in 0..g.out_h {
+        let (dy, y) = (&dy[oy * row_len..][..row_len], &y[oy * row_len..][..row_len]);
+        for f0 in (0..row_len).step_by(8) {
+            let mut grad = s.load(&dy[f0..]);
+            if relu {
+                grad = s.keep_where_positive(grad, s.load(&y[f0..]));
+            }
+            s.store(&mut row[f0..], grad);
+        }
+        for f0 in (0..f).step_by(8) {
+            let mut total = s.load(&bias_sum[f0..]);
             for ox in 0..g.out_w {
-                let at = (oy * g.out_w + ox) * f + f0;
-                let mut grad = s.load(&dy[at..]);
-                if relu {
-                    grad = s.keep_where_positive(grad, s.load(&y[at..]));
-                }
-                bias_sum = s.add(bias_sum, grad);
-                if (start..end).contains(&ox) {
-                    let origin = row_origin + (ox - start) as isize * step;
-                    for k in 0..T {
-                        // SAFETY: the window lies inside `image`; tap offsets stay inside it.
-                        let value = unsafe { *base.offset(origin + taps.offsets[k]) };
-                        kernel_sums[k] = s.mul_add(s.splat(value), grad, kernel_sums[k]);
-                    }
+                total = s.add(total, s.load(&row[ox * f + f0..]));
+            }
+            s.store(&mut bias_sum[f0..], total);
+        }
+        // The outputs whose windows lie inside the image: a run of this row.
+        let mut inside = (0..g.out_w).filter(|&ox| window_origin(g, oy, ox).1);
+        let inner = match inside.next() {
+            Some(start) => start..inside.next_back().map_or(start + 1, |last| last + 1),
+            None => 0..0,
+        };
+        for f0 in (0..f).step_by(16) {
+            for k0 in (0..T).step_by(TAP_CHUNK) {
+                if f - f0 >= 16 {
+                    tap_sums::<S, T, 2>(
+                        s,
+                        g,
+                        (image, &taps),
+                        &row[..row_len],
+                        (oy, inner.clone()),
+                        (k0, f0, f),
+                        kernel_sum,
+                    );
                 } else {
-                    for k in 0..T {
-                        let row = tap_at(oy, g.stride_h, taps.rows[k], g.dilation_h, g.pad_top, g.height);
-                        let col = tap_at(ox, g.stride_w, taps.cols[k], g.dilation_w, g.pad_left, g.width);
-                        if let (Some(row), Some(col)) = (row, col) {
-                            let value = image[(row * g.width + col) * g.channels + k % g.channels];
-                            kernel_sums[k] = s.mul_add(s.splat(value), grad, kernel_sums[k]);
-                        }
-                    }
+                    tap_sums::<S, T, 1>(
+                        s,
+                        g,
+                        (image, &taps),
+                        &row[..row_len],
+                        (oy, inner.clone()),
+                        (k0, f0, f),
+                        kernel_sum,
+                    );
                 }
             }
         }
-        for k in 0..T {
-            let at = &mut sum[k * f + f0..];
-            let total = s.add(s.load(at), kernel_sums[k]);
-            s.store(at, total);
+    }
+}
+
+/// Adds to the kernel gradient of taps `k0..k0 + TAP_CHUNK` (those below `T`) and filters
+/// `f0..f0 + 8·V` the products of one output row's gradients `row` with the inputs the taps
+/// read; `inner` is the run of outputs whose windows lie inside the image.
+#[inline(always)]
+fn tap_sums<S: Simd, const T: usize, const V: usize>(
+    s: S,
+    g: &Window2d,
+    (image, taps): (&[f32], &Taps),
+    row: &[f32],
+    (oy, inner): (usize, std::ops::Range<usize>),
+    (k0, f0, f): (usize, usize, usize),
+    kernel_sum: &mut [f32],
+) {
+    let mut sums = [[s.splat(0.0); V]; TAP_CHUNK];
+    let base = image.as_ptr();
+    let step = (g.stride_w * g.channels) as isize;
+    let origin = window_origin(g, oy, inner.start).0;
+    for ox in inner.clone() {
+        let mut grads = [s.splat(0.0); V];
+        for v in 0..V {
+            grads[v] = s.load(&row[ox * f + f0 + 8 * v..]);
         }
-        let at = &mut sum[T * f + f0..];
-        let total = s.add(s.load(at), bias_sum);
-        s.store(at, total);
+        let at = origin + (ox - inner.start) as isize * step;
+        for k in 0..TAP_CHUNK {
+            if k0 + k < T {
+                // SAFETY: the window of output `ox` lies inside `image`, and tap offsets stay
+                // inside a window.
+                let value = s.splat(unsafe { *base.offset(at + taps.offsets[k0 + k]) });
+                for v in 0..V {
+                    sums[k][v] = s.mul_add(value, grads[v], sums[k][v]);
+                }
+            }
+        }
+    }
+    for ox in (0..g.out_w).filter(|ox| !inner.contains(ox)) {
+        for k in 0..TAP_CHUNK {
+            let tap = k0 + k;
+            if tap >= T {
+                continue;
+            }
+            let row_at = tap_at(oy, g.stride_h, taps.rows[tap], g.dilation_h, g.pad_top, g.height);
+            let col_at = tap_at(ox, g.stride_w, taps.cols[tap], g.dilation_w, g.pad_left, g.width);
+            if let (Some(r), Some(c)) = (row_at, col_at) {
+                let value = s.splat(image[(r * g.width + c) * g.channels + tap % g.channels]);
+                for v in 0..V {
+                    sums[k][v] = s.mul_add(value, s.load(&row[ox * f + f0 + 8 * v..]), sums[k][v]);
+                }
+            }
+        }
+    }
+    for k in 0..TAP_CHUNK {
+        if k0 + k < T {
+            for v in 0..V {
+                let at = &mut kernel_sum[(k0 + k) * f + f0 + 8 * v..];
+                let total = s.add(s.load(at), sums[k][v]);
+                s.store(at, total);
+            }
+        }
     }
 }

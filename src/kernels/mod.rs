@@ -8,18 +8,19 @@ mod conv;
 mod direct_conv;
 mod elementwise;
 mod matmul;
+mod pooling;
 mod reduce;
+mod scratch;
 mod simd;
 mod small_gemm;
 mod winograd;
 mod winograd_tiles;
 
 pub use conv::{Padding, Window2d};
-pub(crate) use conv::{
-    avg_pool, avg_pool_backward, col2im_accumulate, im2col, max_pool, max_pool_backward, output_size,
-};
+pub(crate) use conv::{col2im_accumulate, im2col, output_size};
 pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
 pub(crate) use matmul::{Transpose, matmul};
+pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
 pub(crate) use reduce::*;
 pub(crate) use winograd::Winograd;

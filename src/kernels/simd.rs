@@ -25,6 +25,14 @@ pub(crate) trait Simd: Copy {
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     /// `v` in the lanes where `mask > 0`, zero elsewhere (a ReLU's derivative applied to `v`).
     fn keep_where_positive(self, v: Self::V, mask: Self::V) -> Self::V;
+    /// All bits set where `a == b`, clear elsewhere: a lane mask.
+    fn equal(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Bitwise `a & b` (a mask applied to values, or two masks combined).
+    fn and(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Bitwise `!mask & b`.
+    fn and_not(self, mask: Self::V, b: Self::V) -> Self::V;
+    /// A mask with every bit set.
+    fn all_ones(self) -> Self::V;
     /// `src[..8]`.
     fn load(self, src: &[f32]) -> Self::V;
     /// Writes `dst[..8]`.
@@ -125,6 +133,22 @@ impl Simd for Scalar {
         out
     }
     #[inline(always)]
+    fn equal(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|l| f32::from_bits(if a[l] == b[l] { !0 } else { 0 }))
+    }
+    #[inline(always)]
+    fn and(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|l| f32::from_bits(a[l].to_bits() & b[l].to_bits()))
+    }
+    #[inline(always)]
+    fn and_not(self, mask: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|l| f32::from_bits(!mask[l].to_bits() & b[l].to_bits()))
+    }
+    #[inline(always)]
+    fn all_ones(self) -> [f32; 8] {
+        [f32::from_bits(!0); 8]
+    }
+    #[inline(always)]
     fn load(self, src: &[f32]) -> [f32; 8] {
         src[..8].try_into().expect("eight values")
     }
@@ -196,6 +220,22 @@ mod avx2 {
         #[inline(always)]
         fn keep_where_positive(self, v: __m256, mask: __m256) -> __m256 {
             unsafe { _mm256_and_ps(v, _mm256_cmp_ps::<_CMP_GT_OQ>(mask, _mm256_setzero_ps())) }
+        }
+        #[inline(always)]
+        fn equal(self, a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b) }
+        }
+        #[inline(always)]
+        fn and(self, a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_and_ps(a, b) }
+        }
+        #[inline(always)]
+        fn and_not(self, mask: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_andnot_ps(mask, b) }
+        }
+        #[inline(always)]
+        fn all_ones(self) -> __m256 {
+            unsafe { _mm256_castsi256_ps(_mm256_set1_epi32(-1)) }
         }
         #[inline(always)]
         fn load(self, src: &[f32]) -> __m256 {

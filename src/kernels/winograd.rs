@@ -26,11 +26,11 @@
 #![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the tile loops unroll.
 
 use super::conv::Window2d;
+use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
 use super::small_gemm::{Strided, small_gemm};
 use super::winograd_tiles::{Tile, sandwich, sandwich_t};
 use rayon::prelude::*;
-use std::cell::RefCell;
 
 /// Where a backward pass adds the kernel, bias and input gradients (each when wanted). The
 /// input gradient comes with `true` when its contents are stale: it is then overwritten.
@@ -174,7 +174,7 @@ impl Winograd {
             .par_chunks_mut(images * out_len)
             .zip(x[..self.batch * in_len].par_chunks(images * in_len))
             .for_each(|(y, x)| {
-                with_block_scratch(self.block_scratch_len(), |scratch| {
+                with_scratch(self.block_scratch_len(), |scratch| {
                     for_tile!(self.m, forward_block(self, g, x, u, bias, relu, scratch, y))
                 })
             });
@@ -256,7 +256,7 @@ fn backward_partial<const A: usize, const M: usize>(
     if let Some(bias_sum) = bias_sum.as_deref_mut() {
         bias_sum.fill(0.0);
     }
-    with_block_scratch(w.block_scratch_len(), |scratch| {
+    with_scratch(w.block_scratch_len(), |scratch| {
         for (block, first) in (0..images).step_by(w.block_images).enumerate() {
             let count = w.block_images.min(images - first);
             let block_inputs = (
@@ -274,23 +274,6 @@ fn backward_partial<const A: usize, const M: usize>(
             backward_block::<A, M>(w, g, block_inputs, relu, ut, scratch, sums, dx);
         }
     });
-}
-
-thread_local! {
-    /// Each thread's block buffer, grown to the largest block it has run and then reused, so
-    /// training steps after the first do not allocate.
-    static BLOCK_SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `work` on this thread's block buffer, at least `len` long.
-fn with_block_scratch<R>(len: usize, work: impl FnOnce(&mut [f32]) -> R) -> R {
-    BLOCK_SCRATCH.with(|cell| {
-        let mut buffer = cell.borrow_mut();
-        if buffer.len() < len {
-            buffer.resize(len, 0.0);
-        }
-        work(&mut buffer[..len])
-    })
 }
 
 /// `ut[ξ][out][in] = u[ξ][in][out]`.
