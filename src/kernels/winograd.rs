@@ -29,7 +29,7 @@ use super::conv::Window2d;
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
 use super::small_gemm::{Strided, small_gemm};
-use super::winograd_tiles::{Tile, sandwich, sandwich_t};
+use super::winograd_tiles::{Tile, mix, mix_t, sandwich, sandwich_t};
 use rayon::prelude::*;
 
 /// Where a backward pass adds the kernel, bias and input gradients (each when wanted). The
@@ -391,6 +391,10 @@ fn output_tile(w: &Winograd, g: &Window2d, t: usize, m: usize) -> (usize, usize,
     )
 }
 
+// The tile transforms below each apply a matrix to the columns of a tile, then to the rows
+// of the result, loading inputs column by column in the first pass and storing outputs row by
+// row in the second: only one intermediate tile is live, so fewer values spill from registers.
+
 /// `V = Bᵀ d B` for eight channels of one input tile, `d` read from `image` (zeros in the
 /// padding), `V[ξ]` written at `dst + ξ·stride`.
 ///
@@ -406,22 +410,162 @@ unsafe fn transform_input_tile<S: Simd, const A: usize, const M: usize>(
     dst: *mut f32,
     stride: usize,
 ) {
-    let mut patch = [[s.splat(0.0); A]; A];
+    let bt = &Tile::<A, M>::MATRICES.bt;
     let origin = image.wrapping_offset(tile.offset);
-    for a in 0..A {
-        for b in 0..A {
+    let mut left = [[s.splat(0.0); A]; A];
+    for b in 0..A {
+        let mut column = [s.splat(0.0); A];
+        for a in 0..A {
             if tile.reads(a, b) {
+                let at = origin.wrapping_offset(a as isize * row_step + b as isize * col_step);
                 // SAFETY: the caller's contract for taps inside the image.
-                patch[a][b] =
-                    unsafe { s.load_ptr(origin.wrapping_offset(a as isize * row_step + b as isize * col_step)) };
+                column[a] = unsafe { s.load_ptr(at) };
             }
         }
+        let mixed = mix(s, bt, &column);
+        for i in 0..A {
+            left[i][b] = mixed[i];
+        }
     }
-    let transformed: [[S::V; A]; A] = sandwich(s, &Tile::<A, M>::MATRICES.bt, &patch);
     for i in 0..A {
+        let row = mix(s, bt, &left[i]);
         for j in 0..A {
             // SAFETY: the caller's contract.
-            unsafe { s.store_ptr(dst.add((i * A + j) * stride), transformed[i][j]) };
+            unsafe { s.store_ptr(dst.add((i * A + j) * stride), row[j]) };
+        }
+    }
+}
+
+/// `Y = Aᵀ M A (+ shift)`, then `max(Y, 0)` when `relu`, for eight channels of one output tile:
+/// `M[ξ]` read at `src + ξ·stride`, output (i, j) written at `dst + i·row_step + j·col_step`
+/// for the `rows × cols` outputs inside the image.
+///
+/// # Safety
+/// Reads and writes as described must be in bounds, eight values each.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn transform_output_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    src: *const f32,
+    stride: usize,
+    dst: *mut f32,
+    (row_step, col_step): (usize, usize),
+    (rows, cols): (usize, usize),
+    shift: S::V,
+    relu: bool,
+) {
+    let at = &Tile::<A, M>::MATRICES.at;
+    let mut left = [[s.splat(0.0); A]; M];
+    for b in 0..A {
+        let mut column = [s.splat(0.0); A];
+        for a in 0..A {
+            // SAFETY: the caller's contract.
+            column[a] = unsafe { s.load_ptr(src.add((a * A + b) * stride)) };
+        }
+        let mixed = mix(s, at, &column);
+        for i in 0..M {
+            left[i][b] = mixed[i];
+        }
+    }
+    for i in 0..rows {
+        let row = mix(s, at, &left[i]);
+        for j in 0..cols {
+            let mut value = s.add(row[j], shift);
+            if relu {
+                value = s.max(value, s.splat(0.0));
+            }
+            // SAFETY: the caller's contract.
+            unsafe { s.store_ptr(dst.add(i * row_step + j * col_step), value) };
+        }
+    }
+}
+
+/// `dM = A dY Aᵀ` for eight channels of one output tile: `dY` (i, j) read at
+/// `dy + i·row_step + j·col_step` for the `rows × cols` outputs inside the image (zero
+/// beyond), masked where `y` (same offsets) is not positive when `relu`; `dM[ξ]` written at
+/// `dst + ξ·stride`. Returns the sum of the (masked) gradients read: the tile's bias gradient.
+///
+/// # Safety
+/// Reads and writes as described must be in bounds, eight values each.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn transform_grad_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    (dy, y): (*const f32, *const f32),
+    (row_step, col_step): (usize, usize),
+    (rows, cols): (usize, usize),
+    relu: bool,
+    dst: *mut f32,
+    stride: usize,
+) -> S::V {
+    let at = &Tile::<A, M>::MATRICES.at;
+    let mut total = s.splat(0.0);
+    let mut left = [[s.splat(0.0); M]; A];
+    for b in 0..M {
+        let mut column = [s.splat(0.0); M];
+        if b < cols {
+            for a in 0..rows {
+                let offset = a * row_step + b * col_step;
+                // SAFETY: the caller's contract.
+                let mut grad = unsafe { s.load_ptr(dy.add(offset)) };
+                if relu {
+                    grad = s.keep_where_positive(grad, unsafe { s.load_ptr(y.add(offset)) });
+                }
+                total = s.add(total, grad);
+                column[a] = grad;
+            }
+        }
+        let mixed = mix_t(s, at, &column);
+        for i in 0..A {
+            left[i][b] = mixed[i];
+        }
+    }
+    for i in 0..A {
+        let row = mix_t(s, at, &left[i]);
+        for j in 0..A {
+            // SAFETY: the caller's contract.
+            unsafe { s.store_ptr(dst.add((i * A + j) * stride), row[j]) };
+        }
+    }
+    total
+}
+
+/// `dx += B dV Bᵀ` for eight channels of one input tile: `dV[ξ]` read at `src + ξ·stride`,
+/// added into the taps of `image` inside the image (as [`transform_input_tile`] reads them).
+///
+/// # Safety
+/// As for [`transform_input_tile`], with `image` writable and `src` readable.
+#[inline(always)]
+unsafe fn transform_input_grad_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    src: *const f32,
+    stride: usize,
+    image: *mut f32,
+    tile: &InputTile<A>,
+    (row_step, col_step): (isize, isize),
+) {
+    let bt = &Tile::<A, M>::MATRICES.bt;
+    let origin = image.wrapping_offset(tile.offset);
+    let mut left = [[s.splat(0.0); A]; A];
+    for b in 0..A {
+        let mut column = [s.splat(0.0); A];
+        for a in 0..A {
+            // SAFETY: the caller's contract.
+            column[a] = unsafe { s.load_ptr(src.add((a * A + b) * stride)) };
+        }
+        let mixed = mix_t(s, bt, &column);
+        for i in 0..A {
+            left[i][b] = mixed[i];
+        }
+    }
+    for i in 0..A {
+        let row = mix_t(s, bt, &left[i]);
+        for j in 0..A {
+            if tile.reads(i, j) {
+                let at = origin.wrapping_offset(i as isize * row_step + j as isize * col_step);
+                // SAFETY: the caller's contract for taps inside the image.
+                unsafe { s.store_ptr(at, s.add(s.load_ptr(at), row[j])) };
+            }
         }
     }
 }
@@ -482,32 +626,19 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
     let out_len = g.positions() * f;
     assert!(f % 8 == 0 && y.len() == images * out_len && products.len() >= tiles * A * A * f);
     assert!(bias.is_none_or(|b| b.len() >= f));
-    let at = &Tile::<A, M>::MATRICES.at;
+    let steps = (g.out_w * f, f);
     for (n, y) in y.chunks_exact_mut(out_len).enumerate() {
         for t in 0..per_image {
             let (offset, rows, cols) = output_tile(w, g, t, M);
             let src = products[(n * per_image + t) * A * A * f..].as_ptr();
             let dst = y[offset..].as_mut_ptr();
             for c0 in (0..f).step_by(8) {
-                let mut values = [[s.splat(0.0); A]; A];
-                for i in 0..A {
-                    for j in 0..A {
-                        // SAFETY: the tile's α²·f products were checked above; c0 + 8 ≤ f.
-                        values[i][j] = unsafe { s.load_ptr(src.add((i * A + j) * f + c0)) };
-                    }
-                }
-                let outputs: [[S::V; M]; M] = sandwich(s, at, &values);
                 let shift = bias.map_or(s.splat(0.0), |b| s.load(&b[c0..]));
-                for i in 0..rows {
-                    for j in 0..cols {
-                        let mut value = s.add(outputs[i][j], shift);
-                        if relu {
-                            value = s.max(value, s.splat(0.0));
-                        }
-                        // SAFETY: output (oy + i, ox + j) with i < rows, j < cols is inside
-                        // this image's `out_len` values, channels c0..c0 + 8 ≤ f.
-                        unsafe { s.store_ptr(dst.add((i * g.out_w + j) * f + c0), value) };
-                    }
+                // SAFETY: the tile's α²·f products were checked above, and outputs
+                // (oy + i, ox + j) with i < rows, j < cols lie inside this image; c0 + 8 ≤ f.
+                unsafe {
+                    let (src, dst) = (src.add(c0), dst.add(c0));
+                    transform_output_tile::<S, A, M>(s, src, f, dst, steps, (rows, cols), shift, relu);
                 }
             }
         }
@@ -535,41 +666,22 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
     assert!(f % 8 == 0 && y.len() == images * out_len && dy.len() == y.len() && dm.len() >= tiles * A * A * f);
     assert!(bias_sum.as_ref().is_none_or(|b| b.len() >= f));
     // dM = A dY Aᵀ, with dY masked by the ReLU when it is fused.
-    let at = &Tile::<A, M>::MATRICES.at;
+    let steps = (g.out_w * f, f);
     for (n, (dy, y)) in dy.chunks_exact(out_len).zip(y.chunks_exact(out_len)).enumerate() {
         for t in 0..per_image {
             let (offset, rows, cols) = output_tile(w, g, t, M);
             let (dy, y) = (dy[offset..].as_ptr(), y[offset..].as_ptr());
             let dst = dm[(n * per_image + t) * A * A * f..].as_mut_ptr();
             for c0 in (0..f).step_by(8) {
-                let mut grads = [[s.splat(0.0); M]; M];
-                for i in 0..rows {
-                    for j in 0..cols {
-                        let index = (i * g.out_w + j) * f + c0;
-                        // SAFETY: as for the forward pass's outputs.
-                        unsafe {
-                            grads[i][j] = s.load_ptr(dy.add(index));
-                            if relu {
-                                grads[i][j] = s.keep_where_positive(grads[i][j], s.load_ptr(y.add(index)));
-                            }
-                        }
-                    }
-                }
+                // SAFETY: as for the forward pass's outputs, and the tile's α²·f values of
+                // `dm` were checked above.
+                let total = unsafe {
+                    let sources = (dy.add(c0), y.add(c0));
+                    transform_grad_tile::<S, A, M>(s, sources, steps, (rows, cols), relu, dst.add(c0), f)
+                };
                 if let Some(bias_sum) = bias_sum.as_deref_mut() {
-                    let mut total = s.load(&bias_sum[c0..]);
-                    for row in &grads[..rows] {
-                        for &grad in &row[..cols] {
-                            total = s.add(total, grad);
-                        }
-                    }
-                    s.store(&mut bias_sum[c0..], total);
-                }
-                let transformed: [[S::V; A]; A] = sandwich_t(s, at, &grads);
-                for i in 0..A {
-                    for j in 0..A {
-                        // SAFETY: the tile's α²·f values of `dm` were checked above.
-                        unsafe { s.store_ptr(dst.add((i * A + j) * f + c0), transformed[i][j]) };
-                    }
+                    let sum = s.add(s.load(&bias_sum[c0..]), total);
+                    s.store(&mut bias_sum[c0..], sum);
                 }
             }
         }
@@ -603,31 +715,17 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
         small_gemm(s, (tiles, f, c), a, b, (&mut dv[xi * c..], A * A * c), false);
     }
     assert!(c % 8 == 0 && dx.len() == x.len() && dv.len() >= tiles * A * A * c);
-    let bt = &Tile::<A, M>::MATRICES.bt;
-    let (row_step, col_step) = ((g.width * c) as isize, c as isize);
+    let steps = ((g.width * c) as isize, c as isize);
     for (n, dx) in dx.chunks_exact_mut(g.image_len()).enumerate() {
         for t in 0..per_image {
             let tile = InputTile::<A>::new(w, g, t, M);
             let src = dv[(n * per_image + t) * A * A * c..].as_ptr();
-            let origin = dx.as_mut_ptr().wrapping_offset(tile.offset);
             for c0 in (0..c).step_by(8) {
-                let mut grads = [[s.splat(0.0); A]; A];
-                for i in 0..A {
-                    for j in 0..A {
-                        // SAFETY: the tile's α²·c values of `dv` were checked above.
-                        grads[i][j] = unsafe { s.load_ptr(src.add((i * A + j) * c + c0)) };
-                    }
-                }
-                let patch: [[S::V; A]; A] = sandwich_t(s, bt, &grads);
-                for a in 0..A {
-                    for b in 0..A {
-                        if tile.reads(a, b) {
-                            let at =
-                                origin.wrapping_offset(a as isize * row_step + b as isize * col_step + c0 as isize);
-                            // SAFETY: taps inside the image address 8 of its channels from c0.
-                            unsafe { s.store_ptr(at, s.add(s.load_ptr(at), patch[a][b])) };
-                        }
-                    }
+                // SAFETY: the tile's α²·c values of `dv` were checked above; taps inside the
+                // image address 8 of its channels from c0 + 8 ≤ c.
+                unsafe {
+                    let image = dx[c0..].as_mut_ptr();
+                    transform_input_grad_tile::<S, A, M>(s, src.add(c0), c, image, &tile, steps);
                 }
             }
         }

@@ -118,7 +118,7 @@ impl<const A: usize, const M: usize> Tile<A, M> {
 /// `out[r] = Σ_c p[r][c] · x[c]`. `p` is a constant after inlining, so the zero terms vanish
 /// and ±1 become additions and subtractions.
 #[inline(always)]
-fn mix<S: Simd, const R: usize, const C: usize>(s: S, p: &[[f32; C]; R], x: &[S::V; C]) -> [S::V; R] {
+pub(crate) fn mix<S: Simd, const R: usize, const C: usize>(s: S, p: &[[f32; C]; R], x: &[S::V; C]) -> [S::V; R] {
     let mut out = [s.splat(0.0); R];
     for r in 0..R {
         let mut sum: Option<S::V> = None;
@@ -132,7 +132,7 @@ fn mix<S: Simd, const R: usize, const C: usize>(s: S, p: &[[f32; C]; R], x: &[S:
 
 /// `out[c] = Σ_r p[r][c] · x[r]`: [`mix`] with `p` transposed.
 #[inline(always)]
-fn mix_t<S: Simd, const R: usize, const C: usize>(s: S, p: &[[f32; C]; R], x: &[S::V; R]) -> [S::V; C] {
+pub(crate) fn mix_t<S: Simd, const R: usize, const C: usize>(s: S, p: &[[f32; C]; R], x: &[S::V; R]) -> [S::V; C] {
     let mut out = [s.splat(0.0); C];
     for c in 0..C {
         let mut sum: Option<S::V> = None;
