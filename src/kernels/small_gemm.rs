@@ -67,7 +67,15 @@ fn column_block<S: Simd, const V: usize>(
     let mut i = 0;
     while i < rows {
         let dims = (i, k, first_col);
-        match rows - i {
+        // Blocks of 6 rows, but the last two balanced (32 rows: 6, 6, 6, 6, 4, 4, not …, 6, 2):
+        // a block of few rows has too few sums to hide the multiply-add latency.
+        let left = rows - i;
+        let size = if left > ROWS && left < 2 * ROWS {
+            left.div_ceil(2)
+        } else {
+            left.min(ROWS)
+        };
+        match size {
             1 => block::<S, 1, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
             2 => block::<S, 2, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
             3 => block::<S, 3, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
@@ -75,7 +83,7 @@ fn column_block<S: Simd, const V: usize>(
             5 => block::<S, 5, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
             _ => block::<S, ROWS, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
         }
-        i += ROWS;
+        i += size;
     }
 }
 
@@ -89,14 +97,9 @@ fn block<S: Simd, const R: usize, const V: usize>(
     (c, c_row_stride): (&mut [f32], usize),
     accumulate: bool,
 ) {
+    // The block's products start from zero and are added to `c` at the end, so no load of
+    // `c` stands between the block's start and its first multiply-adds.
     let mut sums = [[s.splat(0.0); V]; R];
-    if accumulate {
-        for (r, row) in sums.iter_mut().enumerate() {
-            for (v, sum) in row.iter_mut().enumerate() {
-                *sum = s.load(&c[(first_row + r) * c_row_stride + first_col + 8 * v..]);
-            }
-        }
-    }
     let a_start = a.data[first_row * a.row_stride..].as_ptr();
     let b_start = b[first_col..].as_ptr();
     for p in 0..k {
@@ -118,7 +121,9 @@ fn block<S: Simd, const R: usize, const V: usize>(
     }
     for (r, row) in sums.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
-            s.store(&mut c[(first_row + r) * c_row_stride + first_col + 8 * v..], sum);
+            let at = &mut c[(first_row + r) * c_row_stride + first_col + 8 * v..];
+            let value = if accumulate { s.add(s.load(at), sum) } else { sum };
+            s.store(at, value);
         }
     }
 }

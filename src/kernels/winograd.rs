@@ -222,11 +222,15 @@ impl Winograd {
                 .enumerate()
                 .for_each(|(p, sum)| partial(p, sum, None)),
         }
-        // The partial sums, added in order.
+        // The partial sums, added in order (in parallel over stretches of values).
         let (total, rest) = sums.split_at_mut(partial_len);
-        for sum in rest.chunks_exact(partial_len) {
-            total.iter_mut().zip(sum).for_each(|(t, s)| *t += s);
-        }
+        const STRETCH: usize = 4096;
+        total.par_chunks_mut(STRETCH).enumerate().for_each(|(i, total)| {
+            for sum in rest.chunks_exact(partial_len) {
+                let sum = &sum[i * STRETCH..][..total.len()];
+                total.iter_mut().zip(sum).for_each(|(t, s)| *t += s);
+            }
+        });
         let (kernel_total, bias_total) = total.split_at(kernel_len);
         if let Some(dk) = dk {
             assert!(dk.len() >= 9 * pairs, "winograd: kernel gradient too short");
@@ -279,13 +283,13 @@ fn backward_partial<const A: usize, const M: usize>(
 /// `ut[ξ][out][in] = u[ξ][in][out]`.
 fn transpose_kernel(u: &[f32], channels: usize, filters: usize, ut: &mut [f32]) {
     let pairs = channels * filters;
-    for (u, ut) in u.chunks_exact(pairs).zip(ut.chunks_exact_mut(pairs)) {
+    ut.par_chunks_mut(pairs).zip(u.par_chunks(pairs)).for_each(|(ut, u)| {
         for (c, row) in u.chunks_exact(filters).enumerate() {
             for (f, &value) in row.iter().enumerate() {
                 ut[f * channels + c] = value;
             }
         }
-    }
+    });
 }
 
 dispatch_simd!(kernel_forward<A, M> => kernel_forward_body(kernel: &[f32], pairs: usize, u: &mut [f32]));
