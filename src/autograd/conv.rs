@@ -163,9 +163,12 @@ impl Graph<'_> {
     pub fn max_pool2d(&mut self, x: Var, size: (usize, usize), options: WindowOptions) -> Result<Var> {
         let g = window("max_pool2d", self.shape(x), size, options)?;
         let shape = [g.batch, g.out_h, g.out_w, g.channels];
-        Ok(self.push(Op::MaxPool2d { x, window: g }, &shape, |inputs, out, _| {
-            kernels::max_pool(inputs.get(x).data(), &g, out.data_mut());
-        }))
+        Ok(
+            self.push(Op::MaxPool2d { x, window: g }, &shape, |inputs, out, argmax| {
+                argmax.resize_for(&shape);
+                kernels::max_pool(inputs.get(x).data(), &g, out.data_mut(), argmax.data_mut());
+            }),
+        )
     }
 
     /// Average pooling with a `size` window over `(N, H, W, C)`.
@@ -282,11 +285,11 @@ fn im2col_input_grad(g: &Window2d, kernel: &[f32], dy: &[f32], input_cols: &mut 
     profile::time("conv2d.col2im", true, || kernels::col2im_accumulate(input_cols, g, dx));
 }
 
-/// Input gradient of max pooling: each output gradient goes to its window's maximum.
-pub(super) fn max_pool2d_backward(x: Var, g: Window2d, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
+/// Input gradient of max pooling: each output gradient goes to the window tap the forward
+/// pass found the maximum at.
+pub(super) fn max_pool2d_backward(x: Var, g: Window2d, _inputs: &Inputs, node: Node, targets: &mut GradTargets) {
     if let Some((dx, fresh)) = targets.get_fresh(x) {
-        let (x, y, dy) = (inputs.get(x).data(), node.value.data(), node.grad.data());
-        kernels::max_pool_backward(x, y, dy, &g, dx, fresh);
+        kernels::max_pool_backward(node.saved.data(), node.grad.data(), &g, dx, fresh);
     }
 }
 

@@ -1,7 +1,8 @@
 //! Max and average pooling on channels-last `(N, H, W, C)` batches, in parallel over images.
 //!
-//! Max pooling keeps no argmax: its backward pass finds each window's maximum again by
-//! comparing the input with the output. Channel counts that are multiples of 8 run on
+//! Max pooling records where each maximum was (its argmax: the index of the first window tap,
+//! in TensorFlow's row-by-row scan order, that holds it, stored as an f32), so the backward
+//! pass reads that instead of the input. Channel counts that are multiples of 8 run on
 //! eight-lane vectors (`Simd`); others on plain loops.
 
 use super::conv::Window2d;
@@ -27,70 +28,84 @@ fn window_taps(g: &Window2d, oy: usize, ox: usize, taps: &mut [usize; MAX_TAPS])
 /// Largest window the vector kernels handle; larger ones take the plain loops.
 const MAX_TAPS: usize = 16;
 
-/// Max pooling into `out` (`N×OH×OW×C`).
-pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
+/// Max pooling into `out` (`N×OH×OW×C`), with each maximum's tap index in `argmax` (same
+/// shape).
+pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32]) {
     let out_len = g.positions() * g.channels;
     out.par_chunks_mut(out_len)
+        .zip(argmax.par_chunks_mut(out_len))
         .zip(input.par_chunks(g.image_len()))
-        .for_each(|(out, image)| {
+        .for_each(|((out, argmax), image)| {
             if g.channels.is_multiple_of(8) && g.window_h * g.window_w <= MAX_TAPS {
-                max_pool_image(g, image, out);
+                max_pool_image(g, image, out, argmax);
             } else {
-                max_pool_image_plain(g, image, out);
+                max_pool_image_plain(g, image, out, argmax);
             }
         });
 }
 
-dispatch_simd!(max_pool_image<> => max_pool_image_body(g: &Window2d, image: &[f32], out: &mut [f32]));
+dispatch_simd!(max_pool_image<> => max_pool_image_body(g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]));
 
 #[inline(always)]
-fn max_pool_image_body<S: Simd>(s: S, g: &Window2d, image: &[f32], out: &mut [f32]) {
+fn max_pool_image_body<S: Simd>(s: S, g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]) {
     let c = g.channels;
     let mut taps = [0; MAX_TAPS];
     for oy in 0..g.out_h {
         for ox in 0..g.out_w {
             let count = window_taps(g, oy, ox, &mut taps);
-            let out = &mut out[(oy * g.out_w + ox) * c..][..c];
+            let at = (oy * g.out_w + ox) * c;
             for c0 in (0..c).step_by(8) {
-                let mut best = s.splat(f32::NEG_INFINITY);
-                for &tap in &taps[..count] {
-                    // As `f32::max`: a NaN input loses to the other operand.
-                    best = s.max(s.load(&image[tap + c0..]), best);
+                let (mut best, mut index) = (s.splat(f32::NEG_INFINITY), s.splat(0.0));
+                for (t, &tap) in taps[..count].iter().enumerate() {
+                    // Strictly greater: the first of equal maxima wins, and NaN loses (as
+                    // `f32::max` does).
+                    let value = s.load(&image[tap + c0..]);
+                    let greater = s.greater(value, best);
+                    best = s.select(greater, value, best);
+                    index = s.select(greater, s.splat(t as f32), index);
                 }
-                s.store(&mut out[c0..], best);
+                s.store(&mut out[at + c0..], best);
+                s.store(&mut argmax[at + c0..], index);
             }
         }
     }
 }
 
-fn max_pool_image_plain(g: &Window2d, image: &[f32], out: &mut [f32]) {
+fn max_pool_image_plain(g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]) {
     let c = g.channels;
     for oy in 0..g.out_h {
         for ox in 0..g.out_w {
-            let best = &mut out[(oy * g.out_w + ox) * c..][..c];
+            let at = (oy * g.out_w + ox) * c;
+            let (best, index) = (&mut out[at..][..c], &mut argmax[at..][..c]);
             best.fill(f32::NEG_INFINITY);
+            index.fill(0.0);
+            let mut t = 0;
             for ky in 0..g.window_h {
                 for kx in 0..g.window_w {
                     let Some((y, x)) = g.source(oy, ox, ky, kx) else {
                         continue;
                     };
                     let values = &image[(y * g.width + x) * c..][..c];
-                    best.iter_mut().zip(values).for_each(|(b, &v)| *b = b.max(v));
+                    for ((b, i), &v) in best.iter_mut().zip(index.iter_mut()).zip(values) {
+                        if v > *b {
+                            *b = v;
+                            *i = t as f32;
+                        }
+                    }
+                    t += 1;
                 }
             }
         }
     }
 }
 
-/// Routes each output gradient to the first window position that holds the maximum (the
-/// position TensorFlow picks on ties), found again by comparing the input with the output.
+/// Routes each output gradient to the window tap `argmax` recorded for it.
 ///
 /// With `overwrite`, `input_grad` holds stale values and is overwritten: where windows do not
 /// overlap, each input position is written once (zero where no window routes to it) instead
 /// of being cleared and then added to.
 pub(crate) fn max_pool_backward(
-    input: &[f32],
-    out: &[f32],
+    argmax: &[f32],
     out_grad: &[f32],
     g: &Window2d,
     input_grad: &mut [f32],
@@ -100,31 +115,30 @@ pub(crate) fn max_pool_backward(
     let write = overwrite && g.windows_are_disjoint();
     input_grad
         .par_chunks_mut(g.image_len())
-        .zip(input.par_chunks(g.image_len()))
-        .zip(out.par_chunks(out_len).zip(out_grad.par_chunks(out_len)))
-        .for_each(|((image_grad, image), (out, dy))| {
+        .zip(argmax.par_chunks(out_len).zip(out_grad.par_chunks(out_len)))
+        .for_each(|(image_grad, (argmax, dy))| {
             if write {
                 g.clear_uncovered(image_grad);
             } else if overwrite {
                 image_grad.fill(0.0);
             }
             if g.channels.is_multiple_of(8) && g.window_h * g.window_w <= MAX_TAPS {
-                max_pool_backward_image(g, (image, out, dy), write, image_grad);
+                max_pool_backward_image(g, (argmax, dy), write, image_grad);
             } else {
-                max_pool_backward_image_plain(g, (image, out, dy), write, image_grad);
+                max_pool_backward_image_plain(g, (argmax, dy), write, image_grad);
             }
         });
 }
 
 dispatch_simd!(max_pool_backward_image<> => max_pool_backward_image_body(
-    g: &Window2d, values: (&[f32], &[f32], &[f32]), write: bool, image_grad: &mut [f32]
+    g: &Window2d, values: (&[f32], &[f32]), write: bool, image_grad: &mut [f32]
 ));
 
 #[inline(always)]
 fn max_pool_backward_image_body<S: Simd>(
     s: S,
     g: &Window2d,
-    (image, out, dy): (&[f32], &[f32], &[f32]),
+    (argmax, dy): (&[f32], &[f32]),
     write: bool,
     image_grad: &mut [f32],
 ) {
@@ -135,13 +149,9 @@ fn max_pool_backward_image_body<S: Simd>(
             let count = window_taps(g, oy, ox, &mut taps);
             let at = (oy * g.out_w + ox) * c;
             for c0 in (0..c).step_by(8) {
-                let (best, grad) = (s.load(&out[at + c0..]), s.load(&dy[at + c0..]));
-                // All bits set in the lanes whose maximum has not been found yet.
-                let mut pending = s.all_ones();
-                for &tap in &taps[..count] {
-                    let hit = s.and(s.equal(s.load(&image[tap + c0..]), best), pending);
-                    pending = s.and_not(hit, pending);
-                    let routed = s.and(hit, grad);
+                let (index, grad) = (s.load(&argmax[at + c0..]), s.load(&dy[at + c0..]));
+                for (t, &tap) in taps[..count].iter().enumerate() {
+                    let routed = s.and(s.equal(index, s.splat(t as f32)), grad);
                     let target = &mut image_grad[tap + c0..];
                     let value = if write { routed } else { s.add(s.load(target), routed) };
                     s.store(target, value);
@@ -151,41 +161,28 @@ fn max_pool_backward_image_body<S: Simd>(
     }
 }
 
-/// Channels handled together by the plain backward pass (its mask lives on the stack).
-const CHANNEL_BLOCK: usize = 64;
-
-fn max_pool_backward_image_plain(
-    g: &Window2d,
-    (image, out, dy): (&[f32], &[f32], &[f32]),
-    write: bool,
-    image_grad: &mut [f32],
-) {
+fn max_pool_backward_image_plain(g: &Window2d, (argmax, dy): (&[f32], &[f32]), write: bool, image_grad: &mut [f32]) {
     let c = g.channels;
     for oy in 0..g.out_h {
         for ox in 0..g.out_w {
             let at = (oy * g.out_w + ox) * c;
-            for block in (0..c).step_by(CHANNEL_BLOCK) {
-                let width = CHANNEL_BLOCK.min(c - block);
-                let (best, grad) = (&out[at + block..][..width], &dy[at + block..][..width]);
-                // 1.0 while a channel's maximum has not been found yet.
-                let mut pending = [1.0f32; CHANNEL_BLOCK];
-                for ky in 0..g.window_h {
-                    for kx in 0..g.window_w {
-                        let Some((y, x)) = g.source(oy, ox, ky, kx) else {
-                            continue;
-                        };
-                        let base = (y * g.width + x) * c + block;
-                        let (values, target) = (&image[base..][..width], &mut image_grad[base..][..width]);
-                        for i in 0..width {
-                            let hit = if values[i] == best[i] { pending[i] } else { 0.0 };
-                            if write {
-                                target[i] = hit * grad[i];
-                            } else {
-                                target[i] += hit * grad[i];
-                            }
-                            pending[i] -= hit;
+            let (index, grad) = (&argmax[at..][..c], &dy[at..][..c]);
+            let mut t = 0.0;
+            for ky in 0..g.window_h {
+                for kx in 0..g.window_w {
+                    let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                        continue;
+                    };
+                    let target = &mut image_grad[(y * g.width + x) * c..][..c];
+                    for ((target, &i), &grad) in target.iter_mut().zip(index).zip(grad) {
+                        let routed = if i == t { grad } else { 0.0 };
+                        if write {
+                            *target = routed;
+                        } else {
+                            *target += routed;
                         }
                     }
+                    t += 1.0;
                 }
             }
         }

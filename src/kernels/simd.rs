@@ -27,12 +27,13 @@ pub(crate) trait Simd: Copy {
     fn keep_where_positive(self, v: Self::V, mask: Self::V) -> Self::V;
     /// All bits set where `a == b`, clear elsewhere: a lane mask.
     fn equal(self, a: Self::V, b: Self::V) -> Self::V;
+    /// A lane mask of `a > b` (false where either is NaN).
+    fn greater(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a` in the lanes where `mask` is set, `b` elsewhere.
+    fn select(self, mask: Self::V, a: Self::V, b: Self::V) -> Self::V;
     /// Bitwise `a & b` (a mask applied to values, or two masks combined).
     fn and(self, a: Self::V, b: Self::V) -> Self::V;
-    /// Bitwise `!mask & b`.
-    fn and_not(self, mask: Self::V, b: Self::V) -> Self::V;
-    /// A mask with every bit set.
-    fn all_ones(self) -> Self::V;
+
     /// `src[..8]`.
     fn load(self, src: &[f32]) -> Self::V;
     /// Writes `dst[..8]`.
@@ -137,16 +138,16 @@ impl Simd for Scalar {
         std::array::from_fn(|l| f32::from_bits(if a[l] == b[l] { !0 } else { 0 }))
     }
     #[inline(always)]
+    fn greater(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|l| f32::from_bits(if a[l] > b[l] { !0 } else { 0 }))
+    }
+    #[inline(always)]
+    fn select(self, mask: [f32; 8], a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|l| if mask[l].to_bits() != 0 { a[l] } else { b[l] })
+    }
+    #[inline(always)]
     fn and(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
         std::array::from_fn(|l| f32::from_bits(a[l].to_bits() & b[l].to_bits()))
-    }
-    #[inline(always)]
-    fn and_not(self, mask: [f32; 8], b: [f32; 8]) -> [f32; 8] {
-        std::array::from_fn(|l| f32::from_bits(!mask[l].to_bits() & b[l].to_bits()))
-    }
-    #[inline(always)]
-    fn all_ones(self) -> [f32; 8] {
-        [f32::from_bits(!0); 8]
     }
     #[inline(always)]
     fn load(self, src: &[f32]) -> [f32; 8] {
@@ -226,16 +227,16 @@ mod avx2 {
             unsafe { _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b) }
         }
         #[inline(always)]
+        fn greater(self, a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_cmp_ps::<_CMP_GT_OQ>(a, b) }
+        }
+        #[inline(always)]
+        fn select(self, mask: __m256, a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_blendv_ps(b, a, mask) }
+        }
+        #[inline(always)]
         fn and(self, a: __m256, b: __m256) -> __m256 {
             unsafe { _mm256_and_ps(a, b) }
-        }
-        #[inline(always)]
-        fn and_not(self, mask: __m256, b: __m256) -> __m256 {
-            unsafe { _mm256_andnot_ps(mask, b) }
-        }
-        #[inline(always)]
-        fn all_ones(self) -> __m256 {
-            unsafe { _mm256_castsi256_ps(_mm256_set1_epi32(-1)) }
         }
         #[inline(always)]
         fn load(self, src: &[f32]) -> __m256 {
