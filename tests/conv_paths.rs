@@ -304,3 +304,72 @@ fn a_reused_tape_gives_the_gradients_of_a_fresh_one() {
         }
     }
 }
+
+/// A convolution whose output only a max pooling reads (the CNN's first layer) gets its
+/// gradient folded: the pooling's gradient is routed inside the convolution's backward rule,
+/// never written out. The kernel and bias gradients must be exactly those of the unfolded
+/// rules, which run when the output has a second reader (here one that adds nothing).
+#[test]
+fn a_convolution_folded_with_its_max_pooling_has_the_unfolded_gradients() {
+    // (input, filters, ReLU): 26×26 outputs pooled whole; 25×25 leaves a row and a column
+    // outside every window; 24 filters are a 16-wide and an 8-wide group.
+    for (i, &((h, w), filters, relu)) in [((28, 28), 16, true), ((27, 27), 24, true), ((12, 10), 8, false)]
+        .iter()
+        .enumerate()
+    {
+        let seed = 600 + 10 * i as u64;
+        let x = uniform(&[3, h, w, 1], -1.0, 1.0, seed);
+        let mut params = ParamStore::new();
+        let k = params.add("k", uniform(&[3, 3, 1, filters], -1.0, 1.0, seed + 1), true);
+        let b = params.add("b", uniform(&[filters], -0.5, 0.5, seed + 2), true);
+        let pool = WindowOptions {
+            strides: (2, 2),
+            ..WindowOptions::default()
+        };
+        let (ph, pw) = ((h - 2) / 2, (w - 2) / 2);
+        let weights = uniform(&[3, ph, pw, filters], -1.0, 1.0, seed + 3);
+        let gradients = |second_reader: bool| {
+            let mut tape = Tape::new();
+            let (loss, y) = {
+                let mut g = strata::autograd::Graph::new(&mut tape, &params, true);
+                let (xv, kv, bv) = (g.constant(&x), g.param(k), g.param(b));
+                let options = WindowOptions::default();
+                let y = if relu {
+                    g.conv2d_relu(xv, kv, Some(bv), options).unwrap()
+                } else {
+                    g.conv2d(xv, kv, Some(bv), options).unwrap()
+                };
+                let p = g.max_pool2d(y, (2, 2), pool).unwrap();
+                let wv = g.constant(&weights);
+                let weighted = g.mul(p, wv).unwrap();
+                let mut loss = g.sum(weighted);
+                if second_reader {
+                    let nothing = g.scale(y, 0.0);
+                    let nothing = g.sum(nothing);
+                    loss = g.add(loss, nothing).unwrap();
+                }
+                (loss, y)
+            };
+            let mut params = params.clone();
+            tape.backward(loss, &mut params);
+            // Folded, the convolution's output gradient is not materialized.
+            assert_eq!(
+                tape.grad(y).is_empty(),
+                !second_reader,
+                "case {i}: folded only with one reader"
+            );
+            [k, b].map(|id| params.grad(id).clone())
+        };
+        let (folded, unfolded) = (gradients(false), gradients(true));
+        for (name, (f, u)) in ["kernel", "bias"].iter().zip(folded.iter().zip(&unfolded)) {
+            assert!(
+                f.data().iter().any(|&v| v != 0.0),
+                "case {i}: the {name} gradient is all zeros"
+            );
+            assert!(
+                f.data() == u.data(),
+                "case {i}: folded and unfolded {name} gradients differ"
+            );
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::{GradTargets, Graph, Inputs, Node, Op, Var, profile};
 use crate::error::{Error, Result};
-use crate::kernels::{self, Direct, Padding, Transpose, Window2d, Winograd, output_size};
+use crate::kernels::{self, Direct, OutputGrad, Padding, Transpose, Window2d, Winograd, output_size};
 use crate::tensor::Tensor;
 
 /// Strides, dilation and padding of a 2-D window (Keras's `strides`, `dilation_rate`,
@@ -221,7 +221,7 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     let (input_cols, masked) = rest.split_at_mut(input_cols_len);
     if let Some(direct) = direct {
         profile::time("conv2d.direct", true, || {
-            direct.backward(&g, (xv, y, dy), relu, direct_sums, dk, db)
+            direct.backward(&g, xv, OutputGrad::Plain { y, dy }, relu, direct_sums, dk, db)
         });
         let Some(dx) = dx else { return };
         return im2col_input_grad(
@@ -246,6 +246,64 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     if let Some(dx) = dx {
         im2col_input_grad(&g, inputs.get(kernel).data(), dy, input_cols, dx);
     }
+}
+
+/// Whether max pooling over `pool` (its geometry), the only reader of the output of `conv` (an
+/// `Op::Conv2d`), can be folded into the convolution's backward rule
+/// ([`conv2d_pooled_backward`]): the convolution runs the direct kernel, its input needs no
+/// gradient (the first layer), and the pooling's windows are disjoint and inside the output.
+/// The convolution's output gradient is then never written to memory.
+pub(super) fn pool_folds_into(conv: Op, pool: &Window2d, input_needs_grad: bool) -> bool {
+    let Op::Conv2d { window: g, .. } = conv else {
+        return false;
+    };
+    let filters = pool.channels;
+    !input_needs_grad
+        && Winograd::plan(&g, filters).is_none()
+        && Direct::plan(&g, filters).is_some()
+        && kernels::pool_folds(pool)
+}
+
+/// The backward rule of a convolution (`op`) whose output went only into the max pooling
+/// `pool_op`, folded into it (see [`pool_folds_into`]): kernel and bias gradients from the
+/// pooling's node `pool` (its output, recorded argmax and gradient).
+pub(super) fn conv2d_pooled_backward(
+    op: Op,
+    pool_op: Op,
+    inputs: &Inputs,
+    pool: Node,
+    targets: &mut GradTargets,
+    scratch: &mut Tensor,
+) {
+    let (
+        Op::Conv2d {
+            x,
+            kernel,
+            bias,
+            window: g,
+            relu,
+        },
+        Op::MaxPool2d {
+            window: pool_window, ..
+        },
+    ) = (op, pool_op)
+    else {
+        unreachable!("conv2d_pooled_backward of {op:?} and {pool_op:?}")
+    };
+    let [dk, db] = targets.get_many([Some(kernel), bias]);
+    let (dk, db) = (cleared(dk), cleared(db));
+    let direct = Direct::plan(&g, pool_window.channels).expect("pool_folds_into checked the direct kernel");
+    scratch.resize_for(&[direct.backward_scratch_len()]);
+    let grad = OutputGrad::Pooled {
+        pool: &pool_window,
+        pooled: pool.value.data(),
+        argmax: pool.saved.data(),
+        dp: pool.grad.data(),
+    };
+    let x = inputs.get(x).data();
+    profile::time("conv2d.direct", true, || {
+        direct.backward(&g, x, grad, relu, scratch.data_mut(), dk, db)
+    });
 }
 
 /// A gradient buffer to add into: a fresh one (stale contents) cleared first.

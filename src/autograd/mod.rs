@@ -62,9 +62,19 @@ pub struct Tape {
     scratch: Vec<Tensor>,
     requires_grad: Vec<bool>,
     grad_live: Vec<bool>,
+    /// Per value: how many recorded operations read it (counted by each backward pass).
+    readers: Vec<u32>,
+    /// Per value: the max-pooling node folded into this value's (a convolution's) backward
+    /// rule in the last backward pass, or [`NOT_FOLDED`]; its gradient is never written.
+    folded_pool: Vec<usize>,
+    /// What [`Tape::grad`] shows for a gradient that was folded away.
+    empty: Tensor,
     /// Batch normalizations of the last training pass whose moving statistics await an update.
     moving_updates: Vec<normalization::MovingUpdate>,
 }
+
+/// `Tape::folded_pool` of a value whose backward rule runs on its own.
+const NOT_FOLDED: usize = usize::MAX;
 
 impl Tape {
     /// An empty tape.
@@ -100,14 +110,33 @@ impl Tape {
                 }
             }
         });
+        self.folded_pool[..=loss.0].fill(NOT_FOLDED);
         if !self.requires_grad[loss.0] {
             self.clear_unreached_grads(loss);
             return;
+        }
+        self.readers[..=loss.0].fill(0);
+        for op in &self.ops[..=loss.0] {
+            for input in op.inputs().into_iter().flatten() {
+                self.readers[input.0] += 1;
+            }
         }
         self.grads[loss.0].data_mut().fill(1.0);
         self.grad_live[loss.0] = true;
         for i in (0..=loss.0).rev() {
             if !self.grad_live[i] {
+                continue;
+            }
+            let op = self.ops[i];
+            // A max pooling that is the only reader of a convolution's output hands its
+            // gradient straight to the convolution's rule, which rebuilds its own output
+            // gradient from it row by row instead of reading one from memory.
+            if let Op::MaxPool2d { x, window } = op
+                && self.readers[x.0] == 1
+                && conv::pool_folds_into(self.ops[x.0], &window, self.input_needs_grad(x))
+            {
+                self.folded_pool[x.0] = i;
+                self.grad_live[x.0] = true;
                 continue;
             }
             let (grads_before, grads_rest) = self.grads.split_at_mut(i);
@@ -128,12 +157,26 @@ impl Tape {
                 saved: &self.saved[i],
                 grad: &grads_rest[0],
             };
-            let op = self.ops[i];
+            let scratch = &mut self.scratch[i];
+            let folded = self.folded_pool[i];
             profile::time(op.name(), true, || {
-                ops::backward(op, &inputs, node, &mut targets, &mut self.scratch[i])
+                if folded == NOT_FOLDED {
+                    return ops::backward(op, &inputs, node, &mut targets, scratch);
+                }
+                let pool = Node {
+                    value: &self.values[folded],
+                    saved: &self.saved[folded],
+                    grad: &grads_rest[folded - i],
+                };
+                conv::conv2d_pooled_backward(op, self.ops[folded], &inputs, pool, &mut targets, scratch)
             });
         }
         self.clear_unreached_grads(loss);
+    }
+
+    /// Whether the first input of `var`'s operation (a convolution's image) needs a gradient.
+    fn input_needs_grad(&self, var: Var) -> bool {
+        self.ops[var.0].inputs()[0].is_some_and(|input| self.requires_grad[input.0])
     }
 
     /// Zeros the gradient buffers no backward rule reached, so [`Tape::grad`] reads zeros there.
@@ -146,8 +189,13 @@ impl Tape {
     }
 
     /// The gradient of a recorded, non-parameter value after [`Tape::backward`]
-    /// (zeros where nothing flowed).
+    /// (zeros where nothing flowed). Empty for the output of a convolution read only by a max
+    /// pooling whose gradient the backward pass folded into the convolution's rule: that
+    /// gradient is never materialized.
     pub fn grad(&self, var: Var) -> &Tensor {
+        if self.folded_pool.get(var.0).is_some_and(|&pool| pool != NOT_FOLDED) {
+            return &self.empty;
+        }
         &self.grads[var.0]
     }
 }
@@ -226,6 +274,8 @@ impl<'a> Graph<'a> {
             tape.scratch.push(Tensor::default());
             tape.requires_grad.push(false);
             tape.grad_live.push(false);
+            tape.readers.push(0);
+            tape.folded_pool.push(NOT_FOLDED);
         }
         let requires_grad = match op {
             Op::Constant => false,

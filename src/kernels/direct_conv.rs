@@ -77,13 +77,14 @@ impl Direct {
             .for_each(|(y, image)| forward_image(g, image, kernel, bias, relu, y));
     }
 
-    /// Adds the kernel and bias gradients to `dk` and `db` (each when given) from the output
-    /// gradient `dy`, the input `x` and the output `y` (read when `relu`: the ReLU's mask).
+    /// Adds the kernel and bias gradients to `dk` and `db` (each when given) from the input `x`
+    /// and the output's gradient (masked by the ReLU when `relu`), given as `grad`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward(
         &self,
         g: &Window2d,
-        (x, y, dy): (&[f32], &[f32], &[f32]),
+        x: &[f32],
+        grad: OutputGrad,
         relu: bool,
         scratch: &mut [f32],
         dk: Option<&mut [f32]>,
@@ -92,18 +93,18 @@ impl Direct {
         if dk.is_none() && db.is_none() {
             return;
         }
-        let (in_len, out_len, partial_len) = (g.image_len(), g.positions() * self.filters, self.partial_len());
+        let (in_len, partial_len) = (g.image_len(), self.partial_len());
         let sums = &mut scratch[..self.backward_scratch_len()];
         sums.par_chunks_mut(partial_len).enumerate().for_each(|(p, sum)| {
             sum.fill(0.0);
             let first = p * self.partial_images;
             for n in first..(first + self.partial_images).min(self.batch) {
                 let image = &x[n * in_len..][..in_len];
-                let (y, dy) = (&y[n * out_len..][..out_len], &dy[n * out_len..][..out_len]);
+                let grad = grad.image(g, self.filters, n);
                 macro_rules! taps {
                     ($($taps:literal)*) => {
                         match self.patch {
-                            $($taps => backward_image::<$taps>(g, (image, y, dy), relu, sum),)*
+                            $($taps => backward_image::<$taps>(g, image, grad, relu, sum),)*
                             _ => unreachable!("patch sizes are 1 to MAX_PATCH"),
                         }
                     };
@@ -123,6 +124,65 @@ impl Direct {
             db.iter_mut().zip(bias_total).for_each(|(d, s)| *d += s);
         }
     }
+}
+
+/// Where the backward pass reads the gradient of a convolution's output.
+#[derive(Clone, Copy)]
+pub(crate) enum OutputGrad<'a> {
+    /// The output `y` (for the ReLU's mask) and its gradient `dy`.
+    Plain { y: &'a [f32], dy: &'a [f32] },
+    /// The output went only into max pooling over disjoint windows inside it (`pool`): its
+    /// gradient is the pooling's output gradient `dp`, routed to the tap `argmax` recorded,
+    /// and zero elsewhere, rebuilt row by row rather than read from memory. The ReLU's mask
+    /// there is the pooled maximum `pooled` being positive.
+    Pooled {
+        pool: &'a Window2d,
+        pooled: &'a [f32],
+        argmax: &'a [f32],
+        dp: &'a [f32],
+    },
+}
+
+impl<'a> OutputGrad<'a> {
+    /// Image `n`'s part, for `filters` channels of output.
+    fn image(&self, g: &Window2d, filters: usize, n: usize) -> OutputGrad<'a> {
+        match *self {
+            OutputGrad::Plain { y, dy } => {
+                let len = g.positions() * filters;
+                OutputGrad::Plain {
+                    y: &y[n * len..][..len],
+                    dy: &dy[n * len..][..len],
+                }
+            }
+            OutputGrad::Pooled {
+                pool,
+                pooled,
+                argmax,
+                dp,
+            } => {
+                let len = pool.positions() * filters;
+                OutputGrad::Pooled {
+                    pool,
+                    pooled: &pooled[n * len..][..len],
+                    argmax: &argmax[n * len..][..len],
+                    dp: &dp[n * len..][..len],
+                }
+            }
+        }
+    }
+}
+
+/// Whether max pooling with `pool` over a convolution's output can give the convolution its
+/// gradient through [`OutputGrad::Pooled`]: disjoint windows without dilation, every window
+/// entirely inside the output (so a window's taps are numbered row by row), and channel
+/// counts that are whole vectors.
+pub(crate) fn pool_folds(pool: &Window2d) -> bool {
+    (pool.dilation_h, pool.dilation_w, pool.pad_top, pool.pad_left) == (1, 1, 0, 0)
+        && pool.stride_h >= pool.window_h
+        && pool.stride_w >= pool.window_w
+        && (pool.out_h - 1) * pool.stride_h + pool.window_h <= pool.height
+        && (pool.out_w - 1) * pool.stride_w + pool.window_w <= pool.width
+        && pool.channels.is_multiple_of(8)
 }
 
 /// The receptive field of one output position, relative to the input value its top-left tap
@@ -316,43 +376,52 @@ fn forward_border<S: Simd>(
 
 /// Adds one image's kernel and bias gradients into `sum` (`T·F` kernel values, then `F` bias
 /// values), `T` being the receptive field's size.
-fn backward_image<const T: usize>(g: &Window2d, inputs: (&[f32], &[f32], &[f32]), relu: bool, sum: &mut [f32]) {
-    let f = inputs.2.len() / g.positions();
-    with_scratch(g.out_w * f, |row| backward_image_simd::<T>(g, inputs, relu, sum, row))
+fn backward_image<const T: usize>(g: &Window2d, image: &[f32], grad: OutputGrad, relu: bool, sum: &mut [f32]) {
+    let f = sum.len() / (T + 1);
+    with_scratch(g.out_w * f, |row| {
+        backward_image_simd::<T>(g, image, grad, relu, sum, row)
+    })
 }
 
 dispatch_simd!(backward_image_simd<T> => backward_image_body(
-    g: &Window2d, inputs: (&[f32], &[f32], &[f32]), relu: bool, sum: &mut [f32], row: &mut [f32]
+    g: &Window2d, image: &[f32], grad: OutputGrad, relu: bool, sum: &mut [f32], row: &mut [f32]
 ));
 
 /// Taps summed together in the backward pass: with 16 filters, 10 sums in registers.
 const TAP_CHUNK: usize = 5;
 
-/// One output row at a time: its gradient (masked by the ReLU) is copied once into `row`, a
+/// One output row at a time: its gradient (masked by the ReLU) is written once into `row`, a
 /// buffer in L1, and every tap's sums then read it from there, 16 filters at a time.
 #[inline(always)]
 fn backward_image_body<S: Simd, const T: usize>(
     s: S,
     g: &Window2d,
-    (image, y, dy): (&[f32], &[f32], &[f32]),
+    image: &[f32],
+    grad: OutputGrad,
     relu: bool,
     sum: &mut [f32],
     row: &mut [f32],
 ) {
     let taps = Taps::new(g);
-    let f = dy.len() / g.positions();
+    let f = sum.len() / (T + 1);
     let row_len = g.out_w * f;
-    assert!(taps.count == T && image.len() == g.image_len() && y.len() == dy.len() && sum.len() >= (T + 1) * f);
-    assert!(row.len() >= row_len);
+    assert!(taps.count == T && image.len() == g.image_len() && sum.len() == (T + 1) * f && row.len() >= row_len);
     let (kernel_sum, bias_sum) = sum.split_at_mut(T * f);
     for oy in 0..g.out_h {
-        let (dy, y) = (&dy[oy * row_len..][..row_len], &y[oy * row_len..][..row_len]);
-        for f0 in (0..row_len).step_by(8) {
-            let mut grad = s.load(&dy[f0..]);
-            if relu {
-                grad = s.keep_where_positive(grad, s.load(&y[f0..]));
-            }
-            s.store(&mut row[f0..], grad);
+        let row = &mut row[..row_len];
+        match grad {
+            OutputGrad::Plain { y, dy } => plain_row(
+                s,
+                (&y[oy * row_len..][..row_len], &dy[oy * row_len..][..row_len]),
+                relu,
+                row,
+            ),
+            OutputGrad::Pooled {
+                pool,
+                pooled,
+                argmax,
+                dp,
+            } => pooled_row(s, pool, (pooled, argmax, dp), oy, relu, row),
         }
         for f0 in (0..f).step_by(8) {
             let mut total = s.load(&bias_sum[f0..]);
@@ -369,27 +438,58 @@ fn backward_image_body<S: Simd, const T: usize>(
         };
         for f0 in (0..f).step_by(16) {
             for k0 in (0..T).step_by(TAP_CHUNK) {
+                let at = (oy, inner.clone());
                 if f - f0 >= 16 {
-                    tap_sums::<S, T, 2>(
-                        s,
-                        g,
-                        (image, &taps),
-                        &row[..row_len],
-                        (oy, inner.clone()),
-                        (k0, f0, f),
-                        kernel_sum,
-                    );
+                    tap_sums::<S, T, 2>(s, g, (image, &taps), row, at, (k0, f0, f), kernel_sum);
                 } else {
-                    tap_sums::<S, T, 1>(
-                        s,
-                        g,
-                        (image, &taps),
-                        &row[..row_len],
-                        (oy, inner.clone()),
-                        (k0, f0, f),
-                        kernel_sum,
-                    );
+                    tap_sums::<S, T, 1>(s, g, (image, &taps), row, at, (k0, f0, f), kernel_sum);
                 }
+            }
+        }
+    }
+}
+
+/// `row = dy` of one output row, masked where `y` is not positive when `relu`.
+#[inline(always)]
+fn plain_row<S: Simd>(s: S, (y, dy): (&[f32], &[f32]), relu: bool, row: &mut [f32]) {
+    for f0 in (0..row.len()).step_by(8) {
+        let mut grad = s.load(&dy[f0..]);
+        if relu {
+            grad = s.keep_where_positive(grad, s.load(&y[f0..]));
+        }
+        s.store(&mut row[f0..], grad);
+    }
+}
+
+/// Output row `oy`'s gradient rebuilt from the max pooling over it (see
+/// [`OutputGrad::Pooled`]): the pooling's gradient where its argmax is this position's tap,
+/// zero elsewhere.
+#[inline(always)]
+fn pooled_row<S: Simd>(
+    s: S,
+    pool: &Window2d,
+    (pooled, argmax, dp): (&[f32], &[f32], &[f32]),
+    oy: usize,
+    relu: bool,
+    row: &mut [f32],
+) {
+    row.fill(0.0);
+    let (py, ty) = (oy / pool.stride_h, oy % pool.stride_h);
+    if py >= pool.out_h || ty >= pool.window_h {
+        return;
+    }
+    let f = pool.channels;
+    for px in 0..pool.out_w {
+        let at = (py * pool.out_w + px) * f;
+        for tx in 0..pool.window_w {
+            let tap = s.splat((ty * pool.window_w + tx) as f32);
+            let ox = px * pool.stride_w + tx;
+            for f0 in (0..f).step_by(8) {
+                let mut hit = s.equal(s.load(&argmax[at + f0..]), tap);
+                if relu {
+                    hit = s.and(hit, s.greater(s.load(&pooled[at + f0..]), s.splat(0.0)));
+                }
+                s.store(&mut row[ox * f + f0..], s.and(hit, s.load(&dp[at + f0..])));
             }
         }
     }
