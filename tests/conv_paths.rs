@@ -305,22 +305,29 @@ fn a_reused_tape_gives_the_gradients_of_a_fresh_one() {
     }
 }
 
-/// A convolution whose output only a max pooling reads (the CNN's first layer) gets its
-/// gradient folded: the pooling's gradient is routed inside the convolution's backward rule,
-/// never written out. The kernel and bias gradients must be exactly those of the unfolded
-/// rules, which run when the output has a second reader (here one that adds nothing).
+/// A convolution whose output only a max pooling reads gets its gradient folded: the
+/// pooling's gradient is routed inside the convolution's backward rule and never written out
+/// (the CNN's first layer with the direct kernel, its second through Winograd's algorithm).
+/// The kernel, bias and input gradients must be exactly those of the unfolded rules, which
+/// run when the output has a second reader (here one that adds nothing).
 #[test]
 fn a_convolution_folded_with_its_max_pooling_has_the_unfolded_gradients() {
-    // (input, filters, ReLU): 26×26 outputs pooled whole; 25×25 leaves a row and a column
-    // outside every window; 24 filters are a 16-wide and an 8-wide group.
-    for (i, &((h, w), filters, relu)) in [((28, 28), 16, true), ((27, 27), 24, true), ((12, 10), 8, false)]
-        .iter()
-        .enumerate()
-    {
+    // (input, filters, ReLU). Direct: 26×26 outputs pooled whole; 25×25 leaves a row and a
+    // column outside every window; 24 filters are a 16-wide and an 8-wide group. Winograd:
+    // 11×11 outputs (partial tiles, an uncovered row and column), 6×8 outputs.
+    let cases = [
+        ((28, 28, 1), 16, true),
+        ((27, 27, 1), 24, true),
+        ((12, 10, 1), 8, false),
+        ((13, 13, 8), 16, true),
+        ((8, 10, 16), 8, false),
+    ];
+    for (i, &((h, w, c), filters, relu)) in cases.iter().enumerate() {
         let seed = 600 + 10 * i as u64;
-        let x = uniform(&[3, h, w, 1], -1.0, 1.0, seed);
         let mut params = ParamStore::new();
-        let k = params.add("k", uniform(&[3, 3, 1, filters], -1.0, 1.0, seed + 1), true);
+        // The first layer's input needs no gradient; a later layer's does.
+        let x = params.add("x", uniform(&[3, h, w, c], -1.0, 1.0, seed), c > 1);
+        let k = params.add("k", uniform(&[3, 3, c, filters], -1.0, 1.0, seed + 1), true);
         let b = params.add("b", uniform(&[filters], -0.5, 0.5, seed + 2), true);
         let pool = WindowOptions {
             strides: (2, 2),
@@ -332,7 +339,7 @@ fn a_convolution_folded_with_its_max_pooling_has_the_unfolded_gradients() {
             let mut tape = Tape::new();
             let (loss, y) = {
                 let mut g = strata::autograd::Graph::new(&mut tape, &params, true);
-                let (xv, kv, bv) = (g.constant(&x), g.param(k), g.param(b));
+                let (xv, kv, bv) = (g.param(x), g.param(k), g.param(b));
                 let options = WindowOptions::default();
                 let y = if relu {
                     g.conv2d_relu(xv, kv, Some(bv), options).unwrap()
@@ -358,10 +365,15 @@ fn a_convolution_folded_with_its_max_pooling_has_the_unfolded_gradients() {
                 !second_reader,
                 "case {i}: folded only with one reader"
             );
-            [k, b].map(|id| params.grad(id).clone())
+            [k, b, x].map(|id| params.grad(id).clone())
         };
         let (folded, unfolded) = (gradients(false), gradients(true));
-        for (name, (f, u)) in ["kernel", "bias"].iter().zip(folded.iter().zip(&unfolded)) {
+        let names = ["kernel", "bias", "input"];
+        for (name, (f, u)) in names
+            .iter()
+            .zip(folded.iter().zip(&unfolded))
+            .take(if c > 1 { 3 } else { 2 })
+        {
             assert!(
                 f.data().iter().any(|&v| v != 0.0),
                 "case {i}: the {name} gradient is all zeros"

@@ -203,7 +203,16 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     if let Some(w) = Winograd::plan(&g, filters) {
         scratch.resize_for(&[w.backward_scratch_len()]);
         let (saved, scratch) = (node.saved.data(), scratch.data_mut());
-        let run = || w.backward(&g, (xv, y, dy), relu, saved, scratch, (dk, db, dx));
+        let run = || {
+            w.backward(
+                &g,
+                (xv, OutputGrad::Plain { y, dy }),
+                relu,
+                saved,
+                scratch,
+                (dk, db, dx),
+            )
+        };
         return profile::time("conv2d.winograd", true, run);
     }
     let dx = cleared(dx);
@@ -250,27 +259,33 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
 
 /// Whether max pooling over `pool` (its geometry), the only reader of the output of `conv` (an
 /// `Op::Conv2d`), can be folded into the convolution's backward rule
-/// ([`conv2d_pooled_backward`]): the convolution runs the direct kernel, its input needs no
-/// gradient (the first layer), and the pooling's windows are disjoint and inside the output.
+/// ([`conv2d_pooled_backward`]): the pooling's windows are disjoint and inside the output, and
+/// the convolution runs through Winograd's algorithm, or the direct kernel with an input that
+/// needs no gradient (the first layer; its input gradient would need the output gradient).
 /// The convolution's output gradient is then never written to memory.
 pub(super) fn pool_folds_into(conv: Op, pool: &Window2d, input_needs_grad: bool) -> bool {
     let Op::Conv2d { window: g, .. } = conv else {
         return false;
     };
     let filters = pool.channels;
-    !input_needs_grad
-        && Winograd::plan(&g, filters).is_none()
-        && Direct::plan(&g, filters).is_some()
-        && kernels::pool_folds(pool)
+    let path = if Winograd::plan(&g, filters).is_some() {
+        true
+    } else {
+        !input_needs_grad && Direct::plan(&g, filters).is_some()
+    };
+    path && kernels::pool_folds(pool)
 }
 
-/// The backward rule of a convolution (`op`) whose output went only into the max pooling
-/// `pool_op`, folded into it (see [`pool_folds_into`]): kernel and bias gradients from the
-/// pooling's node `pool` (its output, recorded argmax and gradient).
+/// The backward rule of a convolution (`op`, at `node`) whose output went only into the max
+/// pooling `pool_op`, folded into it (see [`pool_folds_into`]): the convolution's output
+/// gradient is rebuilt from the pooling's node `pool` (its output, recorded argmax and
+/// gradient); the convolution's own gradient buffer is not used.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn conv2d_pooled_backward(
     op: Op,
     pool_op: Op,
     inputs: &Inputs,
+    node: Node,
     pool: Node,
     targets: &mut GradTargets,
     scratch: &mut Tensor,
@@ -290,19 +305,28 @@ pub(super) fn conv2d_pooled_backward(
     else {
         unreachable!("conv2d_pooled_backward of {op:?} and {pool_op:?}")
     };
-    let [dk, db] = targets.get_many([Some(kernel), bias]);
+    let [dk, db, dx] = targets.get_many([Some(kernel), bias, Some(x)]);
     let (dk, db) = (cleared(dk), cleared(db));
-    let direct = Direct::plan(&g, pool_window.channels).expect("pool_folds_into checked the direct kernel");
-    scratch.resize_for(&[direct.backward_scratch_len()]);
     let grad = OutputGrad::Pooled {
         pool: &pool_window,
         pooled: pool.value.data(),
         argmax: pool.saved.data(),
         dp: pool.grad.data(),
     };
-    let x = inputs.get(x).data();
+    let filters = pool_window.channels;
+    let xv = inputs.get(x).data();
+    if let Some(w) = Winograd::plan(&g, filters) {
+        let saved = node.saved.data();
+        scratch.resize_for(&[w.backward_scratch_len()]);
+        let scratch = scratch.data_mut();
+        let run = || w.backward(&g, (xv, grad), relu, saved, scratch, (dk, db, dx));
+        return profile::time("conv2d.winograd", true, run);
+    }
+    let direct = Direct::plan(&g, filters).expect("pool_folds_into checked the direct kernel");
+    assert!(dx.is_none(), "pool_folds_into checked that the input needs no gradient");
+    scratch.resize_for(&[direct.backward_scratch_len()]);
     profile::time("conv2d.direct", true, || {
-        direct.backward(&g, x, grad, relu, scratch.data_mut(), dk, db)
+        direct.backward(&g, xv, grad, relu, scratch.data_mut(), dk, db)
     });
 }
 

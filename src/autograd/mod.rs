@@ -168,7 +168,7 @@ impl Tape {
                     saved: &self.saved[folded],
                     grad: &grads_rest[folded - i],
                 };
-                conv::conv2d_pooled_backward(op, self.ops[folded], &inputs, pool, &mut targets, scratch)
+                conv::conv2d_pooled_backward(op, self.ops[folded], &inputs, node, pool, &mut targets, scratch)
             });
         }
         self.clear_unreached_grads(loss);

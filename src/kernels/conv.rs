@@ -161,6 +161,65 @@ pub(crate) fn col2im_accumulate(cols: &[f32], g: &Window2d, input_grad: &mut [f3
         });
 }
 
+/// Where the backward pass reads the gradient of a convolution's output.
+#[derive(Clone, Copy)]
+pub(crate) enum OutputGrad<'a> {
+    /// The output `y` (for the ReLU's mask) and its gradient `dy`.
+    Plain { y: &'a [f32], dy: &'a [f32] },
+    /// The output went only into max pooling over disjoint windows inside it (`pool`): its
+    /// gradient is the pooling's output gradient `dp`, routed to the tap `argmax` recorded,
+    /// and zero elsewhere, rebuilt row by row rather than read from memory. The ReLU's mask
+    /// there is the pooled maximum `pooled` being positive.
+    Pooled {
+        pool: &'a Window2d,
+        pooled: &'a [f32],
+        argmax: &'a [f32],
+        dp: &'a [f32],
+    },
+}
+
+impl<'a> OutputGrad<'a> {
+    /// The part for images `first..first + count` of a convolution `g` with `filters` outputs.
+    pub(crate) fn images(&self, g: &Window2d, filters: usize, first: usize, count: usize) -> OutputGrad<'a> {
+        match *self {
+            OutputGrad::Plain { y, dy } => {
+                let len = g.positions() * filters;
+                OutputGrad::Plain {
+                    y: &y[first * len..][..count * len],
+                    dy: &dy[first * len..][..count * len],
+                }
+            }
+            OutputGrad::Pooled {
+                pool,
+                pooled,
+                argmax,
+                dp,
+            } => {
+                let len = pool.positions() * filters;
+                OutputGrad::Pooled {
+                    pool,
+                    pooled: &pooled[first * len..][..count * len],
+                    argmax: &argmax[first * len..][..count * len],
+                    dp: &dp[first * len..][..count * len],
+                }
+            }
+        }
+    }
+}
+
+/// Whether max pooling with `pool` over a convolution's output can give the convolution its
+/// gradient through [`OutputGrad::Pooled`]: disjoint windows without dilation, every window
+/// entirely inside the output (so a window's taps are numbered row by row), and channel
+/// counts that are whole vectors.
+pub(crate) fn pool_folds(pool: &Window2d) -> bool {
+    (pool.dilation_h, pool.dilation_w, pool.pad_top, pool.pad_left) == (1, 1, 0, 0)
+        && pool.stride_h >= pool.window_h
+        && pool.stride_w >= pool.window_w
+        && (pool.out_h - 1) * pool.stride_h + pool.window_h <= pool.height
+        && (pool.out_w - 1) * pool.stride_w + pool.window_w <= pool.width
+        && pool.channels.is_multiple_of(8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 
 #![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the loops unroll.
 
-use super::conv::Window2d;
+use super::conv::{OutputGrad, Window2d};
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
 use rayon::prelude::*;
@@ -100,7 +100,7 @@ impl Direct {
             let first = p * self.partial_images;
             for n in first..(first + self.partial_images).min(self.batch) {
                 let image = &x[n * in_len..][..in_len];
-                let grad = grad.image(g, self.filters, n);
+                let grad = grad.images(g, self.filters, n, 1);
                 macro_rules! taps {
                     ($($taps:literal)*) => {
                         match self.patch {
@@ -124,65 +124,6 @@ impl Direct {
             db.iter_mut().zip(bias_total).for_each(|(d, s)| *d += s);
         }
     }
-}
-
-/// Where the backward pass reads the gradient of a convolution's output.
-#[derive(Clone, Copy)]
-pub(crate) enum OutputGrad<'a> {
-    /// The output `y` (for the ReLU's mask) and its gradient `dy`.
-    Plain { y: &'a [f32], dy: &'a [f32] },
-    /// The output went only into max pooling over disjoint windows inside it (`pool`): its
-    /// gradient is the pooling's output gradient `dp`, routed to the tap `argmax` recorded,
-    /// and zero elsewhere, rebuilt row by row rather than read from memory. The ReLU's mask
-    /// there is the pooled maximum `pooled` being positive.
-    Pooled {
-        pool: &'a Window2d,
-        pooled: &'a [f32],
-        argmax: &'a [f32],
-        dp: &'a [f32],
-    },
-}
-
-impl<'a> OutputGrad<'a> {
-    /// Image `n`'s part, for `filters` channels of output.
-    fn image(&self, g: &Window2d, filters: usize, n: usize) -> OutputGrad<'a> {
-        match *self {
-            OutputGrad::Plain { y, dy } => {
-                let len = g.positions() * filters;
-                OutputGrad::Plain {
-                    y: &y[n * len..][..len],
-                    dy: &dy[n * len..][..len],
-                }
-            }
-            OutputGrad::Pooled {
-                pool,
-                pooled,
-                argmax,
-                dp,
-            } => {
-                let len = pool.positions() * filters;
-                OutputGrad::Pooled {
-                    pool,
-                    pooled: &pooled[n * len..][..len],
-                    argmax: &argmax[n * len..][..len],
-                    dp: &dp[n * len..][..len],
-                }
-            }
-        }
-    }
-}
-
-/// Whether max pooling with `pool` over a convolution's output can give the convolution its
-/// gradient through [`OutputGrad::Pooled`]: disjoint windows without dilation, every window
-/// entirely inside the output (so a window's taps are numbered row by row), and channel
-/// counts that are whole vectors.
-pub(crate) fn pool_folds(pool: &Window2d) -> bool {
-    (pool.dilation_h, pool.dilation_w, pool.pad_top, pool.pad_left) == (1, 1, 0, 0)
-        && pool.stride_h >= pool.window_h
-        && pool.stride_w >= pool.window_w
-        && (pool.out_h - 1) * pool.stride_h + pool.window_h <= pool.height
-        && (pool.out_w - 1) * pool.stride_w + pool.window_w <= pool.width
-        && pool.channels.is_multiple_of(8)
 }
 
 /// The receptive field of one output position, relative to the input value its top-left tap

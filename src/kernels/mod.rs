@@ -16,9 +16,9 @@ mod small_gemm;
 mod winograd;
 mod winograd_tiles;
 
+pub(crate) use conv::{OutputGrad, col2im_accumulate, im2col, output_size, pool_folds};
 pub use conv::{Padding, Window2d};
-pub(crate) use conv::{col2im_accumulate, im2col, output_size};
-pub(crate) use direct_conv::{Direct, OutputGrad, pool_folds};
+pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
 pub(crate) use matmul::{Transpose, matmul};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};

@@ -25,7 +25,7 @@
 
 #![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the tile loops unroll.
 
-use super::conv::Window2d;
+use super::conv::{OutputGrad, Window2d};
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
 use super::small_gemm::{Strided, small_gemm};
@@ -181,13 +181,13 @@ impl Winograd {
     }
 
     /// Adds the kernel, bias and input gradients to `dk`, `db` and `dx` (each when given),
-    /// from the output gradient `dy`, the input `x`, the output `y` (read when `relu`: the
-    /// ReLU's mask) and the transformed kernel `u` the forward pass left.
+    /// from the input `x`, the output's gradient (masked by the ReLU when `relu`) given as
+    /// `grad`, and the transformed kernel `u` the forward pass left.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward(
         &self,
         g: &Window2d,
-        (x, y, dy): (&[f32], &[f32], &[f32]),
+        (x, grad): (&[f32], OutputGrad),
         relu: bool,
         u: &[f32],
         scratch: &mut [f32],
@@ -198,14 +198,13 @@ impl Winograd {
         transpose_kernel(&u[..kernel_len], self.channels, self.filters, ut);
         let ut = &*ut;
         let wanted = (dk.is_some(), db.is_some());
-        let (in_len, out_len) = (g.image_len(), g.positions() * self.filters);
+        let in_len = g.image_len();
         let partial = |p: usize, sum: &mut [f32], dx: Option<(&mut [f32], bool)>| {
             let first = p * self.partial_images;
             let images = self.partial_images.min(self.batch - first);
             let inputs = (
                 &x[first * in_len..][..images * in_len],
-                &y[first * out_len..][..images * out_len],
-                &dy[first * out_len..][..images * out_len],
+                grad.images(g, self.filters, first, images),
             );
             let (kernel_sum, bias_sum) = sum.split_at_mut(kernel_len);
             let sums = (wanted.0.then_some(kernel_sum), wanted.1.then_some(bias_sum));
@@ -249,13 +248,13 @@ impl Winograd {
 fn backward_partial<const A: usize, const M: usize>(
     w: &Winograd,
     g: &Window2d,
-    (x, y, dy): (&[f32], &[f32], &[f32]),
+    (x, grad): (&[f32], OutputGrad),
     relu: bool,
     ut: &[f32],
     (mut kernel_sum, mut bias_sum): (Option<&mut [f32]>, Option<&mut [f32]>),
     mut dx: Option<(&mut [f32], bool)>,
 ) {
-    let (in_len, out_len) = (g.image_len(), g.positions() * w.filters);
+    let in_len = g.image_len();
     let images = x.len() / in_len;
     if let Some(bias_sum) = bias_sum.as_deref_mut() {
         bias_sum.fill(0.0);
@@ -265,8 +264,7 @@ fn backward_partial<const A: usize, const M: usize>(
             let count = w.block_images.min(images - first);
             let block_inputs = (
                 &x[first * in_len..][..count * in_len],
-                &y[first * out_len..][..count * out_len],
-                &dy[first * out_len..][..count * out_len],
+                grad.images(g, w.filters, first, count),
             );
             let sums = (
                 kernel_sum.as_deref_mut().map(|s| (s, block > 0)),
@@ -299,7 +297,7 @@ dispatch_simd!(forward_block<A, M> => forward_block_body(
     scratch: &mut [f32], y: &mut [f32]
 ));
 dispatch_simd!(backward_block<A, M> => backward_block_body(
-    w: &Winograd, g: &Window2d, inputs: (&[f32], &[f32], &[f32]), relu: bool, ut: &[f32],
+    w: &Winograd, g: &Window2d, inputs: (&[f32], OutputGrad), relu: bool, ut: &[f32],
     scratch: &mut [f32], sums: BlockSums, dx: Option<(&mut [f32], bool)>
 ));
 
@@ -649,13 +647,101 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
     }
 }
 
+/// `dM` of tile `t` of image `n`, channels `c0..c0 + 8` (written at `dst + ξ·f`), from the
+/// output gradient `dy` (masked where `y` is not positive when `relu`); returns the tile's
+/// bias gradient.
+#[inline(always)]
+fn plain_grad_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    (y, dy): (&[f32], &[f32]),
+    (n, t, c0): (usize, usize, usize),
+    relu: bool,
+    dst: *mut f32,
+) -> S::V {
+    let f = w.filters;
+    let out_len = g.positions() * f;
+    let (offset, rows, cols) = output_tile(w, g, t, M);
+    // The tile's outputs lie inside the image's: checked by the slicing, c0 + 8 ≤ f.
+    let start = n * out_len + offset + c0;
+    let (dy, y) = (
+        dy[..n * out_len + out_len].as_ptr(),
+        y[..n * out_len + out_len].as_ptr(),
+    );
+    assert!(start + ((rows - 1) * g.out_w + cols - 1) * f + 8 <= (n + 1) * out_len);
+    let steps = (g.out_w * f, f);
+    // SAFETY: the reads stay inside image n's outputs (asserted above), and `dst` is the
+    // caller's tile of `dm`.
+    unsafe { transform_grad_tile::<S, A, M>(s, (dy.add(start), y.add(start)), steps, (rows, cols), relu, dst, f) }
+}
+
+/// [`plain_grad_tile`] with the output gradient rebuilt from a max pooling folded into this
+/// convolution (see [`OutputGrad::Pooled`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pooled_grad_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    pool: &Window2d,
+    (pooled, argmax, dp): (&[f32], &[f32], &[f32]),
+    (n, t, c0): (usize, usize, usize),
+    relu: bool,
+    dst: *mut f32,
+) -> S::V {
+    let f = w.filters;
+    let (oy, ox) = ((t / w.tiles_w) * M, (t % w.tiles_w) * M);
+    let (rows, cols) = (M.min(g.out_h - oy), M.min(g.out_w - ox));
+    // Which pooling window and tap each of the tile's rows and columns falls in, if any.
+    let place = |o: usize, stride: usize, window: usize, out: usize| {
+        let (p, tap) = (o / stride, o % stride);
+        (p < out && tap < window).then_some((p, tap))
+    };
+    let base = n * pool.positions() * f + c0;
+    let row_places: [_; M] = std::array::from_fn(|i| {
+        (i < rows)
+            .then(|| place(oy + i, pool.stride_h, pool.window_h, pool.out_h))
+            .flatten()
+    });
+    let mut grads = [[s.splat(0.0); M]; M];
+    let mut total = s.splat(0.0);
+    // Column by column, as `transform_grad_tile` sums: the bias gradient is then bit for bit
+    // that of the unfolded rules (the values skipped here are zeros there).
+    for j in 0..cols {
+        let Some((px, tx)) = place(ox + j, pool.stride_w, pool.window_w, pool.out_w) else {
+            continue;
+        };
+        for i in 0..rows {
+            let Some((py, ty)) = row_places[i] else {
+                continue;
+            };
+            let at = base + (py * pool.out_w + px) * f;
+            let mut hit = s.equal(s.load(&argmax[at..]), s.splat((ty * pool.window_w + tx) as f32));
+            if relu {
+                hit = s.and(hit, s.greater(s.load(&pooled[at..]), s.splat(0.0)));
+            }
+            grads[i][j] = s.and(hit, s.load(&dp[at..]));
+            total = s.add(total, grads[i][j]);
+        }
+    }
+    let transformed: [[S::V; A]; A] = sandwich_t(s, &Tile::<A, M>::MATRICES.at, &grads);
+    for i in 0..A {
+        for j in 0..A {
+            // SAFETY: `dst` is the caller's tile of `dm`: α² vectors f apart.
+            unsafe { s.store_ptr(dst.add((i * A + j) * f), transformed[i][j]) };
+        }
+    }
+    total
+}
+
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn backward_block_body<S: Simd, const A: usize, const M: usize>(
     s: S,
     w: &Winograd,
     g: &Window2d,
-    (x, y, dy): (&[f32], &[f32], &[f32]),
+    (x, grad): (&[f32], OutputGrad),
     relu: bool,
     ut: &[f32],
     scratch: &mut [f32],
@@ -666,22 +752,23 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
     let images = x.len() / g.image_len();
     let tiles = images * per_image;
     let (v, dm) = scratch.split_at_mut(A * A * tiles * c);
-    let out_len = g.positions() * f;
-    assert!(f % 8 == 0 && y.len() == images * out_len && dy.len() == y.len() && dm.len() >= tiles * A * A * f);
+    assert!(f % 8 == 0 && dm.len() >= tiles * A * A * f);
     assert!(bias_sum.as_ref().is_none_or(|b| b.len() >= f));
     // dM = A dY Aᵀ, with dY masked by the ReLU when it is fused.
-    let steps = (g.out_w * f, f);
-    for (n, (dy, y)) in dy.chunks_exact(out_len).zip(y.chunks_exact(out_len)).enumerate() {
+    for n in 0..images {
         for t in 0..per_image {
-            let (offset, rows, cols) = output_tile(w, g, t, M);
-            let (dy, y) = (dy[offset..].as_ptr(), y[offset..].as_ptr());
-            let dst = dm[(n * per_image + t) * A * A * f..].as_mut_ptr();
+            let dst = dm[(n * per_image + t) * A * A * f..][..A * A * f].as_mut_ptr();
             for c0 in (0..f).step_by(8) {
-                // SAFETY: as for the forward pass's outputs, and the tile's α²·f values of
-                // `dm` were checked above.
-                let total = unsafe {
-                    let sources = (dy.add(c0), y.add(c0));
-                    transform_grad_tile::<S, A, M>(s, sources, steps, (rows, cols), relu, dst.add(c0), f)
+                // SAFETY: the tile's α²·f values of `dm` are in bounds (sliced above), c0 + 8 ≤ f.
+                let dst = unsafe { dst.add(c0) };
+                let total = match grad {
+                    OutputGrad::Plain { y, dy } => plain_grad_tile::<S, A, M>(s, w, g, (y, dy), (n, t, c0), relu, dst),
+                    OutputGrad::Pooled {
+                        pool,
+                        pooled,
+                        argmax,
+                        dp,
+                    } => pooled_grad_tile::<S, A, M>(s, w, g, pool, (pooled, argmax, dp), (n, t, c0), relu, dst),
                 };
                 if let Some(bias_sum) = bias_sum.as_deref_mut() {
                     let sum = s.add(s.load(&bias_sum[c0..]), total);
