@@ -44,11 +44,19 @@ enum Command {
     Predict(PredictArgs),
     /// Time training steps of a model on random data of its input shape.
     Bench(BenchArgs),
+    /// Convert a Keras 3 `.keras` archive (a Sequential model) to a strata model file.
+    Import {
+        /// The `.keras` file, as Keras's `model.save("model.keras")` writes it.
+        file: PathBuf,
+        /// The strata model file to write (safetensors).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Args)]
 struct BenchArgs {
-    /// A named model (mlp, mlp2, cnn, linreg) or a model file.
+    /// A named model (mlp, mlp2, cnn, linreg, resmlp) or a model file.
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Training steps to time (after two warm-up steps).
@@ -60,6 +68,9 @@ struct BenchArgs {
     /// Worker threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
+    /// Single-sample `predict` calls to time for the latency percentiles (after ten warm-up calls).
+    #[arg(long, default_value_t = 200)]
+    predictions: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -67,7 +78,7 @@ struct BenchArgs {
 
 #[derive(Args, Default)]
 struct TrainArgs {
-    /// A named model (mlp, mlp2, cnn, linreg) or a model file (.toml or .json).
+    /// A named model (mlp, mlp2, cnn, linreg, resmlp) or a model file (.toml or .json).
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Passes over the training data [default: the model's, 10 for mlp].
@@ -118,8 +129,8 @@ struct TrainArgs {
     checkpoint: Option<PathBuf>,
     /// Stop when the validation loss (or the loss, without validation data) has not improved
     /// for this many epochs, and keep the best epoch's weights.
-    #[arg(long)]
-    early_stopping: Option<usize>,
+    #[arg(long, value_name = "PATIENCE", allow_negative_numbers = true)]
+    early_stopping: Option<i64>,
     /// Epochs between checkpoints.
     #[arg(long, default_value_t = 1)]
     checkpoint_every: usize,
@@ -187,7 +198,7 @@ struct PredictArgs {
 
 #[derive(Args)]
 struct SummaryArgs {
-    /// A named model (mlp, mlp2, cnn, linreg) or a model file (.toml or .json).
+    /// A named model (mlp, mlp2, cnn, linreg, resmlp) or a model file (.toml or .json).
     #[arg(long, default_value = "mlp")]
     model: String,
 }
@@ -206,6 +217,7 @@ pub fn main() -> i32 {
         Some(Command::Bench(args)) => bench(&args).map(|_| Interrupted::No),
         Some(Command::Evaluate(args)) => evaluate(&args).map(|_| Interrupted::No),
         Some(Command::Predict(args)) => predict(&args).map(|_| Interrupted::No),
+        Some(Command::Import { file, output }) => import(&file, &output).map(|_| Interrupted::No),
     };
     match result {
         Ok(Interrupted::Yes) => 130,
@@ -473,19 +485,60 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let ms_per_step = 1e3 * seconds / args.steps.max(1) as f64;
     let samples_per_second = (args.steps * batch_size) as f64 / seconds;
     let threads = rayon::current_num_threads();
+
+    // Inference: one sample per call, as a service answering single requests would.
+    let one = x.slice_rows(0, 1);
+    for _ in 0..10 {
+        model.predict(&one, 1)?;
+    }
+    let mut latencies_ms = Vec::with_capacity(args.predictions);
+    for _ in 0..args.predictions {
+        let started = Instant::now();
+        model.predict(&one, 1)?;
+        latencies_ms.push(1e3 * started.elapsed().as_secs_f64());
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&latencies_ms, 50.0), percentile(&latencies_ms, 99.0));
+    let peak_rss_mb = peak_rss_mb();
+
     if args.json {
         println!(
             "{}",
             json!({"model": name, "batch_size": batch_size, "steps": args.steps, "threads": threads,
-                   "ms_per_step": ms_per_step, "samples_per_second": samples_per_second})
+                   "ms_per_step": ms_per_step, "samples_per_second": samples_per_second,
+                   "predict_p50_ms": p50, "predict_p99_ms": p99, "predictions": args.predictions,
+                   "peak_rss_mb": peak_rss_mb})
         );
     } else {
         println!(
             "{name}: {ms_per_step:.3} ms/step, {samples_per_second:.0} samples/s (batch {batch_size}, {} steps, {threads} threads)",
             args.steps
         );
+        if let (Some(p50), Some(p99)) = (p50, p99) {
+            println!(
+                "{name}: predict 1 sample: p50 {p50:.3} ms, p99 {p99:.3} ms ({} calls)",
+                args.predictions
+            );
+        }
+        if let Some(mb) = peak_rss_mb {
+            println!("{name}: peak memory (RSS) {mb:.0} MB");
+        }
     }
     Ok(())
+}
+
+/// The nearest-rank `p`-th percentile of ascending `sorted` values (`None` when empty).
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
+/// The process's peak resident memory so far, in MB (Linux's `VmHWM`; `None` elsewhere).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 fn train(args: TrainArgs) -> Result<Interrupted> {
@@ -543,7 +596,14 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
     };
     let started = Instant::now();
     let has_validation = options.validation_data.is_some() || options.validation_split > 0.0;
-    let mut early = args.early_stopping.map(|patience| {
+    let patience = args
+        .early_stopping
+        .map(|p| {
+            usize::try_from(p)
+                .map_err(|_| Error::invalid("early-stopping", p, "the patience is a number of epochs, 0 or more"))
+        })
+        .transpose()?;
+    let mut early = patience.map(|patience| {
         crate::callbacks::EarlyStopping::new(if has_validation { "val_loss" } else { "loss" })
             .patience(patience)
             .restore_best_weights(true)
@@ -611,6 +671,19 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
         println!("{report}");
     }
     Ok(Interrupted::No)
+}
+
+fn import(file: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    let model = crate::io::import_keras(file)?;
+    model.save(output)?;
+    println!(
+        "imported {} ({} layers, {} parameters) to {}",
+        file.display(),
+        model.layers().iter().filter(|l| !l.is_input()).count(),
+        model.count_params(),
+        output.display()
+    );
+    Ok(())
 }
 
 fn predict(args: &PredictArgs) -> Result<()> {

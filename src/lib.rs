@@ -53,12 +53,12 @@ pub mod prelude {
     };
     pub use crate::data::ImageAugmentation;
     pub use crate::layers::{
-        Activation, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense, Dropout, Flatten, GaussianNoise,
-        GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D,
-        Reshape, SpatialDropout2D,
+        Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Dense, Dropout,
+        Flatten, GaussianNoise, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization,
+        MaxPooling1D, MaxPooling2D, Maximum, Multiply, Reshape, SpatialDropout2D, Subtract,
     };
     pub use crate::losses::Loss;
-    pub use crate::model::{Callback, Control, FitOptions, History, Sequential};
+    pub use crate::model::{Callback, Control, FitOptions, History, LayerCall, Model, Node, Sequential, SharedLayer};
     pub use crate::optimizers::{
         Adagrad, Adam, AdamW, CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRate, LearningRateSchedule,
         Optimizer, PiecewiseConstantDecay, RMSprop, Sgd,

@@ -308,3 +308,35 @@ fn toolkit_flags_regularize_schedule_and_chart_the_training() {
     assert!(stderr.contains("decay_step"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn bench_reports_step_time_predict_latency_and_peak_memory() {
+    let (code, stdout, stderr) = strata(&[
+        "bench",
+        "--model",
+        "mlp",
+        "--steps",
+        "3",
+        "--predictions",
+        "50",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report = last_json(&stdout);
+    assert_eq!(report["steps"], 3);
+    assert_eq!(report["batch_size"], 32);
+    assert_eq!(report["predictions"], 50);
+    let (p50, p99) = (
+        report["predict_p50_ms"].as_f64().unwrap(),
+        report["predict_p99_ms"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p99, "{report}");
+    // The model's weights and the 5 batches of random data alone take more than 1 MB.
+    assert!(report["peak_rss_mb"].as_f64().unwrap() > 1.0, "{report}");
+
+    // With a single call, the 50th and 99th percentiles are that call.
+    let (code, stdout, _) = strata(&["bench", "--steps", "1", "--predictions", "1", "--json"]);
+    assert_eq!(code, 0);
+    let report = last_json(&stdout);
+    assert_eq!(report["predict_p50_ms"], report["predict_p99_ms"]);
+}

@@ -118,3 +118,42 @@ fn mutated_csv_files_never_panic() {
         load_csv(p, LabelColumn::Name("label".into())).is_ok()
     });
 }
+
+#[test]
+fn mutated_keras_archives_never_panic() {
+    use std::io::Read;
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras/cnn.keras");
+    let valid = std::fs::read(fixture).unwrap();
+    let path = scratch("model.keras");
+    let loaded = hammer(&valid, &path, 7, |p| strata::io::import_keras(p).is_ok());
+    assert!(loaded < CASES, "no mutation was caught");
+
+    // The zip's checksums reject most mutated members before the HDF5 and JSON readers see
+    // them, so also mutate one member and zip it again with correct checksums.
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&valid)).unwrap();
+    let mut member = |name: &str| {
+        let mut bytes = Vec::new();
+        archive.by_name(name).unwrap().read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    let (config, weights) = (member("config.json"), member("model.weights.h5"));
+    let mut rng = Rng::new(8);
+    let mut accepted = 0;
+    for case in 0..CASES {
+        // Mostly the weights: the HDF5 reader is the larger surface.
+        let (config, weights) = if case % 4 == 0 {
+            (mutate(&config, &mut rng), weights.clone())
+        } else {
+            (config.clone(), mutate(&weights, &mut rng))
+        };
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("config.json", stored).unwrap();
+        zip.write_all(&config).unwrap();
+        zip.start_file("model.weights.h5", stored).unwrap();
+        zip.write_all(&weights).unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        accepted += strata::io::import_keras_from(std::io::Cursor::new(bytes), "fuzz.keras").is_ok() as usize;
+    }
+    assert!(accepted < CASES, "no mutation was caught");
+}

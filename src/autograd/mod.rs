@@ -27,6 +27,7 @@
 //! assert_eq!(params.grad(w).data(), &[2.0]); // dy/dw = x
 //! ```
 
+mod concat;
 mod conv;
 mod losses;
 mod normalization;
@@ -255,6 +256,12 @@ impl<'a> Graph<'a> {
     /// The shape of a [`Var`]'s value.
     pub fn shape(&self, var: Var) -> &[usize] {
         self.value(var).shape()
+    }
+
+    /// The shape of a [`Var`]'s value as an owned copy that stays off the heap (up to rank 6),
+    /// for operations that hold an input's shape while they record themselves.
+    pub(crate) fn dims(&self, var: Var) -> crate::tensor::Dims {
+        crate::tensor::Dims::from_slice(self.shape(var))
     }
 
     /// The operation that produced `var`.

@@ -49,7 +49,7 @@ impl Graph<'_> {
         statistics: Statistics,
         moving_update: Option<(ParamId, ParamId, f32)>,
     ) -> Result<Var> {
-        let shape = self.shape(x).to_vec();
+        let shape = self.dims(x);
         let channels = *shape.last().unwrap_or(&0);
         self.check_affine("batch_norm", &shape, gamma, beta)?;
         let rows = shape.iter().product::<usize>() / channels.max(1);
@@ -100,7 +100,7 @@ impl Graph<'_> {
 
     /// Layer normalization over the last axis of each sample.
     pub fn layer_norm(&mut self, x: Var, gamma: Option<Var>, beta: Option<Var>, epsilon: f32) -> Result<Var> {
-        let shape = self.shape(x).to_vec();
+        let shape = self.dims(x);
         let features = *shape.last().unwrap_or(&0);
         self.check_affine("layer_norm", &shape, gamma, beta)?;
         let rows = shape.iter().product::<usize>() / features.max(1);

@@ -8,7 +8,7 @@ use super::normalization::{self, Statistics};
 use super::{GradTargets, Graph, Inputs, Node, ParamId, Var, losses};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Transpose, Window2d};
-use crate::tensor::{Tensor, broadcast_shapes, numel};
+use crate::tensor::{Dims, Tensor, broadcast_dims, numel};
 
 /// Keras's fuzz factor for clipping probabilities before a log (`keras.config.epsilon()`).
 pub(crate) const EPSILON: f32 = 1e-7;
@@ -80,6 +80,11 @@ pub(crate) enum Op {
         beta: Option<Var>,
         epsilon: f32,
     },
+    Concat {
+        a: Var,
+        b: Var,
+        axis: usize,
+    },
     /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
     Penalty {
         weight: Var,
@@ -120,6 +125,7 @@ impl Op {
             BatchNorm { .. } => "batch_norm",
             LayerNorm { .. } => "layer_norm",
             Penalty { .. } => "penalty",
+            Concat { .. } => "concatenate",
         }
     }
 
@@ -144,6 +150,7 @@ impl Op {
             | BinaryCrossEntropy { probs: a, target: b } => [Some(a), Some(b), None],
             BatchNorm { x, gamma, beta, .. } | LayerNorm { x, gamma, beta, .. } => [Some(x), gamma, beta],
             Penalty { weight, .. } => [Some(weight), None, None],
+            Concat { a, b, .. } => [Some(a), Some(b), None],
         }
     }
 }
@@ -155,6 +162,7 @@ pub(crate) enum BinaryOp {
     Sub,
     Mul,
     Div,
+    Maximum,
 }
 
 impl BinaryOp {
@@ -164,6 +172,7 @@ impl BinaryOp {
             BinaryOp::Sub => a - b,
             BinaryOp::Mul => a * b,
             BinaryOp::Div => a / b,
+            BinaryOp::Maximum => a.max(b),
         }
     }
 
@@ -174,6 +183,14 @@ impl BinaryOp {
             BinaryOp::Sub => (1.0, -1.0),
             BinaryOp::Mul => (b, a),
             BinaryOp::Div => (1.0 / b, -a / (b * b)),
+            // Ties send the gradient to the first input, as a `>=` selection does.
+            BinaryOp::Maximum => {
+                if a >= b {
+                    (1.0, 0.0)
+                } else {
+                    (0.0, 1.0)
+                }
+            }
         }
     }
 
@@ -183,6 +200,7 @@ impl BinaryOp {
             BinaryOp::Sub => "subtract",
             BinaryOp::Mul => "multiply",
             BinaryOp::Div => "divide",
+            BinaryOp::Maximum => "maximum",
         }
     }
 }
@@ -379,6 +397,7 @@ pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTa
         Op::LayerNorm { x, gamma, beta, .. } => {
             normalization::layer_norm_backward((x, gamma, beta), inputs, node, targets)
         }
+        Op::Concat { a, b, axis } => super::concat::concat_backward(a, b, axis, inputs, node, targets),
         Op::Penalty { weight, l1, l2 } => {
             if let Some(dw) = targets.get(weight) {
                 let dy = node.grad.item();
@@ -395,12 +414,12 @@ pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTa
 impl Graph<'_> {
     /// Matrix product of 2-D values: `(m, k) · (k, n) → (m, n)`.
     pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
-        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
+        let (sa, sb) = (self.dims(a), self.dims(b));
         if sa.len() != 2 || sb.len() != 2 || sa[1] != sb[0] {
             return Err(Error::ShapeMismatch {
                 op: "matmul",
-                lhs: sa,
-                rhs: sb,
+                lhs: sa.to_vec(),
+                rhs: sb.to_vec(),
             });
         }
         let (m, k, n) = (sa[0], sa[1], sb[1]);
@@ -414,13 +433,13 @@ impl Graph<'_> {
     /// bias is added while the product's output is still in cache.
     /// `x` is `(..., in)`, `kernel` `(in, out)`, `bias` `(out)`; the result is `(..., out)`.
     pub fn linear(&mut self, x: Var, kernel: Var, bias: Option<Var>) -> Result<Var> {
-        let (sx, sk) = (self.shape(x).to_vec(), self.shape(kernel).to_vec());
+        let (sx, sk) = (self.dims(x), self.dims(kernel));
         let inner = sx.last().copied().unwrap_or(0);
         if sx.is_empty() || sk.len() != 2 || sk[0] != inner {
             return Err(Error::ShapeMismatch {
                 op: "linear",
-                lhs: sx,
-                rhs: sk,
+                lhs: sx.to_vec(),
+                rhs: sk.to_vec(),
             });
         }
         let units = sk[1];
@@ -429,7 +448,7 @@ impl Graph<'_> {
         {
             return Err(Error::ShapeMismatch {
                 op: "linear bias",
-                lhs: sk,
+                lhs: sk.to_vec(),
                 rhs: self.shape(b).to_vec(),
             });
         }
@@ -470,14 +489,19 @@ impl Graph<'_> {
         self.binary(BinaryOp::Mul, a, b)
     }
 
+    /// Elementwise `max(a, b)`, broadcast numpy-style.
+    pub fn maximum(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.binary(BinaryOp::Maximum, a, b)
+    }
+
     /// Elementwise `a / b`, broadcast numpy-style.
     pub fn div(&mut self, a: Var, b: Var) -> Result<Var> {
         self.binary(BinaryOp::Div, a, b)
     }
 
     fn binary(&mut self, kind: BinaryOp, a: Var, b: Var) -> Result<Var> {
-        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
-        let shape = broadcast_shapes(kind.name(), &sa, &sb)?;
+        let (sa, sb) = (self.dims(a), self.dims(b));
+        let shape = broadcast_dims(kind.name(), &sa, &sb)?;
         Ok(self.push(Op::Binary(kind, a, b), &shape, |inputs, out, _| {
             let (av, bv) = (inputs.get(a).data(), inputs.get(b).data());
             if sa == sb {
@@ -494,7 +518,7 @@ impl Graph<'_> {
 
     /// Applies an elementwise function.
     pub fn unary(&mut self, kind: UnaryOp, x: Var) -> Var {
-        let shape = self.shape(x).to_vec();
+        let shape = self.dims(x);
         self.push(Op::Unary(kind, x), &shape, |inputs, out, _| match kind {
             UnaryOp::Relu => kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| v.max(0.0)),
             _ => kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| kind.apply(v)),
@@ -538,7 +562,7 @@ impl Graph<'_> {
 
     /// `factor · x`.
     pub fn scale(&mut self, x: Var, factor: f32) -> Var {
-        let shape = self.shape(x).to_vec();
+        let shape = self.dims(x);
         self.push(Op::Scale(x, factor), &shape, |inputs, out, _| {
             kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| v * factor);
         })
@@ -546,7 +570,7 @@ impl Graph<'_> {
 
     /// `x` limited to `[low, high]`; no gradient flows where it was clipped.
     pub fn clip(&mut self, x: Var, low: f32, high: f32) -> Var {
-        let shape = self.shape(x).to_vec();
+        let shape = self.dims(x);
         self.push(Op::Clip(x, low, high), &shape, |inputs, out, _| {
             kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| v.clamp(low, high));
         })
@@ -554,7 +578,7 @@ impl Graph<'_> {
 
     /// Softmax over the last axis.
     pub fn softmax(&mut self, x: Var) -> Var {
-        let shape = self.shape(x).to_vec();
+        let shape = self.dims(x);
         let cols = shape.last().copied().unwrap_or(1).max(1);
         self.push(Op::Softmax(x), &shape, |inputs, out, _| {
             kernels::softmax_rows(out.data_mut(), inputs.get(x).data(), cols);
@@ -563,7 +587,7 @@ impl Graph<'_> {
 
     /// Log-softmax over the last axis, computed through log-sum-exp.
     pub fn log_softmax(&mut self, x: Var) -> Var {
-        let shape = self.shape(x).to_vec();
+        let shape = self.dims(x);
         let cols = shape.last().copied().unwrap_or(1).max(1);
         self.push(Op::LogSoftmax(x), &shape, |inputs, out, _| {
             kernels::log_softmax_rows(out.data_mut(), inputs.get(x).data(), cols);
@@ -596,11 +620,11 @@ impl Graph<'_> {
 
     /// The same values under a new shape with as many elements.
     pub fn reshape(&mut self, x: Var, shape: &[usize]) -> Result<Var> {
-        let from = self.shape(x).to_vec();
-        if numel(&from) != numel(shape) {
+        let from = self.shape(x);
+        if numel(from) != numel(shape) {
             return Err(Error::ShapeMismatch {
                 op: "reshape",
-                lhs: from,
+                lhs: from.to_vec(),
                 rhs: shape.to_vec(),
             });
         }
@@ -610,7 +634,7 @@ impl Graph<'_> {
     }
 }
 
-fn broadcast_strides(sa: &[usize], sb: &[usize], out: &[usize]) -> (Vec<usize>, Vec<usize>) {
+fn broadcast_strides(sa: &[usize], sb: &[usize], out: &[usize]) -> (Dims, Dims) {
     (
         crate::tensor::shape_broadcast_strides(sa, out),
         crate::tensor::shape_broadcast_strides(sb, out),

@@ -44,6 +44,8 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("mlp2", include_str!("../../models/mlp2.toml")),
     ("linreg", include_str!("../../models/linreg.toml")),
     ("cnn", include_str!("../../models/cnn.toml")),
+    ("resmlp", include_str!("../../models/resmlp.toml")),
+    ("resnet", include_str!("../../models/resnet.toml")),
 ];
 
 /// A parsed model description.
@@ -115,7 +117,12 @@ pub fn parse(text: &str, format: Format, origin: &str) -> Result<ModelFile> {
             serde_json::to_value(table).map_err(|e| Error::file(origin, format!("invalid TOML: {e}")))?
         }
     };
-    from_value(&root).map_err(|e| match e {
+    parse_value(&root, origin)
+}
+
+/// Reads a model description already parsed as JSON; `origin` names it in error messages.
+pub(crate) fn parse_value(root: &Value, origin: &str) -> Result<ModelFile> {
+    from_value(root).map_err(|e| match e {
         Error::File { .. } => e,
         other => Error::file(origin, other.to_string()),
     })
@@ -123,11 +130,9 @@ pub fn parse(text: &str, format: Format, origin: &str) -> Result<ModelFile> {
 
 fn from_value(root: &Value) -> Result<ModelFile> {
     // Keras's to_json nests the layers under "config"; strata's own files keep them at the top.
-    let keras = root.get("class_name").and_then(Value::as_str) == Some("Sequential");
-    let body = if keras {
-        root.get("config").unwrap_or(&Value::Null)
-    } else {
-        root
+    let body = match root.get("config") {
+        Some(config) if config.get("layers").is_some() => config,
+        _ => root,
     };
     let name = body
         .get("name")
@@ -139,19 +144,17 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         .get("layers")
         .and_then(Value::as_array)
         .ok_or_else(|| Error::Data("missing \"layers\": a list of {class_name, config} entries".into()))?;
-    let mut model = Sequential::new();
+    let class = root.get("class_name").and_then(Value::as_str);
+    let mut model = if matches!(class, Some("Functional" | "Model")) {
+        crate::model::graph_from_config(entries)?
+    } else {
+        let mut model = Sequential::new();
+        for (i, entry) in entries.iter().enumerate() {
+            model.add_boxed(layer_from_entry(i, entry)?);
+        }
+        model
+    };
     model.set_name(&name);
-    for (i, entry) in entries.iter().enumerate() {
-        let class = entry
-            .get("class_name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::Data(format!("layers[{i}] has no \"class_name\"")))?;
-        let empty = Value::Object(Default::default());
-        let config = entry.get("config").unwrap_or(&empty);
-        let layer =
-            layers::from_config(class, config).map_err(|e| Error::Data(format!("layers[{i}] ({class}): {e}")))?;
-        model.add_boxed(layer);
-    }
     let compile = root.get("compile").or_else(|| root.get("compile_config"));
     let optimizer = match compile.and_then(|c| c.get("optimizer")) {
         Some(value) => optimizers::from_config(value).map_err(|e| Error::Data(format!("compile.optimizer: {e}")))?,
@@ -204,6 +207,17 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         batch_size: count("batch_size", 32)?,
         validate_on_test: fit.and_then(|f| f.get("validation")).and_then(Value::as_str) == Some("test"),
     })
+}
+
+/// The layer of `layers[i]`: `{"class_name": ..., "config": {...}}`.
+pub(crate) fn layer_from_entry(i: usize, entry: &Value) -> Result<Box<dyn layers::Layer>> {
+    let class = entry
+        .get("class_name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Data(format!("layers[{i}] has no \"class_name\"")))?;
+    let empty = Value::Object(Default::default());
+    let config = entry.get("config").unwrap_or(&empty);
+    layers::from_config(class, config).map_err(|e| Error::Data(format!("layers[{i}] ({class}): {e}")))
 }
 
 /// A loss for a file without compile settings: cross-entropy after a softmax, else MSE.

@@ -134,7 +134,7 @@ pub(crate) fn for_each_broadcast(
 ) {
     let rank = out_shape.len();
     let total: usize = out_shape.iter().product();
-    let mut counter = vec![0usize; rank];
+    let mut counter = crate::tensor::Dims::from_elem(0, rank);
     let (mut ia, mut ib) = (0usize, 0usize);
     for flat in 0..total {
         visit(flat, ia, ib);

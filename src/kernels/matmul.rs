@@ -4,10 +4,11 @@
 //! takes a column stride and a row stride for each operand, so transposes cost nothing.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Transpose {
+pub enum Transpose {
     /// Use the matrix as stored (row-major).
     No,
     /// Use its transpose.
@@ -23,7 +24,7 @@ const PARALLEL_MIN_MACS: usize = 1 << 18;
 /// `a` is stored row-major as `m×k`, or as `k×m` when `transpose_a` is `Yes`; likewise `b` as
 /// `k×n` or `n×k`. Panics if a slice is shorter than its shape (a bug in the caller).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
+pub fn matmul(
     a: &[f32],
     transpose_a: Transpose,
     b: &[f32],
@@ -47,6 +48,7 @@ pub(crate) fn matmul(
         }
         return;
     }
+    let _in_flight = InFlight::enter();
     let (a_col_stride, a_row_stride) = match transpose_a {
         Transpose::No => (1, k),
         Transpose::Yes => (m, 1),
@@ -67,7 +69,16 @@ pub(crate) fn matmul(
             col_stride: a_col_stride as isize,
             row_stride: a_row_stride as isize,
         };
-        return gemm_into(&mut c[..m * n], m, n, k, a, b, accumulate, gemm::Parallelism::None);
+        return gemm_into(
+            &mut c[..m * n],
+            m,
+            n,
+            k,
+            a,
+            b,
+            accumulate,
+            gemm_common::Parallelism::None,
+        );
     }
     if m < MIN_ROWS_PER_THREAD * threads {
         // Too few rows to share out: let gemm split the columns itself.
@@ -84,7 +95,7 @@ pub(crate) fn matmul(
             a,
             b,
             accumulate,
-            gemm::Parallelism::Rayon(threads),
+            gemm_common::Parallelism::Rayon(threads),
         );
     }
     // One block of output rows per thread, each a single-threaded product: measured faster on
@@ -102,8 +113,36 @@ pub(crate) fn matmul(
                 col_stride: a_col_stride as isize,
                 row_stride: a_row_stride as isize,
             };
-            gemm_into(c_block, rows, n, k, a, b, accumulate, gemm::Parallelism::None);
+            gemm_into(c_block, rows, n, k, a, b, accumulate, gemm_common::Parallelism::None);
         });
+}
+
+/// Products running right now, on any thread (see [`products_in_flight`]).
+static PRODUCTS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// How many matrix products are running right now, on any thread.
+///
+/// `gemm` 0.19 allocates on every call (its packing buffer and a flag per row panel; there is
+/// no way to hand it reusable memory), so a training step cannot be allocation-free inside the
+/// products. The allocation test reads this to tell those allocations apart from strata's own.
+pub fn products_in_flight() -> usize {
+    PRODUCTS_IN_FLIGHT.load(Ordering::SeqCst)
+}
+
+/// Counts a product as running while it lives.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        PRODUCTS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        PRODUCTS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Below this many rows per thread, splitting the rows costs more than it gains.
@@ -117,6 +156,17 @@ struct Operand<'a> {
     row_stride: isize,
 }
 
+impl Operand<'_> {
+    /// The same values read as the transposed matrix.
+    fn transposed(self) -> Self {
+        Operand {
+            data: self.data,
+            col_stride: self.row_stride,
+            row_stride: self.col_stride,
+        }
+    }
+}
+
 /// `c (m×n, row-major) = a·b`, or `c += a·b`, through `gemm::gemm`.
 #[allow(clippy::too_many_arguments)]
 fn gemm_into(
@@ -127,28 +177,39 @@ fn gemm_into(
     a: Operand,
     b: Operand,
     accumulate: bool,
-    parallelism: gemm::Parallelism,
+    parallelism: gemm_common::Parallelism,
 ) {
     let alpha = if accumulate { 1.0 } else { 0.0 };
+    // `gemm::gemm` would first make the destination column-major by computing the transposed
+    // product, `cᵀ = bᵀ·aᵀ`, then call gemm-f32's kernel. We call that kernel directly (so the
+    // build skips gemm's f64 and complex kernels, a large share of compile time) and do the
+    // transposition here: a row-major `c` is a column-major `cᵀ` with the same strides swapped.
+    let (dst_cs, dst_rs) = (1isize, n as isize);
+    let transpose = dst_cs.abs() < dst_rs.abs();
+    let (rows, cols, dst_cs, dst_rs, lhs, rhs) = if transpose {
+        (n, m, dst_rs, dst_cs, b.transposed(), a.transposed())
+    } else {
+        (m, n, dst_cs, dst_rs, a, b)
+    };
     // SAFETY: `matmul` checked that the full operands hold m×k, k×n and m×n values; a row block
     // starts inside `a` at its first row and reads only its own rows with the same strides, so
-    // every index gemm computes lies inside the slices. `c` is borrowed mutably, so it does not
-    // alias `a` or `b`.
+    // every index gemm computes lies inside the slices (transposing swaps which stride walks which
+    // axis, not the addresses). `c` is borrowed mutably, so it does not alias `a` or `b`.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
+        gemm_f32::gemm::f32::get_gemm_fn()(
+            rows,
+            cols,
             k,
             c.as_mut_ptr(),
-            1,
-            n as isize,
+            dst_cs,
+            dst_rs,
             accumulate,
-            a.data.as_ptr(),
-            a.col_stride,
-            a.row_stride,
-            b.data.as_ptr(),
-            b.col_stride,
-            b.row_stride,
+            lhs.data.as_ptr(),
+            lhs.col_stride,
+            lhs.row_stride,
+            rhs.data.as_ptr(),
+            rhs.col_stride,
+            rhs.row_stride,
             alpha,
             1.0,
             false,

@@ -20,7 +20,10 @@ pub(crate) use conv::{OutputGrad, col2im_accumulate, im2col, output_size, pool_f
 pub use conv::{Padding, Window2d};
 pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
-pub(crate) use matmul::{Transpose, matmul};
+// Public (but hidden from the documentation) for the benchmarks and the allocation test; the
+// layers reach the product through `Graph`.
+#[doc(hidden)]
+pub use matmul::{Transpose, matmul, products_in_flight};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
 pub(crate) use reduce::*;
 pub(crate) use winograd::Winograd;

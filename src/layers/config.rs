@@ -2,9 +2,9 @@
 //! as model files and Keras's `model.to_json()` write them.
 
 use super::{
-    Activation, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense, Dropout, Flatten, GaussianNoise,
-    GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D, Pooling,
-    Reshape, SpatialDropout2D,
+    Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Dense, Dropout,
+    Flatten, GaussianNoise, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization, MaxPooling1D,
+    MaxPooling2D, Maximum, Multiply, Pooling, Reshape, SpatialDropout2D, Subtract,
 };
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, to_snake_case};
@@ -30,6 +30,12 @@ pub const LAYER_NAMES: &[&str] = &[
     "GaussianNoise",
     "BatchNormalization",
     "LayerNormalization",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Concatenate",
 ];
 
 /// Builds a layer from its Keras class name and config. Unknown keys that only matter to
@@ -196,6 +202,21 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
                 }
                 Box::new(ln)
             }
+        }
+        "Add" => Box::new(Add::new()),
+        "Subtract" => Box::new(Subtract::new()),
+        "Multiply" => Box::new(Multiply::new()),
+        "Average" => Box::new(Average::new()),
+        "Maximum" => Box::new(Maximum::new()),
+        "Concatenate" => {
+            let axis = match config.get("axis") {
+                None | Some(Value::Null) => -1,
+                Some(v) => v
+                    .as_i64()
+                    .ok_or_else(|| Error::Data(format!("Concatenate's \"axis\" must be an integer, got {v}")))?
+                    as isize,
+            };
+            Box::new(Concatenate::new(axis))
         }
         _ => return Err(Error::unknown("layer class", class_name, LAYER_NAMES)),
     };

@@ -225,9 +225,9 @@ impl Layer for Conv2D {
         let bias = self.bias.map(|b| graph.param(b));
         let mut input = x;
         if self.one_dimensional {
-            let shape = graph.shape(x).to_vec();
+            let shape = graph.dims(x);
             input = graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?;
-            let k = graph.shape(kernel).to_vec();
+            let k = graph.dims(kernel);
             kernel = graph.reshape(kernel, &[1, k[0], k[1], k[2]])?;
         }
         // A ReLU is fused into the convolution: one pass over the output instead of three.
@@ -238,7 +238,7 @@ impl Layer for Conv2D {
             graph.conv2d(input, kernel, bias, self.options)?
         };
         if self.one_dimensional {
-            let shape = graph.shape(y).to_vec();
+            let shape = graph.dims(y);
             y = graph.reshape(y, &[shape[0], shape[2], shape[3]])?;
         }
         Ok(if fused_relu { y } else { self.function.apply(graph, y) })

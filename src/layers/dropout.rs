@@ -148,7 +148,7 @@ impl Layer for NoiseLayer {
             return Ok(x);
         }
         let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.name)));
-        let shape = graph.shape(x).to_vec();
+        let shape = graph.dims(x);
         let (rows, channels) = (shape[0], *shape.last().unwrap_or(&1));
         match self.noise {
             Noise::Dropout { rate } => {

@@ -14,6 +14,7 @@ mod dense;
 mod dropout;
 mod flatten;
 mod input;
+mod merge;
 mod normalization;
 mod pooling;
 mod reshape;
@@ -25,6 +26,7 @@ pub use dense::Dense;
 pub use dropout::{Dropout, GaussianNoise, NoiseLayer, SpatialDropout2D};
 pub use flatten::Flatten;
 pub use input::Input;
+pub use merge::{Add, Average, Concatenate, Maximum, Merge, Multiply, Subtract};
 pub use normalization::{BatchNormalization, LayerNormalization};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Pooling};
 pub use reshape::Reshape;
@@ -51,6 +53,33 @@ pub trait Layer: Send + Sync {
 
     /// Records the layer's output for the batch `x` on `graph`.
     fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var>;
+
+    /// [`Layer::build`] for a layer called on several inputs (merge layers such as `Add`).
+    /// Single-input layers keep this default, which refuses more than one input.
+    fn build_multi(&mut self, input_shapes: &[&[usize]], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+        match input_shapes {
+            [one] => self.build(one, params, rng),
+            _ => Err(Error::Usage(format!(
+                "layer '{}' ({}) takes one input, but was called on {}",
+                self.name(),
+                self.class_name(),
+                input_shapes.len()
+            ))),
+        }
+    }
+
+    /// [`Layer::forward`] for a layer called on several inputs.
+    fn forward_multi(&self, graph: &mut Graph, inputs: &[Var]) -> Result<Var> {
+        match inputs {
+            [one] => self.forward(graph, *one),
+            _ => Err(Error::Usage(format!(
+                "layer '{}' ({}) takes one input, but was called on {}",
+                self.name(),
+                self.class_name(),
+                inputs.len()
+            ))),
+        }
+    }
 
     /// The layer's weights, in Keras's order (`kernel`, then `bias`).
     fn params(&self) -> Vec<ParamId> {

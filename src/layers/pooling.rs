@@ -196,7 +196,7 @@ impl Layer for Pooling {
     }
 
     fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        let shape = graph.shape(x).to_vec();
+        let shape = graph.dims(x);
         let (input, size) = match self.extent {
             Extent::Window2d => (x, self.pool_size),
             Extent::Global => (x, self.global_size),
@@ -206,7 +206,7 @@ impl Layer for Pooling {
             Reduce::Max => graph.max_pool2d(input, size, self.options)?,
             Reduce::Average => graph.avg_pool2d(input, size, self.options)?,
         };
-        let out = graph.shape(y).to_vec();
+        let out = graph.dims(y);
         match self.extent {
             Extent::Window2d => Ok(y),
             Extent::Global => graph.reshape(y, &[out[0], out[3]]),

@@ -4,7 +4,7 @@ use super::Layer;
 use crate::autograd::{Graph, ParamStore, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::rng::Rng;
-use crate::tensor::numel;
+use crate::tensor::{Dims, numel};
 
 /// Reshapes each sample to `target_shape` (without the batch axis), as Keras's
 /// `Reshape(target_shape)`; row-major order is kept. Has no weights.
@@ -61,8 +61,8 @@ impl Layer for Reshape {
     }
 
     fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        let mut shape = vec![graph.shape(x)[0]];
-        shape.extend(&self.target_shape);
+        let mut shape = Dims::from_slice(&graph.shape(x)[..1]);
+        shape.extend_from_slice(&self.target_shape);
         graph.reshape(x, &shape)
     }
 

@@ -343,7 +343,7 @@ impl Sequential {
             });
             augmented?;
             let target = graph.constant_with(|buffer| y.gather_rows_into(batch, buffer));
-            let output = Self::forward_layers(&self.layers, &mut graph, input)?;
+            let output = Self::forward_calls(&self.layers, &self.calls, &mut graph, input, &mut self.call_outputs)?;
             let loss = compiled.loss.compute(&mut graph, output, target)?;
             let loss = graph.add_penalties(loss)?;
             let stats = batch_stats(compiled, graph.value(output), graph.value(target));
@@ -373,11 +373,10 @@ impl Sequential {
         let mut start = 0;
         while start < x.rows() {
             let end = (start + batch_size).min(x.rows());
-            let rows: Vec<usize> = (start..end).collect();
             let mut graph = Graph::new(&mut self.tape, &self.params, false);
-            let input = graph.constant_with(|buffer| x.gather_rows_into(&rows, buffer));
-            let target = graph.constant_with(|buffer| y.gather_rows_into(&rows, buffer));
-            let output = Self::forward_layers(&self.layers, &mut graph, input)?;
+            let input = graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer));
+            let target = graph.constant_with(|buffer| y.slice_rows_into(start, end, buffer));
+            let output = Self::forward_calls(&self.layers, &self.calls, &mut graph, input, &mut self.call_outputs)?;
             let loss = compiled.loss.compute(&mut graph, output, target)?;
             let loss = graph.add_penalties(loss)?;
             let (correct, predictions) = batch_stats(compiled, graph.value(output), graph.value(target));
@@ -401,10 +400,9 @@ impl Sequential {
         let mut start = 0;
         while start < x.rows() {
             let end = (start + batch_size).min(x.rows());
-            let rows: Vec<usize> = (start..end).collect();
             let mut graph = Graph::new(&mut self.tape, &self.params, false);
-            let input = graph.constant_with(|buffer| x.gather_rows_into(&rows, buffer));
-            let output = Self::forward_layers(&self.layers, &mut graph, input)?;
+            let input = graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer));
+            let output = Self::forward_calls(&self.layers, &self.calls, &mut graph, input, &mut self.call_outputs)?;
             values.extend_from_slice(graph.value(output).data());
             start = end;
         }

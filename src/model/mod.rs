@@ -3,17 +3,24 @@
 
 mod callbacks;
 mod fit;
+mod graph;
 mod history;
 mod progress;
 mod summary;
 
 pub use callbacks::{Callback, Control};
 pub use fit::{FitOptions, Scores};
+pub(crate) use graph::{Call, Source, graph_from_config};
+pub use graph::{LayerCall, Node, SharedLayer};
+
+/// Keras's `keras.Model`: the same type as [`Sequential`]. Every model is a graph of layer
+/// calls; `Sequential::new()` + `add` builds a chain, [`Model::functional`] any graph.
+pub type Model = Sequential;
 pub use history::{EpochLogs, History};
 
 use crate::autograd::{Graph, ParamStore, Tape, Var};
 use crate::error::{Error, Result, keras_shape};
-use crate::layers::{Layer, base_name};
+use crate::layers::Layer;
 use crate::losses::Loss;
 use crate::metrics::Accuracy;
 use crate::optimizers::{self, Optimizer};
@@ -32,9 +39,15 @@ use std::collections::HashMap;
 pub struct Sequential {
     name: String,
     layers: Vec<Box<dyn Layer>>,
+    /// The layer calls, each after its inputs; the last one is the model's output.
+    calls: Vec<Call>,
+    /// Made by `Model::functional` (summaries show connections, configs the graph).
+    functional: bool,
     params: ParamStore,
-    /// Per-sample output shape of each layer, once built.
+    /// Per-sample output shape of each call, once built.
     output_shapes: Vec<Vec<usize>>,
+    /// Each call's input variables, reused between steps.
+    call_outputs: Vec<Var>,
     input_shape: Option<Vec<usize>>,
     compiled: Option<Compiled>,
     tape: Tape,
@@ -45,6 +58,9 @@ pub struct Sequential {
     /// Batches of the next epoch already trained, when training stopped mid-epoch.
     pub(crate) batches_into_epoch: usize,
 }
+
+/// The input shapes and output shape of a layer's first call.
+type FirstUse = (Vec<Vec<usize>>, Vec<usize>);
 
 /// What `compile` fixed: the optimizer, the loss and the metrics.
 pub(crate) struct Compiled {
@@ -82,8 +98,11 @@ impl Sequential {
         Sequential {
             name: "sequential".into(),
             layers: Vec::new(),
+            calls: Vec::new(),
+            functional: false,
             params: ParamStore::new(),
             output_shapes: Vec::new(),
+            call_outputs: Vec::new(),
             input_shape: None,
             compiled: None,
             tape: Tape::new(),
@@ -148,24 +167,17 @@ impl Sequential {
         self.add_boxed(Box::new(layer))
     }
 
-    /// Appends a boxed layer.
-    pub fn add_boxed(&mut self, mut layer: Box<dyn Layer>) -> &mut Self {
-        if layer.name().is_empty() {
-            let base = if layer.is_input() {
-                "input_layer".to_string()
-            } else {
-                base_name(layer.class_name())
-            };
-            let taken = |name: &str| self.layers.iter().any(|l| l.name() == name);
-            let mut name = base.clone();
-            let mut n = 0;
-            while taken(&name) {
-                n += 1;
-                name = format!("{base}_{n}");
-            }
-            layer.set_name(name);
-        }
-        self.layers.push(layer);
+    /// Appends a boxed layer, called on the current output (the model's input for the first).
+    pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> &mut Self {
+        let input = match self.calls.len() {
+            0 => Source::ModelInput,
+            n => Source::Call(n - 1),
+        };
+        self.push_unique(layer);
+        self.calls.push(Call {
+            layer: self.layers.len() - 1,
+            inputs: vec![input],
+        });
         self.output_shapes.clear();
         self.input_shape = None;
         self
@@ -230,20 +242,51 @@ impl Sequential {
             ));
         }
         let mut params = ParamStore::new();
-        let mut shapes = Vec::with_capacity(self.layers.len());
-        let mut shape = input_shape.to_vec();
-        for layer in &mut self.layers {
-            if let Some(declared) = layer.declared_input_shape()
-                && declared != shape.as_slice()
+        let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.calls.len());
+        // The input shapes and output shape of each layer's first call: a shared layer's later
+        // calls must match them.
+        let mut first_use: Vec<Option<FirstUse>> = vec![None; self.layers.len()];
+        for call in &self.calls {
+            let inputs: Vec<Vec<usize>> = call
+                .inputs
+                .iter()
+                .map(|source| match *source {
+                    Source::ModelInput => input_shape.to_vec(),
+                    Source::Call(c) => shapes[c].clone(),
+                })
+                .collect();
+            let layer = &mut self.layers[call.layer];
+            if let (Some(declared), [only]) = (layer.declared_input_shape(), inputs.as_slice())
+                && declared != only.as_slice()
             {
                 return Err(Error::LayerShape {
                     layer: layer.name().to_string(),
                     expected: keras_shape(declared),
-                    received: keras_shape(&shape),
+                    received: keras_shape(only),
                 });
             }
-            shape = layer.build(&shape, &mut params, &mut self.rng)?;
-            shapes.push(shape.clone());
+            let output = match &first_use[call.layer] {
+                Some((seen, output)) if *seen == inputs => output.clone(),
+                Some((seen, _)) => {
+                    let show =
+                        |shapes: &[Vec<usize>]| shapes.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
+                    return Err(Error::LayerShape {
+                        layer: layer.name().to_string(),
+                        expected: format!(
+                            "{} (the shapes of its first call: a shared layer keeps them)",
+                            show(seen)
+                        ),
+                        received: show(&inputs),
+                    });
+                }
+                None => {
+                    let borrowed: Vec<&[usize]> = inputs.iter().map(Vec::as_slice).collect();
+                    let output = layer.build_multi(&borrowed, &mut params, &mut self.rng)?;
+                    first_use[call.layer] = Some((inputs, output.clone()));
+                    output
+                }
+            };
+            shapes.push(output);
         }
         self.params = params;
         self.output_shapes = shapes;
@@ -326,22 +369,91 @@ impl Sequential {
         Ok(summary::render(self))
     }
 
-    /// Records the forward pass of every layer on `graph`.
-    fn forward_layers(layers: &[Box<dyn Layer>], graph: &mut Graph, mut x: Var) -> Result<Var> {
-        for layer in layers {
-            x = layer.forward(graph, x)?;
+    /// Records the forward pass of every call on `graph`, from the batch `input`; returns the
+    /// output. `outputs` is working memory for each call's output (kept to avoid allocating).
+    fn forward_calls(
+        layers: &[Box<dyn Layer>],
+        calls: &[Call],
+        graph: &mut Graph,
+        input: Var,
+        outputs: &mut Vec<Var>,
+    ) -> Result<Var> {
+        outputs.clear();
+        let resolve = |source: &Source, outputs: &[Var]| match *source {
+            Source::ModelInput => input,
+            Source::Call(c) => outputs[c],
+        };
+        for call in calls {
+            let layer = &layers[call.layer];
+            let y = match call.inputs.as_slice() {
+                [one] => layer.forward(graph, resolve(one, outputs))?,
+                many => {
+                    let vars: Vec<Var> = many.iter().map(|s| resolve(s, outputs)).collect();
+                    layer.forward_multi(graph, &vars)?
+                }
+            };
+            outputs.push(y);
         }
-        Ok(x)
+        outputs
+            .last()
+            .copied()
+            .ok_or_else(|| Error::Usage("the model has no layers: add some with `model.add(...)`".into()))
     }
 
-    /// Keras's layer config list, for saving the architecture.
+    /// Keras's model config, for saving the architecture: the layer list of a `Sequential`, or
+    /// for a functional model the layers with their inbound nodes (Keras 2's `to_json` layout).
     pub fn config(&self) -> serde_json::Value {
+        if !self.functional {
+            let layers: Vec<_> = self
+                .layers
+                .iter()
+                .map(|l| serde_json::json!({"class_name": l.class_name(), "config": l.config()}))
+                .collect();
+            return serde_json::json!({"class_name": "Sequential", "config": {"name": self.name, "layers": layers}});
+        }
         let layers: Vec<_> = self
             .layers
             .iter()
-            .map(|l| serde_json::json!({"class_name": l.class_name(), "config": l.config()}))
+            .enumerate()
+            .map(|(index, layer)| {
+                let inbound: Vec<serde_json::Value> = self
+                    .calls
+                    .iter()
+                    .filter(|c| c.layer == index && !layer.is_input())
+                    .map(|call| {
+                        let refs: Vec<serde_json::Value> = call
+                            .inputs
+                            .iter()
+                            .filter_map(|source| match *source {
+                                Source::ModelInput => None,
+                                Source::Call(c) => {
+                                    let from = self.calls[c].layer;
+                                    let node = self.calls[..c].iter().filter(|k| k.layer == from).count();
+                                    Some(serde_json::json!([self.layers[from].name(), node, 0, {}]))
+                                }
+                            })
+                            .collect();
+                        refs.into()
+                    })
+                    .collect();
+                serde_json::json!({
+                    "class_name": layer.class_name(),
+                    "name": layer.name(),
+                    "config": layer.config(),
+                    "inbound_nodes": inbound,
+                })
+            })
             .collect();
-        serde_json::json!({"class_name": "Sequential", "config": {"name": self.name, "layers": layers}})
+        let output = self.calls.last().map_or("", |c| self.layers[c.layer].name());
+        let output_node = self.calls.last().map_or(0, |last| {
+            self.calls.iter().filter(|k| k.layer == last.layer).count() - 1
+        });
+        serde_json::json!({"class_name": "Functional", "config": {
+            "name": self.name,
+            "layers": layers,
+            "input_layers": [[self.layers.first().map_or("", |l| l.name()), 0, 0]],
+            "output_layers": [[output, output_node, 0]],
+        }})
     }
 }
 

@@ -60,6 +60,9 @@ impl EpochProgress {
 
     /// Ends the epoch: the bar's final state (or Keras's verbose-2 line) with all metrics.
     pub(crate) fn finish(self, logs: &EpochLogs) {
+        if self.verbose == 0 {
+            return;
+        }
         let elapsed = self.started.elapsed().as_secs_f64();
         let per_step = format_per_step(elapsed / self.steps.max(1) as f64);
         let metrics = metrics_text(logs.loss, logs.accuracy, logs.val_loss, logs.val_accuracy);
@@ -70,7 +73,6 @@ impl EpochProgress {
                 // indicatif leaves the cursor at the end of the finished bar.
                 println!();
             }
-            (_, 0) => {}
             _ => println!(
                 "{}/{} - {} - {per_step}{metrics}",
                 self.steps,

@@ -4,9 +4,14 @@ use super::Sequential;
 use crate::error::keras_shape;
 
 const WIDTHS: [usize; 3] = [33, 24, 15];
+/// Keras's functional summary has a fourth column, "Connected to".
+const FUNCTIONAL_WIDTHS: [usize; 4] = [26, 22, 12, 32];
 
 /// The summary of a (built) model as text.
 pub(crate) fn render(model: &Sequential) -> String {
+    if model.functional {
+        return render_functional(model);
+    }
     let mut out = format!("Model: \"{}\"\n", model.name);
     out += &rule('┏', '┳', '┓', '━');
     out += &row(&["Layer (type)", "Output Shape", "Param #"], '┃');
@@ -18,13 +23,90 @@ pub(crate) fn render(model: &Sequential) -> String {
         let layer = &model.layers[i];
         let shape = model.output_shapes.get(i).map_or("?".to_string(), |s| keras_shape(s));
         let count: usize = layer.params().iter().map(|&id| model.params.value(id).len()).sum();
-        let name = format!("{} ({})", layer.name(), layer.class_name());
-        out += &row(&[&name, &shape, &group_thousands(count)], '│');
+        let names = name_lines(layer.name(), layer.class_name(), WIDTHS[0]);
+        out += &row(&[&names[0], &shape, &group_thousands(count)], '│');
+        for more in &names[1..] {
+            out += &row(&[more, "", ""], '│');
+        }
         if n + 1 < visible.len() {
             out += &rule('├', '┼', '┤', '─');
         }
     }
     out += &rule('└', '┴', '┘', '─');
+    out + &totals(model)
+}
+
+/// A functional model: one row per layer, with the calls it reads from ("connected to").
+fn render_functional(model: &Sequential) -> String {
+    let widths = FUNCTIONAL_WIDTHS;
+    let line = |left: char, middle: char, right: char, fill: char| {
+        let cells: Vec<String> = widths.iter().map(|&w| fill.to_string().repeat(w)).collect();
+        format!("{left}{}{right}\n", cells.join(&middle.to_string()))
+    };
+    let cells = |texts: [&str; 4], bar: char| {
+        format!(
+            "{bar} {:<a$}{bar} {:<b$}{bar} {:>c$} {bar} {:<d$}{bar}\n",
+            texts[0],
+            texts[1],
+            texts[2],
+            texts[3],
+            a = widths[0] - 1,
+            b = widths[1] - 1,
+            c = widths[2] - 2,
+            d = widths[3] - 1
+        )
+    };
+    let mut out = format!("Model: \"{}\"\n", model.name);
+    out += &line('┏', '┳', '┓', '━');
+    out += &cells(["Layer (type)", "Output Shape", "Param #", "Connected to"], '┃');
+    out += &line('┡', '╇', '┩', '━');
+    for (index, layer) in model.layers.iter().enumerate() {
+        let calls: Vec<usize> = (0..model.calls.len())
+            .filter(|&c| model.calls[c].layer == index)
+            .collect();
+        let shape = calls
+            .first()
+            .and_then(|&c| model.output_shapes.get(c))
+            .map_or("?".to_string(), |s| keras_shape(s));
+        let count: usize = layer.params().iter().map(|&id| model.params.value(id).len()).sum();
+        let mut connected: Vec<String> = calls.iter().flat_map(|&c| model.inbound(&model.calls[c])).collect();
+        if connected.is_empty() {
+            connected.push("-".into());
+        }
+        let names = name_lines(layer.name(), layer.class_name(), widths[0]);
+        let count = group_thousands(count);
+        for line in 0..names.len().max(connected.len()) {
+            let name = names.get(line).map_or("", String::as_str);
+            let connection = connected.get(line).map_or("", String::as_str);
+            let (shape, count) = if line == 0 {
+                (shape.as_str(), count.as_str())
+            } else {
+                ("", "")
+            };
+            out += &cells([name, shape, count, connection], '│');
+        }
+        if index + 1 < model.layers.len() {
+            out += &line('├', '┼', '┤', '─');
+        }
+    }
+    out += &line('└', '┴', '┘', '─');
+    out + &totals(model)
+}
+
+/// `name (Class)` on one line when it fits the column, else the name and `(Class)` on two
+/// lines, as Keras wraps them.
+fn name_lines(name: &str, class_name: &str, width: usize) -> Vec<String> {
+    let joined = format!("{name} ({class_name})");
+    if joined.chars().count() < width {
+        vec![joined]
+    } else {
+        vec![name.to_string(), format!("({class_name})")]
+    }
+}
+
+/// The parameter totals under the table.
+fn totals(model: &Sequential) -> String {
+    let mut out = String::new();
     let (total, trainable) = model.params.counts();
     out += &format!(" Total params: {} ({})\n", group_thousands(total), bytes(total));
     out += &format!(

@@ -12,7 +12,7 @@
 
 mod shape;
 
-pub(crate) use shape::broadcast_strides as shape_broadcast_strides;
+pub(crate) use shape::{Dims, broadcast_dims, broadcast_strides as shape_broadcast_strides};
 pub use shape::{broadcast_shapes, numel};
 
 use crate::error::{Error, Result};
@@ -192,6 +192,16 @@ impl Tensor {
             shape,
             data: self.data[start * row..end * row].to_vec(),
         }
+    }
+
+    /// Like [`Tensor::slice_rows`], reusing `out`'s buffer.
+    pub fn slice_rows_into(&self, start: usize, end: usize, out: &mut Tensor) {
+        let row = self.row_len();
+        out.shape.clear();
+        out.shape.push(end - start);
+        out.shape.extend_from_slice(&self.shape[1..]);
+        out.data.clear();
+        out.data.extend_from_slice(&self.data[start * row..end * row]);
     }
 
     /// Index of the largest value in each row of a 2-D (or higher) tensor.

@@ -1,6 +1,11 @@
 //! Shape arithmetic: element counts and numpy-style broadcasting.
 
 use crate::error::{Error, Result};
+use smallvec::SmallVec;
+
+/// A shape held inline up to rank 6 (on the heap beyond): the autograd operations copy their
+/// inputs' shapes on every step, and a `Vec` there would allocate on every step.
+pub(crate) type Dims = SmallVec<[usize; 6]>;
 
 /// Number of elements in a tensor of this shape (1 for a scalar).
 pub fn numel(shape: &[usize]) -> usize {
@@ -9,8 +14,13 @@ pub fn numel(shape: &[usize]) -> usize {
 
 /// The shape two operands broadcast to under numpy's rules (align right; a 1 stretches).
 pub fn broadcast_shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Result<Vec<usize>> {
+    broadcast_dims(op, lhs, rhs).map(|dims| dims.to_vec())
+}
+
+/// [`broadcast_shapes`] without a heap allocation for ranks up to 6.
+pub(crate) fn broadcast_dims(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Result<Dims> {
     let rank = lhs.len().max(rhs.len());
-    let mut out = vec![0; rank];
+    let mut out = Dims::from_elem(0, rank);
     for (axis, size) in out.iter_mut().enumerate() {
         let l = dim_from_right(lhs, rank - 1 - axis);
         let r = dim_from_right(rhs, rank - 1 - axis);
@@ -40,9 +50,9 @@ fn dim_from_right(shape: &[usize], from_right: usize) -> usize {
 }
 
 /// Row-major strides of `shape` as seen from an output of rank `rank`, 0 on broadcast axes.
-pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Dims {
     let rank = out.len();
-    let mut strides = vec![0; rank];
+    let mut strides = Dims::from_elem(0, rank);
     let mut stride = 1;
     for from_right in 0..shape.len() {
         let axis = rank - 1 - from_right;
@@ -62,6 +72,6 @@ mod tests {
         assert_eq!(broadcast_shapes("add", &[4, 1, 3], &[2, 1]).unwrap(), vec![4, 2, 3]);
         assert_eq!(broadcast_shapes("add", &[], &[5]).unwrap(), vec![5]);
         assert!(broadcast_shapes("add", &[3], &[4]).is_err());
-        assert_eq!(broadcast_strides(&[2, 1], &[4, 2, 3]), vec![0, 1, 0]);
+        assert_eq!(broadcast_strides(&[2, 1], &[4, 2, 3]).as_slice(), [0, 1, 0]);
     }
 }

@@ -1,0 +1,102 @@
+//! This machine's peak f32 throughput: fused multiply-adds on 256-bit AVX2 vectors, on 1 thread
+//! and on all threads at once, so kernel results (`cargo bench --bench kernels`) can be read as
+//! a fraction of the limit.
+//!
+//! `cargo bench --bench fma_peak`
+//!
+//! Each thread runs 12 independent chains of `acc = acc·a + b` on 8-lane vectors: more chains
+//! than an FMA's latency × throughput on current x86 cores (Zen 1: 5 cycles × 1 per cycle;
+//! Skylake: 4 × 2), so the FMA units, not the dependency chains, set the pace. 256-bit vectors
+//! because that is the width `gemm` uses here (its AVX-512 kernels sit behind a feature strata
+//! does not enable).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Independent accumulator chains per thread.
+const CHAINS: usize = 12;
+/// Floating-point operations per loop iteration: CHAINS FMAs × 8 lanes × 2 (multiply, add).
+const FLOPS_PER_ITERATION: u64 = (CHAINS * 8 * 2) as u64;
+/// Loop iterations per timed run (≈ 0.5 s at 40 GFLOP/s).
+const ITERATIONS: u64 = 100_000_000;
+/// Timed runs per measurement; the fastest counts (the least disturbed by other processes).
+const RUNS: usize = 3;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::CHAINS;
+    use std::arch::x86_64::*;
+
+    /// Runs `iterations` rounds of CHAINS independent FMAs and returns a value that depends on
+    /// all of them (so none can be optimized away).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA (checked by the caller at run time).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn fma_chains(iterations: u64, seed: f32) -> f32 {
+        // acc·a + b with a < 1 converges to b / (1 − a) = 1: no overflow, no subnormals.
+        let a = _mm256_set1_ps(0.999_9);
+        let b = _mm256_set1_ps(1e-4);
+        let mut acc = [_mm256_set1_ps(seed); CHAINS];
+        for _ in 0..iterations {
+            for chain in acc.iter_mut() {
+                *chain = _mm256_fmadd_ps(*chain, a, b);
+            }
+        }
+        let mut total = _mm256_setzero_ps();
+        for chain in acc {
+            total = _mm256_add_ps(total, chain);
+        }
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` holds 8 floats, the width of one unaligned 256-bit store.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), total) };
+        lanes.iter().sum()
+    }
+
+    /// Whether this CPU can run [`fma_chains`].
+    pub fn supported() -> bool {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+}
+
+/// GFLOP/s of `threads` threads each running the FMA chains at the same time (best of RUNS).
+#[cfg(target_arch = "x86_64")]
+fn measure(threads: usize) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                scope.spawn(move || {
+                    // SAFETY: main checked avx2::supported() before measuring.
+                    black_box(unsafe { avx2::fma_chains(ITERATIONS, black_box(t as f32)) })
+                });
+            }
+        });
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    (threads as u64 * ITERATIONS * FLOPS_PER_ITERATION) as f64 / best / 1e9
+}
+
+#[cfg(target_arch = "x86_64")]
+fn main() {
+    if !avx2::supported() {
+        println!("fma_peak: this CPU has no AVX2 + FMA; nothing to measure");
+        return;
+    }
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let single = measure(1);
+    println!("f32 FMA peak (AVX2, 256-bit), 1 thread: {single:.1} GFLOP/s");
+    if all > 1 {
+        let total = measure(all);
+        println!(
+            "f32 FMA peak (AVX2, 256-bit), {all} threads: {total:.1} GFLOP/s ({:.1} per thread)",
+            total / all as f64
+        );
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn main() {
+    println!("fma_peak: measures AVX2 FMAs, which only x86-64 has");
+}

@@ -1,0 +1,133 @@
+//! Reading a dataset: its dataspace (shape), datatype (float32 only) and layout (contiguous or
+//! compact) messages, each checked against the file before its values are copied out.
+
+use super::{Cursor, H5Result, Hdf5File, MAX_RANK, MSG_DATASPACE, MSG_DATATYPE, MSG_FILTERS, MSG_LAYOUT, Message};
+
+/// A dataset's shape and values.
+#[derive(Debug)]
+pub(crate) struct Dataset {
+    /// Dimensions, outermost first (`[]` for a scalar).
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub values: Vec<f32>,
+}
+
+impl<'a> Hdf5File<'a> {
+    /// Reads the float32 dataset whose object header is at `address`.
+    pub fn read_f32(&self, address: u64) -> H5Result<Dataset> {
+        let messages = self.messages(address)?;
+        let find = |kind: u16, what: &str| -> H5Result<&Message<'a>> {
+            let message = messages
+                .iter()
+                .find(|m| m.kind == kind)
+                .ok_or_else(|| format!("the object at {address} is not a dataset (no {what})"))?;
+            if message.flags & 0x02 != 0 {
+                return Err(format!(
+                    "the dataset at {address} uses a shared {what}, which strata does not read"
+                ));
+            }
+            Ok(message)
+        };
+        if messages.iter().any(|m| m.kind == MSG_FILTERS) {
+            return Err(format!(
+                "the dataset at {address} is compressed or filtered; strata reads unfiltered datasets"
+            ));
+        }
+        let shape = self.dataspace(find(MSG_DATASPACE, "dataspace")?.body)?;
+        check_float32(find(MSG_DATATYPE, "datatype")?.body)?;
+        let count = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .filter(|n| n.checked_mul(4).is_some())
+            .ok_or("the dataset's shape overflows")?;
+        let raw = self.layout(find(MSG_LAYOUT, "layout")?.body, count * 4)?;
+        let values = raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(Dataset { shape, values })
+    }
+
+    /// A dataspace message (versions 1 and 2): the dimensions.
+    fn dataspace(&self, body: &[u8]) -> H5Result<Vec<usize>> {
+        let mut c = Cursor { bytes: body, pos: 0 };
+        let version = c.u8()?;
+        let rank = c.u8()? as usize;
+        c.u8()?; // flags: whether maximum dimensions follow, which reading ignores
+        match version {
+            1 => drop(c.take(5)?), // reserved
+            2 => {
+                if c.u8()? == 2 {
+                    return Err("the dataset has a null dataspace (no values)".into());
+                }
+            }
+            _ => return Err(format!("dataspace message version {version}")),
+        }
+        if rank > MAX_RANK {
+            return Err(format!("a dataspace of rank {rank} (HDF5 allows {MAX_RANK})"));
+        }
+        (0..rank)
+            .map(|_| {
+                let d = self.length(&mut c)?;
+                usize::try_from(d).map_err(|_| format!("dimension {d} is too large"))
+            })
+            .collect()
+    }
+
+    /// The raw bytes of a version 3 layout message's data, which must be `size` bytes.
+    fn layout(&self, body: &'a [u8], size: usize) -> H5Result<&'a [u8]> {
+        let mut c = Cursor { bytes: body, pos: 0 };
+        let version = c.u8()?;
+        if version != 3 {
+            return Err(format!("data layout message version {version}; strata reads version 3"));
+        }
+        let (stored, mut data) = match c.u8()? {
+            // Compact: the values are inside the message itself.
+            0 => (u64::from(c.u16()?), c),
+            1 => {
+                let address = self.offset(&mut c)?;
+                let stored = self.length(&mut c)?;
+                if size == 0 && stored == 0 {
+                    return Ok(&[]);
+                }
+                (stored, self.at(address)?)
+            }
+            2 => return Err("the dataset is chunked; strata reads contiguous datasets, as Keras writes".into()),
+            other => return Err(format!("data layout class {other}")),
+        };
+        if stored != size as u64 {
+            return Err(format!("the dataset stores {stored} bytes, its shape needs {size}"));
+        }
+        data.take(size)
+            .map_err(|_| format!("the dataset's {size} bytes lie outside the file"))
+    }
+}
+
+/// Accepts only IEEE 754 binary32, little-endian: class 1, 4 bytes, 32 bits with an 8-bit
+/// exponent at bit 23 (bias 127) and a 23-bit mantissa at bit 0.
+fn check_float32(body: &[u8]) -> H5Result<()> {
+    let mut c = Cursor { bytes: body, pos: 0 };
+    let class = c.u8()? & 0x0f;
+    let bits = c.take(3)?;
+    let size = c.u32()?;
+    let describe = || match class {
+        0 => format!("{}-bit integers", size * 8),
+        1 => format!("{}-bit floats", size * 8),
+        3 => "strings".to_string(),
+        other => format!("values of HDF5 type class {other}"),
+    };
+    if class != 1 || size != 4 {
+        return Err(format!(
+            "the dataset holds {}; strata reads float32 weights",
+            describe()
+        ));
+    }
+    if bits[0] & 0x41 != 0 {
+        return Err("the dataset holds big-endian floats; strata reads little-endian float32".into());
+    }
+    let properties = (c.u16()?, c.u16()?, c.u8()?, c.u8()?, c.u8()?, c.u8()?, c.u32()?);
+    if properties != (0, 32, 23, 8, 0, 23, 127) {
+        return Err("the dataset holds 32-bit floats that are not IEEE float32".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! The weights of an imported `.keras` archive: where Keras keeps each layer's weights in
+//! `model.weights.h5`, and how they are checked against strata's layers.
+//!
+//! Keras names weights by position, not by name: the `i`-th weight of the `k`-th layer of
+//! class `Dense` is `layers/dense_k/vars/i` (`dense`, `dense_1`, `dense_2`, ... counted per class
+//! in layer order; `InputLayer` is not counted). strata declares each layer's weights in
+//! Keras's order and layout (`kernel (..window, in, out)` then `bias (out)`), so `vars/i` is the
+//! layer's `i`-th weight.
+
+use super::hdf5::{Dataset, Hdf5File};
+use super::keras::KerasLayer;
+use crate::autograd::ParamStore;
+use crate::initializers::to_snake_case;
+use crate::layers;
+use crate::model::Sequential;
+use crate::rng::Rng;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Each non-input layer's stored weights, in Keras's order (`vars/0`, `vars/1`, ...).
+pub(super) fn read(hdf5: &Hdf5File, layers: &[KerasLayer]) -> Result<Vec<Vec<Dataset>>, String> {
+    let mut used: HashMap<String, usize> = HashMap::new();
+    let mut stored = Vec::new();
+    for layer in layers.iter().filter(|l| l.class != "InputLayer") {
+        // Keras's `_get_unique_name`: the class in snake case, then `_1`, `_2`, ... per repeat.
+        let base = to_snake_case(layer.class);
+        let count = used.entry(base.clone()).and_modify(|n| *n += 1).or_insert(0);
+        let group = match *count {
+            0 => format!("layers/{base}/vars"),
+            n => format!("layers/{base}_{n}/vars"),
+        };
+        let members = match hdf5.lookup(&group)? {
+            Some(vars) => hdf5.members(vars)?,
+            None => Vec::new(),
+        };
+        let mut weights = Vec::new();
+        for i in 0..members.len() {
+            let (_, address) = members
+                .iter()
+                .find(|(name, _)| *name == i.to_string())
+                .ok_or_else(|| format!("{group} holds {} weights but no '{i}'", members.len()))?;
+            weights.push(hdf5.read_f32(*address).map_err(|e| format!("{group}/{i}: {e}"))?);
+        }
+        stored.push((group, weights));
+    }
+    Ok(stored.into_iter().map(|(_, weights)| weights).collect())
+}
+
+/// Builds each layer on its own, in order, and checks that it has exactly the stored weights.
+/// Before a layer allocates anything, its kernel's shape (which the config and the input shape
+/// decide, and a corrupt config could make huge) must be the stored kernel's: so no layer
+/// allocates more than the file holds.
+pub(super) fn check_shapes(
+    layers: &[KerasLayer],
+    input_shape: &[usize],
+    stored: &[Vec<Dataset>],
+) -> Result<(), String> {
+    let mut shape = input_shape.to_vec();
+    let mut rng = Rng::new(0);
+    for (layer, weights) in layers.iter().filter(|l| l.class != "InputLayer").zip(stored) {
+        let name = layer.config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
+        let describe = || format!("{} layer '{name}'", layer.class);
+        let has_kernel = layer
+            .config
+            .get("units")
+            .or_else(|| layer.config.get("filters"))
+            .is_some();
+        match weights.first() {
+            Some(kernel) => check_kernel(layer, &shape, &kernel.shape).map_err(|e| format!("{}: {e}", describe()))?,
+            None if has_kernel => return Err(format!("holds no weights for {}", describe())),
+            None => {}
+        }
+        let mut built = layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {e}", describe()))?;
+        let mut params = ParamStore::new();
+        shape = built
+            .build(&shape, &mut params, &mut rng)
+            .map_err(|e| format!("{}: {e}", describe()))?;
+        let ids = built.params();
+        if ids.len() != weights.len() {
+            return Err(format!(
+                "holds {} weights for {}; strata's layer has {}",
+                weights.len(),
+                describe(),
+                ids.len()
+            ));
+        }
+        for (i, (id, weight)) in ids.into_iter().zip(weights).enumerate() {
+            let expected = params.value(id).shape();
+            if weight.shape != expected {
+                return Err(format!(
+                    "weight {i} of {} has shape {:?}; strata's '{}' has {expected:?}",
+                    describe(),
+                    weight.shape,
+                    params.name(id)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Keras kernel is `(..kernel_size, input channels, units or filters)`, input channels being
+/// the input's last axis (channels last).
+fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> Result<(), String> {
+    let config = layer.config;
+    let Some(outputs) = config.get("units").or_else(|| config.get("filters")) else {
+        // Normalization layers hold (C,) vectors, C being the input's last axis.
+        if matches!(layer.class, "BatchNormalization" | "LayerNormalization") {
+            return match (kernel, input_shape.last()) {
+                ([c], Some(last)) if c == last => Ok(()),
+                _ => Err(format!(
+                    "its input has shape {input_shape:?}, its stored weight {kernel:?} is not one value per channel"
+                )),
+            };
+        }
+        return Err("strata does not know this layer's weight layout".into());
+    };
+    let [window @ .., inputs, units] = kernel else {
+        return Err(format!("its stored kernel has shape {kernel:?}, not a kernel's"));
+    };
+    if outputs.as_u64() != Some(*units as u64) {
+        return Err(format!(
+            "config says {outputs} outputs, its stored kernel {kernel:?} has {units}"
+        ));
+    }
+    if input_shape.last() != Some(inputs) {
+        return Err(format!(
+            "its input has shape {input_shape:?}, its stored kernel {kernel:?} expects {inputs} channels"
+        ));
+    }
+    let sizes: Option<Vec<u64>> = match config.get("kernel_size") {
+        None => Some(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(Value::as_u64).collect(),
+        Some(size) => size.as_u64().map(|n| vec![n; window.len()]),
+    };
+    if sizes != Some(window.iter().map(|&w| w as u64).collect()) {
+        return Err(format!(
+            "config says kernel_size {}, its stored kernel has {window:?}",
+            config.get("kernel_size").unwrap_or(&Value::Null)
+        ));
+    }
+    Ok(())
+}
+
+/// Copies the stored weights into the built model's layers, in order.
+pub(super) fn assign(model: &mut Sequential, stored: Vec<Vec<Dataset>>) -> Result<(), String> {
+    let ids: Vec<_> = model
+        .layers()
+        .iter()
+        .filter(|l| !l.is_input())
+        .map(|l| l.params())
+        .collect();
+    for (layer_ids, weights) in ids.into_iter().zip(stored) {
+        for (id, weight) in layer_ids.into_iter().zip(weights) {
+            if model.params().value(id).shape() != weight.shape {
+                return Err(format!(
+                    "weight '{}' changed shape between checks",
+                    model.params().name(id)
+                ));
+            }
+            model
+                .params_mut()
+                .value_mut(id)
+                .data_mut()
+                .copy_from_slice(&weight.values);
+        }
+    }
+    Ok(())
+}

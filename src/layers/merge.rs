@@ -1,0 +1,206 @@
+//! Merge layers, which combine several inputs into one: [`Add`] (residual connections),
+//! [`Subtract`], [`Multiply`], [`Average`], [`Maximum`] and [`Concatenate`], as in Keras.
+//! They have no weights; use them in functional models (`Add::new().call_many(&[&a, &b])`).
+
+use super::Layer;
+use crate::autograd::{Graph, ParamStore, Var};
+use crate::error::{Error, Result, keras_shape};
+use crate::rng::Rng;
+
+/// How a [`Merge`] combines its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Add,
+    Subtract,
+    Multiply,
+    Average,
+    Maximum,
+    /// Along this axis of the per-sample shape, counted as Keras does (-1 is the last).
+    Concatenate(isize),
+}
+
+/// A merge layer; build one with [`Add::new`], [`Subtract::new`], [`Multiply::new`],
+/// [`Average::new`], [`Maximum::new`] or [`Concatenate::new`].
+#[derive(Clone, Debug)]
+pub struct Merge {
+    name: String,
+    kind: Kind,
+    /// For Concatenate: the resolved axis of the batched tensors.
+    batched_axis: usize,
+}
+
+macro_rules! merge_constructor {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl $name {
+            /// The layer.
+            #[allow(clippy::new_ret_no_self)]
+            pub fn new() -> Merge {
+                Merge::with_kind($kind)
+            }
+        }
+    };
+}
+
+merge_constructor!(
+    /// Keras's `Add`: the elementwise sum of its inputs, the join of a residual connection.
+    Add,
+    Kind::Add
+);
+merge_constructor!(
+    /// Keras's `Subtract`: the first of two inputs minus the second.
+    Subtract,
+    Kind::Subtract
+);
+merge_constructor!(
+    /// Keras's `Multiply`: the elementwise product of its inputs.
+    Multiply,
+    Kind::Multiply
+);
+merge_constructor!(
+    /// Keras's `Average`: the elementwise mean of its inputs.
+    Average,
+    Kind::Average
+);
+merge_constructor!(
+    /// Keras's `Maximum`: the elementwise maximum of its inputs.
+    Maximum,
+    Kind::Maximum
+);
+
+/// Keras's `Concatenate(axis=-1)`: joins its inputs along one axis of the per-sample shape.
+pub struct Concatenate;
+
+impl Concatenate {
+    /// Joins along `axis` of each sample (-1: the last, Keras's default).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(axis: isize) -> Merge {
+        Merge::with_kind(Kind::Concatenate(axis))
+    }
+}
+
+impl Merge {
+    fn with_kind(kind: Kind) -> Self {
+        Merge {
+            name: String::new(),
+            kind,
+            batched_axis: 0,
+        }
+    }
+
+    /// Gives the layer a name instead of the automatic one.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    fn mismatch(&self, shapes: &[&[usize]]) -> Error {
+        let all: Vec<String> = shapes.iter().map(|s| keras_shape(s)).collect();
+        let expected = match self.kind {
+            Kind::Concatenate(_) => "inputs whose shapes agree on every axis but the concatenation axis".to_string(),
+            Kind::Subtract => "exactly two inputs of the same shape".to_string(),
+            _ => "inputs of the same shape".to_string(),
+        };
+        Error::LayerShape {
+            layer: self.name.clone(),
+            expected,
+            received: all.join(", "),
+        }
+    }
+}
+
+impl Layer for Merge {
+    fn class_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Add => "Add",
+            Kind::Subtract => "Subtract",
+            Kind::Multiply => "Multiply",
+            Kind::Average => "Average",
+            Kind::Maximum => "Maximum",
+            Kind::Concatenate(_) => "Concatenate",
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+        self.build_multi(&[input_shape], params, rng)
+    }
+
+    fn build_multi(&mut self, shapes: &[&[usize]], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+        let two_or_more = shapes.len() >= 2 && (self.kind != Kind::Subtract || shapes.len() == 2);
+        if !two_or_more {
+            return Err(self.mismatch(shapes));
+        }
+        let first = shapes[0];
+        let Kind::Concatenate(axis) = self.kind else {
+            if shapes.iter().any(|s| *s != first) {
+                return Err(self.mismatch(shapes));
+            }
+            return Ok(first.to_vec());
+        };
+        let rank = first.len() as isize;
+        let resolved = if axis < 0 { rank + axis } else { axis };
+        if !(0..rank).contains(&resolved) {
+            return Err(Error::invalid(
+                "axis",
+                axis,
+                format!("layer '{}': inputs have {rank} axes per sample", self.name),
+            ));
+        }
+        let resolved = resolved as usize;
+        let agree = shapes.iter().all(|s| {
+            s.len() == first.len()
+                && s.iter()
+                    .zip(first)
+                    .enumerate()
+                    .all(|(i, (a, b))| i == resolved || a == b)
+        });
+        if !agree {
+            return Err(self.mismatch(shapes));
+        }
+        self.batched_axis = resolved + 1;
+        let mut out = first.to_vec();
+        out[resolved] = shapes.iter().map(|s| s[resolved]).sum();
+        Ok(out)
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        self.forward_multi(graph, &[x])
+    }
+
+    fn forward_multi(&self, graph: &mut Graph, inputs: &[Var]) -> Result<Var> {
+        let [first, rest @ ..] = inputs else {
+            return Err(Error::Usage(format!("layer '{}' was called on no input", self.name)));
+        };
+        let mut out = *first;
+        for &next in rest {
+            out = match self.kind {
+                Kind::Add | Kind::Average => graph.add(out, next)?,
+                Kind::Subtract => graph.sub(out, next)?,
+                Kind::Multiply => graph.mul(out, next)?,
+                Kind::Maximum => graph.maximum(out, next)?,
+                Kind::Concatenate(_) => graph.concat(out, next, self.batched_axis)?,
+            };
+        }
+        if self.kind == Kind::Average {
+            out = graph.scale(out, 1.0 / inputs.len() as f32);
+        }
+        Ok(out)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        match self.kind {
+            Kind::Concatenate(axis) => serde_json::json!({"name": self.name, "axis": axis}),
+            _ => serde_json::json!({"name": self.name}),
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The model as a graph of layer calls, and Keras's functional API on top of it.
+//!
+//! Every model is a list of [`Call`]s in an order where each call's inputs come before it: a
+//! `Sequential` stack is the chain `layer 0 → layer 1 → ...`, a functional model any directed
+//! acyclic graph, where one layer may be called several times (shared weights) and merge layers
+//! take several inputs.
+//!
+//! ```
+//! use strata::prelude::*;
+//! # fn main() -> strata::Result<()> {
+//! let inputs = Input::node(&[16]);
+//! let hidden = Dense::new(16).activation("relu").call(&inputs)?;
+//! let residual = Add::new().call_many(&[&inputs, &hidden])?;   // a skip connection
+//! let outputs = Dense::new(3).activation("softmax").call(&residual)?;
+//! let mut model = Model::functional(&inputs, &outputs)?;
+//! assert_eq!(model.count_params(), 16 * 16 + 16 + 16 * 3 + 3);
+//! # Ok(()) }
+//! ```
+
+use super::Sequential;
+use crate::error::{Error, Result, keras_shape};
+use crate::layers::{Input, Layer, base_name};
+use crate::rng::Rng;
+use std::sync::{Arc, Mutex};
+
+/// Where a call's input comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The model's input.
+    ModelInput,
+    /// The output of an earlier call.
+    Call(usize),
+}
+
+/// One application of a layer in a model's graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Call {
+    /// Index into the model's layers.
+    pub(crate) layer: usize,
+    pub(crate) inputs: Vec<Source>,
+}
+
+/// A layer that can be called on several nodes, sharing its weights between the calls (Keras
+/// calls the same layer object twice). Calling a layer by value ([`LayerCall::call`]) makes one.
+#[derive(Clone)]
+pub struct SharedLayer(Arc<Mutex<SharedState>>);
+
+struct SharedState {
+    /// `None` once a model has taken the layer.
+    layer: Option<Box<dyn Layer>>,
+    /// The input shapes of the first call: later calls must match them.
+    first_inputs: Option<Vec<Vec<usize>>>,
+}
+
+/// A symbolic tensor of a functional model under construction (Keras's `KerasTensor`): the
+/// model's input, or the output of a layer called on other nodes. Knows its per-sample shape.
+#[derive(Clone)]
+pub struct Node(Arc<NodeData>);
+
+struct NodeData {
+    shape: Vec<usize>,
+    /// `None` for an input node.
+    call: Option<(SharedLayer, Vec<Node>)>,
+}
+
+impl Input {
+    /// The input node of a functional model, as Keras's `keras.Input(shape)`.
+    pub fn node(shape: &[usize]) -> Node {
+        Node(Arc::new(NodeData {
+            shape: shape.to_vec(),
+            call: None,
+        }))
+    }
+}
+
+impl Node {
+    /// The per-sample shape of this node.
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+
+    fn same(&self, other: &Node) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl SharedLayer {
+    /// Wraps a layer so it can be called on several nodes.
+    pub fn new(layer: impl Layer + 'static) -> Self {
+        SharedLayer(Arc::new(Mutex::new(SharedState {
+            layer: Some(Box::new(layer)),
+            first_inputs: None,
+        })))
+    }
+
+    /// Calls the layer on one node.
+    pub fn call(&self, input: &Node) -> Result<Node> {
+        self.call_many(&[input])
+    }
+
+    /// Calls the layer on several nodes (merge layers). The layer is built on a scratch store to
+    /// find its output shape, so shape errors appear here, naming the layer.
+    pub fn call_many(&self, inputs: &[&Node]) -> Result<Node> {
+        let shape = {
+            let mut state = self.0.lock().expect("no thread panics while holding a layer");
+            let SharedState { layer, first_inputs } = &mut *state;
+            let layer = layer
+                .as_mut()
+                .ok_or_else(|| Error::Usage("this layer already belongs to a built model".into()))?;
+            if layer.name().is_empty() {
+                // A provisional name for error messages; the model gives a unique one.
+                let provisional = base_name(layer.class_name());
+                layer.set_name(provisional);
+            }
+            let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape()).collect();
+            let owned: Vec<Vec<usize>> = shapes.iter().map(|s| s.to_vec()).collect();
+            match first_inputs {
+                Some(first) if *first != owned => {
+                    let show = |all: &[Vec<usize>]| all.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
+                    return Err(Error::LayerShape {
+                        layer: layer.name().to_string(),
+                        expected: format!(
+                            "{} (a shared layer keeps the input shapes of its first call)",
+                            show(first)
+                        ),
+                        received: show(&owned),
+                    });
+                }
+                Some(_) => {}
+                None => *first_inputs = Some(owned),
+            }
+            let mut scratch = crate::autograd::ParamStore::new();
+            layer.build_multi(&shapes, &mut scratch, &mut Rng::new(0))?
+        };
+        Ok(Node(Arc::new(NodeData {
+            shape,
+            call: Some((self.clone(), inputs.iter().map(|&n| n.clone()).collect())),
+        })))
+    }
+
+    fn same(&self, other: &SharedLayer) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// `layer.call(&node)`: Keras's `layer(node)` for any layer value.
+pub trait LayerCall: Layer + Sized + 'static {
+    /// Calls this layer on `input`, returning its output node.
+    fn call(self, input: &Node) -> Result<Node> {
+        SharedLayer::new(self).call(input)
+    }
+
+    /// Calls this (merge) layer on several inputs.
+    fn call_many(self, inputs: &[&Node]) -> Result<Node> {
+        SharedLayer::new(self).call_many(inputs)
+    }
+}
+
+impl<L: Layer + Sized + 'static> LayerCall for L {}
+
+/// The nodes `output` depends on, each after its inputs.
+fn topological_order(output: &Node) -> Vec<Node> {
+    let mut order: Vec<Node> = Vec::new();
+    // Iterative depth-first search: (node, inputs already pushed).
+    let mut stack = vec![(output.clone(), false)];
+    while let Some((node, expanded)) = stack.pop() {
+        if order.iter().any(|n| n.same(&node)) {
+            continue;
+        }
+        if expanded {
+            order.push(node);
+            continue;
+        }
+        stack.push((node.clone(), true));
+        if let Some((_, inputs)) = &node.0.call {
+            for input in inputs.iter().rev() {
+                stack.push((input.clone(), false));
+            }
+        }
+    }
+    order
+}
+
+impl Sequential {
+    /// A functional model from its input node to its output node, as Keras's
+    /// `keras.Model(inputs, outputs)`. Layers are taken out of the nodes (a layer belongs to one
+    /// model), named uniquely, and built; the model works like any other (`compile`, `fit`,
+    /// `summary`, `save`, ...).
+    pub fn functional(input: &Node, output: &Node) -> Result<Sequential> {
+        if input.0.call.is_some() {
+            return Err(Error::Usage(
+                "the model's input must be a node made by Input::node".into(),
+            ));
+        }
+        let order = topological_order(output);
+        if !order.iter().any(|n| n.same(input)) {
+            return Err(Error::Usage(
+                "the model's input is not connected to its output: build the output from the input node".into(),
+            ));
+        }
+        let mut model = Sequential::new();
+        model.set_name("functional");
+        model.functional = true;
+        model.push_unique(Box::new(Input::new(input.shape())));
+        model.calls.push(Call {
+            layer: 0,
+            inputs: vec![Source::ModelInput],
+        });
+        let mut shared: Vec<SharedLayer> = Vec::new();
+        let mut node_calls: Vec<(Node, usize)> = vec![(input.clone(), 0)];
+        for node in &order {
+            let Some((layer, inputs)) = &node.0.call else {
+                if !node.same(input) {
+                    return Err(Error::Usage(format!(
+                        "the output depends on an input node of shape {:?} that is not the model's input",
+                        node.shape()
+                    )));
+                }
+                continue;
+            };
+            let index = match shared.iter().position(|s| s.same(layer)) {
+                Some(i) => i + 1,
+                None => {
+                    let taken = layer
+                        .0
+                        .lock()
+                        .expect("no thread panics while holding a layer")
+                        .layer
+                        .take();
+                    let taken = taken
+                        .ok_or_else(|| Error::Usage("a layer of this graph already belongs to another model".into()))?;
+                    shared.push(layer.clone());
+                    model.push_unique(taken);
+                    model.layers.len() - 1
+                }
+            };
+            let sources = inputs
+                .iter()
+                .map(|i| {
+                    let call = node_calls.iter().find(|(n, _)| n.same(i)).expect("inputs come first").1;
+                    Source::Call(call)
+                })
+                .collect();
+            model.calls.push(Call {
+                layer: index,
+                inputs: sources,
+            });
+            node_calls.push((node.clone(), model.calls.len() - 1));
+        }
+        model.build(input.shape())?;
+        Ok(model)
+    }
+
+    /// Adds a layer under a unique name (Keras's `dense`, `dense_1`, ...) when it has none, or
+    /// only a provisional one given when it was called.
+    pub(crate) fn push_unique(&mut self, mut layer: Box<dyn Layer>) {
+        let base = if layer.is_input() {
+            "input_layer".to_string()
+        } else {
+            base_name(layer.class_name())
+        };
+        let taken = |name: &str, layers: &[Box<dyn Layer>]| layers.iter().any(|l| l.name() == name);
+        if layer.name().is_empty() || (layer.name() == base && taken(&base, &self.layers)) {
+            let mut name = base.clone();
+            let mut n = 0;
+            while taken(&name, &self.layers) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            layer.set_name(name);
+        }
+        self.layers.push(layer);
+    }
+
+    /// The calls that read each layer, as Keras's "connected to": `dense[0][0]` is the first
+    /// call of `dense`.
+    pub(crate) fn inbound(&self, call: &Call) -> Vec<String> {
+        call.inputs
+            .iter()
+            .map(|source| match *source {
+                Source::ModelInput => "-".to_string(),
+                Source::Call(c) => {
+                    let layer = self.calls[c].layer;
+                    let node_index = self.calls[..c].iter().filter(|k| k.layer == layer).count();
+                    format!("{}[{node_index}][0]", self.layers[layer].name())
+                }
+            })
+            .collect()
+    }
+}
+
+/// A call read from a config, waiting for its inputs: (layer index, call index of that layer,
+/// the (layer name, call index) pairs it reads).
+type PendingCall = (usize, usize, Vec<(String, usize)>);
+
+/// A functional model from Keras's config layer list, each entry with `"inbound_nodes"`:
+/// `[[["dense", 0, 0, {}], ...], ...]`, one list per call of the layer, naming the calls it
+/// reads (layer name, call index). Calls are ordered so each comes after its inputs; a cycle or
+/// a reference to a missing layer is an error naming the layers involved.
+pub(crate) fn graph_from_config(entries: &[serde_json::Value]) -> Result<Sequential> {
+    let mut model = Sequential::new();
+    model.functional = true;
+    let mut pending: Vec<PendingCall> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let layer = crate::io::config::layer_from_entry(i, entry)?;
+        let name = entry
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or(layer.name())
+            .to_string();
+        let mut layer = layer;
+        layer.set_name(name.clone());
+        if model.layers.iter().any(|l| l.name() == name) {
+            return Err(Error::Data(format!("layers[{i}]: two layers are named '{name}'")));
+        }
+        let nodes = entry
+            .get("inbound_nodes")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        if layer.is_input() != nodes.is_empty() {
+            return Err(Error::Data(format!(
+                "layers[{i}] ('{name}'): {}",
+                if layer.is_input() {
+                    "an InputLayer reads no other layer"
+                } else {
+                    "needs \"inbound_nodes\": the layers it is called on"
+                }
+            )));
+        }
+        model.layers.push(layer);
+        for (call_index, node) in nodes.iter().enumerate() {
+            let refs = node
+                .as_array()
+                .ok_or_else(|| Error::Data(format!("layers[{i}] ('{name}'): an inbound node must be a list")))?
+                .iter()
+                .map(|r| match (r.get(0).and_then(|v| v.as_str()), r.get(1).and_then(|v| v.as_u64())) {
+                    (Some(from), Some(k)) => Ok((from.to_string(), k as usize)),
+                    _ => Err(Error::Data(format!(
+                        "layers[{i}] ('{name}'): inbound reference {r} is not [layer_name, node_index, tensor_index]"
+                    ))),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            pending.push((model.layers.len() - 1, call_index, refs));
+        }
+    }
+    let inputs: Vec<usize> = (0..model.layers.len())
+        .filter(|&i| model.layers[i].is_input())
+        .collect();
+    let [input] = inputs.as_slice() else {
+        return Err(Error::Data(format!(
+            "a functional model here has exactly one InputLayer, this one has {}",
+            inputs.len()
+        )));
+    };
+    model.calls.push(Call {
+        layer: *input,
+        inputs: vec![Source::ModelInput],
+    });
+    // (layer, call index of that layer) → position in model.calls
+    let mut placed: Vec<((usize, usize), usize)> = vec![((*input, 0), 0)];
+    while !pending.is_empty() {
+        let find = |name: &str, k: usize, layers: &[Box<dyn Layer>], placed: &[((usize, usize), usize)]| {
+            let layer = layers.iter().position(|l| l.name() == name)?;
+            placed.iter().find(|(key, _)| *key == (layer, k)).map(|(_, c)| *c)
+        };
+        let ready = pending.iter().position(|(_, _, refs)| {
+            refs.iter()
+                .all(|(name, k)| find(name, *k, &model.layers, &placed).is_some())
+        });
+        let Some(ready) = ready else {
+            let stuck: Vec<&str> = pending.iter().map(|(l, _, _)| model.layers[*l].name()).collect();
+            return Err(Error::Data(format!(
+                "the layers {} read from layers that are missing or form a cycle",
+                stuck.join(", ")
+            )));
+        };
+        let (layer, call_index, refs) = pending.remove(ready);
+        let sources = refs
+            .iter()
+            .map(|(name, k)| Source::Call(find(name, *k, &model.layers, &placed).expect("checked ready")))
+            .collect();
+        model.calls.push(Call { layer, inputs: sources });
+        placed.push(((layer, call_index), model.calls.len() - 1));
+    }
+    Ok(model)
+}

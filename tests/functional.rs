@@ -1,0 +1,216 @@
+//! Functional models: graphs with merges, shared layers and skip connections behave like the
+//! equivalent Sequential stacks, differentiate correctly, print their connections and survive
+//! a save/load round trip; graph mistakes are errors naming the layers.
+
+mod common;
+
+use common::{EPS, TOLERANCE, project, uniform};
+use strata::autograd::ParamStore;
+use strata::autograd::gradcheck::max_gradient_error;
+use strata::layers::Merge;
+use strata::prelude::*;
+use strata::rng::Rng;
+
+fn residual_mlp() -> Model {
+    let inputs = Input::node(&[6]);
+    let hidden = Dense::new(6).activation("relu").call(&inputs).unwrap();
+    let skip = Add::new().call_many(&[&inputs, &hidden]).unwrap();
+    let normalized = LayerNormalization::new().call(&skip).unwrap();
+    let outputs = Dense::new(3).activation("softmax").call(&normalized).unwrap();
+    Model::functional(&inputs, &outputs).unwrap()
+}
+
+#[test]
+fn a_functional_chain_equals_the_sequential_stack() {
+    let inputs = Input::node(&[5]);
+    let hidden = Dense::new(7).activation("tanh").call(&inputs).unwrap();
+    let outputs = Dense::new(2).call(&hidden).unwrap();
+    let mut functional = Model::functional(&inputs, &outputs).unwrap();
+    let mut sequential = Sequential::new();
+    sequential
+        .add(Input::new(&[5]))
+        .add(Dense::new(7).activation("tanh"))
+        .add(Dense::new(2));
+    sequential.build(&[5]).unwrap();
+    assert_eq!(functional.weights(), sequential.weights(), "same seed, same weights");
+    let x = uniform(&[4, 5], -1.0, 1.0, 1);
+    assert_eq!(
+        functional.predict(&x, 4).unwrap().data(),
+        sequential.predict(&x, 4).unwrap().data()
+    );
+    for model in [&mut functional, &mut sequential] {
+        model.compile(Sgd::new(0.1), "mse", &[]).unwrap();
+        model
+            .fit(
+                &x,
+                &Tensor::zeros(&[4, 2]),
+                FitOptions::default().epochs(2).batch_size(2).verbose(0),
+            )
+            .unwrap();
+    }
+    assert_eq!(functional.weights(), sequential.weights(), "and the same training");
+}
+
+#[test]
+fn merge_layers_have_finite_difference_gradients() {
+    let merges: Vec<(&str, Merge, Vec<Vec<usize>>)> = vec![
+        ("add", Add::new(), vec![vec![2, 3], vec![2, 3], vec![2, 3]]),
+        ("subtract", Subtract::new(), vec![vec![2, 3], vec![2, 3]]),
+        ("multiply", Multiply::new(), vec![vec![2, 3], vec![2, 3]]),
+        ("average", Average::new(), vec![vec![2, 3], vec![2, 3], vec![2, 3]]),
+        ("maximum", Maximum::new(), vec![vec![2, 3], vec![2, 3]]),
+        ("concatenate", Concatenate::new(-1), vec![vec![2, 2, 3], vec![2, 2, 1]]),
+        (
+            "concatenate axis 0",
+            Concatenate::new(0),
+            vec![vec![2, 2, 3], vec![2, 1, 3]],
+        ),
+    ];
+    for (what, mut merge, shapes) in merges {
+        merge.set_name(what.into());
+        let per_sample: Vec<&[usize]> = shapes.iter().map(|s| &s[1..]).collect();
+        merge
+            .build_multi(&per_sample, &mut ParamStore::new(), &mut Rng::new(0))
+            .unwrap();
+        let mut params = ParamStore::new();
+        let ids: Vec<_> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| params.add(format!("x{i}"), uniform(s, -1.0, 1.0, 10 + i as u64), true))
+            .collect();
+        let error = max_gradient_error(&mut params, EPS, |g| {
+            let vars: Vec<_> = ids.iter().map(|&id| g.param(id)).collect();
+            let y = merge.forward_multi(g, &vars)?;
+            project(g, y, 3)
+        })
+        .unwrap();
+        assert!(error < TOLERANCE, "{what}: gradient error {error}");
+    }
+    // Hand-computed values.
+    let mut concat = Concatenate::new(-1);
+    concat
+        .build_multi(&[&[2], &[1]], &mut ParamStore::new(), &mut Rng::new(0))
+        .unwrap();
+    let params = ParamStore::new();
+    let mut tape = strata::autograd::Tape::new();
+    let mut g = strata::autograd::Graph::new(&mut tape, &params, false);
+    let a = g.constant(&Tensor::from_vec(vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap());
+    let b = g.constant(&Tensor::from_vec(vec![2, 1], vec![5.0, 6.0]).unwrap());
+    let y = concat.forward_multi(&mut g, &[a, b]).unwrap();
+    assert_eq!(g.value(y).data(), &[1.0, 2.0, 5.0, 3.0, 4.0, 6.0]);
+    let m = Maximum::new().forward_multi(&mut g, &[a, a]).unwrap();
+    assert_eq!(g.value(m).data(), &[1.0, 2.0, 3.0, 4.0]);
+}
+
+#[test]
+fn a_shared_layer_sums_the_gradients_of_its_calls() {
+    // x → dense → dense (the same layer twice) against two separate layers with equal weights:
+    // one SGD step moves the shared kernel by the sum of the two separate kernels' moves.
+    let x = uniform(&[8, 4], -1.0, 1.0, 2);
+    let y = uniform(&[8, 4], -1.0, 1.0, 3);
+    let kernel = uniform(&[4, 4], -0.5, 0.5, 4);
+    let step = |model: &mut Model| {
+        model.compile(Sgd::new(0.1), "mse", &[]).unwrap();
+        for id in model.params().ids().collect::<Vec<_>>() {
+            if model.params().name(id).ends_with("kernel") {
+                *model.params_mut().value_mut(id) = kernel.clone();
+            }
+        }
+        let options = FitOptions::default().batch_size(8).shuffle(false).verbose(0);
+        model.fit(&x, &y, options).unwrap();
+    };
+    let inputs = Input::node(&[4]);
+    let shared = SharedLayer::new(Dense::new(4).activation("tanh"));
+    let once = shared.call(&inputs).unwrap();
+    let twice = shared.call(&once).unwrap();
+    let mut shared_model = Model::functional(&inputs, &twice).unwrap();
+    assert_eq!(shared_model.count_params(), 20, "one set of weights");
+    step(&mut shared_model);
+    let inputs = Input::node(&[4]);
+    let first = Dense::new(4).activation("tanh").call(&inputs).unwrap();
+    let second = Dense::new(4).activation("tanh").call(&first).unwrap();
+    let mut separate = Model::functional(&inputs, &second).unwrap();
+    step(&mut separate);
+    let (w, s) = (shared_model.weights(), separate.weights());
+    for (i, value) in w["dense/kernel"].data().iter().enumerate() {
+        let expected = s["dense/kernel"].data()[i] + s["dense_1/kernel"].data()[i] - kernel.data()[i];
+        assert!((value - expected).abs() < 1e-6, "element {i}: {value} vs {expected}");
+    }
+}
+
+#[test]
+fn summaries_show_connections_and_graphs_save_and_load() {
+    let mut model = residual_mlp();
+    model
+        .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .unwrap();
+    let summary = model.summary().unwrap();
+    assert!(summary.contains("Connected to"), "{summary}");
+    assert!(summary.contains("add (Add)"), "{summary}");
+    let add_row = summary.lines().find(|l| l.contains("add (Add)")).unwrap();
+    assert!(add_row.contains("input_layer[0][0]"), "{summary}");
+    let next = summary.lines().skip_while(|l| !l.contains("add (Add)")).nth(1).unwrap();
+    assert!(next.contains("dense[0][0]"), "{summary}");
+    assert!(summary.contains("Total params: 75"), "{summary}");
+
+    let x = uniform(&[10, 6], -1.0, 1.0, 5);
+    let y = Tensor::from_vec(vec![10], (0..10).map(|i| (i % 3) as f32).collect()).unwrap();
+    model
+        .fit(&x, &y, FitOptions::default().epochs(2).batch_size(5).verbose(0))
+        .unwrap();
+    let path = std::env::temp_dir().join(format!("strata-functional-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let mut loaded = strata::load_model(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(loaded.config(), model.config());
+    assert_eq!(
+        loaded.predict(&x, 5).unwrap().data(),
+        model.predict(&x, 5).unwrap().data()
+    );
+    assert_eq!(loaded.summary().unwrap(), summary);
+}
+
+#[test]
+fn graph_mistakes_are_errors_naming_the_layers() {
+    let inputs = Input::node(&[4]);
+    let wide = Dense::new(5).call(&inputs).unwrap();
+    let error = Add::new().call_many(&[&inputs, &wide]).err().unwrap().to_string();
+    assert!(
+        error.contains("add") && error.contains("(None, 4)") && error.contains("(None, 5)"),
+        "{error}"
+    );
+
+    let other = Input::node(&[4]);
+    let out = Dense::new(2).call(&other).unwrap();
+    let error = Model::functional(&inputs, &out).err().unwrap().to_string();
+    assert!(error.contains("not connected"), "{error}");
+
+    let shared = SharedLayer::new(Dense::new(3).name("shared"));
+    shared.call(&inputs).unwrap();
+    let error = shared.call(&wide).err().unwrap().to_string();
+    assert!(error.contains("shared"), "{error}");
+
+    // A description with a cycle: a reads b, b reads a.
+    let cyclic = r#"{"class_name": "Functional", "config": {"name": "loop", "layers": [
+        {"class_name": "InputLayer", "name": "in", "config": {"name": "in", "batch_shape": [null, 3]}, "inbound_nodes": []},
+        {"class_name": "Dense", "name": "a", "config": {"name": "a", "units": 3}, "inbound_nodes": [[["b", 0, 0, {}]]]},
+        {"class_name": "Dense", "name": "b", "config": {"name": "b", "units": 3}, "inbound_nodes": [[["a", 0, 0, {}]]]}
+    ]}}"#;
+    let error = strata::io::config::parse(cyclic, strata::io::config::Format::Json, "loop.json")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("a, b") && error.contains("cycle"), "{error}");
+}
+
+#[test]
+fn named_residual_models_build_with_their_parameter_counts() {
+    for (name, total, non_trainable) in [("resmlp", 233_866, 0), ("resnet", 44_786, 560)] {
+        let spec = strata::io::config::load_model_spec(name).unwrap();
+        let mut model = spec.model;
+        let summary = model.summary().unwrap();
+        let (all, trainable) = model.params().counts();
+        assert_eq!((all, all - trainable), (total, non_trainable), "{name}\n{summary}");
+        assert!(summary.contains("Connected to"), "{summary}");
+    }
+}

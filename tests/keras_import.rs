@@ -1,0 +1,211 @@
+//! Importing Keras 3 `.keras` archives. The fixtures under tests/fixtures/keras/ were written
+//! by tools/make_keras_fixtures.py with Keras 3: each NAME.keras has random weights (biases
+//! too), and NAME.json holds a fixed input batch and what Keras's `predict` returned for it.
+
+use serde_json::Value;
+use strata::io::import_keras;
+use strata::prelude::*;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/keras/{name}"))
+}
+
+/// The fixture's input batch and Keras's outputs for it.
+fn keras_io(name: &str) -> (Tensor, Tensor) {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.json"))).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let tensor = |key: &str| {
+        let shape: Vec<usize> = serde_json::from_value(json[format!("{key}_shape")].clone()).unwrap();
+        let values: Vec<f32> = serde_json::from_value(json[key].clone()).unwrap();
+        Tensor::from_vec(shape, values).unwrap()
+    };
+    (tensor("input"), tensor("output"))
+}
+
+fn assert_close(actual: &Tensor, expected: &Tensor, what: &str) {
+    assert_eq!(actual.shape(), expected.shape(), "{what}");
+    for (i, (a, e)) in actual.data().iter().zip(expected.data()).enumerate() {
+        assert!((a - e).abs() <= 1e-5, "{what}[{i}]: strata {a}, Keras {e}");
+    }
+}
+
+/// Imports NAME.keras and checks its predictions against Keras's.
+fn assert_matches_keras(name: &str) -> Sequential {
+    let mut model = import_keras(fixture(&format!("{name}.keras"))).unwrap();
+    let (x, expected) = keras_io(name);
+    let y = model.predict(&x, 32).unwrap();
+    assert_close(&y, &expected, name);
+    model
+}
+
+#[test]
+fn dense_mlp_matches_keras_and_keeps_its_compile_settings() {
+    let model = assert_matches_keras("mlp");
+    assert_eq!(model.name(), "mlp");
+    // Dense(5) on 6 inputs, Dense(4) without bias, Dense(3): 35 + 20 + 15.
+    assert_eq!(model.count_params(), 70);
+    assert_eq!(
+        model.loss(),
+        Some(Loss::SparseCategoricalCrossentropy { from_logits: false })
+    );
+    let optimizer = model.optimizer().unwrap();
+    assert!((optimizer.learning_rate() - 0.01).abs() < 1e-7);
+    let compile = model.compile_config().unwrap();
+    assert_eq!(compile["optimizer"]["class_name"], "Adam", "{compile}");
+    assert_eq!(compile["metrics"], serde_json::json!(["accuracy"]), "{compile}");
+}
+
+#[test]
+fn cnn_matches_keras() {
+    let model = assert_matches_keras("cnn");
+    // A loss object in compile_config becomes its name.
+    assert_eq!(
+        model.loss(),
+        Some(Loss::SparseCategoricalCrossentropy { from_logits: false })
+    );
+    assert_eq!(model.compile_config().unwrap()["optimizer"]["class_name"], "SGD");
+}
+
+#[test]
+fn conv1d_matches_keras() {
+    let model = assert_matches_keras("conv1d");
+    assert_eq!(model.loss(), Some(Loss::MeanSquaredError));
+    assert!((model.optimizer().unwrap().learning_rate() - 0.002).abs() < 1e-7);
+}
+
+#[test]
+fn reshape_global_pooling_and_activation_match_keras() {
+    let model = assert_matches_keras("global");
+    // Saved without compile: imported without compile.
+    assert!(model.loss().is_none());
+}
+
+#[test]
+fn imported_models_save_and_load() {
+    let model = import_keras(fixture("cnn.keras")).unwrap();
+    let path = std::env::temp_dir().join(format!("strata-keras-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let mut restored = strata::load_model(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let (x, expected) = keras_io("cnn");
+    assert_close(&restored.predict(&x, 32).unwrap(), &expected, "restored cnn");
+    assert_eq!(restored.loss(), model.loss());
+}
+
+#[test]
+fn unsupported_layers_are_named() {
+    let err = import_keras(fixture("lstm.keras")).err().unwrap().to_string();
+    assert!(
+        err.contains("lstm.keras") && err.contains("'lstm' (LSTM) is not supported") && err.contains("Conv2D"),
+        "{err}"
+    );
+}
+
+#[test]
+fn imports_batch_normalization_and_dropout() {
+    // Dense → BatchNormalization (random moving statistics) → Dropout → Dense, at inference.
+    assert_matches_keras("batchnorm");
+}
+
+#[test]
+fn the_cli_imports_to_safetensors() {
+    let out = std::env::temp_dir().join(format!("strata-cli-keras-{}.safetensors", std::process::id()));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("import")
+        .arg(fixture("mlp.keras"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let mut model = strata::load_model(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let (x, expected) = keras_io("mlp");
+    assert_close(&model.predict(&x, 32).unwrap(), &expected, "mlp via the CLI");
+
+    let failed = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("import")
+        .arg(fixture("lstm.keras"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!failed.status.success() && !out.exists());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("LSTM"));
+}
+
+#[test]
+fn files_that_are_not_keras_archives_say_so() {
+    let dir = std::env::temp_dir().join(format!("strata-keras-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_zip = dir.join("text.keras");
+    std::fs::write(&not_zip, "hello").unwrap();
+    let err = import_keras(&not_zip).err().unwrap().to_string();
+    assert!(err.contains("text.keras") && err.contains("not a valid zip"), "{err}");
+    let missing = import_keras(dir.join("missing.keras")).err().unwrap().to_string();
+    assert!(
+        missing.contains("missing.keras") && missing.contains("cannot read"),
+        "{missing}"
+    );
+
+    // A zip without the weights, and one whose weights are not HDF5.
+    let valid = std::fs::read(fixture("mlp.keras")).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(valid)).unwrap();
+    let mut config_json = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("config.json").unwrap(), &mut config_json).unwrap();
+    let mut weights = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name("model.weights.h5").unwrap(), &mut weights).unwrap();
+    let wider = config_json.replacen("\"units\": 5", "\"units\": 7", 1);
+    assert_ne!(wider, config_json);
+    for (name, config, member, says) in [
+        ("noweights.keras", &config_json, None, "no model.weights.h5"),
+        ("junk.keras", &config_json, Some(&b"not hdf5"[..]), "not an HDF5 file"),
+        // The config disagrees with the stored kernel: refused before building the layer.
+        (
+            "wider.keras",
+            &wider,
+            Some(&weights[..]),
+            "Dense layer 'dense': config says 7 outputs",
+        ),
+    ] {
+        let path = dir.join(name);
+        write_archive(&path, config, member);
+        let err = import_keras(&path).err().unwrap().to_string();
+        assert!(err.contains(name) && err.contains(says), "{err}");
+    }
+    // Keras stores members uncompressed; other zip tools may deflate them.
+    let deflated = dir.join("deflated.keras");
+    write_archive_with(
+        &deflated,
+        &config_json,
+        Some(&weights),
+        zip::CompressionMethod::Deflated,
+    );
+    let (x, expected) = keras_io("mlp");
+    let y = import_keras(&deflated).unwrap().predict(&x, 32).unwrap();
+    assert_close(&y, &expected, "deflated mlp");
+
+    let functional = config_json.replacen("\"Sequential\"", "\"Functional\"", 1);
+    let path = dir.join("functional.keras");
+    write_archive(&path, &functional, Some(&weights));
+    let err = import_keras(&path).err().unwrap().to_string();
+    assert!(err.contains("'Functional' model"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn write_archive(path: &std::path::Path, config: &str, weights: Option<&[u8]>) {
+    write_archive_with(path, config, weights, zip::CompressionMethod::Stored);
+}
+
+fn write_archive_with(path: &std::path::Path, config: &str, weights: Option<&[u8]>, method: zip::CompressionMethod) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default().compression_method(method);
+    zip.start_file("config.json", options).unwrap();
+    zip.write_all(config.as_bytes()).unwrap();
+    if let Some(weights) = weights {
+        zip.start_file("model.weights.h5", options).unwrap();
+        zip.write_all(weights).unwrap();
+    }
+    zip.finish().unwrap();
+}

@@ -1,0 +1,138 @@
+"""Writes the Keras import fixtures under tests/fixtures/keras/.
+
+Run by hand, in a throwaway virtual environment (not part of the build or CI):
+
+    python -m venv /tmp/kerasvenv
+    /tmp/kerasvenv/bin/pip install tensorflow-cpu
+    /tmp/kerasvenv/bin/python tools/make_keras_fixtures.py
+
+For each model it writes NAME.keras (the archive `model.save` writes) and NAME.json
+(`{"input": [...], "input_shape": [...], "output": [...], "output_shape": [...]}`, a fixed
+batch and what Keras's `model.predict` returns for it, both row-major). Every weight, biases
+included, is drawn at random so a transposed kernel or a dropped bias changes the outputs.
+The files are small (a few tens of KB each): keep the models tiny.
+"""
+
+import json
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "keras"
+layers = keras.layers
+
+
+def models():
+    """(name, model, compile arguments or None) for each fixture."""
+    yield "mlp", keras.Sequential(
+        [
+            keras.Input((6,)),
+            layers.Dense(5, activation="relu"),
+            layers.Dense(4, activation="tanh", use_bias=False),
+            layers.Dense(3, activation="softmax"),
+        ],
+        name="mlp",
+    ), dict(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    yield "cnn", keras.Sequential(
+        [
+            keras.Input((8, 8, 2)),
+            layers.Conv2D(3, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(4, (2, 2), use_bias=False),
+            layers.AveragePooling2D(2, strides=1),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ],
+        name="cnn",
+    ), dict(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=False),
+        metrics=["accuracy"],
+    )
+    yield "conv1d", keras.Sequential(
+        [
+            keras.Input((10, 3)),
+            layers.Conv1D(4, 3, activation="relu"),
+            layers.MaxPooling1D(2),
+            layers.Conv1D(2, 2, strides=2, padding="same"),
+            layers.Flatten(),
+            layers.Dense(2),
+        ],
+        name="conv1d",
+    ), dict(optimizer=keras.optimizers.RMSprop(0.002), loss="mse")
+    yield "global", keras.Sequential(
+        [
+            keras.Input((12,)),
+            layers.Reshape((2, 2, 3)),
+            layers.Conv2D(4, 2, padding="same", dilation_rate=1),
+            layers.GlobalMaxPooling2D(),
+            layers.Reshape((2, 2, 1)),
+            layers.Conv2D(3, 1),
+            layers.GlobalAveragePooling2D(),
+            layers.Activation("sigmoid"),
+        ],
+        name="global",
+    ), None
+    # Not yet supported by strata (TODO for the lead once they land): inference-mode
+    # BatchNormalization (moving statistics) and Dropout (identity at inference).
+    yield "batchnorm", keras.Sequential(
+        [
+            keras.Input((4,)),
+            layers.Dense(5),
+            layers.BatchNormalization(),
+            layers.Dropout(0.5),
+            layers.Dense(2),
+        ],
+        name="batchnorm",
+    ), dict(optimizer="adam", loss="mse")
+    # Never supported: an import must name this layer in its error.
+    yield "lstm", keras.Sequential(
+        [keras.Input((5, 3)), layers.LSTM(2), layers.Dense(1)],
+        name="lstm",
+    ), None
+
+
+def write_hdf5_layouts():
+    """hdf5_layouts.h5: datasets in layouts and types Keras does not write, for the reader's
+    tests: one it reads (compact) and ones it must refuse by name."""
+    import h5py
+
+    with h5py.File(OUT / "hdf5_layouts.h5", "w") as f:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.COMPACT)
+        space = h5py.h5s.create_simple((2, 3))
+        compact = h5py.h5d.create(f.id, b"compact", h5py.h5t.IEEE_F32LE, space, dcpl=dcpl)
+        compact.write(h5py.h5s.ALL, h5py.h5s.ALL, np.arange(6, dtype="<f4").reshape(2, 3))
+        f.create_dataset("chunked", data=np.ones(4, "<f4"), chunks=(2,))
+        f.create_dataset("big_endian", data=np.ones(3, ">f4"))
+        f.create_dataset("float64", data=np.ones(3, "<f8"))
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    write_hdf5_layouts()
+    rng = np.random.default_rng(0)
+    for name, model, compile_args in models():
+        # Random everything, moving variances kept positive.
+        model.set_weights([rng.uniform(0.1 if "variance" in w.path else -1.0, 1.0, w.shape) for w in model.weights])
+        if compile_args:
+            model.compile(**compile_args)
+        x = rng.uniform(-1.0, 1.0, (3, *model.input_shape[1:])).astype("float32")
+        y = model.predict(x, verbose=0)
+        model.save(OUT / f"{name}.keras")
+        fixture = {
+            "input_shape": list(x.shape),
+            "input": [float(v) for v in x.ravel()],
+            "output_shape": list(y.shape),
+            "output": [float(v) for v in y.ravel()],
+        }
+        (OUT / f"{name}.json").write_text(json.dumps(fixture) + "\n")
+        print(name, (OUT / f"{name}.keras").stat().st_size, "bytes")
+
+
+if __name__ == "__main__":
+    main()
