@@ -100,12 +100,12 @@ impl Graph<'_> {
         options: WindowOptions,
         relu: bool,
     ) -> Result<Var> {
-        let (sx, sk) = (self.shape(x).to_vec(), self.shape(kernel).to_vec());
+        let (sx, sk) = (self.dims(x), self.dims(kernel));
         if sk.len() != 4 || sx.len() != 4 || sk[2] != sx[3] {
             return Err(Error::ShapeMismatch {
                 op: "conv2d",
-                lhs: sx,
-                rhs: sk,
+                lhs: sx.to_vec(),
+                rhs: sk.to_vec(),
             });
         }
         let filters = sk[3];
@@ -114,7 +114,7 @@ impl Graph<'_> {
         {
             return Err(Error::ShapeMismatch {
                 op: "conv2d bias",
-                lhs: sk,
+                lhs: sk.to_vec(),
                 rhs: self.shape(b).to_vec(),
             });
         }
