@@ -5,7 +5,9 @@
 //! as needed) and ∞: `Aᵀ` evaluates, `G` evaluates the kernel (scaled so `Bᵀ` has integer
 //! entries), `Bᵀ` interpolates. For m = 4 they are the ones of Lavin & Gray (2016). The
 //! products below skip zero coefficients; the matrices are constants, so after inlining the
-//! skips and the multiplications by ±1 disappear from the compiled code.
+//! skips and the multiplications by ±1 disappear from the compiled code. They are fixed
+//! transforms of a few dozen additions per tile and channel group, not general matrix
+//! products, so they do not go through gemm-f32 (its per-call cost alone is larger).
 #![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the loops unroll.
 
 use super::simd::Simd;
