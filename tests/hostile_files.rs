@@ -129,22 +129,28 @@ fn mutated_keras_archives_never_panic() {
     assert!(loaded < CASES, "no mutation was caught");
 
     // The zip's checksums reject most mutated members before the HDF5 and JSON readers see
-    // them, so also mutate one member and zip it again with correct checksums.
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&valid)).unwrap();
-    let mut member = |name: &str| {
-        let mut bytes = Vec::new();
-        archive.by_name(name).unwrap().read_to_end(&mut bytes).unwrap();
-        bytes
+    // them, so also mutate one member and zip it again with correct checksums: members of the
+    // CNN and of a functional model (a graph with a shared layer and merges) in turn.
+    let members = |archive: &[u8]| {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
+        let mut member = |name: &str| {
+            let mut bytes = Vec::new();
+            archive.by_name(name).unwrap().read_to_end(&mut bytes).unwrap();
+            bytes
+        };
+        (member("config.json"), member("model.weights.h5"))
     };
-    let (config, weights) = (member("config.json"), member("model.weights.h5"));
+    let functional = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras/residual.keras");
+    let fixtures = [members(&valid), members(&std::fs::read(functional).unwrap())];
     let mut rng = Rng::new(8);
     let mut accepted = 0;
     for case in 0..CASES {
+        let (config, weights) = &fixtures[case % 2];
         // Mostly the weights: the HDF5 reader is the larger surface.
-        let (config, weights) = if case % 4 == 0 {
-            (mutate(&config, &mut rng), weights.clone())
+        let (config, weights) = if case % 8 < 2 {
+            (mutate(config, &mut rng), weights.clone())
         } else {
-            (config.clone(), mutate(&weights, &mut rng))
+            (config.clone(), mutate(weights, &mut rng))
         };
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);

@@ -107,6 +107,70 @@ fn imports_batch_normalization_and_dropout() {
     assert_matches_keras("batchnorm");
 }
 
+/// The fixture's input batches and Keras's outputs for a model with several inputs or outputs.
+fn keras_multi_io(name: &str) -> (Vec<Tensor>, Vec<Tensor>) {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.json"))).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let tensors = |key: &str| -> Vec<Tensor> {
+        json[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let shape: Vec<usize> = serde_json::from_value(t["shape"].clone()).unwrap();
+                let values: Vec<f32> = serde_json::from_value(t["values"].clone()).unwrap();
+                Tensor::from_vec(shape, values).unwrap()
+            })
+            .collect()
+    };
+    (tensors("inputs"), tensors("outputs"))
+}
+
+#[test]
+fn functional_models_with_shared_layers_and_merges_match_keras() {
+    // Dense "shared" called twice, Add (skip connection), BatchNormalization, Concatenate.
+    let mut model = assert_matches_keras("residual");
+    assert_eq!(model.name(), "residual");
+    // shared 6·6+6, norm 4·6, probabilities 12·3+3.
+    assert_eq!(model.count_params(), 42 + 24 + 39);
+    let summary = model.summary().unwrap();
+    assert!(
+        summary.contains("shared[1][0]") && summary.contains("pixels[0][0]"),
+        "{summary}"
+    );
+    assert_eq!(model.config()["class_name"], "Functional");
+}
+
+#[test]
+fn functional_models_with_two_inputs_and_two_outputs_match_keras() {
+    let mut model = import_keras(fixture("two_heads.keras")).unwrap();
+    assert_eq!(model.input_count(), 2);
+    assert_eq!(model.output_names(), ["label", "score"]);
+    assert_eq!(
+        model.losses().unwrap(),
+        [
+            Loss::SparseCategoricalCrossentropy { from_logits: false },
+            Loss::MeanSquaredError
+        ]
+    );
+    let compile = model.compile_config().unwrap();
+    assert_eq!(compile["loss_weights"], serde_json::json!([1.0, 0.5]), "{compile}");
+    assert_eq!(compile["metrics"], serde_json::json!([["accuracy"], []]), "{compile}");
+    let (inputs, expected) = keras_multi_io("two_heads");
+    let inputs: Vec<&Tensor> = inputs.iter().collect();
+    let outputs = model.predict_multi(&inputs, 32).unwrap();
+    for (i, (output, expected)) in outputs.iter().zip(&expected).enumerate() {
+        assert_close(output, expected, &format!("two_heads output {i}"));
+    }
+    // And it trains from there, with one loss per output.
+    let labels = Tensor::from_vec(vec![3], vec![0.0, 1.0, 1.0]).unwrap();
+    let scores = Tensor::from_vec(vec![3, 1], vec![0.5, -0.5, 0.0]).unwrap();
+    let history = model
+        .fit_multi(&inputs, &[&labels, &scores], FitOptions::default().verbose(0))
+        .unwrap();
+    assert!(history.last().unwrap().get("label_accuracy").is_some());
+}
+
 #[test]
 fn the_cli_imports_to_safetensors() {
     let out = std::env::temp_dir().join(format!("strata-cli-keras-{}.safetensors", std::process::id()));
@@ -185,11 +249,16 @@ fn files_that_are_not_keras_archives_say_so() {
     let y = import_keras(&deflated).unwrap().predict(&x, 32).unwrap();
     assert_close(&y, &expected, "deflated mlp");
 
+    // A Sequential's layer list relabelled as a functional model has no graph to follow.
     let functional = config_json.replacen("\"Sequential\"", "\"Functional\"", 1);
     let path = dir.join("functional.keras");
     write_archive(&path, &functional, Some(&weights));
     let err = import_keras(&path).err().unwrap().to_string();
-    assert!(err.contains("'Functional' model"), "{err}");
+    assert!(err.contains("without input_layers"), "{err}");
+    let subclassed = config_json.replacen("\"Sequential\"", "\"MyModel\"", 1);
+    write_archive(&path, &subclassed, Some(&weights));
+    let err = import_keras(&path).err().unwrap().to_string();
+    assert!(err.contains("'MyModel' model"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -89,6 +89,32 @@ def models():
         ],
         name="batchnorm",
     ), dict(optimizer="adam", loss="mse")
+    # Functional: a residual block with a shared layer (called twice), Add, Concatenate and
+    # BatchNormalization.
+    inputs = keras.Input((6,), name="pixels")
+    shared = layers.Dense(6, activation="tanh", name="shared")
+    hidden = shared(inputs)
+    again = shared(hidden)
+    residual = layers.Add(name="skip")([inputs, again])
+    normalized = layers.BatchNormalization(name="norm")(residual)
+    joined = layers.Concatenate(name="join")([normalized, hidden])
+    outputs = layers.Dense(3, activation="softmax", name="probabilities")(joined)
+    yield "residual", keras.Model(inputs, outputs, name="residual"), dict(
+        optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    # Two inputs, two outputs, one loss each with loss weights.
+    left = keras.Input((3,), name="left")
+    right = keras.Input((2,), name="right")
+    merged = layers.Concatenate()([left, right])
+    hidden = layers.Dense(4, activation="relu")(merged)
+    label = layers.Dense(2, activation="softmax", name="label")(hidden)
+    score = layers.Dense(1, name="score")(hidden)
+    yield "two_heads", keras.Model([left, right], [label, score], name="two_heads"), dict(
+        optimizer="rmsprop",
+        loss=["sparse_categorical_crossentropy", "mse"],
+        loss_weights=[1.0, 0.5],
+        metrics=[["accuracy"], []],
+    )
     # Never supported: an import must name this layer in its error.
     yield "lstm", keras.Sequential(
         [keras.Input((5, 3)), layers.LSTM(2), layers.Dense(1)],
@@ -112,27 +138,43 @@ def write_hdf5_layouts():
         f.create_dataset("float64", data=np.ones(3, "<f8"))
 
 
-def main():
+def main(only=None):
+    """Writes every fixture, or only those named on the command line (the others' random
+    draws are still made, in order, so each file is the same whichever are written)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    write_hdf5_layouts()
+    if not only:
+        write_hdf5_layouts()
     rng = np.random.default_rng(0)
     for name, model, compile_args in models():
         # Random everything, moving variances kept positive.
         model.set_weights([rng.uniform(0.1 if "variance" in w.path else -1.0, 1.0, w.shape) for w in model.weights])
         if compile_args:
             model.compile(**compile_args)
-        x = rng.uniform(-1.0, 1.0, (3, *model.input_shape[1:])).astype("float32")
-        y = model.predict(x, verbose=0)
+        if len(model.inputs) > 1 or len(model.outputs) > 1:
+            # Several inputs or outputs: lists of {"shape", "values"}.
+            xs = [rng.uniform(-1.0, 1.0, (3, *i.shape[1:])).astype("float32") for i in model.inputs]
+            ys = model.predict(xs, verbose=0)
+            fixture = {
+                "inputs": [{"shape": list(x.shape), "values": [float(v) for v in x.ravel()]} for x in xs],
+                "outputs": [{"shape": list(y.shape), "values": [float(v) for v in y.ravel()]} for y in ys],
+            }
+        else:
+            x = rng.uniform(-1.0, 1.0, (3, *model.input_shape[1:])).astype("float32")
+            y = model.predict(x, verbose=0)
+            fixture = {
+                "input_shape": list(x.shape),
+                "input": [float(v) for v in x.ravel()],
+                "output_shape": list(y.shape),
+                "output": [float(v) for v in y.ravel()],
+            }
+        if only and name not in only:
+            continue
         model.save(OUT / f"{name}.keras")
-        fixture = {
-            "input_shape": list(x.shape),
-            "input": [float(v) for v in x.ravel()],
-            "output_shape": list(y.shape),
-            "output": [float(v) for v in y.ravel()],
-        }
         (OUT / f"{name}.json").write_text(json.dumps(fixture) + "\n")
         print(name, (OUT / f"{name}.keras").stat().st_size, "bytes")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -15,7 +15,7 @@ pub struct CSVLogger {
     append: bool,
     file: Option<std::fs::File>,
     header_needed: bool,
-    keys: Vec<&'static str>,
+    keys: Vec<String>,
 }
 
 impl CSVLogger {

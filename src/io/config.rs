@@ -58,10 +58,16 @@ pub struct ModelFile {
     pub model: Sequential,
     /// The optimizer from `[compile]`.
     pub optimizer: Box<dyn Optimizer>,
-    /// The loss from `[compile]`.
+    /// The loss from `[compile]` (the first output's, with several outputs).
     pub loss: Loss,
-    /// Metric names from `[compile]`.
+    /// One loss per output (`loss = [...]` in `[compile]`, or the one loss for every output).
+    pub losses: Vec<Loss>,
+    /// `loss_weights` from `[compile]` (empty: every output weighs 1).
+    pub loss_weights: Vec<f32>,
+    /// Metric names from `[compile]`, for every output.
     pub metrics: Vec<String>,
+    /// Metric names per output, when `[compile]` gives a list of lists.
+    pub output_metrics: Option<Vec<Vec<String>>>,
     /// Training epochs from `[fit]` (default 1).
     pub epochs: usize,
     /// Batch size from `[fit]` (default 32).
@@ -128,6 +134,34 @@ pub(crate) fn parse_value(root: &Value, origin: &str) -> Result<ModelFile> {
     })
 }
 
+impl ModelFile {
+    /// Compiles `model` with this file's losses, loss weights and metrics and `optimizer`.
+    pub fn compile(&self, model: &mut Sequential, optimizer: Box<dyn Optimizer>) -> Result<()> {
+        compile_with(model, optimizer, &self.losses, &self.loss_weights, &self.metric_lists())
+    }
+
+    /// The metric names of each output.
+    pub fn metric_lists(&self) -> Vec<Vec<String>> {
+        match &self.output_metrics {
+            Some(lists) => lists.clone(),
+            None => vec![self.metrics.clone(); self.losses.len()],
+        }
+    }
+}
+
+/// `model.compile_outputs` with owned metric names.
+pub(crate) fn compile_with(
+    model: &mut Sequential,
+    optimizer: Box<dyn Optimizer>,
+    losses: &[Loss],
+    loss_weights: &[f32],
+    metrics: &[Vec<String>],
+) -> Result<()> {
+    let borrowed: Vec<Vec<&str>> = metrics.iter().map(|m| m.iter().map(String::as_str).collect()).collect();
+    let slices: Vec<&[&str]> = borrowed.iter().map(Vec::as_slice).collect();
+    model.compile_outputs(optimizer, losses, loss_weights, &slices)
+}
+
 fn from_value(root: &Value) -> Result<ModelFile> {
     // Keras's to_json nests the layers under "config"; strata's own files keep them at the top.
     let body = match root.get("config") {
@@ -146,7 +180,7 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         .ok_or_else(|| Error::Data("missing \"layers\": a list of {class_name, config} entries".into()))?;
     let class = root.get("class_name").and_then(Value::as_str);
     let mut model = if matches!(class, Some("Functional" | "Model")) {
-        crate::model::graph_from_config(entries)?
+        crate::model::graph_from_config(entries, body.get("input_layers"), body.get("output_layers"))?
     } else {
         let mut model = Sequential::new();
         for (i, entry) in entries.iter().enumerate() {
@@ -160,31 +194,72 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         Some(value) => optimizers::from_config(value).map_err(|e| Error::Data(format!("compile.optimizer: {e}")))?,
         None => optimizers::from_name("rmsprop")?,
     };
-    let mut loss = match compile.and_then(|c| c.get("loss")) {
-        Some(Value::String(name)) => Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {e}")))?,
-        Some(other) => {
-            return Err(Error::Data(format!("compile.loss must be a name, got {other}")));
+    let outputs = model.output_names().len().max(1);
+    let mut losses = match compile.and_then(|c| c.get("loss")) {
+        Some(Value::String(name)) => {
+            vec![Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {e}")))?; outputs]
         }
-        None => default_loss(entries),
+        Some(Value::Array(names)) => names
+            .iter()
+            .map(|name| match name.as_str() {
+                Some(name) => Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {e}"))),
+                None => Err(Error::Data(format!("compile.loss: {name} is not a name"))),
+            })
+            .collect::<Result<_>>()?,
+        Some(other) => {
+            return Err(Error::Data(format!(
+                "compile.loss must be a name or a list of names (one per output), got {other}"
+            )));
+        }
+        None => vec![default_loss(entries); outputs],
     };
-    if compile.and_then(|c| c.get("from_logits")).and_then(Value::as_bool) == Some(true) {
-        loss = loss.with_logits();
+    match compile.and_then(|c| c.get("from_logits")) {
+        Some(Value::Bool(true)) => losses.iter_mut().for_each(|l| *l = l.with_logits()),
+        Some(Value::Array(flags)) => {
+            for (loss, flag) in losses.iter_mut().zip(flags) {
+                if flag.as_bool() == Some(true) {
+                    *loss = loss.with_logits();
+                }
+            }
+        }
+        _ => {}
     }
-    let metrics = match compile.and_then(|c| c.get("metrics")) {
-        Some(Value::Array(items)) => items
+    let loss_weights = match compile.and_then(|c| c.get("loss_weights")) {
+        None => Vec::new(),
+        Some(value) => value
+            .as_array()
+            .and_then(|all| {
+                all.iter()
+                    .map(|w| w.as_f64().map(|w| w as f32))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| Error::Data(format!("compile.loss_weights must be a list of numbers, got {value}")))?,
+    };
+    let names = |items: &[Value]| -> Result<Vec<String>> {
+        items
             .iter()
             .map(|m| {
                 m.as_str()
                     .map(str::to_string)
                     .ok_or_else(|| Error::Data(format!("compile.metrics: {m} is not a name")))
             })
-            .collect::<Result<_>>()?,
+            .collect()
+    };
+    let (metrics, output_metrics) = match compile.and_then(|c| c.get("metrics")) {
+        Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_array) => {
+            let per_output = items
+                .iter()
+                .map(|list| names(list.as_array().expect("checked above")))
+                .collect::<Result<Vec<_>>>()?;
+            (per_output[0].clone(), Some(per_output))
+        }
+        Some(Value::Array(items)) => (names(items)?, None),
         Some(other) => {
             return Err(Error::Data(format!(
                 "compile.metrics must be a list of names, got {other}"
             )));
         }
-        None => vec!["accuracy".to_string()],
+        None => (vec!["accuracy".to_string()], None),
     };
     let fit = root.get("fit");
     let count = |key: &str, default: usize| -> Result<usize> {
@@ -201,8 +276,11 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         data: root.get("data").and_then(Value::as_str).map(str::to_string),
         model,
         optimizer,
-        loss,
+        loss: losses[0],
+        losses,
+        loss_weights,
         metrics,
+        output_metrics,
         epochs: count("epochs", 1)?,
         batch_size: count("batch_size", 32)?,
         validate_on_test: fit.and_then(|f| f.get("validation")).and_then(Value::as_str) == Some("test"),

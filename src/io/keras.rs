@@ -36,9 +36,10 @@ const KNOWN_METRICS: &[&str] = &[
     "sparse_categorical_accuracy",
 ];
 
-/// Reads a Keras 3 `.keras` archive of a `Sequential` model: its layers, its weights and, when
-/// the model was compiled, its optimizer, loss and metrics. A layer strata does not support is
-/// an error naming it; so is any corrupt or unexpected content of the archive.
+/// Reads a Keras 3 `.keras` archive of a `Sequential` or functional model: its layers (and
+/// for a functional model, its graph: merges, shared layers, several inputs and outputs), its
+/// weights and, when the model was compiled, its optimizer, losses and metrics. A layer strata
+/// does not support is an error naming it; so is any corrupt or unexpected content.
 pub fn import_keras(path: impl AsRef<Path>) -> Result<Sequential> {
     let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
@@ -57,14 +58,31 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     let weights = member(&mut archive, "model.weights.h5", u64::MAX).map_err(fail)?;
     let mut root: Value =
         serde_json::from_slice(&config_bytes).map_err(|e| fail(format!("config.json is not valid JSON ({e})")))?;
-    let class = root.get("class_name").and_then(Value::as_str).unwrap_or("(none)");
-    if class != "Sequential" {
+    let class = root
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or("(none)")
+        .to_string();
+    let functional = matches!(class.as_str(), "Functional" | "Model");
+    if class != "Sequential" && !functional {
         return Err(fail(format!(
-            "config.json describes a '{class}' model; strata imports Sequential models"
+            "config.json describes a '{class}' model; strata imports Sequential and Functional models"
         )));
     }
-    let compile = root.get("compile_config").and_then(compile_settings);
-    let body = root.get_mut("config").map(Value::take).unwrap_or_default();
+    let mut body = root.get_mut("config").map(Value::take).unwrap_or_default();
+    if functional {
+        to_inbound_references(&mut body).map_err(fail)?;
+    }
+    let output_names: Vec<String> = match body.get("output_layers").and_then(Value::as_array) {
+        Some(refs) => refs
+            .iter()
+            .filter_map(|r| r.get(0).and_then(Value::as_str).map(str::to_string))
+            .collect(),
+        None => Vec::new(),
+    };
+    let compile = root
+        .get("compile_config")
+        .and_then(|c| compile_settings(c, &output_names));
     let entries = body
         .get("layers")
         .and_then(Value::as_array)
@@ -73,29 +91,113 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     for entry in entries {
         layers.push(check_layer(entry).map_err(fail)?);
     }
-    let shape = input_shape(&body, entries)
-        .ok_or_else(|| fail("config.json gives no input shape (no InputLayer or build_input_shape)".into()))?;
+    let shapes = if functional {
+        functional_input_shapes(&body, entries).map_err(fail)?
+    } else {
+        vec![
+            input_shape(&body, entries)
+                .ok_or_else(|| fail("config.json gives no input shape (no InputLayer or build_input_shape)".into()))?,
+        ]
+    };
 
-    let in_weights = |e: String| fail(format!("model.weights.h5: {e}"));
-    let hdf5 = Hdf5File::parse(&weights).map_err(in_weights)?;
-    let stored = keras_weights::read(&hdf5, &layers).map_err(in_weights)?;
-    keras_weights::check_shapes(&layers, &shape, &stored).map_err(in_weights)?;
-
-    let mut description = json!({"class_name": "Sequential", "config": body});
+    let mut description = json!({"class_name": class, "config": body});
     if let Some(settings) = &compile {
         description["compile"] = settings.clone();
     }
     let spec = config::parse_value(&description, &format!("{} (config.json)", path.display()))?;
+
+    let in_weights = |e: String| fail(format!("model.weights.h5: {e}"));
+    let hdf5 = Hdf5File::parse(&weights).map_err(in_weights)?;
+    let stored = keras_weights::read(&hdf5, &layers).map_err(in_weights)?;
+    keras_weights::check_shapes(&layers, &spec.model, &shapes, &stored).map_err(in_weights)?;
+
+    let metrics = spec.metric_lists();
     let mut model = spec.model;
+    let borrowed: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
     model
-        .build(&shape)
+        .build_inputs(&borrowed)
         .map_err(|e| fail(format!("the model does not build: {e}")))?;
     keras_weights::assign(&mut model, stored).map_err(in_weights)?;
     if compile.is_some() {
-        let metrics: Vec<&str> = spec.metrics.iter().map(String::as_str).collect();
-        model.compile(spec.optimizer, spec.loss, &metrics)?;
+        config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
     }
     Ok(model)
+}
+
+/// Rewrites a Keras 3 functional config in the layout strata's model files read (Keras 2's):
+/// each `inbound_nodes` entry `{"args": [tensor or [tensors]], "kwargs": {}}` becomes the list
+/// of the `keras_history` references `[layer, node, tensor]` found in its arguments, and
+/// `input_layers` / `output_layers` of a single tensor become lists of one.
+fn to_inbound_references(body: &mut Value) -> Result<(), String> {
+    for key in ["input_layers", "output_layers"] {
+        if let Some(refs) = body.get_mut(key)
+            && refs.get(0).is_some_and(Value::is_string)
+        {
+            *refs = json!([refs.take()]);
+        }
+    }
+    let Some(entries) = body.get_mut("layers").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let name = entry
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("(unnamed)")
+            .to_string();
+        let Some(nodes) = entry.get_mut("inbound_nodes").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for node in nodes.iter_mut() {
+            if node.is_array() {
+                continue; // already Keras 2's layout
+            }
+            let mut refs = Vec::new();
+            collect_history(node.get("args").unwrap_or(&Value::Null), &mut refs);
+            if refs.is_empty() {
+                return Err(format!(
+                    "config.json: an inbound node of layer '{name}' names no input tensor"
+                ));
+            }
+            *node = Value::Array(refs);
+        }
+    }
+    Ok(())
+}
+
+/// The `keras_history` references of the tensors in a call's arguments, in order.
+fn collect_history(value: &Value, into: &mut Vec<Value>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|item| collect_history(item, into)),
+        Value::Object(object) if object.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") => {
+            if let Some(history) = object.get("config").and_then(|c| c.get("keras_history")) {
+                into.push(history.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Each input's per-sample shape, in `input_layers`' order.
+fn functional_input_shapes(body: &Value, entries: &[Value]) -> Result<Vec<Vec<usize>>, String> {
+    let names: Vec<&str> = match body.get("input_layers").and_then(Value::as_array) {
+        Some(refs) => refs.iter().filter_map(|r| r.get(0).and_then(Value::as_str)).collect(),
+        None => Vec::new(),
+    };
+    if names.is_empty() {
+        return Err("config.json: a functional model without input_layers".into());
+    }
+    names
+        .iter()
+        .map(|name| {
+            let entry = entries
+                .iter()
+                .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+                .ok_or_else(|| format!("config.json: input_layers names '{name}', which is not a layer"))?;
+            input_shape(&Value::Null, std::slice::from_ref(entry))
+                .ok_or_else(|| format!("config.json: the input layer '{name}' has no batch_shape"))
+        })
+        .collect()
 }
 
 /// A layer of the archive: its Keras class and config.
@@ -162,31 +264,72 @@ fn check_layer(entry: &Value) -> Result<KerasLayer<'_>, String> {
 }
 
 /// Keras's `compile_config` in the vocabulary of strata's model files, or `None` when the model
-/// was not compiled with a loss. Loss objects become their name and `from_logits`.
-fn compile_settings(compile: &Value) -> Option<Value> {
-    let mut loss = compile.get("loss")?;
-    if let Value::Array(items) = loss {
-        loss = items.first()?;
+/// was not compiled with a loss. Loss objects become their name and `from_logits`; with several
+/// outputs, losses (a list, or a dict by output name) and metrics become one entry per output.
+fn compile_settings(compile: &Value, output_names: &[String]) -> Option<Value> {
+    let losses: Vec<&Value> = match compile.get("loss")? {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(by_name) if !by_name.contains_key("class_name") => output_names
+            .iter()
+            .map(|name| by_name.get(name))
+            .collect::<Option<_>>()?,
+        one => vec![one],
+    };
+    let parsed: Vec<(String, bool)> = losses.into_iter().map(loss_setting).collect::<Option<_>>()?;
+    let mut settings = match parsed.as_slice() {
+        [] => return None,
+        [(name, from_logits)] if output_names.len() <= 1 => {
+            let mut metrics = Vec::new();
+            collect_metrics(compile.get("metrics").unwrap_or(&Value::Null), &mut metrics);
+            json!({"loss": name, "from_logits": from_logits, "metrics": metrics})
+        }
+        many => {
+            let metrics: Vec<Vec<String>> = match compile.get("metrics") {
+                Some(Value::Array(lists)) if lists.len() == many.len() && lists.iter().all(Value::is_array) => lists
+                    .iter()
+                    .map(|list| {
+                        let mut names = Vec::new();
+                        collect_metrics(list, &mut names);
+                        names
+                    })
+                    .collect(),
+                other => {
+                    let mut names = Vec::new();
+                    collect_metrics(other.unwrap_or(&Value::Null), &mut names);
+                    vec![names; many.len()]
+                }
+            };
+            let mut settings = json!({
+                "loss": many.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+                "from_logits": many.iter().map(|(_, l)| *l).collect::<Vec<_>>(),
+                "metrics": metrics,
+            });
+            if let Some(weights @ Value::Array(_)) = compile.get("loss_weights") {
+                settings["loss_weights"] = weights.clone();
+            }
+            settings
+        }
+    };
+    if let Some(optimizer) = compile.get("optimizer").filter(|o| !o.is_null()) {
+        settings["optimizer"] = optimizer.clone();
     }
-    let (name, from_logits) = match loss {
-        Value::String(name) => (name.clone(), false),
-        Value::Object(object) => (
+    Some(settings)
+}
+
+/// A loss given by name or as a loss object: its name and `from_logits`.
+fn loss_setting(loss: &Value) -> Option<(String, bool)> {
+    match loss {
+        Value::String(name) => Some((name.clone(), false)),
+        Value::Object(object) => Some((
             object.get("class_name")?.as_str()?.to_string(),
             object
                 .get("config")
                 .and_then(|c| c.get("from_logits"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-        ),
-        _ => return None,
-    };
-    let mut metrics = Vec::new();
-    collect_metrics(compile.get("metrics").unwrap_or(&Value::Null), &mut metrics);
-    let mut settings = json!({"loss": name, "from_logits": from_logits, "metrics": metrics});
-    if let Some(optimizer) = compile.get("optimizer").filter(|o| !o.is_null()) {
-        settings["optimizer"] = optimizer.clone();
+        )),
+        _ => None,
     }
-    Some(settings)
 }
 
 /// Metric names strata knows, from names, metric objects and (nested) lists of them.

@@ -12,7 +12,7 @@ use super::keras::KerasLayer;
 use crate::autograd::ParamStore;
 use crate::initializers::to_snake_case;
 use crate::layers;
-use crate::model::Sequential;
+use crate::model::{Sequential, Source};
 use crate::rng::Rng;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -46,57 +46,116 @@ pub(super) fn read(hdf5: &Hdf5File, layers: &[KerasLayer]) -> Result<Vec<Vec<Dat
     Ok(stored.into_iter().map(|(_, weights)| weights).collect())
 }
 
-/// Builds each layer on its own, in order, and checks that it has exactly the stored weights.
-/// Before a layer allocates anything, its kernel's shape (which the config and the input shape
-/// decide, and a corrupt config could make huge) must be the stored kernel's: so no layer
-/// allocates more than the file holds.
+/// Builds each layer on its own, in the order of the model's calls (`model` as parsed, not
+/// built), and checks that it has exactly the stored weights. Before a layer allocates
+/// anything, its kernel's shape (which the config and the input shape decide, and a corrupt
+/// config could make huge) must be the stored kernel's: so no layer allocates more than the
+/// file holds. A layer called several times (shared) is checked at its first call.
 pub(super) fn check_shapes(
     layers: &[KerasLayer],
-    input_shape: &[usize],
+    model: &Sequential,
+    input_shapes: &[Vec<usize>],
     stored: &[Vec<Dataset>],
 ) -> Result<(), String> {
-    let mut shape = input_shape.to_vec();
     let mut rng = Rng::new(0);
-    for (layer, weights) in layers.iter().filter(|l| l.class != "InputLayer").zip(stored) {
-        let name = layer.config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
-        let describe = || format!("{} layer '{name}'", layer.class);
-        let has_kernel = layer
-            .config
-            .get("units")
-            .or_else(|| layer.config.get("filters"))
-            .is_some();
-        match weights.first() {
-            Some(kernel) => check_kernel(layer, &shape, &kernel.shape).map_err(|e| format!("{}: {e}", describe()))?,
-            None if has_kernel => return Err(format!("holds no weights for {}", describe())),
-            None => {}
-        }
-        let mut built = layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {e}", describe()))?;
-        let mut params = ParamStore::new();
-        shape = built
-            .build(&shape, &mut params, &mut rng)
-            .map_err(|e| format!("{}: {e}", describe()))?;
-        let ids = built.params();
-        if ids.len() != weights.len() {
-            return Err(format!(
-                "holds {} weights for {}; strata's layer has {}",
-                weights.len(),
-                describe(),
-                ids.len()
-            ));
-        }
-        for (i, (id, weight)) in ids.into_iter().zip(weights).enumerate() {
-            let expected = params.value(id).shape();
-            if weight.shape != expected {
-                return Err(format!(
-                    "weight {i} of {} has shape {:?}; strata's '{}' has {expected:?}",
-                    describe(),
-                    weight.shape,
-                    params.name(id)
-                ));
+    // Stored weights are listed per non-input layer, in layer order.
+    let mut stored_index = Vec::with_capacity(layers.len());
+    let mut next = 0;
+    for layer in layers {
+        stored_index.push((layer.class != "InputLayer").then(|| {
+            next += 1;
+            next - 1
+        }));
+    }
+    let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(model.graph_calls().len());
+    let mut first_output: Vec<Option<Vec<usize>>> = vec![None; layers.len()];
+    for call in model.graph_calls() {
+        let inputs: Vec<Vec<usize>> = call
+            .inputs
+            .iter()
+            .map(|source| match *source {
+                Source::ModelInput(i) => input_shapes
+                    .get(i)
+                    .cloned()
+                    .ok_or("the model has more inputs than shapes"),
+                Source::Call(c) => Ok(shapes[c].clone()),
+            })
+            .collect::<Result<_, _>>()?;
+        let (layer, index) = match (layers.get(call.layer), stored_index.get(call.layer)) {
+            (Some(layer), Some(index)) => (layer, *index),
+            _ => return Err("the model's layers do not match config.json's".into()),
+        };
+        let output = match (index, &first_output[call.layer]) {
+            (None, _) => inputs.first().cloned().ok_or("an input layer without a shape")?,
+            (Some(_), Some(output)) => output.clone(),
+            (Some(index), None) => {
+                let weights = stored.get(index).ok_or("fewer stored layers than layers")?;
+                let output = check_layer_weights(layer, &inputs, weights, &mut rng)?;
+                first_output[call.layer] = Some(output.clone());
+                output
             }
-        }
+        };
+        shapes.push(output);
     }
     Ok(())
+}
+
+/// Checks one layer's stored weights against its config and input shapes, then builds it on a
+/// scratch store to find its output shape.
+fn check_layer_weights(
+    layer: &KerasLayer,
+    inputs: &[Vec<usize>],
+    weights: &[Dataset],
+    rng: &mut Rng,
+) -> Result<Vec<usize>, String> {
+    let name = layer.config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
+    let describe = || format!("{} layer '{name}'", layer.class);
+    let has_kernel = layer
+        .config
+        .get("units")
+        .or_else(|| layer.config.get("filters"))
+        .is_some();
+    match (weights.first(), inputs) {
+        (Some(kernel), [shape]) => {
+            check_kernel(layer, shape, &kernel.shape).map_err(|e| format!("{}: {e}", describe()))?
+        }
+        (Some(_), _) => {
+            return Err(format!(
+                "{} holds weights but reads {} inputs",
+                describe(),
+                inputs.len()
+            ));
+        }
+        (None, _) if has_kernel => return Err(format!("holds no weights for {}", describe())),
+        (None, _) => {}
+    }
+    let mut built = layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {e}", describe()))?;
+    let mut params = ParamStore::new();
+    let shapes: Vec<&[usize]> = inputs.iter().map(Vec::as_slice).collect();
+    let output = built
+        .build_multi(&shapes, &mut params, rng)
+        .map_err(|e| format!("{}: {e}", describe()))?;
+    let ids = built.params();
+    if ids.len() != weights.len() {
+        return Err(format!(
+            "holds {} weights for {}; strata's layer has {}",
+            weights.len(),
+            describe(),
+            ids.len()
+        ));
+    }
+    for (i, (id, weight)) in ids.into_iter().zip(weights).enumerate() {
+        let expected = params.value(id).shape();
+        if weight.shape != expected {
+            return Err(format!(
+                "weight {i} of {} has shape {:?}; strata's '{}' has {expected:?}",
+                describe(),
+                weight.shape,
+                params.name(id)
+            ));
+        }
+    }
+    Ok(output)
 }
 
 /// A Keras kernel is `(..kernel_size, input channels, units or filters)`, input channels being

@@ -41,6 +41,9 @@ impl Sequential {
         metadata.insert("strata_version".to_string(), env!("CARGO_PKG_VERSION").to_string());
         metadata.insert("architecture".to_string(), self.config().to_string());
         metadata.insert("input_shape".to_string(), json!(shape).to_string());
+        if self.input_count() > 1 {
+            metadata.insert("input_shapes".to_string(), json!(self.input_shapes()).to_string());
+        }
         if let Some(compile) = self.compile_config() {
             metadata.insert("compile".to_string(), compile.to_string());
         }
@@ -159,12 +162,20 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
         map.insert("compile".into(), compile);
     }
     let spec = config::parse(&root.to_string(), config::Format::Json, &path.display().to_string())?;
-    let input_shape: Vec<usize> = serde_json::from_value(field("input_shape")?)
-        .map_err(|e| Error::file(path, format!("metadata 'input_shape' is not a list of sizes ({e})")))?;
+    // One shape per input ("input_shapes"), or the single input's ("input_shape").
+    let input_shapes: Vec<Vec<usize>> = match field("input_shapes")? {
+        Value::Null => vec![
+            serde_json::from_value(field("input_shape")?)
+                .map_err(|e| Error::file(path, format!("metadata 'input_shape' is not a list of sizes ({e})")))?,
+        ],
+        shapes => serde_json::from_value(shapes)
+            .map_err(|e| Error::file(path, format!("metadata 'input_shapes' is not a list of shapes ({e})")))?,
+    };
+    let metrics = spec.metric_lists();
     let mut model = spec.model;
-    model.build(&input_shape)?;
-    let metrics: Vec<&str> = spec.metrics.iter().map(String::as_str).collect();
-    model.compile(spec.optimizer, spec.loss, &metrics)?;
+    let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
+    model.build_inputs(&borrowed)?;
+    config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
     model.load_weights(path)?;
     let number = |key: &str| -> Result<u64> {
         metadata.get(key).map_or(Ok(0), |v| {

@@ -1,14 +1,15 @@
 //! `fit`, `evaluate` and `predict`: the training loop over mini-batches.
 
 use super::progress::EpochProgress;
-use super::{Callback, Compiled, Control, EpochLogs, History, Sequential};
-use crate::autograd::Graph;
+use super::{Callback, Compiled, Control, EpochLogs, History, Sequential, Source};
+use crate::autograd::{Graph, Var};
 use crate::data::ImageAugmentation;
 use crate::error::{Error, Result, keras_shape};
 use crate::losses::Loss;
 use crate::metrics::Accuracy;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
+use smallvec::SmallVec;
 use std::time::Instant;
 
 /// The arguments of `fit`, with Keras's defaults: 1 epoch, batch 32, shuffling, verbose 1.
@@ -24,8 +25,8 @@ pub struct FitOptions<'a> {
     pub epochs: usize,
     /// Samples per gradient update.
     pub batch_size: usize,
-    /// Data to evaluate at the end of each epoch.
-    pub validation_data: Option<(&'a Tensor, &'a Tensor)>,
+    /// Data to evaluate at the end of each epoch: one `x` per model input, one `y` per output.
+    pub validation_data: Option<(Vec<&'a Tensor>, Vec<&'a Tensor>)>,
     /// Fraction of the training data, taken from its end before shuffling, held out for
     /// validation (ignored when `validation_data` is given).
     pub validation_split: f32,
@@ -79,7 +80,14 @@ impl<'a> FitOptions<'a> {
 
     /// Sets validation data `(x, y)`.
     pub fn validation_data(mut self, x: &'a Tensor, y: &'a Tensor) -> Self {
-        self.validation_data = Some((x, y));
+        self.validation_data = Some((vec![x], vec![y]));
+        self
+    }
+
+    /// Sets validation data for a model with several inputs or outputs: one `x` per input, one
+    /// `y` per output.
+    pub fn validation_data_multi(mut self, xs: &[&'a Tensor], ys: &[&'a Tensor]) -> Self {
+        self.validation_data = Some((xs.to_vec(), ys.to_vec()));
         self
     }
 
@@ -128,37 +136,91 @@ impl<'a> FitOptions<'a> {
 }
 
 /// The result of `evaluate`: mean loss and, if compiled with it, accuracy.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Scores {
-    /// Mean loss over the samples.
+    /// Mean loss over the samples: with several outputs, `Σ loss_weight × output loss`, plus
+    /// any regularization penalties (as Keras reports it).
     pub loss: f32,
-    /// Accuracy, when compiled with `"accuracy"`.
+    /// Accuracy (of the first output), when compiled with `"accuracy"`.
+    pub accuracy: Option<f32>,
+    /// Each output's loss and accuracy, in the model's output order.
+    pub outputs: Vec<OutputScores>,
+}
+
+/// One output's share of [`Scores`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputScores {
+    /// The output layer's name (Keras's key prefix: `dense_2_loss`).
+    pub name: String,
+    /// Mean loss of this output (before its loss weight).
+    pub loss: f32,
+    /// Accuracy of this output, when compiled with `"accuracy"` for it.
     pub accuracy: Option<f32>,
 }
 
-/// Running sums of loss and correct predictions over batches.
-#[derive(Default)]
-struct Totals {
-    loss: f64,
-    samples: usize,
+/// One output's loss and correct predictions in one batch.
+#[derive(Clone, Copy, Default)]
+struct StepStats {
+    loss: f32,
     correct: usize,
     predictions: usize,
 }
 
+/// Running sums of loss and correct predictions over batches, overall and per output.
+#[derive(Default)]
+struct Totals {
+    loss: f64,
+    samples: usize,
+    /// Per output: loss sum, correct predictions, predictions.
+    outputs: Vec<(f64, usize, usize)>,
+}
+
 impl Totals {
-    fn add(&mut self, loss: f32, rows: usize, correct: usize, predictions: usize) {
+    fn new(outputs: usize) -> Self {
+        Totals {
+            outputs: vec![(0.0, 0, 0); outputs],
+            ..Totals::default()
+        }
+    }
+
+    fn add(&mut self, loss: f32, rows: usize, stats: &[StepStats]) {
         self.loss += loss as f64 * rows as f64;
         self.samples += rows;
-        self.correct += correct;
-        self.predictions += predictions;
+        for (total, step) in self.outputs.iter_mut().zip(stats) {
+            total.0 += step.loss as f64 * rows as f64;
+            total.1 += step.correct;
+            total.2 += step.predictions;
+        }
     }
 
     fn mean_loss(&self) -> f32 {
         (self.loss / self.samples.max(1) as f64) as f32
     }
 
-    fn accuracy(&self, tracked: bool) -> Option<f32> {
-        tracked.then(|| self.correct as f32 / self.predictions.max(1) as f32)
+    fn output_loss(&self, output: usize) -> f32 {
+        (self.outputs[output].0 / self.samples.max(1) as f64) as f32
+    }
+
+    fn accuracy(&self, output: usize, tracked: bool) -> Option<f32> {
+        let (_, correct, predictions) = self.outputs.get(output)?;
+        tracked.then(|| *correct as f32 / (*predictions).max(1) as f32)
+    }
+
+    fn scores(&self, compiled: &Compiled, names: &[&str]) -> Scores {
+        let outputs: Vec<OutputScores> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| OutputScores {
+                name: name.to_string(),
+                loss: self.output_loss(i),
+                accuracy: self.accuracy(i, compiled.accuracies[i].is_some()),
+            })
+            .collect();
+        Scores {
+            loss: self.mean_loss(),
+            accuracy: outputs.first().and_then(|o| o.accuracy),
+            outputs,
+        }
     }
 }
 
@@ -168,7 +230,7 @@ impl Sequential {
     /// `x` has one row per sample (`(N, ...)` matching the input shape); `y` holds class
     /// indices `(N)` for sparse cross-entropy, or arrays shaped like the output otherwise.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
-        self.fit_with_callbacks(x, y, options, &mut [])
+        self.fit_multi_with_callbacks(&[x], &[y], options, &mut [])
     }
 
     /// [`Sequential::fit`] with callbacks run after every batch and epoch; a callback can stop
@@ -177,6 +239,24 @@ impl Sequential {
         &mut self,
         x: &Tensor,
         y: &Tensor,
+        options: FitOptions,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        self.fit_multi_with_callbacks(&[x], &[y], options, callbacks)
+    }
+
+    /// [`Sequential::fit`] for a model with several inputs or outputs, as Keras's
+    /// `fit([x1, x2], [y1, y2])`: one `x` per input and one `y` per output, in the order the
+    /// model was made with. The logs add each output's loss and accuracy (`dense_2_loss`, ...).
+    pub fn fit_multi(&mut self, xs: &[&Tensor], ys: &[&Tensor], options: FitOptions) -> Result<History> {
+        self.fit_multi_with_callbacks(xs, ys, options, &mut [])
+    }
+
+    /// [`Sequential::fit_multi`] with callbacks.
+    pub fn fit_multi_with_callbacks(
+        &mut self,
+        xs: &[&Tensor],
+        ys: &[&Tensor],
         options: FitOptions,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
@@ -194,19 +274,23 @@ impl Sequential {
                 "must be in [0, 1)",
             ));
         }
-        let y = self.prepare(x, y)?;
-        let held_out;
-        let (train_rows, validation) = match options.validation_data {
-            Some((vx, vy)) => (x.rows(), Some((vx, self.prepare(vx, vy)?))),
+        let ys = self.prepare(xs, ys)?;
+        let rows = xs[0].rows();
+        let held_out: (Vec<Tensor>, Vec<Tensor>);
+        let (train_rows, validation) = match &options.validation_data {
+            Some((vx, vy)) => (rows, Some((vx.clone(), self.prepare(vx, vy)?))),
             None if options.validation_split > 0.0 => {
                 // Through the decimal text, so 0.2f32 means 0.2 and not 0.2000000030: Keras
                 // holds out exactly 200 of 1,000 samples.
                 let split: f64 = options.validation_split.to_string().parse().unwrap_or(0.0);
-                let keep = ((1.0 - split) * x.rows() as f64).floor() as usize;
-                held_out = (x.slice_rows(keep, x.rows()), y.slice_rows(keep, y.rows()));
-                (keep, Some((&held_out.0, held_out.1.clone())))
+                let keep = ((1.0 - split) * rows as f64).floor() as usize;
+                held_out = (
+                    xs.iter().map(|x| x.slice_rows(keep, rows)).collect(),
+                    ys.iter().map(|y| y.slice_rows(keep, rows)).collect(),
+                );
+                (keep, Some((held_out.0.iter().collect(), held_out.1.clone())))
             }
-            None => (x.rows(), None),
+            None => (rows, None),
         };
         if train_rows == 0 {
             return Err(Error::Data(
@@ -216,12 +300,13 @@ impl Sequential {
         let mut augmentation = match &options.augmentation {
             Some(augmentation) => {
                 augmentation.validate()?;
-                let image_shape = match *x.shape() {
-                    [_, h, w] => [h, w, 1],
-                    [_, h, w, c] => [h, w, c],
-                    ref other => {
+                let image_shape = match (xs, xs[0].shape()) {
+                    ([_], &[_, h, w]) => [h, w, 1],
+                    ([_], &[_, h, w, c]) => [h, w, c],
+                    _ => {
                         return Err(Error::Data(format!(
-                            "augmentation needs images shaped (N, height, width) or (N, height, width, channels), got {other:?}"
+                            "augmentation needs one input of images shaped (N, height, width) or (N, height, width, channels), got {:?}",
+                            xs.iter().map(|x| x.shape()).collect::<Vec<_>>()
                         )));
                     }
                 };
@@ -229,10 +314,13 @@ impl Sequential {
             }
             None => None,
         };
+        let names: Vec<String> = self.output_names().iter().map(|n| n.to_string()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut order: Vec<usize> = (0..train_rows).collect();
         let mut shuffle_rng = Rng::new(options.seed.unwrap_or(self.seed.wrapping_add(1)));
         let steps = train_rows.div_ceil(options.batch_size);
         let mut history = History::default();
+        let mut step_stats = vec![StepStats::default(); names.len()];
         for _ in 0..options.initial_epoch.min(options.epochs) {
             // Replay the skipped epochs' shuffles so the order continues where it left off.
             if options.shuffle {
@@ -251,8 +339,9 @@ impl Sequential {
                 callback.on_epoch_begin(self, epoch)?;
             }
             let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
-            let mut totals = Totals::default();
-            let tracked = self.compiled.as_ref().is_some_and(|c| c.accuracy.is_some());
+            let mut totals = Totals::new(names.len());
+            // With several outputs, Keras logs accuracies only per output (`class_accuracy`).
+            let tracked = names.len() == 1 && self.compiled.as_ref().is_some_and(|c| c.accuracies[0].is_some());
             let skip = if epoch == options.initial_epoch + 1 {
                 options.initial_batch
             } else {
@@ -263,7 +352,7 @@ impl Sequential {
                 for callback in callbacks.iter_mut() {
                     callback.on_batch_begin(self, epoch, step + 1)?;
                 }
-                let (loss, correct, predictions) = self.train_step(x, &y, batch, augmentation.as_mut())?;
+                let loss = self.train_step(xs, &ys, batch, augmentation.as_mut(), &mut step_stats)?;
                 self.batches_into_epoch = step + 1;
                 for callback in callbacks.iter_mut() {
                     stop |= callback.on_batch_end(self, epoch, step + 1, loss)? == Control::Stop;
@@ -275,8 +364,8 @@ impl Sequential {
                         value: loss,
                     });
                 }
-                totals.add(loss, batch.len(), correct, predictions);
-                progress.step(step + 1, totals.mean_loss(), totals.accuracy(tracked));
+                totals.add(loss, batch.len(), &step_stats);
+                progress.step(step + 1, totals.mean_loss(), totals.accuracy(0, tracked));
                 if stop {
                     break;
                 }
@@ -284,17 +373,26 @@ impl Sequential {
             if stop {
                 break;
             }
+            let compiled = self
+                .compiled
+                .as_ref()
+                .expect("prepare checked that the model is compiled");
+            let scores = totals.scores(compiled, &names);
+            let single = names.len() == 1;
             let mut logs = EpochLogs {
                 epoch,
-                loss: totals.mean_loss(),
-                accuracy: totals.accuracy(tracked),
+                loss: scores.loss,
+                accuracy: scores.accuracy.filter(|_| single),
                 learning_rate: self.optimizer().map(|o| o.learning_rate()),
                 ..EpochLogs::default()
             };
+            logs.add_outputs("", &scores);
             if let Some((vx, vy)) = &validation {
-                let scores = self.evaluate_prepared(vx, vy, options.batch_size)?;
+                let vy: Vec<&Tensor> = vy.iter().collect();
+                let scores = self.evaluate_prepared(vx, &vy, options.batch_size)?;
                 logs.val_loss = Some(scores.loss);
-                logs.val_accuracy = scores.accuracy;
+                logs.val_accuracy = scores.accuracy.filter(|_| single);
+                logs.add_outputs("val_", &scores);
             }
             logs.seconds = started.elapsed().as_secs_f64();
             progress.finish(&logs);
@@ -315,53 +413,67 @@ impl Sequential {
         Ok(history)
     }
 
-    /// One forward, backward and optimizer step on the samples `batch` of `(x, y)`.
-    /// Returns the batch's loss, correct predictions and predictions counted.
+    /// One forward, backward and optimizer step on the samples `batch` of `(xs, ys)`. Returns
+    /// the batch's loss (the weighted sum over outputs, with penalties) and writes each output's
+    /// loss and correct predictions into `stats`.
     fn train_step(
         &mut self,
-        x: &Tensor,
-        y: &Tensor,
+        xs: &[&Tensor],
+        ys: &[Tensor],
         batch: &[usize],
-        augmentation: Option<&mut (ImageAugmentation, [usize; 3])>,
-    ) -> Result<(f32, usize, usize)> {
+        mut augmentation: Option<&mut (ImageAugmentation, [usize; 3])>,
+        stats: &mut [StepStats],
+    ) -> Result<f32> {
         let compiled = self
             .compiled
             .as_mut()
             .expect("prepare checked that the model is compiled");
         // Noise (dropout masks) follows the step count, so a resumed run draws the same masks.
         let noise_seed = crate::rng::mix(self.seed, compiled.optimizer.iterations());
-        let (loss, stats) = {
+        let (loss, value) = {
             let mut graph = Graph::new(&mut self.tape, &self.params, true).with_noise_seed(noise_seed);
-            let mut augmented = Ok(());
-            let input = graph.constant_with(|buffer| {
-                x.gather_rows_into(batch, buffer);
-                if let Some((augmentation, image_shape)) = augmentation {
-                    // Seeded by the step, like dropout, so a resumed run sees the same images.
-                    let mut rng = crate::rng::Rng::new(crate::rng::mix(noise_seed, AUGMENTATION_SALT));
-                    augmented = augmentation.augment_images(buffer.data_mut(), *image_shape, &mut rng);
-                }
-            });
-            augmented?;
-            let target = graph.constant_with(|buffer| y.gather_rows_into(batch, buffer));
-            let output = Self::forward_calls(&self.layers, &self.calls, &mut graph, input, &mut self.call_outputs)?;
-            let loss = compiled.loss.compute(&mut graph, output, target)?;
+            let mut inputs: SmallVec<[Var; 4]> = SmallVec::new();
+            for x in xs {
+                let mut augmented = Ok(());
+                inputs.push(graph.constant_with(|buffer| {
+                    x.gather_rows_into(batch, buffer);
+                    if let Some((augmentation, image_shape)) = augmentation.take() {
+                        // Seeded by the step, like dropout, so a resumed run sees the same images.
+                        let mut rng = crate::rng::Rng::new(crate::rng::mix(noise_seed, AUGMENTATION_SALT));
+                        augmented = augmentation.augment_images(buffer.data_mut(), *image_shape, &mut rng);
+                    }
+                }));
+                augmented?;
+            }
+            let mut targets: SmallVec<[Var; 4]> = SmallVec::new();
+            for y in ys {
+                targets.push(graph.constant_with(|buffer| y.gather_rows_into(batch, buffer)));
+            }
+            Self::forward_calls(&self.layers, &self.calls, &mut graph, &inputs, &mut self.call_outputs)?;
+            let loss = objective(compiled, &mut graph, &self.outputs, &self.call_outputs, &targets, stats)?;
             let loss = graph.add_penalties(loss)?;
-            let stats = batch_stats(compiled, graph.value(output), graph.value(target));
-            (loss, (graph.value(loss).item(), stats.0, stats.1))
+            (loss, graph.value(loss).item())
         };
         self.tape.backward(loss, &mut self.params);
         self.tape.apply_moving_updates(&mut self.params);
         crate::autograd::profile::time("optimizer", true, || compiled.optimizer.step(&mut self.params));
-        Ok(stats)
+        Ok(value)
     }
 
     /// Mean loss (and accuracy) over `(x, y)`, in batches of `batch_size`, as Keras's `evaluate`.
     pub fn evaluate(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Scores> {
-        let y = self.prepare(x, y)?;
-        self.evaluate_prepared(x, &y, batch_size)
+        self.evaluate_multi(&[x], &[y], batch_size)
     }
 
-    fn evaluate_prepared(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Scores> {
+    /// [`Sequential::evaluate`] for a model with several inputs or outputs: one `x` per input,
+    /// one `y` per output. [`Scores::outputs`] holds each output's loss and accuracy.
+    pub fn evaluate_multi(&mut self, xs: &[&Tensor], ys: &[&Tensor], batch_size: usize) -> Result<Scores> {
+        let ys = self.prepare(xs, ys)?;
+        let ys: Vec<&Tensor> = ys.iter().collect();
+        self.evaluate_prepared(xs, &ys, batch_size)
+    }
+
+    fn evaluate_prepared(&mut self, xs: &[&Tensor], ys: &[&Tensor], batch_size: usize) -> Result<Scores> {
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "must be at least 1"));
         }
@@ -369,143 +481,267 @@ impl Sequential {
             .compiled
             .as_ref()
             .expect("prepare checked that the model is compiled");
-        let mut totals = Totals::default();
+        let names: Vec<String> = self.output_names().iter().map(|n| n.to_string()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut totals = Totals::new(names.len());
+        let mut stats = vec![StepStats::default(); names.len()];
+        let rows = xs[0].rows();
         let mut start = 0;
-        while start < x.rows() {
-            let end = (start + batch_size).min(x.rows());
+        while start < rows {
+            let end = (start + batch_size).min(rows);
             let mut graph = Graph::new(&mut self.tape, &self.params, false);
-            let input = graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer));
-            let target = graph.constant_with(|buffer| y.slice_rows_into(start, end, buffer));
-            let output = Self::forward_calls(&self.layers, &self.calls, &mut graph, input, &mut self.call_outputs)?;
-            let loss = compiled.loss.compute(&mut graph, output, target)?;
+            let inputs: SmallVec<[Var; 4]> = xs
+                .iter()
+                .map(|x| graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer)))
+                .collect();
+            let targets: SmallVec<[Var; 4]> = ys
+                .iter()
+                .map(|y| graph.constant_with(|buffer| y.slice_rows_into(start, end, buffer)))
+                .collect();
+            Self::forward_calls(&self.layers, &self.calls, &mut graph, &inputs, &mut self.call_outputs)?;
+            let loss = objective(
+                compiled,
+                &mut graph,
+                &self.outputs,
+                &self.call_outputs,
+                &targets,
+                &mut stats,
+            )?;
             let loss = graph.add_penalties(loss)?;
-            let (correct, predictions) = batch_stats(compiled, graph.value(output), graph.value(target));
-            totals.add(graph.value(loss).item(), end - start, correct, predictions);
+            totals.add(graph.value(loss).item(), end - start, &stats);
             start = end;
         }
-        Ok(Scores {
-            loss: totals.mean_loss(),
-            accuracy: totals.accuracy(compiled.accuracy.is_some()),
-        })
+        Ok(totals.scores(compiled, &names))
     }
 
     /// The model's outputs for `x`, computed in batches of `batch_size`, as Keras's `predict`.
+    /// A model with several inputs or outputs uses [`Sequential::predict_multi`].
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        if self.outputs.len() > 1 {
+            return Err(Error::Usage(format!(
+                "the model has {} outputs ({}): use predict_multi, which returns one tensor per output",
+                self.outputs.len(),
+                self.output_names().join(", ")
+            )));
+        }
+        let mut outputs = self.predict_multi(&[x], batch_size)?;
+        Ok(outputs.remove(0))
+    }
+
+    /// The model's outputs for inputs `xs` (one per model input), one tensor per output.
+    pub fn predict_multi(&mut self, xs: &[&Tensor], batch_size: usize) -> Result<Vec<Tensor>> {
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "must be at least 1"));
         }
-        self.check_input(x)?;
-        let output_shape = self.output_shape().expect("check_input built the model").to_vec();
-        let mut values = Vec::with_capacity(x.rows() * output_shape.iter().product::<usize>());
+        self.check_inputs(xs)?;
+        let shapes: Vec<Vec<usize>> = self.output_shapes().iter().map(|s| s.to_vec()).collect();
+        let rows = xs[0].rows();
+        let mut values: Vec<Vec<f32>> = shapes
+            .iter()
+            .map(|s| Vec::with_capacity(rows * s.iter().product::<usize>()))
+            .collect();
         let mut start = 0;
-        while start < x.rows() {
-            let end = (start + batch_size).min(x.rows());
+        while start < rows {
+            let end = (start + batch_size).min(rows);
             let mut graph = Graph::new(&mut self.tape, &self.params, false);
-            let input = graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer));
-            let output = Self::forward_calls(&self.layers, &self.calls, &mut graph, input, &mut self.call_outputs)?;
-            values.extend_from_slice(graph.value(output).data());
+            let inputs: SmallVec<[Var; 4]> = xs
+                .iter()
+                .map(|x| graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer)))
+                .collect();
+            Self::forward_calls(&self.layers, &self.calls, &mut graph, &inputs, &mut self.call_outputs)?;
+            for (values, &call) in values.iter_mut().zip(&self.outputs) {
+                values.extend_from_slice(graph.value(self.call_outputs[call]).data());
+            }
             start = end;
         }
-        let mut shape = vec![x.rows()];
-        shape.extend(output_shape);
-        Tensor::from_vec(shape, values)
+        shapes
+            .into_iter()
+            .zip(values)
+            .map(|(shape, values)| {
+                let mut full = vec![rows];
+                full.extend(shape);
+                Tensor::from_vec(full, values)
+            })
+            .collect()
     }
 
-    /// Builds the model for `x` if needed and checks that `x` fits its input.
-    fn check_input(&mut self, x: &Tensor) -> Result<()> {
-        if x.rank() == 0 {
-            return Err(Error::Data("x must have a batch axis: shape (samples, ...)".into()));
+    /// Builds the model for `xs` if needed and checks that they fit its inputs.
+    fn check_inputs(&mut self, xs: &[&Tensor]) -> Result<()> {
+        if xs.len() != self.inputs {
+            return Err(Error::Data(format!(
+                "the model takes {} input(s), but {} x tensor(s) were given",
+                self.inputs,
+                xs.len()
+            )));
         }
-        let sample_shape = &x.shape()[1..];
+        if let Some(x) = xs.iter().find(|x| x.rank() == 0) {
+            return Err(Error::Data(format!(
+                "x must have a batch axis: shape (samples, ...), got {:?}",
+                x.shape()
+            )));
+        }
+        if let Some(x) = xs.iter().find(|x| x.rows() != xs[0].rows()) {
+            return Err(Error::Data(format!(
+                "the inputs have different numbers of samples: {} and {}",
+                xs[0].rows(),
+                x.rows()
+            )));
+        }
+        let sample_shapes: Vec<&[usize]> = xs.iter().map(|x| &x.shape()[1..]).collect();
         if !self.build_if_declared()? {
-            self.build(sample_shape)?;
+            self.build_inputs(&sample_shapes)?;
         }
-        let expected = self.input_shape.as_deref().expect("built above");
-        if expected != sample_shape {
-            let first = self.layers.iter().find(|l| !l.is_input()).map_or("input", |l| l.name());
-            return Err(Error::LayerShape {
-                layer: first.to_string(),
-                expected: keras_shape(expected),
-                received: keras_shape(sample_shape),
-            });
+        for (i, (expected, given)) in self.input_shapes.iter().zip(&sample_shapes).enumerate() {
+            if expected.as_slice() != *given {
+                // The layer that reads this input: past an Input layer, the first one it feeds.
+                let layer = match self.calls.iter().position(|c| c.inputs == [Source::ModelInput(i)]) {
+                    Some(at) if self.layers[self.calls[at].layer].is_input() => self
+                        .calls
+                        .iter()
+                        .find(|c| c.inputs.contains(&Source::Call(at)))
+                        .map_or(self.layers[self.calls[at].layer].name(), |c| {
+                            self.layers[c.layer].name()
+                        }),
+                    Some(at) => self.layers[self.calls[at].layer].name(),
+                    None => "input",
+                };
+                return Err(Error::LayerShape {
+                    layer: layer.to_string(),
+                    expected: keras_shape(expected),
+                    received: keras_shape(given),
+                });
+            }
         }
         Ok(())
     }
 
-    /// Checks `(x, y)` against the model and the loss, and returns `y` shaped for the loss.
-    fn prepare(&mut self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    /// Checks `(xs, ys)` against the model and its losses, and returns each `y` shaped for its
+    /// output's loss.
+    fn prepare(&mut self, xs: &[&Tensor], ys: &[&Tensor]) -> Result<Vec<Tensor>> {
         if self.compiled.is_none() {
             return Err(Error::Usage(
                 "the model must be compiled before fit/evaluate: call `model.compile(...)`".into(),
             ));
         }
-        self.check_input(x)?;
-        if x.rows() != y.rows() {
+        self.check_inputs(xs)?;
+        let names: Vec<String> = self.output_names().iter().map(|n| n.to_string()).collect();
+        if ys.len() != names.len() {
             return Err(Error::Data(format!(
-                "x and y have different numbers of samples: x has {} (shape {:?}), y has {} (shape {:?})",
-                x.rows(),
-                x.shape(),
-                y.rows(),
-                y.shape()
+                "the model has {} output(s) ({}), but {} y tensor(s) were given: give one per output",
+                names.len(),
+                names.join(", "),
+                ys.len()
             )));
         }
-        let output_shape = self.output_shape().expect("built by check_input").to_vec();
-        let loss = self.compiled.as_ref().expect("checked above").loss;
-        let mut target_shape = vec![y.rows()];
-        if loss.sparse_targets() {
-            if y.row_len() != 1 {
+        let output_shapes: Vec<Vec<usize>> = self.output_shapes().iter().map(|s| s.to_vec()).collect();
+        let losses = self.compiled.as_ref().expect("checked above").losses.clone();
+        let x = xs[0];
+        let mut prepared = Vec::with_capacity(ys.len());
+        for (((y, output_shape), loss), name) in ys.iter().zip(&output_shapes).zip(losses).zip(&names) {
+            // With one output the messages stay as they were: "y" needs no output's name.
+            let which = if names.len() > 1 {
+                format!("y for output '{name}'")
+            } else {
+                "y".to_string()
+            };
+            if x.rows() != y.rows() {
                 return Err(Error::Data(format!(
-                    "{} expects one integer label per sample, but y has shape {:?}; use categorical_crossentropy for one-hot labels",
-                    loss.name(),
+                    "x and {which} have different numbers of samples: x has {} (shape {:?}), {which} has {} (shape {:?})",
+                    x.rows(),
+                    x.shape(),
+                    y.rows(),
                     y.shape()
                 )));
             }
-            let classes = output_shape.iter().product::<usize>();
-            if let Some(bad) = y
-                .data()
-                .iter()
-                .find(|&&l| l.fract() != 0.0 || l < 0.0 || l as usize >= classes)
-            {
-                return Err(Error::Data(format!(
-                    "label {bad} is not a class index of the model's {classes} outputs (expected an integer in 0..{classes})"
-                )));
+            let mut target_shape = vec![y.rows()];
+            if loss.sparse_targets() {
+                if y.row_len() != 1 {
+                    return Err(Error::Data(format!(
+                        "{} expects one integer label per sample, but {which} has shape {:?}; use categorical_crossentropy for one-hot labels",
+                        loss.name(),
+                        y.shape()
+                    )));
+                }
+                let classes = output_shape.iter().product::<usize>();
+                if let Some(bad) = y
+                    .data()
+                    .iter()
+                    .find(|&&l| l.fract() != 0.0 || l < 0.0 || l as usize >= classes)
+                {
+                    return Err(Error::Data(format!(
+                        "label {bad} is not a class index of the model's {classes} outputs (expected an integer in 0..{classes})"
+                    )));
+                }
+            } else {
+                target_shape.extend(output_shape);
+                if y.len() != target_shape.iter().product::<usize>() {
+                    return Err(Error::Data(format!(
+                        "{which} has shape {:?} but the model's output is {} per sample (loss {}); {}",
+                        y.shape(),
+                        keras_shape(output_shape),
+                        loss.name(),
+                        if matches!(loss, Loss::CategoricalCrossentropy { .. }) {
+                            "one-hot encode the labels with to_categorical, or use sparse_categorical_crossentropy"
+                        } else {
+                            "give one target per output"
+                        }
+                    )));
+                }
             }
-        } else {
-            target_shape.extend(&output_shape);
-            if y.len() != target_shape.iter().product::<usize>() {
-                return Err(Error::Data(format!(
-                    "y has shape {:?} but the model's output is {} per sample (loss {}); {}",
-                    y.shape(),
-                    keras_shape(&output_shape),
-                    loss.name(),
-                    if matches!(loss, Loss::CategoricalCrossentropy { .. }) {
-                        "one-hot encode the labels with to_categorical, or use sparse_categorical_crossentropy"
-                    } else {
-                        "give one target per output"
-                    }
-                )));
+            if y.data().iter().any(|v| !v.is_finite()) {
+                return Err(Error::Data(format!("{which} contains NaN or infinite values")));
             }
+            prepared.push((*y).clone().reshape(&target_shape)?);
         }
-        if y.data().iter().any(|v| !v.is_finite()) {
-            return Err(Error::Data("y contains NaN or infinite values".into()));
-        }
-        y.clone().reshape(&target_shape)
+        Ok(prepared)
     }
+}
+
+/// Records the training objective `Σ weight × loss` over the outputs, and each output's loss
+/// and correct predictions into `stats`. One output of weight 1 adds no operation.
+fn objective(
+    compiled: &Compiled,
+    graph: &mut Graph,
+    outputs: &[usize],
+    call_outputs: &[Var],
+    targets: &[Var],
+    stats: &mut [StepStats],
+) -> Result<Var> {
+    let mut total: Option<Var> = None;
+    for (i, (&call, &target)) in outputs.iter().zip(targets).enumerate() {
+        let output = call_outputs[call];
+        let loss = compiled.losses[i].compute(graph, output, target)?;
+        let (correct, predictions) = batch_stats(compiled, i, graph.value(output), graph.value(target));
+        stats[i] = StepStats {
+            loss: graph.value(loss).item(),
+            correct,
+            predictions,
+        };
+        let weighted = match compiled.loss_weights[i] {
+            1.0 => loss,
+            weight => graph.scale(loss, weight),
+        };
+        total = Some(match total {
+            None => weighted,
+            Some(sum) => graph.add(sum, weighted)?,
+        });
+    }
+    Ok(total.expect("compile gives every model at least one output"))
 }
 
 /// Separates the augmentation's random stream from the dropout layers' of the same step.
 const AUGMENTATION_SALT: u64 = 0xa06_3e47;
 
-/// Correct predictions and predictions counted in one batch.
-fn batch_stats(compiled: &Compiled, output: &Tensor, target: &Tensor) -> (usize, usize) {
-    let Some(accuracy) = compiled.accuracy else {
+/// Correct predictions and predictions counted in one batch of output `output`.
+fn batch_stats(compiled: &Compiled, output: usize, values: &Tensor, target: &Tensor) -> (usize, usize) {
+    let Some(accuracy) = compiled.accuracies[output] else {
         return (0, 0);
     };
-    let threshold = if compiled.loss.from_logits() && accuracy == Accuracy::Binary {
+    let threshold = if compiled.losses[output].from_logits() && accuracy == Accuracy::Binary {
         0.0
     } else {
         0.5
     };
-    let correct = accuracy.count_correct(output, target, threshold);
-    (correct, output.rows() * accuracy.per_sample(output.row_len().max(1)))
+    let correct = accuracy.count_correct(values, target, threshold);
+    (correct, values.rows() * accuracy.per_sample(values.row_len().max(1)))
 }

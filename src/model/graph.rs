@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex};
 /// Where a call's input comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
-    /// The model's input.
-    ModelInput,
+    /// The model's input of this index.
+    ModelInput(usize),
     /// The output of an earlier call.
     Call(usize),
 }
@@ -158,11 +158,11 @@ pub trait LayerCall: Layer + Sized + 'static {
 
 impl<L: Layer + Sized + 'static> LayerCall for L {}
 
-/// The nodes `output` depends on, each after its inputs.
-fn topological_order(output: &Node) -> Vec<Node> {
+/// The nodes `outputs` depend on, each after its inputs.
+fn topological_order(outputs: &[&Node]) -> Vec<Node> {
     let mut order: Vec<Node> = Vec::new();
     // Iterative depth-first search: (node, inputs already pushed).
-    let mut stack = vec![(output.clone(), false)];
+    let mut stack: Vec<(Node, bool)> = outputs.iter().rev().map(|&n| (n.clone(), false)).collect();
     while let Some((node, expanded)) = stack.pop() {
         if order.iter().any(|n| n.same(&node)) {
             continue;
@@ -187,39 +187,64 @@ impl Sequential {
     /// model), named uniquely, and built; the model works like any other (`compile`, `fit`,
     /// `summary`, `save`, ...).
     pub fn functional(input: &Node, output: &Node) -> Result<Sequential> {
-        if input.0.call.is_some() {
+        Self::functional_multi(&[input], &[output])
+    }
+
+    /// A functional model with several inputs and/or outputs, as Keras's
+    /// `keras.Model(inputs=[a, b], outputs=[c, d])`: train it with [`Sequential::fit_multi`]
+    /// (one `x` per input, one `y` per output) after [`Sequential::compile_outputs`].
+    ///
+    /// Every input must reach an output, and every node an output depends on must come from
+    /// the inputs: otherwise an error says which.
+    pub fn functional_multi(inputs: &[&Node], outputs: &[&Node]) -> Result<Sequential> {
+        if inputs.is_empty() || outputs.is_empty() {
             return Err(Error::Usage(
-                "the model's input must be a node made by Input::node".into(),
+                "a model needs at least one input and one output node".into(),
             ));
         }
-        let order = topological_order(output);
-        if !order.iter().any(|n| n.same(input)) {
-            return Err(Error::Usage(
-                "the model's input is not connected to its output: build the output from the input node".into(),
-            ));
+        if let Some(i) = inputs.iter().position(|n| n.0.call.is_some()) {
+            return Err(Error::Usage(format!(
+                "input {i} of the model must be a node made by Input::node, not a layer's output"
+            )));
+        }
+        let order = topological_order(outputs);
+        for (i, input) in inputs.iter().enumerate() {
+            if inputs[..i].iter().any(|n| n.same(input)) {
+                return Err(Error::Usage(format!("input {i} of the model is given twice")));
+            }
+            if !order.iter().any(|n| n.same(input)) {
+                return Err(Error::Usage(format!(
+                    "input {i} of the model (shape {}) is not connected to any output: build an output from it, or leave it out",
+                    keras_shape(input.shape())
+                )));
+            }
         }
         let mut model = Sequential::new();
         model.set_name("functional");
         model.functional = true;
-        model.push_unique(Box::new(Input::new(input.shape())));
-        model.calls.push(Call {
-            layer: 0,
-            inputs: vec![Source::ModelInput],
-        });
-        let mut shared: Vec<SharedLayer> = Vec::new();
-        let mut node_calls: Vec<(Node, usize)> = vec![(input.clone(), 0)];
+        model.inputs = inputs.len();
+        let mut node_calls: Vec<(Node, usize)> = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            model.push_unique(Box::new(Input::new(input.shape())));
+            model.calls.push(Call {
+                layer: model.layers.len() - 1,
+                inputs: vec![Source::ModelInput(i)],
+            });
+            node_calls.push(((*input).clone(), model.calls.len() - 1));
+        }
+        let mut shared: Vec<(SharedLayer, usize)> = Vec::new();
         for node in &order {
-            let Some((layer, inputs)) = &node.0.call else {
-                if !node.same(input) {
+            let Some((layer, node_inputs)) = &node.0.call else {
+                if !inputs.iter().any(|n| n.same(node)) {
                     return Err(Error::Usage(format!(
-                        "the output depends on an input node of shape {:?} that is not the model's input",
-                        node.shape()
+                        "an output depends on an input node of shape {} that is not one of the model's inputs",
+                        keras_shape(node.shape())
                     )));
                 }
                 continue;
             };
-            let index = match shared.iter().position(|s| s.same(layer)) {
-                Some(i) => i + 1,
+            let index = match shared.iter().find(|(s, _)| s.same(layer)) {
+                Some(&(_, index)) => index,
                 None => {
                     let taken = layer
                         .0
@@ -229,12 +254,12 @@ impl Sequential {
                         .take();
                     let taken = taken
                         .ok_or_else(|| Error::Usage("a layer of this graph already belongs to another model".into()))?;
-                    shared.push(layer.clone());
                     model.push_unique(taken);
+                    shared.push((layer.clone(), model.layers.len() - 1));
                     model.layers.len() - 1
                 }
             };
-            let sources = inputs
+            let sources = node_inputs
                 .iter()
                 .map(|i| {
                     let call = node_calls.iter().find(|(n, _)| n.same(i)).expect("inputs come first").1;
@@ -247,7 +272,18 @@ impl Sequential {
             });
             node_calls.push((node.clone(), model.calls.len() - 1));
         }
-        model.build(input.shape())?;
+        model.outputs = outputs
+            .iter()
+            .map(|output| {
+                node_calls
+                    .iter()
+                    .find(|(n, _)| n.same(output))
+                    .expect("outputs are in the order")
+                    .1
+            })
+            .collect();
+        let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape()).collect();
+        model.build_inputs(&shapes)?;
         Ok(model)
     }
 
@@ -272,13 +308,18 @@ impl Sequential {
         self.layers.push(layer);
     }
 
+    /// The layer calls, each after its inputs.
+    pub(crate) fn graph_calls(&self) -> &[Call] {
+        &self.calls
+    }
+
     /// The calls that read each layer, as Keras's "connected to": `dense[0][0]` is the first
     /// call of `dense`.
     pub(crate) fn inbound(&self, call: &Call) -> Vec<String> {
         call.inputs
             .iter()
             .map(|source| match *source {
-                Source::ModelInput => "-".to_string(),
+                Source::ModelInput(_) => "-".to_string(),
                 Source::Call(c) => {
                     let layer = self.calls[c].layer;
                     let node_index = self.calls[..c].iter().filter(|k| k.layer == layer).count();
@@ -296,8 +337,14 @@ type PendingCall = (usize, usize, Vec<(String, usize)>);
 /// A functional model from Keras's config layer list, each entry with `"inbound_nodes"`:
 /// `[[["dense", 0, 0, {}], ...], ...]`, one list per call of the layer, naming the calls it
 /// reads (layer name, call index). Calls are ordered so each comes after its inputs; a cycle or
-/// a reference to a missing layer is an error naming the layers involved.
-pub(crate) fn graph_from_config(entries: &[serde_json::Value]) -> Result<Sequential> {
+/// a reference to a missing layer is an error naming the layers involved. `input_layers` and
+/// `output_layers` (`[["name", node, 0], ...]`) order the model's inputs and outputs; without
+/// them, the InputLayers in the list's order and the last layer.
+pub(crate) fn graph_from_config(
+    entries: &[serde_json::Value],
+    input_layers: Option<&serde_json::Value>,
+    output_layers: Option<&serde_json::Value>,
+) -> Result<Sequential> {
     let mut model = Sequential::new();
     model.functional = true;
     let mut pending: Vec<PendingCall> = Vec::new();
@@ -334,36 +381,64 @@ pub(crate) fn graph_from_config(entries: &[serde_json::Value]) -> Result<Sequent
                 .as_array()
                 .ok_or_else(|| Error::Data(format!("layers[{i}] ('{name}'): an inbound node must be a list")))?
                 .iter()
-                .map(|r| match (r.get(0).and_then(|v| v.as_str()), r.get(1).and_then(|v| v.as_u64())) {
-                    (Some(from), Some(k)) => Ok((from.to_string(), k as usize)),
-                    _ => Err(Error::Data(format!(
-                        "layers[{i}] ('{name}'): inbound reference {r} is not [layer_name, node_index, tensor_index]"
-                    ))),
-                })
-                .collect::<Result<Vec<_>>>()?;
+                .map(layer_reference)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Error::Data(format!(
+                        "layers[{i}] ('{name}'): an inbound reference is not [layer_name, node_index, tensor_index]"
+                    ))
+                })?;
             pending.push((model.layers.len() - 1, call_index, refs));
         }
     }
-    let inputs: Vec<usize> = (0..model.layers.len())
-        .filter(|&i| model.layers[i].is_input())
-        .collect();
-    let [input] = inputs.as_slice() else {
-        return Err(Error::Data(format!(
-            "a functional model here has exactly one InputLayer, this one has {}",
-            inputs.len()
-        )));
+    let named = |key: &str, value: Option<&serde_json::Value>| -> Result<Option<Vec<(String, usize)>>> {
+        value
+            .map(|v| {
+                v.as_array()
+                    .and_then(|all| all.iter().map(layer_reference).collect::<Option<Vec<_>>>())
+                    .ok_or_else(|| Error::Data(format!("\"{key}\" must be a list of [layer_name, node_index, 0]")))
+            })
+            .transpose()
     };
-    model.calls.push(Call {
-        layer: *input,
-        inputs: vec![Source::ModelInput],
-    });
+    let position = |name: &str, layers: &[Box<dyn Layer>]| layers.iter().position(|l| l.name() == name);
+    let inputs: Vec<usize> = match named("input_layers", input_layers)? {
+        Some(refs) => refs
+            .iter()
+            .map(|(name, _)| match position(name, &model.layers) {
+                Some(i) if model.layers[i].is_input() => Ok(i),
+                _ => Err(Error::Data(format!(
+                    "input_layers names '{name}', which is not an InputLayer here"
+                ))),
+            })
+            .collect::<Result<_>>()?,
+        None => (0..model.layers.len())
+            .filter(|&i| model.layers[i].is_input())
+            .collect(),
+    };
+    if inputs.is_empty() {
+        return Err(Error::Data("a functional model needs an InputLayer".into()));
+    }
+    if let Some(unused) = (0..model.layers.len()).find(|&i| model.layers[i].is_input() && !inputs.contains(&i)) {
+        return Err(Error::Data(format!(
+            "the InputLayer '{}' is not among input_layers",
+            model.layers[unused].name()
+        )));
+    }
+    model.inputs = inputs.len();
     // (layer, call index of that layer) → position in model.calls
-    let mut placed: Vec<((usize, usize), usize)> = vec![((*input, 0), 0)];
+    let mut placed: Vec<((usize, usize), usize)> = Vec::new();
+    for (i, &layer) in inputs.iter().enumerate() {
+        model.calls.push(Call {
+            layer,
+            inputs: vec![Source::ModelInput(i)],
+        });
+        placed.push(((layer, 0), model.calls.len() - 1));
+    }
+    let find = |name: &str, k: usize, layers: &[Box<dyn Layer>], placed: &[((usize, usize), usize)]| {
+        let layer = position(name, layers)?;
+        placed.iter().find(|(key, _)| *key == (layer, k)).map(|(_, c)| *c)
+    };
     while !pending.is_empty() {
-        let find = |name: &str, k: usize, layers: &[Box<dyn Layer>], placed: &[((usize, usize), usize)]| {
-            let layer = layers.iter().position(|l| l.name() == name)?;
-            placed.iter().find(|(key, _)| *key == (layer, k)).map(|(_, c)| *c)
-        };
         let ready = pending.iter().position(|(_, _, refs)| {
             refs.iter()
                 .all(|(name, k)| find(name, *k, &model.layers, &placed).is_some())
@@ -383,5 +458,43 @@ pub(crate) fn graph_from_config(entries: &[serde_json::Value]) -> Result<Sequent
         model.calls.push(Call { layer, inputs: sources });
         placed.push(((layer, call_index), model.calls.len() - 1));
     }
+    model.outputs = match named("output_layers", output_layers)? {
+        Some(refs) => refs
+            .iter()
+            .map(|(name, k)| {
+                find(name, *k, &model.layers, &placed).ok_or_else(|| {
+                    Error::Data(format!(
+                        "output_layers names '{name}' (call {k}), which is not in the graph"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?,
+        None => vec![model.calls.len() - 1],
+    };
+    if model.outputs.is_empty() {
+        return Err(Error::Data("output_layers is empty: a model needs an output".into()));
+    }
+    // Every input must reach an output: walk back from the outputs.
+    let mut reached = vec![false; model.calls.len()];
+    let mut stack = model.outputs.clone();
+    while let Some(call) = stack.pop() {
+        if !std::mem::replace(&mut reached[call], true) {
+            stack.extend(model.calls[call].inputs.iter().filter_map(|s| match *s {
+                Source::Call(c) => Some(c),
+                Source::ModelInput(_) => None,
+            }));
+        }
+    }
+    if let Some(input) = (0..model.inputs).find(|&i| !reached[i]) {
+        return Err(Error::Data(format!(
+            "the input '{}' is not connected to any output",
+            model.layers[model.calls[input].layer].name()
+        )));
+    }
     Ok(model)
+}
+
+/// `["dense", 0, 0, {}]` → `("dense", 0)`: a layer's name and the index of its call.
+fn layer_reference(value: &serde_json::Value) -> Option<(String, usize)> {
+    Some((value.get(0)?.as_str()?.to_string(), value.get(1)?.as_u64()? as usize))
 }

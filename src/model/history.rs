@@ -23,6 +23,15 @@ pub struct EpochLogs {
     pub learning_rate: Option<f32>,
     /// Wall-clock seconds of the epoch (training and validation).
     pub seconds: f64,
+    /// Per-output metrics of a model with several outputs, by Keras's keys
+    /// (`dense_2_loss`, `val_dense_2_accuracy`, ...), in the order Keras logs them.
+    #[serde(flatten, serialize_with = "as_map")]
+    pub outputs: Vec<(String, f32)>,
+}
+
+/// Serializes `[(key, value), ...]` as a map, in order.
+fn as_map<S: serde::Serializer>(entries: &[(String, f32)], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(entries.iter().map(|(k, v)| (k, v)))
 }
 
 impl EpochLogs {
@@ -37,13 +46,33 @@ impl EpochLogs {
             "val_loss" => self.val_loss,
             "val_accuracy" => self.val_accuracy,
             "learning_rate" => self.learning_rate,
-            _ => None,
+            _ => self.outputs.iter().find(|(k, _)| k == key).map(|&(_, v)| v),
         }
     }
 
     /// The keys of the metrics this epoch has, in Keras's order.
-    pub fn keys(&self) -> Vec<&'static str> {
-        Self::KEYS.into_iter().filter(|k| self.get(k).is_some()).collect()
+    pub fn keys(&self) -> Vec<String> {
+        let fixed = Self::KEYS
+            .into_iter()
+            .filter(|k| self.get(k).is_some())
+            .map(str::to_string);
+        fixed.chain(self.outputs.iter().map(|(k, _)| k.clone())).collect()
+    }
+
+    /// Adds each output's loss and accuracy under `prefix` (`""` or `"val_"`), when the model
+    /// has several outputs (Keras logs per-output metrics only then).
+    pub(crate) fn add_outputs(&mut self, prefix: &str, scores: &super::Scores) {
+        if scores.outputs.len() < 2 {
+            return;
+        }
+        for output in &scores.outputs {
+            self.outputs
+                .push((format!("{prefix}{}_loss", output.name), output.loss));
+            if let Some(accuracy) = output.accuracy {
+                self.outputs
+                    .push((format!("{prefix}{}_accuracy", output.name), accuracy));
+            }
+        }
     }
 }
 
@@ -72,7 +101,15 @@ impl History {
         let mut map = serde_json::Map::new();
         let epochs: Vec<usize> = self.epochs.iter().map(|e| e.epoch).collect();
         map.insert("epoch".into(), epochs.into());
-        for key in EpochLogs::KEYS {
+        let mut keys: Vec<String> = EpochLogs::KEYS.iter().map(|k| k.to_string()).collect();
+        for epoch in &self.epochs {
+            for (key, _) in &epoch.outputs {
+                if !keys.contains(key) {
+                    keys.push(key.clone());
+                }
+            }
+        }
+        for key in &keys {
             // Through f32's shortest decimal, so 0.9131333 does not become 0.9131333231925964.
             let values: Vec<serde_json::Value> = self
                 .get(key)

@@ -39,8 +39,12 @@ use std::collections::HashMap;
 pub struct Sequential {
     name: String,
     layers: Vec<Box<dyn Layer>>,
-    /// The layer calls, each after its inputs; the last one is the model's output.
+    /// The layer calls, each after its inputs.
     calls: Vec<Call>,
+    /// The calls whose outputs are the model's outputs, in order (a `Sequential`'s last call).
+    outputs: Vec<usize>,
+    /// How many input tensors the model takes (`Source::ModelInput(0..inputs)`).
+    inputs: usize,
     /// Made by `Model::functional` (summaries show connections, configs the graph).
     functional: bool,
     params: ParamStore,
@@ -48,7 +52,8 @@ pub struct Sequential {
     output_shapes: Vec<Vec<usize>>,
     /// Each call's input variables, reused between steps.
     call_outputs: Vec<Var>,
-    input_shape: Option<Vec<usize>>,
+    /// Per-sample shape of each input, once built (empty before).
+    input_shapes: Vec<Vec<usize>>,
     compiled: Option<Compiled>,
     tape: Tape,
     seed: u64,
@@ -62,11 +67,12 @@ pub struct Sequential {
 /// The input shapes and output shape of a layer's first call.
 type FirstUse = (Vec<Vec<usize>>, Vec<usize>);
 
-/// What `compile` fixed: the optimizer, the loss and the metrics.
+/// What `compile` fixed: the optimizer, and per output a loss, its weight and the accuracy.
 pub(crate) struct Compiled {
     pub(crate) optimizer: Box<dyn Optimizer>,
-    pub(crate) loss: Loss,
-    pub(crate) accuracy: Option<Accuracy>,
+    pub(crate) losses: Vec<Loss>,
+    pub(crate) loss_weights: Vec<f32>,
+    pub(crate) accuracies: Vec<Option<Accuracy>>,
 }
 
 impl std::fmt::Debug for Sequential {
@@ -79,7 +85,7 @@ impl std::fmt::Debug for Sequential {
         f.debug_struct("Sequential")
             .field("name", &self.name)
             .field("layers", &layers)
-            .field("input_shape", &self.input_shape)
+            .field("input_shapes", &self.input_shapes)
             .field("params", &self.count_params())
             .finish()
     }
@@ -99,11 +105,13 @@ impl Sequential {
             name: "sequential".into(),
             layers: Vec::new(),
             calls: Vec::new(),
+            outputs: Vec::new(),
+            inputs: 1,
             functional: false,
             params: ParamStore::new(),
             output_shapes: Vec::new(),
             call_outputs: Vec::new(),
-            input_shape: None,
+            input_shapes: Vec::new(),
             compiled: None,
             tape: Tape::new(),
             seed: 0,
@@ -170,7 +178,7 @@ impl Sequential {
     /// Appends a boxed layer, called on the current output (the model's input for the first).
     pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> &mut Self {
         let input = match self.calls.len() {
-            0 => Source::ModelInput,
+            0 => Source::ModelInput(0),
             n => Source::Call(n - 1),
         };
         self.push_unique(layer);
@@ -178,8 +186,9 @@ impl Sequential {
             layer: self.layers.len() - 1,
             inputs: vec![input],
         });
+        self.outputs = vec![self.calls.len() - 1];
         self.output_shapes.clear();
-        self.input_shape = None;
+        self.input_shapes.clear();
         self
     }
 
@@ -211,35 +220,84 @@ impl Sequential {
         self.params.counts().0
     }
 
-    /// Per-sample input shape, once built.
+    /// Per-sample shape of the (first) input, once built.
     pub fn input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
+        self.input_shapes.first().map(Vec::as_slice)
     }
 
-    /// Per-sample output shape, once built.
+    /// Per-sample shape of each input, once built (empty before).
+    pub fn input_shapes(&self) -> &[Vec<usize>] {
+        &self.input_shapes
+    }
+
+    /// How many input tensors the model takes (1 for a `Sequential`).
+    pub fn input_count(&self) -> usize {
+        self.inputs
+    }
+
+    /// Per-sample shape of the (first) output, once built.
     pub fn output_shape(&self) -> Option<&[usize]> {
-        self.output_shapes.last().map(Vec::as_slice)
+        self.outputs
+            .first()
+            .and_then(|&c| self.output_shapes.get(c))
+            .map(Vec::as_slice)
+    }
+
+    /// Per-sample shape of each output, once built (empty before).
+    pub fn output_shapes(&self) -> Vec<&[usize]> {
+        match self.output_shapes.is_empty() {
+            true => Vec::new(),
+            false => self.outputs.iter().map(|&c| self.output_shapes[c].as_slice()).collect(),
+        }
+    }
+
+    /// The names of the layers whose outputs are the model's outputs, in order: the prefixes of
+    /// the per-output metrics (`dense_2_loss`), as Keras names them.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.outputs
+            .iter()
+            .map(|&c| self.layers[self.calls[c].layer].name())
+            .collect()
     }
 
     /// Builds every layer for per-sample inputs of `input_shape`, creating the weights.
     /// `compile`, `fit` and `predict` call this when the shape is known; calling it again with
     /// the same shape does nothing, and with another shape is an error naming the first layer.
     pub fn build(&mut self, input_shape: &[usize]) -> Result<()> {
-        if let Some(built) = &self.input_shape {
-            if built == input_shape {
+        self.build_inputs(&[input_shape])
+    }
+
+    /// [`Sequential::build`] for a model with several inputs: one per-sample shape per input.
+    pub fn build_inputs(&mut self, input_shapes: &[&[usize]]) -> Result<()> {
+        if !self.input_shapes.is_empty() {
+            if self
+                .input_shapes
+                .iter()
+                .map(Vec::as_slice)
+                .eq(input_shapes.iter().copied())
+            {
                 return Ok(());
             }
             let first = self.layers.iter().find(|l| !l.is_input()).map_or("input", |l| l.name());
+            let show =
+                |shapes: &mut dyn Iterator<Item = &[usize]>| shapes.map(keras_shape).collect::<Vec<_>>().join(", ");
             return Err(Error::LayerShape {
                 layer: first.to_string(),
-                expected: keras_shape(built),
-                received: keras_shape(input_shape),
+                expected: show(&mut self.input_shapes.iter().map(Vec::as_slice)),
+                received: show(&mut input_shapes.iter().copied()),
             });
         }
         if self.layers.iter().all(|l| l.is_input()) {
             return Err(Error::Usage(
                 "the model has no layers: add some with `model.add(...)`".into(),
             ));
+        }
+        if input_shapes.len() != self.inputs {
+            return Err(Error::Usage(format!(
+                "the model takes {} input(s), but {} input shape(s) were given",
+                self.inputs,
+                input_shapes.len()
+            )));
         }
         let mut params = ParamStore::new();
         let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.calls.len());
@@ -251,7 +309,7 @@ impl Sequential {
                 .inputs
                 .iter()
                 .map(|source| match *source {
-                    Source::ModelInput => input_shape.to_vec(),
+                    Source::ModelInput(i) => input_shapes[i].to_vec(),
                     Source::Call(c) => shapes[c].clone(),
                 })
                 .collect();
@@ -290,25 +348,31 @@ impl Sequential {
         }
         self.params = params;
         self.output_shapes = shapes;
-        self.input_shape = Some(input_shape.to_vec());
+        self.input_shapes = input_shapes.iter().map(|s| s.to_vec()).collect();
         Ok(())
     }
 
-    /// The input shape the first layer declares (`Input`, or `input_shape=` on it).
-    fn declared_input_shape(&self) -> Option<Vec<usize>> {
-        self.layers
-            .first()
-            .and_then(|l| l.declared_input_shape())
-            .map(<[usize]>::to_vec)
+    /// The input shapes the model's input layers declare (`Input`, or `input_shape=` on the
+    /// first layer), when every input has one.
+    fn declared_input_shapes(&self) -> Option<Vec<Vec<usize>>> {
+        (0..self.inputs)
+            .map(|i| {
+                let call = self.calls.iter().find(|c| c.inputs == [Source::ModelInput(i)])?;
+                self.layers[call.layer].declared_input_shape().map(<[usize]>::to_vec)
+            })
+            .collect()
     }
 
-    /// Builds from the declared input shape if the model is not built yet; true if built.
+    /// Builds from the declared input shapes if the model is not built yet; true if built.
     fn build_if_declared(&mut self) -> Result<bool> {
-        if self.input_shape.is_some() {
+        if !self.input_shapes.is_empty() {
             return Ok(true);
         }
-        match self.declared_input_shape() {
-            Some(shape) => self.build(&shape).map(|_| true),
+        match self.declared_input_shapes() {
+            Some(shapes) => {
+                let borrowed: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+                self.build_inputs(&borrowed).map(|_| true)
+            }
             None => Ok(false),
         }
     }
@@ -316,21 +380,101 @@ impl Sequential {
     /// Chooses the optimizer, loss and metrics, as Keras's `compile`.
     ///
     /// Each can be given by name (`"adam"`, `"sparse_categorical_crossentropy"`, `["accuracy"]`)
-    /// or by value (`Adam::new(0.01)`, `Loss::MeanSquaredError`).
+    /// or by value (`Adam::new(0.01)`, `Loss::MeanSquaredError`). A model with several outputs
+    /// uses the loss and metrics for each of them (see [`Sequential::compile_outputs`] for one
+    /// loss per output).
     pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss, metrics: &[&str]) -> Result<()> {
+        let loss = loss.into_loss()?;
+        let outputs = self.outputs.len().max(1);
+        self.compile_outputs(optimizer, &vec![loss; outputs], &[], &vec![metrics; outputs])
+    }
+
+    /// Keras's `compile(loss=[...], loss_weights=[...], metrics=[[...], ...])` for a model with
+    /// several outputs: one loss per output (in [`Sequential::output_names`]'s order), the
+    /// weights of the training objective `Σ weight × loss` (empty: all 1), and the metrics of
+    /// each output (empty: none).
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// # fn main() -> strata::Result<()> {
+    /// let input = Input::node(&[8]);
+    /// let hidden = Dense::new(16).activation("relu").call(&input)?;
+    /// let class = Dense::new(3).activation("softmax").name("class").call(&hidden)?;
+    /// let value = Dense::new(1).name("value").call(&hidden)?;
+    /// let mut model = Model::functional_multi(&[&input], &[&class, &value])?;
+    /// model.compile_outputs("adam", &["sparse_categorical_crossentropy", "mse"], &[1.0, 0.5], &[&["accuracy"], &[]])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compile_outputs<L: IntoLoss + Clone>(
+        &mut self,
+        optimizer: impl IntoOptimizer,
+        losses: &[L],
+        loss_weights: &[f32],
+        metrics: &[&[&str]],
+    ) -> Result<()> {
         let optimizer = optimizer.into_optimizer()?;
         optimizer.validate()?;
-        let loss = loss.into_loss()?;
+        let losses = losses
+            .iter()
+            .map(|l| l.clone().into_loss())
+            .collect::<Result<Vec<Loss>>>()?;
+        let names: Vec<String> = self.output_names().iter().map(|n| n.to_string()).collect();
+        let outputs = names.len().max(1);
+        if losses.len() < outputs {
+            return Err(Error::Usage(format!(
+                "the output '{}' has no loss: give one loss per output ({} outputs: {})",
+                names[losses.len()],
+                outputs,
+                names.join(", ")
+            )));
+        }
+        if losses.len() > outputs {
+            return Err(Error::Usage(format!(
+                "{} losses for {outputs} output(s) ({}): give one loss per output",
+                losses.len(),
+                names.join(", ")
+            )));
+        }
+        let loss_weights = match loss_weights {
+            [] => vec![1.0; outputs],
+            weights if weights.len() == outputs => weights.to_vec(),
+            weights => {
+                return Err(Error::invalid(
+                    "loss_weights",
+                    format!("{weights:?}"),
+                    format!("give one weight per output ({outputs}: {})", names.join(", ")),
+                ));
+            }
+        };
+        if let Some(bad) = loss_weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
+            return Err(Error::invalid("loss_weights", bad, "must be finite and not negative"));
+        }
+        let metrics: Vec<&[&str]> = match metrics {
+            [] => vec![&[]; outputs],
+            all if all.len() == outputs => all.to_vec(),
+            all => {
+                return Err(Error::Usage(format!(
+                    "metrics for {} outputs, but the model has {outputs} ({}): give one list per output",
+                    all.len(),
+                    names.join(", ")
+                )));
+            }
+        };
         self.build_if_declared()?;
-        let width = self.output_shape().map_or(0, |s| s.iter().product());
-        let mut accuracy = None;
-        for metric in metrics {
-            accuracy = Some(Accuracy::resolve(metric, loss, width)?);
+        let mut accuracies = Vec::with_capacity(outputs);
+        for (output, (names, loss)) in metrics.iter().zip(&losses).enumerate() {
+            let width = self.output_shapes().get(output).map_or(0, |s| s.iter().product());
+            let mut accuracy = None;
+            for metric in names.iter() {
+                accuracy = Some(Accuracy::resolve(metric, *loss, width)?);
+            }
+            accuracies.push(accuracy);
         }
         self.compiled = Some(Compiled {
             optimizer,
-            loss,
-            accuracy,
+            losses,
+            loss_weights,
+            accuracies,
         });
         Ok(())
     }
@@ -345,22 +489,39 @@ impl Sequential {
         self.compiled.as_mut().map(|c| c.optimizer.as_mut())
     }
 
-    /// `compile`'s settings in Keras's vocabulary (for saving), if compiled.
+    /// `compile`'s settings in Keras's vocabulary (for saving), if compiled. With several
+    /// outputs, `loss`, `from_logits` and `metrics` are lists (one entry per output) and
+    /// `loss_weights` is added.
     pub fn compile_config(&self) -> Option<serde_json::Value> {
         let compiled = self.compiled.as_ref()?;
         let optimizer = &compiled.optimizer;
-        let metrics: Vec<&str> = compiled.accuracy.iter().map(|_| "accuracy").collect();
+        let metrics = |accuracy: &Option<Accuracy>| -> Vec<&str> { accuracy.iter().map(|_| "accuracy").collect() };
+        let optimizer = serde_json::json!({"class_name": optimizer.class_name(), "config": optimizer.config()});
+        if let ([loss], [accuracy]) = (compiled.losses.as_slice(), compiled.accuracies.as_slice()) {
+            return Some(serde_json::json!({
+                "optimizer": optimizer,
+                "loss": loss.name(),
+                "from_logits": loss.from_logits(),
+                "metrics": metrics(accuracy),
+            }));
+        }
         Some(serde_json::json!({
-            "optimizer": {"class_name": optimizer.class_name(), "config": optimizer.config()},
-            "loss": compiled.loss.name(),
-            "from_logits": compiled.loss.from_logits(),
-            "metrics": metrics,
+            "optimizer": optimizer,
+            "loss": compiled.losses.iter().map(Loss::name).collect::<Vec<_>>(),
+            "from_logits": compiled.losses.iter().map(Loss::from_logits).collect::<Vec<_>>(),
+            "loss_weights": compiled.loss_weights,
+            "metrics": compiled.accuracies.iter().map(metrics).collect::<Vec<_>>(),
         }))
     }
 
-    /// The loss chosen by `compile`.
+    /// The loss chosen by `compile` (the first output's, with several outputs).
     pub fn loss(&self) -> Option<Loss> {
-        self.compiled.as_ref().map(|c| c.loss)
+        self.compiled.as_ref().and_then(|c| c.losses.first().copied())
+    }
+
+    /// The loss of each output, chosen by `compile`.
+    pub fn losses(&self) -> Option<&[Loss]> {
+        self.compiled.as_ref().map(|c| c.losses.as_slice())
     }
 
     /// Keras's `model.summary()` table as text.
@@ -369,18 +530,18 @@ impl Sequential {
         Ok(summary::render(self))
     }
 
-    /// Records the forward pass of every call on `graph`, from the batch `input`; returns the
-    /// output. `outputs` is working memory for each call's output (kept to avoid allocating).
+    /// Records the forward pass of every call on `graph`, from the batch `inputs` (one per model
+    /// input); `outputs` receives each call's output (kept between steps to avoid allocating).
     fn forward_calls(
         layers: &[Box<dyn Layer>],
         calls: &[Call],
         graph: &mut Graph,
-        input: Var,
+        inputs: &[Var],
         outputs: &mut Vec<Var>,
-    ) -> Result<Var> {
+    ) -> Result<()> {
         outputs.clear();
         let resolve = |source: &Source, outputs: &[Var]| match *source {
-            Source::ModelInput => input,
+            Source::ModelInput(i) => inputs[i],
             Source::Call(c) => outputs[c],
         };
         for call in calls {
@@ -394,10 +555,7 @@ impl Sequential {
             };
             outputs.push(y);
         }
-        outputs
-            .last()
-            .copied()
-            .ok_or_else(|| Error::Usage("the model has no layers: add some with `model.add(...)`".into()))
+        Ok(())
     }
 
     /// Keras's model config, for saving the architecture: the layer list of a `Sequential`, or
@@ -425,7 +583,7 @@ impl Sequential {
                             .inputs
                             .iter()
                             .filter_map(|source| match *source {
-                                Source::ModelInput => None,
+                                Source::ModelInput(_) => None,
                                 Source::Call(c) => {
                                     let from = self.calls[c].layer;
                                     let node = self.calls[..c].iter().filter(|k| k.layer == from).count();
@@ -444,15 +602,22 @@ impl Sequential {
                 })
             })
             .collect();
-        let output = self.calls.last().map_or("", |c| self.layers[c.layer].name());
-        let output_node = self.calls.last().map_or(0, |last| {
-            self.calls.iter().filter(|k| k.layer == last.layer).count() - 1
-        });
+        // Keras's [layer name, node index, tensor index] of a call.
+        let reference = |c: usize| {
+            let layer = self.calls[c].layer;
+            let node = self.calls[..c].iter().filter(|k| k.layer == layer).count();
+            serde_json::json!([self.layers[layer].name(), node, 0])
+        };
+        let input_layers: Vec<_> = (0..self.inputs)
+            .filter_map(|i| self.calls.iter().position(|c| c.inputs == [Source::ModelInput(i)]))
+            .map(reference)
+            .collect();
+        let output_layers: Vec<_> = self.outputs.iter().map(|&c| reference(c)).collect();
         serde_json::json!({"class_name": "Functional", "config": {
             "name": self.name,
             "layers": layers,
-            "input_layers": [[self.layers.first().map_or("", |l| l.name()), 0, 0]],
-            "output_layers": [[output, output_node, 0]],
+            "input_layers": input_layers,
+            "output_layers": output_layers,
         }})
     }
 }

@@ -65,7 +65,10 @@ impl EpochProgress {
         }
         let elapsed = self.started.elapsed().as_secs_f64();
         let per_step = format_per_step(elapsed / self.steps.max(1) as f64);
-        let metrics = metrics_text(logs.loss, logs.accuracy, logs.val_loss, logs.val_accuracy);
+        let mut metrics = metrics_text(logs.loss, logs.accuracy, logs.val_loss, logs.val_accuracy);
+        for (key, value) in &logs.outputs {
+            metrics.push_str(&format!(" - {key}: {value:.4}"));
+        }
         match (&self.bar, self.verbose) {
             (Some(bar), _) if !bar.is_hidden() => {
                 bar.set_position(self.steps as u64);
