@@ -695,6 +695,21 @@ fn binary_backward(kind: BinaryOp, a: Var, b: Var, inputs: &Inputs, node: Node, 
     let (av, bv) = (inputs.get(a), inputs.get(b));
     let dy = node.grad.data();
     if av.shape() == bv.shape() {
+        // A sum's or difference's partials are ±1: its gradients need not read the inputs.
+        let b_sign = match kind {
+            BinaryOp::Add => Some(1.0),
+            BinaryOp::Sub => Some(-1.0),
+            _ => None,
+        };
+        if let Some(sign) = b_sign {
+            if let Some(da) = targets.get(a) {
+                kernels::axpy(da, 1.0, dy);
+            }
+            if let Some(db) = targets.get(b) {
+                kernels::axpy(db, sign, dy);
+            }
+            return;
+        }
         if let Some(da) = targets.get(a) {
             kernels::accumulate_zip3(da, dy, av.data(), bv.data(), |g, x, y| g * kind.partials(x, y).0);
         }

@@ -80,7 +80,14 @@ pub(crate) fn fill(out: &mut [f32], value: f32) {
 
 /// `acc[i] += scale · x[i]`.
 pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
-    acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x);
+    let run = |acc: &mut [f32], x: &[f32]| acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x);
+    if acc.len() > PARALLEL_CHUNK {
+        acc.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(x.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(o, x)| run(o, x));
+    } else {
+        run(acc, x);
+    }
 }
 
 /// Adds `bias` (length `cols`) to every row of `out` (`rows × cols`).
