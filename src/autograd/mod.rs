@@ -29,11 +29,13 @@
 
 mod concat;
 mod conv;
+mod embedding;
 mod losses;
 mod normalization;
 mod ops;
 mod params;
 pub mod profile;
+mod recurrent;
 
 #[doc(hidden)]
 pub mod gradcheck;
@@ -44,6 +46,7 @@ pub use normalization::Statistics;
 pub(crate) use ops::Op;
 pub use ops::UnaryOp;
 pub use params::{ParamId, ParamStore};
+pub use recurrent::{Cell, RecurrentInputs, RecurrentOptions, Squash};
 
 use crate::tensor::Tensor;
 
@@ -72,6 +75,9 @@ pub struct Tape {
     empty: Tensor,
     /// Batch normalizations of the last training pass whose moving statistics await an update.
     moving_updates: Vec<normalization::MovingUpdate>,
+    /// Keras's masks of this pass: `(value, mask)`, the mask `(N, T)` marking which steps of a
+    /// sequence value are real (1) or padding (0).
+    masks: Vec<(Var, Var)>,
 }
 
 /// `Tape::folded_pool` of a value whose backward rule runs on its own.
@@ -216,6 +222,7 @@ impl<'a> Graph<'a> {
     pub fn new(tape: &'a mut Tape, params: &'a ParamStore, training: bool) -> Self {
         tape.ops.clear();
         tape.moving_updates.clear();
+        tape.masks.clear();
         Graph {
             tape,
             params,
@@ -236,6 +243,17 @@ impl<'a> Graph<'a> {
     /// layer's own `salt` (its seed, or a hash of its name), so layers draw independent noise.
     pub fn noise_rng(&self, salt: u64) -> crate::rng::Rng {
         crate::rng::Rng::new(crate::rng::mix(self.noise_seed, salt))
+    }
+
+    /// Attaches a sequence mask `(N, T)` (1 for real steps, 0 for padding) to `value`, as
+    /// Keras's `Embedding(mask_zero=True)` does; layers that read sequences skip masked steps.
+    pub fn set_mask(&mut self, value: Var, mask: Var) {
+        self.tape.masks.push((value, mask));
+    }
+
+    /// The mask attached to `value`, if any.
+    pub fn mask(&self, value: Var) -> Option<Var> {
+        self.tape.masks.iter().find(|(v, _)| *v == value).map(|&(_, m)| m)
     }
 
     /// True in a training pass.
