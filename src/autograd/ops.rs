@@ -38,6 +38,8 @@ pub(crate) enum Op {
         kernel: Var,
         bias: Option<Var>,
         window: Window2d,
+        /// `max(·, 0)` applied to the output in the same pass.
+        relu: bool,
     },
     MaxPool2d {
         x: Var,
@@ -344,12 +346,7 @@ pub(super) fn sigmoid(x: f32) -> f32 {
 /// Runs the backward rule of `op`: adds its inputs' gradients into `targets`.
 pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scratch: &mut Tensor) {
     match op {
-        Op::Conv2d {
-            x,
-            kernel,
-            bias,
-            window,
-        } => super::conv::conv2d_backward((x, kernel, bias, window), inputs, node, targets, scratch),
+        Op::Conv2d { .. } => super::conv::conv2d_backward(op, inputs, node, targets, scratch),
         Op::MaxPool2d { x, window } => super::conv::max_pool2d_backward(x, window, inputs, node, targets),
         Op::AvgPool2d { x, window } => super::conv::avg_pool2d_backward(x, window, node, targets),
         Op::Constant | Op::Param(_) => {}
@@ -732,6 +729,21 @@ fn binary_backward(kind: BinaryOp, a: Var, b: Var, inputs: &Inputs, node: Node, 
     let (av, bv) = (inputs.get(a), inputs.get(b));
     let dy = node.grad.data();
     if av.shape() == bv.shape() {
+        // A sum's or difference's partials are ±1: its gradients need not read the inputs.
+        let b_sign = match kind {
+            BinaryOp::Add => Some(1.0),
+            BinaryOp::Sub => Some(-1.0),
+            _ => None,
+        };
+        if let Some(sign) = b_sign {
+            if let Some(da) = targets.get(a) {
+                kernels::axpy(da, 1.0, dy);
+            }
+            if let Some(db) = targets.get(b) {
+                kernels::axpy(db, sign, dy);
+            }
+            return;
+        }
         if let Some(da) = targets.get(a) {
             kernels::accumulate_zip3(da, dy, av.data(), bv.data(), |g, x, y| g * kind.partials(x, y).0);
         }
