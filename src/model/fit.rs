@@ -276,6 +276,11 @@ impl Sequential {
         options: FitOptions,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
+        let world = options.distributed;
+        if let Some(world) = world {
+            // First: once the ranks agree, every check below fails on all of them or on none.
+            self.check_distributed(world, xs, ys, &options)?;
+        }
         if options.batch_size == 0 {
             return Err(Error::invalid(
                 "batch_size",
@@ -333,11 +338,9 @@ impl Sequential {
         let names: Vec<String> = self.output_names().iter().map(|n| n.to_string()).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut order: Vec<usize> = (0..train_rows).collect();
-        let shuffle_seed = options.seed.unwrap_or(self.seed.wrapping_add(1));
-        let mut shuffle_rng = Rng::new(shuffle_seed);
-        let world = options.distributed;
+        let mut shuffle_rng = Rng::new(options.seed.unwrap_or(self.seed.wrapping_add(1)));
         if let Some(world) = world {
-            self.start_distributed(world, &options, train_rows, shuffle_seed)?;
+            self.weights_from_chief(world)?;
         }
         // Data-parallel: each step takes one batch per rank from the one shuffled order.
         let global_batch = options.batch_size * world.map_or(1, |w| w.size());
