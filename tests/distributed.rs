@@ -38,7 +38,7 @@ fn matches_one_process(ranks: usize, batch_size: usize) {
         (weights(&model), history)
     });
     for (rank, (weights, history)) in results.iter().enumerate() {
-        let difference = max_difference(&weights, &expected);
+        let difference = max_difference(weights, &expected);
         assert!(
             difference <= WEIGHT_TOLERANCE,
             "rank {rank} of {ranks}: weights differ from one process's by {difference}"

@@ -49,9 +49,12 @@ fn job(scenario: &str, timeout: u64) -> Job {
     }
 }
 
+/// One scenario's check: `Err` says what went wrong.
+type Check = fn() -> Result<(), String>;
+
 /// Runs every scenario and checks its outcome; prints one line per check and a closing tally.
 fn launcher_main() {
-    let checks: [(&str, fn() -> Result<(), String>); 4] = [
+    let checks: [(&str, Check); 4] = [
         ("two ranks train as one process with twice the batch", || {
             let job = job("equality", 120);
             expect(job.code == Some(0), &job, "exit status 0")?;

@@ -2,7 +2,7 @@
 //! shard of each global batch, and the ranks average their gradients before every optimizer
 //! step, as Horovod and PyTorch's DistributedDataParallel do.
 //!
-//! `fit` talks to the other ranks through a [`Collective`]: [`Mpi`] (the `mpi` feature, over the
+//! `fit` talks to the other ranks through a [`Collective`]: `Mpi` (the `mpi` feature, over the
 //! system's Open MPI) across processes and machines, or [`ThreadGroup`] between threads of one
 //! process (tests, and trying the strategy without MPI). Pass one to
 //! [`FitOptions::distributed`](crate::model::FitOptions::distributed):
@@ -127,15 +127,16 @@ pub(crate) fn launch() -> Result<Box<dyn Launched>> {
 }
 
 /// The rows `rank` takes of a global batch of `rows` samples split over `size` ranks: contiguous
-/// and as even as possible (sizes differ by at most one; with fewer rows than ranks, the last
-/// ranks get none and contribute a zero gradient).
+/// and as even as possible (sizes differ by at most one; with fewer rows than ranks, some ranks
+/// get none and contribute a zero gradient).
 ///
 /// ```
 /// use strata::distributed::shard;
 /// assert_eq!(shard(10, 0, 3), 0..3);
 /// assert_eq!(shard(10, 1, 3), 3..6);
 /// assert_eq!(shard(10, 2, 3), 6..10);
-/// assert_eq!(shard(1, 1, 2), 1..1);
+/// assert_eq!(shard(1, 0, 2), 0..0);
+/// assert_eq!(shard(1, 1, 2), 0..1);
 /// ```
 pub fn shard(rows: usize, rank: usize, size: usize) -> Range<usize> {
     let size = size.max(1);

@@ -5,7 +5,7 @@ use crate::error::Result;
 use std::sync::{Arc, Barrier, Mutex};
 
 /// One rank of a group of threads that act as the ranks of a distributed run: the same
-/// [`Collective`] as [`Mpi`](super::Mpi) without MPI, for tests and for trying data-parallel
+/// [`Collective`] as `Mpi` (the `mpi` feature) without MPI, for tests and for trying data-parallel
 /// training in one process. Sums are taken in rank order, so every rank gets the same bits.
 ///
 /// Every rank's thread must make the same collective calls; a thread that stops calling leaves
