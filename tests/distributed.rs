@@ -27,13 +27,22 @@ fn on_ranks<T: Send + 'static>(size: usize, body: impl Fn(ThreadGroup) -> T + Se
 /// Trains the MLP on `ranks` ranks with `batch_size` per rank and on one process with the
 /// global batch, and checks that weights and logs agree and that the replicas are identical.
 fn matches_one_process(ranks: usize, batch_size: usize) {
-    let data = mnist_subset();
-    let mut single = compiled("mlp");
+    matches_one_process_with("mlp", mnist_subset(), ranks, batch_size);
+}
+
+/// [`matches_one_process`] for a named model and its data.
+fn matches_one_process_with(
+    name: &'static str,
+    data: (Tensor, Tensor, Tensor, Tensor),
+    ranks: usize,
+    batch_size: usize,
+) {
+    let mut single = compiled(name);
     let expected_history = train(&mut single, &data, batch_size * ranks, None).unwrap();
     let expected = weights(&single);
     let shared = std::sync::Arc::new(data);
     let results = on_ranks(ranks, move |world| {
-        let mut model = compiled("mlp");
+        let mut model = compiled(name);
         let history = train(&mut model, &shared, batch_size, Some(&world)).unwrap();
         (weights(&model), history)
     });
@@ -41,10 +50,13 @@ fn matches_one_process(ranks: usize, batch_size: usize) {
         let difference = max_difference(weights, &expected);
         assert!(
             difference <= WEIGHT_TOLERANCE,
-            "rank {rank} of {ranks}: weights differ from one process's by {difference}"
+            "{name}, rank {rank} of {ranks}: weights differ from one process's by {difference}"
         );
         let difference = max_log_difference(history, &expected_history);
-        assert!(difference <= LOG_TOLERANCE, "rank {rank}: logs differ by {difference}");
+        assert!(
+            difference <= LOG_TOLERANCE,
+            "{name}, rank {rank}: logs differ by {difference}"
+        );
         assert_eq!(weights, &results[0].0, "rank {rank}'s replica differs from rank 0's");
     }
 }
@@ -59,6 +71,17 @@ fn two_ranks_with_batch_16_train_as_one_process_with_batch_32() {
 fn three_ranks_whose_last_shards_are_empty_train_as_one_process() {
     // Global batch 300, then 1 row: ranks 0 and 1 get none and contribute zero gradients.
     matches_one_process(3, 100);
+}
+
+#[test]
+fn the_cnn_on_two_ranks_trains_as_one_process_too() {
+    // Convolutions, pooling and one-hot targets: 130 images, 2 epochs of 2 global batches of 64
+    // and one of 2 rows (one each).
+    let (x, y, vx, vy) = mnist_subset();
+    let images = |x: Tensor, rows: usize| x.slice_rows(0, rows).reshape(&[rows, 28, 28, 1]).unwrap();
+    let one_hot = |y: Tensor, rows: usize| strata::data::to_categorical(&y.slice_rows(0, rows), 10).unwrap();
+    let data = (images(x, 130), one_hot(y, 130), images(vx, 40), one_hot(vy, 40));
+    matches_one_process_with("cnn", data, 2, 32);
 }
 
 #[test]

@@ -144,7 +144,10 @@ impl<'a> FitOptions<'a> {
     /// [`shard`](crate::distributed::shard), and applies the gradient averaged over the ranks.
     /// The result equals training on one process with the global batch size, up to the
     /// summation order of the gradients (and dropout masks, drawn per rank). Only rank 0
-    /// prints progress; the logs and history hold the metrics over all ranks.
+    /// prints progress; the logs and history hold the metrics over all ranks. Callbacks run on
+    /// every rank with those logs (so `EarlyStopping` stops every rank at the same epoch); give
+    /// the ones that write files (`ModelCheckpoint`, `CSVLogger`) to rank 0 only, as Horovod
+    /// does: `if world.is_chief() { callbacks.push(&mut checkpoint) }`.
     pub fn distributed(mut self, world: &'a dyn Collective) -> Self {
         self.distributed = Some(world);
         self
