@@ -10,7 +10,7 @@ use crate::io::config::{ModelFile, load_model_spec};
 use crate::losses::Loss;
 use crate::metrics::ConfusionMatrix;
 use crate::model::{Callback, Control, FitOptions, Sequential};
-use crate::optimizers::{self, LearningRate};
+use crate::optimizers::{self, Clipping, LearningRate, Optimizer};
 use crate::tensor::{Tensor, numel};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+mod text;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +46,24 @@ enum Command {
     Predict(PredictArgs),
     /// Time training steps of a model on random data of its input shape.
     Bench(BenchArgs),
+    /// Continue a prompt with a text model (trained with `strata train --model char_rnn --save FILE`).
+    Generate {
+        /// The model file, saved by `strata train --save` from a text model.
+        #[arg(long)]
+        model: PathBuf,
+        /// The text to continue (its characters must be in the model's vocabulary).
+        #[arg(long)]
+        prompt: String,
+        /// Characters to add.
+        #[arg(long, default_value_t = 200)]
+        length: usize,
+        /// Sampling temperature: below 1 safer, above 1 more varied, 0 always the likeliest.
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f32,
+        /// Seed of the sampling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Convert a Keras 3 `.keras` archive (a Sequential model) to a strata model file.
     Import {
         /// The `.keras` file, as Keras's `model.save("model.keras")` writes it.
@@ -145,6 +165,17 @@ struct TrainArgs {
     /// "step:boundaries=2000;4000,values=0.01;0.005;0.001" (quote it in a shell).
     #[arg(long, value_name = "SPEC")]
     lr_schedule: Option<String>,
+    /// Clip each gradient tensor to this L2 norm before every update (Keras's clipnorm).
+    /// Any of the three clipping flags replaces the model file's clipping; set one at most.
+    #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
+    clipnorm: Option<f32>,
+    /// Clamp every gradient element to [-VALUE, VALUE] before every update (Keras's clipvalue).
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    clipvalue: Option<f32>,
+    /// Scale all gradients together so their global L2 norm is at most this before every update
+    /// (Keras's global_clipnorm).
+    #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
+    global_clipnorm: Option<f32>,
     /// Augment each training batch of images with random transforms: rotations up to 10°,
     /// shifts up to 10 % of the width and height, zoom in [0.9, 1.1] (no flips: digits are not
     /// symmetric).
@@ -223,6 +254,13 @@ pub fn main() -> i32 {
         Some(Command::Evaluate(args)) => evaluate(&args).map(|_| Interrupted::No),
         Some(Command::Predict(args)) => predict(&args).map(|_| Interrupted::No),
         Some(Command::Import { file, output }) => import(&file, &output).map(|_| Interrupted::No),
+        Some(Command::Generate {
+            model,
+            prompt,
+            length,
+            temperature,
+            seed,
+        }) => text::generate(&model, &prompt, length, temperature, seed).map(|_| Interrupted::No),
     };
     match result {
         Ok(Interrupted::Yes) => 130,
@@ -317,7 +355,13 @@ struct Prepared {
 /// A new model from a name or description file.
 fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
     let spec = load_model_spec(&args.model)?;
-    let data = load_dataset(args, &spec)?;
+    let (data, tokenizer) = match text::text_source(&spec, args.data.as_deref()) {
+        Some(path) => {
+            let (data, tokenizer) = text::text_dataset(&spec, path.as_deref())?;
+            (data, Some(tokenizer))
+        }
+        None => (load_dataset(args, &spec)?, None),
+    };
     let ModelFile {
         name,
         model,
@@ -332,6 +376,10 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
     let mut model = with_regularization(model, args.dropout, args.l2)?;
     model.seed(args.seed);
     let data = fit_data_to_model(&mut model, data, raw_targets(loss))?;
+    if let Some(tokenizer) = tokenizer {
+        text::check_vocabulary(&model, &tokenizer)?;
+        model.set_attachment(text::TOKENIZER, tokenizer.to_json());
+    }
     let mut optimizer = match &args.optimizer {
         Some(name) => optimizers::from_name(name)?,
         None => optimizer,
@@ -342,6 +390,7 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
     if let Some(spec) = &args.lr_schedule {
         optimizer.set_learning_rate_schedule(LearningRate::parse_schedule(spec, optimizer.learning_rate())?);
     }
+    set_clipping(args, optimizer.as_mut());
     let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
     model.compile(optimizer, loss, &metric_names)?;
     Ok(Prepared {
@@ -354,6 +403,18 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
         initial_epoch: 0,
         seed: args.seed,
     })
+}
+
+/// Replaces the optimizer's gradient clipping with the one the flags give, when any is given
+/// (`compile` or the caller validates it).
+fn set_clipping(args: &TrainArgs, optimizer: &mut dyn Optimizer) {
+    if args.clipnorm.is_some() || args.clipvalue.is_some() || args.global_clipnorm.is_some() {
+        *optimizer.clipping_mut() = Clipping {
+            clipnorm: args.clipnorm,
+            clipvalue: args.clipvalue,
+            global_clipnorm: args.global_clipnorm,
+        };
+    }
 }
 
 /// A saved model, continuing after the epochs it has trained, with its seed and optimizer
@@ -377,6 +438,10 @@ fn prepare_resume(args: &TrainArgs, path: &std::path::Path) -> Result<Prepared> 
     let data = fit_data_to_model(&mut model, data, raw_targets(loss))?;
     if let (Some(lr), Some(optimizer)) = (args.lr, model.optimizer_mut()) {
         optimizer.set_learning_rate(lr);
+    }
+    if let Some(optimizer) = model.optimizer_mut() {
+        set_clipping(args, optimizer);
+        optimizer.validate()?;
     }
     let name = path
         .file_stem()
@@ -639,9 +704,14 @@ fn train_in(args: TrainArgs, world: Option<&dyn crate::distributed::Launched>) -
             .patience(patience)
             .restore_best_weights(true)
     });
+    let text_model = model.attachment(text::TOKENIZER).is_some();
+    let mut perplexity = text::PerplexityLogger { verbose: args.verbose };
     let mut callbacks: Vec<&mut dyn Callback> = vec![&mut checkpointer];
     if let Some(early) = early.as_mut() {
         callbacks.push(early);
+    }
+    if text_model {
+        callbacks.push(&mut perplexity);
     }
     let history = model.fit_with_callbacks(&data.x_train, &data.y_train, options, &mut callbacks)?;
     drop(callbacks);
@@ -683,6 +753,20 @@ fn train_in(args: TrainArgs, world: Option<&dyn crate::distributed::Launched>) -
             );
         }
     }
+    if text_model {
+        // Perplexity, exp(loss): the number of equally likely characters the loss amounts to.
+        for (entry, logs) in report["epochs"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .zip(&history.epochs)
+        {
+            entry["perplexity"] = json!(logs.loss.exp());
+            if let Some(val) = logs.val_loss {
+                entry["val_perplexity"] = json!(val.exp());
+            }
+        }
+    }
     // Every rank evaluates its shard of the test data; rank 0 alone reports and saves.
     let test_scores = data
         .test
@@ -697,6 +781,12 @@ fn train_in(args: TrainArgs, world: Option<&dyn crate::distributed::Launched>) -
     }
     if let (Some((x, _)), Some(scores)) = (&data.test, test_scores) {
         report["test_loss"] = json!(scores.loss);
+        if text_model {
+            report["test_perplexity"] = json!(scores.loss.exp());
+            if args.verbose > 0 || !args.json {
+                println!("test perplexity: {:.3}", scores.loss.exp());
+            }
+        }
         if args.verbose > 0 || !args.json {
             print!("test loss: {:.4}", scores.loss);
         }

@@ -29,6 +29,10 @@ pub enum Initializer {
     RandomNormal { mean: f32, stddev: f32 },
     /// Uniform in `[minval, maxval)` (Keras: -0.05, 0.05).
     RandomUniform { minval: f32, maxval: f32 },
+    /// A random orthogonal matrix times `gain` (Keras: 1.0): the default recurrent kernel of
+    /// SimpleRNN, LSTM and GRU. A `(rows, cols)` kernel has orthonormal rows or columns,
+    /// whichever are fewer; higher ranks are flattened to `(Π leading axes, last axis)`.
+    Orthogonal { gain: f32 },
 }
 
 /// The names [`Initializer::from_name`] accepts.
@@ -43,6 +47,7 @@ pub const NAMES: &[&str] = &[
     "ones",
     "random_normal",
     "random_uniform",
+    "orthogonal",
 ];
 
 /// Truncating a standard normal at ±2 shrinks its stddev by this factor; Keras divides by it.
@@ -69,6 +74,7 @@ impl Initializer {
                 minval: -0.05,
                 maxval: 0.05,
             },
+            "orthogonal" => Initializer::Orthogonal { gain: 1.0 },
             _ => return Err(Error::unknown("initializer", name, NAMES)),
         })
     }
@@ -87,6 +93,7 @@ impl Initializer {
             Initializer::Constant(_) => "constant",
             Initializer::RandomNormal { .. } => "random_normal",
             Initializer::RandomUniform { .. } => "random_uniform",
+            Initializer::Orthogonal { .. } => "orthogonal",
         }
     }
 
@@ -120,8 +127,42 @@ impl Initializer {
             Initializer::RandomUniform { minval, maxval } => {
                 values.iter_mut().for_each(|v| *v = rng.uniform(minval, maxval))
             }
+            Initializer::Orthogonal { gain } => orthogonal(values, shape, gain, rng),
         }
         tensor
+    }
+}
+
+/// Keras's `Orthogonal`: a normal `(rows, cols)` matrix, orthonormalized along its longer side
+/// (the QR decomposition's Q with R's diagonal made positive), times `gain`.
+///
+/// Modified Gram-Schmidt written out here rather than a linear-algebra crate: it runs once per
+/// recurrent kernel when a model is built (a few hundred columns at most), never in a step, and
+/// a QR dependency would cost more build time than these lines.
+fn orthogonal(values: &mut [f32], shape: &[usize], gain: f32, rng: &mut Rng) {
+    let cols = shape.last().copied().unwrap_or(1).max(1);
+    let rows = values.len() / cols;
+    // Work on the tall orientation: `vectors` are its columns, each `length` long.
+    let (count, length) = if rows < cols { (rows, cols) } else { (cols, rows) };
+    let mut vectors: Vec<Vec<f64>> = (0..count)
+        .map(|_| (0..length).map(|_| rng.normal() as f64).collect())
+        .collect();
+    for i in 0..count {
+        let (done, rest) = vectors.split_at_mut(i);
+        let v = &mut rest[0];
+        for q in done.iter() {
+            let dot: f64 = q.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(q).for_each(|(x, q)| *x -= dot * q);
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    for (i, vector) in vectors.iter().enumerate() {
+        for (j, &x) in vector.iter().enumerate() {
+            // Tall: vector i is column i. Wide: vector i is row i.
+            let at = if rows < cols { i * cols + j } else { j * cols + i };
+            values[at] = gain * x as f32;
+        }
     }
 }
 

@@ -58,6 +58,7 @@ pub mod prelude {
         Flatten, GaussianNoise, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization,
         MaxPooling1D, MaxPooling2D, Maximum, Multiply, Reshape, SpatialDropout2D, Subtract,
     };
+    pub use crate::layers::{Bidirectional, Embedding, GRU, LSTM, SimpleRNN, TimeDistributed};
     pub use crate::losses::Loss;
     pub use crate::model::{Callback, Control, FitOptions, History, LayerCall, Model, Node, Sequential, SharedLayer};
     pub use crate::optimizers::{

@@ -93,10 +93,34 @@ fn imported_models_save_and_load() {
 }
 
 #[test]
+fn lstm_matches_keras() {
+    // Keras keeps a recurrent layer's weights in its cell (layers/lstm/cell/vars/0..2).
+    let model = assert_matches_keras("lstm");
+    // LSTM(2) on 3 features: 4·(2·(3+2)+2) = 48, then Dense(1): 3.
+    assert_eq!(model.count_params(), 51);
+}
+
+#[test]
+fn embedding_gru_and_simple_rnn_match_keras() {
+    // Embedding(10, 4) → GRU(3, return_sequences, reset_after) → SimpleRNN(2) → Dense(2).
+    let model = assert_matches_keras("gru");
+    // 40 + 3·3·(4+3) + 2·9 + 2·(3+2)+2 + 2·2+2.
+    assert_eq!(model.count_params(), 40 + 81 + 12 + 6);
+}
+
+#[test]
 fn unsupported_layers_are_named() {
-    let err = import_keras(fixture("lstm.keras")).err().unwrap().to_string();
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(fixture("lstm.keras")).unwrap()).unwrap();
+    let mut config = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("config.json").unwrap(), &mut config).unwrap();
+    let mut weights = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name("model.weights.h5").unwrap(), &mut weights).unwrap();
+    let path = std::env::temp_dir().join(format!("strata-convlstm-{}.keras", std::process::id()));
+    write_archive(&path, &config.replace("\"LSTM\"", "\"ConvLSTM1D\""), Some(&weights));
+    let err = import_keras(&path).err().unwrap().to_string();
+    std::fs::remove_file(&path).unwrap();
     assert!(
-        err.contains("lstm.keras") && err.contains("'lstm' (LSTM) is not supported") && err.contains("Conv2D"),
+        err.contains("'lstm' (ConvLSTM1D) is not supported") && err.contains("Conv2D"),
         "{err}"
     );
 }
@@ -189,13 +213,13 @@ fn the_cli_imports_to_safetensors() {
 
     let failed = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
         .arg("import")
-        .arg(fixture("lstm.keras"))
+        .arg(fixture("missing.keras"))
         .arg("-o")
         .arg(&out)
         .output()
         .unwrap();
     assert!(!failed.status.success() && !out.exists());
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("LSTM"));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("missing.keras"));
 }
 
 #[test]

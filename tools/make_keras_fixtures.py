@@ -122,6 +122,20 @@ def models():
     ), None
 
 
+def sequence_models():
+    """Recurrent fixtures, drawn after the others so their files stay the same."""
+    yield "gru", keras.Sequential(
+        [
+            keras.Input((6,)),
+            layers.Embedding(10, 4),
+            layers.GRU(3, return_sequences=True),
+            layers.SimpleRNN(2),
+            layers.Dense(2),
+        ],
+        name="gru",
+    ), None
+
+
 def write_hdf5_layouts():
     """hdf5_layouts.h5: datasets in layouts and types Keras does not write, for the reader's
     tests: one it reads (compact) and ones it must refuse by name."""
@@ -145,7 +159,7 @@ def main(only=None):
     if not only:
         write_hdf5_layouts()
     rng = np.random.default_rng(0)
-    for name, model, compile_args in models():
+    for name, model, compile_args in [*models(), *sequence_models()]:
         # Random everything, moving variances kept positive.
         model.set_weights([rng.uniform(0.1 if "variance" in w.path else -1.0, 1.0, w.shape) for w in model.weights])
         if compile_args:
@@ -157,6 +171,15 @@ def main(only=None):
             fixture = {
                 "inputs": [{"shape": list(x.shape), "values": [float(v) for v in x.ravel()]} for x in xs],
                 "outputs": [{"shape": list(y.shape), "values": [float(v) for v in y.ravel()]} for y in ys],
+            }
+        elif isinstance(model.layers[0], layers.Embedding):
+            x = rng.integers(0, model.layers[0].input_dim, (3, *model.input_shape[1:])).astype("float32")
+            y = model.predict(x, verbose=0)
+            fixture = {
+                "input_shape": list(x.shape),
+                "input": [float(v) for v in x.ravel()],
+                "output_shape": list(y.shape),
+                "output": [float(v) for v in y.ravel()],
             }
         else:
             x = rng.uniform(-1.0, 1.0, (3, *model.input_shape[1:])).astype("float32")

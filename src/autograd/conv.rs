@@ -2,7 +2,8 @@
 
 use super::{GradTargets, Graph, Inputs, Node, Op, Var, profile};
 use crate::error::{Error, Result};
-use crate::kernels::{self, Padding, Transpose, Window2d, output_size};
+use crate::kernels::{self, Direct, OutputGrad, Padding, Transpose, Window2d, Winograd, output_size};
+use crate::tensor::Tensor;
 
 /// Strides, dilation and padding of a 2-D window (Keras's `strides`, `dilation_rate`,
 /// `padding`).
@@ -76,14 +77,35 @@ pub(crate) fn window(op: &str, input: &[usize], size: (usize, usize), options: W
 
 impl Graph<'_> {
     /// 2-D convolution of `x` `(N, H, W, C)` with `kernel` `(KH, KW, C, F)` plus `bias` `(F)`,
-    /// giving `(N, OH, OW, F)`. Lowered to one matrix product through im2col.
+    /// giving `(N, OH, OW, F)`.
+    ///
+    /// 3×3 kernels with stride 1 and channel counts that are multiples of 8 run through
+    /// Winograd's algorithm (`kernels::Winograd`); other shapes are lowered to one matrix
+    /// product through im2col.
     pub fn conv2d(&mut self, x: Var, kernel: Var, bias: Option<Var>, options: WindowOptions) -> Result<Var> {
-        let (sx, sk) = (self.shape(x).to_vec(), self.shape(kernel).to_vec());
+        self.conv2d_activated(x, kernel, bias, options, false)
+    }
+
+    /// [`Graph::conv2d`] followed by a ReLU, in one operation: the output is written once, and
+    /// the backward pass applies the ReLU's mask while it reads the output gradient.
+    pub fn conv2d_relu(&mut self, x: Var, kernel: Var, bias: Option<Var>, options: WindowOptions) -> Result<Var> {
+        self.conv2d_activated(x, kernel, bias, options, true)
+    }
+
+    fn conv2d_activated(
+        &mut self,
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+        options: WindowOptions,
+        relu: bool,
+    ) -> Result<Var> {
+        let (sx, sk) = (self.dims(x), self.dims(kernel));
         if sk.len() != 4 || sx.len() != 4 || sk[2] != sx[3] {
             return Err(Error::ShapeMismatch {
                 op: "conv2d",
-                lhs: sx,
-                rhs: sk,
+                lhs: sx.to_vec(),
+                rhs: sk.to_vec(),
             });
         }
         let filters = sk[3];
@@ -92,52 +114,61 @@ impl Graph<'_> {
         {
             return Err(Error::ShapeMismatch {
                 op: "conv2d bias",
-                lhs: sk,
+                lhs: sk.to_vec(),
                 rhs: self.shape(b).to_vec(),
             });
         }
         let g = window("conv2d", &sx, (sk[0], sk[1]), options)?;
-        let rows = g.batch * g.positions();
         let shape = [g.batch, g.out_h, g.out_w, filters];
-        Ok(self.push(
-            Op::Conv2d {
-                x,
+        let op = Op::Conv2d {
+            x,
+            kernel,
+            bias,
+            window: g,
+            relu,
+        };
+        Ok(self.push(op, &shape, |inputs, out, saved| {
+            let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
+            let bias = bias.map(|b| inputs.get(b).data());
+            if let Some(w) = Winograd::plan(&g, filters) {
+                saved.resize_for(&[w.kernel_len()]);
+                let run = || w.forward(&g, x, kernel, bias, relu, saved.data_mut(), out.data_mut());
+                return profile::time("conv2d.winograd", false, run);
+            }
+            if let Some(direct) = Direct::plan(&g, filters) {
+                let run = || direct.forward(&g, x, kernel, bias, relu, out.data_mut());
+                return profile::time("conv2d.direct", false, run);
+            }
+            // im2col: `saved` keeps the receptive fields for the kernel gradient.
+            let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+            saved.resize_for(&[rows, patch]);
+            profile::time("conv2d.im2col", false, || kernels::im2col(x, &g, saved.data_mut()));
+            let out = out.data_mut();
+            kernels::matmul(
+                saved.data(),
+                Transpose::No,
                 kernel,
-                bias,
-                window: g,
-            },
-            &shape,
-            |inputs, out, cols| {
-                cols.resize_for(&[rows, g.patch_len()]);
-                profile::time("conv2d.im2col", false, || {
-                    kernels::im2col(inputs.get(x).data(), &g, cols.data_mut())
-                });
-                let k = inputs.get(kernel).data();
-                kernels::matmul(
-                    cols.data(),
-                    Transpose::No,
-                    k,
-                    Transpose::No,
-                    out.data_mut(),
-                    rows,
-                    g.patch_len(),
-                    filters,
-                    false,
-                );
-                if let Some(b) = bias {
-                    kernels::add_row_vector(out.data_mut(), inputs.get(b).data());
-                }
-            },
-        ))
+                Transpose::No,
+                out,
+                rows,
+                patch,
+                filters,
+                false,
+            );
+            kernels::bias_relu(out, bias, relu);
+        }))
     }
 
     /// Max pooling with a `size` window over `(N, H, W, C)`.
     pub fn max_pool2d(&mut self, x: Var, size: (usize, usize), options: WindowOptions) -> Result<Var> {
         let g = window("max_pool2d", self.shape(x), size, options)?;
         let shape = [g.batch, g.out_h, g.out_w, g.channels];
-        Ok(self.push(Op::MaxPool2d { x, window: g }, &shape, |inputs, out, _| {
-            kernels::max_pool(inputs.get(x).data(), &g, out.data_mut());
-        }))
+        Ok(
+            self.push(Op::MaxPool2d { x, window: g }, &shape, |inputs, out, argmax| {
+                argmax.resize_for(&shape);
+                kernels::max_pool(inputs.get(x).data(), &g, out.data_mut(), argmax.data_mut());
+            }),
+        )
     }
 
     /// Average pooling with a `size` window over `(N, H, W, C)`.
@@ -150,59 +181,203 @@ impl Graph<'_> {
     }
 }
 
-/// Kernel, bias and input gradients of a convolution. `scratch` holds the im2col-shaped input
-/// gradient between its product and its scatter.
-pub(super) fn conv2d_backward(
-    (x, kernel, bias, g): (Var, Var, Option<Var>, Window2d),
-    inputs: &Inputs,
-    node: Node,
-    targets: &mut GradTargets,
-    scratch: &mut crate::tensor::Tensor,
-) {
-    let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+/// Kernel, bias and input gradients of a convolution (`op` is an `Op::Conv2d`).
+pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scratch: &mut Tensor) {
+    let Op::Conv2d {
+        x,
+        kernel,
+        bias,
+        window: g,
+        relu,
+    } = op
+    else {
+        unreachable!("conv2d_backward of {op:?}")
+    };
+    let [dk, dx, db] = targets.get_many([Some(kernel), Some(x), bias]);
+    if dk.is_none() && dx.is_none() && db.is_none() {
+        return;
+    }
+    let (dk, db) = (cleared(dk), cleared(db));
     let filters = node.value.shape()[3];
-    let dy = node.grad.data();
-    let cols = node.saved.data();
-    if let Some(dk) = targets.get(kernel) {
+    let (xv, y, dy) = (inputs.get(x).data(), node.value.data(), node.grad.data());
+    if let Some(w) = Winograd::plan(&g, filters) {
+        scratch.resize_for(&[w.backward_scratch_len()]);
+        let (saved, scratch) = (node.saved.data(), scratch.data_mut());
+        let run = || {
+            w.backward(
+                &g,
+                (xv, OutputGrad::Plain { y, dy }),
+                relu,
+                saved,
+                scratch,
+                (dk, db, dx),
+            )
+        };
+        return profile::time("conv2d.winograd", true, run);
+    }
+    let dx = cleared(dx);
+    let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+    let direct = Direct::plan(&g, filters);
+    let direct_len = direct.map_or(0, |d| d.backward_scratch_len());
+    let input_cols_len = if dx.is_some() { rows * patch } else { 0 };
+    let masked_len = if relu && (dx.is_some() || direct.is_none()) {
+        rows * filters
+    } else {
+        0
+    };
+    scratch.resize_for(&[direct_len + input_cols_len + masked_len]);
+    let (direct_sums, rest) = scratch.data_mut().split_at_mut(direct_len);
+    let (input_cols, masked) = rest.split_at_mut(input_cols_len);
+    if let Some(direct) = direct {
+        profile::time("conv2d.direct", true, || {
+            direct.backward(&g, xv, OutputGrad::Plain { y, dy }, relu, direct_sums, dk, db)
+        });
+        let Some(dx) = dx else { return };
+        return im2col_input_grad(
+            &g,
+            inputs.get(kernel).data(),
+            relu_masked(relu, masked, dy, y),
+            input_cols,
+            dx,
+        );
+    }
+    // im2col: the products with the (masked) output gradient, then col2im for the input.
+    let dy = relu_masked(relu, masked, dy, y);
+    if let Some(db) = db {
+        profile::time("conv2d.bias_grad", true, || kernels::accumulate_column_sums(db, dy));
+    }
+    if let Some(dk) = dk {
         profile::time("conv2d.kernel_grad", true, || {
+            let cols = node.saved.data();
             kernels::matmul(cols, Transpose::Yes, dy, Transpose::No, dk, patch, rows, filters, true);
         });
     }
-    if let Some(b) = bias
-        && let Some(db) = targets.get(b)
-    {
-        profile::time("conv2d.bias_grad", true, || kernels::accumulate_column_sums(db, dy));
-    }
-    if let Some(dx) = targets.get(x) {
-        scratch.resize_for(&[rows, patch]);
-        let k = inputs.get(kernel).data();
-        kernels::matmul(
-            dy,
-            Transpose::No,
-            k,
-            Transpose::Yes,
-            scratch.data_mut(),
-            rows,
-            filters,
-            patch,
-            false,
-        );
-        profile::time("conv2d.col2im", true, || {
-            kernels::col2im_accumulate(scratch.data(), &g, dx)
-        });
+    if let Some(dx) = dx {
+        im2col_input_grad(&g, inputs.get(kernel).data(), dy, input_cols, dx);
     }
 }
 
-/// Input gradient of max pooling: each output gradient goes to its window's maximum.
-pub(super) fn max_pool2d_backward(x: Var, g: Window2d, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
-    if let Some(dx) = targets.get(x) {
-        kernels::max_pool_backward(inputs.get(x).data(), node.value.data(), node.grad.data(), &g, dx);
+/// Whether max pooling over `pool` (its geometry), the only reader of the output of `conv` (an
+/// `Op::Conv2d`), can be folded into the convolution's backward rule
+/// ([`conv2d_pooled_backward`]): the pooling's windows are disjoint and inside the output, and
+/// the convolution runs through Winograd's algorithm, or the direct kernel with an input that
+/// needs no gradient (the first layer; its input gradient would need the output gradient).
+/// The convolution's output gradient is then never written to memory.
+pub(super) fn pool_folds_into(conv: Op, pool: &Window2d, input_needs_grad: bool) -> bool {
+    let Op::Conv2d { window: g, .. } = conv else {
+        return false;
+    };
+    let filters = pool.channels;
+    let path = if Winograd::plan(&g, filters).is_some() {
+        true
+    } else {
+        !input_needs_grad && Direct::plan(&g, filters).is_some()
+    };
+    path && kernels::pool_folds(pool)
+}
+
+/// The backward rule of a convolution (`op`, at `node`) whose output went only into the max
+/// pooling `pool_op`, folded into it (see [`pool_folds_into`]): the convolution's output
+/// gradient is rebuilt from the pooling's node `pool` (its output, recorded argmax and
+/// gradient); the convolution's own gradient buffer is not used.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conv2d_pooled_backward(
+    op: Op,
+    pool_op: Op,
+    inputs: &Inputs,
+    node: Node,
+    pool: Node,
+    targets: &mut GradTargets,
+    scratch: &mut Tensor,
+) {
+    let (
+        Op::Conv2d {
+            x,
+            kernel,
+            bias,
+            window: g,
+            relu,
+        },
+        Op::MaxPool2d {
+            window: pool_window, ..
+        },
+    ) = (op, pool_op)
+    else {
+        unreachable!("conv2d_pooled_backward of {op:?} and {pool_op:?}")
+    };
+    let [dk, db, dx] = targets.get_many([Some(kernel), bias, Some(x)]);
+    let (dk, db) = (cleared(dk), cleared(db));
+    let grad = OutputGrad::Pooled {
+        pool: &pool_window,
+        pooled: pool.value.data(),
+        argmax: pool.saved.data(),
+        dp: pool.grad.data(),
+    };
+    let filters = pool_window.channels;
+    let xv = inputs.get(x).data();
+    if let Some(w) = Winograd::plan(&g, filters) {
+        let saved = node.saved.data();
+        scratch.resize_for(&[w.backward_scratch_len()]);
+        let scratch = scratch.data_mut();
+        let run = || w.backward(&g, (xv, grad), relu, saved, scratch, (dk, db, dx));
+        return profile::time("conv2d.winograd", true, run);
+    }
+    let direct = Direct::plan(&g, filters).expect("pool_folds_into checked the direct kernel");
+    assert!(dx.is_none(), "pool_folds_into checked that the input needs no gradient");
+    scratch.resize_for(&[direct.backward_scratch_len()]);
+    profile::time("conv2d.direct", true, || {
+        direct.backward(&g, xv, grad, relu, scratch.data_mut(), dk, db)
+    });
+}
+
+/// A gradient buffer to add into: a fresh one (stale contents) cleared first.
+fn cleared(grad: Option<(&mut [f32], bool)>) -> Option<&mut [f32]> {
+    grad.map(|(grad, fresh)| {
+        if fresh {
+            kernels::fill(grad, 0.0);
+        }
+        grad
+    })
+}
+
+/// `dy`, or `dy` masked by the ReLU (`y > 0`) into `masked` when `relu`.
+fn relu_masked<'a>(relu: bool, masked: &'a mut [f32], dy: &'a [f32], y: &[f32]) -> &'a [f32] {
+    if !relu {
+        return dy;
+    }
+    kernels::relu_mask(masked, dy, y);
+    masked
+}
+
+/// `dx += col2im(dy · kernelᵀ)`, with `input_cols` (`rows × patch`) as working memory.
+fn im2col_input_grad(g: &Window2d, kernel: &[f32], dy: &[f32], input_cols: &mut [f32], dx: &mut [f32]) {
+    let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+    let filters = dy.len() / rows;
+    kernels::matmul(
+        dy,
+        Transpose::No,
+        kernel,
+        Transpose::Yes,
+        input_cols,
+        rows,
+        filters,
+        patch,
+        false,
+    );
+    profile::time("conv2d.col2im", true, || kernels::col2im_accumulate(input_cols, g, dx));
+}
+
+/// Input gradient of max pooling: each output gradient goes to the window tap the forward
+/// pass found the maximum at.
+pub(super) fn max_pool2d_backward(x: Var, g: Window2d, _inputs: &Inputs, node: Node, targets: &mut GradTargets) {
+    if let Some((dx, fresh)) = targets.get_fresh(x) {
+        kernels::max_pool_backward(node.saved.data(), node.grad.data(), &g, dx, fresh);
     }
 }
 
 /// Input gradient of average pooling: each output gradient spread over its window.
 pub(super) fn avg_pool2d_backward(x: Var, g: Window2d, node: Node, targets: &mut GradTargets) {
-    if let Some(dx) = targets.get(x) {
-        kernels::avg_pool_backward(node.grad.data(), &g, dx);
+    if let Some((dx, fresh)) = targets.get_fresh(x) {
+        kernels::avg_pool_backward(node.grad.data(), &g, dx, fresh);
     }
 }

@@ -29,11 +29,13 @@
 
 mod concat;
 mod conv;
+mod embedding;
 mod losses;
 mod normalization;
 mod ops;
 mod params;
 pub mod profile;
+mod recurrent;
 
 #[doc(hidden)]
 pub mod gradcheck;
@@ -44,6 +46,7 @@ pub use normalization::Statistics;
 pub(crate) use ops::Op;
 pub use ops::UnaryOp;
 pub use params::{ParamId, ParamStore};
+pub use recurrent::{Cell, RecurrentInputs, RecurrentOptions, Squash};
 
 use crate::tensor::Tensor;
 
@@ -63,9 +66,22 @@ pub struct Tape {
     scratch: Vec<Tensor>,
     requires_grad: Vec<bool>,
     grad_live: Vec<bool>,
+    /// Per value: how many recorded operations read it (counted by each backward pass).
+    readers: Vec<u32>,
+    /// Per value: the max-pooling node folded into this value's (a convolution's) backward
+    /// rule in the last backward pass, or [`NOT_FOLDED`]; its gradient is never written.
+    folded_pool: Vec<usize>,
+    /// What [`Tape::grad`] shows for a gradient that was folded away.
+    empty: Tensor,
     /// Batch normalizations of the last training pass whose moving statistics await an update.
     moving_updates: Vec<normalization::MovingUpdate>,
+    /// Keras's masks of this pass: `(value, mask)`, the mask `(N, T)` marking which steps of a
+    /// sequence value are real (1) or padding (0).
+    masks: Vec<(Var, Var)>,
 }
+
+/// `Tape::folded_pool` of a value whose backward rule runs on its own.
+const NOT_FOLDED: usize = usize::MAX;
 
 impl Tape {
     /// An empty tape.
@@ -87,27 +103,47 @@ impl Tape {
     /// Gradients are computed afresh (not accumulated across calls), as Keras does.
     pub fn backward(&mut self, loss: Var, params: &mut ParamStore) {
         let (param_values, param_grads) = params.split_for_backward();
+        // Values' gradient buffers are cleared when a backward rule first asks for them (or
+        // not at all when the rule overwrites every element), not here: one pass over memory
+        // fewer for the large activations of a convolutional network.
         profile::time("zero_grads", true, || {
             for i in 0..=loss.0 {
                 self.grad_live[i] = false;
                 match self.ops[i] {
                     Op::Param(id) => param_grads[id.0].data_mut().fill(0.0),
-                    _ if self.requires_grad[i] => {
-                        // Values and gradients are separate vectors, so no copy of the shape.
-                        self.grads[i].resize_for(self.values[i].shape());
-                        self.grads[i].data_mut().fill(0.0);
-                    }
+                    // Values and gradients are separate vectors, so no copy of the shape.
+                    _ if self.requires_grad[i] => self.grads[i].resize_for(self.values[i].shape()),
                     _ => {}
                 }
             }
         });
+        self.folded_pool[..=loss.0].fill(NOT_FOLDED);
         if !self.requires_grad[loss.0] {
+            self.clear_unreached_grads(loss);
             return;
+        }
+        self.readers[..=loss.0].fill(0);
+        for op in &self.ops[..=loss.0] {
+            for input in op.inputs().into_iter().flatten() {
+                self.readers[input.0] += 1;
+            }
         }
         self.grads[loss.0].data_mut().fill(1.0);
         self.grad_live[loss.0] = true;
         for i in (0..=loss.0).rev() {
             if !self.grad_live[i] {
+                continue;
+            }
+            let op = self.ops[i];
+            // A max pooling that is the only reader of a convolution's output hands its
+            // gradient straight to the convolution's rule, which rebuilds its own output
+            // gradient from it row by row instead of reading one from memory.
+            if let Op::MaxPool2d { x, window } = op
+                && self.readers[x.0] == 1
+                && conv::pool_folds_into(self.ops[x.0], &window, self.input_needs_grad(x))
+            {
+                self.folded_pool[x.0] = i;
+                self.grad_live[x.0] = true;
                 continue;
             }
             let (grads_before, grads_rest) = self.grads.split_at_mut(i);
@@ -128,16 +164,45 @@ impl Tape {
                 saved: &self.saved[i],
                 grad: &grads_rest[0],
             };
-            let op = self.ops[i];
+            let scratch = &mut self.scratch[i];
+            let folded = self.folded_pool[i];
             profile::time(op.name(), true, || {
-                ops::backward(op, &inputs, node, &mut targets, &mut self.scratch[i])
+                if folded == NOT_FOLDED {
+                    return ops::backward(op, &inputs, node, &mut targets, scratch);
+                }
+                let pool = Node {
+                    value: &self.values[folded],
+                    saved: &self.saved[folded],
+                    grad: &grads_rest[folded - i],
+                };
+                conv::conv2d_pooled_backward(op, self.ops[folded], &inputs, node, pool, &mut targets, scratch)
             });
+        }
+        self.clear_unreached_grads(loss);
+    }
+
+    /// Whether the first input of `var`'s operation (a convolution's image) needs a gradient.
+    fn input_needs_grad(&self, var: Var) -> bool {
+        self.ops[var.0].inputs()[0].is_some_and(|input| self.requires_grad[input.0])
+    }
+
+    /// Zeros the gradient buffers no backward rule reached, so [`Tape::grad`] reads zeros there.
+    fn clear_unreached_grads(&mut self, loss: Var) {
+        for i in 0..=loss.0 {
+            if self.requires_grad[i] && !self.grad_live[i] && !matches!(self.ops[i], Op::Param(_)) {
+                self.grads[i].data_mut().fill(0.0);
+            }
         }
     }
 
     /// The gradient of a recorded, non-parameter value after [`Tape::backward`]
-    /// (zeros where nothing flowed).
+    /// (zeros where nothing flowed). Empty for the output of a convolution read only by a max
+    /// pooling whose gradient the backward pass folded into the convolution's rule: that
+    /// gradient is never materialized.
     pub fn grad(&self, var: Var) -> &Tensor {
+        if self.folded_pool.get(var.0).is_some_and(|&pool| pool != NOT_FOLDED) {
+            return &self.empty;
+        }
         &self.grads[var.0]
     }
 }
@@ -157,6 +222,7 @@ impl<'a> Graph<'a> {
     pub fn new(tape: &'a mut Tape, params: &'a ParamStore, training: bool) -> Self {
         tape.ops.clear();
         tape.moving_updates.clear();
+        tape.masks.clear();
         Graph {
             tape,
             params,
@@ -177,6 +243,17 @@ impl<'a> Graph<'a> {
     /// layer's own `salt` (its seed, or a hash of its name), so layers draw independent noise.
     pub fn noise_rng(&self, salt: u64) -> crate::rng::Rng {
         crate::rng::Rng::new(crate::rng::mix(self.noise_seed, salt))
+    }
+
+    /// Attaches a sequence mask `(N, T)` (1 for real steps, 0 for padding) to `value`, as
+    /// Keras's `Embedding(mask_zero=True)` does; layers that read sequences skip masked steps.
+    pub fn set_mask(&mut self, value: Var, mask: Var) {
+        self.tape.masks.push((value, mask));
+    }
+
+    /// The mask attached to `value`, if any.
+    pub fn mask(&self, value: Var) -> Option<Var> {
+        self.tape.masks.iter().find(|(v, _)| *v == value).map(|&(_, m)| m)
     }
 
     /// True in a training pass.
@@ -222,6 +299,8 @@ impl<'a> Graph<'a> {
             tape.scratch.push(Tensor::default());
             tape.requires_grad.push(false);
             tape.grad_live.push(false);
+            tape.readers.push(0);
+            tape.folded_pool.push(NOT_FOLDED);
         }
         let requires_grad = match op {
             Op::Constant => false,
@@ -305,7 +384,50 @@ pub(crate) struct GradTargets<'a> {
 }
 
 impl GradTargets<'_> {
-    /// The gradient buffer to add into for `var`, or `None` when no gradient is wanted there.
+    /// The gradient buffers of several values at once, for backward rules that fill them in
+    /// one pass: `None` where no gradient is wanted, and for a value already asked for earlier
+    /// in `vars`. A buffer comes with `true` when nothing has been added to it yet this pass:
+    /// its contents are then stale, and the rule must overwrite every element (or clear it).
+    fn get_many<const N: usize>(&mut self, vars: [Option<Var>; N]) -> [Option<(&mut [f32], bool)>; N] {
+        let (mut nodes, mut params) = ([None; N], [None; N]);
+        let mut fresh = [false; N];
+        for (slot, var) in vars.iter().enumerate() {
+            let Some(var) = *var else { continue };
+            if !self.requires_grad[var.0] {
+                continue;
+            }
+            match self.ops[var.0] {
+                Op::Param(id) if !params.contains(&Some(id.0)) => params[slot] = Some(id.0),
+                Op::Param(_) => {}
+                _ if !nodes.contains(&Some(var.0)) => {
+                    fresh[slot] = !self.live[var.0];
+                    self.live[var.0] = true;
+                    nodes[slot] = Some(var.0);
+                }
+                _ => {}
+            }
+        }
+        let mut grads = [const { None }; N];
+        let tensors =
+            (self.node_grads.iter_mut().enumerate()).map(|(i, t)| (nodes.iter().position(|&n| n == Some(i)), t));
+        let params =
+            (self.param_grads.iter_mut().enumerate()).map(|(i, t)| (params.iter().position(|&p| p == Some(i)), t));
+        for (slot, tensor) in tensors.chain(params) {
+            if let Some(slot) = slot {
+                grads[slot] = Some((tensor.data_mut(), fresh[slot]));
+            }
+        }
+        grads
+    }
+
+    /// The gradient buffer of `var` and whether it is fresh (see [`GradTargets::get_many`]).
+    fn get_fresh(&mut self, var: Var) -> Option<(&mut [f32], bool)> {
+        let [grad] = self.get_many([Some(var)]);
+        grad
+    }
+
+    /// The gradient buffer to add into for `var` (cleared when first asked for in a pass), or
+    /// `None` when no gradient is wanted there.
     fn get(&mut self, var: Var) -> Option<&mut [f32]> {
         if !self.requires_grad[var.0] {
             return None;
@@ -313,8 +435,12 @@ impl GradTargets<'_> {
         match self.ops[var.0] {
             Op::Param(id) => Some(self.param_grads[id.0].data_mut()),
             _ => {
-                self.live[var.0] = true;
-                Some(self.node_grads[var.0].data_mut())
+                let grad = self.node_grads[var.0].data_mut();
+                if !self.live[var.0] {
+                    crate::kernels::fill(grad, 0.0);
+                    self.live[var.0] = true;
+                }
+                Some(grad)
             }
         }
     }

@@ -78,10 +78,16 @@ impl Graph<'_> {
             }
             let gamma = gamma.map(|g| inputs.get(g).data());
             let beta = beta.map(|b| inputs.get(b).data());
-            for (out_row, x_row) in out.data_mut().chunks_mut(channels).zip(x.chunks(channels)) {
-                for c in 0..channels {
-                    let normalized = (x_row[c] - mean[c]) * inv_std[c];
-                    out_row[c] = normalized * gamma.map_or(1.0, |g| g[c]) + beta.map_or(0.0, |b| b[c]);
+            // Row by row, each step a loop over channels without bounds checks or branches, so
+            // it runs on vectors; the arithmetic is `(x − mean)·inv_std·γ + β` as written.
+            for (out_row, x_row) in out.data_mut().chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+                let columns = out_row.iter_mut().zip(x_row).zip(mean.iter().zip(inv_std.iter()));
+                columns.for_each(|((o, &x), (&m, &s))| *o = (x - m) * s);
+                if let Some(gamma) = gamma {
+                    out_row.iter_mut().zip(gamma).for_each(|(o, &g)| *o *= g);
+                }
+                if let Some(beta) = beta {
+                    out_row.iter_mut().zip(beta).for_each(|(o, &b)| *o += b);
                 }
             }
         });
@@ -157,15 +163,15 @@ impl Graph<'_> {
 fn column_moments(x: &[f32], rows: usize, columns: usize, mean: &mut [f32], var: &mut [f32]) {
     mean.fill(0.0);
     var.fill(0.0);
-    for row in x.chunks(columns) {
+    for row in x.chunks_exact(columns) {
         mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
     }
     mean.iter_mut().for_each(|m| *m /= rows.max(1) as f32);
-    for row in x.chunks(columns) {
-        for c in 0..columns {
-            let d = row[c] - mean[c];
-            var[c] += d * d;
-        }
+    for row in x.chunks_exact(columns) {
+        var.iter_mut().zip(row).zip(mean.iter()).for_each(|((v, &x), &m)| {
+            let d = x - m;
+            *v += d * d;
+        });
     }
     var.iter_mut().for_each(|v| *v /= rows.max(1) as f32);
 }
@@ -186,15 +192,24 @@ pub(super) fn batch_norm_backward(
     let x_values = inputs.get(x).data();
     let dy = node.grad.data();
     let rows = dy.len() / channels.max(1);
-    scratch.resize_for(&[2 * channels]);
-    let (sum_dy, sum_dy_xhat) = scratch.data_mut().split_at_mut(channels);
+    scratch.resize_for(&[3 * channels]);
+    let (sum_dy, rest) = scratch.data_mut().split_at_mut(channels);
+    let (sum_dy_xhat, scale_over_n) = rest.split_at_mut(channels);
     sum_dy.fill(0.0);
     sum_dy_xhat.fill(0.0);
-    for (dy_row, x_row) in dy.chunks(channels).zip(x_values.chunks(channels)) {
-        for c in 0..channels {
-            sum_dy[c] += dy_row[c];
-            sum_dy_xhat[c] += dy_row[c] * (x_row[c] - mean[c]) * inv_std[c];
-        }
+    // Loops over channels without bounds checks or branches (they run on vectors), each
+    // value computed as the closed form above writes it.
+    for (dy_row, x_row) in dy.chunks_exact(channels).zip(x_values.chunks_exact(channels)) {
+        let columns = sum_dy
+            .iter_mut()
+            .zip(sum_dy_xhat.iter_mut())
+            .zip(dy_row.iter().zip(x_row));
+        columns
+            .zip(mean.iter().zip(inv_std))
+            .for_each(|(((s, sx), (&dy, &x)), (&m, &inv_std))| {
+                *s += dy;
+                *sx += dy * (x - m) * inv_std;
+            });
     }
     if let Some(dgamma) = gamma.and_then(|g| targets.get(g)) {
         dgamma.iter_mut().zip(sum_dy_xhat.iter()).for_each(|(d, s)| *d += s);
@@ -205,21 +220,31 @@ pub(super) fn batch_norm_backward(
     let gamma_values = gamma.map(|g| inputs.get(g).data());
     let Some(dx) = targets.get(x) else { return };
     let n = rows as f32;
-    let batch = statistics == Statistics::Batch;
-    for ((dx_row, dy_row), x_row) in dx
-        .chunks_mut(channels)
-        .zip(dy.chunks(channels))
-        .zip(x_values.chunks(channels))
-    {
-        for c in 0..channels {
-            let scale = gamma_values.map_or(1.0, |g| g[c]) * inv_std[c];
-            dx_row[c] += if batch {
-                let x_hat = (x_row[c] - mean[c]) * inv_std[c];
-                scale / n * (n * dy_row[c] - sum_dy[c] - x_hat * sum_dy_xhat[c])
-            } else {
-                scale * dy_row[c]
-            };
+    for (c, k) in scale_over_n.iter_mut().enumerate() {
+        *k = gamma_values.map_or(1.0, |g| g[c]) * inv_std[c];
+    }
+    let rows = dx.chunks_exact_mut(channels).zip(dy.chunks_exact(channels));
+    if statistics != Statistics::Batch {
+        // Moving statistics are constants: `dx = γ·inv_std·dy`.
+        for (dx_row, dy_row) in rows {
+            let columns = dx_row.iter_mut().zip(dy_row).zip(scale_over_n.iter());
+            columns.for_each(|((d, &dy), &scale)| *d += scale * dy);
         }
+        return;
+    }
+    scale_over_n.iter_mut().for_each(|k| *k /= n);
+    for ((dx_row, dy_row), x_row) in rows.zip(x_values.chunks_exact(channels)) {
+        let columns = dx_row.iter_mut().zip(dy_row.iter().zip(x_row));
+        let channel = scale_over_n
+            .iter()
+            .zip(mean.iter().zip(inv_std))
+            .zip(sum_dy.iter().zip(sum_dy_xhat.iter()));
+        columns
+            .zip(channel)
+            .for_each(|((d, (&dy, &x)), ((&k, (&m, &inv_std)), (&sum_dy, &sum_dy_xhat)))| {
+                let x_hat = (x - m) * inv_std;
+                *d += k * (n * dy - sum_dy - x_hat * sum_dy_xhat);
+            });
     }
 }
 

@@ -38,6 +38,8 @@ pub(crate) enum Op {
         kernel: Var,
         bias: Option<Var>,
         window: Window2d,
+        /// `max(·, 0)` applied to the output in the same pass.
+        relu: bool,
     },
     MaxPool2d {
         x: Var,
@@ -83,6 +85,16 @@ pub(crate) enum Op {
         b: Var,
         axis: usize,
     },
+    /// Rows of a table picked by integer ids (Embedding).
+    Gather {
+        table: Var,
+        ids: Var,
+    },
+    /// A recurrent layer over all steps (SimpleRNN, LSTM, GRU).
+    Recurrent {
+        inputs: super::recurrent::RecurrentInputs,
+        options: super::recurrent::RecurrentOptions,
+    },
     /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
     Penalty {
         weight: Var,
@@ -124,14 +136,33 @@ impl Op {
             LayerNorm { .. } => "layer_norm",
             Penalty { .. } => "penalty",
             Concat { .. } => "concatenate",
+            Gather { .. } => "gather",
+            Recurrent { .. } => "recurrent",
         }
     }
 
-    /// The operation's inputs (at most three).
-    pub(crate) fn inputs(&self) -> [Option<Var>; 3] {
+    /// The operation's inputs that gradients can flow into (at most four).
+    pub(crate) fn inputs(&self) -> [Option<Var>; 4] {
+        use Op::*;
+        let [a, b, c] = match *self {
+            Recurrent { inputs, .. } => {
+                return [
+                    Some(inputs.x),
+                    Some(inputs.kernel),
+                    Some(inputs.recurrent_kernel),
+                    inputs.bias,
+                ];
+            }
+            Gather { table, ids } => [Some(table), Some(ids), None],
+            other => other.inputs3(),
+        };
+        [a, b, c, None]
+    }
+
+    fn inputs3(&self) -> [Option<Var>; 3] {
         use Op::*;
         match *self {
-            Constant | Param(_) => [None; 3],
+            Constant | Param(_) | Gather { .. } | Recurrent { .. } => [None; 3],
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
             Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
             MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
@@ -315,12 +346,7 @@ pub(super) fn sigmoid(x: f32) -> f32 {
 /// Runs the backward rule of `op`: adds its inputs' gradients into `targets`.
 pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scratch: &mut Tensor) {
     match op {
-        Op::Conv2d {
-            x,
-            kernel,
-            bias,
-            window,
-        } => super::conv::conv2d_backward((x, kernel, bias, window), inputs, node, targets, scratch),
+        Op::Conv2d { .. } => super::conv::conv2d_backward(op, inputs, node, targets, scratch),
         Op::MaxPool2d { x, window } => super::conv::max_pool2d_backward(x, window, inputs, node, targets),
         Op::AvgPool2d { x, window } => super::conv::avg_pool2d_backward(x, window, node, targets),
         Op::Constant | Op::Param(_) => {}
@@ -401,6 +427,11 @@ pub(super) fn backward(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTa
             normalization::layer_norm_backward((x, gamma, beta), inputs, node, targets)
         }
         Op::Concat { a, b, axis } => super::concat::concat_backward(a, b, axis, inputs, node, targets),
+        Op::Gather { table, ids } => super::embedding::gather_backward(table, ids, inputs, node, targets),
+        Op::Recurrent {
+            inputs: operands,
+            options,
+        } => super::recurrent::recurrent_backward((operands, options), inputs, node, targets, scratch),
         Op::Penalty { weight, l1, l2 } => {
             if let Some(dw) = targets.get(weight) {
                 let dy = node.grad.item();
@@ -698,6 +729,21 @@ fn binary_backward(kind: BinaryOp, a: Var, b: Var, inputs: &Inputs, node: Node, 
     let (av, bv) = (inputs.get(a), inputs.get(b));
     let dy = node.grad.data();
     if av.shape() == bv.shape() {
+        // A sum's or difference's partials are ±1: its gradients need not read the inputs.
+        let b_sign = match kind {
+            BinaryOp::Add => Some(1.0),
+            BinaryOp::Sub => Some(-1.0),
+            _ => None,
+        };
+        if let Some(sign) = b_sign {
+            if let Some(da) = targets.get(a) {
+                kernels::axpy(da, 1.0, dy);
+            }
+            if let Some(db) = targets.get(b) {
+                kernels::axpy(db, sign, dy);
+            }
+            return;
+        }
         if let Some(da) = targets.get(a) {
             kernels::accumulate_zip3(da, dy, av.data(), bv.data(), |g, x, y| g * kind.partials(x, y).0);
         }

@@ -46,6 +46,8 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("cnn", include_str!("../../models/cnn.toml")),
     ("resmlp", include_str!("../../models/resmlp.toml")),
     ("resnet", include_str!("../../models/resnet.toml")),
+    ("rnn_mnist", include_str!("../../models/rnn_mnist.toml")),
+    ("char_rnn", include_str!("../../models/char_rnn.toml")),
 ];
 
 /// A parsed model description.

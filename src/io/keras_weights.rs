@@ -29,10 +29,19 @@ pub(super) fn read(hdf5: &Hdf5File, layers: &[KerasLayer]) -> Result<Vec<Vec<Dat
             0 => format!("layers/{base}/vars"),
             n => format!("layers/{base}_{n}/vars"),
         };
-        let members = match hdf5.lookup(&group)? {
+        let mut members = match hdf5.lookup(&group)? {
             Some(vars) => hdf5.members(vars)?,
             None => Vec::new(),
         };
+        // Recurrent layers keep their weights in their cell: `layers/lstm/cell/vars/0`.
+        let mut group = group;
+        if members.is_empty() {
+            let cell = group.replace("/vars", "/cell/vars");
+            if let Some(vars) = hdf5.lookup(&cell)? {
+                members = hdf5.members(vars)?;
+                group = cell;
+            }
+        }
         let mut weights = Vec::new();
         for i in 0..members.len() {
             let (_, address) = members
@@ -162,6 +171,23 @@ fn check_layer_weights(
 /// the input's last axis (channels last).
 fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> Result<(), String> {
     let config = layer.config;
+    if layer.class == "Embedding" {
+        let size = |key: &str| config.get(key).and_then(Value::as_u64);
+        return match (kernel, size("input_dim"), size("output_dim")) {
+            ([rows, width], Some(r), Some(w)) if *rows as u64 == r && *width as u64 == w => Ok(()),
+            _ => Err(format!(
+                "config says input_dim {} and output_dim {}, its stored table is {kernel:?}",
+                config.get("input_dim").unwrap_or(&Value::Null),
+                config.get("output_dim").unwrap_or(&Value::Null)
+            )),
+        };
+    }
+    // Recurrent kernels hold every gate: (features, gates·units).
+    let gates = match layer.class {
+        "LSTM" => 4,
+        "GRU" => 3,
+        _ => 1,
+    };
     let Some(outputs) = config.get("units").or_else(|| config.get("filters")) else {
         // Normalization layers hold (C,) vectors, C being the input's last axis.
         if matches!(layer.class, "BatchNormalization" | "LayerNormalization") {
@@ -177,7 +203,7 @@ fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> 
     let [window @ .., inputs, units] = kernel else {
         return Err(format!("its stored kernel has shape {kernel:?}, not a kernel's"));
     };
-    if outputs.as_u64() != Some(*units as u64) {
+    if outputs.as_u64().map(|u| u * gates) != Some(*units as u64) {
         return Err(format!(
             "config says {outputs} outputs, its stored kernel {kernel:?} has {units}"
         ));

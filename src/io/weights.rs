@@ -25,6 +25,8 @@ use std::path::Path;
 const FORMAT_KEY: &str = "format";
 /// Its value.
 const FORMAT: &str = "strata";
+/// Metadata keys of attachments (`Sequential::set_attachment`) start with this.
+const ATTACHMENT_PREFIX: &str = "attachment/";
 /// Names of optimizer-state tensors start with this (`optimizer/first/dense/kernel`).
 const OPTIMIZER_PREFIX: &str = "optimizer/";
 
@@ -51,6 +53,9 @@ impl Sequential {
         metadata.insert("epoch".to_string(), self.epochs_trained().to_string());
         metadata.insert("batches_into_epoch".to_string(), self.batches_into_epoch().to_string());
         metadata.insert("seed".to_string(), self.seed_value().to_string());
+        for (key, value) in self.attachments() {
+            metadata.insert(format!("{ATTACHMENT_PREFIX}{key}"), value.clone());
+        }
         let slots = self.optimizer().map(|o| o.slots().clone()).unwrap_or_default();
         metadata.insert("optimizer_iterations".to_string(), slots.iterations().to_string());
         let mut extra = Vec::new();
@@ -185,6 +190,11 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
     };
     model.epochs_trained = number("epoch")? as usize;
     model.batches_into_epoch = number("batches_into_epoch")? as usize;
+    for (key, value) in &metadata {
+        if let Some(name) = key.strip_prefix(ATTACHMENT_PREFIX) {
+            model.set_attachment(name, value.clone());
+        }
+    }
     let seed = number("seed")?;
     model.set_seed_for_resume(seed);
     let iterations = number("optimizer_iterations")?;

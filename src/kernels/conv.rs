@@ -88,7 +88,7 @@ impl Window2d {
 
     /// The input row and column a window tap reads, or `None` in the padding.
     #[inline]
-    fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+    pub(crate) fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
         let y = (oy * self.stride_h + ky * self.dilation_h).checked_sub(self.pad_top)?;
         let x = (ox * self.stride_w + kx * self.dilation_w).checked_sub(self.pad_left)?;
         (y < self.height && x < self.width).then_some((y, x))
@@ -161,130 +161,63 @@ pub(crate) fn col2im_accumulate(cols: &[f32], g: &Window2d, input_grad: &mut [f3
         });
 }
 
-/// Max pooling into `out` (`N×OH×OW×C`): a plain `max` over each window, vectorized over
-/// channels. The backward pass finds the maxima again rather than storing their indices.
-pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
-    let (c, out_len) = (g.channels, g.positions() * g.channels);
-    out.par_chunks_mut(out_len)
-        .zip(input.par_chunks(g.image_len()))
-        .for_each(|(out, image)| {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let best = &mut out[(oy * g.out_w + ox) * c..][..c];
-                    best.fill(f32::NEG_INFINITY);
-                    for ky in 0..g.window_h {
-                        for kx in 0..g.window_w {
-                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
-                                continue;
-                            };
-                            let values = &image[(y * g.width + x) * c..][..c];
-                            best.iter_mut().zip(values).for_each(|(b, &v)| *b = b.max(v));
-                        }
-                    }
-                }
-            }
-        });
+/// Where the backward pass reads the gradient of a convolution's output.
+#[derive(Clone, Copy)]
+pub(crate) enum OutputGrad<'a> {
+    /// The output `y` (for the ReLU's mask) and its gradient `dy`.
+    Plain { y: &'a [f32], dy: &'a [f32] },
+    /// The output went only into max pooling over disjoint windows inside it (`pool`): its
+    /// gradient is the pooling's output gradient `dp`, routed to the tap `argmax` recorded,
+    /// and zero elsewhere, rebuilt row by row rather than read from memory. The ReLU's mask
+    /// there is the pooled maximum `pooled` being positive.
+    Pooled {
+        pool: &'a Window2d,
+        pooled: &'a [f32],
+        argmax: &'a [f32],
+        dp: &'a [f32],
+    },
 }
 
-/// Channels handled together by the max-pooling backward pass (its mask lives on the stack).
-const CHANNEL_BLOCK: usize = 64;
-
-/// Routes each output gradient to the first window position that holds the maximum (the
-/// position TensorFlow picks on ties), found again by comparing the input with the output.
-pub(crate) fn max_pool_backward(input: &[f32], out: &[f32], out_grad: &[f32], g: &Window2d, input_grad: &mut [f32]) {
-    let (c, out_len) = (g.channels, g.positions() * g.channels);
-    input_grad
-        .par_chunks_mut(g.image_len())
-        .zip(input.par_chunks(g.image_len()))
-        .zip(out.par_chunks(out_len).zip(out_grad.par_chunks(out_len)))
-        .for_each(|((image_grad, image), (out, dy))| {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let at = (oy * g.out_w + ox) * c;
-                    for block in (0..c).step_by(CHANNEL_BLOCK) {
-                        let width = CHANNEL_BLOCK.min(c - block);
-                        let (best, grad) = (&out[at + block..][..width], &dy[at + block..][..width]);
-                        // 1.0 while a channel's maximum has not been found yet.
-                        let mut pending = [1.0f32; CHANNEL_BLOCK];
-                        for ky in 0..g.window_h {
-                            for kx in 0..g.window_w {
-                                let Some((y, x)) = g.source(oy, ox, ky, kx) else {
-                                    continue;
-                                };
-                                let base = (y * g.width + x) * c + block;
-                                let (values, target) = (&image[base..][..width], &mut image_grad[base..][..width]);
-                                for i in 0..width {
-                                    let hit = if values[i] == best[i] { pending[i] } else { 0.0 };
-                                    target[i] += hit * grad[i];
-                                    pending[i] -= hit;
-                                }
-                            }
-                        }
-                    }
+impl<'a> OutputGrad<'a> {
+    /// The part for images `first..first + count` of a convolution `g` with `filters` outputs.
+    pub(crate) fn images(&self, g: &Window2d, filters: usize, first: usize, count: usize) -> OutputGrad<'a> {
+        match *self {
+            OutputGrad::Plain { y, dy } => {
+                let len = g.positions() * filters;
+                OutputGrad::Plain {
+                    y: &y[first * len..][..count * len],
+                    dy: &dy[first * len..][..count * len],
                 }
             }
-        });
+            OutputGrad::Pooled {
+                pool,
+                pooled,
+                argmax,
+                dp,
+            } => {
+                let len = pool.positions() * filters;
+                OutputGrad::Pooled {
+                    pool,
+                    pooled: &pooled[first * len..][..count * len],
+                    argmax: &argmax[first * len..][..count * len],
+                    dp: &dp[first * len..][..count * len],
+                }
+            }
+        }
+    }
 }
 
-/// Average pooling over the window's positions inside the input (padding is not counted, as
-/// in Keras).
-pub(crate) fn avg_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
-    let (c, out_len) = (g.channels, g.positions() * g.channels);
-    out.par_chunks_mut(out_len)
-        .zip(input.par_chunks(g.image_len()))
-        .for_each(|(out, image)| {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let at = (oy * g.out_w + ox) * c;
-                    let sum = &mut out[at..at + c];
-                    sum.fill(0.0);
-                    let mut count = 0;
-                    for ky in 0..g.window_h {
-                        for kx in 0..g.window_w {
-                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
-                                continue;
-                            };
-                            count += 1;
-                            let base = (y * g.width + x) * c;
-                            sum.iter_mut().zip(&image[base..base + c]).for_each(|(s, v)| *s += v);
-                        }
-                    }
-                    let inv = 1.0 / count.max(1) as f32;
-                    sum.iter_mut().for_each(|s| *s *= inv);
-                }
-            }
-        });
-}
-
-/// Spreads each output gradient evenly over its window's positions inside the input.
-pub(crate) fn avg_pool_backward(out_grad: &[f32], g: &Window2d, input_grad: &mut [f32]) {
-    let (c, out_len) = (g.channels, g.positions() * g.channels);
-    input_grad
-        .par_chunks_mut(g.image_len())
-        .zip(out_grad.par_chunks(out_len))
-        .for_each(|(image, dy)| {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let mut count = 0;
-                    for ky in 0..g.window_h {
-                        for kx in 0..g.window_w {
-                            count += g.source(oy, ox, ky, kx).is_some() as usize;
-                        }
-                    }
-                    let scale = 1.0 / count.max(1) as f32;
-                    let grad = &dy[(oy * g.out_w + ox) * c..][..c];
-                    for ky in 0..g.window_h {
-                        for kx in 0..g.window_w {
-                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
-                                continue;
-                            };
-                            let dest = &mut image[(y * g.width + x) * c..][..c];
-                            dest.iter_mut().zip(grad).for_each(|(d, g)| *d += g * scale);
-                        }
-                    }
-                }
-            }
-        });
+/// Whether max pooling with `pool` over a convolution's output can give the convolution its
+/// gradient through [`OutputGrad::Pooled`]: disjoint windows without dilation, every window
+/// entirely inside the output (so a window's taps are numbered row by row), and channel
+/// counts that are whole vectors.
+pub(crate) fn pool_folds(pool: &Window2d) -> bool {
+    (pool.dilation_h, pool.dilation_w, pool.pad_top, pool.pad_left) == (1, 1, 0, 0)
+        && pool.stride_h >= pool.window_h
+        && pool.stride_w >= pool.window_w
+        && (pool.out_h - 1) * pool.stride_h + pool.window_h <= pool.height
+        && (pool.out_w - 1) * pool.stride_w + pool.window_w <= pool.width
+        && pool.channels.is_multiple_of(8)
 }
 
 #[cfg(test)]

@@ -69,9 +69,25 @@ pub(crate) fn accumulate_zip3(
     }
 }
 
+/// Sets every value of `out` to `value`, in parallel chunks when large.
+pub(crate) fn fill(out: &mut [f32], value: f32) {
+    if out.len() > PARALLEL_CHUNK {
+        out.par_chunks_mut(PARALLEL_CHUNK).for_each(|o| o.fill(value));
+    } else {
+        out.fill(value);
+    }
+}
+
 /// `acc[i] += scale · x[i]`.
 pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
-    acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x);
+    let run = |acc: &mut [f32], x: &[f32]| acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x);
+    if acc.len() > PARALLEL_CHUNK {
+        acc.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(x.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(o, x)| run(o, x));
+    } else {
+        run(acc, x);
+    }
 }
 
 /// Adds `bias` (length `cols`) to every row of `out` (`rows × cols`).
@@ -88,6 +104,32 @@ pub(crate) fn add_row_vector(out: &mut [f32], bias: &[f32]) {
     } else {
         run(out);
     }
+}
+
+/// Adds `bias` (when given) to every row of `out` and, when `relu`, clamps it at zero: a
+/// convolution's epilogue in one pass.
+pub(crate) fn bias_relu(out: &mut [f32], bias: Option<&[f32]>, relu: bool) {
+    match (bias, relu) {
+        (Some(bias), false) => add_row_vector(out, bias),
+        (Some(bias), true) => {
+            let width = bias.len().max(1);
+            out.par_chunks_mut((PARALLEL_CHUNK / width).max(1) * width)
+                .for_each(|rows| {
+                    for row in rows.chunks_mut(width) {
+                        row.iter_mut().zip(bias).for_each(|(o, &b)| *o = (*o + b).max(0.0));
+                    }
+                });
+        }
+        (None, true) => out
+            .par_chunks_mut(PARALLEL_CHUNK)
+            .for_each(|o| o.iter_mut().for_each(|v| *v = v.max(0.0))),
+        (None, false) => {}
+    }
+}
+
+/// `masked[i] = dy[i]` where `y[i] > 0`, else 0: the gradient through a ReLU from its output.
+pub(crate) fn relu_mask(masked: &mut [f32], dy: &[f32], y: &[f32]) {
+    zip_map_into(masked, dy, y, |dy, y| if y > 0.0 { dy } else { 0.0 });
 }
 
 /// Visits every element of a broadcast binary operation: `visit(out_index, a_index, b_index)`.

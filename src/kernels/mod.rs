@@ -5,17 +5,25 @@
 //! folder and nothing else.
 
 mod conv;
+mod direct_conv;
 mod elementwise;
 mod matmul;
+mod pooling;
 mod reduce;
+mod scratch;
+mod simd;
+mod small_gemm;
+mod winograd;
+mod winograd_tiles;
 
+pub(crate) use conv::{OutputGrad, col2im_accumulate, im2col, output_size, pool_folds};
 pub use conv::{Padding, Window2d};
-pub(crate) use conv::{
-    avg_pool, avg_pool_backward, col2im_accumulate, im2col, max_pool, max_pool_backward, output_size,
-};
+pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
 // Public (but hidden from the documentation) for the benchmarks and the allocation test; the
 // layers reach the product through `Graph`.
 #[doc(hidden)]
 pub use matmul::{Transpose, matmul, products_in_flight};
+pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
 pub(crate) use reduce::*;
+pub(crate) use winograd::Winograd;

@@ -36,6 +36,13 @@ pub const LAYER_NAMES: &[&str] = &[
     "Average",
     "Maximum",
     "Concatenate",
+    "Embedding",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
+    "TimeDistributed",
+    "RecurrentState",
 ];
 
 /// Builds a layer from its Keras class name and config. Unknown keys that only matter to
@@ -218,6 +225,10 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
             };
             Box::new(Concatenate::new(axis))
         }
+        "Embedding" => super::embedding::from_config(config)?,
+        "SimpleRNN" | "LSTM" | "GRU" => super::recurrent::from_config(class_name, config)?,
+        "Bidirectional" | "TimeDistributed" => super::wrappers::from_config(class_name, config)?,
+        "RecurrentState" => super::recurrent_state::from_config(config)?,
         _ => return Err(Error::unknown("layer class", class_name, LAYER_NAMES)),
     };
     if !name.is_empty() {
@@ -228,7 +239,7 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
 
 /// `input_shape: [784]`, `shape: [784]`, or Keras's `batch_shape` / `batch_input_shape:
 /// [null, 784]`.
-fn input_shape(config: &Value) -> Result<Option<Vec<usize>>> {
+pub(super) fn input_shape(config: &Value) -> Result<Option<Vec<usize>>> {
     let (key, skip) = if let Some(v) = config.get("input_shape").or_else(|| config.get("shape")) {
         (v, 0)
     } else if let Some(v) = config.get("batch_shape").or_else(|| config.get("batch_input_shape")) {
@@ -293,7 +304,7 @@ fn activation_name(config: &Value) -> Result<String> {
 }
 
 /// `"he_normal"`, or Keras's `{"class_name": "HeNormal", "config": {"seed": null}}`.
-fn initializer(config: &Value, key: &str) -> Result<Option<Initializer>> {
+pub(super) fn initializer(config: &Value, key: &str) -> Result<Option<Initializer>> {
     let Some(value) = config.get(key) else {
         return Ok(None);
     };
@@ -323,12 +334,13 @@ fn initializer(config: &Value, key: &str) -> Result<Option<Initializer>> {
             maxval: arg("maxval", 0.05),
         },
         "constant" => Initializer::Constant(arg("value", 0.0)),
+        "orthogonal" => Initializer::Orthogonal { gain: arg("gain", 1.0) },
         _ => Initializer::from_name(&name)?,
     }))
 }
 
 /// An optional number under `key`.
-fn number(config: &Value, key: &str) -> Result<Option<f32>> {
+pub(super) fn number(config: &Value, key: &str) -> Result<Option<f32>> {
     match config.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v

@@ -230,12 +230,18 @@ impl Layer for Conv2D {
             let k = graph.dims(kernel);
             kernel = graph.reshape(kernel, &[1, k[0], k[1], k[2]])?;
         }
-        let mut y = graph.conv2d(input, kernel, bias, self.options)?;
+        // A ReLU is fused into the convolution: one pass over the output instead of three.
+        let fused_relu = self.function == activations::Activation::Relu;
+        let mut y = if fused_relu {
+            graph.conv2d_relu(input, kernel, bias, self.options)?
+        } else {
+            graph.conv2d(input, kernel, bias, self.options)?
+        };
         if self.one_dimensional {
             let shape = graph.dims(y);
             y = graph.reshape(y, &[shape[0], shape[2], shape[3]])?;
         }
-        Ok(self.function.apply(graph, y))
+        Ok(if fused_relu { y } else { self.function.apply(graph, y) })
     }
 
     fn params(&self) -> Vec<ParamId> {

@@ -187,7 +187,7 @@ impl Layer for NoiseLayer {
 
 /// Fills `mask` with `1 / (1 − rate)` where a value is kept (probability `1 − rate`) and 0 where
 /// it is dropped.
-fn fill_mask(mask: &mut [f32], rate: f32, rng: &mut Rng) {
+pub(super) fn fill_mask(mask: &mut [f32], rate: f32, rng: &mut Rng) {
     let scale = 1.0 / (1.0 - rate);
     for v in mask {
         *v = if rng.uniform(0.0, 1.0) >= rate { scale } else { 0.0 };

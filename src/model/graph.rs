@@ -73,6 +73,12 @@ impl Input {
     }
 }
 
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node{}", keras_shape(&self.0.shape))
+    }
+}
+
 impl Node {
     /// The per-sample shape of this node.
     pub fn shape(&self) -> &[usize] {

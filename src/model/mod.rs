@@ -63,6 +63,8 @@ pub struct Sequential {
     pub(crate) epochs_trained: usize,
     /// Batches of the next epoch already trained, when training stopped mid-epoch.
     pub(crate) batches_into_epoch: usize,
+    /// Named texts saved with the model (a text model's tokenizer, ...).
+    attachments: std::collections::BTreeMap<String, String>,
 }
 
 /// The input shapes and output shape of a layer's first call.
@@ -119,6 +121,7 @@ impl Sequential {
             rng: Rng::new(0),
             epochs_trained: 0,
             batches_into_epoch: 0,
+            attachments: Default::default(),
         }
     }
 
@@ -153,6 +156,22 @@ impl Sequential {
     /// Restores the seed of a saved run without redrawing anything (weights are already loaded).
     pub(crate) fn set_seed_for_resume(&mut self, seed: u64) {
         self.seed = seed;
+    }
+
+    /// Keeps a named text with the model, saved and loaded with it: a text model's tokenizer
+    /// (`"tokenizer"`, its JSON), or anything a program needs to use the model later.
+    pub fn set_attachment(&mut self, key: &str, value: impl Into<String>) {
+        self.attachments.insert(key.to_string(), value.into());
+    }
+
+    /// A text kept with [`Sequential::set_attachment`], if any.
+    pub fn attachment(&self, key: &str) -> Option<&str> {
+        self.attachments.get(key).map(String::as_str)
+    }
+
+    /// Every attachment, by key.
+    pub fn attachments(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.attachments
     }
 
     /// The seed weights and shuffling are drawn from.

@@ -1,6 +1,6 @@
 //! Adagrad, as `keras.optimizers.Adagrad`.
 
-use super::{LearningRate, Optimizer, Slots};
+use super::{Clipping, LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// Adagrad: `acc += g²; θ −= lr·g/√(acc+ε)`, with `acc` starting at
@@ -14,6 +14,8 @@ pub struct Adagrad {
     pub initial_accumulator_value: f32,
     /// Added inside the square root.
     pub epsilon: f32,
+    /// Gradient clipping applied before each update (none by default).
+    pub clipping: Clipping,
     pub(crate) slots: Slots,
 }
 
@@ -24,6 +26,7 @@ impl Adagrad {
             learning_rate: learning_rate.into(),
             initial_accumulator_value: 0.1,
             epsilon: 1e-7,
+            clipping: Clipping::default(),
             slots: Slots::default(),
         }
     }
@@ -49,6 +52,7 @@ impl Optimizer for Adagrad {
     }
 
     fn step(&mut self, params: &mut ParamStore) {
+        self.clipping.apply(params);
         let (lr, epsilon) = (self.learning_rate(), self.epsilon);
         self.slots
             .apply(params, self.initial_accumulator_value, |theta, g, acc, _| {
@@ -61,6 +65,14 @@ impl Optimizer for Adagrad {
         self.slots.iterations
     }
 
+    fn clipping(&self) -> &Clipping {
+        &self.clipping
+    }
+
+    fn clipping_mut(&mut self) -> &mut Clipping {
+        &mut self.clipping
+    }
+
     fn slots(&self) -> &Slots {
         &self.slots
     }
@@ -70,11 +82,13 @@ impl Optimizer for Adagrad {
     }
 
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut config = serde_json::json!({
             "learning_rate": self.learning_rate.config(),
             "initial_accumulator_value": self.initial_accumulator_value,
             "epsilon": self.epsilon,
-        })
+        });
+        self.clipping.write_config(&mut config);
+        config
     }
 }
 

@@ -1,6 +1,6 @@
 //! Adam, as `keras.optimizers.Adam` (ε is Keras's "epsilon hat", added to √v).
 
-use super::{LearningRate, Optimizer, Slots};
+use super::{Clipping, LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// Adam: `α = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); m += (g−m)(1−β₁); v += (g²−v)(1−β₂); θ −= α·m/(√v+ε)`.
@@ -15,6 +15,8 @@ pub struct Adam {
     pub beta_2: f32,
     /// Added to √v for stability.
     pub epsilon: f32,
+    /// Gradient clipping applied before each update (none by default).
+    pub clipping: Clipping,
     pub(crate) slots: Slots,
 }
 
@@ -26,6 +28,7 @@ impl Adam {
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
+            clipping: Clipping::default(),
             slots: Slots::default(),
         }
     }
@@ -51,6 +54,7 @@ impl Optimizer for Adam {
     }
 
     fn step(&mut self, params: &mut ParamStore) {
+        self.clipping.apply(params);
         let t = (self.slots.iterations + 1) as i32;
         let (beta_1, beta_2, epsilon) = (self.beta_1, self.beta_2, self.epsilon);
         let alpha = self.learning_rate() * (1.0 - beta_2.powi(t)).sqrt() / (1.0 - beta_1.powi(t));
@@ -65,6 +69,14 @@ impl Optimizer for Adam {
         self.slots.iterations
     }
 
+    fn clipping(&self) -> &Clipping {
+        &self.clipping
+    }
+
+    fn clipping_mut(&mut self) -> &mut Clipping {
+        &mut self.clipping
+    }
+
     fn slots(&self) -> &Slots {
         &self.slots
     }
@@ -74,12 +86,14 @@ impl Optimizer for Adam {
     }
 
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut config = serde_json::json!({
             "learning_rate": self.learning_rate.config(),
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
-        })
+        });
+        self.clipping.write_config(&mut config);
+        config
     }
 }
 

@@ -1,6 +1,6 @@
 //! AdamW: Adam with decoupled weight decay, as `keras.optimizers.AdamW`.
 
-use super::{Adam, LearningRate, Optimizer, Slots};
+use super::{Adam, Clipping, LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// AdamW: before each Adam step, `θ −= θ·weight_decay·lr`.
@@ -54,11 +54,21 @@ impl Optimizer for AdamW {
         for (value, _) in values.iter_mut().zip(trainable).filter(|(_, t)| **t) {
             value.data_mut().iter_mut().for_each(|v| *v *= decay);
         }
+        // Adam's step clips the gradients; the decay above does not read them, so the order
+        // matches Keras's (clip, decay, update).
         self.adam.step(params);
     }
 
     fn iterations(&self) -> u64 {
         self.adam.iterations()
+    }
+
+    fn clipping(&self) -> &Clipping {
+        &self.adam.clipping
+    }
+
+    fn clipping_mut(&mut self) -> &mut Clipping {
+        &mut self.adam.clipping
     }
 
     fn slots(&self) -> &Slots {

@@ -1,13 +1,15 @@
 //! Optimizers with Keras's names, defaults and update formulas.
 //!
 //! Choose one by name (`"adam"`) or by value (`Adam::new(0.01)`, `Sgd::new(0.1).momentum(0.9)`).
-//! The learning rate may be a schedule ([`schedules`]) instead of a number.
+//! The learning rate may be a schedule ([`schedules`]) instead of a number, and each can clip
+//! the gradients first, as Keras's `clipnorm`, `clipvalue` and `global_clipnorm` do ([`Clipping`]).
 //! Each keeps its per-parameter state ("slots") in dense vectors laid out like the model's
 //! [`ParamStore`].
 
 mod adagrad;
 mod adam;
 mod adamw;
+mod clipping;
 mod learning_rate;
 mod rmsprop;
 pub mod schedules;
@@ -16,6 +18,7 @@ mod sgd;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamw::AdamW;
+pub use clipping::Clipping;
 pub use learning_rate::{LearningRate, SPEC_NAMES as SCHEDULE_SPEC_NAMES};
 pub use rmsprop::RMSprop;
 pub use schedules::{CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule, PiecewiseConstantDecay};
@@ -54,6 +57,12 @@ pub trait Optimizer: Send {
     /// Number of updates applied so far (Keras's `optimizer.iterations`).
     fn iterations(&self) -> u64;
 
+    /// The gradient clipping applied at the start of every [`Optimizer::step`].
+    fn clipping(&self) -> &Clipping;
+
+    /// The gradient clipping, writable (the CLI's `--clipnorm` sets it on a named optimizer).
+    fn clipping_mut(&mut self) -> &mut Clipping;
+
     /// The per-parameter state, for saving.
     fn slots(&self) -> &Slots;
 
@@ -65,7 +74,8 @@ pub trait Optimizer: Send {
 
     /// Checks the hyperparameters; `compile` calls this.
     fn validate(&self) -> Result<()> {
-        self.learning_rate_schedule().validate()
+        self.learning_rate_schedule().validate()?;
+        self.clipping().validate()
     }
 }
 
@@ -116,7 +126,8 @@ pub fn from_config(value: &Value) -> Result<Box<dyn Optimizer>> {
     };
     let flag = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(false);
     let lr = optimizer.learning_rate_schedule().clone();
-    Ok(match name.to_ascii_lowercase().as_str() {
+    let clipping = Clipping::from_config(config)?;
+    let mut optimizer: Box<dyn Optimizer> = match name.to_ascii_lowercase().as_str() {
         "sgd" => Box::new(
             Sgd::new(lr)
                 .momentum(get("momentum").unwrap_or(0.0))
@@ -149,7 +160,9 @@ pub fn from_config(value: &Value) -> Result<Box<dyn Optimizer>> {
             ..Adagrad::new(lr)
         }),
         _ => optimizer,
-    })
+    };
+    *optimizer.clipping_mut() = clipping;
+    Ok(optimizer)
 }
 
 fn check_learning_rate(learning_rate: f32) -> Result<()> {

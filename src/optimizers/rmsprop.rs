@@ -1,6 +1,6 @@
 //! RMSprop, as `keras.optimizers.RMSprop` (ε inside the square root).
 
-use super::{LearningRate, Optimizer, Slots};
+use super::{Clipping, LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// RMSprop: `v = ρv + (1−ρ)g²; Δ = lr·g/√(v+ε)`; with momentum `mom = momentum·mom + Δ; θ −= mom`,
@@ -15,6 +15,8 @@ pub struct RMSprop {
     pub momentum: f32,
     /// Added to the average inside the square root.
     pub epsilon: f32,
+    /// Gradient clipping applied before each update (none by default).
+    pub clipping: Clipping,
     pub(crate) slots: Slots,
 }
 
@@ -26,6 +28,7 @@ impl RMSprop {
             rho: 0.9,
             momentum: 0.0,
             epsilon: 1e-7,
+            clipping: Clipping::default(),
             slots: Slots::default(),
         }
     }
@@ -51,6 +54,7 @@ impl Optimizer for RMSprop {
     }
 
     fn step(&mut self, params: &mut ParamStore) {
+        self.clipping.apply(params);
         let (lr, rho, momentum, epsilon) = (self.learning_rate(), self.rho, self.momentum, self.epsilon);
         self.slots.apply(params, 0.0, |theta, g, v, mom| {
             *v = rho * *v + (1.0 - rho) * g * g;
@@ -68,6 +72,14 @@ impl Optimizer for RMSprop {
         self.slots.iterations
     }
 
+    fn clipping(&self) -> &Clipping {
+        &self.clipping
+    }
+
+    fn clipping_mut(&mut self) -> &mut Clipping {
+        &mut self.clipping
+    }
+
     fn slots(&self) -> &Slots {
         &self.slots
     }
@@ -77,12 +89,14 @@ impl Optimizer for RMSprop {
     }
 
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut config = serde_json::json!({
             "learning_rate": self.learning_rate.config(),
             "rho": self.rho,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
-        })
+        });
+        self.clipping.write_config(&mut config);
+        config
     }
 }
 

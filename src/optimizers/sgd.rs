@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with optional (Nesterov) momentum, as `keras.optimizers.SGD`.
 
-use super::{LearningRate, Optimizer, Slots};
+use super::{Clipping, LearningRate, Optimizer, Slots};
 use crate::autograd::ParamStore;
 
 /// SGD: `m = momentum·m − lr·g; θ += m` (Nesterov: `θ += momentum·m − lr·g`).
@@ -13,6 +13,8 @@ pub struct Sgd {
     pub momentum: f32,
     /// Whether to use Nesterov momentum.
     pub nesterov: bool,
+    /// Gradient clipping applied before each update (none by default).
+    pub clipping: Clipping,
     pub(crate) slots: Slots,
 }
 
@@ -23,6 +25,7 @@ impl Sgd {
             learning_rate: learning_rate.into(),
             momentum: 0.0,
             nesterov: false,
+            clipping: Clipping::default(),
             slots: Slots::default(),
         }
     }
@@ -60,6 +63,7 @@ impl Optimizer for Sgd {
     }
 
     fn step(&mut self, params: &mut ParamStore) {
+        self.clipping.apply(params);
         let (lr, momentum, nesterov) = (self.learning_rate(), self.momentum, self.nesterov);
         if momentum == 0.0 {
             self.slots.apply(params, 0.0, |theta, g, _, _| *theta -= lr * g);
@@ -75,6 +79,14 @@ impl Optimizer for Sgd {
         self.slots.iterations
     }
 
+    fn clipping(&self) -> &Clipping {
+        &self.clipping
+    }
+
+    fn clipping_mut(&mut self) -> &mut Clipping {
+        &mut self.clipping
+    }
+
     fn slots(&self) -> &Slots {
         &self.slots
     }
@@ -84,7 +96,13 @@ impl Optimizer for Sgd {
     }
 
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({"learning_rate": self.learning_rate.config(), "momentum": self.momentum, "nesterov": self.nesterov})
+        let mut config = serde_json::json!({
+            "learning_rate": self.learning_rate.config(),
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+        });
+        self.clipping.write_config(&mut config);
+        config
     }
 }
 

@@ -1,0 +1,638 @@
+//! Recurrent layers' forward pass and backpropagation through time, fused into one operation.
+//!
+//! The input projection of every step is one matrix product, `P = x·kernel + bias` over all
+//! `(sample, step)` rows; only the recurrence `h·recurrent_kernel` runs step by step. The
+//! backward pass walks the steps in reverse, collecting each step's pre-activation gradients,
+//! then finishes with one product each for the input gradient, the kernel gradient and the
+//! recurrent kernel gradient. Every product goes through `kernels::matmul` (the GEMM crate).
+//!
+//! Cells, with Keras's gate order and formulas (`σ` the recurrent activation, `φ` the
+//! activation, `z` the pre-activations `P_t + h_{t−1}·R`):
+//! - SimpleRNN: `h = φ(z)`.
+//! - LSTM (gates i, f, c, o): `c = σ(z_f)·c_{t−1} + σ(z_i)·φ(z_c)`, `h = σ(z_o)·φ(c)`.
+//! - GRU with `reset_after` (gates z, r, h; Keras's default): with `r_t = h_{t−1}·R + b_rec`,
+//!   `u = σ(P_z + r_z)`, `r = σ(P_r + r_r)`, `ĥ = φ(P_h + r·r_h)`, `h = u·h_{t−1} + (1 − u)·ĥ`.
+//!
+//! A mask `(N, T)` of ones and zeros skips steps per sample: a skipped step keeps the previous
+//! state (and repeats the previous output). A recurrent dropout mask `(N, units)` multiplies
+//! `h_{t−1}` before the recurrent product, as Keras applies `recurrent_dropout`.
+
+use super::{GradTargets, Graph, Inputs, Node, Var};
+use crate::error::{Error, Result};
+use crate::kernels::{Transpose, matmul};
+use crate::tensor::Tensor;
+
+/// Which recurrent cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// Keras's `SimpleRNN`: one gate.
+    SimpleRnn,
+    /// Keras's `LSTM`: gates i, f, c, o.
+    Lstm,
+    /// Keras's `GRU` with `reset_after=True`: gates z, r, h, with a second (recurrent) bias.
+    Gru,
+}
+
+impl Cell {
+    /// Gates per unit.
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::SimpleRnn => 1,
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
+
+/// An elementwise function of a recurrent cell whose slope can be read from its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Squash {
+    /// Hyperbolic tangent (slope `1 − y²`).
+    Tanh,
+    /// Logistic sigmoid (slope `y·(1 − y)`).
+    Sigmoid,
+    /// Keras 3's hard sigmoid, `relu6(x + 3) / 6` (slope 1/6 inside (0, 1)).
+    HardSigmoid,
+    /// `max(x, 0)`.
+    Relu,
+    /// Identity.
+    Linear,
+}
+
+impl Squash {
+    /// By Keras name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "tanh" => Squash::Tanh,
+            "sigmoid" => Squash::Sigmoid,
+            "hard_sigmoid" => Squash::HardSigmoid,
+            "relu" => Squash::Relu,
+            "linear" => Squash::Linear,
+            _ => {
+                return Err(Error::unknown(
+                    "recurrent activation",
+                    name,
+                    &["tanh", "sigmoid", "hard_sigmoid", "relu", "linear"],
+                ));
+            }
+        })
+    }
+
+    fn apply(self, x: f32) -> f32 {
+        match self {
+            Squash::Tanh => x.tanh(),
+            Squash::Sigmoid => super::ops::sigmoid(x),
+            Squash::HardSigmoid => ((x + 3.0) / 6.0).clamp(0.0, 1.0),
+            Squash::Relu => x.max(0.0),
+            Squash::Linear => x,
+        }
+    }
+
+    /// The slope at the input whose output is `y`.
+    fn slope(self, y: f32) -> f32 {
+        match self {
+            Squash::Tanh => 1.0 - y * y,
+            Squash::Sigmoid => y * (1.0 - y),
+            Squash::HardSigmoid => {
+                if y > 0.0 && y < 1.0 {
+                    1.0 / 6.0
+                } else {
+                    0.0
+                }
+            }
+            Squash::Relu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Squash::Linear => 1.0,
+        }
+    }
+}
+
+/// The fixed settings of one recurrent operation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecurrentOptions {
+    /// The cell.
+    pub cell: Cell,
+    /// Units (state size).
+    pub units: usize,
+    /// `φ`: the activation of the candidate and output (tanh).
+    pub activation: Squash,
+    /// `σ`: the gates' activation (sigmoid).
+    pub recurrent_activation: Squash,
+    /// Output every step `(N, T, units)` rather than the last `(N, units)`.
+    pub return_sequences: bool,
+    /// Process the steps from last to first.
+    pub go_backwards: bool,
+    /// With `go_backwards` and `return_sequences`, store each step's output at its input's
+    /// position rather than in processing order (what `Bidirectional` wants).
+    pub align_output: bool,
+    /// Output the LSTM's final cell state `c_T` `(N, units)` instead of `h` (for
+    /// `return_state`; needs `return_sequences` off).
+    pub emit_cell_state: bool,
+}
+
+/// The operands of a recurrent operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecurrentInputs {
+    /// The sequences, `(N, T, features)`.
+    pub x: Var,
+    /// `(features, gates·units)`.
+    pub kernel: Var,
+    /// `(units, gates·units)`.
+    pub recurrent_kernel: Var,
+    /// `(gates·units)`, or `(2, 3·units)` for the GRU (input bias, then recurrent bias).
+    pub bias: Option<Var>,
+    /// `(N, T)`: 1 for steps to process, 0 for padding.
+    pub mask: Option<Var>,
+    /// `(N, units)`: recurrent dropout's scaled keep mask.
+    pub recurrent_mask: Option<Var>,
+}
+
+/// Offsets of the pieces of a recurrent operation's saved state (all in floats).
+struct Layout {
+    n: usize,
+    t: usize,
+    units: usize,
+    gates: usize,
+    /// `(T+1, N, U)`: the state before each step, then the last.
+    h: usize,
+    /// `(T+1, N, U)`: the LSTM's cell state (empty otherwise).
+    c: usize,
+    /// `(T, N, G·U)`: gate activations per step (GRU: u, r, ĥ).
+    gate_values: usize,
+    /// `(T, N, U)`: the GRU's recurrent candidate part `r_h` (empty otherwise).
+    recurrent_candidate: usize,
+    /// `(T, N, U)`: `h_{t−1}` times the recurrent dropout mask (empty without it).
+    dropped: usize,
+    /// `(N·T, G·U)`: the input projection, batch-major.
+    projection: usize,
+    /// `(N, G·U)`: one step's recurrent product.
+    step: usize,
+    total: usize,
+}
+
+impl Layout {
+    fn new(n: usize, t: usize, options: &RecurrentOptions, dropout: bool) -> Self {
+        let (u, g) = (options.units, options.cell.gates());
+        let mut offset = 0;
+        let mut take = |size: usize| {
+            offset += size;
+            offset - size
+        };
+        let h = take((t + 1) * n * u);
+        let c = take(if options.cell == Cell::Lstm { (t + 1) * n * u } else { 0 });
+        let gate_values = take(t * n * g * u);
+        let recurrent_candidate = take(if options.cell == Cell::Gru { t * n * u } else { 0 });
+        let dropped = take(if dropout { t * n * u } else { 0 });
+        let projection = take(n * t * g * u);
+        let step = take(n * g * u);
+        Layout {
+            n,
+            t,
+            units: u,
+            gates: g,
+            h,
+            c,
+            gate_values,
+            recurrent_candidate,
+            dropped,
+            projection,
+            step,
+            total: offset,
+        }
+    }
+
+    /// The input time index of processing step `s`.
+    fn time(&self, s: usize, options: &RecurrentOptions) -> usize {
+        if options.go_backwards { self.t - 1 - s } else { s }
+    }
+
+    /// Where step `s`'s output goes along the output's time axis.
+    fn output_time(&self, s: usize, options: &RecurrentOptions) -> usize {
+        if options.align_output { self.time(s, options) } else { s }
+    }
+}
+
+impl Graph<'_> {
+    /// Runs a recurrent layer over `(N, T, features)` sequences; see the module docs.
+    pub fn recurrent(&mut self, operands: RecurrentInputs, options: RecurrentOptions) -> Result<Var> {
+        let RecurrentInputs {
+            x,
+            kernel,
+            recurrent_kernel,
+            bias,
+            mask,
+            recurrent_mask,
+        } = operands;
+        let shape = self.dims(x);
+        let (u, g) = (options.units, options.cell.gates());
+        let mismatch = |what: &[usize]| Error::ShapeMismatch {
+            op: "recurrent",
+            lhs: shape.to_vec(),
+            rhs: what.to_vec(),
+        };
+        let &[n, t, features] = shape.as_slice() else {
+            return Err(mismatch(&[]));
+        };
+        if self.shape(kernel) != [features, g * u] {
+            return Err(mismatch(self.shape(kernel)));
+        }
+        if self.shape(recurrent_kernel) != [u, g * u] {
+            return Err(mismatch(self.shape(recurrent_kernel)));
+        }
+        let bias_shape: &[usize] = if options.cell == Cell::Gru {
+            &[2, g * u]
+        } else {
+            &[g * u]
+        };
+        if let Some(b) = bias
+            && self.shape(b) != bias_shape
+        {
+            return Err(mismatch(self.shape(b)));
+        }
+        if let Some(m) = mask
+            && self.shape(m) != [n, t]
+        {
+            return Err(mismatch(self.shape(m)));
+        }
+        if let Some(m) = recurrent_mask
+            && self.shape(m) != [n, u]
+        {
+            return Err(mismatch(self.shape(m)));
+        }
+        if t == 0 {
+            return Err(Error::Data(
+                "a recurrent layer needs sequences of at least one step".into(),
+            ));
+        }
+        let out_shape: &[usize] = if options.return_sequences { &[n, t, u] } else { &[n, u] };
+        let op = super::Op::Recurrent {
+            inputs: operands,
+            options,
+        };
+        Ok(self.push(op, out_shape, |inputs, out, saved| {
+            let layout = Layout::new(n, t, &options, recurrent_mask.is_some());
+            saved.resize_for(&[layout.total]);
+            forward(&layout, &options, inputs, operands, out.data_mut(), saved.data_mut());
+        }))
+    }
+}
+
+/// The forward pass: fills the output and the saved state.
+fn forward(
+    layout: &Layout,
+    options: &RecurrentOptions,
+    inputs: &Inputs,
+    operands: RecurrentInputs,
+    out: &mut [f32],
+    saved: &mut [f32],
+) {
+    let Layout {
+        n,
+        t,
+        units: u,
+        gates: g,
+        ..
+    } = *layout;
+    let gu = g * u;
+    let x = inputs.get(operands.x).data();
+    let features = x.len() / (n * t).max(1);
+    let kernel = inputs.get(operands.kernel).data();
+    let recurrent_kernel = inputs.get(operands.recurrent_kernel).data();
+    let bias = operands.bias.map(|b| inputs.get(b).data());
+    let mask = operands.mask.map(|m| inputs.get(m).data());
+    let recurrent_mask = operands.recurrent_mask.map(|m| inputs.get(m).data());
+    let (input_bias, recurrent_bias) = match bias {
+        Some(b) if options.cell == Cell::Gru => (Some(&b[..gu]), Some(&b[gu..])),
+        other => (other, None),
+    };
+    {
+        let projection = &mut saved[layout.projection..layout.projection + n * t * gu];
+        matmul(
+            x,
+            Transpose::No,
+            kernel,
+            Transpose::No,
+            projection,
+            n * t,
+            features,
+            gu,
+            false,
+        );
+        if let Some(b) = input_bias {
+            crate::kernels::add_row_vector(projection, b);
+        }
+    }
+    saved[layout.h..layout.h + n * u].fill(0.0);
+    if options.cell == Cell::Lstm {
+        saved[layout.c..layout.c + n * u].fill(0.0);
+    }
+    for s in 0..t {
+        let time = layout.time(s, options);
+        let (h_prev_at, h_at) = (layout.h + s * n * u, layout.h + (s + 1) * n * u);
+        // The recurrent product, from h_{t−1} (times the dropout mask when there is one).
+        let recurrent_input_at = match recurrent_mask {
+            Some(keep) => {
+                let dropped_at = layout.dropped + s * n * u;
+                for i in 0..n * u {
+                    saved[dropped_at + i] = saved[h_prev_at + i] * keep[i];
+                }
+                dropped_at
+            }
+            None => h_prev_at,
+        };
+        {
+            let (before, after) = saved.split_at_mut(layout.step);
+            let step = &mut after[..n * gu];
+            matmul(
+                &before[recurrent_input_at..recurrent_input_at + n * u],
+                Transpose::No,
+                recurrent_kernel,
+                Transpose::No,
+                step,
+                n,
+                u,
+                gu,
+                false,
+            );
+            if let Some(b) = recurrent_bias {
+                crate::kernels::add_row_vector(step, b);
+            }
+        }
+        for sample in 0..n {
+            let skip = mask.is_some_and(|m| m[sample * t + time] == 0.0);
+            let p = layout.projection + (sample * t + time) * gu;
+            let r = layout.step + sample * gu;
+            let gates_at = layout.gate_values + (s * n + sample) * gu;
+            let (prev, new) = (h_prev_at + sample * u, h_at + sample * u);
+            if skip {
+                saved.copy_within(prev..prev + u, new);
+                if options.cell == Cell::Lstm {
+                    let (c_prev, c_new) = (
+                        layout.c + s * n * u + sample * u,
+                        layout.c + (s + 1) * n * u + sample * u,
+                    );
+                    saved.copy_within(c_prev..c_prev + u, c_new);
+                }
+                saved[gates_at..gates_at + gu].fill(0.0);
+                continue;
+            }
+            match options.cell {
+                Cell::SimpleRnn => {
+                    for j in 0..u {
+                        let h = options.activation.apply(saved[p + j] + saved[r + j]);
+                        saved[gates_at + j] = h;
+                        saved[new + j] = h;
+                    }
+                }
+                Cell::Lstm => {
+                    let (c_prev, c_new) = (
+                        layout.c + s * n * u + sample * u,
+                        layout.c + (s + 1) * n * u + sample * u,
+                    );
+                    for j in 0..u {
+                        let z = |gate: usize| saved[p + gate * u + j] + saved[r + gate * u + j];
+                        let i = options.recurrent_activation.apply(z(0));
+                        let f = options.recurrent_activation.apply(z(1));
+                        let candidate = options.activation.apply(z(2));
+                        let o = options.recurrent_activation.apply(z(3));
+                        let c = f * saved[c_prev + j] + i * candidate;
+                        saved[c_new + j] = c;
+                        saved[new + j] = o * options.activation.apply(c);
+                        saved[gates_at + j] = i;
+                        saved[gates_at + u + j] = f;
+                        saved[gates_at + 2 * u + j] = candidate;
+                        saved[gates_at + 3 * u + j] = o;
+                    }
+                }
+                Cell::Gru => {
+                    let candidate_at = layout.recurrent_candidate + (s * n + sample) * u;
+                    for j in 0..u {
+                        let update = options.recurrent_activation.apply(saved[p + j] + saved[r + j]);
+                        let reset = options.recurrent_activation.apply(saved[p + u + j] + saved[r + u + j]);
+                        let recurrent_part = saved[r + 2 * u + j];
+                        let candidate = options.activation.apply(saved[p + 2 * u + j] + reset * recurrent_part);
+                        saved[new + j] = update * saved[prev + j] + (1.0 - update) * candidate;
+                        saved[gates_at + j] = update;
+                        saved[gates_at + u + j] = reset;
+                        saved[gates_at + 2 * u + j] = candidate;
+                        saved[candidate_at + j] = recurrent_part;
+                    }
+                }
+            }
+        }
+        if options.return_sequences {
+            let at = layout.output_time(s, options);
+            for sample in 0..n {
+                let from = h_at + sample * u;
+                out[(sample * t + at) * u..(sample * t + at + 1) * u].copy_from_slice(&saved[from..from + u]);
+            }
+        }
+    }
+    if !options.return_sequences {
+        let last = if options.emit_cell_state { layout.c } else { layout.h } + t * n * u;
+        out.copy_from_slice(&saved[last..last + n * u]);
+    }
+}
+
+/// Backpropagation through time: adds the gradients of x, the kernels and the bias.
+pub(super) fn recurrent_backward(
+    (operands, options): (RecurrentInputs, RecurrentOptions),
+    inputs: &Inputs,
+    node: Node,
+    targets: &mut GradTargets,
+    scratch: &mut Tensor,
+) {
+    let x_shape = inputs.get(operands.x).shape();
+    let (n, t, features) = (x_shape[0], x_shape[1], x_shape[2]);
+    let layout = Layout::new(n, t, &options, operands.recurrent_mask.is_some());
+    let Layout { units: u, gates: g, .. } = layout;
+    let gu = g * u;
+    let saved = node.saved.data();
+    let dy = node.grad.data();
+    let recurrent_kernel = inputs.get(operands.recurrent_kernel).data();
+    let mask = operands.mask.map(|m| inputs.get(m).data());
+    let recurrent_mask = operands.recurrent_mask.map(|m| inputs.get(m).data());
+    // Scratch: dP (N·T, G·U) batch-major, dR (T·N, G·U) time-major, then (N, U) each: dh, dc,
+    // dh_{t−1} being summed, and the recurrent product through the dropout mask.
+    let (dp_at, dr_at, dh_at) = (0, n * t * gu, 2 * n * t * gu);
+    let (dc_at, back_at) = (dh_at + n * u, dh_at + 2 * n * u);
+    scratch.resize_for(&[2 * n * t * gu + 4 * n * u]);
+    let work = scratch.data_mut();
+    work[dh_at..].fill(0.0);
+    for s in (0..t).rev() {
+        let time = layout.time(s, &options);
+        // The output's gradient at this step joins the one flowing back from later steps.
+        if options.return_sequences {
+            let at = layout.output_time(s, &options);
+            for sample in 0..n {
+                for j in 0..u {
+                    work[dh_at + sample * u + j] += dy[(sample * t + at) * u + j];
+                }
+            }
+        } else if s == t - 1 {
+            let into = if options.emit_cell_state { dc_at } else { dh_at };
+            for i in 0..n * u {
+                work[into + i] += dy[i];
+            }
+        }
+        let h_prev_at = layout.h + s * n * u;
+        work[back_at..back_at + n * u].fill(0.0);
+        for sample in 0..n {
+            let dp = dp_at + (sample * t + time) * gu;
+            let dr = dr_at + (s * n + sample) * gu;
+            let skip = mask.is_some_and(|m| m[sample * t + time] == 0.0);
+            if skip {
+                // The state passed through unchanged: so does its gradient.
+                work[dp..dp + gu].fill(0.0);
+                work[dr..dr + gu].fill(0.0);
+                for j in 0..u {
+                    work[back_at + sample * u + j] = work[dh_at + sample * u + j];
+                }
+                continue;
+            }
+            let gates_at = layout.gate_values + (s * n + sample) * gu;
+            let gate = |k: usize, j: usize| saved[gates_at + k * u + j];
+            match options.cell {
+                Cell::SimpleRnn => {
+                    for j in 0..u {
+                        let dz = work[dh_at + sample * u + j] * options.activation.slope(gate(0, j));
+                        work[dp + j] = dz;
+                        work[dr + j] = dz;
+                    }
+                }
+                Cell::Lstm => {
+                    let (c_prev, c_now) = (
+                        layout.c + s * n * u + sample * u,
+                        layout.c + (s + 1) * n * u + sample * u,
+                    );
+                    for j in 0..u {
+                        let (i, f, candidate, o) = (gate(0, j), gate(1, j), gate(2, j), gate(3, j));
+                        let dh = work[dh_at + sample * u + j];
+                        let cell_out = options.activation.apply(saved[c_now + j]);
+                        let dc = work[dc_at + sample * u + j] + dh * o * options.activation.slope(cell_out);
+                        let recurrent = options.recurrent_activation;
+                        let dz = [
+                            dc * candidate * recurrent.slope(i),
+                            dc * saved[c_prev + j] * recurrent.slope(f),
+                            dc * i * options.activation.slope(candidate),
+                            dh * cell_out * recurrent.slope(o),
+                        ];
+                        for (k, dz) in dz.into_iter().enumerate() {
+                            work[dp + k * u + j] = dz;
+                            work[dr + k * u + j] = dz;
+                        }
+                        work[dc_at + sample * u + j] = dc * f;
+                    }
+                }
+                Cell::Gru => {
+                    let candidate_at = layout.recurrent_candidate + (s * n + sample) * u;
+                    for j in 0..u {
+                        let (update, reset, candidate) = (gate(0, j), gate(1, j), gate(2, j));
+                        let dh = work[dh_at + sample * u + j];
+                        let h_prev = saved[h_prev_at + sample * u + j];
+                        let d_candidate = dh * (1.0 - update) * options.activation.slope(candidate);
+                        let d_update = dh * (h_prev - candidate) * options.recurrent_activation.slope(update);
+                        let d_reset = d_candidate * saved[candidate_at + j] * options.recurrent_activation.slope(reset);
+                        work[dp + j] = d_update;
+                        work[dp + u + j] = d_reset;
+                        work[dp + 2 * u + j] = d_candidate;
+                        work[dr + j] = d_update;
+                        work[dr + u + j] = d_reset;
+                        work[dr + 2 * u + j] = d_candidate * reset;
+                        // The direct path h_{t−1} → u·h_{t−1}.
+                        work[back_at + sample * u + j] = dh * update;
+                    }
+                }
+            }
+        }
+        // dh_{t−1} += (dR_t · Rᵀ) ∘ keep, added to the direct and skipped paths above. Skipped
+        // rows have dR = 0, so the product adds nothing to them.
+        {
+            let (before, after) = work.split_at_mut(dh_at);
+            let dr_step = &before[dr_at + s * n * gu..dr_at + (s + 1) * n * gu];
+            let (back, product) = after[back_at - dh_at..].split_at_mut(n * u);
+            match recurrent_mask {
+                None => matmul(
+                    dr_step,
+                    Transpose::No,
+                    recurrent_kernel,
+                    Transpose::Yes,
+                    back,
+                    n,
+                    gu,
+                    u,
+                    true,
+                ),
+                Some(keep) => {
+                    matmul(
+                        dr_step,
+                        Transpose::No,
+                        recurrent_kernel,
+                        Transpose::Yes,
+                        product,
+                        n,
+                        gu,
+                        u,
+                        false,
+                    );
+                    crate::kernels::accumulate_zip(back, product, keep, |p, k| p * k);
+                }
+            }
+        }
+        // The state gradient for the previous step.
+        work.copy_within(back_at..back_at + n * u, dh_at);
+    }
+    // The input projection's gradients, in one product each.
+    let dp = &work[dp_at..dp_at + n * t * gu];
+    let x = inputs.get(operands.x).data();
+    if let Some(dx) = targets.get(operands.x) {
+        matmul(
+            dp,
+            Transpose::No,
+            inputs.get(operands.kernel).data(),
+            Transpose::Yes,
+            dx,
+            n * t,
+            gu,
+            features,
+            true,
+        );
+    }
+    if let Some(dkernel) = targets.get(operands.kernel) {
+        matmul(x, Transpose::Yes, dp, Transpose::No, dkernel, features, n * t, gu, true);
+    }
+    let dr = &work[dr_at..dr_at + n * t * gu];
+    if let Some(drecurrent) = targets.get(operands.recurrent_kernel) {
+        // Rows of dR are time-major, as the saved states h_{t−1} (or their dropped copies).
+        let states = match operands.recurrent_mask {
+            Some(_) => &saved[layout.dropped..layout.dropped + t * n * u],
+            None => &saved[layout.h..layout.h + t * n * u],
+        };
+        matmul(
+            states,
+            Transpose::Yes,
+            dr,
+            Transpose::No,
+            drecurrent,
+            u,
+            t * n,
+            gu,
+            true,
+        );
+    }
+    if let Some(dbias) = operands.bias.and_then(|b| targets.get(b)) {
+        for row in dp.chunks(gu) {
+            dbias[..gu].iter_mut().zip(row).for_each(|(d, v)| *d += v);
+        }
+        if options.cell == Cell::Gru {
+            for row in dr.chunks(gu) {
+                dbias[gu..].iter_mut().zip(row).for_each(|(d, v)| *d += v);
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Sampling text from a trained character- (or word-) level language model.
+
+use super::Tokenizer;
+use crate::error::{Error, Result};
+use crate::model::Sequential;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Continues `prompt` by `length` tokens, one at a time: the model reads the last `window` ids
+/// (its input length; a shorter prompt is left-padded with 0) and outputs probabilities over the
+/// vocabulary, from which the next id is drawn after reweighting by `temperature` (`p^(1/T)`,
+/// renormalized: below 1 sharper, above 1 more varied; 0 takes the most likely id). Returns the
+/// prompt and its continuation.
+///
+/// Errors: a model that does not take `(window,)` ids or output one probability per id of the
+/// vocabulary; an empty prompt; characters of the prompt outside the vocabulary (named); a
+/// negative or non-finite temperature.
+pub fn generate_text(
+    model: &mut Sequential,
+    tokenizer: &Tokenizer,
+    prompt: &str,
+    length: usize,
+    temperature: f32,
+    rng: &mut Rng,
+) -> Result<String> {
+    if !temperature.is_finite() || temperature < 0.0 {
+        return Err(Error::invalid("temperature", temperature, "must be 0 or more"));
+    }
+    let window = match model.input_shape() {
+        Some(&[window]) => window,
+        other => {
+            return Err(Error::Usage(format!(
+                "a text model takes (window,) token ids, this one takes {other:?}"
+            )));
+        }
+    };
+    let vocabulary = tokenizer.vocabulary_size();
+    match model.output_shape() {
+        Some(&[classes]) if classes >= vocabulary => {}
+        other => {
+            return Err(Error::Usage(format!(
+                "the model outputs {other:?} per sample, not one probability per token of the {vocabulary}-token vocabulary"
+            )));
+        }
+    }
+    if prompt.is_empty() {
+        return Err(Error::invalid(
+            "prompt",
+            "\"\"",
+            "give at least one token to start from",
+        ));
+    }
+    let mut ids = tokenizer.encode(prompt)?;
+    let start = ids.len();
+    let mut input = Tensor::zeros(&[1, window]);
+    let mut weights = Vec::new();
+    for _ in 0..length {
+        let context = &ids[ids.len().saturating_sub(window)..];
+        let values = input.data_mut();
+        values.fill(0.0);
+        for (slot, &id) in values[window - context.len()..].iter_mut().zip(context) {
+            *slot = id as f32;
+        }
+        let probabilities = model.predict(&input, 1)?;
+        ids.push(sample(probabilities.data(), temperature, &mut weights, rng));
+    }
+    Ok(format!("{prompt}{}", tokenizer.decode(&ids[start..])?))
+}
+
+/// Draws an index from `probabilities` reweighted by `temperature`, never the padding id 0.
+fn sample(probabilities: &[f32], temperature: f32, weights: &mut Vec<f64>, rng: &mut Rng) -> usize {
+    let candidates = 1..probabilities.len();
+    if temperature == 0.0 {
+        return candidates
+            .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
+            .unwrap_or(1);
+    }
+    // In log space, so a small temperature does not underflow every weight to 0.
+    let logs: Vec<f64> = probabilities
+        .iter()
+        .map(|&p| (p.max(1e-30) as f64).ln() / temperature as f64)
+        .collect();
+    let top = logs[1..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    weights.clear();
+    weights.push(0.0);
+    weights.extend(logs[1..].iter().map(|l| (l - top).exp()));
+    let total: f64 = weights.iter().sum();
+    let mut draw = rng.uniform(0.0, 1.0) as f64 * total;
+    for (id, &w) in weights.iter().enumerate().skip(1) {
+        if draw < w {
+            return id;
+        }
+        draw -= w;
+    }
+    weights.len() - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temperature_zero_takes_the_most_likely_and_sampling_follows_the_weights() {
+        let probabilities = [0.9, 0.1, 0.6, 0.3];
+        let mut rng = Rng::new(1);
+        let mut weights = Vec::new();
+        // Never id 0 (padding), even when it is the most likely.
+        assert_eq!(sample(&probabilities, 0.0, &mut weights, &mut rng), 2);
+        let mut counts = [0usize; 4];
+        for _ in 0..10_000 {
+            counts[sample(&probabilities, 1.0, &mut weights, &mut rng)] += 1;
+        }
+        assert_eq!(counts[0], 0);
+        // 0.1 : 0.6 : 0.3 of 10,000.
+        for (id, expected) in [(1, 1000.0), (2, 6000.0), (3, 3000.0)] {
+            assert!((counts[id] as f64 - expected).abs() < 200.0, "{counts:?}");
+        }
+        // Temperature 0.5 squares the weights: 0.01 : 0.36 : 0.09.
+        let mut counts = [0usize; 4];
+        for _ in 0..10_000 {
+            counts[sample(&probabilities, 0.5, &mut weights, &mut rng)] += 1;
+        }
+        assert!((counts[2] as f64 - 10_000.0 * 0.36 / 0.46).abs() < 200.0, "{counts:?}");
+    }
+}

@@ -1,0 +1,285 @@
+//! Max and average pooling on channels-last `(N, H, W, C)` batches, in parallel over images.
+//!
+//! Max pooling records where each maximum was (its argmax: the index of the first window tap,
+//! in TensorFlow's row-by-row scan order, that holds it, stored as an f32), so the backward
+//! pass reads that instead of the input. Channel counts that are multiples of 8 run on
+//! eight-lane vectors (`Simd`); others on plain loops.
+
+use super::conv::Window2d;
+use super::simd::{Simd, dispatch_simd};
+use rayon::prelude::*;
+
+/// The image offsets of a window's taps inside the input (padding skipped), in the order
+/// TensorFlow scans them (row by row), and how many there are.
+#[inline(always)]
+fn window_taps(g: &Window2d, oy: usize, ox: usize, taps: &mut [usize; MAX_TAPS]) -> usize {
+    let mut count = 0;
+    for ky in 0..g.window_h {
+        for kx in 0..g.window_w {
+            if let Some((y, x)) = g.source(oy, ox, ky, kx) {
+                taps[count] = (y * g.width + x) * g.channels;
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// Largest window the vector kernels handle; larger ones take the plain loops.
+const MAX_TAPS: usize = 16;
+
+/// Max pooling into `out` (`N×OH×OW×C`), with each maximum's tap index in `argmax` (same
+/// shape).
+pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32]) {
+    let out_len = g.positions() * g.channels;
+    out.par_chunks_mut(out_len)
+        .zip(argmax.par_chunks_mut(out_len))
+        .zip(input.par_chunks(g.image_len()))
+        .for_each(|((out, argmax), image)| {
+            if g.channels.is_multiple_of(8) && g.window_h * g.window_w <= MAX_TAPS {
+                max_pool_image(g, image, out, argmax);
+            } else {
+                max_pool_image_plain(g, image, out, argmax);
+            }
+        });
+}
+
+dispatch_simd!(max_pool_image<> => max_pool_image_body(g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]));
+
+#[inline(always)]
+fn max_pool_image_body<S: Simd>(s: S, g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]) {
+    let c = g.channels;
+    let mut taps = [0; MAX_TAPS];
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let count = window_taps(g, oy, ox, &mut taps);
+            let at = (oy * g.out_w + ox) * c;
+            for c0 in (0..c).step_by(8) {
+                let (mut best, mut index) = (s.splat(f32::NEG_INFINITY), s.splat(0.0));
+                for (t, &tap) in taps[..count].iter().enumerate() {
+                    // Strictly greater: the first of equal maxima wins, and NaN loses (as
+                    // `f32::max` does).
+                    let value = s.load(&image[tap + c0..]);
+                    let greater = s.greater(value, best);
+                    best = s.select(greater, value, best);
+                    index = s.select(greater, s.splat(t as f32), index);
+                }
+                s.store(&mut out[at + c0..], best);
+                s.store(&mut argmax[at + c0..], index);
+            }
+        }
+    }
+}
+
+fn max_pool_image_plain(g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]) {
+    let c = g.channels;
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let at = (oy * g.out_w + ox) * c;
+            let (best, index) = (&mut out[at..][..c], &mut argmax[at..][..c]);
+            best.fill(f32::NEG_INFINITY);
+            index.fill(0.0);
+            let mut t = 0;
+            for ky in 0..g.window_h {
+                for kx in 0..g.window_w {
+                    let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                        continue;
+                    };
+                    let values = &image[(y * g.width + x) * c..][..c];
+                    for ((b, i), &v) in best.iter_mut().zip(index.iter_mut()).zip(values) {
+                        if v > *b {
+                            *b = v;
+                            *i = t as f32;
+                        }
+                    }
+                    t += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Routes each output gradient to the window tap `argmax` recorded for it.
+///
+/// With `overwrite`, `input_grad` holds stale values and is overwritten: where windows do not
+/// overlap, each input position is written once (zero where no window routes to it) instead
+/// of being cleared and then added to.
+pub(crate) fn max_pool_backward(
+    argmax: &[f32],
+    out_grad: &[f32],
+    g: &Window2d,
+    input_grad: &mut [f32],
+    overwrite: bool,
+) {
+    let out_len = g.positions() * g.channels;
+    let write = overwrite && g.windows_are_disjoint();
+    input_grad
+        .par_chunks_mut(g.image_len())
+        .zip(argmax.par_chunks(out_len).zip(out_grad.par_chunks(out_len)))
+        .for_each(|(image_grad, (argmax, dy))| {
+            if write {
+                g.clear_uncovered(image_grad);
+            } else if overwrite {
+                image_grad.fill(0.0);
+            }
+            if g.channels.is_multiple_of(8) && g.window_h * g.window_w <= MAX_TAPS {
+                max_pool_backward_image(g, (argmax, dy), write, image_grad);
+            } else {
+                max_pool_backward_image_plain(g, (argmax, dy), write, image_grad);
+            }
+        });
+}
+
+dispatch_simd!(max_pool_backward_image<> => max_pool_backward_image_body(
+    g: &Window2d, values: (&[f32], &[f32]), write: bool, image_grad: &mut [f32]
+));
+
+#[inline(always)]
+fn max_pool_backward_image_body<S: Simd>(
+    s: S,
+    g: &Window2d,
+    (argmax, dy): (&[f32], &[f32]),
+    write: bool,
+    image_grad: &mut [f32],
+) {
+    let c = g.channels;
+    let mut taps = [0; MAX_TAPS];
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let count = window_taps(g, oy, ox, &mut taps);
+            let at = (oy * g.out_w + ox) * c;
+            for c0 in (0..c).step_by(8) {
+                let (index, grad) = (s.load(&argmax[at + c0..]), s.load(&dy[at + c0..]));
+                for (t, &tap) in taps[..count].iter().enumerate() {
+                    let routed = s.and(s.equal(index, s.splat(t as f32)), grad);
+                    let target = &mut image_grad[tap + c0..];
+                    let value = if write { routed } else { s.add(s.load(target), routed) };
+                    s.store(target, value);
+                }
+            }
+        }
+    }
+}
+
+fn max_pool_backward_image_plain(g: &Window2d, (argmax, dy): (&[f32], &[f32]), write: bool, image_grad: &mut [f32]) {
+    let c = g.channels;
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let at = (oy * g.out_w + ox) * c;
+            let (index, grad) = (&argmax[at..][..c], &dy[at..][..c]);
+            let mut t = 0.0;
+            for ky in 0..g.window_h {
+                for kx in 0..g.window_w {
+                    let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                        continue;
+                    };
+                    let target = &mut image_grad[(y * g.width + x) * c..][..c];
+                    for ((target, &i), &grad) in target.iter_mut().zip(index).zip(grad) {
+                        let routed = if i == t { grad } else { 0.0 };
+                        if write {
+                            *target = routed;
+                        } else {
+                            *target += routed;
+                        }
+                    }
+                    t += 1.0;
+                }
+            }
+        }
+    }
+}
+
+impl Window2d {
+    /// Whether no input position lies in two windows (strides at least the window, no
+    /// dilation): then a pooling's backward pass can write each position once.
+    fn windows_are_disjoint(&self) -> bool {
+        self.dilation_h == 1 && self.dilation_w == 1 && self.stride_h >= self.window_h && self.stride_w >= self.window_w
+    }
+
+    /// Whether input row (or column) `i` lies in a window along an axis of disjoint windows.
+    fn covered(i: usize, pad: usize, stride: usize, window: usize, out: usize) -> bool {
+        let at = i + pad;
+        at / stride < out && at % stride < window
+    }
+
+    /// Zeros the positions of one image that no window covers (disjoint windows only).
+    fn clear_uncovered(&self, image: &mut [f32]) {
+        let row_len = self.width * self.channels;
+        for (y, row) in image.chunks_exact_mut(row_len).enumerate() {
+            if !Self::covered(y, self.pad_top, self.stride_h, self.window_h, self.out_h) {
+                row.fill(0.0);
+                continue;
+            }
+            for (x, position) in row.chunks_exact_mut(self.channels).enumerate() {
+                if !Self::covered(x, self.pad_left, self.stride_w, self.window_w, self.out_w) {
+                    position.fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// Average pooling over the window's positions inside the input (padding is not counted, as
+/// in Keras).
+pub(crate) fn avg_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
+    let (c, out_len) = (g.channels, g.positions() * g.channels);
+    out.par_chunks_mut(out_len)
+        .zip(input.par_chunks(g.image_len()))
+        .for_each(|(out, image)| {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let at = (oy * g.out_w + ox) * c;
+                    let sum = &mut out[at..at + c];
+                    sum.fill(0.0);
+                    let mut count = 0;
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                                continue;
+                            };
+                            count += 1;
+                            let base = (y * g.width + x) * c;
+                            sum.iter_mut().zip(&image[base..base + c]).for_each(|(s, v)| *s += v);
+                        }
+                    }
+                    let inv = 1.0 / count.max(1) as f32;
+                    sum.iter_mut().for_each(|s| *s *= inv);
+                }
+            }
+        });
+}
+
+/// Spreads each output gradient evenly over its window's positions inside the input. With
+/// `overwrite`, `input_grad` holds stale values: each image is cleared first.
+pub(crate) fn avg_pool_backward(out_grad: &[f32], g: &Window2d, input_grad: &mut [f32], overwrite: bool) {
+    let (c, out_len) = (g.channels, g.positions() * g.channels);
+    input_grad
+        .par_chunks_mut(g.image_len())
+        .zip(out_grad.par_chunks(out_len))
+        .for_each(|(image, dy)| {
+            if overwrite {
+                image.fill(0.0);
+            }
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let mut count = 0;
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            count += g.source(oy, ox, ky, kx).is_some() as usize;
+                        }
+                    }
+                    let scale = 1.0 / count.max(1) as f32;
+                    let grad = &dy[(oy * g.out_w + ox) * c..][..c];
+                    for ky in 0..g.window_h {
+                        for kx in 0..g.window_w {
+                            let Some((y, x)) = g.source(oy, ox, ky, kx) else {
+                                continue;
+                            };
+                            let dest = &mut image[(y * g.width + x) * c..][..c];
+                            dest.iter_mut().zip(grad).for_each(|(d, g)| *d += g * scale);
+                        }
+                    }
+                }
+            }
+        });
+}

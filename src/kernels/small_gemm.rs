@@ -1,0 +1,379 @@
+//! Products of small matrices that are already in cache, for the Winograd convolution: no
+//! packing, a 6×16 block of the result held in registers while the inner dimension runs.
+//!
+//! The caller lays the operands out so that rows of `b` are contiguous and `a` is read one
+//! value at a time (broadcast), at any strides: `a` may be stored as rows or as columns.
+//!
+//! # Why not gemm-f32
+//!
+//! Matrix products otherwise go through gemm-f32 ([`super::matmul`]); this module is the
+//! exception, because the Winograd products are many and tiny. A cache-resident block of the
+//! `cnn`'s conv2 makes 3 × 36 products of 18×32×64-sized shapes, conv3's 3 × 25 of 16×64×64,
+//! about 3,800 calls per training step. Measured on the 2-core Zen 1 (AMD EPYC) development
+//! machine, one thread, one block's products with the strides the convolution uses (`cargo
+//! test --release --lib small_gemm -- --ignored --nocapture`, minimum of 15 runs):
+//!
+//! | block's products (α² × rows×k×cols) | this module       | gemm-f32 0.19      | gemm-f32 slower |
+//! |-------------------------------------|-------------------|--------------------|-----------------|
+//! | conv2 forward, 36 × 18×32×64        | 64 µs, 41 GFLOP/s | 77 µs, 34 GFLOP/s  | 20 %            |
+//! | conv2 kernel grad, 36 × 32×18×64    | 72 µs, 37 GFLOP/s | 97 µs, 27 GFLOP/s  | 34 %            |
+//! | conv2 input grad, 36 × 18×64×32     | 62 µs, 43 GFLOP/s | 70 µs, 38 GFLOP/s  | 13 %            |
+//! | conv3 forward, 25 × 16×64×64        | 78 µs, 42 GFLOP/s | 83 µs, 39 GFLOP/s  | 6 %             |
+//! | conv3 kernel grad, 25 × 64×16×64    | 89 µs, 37 GFLOP/s | 120 µs, 27 GFLOP/s | 35 %            |
+//! | conv3 input grad, 25 × 16×64×64     | 79 µs, 41 GFLOP/s | 84 µs, 39 GFLOP/s  | 6 %             |
+//!
+//! The gap is mostly per-call cost: gemm-f32 spends about 0.35 µs on an 8×8×8 product that
+//! takes this module 0.07 µs (dispatch, blocking decisions, a packing buffer allocated on
+//! every call), and the kernel-gradient products, whose inner dimension is only 16–18, cost
+//! it more than the others. Swapped in place of this module (same build, same blocks), gemm-f32
+//! made a one-thread `cnn` step 9 % slower (19.6 → 21.5 ms, `strata bench --model cnn
+//! --threads 1`, minimum of 5) and allocated about 5,000 times per step, where the step is
+//! otherwise allocation-free outside the dense layers' products.
+
+use super::simd::Simd;
+
+/// A read-only matrix: element (row, col) is `data[row·row_stride + col·col_stride]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Strided<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) row_stride: usize,
+    pub(crate) col_stride: usize,
+}
+
+/// Rows of the result held in registers at once.
+const ROWS: usize = 6;
+
+/// `c = a·b` (or `c += a·b` when `accumulate`) for `a` (rows × k), `b` (k × cols, row `p`
+/// at `b[p·b_row_stride..]`) and `c` (rows × cols, row `i` at `c[i·c_row_stride..]`). `cols`
+/// must be a multiple of 8. Panics if an operand is too short (a bug in the caller).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn small_gemm<S: Simd>(
+    s: S,
+    (rows, k, cols): (usize, usize, usize),
+    a: Strided,
+    (b, b_row_stride): (&[f32], usize),
+    (c, c_row_stride): (&mut [f32], usize),
+    accumulate: bool,
+) {
+    assert!(cols % 8 == 0, "small_gemm works on whole vectors");
+    if rows == 0 || cols == 0 || k == 0 {
+        assert!(accumulate || rows == 0 || cols == 0, "an empty product must accumulate");
+        return;
+    }
+    // Every unchecked read below lies inside these extents.
+    assert!(
+        (rows - 1) * a.row_stride + (k - 1) * a.col_stride < a.data.len()
+            && (k - 1) * b_row_stride + cols <= b.len()
+            && (rows - 1) * c_row_stride + cols <= c.len(),
+        "small_gemm operand too short"
+    );
+    let mut j = 0;
+    while j < cols {
+        if cols - j >= 16 {
+            column_block::<S, 2>(s, (rows, k, j), a, (b, b_row_stride), (c, c_row_stride), accumulate);
+            j += 16;
+        } else {
+            column_block::<S, 1>(s, (rows, k, j), a, (b, b_row_stride), (c, c_row_stride), accumulate);
+            j += 8;
+        }
+    }
+}
+
+/// All rows of the result for the `8·V` columns from `first_col`.
+#[inline(always)]
+fn column_block<S: Simd, const V: usize>(
+    s: S,
+    (rows, k, first_col): (usize, usize, usize),
+    a: Strided,
+    b: (&[f32], usize),
+    c: (&mut [f32], usize),
+    accumulate: bool,
+) {
+    let mut i = 0;
+    while i < rows {
+        let dims = (i, k, first_col);
+        // Blocks of 6 rows, but the last two balanced (32 rows: 6, 6, 6, 6, 4, 4, not …, 6, 2):
+        // a block of few rows has too few sums to hide the multiply-add latency.
+        let left = rows - i;
+        let size = if left > ROWS && left < 2 * ROWS {
+            left.div_ceil(2)
+        } else {
+            left.min(ROWS)
+        };
+        match size {
+            1 => block::<S, 1, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            2 => block::<S, 2, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            3 => block::<S, 3, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            4 => block::<S, 4, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            5 => block::<S, 5, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            _ => block::<S, ROWS, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+        }
+        i += size;
+    }
+}
+
+/// Rows `first_row..first_row + R`, columns `first_col..first_col + 8·V` of the result.
+#[inline(always)]
+fn block<S: Simd, const R: usize, const V: usize>(
+    s: S,
+    (first_row, k, first_col): (usize, usize, usize),
+    a: Strided,
+    (b, b_row_stride): (&[f32], usize),
+    (c, c_row_stride): (&mut [f32], usize),
+    accumulate: bool,
+) {
+    // The block's products start from zero and are added to `c` at the end, so no load of
+    // `c` stands between the block's start and its first multiply-adds.
+    let mut sums = [[s.splat(0.0); V]; R];
+    let a_start = a.data[first_row * a.row_stride..].as_ptr();
+    let b_start = b[first_col..].as_ptr();
+    for p in 0..k {
+        // SAFETY: `small_gemm` checked that row `p` of `b` holds every column and that
+        // element (first_row + r, p) of `a` lies inside `a.data` for r < R.
+        unsafe {
+            let b_row = b_start.add(p * b_row_stride);
+            let mut b_values = [s.splat(0.0); V];
+            for (v, value) in b_values.iter_mut().enumerate() {
+                *value = s.load_ptr(b_row.add(8 * v));
+            }
+            for (r, row) in sums.iter_mut().enumerate() {
+                let a_value = s.splat(*a_start.add(r * a.row_stride + p * a.col_stride));
+                for (sum, &b_value) in row.iter_mut().zip(&b_values) {
+                    *sum = s.mul_add(a_value, b_value, *sum);
+                }
+            }
+        }
+    }
+    for (r, row) in sums.iter().enumerate() {
+        for (v, &sum) in row.iter().enumerate() {
+            let at = &mut c[(first_row + r) * c_row_stride + first_col + 8 * v..];
+            let value = if accumulate { s.add(s.load(at), sum) } else { sum };
+            s.store(at, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::simd::Scalar;
+
+    #[test]
+    fn matches_a_naive_product_for_rows_and_columns_layouts() {
+        for &(rows, k, cols) in &[(1, 1, 8), (7, 5, 24), (13, 32, 64), (6, 3, 16)] {
+            let a: Vec<f32> = (0..rows * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
+            let b: Vec<f32> = (0..k * cols).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+            let naive = |i: usize, j: usize| (0..k).map(|p| a[i * k + p] * b[p * cols + j]).sum::<f32>();
+            // `a` stored as rows, then the same matrix stored as columns.
+            let columns: Vec<f32> = (0..k * rows).map(|i| a[(i % rows) * k + i / rows]).collect();
+            let layouts = [
+                Strided {
+                    data: &a,
+                    row_stride: k,
+                    col_stride: 1,
+                },
+                Strided {
+                    data: &columns,
+                    row_stride: 1,
+                    col_stride: rows,
+                },
+            ];
+            for a_layout in layouts {
+                let mut c = vec![1.0; rows * cols];
+                small_gemm(Scalar, (rows, k, cols), a_layout, (&b, cols), (&mut c, cols), true);
+                for i in 0..rows {
+                    for j in 0..cols {
+                        assert!(
+                            (c[i * cols + j] - 1.0 - naive(i, j)).abs() < 1e-4,
+                            "{rows}x{k}x{cols} ({i}, {j})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// One block of the Winograd convolution's products, as `winograd.rs` lays them out:
+    /// `count` products `c[ξ] = a[ξ]·b[ξ]` (each `rows×k` by `k×cols`), operand `ξ` starting
+    /// `step` values after operand `ξ - 1`, with the row and column strides given.
+    struct BlockProducts {
+        name: &'static str,
+        count: usize,
+        dims: (usize, usize, usize),
+        /// (step, row stride, column stride) of `a`.
+        a: (usize, usize, usize),
+        /// (step, row stride) of `b` and of `c`.
+        b: (usize, usize),
+        c: (usize, usize),
+        accumulate: bool,
+    }
+
+    /// The `cnn`'s Winograd products: conv2 (13×13×32 → 11×11×64, m = 4, α² = 36, 18 tiles a
+    /// block) and conv3 (5×5×64 → 3×3×64, m = 3, α² = 25, 16 tiles a block); forward
+    /// `M = V·U`, kernel gradient `dU += Vᵀ·dM`, input gradient `dV = dM·Uᵀ`.
+    fn cnn_blocks() -> Vec<BlockProducts> {
+        let mut blocks = Vec::new();
+        for (layer, a2, t, c, f) in [("conv2", 36, 18, 32, 64), ("conv3", 25, 16, 64, 64)] {
+            let name = |pass: &str| -> &'static str { format!("{layer} {pass}").leak() };
+            blocks.push(BlockProducts {
+                name: name("forward"),
+                count: a2,
+                dims: (t, c, f),
+                a: (c, a2 * c, 1),
+                b: (c * f, f),
+                c: (f, a2 * f),
+                accumulate: false,
+            });
+            blocks.push(BlockProducts {
+                name: name("kernel grad"),
+                count: a2,
+                dims: (c, t, f),
+                a: (c, 1, a2 * c),
+                b: (f, a2 * f),
+                c: (c * f, f),
+                accumulate: true,
+            });
+            blocks.push(BlockProducts {
+                name: name("input grad"),
+                count: a2,
+                dims: (t, f, c),
+                a: (f, a2 * f, 1),
+                b: (c * f, c),
+                c: (c, a2 * c),
+                accumulate: false,
+            });
+        }
+        blocks
+    }
+
+    impl BlockProducts {
+        /// Operands of the block's extent, filled with small varied values.
+        fn operands(&self) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+            let ((rows, k, cols), last) = (self.dims, self.count - 1);
+            let a_len = last * self.a.0 + (rows - 1) * self.a.1 + (k - 1) * self.a.2 + 1;
+            let b_len = last * self.b.0 + (k - 1) * self.b.1 + cols;
+            let c_len = last * self.c.0 + (rows - 1) * self.c.1 + cols;
+            let a = (0..a_len).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
+            let b = (0..b_len).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+            (a, b, vec![0.5; c_len])
+        }
+
+        #[inline(always)]
+        fn run_small_gemm<S: Simd>(&self, s: S, a: &[f32], b: &[f32], c: &mut [f32]) {
+            for xi in 0..self.count {
+                let a = Strided {
+                    data: &a[xi * self.a.0..],
+                    row_stride: self.a.1,
+                    col_stride: self.a.2,
+                };
+                let (b, c) = ((&b[xi * self.b.0..], self.b.1), (&mut c[xi * self.c.0..], self.c.1));
+                small_gemm(s, self.dims, a, b, c, self.accumulate);
+            }
+        }
+
+        /// The same products through gemm-f32, as `matmul` would call it (row-major `c` as the
+        /// column-major `cᵀ = bᵀ·aᵀ`), single-threaded.
+        fn run_gemm_f32(&self, a: &[f32], b: &[f32], c: &mut [f32]) {
+            let (rows, k, cols) = self.dims;
+            let gemm = gemm_f32::gemm::f32::get_gemm_fn();
+            for xi in 0..self.count {
+                let (a, b, c) = (&a[xi * self.a.0..], &b[xi * self.b.0..], &mut c[xi * self.c.0..]);
+                assert!((rows - 1) * self.a.1 + (k - 1) * self.a.2 < a.len());
+                assert!((k - 1) * self.b.1 + cols <= b.len() && (rows - 1) * self.c.1 + cols <= c.len());
+                let beta = if self.accumulate { 1.0 } else { 0.0 };
+                let (a_rs, a_cs, b_rs, c_rs) = (self.a.1, self.a.2, self.b.1, self.c.1);
+                // SAFETY: the extents were checked above; `c` does not alias `a` or `b`.
+                unsafe {
+                    gemm(
+                        cols,
+                        rows,
+                        k,
+                        c.as_mut_ptr(),
+                        c_rs as isize,
+                        1,
+                        self.accumulate,
+                        b.as_ptr(),
+                        b_rs as isize,
+                        1,
+                        a.as_ptr(),
+                        a_rs as isize,
+                        a_cs as isize,
+                        beta,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm_common::Parallelism::None,
+                    )
+                };
+            }
+        }
+    }
+
+    /// [`BlockProducts::run_small_gemm`] with the vectors the convolution would use.
+    fn run_fastest(block: &BlockProducts, a: &[f32], b: &[f32], c: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(simd) = crate::kernels::simd::Avx2::detect() {
+            #[target_feature(enable = "avx2,fma")]
+            fn fast(s: crate::kernels::simd::Avx2, block: &BlockProducts, a: &[f32], b: &[f32], c: &mut [f32]) {
+                block.run_small_gemm(s, a, b, c)
+            }
+            // SAFETY: `detect` found the features `fast` is compiled for.
+            return unsafe { fast(simd, block, a, b, c) };
+        }
+        block.run_small_gemm(Scalar, a, b, c)
+    }
+
+    #[test]
+    fn agrees_with_gemm_f32_at_the_cnn_winograd_shapes() {
+        for block in cnn_blocks() {
+            let (a, b, mut c) = block.operands();
+            let mut reference = c.clone();
+            run_fastest(&block, &a, &b, &mut c);
+            block.run_gemm_f32(&a, &b, &mut reference);
+            let worst = c.iter().zip(&reference).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{}: differs from gemm-f32 by {worst}", block.name);
+        }
+    }
+
+    /// The timings in the module's documentation.
+    #[test]
+    #[ignore = "a timing, not a check: cargo test --release --lib small_gemm -- --ignored --nocapture"]
+    fn timing_against_gemm_f32() {
+        /// The fastest of 15 runs of `work`, each the mean of 200 calls, in µs.
+        fn fastest(mut work: impl FnMut()) -> f64 {
+            let runs = (0..15).map(|_| {
+                let started = std::time::Instant::now();
+                (0..200).for_each(|_| work());
+                started.elapsed().as_secs_f64() * 1e6 / 200.0
+            });
+            runs.fold(f64::MAX, f64::min)
+        }
+        let tiny = BlockProducts {
+            name: "8×8×8 (per-call cost)",
+            count: 1,
+            dims: (8, 8, 8),
+            a: (0, 8, 1),
+            b: (0, 8),
+            c: (0, 8),
+            accumulate: false,
+        };
+        for block in cnn_blocks().into_iter().chain([tiny]) {
+            let (a, b, mut c) = block.operands();
+            let (rows, k, cols) = block.dims;
+            let mflop = 2.0 * (block.count * rows * k * cols) as f64 * 1e-6;
+            let small = fastest(|| run_fastest(&block, &a, &b, &mut c));
+            let gemm = fastest(|| block.run_gemm_f32(&a, &b, &mut c));
+            println!(
+                "{:<22} {:>2} × {rows}×{k}×{cols}: small_gemm {small:6.2} µs ({:4.1} GFLOP/s), \
+                 gemm-f32 {gemm:6.2} µs ({:4.1} GFLOP/s), gemm-f32 / small_gemm {:.2}",
+                block.name,
+                block.count,
+                mflop / small * 1e3,
+                mflop / gemm * 1e3,
+                gemm / small
+            );
+        }
+    }
+}

@@ -1,0 +1,824 @@
+//! Winograd convolution `F(m×m, 3×3)` for 3×3 kernels with stride 1 and no dilation.
+//!
+//! An `m×m` tile of outputs is computed from the `α×α` input tile around it (`α = m + 2`) as
+//! `Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A` (Lavin & Gray, 2016). Summed over input channels, the
+//! elementwise product becomes `α²` independent matrix products `M[ξ] = V[ξ]·U[ξ]` of the
+//! transformed input tiles `V[ξ]` (tiles × in) and the transformed kernel `U[ξ]` (in × out):
+//! `α²` multiply-adds per tile and channel pair instead of `9·m²`. For `m = 4` that is 36
+//! instead of 144, so the CNN's second convolution needs a quarter of im2col's products.
+//!
+//! The backward pass reuses the transforms: with `dM = A dY Aᵀ` (each tile's output gradient,
+//! transformed), the kernel gradient is `Gᵀ(Σ_tiles V ⊙ dM)G`, from the products
+//! `dU[ξ] = V[ξ]ᵀ·dM[ξ]`, and the input gradient is `B(U ⊙ dM)Bᵀ` summed over the overlapping
+//! tiles, from `dV[ξ] = dM[ξ]·U[ξ]ᵀ`.
+//!
+//! The transformed tiles are several times larger than the images, and this machine streams
+//! memory slowly, so nothing tile-sized leaves the cache: the batch is cut into blocks of a few
+//! images, and each block is transformed, multiplied and transformed back in one go in a
+//! per-thread buffer. The backward pass recomputes `V` from the input rather than storing it.
+//! Each block's kernel-gradient products add into one of [`PARTIALS`] sums, each summing a
+//! fixed run of blocks in order; the sums are added in a fixed order at the end, so the result
+//! does not depend on the thread count.
+//!
+//! The result equals the direct convolution in exact arithmetic; in f32 the transforms round
+//! differently (relative errors up to about 2e-5 for m = 4, see `tests/conv_paths.rs`).
+
+#![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the tile loops unroll.
+
+use super::conv::{OutputGrad, Window2d};
+use super::scratch::with_scratch;
+use super::simd::{Simd, dispatch_simd};
+use super::small_gemm::{Strided, small_gemm};
+use super::winograd_tiles::{Tile, mix, mix_t, sandwich, sandwich_t};
+use rayon::prelude::*;
+
+/// Where a backward pass adds the kernel, bias and input gradients (each when wanted). The
+/// input gradient comes with `true` when its contents are stale: it is then overwritten.
+pub(crate) type Gradients<'a> = (
+    Option<&'a mut [f32]>,
+    Option<&'a mut [f32]>,
+    Option<(&'a mut [f32], bool)>,
+);
+
+/// A block's share of a partial sum: the kernel-gradient products (and whether to add to
+/// them rather than overwrite them) and the bias gradient.
+type BlockSums<'a> = (Option<(&'a mut [f32], bool)>, Option<&'a mut [f32]>);
+
+/// Calls `$f::<α, m>(args)` for the tile size `m`.
+macro_rules! for_tile {
+    ($m:expr, $f:ident($($arg:expr),*)) => {
+        match $m {
+            2 => $f::<4, 2>($($arg),*),
+            3 => $f::<5, 3>($($arg),*),
+            _ => $f::<6, 4>($($arg),*),
+        }
+    };
+}
+
+/// How one convolution runs through Winograd's algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Winograd {
+    /// Outputs per tile side (2, 3 or 4).
+    m: usize,
+    tiles_h: usize,
+    tiles_w: usize,
+    batch: usize,
+    channels: usize,
+    filters: usize,
+    /// Images transformed and multiplied together in one cache-resident block.
+    block_images: usize,
+    /// Images whose kernel-gradient products go into one partial sum (a multiple of
+    /// `block_images`).
+    partial_images: usize,
+}
+
+/// Channel counts must be multiples of this (the vector width); smaller layers leave too little
+/// work per transform to pay for it.
+const CHANNEL_MULTIPLE: usize = 8;
+/// Tiles per block: enough rows for the products to run near full speed, few enough for a
+/// block's transformed tiles to stay in a 512 KiB L2 cache.
+const BLOCK_TILES: usize = 24;
+/// Partial sums of the kernel gradient: the backward pass runs on up to this many threads.
+const PARTIALS: usize = 4;
+
+impl Winograd {
+    /// The plan for convolving with `filters` 3×3 kernels, or `None` when the convolution is
+    /// not one this module handles: a window other than 3×3, a stride or dilation above 1, or
+    /// channel counts that are not positive multiples of 8.
+    pub(crate) fn plan(g: &Window2d, filters: usize) -> Option<Winograd> {
+        let eligible = (g.window_h, g.window_w) == (3, 3)
+            && (g.stride_h, g.stride_w, g.dilation_h, g.dilation_w) == (1, 1, 1, 1)
+            && g.channels > 0
+            && filters > 0
+            && g.channels.is_multiple_of(CHANNEL_MULTIPLE)
+            && filters.is_multiple_of(CHANNEL_MULTIPLE)
+            && g.batch > 0;
+        if !eligible {
+            return None;
+        }
+        // The tile size with the fewest transformed values per image (partial tiles at the
+        // edges count in full); larger tiles first, so ties go to fewer, larger tiles.
+        let cost = |m: usize| g.out_h.div_ceil(m) * g.out_w.div_ceil(m) * (m + 2) * (m + 2);
+        let m = [4, 3, 2].into_iter().min_by_key(|&m| cost(m))?;
+        let (tiles_h, tiles_w) = (g.out_h.div_ceil(m), g.out_w.div_ceil(m));
+        let per_partial = g.batch.div_ceil(PARTIALS);
+        let block_images = (BLOCK_TILES / (tiles_h * tiles_w)).clamp(1, per_partial);
+        Some(Winograd {
+            m,
+            tiles_h,
+            tiles_w,
+            batch: g.batch,
+            channels: g.channels,
+            filters,
+            block_images,
+            partial_images: per_partial.next_multiple_of(block_images),
+        })
+    }
+
+    fn alpha2(&self) -> usize {
+        (self.m + 2) * (self.m + 2)
+    }
+
+    fn tiles_per_image(&self) -> usize {
+        self.tiles_h * self.tiles_w
+    }
+
+    /// Values of a transformed kernel `U` (and of its gradient): `[ξ][in][out]`.
+    pub(crate) fn kernel_len(&self) -> usize {
+        self.alpha2() * self.channels * self.filters
+    }
+
+    fn partials(&self) -> usize {
+        self.batch.div_ceil(self.partial_images)
+    }
+
+    /// Working memory of [`Winograd::backward`]: the transposed kernel and the partial sums
+    /// of the kernel and bias gradients.
+    pub(crate) fn backward_scratch_len(&self) -> usize {
+        self.kernel_len() + self.partials() * self.partial_len()
+    }
+
+    /// One partial sum: a transformed kernel gradient, then a bias gradient.
+    fn partial_len(&self) -> usize {
+        self.kernel_len() + self.filters
+    }
+
+    /// Per-thread buffer length for one block: its transformed inputs and products.
+    fn block_scratch_len(&self) -> usize {
+        self.alpha2() * self.block_images * self.tiles_per_image() * (self.channels + self.filters)
+    }
+
+    /// `y = conv(x, kernel) + bias`, then `max(y, 0)` when `relu`. Leaves the transformed
+    /// kernel in `u` (`kernel_len` values) for the backward pass.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward(
+        &self,
+        g: &Window2d,
+        x: &[f32],
+        kernel: &[f32],
+        bias: Option<&[f32]>,
+        relu: bool,
+        u: &mut [f32],
+        y: &mut [f32],
+    ) {
+        let pairs = self.channels * self.filters;
+        assert!(
+            kernel.len() >= 9 * pairs && u.len() >= self.kernel_len(),
+            "winograd: kernel too short"
+        );
+        for_tile!(self.m, kernel_forward(kernel, pairs, u));
+        let u = &u[..self.kernel_len()];
+        let (in_len, out_len) = (g.image_len(), g.positions() * self.filters);
+        let images = self.block_images;
+        y[..self.batch * out_len]
+            .par_chunks_mut(images * out_len)
+            .zip(x[..self.batch * in_len].par_chunks(images * in_len))
+            .for_each(|(y, x)| {
+                with_scratch(self.block_scratch_len(), |scratch| {
+                    for_tile!(self.m, forward_block(self, g, x, u, bias, relu, scratch, y))
+                })
+            });
+    }
+
+    /// Adds the kernel, bias and input gradients to `dk`, `db` and `dx` (each when given),
+    /// from the input `x`, the output's gradient (masked by the ReLU when `relu`) given as
+    /// `grad`, and the transformed kernel `u` the forward pass left.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward(
+        &self,
+        g: &Window2d,
+        (x, grad): (&[f32], OutputGrad),
+        relu: bool,
+        u: &[f32],
+        scratch: &mut [f32],
+        (dk, db, dx): Gradients,
+    ) {
+        let (kernel_len, partial_len, pairs) = (self.kernel_len(), self.partial_len(), self.channels * self.filters);
+        let (ut, sums) = scratch[..self.backward_scratch_len()].split_at_mut(kernel_len);
+        transpose_kernel(&u[..kernel_len], self.channels, self.filters, ut);
+        let ut = &*ut;
+        let wanted = (dk.is_some(), db.is_some());
+        let in_len = g.image_len();
+        let partial = |p: usize, sum: &mut [f32], dx: Option<(&mut [f32], bool)>| {
+            let first = p * self.partial_images;
+            let images = self.partial_images.min(self.batch - first);
+            let inputs = (
+                &x[first * in_len..][..images * in_len],
+                grad.images(g, self.filters, first, images),
+            );
+            let (kernel_sum, bias_sum) = sum.split_at_mut(kernel_len);
+            let sums = (wanted.0.then_some(kernel_sum), wanted.1.then_some(bias_sum));
+            for_tile!(self.m, backward_partial(self, g, inputs, relu, ut, sums, dx));
+        };
+        match dx {
+            Some((dx, fresh)) => sums
+                .par_chunks_mut(partial_len)
+                .zip(dx[..self.batch * in_len].par_chunks_mut(self.partial_images * in_len))
+                .enumerate()
+                .for_each(|(p, (sum, dx))| partial(p, sum, Some((dx, fresh)))),
+            None => sums
+                .par_chunks_mut(partial_len)
+                .enumerate()
+                .for_each(|(p, sum)| partial(p, sum, None)),
+        }
+        // The partial sums, added in order (in parallel over stretches of values).
+        let (total, rest) = sums.split_at_mut(partial_len);
+        const STRETCH: usize = 4096;
+        total.par_chunks_mut(STRETCH).enumerate().for_each(|(i, total)| {
+            for sum in rest.chunks_exact(partial_len) {
+                let sum = &sum[i * STRETCH..][..total.len()];
+                total.iter_mut().zip(sum).for_each(|(t, s)| *t += s);
+            }
+        });
+        let (kernel_total, bias_total) = total.split_at(kernel_len);
+        if let Some(dk) = dk {
+            assert!(dk.len() >= 9 * pairs, "winograd: kernel gradient too short");
+            for_tile!(self.m, kernel_backward(kernel_total, pairs, dk));
+        }
+        if let Some(db) = db {
+            db.iter_mut().zip(bias_total).for_each(|(d, s)| *d += s);
+        }
+    }
+}
+
+/// One partial sum's run of images, block after block: the transformed output gradient, then
+/// the kernel-gradient products and bias sums (into `sums`, written by the first block) and
+/// the input gradient (added into `dx`).
+#[allow(clippy::too_many_arguments)]
+fn backward_partial<const A: usize, const M: usize>(
+    w: &Winograd,
+    g: &Window2d,
+    (x, grad): (&[f32], OutputGrad),
+    relu: bool,
+    ut: &[f32],
+    (mut kernel_sum, mut bias_sum): (Option<&mut [f32]>, Option<&mut [f32]>),
+    mut dx: Option<(&mut [f32], bool)>,
+) {
+    let in_len = g.image_len();
+    let images = x.len() / in_len;
+    if let Some(bias_sum) = bias_sum.as_deref_mut() {
+        bias_sum.fill(0.0);
+    }
+    with_scratch(w.block_scratch_len(), |scratch| {
+        for (block, first) in (0..images).step_by(w.block_images).enumerate() {
+            let count = w.block_images.min(images - first);
+            let block_inputs = (
+                &x[first * in_len..][..count * in_len],
+                grad.images(g, w.filters, first, count),
+            );
+            let sums = (
+                kernel_sum.as_deref_mut().map(|s| (s, block > 0)),
+                bias_sum.as_deref_mut(),
+            );
+            let dx = dx
+                .as_mut()
+                .map(|(d, fresh)| (&mut d[first * in_len..][..count * in_len], *fresh));
+            backward_block::<A, M>(w, g, block_inputs, relu, ut, scratch, sums, dx);
+        }
+    });
+}
+
+/// `ut[ξ][out][in] = u[ξ][in][out]`.
+fn transpose_kernel(u: &[f32], channels: usize, filters: usize, ut: &mut [f32]) {
+    let pairs = channels * filters;
+    ut.par_chunks_mut(pairs).zip(u.par_chunks(pairs)).for_each(|(ut, u)| {
+        for (c, row) in u.chunks_exact(filters).enumerate() {
+            for (f, &value) in row.iter().enumerate() {
+                ut[f * channels + c] = value;
+            }
+        }
+    });
+}
+
+dispatch_simd!(kernel_forward<A, M> => kernel_forward_body(kernel: &[f32], pairs: usize, u: &mut [f32]));
+dispatch_simd!(kernel_backward<A, M> => kernel_backward_body(du: &[f32], pairs: usize, dk: &mut [f32]));
+dispatch_simd!(forward_block<A, M> => forward_block_body(
+    w: &Winograd, g: &Window2d, x: &[f32], u: &[f32], bias: Option<&[f32]>, relu: bool,
+    scratch: &mut [f32], y: &mut [f32]
+));
+dispatch_simd!(backward_block<A, M> => backward_block_body(
+    w: &Winograd, g: &Window2d, inputs: (&[f32], OutputGrad), relu: bool, ut: &[f32],
+    scratch: &mut [f32], sums: BlockSums, dx: Option<(&mut [f32], bool)>
+));
+
+#[inline(always)]
+fn kernel_forward_body<S: Simd, const A: usize, const M: usize>(s: S, kernel: &[f32], pairs: usize, u: &mut [f32]) {
+    let tile = &Tile::<A, M>::MATRICES;
+    for p in (0..pairs).step_by(8) {
+        let width = 8.min(pairs - p);
+        let mut taps = [[s.splat(0.0); 3]; 3];
+        for ky in 0..3 {
+            for kx in 0..3 {
+                taps[ky][kx] = s.load_partial(&kernel[(ky * 3 + kx) * pairs + p..], width);
+            }
+        }
+        let transformed: [[S::V; A]; A] = sandwich(s, &tile.g, &taps);
+        for i in 0..A {
+            for j in 0..A {
+                s.store_partial(&mut u[(i * A + j) * pairs + p..], width, transformed[i][j]);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn kernel_backward_body<S: Simd, const A: usize, const M: usize>(s: S, du: &[f32], pairs: usize, dk: &mut [f32]) {
+    let tile = &Tile::<A, M>::MATRICES;
+    for p in (0..pairs).step_by(8) {
+        let width = 8.min(pairs - p);
+        let mut grads = [[s.splat(0.0); A]; A];
+        for i in 0..A {
+            for j in 0..A {
+                grads[i][j] = s.load_partial(&du[(i * A + j) * pairs + p..], width);
+            }
+        }
+        let taps: [[S::V; 3]; 3] = sandwich_t(s, &tile.g, &grads);
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let at = &mut dk[(ky * 3 + kx) * pairs + p..];
+                let value = s.add(s.load_partial(at, width), taps[ky][kx]);
+                s.store_partial(at, width, value);
+            }
+        }
+    }
+}
+
+/// Where an input tile lies in its image: the offset of its top-left value (negative in the
+/// padding) and which of its α rows and columns are inside the image.
+struct InputTile<const A: usize> {
+    offset: isize,
+    rows: [bool; A],
+    cols: [bool; A],
+    interior: bool,
+}
+
+impl<const A: usize> InputTile<A> {
+    /// Tile `t` (row-major over the tile grid) of an image, for tiles `m` outputs wide.
+    #[inline(always)]
+    fn new(w: &Winograd, g: &Window2d, t: usize, m: usize) -> Self {
+        let y0 = ((t / w.tiles_w) * m) as isize - g.pad_top as isize;
+        let x0 = ((t % w.tiles_w) * m) as isize - g.pad_left as isize;
+        let inside = |origin: isize, size: usize| {
+            let mut flags = [false; A];
+            for (a, flag) in flags.iter_mut().enumerate() {
+                *flag = (0..size as isize).contains(&(origin + a as isize));
+            }
+            flags
+        };
+        let (rows, cols) = (inside(y0, g.height), inside(x0, g.width));
+        InputTile {
+            offset: (y0 * g.width as isize + x0) * g.channels as isize,
+            rows,
+            cols,
+            interior: rows.iter().chain(&cols).all(|&inside| inside),
+        }
+    }
+
+    /// Whether tap (a, b) of the tile reads the image (rather than the zero padding).
+    #[inline(always)]
+    fn reads(&self, a: usize, b: usize) -> bool {
+        self.interior || (self.rows[a] && self.cols[b])
+    }
+}
+
+/// The output positions a tile covers: its top-left offset and how many of its m rows and
+/// columns are inside the output.
+#[inline(always)]
+fn output_tile(w: &Winograd, g: &Window2d, t: usize, m: usize) -> (usize, usize, usize) {
+    let (oy, ox) = ((t / w.tiles_w) * m, (t % w.tiles_w) * m);
+    (
+        (oy * g.out_w + ox) * w.filters,
+        m.min(g.out_h - oy),
+        m.min(g.out_w - ox),
+    )
+}
+
+// The tile transforms below each apply a matrix to the columns of a tile, then to the rows
+// of the result, loading inputs column by column in the first pass and storing outputs row by
+// row in the second: only one intermediate tile is live, so fewer values spill from registers.
+
+/// `V = Bᵀ d B` for eight channels of one input tile, `d` read from `image` (zeros in the
+/// padding), `V[ξ]` written at `dst + ξ·stride`.
+///
+/// # Safety
+/// Every tap `reads` says is inside lies inside `image` (with 8 channels from `image`), and
+/// `dst + ξ·stride .. + 8` is writable for every ξ < α².
+#[inline(always)]
+unsafe fn transform_input_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    image: *const f32,
+    tile: &InputTile<A>,
+    (row_step, col_step): (isize, isize),
+    dst: *mut f32,
+    stride: usize,
+) {
+    let bt = &Tile::<A, M>::MATRICES.bt;
+    let origin = image.wrapping_offset(tile.offset);
+    let mut left = [[s.splat(0.0); A]; A];
+    for b in 0..A {
+        let mut column = [s.splat(0.0); A];
+        for a in 0..A {
+            if tile.reads(a, b) {
+                let at = origin.wrapping_offset(a as isize * row_step + b as isize * col_step);
+                // SAFETY: the caller's contract for taps inside the image.
+                column[a] = unsafe { s.load_ptr(at) };
+            }
+        }
+        let mixed = mix(s, bt, &column);
+        for i in 0..A {
+            left[i][b] = mixed[i];
+        }
+    }
+    for i in 0..A {
+        let row = mix(s, bt, &left[i]);
+        for j in 0..A {
+            // SAFETY: the caller's contract.
+            unsafe { s.store_ptr(dst.add((i * A + j) * stride), row[j]) };
+        }
+    }
+}
+
+/// `Y = Aᵀ M A (+ shift)`, then `max(Y, 0)` when `relu`, for eight channels of one output tile:
+/// `M[ξ]` read at `src + ξ·stride`, output (i, j) written at `dst + i·row_step + j·col_step`
+/// for the `rows × cols` outputs inside the image.
+///
+/// # Safety
+/// Reads and writes as described must be in bounds, eight values each.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn transform_output_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    src: *const f32,
+    stride: usize,
+    dst: *mut f32,
+    (row_step, col_step): (usize, usize),
+    (rows, cols): (usize, usize),
+    shift: S::V,
+    relu: bool,
+) {
+    let at = &Tile::<A, M>::MATRICES.at;
+    let mut left = [[s.splat(0.0); A]; M];
+    for b in 0..A {
+        let mut column = [s.splat(0.0); A];
+        for a in 0..A {
+            // SAFETY: the caller's contract.
+            column[a] = unsafe { s.load_ptr(src.add((a * A + b) * stride)) };
+        }
+        let mixed = mix(s, at, &column);
+        for i in 0..M {
+            left[i][b] = mixed[i];
+        }
+    }
+    for i in 0..rows {
+        let row = mix(s, at, &left[i]);
+        for j in 0..cols {
+            let mut value = s.add(row[j], shift);
+            if relu {
+                value = s.max(value, s.splat(0.0));
+            }
+            // SAFETY: the caller's contract.
+            unsafe { s.store_ptr(dst.add(i * row_step + j * col_step), value) };
+        }
+    }
+}
+
+/// `dM = A dY Aᵀ` for eight channels of one output tile: `dY` (i, j) read at
+/// `dy + i·row_step + j·col_step` for the `rows × cols` outputs inside the image (zero
+/// beyond), masked where `y` (same offsets) is not positive when `relu`; `dM[ξ]` written at
+/// `dst + ξ·stride`. Returns the sum of the (masked) gradients read: the tile's bias gradient.
+///
+/// # Safety
+/// Reads and writes as described must be in bounds, eight values each.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn transform_grad_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    (dy, y): (*const f32, *const f32),
+    (row_step, col_step): (usize, usize),
+    (rows, cols): (usize, usize),
+    relu: bool,
+    dst: *mut f32,
+    stride: usize,
+) -> S::V {
+    let at = &Tile::<A, M>::MATRICES.at;
+    let mut total = s.splat(0.0);
+    let mut left = [[s.splat(0.0); M]; A];
+    for b in 0..M {
+        let mut column = [s.splat(0.0); M];
+        if b < cols {
+            for a in 0..rows {
+                let offset = a * row_step + b * col_step;
+                // SAFETY: the caller's contract.
+                let mut grad = unsafe { s.load_ptr(dy.add(offset)) };
+                if relu {
+                    grad = s.keep_where_positive(grad, unsafe { s.load_ptr(y.add(offset)) });
+                }
+                total = s.add(total, grad);
+                column[a] = grad;
+            }
+        }
+        let mixed = mix_t(s, at, &column);
+        for i in 0..A {
+            left[i][b] = mixed[i];
+        }
+    }
+    for i in 0..A {
+        let row = mix_t(s, at, &left[i]);
+        for j in 0..A {
+            // SAFETY: the caller's contract.
+            unsafe { s.store_ptr(dst.add((i * A + j) * stride), row[j]) };
+        }
+    }
+    total
+}
+
+/// `dx += B dV Bᵀ` for eight channels of one input tile: `dV[ξ]` read at `src + ξ·stride`,
+/// added into the taps of `image` inside the image (as [`transform_input_tile`] reads them).
+///
+/// # Safety
+/// As for [`transform_input_tile`], with `image` writable and `src` readable.
+#[inline(always)]
+unsafe fn transform_input_grad_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    src: *const f32,
+    stride: usize,
+    image: *mut f32,
+    tile: &InputTile<A>,
+    (row_step, col_step): (isize, isize),
+) {
+    let bt = &Tile::<A, M>::MATRICES.bt;
+    let origin = image.wrapping_offset(tile.offset);
+    let mut left = [[s.splat(0.0); A]; A];
+    for b in 0..A {
+        let mut column = [s.splat(0.0); A];
+        for a in 0..A {
+            // SAFETY: the caller's contract.
+            column[a] = unsafe { s.load_ptr(src.add((a * A + b) * stride)) };
+        }
+        let mixed = mix_t(s, bt, &column);
+        for i in 0..A {
+            left[i][b] = mixed[i];
+        }
+    }
+    for i in 0..A {
+        let row = mix_t(s, bt, &left[i]);
+        for j in 0..A {
+            if tile.reads(i, j) {
+                let at = origin.wrapping_offset(i as isize * row_step + j as isize * col_step);
+                // SAFETY: the caller's contract for taps inside the image.
+                unsafe { s.store_ptr(at, s.add(s.load_ptr(at), row[j])) };
+            }
+        }
+    }
+}
+
+/// `V = Bᵀ d B` for every tile of the block's images `x`, into `v` (`[tile][ξ][channel]`).
+#[inline(always)]
+fn transform_inputs<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    x: &[f32],
+    v: &mut [f32],
+) {
+    let (c, per_image) = (w.channels, w.tiles_per_image());
+    let images = x.len() / g.image_len();
+    assert!(c % 8 == 0 && x.len() == images * g.image_len() && v.len() >= images * per_image * A * A * c);
+    let steps = ((g.width * c) as isize, c as isize);
+    for (n, image) in x.chunks_exact(g.image_len()).enumerate() {
+        for t in 0..per_image {
+            let tile = InputTile::<A>::new(w, g, t, M);
+            let dst = v[(n * per_image + t) * A * A * c..].as_mut_ptr();
+            for c0 in (0..c).step_by(8) {
+                // SAFETY: taps inside the image read 8 of its `c` channels from `c0 + 8 ≤ c`,
+                // and the tile's α²·c values of `v` were checked above.
+                unsafe { transform_input_tile::<S, A, M>(s, image[c0..].as_ptr(), &tile, steps, dst.add(c0), c) };
+            }
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_block_body<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (c, f, per_image) = (w.channels, w.filters, w.tiles_per_image());
+    let images = x.len() / g.image_len();
+    let tiles = images * per_image;
+    let (v, products) = scratch.split_at_mut(A * A * tiles * c);
+    transform_inputs::<S, A, M>(s, w, g, x, v);
+    for xi in 0..A * A {
+        let a = Strided {
+            data: &v[xi * c..],
+            row_stride: A * A * c,
+            col_stride: 1,
+        };
+        let b = (&u[xi * c * f..][..c * f], f);
+        small_gemm(s, (tiles, c, f), a, b, (&mut products[xi * f..], A * A * f), false);
+    }
+    let out_len = g.positions() * f;
+    assert!(f % 8 == 0 && y.len() == images * out_len && products.len() >= tiles * A * A * f);
+    assert!(bias.is_none_or(|b| b.len() >= f));
+    let steps = (g.out_w * f, f);
+    for (n, y) in y.chunks_exact_mut(out_len).enumerate() {
+        for t in 0..per_image {
+            let (offset, rows, cols) = output_tile(w, g, t, M);
+            let src = products[(n * per_image + t) * A * A * f..].as_ptr();
+            let dst = y[offset..].as_mut_ptr();
+            for c0 in (0..f).step_by(8) {
+                let shift = bias.map_or(s.splat(0.0), |b| s.load(&b[c0..]));
+                // SAFETY: the tile's α²·f products were checked above, and outputs
+                // (oy + i, ox + j) with i < rows, j < cols lie inside this image; c0 + 8 ≤ f.
+                unsafe {
+                    let (src, dst) = (src.add(c0), dst.add(c0));
+                    transform_output_tile::<S, A, M>(s, src, f, dst, steps, (rows, cols), shift, relu);
+                }
+            }
+        }
+    }
+}
+
+/// `dM` of tile `t` of image `n`, channels `c0..c0 + 8` (written at `dst + ξ·f`), from the
+/// output gradient `dy` (masked where `y` is not positive when `relu`); returns the tile's
+/// bias gradient.
+#[inline(always)]
+fn plain_grad_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    (y, dy): (&[f32], &[f32]),
+    (n, t, c0): (usize, usize, usize),
+    relu: bool,
+    dst: *mut f32,
+) -> S::V {
+    let f = w.filters;
+    let out_len = g.positions() * f;
+    let (offset, rows, cols) = output_tile(w, g, t, M);
+    // The tile's outputs lie inside the image's: checked by the slicing, c0 + 8 ≤ f.
+    let start = n * out_len + offset + c0;
+    let (dy, y) = (
+        dy[..n * out_len + out_len].as_ptr(),
+        y[..n * out_len + out_len].as_ptr(),
+    );
+    assert!(start + ((rows - 1) * g.out_w + cols - 1) * f + 8 <= (n + 1) * out_len);
+    let steps = (g.out_w * f, f);
+    // SAFETY: the reads stay inside image n's outputs (asserted above), and `dst` is the
+    // caller's tile of `dm`.
+    unsafe { transform_grad_tile::<S, A, M>(s, (dy.add(start), y.add(start)), steps, (rows, cols), relu, dst, f) }
+}
+
+/// [`plain_grad_tile`] with the output gradient rebuilt from a max pooling folded into this
+/// convolution (see [`OutputGrad::Pooled`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pooled_grad_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    pool: &Window2d,
+    (pooled, argmax, dp): (&[f32], &[f32], &[f32]),
+    (n, t, c0): (usize, usize, usize),
+    relu: bool,
+    dst: *mut f32,
+) -> S::V {
+    let f = w.filters;
+    let (oy, ox) = ((t / w.tiles_w) * M, (t % w.tiles_w) * M);
+    let (rows, cols) = (M.min(g.out_h - oy), M.min(g.out_w - ox));
+    // Which pooling window and tap each of the tile's rows and columns falls in, if any.
+    let place = |o: usize, stride: usize, window: usize, out: usize| {
+        let (p, tap) = (o / stride, o % stride);
+        (p < out && tap < window).then_some((p, tap))
+    };
+    let base = n * pool.positions() * f + c0;
+    let row_places: [_; M] = std::array::from_fn(|i| {
+        (i < rows)
+            .then(|| place(oy + i, pool.stride_h, pool.window_h, pool.out_h))
+            .flatten()
+    });
+    let mut grads = [[s.splat(0.0); M]; M];
+    let mut total = s.splat(0.0);
+    // Column by column, as `transform_grad_tile` sums: the bias gradient is then bit for bit
+    // that of the unfolded rules (the values skipped here are zeros there).
+    for j in 0..cols {
+        let Some((px, tx)) = place(ox + j, pool.stride_w, pool.window_w, pool.out_w) else {
+            continue;
+        };
+        for i in 0..rows {
+            let Some((py, ty)) = row_places[i] else {
+                continue;
+            };
+            let at = base + (py * pool.out_w + px) * f;
+            let mut hit = s.equal(s.load(&argmax[at..]), s.splat((ty * pool.window_w + tx) as f32));
+            if relu {
+                hit = s.and(hit, s.greater(s.load(&pooled[at..]), s.splat(0.0)));
+            }
+            grads[i][j] = s.and(hit, s.load(&dp[at..]));
+            total = s.add(total, grads[i][j]);
+        }
+    }
+    let transformed: [[S::V; A]; A] = sandwich_t(s, &Tile::<A, M>::MATRICES.at, &grads);
+    for i in 0..A {
+        for j in 0..A {
+            // SAFETY: `dst` is the caller's tile of `dm`: α² vectors f apart.
+            unsafe { s.store_ptr(dst.add((i * A + j) * f), transformed[i][j]) };
+        }
+    }
+    total
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_block_body<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    (x, grad): (&[f32], OutputGrad),
+    relu: bool,
+    ut: &[f32],
+    scratch: &mut [f32],
+    (kernel_sum, mut bias_sum): BlockSums,
+    dx: Option<(&mut [f32], bool)>,
+) {
+    let (c, f, per_image) = (w.channels, w.filters, w.tiles_per_image());
+    let images = x.len() / g.image_len();
+    let tiles = images * per_image;
+    let (v, dm) = scratch.split_at_mut(A * A * tiles * c);
+    assert!(f % 8 == 0 && dm.len() >= tiles * A * A * f);
+    assert!(bias_sum.as_ref().is_none_or(|b| b.len() >= f));
+    // dM = A dY Aᵀ, with dY masked by the ReLU when it is fused.
+    for n in 0..images {
+        for t in 0..per_image {
+            let dst = dm[(n * per_image + t) * A * A * f..][..A * A * f].as_mut_ptr();
+            for c0 in (0..f).step_by(8) {
+                // SAFETY: the tile's α²·f values of `dm` are in bounds (sliced above), c0 + 8 ≤ f.
+                let dst = unsafe { dst.add(c0) };
+                let total = match grad {
+                    OutputGrad::Plain { y, dy } => plain_grad_tile::<S, A, M>(s, w, g, (y, dy), (n, t, c0), relu, dst),
+                    OutputGrad::Pooled {
+                        pool,
+                        pooled,
+                        argmax,
+                        dp,
+                    } => pooled_grad_tile::<S, A, M>(s, w, g, pool, (pooled, argmax, dp), (n, t, c0), relu, dst),
+                };
+                if let Some(bias_sum) = bias_sum.as_deref_mut() {
+                    let sum = s.add(s.load(&bias_sum[c0..]), total);
+                    s.store(&mut bias_sum[c0..], sum);
+                }
+            }
+        }
+    }
+    if let Some((sum, accumulate)) = kernel_sum {
+        transform_inputs::<S, A, M>(s, w, g, x, v);
+        for xi in 0..A * A {
+            let a = Strided {
+                data: &v[xi * c..],
+                row_stride: 1,
+                col_stride: A * A * c,
+            };
+            let b = (&dm[xi * f..], A * A * f);
+            small_gemm(s, (c, tiles, f), a, b, (&mut sum[xi * c * f..][..c * f], f), accumulate);
+        }
+    }
+    let Some((dx, fresh)) = dx else { return };
+    if fresh {
+        // Cleared here, while this block's images are about to be in cache anyway.
+        dx.fill(0.0);
+    }
+    // dV = dM·Uᵀ, into the buffer V used.
+    let dv = v;
+    for xi in 0..A * A {
+        let a = Strided {
+            data: &dm[xi * f..],
+            row_stride: A * A * f,
+            col_stride: 1,
+        };
+        let b = (&ut[xi * c * f..][..c * f], c);
+        small_gemm(s, (tiles, f, c), a, b, (&mut dv[xi * c..], A * A * c), false);
+    }
+    assert!(c % 8 == 0 && dx.len() == x.len() && dv.len() >= tiles * A * A * c);
+    let steps = ((g.width * c) as isize, c as isize);
+    for (n, dx) in dx.chunks_exact_mut(g.image_len()).enumerate() {
+        for t in 0..per_image {
+            let tile = InputTile::<A>::new(w, g, t, M);
+            let src = dv[(n * per_image + t) * A * A * c..].as_ptr();
+            for c0 in (0..c).step_by(8) {
+                // SAFETY: the tile's α²·c values of `dv` were checked above; taps inside the
+                // image address 8 of its channels from c0 + 8 ≤ c.
+                unsafe {
+                    let image = dx[c0..].as_mut_ptr();
+                    transform_input_grad_tile::<S, A, M>(s, src.add(c0), c, image, &tile, steps);
+                }
+            }
+        }
+    }
+}

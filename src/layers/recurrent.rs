@@ -1,0 +1,512 @@
+//! `SimpleRNN`, `LSTM` and `GRU`: recurrent layers over `(batch, timesteps, features)` with
+//! Keras's arguments, defaults and weight layouts (`kernel (features, gates·units)`,
+//! `recurrent_kernel (units, gates·units)`, `bias`; gates i, f, c, o for the LSTM and z, r, h
+//! for the GRU, whose bias is `(2, 3·units)` with `reset_after=True`).
+//!
+//! The whole sequence runs as one fused operation (`Graph::recurrent`).
+
+use super::Layer;
+use super::dropout::fill_mask;
+use crate::autograd::{Cell, Graph, ParamId, ParamStore, RecurrentInputs, RecurrentOptions, Squash, Var};
+use crate::error::{Error, Result, keras_shape};
+use crate::initializers::Initializer;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use std::marker::PhantomData;
+
+/// Which Keras class a [`Recurrent`] layer is.
+pub trait RecurrentKind: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The cell it runs.
+    const CELL: Cell;
+    /// Keras's class name.
+    const CLASS: &'static str;
+}
+
+/// Marker of [`SimpleRNN`].
+#[derive(Clone, Copy, Debug)]
+pub struct SimpleRnnCell;
+/// Marker of [`LSTM`].
+#[derive(Clone, Copy, Debug)]
+pub struct LstmCell;
+/// Marker of [`GRU`].
+#[derive(Clone, Copy, Debug)]
+pub struct GruCell;
+
+impl RecurrentKind for SimpleRnnCell {
+    const CELL: Cell = Cell::SimpleRnn;
+    const CLASS: &'static str = "SimpleRNN";
+}
+impl RecurrentKind for LstmCell {
+    const CELL: Cell = Cell::Lstm;
+    const CLASS: &'static str = "LSTM";
+}
+impl RecurrentKind for GruCell {
+    const CELL: Cell = Cell::Gru;
+    const CLASS: &'static str = "GRU";
+}
+
+/// Keras's `SimpleRNN`: `h = tanh(x·W + h·U + b)`.
+#[allow(clippy::upper_case_acronyms)]
+pub type SimpleRNN = Recurrent<SimpleRnnCell>;
+/// Keras's `LSTM`.
+///
+/// ```
+/// use strata::layers::LSTM;
+/// let lstm = LSTM::new(128).return_sequences(true);
+/// ```
+#[allow(clippy::upper_case_acronyms)]
+pub type LSTM = Recurrent<LstmCell>;
+/// Keras's `GRU` (with `reset_after=True`, Keras's default).
+#[allow(clippy::upper_case_acronyms)]
+pub type GRU = Recurrent<GruCell>;
+
+/// A recurrent layer; use it as [`SimpleRNN`], [`LSTM`] or [`GRU`].
+#[derive(Clone, Debug)]
+pub struct Recurrent<K: RecurrentKind> {
+    pub(super) name: String,
+    pub(super) units: usize,
+    activation: String,
+    recurrent_activation: String,
+    use_bias: bool,
+    return_sequences: bool,
+    go_backwards: bool,
+    pub(super) align_output: bool,
+    dropout: f32,
+    recurrent_dropout: f32,
+    kernel_initializer: Initializer,
+    recurrent_initializer: Initializer,
+    bias_initializer: Initializer,
+    unit_forget_bias: bool,
+    seed: Option<u64>,
+    input_shape: Option<Vec<usize>>,
+    pub(super) features: usize,
+    kernel: Option<ParamId>,
+    recurrent_kernel: Option<ParamId>,
+    bias: Option<ParamId>,
+    kind: PhantomData<K>,
+}
+
+impl<K: RecurrentKind> Recurrent<K> {
+    /// A layer with `units` state values and Keras's defaults: tanh activation, sigmoid gates,
+    /// a bias, the last output only, glorot_uniform kernel, orthogonal recurrent kernel, zero
+    /// bias (the LSTM's forget gate starting at 1: `unit_forget_bias`).
+    pub fn new(units: usize) -> Self {
+        Recurrent {
+            name: String::new(),
+            units,
+            activation: "tanh".into(),
+            recurrent_activation: "sigmoid".into(),
+            use_bias: true,
+            return_sequences: false,
+            go_backwards: false,
+            align_output: false,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            kernel_initializer: Initializer::GlorotUniform,
+            recurrent_initializer: Initializer::Orthogonal { gain: 1.0 },
+            bias_initializer: Initializer::Zeros,
+            unit_forget_bias: true,
+            seed: None,
+            input_shape: None,
+            features: 0,
+            kernel: None,
+            recurrent_kernel: None,
+            bias: None,
+            kind: PhantomData,
+        }
+    }
+
+    /// The candidate's and output's activation (`"tanh"`, `"relu"`, `"sigmoid"`, `"linear"`).
+    pub fn activation(mut self, name: &str) -> Self {
+        self.activation = name.to_string();
+        self
+    }
+
+    /// The gates' activation (`"sigmoid"`, `"hard_sigmoid"`); unused by SimpleRNN.
+    pub fn recurrent_activation(mut self, name: &str) -> Self {
+        self.recurrent_activation = name.to_string();
+        self
+    }
+
+    /// Whether to add biases. Defaults to true.
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+
+    /// Output every step `(batch, timesteps, units)` instead of the last `(batch, units)`.
+    pub fn return_sequences(mut self, return_sequences: bool) -> Self {
+        self.return_sequences = return_sequences;
+        self
+    }
+
+    /// Read the sequence from its last step to its first (outputs in that order).
+    pub fn go_backwards(mut self, go_backwards: bool) -> Self {
+        self.go_backwards = go_backwards;
+        self
+    }
+
+    /// Fraction of the input features dropped in training (one mask per sequence).
+    pub fn dropout(mut self, rate: f32) -> Self {
+        self.dropout = rate;
+        self
+    }
+
+    /// Fraction of the recurrent state dropped in training before the recurrent product.
+    pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+        self.recurrent_dropout = rate;
+        self
+    }
+
+    /// How the kernel starts. Defaults to glorot_uniform.
+    pub fn kernel_initializer(mut self, initializer: Initializer) -> Self {
+        self.kernel_initializer = initializer;
+        self
+    }
+
+    /// How the recurrent kernel starts. Defaults to orthogonal.
+    pub fn recurrent_initializer(mut self, initializer: Initializer) -> Self {
+        self.recurrent_initializer = initializer;
+        self
+    }
+
+    /// How the bias starts. Defaults to zeros.
+    pub fn bias_initializer(mut self, initializer: Initializer) -> Self {
+        self.bias_initializer = initializer;
+        self
+    }
+
+    /// LSTM only: start the forget gate's bias at 1 (Keras's default, true).
+    pub fn unit_forget_bias(mut self, unit_forget_bias: bool) -> Self {
+        self.unit_forget_bias = unit_forget_bias;
+        self
+    }
+
+    /// Seed of the dropout masks (defaults to a hash of the layer's name).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Declares the model's input shape `(timesteps, features)` on this first layer.
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Gives the layer a name instead of the automatic `lstm`, `gru_1`, ...
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Number of units.
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    pub(super) fn options(&self) -> Result<RecurrentOptions> {
+        Ok(RecurrentOptions {
+            cell: K::CELL,
+            units: self.units,
+            activation: Squash::from_name(&self.activation)?,
+            recurrent_activation: Squash::from_name(&self.recurrent_activation)?,
+            return_sequences: self.return_sequences,
+            go_backwards: self.go_backwards,
+            align_output: self.align_output,
+            emit_cell_state: false,
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.units == 0 {
+            return Err(Error::invalid(
+                "units",
+                0,
+                format!("layer '{}' needs at least one unit", self.name),
+            ));
+        }
+        for (name, rate) in [("dropout", self.dropout), ("recurrent_dropout", self.recurrent_dropout)] {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(Error::invalid(name, rate, "must be in [0, 1)"));
+            }
+        }
+        self.options().map(|_| ())
+    }
+}
+
+impl<K: RecurrentKind> Layer for Recurrent<K> {
+    fn class_name(&self) -> &'static str {
+        K::CLASS
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+        self.validate()?;
+        let &[timesteps, features] = input_shape else {
+            return Err(Error::LayerShape {
+                layer: self.name.clone(),
+                expected: "(None, timesteps, features): a 3-D input of sequences".into(),
+                received: keras_shape(input_shape),
+            });
+        };
+        if timesteps == 0 || features == 0 {
+            return Err(Error::LayerShape {
+                layer: self.name.clone(),
+                expected: "(None, timesteps, features) with at least one step and feature".into(),
+                received: keras_shape(input_shape),
+            });
+        }
+        let (u, g) = (self.units, K::CELL.gates());
+        super::check_weight_count(&self.name, &[features + u, g * u])?;
+        self.features = features;
+        let kernel = self.kernel_initializer.initialize(&[features, g * u], rng);
+        self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
+        let recurrent = self.recurrent_initializer.initialize(&[u, g * u], rng);
+        self.recurrent_kernel = Some(params.add(format!("{}/recurrent_kernel", self.name), recurrent, true));
+        if self.use_bias {
+            let shape: Vec<usize> = if K::CELL == Cell::Gru {
+                vec![2, g * u]
+            } else {
+                vec![g * u]
+            };
+            let mut bias = self.bias_initializer.initialize(&shape, rng);
+            if K::CELL == Cell::Lstm && self.unit_forget_bias {
+                // Keras: zeros for i, ones for f, then the initializer's values for c and o.
+                bias.data_mut()[..u].fill(0.0);
+                bias.data_mut()[u..2 * u].fill(1.0);
+            }
+            self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
+        }
+        Ok(if self.return_sequences {
+            vec![timesteps, u]
+        } else {
+            vec![u]
+        })
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let (kernel, recurrent_kernel) = match (self.kernel, self.recurrent_kernel) {
+            (Some(k), Some(r)) => (k, r),
+            _ => return Err(Error::Usage(format!("layer '{}' used before it was built", self.name))),
+        };
+        let y = self.run(graph, x, [kernel, recurrent_kernel], self.bias, self.options()?)?;
+        if let (Some(mask), true) = (graph.mask(x), self.return_sequences) {
+            graph.set_mask(y, mask);
+        }
+        Ok(y)
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        [self.kernel, self.recurrent_kernel, self.bias]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        self.keras_config()
+    }
+}
+
+impl<K: RecurrentKind> Recurrent<K> {
+    /// Records the recurrent operation on `x` with these weights (the layer's own, or, for a
+    /// [`RecurrentState`], its source layer's), drawing the same dropout masks either way.
+    pub(super) fn run(
+        &self,
+        graph: &mut Graph,
+        x: Var,
+        [kernel, recurrent_kernel]: [ParamId; 2],
+        bias: Option<ParamId>,
+        options: RecurrentOptions,
+    ) -> Result<Var> {
+        let shape = graph.dims(x);
+        if shape.len() != 3 || shape[2] != self.features {
+            return Err(Error::LayerShape {
+                layer: self.name.clone(),
+                expected: format!("(None, timesteps, {})", self.features),
+                received: keras_shape(shape.get(1..).unwrap_or(&[])),
+            });
+        }
+        let mask = graph.mask(x);
+        let (n, u) = (shape[0], self.units);
+        let salt = self.seed.unwrap_or_else(|| crate::rng::hash_name(&self.name));
+        let mut input = x;
+        if graph.training() && self.dropout > 0.0 {
+            // One mask per sequence, the same at every step (Keras's dropout on RNN inputs).
+            let mut rng = graph.noise_rng(salt);
+            let rate = self.dropout;
+            let keep = graph.constant_with(|keep| {
+                keep.resize_for(&[n, 1, shape[2]]);
+                fill_mask(keep.data_mut(), rate, &mut rng);
+            });
+            input = graph.mul(x, keep)?;
+        }
+        let recurrent_mask = (graph.training() && self.recurrent_dropout > 0.0).then(|| {
+            let mut rng = graph.noise_rng(salt ^ 0x5eed_0f0e_ca11);
+            let rate = self.recurrent_dropout;
+            graph.constant_with(|keep: &mut Tensor| {
+                keep.resize_for(&[n, u]);
+                fill_mask(keep.data_mut(), rate, &mut rng);
+            })
+        });
+        let operands = RecurrentInputs {
+            x: input,
+            kernel: graph.param(kernel),
+            recurrent_kernel: graph.param(recurrent_kernel),
+            bias: bias.map(|b| graph.param(b)),
+            mask,
+            recurrent_mask,
+        };
+        graph.recurrent(operands, options)
+    }
+
+    pub(super) fn keras_config(&self) -> serde_json::Value {
+        let mut config = serde_json::json!({
+            "name": self.name,
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "return_sequences": self.return_sequences,
+            "return_state": false,
+            "go_backwards": self.go_backwards,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "kernel_initializer": self.kernel_initializer.name(),
+            "recurrent_initializer": self.recurrent_initializer.name(),
+            "bias_initializer": self.bias_initializer.name(),
+            "seed": self.seed,
+        });
+        if K::CELL != Cell::SimpleRnn {
+            config["recurrent_activation"] = self.recurrent_activation.clone().into();
+        }
+        match K::CELL {
+            Cell::Lstm => config["unit_forget_bias"] = self.unit_forget_bias.into(),
+            Cell::Gru => config["reset_after"] = true.into(),
+            Cell::SimpleRnn => {}
+        }
+        config
+    }
+}
+
+impl<K: RecurrentKind> super::Reversible for Recurrent<K> {
+    fn reversed(&self) -> Box<dyn Layer> {
+        let mut copy = Recurrent::<K> {
+            kernel: None,
+            recurrent_kernel: None,
+            bias: None,
+            ..self.clone()
+        };
+        copy.go_backwards = !self.go_backwards;
+        copy.align_output = true;
+        // A different dropout stream from the forward direction.
+        copy.seed = self.seed.map(|s| s ^ 0xbac4_0a2d);
+        Box::new(copy)
+    }
+
+    fn returns_sequences(&self) -> bool {
+        self.return_sequences
+    }
+}
+
+/// A recurrent layer from a Keras config (`"SimpleRNN"`, `"LSTM"` or `"GRU"`).
+pub(super) fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<dyn Layer>> {
+    let layer: Box<dyn Layer> = reversible_from_config(class_name, config)?;
+    Ok(layer)
+}
+
+/// [`from_config`] keeping the ability to reverse (for `Bidirectional`).
+pub(super) fn reversible_from_config(
+    class_name: &str,
+    config: &serde_json::Value,
+) -> Result<Box<dyn super::Reversible>> {
+    match class_name {
+        "SimpleRNN" => Ok(Box::new(configured(
+            SimpleRNN::new(units(config, class_name)?),
+            config,
+        )?)),
+        "LSTM" => Ok(Box::new(configured(LSTM::new(units(config, class_name)?), config)?)),
+        "GRU" => {
+            if config.get("reset_after").and_then(serde_json::Value::as_bool) == Some(false) {
+                return Err(Error::Data(
+                    "GRU with reset_after=false is not supported (Keras's default, reset_after=true, is)".into(),
+                ));
+            }
+            Ok(Box::new(configured(GRU::new(units(config, class_name)?), config)?))
+        }
+        other => Err(Error::Data(format!(
+            "Bidirectional wraps SimpleRNN, LSTM or GRU, not {other}"
+        ))),
+    }
+}
+
+pub(super) fn units(config: &serde_json::Value, class_name: &str) -> Result<usize> {
+    config
+        .get("units")
+        .and_then(serde_json::Value::as_u64)
+        .map(|u| u as usize)
+        .ok_or_else(|| Error::Data(format!("{class_name} needs a positive integer \"units\"")))
+}
+
+pub(super) fn configured<K: RecurrentKind>(
+    mut layer: Recurrent<K>,
+    config: &serde_json::Value,
+) -> Result<Recurrent<K>> {
+    use super::config::{initializer, input_shape, number};
+    let flag = |key: &str, default: bool| config.get(key).and_then(serde_json::Value::as_bool).unwrap_or(default);
+    let name = |key: &str, default: &str| {
+        config
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    if flag("return_state", false) {
+        return Err(Error::Data(format!(
+            "{}: return_state=true in a layer config: strata gives the states as RecurrentState layers (see Recurrent::call_with_state)",
+            K::CLASS
+        )));
+    }
+    if flag("stateful", false) || flag("unroll", false) {
+        return Err(Error::Data(format!(
+            "{}: stateful and unroll are not supported",
+            K::CLASS
+        )));
+    }
+    layer = layer
+        .activation(&name("activation", "tanh"))
+        .recurrent_activation(&name("recurrent_activation", "sigmoid"))
+        .use_bias(flag("use_bias", true))
+        .return_sequences(flag("return_sequences", false))
+        .go_backwards(flag("go_backwards", false))
+        .unit_forget_bias(flag("unit_forget_bias", true))
+        .dropout(number(config, "dropout")?.unwrap_or(0.0))
+        .recurrent_dropout(number(config, "recurrent_dropout")?.unwrap_or(0.0));
+    if let Some(init) = initializer(config, "kernel_initializer")? {
+        layer = layer.kernel_initializer(init);
+    }
+    if let Some(init) = initializer(config, "recurrent_initializer")? {
+        layer = layer.recurrent_initializer(init);
+    }
+    if let Some(init) = initializer(config, "bias_initializer")? {
+        layer = layer.bias_initializer(init);
+    }
+    if let Some(seed) = config.get("seed").and_then(serde_json::Value::as_u64) {
+        layer = layer.seed(seed);
+    }
+    if let Some(shape) = input_shape(config)? {
+        layer = layer.input_shape(&shape);
+    }
+    Ok(layer)
+}

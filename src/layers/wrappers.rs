@@ -1,0 +1,296 @@
+//! Layers that wrap another: `Bidirectional` (a recurrent layer run both ways) and
+//! `TimeDistributed` (a layer applied to every step of a sequence).
+
+use super::{Layer, base_name};
+use crate::autograd::{Graph, ParamId, ParamStore, Var};
+use crate::error::{Error, Result, keras_shape};
+use crate::rng::Rng;
+
+/// A recurrent layer that can be copied to read its sequence the other way, as
+/// [`Bidirectional`] needs.
+pub trait Reversible: Layer {
+    /// A copy that reads the sequence in the opposite direction, its outputs stored at their
+    /// input steps' positions (so both directions line up), with no weights yet.
+    fn reversed(&self) -> Box<dyn Layer>;
+    /// Whether it outputs every step.
+    fn returns_sequences(&self) -> bool;
+}
+
+/// How [`Bidirectional`] combines the two directions' outputs (Keras's `merge_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Concatenated on the last axis (the default): twice the units.
+    Concat,
+    /// Added.
+    Sum,
+    /// Multiplied.
+    Mul,
+    /// Averaged.
+    Ave,
+}
+
+impl MergeMode {
+    /// By Keras name: `"concat"`, `"sum"`, `"mul"`, `"ave"`.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "concat" => MergeMode::Concat,
+            "sum" => MergeMode::Sum,
+            "mul" => MergeMode::Mul,
+            "ave" => MergeMode::Ave,
+            _ => return Err(Error::unknown("merge_mode", name, &["concat", "sum", "mul", "ave"])),
+        })
+    }
+
+    /// The Keras name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MergeMode::Concat => "concat",
+            MergeMode::Sum => "sum",
+            MergeMode::Mul => "mul",
+            MergeMode::Ave => "ave",
+        }
+    }
+}
+
+/// Keras's `Bidirectional(layer, merge_mode="concat")`: the layer reads the sequence forwards,
+/// a copy with its own weights reads it backwards, and their outputs are merged.
+///
+/// ```
+/// use strata::layers::{Bidirectional, LSTM};
+/// let both_ways = Bidirectional::new(LSTM::new(32).return_sequences(true));
+/// ```
+pub struct Bidirectional {
+    name: String,
+    forward: Box<dyn Reversible>,
+    backward: Box<dyn Layer>,
+    merge_mode: MergeMode,
+}
+
+impl Bidirectional {
+    /// Wraps a recurrent layer (SimpleRNN, LSTM, GRU); merges by concatenation.
+    pub fn new(layer: impl Reversible + 'static) -> Self {
+        let backward = layer.reversed();
+        Bidirectional {
+            name: String::new(),
+            forward: Box::new(layer),
+            backward,
+            merge_mode: MergeMode::Concat,
+        }
+    }
+
+    /// Wraps an already boxed recurrent layer.
+    pub fn from_boxed(layer: Box<dyn Reversible>) -> Self {
+        let backward = layer.reversed();
+        Bidirectional {
+            name: String::new(),
+            forward: layer,
+            backward,
+            merge_mode: MergeMode::Concat,
+        }
+    }
+
+    /// How the two directions combine.
+    pub fn merge_mode(mut self, mode: MergeMode) -> Self {
+        self.merge_mode = mode;
+        self
+    }
+
+    /// Gives the layer a name instead of the automatic `bidirectional_N`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.set_name(name.to_string());
+        self
+    }
+}
+
+impl Layer for Bidirectional {
+    fn class_name(&self) -> &'static str {
+        "Bidirectional"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        // Keras's sublayer names: `forward_lstm` and `backward_lstm` under the wrapper's name.
+        let inner = base_name(self.forward.class_name());
+        self.forward.set_name(format!("{name}/forward_{inner}"));
+        self.backward.set_name(format!("{name}/backward_{inner}"));
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+        let mut output = self.forward.build(input_shape, params, rng)?;
+        self.backward.build(input_shape, params, rng)?;
+        if self.merge_mode == MergeMode::Concat {
+            *output.last_mut().expect("recurrent outputs have a units axis") *= 2;
+        }
+        Ok(output)
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let forwards = self.forward.forward(graph, x)?;
+        let backwards = self.backward.forward(graph, x)?;
+        let merged = match self.merge_mode {
+            MergeMode::Concat => {
+                let axis = graph.shape(forwards).len() - 1;
+                graph.concat(forwards, backwards, axis)?
+            }
+            MergeMode::Sum => graph.add(forwards, backwards)?,
+            MergeMode::Mul => graph.mul(forwards, backwards)?,
+            MergeMode::Ave => {
+                let sum = graph.add(forwards, backwards)?;
+                graph.scale(sum, 0.5)
+            }
+        };
+        if let (Some(mask), true) = (graph.mask(x), self.forward.returns_sequences()) {
+            graph.set_mask(merged, mask);
+        }
+        Ok(merged)
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        let mut params = self.forward.params();
+        params.extend(self.backward.params());
+        params
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let mut inner = self.forward.config();
+        inner["name"] = base_name(self.forward.class_name()).into();
+        serde_json::json!({
+            "name": self.name,
+            "layer": {"class_name": self.forward.class_name(), "config": inner},
+            "merge_mode": self.merge_mode.name(),
+        })
+    }
+}
+
+/// Keras's `TimeDistributed(layer)`: the same layer (one set of weights) applied to every step
+/// of `(batch, steps, ...)`, giving `(batch, steps, ...layer's output)`.
+///
+/// ```
+/// use strata::layers::{Dense, TimeDistributed};
+/// let per_step = TimeDistributed::new(Dense::new(10).activation("softmax"));
+/// ```
+pub struct TimeDistributed {
+    name: String,
+    layer: Box<dyn Layer>,
+    /// Per-step output shape, once built.
+    step_output: Vec<usize>,
+}
+
+impl TimeDistributed {
+    /// Wraps `layer`.
+    pub fn new(layer: impl Layer + 'static) -> Self {
+        Self::from_boxed(Box::new(layer))
+    }
+
+    /// Wraps a boxed layer.
+    pub fn from_boxed(layer: Box<dyn Layer>) -> Self {
+        TimeDistributed {
+            name: String::new(),
+            layer,
+            step_output: Vec::new(),
+        }
+    }
+
+    /// Gives the layer a name instead of the automatic `time_distributed_N`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.set_name(name.to_string());
+        self
+    }
+}
+
+impl Layer for TimeDistributed {
+    fn class_name(&self) -> &'static str {
+        "TimeDistributed"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        let inner = base_name(self.layer.class_name());
+        self.layer.set_name(format!("{name}/{inner}"));
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+        let [steps, step_shape @ ..] = input_shape else {
+            return Err(Error::LayerShape {
+                layer: self.name.clone(),
+                expected: "(None, steps, ...): a sequence".into(),
+                received: keras_shape(input_shape),
+            });
+        };
+        if step_shape.is_empty() {
+            return Err(Error::LayerShape {
+                layer: self.name.clone(),
+                expected: "(None, steps, features...): each step needs at least one axis".into(),
+                received: keras_shape(input_shape),
+            });
+        }
+        self.step_output = self.layer.build(step_shape, params, rng)?;
+        let mut output = vec![*steps];
+        output.extend(&self.step_output);
+        Ok(output)
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let shape = graph.dims(x);
+        let (n, steps) = (shape[0], shape.get(1).copied().unwrap_or(0));
+        let mut flat = vec![n * steps];
+        flat.extend(&shape[2..]);
+        let rows = graph.reshape(x, &flat)?;
+        let y = self.layer.forward(graph, rows)?;
+        let mut unflat = vec![n, steps];
+        unflat.extend(&self.step_output);
+        let y = graph.reshape(y, &unflat)?;
+        if let Some(mask) = graph.mask(x) {
+            graph.set_mask(y, mask);
+        }
+        Ok(y)
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        self.layer.params()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let mut inner = self.layer.config();
+        inner["name"] = base_name(self.layer.class_name()).into();
+        serde_json::json!({
+            "name": self.name,
+            "layer": {"class_name": self.layer.class_name(), "config": inner},
+        })
+    }
+}
+
+/// A Bidirectional or TimeDistributed layer from a Keras config holding the wrapped layer.
+pub(super) fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<dyn Layer>> {
+    let inner = config
+        .get("layer")
+        .ok_or_else(|| Error::Data(format!("{class_name} needs the \"layer\" it wraps")))?;
+    let inner_class = inner
+        .get("class_name")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| Error::Data(format!("{class_name}: the wrapped layer has no \"class_name\"")))?;
+    let empty = serde_json::Value::Object(Default::default());
+    let inner_config = inner.get("config").unwrap_or(&empty);
+    if class_name == "TimeDistributed" {
+        return Ok(Box::new(TimeDistributed::from_boxed(super::from_config(
+            inner_class,
+            inner_config,
+        )?)));
+    }
+    let layer = super::recurrent::reversible_from_config(inner_class, inner_config)?;
+    let mode = config
+        .get("merge_mode")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("concat");
+    Ok(Box::new(
+        Bidirectional::from_boxed(layer).merge_mode(MergeMode::from_name(mode)?),
+    ))
+}
