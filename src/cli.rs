@@ -191,6 +191,11 @@ struct TrainArgs {
     /// and optimizer state; pass the same --batch-size [default 32] and data.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Train data-parallel with the other processes of an MPI job, one process per rank:
+    /// `mpirun -np 2 strata train --distributed ...` (needs strata built with `--features mpi`).
+    /// --batch-size is per rank; rank 0 prints and writes the files.
+    #[arg(long)]
+    distributed: bool,
 }
 
 #[derive(Args)]
@@ -607,11 +612,34 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 fn train(args: TrainArgs) -> Result<Interrupted> {
+    if !args.distributed {
+        return train_in(args, None);
+    }
+    let world = crate::distributed::launch()?;
+    match train_in(args, Some(&*world)) {
+        Ok(interrupted) => Ok(interrupted),
+        Err(error) => {
+            // The other ranks may be waiting for this one: end them all rather than leave them.
+            // One write, so the ranks' messages do not interleave.
+            let message = format!("error: rank {} of {}: {error}\n", world.rank(), world.size());
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
+            world.abort(1)
+        }
+    }
+}
+
+/// `train`, as one rank of `world` when distributed: rank 0 alone prints and writes files.
+fn train_in(args: TrainArgs, world: Option<&dyn crate::distributed::Launched>) -> Result<Interrupted> {
+    let chief = world.is_none_or(|w| w.is_chief());
     // Installed first, so Ctrl-C while the data loads also ends in a checkpoint after the first
     // batch rather than killing the process. Fails only if a handler is already installed.
+    // Not when distributed: one rank stopping alone would leave the others waiting, so Ctrl-C
+    // ends the MPI job (resume from the last epoch's checkpoint).
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    if world.is_none() {
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    }
     set_threads(args.threads)?;
     if args.verbose > 2 {
         return Err(Error::invalid("verbose", args.verbose, "must be 0, 1 or 2"));
@@ -653,8 +681,11 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
     if let Some(batch) = args.resume.as_ref().map(|_| model.batches_into_epoch()) {
         options = options.initial_batch(batch);
     }
+    if let Some(world) = world {
+        options = options.distributed(world);
+    }
     let mut checkpointer = Checkpointer {
-        path: args.checkpoint.clone(),
+        path: args.checkpoint.clone().filter(|_| chief),
         every: args.checkpoint_every,
         interrupt,
         saved_on_interrupt: None,
@@ -694,10 +725,10 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
         return Ok(Interrupted::Yes);
     }
     let train_seconds = started.elapsed().as_secs_f64();
-    if let Some(path) = &args.history {
+    if let Some(path) = args.history.as_ref().filter(|_| chief) {
         history.save_json(path)?;
     }
-    if let Some(path) = &args.plot {
+    if let Some(path) = args.plot.as_ref().filter(|_| chief) {
         crate::plot::plot_history(&history, path)?;
     }
     let mut report = json!({
@@ -707,6 +738,21 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
         "epochs": history.epochs,
         "train_seconds": train_seconds,
     });
+    if let Some(world) = world {
+        let time = world.all_reduce_time();
+        let ms_per_call = 1e3 * time.seconds / time.calls.max(1) as f64;
+        report["ranks"] = json!(world.size());
+        report["allreduce_calls"] = json!(time.calls);
+        report["allreduce_ms_per_call"] = json!(ms_per_call);
+        if chief && args.verbose > 0 {
+            println!(
+                "{} ranks: {} all-reduces, {ms_per_call:.3} ms each on average ({} floats), waiting for the slowest rank included",
+                world.size(),
+                time.calls,
+                time.floats / time.calls.max(1)
+            );
+        }
+    }
     if text_model {
         // Perplexity, exp(loss): the number of equally likely characters the loss amounts to.
         for (entry, logs) in report["epochs"]
@@ -721,8 +767,19 @@ fn train(args: TrainArgs) -> Result<Interrupted> {
             }
         }
     }
-    if let Some((x, y)) = &data.test {
-        let scores = model.evaluate(x, y, batch_size.max(1))?;
+    // Every rank evaluates its shard of the test data; rank 0 alone reports and saves.
+    let test_scores = data
+        .test
+        .as_ref()
+        .map(|(x, y)| match world {
+            Some(world) => model.evaluate_distributed(x, y, batch_size.max(1), world),
+            None => model.evaluate(x, y, batch_size.max(1)),
+        })
+        .transpose()?;
+    if !chief {
+        return Ok(Interrupted::No);
+    }
+    if let (Some((x, _)), Some(scores)) = (&data.test, test_scores) {
         report["test_loss"] = json!(scores.loss);
         if text_model {
             report["test_perplexity"] = json!(scores.loss.exp());

@@ -28,6 +28,7 @@ pub mod autograd;
 pub mod callbacks;
 pub mod cli;
 pub mod data;
+pub mod distributed;
 pub mod error;
 pub mod initializers;
 pub mod io;

@@ -4,6 +4,7 @@ use super::progress::EpochProgress;
 use super::{Callback, Compiled, Control, EpochLogs, History, Sequential, Source};
 use crate::autograd::{Graph, Var};
 use crate::data::ImageAugmentation;
+use crate::distributed::Collective;
 use crate::error::{Error, Result, keras_shape};
 use crate::losses::Loss;
 use crate::metrics::Accuracy;
@@ -46,6 +47,8 @@ pub struct FitOptions<'a> {
     /// Random transforms applied to each training batch's images (never to validation data):
     /// `x` must be images `(N, H, W)` or `(N, H, W, C)`.
     pub augmentation: Option<ImageAugmentation>,
+    /// Train data-parallel with the other ranks of this group: see [`FitOptions::distributed`].
+    pub distributed: Option<&'a dyn Collective>,
 }
 
 impl Default for FitOptions<'_> {
@@ -61,6 +64,7 @@ impl Default for FitOptions<'_> {
             initial_epoch: 0,
             initial_batch: 0,
             augmentation: None,
+            distributed: None,
         }
     }
 }
@@ -133,6 +137,21 @@ impl<'a> FitOptions<'a> {
         self.seed = Some(seed);
         self
     }
+
+    /// Trains data-parallel with the other ranks of `world` (see [`crate::distributed`]): every
+    /// rank calls `fit` with the same model, data and options; each step takes a global batch
+    /// of `batch_size × world.size()` samples, of which this rank computes the gradient of its
+    /// [`shard`](crate::distributed::shard), and applies the gradient averaged over the ranks.
+    /// The result equals training on one process with the global batch size, up to the
+    /// summation order of the gradients (and dropout masks, drawn per rank). Only rank 0
+    /// prints progress; the logs and history hold the metrics over all ranks. Callbacks run on
+    /// every rank with those logs (so `EarlyStopping` stops every rank at the same epoch); give
+    /// the ones that write files (`ModelCheckpoint`, `CSVLogger`) to rank 0 only, as Horovod
+    /// does: `if world.is_chief() { callbacks.push(&mut checkpoint) }`.
+    pub fn distributed(mut self, world: &'a dyn Collective) -> Self {
+        self.distributed = Some(world);
+        self
+    }
 }
 
 /// The result of `evaluate`: mean loss and, if compiled with it, accuracy.
@@ -160,19 +179,19 @@ pub struct OutputScores {
 
 /// One output's loss and correct predictions in one batch.
 #[derive(Clone, Copy, Default)]
-struct StepStats {
-    loss: f32,
-    correct: usize,
-    predictions: usize,
+pub(super) struct StepStats {
+    pub(super) loss: f32,
+    pub(super) correct: usize,
+    pub(super) predictions: usize,
 }
 
 /// Running sums of loss and correct predictions over batches, overall and per output.
 #[derive(Default)]
-struct Totals {
-    loss: f64,
-    samples: usize,
+pub(super) struct Totals {
+    pub(super) loss: f64,
+    pub(super) samples: usize,
     /// Per output: loss sum, correct predictions, predictions.
-    outputs: Vec<(f64, usize, usize)>,
+    pub(super) outputs: Vec<(f64, usize, usize)>,
 }
 
 impl Totals {
@@ -260,6 +279,11 @@ impl Sequential {
         options: FitOptions,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
+        let world = options.distributed;
+        if let Some(world) = world {
+            // First: once the ranks agree, every check below fails on all of them or on none.
+            self.check_distributed(world, xs, ys, &options)?;
+        }
         if options.batch_size == 0 {
             return Err(Error::invalid(
                 "batch_size",
@@ -318,7 +342,17 @@ impl Sequential {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut order: Vec<usize> = (0..train_rows).collect();
         let mut shuffle_rng = Rng::new(options.seed.unwrap_or(self.seed.wrapping_add(1)));
-        let steps = train_rows.div_ceil(options.batch_size);
+        if let Some(world) = world {
+            self.weights_from_chief(world)?;
+        }
+        // Data-parallel: each step takes one batch per rank from the one shuffled order.
+        let global_batch = options.batch_size * world.map_or(1, |w| w.size());
+        let verbose = if world.is_some_and(|w| !w.is_chief()) {
+            0
+        } else {
+            options.verbose
+        };
+        let steps = train_rows.div_ceil(global_batch);
         let mut history = History::default();
         let mut step_stats = vec![StepStats::default(); names.len()];
         for _ in 0..options.initial_epoch.min(options.epochs) {
@@ -338,7 +372,7 @@ impl Sequential {
             for callback in callbacks.iter_mut() {
                 callback.on_epoch_begin(self, epoch)?;
             }
-            let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
+            let mut progress = EpochProgress::start(verbose, epoch, options.epochs, steps);
             let mut totals = Totals::new(names.len());
             // With several outputs, Keras logs accuracies only per output (`class_accuracy`).
             let tracked = names.len() == 1 && self.compiled.as_ref().is_some_and(|c| c.accuracies[0].is_some());
@@ -348,11 +382,11 @@ impl Sequential {
                 0
             };
             let mut stop = false;
-            for (step, batch) in order.chunks(options.batch_size).enumerate().skip(skip) {
+            for (step, batch) in order.chunks(global_batch).enumerate().skip(skip) {
                 for callback in callbacks.iter_mut() {
                     callback.on_batch_begin(self, epoch, step + 1)?;
                 }
-                let loss = self.train_step(xs, &ys, batch, augmentation.as_mut(), &mut step_stats)?;
+                let loss = self.train_step(xs, &ys, batch, world, augmentation.as_mut(), &mut step_stats)?;
                 self.batches_into_epoch = step + 1;
                 for callback in callbacks.iter_mut() {
                     stop |= callback.on_batch_end(self, epoch, step + 1, loss)? == Control::Stop;
@@ -373,6 +407,9 @@ impl Sequential {
             if stop {
                 break;
             }
+            if let Some(world) = world {
+                self.sync_replicas(world)?;
+            }
             let compiled = self
                 .compiled
                 .as_ref()
@@ -389,7 +426,7 @@ impl Sequential {
             logs.add_outputs("", &scores);
             if let Some((vx, vy)) = &validation {
                 let vy: Vec<&Tensor> = vy.iter().collect();
-                let scores = self.evaluate_prepared(vx, &vy, options.batch_size)?;
+                let scores = self.evaluate_prepared(vx, &vy, options.batch_size, world)?;
                 logs.val_loss = Some(scores.loss);
                 logs.val_accuracy = scores.accuracy.filter(|_| single);
                 logs.add_outputs("val_", &scores);
@@ -415,22 +452,35 @@ impl Sequential {
 
     /// One forward, backward and optimizer step on the samples `batch` of `(xs, ys)`. Returns
     /// the batch's loss (the weighted sum over outputs, with penalties) and writes each output's
-    /// loss and correct predictions into `stats`.
+    /// loss and correct predictions into `stats`. With a `world`, `batch` is the global batch:
+    /// this rank computes its shard, and the gradients, loss and stats become the global ones.
     fn train_step(
         &mut self,
         xs: &[&Tensor],
         ys: &[Tensor],
         batch: &[usize],
+        world: Option<&dyn Collective>,
         mut augmentation: Option<&mut (ImageAugmentation, [usize; 3])>,
         stats: &mut [StepStats],
     ) -> Result<f32> {
+        let global_rows = batch.len();
+        let batch = world.map_or(batch, |w| {
+            &batch[crate::distributed::shard(batch.len(), w.rank(), w.size())]
+        });
         let compiled = self
             .compiled
             .as_mut()
             .expect("prepare checked that the model is compiled");
-        // Noise (dropout masks) follows the step count, so a resumed run draws the same masks.
-        let noise_seed = crate::rng::mix(self.seed, compiled.optimizer.iterations());
-        let (loss, value) = {
+        // Noise (dropout masks) follows the step count, so a resumed run draws the same masks;
+        // each rank draws its own for its shard.
+        let mut noise_seed = crate::rng::mix(self.seed, compiled.optimizer.iterations());
+        if let Some(rank) = world.map(|w| w.rank()).filter(|&r| r > 0) {
+            noise_seed = crate::rng::mix(noise_seed, rank as u64);
+        }
+        // A rank whose shard of the last, short global batch is empty still takes part in the
+        // reduce and the update.
+        let mut value = 0.0;
+        if !batch.is_empty() {
             let mut graph = Graph::new(&mut self.tape, &self.params, true).with_noise_seed(noise_seed);
             let mut inputs: SmallVec<[Var; 4]> = SmallVec::new();
             for x in xs {
@@ -452,10 +502,13 @@ impl Sequential {
             Self::forward_calls(&self.layers, &self.calls, &mut graph, &inputs, &mut self.call_outputs)?;
             let loss = objective(compiled, &mut graph, &self.outputs, &self.call_outputs, &targets, stats)?;
             let loss = graph.add_penalties(loss)?;
-            (loss, graph.value(loss).item())
-        };
-        self.tape.backward(loss, &mut self.params);
-        self.tape.apply_moving_updates(&mut self.params);
+            value = graph.value(loss).item();
+            self.tape.backward(loss, &mut self.params);
+            self.tape.apply_moving_updates(&mut self.params);
+        }
+        if let Some(world) = world {
+            value = super::distributed::reduce_step(world, &mut self.params, batch.len(), global_rows, value, stats)?;
+        }
         crate::autograd::profile::time("optimizer", true, || compiled.optimizer.step(&mut self.params));
         Ok(value)
     }
@@ -470,10 +523,31 @@ impl Sequential {
     pub fn evaluate_multi(&mut self, xs: &[&Tensor], ys: &[&Tensor], batch_size: usize) -> Result<Scores> {
         let ys = self.prepare(xs, ys)?;
         let ys: Vec<&Tensor> = ys.iter().collect();
-        self.evaluate_prepared(xs, &ys, batch_size)
+        self.evaluate_prepared(xs, &ys, batch_size, None)
     }
 
-    fn evaluate_prepared(&mut self, xs: &[&Tensor], ys: &[&Tensor], batch_size: usize) -> Result<Scores> {
+    /// [`Sequential::evaluate`] split over the ranks of `world`, as `fit` validates when
+    /// distributed: each rank evaluates its [`shard`](crate::distributed::shard) of `(x, y)`
+    /// and every rank returns the scores over all of it. Every rank must call it with the same
+    /// data.
+    pub fn evaluate_distributed(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        batch_size: usize,
+        world: &dyn Collective,
+    ) -> Result<Scores> {
+        let ys = self.prepare(&[x], &[y])?;
+        self.evaluate_prepared(&[x], &[&ys[0]], batch_size, Some(world))
+    }
+
+    fn evaluate_prepared(
+        &mut self,
+        xs: &[&Tensor],
+        ys: &[&Tensor],
+        batch_size: usize,
+        world: Option<&dyn Collective>,
+    ) -> Result<Scores> {
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "must be at least 1"));
         }
@@ -485,8 +559,9 @@ impl Sequential {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut totals = Totals::new(names.len());
         let mut stats = vec![StepStats::default(); names.len()];
-        let rows = xs[0].rows();
-        let mut start = 0;
+        let all_rows = xs[0].rows();
+        let shard = world.map_or(0..all_rows, |w| crate::distributed::shard(all_rows, w.rank(), w.size()));
+        let (mut start, rows) = (shard.start, shard.end);
         while start < rows {
             let end = (start + batch_size).min(rows);
             let mut graph = Graph::new(&mut self.tape, &self.params, false);
@@ -510,6 +585,9 @@ impl Sequential {
             let loss = graph.add_penalties(loss)?;
             totals.add(graph.value(loss).item(), end - start, &stats);
             start = end;
+        }
+        if let Some(world) = world {
+            super::distributed::reduce_totals(world, &mut totals)?;
         }
         Ok(totals.scores(compiled, &names))
     }

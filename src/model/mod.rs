@@ -2,6 +2,7 @@
 //! `summary`.
 
 mod callbacks;
+mod distributed;
 mod fit;
 mod graph;
 mod history;
