@@ -2,6 +2,7 @@
 //! `--data FILE.txt`), perplexity after each epoch, and `strata generate`.
 
 use super::Dataset;
+pub(super) use crate::data::text::check_vocabulary;
 use crate::data::text::{Tokenizer, generate_text, load_shakespeare, load_text, sliding_windows};
 use crate::error::{Error, Result};
 use crate::io::config::ModelFile;
@@ -53,18 +54,6 @@ pub(super) fn text_dataset(spec: &ModelFile, path: Option<&Path>) -> Result<(Dat
         test: Some((x.slice_rows(keep, x.rows()), y.slice_rows(keep, y.rows()))),
     };
     Ok((dataset, tokenizer))
-}
-
-/// Checks that the model's output has one probability per token of the vocabulary.
-pub(super) fn check_vocabulary(model: &Sequential, tokenizer: &Tokenizer) -> Result<()> {
-    let size = tokenizer.vocabulary_size();
-    match model.output_shape() {
-        Some(&[classes]) if classes >= size => Ok(()),
-        other => Err(Error::Usage(format!(
-            "the text has {size} tokens (padding included) but the model outputs {other:?} per sample: \
-             give its last Dense (and its Embedding's input_dim) at least {size} units"
-        ))),
-    }
 }
 
 /// Prints `perplexity` (and `val_perplexity`), `exp(loss)`, after each epoch's line.

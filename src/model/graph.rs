@@ -327,12 +327,19 @@ impl Sequential {
             .map(|source| match *source {
                 Source::ModelInput(_) => "-".to_string(),
                 Source::Call(c) => {
-                    let layer = self.calls[c].layer;
-                    let node_index = self.calls[..c].iter().filter(|k| k.layer == layer).count();
-                    format!("{}[{node_index}][0]", self.layers[layer].name())
+                    let (name, node) = self.call_reference(c);
+                    format!("{name}[{node}][0]")
                 }
             })
             .collect()
+    }
+
+    /// Call `c` as Keras names it: its layer's name and which call of that layer it is (Keras's
+    /// node index; a shared layer's second call is node 1).
+    pub(crate) fn call_reference(&self, c: usize) -> (&str, usize) {
+        let layer = self.calls[c].layer;
+        let node = self.calls[..c].iter().filter(|k| k.layer == layer).count();
+        (self.layers[layer].name(), node)
     }
 }
 

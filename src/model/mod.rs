@@ -605,9 +605,8 @@ impl Sequential {
                             .filter_map(|source| match *source {
                                 Source::ModelInput(_) => None,
                                 Source::Call(c) => {
-                                    let from = self.calls[c].layer;
-                                    let node = self.calls[..c].iter().filter(|k| k.layer == from).count();
-                                    Some(serde_json::json!([self.layers[from].name(), node, 0, {}]))
+                                    let (name, node) = self.call_reference(c);
+                                    Some(serde_json::json!([name, node, 0, {}]))
                                 }
                             })
                             .collect();
@@ -624,9 +623,8 @@ impl Sequential {
             .collect();
         // Keras's [layer name, node index, tensor index] of a call.
         let reference = |c: usize| {
-            let layer = self.calls[c].layer;
-            let node = self.calls[..c].iter().filter(|k| k.layer == layer).count();
-            serde_json::json!([self.layers[layer].name(), node, 0])
+            let (name, node) = self.call_reference(c);
+            serde_json::json!([name, node, 0])
         };
         let input_layers: Vec<_> = (0..self.inputs)
             .filter_map(|i| self.calls.iter().position(|c| c.inputs == [Source::ModelInput(i)]))

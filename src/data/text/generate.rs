@@ -34,15 +34,7 @@ pub fn generate_text(
             )));
         }
     };
-    let vocabulary = tokenizer.vocabulary_size();
-    match model.output_shape() {
-        Some(&[classes]) if classes >= vocabulary => {}
-        other => {
-            return Err(Error::Usage(format!(
-                "the model outputs {other:?} per sample, not one probability per token of the {vocabulary}-token vocabulary"
-            )));
-        }
-    }
+    check_vocabulary(model, tokenizer)?;
     if prompt.is_empty() {
         return Err(Error::invalid(
             "prompt",
@@ -65,6 +57,19 @@ pub fn generate_text(
         ids.push(sample(probabilities.data(), temperature, &mut weights, rng));
     }
     Ok(format!("{prompt}{}", tokenizer.decode(&ids[start..])?))
+}
+
+/// Checks that `model` outputs one probability per token of the tokenizer's vocabulary (padding
+/// id 0 included), as a next-token model must.
+pub fn check_vocabulary(model: &Sequential, tokenizer: &Tokenizer) -> Result<()> {
+    let size = tokenizer.vocabulary_size();
+    match model.output_shape() {
+        Some(&[classes]) if classes >= size => Ok(()),
+        other => Err(Error::Usage(format!(
+            "the text has {size} tokens (padding included) but the model outputs {other:?} per sample: \
+             give its last Dense (and its Embedding's input_dim) at least {size} units"
+        ))),
+    }
 }
 
 /// Draws an index from `probabilities` reweighted by `temperature`, never the padding id 0.
