@@ -497,13 +497,18 @@ fn raw_targets(loss: crate::losses::Loss) -> bool {
 }
 
 fn set_threads(threads: Option<usize>) -> Result<()> {
-    if let Some(threads) = threads {
-        if threads == 0 {
-            return Err(Error::invalid("threads", 0, "must be at least 1"));
-        }
-        // Fails only if the pool was already set up, which cannot happen before this point.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    if threads == Some(0) {
+        return Err(Error::invalid("threads", 0, "must be at least 1"));
     }
+    // This thread joins the pool as its worker 0: the training loop then runs on a worker, so
+    // each parallel region is a cheap `join` whose first half stays on this thread (and in this
+    // core's cache) instead of a hand-off to the pool and back. Zero threads means rayon's
+    // default (RAYON_NUM_THREADS, else one per core). Fails only if the pool was already set up,
+    // which cannot happen before this point.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .use_current_thread()
+        .build_global();
     Ok(())
 }
 

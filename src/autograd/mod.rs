@@ -66,6 +66,9 @@ pub struct Tape {
     scratch: Vec<Tensor>,
     requires_grad: Vec<bool>,
     grad_live: Vec<bool>,
+    /// Per parameter: whether a backward rule has written its gradient in this pass (parameter
+    /// gradients are cleared lazily too, see [`Tape::backward`]).
+    param_grad_live: Vec<bool>,
     /// Per value: how many recorded operations read it (counted by each backward pass).
     readers: Vec<u32>,
     /// Per value: the max-pooling node folded into this value's (a convolution's) backward
@@ -103,14 +106,17 @@ impl Tape {
     /// Gradients are computed afresh (not accumulated across calls), as Keras does.
     pub fn backward(&mut self, loss: Var, params: &mut ParamStore) {
         let (param_values, param_grads) = params.split_for_backward();
-        // Values' gradient buffers are cleared when a backward rule first asks for them (or
-        // not at all when the rule overwrites every element), not here: one pass over memory
-        // fewer for the large activations of a convolutional network.
+        // Gradient buffers, the parameters' included, are cleared when a backward rule first
+        // asks for them (or not at all when the rule overwrites every element, as a Dense
+        // layer's kernel gradient does), not here: one pass over memory fewer, and no writes
+        // from this thread to memory another thread's share of a product then fills.
+        self.param_grad_live.clear();
+        self.param_grad_live.resize(param_grads.len(), true);
         profile::time("zero_grads", true, || {
             for i in 0..=loss.0 {
                 self.grad_live[i] = false;
                 match self.ops[i] {
-                    Op::Param(id) => param_grads[id.0].data_mut().fill(0.0),
+                    Op::Param(id) => self.param_grad_live[id.0] = false,
                     // Values and gradients are separate vectors, so no copy of the shape.
                     _ if self.requires_grad[i] => self.grads[i].resize_for(self.values[i].shape()),
                     _ => {}
@@ -119,7 +125,7 @@ impl Tape {
         });
         self.folded_pool[..=loss.0].fill(NOT_FOLDED);
         if !self.requires_grad[loss.0] {
-            self.clear_unreached_grads(loss);
+            self.clear_unreached_grads(loss, param_grads);
             return;
         }
         self.readers[..=loss.0].fill(0);
@@ -158,6 +164,7 @@ impl Tape {
                 requires_grad: &self.requires_grad,
                 ops: &self.ops,
                 param_grads,
+                param_live: &mut self.param_grad_live,
             };
             let node = Node {
                 value: &self.values[i],
@@ -178,7 +185,7 @@ impl Tape {
                 conv::conv2d_pooled_backward(op, self.ops[folded], &inputs, node, pool, &mut targets, scratch)
             });
         }
-        self.clear_unreached_grads(loss);
+        self.clear_unreached_grads(loss, param_grads);
     }
 
     /// Whether the first input of `var`'s operation (a convolution's image) needs a gradient.
@@ -186,11 +193,18 @@ impl Tape {
         self.ops[var.0].inputs()[0].is_some_and(|input| self.requires_grad[input.0])
     }
 
-    /// Zeros the gradient buffers no backward rule reached, so [`Tape::grad`] reads zeros there.
-    fn clear_unreached_grads(&mut self, loss: Var) {
+    /// Zeros the gradient buffers no backward rule reached, so [`Tape::grad`] and the
+    /// parameters' gradients read zeros there.
+    fn clear_unreached_grads(&mut self, loss: Var, param_grads: &mut [Tensor]) {
         for i in 0..=loss.0 {
-            if self.requires_grad[i] && !self.grad_live[i] && !matches!(self.ops[i], Op::Param(_)) {
-                self.grads[i].data_mut().fill(0.0);
+            match self.ops[i] {
+                Op::Param(id) if !self.param_grad_live[id.0] => {
+                    param_grads[id.0].data_mut().fill(0.0);
+                    self.param_grad_live[id.0] = true;
+                }
+                Op::Param(_) => {}
+                _ if self.requires_grad[i] && !self.grad_live[i] => self.grads[i].data_mut().fill(0.0),
+                _ => {}
             }
         }
     }
@@ -381,6 +395,7 @@ pub(crate) struct GradTargets<'a> {
     requires_grad: &'a [bool],
     ops: &'a [Op],
     param_grads: &'a mut [Tensor],
+    param_live: &'a mut [bool],
 }
 
 impl GradTargets<'_> {
@@ -397,7 +412,11 @@ impl GradTargets<'_> {
                 continue;
             }
             match self.ops[var.0] {
-                Op::Param(id) if !params.contains(&Some(id.0)) => params[slot] = Some(id.0),
+                Op::Param(id) if !params.contains(&Some(id.0)) => {
+                    fresh[slot] = !self.param_live[id.0];
+                    self.param_live[id.0] = true;
+                    params[slot] = Some(id.0);
+                }
                 Op::Param(_) => {}
                 _ if !nodes.contains(&Some(var.0)) => {
                     fresh[slot] = !self.live[var.0];
@@ -433,7 +452,14 @@ impl GradTargets<'_> {
             return None;
         }
         match self.ops[var.0] {
-            Op::Param(id) => Some(self.param_grads[id.0].data_mut()),
+            Op::Param(id) => {
+                let grad = self.param_grads[id.0].data_mut();
+                if !self.param_live[id.0] {
+                    crate::kernels::fill(grad, 0.0);
+                    self.param_live[id.0] = true;
+                }
+                Some(grad)
+            }
             _ => {
                 let grad = self.node_grads[var.0].data_mut();
                 if !self.live[var.0] {

@@ -705,7 +705,7 @@ fn linear_backward(x: Var, kernel: Var, bias: Option<Var>, inputs: &Inputs, node
             true,
         );
     }
-    if let Some(dk) = targets.get(kernel) {
+    if let Some((dk, fresh)) = targets.get_fresh(kernel) {
         kernels::matmul(
             xv.data(),
             Transpose::Yes,
@@ -715,7 +715,7 @@ fn linear_backward(x: Var, kernel: Var, bias: Option<Var>, inputs: &Inputs, node
             inner,
             rows,
             units,
-            true,
+            !fresh,
         );
     }
     if let Some(b) = bias

@@ -80,6 +80,9 @@ pub fn matmul(
             gemm_common::Parallelism::None,
         );
     }
+    if m < MIN_ROWS_PER_THREAD * SPLIT_K_MAX_THREADS && k >= SPLIT_K_MIN_DEPTH && m * n <= SPLIT_K_MAX_OUTPUTS {
+        return split_k(a, transpose_a, b, c, m, k, n, accumulate);
+    }
     if m < MIN_ROWS_PER_THREAD * threads {
         // Too few rows to share out: let gemm split the columns itself.
         let a = Operand {
@@ -147,6 +150,76 @@ impl Drop for InFlight {
 
 /// Below this many rows per thread, splitting the rows costs more than it gains.
 const MIN_ROWS_PER_THREAD: usize = 32;
+
+/// Products with few rows and a long inner dimension (a Dense layer's forward pass at batch
+/// 32: 32×784×128) split the inner dimension in two instead, see [`split_k`]: those with
+/// fewer rows than [`MIN_ROWS_PER_THREAD`] times this. The test does not depend on the thread
+/// count, so neither do the results.
+const SPLIT_K_MAX_THREADS: usize = 2;
+/// The shortest inner dimension worth splitting.
+const SPLIT_K_MIN_DEPTH: usize = 256;
+/// The largest output (values) split this way: the second half's output is a scratch buffer.
+const SPLIT_K_MAX_OUTPUTS: usize = 1 << 16;
+
+/// `c (+)= a·b` as `a[:, ..h]·b[..h, :]` into `c` and `a[:, h..]·b[h.., :]` into a scratch
+/// buffer, in parallel, then `c += scratch`.
+///
+/// Why: the Dense layers of small-batch training are too short in rows to split by rows, and
+/// gemm's own column split makes both threads read every row of the kernel. Split by depth,
+/// each thread reads only its half of the kernel, the same half whose gradient rows it computes
+/// in the backward pass (rows of `aᵀ·dy`, split by rows) and whose weights it updates in the
+/// optimizer step: the kernel, its gradient and the optimizer's slots stay in that core's cache
+/// instead of crossing between cores every step.
+#[allow(clippy::too_many_arguments)]
+fn split_k(
+    a: &[f32],
+    transpose_a: Transpose,
+    b: Operand,
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    let half = k / 2;
+    let operand_a = |offset: usize| match transpose_a {
+        Transpose::No => Operand {
+            data: &a[offset..],
+            col_stride: 1,
+            row_stride: k as isize,
+        },
+        Transpose::Yes => Operand {
+            data: &a[offset * m..],
+            col_stride: m as isize,
+            row_stride: 1,
+        },
+    };
+    let operand_b = |offset: usize| {
+        let start = if b.col_stride == 1 {
+            offset * b.row_stride as usize
+        } else {
+            offset
+        };
+        Operand {
+            data: &b.data[start..],
+            ..b
+        }
+    };
+    let (a0, a1, b0, b1) = (operand_a(0), operand_a(half), operand_b(0), operand_b(half));
+    super::scratch::with_scratch(m * n, |partial| {
+        let c = &mut c[..m * n];
+        let first = |c: &mut [f32]| gemm_into(c, m, n, half, a0, b0, accumulate, gemm_common::Parallelism::None);
+        let second =
+            |partial: &mut [f32]| gemm_into(partial, m, n, k - half, a1, b1, false, gemm_common::Parallelism::None);
+        if rayon::current_num_threads() > 1 {
+            rayon::join(|| first(c), || second(partial));
+        } else {
+            first(c);
+            second(partial);
+        }
+        c.iter_mut().zip(partial.iter()).for_each(|(c, p)| *c += p);
+    });
+}
 
 /// A matrix operand: its values and the distance between neighbours along each axis.
 #[derive(Clone, Copy)]

@@ -13,6 +13,7 @@ mod reduce;
 mod scratch;
 mod simd;
 mod small_gemm;
+mod update;
 mod winograd;
 mod winograd_tiles;
 
@@ -26,4 +27,5 @@ pub(crate) use elementwise::*;
 pub use matmul::{Transpose, matmul, products_in_flight};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
 pub(crate) use reduce::*;
+pub(crate) use update::update_slots;
 pub(crate) use winograd::Winograd;

@@ -386,7 +386,15 @@ impl Sequential {
                 for callback in callbacks.iter_mut() {
                     callback.on_batch_begin(self, epoch, step + 1)?;
                 }
-                let loss = self.train_step(xs, &ys, batch, world, augmentation.as_mut(), &mut step_stats)?;
+                let augment = augmentation.as_mut();
+                let loss = match world {
+                    // On a pool thread, so each parallel region of the step is a cheap `join`
+                    // whose first half stays on this thread (a no-op when this thread is one
+                    // already: the `strata` command makes its main thread worker 0).
+                    None => rayon::scope(|_| self.train_step(xs, &ys, batch, None, augment, &mut step_stats))?,
+                    // MPI's communicator may not leave its thread.
+                    Some(_) => self.train_step(xs, &ys, batch, world, augment, &mut step_stats)?,
+                };
                 self.batches_into_epoch = step + 1;
                 for callback in callbacks.iter_mut() {
                     stop |= callback.on_batch_end(self, epoch, step + 1, loss)? == Control::Stop;

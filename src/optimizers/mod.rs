@@ -26,7 +26,6 @@ pub use sgd::Sgd;
 
 use crate::autograd::ParamStore;
 use crate::error::{Error, Result};
-use rayon::prelude::*;
 use serde_json::Value;
 
 /// Updates a model's weights from their gradients.
@@ -212,9 +211,6 @@ impl Slots {
     }
 }
 
-/// Tensors longer than this are updated in parallel chunks of this size.
-const PARALLEL_CHUNK: usize = 1 << 14;
-
 impl Slots {
     /// Runs `update(value, grad, first_slot, second_slot)` on every element of every trainable
     /// parameter, then counts the iteration. Slots start at `initial`.
@@ -229,29 +225,10 @@ impl Slots {
             self.first = values.iter().map(|v| vec![initial; v.len()]).collect();
             self.second = values.iter().map(|v| vec![initial; v.len()]).collect();
         }
-        // Indexed over slices of one length so the compiler drops bounds checks and vectorizes.
-        let run = |v: &mut [f32], g: &[f32], a: &mut [f32], b: &mut [f32]| {
-            let n = v.len();
-            let (g, a, b) = (&g[..n], &mut a[..n], &mut b[..n]);
-            for i in 0..n {
-                update(&mut v[i], g[i], &mut a[i], &mut b[i]);
-            }
-        };
         for (i, value) in values.iter_mut().enumerate() {
-            if !trainable[i] {
-                continue;
-            }
-            let (value, grad) = (value.data_mut(), grads[i].data());
-            let (first, second) = (&mut self.first[i][..], &mut self.second[i][..]);
-            if value.len() > PARALLEL_CHUNK {
-                value
-                    .par_chunks_mut(PARALLEL_CHUNK)
-                    .zip(grad.par_chunks(PARALLEL_CHUNK))
-                    .zip(first.par_chunks_mut(PARALLEL_CHUNK))
-                    .zip(second.par_chunks_mut(PARALLEL_CHUNK))
-                    .for_each(|(((v, g), a), b)| run(v, g, a, b));
-            } else {
-                run(value, grad, first, second);
+            if trainable[i] {
+                let (first, second) = (&mut self.first[i][..], &mut self.second[i][..]);
+                crate::kernels::update_slots(value.data_mut(), grads[i].data(), first, second, &update);
             }
         }
         self.iterations += 1;
