@@ -78,6 +78,26 @@ pub(crate) fn fill(out: &mut [f32], value: f32) {
     }
 }
 
+/// Copies rows `indices` of `source` (rows of `row` values) into `out`, in that order: a
+/// shuffled batch. Split over threads when large: the rows come from all over a large dataset,
+/// so the copy waits on memory, and two threads keep twice as many reads in flight (and keep
+/// the pool's other thread awake for the step's first product).
+pub(crate) fn gather_rows(source: &[f32], row: usize, indices: &[usize], out: &mut [f32]) {
+    let copy = |out: &mut [f32], indices: &[usize]| {
+        for (out, &i) in out.chunks_exact_mut(row.max(1)).zip(indices) {
+            out.copy_from_slice(&source[i * row..(i + 1) * row]);
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if out.len() < PARALLEL_CHUNK / 2 || threads == 1 || row == 0 {
+        return copy(out, indices);
+    }
+    let rows_per_thread = indices.len().div_ceil(threads);
+    out.par_chunks_mut(rows_per_thread * row)
+        .zip(indices.par_chunks(rows_per_thread))
+        .for_each(|(out, indices)| copy(out, indices));
+}
+
 /// `acc[i] += scale · x[i]`.
 pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
     let run = |acc: &mut [f32], x: &[f32]| acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x);

@@ -177,10 +177,8 @@ impl Tensor {
         out.shape.clear();
         out.shape.push(indices.len());
         out.shape.extend_from_slice(&self.shape[1..]);
-        out.data.clear();
-        for &i in indices {
-            out.data.extend_from_slice(&self.data[i * row..(i + 1) * row]);
-        }
+        out.data.resize(indices.len() * row, 0.0);
+        crate::kernels::gather_rows(&self.data, row, indices, &mut out.data);
     }
 
     /// Rows `start..end` along the first axis.
