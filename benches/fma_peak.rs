@@ -1,22 +1,24 @@
-//! This machine's peak f32 throughput: fused multiply-adds on 256-bit AVX2 vectors, on 1 thread
-//! and on all threads at once, so kernel results (`cargo bench --bench kernels`) can be read as
-//! a fraction of the limit.
+//! This machine's peak f32 throughput: fused multiply-adds on 256-bit AVX2 vectors and, where
+//! the CPU has them, 512-bit AVX-512 vectors, on 1 thread and on all threads at once, so kernel
+//! results (`cargo bench --bench kernels`) can be read as a fraction of the limit.
 //!
 //! `cargo bench --bench fma_peak`
 //!
 //! Each thread runs 12 independent chains of `acc = acc·a + b` on 8-lane vectors: more chains
 //! than an FMA's latency × throughput on current x86 cores (Zen 1: 5 cycles × 1 per cycle;
-//! Skylake: 4 × 2), so the FMA units, not the dependency chains, set the pace. 256-bit vectors
-//! because that is the width `gemm` uses here (its AVX-512 kernels sit behind a feature strata
-//! does not enable).
+//! Skylake: 4 × 2), so the FMA units, not the dependency chains, set the pace. Both widths,
+//! because `gemm` picks its AVX-512 kernels at run time where the CPU has them (strata enables
+//! its `x86-v4` feature) and strata's own kernels are AVX2; the peak is the larger of the two
+//! (on Zen 4 they are equal: it splits a 512-bit FMA in two halves; on Intel's server cores with
+//! two 512-bit FMA units AVX-512 doubles it).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 /// Independent accumulator chains per thread.
 const CHAINS: usize = 12;
-/// Floating-point operations per loop iteration: CHAINS FMAs × 8 lanes × 2 (multiply, add).
-const FLOPS_PER_ITERATION: u64 = (CHAINS * 8 * 2) as u64;
+/// Floating-point operations per loop iteration and lane: CHAINS FMAs × 2 (multiply, add).
+const FLOPS_PER_LANE: u64 = (CHAINS * 2) as u64;
 /// Loop iterations per timed run (≈ 0.5 s at 40 GFLOP/s).
 const ITERATIONS: u64 = 100_000_000;
 /// Timed runs per measurement; the fastest counts (the least disturbed by other processes).
@@ -59,23 +61,87 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::CHAINS;
+    use std::arch::x86_64::*;
+
+    /// [`super::avx2::fma_chains`] on 16-lane vectors.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F (checked by the caller at run time).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn fma_chains(iterations: u64, seed: f32) -> f32 {
+        let a = _mm512_set1_ps(0.999_9);
+        let b = _mm512_set1_ps(1e-4);
+        let mut acc = [_mm512_set1_ps(seed); CHAINS];
+        for _ in 0..iterations {
+            for chain in acc.iter_mut() {
+                *chain = _mm512_fmadd_ps(*chain, a, b);
+            }
+        }
+        let mut total = _mm512_setzero_ps();
+        for chain in acc {
+            total = _mm512_add_ps(total, chain);
+        }
+        _mm512_reduce_add_ps(total)
+    }
+
+    /// Whether this CPU can run [`fma_chains`].
+    pub fn supported() -> bool {
+        is_x86_feature_detected!("avx512f")
+    }
+}
+
+/// A vector width to measure.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum Width {
+    Avx2,
+    Avx512,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Width {
+    fn lanes(self) -> u64 {
+        match self {
+            Width::Avx2 => 8,
+            Width::Avx512 => 16,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Width::Avx2 => "AVX2, 256-bit",
+            Width::Avx512 => "AVX-512, 512-bit",
+        }
+    }
+
+    fn run(self, iterations: u64, seed: f32) -> f32 {
+        // SAFETY: main measures a width only after its `supported()` returned true.
+        unsafe {
+            match self {
+                Width::Avx2 => avx2::fma_chains(iterations, seed),
+                Width::Avx512 => avx512::fma_chains(iterations, seed),
+            }
+        }
+    }
+}
+
 /// GFLOP/s of `threads` threads each running the FMA chains at the same time (best of RUNS).
 #[cfg(target_arch = "x86_64")]
-fn measure(threads: usize) -> f64 {
+fn measure(width: Width, threads: usize) -> f64 {
     let mut best = f64::INFINITY;
     for _ in 0..RUNS {
         let started = Instant::now();
         std::thread::scope(|scope| {
             for t in 0..threads {
-                scope.spawn(move || {
-                    // SAFETY: main checked avx2::supported() before measuring.
-                    black_box(unsafe { avx2::fma_chains(ITERATIONS, black_box(t as f32)) })
-                });
+                scope.spawn(move || black_box(width.run(ITERATIONS, black_box(t as f32))));
             }
         });
         best = best.min(started.elapsed().as_secs_f64());
     }
-    (threads as u64 * ITERATIONS * FLOPS_PER_ITERATION) as f64 / best / 1e9
+    (threads as u64 * ITERATIONS * FLOPS_PER_LANE * width.lanes()) as f64 / best / 1e9
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -85,14 +151,18 @@ fn main() {
         return;
     }
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let single = measure(1);
-    println!("f32 FMA peak (AVX2, 256-bit), 1 thread: {single:.1} GFLOP/s");
-    if all > 1 {
-        let total = measure(all);
-        println!(
-            "f32 FMA peak (AVX2, 256-bit), {all} threads: {total:.1} GFLOP/s ({:.1} per thread)",
-            total / all as f64
-        );
+    let widths = [Some(Width::Avx2), avx512::supported().then_some(Width::Avx512)];
+    for width in widths.into_iter().flatten() {
+        let single = measure(width, 1);
+        println!("f32 FMA peak ({}), 1 thread: {single:.1} GFLOP/s", width.name());
+        if all > 1 {
+            let total = measure(width, all);
+            println!(
+                "f32 FMA peak ({}), {all} threads: {total:.1} GFLOP/s ({:.1} per thread)",
+                width.name(),
+                total / all as f64
+            );
+        }
     }
 }
 
