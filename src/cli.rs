@@ -536,7 +536,14 @@ fn bench(args: &BenchArgs) -> Result<()> {
     model.build(&input)?;
     model.compile(optimizer, loss, &["accuracy"])?;
     let classes = model.output_shape().map_or(1, numel);
-    let samples = batch_size * (args.steps + 2);
+    // A few distinct batches, cycled as epochs, so peak memory measures training and not a
+    // random dataset that grows with --steps: as many as divide the step count, up to 64.
+    let steps = args.steps.max(1);
+    let batches = (1..=steps.min(64))
+        .rev()
+        .find(|b| steps.is_multiple_of(*b))
+        .unwrap_or(1);
+    let samples = batch_size * (batches + 2);
     let mut rng = crate::rng::Rng::new(0);
     let mut shape = vec![samples];
     shape.extend(&input);
@@ -555,10 +562,10 @@ fn bench(args: &BenchArgs) -> Result<()> {
     model.fit(&x.slice_rows(0, warm), &y.slice_rows(0, warm), options.clone())?;
     let (x, y) = (x.slice_rows(warm, samples), y.slice_rows(warm, samples));
     let started = Instant::now();
-    model.fit(&x, &y, options)?;
+    model.fit(&x, &y, options.epochs(steps / batches))?;
     let seconds = started.elapsed().as_secs_f64();
-    let ms_per_step = 1e3 * seconds / args.steps.max(1) as f64;
-    let samples_per_second = (args.steps * batch_size) as f64 / seconds;
+    let ms_per_step = 1e3 * seconds / steps as f64;
+    let samples_per_second = (steps * batch_size) as f64 / seconds;
     let threads = rayon::current_num_threads();
 
     // Inference: one sample per call, as a service answering single requests would.
