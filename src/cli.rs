@@ -76,7 +76,8 @@ enum Command {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// A named model (mlp, mlp2, cnn, linreg, resmlp) or a model file.
+    /// A named model (mlp, mlp2, cnn, linreg, resmlp), a model file, or `all` for the classic
+    /// mlp, mlp2 and cnn one after the other.
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Training steps to time (after two warm-up steps).
@@ -91,10 +92,13 @@ struct BenchArgs {
     /// Single-sample `predict` calls to time for the latency percentiles (after ten warm-up calls).
     #[arg(long, default_value_t = 200)]
     predictions: usize,
-    /// Print one JSON object instead of text.
+    /// Print one JSON object per model (one per line) instead of text.
     #[arg(long)]
     json: bool,
 }
+
+/// The models `strata bench --model all` times.
+const CLASSIC_MODELS: [&str; 3] = ["mlp", "mlp2", "cnn"];
 
 #[derive(Args, Default)]
 struct TrainArgs {
@@ -514,6 +518,18 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
 
 fn bench(args: &BenchArgs) -> Result<()> {
     set_threads(args.threads)?;
+    if args.model != "all" {
+        return bench_model(&args.model, args);
+    }
+    for model in CLASSIC_MODELS {
+        reset_peak_rss();
+        bench_model(model, args)?;
+    }
+    Ok(())
+}
+
+/// Times training steps and single-sample predictions of one model (see `strata bench`).
+fn bench_model(spec: &str, args: &BenchArgs) -> Result<()> {
     let ModelFile {
         name,
         mut model,
@@ -521,7 +537,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
         loss,
         batch_size,
         ..
-    } = load_model_spec(&args.model)?;
+    } = load_model_spec(spec)?;
     let batch_size = args.batch_size.unwrap_or(batch_size).max(1);
     let input = model
         .layers()
@@ -613,6 +629,13 @@ fn bench(args: &BenchArgs) -> Result<()> {
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
     sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
+/// Restarts the count of peak resident memory (Linux's `clear_refs` value 5, which resets
+/// `VmHWM`), so each model of `strata bench --model all` reports its own peak. Best effort:
+/// elsewhere the peak stays the process's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// The process's peak resident memory so far, in MB (Linux's `VmHWM`; `None` elsewhere).

@@ -340,3 +340,28 @@ fn bench_reports_step_time_predict_latency_and_peak_memory() {
     let report = last_json(&stdout);
     assert_eq!(report["predict_p50_ms"], report["predict_p99_ms"]);
 }
+
+#[test]
+fn bench_all_times_the_three_classic_models_one_line_each() {
+    let (code, stdout, stderr) = strata(&[
+        "bench",
+        "--model",
+        "all",
+        "--steps",
+        "1",
+        "--predictions",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let reports: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    let models: Vec<&str> = reports.iter().map(|r| r["model"].as_str().unwrap()).collect();
+    assert_eq!(models, ["mlp", "mlp2", "cnn"]);
+    let batch_sizes: Vec<u64> = reports.iter().map(|r| r["batch_size"].as_u64().unwrap()).collect();
+    assert_eq!(batch_sizes, [32, 32, 64]);
+    assert!(reports.iter().all(|r| r["ms_per_step"].as_f64().unwrap() > 0.0));
+}
