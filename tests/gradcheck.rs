@@ -151,6 +151,54 @@ fn a_parameter_used_twice_gets_both_contributions() {
 }
 
 #[test]
+fn a_dense_kernel_shared_by_two_calls_gets_both_contributions() {
+    // sum(x₁·K) + sum(x₂·K): dK[i][u] = Σ_rows x₁[r][i] + Σ_rows x₂[r][i]. The first call's
+    // backward rule overwrites the (not yet cleared) gradient, the second adds to it.
+    let mut params = ParamStore::new();
+    let x1 = Tensor::from_vec(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
+    let x2 = Tensor::from_vec(vec![1, 3], vec![-1., 0.5, 2.]).unwrap();
+    let kernel = params.add("k", uniform(&[3, 2], -1.0, 1.0, 7), true);
+    let loss = |g: &mut Graph| {
+        let (a, b) = (g.constant(&x1), g.constant(&x2));
+        let k = g.param(kernel);
+        let ya = g.linear(a, k, None)?;
+        let k = g.param(kernel);
+        let yb = g.linear(b, k, None)?;
+        let (sa, sb) = (g.sum(ya), g.sum(yb));
+        g.add(sa, sb)
+    };
+    for _ in 0..2 {
+        // Twice: the second pass starts from the first pass's (stale) gradient buffer.
+        let grads = gradients(&mut params, loss).unwrap();
+        assert_eq!(grads[0].data(), &[4., 4., 7.5, 7.5, 11., 11.]);
+    }
+    assert_gradients("shared kernel", &mut params, EPS, TOLERANCE, loss);
+}
+
+#[test]
+fn a_parameter_the_loss_does_not_reach_gets_zeros_not_a_stale_gradient() {
+    let mut params = ParamStore::new();
+    let w = params.add("w", Tensor::from_slice(&[1.0, 2.0]), true);
+    let v = params.add("v", Tensor::from_slice(&[3.0, 4.0]), true);
+    let grads = gradients(&mut params, |g| {
+        let (w, v) = (g.param(w), g.param(v));
+        let y = g.mul(w, v)?;
+        Ok(g.sum(y))
+    })
+    .unwrap();
+    assert_eq!(grads[1].data(), &[1.0, 2.0]);
+    // Now `v` is recorded but the loss does not depend on it.
+    let grads = gradients(&mut params, |g| {
+        let (w, _unused) = (g.param(w), g.param(v));
+        let y = g.square(w);
+        Ok(g.sum(y))
+    })
+    .unwrap();
+    assert_eq!(grads[0].data(), &[2.0, 4.0]);
+    assert_eq!(grads[1].data(), &[0.0, 0.0]);
+}
+
+#[test]
 fn gradients_are_recomputed_not_accumulated() {
     let mut params = ParamStore::new();
     let w = params.add("w", Tensor::from_slice(&[1.0, 2.0]), true);

@@ -317,6 +317,41 @@ mod tests {
         t
     }
 
+    /// Products split by depth ([`split_k`]): the MLP's forward shape and an odd one, with
+    /// every transpose and accumulation, against the naive product, and bit for bit the same on
+    /// one thread as on two.
+    #[test]
+    fn depth_split_products_match_naive_and_do_not_depend_on_threads() {
+        for &(m, k, n) in &[(32, 784, 128), (5, 301, 7)] {
+            assert!(m < MIN_ROWS_PER_THREAD * SPLIT_K_MAX_THREADS && k >= SPLIT_K_MIN_DEPTH);
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+            let expected = naive(&a, &b, m, k, n);
+            let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
+            for (lhs, ta) in [(&a, Transpose::No), (&at, Transpose::Yes)] {
+                for (rhs, tb) in [(&b, Transpose::No), (&bt, Transpose::Yes)] {
+                    let run = |threads: usize| {
+                        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                        let mut c = vec![1.0; m * n];
+                        pool.install(|| {
+                            matmul(lhs, ta, rhs, tb, &mut c, m, k, n, false);
+                            matmul(lhs, ta, rhs, tb, &mut c, m, k, n, true);
+                        });
+                        c
+                    };
+                    let (one, two) = (run(1), run(2));
+                    assert!(one.iter().zip(&two).all(|(x, y)| x.to_bits() == y.to_bits()));
+                    let err = one
+                        .iter()
+                        .zip(&expected)
+                        .map(|(x, y)| (x - 2.0 * y).abs())
+                        .fold(0.0, f32::max);
+                    assert!(err < 1e-2, "{m}x{k}x{n} {ta:?} {tb:?}: {err}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn matches_naive_product_with_transposes_and_accumulation() {
         for &(m, k, n) in &[(1, 1, 1), (3, 5, 2), (17, 33, 9), (64, 300, 130)] {
