@@ -62,8 +62,18 @@ pub fn matmul(
         col_stride: b_col_stride,
         row_stride: b_row_stride,
     };
+    let macs = m * n * k;
+    // Before the thread count is looked at: whether a product is split by depth changes its
+    // summation order, so it must not depend on the threads.
+    if macs >= PARALLEL_MIN_MACS
+        && m < MIN_ROWS_PER_THREAD * SPLIT_K_MAX_THREADS
+        && k >= SPLIT_K_MIN_DEPTH
+        && m * n <= SPLIT_K_MAX_OUTPUTS
+    {
+        return split_k(a, transpose_a, b, c, m, k, n, accumulate);
+    }
     let threads = rayon::current_num_threads();
-    if m * n * k < PARALLEL_MIN_MACS || threads == 1 {
+    if macs < PARALLEL_MIN_MACS || threads == 1 {
         let a = Operand {
             data: a,
             col_stride: a_col_stride as isize,
@@ -79,9 +89,6 @@ pub fn matmul(
             accumulate,
             gemm_common::Parallelism::None,
         );
-    }
-    if m < MIN_ROWS_PER_THREAD * SPLIT_K_MAX_THREADS && k >= SPLIT_K_MIN_DEPTH && m * n <= SPLIT_K_MAX_OUTPUTS {
-        return split_k(a, transpose_a, b, c, m, k, n, accumulate);
     }
     if m < MIN_ROWS_PER_THREAD * threads {
         // Too few rows to share out: let gemm split the columns itself.
@@ -322,8 +329,9 @@ mod tests {
     /// one thread as on two.
     #[test]
     fn depth_split_products_match_naive_and_do_not_depend_on_threads() {
-        for &(m, k, n) in &[(32, 784, 128), (5, 301, 7)] {
-            assert!(m < MIN_ROWS_PER_THREAD * SPLIT_K_MAX_THREADS && k >= SPLIT_K_MIN_DEPTH);
+        for &(m, k, n) in &[(32, 784, 128), (7, 1001, 41)] {
+            assert!(m * k * n >= PARALLEL_MIN_MACS && m < MIN_ROWS_PER_THREAD * SPLIT_K_MAX_THREADS);
+            assert!(k >= SPLIT_K_MIN_DEPTH && m * n <= SPLIT_K_MAX_OUTPUTS);
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
             let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
             let expected = naive(&a, &b, m, k, n);
