@@ -888,6 +888,34 @@ fn a_short_mnist_cnn_run_learns() {
     assert_eq!(correct as f32 / TEST as f32, accuracy);
 }
 
+#[test]
+fn the_cnn_trains_to_the_same_bits_on_one_thread_and_two() {
+    let ((x_train, y_train), _) = mnist::load_data().unwrap();
+    let (x, y) = mnist_images(&x_train, &y_train, 0, 256);
+    let on_threads = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut model = mnist_cnn();
+            model
+                .compile(RMSprop::new(0.001), "categorical_crossentropy", &["accuracy"])
+                .unwrap();
+            model
+                .fit(&x, &y, FitOptions::default().epochs(1).batch_size(64).verbose(0))
+                .unwrap();
+            model.weights()
+        })
+    };
+    let (one, two) = (on_threads(1), on_threads(2));
+    assert!(!one.is_empty());
+    for (name, weights) in &one {
+        assert_eq!(
+            weights.data(),
+            two[name].data(),
+            "{name} differs between 1 and 2 threads"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Bad input: typed errors, never a panic
 // ---------------------------------------------------------------------------------------------

@@ -168,6 +168,24 @@ fn the_same_seed_gives_bit_identical_weights() {
 }
 
 #[test]
+fn one_thread_and_two_train_to_the_same_bits() {
+    // The products, the optimizer and the batch gathering split work over threads at fixed
+    // points, never at points that depend on the thread count.
+    let on_threads = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| short_fit(42))
+    };
+    let (one, two) = (on_threads(1), on_threads(2));
+    for (name, weights) in &one {
+        assert_eq!(
+            weights.data(),
+            two[name].data(),
+            "{name} differs between 1 and 2 threads"
+        );
+    }
+}
+
+#[test]
 fn the_same_seed_gives_the_same_initial_weights() {
     let build = |seed: u64| {
         let mut model = mlp();
