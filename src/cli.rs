@@ -505,14 +505,8 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
         return Err(Error::invalid("threads", 0, "must be at least 1"));
     }
     // This thread joins the pool as its worker 0: the training loop then runs on a worker, so
-    // each parallel region is a cheap `join` whose first half stays on this thread (and in this
-    // core's cache) instead of a hand-off to the pool and back. Zero threads means rayon's
-    // default (RAYON_NUM_THREADS, else one per core). Fails only if the pool was already set up,
-    // which cannot happen before this point.
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.unwrap_or(0))
-        .use_current_thread()
-        .build_global();
+    // each parallel region is a cheap `join` whose first half stays on this thread.
+    crate::kernels::join_pool(threads);
     Ok(())
 }
 
@@ -582,7 +576,7 @@ fn bench_model(spec: &str, args: &BenchArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let ms_per_step = 1e3 * seconds / steps as f64;
     let samples_per_second = (steps * batch_size) as f64 / seconds;
-    let threads = rayon::current_num_threads();
+    let threads = crate::kernels::threads();
 
     // Inference: one sample per call, as a service answering single requests would.
     let one = x.slice_rows(0, 1);
@@ -769,7 +763,7 @@ fn train_in(args: TrainArgs, world: Option<&dyn crate::distributed::Launched>) -
     let mut report = json!({
         "model": name,
         "params": model.count_params(),
-        "threads": rayon::current_num_threads(),
+        "threads": crate::kernels::threads(),
         "epochs": history.epochs,
         "train_seconds": train_seconds,
     });

@@ -388,10 +388,10 @@ impl Sequential {
                 }
                 let augment = augmentation.as_mut();
                 let loss = match world {
-                    // On a pool thread, so each parallel region of the step is a cheap `join`
-                    // whose first half stays on this thread (a no-op when this thread is one
-                    // already: the `strata` command makes its main thread worker 0).
-                    None => rayon::scope(|_| self.train_step(xs, &ys, batch, None, augment, &mut step_stats))?,
+                    // On a pool thread (see `on_pool`; the `strata` command's main thread is one).
+                    None => {
+                        crate::kernels::on_pool(|| self.train_step(xs, &ys, batch, None, augment, &mut step_stats))?
+                    }
                     // MPI's communicator may not leave its thread.
                     Some(_) => self.train_step(xs, &ys, batch, world, augment, &mut step_stats)?,
                 };
