@@ -95,7 +95,7 @@ pub enum Error {
     },
 }
 
-/// `Result` with [`Error`] as the error type.
+/// `Result` with [`enum@Error`] as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
