@@ -98,6 +98,19 @@ pub(crate) fn gather_rows(source: &[f32], row: usize, indices: &[usize], out: &m
         .for_each(|(out, indices)| copy(out, indices));
 }
 
+/// `out = source` (one length), split over the threads when large, like [`gather_rows`]: an
+/// evaluation batch sliced from a dataset in memory.
+pub(crate) fn copy(out: &mut [f32], source: &[f32]) {
+    let threads = rayon::current_num_threads();
+    if out.len() < PARALLEL_CHUNK / 2 || threads == 1 {
+        return out.copy_from_slice(source);
+    }
+    let chunk = out.len().div_ceil(threads);
+    out.par_chunks_mut(chunk)
+        .zip(source.par_chunks(chunk))
+        .for_each(|(out, source)| out.copy_from_slice(source));
+}
+
 /// `acc[i] += scale · x[i]`.
 pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
     let run = |acc: &mut [f32], x: &[f32]| acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x);

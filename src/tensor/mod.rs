@@ -198,8 +198,8 @@ impl Tensor {
         out.shape.clear();
         out.shape.push(end - start);
         out.shape.extend_from_slice(&self.shape[1..]);
-        out.data.clear();
-        out.data.extend_from_slice(&self.data[start * row..end * row]);
+        out.data.resize((end - start) * row, 0.0);
+        crate::kernels::copy(&mut out.data, &self.data[start * row..end * row]);
     }
 
     /// Index of the largest value in each row of a 2-D (or higher) tensor.
