@@ -556,6 +556,20 @@ impl Sequential {
         batch_size: usize,
         world: Option<&dyn Collective>,
     ) -> Result<Scores> {
+        if world.is_none() {
+            // On a pool thread, as the training steps (MPI's communicator may not leave its thread).
+            return crate::kernels::on_pool(|| self.evaluate_batches(xs, ys, batch_size, None));
+        }
+        self.evaluate_batches(xs, ys, batch_size, world)
+    }
+
+    fn evaluate_batches(
+        &mut self,
+        xs: &[&Tensor],
+        ys: &[&Tensor],
+        batch_size: usize,
+        world: Option<&dyn Collective>,
+    ) -> Result<Scores> {
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "must be at least 1"));
         }
