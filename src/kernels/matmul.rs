@@ -314,6 +314,14 @@ mod tests {
         c
     }
 
+    /// The largest `|got − scale·expected|`.
+    fn max_error(got: &[f32], expected: &[f32], scale: f32) -> f32 {
+        got.iter()
+            .zip(expected)
+            .map(|(x, y)| (x - scale * y).abs())
+            .fold(0.0, f32::max)
+    }
+
     fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         let mut t = vec![0.0; x.len()];
         for r in 0..rows {
@@ -349,11 +357,7 @@ mod tests {
                     };
                     let (one, two) = (run(1), run(2));
                     assert!(one.iter().zip(&two).all(|(x, y)| x.to_bits() == y.to_bits()));
-                    let err = one
-                        .iter()
-                        .zip(&expected)
-                        .map(|(x, y)| (x - 2.0 * y).abs())
-                        .fold(0.0, f32::max);
+                    let err = max_error(&one, &expected, 2.0);
                     assert!(err < 1e-2, "{m}x{k}x{n} {ta:?} {tb:?}: {err}");
                 }
             }
@@ -372,14 +376,10 @@ mod tests {
                 for (rhs, tb) in [(&b, Transpose::No), (&bt, Transpose::Yes)] {
                     let mut c = vec![1.0; m * n];
                     matmul(lhs, ta, rhs, tb, &mut c, m, k, n, false);
-                    let err = c.iter().zip(&expected).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+                    let err = max_error(&c, &expected, 1.0);
                     assert!(err < 1e-3, "{m}x{k}x{n} {ta:?} {tb:?}: {err}");
                     matmul(lhs, ta, rhs, tb, &mut c, m, k, n, true);
-                    let err = c
-                        .iter()
-                        .zip(&expected)
-                        .map(|(x, y)| (x - 2.0 * y).abs())
-                        .fold(0.0, f32::max);
+                    let err = max_error(&c, &expected, 2.0);
                     assert!(err < 2e-3, "accumulate {m}x{k}x{n}: {err}");
                 }
             }

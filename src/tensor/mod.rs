@@ -198,8 +198,10 @@ impl Tensor {
         out.shape.clear();
         out.shape.push(end - start);
         out.shape.extend_from_slice(&self.shape[1..]);
-        out.data.resize((end - start) * row, 0.0);
-        crate::kernels::copy(&mut out.data, &self.data[start * row..end * row]);
+        // The source first: a bad range fails on the slice, before `out` is resized to it.
+        let source = &self.data[start * row..end * row];
+        out.data.resize(source.len(), 0.0);
+        crate::kernels::copy(&mut out.data, source);
     }
 
     /// Index of the largest value in each row of a 2-D (or higher) tensor.
