@@ -16,7 +16,7 @@ const TRAIN: usize = 2_000;
 /// Validation images, taken from the other end of the training set.
 const VALIDATION: usize = 2_000;
 
-fn model(regularized: bool) -> Sequential {
+fn model(regularized: bool) -> Model {
     let mut model = Sequential::new();
     model.add(Input::new(&[784]));
     for _ in 0..2 {

@@ -23,7 +23,7 @@ const WIDTH: usize = 64;
 struct FirstGradient(Option<f32>);
 
 impl Callback for FirstGradient {
-    fn on_batch_end(&mut self, model: &mut Sequential, epoch: usize, batch: usize, _: f32) -> strata::Result<Control> {
+    fn on_batch_end(&mut self, model: &mut Model, epoch: usize, batch: usize, _: f32) -> strata::Result<Control> {
         if epoch == 1 && batch == 1 {
             let id = model.params().ids().next().expect("the model has weights");
             let norm = model.params().grad(id).data().iter().map(|g| g * g).sum::<f32>().sqrt();
@@ -32,7 +32,7 @@ impl Callback for FirstGradient {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, _: &mut Sequential, _: &EpochLogs) -> strata::Result<Control> {
+    fn on_epoch_end(&mut self, _: &mut Model, _: &EpochLogs) -> strata::Result<Control> {
         Ok(Control::Continue)
     }
 }

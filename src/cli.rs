@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::io::config::{ModelFile, load_model_spec};
 use crate::losses::Loss;
 use crate::metrics::ConfusionMatrix;
-use crate::model::{Callback, Control, FitOptions, Sequential};
+use crate::model::{Callback, Control, FitOptions, Model};
 use crate::optimizers::{self, Clipping, LearningRate, Optimizer};
 use crate::tensor::{Tensor, numel};
 use clap::{Args, Parser, Subcommand};
@@ -321,7 +321,7 @@ struct Checkpointer {
 }
 
 impl Callback for Checkpointer {
-    fn on_batch_end(&mut self, model: &mut Sequential, _epoch: usize, _batch: usize, _loss: f32) -> Result<Control> {
+    fn on_batch_end(&mut self, model: &mut Model, _epoch: usize, _batch: usize, _loss: f32) -> Result<Control> {
         if !self.interrupt.load(Ordering::Relaxed) {
             return Ok(Control::Continue);
         }
@@ -334,7 +334,7 @@ impl Callback for Checkpointer {
         Ok(Control::Stop)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Sequential, logs: &crate::model::EpochLogs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, logs: &crate::model::EpochLogs) -> Result<Control> {
         if let Some(path) = &self.path
             && logs.epoch.is_multiple_of(self.every.max(1))
         {
@@ -347,7 +347,7 @@ impl Callback for Checkpointer {
 /// A compiled model with its data and fit settings, ready to train.
 struct Prepared {
     name: String,
-    model: Sequential,
+    model: Model,
     data: Dataset,
     epochs: usize,
     batch_size: usize,
@@ -465,13 +465,13 @@ fn prepare_resume(args: &TrainArgs, path: &std::path::Path) -> Result<Prepared> 
 
 /// The model with `Dropout(rate)` inserted after every hidden Dense and pooling layer and an L2
 /// kernel penalty on every Dense and convolution layer, rebuilt from its config.
-fn with_regularization(model: Sequential, dropout: Option<f32>, l2: Option<f32>) -> Result<Sequential> {
+fn with_regularization(model: Model, dropout: Option<f32>, l2: Option<f32>) -> Result<Model> {
     if dropout.is_none() && l2.is_none() {
         return Ok(model);
     }
     let config = model.config();
     let entries = config["config"]["layers"].as_array().cloned().unwrap_or_default();
-    let mut rebuilt = Sequential::new();
+    let mut rebuilt = Model::new();
     rebuilt.set_name(model.name());
     for (i, mut entry) in entries.iter().cloned().enumerate() {
         let class = entry["class_name"].as_str().unwrap_or_default().to_string();
@@ -1061,7 +1061,7 @@ fn encode_targets(y: Tensor, raw_targets: bool, classes: usize) -> Result<Tensor
 
 /// Reshapes samples to the model's declared input shape (e.g. 28×28 images for a 784-wide
 /// input) and one-hot encodes labels when the loss wants arrays.
-fn fit_data_to_model(model: &mut Sequential, data: Dataset, raw_targets: bool) -> Result<Dataset> {
+fn fit_data_to_model(model: &mut Model, data: Dataset, raw_targets: bool) -> Result<Dataset> {
     let declared = model
         .layers()
         .first()

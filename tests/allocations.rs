@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use strata::Tensor;
 use strata::data::to_categorical;
 use strata::io::config::load_model_spec;
-use strata::model::{FitOptions, Sequential};
+use strata::model::{FitOptions, Model};
 use strata::rng::Rng;
 
 /// The system allocator, counting calls that hand out memory (alloc, alloc_zeroed, realloc).
@@ -78,7 +78,7 @@ fn allocations_during(run: impl FnOnce()) -> [usize; 2] {
 
 /// A compiled named model with random data: `samples` inputs of its input shape, targets of the
 /// kind its loss takes, and its batch size.
-fn model_with_data(name: &str, samples: usize) -> (Sequential, Tensor, Tensor, usize) {
+fn model_with_data(name: &str, samples: usize) -> (Model, Tensor, Tensor, usize) {
     let spec = load_model_spec(name).unwrap();
     let mut model = spec.model;
     model.compile(spec.optimizer, spec.loss, &["accuracy"]).unwrap();
@@ -117,7 +117,7 @@ impl Counts {
     }
 }
 
-fn counts(model: &mut Sequential, x: &Tensor, y: &Tensor, batch_size: usize, batches: usize) -> Counts {
+fn counts(model: &mut Model, x: &Tensor, y: &Tensor, batch_size: usize, batches: usize) -> Counts {
     let (x, y) = (
         x.slice_rows(0, batches * batch_size),
         y.slice_rows(0, batches * batch_size),

@@ -6,7 +6,7 @@ use strata::model::EpochLogs;
 use strata::prelude::*;
 
 /// One neuron on y = x with a learning rate so high that every epoch makes the loss worse.
-fn diverging() -> (Sequential, Tensor) {
+fn diverging() -> (Model, Tensor) {
     let mut model = Sequential::new();
     model.add(Input::new(&[1])).add(Dense::new(1));
     model.compile(Sgd::new(0.2), "mse", &[]).unwrap();
@@ -102,14 +102,14 @@ fn logs(epoch: usize, loss: f32) -> EpochLogs {
 }
 
 /// A compiled one-weight model whose single weight can be set to mark an epoch.
-fn marker_model(lr: f32) -> Sequential {
+fn marker_model(lr: f32) -> Model {
     let mut model = Sequential::new();
     model.add(Input::new(&[1])).add(Dense::new(1).use_bias(false));
     model.compile(Sgd::new(lr), "mse", &[]).unwrap();
     model
 }
 
-fn set_marker(model: &mut Sequential, value: f32) {
+fn set_marker(model: &mut Model, value: f32) {
     let id = model.params().ids().next().unwrap();
     *model.params_mut().value_mut(id) = Tensor::from_vec(vec![1, 1], vec![value]).unwrap();
 }

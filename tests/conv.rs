@@ -775,7 +775,7 @@ fn global_pooling_and_max_pooling1d_match_the_reference() {
 // ---------------------------------------------------------------------------------------------
 
 /// The classic Keras MNIST CNN (93,322 parameters).
-fn mnist_cnn() -> Sequential {
+fn mnist_cnn() -> Model {
     let mut model = Sequential::new();
     model
         .add(Input::new(&[28, 28, 1]))
@@ -920,7 +920,7 @@ fn the_cnn_trains_to_the_same_bits_on_one_thread_and_two() {
 // 4. Bad input: typed errors, never a panic
 // ---------------------------------------------------------------------------------------------
 
-fn model_of(input: &[usize], layers: Vec<Box<dyn Layer>>) -> Sequential {
+fn model_of(input: &[usize], layers: Vec<Box<dyn Layer>>) -> Model {
     let mut model = Sequential::new();
     model.add(Input::new(input));
     for layer in layers {
@@ -1178,7 +1178,7 @@ const SMALL_CNN_SHAPES: [&str; 6] = [
     "(None, 3, 2)",
 ];
 
-fn check_small_cnn(model: &mut Sequential, origin: &str) {
+fn check_small_cnn(model: &mut Model, origin: &str) {
     let summary = model.summary().unwrap();
     assert_eq!(model.output_shape(), Some(&[3, 2][..]), "{origin}:\n{summary}");
     assert_eq!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use strata::data::mnist;
 use strata::prelude::*;
 
-fn mlp() -> Sequential {
+fn mlp() -> Model {
     let mut model = Sequential::new();
     model
         .add(Input::new(&[784]))
@@ -15,7 +15,7 @@ fn mlp() -> Sequential {
     model
 }
 
-fn compiled_mlp() -> Sequential {
+fn compiled_mlp() -> Model {
     let mut model = mlp();
     model
         .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])

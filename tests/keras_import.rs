@@ -30,7 +30,7 @@ fn assert_close(actual: &Tensor, expected: &Tensor, what: &str) {
 }
 
 /// Imports NAME.keras and checks its predictions against Keras's.
-fn assert_matches_keras(name: &str) -> Sequential {
+fn assert_matches_keras(name: &str) -> Model {
     let mut model = import_keras(fixture(&format!("{name}.keras"))).unwrap();
     let (x, expected) = keras_io(name);
     let y = model.predict(&x, 32).unwrap();

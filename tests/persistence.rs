@@ -22,7 +22,7 @@ fn labels(n: usize, classes: usize, seed: u64) -> Tensor {
     Tensor::from_vec(vec![n], (0..n).map(|_| rng.below(classes) as f32).collect()).unwrap()
 }
 
-fn mlp(seed: u64) -> Sequential {
+fn mlp(seed: u64) -> Model {
     let mut model = Sequential::new();
     model.seed(seed);
     model
@@ -33,7 +33,7 @@ fn mlp(seed: u64) -> Sequential {
     model
 }
 
-fn trained_mlp() -> (Sequential, Tensor) {
+fn trained_mlp() -> (Model, Tensor) {
     let mut model = mlp(3);
     model
         .compile(Adam::new(0.01), "sparse_categorical_crossentropy", &["accuracy"])
@@ -228,7 +228,7 @@ struct StopAt {
 }
 
 impl Callback for StopAt {
-    fn on_batch_end(&mut self, _: &mut Sequential, epoch: usize, batch: usize, _: f32) -> strata::Result<Control> {
+    fn on_batch_end(&mut self, _: &mut Model, epoch: usize, batch: usize, _: f32) -> strata::Result<Control> {
         Ok(if (epoch, batch) == (self.epoch, self.batch) {
             Control::Stop
         } else {

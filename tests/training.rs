@@ -44,7 +44,7 @@ fn subset(x: &Tensor, y: &Tensor, start: usize, end: usize, flat: bool) -> (Tens
 }
 
 /// The README's MLP: 784 → 128 relu → 10 softmax.
-fn mlp() -> Sequential {
+fn mlp() -> Model {
     let mut model = Sequential::new();
     model
         .add(Input::new(&[784]))
@@ -54,7 +54,7 @@ fn mlp() -> Sequential {
 }
 
 /// The mlp2 example: Flatten 28×28 → 128 relu → 64 relu → 10 softmax.
-fn mlp2() -> Sequential {
+fn mlp2() -> Model {
     let mut model = Sequential::new();
     model
         .add(Input::new(&[28, 28]))

@@ -2,7 +2,7 @@
 
 use super::{Best, Mode};
 use crate::error::Result;
-use crate::model::{Callback, Control, EpochLogs, Sequential};
+use crate::model::{Callback, Control, EpochLogs, Model};
 use std::path::PathBuf;
 
 /// Saves the model (atomically) after each epoch, or only when the monitored metric improves,
@@ -15,7 +15,7 @@ pub struct ModelCheckpoint {
 }
 
 impl ModelCheckpoint {
-    /// Saves to `path` (a safetensors model file, see `Sequential::save`).
+    /// Saves to `path` (a safetensors model file, see `Model::save`).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         ModelCheckpoint {
             path: path.into(),
@@ -38,7 +38,7 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
-    fn on_epoch_end(&mut self, model: &mut Sequential, logs: &EpochLogs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, logs: &EpochLogs) -> Result<Control> {
         let improved = self.best.update(logs)?;
         if improved || !self.save_best_only {
             model.save(&self.path)?;

@@ -2,7 +2,7 @@
 
 use super::{Best, Mode};
 use crate::error::Result;
-use crate::model::{Callback, Control, EpochLogs, Sequential};
+use crate::model::{Callback, Control, EpochLogs, Model};
 use crate::tensor::Tensor;
 
 /// Stops training when a monitored metric has stopped improving, as Keras's `EarlyStopping`.
@@ -62,7 +62,7 @@ impl EarlyStopping {
     }
 }
 
-fn snapshot(model: &Sequential) -> Vec<Tensor> {
+fn snapshot(model: &Model) -> Vec<Tensor> {
     model
         .params()
         .ids()
@@ -71,7 +71,7 @@ fn snapshot(model: &Sequential) -> Vec<Tensor> {
 }
 
 impl Callback for EarlyStopping {
-    fn on_epoch_end(&mut self, model: &mut Sequential, logs: &EpochLogs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, logs: &EpochLogs) -> Result<Control> {
         if self.best.update(logs)? {
             self.wait = 0;
             if self.restore_best_weights {

@@ -2,7 +2,7 @@
 
 use super::{Best, Mode};
 use crate::error::{Error, Result};
-use crate::model::{Callback, Control, EpochLogs, Sequential};
+use crate::model::{Callback, Control, EpochLogs, Model};
 
 /// Multiplies the learning rate by `factor` when a monitored metric has not improved for
 /// `patience` epochs, as Keras's `ReduceLROnPlateau`. Defaults: `monitor="val_loss"`,
@@ -75,7 +75,7 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
-    fn on_train_begin(&mut self, _model: &mut Sequential) -> Result<()> {
+    fn on_train_begin(&mut self, _model: &mut Model) -> Result<()> {
         if !(self.factor > 0.0 && self.factor < 1.0) {
             return Err(Error::invalid(
                 "factor",
@@ -86,7 +86,7 @@ impl Callback for ReduceLROnPlateau {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, model: &mut Sequential, logs: &EpochLogs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, logs: &EpochLogs) -> Result<Control> {
         let improved = self.best.update(logs)?;
         if self.cooldown_left > 0 {
             self.cooldown_left -= 1;
@@ -133,7 +133,7 @@ impl LearningRateScheduler {
 }
 
 impl Callback for LearningRateScheduler {
-    fn on_epoch_begin(&mut self, model: &mut Sequential, epoch: usize) -> Result<()> {
+    fn on_epoch_begin(&mut self, model: &mut Model, epoch: usize) -> Result<()> {
         let Some(optimizer) = model.optimizer_mut() else {
             return Ok(());
         };

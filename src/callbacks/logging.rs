@@ -1,7 +1,7 @@
 //! [`CSVLogger`] (epoch results to a CSV file) and [`TerminateOnNaN`].
 
 use crate::error::{Error, Result};
-use crate::model::{Callback, Control, EpochLogs, Sequential};
+use crate::model::{Callback, Control, EpochLogs, Model};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -45,7 +45,7 @@ impl CSVLogger {
 }
 
 impl Callback for CSVLogger {
-    fn on_train_begin(&mut self, _model: &mut Sequential) -> Result<()> {
+    fn on_train_begin(&mut self, _model: &mut Model) -> Result<()> {
         // With append, a non-empty file already has its header.
         let has_header = self.append && std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0);
         let file = std::fs::OpenOptions::new()
@@ -61,7 +61,7 @@ impl Callback for CSVLogger {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, _model: &mut Sequential, logs: &EpochLogs) -> Result<Control> {
+    fn on_epoch_end(&mut self, _model: &mut Model, logs: &EpochLogs) -> Result<Control> {
         let Some(file) = self.file.as_mut() else {
             return Ok(Control::Continue);
         };
@@ -105,7 +105,7 @@ impl TerminateOnNaN {
 }
 
 impl Callback for TerminateOnNaN {
-    fn on_batch_end(&mut self, _model: &mut Sequential, epoch: usize, batch: usize, loss: f32) -> Result<Control> {
+    fn on_batch_end(&mut self, _model: &mut Model, epoch: usize, batch: usize, loss: f32) -> Result<Control> {
         if loss.is_finite() {
             return Ok(Control::Continue);
         }

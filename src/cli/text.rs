@@ -6,7 +6,7 @@ pub(super) use crate::data::text::check_vocabulary;
 use crate::data::text::{Tokenizer, generate_text, load_shakespeare, load_text, sliding_windows};
 use crate::error::{Error, Result};
 use crate::io::config::ModelFile;
-use crate::model::{Callback, Control, EpochLogs, Sequential};
+use crate::model::{Callback, Control, EpochLogs, Model};
 use crate::rng::Rng;
 use std::path::{Path, PathBuf};
 
@@ -62,7 +62,7 @@ pub(super) struct PerplexityLogger {
 }
 
 impl Callback for PerplexityLogger {
-    fn on_epoch_end(&mut self, _model: &mut Sequential, logs: &EpochLogs) -> Result<Control> {
+    fn on_epoch_end(&mut self, _model: &mut Model, logs: &EpochLogs) -> Result<Control> {
         if self.verbose > 0 {
             let mut line = format!("perplexity: {:.3}", logs.loss.exp());
             if let Some(val) = logs.val_loss {

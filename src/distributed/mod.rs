@@ -42,7 +42,7 @@
 //! - at each epoch end one all-reduce averages the non-trainable weights (BatchNormalization's
 //!   moving statistics, which each rank updates from its own shard during the epoch) and copies
 //!   rank 0's trainable weights to all, so checkpoints and evaluation see one model;
-//! - validation (and [`Sequential::evaluate_distributed`](crate::model::Sequential::evaluate_distributed))
+//! - validation (and [`Model::evaluate_distributed`](crate::model::Model::evaluate_distributed))
 //!   is sharded the same way and its sums reduced;
 //! - only rank 0 ([`Collective::is_chief`]) prints progress; write files from rank 0 only.
 

@@ -33,7 +33,7 @@
 use crate::error::{Error, Result};
 use crate::layers;
 use crate::losses::Loss;
-use crate::model::Sequential;
+use crate::model::Model;
 use crate::optimizers::{self, Optimizer};
 use serde_json::Value;
 use std::path::Path;
@@ -57,7 +57,7 @@ pub struct ModelFile {
     /// Which data it trains on: `mnist`, `linreg`, or a CSV path.
     pub data: Option<String>,
     /// The compiled-ready model (layers added, not built).
-    pub model: Sequential,
+    pub model: Model,
     /// The optimizer from `[compile]`.
     pub optimizer: Box<dyn Optimizer>,
     /// The loss from `[compile]` (the first output's, with several outputs).
@@ -138,7 +138,7 @@ pub(crate) fn parse_value(root: &Value, origin: &str) -> Result<ModelFile> {
 
 impl ModelFile {
     /// Compiles `model` with this file's losses, loss weights and metrics and `optimizer`.
-    pub fn compile(&self, model: &mut Sequential, optimizer: Box<dyn Optimizer>) -> Result<()> {
+    pub fn compile(&self, model: &mut Model, optimizer: Box<dyn Optimizer>) -> Result<()> {
         compile_with(model, optimizer, &self.losses, &self.loss_weights, &self.metric_lists())
     }
 
@@ -153,7 +153,7 @@ impl ModelFile {
 
 /// `model.compile_outputs` with owned metric names.
 pub(crate) fn compile_with(
-    model: &mut Sequential,
+    model: &mut Model,
     optimizer: Box<dyn Optimizer>,
     losses: &[Loss],
     loss_weights: &[f32],
@@ -184,7 +184,7 @@ fn from_value(root: &Value) -> Result<ModelFile> {
     let mut model = if matches!(class, Some("Functional" | "Model")) {
         crate::model::graph_from_config(entries, body.get("input_layers"), body.get("output_layers"))?
     } else {
-        let mut model = Sequential::new();
+        let mut model = Model::new();
         for (i, entry) in entries.iter().enumerate() {
             model.add_boxed(layer_from_entry(i, entry)?);
         }

@@ -16,7 +16,7 @@ use super::keras_weights;
 use crate::error::{Error, Result};
 use crate::initializers::to_snake_case;
 use crate::layers::LAYER_NAMES;
-use crate::model::Sequential;
+use crate::model::Model;
 use serde_json::{Value, json};
 use std::io::{Read, Seek};
 use std::path::Path;
@@ -40,7 +40,7 @@ const KNOWN_METRICS: &[&str] = &[
 /// for a functional model, its graph: merges, shared layers, several inputs and outputs), its
 /// weights and, when the model was compiled, its optimizer, losses and metrics. A layer strata
 /// does not support is an error naming it; so is any corrupt or unexpected content.
-pub fn import_keras(path: impl AsRef<Path>) -> Result<Sequential> {
+pub fn import_keras(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
     import_keras_from(std::io::BufReader::new(file), path)
@@ -48,7 +48,7 @@ pub fn import_keras(path: impl AsRef<Path>) -> Result<Sequential> {
 
 /// [`import_keras`] from any seekable reader, such as bytes in memory; `origin` names the
 /// archive in error messages.
-pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) -> Result<Sequential> {
+pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) -> Result<Model> {
     let path = origin.as_ref();
     let fail = |reason: String| Error::file(path, reason);
     let mut archive =
@@ -66,7 +66,7 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     let functional = matches!(class.as_str(), "Functional" | "Model");
     if class != "Sequential" && !functional {
         return Err(fail(format!(
-            "config.json describes a '{class}' model; strata imports Sequential and Functional models"
+            "config.json describes a '{class}' model; strata imports Model and Functional models"
         )));
     }
     let mut body = root.get_mut("config").map(Value::take).unwrap_or_default();

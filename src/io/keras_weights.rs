@@ -12,7 +12,7 @@ use super::keras::KerasLayer;
 use crate::autograd::ParamStore;
 use crate::initializers::to_snake_case;
 use crate::layers;
-use crate::model::{Sequential, Source};
+use crate::model::{Model, Source};
 use crate::rng::Rng;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -62,7 +62,7 @@ pub(super) fn read(hdf5: &Hdf5File, layers: &[KerasLayer]) -> Result<Vec<Vec<Dat
 /// file holds. A layer called several times (shared) is checked at its first call.
 pub(super) fn check_shapes(
     layers: &[KerasLayer],
-    model: &Sequential,
+    model: &Model,
     input_shapes: &[Vec<usize>],
     stored: &[Vec<Dataset>],
 ) -> Result<(), String> {
@@ -228,7 +228,7 @@ fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> 
 }
 
 /// Copies the stored weights into the built model's layers, in order.
-pub(super) fn assign(model: &mut Sequential, stored: Vec<Vec<Dataset>>) -> Result<(), String> {
+pub(super) fn assign(model: &mut Model, stored: Vec<Vec<Dataset>>) -> Result<(), String> {
     let ids: Vec<_> = model
         .layers()
         .iter()

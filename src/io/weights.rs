@@ -14,7 +14,7 @@
 use super::atomic::write_atomic;
 use super::config;
 use crate::error::{Error, Result};
-use crate::model::Sequential;
+use crate::model::Model;
 use crate::tensor::Tensor;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde_json::{Value, json};
@@ -25,12 +25,12 @@ use std::path::Path;
 const FORMAT_KEY: &str = "format";
 /// Its value.
 const FORMAT: &str = "strata";
-/// Metadata keys of attachments (`Sequential::set_attachment`) start with this.
+/// Metadata keys of attachments (`Model::set_attachment`) start with this.
 const ATTACHMENT_PREFIX: &str = "attachment/";
 /// Names of optimizer-state tensors start with this (`optimizer/first/dense/kernel`).
 const OPTIMIZER_PREFIX: &str = "optimizer/";
 
-impl Sequential {
+impl Model {
     /// Saves architecture, compile settings and weights to one safetensors file, atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let shape = self.input_shape().ok_or_else(|| {
@@ -84,7 +84,7 @@ impl Sequential {
         write_atomic(path, &serialize(self, metadata, Vec::new())?)
     }
 
-    /// Loads weights saved by [`Sequential::save_weights`] or [`Sequential::save`] into this
+    /// Loads weights saved by [`Model::save_weights`] or [`Model::save`] into this
     /// (built) model. Every weight must be present with the same shape; extra tensors are an
     /// error too, so a file of another model is never half-loaded.
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
@@ -142,8 +142,8 @@ impl Sequential {
     }
 }
 
-/// Loads a model saved by [`Sequential::save`]: architecture, compile settings and weights.
-pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
+/// Loads a model saved by [`Model::save`]: architecture, compile settings and weights.
+pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();
     let bytes = read(path)?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
@@ -241,7 +241,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// The weights, plus `extra` tensors (name, shape, values), as safetensors bytes.
 fn serialize(
-    model: &Sequential,
+    model: &Model,
     metadata: HashMap<String, String>,
     extra: Vec<(String, Vec<usize>, Vec<f32>)>,
 ) -> Result<Vec<u8>> {

@@ -3,7 +3,7 @@
 //! synchronisation and the reduction of evaluation sums. A run without a
 //! [`Collective`] never reaches them.
 
-use super::Sequential;
+use super::Model;
 use super::fit::{FitOptions, StepStats, Totals};
 use crate::autograd::ParamStore;
 use crate::distributed::{self, Agreed, Collective};
@@ -12,7 +12,7 @@ use crate::rng::hash_name;
 use crate::tensor::Tensor;
 use std::fmt::Write;
 
-impl Sequential {
+impl Model {
     /// Checks, before anything in `fit` that could fail, that every rank trains the same model
     /// on the same data with the same options: an error on every rank otherwise. Once they
     /// agree, every later check in `fit` gives every rank the same answer, so no rank stops

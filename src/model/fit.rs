@@ -1,7 +1,7 @@
 //! `fit`, `evaluate` and `predict`: the training loop over mini-batches.
 
 use super::progress::EpochProgress;
-use super::{Callback, Compiled, Control, EpochLogs, History, Sequential, Source};
+use super::{Callback, Compiled, Control, EpochLogs, History, Model, Source};
 use crate::autograd::{Graph, Var};
 use crate::data::ImageAugmentation;
 use crate::distributed::Collective;
@@ -243,7 +243,7 @@ impl Totals {
     }
 }
 
-impl Sequential {
+impl Model {
     /// Trains the model for `options.epochs` passes over `(x, y)`, as Keras's `fit`.
     ///
     /// `x` has one row per sample (`(N, ...)` matching the input shape); `y` holds class
@@ -252,7 +252,7 @@ impl Sequential {
         self.fit_multi_with_callbacks(&[x], &[y], options, &mut [])
     }
 
-    /// [`Sequential::fit`] with callbacks run after every batch and epoch; a callback can stop
+    /// [`Model::fit`] with callbacks run after every batch and epoch; a callback can stop
     /// training early.
     pub fn fit_with_callbacks(
         &mut self,
@@ -264,14 +264,14 @@ impl Sequential {
         self.fit_multi_with_callbacks(&[x], &[y], options, callbacks)
     }
 
-    /// [`Sequential::fit`] for a model with several inputs or outputs, as Keras's
+    /// [`Model::fit`] for a model with several inputs or outputs, as Keras's
     /// `fit([x1, x2], [y1, y2])`: one `x` per input and one `y` per output, in the order the
     /// model was made with. The logs add each output's loss and accuracy (`dense_2_loss`, ...).
     pub fn fit_multi(&mut self, xs: &[&Tensor], ys: &[&Tensor], options: FitOptions) -> Result<History> {
         self.fit_multi_with_callbacks(xs, ys, options, &mut [])
     }
 
-    /// [`Sequential::fit_multi`] with callbacks.
+    /// [`Model::fit_multi`] with callbacks.
     pub fn fit_multi_with_callbacks(
         &mut self,
         xs: &[&Tensor],
@@ -526,7 +526,7 @@ impl Sequential {
         self.evaluate_multi(&[x], &[y], batch_size)
     }
 
-    /// [`Sequential::evaluate`] for a model with several inputs or outputs: one `x` per input,
+    /// [`Model::evaluate`] for a model with several inputs or outputs: one `x` per input,
     /// one `y` per output. [`Scores::outputs`] holds each output's loss and accuracy.
     pub fn evaluate_multi(&mut self, xs: &[&Tensor], ys: &[&Tensor], batch_size: usize) -> Result<Scores> {
         let ys = self.prepare(xs, ys)?;
@@ -534,7 +534,7 @@ impl Sequential {
         self.evaluate_prepared(xs, &ys, batch_size, None)
     }
 
-    /// [`Sequential::evaluate`] split over the ranks of `world`, as `fit` validates when
+    /// [`Model::evaluate`] split over the ranks of `world`, as `fit` validates when
     /// distributed: each rank evaluates its [`shard`](crate::distributed::shard) of `(x, y)`
     /// and every rank returns the scores over all of it. Every rank must call it with the same
     /// data.
@@ -615,7 +615,7 @@ impl Sequential {
     }
 
     /// The model's outputs for `x`, computed in batches of `batch_size`, as Keras's `predict`.
-    /// A model with several inputs or outputs uses [`Sequential::predict_multi`].
+    /// A model with several inputs or outputs uses [`Model::predict_multi`].
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         if self.outputs.len() > 1 {
             return Err(Error::Usage(format!(

@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::Sequential;
+use super::Model;
 use crate::error::{Error, Result, keras_shape};
 use crate::layers::{Input, Layer, base_name};
 use crate::rng::Rng;
@@ -187,22 +187,22 @@ fn topological_order(outputs: &[&Node]) -> Vec<Node> {
     order
 }
 
-impl Sequential {
+impl Model {
     /// A functional model from its input node to its output node, as Keras's
     /// `keras.Model(inputs, outputs)`. Layers are taken out of the nodes (a layer belongs to one
     /// model), named uniquely, and built; the model works like any other (`compile`, `fit`,
     /// `summary`, `save`, ...).
-    pub fn functional(input: &Node, output: &Node) -> Result<Sequential> {
+    pub fn functional(input: &Node, output: &Node) -> Result<Model> {
         Self::functional_multi(&[input], &[output])
     }
 
     /// A functional model with several inputs and/or outputs, as Keras's
-    /// `keras.Model(inputs=[a, b], outputs=[c, d])`: train it with [`Sequential::fit_multi`]
-    /// (one `x` per input, one `y` per output) after [`Sequential::compile_outputs`].
+    /// `keras.Model(inputs=[a, b], outputs=[c, d])`: train it with [`Model::fit_multi`]
+    /// (one `x` per input, one `y` per output) after [`Model::compile_outputs`].
     ///
     /// Every input must reach an output, and every node an output depends on must come from
     /// the inputs: otherwise an error says which.
-    pub fn functional_multi(inputs: &[&Node], outputs: &[&Node]) -> Result<Sequential> {
+    pub fn functional_multi(inputs: &[&Node], outputs: &[&Node]) -> Result<Model> {
         if inputs.is_empty() || outputs.is_empty() {
             return Err(Error::Usage(
                 "a model needs at least one input and one output node".into(),
@@ -225,7 +225,7 @@ impl Sequential {
                 )));
             }
         }
-        let mut model = Sequential::new();
+        let mut model = Model::new();
         model.set_name("functional");
         model.functional = true;
         model.inputs = inputs.len();
@@ -357,8 +357,8 @@ pub(crate) fn graph_from_config(
     entries: &[serde_json::Value],
     input_layers: Option<&serde_json::Value>,
     output_layers: Option<&serde_json::Value>,
-) -> Result<Sequential> {
-    let mut model = Sequential::new();
+) -> Result<Model> {
+    let mut model = Model::new();
     model.functional = true;
     let mut pending: Vec<PendingCall> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {

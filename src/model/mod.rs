@@ -1,5 +1,5 @@
-//! [`Sequential`]: a stack of layers with Keras's `compile`, `fit`, `evaluate`, `predict` and
-//! `summary`.
+//! [`Model`]: a graph of layers (a stack, or any graph) with Keras's `compile`, `fit`, `evaluate`,
+//! `predict`, `summary` and `save`; [`Sequential`] starts a stack.
 
 mod callbacks;
 mod distributed;
@@ -14,9 +14,6 @@ pub use fit::{FitOptions, Scores};
 pub(crate) use graph::{Call, Source, graph_from_config};
 pub use graph::{LayerCall, Node, SharedLayer};
 
-/// Keras's `keras.Model`: the same type as [`Sequential`]. Every model is a graph of layer
-/// calls; `Sequential::new()` + `add` builds a chain, [`Model::functional`] any graph.
-pub type Model = Sequential;
 pub use history::{EpochLogs, History};
 
 use crate::autograd::{Graph, ParamStore, Tape, Var};
@@ -28,7 +25,9 @@ use crate::optimizers::{self, Optimizer};
 use crate::rng::Rng;
 use std::collections::HashMap;
 
-/// A linear stack of layers, as `keras.Sequential`.
+/// A model, as Keras's `keras.Model`: a graph of layer calls with `compile`, `fit`, `evaluate`,
+/// `predict`, `summary` and `save`. [`Sequential::new`] (or [`Model::new`]) and `add` build a
+/// stack of layers; [`Model::functional`] any graph.
 ///
 /// ```
 /// use strata::prelude::*;
@@ -37,7 +36,7 @@ use std::collections::HashMap;
 /// model.compile("sgd", "mse", &[]).unwrap();
 /// assert_eq!(model.count_params(), 4 * 8 + 8 + 8 + 1);
 /// ```
-pub struct Sequential {
+pub struct Model {
     name: String,
     layers: Vec<Box<dyn Layer>>,
     /// The layer calls, each after its inputs.
@@ -67,6 +66,33 @@ pub struct Sequential {
     attachments: std::collections::BTreeMap<String, String>,
 }
 
+/// Keras's `keras.Sequential`: the familiar way to start a stack of layers. It builds a [`Model`]
+/// (there is one model type), to which `add` appends layers.
+///
+/// ```
+/// use strata::prelude::*;
+/// let mut model: Model = Sequential::new();
+/// model.add(Input::new(&[2])).add(Dense::new(1));
+/// model.compile("sgd", "mse", &[]).unwrap();
+/// assert_eq!(model.count_params(), 3);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Sequential;
+
+impl Sequential {
+    /// An empty stack of layers: [`Model::new`].
+    // Keras spells it `keras.Sequential()`; the value is a `Model`, not a `Sequential`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> Model {
+        Model::new()
+    }
+
+    /// A stack of the given layers: [`Model::from_layers`].
+    pub fn from_layers(layers: Vec<Box<dyn Layer>>) -> Model {
+        Model::from_layers(layers)
+    }
+}
+
 /// The input shapes and output shape of a layer's first call.
 type FirstUse = (Vec<Vec<usize>>, Vec<usize>);
 
@@ -78,14 +104,14 @@ pub(crate) struct Compiled {
     pub(crate) accuracies: Vec<Option<Accuracy>>,
 }
 
-impl std::fmt::Debug for Sequential {
+impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let layers: Vec<String> = self
             .layers
             .iter()
             .map(|l| format!("{} ({})", l.name(), l.class_name()))
             .collect();
-        f.debug_struct("Sequential")
+        f.debug_struct("Model")
             .field("name", &self.name)
             .field("layers", &layers)
             .field("input_shapes", &self.input_shapes)
@@ -94,17 +120,17 @@ impl std::fmt::Debug for Sequential {
     }
 }
 
-impl Default for Sequential {
+impl Default for Model {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Sequential {
-    /// An empty model. Weights are drawn from seed 0 unless [`Sequential::seed`] says otherwise,
+impl Model {
+    /// An empty model. Weights are drawn from seed 0 unless [`Model::seed`] says otherwise,
     /// so a program gives the same result every run.
     pub fn new() -> Self {
-        Sequential {
+        Model {
             name: "sequential".into(),
             layers: Vec::new(),
             calls: Vec::new(),
@@ -164,7 +190,7 @@ impl Sequential {
         self.attachments.insert(key.to_string(), value.into());
     }
 
-    /// A text kept with [`Sequential::set_attachment`], if any.
+    /// A text kept with [`Model::set_attachment`], if any.
     pub fn attachment(&self, key: &str) -> Option<&str> {
         self.attachments.get(key).map(String::as_str)
     }
@@ -287,7 +313,7 @@ impl Sequential {
         self.build_inputs(&[input_shape])
     }
 
-    /// [`Sequential::build`] for a model with several inputs: one per-sample shape per input.
+    /// [`Model::build`] for a model with several inputs: one per-sample shape per input.
     pub fn build_inputs(&mut self, input_shapes: &[&[usize]]) -> Result<()> {
         if !self.input_shapes.is_empty() {
             if self
@@ -401,7 +427,7 @@ impl Sequential {
     ///
     /// Each can be given by name (`"adam"`, `"sparse_categorical_crossentropy"`, `["accuracy"]`)
     /// or by value (`Adam::new(0.01)`, `Loss::MeanSquaredError`). A model with several outputs
-    /// uses the loss and metrics for each of them (see [`Sequential::compile_outputs`] for one
+    /// uses the loss and metrics for each of them (see [`Model::compile_outputs`] for one
     /// loss per output).
     pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss, metrics: &[&str]) -> Result<()> {
         let loss = loss.into_loss()?;
@@ -410,7 +436,7 @@ impl Sequential {
     }
 
     /// Keras's `compile(loss=[...], loss_weights=[...], metrics=[[...], ...])` for a model with
-    /// several outputs: one loss per output (in [`Sequential::output_names`]'s order), the
+    /// several outputs: one loss per output (in [`Model::output_names`]'s order), the
     /// weights of the training objective `Σ weight × loss` (empty: all 1), and the metrics of
     /// each output (empty: none).
     ///

@@ -1,6 +1,6 @@
 //! Keras 3's `model.summary()` table.
 
-use super::Sequential;
+use super::Model;
 use crate::error::keras_shape;
 
 const WIDTHS: [usize; 3] = [33, 24, 15];
@@ -8,7 +8,7 @@ const WIDTHS: [usize; 3] = [33, 24, 15];
 const FUNCTIONAL_WIDTHS: [usize; 4] = [26, 22, 12, 32];
 
 /// The summary of a (built) model as text.
-pub(crate) fn render(model: &Sequential) -> String {
+pub(crate) fn render(model: &Model) -> String {
     if model.functional {
         return render_functional(model);
     }
@@ -37,7 +37,7 @@ pub(crate) fn render(model: &Sequential) -> String {
 }
 
 /// A functional model: one row per layer, with the calls it reads from ("connected to").
-fn render_functional(model: &Sequential) -> String {
+fn render_functional(model: &Model) -> String {
     let widths = FUNCTIONAL_WIDTHS;
     let line = |left: char, middle: char, right: char, fill: char| {
         let cells: Vec<String> = widths.iter().map(|&w| fill.to_string().repeat(w)).collect();
@@ -105,7 +105,7 @@ fn name_lines(name: &str, class_name: &str, width: usize) -> Vec<String> {
 }
 
 /// The parameter totals under the table.
-fn totals(model: &Sequential) -> String {
+fn totals(model: &Model) -> String {
     let mut out = String::new();
     let (total, trainable) = model.params.counts();
     out += &format!(" Total params: {} ({})\n", group_thousands(total), bytes(total));

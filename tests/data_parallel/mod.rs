@@ -5,7 +5,7 @@
 use strata::Tensor;
 use strata::distributed::Collective;
 use strata::io::config::load_model_spec;
-use strata::model::{FitOptions, History, Sequential};
+use strata::model::{FitOptions, History, Model};
 
 /// Training images: 301, so global batches of 32 or 64 end with an odd remainder (13 or 45
 /// rows) that splits unevenly over two ranks.
@@ -33,7 +33,7 @@ pub fn mnist_subset() -> (Tensor, Tensor, Tensor, Tensor) {
 }
 
 /// A named model compiled as its file says, with weights from seed 7.
-pub fn compiled(name: &str) -> Sequential {
+pub fn compiled(name: &str) -> Model {
     let spec = load_model_spec(name).expect("a named model");
     let mut model = spec.model;
     model.seed(7);
@@ -45,7 +45,7 @@ pub fn compiled(name: &str) -> Sequential {
 /// Trains `model` for 2 epochs with validation, shuffled from seed 3: on one process when
 /// `world` is `None`, else as this rank of `world` (then `batch_size` is per rank).
 pub fn train(
-    model: &mut Sequential,
+    model: &mut Model,
     data: &(Tensor, Tensor, Tensor, Tensor),
     batch_size: usize,
     world: Option<&dyn Collective>,
@@ -64,7 +64,7 @@ pub fn train(
 }
 
 /// Every weight of `model`, in order.
-pub fn weights(model: &Sequential) -> Vec<Vec<f32>> {
+pub fn weights(model: &Model) -> Vec<Vec<f32>> {
     let params = model.params();
     params.ids().map(|id| params.value(id).data().to_vec()).collect()
 }

@@ -2,7 +2,7 @@
 
 use super::Tokenizer;
 use crate::error::{Error, Result};
-use crate::model::Sequential;
+use crate::model::Model;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -16,7 +16,7 @@ use crate::tensor::Tensor;
 /// vocabulary; an empty prompt; characters of the prompt outside the vocabulary (named); a
 /// negative or non-finite temperature.
 pub fn generate_text(
-    model: &mut Sequential,
+    model: &mut Model,
     tokenizer: &Tokenizer,
     prompt: &str,
     length: usize,
@@ -61,7 +61,7 @@ pub fn generate_text(
 
 /// Checks that `model` outputs one probability per token of the tokenizer's vocabulary (padding
 /// id 0 included), as a next-token model must.
-pub fn check_vocabulary(model: &Sequential, tokenizer: &Tokenizer) -> Result<()> {
+pub fn check_vocabulary(model: &Model, tokenizer: &Tokenizer) -> Result<()> {
     let size = tokenizer.vocabulary_size();
     match model.output_shape() {
         Some(&[classes]) if classes >= size => Ok(()),
