@@ -26,7 +26,6 @@
 pub mod activations;
 pub mod autograd;
 pub mod callbacks;
-pub mod cli;
 pub mod data;
 pub mod distributed;
 pub mod error;
@@ -41,6 +40,7 @@ pub mod optimizers;
 pub mod plot;
 pub mod regularizers;
 pub mod rng;
+pub mod run;
 pub mod tensor;
 
 pub use error::{Error, Result};

@@ -100,7 +100,7 @@ pub struct AllReduceTime {
 }
 
 /// What the command line's `--distributed` needs of its world beyond the collectives.
-pub(crate) trait Launched: Collective {
+pub trait Launched: Collective {
     /// Ends every rank of the job now, with exit status `code`.
     fn abort(&self, code: i32) -> !;
 
@@ -111,13 +111,13 @@ pub(crate) trait Launched: Collective {
 /// The world of the command line's `--distributed`: the MPI job this process belongs to, or an
 /// error that says how to start one.
 #[cfg(feature = "mpi")]
-pub(crate) fn launch() -> Result<Box<dyn Launched>> {
+pub fn launch() -> Result<Box<dyn Launched>> {
     Ok(Box::new(Mpi::init()?))
 }
 
 /// Without the `mpi` feature there is no world to join: the error says how to build one in.
 #[cfg(not(feature = "mpi"))]
-pub(crate) fn launch() -> Result<Box<dyn Launched>> {
+pub fn launch() -> Result<Box<dyn Launched>> {
     Err(crate::Error::Usage(
         "--distributed needs strata built with MPI: install Open MPI (Debian: `apt-get install libopenmpi-dev \
          openmpi-bin libclang-dev`), build with `cargo build --release --features mpi`, and start one process \

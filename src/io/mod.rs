@@ -6,8 +6,10 @@ pub mod config;
 mod hdf5;
 pub mod keras;
 mod keras_weights;
+mod transform;
 pub mod weights;
 
 pub use atomic::write_atomic;
 pub use keras::{import_keras, import_keras_from};
+pub use transform::regularized;
 pub use weights::load_model;

@@ -26,8 +26,8 @@ pub(crate) use elementwise::*;
 // layers reach the product through `Graph`.
 #[doc(hidden)]
 pub use matmul::{Transpose, matmul, products_in_flight};
-pub use pool::threads;
-pub(crate) use pool::{join_pool, on_pool};
+pub(crate) use pool::on_pool;
+pub use pool::{join_pool, threads};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
 pub(crate) use reduce::*;
 pub(crate) use update::update_slots;

@@ -14,7 +14,7 @@ pub(crate) fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 /// training steps inside the pool without a hand-off per step. Does nothing if the pool is
 /// already set up. For programs that own their main thread (the `strata` command): the calling
 /// thread must outlive every use of the pool.
-pub(crate) fn join_pool(threads: Option<usize>) {
+pub fn join_pool(threads: Option<usize>) {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.unwrap_or(0))
         .use_current_thread()

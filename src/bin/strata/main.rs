@@ -1,0 +1,113 @@
+//! The `strata` command line: train, evaluate and inspect models without writing Rust. An
+//! application of the library's public API, one module per command; `strata` alone trains the
+//! default model (`mlp`) on the bundled MNIST, as `strata train` does.
+
+mod bench;
+mod evaluate;
+mod generate;
+mod import;
+mod predict;
+mod summary;
+mod train;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use strata::{Error, Result};
+
+#[derive(Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Train, evaluate and inspect Keras-style models from the command line."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+// Parsed once at start-up, so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model (default: the MNIST MLP) and report its test accuracy.
+    Train(train::TrainArgs),
+    /// Print a model's layers, output shapes and parameter counts, as Keras's model.summary().
+    Summary(summary::SummaryArgs),
+    /// Evaluate a saved model on test data: loss and accuracy.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Classify PNG/JPEG images with a saved model: the top 3 classes and their probabilities.
+    Predict(predict::PredictArgs),
+    /// Time training steps of a model on random data of its input shape.
+    Bench(bench::BenchArgs),
+    /// Continue a prompt with a text model (trained with `strata train --model char_rnn --save FILE`).
+    Generate(generate::GenerateArgs),
+    /// Convert a Keras 3 `.keras` archive (a Sequential or functional model) to a strata model
+    /// file.
+    Import(import::ImportArgs),
+}
+
+/// How a command ended: normally, or stopped by Ctrl-C (exit status 130).
+enum Ending {
+    Done,
+    Interrupted,
+}
+
+fn main() {
+    let cli = parse_with_registry_help();
+    let result = match cli.command {
+        None => train::run(train::TrainArgs::default_run()),
+        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Summary(args)) => summary::run(&args).map(|()| Ending::Done),
+        Some(Command::Bench(args)) => bench::run(&args).map(|()| Ending::Done),
+        Some(Command::Evaluate(args)) => evaluate::run(&args).map(|()| Ending::Done),
+        Some(Command::Predict(args)) => predict::run(&args).map(|()| Ending::Done),
+        Some(Command::Import(args)) => import::run(&args).map(|()| Ending::Done),
+        Some(Command::Generate(args)) => generate::run(&args).map(|()| Ending::Done),
+    };
+    std::process::exit(match result {
+        Ok(Ending::Done) => 0,
+        Ok(Ending::Interrupted) => 130,
+        Err(error) => {
+            eprintln!("error: {error}");
+            1
+        }
+    });
+}
+
+/// Parses the arguments with help texts that list the named models and the layers strata
+/// reads, taken from the library's registries so they cannot drift.
+fn parse_with_registry_help() -> Cli {
+    let names: Vec<&str> = strata::io::config::NAMED_MODELS.iter().map(|(name, _)| *name).collect();
+    let model_help = format!(
+        "A named model ({}) or a model file (.toml or .json, Keras's layer vocabulary)",
+        names.join(", ")
+    );
+    let layers_help = format!(
+        "Training, evaluation and inspection of Keras-style models. Model files may use these layers: {}.",
+        strata::layers::LAYER_NAMES.join(", ")
+    );
+    let command = Cli::command()
+        .after_long_help(layers_help)
+        .mut_subcommand("train", |c| c.mut_arg("model", |a| a.help(model_help.clone())))
+        .mut_subcommand("summary", |c| c.mut_arg("model", |a| a.help(model_help.clone())))
+        .mut_subcommand("bench", |c| {
+            c.mut_arg("model", |a| {
+                a.help(format!(
+                    "{model_help}, or `all` for {} one after the other",
+                    bench::CLASSIC_MODELS.join(", ")
+                ))
+            })
+        });
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+/// Sets up the thread pool: `threads` workers (`None`: one per core), this thread as worker 0.
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if threads == Some(0) {
+        return Err(Error::invalid("threads", 0, "must be at least 1"));
+    }
+    // The training loop then runs on a worker, so each parallel region is a cheap `join` whose
+    // first half stays on this thread.
+    strata::kernels::join_pool(threads);
+    Ok(())
+}

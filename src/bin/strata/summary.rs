@@ -1,0 +1,35 @@
+//! `strata summary`: Keras's `model.summary()` table of a named model, model file or saved model.
+
+use clap::Args;
+use strata::io::config::load_model_spec;
+use strata::{Error, Result};
+
+#[derive(Args)]
+pub(crate) struct SummaryArgs {
+    /// A named model or a model file (.toml or .json), or a saved model (.safetensors).
+    #[arg(long, default_value = "mlp")]
+    model: String,
+}
+
+pub(crate) fn run(args: &SummaryArgs) -> Result<()> {
+    if args.model.ends_with(".safetensors") {
+        print!("{}", strata::load_model(&args.model)?.summary()?);
+        return Ok(());
+    }
+    let mut spec = load_model_spec(&args.model)?;
+    let declared = spec.model.input_shape().is_some()
+        || spec
+            .model
+            .layers()
+            .first()
+            .and_then(|l| l.declared_input_shape())
+            .is_some();
+    if !declared {
+        return Err(Error::Usage(format!(
+            "model '{}' declares no input shape: add an InputLayer (or input_shape on its first layer)",
+            spec.name
+        )));
+    }
+    print!("{}", spec.model.summary()?);
+    Ok(())
+}

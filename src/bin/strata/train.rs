@@ -1,0 +1,473 @@
+//! `strata train`: flags translated into a run description, the run prepared by the library's
+//! resolver (`strata::run`), trained with Ctrl-C checkpoints, then reported, charted and saved.
+
+use crate::Ending;
+use clap::Args;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use strata::distributed::Launched;
+use strata::model::{Callback, Control, EpochLogs, History, Model};
+use strata::optimizers::Clipping;
+use strata::run::{PreparedRun, RunOptions, TOKENIZER, prepare_new, prepare_resume};
+use strata::{Error, Result};
+
+#[derive(Args, Default)]
+pub(crate) struct TrainArgs {
+    /// A named model or a model file (.toml or .json).
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    /// Passes over the training data [default: the model's, 10 for mlp]. With --resume: the
+    /// total to train up to [default: the first run's].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Samples per gradient update [default: the model's, 32 for mlp; with --resume the first
+    /// run's].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Optimizer by name, with Keras's defaults: sgd, adam, adamw, rmsprop, adagrad.
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Learning rate (overrides the optimizer's).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Seed for weights and shuffling; the same seed and thread count give the same weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Training data: a directory of MNIST IDX .gz files, a directory with one sub-folder of
+    /// PNG/JPEG images per class, a .txt text (for text models), or a CSV file (header row,
+    /// numeric columns, label in the last column or --label). With --resume: [default: the
+    /// data the model was trained on].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Test data for a CSV --data (same columns).
+    #[arg(long)]
+    test_data: Option<PathBuf>,
+    /// Name of the CSV label column [default: the last column].
+    #[arg(long)]
+    label: Option<String>,
+    /// Fraction of the training data held out for validation (taken from its end).
+    #[arg(long)]
+    validation_split: Option<f32>,
+    /// 0 silent, 1 progress bar, 2 one line per epoch.
+    #[arg(long, default_value_t = 1)]
+    verbose: u8,
+    /// End with one JSON line of results on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Save the trained model (architecture, compile settings, weights, optimizer state, where
+    /// its data came from) to this safetensors file.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Save a checkpoint (the model with its training state) to this file during training:
+    /// every --checkpoint-every epochs, and when Ctrl-C interrupts.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Stop when the validation loss (or the loss, without validation data) has not improved
+    /// for this many epochs, and keep the best epoch's weights.
+    #[arg(long, value_name = "PATIENCE", allow_negative_numbers = true)]
+    early_stopping: Option<i64>,
+    /// Epochs between checkpoints.
+    #[arg(long, default_value_t = 1)]
+    checkpoint_every: usize,
+    /// Add Dropout(RATE) after every hidden Dense layer and every pooling layer of the model
+    /// (residual connections and merges kept).
+    #[arg(long, value_name = "RATE")]
+    dropout: Option<f32>,
+    /// Add an L2 penalty FACTOR·Σw² on the kernel of every Dense and convolution layer.
+    #[arg(long, value_name = "FACTOR")]
+    l2: Option<f32>,
+    /// A learning-rate schedule starting from the optimizer's rate, as NAME:KEY=VALUE,...:
+    /// "exponential:decay_steps=1000,decay_rate=0.9", "cosine:decay_steps=9000,warmup_steps=500",
+    /// "step:boundaries=2000;4000,values=0.01;0.005;0.001" (quote it in a shell).
+    #[arg(long, value_name = "SPEC")]
+    lr_schedule: Option<String>,
+    /// Clip each gradient tensor to this L2 norm before every update (Keras's clipnorm).
+    /// Any of the three clipping flags replaces the model file's clipping; set one at most.
+    #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
+    clipnorm: Option<f32>,
+    /// Clamp every gradient element to [-VALUE, VALUE] before every update (Keras's clipvalue).
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    clipvalue: Option<f32>,
+    /// Scale all gradients together so their global L2 norm is at most this before every update
+    /// (Keras's global_clipnorm).
+    #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
+    global_clipnorm: Option<f32>,
+    /// Augment each training batch of images with random transforms: rotations up to 10°,
+    /// shifts up to 10 % of the width and height, zoom in [0.9, 1.1] (no flips: digits are not
+    /// symmetric).
+    #[arg(long)]
+    augment: bool,
+    /// Write a PNG chart of loss and accuracy per epoch (training and validation) to this file.
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<PathBuf>,
+    /// Write the training history (Keras's history.history layout) to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Continue training a model saved with --save or --checkpoint, with its seed, optimizer
+    /// state, data and batch size (flags given here override them).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Train data-parallel with the other processes of an MPI job, one process per rank:
+    /// `mpirun -np 2 strata train --distributed ...` (needs strata built with `--features mpi`).
+    /// --batch-size is per rank; rank 0 prints and writes the files.
+    #[arg(long)]
+    distributed: bool,
+}
+
+impl TrainArgs {
+    /// What `strata` alone runs: `strata train` with every default.
+    pub(crate) fn default_run() -> Self {
+        TrainArgs {
+            model: "mlp".into(),
+            verbose: 1,
+            checkpoint_every: 1,
+            ..TrainArgs::default()
+        }
+    }
+
+    /// The run these flags describe, for the library's resolver.
+    fn run_options(&self) -> RunOptions {
+        RunOptions {
+            model: self.model.clone(),
+            data: self.data.clone(),
+            test_data: self.test_data.clone(),
+            label: self.label.clone(),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            optimizer: self.optimizer.clone(),
+            lr: self.lr,
+            lr_schedule: self.lr_schedule.clone(),
+            clipping: Clipping {
+                clipnorm: self.clipnorm,
+                clipvalue: self.clipvalue,
+                global_clipnorm: self.global_clipnorm,
+            },
+            dropout: self.dropout,
+            l2: self.l2,
+        }
+    }
+}
+
+/// `strata train`, alone or as one rank of an MPI job.
+pub(crate) fn run(args: TrainArgs) -> Result<Ending> {
+    if !args.distributed {
+        return train_in(args, None);
+    }
+    let world = strata::distributed::launch()?;
+    match train_in(args, Some(&*world)) {
+        Ok(ending) => Ok(ending),
+        Err(error) => {
+            // The other ranks may be waiting for this one: end them all rather than leave them.
+            // One write, so the ranks' messages do not interleave.
+            let message = format!("error: rank {} of {}: {error}\n", world.rank(), world.size());
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
+            world.abort(1)
+        }
+    }
+}
+
+/// `train`, as one rank of `world` when distributed: rank 0 alone prints and writes files.
+fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
+    let chief = world.is_none_or(|w| w.is_chief());
+    let interrupt = install_interrupt(world.is_none());
+    crate::set_threads(args.threads)?;
+    if args.verbose > 2 {
+        return Err(Error::invalid("verbose", args.verbose, "must be 0, 1 or 2"));
+    }
+    check_output_paths(&args)?;
+    let mut run = match &args.resume {
+        Some(path) => prepare_resume(path, &args.run_options())?,
+        None => prepare_new(&args.run_options())?,
+    };
+    let mut checkpointer = Checkpointer {
+        path: args.checkpoint.clone().filter(|_| chief),
+        every: args.checkpoint_every,
+        interrupt,
+        saved_on_interrupt: None,
+    };
+    let started = Instant::now();
+    let history = fit(&args, &mut run, world, &mut checkpointer)?;
+    if let Some(path) = checkpointer.saved_on_interrupt {
+        eprintln!(
+            "\ninterrupted: checkpoint saved to {}\nresume with: strata train --resume {}",
+            path.display(),
+            path.display()
+        );
+        return Ok(Ending::Interrupted);
+    }
+    let train_seconds = started.elapsed().as_secs_f64();
+    if chief {
+        if let Some(path) = &args.history {
+            history.save_json(path)?;
+        }
+        if let Some(path) = &args.plot {
+            strata::plot::plot_history(&history, path)?;
+        }
+    }
+    let mut report = json!({
+        "model": run.name,
+        "params": run.model.count_params(),
+        "threads": strata::kernels::threads(),
+        "epochs": history.epochs,
+        "train_seconds": train_seconds,
+    });
+    if let Some(world) = world {
+        report_all_reduce(&mut report, world, chief && args.verbose > 0);
+    }
+    let text_model = run.model.attachment(TOKENIZER).is_some();
+    if text_model {
+        add_perplexity(&mut report, &history);
+    }
+    let test_scores = run
+        .data
+        .test
+        .as_ref()
+        .map(|(x, y)| match world {
+            // Every rank evaluates its shard of the test data; rank 0 alone reports and saves.
+            Some(world) => run.model.evaluate_distributed(x, y, run.plan.batch_size.max(1), world),
+            None => run.model.evaluate(x, y, run.plan.batch_size.max(1)),
+        })
+        .transpose()?;
+    if !chief {
+        return Ok(Ending::Done);
+    }
+    let printing = args.verbose > 0 || !args.json;
+    if let Some(scores) = test_scores {
+        report_test(&mut report, &mut run, scores, text_model, printing)?;
+    }
+    if let Some(path) = &args.save {
+        run.model.save(path)?;
+        report["saved"] = json!(path.display().to_string());
+        if printing {
+            println!("saved to {}", path.display());
+        }
+    }
+    if args.json {
+        println!("{report}");
+    }
+    Ok(Ending::Done)
+}
+
+/// Fits the prepared run with the flags' validation, augmentation, early stopping, checkpoints
+/// and (for text models) perplexity lines.
+fn fit(
+    args: &TrainArgs,
+    run: &mut PreparedRun,
+    world: Option<&dyn Launched>,
+    checkpointer: &mut Checkpointer,
+) -> Result<History> {
+    let PreparedRun { model, data, plan, .. } = run;
+    let mut options = plan.options(data).verbose(args.verbose);
+    if let Some(split) = args.validation_split {
+        options.validation_data = None;
+        options = options.validation_split(split);
+    }
+    if args.augment {
+        options.augmentation = Some(
+            strata::data::ImageAugmentation::new()
+                .rotation_range(10.0)
+                .width_shift_range(0.1)
+                .height_shift_range(0.1)
+                .zoom_range(0.1),
+        );
+    }
+    if let Some(world) = world {
+        options = options.distributed(world);
+    }
+    let has_validation = options.validation_data.is_some() || options.validation_split > 0.0;
+    let patience = args
+        .early_stopping
+        .map(|p| {
+            usize::try_from(p)
+                .map_err(|_| Error::invalid("early-stopping", p, "the patience is a number of epochs, 0 or more"))
+        })
+        .transpose()?;
+    let mut early = patience.map(|patience| {
+        strata::callbacks::EarlyStopping::new(if has_validation { "val_loss" } else { "loss" })
+            .patience(patience)
+            .restore_best_weights(true)
+    });
+    let mut perplexity = PerplexityLogger { verbose: args.verbose };
+    let mut callbacks: Vec<&mut dyn Callback> = vec![checkpointer];
+    if let Some(early) = early.as_mut() {
+        callbacks.push(early);
+    }
+    if model.attachment(TOKENIZER).is_some() {
+        callbacks.push(&mut perplexity);
+    }
+    model.fit_with_callbacks(&data.x_train, &data.y_train, options, &mut callbacks)
+}
+
+/// A flag set by Ctrl-C. Installed first, so Ctrl-C while the data loads also ends in a
+/// checkpoint after the first batch rather than killing the process. Not when distributed: one
+/// rank stopping alone would leave the others waiting, so Ctrl-C ends the MPI job (resume from
+/// the last epoch's checkpoint).
+fn install_interrupt(enabled: bool) -> Arc<AtomicBool> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    if enabled {
+        // Fails only if a handler is already installed.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    }
+    interrupt
+}
+
+/// Checks before training that every file the run will write can be written: an existing
+/// folder, not a folder itself, so a long run does not end in an error and nothing is lost.
+fn check_output_paths(args: &TrainArgs) -> Result<()> {
+    let outputs = [
+        ("save", &args.save),
+        ("checkpoint", &args.checkpoint),
+        ("plot", &args.plot),
+        ("history", &args.history),
+    ];
+    for (flag, path) in outputs {
+        let Some(path) = path else { continue };
+        if path.is_dir() {
+            return Err(Error::invalid(
+                flag,
+                path.display(),
+                "is a folder: give the file to write",
+            ));
+        }
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(folder) = folder
+            && !folder.is_dir()
+        {
+            return Err(Error::invalid(
+                flag,
+                path.display(),
+                format!("its folder {} does not exist", folder.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Adds test loss, accuracy (or perplexity) and, for a handful of samples, the predictions.
+fn report_test(
+    report: &mut Value,
+    run: &mut PreparedRun,
+    scores: strata::model::Scores,
+    text_model: bool,
+    printing: bool,
+) -> Result<()> {
+    report["test_loss"] = json!(scores.loss);
+    if text_model {
+        report["test_perplexity"] = json!(scores.loss.exp());
+        if printing {
+            println!("test perplexity: {:.3}", scores.loss.exp());
+        }
+    }
+    if printing {
+        print!("test loss: {:.4}", scores.loss);
+    }
+    if let Some(accuracy) = scores.accuracy {
+        report["test_accuracy"] = json!(accuracy);
+        if printing {
+            print!(" - test accuracy: {accuracy:.4}");
+        }
+    }
+    if printing {
+        println!();
+    }
+    if let Some((x, _)) = &run.data.test
+        && x.rows() <= 16
+    {
+        let predictions = run.model.predict(x, 32)?;
+        if printing {
+            println!("predictions: {:?}", predictions.data());
+        }
+        report["predictions"] = json!(predictions.data());
+    }
+    Ok(())
+}
+
+/// Adds the all-reduce statistics of a distributed run (and prints them when `print`).
+fn report_all_reduce(report: &mut Value, world: &dyn Launched, print: bool) {
+    let time = world.all_reduce_time();
+    let ms_per_call = 1e3 * time.seconds / time.calls.max(1) as f64;
+    report["ranks"] = json!(world.size());
+    report["allreduce_calls"] = json!(time.calls);
+    report["allreduce_ms_per_call"] = json!(ms_per_call);
+    if print {
+        println!(
+            "{} ranks: {} all-reduces, {ms_per_call:.3} ms each on average ({} floats), waiting for the slowest rank included",
+            world.size(),
+            time.calls,
+            time.floats / time.calls.max(1)
+        );
+    }
+}
+
+/// Perplexity, exp(loss), per epoch: the number of equally likely characters the loss amounts to.
+fn add_perplexity(report: &mut Value, history: &History) {
+    for (entry, logs) in report["epochs"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .zip(&history.epochs)
+    {
+        entry["perplexity"] = json!(logs.loss.exp());
+        if let Some(val) = logs.val_loss {
+            entry["val_perplexity"] = json!(val.exp());
+        }
+    }
+}
+
+/// Saves checkpoints at epoch ends, and on Ctrl-C after the current batch, then stops.
+struct Checkpointer {
+    path: Option<PathBuf>,
+    every: usize,
+    interrupt: Arc<AtomicBool>,
+    saved_on_interrupt: Option<PathBuf>,
+}
+
+impl Callback for Checkpointer {
+    fn on_batch_end(&mut self, model: &mut Model, _epoch: usize, _batch: usize, _loss: f32) -> Result<Control> {
+        if !self.interrupt.load(Ordering::Relaxed) {
+            return Ok(Control::Continue);
+        }
+        let path = self
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("strata-interrupted.safetensors"));
+        model.save(&path)?;
+        self.saved_on_interrupt = Some(path);
+        Ok(Control::Stop)
+    }
+
+    fn on_epoch_end(&mut self, model: &mut Model, logs: &EpochLogs) -> Result<Control> {
+        if let Some(path) = &self.path
+            && logs.epoch.is_multiple_of(self.every.max(1))
+        {
+            model.save(path)?;
+        }
+        Ok(Control::Continue)
+    }
+}
+
+/// Prints `perplexity` (and `val_perplexity`), `exp(loss)`, after each epoch's line.
+struct PerplexityLogger {
+    verbose: u8,
+}
+
+impl Callback for PerplexityLogger {
+    fn on_epoch_end(&mut self, _model: &mut Model, logs: &EpochLogs) -> Result<Control> {
+        if self.verbose > 0 {
+            let mut line = format!("perplexity: {:.3}", logs.loss.exp());
+            if let Some(val) = logs.val_loss {
+                line += &format!(" - val_perplexity: {:.3}", val.exp());
+            }
+            println!("{line}");
+        }
+        Ok(Control::Continue)
+    }
+}

@@ -1,0 +1,343 @@
+//! The run resolver: one way from a description of a run (a model: named, a model file or a
+//! saved model; its data; options) to a compiled model with its data and fit settings. The
+//! `strata` command line translates its flags into a [`RunOptions`] and calls
+//! [`prepare_new`], [`prepare_resume`] or [`evaluation_data`]; a program can do the same.
+//!
+//! A prepared model records how its data was found and prepared ([`RunRecord`], kept as a model
+//! attachment and saved with it), so resuming and evaluating a saved model need the same flags
+//! as the first run, or none.
+//!
+//! ```no_run
+//! use strata::run::{RunOptions, prepare_new};
+//! # fn main() -> strata::Result<()> {
+//! let options = RunOptions { model: "mlp".into(), epochs: Some(1), ..RunOptions::default() };
+//! let mut run = prepare_new(&options)?;
+//! run.model.fit(&run.data.x_train, &run.data.y_train, run.plan.options(&run.data))?;
+//! # Ok(()) }
+//! ```
+
+mod data;
+
+pub use data::{DataSource, Dataset, TOKENIZER, encode_targets, raw_targets, shape_samples};
+
+use crate::data::text::{Tokenizer, check_vocabulary};
+use crate::error::{Error, Result};
+use crate::io::config::{ModelFile, load_model_spec};
+use crate::model::{FitOptions, Model};
+use crate::optimizers::{self, Clipping, LearningRate, Optimizer};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The attachment key of a model's [`RunRecord`].
+pub const RUN_RECORD: &str = "run";
+
+/// A run, described with plain values (what the command line's flags say). `None` means the
+/// model file's setting, or the recorded one when resuming.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// A named model (`mlp`, `cnn`, ...) or a model file (`.toml` or `.json`).
+    pub model: String,
+    /// The data: a folder of MNIST IDX files, a folder of class folders, a `.txt` text or a CSV
+    /// table (`None`: what the model file or the saved model names).
+    pub data: Option<PathBuf>,
+    /// A CSV test table for a CSV `data`.
+    pub test_data: Option<PathBuf>,
+    /// The CSV label column's name (`None`: the last column).
+    pub label: Option<String>,
+    /// Passes over the training data (when resuming: the total to train up to).
+    pub epochs: Option<usize>,
+    /// Samples per gradient update.
+    pub batch_size: Option<usize>,
+    /// Seed of weights and shuffling (a resumed run keeps its own).
+    pub seed: u64,
+    /// An optimizer by name, with Keras's defaults, instead of the model file's.
+    pub optimizer: Option<String>,
+    /// A learning rate overriding the optimizer's.
+    pub lr: Option<f32>,
+    /// A learning-rate schedule, `NAME:KEY=VALUE,...` ([`LearningRate::parse_schedule`]).
+    pub lr_schedule: Option<String>,
+    /// Gradient clipping replacing the model file's, when any of its fields is set.
+    pub clipping: Clipping,
+    /// `Dropout(rate)` after every hidden Dense and pooling output ([`crate::io::regularized`]).
+    pub dropout: Option<f32>,
+    /// An L2 penalty `factor·Σw²` on every kernel.
+    pub l2: Option<f32>,
+}
+
+/// How a model's data was found and prepared, and the fit settings of its run: saved with the
+/// model (attachment [`RUN_RECORD`]) so a resumed run or an evaluation finds the same data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Where the data came from.
+    pub data: DataSource,
+    /// The epochs the run was asked for (a resumed run trains up to this total by default).
+    pub epochs: usize,
+    /// Samples per gradient update.
+    pub batch_size: usize,
+    /// Whether the run validated on the test set after every epoch.
+    pub validate_on_test: bool,
+}
+
+impl RunRecord {
+    /// The record a model carries, if any (models saved before records existed have none).
+    pub fn of(model: &Model) -> Result<Option<RunRecord>> {
+        model
+            .attachment(RUN_RECORD)
+            .map(|json| {
+                serde_json::from_str(json)
+                    .map_err(|e| Error::Data(format!("the model's run record is unreadable ({e})")))
+            })
+            .transpose()
+    }
+
+    fn attach_to(&self, model: &mut Model) {
+        let json = serde_json::to_string(self).expect("a run record always serializes");
+        model.set_attachment(RUN_RECORD, json);
+    }
+}
+
+/// A compiled model with its data and fit settings, ready to train.
+#[derive(Debug)]
+pub struct PreparedRun {
+    /// The model's name (a saved model's file stem).
+    pub name: String,
+    /// The compiled model, built for the data.
+    pub model: Model,
+    /// Its data, shaped and encoded as it takes them.
+    pub data: Dataset,
+    /// Where the data came from.
+    pub source: DataSource,
+    /// Epochs, batch size, seed and where to start.
+    pub plan: FitPlan,
+}
+
+/// The fit settings of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitPlan {
+    /// The epoch to train up to.
+    pub epochs: usize,
+    /// Samples per gradient update.
+    pub batch_size: usize,
+    /// Whether to validate on the test set after every epoch.
+    pub validate_on_test: bool,
+    /// Epochs already trained (a resumed model's).
+    pub initial_epoch: usize,
+    /// Batches of the next epoch already trained (a model interrupted mid-epoch).
+    pub initial_batch: usize,
+    /// The seed of weights and shuffling.
+    pub seed: u64,
+}
+
+impl FitPlan {
+    /// `fit`'s options for this plan: epochs, batch size, seed, where to start, and validation
+    /// on `data`'s test set when the plan asks for it.
+    pub fn options<'a>(&self, data: &'a Dataset) -> FitOptions<'a> {
+        let mut options = FitOptions::default()
+            .epochs(self.epochs)
+            .batch_size(self.batch_size)
+            .seed(self.seed)
+            .initial_epoch(self.initial_epoch)
+            .initial_batch(self.initial_batch);
+        if self.validate_on_test
+            && let Some((x, y)) = &data.test
+        {
+            options = options.validation_data(x, y);
+        }
+        options
+    }
+}
+
+/// A new model from a name or model file, regularized as the options ask, compiled, with its
+/// data loaded and its [`RunRecord`] attached.
+pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
+    let ModelFile {
+        name,
+        data,
+        model,
+        optimizer,
+        loss,
+        metrics,
+        epochs,
+        batch_size,
+        validate_on_test,
+        ..
+    } = load_model_spec(&options.model)?;
+    let source = DataSource::from_flag(
+        options.data.as_deref(),
+        data.as_deref(),
+        options.label.as_deref(),
+        options.seed,
+    )
+    .with_test_table(options.test_data.as_deref())?;
+    let mut model = crate::io::regularized(model, options.dropout, options.l2)?;
+    model.seed(options.seed);
+    let dataset = source.load_for(&mut model, loss)?;
+    if source.is_text() {
+        check_tokenizer(&model)?;
+    }
+    let optimizer = configured_optimizer(optimizer, options)?;
+    let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    model.compile(optimizer, loss, &metric_names)?;
+    let plan = FitPlan {
+        epochs: options.epochs.unwrap_or(epochs),
+        batch_size: options.batch_size.unwrap_or(batch_size),
+        validate_on_test,
+        initial_epoch: 0,
+        initial_batch: 0,
+        seed: options.seed,
+    };
+    let run = PreparedRun {
+        name,
+        model,
+        data: dataset,
+        source,
+        plan,
+    };
+    Ok(record(run))
+}
+
+/// A saved model, continuing after the epochs (and batches) it has trained with its seed and
+/// optimizer state, so the result equals one uninterrupted run. Data and fit settings default
+/// to the model's [`RunRecord`]; `options.data` (and `epochs`, `batch_size`, `lr`, clipping)
+/// override them. A model without a record needs `epochs` and trains on MNIST unless `data`
+/// says otherwise.
+pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> {
+    let mut model = crate::io::load_model(path)?;
+    let recorded = RunRecord::of(&model)?;
+    let epochs = options.epochs.or(recorded.as_ref().map(|r| r.epochs)).ok_or_else(|| {
+        Error::Usage(format!(
+            "--resume needs --epochs: the epoch to train up to (the file has trained {})",
+            model.epochs_trained()
+        ))
+    })?;
+    let loss = model
+        .loss()
+        .ok_or_else(|| Error::Usage("the saved model has no compile settings".into()))?;
+    let source = match (&options.data, &recorded) {
+        (None, Some(record)) => record.data.clone(),
+        _ => DataSource::from_flag(
+            options.data.as_deref(),
+            None,
+            options.label.as_deref(),
+            model.seed_value(),
+        )
+        .with_test_table(options.test_data.as_deref())?,
+    };
+    let dataset = source
+        .load_for(&mut model, loss)
+        .map_err(|e| resume_error(e, path, &source))?;
+    if source.is_text() {
+        check_tokenizer(&model)?;
+    }
+    if let Some(optimizer) = model.optimizer_mut() {
+        if let Some(lr) = options.lr {
+            optimizer.set_learning_rate(lr);
+        }
+        set_clipping(optimizer, &options.clipping);
+        optimizer.validate()?;
+    }
+    let name = path
+        .file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    let plan = FitPlan {
+        epochs,
+        batch_size: options
+            .batch_size
+            .or(recorded.as_ref().map(|r| r.batch_size))
+            .unwrap_or(32),
+        validate_on_test: recorded.as_ref().is_some_and(|r| r.validate_on_test),
+        initial_epoch: model.epochs_trained(),
+        initial_batch: model.batches_into_epoch(),
+        seed: model.seed_value(),
+    };
+    let run = PreparedRun {
+        name,
+        model,
+        data: dataset,
+        source,
+        plan,
+    };
+    Ok(record(run))
+}
+
+/// The test samples and targets to score a saved model on, as it takes them: `data` when
+/// given (MNIST's t10k files, a CSV table, an image folder, a text), otherwise the test part of
+/// the data its [`RunRecord`] names, otherwise the bundled MNIST test set.
+pub fn evaluation_data(
+    model: &mut Model,
+    data: Option<&Path>,
+    label: Option<&str>,
+) -> Result<(crate::Tensor, crate::Tensor)> {
+    let loss = model
+        .loss()
+        .ok_or_else(|| Error::Usage("the saved model has no compile settings".into()))?;
+    let recorded = RunRecord::of(model)?;
+    let source = match (data, recorded) {
+        (None, Some(record)) => record.data,
+        (data, _) => DataSource::from_flag(data, None, label, model.seed_value()),
+    };
+    source.load_test_for(model, loss)
+}
+
+/// The run with its record attached to the model.
+fn record(run: PreparedRun) -> PreparedRun {
+    let mut run = run;
+    RunRecord {
+        data: run.source.clone(),
+        epochs: run.plan.epochs,
+        batch_size: run.plan.batch_size,
+        validate_on_test: run.plan.validate_on_test,
+    }
+    .attach_to(&mut run.model);
+    run
+}
+
+/// The model file's optimizer, or the one the options name, with the options' learning rate,
+/// schedule and clipping.
+fn configured_optimizer(from_file: Box<dyn Optimizer>, options: &RunOptions) -> Result<Box<dyn Optimizer>> {
+    let mut optimizer = match &options.optimizer {
+        Some(name) => optimizers::from_name(name)?,
+        None => from_file,
+    };
+    if let Some(lr) = options.lr {
+        optimizer.set_learning_rate(lr);
+    }
+    if let Some(spec) = &options.lr_schedule {
+        optimizer.set_learning_rate_schedule(LearningRate::parse_schedule(spec, optimizer.learning_rate())?);
+    }
+    set_clipping(optimizer.as_mut(), &options.clipping);
+    Ok(optimizer)
+}
+
+/// Replaces the optimizer's gradient clipping with `clipping` when it sets anything (`compile`
+/// or the caller validates it).
+fn set_clipping(optimizer: &mut dyn Optimizer, clipping: &Clipping) {
+    if clipping.clipnorm.is_some() || clipping.clipvalue.is_some() || clipping.global_clipnorm.is_some() {
+        *optimizer.clipping_mut() = *clipping;
+    }
+}
+
+/// Checks that a text model's output covers its tokenizer's vocabulary.
+fn check_tokenizer(model: &Model) -> Result<()> {
+    let json = model
+        .attachment(TOKENIZER)
+        .ok_or_else(|| Error::Usage("a text model needs its tokenizer".into()))?;
+    check_vocabulary(model, &Tokenizer::from_json(json)?)
+}
+
+/// A data error while resuming, naming the saved model and the data it was given.
+fn resume_error(error: Error, path: &Path, source: &DataSource) -> Error {
+    match error {
+        Error::Data(message) | Error::Usage(message) => Error::Usage(format!(
+            "cannot resume {} on {}: {message}",
+            path.display(),
+            source.describe()
+        )),
+        Error::LayerShape { .. } => Error::Usage(format!(
+            "cannot resume {} on {}: {error}",
+            path.display(),
+            source.describe()
+        )),
+        other => other,
+    }
+}
