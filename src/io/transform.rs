@@ -8,12 +8,14 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 
 /// Layers that get a `Dropout` after their output.
-const DROPOUT_AFTER: [&str; 5] = [
+const DROPOUT_AFTER: [&str; 7] = [
     "Dense",
     "MaxPooling2D",
     "AveragePooling2D",
     "MaxPooling1D",
     "AveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
 ];
 /// Layers whose kernel gets the L2 penalty.
 const KERNEL_LAYERS: [&str; 3] = ["Dense", "Conv2D", "Conv1D"];

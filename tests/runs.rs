@@ -1,0 +1,397 @@
+//! Runs described on the command line and carried by saved models: regularization that keeps
+//! residual graphs, and models of every data source (text, CSV, image folders, MNIST) that
+//! save, resume and evaluate with the first run's flags or none (`strata::run`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn strata(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Runs `strata` and returns its final JSON line; fails the test on a failing status.
+fn strata_json(args: &[&str]) -> serde_json::Value {
+    let (code, stdout, stderr) = strata(args);
+    assert_eq!(code, 0, "strata {args:?}\n{stderr}");
+    serde_json::from_str(stdout.lines().last().expect("some output")).expect("the last line is JSON")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-runs-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Writes the first `train` and `test` images of the bundled MNIST as a folder of IDX files.
+fn small_mnist(dir: &Path, train: usize, test: usize) {
+    let ((x_train, y_train), (x_test, y_test)) = strata::data::mnist::load_data().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let write = |name: &str, magic: u32, dims: &[u32], values: &[f32]| {
+        let file = std::fs::File::create(dir.join(name)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        gz.write_all(&magic.to_be_bytes()).unwrap();
+        for dim in dims {
+            gz.write_all(&dim.to_be_bytes()).unwrap();
+        }
+        gz.write_all(&values.iter().map(|&v| v as u8).collect::<Vec<u8>>())
+            .unwrap();
+        gz.finish().unwrap();
+    };
+    for (prefix, x, y, n) in [("train", &x_train, &y_train, train), ("t10k", &x_test, &y_test, test)] {
+        let count = n as u32;
+        write(
+            &format!("{prefix}-images-idx3-ubyte.gz"),
+            0x0803,
+            &[count, 28, 28],
+            &x.data()[..n * 784],
+        );
+        write(
+            &format!("{prefix}-labels-idx1-ubyte.gz"),
+            0x0801,
+            &[count],
+            &y.data()[..n],
+        );
+    }
+}
+
+#[test]
+fn dropout_and_l2_keep_the_residual_connections_of_resnet_and_resmlp() {
+    let dir = scratch("regularized");
+    let mnist = dir.join("mnist");
+    small_mnist(&mnist, 512, 128);
+    for model in ["resnet", "resmlp"] {
+        let saved = dir.join(format!("{model}.safetensors"));
+        let report = strata_json(&[
+            "train",
+            "--model",
+            model,
+            "--data",
+            text(&mnist),
+            "--l2",
+            "1e-4",
+            "--dropout",
+            "0.1",
+            "--epochs",
+            "1",
+            "--verbose",
+            "0",
+            "--json",
+            "--save",
+            text(&saved),
+        ]);
+        let loss = report["epochs"][0]["loss"].as_f64().unwrap();
+        assert!(loss.is_finite(), "{model}: {report}");
+        let trained = strata::load_model(&saved).unwrap();
+        let classes: Vec<&str> = trained.layers().iter().map(|l| l.class_name()).collect();
+        assert!(classes.contains(&"Add"), "{model}: {classes:?}");
+        assert!(classes.contains(&"Dropout"), "{model}: {classes:?}");
+        let config = trained.config().to_string();
+        assert!(config.contains("\"l2\""), "{model}: no L2 penalty in {config}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_text_model_saves_resumes_and_evaluates_without_data_flags() {
+    let dir = scratch("text");
+    let play = strata::data::text::load_shakespeare().unwrap();
+    let small = dir.join("small.txt");
+    std::fs::write(&small, &play[..20_000]).unwrap();
+    let saved = dir.join("c.safetensors");
+    let first = strata_json(&[
+        "train",
+        "--model",
+        "char_rnn",
+        "--data",
+        text(&small),
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--json",
+        "--save",
+        text(&saved),
+    ]);
+    // Resuming finds the text (not MNIST, not a CSV) and the tokenizer from the model file.
+    let resumed = strata_json(&[
+        "train",
+        "--resume",
+        text(&saved),
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(resumed["epochs"][0]["epoch"], 2, "{resumed}");
+    assert!(resumed["epochs"][0]["loss"].as_f64().unwrap() < first["epochs"][0]["loss"].as_f64().unwrap());
+    // The same flags as the first run work too.
+    let (code, _, stderr) = strata(&[
+        "train",
+        "--resume",
+        text(&saved),
+        "--data",
+        text(&small),
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let evaluated = strata_json(&["evaluate", "--model", text(&saved), "--json"]);
+    let test_loss = first["test_loss"].as_f64().unwrap();
+    assert!(
+        (evaluated["test_loss"].as_f64().unwrap() - test_loss).abs() < 1e-4,
+        "{evaluated} vs {first}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_csv_model_saves_resumes_and_evaluates_without_data_flags() {
+    let dir = scratch("csv");
+    // y = 1 when x0 + x1 > 1: a separable table.
+    let mut rows = String::from("x0,x1,label\n");
+    let mut rng = strata::rng::Rng::new(3);
+    for _ in 0..400 {
+        let (a, b) = (rng.uniform(0.0, 1.0), rng.uniform(0.0, 1.0));
+        rows += &format!("{a},{b},{}\n", u8::from(a + b > 1.0));
+    }
+    let (train, test) = (dir.join("train.csv"), dir.join("test.csv"));
+    std::fs::write(&train, &rows).unwrap();
+    std::fs::write(
+        &test,
+        &rows[..rows.len() / 2 + rows[rows.len() / 2..].find('\n').unwrap() + 1],
+    )
+    .unwrap();
+    let model = dir.join("table.toml");
+    std::fs::write(
+        &model,
+        r#"name = "table"
+[compile]
+optimizer = { class_name = "Adam", config = { learning_rate = 0.05 } }
+loss = "sparse_categorical_crossentropy"
+metrics = ["accuracy"]
+[fit]
+epochs = 1
+batch_size = 16
+[[layers]]
+class_name = "InputLayer"
+config = { shape = [2] }
+[[layers]]
+class_name = "Dense"
+config = { units = 8, activation = "relu" }
+[[layers]]
+class_name = "Dense"
+config = { units = 2, activation = "softmax" }
+"#,
+    )
+    .unwrap();
+    let saved = dir.join("table.safetensors");
+    let args = ["--data", text(&train), "--test-data", text(&test), "--label", "label"];
+    let mut first_args = vec![
+        "train",
+        "--model",
+        text(&model),
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+        "--json",
+    ];
+    first_args.extend(args);
+    first_args.extend(["--save", text(&saved)]);
+    let first = strata_json(&first_args);
+    let resumed = strata_json(&[
+        "train",
+        "--resume",
+        text(&saved),
+        "--epochs",
+        "6",
+        "--verbose",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(resumed["epochs"].as_array().unwrap().len(), 4, "{resumed}");
+    assert!(resumed["test_accuracy"].as_f64().unwrap() >= 0.9, "{resumed}");
+    let mut again = vec![
+        "train",
+        "--resume",
+        text(&saved),
+        "--epochs",
+        "3",
+        "--verbose",
+        "0",
+        "--json",
+    ];
+    again.extend(args);
+    strata_json(&again);
+    let evaluated = strata_json(&["evaluate", "--model", text(&saved), "--json"]);
+    assert_eq!(evaluated["samples"], 200, "{evaluated}");
+    assert!((evaluated["test_loss"].as_f64().unwrap() - first["test_loss"].as_f64().unwrap()).abs() < 1e-5);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_image_folder_model_saves_resumes_and_evaluates_without_data_flags() {
+    let dir = scratch("folders");
+    let images = dir.join("digits");
+    let ((x_train, y_train), _) = strata::data::mnist::load_data().unwrap();
+    let mut written = [0usize; 2];
+    for i in 0..x_train.rows() {
+        let label = y_train.data()[i] as usize;
+        if label > 1 || written[label] == 40 {
+            continue;
+        }
+        let folder = images.join(["zero", "one"][label]);
+        std::fs::create_dir_all(&folder).unwrap();
+        let pixels: Vec<u8> = x_train.data()[i * 784..(i + 1) * 784]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        image::GrayImage::from_raw(28, 28, pixels)
+            .unwrap()
+            .save(folder.join(format!("{i}.png")))
+            .unwrap();
+        written[label] += 1;
+    }
+    let saved = dir.join("folders.safetensors");
+    strata_json(&[
+        "train",
+        "--data",
+        text(&images),
+        "--epochs",
+        "5",
+        "--verbose",
+        "0",
+        "--json",
+        "--save",
+        text(&saved),
+    ]);
+    let resumed = strata_json(&[
+        "train",
+        "--resume",
+        text(&saved),
+        "--epochs",
+        "7",
+        "--verbose",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(resumed["epochs"].as_array().unwrap().len(), 2, "{resumed}");
+    let evaluated = strata_json(&["evaluate", "--model", text(&saved), "--json"]);
+    assert_eq!(evaluated["samples"], 80, "{evaluated}");
+    assert!(evaluated["test_accuracy"].as_f64().unwrap() >= 0.9, "{evaluated}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn resuming_on_data_that_does_not_fit_the_model_names_both_shapes() {
+    let dir = scratch("mismatch");
+    let play = strata::data::text::load_shakespeare().unwrap();
+    let small = dir.join("small.txt");
+    std::fs::write(&small, &play[..5_000]).unwrap();
+    let saved = dir.join("c.safetensors");
+    strata_json(&[
+        "train",
+        "--model",
+        "char_rnn",
+        "--data",
+        text(&small),
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--json",
+        "--save",
+        text(&saved),
+    ]);
+    let mnist = dir.join("mnist");
+    small_mnist(&mnist, 64, 16);
+    let (code, _, stderr) = strata(&[
+        "train",
+        "--resume",
+        text(&saved),
+        "--data",
+        text(&mnist),
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("(None, 40)") && stderr.contains("(None, 28, 28)") && stderr.contains("MNIST"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_ctrl_c_hint_resumes_the_interrupted_run() {
+    use std::io::BufRead;
+    let dir = scratch("hint");
+    let mnist = dir.join("mnist");
+    small_mnist(&mnist, 4096, 256);
+    let checkpoint = dir.join("interrupted.safetensors");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "train",
+            "--model",
+            "cnn",
+            "--epochs",
+            "1000",
+            "--verbose",
+            "2",
+            "--data",
+            text(&mnist),
+        ])
+        .args(["--checkpoint", text(&checkpoint)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Epoch 1/") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "strata ended before training started"
+        );
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let hint = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("resume with: strata "))
+        .unwrap_or_else(|| panic!("no hint in {stderr}"));
+    // The printed command, asked to finish only the interrupted epoch.
+    let mut args: Vec<&str> = hint.split_whitespace().collect();
+    args.extend(["--epochs", "1", "--verbose", "0", "--json"]);
+    let report = strata_json(&args);
+    assert_eq!(report["epochs"][0]["epoch"], 1, "{report}");
+    assert!(report["test_accuracy"].as_f64().unwrap() > 0.5, "{report}");
+    std::fs::remove_dir_all(&dir).ok();
+}
