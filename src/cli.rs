@@ -182,7 +182,7 @@ struct TrainArgs {
     global_clipnorm: Option<f32>,
     /// Augment each training batch of images with random transforms: rotations up to 10°,
     /// shifts up to 10 % of the width and height, zoom in [0.9, 1.1] (no flips: digits are not
-    /// symmetric).
+    /// symmetric): preprocessing layers after the input, saved with the model.
     #[arg(long)]
     augment: bool,
     /// Write a PNG chart of loss and accuracy per epoch (training and validation) to this file.
@@ -378,6 +378,14 @@ fn prepare_new(args: &TrainArgs) -> Result<Prepared> {
         ..
     } = spec;
     let mut model = with_regularization(model, args.dropout, args.l2)?;
+    if args.augment {
+        let augmentation = crate::data::ImageAugmentation::new()
+            .rotation_range(10.0)
+            .width_shift_range(0.1)
+            .height_shift_range(0.1)
+            .zoom_range(0.1);
+        model = crate::data::augment::with_preprocessing(model, augmentation.layers()?)?;
+    }
     model.seed(args.seed);
     let data = fit_data_to_model(&mut model, data, raw_targets(loss))?;
     if let Some(tokenizer) = tokenizer {
@@ -697,15 +705,6 @@ fn train_in(args: TrainArgs, world: Option<&dyn crate::distributed::Launched>) -
         options = options.validation_split(split);
     } else if validate_on_test && let Some((x, y)) = &data.test {
         options = options.validation_data(x, y);
-    }
-    if args.augment {
-        options.augmentation = Some(
-            crate::data::ImageAugmentation::new()
-                .rotation_range(10.0)
-                .width_shift_range(0.1)
-                .height_shift_range(0.1)
-                .zoom_range(0.1),
-        );
     }
     if let Some(batch) = args.resume.as_ref().map(|_| model.batches_into_epoch()) {
         options = options.initial_batch(batch);
