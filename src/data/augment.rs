@@ -27,15 +27,16 @@
 //! ```
 
 use crate::error::{Error, Result};
+use crate::layers::preprocessing::warp::{self, FillMode, InverseMap, transform_image};
+use crate::layers::{Layer, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
-use warp::{FillMode, InverseMap, transform_image};
 
-mod warp;
+pub use crate::layers::preprocessing::warp::{FILL_MODES, Transform};
+pub use insert::with_preprocessing;
 
-/// The `fill_mode` names [`ImageAugmentation`] accepts, as Keras spells them.
-pub const FILL_MODES: &[&str] = &["constant", "nearest", "reflect", "wrap"];
+mod insert;
 
 /// A batch is split across rayon's threads in runs of images of at least this many values, so a
 /// small batch stays on one thread where spawning would cost more than it saves.
@@ -93,51 +94,6 @@ impl Default for ImageAugmentation {
             scratch: Vec::new(),
             transforms: Vec::new(),
         }
-    }
-}
-
-/// One image's transform, as `ImageDataGenerator.get_random_transform` draws it. Applied in this
-/// order: flips, zoom, rotation about the image centre, shift.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Transform {
-    /// Degrees, counter-clockwise as the image is displayed (row 0 at the top), as `RandomRotation`.
-    pub rotation: f32,
-    /// Pixels; positive moves the content down.
-    pub height_shift: f32,
-    /// Pixels; positive moves the content right.
-    pub width_shift: f32,
-    /// The output row at offset `d` from the centre reads the source at offset `d * height_zoom`,
-    /// as in Keras: above 1 zooms out (the content shrinks), below 1 zooms in.
-    pub height_zoom: f32,
-    /// [`height_zoom`](Self::height_zoom) along the width.
-    pub width_zoom: f32,
-    /// Mirror left–right.
-    pub horizontal_flip: bool,
-    /// Mirror top–bottom.
-    pub vertical_flip: bool,
-}
-
-impl Transform {
-    /// The transform that changes nothing.
-    pub const IDENTITY: Transform = Transform {
-        rotation: 0.0,
-        height_shift: 0.0,
-        width_shift: 0.0,
-        height_zoom: 1.0,
-        width_zoom: 1.0,
-        horizontal_flip: false,
-        vertical_flip: false,
-    };
-
-    /// Whether applying it would change nothing.
-    pub fn is_identity(&self) -> bool {
-        *self == Transform::IDENTITY
-    }
-}
-
-impl Default for Transform {
-    fn default() -> Self {
-        Transform::IDENTITY
     }
 }
 
@@ -209,6 +165,39 @@ impl ImageAugmentation {
             self.zoom_range,
         ];
         ranges.iter().all(|&range| range == 0.0) && !self.horizontal_flip && !self.vertical_flip
+    }
+
+    /// The preprocessing layers that augment as these settings do, for a model to apply in
+    /// training (see [`with_preprocessing`]): `RandomFlip`s, then `RandomZoom`, `RandomRotation`
+    /// and `RandomTranslation`, the order this augmentation composes them in, each only where its
+    /// setting is on. Keras's factors are fractions: `rotation_range` degrees become a
+    /// `RandomRotation` factor of `degrees / 360` turns; `zoom_range` `z` a `RandomZoom` of `z`
+    /// on each axis, drawn apart as here. Flips get a layer each, so they stay independent (one
+    /// `RandomFlip("horizontal_and_vertical")` flips both axes together). The layers resample once
+    /// each, where [`augment_batch`](Self::augment_batch) composes one map, so their output is a
+    /// little smoother. Errors are [`validate`](Self::validate)'s.
+    pub fn layers(&self) -> Result<Vec<Box<dyn Layer>>> {
+        self.validate()?;
+        let fill_mode = self.fill_mode.to_ascii_lowercase();
+        let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+        for (enabled, mode) in [(self.horizontal_flip, "horizontal"), (self.vertical_flip, "vertical")] {
+            if enabled {
+                layers.push(Box::new(RandomFlip::new(mode)));
+            }
+        }
+        if self.zoom_range > 0.0 {
+            let zoom = RandomZoom::new(self.zoom_range).width_factor(self.zoom_range);
+            layers.push(Box::new(zoom.fill_mode(&fill_mode).fill_value(self.fill_value)));
+        }
+        if self.rotation_range > 0.0 {
+            let rotation = RandomRotation::new(self.rotation_range / 360.0);
+            layers.push(Box::new(rotation.fill_mode(&fill_mode).fill_value(self.fill_value)));
+        }
+        if self.height_shift_range > 0.0 || self.width_shift_range > 0.0 {
+            let translation = RandomTranslation::new(self.height_shift_range, self.width_shift_range);
+            layers.push(Box::new(translation.fill_mode(&fill_mode).fill_value(self.fill_value)));
+        }
+        Ok(layers)
     }
 
     /// Draws one image's transform, as `ImageDataGenerator.get_random_transform`. Only the enabled

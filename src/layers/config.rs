@@ -43,6 +43,12 @@ pub const LAYER_NAMES: &[&str] = &[
     "Bidirectional",
     "TimeDistributed",
     "RecurrentState",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomContrast",
+    "RandomCrop",
 ];
 
 /// Builds a layer from its Keras class name and config. Unknown keys that only matter to
@@ -229,6 +235,9 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
         "SimpleRNN" | "LSTM" | "GRU" => super::recurrent::from_config(class_name, config)?,
         "Bidirectional" | "TimeDistributed" => super::wrappers::from_config(class_name, config)?,
         "RecurrentState" => super::recurrent_state::from_config(config)?,
+        "RandomFlip" | "RandomRotation" | "RandomTranslation" | "RandomZoom" | "RandomContrast" | "RandomCrop" => {
+            super::preprocessing::from_config(class_name, config)?
+        }
         _ => return Err(Error::unknown("layer class", class_name, LAYER_NAMES)),
     };
     if !name.is_empty() {

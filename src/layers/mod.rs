@@ -18,6 +18,7 @@ mod input;
 mod merge;
 mod normalization;
 mod pooling;
+pub(crate) mod preprocessing;
 mod recurrent;
 mod recurrent_state;
 mod reshape;
@@ -34,6 +35,9 @@ pub use input::Input;
 pub use merge::{Add, Average, Concatenate, Maximum, Merge, Multiply, Subtract};
 pub use normalization::{BatchNormalization, LayerNormalization};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Pooling};
+pub use preprocessing::{
+    IntoFactor, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+};
 pub use recurrent::{GRU, GruCell, LSTM, LstmCell, Recurrent, RecurrentKind, SimpleRNN, SimpleRnnCell};
 pub use recurrent_state::{RecurrentState, State};
 pub use reshape::Reshape;

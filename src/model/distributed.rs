@@ -75,7 +75,6 @@ impl Model {
                 hash: false,
             },
             counted("shuffle flag", options.shuffle as usize),
-            counted("augmentation flag", options.augmentation.is_some() as usize),
             Agreed {
                 what: "shuffling seed",
                 value: options.seed.unwrap_or(self.seed.wrapping_add(1)),

@@ -3,7 +3,6 @@
 use super::progress::EpochProgress;
 use super::{Callback, Compiled, Control, EpochLogs, History, Model, Source};
 use crate::autograd::{Graph, Var};
-use crate::data::ImageAugmentation;
 use crate::distributed::Collective;
 use crate::error::{Error, Result, keras_shape};
 use crate::losses::Loss;
@@ -44,9 +43,6 @@ pub struct FitOptions<'a> {
     /// Batches of epoch `initial_epoch + 1` already trained (resuming a run stopped mid-epoch):
     /// that epoch skips them, in the same shuffled order.
     pub initial_batch: usize,
-    /// Random transforms applied to each training batch's images (never to validation data):
-    /// `x` must be images `(N, H, W)` or `(N, H, W, C)`.
-    pub augmentation: Option<ImageAugmentation>,
     /// Train data-parallel with the other ranks of this group: see [`FitOptions::distributed`].
     pub distributed: Option<&'a dyn Collective>,
 }
@@ -63,7 +59,6 @@ impl Default for FitOptions<'_> {
             seed: None,
             initial_epoch: 0,
             initial_batch: 0,
-            augmentation: None,
             distributed: None,
         }
     }
@@ -122,13 +117,6 @@ impl<'a> FitOptions<'a> {
     /// Skips the first `batch` batches of the first epoch run (to resume mid-epoch).
     pub fn initial_batch(mut self, batch: usize) -> Self {
         self.initial_batch = batch;
-        self
-    }
-
-    /// Augments each training batch with `augmentation` (seeded from the model's seed and the
-    /// step, so runs and resumed runs repeat exactly).
-    pub fn augmentation(mut self, augmentation: ImageAugmentation) -> Self {
-        self.augmentation = Some(augmentation);
         self
     }
 
@@ -321,23 +309,6 @@ impl Model {
                 "no training samples left (x is empty, or validation_split takes them all)".into(),
             ));
         }
-        let mut augmentation = match &options.augmentation {
-            Some(augmentation) => {
-                augmentation.validate()?;
-                let image_shape = match (xs, xs[0].shape()) {
-                    ([_], &[_, h, w]) => [h, w, 1],
-                    ([_], &[_, h, w, c]) => [h, w, c],
-                    _ => {
-                        return Err(Error::Data(format!(
-                            "augmentation needs one input of images shaped (N, height, width) or (N, height, width, channels), got {:?}",
-                            xs.iter().map(|x| x.shape()).collect::<Vec<_>>()
-                        )));
-                    }
-                };
-                Some((augmentation.clone(), image_shape))
-            }
-            None => None,
-        };
         let names: Vec<String> = self.output_names().iter().map(|n| n.to_string()).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut order: Vec<usize> = (0..train_rows).collect();
@@ -386,14 +357,11 @@ impl Model {
                 for callback in callbacks.iter_mut() {
                     callback.on_batch_begin(self, epoch, step + 1)?;
                 }
-                let augment = augmentation.as_mut();
                 let loss = match world {
                     // On a pool thread (see `on_pool`; the `strata` command's main thread is one).
-                    None => {
-                        crate::kernels::on_pool(|| self.train_step(xs, &ys, batch, None, augment, &mut step_stats))?
-                    }
+                    None => crate::kernels::on_pool(|| self.train_step(xs, &ys, batch, None, &mut step_stats))?,
                     // MPI's communicator may not leave its thread.
-                    Some(_) => self.train_step(xs, &ys, batch, world, augment, &mut step_stats)?,
+                    Some(_) => self.train_step(xs, &ys, batch, world, &mut step_stats)?,
                 };
                 self.batches_into_epoch = step + 1;
                 for callback in callbacks.iter_mut() {
@@ -468,7 +436,6 @@ impl Model {
         ys: &[Tensor],
         batch: &[usize],
         world: Option<&dyn Collective>,
-        mut augmentation: Option<&mut (ImageAugmentation, [usize; 3])>,
         stats: &mut [StepStats],
     ) -> Result<f32> {
         let global_rows = batch.len();
@@ -492,16 +459,7 @@ impl Model {
             let mut graph = Graph::new(&mut self.tape, &self.params, true).with_noise_seed(noise_seed);
             let mut inputs: SmallVec<[Var; 4]> = SmallVec::new();
             for x in xs {
-                let mut augmented = Ok(());
-                inputs.push(graph.constant_with(|buffer| {
-                    x.gather_rows_into(batch, buffer);
-                    if let Some((augmentation, image_shape)) = augmentation.take() {
-                        // Seeded by the step, like dropout, so a resumed run sees the same images.
-                        let mut rng = crate::rng::Rng::new(crate::rng::mix(noise_seed, AUGMENTATION_SALT));
-                        augmented = augmentation.augment_images(buffer.data_mut(), *image_shape, &mut rng);
-                    }
-                }));
-                augmented?;
+                inputs.push(graph.constant_with(|buffer| x.gather_rows_into(batch, buffer)));
             }
             let mut targets: SmallVec<[Var; 4]> = SmallVec::new();
             for y in ys {
@@ -828,9 +786,6 @@ fn objective(
     }
     Ok(total.expect("compile gives every model at least one output"))
 }
-
-/// Separates the augmentation's random stream from the dropout layers' of the same step.
-const AUGMENTATION_SALT: u64 = 0xa06_3e47;
 
 /// Correct predictions and predictions counted in one batch of output `output`.
 fn batch_stats(compiled: &Compiled, output: usize, values: &Tensor, target: &Tensor) -> (usize, usize) {

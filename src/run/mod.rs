@@ -62,6 +62,9 @@ pub struct RunOptions {
     pub dropout: Option<f32>,
     /// An L2 penalty `factor·Σw²` on every kernel.
     pub l2: Option<f32>,
+    /// Random image transforms, as preprocessing layers after the model's input (saved with
+    /// the model, so a resumed run keeps them).
+    pub augmentation: Option<crate::data::ImageAugmentation>,
 }
 
 /// How a model's data was found and prepared, and the fit settings of its run: saved with the
@@ -170,6 +173,9 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
     )
     .with_test_table(options.test_data.as_deref())?;
     let mut model = crate::io::regularized(model, options.dropout, options.l2)?;
+    if let Some(augmentation) = &options.augmentation {
+        model = crate::data::augment::with_preprocessing(model, augmentation.layers()?)?;
+    }
     model.seed(options.seed);
     let dataset = source.load_for(&mut model, loss)?;
     if source.is_text() {

@@ -100,7 +100,7 @@ pub(crate) struct TrainArgs {
     global_clipnorm: Option<f32>,
     /// Augment each training batch of images with random transforms: rotations up to 10°,
     /// shifts up to 10 % of the width and height, zoom in [0.9, 1.1] (no flips: digits are not
-    /// symmetric).
+    /// symmetric): preprocessing layers after the input, saved with the model.
     #[arg(long)]
     augment: bool,
     /// Write a PNG chart of loss and accuracy per epoch (training and validation) to this file.
@@ -151,6 +151,13 @@ impl TrainArgs {
             },
             dropout: self.dropout,
             l2: self.l2,
+            augmentation: self.augment.then(|| {
+                strata::data::ImageAugmentation::new()
+                    .rotation_range(10.0)
+                    .width_shift_range(0.1)
+                    .height_shift_range(0.1)
+                    .zoom_range(0.1)
+            }),
         }
     }
 }
@@ -268,15 +275,6 @@ fn fit(
     if let Some(split) = args.validation_split {
         options.validation_data = None;
         options = options.validation_split(split);
-    }
-    if args.augment {
-        options.augmentation = Some(
-            strata::data::ImageAugmentation::new()
-                .rotation_range(10.0)
-                .width_shift_range(0.1)
-                .height_shift_range(0.1)
-                .zoom_range(0.1),
-        );
     }
     if let Some(world) = world {
         options = options.distributed(world);

@@ -1,12 +1,60 @@
-//! The pixel loop behind [`ImageAugmentation`](super::ImageAugmentation): an affine inverse map
-//! in fixed point, bilinear interpolation, and Keras's fill modes for points outside the image.
+//! The pixel loop behind the geometric preprocessing layers and `ImageAugmentation`: one image's
+//! [`Transform`], an affine inverse map in fixed point, bilinear interpolation, and Keras's fill
+//! modes for points outside the image.
 
-use super::{FILL_MODES, Transform};
 use crate::error::{Error, Result};
+
+/// The `fill_mode` names the geometric layers and `ImageAugmentation` accept, as Keras spells them.
+pub const FILL_MODES: &[&str] = &["constant", "nearest", "reflect", "wrap"];
+
+/// One image's transform, as `ImageDataGenerator.get_random_transform` draws it. Applied in this
+/// order: flips, zoom, rotation about the image centre, shift.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transform {
+    /// Degrees, counter-clockwise as the image is displayed (row 0 at the top), as `RandomRotation`.
+    pub rotation: f32,
+    /// Pixels; positive moves the content down.
+    pub height_shift: f32,
+    /// Pixels; positive moves the content right.
+    pub width_shift: f32,
+    /// The output row at offset `d` from the centre reads the source at offset `d * height_zoom`,
+    /// as in Keras: above 1 zooms out (the content shrinks), below 1 zooms in.
+    pub height_zoom: f32,
+    /// [`height_zoom`](Self::height_zoom) along the width.
+    pub width_zoom: f32,
+    /// Mirror left–right.
+    pub horizontal_flip: bool,
+    /// Mirror top–bottom.
+    pub vertical_flip: bool,
+}
+
+impl Transform {
+    /// The transform that changes nothing.
+    pub const IDENTITY: Transform = Transform {
+        rotation: 0.0,
+        height_shift: 0.0,
+        width_shift: 0.0,
+        height_zoom: 1.0,
+        width_zoom: 1.0,
+        horizontal_flip: false,
+        vertical_flip: false,
+    };
+
+    /// Whether applying it would change nothing.
+    pub fn is_identity(&self) -> bool {
+        *self == Transform::IDENTITY
+    }
+}
+
+impl Default for Transform {
+    fn default() -> Self {
+        Transform::IDENTITY
+    }
+}
 
 /// How a source index outside the image is brought back in (or not, for `Constant`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) enum FillMode {
+pub(crate) enum FillMode {
     Constant,
     Nearest,
     Reflect,
@@ -15,7 +63,7 @@ pub(super) enum FillMode {
 
 impl FillMode {
     /// The mode Keras calls `name` (case-insensitive).
-    pub(super) fn from_name(name: &str) -> Result<Self> {
+    pub(crate) fn from_name(name: &str) -> Result<Self> {
         Ok(match name.to_ascii_lowercase().as_str() {
             "constant" => FillMode::Constant,
             "nearest" => FillMode::Nearest,
@@ -47,7 +95,7 @@ impl FillMode {
 /// [`FRACTION_BITS`] fractional bits: the integer part is then a shift (floor included) and the
 /// fraction a mask, where floats would need a saturating conversion per pixel. Steps are exact
 /// for flips, quarter turns and whole or half-pixel shifts, so those copy or average exactly.
-pub(super) struct InverseMap {
+pub(crate) struct InverseMap {
     xx: i64,
     xy: i64,
     yx: i64,
@@ -62,13 +110,13 @@ const FRACTION_BITS: u32 = 32;
 
 /// How far, in pixels, a source point may lie from the origin, and how long a step may be: their
 /// fixed-point forms then stay below 2^62, so the wrapping sums along a row come out exact.
-pub(super) const FAR: f64 = (1u64 << 30) as f64;
+pub(crate) const FAR: f64 = (1u64 << 30) as f64;
 
 impl InverseMap {
     /// Inverts "flip, zoom, rotate about the centre, shift": from an output pixel, undo the
     /// shift, rotate back, then scale by the zoom and flip. `None` when the transform is not
     /// finite or reaches beyond [`FAR`], which the fixed-point coordinates do not hold.
-    pub(super) fn new(transform: &Transform, height: usize, width: usize) -> Option<Self> {
+    pub(crate) fn new(transform: &Transform, height: usize, width: usize) -> Option<Self> {
         // Rotations by multiples of 90 degrees land exactly on pixel centres once cos and sin are
         // exact, so they copy pixels instead of blending neighbours 1e-16 away.
         let snap = |v: f64| if (v - v.round()).abs() < 1e-12 { v.round() } else { v };
@@ -89,6 +137,14 @@ impl InverseMap {
             centre_x - (xx * origin_x + xy * origin_y),
             centre_y - (yx * origin_x + yy * origin_y),
         );
+        Self::from_affine([xx, xy, bx, yx, yy, by], height, width)
+    }
+
+    /// The map `source_x = xx·x + xy·y + bx`, `source_y = yx·x + yy·y + by` for an output of
+    /// `height` × `width` pixels, given as `[xx, xy, bx, yx, yy, by]` (Keras's `affine_transform`
+    /// order, less its projective terms). `None` when it is not finite or reaches beyond [`FAR`].
+    pub(crate) fn from_affine(coefficients: [f64; 6], height: usize, width: usize) -> Option<Self> {
+        let [xx, xy, bx, yx, yy, by] = coefficients;
         // The map is affine, so the corners bound where every pixel reads.
         let (last_x, last_y) = (width.saturating_sub(1) as f64, height.saturating_sub(1) as f64);
         let corners = [(0.0, 0.0), (last_x, 0.0), (0.0, last_y), (last_x, last_y)];
@@ -118,20 +174,34 @@ fn lerp(from: f32, to: f32, weight: f32) -> f32 {
     from + weight * (to - from)
 }
 
-/// Writes into `dest` the image `source` seen through `map`, bilinearly interpolated. Each of the
-/// four neighbours outside the image reads through the fill mode, so edges blend into the fill.
-pub(super) fn transform_image(
+/// Writes into `dest` the image `source` of `shape` `[height, width, channels]` seen through
+/// `map`, bilinearly interpolated. Each of the four neighbours outside the image reads through the
+/// fill mode, so edges blend into the fill.
+pub(crate) fn transform_image(
     source: &[f32],
     dest: &mut [f32],
     shape: [usize; 3],
     map: &InverseMap,
     fill: (FillMode, f32),
 ) {
+    resample_image(source, shape, dest, shape[1], map, fill);
+}
+
+/// [`transform_image`] into an output image `dest_width` pixels wide (as many rows as `dest`
+/// holds), for crops and resizes whose output is not the source's size.
+pub(crate) fn resample_image(
+    source: &[f32],
+    shape: [usize; 3],
+    dest: &mut [f32],
+    dest_width: usize,
+    map: &InverseMap,
+    fill: (FillMode, f32),
+) {
     // A compile-time channel count unrolls the per-channel loop for the common greyscale and RGB.
     match shape[2] {
-        1 => transform_pixels::<1>(source, dest, shape, map, fill),
-        3 => transform_pixels::<3>(source, dest, shape, map, fill),
-        _ => transform_pixels::<0>(source, dest, shape, map, fill),
+        1 => transform_pixels::<1>(source, dest, shape, dest_width, map, fill),
+        3 => transform_pixels::<3>(source, dest, shape, dest_width, map, fill),
+        _ => transform_pixels::<0>(source, dest, shape, dest_width, map, fill),
     }
 }
 
@@ -140,18 +210,19 @@ fn transform_pixels<const CHANNELS: usize>(
     source: &[f32],
     dest: &mut [f32],
     [height, width, channels]: [usize; 3],
+    dest_width: usize,
     map: &InverseMap,
     (mode, fill_value): (FillMode, f32),
 ) {
     let channels = if CHANNELS == 0 { channels } else { CHANNELS };
-    if dest.is_empty() {
+    if dest.is_empty() || dest_width == 0 {
         return;
     }
     // A top-left neighbour below these has its three other neighbours inside the image too.
     let (inner_width, inner_height) = (width.saturating_sub(1) as u64, height.saturating_sub(1) as u64);
     let row_stride = width * channels;
     let fraction = |coordinate: i64| (coordinate as u32) as f32 * (1.0 / (1u64 << FRACTION_BITS) as f32);
-    for (y, out_row) in dest.chunks_exact_mut(row_stride).enumerate() {
+    for (y, out_row) in dest.chunks_exact_mut(dest_width * channels).enumerate() {
         let mut source_x = map.bx.wrapping_add(map.xy.wrapping_mul(y as i64));
         let mut source_y = map.by.wrapping_add(map.yy.wrapping_mul(y as i64));
         for out in out_row.chunks_exact_mut(channels) {

@@ -1,0 +1,128 @@
+//! [`RandomRotation`], as `keras.layers.RandomRotation`.
+
+use super::geometric::{Warp, warp_batch};
+use super::warp::Transform;
+use super::{IntoFactor, Layer, check_after_input, check_data_format, check_range, factor_config, seed_config};
+use crate::autograd::{Graph, ParamStore, Var};
+use crate::error::{Error, Result};
+use crate::rng::{Rng, hash_name};
+use serde_json::{Value, json};
+
+/// Rotates each training image by its own random angle about its centre, filling the corners
+/// by `fill_mode`, as `RandomRotation(factor, fill_mode="reflect", interpolation="bilinear",
+/// seed=None, fill_value=0.0)`. Angles are fractions of a full turn: `factor=0.1` draws from
+/// [-36°, 36°]; positive turns counter-clockwise. The identity at inference.
+///
+/// ```
+/// use strata::layers::RandomRotation;
+/// let rotation = RandomRotation::new(0.1).fill_mode("constant");
+/// ```
+#[derive(Clone, Debug)]
+pub struct RandomRotation {
+    name: String,
+    factor: (f32, f32),
+    warp: Warp,
+    seed: Option<u64>,
+}
+
+impl RandomRotation {
+    /// Angles drawn from `factor` turns: `0.1` or `(-0.1, 0.1)`; within [-1, 1].
+    pub fn new(factor: impl IntoFactor) -> Self {
+        RandomRotation {
+            name: String::new(),
+            factor: factor.into_factor(),
+            warp: Warp::default(),
+            seed: None,
+        }
+    }
+
+    /// Sets `fill_mode`: `"constant"`, `"nearest"`, `"reflect"` (the default) or `"wrap"`.
+    pub fn fill_mode(mut self, mode: &str) -> Self {
+        self.warp.fill_mode = mode.to_string();
+        self
+    }
+
+    /// Sets `fill_value`, read beyond the edges when `fill_mode` is `"constant"`.
+    pub fn fill_value(mut self, value: f32) -> Self {
+        self.warp.fill_value = value;
+        self
+    }
+
+    /// Sets `interpolation`; strata supports `"bilinear"` (the default) only.
+    pub fn interpolation(mut self, interpolation: &str) -> Self {
+        self.warp.interpolation = interpolation.to_string();
+        self
+    }
+
+    /// Seeds this layer's draws (mixed with the model's per-step seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Gives the layer a name instead of the automatic one.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &Value) -> Result<Self> {
+        check_data_format(config, "RandomRotation")?;
+        let factor = factor_config(config, "factor", "RandomRotation")?
+            .ok_or_else(|| Error::Data("RandomRotation needs \"factor\"".into()))?;
+        let mut layer = RandomRotation::new(factor);
+        layer.warp = Warp::from_config(config)?;
+        layer.seed = seed_config(config)?;
+        Ok(layer)
+    }
+}
+
+impl Layer for RandomRotation {
+    fn class_name(&self) -> &'static str {
+        "RandomRotation"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+        let layer = (self.name.as_str(), self.class_name());
+        check_range(layer, "factor", self.factor, (-1.0, 1.0), false)?;
+        self.warp.checked(layer.0, layer.1)?;
+        super::image_shape(&self.name, input_shape)?;
+        Ok(input_shape.to_vec())
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        check_after_input(graph, x, &self.name, self.class_name())?;
+        if !graph.training() || self.factor == (0.0, 0.0) {
+            return Ok(x);
+        }
+        let fill = self.warp.checked(&self.name, self.class_name())?;
+        let salt = self.seed.unwrap_or_else(|| hash_name(&self.name));
+        let (lower, upper) = (self.factor.0 * 360.0, self.factor.1 * 360.0);
+        warp_batch(graph, x, (&self.name, salt), fill, |rng, _, _| Transform {
+            rotation: rng.uniform(lower, upper),
+            ..Transform::IDENTITY
+        })
+    }
+
+    fn config(&self) -> Value {
+        let mut config = json!({
+            "name": self.name,
+            "factor": [self.factor.0, self.factor.1],
+            "seed": self.seed,
+            "data_format": "channels_last",
+        });
+        for (key, value) in self.warp.config() {
+            config[key] = value;
+        }
+        config
+    }
+}

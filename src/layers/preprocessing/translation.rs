@@ -1,0 +1,137 @@
+//! [`RandomTranslation`], as `keras.layers.RandomTranslation`.
+
+use super::geometric::{Warp, warp_batch};
+use super::warp::Transform;
+use super::{IntoFactor, Layer, check_after_input, check_data_format, check_range, factor_config, seed_config};
+use crate::autograd::{Graph, ParamStore, Var};
+use crate::error::{Error, Result};
+use crate::rng::{Rng, hash_name};
+use serde_json::{Value, json};
+
+/// Shifts each training image by its own random offset, filling what moves in by `fill_mode`, as
+/// `RandomTranslation(height_factor, width_factor, fill_mode="reflect", interpolation="bilinear",
+/// seed=None, fill_value=0.0)`. Offsets are fractions of the height and width: `0.1` draws from
+/// [-10 %, 10 %]; positive moves the content down (height) and right (width). The identity at
+/// inference.
+///
+/// ```
+/// use strata::layers::RandomTranslation;
+/// let translation = RandomTranslation::new(0.1, (-0.2, 0.2));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RandomTranslation {
+    name: String,
+    height_factor: (f32, f32),
+    width_factor: (f32, f32),
+    warp: Warp,
+    seed: Option<u64>,
+}
+
+impl RandomTranslation {
+    /// Offsets drawn from `height_factor` times the height and `width_factor` times the width:
+    /// each `0.1` or `(-0.1, 0.2)`, within [-1, 1].
+    pub fn new(height_factor: impl IntoFactor, width_factor: impl IntoFactor) -> Self {
+        RandomTranslation {
+            name: String::new(),
+            height_factor: height_factor.into_factor(),
+            width_factor: width_factor.into_factor(),
+            warp: Warp::default(),
+            seed: None,
+        }
+    }
+
+    /// Sets `fill_mode`: `"constant"`, `"nearest"`, `"reflect"` (the default) or `"wrap"`.
+    pub fn fill_mode(mut self, mode: &str) -> Self {
+        self.warp.fill_mode = mode.to_string();
+        self
+    }
+
+    /// Sets `fill_value`, read beyond the edges when `fill_mode` is `"constant"`.
+    pub fn fill_value(mut self, value: f32) -> Self {
+        self.warp.fill_value = value;
+        self
+    }
+
+    /// Sets `interpolation`; strata supports `"bilinear"` (the default) only.
+    pub fn interpolation(mut self, interpolation: &str) -> Self {
+        self.warp.interpolation = interpolation.to_string();
+        self
+    }
+
+    /// Seeds this layer's draws (mixed with the model's per-step seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Gives the layer a name instead of the automatic one.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &Value) -> Result<Self> {
+        check_data_format(config, "RandomTranslation")?;
+        let factor = |key: &str| {
+            factor_config(config, key, "RandomTranslation")?
+                .ok_or_else(|| Error::Data(format!("RandomTranslation needs \"{key}\"")))
+        };
+        let mut layer = RandomTranslation::new(factor("height_factor")?, factor("width_factor")?);
+        layer.warp = Warp::from_config(config)?;
+        layer.seed = seed_config(config)?;
+        Ok(layer)
+    }
+}
+
+impl Layer for RandomTranslation {
+    fn class_name(&self) -> &'static str {
+        "RandomTranslation"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+        let layer = (self.name.as_str(), self.class_name());
+        check_range(layer, "height_factor", self.height_factor, (-1.0, 1.0), false)?;
+        check_range(layer, "width_factor", self.width_factor, (-1.0, 1.0), false)?;
+        self.warp.checked(layer.0, layer.1)?;
+        super::image_shape(&self.name, input_shape)?;
+        Ok(input_shape.to_vec())
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        check_after_input(graph, x, &self.name, self.class_name())?;
+        if !graph.training() || (self.height_factor, self.width_factor) == ((0.0, 0.0), (0.0, 0.0)) {
+            return Ok(x);
+        }
+        let fill = self.warp.checked(&self.name, self.class_name())?;
+        let salt = self.seed.unwrap_or_else(|| hash_name(&self.name));
+        let ((top, bottom), (left, right)) = (self.height_factor, self.width_factor);
+        warp_batch(graph, x, (&self.name, salt), fill, |rng, height, width| Transform {
+            height_shift: rng.uniform(top, bottom) * height as f32,
+            width_shift: rng.uniform(left, right) * width as f32,
+            ..Transform::IDENTITY
+        })
+    }
+
+    fn config(&self) -> Value {
+        let mut config = json!({
+            "name": self.name,
+            "height_factor": [self.height_factor.0, self.height_factor.1],
+            "width_factor": [self.width_factor.0, self.width_factor.1],
+            "seed": self.seed,
+            "data_format": "channels_last",
+        });
+        for (key, value) in self.warp.config() {
+            config[key] = value;
+        }
+        config
+    }
+}

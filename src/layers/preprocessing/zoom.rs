@@ -1,0 +1,149 @@
+//! [`RandomZoom`], as `keras.layers.RandomZoom`.
+
+use super::geometric::{Warp, warp_batch};
+use super::warp::Transform;
+use super::{IntoFactor, Layer, check_after_input, check_data_format, check_range, factor_config, seed_config};
+use crate::autograd::{Graph, ParamStore, Var};
+use crate::error::{Error, Result};
+use crate::rng::{Rng, hash_name};
+use serde_json::{Value, json};
+
+/// Zooms each training image about its centre by its own random factors, filling what comes
+/// into view by `fill_mode`, as `RandomZoom(height_factor, width_factor=None, fill_mode="reflect",
+/// interpolation="bilinear", seed=None, fill_value=0.0)`. A factor `f` reads the source `1 + f`
+/// times as far from the centre: positive zooms out, negative zooms in; `0.1` draws `f` from
+/// [-0.1, 0.1]. Without a `width_factor` both axes share one draw, keeping the aspect ratio. The
+/// identity at inference.
+///
+/// ```
+/// use strata::layers::RandomZoom;
+/// let zoom = RandomZoom::new(0.1).width_factor(0.1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RandomZoom {
+    name: String,
+    height_factor: (f32, f32),
+    width_factor: Option<(f32, f32)>,
+    warp: Warp,
+    seed: Option<u64>,
+}
+
+impl RandomZoom {
+    /// Zooms drawn from `height_factor` (`0.1` or `(-0.2, 0.1)`, within (-1, 1]) for both axes.
+    pub fn new(height_factor: impl IntoFactor) -> Self {
+        RandomZoom {
+            name: String::new(),
+            height_factor: height_factor.into_factor(),
+            width_factor: None,
+            warp: Warp::default(),
+            seed: None,
+        }
+    }
+
+    /// Draws the width's zoom on its own, from `factor` (within (-1, 1]).
+    pub fn width_factor(mut self, factor: impl IntoFactor) -> Self {
+        self.width_factor = Some(factor.into_factor());
+        self
+    }
+
+    /// Sets `fill_mode`: `"constant"`, `"nearest"`, `"reflect"` (the default) or `"wrap"`.
+    pub fn fill_mode(mut self, mode: &str) -> Self {
+        self.warp.fill_mode = mode.to_string();
+        self
+    }
+
+    /// Sets `fill_value`, read beyond the edges when `fill_mode` is `"constant"`.
+    pub fn fill_value(mut self, value: f32) -> Self {
+        self.warp.fill_value = value;
+        self
+    }
+
+    /// Sets `interpolation`; strata supports `"bilinear"` (the default) only.
+    pub fn interpolation(mut self, interpolation: &str) -> Self {
+        self.warp.interpolation = interpolation.to_string();
+        self
+    }
+
+    /// Seeds this layer's draws (mixed with the model's per-step seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Gives the layer a name instead of the automatic one.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &Value) -> Result<Self> {
+        check_data_format(config, "RandomZoom")?;
+        let height_factor = factor_config(config, "height_factor", "RandomZoom")?
+            .ok_or_else(|| Error::Data("RandomZoom needs \"height_factor\"".into()))?;
+        let mut layer = RandomZoom::new(height_factor);
+        layer.width_factor = factor_config(config, "width_factor", "RandomZoom")?;
+        layer.warp = Warp::from_config(config)?;
+        layer.seed = seed_config(config)?;
+        Ok(layer)
+    }
+}
+
+impl Layer for RandomZoom {
+    fn class_name(&self) -> &'static str {
+        "RandomZoom"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+        let layer = (self.name.as_str(), self.class_name());
+        check_range(layer, "height_factor", self.height_factor, (-1.0, 1.0), true)?;
+        if let Some(width_factor) = self.width_factor {
+            check_range(layer, "width_factor", width_factor, (-1.0, 1.0), true)?;
+        }
+        self.warp.checked(layer.0, layer.1)?;
+        super::image_shape(&self.name, input_shape)?;
+        Ok(input_shape.to_vec())
+    }
+
+    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        check_after_input(graph, x, &self.name, self.class_name())?;
+        let still = |factor: Option<(f32, f32)>| factor.is_none_or(|f| f == (0.0, 0.0));
+        if !graph.training() || (still(Some(self.height_factor)) && still(self.width_factor)) {
+            return Ok(x);
+        }
+        let fill = self.warp.checked(&self.name, self.class_name())?;
+        let salt = self.seed.unwrap_or_else(|| hash_name(&self.name));
+        let (height_factor, width_factor) = (self.height_factor, self.width_factor);
+        warp_batch(graph, x, (&self.name, salt), fill, |rng, _, _| {
+            let height_zoom = 1.0 + rng.uniform(height_factor.0, height_factor.1);
+            let width_zoom = width_factor.map_or(height_zoom, |(lower, upper)| 1.0 + rng.uniform(lower, upper));
+            Transform {
+                height_zoom,
+                width_zoom,
+                ..Transform::IDENTITY
+            }
+        })
+    }
+
+    fn config(&self) -> Value {
+        let mut config = json!({
+            "name": self.name,
+            "height_factor": [self.height_factor.0, self.height_factor.1],
+            "width_factor": self.width_factor.map(|(lower, upper)| [lower, upper]),
+            "seed": self.seed,
+            "data_format": "channels_last",
+        });
+        for (key, value) in self.warp.config() {
+            config[key] = value;
+        }
+        config
+    }
+}
