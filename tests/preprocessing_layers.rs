@@ -5,7 +5,7 @@
 use strata::Error;
 use strata::autograd::{Graph, ParamStore, Tape};
 use strata::data::ImageAugmentation;
-use strata::data::augment::with_preprocessing;
+use strata::io::with_preprocessing;
 use strata::prelude::*;
 use strata::rng::Rng;
 
@@ -364,13 +364,26 @@ fn image_augmentation_builds_its_layers_and_inserts_them_after_the_input() {
             "Dense"
         ]
     );
-    // A functional model is refused for now.
+    // A functional model: the layers go between its input and the layers that read it, residual
+    // branches included.
     let input = Input::node(&[28, 28, 1]);
-    let output = Flatten::new().call(&input).unwrap();
-    let functional = Model::functional(&input, &output).unwrap();
+    let flat = Flatten::new().call(&input).unwrap();
+    let dense = Dense::new(784).call(&flat).unwrap();
+    let sum = Add::new().call_many(&[&flat, &dense]).unwrap();
+    let functional = Model::functional(&input, &sum).unwrap();
     let flip: Box<dyn Layer> = Box::new(RandomFlip::new("horizontal"));
-    assert!(matches!(
-        with_preprocessing(functional, vec![flip]),
-        Err(Error::Usage(_))
-    ));
+    let mut model = with_preprocessing(functional, vec![flip]).unwrap();
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert_eq!(classes, ["InputLayer", "RandomFlip", "Flatten", "Dense", "Add"]);
+    model.compile("sgd", "mse", &[]).unwrap();
+    let image = Tensor::from_vec(vec![1, 28, 28, 1], (0..784).map(|v| v as f32).collect()).unwrap();
+    // At inference the flip is the identity, so the output is the input's sum with its Dense.
+    let out = model.predict(&image, 1).unwrap();
+    assert_eq!(out.shape(), &[1, 784]);
+    // Two inputs: which ones to preprocess is the user's choice, so it is an error.
+    let (a, b) = (Input::node(&[4]), Input::node(&[4]));
+    let both = Add::new().call_many(&[&a, &b]).unwrap();
+    let two = Model::functional_multi(&[&a, &b], &[&both]).unwrap();
+    let flip: Box<dyn Layer> = Box::new(RandomFlip::new("horizontal"));
+    assert!(matches!(with_preprocessing(two, vec![flip]), Err(Error::Usage(_))));
 }

@@ -34,9 +34,6 @@ use crate::tensor::Tensor;
 use rayon::prelude::*;
 
 pub use crate::layers::preprocessing::warp::{FILL_MODES, Transform};
-pub use insert::with_preprocessing;
-
-mod insert;
 
 /// A batch is split across rayon's threads in runs of images of at least this many values, so a
 /// small batch stays on one thread where spawning would cost more than it saves.
@@ -168,7 +165,7 @@ impl ImageAugmentation {
     }
 
     /// The preprocessing layers that augment as these settings do, for a model to apply in
-    /// training (see [`with_preprocessing`]): `RandomFlip`s, then `RandomZoom`, `RandomRotation`
+    /// training (see [`crate::io::with_preprocessing`]): `RandomFlip`s, then `RandomZoom`, `RandomRotation`
     /// and `RandomTranslation`, the order this augmentation composes them in, each only where its
     /// setting is on. Keras's factors are fractions: `rotation_range` degrees become a
     /// `RandomRotation` factor of `degrees / 360` turns; `zoom_range` `z` a `RandomZoom` of `z`

@@ -11,5 +11,5 @@ pub mod weights;
 
 pub use atomic::write_atomic;
 pub use keras::{import_keras, import_keras_from};
-pub use transform::regularized;
+pub use transform::{regularized, with_preprocessing};
 pub use weights::load_model;

@@ -1,11 +1,16 @@
-//! Model transformations that keep the graph: regularization added to any model, Sequential or
-//! functional, by rewriting its Keras config and building it again (before training: weights are
-//! drawn anew).
+//! Model transformations that keep the graph: regularization and preprocessing layers added to
+//! any model, Sequential or functional, by rewriting its Keras config and building it again
+//! (before training: weights are drawn anew, the seed and compile settings are not kept).
 
 use crate::error::{Error, Result};
+use crate::layers::Layer;
 use crate::model::Model;
 use serde_json::{Value, json};
 use std::collections::HashSet;
+
+/// The config keys that declare a layer's input shape, moved onto an `InputLayer` when the first
+/// layer of a stack declares it.
+const INPUT_SHAPE_KEYS: [&str; 4] = ["input_shape", "batch_shape", "batch_input_shape", "shape"];
 
 /// Layers that get a `Dropout` after their output.
 const DROPOUT_AFTER: [&str; 7] = [
@@ -62,6 +67,116 @@ pub fn regularized(model: Model, dropout: Option<f32>, l2: Option<f32>) -> Resul
     let mut rebuilt = super::config::parse_value(&config, model.name())?.model;
     rebuilt.set_name(model.name());
     Ok(rebuilt)
+}
+
+/// `model` with `layers` inserted right after its input, in order: what `--augment` does with
+/// [`ImageAugmentation::layers`](crate::data::ImageAugmentation::layers). A stack whose first
+/// layer declares the input shape gets an `InputLayer` of that shape first. A functional model
+/// must have one input (with several, call the layers on the inputs that need them).
+///
+/// ```
+/// use strata::io::with_preprocessing;
+/// use strata::prelude::*;
+///
+/// # fn main() -> strata::Result<()> {
+/// let mut model = Sequential::new();
+/// model.add(Input::new(&[28, 28, 1])).add(Flatten::new()).add(Dense::new(10));
+/// let flip: Box<dyn Layer> = Box::new(RandomFlip::new("horizontal"));
+/// let model = with_preprocessing(model, vec![flip])?;
+/// assert_eq!(model.layers()[1].class_name(), "RandomFlip");
+/// # Ok(()) }
+/// ```
+pub fn with_preprocessing(model: Model, layers: Vec<Box<dyn Layer>>) -> Result<Model> {
+    if layers.is_empty() {
+        return Ok(model);
+    }
+    let mut config = model.config();
+    let functional = config["class_name"] != "Sequential";
+    let entries = config["config"]["layers"]
+        .as_array_mut()
+        .ok_or_else(|| Error::Data("the model's config has no layer list".into()))?;
+    if entries.is_empty() {
+        return Err(Error::Usage(format!("model '{}' has no layers", model.name())));
+    }
+    let inserted: Vec<Value> = layers
+        .iter()
+        .map(|layer| json!({"class_name": layer.class_name(), "config": layer.config(), "name": layer.name()}))
+        .collect();
+    if functional {
+        insert_after_graph_input(entries, inserted, model.name())?;
+    } else {
+        insert_after_stack_input(entries, inserted, &model)?;
+    }
+    let mut rebuilt = super::config::parse_value(&config, model.name())?.model;
+    rebuilt.set_name(model.name());
+    Ok(rebuilt)
+}
+
+/// A stack: the entries after its `InputLayer`, which is made from the first layer's declared
+/// input shape when the stack has none.
+fn insert_after_stack_input(entries: &mut Vec<Value>, inserted: Vec<Value>, model: &Model) -> Result<()> {
+    if entries[0]["class_name"] != "InputLayer" {
+        let shape = model.layers()[0].declared_input_shape().ok_or_else(|| {
+            Error::Usage(format!(
+                "model '{}' declares no input shape, so there is no input to insert preprocessing layers after",
+                model.name()
+            ))
+        })?;
+        if let Value::Object(first) = &mut entries[0]["config"] {
+            INPUT_SHAPE_KEYS.iter().for_each(|key| {
+                first.remove(*key);
+            });
+        }
+        let input = crate::layers::Input::new(shape);
+        entries.insert(0, json!({"class_name": "InputLayer", "config": input.config()}));
+    }
+    entries.splice(1..1, inserted);
+    Ok(())
+}
+
+/// A graph with one input: the entries chained after the `InputLayer`, and every reference to
+/// the input moved to the last of them.
+fn insert_after_graph_input(entries: &mut Vec<Value>, mut inserted: Vec<Value>, model: &str) -> Result<()> {
+    let inputs: Vec<String> = entries
+        .iter()
+        .filter(|e| e["class_name"] == "InputLayer")
+        .map(layer_name)
+        .collect();
+    let [input] = inputs.as_slice() else {
+        return Err(Error::Usage(format!(
+            "model '{model}' has {} inputs: call the preprocessing layers on the inputs that need them",
+            inputs.len()
+        )));
+    };
+    let mut names = taken_names(entries);
+    let mut previous = input.clone();
+    for entry in &mut inserted {
+        let base = entry["name"].as_str().unwrap_or("preprocessing").to_string();
+        let name = if names.contains(&base) {
+            fresh_name(&base, &mut names)
+        } else {
+            base
+        };
+        names.insert(name.clone());
+        entry["name"] = json!(name);
+        entry["config"]["name"] = json!(name);
+        entry["inbound_nodes"] = json!([[[previous, 0, 0, {}]]]);
+        previous = name;
+    }
+    let renamed = [(input.clone(), previous)];
+    let own: HashSet<String> = inserted.iter().map(layer_name).collect();
+    for entry in entries.iter_mut().filter(|e| !own.contains(&layer_name(e))) {
+        let name = layer_name(entry);
+        if let Some(nodes) = entry.get_mut("inbound_nodes") {
+            redirect(nodes, &renamed, &name);
+        }
+    }
+    let position = entries
+        .iter()
+        .position(|e| layer_name(e) == *input)
+        .map_or(0, |i| i + 1);
+    entries.splice(position..position, inserted);
+    Ok(())
 }
 
 /// Sets `kernel_regularizer` on every Dense and convolution entry.

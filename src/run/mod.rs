@@ -174,7 +174,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
     .with_test_table(options.test_data.as_deref())?;
     let mut model = crate::io::regularized(model, options.dropout, options.l2)?;
     if let Some(augmentation) = &options.augmentation {
-        model = crate::data::augment::with_preprocessing(model, augmentation.layers()?)?;
+        model = crate::io::with_preprocessing(model, augmentation.layers()?)?;
     }
     model.seed(options.seed);
     let dataset = source.load_for(&mut model, loss)?;
