@@ -30,6 +30,7 @@ pub mod cli;
 pub mod data;
 pub mod distributed;
 pub mod error;
+mod fs;
 pub mod initializers;
 pub mod io;
 pub mod kernels;
