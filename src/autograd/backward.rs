@@ -12,8 +12,9 @@ use crate::tensor::Tensor;
 impl Tape {
     /// Fills the gradient of every parameter that `loss` depends on with `d loss / d param`.
     ///
-    /// `loss` must be a one-element value recorded on this tape since the last [`Graph::new`].
-    /// Gradients are computed afresh (not accumulated across calls), as Keras does.
+    /// `loss` must be a one-element value recorded on this tape since the last
+    /// [`Graph::new`](crate::autograd::Graph::new). Gradients are computed afresh (not
+    /// accumulated across calls), as Keras does.
     pub fn backward(&mut self, loss: Var, params: &mut ParamStore) {
         let (param_values, param_grads) = params.split_for_backward();
         // Gradient buffers, the parameters' included, are cleared when a backward rule first
