@@ -81,6 +81,20 @@ fn no_circle_between_the_files_of_a_folder() {
     assert_matches_known("file circles", &found, KNOWN_FILE_CIRCLES);
 }
 
+#[test]
+fn the_scan_reads_grouped_renamed_and_inline_paths() {
+    let code = "use super::{ops::{self, Op}, tape::Graph as G};\nlet x = crate::kernels::fill(y);";
+    let paths: Vec<String> = relative_paths(code).iter().map(|p| p.join("::")).collect();
+    let expected = [
+        "super::ops",
+        "super::ops::Op",
+        "super::tape::G",
+        "super::tape::Graph",
+        "crate::kernels::fill",
+    ];
+    assert_eq!(paths, expected);
+}
+
 /// Fails, naming both differences, unless `found` is exactly `known`.
 fn assert_matches_known(what: &str, found: &BTreeSet<String>, known: &[&str]) {
     let known: BTreeSet<String> = known.iter().map(|s| s.to_string()).collect();
@@ -339,7 +353,7 @@ fn relative_paths_of_group(group: &str) -> Vec<Vec<String>> {
             None => (item, None),
         };
         if name.contains('{') {
-            paths.extend(relative_paths(name).into_iter().map(|p| p.into_iter().collect()));
+            paths.extend(relative_paths(name));
             continue;
         }
         let path: Vec<String> = name.split("::").map(str::to_string).filter(|s| s != "self").collect();
