@@ -1,6 +1,8 @@
 //! Concatenation of two values along one axis, the core of Keras's `Concatenate` layer.
 
-use super::{GradTargets, Graph, Inputs, Node, Var};
+use super::buffers::{GradTargets, Inputs, Node};
+use super::op::{Op, Var};
+use super::tape::Graph;
 use crate::error::{Error, Result};
 
 /// `(outer, a_block, b_block)`: the values before `axis` count `outer` rows, each holding a
@@ -26,7 +28,7 @@ impl Graph<'_> {
         }
         let mut shape = sa.clone();
         shape[axis] += sb[axis];
-        Ok(self.push(super::Op::Concat { a, b, axis }, &shape, |inputs, out, _| {
+        Ok(self.push(Op::Concat { a, b, axis }, &shape, |inputs, out, _| {
             let (av, bv) = (inputs.get(a).data(), inputs.get(b).data());
             let (outer, a_block, b_block) = blocks(&sa, axis, av.len(), bv.len());
             let rows = out.data_mut().chunks_mut(a_block + b_block).take(outer);

@@ -1,6 +1,9 @@
 //! Convolution and pooling operations on channels-last batches, forward next to backward.
 
-use super::{GradTargets, Graph, Inputs, Node, Op, Var, profile};
+use super::buffers::{GradTargets, Inputs, Node};
+use super::op::{Op, Var};
+use super::profile;
+use super::tape::Graph;
 use crate::error::{Error, Result};
 use crate::kernels::{self, Direct, OutputGrad, Padding, Transpose, Window2d, Winograd, output_size};
 use crate::tensor::Tensor;

@@ -1,6 +1,8 @@
 //! Embedding lookup: rows of a table picked by integer ids, and its backward scatter-add.
 
-use super::{GradTargets, Graph, Inputs, Node, Var};
+use super::buffers::{GradTargets, Inputs, Node};
+use super::op::{Op, Var};
+use super::tape::Graph;
 use crate::error::{Error, Result};
 
 impl Graph<'_> {
@@ -28,7 +30,7 @@ impl Graph<'_> {
         }
         let mut shape = self.dims(ids);
         shape.push(width);
-        Ok(self.push(super::Op::Gather { table, ids }, &shape, |inputs, out, _| {
+        Ok(self.push(Op::Gather { table, ids }, &shape, |inputs, out, _| {
             let table = inputs.get(table).data();
             let ids = inputs.get(ids).data();
             for (row, &id) in out.data_mut().chunks_mut(width).zip(ids) {

@@ -1,6 +1,8 @@
 //! Central-difference gradient checking, for tests of every op, layer and loss.
 
-use super::{Graph, ParamStore, Tape, Var};
+use super::op::Var;
+use super::params::ParamStore;
+use super::tape::{Graph, Tape};
 use crate::error::Result;
 
 /// Compares the gradient `backward` computes for every trainable parameter with the central

@@ -1,8 +1,10 @@
 //! The losses' fused operations (cross-entropies through log-sum-exp or clipped logs), forward
 //! next to backward. Targets are constants: no gradient flows to them.
 
-use super::ops::{EPSILON, sigmoid};
-use super::{GradTargets, Graph, Inputs, Node, Op, Var};
+use super::buffers::{GradTargets, Inputs, Node};
+use super::op::{Op, Var};
+use super::scalar::{EPSILON, sigmoid};
+use super::tape::Graph;
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::tensor::numel;

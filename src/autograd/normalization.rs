@@ -6,33 +6,12 @@
 //! the statistics of each channel (the last axis) over every other axis; layer normalization takes
 //! those of each row over its last axis. Variances are the biased ones, as Keras uses.
 
-use super::{GradTargets, Graph, Inputs, Node, ParamId, Var};
+use super::buffers::{GradTargets, Inputs, Node};
+use super::op::{Op, Statistics, Var};
+use super::params::{ParamId, ParamStore};
+use super::tape::{Graph, MovingUpdate, Tape};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-
-/// Where batch normalization's statistics come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Statistics {
-    /// Mean and variance of the batch being normalized (training).
-    Batch,
-    /// The moving mean and variance parameters (inference).
-    Moving {
-        /// The moving mean's parameter.
-        mean: ParamId,
-        /// The moving variance's parameter.
-        variance: ParamId,
-    },
-}
-
-/// A batch normalization whose batch statistics should update the moving ones after the pass.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct MovingUpdate {
-    /// The normalization's position on the tape; its saved state holds `[mean, var, inv_std]`.
-    pub(crate) node: usize,
-    pub(crate) moving_mean: ParamId,
-    pub(crate) moving_variance: ParamId,
-    pub(crate) momentum: f32,
-}
 
 impl Graph<'_> {
     /// Batch normalization over every axis but the last (channels-last images, Dense outputs).
@@ -53,7 +32,7 @@ impl Graph<'_> {
         let channels = *shape.last().unwrap_or(&0);
         self.check_affine("batch_norm", &shape, gamma, beta)?;
         let rows = shape.iter().product::<usize>() / channels.max(1);
-        let op = super::Op::BatchNorm {
+        let op = Op::BatchNorm {
             x,
             gamma,
             beta,
@@ -110,7 +89,7 @@ impl Graph<'_> {
         let features = *shape.last().unwrap_or(&0);
         self.check_affine("layer_norm", &shape, gamma, beta)?;
         let rows = shape.iter().product::<usize>() / features.max(1);
-        let op = super::Op::LayerNorm {
+        let op = Op::LayerNorm {
             x,
             gamma,
             beta,
@@ -292,10 +271,10 @@ pub(super) fn layer_norm_backward(
     }
 }
 
-impl super::Tape {
+impl Tape {
     /// Moves each moving mean and variance toward the batch statistics of the last training
     /// pass, as Keras does: `moving = moving·momentum + batch·(1 − momentum)`.
-    pub fn apply_moving_updates(&mut self, params: &mut super::ParamStore) {
+    pub fn apply_moving_updates(&mut self, params: &mut ParamStore) {
         for update in self.moving_updates.drain(..) {
             let saved = self.saved[update.node].data();
             let channels = saved.len() / 3;

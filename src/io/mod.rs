@@ -1,7 +1,6 @@
 //! Reading and writing models: model description files (JSON/TOML, Keras vocabulary),
 //! safetensors model files, Keras `.keras` archives (import), and atomic writes.
 
-mod atomic;
 pub mod config;
 mod hdf5;
 pub mod keras;
@@ -9,7 +8,7 @@ mod keras_weights;
 mod transform;
 pub mod weights;
 
-pub use atomic::write_atomic;
+pub use crate::fs::write_atomic;
 pub use keras::{import_keras, import_keras_from};
 pub use transform::{regularized, with_preprocessing};
 pub use weights::load_model;

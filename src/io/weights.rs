@@ -11,9 +11,9 @@
 //! # Ok(()) }
 //! ```
 
-use super::atomic::write_atomic;
 use super::config;
 use crate::error::{Error, Result};
+use crate::fs::write_atomic;
 use crate::model::Model;
 use crate::tensor::Tensor;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};

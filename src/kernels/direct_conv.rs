@@ -11,12 +11,11 @@
 //!
 //! This is a 9-tap convolution summed in registers, the one convolution path whose sums do
 //! not go through gemm-f32 ([`super::matmul`]). The product alone is faster there, but not
-//! what surrounds it: for the `cnn`'s conv1 (batch 64, 28×28×1 → 26×26×32), one thread, this
-//! kernel's forward pass takes 1.3 ms against 3.0 ms for im2col, gemm-f32 (1.0 ms of it) and
-//! the bias-and-ReLU pass; its kernel and bias gradients 2.0 ms against 2.6–3.1 ms for the
-//! ReLU mask, the column sums and gemm-f32 (0.7–1.0 ms of it), each of those passes a trip
-//! through the 5.5 MB output. Folded with the max pooling that reads it (as in the `cnn`),
-//! the output's gradient never reaches memory at all.
+//! what surrounds it: im2col, the bias-and-ReLU pass, the ReLU mask and the column sums each
+//! make a trip through the whole output, which for a first layer is the largest tensor of the
+//! step (docs/PERFORMANCE.md, "Figures moved from code comments", has the timings for the
+//! `cnn`'s conv1). Folded with the max pooling that reads it (as in the `cnn`), the output's
+//! gradient never reaches memory at all.
 
 #![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the loops unroll.
 

@@ -174,7 +174,8 @@ pub(crate) fn for_each_broadcast(
 ) {
     let rank = out_shape.len();
     let total: usize = out_shape.iter().product();
-    let mut counter = crate::tensor::Dims::from_elem(0, rank);
+    // On the stack up to rank 6, as the tensor's own shapes are.
+    let mut counter = smallvec::SmallVec::<[usize; 6]>::from_elem(0, rank);
     let (mut ia, mut ib) = (0usize, 0usize);
     for flat in 0..total {
         visit(flat, ia, ib);

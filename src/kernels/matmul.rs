@@ -22,7 +22,12 @@ const PARALLEL_MIN_MACS: usize = 1 << 18;
 /// `c (m×n) = a (m×k) · b (k×n)`, or `c += …` when `accumulate`.
 ///
 /// `a` is stored row-major as `m×k`, or as `k×m` when `transpose_a` is `Yes`; likewise `b` as
-/// `k×n` or `n×k`. Panics if a slice is shorter than its shape (a bug in the caller).
+/// `k×n` or `n×k`.
+///
+/// # Panics
+///
+/// If a slice is shorter than its shape says (a bug in the caller: the graph checks shapes
+/// before it multiplies).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     a: &[f32],

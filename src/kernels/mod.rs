@@ -8,12 +8,12 @@ mod conv;
 mod direct_conv;
 mod elementwise;
 mod matmul;
-mod pool;
 mod pooling;
 mod reduce;
 mod scratch;
 mod simd;
 mod small_gemm;
+mod threads;
 mod update;
 mod winograd;
 mod winograd_tiles;
@@ -26,9 +26,9 @@ pub(crate) use elementwise::*;
 // layers reach the product through `Graph`.
 #[doc(hidden)]
 pub use matmul::{Transpose, matmul, products_in_flight};
-pub(crate) use pool::on_pool;
-pub use pool::{join_pool, threads};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
 pub(crate) use reduce::*;
+pub(crate) use threads::on_pool;
+pub use threads::{join_pool, threads};
 pub(crate) use update::update_slots;
 pub(crate) use winograd::Winograd;

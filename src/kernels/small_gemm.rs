@@ -7,28 +7,14 @@
 //! # Why not gemm-f32
 //!
 //! Matrix products otherwise go through gemm-f32 ([`super::matmul`]); this module is the
-//! exception, because the Winograd products are many and tiny. A cache-resident block of the
+//! exception, because the Winograd products are many and tiny: a cache-resident block of the
 //! `cnn`'s conv2 makes 3 × 36 products of 18×32×64-sized shapes, conv3's 3 × 25 of 16×64×64,
-//! about 3,800 calls per training step. Measured on the 2-core Zen 1 (AMD EPYC) development
-//! machine, one thread, one block's products with the strides the convolution uses (`cargo
-//! test --release --lib small_gemm -- --ignored --nocapture`, minimum of 15 runs):
-//!
-//! | block's products (α² × rows×k×cols) | this module       | gemm-f32 0.19      | gemm-f32 slower |
-//! |-------------------------------------|-------------------|--------------------|-----------------|
-//! | conv2 forward, 36 × 18×32×64        | 64 µs, 41 GFLOP/s | 77 µs, 34 GFLOP/s  | 20 %            |
-//! | conv2 kernel grad, 36 × 32×18×64    | 72 µs, 37 GFLOP/s | 97 µs, 27 GFLOP/s  | 34 %            |
-//! | conv2 input grad, 36 × 18×64×32     | 62 µs, 43 GFLOP/s | 70 µs, 38 GFLOP/s  | 13 %            |
-//! | conv3 forward, 25 × 16×64×64        | 78 µs, 42 GFLOP/s | 83 µs, 39 GFLOP/s  | 6 %             |
-//! | conv3 kernel grad, 25 × 64×16×64    | 89 µs, 37 GFLOP/s | 120 µs, 27 GFLOP/s | 35 %            |
-//! | conv3 input grad, 25 × 16×64×64     | 79 µs, 41 GFLOP/s | 84 µs, 39 GFLOP/s  | 6 %             |
-//!
-//! The gap is mostly per-call cost: gemm-f32 spends about 0.35 µs on an 8×8×8 product that
-//! takes this module 0.07 µs (dispatch, blocking decisions, a packing buffer allocated on
-//! every call), and the kernel-gradient products, whose inner dimension is only 16–18, cost
-//! it more than the others. Swapped in place of this module (same build, same blocks), gemm-f32
-//! made a one-thread `cnn` step 9 % slower (19.6 → 21.5 ms, `strata bench --model cnn
-//! --threads 1`, minimum of 5) and allocated about 5,000 times per step, where the step is
-//! otherwise allocation-free outside the dense layers' products.
+//! thousands of calls per training step. At these shapes gemm-f32's cost per call (dispatch,
+//! blocking decisions, a packing buffer allocated on every call) outweighs the product, and it
+//! would make an otherwise allocation-free step allocate on every call. The timings, per block
+//! and for a whole step with gemm-f32 swapped in, are in docs/PERFORMANCE.md, "Why the Winograd
+//! products use a hand-written kernel" and "Figures moved from code comments"; the ignored test
+//! `cargo test --release --lib small_gemm -- --ignored --nocapture` reproduces them.
 
 use super::simd::Simd;
 

@@ -12,8 +12,9 @@
 //! `dU[ξ] = V[ξ]ᵀ·dM[ξ]`, and the input gradient is `B(U ⊙ dM)Bᵀ` summed over the overlapping
 //! tiles, from `dV[ξ] = dM[ξ]·U[ξ]ᵀ`.
 //!
-//! The transformed tiles are several times larger than the images, and this machine streams
-//! memory slowly, so nothing tile-sized leaves the cache: the batch is cut into blocks of a few
+//! The transformed tiles are several times larger than the images, and memory is slow next to
+//! the arithmetic on the CPUs measured (docs/PERFORMANCE.md), so nothing tile-sized leaves the
+//! cache: the batch is cut into blocks of a few
 //! images, and each block is transformed, multiplied and transformed back in one go in a
 //! per-thread buffer. The backward pass recomputes `V` from the input rather than storing it.
 //! Each block's kernel-gradient products add into one of [`PARTIALS`] sums, each summing a

@@ -126,7 +126,7 @@ impl History {
     /// Writes [`History::to_json`] to `path`, atomically.
     pub fn save_json(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()> {
         let text = serde_json::to_string_pretty(&self.to_json()).expect("numbers and strings serialize");
-        crate::io::write_atomic(path, text.as_bytes())
+        crate::fs::write_atomic(path, text.as_bytes())
     }
 
     /// The last epoch's logs.

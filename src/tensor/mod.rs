@@ -122,7 +122,12 @@ impl Tensor {
         self.data
     }
 
-    /// The value at a multi-dimensional index. Panics if the index is out of range (a bug).
+    /// The value at a multi-dimensional index.
+    ///
+    /// # Panics
+    ///
+    /// If `index` has not one entry per axis, or an entry is not below its axis's size: an
+    /// index computed from the tensor's own shape is always in range, so a bad one is a bug.
     pub fn get(&self, index: &[usize]) -> f32 {
         assert_eq!(index.len(), self.shape.len(), "index rank");
         let mut flat = 0;
@@ -133,7 +138,11 @@ impl Tensor {
         self.data[flat]
     }
 
-    /// The single value of a one-element tensor.
+    /// The single value of a one-element tensor (the first value of a larger one).
+    ///
+    /// # Panics
+    ///
+    /// If the tensor holds no values.
     pub fn item(&self) -> f32 {
         self.data[0]
     }
@@ -162,6 +171,11 @@ impl Tensor {
     }
 
     /// The samples at `indices` (along the first axis), in that order.
+    ///
+    /// # Panics
+    ///
+    /// If the tensor is a scalar (it has no first axis), or an index is not below
+    /// [`Tensor::rows`].
     pub fn gather_rows(&self, indices: &[usize]) -> Tensor {
         let mut out = Tensor {
             shape: self.shape.clone(),
@@ -172,6 +186,10 @@ impl Tensor {
     }
 
     /// Like [`Tensor::gather_rows`], reusing `out`'s buffer.
+    ///
+    /// # Panics
+    ///
+    /// As [`Tensor::gather_rows`].
     pub fn gather_rows_into(&self, indices: &[usize], out: &mut Tensor) {
         let row = self.row_len();
         out.shape.clear();
@@ -182,6 +200,11 @@ impl Tensor {
     }
 
     /// Rows `start..end` along the first axis.
+    ///
+    /// # Panics
+    ///
+    /// If the tensor is a scalar, `start > end`, or `end` is past [`Tensor::rows`]: as slicing
+    /// a `Vec` does, since callers take their ranges from the tensor's own row count.
     pub fn slice_rows(&self, start: usize, end: usize) -> Tensor {
         let row = self.row_len();
         let mut shape = self.shape.clone();
@@ -193,6 +216,10 @@ impl Tensor {
     }
 
     /// Like [`Tensor::slice_rows`], reusing `out`'s buffer.
+    ///
+    /// # Panics
+    ///
+    /// As [`Tensor::slice_rows`].
     pub fn slice_rows_into(&self, start: usize, end: usize, out: &mut Tensor) {
         let row = self.row_len();
         out.shape.clear();
@@ -223,7 +250,8 @@ impl Tensor {
         self.data.iter_mut().for_each(|v| *v = f(*v));
     }
 
-    /// Largest absolute difference to another tensor of the same shape.
+    /// Largest absolute difference to another tensor of the same shape (compared over the
+    /// shorter of the two when the shapes differ: this never panics).
     pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
         self.data
             .iter()

@@ -5,8 +5,8 @@
 //! crate"): the `hdf5`/`hdf5-metno` crates wrap libhdf5, a C library that cannot be trusted with
 //! hostile files and needs a system package. The pure-Rust `hdf5-reader` crate reads these files
 //! correctly and survived our mutation tests, but it and its dependencies (ndarray among them)
-//! took about 75 s of a clean single-job release build here (40% of the 3-minute budget), for
-//! ~23,000 lines of which Keras weights use a few hundred. What h5py writes without `libver="latest"` is
+//! cost a large share of the clean-build time budget (docs/PERFORMANCE.md, "Figures moved from
+//! code comments"), for ~23,000 lines of which Keras weights use a few hundred. What h5py writes without `libver="latest"` is
 //! a small subset of HDF5, and this file reads exactly that subset:
 //!
 //! - superblock version 0 or 1 (8-, 4- or 2-byte offsets and lengths);

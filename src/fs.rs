@@ -1,5 +1,8 @@
 //! The one place strata writes files: to a temporary file beside the target, flushed to disk,
 //! then renamed over it, so a crash mid-write leaves the previous file whole.
+//!
+//! It needs nothing but `error`, so every module that saves (`model`'s history, `io`, `plot`)
+//! can use it without importing another.
 
 use crate::error::{Error, Result};
 use std::io::Write;

@@ -1,0 +1,215 @@
+//! What the tape records: one [`Op`] per operation, naming the [`Var`]s it read.
+//!
+//! Below the rules (which record these) and the dispatcher (which runs a rule per `Op`): this
+//! file takes no names from either, so neither ties back to the other through it.
+
+use super::cell::RecurrentOptions;
+use super::params::ParamId;
+use super::pointwise::{BinaryOp, UnaryOp};
+use crate::kernels::Window2d;
+
+/// A handle to one recorded value on the tape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Var(pub(crate) usize);
+
+/// One recorded operation and the [`Var`]s it read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Op {
+    Constant,
+    Param(ParamId),
+    MatMul(Var, Var),
+    Linear {
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+    },
+    Binary(BinaryOp, Var, Var),
+    Unary(UnaryOp, Var),
+    Scale(Var, f32),
+    Clip(Var, f32, f32),
+    Softmax(Var),
+    LogSoftmax(Var),
+    Sum(Var),
+    Mean(Var),
+    Reshape(Var),
+    Conv2d {
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+        window: Window2d,
+        /// `max(·, 0)` applied to the output in the same pass.
+        relu: bool,
+    },
+    MaxPool2d {
+        x: Var,
+        window: Window2d,
+    },
+    AvgPool2d {
+        x: Var,
+        window: Window2d,
+    },
+    SoftmaxCrossEntropy {
+        logits: Var,
+        target: Var,
+        sparse: bool,
+    },
+    SigmoidCrossEntropy {
+        logits: Var,
+        target: Var,
+    },
+    CrossEntropy {
+        probs: Var,
+        target: Var,
+        sparse: bool,
+    },
+    BinaryCrossEntropy {
+        probs: Var,
+        target: Var,
+    },
+    BatchNorm {
+        x: Var,
+        gamma: Option<Var>,
+        beta: Option<Var>,
+        epsilon: f32,
+        statistics: Statistics,
+    },
+    LayerNorm {
+        x: Var,
+        gamma: Option<Var>,
+        beta: Option<Var>,
+        epsilon: f32,
+    },
+    Concat {
+        a: Var,
+        b: Var,
+        axis: usize,
+    },
+    /// Rows of a table picked by integer ids (Embedding).
+    Gather {
+        table: Var,
+        ids: Var,
+    },
+    /// A recurrent layer over all steps (SimpleRNN, LSTM, GRU).
+    Recurrent {
+        inputs: RecurrentInputs,
+        options: RecurrentOptions,
+    },
+    /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
+    Penalty {
+        weight: Var,
+        l1: f32,
+        l2: f32,
+    },
+}
+
+impl Op {
+    /// A short name for profiles.
+    pub(crate) fn name(&self) -> &'static str {
+        use Op::*;
+        match self {
+            Constant => "constant",
+            Param(_) => "param",
+            MatMul(..) => "matmul",
+            Linear { .. } => "linear",
+            Binary(kind, ..) => kind.name(),
+            Unary(kind, _) => match kind {
+                UnaryOp::Relu => "relu",
+                UnaryOp::Sigmoid => "sigmoid",
+                UnaryOp::Tanh => "tanh",
+                _ => "unary",
+            },
+            Scale(..) => "scale",
+            Clip(..) => "clip",
+            Softmax(_) => "softmax",
+            LogSoftmax(_) => "log_softmax",
+            Sum(_) | Mean(_) => "reduce",
+            Reshape(_) => "reshape",
+            Conv2d { .. } => "conv2d",
+            MaxPool2d { .. } => "max_pool2d",
+            AvgPool2d { .. } => "avg_pool2d",
+            SoftmaxCrossEntropy { .. }
+            | SigmoidCrossEntropy { .. }
+            | CrossEntropy { .. }
+            | BinaryCrossEntropy { .. } => "loss",
+            BatchNorm { .. } => "batch_norm",
+            LayerNorm { .. } => "layer_norm",
+            Penalty { .. } => "penalty",
+            Concat { .. } => "concatenate",
+            Gather { .. } => "gather",
+            Recurrent { .. } => "recurrent",
+        }
+    }
+
+    /// The operation's inputs that gradients can flow into (at most four).
+    pub(crate) fn inputs(&self) -> [Option<Var>; 4] {
+        use Op::*;
+        let [a, b, c] = match *self {
+            Recurrent { inputs, .. } => {
+                return [
+                    Some(inputs.x),
+                    Some(inputs.kernel),
+                    Some(inputs.recurrent_kernel),
+                    inputs.bias,
+                ];
+            }
+            Gather { table, ids } => [Some(table), Some(ids), None],
+            other => other.inputs3(),
+        };
+        [a, b, c, None]
+    }
+
+    fn inputs3(&self) -> [Option<Var>; 3] {
+        use Op::*;
+        match *self {
+            Constant | Param(_) | Gather { .. } | Recurrent { .. } => [None; 3],
+            MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
+            Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
+            MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
+            Unary(_, x) | Scale(x, _) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {
+                [Some(x), None, None]
+            }
+            SoftmaxCrossEntropy {
+                logits: a, target: b, ..
+            }
+            | SigmoidCrossEntropy { logits: a, target: b }
+            | CrossEntropy {
+                probs: a, target: b, ..
+            }
+            | BinaryCrossEntropy { probs: a, target: b } => [Some(a), Some(b), None],
+            BatchNorm { x, gamma, beta, .. } | LayerNorm { x, gamma, beta, .. } => [Some(x), gamma, beta],
+            Penalty { weight, .. } => [Some(weight), None, None],
+            Concat { a, b, .. } => [Some(a), Some(b), None],
+        }
+    }
+}
+
+/// Where batch normalization's statistics come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistics {
+    /// Mean and variance of the batch being normalized (training).
+    Batch,
+    /// The moving mean and variance parameters (inference).
+    Moving {
+        /// The moving mean's parameter.
+        mean: ParamId,
+        /// The moving variance's parameter.
+        variance: ParamId,
+    },
+}
+
+/// The operands of a recurrent operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecurrentInputs {
+    /// The sequences, `(N, T, features)`.
+    pub x: Var,
+    /// `(features, gates·units)`.
+    pub kernel: Var,
+    /// `(units, gates·units)`.
+    pub recurrent_kernel: Var,
+    /// `(gates·units)`, or `(2, 3·units)` for the GRU (input bias, then recurrent bias).
+    pub bias: Option<Var>,
+    /// `(N, T)`: 1 for steps to process, 0 for padding.
+    pub mask: Option<Var>,
+    /// `(N, units)`: recurrent dropout's scaled keep mask.
+    pub recurrent_mask: Option<Var>,
+}

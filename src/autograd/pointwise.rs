@@ -1,0 +1,156 @@
+//! The elementwise functions the graph records by kind: [`BinaryOp`] on two tensors and
+//! [`UnaryOp`] on one, each with its derivative beside it.
+
+use super::scalar::sigmoid;
+use crate::kernels;
+
+/// Elementwise operations on two tensors, broadcast numpy-style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Maximum,
+}
+
+impl BinaryOp {
+    pub(super) fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / b,
+            BinaryOp::Maximum => a.max(b),
+        }
+    }
+
+    /// (∂out/∂a, ∂out/∂b) at (a, b).
+    pub(super) fn partials(self, a: f32, b: f32) -> (f32, f32) {
+        match self {
+            BinaryOp::Add => (1.0, 1.0),
+            BinaryOp::Sub => (1.0, -1.0),
+            BinaryOp::Mul => (b, a),
+            BinaryOp::Div => (1.0 / b, -a / (b * b)),
+            // Ties send the gradient to the first input, as a `>=` selection does.
+            BinaryOp::Maximum => {
+                if a >= b {
+                    (1.0, 0.0)
+                } else {
+                    (0.0, 1.0)
+                }
+            }
+        }
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "subtract",
+            BinaryOp::Mul => "multiply",
+            BinaryOp::Div => "divide",
+            BinaryOp::Maximum => "maximum",
+        }
+    }
+}
+
+/// Elementwise functions of one tensor, with their derivatives.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    /// `max(x, 0)`.
+    Relu,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `tanh x`.
+    Tanh,
+    /// `x` for x ≥ 0, `slope·x` below.
+    LeakyRelu(f32),
+    /// `x` for x > 0, `alpha·(e^x − 1)` below.
+    Elu(f32),
+    /// Exact GELU, `x·Φ(x)`.
+    Gelu,
+    /// `e^x`.
+    Exp,
+    /// Natural log.
+    Log,
+    /// `|x|`.
+    Abs,
+    /// `x²`.
+    Square,
+    /// `√x`.
+    Sqrt,
+    /// `−x`.
+    Neg,
+}
+
+impl UnaryOp {
+    /// The function at `x`.
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            UnaryOp::Relu => x.max(0.0),
+            UnaryOp::Sigmoid => sigmoid(x),
+            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::LeakyRelu(slope) => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    slope * x
+                }
+            }
+            UnaryOp::Elu(alpha) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha * x.exp_m1()
+                }
+            }
+            UnaryOp::Gelu => 0.5 * x * (1.0 + kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2)),
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Log => x.ln(),
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Square => x * x,
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Neg => -x,
+        }
+    }
+
+    /// The derivative at `x`, given `y = f(x)` (cheaper for sigmoid, tanh, exp, sqrt).
+    pub fn derivative(self, x: f32, y: f32) -> f32 {
+        match self {
+            UnaryOp::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            UnaryOp::Sigmoid => y * (1.0 - y),
+            UnaryOp::Tanh => 1.0 - y * y,
+            UnaryOp::LeakyRelu(slope) => {
+                if x >= 0.0 {
+                    1.0
+                } else {
+                    slope
+                }
+            }
+            UnaryOp::Elu(alpha) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    y + alpha
+                }
+            }
+            UnaryOp::Gelu => {
+                let cdf = 0.5 * (1.0 + kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2));
+                let pdf = (-0.5 * x * x).exp() * 0.398_942_3;
+                cdf + x * pdf
+            }
+            UnaryOp::Exp => y,
+            UnaryOp::Log => 1.0 / x,
+            UnaryOp::Abs => x.signum() * (x != 0.0) as i32 as f32,
+            UnaryOp::Square => 2.0 * x,
+            UnaryOp::Sqrt => 0.5 / y,
+            UnaryOp::Neg => -1.0,
+        }
+    }
+}

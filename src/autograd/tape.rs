@@ -1,0 +1,213 @@
+//! The [`Tape`] (storage reused across passes) and the [`Graph`] that records a forward pass
+//! on it. The backward pass is in `backward.rs`; the operations, in the rule files.
+
+use super::buffers::Inputs;
+use super::op::{Op, Var};
+use super::params::{ParamId, ParamStore};
+use super::profile;
+use crate::tensor::Tensor;
+
+/// Storage for one forward/backward pass, reused across passes.
+#[derive(Debug, Default)]
+pub struct Tape {
+    pub(super) ops: Vec<Op>,
+    pub(super) values: Vec<Tensor>,
+    pub(super) grads: Vec<Tensor>,
+    /// Per-operation state a backward rule needs (softmax probabilities, masks).
+    pub(super) saved: Vec<Tensor>,
+    /// Per-operation working memory of backward rules, kept so a step does not allocate.
+    pub(super) scratch: Vec<Tensor>,
+    pub(super) requires_grad: Vec<bool>,
+    pub(super) grad_live: Vec<bool>,
+    /// Per parameter: whether a backward rule has written its gradient in this pass (parameter
+    /// gradients are cleared lazily too, see [`Tape::backward`]).
+    pub(super) param_grad_live: Vec<bool>,
+    /// Per value: how many recorded operations read it (counted by each backward pass).
+    pub(super) readers: Vec<u32>,
+    /// Per value: the max-pooling node folded into this value's (a convolution's) backward
+    /// rule in the last backward pass, or [`NOT_FOLDED`]; its gradient is never written.
+    pub(super) folded_pool: Vec<usize>,
+    /// What [`Tape::grad`] shows for a gradient that was folded away.
+    pub(super) empty: Tensor,
+    /// Batch normalizations of the last training pass whose moving statistics await an update.
+    pub(super) moving_updates: Vec<MovingUpdate>,
+    /// Keras's masks of this pass: `(value, mask)`, the mask `(N, T)` marking which steps of a
+    /// sequence value are real (1) or padding (0).
+    pub(super) masks: Vec<(Var, Var)>,
+}
+
+/// `Tape::folded_pool` of a value whose backward rule runs on its own.
+pub(super) const NOT_FOLDED: usize = usize::MAX;
+
+/// A batch normalization whose batch statistics should update the moving ones after the pass.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MovingUpdate {
+    /// The normalization's position on the tape; its saved state holds `[mean, var, inv_std]`.
+    pub(crate) node: usize,
+    pub(crate) moving_mean: ParamId,
+    pub(crate) moving_variance: ParamId,
+    pub(crate) momentum: f32,
+}
+
+impl Tape {
+    /// An empty tape.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value of a recorded operation (parameters are read from `params`).
+    pub fn value<'a>(&'a self, var: Var, params: &'a ParamStore) -> &'a Tensor {
+        match self.ops[var.0] {
+            Op::Param(id) => params.value(id),
+            _ => &self.values[var.0],
+        }
+    }
+
+    /// The gradient of a recorded, non-parameter value after [`Tape::backward`]
+    /// (zeros where nothing flowed). Empty for the output of a convolution read only by a max
+    /// pooling whose gradient the backward pass folded into the convolution's rule: that
+    /// gradient is never materialized.
+    pub fn grad(&self, var: Var) -> &Tensor {
+        if self.folded_pool.get(var.0).is_some_and(|&pool| pool != NOT_FOLDED) {
+            return &self.empty;
+        }
+        &self.grads[var.0]
+    }
+}
+
+/// A forward pass in progress: records operations on a [`Tape`], reading weights from a
+/// [`ParamStore`]. Layers build their outputs by calling its operations.
+pub struct Graph<'a> {
+    pub(super) tape: &'a mut Tape,
+    pub(super) params: &'a ParamStore,
+    training: bool,
+    noise_seed: u64,
+}
+
+impl<'a> Graph<'a> {
+    /// Starts a new pass on `tape`, forgetting what it recorded before (but keeping its buffers).
+    /// `training` switches layers such as Dropout between their training and inference behaviour.
+    pub fn new(tape: &'a mut Tape, params: &'a ParamStore, training: bool) -> Self {
+        tape.ops.clear();
+        tape.moving_updates.clear();
+        tape.masks.clear();
+        Graph {
+            tape,
+            params,
+            training,
+            noise_seed: 0,
+        }
+    }
+
+    /// Sets the seed random layers (Dropout, GaussianNoise) draw this pass's noise from. The
+    /// model derives it from its seed and the optimizer's step count, so a resumed run draws
+    /// the same masks as an uninterrupted one.
+    pub fn with_noise_seed(mut self, seed: u64) -> Self {
+        self.noise_seed = seed;
+        self
+    }
+
+    /// A generator for one random layer in this pass: the pass's noise seed mixed with the
+    /// layer's own `salt` (its seed, or a hash of its name), so layers draw independent noise.
+    pub fn noise_rng(&self, salt: u64) -> crate::rng::Rng {
+        crate::rng::Rng::new(crate::rng::mix(self.noise_seed, salt))
+    }
+
+    /// Attaches a sequence mask `(N, T)` (1 for real steps, 0 for padding) to `value`, as
+    /// Keras's `Embedding(mask_zero=True)` does; layers that read sequences skip masked steps.
+    pub fn set_mask(&mut self, value: Var, mask: Var) {
+        self.tape.masks.push((value, mask));
+    }
+
+    /// The mask attached to `value`, if any.
+    pub fn mask(&self, value: Var) -> Option<Var> {
+        self.tape.masks.iter().find(|(v, _)| *v == value).map(|&(_, m)| m)
+    }
+
+    /// True in a training pass.
+    pub fn training(&self) -> bool {
+        self.training
+    }
+
+    /// The weights this pass reads.
+    pub fn params(&self) -> &ParamStore {
+        self.params
+    }
+
+    /// The value a [`Var`] holds.
+    pub fn value(&self, var: Var) -> &Tensor {
+        self.tape.value(var, self.params)
+    }
+
+    /// The shape of a [`Var`]'s value.
+    pub fn shape(&self, var: Var) -> &[usize] {
+        self.value(var).shape()
+    }
+
+    /// The shape of a [`Var`]'s value as an owned copy that stays off the heap (up to rank 6),
+    /// for operations that hold an input's shape while they record themselves.
+    pub(crate) fn dims(&self, var: Var) -> crate::tensor::Dims {
+        crate::tensor::Dims::from_slice(self.shape(var))
+    }
+
+    /// The operation that produced `var`.
+    pub(crate) fn op(&self, var: Var) -> Op {
+        self.tape.ops[var.0]
+    }
+
+    /// Records a new operation whose output has `shape`; `compute` fills the output (and any
+    /// state saved for backward) from the inputs' values.
+    pub(super) fn push(
+        &mut self,
+        op: Op,
+        shape: &[usize],
+        compute: impl FnOnce(&Inputs, &mut Tensor, &mut Tensor),
+    ) -> Var {
+        let tape = &mut *self.tape;
+        let index = tape.ops.len();
+        if index == tape.values.len() {
+            tape.values.push(Tensor::default());
+            tape.grads.push(Tensor::default());
+            tape.saved.push(Tensor::default());
+            tape.scratch.push(Tensor::default());
+            tape.requires_grad.push(false);
+            tape.grad_live.push(false);
+            tape.readers.push(0);
+            tape.folded_pool.push(NOT_FOLDED);
+        }
+        let requires_grad = match op {
+            Op::Constant => false,
+            Op::Param(id) => self.params.is_trainable(id),
+            _ => op.inputs().into_iter().flatten().any(|v| tape.requires_grad[v.0]),
+        };
+        tape.requires_grad[index] = requires_grad;
+        let (before, rest) = tape.values.split_at_mut(index);
+        let out = &mut rest[0];
+        out.resize_for(shape);
+        let inputs = Inputs {
+            values: before,
+            ops: &tape.ops,
+            params: self.params.values_slice(),
+        };
+        profile::time(op.name(), false, || compute(&inputs, out, &mut tape.saved[index]));
+        tape.ops.push(op);
+        Var(index)
+    }
+
+    /// Records a constant (an input batch, targets): no gradient flows into it.
+    pub fn constant(&mut self, value: &Tensor) -> Var {
+        self.push(Op::Constant, value.shape(), |_, out, _| out.copy_from(value))
+    }
+
+    /// Records a constant filled in place by `fill`, reusing the tape's buffer (no allocation
+    /// once the tape has warmed up).
+    pub fn constant_with(&mut self, fill: impl FnOnce(&mut Tensor)) -> Var {
+        self.push(Op::Constant, &[], |_, out, _| fill(out))
+    }
+
+    /// Records a use of a model parameter. Its gradient goes to the [`ParamStore`].
+    pub fn param(&mut self, id: ParamId) -> Var {
+        // Parameters are read from the store, so the node keeps no copy of the value.
+        self.push(Op::Param(id), &[0], |_, _, _| {})
+    }
+}
