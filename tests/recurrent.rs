@@ -325,7 +325,9 @@ fn layers_have_keras_shapes_parameter_counts_and_errors() {
         let mut params = ParamStore::new();
         let mut layer = layer;
         layer.set_name("layer".into());
-        let out = layer.build(shape, &mut params, &mut strata::rng::Rng::new(0)).unwrap();
+        let out = layer
+            .build_one(shape, &mut params, &mut strata::rng::Rng::new(0))
+            .unwrap();
         (out, params.counts().0)
     };
     // Keras: LSTM(128) on 28 features has 4·(128·(28+128)+128) weights; GRU(8) on 4 has
@@ -349,7 +351,7 @@ fn layers_have_keras_shapes_parameter_counts_and_errors() {
     let mut params = ParamStore::new();
     let mut lstm = LSTM::new(4).name("lstm");
     let error = lstm
-        .build(&[28], &mut params, &mut strata::rng::Rng::new(0))
+        .build_one(&[28], &mut params, &mut strata::rng::Rng::new(0))
         .unwrap_err()
         .to_string();
     assert!(
@@ -359,7 +361,8 @@ fn layers_have_keras_shapes_parameter_counts_and_errors() {
     // The LSTM's forget-gate bias starts at 1, the rest at 0; the recurrent kernel has
     // orthonormal rows (4 rows of 16 values).
     let mut lstm = LSTM::new(4).name("lstm");
-    lstm.build(&[3, 2], &mut params, &mut strata::rng::Rng::new(0)).unwrap();
+    lstm.build_one(&[3, 2], &mut params, &mut strata::rng::Rng::new(0))
+        .unwrap();
     let id = |name: &str| params.ids().find(|&id| params.name(id) == name).unwrap();
     let bias = params.value(id("lstm/bias")).data();
     assert_eq!(&bias[..8], &[0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);

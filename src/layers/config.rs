@@ -42,7 +42,6 @@ pub const LAYER_NAMES: &[&str] = &[
     "GRU",
     "Bidirectional",
     "TimeDistributed",
-    "RecurrentState",
 ];
 
 /// Builds a layer from its Keras class name and config. Unknown keys that only matter to
@@ -228,7 +227,6 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
         "Embedding" => super::embedding::from_config(config)?,
         "SimpleRNN" | "LSTM" | "GRU" => super::recurrent::from_config(class_name, config)?,
         "Bidirectional" | "TimeDistributed" => super::wrappers::from_config(class_name, config)?,
-        "RecurrentState" => super::recurrent_state::from_config(config)?,
         _ => return Err(Error::unknown("layer class", class_name, LAYER_NAMES)),
     };
     if !name.is_empty() {
