@@ -556,3 +556,21 @@ fn return_state_gives_the_final_states_as_nodes() {
         model.predict_multi(&[&batch], 2).unwrap()
     );
 }
+
+#[test]
+fn configs_with_recurrent_state_layers_still_load() {
+    // Written before a call could have several outputs: the state was a layer of its own.
+    let json = r#"{"class_name": "Functional", "config": {"name": "f", "layers": [
+        {"class_name": "InputLayer", "name": "x", "config": {"shape": [5, 3]}, "inbound_nodes": []},
+        {"class_name": "LSTM", "name": "lstm", "config": {"name": "lstm", "units": 4}, "inbound_nodes": [[["x", 0, 0, {}]]]},
+        {"class_name": "RecurrentState", "name": "recurrent_state", "config": {"name": "recurrent_state", "state": "c",
+          "layer": {"class_name": "LSTM", "config": {"name": "lstm", "units": 4}}},
+         "inbound_nodes": [[["x", 0, 0, {}], ["lstm", 0, 0, {}]]]},
+        {"class_name": "Dense", "name": "dense", "config": {"name": "dense", "units": 1}, "inbound_nodes": [[["recurrent_state", 0, 0, {}]]]}],
+        "input_layers": [["x", 0, 0]], "output_layers": [["lstm", 0, 0], ["dense", 0, 0]]}}"#;
+    let mut spec = strata::io::config::parse(json, strata::io::config::Format::Json, "old.json").unwrap();
+    spec.model.summary().unwrap();
+    assert_eq!(spec.model.count_params(), 4 * (4 * (3 + 4) + 4) + 5);
+    let config = spec.model.config().to_string();
+    assert!(config.contains(r#"["lstm",0,2,{}]"#), "{config}");
+}

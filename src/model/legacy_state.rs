@@ -62,3 +62,27 @@ fn state_alias(entry: &Value) -> Option<Alias> {
     let tensor = if state == Some("c") { 2 } else { 1 };
     Some((name, (layer, node, tensor)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_layers_become_outputs_of_the_recurrent_call() {
+        let entries: Vec<Value> = serde_json::from_str(
+            r#"[
+            {"class_name": "InputLayer", "name": "x", "config": {"shape": [5, 3]}, "inbound_nodes": []},
+            {"class_name": "LSTM", "name": "lstm", "config": {"units": 4}, "inbound_nodes": [[["x", 0, 0, {}]]]},
+            {"class_name": "RecurrentState", "name": "c", "config": {"name": "c", "state": "c"},
+             "inbound_nodes": [[["x", 0, 0, {}], ["lstm", 0, 0, {}]]]}
+        ]"#,
+        )
+        .expect("valid JSON");
+        let (kept, aliases) = without_state_layers(&entries);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[1]["config"]["return_state"], true);
+        let target = resolve(&aliases, &("c".into(), 0, 0));
+        assert_eq!(target, ("lstm".to_string(), 0, 2));
+        assert_eq!(resolve(&aliases, &("lstm".into(), 0, 0)), ("lstm".to_string(), 0, 0));
+    }
+}
