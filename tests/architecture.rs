@@ -27,9 +27,6 @@ use std::path::{Path, PathBuf};
 const KNOWN_EXCEPTIONS: &[&str] = &[
     // `io::config` builds models; `model::graph` reads layer entries back through `io`.
     "io <-> model",
-    // `layers::recurrent_state` names `model`, which builds on `layers`.
-    "layers -> model",
-    "layers <-> model",
 ];
 
 /// Known circles between the files of one folder, as `"folder: file, file, …"` (file stems,
@@ -37,7 +34,7 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
 const KNOWN_FILE_CIRCLES: &[&str] = &[
     "distributed: mod, mpi",
     "io: keras, keras_weights",
-    "layers: config, embedding, recurrent, recurrent_state, wrappers",
+    "layers: config, embedding, recurrent, wrappers",
     "model: distributed, fit",
     "model: mod, summary",
 ];

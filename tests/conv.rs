@@ -69,7 +69,7 @@ fn build_stack(layers: &mut [Box<dyn Layer>], x_shape: &[usize], params: &mut Pa
         if layer.name().is_empty() {
             layer.set_name(format!("layer_{i}"));
         }
-        shape = layer.build(&shape, params, &mut rng).unwrap();
+        shape = layer.build_one(&shape, params, &mut rng).unwrap();
         shapes.push(shape.clone());
     }
     shapes
@@ -90,7 +90,7 @@ fn check_layers(what: &str, mut layers: Vec<Box<dyn Layer>>, x: Tensor, output: 
     let error = max_gradient_error(&mut params, EPS, |g| {
         let mut y = g.param(x);
         for layer in &layers {
-            y = layer.forward(g, y)?;
+            y = layer.forward_one(g, y)?;
         }
         assert_eq!(g.shape(y), full.as_slice(), "{what}: forward output shape");
         project(g, y, 7)
@@ -107,7 +107,7 @@ fn run_layers(mut layers: Vec<Box<dyn Layer>>, x: &Tensor) -> (Tensor, Vec<Tenso
     let mut g = Graph::new(&mut tape, &params, false);
     let mut y = g.constant(x);
     for layer in &layers {
-        y = layer.forward(&mut g, y).unwrap();
+        y = layer.forward_one(&mut g, y).unwrap();
     }
     let out = g.value(y).clone();
     assert_eq!(

@@ -68,9 +68,9 @@ fn merge_layers_have_finite_difference_gradients() {
     ];
     for (what, mut merge, shapes) in merges {
         merge.set_name(what.into());
-        let per_sample: Vec<&[usize]> = shapes.iter().map(|s| &s[1..]).collect();
+        let per_sample: Vec<Vec<usize>> = shapes.iter().map(|s| s[1..].to_vec()).collect();
         merge
-            .build_multi(&per_sample, &mut ParamStore::new(), &mut Rng::new(0))
+            .build(&per_sample, &mut ParamStore::new(), &mut Rng::new(0))
             .unwrap();
         let mut params = ParamStore::new();
         let ids: Vec<_> = shapes
@@ -80,8 +80,9 @@ fn merge_layers_have_finite_difference_gradients() {
             .collect();
         let error = max_gradient_error(&mut params, EPS, |g| {
             let vars: Vec<_> = ids.iter().map(|&id| g.param(id)).collect();
-            let y = merge.forward_multi(g, &vars)?;
-            project(g, y, 3)
+            let mut outputs = Vec::new();
+            merge.forward(g, &vars, &mut outputs)?;
+            project(g, outputs[0], 3)
         })
         .unwrap();
         assert!(error < TOLERANCE, "{what}: gradient error {error}");
@@ -89,16 +90,20 @@ fn merge_layers_have_finite_difference_gradients() {
     // Hand-computed values.
     let mut concat = Concatenate::new(-1);
     concat
-        .build_multi(&[&[2], &[1]], &mut ParamStore::new(), &mut Rng::new(0))
+        .build(&[vec![2], vec![1]], &mut ParamStore::new(), &mut Rng::new(0))
         .unwrap();
     let params = ParamStore::new();
     let mut tape = strata::autograd::Tape::new();
     let mut g = strata::autograd::Graph::new(&mut tape, &params, false);
     let a = g.constant(&Tensor::from_vec(vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap());
     let b = g.constant(&Tensor::from_vec(vec![2, 1], vec![5.0, 6.0]).unwrap());
-    let y = concat.forward_multi(&mut g, &[a, b]).unwrap();
+    let mut outputs = Vec::new();
+    concat.forward(&mut g, &[a, b], &mut outputs).unwrap();
+    Maximum::new().forward(&mut g, &[a, a], &mut outputs).unwrap();
+    let [y, m] = outputs[..] else {
+        unreachable!("two outputs")
+    };
     assert_eq!(g.value(y).data(), &[1.0, 2.0, 5.0, 3.0, 4.0, 6.0]);
-    let m = Maximum::new().forward_multi(&mut g, &[a, a]).unwrap();
     assert_eq!(g.value(m).data(), &[1.0, 2.0, 3.0, 4.0]);
 }
 

@@ -816,7 +816,7 @@ fn dense_clear_of_kinks(
             });
         layer.set_name("dense".into());
         let shape = layer
-            .build(&[input_width], &mut candidate, &mut Rng::new(seed))
+            .build_one(&[input_width], &mut candidate, &mut Rng::new(seed))
             .unwrap();
         assert_eq!(shape, vec![units]);
         let x = away_from_zero(&[rows, input_width], seed);
@@ -858,7 +858,7 @@ fn dense_with_every_activation_has_the_right_gradient() {
         assert_eq!(params.len(), 3);
         assert_gradients(&format!("Dense({activation})"), &mut params, EPS, TOLERANCE, |g| {
             let x = g.param(x);
-            let y = layer.forward(g, x)?;
+            let y = layer.forward_one(g, x)?;
             assert_eq!(g.shape(y), &[3, 4]);
             project(g, y, 7)
         });
@@ -870,12 +870,12 @@ fn dense_without_bias_has_the_right_gradient() {
     let mut params = ParamStore::new();
     let mut layer = Dense::new(3).activation("tanh").use_bias(false);
     layer.set_name("dense".into());
-    layer.build(&[4], &mut params, &mut Rng::new(1)).unwrap();
+    layer.build_one(&[4], &mut params, &mut Rng::new(1)).unwrap();
     assert!(layer.bias().is_none());
     let x = params.add("x", uniform(&[2, 4], -1.0, 1.0, 150), true);
     assert_gradients("Dense(no bias)", &mut params, EPS, TOLERANCE, |g| {
         let x = g.param(x);
-        let y = layer.forward(g, x)?;
+        let y = layer.forward_one(g, x)?;
         project(g, y, 8)
     });
 }
@@ -886,7 +886,7 @@ fn flatten_then_dense_has_the_right_gradient() {
     let mut rng = Rng::new(3);
     let mut flatten = Flatten::new();
     flatten.set_name("flatten".into());
-    let flat = flatten.build(&[3, 4], &mut params, &mut rng).unwrap();
+    let flat = flatten.build_one(&[3, 4], &mut params, &mut rng).unwrap();
     assert_eq!(flat, vec![12]);
     let mut dense = Dense::new(5)
         .activation("tanh")
@@ -895,18 +895,18 @@ fn flatten_then_dense_has_the_right_gradient() {
             maxval: 0.5,
         });
     dense.set_name("dense".into());
-    dense.build(&flat, &mut params, &mut rng).unwrap();
+    dense.build_one(&flat, &mut params, &mut rng).unwrap();
     let x = params.add("x", uniform(&[2, 3, 4], -1.0, 1.0, 160), true);
     assert_gradients("Flatten → Dense", &mut params, EPS, TOLERANCE, |g| {
         let x = g.param(x);
-        let h = flatten.forward(g, x)?;
+        let h = flatten.forward_one(g, x)?;
         assert_eq!(g.shape(h), &[2, 12]);
-        let y = dense.forward(g, h)?;
+        let y = dense.forward_one(g, h)?;
         project(g, y, 9)
     });
     // Flatten keeps row-major order: sample 1's values follow each other unchanged.
     let input = uniform(&[2, 3, 4], -1.0, 1.0, 161);
-    let flat = forward_value(&input, |g, x| flatten.forward(g, x));
+    let flat = forward_value(&input, |g, x| flatten.forward_one(g, x));
     assert_eq!(flat.shape(), &[2, 12]);
     assert_eq!(flat.data(), input.data());
 }
@@ -919,13 +919,13 @@ fn a_two_layer_network_with_a_loss_has_the_right_gradient() {
     let (hidden, x) = dense_clear_of_kinks("relu", 4, 6, 3, &mut params);
     let mut out = Dense::new(3).activation("softmax");
     out.set_name("dense_1".into());
-    out.build(&[6], &mut params, &mut Rng::new(11)).unwrap();
+    out.build_one(&[6], &mut params, &mut Rng::new(11)).unwrap();
     let labels = labels_tensor(&[2, 0, 1]);
     let loss = Loss::from_name("sparse_categorical_crossentropy").unwrap();
     assert_gradients("MLP + sparse CE", &mut params, EPS, TOLERANCE, |g| {
         let xv = g.param(x);
-        let h = hidden.forward(g, xv)?;
-        let y = out.forward(g, h)?;
+        let h = hidden.forward_one(g, xv)?;
+        let y = out.forward_one(g, h)?;
         let t = g.constant(&labels);
         let value = loss.compute(g, y, t)?;
         Ok(g.scale(value, 10.0))

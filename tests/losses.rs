@@ -257,7 +257,7 @@ fn fused_and_unfused(activation: &str, loss: Loss, target: &Tensor, units: usize
     let mut params = ParamStore::new();
     let mut layer = Dense::new(units).activation(activation);
     layer.set_name("dense".into());
-    layer.build(&[5], &mut params, &mut Rng::new(4)).unwrap();
+    layer.build_one(&[5], &mut params, &mut Rng::new(4)).unwrap();
     let mut rng = Rng::new(5);
     let rows = target.rows();
     let x = Tensor::from_vec(vec![rows, 5], (0..rows * 5).map(|_| rng.uniform(-2.0, 2.0)).collect()).unwrap();
@@ -267,7 +267,7 @@ fn fused_and_unfused(activation: &str, loss: Loss, target: &Tensor, units: usize
     let (fused, output) = {
         let mut g = Graph::new(&mut tape, &params, true);
         let xv = g.constant(&x);
-        let y = layer.forward(&mut g, xv).unwrap();
+        let y = layer.forward_one(&mut g, xv).unwrap();
         let t = g.constant(target);
         let value = loss.compute(&mut g, y, t).unwrap();
         (value, g.value(y).clone())

@@ -26,10 +26,10 @@ fn random_batch(shape: [usize; 4], seed: u64) -> Tensor {
 /// The layer's output for `x` in one pass with `noise_seed` (the model's seed and step).
 fn apply(layer: &mut dyn Layer, x: &Tensor, training: bool, noise_seed: u64) -> Result<Tensor> {
     let (mut tape, mut params) = (Tape::new(), ParamStore::new());
-    layer.build(&x.shape()[1..], &mut params, &mut Rng::new(0))?;
+    layer.build_one(&x.shape()[1..], &mut params, &mut Rng::new(0))?;
     let mut graph = Graph::new(&mut tape, &params, training).with_noise_seed(noise_seed);
     let input = graph.constant(x);
-    let output = layer.forward(&mut graph, input)?;
+    let output = layer.forward_one(&mut graph, input)?;
     Ok(graph.value(output).clone())
 }
 

@@ -325,7 +325,9 @@ fn layers_have_keras_shapes_parameter_counts_and_errors() {
         let mut params = ParamStore::new();
         let mut layer = layer;
         layer.set_name("layer".into());
-        let out = layer.build(shape, &mut params, &mut strata::rng::Rng::new(0)).unwrap();
+        let out = layer
+            .build_one(shape, &mut params, &mut strata::rng::Rng::new(0))
+            .unwrap();
         (out, params.counts().0)
     };
     // Keras: LSTM(128) on 28 features has 4·(128·(28+128)+128) weights; GRU(8) on 4 has
@@ -349,7 +351,7 @@ fn layers_have_keras_shapes_parameter_counts_and_errors() {
     let mut params = ParamStore::new();
     let mut lstm = LSTM::new(4).name("lstm");
     let error = lstm
-        .build(&[28], &mut params, &mut strata::rng::Rng::new(0))
+        .build_one(&[28], &mut params, &mut strata::rng::Rng::new(0))
         .unwrap_err()
         .to_string();
     assert!(
@@ -359,7 +361,8 @@ fn layers_have_keras_shapes_parameter_counts_and_errors() {
     // The LSTM's forget-gate bias starts at 1, the rest at 0; the recurrent kernel has
     // orthonormal rows (4 rows of 16 values).
     let mut lstm = LSTM::new(4).name("lstm");
-    lstm.build(&[3, 2], &mut params, &mut strata::rng::Rng::new(0)).unwrap();
+    lstm.build_one(&[3, 2], &mut params, &mut strata::rng::Rng::new(0))
+        .unwrap();
     let id = |name: &str| params.ids().find(|&id| params.name(id) == name).unwrap();
     let bias = params.value(id("lstm/bias")).data();
     assert_eq!(&bias[..8], &[0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
@@ -552,4 +555,22 @@ fn return_state_gives_the_final_states_as_nodes() {
         loaded.predict_multi(&[&batch], 2).unwrap(),
         model.predict_multi(&[&batch], 2).unwrap()
     );
+}
+
+#[test]
+fn configs_with_recurrent_state_layers_still_load() {
+    // Written before a call could have several outputs: the state was a layer of its own.
+    let json = r#"{"class_name": "Functional", "config": {"name": "f", "layers": [
+        {"class_name": "InputLayer", "name": "x", "config": {"shape": [5, 3]}, "inbound_nodes": []},
+        {"class_name": "LSTM", "name": "lstm", "config": {"name": "lstm", "units": 4}, "inbound_nodes": [[["x", 0, 0, {}]]]},
+        {"class_name": "RecurrentState", "name": "recurrent_state", "config": {"name": "recurrent_state", "state": "c",
+          "layer": {"class_name": "LSTM", "config": {"name": "lstm", "units": 4}}},
+         "inbound_nodes": [[["x", 0, 0, {}], ["lstm", 0, 0, {}]]]},
+        {"class_name": "Dense", "name": "dense", "config": {"name": "dense", "units": 1}, "inbound_nodes": [[["recurrent_state", 0, 0, {}]]]}],
+        "input_layers": [["x", 0, 0]], "output_layers": [["lstm", 0, 0], ["dense", 0, 0]]}}"#;
+    let mut spec = strata::io::config::parse(json, strata::io::config::Format::Json, "old.json").unwrap();
+    spec.model.summary().unwrap();
+    assert_eq!(spec.model.count_params(), 4 * (4 * (3 + 4) + 4) + 5);
+    let config = spec.model.config().to_string();
+    assert!(config.contains(r#"["lstm",0,2,{}]"#), "{config}");
 }

@@ -77,7 +77,7 @@ pub(super) fn check_shapes(
         }));
     }
     let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(model.graph_calls().len());
-    let mut first_output: Vec<Option<Vec<usize>>> = vec![None; layers.len()];
+    let mut first_output: Vec<Option<Vec<Vec<usize>>>> = vec![None; layers.len()];
     for call in model.graph_calls() {
         let inputs: Vec<Vec<usize>> = call
             .inputs
@@ -87,7 +87,7 @@ pub(super) fn check_shapes(
                     .get(i)
                     .cloned()
                     .ok_or("the model has more inputs than shapes"),
-                Source::Call(c) => Ok(shapes[c].clone()),
+                Source::Output(o) => Ok(shapes[o].clone()),
             })
             .collect::<Result<_, _>>()?;
         let (layer, index) = match (layers.get(call.layer), stored_index.get(call.layer)) {
@@ -95,7 +95,7 @@ pub(super) fn check_shapes(
             _ => return Err("the model's layers do not match config.json's".into()),
         };
         let output = match (index, &first_output[call.layer]) {
-            (None, _) => inputs.first().cloned().ok_or("an input layer without a shape")?,
+            (None, _) => vec![inputs.first().cloned().ok_or("an input layer without a shape")?],
             (Some(_), Some(output)) => output.clone(),
             (Some(index), None) => {
                 let weights = stored.get(index).ok_or("fewer stored layers than layers")?;
@@ -104,19 +104,19 @@ pub(super) fn check_shapes(
                 output
             }
         };
-        shapes.push(output);
+        shapes.extend(output);
     }
     Ok(())
 }
 
 /// Checks one layer's stored weights against its config and input shapes, then builds it on a
-/// scratch store to find its output shape.
+/// scratch store to compare its weights' shapes; returns its output shapes.
 fn check_layer_weights(
     layer: &KerasLayer,
     inputs: &[Vec<usize>],
     weights: &[Dataset],
     rng: &mut Rng,
-) -> Result<Vec<usize>, String> {
+) -> Result<Vec<Vec<usize>>, String> {
     let name = layer.config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
     let describe = || format!("{} layer '{name}'", layer.class);
     let has_kernel = layer
@@ -140,9 +140,9 @@ fn check_layer_weights(
     }
     let mut built = layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {e}", describe()))?;
     let mut params = ParamStore::new();
-    let shapes: Vec<&[usize]> = inputs.iter().map(Vec::as_slice).collect();
     let output = built
-        .build_multi(&shapes, &mut params, rng)
+        .output_shapes(inputs)
+        .and_then(|output| built.build(inputs, &mut params, rng).map(|_| output))
         .map_err(|e| format!("{}: {e}", describe()))?;
     let ids = built.params();
     if ids.len() != weights.len() {

@@ -39,12 +39,18 @@ impl Layer for Activation {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
-        self.function = activations::Activation::from_name(&self.activation)?;
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        activations::Activation::from_name(&self.activation)?;
         Ok(input_shape.to_vec())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn build(&mut self, input_shapes: &[Vec<usize>], _: &mut ParamStore, _: &mut Rng) -> Result<()> {
+        self.output_shapes(input_shapes)?;
+        self.function = activations::Activation::from_name(&self.activation)?;
+        Ok(())
+    }
+
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         Ok(self.function.apply(graph, x))
     }
 

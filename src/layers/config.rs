@@ -42,7 +42,6 @@ pub const LAYER_NAMES: &[&str] = &[
     "GRU",
     "Bidirectional",
     "TimeDistributed",
-    "RecurrentState",
     "RandomFlip",
     "RandomRotation",
     "RandomTranslation",
@@ -234,7 +233,6 @@ pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
         "Embedding" => super::embedding::from_config(config)?,
         "SimpleRNN" | "LSTM" | "GRU" => super::recurrent::from_config(class_name, config)?,
         "Bidirectional" | "TimeDistributed" => super::wrappers::from_config(class_name, config)?,
-        "RecurrentState" => super::recurrent_state::from_config(config)?,
         "RandomFlip" | "RandomRotation" | "RandomTranslation" | "RandomZoom" | "RandomContrast" | "RandomCrop" => {
             super::preprocessing::from_config(class_name, config)?
         }

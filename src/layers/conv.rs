@@ -155,20 +155,10 @@ pub(super) fn parse_padding(layer: &str, name: &str) -> Result<Padding> {
     }
 }
 
-impl Layer for Conv2D {
-    fn class_name(&self) -> &'static str {
-        if self.one_dimensional { "Conv1D" } else { "Conv2D" }
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
-
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+impl Conv2D {
+    /// The kernel's shape and the per-sample output shape for `input_shape`, or the error
+    /// naming the layer.
+    fn geometry(&self, input_shape: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
         if self.filters == 0 {
             return Err(Error::invalid(
                 "filters",
@@ -176,8 +166,9 @@ impl Layer for Conv2D {
                 format!("layer '{}' needs at least one filter", self.name),
             ));
         }
-        self.options.padding = parse_padding(&self.name, &self.padding_name)?;
-        self.function = activations::Activation::from_name(&self.activation)?;
+        let mut options = self.options;
+        options.padding = parse_padding(&self.name, &self.padding_name)?;
+        activations::Activation::from_name(&self.activation)?;
         for regularizer in self.kernel_regularizer.iter().chain(&self.bias_regularizer) {
             regularizer.validate()?;
         }
@@ -193,7 +184,7 @@ impl Layer for Conv2D {
         } else {
             input_shape.to_vec()
         };
-        let g = check_window(&self.name, &image, self.kernel_size, self.options)?;
+        let g = check_window(&self.name, &image, self.kernel_size, options)?;
         let (kh, kw) = self.kernel_size;
         let kernel_shape = if self.one_dimensional {
             vec![kw, g.channels, self.filters]
@@ -202,6 +193,37 @@ impl Layer for Conv2D {
         };
         // Fans follow the real kernel shape: receptive field kh·kw, in and out channels.
         super::check_weight_count(&self.name, &kernel_shape)?;
+        let output = if self.one_dimensional {
+            vec![g.out_w, self.filters]
+        } else {
+            vec![g.out_h, g.out_w, self.filters]
+        };
+        Ok((kernel_shape, output))
+    }
+}
+
+impl Layer for Conv2D {
+    fn class_name(&self) -> &'static str {
+        if self.one_dimensional { "Conv1D" } else { "Conv2D" }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        Ok(self.geometry(input_shape)?.1)
+    }
+
+    fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
+        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        let (kernel_shape, _) = self.geometry(input_shape)?;
+        self.options.padding = parse_padding(&self.name, &self.padding_name)?;
+        self.function = activations::Activation::from_name(&self.activation)?;
         let kernel = self.kernel_initializer.initialize(&kernel_shape, rng);
         self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
         params.set_regularizer(self.kernel.expect("just added"), self.kernel_regularizer);
@@ -210,14 +232,9 @@ impl Layer for Conv2D {
             self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
             params.set_regularizer(self.bias.expect("just added"), self.bias_regularizer);
         }
-        Ok(if self.one_dimensional {
-            vec![g.out_w, self.filters]
-        } else {
-            vec![g.out_h, g.out_w, self.filters]
-        })
+        Ok(())
     }
-
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let kernel_id = self
             .kernel
             .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.name)))?;

@@ -130,7 +130,7 @@ impl Layer for Dense {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         if self.units == 0 {
             return Err(Error::invalid(
                 "units",
@@ -145,10 +145,18 @@ impl Layer for Dense {
                 received: keras_shape(input_shape),
             });
         }
-        self.function = activations::Activation::from_name(&self.activation)?;
+        activations::Activation::from_name(&self.activation)?;
         for regularizer in self.kernel_regularizer.iter().chain(&self.bias_regularizer) {
             regularizer.validate()?;
         }
+        super::check_weight_count(&self.name, &[input_shape[0], self.units])?;
+        Ok(vec![self.units])
+    }
+
+    fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
+        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        self.output_shape(input_shape)?;
+        self.function = activations::Activation::from_name(&self.activation)?;
         self.input_width = input_shape[0];
         super::check_weight_count(&self.name, &[self.input_width, self.units])?;
         let kernel = self.kernel_initializer.initialize(&[self.input_width, self.units], rng);
@@ -159,10 +167,10 @@ impl Layer for Dense {
             self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
             params.set_regularizer(self.bias.expect("just added"), self.bias_regularizer);
         }
-        Ok(vec![self.units])
+        Ok(())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let shape = graph.shape(x);
         if shape.len() != 2 || shape[1] != self.input_width {
             return Err(Error::LayerShape {

@@ -6,7 +6,7 @@
 //! reproducible, and a resumed run draws the masks an uninterrupted one would have.
 
 use super::Layer;
-use crate::autograd::{Graph, ParamStore, Var};
+use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::rng::{Rng, hash_name};
 
@@ -127,7 +127,7 @@ impl Layer for NoiseLayer {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         self.validate()?;
         if matches!(self.noise, Noise::Spatial { .. }) && input_shape.len() != 3 {
             return Err(Error::LayerShape {
@@ -139,7 +139,7 @@ impl Layer for NoiseLayer {
         Ok(input_shape.to_vec())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let active = match self.noise {
             Noise::Dropout { rate } | Noise::Spatial { rate } => rate > 0.0,
             Noise::Gaussian { stddev } => stddev > 0.0,

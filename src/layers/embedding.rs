@@ -81,7 +81,7 @@ impl Layer for Embedding {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         for (what, value) in [("input_dim", self.input_dim), ("output_dim", self.output_dim)] {
             if value == 0 {
                 return Err(Error::invalid(
@@ -99,16 +99,22 @@ impl Layer for Embedding {
             });
         }
         super::check_weight_count(&self.name, &[self.input_dim, self.output_dim])?;
-        let table = self
-            .embeddings_initializer
-            .initialize(&[self.input_dim, self.output_dim], rng);
-        self.table = Some(params.add(format!("{}/embeddings", self.name), table, true));
         let mut output = input_shape.to_vec();
         output.push(self.output_dim);
         Ok(output)
     }
 
-    fn forward(&self, graph: &mut Graph, ids: Var) -> Result<Var> {
+    fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
+        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        self.output_shape(input_shape)?;
+        let table = self
+            .embeddings_initializer
+            .initialize(&[self.input_dim, self.output_dim], rng);
+        self.table = Some(params.add(format!("{}/embeddings", self.name), table, true));
+        Ok(())
+    }
+
+    fn forward_one(&self, graph: &mut Graph, ids: Var) -> Result<Var> {
         let table = self
             .table
             .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.name)))?;

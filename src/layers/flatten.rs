@@ -40,12 +40,17 @@ impl Layer for Flatten {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
-        self.width = numel(input_shape);
-        Ok(vec![self.width])
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        Ok(vec![numel(input_shape)])
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn build(&mut self, input_shapes: &[Vec<usize>], _: &mut ParamStore, _: &mut Rng) -> Result<()> {
+        let input_shape = super::only_input(&self.name, "Flatten", input_shapes)?;
+        self.width = numel(input_shape);
+        Ok(())
+    }
+
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let rows = graph.shape(x).first().copied().unwrap_or(0);
         if graph.shape(x).len() == 2 {
             return Ok(x);

@@ -1,9 +1,8 @@
 //! `Input`: declares the per-sample shape a model takes.
 
 use super::Layer;
-use crate::autograd::{Graph, ParamStore, Var};
+use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result, keras_shape};
-use crate::rng::Rng;
 
 /// Declares the shape of one sample, without the batch axis: `Input::new(&[28, 28])` is
 /// Keras's `keras.Input(shape=(28, 28))`.
@@ -36,7 +35,7 @@ impl Layer for Input {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         if input_shape != self.shape {
             return Err(Error::LayerShape {
                 layer: self.name.clone(),
@@ -47,7 +46,7 @@ impl Layer for Input {
         Ok(self.shape.clone())
     }
 
-    fn forward(&self, _: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, _: &mut Graph, x: Var) -> Result<Var> {
         Ok(x)
     }
 

@@ -96,7 +96,7 @@ impl Merge {
         self
     }
 
-    fn mismatch(&self, shapes: &[&[usize]]) -> Error {
+    fn mismatch(&self, shapes: &[Vec<usize>]) -> Error {
         let all: Vec<String> = shapes.iter().map(|s| keras_shape(s)).collect();
         let expected = match self.kind {
             Kind::Concatenate(_) => "inputs whose shapes agree on every axis but the concatenation axis".to_string(),
@@ -108,6 +108,44 @@ impl Merge {
             expected,
             received: all.join(", "),
         }
+    }
+
+    /// The merged per-sample shape, and for `Concatenate` the batched axis it joins on.
+    fn merged(&self, shapes: &[Vec<usize>]) -> Result<(Vec<usize>, usize)> {
+        let two_or_more = shapes.len() >= 2 && (self.kind != Kind::Subtract || shapes.len() == 2);
+        if !two_or_more {
+            return Err(self.mismatch(shapes));
+        }
+        let first = &shapes[0];
+        let Kind::Concatenate(axis) = self.kind else {
+            if shapes.iter().any(|s| s != first) {
+                return Err(self.mismatch(shapes));
+            }
+            return Ok((first.to_vec(), 0));
+        };
+        let rank = first.len() as isize;
+        let resolved = if axis < 0 { rank + axis } else { axis };
+        if !(0..rank).contains(&resolved) {
+            return Err(Error::invalid(
+                "axis",
+                axis,
+                format!("layer '{}': inputs have {rank} axes per sample", self.name),
+            ));
+        }
+        let resolved = resolved as usize;
+        let agree = shapes.iter().all(|s| {
+            s.len() == first.len()
+                && s.iter()
+                    .zip(first.iter())
+                    .enumerate()
+                    .all(|(i, (a, b))| i == resolved || a == b)
+        });
+        if !agree {
+            return Err(self.mismatch(shapes));
+        }
+        let mut out = first.to_vec();
+        out[resolved] = shapes.iter().map(|s| s[resolved]).sum();
+        Ok((out, resolved + 1))
     }
 }
 
@@ -131,53 +169,16 @@ impl Layer for Merge {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
-        self.build_multi(&[input_shape], params, rng)
+    fn output_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<Vec<usize>>> {
+        Ok(vec![self.merged(input_shapes)?.0])
     }
 
-    fn build_multi(&mut self, shapes: &[&[usize]], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
-        let two_or_more = shapes.len() >= 2 && (self.kind != Kind::Subtract || shapes.len() == 2);
-        if !two_or_more {
-            return Err(self.mismatch(shapes));
-        }
-        let first = shapes[0];
-        let Kind::Concatenate(axis) = self.kind else {
-            if shapes.iter().any(|s| *s != first) {
-                return Err(self.mismatch(shapes));
-            }
-            return Ok(first.to_vec());
-        };
-        let rank = first.len() as isize;
-        let resolved = if axis < 0 { rank + axis } else { axis };
-        if !(0..rank).contains(&resolved) {
-            return Err(Error::invalid(
-                "axis",
-                axis,
-                format!("layer '{}': inputs have {rank} axes per sample", self.name),
-            ));
-        }
-        let resolved = resolved as usize;
-        let agree = shapes.iter().all(|s| {
-            s.len() == first.len()
-                && s.iter()
-                    .zip(first)
-                    .enumerate()
-                    .all(|(i, (a, b))| i == resolved || a == b)
-        });
-        if !agree {
-            return Err(self.mismatch(shapes));
-        }
-        self.batched_axis = resolved + 1;
-        let mut out = first.to_vec();
-        out[resolved] = shapes.iter().map(|s| s[resolved]).sum();
-        Ok(out)
+    fn build(&mut self, input_shapes: &[Vec<usize>], _: &mut ParamStore, _: &mut Rng) -> Result<()> {
+        self.batched_axis = self.merged(input_shapes)?.1;
+        Ok(())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        self.forward_multi(graph, &[x])
-    }
-
-    fn forward_multi(&self, graph: &mut Graph, inputs: &[Var]) -> Result<Var> {
+    fn forward(&self, graph: &mut Graph, inputs: &[Var], outputs: &mut Vec<Var>) -> Result<()> {
         let [first, rest @ ..] = inputs else {
             return Err(Error::Usage(format!("layer '{}' was called on no input", self.name)));
         };
@@ -194,7 +195,8 @@ impl Layer for Merge {
         if self.kind == Kind::Average {
             out = graph.scale(out, 1.0 / inputs.len() as f32);
         }
-        Ok(out)
+        outputs.push(out);
+        Ok(())
     }
 
     fn config(&self) -> serde_json::Value {

@@ -20,7 +20,6 @@ mod normalization;
 mod pooling;
 pub(crate) mod preprocessing;
 mod recurrent;
-mod recurrent_state;
 mod reshape;
 mod wrappers;
 
@@ -39,7 +38,6 @@ pub use preprocessing::{
     IntoFactor, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
 };
 pub use recurrent::{GRU, GruCell, LSTM, LstmCell, Recurrent, RecurrentKind, SimpleRNN, SimpleRnnCell};
-pub use recurrent_state::{RecurrentState, State};
 pub use reshape::Reshape;
 pub use wrappers::{Bidirectional, MergeMode, Reversible, TimeDistributed};
 
@@ -59,38 +57,74 @@ pub trait Layer: Send + Sync {
     /// Sets the name; the model calls this when the user gave none.
     fn set_name(&mut self, name: String);
 
-    /// Creates the layer's weights for a per-sample `input_shape` and returns its per-sample
-    /// output shape, or a shape error naming the layer.
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>>;
+    /// How many tensors one call of the layer yields: 1, or more for a recurrent layer that
+    /// returns its states. Known before building, so a graph can refer to output `k` of a call.
+    fn output_count(&self) -> usize {
+        1
+    }
 
-    /// Records the layer's output for the batch `x` on `graph`.
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var>;
+    /// The per-sample output shapes for per-sample `input_shapes`, one per output, or a shape
+    /// error naming the layer and both shapes. Pure: no weights are made to find out.
+    /// Single-input, single-output layers implement [`Layer::output_shape`] instead.
+    fn output_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<Vec<usize>>> {
+        let input = only_input(self.name(), self.class_name(), input_shapes)?;
+        Ok(vec![self.output_shape(input)?])
+    }
 
-    /// [`Layer::build`] for a layer called on several inputs (merge layers such as `Add`).
-    /// Single-input layers keep this default, which refuses more than one input.
-    fn build_multi(&mut self, input_shapes: &[&[usize]], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
-        match input_shapes {
-            [one] => self.build(one, params, rng),
-            _ => Err(Error::Usage(format!(
-                "layer '{}' ({}) takes one input, but was called on {}",
+    /// [`Layer::output_shapes`] for a layer of one input and one output.
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        let _ = input_shape;
+        Err(Error::Usage(format!(
+            "layer '{}' ({}) takes several inputs, but was called on one",
+            self.name(),
+            self.class_name()
+        )))
+    }
+
+    /// Creates the layer's weights in `params` for per-sample `input_shapes` (checked as
+    /// [`Layer::output_shapes`] checks them). Layers without weights keep this default.
+    fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
+        let _ = (params, rng);
+        self.output_shapes(input_shapes).map(drop)
+    }
+
+    /// Builds a single-input, single-output layer on its own and returns its output shape: a
+    /// shortcut for using a layer outside a model (tests, custom loops).
+    fn build_one(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+        let inputs = [input_shape.to_vec()];
+        let mut shapes = self.output_shapes(&inputs)?;
+        self.build(&inputs, params, rng)?;
+        match shapes.len() {
+            1 => Ok(shapes.remove(0)),
+            n => Err(Error::Usage(format!(
+                "layer '{}' ({}) gives {n} outputs; use output_shapes and build",
                 self.name(),
-                self.class_name(),
-                input_shapes.len()
+                self.class_name()
             ))),
         }
     }
 
-    /// [`Layer::forward`] for a layer called on several inputs.
-    fn forward_multi(&self, graph: &mut Graph, inputs: &[Var]) -> Result<Var> {
+    /// Records the layer's outputs for the batches `inputs` on `graph`, pushing one variable
+    /// per output onto `outputs` (a buffer the model reuses between steps, so a call allocates
+    /// nothing). Single-input, single-output layers implement [`Layer::forward_one`] instead.
+    fn forward(&self, graph: &mut Graph, inputs: &[Var], outputs: &mut Vec<Var>) -> Result<()> {
         match inputs {
-            [one] => self.forward(graph, *one),
-            _ => Err(Error::Usage(format!(
-                "layer '{}' ({}) takes one input, but was called on {}",
-                self.name(),
-                self.class_name(),
-                inputs.len()
-            ))),
+            [x] => {
+                outputs.push(self.forward_one(graph, *x)?);
+                Ok(())
+            }
+            _ => Err(one_input_error(self.name(), self.class_name(), inputs.len())),
         }
+    }
+
+    /// [`Layer::forward`] for a layer of one input and one output.
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let _ = (graph, x);
+        Err(Error::Usage(format!(
+            "layer '{}' ({}) takes several inputs, but was called on one",
+            self.name(),
+            self.class_name()
+        )))
     }
 
     /// The layer's weights, in Keras's order (`kernel`, then `bias`).
@@ -110,6 +144,20 @@ pub trait Layer: Send + Sync {
 
     /// The layer's settings in Keras's `get_config()` vocabulary.
     fn config(&self) -> serde_json::Value;
+}
+
+/// The one input shape of a single-input layer, or an error saying how many it was given.
+pub(crate) fn only_input<'a>(layer: &str, class_name: &str, input_shapes: &'a [Vec<usize>]) -> Result<&'a [usize]> {
+    match input_shapes {
+        [one] => Ok(one),
+        _ => Err(one_input_error(layer, class_name, input_shapes.len())),
+    }
+}
+
+fn one_input_error(layer: &str, class_name: &str, given: usize) -> Error {
+    Error::Usage(format!(
+        "layer '{layer}' ({class_name}) takes one input, but was called on {given}"
+    ))
 }
 
 /// Keras's default base name for a class: `Dense` → `dense`, `MaxPooling2D` → `max_pooling2d`.

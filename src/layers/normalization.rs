@@ -132,10 +132,10 @@ impl Layer for BatchNormalization {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
-        let Some(&channels) = input_shape.last().filter(|&&c| c > 0) else {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        if input_shape.last().filter(|&&c| c > 0).is_none() {
             return Err(no_features(&self.name, input_shape));
-        };
+        }
         if !(0.0..=1.0).contains(&self.momentum) {
             return Err(Error::invalid(
                 "momentum",
@@ -143,6 +143,13 @@ impl Layer for BatchNormalization {
                 format!("layer '{}' needs a momentum in [0, 1]", self.name),
             ));
         }
+        Ok(input_shape.to_vec())
+    }
+
+    fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, _: &mut Rng) -> Result<()> {
+        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        self.output_shape(input_shape)?;
+        let channels = input_shape[input_shape.len() - 1];
         let settings = (channels, self.epsilon, self.scale, self.center);
         (self.gamma, self.beta) = affine_params(&self.name, settings, params)?;
         self.moving_mean = Some(params.add(format!("{}/moving_mean", self.name), Tensor::zeros(&[channels]), false));
@@ -151,10 +158,10 @@ impl Layer for BatchNormalization {
             Tensor::ones(&[channels]),
             false,
         ));
-        Ok(input_shape.to_vec())
+        Ok(())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let (Some(mean), Some(variance)) = (self.moving_mean, self.moving_variance) else {
             return Err(Error::Usage(format!("layer '{}' used before it was built", self.name)));
         };
@@ -268,16 +275,23 @@ impl Layer for LayerNormalization {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
-        let Some(&features) = input_shape.last().filter(|&&c| c > 0) else {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        if input_shape.last().filter(|&&c| c > 0).is_none() {
             return Err(no_features(&self.name, input_shape));
-        };
-        let settings = (features, self.epsilon, self.scale, self.center);
-        (self.gamma, self.beta) = affine_params(&self.name, settings, params)?;
+        }
         Ok(input_shape.to_vec())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, _: &mut Rng) -> Result<()> {
+        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        self.output_shape(input_shape)?;
+        let features = input_shape[input_shape.len() - 1];
+        let settings = (features, self.epsilon, self.scale, self.center);
+        (self.gamma, self.beta) = affine_params(&self.name, settings, params)?;
+        Ok(())
+    }
+
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let gamma = self.gamma.map(|id| graph.param(id));
         let beta = self.beta.map(|id| graph.param(id));
         graph.layer_norm(x, gamma, beta, self.epsilon)

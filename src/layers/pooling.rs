@@ -136,6 +136,19 @@ impl MaxPooling1D {
     }
 }
 
+impl Pooling {
+    /// The window's padding and strides (global pooling: the whole image, Keras's defaults).
+    fn window_options(&self) -> Result<WindowOptions> {
+        if self.extent == Extent::Global {
+            return Ok(WindowOptions::default());
+        }
+        let mut options = self.options;
+        options.padding = parse_padding(&self.name, &self.padding_name)?;
+        options.strides = self.strides.unwrap_or(self.pool_size);
+        Ok(options)
+    }
+}
+
 impl Layer for Pooling {
     fn class_name(&self) -> &'static str {
         match (self.reduce, self.extent) {
@@ -156,12 +169,11 @@ impl Layer for Pooling {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
-        self.options.padding = parse_padding(&self.name, &self.padding_name)?;
-        self.options.strides = self.strides.unwrap_or(self.pool_size);
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        let options = self.window_options()?;
         match self.extent {
             Extent::Window2d => {
-                let g = check_window(&self.name, input_shape, self.pool_size, self.options)?;
+                let g = check_window(&self.name, input_shape, self.pool_size, options)?;
                 Ok(vec![g.out_h, g.out_w, g.channels])
             }
             Extent::Global => {
@@ -172,8 +184,6 @@ impl Layer for Pooling {
                         received: keras_shape(input_shape),
                     });
                 }
-                self.global_size = (input_shape[0], input_shape[1]);
-                self.options = WindowOptions::default();
                 Ok(vec![input_shape[2]])
             }
             Extent::Window1d => {
@@ -188,14 +198,24 @@ impl Layer for Pooling {
                     &self.name,
                     &[1, input_shape[0], input_shape[1]],
                     self.pool_size,
-                    self.options,
+                    options,
                 )?;
                 Ok(vec![g.out_w, g.channels])
             }
         }
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn build(&mut self, input_shapes: &[Vec<usize>], _: &mut ParamStore, _: &mut Rng) -> Result<()> {
+        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        self.output_shape(input_shape)?;
+        self.options = self.window_options()?;
+        if self.extent == Extent::Global {
+            self.global_size = (input_shape[0], input_shape[1]);
+        }
+        Ok(())
+    }
+
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let shape = graph.dims(x);
         let (input, size) = match self.extent {
             Extent::Window2d => (x, self.pool_size),

@@ -69,6 +69,8 @@ pub struct Recurrent<K: RecurrentKind> {
     recurrent_activation: String,
     use_bias: bool,
     return_sequences: bool,
+    /// Keras's `return_state`: a call also yields the final `h` (and the LSTM's `c`).
+    return_state: bool,
     go_backwards: bool,
     pub(super) align_output: bool,
     dropout: f32,
@@ -98,6 +100,7 @@ impl<K: RecurrentKind> Recurrent<K> {
             recurrent_activation: "sigmoid".into(),
             use_bias: true,
             return_sequences: false,
+            return_state: false,
             go_backwards: false,
             align_output: false,
             dropout: 0.0,
@@ -200,6 +203,13 @@ impl<K: RecurrentKind> Recurrent<K> {
         self
     }
 
+    /// Keras's `return_state`: each call yields `[output, h]`, or `[output, h, c]` for an LSTM
+    /// (see [`Recurrent::call_with_state`]).
+    pub fn return_state(mut self, return_state: bool) -> Self {
+        self.return_state = return_state;
+        self
+    }
+
     /// Number of units.
     pub fn units(&self) -> usize {
         self.units
@@ -216,6 +226,14 @@ impl<K: RecurrentKind> Recurrent<K> {
             align_output: self.align_output,
             emit_cell_state: false,
         })
+    }
+
+    /// The kernel and recurrent kernel, once built.
+    fn weights(&self) -> Result<[ParamId; 2]> {
+        match (self.kernel, self.recurrent_kernel) {
+            (Some(k), Some(r)) => Ok([k, r]),
+            _ => Err(Error::Usage(format!("layer '{}' used before it was built", self.name))),
+        }
     }
 
     fn validate(&self) -> Result<()> {
@@ -248,7 +266,16 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
+    fn output_count(&self) -> usize {
+        match (self.return_state, K::CELL) {
+            (false, _) => 1,
+            (true, Cell::Lstm) => 3,
+            (true, _) => 2,
+        }
+    }
+
+    fn output_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<Vec<usize>>> {
+        let input_shape = super::only_input(&self.name, K::CLASS, input_shapes)?;
         self.validate()?;
         let &[timesteps, features] = input_shape else {
             return Err(Error::LayerShape {
@@ -266,6 +293,19 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
         }
         let (u, g) = (self.units, K::CELL.gates());
         super::check_weight_count(&self.name, &[features + u, g * u])?;
+        let mut shapes = vec![if self.return_sequences {
+            vec![timesteps, u]
+        } else {
+            vec![u]
+        }];
+        shapes.resize(self.output_count(), vec![u]);
+        Ok(shapes)
+    }
+
+    fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
+        self.output_shapes(input_shapes)?;
+        let features = input_shapes[0][1];
+        let (u, g) = (self.units, K::CELL.gates());
         self.features = features;
         let kernel = self.kernel_initializer.initialize(&[features, g * u], rng);
         self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
@@ -285,19 +325,50 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
             }
             self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
         }
-        Ok(if self.return_sequences {
-            vec![timesteps, u]
-        } else {
-            vec![u]
-        })
+        Ok(())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        let (kernel, recurrent_kernel) = match (self.kernel, self.recurrent_kernel) {
-            (Some(k), Some(r)) => (k, r),
-            _ => return Err(Error::Usage(format!("layer '{}' used before it was built", self.name))),
+    fn forward(&self, graph: &mut Graph, inputs: &[Var], outputs: &mut Vec<Var>) -> Result<()> {
+        let &[x] = inputs else {
+            return Err(Error::Usage(format!(
+                "layer '{}' ({}) takes one input, but was called on {}",
+                self.name,
+                K::CLASS,
+                inputs.len()
+            )));
         };
-        let y = self.run(graph, x, [kernel, recurrent_kernel], self.bias, self.options()?)?;
+        let y = self.forward_one(graph, x)?;
+        outputs.push(y);
+        if self.return_state {
+            let weights = self.weights()?;
+            let options = self.options()?;
+            // Without return_sequences the output is h_T itself. The sequence's last step and
+            // the LSTM's c_T are not outputs of the fused operation, so they take another run
+            // (TODO(#15): let Graph::recurrent yield h_T and c_T beside its output).
+            let last = RecurrentOptions {
+                return_sequences: false,
+                align_output: false,
+                ..options
+            };
+            let h = if self.return_sequences {
+                self.run(graph, x, weights, self.bias, last)?
+            } else {
+                y
+            };
+            outputs.push(h);
+            if K::CELL == Cell::Lstm {
+                let cell = RecurrentOptions {
+                    emit_cell_state: true,
+                    ..last
+                };
+                outputs.push(self.run(graph, x, weights, self.bias, cell)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let y = self.run(graph, x, self.weights()?, self.bias, self.options()?)?;
         if let (Some(mask), true) = (graph.mask(x), self.return_sequences) {
             graph.set_mask(y, mask);
         }
@@ -321,8 +392,8 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
 }
 
 impl<K: RecurrentKind> Recurrent<K> {
-    /// Records the recurrent operation on `x` with these weights (the layer's own, or, for a
-    /// [`RecurrentState`], its source layer's), drawing the same dropout masks either way.
+    /// Records the recurrent operation on `x` with the layer's weights, drawing the same
+    /// dropout masks at each run of one step.
     pub(super) fn run(
         &self,
         graph: &mut Graph,
@@ -379,7 +450,7 @@ impl<K: RecurrentKind> Recurrent<K> {
             "activation": self.activation,
             "use_bias": self.use_bias,
             "return_sequences": self.return_sequences,
-            "return_state": false,
+            "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
@@ -409,6 +480,7 @@ impl<K: RecurrentKind> super::Reversible for Recurrent<K> {
             ..self.clone()
         };
         copy.go_backwards = !self.go_backwards;
+        copy.return_state = false;
         copy.align_output = true;
         // A different dropout stream from the forward direction.
         copy.seed = self.seed.map(|s| s ^ 0xbac4_0a2d);
@@ -472,12 +544,6 @@ pub(super) fn configured<K: RecurrentKind>(
             .unwrap_or(default)
             .to_string()
     };
-    if flag("return_state", false) {
-        return Err(Error::Data(format!(
-            "{}: return_state=true in a layer config: strata gives the states as RecurrentState layers (see Recurrent::call_with_state)",
-            K::CLASS
-        )));
-    }
     if flag("stateful", false) || flag("unroll", false) {
         return Err(Error::Data(format!(
             "{}: stateful and unroll are not supported",
@@ -489,6 +555,7 @@ pub(super) fn configured<K: RecurrentKind>(
         .recurrent_activation(&name("recurrent_activation", "sigmoid"))
         .use_bias(flag("use_bias", true))
         .return_sequences(flag("return_sequences", false))
+        .return_state(flag("return_state", false))
         .go_backwards(flag("go_backwards", false))
         .unit_forget_bias(flag("unit_forget_bias", true))
         .dropout(number(config, "dropout")?.unwrap_or(0.0))

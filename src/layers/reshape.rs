@@ -1,9 +1,8 @@
 //! `Reshape`: gives each sample a new shape with the same number of values.
 
 use super::Layer;
-use crate::autograd::{Graph, ParamStore, Var};
+use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result, keras_shape};
-use crate::rng::Rng;
 use crate::tensor::{Dims, numel};
 
 /// Reshapes each sample to `target_shape` (without the batch axis), as Keras's
@@ -45,7 +44,7 @@ impl Layer for Reshape {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         if numel(input_shape) != numel(&self.target_shape) {
             return Err(Error::LayerShape {
                 layer: self.name.clone(),
@@ -60,7 +59,7 @@ impl Layer for Reshape {
         Ok(self.target_shape.clone())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let mut shape = Dims::from_slice(&graph.shape(x)[..1]);
         shape.extend_from_slice(&self.target_shape);
         graph.reshape(x, &shape)

@@ -119,18 +119,30 @@ impl Layer for Bidirectional {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
-        let mut output = self.forward.build(input_shape, params, rng)?;
-        self.backward.build(input_shape, params, rng)?;
-        if self.merge_mode == MergeMode::Concat {
-            *output.last_mut().expect("recurrent outputs have a units axis") *= 2;
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        let inputs = [input_shape.to_vec()];
+        let mut output = super::only_input(
+            self.forward.name(),
+            self.forward.class_name(),
+            &self.forward.output_shapes(&inputs)?,
+        )?
+        .to_vec();
+        if self.merge_mode == MergeMode::Concat
+            && let Some(units) = output.last_mut()
+        {
+            *units *= 2;
         }
         Ok(output)
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        let forwards = self.forward.forward(graph, x)?;
-        let backwards = self.backward.forward(graph, x)?;
+    fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
+        self.forward.build(input_shapes, params, rng)?;
+        self.backward.build(input_shapes, params, rng)
+    }
+
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+        let forwards = self.forward.forward_one(graph, x)?;
+        let backwards = self.backward.forward_one(graph, x)?;
         let merged = match self.merge_mode {
             MergeMode::Concat => {
                 let axis = graph.shape(forwards).len() - 1;
@@ -202,6 +214,29 @@ impl TimeDistributed {
     }
 }
 
+impl TimeDistributed {
+    /// The number of steps and the wrapped layer's per-step output shape.
+    fn step_shapes(&self, input_shape: &[usize]) -> Result<(usize, Vec<usize>)> {
+        let [steps, step_shape @ ..] = input_shape else {
+            return Err(Error::LayerShape {
+                layer: self.name.clone(),
+                expected: "(None, steps, ...): a sequence".into(),
+                received: keras_shape(input_shape),
+            });
+        };
+        if step_shape.is_empty() {
+            return Err(Error::LayerShape {
+                layer: self.name.clone(),
+                expected: "(None, steps, features...): each step needs at least one axis".into(),
+                received: keras_shape(input_shape),
+            });
+        }
+        let step_output = self.layer.output_shapes(&[step_shape.to_vec()])?;
+        let step_output = super::only_input(self.layer.name(), self.layer.class_name(), &step_output)?;
+        Ok((*steps, step_output.to_vec()))
+    }
+}
+
 impl Layer for TimeDistributed {
     fn class_name(&self) -> &'static str {
         "TimeDistributed"
@@ -217,34 +252,28 @@ impl Layer for TimeDistributed {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], params: &mut ParamStore, rng: &mut Rng) -> Result<Vec<usize>> {
-        let [steps, step_shape @ ..] = input_shape else {
-            return Err(Error::LayerShape {
-                layer: self.name.clone(),
-                expected: "(None, steps, ...): a sequence".into(),
-                received: keras_shape(input_shape),
-            });
-        };
-        if step_shape.is_empty() {
-            return Err(Error::LayerShape {
-                layer: self.name.clone(),
-                expected: "(None, steps, features...): each step needs at least one axis".into(),
-                received: keras_shape(input_shape),
-            });
-        }
-        self.step_output = self.layer.build(step_shape, params, rng)?;
-        let mut output = vec![*steps];
-        output.extend(&self.step_output);
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        let (steps, step_output) = self.step_shapes(input_shape)?;
+        let mut output = vec![steps];
+        output.extend(step_output);
         Ok(output)
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
+        let input_shape = super::only_input(&self.name, "TimeDistributed", input_shapes)?;
+        let (_, step_output) = self.step_shapes(input_shape)?;
+        self.layer.build(&[input_shape[1..].to_vec()], params, rng)?;
+        self.step_output = step_output;
+        Ok(())
+    }
+
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let shape = graph.dims(x);
         let (n, steps) = (shape[0], shape.get(1).copied().unwrap_or(0));
         let mut flat = vec![n * steps];
         flat.extend(&shape[2..]);
         let rows = graph.reshape(x, &flat)?;
-        let y = self.layer.forward(graph, rows)?;
+        let y = self.layer.forward_one(graph, rows)?;
         let mut unflat = vec![n, steps];
         unflat.extend(&self.step_output);
         let y = graph.reshape(y, &unflat)?;

@@ -656,7 +656,7 @@ impl Model {
                     Some(at) if self.layers[self.calls[at].layer].is_input() => self
                         .calls
                         .iter()
-                        .find(|c| c.inputs.contains(&Source::Call(at)))
+                        .find(|c| c.inputs.contains(&Source::Output(self.calls[at].first_output)))
                         .map_or(self.layers[self.calls[at].layer].name(), |c| {
                             self.layers[c.layer].name()
                         }),

@@ -18,9 +18,10 @@
 //! ```
 
 use super::Model;
+use super::legacy_state as legacy;
 use crate::error::{Error, Result, keras_shape};
 use crate::layers::{Input, Layer, base_name};
-use crate::rng::Rng;
+use crate::layers::{Recurrent, RecurrentKind};
 use std::sync::{Arc, Mutex};
 
 /// Where a call's input comes from.
@@ -28,8 +29,10 @@ use std::sync::{Arc, Mutex};
 pub(crate) enum Source {
     /// The model's input of this index.
     ModelInput(usize),
-    /// The output of an earlier call.
-    Call(usize),
+    /// An output of an earlier call: the index of that tensor among all calls' outputs, in
+    /// call order (a call with several outputs, such as a recurrent layer returning its
+    /// states, holds consecutive ones).
+    Output(usize),
 }
 
 /// One application of a layer in a model's graph.
@@ -38,6 +41,9 @@ pub(crate) struct Call {
     /// Index into the model's layers.
     pub(crate) layer: usize,
     pub(crate) inputs: Vec<Source>,
+    /// The index of the call's first output among all calls' outputs; its layer's
+    /// [`Layer::output_count`] says how many follow.
+    pub(crate) first_output: usize,
 }
 
 /// A layer that can be called on several nodes, sharing its weights between the calls (Keras
@@ -59,8 +65,14 @@ pub struct Node(Arc<NodeData>);
 
 struct NodeData {
     shape: Vec<usize>,
-    /// `None` for an input node.
-    call: Option<(SharedLayer, Vec<Node>)>,
+    /// The call that made this node (`None` for an input node) and which of its outputs it is.
+    call: Option<(Arc<NodeCall>, usize)>,
+}
+
+/// One call of a layer on nodes: several nodes share it when the layer has several outputs.
+struct NodeCall {
+    layer: SharedLayer,
+    inputs: Vec<Node>,
 }
 
 impl Input {
@@ -70,6 +82,24 @@ impl Input {
             shape: shape.to_vec(),
             call: None,
         }))
+    }
+}
+
+impl<K: RecurrentKind> Recurrent<K> {
+    /// Keras's `return_state=True` in the functional API: calls the layer on `x` and returns
+    /// `[output, h]`, or `[output, h, c]` for an LSTM (with `return_sequences` off, `output` and
+    /// `h` hold the same values, as in Keras). One call: the layer's outputs share its weights.
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// # fn main() -> strata::Result<()> {
+    /// let x = Input::node(&[5, 3]);
+    /// let [output, h, c] = <[Node; 3]>::try_from(LSTM::new(4).call_with_state(&x)?).unwrap();
+    /// assert_eq!((h.shape(), c.shape()), (&[4][..], &[4][..]));
+    /// # let _ = output; Ok(()) }
+    /// ```
+    pub fn call_with_state(self, x: &Node) -> Result<Vec<Node>> {
+        SharedLayer::new(self.return_state(true)).call_outputs(&[x])
     }
 }
 
@@ -88,6 +118,11 @@ impl Node {
     fn same(&self, other: &Node) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+
+    /// The call that made this node and which of its outputs the node is.
+    fn origin(&self) -> Option<(&NodeCall, usize)> {
+        self.0.call.as_ref().map(|(call, k)| (&**call, *k))
+    }
 }
 
 impl SharedLayer {
@@ -104,10 +139,21 @@ impl SharedLayer {
         self.call_many(&[input])
     }
 
-    /// Calls the layer on several nodes (merge layers). The layer is built on a scratch store to
-    /// find its output shape, so shape errors appear here, naming the layer.
+    /// Calls the layer on several nodes (merge layers). Shape errors appear here, naming the
+    /// layer. A layer with several outputs gives an error: use [`SharedLayer::call_outputs`].
     pub fn call_many(&self, inputs: &[&Node]) -> Result<Node> {
-        let shape = {
+        let mut outputs = self.call_outputs(inputs)?;
+        match outputs.len() {
+            1 => Ok(outputs.remove(0)),
+            n => Err(Error::Usage(format!(
+                "this layer gives {n} outputs per call: call it with call_outputs (or call_with_state)"
+            ))),
+        }
+    }
+
+    /// Calls the layer on nodes and returns one node per output of the call.
+    pub fn call_outputs(&self, inputs: &[&Node]) -> Result<Vec<Node>> {
+        let shapes = {
             let mut state = self.0.lock().expect("no thread panics while holding a layer");
             let SharedState { layer, first_inputs } = &mut *state;
             let layer = layer
@@ -118,8 +164,7 @@ impl SharedLayer {
                 let provisional = base_name(layer.class_name());
                 layer.set_name(provisional);
             }
-            let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape()).collect();
-            let owned: Vec<Vec<usize>> = shapes.iter().map(|s| s.to_vec()).collect();
+            let owned: Vec<Vec<usize>> = inputs.iter().map(|n| n.shape().to_vec()).collect();
             match first_inputs {
                 Some(first) if *first != owned => {
                     let show = |all: &[Vec<usize>]| all.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
@@ -133,15 +178,21 @@ impl SharedLayer {
                     });
                 }
                 Some(_) => {}
-                None => *first_inputs = Some(owned),
+                None => *first_inputs = Some(owned.clone()),
             }
-            let mut scratch = crate::autograd::ParamStore::new();
-            layer.build_multi(&shapes, &mut scratch, &mut Rng::new(0))?
+            layer.output_shapes(&owned)?
         };
-        Ok(Node(Arc::new(NodeData {
-            shape,
-            call: Some((self.clone(), inputs.iter().map(|&n| n.clone()).collect())),
-        })))
+        let call = Arc::new(NodeCall {
+            layer: self.clone(),
+            inputs: inputs.iter().map(|&n| n.clone()).collect(),
+        });
+        let nodes = shapes.into_iter().enumerate().map(|(k, shape)| {
+            Node(Arc::new(NodeData {
+                shape,
+                call: Some((call.clone(), k)),
+            }))
+        });
+        Ok(nodes.collect())
     }
 
     fn same(&self, other: &SharedLayer) -> bool {
@@ -178,8 +229,8 @@ fn topological_order(outputs: &[&Node]) -> Vec<Node> {
             continue;
         }
         stack.push((node.clone(), true));
-        if let Some((_, inputs)) = &node.0.call {
-            for input in inputs.iter().rev() {
+        if let Some((call, _)) = node.origin() {
+            for input in call.inputs.iter().rev() {
                 stack.push((input.clone(), false));
             }
         }
@@ -229,18 +280,18 @@ impl Model {
         model.set_name("functional");
         model.functional = true;
         model.inputs = inputs.len();
-        let mut node_calls: Vec<(Node, usize)> = Vec::new();
+        // Each node's tensor: its index among the calls' outputs.
+        let mut node_outputs: Vec<(Node, usize)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             model.push_unique(Box::new(Input::new(input.shape())));
-            model.calls.push(Call {
-                layer: model.layers.len() - 1,
-                inputs: vec![Source::ModelInput(i)],
-            });
-            node_calls.push(((*input).clone(), model.calls.len() - 1));
+            let output = model.push_call(model.layers.len() - 1, vec![Source::ModelInput(i)]);
+            node_outputs.push(((*input).clone(), output));
         }
         let mut shared: Vec<(SharedLayer, usize)> = Vec::new();
+        // The calls placed so far and their first outputs.
+        let mut placed: Vec<(*const NodeCall, usize)> = Vec::new();
         for node in &order {
-            let Some((layer, node_inputs)) = &node.0.call else {
+            let Some((call, k)) = node.origin() else {
                 if !inputs.iter().any(|n| n.same(node)) {
                     return Err(Error::Usage(format!(
                         "an output depends on an input node of shape {} that is not one of the model's inputs",
@@ -249,39 +300,33 @@ impl Model {
                 }
                 continue;
             };
-            let index = match shared.iter().find(|(s, _)| s.same(layer)) {
-                Some(&(_, index)) => index,
+            let first = match placed.iter().find(|(c, _)| std::ptr::eq(*c, call)) {
+                Some(&(_, first)) => first,
                 None => {
-                    let taken = layer
-                        .0
-                        .lock()
-                        .expect("no thread panics while holding a layer")
-                        .layer
-                        .take();
-                    let taken = taken
-                        .ok_or_else(|| Error::Usage("a layer of this graph already belongs to another model".into()))?;
-                    model.push_unique(taken);
-                    shared.push((layer.clone(), model.layers.len() - 1));
-                    model.layers.len() - 1
+                    let index = model.take_layer(&call.layer, &mut shared)?;
+                    let sources = call
+                        .inputs
+                        .iter()
+                        .map(|i| {
+                            let output = node_outputs
+                                .iter()
+                                .find(|(n, _)| n.same(i))
+                                .expect("inputs come first")
+                                .1;
+                            Source::Output(output)
+                        })
+                        .collect();
+                    let first = model.push_call(index, sources);
+                    placed.push((call, first));
+                    first
                 }
             };
-            let sources = node_inputs
-                .iter()
-                .map(|i| {
-                    let call = node_calls.iter().find(|(n, _)| n.same(i)).expect("inputs come first").1;
-                    Source::Call(call)
-                })
-                .collect();
-            model.calls.push(Call {
-                layer: index,
-                inputs: sources,
-            });
-            node_calls.push((node.clone(), model.calls.len() - 1));
+            node_outputs.push((node.clone(), first + k));
         }
         model.outputs = outputs
             .iter()
             .map(|output| {
-                node_calls
+                node_outputs
                     .iter()
                     .find(|(n, _)| n.same(output))
                     .expect("outputs are in the order")
@@ -291,6 +336,47 @@ impl Model {
         let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape()).collect();
         model.build_inputs(&shapes)?;
         Ok(model)
+    }
+
+    /// The model's index of the layer in `shared`, taking it into the model at its first call.
+    fn take_layer(&mut self, layer: &SharedLayer, shared: &mut Vec<(SharedLayer, usize)>) -> Result<usize> {
+        if let Some(&(_, index)) = shared.iter().find(|(s, _)| s.same(layer)) {
+            return Ok(index);
+        }
+        let taken = layer
+            .0
+            .lock()
+            .expect("no thread panics while holding a layer")
+            .layer
+            .take()
+            .ok_or_else(|| Error::Usage("a layer of this graph already belongs to another model".into()))?;
+        self.push_unique(taken);
+        shared.push((layer.clone(), self.layers.len() - 1));
+        Ok(self.layers.len() - 1)
+    }
+
+    /// Appends a call of layer `layer` on `inputs`; returns the index of its first output.
+    pub(crate) fn push_call(&mut self, layer: usize, inputs: Vec<Source>) -> usize {
+        let first_output = self.output_count();
+        self.calls.push(Call {
+            layer,
+            inputs,
+            first_output,
+        });
+        first_output
+    }
+
+    /// How many tensors the calls yield in all.
+    pub(crate) fn output_count(&self) -> usize {
+        self.calls
+            .last()
+            .map_or(0, |c| c.first_output + self.layers[c.layer].output_count())
+    }
+
+    /// The call that yields output `output` and which of its outputs it is.
+    pub(crate) fn output_origin(&self, output: usize) -> (usize, usize) {
+        let call = self.calls.partition_point(|c| c.first_output <= output) - 1;
+        (call, output - self.calls[call].first_output)
     }
 
     /// Adds a layer under a unique name (Keras's `dense`, `dense_1`, ...) when it has none, or
@@ -326,9 +412,10 @@ impl Model {
             .iter()
             .map(|source| match *source {
                 Source::ModelInput(_) => "-".to_string(),
-                Source::Call(c) => {
-                    let (name, node) = self.call_reference(c);
-                    format!("{name}[{node}][0]")
+                Source::Output(output) => {
+                    let (call, k) = self.output_origin(output);
+                    let (name, node) = self.call_reference(call);
+                    format!("{name}[{node}][{k}]")
                 }
             })
             .collect()
@@ -343,9 +430,12 @@ impl Model {
     }
 }
 
+/// Keras's `[layer name, node index, tensor index]`: output `tensor` of call `node` of a layer.
+type Reference = (String, usize, usize);
+
 /// A call read from a config, waiting for its inputs: (layer index, call index of that layer,
-/// the (layer name, call index) pairs it reads).
-type PendingCall = (usize, usize, Vec<(String, usize)>);
+/// the references it reads).
+type PendingCall = (usize, usize, Vec<Reference>);
 
 /// A functional model from Keras's config layer list, each entry with `"inbound_nodes"`:
 /// `[[["dense", 0, 0, {}], ...], ...]`, one list per call of the layer, naming the calls it
@@ -358,6 +448,9 @@ pub(crate) fn graph_from_config(
     input_layers: Option<&serde_json::Value>,
     output_layers: Option<&serde_json::Value>,
 ) -> Result<Model> {
+    let (entries, aliases) = legacy::without_state_layers(entries);
+    let entries = entries.as_slice();
+    let resolve = |r: &Reference| legacy::resolve(&aliases, r);
     let mut model = Model::new();
     model.functional = true;
     let mut pending: Vec<PendingCall> = Vec::new();
@@ -394,7 +487,7 @@ pub(crate) fn graph_from_config(
                 .as_array()
                 .ok_or_else(|| Error::Data(format!("layers[{i}] ('{name}'): an inbound node must be a list")))?
                 .iter()
-                .map(layer_reference)
+                .map(|r| layer_reference(r).map(|r| resolve(&r)))
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| {
                     Error::Data(format!(
@@ -404,11 +497,15 @@ pub(crate) fn graph_from_config(
             pending.push((model.layers.len() - 1, call_index, refs));
         }
     }
-    let named = |key: &str, value: Option<&serde_json::Value>| -> Result<Option<Vec<(String, usize)>>> {
+    let named = |key: &str, value: Option<&serde_json::Value>| -> Result<Option<Vec<Reference>>> {
         value
             .map(|v| {
                 v.as_array()
-                    .and_then(|all| all.iter().map(layer_reference).collect::<Option<Vec<_>>>())
+                    .and_then(|all| {
+                        all.iter()
+                            .map(|r| layer_reference(r).map(|r| resolve(&r)))
+                            .collect::<Option<Vec<_>>>()
+                    })
                     .ok_or_else(|| Error::Data(format!("\"{key}\" must be a list of [layer_name, node_index, 0]")))
             })
             .transpose()
@@ -417,7 +514,7 @@ pub(crate) fn graph_from_config(
     let inputs: Vec<usize> = match named("input_layers", input_layers)? {
         Some(refs) => refs
             .iter()
-            .map(|(name, _)| match position(name, &model.layers) {
+            .map(|(name, _, _)| match position(name, &model.layers) {
                 Some(i) if model.layers[i].is_input() => Ok(i),
                 _ => Err(Error::Data(format!(
                     "input_layers names '{name}', which is not an InputLayer here"
@@ -441,21 +538,19 @@ pub(crate) fn graph_from_config(
     // (layer, call index of that layer) → position in model.calls
     let mut placed: Vec<((usize, usize), usize)> = Vec::new();
     for (i, &layer) in inputs.iter().enumerate() {
-        model.calls.push(Call {
-            layer,
-            inputs: vec![Source::ModelInput(i)],
-        });
+        model.push_call(layer, vec![Source::ModelInput(i)]);
         placed.push(((layer, 0), model.calls.len() - 1));
     }
-    let find = |name: &str, k: usize, layers: &[Box<dyn Layer>], placed: &[((usize, usize), usize)]| {
-        let layer = position(name, layers)?;
-        placed.iter().find(|(key, _)| *key == (layer, k)).map(|(_, c)| *c)
+    // The output a reference names, once its call is placed.
+    let find = |(name, k, tensor): &Reference, model: &Model, placed: &[((usize, usize), usize)]| {
+        let layer = position(name, &model.layers)?;
+        let call = placed.iter().find(|(key, _)| *key == (layer, *k)).map(|(_, c)| *c)?;
+        (*tensor < model.layers[layer].output_count()).then(|| model.calls[call].first_output + tensor)
     };
     while !pending.is_empty() {
-        let ready = pending.iter().position(|(_, _, refs)| {
-            refs.iter()
-                .all(|(name, k)| find(name, *k, &model.layers, &placed).is_some())
-        });
+        let ready = pending
+            .iter()
+            .position(|(_, _, refs)| refs.iter().all(|r| find(r, &model, &placed).is_some()));
         let Some(ready) = ready else {
             let stuck: Vec<&str> = pending.iter().map(|(l, _, _)| model.layers[*l].name()).collect();
             return Err(Error::Data(format!(
@@ -466,34 +561,35 @@ pub(crate) fn graph_from_config(
         let (layer, call_index, refs) = pending.remove(ready);
         let sources = refs
             .iter()
-            .map(|(name, k)| Source::Call(find(name, *k, &model.layers, &placed).expect("checked ready")))
+            .map(|r| Source::Output(find(r, &model, &placed).expect("checked ready")))
             .collect();
-        model.calls.push(Call { layer, inputs: sources });
+        model.push_call(layer, sources);
         placed.push(((layer, call_index), model.calls.len() - 1));
     }
     model.outputs = match named("output_layers", output_layers)? {
         Some(refs) => refs
             .iter()
-            .map(|(name, k)| {
-                find(name, *k, &model.layers, &placed).ok_or_else(|| {
+            .map(|r| {
+                find(r, &model, &placed).ok_or_else(|| {
                     Error::Data(format!(
-                        "output_layers names '{name}' (call {k}), which is not in the graph"
+                        "output_layers names '{}' (call {}, output {}), which is not in the graph",
+                        r.0, r.1, r.2
                     ))
                 })
             })
             .collect::<Result<_>>()?,
-        None => vec![model.calls.len() - 1],
+        None => vec![model.output_count() - 1],
     };
     if model.outputs.is_empty() {
         return Err(Error::Data("output_layers is empty: a model needs an output".into()));
     }
     // Every input must reach an output: walk back from the outputs.
     let mut reached = vec![false; model.calls.len()];
-    let mut stack = model.outputs.clone();
+    let mut stack: Vec<usize> = model.outputs.iter().map(|&o| model.output_origin(o).0).collect();
     while let Some(call) = stack.pop() {
         if !std::mem::replace(&mut reached[call], true) {
             stack.extend(model.calls[call].inputs.iter().filter_map(|s| match *s {
-                Source::Call(c) => Some(c),
+                Source::Output(o) => Some(model.output_origin(o).0),
                 Source::ModelInput(_) => None,
             }));
         }
@@ -507,7 +603,16 @@ pub(crate) fn graph_from_config(
     Ok(model)
 }
 
-/// `["dense", 0, 0, {}]` → `("dense", 0)`: a layer's name and the index of its call.
-fn layer_reference(value: &serde_json::Value) -> Option<(String, usize)> {
-    Some((value.get(0)?.as_str()?.to_string(), value.get(1)?.as_u64()? as usize))
+/// `["dense", 0, 0, {}]` → `("dense", 0, 0)`: a layer's name, the index of its call and which
+/// of the call's outputs (0 when left out).
+fn layer_reference(value: &serde_json::Value) -> Option<Reference> {
+    let tensor = match value.get(2) {
+        None => 0,
+        Some(t) => t.as_u64()? as usize,
+    };
+    Some((
+        value.get(0)?.as_str()?.to_string(),
+        value.get(1)?.as_u64()? as usize,
+        tensor,
+    ))
 }

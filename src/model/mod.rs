@@ -6,6 +6,7 @@ mod distributed;
 mod fit;
 mod graph;
 mod history;
+mod legacy_state;
 mod progress;
 mod summary;
 
@@ -94,7 +95,7 @@ impl Sequential {
 }
 
 /// The input shapes and output shape of a layer's first call.
-type FirstUse = (Vec<Vec<usize>>, Vec<usize>);
+type FirstUse = (Vec<Vec<usize>>, Vec<Vec<usize>>);
 
 /// What `compile` fixed: the optimizer, and per output a loss, its weight and the accuracy.
 pub(crate) struct Compiled {
@@ -223,16 +224,14 @@ impl Model {
 
     /// Appends a boxed layer, called on the current output (the model's input for the first).
     pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> &mut Self {
-        let input = match self.calls.len() {
-            0 => Source::ModelInput(0),
-            n => Source::Call(n - 1),
+        // A stack reads the previous layer's (first) output, as Keras's Sequential does.
+        let input = match self.outputs.first() {
+            None => Source::ModelInput(0),
+            Some(&output) => Source::Output(output),
         };
         self.push_unique(layer);
-        self.calls.push(Call {
-            layer: self.layers.len() - 1,
-            inputs: vec![input],
-        });
-        self.outputs = vec![self.calls.len() - 1];
+        let output = self.push_call(self.layers.len() - 1, vec![input]);
+        self.outputs = vec![output];
         self.output_shapes.clear();
         self.input_shapes.clear();
         self
@@ -302,7 +301,7 @@ impl Model {
     pub fn output_names(&self) -> Vec<&str> {
         self.outputs
             .iter()
-            .map(|&c| self.layers[self.calls[c].layer].name())
+            .map(|&output| self.layers[self.calls[self.output_origin(output).0].layer].name())
             .collect()
     }
 
@@ -346,7 +345,7 @@ impl Model {
             )));
         }
         let mut params = ParamStore::new();
-        let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.calls.len());
+        let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.output_count());
         // The input shapes and output shape of each layer's first call: a shared layer's later
         // calls must match them.
         let mut first_use: Vec<Option<FirstUse>> = vec![None; self.layers.len()];
@@ -356,7 +355,7 @@ impl Model {
                 .iter()
                 .map(|source| match *source {
                     Source::ModelInput(i) => input_shapes[i].to_vec(),
-                    Source::Call(c) => shapes[c].clone(),
+                    Source::Output(o) => shapes[o].clone(),
                 })
                 .collect();
             let layer = &mut self.layers[call.layer];
@@ -369,8 +368,8 @@ impl Model {
                     received: keras_shape(only),
                 });
             }
-            let output = match &first_use[call.layer] {
-                Some((seen, output)) if *seen == inputs => output.clone(),
+            let outputs = match &first_use[call.layer] {
+                Some((seen, outputs)) if *seen == inputs => outputs.clone(),
                 Some((seen, _)) => {
                     let show =
                         |shapes: &[Vec<usize>]| shapes.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
@@ -384,13 +383,21 @@ impl Model {
                     });
                 }
                 None => {
-                    let borrowed: Vec<&[usize]> = inputs.iter().map(Vec::as_slice).collect();
-                    let output = layer.build_multi(&borrowed, &mut params, &mut self.rng)?;
-                    first_use[call.layer] = Some((inputs, output.clone()));
-                    output
+                    let outputs = layer.output_shapes(&inputs)?;
+                    if outputs.len() != layer.output_count() {
+                        return Err(Error::Usage(format!(
+                            "layer '{}' states {} output shapes for {} outputs",
+                            layer.name(),
+                            outputs.len(),
+                            layer.output_count()
+                        )));
+                    }
+                    layer.build(&inputs, &mut params, &mut self.rng)?;
+                    first_use[call.layer] = Some((inputs, outputs.clone()));
+                    outputs
                 }
             };
-            shapes.push(output);
+            shapes.extend(outputs);
         }
         self.params = params;
         self.output_shapes = shapes;
@@ -588,18 +595,26 @@ impl Model {
         outputs.clear();
         let resolve = |source: &Source, outputs: &[Var]| match *source {
             Source::ModelInput(i) => inputs[i],
-            Source::Call(c) => outputs[c],
+            Source::Output(o) => outputs[o],
         };
         for call in calls {
             let layer = &layers[call.layer];
-            let y = match call.inputs.as_slice() {
-                [one] => layer.forward(graph, resolve(one, outputs))?,
+            match call.inputs.as_slice() {
+                // One input needs no list: the training step stays free of allocations.
+                [one] => layer.forward(graph, &[resolve(one, outputs)], outputs)?,
                 many => {
                     let vars: Vec<Var> = many.iter().map(|s| resolve(s, outputs)).collect();
-                    layer.forward_multi(graph, &vars)?
+                    layer.forward(graph, &vars, outputs)?
                 }
-            };
-            outputs.push(y);
+            }
+            if outputs.len() != call.first_output + layer.output_count() {
+                return Err(Error::Usage(format!(
+                    "layer '{}' recorded {} outputs, not {}",
+                    layer.name(),
+                    outputs.len() - call.first_output,
+                    layer.output_count()
+                )));
+            }
         }
         Ok(())
     }
@@ -630,9 +645,10 @@ impl Model {
                             .iter()
                             .filter_map(|source| match *source {
                                 Source::ModelInput(_) => None,
-                                Source::Call(c) => {
-                                    let (name, node) = self.call_reference(c);
-                                    Some(serde_json::json!([name, node, 0, {}]))
+                                Source::Output(output) => {
+                                    let (call, tensor) = self.output_origin(output);
+                                    let (name, node) = self.call_reference(call);
+                                    Some(serde_json::json!([name, node, tensor, {}]))
                                 }
                             })
                             .collect();
@@ -648,13 +664,14 @@ impl Model {
             })
             .collect();
         // Keras's [layer name, node index, tensor index] of a call.
-        let reference = |c: usize| {
-            let (name, node) = self.call_reference(c);
-            serde_json::json!([name, node, 0])
+        let reference = |output: usize| {
+            let (call, tensor) = self.output_origin(output);
+            let (name, node) = self.call_reference(call);
+            serde_json::json!([name, node, tensor])
         };
         let input_layers: Vec<_> = (0..self.inputs)
-            .filter_map(|i| self.calls.iter().position(|c| c.inputs == [Source::ModelInput(i)]))
-            .map(reference)
+            .filter_map(|i| self.calls.iter().find(|c| c.inputs == [Source::ModelInput(i)]))
+            .map(|c| reference(c.first_output))
             .collect();
         let output_layers: Vec<_> = self.outputs.iter().map(|&c| reference(c)).collect();
         serde_json::json!({"class_name": "Functional", "config": {

@@ -66,7 +66,7 @@ fn render_functional(model: &Model) -> String {
             .collect();
         let shape = calls
             .first()
-            .and_then(|&c| model.output_shapes.get(c))
+            .and_then(|&c| model.output_shapes.get(model.calls[c].first_output))
             .map_or("?".to_string(), |s| keras_shape(s));
         let count: usize = layer.params().iter().map(|&id| model.params.value(id).len()).sum();
         let mut connected: Vec<String> = calls.iter().flat_map(|&c| model.inbound(&model.calls[c])).collect();

@@ -45,7 +45,7 @@ pub fn build_stack(layers: &mut [Box<dyn Layer>], x_shape: &[usize], params: &mu
         if layer.name().is_empty() {
             layer.set_name(format!("layer_{i}"));
         }
-        shape = layer.build(&shape, params, &mut rng).unwrap();
+        shape = layer.build_one(&shape, params, &mut rng).unwrap();
         shapes.push(shape.clone());
     }
     shapes
@@ -62,7 +62,7 @@ pub fn layer_gradient_error(mut layers: Vec<Box<dyn Layer>>, x: Tensor, prepare:
     max_gradient_error(&mut params, EPS, |g| {
         let mut y = g.param(x);
         for layer in &layers {
-            y = layer.forward(g, y)?;
+            y = layer.forward_one(g, y)?;
         }
         project(g, y, 7)
     })
@@ -78,7 +78,7 @@ pub fn run_layers(mut layers: Vec<Box<dyn Layer>>, x: &Tensor, training: bool) -
     let mut g = Graph::new(&mut tape, &params, training);
     let mut y = g.constant(x);
     for layer in &layers {
-        y = layer.forward(&mut g, y).unwrap();
+        y = layer.forward_one(&mut g, y).unwrap();
     }
     let out = g.value(y).clone();
     let weights = params.ids().map(|id| params.value(id).clone()).collect();

@@ -1,9 +1,9 @@
 //! [`RandomContrast`], as `keras.layers.RandomContrast`.
 
 use super::{IntoFactor, Layer, bad_argument, check_after_input, check_range, factor_config, seed_config};
-use crate::autograd::{Graph, ParamStore, Var};
+use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
-use crate::rng::{Rng, hash_name};
+use crate::rng::hash_name;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
@@ -90,7 +90,7 @@ impl Layer for RandomContrast {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         check_range((&self.name, "RandomContrast"), "factor", self.factor, (0.0, 1.0), false)?;
         let (low, high) = self.value_range;
         if !(low.is_finite() && high.is_finite() && low < high) {
@@ -107,7 +107,7 @@ impl Layer for RandomContrast {
         Ok(input_shape.to_vec())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         check_after_input(graph, x, &self.name, self.class_name())?;
         if !graph.training() {
             return Ok(x);

@@ -2,7 +2,7 @@
 
 use super::warp::{FillMode, InverseMap, resample_image};
 use super::{Layer, bad_argument, check_after_input, check_data_format, seed_config};
-use crate::autograd::{Graph, ParamStore, Var};
+use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
 use crate::rng::{Rng, hash_name};
 use rayon::prelude::*;
@@ -99,7 +99,7 @@ impl Layer for RandomCrop {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         for (argument, value) in [("height", self.height), ("width", self.width)] {
             if value == 0 {
                 return Err(bad_argument(
@@ -118,7 +118,7 @@ impl Layer for RandomCrop {
         Ok(output)
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         check_after_input(graph, x, &self.name, self.class_name())?;
         let shape = graph.shape(x).to_vec();
         let [image_height, image_width, channels] = super::image_shape(&self.name, &shape[1..])?;

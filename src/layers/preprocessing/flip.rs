@@ -3,9 +3,9 @@
 use super::geometric::warp_batch;
 use super::warp::{FillMode, Transform};
 use super::{Layer, bad_argument, check_after_input, check_data_format, seed_config, string_config};
-use crate::autograd::{Graph, ParamStore, Var};
+use crate::autograd::{Graph, Var};
 use crate::error::Result;
-use crate::rng::{Rng, hash_name};
+use crate::rng::hash_name;
 use serde_json::{Value, json};
 
 /// The `mode` names Keras accepts.
@@ -88,13 +88,13 @@ impl Layer for RandomFlip {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         self.axes()?;
         super::image_shape(&self.name, input_shape)?;
         Ok(input_shape.to_vec())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         check_after_input(graph, x, &self.name, self.class_name())?;
         if !graph.training() {
             return Ok(x);

@@ -3,9 +3,9 @@
 use super::geometric::{Warp, warp_batch};
 use super::warp::Transform;
 use super::{IntoFactor, Layer, check_after_input, check_data_format, check_range, factor_config, seed_config};
-use crate::autograd::{Graph, ParamStore, Var};
+use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
-use crate::rng::{Rng, hash_name};
+use crate::rng::hash_name;
 use serde_json::{Value, json};
 
 /// Rotates each training image by its own random angle about its centre, filling the corners
@@ -91,7 +91,7 @@ impl Layer for RandomRotation {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         let layer = (self.name.as_str(), self.class_name());
         check_range(layer, "factor", self.factor, (-1.0, 1.0), false)?;
         self.warp.checked(layer.0, layer.1)?;
@@ -99,7 +99,7 @@ impl Layer for RandomRotation {
         Ok(input_shape.to_vec())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         check_after_input(graph, x, &self.name, self.class_name())?;
         if !graph.training() || self.factor == (0.0, 0.0) {
             return Ok(x);

@@ -3,9 +3,9 @@
 use super::geometric::{Warp, warp_batch};
 use super::warp::Transform;
 use super::{IntoFactor, Layer, check_after_input, check_data_format, check_range, factor_config, seed_config};
-use crate::autograd::{Graph, ParamStore, Var};
+use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
-use crate::rng::{Rng, hash_name};
+use crate::rng::hash_name;
 use serde_json::{Value, json};
 
 /// Shifts each training image by its own random offset, filling what moves in by `fill_mode`, as
@@ -97,7 +97,7 @@ impl Layer for RandomTranslation {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         let layer = (self.name.as_str(), self.class_name());
         check_range(layer, "height_factor", self.height_factor, (-1.0, 1.0), false)?;
         check_range(layer, "width_factor", self.width_factor, (-1.0, 1.0), false)?;
@@ -106,7 +106,7 @@ impl Layer for RandomTranslation {
         Ok(input_shape.to_vec())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         check_after_input(graph, x, &self.name, self.class_name())?;
         if !graph.training() || (self.height_factor, self.width_factor) == ((0.0, 0.0), (0.0, 0.0)) {
             return Ok(x);

@@ -3,9 +3,9 @@
 use super::geometric::{Warp, warp_batch};
 use super::warp::Transform;
 use super::{IntoFactor, Layer, check_after_input, check_data_format, check_range, factor_config, seed_config};
-use crate::autograd::{Graph, ParamStore, Var};
+use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
-use crate::rng::{Rng, hash_name};
+use crate::rng::hash_name;
 use serde_json::{Value, json};
 
 /// Zooms each training image about its centre by its own random factors, filling what comes
@@ -102,7 +102,7 @@ impl Layer for RandomZoom {
         self.name = name;
     }
 
-    fn build(&mut self, input_shape: &[usize], _: &mut ParamStore, _: &mut Rng) -> Result<Vec<usize>> {
+    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         let layer = (self.name.as_str(), self.class_name());
         check_range(layer, "height_factor", self.height_factor, (-1.0, 1.0), true)?;
         if let Some(width_factor) = self.width_factor {
@@ -113,7 +113,7 @@ impl Layer for RandomZoom {
         Ok(input_shape.to_vec())
     }
 
-    fn forward(&self, graph: &mut Graph, x: Var) -> Result<Var> {
+    fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         check_after_input(graph, x, &self.name, self.class_name())?;
         let still = |factor: Option<(f32, f32)>| factor.is_none_or(|f| f == (0.0, 0.0));
         if !graph.training() || (still(Some(self.height_factor)) && still(self.width_factor)) {
