@@ -110,7 +110,8 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
     /// Continue training a model saved with --save or --checkpoint, with its seed, optimizer
-    /// state, data and batch size (flags given here override them).
+    /// state, data and batch size (flags given here override them; --dropout, --l2 and
+    /// --augment shape a new model, a resumed one keeps its own).
     #[arg(long)]
     resume: Option<PathBuf>,
     /// Train data-parallel with the other processes of an MPI job, one process per rank:
