@@ -34,7 +34,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
 const KNOWN_FILE_CIRCLES: &[&str] = &[
     "distributed: mod, mpi",
     "io: keras, keras_weights",
-    "layers: config, embedding, recurrent, wrappers",
     "model: distributed, fit",
     "model: mod, summary",
 ];

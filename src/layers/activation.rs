@@ -1,15 +1,17 @@
 //! `Activation`: applies an activation function as a layer of its own.
 
-use super::Layer;
+use super::{Layer, args};
 use crate::activations;
 use crate::autograd::{Graph, ParamStore, Var};
 use crate::error::Result;
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::rng::Rng;
 
 /// Applies an activation function (Keras's `layers.Activation("relu")`). Has no weights.
 #[derive(Clone, Debug)]
 pub struct Activation {
-    name: String,
+    args: LayerArgs,
     activation: String,
     function: activations::Activation,
 }
@@ -19,10 +21,19 @@ impl Activation {
     /// model is built.
     pub fn new(activation: &str) -> Self {
         Activation {
-            name: String::new(),
+            args: LayerArgs::default(),
             activation: activation.to_string(),
             function: activations::Activation::Linear,
         }
+    }
+}
+
+layer_builders!(Activation);
+
+impl Activation {
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
+        Ok(Activation::new(&args::activation(config, "activation", "linear")?))
     }
 }
 
@@ -31,12 +42,12 @@ impl Layer for Activation {
         "Activation"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
@@ -55,6 +66,6 @@ impl Layer for Activation {
     }
 
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({ "name": self.name, "activation": self.activation })
+        self.args.config(serde_json::json!({ "activation": self.activation }))
     }
 }

@@ -1,12 +1,12 @@
 //! `Conv2D` and `Conv1D`: convolutions over channels-last images and sequences.
 
-use super::{IntoPair, Layer, check_window};
+use super::{IntoPair, Layer, args, check_window};
 use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
 use crate::error::{Error, Result, keras_shape};
-use crate::initializers::Initializer;
 use crate::kernels::Padding;
-use crate::regularizers::Regularizer;
+use crate::layers::LayerArgs;
+use crate::layers::common::{WeightArgs, layer_builders, weight_builders};
 use crate::rng::Rng;
 
 /// A 2-D convolution with Keras's arguments and defaults: strides 1, `"valid"` padding,
@@ -19,18 +19,12 @@ use crate::rng::Rng;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Conv2D {
-    name: String,
+    args: LayerArgs,
+    weights: WeightArgs,
     filters: usize,
     kernel_size: (usize, usize),
     options: WindowOptions,
     padding_name: String,
-    activation: String,
-    use_bias: bool,
-    kernel_initializer: Initializer,
-    bias_initializer: Initializer,
-    kernel_regularizer: Option<Regularizer>,
-    bias_regularizer: Option<Regularizer>,
-    input_shape: Option<Vec<usize>>,
     function: activations::Activation,
     kernel: Option<ParamId>,
     bias: Option<ParamId>,
@@ -42,18 +36,12 @@ impl Conv2D {
     /// `filters` output channels with a `kernel_size` window (`3` or `(3, 3)`).
     pub fn new(filters: usize, kernel_size: impl IntoPair) -> Self {
         Conv2D {
-            name: String::new(),
+            args: LayerArgs::default(),
+            weights: WeightArgs::default(),
             filters,
             kernel_size: kernel_size.into_pair(),
             options: WindowOptions::default(),
             padding_name: "valid".into(),
-            activation: "linear".into(),
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            kernel_regularizer: None,
-            bias_regularizer: None,
-            input_shape: None,
             function: activations::Activation::Linear,
             kernel: None,
             bias: None,
@@ -76,54 +64,6 @@ impl Conv2D {
     /// Spacing between kernel taps (`2` or `(2, 2)`). Defaults to 1.
     pub fn dilation_rate(mut self, dilation: impl IntoPair) -> Self {
         self.options.dilation = dilation.into_pair();
-        self
-    }
-
-    /// The activation, by Keras name. Defaults to `"linear"`.
-    pub fn activation(mut self, name: &str) -> Self {
-        self.activation = name.to_string();
-        self
-    }
-
-    /// Whether to add a bias. Defaults to true.
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-
-    /// How the kernel starts. Defaults to `glorot_uniform`.
-    pub fn kernel_initializer(mut self, initializer: Initializer) -> Self {
-        self.kernel_initializer = initializer;
-        self
-    }
-
-    /// How the bias starts. Defaults to `zeros`.
-    pub fn bias_initializer(mut self, initializer: Initializer) -> Self {
-        self.bias_initializer = initializer;
-        self
-    }
-
-    /// A penalty on the kernel added to the training loss (`l2(0.01)`, ...). Defaults to none.
-    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.kernel_regularizer = Some(regularizer);
-        self
-    }
-
-    /// A penalty on the bias added to the training loss. Defaults to none.
-    pub fn bias_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.bias_regularizer = Some(regularizer);
-        self
-    }
-
-    /// Declares the model's input shape `(H, W, C)` on this first layer.
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Gives the layer a name instead of the automatic `conv2d_N`.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
         self
     }
 }
@@ -163,19 +103,16 @@ impl Conv2D {
             return Err(Error::invalid(
                 "filters",
                 0,
-                format!("layer '{}' needs at least one filter", self.name),
+                format!("layer '{}' needs at least one filter", self.args.name),
             ));
         }
         let mut options = self.options;
-        options.padding = parse_padding(&self.name, &self.padding_name)?;
-        activations::Activation::from_name(&self.activation)?;
-        for regularizer in self.kernel_regularizer.iter().chain(&self.bias_regularizer) {
-            regularizer.validate()?;
-        }
+        options.padding = parse_padding(&self.args.name, &self.padding_name)?;
+        self.weights.validate()?;
         let image = if self.one_dimensional {
             if input_shape.len() != 2 {
                 return Err(Error::LayerShape {
-                    layer: self.name.clone(),
+                    layer: self.args.name.clone(),
                     expected: "(None, steps, channels)".into(),
                     received: keras_shape(input_shape),
                 });
@@ -184,7 +121,7 @@ impl Conv2D {
         } else {
             input_shape.to_vec()
         };
-        let g = check_window(&self.name, &image, self.kernel_size, options)?;
+        let g = check_window(&self.args.name, &image, self.kernel_size, options)?;
         let (kh, kw) = self.kernel_size;
         let kernel_shape = if self.one_dimensional {
             vec![kw, g.channels, self.filters]
@@ -192,7 +129,7 @@ impl Conv2D {
             vec![kh, kw, g.channels, self.filters]
         };
         // Fans follow the real kernel shape: receptive field kh·kw, in and out channels.
-        super::check_weight_count(&self.name, &kernel_shape)?;
+        super::check_weight_count(&self.args.name, &kernel_shape)?;
         let output = if self.one_dimensional {
             vec![g.out_w, self.filters]
         } else {
@@ -202,17 +139,47 @@ impl Conv2D {
     }
 }
 
+impl Conv2D {
+    /// A `Conv2D` (`dimensions` 2) or `Conv1D` (1) from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &serde_json::Value, dimensions: usize) -> Result<Self> {
+        let class_name = if dimensions == 1 { "Conv1D" } else { "Conv2D" };
+        let filters = args::required_size(config, "filters", class_name)?;
+        let kernel = args::pair(config, "kernel_size")?
+            .ok_or_else(|| Error::Data(format!("{class_name} needs \"kernel_size\"")))?;
+        let mut conv = if dimensions == 1 {
+            Conv1D::new(filters, kernel.1)
+        } else {
+            Conv2D::new(filters, kernel)
+        };
+        if let Some(strides) = args::pair(config, "strides")? {
+            conv = conv.strides(strides);
+        }
+        if let Some(dilation) = args::pair(config, "dilation_rate")? {
+            conv = conv.dilation_rate(dilation);
+        }
+        if let Some(padding) = config.get("padding").and_then(serde_json::Value::as_str) {
+            conv = conv.padding(padding);
+        }
+        conv.args = LayerArgs::with_input_shape(config)?;
+        conv.weights = WeightArgs::from_config(config)?;
+        Ok(conv)
+    }
+}
+
+layer_builders!(Conv2D, input_shape);
+weight_builders!(Conv2D);
+
 impl Layer for Conv2D {
     fn class_name(&self) -> &'static str {
         if self.one_dimensional { "Conv1D" } else { "Conv2D" }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
@@ -220,24 +187,24 @@ impl Layer for Conv2D {
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
-        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         let (kernel_shape, _) = self.geometry(input_shape)?;
-        self.options.padding = parse_padding(&self.name, &self.padding_name)?;
-        self.function = activations::Activation::from_name(&self.activation)?;
-        let kernel = self.kernel_initializer.initialize(&kernel_shape, rng);
-        self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
-        params.set_regularizer(self.kernel.expect("just added"), self.kernel_regularizer);
-        if self.use_bias {
-            let bias = self.bias_initializer.initialize(&[self.filters], rng);
-            self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
-            params.set_regularizer(self.bias.expect("just added"), self.bias_regularizer);
+        self.options.padding = parse_padding(&self.args.name, &self.padding_name)?;
+        self.function = activations::Activation::from_name(&self.weights.activation)?;
+        let kernel = self.weights.kernel_initializer.initialize(&kernel_shape, rng);
+        self.kernel = Some(params.add(format!("{}/kernel", self.args.name), kernel, self.args.trainable));
+        params.set_regularizer(self.kernel.expect("just added"), self.weights.kernel_regularizer);
+        if self.weights.use_bias {
+            let bias = self.weights.bias_initializer.initialize(&[self.filters], rng);
+            self.bias = Some(params.add(format!("{}/bias", self.args.name), bias, self.args.trainable));
+            params.set_regularizer(self.bias.expect("just added"), self.weights.bias_regularizer);
         }
         Ok(())
     }
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let kernel_id = self
             .kernel
-            .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.name)))?;
+            .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.args.name)))?;
         let mut kernel = graph.param(kernel_id);
         let bias = self.bias.map(|b| graph.param(b));
         let mut input = x;
@@ -265,10 +232,6 @@ impl Layer for Conv2D {
         self.kernel.into_iter().chain(self.bias).collect()
     }
 
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
     fn config(&self) -> serde_json::Value {
         let (kh, kw) = self.kernel_size;
         let pair = |p: (usize, usize)| {
@@ -278,19 +241,12 @@ impl Layer for Conv2D {
                 serde_json::json!([p.0, p.1])
             }
         };
-        serde_json::json!({
-            "name": self.name,
+        self.args.config(self.weights.config(serde_json::json!({
             "filters": self.filters,
             "kernel_size": pair((kh, kw)),
             "strides": pair(self.options.strides),
             "padding": self.padding_name,
             "dilation_rate": pair(self.options.dilation),
-            "activation": self.activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer.name(),
-            "bias_initializer": self.bias_initializer.name(),
-            "kernel_regularizer": self.kernel_regularizer.map(|r| r.config()),
-            "bias_regularizer": self.bias_regularizer.map(|r| r.config()),
-        })
+        })))
     }
 }

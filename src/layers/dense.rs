@@ -1,11 +1,10 @@
 //! `Dense`: the fully-connected layer, `activation(x · kernel + bias)`.
 
-use super::Layer;
+use super::common::{WeightArgs, layer_builders, weight_builders};
+use super::{Layer, LayerArgs, args};
 use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var};
 use crate::error::{Error, Result, keras_shape};
-use crate::initializers::Initializer;
-use crate::regularizers::Regularizer;
 use crate::rng::Rng;
 
 /// A fully-connected layer with Keras's arguments and defaults: no activation, a bias,
@@ -17,15 +16,9 @@ use crate::rng::Rng;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Dense {
-    name: String,
+    args: LayerArgs,
+    weights: WeightArgs,
     units: usize,
-    activation: String,
-    use_bias: bool,
-    kernel_initializer: Initializer,
-    bias_initializer: Initializer,
-    kernel_regularizer: Option<Regularizer>,
-    bias_regularizer: Option<Regularizer>,
-    input_shape: Option<Vec<usize>>,
     function: activations::Activation,
     input_width: usize,
     kernel: Option<ParamId>,
@@ -36,15 +29,9 @@ impl Dense {
     /// A Dense layer with `units` outputs.
     pub fn new(units: usize) -> Self {
         Dense {
-            name: String::new(),
+            args: LayerArgs::default(),
+            weights: WeightArgs::default(),
             units,
-            activation: "linear".into(),
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            kernel_regularizer: None,
-            bias_regularizer: None,
-            input_shape: None,
             function: activations::Activation::Linear,
             input_width: 0,
             kernel: None,
@@ -52,53 +39,13 @@ impl Dense {
         }
     }
 
-    /// The activation, by Keras name (`"relu"`, `"softmax"`, ...). Defaults to `"linear"`.
-    /// An unknown name is reported, with the valid ones, when the model is built.
-    pub fn activation(mut self, name: &str) -> Self {
-        self.activation = name.to_string();
-        self
-    }
-
-    /// Whether to add a bias. Defaults to true.
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-
-    /// How the kernel starts. Defaults to `glorot_uniform`.
-    pub fn kernel_initializer(mut self, initializer: Initializer) -> Self {
-        self.kernel_initializer = initializer;
-        self
-    }
-
-    /// How the bias starts. Defaults to `zeros`.
-    pub fn bias_initializer(mut self, initializer: Initializer) -> Self {
-        self.bias_initializer = initializer;
-        self
-    }
-
-    /// A penalty on the kernel added to the training loss (`l2(0.01)`, ...). Defaults to none.
-    pub fn kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.kernel_regularizer = Some(regularizer);
-        self
-    }
-
-    /// A penalty on the bias added to the training loss. Defaults to none.
-    pub fn bias_regularizer(mut self, regularizer: Regularizer) -> Self {
-        self.bias_regularizer = Some(regularizer);
-        self
-    }
-
-    /// Declares the model's input shape on this first layer (Keras's `input_shape=`).
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Gives the layer a name instead of the automatic `dense_N`.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
+        Ok(Dense {
+            args: LayerArgs::with_input_shape(config)?,
+            weights: WeightArgs::from_config(config)?,
+            ..Dense::new(args::required_size(config, "units", "Dense")?)
+        })
     }
 
     /// Number of outputs.
@@ -117,17 +64,20 @@ impl Dense {
     }
 }
 
+layer_builders!(Dense, input_shape);
+weight_builders!(Dense);
+
 impl Layer for Dense {
     fn class_name(&self) -> &'static str {
         "Dense"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
@@ -135,37 +85,37 @@ impl Layer for Dense {
             return Err(Error::invalid(
                 "units",
                 0,
-                format!("layer '{}' needs at least one unit", self.name),
+                format!("layer '{}' needs at least one unit", self.args.name),
             ));
         }
         if input_shape.len() != 1 || input_shape[0] == 0 {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: "(None, features): one axis per sample; add a Flatten layer before it".into(),
                 received: keras_shape(input_shape),
             });
         }
-        activations::Activation::from_name(&self.activation)?;
-        for regularizer in self.kernel_regularizer.iter().chain(&self.bias_regularizer) {
-            regularizer.validate()?;
-        }
-        super::check_weight_count(&self.name, &[input_shape[0], self.units])?;
+        self.weights.validate()?;
+        super::check_weight_count(&self.args.name, &[input_shape[0], self.units])?;
         Ok(vec![self.units])
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
-        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         self.output_shape(input_shape)?;
-        self.function = activations::Activation::from_name(&self.activation)?;
+        self.function = activations::Activation::from_name(&self.weights.activation)?;
         self.input_width = input_shape[0];
-        super::check_weight_count(&self.name, &[self.input_width, self.units])?;
-        let kernel = self.kernel_initializer.initialize(&[self.input_width, self.units], rng);
-        self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
-        params.set_regularizer(self.kernel.expect("just added"), self.kernel_regularizer);
-        if self.use_bias {
-            let bias = self.bias_initializer.initialize(&[self.units], rng);
-            self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
-            params.set_regularizer(self.bias.expect("just added"), self.bias_regularizer);
+        super::check_weight_count(&self.args.name, &[self.input_width, self.units])?;
+        let kernel = self
+            .weights
+            .kernel_initializer
+            .initialize(&[self.input_width, self.units], rng);
+        self.kernel = Some(params.add(format!("{}/kernel", self.args.name), kernel, self.args.trainable));
+        params.set_regularizer(self.kernel.expect("just added"), self.weights.kernel_regularizer);
+        if self.weights.use_bias {
+            let bias = self.weights.bias_initializer.initialize(&[self.units], rng);
+            self.bias = Some(params.add(format!("{}/bias", self.args.name), bias, self.args.trainable));
+            params.set_regularizer(self.bias.expect("just added"), self.weights.bias_regularizer);
         }
         Ok(())
     }
@@ -174,14 +124,14 @@ impl Layer for Dense {
         let shape = graph.shape(x);
         if shape.len() != 2 || shape[1] != self.input_width {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: keras_shape(&[self.input_width]),
                 received: keras_shape(shape.get(1..).unwrap_or(&[])),
             });
         }
         let kernel = self
             .kernel
-            .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.name)))?;
+            .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.args.name)))?;
         let kernel = graph.param(kernel);
         let bias = self.bias.map(|b| graph.param(b));
         let y = graph.linear(x, kernel, bias)?;
@@ -192,20 +142,9 @@ impl Layer for Dense {
         self.kernel.into_iter().chain(self.bias).collect()
     }
 
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({
-            "name": self.name,
+        self.args.config(self.weights.config(serde_json::json!({
             "units": self.units,
-            "activation": self.activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer.name(),
-            "bias_initializer": self.bias_initializer.name(),
-            "kernel_regularizer": self.kernel_regularizer.map(|r| r.config()),
-            "bias_regularizer": self.bias_regularizer.map(|r| r.config()),
-        })
+        })))
     }
 }

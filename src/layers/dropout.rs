@@ -5,9 +5,11 @@
 //! mixed with the layer's `seed`, or with a hash of its name when no seed is given: runs are
 //! reproducible, and a resumed run draws the masks an uninterrupted one would have.
 
-use super::Layer;
+use super::{Layer, args};
 use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result, keras_shape};
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::rng::{Rng, hash_name};
 
 /// Which noise a [`NoiseLayer`] applies.
@@ -25,7 +27,7 @@ enum Noise {
 /// [`GaussianNoise::new`].
 #[derive(Clone, Debug)]
 pub struct NoiseLayer {
-    name: String,
+    args: LayerArgs,
     noise: Noise,
     seed: Option<u64>,
 }
@@ -74,7 +76,7 @@ impl GaussianNoise {
 impl NoiseLayer {
     fn new(noise: Noise) -> Self {
         NoiseLayer {
-            name: String::new(),
+            args: LayerArgs::default(),
             noise,
             seed: None,
         }
@@ -86,29 +88,45 @@ impl NoiseLayer {
         self
     }
 
-    /// Gives the layer a name instead of the automatic one.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
     /// Checks the rate or standard deviation.
     fn validate(&self) -> Result<()> {
         match self.noise {
             Noise::Dropout { rate } | Noise::Spatial { rate } if !(0.0..1.0).contains(&rate) => Err(Error::invalid(
                 "rate",
                 rate,
-                format!("layer '{}': a dropout rate must be in [0, 1)", self.name),
+                format!("layer '{}': a dropout rate must be in [0, 1)", self.args.name),
             )),
             Noise::Gaussian { stddev } if !(stddev.is_finite() && stddev >= 0.0) => Err(Error::invalid(
                 "stddev",
                 stddev,
-                format!("layer '{}': the noise's standard deviation must be ≥ 0", self.name),
+                format!("layer '{}': the noise's standard deviation must be ≥ 0", self.args.name),
             )),
             _ => Ok(()),
         }
     }
 }
+
+impl NoiseLayer {
+    /// A `Dropout`, `SpatialDropout2D` or `GaussianNoise` from Keras's `get_config()` keys.
+    pub(crate) fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Self> {
+        let key = if class_name == "GaussianNoise" {
+            "stddev"
+        } else {
+            "rate"
+        };
+        let value =
+            args::number(config, key)?.ok_or_else(|| Error::Data(format!("{class_name} needs a number \"{key}\"")))?;
+        let mut layer = match class_name {
+            "Dropout" => Dropout::new(value),
+            "SpatialDropout2D" => SpatialDropout2D::new(value),
+            _ => GaussianNoise::new(value),
+        };
+        layer.seed = args::seed(config)?;
+        Ok(layer)
+    }
+}
+
+layer_builders!(NoiseLayer);
 
 impl Layer for NoiseLayer {
     fn class_name(&self) -> &'static str {
@@ -119,19 +137,19 @@ impl Layer for NoiseLayer {
         }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         self.validate()?;
         if matches!(self.noise, Noise::Spatial { .. }) && input_shape.len() != 3 {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: "(None, height, width, channels)".into(),
                 received: keras_shape(input_shape),
             });
@@ -147,7 +165,7 @@ impl Layer for NoiseLayer {
         if !graph.training() || !active {
             return Ok(x);
         }
-        let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.name)));
+        let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.args.name)));
         let shape = graph.dims(x);
         let (rows, channels) = (shape[0], *shape.last().unwrap_or(&1));
         match self.noise {
@@ -178,9 +196,11 @@ impl Layer for NoiseLayer {
     fn config(&self) -> serde_json::Value {
         match self.noise {
             Noise::Dropout { rate } | Noise::Spatial { rate } => {
-                serde_json::json!({"name": self.name, "rate": rate, "seed": self.seed})
+                self.args.config(serde_json::json!({"rate": rate, "seed": self.seed}))
             }
-            Noise::Gaussian { stddev } => serde_json::json!({"name": self.name, "stddev": stddev, "seed": self.seed}),
+            Noise::Gaussian { stddev } => self
+                .args
+                .config(serde_json::json!({"stddev": stddev, "seed": self.seed})),
         }
     }
 }

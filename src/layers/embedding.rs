@@ -1,9 +1,11 @@
 //! `Embedding`: integer token ids to dense vectors, a trainable `(input_dim, output_dim)` table.
 
-use super::Layer;
+use super::{Layer, args};
 use crate::autograd::{Graph, ParamId, ParamStore, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::initializers::Initializer;
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::rng::Rng;
 
 /// Keras's `Embedding(input_dim, output_dim, mask_zero=False)`: `(batch, steps)` ids in
@@ -17,12 +19,11 @@ use crate::rng::Rng;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Embedding {
-    name: String,
+    args: LayerArgs,
     input_dim: usize,
     output_dim: usize,
     mask_zero: bool,
     embeddings_initializer: Initializer,
-    input_shape: Option<Vec<usize>>,
     table: Option<ParamId>,
 }
 
@@ -30,7 +31,7 @@ impl Embedding {
     /// A table of `input_dim` rows (the vocabulary size) of `output_dim` values.
     pub fn new(input_dim: usize, output_dim: usize) -> Self {
         Embedding {
-            name: String::new(),
+            args: LayerArgs::default(),
             input_dim,
             output_dim,
             mask_zero: false,
@@ -38,7 +39,6 @@ impl Embedding {
                 minval: -0.05,
                 maxval: 0.05,
             },
-            input_shape: None,
             table: None,
         }
     }
@@ -54,31 +54,35 @@ impl Embedding {
         self.embeddings_initializer = initializer;
         self
     }
+}
 
-    /// Declares the model's input shape `(steps,)` on this first layer.
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Gives the layer a name instead of the automatic `embedding_N`.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
+impl Embedding {
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
+        let size = |key: &str| args::required_size(config, key, "Embedding");
+        let mut layer =
+            Embedding::new(size("input_dim")?, size("output_dim")?).mask_zero(args::flag(config, "mask_zero", false));
+        if let Some(init) = args::initializer(config, "embeddings_initializer")? {
+            layer.embeddings_initializer = init;
+        }
+        layer.args = LayerArgs::with_input_shape(config)?;
+        Ok(layer)
     }
 }
+
+layer_builders!(Embedding, input_shape);
 
 impl Layer for Embedding {
     fn class_name(&self) -> &'static str {
         "Embedding"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
@@ -87,40 +91,40 @@ impl Layer for Embedding {
                 return Err(Error::invalid(
                     what,
                     0,
-                    format!("layer '{}' needs at least 1", self.name),
+                    format!("layer '{}' needs at least 1", self.args.name),
                 ));
             }
         }
         if input_shape.is_empty() {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: "(None, steps): token ids".into(),
                 received: keras_shape(input_shape),
             });
         }
-        super::check_weight_count(&self.name, &[self.input_dim, self.output_dim])?;
+        super::check_weight_count(&self.args.name, &[self.input_dim, self.output_dim])?;
         let mut output = input_shape.to_vec();
         output.push(self.output_dim);
         Ok(output)
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
-        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         self.output_shape(input_shape)?;
         let table = self
             .embeddings_initializer
             .initialize(&[self.input_dim, self.output_dim], rng);
-        self.table = Some(params.add(format!("{}/embeddings", self.name), table, true));
+        self.table = Some(params.add(format!("{}/embeddings", self.args.name), table, self.args.trainable));
         Ok(())
     }
 
     fn forward_one(&self, graph: &mut Graph, ids: Var) -> Result<Var> {
         let table = self
             .table
-            .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.name)))?;
+            .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.args.name)))?;
         let table = graph.param(table);
         let y = graph.gather(table, ids).map_err(|e| match e {
-            Error::Data(why) => Error::Data(format!("layer '{}': {why}", self.name)),
+            Error::Data(why) => Error::Data(format!("layer '{}': {why}", self.args.name)),
             other => other,
         })?;
         if self.mask_zero {
@@ -140,41 +144,12 @@ impl Layer for Embedding {
         self.table.into_iter().collect()
     }
 
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({
-            "name": self.name,
+        self.args.config(serde_json::json!({
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "mask_zero": self.mask_zero,
             "embeddings_initializer": self.embeddings_initializer.name(),
-        })
+        }))
     }
-}
-
-/// An Embedding from a Keras config.
-pub(super) fn from_config(config: &serde_json::Value) -> Result<Box<dyn Layer>> {
-    let size = |key: &str| {
-        config
-            .get(key)
-            .and_then(serde_json::Value::as_u64)
-            .map(|v| v as usize)
-            .ok_or_else(|| Error::Data(format!("Embedding needs a positive integer \"{key}\"")))
-    };
-    let mut layer = Embedding::new(size("input_dim")?, size("output_dim")?).mask_zero(
-        config
-            .get("mask_zero")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false),
-    );
-    if let Some(init) = super::config::initializer(config, "embeddings_initializer")? {
-        layer = layer.embeddings_initializer(init);
-    }
-    if let Some(shape) = super::config::input_shape(config)? {
-        layer = layer.input_shape(&shape);
-    }
-    Ok(Box::new(layer))
 }

@@ -3,14 +3,15 @@
 use super::Layer;
 use crate::autograd::{Graph, ParamStore, Var};
 use crate::error::Result;
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::rng::Rng;
 use crate::tensor::numel;
 
 /// Flattens each sample to one axis: `(N, 28, 28)` → `(N, 784)`. Has no weights.
 #[derive(Clone, Debug, Default)]
 pub struct Flatten {
-    name: String,
-    input_shape: Option<Vec<usize>>,
+    args: LayerArgs,
     width: usize,
 }
 
@@ -19,25 +20,31 @@ impl Flatten {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
-    /// Declares the model's input shape on this first layer (Keras's `input_shape=`).
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
+impl Flatten {
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
+        Ok(Flatten {
+            args: LayerArgs::with_input_shape(config)?,
+            ..Flatten::new()
+        })
     }
 }
+
+layer_builders!(Flatten, input_shape);
 
 impl Layer for Flatten {
     fn class_name(&self) -> &'static str {
         "Flatten"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
@@ -45,7 +52,7 @@ impl Layer for Flatten {
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], _: &mut ParamStore, _: &mut Rng) -> Result<()> {
-        let input_shape = super::only_input(&self.name, "Flatten", input_shapes)?;
+        let input_shape = super::only_input(&self.args.name, "Flatten", input_shapes)?;
         self.width = numel(input_shape);
         Ok(())
     }
@@ -58,11 +65,7 @@ impl Layer for Flatten {
         graph.reshape(x, &[rows, self.width])
     }
 
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({ "name": self.name, "data_format": "channels_last" })
+        self.args.config(serde_json::json!({ "data_format": "channels_last" }))
     }
 }

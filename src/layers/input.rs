@@ -1,15 +1,16 @@
 //! `Input`: declares the per-sample shape a model takes.
 
-use super::Layer;
+use super::{Layer, args};
 use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result, keras_shape};
+use crate::layers::LayerArgs;
 
 /// Declares the shape of one sample, without the batch axis: `Input::new(&[28, 28])` is
 /// Keras's `keras.Input(shape=(28, 28))`.
 #[derive(Clone, Debug)]
 pub struct Input {
     shape: Vec<usize>,
-    name: String,
+    args: LayerArgs,
 }
 
 impl Input {
@@ -17,8 +18,17 @@ impl Input {
     pub fn new(shape: &[usize]) -> Self {
         Input {
             shape: shape.to_vec(),
-            name: String::new(),
+            args: LayerArgs::default(),
         }
+    }
+}
+
+impl Input {
+    /// The layer from Keras's `get_config()` keys (`shape`, or `batch_shape` with the batch axis).
+    pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
+        let shape = args::input_shape(config)?
+            .ok_or_else(|| Error::Data("InputLayer needs \"shape\" or \"batch_shape\"".into()))?;
+        Ok(Input::new(&shape))
     }
 }
 
@@ -27,18 +37,18 @@ impl Layer for Input {
         "InputLayer"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         if input_shape != self.shape {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: keras_shape(&self.shape),
                 received: keras_shape(input_shape),
             });
@@ -61,6 +71,6 @@ impl Layer for Input {
     fn config(&self) -> serde_json::Value {
         let mut batch_shape = vec![serde_json::Value::Null];
         batch_shape.extend(self.shape.iter().map(|&d| d.into()));
-        serde_json::json!({ "name": self.name, "batch_shape": batch_shape })
+        self.args.config(serde_json::json!({ "batch_shape": batch_shape }))
     }
 }

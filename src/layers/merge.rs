@@ -5,6 +5,8 @@
 use super::Layer;
 use crate::autograd::{Graph, ParamStore, Var};
 use crate::error::{Error, Result, keras_shape};
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::rng::Rng;
 
 /// How a [`Merge`] combines its inputs.
@@ -23,7 +25,7 @@ enum Kind {
 /// [`Average::new`], [`Maximum::new`] or [`Concatenate::new`].
 #[derive(Clone, Debug)]
 pub struct Merge {
-    name: String,
+    args: LayerArgs,
     kind: Kind,
     /// For Concatenate: the resolved axis of the batched tensors.
     batched_axis: usize,
@@ -84,16 +86,10 @@ impl Concatenate {
 impl Merge {
     fn with_kind(kind: Kind) -> Self {
         Merge {
-            name: String::new(),
+            args: LayerArgs::default(),
             kind,
             batched_axis: 0,
         }
-    }
-
-    /// Gives the layer a name instead of the automatic one.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
     }
 
     fn mismatch(&self, shapes: &[Vec<usize>]) -> Error {
@@ -104,7 +100,7 @@ impl Merge {
             _ => "inputs of the same shape".to_string(),
         };
         Error::LayerShape {
-            layer: self.name.clone(),
+            layer: self.args.name.clone(),
             expected,
             received: all.join(", "),
         }
@@ -129,7 +125,7 @@ impl Merge {
             return Err(Error::invalid(
                 "axis",
                 axis,
-                format!("layer '{}': inputs have {rank} axes per sample", self.name),
+                format!("layer '{}': inputs have {rank} axes per sample", self.args.name),
             ));
         }
         let resolved = resolved as usize;
@@ -149,6 +145,34 @@ impl Merge {
     }
 }
 
+impl Merge {
+    /// A merge layer of class `class_name` (`Add`, ..., `Concatenate`) from Keras's
+    /// `get_config()` keys.
+    pub(crate) fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Self> {
+        Ok(match class_name {
+            "Add" => Add::new(),
+            "Subtract" => Subtract::new(),
+            "Multiply" => Multiply::new(),
+            "Average" => Average::new(),
+            "Maximum" => Maximum::new(),
+            _ => Concatenate::new(concatenation_axis(config)?),
+        })
+    }
+}
+
+/// Concatenate's `axis`: -1 when absent.
+fn concatenation_axis(config: &serde_json::Value) -> Result<isize> {
+    match config.get("axis") {
+        None | Some(serde_json::Value::Null) => Ok(-1),
+        Some(v) => v
+            .as_i64()
+            .map(|axis| axis as isize)
+            .ok_or_else(|| Error::Data(format!("Concatenate's \"axis\" must be an integer, got {v}"))),
+    }
+}
+
+layer_builders!(Merge);
+
 impl Layer for Merge {
     fn class_name(&self) -> &'static str {
         match self.kind {
@@ -161,12 +185,12 @@ impl Layer for Merge {
         }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<Vec<usize>>> {
@@ -180,7 +204,10 @@ impl Layer for Merge {
 
     fn forward(&self, graph: &mut Graph, inputs: &[Var], outputs: &mut Vec<Var>) -> Result<()> {
         let [first, rest @ ..] = inputs else {
-            return Err(Error::Usage(format!("layer '{}' was called on no input", self.name)));
+            return Err(Error::Usage(format!(
+                "layer '{}' was called on no input",
+                self.args.name
+            )));
         };
         let mut out = *first;
         for &next in rest {
@@ -201,8 +228,8 @@ impl Layer for Merge {
 
     fn config(&self) -> serde_json::Value {
         match self.kind {
-            Kind::Concatenate(axis) => serde_json::json!({"name": self.name, "axis": axis}),
-            _ => serde_json::json!({"name": self.name}),
+            Kind::Concatenate(axis) => self.args.config(serde_json::json!({"axis": axis})),
+            _ => self.args.config(serde_json::json!({})),
         }
     }
 }

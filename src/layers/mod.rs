@@ -6,9 +6,14 @@
 //! is just a `build` and a `forward`.
 //!
 //! Shapes here are per sample: the batch axis is left out, as in Keras's `input_shape`.
+//!
+//! Each layer's file holds its `from_config` beside its `config()`; the arguments all layers
+//! share live in `common.rs` ([`LayerArgs`], [`WeightArgs`]) and the config readers in
+//! `args.rs`. A new layer is its file plus one line in the registry ([`REGISTRY`]).
 
 mod activation;
-mod config;
+mod args;
+mod common;
 mod conv;
 mod dense;
 mod dropout;
@@ -20,11 +25,12 @@ mod normalization;
 mod pooling;
 pub(crate) mod preprocessing;
 mod recurrent;
+mod registry;
 mod reshape;
 mod wrappers;
 
 pub use activation::Activation;
-pub use config::{LAYER_NAMES, from_config};
+pub use common::{LayerArgs, WeightArgs};
 pub use conv::{Conv1D, Conv2D};
 pub use dense::Dense;
 pub use dropout::{Dropout, GaussianNoise, NoiseLayer, SpatialDropout2D};
@@ -38,6 +44,7 @@ pub use preprocessing::{
     IntoFactor, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
 };
 pub use recurrent::{GRU, GruCell, LSTM, LstmCell, Recurrent, RecurrentKind, SimpleRNN, SimpleRnnCell};
+pub use registry::{Constructor, LAYER_NAMES, REGISTRY, Registered, from_config, lookup};
 pub use reshape::Reshape;
 pub use wrappers::{Bidirectional, MergeMode, Reversible, TimeDistributed};
 
@@ -51,11 +58,31 @@ pub trait Layer: Send + Sync {
     /// Keras's class name, e.g. `"Dense"`.
     fn class_name(&self) -> &'static str;
 
+    /// The arguments every layer has (name, `trainable`, declared input shape).
+    fn args(&self) -> &LayerArgs;
+
+    /// [`Layer::args`], to change.
+    fn args_mut(&mut self) -> &mut LayerArgs;
+
     /// The layer's unique name in its model (`dense`, `dense_1`, ...). Empty until named.
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.args().name
+    }
 
     /// Sets the name; the model calls this when the user gave none.
-    fn set_name(&mut self, name: String);
+    fn set_name(&mut self, name: String) {
+        self.args_mut().name = name;
+    }
+
+    /// Whether the optimizer updates the layer's weights (Keras's `trainable`, default true).
+    fn is_trainable(&self) -> bool {
+        self.args().trainable
+    }
+
+    /// Freezes (`false`) or unfreezes the layer's weights; read when the layer is built.
+    fn set_trainable(&mut self, trainable: bool) {
+        self.args_mut().trainable = trainable;
+    }
 
     /// How many tensors one call of the layer yields: 1, or more for a recurrent layer that
     /// returns its states. Known before building, so a graph can refer to output `k` of a call.
@@ -134,7 +161,7 @@ pub trait Layer: Send + Sync {
 
     /// The per-sample input shape this layer declares (an `Input`, or `input_shape=`), if any.
     fn declared_input_shape(&self) -> Option<&[usize]> {
-        None
+        self.args().input_shape.as_deref()
     }
 
     /// True for `Input`, which only declares a shape and is not listed in summaries.
@@ -142,7 +169,8 @@ pub trait Layer: Send + Sync {
         false
     }
 
-    /// The layer's settings in Keras's `get_config()` vocabulary.
+    /// The layer's settings in Keras's `get_config()` vocabulary, `name` and `trainable`
+    /// included (see [`LayerArgs`]).
     fn config(&self) -> serde_json::Value;
 }
 

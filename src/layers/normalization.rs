@@ -1,8 +1,10 @@
 //! [`BatchNormalization`] and [`LayerNormalization`], with Keras's arguments and defaults.
 
-use super::Layer;
+use super::{Layer, args};
 use crate::autograd::{Graph, ParamId, ParamStore, Statistics, Var};
 use crate::error::{Error, Result, keras_shape};
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -20,12 +22,11 @@ use crate::tensor::Tensor;
 /// ```
 #[derive(Clone, Debug)]
 pub struct BatchNormalization {
-    name: String,
+    args: LayerArgs,
     momentum: f32,
     epsilon: f32,
     center: bool,
     scale: bool,
-    input_shape: Option<Vec<usize>>,
     gamma: Option<ParamId>,
     beta: Option<ParamId>,
     moving_mean: Option<ParamId>,
@@ -42,12 +43,11 @@ impl BatchNormalization {
     /// Batch normalization with Keras's defaults.
     pub fn new() -> Self {
         BatchNormalization {
-            name: String::new(),
+            args: LayerArgs::default(),
             momentum: 0.99,
             epsilon: 1e-3,
             center: true,
             scale: true,
-            input_shape: None,
             gamma: None,
             beta: None,
             moving_mean: None,
@@ -78,26 +78,15 @@ impl BatchNormalization {
         self.scale = scale;
         self
     }
-
-    /// Declares the model's input shape on this first layer (Keras's `input_shape=`).
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Gives the layer a name instead of the automatic `batch_normalization_N`.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
 }
 
 /// Checks `epsilon` and adds `gamma` / `beta` of `features` values, as asked.
 fn affine_params(
-    layer: &str,
+    args: &LayerArgs,
     (features, epsilon, scale, center): (usize, f32, bool, bool),
     params: &mut ParamStore,
 ) -> Result<(Option<ParamId>, Option<ParamId>)> {
+    let (layer, trainable) = (&args.name, args.trainable);
     if !(epsilon.is_finite() && epsilon > 0.0) {
         return Err(Error::invalid(
             "epsilon",
@@ -105,8 +94,8 @@ fn affine_params(
             format!("layer '{layer}' needs epsilon > 0"),
         ));
     }
-    let gamma = scale.then(|| params.add(format!("{layer}/gamma"), Tensor::ones(&[features]), true));
-    let beta = center.then(|| params.add(format!("{layer}/beta"), Tensor::zeros(&[features]), true));
+    let gamma = scale.then(|| params.add(format!("{layer}/gamma"), Tensor::ones(&[features]), trainable));
+    let beta = center.then(|| params.add(format!("{layer}/beta"), Tensor::zeros(&[features]), trainable));
     Ok((gamma, beta))
 }
 
@@ -119,42 +108,78 @@ fn no_features(layer: &str, input_shape: &[usize]) -> Error {
     }
 }
 
+impl BatchNormalization {
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
+        last_axis_only("BatchNormalization", config)?;
+        Ok(BatchNormalization {
+            args: LayerArgs::with_input_shape(config)?,
+            ..BatchNormalization::new()
+                .momentum(args::number(config, "momentum")?.unwrap_or(0.99))
+                .epsilon(args::number(config, "epsilon")?.unwrap_or(1e-3))
+                .center(args::flag(config, "center", true))
+                .scale(args::flag(config, "scale", true))
+        })
+    }
+}
+
+/// Normalization layers here work on the last axis only: `axis` must be -1 (or `[-1]`).
+fn last_axis_only(class_name: &str, config: &serde_json::Value) -> Result<()> {
+    let axis = match config.get("axis") {
+        None | Some(serde_json::Value::Null) => return Ok(()),
+        Some(serde_json::Value::Array(items)) if items.len() == 1 => &items[0],
+        Some(other) => other,
+    };
+    if axis.as_i64() == Some(-1) {
+        return Ok(());
+    }
+    Err(Error::Data(format!(
+        "{class_name} with axis {axis} is not supported: strata normalizes the last axis only (axis=-1)"
+    )))
+}
+
+layer_builders!(BatchNormalization, input_shape);
+
 impl Layer for BatchNormalization {
     fn class_name(&self) -> &'static str {
         "BatchNormalization"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         if input_shape.last().filter(|&&c| c > 0).is_none() {
-            return Err(no_features(&self.name, input_shape));
+            return Err(no_features(&self.args.name, input_shape));
         }
         if !(0.0..=1.0).contains(&self.momentum) {
             return Err(Error::invalid(
                 "momentum",
                 self.momentum,
-                format!("layer '{}' needs a momentum in [0, 1]", self.name),
+                format!("layer '{}' needs a momentum in [0, 1]", self.args.name),
             ));
         }
         Ok(input_shape.to_vec())
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, _: &mut Rng) -> Result<()> {
-        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         self.output_shape(input_shape)?;
         let channels = input_shape[input_shape.len() - 1];
         let settings = (channels, self.epsilon, self.scale, self.center);
-        (self.gamma, self.beta) = affine_params(&self.name, settings, params)?;
-        self.moving_mean = Some(params.add(format!("{}/moving_mean", self.name), Tensor::zeros(&[channels]), false));
+        (self.gamma, self.beta) = affine_params(&self.args, settings, params)?;
+        self.moving_mean = Some(params.add(
+            format!("{}/moving_mean", self.args.name),
+            Tensor::zeros(&[channels]),
+            false,
+        ));
         self.moving_variance = Some(params.add(
-            format!("{}/moving_variance", self.name),
+            format!("{}/moving_variance", self.args.name),
             Tensor::ones(&[channels]),
             false,
         ));
@@ -163,7 +188,10 @@ impl Layer for BatchNormalization {
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let (Some(mean), Some(variance)) = (self.moving_mean, self.moving_variance) else {
-            return Err(Error::Usage(format!("layer '{}' used before it was built", self.name)));
+            return Err(Error::Usage(format!(
+                "layer '{}' used before it was built",
+                self.args.name
+            )));
         };
         let gamma = self.gamma.map(|id| graph.param(id));
         let beta = self.beta.map(|id| graph.param(id));
@@ -182,19 +210,14 @@ impl Layer for BatchNormalization {
             .collect()
     }
 
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({
-            "name": self.name,
+        self.args.config(serde_json::json!({
             "axis": -1,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-        })
+        }))
     }
 }
 
@@ -202,11 +225,10 @@ impl Layer for BatchNormalization {
 /// epsilon=0.001, center=True, scale=True)`. The same in training and inference.
 #[derive(Clone, Debug)]
 pub struct LayerNormalization {
-    name: String,
+    args: LayerArgs,
     epsilon: f32,
     center: bool,
     scale: bool,
-    input_shape: Option<Vec<usize>>,
     gamma: Option<ParamId>,
     beta: Option<ParamId>,
 }
@@ -221,11 +243,10 @@ impl LayerNormalization {
     /// Layer normalization with Keras's defaults.
     pub fn new() -> Self {
         LayerNormalization {
-            name: String::new(),
+            args: LayerArgs::default(),
             epsilon: 1e-3,
             center: true,
             scale: true,
-            input_shape: None,
             gamma: None,
             beta: None,
         }
@@ -248,46 +269,50 @@ impl LayerNormalization {
         self.scale = scale;
         self
     }
+}
 
-    /// Declares the model's input shape on this first layer (Keras's `input_shape=`).
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Gives the layer a name instead of the automatic `layer_normalization_N`.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
+impl LayerNormalization {
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
+        last_axis_only("LayerNormalization", config)?;
+        Ok(LayerNormalization {
+            args: LayerArgs::with_input_shape(config)?,
+            ..LayerNormalization::new()
+                .epsilon(args::number(config, "epsilon")?.unwrap_or(1e-3))
+                .center(args::flag(config, "center", true))
+                .scale(args::flag(config, "scale", true))
+        })
     }
 }
+
+layer_builders!(LayerNormalization, input_shape);
 
 impl Layer for LayerNormalization {
     fn class_name(&self) -> &'static str {
         "LayerNormalization"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         if input_shape.last().filter(|&&c| c > 0).is_none() {
-            return Err(no_features(&self.name, input_shape));
+            return Err(no_features(&self.args.name, input_shape));
         }
         Ok(input_shape.to_vec())
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, _: &mut Rng) -> Result<()> {
-        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         self.output_shape(input_shape)?;
         let features = input_shape[input_shape.len() - 1];
         let settings = (features, self.epsilon, self.scale, self.center);
-        (self.gamma, self.beta) = affine_params(&self.name, settings, params)?;
+        (self.gamma, self.beta) = affine_params(&self.args, settings, params)?;
         Ok(())
     }
 
@@ -301,17 +326,12 @@ impl Layer for LayerNormalization {
         self.gamma.into_iter().chain(self.beta).collect()
     }
 
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({
-            "name": self.name,
+        self.args.config(serde_json::json!({
             "axis": -1,
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-        })
+        }))
     }
 }

@@ -1,9 +1,11 @@
 //! Pooling layers: `MaxPooling2D`, `AveragePooling2D`, their global forms, and `MaxPooling1D`.
 
 use super::conv::parse_padding;
-use super::{IntoPair, Layer, check_window};
+use super::{IntoPair, Layer, args, check_window};
 use crate::autograd::{Graph, ParamStore, Var, WindowOptions};
 use crate::error::{Error, Result, keras_shape};
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::rng::Rng;
 
 /// Which reduction a pooling layer applies.
@@ -28,14 +30,13 @@ enum Extent {
 /// `strides` equal to `pool_size`, `"valid"` padding. Has no weights.
 #[derive(Clone, Debug)]
 pub struct Pooling {
-    name: String,
+    args: LayerArgs,
     reduce: Reduce,
     extent: Extent,
     pool_size: (usize, usize),
     strides: Option<(usize, usize)>,
     padding_name: String,
     options: WindowOptions,
-    input_shape: Option<Vec<usize>>,
     /// The image's (H, W) for global pooling, known once built.
     global_size: (usize, usize),
 }
@@ -43,14 +44,13 @@ pub struct Pooling {
 impl Pooling {
     fn new(reduce: Reduce, extent: Extent, pool_size: (usize, usize)) -> Self {
         Pooling {
-            name: String::new(),
+            args: LayerArgs::default(),
             reduce,
             extent,
             pool_size,
             strides: None,
             padding_name: "valid".into(),
             options: WindowOptions::default(),
-            input_shape: None,
             global_size: (0, 0),
         }
     }
@@ -69,18 +69,6 @@ impl Pooling {
     /// `"valid"` (default) or `"same"`.
     pub fn padding(mut self, padding: &str) -> Self {
         self.padding_name = padding.to_string();
-        self
-    }
-
-    /// Declares the model's input shape on this first layer.
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Gives the layer a name.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
         self
     }
 }
@@ -143,11 +131,38 @@ impl Pooling {
             return Ok(WindowOptions::default());
         }
         let mut options = self.options;
-        options.padding = parse_padding(&self.name, &self.padding_name)?;
+        options.padding = parse_padding(&self.args.name, &self.padding_name)?;
         options.strides = self.strides.unwrap_or(self.pool_size);
         Ok(options)
     }
 }
+
+impl Pooling {
+    /// A pooling layer of class `class_name` (`MaxPooling2D`, ..., `GlobalAveragePooling2D`)
+    /// from Keras's `get_config()` keys.
+    pub(crate) fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Self> {
+        let size = args::pair(config, "pool_size")?.unwrap_or((2, 2));
+        let mut pool = match class_name {
+            "MaxPooling2D" => MaxPooling2D::new(size),
+            "AveragePooling2D" => AveragePooling2D::new(size),
+            "MaxPooling1D" => MaxPooling1D::new(size.1),
+            "GlobalMaxPooling2D" => GlobalMaxPooling2D::new(),
+            _ => GlobalAveragePooling2D::new(),
+        };
+        if pool.extent != Extent::Global {
+            if let Some(strides) = args::pair(config, "strides")? {
+                pool = pool.strides(strides);
+            }
+            if let Some(padding) = config.get("padding").and_then(serde_json::Value::as_str) {
+                pool = pool.padding(padding);
+            }
+        }
+        pool.args = LayerArgs::with_input_shape(config)?;
+        Ok(pool)
+    }
+}
+
+layer_builders!(Pooling, input_shape);
 
 impl Layer for Pooling {
     fn class_name(&self) -> &'static str {
@@ -161,25 +176,25 @@ impl Layer for Pooling {
         }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         let options = self.window_options()?;
         match self.extent {
             Extent::Window2d => {
-                let g = check_window(&self.name, input_shape, self.pool_size, options)?;
+                let g = check_window(&self.args.name, input_shape, self.pool_size, options)?;
                 Ok(vec![g.out_h, g.out_w, g.channels])
             }
             Extent::Global => {
                 if input_shape.len() != 3 {
                     return Err(Error::LayerShape {
-                        layer: self.name.clone(),
+                        layer: self.args.name.clone(),
                         expected: "(None, height, width, channels)".into(),
                         received: keras_shape(input_shape),
                     });
@@ -189,13 +204,13 @@ impl Layer for Pooling {
             Extent::Window1d => {
                 if input_shape.len() != 2 {
                     return Err(Error::LayerShape {
-                        layer: self.name.clone(),
+                        layer: self.args.name.clone(),
                         expected: "(None, steps, channels)".into(),
                         received: keras_shape(input_shape),
                     });
                 }
                 let g = check_window(
-                    &self.name,
+                    &self.args.name,
                     &[1, input_shape[0], input_shape[1]],
                     self.pool_size,
                     options,
@@ -206,7 +221,7 @@ impl Layer for Pooling {
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], _: &mut ParamStore, _: &mut Rng) -> Result<()> {
-        let input_shape = super::only_input(&self.name, self.class_name(), input_shapes)?;
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         self.output_shape(input_shape)?;
         self.options = self.window_options()?;
         if self.extent == Extent::Global {
@@ -234,23 +249,20 @@ impl Layer for Pooling {
         }
     }
 
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
     fn config(&self) -> serde_json::Value {
         let strides = self.strides.unwrap_or(self.pool_size);
         match self.extent {
-            Extent::Global => serde_json::json!({"name": self.name, "data_format": "channels_last", "keepdims": false}),
-            Extent::Window1d => serde_json::json!({
-                "name": self.name, "pool_size": [self.pool_size.1], "strides": [strides.1], "padding": self.padding_name,
-            }),
-            Extent::Window2d => serde_json::json!({
-                "name": self.name,
+            Extent::Global => self
+                .args
+                .config(serde_json::json!({"data_format": "channels_last", "keepdims": false})),
+            Extent::Window1d => self.args.config(serde_json::json!({
+                "pool_size": [self.pool_size.1], "strides": [strides.1], "padding": self.padding_name,
+            })),
+            Extent::Window2d => self.args.config(serde_json::json!({
                 "pool_size": [self.pool_size.0, self.pool_size.1],
                 "strides": [strides.0, strides.1],
                 "padding": self.padding_name,
-            }),
+            })),
         }
     }
 }

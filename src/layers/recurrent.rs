@@ -5,11 +5,13 @@
 //!
 //! The whole sequence runs as one fused operation (`Graph::recurrent`).
 
-use super::Layer;
 use super::dropout::fill_mask;
+use super::{Layer, args};
 use crate::autograd::{Cell, Graph, ParamId, ParamStore, RecurrentInputs, RecurrentOptions, Squash, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::initializers::Initializer;
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use std::marker::PhantomData;
@@ -63,7 +65,7 @@ pub type GRU = Recurrent<GruCell>;
 /// A recurrent layer; use it as [`SimpleRNN`], [`LSTM`] or [`GRU`].
 #[derive(Clone, Debug)]
 pub struct Recurrent<K: RecurrentKind> {
-    pub(super) name: String,
+    pub(super) args: LayerArgs,
     pub(super) units: usize,
     activation: String,
     recurrent_activation: String,
@@ -80,7 +82,6 @@ pub struct Recurrent<K: RecurrentKind> {
     bias_initializer: Initializer,
     unit_forget_bias: bool,
     seed: Option<u64>,
-    input_shape: Option<Vec<usize>>,
     pub(super) features: usize,
     kernel: Option<ParamId>,
     recurrent_kernel: Option<ParamId>,
@@ -94,7 +95,7 @@ impl<K: RecurrentKind> Recurrent<K> {
     /// bias (the LSTM's forget gate starting at 1: `unit_forget_bias`).
     pub fn new(units: usize) -> Self {
         Recurrent {
-            name: String::new(),
+            args: LayerArgs::default(),
             units,
             activation: "tanh".into(),
             recurrent_activation: "sigmoid".into(),
@@ -110,7 +111,6 @@ impl<K: RecurrentKind> Recurrent<K> {
             bias_initializer: Initializer::Zeros,
             unit_forget_bias: true,
             seed: None,
-            input_shape: None,
             features: 0,
             kernel: None,
             recurrent_kernel: None,
@@ -191,18 +191,6 @@ impl<K: RecurrentKind> Recurrent<K> {
         self
     }
 
-    /// Declares the model's input shape `(timesteps, features)` on this first layer.
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// Gives the layer a name instead of the automatic `lstm`, `gru_1`, ...
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
     /// Keras's `return_state`: each call yields `[output, h]`, or `[output, h, c]` for an LSTM
     /// (see [`Recurrent::call_with_state`]).
     pub fn return_state(mut self, return_state: bool) -> Self {
@@ -232,7 +220,10 @@ impl<K: RecurrentKind> Recurrent<K> {
     fn weights(&self) -> Result<[ParamId; 2]> {
         match (self.kernel, self.recurrent_kernel) {
             (Some(k), Some(r)) => Ok([k, r]),
-            _ => Err(Error::Usage(format!("layer '{}' used before it was built", self.name))),
+            _ => Err(Error::Usage(format!(
+                "layer '{}' used before it was built",
+                self.args.name
+            ))),
         }
     }
 
@@ -241,7 +232,7 @@ impl<K: RecurrentKind> Recurrent<K> {
             return Err(Error::invalid(
                 "units",
                 0,
-                format!("layer '{}' needs at least one unit", self.name),
+                format!("layer '{}' needs at least one unit", self.args.name),
             ));
         }
         for (name, rate) in [("dropout", self.dropout), ("recurrent_dropout", self.recurrent_dropout)] {
@@ -253,17 +244,19 @@ impl<K: RecurrentKind> Recurrent<K> {
     }
 }
 
+layer_builders!(impl[K: RecurrentKind] Recurrent<K>, input_shape);
+
 impl<K: RecurrentKind> Layer for Recurrent<K> {
     fn class_name(&self) -> &'static str {
         K::CLASS
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_count(&self) -> usize {
@@ -275,24 +268,24 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
     }
 
     fn output_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<Vec<usize>>> {
-        let input_shape = super::only_input(&self.name, K::CLASS, input_shapes)?;
+        let input_shape = super::only_input(&self.args.name, K::CLASS, input_shapes)?;
         self.validate()?;
         let &[timesteps, features] = input_shape else {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: "(None, timesteps, features): a 3-D input of sequences".into(),
                 received: keras_shape(input_shape),
             });
         };
         if timesteps == 0 || features == 0 {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: "(None, timesteps, features) with at least one step and feature".into(),
                 received: keras_shape(input_shape),
             });
         }
         let (u, g) = (self.units, K::CELL.gates());
-        super::check_weight_count(&self.name, &[features + u, g * u])?;
+        super::check_weight_count(&self.args.name, &[features + u, g * u])?;
         let mut shapes = vec![if self.return_sequences {
             vec![timesteps, u]
         } else {
@@ -308,9 +301,13 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
         let (u, g) = (self.units, K::CELL.gates());
         self.features = features;
         let kernel = self.kernel_initializer.initialize(&[features, g * u], rng);
-        self.kernel = Some(params.add(format!("{}/kernel", self.name), kernel, true));
+        self.kernel = Some(params.add(format!("{}/kernel", self.args.name), kernel, self.args.trainable));
         let recurrent = self.recurrent_initializer.initialize(&[u, g * u], rng);
-        self.recurrent_kernel = Some(params.add(format!("{}/recurrent_kernel", self.name), recurrent, true));
+        self.recurrent_kernel = Some(params.add(
+            format!("{}/recurrent_kernel", self.args.name),
+            recurrent,
+            self.args.trainable,
+        ));
         if self.use_bias {
             let shape: Vec<usize> = if K::CELL == Cell::Gru {
                 vec![2, g * u]
@@ -323,7 +320,7 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
                 bias.data_mut()[..u].fill(0.0);
                 bias.data_mut()[u..2 * u].fill(1.0);
             }
-            self.bias = Some(params.add(format!("{}/bias", self.name), bias, true));
+            self.bias = Some(params.add(format!("{}/bias", self.args.name), bias, self.args.trainable));
         }
         Ok(())
     }
@@ -332,7 +329,7 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
         let &[x] = inputs else {
             return Err(Error::Usage(format!(
                 "layer '{}' ({}) takes one input, but was called on {}",
-                self.name,
+                self.args.name,
                 K::CLASS,
                 inputs.len()
             )));
@@ -382,10 +379,6 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
             .collect()
     }
 
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
     fn config(&self) -> serde_json::Value {
         self.keras_config()
     }
@@ -405,14 +398,14 @@ impl<K: RecurrentKind> Recurrent<K> {
         let shape = graph.dims(x);
         if shape.len() != 3 || shape[2] != self.features {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: format!("(None, timesteps, {})", self.features),
                 received: keras_shape(shape.get(1..).unwrap_or(&[])),
             });
         }
         let mask = graph.mask(x);
         let (n, u) = (shape[0], self.units);
-        let salt = self.seed.unwrap_or_else(|| crate::rng::hash_name(&self.name));
+        let salt = self.seed.unwrap_or_else(|| crate::rng::hash_name(&self.args.name));
         let mut input = x;
         if graph.training() && self.dropout > 0.0 {
             // One mask per sequence, the same at every step (Keras's dropout on RNN inputs).
@@ -444,8 +437,7 @@ impl<K: RecurrentKind> Recurrent<K> {
     }
 
     pub(super) fn keras_config(&self) -> serde_json::Value {
-        let mut config = serde_json::json!({
-            "name": self.name,
+        let mut config = self.args.config(serde_json::json!({
             "units": self.units,
             "activation": self.activation,
             "use_bias": self.use_bias,
@@ -458,7 +450,7 @@ impl<K: RecurrentKind> Recurrent<K> {
             "recurrent_initializer": self.recurrent_initializer.name(),
             "bias_initializer": self.bias_initializer.name(),
             "seed": self.seed,
-        });
+        }));
         if K::CELL != Cell::SimpleRnn {
             config["recurrent_activation"] = self.recurrent_activation.clone().into();
         }
@@ -492,88 +484,42 @@ impl<K: RecurrentKind> super::Reversible for Recurrent<K> {
     }
 }
 
-/// A recurrent layer from a Keras config (`"SimpleRNN"`, `"LSTM"` or `"GRU"`).
-pub(super) fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<dyn Layer>> {
-    let layer: Box<dyn Layer> = reversible_from_config(class_name, config)?;
-    Ok(layer)
-}
-
-/// [`from_config`] keeping the ability to reverse (for `Bidirectional`).
-pub(super) fn reversible_from_config(
-    class_name: &str,
-    config: &serde_json::Value,
-) -> Result<Box<dyn super::Reversible>> {
-    match class_name {
-        "SimpleRNN" => Ok(Box::new(configured(
-            SimpleRNN::new(units(config, class_name)?),
-            config,
-        )?)),
-        "LSTM" => Ok(Box::new(configured(LSTM::new(units(config, class_name)?), config)?)),
-        "GRU" => {
-            if config.get("reset_after").and_then(serde_json::Value::as_bool) == Some(false) {
-                return Err(Error::Data(
-                    "GRU with reset_after=false is not supported (Keras's default, reset_after=true, is)".into(),
-                ));
-            }
-            Ok(Box::new(configured(GRU::new(units(config, class_name)?), config)?))
+impl<K: RecurrentKind> Recurrent<K> {
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
+        let flag = |key: &str, default: bool| args::flag(config, key, default);
+        if flag("stateful", false) || flag("unroll", false) {
+            return Err(Error::Data(format!(
+                "{}: stateful and unroll are not supported",
+                K::CLASS
+            )));
         }
-        other => Err(Error::Data(format!(
-            "Bidirectional wraps SimpleRNN, LSTM or GRU, not {other}"
-        ))),
+        if K::CLASS == "GRU" && config.get("reset_after").and_then(serde_json::Value::as_bool) == Some(false) {
+            return Err(Error::Data(
+                "GRU with reset_after=false is not supported (Keras's default, reset_after=true, is)".into(),
+            ));
+        }
+        let mut layer = Recurrent::<K>::new(args::required_size(config, "units", K::CLASS)?)
+            .activation(&args::activation(config, "activation", "tanh")?)
+            .recurrent_activation(&args::activation(config, "recurrent_activation", "sigmoid")?)
+            .use_bias(flag("use_bias", true))
+            .return_sequences(flag("return_sequences", false))
+            .return_state(flag("return_state", false))
+            .go_backwards(flag("go_backwards", false))
+            .unit_forget_bias(flag("unit_forget_bias", true))
+            .dropout(args::number(config, "dropout")?.unwrap_or(0.0))
+            .recurrent_dropout(args::number(config, "recurrent_dropout")?.unwrap_or(0.0));
+        for (key, initializer) in [
+            ("kernel_initializer", &mut layer.kernel_initializer),
+            ("recurrent_initializer", &mut layer.recurrent_initializer),
+            ("bias_initializer", &mut layer.bias_initializer),
+        ] {
+            if let Some(init) = args::initializer(config, key)? {
+                *initializer = init;
+            }
+        }
+        layer.seed = args::seed(config)?;
+        layer.args = LayerArgs::with_input_shape(config)?;
+        Ok(layer)
     }
-}
-
-pub(super) fn units(config: &serde_json::Value, class_name: &str) -> Result<usize> {
-    config
-        .get("units")
-        .and_then(serde_json::Value::as_u64)
-        .map(|u| u as usize)
-        .ok_or_else(|| Error::Data(format!("{class_name} needs a positive integer \"units\"")))
-}
-
-pub(super) fn configured<K: RecurrentKind>(
-    mut layer: Recurrent<K>,
-    config: &serde_json::Value,
-) -> Result<Recurrent<K>> {
-    use super::config::{initializer, input_shape, number};
-    let flag = |key: &str, default: bool| config.get(key).and_then(serde_json::Value::as_bool).unwrap_or(default);
-    let name = |key: &str, default: &str| {
-        config
-            .get(key)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or(default)
-            .to_string()
-    };
-    if flag("stateful", false) || flag("unroll", false) {
-        return Err(Error::Data(format!(
-            "{}: stateful and unroll are not supported",
-            K::CLASS
-        )));
-    }
-    layer = layer
-        .activation(&name("activation", "tanh"))
-        .recurrent_activation(&name("recurrent_activation", "sigmoid"))
-        .use_bias(flag("use_bias", true))
-        .return_sequences(flag("return_sequences", false))
-        .return_state(flag("return_state", false))
-        .go_backwards(flag("go_backwards", false))
-        .unit_forget_bias(flag("unit_forget_bias", true))
-        .dropout(number(config, "dropout")?.unwrap_or(0.0))
-        .recurrent_dropout(number(config, "recurrent_dropout")?.unwrap_or(0.0));
-    if let Some(init) = initializer(config, "kernel_initializer")? {
-        layer = layer.kernel_initializer(init);
-    }
-    if let Some(init) = initializer(config, "recurrent_initializer")? {
-        layer = layer.recurrent_initializer(init);
-    }
-    if let Some(init) = initializer(config, "bias_initializer")? {
-        layer = layer.bias_initializer(init);
-    }
-    if let Some(seed) = config.get("seed").and_then(serde_json::Value::as_u64) {
-        layer = layer.seed(seed);
-    }
-    if let Some(shape) = input_shape(config)? {
-        layer = layer.input_shape(&shape);
-    }
-    Ok(layer)
 }

@@ -1,53 +1,61 @@
 //! `Reshape`: gives each sample a new shape with the same number of values.
 
-use super::Layer;
+use super::{Layer, args};
 use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result, keras_shape};
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::tensor::{Dims, numel};
 
 /// Reshapes each sample to `target_shape` (without the batch axis), as Keras's
 /// `Reshape(target_shape)`; row-major order is kept. Has no weights.
 #[derive(Clone, Debug)]
 pub struct Reshape {
-    name: String,
+    args: LayerArgs,
     target_shape: Vec<usize>,
-    input_shape: Option<Vec<usize>>,
 }
 
 impl Reshape {
     /// Reshapes samples to `target_shape`, e.g. `&[28, 28, 1]`.
     pub fn new(target_shape: &[usize]) -> Self {
         Reshape {
-            name: String::new(),
+            args: LayerArgs::default(),
             target_shape: target_shape.to_vec(),
-            input_shape: None,
         }
     }
+}
 
-    /// Declares the model's input shape on this first layer.
-    pub fn input_shape(mut self, shape: &[usize]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
+impl Reshape {
+    /// The layer from Keras's `get_config()` keys.
+    pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
+        let target = args::shape_list(config, "target_shape")?
+            .ok_or_else(|| Error::Data("Reshape needs \"target_shape\"".into()))?;
+        Ok(Reshape {
+            args: LayerArgs::with_input_shape(config)?,
+            ..Reshape::new(&target)
+        })
     }
 }
+
+layer_builders!(Reshape, input_shape);
 
 impl Layer for Reshape {
     fn class_name(&self) -> &'static str {
         "Reshape"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         if numel(input_shape) != numel(&self.target_shape) {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: format!(
                     "{} values per sample to reshape to {}",
                     numel(&self.target_shape),
@@ -65,11 +73,7 @@ impl Layer for Reshape {
         graph.reshape(x, &shape)
     }
 
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
-    }
-
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({"name": self.name, "target_shape": self.target_shape})
+        self.args.config(serde_json::json!({"target_shape": self.target_shape}))
     }
 }

@@ -1,9 +1,11 @@
 //! Layers that wrap another: `Bidirectional` (a recurrent layer run both ways) and
 //! `TimeDistributed` (a layer applied to every step of a sequence).
 
-use super::{Layer, base_name};
+use super::{Layer, args, base_name};
 use crate::autograd::{Graph, ParamId, ParamStore, Var};
 use crate::error::{Error, Result, keras_shape};
+use crate::layers::LayerArgs;
+use crate::layers::common::layer_builders;
 use crate::rng::Rng;
 
 /// A recurrent layer that can be copied to read its sequence the other way, as
@@ -60,7 +62,7 @@ impl MergeMode {
 /// let both_ways = Bidirectional::new(LSTM::new(32).return_sequences(true));
 /// ```
 pub struct Bidirectional {
-    name: String,
+    args: LayerArgs,
     forward: Box<dyn Reversible>,
     backward: Box<dyn Layer>,
     merge_mode: MergeMode,
@@ -71,7 +73,7 @@ impl Bidirectional {
     pub fn new(layer: impl Reversible + 'static) -> Self {
         let backward = layer.reversed();
         Bidirectional {
-            name: String::new(),
+            args: LayerArgs::default(),
             forward: Box::new(layer),
             backward,
             merge_mode: MergeMode::Concat,
@@ -82,7 +84,7 @@ impl Bidirectional {
     pub fn from_boxed(layer: Box<dyn Reversible>) -> Self {
         let backward = layer.reversed();
         Bidirectional {
-            name: String::new(),
+            args: LayerArgs::default(),
             forward: layer,
             backward,
             merge_mode: MergeMode::Concat,
@@ -94,21 +96,27 @@ impl Bidirectional {
         self.merge_mode = mode;
         self
     }
-
-    /// Gives the layer a name instead of the automatic `bidirectional_N`.
-    pub fn name(mut self, name: &str) -> Self {
-        self.set_name(name.to_string());
-        self
-    }
 }
+
+layer_builders!(Bidirectional);
 
 impl Layer for Bidirectional {
     fn class_name(&self) -> &'static str {
         "Bidirectional"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
+    }
+
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
+    }
+
+    fn set_trainable(&mut self, trainable: bool) {
+        self.forward.set_trainable(trainable);
+        self.backward.set_trainable(trainable);
+        self.args.trainable = trainable;
     }
 
     fn set_name(&mut self, name: String) {
@@ -116,7 +124,7 @@ impl Layer for Bidirectional {
         let inner = base_name(self.forward.class_name());
         self.forward.set_name(format!("{name}/forward_{inner}"));
         self.backward.set_name(format!("{name}/backward_{inner}"));
-        self.name = name;
+        self.args.name = name;
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
@@ -170,11 +178,10 @@ impl Layer for Bidirectional {
     fn config(&self) -> serde_json::Value {
         let mut inner = self.forward.config();
         inner["name"] = base_name(self.forward.class_name()).into();
-        serde_json::json!({
-            "name": self.name,
+        self.args.config(serde_json::json!({
             "layer": {"class_name": self.forward.class_name(), "config": inner},
             "merge_mode": self.merge_mode.name(),
-        })
+        }))
     }
 }
 
@@ -186,7 +193,7 @@ impl Layer for Bidirectional {
 /// let per_step = TimeDistributed::new(Dense::new(10).activation("softmax"));
 /// ```
 pub struct TimeDistributed {
-    name: String,
+    args: LayerArgs,
     layer: Box<dyn Layer>,
     /// Per-step output shape, once built.
     step_output: Vec<usize>,
@@ -201,16 +208,10 @@ impl TimeDistributed {
     /// Wraps a boxed layer.
     pub fn from_boxed(layer: Box<dyn Layer>) -> Self {
         TimeDistributed {
-            name: String::new(),
+            args: LayerArgs::default(),
             layer,
             step_output: Vec::new(),
         }
-    }
-
-    /// Gives the layer a name instead of the automatic `time_distributed_N`.
-    pub fn name(mut self, name: &str) -> Self {
-        self.set_name(name.to_string());
-        self
     }
 }
 
@@ -219,14 +220,14 @@ impl TimeDistributed {
     fn step_shapes(&self, input_shape: &[usize]) -> Result<(usize, Vec<usize>)> {
         let [steps, step_shape @ ..] = input_shape else {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: "(None, steps, ...): a sequence".into(),
                 received: keras_shape(input_shape),
             });
         };
         if step_shape.is_empty() {
             return Err(Error::LayerShape {
-                layer: self.name.clone(),
+                layer: self.args.name.clone(),
                 expected: "(None, steps, features...): each step needs at least one axis".into(),
                 received: keras_shape(input_shape),
             });
@@ -237,19 +238,30 @@ impl TimeDistributed {
     }
 }
 
+layer_builders!(TimeDistributed);
+
 impl Layer for TimeDistributed {
     fn class_name(&self) -> &'static str {
         "TimeDistributed"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
+    }
+
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
+    }
+
+    fn set_trainable(&mut self, trainable: bool) {
+        self.layer.set_trainable(trainable);
+        self.args.trainable = trainable;
     }
 
     fn set_name(&mut self, name: String) {
         let inner = base_name(self.layer.class_name());
         self.layer.set_name(format!("{name}/{inner}"));
-        self.name = name;
+        self.args.name = name;
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
@@ -260,7 +272,7 @@ impl Layer for TimeDistributed {
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
-        let input_shape = super::only_input(&self.name, "TimeDistributed", input_shapes)?;
+        let input_shape = super::only_input(&self.args.name, "TimeDistributed", input_shapes)?;
         let (_, step_output) = self.step_shapes(input_shape)?;
         self.layer.build(&[input_shape[1..].to_vec()], params, rng)?;
         self.step_output = step_output;
@@ -290,15 +302,15 @@ impl Layer for TimeDistributed {
     fn config(&self) -> serde_json::Value {
         let mut inner = self.layer.config();
         inner["name"] = base_name(self.layer.class_name()).into();
-        serde_json::json!({
-            "name": self.name,
+        self.args.config(serde_json::json!({
             "layer": {"class_name": self.layer.class_name(), "config": inner},
-        })
+        }))
     }
 }
 
-/// A Bidirectional or TimeDistributed layer from a Keras config holding the wrapped layer.
-pub(super) fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<dyn Layer>> {
+/// The `"layer"` a wrapper's config holds: its class name and config.
+fn wrapped<'a>(class_name: &str, config: &'a serde_json::Value) -> Result<(&'a str, &'a serde_json::Value)> {
+    static EMPTY: serde_json::Value = serde_json::Value::Null;
     let inner = config
         .get("layer")
         .ok_or_else(|| Error::Data(format!("{class_name} needs the \"layer\" it wraps")))?;
@@ -306,20 +318,29 @@ pub(super) fn from_config(class_name: &str, config: &serde_json::Value) -> Resul
         .get("class_name")
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| Error::Data(format!("{class_name}: the wrapped layer has no \"class_name\"")))?;
-    let empty = serde_json::Value::Object(Default::default());
-    let inner_config = inner.get("config").unwrap_or(&empty);
-    if class_name == "TimeDistributed" {
-        return Ok(Box::new(TimeDistributed::from_boxed(super::from_config(
-            inner_class,
-            inner_config,
-        )?)));
+    Ok((inner_class, inner.get("config").unwrap_or(&EMPTY)))
+}
+
+/// Builds a wrapped layer from its class name and config; the registry passes its own, so
+/// this file need not know the layers it may wrap.
+pub type WrappedConstructor<L> = fn(&str, &serde_json::Value) -> Result<Box<L>>;
+
+impl Bidirectional {
+    /// The layer from Keras's `get_config()` keys, the wrapped layer made by `build_inner`.
+    pub(crate) fn from_config(
+        config: &serde_json::Value,
+        build_inner: WrappedConstructor<dyn Reversible>,
+    ) -> Result<Self> {
+        let (inner_class, inner_config) = wrapped("Bidirectional", config)?;
+        let mode = args::string(config, "merge_mode", "concat")?;
+        Ok(Bidirectional::from_boxed(build_inner(inner_class, inner_config)?).merge_mode(MergeMode::from_name(&mode)?))
     }
-    let layer = super::recurrent::reversible_from_config(inner_class, inner_config)?;
-    let mode = config
-        .get("merge_mode")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("concat");
-    Ok(Box::new(
-        Bidirectional::from_boxed(layer).merge_mode(MergeMode::from_name(mode)?),
-    ))
+}
+
+impl TimeDistributed {
+    /// The layer from Keras's `get_config()` keys, the wrapped layer made by `build_inner`.
+    pub(crate) fn from_config(config: &serde_json::Value, build_inner: WrappedConstructor<dyn Layer>) -> Result<Self> {
+        let (inner_class, inner_config) = wrapped("TimeDistributed", config)?;
+        Ok(TimeDistributed::from_boxed(build_inner(inner_class, inner_config)?))
+    }
 }

@@ -1,8 +1,10 @@
 //! [`RandomContrast`], as `keras.layers.RandomContrast`.
 
-use super::{IntoFactor, Layer, bad_argument, check_after_input, check_range, factor_config, seed_config};
+use super::{IntoFactor, Layer, bad_argument, check_after_input, check_range, factor_config};
 use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
+use crate::layers::common::layer_builders;
+use crate::layers::{LayerArgs, args};
 use crate::rng::hash_name;
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -19,7 +21,7 @@ use serde_json::{Value, json};
 /// ```
 #[derive(Clone, Debug)]
 pub struct RandomContrast {
-    name: String,
+    args: LayerArgs,
     factor: (f32, f32),
     value_range: (f32, f32),
     seed: Option<u64>,
@@ -33,7 +35,7 @@ impl RandomContrast {
         // `IntoFactor` reads one number as (−f, f); here the range's ends are distances from 1.
         let lower = if lower == -upper { upper } else { lower };
         RandomContrast {
-            name: String::new(),
+            args: LayerArgs::default(),
             factor: (lower, upper),
             value_range: (0.0, 255.0),
             seed: None,
@@ -52,12 +54,6 @@ impl RandomContrast {
         self
     }
 
-    /// Gives the layer a name instead of the automatic one.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
     /// The layer from Keras's `get_config()` keys.
     pub(crate) fn from_config(config: &Value) -> Result<Self> {
         let factor = match config.get("factor") {
@@ -72,53 +68,61 @@ impl RandomContrast {
         if let Some(range) = factor_config(config, "value_range", "RandomContrast")? {
             layer.value_range = range;
         }
-        layer.seed = seed_config(config)?;
+        layer.seed = args::seed(config)?;
         Ok(layer)
     }
 }
+
+layer_builders!(RandomContrast);
 
 impl Layer for RandomContrast {
     fn class_name(&self) -> &'static str {
         "RandomContrast"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        check_range((&self.name, "RandomContrast"), "factor", self.factor, (0.0, 1.0), false)?;
+        check_range(
+            (&self.args.name, "RandomContrast"),
+            "factor",
+            self.factor,
+            (0.0, 1.0),
+            false,
+        )?;
         let (low, high) = self.value_range;
         if !(low.is_finite() && high.is_finite() && low < high) {
             let value = format!("({low}, {high})");
             return Err(bad_argument(
-                &self.name,
+                &self.args.name,
                 "RandomContrast",
                 "value_range",
                 value,
                 "must be finite, low < high",
             ));
         }
-        super::image_shape(&self.name, input_shape)?;
+        super::image_shape(&self.args.name, input_shape)?;
         Ok(input_shape.to_vec())
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        check_after_input(graph, x, &self.name, self.class_name())?;
+        check_after_input(graph, x, &self.args.name, self.class_name())?;
         if !graph.training() {
             return Ok(x);
         }
         let shape = graph.shape(x).to_vec();
-        let [height, width, channels] = super::image_shape(&self.name, &shape[1..])?;
+        let [height, width, channels] = super::image_shape(&self.args.name, &shape[1..])?;
         let image_len = height * width * channels;
         if image_len == 0 {
             return Ok(x);
         }
-        let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.name)));
+        let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.args.name)));
         let (lower, upper) = self.factor;
         let factors: Vec<f32> = (0..shape[0]).map(|_| rng.uniform(1.0 - lower, 1.0 + upper)).collect();
         let source = graph.value(x).data().to_vec();
@@ -134,12 +138,11 @@ impl Layer for RandomContrast {
     }
 
     fn config(&self) -> Value {
-        json!({
-            "name": self.name,
+        self.args.config(json!({
             "factor": [self.factor.0, self.factor.1],
             "value_range": [self.value_range.0, self.value_range.1],
             "seed": self.seed,
-        })
+        }))
     }
 }
 

@@ -1,9 +1,11 @@
 //! [`RandomCrop`], as `keras.layers.RandomCrop`.
 
 use super::warp::{FillMode, InverseMap, resample_image};
-use super::{Layer, bad_argument, check_after_input, check_data_format, seed_config};
+use super::{Layer, bad_argument, check_after_input, check_data_format};
 use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
+use crate::layers::common::layer_builders;
+use crate::layers::{LayerArgs, args};
 use crate::rng::{Rng, hash_name};
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -19,7 +21,7 @@ use serde_json::{Value, json};
 /// ```
 #[derive(Clone, Debug)]
 pub struct RandomCrop {
-    name: String,
+    args: LayerArgs,
     height: usize,
     width: usize,
     seed: Option<u64>,
@@ -32,7 +34,7 @@ impl RandomCrop {
     /// Outputs `height` × `width` images (both at least 1).
     pub fn new(height: usize, width: usize) -> Self {
         RandomCrop {
-            name: String::new(),
+            args: LayerArgs::default(),
             height,
             width,
             seed: None,
@@ -42,12 +44,6 @@ impl RandomCrop {
     /// Seeds this layer's draws (mixed with the model's per-step seed).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
-        self
-    }
-
-    /// Gives the layer a name instead of the automatic one.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
         self
     }
 
@@ -61,7 +57,7 @@ impl RandomCrop {
                 .ok_or_else(|| Error::Data(format!("RandomCrop needs a positive integer \"{key}\"")))
         };
         let mut layer = RandomCrop::new(size("height")? as usize, size("width")? as usize);
-        layer.seed = seed_config(config)?;
+        layer.seed = args::seed(config)?;
         Ok(layer)
     }
 
@@ -86,24 +82,26 @@ impl RandomCrop {
     }
 }
 
+layer_builders!(RandomCrop);
+
 impl Layer for RandomCrop {
     fn class_name(&self) -> &'static str {
         "RandomCrop"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         for (argument, value) in [("height", self.height), ("width", self.width)] {
             if value == 0 {
                 return Err(bad_argument(
-                    &self.name,
+                    &self.args.name,
                     "RandomCrop",
                     argument,
                     value,
@@ -111,7 +109,7 @@ impl Layer for RandomCrop {
                 ));
             }
         }
-        super::image_shape(&self.name, input_shape)?;
+        super::image_shape(&self.args.name, input_shape)?;
         let mut output = input_shape.to_vec();
         output[0] = self.height;
         output[1] = self.width;
@@ -119,13 +117,13 @@ impl Layer for RandomCrop {
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        check_after_input(graph, x, &self.name, self.class_name())?;
+        check_after_input(graph, x, &self.args.name, self.class_name())?;
         let shape = graph.shape(x).to_vec();
-        let [image_height, image_width, channels] = super::image_shape(&self.name, &shape[1..])?;
+        let [image_height, image_width, channels] = super::image_shape(&self.args.name, &shape[1..])?;
         if (image_height, image_width) == (self.height, self.width) {
             return Ok(x);
         }
-        let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.name)));
+        let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.args.name)));
         let training = graph.training();
         let window = self.window((image_height, image_width), training.then_some(&mut rng));
         let cropped = crop(graph.value(x).data(), [image_height, image_width, channels], window);
@@ -138,7 +136,7 @@ impl Layer for RandomCrop {
         let coefficients = [scale_x, 0.0, 0.5 * scale_x - 0.5, 0.0, scale_y, 0.5 * scale_y - 0.5];
         let map = InverseMap::from_affine(coefficients, self.height, self.width).ok_or_else(|| {
             bad_argument(
-                &self.name,
+                &self.args.name,
                 "RandomCrop",
                 "height",
                 self.height,
@@ -165,13 +163,12 @@ impl Layer for RandomCrop {
     }
 
     fn config(&self) -> Value {
-        json!({
-            "name": self.name,
+        self.args.config(json!({
             "height": self.height,
             "width": self.width,
             "seed": self.seed,
             "data_format": "channels_last",
-        })
+        }))
     }
 }
 

@@ -2,9 +2,11 @@
 
 use super::geometric::warp_batch;
 use super::warp::{FillMode, Transform};
-use super::{Layer, bad_argument, check_after_input, check_data_format, seed_config, string_config};
+use super::{Layer, bad_argument, check_after_input, check_data_format};
 use crate::autograd::{Graph, Var};
 use crate::error::Result;
+use crate::layers::common::layer_builders;
+use crate::layers::{LayerArgs, args};
 use crate::rng::hash_name;
 use serde_json::{Value, json};
 
@@ -22,7 +24,7 @@ const MODES: &[&str] = &["horizontal", "vertical", "horizontal_and_vertical"];
 /// ```
 #[derive(Clone, Debug)]
 pub struct RandomFlip {
-    name: String,
+    args: LayerArgs,
     mode: String,
     seed: Option<u64>,
 }
@@ -32,7 +34,7 @@ impl RandomFlip {
     /// default).
     pub fn new(mode: &str) -> Self {
         RandomFlip {
-            name: String::new(),
+            args: LayerArgs::default(),
             mode: mode.to_string(),
             seed: None,
         }
@@ -44,17 +46,11 @@ impl RandomFlip {
         self
     }
 
-    /// Gives the layer a name instead of the automatic one.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
     /// The layer from Keras's `get_config()` keys.
     pub(crate) fn from_config(config: &Value) -> Result<Self> {
         check_data_format(config, "RandomFlip")?;
-        let mut layer = RandomFlip::new(&string_config(config, "mode", "horizontal_and_vertical")?);
-        layer.seed = seed_config(config)?;
+        let mut layer = RandomFlip::new(&args::string(config, "mode", "horizontal_and_vertical")?);
+        layer.seed = args::seed(config)?;
         Ok(layer)
     }
 
@@ -65,7 +61,7 @@ impl RandomFlip {
             "vertical" => Ok((false, true)),
             "horizontal_and_vertical" => Ok((true, true)),
             _ => Err(bad_argument(
-                &self.name,
+                &self.args.name,
                 "RandomFlip",
                 "mode",
                 &self.mode,
@@ -75,35 +71,37 @@ impl RandomFlip {
     }
 }
 
+layer_builders!(RandomFlip);
+
 impl Layer for RandomFlip {
     fn class_name(&self) -> &'static str {
         "RandomFlip"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         self.axes()?;
-        super::image_shape(&self.name, input_shape)?;
+        super::image_shape(&self.args.name, input_shape)?;
         Ok(input_shape.to_vec())
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        check_after_input(graph, x, &self.name, self.class_name())?;
+        check_after_input(graph, x, &self.args.name, self.class_name())?;
         if !graph.training() {
             return Ok(x);
         }
         let (horizontal, vertical) = self.axes()?;
-        let salt = self.seed.unwrap_or_else(|| hash_name(&self.name));
+        let salt = self.seed.unwrap_or_else(|| hash_name(&self.args.name));
         // A mirror maps pixel centres onto pixel centres, so the warp copies them exactly.
         let fill = (FillMode::Nearest, 0.0);
-        warp_batch(graph, x, (&self.name, salt), fill, |rng, _, _| {
+        warp_batch(graph, x, (&self.args.name, salt), fill, |rng, _, _| {
             let flip = rng.uniform(0.0, 1.0) <= 0.5;
             Transform {
                 horizontal_flip: flip && horizontal,
@@ -114,6 +112,7 @@ impl Layer for RandomFlip {
     }
 
     fn config(&self) -> Value {
-        json!({"name": self.name, "mode": self.mode, "seed": self.seed, "data_format": "channels_last"})
+        self.args
+            .config(json!({"mode": self.mode, "seed": self.seed, "data_format": "channels_last"}))
     }
 }

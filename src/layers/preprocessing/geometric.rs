@@ -7,6 +7,7 @@ use super::bad_argument;
 use super::warp::{FILL_MODES, FillMode, InverseMap, Transform, transform_image};
 use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
+use crate::layers::args;
 use crate::rng::Rng;
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -39,11 +40,11 @@ impl Default for Warp {
 impl Warp {
     /// Reads Keras's keys, with Keras's defaults for those absent.
     pub(crate) fn from_config(config: &Value) -> Result<Self> {
-        let fill_value = super::number_config(config, "fill_value")?.unwrap_or(0.0);
+        let fill_value = args::number(config, "fill_value")?.unwrap_or(0.0);
         Ok(Warp {
-            fill_mode: super::string_config(config, "fill_mode", "reflect")?,
+            fill_mode: args::string(config, "fill_mode", "reflect")?,
             fill_value,
-            interpolation: super::string_config(config, "interpolation", "bilinear")?,
+            interpolation: args::string(config, "interpolation", "bilinear")?,
         })
     }
 

@@ -40,29 +40,6 @@ use crate::autograd::{Graph, Op, Var};
 use crate::error::{Error, Result, keras_shape};
 use serde_json::Value;
 
-/// The class names of this module's layers, for the layer registry.
-pub const PREPROCESSING_LAYER_NAMES: &[&str] = &[
-    "RandomFlip",
-    "RandomRotation",
-    "RandomTranslation",
-    "RandomZoom",
-    "RandomContrast",
-    "RandomCrop",
-];
-
-/// Builds one of this module's layers from its Keras class name and config.
-pub(crate) fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
-    Ok(match class_name {
-        "RandomFlip" => Box::new(RandomFlip::from_config(config)?),
-        "RandomRotation" => Box::new(RandomRotation::from_config(config)?),
-        "RandomTranslation" => Box::new(RandomTranslation::from_config(config)?),
-        "RandomZoom" => Box::new(RandomZoom::from_config(config)?),
-        "RandomContrast" => Box::new(RandomContrast::from_config(config)?),
-        "RandomCrop" => Box::new(RandomCrop::from_config(config)?),
-        _ => return Err(Error::unknown("layer class", class_name, PREPROCESSING_LAYER_NAMES)),
-    })
-}
-
 /// A random range `[lower, upper]`, as Keras's `factor` arguments give it: one number `f` means
 /// `[-|f|, |f|]`, a pair is sorted.
 pub trait IntoFactor {
@@ -170,36 +147,5 @@ pub(crate) fn factor_config(config: &Value, key: &str, class_name: &str) -> Resu
             _ => Err(bad(value)),
         },
         Some(other) => Err(bad(other)),
-    }
-}
-
-/// The optional integer `seed`.
-pub(crate) fn seed_config(config: &Value) -> Result<Option<u64>> {
-    match config.get("seed") {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| Error::Data(format!("\"seed\" must be a non-negative integer, got {value}"))),
-    }
-}
-
-/// A string under `key`, or `default`.
-pub(crate) fn string_config(config: &Value, key: &str, default: &str) -> Result<String> {
-    match config.get(key) {
-        None | Some(Value::Null) => Ok(default.to_string()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(Error::Data(format!("\"{key}\" must be a string, got {other}"))),
-    }
-}
-
-/// An optional number under `key`.
-pub(crate) fn number_config(config: &Value, key: &str) -> Result<Option<f32>> {
-    match config.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value
-            .as_f64()
-            .map(|v| Some(v as f32))
-            .ok_or_else(|| Error::Data(format!("\"{key}\" must be a number, got {value}"))),
     }
 }

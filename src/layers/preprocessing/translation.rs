@@ -2,9 +2,11 @@
 
 use super::geometric::{Warp, warp_batch};
 use super::warp::Transform;
-use super::{IntoFactor, Layer, check_after_input, check_data_format, check_range, factor_config, seed_config};
+use super::{IntoFactor, Layer, check_after_input, check_data_format, check_range, factor_config};
 use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result};
+use crate::layers::common::layer_builders;
+use crate::layers::{LayerArgs, args};
 use crate::rng::hash_name;
 use serde_json::{Value, json};
 
@@ -20,7 +22,7 @@ use serde_json::{Value, json};
 /// ```
 #[derive(Clone, Debug)]
 pub struct RandomTranslation {
-    name: String,
+    args: LayerArgs,
     height_factor: (f32, f32),
     width_factor: (f32, f32),
     warp: Warp,
@@ -32,7 +34,7 @@ impl RandomTranslation {
     /// each `0.1` or `(-0.1, 0.2)`, within [-1, 1].
     pub fn new(height_factor: impl IntoFactor, width_factor: impl IntoFactor) -> Self {
         RandomTranslation {
-            name: String::new(),
+            args: LayerArgs::default(),
             height_factor: height_factor.into_factor(),
             width_factor: width_factor.into_factor(),
             warp: Warp::default(),
@@ -64,12 +66,6 @@ impl RandomTranslation {
         self
     }
 
-    /// Gives the layer a name instead of the automatic one.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
-
     /// The layer from Keras's `get_config()` keys.
     pub(crate) fn from_config(config: &Value) -> Result<Self> {
         check_data_format(config, "RandomTranslation")?;
@@ -79,56 +75,59 @@ impl RandomTranslation {
         };
         let mut layer = RandomTranslation::new(factor("height_factor")?, factor("width_factor")?);
         layer.warp = Warp::from_config(config)?;
-        layer.seed = seed_config(config)?;
+        layer.seed = args::seed(config)?;
         Ok(layer)
     }
 }
+
+layer_builders!(RandomTranslation);
 
 impl Layer for RandomTranslation {
     fn class_name(&self) -> &'static str {
         "RandomTranslation"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn args(&self) -> &LayerArgs {
+        &self.args
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        &mut self.args
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        let layer = (self.name.as_str(), self.class_name());
+        let layer = (self.args.name.as_str(), self.class_name());
         check_range(layer, "height_factor", self.height_factor, (-1.0, 1.0), false)?;
         check_range(layer, "width_factor", self.width_factor, (-1.0, 1.0), false)?;
         self.warp.checked(layer.0, layer.1)?;
-        super::image_shape(&self.name, input_shape)?;
+        super::image_shape(&self.args.name, input_shape)?;
         Ok(input_shape.to_vec())
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        check_after_input(graph, x, &self.name, self.class_name())?;
+        check_after_input(graph, x, &self.args.name, self.class_name())?;
         if !graph.training() || (self.height_factor, self.width_factor) == ((0.0, 0.0), (0.0, 0.0)) {
             return Ok(x);
         }
-        let fill = self.warp.checked(&self.name, self.class_name())?;
-        let salt = self.seed.unwrap_or_else(|| hash_name(&self.name));
+        let fill = self.warp.checked(&self.args.name, self.class_name())?;
+        let salt = self.seed.unwrap_or_else(|| hash_name(&self.args.name));
         let ((top, bottom), (left, right)) = (self.height_factor, self.width_factor);
-        warp_batch(graph, x, (&self.name, salt), fill, |rng, height, width| Transform {
-            height_shift: rng.uniform(top, bottom) * height as f32,
-            width_shift: rng.uniform(left, right) * width as f32,
-            ..Transform::IDENTITY
+        warp_batch(graph, x, (&self.args.name, salt), fill, |rng, height, width| {
+            Transform {
+                height_shift: rng.uniform(top, bottom) * height as f32,
+                width_shift: rng.uniform(left, right) * width as f32,
+                ..Transform::IDENTITY
+            }
         })
     }
 
     fn config(&self) -> Value {
-        let mut config = json!({
-            "name": self.name,
+        let mut config = self.args.config(json!({
             "height_factor": [self.height_factor.0, self.height_factor.1],
             "width_factor": [self.width_factor.0, self.width_factor.1],
             "seed": self.seed,
             "data_format": "channels_last",
-        });
+        }));
         for (key, value) in self.warp.config() {
             config[key] = value;
         }

@@ -1,0 +1,163 @@
+//! The layer registry: every layer class a model file may name, with the function that builds it
+//! from its Keras config. The only list of layer names in strata: help texts, error messages and
+//! the README's table of layers are made from it.
+//!
+//! Adding a layer: write its file (with `from_config` beside `config()`), then add one line to
+//! [`REGISTRY`].
+
+use super::{
+    Activation, BatchNormalization, Bidirectional, Conv2D, Dense, Embedding, Flatten, GRU, Input, LSTM, Layer,
+    LayerArgs, LayerNormalization, Merge, NoiseLayer, Pooling, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+    RandomTranslation, RandomZoom, Reshape, Reversible, SimpleRNN, TimeDistributed,
+};
+use crate::error::{Error, Result};
+use serde_json::Value;
+
+/// Builds a layer of one class from its config (`name` and `trainable` are read by
+/// [`from_config`] for every class).
+pub type Constructor = fn(&Value) -> Result<Box<dyn Layer>>;
+
+/// One registered layer class.
+#[derive(Clone, Copy)]
+pub struct Registered {
+    /// Keras's class name, as model files write it.
+    pub class_name: &'static str,
+    /// The family it belongs to, for listings (`"Core"`, `"Convolution"`, ...).
+    pub group: &'static str,
+    /// Builds the layer from its config.
+    pub build: Constructor,
+}
+
+const fn entry(class_name: &'static str, group: &'static str, build: Constructor) -> Registered {
+    Registered {
+        class_name,
+        group,
+        build,
+    }
+}
+
+/// Boxes the result of a `from_config` that returns the layer's own type.
+fn boxed<L: Layer + 'static>(layer: Result<L>) -> Result<Box<dyn Layer>> {
+    Ok(Box::new(layer?))
+}
+
+/// Every layer class, grouped as Keras's documentation groups them.
+pub const REGISTRY: &[Registered] = &[
+    entry("InputLayer", "Core", |c| boxed(Input::from_config(c))),
+    entry("Dense", "Core", |c| boxed(Dense::from_config(c))),
+    entry("Activation", "Core", |c| boxed(Activation::from_config(c))),
+    entry("Embedding", "Core", |c| boxed(Embedding::from_config(c))),
+    entry("Flatten", "Reshaping", |c| boxed(Flatten::from_config(c))),
+    entry("Reshape", "Reshaping", |c| boxed(Reshape::from_config(c))),
+    entry("Conv2D", "Convolution", |c| boxed(Conv2D::from_config(c, 2))),
+    entry("Conv1D", "Convolution", |c| boxed(Conv2D::from_config(c, 1))),
+    entry("MaxPooling2D", "Pooling", |c| {
+        boxed(Pooling::from_config("MaxPooling2D", c))
+    }),
+    entry("AveragePooling2D", "Pooling", |c| {
+        boxed(Pooling::from_config("AveragePooling2D", c))
+    }),
+    entry("GlobalMaxPooling2D", "Pooling", |c| {
+        boxed(Pooling::from_config("GlobalMaxPooling2D", c))
+    }),
+    entry("GlobalAveragePooling2D", "Pooling", |c| {
+        boxed(Pooling::from_config("GlobalAveragePooling2D", c))
+    }),
+    entry("MaxPooling1D", "Pooling", |c| {
+        boxed(Pooling::from_config("MaxPooling1D", c))
+    }),
+    entry("Dropout", "Regularization", |c| {
+        boxed(NoiseLayer::from_config("Dropout", c))
+    }),
+    entry("SpatialDropout2D", "Regularization", |c| {
+        boxed(NoiseLayer::from_config("SpatialDropout2D", c))
+    }),
+    entry("GaussianNoise", "Regularization", |c| {
+        boxed(NoiseLayer::from_config("GaussianNoise", c))
+    }),
+    entry("BatchNormalization", "Normalization", |c| {
+        boxed(BatchNormalization::from_config(c))
+    }),
+    entry("LayerNormalization", "Normalization", |c| {
+        boxed(LayerNormalization::from_config(c))
+    }),
+    entry("Add", "Merging", |c| boxed(Merge::from_config("Add", c))),
+    entry("Subtract", "Merging", |c| boxed(Merge::from_config("Subtract", c))),
+    entry("Multiply", "Merging", |c| boxed(Merge::from_config("Multiply", c))),
+    entry("Average", "Merging", |c| boxed(Merge::from_config("Average", c))),
+    entry("Maximum", "Merging", |c| boxed(Merge::from_config("Maximum", c))),
+    entry("Concatenate", "Merging", |c| {
+        boxed(Merge::from_config("Concatenate", c))
+    }),
+    entry("SimpleRNN", "Recurrent", |c| boxed(SimpleRNN::from_config(c))),
+    entry("LSTM", "Recurrent", |c| boxed(LSTM::from_config(c))),
+    entry("GRU", "Recurrent", |c| boxed(GRU::from_config(c))),
+    entry("Bidirectional", "Recurrent", |c| {
+        boxed(Bidirectional::from_config(c, reversible))
+    }),
+    entry("TimeDistributed", "Recurrent", |c| {
+        boxed(TimeDistributed::from_config(c, from_config))
+    }),
+    entry("RandomFlip", "Preprocessing", |c| boxed(RandomFlip::from_config(c))),
+    entry("RandomRotation", "Preprocessing", |c| {
+        boxed(RandomRotation::from_config(c))
+    }),
+    entry("RandomTranslation", "Preprocessing", |c| {
+        boxed(RandomTranslation::from_config(c))
+    }),
+    entry("RandomZoom", "Preprocessing", |c| boxed(RandomZoom::from_config(c))),
+    entry("RandomContrast", "Preprocessing", |c| {
+        boxed(RandomContrast::from_config(c))
+    }),
+    entry("RandomCrop", "Preprocessing", |c| boxed(RandomCrop::from_config(c))),
+];
+
+/// The recurrent layer a `Bidirectional` wraps.
+fn reversible(class_name: &str, config: &Value) -> Result<Box<dyn Reversible>> {
+    let mut layer: Box<dyn Reversible> = match class_name {
+        "SimpleRNN" => Box::new(SimpleRNN::from_config(config)?),
+        "LSTM" => Box::new(LSTM::from_config(config)?),
+        "GRU" => Box::new(GRU::from_config(config)?),
+        other => {
+            return Err(Error::Data(format!(
+                "Bidirectional wraps SimpleRNN, LSTM or GRU, not {other}"
+            )));
+        }
+    };
+    LayerArgs::apply_config(layer.as_mut(), config)?;
+    Ok(layer)
+}
+
+/// Other names model files use for a registered class (Keras's `Input` for `InputLayer`).
+const ALIASES: &[(&str, &str)] = &[("Input", "InputLayer")];
+
+/// The layer class names a model file may use, in [`REGISTRY`] order.
+pub const LAYER_NAMES: &[&str] = &class_names();
+
+const fn class_names() -> [&'static str; REGISTRY.len()] {
+    let mut names = [""; REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        names[i] = REGISTRY[i].class_name;
+        i += 1;
+    }
+    names
+}
+
+/// The registry entry for a class name (or one of its aliases).
+pub fn lookup(class_name: &str) -> Option<&'static Registered> {
+    let class_name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == class_name)
+        .map_or(class_name, |(_, target)| target);
+    REGISTRY.iter().find(|entry| entry.class_name == class_name)
+}
+
+/// Builds a layer from its Keras class name and config. Keys that only matter to Keras
+/// (`dtype`, regularizers left `null`, ...) are ignored.
+pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
+    let entry = lookup(class_name).ok_or_else(|| Error::unknown("layer class", class_name, LAYER_NAMES))?;
+    let mut layer = (entry.build)(config)?;
+    LayerArgs::apply_config(layer.as_mut(), config)?;
+    Ok(layer)
+}
