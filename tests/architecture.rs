@@ -33,7 +33,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
 /// sorted; `mod` is the folder's root file).
 const KNOWN_FILE_CIRCLES: &[&str] = &[
     "distributed: mod, mpi",
-    "io: keras, keras_weights",
     "layers: config, embedding, recurrent, wrappers",
     "model: distributed, fit",
     "model: mod, summary",

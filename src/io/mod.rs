@@ -4,6 +4,7 @@
 pub mod config;
 mod hdf5;
 pub mod keras;
+mod keras_layer;
 mod keras_weights;
 mod transform;
 pub mod weights;
