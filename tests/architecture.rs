@@ -32,7 +32,6 @@ const KNOWN_EXCEPTIONS: &[&str] = &[
 /// Known circles between the files of one folder, as `"folder: file, file, …"` (file stems,
 /// sorted; `mod` is the folder's root file).
 const KNOWN_FILE_CIRCLES: &[&str] = &[
-    "distributed: mod, mpi",
     "layers: config, embedding, recurrent, wrappers",
     "model: distributed, fit",
     "model: mod, summary",
