@@ -24,10 +24,7 @@ use std::path::{Path, PathBuf};
 
 /// Known ties between top-level modules that the redesign (issue 15) is removing: mutual ones
 /// as `"a <-> b"`, a lower layer naming a higher one as `"lower -> higher"`.
-const KNOWN_EXCEPTIONS: &[&str] = &[
-    // `io::config` builds models; `model::graph` reads layer entries back through `io`.
-    "io <-> model",
-];
+const KNOWN_EXCEPTIONS: &[&str] = &[];
 
 /// Known circles between the files of one folder, as `"folder: file, file, …"` (file stems,
 /// sorted; `mod` is the folder's root file).
