@@ -4,6 +4,7 @@
 //! adds `l1·Σ|w| + l2·Σw²` to the training loss, so the optimizer also pulls the weight toward
 //! zero. As in Keras, the loss `fit` and `evaluate` report includes these penalties.
 
+use crate::autograd::Penalty;
 use crate::error::{Error, Result};
 use serde_json::{Value, json};
 
@@ -35,6 +36,16 @@ pub fn l2(factor: f32) -> Regularizer {
 /// Both penalties, Keras's `regularizers.l1_l2`.
 pub fn l1_l2(l1: f32, l2: f32) -> Regularizer {
     Regularizer { l1, l2 }
+}
+
+/// A regularizer attached to a weight is the penalty the tape adds to the loss.
+impl From<Regularizer> for Penalty {
+    fn from(regularizer: Regularizer) -> Penalty {
+        Penalty {
+            l1: regularizer.l1,
+            l2: regularizer.l2,
+        }
+    }
 }
 
 impl Regularizer {

@@ -58,6 +58,6 @@ pub use conv::WindowOptions;
 pub(crate) use conv::window as conv_window;
 pub(crate) use op::Op;
 pub use op::{RecurrentInputs, Statistics, Var};
-pub use params::{ParamId, ParamStore};
+pub use params::{ParamId, ParamStore, Penalty};
 pub use pointwise::UnaryOp;
 pub use tape::{Graph, Tape};

@@ -3,8 +3,18 @@
 //! Values and gradients sit in two parallel vectors so a backward pass can read every weight
 //! while writing every gradient, and an optimizer can walk both without hashing names.
 
-use crate::regularizers::Regularizer;
 use crate::tensor::Tensor;
+
+/// A penalty `l1·Σ|w| + l2·Σw²` that training adds to the loss for one weight. It is what a
+/// regularizer (`crate::regularizers`, a module above this one) becomes once attached: plain
+/// factors, so the tape can differentiate it without knowing regularizers.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Penalty {
+    /// Factor of the sum of absolute values.
+    pub l1: f32,
+    /// Factor of the sum of squares.
+    pub l2: f32,
+}
 
 /// Index of a parameter in its [`ParamStore`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,7 +34,7 @@ pub struct ParamStore {
     values: Vec<Tensor>,
     grads: Vec<Tensor>,
     trainable: Vec<bool>,
-    regularizers: Vec<Option<Regularizer>>,
+    penalties: Vec<Option<Penalty>>,
 }
 
 impl ParamStore {
@@ -39,18 +49,19 @@ impl ParamStore {
         self.grads.push(Tensor::zeros(value.shape()));
         self.values.push(value);
         self.trainable.push(trainable);
-        self.regularizers.push(None);
+        self.penalties.push(None);
         ParamId(self.values.len() - 1)
     }
 
-    /// Attaches a penalty to a weight; training adds it to the loss.
-    pub fn set_regularizer(&mut self, id: ParamId, regularizer: Option<Regularizer>) {
-        self.regularizers[id.0] = regularizer;
+    /// Attaches a penalty (a [`Regularizer`](crate::regularizers::Regularizer), or a
+    /// [`Penalty`]) to a weight; training adds it to the loss.
+    pub fn set_regularizer(&mut self, id: ParamId, regularizer: Option<impl Into<Penalty>>) {
+        self.penalties[id.0] = regularizer.map(Into::into);
     }
 
     /// The penalty attached to a weight, if any.
-    pub fn regularizer(&self, id: ParamId) -> Option<Regularizer> {
-        self.regularizers[id.0]
+    pub fn regularizer(&self, id: ParamId) -> Option<Penalty> {
+        self.penalties[id.0]
     }
 
     /// Number of parameters (tensors, not scalars).

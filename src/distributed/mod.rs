@@ -46,6 +46,7 @@
 //!   is sharded the same way and its sums reduced;
 //! - only rank 0 ([`Collective::is_chief`]) prints progress; write files from rank 0 only.
 
+mod collective;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod replicas;
@@ -53,60 +54,12 @@ mod threads;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::{DEFAULT_TIMEOUT, Mpi, TIMEOUT_VARIABLE};
+pub use collective::{AllReduceTime, Collective, Launched};
 pub(crate) use replicas::{Agreed, check_agreement, reduce_gradients, sync_replicas, weights_from_chief};
 pub use threads::ThreadGroup;
 
 use crate::error::Result;
 use std::ops::Range;
-
-/// The collective operations data-parallel training needs, over a fixed group of `size()`
-/// ranks. Every rank must make the same calls in the same order with buffers of the same
-/// length (as MPI requires): `fit` does.
-pub trait Collective: std::fmt::Debug {
-    /// This process's rank, `0..size()`.
-    fn rank(&self) -> usize;
-
-    /// Number of ranks.
-    fn size(&self) -> usize;
-
-    /// Whether this rank prints progress and writes files (rank 0).
-    fn is_chief(&self) -> bool {
-        self.rank() == 0
-    }
-
-    /// Overwrites `buffer` on every rank with rank `root`'s.
-    fn broadcast_f32(&self, buffer: &mut [f32], root: usize) -> Result<()>;
-
-    /// Replaces `buffer` on every rank with the element-wise sum over the ranks.
-    fn all_reduce_sum_f32(&self, buffer: &mut [f32]) -> Result<()>;
-
-    /// [`Collective::all_reduce_sum_f32`] in double precision (metric sums over many samples).
-    fn all_reduce_sum_f64(&self, buffer: &mut [f64]) -> Result<()>;
-
-    /// Every rank's `values` (of the same length on all ranks), concatenated in rank order.
-    fn all_gather_u64(&self, values: &[u64]) -> Result<Vec<u64>>;
-}
-
-/// Time spent in the `f32` all-reduces (one per training step, plus one per epoch end), waiting
-/// for the slowest rank included.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct AllReduceTime {
-    /// Number of all-reduces.
-    pub calls: usize,
-    /// Seconds spent in them, in total.
-    pub seconds: f64,
-    /// Floats reduced, in total.
-    pub floats: usize,
-}
-
-/// What the command line's `--distributed` needs of its world beyond the collectives.
-pub trait Launched: Collective {
-    /// Ends every rank of the job now, with exit status `code`.
-    fn abort(&self, code: i32) -> !;
-
-    /// Time spent in `f32` all-reduces so far.
-    fn all_reduce_time(&self) -> AllReduceTime;
-}
 
 /// The world of the command line's `--distributed`: the MPI job this process belongs to, or an
 /// error that says how to start one.

@@ -2,7 +2,7 @@
 //! (Open MPI on Debian: `apt-get install libopenmpi-dev openmpi-bin`), with a watchdog that ends
 //! a rank stuck waiting for the others.
 
-use super::{AllReduceTime, Collective, Launched};
+use super::collective::{AllReduceTime, Collective, Launched};
 use crate::error::{Error, Result};
 use mpi::collective::SystemOperation;
 use mpi::environment::Universe;

@@ -1,7 +1,7 @@
 //! Keeping the ranks' model replicas identical: the start-up agreement check, the initial
 //! broadcast, the fused per-step gradient all-reduce and the epoch-end synchronisation.
 
-use super::Collective;
+use super::collective::Collective;
 use crate::autograd::ParamStore;
 use crate::error::{Error, Result};
 use std::cell::RefCell;

@@ -1,6 +1,6 @@
 //! [`ThreadGroup`]: ranks as threads of one process, exchanging buffers through shared memory.
 
-use super::Collective;
+use super::collective::Collective;
 use crate::error::Result;
 use std::sync::{Arc, Barrier, Mutex};
 

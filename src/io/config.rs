@@ -30,8 +30,8 @@
 //! {"layers": [...]}}`) loads too, for the layers strata has; its compile settings, which Keras
 //! keeps elsewhere, default to `rmsprop` with a loss chosen from the last layer.
 
+use super::graph_config::{graph_from_config, layer_from_entry};
 use crate::error::{Error, Result};
-use crate::layers;
 use crate::losses::Loss;
 use crate::model::Model;
 use crate::optimizers::{self, Optimizer};
@@ -182,7 +182,7 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         .ok_or_else(|| Error::Data("missing \"layers\": a list of {class_name, config} entries".into()))?;
     let class = root.get("class_name").and_then(Value::as_str);
     let mut model = if matches!(class, Some("Functional" | "Model")) {
-        crate::model::graph_from_config(entries, body.get("input_layers"), body.get("output_layers"))?
+        graph_from_config(entries, body.get("input_layers"), body.get("output_layers"))?
     } else {
         let mut model = Model::new();
         for (i, entry) in entries.iter().enumerate() {
@@ -287,17 +287,6 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         batch_size: count("batch_size", 32)?,
         validate_on_test: fit.and_then(|f| f.get("validation")).and_then(Value::as_str) == Some("test"),
     })
-}
-
-/// The layer of `layers[i]`: `{"class_name": ..., "config": {...}}`.
-pub(crate) fn layer_from_entry(i: usize, entry: &Value) -> Result<Box<dyn layers::Layer>> {
-    let class = entry
-        .get("class_name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::Data(format!("layers[{i}] has no \"class_name\"")))?;
-    let empty = Value::Object(Default::default());
-    let config = entry.get("config").unwrap_or(&empty);
-    layers::from_config(class, config).map_err(|e| Error::Data(format!("layers[{i}] ({class}): {e}")))
 }
 
 /// A loss for a file without compile settings: cross-entropy after a softmax, else MSE.

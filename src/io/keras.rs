@@ -12,10 +12,10 @@
 
 use super::config;
 use super::hdf5::Hdf5File;
+use super::keras_layer::check_layer;
 use super::keras_weights;
 use crate::error::{Error, Result};
 use crate::initializers::to_snake_case;
-use crate::layers::LAYER_NAMES;
 use crate::model::Model;
 use serde_json::{Value, json};
 use std::io::{Read, Seek};
@@ -200,14 +200,6 @@ fn functional_input_shapes(body: &Value, entries: &[Value]) -> Result<Vec<Vec<us
         .collect()
 }
 
-/// A layer of the archive: its Keras class and config.
-pub(super) struct KerasLayer<'a> {
-    /// The Keras class name, e.g. `Conv2D`.
-    pub class: &'a str,
-    /// Its `config` object.
-    pub config: &'a Value,
-}
-
 /// An archive member's bytes. Its size comes from the archive, so it is checked before reading
 /// and the read stops at that size, whatever the compressed stream holds.
 fn member<R: Read + Seek>(archive: &mut zip::ZipArchive<R>, name: &str, limit: u64) -> Result<Vec<u8>, String> {
@@ -231,36 +223,6 @@ fn member<R: Read + Seek>(archive: &mut zip::ZipArchive<R>, name: &str, limit: u
         return Err(format!("{name} is truncated: {} of {size} bytes", bytes.len()));
     }
     Ok(bytes)
-}
-
-/// The layer, once it is known to be one strata imports with Keras's meaning.
-fn check_layer(entry: &Value) -> Result<KerasLayer<'_>, String> {
-    let class = entry.get("class_name").and_then(Value::as_str).unwrap_or("(none)");
-    let config = entry.get("config").unwrap_or(&Value::Null);
-    let name = config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
-    if !LAYER_NAMES.contains(&class) {
-        return Err(format!(
-            "layer '{name}' ({class}) is not supported by strata; supported layers: {}",
-            LAYER_NAMES.join(", ")
-        ));
-    }
-    // Settings strata's layers do not have, which would change what the layer computes.
-    let unlike = |key: &str, keras_default: Value| config.get(key).is_some_and(|v| *v != keras_default);
-    let reason = if unlike("data_format", json!("channels_last")) {
-        Some("data_format other than channels_last")
-    } else if unlike("groups", json!(1)) {
-        Some("grouped convolution (groups > 1)")
-    } else if unlike("lora_rank", Value::Null) {
-        Some("LoRA weights (lora_rank)")
-    } else {
-        None
-    };
-    match reason {
-        Some(what) => Err(format!(
-            "layer '{name}' ({class}) uses {what}, which strata does not support"
-        )),
-        None => Ok(KerasLayer { class, config }),
-    }
 }
 
 /// Keras's `compile_config` in the vocabulary of strata's model files, or `None` when the model

@@ -8,7 +8,7 @@
 //! layer's `i`-th weight.
 
 use super::hdf5::{Dataset, Hdf5File};
-use super::keras::KerasLayer;
+use super::keras_layer::KerasLayer;
 use crate::autograd::ParamStore;
 use crate::initializers::to_snake_case;
 use crate::layers;

@@ -2,9 +2,12 @@
 //! safetensors model files, Keras `.keras` archives (import), and atomic writes.
 
 pub mod config;
+mod graph_config;
 mod hdf5;
 pub mod keras;
+mod keras_layer;
 mod keras_weights;
+mod legacy_state;
 mod transform;
 pub mod weights;
 

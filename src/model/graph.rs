@@ -18,7 +18,6 @@
 //! ```
 
 use super::Model;
-use super::legacy_state as legacy;
 use crate::error::{Error, Result, keras_shape};
 use crate::layers::{Input, Layer, base_name};
 use crate::layers::{Recurrent, RecurrentKind};
@@ -400,6 +399,64 @@ impl Model {
         self.layers.push(layer);
     }
 
+    /// A functional model from its parts, as a reader of model files finds them (the model
+    /// itself reads no file): its layers, already named; its calls, each a layer index and the
+    /// sources of its inputs, each after its inputs; the first `inputs` calls are its input
+    /// layers' (reading [`Source::ModelInput`] `0..inputs`); `outputs` index all calls' outputs.
+    /// The layers are not built. A source, layer or output that does not exist is an error,
+    /// and so is an input that reaches no output (naming it).
+    pub(crate) fn from_parts(
+        layers: Vec<Box<dyn Layer>>,
+        calls: Vec<(usize, Vec<Source>)>,
+        inputs: usize,
+        outputs: Vec<usize>,
+    ) -> Result<Model> {
+        let mut model = Model::new();
+        model.functional = true;
+        model.layers = layers;
+        model.inputs = inputs;
+        for (layer, sources) in calls {
+            let known = |source: &Source| match *source {
+                Source::ModelInput(i) => i < inputs,
+                Source::Output(o) => o < model.output_count(),
+            };
+            if layer >= model.layers.len() || !sources.iter().all(known) {
+                return Err(Error::Data(format!(
+                    "call {} reads a layer or an output that does not exist",
+                    model.calls.len()
+                )));
+            }
+            model.push_call(layer, sources);
+        }
+        if model.calls.len() < inputs || outputs.iter().any(|&o| o >= model.output_count()) {
+            return Err(Error::Data("the model's inputs or outputs are not in its graph".into()));
+        }
+        model.outputs = outputs;
+        if let Some(input) = model.unconnected_input() {
+            return Err(Error::Data(format!(
+                "the input '{}' is not connected to any output",
+                model.layers[model.calls[input].layer].name()
+            )));
+        }
+        Ok(model)
+    }
+
+    /// The first input (its call's index) that no output depends on, if any: found walking back
+    /// from the outputs.
+    fn unconnected_input(&self) -> Option<usize> {
+        let mut reached = vec![false; self.calls.len()];
+        let mut stack: Vec<usize> = self.outputs.iter().map(|&o| self.output_origin(o).0).collect();
+        while let Some(call) = stack.pop() {
+            if !std::mem::replace(&mut reached[call], true) {
+                stack.extend(self.calls[call].inputs.iter().filter_map(|s| match *s {
+                    Source::Output(o) => Some(self.output_origin(o).0),
+                    Source::ModelInput(_) => None,
+                }));
+            }
+        }
+        (0..self.inputs).find(|&i| !reached[i])
+    }
+
     /// The layer calls, each after its inputs.
     pub(crate) fn graph_calls(&self) -> &[Call] {
         &self.calls
@@ -428,191 +485,4 @@ impl Model {
         let node = self.calls[..c].iter().filter(|k| k.layer == layer).count();
         (self.layers[layer].name(), node)
     }
-}
-
-/// Keras's `[layer name, node index, tensor index]`: output `tensor` of call `node` of a layer.
-type Reference = (String, usize, usize);
-
-/// A call read from a config, waiting for its inputs: (layer index, call index of that layer,
-/// the references it reads).
-type PendingCall = (usize, usize, Vec<Reference>);
-
-/// A functional model from Keras's config layer list, each entry with `"inbound_nodes"`:
-/// `[[["dense", 0, 0, {}], ...], ...]`, one list per call of the layer, naming the calls it
-/// reads (layer name, call index). Calls are ordered so each comes after its inputs; a cycle or
-/// a reference to a missing layer is an error naming the layers involved. `input_layers` and
-/// `output_layers` (`[["name", node, 0], ...]`) order the model's inputs and outputs; without
-/// them, the InputLayers in the list's order and the last layer.
-pub(crate) fn graph_from_config(
-    entries: &[serde_json::Value],
-    input_layers: Option<&serde_json::Value>,
-    output_layers: Option<&serde_json::Value>,
-) -> Result<Model> {
-    let (entries, aliases) = legacy::without_state_layers(entries);
-    let entries = entries.as_slice();
-    let resolve = |r: &Reference| legacy::resolve(&aliases, r);
-    let mut model = Model::new();
-    model.functional = true;
-    let mut pending: Vec<PendingCall> = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let layer = crate::io::config::layer_from_entry(i, entry)?;
-        let name = entry
-            .get("name")
-            .and_then(|v| v.as_str())
-            .unwrap_or(layer.name())
-            .to_string();
-        let mut layer = layer;
-        layer.set_name(name.clone());
-        if model.layers.iter().any(|l| l.name() == name) {
-            return Err(Error::Data(format!("layers[{i}]: two layers are named '{name}'")));
-        }
-        let nodes = entry
-            .get("inbound_nodes")
-            .and_then(|v| v.as_array())
-            .cloned()
-            .unwrap_or_default();
-        if layer.is_input() != nodes.is_empty() {
-            return Err(Error::Data(format!(
-                "layers[{i}] ('{name}'): {}",
-                if layer.is_input() {
-                    "an InputLayer reads no other layer"
-                } else {
-                    "needs \"inbound_nodes\": the layers it is called on"
-                }
-            )));
-        }
-        model.layers.push(layer);
-        for (call_index, node) in nodes.iter().enumerate() {
-            let refs = node
-                .as_array()
-                .ok_or_else(|| Error::Data(format!("layers[{i}] ('{name}'): an inbound node must be a list")))?
-                .iter()
-                .map(|r| layer_reference(r).map(|r| resolve(&r)))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    Error::Data(format!(
-                        "layers[{i}] ('{name}'): an inbound reference is not [layer_name, node_index, tensor_index]"
-                    ))
-                })?;
-            pending.push((model.layers.len() - 1, call_index, refs));
-        }
-    }
-    let named = |key: &str, value: Option<&serde_json::Value>| -> Result<Option<Vec<Reference>>> {
-        value
-            .map(|v| {
-                v.as_array()
-                    .and_then(|all| {
-                        all.iter()
-                            .map(|r| layer_reference(r).map(|r| resolve(&r)))
-                            .collect::<Option<Vec<_>>>()
-                    })
-                    .ok_or_else(|| Error::Data(format!("\"{key}\" must be a list of [layer_name, node_index, 0]")))
-            })
-            .transpose()
-    };
-    let position = |name: &str, layers: &[Box<dyn Layer>]| layers.iter().position(|l| l.name() == name);
-    let inputs: Vec<usize> = match named("input_layers", input_layers)? {
-        Some(refs) => refs
-            .iter()
-            .map(|(name, _, _)| match position(name, &model.layers) {
-                Some(i) if model.layers[i].is_input() => Ok(i),
-                _ => Err(Error::Data(format!(
-                    "input_layers names '{name}', which is not an InputLayer here"
-                ))),
-            })
-            .collect::<Result<_>>()?,
-        None => (0..model.layers.len())
-            .filter(|&i| model.layers[i].is_input())
-            .collect(),
-    };
-    if inputs.is_empty() {
-        return Err(Error::Data("a functional model needs an InputLayer".into()));
-    }
-    if let Some(unused) = (0..model.layers.len()).find(|&i| model.layers[i].is_input() && !inputs.contains(&i)) {
-        return Err(Error::Data(format!(
-            "the InputLayer '{}' is not among input_layers",
-            model.layers[unused].name()
-        )));
-    }
-    model.inputs = inputs.len();
-    // (layer, call index of that layer) → position in model.calls
-    let mut placed: Vec<((usize, usize), usize)> = Vec::new();
-    for (i, &layer) in inputs.iter().enumerate() {
-        model.push_call(layer, vec![Source::ModelInput(i)]);
-        placed.push(((layer, 0), model.calls.len() - 1));
-    }
-    // The output a reference names, once its call is placed.
-    let find = |(name, k, tensor): &Reference, model: &Model, placed: &[((usize, usize), usize)]| {
-        let layer = position(name, &model.layers)?;
-        let call = placed.iter().find(|(key, _)| *key == (layer, *k)).map(|(_, c)| *c)?;
-        (*tensor < model.layers[layer].output_count()).then(|| model.calls[call].first_output + tensor)
-    };
-    while !pending.is_empty() {
-        let ready = pending
-            .iter()
-            .position(|(_, _, refs)| refs.iter().all(|r| find(r, &model, &placed).is_some()));
-        let Some(ready) = ready else {
-            let stuck: Vec<&str> = pending.iter().map(|(l, _, _)| model.layers[*l].name()).collect();
-            return Err(Error::Data(format!(
-                "the layers {} read from layers that are missing or form a cycle",
-                stuck.join(", ")
-            )));
-        };
-        let (layer, call_index, refs) = pending.remove(ready);
-        let sources = refs
-            .iter()
-            .map(|r| Source::Output(find(r, &model, &placed).expect("checked ready")))
-            .collect();
-        model.push_call(layer, sources);
-        placed.push(((layer, call_index), model.calls.len() - 1));
-    }
-    model.outputs = match named("output_layers", output_layers)? {
-        Some(refs) => refs
-            .iter()
-            .map(|r| {
-                find(r, &model, &placed).ok_or_else(|| {
-                    Error::Data(format!(
-                        "output_layers names '{}' (call {}, output {}), which is not in the graph",
-                        r.0, r.1, r.2
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?,
-        None => vec![model.output_count() - 1],
-    };
-    if model.outputs.is_empty() {
-        return Err(Error::Data("output_layers is empty: a model needs an output".into()));
-    }
-    // Every input must reach an output: walk back from the outputs.
-    let mut reached = vec![false; model.calls.len()];
-    let mut stack: Vec<usize> = model.outputs.iter().map(|&o| model.output_origin(o).0).collect();
-    while let Some(call) = stack.pop() {
-        if !std::mem::replace(&mut reached[call], true) {
-            stack.extend(model.calls[call].inputs.iter().filter_map(|s| match *s {
-                Source::Output(o) => Some(model.output_origin(o).0),
-                Source::ModelInput(_) => None,
-            }));
-        }
-    }
-    if let Some(input) = (0..model.inputs).find(|&i| !reached[i]) {
-        return Err(Error::Data(format!(
-            "the input '{}' is not connected to any output",
-            model.layers[model.calls[input].layer].name()
-        )));
-    }
-    Ok(model)
-}
-
-/// `["dense", 0, 0, {}]` → `("dense", 0, 0)`: a layer's name, the index of its call and which
-/// of the call's outputs (0 when left out).
-fn layer_reference(value: &serde_json::Value) -> Option<Reference> {
-    let tensor = match value.get(2) {
-        None => 0,
-        Some(t) => t.as_u64()? as usize,
-    };
-    Some((
-        value.get(0)?.as_str()?.to_string(),
-        value.get(1)?.as_u64()? as usize,
-        tensor,
-    ))
 }

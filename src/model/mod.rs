@@ -6,13 +6,12 @@ mod distributed;
 mod fit;
 mod graph;
 mod history;
-mod legacy_state;
 mod progress;
 mod summary;
 
 pub use callbacks::{Callback, Control};
 pub use fit::{FitOptions, Scores};
-pub(crate) use graph::{Call, Source, graph_from_config};
+pub(crate) use graph::{Call, Source};
 pub use graph::{LayerCall, Node, SharedLayer};
 
 pub use history::{EpochLogs, History};
