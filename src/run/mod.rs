@@ -192,14 +192,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         initial_batch: 0,
         seed: options.seed,
     };
-    let run = PreparedRun {
-        name,
-        model,
-        data: dataset,
-        source,
-        plan,
-    };
-    Ok(record(run))
+    Ok(with_record(name, model, dataset, source, plan))
 }
 
 /// A saved model, continuing after the epochs (and batches) it has trained with its seed and
@@ -256,14 +249,7 @@ pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> 
         initial_batch: model.batches_into_epoch(),
         seed: model.seed_value(),
     };
-    let run = PreparedRun {
-        name,
-        model,
-        data: dataset,
-        source,
-        plan,
-    };
-    Ok(record(run))
+    Ok(with_record(name, model, dataset, source, plan))
 }
 
 /// The test samples and targets to score a saved model on, as it takes them: `data` when
@@ -285,17 +271,22 @@ pub fn evaluation_data(
     source.load_test_for(model, loss)
 }
 
-/// The run with its record attached to the model.
-fn record(run: PreparedRun) -> PreparedRun {
-    let mut run = run;
+/// The prepared run, with its record attached to the model.
+fn with_record(name: String, mut model: Model, data: Dataset, source: DataSource, plan: FitPlan) -> PreparedRun {
     RunRecord {
-        data: run.source.clone(),
-        epochs: run.plan.epochs,
-        batch_size: run.plan.batch_size,
-        validate_on_test: run.plan.validate_on_test,
+        data: source.clone(),
+        epochs: plan.epochs,
+        batch_size: plan.batch_size,
+        validate_on_test: plan.validate_on_test,
     }
-    .attach_to(&mut run.model);
-    run
+    .attach_to(&mut model);
+    PreparedRun {
+        name,
+        model,
+        data,
+        source,
+        plan,
+    }
 }
 
 /// The model file's optimizer, or the one the options name, with the options' learning rate,

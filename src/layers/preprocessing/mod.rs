@@ -19,6 +19,39 @@
 //! else, the forward pass fails with an error naming the layer, rather than silently stopping
 //! the gradient there.
 
+/// The builders of the layers that resample images (`RandomRotation`, `RandomTranslation`,
+/// `RandomZoom`): Keras's `fill_mode`, `fill_value`, `interpolation` and `seed`, on a layer with
+/// `warp: Warp` and `seed: Option<u64>` fields.
+macro_rules! warp_builders {
+    ($layer:ty) => {
+        impl $layer {
+            /// Sets `fill_mode`: `"constant"`, `"nearest"`, `"reflect"` (the default) or `"wrap"`.
+            pub fn fill_mode(mut self, mode: &str) -> Self {
+                self.warp.fill_mode = mode.to_string();
+                self
+            }
+
+            /// Sets `fill_value`, read beyond the edges when `fill_mode` is `"constant"`.
+            pub fn fill_value(mut self, value: f32) -> Self {
+                self.warp.fill_value = value;
+                self
+            }
+
+            /// Sets `interpolation`; strata supports `"bilinear"` (the default) only.
+            pub fn interpolation(mut self, interpolation: &str) -> Self {
+                self.warp.interpolation = interpolation.to_string();
+                self
+            }
+
+            /// Seeds this layer's draws (mixed with the model's per-step seed).
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.seed = Some(seed);
+                self
+            }
+        }
+    };
+}
+
 mod contrast;
 mod crop;
 mod flip;

@@ -27,6 +27,8 @@ pub struct RandomRotation {
     seed: Option<u64>,
 }
 
+warp_builders!(RandomRotation);
+
 impl RandomRotation {
     /// Angles drawn from `factor` turns: `0.1` or `(-0.1, 0.1)`; within [-1, 1].
     pub fn new(factor: impl IntoFactor) -> Self {
@@ -36,30 +38,6 @@ impl RandomRotation {
             warp: Warp::default(),
             seed: None,
         }
-    }
-
-    /// Sets `fill_mode`: `"constant"`, `"nearest"`, `"reflect"` (the default) or `"wrap"`.
-    pub fn fill_mode(mut self, mode: &str) -> Self {
-        self.warp.fill_mode = mode.to_string();
-        self
-    }
-
-    /// Sets `fill_value`, read beyond the edges when `fill_mode` is `"constant"`.
-    pub fn fill_value(mut self, value: f32) -> Self {
-        self.warp.fill_value = value;
-        self
-    }
-
-    /// Sets `interpolation`; strata supports `"bilinear"` (the default) only.
-    pub fn interpolation(mut self, interpolation: &str) -> Self {
-        self.warp.interpolation = interpolation.to_string();
-        self
-    }
-
-    /// Seeds this layer's draws (mixed with the model's per-step seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
     }
 
     /// The layer from Keras's `get_config()` keys.

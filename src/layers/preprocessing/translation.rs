@@ -29,6 +29,8 @@ pub struct RandomTranslation {
     seed: Option<u64>,
 }
 
+warp_builders!(RandomTranslation);
+
 impl RandomTranslation {
     /// Offsets drawn from `height_factor` times the height and `width_factor` times the width:
     /// each `0.1` or `(-0.1, 0.2)`, within [-1, 1].
@@ -40,30 +42,6 @@ impl RandomTranslation {
             warp: Warp::default(),
             seed: None,
         }
-    }
-
-    /// Sets `fill_mode`: `"constant"`, `"nearest"`, `"reflect"` (the default) or `"wrap"`.
-    pub fn fill_mode(mut self, mode: &str) -> Self {
-        self.warp.fill_mode = mode.to_string();
-        self
-    }
-
-    /// Sets `fill_value`, read beyond the edges when `fill_mode` is `"constant"`.
-    pub fn fill_value(mut self, value: f32) -> Self {
-        self.warp.fill_value = value;
-        self
-    }
-
-    /// Sets `interpolation`; strata supports `"bilinear"` (the default) only.
-    pub fn interpolation(mut self, interpolation: &str) -> Self {
-        self.warp.interpolation = interpolation.to_string();
-        self
-    }
-
-    /// Seeds this layer's draws (mixed with the model's per-step seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
     }
 
     /// The layer from Keras's `get_config()` keys.

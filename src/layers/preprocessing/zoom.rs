@@ -30,6 +30,8 @@ pub struct RandomZoom {
     seed: Option<u64>,
 }
 
+warp_builders!(RandomZoom);
+
 impl RandomZoom {
     /// Zooms drawn from `height_factor` (`0.1` or `(-0.2, 0.1)`, within (-1, 1]) for both axes.
     pub fn new(height_factor: impl IntoFactor) -> Self {
@@ -45,30 +47,6 @@ impl RandomZoom {
     /// Draws the width's zoom on its own, from `factor` (within (-1, 1]).
     pub fn width_factor(mut self, factor: impl IntoFactor) -> Self {
         self.width_factor = Some(factor.into_factor());
-        self
-    }
-
-    /// Sets `fill_mode`: `"constant"`, `"nearest"`, `"reflect"` (the default) or `"wrap"`.
-    pub fn fill_mode(mut self, mode: &str) -> Self {
-        self.warp.fill_mode = mode.to_string();
-        self
-    }
-
-    /// Sets `fill_value`, read beyond the edges when `fill_mode` is `"constant"`.
-    pub fn fill_value(mut self, value: f32) -> Self {
-        self.warp.fill_value = value;
-        self
-    }
-
-    /// Sets `interpolation`; strata supports `"bilinear"` (the default) only.
-    pub fn interpolation(mut self, interpolation: &str) -> Self {
-        self.warp.interpolation = interpolation.to_string();
-        self
-    }
-
-    /// Seeds this layer's draws (mixed with the model's per-step seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
         self
     }
 
