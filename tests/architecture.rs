@@ -35,8 +35,6 @@ const KNOWN_FILE_CIRCLES: &[&str] = &[
     "distributed: mod, mpi",
     "io: keras, keras_weights",
     "layers: config, embedding, recurrent, wrappers",
-    "model: distributed, fit",
-    "model: mod, summary",
 ];
 
 /// The lower layers of the stack: they may name each other (in layering order) but none of

@@ -2,18 +2,27 @@
 //! `predict`, `summary` and `save`; [`Sequential`] starts a stack.
 
 mod callbacks;
+mod checks;
 mod distributed;
+mod evaluate;
 mod fit;
+mod fit_data;
 mod graph;
 mod history;
 mod legacy_state;
+mod options;
+mod predict;
 mod progress;
+mod step;
+mod strategy;
 mod summary;
+mod totals;
 
 pub use callbacks::{Callback, Control};
-pub use fit::{FitOptions, Scores};
 pub(crate) use graph::{Call, Source, graph_from_config};
 pub use graph::{LayerCall, Node, SharedLayer};
+pub use options::FitOptions;
+pub use totals::{OutputScores, Scores};
 
 pub use history::{EpochLogs, History};
 
@@ -575,12 +584,6 @@ impl Model {
     /// The loss of each output, chosen by `compile`.
     pub fn losses(&self) -> Option<&[Loss]> {
         self.compiled.as_ref().map(|c| c.losses.as_slice())
-    }
-
-    /// Keras's `model.summary()` table as text.
-    pub fn summary(&mut self) -> Result<String> {
-        self.build_if_declared()?;
-        Ok(summary::render(self))
     }
 
     /// Records the forward pass of every call on `graph`, from the batch `inputs` (one per model

@@ -1,14 +1,22 @@
 //! Keras 3's `model.summary()` table.
 
 use super::Model;
-use crate::error::keras_shape;
+use crate::error::{Result, keras_shape};
 
 const WIDTHS: [usize; 3] = [33, 24, 15];
 /// Keras's functional summary has a fourth column, "Connected to".
 const FUNCTIONAL_WIDTHS: [usize; 4] = [26, 22, 12, 32];
 
+impl Model {
+    /// Keras's `model.summary()` table as text.
+    pub fn summary(&mut self) -> Result<String> {
+        self.build_if_declared()?;
+        Ok(render(self))
+    }
+}
+
 /// The summary of a (built) model as text.
-pub(crate) fn render(model: &Model) -> String {
+fn render(model: &Model) -> String {
     if model.functional {
         return render_functional(model);
     }
