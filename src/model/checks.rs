@@ -9,10 +9,10 @@ use crate::tensor::Tensor;
 impl Model {
     /// Builds the model for `xs` if needed and checks that they fit its inputs.
     pub(super) fn check_inputs(&mut self, xs: &[&Tensor]) -> Result<()> {
-        if xs.len() != self.inputs {
+        if xs.len() != self.network.inputs {
             return Err(Error::Data(format!(
                 "the model takes {} input(s), but {} x tensor(s) were given",
-                self.inputs,
+                self.network.inputs,
                 xs.len()
             )));
         }
@@ -33,7 +33,7 @@ impl Model {
         if !self.build_if_declared()? {
             self.build_inputs(&sample_shapes)?;
         }
-        for (i, (expected, given)) in self.input_shapes.iter().zip(&sample_shapes).enumerate() {
+        for (i, (expected, given)) in self.network.input_shapes.iter().zip(&sample_shapes).enumerate() {
             if expected.as_slice() != *given {
                 return Err(Error::LayerShape {
                     layer: self.reader_of_input(i).to_string(),
@@ -48,15 +48,20 @@ impl Model {
     /// The name of the layer that reads model input `input`: past an Input layer, the first
     /// one it feeds.
     fn reader_of_input(&self, input: usize) -> &str {
-        let name_of = |call: usize| self.layers[self.calls[call].layer].name();
-        let Some(at) = self.calls.iter().position(|c| c.inputs == [Source::ModelInput(input)]) else {
+        let name_of = |call: usize| self.network.layers[self.network.calls[call].layer].name();
+        let Some(at) = self
+            .network
+            .calls
+            .iter()
+            .position(|c| c.inputs == [Source::ModelInput(input)])
+        else {
             return "input";
         };
-        if !self.layers[self.calls[at].layer].is_input() {
+        if !self.network.layers[self.network.calls[at].layer].is_input() {
             return name_of(at);
         }
-        let fed = Source::Output(self.calls[at].first_output);
-        match self.calls.iter().position(|c| c.inputs.contains(&fed)) {
+        let fed = Source::Output(self.network.calls[at].first_output);
+        match self.network.calls.iter().position(|c| c.inputs.contains(&fed)) {
             Some(reader) => name_of(reader),
             None => name_of(at),
         }
@@ -65,7 +70,7 @@ impl Model {
     /// Checks `(xs, ys)` against the model and its losses, and returns each `y` shaped for its
     /// output's loss.
     pub(super) fn prepare(&mut self, xs: &[&Tensor], ys: &[&Tensor]) -> Result<Vec<Tensor>> {
-        if self.compiled.is_none() {
+        if self.training.compiled.is_none() {
             return Err(Error::Usage(
                 "the model must be compiled before fit/evaluate: call `model.compile(...)`".into(),
             ));
@@ -81,7 +86,7 @@ impl Model {
             )));
         }
         let output_shapes: Vec<Vec<usize>> = self.output_shapes().iter().map(|s| s.to_vec()).collect();
-        let losses = self.compiled.as_ref().expect("checked above").losses.clone();
+        let losses = self.training.compiled.as_ref().expect("checked above").losses.clone();
         let mut prepared = Vec::with_capacity(ys.len());
         for (((y, output_shape), loss), name) in ys.iter().zip(&output_shapes).zip(losses).zip(&names) {
             // With one output the messages stay as they were: "y" needs no output's name.

@@ -110,7 +110,7 @@ fn model_values(model: &Model) -> Vec<Agreed<'static>> {
     vec![
         counted("number of parameters", model.params.counts().0),
         counted("number of weight tensors", model.params.len()),
-        counted("number of layers", model.layers.len()),
+        counted("number of layers", model.network.layers.len()),
         hashed("weight names and shapes (hash)", &weights),
         hashed("architecture (hash of the model's config)", &model.config().to_string()),
         hashed("compile settings (hash)", &compile),
@@ -135,7 +135,7 @@ fn data_values(xs: &[&Tensor], ys: &[&Tensor], options: &FitOptions) -> Vec<Agre
 
 /// What every rank must agree on about the options and the point training starts from.
 fn option_values(model: &Model, options: &FitOptions) -> Vec<Agreed<'static>> {
-    let steps_taken = model.compiled.as_ref().map_or(0, |c| c.optimizer.iterations());
+    let steps_taken = model.training.compiled.as_ref().map_or(0, |c| c.optimizer.iterations());
     vec![
         counted("batch size per rank", options.batch_size),
         counted("epochs", options.epochs),
@@ -149,7 +149,7 @@ fn option_values(model: &Model, options: &FitOptions) -> Vec<Agreed<'static>> {
         counted("shuffle flag", options.shuffle as usize),
         exact(
             "shuffling seed",
-            options.seed.unwrap_or(model.seed.wrapping_add(1)),
+            options.seed.unwrap_or(model.training.seed.wrapping_add(1)),
             false,
         ),
         exact("optimizer steps taken", steps_taken, false),

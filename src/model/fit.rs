@@ -54,22 +54,10 @@ impl Model {
         // First: once the ranks agree, every check below fails on all of them or on none.
         strategy.check(self, xs, ys, &options)?;
         let data = self.fit_data(xs, ys, &options)?;
-        let seed = options.seed.unwrap_or(self.seed.wrapping_add(1));
-        let mut order = SampleOrder::new(data.train_rows, options.shuffle, seed);
-        // Replay the skipped epochs' shuffles so the order continues where it left off.
-        (0..options.initial_epoch.min(options.epochs)).for_each(|_| order.next_epoch());
+        let seed = options.seed.unwrap_or(self.training.seed.wrapping_add(1));
         strategy.begin(self)?;
-        let global_batch = strategy.global_batch(options.batch_size);
-        let mut run = FitRun {
-            steps: data.train_rows.div_ceil(global_batch),
-            verbose: if strategy.prints_progress() { options.verbose } else { 0 },
-            stats: vec![StepStats::default(); self.outputs.len()],
-            options: &options,
-            data: &data,
-            strategy: strategy.as_ref(),
-            global_batch,
-            order,
-        };
+        let outputs = self.network.outputs.len();
+        let mut run = FitRun::new(&options, &data, strategy.as_ref(), seed, outputs);
         for callback in callbacks.iter_mut() {
             callback.on_train_begin(self)?;
         }
@@ -116,8 +104,8 @@ impl Model {
         self.validate(run, &mut logs)?;
         logs.seconds = started.elapsed().as_secs_f64();
         progress.finish(&logs);
-        self.epochs_trained = epoch;
-        self.batches_into_epoch = 0;
+        self.training.epochs_trained = epoch;
+        self.training.batches_into_epoch = 0;
         let mut control = Control::Continue;
         for callback in callbacks.iter_mut() {
             if callback.on_epoch_end(self, &logs)? == Control::Stop {
@@ -138,7 +126,7 @@ impl Model {
         progress: &mut EpochProgress,
     ) -> Result<(Totals, Control)> {
         let tracked = self.tracks_accuracy();
-        let mut totals = Totals::new(self.outputs.len());
+        let mut totals = Totals::new(self.network.outputs.len());
         // A run resumed mid-epoch skips the batches its first epoch already trained.
         let skip = if epoch == run.options.initial_epoch + 1 {
             run.options.initial_batch
@@ -153,7 +141,7 @@ impl Model {
             let loss = run
                 .strategy
                 .step(self, run.data.xs, &run.data.ys, batch, &mut run.stats)?;
-            self.batches_into_epoch = number;
+            self.training.batches_into_epoch = number;
             let mut control = Control::Continue;
             for callback in callbacks.iter_mut() {
                 if callback.on_batch_end(self, epoch, number, loss)? == Control::Stop {
@@ -179,7 +167,7 @@ impl Model {
     /// The logs of epoch `epoch` from its training totals.
     fn epoch_logs(&self, epoch: usize, totals: &Totals) -> EpochLogs {
         let scores = self.scores(totals);
-        let single = self.outputs.len() == 1;
+        let single = self.network.outputs.len() == 1;
         let mut logs = EpochLogs {
             epoch,
             loss: scores.loss,
@@ -199,7 +187,7 @@ impl Model {
         let xs: Vec<&Tensor> = validation.xs.iter().map(AsRef::as_ref).collect();
         let ys: Vec<&Tensor> = validation.ys.iter().collect();
         let scores = run.strategy.evaluate(self, &xs, &ys, run.options.batch_size)?;
-        let single = self.outputs.len() == 1;
+        let single = self.network.outputs.len() == 1;
         logs.val_loss = Some(scores.loss);
         logs.val_accuracy = scores.accuracy.filter(|_| single);
         logs.add_outputs("val_", &scores);
@@ -221,6 +209,33 @@ struct FitRun<'r, 'a> {
     verbose: u8,
     /// The last step's per-output stats, kept between steps to avoid allocating.
     stats: Vec<StepStats>,
+}
+
+impl<'r, 'a> FitRun<'r, 'a> {
+    /// The shared state of a run of `options` on `data` with `strategy`, shuffling from `seed`,
+    /// for a model with `outputs` outputs.
+    fn new(
+        options: &'r FitOptions<'a>,
+        data: &'r FitData<'r>,
+        strategy: &'r dyn TrainingStrategy,
+        seed: u64,
+        outputs: usize,
+    ) -> Self {
+        let mut order = SampleOrder::new(data.train_rows, options.shuffle, seed);
+        // Replay the skipped epochs' shuffles so the order continues where it left off.
+        (0..options.initial_epoch.min(options.epochs)).for_each(|_| order.next_epoch());
+        let global_batch = strategy.global_batch(options.batch_size);
+        FitRun {
+            options,
+            data,
+            strategy,
+            order,
+            global_batch,
+            steps: data.train_rows.div_ceil(global_batch),
+            verbose: if strategy.prints_progress() { options.verbose } else { 0 },
+            stats: vec![StepStats::default(); outputs],
+        }
+    }
 }
 
 /// The strategy `options` ask for: data-parallel with a group of ranks, or this process alone.

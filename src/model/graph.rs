@@ -278,13 +278,13 @@ impl Model {
         }
         let mut model = Model::new();
         model.set_name("functional");
-        model.functional = true;
-        model.inputs = inputs.len();
+        model.network.functional = true;
+        model.network.inputs = inputs.len();
         // Each node's tensor: its index among the calls' outputs.
         let mut node_outputs: Vec<(Node, usize)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             model.push_unique(Box::new(Input::new(input.shape())));
-            let output = model.push_call(model.layers.len() - 1, vec![Source::ModelInput(i)]);
+            let output = model.push_call(model.network.layers.len() - 1, vec![Source::ModelInput(i)]);
             node_outputs.push(((*input).clone(), output));
         }
         let mut shared: Vec<(SharedLayer, usize)> = Vec::new();
@@ -323,7 +323,7 @@ impl Model {
             };
             node_outputs.push((node.clone(), first + k));
         }
-        model.outputs = outputs
+        model.network.outputs = outputs
             .iter()
             .map(|output| {
                 node_outputs
@@ -351,14 +351,14 @@ impl Model {
             .take()
             .ok_or_else(|| Error::Usage("a layer of this graph already belongs to another model".into()))?;
         self.push_unique(taken);
-        shared.push((layer.clone(), self.layers.len() - 1));
-        Ok(self.layers.len() - 1)
+        shared.push((layer.clone(), self.network.layers.len() - 1));
+        Ok(self.network.layers.len() - 1)
     }
 
     /// Appends a call of layer `layer` on `inputs`; returns the index of its first output.
     pub(crate) fn push_call(&mut self, layer: usize, inputs: Vec<Source>) -> usize {
         let first_output = self.output_count();
-        self.calls.push(Call {
+        self.network.calls.push(Call {
             layer,
             inputs,
             first_output,
@@ -368,15 +368,16 @@ impl Model {
 
     /// How many tensors the calls yield in all.
     pub(crate) fn output_count(&self) -> usize {
-        self.calls
+        self.network
+            .calls
             .last()
-            .map_or(0, |c| c.first_output + self.layers[c.layer].output_count())
+            .map_or(0, |c| c.first_output + self.network.layers[c.layer].output_count())
     }
 
     /// The call that yields output `output` and which of its outputs it is.
     pub(crate) fn output_origin(&self, output: usize) -> (usize, usize) {
-        let call = self.calls.partition_point(|c| c.first_output <= output) - 1;
-        (call, output - self.calls[call].first_output)
+        let call = self.network.calls.partition_point(|c| c.first_output <= output) - 1;
+        (call, output - self.network.calls[call].first_output)
     }
 
     /// Adds a layer under a unique name (Keras's `dense`, `dense_1`, ...) when it has none, or
@@ -388,21 +389,21 @@ impl Model {
             base_name(layer.class_name())
         };
         let taken = |name: &str, layers: &[Box<dyn Layer>]| layers.iter().any(|l| l.name() == name);
-        if layer.name().is_empty() || (layer.name() == base && taken(&base, &self.layers)) {
+        if layer.name().is_empty() || (layer.name() == base && taken(&base, &self.network.layers)) {
             let mut name = base.clone();
             let mut n = 0;
-            while taken(&name, &self.layers) {
+            while taken(&name, &self.network.layers) {
                 n += 1;
                 name = format!("{base}_{n}");
             }
             layer.set_name(name);
         }
-        self.layers.push(layer);
+        self.network.layers.push(layer);
     }
 
     /// The layer calls, each after its inputs.
     pub(crate) fn graph_calls(&self) -> &[Call] {
-        &self.calls
+        &self.network.calls
     }
 
     /// The calls that read each layer, as Keras's "connected to": `dense[0][0]` is the first
@@ -424,9 +425,9 @@ impl Model {
     /// Call `c` as Keras names it: its layer's name and which call of that layer it is (Keras's
     /// node index; a shared layer's second call is node 1).
     pub(crate) fn call_reference(&self, c: usize) -> (&str, usize) {
-        let layer = self.calls[c].layer;
-        let node = self.calls[..c].iter().filter(|k| k.layer == layer).count();
-        (self.layers[layer].name(), node)
+        let layer = self.network.calls[c].layer;
+        let node = self.network.calls[..c].iter().filter(|k| k.layer == layer).count();
+        (self.network.layers[layer].name(), node)
     }
 }
 
@@ -452,7 +453,7 @@ pub(crate) fn graph_from_config(
     let entries = entries.as_slice();
     let resolve = |r: &Reference| legacy::resolve(&aliases, r);
     let mut model = Model::new();
-    model.functional = true;
+    model.network.functional = true;
     let mut pending: Vec<PendingCall> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let layer = crate::io::config::layer_from_entry(i, entry)?;
@@ -463,7 +464,7 @@ pub(crate) fn graph_from_config(
             .to_string();
         let mut layer = layer;
         layer.set_name(name.clone());
-        if model.layers.iter().any(|l| l.name() == name) {
+        if model.network.layers.iter().any(|l| l.name() == name) {
             return Err(Error::Data(format!("layers[{i}]: two layers are named '{name}'")));
         }
         let nodes = entry
@@ -481,7 +482,7 @@ pub(crate) fn graph_from_config(
                 }
             )));
         }
-        model.layers.push(layer);
+        model.network.layers.push(layer);
         for (call_index, node) in nodes.iter().enumerate() {
             let refs = node
                 .as_array()
@@ -494,7 +495,7 @@ pub(crate) fn graph_from_config(
                         "layers[{i}] ('{name}'): an inbound reference is not [layer_name, node_index, tensor_index]"
                     ))
                 })?;
-            pending.push((model.layers.len() - 1, call_index, refs));
+            pending.push((model.network.layers.len() - 1, call_index, refs));
         }
     }
     let named = |key: &str, value: Option<&serde_json::Value>| -> Result<Option<Vec<Reference>>> {
@@ -514,45 +515,50 @@ pub(crate) fn graph_from_config(
     let inputs: Vec<usize> = match named("input_layers", input_layers)? {
         Some(refs) => refs
             .iter()
-            .map(|(name, _, _)| match position(name, &model.layers) {
-                Some(i) if model.layers[i].is_input() => Ok(i),
+            .map(|(name, _, _)| match position(name, &model.network.layers) {
+                Some(i) if model.network.layers[i].is_input() => Ok(i),
                 _ => Err(Error::Data(format!(
                     "input_layers names '{name}', which is not an InputLayer here"
                 ))),
             })
             .collect::<Result<_>>()?,
-        None => (0..model.layers.len())
-            .filter(|&i| model.layers[i].is_input())
+        None => (0..model.network.layers.len())
+            .filter(|&i| model.network.layers[i].is_input())
             .collect(),
     };
     if inputs.is_empty() {
         return Err(Error::Data("a functional model needs an InputLayer".into()));
     }
-    if let Some(unused) = (0..model.layers.len()).find(|&i| model.layers[i].is_input() && !inputs.contains(&i)) {
+    if let Some(unused) =
+        (0..model.network.layers.len()).find(|&i| model.network.layers[i].is_input() && !inputs.contains(&i))
+    {
         return Err(Error::Data(format!(
             "the InputLayer '{}' is not among input_layers",
-            model.layers[unused].name()
+            model.network.layers[unused].name()
         )));
     }
-    model.inputs = inputs.len();
-    // (layer, call index of that layer) → position in model.calls
+    model.network.inputs = inputs.len();
+    // (layer, call index of that layer) → position in model.network.calls
     let mut placed: Vec<((usize, usize), usize)> = Vec::new();
     for (i, &layer) in inputs.iter().enumerate() {
         model.push_call(layer, vec![Source::ModelInput(i)]);
-        placed.push(((layer, 0), model.calls.len() - 1));
+        placed.push(((layer, 0), model.network.calls.len() - 1));
     }
     // The output a reference names, once its call is placed.
     let find = |(name, k, tensor): &Reference, model: &Model, placed: &[((usize, usize), usize)]| {
-        let layer = position(name, &model.layers)?;
+        let layer = position(name, &model.network.layers)?;
         let call = placed.iter().find(|(key, _)| *key == (layer, *k)).map(|(_, c)| *c)?;
-        (*tensor < model.layers[layer].output_count()).then(|| model.calls[call].first_output + tensor)
+        (*tensor < model.network.layers[layer].output_count()).then(|| model.network.calls[call].first_output + tensor)
     };
     while !pending.is_empty() {
         let ready = pending
             .iter()
             .position(|(_, _, refs)| refs.iter().all(|r| find(r, &model, &placed).is_some()));
         let Some(ready) = ready else {
-            let stuck: Vec<&str> = pending.iter().map(|(l, _, _)| model.layers[*l].name()).collect();
+            let stuck: Vec<&str> = pending
+                .iter()
+                .map(|(l, _, _)| model.network.layers[*l].name())
+                .collect();
             return Err(Error::Data(format!(
                 "the layers {} read from layers that are missing or form a cycle",
                 stuck.join(", ")
@@ -564,9 +570,9 @@ pub(crate) fn graph_from_config(
             .map(|r| Source::Output(find(r, &model, &placed).expect("checked ready")))
             .collect();
         model.push_call(layer, sources);
-        placed.push(((layer, call_index), model.calls.len() - 1));
+        placed.push(((layer, call_index), model.network.calls.len() - 1));
     }
-    model.outputs = match named("output_layers", output_layers)? {
+    model.network.outputs = match named("output_layers", output_layers)? {
         Some(refs) => refs
             .iter()
             .map(|r| {
@@ -580,24 +586,29 @@ pub(crate) fn graph_from_config(
             .collect::<Result<_>>()?,
         None => vec![model.output_count() - 1],
     };
-    if model.outputs.is_empty() {
+    if model.network.outputs.is_empty() {
         return Err(Error::Data("output_layers is empty: a model needs an output".into()));
     }
     // Every input must reach an output: walk back from the outputs.
-    let mut reached = vec![false; model.calls.len()];
-    let mut stack: Vec<usize> = model.outputs.iter().map(|&o| model.output_origin(o).0).collect();
+    let mut reached = vec![false; model.network.calls.len()];
+    let mut stack: Vec<usize> = model
+        .network
+        .outputs
+        .iter()
+        .map(|&o| model.output_origin(o).0)
+        .collect();
     while let Some(call) = stack.pop() {
         if !std::mem::replace(&mut reached[call], true) {
-            stack.extend(model.calls[call].inputs.iter().filter_map(|s| match *s {
+            stack.extend(model.network.calls[call].inputs.iter().filter_map(|s| match *s {
                 Source::Output(o) => Some(model.output_origin(o).0),
                 Source::ModelInput(_) => None,
             }));
         }
     }
-    if let Some(input) = (0..model.inputs).find(|&i| !reached[i]) {
+    if let Some(input) = (0..model.network.inputs).find(|&i| !reached[i]) {
         return Err(Error::Data(format!(
             "the input '{}' is not connected to any output",
-            model.layers[model.calls[input].layer].name()
+            model.network.layers[model.network.calls[input].layer].name()
         )));
     }
     Ok(model)

@@ -10,10 +10,10 @@ impl Model {
     /// The model's outputs for `x`, computed in batches of `batch_size`, as Keras's `predict`.
     /// A model with several inputs or outputs uses [`Model::predict_multi`].
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
-        if self.outputs.len() > 1 {
+        if self.network.outputs.len() > 1 {
             return Err(Error::Usage(format!(
                 "the model has {} outputs ({}): use predict_multi, which returns one tensor per output",
-                self.outputs.len(),
+                self.network.outputs.len(),
                 self.output_names().join(", ")
             )));
         }
@@ -36,14 +36,20 @@ impl Model {
         let mut start = 0;
         while start < rows {
             let end = (start + batch_size).min(rows);
-            let mut graph = Graph::new(&mut self.tape, &self.params, false);
+            let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false);
             let inputs: SmallVec<[Var; 4]> = xs
                 .iter()
                 .map(|x| graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer)))
                 .collect();
-            Self::forward_calls(&self.layers, &self.calls, &mut graph, &inputs, &mut self.call_outputs)?;
-            for (values, &call) in values.iter_mut().zip(&self.outputs) {
-                values.extend_from_slice(graph.value(self.call_outputs[call]).data());
+            Self::forward_calls(
+                &self.network.layers,
+                &self.network.calls,
+                &mut graph,
+                &inputs,
+                &mut self.workspace.call_outputs,
+            )?;
+            for (values, &call) in values.iter_mut().zip(&self.network.outputs) {
+                values.extend_from_slice(graph.value(self.workspace.call_outputs[call]).data());
             }
             start = end;
         }

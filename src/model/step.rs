@@ -15,7 +15,7 @@ impl Model {
     /// run draws the same masks.
     pub(super) fn step_noise_seed(&self) -> u64 {
         let steps_taken = self.compiled().optimizer.iterations();
-        crate::rng::mix(self.seed, steps_taken)
+        crate::rng::mix(self.training.seed, steps_taken)
     }
 
     /// Records the forward pass and the objective on the samples `batch` of `(xs, ys)` and
@@ -31,10 +31,11 @@ impl Model {
         stats: &mut [StepStats],
     ) -> Result<f32> {
         let compiled = self
+            .training
             .compiled
             .as_ref()
             .expect("prepare checked that the model is compiled");
-        let mut graph = Graph::new(&mut self.tape, &self.params, true).with_noise_seed(noise_seed);
+        let mut graph = Graph::new(&mut self.workspace.tape, &self.params, true).with_noise_seed(noise_seed);
         let mut inputs: SmallVec<[Var; 4]> = SmallVec::new();
         for x in xs {
             inputs.push(graph.constant_with(|buffer| x.gather_rows_into(batch, buffer)));
@@ -43,18 +44,32 @@ impl Model {
         for y in ys {
             targets.push(graph.constant_with(|buffer| y.gather_rows_into(batch, buffer)));
         }
-        Self::forward_calls(&self.layers, &self.calls, &mut graph, &inputs, &mut self.call_outputs)?;
-        let loss = objective(compiled, &mut graph, &self.outputs, &self.call_outputs, &targets, stats)?;
+        Self::forward_calls(
+            &self.network.layers,
+            &self.network.calls,
+            &mut graph,
+            &inputs,
+            &mut self.workspace.call_outputs,
+        )?;
+        let loss = objective(
+            compiled,
+            &mut graph,
+            &self.network.outputs,
+            &self.workspace.call_outputs,
+            &targets,
+            stats,
+        )?;
         let loss = graph.add_penalties(loss)?;
         let value = graph.value(loss).item();
-        self.tape.backward(loss, &mut self.params);
-        self.tape.apply_moving_updates(&mut self.params);
+        self.workspace.tape.backward(loss, &mut self.params);
+        self.workspace.tape.apply_moving_updates(&mut self.params);
         Ok(value)
     }
 
     /// The optimizer's update from the gradients in the weights.
     pub(super) fn apply_gradients(&mut self) {
         let compiled = self
+            .training
             .compiled
             .as_mut()
             .expect("prepare checked that the model is compiled");
@@ -74,15 +89,16 @@ impl Model {
             return Err(Error::invalid("batch_size", 0, "must be at least 1"));
         }
         let compiled = self
+            .training
             .compiled
             .as_ref()
             .expect("prepare checked that the model is compiled");
-        let mut totals = Totals::new(self.outputs.len());
-        let mut stats = vec![StepStats::default(); self.outputs.len()];
+        let mut totals = Totals::new(self.network.outputs.len());
+        let mut stats = vec![StepStats::default(); self.network.outputs.len()];
         let mut start = rows.start;
         while start < rows.end {
             let end = (start + batch_size).min(rows.end);
-            let mut graph = Graph::new(&mut self.tape, &self.params, false);
+            let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false);
             let inputs: SmallVec<[Var; 4]> = xs
                 .iter()
                 .map(|x| graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer)))
@@ -91,12 +107,18 @@ impl Model {
                 .iter()
                 .map(|y| graph.constant_with(|buffer| y.slice_rows_into(start, end, buffer)))
                 .collect();
-            Self::forward_calls(&self.layers, &self.calls, &mut graph, &inputs, &mut self.call_outputs)?;
+            Self::forward_calls(
+                &self.network.layers,
+                &self.network.calls,
+                &mut graph,
+                &inputs,
+                &mut self.workspace.call_outputs,
+            )?;
             let loss = objective(
                 compiled,
                 &mut graph,
-                &self.outputs,
-                &self.call_outputs,
+                &self.network.outputs,
+                &self.workspace.call_outputs,
                 &targets,
                 &mut stats,
             )?;
@@ -116,11 +138,12 @@ impl Model {
     /// Whether the logs show an overall accuracy: with several outputs, Keras logs accuracies
     /// only per output (`class_accuracy`).
     pub(super) fn tracks_accuracy(&self) -> bool {
-        self.outputs.len() == 1 && self.compiled().accuracies[0].is_some()
+        self.network.outputs.len() == 1 && self.compiled().accuracies[0].is_some()
     }
 
     fn compiled(&self) -> &super::Compiled {
-        self.compiled
+        self.training
+            .compiled
             .as_ref()
             .expect("prepare checked that the model is compiled")
     }
