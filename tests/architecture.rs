@@ -29,7 +29,7 @@ const KNOWN_EXCEPTIONS: &[&str] = &[];
 
 /// Known circles between the files of one folder, as `"folder: file, file, …"` (file stems,
 /// sorted; `mod` is the folder's root file).
-const KNOWN_FILE_CIRCLES: &[&str] = &["model: distributed, fit", "model: mod, summary"];
+const KNOWN_FILE_CIRCLES: &[&str] = &[];
 
 /// The foundation of the stack: numbers, their storage and their derivatives. It names no
 /// module of [`MIDDLE`] or [`HIGHER`].

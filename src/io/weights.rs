@@ -188,8 +188,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
                 .map_err(|_| Error::file(path, format!("metadata '{key}' is not a number: {v}")))
         })
     };
-    model.epochs_trained = number("epoch")? as usize;
-    model.batches_into_epoch = number("batches_into_epoch")? as usize;
+    model.set_resume_point(number("epoch")? as usize, number("batches_into_epoch")? as usize);
     for (key, value) in &metadata {
         if let Some(name) = key.strip_prefix(ATTACHMENT_PREFIX) {
             model.set_attachment(name, value.clone());

@@ -277,13 +277,13 @@ impl Model {
         }
         let mut model = Model::new();
         model.set_name("functional");
-        model.functional = true;
-        model.inputs = inputs.len();
+        model.network.functional = true;
+        model.network.inputs = inputs.len();
         // Each node's tensor: its index among the calls' outputs.
         let mut node_outputs: Vec<(Node, usize)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             model.push_unique(Box::new(Input::new(input.shape())));
-            let output = model.push_call(model.layers.len() - 1, vec![Source::ModelInput(i)]);
+            let output = model.push_call(model.network.layers.len() - 1, vec![Source::ModelInput(i)]);
             node_outputs.push(((*input).clone(), output));
         }
         let mut shared: Vec<(SharedLayer, usize)> = Vec::new();
@@ -322,7 +322,7 @@ impl Model {
             };
             node_outputs.push((node.clone(), first + k));
         }
-        model.outputs = outputs
+        model.network.outputs = outputs
             .iter()
             .map(|output| {
                 node_outputs
@@ -350,14 +350,14 @@ impl Model {
             .take()
             .ok_or_else(|| Error::Usage("a layer of this graph already belongs to another model".into()))?;
         self.push_unique(taken);
-        shared.push((layer.clone(), self.layers.len() - 1));
-        Ok(self.layers.len() - 1)
+        shared.push((layer.clone(), self.network.layers.len() - 1));
+        Ok(self.network.layers.len() - 1)
     }
 
     /// Appends a call of layer `layer` on `inputs`; returns the index of its first output.
     pub(crate) fn push_call(&mut self, layer: usize, inputs: Vec<Source>) -> usize {
         let first_output = self.output_count();
-        self.calls.push(Call {
+        self.network.calls.push(Call {
             layer,
             inputs,
             first_output,
@@ -367,15 +367,16 @@ impl Model {
 
     /// How many tensors the calls yield in all.
     pub(crate) fn output_count(&self) -> usize {
-        self.calls
+        self.network
+            .calls
             .last()
-            .map_or(0, |c| c.first_output + self.layers[c.layer].output_count())
+            .map_or(0, |c| c.first_output + self.network.layers[c.layer].output_count())
     }
 
     /// The call that yields output `output` and which of its outputs it is.
     pub(crate) fn output_origin(&self, output: usize) -> (usize, usize) {
-        let call = self.calls.partition_point(|c| c.first_output <= output) - 1;
-        (call, output - self.calls[call].first_output)
+        let call = self.network.calls.partition_point(|c| c.first_output <= output) - 1;
+        (call, output - self.network.calls[call].first_output)
     }
 
     /// Adds a layer under a unique name (Keras's `dense`, `dense_1`, ...) when it has none, or
@@ -387,16 +388,16 @@ impl Model {
             base_name(layer.class_name())
         };
         let taken = |name: &str, layers: &[Box<dyn Layer>]| layers.iter().any(|l| l.name() == name);
-        if layer.name().is_empty() || (layer.name() == base && taken(&base, &self.layers)) {
+        if layer.name().is_empty() || (layer.name() == base && taken(&base, &self.network.layers)) {
             let mut name = base.clone();
             let mut n = 0;
-            while taken(&name, &self.layers) {
+            while taken(&name, &self.network.layers) {
                 n += 1;
                 name = format!("{base}_{n}");
             }
             layer.set_name(name);
         }
-        self.layers.push(layer);
+        self.network.layers.push(layer);
     }
 
     /// A functional model from its parts, as a reader of model files finds them (the model
@@ -412,30 +413,30 @@ impl Model {
         outputs: Vec<usize>,
     ) -> Result<Model> {
         let mut model = Model::new();
-        model.functional = true;
-        model.layers = layers;
-        model.inputs = inputs;
+        model.network.functional = true;
+        model.network.layers = layers;
+        model.network.inputs = inputs;
         for (layer, sources) in calls {
             let known = |source: &Source| match *source {
                 Source::ModelInput(i) => i < inputs,
                 Source::Output(o) => o < model.output_count(),
             };
-            if layer >= model.layers.len() || !sources.iter().all(known) {
+            if layer >= model.network.layers.len() || !sources.iter().all(known) {
                 return Err(Error::Data(format!(
                     "call {} reads a layer or an output that does not exist",
-                    model.calls.len()
+                    model.network.calls.len()
                 )));
             }
             model.push_call(layer, sources);
         }
-        if model.calls.len() < inputs || outputs.iter().any(|&o| o >= model.output_count()) {
+        if model.network.calls.len() < inputs || outputs.iter().any(|&o| o >= model.output_count()) {
             return Err(Error::Data("the model's inputs or outputs are not in its graph".into()));
         }
-        model.outputs = outputs;
+        model.network.outputs = outputs;
         if let Some(input) = model.unconnected_input() {
             return Err(Error::Data(format!(
                 "the input '{}' is not connected to any output",
-                model.layers[model.calls[input].layer].name()
+                model.network.layers[model.network.calls[input].layer].name()
             )));
         }
         Ok(model)
@@ -444,22 +445,22 @@ impl Model {
     /// The first input (its call's index) that no output depends on, if any: found walking back
     /// from the outputs.
     fn unconnected_input(&self) -> Option<usize> {
-        let mut reached = vec![false; self.calls.len()];
-        let mut stack: Vec<usize> = self.outputs.iter().map(|&o| self.output_origin(o).0).collect();
+        let mut reached = vec![false; self.network.calls.len()];
+        let mut stack: Vec<usize> = self.network.outputs.iter().map(|&o| self.output_origin(o).0).collect();
         while let Some(call) = stack.pop() {
             if !std::mem::replace(&mut reached[call], true) {
-                stack.extend(self.calls[call].inputs.iter().filter_map(|s| match *s {
+                stack.extend(self.network.calls[call].inputs.iter().filter_map(|s| match *s {
                     Source::Output(o) => Some(self.output_origin(o).0),
                     Source::ModelInput(_) => None,
                 }));
             }
         }
-        (0..self.inputs).find(|&i| !reached[i])
+        (0..self.network.inputs).find(|&i| !reached[i])
     }
 
     /// The layer calls, each after its inputs.
     pub(crate) fn graph_calls(&self) -> &[Call] {
-        &self.calls
+        &self.network.calls
     }
 
     /// The calls that read each layer, as Keras's "connected to": `dense[0][0]` is the first
@@ -481,8 +482,8 @@ impl Model {
     /// Call `c` as Keras names it: its layer's name and which call of that layer it is (Keras's
     /// node index; a shared layer's second call is node 1).
     pub(crate) fn call_reference(&self, c: usize) -> (&str, usize) {
-        let layer = self.calls[c].layer;
-        let node = self.calls[..c].iter().filter(|k| k.layer == layer).count();
-        (self.layers[layer].name(), node)
+        let layer = self.network.calls[c].layer;
+        let node = self.network.calls[..c].iter().filter(|k| k.layer == layer).count();
+        (self.network.layers[layer].name(), node)
     }
 }

@@ -2,17 +2,26 @@
 //! `predict`, `summary` and `save`; [`Sequential`] starts a stack.
 
 mod callbacks;
+mod checks;
 mod distributed;
+mod evaluate;
 mod fit;
+mod fit_data;
 mod graph;
 mod history;
+mod options;
+mod predict;
 mod progress;
+mod step;
+mod strategy;
 mod summary;
+mod totals;
 
 pub use callbacks::{Callback, Control};
-pub use fit::{FitOptions, Scores};
 pub(crate) use graph::{Call, Source};
 pub use graph::{LayerCall, Node, SharedLayer};
+pub use options::FitOptions;
+pub use totals::{OutputScores, Scores};
 
 pub use history::{EpochLogs, History};
 
@@ -38,6 +47,21 @@ use std::collections::HashMap;
 /// ```
 pub struct Model {
     name: String,
+    /// The layers and how they are called.
+    network: Network,
+    /// The weights.
+    params: ParamStore,
+    /// What training needs and changes besides the weights.
+    training: TrainingState,
+    /// Buffers the steps reuse.
+    workspace: Workspace,
+    /// Named texts saved with the model (a text model's tokenizer, ...).
+    attachments: std::collections::BTreeMap<String, String>,
+}
+
+/// The graph of layer calls and, once built, its shapes.
+#[derive(Default)]
+struct Network {
     layers: Vec<Box<dyn Layer>>,
     /// The layer calls, each after its inputs.
     calls: Vec<Call>,
@@ -47,23 +71,29 @@ pub struct Model {
     inputs: usize,
     /// Made by `Model::functional` (summaries show connections, configs the graph).
     functional: bool,
-    params: ParamStore,
-    /// Per-sample output shape of each call, once built.
-    output_shapes: Vec<Vec<usize>>,
-    /// Each call's input variables, reused between steps.
-    call_outputs: Vec<Var>,
     /// Per-sample shape of each input, once built (empty before).
     input_shapes: Vec<Vec<usize>>,
+    /// Per-sample output shape of each call, once built.
+    output_shapes: Vec<Vec<usize>>,
+}
+
+/// What `compile` chose, the seed of everything drawn, and where training stands (saved with
+/// the model, to resume from).
+struct TrainingState {
     compiled: Option<Compiled>,
-    tape: Tape,
     seed: u64,
     rng: Rng,
-    /// The last epoch `fit` completed (saved with the model, to resume from).
-    pub(crate) epochs_trained: usize,
+    /// The last epoch `fit` completed.
+    epochs_trained: usize,
     /// Batches of the next epoch already trained, when training stopped mid-epoch.
-    pub(crate) batches_into_epoch: usize,
-    /// Named texts saved with the model (a text model's tokenizer, ...).
-    attachments: std::collections::BTreeMap<String, String>,
+    batches_into_epoch: usize,
+}
+
+/// The tape and each call's output variables, kept between steps so a step allocates nothing.
+#[derive(Default)]
+struct Workspace {
+    tape: Tape,
+    call_outputs: Vec<Var>,
 }
 
 /// Keras's `keras.Sequential`: the familiar way to start a stack of layers. It builds a [`Model`]
@@ -107,6 +137,7 @@ pub(crate) struct Compiled {
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let layers: Vec<String> = self
+            .network
             .layers
             .iter()
             .map(|l| format!("{} ({})", l.name(), l.class_name()))
@@ -114,7 +145,7 @@ impl std::fmt::Debug for Model {
         f.debug_struct("Model")
             .field("name", &self.name)
             .field("layers", &layers)
-            .field("input_shapes", &self.input_shapes)
+            .field("input_shapes", &self.network.input_shapes)
             .field("params", &self.count_params())
             .finish()
     }
@@ -132,21 +163,19 @@ impl Model {
     pub fn new() -> Self {
         Model {
             name: "sequential".into(),
-            layers: Vec::new(),
-            calls: Vec::new(),
-            outputs: Vec::new(),
-            inputs: 1,
-            functional: false,
+            network: Network {
+                inputs: 1,
+                ..Network::default()
+            },
             params: ParamStore::new(),
-            output_shapes: Vec::new(),
-            call_outputs: Vec::new(),
-            input_shapes: Vec::new(),
-            compiled: None,
-            tape: Tape::new(),
-            seed: 0,
-            rng: Rng::new(0),
-            epochs_trained: 0,
-            batches_into_epoch: 0,
+            training: TrainingState {
+                compiled: None,
+                seed: 0,
+                rng: Rng::new(0),
+                epochs_trained: 0,
+                batches_into_epoch: 0,
+            },
+            workspace: Workspace::default(),
             attachments: Default::default(),
         }
     }
@@ -162,26 +191,33 @@ impl Model {
 
     /// Sets the seed for weight initialization and shuffling (before the model is built).
     pub fn seed(&mut self, seed: u64) -> &mut Self {
-        self.seed = seed;
-        self.rng = Rng::new(seed);
+        self.training.seed = seed;
+        self.training.rng = Rng::new(seed);
         self
     }
 
     /// The last epoch `fit` completed (restored by `load_model`): pass it as
     /// `FitOptions::initial_epoch` to resume.
     pub fn epochs_trained(&self) -> usize {
-        self.epochs_trained
+        self.training.epochs_trained
     }
 
     /// Batches of epoch `epochs_trained() + 1` already trained when training stopped mid-epoch
     /// (pass it as `FitOptions::initial_batch` to resume exactly).
     pub fn batches_into_epoch(&self) -> usize {
-        self.batches_into_epoch
+        self.training.batches_into_epoch
+    }
+
+    /// Restores where a saved run stopped: the last epoch completed and the batches of the next
+    /// one already trained.
+    pub(crate) fn set_resume_point(&mut self, epochs_trained: usize, batches_into_epoch: usize) {
+        self.training.epochs_trained = epochs_trained;
+        self.training.batches_into_epoch = batches_into_epoch;
     }
 
     /// Restores the seed of a saved run without redrawing anything (weights are already loaded).
     pub(crate) fn set_seed_for_resume(&mut self, seed: u64) {
-        self.seed = seed;
+        self.training.seed = seed;
     }
 
     /// Keeps a named text with the model, saved and loaded with it: a text model's tokenizer
@@ -202,7 +238,7 @@ impl Model {
 
     /// The seed weights and shuffling are drawn from.
     pub fn seed_value(&self) -> u64 {
-        self.seed
+        self.training.seed
     }
 
     /// Sets the model's name (shown by `summary`).
@@ -224,21 +260,21 @@ impl Model {
     /// Appends a boxed layer, called on the current output (the model's input for the first).
     pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> &mut Self {
         // A stack reads the previous layer's (first) output, as Keras's Sequential does.
-        let input = match self.outputs.first() {
+        let input = match self.network.outputs.first() {
             None => Source::ModelInput(0),
             Some(&output) => Source::Output(output),
         };
         self.push_unique(layer);
-        let output = self.push_call(self.layers.len() - 1, vec![input]);
-        self.outputs = vec![output];
-        self.output_shapes.clear();
-        self.input_shapes.clear();
+        let output = self.push_call(self.network.layers.len() - 1, vec![input]);
+        self.network.outputs = vec![output];
+        self.network.output_shapes.clear();
+        self.network.input_shapes.clear();
         self
     }
 
     /// The layers, in order.
     pub fn layers(&self) -> &[Box<dyn Layer>] {
-        &self.layers
+        &self.network.layers
     }
 
     /// The weights.
@@ -266,41 +302,48 @@ impl Model {
 
     /// Per-sample shape of the (first) input, once built.
     pub fn input_shape(&self) -> Option<&[usize]> {
-        self.input_shapes.first().map(Vec::as_slice)
+        self.network.input_shapes.first().map(Vec::as_slice)
     }
 
     /// Per-sample shape of each input, once built (empty before).
     pub fn input_shapes(&self) -> &[Vec<usize>] {
-        &self.input_shapes
+        &self.network.input_shapes
     }
 
     /// How many input tensors the model takes (1 for a `Sequential`).
     pub fn input_count(&self) -> usize {
-        self.inputs
+        self.network.inputs
     }
 
     /// Per-sample shape of the (first) output, once built.
     pub fn output_shape(&self) -> Option<&[usize]> {
-        self.outputs
+        self.network
+            .outputs
             .first()
-            .and_then(|&c| self.output_shapes.get(c))
+            .and_then(|&c| self.network.output_shapes.get(c))
             .map(Vec::as_slice)
     }
 
     /// Per-sample shape of each output, once built (empty before).
     pub fn output_shapes(&self) -> Vec<&[usize]> {
-        match self.output_shapes.is_empty() {
+        match self.network.output_shapes.is_empty() {
             true => Vec::new(),
-            false => self.outputs.iter().map(|&c| self.output_shapes[c].as_slice()).collect(),
+            false => self
+                .network
+                .outputs
+                .iter()
+                .map(|&c| self.network.output_shapes[c].as_slice())
+                .collect(),
         }
     }
 
     /// The names of the layers whose outputs are the model's outputs, in order: the prefixes of
     /// the per-output metrics (`dense_2_loss`), as Keras names them.
     pub fn output_names(&self) -> Vec<&str> {
-        self.outputs
+        self.network
+            .outputs
             .iter()
-            .map(|&output| self.layers[self.calls[self.output_origin(output).0].layer].name())
+            .map(|&output| self.network.layers[self.network.calls[self.output_origin(output).0].layer].name())
             .collect()
     }
 
@@ -313,33 +356,18 @@ impl Model {
 
     /// [`Model::build`] for a model with several inputs: one per-sample shape per input.
     pub fn build_inputs(&mut self, input_shapes: &[&[usize]]) -> Result<()> {
-        if !self.input_shapes.is_empty() {
-            if self
-                .input_shapes
-                .iter()
-                .map(Vec::as_slice)
-                .eq(input_shapes.iter().copied())
-            {
-                return Ok(());
-            }
-            let first = self.layers.iter().find(|l| !l.is_input()).map_or("input", |l| l.name());
-            let show =
-                |shapes: &mut dyn Iterator<Item = &[usize]>| shapes.map(keras_shape).collect::<Vec<_>>().join(", ");
-            return Err(Error::LayerShape {
-                layer: first.to_string(),
-                expected: show(&mut self.input_shapes.iter().map(Vec::as_slice)),
-                received: show(&mut input_shapes.iter().copied()),
-            });
+        if self.is_built_for(input_shapes)? {
+            return Ok(());
         }
-        if self.layers.iter().all(|l| l.is_input()) {
+        if self.network.layers.iter().all(|l| l.is_input()) {
             return Err(Error::Usage(
                 "the model has no layers: add some with `model.add(...)`".into(),
             ));
         }
-        if input_shapes.len() != self.inputs {
+        if input_shapes.len() != self.network.inputs {
             return Err(Error::Usage(format!(
                 "the model takes {} input(s), but {} input shape(s) were given",
-                self.inputs,
+                self.network.inputs,
                 input_shapes.len()
             )));
         }
@@ -347,8 +375,8 @@ impl Model {
         let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.output_count());
         // The input shapes and output shape of each layer's first call: a shared layer's later
         // calls must match them.
-        let mut first_use: Vec<Option<FirstUse>> = vec![None; self.layers.len()];
-        for call in &self.calls {
+        let mut first_use: Vec<Option<FirstUse>> = vec![None; self.network.layers.len()];
+        for call in &self.network.calls {
             let inputs: Vec<Vec<usize>> = call
                 .inputs
                 .iter()
@@ -357,67 +385,66 @@ impl Model {
                     Source::Output(o) => shapes[o].clone(),
                 })
                 .collect();
-            let layer = &mut self.layers[call.layer];
-            if let (Some(declared), [only]) = (layer.declared_input_shape(), inputs.as_slice())
-                && declared != only.as_slice()
-            {
-                return Err(Error::LayerShape {
-                    layer: layer.name().to_string(),
-                    expected: keras_shape(declared),
-                    received: keras_shape(only),
-                });
-            }
-            let outputs = match &first_use[call.layer] {
-                Some((seen, outputs)) if *seen == inputs => outputs.clone(),
-                Some((seen, _)) => {
-                    let show =
-                        |shapes: &[Vec<usize>]| shapes.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
-                    return Err(Error::LayerShape {
-                        layer: layer.name().to_string(),
-                        expected: format!(
-                            "{} (the shapes of its first call: a shared layer keeps them)",
-                            show(seen)
-                        ),
-                        received: show(&inputs),
-                    });
-                }
-                None => {
-                    let outputs = layer.output_shapes(&inputs)?;
-                    if outputs.len() != layer.output_count() {
-                        return Err(Error::Usage(format!(
-                            "layer '{}' states {} output shapes for {} outputs",
-                            layer.name(),
-                            outputs.len(),
-                            layer.output_count()
-                        )));
-                    }
-                    layer.build(&inputs, &mut params, &mut self.rng)?;
-                    first_use[call.layer] = Some((inputs, outputs.clone()));
-                    outputs
-                }
-            };
-            shapes.extend(outputs);
+            let layer = self.network.layers[call.layer].as_mut();
+            let first_use = &mut first_use[call.layer];
+            shapes.extend(build_call(
+                layer,
+                inputs,
+                first_use,
+                &mut params,
+                &mut self.training.rng,
+            )?);
         }
         self.params = params;
-        self.output_shapes = shapes;
-        self.input_shapes = input_shapes.iter().map(|s| s.to_vec()).collect();
+        self.network.output_shapes = shapes;
+        self.network.input_shapes = input_shapes.iter().map(|s| s.to_vec()).collect();
         Ok(())
+    }
+
+    /// Whether the model is built for `input_shapes` already: false when it is not built, an
+    /// error naming its first layer when it is built for other shapes.
+    fn is_built_for(&self, input_shapes: &[&[usize]]) -> Result<bool> {
+        let built = &self.network.input_shapes;
+        if built.is_empty() {
+            return Ok(false);
+        }
+        if built.iter().map(Vec::as_slice).eq(input_shapes.iter().copied()) {
+            return Ok(true);
+        }
+        let first = self
+            .network
+            .layers
+            .iter()
+            .find(|l| !l.is_input())
+            .map_or("input", |l| l.name());
+        let show = |shapes: &mut dyn Iterator<Item = &[usize]>| shapes.map(keras_shape).collect::<Vec<_>>().join(", ");
+        Err(Error::LayerShape {
+            layer: first.to_string(),
+            expected: show(&mut built.iter().map(Vec::as_slice)),
+            received: show(&mut input_shapes.iter().copied()),
+        })
     }
 
     /// The input shapes the model's input layers declare (`Input`, or `input_shape=` on the
     /// first layer), when every input has one.
     fn declared_input_shapes(&self) -> Option<Vec<Vec<usize>>> {
-        (0..self.inputs)
+        (0..self.network.inputs)
             .map(|i| {
-                let call = self.calls.iter().find(|c| c.inputs == [Source::ModelInput(i)])?;
-                self.layers[call.layer].declared_input_shape().map(<[usize]>::to_vec)
+                let call = self
+                    .network
+                    .calls
+                    .iter()
+                    .find(|c| c.inputs == [Source::ModelInput(i)])?;
+                self.network.layers[call.layer]
+                    .declared_input_shape()
+                    .map(<[usize]>::to_vec)
             })
             .collect()
     }
 
     /// Builds from the declared input shapes if the model is not built yet; true if built.
     fn build_if_declared(&mut self) -> Result<bool> {
-        if !self.input_shapes.is_empty() {
+        if !self.network.input_shapes.is_empty() {
             return Ok(true);
         }
         match self.declared_input_shapes() {
@@ -437,7 +464,7 @@ impl Model {
     /// loss per output).
     pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss, metrics: &[&str]) -> Result<()> {
         let loss = loss.into_loss()?;
-        let outputs = self.outputs.len().max(1);
+        let outputs = self.network.outputs.len().max(1);
         self.compile_outputs(optimizer, &vec![loss; outputs], &[], &vec![metrics; outputs])
     }
 
@@ -472,46 +499,7 @@ impl Model {
             .collect::<Result<Vec<Loss>>>()?;
         let names: Vec<String> = self.output_names().iter().map(|n| n.to_string()).collect();
         let outputs = names.len().max(1);
-        if losses.len() < outputs {
-            return Err(Error::Usage(format!(
-                "the output '{}' has no loss: give one loss per output ({} outputs: {})",
-                names[losses.len()],
-                outputs,
-                names.join(", ")
-            )));
-        }
-        if losses.len() > outputs {
-            return Err(Error::Usage(format!(
-                "{} losses for {outputs} output(s) ({}): give one loss per output",
-                losses.len(),
-                names.join(", ")
-            )));
-        }
-        let loss_weights = match loss_weights {
-            [] => vec![1.0; outputs],
-            weights if weights.len() == outputs => weights.to_vec(),
-            weights => {
-                return Err(Error::invalid(
-                    "loss_weights",
-                    format!("{weights:?}"),
-                    format!("give one weight per output ({outputs}: {})", names.join(", ")),
-                ));
-            }
-        };
-        if let Some(bad) = loss_weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
-            return Err(Error::invalid("loss_weights", bad, "must be finite and not negative"));
-        }
-        let metrics: Vec<&[&str]> = match metrics {
-            [] => vec![&[]; outputs],
-            all if all.len() == outputs => all.to_vec(),
-            all => {
-                return Err(Error::Usage(format!(
-                    "metrics for {} outputs, but the model has {outputs} ({}): give one list per output",
-                    all.len(),
-                    names.join(", ")
-                )));
-            }
-        };
+        let (loss_weights, metrics) = per_output_arguments(&names, &losses, loss_weights, metrics)?;
         self.build_if_declared()?;
         let mut accuracies = Vec::with_capacity(outputs);
         for (output, (names, loss)) in metrics.iter().zip(&losses).enumerate() {
@@ -522,7 +510,7 @@ impl Model {
             }
             accuracies.push(accuracy);
         }
-        self.compiled = Some(Compiled {
+        self.training.compiled = Some(Compiled {
             optimizer,
             losses,
             loss_weights,
@@ -533,19 +521,19 @@ impl Model {
 
     /// The optimizer chosen by `compile`.
     pub fn optimizer(&self) -> Option<&dyn Optimizer> {
-        self.compiled.as_ref().map(|c| c.optimizer.as_ref())
+        self.training.compiled.as_ref().map(|c| c.optimizer.as_ref())
     }
 
     /// The optimizer, writable (to change its learning rate).
     pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
-        self.compiled.as_mut().map(|c| c.optimizer.as_mut())
+        self.training.compiled.as_mut().map(|c| c.optimizer.as_mut())
     }
 
     /// `compile`'s settings in Keras's vocabulary (for saving), if compiled. With several
     /// outputs, `loss`, `from_logits` and `metrics` are lists (one entry per output) and
     /// `loss_weights` is added.
     pub fn compile_config(&self) -> Option<serde_json::Value> {
-        let compiled = self.compiled.as_ref()?;
+        let compiled = self.training.compiled.as_ref()?;
         let optimizer = &compiled.optimizer;
         let metrics = |accuracy: &Option<Accuracy>| -> Vec<&str> { accuracy.iter().map(|_| "accuracy").collect() };
         let optimizer = serde_json::json!({"class_name": optimizer.class_name(), "config": optimizer.config()});
@@ -568,18 +556,12 @@ impl Model {
 
     /// The loss chosen by `compile` (the first output's, with several outputs).
     pub fn loss(&self) -> Option<Loss> {
-        self.compiled.as_ref().and_then(|c| c.losses.first().copied())
+        self.training.compiled.as_ref().and_then(|c| c.losses.first().copied())
     }
 
     /// The loss of each output, chosen by `compile`.
     pub fn losses(&self) -> Option<&[Loss]> {
-        self.compiled.as_ref().map(|c| c.losses.as_slice())
-    }
-
-    /// Keras's `model.summary()` table as text.
-    pub fn summary(&mut self) -> Result<String> {
-        self.build_if_declared()?;
-        Ok(summary::render(self))
+        self.training.compiled.as_ref().map(|c| c.losses.as_slice())
     }
 
     /// Records the forward pass of every call on `graph`, from the batch `inputs` (one per model
@@ -621,8 +603,9 @@ impl Model {
     /// Keras's model config, for saving the architecture: the layer list of a `Sequential`, or
     /// for a functional model the layers with their inbound nodes (Keras 2's `to_json` layout).
     pub fn config(&self) -> serde_json::Value {
-        if !self.functional {
+        if !self.network.functional {
             let layers: Vec<_> = self
+                .network
                 .layers
                 .iter()
                 .map(|l| serde_json::json!({"class_name": l.class_name(), "config": l.config()}))
@@ -630,11 +613,13 @@ impl Model {
             return serde_json::json!({"class_name": "Sequential", "config": {"name": self.name, "layers": layers}});
         }
         let layers: Vec<_> = self
+            .network
             .layers
             .iter()
             .enumerate()
             .map(|(index, layer)| {
                 let inbound: Vec<serde_json::Value> = self
+                    .network
                     .calls
                     .iter()
                     .filter(|c| c.layer == index && !layer.is_input())
@@ -668,17 +653,118 @@ impl Model {
             let (name, node) = self.call_reference(call);
             serde_json::json!([name, node, tensor])
         };
-        let input_layers: Vec<_> = (0..self.inputs)
-            .filter_map(|i| self.calls.iter().find(|c| c.inputs == [Source::ModelInput(i)]))
+        let input_layers: Vec<_> = (0..self.network.inputs)
+            .filter_map(|i| self.network.calls.iter().find(|c| c.inputs == [Source::ModelInput(i)]))
             .map(|c| reference(c.first_output))
             .collect();
-        let output_layers: Vec<_> = self.outputs.iter().map(|&c| reference(c)).collect();
+        let output_layers: Vec<_> = self.network.outputs.iter().map(|&c| reference(c)).collect();
         serde_json::json!({"class_name": "Functional", "config": {
             "name": self.name,
             "layers": layers,
             "input_layers": input_layers,
             "output_layers": output_layers,
         }})
+    }
+}
+
+/// Checks `compile_outputs`'s arguments against the outputs `names`: one loss per output, and
+/// returns one loss weight and one list of metrics per output.
+fn per_output_arguments<'a>(
+    names: &[String],
+    losses: &[Loss],
+    loss_weights: &[f32],
+    metrics: &[&'a [&'a str]],
+) -> Result<(Vec<f32>, Vec<&'a [&'a str]>)> {
+    let outputs = names.len().max(1);
+    if losses.len() < outputs {
+        return Err(Error::Usage(format!(
+            "the output '{}' has no loss: give one loss per output ({} outputs: {})",
+            names[losses.len()],
+            outputs,
+            names.join(", ")
+        )));
+    }
+    if losses.len() > outputs {
+        return Err(Error::Usage(format!(
+            "{} losses for {outputs} output(s) ({}): give one loss per output",
+            losses.len(),
+            names.join(", ")
+        )));
+    }
+    let loss_weights = match loss_weights {
+        [] => vec![1.0; outputs],
+        weights if weights.len() == outputs => weights.to_vec(),
+        weights => {
+            return Err(Error::invalid(
+                "loss_weights",
+                format!("{weights:?}"),
+                format!("give one weight per output ({outputs}: {})", names.join(", ")),
+            ));
+        }
+    };
+    if let Some(bad) = loss_weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
+        return Err(Error::invalid("loss_weights", bad, "must be finite and not negative"));
+    }
+    let metrics: Vec<&[&str]> = match metrics {
+        [] => vec![&[]; outputs],
+        all if all.len() == outputs => all.to_vec(),
+        all => {
+            return Err(Error::Usage(format!(
+                "metrics for {} outputs, but the model has {outputs} ({}): give one list per output",
+                all.len(),
+                names.join(", ")
+            )));
+        }
+    };
+    Ok((loss_weights, metrics))
+}
+
+/// Builds `layer` for one of its calls with `inputs`: checks them against the layer's declared
+/// shape and, for a shared layer's later calls, its first call's (`first_use`); makes the
+/// weights on the first call. Returns the call's output shapes.
+fn build_call(
+    layer: &mut dyn Layer,
+    inputs: Vec<Vec<usize>>,
+    first_use: &mut Option<FirstUse>,
+    params: &mut ParamStore,
+    rng: &mut Rng,
+) -> Result<Vec<Vec<usize>>> {
+    if let (Some(declared), [only]) = (layer.declared_input_shape(), inputs.as_slice())
+        && declared != only.as_slice()
+    {
+        return Err(Error::LayerShape {
+            layer: layer.name().to_string(),
+            expected: keras_shape(declared),
+            received: keras_shape(only),
+        });
+    }
+    match first_use {
+        Some((seen, outputs)) if *seen == inputs => Ok(outputs.clone()),
+        Some((seen, _)) => {
+            let show = |shapes: &[Vec<usize>]| shapes.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
+            Err(Error::LayerShape {
+                layer: layer.name().to_string(),
+                expected: format!(
+                    "{} (the shapes of its first call: a shared layer keeps them)",
+                    show(seen)
+                ),
+                received: show(&inputs),
+            })
+        }
+        None => {
+            let outputs = layer.output_shapes(&inputs)?;
+            if outputs.len() != layer.output_count() {
+                return Err(Error::Usage(format!(
+                    "layer '{}' states {} output shapes for {} outputs",
+                    layer.name(),
+                    outputs.len(),
+                    layer.output_count()
+                )));
+            }
+            layer.build(&inputs, params, rng)?;
+            *first_use = Some((inputs, outputs.clone()));
+            Ok(outputs)
+        }
     }
 }
 

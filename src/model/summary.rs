@@ -1,27 +1,39 @@
 //! Keras 3's `model.summary()` table.
 
 use super::Model;
-use crate::error::keras_shape;
+use crate::error::{Result, keras_shape};
 
 const WIDTHS: [usize; 3] = [33, 24, 15];
 /// Keras's functional summary has a fourth column, "Connected to".
 const FUNCTIONAL_WIDTHS: [usize; 4] = [26, 22, 12, 32];
 
+impl Model {
+    /// Keras's `model.summary()` table as text.
+    pub fn summary(&mut self) -> Result<String> {
+        self.build_if_declared()?;
+        Ok(render(self))
+    }
+}
+
 /// The summary of a (built) model as text.
-pub(crate) fn render(model: &Model) -> String {
-    if model.functional {
+fn render(model: &Model) -> String {
+    if model.network.functional {
         return render_functional(model);
     }
     let mut out = format!("Model: \"{}\"\n", model.name);
     out += &rule('┏', '┳', '┓', '━');
     out += &row(&["Layer (type)", "Output Shape", "Param #"], '┃');
     out += &rule('┡', '╇', '┩', '━');
-    let visible: Vec<usize> = (0..model.layers.len())
-        .filter(|&i| !model.layers[i].is_input())
+    let visible: Vec<usize> = (0..model.network.layers.len())
+        .filter(|&i| !model.network.layers[i].is_input())
         .collect();
     for (n, &i) in visible.iter().enumerate() {
-        let layer = &model.layers[i];
-        let shape = model.output_shapes.get(i).map_or("?".to_string(), |s| keras_shape(s));
+        let layer = &model.network.layers[i];
+        let shape = model
+            .network
+            .output_shapes
+            .get(i)
+            .map_or("?".to_string(), |s| keras_shape(s));
         let count: usize = layer.params().iter().map(|&id| model.params.value(id).len()).sum();
         let names = name_lines(layer.name(), layer.class_name(), WIDTHS[0]);
         out += &row(&[&names[0], &shape, &group_thousands(count)], '│');
@@ -60,16 +72,19 @@ fn render_functional(model: &Model) -> String {
     out += &line('┏', '┳', '┓', '━');
     out += &cells(["Layer (type)", "Output Shape", "Param #", "Connected to"], '┃');
     out += &line('┡', '╇', '┩', '━');
-    for (index, layer) in model.layers.iter().enumerate() {
-        let calls: Vec<usize> = (0..model.calls.len())
-            .filter(|&c| model.calls[c].layer == index)
+    for (index, layer) in model.network.layers.iter().enumerate() {
+        let calls: Vec<usize> = (0..model.network.calls.len())
+            .filter(|&c| model.network.calls[c].layer == index)
             .collect();
         let shape = calls
             .first()
-            .and_then(|&c| model.output_shapes.get(model.calls[c].first_output))
+            .and_then(|&c| model.network.output_shapes.get(model.network.calls[c].first_output))
             .map_or("?".to_string(), |s| keras_shape(s));
         let count: usize = layer.params().iter().map(|&id| model.params.value(id).len()).sum();
-        let mut connected: Vec<String> = calls.iter().flat_map(|&c| model.inbound(&model.calls[c])).collect();
+        let mut connected: Vec<String> = calls
+            .iter()
+            .flat_map(|&c| model.inbound(&model.network.calls[c]))
+            .collect();
         if connected.is_empty() {
             connected.push("-".into());
         }
@@ -85,7 +100,7 @@ fn render_functional(model: &Model) -> String {
             };
             out += &cells([name, shape, count, connection], '│');
         }
-        if index + 1 < model.layers.len() {
+        if index + 1 < model.network.layers.len() {
             out += &line('├', '┼', '┤', '─');
         }
     }
