@@ -140,22 +140,37 @@ fn counts(model: &mut Model, x: &Tensor, y: &Tensor, batch_size: usize, batches:
 #[test]
 fn training_evaluation_and_prediction_steps_do_not_allocate_after_warm_up() {
     const K: usize = 3;
+    /// Measurements of K and 2K batches taken at most this many times: a per-batch allocation
+    /// shows in every one, while a one-off growth that timing placed after the warm-up (a
+    /// rayon worker's job queue filling up while the other core was busy elsewhere) does not
+    /// repeat. Seen once with two test suites running at once.
+    const ATTEMPTS: usize = 3;
     for name in ["mlp", "cnn"] {
         let (mut model, x, y, batch_size) = model_with_data(name, 2 * K * 64);
         let (over_k, over_2k) = rayon::scope(|_| {
             // Warm-up: the first steps size the tape's buffers, the optimizer's slots, rayon's
             // threads and their queues.
             counts(&mut model, &x, &y, batch_size, 2);
-            (
+            let mut measured = (
                 counts(&mut model, &x, &y, batch_size, K),
                 counts(&mut model, &x, &y, batch_size, 2 * K),
-            )
+            );
+            for _ in 1..ATTEMPTS {
+                if measured.0.outside_products() == measured.1.outside_products() {
+                    break;
+                }
+                measured = (
+                    counts(&mut model, &x, &y, batch_size, K),
+                    counts(&mut model, &x, &y, batch_size, 2 * K),
+                );
+            }
+            measured
         });
         assert_eq!(
             over_k.outside_products(),
             over_2k.outside_products(),
             "{name}: allocations outside products (fit, evaluate, predict) over {K} batches \
-             and over {} batches differ: {over_k:?} vs {over_2k:?}",
+             and over {} batches differ in {ATTEMPTS} measurements: {over_k:?} vs {over_2k:?}",
             2 * K
         );
         let in_products: Vec<f64> = (0..3)
