@@ -214,6 +214,35 @@ pub trait LayerCall: Layer + Sized + 'static {
 
 impl<L: Layer + Sized + 'static> LayerCall for L {}
 
+/// The nodes the outputs depend on, each after its inputs, once `inputs` are checked: at least
+/// one input and one output, inputs made by `Input::node`, none given twice, each reaching an
+/// output.
+fn checked_order(inputs: &[&Node], outputs: &[&Node]) -> Result<Vec<Node>> {
+    if inputs.is_empty() || outputs.is_empty() {
+        return Err(Error::Usage(
+            "a model needs at least one input and one output node".into(),
+        ));
+    }
+    if let Some(i) = inputs.iter().position(|n| n.0.call.is_some()) {
+        return Err(Error::Usage(format!(
+            "input {i} of the model must be a node made by Input::node, not a layer's output"
+        )));
+    }
+    let order = topological_order(outputs);
+    for (i, input) in inputs.iter().enumerate() {
+        if inputs[..i].iter().any(|n| n.same(input)) {
+            return Err(Error::Usage(format!("input {i} of the model is given twice")));
+        }
+        if !order.iter().any(|n| n.same(input)) {
+            return Err(Error::Usage(format!(
+                "input {i} of the model (shape {}) is not connected to any output: build an output from it, or leave it out",
+                keras_shape(input.shape())
+            )));
+        }
+    }
+    Ok(order)
+}
+
 /// The nodes `outputs` depend on, each after its inputs.
 fn topological_order(outputs: &[&Node]) -> Vec<Node> {
     let mut order: Vec<Node> = Vec::new();
@@ -253,28 +282,7 @@ impl Model {
     /// Every input must reach an output, and every node an output depends on must come from
     /// the inputs: otherwise an error says which.
     pub fn functional_multi(inputs: &[&Node], outputs: &[&Node]) -> Result<Model> {
-        if inputs.is_empty() || outputs.is_empty() {
-            return Err(Error::Usage(
-                "a model needs at least one input and one output node".into(),
-            ));
-        }
-        if let Some(i) = inputs.iter().position(|n| n.0.call.is_some()) {
-            return Err(Error::Usage(format!(
-                "input {i} of the model must be a node made by Input::node, not a layer's output"
-            )));
-        }
-        let order = topological_order(outputs);
-        for (i, input) in inputs.iter().enumerate() {
-            if inputs[..i].iter().any(|n| n.same(input)) {
-                return Err(Error::Usage(format!("input {i} of the model is given twice")));
-            }
-            if !order.iter().any(|n| n.same(input)) {
-                return Err(Error::Usage(format!(
-                    "input {i} of the model (shape {}) is not connected to any output: build an output from it, or leave it out",
-                    keras_shape(input.shape())
-                )));
-            }
-        }
+        let order = checked_order(inputs, outputs)?;
         let mut model = Model::new();
         model.set_name("functional");
         model.network.functional = true;
@@ -286,10 +294,27 @@ impl Model {
             let output = model.push_call(model.network.layers.len() - 1, vec![Source::ModelInput(i)]);
             node_outputs.push(((*input).clone(), output));
         }
+        model.place_calls(&order, inputs, &mut node_outputs)?;
+        let output_of = |node: &&Node| {
+            node_outputs
+                .iter()
+                .find(|(n, _)| n.same(node))
+                .expect("outputs are in the order")
+                .1
+        };
+        model.network.outputs = outputs.iter().map(output_of).collect();
+        let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape()).collect();
+        model.build_inputs(&shapes)?;
+        Ok(model)
+    }
+
+    /// Adds a call for each layer call of `order` (once per call, however many of its outputs
+    /// are used), recording each node's output index in `node_outputs`.
+    fn place_calls(&mut self, order: &[Node], inputs: &[&Node], node_outputs: &mut Vec<(Node, usize)>) -> Result<()> {
         let mut shared: Vec<(SharedLayer, usize)> = Vec::new();
         // The calls placed so far and their first outputs.
         let mut placed: Vec<(*const NodeCall, usize)> = Vec::new();
-        for node in &order {
+        for node in order {
             let Some((call, k)) = node.origin() else {
                 if !inputs.iter().any(|n| n.same(node)) {
                     return Err(Error::Usage(format!(
@@ -302,39 +327,23 @@ impl Model {
             let first = match placed.iter().find(|(c, _)| std::ptr::eq(*c, call)) {
                 Some(&(_, first)) => first,
                 None => {
-                    let index = model.take_layer(&call.layer, &mut shared)?;
-                    let sources = call
-                        .inputs
-                        .iter()
-                        .map(|i| {
-                            let output = node_outputs
-                                .iter()
-                                .find(|(n, _)| n.same(i))
-                                .expect("inputs come first")
-                                .1;
-                            Source::Output(output)
-                        })
-                        .collect();
-                    let first = model.push_call(index, sources);
+                    let index = self.take_layer(&call.layer, &mut shared)?;
+                    let source_of = |input: &Node| {
+                        let (_, output) = node_outputs
+                            .iter()
+                            .find(|(n, _)| n.same(input))
+                            .expect("inputs come first");
+                        Source::Output(*output)
+                    };
+                    let sources = call.inputs.iter().map(source_of).collect();
+                    let first = self.push_call(index, sources);
                     placed.push((call, first));
                     first
                 }
             };
             node_outputs.push((node.clone(), first + k));
         }
-        model.network.outputs = outputs
-            .iter()
-            .map(|output| {
-                node_outputs
-                    .iter()
-                    .find(|(n, _)| n.same(output))
-                    .expect("outputs are in the order")
-                    .1
-            })
-            .collect();
-        let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape()).collect();
-        model.build_inputs(&shapes)?;
-        Ok(model)
+        Ok(())
     }
 
     /// The model's index of the layer in `shared`, taking it into the model at its first call.

@@ -618,32 +618,11 @@ impl Model {
             .iter()
             .enumerate()
             .map(|(index, layer)| {
-                let inbound: Vec<serde_json::Value> = self
-                    .network
-                    .calls
-                    .iter()
-                    .filter(|c| c.layer == index && !layer.is_input())
-                    .map(|call| {
-                        let refs: Vec<serde_json::Value> = call
-                            .inputs
-                            .iter()
-                            .filter_map(|source| match *source {
-                                Source::ModelInput(_) => None,
-                                Source::Output(output) => {
-                                    let (call, tensor) = self.output_origin(output);
-                                    let (name, node) = self.call_reference(call);
-                                    Some(serde_json::json!([name, node, tensor, {}]))
-                                }
-                            })
-                            .collect();
-                        refs.into()
-                    })
-                    .collect();
                 serde_json::json!({
                     "class_name": layer.class_name(),
                     "name": layer.name(),
                     "config": layer.config(),
-                    "inbound_nodes": inbound,
+                    "inbound_nodes": self.inbound_nodes(index),
                 })
             })
             .collect();
@@ -664,6 +643,26 @@ impl Model {
             "input_layers": input_layers,
             "output_layers": output_layers,
         }})
+    }
+
+    /// Keras 2's `inbound_nodes` of layer `index`: per call of the layer, the `[name, node,
+    /// tensor, {}]` references of the outputs it reads (none for an input layer).
+    fn inbound_nodes(&self, index: usize) -> Vec<serde_json::Value> {
+        let reference = |source: &Source| match *source {
+            Source::ModelInput(_) => None,
+            Source::Output(output) => {
+                let (call, tensor) = self.output_origin(output);
+                let (name, node) = self.call_reference(call);
+                Some(serde_json::json!([name, node, tensor, {}]))
+            }
+        };
+        let layer = &self.network.layers[index];
+        self.network
+            .calls
+            .iter()
+            .filter(|c| c.layer == index && !layer.is_input())
+            .map(|call| call.inputs.iter().filter_map(reference).collect::<Vec<_>>().into())
+            .collect()
     }
 }
 
