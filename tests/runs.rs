@@ -395,3 +395,35 @@ fn the_ctrl_c_hint_resumes_the_interrupted_run() {
     assert!(report["test_accuracy"].as_f64().unwrap() > 0.5, "{report}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_run_record_naming_a_device_or_a_missing_file_is_refused_before_reading() {
+    use strata::prelude::*;
+    let dir = scratch("record");
+    let mut model = Sequential::new();
+    model.add(Input::new(&[40])).add(Dense::new(2));
+    model.compile("sgd", "mse", &[]).unwrap();
+    for (kind, path) in [("text", "/dev/zero"), ("csv", "/no/such/table.csv")] {
+        let data = if kind == "text" {
+            serde_json::json!({"kind": "text", "path": path})
+        } else {
+            serde_json::json!({"kind": "csv", "train": path, "test": null, "label": null})
+        };
+        let record = serde_json::json!({"data": data, "epochs": 1, "batch_size": 32, "validate_on_test": false});
+        model.set_attachment("run", record.to_string());
+        let saved = dir.join(format!("{kind}.safetensors"));
+        model.save(&saved).unwrap();
+        for args in [
+            vec!["evaluate", "--model", text(&saved)],
+            vec!["train", "--resume", text(&saved), "--verbose", "0"],
+        ] {
+            let (code, _, stderr) = strata(&args);
+            assert_eq!(code, 1, "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(path) && stderr.contains("regular file"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -125,10 +125,37 @@ impl DataSource {
         matches!(self, DataSource::Text { .. })
     }
 
+    /// Checks that the source's files are regular files and its folders folders, before
+    /// reading: a source recorded in a model file from elsewhere may name anything (a device
+    /// that never ends, a folder that is gone).
+    pub fn check_paths(&self) -> Result<()> {
+        let expect_file = |path: &Path| match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => Ok(()),
+            _ => Err(Error::file(
+                path,
+                format!("{} needs a regular file here", self.describe()),
+            )),
+        };
+        let expect_folder = |path: &Path| match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            _ => Err(Error::file(path, format!("{} needs a folder here", self.describe()))),
+        };
+        match self {
+            DataSource::Mnist { dir: Some(dir) } | DataSource::ImageFolder { dir, .. } => expect_folder(dir),
+            DataSource::Csv { train, test, .. } => {
+                expect_file(train)?;
+                test.as_deref().map_or(Ok(()), expect_file)
+            }
+            DataSource::Text { path: Some(path) } => expect_file(path),
+            DataSource::Mnist { dir: None } | DataSource::Text { path: None } | DataSource::Linreg => Ok(()),
+        }
+    }
+
     /// Loads the data as `model` takes it: reshaped to its declared input, labels one-hot
     /// encoded when its loss wants them. A text source reuses the model's tokenizer when it has
     /// one (a resumed run must see the same character ids), or fits one and attaches it.
     pub fn load_for(&self, model: &mut Model, loss: Loss) -> Result<Dataset> {
+        self.check_paths()?;
         let raw = match self {
             DataSource::Mnist { dir } => mnist_dataset(&dir.clone().unwrap_or_else(mnist::default_dir))?,
             DataSource::Csv { train, test, label } => csv_dataset(train, test.as_deref(), label.as_deref())?,
