@@ -77,6 +77,39 @@ struct Network {
     output_shapes: Vec<Vec<usize>>,
 }
 
+impl Network {
+    /// Records the forward pass of every call on `graph`, from the batch `inputs` (one per model
+    /// input); `outputs` receives each call's output (kept between steps to avoid allocating).
+    pub(super) fn forward(&self, graph: &mut Graph, inputs: &[Var], outputs: &mut Vec<Var>) -> Result<()> {
+        let (layers, calls) = (&self.layers, &self.calls);
+        outputs.clear();
+        let resolve = |source: &Source, outputs: &[Var]| match *source {
+            Source::ModelInput(i) => inputs[i],
+            Source::Output(o) => outputs[o],
+        };
+        for call in calls {
+            let layer = &layers[call.layer];
+            match call.inputs.as_slice() {
+                // One input needs no list: the training step stays free of allocations.
+                [one] => layer.forward(graph, &[resolve(one, outputs)], outputs)?,
+                many => {
+                    let vars: Vec<Var> = many.iter().map(|s| resolve(s, outputs)).collect();
+                    layer.forward(graph, &vars, outputs)?
+                }
+            }
+            if outputs.len() != call.first_output + layer.output_count() {
+                return Err(Error::Usage(format!(
+                    "layer '{}' recorded {} outputs, not {}",
+                    layer.name(),
+                    outputs.len() - call.first_output,
+                    layer.output_count()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What `compile` chose, the seed of everything drawn, and where training stands (saved with
 /// the model, to resume from).
 struct TrainingState {
@@ -562,42 +595,6 @@ impl Model {
     /// The loss of each output, chosen by `compile`.
     pub fn losses(&self) -> Option<&[Loss]> {
         self.training.compiled.as_ref().map(|c| c.losses.as_slice())
-    }
-
-    /// Records the forward pass of every call on `graph`, from the batch `inputs` (one per model
-    /// input); `outputs` receives each call's output (kept between steps to avoid allocating).
-    fn forward_calls(
-        layers: &[Box<dyn Layer>],
-        calls: &[Call],
-        graph: &mut Graph,
-        inputs: &[Var],
-        outputs: &mut Vec<Var>,
-    ) -> Result<()> {
-        outputs.clear();
-        let resolve = |source: &Source, outputs: &[Var]| match *source {
-            Source::ModelInput(i) => inputs[i],
-            Source::Output(o) => outputs[o],
-        };
-        for call in calls {
-            let layer = &layers[call.layer];
-            match call.inputs.as_slice() {
-                // One input needs no list: the training step stays free of allocations.
-                [one] => layer.forward(graph, &[resolve(one, outputs)], outputs)?,
-                many => {
-                    let vars: Vec<Var> = many.iter().map(|s| resolve(s, outputs)).collect();
-                    layer.forward(graph, &vars, outputs)?
-                }
-            }
-            if outputs.len() != call.first_output + layer.output_count() {
-                return Err(Error::Usage(format!(
-                    "layer '{}' recorded {} outputs, not {}",
-                    layer.name(),
-                    outputs.len() - call.first_output,
-                    layer.output_count()
-                )));
-            }
-        }
-        Ok(())
     }
 
     /// Keras's model config, for saving the architecture: the layer list of a `Sequential`, or

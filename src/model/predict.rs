@@ -41,13 +41,8 @@ impl Model {
                 .iter()
                 .map(|x| graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer)))
                 .collect();
-            Self::forward_calls(
-                &self.network.layers,
-                &self.network.calls,
-                &mut graph,
-                &inputs,
-                &mut self.workspace.call_outputs,
-            )?;
+            self.network
+                .forward(&mut graph, &inputs, &mut self.workspace.call_outputs)?;
             for (values, &call) in values.iter_mut().zip(&self.network.outputs) {
                 values.extend_from_slice(graph.value(self.workspace.call_outputs[call]).data());
             }

@@ -44,13 +44,8 @@ impl Model {
         for y in ys {
             targets.push(graph.constant_with(|buffer| y.gather_rows_into(batch, buffer)));
         }
-        Self::forward_calls(
-            &self.network.layers,
-            &self.network.calls,
-            &mut graph,
-            &inputs,
-            &mut self.workspace.call_outputs,
-        )?;
+        self.network
+            .forward(&mut graph, &inputs, &mut self.workspace.call_outputs)?;
         let loss = objective(
             compiled,
             &mut graph,
@@ -107,13 +102,8 @@ impl Model {
                 .iter()
                 .map(|y| graph.constant_with(|buffer| y.slice_rows_into(start, end, buffer)))
                 .collect();
-            Self::forward_calls(
-                &self.network.layers,
-                &self.network.calls,
-                &mut graph,
-                &inputs,
-                &mut self.workspace.call_outputs,
-            )?;
+            self.network
+                .forward(&mut graph, &inputs, &mut self.workspace.call_outputs)?;
             let loss = objective(
                 compiled,
                 &mut graph,
