@@ -2,6 +2,9 @@
 
 use std::process::Command;
 
+mod common;
+use common::write_digit_folders;
+
 fn strata(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
@@ -109,28 +112,7 @@ fn bad_arguments_are_clear_errors_with_a_failing_status() {
 #[test]
 fn trains_on_a_folder_of_images_per_class() {
     let dir = std::env::temp_dir().join(format!("strata-cli-folders-{}", std::process::id()));
-    let ((x_train, y_train), _) = strata::data::mnist::load_data().unwrap();
-    let mut written = [0usize; 2];
-    for i in 0..x_train.rows() {
-        let label = y_train.data()[i] as usize;
-        if label > 1 || written[label] == 60 {
-            continue;
-        }
-        let folder = dir.join(["zero", "one"][label]);
-        std::fs::create_dir_all(&folder).unwrap();
-        let pixels: Vec<u8> = x_train.data()[i * 784..(i + 1) * 784]
-            .iter()
-            .map(|&v| v as u8)
-            .collect();
-        image::GrayImage::from_raw(28, 28, pixels)
-            .unwrap()
-            .save(folder.join(format!("{i}.png")))
-            .unwrap();
-        written[label] += 1;
-        if written == [60, 60] {
-            break;
-        }
-    }
+    write_digit_folders(&dir, 60);
     let data = dir.to_str().unwrap();
     let args = [
         "train",

@@ -6,6 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::write_digit_folders;
+
 fn strata(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
@@ -67,6 +70,30 @@ fn small_mnist(dir: &Path, train: usize, test: usize) {
     }
 }
 
+/// Trains `char_rnn` for one epoch on the play's first `characters` characters, saved in `dir`:
+/// the text file, the model file and the run's report.
+fn first_char_rnn_run(dir: &Path, characters: usize) -> (PathBuf, PathBuf, serde_json::Value) {
+    let play = strata::data::text::load_shakespeare().unwrap();
+    let small = dir.join("small.txt");
+    std::fs::write(&small, &play[..characters]).unwrap();
+    let saved = dir.join("c.safetensors");
+    let report = strata_json(&[
+        "train",
+        "--model",
+        "char_rnn",
+        "--data",
+        text(&small),
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--json",
+        "--save",
+        text(&saved),
+    ]);
+    (small, saved, report)
+}
+
 #[test]
 fn dropout_and_l2_keep_the_residual_connections_of_resnet_and_resmlp() {
     let dir = scratch("regularized");
@@ -107,24 +134,7 @@ fn dropout_and_l2_keep_the_residual_connections_of_resnet_and_resmlp() {
 #[test]
 fn a_text_model_saves_resumes_and_evaluates_without_data_flags() {
     let dir = scratch("text");
-    let play = strata::data::text::load_shakespeare().unwrap();
-    let small = dir.join("small.txt");
-    std::fs::write(&small, &play[..20_000]).unwrap();
-    let saved = dir.join("c.safetensors");
-    let first = strata_json(&[
-        "train",
-        "--model",
-        "char_rnn",
-        "--data",
-        text(&small),
-        "--epochs",
-        "1",
-        "--verbose",
-        "0",
-        "--json",
-        "--save",
-        text(&saved),
-    ]);
+    let (small, saved, first) = first_char_rnn_run(&dir, 20_000);
     // Resuming finds the text (not MNIST, not a CSV) and the tokenizer from the model file.
     let resumed = strata_json(&[
         "train",
@@ -249,25 +259,7 @@ config = { units = 2, activation = "softmax" }
 fn an_image_folder_model_saves_resumes_and_evaluates_without_data_flags() {
     let dir = scratch("folders");
     let images = dir.join("digits");
-    let ((x_train, y_train), _) = strata::data::mnist::load_data().unwrap();
-    let mut written = [0usize; 2];
-    for i in 0..x_train.rows() {
-        let label = y_train.data()[i] as usize;
-        if label > 1 || written[label] == 40 {
-            continue;
-        }
-        let folder = images.join(["zero", "one"][label]);
-        std::fs::create_dir_all(&folder).unwrap();
-        let pixels: Vec<u8> = x_train.data()[i * 784..(i + 1) * 784]
-            .iter()
-            .map(|&v| v as u8)
-            .collect();
-        image::GrayImage::from_raw(28, 28, pixels)
-            .unwrap()
-            .save(folder.join(format!("{i}.png")))
-            .unwrap();
-        written[label] += 1;
-    }
+    write_digit_folders(&images, 40);
     let saved = dir.join("folders.safetensors");
     strata_json(&[
         "train",
@@ -301,24 +293,7 @@ fn an_image_folder_model_saves_resumes_and_evaluates_without_data_flags() {
 #[test]
 fn resuming_on_data_that_does_not_fit_the_model_names_both_shapes() {
     let dir = scratch("mismatch");
-    let play = strata::data::text::load_shakespeare().unwrap();
-    let small = dir.join("small.txt");
-    std::fs::write(&small, &play[..5_000]).unwrap();
-    let saved = dir.join("c.safetensors");
-    strata_json(&[
-        "train",
-        "--model",
-        "char_rnn",
-        "--data",
-        text(&small),
-        "--epochs",
-        "1",
-        "--verbose",
-        "0",
-        "--json",
-        "--save",
-        text(&saved),
-    ]);
+    let (_, saved, _) = first_char_rnn_run(&dir, 5_000);
     let mnist = dir.join("mnist");
     small_mnist(&mnist, 64, 16);
     let (code, _, stderr) = strata(&[

@@ -95,3 +95,30 @@ pub fn assert_close(actual: &[f32], expected: &[f32], tolerance: f32, what: &str
         );
     }
 }
+
+/// Writes the first `per_class` zeros and ones of the bundled MNIST training set as PNG files,
+/// one folder per class (`zero`, `one`) under `dir`: a data set for `--data DIR`.
+pub fn write_digit_folders(dir: &std::path::Path, per_class: usize) {
+    let ((x_train, y_train), _) = strata::data::mnist::load_data().unwrap();
+    let mut written = [0usize; 2];
+    for i in 0..x_train.rows() {
+        let label = y_train.data()[i] as usize;
+        if label > 1 || written[label] == per_class {
+            continue;
+        }
+        let folder = dir.join(["zero", "one"][label]);
+        std::fs::create_dir_all(&folder).unwrap();
+        let pixels: Vec<u8> = x_train.data()[i * 784..(i + 1) * 784]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        image::GrayImage::from_raw(28, 28, pixels)
+            .unwrap()
+            .save(folder.join(format!("{i}.png")))
+            .unwrap();
+        written[label] += 1;
+        if written == [per_class; 2] {
+            break;
+        }
+    }
+}
