@@ -3,7 +3,7 @@
 use std::process::Command;
 
 mod common;
-use common::write_digit_folders;
+use common::{interrupt_cnn_training, write_digit_folders};
 
 fn strata(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -169,47 +169,11 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_exits_130() {
-    use std::io::BufRead;
     let dir = std::env::temp_dir().join(format!("strata-cli-sigint-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let checkpoint = dir.join("interrupted.safetensors");
-    // Far more epochs than the run can finish before the signal, on any machine: the test waits
-    // for an event (the first epoch's header), never for a time.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args([
-            "train",
-            "--model",
-            "cnn",
-            "--epochs",
-            "1000",
-            "--verbose",
-            "2",
-            "--checkpoint",
-        ])
-        .arg(&checkpoint)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    // "Epoch 1/1000" is printed after the Ctrl-C handler is installed and the data has loaded,
-    // just before the first batch.
-    while !line.starts_with("Epoch 1/") {
-        line.clear();
-        let read = stdout.read_line(&mut line).unwrap();
-        assert!(read > 0, "strata ended before training started");
-    }
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let (code, rest, stderr) = interrupt_cnn_training(&["--checkpoint", checkpoint.to_str().unwrap()]);
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(
         stderr.contains("checkpoint saved to") && stderr.contains("--resume"),
         "{stderr}"

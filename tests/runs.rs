@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::write_digit_folders;
+use common::{interrupt_cnn_training, write_digit_folders};
 
 fn strata(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -317,47 +317,12 @@ fn resuming_on_data_that_does_not_fit_the_model_names_both_shapes() {
 
 #[test]
 fn the_ctrl_c_hint_resumes_the_interrupted_run() {
-    use std::io::BufRead;
     let dir = scratch("hint");
     let mnist = dir.join("mnist");
     small_mnist(&mnist, 4096, 256);
     let checkpoint = dir.join("interrupted.safetensors");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args([
-            "train",
-            "--model",
-            "cnn",
-            "--epochs",
-            "1000",
-            "--verbose",
-            "2",
-            "--data",
-            text(&mnist),
-        ])
-        .args(["--checkpoint", text(&checkpoint)])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("Epoch 1/") {
-        line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "strata ended before training started"
-        );
-    }
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let (code, _, stderr) = interrupt_cnn_training(&["--data", text(&mnist), "--checkpoint", text(&checkpoint)]);
+    assert_eq!(code, Some(130), "{stderr}");
     let hint = stderr
         .lines()
         .find_map(|l| l.strip_prefix("resume with: strata "))

@@ -122,3 +122,37 @@ pub fn write_digit_folders(dir: &std::path::Path, per_class: usize) {
         }
     }
 }
+
+/// Runs `strata train --model cnn --epochs 1000 --verbose 2` with `extra` flags and sends it
+/// SIGINT when its first epoch's header appears (printed after the Ctrl-C handler is installed
+/// and the data has loaded, just before the first batch): the run waits for an event, never for
+/// a time, and has far more epochs than it can finish first on any machine. Returns the exit
+/// status, the rest of stdout and stderr.
+#[cfg(feature = "cli")]
+pub fn interrupt_cnn_training(extra: &[&str]) -> (Option<i32>, String, String) {
+    use std::io::{BufRead, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["train", "--model", "cnn", "--epochs", "1000", "--verbose", "2"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Epoch 1/") {
+        line.clear();
+        let read = stdout.read_line(&mut line).unwrap();
+        assert!(read > 0, "strata ended before training started");
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), rest, String::from_utf8_lossy(&out.stderr).into())
+}
