@@ -418,6 +418,37 @@ fn scale_clip_reshape_sum_and_mean() {
     assert_eq!(grads[0].data(), &[0., 0., 1., 1., 1., 1., 0., 0.]);
 }
 
+#[test]
+fn slice_and_select_pick_blocks_and_return_their_gradients() {
+    let mut params = ParamStore::new();
+    let x = params.add("x", uniform(&[2, 4, 3], -2.0, 2.0, 31), true);
+    assert_gradients("slice", &mut params, EPS, TOLERANCE, |g| {
+        let x = g.param(x);
+        let y = g.slice(x, 1, 1, 2)?;
+        assert_eq!(g.shape(y), &[2, 2, 3]);
+        project(g, y, 7)
+    });
+    assert_gradients("select", &mut params, EPS, TOLERANCE, |g| {
+        let x = g.param(x);
+        let y = g.select(x, 1, 3)?;
+        assert_eq!(g.shape(y), &[2, 3]);
+        project(g, y, 8)
+    });
+    let values = Tensor::from_vec(vec![2, 3, 2], (0..12).map(|v| v as f32).collect()).unwrap();
+    let middle = forward_value(&values, |g, x| g.slice(x, 1, 1, 2));
+    assert_eq!(middle.data(), &[2., 3., 4., 5., 8., 9., 10., 11.]);
+    let last_column = forward_value(&values, |g, x| g.select(x, 2, 1));
+    assert_eq!(last_column.data(), &[1., 3., 5., 7., 9., 11.]);
+    // Out of range: an error naming both, not a panic.
+    let params = ParamStore::new();
+    let mut tape = Tape::new();
+    let mut g = Graph::new(&mut tape, &params, false);
+    let x = g.constant(&values);
+    assert!(g.slice(x, 1, 2, 2).is_err());
+    assert!(g.select(x, 3, 0).is_err());
+    assert!(g.slice(x, 1, usize::MAX, 2).is_err());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Broadcasting binary operations
 // ---------------------------------------------------------------------------------------------

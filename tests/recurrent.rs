@@ -18,7 +18,7 @@ fn options(cell: Cell, units: usize) -> RecurrentOptions {
         return_sequences: false,
         go_backwards: false,
         align_output: false,
-        emit_cell_state: false,
+        emit_states: false,
     }
 }
 
@@ -244,10 +244,19 @@ fn backpropagation_through_time_matches_finite_differences() {
             );
         }
     }
-    // The LSTM's final cell state as the output (return_state's c).
-    let mut opts = options(Cell::Lstm, 3);
-    opts.emit_cell_state = true;
-    assert!(recurrent_gradient_error(Cell::Lstm, opts, true, true) < TOLERANCE);
+    // return_state's packed output: the sequence (or not), then h_T and the LSTM's c_T.
+    for cell in [Cell::SimpleRnn, Cell::Lstm, Cell::Gru] {
+        for return_sequences in [false, true] {
+            let mut opts = options(cell, 3);
+            opts.emit_states = true;
+            opts.return_sequences = return_sequences;
+            let error = recurrent_gradient_error(cell, opts, true, true);
+            assert!(
+                error < TOLERANCE,
+                "{cell:?} states, return_sequences={return_sequences}: {error}"
+            );
+        }
+    }
     // Other activations (relu candidate, hard sigmoid gates) differentiate too.
     let mut opts = options(Cell::Lstm, 2);
     opts.activation = Squash::Relu;

@@ -163,6 +163,7 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
             normalization::layer_norm_backward((x, gamma, beta), inputs, node, targets)
         }
         Op::Concat { a, b, axis } => concat::concat_backward(a, b, axis, inputs, node, targets),
+        Op::Slice { x, axis, start } => concat::slice_backward(x, axis, start, inputs, node, targets),
         Op::Gather { table, ids } => embedding::gather_backward(table, ids, inputs, node, targets),
         Op::Recurrent {
             inputs: operands,

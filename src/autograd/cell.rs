@@ -112,7 +112,31 @@ pub struct RecurrentOptions {
     /// With `go_backwards` and `return_sequences`, store each step's output at its input's
     /// position rather than in processing order (what `Bidirectional` wants).
     pub align_output: bool,
-    /// Output the LSTM's final cell state `c_T` `(N, units)` instead of `h` (for
-    /// `return_state`; needs `return_sequences` off).
-    pub emit_cell_state: bool,
+    /// Keras's `return_state`: the output is `(N, rows, units)` holding the sequence's rows
+    /// (with `return_sequences`), then the final `h_T`, then the LSTM's final `c_T`; the layer
+    /// slices its outputs from it, so the recurrence runs once.
+    pub emit_states: bool,
+}
+
+impl RecurrentOptions {
+    /// `(sequence_rows, state_rows)` of the output along its time axis for `t` steps: the
+    /// sequence's rows come first, then `h_T` (and the LSTM's `c_T` with `emit_states`).
+    pub fn output_rows(&self, t: usize) -> (usize, usize) {
+        let sequence = if self.return_sequences { t } else { 0 };
+        let states = match (self.emit_states, self.cell) {
+            (true, Cell::Lstm) => 2,
+            (true, _) => 1,
+            (false, _) => usize::from(!self.return_sequences),
+        };
+        (sequence, states)
+    }
+
+    /// The output's shape for `n` sequences of `t` steps: `(N, units)` for the last step
+    /// alone, `(N, rows, units)` otherwise.
+    pub fn output_shape(&self, n: usize, t: usize) -> Vec<usize> {
+        match self.output_rows(t) {
+            (0, 1) if !self.emit_states => vec![n, self.units],
+            (sequence, states) => vec![n, sequence + states, self.units],
+        }
+    }
 }

@@ -1,4 +1,6 @@
-//! Concatenation of two values along one axis, the core of Keras's `Concatenate` layer.
+//! Concatenation of two values along one axis, the core of Keras's `Concatenate` layer, and
+//! its inverse, a slice along one axis (how a recurrent layer's `return_state` outputs are
+//! taken from the one operation that computes them).
 
 use super::buffers::{GradTargets, Inputs, Node};
 use super::op::{Op, Var};
@@ -37,6 +39,77 @@ impl Graph<'_> {
                 row[a_block..].copy_from_slice(b_row);
             }
         }))
+    }
+}
+
+impl Graph<'_> {
+    /// Entries `start..start + len` of `x` along `axis`.
+    pub fn slice(&mut self, x: Var, axis: usize, start: usize, len: usize) -> Result<Var> {
+        let mut shape = self.shape(x).to_vec();
+        self.check_slice(x, axis, start, len)?;
+        shape[axis] = len;
+        Ok(self.push_slice(x, axis, start, &shape))
+    }
+
+    /// Entry `index` of `x` along `axis`, without that axis (`x[:, index]` for axis 1).
+    pub fn select(&mut self, x: Var, axis: usize, index: usize) -> Result<Var> {
+        let mut shape = self.shape(x).to_vec();
+        self.check_slice(x, axis, index, 1)?;
+        shape.remove(axis);
+        Ok(self.push_slice(x, axis, index, &shape))
+    }
+
+    fn check_slice(&self, x: Var, axis: usize, start: usize, len: usize) -> Result<()> {
+        let shape = self.shape(x);
+        match (shape.get(axis), start.checked_add(len)) {
+            (Some(&size), Some(end)) if end <= size => Ok(()),
+            _ => Err(Error::ShapeMismatch {
+                op: "slice",
+                lhs: shape.to_vec(),
+                rhs: vec![axis, start, len],
+            }),
+        }
+    }
+
+    /// Records the slice; a selected axis has length 1, so `out_shape` with or without it
+    /// describes the same values.
+    fn push_slice(&mut self, x: Var, axis: usize, start: usize, out_shape: &[usize]) -> Var {
+        let from = self.shape(x).to_vec();
+        self.push(Op::Slice { x, axis, start }, out_shape, |inputs, out, _| {
+            let (outer, inner) = outer_inner(&from, axis);
+            let (row, len) = (from[axis] * inner, out.len() / outer.max(1));
+            let source = inputs.get(x).data().chunks(row.max(1));
+            for (out_row, x_row) in out.data_mut().chunks_mut(len.max(1)).zip(source) {
+                out_row.copy_from_slice(&x_row[start * inner..start * inner + len]);
+            }
+        })
+    }
+}
+
+/// `(outer, inner)`: the entries before `axis` and after it.
+fn outer_inner(shape: &[usize], axis: usize) -> (usize, usize) {
+    (shape[..axis].iter().product(), shape[axis + 1..].iter().product())
+}
+
+/// The slice's gradient lands in its block of each row of `x`'s gradient.
+pub(super) fn slice_backward(
+    x: Var,
+    axis: usize,
+    start: usize,
+    inputs: &Inputs,
+    node: Node,
+    targets: &mut GradTargets,
+) {
+    let Some(dx) = targets.get(x) else { return };
+    let from = inputs.get(x).shape();
+    let (outer, inner) = outer_inner(from, axis);
+    let dy = node.grad.data();
+    let (row, len) = (from[axis] * inner, dy.len() / outer.max(1));
+    for (dx_row, dy_row) in dx.chunks_mut(row.max(1)).zip(dy.chunks(len.max(1))) {
+        dx_row[start * inner..start * inner + len]
+            .iter_mut()
+            .zip(dy_row)
+            .for_each(|(d, g)| *d += g);
     }
 }
 

@@ -84,6 +84,12 @@ pub(crate) enum Op {
         b: Var,
         axis: usize,
     },
+    /// Entries `start..` of `x` along `axis`, as many as the output holds.
+    Slice {
+        x: Var,
+        axis: usize,
+        start: usize,
+    },
     /// Rows of a table picked by integer ids (Embedding).
     Gather {
         table: Var,
@@ -135,6 +141,7 @@ impl Op {
             LayerNorm { .. } => "layer_norm",
             Penalty { .. } => "penalty",
             Concat { .. } => "concatenate",
+            Slice { .. } => "slice",
             Gather { .. } => "gather",
             Recurrent { .. } => "recurrent",
         }
@@ -177,7 +184,7 @@ impl Op {
             }
             | BinaryCrossEntropy { probs: a, target: b } => [Some(a), Some(b), None],
             BatchNorm { x, gamma, beta, .. } | LayerNorm { x, gamma, beta, .. } => [Some(x), gamma, beta],
-            Penalty { weight, .. } => [Some(weight), None, None],
+            Penalty { weight, .. } | Slice { x: weight, .. } => [Some(weight), None, None],
             Concat { a, b, .. } => [Some(a), Some(b), None],
         }
     }

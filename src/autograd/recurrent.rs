@@ -142,12 +142,12 @@ impl Graph<'_> {
                 "a recurrent layer needs sequences of at least one step".into(),
             ));
         }
-        let out_shape: &[usize] = if options.return_sequences { &[n, t, u] } else { &[n, u] };
+        let out_shape = options.output_shape(n, t);
         let op = Op::Recurrent {
             inputs: operands,
             options,
         };
-        Ok(self.push(op, out_shape, |inputs, out, saved| {
+        Ok(self.push(op, &out_shape, |inputs, out, saved| {
             let layout = Layout::new(n, t, &options, recurrent_mask.is_some());
             saved.resize_for(&[layout.total]);
             forward(&layout, &options, inputs, operands, out.data_mut(), saved.data_mut());
@@ -172,6 +172,8 @@ fn forward(
         ..
     } = *layout;
     let gu = g * u;
+    let (sequence_rows, state_rows) = options.output_rows(t);
+    let rows = sequence_rows + state_rows;
     let x = inputs.get(operands.x).data();
     let features = x.len() / (n * t).max(1);
     let kernel = inputs.get(operands.kernel).data();
@@ -302,13 +304,18 @@ fn forward(
             let at = layout.output_time(s, options);
             for sample in 0..n {
                 let from = h_at + sample * u;
-                out[(sample * t + at) * u..(sample * t + at + 1) * u].copy_from_slice(&saved[from..from + u]);
+                let row = (sample * rows + at) * u;
+                out[row..row + u].copy_from_slice(&saved[from..from + u]);
             }
         }
     }
-    if !options.return_sequences {
-        let last = if options.emit_cell_state { layout.c } else { layout.h } + t * n * u;
-        out.copy_from_slice(&saved[last..last + n * u]);
+    // The final states follow the sequence's rows: h_T, then c_T.
+    let finals = [layout.h, layout.c].map(|state| state + t * n * u);
+    for (k, state) in finals.into_iter().take(state_rows).enumerate() {
+        for sample in 0..n {
+            let row = (sample * rows + sequence_rows + k) * u;
+            out[row..row + u].copy_from_slice(&saved[state + sample * u..state + (sample + 1) * u]);
+        }
     }
 }
 
@@ -325,6 +332,8 @@ pub(super) fn recurrent_backward(
     let layout = Layout::new(n, t, &options, operands.recurrent_mask.is_some());
     let Layout { units: u, gates: g, .. } = layout;
     let gu = g * u;
+    let (sequence_rows, state_rows) = options.output_rows(t);
+    let rows = sequence_rows + state_rows;
     let saved = node.saved.data();
     let dy = node.grad.data();
     let recurrent_kernel = inputs.get(operands.recurrent_kernel).data();
@@ -344,13 +353,19 @@ pub(super) fn recurrent_backward(
             let at = layout.output_time(s, &options);
             for sample in 0..n {
                 for j in 0..u {
-                    work[dh_at + sample * u + j] += dy[(sample * t + at) * u + j];
+                    work[dh_at + sample * u + j] += dy[(sample * rows + at) * u + j];
                 }
             }
-        } else if s == t - 1 {
-            let into = if options.emit_cell_state { dc_at } else { dh_at };
-            for i in 0..n * u {
-                work[into + i] += dy[i];
+        }
+        if s == t - 1 {
+            // The final states' gradients: h_T's row, then c_T's.
+            for (k, into) in [dh_at, dc_at].into_iter().take(state_rows).enumerate() {
+                for sample in 0..n {
+                    let row = (sample * rows + sequence_rows + k) * u;
+                    for j in 0..u {
+                        work[into + sample * u + j] += dy[row + j];
+                    }
+                }
             }
         }
         let h_prev_at = layout.h + s * n * u;

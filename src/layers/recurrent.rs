@@ -212,7 +212,7 @@ impl<K: RecurrentKind> Recurrent<K> {
             return_sequences: self.return_sequences,
             go_backwards: self.go_backwards,
             align_output: self.align_output,
-            emit_cell_state: false,
+            emit_states: false,
         })
     }
 
@@ -334,32 +334,31 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
                 inputs.len()
             )));
         };
-        let y = self.forward_one(graph, x)?;
-        outputs.push(y);
-        if self.return_state {
-            let weights = self.weights()?;
-            let options = self.options()?;
-            // Without return_sequences the output is h_T itself. The sequence's last step and
-            // the LSTM's c_T are not outputs of the fused operation, so they take another run
-            // (TODO(#15): let Graph::recurrent yield h_T and c_T beside its output).
-            let last = RecurrentOptions {
-                return_sequences: false,
-                align_output: false,
-                ..options
-            };
-            let h = if self.return_sequences {
-                self.run(graph, x, weights, self.bias, last)?
-            } else {
-                y
-            };
-            outputs.push(h);
-            if K::CELL == Cell::Lstm {
-                let cell = RecurrentOptions {
-                    emit_cell_state: true,
-                    ..last
-                };
-                outputs.push(self.run(graph, x, weights, self.bias, cell)?);
+        if !self.return_state {
+            outputs.push(self.forward_one(graph, x)?);
+            return Ok(());
+        }
+        // One run yields the output and the final states, packed along the time axis.
+        let options = RecurrentOptions {
+            emit_states: true,
+            ..self.options()?
+        };
+        let packed = self.run(graph, x, self.weights()?, self.bias, options)?;
+        let steps = graph.dims(x)[1];
+        let (sequence_rows, state_rows) = options.output_rows(steps);
+        let h = graph.select(packed, 1, sequence_rows)?;
+        if self.return_sequences {
+            let sequence = graph.slice(packed, 1, 0, sequence_rows)?;
+            if let Some(mask) = graph.mask(x) {
+                graph.set_mask(sequence, mask);
             }
+            outputs.push(sequence);
+        } else {
+            outputs.push(h);
+        }
+        outputs.push(h);
+        for row in sequence_rows + 1..sequence_rows + state_rows {
+            outputs.push(graph.select(packed, 1, row)?);
         }
         Ok(())
     }
