@@ -85,7 +85,9 @@ fn temporary_name(file_name: &OsStr, pid: u32) -> String {
 /// live process's file is left to it. Best effort: what cannot be removed stays.
 fn remove_stale_temporaries(directory: &Path, file_name: &OsStr) {
     let prefix = format!(".{}.tmp-", file_name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(directory) else { return };
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let pid = name
@@ -170,11 +172,15 @@ mod tests {
         assert_eq!(names_in(&dir), Vec::<String>::new(), "the probe is removed");
         let folder = check_writable(&dir).unwrap_err().to_string();
         assert!(folder.contains("is a folder"), "{folder}");
-        let missing = check_writable(dir.join("gone/model.safetensors")).unwrap_err().to_string();
+        let missing = check_writable(dir.join("gone/model.safetensors"))
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("does not exist"), "{missing}");
         // A "folder" that is a file: creating the probe fails, whoever runs the test (root too).
         std::fs::write(dir.join("plain"), b"x").unwrap();
-        let blocked = check_writable(dir.join("plain/model.safetensors")).unwrap_err().to_string();
+        let blocked = check_writable(dir.join("plain/model.safetensors"))
+            .unwrap_err()
+            .to_string();
         assert!(blocked.contains("does not exist"), "{blocked}");
         // A folder no one can create files in, root included.
         if cfg!(target_os = "linux") {

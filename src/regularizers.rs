@@ -102,9 +102,10 @@ impl Regularizer {
         let factor = |key: &str, default: f32| -> Result<f32> {
             match config.and_then(|c| c.get(key)) {
                 None => Ok(default),
-                Some(value) => value.as_f64().map(|v| v as f32).ok_or_else(|| {
-                    Error::invalid(key, value, "a regularization factor must be a number ≥ 0")
-                }),
+                Some(value) => value
+                    .as_f64()
+                    .map(|v| v as f32)
+                    .ok_or_else(|| Error::invalid(key, value, "a regularization factor must be a number ≥ 0")),
             }
         };
         let regularizer = match name.to_ascii_lowercase().as_str() {

@@ -251,7 +251,13 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     }
     let complete = first.len() == model.params().len();
     if complete && let Some(optimizer) = model.optimizer() {
-        check_optimizer_state(path, metadata.get(OPTIMIZER_STATE_KEY), optimizer.class_name(), &first, &second)?;
+        check_optimizer_state(
+            path,
+            metadata.get(OPTIMIZER_STATE_KEY),
+            optimizer.class_name(),
+            &first,
+            &second,
+        )?;
     }
     if let Some(optimizer) = model.optimizer_mut() {
         if complete {
@@ -295,9 +301,7 @@ fn check_optimizer_state(
         if let Some(value) = slots.iter().flatten().find(|v| bad(v)) {
             return Err(Error::file(
                 path,
-                format!(
-                    "optimizer state '{OPTIMIZER_PREFIX}{kind}' holds {value}, which {class_name} never produces"
-                ),
+                format!("optimizer state '{OPTIMIZER_PREFIX}{kind}' holds {value}, which {class_name} never produces"),
             ));
         }
     }

@@ -43,7 +43,11 @@ pub fn save_or_rescue(model: &Model, target: &Path, folders: &[PathBuf]) -> Resu
     Err(Error::Usage(format!(
         "cannot save the model to {} ({error}), nor to a fallback file: {}",
         target.display(),
-        if tried.is_empty() { "none given".into() } else { tried.join("; ") }
+        if tried.is_empty() {
+            "none given".into()
+        } else {
+            tried.join("; ")
+        }
     )))
 }
 
@@ -93,9 +97,18 @@ mod tests {
         assert!(error.to_string().contains("model.safetensors"), "{error}");
         assert!(crate::io::load_model(&path).is_ok());
         let second = save_or_rescue(&model, &target, &[dir.join("fallback")]).unwrap();
-        assert!(matches!(second, Saved::Rescued { path: p, .. } if p != path), "a second rescue keeps the first");
+        assert!(
+            matches!(second, Saved::Rescued { path: p, .. } if p != path),
+            "a second rescue keeps the first"
+        );
         let lost = save_or_rescue(&model, &target, &[missing]).unwrap_err().to_string();
-        assert!(lost.contains("plain/model.safetensors") && lost.contains("missing"), "{lost}");
-        assert!(matches!(save_or_rescue(&model, &dir.join("ok.safetensors"), &[]), Ok(Saved::Target)));
+        assert!(
+            lost.contains("plain/model.safetensors") && lost.contains("missing"),
+            "{lost}"
+        );
+        assert!(matches!(
+            save_or_rescue(&model, &dir.join("ok.safetensors"), &[]),
+            Ok(Saved::Target)
+        ));
     }
 }

@@ -11,7 +11,9 @@ use std::time::Instant;
 use strata::distributed::Launched;
 use strata::model::{Callback, Control, EpochLogs, History, Model};
 use strata::optimizers::Clipping;
-use strata::run::{PreparedRun, RunOptions, Saved, TOKENIZER, prepare_new, prepare_resume, rescue_folders, save_or_rescue};
+use strata::run::{
+    PreparedRun, RunOptions, Saved, TOKENIZER, prepare_new, prepare_resume, rescue_folders, save_or_rescue,
+};
 use strata::{Error, Result};
 
 #[derive(Args, Default)]
@@ -420,9 +422,24 @@ fn same_file_as(path: &std::path::Path) -> PathBuf {
 /// can use are usage errors naming the flag, never replaced by a default.
 fn check_flag_values(args: &TrainArgs) -> Result<()> {
     let ranges: [(&str, Option<f32>, fn(f32) -> bool, &str); 4] = [
-        ("--lr", args.lr, |v| v > 0.0, "a learning rate must be a finite number > 0"),
-        ("--l2", args.l2, |v| v >= 0.0, "an L2 factor must be a finite number ≥ 0"),
-        ("--dropout", args.dropout, |v| (0.0..1.0).contains(&v), "a dropout rate must be in [0, 1)"),
+        (
+            "--lr",
+            args.lr,
+            |v| v > 0.0,
+            "a learning rate must be a finite number > 0",
+        ),
+        (
+            "--l2",
+            args.l2,
+            |v| v >= 0.0,
+            "an L2 factor must be a finite number ≥ 0",
+        ),
+        (
+            "--dropout",
+            args.dropout,
+            |v| (0.0..1.0).contains(&v),
+            "a dropout rate must be in [0, 1)",
+        ),
         (
             "--validation-split",
             args.validation_split,
@@ -555,8 +572,11 @@ impl Callback for Checkpointer {
             && let Err(error) = model.save(path)
         {
             eprintln!("warning: epoch {}'s checkpoint was not saved: {error}", logs.epoch);
-            self.failures
-                .push(format!("--checkpoint {} (epoch {}): {error}", path.display(), logs.epoch));
+            self.failures.push(format!(
+                "--checkpoint {} (epoch {}): {error}",
+                path.display(),
+                logs.epoch
+            ));
         }
         Ok(Control::Continue)
     }

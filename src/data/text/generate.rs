@@ -80,7 +80,11 @@ pub fn generate_text_streaming(
     }
     let mut ids = tokenizer.encode(prompt)?;
     let known = tokenizer.vocabulary_size();
-    let separator = if tokenizer.char_level { "" } else { tokenizer.split.as_str() };
+    let separator = if tokenizer.char_level {
+        ""
+    } else {
+        tokenizer.split.as_str()
+    };
     let mut input = Tensor::zeros(&[1, window]);
     let mut weights = Vec::new();
     for step in 0..length {
