@@ -421,39 +421,34 @@ fn same_file_as(path: &std::path::Path) -> PathBuf {
 /// Checks the numeric flags' ranges before anything loads: NaN, infinities and values no run
 /// can use are usage errors naming the flag, never replaced by a default.
 fn check_flag_values(args: &TrainArgs) -> Result<()> {
-    let ranges: [(&str, Option<f32>, fn(f32) -> bool, &str); 4] = [
-        (
-            "--lr",
-            args.lr,
-            |v| v > 0.0,
-            "a learning rate must be a finite number > 0",
-        ),
-        (
-            "--l2",
-            args.l2,
-            |v| v >= 0.0,
-            "an L2 factor must be a finite number ≥ 0",
-        ),
-        (
-            "--dropout",
-            args.dropout,
-            |v| (0.0..1.0).contains(&v),
-            "a dropout rate must be in [0, 1)",
-        ),
-        (
-            "--validation-split",
-            args.validation_split,
-            |v| (0.0..1.0).contains(&v),
-            "the fraction held out must be in [0, 1)",
-        ),
-    ];
-    for (flag, value, valid, reason) in ranges {
-        if let Some(value) = value
-            && !(value.is_finite() && valid(value))
-        {
-            return Err(Error::invalid(flag, value, reason));
-        }
-    }
+    let check = |flag: &str, value: Option<f32>, valid: fn(f32) -> bool, reason: &str| match value {
+        Some(value) if !(value.is_finite() && valid(value)) => Err(Error::invalid(flag, value, reason)),
+        _ => Ok(()),
+    };
+    check(
+        "--lr",
+        args.lr,
+        |v| v > 0.0,
+        "a learning rate must be a finite number > 0",
+    )?;
+    check(
+        "--l2",
+        args.l2,
+        |v| v >= 0.0,
+        "an L2 factor must be a finite number ≥ 0",
+    )?;
+    check(
+        "--dropout",
+        args.dropout,
+        |v| (0.0..1.0).contains(&v),
+        "a dropout rate must be in [0, 1)",
+    )?;
+    check(
+        "--validation-split",
+        args.validation_split,
+        |v| (0.0..1.0).contains(&v),
+        "the fraction held out must be in [0, 1)",
+    )?;
     if args.checkpoint_every == 0 {
         return Err(Error::invalid("--checkpoint-every", 0, "must be 1 or more (epochs)"));
     }
