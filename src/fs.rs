@@ -5,23 +5,23 @@
 //! can use it without importing another.
 
 use crate::error::{Error, Result};
+use std::ffi::OsStr;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically: the file either keeps its old contents or has all of
-/// the new ones, never a part.
+/// the new ones, never a part. Temporary files that killed writes to the same target left
+/// behind (`.NAME.tmp-PID` of a process that is gone) are removed first.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
     let io = |context: &str, source| Error::Io {
         context: format!("{context} {}", path.display()),
         source,
     };
-    let directory = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
+    let directory = folder_of(path);
     let file_name = path.file_name().ok_or_else(|| Error::file(path, "not a file path"))?;
-    let temporary = directory.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+    remove_stale_temporaries(&directory, file_name);
+    let temporary = directory.join(temporary_name(file_name, std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&temporary).map_err(|e| io("cannot create a temporary file for", e))?;
         file.write_all(bytes).map_err(|e| io("cannot write", e))?;
@@ -40,25 +40,152 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// Checks, without touching `path` itself, that [`write_atomic`] could write it now: not a
+/// folder, in an existing folder where a file can be created (probed by creating and removing
+/// one), so a long run learns before it starts that its results could not be saved.
+pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    if path.is_dir() {
+        return Err(Error::file(path, "is a folder: give the file to write"));
+    }
+    let file_name = path.file_name().ok_or_else(|| Error::file(path, "not a file path"))?;
+    let directory = folder_of(path);
+    if !directory.is_dir() {
+        return Err(Error::file(
+            path,
+            format!("its folder {} does not exist", directory.display()),
+        ));
+    }
+    let probe = directory.join(format!(".{}.probe-{}", file_name.to_string_lossy(), std::process::id()));
+    std::fs::File::create(&probe).map_err(|e| {
+        Error::file(
+            path,
+            format!("cannot create a file in its folder {} ({e})", directory.display()),
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// The folder `path` is in (`.` for a bare file name).
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The temporary file process `pid` writes `file_name` through: `.NAME.tmp-PID`.
+fn temporary_name(file_name: &OsStr, pid: u32) -> String {
+    format!(".{}.tmp-{pid}", file_name.to_string_lossy())
+}
+
+/// Removes the temporary files of writes to `file_name` in `directory` whose process is gone
+/// (killed mid-write). Only names of exactly strata's pattern for this target are touched; a
+/// live process's file is left to it. Best effort: what cannot be removed stays.
+fn remove_stale_temporaries(directory: &Path, file_name: &OsStr) {
+    let prefix = format!(".{}.tmp-", file_name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !process_alive(pid)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` is running. Where that cannot be told (no `/proc`), every process
+/// counts as alive, so nothing is removed that might be in use.
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("strata-atomic-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn replaces_the_whole_file_and_leaves_no_temporary() {
-        let dir = std::env::temp_dir().join(format!("strata-atomic-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("replace");
         let path = dir.join("model.safetensors");
         write_atomic(&path, b"first").unwrap();
         write_atomic(&path, b"second, longer").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
-        let leftovers: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .collect();
-        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+        assert_eq!(names_in(&dir), ["model.safetensors"]);
         assert!(write_atomic(dir.join("missing-dir/x"), b"x").is_err());
         assert!(std::fs::read(&path).is_ok());
+    }
+
+    #[test]
+    fn temporaries_of_dead_writers_to_the_target_are_removed_and_nothing_else() {
+        let dir = scratch("stale");
+        // A PID above Linux's maximum (2^22) belongs to no process.
+        let dead = temporary_name(OsStr::new("model.safetensors"), 4_999_999);
+        let alive = temporary_name(OsStr::new("model.safetensors"), 1);
+        let other_target = temporary_name(OsStr::new("other.safetensors"), 4_999_999);
+        for name in [&dead, &alive, &other_target, &".model.safetensors.tmp-12x".to_string()] {
+            std::fs::write(dir.join(name), b"partial").unwrap();
+        }
+        write_atomic(dir.join("model.safetensors"), b"whole").unwrap();
+        let mut expected = vec![
+            alive,
+            other_target,
+            ".model.safetensors.tmp-12x".to_string(),
+            "model.safetensors".to_string(),
+        ];
+        expected.sort();
+        assert_eq!(names_in(&dir), expected);
+    }
+
+    #[test]
+    fn a_target_that_cannot_be_written_is_found_before_writing() {
+        let dir = scratch("writable");
+        assert!(check_writable(dir.join("model.safetensors")).is_ok());
+        assert_eq!(names_in(&dir), Vec::<String>::new(), "the probe is removed");
+        let folder = check_writable(&dir).unwrap_err().to_string();
+        assert!(folder.contains("is a folder"), "{folder}");
+        let missing = check_writable(dir.join("gone/model.safetensors"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("does not exist"), "{missing}");
+        // A "folder" that is a file: creating the probe fails, whoever runs the test (root too).
+        std::fs::write(dir.join("plain"), b"x").unwrap();
+        let blocked = check_writable(dir.join("plain/model.safetensors"))
+            .unwrap_err()
+            .to_string();
+        assert!(blocked.contains("does not exist"), "{blocked}");
+        // A folder no one can create files in, root included.
+        if cfg!(target_os = "linux") {
+            let denied = check_writable("/proc/model.safetensors").unwrap_err().to_string();
+            assert!(denied.contains("cannot create a file in its folder /proc"), "{denied}");
+        }
     }
 }

@@ -29,7 +29,7 @@ pub mod callbacks;
 pub mod data;
 pub mod distributed;
 pub mod error;
-mod fs;
+pub mod fs;
 pub mod initializers;
 pub mod io;
 pub mod kernels;

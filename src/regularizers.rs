@@ -97,16 +97,21 @@ impl Regularizer {
                 )));
             }
         };
-        let factor = |key: &str, default: f32| {
-            config
-                .and_then(|c| c.get(key))
-                .and_then(Value::as_f64)
-                .map_or(default, |v| v as f32)
+        // A factor that is there but not a number (null: how JSON writes NaN) is an error, not
+        // the default.
+        let factor = |key: &str, default: f32| -> Result<f32> {
+            match config.and_then(|c| c.get(key)) {
+                None => Ok(default),
+                Some(value) => value
+                    .as_f64()
+                    .map(|v| v as f32)
+                    .ok_or_else(|| Error::invalid(key, value, "a regularization factor must be a number ≥ 0")),
+            }
         };
         let regularizer = match name.to_ascii_lowercase().as_str() {
-            "l1" => l1(factor("l1", 0.01)),
-            "l2" => l2(factor("l2", 0.01)),
-            "l1l2" | "l1_l2" => l1_l2(factor("l1", 0.0), factor("l2", 0.0)),
+            "l1" => l1(factor("l1", 0.01)?),
+            "l2" => l2(factor("l2", 0.01)?),
+            "l1l2" | "l1_l2" => l1_l2(factor("l1", 0.0)?, factor("l2", 0.0)?),
             _ => return Err(Error::unknown("regularizer", name, &["L1", "L2", "L1L2"])),
         };
         regularizer.validate()?;
@@ -128,6 +133,9 @@ mod tests {
             assert_eq!(Regularizer::from_config(&r.config()).unwrap(), Some(r));
         }
         assert_eq!(Regularizer::from_config(&json!("l2")).unwrap(), Some(l2(0.01)));
+        // NaN written as JSON is null: an error, never the default factor.
+        let null = json!({"class_name": "L2", "config": {"l2": null}});
+        assert!(Regularizer::from_config(&null).unwrap_err().to_string().contains("l2"));
         assert!(Regularizer::from_config(&json!({"class_name": "L3"})).is_err());
         assert!(l2(-1.0).validate().is_err());
     }

@@ -2,12 +2,11 @@
 //! residual graphs, and models of every data source (text, CSV, image folders, MNIST) that
 //! save, resume and evaluate with the first run's flags or none (`strata::run`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{interrupt_cnn_training, write_digit_folders};
+use common::{interrupt_cnn_training, small_mnist, write_digit_folders};
 
 fn strata(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -36,38 +35,6 @@ fn scratch(name: &str) -> PathBuf {
 
 fn text(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-/// Writes the first `train` and `test` images of the bundled MNIST as a folder of IDX files.
-fn small_mnist(dir: &Path, train: usize, test: usize) {
-    let ((x_train, y_train), (x_test, y_test)) = strata::data::mnist::load_data().unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    let write = |name: &str, magic: u32, dims: &[u32], values: &[f32]| {
-        let file = std::fs::File::create(dir.join(name)).unwrap();
-        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-        gz.write_all(&magic.to_be_bytes()).unwrap();
-        for dim in dims {
-            gz.write_all(&dim.to_be_bytes()).unwrap();
-        }
-        gz.write_all(&values.iter().map(|&v| v as u8).collect::<Vec<u8>>())
-            .unwrap();
-        gz.finish().unwrap();
-    };
-    for (prefix, x, y, n) in [("train", &x_train, &y_train, train), ("t10k", &x_test, &y_test, test)] {
-        let count = n as u32;
-        write(
-            &format!("{prefix}-images-idx3-ubyte.gz"),
-            0x0803,
-            &[count, 28, 28],
-            &x.data()[..n * 784],
-        );
-        write(
-            &format!("{prefix}-labels-idx1-ubyte.gz"),
-            0x0801,
-            &[count],
-            &y.data()[..n],
-        );
-    }
 }
 
 /// Trains `char_rnn` for one epoch on the play's first `characters` characters, saved in `dir`:

@@ -47,6 +47,11 @@ pub fn regularized(model: Model, dropout: Option<f32>, l2: Option<f32>) -> Resul
     {
         return Err(Error::invalid("rate", rate, "a Dropout rate must be in [0, 1)"));
     }
+    // Checked here, before the factor goes through JSON: NaN and infinities have no JSON form
+    // (they become null), and a null factor would read back as Keras's default 0.01.
+    if let Some(factor) = l2 {
+        crate::regularizers::l2(factor).validate()?;
+    }
     let mut config = model.config();
     let functional = config["class_name"] != "Sequential";
     let layers = config["config"]["layers"]

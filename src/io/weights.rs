@@ -29,6 +29,14 @@ const FORMAT: &str = "strata";
 const ATTACHMENT_PREFIX: &str = "attachment/";
 /// Names of optimizer-state tensors start with this (`optimizer/first/dense/kernel`).
 const OPTIMIZER_PREFIX: &str = "optimizer/";
+/// Metadata key of the class name of the optimizer whose state the file holds.
+const OPTIMIZER_STATE_KEY: &str = "optimizer_state";
+/// The largest epoch and batch counters a file may hold: far beyond any run, far below where
+/// `counter + epochs` could wrap.
+const MAX_COUNTER: u64 = u32::MAX as u64;
+/// The largest step count: Adam's bias correction raises β to the power `iterations + 1` as
+/// an `i32`.
+const MAX_ITERATIONS: u64 = i32::MAX as u64 - 1;
 
 impl Model {
     /// Saves architecture, compile settings and weights to one safetensors file, atomically.
@@ -60,6 +68,11 @@ impl Model {
         metadata.insert("optimizer_iterations".to_string(), slots.iterations().to_string());
         let mut extra = Vec::new();
         if slots.first().len() == self.params().len() {
+            // Which optimizer's slots these are, so a load under edited compile settings does
+            // not feed them to another optimizer.
+            if let Some(optimizer) = self.optimizer() {
+                metadata.insert(OPTIMIZER_STATE_KEY.to_string(), optimizer.class_name().to_string());
+            }
             for id in self.params().ids() {
                 let (name, shape) = (self.params().name(id), self.params().value(id).shape());
                 extra.push((
@@ -188,7 +201,20 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
                 .map_err(|_| Error::file(path, format!("metadata '{key}' is not a number: {v}")))
         })
     };
-    model.set_resume_point(number("epoch")? as usize, number("batches_into_epoch")? as usize);
+    let counter = |key: &str, max: u64| -> Result<u64> {
+        let value = number(key)?;
+        if value > max {
+            return Err(Error::file(
+                path,
+                format!("metadata '{key}' is {value}, beyond any run (at most {max}): the file is damaged or edited"),
+            ));
+        }
+        Ok(value)
+    };
+    model.set_resume_point(
+        counter("epoch", MAX_COUNTER)? as usize,
+        counter("batches_into_epoch", MAX_COUNTER)? as usize,
+    );
     for (key, value) in &metadata {
         if let Some(name) = key.strip_prefix(ATTACHMENT_PREFIX) {
             model.set_attachment(name, value.clone());
@@ -196,7 +222,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     }
     let seed = number("seed")?;
     model.set_seed_for_resume(seed);
-    let iterations = number("optimizer_iterations")?;
+    let iterations = counter("optimizer_iterations", MAX_ITERATIONS)?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
     let slot = |kind: &str, name: &str| -> Result<Option<Vec<f32>>> {
@@ -224,6 +250,15 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
         }
     }
     let complete = first.len() == model.params().len();
+    if complete && let Some(optimizer) = model.optimizer() {
+        check_optimizer_state(
+            path,
+            metadata.get(OPTIMIZER_STATE_KEY),
+            optimizer.class_name(),
+            &first,
+            &second,
+        )?;
+    }
     if let Some(optimizer) = model.optimizer_mut() {
         if complete {
             optimizer.slots_mut().restore(iterations, first, second);
@@ -232,6 +267,45 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
         }
     }
     Ok(model)
+}
+
+/// Checks that saved optimizer state can belong to the model's optimizer `class_name`: saved
+/// by that optimizer (when the file says which), finite, and with non-negative running sums of
+/// squares (their square roots divide the updates). Otherwise the first step would turn the
+/// weights into NaN and training would blame the data.
+fn check_optimizer_state(
+    path: &Path,
+    saved_by: Option<&String>,
+    class_name: &str,
+    first: &[Vec<f32>],
+    second: &[Vec<f32>],
+) -> Result<()> {
+    if let Some(saved_by) = saved_by
+        && saved_by != class_name
+    {
+        return Err(Error::file(
+            path,
+            format!(
+                "metadata '{OPTIMIZER_STATE_KEY}': the optimizer state was saved by {saved_by}, \
+                 but the compile settings name {class_name}"
+            ),
+        ));
+    }
+    let squares = match class_name {
+        "Adam" | "AdamW" => Some("second"),
+        "RMSprop" | "Adagrad" => Some("first"),
+        _ => None,
+    };
+    for (kind, slots) in [("first", first), ("second", second)] {
+        let bad = |v: &f32| !v.is_finite() || (squares == Some(kind) && *v < 0.0);
+        if let Some(value) = slots.iter().flatten().find(|v| bad(v)) {
+            return Err(Error::file(
+                path,
+                format!("optimizer state '{OPTIMIZER_PREFIX}{kind}' holds {value}, which {class_name} never produces"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

@@ -58,6 +58,7 @@ impl Model {
         strategy.begin(self)?;
         let outputs = self.network.outputs.len();
         let mut run = FitRun::new(&options, &data, strategy.as_ref(), seed, outputs);
+        check_start(&options, run.steps)?;
         for callback in callbacks.iter_mut() {
             callback.on_train_begin(self)?;
         }
@@ -244,4 +245,27 @@ fn training_strategy<'a>(options: &FitOptions<'a>) -> Box<dyn TrainingStrategy +
         Some(world) => Box::new(DataParallel::new(world)),
         None => Box::new(LocalTraining),
     }
+}
+
+/// Checks where a resumed run starts: an epoch after which another can be counted, and no
+/// more batches into it than it has (a count from another batch size would skip the rest).
+fn check_start(options: &FitOptions, steps: usize) -> Result<()> {
+    if options.initial_epoch.checked_add(1).is_none() {
+        return Err(Error::invalid(
+            "initial_epoch",
+            options.initial_epoch,
+            "leaves no epoch to count after it",
+        ));
+    }
+    if options.initial_batch > steps {
+        return Err(Error::invalid(
+            "initial_batch",
+            options.initial_batch,
+            format!(
+                "an epoch of batch size {} has {steps} batches here (was the checkpoint made with another batch size?)",
+                options.batch_size
+            ),
+        ));
+    }
+    Ok(())
 }

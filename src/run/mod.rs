@@ -17,8 +17,10 @@
 //! ```
 
 mod data;
+mod rescue;
 
 pub use data::{DataSource, Dataset, TOKENIZER, encode_targets, raw_targets, shape_samples};
+pub use rescue::{Saved, rescue_folders, save_or_rescue};
 
 use crate::data::text::{Tokenizer, check_vocabulary};
 use crate::error::{Error, Result};
@@ -112,6 +114,9 @@ pub struct PreparedRun {
     pub source: DataSource,
     /// Epochs, batch size, seed and where to start.
     pub plan: FitPlan,
+    /// What the resolver changed that the person running it should be told (an interrupted
+    /// epoch restarted from its beginning, ...), one sentence each.
+    pub notices: Vec<String>,
 }
 
 /// The fit settings of a run.
@@ -172,6 +177,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         options.seed,
     )
     .with_test_table(options.test_data.as_deref())?;
+    check_label_applies(&source, options)?;
     let mut model = crate::io::regularized(model, options.dropout, options.l2)?;
     if let Some(augmentation) = &options.augmentation {
         model = crate::io::with_preprocessing(model, augmentation.layers()?)?;
@@ -202,6 +208,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
 /// says otherwise.
 pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> {
     let mut model = crate::io::load_model(path)?;
+    check_compile_options_match(&model, options)?;
     let recorded = RunRecord::of(&model)?;
     let epochs = options.epochs.or(recorded.as_ref().map(|r| r.epochs)).ok_or_else(|| {
         Error::Usage(format!(
@@ -222,6 +229,7 @@ pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> 
         )
         .with_test_table(options.test_data.as_deref())?,
     };
+    check_label_applies(&source, options)?;
     let dataset = source
         .load_for(&mut model, loss)
         .map_err(|e| resume_error(e, path, &source))?;
@@ -238,18 +246,72 @@ pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> 
     let name = path
         .file_stem()
         .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    let recorded_batch_size = recorded.as_ref().map(|r| r.batch_size);
+    let batch_size = options.batch_size.or(recorded_batch_size).unwrap_or(32);
+    let (initial_batch, notices) = resume_point_in_epoch(&model, recorded_batch_size, batch_size);
     let plan = FitPlan {
         epochs,
-        batch_size: options
-            .batch_size
-            .or(recorded.as_ref().map(|r| r.batch_size))
-            .unwrap_or(32),
+        batch_size,
         validate_on_test: recorded.as_ref().is_some_and(|r| r.validate_on_test),
         initial_epoch: model.epochs_trained(),
-        initial_batch: model.batches_into_epoch(),
+        initial_batch,
         seed: model.seed_value(),
     };
-    Ok(with_record(name, model, dataset, source, plan))
+    let mut run = with_record(name, model, dataset, source, plan);
+    run.notices = notices;
+    Ok(run)
+}
+
+/// The batch of the interrupted epoch to continue after. Batches are counted in the saved
+/// run's batch size: with another one (or an unknown one) the count means nothing, so the
+/// epoch restarts from its beginning, and a notice says so.
+fn resume_point_in_epoch(model: &Model, recorded: Option<usize>, batch_size: usize) -> (usize, Vec<String>) {
+    let batches = model.batches_into_epoch();
+    if batches == 0 || recorded == Some(batch_size) {
+        return (batches, Vec::new());
+    }
+    let was = recorded.map_or("an unrecorded batch size".into(), |b| format!("batch size {b}"));
+    let notice = format!(
+        "the model was saved {batches} batches into epoch {} with {was}; with batch size {batch_size} \
+         that epoch restarts from its beginning",
+        model.epochs_trained() + 1
+    );
+    (0, vec![notice])
+}
+
+/// Compile options given for a resumed run must match the saved model's: its optimizer state
+/// belongs to its optimizer, and a schedule is part of the optimizer. Never silently ignored.
+fn check_compile_options_match(model: &Model, options: &RunOptions) -> Result<()> {
+    let saved = model.optimizer().map(|o| o.class_name());
+    if let Some(name) = &options.optimizer {
+        let same = saved.is_some_and(|saved| saved.eq_ignore_ascii_case(name));
+        if !same {
+            return Err(Error::Usage(format!(
+                "--optimizer {name} does not apply to a resumed run: the saved model continues with its own \
+                 optimizer ({}) and its state; leave --optimizer out, or train a new model",
+                saved.unwrap_or("none")
+            )));
+        }
+    }
+    if options.lr_schedule.is_some() {
+        return Err(Error::Usage(
+            "--lr-schedule does not apply to a resumed run: the saved model continues with its own learning \
+             rate (schedule included); leave --lr-schedule out (--lr sets a constant rate)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `--label` names a CSV column: an error with any other data, rather than ignored.
+fn check_label_applies(source: &DataSource, options: &RunOptions) -> Result<()> {
+    match (&options.label, source) {
+        (Some(_), DataSource::Csv { .. }) | (None, _) => Ok(()),
+        (Some(label), other) => Err(Error::Usage(format!(
+            "--label {label} names a CSV column, but the data here is {}",
+            other.describe()
+        ))),
+    }
 }
 
 /// The test samples and targets to score a saved model on, as it takes them: `data` when
@@ -286,6 +348,7 @@ fn with_record(name: String, mut model: Model, data: Dataset, source: DataSource
         data,
         source,
         plan,
+        notices: Vec::new(),
     }
 }
 

@@ -156,3 +156,36 @@ pub fn interrupt_cnn_training(extra: &[&str]) -> (Option<i32>, String, String) {
     let out = child.wait_with_output().unwrap();
     (out.status.code(), rest, String::from_utf8_lossy(&out.stderr).into())
 }
+
+/// Writes the first `train` and `test` images of the bundled MNIST as a folder of IDX files.
+pub fn small_mnist(dir: &std::path::Path, train: usize, test: usize) {
+    use std::io::Write;
+    let ((x_train, y_train), (x_test, y_test)) = strata::data::mnist::load_data().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let write = |name: &str, magic: u32, dims: &[u32], values: &[f32]| {
+        let file = std::fs::File::create(dir.join(name)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        gz.write_all(&magic.to_be_bytes()).unwrap();
+        for dim in dims {
+            gz.write_all(&dim.to_be_bytes()).unwrap();
+        }
+        gz.write_all(&values.iter().map(|&v| v as u8).collect::<Vec<u8>>())
+            .unwrap();
+        gz.finish().unwrap();
+    };
+    for (prefix, x, y, n) in [("train", &x_train, &y_train, train), ("t10k", &x_test, &y_test, test)] {
+        let count = n as u32;
+        write(
+            &format!("{prefix}-images-idx3-ubyte.gz"),
+            0x0803,
+            &[count, 28, 28],
+            &x.data()[..n * 784],
+        );
+        write(
+            &format!("{prefix}-labels-idx1-ubyte.gz"),
+            0x0801,
+            &[count],
+            &y.data()[..n],
+        );
+    }
+}

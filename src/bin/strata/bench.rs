@@ -37,6 +37,9 @@ pub(crate) const CLASSIC_MODELS: [&str; 3] = ["mlp", "mlp2", "cnn"];
 
 pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     crate::set_threads(args.threads)?;
+    if args.batch_size == Some(0) {
+        return Err(Error::invalid("--batch-size", 0, "must be at least 1"));
+    }
     if args.model != "all" {
         return bench_model(&args.model, args);
     }

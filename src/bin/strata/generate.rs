@@ -1,8 +1,9 @@
 //! `strata generate`: text from a model trained on text.
 
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
-use strata::data::text::{Tokenizer, generate_text};
+use strata::data::text::{MAX_GENERATE_LENGTH, Tokenizer, generate_text_streaming};
 use strata::rng::Rng;
 use strata::run::TOKENIZER;
 use strata::{Error, Result};
@@ -15,7 +16,7 @@ pub(crate) struct GenerateArgs {
     /// The text to continue (its characters must be in the model's vocabulary).
     #[arg(long)]
     prompt: String,
-    /// Characters to add.
+    /// Characters (tokens) to add, printed as they are drawn; at most 1,000,000.
     #[arg(long, default_value_t = 200)]
     length: usize,
     /// Sampling temperature: below 1 safer, above 1 more varied, 0 always the likeliest.
@@ -34,15 +35,39 @@ pub(crate) fn run(args: &GenerateArgs) -> Result<()> {
         )
     })?;
     let tokenizer = Tokenizer::from_json(json)?;
+    if args.length > MAX_GENERATE_LENGTH {
+        return Err(Error::invalid(
+            "--length",
+            args.length,
+            format!("at most {MAX_GENERATE_LENGTH} characters (tokens) per run"),
+        ));
+    }
     let mut rng = Rng::new(args.seed);
-    let text = generate_text(
+    let mut out = std::io::stdout().lock();
+    let io = |source| Error::Io {
+        context: "cannot write the generated text to stdout".into(),
+        source,
+    };
+    // The prompt shows once the model is known to work; each token as soon as it is drawn.
+    let mut started = false;
+    generate_text_streaming(
         &mut model,
         &tokenizer,
         &args.prompt,
         args.length,
         args.temperature,
         &mut rng,
+        |piece| {
+            if !started {
+                out.write_all(args.prompt.as_bytes()).map_err(io)?;
+                started = true;
+            }
+            out.write_all(piece.as_bytes()).map_err(io)?;
+            out.flush().map_err(io)
+        },
     )?;
-    println!("{text}");
-    Ok(())
+    if !started {
+        out.write_all(args.prompt.as_bytes()).map_err(io)?;
+    }
+    writeln!(out).map_err(io)
 }

@@ -102,10 +102,19 @@ fn parse_with_registry_help() -> Cli {
 }
 
 /// Sets up the thread pool: `threads` workers (`None`: one per core), this thread as worker 0.
+/// More workers than CPUs only wait for each other, so a larger count is capped, with a
+/// warning.
 fn set_threads(threads: Option<usize>) -> Result<()> {
     if threads == Some(0) {
-        return Err(Error::invalid("threads", 0, "must be at least 1"));
+        return Err(Error::invalid("--threads", 0, "must be at least 1"));
     }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads.map(|asked| {
+        if asked > cpus {
+            eprintln!("warning: --threads {asked} is more than the {cpus} CPUs here; using {cpus}");
+        }
+        asked.min(cpus)
+    });
     // The training loop then runs on a worker, so each parallel region is a cheap `join` whose
     // first half stays on this thread.
     strata::kernels::join_pool(threads);

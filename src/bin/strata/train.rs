@@ -11,7 +11,9 @@ use std::time::Instant;
 use strata::distributed::Launched;
 use strata::model::{Callback, Control, EpochLogs, History, Model};
 use strata::optimizers::Clipping;
-use strata::run::{PreparedRun, RunOptions, TOKENIZER, prepare_new, prepare_resume};
+use strata::run::{
+    PreparedRun, RunOptions, Saved, TOKENIZER, prepare_new, prepare_resume, rescue_folders, save_or_rescue,
+};
 use strata::{Error, Result};
 
 #[derive(Args, Default)]
@@ -36,7 +38,8 @@ pub(crate) struct TrainArgs {
     /// Seed for weights and shuffling; the same seed and thread count give the same weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Worker threads [default: one per core].
+    /// Worker threads [default: one per core; more than the machine's CPUs are capped to
+    /// them, with a warning].
     #[arg(long)]
     threads: Option<usize>,
     /// Training data: a directory of MNIST IDX .gz files, a directory with one sub-folder of
@@ -61,7 +64,9 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     json: bool,
     /// Save the trained model (architecture, compile settings, weights, optimizer state, where
-    /// its data came from) to this safetensors file.
+    /// its data came from) to this safetensors file. Checked before training; if it still
+    /// cannot be written at the end, the model goes to strata-rescued-<unix time>.safetensors
+    /// in the current (or else the temporary) folder, and the run says where and exits 1.
     #[arg(long)]
     save: Option<PathBuf>,
     /// Save a checkpoint (the model with its training state) to this file during training:
@@ -72,7 +77,7 @@ pub(crate) struct TrainArgs {
     /// for this many epochs, and keep the best epoch's weights.
     #[arg(long, value_name = "PATIENCE", allow_negative_numbers = true)]
     early_stopping: Option<i64>,
-    /// Epochs between checkpoints.
+    /// Epochs between checkpoints (1 or more).
     #[arg(long, default_value_t = 1)]
     checkpoint_every: usize,
     /// Add Dropout(RATE) after every hidden Dense layer and every pooling layer of the model
@@ -111,7 +116,9 @@ pub(crate) struct TrainArgs {
     history: Option<PathBuf>,
     /// Continue training a model saved with --save or --checkpoint, with its seed, optimizer
     /// state, data and batch size (flags given here override them; --dropout, --l2 and
-    /// --augment shape a new model, a resumed one keeps its own).
+    /// --augment shape a new model, a resumed one keeps its own; --optimizer must name the
+    /// saved one, --lr-schedule cannot be given). A model saved mid-epoch continues after its
+    /// last batch, or, with another --batch-size, restarts that epoch from its beginning.
     #[arg(long)]
     resume: Option<PathBuf>,
     /// Train data-parallel with the other processes of an MPI job, one process per rank:
@@ -189,16 +196,23 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
     if args.verbose > 2 {
         return Err(Error::invalid("verbose", args.verbose, "must be 0, 1 or 2"));
     }
+    check_flag_values(&args)?;
     check_output_paths(&args)?;
     let mut run = match &args.resume {
         Some(path) => prepare_resume(path, &args.run_options())?,
         None => prepare_new(&args.run_options())?,
     };
+    if chief {
+        for notice in &run.notices {
+            eprintln!("note: {notice}");
+        }
+    }
     let mut checkpointer = Checkpointer {
         path: args.checkpoint.clone().filter(|_| chief),
         every: args.checkpoint_every,
         interrupt,
         saved_on_interrupt: None,
+        failures: Vec::new(),
     };
     let started = Instant::now();
     let history = fit(&args, &mut run, world, &mut checkpointer)?;
@@ -211,12 +225,24 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
         return Ok(Ending::Interrupted);
     }
     let train_seconds = started.elapsed().as_secs_f64();
+    let printing = args.verbose > 0 || !args.json;
+    // The model is saved first: nothing after training (evaluation, the history, the chart)
+    // can lose it. Failures are reported at the end.
+    let mut failures = std::mem::take(&mut checkpointer.failures);
+    let saved = match (&args.save, chief) {
+        (Some(path), true) => save_model(&run.model, path, printing, &mut failures),
+        _ => None,
+    };
     if chief {
-        if let Some(path) = &args.history {
-            history.save_json(path)?;
+        if let Some(path) = &args.history
+            && let Err(error) = history.save_json(path)
+        {
+            failures.push(format!("--history {}: {error}", path.display()));
         }
-        if let Some(path) = &args.plot {
-            strata::plot::plot_history(&history, path)?;
+        if let Some(path) = &args.plot
+            && let Err(error) = strata::plot::plot_history(&history, path)
+        {
+            failures.push(format!("--plot {}: {error}", path.display()));
         }
     }
     let mut report = json!({
@@ -246,21 +272,52 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
     if !chief {
         return Ok(Ending::Done);
     }
-    let printing = args.verbose > 0 || !args.json;
     if let Some(scores) = test_scores {
         report_test(&mut report, &mut run, scores, text_model, printing)?;
     }
-    if let Some(path) = &args.save {
-        run.model.save(path)?;
+    if let Some(path) = saved {
         report["saved"] = json!(path.display().to_string());
-        if printing {
-            println!("saved to {}", path.display());
-        }
     }
     if args.json {
         println!("{report}");
     }
+    if !failures.is_empty() {
+        return Err(Error::Usage(format!(
+            "training finished, but not every file could be written:\n  {}",
+            failures.join("\n  ")
+        )));
+    }
     Ok(Ending::Done)
+}
+
+/// Saves the trained model to `path`, or to a fallback file when `path` cannot be written any
+/// more (recorded in `failures`, with where the model went). Where it was saved, if anywhere.
+fn save_model(model: &Model, path: &std::path::Path, printing: bool, failures: &mut Vec<String>) -> Option<PathBuf> {
+    match save_or_rescue(model, path, &rescue_folders()) {
+        Ok(Saved::Target) => {
+            if printing {
+                println!("saved to {}", path.display());
+            }
+            Some(path.to_path_buf())
+        }
+        Ok(Saved::Rescued { path: rescued, error }) => {
+            eprintln!(
+                "warning: --save {} could not be written ({error}); the model was saved to {} instead",
+                path.display(),
+                rescued.display()
+            );
+            failures.push(format!(
+                "--save {}: {error}; the model was saved to {} instead",
+                path.display(),
+                rescued.display()
+            ));
+            Some(rescued)
+        }
+        Err(error) => {
+            failures.push(format!("--save {}: {error}", path.display()));
+            None
+        }
+    }
 }
 
 /// Fits the prepared run with the flags' validation, augmentation, early stopping, checkpoints
@@ -319,33 +376,81 @@ fn install_interrupt(enabled: bool) -> Arc<AtomicBool> {
 }
 
 /// Checks before training that every file the run will write can be written: an existing
-/// folder, not a folder itself, so a long run does not end in an error and nothing is lost.
+/// folder where a file can be created, not a folder itself, and no two flags naming the same
+/// file, so a long run does not end in an error and nothing is lost.
 fn check_output_paths(args: &TrainArgs) -> Result<()> {
     let outputs = [
-        ("save", &args.save),
-        ("checkpoint", &args.checkpoint),
-        ("plot", &args.plot),
-        ("history", &args.history),
+        ("--save", &args.save),
+        ("--checkpoint", &args.checkpoint),
+        ("--plot", &args.plot),
+        ("--history", &args.history),
     ];
+    let mut checked: Vec<(&str, PathBuf)> = Vec::new();
     for (flag, path) in outputs {
         let Some(path) = path else { continue };
-        if path.is_dir() {
+        strata::fs::check_writable(path).map_err(|error| {
+            let reason = match error {
+                Error::File { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            Error::invalid(flag, path.display(), reason)
+        })?;
+        let same = same_file_as(path);
+        if let Some((other, _)) = checked.iter().find(|(_, p)| *p == same) {
             return Err(Error::invalid(
                 flag,
                 path.display(),
-                "is a folder: give the file to write",
+                format!("{other} writes the same file: give each its own"),
             ));
         }
-        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(folder) = folder
-            && !folder.is_dir()
-        {
-            return Err(Error::invalid(
-                flag,
-                path.display(),
-                format!("its folder {} does not exist", folder.display()),
-            ));
-        }
+        checked.push((flag, same));
+    }
+    Ok(())
+}
+
+/// `path` with its (existing) folder resolved, so two spellings of one file compare equal.
+fn same_file_as(path: &std::path::Path) -> PathBuf {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
+    folder.join(path.file_name().unwrap_or_default())
+}
+
+/// Checks the numeric flags' ranges before anything loads: NaN, infinities and values no run
+/// can use are usage errors naming the flag, never replaced by a default.
+fn check_flag_values(args: &TrainArgs) -> Result<()> {
+    let check = |flag: &str, value: Option<f32>, valid: fn(f32) -> bool, reason: &str| match value {
+        Some(value) if !(value.is_finite() && valid(value)) => Err(Error::invalid(flag, value, reason)),
+        _ => Ok(()),
+    };
+    check(
+        "--lr",
+        args.lr,
+        |v| v > 0.0,
+        "a learning rate must be a finite number > 0",
+    )?;
+    check(
+        "--l2",
+        args.l2,
+        |v| v >= 0.0,
+        "an L2 factor must be a finite number ≥ 0",
+    )?;
+    check(
+        "--dropout",
+        args.dropout,
+        |v| (0.0..1.0).contains(&v),
+        "a dropout rate must be in [0, 1)",
+    )?;
+    check(
+        "--validation-split",
+        args.validation_split,
+        |v| (0.0..1.0).contains(&v),
+        "the fraction held out must be in [0, 1)",
+    )?;
+    if args.checkpoint_every == 0 {
+        return Err(Error::invalid("--checkpoint-every", 0, "must be 1 or more (epochs)"));
     }
     Ok(())
 }
@@ -421,12 +526,15 @@ fn add_perplexity(report: &mut Value, history: &History) {
     }
 }
 
-/// Saves checkpoints at epoch ends, and on Ctrl-C after the current batch, then stops.
+/// Saves checkpoints at epoch ends, and on Ctrl-C after the current batch, then stops. A
+/// checkpoint that cannot be written does not end the run (its model is still wanted): it is
+/// reported at once and again at the end.
 struct Checkpointer {
     path: Option<PathBuf>,
     every: usize,
     interrupt: Arc<AtomicBool>,
     saved_on_interrupt: Option<PathBuf>,
+    failures: Vec<String>,
 }
 
 impl Callback for Checkpointer {
@@ -438,16 +546,32 @@ impl Callback for Checkpointer {
             .path
             .clone()
             .unwrap_or_else(|| PathBuf::from("strata-interrupted.safetensors"));
-        model.save(&path)?;
-        self.saved_on_interrupt = Some(path);
+        let saved = match save_or_rescue(model, &path, &rescue_folders())? {
+            Saved::Target => path,
+            Saved::Rescued { path: rescued, error } => {
+                eprintln!(
+                    "\nwarning: the checkpoint could not be written to {} ({error}); saved to {} instead",
+                    path.display(),
+                    rescued.display()
+                );
+                rescued
+            }
+        };
+        self.saved_on_interrupt = Some(saved);
         Ok(Control::Stop)
     }
 
     fn on_epoch_end(&mut self, model: &mut Model, logs: &EpochLogs) -> Result<Control> {
         if let Some(path) = &self.path
             && logs.epoch.is_multiple_of(self.every.max(1))
+            && let Err(error) = model.save(path)
         {
-            model.save(path)?;
+            eprintln!("warning: epoch {}'s checkpoint was not saved: {error}", logs.epoch);
+            self.failures.push(format!(
+                "--checkpoint {} (epoch {}): {error}",
+                path.display(),
+                logs.epoch
+            ));
         }
         Ok(Control::Continue)
     }

@@ -6,6 +6,10 @@ use crate::model::Model;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
+/// The most tokens one call generates: far more than a text model is useful for, and few
+/// enough that a mistyped length ends in minutes rather than never.
+pub const MAX_GENERATE_LENGTH: usize = 1_000_000;
+
 /// Continues `prompt` by `length` tokens, one at a time: the model reads the last `window` ids
 /// (its input length; a shorter prompt is left-padded with 0) and outputs probabilities over the
 /// vocabulary, from which the next id is drawn after reweighting by `temperature` (`p^(1/T)`,
@@ -14,7 +18,7 @@ use crate::tensor::Tensor;
 ///
 /// Errors: a model that does not take `(window,)` ids or output one probability per id of the
 /// vocabulary; an empty prompt; characters of the prompt outside the vocabulary (named); a
-/// negative or non-finite temperature.
+/// negative or non-finite temperature; see [`generate_text_streaming`] for the rest.
 pub fn generate_text(
     model: &mut Model,
     tokenizer: &Tokenizer,
@@ -23,8 +27,39 @@ pub fn generate_text(
     temperature: f32,
     rng: &mut Rng,
 ) -> Result<String> {
+    let mut text = prompt.to_string();
+    generate_text_streaming(model, tokenizer, prompt, length, temperature, rng, |piece| {
+        text.push_str(piece);
+        Ok(())
+    })?;
+    Ok(text)
+}
+
+/// [`generate_text`], handing each new token's text to `emit` as soon as it is drawn (with
+/// the separator before it, at word level), so a long continuation shows as it grows.
+///
+/// Only ids the tokenizer knows are drawn: a model may output more classes than the text it
+/// was trained on has tokens. Errors also for a `length` above [`MAX_GENERATE_LENGTH`], a model
+/// with a NaN or infinite weight (named: it could only produce noise), probabilities that are
+/// not finite, and whatever `emit` returns.
+pub fn generate_text_streaming(
+    model: &mut Model,
+    tokenizer: &Tokenizer,
+    prompt: &str,
+    length: usize,
+    temperature: f32,
+    rng: &mut Rng,
+    mut emit: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
     if !temperature.is_finite() || temperature < 0.0 {
         return Err(Error::invalid("temperature", temperature, "must be 0 or more"));
+    }
+    if length > MAX_GENERATE_LENGTH {
+        return Err(Error::invalid(
+            "length",
+            length,
+            format!("at most {MAX_GENERATE_LENGTH} tokens in one call"),
+        ));
     }
     let window = match model.input_shape() {
         Some(&[window]) => window,
@@ -35,6 +70,7 @@ pub fn generate_text(
         }
     };
     check_vocabulary(model, tokenizer)?;
+    check_finite_weights(model)?;
     if prompt.is_empty() {
         return Err(Error::invalid(
             "prompt",
@@ -43,10 +79,15 @@ pub fn generate_text(
         ));
     }
     let mut ids = tokenizer.encode(prompt)?;
-    let start = ids.len();
+    let known = tokenizer.vocabulary_size();
+    let separator = if tokenizer.char_level {
+        ""
+    } else {
+        tokenizer.split.as_str()
+    };
     let mut input = Tensor::zeros(&[1, window]);
     let mut weights = Vec::new();
-    for _ in 0..length {
+    for step in 0..length {
         let context = &ids[ids.len().saturating_sub(window)..];
         let values = input.data_mut();
         values.fill(0.0);
@@ -54,9 +95,39 @@ pub fn generate_text(
             *slot = id as f32;
         }
         let probabilities = model.predict(&input, 1)?;
-        ids.push(sample(probabilities.data(), temperature, &mut weights, rng));
+        // Ids past the vocabulary (a model with more outputs than the text has tokens) get
+        // no chance: they have no text.
+        let probabilities = &probabilities.data()[..known];
+        if let Some(bad) = probabilities.iter().find(|p| !p.is_finite()) {
+            return Err(Error::Usage(format!(
+                "the model's output holds {bad} at token {}: it cannot be sampled",
+                step + 1
+            )));
+        }
+        let id = sample(probabilities, temperature, &mut weights, rng);
+        ids.push(id);
+        let token = tokenizer.decode(&[id])?;
+        if step > 0 && !separator.is_empty() {
+            emit(separator)?;
+        }
+        emit(&token)?;
     }
-    Ok(format!("{prompt}{}", tokenizer.decode(&ids[start..])?))
+    Ok(())
+}
+
+/// Refuses a model with a NaN or infinite weight, naming the first.
+fn check_finite_weights(model: &Model) -> Result<()> {
+    let params = model.params();
+    for id in params.ids() {
+        if let Some(value) = params.value(id).data().iter().find(|v| !v.is_finite()) {
+            return Err(Error::Usage(format!(
+                "the model's weight '{}' holds {value}: a model with non-finite weights generates only noise \
+                 (retrain it, e.g. with a lower learning rate)",
+                params.name(id)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that `model` outputs one probability per token of the tokenizer's vocabulary (padding
