@@ -1243,7 +1243,8 @@ config = { pool_size = 2, strides = [1] }
 class_name = "Flatten"
 "#;
     let mut spec = config::parse(text, Format::Toml, "seq.toml").unwrap();
-    spec.model.summary().unwrap();
+    // summary() builds nothing: compile builds for the declared input shape.
+    spec.model.compile("sgd", "mse", &[]).unwrap();
     // Conv1D: 20 steps, stride 2 → 10; MaxPooling1D(2, strides=1) → 9.
     assert_eq!(spec.model.output_shape(), Some(&[45][..]));
     assert_eq!(spec.model.count_params(), 3 * 3 * 5 + 5);
