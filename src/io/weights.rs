@@ -142,11 +142,39 @@ impl Model {
     }
 }
 
-/// Loads a model saved by [`Model::save`]: architecture, compile settings and weights.
+/// Loads a model saved by [`Model::save`]: architecture, compile settings and weights. The
+/// architecture is checked against the memory budget ([`crate::limits`]) before a weight is
+/// made, so a small file describing a huge model is refused, not allocated.
 pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();
     let bytes = read(path)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (spec, input_shapes, metadata) = read_architecture(path, &bytes)?;
+    let metrics = spec.metric_lists();
+    let mut model = spec.model;
+    let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
+    model.build_inputs(&borrowed)?;
+    config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
+    model.load_weights(path)?;
+    restore_state(path, &bytes, &metadata, model)
+}
+
+/// The summary (Keras's `model.summary()`) of a model saved by [`Model::save`], from its
+/// architecture alone: no weight is made or read, so it works for a model of any size.
+pub fn saved_model_summary(path: impl AsRef<Path>) -> Result<String> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    let (spec, input_shapes, _) = read_architecture(path, &bytes)?;
+    let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
+    spec.model.summary_for(&borrowed)
+}
+
+/// The architecture and compile settings of a saved model (not built), its per-sample input
+/// shapes and the header's metadata.
+fn read_architecture(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(config::ModelFile, Vec<Vec<usize>>, HashMap<String, String>)> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     if metadata.get(FORMAT_KEY).map(String::as_str) != Some(FORMAT) || !metadata.contains_key("architecture") {
@@ -176,12 +204,12 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
         shapes => serde_json::from_value(shapes)
             .map_err(|e| Error::file(path, format!("metadata 'input_shapes' is not a list of shapes ({e})")))?,
     };
-    let metrics = spec.metric_lists();
-    let mut model = spec.model;
-    let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
-    model.build_inputs(&borrowed)?;
-    config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
-    model.load_weights(path)?;
+    Ok((spec, input_shapes, metadata))
+}
+
+/// Restores what a saved run left besides the weights (resume point, attachments, seed,
+/// optimizer state) into `model`, built and loaded from `bytes`.
+fn restore_state(path: &Path, bytes: &[u8], metadata: &HashMap<String, String>, mut model: Model) -> Result<Model> {
     let number = |key: &str| -> Result<u64> {
         metadata.get(key).map_or(Ok(0), |v| {
             v.parse()
@@ -189,7 +217,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
         })
     };
     model.set_resume_point(number("epoch")? as usize, number("batches_into_epoch")? as usize);
-    for (key, value) in &metadata {
+    for (key, value) in metadata {
         if let Some(name) = key.strip_prefix(ATTACHMENT_PREFIX) {
             model.set_attachment(name, value.clone());
         }
@@ -197,7 +225,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let seed = number("seed")?;
     model.set_seed_for_resume(seed);
     let iterations = number("optimizer_iterations")?;
-    let file = SafeTensors::deserialize(&bytes)
+    let file = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
     let slot = |kind: &str, name: &str| -> Result<Option<Vec<f32>>> {
         match file.tensor(&format!("{OPTIMIZER_PREFIX}{kind}/{name}")) {
@@ -234,7 +262,14 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     Ok(model)
 }
 
+/// The file's bytes, once its size is checked against the memory budget: the tensors it
+/// declares lie inside it (safetensors checks the header against the file's length), so this
+/// caps their total before anything is read.
 fn read(path: &Path) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::file(path, format!("cannot read ({e})")))?
+        .len();
+    crate::limits::check_memory(|| format!("{} ({size} bytes, read whole)", path.display()), Some(size))?;
     std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))
 }
 
