@@ -152,6 +152,19 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let metrics = spec.metric_lists();
     let mut model = spec.model;
     let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
+    // Every weight must be in the file: an architecture asking for more weights than the file
+    // has bytes is refused before it is built (a 1 KB file could otherwise make gigabytes).
+    let weights = model.planned_param_count(&borrowed)?;
+    if crate::limits::f32_bytes(weights).is_none_or(|needed| needed > bytes.len() as u64) {
+        return Err(Error::file(
+            path,
+            format!(
+                "its architecture has {weights} weights ({}), but the file holds {} bytes: weights are missing",
+                crate::limits::format_bytes(crate::limits::f32_bytes(weights)),
+                bytes.len()
+            ),
+        ));
+    }
     model.build_inputs(&borrowed)?;
     config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
     model.load_weights(path)?;

@@ -62,6 +62,13 @@ impl Plan {
 }
 
 impl Model {
+    /// The number of weights building the model for per-sample `input_shapes` would make,
+    /// found without making them (a reader compares it with what a file holds).
+    pub(crate) fn planned_param_count(&self, input_shapes: &[&[usize]]) -> Result<usize> {
+        self.check_buildable(input_shapes)?;
+        Ok(self.plan(input_shapes)?.param_counts().0)
+    }
+
     /// Infers every shape of the model for per-sample `input_shapes` without building it (the
     /// model's input count is the caller's to check). Errors name the layer.
     pub(crate) fn plan(&self, input_shapes: &[&[usize]]) -> Result<Plan> {
