@@ -181,12 +181,12 @@ pub fn saved_model_summary(path: impl AsRef<Path>) -> Result<String> {
     spec.model.summary_for(&borrowed)
 }
 
-/// The architecture and compile settings of a saved model (not built), its per-sample input
-/// shapes and the header's metadata.
-fn read_architecture(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<(config::ModelFile, Vec<Vec<usize>>, HashMap<String, String>)> {
+/// A saved model's architecture and compile settings (not built), its per-sample input shapes
+/// and the header's metadata.
+type Architecture = (config::ModelFile, Vec<Vec<usize>>, HashMap<String, String>);
+
+/// Reads a saved model's [`Architecture`] from the file's `bytes`.
+fn read_architecture(path: &Path, bytes: &[u8]) -> Result<Architecture> {
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
