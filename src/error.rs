@@ -93,6 +93,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A model, layer or file that would need more memory than the budget allows
+    /// ([`crate::limits`]), found before anything is allocated.
+    #[error(
+        "{what} would need {needed}, over the memory budget of {budget}; raise it with --max-memory or STRATA_MAX_MEMORY if the machine has the memory"
+    )]
+    OverBudget {
+        /// What asked for it: the layer (name, class, shape) or the file.
+        what: String,
+        /// How much it needs, as text (sizes beyond 2⁶⁴ bytes are not printed wrapped).
+        needed: String,
+        /// The budget in force, as text.
+        budget: String,
+    },
 }
 
 /// `Result` with [`enum@Error`] as the error type.

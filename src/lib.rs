@@ -34,6 +34,7 @@ pub mod initializers;
 pub mod io;
 pub mod kernels;
 pub mod layers;
+pub mod limits;
 pub mod losses;
 pub mod metrics;
 pub mod model;

@@ -33,7 +33,7 @@ const KNOWN_FILE_CIRCLES: &[&str] = &[];
 
 /// The foundation of the stack: numbers, their storage and their derivatives. It names no
 /// module of [`MIDDLE`] or [`HIGHER`].
-const LOWER: &[&str] = &["error", "rng", "kernels", "tensor", "autograd"];
+const LOWER: &[&str] = &["error", "rng", "limits", "kernels", "tensor", "autograd"];
 
 /// The building blocks a model is made of, on top of [`LOWER`]: they name no module of
 /// [`HIGHER`].

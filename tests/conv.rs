@@ -801,6 +801,8 @@ fn mnist_images(x: &Tensor, y: &Tensor, start: usize, end: usize) -> (Tensor, Te
 fn the_mnist_cnn_has_keras_shapes_and_parameter_count() {
     let mut model = mnist_cnn();
     let summary = model.summary().unwrap();
+    // summary() builds nothing: compile builds for the declared input shape.
+    model.compile("sgd", "mse", &[]).unwrap();
     assert_eq!(model.count_params(), 93_322);
     assert!(summary.contains("Total params: 93,322"), "{summary}");
     // Each layer's output shape, in order, in Keras's format.
@@ -1116,6 +1118,8 @@ fn a_model_without_input_is_built_from_the_first_batch() {
 fn the_named_cnn_model_matches_the_hand_built_one() {
     let mut spec = config::load_model_spec("cnn").unwrap();
     let summary = spec.model.summary().unwrap();
+    // summary() builds nothing: compile builds for the declared input shape.
+    spec.model.compile("sgd", "mse", &[]).unwrap();
     assert_eq!(spec.model.count_params(), 93_322);
     let mut hand_built = mnist_cnn();
     hand_built.set_name("cnn");
@@ -1180,6 +1184,8 @@ const SMALL_CNN_SHAPES: [&str; 6] = [
 
 fn check_small_cnn(model: &mut Model, origin: &str) {
     let summary = model.summary().unwrap();
+    // summary() builds nothing: compile builds for the declared input shape.
+    model.compile("sgd", "mse", &[]).unwrap();
     assert_eq!(model.output_shape(), Some(&[3, 2][..]), "{origin}:\n{summary}");
     assert_eq!(
         model.count_params(),
@@ -1243,7 +1249,8 @@ config = { pool_size = 2, strides = [1] }
 class_name = "Flatten"
 "#;
     let mut spec = config::parse(text, Format::Toml, "seq.toml").unwrap();
-    spec.model.summary().unwrap();
+    // summary() builds nothing: compile builds for the declared input shape.
+    spec.model.compile("sgd", "mse", &[]).unwrap();
     // Conv1D: 20 steps, stride 2 → 10; MaxPooling1D(2, strides=1) → 9.
     assert_eq!(spec.model.output_shape(), Some(&[45][..]));
     assert_eq!(spec.model.count_params(), 3 * 3 * 5 + 5);

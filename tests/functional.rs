@@ -214,6 +214,8 @@ fn named_residual_models_build_with_their_parameter_counts() {
         let spec = strata::io::config::load_model_spec(name).unwrap();
         let mut model = spec.model;
         let summary = model.summary().unwrap();
+        // summary() builds nothing: compile builds for the declared input shape.
+        model.compile("sgd", "mse", &[]).unwrap();
         let (all, trainable) = model.params().counts();
         assert_eq!((all, all - trainable), (total, non_trainable), "{name}\n{summary}");
         assert!(summary.contains("Connected to"), "{summary}");

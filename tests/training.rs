@@ -429,6 +429,8 @@ fn summaries_count_parameters_like_keras() {
     assert!(summary.contains("100,480") && summary.contains("1,290"), "{summary}");
     assert!(summary.contains("dense (Dense)") && summary.contains("dense_1 (Dense)"));
     assert!(summary.contains("(None, 128)") && summary.contains("(None, 10)"));
+    // summary() builds nothing: compile builds for the declared input shape.
+    model.compile("sgd", "mse", &[]).unwrap();
     assert_eq!(model.count_params(), 101_770);
 
     let mut model = mlp2();
@@ -436,5 +438,7 @@ fn summaries_count_parameters_like_keras() {
     assert!(summary.contains("Total params: 109,386"), "{summary}");
     assert!(summary.contains("flatten (Flatten)") && summary.contains("(None, 784)"));
     assert!(summary.contains("dense_2 (Dense)"), "{summary}");
+    // summary() builds nothing: compile builds for the declared input shape.
+    model.compile("sgd", "mse", &[]).unwrap();
     assert_eq!(model.count_params(), 109_386);
 }

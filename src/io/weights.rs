@@ -155,11 +155,52 @@ impl Model {
     }
 }
 
-/// Loads a model saved by [`Model::save`]: architecture, compile settings and weights.
+/// Loads a model saved by [`Model::save`]: architecture, compile settings and weights. The
+/// architecture is checked against the memory budget ([`crate::limits`]) before a weight is
+/// made, so a small file describing a huge model is refused, not allocated.
 pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();
     let bytes = read(path)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (spec, input_shapes, metadata) = read_architecture(path, &bytes)?;
+    let metrics = spec.metric_lists();
+    let mut model = spec.model;
+    let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
+    // Every weight must be in the file: an architecture asking for more weights than the file
+    // has bytes is refused before it is built (a 1 KB file could otherwise make gigabytes).
+    let weights = model.planned_param_count(&borrowed)?;
+    if crate::limits::f32_bytes(weights).is_none_or(|needed| needed > bytes.len() as u64) {
+        return Err(Error::file(
+            path,
+            format!(
+                "its architecture has {weights} weights ({}), but the file holds {} bytes: weights are missing",
+                crate::limits::format_bytes(crate::limits::f32_bytes(weights)),
+                bytes.len()
+            ),
+        ));
+    }
+    model.build_inputs(&borrowed)?;
+    config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
+    model.load_weights(path)?;
+    restore_state(path, &bytes, &metadata, model)
+}
+
+/// The summary (Keras's `model.summary()`) of a model saved by [`Model::save`], from its
+/// architecture alone: no weight is made or read, so it works for a model of any size.
+pub fn saved_model_summary(path: impl AsRef<Path>) -> Result<String> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    let (spec, input_shapes, _) = read_architecture(path, &bytes)?;
+    let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
+    spec.model.summary_for(&borrowed)
+}
+
+/// A saved model's architecture and compile settings (not built), its per-sample input shapes
+/// and the header's metadata.
+type Architecture = (config::ModelFile, Vec<Vec<usize>>, HashMap<String, String>);
+
+/// Reads a saved model's [`Architecture`] from the file's `bytes`.
+fn read_architecture(path: &Path, bytes: &[u8]) -> Result<Architecture> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     if metadata.get(FORMAT_KEY).map(String::as_str) != Some(FORMAT) || !metadata.contains_key("architecture") {
@@ -189,12 +230,12 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
         shapes => serde_json::from_value(shapes)
             .map_err(|e| Error::file(path, format!("metadata 'input_shapes' is not a list of shapes ({e})")))?,
     };
-    let metrics = spec.metric_lists();
-    let mut model = spec.model;
-    let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
-    model.build_inputs(&borrowed)?;
-    config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
-    model.load_weights(path)?;
+    Ok((spec, input_shapes, metadata))
+}
+
+/// Restores what a saved run left besides the weights (resume point, attachments, seed,
+/// optimizer state) into `model`, built and loaded from `bytes`.
+fn restore_state(path: &Path, bytes: &[u8], metadata: &HashMap<String, String>, mut model: Model) -> Result<Model> {
     let number = |key: &str| -> Result<u64> {
         metadata.get(key).map_or(Ok(0), |v| {
             v.parse()
@@ -215,7 +256,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
         counter("epoch", MAX_COUNTER)? as usize,
         counter("batches_into_epoch", MAX_COUNTER)? as usize,
     );
-    for (key, value) in &metadata {
+    for (key, value) in metadata {
         if let Some(name) = key.strip_prefix(ATTACHMENT_PREFIX) {
             model.set_attachment(name, value.clone());
         }
@@ -223,7 +264,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let seed = number("seed")?;
     model.set_seed_for_resume(seed);
     let iterations = counter("optimizer_iterations", MAX_ITERATIONS)?;
-    let file = SafeTensors::deserialize(&bytes)
+    let file = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
     let slot = |kind: &str, name: &str| -> Result<Option<Vec<f32>>> {
         match file.tensor(&format!("{OPTIMIZER_PREFIX}{kind}/{name}")) {
@@ -308,7 +349,14 @@ fn check_optimizer_state(
     Ok(())
 }
 
+/// The file's bytes, once its size is checked against the memory budget: the tensors it
+/// declares lie inside it (safetensors checks the header against the file's length), so this
+/// caps their total before anything is read.
 fn read(path: &Path) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::file(path, format!("cannot read ({e})")))?
+        .len();
+    crate::limits::check_memory(|| format!("{} ({size} bytes, read whole)", path.display()), Some(size))?;
     std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))
 }
 

@@ -18,7 +18,9 @@ pub enum Padding {
     Same,
 }
 
-/// Output size and leading padding along one axis, or `None` when the window does not fit.
+/// Output size and leading padding along one axis, or `None` when the window does not fit
+/// (or its span does not fit in a `usize`: sizes come from model files, so no product here
+/// may wrap around).
 pub(crate) fn output_size(
     input: usize,
     window: usize,
@@ -26,12 +28,13 @@ pub(crate) fn output_size(
     dilation: usize,
     padding: Padding,
 ) -> Option<(usize, usize)> {
-    let span = (window - 1) * dilation + 1;
+    let span = window.checked_sub(1)?.checked_mul(dilation)?.checked_add(1)?;
     match padding {
         Padding::Valid => (input >= span).then(|| ((input - span) / stride + 1, 0)),
         Padding::Same => {
             let out = input.div_ceil(stride);
-            let needed = ((out - 1) * stride + span).saturating_sub(input);
+            // (out - 1) · stride < input: only the span can make the sum overflow.
+            let needed = ((out.checked_sub(1)? * stride).checked_add(span)?).saturating_sub(input);
             Some((out, needed / 2))
         }
     }
@@ -86,6 +89,30 @@ impl Window2d {
         self.height * self.width * self.channels
     }
 
+    /// The window rows `ky` of output row `oy` that read the input rather than its padding.
+    /// Pooling loops over these only, so its cost does not grow with a window larger than the
+    /// input (a 30,000-wide window over a 28-wide image reads at most 28 columns).
+    pub(crate) fn rows_inside(&self, oy: usize) -> std::ops::Range<usize> {
+        taps_inside(
+            oy * self.stride_h,
+            self.pad_top,
+            self.dilation_h,
+            self.height,
+            self.window_h,
+        )
+    }
+
+    /// [`Window2d::rows_inside`] for the columns of output column `ox`.
+    pub(crate) fn cols_inside(&self, ox: usize) -> std::ops::Range<usize> {
+        taps_inside(
+            ox * self.stride_w,
+            self.pad_left,
+            self.dilation_w,
+            self.width,
+            self.window_w,
+        )
+    }
+
     /// The input row and column a window tap reads, or `None` in the padding.
     #[inline]
     pub(crate) fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
@@ -93,6 +120,14 @@ impl Window2d {
         let x = (ox * self.stride_w + kx * self.dilation_w).checked_sub(self.pad_left)?;
         (y < self.height && x < self.width).then_some((y, x))
     }
+}
+
+/// The taps `k < window` of a window starting at padded position `start` that land inside an
+/// input of `size` behind `pad` padding: those with `pad ≤ start + k·dilation < pad + size`.
+fn taps_inside(start: usize, pad: usize, dilation: usize, size: usize, window: usize) -> std::ops::Range<usize> {
+    let first = pad.saturating_sub(start).div_ceil(dilation);
+    let end = pad.saturating_add(size).saturating_sub(start).div_ceil(dilation);
+    first.min(window)..end.min(window)
 }
 
 /// Fills `cols` (`N·OH·OW × KH·KW·C`) with the receptive fields of `input` (`N×H×W×C`).
@@ -215,8 +250,8 @@ pub(crate) fn pool_folds(pool: &Window2d) -> bool {
     (pool.dilation_h, pool.dilation_w, pool.pad_top, pool.pad_left) == (1, 1, 0, 0)
         && pool.stride_h >= pool.window_h
         && pool.stride_w >= pool.window_w
-        && (pool.out_h - 1) * pool.stride_h + pool.window_h <= pool.height
-        && (pool.out_w - 1) * pool.stride_w + pool.window_w <= pool.width
+        && ((pool.out_h - 1) * pool.stride_h).saturating_add(pool.window_h) <= pool.height
+        && ((pool.out_w - 1) * pool.stride_w).saturating_add(pool.window_w) <= pool.width
         && pool.channels.is_multiple_of(8)
 }
 
@@ -233,5 +268,32 @@ mod tests {
         assert_eq!(output_size(5, 2, 2, 1, Padding::Same), Some((3, 0)));
         assert_eq!(output_size(7, 3, 1, 2, Padding::Valid), Some((3, 0)));
         assert_eq!(output_size(2, 3, 1, 1, Padding::Valid), None);
+        // Spans beyond 2^64 do not fit, rather than wrapping around to a small window.
+        assert_eq!(output_size(28, 1 << 40, 1, 1 << 40, Padding::Valid), None);
+        assert_eq!(output_size(28, 1 << 40, 1, 1 << 40, Padding::Same), None);
+        assert_eq!(
+            output_size(28, usize::MAX, usize::MAX, 1, Padding::Same),
+            Some((1, (usize::MAX - 28) / 2))
+        );
+    }
+
+    #[test]
+    fn pooling_visits_only_the_taps_inside_the_input() {
+        // Rows 0..5 of a 5-high input, window 1000 with "same" padding, stride 1.
+        let (out, pad) = output_size(5, 1000, 1, 1, Padding::Same).unwrap();
+        assert_eq!(out, 5);
+        for oy in 0..out {
+            let inside = taps_inside(oy, pad, 1, 5, 1000);
+            assert_eq!(inside.len(), 5, "row {oy}");
+            let brute: Vec<usize> = (0..1000usize)
+                .filter(|k| (oy + k).checked_sub(pad).is_some_and(|y| y < 5))
+                .collect();
+            assert_eq!(inside.collect::<Vec<_>>(), brute);
+        }
+        // Dilation 2, window starting at 3 behind 4 rows of padding, over 4 rows.
+        let brute: Vec<usize> = (0..10usize)
+            .filter(|k| (3 + 2 * k).checked_sub(4).is_some_and(|y| y < 4))
+            .collect();
+        assert_eq!(taps_inside(3, 4, 2, 4, 10).collect::<Vec<_>>(), brute);
     }
 }

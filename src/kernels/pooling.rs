@@ -14,8 +14,8 @@ use rayon::prelude::*;
 #[inline(always)]
 fn window_taps(g: &Window2d, oy: usize, ox: usize, taps: &mut [usize; MAX_TAPS]) -> usize {
     let mut count = 0;
-    for ky in 0..g.window_h {
-        for kx in 0..g.window_w {
+    for ky in g.rows_inside(oy) {
+        for kx in g.cols_inside(ox) {
             if let Some((y, x)) = g.source(oy, ox, ky, kx) {
                 taps[count] = (y * g.width + x) * g.channels;
                 count += 1;
@@ -36,7 +36,7 @@ pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mu
         .zip(argmax.par_chunks_mut(out_len))
         .zip(input.par_chunks(g.image_len()))
         .for_each(|((out, argmax), image)| {
-            if g.channels.is_multiple_of(8) && g.window_h * g.window_w <= MAX_TAPS {
+            if g.channels.is_multiple_of(8) && g.window_h.saturating_mul(g.window_w) <= MAX_TAPS {
                 max_pool_image(g, image, out, argmax);
             } else {
                 max_pool_image_plain(g, image, out, argmax);
@@ -80,8 +80,8 @@ fn max_pool_image_plain(g: &Window2d, image: &[f32], out: &mut [f32], argmax: &m
             best.fill(f32::NEG_INFINITY);
             index.fill(0.0);
             let mut t = 0;
-            for ky in 0..g.window_h {
-                for kx in 0..g.window_w {
+            for ky in g.rows_inside(oy) {
+                for kx in g.cols_inside(ox) {
                     let Some((y, x)) = g.source(oy, ox, ky, kx) else {
                         continue;
                     };
@@ -122,7 +122,7 @@ pub(crate) fn max_pool_backward(
             } else if overwrite {
                 image_grad.fill(0.0);
             }
-            if g.channels.is_multiple_of(8) && g.window_h * g.window_w <= MAX_TAPS {
+            if g.channels.is_multiple_of(8) && g.window_h.saturating_mul(g.window_w) <= MAX_TAPS {
                 max_pool_backward_image(g, (argmax, dy), write, image_grad);
             } else {
                 max_pool_backward_image_plain(g, (argmax, dy), write, image_grad);
@@ -168,8 +168,8 @@ fn max_pool_backward_image_plain(g: &Window2d, (argmax, dy): (&[f32], &[f32]), w
             let at = (oy * g.out_w + ox) * c;
             let (index, grad) = (&argmax[at..][..c], &dy[at..][..c]);
             let mut t = 0.0;
-            for ky in 0..g.window_h {
-                for kx in 0..g.window_w {
+            for ky in g.rows_inside(oy) {
+                for kx in g.cols_inside(ox) {
                     let Some((y, x)) = g.source(oy, ox, ky, kx) else {
                         continue;
                     };
@@ -232,8 +232,8 @@ pub(crate) fn avg_pool(input: &[f32], g: &Window2d, out: &mut [f32]) {
                     let sum = &mut out[at..at + c];
                     sum.fill(0.0);
                     let mut count = 0;
-                    for ky in 0..g.window_h {
-                        for kx in 0..g.window_w {
+                    for ky in g.rows_inside(oy) {
+                        for kx in g.cols_inside(ox) {
                             let Some((y, x)) = g.source(oy, ox, ky, kx) else {
                                 continue;
                             };
@@ -263,15 +263,15 @@ pub(crate) fn avg_pool_backward(out_grad: &[f32], g: &Window2d, input_grad: &mut
             for oy in 0..g.out_h {
                 for ox in 0..g.out_w {
                     let mut count = 0;
-                    for ky in 0..g.window_h {
-                        for kx in 0..g.window_w {
+                    for ky in g.rows_inside(oy) {
+                        for kx in g.cols_inside(ox) {
                             count += g.source(oy, ox, ky, kx).is_some() as usize;
                         }
                     }
                     let scale = 1.0 / count.max(1) as f32;
                     let grad = &dy[(oy * g.out_w + ox) * c..][..c];
-                    for ky in 0..g.window_h {
-                        for kx in 0..g.window_w {
+                    for ky in g.rows_inside(oy) {
+                        for kx in g.cols_inside(ox) {
                             let Some((y, x)) = g.source(oy, ox, ky, kx) else {
                                 continue;
                             };

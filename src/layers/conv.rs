@@ -1,6 +1,6 @@
 //! `Conv2D` and `Conv1D`: convolutions over channels-last images and sequences.
 
-use super::{IntoPair, Layer, args, check_window};
+use super::{IntoPair, Layer, ParamShape, args, check_window};
 use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
 use crate::error::{Error, Result, keras_shape};
@@ -184,6 +184,17 @@ impl Layer for Conv2D {
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         Ok(self.geometry(input_shape)?.1)
+    }
+
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
+        let (kernel_shape, _) = self.geometry(input_shape)?;
+        let trainable = self.args.trainable;
+        let mut shapes = vec![ParamShape::new(kernel_shape, trainable)];
+        if self.weights.use_bias {
+            shapes.push(ParamShape::new(vec![self.filters], trainable));
+        }
+        Ok(shapes)
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `Dense`: the fully-connected layer, `activation(x · kernel + bias)`.
 
 use super::common::{WeightArgs, layer_builders, weight_builders};
-use super::{Layer, LayerArgs, args};
+use super::{Layer, LayerArgs, ParamShape, args};
 use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var};
 use crate::error::{Error, Result, keras_shape};
@@ -98,6 +98,17 @@ impl Layer for Dense {
         self.weights.validate()?;
         super::check_weight_count(&self.args.name, &[input_shape[0], self.units])?;
         Ok(vec![self.units])
+    }
+
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
+        self.output_shape(input_shape)?;
+        let trainable = self.args.trainable;
+        let mut shapes = vec![ParamShape::new(vec![input_shape[0], self.units], trainable)];
+        if self.weights.use_bias {
+            shapes.push(ParamShape::new(vec![self.units], trainable));
+        }
+        Ok(shapes)
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {

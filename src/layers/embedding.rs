@@ -1,6 +1,6 @@
 //! `Embedding`: integer token ids to dense vectors, a trainable `(input_dim, output_dim)` table.
 
-use super::{Layer, args};
+use super::{Layer, ParamShape, args};
 use crate::autograd::{Graph, ParamId, ParamStore, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::initializers::Initializer;
@@ -106,6 +106,15 @@ impl Layer for Embedding {
         let mut output = input_shape.to_vec();
         output.push(self.output_dim);
         Ok(output)
+    }
+
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
+        self.output_shape(input_shape)?;
+        Ok(vec![ParamShape::new(
+            vec![self.input_dim, self.output_dim],
+            self.args.trainable,
+        )])
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {

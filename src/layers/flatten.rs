@@ -2,11 +2,11 @@
 
 use super::Layer;
 use crate::autograd::{Graph, ParamStore, Var};
-use crate::error::Result;
+use crate::error::{Result, keras_shape};
 use crate::layers::LayerArgs;
 use crate::layers::common::layer_builders;
 use crate::rng::Rng;
-use crate::tensor::numel;
+use crate::tensor::budgeted_numel;
 
 /// Flattens each sample to one axis: `(N, 28, 28)` → `(N, 784)`. Has no weights.
 #[derive(Clone, Debug, Default)]
@@ -48,12 +48,13 @@ impl Layer for Flatten {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        Ok(vec![numel(input_shape)])
+        let what = || format!("layer '{}' (Flatten) of {}", self.args.name, keras_shape(input_shape));
+        Ok(vec![budgeted_numel(what, input_shape)?])
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], _: &mut ParamStore, _: &mut Rng) -> Result<()> {
         let input_shape = super::only_input(&self.args.name, "Flatten", input_shapes)?;
-        self.width = numel(input_shape);
+        self.width = self.output_shape(input_shape)?[0];
         Ok(())
     }
 

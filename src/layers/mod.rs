@@ -52,6 +52,7 @@ use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
 use crate::error::{Error, Result, keras_shape};
 use crate::kernels::Window2d;
 use crate::rng::Rng;
+use crate::tensor::checked_numel;
 
 /// A building block of a model.
 pub trait Layer: Send + Sync {
@@ -106,6 +107,13 @@ pub trait Layer: Send + Sync {
             self.name(),
             self.class_name()
         )))
+    }
+
+    /// The weights [`Layer::build`] would make for per-sample `input_shapes`, in the same order,
+    /// without making them: what a summary counts and what the memory budget is checked
+    /// against before anything is allocated. Layers without weights keep this default.
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        self.output_shapes(input_shapes).map(|_| Vec::new())
     }
 
     /// Creates the layer's weights in `params` for per-sample `input_shapes` (checked as
@@ -174,6 +182,22 @@ pub trait Layer: Send + Sync {
     fn config(&self) -> serde_json::Value;
 }
 
+/// The shape of one weight a layer would make, and whether the optimizer would update it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamShape {
+    /// The weight's shape, e.g. `[784, 128]` for a Dense kernel.
+    pub shape: Vec<usize>,
+    /// False for a frozen layer's weights and for statistics (BatchNormalization's moving mean).
+    pub trainable: bool,
+}
+
+impl ParamShape {
+    /// A weight of `shape`, trained when `trainable`.
+    pub fn new(shape: Vec<usize>, trainable: bool) -> Self {
+        ParamShape { shape, trainable }
+    }
+}
+
 /// The one input shape of a single-input layer, or an error saying how many it was given.
 pub(crate) fn only_input<'a>(layer: &str, class_name: &str, input_shapes: &'a [Vec<usize>]) -> Result<&'a [usize]> {
     match input_shapes {
@@ -230,7 +254,7 @@ pub(crate) fn check_window(
     batch.extend(image);
     crate::autograd::conv_window(layer, &batch, size, options).map_err(|error| match error {
         Error::ShapeMismatch { .. } => {
-            let span = |k: usize, d: usize| (k - 1) * d + 1;
+            let span = |k: usize, d: usize| (k as u128 - 1) * d as u128 + 1;
             Error::LayerShape {
                 layer: layer.to_string(),
                 expected: format!(
@@ -253,7 +277,7 @@ pub const MAX_WEIGHTS_PER_TENSOR: usize = 1 << 30;
 
 /// Checks that a weight of `shape` stays under [`MAX_WEIGHTS_PER_TENSOR`].
 pub(crate) fn check_weight_count(layer: &str, shape: &[usize]) -> Result<()> {
-    match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+    match checked_numel(shape) {
         Some(n) if n <= MAX_WEIGHTS_PER_TENSOR => Ok(()),
         _ => Err(Error::invalid(
             "units/filters",

@@ -1,6 +1,6 @@
 //! [`BatchNormalization`] and [`LayerNormalization`], with Keras's arguments and defaults.
 
-use super::{Layer, args};
+use super::{Layer, ParamShape, args};
 use crate::autograd::{Graph, ParamId, ParamStore, Statistics, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::layers::LayerArgs;
@@ -99,6 +99,16 @@ fn affine_params(
     Ok((gamma, beta))
 }
 
+/// The shapes of the `gamma` / `beta` that [`affine_params`] adds.
+fn affine_shapes(args: &LayerArgs, features: usize, scale: bool, center: bool) -> Vec<ParamShape> {
+    let one = ParamShape::new(vec![features], args.trainable);
+    [scale, center]
+        .into_iter()
+        .filter(|&made| made)
+        .map(|_| one.clone())
+        .collect()
+}
+
 /// The error for an input with no feature axis to normalize.
 fn no_features(layer: &str, input_shape: &[usize]) -> Error {
     Error::LayerShape {
@@ -165,6 +175,18 @@ impl Layer for BatchNormalization {
             ));
         }
         Ok(input_shape.to_vec())
+    }
+
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
+        self.output_shape(input_shape)?;
+        let channels = input_shape[input_shape.len() - 1];
+        let mut shapes = affine_shapes(&self.args, channels, self.scale, self.center);
+        shapes.extend([
+            ParamShape::new(vec![channels], false),
+            ParamShape::new(vec![channels], false),
+        ]);
+        Ok(shapes)
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, _: &mut Rng) -> Result<()> {
@@ -305,6 +327,13 @@ impl Layer for LayerNormalization {
             return Err(no_features(&self.args.name, input_shape));
         }
         Ok(input_shape.to_vec())
+    }
+
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
+        self.output_shape(input_shape)?;
+        let features = input_shape[input_shape.len() - 1];
+        Ok(affine_shapes(&self.args, features, self.scale, self.center))
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, _: &mut Rng) -> Result<()> {

@@ -6,7 +6,7 @@
 //! The whole sequence runs as one fused operation (`Graph::recurrent`).
 
 use super::dropout::fill_mask;
-use super::{Layer, args};
+use super::{Layer, ParamShape, args};
 use crate::autograd::{Cell, Graph, ParamId, ParamStore, RecurrentInputs, RecurrentOptions, Squash, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::initializers::Initializer;
@@ -285,13 +285,36 @@ impl<K: RecurrentKind> Layer for Recurrent<K> {
             });
         }
         let (u, g) = (self.units, K::CELL.gates());
-        super::check_weight_count(&self.args.name, &[features + u, g * u])?;
+        let (rows, columns) = (features.checked_add(u), g.checked_mul(u));
+        super::check_weight_count(
+            &self.args.name,
+            &[rows.unwrap_or(usize::MAX), columns.unwrap_or(usize::MAX)],
+        )?;
         let mut shapes = vec![if self.return_sequences {
             vec![timesteps, u]
         } else {
             vec![u]
         }];
         shapes.resize(self.output_count(), vec![u]);
+        Ok(shapes)
+    }
+
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        self.output_shapes(input_shapes)?;
+        let features = input_shapes[0][1];
+        let (u, g, trainable) = (self.units, K::CELL.gates(), self.args.trainable);
+        let mut shapes = vec![
+            ParamShape::new(vec![features, g * u], trainable),
+            ParamShape::new(vec![u, g * u], trainable),
+        ];
+        if self.use_bias {
+            let bias = if K::CELL == Cell::Gru {
+                vec![2, g * u]
+            } else {
+                vec![g * u]
+            };
+            shapes.push(ParamShape::new(bias, trainable));
+        }
         Ok(shapes)
     }
 

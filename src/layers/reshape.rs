@@ -5,7 +5,7 @@ use crate::autograd::{Graph, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::layers::LayerArgs;
 use crate::layers::common::layer_builders;
-use crate::tensor::{Dims, numel};
+use crate::tensor::{Dims, budgeted_numel, checked_numel};
 
 /// Reshapes each sample to `target_shape` (without the batch axis), as Keras's
 /// `Reshape(target_shape)`; row-major order is kept. Has no weights.
@@ -53,12 +53,22 @@ impl Layer for Reshape {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        if numel(input_shape) != numel(&self.target_shape) {
+        // Checked: [2^63 + 392, 2] holds 784 values in wrapping arithmetic.
+        let target = budgeted_numel(
+            || {
+                format!(
+                    "layer '{}' (Reshape) to {}",
+                    self.args.name,
+                    keras_shape(&self.target_shape)
+                )
+            },
+            &self.target_shape,
+        )?;
+        if checked_numel(input_shape) != Some(target) {
             return Err(Error::LayerShape {
                 layer: self.args.name.clone(),
                 expected: format!(
-                    "{} values per sample to reshape to {}",
-                    numel(&self.target_shape),
+                    "{target} values per sample to reshape to {}",
                     keras_shape(&self.target_shape)
                 ),
                 received: keras_shape(input_shape),

@@ -1,7 +1,7 @@
 //! Layers that wrap another: `Bidirectional` (a recurrent layer run both ways) and
 //! `TimeDistributed` (a layer applied to every step of a sequence).
 
-use super::{Layer, args, base_name};
+use super::{Layer, ParamShape, args, base_name};
 use crate::autograd::{Graph, ParamId, ParamStore, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::layers::LayerArgs;
@@ -138,9 +138,17 @@ impl Layer for Bidirectional {
         if self.merge_mode == MergeMode::Concat
             && let Some(units) = output.last_mut()
         {
-            *units *= 2;
+            *units = units
+                .checked_mul(2)
+                .ok_or_else(|| Error::invalid("units", *units, format!("layer '{}' is too wide", self.args.name)))?;
         }
         Ok(output)
+    }
+
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        let mut shapes = self.forward.param_shapes(input_shapes)?;
+        shapes.extend(self.backward.param_shapes(input_shapes)?);
+        Ok(shapes)
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
@@ -269,6 +277,12 @@ impl Layer for TimeDistributed {
         let mut output = vec![steps];
         output.extend(step_output);
         Ok(output)
+    }
+
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        let input_shape = super::only_input(&self.args.name, "TimeDistributed", input_shapes)?;
+        self.step_shapes(input_shape)?;
+        self.layer.param_shapes(&[input_shape[1..].to_vec()])
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {

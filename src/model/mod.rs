@@ -10,6 +10,7 @@ mod fit_data;
 mod graph;
 mod history;
 mod options;
+mod plan;
 mod predict;
 mod progress;
 mod step;
@@ -75,6 +76,19 @@ struct Network {
     input_shapes: Vec<Vec<usize>>,
     /// Per-sample output shape of each call, once built.
     output_shapes: Vec<Vec<usize>>,
+    /// The names of `layers[..names.indexed]` and the next suffix to try per base name, so
+    /// naming a layer costs O(1) however many there are (see `push_unique`).
+    names: LayerNames,
+}
+
+/// The layer names in use and, per base name (`dense`), the next suffix to try.
+#[derive(Default)]
+struct LayerNames {
+    taken: std::collections::HashSet<String>,
+    next_suffix: HashMap<String, usize>,
+    /// How many of the network's layers `taken` holds (layers placed without `push_unique`,
+    /// as a model file's, are added on the next call).
+    indexed: usize,
 }
 
 impl Network {
@@ -155,9 +169,6 @@ impl Sequential {
         Model::from_layers(layers)
     }
 }
-
-/// The input shapes and output shape of a layer's first call.
-type FirstUse = (Vec<Vec<usize>>, Vec<Vec<usize>>);
 
 /// What `compile` fixed: the optimizer, and per output a loss, its weight and the accuracy.
 pub(crate) struct Compiled {
@@ -392,6 +403,35 @@ impl Model {
         if self.is_built_for(input_shapes)? {
             return Ok(());
         }
+        self.check_buildable(input_shapes)?;
+        let plan = self.plan(input_shapes)?;
+        plan.check_budget(self)?;
+        let mut params = ParamStore::new();
+        let mut built = vec![false; self.network.layers.len()];
+        // Each layer is built on its first call, in call order (the order weights are drawn).
+        for call in &self.network.calls {
+            if let Some(inputs) = &plan.first_inputs[call.layer]
+                && !std::mem::replace(&mut built[call.layer], true)
+            {
+                self.network.layers[call.layer].build(inputs, &mut params, &mut self.training.rng)?;
+            }
+        }
+        if params.counts() != plan.param_counts() {
+            return Err(Error::Usage(format!(
+                "a layer of model '{}' made {:?} weights (all, trainable) where its shapes said {:?}: a bug in a layer's param_shapes",
+                self.name,
+                params.counts(),
+                plan.param_counts()
+            )));
+        }
+        self.params = params;
+        self.network.output_shapes = plan.output_shapes;
+        self.network.input_shapes = input_shapes.iter().map(|s| s.to_vec()).collect();
+        Ok(())
+    }
+
+    /// Checks that the model has layers and that `input_shapes` gives one shape per input.
+    fn check_buildable(&self, input_shapes: &[&[usize]]) -> Result<()> {
         if self.network.layers.iter().all(|l| l.is_input()) {
             return Err(Error::Usage(
                 "the model has no layers: add some with `model.add(...)`".into(),
@@ -404,33 +444,6 @@ impl Model {
                 input_shapes.len()
             )));
         }
-        let mut params = ParamStore::new();
-        let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.output_count());
-        // The input shapes and output shape of each layer's first call: a shared layer's later
-        // calls must match them.
-        let mut first_use: Vec<Option<FirstUse>> = vec![None; self.network.layers.len()];
-        for call in &self.network.calls {
-            let inputs: Vec<Vec<usize>> = call
-                .inputs
-                .iter()
-                .map(|source| match *source {
-                    Source::ModelInput(i) => input_shapes[i].to_vec(),
-                    Source::Output(o) => shapes[o].clone(),
-                })
-                .collect();
-            let layer = self.network.layers[call.layer].as_mut();
-            let first_use = &mut first_use[call.layer];
-            shapes.extend(build_call(
-                layer,
-                inputs,
-                first_use,
-                &mut params,
-                &mut self.training.rng,
-            )?);
-        }
-        self.params = params;
-        self.network.output_shapes = shapes;
-        self.network.input_shapes = input_shapes.iter().map(|s| s.to_vec()).collect();
         Ok(())
     }
 
@@ -713,55 +726,6 @@ fn per_output_arguments<'a>(
         }
     };
     Ok((loss_weights, metrics))
-}
-
-/// Builds `layer` for one of its calls with `inputs`: checks them against the layer's declared
-/// shape and, for a shared layer's later calls, its first call's (`first_use`); makes the
-/// weights on the first call. Returns the call's output shapes.
-fn build_call(
-    layer: &mut dyn Layer,
-    inputs: Vec<Vec<usize>>,
-    first_use: &mut Option<FirstUse>,
-    params: &mut ParamStore,
-    rng: &mut Rng,
-) -> Result<Vec<Vec<usize>>> {
-    if let (Some(declared), [only]) = (layer.declared_input_shape(), inputs.as_slice())
-        && declared != only.as_slice()
-    {
-        return Err(Error::LayerShape {
-            layer: layer.name().to_string(),
-            expected: keras_shape(declared),
-            received: keras_shape(only),
-        });
-    }
-    match first_use {
-        Some((seen, outputs)) if *seen == inputs => Ok(outputs.clone()),
-        Some((seen, _)) => {
-            let show = |shapes: &[Vec<usize>]| shapes.iter().map(|s| keras_shape(s)).collect::<Vec<_>>().join(", ");
-            Err(Error::LayerShape {
-                layer: layer.name().to_string(),
-                expected: format!(
-                    "{} (the shapes of its first call: a shared layer keeps them)",
-                    show(seen)
-                ),
-                received: show(&inputs),
-            })
-        }
-        None => {
-            let outputs = layer.output_shapes(&inputs)?;
-            if outputs.len() != layer.output_count() {
-                return Err(Error::Usage(format!(
-                    "layer '{}' states {} output shapes for {} outputs",
-                    layer.name(),
-                    outputs.len(),
-                    layer.output_count()
-                )));
-            }
-            layer.build(&inputs, params, rng)?;
-            *first_use = Some((inputs, outputs.clone()));
-            Ok(outputs)
-        }
-    }
 }
 
 /// A loss given by name (`"mse"`) or by value (`Loss::MeanSquaredError`).

@@ -1,6 +1,7 @@
 //! Keras 3's `model.summary()` table.
 
 use super::Model;
+use super::plan::Plan;
 use crate::error::{Result, keras_shape};
 
 const WIDTHS: [usize; 3] = [33, 24, 15];
@@ -8,17 +9,42 @@ const WIDTHS: [usize; 3] = [33, 24, 15];
 const FUNCTIONAL_WIDTHS: [usize; 4] = [26, 22, 12, 32];
 
 impl Model {
-    /// Keras's `model.summary()` table as text.
+    /// Keras's `model.summary()` table as text, for the shapes the model is built for or
+    /// else the input shapes it declares (without them: `?` shapes and no weights). Comes
+    /// from the layers' shape inference, not from building: it makes no weight, so the
+    /// summary of a model too large for the machine is still printed.
     pub fn summary(&mut self) -> Result<String> {
-        self.build_if_declared()?;
-        Ok(render(self))
+        let input_shapes = match self.network.input_shapes.is_empty() {
+            false => Some(self.network.input_shapes.clone()),
+            true => self.declared_input_shapes(),
+        };
+        match input_shapes {
+            Some(shapes) => self.summary_for(&shapes.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+            None => Ok(render(self, None)),
+        }
+    }
+
+    /// [`Model::summary`] for per-sample `input_shapes` (one per input), built or not.
+    pub fn summary_for(&self, input_shapes: &[&[usize]]) -> Result<String> {
+        self.check_buildable(input_shapes)?;
+        Ok(render(self, Some(&self.plan(input_shapes)?)))
     }
 }
 
-/// The summary of a (built) model as text.
-fn render(model: &Model) -> String {
+/// The per-sample shape of output `output` and the weights of layer `layer` as the summary
+/// prints them (`?` and 0 without a plan).
+fn shape_and_count(plan: Option<&Plan>, output: Option<usize>, layer: usize) -> (String, usize) {
+    let shape = plan
+        .zip(output)
+        .and_then(|(plan, o)| plan.output_shapes.get(o))
+        .map_or("?".to_string(), |s| keras_shape(s));
+    (shape, plan.map_or(0, |plan| plan.layer_params[layer].0))
+}
+
+/// The summary of a model as text.
+fn render(model: &Model, plan: Option<&Plan>) -> String {
     if model.network.functional {
-        return render_functional(model);
+        return render_functional(model, plan);
     }
     let mut out = format!("Model: \"{}\"\n", model.name);
     out += &rule('┏', '┳', '┓', '━');
@@ -29,12 +55,7 @@ fn render(model: &Model) -> String {
         .collect();
     for (n, &i) in visible.iter().enumerate() {
         let layer = &model.network.layers[i];
-        let shape = model
-            .network
-            .output_shapes
-            .get(i)
-            .map_or("?".to_string(), |s| keras_shape(s));
-        let count: usize = layer.params().iter().map(|&id| model.params.value(id).len()).sum();
+        let (shape, count) = shape_and_count(plan, Some(i), i);
         let names = name_lines(layer.name(), layer.class_name(), WIDTHS[0]);
         out += &row(&[&names[0], &shape, &group_thousands(count)], '│');
         for more in &names[1..] {
@@ -45,11 +66,11 @@ fn render(model: &Model) -> String {
         }
     }
     out += &rule('└', '┴', '┘', '─');
-    out + &totals(model)
+    out + &totals(plan)
 }
 
 /// A functional model: one row per layer, with the calls it reads from ("connected to").
-fn render_functional(model: &Model) -> String {
+fn render_functional(model: &Model, plan: Option<&Plan>) -> String {
     let widths = FUNCTIONAL_WIDTHS;
     let line = |left: char, middle: char, right: char, fill: char| {
         let cells: Vec<String> = widths.iter().map(|&w| fill.to_string().repeat(w)).collect();
@@ -76,11 +97,8 @@ fn render_functional(model: &Model) -> String {
         let calls: Vec<usize> = (0..model.network.calls.len())
             .filter(|&c| model.network.calls[c].layer == index)
             .collect();
-        let shape = calls
-            .first()
-            .and_then(|&c| model.network.output_shapes.get(model.network.calls[c].first_output))
-            .map_or("?".to_string(), |s| keras_shape(s));
-        let count: usize = layer.params().iter().map(|&id| model.params.value(id).len()).sum();
+        let first_output = calls.first().map(|&c| model.network.calls[c].first_output);
+        let (shape, count) = shape_and_count(plan, first_output, index);
         let mut connected: Vec<String> = calls
             .iter()
             .flat_map(|&c| model.inbound(&model.network.calls[c]))
@@ -105,7 +123,7 @@ fn render_functional(model: &Model) -> String {
         }
     }
     out += &line('└', '┴', '┘', '─');
-    out + &totals(model)
+    out + &totals(plan)
 }
 
 /// `name (Class)` on one line when it fits the column, else the name and `(Class)` on two
@@ -120,9 +138,9 @@ fn name_lines(name: &str, class_name: &str, width: usize) -> Vec<String> {
 }
 
 /// The parameter totals under the table.
-fn totals(model: &Model) -> String {
+fn totals(plan: Option<&Plan>) -> String {
     let mut out = String::new();
-    let (total, trainable) = model.params.counts();
+    let (total, trainable) = plan.map_or((0, 0), Plan::param_counts);
     out += &format!(" Total params: {} ({})\n", group_thousands(total), bytes(total));
     out += &format!(
         " Trainable params: {} ({})\n",

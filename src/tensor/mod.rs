@@ -13,7 +13,7 @@
 mod shape;
 
 pub(crate) use shape::{Dims, broadcast_dims, broadcast_strides as shape_broadcast_strides};
-pub use shape::{broadcast_shapes, numel};
+pub use shape::{broadcast_shapes, budgeted_numel, checked_numel, numel};
 
 use crate::error::{Error, Result};
 

@@ -7,9 +7,25 @@ use smallvec::SmallVec;
 /// inputs' shapes on every step, and a `Vec` there would allocate on every step.
 pub(crate) type Dims = SmallVec<[usize; 6]>;
 
-/// Number of elements in a tensor of this shape (1 for a scalar).
+/// Number of elements in a tensor of this shape (1 for a scalar), for shapes already checked
+/// (a tensor's, or one [`checked_numel`] accepted): on sizes a user chose, use that instead.
 pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
+}
+
+/// Number of elements of `shape`, or `None` when it does not fit in a `usize` (a product
+/// computed with wrapping arithmetic could pass any size check).
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
+/// Number of elements of `shape` when its f32 values fit in the memory budget
+/// ([`crate::limits`]); else an error naming `what` (e.g. the layer and the shape) and the
+/// size, which is never printed wrapped around.
+pub fn budgeted_numel(what: impl FnOnce() -> String, shape: &[usize]) -> Result<usize> {
+    let elements = checked_numel(shape);
+    crate::limits::check_memory(what, elements.and_then(crate::limits::f32_bytes))?;
+    Ok(elements.unwrap_or_default())
 }
 
 /// The shape two operands broadcast to under numpy's rules (align right; a 1 stretches).
@@ -73,5 +89,16 @@ mod tests {
         assert_eq!(broadcast_shapes("add", &[], &[5]).unwrap(), vec![5]);
         assert!(broadcast_shapes("add", &[3], &[4]).is_err());
         assert_eq!(broadcast_strides(&[2, 1], &[4, 2, 3]).as_slice(), [0, 1, 0]);
+    }
+
+    #[test]
+    fn element_counts_never_wrap() {
+        assert_eq!(checked_numel(&[2, 3, 4]), Some(24));
+        assert_eq!(checked_numel(&[]), Some(1));
+        // 2^32 × 2^32 × 2^32 wraps to 0 and [9223372036854776200, 2] to 784 in wrapping arithmetic.
+        assert_eq!(checked_numel(&[1 << 32, 1 << 32, 1 << 32]), None);
+        assert_eq!(checked_numel(&[9223372036854776200, 2]), None);
+        let error = budgeted_numel(|| "the shape".into(), &[1 << 32, 1 << 32, 1 << 32]).unwrap_err();
+        assert!(error.to_string().contains("more than 2^64 bytes"), "{error}");
     }
 }

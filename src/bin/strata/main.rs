@@ -22,6 +22,11 @@ use strata::{Error, Result};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The most memory a model's weights and activations may need (bytes, or with a K, M, G or
+    /// T suffix): a larger model is refused before anything is allocated [env:
+    /// STRATA_MAX_MEMORY; default: 16G].
+    #[arg(long, global = true, value_name = "SIZE")]
+    max_memory: Option<String>,
 }
 
 // Parsed once at start-up, so the size difference between variants costs nothing.
@@ -53,6 +58,10 @@ enum Ending {
 
 fn main() {
     let cli = parse_with_registry_help();
+    if let Err(error) = set_max_memory(cli.max_memory.as_deref()) {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
     let result = match cli.command {
         None => train::run(train::TrainArgs::default_run()),
         Some(Command::Train(args)) => train::run(args),
@@ -118,5 +127,20 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     // The training loop then runs on a worker, so each parallel region is a cheap `join` whose
     // first half stays on this thread.
     strata::kernels::join_pool(threads);
+    Ok(())
+}
+
+/// Applies `--max-memory` (none: `STRATA_MAX_MEMORY` or the default apply).
+fn set_max_memory(size: Option<&str>) -> Result<()> {
+    if let Some(text) = size {
+        let bytes = strata::limits::parse_size(text).map_err(|_| {
+            Error::invalid(
+                "--max-memory",
+                text,
+                "must be a number of bytes, optionally with a K, M, G or T suffix (e.g. 8G)",
+            )
+        })?;
+        strata::limits::set_memory_budget(bytes);
+    }
     Ok(())
 }

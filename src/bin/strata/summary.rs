@@ -13,7 +13,8 @@ pub(crate) struct SummaryArgs {
 
 pub(crate) fn run(args: &SummaryArgs) -> Result<()> {
     if args.model.ends_with(".safetensors") {
-        print!("{}", strata::load_model(&args.model)?.summary()?);
+        // From the architecture alone: no weight is read or made, whatever the model's size.
+        print!("{}", strata::io::weights::saved_model_summary(&args.model)?);
         return Ok(());
     }
     let mut spec = load_model_spec(&args.model)?;
