@@ -199,11 +199,16 @@ fn summaries_of_huge_descriptions_make_no_weights() {
         ),
     ];
     for (text, count) in cases {
-        let (summary, peak) = peak_during(|| {
+        let ((summary, params), peak) = peak_during(|| {
             let mut spec = config::parse(&text, Format::Json, "wide.json").unwrap();
-            spec.model.summary().unwrap()
+            (spec.model.summary().unwrap(), spec.model.count_params())
         });
         assert!(summary.contains(count), "{summary}");
+        assert_eq!(
+            params.to_string(),
+            count.replace(',', ""),
+            "count_params before building"
+        );
         assert!(peak < 16 * MB, "the summary allocated {} MB", peak / MB);
     }
 }

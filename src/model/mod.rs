@@ -339,9 +339,19 @@ impl Model {
             .collect()
     }
 
-    /// Total number of weights (scalars).
+    /// Total number of weights (scalars). Before the model is built, the count its declared
+    /// input shapes would give (as Keras counts a model that starts with an `Input`), found
+    /// without making the weights; 0 when the input shape is not known yet.
     pub fn count_params(&self) -> usize {
-        self.params.counts().0
+        if !self.network.input_shapes.is_empty() {
+            return self.params.counts().0;
+        }
+        self.declared_input_shapes()
+            .and_then(|shapes| {
+                let shapes: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+                self.planned_param_count(&shapes).ok()
+            })
+            .unwrap_or(0)
     }
 
     /// Per-sample shape of the (first) input, once built.
