@@ -90,6 +90,17 @@ pub(crate) enum Op {
         axis: usize,
         start: usize,
     },
+    /// `x` placed with its pixel (0, 0) at `offset` = (row, column) of a zero image batch of
+    /// the output's shape: zero padding (positive offsets) and cropping (negative).
+    Frame2d {
+        x: Var,
+        offset: (isize, isize),
+    },
+    /// Each pixel of `x` repeated `factor` = (rows, columns) times.
+    Upsample2d {
+        x: Var,
+        factor: (usize, usize),
+    },
     /// Rows of a table picked by integer ids (Embedding).
     Gather {
         table: Var,
@@ -142,6 +153,8 @@ impl Op {
             Penalty { .. } => "penalty",
             Concat { .. } => "concatenate",
             Slice { .. } => "slice",
+            Frame2d { .. } => "frame2d",
+            Upsample2d { .. } => "upsample2d",
             Gather { .. } => "gather",
             Recurrent { .. } => "recurrent",
         }
@@ -184,7 +197,10 @@ impl Op {
             }
             | BinaryCrossEntropy { probs: a, target: b } => [Some(a), Some(b), None],
             BatchNorm { x, gamma, beta, .. } | LayerNorm { x, gamma, beta, .. } => [Some(x), gamma, beta],
-            Penalty { weight, .. } | Slice { x: weight, .. } => [Some(weight), None, None],
+            Penalty { weight, .. }
+            | Slice { x: weight, .. }
+            | Frame2d { x: weight, .. }
+            | Upsample2d { x: weight, .. } => [Some(weight), None, None],
             Concat { a, b, .. } => [Some(a), Some(b), None],
         }
     }

@@ -1,0 +1,245 @@
+//! The layers the Keras Applications architectures add to a CNN (issue #16): `ReLU` with its
+//! ceiling, slope and threshold, `ZeroPadding2D`, `Cropping2D`, `UpSampling2D`, `Rescaling`:
+//! hand-computed values, finite-difference gradients, Keras configs, saving and loading, and
+//! errors that name the layer and the argument.
+
+mod common;
+
+use common::{TOLERANCE, assert_close, boxed, layer_gradient_error, run_layers, uniform};
+use serde_json::json;
+use strata::Error;
+use strata::autograd::ParamStore;
+use strata::prelude::*;
+use strata::rng::Rng;
+
+/// One 2×3 single-channel image holding 1..=6, row by row.
+fn small_image() -> Tensor {
+    Tensor::from_vec(vec![1, 2, 3, 1], (1..=6).map(|v| v as f32).collect()).unwrap()
+}
+
+/// The output of one layer on `x`, at inference.
+fn run(layer: impl Layer + 'static, x: &Tensor) -> Tensor {
+    run_layers(vec![boxed(layer)], x, false).0
+}
+
+#[test]
+fn zero_padding_puts_zeros_on_each_side_as_asked() {
+    // One row on top, none below; none on the left, two on the right.
+    let y = run(ZeroPadding2D::new(((1, 0), (0, 2))), &small_image());
+    assert_eq!(y.shape(), &[1, 3, 5, 1]);
+    #[rustfmt::skip]
+    let expected = [
+        0.0, 0.0, 0.0, 0.0, 0.0,
+        1.0, 2.0, 3.0, 0.0, 0.0,
+        4.0, 5.0, 6.0, 0.0, 0.0,
+    ];
+    assert_eq!(y.data(), &expected);
+    // An integer pads every side, a pair pads (top and bottom, left and right).
+    assert_eq!(run(ZeroPadding2D::new(1), &small_image()).shape(), &[1, 4, 5, 1]);
+    assert_eq!(run(ZeroPadding2D::new((0, 1)), &small_image()).shape(), &[1, 2, 5, 1]);
+}
+
+#[test]
+fn cropping_keeps_the_inner_window() {
+    // Drop the first row and the last column.
+    let y = run(Cropping2D::new(((1, 0), (0, 1))), &small_image());
+    assert_eq!(y.shape(), &[1, 1, 2, 1]);
+    assert_eq!(y.data(), &[4.0, 5.0]);
+    let y = run(Cropping2D::new((0, 1)), &small_image());
+    assert_eq!(y.data(), &[2.0, 5.0]);
+}
+
+#[test]
+fn nearest_upsampling_repeats_every_pixel_in_a_block() {
+    let y = run(UpSampling2D::new((2, 1)), &small_image());
+    assert_eq!(y.shape(), &[1, 4, 3, 1]);
+    assert_eq!(y.data(), &[1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 4.0, 5.0, 6.0]);
+    // Channels travel together: a 1×1 image of two channels becomes a 2×2 block of pairs.
+    let pixel = Tensor::from_vec(vec![1, 1, 1, 2], vec![7.0, -1.0]).unwrap();
+    assert_eq!(run(UpSampling2D::new(2), &pixel).data(), &[7.0, -1.0].repeat(4));
+}
+
+#[test]
+fn relu_layer_follows_keras_formula() {
+    let x = Tensor::from_slice(&[-10.0, -5.0, 0.0, 5.0, 10.0])
+        .reshape(&[1, 5])
+        .unwrap();
+    // Keras's docstring example: ReLU(max_value=10, negative_slope=0.5).
+    let y = run(ReLU::new().max_value(10.0).negative_slope(0.5), &x);
+    assert_eq!(y.data(), &[-5.0, -2.5, 0.0, 5.0, 10.0]);
+    assert_eq!(run(ReLU::new(), &x).data(), &[0.0, 0.0, 0.0, 5.0, 10.0]);
+    assert_eq!(run(ReLU::new().max_value(6.0), &x).data(), &[0.0, 0.0, 0.0, 5.0, 6.0]);
+    assert_eq!(run(ReLU::new().threshold(5.0), &x).data(), &[0.0, 0.0, 0.0, 0.0, 10.0]);
+}
+
+#[test]
+fn rescaling_scales_then_offsets_by_number_or_channel() {
+    let x = Tensor::from_vec(vec![2, 1, 1, 3], vec![0.0, 127.5, 255.0, 10.0, 20.0, 30.0]).unwrap();
+    let y = run(Rescaling::new(1.0 / 127.5).offset(-1.0), &x);
+    assert_close(
+        y.data(),
+        &[
+            -1.0,
+            0.0,
+            1.0,
+            10.0 / 127.5 - 1.0,
+            20.0 / 127.5 - 1.0,
+            30.0 / 127.5 - 1.0,
+        ],
+        1e-6,
+        "MobileNet's scaling",
+    );
+    let y = run(Rescaling::new(vec![1.0, 2.0, 3.0]).offset(vec![0.0, 1.0, 2.0]), &x);
+    assert_eq!(y.data(), &[0.0, 256.0, 767.0, 10.0, 41.0, 92.0]);
+}
+
+#[test]
+fn image_layers_have_the_right_gradient() {
+    let images = uniform(&[2, 4, 5, 3], -1.0, 1.0, 3);
+    let cases: Vec<(&str, Box<dyn Layer>)> = vec![
+        ("ZeroPadding2D", boxed(ZeroPadding2D::new(((1, 2), (0, 1))))),
+        ("Cropping2D", boxed(Cropping2D::new(((1, 0), (2, 1))))),
+        ("UpSampling2D", boxed(UpSampling2D::new((2, 3)))),
+        ("Rescaling", boxed(Rescaling::new(0.5).offset(-0.25))),
+        (
+            "Rescaling per channel",
+            boxed(Rescaling::new(vec![1.0, -2.0, 0.5]).offset(vec![0.1, 0.2, 0.3])),
+        ),
+    ];
+    for (what, layer) in cases {
+        let error = layer_gradient_error(vec![layer], images.clone(), |_| {});
+        assert!(error < TOLERANCE, "{what}: gradient error {error}");
+    }
+    // ReLU on inputs clear of its kinks (threshold 0.5, ceiling 2): each piece is checked.
+    let data = [-1.3, -0.4, 0.2, 0.7, 1.1, 1.6, 2.4, 3.0];
+    let x = Tensor::from_vec(vec![2, 4], data.to_vec()).unwrap();
+    let relu = ReLU::new().max_value(2.0).negative_slope(0.3).threshold(0.5);
+    let error = layer_gradient_error(vec![boxed(relu)], x, |_| {});
+    assert!(error < TOLERANCE, "ReLU: gradient error {error}");
+}
+
+#[test]
+fn keras_configs_in_every_form_are_read_and_written_back() {
+    let layer = |class: &str, config: serde_json::Value| strata::layers::from_config(class, &config).unwrap();
+    let shape = |layer: &dyn Layer| layer.output_shapes(&[vec![6, 7, 2]]).unwrap().remove(0);
+    // Keras writes ZeroPadding2D(1) as ((1, 1), (1, 1)); an integer and a pair are accepted too.
+    for (padding, expected) in [
+        (json!(1), vec![8, 9, 2]),
+        (json!([1, 2]), vec![8, 11, 2]),
+        (json!([[1, 0], [2, 1]]), vec![7, 10, 2]),
+    ] {
+        let pad = layer(
+            "ZeroPadding2D",
+            json!({"padding": padding, "data_format": "channels_last"}),
+        );
+        assert_eq!(shape(pad.as_ref()), expected, "padding {padding}");
+    }
+    let crop = layer("Cropping2D", json!({"name": "crop", "cropping": [[1, 0], [2, 1]]}));
+    assert_eq!(shape(crop.as_ref()), vec![5, 4, 2]);
+    assert_eq!(crop.config()["cropping"], json!([[1, 0], [2, 1]]));
+    assert_eq!(crop.config()["name"], "crop");
+    let up = layer("UpSampling2D", json!({"size": [2, 3], "interpolation": "nearest"}));
+    assert_eq!(shape(up.as_ref()), vec![12, 21, 2]);
+    // Keras's ReLU(6.0) config, and None for no ceiling.
+    let relu6 = layer(
+        "ReLU",
+        json!({"max_value": 6.0, "negative_slope": 0.0, "threshold": 0.0}),
+    );
+    assert_eq!(relu6.config()["max_value"], 6.0);
+    assert_eq!(
+        layer("ReLU", json!({"max_value": null})).config()["max_value"],
+        serde_json::Value::Null
+    );
+    // Rescaling: numbers, lists, and a NumPy array as Keras serializes one.
+    let scaling = layer("Rescaling", json!({"scale": 0.00784313725490196, "offset": -1}));
+    assert_eq!(scaling.config()["offset"], -1.0);
+    let numpy = json!({"class_name": "__numpy__", "config": {"value": [1.0, 2.0], "dtype": "float32"}});
+    let per_channel = layer("Rescaling", json!({"scale": numpy, "offset": [0.5, 0.5]}));
+    assert_eq!(per_channel.config()["scale"], json!([1.0, 2.0]));
+    assert_eq!(shape(per_channel.as_ref()), vec![6, 7, 2]);
+    // Each config builds the same layer again.
+    for built in [crop, up, relu6, scaling, per_channel] {
+        let again = layer(built.class_name(), built.config());
+        assert_eq!(again.config(), built.config());
+    }
+}
+
+#[test]
+fn a_model_with_the_image_layers_trains_saves_and_loads() {
+    let mut model = Sequential::new();
+    model
+        .seed(2)
+        .add(Input::new(&[6, 5, 3]))
+        .add(Rescaling::new(1.0 / 127.5).offset(-1.0))
+        .add(ZeroPadding2D::new(((0, 1), (0, 1))))
+        .add(Conv2D::new(4, 3).strides(2))
+        .add(ReLU::new().max_value(6.0))
+        .add(UpSampling2D::new(2))
+        .add(Cropping2D::new(1))
+        .add(Flatten::new())
+        .add(Dense::new(2).activation("softmax"));
+    model
+        .compile(Adam::new(0.01), "sparse_categorical_crossentropy", &[])
+        .unwrap();
+    let x = uniform(&[16, 6, 5, 3], 0.0, 255.0, 4);
+    let y = Tensor::from_vec(vec![16], (0..16).map(|i| (i % 2) as f32).collect()).unwrap();
+    let history = model
+        .fit(&x, &y, FitOptions::default().epochs(5).batch_size(4).verbose(0))
+        .unwrap();
+    let losses = history.get("loss");
+    assert!(losses.last() < losses.first(), "loss did not fall: {losses:?}");
+    let path = std::env::temp_dir().join(format!("strata-image-layers-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let mut loaded = strata::load_model(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(loaded.config(), model.config());
+    assert_eq!(loaded.predict(&x, 4).unwrap(), model.predict(&x, 4).unwrap());
+}
+
+#[test]
+fn bad_arguments_name_the_layer_and_the_argument() {
+    let build = |mut layer: Box<dyn Layer>, shape: &[usize]| {
+        layer.set_name("culprit".into());
+        layer.build_one(shape, &mut ParamStore::new(), &mut Rng::new(0))
+    };
+    let refused = |layer: Box<dyn Layer>, argument: &str| match build(layer, &[4, 4, 3]) {
+        Err(Error::InvalidArgument { name, reason, .. }) => {
+            assert_eq!(name, argument);
+            assert!(reason.contains("culprit"), "{reason}");
+        }
+        other => panic!("{argument}: expected InvalidArgument, got {other:?}"),
+    };
+    refused(boxed(ReLU::new().max_value(-1.0)), "max_value");
+    refused(boxed(ReLU::new().negative_slope(-0.1)), "negative_slope");
+    refused(boxed(ReLU::new().threshold(f32::NAN)), "threshold");
+    refused(boxed(UpSampling2D::new(2).interpolation("bilinear")), "interpolation");
+    refused(boxed(UpSampling2D::new((0, 2))), "size");
+    refused(boxed(ZeroPadding2D::new((usize::MAX, 0))), "padding");
+
+    // Shapes: the error names the layer and the shape it got.
+    let shape_error = |layer: Box<dyn Layer>, shape: &[usize]| match build(layer, shape) {
+        Err(Error::LayerShape { layer, received, .. }) => {
+            assert_eq!(layer, "culprit");
+            received
+        }
+        other => panic!("expected LayerShape, got {other:?}"),
+    };
+    assert_eq!(
+        shape_error(boxed(Cropping2D::new(((2, 2), (0, 0)))), &[4, 4, 3]),
+        "(None, 4, 4, 3)"
+    );
+    assert_eq!(shape_error(boxed(ZeroPadding2D::new(1)), &[10]), "(None, 10)");
+    assert_eq!(shape_error(boxed(UpSampling2D::new(2)), &[4, 4]), "(None, 4, 4)");
+    assert_eq!(
+        shape_error(boxed(Rescaling::new(vec![1.0, 2.0])), &[4, 4, 3]),
+        "(None, 4, 4, 3)"
+    );
+
+    // Configs Keras would refuse, or strata cannot run.
+    let from_config = |class: &str, config: serde_json::Value| strata::layers::from_config(class, &config);
+    assert!(from_config("ZeroPadding2D", json!({"padding": 1, "data_format": "channels_first"})).is_err());
+    assert!(from_config("ZeroPadding2D", json!({"padding": [1, 2, 3]})).is_err());
+    assert!(from_config("Cropping2D", json!({"cropping": [[1], [2, 3]]})).is_err());
+    assert!(from_config("Rescaling", json!({"scale": "half"})).is_err());
+    assert!(from_config("ReLU", json!({"max_value": "six"})).is_err());
+}
