@@ -243,3 +243,90 @@ fn bad_arguments_name_the_layer_and_the_argument() {
     assert!(from_config("Rescaling", json!({"scale": "half"})).is_err());
     assert!(from_config("ReLU", json!({"max_value": "six"})).is_err());
 }
+
+/// The output of a two-input layer on `(a, b)` and the worst gradient error of both inputs.
+fn merge_two(layer: &mut dyn Layer, a: Tensor, b: Tensor) -> (Tensor, f32) {
+    let mut params = ParamStore::new();
+    layer.set_name("merge".into());
+    let shapes = [a.shape()[1..].to_vec(), b.shape()[1..].to_vec()];
+    layer.build(&shapes, &mut params, &mut Rng::new(0)).unwrap();
+    let (a, b) = (params.add("a", a, true), params.add("b", b, true));
+    let forward = |g: &mut strata::autograd::Graph| {
+        let mut outputs = Vec::new();
+        let inputs = [g.param(a), g.param(b)];
+        layer.forward(g, &inputs, &mut outputs)?;
+        Ok(outputs[0])
+    };
+    let mut tape = strata::autograd::Tape::new();
+    let value = {
+        let mut g = strata::autograd::Graph::new(&mut tape, &params, false);
+        let y = forward(&mut g).unwrap();
+        g.value(y).clone()
+    };
+    let error = strata::autograd::gradcheck::max_gradient_error(&mut params, common::EPS, |g| {
+        let y = forward(g)?;
+        common::project(g, y, 11)
+    })
+    .unwrap();
+    (value, error)
+}
+
+#[test]
+fn merge_layers_broadcast_squeeze_and_excitation_as_keras() {
+    // (N, 1, 1, C) gates × (N, H, W, C) features, either order, and the other elementwise merges.
+    let gates = uniform(&[2, 1, 1, 3], 0.1, 1.0, 21);
+    let features = uniform(&[2, 2, 4, 3], -1.0, 1.0, 22);
+    let layers: [fn() -> Box<dyn Layer>; 5] = [
+        || boxed(Multiply::new()),
+        || boxed(Add::new()),
+        || boxed(Subtract::new()),
+        || boxed(Average::new()),
+        || boxed(Maximum::new()),
+    ];
+    for make in layers {
+        let mut layer = make();
+        let class = layer.class_name();
+        assert_eq!(
+            layer.output_shapes(&[vec![1, 1, 3], vec![2, 4, 3]]).unwrap(),
+            vec![vec![2, 4, 3]]
+        );
+        let (y, error) = merge_two(layer.as_mut(), gates.clone(), features.clone());
+        assert!(error < TOLERANCE, "{class}: gradient error {error}");
+        assert_eq!(y.shape(), &[2, 2, 4, 3], "{class}");
+        // Element (n, h, w, c) combines gate (n, c) with feature (n, h, w, c).
+        for (i, &out) in y.data().iter().enumerate() {
+            let (n, c) = (i / 24, i % 3);
+            let (g, f) = (gates.data()[n * 3 + c], features.data()[i]);
+            let expected = match class {
+                "Multiply" => g * f,
+                "Add" => g + f,
+                "Subtract" => g - f,
+                "Average" => (g + f) / 2.0,
+                _ => g.max(f),
+            };
+            assert!(
+                (out - expected).abs() < 1e-6,
+                "{class} element {i}: {out} vs {expected}"
+            );
+        }
+    }
+    let (y, _) = merge_two(&mut Multiply::new(), features.clone(), gates.clone());
+    assert_eq!(y.shape(), &[2, 2, 4, 3]);
+}
+
+#[test]
+fn merge_layers_refuse_shapes_that_do_not_broadcast() {
+    for shapes in [
+        vec![vec![2, 2, 3], vec![3, 3, 3]],
+        vec![vec![3], vec![2, 2, 3]],
+        vec![vec![1, 1, 3], vec![2, 2, 4]],
+    ] {
+        match Multiply::new().name("gate").output_shapes(&shapes) {
+            Err(Error::LayerShape { layer, received, .. }) => {
+                assert_eq!(layer, "gate");
+                assert!(received.contains("(None, "), "{received}");
+            }
+            other => panic!("{shapes:?}: expected LayerShape, got {other:?}"),
+        }
+    }
+}
