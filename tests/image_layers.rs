@@ -9,6 +9,7 @@ use common::{TOLERANCE, assert_close, boxed, layer_gradient_error, run_layers, u
 use serde_json::json;
 use strata::Error;
 use strata::autograd::ParamStore;
+use strata::initializers::Initializer;
 use strata::prelude::*;
 use strata::rng::Rng;
 
@@ -174,6 +175,8 @@ fn a_model_with_the_image_layers_trains_saves_and_loads() {
         .add(ZeroPadding2D::new(((0, 1), (0, 1))))
         .add(Conv2D::new(4, 3).strides(2))
         .add(ReLU::new().max_value(6.0))
+        .add(DepthwiseConv2D::new(3).padding("same").activation("hard_silu"))
+        .add(SeparableConv2D::new(3, 2).padding("same").depth_multiplier(2))
         .add(UpSampling2D::new(2))
         .add(Cropping2D::new(1))
         .add(Flatten::new())
@@ -329,4 +332,229 @@ fn merge_layers_refuse_shapes_that_do_not_broadcast() {
             other => panic!("{shapes:?}: expected LayerShape, got {other:?}"),
         }
     }
+}
+
+/// A plain reference depthwise convolution in f64: `x` `(N, H, W, C)`, `kernel` `(KH, KW, C,
+/// M)`, TensorFlow's "same" split (extra padding at the bottom and right).
+fn reference_depthwise(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: &[f32],
+    stride: usize,
+    dilation: usize,
+    same: bool,
+) -> Vec<f32> {
+    let [n, h, w, c] = <[usize; 4]>::try_from(x.shape()).unwrap();
+    let [kh, kw, _, m] = <[usize; 4]>::try_from(kernel.shape()).unwrap();
+    let out_size = |size: usize, k: usize| {
+        let span = (k - 1) * dilation + 1;
+        if same {
+            let out = size.div_ceil(stride);
+            (out, ((out - 1) * stride + span).saturating_sub(size) / 2)
+        } else {
+            ((size - span) / stride + 1, 0)
+        }
+    };
+    let ((oh, pad_top), (ow, pad_left)) = (out_size(h, kh), out_size(w, kw));
+    let mut out = Vec::new();
+    for b in 0..n {
+        for i in 0..oh {
+            for j in 0..ow {
+                for ch in 0..c {
+                    for q in 0..m {
+                        let mut sum = f64::from(bias[ch * m + q]);
+                        for di in 0..kh {
+                            for dj in 0..kw {
+                                let (r, s) = (i * stride + di * dilation, j * stride + dj * dilation);
+                                if r < pad_top || s < pad_left || r - pad_top >= h || s - pad_left >= w {
+                                    continue;
+                                }
+                                let xv = x.data()[((b * h + r - pad_top) * w + s - pad_left) * c + ch];
+                                let kv = kernel.data()[((di * kw + dj) * c + ch) * m + q];
+                                sum += f64::from(xv) * f64::from(kv);
+                            }
+                        }
+                        out.push(sum as f32);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn depthwise_convolution_filters_each_channel_on_its_own() {
+    // By hand: a 2×2 window of ones over a 2×3 image whose two channels hold 1..=6 and
+    // 10·(1..=6): each output is its window's sum, channel by channel.
+    let x = Tensor::from_vec(
+        vec![1, 2, 3, 2],
+        (1..=6).flat_map(|v| [v as f32, 10.0 * v as f32]).collect(),
+    )
+    .unwrap();
+    let ones = DepthwiseConv2D::new(2).depthwise_initializer(Initializer::Constant(1.0));
+    let (y, _) = run_layers(vec![boxed(ones)], &x, false);
+    // Window sums: columns 0-1 hold 1+2+4+5 = 12, columns 1-2 hold 2+3+5+6 = 16.
+    assert_eq!(y.shape(), &[1, 1, 2, 2]);
+    assert_eq!(y.data(), &[12.0, 120.0, 16.0, 160.0]);
+}
+
+/// A depthwise layer with a random bias, so the bias is checked too.
+fn depthwise(kernel: usize) -> DepthwiseConv2D {
+    DepthwiseConv2D::new(kernel).bias_initializer(Initializer::RandomUniform {
+        minval: -0.5,
+        maxval: 0.5,
+    })
+}
+
+#[test]
+fn depthwise_convolution_matches_a_plain_loop_for_every_option() {
+    let x = uniform(&[2, 7, 6, 3], -1.0, 1.0, 31);
+    // (layer, stride, dilation, same padding)
+    let cases = [
+        (depthwise(3), 1, 1, false),
+        (depthwise(3).padding("same"), 1, 1, true),
+        (depthwise(3).padding("same").strides(2), 2, 1, true),
+        (depthwise(2).padding("same").strides(2).depth_multiplier(2), 2, 1, true),
+        (depthwise(3).dilation_rate(2).depth_multiplier(3), 1, 2, false),
+    ];
+    for (layer, stride, dilation, same) in cases {
+        let what = format!("{:?}", layer.config());
+        let (y, weights) = run_layers(vec![boxed(layer)], &x, false);
+        let expected = reference_depthwise(&x, &weights[0], weights[1].data(), stride, dilation, same);
+        assert_close(y.data(), &expected, 1e-5, &what);
+    }
+}
+
+#[test]
+fn depthwise_and_separable_convolutions_have_the_right_gradient() {
+    let x = uniform(&[2, 5, 6, 3], -1.0, 1.0, 32);
+    let cases: Vec<(&str, Box<dyn Layer>)> = vec![
+        ("valid", boxed(depthwise(3))),
+        ("same, stride 2", boxed(depthwise(3).padding("same").strides(2))),
+        (
+            "multiplier 2, dilation 2",
+            boxed(depthwise(2).depth_multiplier(2).dilation_rate(2)),
+        ),
+        ("no bias, tanh", boxed(depthwise(3).use_bias(false).activation("tanh"))),
+        (
+            "separable",
+            boxed(SeparableConv2D::new(4, 3).padding("same").depth_multiplier(2)),
+        ),
+    ];
+    for (what, layer) in cases {
+        let error = layer_gradient_error(vec![layer], x.clone(), |_| {});
+        assert!(error < TOLERANCE, "DepthwiseConv2D {what}: gradient error {error}");
+    }
+}
+
+#[test]
+fn separable_convolution_is_depthwise_then_pointwise_with_keras_weights() {
+    let x = uniform(&[1, 4, 4, 2], -1.0, 1.0, 33);
+    let mut params = ParamStore::new();
+    let mut layer = SeparableConv2D::new(3, 3).depth_multiplier(2).name("sep");
+    assert_eq!(
+        layer.build_one(&[4, 4, 2], &mut params, &mut Rng::new(1)).unwrap(),
+        vec![2, 2, 3]
+    );
+    let names: Vec<_> = layer.params().iter().map(|&id| params.name(id).to_string()).collect();
+    assert_eq!(names, ["sep/depthwise_kernel", "sep/pointwise_kernel", "sep/bias"]);
+    let shapes: Vec<_> = layer
+        .params()
+        .iter()
+        .map(|&id| params.value(id).shape().to_vec())
+        .collect();
+    assert_eq!(shapes, [vec![3, 3, 2, 2], vec![1, 1, 4, 3], vec![3]]);
+    // Output = Σ_k depthwise[.., k] · pointwise[k, f] + bias[f], from the reference loop.
+    let (y, weights) = run_layers(vec![boxed(SeparableConv2D::new(3, 3).depth_multiplier(2))], &x, false);
+    let depthwise = reference_depthwise(&x, &weights[0], &[0.0; 4], 1, 1, false);
+    let expected: Vec<f32> = depthwise
+        .chunks(4)
+        .flat_map(|d| {
+            let (pointwise, bias) = (weights[1].data(), weights[2].data());
+            (0..3).map(move |f| (0..4).map(|k| d[k] * pointwise[k * 3 + f]).sum::<f32>() + bias[f])
+        })
+        .collect();
+    assert_close(y.data(), &expected, 1e-5, "SeparableConv2D");
+}
+
+#[test]
+fn depthwise_layers_read_and_write_keras_configs() {
+    // Keras 3's DepthwiseConv2D(3, depth_multiplier=2, strides=2, padding="same") config.
+    let config = json!({
+        "name": "dw", "trainable": true, "depth_multiplier": 2, "kernel_size": [3, 3],
+        "strides": [2, 2], "padding": "same", "data_format": "channels_last",
+        "dilation_rate": [1, 1], "activation": "relu6", "use_bias": false,
+        "depthwise_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform",
+            "config": {"seed": null}, "registered_name": null},
+        "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {},
+            "registered_name": null},
+        "depthwise_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
+        "depthwise_constraint": null, "bias_constraint": null
+    });
+    let layer = strata::layers::from_config("DepthwiseConv2D", &config).unwrap();
+    assert_eq!(layer.output_shapes(&[vec![7, 6, 3]]).unwrap(), vec![vec![4, 3, 6]]);
+    let written = layer.config();
+    for key in [
+        "depth_multiplier",
+        "kernel_size",
+        "strides",
+        "padding",
+        "activation",
+        "use_bias",
+    ] {
+        assert_eq!(written[key], config[key], "{key}");
+    }
+    let again = strata::layers::from_config("DepthwiseConv2D", &written).unwrap();
+    assert_eq!(again.config(), written);
+    let separable = strata::layers::from_config(
+        "SeparableConv2D",
+        &json!({"filters": 8, "kernel_size": [3, 3], "pointwise_initializer": "he_normal"}),
+    )
+    .unwrap();
+    assert_eq!(separable.class_name(), "SeparableConv2D");
+    assert_eq!(separable.output_shapes(&[vec![5, 5, 2]]).unwrap(), vec![vec![3, 3, 8]]);
+    let written = separable.config();
+    assert_eq!(
+        (written["filters"].as_u64(), written["pointwise_initializer"].as_str()),
+        (Some(8), Some("he_normal"))
+    );
+    assert_eq!(
+        strata::layers::from_config("SeparableConv2D", &written)
+            .unwrap()
+            .config(),
+        written
+    );
+    // Errors name the layer and the argument.
+    let build = |layer: DepthwiseConv2D, shape: &[usize]| {
+        let mut layer = layer.name("culprit");
+        layer.build_one(shape, &mut ParamStore::new(), &mut Rng::new(0))
+    };
+    for (layer, argument) in [
+        (DepthwiseConv2D::new(3).depth_multiplier(0), "depth_multiplier"),
+        (DepthwiseConv2D::new(3).padding("full"), "padding"),
+        (SeparableConv2D::new(0, 3), "filters"),
+    ] {
+        match build(layer, &[5, 5, 2]) {
+            Err(Error::InvalidArgument { name, reason, .. }) => {
+                assert_eq!(name, argument);
+                assert!(reason.contains("culprit"), "{reason}");
+            }
+            other => panic!("{argument}: expected InvalidArgument, got {other:?}"),
+        }
+    }
+    match build(DepthwiseConv2D::new(5), &[3, 3, 2]) {
+        Err(Error::LayerShape { layer, received, .. }) => {
+            assert_eq!((layer.as_str(), received.as_str()), ("culprit", "(None, 3, 3, 2)"))
+        }
+        other => panic!("expected LayerShape, got {other:?}"),
+    }
+    assert!(
+        strata::layers::from_config(
+            "DepthwiseConv2D",
+            &json!({"kernel_size": 3, "data_format": "channels_first"})
+        )
+        .is_err()
+    );
+    assert!(strata::layers::from_config("SeparableConv2D", &json!({"kernel_size": 3})).is_err());
 }

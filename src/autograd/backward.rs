@@ -6,7 +6,7 @@ use super::buffers::{GradTargets, Inputs, Node};
 use super::op::{Op, Var};
 use super::params::ParamStore;
 use super::tape::{NOT_FOLDED, Tape};
-use super::{concat, conv, embedding, losses, normalization, ops, profile, recurrent, spatial};
+use super::{concat, conv, depthwise, embedding, losses, normalization, ops, profile, recurrent, spatial};
 use crate::tensor::Tensor;
 
 impl Tape {
@@ -138,6 +138,12 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
         Op::Reshape(x) => ops::reshape_backward(x, node, targets),
         Op::Penalty { weight, l1, l2 } => ops::penalty_backward(weight, (l1, l2), inputs, node, targets),
         Op::Conv2d { .. } => conv::conv2d_backward(op, inputs, node, targets, scratch),
+        Op::DepthwiseConv2d {
+            x,
+            kernel,
+            bias,
+            window,
+        } => depthwise::depthwise_conv2d_backward((x, kernel, bias, window), inputs, node, targets),
         Op::MaxPool2d { x, window } => conv::max_pool2d_backward(x, window, inputs, node, targets),
         Op::AvgPool2d { x, window } => conv::avg_pool2d_backward(x, window, node, targets),
         Op::SoftmaxCrossEntropy { logits, target, sparse } => {

@@ -40,6 +40,13 @@ pub(crate) enum Op {
         /// `max(·, 0)` applied to the output in the same pass.
         relu: bool,
     },
+    /// Each channel of `x` under its own filters (kernel `(KH, KW, C, multiplier)`).
+    DepthwiseConv2d {
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+        window: Window2d,
+    },
     MaxPool2d {
         x: Var,
         window: Window2d,
@@ -142,6 +149,7 @@ impl Op {
             Sum(_) | Mean(_) => "reduce",
             Reshape(_) => "reshape",
             Conv2d { .. } => "conv2d",
+            DepthwiseConv2d { .. } => "depthwise_conv2d",
             MaxPool2d { .. } => "max_pool2d",
             AvgPool2d { .. } => "avg_pool2d",
             SoftmaxCrossEntropy { .. }
@@ -183,7 +191,9 @@ impl Op {
         match *self {
             Constant | Param(_) | Gather { .. } | Recurrent { .. } => [None; 3],
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
-            Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
+            Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } | DepthwiseConv2d { x, kernel, bias, .. } => {
+                [Some(x), Some(kernel), bias]
+            }
             MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
             Unary(_, x) | Scale(x, _) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {
                 [Some(x), None, None]
