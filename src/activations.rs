@@ -1,5 +1,7 @@
 //! Activation functions by Keras name: `relu`, `sigmoid`, `tanh`, `softmax`, `linear`,
-//! `leaky_relu`, `elu`, `gelu`.
+//! `leaky_relu`, `elu`, `gelu`, and those of the Keras Applications architectures: `relu6`,
+//! `silu` (`swish`), `hard_sigmoid`, `hard_silu` (`hard_swish`), `softplus`, `selu`,
+//! `softsign`, `exponential`, `mish`.
 
 use crate::autograd::{Graph, UnaryOp, Var};
 use crate::error::{Error, Result};
@@ -23,7 +25,33 @@ pub enum Activation {
     Elu(f32),
     /// Exact GELU (Keras's `approximate=False`).
     Gelu,
+    /// `min(max(x, 0), 6)` (MobileNet).
+    Relu6,
+    /// `x·σ(x)`: Keras 3's `silu`, also accepted as `swish` (EfficientNet).
+    Swish,
+    /// `relu6(x + 3) / 6`, as Keras 3 defines it (Keras 2 used `0.2·x + 0.5`).
+    HardSigmoid,
+    /// `x·hard_sigmoid(x)`: Keras 3's `hard_silu`, also accepted as `hard_swish`
+    /// (MobileNetV3).
+    HardSwish,
+    /// `ln(1 + e^x)`.
+    Softplus,
+    /// Scaled ELU with Keras's constants (`alpha ≈ 1.6733`, `scale ≈ 1.0507`).
+    Selu,
+    /// `x / (1 + |x|)`.
+    Softsign,
+    /// `e^x`.
+    Exponential,
+    /// `x·tanh(softplus(x))`.
+    Mish,
 }
+
+/// `relu6` as the general rectifier Keras's `ReLU` layer computes.
+const RELU6: UnaryOp = UnaryOp::Rectifier {
+    max_value: 6.0,
+    negative_slope: 0.0,
+    threshold: 0.0,
+};
 
 /// The names [`Activation::from_name`] accepts.
 pub const NAMES: &[&str] = &[
@@ -35,6 +63,17 @@ pub const NAMES: &[&str] = &[
     "leaky_relu",
     "elu",
     "gelu",
+    "relu6",
+    "silu",
+    "swish",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "softplus",
+    "selu",
+    "softsign",
+    "exponential",
+    "mish",
 ];
 
 impl Activation {
@@ -49,11 +88,20 @@ impl Activation {
             "leaky_relu" => Activation::LeakyRelu(0.2),
             "elu" => Activation::Elu(1.0),
             "gelu" => Activation::Gelu,
+            "relu6" => Activation::Relu6,
+            "silu" | "swish" => Activation::Swish,
+            "hard_sigmoid" => Activation::HardSigmoid,
+            "hard_silu" | "hard_swish" => Activation::HardSwish,
+            "softplus" => Activation::Softplus,
+            "selu" => Activation::Selu,
+            "softsign" => Activation::Softsign,
+            "exponential" => Activation::Exponential,
+            "mish" => Activation::Mish,
             _ => return Err(Error::unknown("activation", name, NAMES)),
         })
     }
 
-    /// The Keras name.
+    /// The Keras 3 name (`silu` and `hard_silu` for the functions also called swish).
     pub fn name(&self) -> &'static str {
         match self {
             Activation::Linear => "linear",
@@ -64,6 +112,15 @@ impl Activation {
             Activation::LeakyRelu(_) => "leaky_relu",
             Activation::Elu(_) => "elu",
             Activation::Gelu => "gelu",
+            Activation::Relu6 => "relu6",
+            Activation::Swish => "silu",
+            Activation::HardSigmoid => "hard_sigmoid",
+            Activation::HardSwish => "hard_silu",
+            Activation::Softplus => "softplus",
+            Activation::Selu => "selu",
+            Activation::Softsign => "softsign",
+            Activation::Exponential => "exponential",
+            Activation::Mish => "mish",
         }
     }
 
@@ -78,6 +135,15 @@ impl Activation {
             Activation::LeakyRelu(slope) => graph.unary(UnaryOp::LeakyRelu(slope), x),
             Activation::Elu(alpha) => graph.unary(UnaryOp::Elu(alpha), x),
             Activation::Gelu => graph.unary(UnaryOp::Gelu, x),
+            Activation::Relu6 => graph.unary(RELU6, x),
+            Activation::Swish => graph.unary(UnaryOp::Swish, x),
+            Activation::HardSigmoid => graph.unary(UnaryOp::HardSigmoid, x),
+            Activation::HardSwish => graph.unary(UnaryOp::HardSwish, x),
+            Activation::Softplus => graph.unary(UnaryOp::Softplus, x),
+            Activation::Selu => graph.unary(UnaryOp::Selu, x),
+            Activation::Softsign => graph.unary(UnaryOp::Softsign, x),
+            Activation::Exponential => graph.unary(UnaryOp::Exp, x),
+            Activation::Mish => graph.unary(UnaryOp::Mish, x),
         }
     }
 }

@@ -61,6 +61,9 @@ pub mod prelude {
         MaxPooling1D, MaxPooling2D, Maximum, Multiply, Reshape, SpatialDropout2D, Subtract,
     };
     pub use crate::layers::{Bidirectional, Embedding, GRU, LSTM, SimpleRNN, TimeDistributed};
+    pub use crate::layers::{
+        Cropping2D, DepthwiseConv2D, ReLU, Rescaling, SeparableConv2D, UpSampling2D, ZeroPadding2D,
+    };
     pub use crate::layers::{RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
     pub use crate::losses::Loss;
     pub use crate::model::{Callback, Control, FitOptions, History, LayerCall, Model, Node, Sequential, SharedLayer};

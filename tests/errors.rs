@@ -249,11 +249,11 @@ fn unknown_names_are_reported_with_the_valid_ones() {
     assert!(error.to_string().contains("accuracy"), "{error}");
 
     let mut model = Sequential::new();
-    model.add(Input::new(&[4])).add(Dense::new(3).activation("relu6"));
+    model.add(Input::new(&[4])).add(Dense::new(3).activation("relu7"));
     let error = model.compile("adam", "mse", &[]).unwrap_err();
     let message = error.to_string();
     assert!(
-        matches!(&error, Error::UnknownName { kind: "activation", name, .. } if name == "relu6"),
+        matches!(&error, Error::UnknownName { kind: "activation", name, .. } if name == "relu7"),
         "{error:?}"
     );
     for valid in ["relu", "sigmoid", "softmax", "tanh", "gelu"] {

@@ -278,7 +278,83 @@ fn unary_cases() -> Vec<(UnaryOp, Tensor)> {
         (UnaryOp::Square, uniform(&shape, -2.0, 2.0, 10)),
         (UnaryOp::Sqrt, positive(11)),
         (UnaryOp::Neg, uniform(&shape, -2.0, 2.0, 12)),
+        (UnaryOp::Swish, uniform(&shape, -4.0, 4.0, 13)),
+        (UnaryOp::Softplus, uniform(&shape, -4.0, 4.0, 14)),
+        (UnaryOp::Selu, general(15)),
+        (UnaryOp::Softsign, general(16)),
+        (UnaryOp::Mish, uniform(&shape, -4.0, 4.0, 17)),
     ]
+}
+
+/// Inputs on every piece of the piecewise-linear functions (kinks at −3 and 3 for the hard
+/// sigmoid and hard swish; 0.5 and 6 for the rectifier below), each at least 0.1 from a kink.
+fn piecewise_input() -> Tensor {
+    Tensor::from_slice(&[
+        -4.5, -3.4, -2.9, -1.0, -0.2, 0.2, 0.4, 0.7, 2.2, 2.9, 3.1, 5.0, 5.8, 6.2, 8.0,
+    ])
+}
+
+/// A rectifier with every argument away from its default, as Keras's `ReLU(6.0, 0.3, 0.5)`.
+const RECTIFIER: UnaryOp = UnaryOp::Rectifier {
+    max_value: 6.0,
+    negative_slope: 0.3,
+    threshold: 0.5,
+};
+
+#[test]
+fn piecewise_linear_unary_ops_have_the_right_gradient_on_every_piece() {
+    for op in [UnaryOp::HardSigmoid, UnaryOp::HardSwish, RECTIFIER] {
+        let mut params = ParamStore::new();
+        let x = params.add("x", piecewise_input(), true);
+        assert_gradients(&format!("{op:?}"), &mut params, EPS, TOLERANCE, |g| {
+            let x = g.param(x);
+            let y = g.unary(op, x);
+            project(g, y, 4)
+        });
+    }
+}
+
+#[test]
+fn piecewise_linear_unary_ops_compute_keras_values() {
+    let input = piecewise_input();
+    type Reference = fn(f64) -> f64;
+    let hard_sigmoid: Reference = |v| ((v + 3.0).clamp(0.0, 6.0)) / 6.0;
+    let cases: [(UnaryOp, Reference); 3] = [
+        (UnaryOp::HardSigmoid, hard_sigmoid),
+        (UnaryOp::HardSwish, |v| v * ((v + 3.0).clamp(0.0, 6.0)) / 6.0),
+        // Keras's ReLU formula: max_value at or above it, x above the threshold, the slope
+        // below.
+        (RECTIFIER, |v| {
+            if v >= 6.0 {
+                6.0
+            } else if v > 0.5 {
+                v
+            } else {
+                0.3 * (v - 0.5)
+            }
+        }),
+    ];
+    for (op, reference) in cases {
+        let got = forward_value(&input, |g, x| Ok(g.unary(op, x)));
+        let expected: Vec<f32> = input.data().iter().map(|&v| reference(f64::from(v)) as f32).collect();
+        assert_close(got.data(), &expected, 1e-6, &format!("{op:?}"));
+    }
+    // The examples of Keras's ReLU docstring: x = [-10, -5, 0, 5, 10].
+    let x = Tensor::from_slice(&[-10.0, -5.0, 0.0, 5.0, 10.0]);
+    let relu = |max_value: f32, negative_slope: f32, threshold: f32| UnaryOp::Rectifier {
+        max_value,
+        negative_slope,
+        threshold,
+    };
+    for (op, expected) in [
+        (relu(f32::INFINITY, 0.5, 0.0), [-5.0, -2.5, 0.0, 5.0, 10.0]),
+        (relu(5.0, 0.0, 0.0), [0.0, 0.0, 0.0, 5.0, 5.0]),
+        (relu(f32::INFINITY, 0.0, 5.0), [0.0, 0.0, 0.0, 0.0, 10.0]),
+        (relu(10.0, 0.5, 0.0), [-5.0, -2.5, 0.0, 5.0, 10.0]),
+    ] {
+        let got = forward_value(&x, |g, x| Ok(g.unary(op, x)));
+        assert_eq!(got.data(), &expected, "{op:?}");
+    }
 }
 
 #[test]
@@ -325,6 +401,14 @@ fn unary_ops_compute_their_textbook_values() {
         (UnaryOp::Abs, f64::abs),
         (UnaryOp::Square, |v: f64| v * v),
         (UnaryOp::Neg, |v: f64| -v),
+        (UnaryOp::Swish, |v: f64| v / (1.0 + (-v).exp())),
+        (UnaryOp::Softplus, |v: f64| v.exp().ln_1p()),
+        // Keras's constants: alpha = 1.67326324, scale = 1.05070098.
+        (UnaryOp::Selu, |v: f64| {
+            1.05070098 * if v > 0.0 { v } else { 1.67326324 * v.exp_m1() }
+        }),
+        (UnaryOp::Softsign, |v: f64| v / (1.0 + v.abs())),
+        (UnaryOp::Mish, |v: f64| v * v.exp().ln_1p().tanh()),
     ];
     let input = Tensor::from_slice(&x.map(|v| v as f32));
     for (op, reference) in cases {
@@ -829,7 +913,7 @@ fn every_loss_through_loss_compute_has_the_right_gradient() {
 // ---------------------------------------------------------------------------------------------
 
 /// Builds a Dense layer with a random bias and an input `x` such that every pre-activation is
-/// at least 0.1 away from zero (relu's and its cousins' kink); returns the layer and x's id.
+/// at least 0.1 away from every kink of the activations (0, ±3, 6); returns the layer and x's id.
 fn dense_clear_of_kinks(
     activation: &str,
     input_width: usize,
@@ -859,7 +943,8 @@ fn dense_clear_of_kinks(
                     .map(|i| x.data()[r * input_width + i] * kernel[i * units + u])
                     .sum::<f32>()
                     + bias[u];
-                z.abs() > 0.1
+                // Kinks: 0 (relu, elu, ...), ±3 (hard_sigmoid, hard_silu), 6 (relu6).
+                [0.0, 3.0, -3.0, 6.0].iter().all(|kink| (z - kink).abs() > 0.1)
             })
         });
         if clear {
@@ -882,6 +967,15 @@ fn dense_with_every_activation_has_the_right_gradient() {
         "leaky_relu",
         "elu",
         "gelu",
+        "relu6",
+        "silu",
+        "hard_sigmoid",
+        "hard_silu",
+        "softplus",
+        "selu",
+        "softsign",
+        "exponential",
+        "mish",
     ] {
         let mut params = ParamStore::new();
         let (layer, x) = dense_clear_of_kinks(activation, 5, 4, 3, &mut params);
@@ -961,4 +1055,13 @@ fn a_two_layer_network_with_a_loss_has_the_right_gradient() {
         let value = loss.compute(g, y, t)?;
         Ok(g.scale(value, 10.0))
     });
+}
+
+#[test]
+fn activation_aliases_read_as_keras_3_names() {
+    use strata::activations::Activation;
+    for (alias, keras_name) in [("swish", "silu"), ("hard_swish", "hard_silu"), ("relu6", "relu6")] {
+        assert_eq!(Activation::from_name(alias).unwrap().name(), keras_name);
+        assert_eq!(Activation::from_name(keras_name).unwrap().name(), keras_name);
+    }
 }

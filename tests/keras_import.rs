@@ -302,3 +302,15 @@ fn write_archive_with(path: &std::path::Path, config: &str, weights: Option<&[u8
     }
     zip.finish().unwrap();
 }
+
+#[test]
+fn the_layers_of_the_keras_applications_match_keras() {
+    // Rescaling, ZeroPadding2D, ReLU(6), DepthwiseConv2D (stride 2, "same", multiplier 2,
+    // hard_swish), a squeeze-and-excitation gate (hard_sigmoid, broadcast Multiply),
+    // SeparableConv2D (silu), UpSampling2D, Cropping2D, softplus.
+    let model = assert_matches_keras("application_blocks");
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    for class in ["DepthwiseConv2D", "SeparableConv2D", "Multiply", "ReLU", "Cropping2D"] {
+        assert!(classes.contains(&class), "{classes:?}");
+    }
+}

@@ -152,6 +152,29 @@ def write_hdf5_layouts():
         f.create_dataset("float64", data=np.ones(3, "<f8"))
 
 
+def application_blocks():
+    """The layers of the Keras Applications (issue #16): MobileNet's input scaling, padding and
+    ReLU6, a depthwise convolution, squeeze-and-excitation's broadcast Multiply, a separable
+    convolution, upsampling and cropping. Last in the list, so the other fixtures' random
+    draws are unchanged."""
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
+    x = layers.Conv2D(4, 3, strides=2)(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="hard_swish")(x)
+    gate = layers.GlobalAveragePooling2D()(x)
+    gate = layers.Dense(8, activation="hard_sigmoid")(gate)
+    gate = layers.Reshape((1, 1, 8))(gate)
+    x = layers.Multiply()([gate, x])
+    x = layers.SeparableConv2D(4, 3, padding="same", activation="silu")(x)
+    x = layers.UpSampling2D(2)(x)
+    x = layers.Cropping2D(((1, 0), (0, 1)))(x)
+    x = layers.Flatten()(x)
+    outputs = layers.Dense(3, activation="softplus")(x)
+    yield "application_blocks", keras.Model(inputs, outputs, name="application_blocks"), None
+
+
 def main(only=None):
     """Writes every fixture, or only those named on the command line (the others' random
     draws are still made, in order, so each file is the same whichever are written)."""
@@ -159,7 +182,7 @@ def main(only=None):
     if not only:
         write_hdf5_layouts()
     rng = np.random.default_rng(0)
-    for name, model, compile_args in [*models(), *sequence_models()]:
+    for name, model, compile_args in [*models(), *sequence_models(), *application_blocks()]:
         # Random everything, moving variances kept positive.
         model.set_weights([rng.uniform(0.1 if "variance" in w.path else -1.0, 1.0, w.shape) for w in model.weights])
         if compile_args:

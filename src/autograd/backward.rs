@@ -6,7 +6,7 @@ use super::buffers::{GradTargets, Inputs, Node};
 use super::op::{Op, Var};
 use super::params::ParamStore;
 use super::tape::{NOT_FOLDED, Tape};
-use super::{concat, conv, embedding, losses, normalization, ops, profile, recurrent};
+use super::{concat, conv, depthwise, embedding, losses, normalization, ops, profile, recurrent, spatial};
 use crate::tensor::Tensor;
 
 impl Tape {
@@ -138,6 +138,12 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
         Op::Reshape(x) => ops::reshape_backward(x, node, targets),
         Op::Penalty { weight, l1, l2 } => ops::penalty_backward(weight, (l1, l2), inputs, node, targets),
         Op::Conv2d { .. } => conv::conv2d_backward(op, inputs, node, targets, scratch),
+        Op::DepthwiseConv2d {
+            x,
+            kernel,
+            bias,
+            window,
+        } => depthwise::depthwise_conv2d_backward((x, kernel, bias, window), inputs, node, targets),
         Op::MaxPool2d { x, window } => conv::max_pool2d_backward(x, window, inputs, node, targets),
         Op::AvgPool2d { x, window } => conv::avg_pool2d_backward(x, window, node, targets),
         Op::SoftmaxCrossEntropy { logits, target, sparse } => {
@@ -164,6 +170,8 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
         }
         Op::Concat { a, b, axis } => concat::concat_backward(a, b, axis, inputs, node, targets),
         Op::Slice { x, axis, start } => concat::slice_backward(x, axis, start, inputs, node, targets),
+        Op::Frame2d { x, offset } => spatial::frame2d_backward(x, offset, inputs, node, targets),
+        Op::Upsample2d { x, factor } => spatial::upsample2d_backward(x, factor, inputs, node, targets),
         Op::Gather { table, ids } => embedding::gather_backward(table, ids, inputs, node, targets),
         Op::Recurrent {
             inputs: operands,

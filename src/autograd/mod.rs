@@ -30,7 +30,8 @@
 //! The files, lowest first (each names only those before it): `scalar` (shared maths),
 //! `pointwise`, `cell`, `params`, `profile` → `op` (what the tape records) → `buffers`, `tape`
 //! (the storage and [`Graph`]) → the rule files, each an operation's forward next to its
-//! backward (`ops`, `losses`, `conv`, `normalization`, `recurrent`, `concat`, `embedding`) →
+//! backward (`ops`, `losses`, `conv`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`,
+//! `spatial`) →
 //! `backward` ([`Tape::backward`] and the dispatch from an operation to its rule).
 
 mod backward;
@@ -38,6 +39,7 @@ mod buffers;
 mod cell;
 mod concat;
 mod conv;
+mod depthwise;
 mod embedding;
 mod losses;
 mod normalization;
@@ -48,6 +50,7 @@ mod pointwise;
 pub mod profile;
 mod recurrent;
 mod scalar;
+mod spatial;
 mod tape;
 
 #[doc(hidden)]
@@ -60,4 +63,5 @@ pub(crate) use op::Op;
 pub use op::{RecurrentInputs, Statistics, Var};
 pub use params::{ParamId, ParamStore, Penalty};
 pub use pointwise::UnaryOp;
+pub use spatial::Sides;
 pub use tape::{Graph, Tape};

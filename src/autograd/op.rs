@@ -40,6 +40,13 @@ pub(crate) enum Op {
         /// `max(·, 0)` applied to the output in the same pass.
         relu: bool,
     },
+    /// Each channel of `x` under its own filters (kernel `(KH, KW, C, multiplier)`).
+    DepthwiseConv2d {
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+        window: Window2d,
+    },
     MaxPool2d {
         x: Var,
         window: Window2d,
@@ -90,6 +97,17 @@ pub(crate) enum Op {
         axis: usize,
         start: usize,
     },
+    /// `x` placed with its pixel (0, 0) at `offset` = (row, column) of a zero image batch of
+    /// the output's shape: zero padding (positive offsets) and cropping (negative).
+    Frame2d {
+        x: Var,
+        offset: (isize, isize),
+    },
+    /// Each pixel of `x` repeated `factor` = (rows, columns) times.
+    Upsample2d {
+        x: Var,
+        factor: (usize, usize),
+    },
     /// Rows of a table picked by integer ids (Embedding).
     Gather {
         table: Var,
@@ -131,6 +149,7 @@ impl Op {
             Sum(_) | Mean(_) => "reduce",
             Reshape(_) => "reshape",
             Conv2d { .. } => "conv2d",
+            DepthwiseConv2d { .. } => "depthwise_conv2d",
             MaxPool2d { .. } => "max_pool2d",
             AvgPool2d { .. } => "avg_pool2d",
             SoftmaxCrossEntropy { .. }
@@ -142,6 +161,8 @@ impl Op {
             Penalty { .. } => "penalty",
             Concat { .. } => "concatenate",
             Slice { .. } => "slice",
+            Frame2d { .. } => "frame2d",
+            Upsample2d { .. } => "upsample2d",
             Gather { .. } => "gather",
             Recurrent { .. } => "recurrent",
         }
@@ -170,7 +191,9 @@ impl Op {
         match *self {
             Constant | Param(_) | Gather { .. } | Recurrent { .. } => [None; 3],
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
-            Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
+            Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } | DepthwiseConv2d { x, kernel, bias, .. } => {
+                [Some(x), Some(kernel), bias]
+            }
             MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
             Unary(_, x) | Scale(x, _) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {
                 [Some(x), None, None]
@@ -184,7 +207,10 @@ impl Op {
             }
             | BinaryCrossEntropy { probs: a, target: b } => [Some(a), Some(b), None],
             BatchNorm { x, gamma, beta, .. } | LayerNorm { x, gamma, beta, .. } => [Some(x), gamma, beta],
-            Penalty { weight, .. } | Slice { x: weight, .. } => [Some(weight), None, None],
+            Penalty { weight, .. }
+            | Slice { x: weight, .. }
+            | Frame2d { x: weight, .. }
+            | Upsample2d { x: weight, .. } => [Some(weight), None, None],
             Concat { a, b, .. } => [Some(a), Some(b), None],
         }
     }

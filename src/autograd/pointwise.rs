@@ -81,6 +81,46 @@ pub enum UnaryOp {
     Sqrt,
     /// `−x`.
     Neg,
+    /// Keras's `ReLU` layer: `min(x, max_value)` above `threshold`, `negative_slope·(x −
+    /// threshold)` at or below it (`max_value` infinite when unlimited). `relu6` is
+    /// `max_value = 6`.
+    Rectifier {
+        /// The largest output (`f32::INFINITY`: none).
+        max_value: f32,
+        /// The slope at or below `threshold`.
+        negative_slope: f32,
+        /// Where the line starts.
+        threshold: f32,
+    },
+    /// `x·σ(x)` (Keras's `silu`, also called `swish`).
+    Swish,
+    /// `relu6(x + 3) / 6`, Keras 3's piecewise-linear sigmoid.
+    HardSigmoid,
+    /// `x·hard_sigmoid(x)` (Keras's `hard_silu`, also called `hard_swish`).
+    HardSwish,
+    /// `ln(1 + e^x)`, computed without overflow.
+    Softplus,
+    /// `scale·x` for x > 0, `scale·alpha·(e^x − 1)` below, with Keras's constants.
+    Selu,
+    /// `x / (1 + |x|)`.
+    Softsign,
+    /// `x·tanh(softplus(x))`.
+    Mish,
+}
+
+/// SELU's `alpha` (Klambauer et al., as Keras writes it).
+pub(crate) const SELU_ALPHA: f32 = 1.673_263_2;
+/// SELU's `scale`.
+pub(crate) const SELU_SCALE: f32 = 1.050_701;
+
+/// `ln(1 + e^x)` as `max(x, 0) + ln(1 + e^−|x|)`, which neither overflows nor loses small values.
+fn softplus(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// Keras 3's hard sigmoid: `relu6(x + 3) / 6`.
+fn hard_sigmoid(x: f32) -> f32 {
+    (x + 3.0).clamp(0.0, 6.0) / 6.0
 }
 
 impl UnaryOp {
@@ -111,6 +151,30 @@ impl UnaryOp {
             UnaryOp::Square => x * x,
             UnaryOp::Sqrt => x.sqrt(),
             UnaryOp::Neg => -x,
+            UnaryOp::Rectifier {
+                max_value,
+                negative_slope,
+                threshold,
+            } => {
+                if x > threshold {
+                    x.min(max_value)
+                } else {
+                    negative_slope * (x - threshold)
+                }
+            }
+            UnaryOp::Swish => x * sigmoid(x),
+            UnaryOp::HardSigmoid => hard_sigmoid(x),
+            UnaryOp::HardSwish => x * hard_sigmoid(x),
+            UnaryOp::Softplus => softplus(x),
+            UnaryOp::Selu => {
+                if x > 0.0 {
+                    SELU_SCALE * x
+                } else {
+                    SELU_SCALE * SELU_ALPHA * x.exp_m1()
+                }
+            }
+            UnaryOp::Softsign => x / (1.0 + x.abs()),
+            UnaryOp::Mish => x * softplus(x).tanh(),
         }
     }
 
@@ -151,6 +215,56 @@ impl UnaryOp {
             UnaryOp::Square => 2.0 * x,
             UnaryOp::Sqrt => 0.5 / y,
             UnaryOp::Neg => -1.0,
+            UnaryOp::Rectifier {
+                max_value,
+                negative_slope,
+                threshold,
+            } => {
+                if x <= threshold {
+                    negative_slope
+                } else if x < max_value {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            UnaryOp::Swish => {
+                let s = sigmoid(x);
+                s + x * s * (1.0 - s)
+            }
+            // Flat outside (−3, 3), as relu6's derivative is outside (0, 6).
+            UnaryOp::HardSigmoid => {
+                if x > -3.0 && x < 3.0 {
+                    1.0 / 6.0
+                } else {
+                    0.0
+                }
+            }
+            UnaryOp::HardSwish => {
+                if x <= -3.0 {
+                    0.0
+                } else if x >= 3.0 {
+                    1.0
+                } else {
+                    (2.0 * x + 3.0) / 6.0
+                }
+            }
+            UnaryOp::Softplus => sigmoid(x),
+            UnaryOp::Selu => {
+                if x > 0.0 {
+                    SELU_SCALE
+                } else {
+                    y + SELU_SCALE * SELU_ALPHA
+                }
+            }
+            UnaryOp::Softsign => {
+                let d = 1.0 + x.abs();
+                1.0 / (d * d)
+            }
+            UnaryOp::Mish => {
+                let t = softplus(x).tanh();
+                t + x * (1.0 - t * t) * sigmoid(x)
+            }
         }
     }
 }

@@ -188,7 +188,13 @@ fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> 
         "GRU" => 3,
         _ => 1,
     };
-    let Some(outputs) = config.get("units").or_else(|| config.get("filters")) else {
+    // A depthwise kernel (DepthwiseConv2D's, SeparableConv2D's first) is (.., C, depth_multiplier).
+    let depth_multiplier = matches!(layer.class, "DepthwiseConv2D" | "SeparableConv2D")
+        .then(|| config.get("depth_multiplier").cloned().unwrap_or(Value::from(1)));
+    let outputs = depth_multiplier
+        .as_ref()
+        .or_else(|| config.get("units").or_else(|| config.get("filters")));
+    let Some(outputs) = outputs else {
         // Normalization layers hold (C,) vectors, C being the input's last axis.
         if matches!(layer.class, "BatchNormalization" | "LayerNormalization") {
             return match (kernel, input_shape.last()) {

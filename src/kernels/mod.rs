@@ -5,6 +5,7 @@
 //! folder and nothing else.
 
 mod conv;
+mod depthwise;
 mod direct_conv;
 mod elementwise;
 mod matmul;
@@ -13,6 +14,7 @@ mod reduce;
 mod scratch;
 mod simd;
 mod small_gemm;
+mod spatial;
 mod threads;
 mod update;
 mod winograd;
@@ -20,6 +22,7 @@ mod winograd_tiles;
 
 pub(crate) use conv::{OutputGrad, col2im_accumulate, im2col, output_size, pool_folds};
 pub use conv::{Padding, Window2d};
+pub(crate) use depthwise::{depthwise_conv, depthwise_conv_input_grad, depthwise_conv_kernel_grad};
 pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
 // Public (but hidden from the documentation) for the benchmarks and the allocation test; the
@@ -28,6 +31,7 @@ pub(crate) use elementwise::*;
 pub use matmul::{Transpose, matmul, products_in_flight};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
 pub(crate) use reduce::*;
+pub(crate) use spatial::{place, upsample_nearest, upsample_nearest_backward};
 pub(crate) use threads::on_pool;
 pub use threads::{join_pool, threads};
 pub(crate) use update::update_slots;

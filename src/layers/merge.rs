@@ -1,6 +1,10 @@
 //! Merge layers, which combine several inputs into one: [`Add`] (residual connections),
 //! [`Subtract`], [`Multiply`], [`Average`], [`Maximum`] and [`Concatenate`], as in Keras.
 //! They have no weights; use them in functional models (`Add::new().call_many(&[&a, &b])`).
+//!
+//! The elementwise ones broadcast as Keras's do: inputs of the same rank whose sizes agree or
+//! are 1 on each axis, so squeeze-and-excitation's `(N, 1, 1, C) × (N, H, W, C)` is one
+//! `Multiply`.
 
 use super::Layer;
 use crate::autograd::{Graph, ParamStore, Var};
@@ -96,8 +100,8 @@ impl Merge {
         let all: Vec<String> = shapes.iter().map(|s| keras_shape(s)).collect();
         let expected = match self.kind {
             Kind::Concatenate(_) => "inputs whose shapes agree on every axis but the concatenation axis".to_string(),
-            Kind::Subtract => "exactly two inputs of the same shape".to_string(),
-            _ => "inputs of the same shape".to_string(),
+            Kind::Subtract => "exactly two inputs of the same rank whose sizes agree or are 1 on each axis".to_string(),
+            _ => "inputs of the same rank whose sizes agree or are 1 on each axis".to_string(),
         };
         Error::LayerShape {
             layer: self.args.name.clone(),
@@ -114,10 +118,8 @@ impl Merge {
         }
         let first = &shapes[0];
         let Kind::Concatenate(axis) = self.kind else {
-            if shapes.iter().any(|s| s != first) {
-                return Err(self.mismatch(shapes));
-            }
-            return Ok((first.to_vec(), 0));
+            let broadcast = shapes[1..].iter().try_fold(first.to_vec(), |out, s| broadcast(&out, s));
+            return broadcast.map(|out| (out, 0)).ok_or_else(|| self.mismatch(shapes));
         };
         let rank = first.len() as isize;
         let resolved = if axis < 0 { rank + axis } else { axis };
@@ -143,6 +145,22 @@ impl Merge {
         out[resolved] = shapes.iter().map(|s| s[resolved]).sum();
         Ok((out, resolved + 1))
     }
+}
+
+/// The shape `a` and `b` broadcast to, Keras's merge rule: the same rank, and on each axis
+/// the same size or a 1 that stretches to the other's.
+fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    if a.len() != b.len() {
+        return None;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| match (x, y) {
+            _ if x == y => Some(x),
+            (1, other) | (other, 1) => Some(other),
+            _ => None,
+        })
+        .collect()
 }
 
 impl Merge {

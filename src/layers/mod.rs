@@ -16,36 +16,46 @@ mod args;
 mod common;
 mod conv;
 mod dense;
+mod depthwise;
 mod dropout;
 mod embedding;
 mod flatten;
 mod input;
 mod merge;
 mod normalization;
+mod padding;
 mod pooling;
 pub(crate) mod preprocessing;
 mod recurrent;
 mod registry;
+mod relu;
+mod rescaling;
 mod reshape;
+mod upsampling;
 mod wrappers;
 
 pub use activation::Activation;
 pub use common::{LayerArgs, WeightArgs};
 pub use conv::{Conv1D, Conv2D};
 pub use dense::Dense;
+pub use depthwise::{DepthwiseConv2D, SeparableConv2D};
 pub use dropout::{Dropout, GaussianNoise, NoiseLayer, SpatialDropout2D};
 pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use input::Input;
 pub use merge::{Add, Average, Concatenate, Maximum, Merge, Multiply, Subtract};
 pub use normalization::{BatchNormalization, LayerNormalization};
+pub use padding::{Cropping2D, IntoSides, ZeroPadding2D};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Pooling};
 pub use preprocessing::{
     IntoFactor, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
 };
 pub use recurrent::{GRU, GruCell, LSTM, LstmCell, Recurrent, RecurrentKind, SimpleRNN, SimpleRnnCell};
 pub use registry::{Constructor, LAYER_NAMES, REGISTRY, Registered, from_config, lookup};
+pub use relu::ReLU;
+pub use rescaling::{Rescale, Rescaling};
 pub use reshape::Reshape;
+pub use upsampling::UpSampling2D;
 pub use wrappers::{Bidirectional, MergeMode, Reversible, TimeDistributed};
 
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};

@@ -6,9 +6,10 @@
 //! [`REGISTRY`].
 
 use super::{
-    Activation, BatchNormalization, Bidirectional, Conv2D, Dense, Embedding, Flatten, GRU, Input, LSTM, Layer,
-    LayerArgs, LayerNormalization, Merge, NoiseLayer, Pooling, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
-    RandomTranslation, RandomZoom, Reshape, Reversible, SimpleRNN, TimeDistributed,
+    Activation, BatchNormalization, Bidirectional, Conv2D, Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU,
+    Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, NoiseLayer, Pooling, RandomContrast, RandomCrop,
+    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible, SimpleRNN,
+    TimeDistributed, UpSampling2D, ZeroPadding2D,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -46,11 +47,21 @@ pub const REGISTRY: &[Registered] = &[
     entry("InputLayer", "Core", |c| boxed(Input::from_config(c))),
     entry("Dense", "Core", |c| boxed(Dense::from_config(c))),
     entry("Activation", "Core", |c| boxed(Activation::from_config(c))),
+    entry("ReLU", "Activation", |c| boxed(ReLU::from_config(c))),
     entry("Embedding", "Core", |c| boxed(Embedding::from_config(c))),
     entry("Flatten", "Reshaping", |c| boxed(Flatten::from_config(c))),
     entry("Reshape", "Reshaping", |c| boxed(Reshape::from_config(c))),
+    entry("ZeroPadding2D", "Reshaping", |c| boxed(ZeroPadding2D::from_config(c))),
+    entry("Cropping2D", "Reshaping", |c| boxed(Cropping2D::from_config(c))),
+    entry("UpSampling2D", "Reshaping", |c| boxed(UpSampling2D::from_config(c))),
     entry("Conv2D", "Convolution", |c| boxed(Conv2D::from_config(c, 2))),
     entry("Conv1D", "Convolution", |c| boxed(Conv2D::from_config(c, 1))),
+    entry("DepthwiseConv2D", "Convolution", |c| {
+        boxed(DepthwiseConv2D::from_config(c, false))
+    }),
+    entry("SeparableConv2D", "Convolution", |c| {
+        boxed(DepthwiseConv2D::from_config(c, true))
+    }),
     entry("MaxPooling2D", "Pooling", |c| {
         boxed(Pooling::from_config("MaxPooling2D", c))
     }),
@@ -98,6 +109,7 @@ pub const REGISTRY: &[Registered] = &[
     entry("TimeDistributed", "Recurrent", |c| {
         boxed(TimeDistributed::from_config(c, from_config))
     }),
+    entry("Rescaling", "Preprocessing", |c| boxed(Rescaling::from_config(c))),
     entry("RandomFlip", "Preprocessing", |c| boxed(RandomFlip::from_config(c))),
     entry("RandomRotation", "Preprocessing", |c| {
         boxed(RandomRotation::from_config(c))
