@@ -3,7 +3,7 @@
 
 use super::conv::parse_padding;
 use super::preprocessing::check_data_format;
-use super::{IntoPair, Layer, args, check_window};
+use super::{IntoPair, Layer, ParamShape, args, check_window};
 use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
 use crate::error::{Error, Result};
@@ -279,6 +279,15 @@ impl Layer for DepthwiseConv2D {
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         Ok(self.geometry(input_shape)?.1)
+    }
+
+    fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
+        let input_shape = super::only_input(&self.args.name, self.class(), input_shapes)?;
+        let (shapes, _) = self.geometry(input_shape)?;
+        Ok(shapes
+            .into_iter()
+            .map(|shape| ParamShape::new(shape, self.args.trainable))
+            .collect())
     }
 
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
