@@ -122,10 +122,31 @@ pub fn parse(text: &str, format: Format, origin: &str) -> Result<ModelFile> {
             let table: toml::Table = text
                 .parse()
                 .map_err(|e: toml::de::Error| Error::file(origin, format!("invalid TOML: {}", e.to_string().trim())))?;
+            table
+                .iter()
+                .try_for_each(|(key, value)| check_finite(value, key))
+                .map_err(|reason| Error::file(origin, reason))?;
             serde_json::to_value(table).map_err(|e| Error::file(origin, format!("invalid TOML: {e}")))?
         }
     };
     parse_value(&root, origin)
+}
+
+/// Refuses `nan` and `inf` anywhere in a TOML description, naming the key: JSON, which every
+/// reader after this works on, has no such numbers and would read them as `null`, i.e. as the
+/// default (`momentum = nan` would become 0.99).
+fn check_finite(value: &toml::Value, key: &str) -> std::result::Result<(), String> {
+    match value {
+        toml::Value::Float(f) if !f.is_finite() => Err(format!("{key} = {f}: numbers must be finite")),
+        toml::Value::Table(table) => table
+            .iter()
+            .try_for_each(|(k, v)| check_finite(v, &format!("{key}.{k}"))),
+        toml::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_finite(v, &format!("{key}[{i}]"))),
+        _ => Ok(()),
+    }
 }
 
 /// Reads a model description already parsed as JSON; `origin` names it in error messages.
@@ -355,5 +376,43 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("Conv9D") && err.contains("Dense"), "{err}");
+    }
+
+    #[test]
+    fn non_finite_numbers_are_errors_naming_the_key() {
+        let file = |optimizer: &str| {
+            format!(
+                "[compile]\noptimizer = {optimizer}\nloss = \"mse\"\n[[layers]]\nclass_name = \"Dense\"\nconfig = {{ units = 1 }}\n"
+            )
+        };
+        let err = parse(
+            &file("{ class_name = \"SGD\", config = { momentum = nan } }"),
+            Format::Toml,
+            "m.toml",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("m.toml") && err.contains("compile.optimizer.config.momentum"),
+            "{err}"
+        );
+        let err = parse(
+            "[[layers]]\nclass_name = \"Dropout\"\nconfig = { rate = 1e39 }\n",
+            Format::Toml,
+            "m.toml",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("\"rate\" must be a finite number"), "{err}");
+        assert!(
+            parse(
+                &file("{ class_name = \"SGD\", config = { momentum = 0.9 } }"),
+                Format::Toml,
+                "m.toml"
+            )
+            .is_ok()
+        );
     }
 }

@@ -203,7 +203,7 @@ fn functional_input_shapes(body: &Value, entries: &[Value]) -> Result<Vec<Vec<us
 /// An archive member's bytes. Its size comes from the archive, so it is checked before reading
 /// and the read stops at that size, whatever the compressed stream holds.
 fn member<R: Read + Seek>(archive: &mut zip::ZipArchive<R>, name: &str, limit: u64) -> Result<Vec<u8>, String> {
-    let entry = archive
+    let mut entry = archive
         .by_name(name)
         .map_err(|e| format!("not a .keras archive: no {name} ({e})"))?;
     let size = entry.size();
@@ -215,14 +215,22 @@ fn member<R: Read + Seek>(archive: &mut zip::ZipArchive<R>, name: &str, limit: u
         ));
     }
     let mut bytes = Vec::new();
-    entry
+    (&mut entry)
         .take(size)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {name} ({e})"))?;
     if bytes.len() as u64 != size {
         return Err(format!("{name} is truncated: {} of {size} bytes", bytes.len()));
     }
-    Ok(bytes)
+    // One read past the declared size reaches the member's end, where the zip reader compares
+    // its CRC-32: without it a damaged member would be read as changed weights.
+    match entry.read(&mut [0u8; 1]) {
+        Ok(0) => Ok(bytes),
+        Ok(_) => Err(format!("{name} holds more than the {size} bytes the archive declares")),
+        Err(e) => Err(format!(
+            "{name} is corrupt ({e}): its CRC-32 does not match its contents"
+        )),
+    }
 }
 
 /// Keras's `compile_config` in the vocabulary of strata's model files, or `None` when the model

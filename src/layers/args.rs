@@ -104,22 +104,22 @@ pub(crate) fn initializer(config: &Value, key: &str) -> Result<Option<Initialize
         },
         Some(other) => return Err(Error::Data(format!("\"{key}\" must be a name, got {other}"))),
     };
-    let arg = |k: &str, default: f32| {
-        args.and_then(|a| a.get(k))
-            .and_then(Value::as_f64)
-            .map_or(default, |v| v as f32)
+    let arg = |k: &str, default: f32| -> Result<f32> {
+        Ok(args.map(|a| number(a, k)).transpose()?.flatten().unwrap_or(default))
     };
     Ok(Some(match to_snake_case(&name).as_str() {
         "random_normal" => Initializer::RandomNormal {
-            mean: arg("mean", 0.0),
-            stddev: arg("stddev", 0.05),
+            mean: arg("mean", 0.0)?,
+            stddev: arg("stddev", 0.05)?,
         },
         "random_uniform" => Initializer::RandomUniform {
-            minval: arg("minval", -0.05),
-            maxval: arg("maxval", 0.05),
+            minval: arg("minval", -0.05)?,
+            maxval: arg("maxval", 0.05)?,
         },
-        "constant" => Initializer::Constant(arg("value", 0.0)),
-        "orthogonal" => Initializer::Orthogonal { gain: arg("gain", 1.0) },
+        "constant" => Initializer::Constant(arg("value", 0.0)?),
+        "orthogonal" => Initializer::Orthogonal {
+            gain: arg("gain", 1.0)?,
+        },
         _ => Initializer::from_name(&name)?,
     }))
 }
@@ -135,8 +135,10 @@ pub(crate) fn number(config: &Value, key: &str) -> Result<Option<f32>> {
         None => Ok(None),
         Some(v) => v
             .as_f64()
-            .map(|v| Some(v as f32))
-            .ok_or_else(|| Error::Data(format!("\"{key}\" must be a number, got {v}"))),
+            .map(|v| v as f32)
+            .filter(|v| v.is_finite())
+            .map(Some)
+            .ok_or_else(|| Error::Data(format!("\"{key}\" must be a finite number, got {v}"))),
     }
 }
 

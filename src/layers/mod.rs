@@ -21,6 +21,7 @@ mod dropout;
 mod embedding;
 mod flatten;
 mod input;
+mod keys;
 mod merge;
 mod normalization;
 mod padding;

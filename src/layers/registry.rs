@@ -9,7 +9,7 @@ use super::{
     Activation, BatchNormalization, Bidirectional, Conv2D, Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU,
     Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, NoiseLayer, Pooling, RandomContrast, RandomCrop,
     RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible, SimpleRNN,
-    TimeDistributed, UpSampling2D, ZeroPadding2D,
+    TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -137,6 +137,7 @@ fn reversible(class_name: &str, config: &Value) -> Result<Box<dyn Reversible>> {
         }
     };
     LayerArgs::apply_config(layer.as_mut(), config)?;
+    keys::check_keys(class_name, config, &layer.config())?;
     Ok(layer)
 }
 
@@ -166,10 +167,12 @@ pub fn lookup(class_name: &str) -> Option<&'static Registered> {
 }
 
 /// Builds a layer from its Keras class name and config. Keys that only matter to Keras
-/// (`dtype`, regularizers left `null`, ...) are ignored.
+/// (`dtype`, regularizers left `null`, ...) are accepted; a key that would change what the layer
+/// computes and that strata does not read is an error (see `keys.rs`).
 pub fn from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
     let entry = lookup(class_name).ok_or_else(|| Error::unknown("layer class", class_name, LAYER_NAMES))?;
     let mut layer = (entry.build)(config)?;
     LayerArgs::apply_config(layer.as_mut(), config)?;
+    keys::check_keys(entry.class_name, config, &layer.config())?;
     Ok(layer)
 }

@@ -335,6 +335,30 @@ fn wrapped<'a>(class_name: &str, config: &'a serde_json::Value) -> Result<(&'a s
     Ok((inner_class, inner.get("config").unwrap_or(&EMPTY)))
 }
 
+/// Keras writes the backward layer it made from the forward one; strata makes its own the same
+/// way, so a backward layer that differs in more than its name and direction is an error rather
+/// than silently replaced.
+fn check_backward_layer(config: &serde_json::Value, inner_class: &str, inner: &serde_json::Value) -> Result<()> {
+    let Some(backward) = config.get("backward_layer").filter(|b| !b.is_null()) else {
+        return Ok(());
+    };
+    let comparable = |layer_config: Option<&serde_json::Value>| {
+        let mut copy = layer_config.cloned().unwrap_or_default();
+        if let Some(object) = copy.as_object_mut() {
+            object.remove("name");
+            object.remove("go_backwards");
+        }
+        copy
+    };
+    let same_class = backward.get("class_name").and_then(serde_json::Value::as_str) == Some(inner_class);
+    if same_class && comparable(backward.get("config")) == comparable(Some(inner)) {
+        return Ok(());
+    }
+    Err(Error::Data(
+        "Bidirectional: a \"backward_layer\" other than the forward layer reversed is not supported".into(),
+    ))
+}
+
 /// Builds a wrapped layer from its class name and config; the registry passes its own, so
 /// this file need not know the layers it may wrap.
 pub type WrappedConstructor<L> = fn(&str, &serde_json::Value) -> Result<Box<L>>;
@@ -346,6 +370,7 @@ impl Bidirectional {
         build_inner: WrappedConstructor<dyn Reversible>,
     ) -> Result<Self> {
         let (inner_class, inner_config) = wrapped("Bidirectional", config)?;
+        check_backward_layer(config, inner_class, inner_config)?;
         let mode = args::string(config, "merge_mode", "concat")?;
         Ok(Bidirectional::from_boxed(build_inner(inner_class, inner_config)?).merge_mode(MergeMode::from_name(&mode)?))
     }
