@@ -40,15 +40,23 @@ pub fn load_data_from(dir: impl AsRef<Path>) -> Result<Split> {
 }
 
 fn load_pair(dir: &Path, prefix: &str) -> Result<(Tensor, Tensor)> {
-    let images = IdxFile::open(&dir.join(format!("{prefix}-images-idx3-ubyte.gz")), IMAGES_MAGIC)?;
-    let labels = IdxFile::open(&dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), LABELS_MAGIC)?;
+    let (image_path, label_path) = (
+        dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+        dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+    );
+    let images = IdxFile::open(&image_path, IMAGES_MAGIC)?;
+    let labels = IdxFile::open(&label_path, LABELS_MAGIC)?;
     // The two headers agree before either body is decoded: a header claiming millions of
     // images fails here, not after gigabytes are decompressed.
-    let (image_count, label_count) = (images.shape[0], labels.shape[0]);
+    let (image_count, label_count) = (images.shape.first(), labels.shape.first());
     if image_count != label_count {
         return Err(Error::file(
             dir,
-            format!("{prefix} images ({image_count}) and labels ({label_count}) differ in count"),
+            format!(
+                "{prefix} images ({}) and labels ({}) differ in count",
+                image_count.unwrap_or(&0),
+                label_count.unwrap_or(&0)
+            ),
         ));
     }
     Ok((images.read()?, labels.read()?))
