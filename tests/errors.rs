@@ -445,3 +445,125 @@ fn a_layer_asking_for_billions_of_weights_is_refused_before_allocating() {
     assert!(matches!(error, strata::Error::InvalidArgument { .. }), "{error}");
     assert!(error.to_string().contains("dense"), "{error}");
 }
+
+#[test]
+fn binary_crossentropy_targets_outside_zero_one_are_a_data_error_naming_loss_row_and_value() {
+    let mut model = Sequential::new();
+    model.add(Input::new(&[3])).add(Dense::new(1).activation("sigmoid"));
+    model.compile("adam", "binary_crossentropy", &[]).unwrap();
+    let x = zeros(&[3, 3]);
+    // Before: trained with a loss of -1.4e28.
+    for bad in [-1.0, 3.0, 1e9] {
+        let error = model.fit(&x, &labels(&[0., 1., bad]), quiet()).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, Error::Data(_)), "{bad}: {error:?}");
+        assert!(
+            message.contains("binary_crossentropy") && message.contains("row 2") && message.contains(&bad.to_string()),
+            "{message}"
+        );
+    }
+    // Soft labels (label smoothing, probabilities) stay legitimate.
+    model.fit(&x, &labels(&[0., 0.3, 1.]), quiet()).unwrap();
+}
+
+#[test]
+fn a_sparse_label_out_of_range_names_its_row_and_the_loss() {
+    let mut model = compiled_mlp();
+    let message = model
+        .fit(&zeros(&[3, 784]), &labels(&[0., 1., 10.]), quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("row 2") && message.contains("sparse_categorical_crossentropy"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_an_idx_gz_file_is_a_checksum_error() {
+    let dir = temp_dir("idx-crc");
+    let path = dir.join("images.gz");
+    // Stored (uncompressed) deflate blocks: a flipped pixel leaves the stream well-formed, so
+    // only the CRC-32 in the gzip trailer can tell. Before: read as a changed pixel.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    encoder.write_all(&idx(&[2, 2, 3], &[7; 12])).unwrap();
+    let good = encoder.finish().unwrap();
+    let pixel = good.windows(12).position(|w| w == [7; 12]).unwrap();
+    for at in [pixel + 5, good.len() - 8, good.len() - 3] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x10;
+        std::fs::write(&path, &bad).unwrap();
+        let error = mnist::read_idx(&path, 0x0803).unwrap_err();
+        assert!(matches!(error, Error::File { .. }), "{error:?}");
+        assert!(error.to_string().contains("images.gz"), "{error}");
+    }
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(mnist::read_idx(&path, 0x0803).unwrap().data(), &[7.0; 12]);
+    // Data past what the header declares is refused too.
+    std::fs::write(&path, gzip(&idx(&[1, 2, 3], &[7; 12]))).unwrap();
+    let message = mnist::read_idx(&path, 0x0803).unwrap_err().to_string();
+    assert!(message.contains("more data"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_idx_header_claiming_more_images_than_the_file_can_hold_fails_before_decoding() {
+    let dir = temp_dir("idx-claim");
+    let write = |name: &str, bytes: Vec<u8>| std::fs::write(dir.join(name), gzip(&bytes)).unwrap();
+    // The issue's file: a header claiming 1.37 M images, a few bytes of data.
+    write("train-images-idx3-ubyte.gz", idx(&[1_370_000, 28, 28], &[0; 784]));
+    let message = mnist::read_idx(&dir.join("train-images-idx3-ubyte.gz"), 0x0803)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("1370000") && message.contains("can hold"), "{message}");
+    // Within what the file could hold, the label file's count is compared before decoding.
+    write("train-images-idx3-ubyte.gz", idx(&[1000, 28, 28], &vec![0; 1000 * 784]));
+    write("train-labels-idx1-ubyte.gz", idx(&[2], &[0, 1]));
+    let message = mnist::load_data_from(&dir).unwrap_err().to_string();
+    assert!(message.contains("(1000)") && message.contains("(2)"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_corrupted_key_in_a_saved_models_config_is_an_error_not_a_linear_layer() {
+    let dir = temp_dir("corrupt-key");
+    let path = dir.join("model.safetensors");
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[4, 4, 1]))
+        .add(Conv2D::new(2, (3, 3)).activation("relu"))
+        .add(Flatten::new())
+        .add(Dense::new(2).activation("softmax"));
+    model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    model.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    // The flipped byte of the issue: "activation" becomes an unknown key of the same length.
+    let at = bytes.windows(11).position(|w| w == b"\"activation").unwrap();
+    let mut bad = bytes.clone();
+    bad[at + 10] = b'm';
+    std::fs::write(&path, &bad).unwrap();
+    let message = strata::load_model(&path).err().unwrap().to_string();
+    assert!(
+        message.contains("\"activatiom\"") && message.contains("activation"),
+        "{message}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_keras_archive_member_with_a_wrong_crc_is_an_error_naming_archive_and_member() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras/mlp.keras");
+    let mut bytes = std::fs::read(fixture).unwrap();
+    // Change the CRC-32 the central directory records for the weights (offset 16 of its entry).
+    let name = b"model.weights.h5";
+    let entry = (0..bytes.len() - 46)
+        .find(|&i| bytes[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] && bytes[i + 46..].starts_with(name))
+        .unwrap();
+    bytes[entry + 16] ^= 0x01;
+    let error = strata::io::import_keras_from(std::io::Cursor::new(bytes), "mlp.keras").unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("mlp.keras") && message.contains("model.weights.h5") && message.contains("CRC"),
+        "{message}"
+    );
+}

@@ -15,9 +15,26 @@ pub enum LabelColumn {
     Last,
 }
 
+/// What to do with `NaN` and infinite values in a table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NonFinite {
+    /// An error naming the row and column: one NaN feature silently poisons training (a ReLU
+    /// turns it into 0 in the forward pass while the weights it touches become NaN).
+    #[default]
+    Reject,
+    /// Read them as they are, for data whose model handles them.
+    Allow,
+}
+
 /// Reads a CSV file with a header row into `(x, y)`: `x` `(rows, features)` from every column
-/// but the label column, `y` `(rows)` from the label column. Every value must be a number.
+/// but the label column, `y` `(rows)` from the label column. Every value must be a finite
+/// number (see [`load_csv_with`] to allow NaN and infinities).
 pub fn load_csv(path: impl AsRef<Path>, label: LabelColumn) -> Result<(Tensor, Tensor)> {
+    load_csv_with(path, label, NonFinite::Reject)
+}
+
+/// [`load_csv`], with NaN and infinite values rejected or allowed as `non_finite` says.
+pub fn load_csv_with(path: impl AsRef<Path>, label: LabelColumn, non_finite: NonFinite) -> Result<(Tensor, Tensor)> {
     let path = path.as_ref();
     let mut reader = csv::Reader::from_path(path).map_err(|e| Error::file(path, format!("cannot open ({e})")))?;
     let headers = reader
@@ -67,6 +84,16 @@ pub fn load_csv(path: impl AsRef<Path>, label: LabelColumn) -> Result<(Tensor, T
                     format!("line {line}, column '{}': '{field}' is not a number", &headers[column]),
                 )
             })?;
+            if !value.is_finite() && non_finite == NonFinite::Reject {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "line {line}, column '{}': {value} is not a finite number (allow NaN and \
+                         infinities with --allow-nonfinite)",
+                        &headers[column]
+                    ),
+                ));
+            }
             if column == label_index {
                 labels.push(value)
             } else {
@@ -105,5 +132,23 @@ mod tests {
             message.contains("line 3") && message.contains("'x' is not a number"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn non_finite_values_are_errors_naming_row_and_column_unless_allowed() {
+        let dir = std::env::temp_dir().join(format!("strata-csv-nan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nan.csv");
+        for (cell, shown) in [("NaN", "NaN"), ("inf", "inf"), ("-1e39", "-inf")] {
+            std::fs::write(&path, format!("a,b,label\n1,2,0\n3,{cell},1\n")).unwrap();
+            let message = load_csv(&path, LabelColumn::Last).unwrap_err().to_string();
+            assert!(
+                message.contains("nan.csv") && message.contains("line 3, column 'b'") && message.contains(shown),
+                "{message}"
+            );
+            let (x, _) = load_csv_with(&path, LabelColumn::Last, NonFinite::Allow).unwrap();
+            assert!(!x.data()[3].is_finite());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

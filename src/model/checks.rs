@@ -120,10 +120,30 @@ fn prepare_target(x: &Tensor, y: &Tensor, output_shape: &[usize], loss: Loss, wh
         target_shape.extend(output_shape);
         check_dense_targets(y, &target_shape, output_shape, loss, which)?;
     }
-    if y.data().iter().any(|v| !v.is_finite()) {
-        return Err(Error::Data(format!("{which} contains NaN or infinite values")));
+    if let Some((row, value)) = first_row_where(y, |v| !v.is_finite()) {
+        return Err(Error::Data(format!(
+            "{which} contains {value} at row {row}: {} needs finite targets",
+            loss.name()
+        )));
+    }
+    if matches!(loss, Loss::BinaryCrossentropy { .. })
+        && let Some((row, value)) = first_row_where(y, |v| !(0.0..=1.0).contains(&v))
+    {
+        return Err(Error::Data(format!(
+            "{which} holds {value} at row {row}, but {} takes targets in [0, 1] (probabilities or 0/1 labels)",
+            loss.name()
+        )));
     }
     y.clone().reshape(&target_shape)
+}
+
+/// The first value of `y` for which `bad` holds, with its row (0-based sample index).
+fn first_row_where(y: &Tensor, bad: impl Fn(f32) -> bool) -> Option<(usize, f32)> {
+    let width = y.row_len().max(1);
+    y.data()
+        .iter()
+        .position(|&v| bad(v))
+        .map(|at| (at / width, y.data()[at]))
 }
 
 /// Checks that `y` holds one class index of the output per sample.
@@ -136,13 +156,13 @@ fn check_class_indices(y: &Tensor, output_shape: &[usize], loss: Loss, which: &s
         )));
     }
     let classes = output_shape.iter().product::<usize>();
-    if let Some(bad) = y
-        .data()
-        .iter()
-        .find(|&&l| l.fract() != 0.0 || l < 0.0 || l as usize >= classes)
-    {
+    if let Some((row, bad)) = first_row_where(y, |l| {
+        !l.is_finite() || l.fract() != 0.0 || l < 0.0 || l as usize >= classes
+    }) {
         return Err(Error::Data(format!(
-            "label {bad} is not a class index of the model's {classes} outputs (expected an integer in 0..{classes})"
+            "{which} holds label {bad} at row {row}, which is not a class index of the model's {classes} outputs \
+             ({} expects an integer in 0..{classes})",
+            loss.name()
         )));
     }
     Ok(())

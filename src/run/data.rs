@@ -1,7 +1,7 @@
 //! Where a run's data comes from ([`DataSource`], recorded in saved models) and how it is
 //! loaded and shaped for a model ([`Dataset`]).
 
-use crate::data::csv::{LabelColumn, load_csv};
+use crate::data::csv::{LabelColumn, NonFinite, load_csv_with};
 use crate::data::images::{ImageDatasetOptions, image_dataset_from_directory, image_geometry};
 use crate::data::text::{Tokenizer, load_shakespeare, load_text, sliding_windows};
 use crate::data::{mnist, to_categorical};
@@ -37,6 +37,9 @@ pub enum DataSource {
         test: Option<PathBuf>,
         /// The label column's name (`None`: the last column).
         label: Option<String>,
+        /// Whether NaN and infinite values are read as they are rather than refused.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        allow_nonfinite: bool,
     },
     /// One sub-folder of PNG/JPEG images per class, resized to the model's input, scaled to
     /// [0, 1]; classes are the sub-folders in alphabetical order.
@@ -77,6 +80,7 @@ impl DataSource {
                 train: absolute(path),
                 test: None,
                 label,
+                allow_nonfinite: false,
             },
             None => match model_file_data {
                 Some("mnist") | None => DataSource::Mnist { dir: None },
@@ -86,6 +90,7 @@ impl DataSource {
                     train: absolute(Path::new(path)),
                     test: None,
                     label,
+                    allow_nonfinite: false,
                 },
             },
         }
@@ -95,16 +100,31 @@ impl DataSource {
     pub fn with_test_table(self, test: Option<&Path>) -> Result<Self> {
         let Some(test) = test else { return Ok(self) };
         match self {
-            DataSource::Csv { train, label, .. } => Ok(DataSource::Csv {
+            DataSource::Csv {
+                train,
+                label,
+                allow_nonfinite,
+                ..
+            } => Ok(DataSource::Csv {
                 train,
                 test: Some(absolute(test)),
                 label,
+                allow_nonfinite,
             }),
             other => Err(Error::Usage(format!(
                 "--test-data goes with a CSV --data table; the data here is {}",
                 other.describe()
             ))),
         }
+    }
+
+    /// The source with NaN and infinite values in its tables allowed (`--allow-nonfinite`) when
+    /// `allow` is set; other sources hold no such values.
+    pub fn allowing_nonfinite(mut self, allow: bool) -> Self {
+        if let DataSource::Csv { allow_nonfinite, .. } = &mut self {
+            *allow_nonfinite |= allow;
+        }
+        self
     }
 
     /// One line naming the source, for messages.
@@ -158,7 +178,12 @@ impl DataSource {
         self.check_paths()?;
         let raw = match self {
             DataSource::Mnist { dir } => mnist_dataset(&dir.clone().unwrap_or_else(mnist::default_dir))?,
-            DataSource::Csv { train, test, label } => csv_dataset(train, test.as_deref(), label.as_deref())?,
+            DataSource::Csv {
+                train,
+                test,
+                label,
+                allow_nonfinite,
+            } => csv_dataset(train, test.as_deref(), label.as_deref(), *allow_nonfinite)?,
             DataSource::ImageFolder { dir, seed } => image_folder_dataset(dir, model, *seed)?,
             DataSource::Text { path } => text_dataset(path.as_deref(), model)?,
             DataSource::Linreg => {
@@ -177,10 +202,16 @@ impl DataSource {
     /// table when it has none): what `strata evaluate` scores.
     pub fn load_test_for(&self, model: &mut Model, loss: Loss) -> Result<(Tensor, Tensor)> {
         let source = match self {
-            DataSource::Csv { train, test, label } => DataSource::Csv {
+            DataSource::Csv {
+                train,
+                test,
+                label,
+                allow_nonfinite,
+            } => DataSource::Csv {
                 train: test.clone().unwrap_or_else(|| train.clone()),
                 test: None,
                 label: label.clone(),
+                allow_nonfinite: *allow_nonfinite,
             },
             other => other.clone(),
         };
@@ -294,10 +325,15 @@ fn mnist_dataset(dir: &Path) -> Result<Dataset> {
 }
 
 /// A CSV table to train on, with its test table.
-fn csv_dataset(train: &Path, test: Option<&Path>, label: Option<&str>) -> Result<Dataset> {
+fn csv_dataset(train: &Path, test: Option<&Path>, label: Option<&str>, allow_nonfinite: bool) -> Result<Dataset> {
     let label = label.map_or(LabelColumn::Last, |name| LabelColumn::Name(name.to_string()));
-    let (x_train, y_train) = load_csv(train, label.clone())?;
-    let test = test.map(|path| load_csv(path, label)).transpose()?;
+    let non_finite = if allow_nonfinite {
+        NonFinite::Allow
+    } else {
+        NonFinite::Reject
+    };
+    let (x_train, y_train) = load_csv_with(train, label.clone(), non_finite)?;
+    let test = test.map(|path| load_csv_with(path, label, non_finite)).transpose()?;
     Ok(Dataset { x_train, y_train, test })
 }
 

@@ -67,6 +67,8 @@ pub struct RunOptions {
     /// Random image transforms, as preprocessing layers after the model's input (saved with
     /// the model, so a resumed run keeps them).
     pub augmentation: Option<crate::data::ImageAugmentation>,
+    /// Read NaN and infinite values of a CSV table as they are instead of refusing them.
+    pub allow_nonfinite: bool,
 }
 
 /// How a model's data was found and prepared, and the fit settings of its run: saved with the
@@ -176,7 +178,8 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         options.label.as_deref(),
         options.seed,
     )
-    .with_test_table(options.test_data.as_deref())?;
+    .with_test_table(options.test_data.as_deref())?
+    .allowing_nonfinite(options.allow_nonfinite);
     check_label_applies(&source, options)?;
     let mut model = crate::io::regularized(model, options.dropout, options.l2)?;
     if let Some(augmentation) = &options.augmentation {
@@ -228,7 +231,8 @@ pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> 
             model.seed_value(),
         )
         .with_test_table(options.test_data.as_deref())?,
-    };
+    }
+    .allowing_nonfinite(options.allow_nonfinite);
     check_label_applies(&source, options)?;
     let dataset = source
         .load_for(&mut model, loss)

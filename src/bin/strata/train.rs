@@ -54,6 +54,10 @@ pub(crate) struct TrainArgs {
     /// Name of the CSV label column [default: the last column].
     #[arg(long)]
     label: Option<String>,
+    /// Read NaN and infinite values in a CSV table as they are (by default they are an error
+    /// naming the row and column).
+    #[arg(long)]
+    allow_nonfinite: bool,
     /// Fraction of the training data held out for validation (taken from its end).
     #[arg(long)]
     validation_split: Option<f32>,
@@ -166,6 +170,7 @@ impl TrainArgs {
                     .height_shift_range(0.1)
                     .zoom_range(0.1)
             }),
+            allow_nonfinite: self.allow_nonfinite,
         }
     }
 }
