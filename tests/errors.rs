@@ -301,8 +301,10 @@ fn a_truncated_gzip_file_is_a_file_error() {
     let dir = temp_dir("truncated-gzip");
     let images = gzip(&idx(&[50, 28, 28], &vec![7u8; 50 * 28 * 28]));
     let path = dir.join("train-images-idx3-ubyte.gz");
-    // Cut the compressed stream in the middle.
+    // Cut the compressed stream in the middle (the labels are whole: their header is read
+    // first, to compare the counts before decoding).
     std::fs::write(&path, &images[..images.len() / 2]).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), gzip(&idx(&[50], &[1; 50]))).unwrap();
     let error = mnist::load_data_from(&dir).unwrap_err();
     let message = error.to_string();
     match &error {
@@ -510,12 +512,13 @@ fn a_flipped_byte_in_an_idx_gz_file_is_a_checksum_error() {
 fn an_idx_header_claiming_more_images_than_the_file_can_hold_fails_before_decoding() {
     let dir = temp_dir("idx-claim");
     let write = |name: &str, bytes: Vec<u8>| std::fs::write(dir.join(name), gzip(&bytes)).unwrap();
-    // The file: a header claiming 1.37 M images, a few bytes of data.
-    write("train-images-idx3-ubyte.gz", idx(&[1_370_000, 28, 28], &[0; 784]));
+    // The file: a header claiming 1.3 M images (under the 2³⁰-value limit), a few
+    // bytes of data.
+    write("train-images-idx3-ubyte.gz", idx(&[1_300_000, 28, 28], &[0; 784]));
     let message = mnist::read_idx(&dir.join("train-images-idx3-ubyte.gz"), 0x0803)
         .unwrap_err()
         .to_string();
-    assert!(message.contains("1370000") && message.contains("can hold"), "{message}");
+    assert!(message.contains("1300000") && message.contains("can hold"), "{message}");
     // Within what the file could hold, the label file's count is compared before decoding.
     write("train-images-idx3-ubyte.gz", idx(&[1000, 28, 28], &vec![0; 1000 * 784]));
     write("train-labels-idx1-ubyte.gz", idx(&[2], &[0, 1]));

@@ -1,12 +1,81 @@
-//! Every loader meets 10,000 mutated and truncated versions of a valid file and must answer
-//! `Ok` or `Err` each time: never a panic, a hang or a huge allocation.
+//! Every loader meets thousands of mutated and truncated versions of a valid file and must
+//! answer `Ok` or `Err` each time: never a panic, a hang or a huge allocation. A counting
+//! allocator measures each case's peak, so "no huge allocation" is checked, not assumed.
 
 use flate2::write::GzEncoder;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use strata::prelude::*;
 use strata::rng::Rng;
 
 const CASES: usize = 10_000;
+
+/// The most one case may have allocated at once, on top of what was live before it.
+const BUDGET: usize = 512 << 20;
+
+/// Counts the bytes live on each thread and their peak, and the largest single request on any
+/// thread (a pool thread's allocation is caught by the latter).
+struct PeakTracking;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+fn track(grow: isize) {
+    // `try_with`: the thread-locals may be gone while a thread shuts down.
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + grow);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counting neither
+// allocates nor touches the memory.
+unsafe impl GlobalAlloc for PeakTracking {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        track(layout.size() as isize);
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        track(-(layout.size() as isize));
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        track(new_size as isize - layout.size() as isize);
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: PeakTracking = PeakTracking;
+
+/// `run`'s result and the most bytes it had allocated at once on this thread.
+fn peak_of<T>(run: impl FnOnce() -> T) -> (T, usize) {
+    let start = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(start));
+    let result = run();
+    (result, (PEAK.with(Cell::get) - start).max(0) as usize)
+}
+
+/// Runs one case of a loader and checks it stayed within [`BUDGET`].
+fn within_budget<T>(what: &str, run: impl FnOnce() -> T) -> T {
+    let (result, peak) = peak_of(run);
+    assert!(peak < BUDGET, "{what}: a case allocated {peak} bytes at once");
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(largest < BUDGET, "{what}: one allocation of {largest} bytes");
+    result
+}
 
 /// A corrupted copy of `valid`: truncated, bytes overwritten, bytes inserted or deleted.
 fn mutate(valid: &[u8], rng: &mut Rng) -> Vec<u8> {
@@ -43,15 +112,28 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
-/// Runs `load` on `CASES` mutations of `valid` written to `path`; returns how many loaded.
-fn hammer(valid: &[u8], path: &std::path::Path, seed: u64, load: impl Fn(&std::path::Path) -> bool) -> usize {
+/// Runs `load` on `cases` mutations of `valid` written to `path`, each within [`BUDGET`];
+/// returns how many loaded.
+fn hammer_n(
+    cases: usize,
+    valid: &[u8],
+    path: &std::path::Path,
+    seed: u64,
+    mut load: impl FnMut(&std::path::Path) -> bool,
+) -> usize {
     let mut rng = Rng::new(seed);
     let mut accepted = 0;
-    for _ in 0..CASES {
+    let what = path.display().to_string();
+    for _ in 0..cases {
         std::fs::write(path, mutate(valid, &mut rng)).unwrap();
-        accepted += load(path) as usize;
+        accepted += within_budget(&what, || load(path)) as usize;
     }
     accepted
+}
+
+/// [`hammer_n`] with [`CASES`] cases.
+fn hammer(valid: &[u8], path: &std::path::Path, seed: u64, load: impl FnMut(&std::path::Path) -> bool) -> usize {
+    hammer_n(CASES, valid, path, seed, load)
 }
 
 #[test]
@@ -69,7 +151,7 @@ fn mutated_idx_files_never_panic() {
         let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(&mutate(&raw, &mut rng)).unwrap();
         std::fs::write(&path, encoder.finish().unwrap()).unwrap();
-        let _ = strata::data::mnist::read_idx(&path, 0x0803);
+        let _ = within_budget("re-gzipped IDX", || strata::data::mnist::read_idx(&path, 0x0803));
     }
 }
 
@@ -101,7 +183,9 @@ fn mutated_model_descriptions_never_panic() {
         let mut rng = Rng::new(seed);
         for _ in 0..CASES {
             let text = String::from_utf8_lossy(&mutate(valid, &mut rng)).into_owned();
-            if let Ok(mut spec) = parse(&text, format, "fuzz") {
+            // Reading is measured; building is not (yet): a mutated size can legitimately ask
+            // for a big model until the architecture memory budget bounds it.
+            if let Ok(mut spec) = within_budget("model description", || parse(&text, format, "fuzz")) {
                 // A description that parses must also build or fail cleanly.
                 let _ = spec.model.summary();
             }
@@ -159,7 +243,113 @@ fn mutated_keras_archives_never_panic() {
         zip.start_file("model.weights.h5", stored).unwrap();
         zip.write_all(&weights).unwrap();
         let bytes = zip.finish().unwrap().into_inner();
-        accepted += strata::io::import_keras_from(std::io::Cursor::new(bytes), "fuzz.keras").is_ok() as usize;
+        accepted += within_budget("re-zipped .keras", || {
+            strata::io::import_keras_from(std::io::Cursor::new(bytes), "fuzz.keras").is_ok()
+        }) as usize;
     }
     assert!(accepted < CASES, "no mutation was caught");
+}
+
+#[test]
+fn mutated_weight_files_never_panic() {
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[4, 4, 1]))
+        .add(Conv2D::new(2, (3, 3)).activation("relu"))
+        .add(Flatten::new())
+        .add(Dense::new(2).activation("softmax"));
+    model.build(&[4, 4, 1]).unwrap();
+    let path = scratch("weights.safetensors");
+    model.save_weights(&path).unwrap();
+    let valid = std::fs::read(&path).unwrap();
+    let loaded = hammer(&valid, &path, 9, |p| model.load_weights(p).is_ok());
+    assert!(loaded < CASES, "no mutation was caught");
+}
+
+/// A small picture in `format`, as a file's bytes.
+fn picture(format: image::ImageFormat) -> Vec<u8> {
+    let pixels = image::RgbImage::from_fn(8, 6, |x, y| image::Rgb([(x * 30) as u8, (y * 40) as u8, 128]));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(pixels)
+        .write_to(&mut bytes, format)
+        .unwrap();
+    bytes.into_inner()
+}
+
+#[test]
+fn mutated_images_never_panic() {
+    use strata::data::{ImageDatasetOptions, image_dataset_from_directory};
+    let dir = scratch("images");
+    let class = dir.join("class_a");
+    std::fs::create_dir_all(&class).unwrap();
+    let options = ImageDatasetOptions {
+        image_size: (6, 8),
+        ..ImageDatasetOptions::default()
+    };
+    for (name, format, seed) in [
+        ("picture.png", image::ImageFormat::Png, 10),
+        ("picture.jpg", image::ImageFormat::Jpeg, 11),
+    ] {
+        let valid = picture(format);
+        let path = class.join(name);
+        // Through the image-folder loader, as `strata train --data FOLDER` reads them.
+        let loaded = hammer_n(CASES / 2, &valid, &path, seed, |_| {
+            image_dataset_from_directory(&dir, &options).is_ok()
+        });
+        assert!(loaded < CASES / 2, "{name}: no mutation was caught");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+#[test]
+fn mutated_texts_and_tokenizers_never_panic() {
+    use strata::data::text::{Tokenizer, load_text};
+    let hamlet = include_str!("../data/shakespeare/hamlet.txt");
+    let valid = &hamlet.as_bytes()[..2000];
+    let path = scratch("text.txt");
+    hammer(valid, &path, 12, |p| {
+        let Ok(text) = load_text(p) else { return false };
+        let mut tokenizer = Tokenizer::new().char_level(true);
+        tokenizer.fit_on_texts(&[&text]).is_ok() && tokenizer.encode(&text).is_ok()
+    });
+    let mut tokenizer = Tokenizer::new().char_level(true);
+    tokenizer.fit_on_texts(&[&hamlet[..2000]]).unwrap();
+    let json = tokenizer.to_json();
+    let mut rng = Rng::new(13);
+    for _ in 0..CASES {
+        let text = String::from_utf8_lossy(&mutate(json.as_bytes(), &mut rng)).into_owned();
+        if let Ok(tokenizer) = within_budget("tokenizer JSON", || Tokenizer::from_json(&text)) {
+            let _ = tokenizer.encode("To be, or not to be");
+        }
+    }
+}
+
+#[test]
+fn an_idx_header_claiming_millions_of_images_fails_fast_with_a_small_peak() {
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let idx = |magic: u8, shape: &[u32], values: usize| {
+        let mut bytes = vec![0, 0, 8, magic];
+        shape.iter().for_each(|d| bytes.extend_from_slice(&d.to_be_bytes()));
+        bytes.resize(bytes.len() + values, 0);
+        gzip(&bytes)
+    };
+    let dir = scratch("idx-bomb");
+    std::fs::create_dir_all(&dir).unwrap();
+    let images = dir.join("train-images-idx3-ubyte.gz");
+    // The header: 1.3 M images (just under the 2³⁰-value limit) in a tiny file;
+    // before, a 1 GB buffer was allocated before the error.
+    std::fs::write(&images, idx(3, &[1_300_000, 28, 28], 784)).unwrap();
+    let (result, peak) = peak_of(|| strata::data::mnist::read_idx(&images, 0x0803));
+    assert!(result.is_err() && peak < 1 << 20, "{peak} bytes");
+    // 12,000 images really present and 60,000 labels: the counts differ, which is found
+    // before the images are decoded (before: 47 MB of images and floats first).
+    std::fs::write(&images, idx(3, &[12_000, 28, 28], 12_000 * 784)).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), idx(1, &[60_000], 60_000)).unwrap();
+    let (result, peak) = peak_of(|| strata::data::mnist::load_data_from(&dir));
+    let message = result.err().unwrap().to_string();
+    assert!(message.contains("differ") && peak < 1 << 20, "{peak} bytes: {message}");
 }
