@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use strata::prelude::*;
 use strata::rng::Rng;
 
+/// Cases per loader: thousands, the whole file well within a minute on two cores.
 const CASES: usize = 10_000;
 
 /// The most one case may have allocated at once, on top of what was live before it.
@@ -106,8 +107,16 @@ fn mutate(valid: &[u8], rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
+/// A path for one test's mutated files: in memory (`/dev/shm`) where there is one, since the
+/// cases write thousands of files.
 fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-hostile-{}", std::process::id()));
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("strata-hostile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
@@ -128,6 +137,7 @@ fn hammer_n(
         std::fs::write(path, mutate(valid, &mut rng)).unwrap();
         accepted += within_budget(&what, || load(path)) as usize;
     }
+    let _ = std::fs::remove_file(path);
     accepted
 }
 
@@ -153,6 +163,7 @@ fn mutated_idx_files_never_panic() {
         std::fs::write(&path, encoder.finish().unwrap()).unwrap();
         let _ = within_budget("re-gzipped IDX", || strata::data::mnist::read_idx(&path, 0x0803));
     }
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
@@ -297,8 +308,8 @@ fn mutated_images_never_panic() {
             image_dataset_from_directory(&dir, &options).is_ok()
         });
         assert!(loaded < CASES / 2, "{name}: no mutation was caught");
-        std::fs::remove_file(&path).unwrap();
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -352,4 +363,5 @@ fn an_idx_header_claiming_millions_of_images_fails_fast_with_a_small_peak() {
     let (result, peak) = peak_of(|| strata::data::mnist::load_data_from(&dir));
     let message = result.err().unwrap().to_string();
     assert!(message.contains("differ") && peak < 1 << 20, "{peak} bytes: {message}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
