@@ -334,3 +334,46 @@ fn a_run_record_naming_a_device_or_a_missing_file_is_refused_before_reading() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_nan_in_a_csv_table_is_refused_naming_line_and_column_unless_allowed() {
+    let dir = scratch("csv-nan");
+    let mut rows = String::from("x0,x1,label\n");
+    for i in 0..40 {
+        rows += &format!("{},{},{}\n", i % 2, (i / 2) % 2, i % 2);
+    }
+    let (train, test) = (dir.join("train.csv"), dir.join("test.csv"));
+    std::fs::write(&train, &rows).unwrap();
+    // One NaN feature in the test table, on its third line.
+    std::fs::write(&test, "x0,x1,label\n1,0,1\n0,NaN,0\n").unwrap();
+    let model = dir.join("table.toml");
+    std::fs::write(
+        &model,
+        "[compile]\nloss = \"sparse_categorical_crossentropy\"\n\
+         [[layers]]\nclass_name = \"InputLayer\"\nconfig = { shape = [2] }\n\
+         [[layers]]\nclass_name = \"Dense\"\nconfig = { units = 2, activation = \"softmax\" }\n",
+    )
+    .unwrap();
+    let args = [
+        "train",
+        "--model",
+        text(&model),
+        "--data",
+        text(&train),
+        "--test-data",
+        text(&test),
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+    ];
+    let (code, _, stderr) = strata(&args);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("test.csv") && stderr.contains("line 3, column 'x1'") && stderr.contains("NaN"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = strata(&[&args[..], &["--allow-nonfinite"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
