@@ -105,7 +105,8 @@ impl Regularizer {
                 Some(value) => value
                     .as_f64()
                     .map(|v| v as f32)
-                    .ok_or_else(|| Error::invalid(key, value, "a regularization factor must be a number ≥ 0")),
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| Error::invalid(key, value, "a regularization factor must be a finite number ≥ 0")),
             }
         };
         let regularizer = match name.to_ascii_lowercase().as_str() {

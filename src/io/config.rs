@@ -253,10 +253,14 @@ fn from_value(root: &Value) -> Result<ModelFile> {
             .as_array()
             .and_then(|all| {
                 all.iter()
-                    .map(|w| w.as_f64().map(|w| w as f32))
+                    .map(|w| w.as_f64().map(|w| w as f32).filter(|w| w.is_finite()))
                     .collect::<Option<Vec<_>>>()
             })
-            .ok_or_else(|| Error::Data(format!("compile.loss_weights must be a list of numbers, got {value}")))?,
+            .ok_or_else(|| {
+                Error::Data(format!(
+                    "compile.loss_weights must be a list of finite numbers, got {value}"
+                ))
+            })?,
     };
     let names = |items: &[Value]| -> Result<Vec<String>> {
         items
@@ -414,5 +418,27 @@ mod tests {
             )
             .is_ok()
         );
+        // JSON has no NaN, but a number past f32's range is as bad; so is a string.
+        for (setting, key) in [
+            (
+                r#""optimizer": {"class_name": "SGD", "config": {"momentum": 1e39}}"#,
+                "momentum",
+            ),
+            (
+                r#""optimizer": {"class_name": "Adam", "config": {"beta_1": "0.5"}}"#,
+                "beta_1",
+            ),
+            (r#""loss_weights": [1e39]"#, "loss_weights"),
+        ] {
+            let json = format!(
+                r#"{{"compile": {{"loss": "mse", {setting}}}, "layers": [{{"class_name": "Dense", "config": {{"units": 1}}}}]}}"#
+            );
+            let err = parse(&json, Format::Json, "m.json").err().unwrap().to_string();
+            assert!(err.contains(key) && err.contains("finite"), "{err}");
+        }
+        let json = r#"{"layers": [{"class_name": "Dense", "config": {"units": 1,
+            "kernel_regularizer": {"class_name": "L2", "config": {"l2": 1e39}}}}]}"#;
+        let err = parse(json, Format::Json, "m.json").err().unwrap().to_string();
+        assert!(err.contains("l2") && err.contains("finite"), "{err}");
     }
 }

@@ -110,11 +110,18 @@ pub fn from_config(value: &Value) -> Result<Box<dyn Optimizer>> {
             )));
         }
     };
-    let get = |key: &str| {
-        config
-            .and_then(|c| c.get(key))
-            .and_then(Value::as_f64)
-            .map(|v| v as f32)
+    // A setting that is present must be a finite number: `"momentum": "0.9"` or a value past
+    // f32's range must not fall back to the default.
+    let get = |key: &str| -> Result<Option<f32>> {
+        match config.and_then(|c| c.get(key)) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => value
+                .as_f64()
+                .map(|v| v as f32)
+                .filter(|v| v.is_finite())
+                .map(Some)
+                .ok_or_else(|| Error::invalid(key, value, format!("{name}'s {key} must be a finite number"))),
+        }
     };
     let mut optimizer = from_name(name)?;
     if let Some(value) = config.and_then(|c| c.get("learning_rate").or_else(|| c.get("lr"))) {
@@ -129,33 +136,33 @@ pub fn from_config(value: &Value) -> Result<Box<dyn Optimizer>> {
     let mut optimizer: Box<dyn Optimizer> = match name.to_ascii_lowercase().as_str() {
         "sgd" => Box::new(
             Sgd::new(lr)
-                .momentum(get("momentum").unwrap_or(0.0))
+                .momentum(get("momentum")?.unwrap_or(0.0))
                 .nesterov(flag("nesterov")),
         ),
         "adam" => Box::new(Adam {
-            beta_1: get("beta_1").unwrap_or(0.9),
-            beta_2: get("beta_2").unwrap_or(0.999),
-            epsilon: get("epsilon").unwrap_or(1e-7),
+            beta_1: get("beta_1")?.unwrap_or(0.9),
+            beta_2: get("beta_2")?.unwrap_or(0.999),
+            epsilon: get("epsilon")?.unwrap_or(1e-7),
             ..Adam::new(lr)
         }),
         "adamw" => Box::new(AdamW {
-            weight_decay: get("weight_decay").unwrap_or(0.004),
+            weight_decay: get("weight_decay")?.unwrap_or(0.004),
             adam: Adam {
-                beta_1: get("beta_1").unwrap_or(0.9),
-                beta_2: get("beta_2").unwrap_or(0.999),
-                epsilon: get("epsilon").unwrap_or(1e-7),
+                beta_1: get("beta_1")?.unwrap_or(0.9),
+                beta_2: get("beta_2")?.unwrap_or(0.999),
+                epsilon: get("epsilon")?.unwrap_or(1e-7),
                 ..Adam::new(lr)
             },
         }),
         "rmsprop" => Box::new(RMSprop {
-            rho: get("rho").unwrap_or(0.9),
-            momentum: get("momentum").unwrap_or(0.0),
-            epsilon: get("epsilon").unwrap_or(1e-7),
+            rho: get("rho")?.unwrap_or(0.9),
+            momentum: get("momentum")?.unwrap_or(0.0),
+            epsilon: get("epsilon")?.unwrap_or(1e-7),
             ..RMSprop::new(lr)
         }),
         "adagrad" => Box::new(Adagrad {
-            initial_accumulator_value: get("initial_accumulator_value").unwrap_or(0.1),
-            epsilon: get("epsilon").unwrap_or(1e-7),
+            initial_accumulator_value: get("initial_accumulator_value")?.unwrap_or(0.1),
+            epsilon: get("epsilon")?.unwrap_or(1e-7),
             ..Adagrad::new(lr)
         }),
         _ => optimizer,
