@@ -194,12 +194,13 @@ fn mutated_model_descriptions_never_panic() {
         let mut rng = Rng::new(seed);
         for _ in 0..CASES {
             let text = String::from_utf8_lossy(&mutate(valid, &mut rng)).into_owned();
-            // Reading is measured; building is not (yet): a mutated size can legitimately ask
-            // for a big model until the architecture memory budget bounds it.
-            if let Ok(mut spec) = within_budget("model description", || parse(&text, format, "fuzz")) {
-                // A description that parses must also build or fail cleanly.
-                let _ = spec.model.summary();
-            }
+            // A description that parses must also summarize (shape inference only, no
+            // weights) or fail cleanly, within the budget whatever sizes the mutation wrote.
+            within_budget("model description", || {
+                if let Ok(mut spec) = parse(&text, format, "fuzz") {
+                    let _ = spec.model.summary();
+                }
+            });
         }
     }
 }
