@@ -39,6 +39,10 @@ const HARMLESS: &[&str] = &[
     "zero_output_for_mask",
     // Bidirectional checks that it is its layer reversed.
     "backward_layer",
+    // Some Keras 3 versions write these on every image augmentation layer (RandomContrast
+    // reads its value_range); they concern boxes and pixel ranges, not strata's transforms.
+    "value_range",
+    "bounding_box_format",
 ];
 
 /// Keras settings strata does not implement, with the value that means "not used": any other
@@ -77,6 +81,10 @@ pub(crate) fn check_keys(class_name: &str, config: &Value, written: &Value) -> R
     let Some(given) = config.as_object() else {
         return Ok(());
     };
+    let layer = match given.get("name").and_then(Value::as_str) {
+        Some(name) => format!("layer '{name}' ({class_name})"),
+        None => class_name.to_string(),
+    };
     for (key, value) in given {
         let own = written.get(key);
         match unimplemented_default(key) {
@@ -84,19 +92,19 @@ pub(crate) fn check_keys(class_name: &str, config: &Value, written: &Value) -> R
             Some(default) if own.is_some_and(|own| !means(own, &default)) => {}
             Some(default) if !means(value, &default) => {
                 return Err(Error::Data(format!(
-                    "{class_name}: \"{key}\" = {value} is not supported by strata (only {default})"
+                    "{layer}: \"{key}\" = {value} is not supported by strata (only {default})"
                 )));
             }
             Some(_) => {}
             None if own.is_some() || HARMLESS.contains(&key.as_str()) => {}
-            None => return Err(unknown_key(class_name, key, written)),
+            None => return Err(unknown_key(&layer, class_name, key, written)),
         }
     }
     Ok(())
 }
 
 /// The error for a key the layer does not know, listing the ones it does.
-fn unknown_key(class_name: &str, key: &str, written: &Value) -> Error {
+fn unknown_key(layer: &str, class_name: &str, key: &str, written: &Value) -> Error {
     let mut known: Vec<&str> = written
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
@@ -104,7 +112,7 @@ fn unknown_key(class_name: &str, key: &str, written: &Value) -> Error {
     known.retain(|k| !HARMLESS.contains(k));
     known.sort_unstable();
     Error::Data(format!(
-        "{class_name}: unknown key \"{key}\"; the keys {class_name} reads are: {} (and Keras's \
+        "{layer}: unknown key \"{key}\"; the keys {class_name} reads are: {} (and Keras's \
          bookkeeping keys such as name, trainable, dtype)",
         known.join(", ")
     ))
@@ -124,9 +132,12 @@ mod tests {
 
     #[test]
     fn a_typo_in_a_key_that_changes_the_computation_is_an_error() {
-        let err = message("Conv2D", json!({"filters": 2, "kernel_size": 3, "activaton": "relu"}));
+        let err = message(
+            "Conv2D",
+            json!({"name": "conv", "filters": 2, "kernel_size": 3, "activaton": "relu"}),
+        );
         assert!(
-            err.contains("Conv2D") && err.contains("\"activaton\"") && err.contains("activation, "),
+            err.contains("layer 'conv' (Conv2D)") && err.contains("\"activaton\"") && err.contains("activation, "),
             "{err}"
         );
     }
