@@ -142,10 +142,14 @@ pub(crate) fn number(config: &Value, key: &str) -> Result<Option<f32>> {
     }
 }
 
-/// A flag under `key`, or `default`; anything but `true`/`false` reads as the default, as the
-/// config reader always has.
-pub(crate) fn flag(config: &Value, key: &str, default: bool) -> bool {
-    config.get(key).and_then(Value::as_bool).unwrap_or(default)
+/// A flag under `key`, or `default`. Anything but `true`/`false` is an error: `"use_bias":
+/// "false"` must not read as the default, true.
+pub(crate) fn flag(config: &Value, key: &str, default: bool) -> Result<bool> {
+    match present(config, key) {
+        None => Ok(default),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(other) => Err(Error::Data(format!("\"{key}\" must be true or false, got {other}"))),
+    }
 }
 
 /// A string under `key`, or `default`.

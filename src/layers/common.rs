@@ -144,7 +144,7 @@ impl WeightArgs {
         let defaults = WeightArgs::default();
         Ok(WeightArgs {
             activation: args::activation(config, "activation", &defaults.activation)?,
-            use_bias: args::flag(config, "use_bias", true),
+            use_bias: args::flag(config, "use_bias", true)?,
             kernel_initializer: args::initializer(config, "kernel_initializer")?.unwrap_or(defaults.kernel_initializer),
             bias_initializer: args::initializer(config, "bias_initializer")?.unwrap_or(defaults.bias_initializer),
             kernel_regularizer: args::regularizer(config, "kernel_regularizer")?,

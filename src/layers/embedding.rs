@@ -61,7 +61,7 @@ impl Embedding {
     pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
         let size = |key: &str| args::required_size(config, key, "Embedding");
         let mut layer =
-            Embedding::new(size("input_dim")?, size("output_dim")?).mask_zero(args::flag(config, "mask_zero", false));
+            Embedding::new(size("input_dim")?, size("output_dim")?).mask_zero(args::flag(config, "mask_zero", false)?);
         if let Some(init) = args::initializer(config, "embeddings_initializer")? {
             layer.embeddings_initializer = init;
         }

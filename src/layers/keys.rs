@@ -183,5 +183,8 @@ mod tests {
             json!({"units": 2, "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}}),
         );
         assert!(err.contains("\"kernel_regularizer\""), "{err}");
+        // A flag that is not a boolean is not read as its default.
+        let err = message("Dense", json!({"units": 2, "use_bias": "false"}));
+        assert!(err.contains("\"use_bias\" must be true or false"), "{err}");
     }
 }

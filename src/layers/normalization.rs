@@ -127,8 +127,8 @@ impl BatchNormalization {
             ..BatchNormalization::new()
                 .momentum(args::number(config, "momentum")?.unwrap_or(0.99))
                 .epsilon(args::number(config, "epsilon")?.unwrap_or(1e-3))
-                .center(args::flag(config, "center", true))
-                .scale(args::flag(config, "scale", true))
+                .center(args::flag(config, "center", true)?)
+                .scale(args::flag(config, "scale", true)?)
         })
     }
 }
@@ -301,8 +301,8 @@ impl LayerNormalization {
             args: LayerArgs::with_input_shape(config)?,
             ..LayerNormalization::new()
                 .epsilon(args::number(config, "epsilon")?.unwrap_or(1e-3))
-                .center(args::flag(config, "center", true))
-                .scale(args::flag(config, "scale", true))
+                .center(args::flag(config, "center", true)?)
+                .scale(args::flag(config, "scale", true)?)
         })
     }
 }

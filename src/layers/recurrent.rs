@@ -510,7 +510,7 @@ impl<K: RecurrentKind> Recurrent<K> {
     /// The layer from Keras's `get_config()` keys.
     pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
         let flag = |key: &str, default: bool| args::flag(config, key, default);
-        if flag("stateful", false) || flag("unroll", false) {
+        if flag("stateful", false)? || flag("unroll", false)? {
             return Err(Error::Data(format!(
                 "{}: stateful and unroll are not supported",
                 K::CLASS
@@ -524,11 +524,11 @@ impl<K: RecurrentKind> Recurrent<K> {
         let mut layer = Recurrent::<K>::new(args::required_size(config, "units", K::CLASS)?)
             .activation(&args::activation(config, "activation", "tanh")?)
             .recurrent_activation(&args::activation(config, "recurrent_activation", "sigmoid")?)
-            .use_bias(flag("use_bias", true))
-            .return_sequences(flag("return_sequences", false))
-            .return_state(flag("return_state", false))
-            .go_backwards(flag("go_backwards", false))
-            .unit_forget_bias(flag("unit_forget_bias", true))
+            .use_bias(flag("use_bias", true)?)
+            .return_sequences(flag("return_sequences", false)?)
+            .return_state(flag("return_state", false)?)
+            .go_backwards(flag("go_backwards", false)?)
+            .unit_forget_bias(flag("unit_forget_bias", true)?)
             .dropout(args::number(config, "dropout")?.unwrap_or(0.0))
             .recurrent_dropout(args::number(config, "recurrent_dropout")?.unwrap_or(0.0));
         for (key, initializer) in [
