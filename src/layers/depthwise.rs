@@ -230,7 +230,7 @@ impl DepthwiseConv2D {
             Some(_) => args::required_size(config, "depth_multiplier", class)?,
         };
         layer.activation = args::activation(config, "activation", "linear")?;
-        layer.use_bias = args::flag(config, "use_bias", true);
+        layer.use_bias = args::flag(config, "use_bias", true)?;
         layer.depthwise_initializer =
             args::initializer(config, "depthwise_initializer")?.unwrap_or(Initializer::GlorotUniform);
         layer.bias_initializer = args::initializer(config, "bias_initializer")?.unwrap_or(Initializer::Zeros);
