@@ -213,6 +213,8 @@ fn from_value(root: &Value) -> Result<ModelFile> {
     };
     model.set_name(&name);
     let compile = root.get("compile").or_else(|| root.get("compile_config"));
+    check_section_keys("compile", compile, COMPILE_KEYS)?;
+    check_section_keys("fit", root.get("fit"), FIT_KEYS)?;
     let optimizer = match compile.and_then(|c| c.get("optimizer")) {
         Some(value) => optimizers::from_config(value).map_err(|e| Error::Data(format!("compile.optimizer: {e}")))?,
         None => optimizers::from_name("rmsprop")?,
@@ -314,6 +316,39 @@ fn from_value(root: &Value) -> Result<ModelFile> {
     })
 }
 
+/// The keys of a description's `compile` section: those strata reads, then Keras's
+/// `compile_config` keys that change nothing strata computes.
+const COMPILE_KEYS: &[&str] = &[
+    "optimizer",
+    "loss",
+    "from_logits",
+    "loss_weights",
+    "metrics",
+    "weighted_metrics",
+    "run_eagerly",
+    "steps_per_execution",
+    "jit_compile",
+    "auto_scale_loss",
+];
+
+/// The keys of a description's `fit` section.
+const FIT_KEYS: &[&str] = &["epochs", "batch_size", "validation"];
+
+/// Refuses a key of a `compile` or `fit` section that strata does not know: a typo
+/// (`optimzer`) would otherwise train with the default silently.
+fn check_section_keys(section: &str, value: Option<&Value>, known: &[&str]) -> Result<()> {
+    let Some(object) = value.and_then(Value::as_object) else {
+        return Ok(());
+    };
+    match object.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(key) => Err(Error::Data(format!(
+            "unknown key \"{section}.{key}\"; {section} takes: {}",
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A loss for a file without compile settings: cross-entropy after a softmax, else MSE.
 fn default_loss(entries: &[Value]) -> Loss {
     let last_activation = entries
@@ -380,6 +415,42 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("Conv9D") && err.contains("Dense"), "{err}");
+    }
+
+    #[test]
+    fn unknown_compile_fit_and_optimizer_keys_are_errors_naming_them() {
+        let file = |compile: &str, fit: &str| {
+            format!(
+                "[compile]\n{compile}\nloss = \"mse\"\n[fit]\n{fit}\n[[layers]]\nclass_name = \"Dense\"\nconfig = {{ units = 1 }}\n"
+            )
+        };
+        let message = |text: &str| parse(text, Format::Toml, "m.toml").err().map(|e| e.to_string());
+        let cases = [
+            (file("optimzer = \"sgd\"", "epochs = 2"), "compile.optimzer"),
+            (file("optimizer = \"sgd\"", "epoch = 2"), "fit.epoch"),
+            (
+                file("optimizer = { class_name = \"SGD\", config = { momentun = 0.9 } }", ""),
+                "\"momentun\"",
+            ),
+            (
+                file("optimizer = { class_name = \"Adam\", config = { amsgrad = true } }", ""),
+                "\"amsgrad\" = true is not supported",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = message(&text).unwrap_or_default();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        // What Keras 3 writes for Adam, and Keras 2's SGD, load.
+        let keras_adam = "optimizer = { class_name = \"Adam\", config = { name = \"adam\", learning_rate = 0.001, \
+            weight_decay = \"null\", use_ema = false, ema_momentum = 0.99, beta_1 = 0.9, beta_2 = 0.999, \
+            epsilon = 1e-7, amsgrad = false } }";
+        let err = message(&file(keras_adam, "epochs = 1")).unwrap_or_default();
+        assert!(err.contains("weight_decay"), "a string is not null: {err}");
+        let keras_adam = keras_adam.replace("weight_decay = \"null\", ", "");
+        assert_eq!(message(&file(&keras_adam, "epochs = 1")), None);
+        let keras2_sgd = "optimizer = { class_name = \"SGD\", config = { lr = 0.01, decay = 0.0, momentum = 0.9, nesterov = false } }";
+        assert_eq!(message(&file(keras2_sgd, "batch_size = 8")), None);
     }
 
     #[test]

@@ -168,7 +168,68 @@ pub fn from_config(value: &Value) -> Result<Box<dyn Optimizer>> {
         _ => optimizer,
     };
     *optimizer.clipping_mut() = clipping;
+    check_keys(name, config, &optimizer.config())?;
     Ok(optimizer)
+}
+
+/// Keys of a Keras optimizer config that change nothing strata computes: bookkeeping, and
+/// settings that only matter when another one (`use_ema`) turns them on.
+const HARMLESS_KEYS: &[&str] = &[
+    "name",
+    // Keras 2's name for learning_rate, read above.
+    "lr",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "is_legacy_optimizer",
+    "jit_compile",
+];
+
+/// Keras optimizer settings strata does not implement, with the value that means "not used".
+fn unused_value(key: &str) -> Option<Value> {
+    Some(match key {
+        "use_ema" | "amsgrad" | "centered" => Value::Bool(false),
+        "decay" => serde_json::json!(0.0),
+        "weight_decay" | "loss_scale_factor" | "gradient_accumulation_steps" => Value::Null,
+        _ => return None,
+    })
+}
+
+/// Refuses a key of an optimizer's `config` that strata would otherwise ignore while it changes
+/// the updates: a typo (`"momentun"`), or a Keras setting strata lacks (`"amsgrad": true`).
+/// `written` is the config the optimizer built from it writes: the keys it reads.
+fn check_keys(name: &str, config: &Value, written: &Value) -> Result<()> {
+    let Some(given) = config.as_object() else {
+        return Ok(());
+    };
+    for (key, value) in given {
+        if written.get(key).is_some() || HARMLESS_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let same = |unused: &Value| match (value, unused) {
+            (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+            _ => value == unused,
+        };
+        match unused_value(key) {
+            Some(unused) if same(&unused) => {}
+            Some(unused) => {
+                return Err(Error::Data(format!(
+                    "optimizer {name}: \"{key}\" = {value} is not supported by strata (only {unused})"
+                )));
+            }
+            None => {
+                let mut known: Vec<&str> = written
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                known.sort_unstable();
+                return Err(Error::Data(format!(
+                    "optimizer {name}: unknown key \"{key}\"; the keys {name} reads are: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_learning_rate(learning_rate: f32) -> Result<()> {
