@@ -7,15 +7,27 @@
 //! (see [`crate::tensor::checked_numel`]), so a size beyond 2⁶⁴ bytes is refused too, never
 //! wrapped around.
 //!
-//! The budget is 16 GiB unless [`set_memory_budget`] (which wins) or the `STRATA_MAX_MEMORY`
-//! environment variable (bytes, with an optional `K`, `M`, `G` or `T` suffix, powers of 1024)
-//! says otherwise.
+//! The budget is 16 GiB, or half the machine's memory where that is less (so a model that
+//! passes still leaves room for its optimizer's state and the data), unless
+//! [`set_memory_budget`] (which wins) or the `STRATA_MAX_MEMORY` environment variable (bytes,
+//! with an optional `K`, `M`, `G` or `T` suffix, powers of 1024) says otherwise.
 
 use crate::error::{Error, Result};
 use std::sync::Mutex;
 
-/// The budget when nothing overrides it: 16 GiB.
+/// The budget when nothing overrides it, on a machine with at least 32 GiB: 16 GiB.
 pub const DEFAULT_MEMORY_BUDGET: u64 = 16 << 30;
+
+/// The budget when nothing overrides it: [`DEFAULT_MEMORY_BUDGET`], or half the machine's
+/// memory where that is less (Linux's `/proc/meminfo`; elsewhere the constant).
+pub fn default_memory_budget() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+        let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        kilobytes.checked_mul(1024)
+    });
+    total.map_or(DEFAULT_MEMORY_BUDGET, |bytes| (bytes / 2).min(DEFAULT_MEMORY_BUDGET))
+}
 
 /// The environment variable that overrides [`DEFAULT_MEMORY_BUDGET`].
 pub const MEMORY_BUDGET_VARIABLE: &str = "STRATA_MAX_MEMORY";
@@ -47,7 +59,7 @@ pub fn memory_budget() -> Result<u64> {
                 "must be a number of bytes, optionally with a K, M, G or T suffix (e.g. 8G)",
             )
         }),
-        Err(_) => Ok(DEFAULT_MEMORY_BUDGET),
+        Err(_) => Ok(default_memory_budget()),
     }
 }
 
@@ -115,6 +127,20 @@ pub fn check_memory(what: impl FnOnce() -> String, bytes: Option<u64>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_budget_is_at_most_half_the_machine() {
+        let budget = default_memory_budget();
+        assert!(budget <= DEFAULT_MEMORY_BUDGET, "{budget}");
+        if let Ok(text) = std::fs::read_to_string("/proc/meminfo") {
+            let total_kb: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .expect("MemTotal in /proc/meminfo");
+            assert_eq!(budget, (total_kb * 1024 / 2).min(DEFAULT_MEMORY_BUDGET));
+        }
+    }
 
     #[test]
     fn sizes_parse_with_binary_suffixes() {
