@@ -185,14 +185,17 @@ pub(crate) fn group_thousands(n: usize) -> String {
     out
 }
 
-/// Size of `count` f32 weights as Keras prints it: `397.54 KB`.
+/// Size of `count` f32 weights as Keras prints it (`readable_memory_size`): `397.54 KB`,
+/// `4.00 GB`, in powers of 1024.
 fn bytes(count: usize) -> String {
-    let size = count as f64 * 4.0;
-    match size {
-        s if s >= 1024.0 * 1024.0 => format!("{:.2} MB", s / (1024.0 * 1024.0)),
-        s if s >= 1024.0 => format!("{:.2} KB", s / 1024.0),
-        s => format!("{s:.2} B"),
+    let mut size = count as f64 * 4.0;
+    for unit in ["B", "KB", "MB", "GB", "TB"] {
+        if size < 1024.0 {
+            return format!("{size:.2} {unit}");
+        }
+        size /= 1024.0;
     }
+    format!("{size:.2} PB")
 }
 
 #[cfg(test)]
@@ -205,5 +208,7 @@ mod tests {
         assert_eq!(group_thousands(0), "0");
         assert_eq!(bytes(101770), "397.54 KB");
         assert_eq!(bytes(0), "0.00 B");
+        assert_eq!(bytes(1_074_102_282), "4.00 GB");
+        assert_eq!(bytes(262_144), "1.00 MB");
     }
 }
