@@ -33,6 +33,69 @@ pub enum Initializer {
     /// SimpleRNN, LSTM and GRU. A `(rows, cols)` kernel has orthonormal rows or columns,
     /// whichever are fewer; higher ranks are flattened to `(Π leading axes, last axis)`.
     Orthogonal { gain: f32 },
+    /// Keras's `VarianceScaling(scale, mode, distribution)`, of which the named ones above are
+    /// cases: variance `scale / n`, `n` being the fan in, the fan out or their average
+    /// (`mode`), drawn truncated normal, normal or uniform (`distribution`). EfficientNet's
+    /// kernels use `(2.0, fan_out, truncated_normal)`.
+    VarianceScaling {
+        scale: f32,
+        mode: FanMode,
+        distribution: Distribution,
+    },
+}
+
+/// Which fan [`Initializer::VarianceScaling`] divides by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FanMode {
+    /// `fan_in` (Keras's default).
+    FanIn,
+    /// `fan_out`.
+    FanOut,
+    /// `(fan_in + fan_out) / 2`.
+    FanAvg,
+}
+
+/// What [`Initializer::VarianceScaling`] draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distribution {
+    /// A normal truncated at two standard deviations (Keras's default).
+    TruncatedNormal,
+    /// A normal.
+    UntruncatedNormal,
+    /// A uniform of the same variance.
+    Uniform,
+}
+
+impl FanMode {
+    /// Keras's `mode` name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "fan_in" => Ok(FanMode::FanIn),
+            "fan_out" => Ok(FanMode::FanOut),
+            "fan_avg" => Ok(FanMode::FanAvg),
+            other => Err(Error::unknown(
+                "VarianceScaling mode",
+                other,
+                &["fan_in", "fan_out", "fan_avg"],
+            )),
+        }
+    }
+}
+
+impl Distribution {
+    /// Keras's `distribution` name (`normal` is Keras's old name for the truncated one).
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "truncated_normal" | "normal" => Ok(Distribution::TruncatedNormal),
+            "untruncated_normal" => Ok(Distribution::UntruncatedNormal),
+            "uniform" => Ok(Distribution::Uniform),
+            other => Err(Error::unknown(
+                "VarianceScaling distribution",
+                other,
+                &["truncated_normal", "untruncated_normal", "uniform"],
+            )),
+        }
+    }
 }
 
 /// The names [`Initializer::from_name`] accepts.
@@ -48,6 +111,7 @@ pub const NAMES: &[&str] = &[
     "random_normal",
     "random_uniform",
     "orthogonal",
+    "variance_scaling",
 ];
 
 /// Truncating a standard normal at ±2 shrinks its stddev by this factor; Keras divides by it.
@@ -75,6 +139,11 @@ impl Initializer {
                 maxval: 0.05,
             },
             "orthogonal" => Initializer::Orthogonal { gain: 1.0 },
+            "variance_scaling" => Initializer::VarianceScaling {
+                scale: 1.0,
+                mode: FanMode::FanIn,
+                distribution: Distribution::TruncatedNormal,
+            },
             _ => return Err(Error::unknown("initializer", name, NAMES)),
         })
     }
@@ -94,6 +163,7 @@ impl Initializer {
             Initializer::RandomNormal { .. } => "random_normal",
             Initializer::RandomUniform { .. } => "random_uniform",
             Initializer::Orthogonal { .. } => "orthogonal",
+            Initializer::VarianceScaling { .. } => "variance_scaling",
         }
     }
 
@@ -110,6 +180,7 @@ impl Initializer {
             values.iter_mut().for_each(|v| *v = rng.truncated_normal(stddev));
         };
         let fan_avg = ((fan_in + fan_out) / 2.0).max(1.0);
+        let fan_out = fan_out.max(1.0);
         let fan_in = fan_in.max(1.0);
         match *self {
             Initializer::GlorotUniform => uniform(values, rng, (3.0 / fan_avg).sqrt()),
@@ -128,6 +199,26 @@ impl Initializer {
                 values.iter_mut().for_each(|v| *v = rng.uniform(minval, maxval))
             }
             Initializer::Orthogonal { gain } => orthogonal(values, shape, gain, rng),
+            Initializer::VarianceScaling {
+                scale,
+                mode,
+                distribution,
+            } => {
+                let n = match mode {
+                    FanMode::FanIn => fan_in,
+                    FanMode::FanOut => fan_out,
+                    FanMode::FanAvg => fan_avg,
+                };
+                let variance = scale / n;
+                match distribution {
+                    Distribution::TruncatedNormal => truncated(values, rng, variance),
+                    Distribution::UntruncatedNormal => {
+                        let stddev = variance.sqrt();
+                        values.iter_mut().for_each(|v| *v = stddev * rng.normal())
+                    }
+                    Distribution::Uniform => uniform(values, rng, (3.0 * variance).sqrt()),
+                }
+            }
         }
         tensor
     }
@@ -224,6 +315,21 @@ mod tests {
         let std = (t.data().iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
         let expected = (2.0f32 / 400.0).sqrt();
         assert!((std - expected).abs() < 0.03 * expected, "{std} vs {expected}");
+    }
+
+    #[test]
+    fn variance_scaling_fan_out_has_the_keras_stddev() {
+        // EfficientNet's kernels: VarianceScaling(2.0, "fan_out", "truncated_normal").
+        let init = Initializer::VarianceScaling {
+            scale: 2.0,
+            mode: FanMode::FanOut,
+            distribution: Distribution::TruncatedNormal,
+        };
+        let t = init.initialize(&[3, 3, 8, 64], &mut Rng::new(2));
+        let n = t.len() as f32;
+        let std = (t.data().iter().map(|v| v * v).sum::<f32>() / n).sqrt();
+        let expected = (2.0f32 / (9.0 * 64.0)).sqrt();
+        assert!((std - expected).abs() < 0.05 * expected, "{std} vs {expected}");
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub mod prelude {
     };
     pub use crate::layers::{Bidirectional, Embedding, GRU, LSTM, SimpleRNN, TimeDistributed};
     pub use crate::layers::{
-        Cropping2D, DepthwiseConv2D, ReLU, Rescaling, SeparableConv2D, UpSampling2D, ZeroPadding2D,
+        Cropping2D, DepthwiseConv2D, Normalization, ReLU, Rescaling, SeparableConv2D, UpSampling2D, ZeroPadding2D,
     };
     pub use crate::layers::{RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
     pub use crate::losses::Loss;

@@ -144,6 +144,28 @@ fn dropout_keeps_the_expected_value_in_training_and_is_the_identity_at_inference
         "{dropped} of 128 channels dropped at rate 0.5"
     );
 
+    // noise_shape (None, 1, 1, 1), EfficientNet's drop-connect: whole samples kept or dropped.
+    let drop_connect = || boxed(Dropout::new(0.5).noise_shape(&[None, Some(1), Some(1), Some(1)]));
+    let (y, _) = run_layers(vec![drop_connect()], &images, true);
+    let samples: Vec<f32> = y.data().chunks(400).map(|sample| sample[0]).collect();
+    for (n, sample) in y.data().chunks(400).enumerate() {
+        assert!(sample.iter().all(|&v| v == samples[n]), "sample {n}");
+    }
+    assert!(
+        samples.iter().any(|&v| v == 0.0) && samples.contains(&2.0),
+        "{samples:?}"
+    );
+    // A size that neither is 1 nor matches the input names the argument.
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[5, 5, 16]))
+        .add(Dropout::new(0.5).noise_shape(&[None, Some(2), Some(1), Some(1)]));
+    let error = model.compile("sgd", "mse", &[]).unwrap_err().to_string();
+    assert!(
+        error.contains("noise_shape") && error.contains("(None, 5, 5, 16)"),
+        "{error}"
+    );
+
     // Gaussian noise: zero mean, the asked standard deviation; none at inference.
     let zeros = Tensor::zeros(&[100, 1000]);
     let (y, _) = run_layers(vec![boxed(GaussianNoise::new(0.5))], &zeros, true);

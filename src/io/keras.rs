@@ -12,7 +12,10 @@
 
 use super::config;
 use super::hdf5::Hdf5File;
-use super::keras_layer::check_layer;
+use super::keras_layer::check_layers;
+use super::keras_nested::{self, FlatLayers};
+use super::keras_ops;
+use super::keras_references::to_inbound_references;
 use super::keras_weights;
 use crate::error::{Error, Result};
 use crate::initializers::to_snake_case;
@@ -56,9 +59,74 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     // Both members first: a damaged archive fails its checksums before any parsing.
     let config_bytes = member(&mut archive, "config.json", MAX_CONFIG_BYTES).map_err(fail)?;
     let weights = member(&mut archive, "model.weights.h5", u64::MAX).map_err(fail)?;
-    let mut root: Value =
+    let root: Value =
         serde_json::from_slice(&config_bytes).map_err(|e| fail(format!("config.json is not valid JSON ({e})")))?;
-    let class = root
+    let described = describe(root, path)?;
+    let layers = check_layers(&described.flat.entries, &described.flat.groups).map_err(fail)?;
+    let spec = described.parse(path)?;
+
+    let in_weights = |e: String| fail(format!("model.weights.h5: {e}"));
+    let hdf5 = Hdf5File::parse(&weights).map_err(in_weights)?;
+    let stored = keras_weights::read(&hdf5, &layers).map_err(in_weights)?;
+    keras_weights::check_shapes(&layers, &spec.model, &described.shapes, &stored).map_err(in_weights)?;
+
+    let metrics = spec.metric_lists();
+    let mut model = spec.model;
+    let borrowed: Vec<&[usize]> = described.shapes.iter().map(Vec::as_slice).collect();
+    model
+        .build_inputs(&borrowed)
+        .map_err(|e| fail(format!("the model does not build: {e}")))?;
+    keras_weights::assign(&mut model, stored).map_err(in_weights)?;
+    if described.compile.is_some() {
+        config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
+    }
+    Ok(model)
+}
+
+/// The architecture a Keras `config.json` describes (what `.keras` archives hold, or
+/// `keras.saving.serialize_keras_object(model)`), without weights and not built: for checking
+/// that strata can import an architecture (its layers, shapes and parameter counts, which
+/// `count_params` and `summary` give without making the weights) before any weights exist.
+/// Nested models are opened up as [`import_keras`] opens them; an unsupported layer is an error
+/// naming every one of them.
+pub fn keras_model_from_config(config: &Value) -> Result<Model> {
+    let origin = Path::new("config.json");
+    let described = describe(config.clone(), origin)?;
+    check_layers(&described.flat.entries, &described.flat.groups).map_err(|e| Error::file(origin, e))?;
+    Ok(described.parse(origin)?.model)
+}
+
+/// What an archive's config.json describes, read for import.
+struct Described {
+    /// The model's class, `Sequential` or `Functional` (a `Sequential` holding nested models
+    /// becomes the functional model it is).
+    class: String,
+    /// Its config, in the layout strata's model files read.
+    body: Value,
+    /// Its layers, nested models opened up, and where their weights are.
+    flat: FlatLayers,
+    /// Each input's per-sample shape.
+    shapes: Vec<Vec<usize>>,
+    /// The compile settings, when the model was compiled with a loss.
+    compile: Option<Value>,
+}
+
+impl Described {
+    /// The model file this describes (its layers and graph; compile settings).
+    fn parse(&self, origin: &Path) -> Result<config::ModelFile> {
+        let mut description = json!({"class_name": self.class, "config": self.body});
+        if let Some(settings) = &self.compile {
+            description["compile"] = settings.clone();
+        }
+        config::parse_value(&description, &format!("{} (config.json)", origin.display()))
+    }
+}
+
+/// Reads config.json's model: its class, graph (in Keras 2's layout), layers (nested models
+/// opened up), input shapes and compile settings.
+fn describe(mut root: Value, path: &Path) -> Result<Described> {
+    let fail = |reason: String| Error::file(path, reason);
+    let mut class = root
         .get("class_name")
         .and_then(Value::as_str)
         .unwrap_or("(none)")
@@ -66,12 +134,20 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     let functional = matches!(class.as_str(), "Functional" | "Model");
     if class != "Sequential" && !functional {
         return Err(fail(format!(
-            "config.json describes a '{class}' model; strata imports Model and Functional models"
+            "config.json describes a '{class}' model; strata imports Sequential and Functional models"
         )));
     }
     let mut body = root.get_mut("config").map(Value::take).unwrap_or_default();
     if functional {
+        keras_ops::as_layers(&mut body);
         to_inbound_references(&mut body).map_err(fail)?;
+    }
+    if body.get("layers").and_then(Value::as_array).is_none() {
+        return Err(fail("config.json has no \"layers\" list".into()));
+    }
+    let flat = keras_nested::flatten(&mut body, functional).map_err(fail)?;
+    if body.get("input_layers").is_some() {
+        class = "Functional".into();
     }
     let output_names: Vec<String> = match body.get("output_layers").and_then(Value::as_array) {
         Some(refs) => refs
@@ -83,99 +159,21 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     let compile = root
         .get("compile_config")
         .and_then(|c| compile_settings(c, &output_names));
-    let entries = body
-        .get("layers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| fail("config.json has no \"layers\" list".into()))?;
-    let mut layers = Vec::new();
-    for entry in entries {
-        layers.push(check_layer(entry).map_err(fail)?);
-    }
-    let shapes = if functional {
-        functional_input_shapes(&body, entries).map_err(fail)?
+    let shapes = if class == "Functional" {
+        functional_input_shapes(&body, &flat.entries).map_err(fail)?
     } else {
         vec![
-            input_shape(&body, entries)
+            input_shape(&body, &flat.entries)
                 .ok_or_else(|| fail("config.json gives no input shape (no InputLayer or build_input_shape)".into()))?,
         ]
     };
-
-    let mut description = json!({"class_name": class, "config": body});
-    if let Some(settings) = &compile {
-        description["compile"] = settings.clone();
-    }
-    let spec = config::parse_value(&description, &format!("{} (config.json)", path.display()))?;
-
-    let in_weights = |e: String| fail(format!("model.weights.h5: {e}"));
-    let hdf5 = Hdf5File::parse(&weights).map_err(in_weights)?;
-    let stored = keras_weights::read(&hdf5, &layers).map_err(in_weights)?;
-    keras_weights::check_shapes(&layers, &spec.model, &shapes, &stored).map_err(in_weights)?;
-
-    let metrics = spec.metric_lists();
-    let mut model = spec.model;
-    let borrowed: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
-    model
-        .build_inputs(&borrowed)
-        .map_err(|e| fail(format!("the model does not build: {e}")))?;
-    keras_weights::assign(&mut model, stored).map_err(in_weights)?;
-    if compile.is_some() {
-        config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
-    }
-    Ok(model)
-}
-
-/// Rewrites a Keras 3 functional config in the layout strata's model files read (Keras 2's):
-/// each `inbound_nodes` entry `{"args": [tensor or [tensors]], "kwargs": {}}` becomes the list
-/// of the `keras_history` references `[layer, node, tensor]` found in its arguments, and
-/// `input_layers` / `output_layers` of a single tensor become lists of one.
-fn to_inbound_references(body: &mut Value) -> Result<(), String> {
-    for key in ["input_layers", "output_layers"] {
-        if let Some(refs) = body.get_mut(key)
-            && refs.get(0).is_some_and(Value::is_string)
-        {
-            *refs = json!([refs.take()]);
-        }
-    }
-    let Some(entries) = body.get_mut("layers").and_then(Value::as_array_mut) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let name = entry
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("(unnamed)")
-            .to_string();
-        let Some(nodes) = entry.get_mut("inbound_nodes").and_then(Value::as_array_mut) else {
-            continue;
-        };
-        for node in nodes.iter_mut() {
-            if node.is_array() {
-                continue; // already Keras 2's layout
-            }
-            let mut refs = Vec::new();
-            collect_history(node.get("args").unwrap_or(&Value::Null), &mut refs);
-            if refs.is_empty() {
-                return Err(format!(
-                    "config.json: an inbound node of layer '{name}' names no input tensor"
-                ));
-            }
-            *node = Value::Array(refs);
-        }
-    }
-    Ok(())
-}
-
-/// The `keras_history` references of the tensors in a call's arguments, in order.
-fn collect_history(value: &Value, into: &mut Vec<Value>) {
-    match value {
-        Value::Array(items) => items.iter().for_each(|item| collect_history(item, into)),
-        Value::Object(object) if object.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") => {
-            if let Some(history) = object.get("config").and_then(|c| c.get("keras_history")) {
-                into.push(history.clone());
-            }
-        }
-        _ => {}
-    }
+    Ok(Described {
+        class,
+        body,
+        flat,
+        shapes,
+        compile,
+    })
 }
 
 /// Each input's per-sample shape, in `input_layers`' order.

@@ -10,18 +10,54 @@ pub(super) struct KerasLayer<'a> {
     pub class: &'a str,
     /// Its `config` object.
     pub config: &'a Value,
+    /// The HDF5 group of its weights in `model.weights.h5`, e.g. `layers/dense_1/vars`.
+    pub group: &'a str,
 }
 
-/// The layer, once it is known to be one strata imports with Keras's meaning.
-pub(super) fn check_layer(entry: &Value) -> Result<KerasLayer<'_>, String> {
+/// Every layer, once each is known to be one strata imports with Keras's meaning; else one
+/// error naming every layer that is not (a user fixing a file wants the whole list at once).
+pub(super) fn check_layers<'a>(entries: &'a [Value], groups: &'a [String]) -> Result<Vec<KerasLayer<'a>>, String> {
+    let mut layers = Vec::new();
+    let mut problems = Vec::new();
+    let mut unknown_class = false;
+    for (entry, group) in entries.iter().zip(groups) {
+        match check_layer(entry, group) {
+            Ok(layer) => layers.push(layer),
+            Err((problem, unknown)) => {
+                problems.push(problem);
+                unknown_class |= unknown;
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(layers);
+    }
+    let mut message = match problems.len() {
+        1 => problems.remove(0),
+        n => format!("{n} layers cannot be imported: {}", problems.join("; ")),
+    };
+    if unknown_class {
+        message.push_str(&format!("; supported layers: {}", LAYER_NAMES.join(", ")));
+    }
+    Err(message)
+}
+
+/// The layer, or what strata cannot import about it (and whether that is its class).
+fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (String, bool)> {
     let class = entry.get("class_name").and_then(Value::as_str).unwrap_or("(none)");
     let config = entry.get("config").unwrap_or(&Value::Null);
     let name = config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
-    if !LAYER_NAMES.contains(&class) {
-        return Err(format!(
-            "layer '{name}' ({class}) is not supported by strata; supported layers: {}",
-            LAYER_NAMES.join(", ")
+    if super::keras_ops::is_operation(entry) && class != "Rescaling" {
+        let module = entry.get("module").and_then(Value::as_str).unwrap_or("keras.src.ops");
+        return Err((
+            format!(
+                "operation '{name}' ({module}.{class}) is not supported by strata (only a tensor plus, minus, times or divided by a number is)"
+            ),
+            false,
         ));
+    }
+    if !LAYER_NAMES.contains(&class) {
+        return Err((format!("layer '{name}' ({class}) is not supported by strata"), true));
     }
     // Settings strata's layers do not have, which would change what the layer computes.
     let unlike = |key: &str, keras_default: Value| config.get(key).is_some_and(|v| *v != keras_default);
@@ -35,9 +71,10 @@ pub(super) fn check_layer(entry: &Value) -> Result<KerasLayer<'_>, String> {
         None
     };
     match reason {
-        Some(what) => Err(format!(
-            "layer '{name}' ({class}) uses {what}, which strata does not support"
+        Some(what) => Err((
+            format!("layer '{name}' ({class}) uses {what}, which strata does not support"),
+            false,
         )),
-        None => Ok(KerasLayer { class, config }),
+        None => Ok(KerasLayer { class, config, group }),
     }
 }

@@ -3,32 +3,24 @@
 //!
 //! Keras names weights by position, not by name: the `i`-th weight of the `k`-th layer of
 //! class `Dense` is `layers/dense_k/vars/i` (`dense`, `dense_1`, `dense_2`, ... counted per class
-//! in layer order; `InputLayer` is not counted). strata declares each layer's weights in
+//! in layer order; a nested model's layers under its group: `keras_nested.rs`). strata declares each layer's weights in
 //! Keras's order and layout (`kernel (..window, in, out)` then `bias (out)`), so `vars/i` is the
 //! layer's `i`-th weight.
 
 use super::hdf5::{Dataset, Hdf5File};
 use super::keras_layer::KerasLayer;
 use crate::autograd::ParamStore;
-use crate::initializers::to_snake_case;
 use crate::layers;
 use crate::model::{Model, Source};
 use crate::rng::Rng;
 use serde_json::Value;
-use std::collections::HashMap;
 
-/// Each non-input layer's stored weights, in Keras's order (`vars/0`, `vars/1`, ...).
+/// Each non-input layer's stored weights, in Keras's order (`vars/0`, `vars/1`, ...), from the
+/// group the layer's config position gives it (see `keras_nested.rs`).
 pub(super) fn read(hdf5: &Hdf5File, layers: &[KerasLayer]) -> Result<Vec<Vec<Dataset>>, String> {
-    let mut used: HashMap<String, usize> = HashMap::new();
     let mut stored = Vec::new();
     for layer in layers.iter().filter(|l| l.class != "InputLayer") {
-        // Keras's `_get_unique_name`: the class in snake case, then `_1`, `_2`, ... per repeat.
-        let base = to_snake_case(layer.class);
-        let count = used.entry(base.clone()).and_modify(|n| *n += 1).or_insert(0);
-        let group = match *count {
-            0 => format!("layers/{base}/vars"),
-            n => format!("layers/{base}_{n}/vars"),
-        };
+        let group = layer.group.to_string();
         let mut members = match hdf5.lookup(&group)? {
             Some(vars) => hdf5.members(vars)?,
             None => Vec::new(),
@@ -196,7 +188,10 @@ fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> 
         .or_else(|| config.get("units").or_else(|| config.get("filters")));
     let Some(outputs) = outputs else {
         // Normalization layers hold (C,) vectors, C being the input's last axis.
-        if matches!(layer.class, "BatchNormalization" | "LayerNormalization") {
+        if matches!(
+            layer.class,
+            "BatchNormalization" | "LayerNormalization" | "Normalization"
+        ) {
             return match (kernel, input_shape.last()) {
                 ([c], Some(last)) if c == last => Ok(()),
                 _ => Err(format!(

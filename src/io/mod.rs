@@ -6,12 +6,15 @@ mod graph_config;
 mod hdf5;
 pub mod keras;
 mod keras_layer;
+mod keras_nested;
+mod keras_ops;
+mod keras_references;
 mod keras_weights;
 mod legacy_state;
 mod transform;
 pub mod weights;
 
 pub use crate::fs::write_atomic;
-pub use keras::{import_keras, import_keras_from};
+pub use keras::{import_keras, import_keras_from, keras_model_from_config};
 pub use transform::{regularized, with_preprocessing};
 pub use weights::load_model;

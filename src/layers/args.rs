@@ -5,7 +5,7 @@
 //! wrong kind is an error naming its key.
 
 use crate::error::{Error, Result};
-use crate::initializers::{Initializer, to_snake_case};
+use crate::initializers::{Distribution, FanMode, Initializer, to_snake_case};
 use crate::regularizers::Regularizer;
 use serde_json::Value;
 
@@ -120,6 +120,19 @@ pub(crate) fn initializer(config: &Value, key: &str) -> Result<Option<Initialize
         "orthogonal" => Initializer::Orthogonal {
             gain: arg("gain", 1.0)?,
         },
+        "variance_scaling" => {
+            let word = |k: &str, default: &'static str| {
+                args.and_then(|a| a.get(k))
+                    .and_then(Value::as_str)
+                    .unwrap_or(default)
+                    .to_string()
+            };
+            Initializer::VarianceScaling {
+                scale: arg("scale", 1.0)?,
+                mode: FanMode::from_name(&word("mode", "fan_in"))?,
+                distribution: Distribution::from_name(&word("distribution", "truncated_normal"))?,
+            }
+        }
         _ => Initializer::from_name(&name)?,
     }))
 }

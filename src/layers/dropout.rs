@@ -30,6 +30,10 @@ pub struct NoiseLayer {
     args: LayerArgs,
     noise: Noise,
     seed: Option<u64>,
+    /// Dropout's `noise_shape`: the mask's shape, batch axis included, `None` for "the input's
+    /// size"; an axis of size 1 shares one draw (EfficientNet's `(None, 1, 1, 1)` drops whole
+    /// samples).
+    noise_shape: Option<Vec<Option<usize>>>,
 }
 
 /// Inverted dropout, as Keras's `Dropout(rate, seed=None)`: in training each value is zeroed with
@@ -79,7 +83,40 @@ impl NoiseLayer {
             args: LayerArgs::default(),
             noise,
             seed: None,
+            noise_shape: None,
         }
+    }
+
+    /// Keras's `noise_shape` for `Dropout`: the dropout mask's shape, batch axis first, `None`
+    /// where it follows the input; each given size must be 1 or the input's.
+    pub fn noise_shape(mut self, shape: &[Option<usize>]) -> Self {
+        self.noise_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// The mask's shape for an input of `shape` (batch axis included), or the error naming the
+    /// layer and both shapes.
+    fn mask_shape(&self, shape: &[usize]) -> Result<Vec<usize>> {
+        let Some(noise_shape) = &self.noise_shape else {
+            return Ok(shape.to_vec());
+        };
+        let fits = noise_shape.len() == shape.len()
+            && noise_shape
+                .iter()
+                .zip(shape)
+                .all(|(n, &s)| n.is_none_or(|n| n == 1 || n == s));
+        if !fits {
+            return Err(Error::invalid(
+                "noise_shape",
+                format!("{noise_shape:?}"),
+                format!(
+                    "layer '{}' (Dropout): each size must be None, 1 or the input's, for inputs of shape {}",
+                    self.args.name,
+                    keras_shape(&shape[1..])
+                ),
+            ));
+        }
+        Ok(noise_shape.iter().zip(shape).map(|(n, &s)| n.unwrap_or(s)).collect())
     }
 
     /// Seeds this layer's noise (mixed with the model's per-step seed).
@@ -122,6 +159,9 @@ impl NoiseLayer {
             _ => GaussianNoise::new(value),
         };
         layer.seed = args::seed(config)?;
+        if class_name == "Dropout" {
+            layer.noise_shape = noise_shape(config)?;
+        }
         Ok(layer)
     }
 }
@@ -154,6 +194,9 @@ impl Layer for NoiseLayer {
                 received: keras_shape(input_shape),
             });
         }
+        // The batch axis is unknown here; any size fits a `None` or 1 there.
+        let with_batch: Vec<usize> = std::iter::once(1).chain(input_shape.iter().copied()).collect();
+        self.mask_shape(&with_batch)?;
         Ok(input_shape.to_vec())
     }
 
@@ -170,8 +213,9 @@ impl Layer for NoiseLayer {
         let (rows, channels) = (shape[0], *shape.last().unwrap_or(&1));
         match self.noise {
             Noise::Dropout { rate } => {
+                let mask_shape = self.mask_shape(&shape)?;
                 let noise = graph.constant_with(|mask| {
-                    mask.resize_for(&shape);
+                    mask.resize_for(&mask_shape);
                     fill_mask(mask.data_mut(), rate, &mut rng);
                 });
                 graph.mul(x, noise)
@@ -195,13 +239,24 @@ impl Layer for NoiseLayer {
 
     fn config(&self) -> serde_json::Value {
         match self.noise {
-            Noise::Dropout { rate } | Noise::Spatial { rate } => {
-                self.args.config(serde_json::json!({"rate": rate, "seed": self.seed}))
-            }
+            Noise::Dropout { rate } => self
+                .args
+                .config(serde_json::json!({"rate": rate, "seed": self.seed, "noise_shape": self.noise_shape})),
+            Noise::Spatial { rate } => self.args.config(serde_json::json!({"rate": rate, "seed": self.seed})),
             Noise::Gaussian { stddev } => self
                 .args
                 .config(serde_json::json!({"stddev": stddev, "seed": self.seed})),
         }
+    }
+}
+
+/// Keras's `noise_shape` key: `null`, or a list of sizes and `null`s.
+fn noise_shape(config: &serde_json::Value) -> Result<Option<Vec<Option<usize>>>> {
+    match config.get("noise_shape") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|_| Error::Data(format!("\"noise_shape\" must be a list of sizes or nulls, got {value}"))),
     }
 }
 

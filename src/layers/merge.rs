@@ -178,14 +178,19 @@ impl Merge {
     }
 }
 
-/// Concatenate's `axis`: -1 when absent.
+/// Concatenate's `axis` as an axis of the per-sample shape: -1 when absent. Keras counts a
+/// positive axis with the batch (`axis=3` joins the channels of `(N, H, W, C)` images), so it
+/// is one less per sample; axis 0, the batch, cannot be joined along.
 fn concatenation_axis(config: &serde_json::Value) -> Result<isize> {
     match config.get("axis") {
         None | Some(serde_json::Value::Null) => Ok(-1),
-        Some(v) => v
-            .as_i64()
-            .map(|axis| axis as isize)
-            .ok_or_else(|| Error::Data(format!("Concatenate's \"axis\" must be an integer, got {v}"))),
+        Some(v) => match v.as_i64() {
+            Some(axis) if axis < 0 => Ok(axis as isize),
+            Some(axis) if axis > 0 => Ok(axis as isize - 1),
+            _ => Err(Error::Data(format!(
+                "Concatenate's \"axis\" must be a nonzero integer (0 is the batch axis), got {v}"
+            ))),
+        },
     }
 }
 
@@ -246,7 +251,11 @@ impl Layer for Merge {
 
     fn config(&self) -> serde_json::Value {
         match self.kind {
-            Kind::Concatenate(axis) => self.args.config(serde_json::json!({"axis": axis})),
+            // Keras counts a positive axis with the batch.
+            Kind::Concatenate(axis) => {
+                let keras_axis = if axis < 0 { axis } else { axis + 1 };
+                self.args.config(serde_json::json!({"axis": keras_axis}))
+            }
             _ => self.args.config(serde_json::json!({})),
         }
     }

@@ -32,6 +32,7 @@ mod registry;
 mod relu;
 mod rescaling;
 mod reshape;
+mod standardize;
 mod upsampling;
 mod wrappers;
 
@@ -56,6 +57,7 @@ pub use registry::{Constructor, LAYER_NAMES, REGISTRY, Registered, from_config, 
 pub use relu::ReLU;
 pub use rescaling::{Rescale, Rescaling};
 pub use reshape::Reshape;
+pub use standardize::Normalization;
 pub use upsampling::UpSampling2D;
 pub use wrappers::{Bidirectional, MergeMode, Reversible, TimeDistributed};
 

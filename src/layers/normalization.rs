@@ -23,6 +23,8 @@ use crate::tensor::Tensor;
 #[derive(Clone, Debug)]
 pub struct BatchNormalization {
     args: LayerArgs,
+    /// Keras's `axis`: -1, or the last axis counted with the batch.
+    axis: i64,
     momentum: f32,
     epsilon: f32,
     center: bool,
@@ -44,6 +46,7 @@ impl BatchNormalization {
     pub fn new() -> Self {
         BatchNormalization {
             args: LayerArgs::default(),
+            axis: -1,
             momentum: 0.99,
             epsilon: 1e-3,
             center: true,
@@ -121,9 +124,9 @@ fn no_features(layer: &str, input_shape: &[usize]) -> Error {
 impl BatchNormalization {
     /// The layer from Keras's `get_config()` keys.
     pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
-        last_axis_only("BatchNormalization", config)?;
         Ok(BatchNormalization {
             args: LayerArgs::with_input_shape(config)?,
+            axis: last_axis_only("BatchNormalization", config)?,
             ..BatchNormalization::new()
                 .momentum(args::number(config, "momentum")?.unwrap_or(0.99))
                 .epsilon(args::number(config, "epsilon")?.unwrap_or(1e-3))
@@ -133,19 +136,34 @@ impl BatchNormalization {
     }
 }
 
-/// Normalization layers here work on the last axis only: `axis` must be -1 (or `[-1]`).
-fn last_axis_only(class_name: &str, config: &serde_json::Value) -> Result<()> {
+/// Normalization layers here work on the last axis only: `axis` must be -1 (or `[-1]`), or a
+/// positive axis (counted with the batch, as Keras counts: `3` for images), which
+/// [`check_last_axis`] checks is the last once the input's rank is known.
+fn last_axis_only(class_name: &str, config: &serde_json::Value) -> Result<i64> {
     let axis = match config.get("axis") {
-        None | Some(serde_json::Value::Null) => return Ok(()),
+        None | Some(serde_json::Value::Null) => return Ok(-1),
         Some(serde_json::Value::Array(items)) if items.len() == 1 => &items[0],
         Some(other) => other,
     };
-    if axis.as_i64() == Some(-1) {
+    match axis.as_i64() {
+        Some(axis) if axis == -1 || axis > 0 => Ok(axis),
+        _ => Err(Error::Data(format!(
+            "{class_name} with axis {axis} is not supported: strata normalizes the last axis only (axis=-1)"
+        ))),
+    }
+}
+
+/// Checks that Keras's `axis` (-1, or counted with the batch) is the last axis of a per-sample
+/// `input_shape`.
+fn check_last_axis(layer: &str, axis: i64, input_shape: &[usize]) -> Result<()> {
+    if axis == -1 || axis == input_shape.len() as i64 {
         return Ok(());
     }
-    Err(Error::Data(format!(
-        "{class_name} with axis {axis} is not supported: strata normalizes the last axis only (axis=-1)"
-    )))
+    Err(Error::LayerShape {
+        layer: layer.to_string(),
+        expected: format!("an input whose last axis is axis {axis} (strata normalizes the last axis only)"),
+        received: keras_shape(input_shape),
+    })
 }
 
 layer_builders!(BatchNormalization, input_shape);
@@ -167,6 +185,7 @@ impl Layer for BatchNormalization {
         if input_shape.last().filter(|&&c| c > 0).is_none() {
             return Err(no_features(&self.args.name, input_shape));
         }
+        check_last_axis(&self.args.name, self.axis, input_shape)?;
         if !(0.0..=1.0).contains(&self.momentum) {
             return Err(Error::invalid(
                 "momentum",
@@ -234,7 +253,7 @@ impl Layer for BatchNormalization {
 
     fn config(&self) -> serde_json::Value {
         self.args.config(serde_json::json!({
-            "axis": -1,
+            "axis": self.axis,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
             "center": self.center,
@@ -248,6 +267,8 @@ impl Layer for BatchNormalization {
 #[derive(Clone, Debug)]
 pub struct LayerNormalization {
     args: LayerArgs,
+    /// Keras's `axis`: -1, or the last axis counted with the batch.
+    axis: i64,
     epsilon: f32,
     center: bool,
     scale: bool,
@@ -266,6 +287,7 @@ impl LayerNormalization {
     pub fn new() -> Self {
         LayerNormalization {
             args: LayerArgs::default(),
+            axis: -1,
             epsilon: 1e-3,
             center: true,
             scale: true,
@@ -296,9 +318,9 @@ impl LayerNormalization {
 impl LayerNormalization {
     /// The layer from Keras's `get_config()` keys.
     pub(crate) fn from_config(config: &serde_json::Value) -> Result<Self> {
-        last_axis_only("LayerNormalization", config)?;
         Ok(LayerNormalization {
             args: LayerArgs::with_input_shape(config)?,
+            axis: last_axis_only("LayerNormalization", config)?,
             ..LayerNormalization::new()
                 .epsilon(args::number(config, "epsilon")?.unwrap_or(1e-3))
                 .center(args::flag(config, "center", true)?)
@@ -326,6 +348,7 @@ impl Layer for LayerNormalization {
         if input_shape.last().filter(|&&c| c > 0).is_none() {
             return Err(no_features(&self.args.name, input_shape));
         }
+        check_last_axis(&self.args.name, self.axis, input_shape)?;
         Ok(input_shape.to_vec())
     }
 
@@ -357,7 +380,7 @@ impl Layer for LayerNormalization {
 
     fn config(&self) -> serde_json::Value {
         self.args.config(serde_json::json!({
-            "axis": -1,
+            "axis": self.axis,
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,

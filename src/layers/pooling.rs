@@ -39,6 +39,9 @@ pub struct Pooling {
     options: WindowOptions,
     /// The image's (H, W) for global pooling, known once built.
     global_size: (usize, usize),
+    /// Global pooling only: keep the pooled axes as size 1, `(N, 1, 1, C)` (Keras's
+    /// `keepdims`, as MobileNet's classifier head uses).
+    keepdims: bool,
 }
 
 impl Pooling {
@@ -52,7 +55,15 @@ impl Pooling {
             padding_name: "valid".into(),
             options: WindowOptions::default(),
             global_size: (0, 0),
+            keepdims: false,
         }
+    }
+
+    /// Global pooling: keeps the pooled axes, `(N, 1, 1, C)` instead of `(N, C)`. Defaults to
+    /// false.
+    pub fn keepdims(mut self, keepdims: bool) -> Self {
+        self.keepdims = keepdims;
+        self
     }
 
     /// Step between windows. Defaults to `pool_size`.
@@ -149,7 +160,9 @@ impl Pooling {
             "GlobalMaxPooling2D" => GlobalMaxPooling2D::new(),
             _ => GlobalAveragePooling2D::new(),
         };
-        if pool.extent != Extent::Global {
+        if pool.extent == Extent::Global {
+            pool.keepdims = args::flag(config, "keepdims", false)?;
+        } else {
             if let Some(strides) = args::pair(config, "strides")? {
                 pool = pool.strides(strides);
             }
@@ -199,7 +212,10 @@ impl Layer for Pooling {
                         received: keras_shape(input_shape),
                     });
                 }
-                Ok(vec![input_shape[2]])
+                match self.keepdims {
+                    true => Ok(vec![1, 1, input_shape[2]]),
+                    false => Ok(vec![input_shape[2]]),
+                }
             }
             Extent::Window1d => {
                 if input_shape.len() != 2 {
@@ -244,6 +260,7 @@ impl Layer for Pooling {
         let out = graph.dims(y);
         match self.extent {
             Extent::Window2d => Ok(y),
+            Extent::Global if self.keepdims => Ok(y),
             Extent::Global => graph.reshape(y, &[out[0], out[3]]),
             Extent::Window1d => graph.reshape(y, &[out[0], out[2], out[3]]),
         }
@@ -254,7 +271,7 @@ impl Layer for Pooling {
         match self.extent {
             Extent::Global => self
                 .args
-                .config(serde_json::json!({"data_format": "channels_last", "keepdims": false})),
+                .config(serde_json::json!({"data_format": "channels_last", "keepdims": self.keepdims})),
             Extent::Window1d => self.args.config(serde_json::json!({
                 "pool_size": [self.pool_size.1], "strides": [strides.1], "padding": self.padding_name,
             })),

@@ -7,9 +7,9 @@
 
 use super::{
     Activation, BatchNormalization, Bidirectional, Conv2D, Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU,
-    Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, NoiseLayer, Pooling, RandomContrast, RandomCrop,
-    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible, SimpleRNN,
-    TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, NoiseLayer, Normalization, Pooling, RandomContrast,
+    RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible,
+    SimpleRNN, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -110,6 +110,9 @@ pub const REGISTRY: &[Registered] = &[
         boxed(TimeDistributed::from_config(c, from_config))
     }),
     entry("Rescaling", "Preprocessing", |c| boxed(Rescaling::from_config(c))),
+    entry("Normalization", "Preprocessing", |c| {
+        boxed(Normalization::from_config(c))
+    }),
     entry("RandomFlip", "Preprocessing", |c| boxed(RandomFlip::from_config(c))),
     entry("RandomRotation", "Preprocessing", |c| {
         boxed(RandomRotation::from_config(c))

@@ -22,6 +22,7 @@ pub use callbacks::{Callback, Control};
 pub(crate) use graph::{Call, Source};
 pub use graph::{LayerCall, Node, SharedLayer};
 pub use options::FitOptions;
+pub use plan::PlannedLayer;
 pub use totals::{OutputScores, Scores};
 
 pub use history::{EpochLogs, History};

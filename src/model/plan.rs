@@ -61,7 +61,49 @@ impl Plan {
     }
 }
 
+/// One layer of a model as building it would make it, found without making a weight: a
+/// summary's row as data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedLayer {
+    /// The layer's name.
+    pub name: String,
+    /// Its Keras class name.
+    pub class_name: &'static str,
+    /// How many weights it would have (all of them, as Keras's `count_params()`).
+    pub params: usize,
+    /// The per-sample output shapes of its first call.
+    pub output_shapes: Vec<Vec<usize>>,
+}
+
 impl Model {
+    /// Every layer, in the model's layer order, as building the model for per-sample
+    /// `input_shapes` would make it: its weight count and first call's output shapes. What an
+    /// importer compares with the original's per-layer counts, without the weights' memory.
+    pub fn planned_layers(&self, input_shapes: &[&[usize]]) -> Result<Vec<PlannedLayer>> {
+        self.check_buildable(input_shapes)?;
+        let plan = self.plan(input_shapes)?;
+        let mut rows: Vec<PlannedLayer> = self
+            .network
+            .layers
+            .iter()
+            .zip(&plan.layer_params)
+            .map(|(layer, &(params, _))| PlannedLayer {
+                name: layer.name().to_string(),
+                class_name: layer.class_name(),
+                params,
+                output_shapes: Vec::new(),
+            })
+            .collect();
+        for call in &self.network.calls {
+            let row = &mut rows[call.layer];
+            if row.output_shapes.is_empty() {
+                let count = self.network.layers[call.layer].output_count();
+                row.output_shapes = plan.output_shapes[call.first_output..call.first_output + count].to_vec();
+            }
+        }
+        Ok(rows)
+    }
+
     /// The number of weights building the model for per-sample `input_shapes` would make,
     /// found without making them (a reader compares it with what a file holds).
     pub(crate) fn planned_param_count(&self, input_shapes: &[&[usize]]) -> Result<usize> {

@@ -1,5 +1,6 @@
-//! Reading a dataset: its dataspace (shape), datatype (float32 only) and layout (contiguous or
-//! compact) messages, each checked against the file before its values are copied out.
+//! Reading a dataset: its dataspace (shape), datatype (float32, or the 64-bit integers of a
+//! counter such as Keras's `Normalization` `count`) and layout (contiguous or compact) messages,
+//! each checked against the file before its values are copied out.
 
 use super::{Cursor, H5Result, Hdf5File, MAX_RANK, MSG_DATASPACE, MSG_DATATYPE, MSG_FILTERS, MSG_LAYOUT, Message};
 
@@ -13,7 +14,8 @@ pub(crate) struct Dataset {
 }
 
 impl<'a> Hdf5File<'a> {
-    /// Reads the float32 dataset whose object header is at `address`.
+    /// Reads the float32 (or 64-bit integer, converted) dataset whose object header is at
+    /// `address`.
     pub fn read_f32(&self, address: u64) -> H5Result<Dataset> {
         let messages = self.messages(address)?;
         let find = |kind: u16, what: &str| -> H5Result<&Message<'a>> {
@@ -34,17 +36,15 @@ impl<'a> Hdf5File<'a> {
             ));
         }
         let shape = self.dataspace(find(MSG_DATASPACE, "dataspace")?.body)?;
-        check_float32(find(MSG_DATATYPE, "datatype")?.body)?;
+        let element = element_type(find(MSG_DATATYPE, "datatype")?.body)?;
+        let width = element.width();
         let count = shape
             .iter()
             .try_fold(1usize, |n, &d| n.checked_mul(d))
-            .filter(|n| n.checked_mul(4).is_some())
+            .filter(|n| n.checked_mul(width).is_some())
             .ok_or("the dataset's shape overflows")?;
-        let raw = self.layout(find(MSG_LAYOUT, "layout")?.body, count * 4)?;
-        let values = raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let raw = self.layout(find(MSG_LAYOUT, "layout")?.body, count * width)?;
+        let values = raw.chunks_exact(width).map(|b| element.value(b)).collect();
         Ok(Dataset { shape, values })
     }
 
@@ -103,13 +103,56 @@ impl<'a> Hdf5File<'a> {
     }
 }
 
-/// Accepts only IEEE 754 binary32, little-endian: class 1, 4 bytes, 32 bits with an 8-bit
-/// exponent at bit 23 (bias 127) and a 23-bit mantissa at bit 0.
-fn check_float32(body: &[u8]) -> H5Result<()> {
+/// The element types read: weights are float32; a layer's counter (Keras's `Normalization`
+/// keeps how many samples `adapt` saw) is a 64-bit integer, read as the nearest float32.
+#[derive(Clone, Copy)]
+enum Element {
+    F32,
+    I64 { signed: bool },
+}
+
+impl Element {
+    fn width(self) -> usize {
+        match self {
+            Element::F32 => 4,
+            Element::I64 { .. } => 8,
+        }
+    }
+
+    /// The value of one element's little-endian bytes.
+    fn value(self, b: &[u8]) -> f32 {
+        match self {
+            Element::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            Element::I64 { signed } => {
+                let bytes = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+                match signed {
+                    true => i64::from_le_bytes(bytes) as f32,
+                    false => u64::from_le_bytes(bytes) as f32,
+                }
+            }
+        }
+    }
+}
+
+/// Accepts IEEE 754 binary32, little-endian (class 1, 4 bytes, 32 bits with an 8-bit exponent
+/// at bit 23, bias 127, and a 23-bit mantissa at bit 0), and little-endian 64-bit integers
+/// (class 0, 8 bytes, 64 bits at offset 0).
+fn element_type(body: &[u8]) -> H5Result<Element> {
     let mut c = Cursor { bytes: body, pos: 0 };
     let class = c.u8()? & 0x0f;
     let bits = c.take(3)?;
     let size = c.u32()?;
+    if class == 0 && size == 8 {
+        if bits[0] & 0x01 != 0 {
+            return Err("the dataset holds big-endian integers; strata reads little-endian ones".into());
+        }
+        if (c.u16()?, c.u16()?) != (0, 64) {
+            return Err("the dataset holds 64-bit integers with padding bits".into());
+        }
+        return Ok(Element::I64 {
+            signed: bits[0] & 0x08 != 0,
+        });
+    }
     let describe = || match class {
         0 => format!("{}-bit integers", size * 8),
         1 => format!("{}-bit floats", size * 8),
@@ -129,5 +172,5 @@ fn check_float32(body: &[u8]) -> H5Result<()> {
     if properties != (0, 32, 23, 8, 0, 23, 127) {
         return Err("the dataset holds 32-bit floats that are not IEEE float32".into());
     }
-    Ok(())
+    Ok(Element::F32)
 }

@@ -1,0 +1,251 @@
+//! Models used as layers (`Sequential([base, GlobalAveragePooling2D(), Dense(5)])`, where `base`
+//! is a Keras Application): their layers are opened up into the outer model's graph, so strata
+//! runs one flat graph with the same computation.
+//!
+//! Why flatten instead of a "model" layer: every layer then keeps its own weights, shapes and
+//! errors, and a nested model costs nothing at run time. What changes is only the layer list:
+//! the nested model's `InputLayer`s disappear (its layers read what the nested model was called
+//! on) and whatever read the nested model's outputs reads its output layers instead.
+//!
+//! Each layer also gets the group holding its weights in `model.weights.h5`: Keras saves a
+//! container's layers under `layers/<class in snake case>[_k]` (counted per class in layer
+//! order), a nested model's under its own group, e.g. `layers/functional/layers/conv2d/vars`.
+
+use crate::initializers::to_snake_case;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// Keras's classes of models that appear as layers.
+const MODEL_CLASSES: &[&str] = &["Functional", "Model", "Sequential"];
+
+/// The layers of a config, nested models opened up, with their weight groups.
+pub(super) struct FlatLayers {
+    /// The entries (`{"class_name", "config", "inbound_nodes"}` in Keras 2's layout when the
+    /// model is functional).
+    pub entries: Vec<Value>,
+    /// For each entry, the HDF5 group of its weights (`layers/dense/vars`).
+    pub groups: Vec<String>,
+}
+
+/// Whether a layer entry is a model used as a layer.
+pub(super) fn is_model(entry: &Value) -> bool {
+    entry
+        .get("class_name")
+        .and_then(Value::as_str)
+        .is_some_and(|c| MODEL_CLASSES.contains(&c))
+}
+
+/// The layers of `body` (a model's `config`; functional models already in Keras 2's inbound
+/// layout), nested models opened up. When a nested model is found in a `Sequential`, `body` is
+/// first rewritten as the functional model it is (the caller then reads it as one).
+pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, String> {
+    let entries = body
+        .get("layers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !entries.iter().any(is_model) {
+        let groups = weight_groups(&entries, "").into_iter().map(|g| g + "/vars").collect();
+        return Ok(FlatLayers { entries, groups });
+    }
+    if !functional {
+        sequential_to_functional(body)?;
+    }
+    let entries = body
+        .get("layers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut flat = FlatLayers {
+        entries: Vec::new(),
+        groups: Vec::new(),
+    };
+    let mut aliases = HashMap::new();
+    open_up(&entries, "", &mut aliases, &mut flat)?;
+    if let Some(outputs) = body.get_mut("output_layers") {
+        rename_references(outputs, &aliases);
+    }
+    body["layers"] = Value::Array(flat.entries.clone());
+    Ok(flat)
+}
+
+/// Each layer's group under `prefix`: `layers/<snake class>[_k]` (its weights are in `vars`).
+fn weight_groups(entries: &[Value], prefix: &str) -> Vec<String> {
+    let mut used: HashMap<String, usize> = HashMap::new();
+    entries
+        .iter()
+        .map(|entry| {
+            if super::keras_ops::is_operation(entry) {
+                // Not a layer to Keras: no weights, not counted.
+                return format!("{prefix}(operation)");
+            }
+            let class = entry.get("class_name").and_then(Value::as_str).unwrap_or("");
+            let base = to_snake_case(class);
+            let count = used.entry(base.clone()).and_modify(|n| *n += 1).or_insert(0);
+            match *count {
+                0 => format!("{prefix}layers/{base}"),
+                n => format!("{prefix}layers/{base}_{n}"),
+            }
+        })
+        .collect()
+}
+
+/// What a reference to a nested model's output `(name, node, tensor)` stands for: the nested
+/// model's output references, by tensor index.
+type Aliases = HashMap<String, Vec<Value>>;
+
+/// Appends the layers of `entries` to `flat`, opening up nested models; `aliases` maps each
+/// nested model's name to its outputs and each dropped inner `InputLayer` to what it stands for.
+fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut FlatLayers) -> Result<(), String> {
+    let groups = weight_groups(entries, prefix);
+    for (entry, group) in entries.iter().zip(groups) {
+        let mut entry = entry.clone();
+        if let Some(nodes) = entry.get_mut("inbound_nodes") {
+            rename_references(nodes, aliases);
+        }
+        if !is_model(&entry) {
+            flat.entries.push(entry);
+            flat.groups.push(format!("{group}/vars"));
+            continue;
+        }
+        let name = entry_name(&entry);
+        let class = entry
+            .get("class_name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let calls = entry
+            .get("inbound_nodes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let [call] = calls.as_slice() else {
+            return Err(format!(
+                "the nested model '{name}' ({class}) is called {} times; strata imports a nested model called once",
+                calls.len()
+            ));
+        };
+        let reads = call.as_array().cloned().unwrap_or_default();
+        let mut inner = entry.get("config").cloned().unwrap_or_default();
+        if class == "Sequential" {
+            sequential_to_functional(&mut inner)?;
+        } else {
+            super::keras_ops::as_layers(&mut inner);
+            super::keras_references::to_inbound_references(&mut inner)?;
+        }
+        let inner_inputs = reference_names(inner.get("input_layers"));
+        if inner_inputs.len() != reads.len() {
+            return Err(format!(
+                "the nested model '{name}' ({class}) takes {} inputs but is called on {}",
+                inner_inputs.len(),
+                reads.len()
+            ));
+        }
+        // The nested model's inputs stand for what it is called on.
+        for (input, read) in inner_inputs.iter().zip(&reads) {
+            aliases.insert(input.clone(), vec![read.clone()]);
+        }
+        let inner_entries: Vec<Value> = inner
+            .get("layers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| !inner_inputs.contains(&entry_name(e)))
+            .collect();
+        open_up(&inner_entries, &format!("{group}/"), aliases, flat)?;
+        let mut outputs = inner.get("output_layers").cloned().unwrap_or_else(|| json!([]));
+        rename_references(&mut outputs, aliases);
+        aliases.insert(name, outputs.as_array().cloned().unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// A `Sequential` config rewritten as a functional one: each layer reads the one before it.
+fn sequential_to_functional(body: &mut Value) -> Result<(), String> {
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("sequential")
+        .to_string();
+    let mut entries = body
+        .get("layers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let starts_with_input = entries
+        .first()
+        .and_then(|e| e.get("class_name"))
+        .and_then(Value::as_str)
+        == Some("InputLayer");
+    if !starts_with_input {
+        let shape = body
+            .get("build_input_shape")
+            .cloned()
+            .ok_or_else(|| format!("the Sequential model '{name}' gives no input shape"))?;
+        let input =
+            json!({"class_name": "InputLayer", "config": {"name": format!("{name}_input"), "batch_shape": shape}});
+        entries.insert(0, input);
+    }
+    let mut previous = String::new();
+    for entry in entries.iter_mut() {
+        let this = entry_name(entry);
+        // Functional entries carry their name beside their config.
+        entry["name"] = json!(this);
+        if !previous.is_empty() {
+            entry["inbound_nodes"] = json!([[[previous, 0, 0, {}]]]);
+        }
+        previous = this;
+    }
+    let input = entry_name(&entries[0]);
+    body["input_layers"] = json!([[input, 0, 0]]);
+    body["output_layers"] = json!([[previous, 0, 0]]);
+    body["layers"] = Value::Array(entries);
+    Ok(())
+}
+
+fn entry_name(entry: &Value) -> String {
+    entry
+        .get("config")
+        .and_then(|c| c.get("name"))
+        .or_else(|| entry.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed)")
+        .to_string()
+}
+
+/// The layer names of `[[name, node, tensor], ...]`.
+fn reference_names(references: Option<&Value>) -> Vec<String> {
+    let Some(Value::Array(references)) = references else {
+        return Vec::new();
+    };
+    references
+        .iter()
+        .filter_map(|r| r.get(0).and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// Replaces, anywhere in `value`, each reference `[name, node, tensor, ...]` to an aliased
+/// name by the reference it stands for.
+fn rename_references(value: &mut Value, aliases: &Aliases) {
+    let Value::Array(items) = value else { return };
+    let target = match (
+        items.first().and_then(Value::as_str),
+        items.get(2).and_then(Value::as_u64),
+    ) {
+        (Some(name), tensor) => aliases
+            .get(name)
+            .and_then(|outputs| outputs.get(tensor.unwrap_or(0) as usize)),
+        _ => None,
+    };
+    match target {
+        Some(target) => {
+            // Keep Keras 2's trailing kwargs object when there is one.
+            let mut replaced = target.as_array().cloned().unwrap_or_default();
+            replaced.truncate(3);
+            replaced.extend(items.iter().skip(3).cloned());
+            *items = replaced;
+        }
+        None => items.iter_mut().for_each(|item| rename_references(item, aliases)),
+    }
+}
