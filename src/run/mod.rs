@@ -17,10 +17,14 @@
 //! ```
 
 mod data;
+mod head;
 mod rescue;
+mod transfer;
 
 pub use data::{DataSource, Dataset, TOKENIZER, encode_targets, raw_targets, shape_samples};
+pub use head::parse_head;
 pub use rescue::{Saved, rescue_folders, save_or_rescue};
+pub use transfer::Transfer;
 
 use crate::data::text::{Tokenizer, check_vocabulary};
 use crate::error::{Error, Result};
@@ -67,6 +71,8 @@ pub struct RunOptions {
     /// Random image transforms, as preprocessing layers after the model's input (saved with
     /// the model, so a resumed run keeps them).
     pub augmentation: Option<crate::data::ImageAugmentation>,
+    /// A pre-trained model to start from, and how to freeze, extend and fine-tune it.
+    pub transfer: Transfer,
 }
 
 /// How a model's data was found and prepared, and the fit settings of its run: saved with the
@@ -156,8 +162,13 @@ impl FitPlan {
 }
 
 /// A new model from a name or model file, regularized as the options ask, compiled, with its
-/// data loaded and its [`RunRecord`] attached.
+/// data loaded and its [`RunRecord`] attached; or, with `options.transfer.base`, from a saved
+/// model frozen and extended as [`Transfer`] says.
 pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
+    if let Some(base) = &options.transfer.base {
+        return transfer::prepare_on_base(base, options);
+    }
+    transfer::check_without_base(&options.transfer)?;
     let ModelFile {
         name,
         data,
@@ -209,6 +220,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
 pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> {
     let mut model = crate::io::load_model(path)?;
     check_compile_options_match(&model, options)?;
+    transfer::fine_tune_resumed(&mut model, options)?;
     let recorded = RunRecord::of(&model)?;
     let epochs = options.epochs.or(recorded.as_ref().map(|r| r.epochs)).ok_or_else(|| {
         Error::Usage(format!(
