@@ -62,7 +62,7 @@ fn digits(
     digits: std::ops::Range<usize>,
     per_class: usize,
 ) -> strata::Result<(Tensor, Tensor)> {
-    let mut taken = vec![0; 10];
+    let mut taken = [0; 10];
     let mut rows = Vec::new();
     for (row, &label) in y.data().iter().enumerate() {
         let label = label as usize;
