@@ -25,6 +25,7 @@ pub(crate) use graph::{Call, Source};
 pub use graph::{LayerCall, Node, SharedLayer};
 pub use options::FitOptions;
 pub use totals::{OutputScores, Scores};
+pub(crate) use trainable::WeightOwner;
 
 pub use history::{EpochLogs, History};
 
@@ -76,7 +77,7 @@ struct Network {
     functional: bool,
     /// Per weight (indexed by `ParamId`), once built: the layer that made it and whether it is
     /// a trainable variable at all (BatchNormalization's moving statistics are not).
-    weight_owners: Vec<trainable::WeightOwner>,
+    weight_owners: Vec<WeightOwner>,
     /// Per-sample shape of each input, once built (empty before).
     input_shapes: Vec<Vec<usize>>,
     /// Per-sample output shape of each call, once built.
@@ -421,22 +422,7 @@ impl Model {
         self.check_buildable(input_shapes)?;
         let plan = self.plan(input_shapes)?;
         plan.check_budget(self)?;
-        let mut params = ParamStore::new();
-        let mut built = vec![false; self.network.layers.len()];
-        let mut owners = Vec::new();
-        // Each layer is built on its first call, in call order (the order weights are drawn).
-        for call in &self.network.calls {
-            if let Some(inputs) = &plan.first_inputs[call.layer]
-                && !std::mem::replace(&mut built[call.layer], true)
-            {
-                let layer = self.network.layers[call.layer].as_mut();
-                trainable::build_unfrozen(layer, inputs, &mut params, &mut self.training.rng)?;
-                trainable::record_owner(&mut owners, call.layer, &params);
-            }
-        }
-        self.network.weight_owners = owners;
-        trainable::apply_flags(&self.network, &mut params);
-        base::keep_built_weights(&self.params, &mut params);
+        let params = self.build_weights(&plan.first_inputs)?;
         if params.counts() != plan.param_counts() {
             return Err(Error::Usage(format!(
                 "a layer of model '{}' made {:?} weights (all, trainable) where its shapes said {:?}: a bug in a layer's param_shapes",

@@ -6,6 +6,7 @@
 //! flags follow them when the model is built or compiled, so a change after `compile` takes
 //! effect at the next `compile`, as in Keras.
 
+use super::base::keep_built_weights;
 use super::{Model, Network};
 use crate::autograd::ParamStore;
 use crate::error::{Error, Result};
@@ -14,19 +15,14 @@ use crate::rng::Rng;
 
 /// The layer that made a weight, and whether the weight is a trainable variable at all.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct WeightOwner {
+pub(crate) struct WeightOwner {
     layer: usize,
     variable: bool,
 }
 
 /// Builds `layer` as if it were trainable, then restores its flag: the weights' own flags then
 /// say which are trainable variables, whatever the layer's flag is now.
-pub(super) fn build_unfrozen(
-    layer: &mut dyn Layer,
-    inputs: &[Vec<usize>],
-    params: &mut ParamStore,
-    rng: &mut Rng,
-) -> Result<()> {
+fn build_unfrozen(layer: &mut dyn Layer, inputs: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
     let trainable = layer.is_trainable();
     layer.set_trainable(true);
     let built = layer.build(inputs, params, rng);
@@ -35,7 +31,7 @@ pub(super) fn build_unfrozen(
 }
 
 /// Records `layer` as the owner of the weights added to `params` since the last call.
-pub(super) fn record_owner(owners: &mut Vec<WeightOwner>, layer: usize, params: &ParamStore) {
+fn record_owner(owners: &mut Vec<WeightOwner>, layer: usize, params: &ParamStore) {
     for id in params.ids().skip(owners.len()) {
         owners.push(WeightOwner {
             layer,
@@ -46,7 +42,7 @@ pub(super) fn record_owner(owners: &mut Vec<WeightOwner>, layer: usize, params: 
 
 /// Sets each weight's flag from its layer's: trainable variables of trainable layers are
 /// trained, nothing else. Does nothing before the model is built.
-pub(super) fn apply_flags(network: &Network, params: &mut ParamStore) {
+fn apply_flags(network: &Network, params: &mut ParamStore) {
     if network.weight_owners.len() != params.len() {
         return;
     }
@@ -57,6 +53,29 @@ pub(super) fn apply_flags(network: &Network, params: &mut ParamStore) {
 }
 
 impl Model {
+    /// Builds each layer on its first call, in call order (the order weights are drawn), into a
+    /// new store: records which layer made which weight, sets the weights' flags from the
+    /// layers', and keeps the values of the weights already built (a model rebuilt with more
+    /// layers keeps its trained ones).
+    pub(super) fn build_weights(&mut self, first_inputs: &[Option<Vec<Vec<usize>>>]) -> Result<ParamStore> {
+        let mut params = ParamStore::new();
+        let mut built = vec![false; self.network.layers.len()];
+        let mut owners = Vec::new();
+        for call in &self.network.calls {
+            if let Some(inputs) = &first_inputs[call.layer]
+                && !std::mem::replace(&mut built[call.layer], true)
+            {
+                let layer = self.network.layers[call.layer].as_mut();
+                build_unfrozen(layer, inputs, &mut params, &mut self.training.rng)?;
+                record_owner(&mut owners, call.layer, &params);
+            }
+        }
+        self.network.weight_owners = owners;
+        apply_flags(&self.network, &mut params);
+        keep_built_weights(&self.params, &mut params);
+        Ok(params)
+    }
+
     /// The layer named `name`, as Keras's `model.get_layer(name)`; an unknown name is an error
     /// listing the model's layers.
     pub fn get_layer(&self, name: &str) -> Result<&dyn Layer> {

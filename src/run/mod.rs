@@ -166,9 +166,9 @@ impl FitPlan {
 /// model frozen and extended as [`Transfer`] says.
 pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
     if let Some(base) = &options.transfer.base {
-        return transfer::prepare_on_base(base, options);
+        return options.prepare_on_base(base);
     }
-    transfer::check_without_base(&options.transfer)?;
+    options.transfer.check_without_base()?;
     let ModelFile {
         name,
         data,
@@ -220,7 +220,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
 pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> {
     let mut model = crate::io::load_model(path)?;
     check_compile_options_match(&model, options)?;
-    transfer::fine_tune_resumed(&mut model, options)?;
+    options.fine_tune_resumed(&mut model)?;
     let recorded = RunRecord::of(&model)?;
     let epochs = options.epochs.or(recorded.as_ref().map(|r| r.epochs)).ok_or_else(|| {
         Error::Usage(format!(

@@ -64,6 +64,19 @@ impl Transfer {
         }
         Ok(())
     }
+
+    /// Refuses transfer flags that have nothing to act on: all but `--fine-tune-from` need
+    /// `--base`, and `--fine-tune-from` needs `--base` or `--resume`.
+    pub(super) fn check_without_base(&self) -> Result<()> {
+        if self.base.is_none() && self.shapes_the_model() {
+            return Err(Error::Usage(
+                "--base-output, --freeze-base, --head and --fine-tune-from act on a pre-trained model: give it with \
+                 --base FILE (or resume one with --resume FILE --fine-tune-from LAYER)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A usage error about a flag's layer name, naming the flag.
@@ -74,80 +87,70 @@ fn flag_error(flag: &str, error: Error) -> Error {
     }
 }
 
-/// Refuses transfer flags that have nothing to act on: all but `--fine-tune-from` need
-/// `--base`, and `--fine-tune-from` needs `--base` or `--resume`.
-pub(super) fn check_without_base(transfer: &Transfer) -> Result<()> {
-    if transfer.base.is_none() && transfer.shapes_the_model() {
-        return Err(Error::Usage(
-            "--base-output, --freeze-base, --head and --fine-tune-from act on a pre-trained model: give it with \
-             --base FILE (or resume one with --resume FILE --fine-tune-from LAYER)"
-                .into(),
-        ));
+impl RunOptions {
+    /// A new run on the saved model `path`: loaded, changed as `self.transfer` asks, compiled
+    /// with the base's optimizer settings (fresh state), loss and metrics unless the options say
+    /// otherwise, and its data loaded. Its run starts at epoch 0.
+    pub(super) fn prepare_on_base(&self, path: &Path) -> Result<PreparedRun> {
+        if self.dropout.is_some() || self.l2.is_some() || self.augmentation.is_some() {
+            return Err(Error::Usage(
+                "--dropout, --l2 and --augment rewrite a new model's graph and do not apply with --base: put \
+                 Dropout(RATE) in --head instead"
+                    .into(),
+            ));
+        }
+        let mut model = crate::io::load_model(path)?;
+        let (optimizer, loss, metrics) = fresh_compile_settings(&model)?;
+        model.seed(self.seed);
+        model.set_resume_point(0, 0);
+        self.transfer.apply(&mut model)?;
+        let source = DataSource::from_flag(self.data.as_deref(), None, self.label.as_deref(), self.seed)
+            .with_test_table(self.test_data.as_deref())?;
+        check_label_applies(&source, self)?;
+        let dataset = source.load_for(&mut model, loss)?;
+        if source.is_text() {
+            check_tokenizer(&model)?;
+        }
+        let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
+        model.compile(configured_optimizer(optimizer, self)?, loss, &metric_names)?;
+        let plan = FitPlan {
+            epochs: self.epochs.unwrap_or(DEFAULT_EPOCHS),
+            batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+            validate_on_test: dataset.test.is_some(),
+            initial_epoch: 0,
+            initial_batch: 0,
+            seed: self.seed,
+        };
+        let name = path
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+        Ok(with_record(name, model, dataset, source, plan))
     }
-    Ok(())
-}
 
-/// A new run on the saved model `path`: loaded, changed as `options.transfer` asks, compiled
-/// with the base's optimizer settings (fresh state), loss and metrics unless the options say
-/// otherwise, and its data loaded. Its run starts at epoch 0.
-pub(super) fn prepare_on_base(path: &Path, options: &RunOptions) -> Result<PreparedRun> {
-    if options.dropout.is_some() || options.l2.is_some() || options.augmentation.is_some() {
-        return Err(Error::Usage(
-            "--dropout, --l2 and --augment rewrite a new model's graph and do not apply with --base: put \
-             Dropout(RATE) in --head instead"
-                .into(),
-        ));
+    /// `--fine-tune-from` on a resumed model: the layers' flags changed and the model compiled
+    /// again, with a fresh optimizer of its own kind and settings (the options' learning rate and
+    /// clipping applied), as Keras's recipe compiles again before fine-tuning. Other transfer
+    /// flags shape a new model and are refused here.
+    pub(super) fn fine_tune_resumed(&self, model: &mut Model) -> Result<()> {
+        let transfer = &self.transfer;
+        if transfer.base.is_some() || transfer.base_output.is_some() || transfer.freeze_base || transfer.head.is_some()
+        {
+            return Err(Error::Usage(
+                "--base, --base-output, --freeze-base and --head start a new run: leave out --resume, or give only \
+                 --fine-tune-from"
+                    .into(),
+            ));
+        }
+        let Some(layer) = &transfer.fine_tune_from else {
+            return Ok(());
+        };
+        model
+            .fine_tune_from(layer)
+            .map_err(|e| flag_error("--fine-tune-from", e))?;
+        let (optimizer, loss, metrics) = fresh_compile_settings(model)?;
+        let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
+        model.compile(configured_optimizer(optimizer, self)?, loss, &metric_names)
     }
-    let mut model = crate::io::load_model(path)?;
-    let (optimizer, loss, metrics) = fresh_compile_settings(&model)?;
-    model.seed(options.seed);
-    model.set_resume_point(0, 0);
-    options.transfer.apply(&mut model)?;
-    let source = DataSource::from_flag(options.data.as_deref(), None, options.label.as_deref(), options.seed)
-        .with_test_table(options.test_data.as_deref())?;
-    check_label_applies(&source, options)?;
-    let dataset = source.load_for(&mut model, loss)?;
-    if source.is_text() {
-        check_tokenizer(&model)?;
-    }
-    let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
-    model.compile(configured_optimizer(optimizer, options)?, loss, &metric_names)?;
-    let plan = FitPlan {
-        epochs: options.epochs.unwrap_or(DEFAULT_EPOCHS),
-        batch_size: options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
-        validate_on_test: dataset.test.is_some(),
-        initial_epoch: 0,
-        initial_batch: 0,
-        seed: options.seed,
-    };
-    let name = path
-        .file_stem()
-        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
-    Ok(with_record(name, model, dataset, source, plan))
-}
-
-/// `--fine-tune-from` on a resumed model: the layers' flags changed and the model compiled
-/// again, with a fresh optimizer of its own kind and settings (the options' learning rate and
-/// clipping applied), as Keras's recipe compiles again before fine-tuning. Other transfer
-/// flags shape a new model and are refused here.
-pub(super) fn fine_tune_resumed(model: &mut Model, options: &RunOptions) -> Result<()> {
-    let transfer = &options.transfer;
-    if transfer.base.is_some() || transfer.base_output.is_some() || transfer.freeze_base || transfer.head.is_some() {
-        return Err(Error::Usage(
-            "--base, --base-output, --freeze-base and --head start a new run: leave out --resume, or give only \
-             --fine-tune-from"
-                .into(),
-        ));
-    }
-    let Some(layer) = &transfer.fine_tune_from else {
-        return Ok(());
-    };
-    model
-        .fine_tune_from(layer)
-        .map_err(|e| flag_error("--fine-tune-from", e))?;
-    let (optimizer, loss, metrics) = fresh_compile_settings(model)?;
-    let metric_names: Vec<&str> = metrics.iter().map(String::as_str).collect();
-    model.compile(configured_optimizer(optimizer, options)?, loss, &metric_names)
 }
 
 /// A fresh optimizer with the model's optimizer settings (Adam without any), its loss (sparse

@@ -125,7 +125,7 @@ pub(crate) struct TrainArgs {
     /// its compile settings with a fresh optimizer state (--optimizer and --lr override them);
     /// training starts at epoch 0 [default: 10 epochs, batch size 32]. E.g. `--base
     /// base.safetensors --base-output features --freeze-base --head "Flatten,Dense(5,softmax)"`.
-    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "model"])]
     base: Option<PathBuf>,
     /// The layer of --base whose output the head reads; the layers after it are dropped (Keras's
     /// Model(base.input, base.get_layer(LAYER).output)): how a base's own classifier comes off.
