@@ -99,6 +99,13 @@ impl ParamStore {
         self.trainable[id.0]
     }
 
+    /// Freezes (`false`) or unfreezes a parameter: backward passes compute no gradient for a
+    /// frozen one and optimizers neither update it nor keep state for it. A model sets these
+    /// from its layers' `trainable` flags when it is compiled.
+    pub fn set_trainable(&mut self, id: ParamId, trainable: bool) {
+        self.trainable[id.0] = trainable;
+    }
+
     /// All ids, in the order the parameters were added.
     pub fn ids(&self) -> impl Iterator<Item = ParamId> + use<> {
         (0..self.values.len()).map(ParamId)

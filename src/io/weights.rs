@@ -73,7 +73,9 @@ impl Model {
             if let Some(optimizer) = self.optimizer() {
                 metadata.insert(OPTIMIZER_STATE_KEY.to_string(), optimizer.class_name().to_string());
             }
-            for id in self.params().ids() {
+            // A frozen weight has no slots (and none is written), as Keras saves optimizer
+            // variables for trainable weights only.
+            for id in self.params().ids().filter(|&id| !slots.first()[id.index()].is_empty()) {
                 let (name, shape) = (self.params().name(id), self.params().value(id).shape());
                 extra.push((
                     format!("{OPTIMIZER_PREFIX}first/{name}"),
@@ -281,6 +283,11 @@ fn restore_state(path: &Path, bytes: &[u8], metadata: &HashMap<String, String>, 
                 first.push(a);
                 second.push(b);
             }
+            // A frozen weight has none; a file without any has no optimizer state.
+            (None, None) if !model.params().is_trainable(id) => {
+                first.push(Vec::new());
+                second.push(Vec::new());
+            }
             (None, None) => {}
             _ => {
                 return Err(Error::file(
@@ -290,7 +297,7 @@ fn restore_state(path: &Path, bytes: &[u8], metadata: &HashMap<String, String>, 
             }
         }
     }
-    let complete = first.len() == model.params().len();
+    let complete = first.len() == model.params().len() && first.iter().any(|slot| !slot.is_empty());
     if complete && let Some(optimizer) = model.optimizer() {
         check_optimizer_state(
             path,

@@ -15,8 +15,8 @@ use serde_json::Value;
 pub struct LayerArgs {
     /// The unique name in the model (`dense`, `dense_1`, ...); empty until named.
     pub name: String,
-    /// Whether the optimizer updates the layer's weights. Defaults to true. Read when the
-    /// layer is built: its weights are made trainable or frozen then.
+    /// Whether the optimizer updates the layer's weights. Defaults to true. A model reads it
+    /// when it is built and when it is compiled.
     pub trainable: bool,
     /// The per-sample input shape declared on a first layer (Keras's `input_shape=`).
     pub input_shape: Option<Vec<usize>>,

@@ -93,7 +93,8 @@ pub trait Layer: Send + Sync {
         self.args().trainable
     }
 
-    /// Freezes (`false`) or unfreezes the layer's weights; read when the layer is built.
+    /// Freezes (`false`) or unfreezes the layer's weights; a model reads it when it is built
+    /// and when it is compiled (so, as in Keras, a change takes effect at the next `compile`).
     fn set_trainable(&mut self, trainable: bool) {
         self.args_mut().trainable = trainable;
     }

@@ -10,7 +10,8 @@ use crate::tensor::Tensor;
 
 /// Normalizes each channel (the last axis) with the batch's statistics in training and with
 /// moving statistics at inference, as Keras's `BatchNormalization(momentum=0.99,
-/// epsilon=0.001, center=True, scale=True)`.
+/// epsilon=0.001, center=True, scale=True)`. A frozen one (`trainable(false)`) normalizes with
+/// its moving statistics and leaves them as they are in training too, as in Keras 3.
 ///
 /// Weights, in Keras's order: `gamma` and `beta` (trainable, when `scale` / `center`), then
 /// `moving_mean` and `moving_variance` (non-trainable; `summary` counts them as such). Each
@@ -236,7 +237,8 @@ impl Layer for BatchNormalization {
         };
         let gamma = self.gamma.map(|id| graph.param(id));
         let beta = self.beta.map(|id| graph.param(id));
-        let (statistics, update) = if graph.training() {
+        // Keras 3: a frozen BatchNormalization runs in inference mode, in training too.
+        let (statistics, update) = if graph.training() && self.args.trainable {
             (Statistics::Batch, Some((mean, variance, self.momentum)))
         } else {
             (Statistics::Moving { mean, variance }, None)

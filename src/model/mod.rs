@@ -1,6 +1,7 @@
 //! [`Model`]: a graph of layers (a stack, or any graph) with Keras's `compile`, `fit`, `evaluate`,
 //! `predict`, `summary` and `save`; [`Sequential`] starts a stack.
 
+mod base;
 mod callbacks;
 mod checks;
 mod distributed;
@@ -17,6 +18,7 @@ mod step;
 mod strategy;
 mod summary;
 mod totals;
+mod trainable;
 
 pub use callbacks::{Callback, Control};
 pub(crate) use graph::{Call, Source};
@@ -24,6 +26,7 @@ pub use graph::{LayerCall, Node, SharedLayer};
 pub use options::FitOptions;
 pub use plan::PlannedLayer;
 pub use totals::{OutputScores, Scores};
+pub(crate) use trainable::WeightOwner;
 
 pub use history::{EpochLogs, History};
 
@@ -73,6 +76,9 @@ struct Network {
     inputs: usize,
     /// Made by `Model::functional` (summaries show connections, configs the graph).
     functional: bool,
+    /// Per weight (indexed by `ParamId`), once built: the layer that made it and whether it is
+    /// a trainable variable at all (BatchNormalization's moving statistics are not).
+    weight_owners: Vec<WeightOwner>,
     /// Per-sample shape of each input, once built (empty before).
     input_shapes: Vec<Vec<usize>>,
     /// Per-sample output shape of each call, once built.
@@ -417,16 +423,7 @@ impl Model {
         self.check_buildable(input_shapes)?;
         let plan = self.plan(input_shapes)?;
         plan.check_budget(self)?;
-        let mut params = ParamStore::new();
-        let mut built = vec![false; self.network.layers.len()];
-        // Each layer is built on its first call, in call order (the order weights are drawn).
-        for call in &self.network.calls {
-            if let Some(inputs) = &plan.first_inputs[call.layer]
-                && !std::mem::replace(&mut built[call.layer], true)
-            {
-                self.network.layers[call.layer].build(inputs, &mut params, &mut self.training.rng)?;
-            }
-        }
+        let params = self.build_weights(&plan.first_inputs)?;
         if params.counts() != plan.param_counts() {
             return Err(Error::Usage(format!(
                 "a layer of model '{}' made {:?} weights (all, trainable) where its shapes said {:?}: a bug in a layer's param_shapes",
@@ -558,6 +555,8 @@ impl Model {
         let outputs = names.len().max(1);
         let (loss_weights, metrics) = per_output_arguments(&names, &losses, loss_weights, metrics)?;
         self.build_if_declared()?;
+        // Keras: a change of `trainable` takes effect when the model is compiled again.
+        self.apply_trainable_flags();
         let mut accuracies = Vec::with_capacity(outputs);
         for (output, (names, loss)) in metrics.iter().zip(&losses).enumerate() {
             let width = self.output_shapes().get(output).map_or(0, |s| s.iter().product());

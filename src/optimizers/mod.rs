@@ -244,8 +244,10 @@ fn check_learning_rate(learning_rate: f32) -> Result<()> {
 }
 
 /// Per-parameter state shared by the optimizers: up to two slot vectors per weight tensor
-/// (Adam's m and v, RMSprop's average and momentum), allocated on the first step, and the
-/// number of steps taken. Saved with a model so training can resume exactly.
+/// (Adam's m and v, RMSprop's average and momentum), and the number of steps taken. A
+/// trainable weight's slots are allocated on its first step; a frozen weight has none (empty
+/// vectors), as Keras makes optimizer variables for trainable weights only. Saved with a model
+/// so training can resume exactly.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Slots {
     pub(crate) iterations: u64,
@@ -259,12 +261,12 @@ impl Slots {
         self.iterations
     }
 
-    /// The first slot of every parameter (empty before the first step).
+    /// The first slot of every parameter (empty before the first step, and for a frozen one).
     pub fn first(&self) -> &[Vec<f32>] {
         &self.first
     }
 
-    /// The second slot of every parameter (empty before the first step).
+    /// The second slot of every parameter (empty before the first step, and for a frozen one).
     pub fn second(&self) -> &[Vec<f32>] {
         &self.second
     }
@@ -281,7 +283,8 @@ impl Slots {
 
 impl Slots {
     /// Runs `update(value, grad, first_slot, second_slot)` on every element of every trainable
-    /// parameter, then counts the iteration. Slots start at `initial`.
+    /// parameter, then counts the iteration. Slots start at `initial`; a frozen parameter's are
+    /// dropped.
     pub(crate) fn apply(
         &mut self,
         params: &mut ParamStore,
@@ -290,14 +293,19 @@ impl Slots {
     ) {
         let (values, grads, trainable) = params.values_and_grads_mut();
         if self.first.len() != values.len() {
-            self.first = values.iter().map(|v| vec![initial; v.len()]).collect();
-            self.second = values.iter().map(|v| vec![initial; v.len()]).collect();
+            self.first = vec![Vec::new(); values.len()];
+            self.second = vec![Vec::new(); values.len()];
         }
         for (i, value) in values.iter_mut().enumerate() {
-            if trainable[i] {
-                let (first, second) = (&mut self.first[i][..], &mut self.second[i][..]);
-                crate::kernels::update_slots(value.data_mut(), grads[i].data(), first, second, &update);
+            let (first, second) = (&mut self.first[i], &mut self.second[i]);
+            if !trainable[i] {
+                (*first, *second) = (Vec::new(), Vec::new());
+                continue;
             }
+            if first.len() != value.len() {
+                (*first, *second) = (vec![initial; value.len()], vec![initial; value.len()]);
+            }
+            crate::kernels::update_slots(value.data_mut(), grads[i].data(), first, second, &update);
         }
         self.iterations += 1;
     }

@@ -17,10 +17,14 @@
 //! ```
 
 mod data;
+mod head;
 mod rescue;
+mod transfer;
 
 pub use data::{DataSource, Dataset, TOKENIZER, encode_targets, raw_targets, shape_samples};
+pub use head::parse_head;
 pub use rescue::{Saved, rescue_folders, save_or_rescue};
+pub use transfer::Transfer;
 
 use crate::data::text::{Tokenizer, check_vocabulary};
 use crate::error::{Error, Result};
@@ -69,6 +73,8 @@ pub struct RunOptions {
     pub augmentation: Option<crate::data::ImageAugmentation>,
     /// Read NaN and infinite values of a CSV table as they are instead of refusing them.
     pub allow_nonfinite: bool,
+    /// A pre-trained model to start from, and how to freeze, extend and fine-tune it.
+    pub transfer: Transfer,
 }
 
 /// How a model's data was found and prepared, and the fit settings of its run: saved with the
@@ -158,8 +164,13 @@ impl FitPlan {
 }
 
 /// A new model from a name or model file, regularized as the options ask, compiled, with its
-/// data loaded and its [`RunRecord`] attached.
+/// data loaded and its [`RunRecord`] attached; or, with `options.transfer.base`, from a saved
+/// model frozen and extended as [`Transfer`] says.
 pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
+    if let Some(base) = &options.transfer.base {
+        return options.prepare_on_base(base);
+    }
+    options.transfer.check_without_base()?;
     let ModelFile {
         name,
         data,
@@ -212,6 +223,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
 pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> {
     let mut model = crate::io::load_model(path)?;
     check_compile_options_match(&model, options)?;
+    options.fine_tune_resumed(&mut model)?;
     let recorded = RunRecord::of(&model)?;
     let epochs = options.epochs.or(recorded.as_ref().map(|r| r.epochs)).ok_or_else(|| {
         Error::Usage(format!(

@@ -125,6 +125,32 @@ pub(crate) struct TrainArgs {
     /// last batch, or, with another --batch-size, restarts that epoch from its beginning.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start from this saved model, a pre-trained base, instead of --model: its weights, and
+    /// its compile settings with a fresh optimizer state (--optimizer and --lr override them);
+    /// training starts at epoch 0 [default: 10 epochs, batch size 32]. E.g. `--base
+    /// base.safetensors --base-output features --freeze-base --head "Flatten,Dense(5,softmax)"`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "model"])]
+    base: Option<PathBuf>,
+    /// The layer of --base whose output the head reads; the layers after it are dropped (Keras's
+    /// Model(base.input, base.get_layer(LAYER).output)): how a base's own classifier comes off.
+    #[arg(long, value_name = "LAYER")]
+    base_output: Option<String>,
+    /// Freeze every layer of --base (Keras's base.trainable = False): its weights stay as they
+    /// are, no gradient is computed for them, and a frozen BatchNormalization normalizes with
+    /// its moving statistics and leaves them unchanged.
+    #[arg(long)]
+    freeze_base: bool,
+    /// Layers added after --base, as Keras calls separated by commas:
+    /// "GlobalAveragePooling2D,Dropout(0.2),Dense(5,softmax)" (unnamed arguments in Keras's
+    /// order, others as KEY=VALUE; quote it in a shell).
+    #[arg(long, value_name = "LAYERS")]
+    head: Option<String>,
+    /// Fine-tune: freeze the layers before LAYER and train LAYER and every layer after it
+    /// (BatchNormalization layers stay frozen, in inference mode), with a fresh optimizer. With
+    /// --resume FILE (continuing a --base run up to --epochs) or with --base. Usually with a
+    /// smaller --lr, e.g. 1e-5.
+    #[arg(long, value_name = "LAYER")]
+    fine_tune_from: Option<String>,
     /// Train data-parallel with the other processes of an MPI job, one process per rank:
     /// `mpirun -np 2 strata train --distributed ...` (needs strata built with `--features mpi`).
     /// --batch-size is per rank; rank 0 prints and writes the files.
@@ -171,6 +197,13 @@ impl TrainArgs {
                     .zoom_range(0.1)
             }),
             allow_nonfinite: self.allow_nonfinite,
+            transfer: strata::run::Transfer {
+                base: self.base.clone(),
+                base_output: self.base_output.clone(),
+                freeze_base: self.freeze_base,
+                head: self.head.clone(),
+                fine_tune_from: self.fine_tune_from.clone(),
+            },
         }
     }
 }

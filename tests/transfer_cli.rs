@@ -1,0 +1,177 @@
+//! Transfer learning from the command line: `strata train --base FILE --base-output LAYER
+//! --freeze-base --head "..."`, then `--resume FILE --fine-tune-from LAYER --lr 1e-4`, on
+//! image folders of MNIST digits: a base trained on digits 0–4, a head trained on 100 images
+//! of each of the digits 5–9.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn strata(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn ok(args: &[&str]) -> serde_json::Value {
+    let (code, stdout, stderr) = strata(args);
+    assert_eq!(code, 0, "strata {args:?}:\n{stdout}\n{stderr}");
+    serde_json::from_str(stdout.lines().last().expect("some output")).expect("the last line is JSON")
+}
+
+/// Writes up to `per_class` images of each of `digits` from the bundled MNIST (`test`: its test
+/// set) as PNG files under `dir/digit_D/`.
+fn digit_folders(dir: &Path, digits: std::ops::Range<usize>, per_class: usize, test: bool) -> PathBuf {
+    let ((x_train, y_train), (x_test, y_test)) = strata::data::mnist::load_data().unwrap();
+    let (x, y) = if test { (x_test, y_test) } else { (x_train, y_train) };
+    let mut written = [0usize; 10];
+    for i in 0..x.rows() {
+        let label = y.data()[i] as usize;
+        if !digits.contains(&label) || written[label] == per_class {
+            continue;
+        }
+        let folder = dir.join(format!("digit_{label}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        let pixels: Vec<u8> = x.data()[i * 784..(i + 1) * 784].iter().map(|&v| v as u8).collect();
+        image::GrayImage::from_raw(28, 28, pixels)
+            .unwrap()
+            .save(folder.join(format!("{i}.png")))
+            .unwrap();
+        written[label] += 1;
+    }
+    dir.to_path_buf()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-transfer-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The weights of a saved model by name.
+fn weights(path: &Path) -> std::collections::HashMap<String, strata::Tensor> {
+    strata::load_model(path).unwrap().weights()
+}
+
+#[test]
+fn freeze_a_base_add_a_head_then_fine_tune() {
+    let dir = temp_dir("recipe");
+    let old = digit_folders(&dir.join("old"), 0..5, 400, false);
+    let new = digit_folders(&dir.join("new"), 5..10, 100, false);
+    let test = digit_folders(&dir.join("test"), 5..10, 200, true);
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (base, head, tuned) = (
+        path("base.safetensors"),
+        path("head.safetensors"),
+        path("tuned.safetensors"),
+    );
+    let data = |p: &Path| p.display().to_string();
+    let quiet = ["--verbose", "0", "--json"];
+    ok(&[
+        &[
+            "train",
+            "--model",
+            "cnn",
+            "--data",
+            &data(&old),
+            "--epochs",
+            "2",
+            "--save",
+            &base,
+        ][..],
+        &quiet,
+    ]
+    .concat());
+
+    let transfer = [
+        "train",
+        "--base",
+        &base,
+        "--base-output",
+        "flatten",
+        "--freeze-base",
+        "--head",
+        "Dense(64,relu),Dropout(0.2),Dense(5,softmax)",
+        "--data",
+        &data(&new),
+        "--epochs",
+        "15",
+        "--save",
+        &head,
+    ];
+    let report = ok(&[&transfer[..], &quiet].concat());
+    assert_eq!(report["epochs"].as_array().map(Vec::len), Some(15), "{report}");
+    let (before, after) = (weights(Path::new(&base)), weights(Path::new(&head)));
+    for name in ["conv2d/kernel", "conv2d_1/bias", "conv2d_2/kernel"] {
+        assert_eq!(before[name], after[name], "{name} is frozen");
+    }
+    let scores = ok(&["evaluate", "--model", &head, "--data", &data(&test), "--json"]);
+    let frozen = scores["test_accuracy"].as_f64().unwrap();
+    assert!(frozen > 0.85, "{scores}");
+
+    let fine_tune = [
+        "train",
+        "--resume",
+        &head,
+        "--fine-tune-from",
+        "conv2d_2",
+        "--lr",
+        "1e-4",
+        "--epochs",
+        "20",
+    ];
+    let report = ok(&[&fine_tune[..], &["--save", &tuned], &quiet].concat());
+    assert_eq!(report["epochs"][0]["epoch"], 16, "{report}");
+    let tuned_weights = weights(Path::new(&tuned));
+    assert_eq!(after["conv2d_1/kernel"], tuned_weights["conv2d_1/kernel"]);
+    assert_ne!(after["conv2d_2/kernel"], tuned_weights["conv2d_2/kernel"]);
+    let scores = ok(&["evaluate", "--model", &tuned, "--data", &data(&test), "--json"]);
+    assert!(scores["test_accuracy"].as_f64().unwrap() > 0.85, "{scores}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn layer_names_and_head_items_are_checked() {
+    let dir = temp_dir("errors");
+    let base = dir.join("base.safetensors");
+    let mut model = strata::model::Sequential::new();
+    model
+        .add(strata::layers::Input::new(&[28, 28, 1]))
+        .add(strata::layers::Flatten::new())
+        .add(strata::layers::Dense::new(3));
+    model
+        .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .unwrap();
+    model.save(&base).unwrap();
+    let base = base.display().to_string();
+    let fail = |args: &[&str]| {
+        let (code, _, stderr) = strata(args);
+        assert_ne!(code, 0, "{args:?} must fail");
+        stderr
+    };
+    let stderr = fail(&["train", "--base", &base, "--base-output", "dense_9", "--epochs", "1"]);
+    assert!(
+        stderr.contains("--base-output") && stderr.contains("flatten, dense"),
+        "{stderr}"
+    );
+    let stderr = fail(&["train", "--base", &base, "--fine-tune-from", "conv", "--epochs", "1"]);
+    assert!(
+        stderr.contains("--fine-tune-from") && stderr.contains("flatten, dense"),
+        "{stderr}"
+    );
+    let stderr = fail(&["train", "--base", &base, "--head", "Dense(4),Dens(2)", "--epochs", "1"]);
+    assert!(
+        stderr.contains("item 2 'Dens(2)'") && stderr.contains("Dense"),
+        "{stderr}"
+    );
+    let stderr = fail(&["train", "--model", "mlp", "--freeze-base", "--epochs", "1"]);
+    assert!(stderr.contains("--base FILE"), "{stderr}");
+    let stderr = fail(&["train", "--base", &base, "--dropout", "0.5", "--epochs", "1"]);
+    assert!(stderr.contains("--head"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
