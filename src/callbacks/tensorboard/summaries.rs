@@ -3,7 +3,7 @@
 
 use super::proto::{Histogram, Image};
 use image::ImageEncoder;
-use image::codecs::png::PngEncoder;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
 /// Buckets of a weight histogram: TensorFlow 2's default for `tf.summary.histogram`.
 pub(crate) const BUCKETS: usize = 30;
@@ -71,7 +71,8 @@ pub(crate) fn weight_image(shape: &[usize], values: &[f32]) -> Option<Image> {
         }
     }
     let mut png = Vec::new();
-    PngEncoder::new(&mut png)
+    // Fast compression: a 784×128 kernel every epoch must not slow training.
+    PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Adaptive)
         .write_image(&pixels, width as u32, height as u32, image::ExtendedColorType::L8)
         .ok()?;
     Some(Image {
