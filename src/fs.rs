@@ -67,6 +67,31 @@ pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
     Ok(())
 }
 
+/// Checks, without creating anything, that files could be written in `folder` now: the
+/// nearest folder on its path that exists (itself, or where it would be created) is a folder
+/// where a file can be created, so a run that logs there learns before it starts.
+pub fn check_folder_writable(folder: impl AsRef<Path>) -> Result<()> {
+    let folder = folder.as_ref();
+    let mut existing = folder;
+    while !existing.exists() {
+        existing = match existing.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+    }
+    if !existing.is_dir() {
+        return Err(Error::file(
+            folder,
+            format!("{} is a file, not a folder", existing.display()),
+        ));
+    }
+    let probe = existing.join(format!(".strata-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .map_err(|e| Error::file(folder, format!("cannot create a file in {} ({e})", existing.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// The folder `path` is in (`.` for a bare file name).
 fn folder_of(path: &Path) -> PathBuf {
     match path.parent() {
@@ -186,6 +211,24 @@ mod tests {
         if cfg!(target_os = "linux") {
             let denied = check_writable("/proc/model.safetensors").unwrap_err().to_string();
             assert!(denied.contains("cannot create a file in its folder /proc"), "{denied}");
+        }
+    }
+
+    #[test]
+    fn a_log_folder_is_checked_where_it_would_be_created() {
+        let dir = scratch("folder");
+        assert!(check_folder_writable(dir.join("logs/run-1")).is_ok());
+        assert_eq!(
+            names_in(&dir),
+            Vec::<String>::new(),
+            "nothing is created, the probe is removed"
+        );
+        std::fs::write(dir.join("plain"), b"x").unwrap();
+        let blocked = check_folder_writable(dir.join("plain/logs")).unwrap_err().to_string();
+        assert!(blocked.contains("is a file, not a folder"), "{blocked}");
+        if cfg!(target_os = "linux") {
+            let denied = check_folder_writable("/proc/logs/run").unwrap_err().to_string();
+            assert!(denied.contains("cannot create a file in /proc"), "{denied}");
         }
     }
 }

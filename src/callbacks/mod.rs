@@ -1,16 +1,18 @@
 //! Ready-made callbacks with Keras's names and arguments: [`EarlyStopping`],
-//! [`ModelCheckpoint`], [`ReduceLROnPlateau`], [`LearningRateScheduler`], [`CSVLogger`] and
-//! [`TerminateOnNaN`]. Write your own by implementing [`Callback`](crate::model::Callback).
+//! [`ModelCheckpoint`], [`ReduceLROnPlateau`], [`LearningRateScheduler`], [`CSVLogger`],
+//! [`TensorBoard`] and [`TerminateOnNaN`]. Write your own by implementing [`Callback`](crate::model::Callback).
 
 mod checkpoint;
 mod early_stopping;
 mod learning_rate;
 mod logging;
+pub mod tensorboard;
 
 pub use checkpoint::ModelCheckpoint;
 pub use early_stopping::EarlyStopping;
 pub use learning_rate::{LearningRateScheduler, ReduceLROnPlateau};
 pub use logging::{CSVLogger, TerminateOnNaN};
+pub use tensorboard::{TensorBoard, UpdateFreq};
 
 use crate::error::{Error, Result};
 use crate::model::EpochLogs;

@@ -118,6 +118,15 @@ pub(crate) struct TrainArgs {
     /// Write the training history (Keras's history.history layout) to this JSON file.
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
+    /// Write TensorBoard logs (Keras's TensorBoard callback with histogram_freq=1,
+    /// write_images=True, write_steps_per_second=True) to a new run folder under DIR, named by
+    /// the start time (or --run-name); view with `tensorboard --logdir DIR`.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
+    /// The --tensorboard run folder's name; a run of that name already there gets new event
+    /// files beside its own (so a --resume continues its curves).
+    #[arg(long, value_name = "NAME", requires = "tensorboard")]
+    run_name: Option<String>,
     /// Continue training a model saved with --save or --checkpoint, with its seed, optimizer
     /// state, data and batch size (flags given here override them; --dropout, --l2 and
     /// --augment shape a new model, a resumed one keeps its own; --optimizer must name the
@@ -236,6 +245,7 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
     }
     check_flag_values(&args)?;
     check_output_paths(&args)?;
+    let mut tensorboard = tensorboard(&args, chief)?;
     let mut run = match &args.resume {
         Some(path) => prepare_resume(path, &args.run_options())?,
         None => prepare_new(&args.run_options())?,
@@ -253,7 +263,7 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
         failures: Vec::new(),
     };
     let started = Instant::now();
-    let history = fit(&args, &mut run, world, &mut checkpointer)?;
+    let history = fit(&args, &mut run, world, &mut checkpointer, tensorboard.as_mut())?;
     if let Some(path) = checkpointer.saved_on_interrupt {
         eprintln!(
             "\ninterrupted: checkpoint saved to {}\nresume with: strata train --resume {}",
@@ -365,6 +375,7 @@ fn fit(
     run: &mut PreparedRun,
     world: Option<&dyn Launched>,
     checkpointer: &mut Checkpointer,
+    tensorboard: Option<&mut strata::callbacks::TensorBoard>,
 ) -> Result<History> {
     let PreparedRun { model, data, plan, .. } = run;
     let mut options = plan.options(data).verbose(args.verbose);
@@ -395,6 +406,9 @@ fn fit(
     }
     if model.attachment(TOKENIZER).is_some() {
         callbacks.push(&mut perplexity);
+    }
+    if let Some(tensorboard) = tensorboard {
+        callbacks.push(tensorboard);
     }
     model.fit_with_callbacks(&data.x_train, &data.y_train, options, &mut callbacks)
 }
@@ -444,6 +458,28 @@ fn check_output_paths(args: &TrainArgs) -> Result<()> {
         checked.push((flag, same));
     }
     Ok(())
+}
+
+/// The --tensorboard callback, logging to a new (or the --run-name) run folder, checked before
+/// training; rank 0 alone writes.
+fn tensorboard(args: &TrainArgs, chief: bool) -> Result<Option<strata::callbacks::TensorBoard>> {
+    let Some(log_dir) = &args.tensorboard else {
+        return Ok(None);
+    };
+    let reason = |error: Error| match error {
+        Error::File { reason, .. } | Error::InvalidArgument { reason, .. } => reason,
+        other => other.to_string(),
+    };
+    let folder = strata::callbacks::tensorboard::run_folder(log_dir, args.run_name.as_deref())
+        .map_err(|e| Error::invalid("--run-name", args.run_name.as_deref().unwrap_or_default(), reason(e)))?;
+    strata::fs::check_folder_writable(&folder)
+        .map_err(|e| Error::invalid("--tensorboard", log_dir.display(), reason(e)))?;
+    let callback = strata::callbacks::TensorBoard::new(folder)
+        .histogram_freq(1)
+        .write_images(true)
+        .write_steps_per_second(true)
+        .chief(chief);
+    Ok(Some(callback))
 }
 
 /// `path` with its (existing) folder resolved, so two spellings of one file compare equal.
