@@ -151,10 +151,7 @@ fn dropout_keeps_the_expected_value_in_training_and_is_the_identity_at_inference
     for (n, sample) in y.data().chunks(400).enumerate() {
         assert!(sample.iter().all(|&v| v == samples[n]), "sample {n}");
     }
-    assert!(
-        samples.contains(&0.0) && samples.contains(&2.0),
-        "{samples:?}"
-    );
+    assert!(samples.contains(&0.0) && samples.contains(&2.0), "{samples:?}");
     // A size that neither is 1 nor matches the input names the argument.
     let mut model = Sequential::new();
     model

@@ -256,3 +256,27 @@ fn an_unwritable_log_dir_fails_before_the_first_epoch() {
     assert!(!dir.join("rank1").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_failed_write_ends_fit_as_in_keras_unless_asked_to_keep_going() {
+    // The validation folder is made at the first epoch with validation: a file in its place
+    // makes that write fail mid-run.
+    let dir = scratch("keep-going");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("validation"), b"x").unwrap();
+    let (mut model, x, y) = classifier();
+    let mut strict = TensorBoard::new(&dir);
+    let error = model
+        .fit_with_callbacks(&x, &y, options(), &mut [&mut strict])
+        .unwrap_err();
+    assert!(error.to_string().contains("validation"), "{error}");
+    let (mut model, x, y) = classifier();
+    let mut lenient = TensorBoard::new(&dir).keep_going(true);
+    let history = model
+        .fit_with_callbacks(&x, &y, options(), &mut [&mut lenient])
+        .unwrap();
+    assert_eq!(history.epochs.len(), 3, "training went on");
+    assert_eq!(lenient.failures().len(), 1, "logging stopped at the first failure");
+    assert!(lenient.failures()[0].contains("validation"), "{:?}", lenient.failures());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -277,6 +277,15 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
     // The model is saved first: nothing after training (evaluation, the history, the chart)
     // can lose it. Failures are reported at the end.
     let mut failures = std::mem::take(&mut checkpointer.failures);
+    if let Some(tensorboard) = &tensorboard {
+        let folder = tensorboard.log_dir().display();
+        failures.extend(
+            tensorboard
+                .failures()
+                .iter()
+                .map(|e| format!("--tensorboard {folder}: {e}")),
+        );
+    }
     let saved = match (&args.save, chief) {
         (Some(path), true) => save_model(&run.model, path, printing, &mut failures),
         _ => None,
@@ -478,6 +487,7 @@ fn tensorboard(args: &TrainArgs, chief: bool) -> Result<Option<strata::callbacks
         .histogram_freq(1)
         .write_images(true)
         .write_steps_per_second(true)
+        .keep_going(true)
         .chief(chief);
     Ok(Some(callback))
 }

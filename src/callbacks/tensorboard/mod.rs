@@ -83,6 +83,9 @@ pub struct TensorBoard {
     epoch_started: Option<Instant>,
     batch_started: Option<Instant>,
     epoch_batches: usize,
+    /// Whether a failed write stops logging (recorded in `failures`) rather than training.
+    keep_going: bool,
+    failures: Vec<String>,
 }
 
 impl TensorBoard {
@@ -101,6 +104,34 @@ impl TensorBoard {
             epoch_started: None,
             batch_started: None,
             epoch_batches: 0,
+            keep_going: false,
+            failures: Vec::new(),
+        }
+    }
+
+    /// When a write fails (disk full, folder removed), stop logging and keep training instead
+    /// of ending `fit` with the error as Keras does; the failure is kept in
+    /// [`TensorBoard::failures`]. The command line uses this so a log never costs the model.
+    pub fn keep_going(mut self, keep_going: bool) -> Self {
+        self.keep_going = keep_going;
+        self
+    }
+
+    /// The writes that failed under [`TensorBoard::keep_going`] (logging stopped at the first).
+    pub fn failures(&self) -> &[String] {
+        &self.failures
+    }
+
+    /// Passes `result` on, or under `keep_going` records its error and stops logging.
+    fn guard(&mut self, result: Result<()>) -> Result<()> {
+        match result {
+            Err(error) if self.keep_going => {
+                self.failures.push(error.to_string());
+                self.train = None;
+                self.validation = None;
+                Ok(())
+            }
+            other => other,
         }
     }
 
@@ -192,10 +223,11 @@ impl Callback for TensorBoard {
     }
 
     fn on_train_end(&mut self, _model: &mut Model, _history: &crate::model::History) -> Result<()> {
-        for writer in [self.train.take(), self.validation.take()].iter_mut().flatten() {
-            writer.flush()?;
-        }
-        Ok(())
+        let result = [self.train.take(), self.validation.take()]
+            .iter_mut()
+            .flatten()
+            .try_for_each(EventWriter::flush);
+        self.guard(result)
     }
 
     fn on_epoch_begin(&mut self, _model: &mut Model, _epoch: usize) -> Result<()> {
@@ -214,8 +246,23 @@ impl Callback for TensorBoard {
     fn on_batch_end(&mut self, model: &mut Model, _epoch: usize, _batch: usize, loss: f32) -> Result<Control> {
         self.epoch_batches += 1;
         self.step = model.optimizer().map_or(self.step + 1, |o| o.iterations());
+        let result = self.log_batch(loss);
+        self.guard(result)?;
+        Ok(Control::Continue)
+    }
+
+    fn on_epoch_end(&mut self, model: &mut Model, logs: &EpochLogs) -> Result<Control> {
+        let result = self.log_epoch(model, logs);
+        self.guard(result)?;
+        Ok(Control::Continue)
+    }
+}
+
+impl TensorBoard {
+    /// Writes the batch-level scalars when `update_freq` asks for them at this step.
+    fn log_batch(&mut self, loss: f32) -> Result<()> {
         let (UpdateFreq::Batches(every), Some(train)) = (self.update_freq, self.train.as_mut()) else {
-            return Ok(Control::Continue);
+            return Ok(());
         };
         if self.step.is_multiple_of(every as u64) {
             let mut values = vec![value_of("batch_loss", Kind::SimpleValue(loss))];
@@ -225,12 +272,13 @@ impl Callback for TensorBoard {
             }
             train.write(self.step, values)?;
         }
-        Ok(Control::Continue)
+        Ok(())
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, logs: &EpochLogs) -> Result<Control> {
+    /// Writes the epoch's scalars (and weights, every `histogram_freq` epochs), flushed.
+    fn log_epoch(&mut self, model: &Model, logs: &EpochLogs) -> Result<()> {
         if self.train.is_none() {
-            return Ok(Control::Continue);
+            return Ok(());
         }
         let step = logs.epoch.saturating_sub(1) as u64;
         let steps_per_second = self
@@ -253,7 +301,7 @@ impl Callback for TensorBoard {
             writer.write(step, validation)?;
             writer.flush()?;
         }
-        Ok(Control::Continue)
+        Ok(())
     }
 }
 
