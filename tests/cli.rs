@@ -1,21 +1,7 @@
 //! The `strata` command line, run as a user runs it.
 
-use std::process::Command;
-
 mod common;
-use common::{interrupt_cnn_training, write_digit_folders};
-
-fn strata(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use common::{interrupt_cnn_training, strata, write_digit_folders};
 
 fn last_json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().expect("some output")).expect("the last line is JSON")

@@ -3,22 +3,9 @@
 //! save, resume and evaluate with the first run's flags or none (`strata::run`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod common;
-use common::{interrupt_cnn_training, small_mnist, write_digit_folders};
-
-fn strata(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use common::{interrupt_cnn_training, small_mnist, strata, write_digit_folders};
 
 /// Runs `strata` and returns its final JSON line; fails the test on a failing status.
 fn strata_json(args: &[&str]) -> serde_json::Value {

@@ -2,20 +2,10 @@
 //! --resume, and an unusable folder refused before training.
 
 use std::path::Path;
-use std::process::Command;
-use strata::callbacks::tensorboard::{Kind, What, read_events};
 
-fn strata(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod common;
+use common::strata;
+use strata::callbacks::tensorboard::{Kind, What, read_events};
 
 /// The steps of `epoch_loss` in every event file of `folder`.
 fn epoch_steps(folder: &Path) -> Vec<i64> {

@@ -4,19 +4,9 @@
 //! of each of the digits 5–9.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn strata(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod common;
+use common::strata;
 
 fn ok(args: &[&str]) -> serde_json::Value {
     let (code, stdout, stderr) = strata(args);

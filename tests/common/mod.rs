@@ -123,6 +123,20 @@ pub fn write_digit_folders(dir: &std::path::Path, per_class: usize) {
     }
 }
 
+/// Runs the `strata` binary with `args`: its exit code (-1 when killed), stdout and stderr.
+#[cfg(feature = "cli")]
+pub fn strata(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// Runs `strata train --model cnn --epochs 1000 --verbose 2` with `extra` flags and sends it
 /// SIGINT when its first epoch's header appears (printed after the Ctrl-C handler is installed
 /// and the data has loaded, just before the first batch): the run waits for an event, never for
