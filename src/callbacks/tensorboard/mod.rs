@@ -54,8 +54,8 @@ impl std::str::FromStr for UpdateFreq {
 ///   `epoch_learning_rate` and, when asked, `epoch_steps_per_second`, at step `epoch - 1`;
 ///   `log_dir/validation` the validation metrics under the same tags, so TensorBoard draws the
 ///   two runs on one chart;
-/// - with `update_freq` in batches, `batch_loss` (and `batch_steps_per_second`) at the global
-///   training step, the optimizer's iteration count, so a resumed run continues its steps;
+/// - with `update_freq` in batches, `batch_loss` (the epoch's mean loss so far, as Keras 3
+///   logs it; and `batch_steps_per_second`) at the global training step, the optimizer's iteration count, so a resumed run continues its steps;
 /// - every `histogram_freq` epochs, a histogram of each weight (`dense/kernel/histogram`) and,
 ///   with `write_images`, its picture (`dense/kernel/image`).
 ///
@@ -83,6 +83,9 @@ pub struct TensorBoard {
     epoch_started: Option<Instant>,
     batch_started: Option<Instant>,
     epoch_batches: usize,
+    /// The sum of this epoch's batch losses: `batch_loss` is their running mean, as Keras 3
+    /// logs it (its loss is a mean metric over the epoch so far).
+    epoch_loss_sum: f64,
     /// Whether a failed write stops logging (recorded in `failures`) rather than training.
     keep_going: bool,
     failures: Vec<String>,
@@ -104,6 +107,7 @@ impl TensorBoard {
             epoch_started: None,
             batch_started: None,
             epoch_batches: 0,
+            epoch_loss_sum: 0.0,
             keep_going: false,
             failures: Vec::new(),
         }
@@ -233,6 +237,7 @@ impl Callback for TensorBoard {
     fn on_epoch_begin(&mut self, _model: &mut Model, _epoch: usize) -> Result<()> {
         self.epoch_started = Some(Instant::now());
         self.epoch_batches = 0;
+        self.epoch_loss_sum = 0.0;
         Ok(())
     }
 
@@ -245,8 +250,9 @@ impl Callback for TensorBoard {
 
     fn on_batch_end(&mut self, model: &mut Model, _epoch: usize, _batch: usize, loss: f32) -> Result<Control> {
         self.epoch_batches += 1;
+        self.epoch_loss_sum += f64::from(loss);
         self.step = model.optimizer().map_or(self.step + 1, |o| o.iterations());
-        let result = self.log_batch(loss);
+        let result = self.log_batch();
         self.guard(result)?;
         Ok(Control::Continue)
     }
@@ -260,7 +266,8 @@ impl Callback for TensorBoard {
 
 impl TensorBoard {
     /// Writes the batch-level scalars when `update_freq` asks for them at this step.
-    fn log_batch(&mut self, loss: f32) -> Result<()> {
+    fn log_batch(&mut self) -> Result<()> {
+        let loss = (self.epoch_loss_sum / self.epoch_batches.max(1) as f64) as f32;
         let (UpdateFreq::Batches(every), Some(train)) = (self.update_freq, self.train.as_mut()) else {
             return Ok(());
         };
