@@ -38,6 +38,12 @@ fn taps(w: &Window2d, oh: usize, ow: usize) -> impl Iterator<Item = (usize, usiz
     })
 }
 
+/// `(output channels, values per input image, values per output image)`.
+fn sizes(w: &Window2d, multiplier: usize) -> (usize, usize, usize) {
+    let width = w.channels * multiplier;
+    (width, w.height * w.width * w.channels, w.out_h * w.out_w * width)
+}
+
 /// `out` `(N, OH, OW, C·multiplier)` = the depthwise convolution of `x` `(N, H, W, C)` with
 /// `kernel` `(KH, KW, C, multiplier)`, plus `bias` `(C·multiplier)`.
 pub(crate) fn depthwise_conv(
@@ -48,9 +54,7 @@ pub(crate) fn depthwise_conv(
     w: &Window2d,
     multiplier: usize,
 ) {
-    let width = w.channels * multiplier;
-    let image_in = w.height * w.width * w.channels;
-    let image_out = w.out_h * w.out_w * width;
+    let (width, image_in, image_out) = sizes(w, multiplier);
     out.par_chunks_mut(image_out.max(1))
         .zip(x.par_chunks(image_in.max(1)))
         .for_each(|(out, x)| {
@@ -73,9 +77,7 @@ pub(crate) fn depthwise_conv(
 
 /// Adds the input gradient of [`depthwise_conv`] for the output gradient `dy` to `dx`.
 pub(crate) fn depthwise_conv_input_grad(dy: &[f32], kernel: &[f32], dx: &mut [f32], w: &Window2d, multiplier: usize) {
-    let width = w.channels * multiplier;
-    let image_in = w.height * w.width * w.channels;
-    let image_out = w.out_h * w.out_w * width;
+    let (width, image_in, image_out) = sizes(w, multiplier);
     dx.par_chunks_mut(image_in.max(1))
         .zip(dy.par_chunks(image_out.max(1)))
         .for_each(|(dx, dy)| {

@@ -213,9 +213,13 @@ impl Layer for NoiseLayer {
         let (rows, channels) = (shape[0], *shape.last().unwrap_or(&1));
         match self.noise {
             Noise::Dropout { rate } => {
-                let mask_shape = self.mask_shape(&shape)?;
+                // A plain dropout's mask is the input's shape: no per-step allocation for it.
+                let mask_shape = match self.noise_shape {
+                    Some(_) => Some(self.mask_shape(&shape)?),
+                    None => None,
+                };
                 let noise = graph.constant_with(|mask| {
-                    mask.resize_for(&mask_shape);
+                    mask.resize_for(mask_shape.as_deref().unwrap_or(&shape));
                     fill_mask(mask.data_mut(), rate, &mut rng);
                 });
                 graph.mul(x, noise)
