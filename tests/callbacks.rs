@@ -130,6 +130,9 @@ fn early_stopping_follows_a_scripted_loss_sequence_and_restores_the_best_epoch()
     }
     assert_eq!(stopped, Some(4));
     assert_eq!(early.stopped_epoch, 4);
+    assert_eq!(early.best_epoch, 2);
+    // As in Keras 3, the best weights come back when training ends.
+    early.on_train_end(&mut model, &History::default()).unwrap();
     let weight = model.params().ids().next().unwrap();
     assert_eq!(
         model.params().value(weight).data(),
@@ -143,6 +146,60 @@ fn early_stopping_follows_a_scripted_loss_sequence_and_restores_the_best_epoch()
         Control::Continue
     );
     assert_eq!(early.on_epoch_end(&mut model, &logs(2, 0.79)).unwrap(), Control::Stop);
+}
+
+#[test]
+fn early_stopping_restores_at_the_end_even_without_stopping_and_honours_baseline_and_warm_up() {
+    // Never stops (patience 10), but epoch 2 was the best: Keras 3 restores it at the end.
+    let losses = [1.0, 0.5, 0.9];
+    let mut model = marker_model(0.1);
+    let mut early = EarlyStopping::new("loss").patience(10).restore_best_weights(true);
+    early.on_train_begin(&mut model).unwrap();
+    for (i, &loss) in losses.iter().enumerate() {
+        set_marker(&mut model, (i + 1) as f32);
+        assert_eq!(
+            early.on_epoch_end(&mut model, &logs(i + 1, loss)).unwrap(),
+            Control::Continue
+        );
+    }
+    early.on_train_end(&mut model, &History::default()).unwrap();
+    let weight = model.params().ids().next().unwrap();
+    assert_eq!(model.params().value(weight).data(), &[2.0]);
+    assert_eq!(early.stopped_epoch, 0);
+
+    // A baseline of 0.5: improving on the best (1.0 → 0.8) without beating the baseline still
+    // uses up patience, so with patience 2 the first epoch that does not improve (3) stops;
+    // without the baseline it would wait.
+    for (baseline, third) in [(Some(0.5), Control::Stop), (None, Control::Continue)] {
+        let mut early = EarlyStopping::new("loss").patience(2);
+        if let Some(baseline) = baseline {
+            early = early.baseline(baseline);
+        }
+        early.on_train_begin(&mut model).unwrap();
+        assert_eq!(
+            early.on_epoch_end(&mut model, &logs(1, 1.0)).unwrap(),
+            Control::Continue
+        );
+        assert_eq!(
+            early.on_epoch_end(&mut model, &logs(2, 0.8)).unwrap(),
+            Control::Continue
+        );
+        assert_eq!(early.on_epoch_end(&mut model, &logs(3, 0.9)).unwrap(), third);
+    }
+
+    // start_from_epoch 2: epochs 1 and 2 are not monitored, so a loss that only rises from
+    // epoch 3 on stops at epoch 4 with patience 1.
+    let mut early = EarlyStopping::new("loss").patience(1).start_from_epoch(2);
+    early.on_train_begin(&mut model).unwrap();
+    let outcomes: Vec<Control> = [0.1, 0.2, 0.3, 0.4]
+        .iter()
+        .enumerate()
+        .map(|(i, &loss)| early.on_epoch_end(&mut model, &logs(i + 1, loss)).unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [Control::Continue, Control::Continue, Control::Continue, Control::Stop]
+    );
 }
 
 #[test]

@@ -34,6 +34,22 @@ fn linreg_learns_the_identity_and_reports_json() {
 }
 
 #[test]
+fn early_stopping_says_when_it_stopped_and_which_weights_it_restored() {
+    // A learning rate of 10 makes the one-neuron regression diverge: epoch 2 is worse than 1.
+    let args = ["train", "--model", "linreg", "--lr", "10", "--early-stopping", "0"];
+    let (code, stdout, stderr) = strata(&[&args[..], &["--verbose", "2"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Epoch 2: early stopping"), "{stdout}");
+    assert!(
+        stdout.contains("Restoring model weights from the end of the best epoch: 1."),
+        "{stdout}"
+    );
+    let (code, stdout, _) = strata(&[&args[..], &["--verbose", "0"]].concat());
+    assert_eq!(code, 0);
+    assert!(!stdout.contains("early stopping"), "{stdout}");
+}
+
+#[test]
 fn train_save_evaluate_and_predict_images() {
     let dir = std::env::temp_dir().join(format!("strata-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

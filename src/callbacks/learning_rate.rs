@@ -6,7 +6,8 @@ use crate::model::{Callback, Control, EpochLogs, Model};
 
 /// Multiplies the learning rate by `factor` when a monitored metric has not improved for
 /// `patience` epochs, as Keras's `ReduceLROnPlateau`. Defaults: `monitor="val_loss"`,
-/// `factor=0.1`, `patience=10`, `mode="auto"`, `min_delta=1e-4`, `cooldown=0`, `min_lr=0`.
+/// `factor=0.1`, `patience=10`, `verbose=0`, `mode="auto"`, `min_delta=1e-4`, `cooldown=0`,
+/// `min_lr=0`. With `verbose(1)` it prints each new rate, as Keras does.
 ///
 /// ```
 /// use strata::callbacks::ReduceLROnPlateau;
@@ -19,6 +20,7 @@ pub struct ReduceLROnPlateau {
     patience: usize,
     cooldown: usize,
     min_lr: f32,
+    verbose: u8,
     wait: usize,
     cooldown_left: usize,
 }
@@ -32,9 +34,16 @@ impl ReduceLROnPlateau {
             patience: 10,
             cooldown: 0,
             min_lr: 0.0,
+            verbose: 0,
             wait: 0,
             cooldown_left: 0,
         }
+    }
+
+    /// 1 prints each reduction; 0 is silent.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
     }
 
     /// What the learning rate is multiplied by, in `(0, 1)`.
@@ -100,7 +109,14 @@ impl Callback for ReduceLROnPlateau {
                 if let Some(optimizer) = model.optimizer_mut() {
                     let lr = optimizer.learning_rate();
                     if lr > self.min_lr {
-                        optimizer.set_learning_rate((lr * self.factor).max(self.min_lr));
+                        let new_lr = (lr * self.factor).max(self.min_lr);
+                        optimizer.set_learning_rate(new_lr);
+                        if self.verbose > 0 {
+                            println!(
+                                "\nEpoch {}: ReduceLROnPlateau reducing learning rate to {new_lr}.",
+                                logs.epoch
+                            );
+                        }
                     }
                 }
                 self.cooldown_left = self.cooldown;

@@ -73,14 +73,33 @@ impl Best {
     /// Records `logs`; true when the monitored value improved on the best by more than `min_delta`.
     pub(crate) fn update(&mut self, logs: &EpochLogs) -> Result<bool> {
         let current = monitored(logs, &self.monitor)?;
-        let improved = match self.value {
-            None => true,
-            Some(best) if self.higher_is_better => current - self.min_delta > best,
-            Some(best) => current + self.min_delta < best,
-        };
+        let improved = self.value.is_none_or(|best| self.improves(current, best));
         if improved {
             self.value = Some(current);
         }
         Ok(improved)
+    }
+
+    /// Whether the monitored value of `logs` improves on `reference` by more than `min_delta`.
+    pub(crate) fn beats(&self, logs: &EpochLogs, reference: f32) -> bool {
+        monitored(logs, &self.monitor).is_ok_and(|current| self.improves(current, reference))
+    }
+
+    fn improves(&self, current: f32, reference: f32) -> bool {
+        if self.higher_is_better {
+            current - self.min_delta > reference
+        } else {
+            current + self.min_delta < reference
+        }
+    }
+
+    /// The best value so far, if any epoch was monitored.
+    pub(crate) fn value(&self) -> Option<f32> {
+        self.value
+    }
+
+    /// Forgets the best value, for a callback reused by another `fit`.
+    pub(crate) fn reset(&mut self) {
+        self.value = None;
     }
 }

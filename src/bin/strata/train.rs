@@ -407,6 +407,7 @@ fn fit(
         strata::callbacks::EarlyStopping::new(if has_validation { "val_loss" } else { "loss" })
             .patience(patience)
             .restore_best_weights(true)
+            .verbose(u8::from(args.verbose > 0))
     });
     let mut perplexity = PerplexityLogger { verbose: args.verbose };
     let mut callbacks: Vec<&mut dyn Callback> = vec![checkpointer];
