@@ -50,6 +50,34 @@ fn early_stopping_says_when_it_stopped_and_which_weights_it_restored() {
 }
 
 #[test]
+fn help_and_messages_say_what_exists_and_what_to_do() {
+    // A named model where a saved one is needed says how to get one.
+    for command in [
+        &["evaluate", "--model", "cnn"][..],
+        &["predict", "--model", "cnn", "digit.png"],
+    ] {
+        let (code, _, stderr) = strata(command);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains("'cnn' is a named model") && stderr.contains("--save cnn.safetensors"),
+            "{stderr}"
+        );
+    }
+    // Help lists every schedule the parser takes, and summary reads a .keras file.
+    let (_, help, _) = strata(&["train", "--help"]);
+    for name in strata::optimizers::SCHEDULE_SPEC_NAMES {
+        assert!(help.contains(name), "{name} missing from: {help}");
+    }
+    let keras = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/keras/application_blocks.keras"
+    );
+    let (code, stdout, stderr) = strata(&["summary", "--model", keras]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Total params: 483"), "{stdout}");
+}
+
+#[test]
 fn train_save_evaluate_and_predict_images() {
     let dir = std::env::temp_dir().join(format!("strata-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

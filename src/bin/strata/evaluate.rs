@@ -29,7 +29,7 @@ pub(crate) struct EvaluateArgs {
 }
 
 pub(crate) fn run(args: &EvaluateArgs) -> Result<()> {
-    let mut model = strata::load_model(&args.model)?;
+    let mut model = crate::load_saved_model(&args.model)?;
     let (x, y) = strata::run::evaluation_data(&mut model, args.data.as_deref(), args.label.as_deref())?;
     let loss = model.loss().expect("evaluation_data checked the compile settings");
     let scores = model.evaluate(&x, &y, 256)?;

@@ -94,10 +94,23 @@ fn parse_with_registry_help() -> Cli {
         "Training, evaluation and inspection of Keras-style models. Model files may use these layers: {}.",
         strata::layers::LAYER_NAMES.join(", ")
     );
+    let schedules_help = format!(
+        "A learning-rate schedule starting from the optimizer's rate, as NAME:KEY=VALUE,... with NAME one of {}: \
+         \"exponential:decay_steps=1000,decay_rate=0.9\", \"cosine:decay_steps=9000,warmup_steps=500\", \
+         \"step:boundaries=2000;4000,values=0.01;0.005;0.001\" (quote it in a shell)",
+        strata::optimizers::SCHEDULE_SPEC_NAMES.join(", ")
+    );
     let command = Cli::command()
         .after_long_help(layers_help)
-        .mut_subcommand("train", |c| c.mut_arg("model", |a| a.help(model_help.clone())))
-        .mut_subcommand("summary", |c| c.mut_arg("model", |a| a.help(model_help.clone())))
+        .mut_subcommand("train", |c| {
+            c.mut_arg("model", |a| a.help(model_help.clone()))
+                .mut_arg("lr_schedule", |a| a.help(schedules_help))
+        })
+        .mut_subcommand("summary", |c| {
+            c.mut_arg("model", |a| {
+                a.help(format!("{model_help}, or a saved model (.safetensors, .keras)"))
+            })
+        })
         .mut_subcommand("bench", |c| {
             c.mut_arg("model", |a| {
                 a.help(format!(
@@ -108,6 +121,21 @@ fn parse_with_registry_help() -> Cli {
         });
     let matches = command.get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+/// A model saved by `strata train --save`, or an error that says how to get one when `path` is
+/// not a file but the name of a named model (`strata evaluate --model cnn`).
+pub(crate) fn load_saved_model(path: &std::path::Path) -> Result<strata::model::Model> {
+    let name = path.to_string_lossy();
+    let is_named = strata::io::config::NAMED_MODELS.iter().any(|(named, _)| *named == name);
+    if is_named && !path.exists() {
+        return Err(Error::Usage(format!(
+            "'{name}' is a named model, not a saved one: this command needs a trained model file; \
+             train one first with `strata train --model {name} --save {name}.safetensors`, then pass \
+             --model {name}.safetensors"
+        )));
+    }
+    strata::load_model(path)
 }
 
 /// Sets up the thread pool: `threads` workers (`None`: one per core), this thread as worker 0.

@@ -21,7 +21,7 @@ pub(crate) struct PredictArgs {
 }
 
 pub(crate) fn run(args: &PredictArgs) -> Result<()> {
-    let mut model = strata::load_model(&args.model)?;
+    let mut model = crate::load_saved_model(&args.model)?;
     let input = model.input_shape().map(<[usize]>::to_vec).unwrap_or_default();
     let (height, width, channels) = image_geometry(&input)?;
     let mut results = Vec::new();

@@ -6,7 +6,7 @@ use strata::{Error, Result};
 
 #[derive(Args)]
 pub(crate) struct SummaryArgs {
-    /// A named model or a model file (.toml or .json), or a saved model (.safetensors).
+    /// A named model or a model file (.toml or .json), or a saved model (.safetensors, .keras).
     #[arg(long, default_value = "mlp")]
     model: String,
 }
@@ -15,6 +15,10 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<()> {
     if args.model.ends_with(".safetensors") {
         // From the architecture alone: no weight is read or made, whatever the model's size.
         print!("{}", strata::io::weights::saved_model_summary(&args.model)?);
+        return Ok(());
+    }
+    if args.model.ends_with(".keras") {
+        print!("{}", strata::io::keras::import_keras(&args.model)?.summary()?);
         return Ok(());
     }
     let mut spec = load_model_spec(&args.model)?;
