@@ -106,6 +106,17 @@ pub enum Error {
         /// The budget in force, as text.
         budget: String,
     },
+    /// A layer's own settings are wrong (an unknown activation, an invalid argument): the
+    /// error of the setting, with the layer that has it.
+    #[error("layer '{layer}' ({class}): {source}")]
+    InLayer {
+        /// The layer's name.
+        layer: String,
+        /// Its Keras class.
+        class: String,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
 }
 
 /// `Result` with [`enum@Error`] as the error type.
@@ -127,6 +138,39 @@ impl Error {
             kind,
             name: name.to_string(),
             valid: valid.join(", "),
+        }
+    }
+
+    /// This error with the layer it comes from, when the error does not name it already: an
+    /// unknown name or an invalid argument, which on their own would leave a user searching the
+    /// model for the layer.
+    pub fn in_layer(self, layer: &str, class: &str) -> Self {
+        let named = self.to_string().contains(&format!("'{layer}'"));
+        match self {
+            Error::UnknownName { .. } | Error::InvalidArgument { .. } if !named => Error::InLayer {
+                layer: layer.to_string(),
+                class: class.to_string(),
+                source: Box::new(self),
+            },
+            other => other,
+        }
+    }
+
+    /// The error itself, inside any [`Error::InLayer`] that names its layer: for code that
+    /// matches on the kind of error.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::InLayer { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
+    /// What went wrong, without the `invalid data:` heading of [`Error::Data`]: for messages
+    /// that wrap this error in another (a file, a layer list entry), which would repeat it.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Data(reason) => reason.clone(),
+            other => other.to_string(),
         }
     }
 

@@ -954,7 +954,7 @@ fn assert_layer_shape(error: &Error, layer: &str, contains: &[&str]) {
 fn assert_invalid_argument(error: &Error, contains: &[&str]) {
     let message = error.to_string();
     assert!(
-        matches!(error, Error::InvalidArgument { .. }),
+        matches!(error.root(), Error::InvalidArgument { .. }),
         "expected InvalidArgument, got {error:?}"
     );
     for text in contains {

@@ -252,8 +252,13 @@ fn unknown_names_are_reported_with_the_valid_ones() {
     model.add(Input::new(&[4])).add(Dense::new(3).activation("relu7"));
     let error = model.compile("adam", "mse", &[]).unwrap_err();
     let message = error.to_string();
+    // The unknown name, inside the layer that has it.
+    let Error::InLayer { layer, source, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(layer, "dense");
     assert!(
-        matches!(&error, Error::UnknownName { kind: "activation", name, .. } if name == "relu7"),
+        matches!(&**source, Error::UnknownName { kind: "activation", name, .. } if name == "relu7"),
         "{error:?}"
     );
     for valid in ["relu", "sigmoid", "softmax", "tanh", "gelu"] {
@@ -261,10 +266,12 @@ fn unknown_names_are_reported_with_the_valid_ones() {
     }
     let mut model = Sequential::new();
     model.add(Input::new(&[4])).add(Activation::new("swishy"));
-    assert!(matches!(
-        model.summary(),
-        Err(Error::UnknownName { kind: "activation", .. })
-    ));
+    let error = model.summary().unwrap_err();
+    assert!(
+        matches!(&error, Error::InLayer { layer, source, .. }
+            if layer == "activation" && matches!(**source, Error::UnknownName { kind: "activation", .. })),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -568,5 +575,28 @@ fn a_keras_archive_member_with_a_wrong_crc_is_an_error_naming_archive_and_member
     assert!(
         message.contains("mlp.keras") && message.contains("model.weights.h5") && message.contains("CRC"),
         "{message}"
+    );
+}
+
+#[test]
+fn a_layer_setting_error_names_the_layer_and_a_file_error_says_invalid_data_once() {
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[4]))
+        .add(Dense::new(3).activation("relu7").name("hidden"));
+    let message = model.build(&[4]).unwrap_err().to_string();
+    assert!(
+        message.starts_with("layer 'hidden' (Dense): unknown activation 'relu7'"),
+        "{message}"
+    );
+    let text = r#"{"layers": [{"class_name": "InputLayer", "config": {"shape": [4]}},
+                              {"class_name": "Dense", "config": {"activation": "relu"}}]}"#;
+    let message = strata::io::config::parse(text, strata::io::config::Format::Json, "m.json")
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        message,
+        "m.json: layers[1] (Dense): Dense needs a positive integer \"units\""
     );
 }

@@ -153,7 +153,7 @@ fn check_finite(value: &toml::Value, key: &str) -> std::result::Result<(), Strin
 pub(crate) fn parse_value(root: &Value, origin: &str) -> Result<ModelFile> {
     from_value(root).map_err(|e| match e {
         Error::File { .. } => e,
-        other => Error::file(origin, other.to_string()),
+        other => Error::file(origin, other.reason()),
     })
 }
 
@@ -216,18 +216,20 @@ fn from_value(root: &Value) -> Result<ModelFile> {
     check_section_keys("compile", compile, COMPILE_KEYS)?;
     check_section_keys("fit", root.get("fit"), FIT_KEYS)?;
     let optimizer = match compile.and_then(|c| c.get("optimizer")) {
-        Some(value) => optimizers::from_config(value).map_err(|e| Error::Data(format!("compile.optimizer: {e}")))?,
+        Some(value) => {
+            optimizers::from_config(value).map_err(|e| Error::Data(format!("compile.optimizer: {}", e.reason())))?
+        }
         None => optimizers::from_name("rmsprop")?,
     };
     let outputs = model.output_names().len().max(1);
     let mut losses = match compile.and_then(|c| c.get("loss")) {
         Some(Value::String(name)) => {
-            vec![Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {e}")))?; outputs]
+            vec![Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {}", e.reason())))?; outputs]
         }
         Some(Value::Array(names)) => names
             .iter()
             .map(|name| match name.as_str() {
-                Some(name) => Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {e}"))),
+                Some(name) => Loss::from_name(name).map_err(|e| Error::Data(format!("compile.loss: {}", e.reason()))),
                 None => Err(Error::Data(format!("compile.loss: {name} is not a name"))),
             })
             .collect::<Result<_>>()?,

@@ -24,7 +24,7 @@ pub(super) fn layer_from_entry(i: usize, entry: &Value) -> Result<Box<dyn Layer>
         .ok_or_else(|| Error::Data(format!("layers[{i}] has no \"class_name\"")))?;
     let empty = Value::Object(Default::default());
     let config = entry.get("config").unwrap_or(&empty);
-    layers::from_config(class, config).map_err(|e| Error::Data(format!("layers[{i}] ({class}): {e}")))
+    layers::from_config(class, config).map_err(|e| Error::Data(format!("layers[{i}] ({class}): {}", e.reason())))
 }
 
 /// A functional model from a config's layer list. Calls are ordered so each comes after its

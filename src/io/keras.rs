@@ -75,7 +75,7 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     let borrowed: Vec<&[usize]> = described.shapes.iter().map(Vec::as_slice).collect();
     model
         .build_inputs(&borrowed)
-        .map_err(|e| fail(format!("the model does not build: {e}")))?;
+        .map_err(|e| fail(format!("the model does not build: {}", e.reason())))?;
     keras_weights::assign(&mut model, stored).map_err(in_weights)?;
     if described.compile.is_some() {
         config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;

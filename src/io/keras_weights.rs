@@ -130,7 +130,8 @@ fn check_layer_weights(
         (None, _) if has_kernel => return Err(format!("holds no weights for {}", describe())),
         (None, _) => {}
     }
-    let mut built = layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {e}", describe()))?;
+    let mut built =
+        layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {}", describe(), e.reason()))?;
     let mut params = ParamStore::new();
     let output = built
         .output_shapes(inputs)

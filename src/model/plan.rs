@@ -208,7 +208,9 @@ fn call_shapes(layer: &dyn Layer, inputs: &[Vec<usize>], first_use: &mut Option<
             })
         }
         None => {
-            let outputs = layer.output_shapes(inputs)?;
+            let outputs = layer
+                .output_shapes(inputs)
+                .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?;
             if outputs.len() != layer.output_count() {
                 return Err(Error::Usage(format!(
                     "layer '{}' states {} output shapes for {} outputs",

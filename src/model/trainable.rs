@@ -27,7 +27,7 @@ fn build_unfrozen(layer: &mut dyn Layer, inputs: &[Vec<usize>], params: &mut Par
     layer.set_trainable(true);
     let built = layer.build(inputs, params, rng);
     layer.set_trainable(trainable);
-    built
+    built.map_err(|e| e.in_layer(layer.name(), layer.class_name()))
 }
 
 /// Records `layer` as the owner of the weights added to `params` since the last call.
