@@ -5,6 +5,7 @@
 //! folder and nothing else.
 
 mod conv;
+mod conv_transpose;
 mod depthwise;
 mod direct_conv;
 mod elementwise;
@@ -22,6 +23,7 @@ mod winograd_tiles;
 
 pub(crate) use conv::{OutputGrad, col2im_accumulate, im2col, output_size, pool_folds};
 pub use conv::{Padding, Window2d};
+pub(crate) use conv_transpose::{conv_transpose, conv_transpose_backward, transposed_size};
 pub(crate) use depthwise::{depthwise_conv, depthwise_conv_input_grad, depthwise_conv_kernel_grad};
 pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
