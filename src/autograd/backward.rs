@@ -179,7 +179,9 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
         Op::Concat { a, b, axis } => concat::concat_backward(a, b, axis, inputs, node, targets),
         Op::Slice { x, axis, start } => concat::slice_backward(x, axis, start, inputs, node, targets),
         Op::Frame2d { x, offset } => spatial::frame2d_backward(x, offset, inputs, node, targets),
-        Op::Upsample2d { x, factor } => spatial::upsample2d_backward(x, factor, inputs, node, targets),
+        Op::Upsample2d { x, factor, bilinear } => {
+            spatial::upsample2d_backward(x, (factor, bilinear), inputs, node, targets)
+        }
         Op::Gather { table, ids } => embedding::gather_backward(table, ids, inputs, node, targets),
         Op::Recurrent {
             inputs: operands,

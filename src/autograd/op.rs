@@ -111,10 +111,12 @@ pub(crate) enum Op {
         x: Var,
         offset: (isize, isize),
     },
-    /// Each pixel of `x` repeated `factor` = (rows, columns) times.
+    /// `x` grown `factor` = (rows, columns) times: each pixel repeated, or with `bilinear`,
+    /// interpolated between its neighbours.
     Upsample2d {
         x: Var,
         factor: (usize, usize),
+        bilinear: bool,
     },
     /// Rows of a table picked by integer ids (Embedding).
     Gather {
