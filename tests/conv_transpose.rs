@@ -58,8 +58,8 @@ fn reference(
     for b in 0..n {
         for i in 0..oh {
             for j in 0..ow {
-                for o in 0..f {
-                    let mut sum = f64::from(bias[o]);
+                for (o, &offset) in bias.iter().enumerate().take(f) {
+                    let mut sum = f64::from(offset);
                     for di in 0..kh {
                         for dj in 0..kw {
                             let Some((r, s)) = pixel(i + di * dilation, j + dj * dilation) else {

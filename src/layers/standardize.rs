@@ -245,7 +245,7 @@ impl Layer for Normalization {
         let shape = data.shape();
         let rank = shape.len() as i64;
         let channels = shape.last().copied().unwrap_or(0);
-        if rank < 2 || !(self.axis == -1 || self.axis == rank - 1) || channels == 0 || data.len() == 0 {
+        if rank < 2 || !(self.axis == -1 || self.axis == rank - 1) || channels == 0 || data.is_empty() {
             return Err(Error::LayerShape {
                 layer: name.clone(),
                 expected: format!(
