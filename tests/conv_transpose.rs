@@ -368,6 +368,9 @@ fn keras_configs_read_and_write_and_bad_ones_are_named() {
             other => panic!("{argument}: expected InvalidArgument, got {other:?}"),
         }
     }
+    // A window that would need 40 GB of products per sample is refused before any is made.
+    let huge = build(Conv2DTranspose::new(100, 100), &[100, 100, 1]);
+    assert!(matches!(huge, Err(Error::OverBudget { .. })), "{huge:?}");
     match build(Conv2DTranspose::new(2, 3), &[5, 5]) {
         Err(Error::LayerShape { layer, received, .. }) => {
             assert_eq!((layer.as_str(), received.as_str()), ("culprit", "(None, 5, 5)"))

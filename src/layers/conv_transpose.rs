@@ -10,6 +10,7 @@ use crate::error::{Error, Result, keras_shape};
 use crate::layers::LayerArgs;
 use crate::layers::common::{WeightArgs, layer_builders, weight_builders};
 use crate::rng::Rng;
+use crate::tensor::budgeted_numel;
 use serde_json::{Value, json};
 
 /// Keras's `Conv2DTranspose(filters, kernel_size, strides=(1, 1), padding="valid",
@@ -116,6 +117,13 @@ impl Conv2DTranspose {
         let (kh, kw) = self.kernel_size;
         let kernel_shape = vec![kh, kw, self.filters, input_shape[2]];
         super::check_weight_count(name, &kernel_shape)?;
+        // The products before col2im hold a window of every filter per input pixel: far more
+        // than the output for a large window, so they are checked against the budget too.
+        let products = [input_shape[0], input_shape[1], kh, kw, self.filters];
+        budgeted_numel(
+            || format!("{what}: products per sample of shape {products:?}"),
+            &products,
+        )?;
         Ok((kernel_shape, vec![g.height, g.width, self.filters]))
     }
 
