@@ -215,7 +215,7 @@ fn bad_arguments_name_the_layer_and_the_argument() {
     refused(boxed(ReLU::new().max_value(-1.0)), "max_value");
     refused(boxed(ReLU::new().negative_slope(-0.1)), "negative_slope");
     refused(boxed(ReLU::new().threshold(f32::NAN)), "threshold");
-    refused(boxed(UpSampling2D::new(2).interpolation("bilinear")), "interpolation");
+    refused(boxed(UpSampling2D::new(2).interpolation("bicubic")), "interpolation");
     refused(boxed(UpSampling2D::new((0, 2))), "size");
     refused(boxed(ZeroPadding2D::new((usize::MAX, 0))), "padding");
 

@@ -6,7 +6,9 @@ use super::buffers::{GradTargets, Inputs, Node};
 use super::op::{Op, Var};
 use super::params::ParamStore;
 use super::tape::{NOT_FOLDED, Tape};
-use super::{concat, conv, depthwise, embedding, losses, normalization, ops, profile, recurrent, spatial};
+use super::{
+    concat, conv, conv_transpose, depthwise, embedding, losses, normalization, ops, profile, recurrent, spatial,
+};
 use crate::tensor::Tensor;
 
 impl Tape {
@@ -144,6 +146,12 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
             bias,
             window,
         } => depthwise::depthwise_conv2d_backward((x, kernel, bias, window), inputs, node, targets),
+        Op::ConvTranspose2d {
+            x,
+            kernel,
+            bias,
+            window,
+        } => conv_transpose::conv_transpose2d_backward((x, kernel, bias, window), inputs, node, targets, scratch),
         Op::MaxPool2d { x, window } => conv::max_pool2d_backward(x, window, inputs, node, targets),
         Op::AvgPool2d { x, window } => conv::avg_pool2d_backward(x, window, node, targets),
         Op::SoftmaxCrossEntropy { logits, target, sparse } => {
@@ -171,7 +179,9 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
         Op::Concat { a, b, axis } => concat::concat_backward(a, b, axis, inputs, node, targets),
         Op::Slice { x, axis, start } => concat::slice_backward(x, axis, start, inputs, node, targets),
         Op::Frame2d { x, offset } => spatial::frame2d_backward(x, offset, inputs, node, targets),
-        Op::Upsample2d { x, factor } => spatial::upsample2d_backward(x, factor, inputs, node, targets),
+        Op::Upsample2d { x, factor, bilinear } => {
+            spatial::upsample2d_backward(x, (factor, bilinear), inputs, node, targets)
+        }
         Op::Gather { table, ids } => embedding::gather_backward(table, ids, inputs, node, targets),
         Op::Recurrent {
             inputs: operands,

@@ -30,7 +30,7 @@
 //! The files, lowest first (each names only those before it): `scalar` (shared maths),
 //! `pointwise`, `cell`, `params`, `profile` → `op` (what the tape records) → `buffers`, `tape`
 //! (the storage and [`Graph`]) → the rule files, each an operation's forward next to its
-//! backward (`ops`, `losses`, `conv`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`,
+//! backward (`ops`, `losses`, `conv`, `conv_transpose`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`,
 //! `spatial`) →
 //! `backward` ([`Tape::backward`] and the dispatch from an operation to its rule).
 
@@ -39,6 +39,7 @@ mod buffers;
 mod cell;
 mod concat;
 mod conv;
+mod conv_transpose;
 mod depthwise;
 mod embedding;
 mod losses;
@@ -59,6 +60,7 @@ pub mod gradcheck;
 pub use cell::{Cell, RecurrentOptions, Squash};
 pub use conv::WindowOptions;
 pub(crate) use conv::window as conv_window;
+pub(crate) use conv_transpose::transpose_window;
 pub(crate) use op::Op;
 pub use op::{RecurrentInputs, Statistics, Var};
 pub use params::{ParamId, ParamStore, Penalty};

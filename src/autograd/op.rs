@@ -47,6 +47,14 @@ pub(crate) enum Op {
         bias: Option<Var>,
         window: Window2d,
     },
+    /// The transposed convolution of `x` with a `(KH, KW, F, C)` kernel: `window` is the
+    /// convolution whose input gradient it is (over the output; see `kernels::conv_transpose`).
+    ConvTranspose2d {
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+        window: Window2d,
+    },
     MaxPool2d {
         x: Var,
         window: Window2d,
@@ -103,10 +111,12 @@ pub(crate) enum Op {
         x: Var,
         offset: (isize, isize),
     },
-    /// Each pixel of `x` repeated `factor` = (rows, columns) times.
+    /// `x` grown `factor` = (rows, columns) times: each pixel repeated, or with `bilinear`,
+    /// interpolated between its neighbours.
     Upsample2d {
         x: Var,
         factor: (usize, usize),
+        bilinear: bool,
     },
     /// Rows of a table picked by integer ids (Embedding).
     Gather {
@@ -150,6 +160,7 @@ impl Op {
             Reshape(_) => "reshape",
             Conv2d { .. } => "conv2d",
             DepthwiseConv2d { .. } => "depthwise_conv2d",
+            ConvTranspose2d { .. } => "conv2d_transpose",
             MaxPool2d { .. } => "max_pool2d",
             AvgPool2d { .. } => "avg_pool2d",
             SoftmaxCrossEntropy { .. }
@@ -191,9 +202,10 @@ impl Op {
         match *self {
             Constant | Param(_) | Gather { .. } | Recurrent { .. } => [None; 3],
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
-            Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } | DepthwiseConv2d { x, kernel, bias, .. } => {
-                [Some(x), Some(kernel), bias]
-            }
+            Linear { x, kernel, bias }
+            | Conv2d { x, kernel, bias, .. }
+            | DepthwiseConv2d { x, kernel, bias, .. }
+            | ConvTranspose2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
             MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
             Unary(_, x) | Scale(x, _) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {
                 [Some(x), None, None]

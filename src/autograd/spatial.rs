@@ -1,6 +1,6 @@
 //! Operations that move whole pixels of channels-last images `(N, H, W, C)`: framing (zero
 //! padding and cropping, one operation with a signed offset, each the other's gradient) and
-//! nearest-neighbour upsampling, with their backward rules.
+//! upsampling (nearest-neighbour or bilinear), with their backward rules.
 
 use super::buffers::{GradTargets, Inputs, Node};
 use super::op::{Op, Var};
@@ -41,6 +41,17 @@ impl Graph<'_> {
     /// Each pixel of `x` repeated `factor` = (rows, columns) times (Keras's `UpSampling2D`
     /// with `interpolation="nearest"`).
     pub fn upsample2d(&mut self, x: Var, factor: (usize, usize)) -> Result<Var> {
+        self.upsample(x, factor, false)
+    }
+
+    /// `x` grown `factor` = (rows, columns) times by bilinear interpolation, as Keras's
+    /// `UpSampling2D(interpolation="bilinear")` (TensorFlow's half-pixel centres, no
+    /// antialiasing; see `kernels::upsample_bilinear`).
+    pub fn upsample2d_bilinear(&mut self, x: Var, factor: (usize, usize)) -> Result<Var> {
+        self.upsample(x, factor, true)
+    }
+
+    fn upsample(&mut self, x: Var, factor: (usize, usize), bilinear: bool) -> Result<Var> {
         let [n, h, w, c] = self.image_dims("upsample2d", x, ((factor.0, factor.0), (factor.1, factor.1)))?;
         let scaled = |size: usize, f: usize| size.checked_mul(f).filter(|_| f > 0);
         let (Some(out_h), Some(out_w)) = (scaled(h, factor.0), scaled(w, factor.1)) else {
@@ -50,11 +61,15 @@ impl Graph<'_> {
                 rhs: vec![factor.0, factor.1],
             });
         };
-        Ok(
-            self.push(Op::Upsample2d { x, factor }, &[n, out_h, out_w, c], |inputs, out, _| {
-                kernels::upsample_nearest(inputs.get(x).data(), (h, w), out.data_mut(), (n, c), factor);
-            }),
-        )
+        let op = Op::Upsample2d { x, factor, bilinear };
+        Ok(self.push(op, &[n, out_h, out_w, c], |inputs, out, _| {
+            let (x, out) = (inputs.get(x).data(), out.data_mut());
+            if bilinear {
+                kernels::upsample_bilinear(x, (h, w), out, (n, c), factor);
+            } else {
+                kernels::upsample_nearest(x, (h, w), out, (n, c), factor);
+            }
+        }))
     }
 
     /// The `(N, H, W, C)` of an image batch, or a shape error for another rank.
@@ -124,15 +139,21 @@ pub(super) fn frame2d_backward(x: Var, offset: (isize, isize), inputs: &Inputs, 
     );
 }
 
-/// Each input pixel's gradient is the sum over its copies.
+/// Each input pixel's gradient is the sum over its copies, or (bilinear) over the output
+/// pixels it was mixed into, by their weights.
 pub(super) fn upsample2d_backward(
     x: Var,
-    factor: (usize, usize),
+    (factor, bilinear): ((usize, usize), bool),
     inputs: &Inputs,
     node: Node,
     targets: &mut GradTargets,
 ) {
     let Some(dx) = targets.get(x) else { return };
     let from = inputs.get(x).shape();
-    kernels::upsample_nearest_backward(node.grad.data(), dx, (from[1], from[2]), from[3], factor);
+    let (size, grad) = ((from[1], from[2]), node.grad.data());
+    if bilinear {
+        kernels::upsample_bilinear_backward(grad, dx, size, from[3], factor);
+    } else {
+        kernels::upsample_nearest_backward(grad, dx, size, from[3], factor);
+    }
 }

@@ -160,8 +160,9 @@ fn check_layer_weights(
     Ok(output)
 }
 
-/// A Keras kernel is `(..kernel_size, input channels, units or filters)`, input channels being
-/// the input's last axis (channels last).
+/// A Keras kernel is `(..kernel_size, input channels, units or filters)` (a `Conv2DTranspose`'s
+/// `(..kernel_size, filters, input channels)`), input channels being the input's last axis
+/// (channels last).
 fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> Result<(), String> {
     let config = layer.config;
     if layer.class == "Embedding" {
@@ -202,8 +203,14 @@ fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> 
         }
         return Err("strata does not know this layer's weight layout".into());
     };
-    let [window @ .., inputs, units] = kernel else {
+    let [window @ .., before_last, last] = kernel else {
         return Err(format!("its stored kernel has shape {kernel:?}, not a kernel's"));
+    };
+    // A transposed convolution's kernel is (.., filters, input channels): the other way round.
+    let (inputs, units) = if layer.class == "Conv2DTranspose" {
+        (last, before_last)
+    } else {
+        (before_last, last)
     };
     if outputs.as_u64().map(|u| u * gates) != Some(*units as u64) {
         return Err(format!(

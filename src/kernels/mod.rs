@@ -5,12 +5,14 @@
 //! folder and nothing else.
 
 mod conv;
+mod conv_transpose;
 mod depthwise;
 mod direct_conv;
 mod elementwise;
 mod matmul;
 mod pooling;
 mod reduce;
+mod resize;
 mod scratch;
 mod simd;
 mod small_gemm;
@@ -22,6 +24,7 @@ mod winograd_tiles;
 
 pub(crate) use conv::{OutputGrad, col2im_accumulate, im2col, output_size, pool_folds};
 pub use conv::{Padding, Window2d};
+pub(crate) use conv_transpose::{conv_transpose, conv_transpose_backward, transposed_size};
 pub(crate) use depthwise::{depthwise_conv, depthwise_conv_input_grad, depthwise_conv_kernel_grad};
 pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
@@ -31,6 +34,7 @@ pub(crate) use elementwise::*;
 pub use matmul::{Transpose, matmul, products_in_flight};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
 pub(crate) use reduce::*;
+pub(crate) use resize::{upsample_bilinear, upsample_bilinear_backward};
 pub(crate) use spatial::{place, upsample_nearest, upsample_nearest_backward};
 pub(crate) use threads::on_pool;
 pub use threads::{join_pool, threads};

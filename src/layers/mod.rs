@@ -15,6 +15,7 @@ mod activation;
 mod args;
 mod common;
 mod conv;
+mod conv_transpose;
 mod dense;
 mod depthwise;
 mod dropout;
@@ -39,6 +40,7 @@ mod wrappers;
 pub use activation::Activation;
 pub use common::{LayerArgs, WeightArgs};
 pub use conv::{Conv1D, Conv2D};
+pub use conv_transpose::Conv2DTranspose;
 pub use dense::Dense;
 pub use depthwise::{DepthwiseConv2D, SeparableConv2D};
 pub use dropout::{Dropout, GaussianNoise, NoiseLayer, SpatialDropout2D};
@@ -65,7 +67,7 @@ use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
 use crate::error::{Error, Result, keras_shape};
 use crate::kernels::Window2d;
 use crate::rng::Rng;
-use crate::tensor::checked_numel;
+use crate::tensor::{Tensor, checked_numel};
 
 /// A building block of a model.
 pub trait Layer: Send + Sync {
@@ -171,6 +173,20 @@ pub trait Layer: Send + Sync {
         let _ = (graph, x);
         Err(Error::Usage(format!(
             "layer '{}' ({}) takes several inputs, but was called on one",
+            self.name(),
+            self.class_name()
+        )))
+    }
+
+    /// Sets the layer's state from a sample of data before training, as Keras's
+    /// `layer.adapt(data)` (`Normalization`: each channel's mean and variance). Returns the new
+    /// values of the layer's weights in [`Layer::params`] order, for whoever holds them (a
+    /// model's `adapt` writes them into its weights); a layer built afterwards starts from
+    /// them. Layers with nothing to adapt keep this default, an error naming the layer.
+    fn adapt(&mut self, data: &Tensor) -> Result<Vec<Tensor>> {
+        let _ = data;
+        Err(Error::Usage(format!(
+            "layer '{}' ({}) has nothing to adapt; Normalization does",
             self.name(),
             self.class_name()
         )))

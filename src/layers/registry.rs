@@ -6,10 +6,10 @@
 //! [`REGISTRY`].
 
 use super::{
-    Activation, BatchNormalization, Bidirectional, Conv2D, Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU,
-    Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, NoiseLayer, Normalization, Pooling, RandomContrast,
-    RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible,
-    SimpleRNN, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Activation, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping2D, Dense, DepthwiseConv2D,
+    Embedding, Flatten, GRU, Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, NoiseLayer, Normalization,
+    Pooling, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling,
+    Reshape, Reversible, SimpleRNN, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -56,6 +56,9 @@ pub const REGISTRY: &[Registered] = &[
     entry("UpSampling2D", "Reshaping", |c| boxed(UpSampling2D::from_config(c))),
     entry("Conv2D", "Convolution", |c| boxed(Conv2D::from_config(c, 2))),
     entry("Conv1D", "Convolution", |c| boxed(Conv2D::from_config(c, 1))),
+    entry("Conv2DTranspose", "Convolution", |c| {
+        boxed(Conv2DTranspose::from_config(c))
+    }),
     entry("DepthwiseConv2D", "Convolution", |c| {
         boxed(DepthwiseConv2D::from_config(c, false))
     }),

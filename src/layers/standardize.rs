@@ -16,12 +16,19 @@ const EPSILON: f32 = 1e-7;
 /// Keras's `Normalization(axis=-1, mean=None, variance=None, invert=False)`: standardizes each
 /// channel with a mean and variance, which are either given (then the layer has no weights) or
 /// its weights `mean`, `variance` and `count` (all non-trainable, Keras's order; `count` is the
-/// number of samples `adapt` saw, kept for Keras's layout). `invert` undoes the
+/// number of values per channel `adapt` saw, kept for Keras's layout). `invert` undoes the
 /// standardization: `mean + x·max(√variance, 1e-7)`.
 ///
+/// [`Layer::adapt`] sets the weights from data, as Keras's `adapt`: each channel's mean and
+/// population variance over every other axis.
+///
 /// ```
-/// use strata::layers::Normalization;
+/// use strata::layers::{Layer, Normalization};
+/// use strata::Tensor;
 /// let imagenet = Normalization::with_statistics(vec![0.485, 0.456, 0.406], vec![0.052, 0.050, 0.051]);
+/// let mut norm = Normalization::new();
+/// norm.adapt(&Tensor::from_vec(vec![2, 1], vec![1.0, 3.0])?)?; // mean 2, variance 1
+/// # Ok::<(), strata::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Normalization {
@@ -33,6 +40,8 @@ pub struct Normalization {
     given: Option<(Tensor, Tensor)>,
     /// The weights, when not given: mean, variance, count.
     weights: Option<(ParamId, ParamId, ParamId)>,
+    /// What `adapt` found (mean, variance, count): the weights' values when built.
+    adapted: Option<[Tensor; 3]>,
 }
 
 impl Default for Normalization {
@@ -50,6 +59,7 @@ impl Normalization {
             invert: false,
             given: None,
             weights: None,
+            adapted: None,
         }
     }
 
@@ -95,6 +105,7 @@ impl Normalization {
             invert: super::args::flag(config, "invert", false)?,
             given,
             weights: None,
+            adapted: None,
         })
     }
 
@@ -145,6 +156,26 @@ fn statistic(config: &Value, key: &str) -> Result<Option<Vec<f32>>> {
     }
 }
 
+/// Each channel's mean and population variance (NumPy's `var`, as Keras's `adapt` takes them)
+/// over `values`, whose last axis holds `channels`: two passes in f64, so a large offset does
+/// not swamp the variance.
+fn channel_statistics(values: &[f32], channels: usize) -> (Vec<f32>, Vec<f32>) {
+    let rows = (values.len() / channels) as f64;
+    let mut sums = vec![0f64; channels];
+    for row in values.chunks_exact(channels) {
+        sums.iter_mut().zip(row).for_each(|(s, &v)| *s += f64::from(v));
+    }
+    let means: Vec<f64> = sums.iter().map(|s| s / rows).collect();
+    let mut squares = vec![0f64; channels];
+    for row in values.chunks_exact(channels) {
+        for ((s, &v), m) in squares.iter_mut().zip(row).zip(&means) {
+            *s += (f64::from(v) - m).powi(2);
+        }
+    }
+    let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
+    (to_f32(means), to_f32(squares.iter().map(|s| s / rows).collect()))
+}
+
 layer_builders!(Normalization, input_shape);
 
 impl Layer for Normalization {
@@ -179,14 +210,60 @@ impl Layer for Normalization {
         let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         let channels = self.channels(input_shape)?;
         if self.given.is_none() {
+            let [mean, variance, count] = match &self.adapted {
+                Some([mean, ..]) if mean.len() != channels => {
+                    return Err(Error::LayerShape {
+                        layer: self.args.name.clone(),
+                        expected: format!("(None, ..., {}), the channels it was adapted to", mean.len()),
+                        received: keras_shape(input_shape),
+                    });
+                }
+                Some(adapted) => adapted.clone(),
+                None => [
+                    Tensor::zeros(&[channels]),
+                    Tensor::ones(&[channels]),
+                    Tensor::zeros(&[]),
+                ],
+            };
             let name = &self.args.name;
             self.weights = Some((
-                params.add(format!("{name}/mean"), Tensor::zeros(&[channels]), false),
-                params.add(format!("{name}/variance"), Tensor::ones(&[channels]), false),
-                params.add(format!("{name}/count"), Tensor::zeros(&[]), false),
+                params.add(format!("{name}/mean"), mean, false),
+                params.add(format!("{name}/variance"), variance, false),
+                params.add(format!("{name}/count"), count, false),
             ));
         }
         Ok(())
+    }
+
+    fn adapt(&mut self, data: &Tensor) -> Result<Vec<Tensor>> {
+        let name = &self.args.name;
+        if self.given.is_some() {
+            return Err(Error::Usage(format!(
+                "layer '{name}' (Normalization) was given its mean and variance; adapt one made without them"
+            )));
+        }
+        let shape = data.shape();
+        let rank = shape.len() as i64;
+        let channels = shape.last().copied().unwrap_or(0);
+        if rank < 2 || !(self.axis == -1 || self.axis == rank - 1) || channels == 0 || data.is_empty() {
+            return Err(Error::LayerShape {
+                layer: name.clone(),
+                expected: format!(
+                    "data (samples, ..., channels) to adapt to, normalized along axis {}",
+                    self.axis
+                ),
+                received: format!("{shape:?}"),
+            });
+        }
+        let (mean, variance) = channel_statistics(data.data(), channels);
+        let count = (data.len() / channels) as f32;
+        let adapted = [
+            Tensor::from_slice(&mean),
+            Tensor::from_slice(&variance),
+            Tensor::scalar(count),
+        ];
+        self.adapted = Some(adapted.clone());
+        Ok(adapted.into())
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {

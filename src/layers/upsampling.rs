@@ -10,8 +10,10 @@ use crate::layers::common::layer_builders;
 use serde_json::{Value, json};
 
 /// Keras's `UpSampling2D(size=(2, 2), interpolation="nearest")`: each pixel becomes a
-/// `size.0 × size.1` block of copies. Only `"nearest"` is implemented; `"bilinear"` and the
-/// others are refused when the model is built. Channels-last; no weights.
+/// `size.0 × size.1` block of copies, or with `"bilinear"`, the image is resized by bilinear
+/// interpolation as Keras 3 does it (`ops.image.resize`: half-pixel centres, no
+/// antialiasing). `"bicubic"`, `"lanczos3"`, `"lanczos5"` are refused when the model is built.
+/// Channels-last; no weights.
 #[derive(Clone, Debug)]
 pub struct UpSampling2D {
     args: LayerArgs,
@@ -29,7 +31,7 @@ impl UpSampling2D {
         }
     }
 
-    /// How new pixels are made: `"nearest"` (the default, and the only one implemented).
+    /// How new pixels are made: `"nearest"` (the default) or `"bilinear"`.
     pub fn interpolation(mut self, interpolation: &str) -> Self {
         self.interpolation = interpolation.to_string();
         self
@@ -62,11 +64,11 @@ impl Layer for UpSampling2D {
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         let name = &self.args.name;
-        if self.interpolation != "nearest" {
+        if !matches!(self.interpolation.as_str(), "nearest" | "bilinear") {
             return Err(Error::invalid(
                 "interpolation",
                 &self.interpolation,
-                format!("layer '{name}' (UpSampling2D): only \"nearest\" is implemented"),
+                format!("layer '{name}' (UpSampling2D): only \"nearest\" and \"bilinear\" are implemented"),
             ));
         }
         if self.size.0 == 0 || self.size.1 == 0 {
@@ -92,7 +94,11 @@ impl Layer for UpSampling2D {
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        graph.upsample2d(x, self.size)
+        if self.interpolation == "bilinear" {
+            graph.upsample2d_bilinear(x, self.size)
+        } else {
+            graph.upsample2d(x, self.size)
+        }
     }
 
     fn config(&self) -> Value {

@@ -1,6 +1,7 @@
 //! [`Model`]: a graph of layers (a stack, or any graph) with Keras's `compile`, `fit`, `evaluate`,
 //! `predict`, `summary` and `save`; [`Sequential`] starts a stack.
 
+mod adapt;
 mod base;
 mod callbacks;
 mod checks;
