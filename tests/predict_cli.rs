@@ -142,6 +142,23 @@ fn another_folders_classes_are_an_error_naming_both() {
     std::fs::rename(data.join("one"), data.join("uno")).unwrap();
     let stderr = fails(&["evaluate", "--model", text(&model), "--data", text(&data)]);
     assert!(stderr.contains("uno, zero") && stderr.contains("one, zero"), "{stderr}");
+    // A new run on the model as a base takes the new folders' names.
+    let transferred = dir.join("transferred.safetensors");
+    ok(&[
+        "train",
+        "--base",
+        text(&model),
+        "--data",
+        text(&data),
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--save",
+        text(&transferred),
+    ]);
+    let names = class_names(&strata::load_model(&transferred).unwrap()).unwrap();
+    assert_eq!(names.unwrap(), ["uno", "zero"]);
 }
 
 #[test]
