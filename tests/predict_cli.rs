@@ -249,6 +249,7 @@ fn labels_files_override_and_imagenet_names_a_thousand_classes() {
     for entry in top.as_array().unwrap() {
         let class = entry["class"].as_u64().unwrap() as usize;
         assert_eq!(entry["name"], imagenet_classes()[class].1, "{entry}");
+        assert_eq!(entry["wnid"], imagenet_classes()[class].0, "{entry}");
     }
     let best = top[0]["class"].as_u64().unwrap() as usize;
 

@@ -41,25 +41,15 @@ pub(crate) fn run(args: &PredictArgs) -> Result<()> {
         return Err(Error::invalid("--top", 0, "must be at least 1"));
     }
     let mut model = strata::load_model(&args.model)?;
-    let input = model.input_shape().map(<[usize]>::to_vec).unwrap_or_default();
-    let (height, width, channels) = image_geometry(&input)?;
     let mode = preprocessing(args, &model)?;
     let outputs = model.output_shape().map_or(1, |shape| shape.iter().product());
     let names = names(args, &model, outputs)?;
+    // ImageNet's names come with WordNet ids, which Keras's decode_predictions shows too.
+    let wnids = args.labels.is_none() && class_names(&model)?.is_none() && outputs == IMAGENET_CLASSES;
+    let name = |class: usize| names.as_ref().map_or(class.to_string(), |names| names[class].clone());
     let mut results = Vec::new();
     for path in &args.images {
-        let pixels = load_image_pixels(path, height, width, channels)?;
-        let mut shape = vec![1];
-        shape.extend(&input);
-        let image = preprocess_input(&pixels, mode)?.reshape(&shape)?;
-        let output = model.predict(&image, 1)?;
-        let mut ranked: Vec<(usize, f32)> = class_probabilities(output.data(), names.as_deref())
-            .into_iter()
-            .enumerate()
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(args.top);
-        let name = |class: usize| names.as_ref().map_or(class.to_string(), |names| names[class].clone());
+        let ranked = classify(&mut model, path, mode, names.as_deref(), args.top)?;
         if !args.json {
             let top: Vec<String> = ranked
                 .iter()
@@ -74,6 +64,9 @@ pub(crate) fn run(args: &PredictArgs) -> Result<()> {
                 if names.is_some() {
                     entry["name"] = json!(name(class));
                 }
+                if wnids {
+                    entry["wnid"] = json!(imagenet_classes()[class].0);
+                }
                 entry
             })
             .collect();
@@ -83,6 +76,31 @@ pub(crate) fn run(args: &PredictArgs) -> Result<()> {
         println!("{}", serde_json::Value::Array(results));
     }
     Ok(())
+}
+
+/// The `top` most probable classes of the image at `path` and their probabilities, most
+/// probable first: the image converted to the model's channels, resized to its input and its
+/// pixels prepared as `mode` says.
+fn classify(
+    model: &mut strata::model::Model,
+    path: &std::path::Path,
+    mode: Mode,
+    names: Option<&[String]>,
+    top: usize,
+) -> Result<Vec<(usize, f32)>> {
+    let input = model.input_shape().map(<[usize]>::to_vec).unwrap_or_default();
+    let (height, width, channels) = image_geometry(&input)?;
+    let pixels = load_image_pixels(path, height, width, channels)?;
+    let mut shape = vec![1];
+    shape.extend(&input);
+    let output = model.predict(&preprocess_input(&pixels, mode)?.reshape(&shape)?, 1)?;
+    let mut ranked: Vec<(usize, f32)> = class_probabilities(output.data(), names)
+        .into_iter()
+        .enumerate()
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(top);
+    Ok(ranked)
 }
 
 /// The pixel preparation: `--preprocess`, else the model's record, else [0, 1] scaling (how
