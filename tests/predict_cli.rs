@@ -56,7 +56,13 @@ fn folder_names_travel_with_the_model_through_resume_predict_and_evaluate() {
     let quiet = ["--verbose", "0", "--json"];
     let mut args = vec!["train", "--data", text(&data), "--epochs", "2", "--save", text(&first)];
     args.extend(quiet);
-    ok(&args);
+    let report = last_json(&ok(&args));
+    assert_eq!(report["class_names"], serde_json::json!(["one", "zero"]));
+    let stdout = ok(&["train", "--resume", text(&first), "--epochs", "3", "--verbose", "2"]);
+    assert!(
+        stdout.contains("2 classes, labelled in this order: one, zero"),
+        "{stdout}"
+    );
     let mut args = vec![
         "train",
         "--resume",
@@ -363,6 +369,23 @@ fn imported_applications_predict_as_keras_with_their_recorded_preparation() {
             assert!(stdout.contains("\"none\" mode"), "{stdout}");
             let record = ImageInput::of(&strata::load_model(&model).unwrap()).unwrap().unwrap();
             assert_eq!((record.image_size, record.mode), (Some((64, 64)), Mode::Raw));
+            // Trained further on an image folder, it keeps its mode (the images are prepared so).
+            let (data, tuned) = (dir.join("digits"), dir.join("tuned.safetensors"));
+            write_digit_folders(&data, 3);
+            ok(&[
+                "train",
+                "--base",
+                text(&model),
+                "--data",
+                text(&data),
+                "--epochs",
+                "1",
+                "--save",
+                text(&tuned),
+            ]);
+            let tuned = strata::load_model(&tuned).unwrap();
+            assert_eq!(ImageInput::of(&tuned).unwrap(), Some(record));
+            assert_eq!(class_names(&tuned).unwrap().unwrap(), ["one", "zero"]);
         } else {
             // A model named by its author records nothing: the flag says how.
             args.extend(["--preprocess", mode.as_str()]);
