@@ -41,9 +41,10 @@ pub fn load_csv_with(path: impl AsRef<Path>, label: LabelColumn, non_finite: Non
 }
 
 /// [`load_csv_with`] for a label column that may hold text (`setosa`, `versicolor`): labels that
-/// are all numbers are read as they are (and no names come back); otherwise each label becomes
-/// the index of its name in `classes` when given (a name outside it is an error naming the line),
-/// or else in the sorted list of the names found, which comes back as the third value.
+/// are numbers are read as they are (and no names come back; a word among them is an error
+/// naming its line); labels that are all text become the index of their name in `classes` when
+/// given (a name outside it is an error naming the line), or else in the sorted list of the
+/// names found, which comes back as the third value.
 pub fn load_csv_classes(
     path: impl AsRef<Path>,
     label: LabelColumn,
@@ -135,8 +136,9 @@ fn number(path: &Path, line: usize, column: &str, field: &str, non_finite: NonFi
     Ok(value)
 }
 
-/// The label cells as numbers: read as they are when they all are numbers and no `classes` are
-/// given, otherwise as indices of their names (in `classes`, or in the sorted names found).
+/// The label cells as numbers: read as they are when no `classes` are given and they are
+/// numbers (a column of numbers with a stray word is an error naming it), otherwise as indices
+/// of their names (in `classes`, or in the sorted names found).
 fn encode_labels(
     path: &Path,
     column: &str,
@@ -144,8 +146,10 @@ fn encode_labels(
     non_finite: NonFinite,
     classes: Option<&[String]>,
 ) -> Result<(Vec<f32>, Option<Vec<String>>)> {
-    let numeric = labels.iter().all(|l| l.parse::<f32>().is_ok());
-    if classes.is_none() && numeric {
+    let numbers = labels.iter().filter(|l| l.parse::<f32>().is_ok()).count();
+    if classes.is_none() && numbers > 0 {
+        // All numbers, or a typo among numbers: text classes must be text throughout, or one
+        // stray cell would renumber every label.
         let values = labels
             .iter()
             .enumerate()
@@ -225,6 +229,15 @@ mod tests {
             .to_string();
         assert!(
             message.contains("line 3, column 'species': 'setosa' is not one"),
+            "{message}"
+        );
+        // A word among numbers is a typo, not a class.
+        std::fs::write(&path, "a,label\n1,0\n2,1\n3,l\n").unwrap();
+        let message = load_csv_classes(&path, LabelColumn::Last, NonFinite::Reject, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("line 4, column 'label': 'l' is not a number"),
             "{message}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
