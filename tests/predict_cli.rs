@@ -389,6 +389,30 @@ fn imported_applications_predict_as_keras_with_their_recorded_preparation() {
         } else {
             // A model named by its author records nothing: the flag says how.
             args.extend(["--preprocess", mode.as_str()]);
+            // ... or import records it, with class names.
+            let (recorded, labels) = (dir.join("recorded.safetensors"), dir.join("labels.txt"));
+            std::fs::write(&labels, "a\nb\nc\nd\ne\n").unwrap();
+            let keras = format!("{fixtures}/{name}.keras");
+            let flags = [
+                "import",
+                &keras,
+                "-o",
+                text(&recorded),
+                "--preprocess",
+                &mode,
+                "--labels",
+                text(&labels),
+            ];
+            ok(&flags);
+            let imported = strata::load_model(&recorded).unwrap();
+            assert_eq!(ImageInput::of(&imported).unwrap().unwrap().mode, Mode::Tf);
+            assert_eq!(class_names(&imported).unwrap().unwrap(), ["a", "b", "c", "d", "e"]);
+            std::fs::write(&labels, "a\nb\n").unwrap();
+            let stderr = fails(&flags);
+            assert!(
+                stderr.contains("names 2 classes") && stderr.contains("5 outputs"),
+                "{stderr}"
+            );
         }
         let ours = all_probabilities(&args);
         for (class, (a, k)) in ours.iter().zip(&keras).enumerate() {
