@@ -24,6 +24,7 @@
 //! ```
 
 pub mod activations;
+pub mod applications;
 pub mod autograd;
 pub mod callbacks;
 pub mod data;

@@ -8,25 +8,21 @@ use std::path::Path;
 /// Loads an image, converts it to `channels` (1 grey or 3 RGB), resizes it to `height × width`
 /// and scales pixels to [0, 1], as the classic programs prepare MNIST. Returns `(H, W, C)`.
 pub fn load_image(path: impl AsRef<Path>, height: usize, width: usize, channels: usize) -> Result<Tensor> {
+    let mut image = load_image_pixels(path, height, width, channels)?;
+    image.map_in_place(|v| v / 255.0);
+    Ok(image)
+}
+
+/// [`load_image`] without the scaling: pixels 0–255, as Keras's `load_img` + `img_to_array`
+/// give them to `preprocess_input`.
+pub fn load_image_pixels(path: impl AsRef<Path>, height: usize, width: usize, channels: usize) -> Result<Tensor> {
     let path = path.as_ref();
     let picture =
         image::open(path).map_err(|e| Error::file(path, format!("not a readable PNG or JPEG image ({e})")))?;
-    let (w, h) = (width as u32, height as u32);
+    let resized = picture.resize_exact(width as u32, height as u32, FilterType::Triangle);
     let values: Vec<f32> = match channels {
-        1 => picture
-            .resize_exact(w, h, FilterType::Triangle)
-            .to_luma8()
-            .into_raw()
-            .iter()
-            .map(|&v| v as f32 / 255.0)
-            .collect(),
-        3 => picture
-            .resize_exact(w, h, FilterType::Triangle)
-            .to_rgb8()
-            .into_raw()
-            .iter()
-            .map(|&v| v as f32 / 255.0)
-            .collect(),
+        1 => resized.to_luma8().into_raw().iter().map(|&v| v as f32).collect(),
+        3 => resized.to_rgb8().into_raw().iter().map(|&v| v as f32).collect(),
         _ => {
             return Err(Error::invalid(
                 "channels",

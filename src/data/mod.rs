@@ -1,11 +1,12 @@
 //! Datasets and preprocessing: MNIST's IDX files, CSV tables, folders of images, scaling,
-//! one-hot labels,
+//! one-hot labels, class names ([`labels`]),
 //! seeded shuffling and splitting, a batch iterator, random image augmentation, and text for
 //! sequence models ([`text`]: a tokenizer, `pad_sequences`, sliding windows, a bundled corpus).
 
 pub mod augment;
 pub mod csv;
 pub mod images;
+pub mod labels;
 pub mod mnist;
 mod preprocessing;
 pub mod text;

@@ -283,6 +283,12 @@ impl Model {
         self.attachments.get(key).map(String::as_str)
     }
 
+    /// Removes the attachment `key` (a base model's class names, which a new head does not
+    /// share), returning it.
+    pub fn remove_attachment(&mut self, key: &str) -> Option<String> {
+        self.attachments.remove(key)
+    }
+
     /// Every attachment, by key.
     pub fn attachments(&self) -> &std::collections::BTreeMap<String, String> {
         &self.attachments

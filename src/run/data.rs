@@ -1,8 +1,10 @@
 //! Where a run's data comes from ([`DataSource`], recorded in saved models) and how it is
 //! loaded and shaped for a model ([`Dataset`]).
 
-use crate::data::csv::{LabelColumn, NonFinite, load_csv_with};
+use crate::applications::{ImageInput, Mode};
+use crate::data::csv::{LabelColumn, NonFinite, load_csv_classes};
 use crate::data::images::{ImageDatasetOptions, image_dataset_from_directory, image_geometry};
+use crate::data::labels::{class_names, set_class_names};
 use crate::data::text::{Tokenizer, load_shakespeare, load_text, sliding_windows};
 use crate::data::{mnist, to_categorical};
 use crate::error::{Error, Result, keras_shape};
@@ -183,7 +185,7 @@ impl DataSource {
                 test,
                 label,
                 allow_nonfinite,
-            } => csv_dataset(train, test.as_deref(), label.as_deref(), *allow_nonfinite)?,
+            } => csv_dataset(train, test.as_deref(), label.as_deref(), *allow_nonfinite, model)?,
             DataSource::ImageFolder { dir, seed } => image_folder_dataset(dir, model, *seed)?,
             DataSource::Text { path } => text_dataset(path.as_deref(), model)?,
             DataSource::Linreg => {
@@ -324,22 +326,39 @@ fn mnist_dataset(dir: &Path) -> Result<Dataset> {
     })
 }
 
-/// A CSV table to train on, with its test table.
-fn csv_dataset(train: &Path, test: Option<&Path>, label: Option<&str>, allow_nonfinite: bool) -> Result<Dataset> {
+/// A CSV table to train on, with its test table. Text labels are numbered by the model's class
+/// names when it has them (a resumed or evaluated model), otherwise in sorted order, and the
+/// names are kept with the model.
+fn csv_dataset(
+    train: &Path,
+    test: Option<&Path>,
+    label: Option<&str>,
+    allow_nonfinite: bool,
+    model: &mut Model,
+) -> Result<Dataset> {
     let label = label.map_or(LabelColumn::Last, |name| LabelColumn::Name(name.to_string()));
     let non_finite = if allow_nonfinite {
         NonFinite::Allow
     } else {
         NonFinite::Reject
     };
-    let (x_train, y_train) = load_csv_with(train, label.clone(), non_finite)?;
-    let test = test.map(|path| load_csv_with(path, label, non_finite)).transpose()?;
+    let known = class_names(model)?;
+    let (x_train, y_train, names) = load_csv_classes(train, label.clone(), non_finite, known.as_deref())?;
+    let test = test
+        .map(|path| load_csv_classes(path, label, non_finite, names.as_deref()).map(|(x, y, _)| (x, y)))
+        .transpose()?;
+    if let Some(names) = &names {
+        set_class_names(model, names);
+    }
     Ok(Dataset { x_train, y_train, test })
 }
 
-/// Images in one sub-folder per class, resized to the model's input and scaled to [0, 1]. They
-/// all train; a validation split holds some out.
-fn image_folder_dataset(dir: &Path, model: &Model, seed: u64) -> Result<Dataset> {
+/// Images in one sub-folder per class, resized to the model's input and prepared as its
+/// [`ImageInput`] record says (scaled to [0, 1] without one). They all train; a validation split
+/// holds some out. The folder names become the model's class names, and how the images were
+/// prepared its record, so `strata predict` prepares new images the same way; a model that
+/// already has class names (resumed or evaluated) must be given the same classes.
+fn image_folder_dataset(dir: &Path, model: &mut Model, seed: u64) -> Result<Dataset> {
     let declared = model
         .input_shape()
         .or_else(|| model.layers().first().and_then(|l| l.declared_input_shape()))
@@ -356,8 +375,28 @@ fn image_folder_dataset(dir: &Path, model: &Model, seed: u64) -> Result<Dataset>
         seed,
         ..Default::default()
     };
-    let (mut x_train, y_train, _) = image_dataset_from_directory(dir, &options)?;
-    x_train.map_in_place(|v| v / 255.0);
+    let (mut x_train, y_train, names) = image_dataset_from_directory(dir, &options)?;
+    let mode = ImageInput::of(model)?.map_or(Mode::Unit, |record| record.mode);
+    crate::applications::prepare_in_place(&mut x_train, mode)?;
+    if let Some(known) = class_names(model)?
+        && known != names
+    {
+        return Err(Error::file(
+            dir,
+            format!(
+                "holds the classes {} but model '{}' was trained on {}",
+                names.join(", "),
+                model.name(),
+                known.join(", ")
+            ),
+        ));
+    }
+    set_class_names(model, &names);
+    ImageInput {
+        image_size: Some((height, width)),
+        mode,
+    }
+    .attach_to(model);
     Ok(Dataset {
         x_train,
         y_train,

@@ -1,9 +1,11 @@
-//! `strata evaluate`: a saved model's loss, accuracy and confusion matrix on test data.
+//! `strata evaluate`: a saved model's loss, accuracy and confusion matrix on test data (its
+//! classes by name when the model keeps their names).
 
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
 use strata::Result;
+use strata::data::labels::{class_names, names_for_outputs};
 use strata::losses::Loss;
 use strata::metrics::ConfusionMatrix;
 
@@ -43,7 +45,14 @@ pub(crate) fn run(args: &EvaluateArgs) -> Result<()> {
     let matrix = if classifier {
         let outputs = model.predict(&x, 256)?;
         let threshold = if loss.from_logits() { 0.0 } else { 0.5 };
-        Some(ConfusionMatrix::from_outputs_with_threshold(&outputs, &y, threshold)?)
+        let matrix = ConfusionMatrix::from_outputs_with_threshold(&outputs, &y, threshold)?;
+        Some(match class_names(&model)? {
+            Some(names) if names.len() <= matrix.num_classes() => {
+                let classes = matrix.num_classes();
+                matrix.with_class_names(&names_for_outputs(&names, classes))?
+            }
+            _ => matrix,
+        })
     } else {
         None
     };

@@ -1,8 +1,13 @@
-//! `strata import`: a Keras 3 `.keras` archive converted to a strata model file.
+//! `strata import`: a Keras 3 `.keras` archive converted to a strata model file, with how its
+//! images are prepared (a Keras application's mode, or `--preprocess`) and its class names
+//! (`--labels`) recorded in it.
 
 use clap::Args;
 use std::path::PathBuf;
-use strata::Result;
+use strata::applications::{ImageInput, Mode};
+use strata::data::labels::{read_labels, set_class_names};
+use strata::model::Model;
+use strata::{Error, Result};
 
 #[derive(Args)]
 pub(crate) struct ImportArgs {
@@ -12,10 +17,37 @@ pub(crate) struct ImportArgs {
     /// The strata model file to write (safetensors).
     #[arg(short, long)]
     output: PathBuf,
+    /// Class names to keep with the model (one per line, a JSON list, or Keras's
+    /// imagenet_class_index.json), one per output.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+    /// How the model's images are prepared (tf, torch, caffe, unit or none), recorded for
+    /// `strata predict` [default: the mode of the Keras application the model's name says, if
+    /// any].
+    #[arg(long, value_name = "MODE")]
+    preprocess: Option<String>,
 }
 
 pub(crate) fn run(args: &ImportArgs) -> Result<()> {
-    let model = strata::io::import_keras(&args.file)?;
+    let mut model = strata::io::import_keras(&args.file)?;
+    if let Some(path) = &args.labels {
+        keep_labels(&mut model, path)?;
+    }
+    // A Keras application's images need its family's preparation: recorded, `predict` applies it.
+    let image_input = match &args.preprocess {
+        Some(name) => {
+            let mode = Mode::parse(name).map_err(|e| Error::Usage(format!("--preprocess: {e}")))?;
+            let image_size = match model.input_shape() {
+                Some(&[height, width, _]) => Some((height, width)),
+                _ => None,
+            };
+            Some(ImageInput { image_size, mode })
+        }
+        None => ImageInput::of_keras_application(&model),
+    };
+    if let Some(record) = &image_input {
+        record.attach_to(&mut model);
+    }
     model.save(&args.output)?;
     println!(
         "imported {} ({} layers, {} parameters) to {}",
@@ -24,5 +56,29 @@ pub(crate) fn run(args: &ImportArgs) -> Result<()> {
         model.count_params(),
         args.output.display()
     );
+    if let Some(record) = image_input {
+        println!(
+            "images for '{}' are prepared in \"{}\" mode (recorded for strata predict)",
+            model.name(),
+            record.mode.name()
+        );
+    }
+    Ok(())
+}
+
+/// Keeps the names of `path` with the model; a count other than its outputs is an error naming
+/// both.
+fn keep_labels(model: &mut Model, path: &std::path::Path) -> Result<()> {
+    let names = read_labels(path)?;
+    let outputs: usize = model.output_shape().map_or(1, |shape| shape.iter().product());
+    if names.len() != outputs {
+        return Err(Error::Usage(format!(
+            "--labels {} names {} classes, but model '{}' has {outputs} outputs",
+            path.display(),
+            names.len(),
+            model.name()
+        )));
+    }
+    set_class_names(model, &names);
     Ok(())
 }

@@ -39,7 +39,8 @@ enum Command {
     Summary(summary::SummaryArgs),
     /// Evaluate a saved model on test data: loss and accuracy.
     Evaluate(evaluate::EvaluateArgs),
-    /// Classify PNG/JPEG images with a saved model: the top 3 classes and their probabilities.
+    /// Classify PNG/JPEG images with a saved model: the most probable classes (3, or --top K),
+    /// by name when the model or --labels names them.
     Predict(predict::PredictArgs),
     /// Time training steps of a model on random data of its input shape.
     Bench(bench::BenchArgs),

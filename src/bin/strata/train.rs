@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use strata::data::labels::class_names;
 use strata::distributed::Launched;
 use strata::model::{Callback, Control, EpochLogs, History, Model};
 use strata::optimizers::Clipping;
@@ -250,9 +251,14 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
         Some(path) => prepare_resume(path, &args.run_options())?,
         None => prepare_new(&args.run_options())?,
     };
+    let classes = class_names(&run.model)?;
     if chief {
         for notice in &run.notices {
             eprintln!("note: {notice}");
+        }
+        // The label order, as the saved model keeps it (Keras leaves it to `class_names`).
+        if let Some(names) = classes.as_ref().filter(|_| args.verbose > 0) {
+            println!("{} classes, labelled in this order: {}", names.len(), names.join(", "));
         }
     }
     let mut checkpointer = Checkpointer {
@@ -309,6 +315,9 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
         "epochs": history.epochs,
         "train_seconds": train_seconds,
     });
+    if let Some(names) = classes {
+        report["class_names"] = json!(names);
+    }
     if let Some(world) = world {
         report_all_reduce(&mut report, world, chief && args.verbose > 0);
     }
