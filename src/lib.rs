@@ -27,6 +27,7 @@ pub mod activations;
 pub mod autograd;
 pub mod callbacks;
 pub mod data;
+pub mod datasets;
 pub mod distributed;
 pub mod error;
 pub mod fs;

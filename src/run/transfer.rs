@@ -104,7 +104,7 @@ impl RunOptions {
         model.seed(self.seed);
         model.set_resume_point(0, 0);
         self.transfer.apply(&mut model)?;
-        let source = DataSource::from_flag(self.data.as_deref(), None, self.label.as_deref(), self.seed)
+        let source = DataSource::from_flag(self.data.as_deref(), None, self.label.as_deref(), self.seed)?
             .with_test_table(self.test_data.as_deref())?;
         check_label_applies(&source, self)?;
         let dataset = source.load_for(&mut model, loss)?;

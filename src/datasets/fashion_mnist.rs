@@ -1,0 +1,25 @@
+//! `keras.datasets.fashion_mnist.load_data()`: Zalando's 60,000 training and 10,000 test
+//! images of clothes in 10 classes (T-shirt/top, trouser, pullover, dress, coat, sandal, shirt,
+//! sneaker, bag, ankle boot), 28×28 grayscale, in MNIST's IDX format.
+
+use super::locate::{Checksum, RemoteFile, get_file};
+use super::{Split, idx};
+use crate::error::Result;
+
+/// The four IDX files, in Keras's `fashion-mnist/` folder. Keras checks no checksum for them.
+pub const FILES: [RemoteFile; 4] = [
+    RemoteFile::keras("fashion-mnist/train-labels-idx1-ubyte.gz", Checksum::Unchecked),
+    RemoteFile::keras("fashion-mnist/train-images-idx3-ubyte.gz", Checksum::Unchecked),
+    RemoteFile::keras("fashion-mnist/t10k-labels-idx1-ubyte.gz", Checksum::Unchecked),
+    RemoteFile::keras("fashion-mnist/t10k-images-idx3-ubyte.gz", Checksum::Unchecked),
+];
+
+/// Fashion-MNIST as Keras returns it: `x` `(N, 28, 28)` with pixel values 0–255 (f32 here),
+/// `y` `(N)` classes 0–9.
+pub fn load_data() -> Result<Split> {
+    let mut folder = None;
+    for file in &FILES {
+        folder = get_file(file)?.parent().map(|p| p.to_path_buf());
+    }
+    idx::load_folder(&folder.unwrap_or_default())
+}
