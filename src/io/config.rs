@@ -48,6 +48,9 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("resnet", include_str!("../../models/resnet.toml")),
     ("rnn_mnist", include_str!("../../models/rnn_mnist.toml")),
     ("char_rnn", include_str!("../../models/char_rnn.toml")),
+    ("cifar10_cnn", include_str!("../../models/cifar10_cnn.toml")),
+    ("fashion_mlp", include_str!("../../models/fashion_mlp.toml")),
+    ("imdb_lstm", include_str!("../../models/imdb_lstm.toml")),
 ];
 
 /// A parsed model description.

@@ -2,6 +2,8 @@
 //! `tools/make_dataset_fixtures.py`) copied where strata looks, one test at a time (the search
 //! order reads environment variables, which a test process shares).
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
