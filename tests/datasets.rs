@@ -252,3 +252,20 @@ fn corrupt_truncated_and_misshapen_files_name_the_file_and_the_fault() {
     let error = cifar10::load_data().unwrap_err().to_string();
     assert!(error.contains("data_batch_1") && error.contains("pickle"), "{error}");
 }
+
+#[test]
+fn mnist_and_hamlet_are_found_from_any_folder() {
+    let folders = DataFolders::new("anywhere");
+    let before = std::env::current_dir().unwrap();
+    std::env::set_current_dir(&folders.home).unwrap();
+    // Nothing in the data folders: the IDX files bundled with strata's sources.
+    let bundled = mnist::load_data();
+    // Keras's mnist.npz in a data folder comes first.
+    folders.copy("mnist.npz", &folders.strata);
+    let from_npz = mnist::load_data();
+    let hamlet = strata::data::text::load_shakespeare();
+    std::env::set_current_dir(before).unwrap();
+    assert_eq!(bundled.unwrap().0.0.shape(), [60000, 28, 28]);
+    assert_eq!(from_npz.unwrap().0.0.shape(), [300, 28, 28]);
+    assert_eq!(hamlet.unwrap().len(), 173_942);
+}

@@ -3,4 +3,4 @@
 
 pub use crate::datasets::Split;
 pub use crate::datasets::idx::read_idx;
-pub use crate::datasets::mnist::{bundled_dir as default_dir, load_data, load_data_from};
+pub use crate::datasets::mnist::{bundled_dir, load_data, load_data_from};
