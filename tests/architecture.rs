@@ -48,7 +48,16 @@ const MIDDLE: &[&str] = &[
 ];
 
 /// Modules that build on the model and everything under it.
-const HIGHER: &[&str] = &["model", "io", "data", "datasets", "callbacks", "plot", "distributed", "run"];
+const HIGHER: &[&str] = &[
+    "model",
+    "io",
+    "data",
+    "datasets",
+    "callbacks",
+    "plot",
+    "distributed",
+    "run",
+];
 
 /// The tiers of the stack, lowest first: a module may name its own tier's modules and lower
 /// ones, never a higher tier's.

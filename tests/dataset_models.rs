@@ -14,7 +14,13 @@ fn data_folder(name: &str) -> PathBuf {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets");
     let strata = root.join("strata");
     std::fs::create_dir_all(strata.join("fashion-mnist")).unwrap();
-    for file in ["cifar-10-python.tar.gz", "cifar-100-python.tar.gz", "imdb.npz", "boston_housing.npz", "reuters.npz"] {
+    for file in [
+        "cifar-10-python.tar.gz",
+        "cifar-100-python.tar.gz",
+        "imdb.npz",
+        "boston_housing.npz",
+        "reuters.npz",
+    ] {
         std::fs::copy(fixtures.join(file), strata.join(file)).unwrap();
     }
     for entry in std::fs::read_dir(fixtures.join("fashion-mnist")).unwrap() {
@@ -55,7 +61,19 @@ fn test_accuracy(root: &Path, args: &[&str]) -> f64 {
 fn cifar10_cnn_learns_the_generated_cifar10() {
     let root = data_folder("cifar10");
     // 300 training images; Keras's RMSprop(1e-4) needs more than the 3 epochs a test affords.
-    let accuracy = test_accuracy(&root, &["--model", "cifar10_cnn", "--epochs", "3", "--optimizer", "adam", "--lr", "0.001"]);
+    let accuracy = test_accuracy(
+        &root,
+        &[
+            "--model",
+            "cifar10_cnn",
+            "--epochs",
+            "3",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.001",
+        ],
+    );
     assert!(accuracy > 0.3, "test accuracy {accuracy} (chance: 0.1)");
 }
 
@@ -71,7 +89,16 @@ fn imdb_lstm_learns_the_generated_reviews() {
     let root = data_folder("imdb");
     let accuracy = test_accuracy(
         &root,
-        &["--model", "imdb_lstm", "--data", "imdb:num_words=1000,maxlen=100", "--epochs", "3", "--lr", "0.003"],
+        &[
+            "--model",
+            "imdb_lstm",
+            "--data",
+            "imdb:num_words=1000,maxlen=100",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.003",
+        ],
     );
     assert!(accuracy > 0.7, "test accuracy {accuracy} (chance: 0.5)");
 }
@@ -89,13 +116,42 @@ fn data_names_a_data_set_with_its_arguments() {
     )
     .unwrap();
     let model = model.to_str().unwrap();
-    let (code, _, stderr) = strata(&root, &["train", "--model", model, "--data", "cifar100:label_mode=coarse", "--epochs", "1", "--verbose", "0"]);
+    let (code, _, stderr) = strata(
+        &root,
+        &[
+            "train",
+            "--model",
+            model,
+            "--data",
+            "cifar100:label_mode=coarse",
+            "--epochs",
+            "1",
+            "--verbose",
+            "0",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     // Fine labels (100 classes) do not fit 20 outputs: an error, not a silent wrong run.
-    let (code, _, stderr) = strata(&root, &["train", "--model", model, "--data", "cifar100", "--epochs", "1", "--verbose", "0"]);
+    let (code, _, stderr) = strata(
+        &root,
+        &[
+            "train",
+            "--model",
+            model,
+            "--data",
+            "cifar100",
+            "--epochs",
+            "1",
+            "--verbose",
+            "0",
+        ],
+    );
     assert_ne!(code, 0, "{stderr}");
     for (data, parts) in [
-        ("cifar11", vec!["unknown data set 'cifar11'", "cifar10", "boston_housing"]),
+        (
+            "cifar11",
+            vec!["unknown data set 'cifar11'", "cifar10", "boston_housing"],
+        ),
         ("imdb:num_word=5", vec!["num_word", "num_words", "index_from"]),
         ("imdb:maxlen=0", vec!["maxlen"]),
         ("cifar100:label_mode=medium", vec!["label_mode", "coarse"]),
@@ -113,9 +169,16 @@ fn data_names_a_data_set_with_its_arguments() {
 fn a_data_set_that_is_nowhere_says_where_to_put_it() {
     let root = data_folder("nowhere");
     std::fs::remove_file(root.join("strata/reuters.npz")).unwrap();
-    let (code, _, stderr) = strata(&root, &["train", "--model", "imdb_lstm", "--data", "reuters", "--epochs", "1"]);
+    let (code, _, stderr) = strata(
+        &root,
+        &["train", "--model", "imdb_lstm", "--data", "reuters", "--epochs", "1"],
+    );
     assert_ne!(code, 0);
-    for part in ["reuters.npz is missing", "http://127.0.0.1:9/reuters.npz", "d6586e694ee56d7a"] {
+    for part in [
+        "reuters.npz is missing",
+        "http://127.0.0.1:9/reuters.npz",
+        "d6586e694ee56d7a",
+    ] {
         assert!(stderr.contains(part), "{part} in {stderr}");
     }
 }

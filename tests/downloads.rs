@@ -42,7 +42,8 @@ fn serve(answer: Answer) -> String {
                 while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
                     request.push(byte[0]);
                 }
-                let head = |length: usize| format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n");
+                let head =
+                    |length: usize| format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n");
                 let _ = match answer {
                     Answer::File(bytes) => stream
                         .write_all(head(bytes.len()).as_bytes())
@@ -73,7 +74,12 @@ fn sha256(bytes: &[u8]) -> &'static str {
 /// Nothing in `folder` but what is listed: no partial or temporary file.
 fn files_in(folder: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(folder)
-        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -87,7 +93,13 @@ fn a_good_file_is_downloaded_and_checked() {
     let bytes = std::fs::read(fixtures().join("imdb.npz")).unwrap();
     let base = serve(Answer::File(bytes.clone()));
     let target = folders.strata.join("imdb.npz");
-    download(&format!("{base}/imdb.npz"), &target, Checksum::Sha256(sha256(&bytes)), TIMEOUT).unwrap();
+    download(
+        &format!("{base}/imdb.npz"),
+        &target,
+        Checksum::Sha256(sha256(&bytes)),
+        TIMEOUT,
+    )
+    .unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), bytes);
     assert_eq!(files_in(&folders.strata), ["imdb.npz"]);
 }
@@ -98,10 +110,18 @@ fn a_wrong_checksum_deletes_the_download_and_says_so() {
     let bytes = std::fs::read(fixtures().join("imdb.npz")).unwrap();
     let base = serve(Answer::File(bytes));
     let target = folders.strata.join("imdb.npz");
-    let error = download(&format!("{base}/imdb.npz"), &target, Checksum::Sha256(sha256(b"other")), TIMEOUT)
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("checksum mismatch") && error.contains("partial file was deleted"), "{error}");
+    let error = download(
+        &format!("{base}/imdb.npz"),
+        &target,
+        Checksum::Sha256(sha256(b"other")),
+        TIMEOUT,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("checksum mismatch") && error.contains("partial file was deleted"),
+        "{error}"
+    );
     assert!(error.contains(sha256(b"other")), "{error}");
     assert!(files_in(&folders.strata).is_empty(), "{:?}", files_in(&folders.strata));
 }
@@ -117,7 +137,10 @@ fn a_corrupt_file_fails_its_checksum_end_to_end() {
         panic!("a file with the wrong checksum was loaded");
     };
     let error = error.to_string();
-    assert!(error.contains("checksum mismatch") && error.contains("69664113"), "{error}");
+    assert!(
+        error.contains("checksum mismatch") && error.contains("69664113"),
+        "{error}"
+    );
     assert!(error.contains("partial file was deleted"), "{error}");
     assert!(files_in(&folders.strata).is_empty(), "{:?}", files_in(&folders.strata));
 }
@@ -128,10 +151,18 @@ fn a_truncated_download_leaves_nothing() {
     let bytes = std::fs::read(fixtures().join("imdb.npz")).unwrap();
     let base = serve(Answer::Truncated(bytes.clone()));
     let target = folders.strata.join("imdb.npz");
-    let error = download(&format!("{base}/imdb.npz"), &target, Checksum::Sha256(sha256(&bytes)), TIMEOUT)
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("imdb.npz failed") && error.contains("partial file was deleted"), "{error}");
+    let error = download(
+        &format!("{base}/imdb.npz"),
+        &target,
+        Checksum::Sha256(sha256(&bytes)),
+        TIMEOUT,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("imdb.npz failed") && error.contains("partial file was deleted"),
+        "{error}"
+    );
     assert!(files_in(&folders.strata).is_empty(), "{:?}", files_in(&folders.strata));
 }
 
@@ -153,11 +184,19 @@ fn a_slow_server_hits_the_time_out() {
     let base = serve(Answer::Slow(Duration::from_secs(10)));
     let target = folders.strata.join("imdb.npz");
     let start = Instant::now();
-    let error = download(&format!("{base}/imdb.npz"), &target, Checksum::Unchecked, Duration::from_millis(300))
-        .unwrap_err()
-        .to_string();
+    let error = download(
+        &format!("{base}/imdb.npz"),
+        &target,
+        Checksum::Unchecked,
+        Duration::from_millis(300),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
-    assert!(error.to_lowercase().contains("timeout") || error.contains("timed out"), "{error}");
+    assert!(
+        error.to_lowercase().contains("timeout") || error.contains("timed out"),
+        "{error}"
+    );
     assert!(files_in(&folders.strata).is_empty());
 }
 
@@ -176,14 +215,27 @@ fn a_missing_data_set_is_downloaded_extracted_and_loaded() {
                 request.push(byte[0]);
             }
             let line = String::from_utf8_lossy(&request).to_string();
-            let name = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+            let name = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
             let bytes = std::fs::read(fixtures().join("fashion-mnist").join(&name)).unwrap_or_default();
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", bytes.len());
-            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&bytes));
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            let _ = stream
+                .write_all(head.as_bytes())
+                .and_then(|()| stream.write_all(&bytes));
         }
     });
     unsafe { std::env::set_var("STRATA_DATASETS_URL", &base) };
     let ((x_train, _), (x_test, _)) = strata::datasets::fashion_mnist::load_data().unwrap();
-    assert_eq!((x_train.shape(), x_test.shape()), (&[300, 28, 28][..], &[100, 28, 28][..]));
+    assert_eq!(
+        (x_train.shape(), x_test.shape()),
+        (&[300, 28, 28][..], &[100, 28, 28][..])
+    );
     assert_eq!(files_in(&folders.strata.join("fashion-mnist")).len(), 4);
 }

@@ -2,7 +2,7 @@
 //! the target while its checksum is computed, checked, then renamed into place, so a partial or
 //! corrupt download never looks complete.
 
-use super::locate::Checksum;
+use super::checksum::Checksum;
 use crate::error::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use md5::Md5;

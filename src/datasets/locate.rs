@@ -3,6 +3,7 @@
 //! `download` feature) or an error saying where to put the file.
 
 use super::archive;
+pub use super::checksum::Checksum;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -15,28 +16,6 @@ pub const DATA_VARIABLE: &str = "STRATA_DATA";
 /// The environment variable that replaces every origin's folder with another address (a mirror,
 /// or a local server in tests): the file is fetched from `$STRATA_DATASETS_URL/<file name>`.
 pub const URL_VARIABLE: &str = "STRATA_DATASETS_URL";
-
-/// The checksum Keras gives for a file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Checksum {
-    /// A SHA-256, hex.
-    Sha256(&'static str),
-    /// An MD5, hex (Keras's word indexes).
-    Md5(&'static str),
-    /// None: Keras checks nothing (Fashion-MNIST).
-    Unchecked,
-}
-
-impl Checksum {
-    /// `SHA-256 abc…` for messages.
-    pub fn describe(self) -> String {
-        match self {
-            Checksum::Sha256(hex) => format!("SHA-256 {hex}"),
-            Checksum::Md5(hex) => format!("MD5 {hex}"),
-            Checksum::Unchecked => "no checksum (Keras gives none)".into(),
-        }
-    }
-}
 
 /// One file a loader needs, as Keras's `get_file` names it.
 #[derive(Clone, Copy, Debug)]

@@ -28,6 +28,7 @@
 
 mod archive;
 pub mod boston_housing;
+mod checksum;
 mod cifar;
 pub mod cifar10;
 pub mod cifar100;
