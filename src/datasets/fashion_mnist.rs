@@ -4,7 +4,8 @@
 
 use super::locate::{Checksum, RemoteFile, get_file};
 use super::{Split, idx};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use std::path::Path;
 
 /// The four IDX files, in Keras's `fashion-mnist/` folder. Keras checks no checksum for them.
 pub const FILES: [RemoteFile; 4] = [
@@ -17,9 +18,17 @@ pub const FILES: [RemoteFile; 4] = [
 /// Fashion-MNIST as Keras returns it: `x` `(N, 28, 28)` with pixel values 0–255 (f32 here),
 /// `y` `(N)` classes 0–9.
 pub fn load_data() -> Result<Split> {
-    let mut folder = None;
-    for file in &FILES {
-        folder = get_file(file)?.parent().map(|p| p.to_path_buf());
+    let paths = FILES.iter().map(get_file).collect::<Result<Vec<_>>>()?;
+    let folders: Vec<&Path> = paths.iter().filter_map(|p| p.parent()).collect();
+    match folders.split_first() {
+        Some((first, rest)) if rest.iter().all(|f| f == first) => idx::load_folder(first),
+        _ => Err(Error::Usage(format!(
+            "Fashion-MNIST's four files were found in different folders ({}); put them in one",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
     }
-    idx::load_folder(&folder.unwrap_or_default())
 }
