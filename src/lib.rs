@@ -28,6 +28,7 @@ pub mod applications;
 pub mod autograd;
 pub mod callbacks;
 pub mod data;
+pub mod datasets;
 pub mod distributed;
 pub mod error;
 pub mod fs;

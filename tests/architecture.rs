@@ -52,6 +52,7 @@ const HIGHER: &[&str] = &[
     "model",
     "io",
     "data",
+    "datasets",
     "callbacks",
     "plot",
     "distributed",

@@ -48,6 +48,9 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("resnet", include_str!("../../models/resnet.toml")),
     ("rnn_mnist", include_str!("../../models/rnn_mnist.toml")),
     ("char_rnn", include_str!("../../models/char_rnn.toml")),
+    ("cifar10_cnn", include_str!("../../models/cifar10_cnn.toml")),
+    ("fashion_mlp", include_str!("../../models/fashion_mlp.toml")),
+    ("imdb_lstm", include_str!("../../models/imdb_lstm.toml")),
 ];
 
 /// A parsed model description.
@@ -371,7 +374,17 @@ mod tests {
 
     #[test]
     fn named_models_have_keras_parameter_counts() {
-        for (name, params) in [("mlp", 101_770), ("mlp2", 109_386), ("linreg", 2), ("cnn", 93_322)] {
+        // cifar10_cnn: Keras's summary of its CIFAR-10 example; imdb_lstm: 1,280,000 embedding
+        // + 4·64·(128 + 64 + 1) LSTM + 65 dense.
+        for (name, params) in [
+            ("mlp", 101_770),
+            ("mlp2", 109_386),
+            ("linreg", 2),
+            ("cnn", 93_322),
+            ("cifar10_cnn", 1_250_858),
+            ("fashion_mlp", 101_770),
+            ("imdb_lstm", 1_329_473),
+        ] {
             let mut spec = load_model_spec(name).unwrap();
             // summary() builds nothing: compile builds for the declared input shape.
             spec.model.compile("sgd", "mse", &[]).unwrap();

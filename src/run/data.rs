@@ -5,8 +5,10 @@ use crate::applications::{ImageInput, Mode};
 use crate::data::csv::{LabelColumn, NonFinite, load_csv_classes};
 use crate::data::images::{ImageDatasetOptions, image_dataset_from_directory, image_geometry};
 use crate::data::labels::{class_names, set_class_names};
+use crate::data::text::{PadOptions, pad_sequences};
 use crate::data::text::{Tokenizer, load_shakespeare, load_text, sliding_windows};
 use crate::data::{mnist, to_categorical};
+use crate::datasets::{DatasetSpec, Loaded};
 use crate::error::{Error, Result, keras_shape};
 use crate::losses::Loss;
 use crate::model::Model;
@@ -59,15 +61,33 @@ pub enum DataSource {
     },
     /// The one-neuron regression's four points, y = x for x in 1..=4.
     Linreg,
+    /// One of Keras's data sets (`strata::datasets`), named with its arguments as `--data`
+    /// takes it: `cifar10`, `imdb:num_words=10000,maxlen=200`. Images are scaled to [0, 1],
+    /// sequences padded (and cut) in front to the model's input length, as Keras's examples do.
+    Dataset {
+        /// The data set and its arguments, e.g. `cifar100:label_mode=coarse`.
+        spec: String,
+    },
 }
 
 impl DataSource {
-    /// The source a `--data` flag names: a folder of MNIST IDX files, a folder of class
-    /// folders, a `.txt` text or a CSV table. Without the flag, what the model file names
-    /// (`mnist`, `linreg`, `shakespeare` or a CSV path), MNIST by default.
-    pub fn from_flag(data: Option<&Path>, model_file_data: Option<&str>, label: Option<&str>, seed: u64) -> Self {
+    /// The source a `--data` flag names: one of Keras's data sets by name (`cifar10`,
+    /// `imdb:num_words=10000`, when no file or folder has that name), a folder of MNIST IDX
+    /// files, a folder of class folders, a `.txt` text or a CSV table. Without the flag, what
+    /// the model file names (`mnist`, `linreg`, `shakespeare`, a data set or a CSV path), MNIST
+    /// by default. An unknown data set name, or arguments it does not take, is an error listing
+    /// what exists.
+    pub fn from_flag(
+        data: Option<&Path>,
+        model_file_data: Option<&str>,
+        label: Option<&str>,
+        seed: u64,
+    ) -> Result<Self> {
+        if let Some(spec) = dataset_named(data, model_file_data)? {
+            return Ok(DataSource::Dataset { spec: spec.to_text() });
+        }
         let label = label.map(str::to_string);
-        match data {
+        Ok(match data {
             Some(dir) if dir.is_dir() && dir.join("train-images-idx3-ubyte.gz").exists() => DataSource::Mnist {
                 dir: Some(absolute(dir)),
             },
@@ -95,7 +115,7 @@ impl DataSource {
                     allow_nonfinite: false,
                 },
             },
-        }
+        })
     }
 
     /// The source with a CSV test table added (`--test-data`); an error for other sources.
@@ -132,7 +152,8 @@ impl DataSource {
     /// One line naming the source, for messages.
     pub fn describe(&self) -> String {
         match self {
-            DataSource::Mnist { dir: None } => "the bundled MNIST".into(),
+            DataSource::Mnist { dir: None } => "MNIST".into(),
+            DataSource::Dataset { spec } => format!("the data set {spec}"),
             DataSource::Mnist { dir: Some(dir) } => format!("MNIST in {}", dir.display()),
             DataSource::Csv { train, .. } => format!("the CSV table {}", train.display()),
             DataSource::ImageFolder { dir, .. } => format!("the image folders in {}", dir.display()),
@@ -169,7 +190,10 @@ impl DataSource {
                 test.as_deref().map_or(Ok(()), expect_file)
             }
             DataSource::Text { path: Some(path) } => expect_file(path),
-            DataSource::Mnist { dir: None } | DataSource::Text { path: None } | DataSource::Linreg => Ok(()),
+            DataSource::Mnist { dir: None }
+            | DataSource::Text { path: None }
+            | DataSource::Linreg
+            | DataSource::Dataset { .. } => Ok(()),
         }
     }
 
@@ -179,7 +203,8 @@ impl DataSource {
     pub fn load_for(&self, model: &mut Model, loss: Loss) -> Result<Dataset> {
         self.check_paths()?;
         let raw = match self {
-            DataSource::Mnist { dir } => mnist_dataset(&dir.clone().unwrap_or_else(mnist::default_dir))?,
+            DataSource::Mnist { dir } => mnist_dataset(dir.as_deref())?,
+            DataSource::Dataset { spec } => keras_dataset(&DatasetSpec::parse(spec)?, model)?,
             DataSource::Csv {
                 train,
                 test,
@@ -313,9 +338,13 @@ pub fn encode_targets(y: Tensor, raw_targets: bool, classes: usize) -> Result<Te
     }
 }
 
-/// MNIST scaled to [0, 1], as the classic programs prepare it.
-fn mnist_dataset(dir: &Path) -> Result<Dataset> {
-    let ((mut x_train, y_train), (mut x_test, y_test)) = mnist::load_data_from(dir)?;
+/// MNIST scaled to [0, 1], as the classic programs prepare it: from `dir`, else found where
+/// [`crate::datasets::mnist::load_data`] looks.
+fn mnist_dataset(dir: Option<&Path>) -> Result<Dataset> {
+    let ((mut x_train, y_train), (mut x_test, y_test)) = match dir {
+        Some(dir) => mnist::load_data_from(dir)?,
+        None => mnist::load_data()?,
+    };
     // In place: a scaled copy of the training images would double peak memory (188 MB each).
     x_train.map_in_place(|v| v / 255.0);
     x_test.map_in_place(|v| v / 255.0);
@@ -324,6 +353,70 @@ fn mnist_dataset(dir: &Path) -> Result<Dataset> {
         y_train,
         test: Some((x_test, y_test)),
     })
+}
+
+/// The data set `spec` names, as Keras's examples prepare it: images scaled to [0, 1], labels
+/// `(N)`; sequences padded and cut in front to the model's input length.
+fn keras_dataset(spec: &DatasetSpec, model: &Model) -> Result<Dataset> {
+    let flat = |y: Tensor| {
+        let n = y.rows();
+        y.reshape(&[n])
+    };
+    match spec.load()? {
+        Loaded::Tensors(((mut x_train, y_train), (mut x_test, y_test))) => {
+            if spec.name() != "boston_housing" {
+                x_train.map_in_place(|v| v / 255.0);
+                x_test.map_in_place(|v| v / 255.0);
+            }
+            Ok(Dataset {
+                x_train,
+                y_train: flat(y_train)?,
+                test: Some((x_test, flat(y_test)?)),
+            })
+        }
+        Loaded::Sequences(((x_train, y_train), (x_test, y_test))) => {
+            let length = match declared_input(model) {
+                Some(&[length]) => length,
+                other => {
+                    return Err(Error::Usage(format!(
+                        "model '{}' takes {}, but {} holds sequences: its input must be (length,) word ids",
+                        model.name(),
+                        other.map_or("no declared input".into(), keras_shape),
+                        spec.to_text()
+                    )));
+                }
+            };
+            let pad = PadOptions::default().maxlen(length);
+            Ok(Dataset {
+                x_train: pad_sequences(&x_train, &pad)?,
+                y_train,
+                test: Some((pad_sequences(&x_test, &pad)?, y_test)),
+            })
+        }
+    }
+}
+
+/// The data set `--data` or the model file names, when it names one rather than a path; an
+/// error for a name that is neither an existing path nor a data set.
+fn dataset_named(data: Option<&Path>, model_file_data: Option<&str>) -> Result<Option<DatasetSpec>> {
+    let text = match (data, model_file_data) {
+        (Some(path), _) if path.exists() => return Ok(None),
+        (Some(path), _) => path.to_string_lossy().to_string(),
+        (None, Some(name)) if name != "mnist" => name.to_string(),
+        _ => return Ok(None),
+    };
+    let looks_like_a_name = !text.contains(['/', '\\', '.']);
+    match DatasetSpec::names_a_dataset(&text) || (looks_like_a_name && data.is_some()) {
+        true => DatasetSpec::parse(&text).map(Some),
+        false => Ok(None),
+    }
+}
+
+/// The model's declared input shape (per sample).
+fn declared_input(model: &Model) -> Option<&[usize]> {
+    model
+        .input_shape()
+        .or_else(|| model.layers().first().and_then(|l| l.declared_input_shape()))
 }
 
 /// A CSV table to train on, with its test table. Text labels are numbered by the model's class

@@ -188,7 +188,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         data.as_deref(),
         options.label.as_deref(),
         options.seed,
-    )
+    )?
     .with_test_table(options.test_data.as_deref())?
     .allowing_nonfinite(options.allow_nonfinite);
     check_label_applies(&source, options)?;
@@ -241,7 +241,7 @@ pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> 
             None,
             options.label.as_deref(),
             model.seed_value(),
-        )
+        )?
         .with_test_table(options.test_data.as_deref())?,
     }
     .allowing_nonfinite(options.allow_nonfinite);
@@ -344,7 +344,7 @@ pub fn evaluation_data(
     let recorded = RunRecord::of(model)?;
     let source = match (data, recorded) {
         (None, Some(record)) => record.data,
-        (data, _) => DataSource::from_flag(data, None, label, model.seed_value()),
+        (data, _) => DataSource::from_flag(data, None, label, model.seed_value())?,
     };
     source.load_test_for(model, loss)
 }

@@ -106,7 +106,7 @@ impl RunOptions {
         self.transfer.apply(&mut model)?;
         // The base's classes are not the new run's: its data names them.
         model.remove_attachment(crate::data::labels::CLASS_NAMES);
-        let source = DataSource::from_flag(self.data.as_deref(), None, self.label.as_deref(), self.seed)
+        let source = DataSource::from_flag(self.data.as_deref(), None, self.label.as_deref(), self.seed)?
             .with_test_table(self.test_data.as_deref())?;
         check_label_applies(&source, self)?;
         let dataset = source.load_for(&mut model, loss)?;

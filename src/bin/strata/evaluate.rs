@@ -14,7 +14,8 @@ pub(crate) struct EvaluateArgs {
     /// A model file saved by `strata train --save` (or `model.save`).
     #[arg(long)]
     model: PathBuf,
-    /// Test data: a directory of MNIST IDX .gz files (its t10k files are used), a CSV file, a
+    /// Test data: one of Keras's data sets by name (cifar10, imdb:num_words=10000, ...; its test
+    /// split), a directory of MNIST IDX .gz files (its t10k files are used), a CSV file, a
     /// folder of class folders or a .txt text [default: the test part of the data the model was
     /// trained on, or the bundled MNIST test set].
     #[arg(long)]

@@ -43,7 +43,9 @@ pub(crate) struct TrainArgs {
     /// them, with a warning].
     #[arg(long)]
     threads: Option<usize>,
-    /// Training data: a directory of MNIST IDX .gz files, a directory with one sub-folder of
+    /// Training data: one of Keras's data sets by name (mnist, fashion_mnist, cifar10,
+    /// cifar100[:label_mode=coarse], imdb[:num_words=N,maxlen=N,...], reuters[:...],
+    /// boston_housing[:test_split=F,seed=N]), a directory of MNIST IDX .gz files, a directory with one sub-folder of
     /// PNG/JPEG images per class, a .txt text (for text models), or a CSV file (header row,
     /// numeric columns, label in the last column or --label). With --resume: [default: the
     /// data the model was trained on].

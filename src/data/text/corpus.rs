@@ -1,26 +1,16 @@
 //! Text corpora: the bundled *Hamlet* and any UTF-8 text file.
 
 use crate::error::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-const HAMLET: &str = "hamlet.txt";
+/// *Hamlet*, embedded in the library so an installed or copied binary has it wherever it runs.
+const HAMLET: &str = include_str!("../../../data/shakespeare/hamlet.txt");
 
 /// Shakespeare's *Hamlet* (Project Gutenberg's transcription, public domain; 173,942 ASCII
-/// characters), bundled under `data/shakespeare/` (see its README for the source): a corpus for
-/// character- and word-level language models.
+/// characters), bundled from `data/shakespeare/` (see its README for the source) into the
+/// library itself: a corpus for character- and word-level language models.
 pub fn load_shakespeare() -> Result<String> {
-    load_text(default_dir().join(HAMLET))
-}
-
-/// Where [`load_shakespeare`] reads from: `data/shakespeare` under the current directory when it
-/// holds the file, else the one in the directory strata was built from (as
-/// [`crate::data::mnist::default_dir`] finds MNIST).
-pub fn default_dir() -> PathBuf {
-    let local = PathBuf::from("data/shakespeare");
-    if local.join(HAMLET).exists() {
-        return local;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/shakespeare")
+    Ok(HAMLET.to_string())
 }
 
 /// A whole UTF-8 text file; a missing, unreadable, non-UTF-8 or empty file is an error naming it.

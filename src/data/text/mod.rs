@@ -21,7 +21,7 @@ mod sequences;
 mod tokenizer;
 mod tokenizer_json;
 
-pub use corpus::{default_dir, load_shakespeare, load_text};
+pub use corpus::{load_shakespeare, load_text};
 pub use generate::{MAX_GENERATE_LENGTH, check_vocabulary, generate_text, generate_text_streaming};
 pub use sequences::{PadOptions, Side, pad_sequences, sliding_windows, sliding_windows_shifted};
 pub use tokenizer::{DEFAULT_FILTERS, Tokenizer};
