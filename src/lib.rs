@@ -55,6 +55,7 @@ pub mod prelude {
         CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
     };
     pub use crate::data::ImageAugmentation;
+    pub use crate::layers::MultiHeadAttention;
     pub use crate::layers::{
         Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Dense, Dropout,
         Flatten, GaussianNoise, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization,

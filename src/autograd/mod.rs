@@ -30,10 +30,11 @@
 //! The files, lowest first (each names only those before it): `scalar` (shared maths),
 //! `pointwise`, `cell`, `params`, `profile` → `op` (what the tape records) → `buffers`, `tape`
 //! (the storage and [`Graph`]) → the rule files, each an operation's forward next to its
-//! backward (`ops`, `losses`, `conv`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`,
+//! backward (`ops`, `losses`, `attention`, `conv`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`,
 //! `spatial`) →
 //! `backward` ([`Tape::backward`] and the dispatch from an operation to its rule).
 
+mod attention;
 mod backward;
 mod buffers;
 mod cell;
@@ -56,6 +57,7 @@ mod tape;
 #[doc(hidden)]
 pub mod gradcheck;
 
+pub use attention::AttentionOptions;
 pub use cell::{Cell, RecurrentOptions, Squash};
 pub use conv::WindowOptions;
 pub(crate) use conv::window as conv_window;

@@ -3,6 +3,7 @@
 //! Below the rules (which record these) and the dispatcher (which runs a rule per `Op`): this
 //! file takes no names from either, so neither ties back to the other through it.
 
+use super::attention::AttentionOptions;
 use super::cell::RecurrentOptions;
 use super::params::ParamId;
 use super::pointwise::{BinaryOp, UnaryOp};
@@ -118,6 +119,14 @@ pub(crate) enum Op {
         inputs: RecurrentInputs,
         options: RecurrentOptions,
     },
+    /// Multi-head scaled dot-product attention (`q`, `k`, `v` projected, `mask` (N, Tq, Tk)).
+    Attention {
+        q: Var,
+        k: Var,
+        v: Var,
+        mask: Option<Var>,
+        options: AttentionOptions,
+    },
     /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
     Penalty {
         weight: Var,
@@ -165,6 +174,7 @@ impl Op {
             Upsample2d { .. } => "upsample2d",
             Gather { .. } => "gather",
             Recurrent { .. } => "recurrent",
+            Attention { .. } => "attention",
         }
     }
 
@@ -181,6 +191,7 @@ impl Op {
                 ];
             }
             Gather { table, ids } => [Some(table), Some(ids), None],
+            Attention { q, k, v, mask, .. } => return [Some(q), Some(k), Some(v), mask],
             other => other.inputs3(),
         };
         [a, b, c, None]
@@ -189,7 +200,7 @@ impl Op {
     fn inputs3(&self) -> [Option<Var>; 3] {
         use Op::*;
         match *self {
-            Constant | Param(_) | Gather { .. } | Recurrent { .. } => [None; 3],
+            Constant | Param(_) | Gather { .. } | Recurrent { .. } | Attention { .. } => [None; 3],
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
             Linear { x, kernel, bias } | Conv2d { x, kernel, bias, .. } | DepthwiseConv2d { x, kernel, bias, .. } => {
                 [Some(x), Some(kernel), bias]

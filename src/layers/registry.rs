@@ -7,9 +7,9 @@
 
 use super::{
     Activation, BatchNormalization, Bidirectional, Conv2D, Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU,
-    Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, NoiseLayer, Normalization, Pooling, RandomContrast,
-    RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible,
-    SimpleRNN, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, MultiHeadAttention, NoiseLayer, Normalization, Pooling,
+    RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape,
+    Reversible, SimpleRNN, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -99,6 +99,9 @@ pub const REGISTRY: &[Registered] = &[
     entry("Maximum", "Merging", |c| boxed(Merge::from_config("Maximum", c))),
     entry("Concatenate", "Merging", |c| {
         boxed(Merge::from_config("Concatenate", c))
+    }),
+    entry("MultiHeadAttention", "Attention", |c| {
+        boxed(MultiHeadAttention::from_config(c))
     }),
     entry("SimpleRNN", "Recurrent", |c| boxed(SimpleRNN::from_config(c))),
     entry("LSTM", "Recurrent", |c| boxed(LSTM::from_config(c))),
