@@ -55,7 +55,6 @@ pub mod prelude {
         CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN,
     };
     pub use crate::data::ImageAugmentation;
-    pub use crate::layers::MultiHeadAttention;
     pub use crate::layers::{
         Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Dense, Dropout,
         Flatten, GaussianNoise, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization,
@@ -65,6 +64,7 @@ pub mod prelude {
     pub use crate::layers::{
         Cropping2D, DepthwiseConv2D, Normalization, ReLU, Rescaling, SeparableConv2D, UpSampling2D, ZeroPadding2D,
     };
+    pub use crate::layers::{GlobalAveragePooling1D, MultiHeadAttention, PositionEmbedding, SinePositionEncoding};
     pub use crate::layers::{RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
     pub use crate::losses::Loss;
     pub use crate::model::{Callback, Control, FitOptions, History, LayerCall, Model, Node, Sequential, SharedLayer};

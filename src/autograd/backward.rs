@@ -6,7 +6,9 @@ use super::buffers::{GradTargets, Inputs, Node};
 use super::op::{Op, Var};
 use super::params::ParamStore;
 use super::tape::{NOT_FOLDED, Tape};
-use super::{attention, concat, conv, depthwise, embedding, losses, normalization, ops, profile, recurrent, spatial};
+use super::{
+    attention, concat, conv, depthwise, embedding, losses, normalization, ops, profile, recurrent, sequence, spatial,
+};
 use crate::tensor::Tensor;
 
 impl Tape {
@@ -173,6 +175,7 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
         Op::Frame2d { x, offset } => spatial::frame2d_backward(x, offset, inputs, node, targets),
         Op::Upsample2d { x, factor } => spatial::upsample2d_backward(x, factor, inputs, node, targets),
         Op::Gather { table, ids } => embedding::gather_backward(table, ids, inputs, node, targets),
+        Op::MeanSteps { x, .. } => sequence::mean_steps_backward(x, inputs, node, targets),
         Op::Attention { q, k, v, options, .. } => {
             attention::attention_backward((q, k, v, options), inputs, node, targets, scratch)
         }

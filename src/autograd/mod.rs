@@ -30,7 +30,7 @@
 //! The files, lowest first (each names only those before it): `scalar` (shared maths),
 //! `pointwise`, `cell`, `params`, `profile` → `op` (what the tape records) → `buffers`, `tape`
 //! (the storage and [`Graph`]) → the rule files, each an operation's forward next to its
-//! backward (`ops`, `losses`, `attention`, `conv`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`,
+//! backward (`ops`, `losses`, `attention`, `conv`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`, `sequence`,
 //! `spatial`) →
 //! `backward` ([`Tape::backward`] and the dispatch from an operation to its rule).
 
@@ -51,6 +51,7 @@ mod pointwise;
 pub mod profile;
 mod recurrent;
 mod scalar;
+mod sequence;
 mod spatial;
 mod tape;
 

@@ -127,6 +127,11 @@ pub(crate) enum Op {
         mask: Option<Var>,
         options: AttentionOptions,
     },
+    /// The mean over the steps of `(N, T, C)`, only the real ones where `mask` (N, T) is given.
+    MeanSteps {
+        x: Var,
+        mask: Option<Var>,
+    },
     /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
     Penalty {
         weight: Var,
@@ -175,6 +180,7 @@ impl Op {
             Gather { .. } => "gather",
             Recurrent { .. } => "recurrent",
             Attention { .. } => "attention",
+            MeanSteps { .. } => "mean_steps",
         }
     }
 
@@ -223,6 +229,7 @@ impl Op {
             | Frame2d { x: weight, .. }
             | Upsample2d { x: weight, .. } => [Some(weight), None, None],
             Concat { a, b, .. } => [Some(a), Some(b), None],
+            MeanSteps { x, mask } => [Some(x), mask, None],
         }
     }
 }

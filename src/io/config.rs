@@ -48,6 +48,7 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("resnet", include_str!("../../models/resnet.toml")),
     ("rnn_mnist", include_str!("../../models/rnn_mnist.toml")),
     ("char_rnn", include_str!("../../models/char_rnn.toml")),
+    ("imdb_transformer", include_str!("../../models/imdb_transformer.toml")),
 ];
 
 /// A parsed model description.

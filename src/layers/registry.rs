@@ -7,9 +7,10 @@
 
 use super::{
     Activation, BatchNormalization, Bidirectional, Conv2D, Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU,
-    Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, MultiHeadAttention, NoiseLayer, Normalization, Pooling,
-    RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape,
-    Reversible, SimpleRNN, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, MultiHeadAttention, NoiseLayer,
+    Normalization, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+    RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible, SimpleRNN, SinePositionEncoding,
+    TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -77,6 +78,9 @@ pub const REGISTRY: &[Registered] = &[
     entry("MaxPooling1D", "Pooling", |c| {
         boxed(Pooling::from_config("MaxPooling1D", c))
     }),
+    entry("GlobalAveragePooling1D", "Pooling", |c| {
+        boxed(GlobalAveragePooling1D::from_config(c))
+    }),
     entry("Dropout", "Regularization", |c| {
         boxed(NoiseLayer::from_config("Dropout", c))
     }),
@@ -102,6 +106,12 @@ pub const REGISTRY: &[Registered] = &[
     }),
     entry("MultiHeadAttention", "Attention", |c| {
         boxed(MultiHeadAttention::from_config(c))
+    }),
+    entry("PositionEmbedding", "Attention", |c| {
+        boxed(PositionEmbedding::from_config(c))
+    }),
+    entry("SinePositionEncoding", "Attention", |c| {
+        boxed(SinePositionEncoding::from_config(c))
     }),
     entry("SimpleRNN", "Recurrent", |c| boxed(SimpleRNN::from_config(c))),
     entry("LSTM", "Recurrent", |c| boxed(LSTM::from_config(c))),
