@@ -208,3 +208,64 @@ fn unsupported_settings_and_bad_inputs_are_clear_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("num_heads"), "{err}");
 }
+
+#[test]
+fn dot_product_attention_with_a_learned_scale_and_a_value_mask_matches_keras() {
+    let path = format!(
+        "{}/tests/fixtures/attention/dot_attention.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut config = fixture["config"].clone();
+    config["return_attention_scores"] = Value::Bool(true);
+    let mut layer = from_config("Attention", &config).unwrap();
+    let inputs: Vec<Tensor> = ["query", "value", "key"]
+        .iter()
+        .map(|r| tensor(&fixture["inputs"][*r]))
+        .collect();
+    let value_mask = tensor(&fixture["inputs"]["value_mask"]).map(|v| v as u8 as f32);
+    let mut params = ParamStore::new();
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape()[1..].to_vec()).collect();
+    layer.build(&shapes, &mut params, &mut Rng::new(0)).unwrap();
+    let scale = layer.params()[0];
+    assert_eq!(params.name(scale), "attention/scale");
+    params.value_mut(scale).data_mut()[0] = 0.7;
+    let mut tape = Tape::new();
+    let mut g = Graph::new(&mut tape, &params, false);
+    let vars: Vec<Var> = inputs.iter().map(|t| g.constant(t)).collect();
+    let mask = g.constant(&value_mask);
+    g.set_mask(vars[1], mask);
+    let mut outputs = Vec::new();
+    layer.forward(&mut g, &vars, &mut outputs).unwrap();
+    for (&output, key) in outputs.iter().zip(["output", "scores"]) {
+        let expected = tensor(&fixture[key]);
+        assert_eq!(g.value(output).shape(), expected.shape(), "{key}");
+        common::assert_close(g.value(output).data(), expected.data(), 1e-5, key);
+    }
+}
+
+#[test]
+fn dot_product_attention_scale_and_inputs_have_the_right_gradient() {
+    let mut layer = strata::layers::Attention::new()
+        .use_scale(true)
+        .use_causal_mask(true)
+        .name("attention");
+    let mut params = ParamStore::new();
+    layer
+        .build(&[vec![3, 4], vec![3, 4]], &mut params, &mut Rng::new(0))
+        .unwrap();
+    let q = params.add("q", common::uniform(&[2, 3, 4], -1.0, 1.0, 1), true);
+    let v = params.add("v", common::uniform(&[2, 3, 4], -1.0, 1.0, 2), true);
+    let error = max_gradient_error(&mut params, 1e-2, |g| {
+        let inputs = [g.param(q), g.param(v)];
+        let mut outputs = Vec::new();
+        layer.forward(g, &inputs, &mut outputs)?;
+        common::project(g, outputs[0], 6)
+    })
+    .unwrap();
+    assert!(error < common::TOLERANCE, "{error}");
+    let err = from_config("Attention", &serde_json::json!({"score_mode": "concat"}))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("score_mode"), "{err}");
+}

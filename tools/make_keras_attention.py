@@ -72,3 +72,32 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def dot_attention():
+    """Keras's Attention(use_scale=True) over a key and a value with a padding mask, scale 0.7."""
+    layer = keras.layers.Attention(use_scale=True, name="attention")
+    query, value, key = tensor((2, 3, 4)), tensor((2, 5, 3)), tensor((2, 5, 4))
+    value_mask = np.ones((2, 5), dtype=bool)
+    value_mask[1, 3:] = False
+    call = lambda: layer([query, value, key], mask=[None, value_mask], return_attention_scores=True)
+    call()
+    layer.set_weights([np.array(0.7, dtype="float32")])
+    output, scores = call()
+    listed = lambda a: np.asarray(a, dtype="float32").reshape(-1).tolist()
+    fixture = {
+        "config": layer.get_config(),
+        "inputs": {
+            role: {"shape": list(t.shape), "values": listed(t)}
+            for role, t in (("query", query), ("value", value), ("key", key), ("value_mask", value_mask))
+        },
+        "output": {"shape": list(output.shape), "values": listed(output)},
+        "scores": {"shape": list(scores.shape), "values": listed(scores)},
+    }
+    with open(os.path.join(OUT, "dot_attention.json"), "w") as f:
+        json.dump(fixture, f)
+    print("dot_attention", output.shape, scores.shape)
+
+
+if __name__ == "__main__":
+    dot_attention()

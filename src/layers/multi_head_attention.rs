@@ -297,35 +297,34 @@ impl MultiHeadAttention {
         };
         graph.linear(x, kernel, bias)
     }
+}
 
-    /// Keras's combined mask: the explicit attention mask and the sequence masks of the query
-    /// (rows) and of the value and key (columns), as one `(N, Tq, Tk)` constant, or `None`.
-    fn combined_mask(&self, graph: &mut Graph, inputs: &[Var], sequences: usize) -> Result<Option<Var>> {
-        let (query, value) = (inputs[0], inputs[1]);
-        let explicit = self.attention_mask_input.then(|| inputs[sequences]);
-        let row_mask = graph.mask(query);
-        let column_masks: Vec<Var> = inputs[1..sequences].iter().filter_map(|&v| graph.mask(v)).collect();
-        if explicit.is_none() && row_mask.is_none() && column_masks.is_empty() {
-            return Ok(None);
-        }
-        let (n, tq, tk) = (graph.shape(query)[0], graph.shape(query)[1], graph.shape(value)[1]);
-        let mut mask = match explicit {
-            Some(m) => m,
-            None => graph.constant_with(|t| {
-                t.resize_for(&[n, tq, tk]);
-                t.data_mut().fill(1.0);
-            }),
-        };
-        if let Some(rows) = row_mask {
-            let rows = graph.reshape(rows, &[n, tq, 1])?;
-            mask = graph.mul(mask, rows)?;
-        }
-        for columns in column_masks {
-            let columns = graph.reshape(columns, &[n, 1, tk])?;
-            mask = graph.mul(mask, columns)?;
-        }
-        Ok(Some(mask))
+/// Keras's combined attention mask: `explicit` (N, Tq, Tk) and the sequence masks of the
+/// query (rows) and of `columns` (the value and key: columns), as one `(N, Tq, Tk)` value, or
+/// `None` when there is no mask at all.
+fn combined_mask(graph: &mut Graph, query: Var, columns: &[Var], explicit: Option<Var>) -> Result<Option<Var>> {
+    let row_mask = graph.mask(query);
+    let column_masks: Vec<Var> = columns.iter().filter_map(|&v| graph.mask(v)).collect();
+    if explicit.is_none() && row_mask.is_none() && column_masks.is_empty() {
+        return Ok(None);
     }
+    let (n, tq, tk) = (graph.shape(query)[0], graph.shape(query)[1], graph.shape(columns[0])[1]);
+    let mut mask = match explicit {
+        Some(m) => m,
+        None => graph.constant_with(|t| {
+            t.resize_for(&[n, tq, tk]);
+            t.data_mut().fill(1.0);
+        }),
+    };
+    if let Some(rows) = row_mask {
+        let rows = graph.reshape(rows, &[n, tq, 1])?;
+        mask = graph.mul(mask, rows)?;
+    }
+    for columns in column_masks {
+        let columns = graph.reshape(columns, &[n, 1, tk])?;
+        mask = graph.mul(mask, columns)?;
+    }
+    Ok(Some(mask))
 }
 
 /// An optional positive size from a config value (`null` or a number).
@@ -413,7 +412,8 @@ impl Layer for MultiHeadAttention {
         let sequences = inputs.len() - self.attention_mask_input as usize;
         let (query, value) = (inputs[0], inputs[1]);
         let key = if sequences == 3 { inputs[2] } else { value };
-        let mask = self.combined_mask(graph, inputs, sequences)?;
+        let explicit = self.attention_mask_input.then(|| inputs[sequences]);
+        let mask = combined_mask(graph, query, &inputs[1..sequences], explicit)?;
         let q = self.project(graph, query, 0)?;
         let k = self.project(graph, key, 1)?;
         let v = self.project(graph, value, 2)?;

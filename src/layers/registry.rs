@@ -6,9 +6,9 @@
 //! [`REGISTRY`].
 
 use super::{
-    Activation, BatchNormalization, Bidirectional, Conv2D, Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU,
-    GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, MultiHeadAttention, NoiseLayer,
-    Normalization, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+    Activation, Attention, BatchNormalization, Bidirectional, Conv2D, Cropping2D, Dense, DepthwiseConv2D, Embedding,
+    Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, MultiHeadAttention,
+    NoiseLayer, Normalization, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
     RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible, SimpleRNN, SinePositionEncoding,
     TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
@@ -107,6 +107,7 @@ pub const REGISTRY: &[Registered] = &[
     entry("MultiHeadAttention", "Attention", |c| {
         boxed(MultiHeadAttention::from_config(c))
     }),
+    entry("Attention", "Attention", |c| boxed(Attention::from_config(c))),
     entry("PositionEmbedding", "Attention", |c| {
         boxed(PositionEmbedding::from_config(c))
     }),
