@@ -49,6 +49,7 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("rnn_mnist", include_str!("../../models/rnn_mnist.toml")),
     ("char_rnn", include_str!("../../models/char_rnn.toml")),
     ("imdb_transformer", include_str!("../../models/imdb_transformer.toml")),
+    ("char_transformer", include_str!("../../models/char_transformer.toml")),
 ];
 
 /// A parsed model description.

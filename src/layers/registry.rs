@@ -6,11 +6,11 @@
 //! [`REGISTRY`].
 
 use super::{
-    Activation, Attention, BatchNormalization, Bidirectional, Conv2D, Cropping2D, Dense, DepthwiseConv2D, Embedding,
-    Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, MultiHeadAttention,
-    NoiseLayer, Normalization, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
-    RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible, SimpleRNN, SinePositionEncoding,
-    TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Activation, Attention, BatchNormalization, Bidirectional, Conv2D, Cropping1D, Cropping2D, Dense, DepthwiseConv2D,
+    Embedding, Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge,
+    MultiHeadAttention, NoiseLayer, Normalization, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip,
+    RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible, SimpleRNN,
+    SinePositionEncoding, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -54,6 +54,7 @@ pub const REGISTRY: &[Registered] = &[
     entry("Reshape", "Reshaping", |c| boxed(Reshape::from_config(c))),
     entry("ZeroPadding2D", "Reshaping", |c| boxed(ZeroPadding2D::from_config(c))),
     entry("Cropping2D", "Reshaping", |c| boxed(Cropping2D::from_config(c))),
+    entry("Cropping1D", "Reshaping", |c| boxed(Cropping1D::from_config(c))),
     entry("UpSampling2D", "Reshaping", |c| boxed(UpSampling2D::from_config(c))),
     entry("Conv2D", "Convolution", |c| boxed(Conv2D::from_config(c, 2))),
     entry("Conv1D", "Convolution", |c| boxed(Conv2D::from_config(c, 1))),
