@@ -4,26 +4,11 @@
 //! state.
 
 use super::buffers::{GradTargets, Inputs, Node};
-use super::op::{Op, Var};
+use super::op::{AttentionOptions, Op, Var};
 use super::tape::Graph;
 use crate::error::{Error, Result};
 use crate::kernels::{self, AttentionDims};
 use crate::tensor::Tensor;
-
-/// How [`Graph::attention`] combines its operands.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AttentionOptions {
-    /// Number of heads: the last axis of `q`, `k` and `v` is `heads` equal slices.
-    pub heads: usize,
-    /// Factor on `q·k`; Keras's MultiHeadAttention uses `1/√key_dim`.
-    pub scale: f32,
-    /// Whether query step `i` sees only key steps `j ≤ i` (Keras's `use_causal_mask`).
-    pub causal: bool,
-    /// Fraction of the probabilities dropped (training passes only). Defaults to 0.
-    pub dropout: f32,
-    /// Seed of the dropout decisions, mixed with the pass's noise seed.
-    pub seed: u64,
-}
 
 impl Graph<'_> {
     /// Attention of `q (N, Tq, heads·dk)` over `k (N, Tk, heads·dk)` and `v (N, Tk, heads·dv)`,

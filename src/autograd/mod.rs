@@ -58,12 +58,11 @@ mod tape;
 #[doc(hidden)]
 pub mod gradcheck;
 
-pub use attention::AttentionOptions;
 pub use cell::{Cell, RecurrentOptions, Squash};
 pub use conv::WindowOptions;
 pub(crate) use conv::window as conv_window;
 pub(crate) use op::Op;
-pub use op::{RecurrentInputs, Statistics, Var};
+pub use op::{AttentionOptions, RecurrentInputs, Statistics, Var};
 pub use params::{ParamId, ParamStore, Penalty};
 pub use pointwise::UnaryOp;
 pub use spatial::Sides;

@@ -3,7 +3,6 @@
 //! Below the rules (which record these) and the dispatcher (which runs a rule per `Op`): this
 //! file takes no names from either, so neither ties back to the other through it.
 
-use super::attention::AttentionOptions;
 use super::cell::RecurrentOptions;
 use super::params::ParamId;
 use super::pointwise::{BinaryOp, UnaryOp};
@@ -263,4 +262,19 @@ pub struct RecurrentInputs {
     pub mask: Option<Var>,
     /// `(N, units)`: recurrent dropout's scaled keep mask.
     pub recurrent_mask: Option<Var>,
+}
+
+/// How `Graph::attention` combines its operands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttentionOptions {
+    /// Number of heads: the last axis of `q`, `k` and `v` is `heads` equal slices.
+    pub heads: usize,
+    /// Factor on `q·k`; Keras's MultiHeadAttention uses `1/√key_dim`.
+    pub scale: f32,
+    /// Whether query step `i` sees only key steps `j ≤ i` (Keras's `use_causal_mask`).
+    pub causal: bool,
+    /// Fraction of the probabilities dropped (training passes only). Defaults to 0.
+    pub dropout: f32,
+    /// Seed of the dropout decisions, mixed with the pass's noise seed.
+    pub seed: u64,
 }
