@@ -67,6 +67,7 @@ pub mod prelude {
     pub use crate::layers::{
         Cropping2D, DepthwiseConv2D, Normalization, ReLU, Rescaling, SeparableConv2D, UpSampling2D, ZeroPadding2D,
     };
+    pub use crate::layers::{GlobalAveragePooling1D, MultiHeadAttention, PositionEmbedding, SinePositionEncoding};
     pub use crate::layers::{RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
     pub use crate::losses::Loss;
     pub use crate::model::{Callback, Control, FitOptions, History, LayerCall, Model, Node, Sequential, SharedLayer};

@@ -89,10 +89,24 @@ fn dense_fed_the_wrong_width_names_the_layer_and_both_shapes() {
 }
 
 #[test]
-fn dense_after_a_two_dimensional_sample_without_flatten_is_a_layer_shape_error() {
+fn dense_on_a_two_dimensional_sample_acts_on_its_last_axis_and_an_image_needs_flatten() {
+    // As in Keras, Dense on (28, 28) maps each row: (None, 28, 10), which a per-sample label
+    // does not fit; the loss says so, naming both shapes.
     let mut model = Sequential::new();
     model
         .add(Input::new(&[28, 28]))
+        .add(Dense::new(10).activation("softmax"));
+    model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    assert_eq!(model.output_shape().unwrap(), vec![28, 10]);
+    let error = model
+        .fit(&zeros(&[2, 28, 28]), &labels(&[0., 1.]), quiet())
+        .unwrap_err();
+    assert!(error.to_string().contains("28"), "{error}");
+
+    // A channels-last image (three axes per sample) is a layer shape error that suggests Flatten.
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[28, 28, 1]))
         .add(Dense::new(10).activation("softmax"));
     let error = model
         .compile("adam", "sparse_categorical_crossentropy", &[])
@@ -101,7 +115,7 @@ fn dense_after_a_two_dimensional_sample_without_flatten_is_a_layer_shape_error()
     match error {
         Error::LayerShape { layer, received, .. } => {
             assert_eq!(layer, "dense");
-            assert_eq!(received, "(None, 28, 28)");
+            assert_eq!(received, "(None, 28, 28, 1)");
         }
         other => panic!("expected LayerShape, got {other:?}"),
     }
@@ -111,7 +125,7 @@ fn dense_after_a_two_dimensional_sample_without_flatten_is_a_layer_shape_error()
     let mut model = Sequential::new();
     model.add(Dense::new(10).activation("softmax"));
     model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
-    let x = zeros(&[2, 28, 28]);
+    let x = zeros(&[2, 28, 28, 1]);
     assert!(matches!(
         model.fit(&x, &labels(&[0., 1.]), quiet()),
         Err(Error::LayerShape { .. })

@@ -7,7 +7,7 @@ use super::op::{Op, Var};
 use super::params::ParamStore;
 use super::tape::{NOT_FOLDED, Tape};
 use super::{
-    concat, conv, conv_transpose, depthwise, embedding, losses, normalization, ops, profile, recurrent, spatial,
+    attention, concat, conv, conv_transpose, depthwise, embedding, losses, normalization, ops, profile, recurrent, sequence, spatial,
 };
 use crate::tensor::Tensor;
 
@@ -183,6 +183,10 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
             spatial::upsample2d_backward(x, (factor, bilinear), inputs, node, targets)
         }
         Op::Gather { table, ids } => embedding::gather_backward(table, ids, inputs, node, targets),
+        Op::MeanSteps { x, .. } => sequence::mean_steps_backward(x, inputs, node, targets),
+        Op::Attention { q, k, v, options, .. } => {
+            attention::attention_backward((q, k, v, options), inputs, node, targets, scratch)
+        }
         Op::Recurrent {
             inputs: operands,
             options,

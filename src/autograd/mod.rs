@@ -30,10 +30,11 @@
 //! The files, lowest first (each names only those before it): `scalar` (shared maths),
 //! `pointwise`, `cell`, `params`, `profile` → `op` (what the tape records) → `buffers`, `tape`
 //! (the storage and [`Graph`]) → the rule files, each an operation's forward next to its
-//! backward (`ops`, `losses`, `conv`, `conv_transpose`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`,
+//! backward (`ops`, `losses`, `attention`, `conv`, `conv_transpose`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`, `sequence`,
 //! `spatial`) →
 //! `backward` ([`Tape::backward`] and the dispatch from an operation to its rule).
 
+mod attention;
 mod backward;
 mod buffers;
 mod cell;
@@ -51,6 +52,7 @@ mod pointwise;
 pub mod profile;
 mod recurrent;
 mod scalar;
+mod sequence;
 mod spatial;
 mod tape;
 
@@ -62,7 +64,7 @@ pub use conv::WindowOptions;
 pub(crate) use conv::window as conv_window;
 pub(crate) use conv_transpose::transpose_window;
 pub(crate) use op::Op;
-pub use op::{RecurrentInputs, Statistics, Var};
+pub use op::{AttentionOptions, RecurrentInputs, Statistics, Var};
 pub use params::{ParamId, ParamStore, Penalty};
 pub use pointwise::UnaryOp;
 pub use spatial::Sides;

@@ -128,6 +128,19 @@ pub(crate) enum Op {
         inputs: RecurrentInputs,
         options: RecurrentOptions,
     },
+    /// Multi-head scaled dot-product attention (`q`, `k`, `v` projected, `mask` (N, Tq, Tk)).
+    Attention {
+        q: Var,
+        k: Var,
+        v: Var,
+        mask: Option<Var>,
+        options: AttentionOptions,
+    },
+    /// The mean over the steps of `(N, T, C)`, only the real ones where `mask` (N, T) is given.
+    MeanSteps {
+        x: Var,
+        mask: Option<Var>,
+    },
     /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
     Penalty {
         weight: Var,
@@ -176,6 +189,8 @@ impl Op {
             Upsample2d { .. } => "upsample2d",
             Gather { .. } => "gather",
             Recurrent { .. } => "recurrent",
+            Attention { .. } => "attention",
+            MeanSteps { .. } => "mean_steps",
         }
     }
 
@@ -192,6 +207,7 @@ impl Op {
                 ];
             }
             Gather { table, ids } => [Some(table), Some(ids), None],
+            Attention { q, k, v, mask, .. } => return [Some(q), Some(k), Some(v), mask],
             other => other.inputs3(),
         };
         [a, b, c, None]
@@ -200,7 +216,7 @@ impl Op {
     fn inputs3(&self) -> [Option<Var>; 3] {
         use Op::*;
         match *self {
-            Constant | Param(_) | Gather { .. } | Recurrent { .. } => [None; 3],
+            Constant | Param(_) | Gather { .. } | Recurrent { .. } | Attention { .. } => [None; 3],
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
             Linear { x, kernel, bias }
             | Conv2d { x, kernel, bias, .. }
@@ -224,6 +240,7 @@ impl Op {
             | Frame2d { x: weight, .. }
             | Upsample2d { x: weight, .. } => [Some(weight), None, None],
             Concat { a, b, .. } => [Some(a), Some(b), None],
+            MeanSteps { x, mask } => [Some(x), mask, None],
         }
     }
 }
@@ -257,4 +274,19 @@ pub struct RecurrentInputs {
     pub mask: Option<Var>,
     /// `(N, units)`: recurrent dropout's scaled keep mask.
     pub recurrent_mask: Option<Var>,
+}
+
+/// How `Graph::attention` combines its operands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttentionOptions {
+    /// Number of heads: the last axis of `q`, `k` and `v` is `heads` equal slices.
+    pub heads: usize,
+    /// Factor on `q·k`; Keras's MultiHeadAttention uses `1/√key_dim`.
+    pub scale: f32,
+    /// Whether query step `i` sees only key steps `j ≤ i` (Keras's `use_causal_mask`).
+    pub causal: bool,
+    /// Fraction of the probabilities dropped (training passes only). Defaults to 0.
+    pub dropout: f32,
+    /// Seed of the dropout decisions, mixed with the pass's noise seed.
+    pub seed: u64,
 }

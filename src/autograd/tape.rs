@@ -124,6 +124,16 @@ impl<'a> Graph<'a> {
         self.tape.masks.iter().find(|(v, _)| *v == value).map(|&(_, m)| m)
     }
 
+    /// Gives `to` the mask of `from`, if it has one: for layers that keep a sequence's steps
+    /// (Dense, Dropout, LayerNormalization, merges), as Keras's `supports_masking` layers do.
+    pub fn pass_mask(&mut self, from: Var, to: Var) {
+        if let Some(mask) = self.mask(from)
+            && self.mask(to).is_none()
+        {
+            self.set_mask(to, mask);
+        }
+    }
+
     /// True in a training pass.
     pub fn training(&self) -> bool {
         self.training

@@ -51,6 +51,8 @@ pub const NAMED_MODELS: &[(&str, &str)] = &[
     ("cifar10_cnn", include_str!("../../models/cifar10_cnn.toml")),
     ("fashion_mlp", include_str!("../../models/fashion_mlp.toml")),
     ("imdb_lstm", include_str!("../../models/imdb_lstm.toml")),
+    ("imdb_transformer", include_str!("../../models/imdb_transformer.toml")),
+    ("char_transformer", include_str!("../../models/char_transformer.toml")),
 ];
 
 /// A parsed model description.

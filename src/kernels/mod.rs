@@ -4,6 +4,7 @@
 //! `gemm` or `rayon` directly, so a second backend (another SIMD library, a GPU) replaces this
 //! folder and nothing else.
 
+mod attention;
 mod conv;
 mod conv_transpose;
 mod depthwise;
@@ -22,6 +23,7 @@ mod update;
 mod winograd;
 mod winograd_tiles;
 
+pub(crate) use attention::{AttentionDims, attention_backward, attention_forward};
 pub(crate) use conv::{OutputGrad, col2im_accumulate, im2col, output_size, pool_folds};
 pub use conv::{Padding, Window2d};
 pub(crate) use conv_transpose::{conv_transpose, conv_transpose_backward, transposed_size};

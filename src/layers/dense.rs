@@ -1,4 +1,4 @@
-//! `Dense`: the fully-connected layer, `activation(x · kernel + bias)`.
+//! `Dense`: the fully-connected layer, `activation(x · kernel + bias)`, on the last axis.
 
 use super::common::{WeightArgs, layer_builders, weight_builders};
 use super::{Layer, LayerArgs, ParamShape, args};
@@ -88,23 +88,32 @@ impl Layer for Dense {
                 format!("layer '{}' needs at least one unit", self.args.name),
             ));
         }
-        if input_shape.len() != 1 || input_shape[0] == 0 {
-            return Err(Error::LayerShape {
-                layer: self.args.name.clone(),
-                expected: "(None, features): one axis per sample; add a Flatten layer before it".into(),
-                received: keras_shape(input_shape),
-            });
-        }
+        // As in Keras, the kernel acts on the last axis: (steps, features) sequences are
+        // projected step by step; an image would be too, which is rarely meant, so only
+        // vectors and sequences are taken.
+        let features = match input_shape {
+            [features] | [_, features] if *features > 0 && input_shape.iter().all(|&d| d > 0) => *features,
+            _ => {
+                return Err(Error::LayerShape {
+                    layer: self.args.name.clone(),
+                    expected: "(None, features) or (None, steps, features); add a Flatten layer before it".into(),
+                    received: keras_shape(input_shape),
+                });
+            }
+        };
         self.weights.validate()?;
-        super::check_weight_count(&self.args.name, &[input_shape[0], self.units])?;
-        Ok(vec![self.units])
+        super::check_weight_count(&self.args.name, &[features, self.units])?;
+        let mut output = input_shape.to_vec();
+        *output.last_mut().expect("one or two axes") = self.units;
+        Ok(output)
     }
 
     fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
         let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         self.output_shape(input_shape)?;
         let trainable = self.args.trainable;
-        let mut shapes = vec![ParamShape::new(vec![input_shape[0], self.units], trainable)];
+        let features = input_shape[input_shape.len() - 1];
+        let mut shapes = vec![ParamShape::new(vec![features, self.units], trainable)];
         if self.weights.use_bias {
             shapes.push(ParamShape::new(vec![self.units], trainable));
         }
@@ -115,7 +124,7 @@ impl Layer for Dense {
         let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         self.output_shape(input_shape)?;
         self.function = activations::Activation::from_name(&self.weights.activation)?;
-        self.input_width = input_shape[0];
+        self.input_width = input_shape[input_shape.len() - 1];
         super::check_weight_count(&self.args.name, &[self.input_width, self.units])?;
         let kernel = self
             .weights
@@ -133,10 +142,10 @@ impl Layer for Dense {
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let shape = graph.shape(x);
-        if shape.len() != 2 || shape[1] != self.input_width {
+        if !(2..=3).contains(&shape.len()) || shape.last() != Some(&self.input_width) {
             return Err(Error::LayerShape {
                 layer: self.args.name.clone(),
-                expected: keras_shape(&[self.input_width]),
+                expected: format!("(None, ..., {})", self.input_width),
                 received: keras_shape(shape.get(1..).unwrap_or(&[])),
             });
         }
@@ -146,7 +155,10 @@ impl Layer for Dense {
         let kernel = graph.param(kernel);
         let bias = self.bias.map(|b| graph.param(b));
         let y = graph.linear(x, kernel, bias)?;
-        Ok(self.function.apply(graph, y))
+        let y = self.function.apply(graph, y);
+        // A sequence keeps its mask (Keras's Dense supports masking).
+        graph.pass_mask(x, y);
+        Ok(y)
     }
 
     fn params(&self) -> Vec<ParamId> {

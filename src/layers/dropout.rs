@@ -211,7 +211,7 @@ impl Layer for NoiseLayer {
         let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.args.name)));
         let shape = graph.dims(x);
         let (rows, channels) = (shape[0], *shape.last().unwrap_or(&1));
-        match self.noise {
+        let y = match self.noise {
             Noise::Dropout { rate } => {
                 // A plain dropout's mask is the input's shape: no per-step allocation for it.
                 let mask_shape = match self.noise_shape {
@@ -238,7 +238,9 @@ impl Layer for NoiseLayer {
                 });
                 graph.add(x, noise)
             }
-        }
+        }?;
+        graph.pass_mask(x, y);
+        Ok(y)
     }
 
     fn config(&self) -> serde_json::Value {

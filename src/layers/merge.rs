@@ -245,6 +245,13 @@ impl Layer for Merge {
         if self.kind == Kind::Average {
             out = graph.scale(out, 1.0 / inputs.len() as f32);
         }
+        // Keras joins the inputs' masks; strata's masks come from one Embedding, so the first
+        // masked input's mask is every masked input's (a residual branch keeps its input's).
+        if !matches!(self.kind, Kind::Concatenate(_))
+            && let Some(&masked) = inputs.iter().find(|&&v| graph.mask(v).is_some())
+        {
+            graph.pass_mask(masked, out);
+        }
         outputs.push(out);
         Ok(())
     }

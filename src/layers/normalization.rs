@@ -373,7 +373,9 @@ impl Layer for LayerNormalization {
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let gamma = self.gamma.map(|id| graph.param(id));
         let beta = self.beta.map(|id| graph.param(id));
-        graph.layer_norm(x, gamma, beta, self.epsilon)
+        let y = graph.layer_norm(x, gamma, beta, self.epsilon)?;
+        graph.pass_mask(x, y);
+        Ok(y)
     }
 
     fn params(&self) -> Vec<ParamId> {

@@ -6,10 +6,11 @@
 //! [`REGISTRY`].
 
 use super::{
-    Activation, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping2D, Dense, DepthwiseConv2D,
-    Embedding, Flatten, GRU, Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge, NoiseLayer, Normalization,
-    Pooling, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling,
-    Reshape, Reversible, SimpleRNN, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Activation, Attention, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D, Dense, DepthwiseConv2D,
+    Embedding, Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge,
+    MultiHeadAttention, NoiseLayer, Normalization, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip,
+    RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible, SimpleRNN,
+    SinePositionEncoding, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -53,6 +54,7 @@ pub const REGISTRY: &[Registered] = &[
     entry("Reshape", "Reshaping", |c| boxed(Reshape::from_config(c))),
     entry("ZeroPadding2D", "Reshaping", |c| boxed(ZeroPadding2D::from_config(c))),
     entry("Cropping2D", "Reshaping", |c| boxed(Cropping2D::from_config(c))),
+    entry("Cropping1D", "Reshaping", |c| boxed(Cropping1D::from_config(c))),
     entry("UpSampling2D", "Reshaping", |c| boxed(UpSampling2D::from_config(c))),
     entry("Conv2D", "Convolution", |c| boxed(Conv2D::from_config(c, 2))),
     entry("Conv1D", "Convolution", |c| boxed(Conv2D::from_config(c, 1))),
@@ -80,6 +82,9 @@ pub const REGISTRY: &[Registered] = &[
     entry("MaxPooling1D", "Pooling", |c| {
         boxed(Pooling::from_config("MaxPooling1D", c))
     }),
+    entry("GlobalAveragePooling1D", "Pooling", |c| {
+        boxed(GlobalAveragePooling1D::from_config(c))
+    }),
     entry("Dropout", "Regularization", |c| {
         boxed(NoiseLayer::from_config("Dropout", c))
     }),
@@ -102,6 +107,16 @@ pub const REGISTRY: &[Registered] = &[
     entry("Maximum", "Merging", |c| boxed(Merge::from_config("Maximum", c))),
     entry("Concatenate", "Merging", |c| {
         boxed(Merge::from_config("Concatenate", c))
+    }),
+    entry("MultiHeadAttention", "Attention", |c| {
+        boxed(MultiHeadAttention::from_config(c))
+    }),
+    entry("Attention", "Attention", |c| boxed(Attention::from_config(c))),
+    entry("PositionEmbedding", "Attention", |c| {
+        boxed(PositionEmbedding::from_config(c))
+    }),
+    entry("SinePositionEncoding", "Attention", |c| {
+        boxed(SinePositionEncoding::from_config(c))
     }),
     entry("SimpleRNN", "Recurrent", |c| boxed(SimpleRNN::from_config(c))),
     entry("LSTM", "Recurrent", |c| boxed(LSTM::from_config(c))),
