@@ -15,8 +15,9 @@ Each model is written as PREFIX_NAME.h5 (PREFIX is k3 for Keras 3, k2 for tf.ker
 PREFIX_NAME.json beside it ({"input", "input_shape", "output", "output_shape"}: a fixed batch
 and what Keras's `predict` returns for it). With --tf-keras it also writes:
 
-- k2_cnn.weights.h5: `save_weights("w.h5")`, the weights-only legacy file (layer groups at the
-  root), which Keras 3 can no longer write;
+- k2_cnn_weights.h5: `save_weights("w.h5")`, the weights-only legacy file (layer groups at the
+  root), which Keras 3 can no longer write (a name ending in `.weights.h5` would get Keras 3's
+  layout instead);
 - k2_mlp_fixed.h5: k2_mlp.h5 with its string attributes rewritten as fixed-length strings and
   `layer_names` split into `layer_names0`, `layer_names1`, as h5py 2.x and Keras write them
   (Keras splits attributes over 64 KB this way; here the list is split by hand to stay small).
@@ -132,7 +133,7 @@ def main():
         (OUT / f"{PREFIX}_{name}.json").write_text(json.dumps(fixture) + "\n")
         print(path.name, path.stat().st_size, "bytes")
         if TF_KERAS and name == "cnn":
-            model.save_weights(OUT / "k2_cnn.weights.h5")
+            model.save_weights(OUT / "k2_cnn_weights.h5")
         if TF_KERAS and name == "mlp":
             with_fixed_length_strings(path, OUT / "k2_mlp_fixed.h5")
 

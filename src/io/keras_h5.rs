@@ -77,6 +77,35 @@ pub fn import_keras_h5_bytes(bytes: &[u8], origin: impl AsRef<Path>) -> Result<M
     assemble(&described, &layers, spec, per_layer, path, "model_weights")
 }
 
+/// Imports a Keras file of either kind, told apart by its first bytes: a legacy `.h5` model
+/// ([`import_keras_h5`]) or a `.keras` archive ([`super::import_keras`]).
+pub fn import_keras_file(path: impl AsRef<Path>) -> Result<Model> {
+    let path = path.as_ref();
+    let mut start = [0u8; 8];
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut start));
+    read.map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
+    match is_hdf5(&start) {
+        true => import_keras_h5(path),
+        false => super::import_keras(path),
+    }
+}
+
+/// Metrics with tf.keras 2's metric objects (`{"class_name": "MeanMetricWrapper", "config":
+/// {"name": "accuracy"}}`) given by their names, as a `.keras` archive lists them.
+fn metric_names(metrics: &Value) -> Value {
+    match metrics {
+        Value::Array(items) => Value::Array(items.iter().map(metric_names).collect()),
+        Value::Object(object) if object.get("class_name").and_then(Value::as_str) == Some("MeanMetricWrapper") => {
+            object
+                .get("config")
+                .and_then(|c| c.get("name"))
+                .cloned()
+                .unwrap_or(Value::Null)
+        }
+        other => other.clone(),
+    }
+}
+
 /// A string attribute holding one string (Keras's JSON attributes), or `None` without it.
 fn one_string(hdf5: &Hdf5File, object: u64, name: &str) -> Result<Option<String>, String> {
     match hdf5.attribute_strings(object, name)? {
@@ -102,7 +131,7 @@ fn compile_config(training: &Value) -> Value {
     json!({
         "optimizer": optimizer,
         "loss": field("loss"),
-        "metrics": field("metrics"),
+        "metrics": metric_names(&field("metrics")),
         "loss_weights": field("loss_weights"),
     })
 }

@@ -1,4 +1,5 @@
-//! `strata import`: a Keras 3 `.keras` archive converted to a strata model file.
+//! `strata import`: a Keras model (a `.keras` archive or a legacy `.h5` file) converted to a
+//! strata model file.
 
 use clap::Args;
 use std::path::PathBuf;
@@ -6,8 +7,8 @@ use strata::Result;
 
 #[derive(Args)]
 pub(crate) struct ImportArgs {
-    /// The `.keras` file, as Keras's `model.save("model.keras")` writes it (a Sequential or
-    /// functional model).
+    /// The Keras file, as `model.save("model.keras")` or `model.save("model.h5")` (Keras 3 or
+    /// tf.keras 2) writes it: a Sequential or functional model.
     file: PathBuf,
     /// The strata model file to write (safetensors).
     #[arg(short, long)]
@@ -15,7 +16,7 @@ pub(crate) struct ImportArgs {
 }
 
 pub(crate) fn run(args: &ImportArgs) -> Result<()> {
-    let model = strata::io::import_keras(&args.file)?;
+    let model = strata::io::import_keras_file(&args.file)?;
     model.save(&args.output)?;
     println!(
         "imported {} ({} layers, {} parameters) to {}",
