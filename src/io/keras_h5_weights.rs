@@ -27,6 +27,9 @@ pub(super) struct StoredLayer {
 pub(super) fn read(hdf5: &Hdf5File, group: u64) -> Result<Vec<StoredLayer>, String> {
     let layer_names = split_attribute(hdf5, group, "layer_names")?.ok_or("no layer_names attribute")?;
     let mut layers = Vec::with_capacity(layer_names.len());
+    // Every weight lies in the file once: weights adding up to more than it (names listing one
+    // dataset again and again) are refused, so reading allocates no more than the file's size.
+    let mut budget = hdf5.size();
     for name in layer_names {
         let layer = hdf5
             .lookup_from(group, &name)?
@@ -40,6 +43,9 @@ pub(super) fn read(hdf5: &Hdf5File, group: u64) -> Result<Vec<StoredLayer>, Stri
             let values = hdf5
                 .read_f32(address)
                 .map_err(|e| format!("weight '{weight}' of layer '{name}': {e}"))?;
+            budget = budget
+                .checked_sub(values.values.len() * 4)
+                .ok_or("the weights listed add up to more bytes than the file holds")?;
             weights.push((weight, values));
         }
         layers.push(StoredLayer { name, weights });

@@ -152,6 +152,11 @@ impl<'a> Hdf5File<'a> {
         })
     }
 
+    /// The file's size in bytes: what a reader of it may allocate at most.
+    pub fn size(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// The root group's address.
     pub fn root(&self) -> u64 {
         self.root
