@@ -34,7 +34,7 @@ pub fn is_hdf5(bytes: &[u8]) -> bool {
 /// to load it with [`Model::load_weights`] into a model of the same architecture.
 pub fn import_keras_h5(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();
-    let bytes = super::weights::read(path)?;
+    let bytes = crate::fs::read_whole(path)?;
     import_keras_h5_bytes(&bytes, path)
 }
 

@@ -108,7 +108,7 @@ impl Model {
     /// stored layer has a namesake here.
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = read(path)?;
+        let bytes = crate::fs::read_whole(path)?;
         if super::keras_h5::is_hdf5(&bytes) {
             return super::keras_h5_weights::load_into(self, &bytes, path);
         }
@@ -172,7 +172,7 @@ impl Model {
 /// ([`super::import_keras`]) and a legacy `.h5` model ([`super::import_keras_h5`]).
 pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();
-    let bytes = read(path)?;
+    let bytes = crate::fs::read_whole(path)?;
     if super::keras_h5::is_hdf5(&bytes) {
         return super::import_keras_h5_bytes(&bytes, path);
     }
@@ -206,7 +206,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
 /// architecture alone: no weight is made or read, so it works for a model of any size.
 pub fn saved_model_summary(path: impl AsRef<Path>) -> Result<String> {
     let path = path.as_ref();
-    let bytes = read(path)?;
+    let bytes = crate::fs::read_whole(path)?;
     let (spec, input_shapes, _) = read_architecture(path, &bytes)?;
     let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
     spec.model.summary_for(&borrowed)
@@ -370,17 +370,6 @@ fn check_optimizer_state(
         }
     }
     Ok(())
-}
-
-/// The file's bytes, once its size is checked against the memory budget: the tensors it
-/// declares lie inside it (safetensors checks the header against the file's length), so this
-/// caps their total before anything is read.
-pub(super) fn read(path: &Path) -> Result<Vec<u8>> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::file(path, format!("cannot read ({e})")))?
-        .len();
-    crate::limits::check_memory(|| format!("{} ({size} bytes, read whole)", path.display()), Some(size))?;
-    std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))
 }
 
 /// The weights, plus `extra` tensors (name, shape, values), as safetensors bytes.
