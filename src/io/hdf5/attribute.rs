@@ -13,6 +13,7 @@
 
 use super::{Cursor, H5Result, Hdf5File, UNDEFINED};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// The attribute message type and the attribute info message type (dense storage).
 const MSG_ATTRIBUTE: u16 = 0x0C;
@@ -146,10 +147,11 @@ impl<'a> Hdf5File<'a> {
         if length == 0 {
             return Ok(&[]);
         }
-        if !heaps.contains_key(&collection) {
-            heaps.insert(collection, self.global_heap(collection)?);
-        }
-        let object = heaps[&collection]
+        let objects = match heaps.entry(collection) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => new.insert(self.global_heap(collection)?),
+        };
+        let object = objects
             .iter()
             .find(|(i, _)| u32::from(*i) == index)
             .map(|(_, bytes)| *bytes)
