@@ -136,6 +136,17 @@ fn process_alive(pid: u32) -> bool {
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
+/// The file's bytes, once its size is checked against the memory budget. Model files' loaders
+/// (safetensors, legacy Keras `.h5`) allocate no more than the file's size, so this caps what
+/// they make before anything is read.
+pub(crate) fn read_whole(path: &Path) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::file(path, format!("cannot read ({e})")))?
+        .len();
+    crate::limits::check_memory(|| format!("{} ({size} bytes, read whole)", path.display()), Some(size))?;
+    std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

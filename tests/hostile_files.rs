@@ -366,3 +366,24 @@ fn an_idx_header_claiming_millions_of_images_fails_fast_with_a_small_peak() {
     assert!(message.contains("differ") && peak < 1 << 20, "{peak} bytes: {message}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn mutated_keras_h5_files_never_panic() {
+    // A tf.keras 2 model with a nested model (variable-length strings), and one with
+    // fixed-length strings and a split layer_names.
+    for (name, seed) in [("k2_nested.h5", 21), ("k2_mlp_fixed.h5", 22)] {
+        let fixture = format!("{}/tests/fixtures/keras/h5/{name}", env!("CARGO_MANIFEST_DIR"));
+        let valid = std::fs::read(fixture).unwrap();
+        let path = scratch(name);
+        let loaded = hammer(&valid, &path, seed, |p| strata::io::import_keras_h5(p).is_ok());
+        assert!(loaded < CASES, "{name}: no mutation was caught");
+    }
+    // Weights-only files, loaded into a model of their architecture.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras/h5/k2_cnn.h5");
+    let mut model = strata::io::import_keras_h5(fixture).unwrap();
+    let weights = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras/h5/k2_cnn_weights.h5");
+    let valid = std::fs::read(weights).unwrap();
+    let path = scratch("k2_cnn_weights.h5");
+    let loaded = hammer(&valid, &path, 23, |p| model.load_weights(p).is_ok());
+    assert!(loaded < CASES, "weights: no mutation was caught");
+}

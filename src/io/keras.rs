@@ -11,8 +11,8 @@
 //! How the weights map onto strata's layers: see `keras_weights.rs` and docs/FORMAT.md.
 
 use super::config;
-use super::hdf5::Hdf5File;
-use super::keras_layer::check_layers;
+use super::hdf5::{Dataset, Hdf5File};
+use super::keras_layer::{KerasLayer, check_layers};
 use super::keras_nested::{self, FlatLayers};
 use super::keras_ops;
 use super::keras_references::to_inbound_references;
@@ -68,8 +68,24 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     let in_weights = |e: String| fail(format!("model.weights.h5: {e}"));
     let hdf5 = Hdf5File::parse(&weights).map_err(in_weights)?;
     let stored = keras_weights::read(&hdf5, &layers).map_err(in_weights)?;
-    keras_weights::check_shapes(&layers, &spec.model, &described.shapes, &stored).map_err(in_weights)?;
+    assemble(&described, &layers, spec, stored, path, "model.weights.h5")
+}
 
+/// The model of `described` with its `stored` weights (one list per non-input layer, in
+/// Keras's order): each layer checked against its weights before it is built, then built,
+/// filled and, when the file was compiled, compiled. `weights_file` names where the weights
+/// came from in errors.
+pub(super) fn assemble(
+    described: &Described,
+    layers: &[KerasLayer],
+    spec: config::ModelFile,
+    stored: Vec<Vec<Dataset>>,
+    path: &Path,
+    weights_file: &str,
+) -> Result<Model> {
+    let fail = |reason: String| Error::file(path, reason);
+    let in_weights = |e: String| fail(format!("{weights_file}: {e}"));
+    keras_weights::check_shapes(layers, &spec.model, &described.shapes, &stored).map_err(in_weights)?;
     let metrics = spec.metric_lists();
     let mut model = spec.model;
     let borrowed: Vec<&[usize]> = described.shapes.iter().map(Vec::as_slice).collect();
@@ -97,23 +113,23 @@ pub fn keras_model_from_config(config: &Value) -> Result<Model> {
 }
 
 /// What an archive's config.json describes, read for import.
-struct Described {
+pub(super) struct Described {
     /// The model's class, `Sequential` or `Functional` (a `Sequential` holding nested models
     /// becomes the functional model it is).
-    class: String,
+    pub class: String,
     /// Its config, in the layout strata's model files read.
-    body: Value,
+    pub body: Value,
     /// Its layers, nested models opened up, and where their weights are.
-    flat: FlatLayers,
+    pub flat: FlatLayers,
     /// Each input's per-sample shape.
-    shapes: Vec<Vec<usize>>,
+    pub shapes: Vec<Vec<usize>>,
     /// The compile settings, when the model was compiled with a loss.
-    compile: Option<Value>,
+    pub compile: Option<Value>,
 }
 
 impl Described {
     /// The model file this describes (its layers and graph; compile settings).
-    fn parse(&self, origin: &Path) -> Result<config::ModelFile> {
+    pub(super) fn parse(&self, origin: &Path) -> Result<config::ModelFile> {
         let mut description = json!({"class_name": self.class, "config": self.body});
         if let Some(settings) = &self.compile {
             description["compile"] = settings.clone();
@@ -124,7 +140,7 @@ impl Described {
 
 /// Reads config.json's model: its class, graph (in Keras 2's layout), layers (nested models
 /// opened up), input shapes and compile settings.
-fn describe(mut root: Value, path: &Path) -> Result<Described> {
+pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
     let fail = |reason: String| Error::file(path, reason);
     let mut class = root
         .get("class_name")

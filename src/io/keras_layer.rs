@@ -14,6 +14,13 @@ pub(super) struct KerasLayer<'a> {
     pub group: &'a str,
 }
 
+impl<'a> KerasLayer<'a> {
+    /// The layer's name in its config (weights in legacy `.h5` files are found by it).
+    pub fn name(&self) -> &'a str {
+        self.config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)")
+    }
+}
+
 /// Every layer, once each is known to be one strata imports with Keras's meaning; else one
 /// error naming every layer that is not (a user fixing a file wants the whole list at once).
 pub(super) fn check_layers<'a>(entries: &'a [Value], groups: &'a [String]) -> Result<Vec<KerasLayer<'a>>, String> {

@@ -19,6 +19,9 @@ use serde_json::Value;
 /// group the layer's config position gives it (see `keras_nested.rs`).
 pub(super) fn read(hdf5: &Hdf5File, layers: &[KerasLayer]) -> Result<Vec<Vec<Dataset>>, String> {
     let mut stored = Vec::new();
+    // Every weight lies in the file once: groups that alias one dataset again and again may not
+    // make reading allocate more than the file's size.
+    let mut budget = hdf5.size();
     for layer in layers.iter().filter(|l| l.class != "InputLayer") {
         let group = layer.group.to_string();
         let mut members = match hdf5.lookup(&group)? {
@@ -40,7 +43,11 @@ pub(super) fn read(hdf5: &Hdf5File, layers: &[KerasLayer]) -> Result<Vec<Vec<Dat
                 .iter()
                 .find(|(name, _)| *name == i.to_string())
                 .ok_or_else(|| format!("{group} holds {} weights but no '{i}'", members.len()))?;
-            weights.push(hdf5.read_f32(*address).map_err(|e| format!("{group}/{i}: {e}"))?);
+            let dataset = hdf5.read_f32(*address).map_err(|e| format!("{group}/{i}: {e}"))?;
+            budget = budget
+                .checked_sub(dataset.values.len() * 4)
+                .ok_or("the weights add up to more bytes than the file holds")?;
+            weights.push(dataset);
         }
         stored.push((group, weights));
     }

@@ -1,10 +1,13 @@
 //! Reading and writing models: model description files (JSON/TOML, Keras vocabulary),
-//! safetensors model files, Keras `.keras` archives (import), and atomic writes.
+//! safetensors model files, Keras `.keras` archives and legacy `.h5` files (import), and atomic
+//! writes.
 
 pub mod config;
 mod graph_config;
 mod hdf5;
 pub mod keras;
+mod keras_h5;
+mod keras_h5_weights;
 mod keras_layer;
 mod keras_nested;
 mod keras_ops;
@@ -16,5 +19,6 @@ pub mod weights;
 
 pub use crate::fs::write_atomic;
 pub use keras::{import_keras, import_keras_from, keras_model_from_config};
+pub use keras_h5::{import_keras_file, import_keras_h5, import_keras_h5_bytes};
 pub use transform::{regularized, with_preprocessing};
 pub use weights::load_model;

@@ -102,9 +102,16 @@ impl Model {
     /// Loads weights saved by [`Model::save_weights`] or [`Model::save`] into this
     /// (built) model. Every weight must be present with the same shape; extra tensors are an
     /// error too, so a file of another model is never half-loaded.
+    ///
+    /// A Keras legacy HDF5 file (`save_weights("w.h5")` or `model.save("m.h5")`) loads too, as
+    /// Keras's `load_weights` reads it: layers with weights in order, or by name when every
+    /// stored layer has a namesake here.
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = read(path)?;
+        let bytes = crate::fs::read_whole(path)?;
+        if super::keras_h5::is_hdf5(&bytes) {
+            return super::keras_h5_weights::load_into(self, &bytes, path);
+        }
         let file = SafeTensors::deserialize(&bytes)
             .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
         let mut loaded = Vec::new();
@@ -160,9 +167,18 @@ impl Model {
 /// Loads a model saved by [`Model::save`]: architecture, compile settings and weights. The
 /// architecture is checked against the memory budget ([`crate::limits`]) before a weight is
 /// made, so a small file describing a huge model is refused, not allocated.
+///
+/// Keras files load too, told apart by their first bytes: a `.keras` archive
+/// ([`super::import_keras`]) and a legacy `.h5` model ([`super::import_keras_h5`]).
 pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();
-    let bytes = read(path)?;
+    let bytes = crate::fs::read_whole(path)?;
+    if super::keras_h5::is_hdf5(&bytes) {
+        return super::import_keras_h5_bytes(&bytes, path);
+    }
+    if bytes.starts_with(b"PK\x03\x04") {
+        return super::import_keras_from(std::io::Cursor::new(bytes), path);
+    }
     let (spec, input_shapes, metadata) = read_architecture(path, &bytes)?;
     let metrics = spec.metric_lists();
     let mut model = spec.model;
@@ -190,7 +206,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
 /// architecture alone: no weight is made or read, so it works for a model of any size.
 pub fn saved_model_summary(path: impl AsRef<Path>) -> Result<String> {
     let path = path.as_ref();
-    let bytes = read(path)?;
+    let bytes = crate::fs::read_whole(path)?;
     let (spec, input_shapes, _) = read_architecture(path, &bytes)?;
     let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
     spec.model.summary_for(&borrowed)
@@ -354,17 +370,6 @@ fn check_optimizer_state(
         }
     }
     Ok(())
-}
-
-/// The file's bytes, once its size is checked against the memory budget: the tensors it
-/// declares lie inside it (safetensors checks the header against the file's length), so this
-/// caps their total before anything is read.
-fn read(path: &Path) -> Result<Vec<u8>> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::file(path, format!("cannot read ({e})")))?
-        .len();
-    crate::limits::check_memory(|| format!("{} ({size} bytes, read whole)", path.display()), Some(size))?;
-    std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))
 }
 
 /// The weights, plus `extra` tensors (name, shape, values), as safetensors bytes.

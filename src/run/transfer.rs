@@ -22,7 +22,8 @@ pub const DEFAULT_BATCH_SIZE: usize = 32;
 /// What a run does with a pre-trained model (the command line's transfer flags).
 #[derive(Clone, Debug, Default)]
 pub struct Transfer {
-    /// A saved model to start from instead of a named model or model file.
+    /// A saved model to start from instead of a named model or model file: a strata model file,
+    /// or a Keras `.keras` or legacy `.h5` file ([`crate::io::load_model`] reads all three).
     pub base: Option<PathBuf>,
     /// The base layer whose output the head reads; the layers after it are dropped (Keras's
     /// `Model(base.input, base.get_layer(name).output)`). `None`: the base's output.

@@ -1,6 +1,6 @@
-//! `strata import`: a Keras 3 `.keras` archive converted to a strata model file, with how its
-//! images are prepared (a Keras application's mode, or `--preprocess`) and its class names
-//! (`--labels`) recorded in it.
+//! `strata import`: a Keras model (a `.keras` archive or a legacy `.h5` file) converted to a
+//! strata model file, with how its images are prepared (a Keras application's mode, or
+//! `--preprocess`) and its class names (`--labels`) recorded in it.
 
 use clap::Args;
 use std::path::PathBuf;
@@ -11,8 +11,8 @@ use strata::{Error, Result};
 
 #[derive(Args)]
 pub(crate) struct ImportArgs {
-    /// The `.keras` file, as Keras's `model.save("model.keras")` writes it (a Sequential or
-    /// functional model).
+    /// The Keras file, as `model.save("model.keras")` or `model.save("model.h5")` (Keras 3 or
+    /// tf.keras 2) writes it: a Sequential or functional model.
     file: PathBuf,
     /// The strata model file to write (safetensors).
     #[arg(short, long)]
@@ -29,7 +29,7 @@ pub(crate) struct ImportArgs {
 }
 
 pub(crate) fn run(args: &ImportArgs) -> Result<()> {
-    let mut model = strata::io::import_keras(&args.file)?;
+    let mut model = strata::io::import_keras_file(&args.file)?;
     if let Some(path) = &args.labels {
         keep_labels(&mut model, path)?;
     }

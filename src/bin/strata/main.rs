@@ -46,8 +46,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Continue a prompt with a text model (trained with `strata train --model char_rnn --save FILE`).
     Generate(generate::GenerateArgs),
-    /// Convert a Keras 3 `.keras` archive (a Sequential or functional model) to a strata model
-    /// file.
+    /// Convert a Keras model (a `.keras` archive or a legacy `.h5` file; Sequential or
+    /// functional) to a strata model file.
     Import(import::ImportArgs),
 }
 

@@ -1,4 +1,5 @@
-//! `strata summary`: Keras's `model.summary()` table of a named model, model file or saved model.
+//! `strata summary`: Keras's `model.summary()` table of a named model, model file, saved model or
+//! Keras file.
 
 use clap::Args;
 use strata::io::config::load_model_spec;
@@ -6,7 +7,8 @@ use strata::{Error, Result};
 
 #[derive(Args)]
 pub(crate) struct SummaryArgs {
-    /// A named model or a model file (.toml or .json), or a saved model (.safetensors, .keras).
+    /// A named model or a model file (.toml or .json), a saved model (.safetensors), or a Keras
+    /// model (.keras, or a legacy .h5).
     #[arg(long, default_value = "mlp")]
     model: String,
 }
@@ -17,8 +19,9 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<()> {
         print!("{}", strata::io::weights::saved_model_summary(&args.model)?);
         return Ok(());
     }
-    if args.model.ends_with(".keras") {
-        print!("{}", strata::io::keras::import_keras(&args.model)?.summary()?);
+    if args.model.ends_with(".keras") || args.model.ends_with(".h5") {
+        // Imported whole (weights too): Keras files keep their architecture beside the weights.
+        print!("{}", strata::io::import_keras_file(&args.model)?.summary()?);
         return Ok(());
     }
     let mut spec = load_model_spec(&args.model)?;

@@ -137,7 +137,8 @@ pub(crate) struct TrainArgs {
     /// last batch, or, with another --batch-size, restarts that epoch from its beginning.
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// Start from this saved model, a pre-trained base, instead of --model: its weights, and
+    /// Start from this saved model (.safetensors, or a Keras .keras or legacy .h5 file), a
+    /// pre-trained base, instead of --model: its weights, and
     /// its compile settings with a fresh optimizer state (--optimizer and --lr override them);
     /// training starts at epoch 0 [default: 10 epochs, batch size 32]. E.g. `--base
     /// base.safetensors --base-output features --freeze-base --head "Flatten,Dense(5,softmax)"`.

@@ -49,7 +49,7 @@ impl<'a> Hdf5File<'a> {
     }
 
     /// A dataspace message (versions 1 and 2): the dimensions.
-    fn dataspace(&self, body: &[u8]) -> H5Result<Vec<usize>> {
+    pub(super) fn dataspace(&self, body: &[u8]) -> H5Result<Vec<usize>> {
         let mut c = Cursor { bytes: body, pos: 0 };
         let version = c.u8()?;
         let rank = c.u8()? as usize;

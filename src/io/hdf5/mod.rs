@@ -12,7 +12,9 @@
 //! - superblock version 0 or 1 (8-, 4- or 2-byte offsets and lengths);
 //! - version 1 object headers, with continuation blocks;
 //! - groups as symbol tables: a version 1 B-tree of symbol nodes, names in a local heap;
-//! - datasets of little-endian IEEE float32, stored contiguously or compactly (layout v3).
+//! - datasets of little-endian IEEE float32, stored contiguously or compactly (layout v3);
+//! - attributes holding strings, fixed-length or variable-length in the global heap
+//!   (`attribute.rs`), where legacy Keras `.h5` files keep the model's config and weight names.
 //!
 //! Anything else (superblock v2/v3, version 2 object headers, link-message groups, chunked or
 //! filtered datasets, other types) is refused with an error that says what was found.
@@ -22,6 +24,7 @@
 //! is an error, and no buffer is sized from a count before the bytes it describes are known to
 //! be in the file. Allocations are therefore bounded by the file's size.
 
+mod attribute;
 mod dataset;
 
 pub(crate) use dataset::Dataset;
@@ -149,6 +152,16 @@ impl<'a> Hdf5File<'a> {
         })
     }
 
+    /// The file's size in bytes: what a reader of it may allocate at most.
+    pub fn size(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The root group's address.
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
     /// A cursor at a file address, checked to lie inside the file.
     fn at(&self, address: u64) -> H5Result<Cursor<'a>> {
         let pos = self
@@ -170,7 +183,13 @@ impl<'a> Hdf5File<'a> {
 
     /// The object at `path` (`layers/dense/vars/0`), `None` if some part of it does not exist.
     pub fn lookup(&self, path: &str) -> H5Result<Option<u64>> {
-        let mut object = self.root;
+        self.lookup_from(self.root, path)
+    }
+
+    /// The object at `path` below the group at `group`, `None` if some part of it does not
+    /// exist.
+    pub fn lookup_from(&self, group: u64, path: &str) -> H5Result<Option<u64>> {
+        let mut object = group;
         for part in path.split('/').filter(|p| !p.is_empty()) {
             match self.members(object)?.into_iter().find(|(name, _)| name == part) {
                 Some((_, child)) => object = child,

@@ -160,3 +160,116 @@ fn reads_compact_datasets_and_names_the_layouts_and_types_it_refuses() {
         assert!(err.contains(says), "{path}: {err}");
     }
 }
+
+/// A legacy Keras `.h5` fixture (tests/fixtures/keras/h5/).
+fn legacy(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/keras/h5/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(path).unwrap()
+}
+
+fn strings(bytes: &[u8], path: &str, attribute: &str) -> H5Result<Option<Vec<String>>> {
+    let file = Hdf5File::parse(bytes)?;
+    let object = file.lookup(path)?.ok_or_else(|| format!("no {path}"))?;
+    file.attribute_strings(object, attribute)
+}
+
+/// Where the parts of the version 1 attribute message named `name` start in `bytes`: its
+/// dataspace's first dimension and its data.
+fn attribute_at(bytes: &[u8], name: &str) -> (usize, usize) {
+    let mut named = name.as_bytes().to_vec();
+    named.push(0);
+    let at = bytes.windows(named.len()).position(|w| w == named).unwrap();
+    let size = |i: usize| u16::from_le_bytes([bytes[at - 8 + i], bytes[at - 7 + i]]) as usize;
+    let pad = |n: usize| n.div_ceil(8) * 8;
+    assert_eq!(bytes[at - 8], 1, "a version 1 attribute message");
+    let dataspace = at + pad(size(2)) + pad(size(4));
+    (dataspace + 8, dataspace + pad(size(6)))
+}
+
+#[test]
+fn reads_variable_and_fixed_length_string_attributes() {
+    for file in ["k2_mlp.h5", "k2_mlp_fixed.h5"] {
+        let bytes = legacy(file);
+        assert_eq!(
+            strings(&bytes, "", "keras_version").unwrap(),
+            Some(vec!["2.21.0".to_string()]),
+            "{file}"
+        );
+        let config = strings(&bytes, "", "model_config").unwrap().unwrap();
+        assert!(config[0].starts_with("{\"class_name\": \"Sequential\""), "{file}");
+        assert_eq!(
+            strings(&bytes, "model_weights/dense_1", "weight_names").unwrap(),
+            Some(vec!["dense_1/kernel:0".to_string()]),
+            "{file}"
+        );
+        assert_eq!(strings(&bytes, "", "no_such_attribute").unwrap(), None);
+    }
+    let split = legacy("k2_mlp_fixed.h5");
+    assert_eq!(
+        strings(&split, "model_weights", "layer_names1").unwrap().unwrap(),
+        ["dense_1", "dense_2"]
+    );
+    // An empty float64 array (a layer without weights) is an empty list.
+    let input = strings(&legacy("k2_merge.h5"), "model_weights/join", "weight_names").unwrap();
+    assert_eq!(input, Some(Vec::new()));
+}
+
+#[test]
+fn attributes_with_huge_counts_or_lengths_are_errors() {
+    let valid = legacy("k2_mlp.h5");
+    let (dimension, data) = attribute_at(&valid, "layer_names");
+    for count in [1u64 << 40, u64::MAX - 1, 1000] {
+        let mut bytes = valid.clone();
+        bytes[dimension..dimension + 8].copy_from_slice(&count.to_le_bytes());
+        let err = strings(&bytes, "model_weights", "layer_names").unwrap_err();
+        assert!(
+            err.contains("layer_names") && (err.contains("fit") || err.contains("overflows")),
+            "{err}"
+        );
+    }
+    // A string longer than its heap object, and an object the heap does not have.
+    let mut bytes = valid.clone();
+    bytes[data..data + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = strings(&bytes, "model_weights", "layer_names").unwrap_err();
+    assert!(err.contains("longer than its heap object"), "{err}");
+    let mut bytes = valid.clone();
+    bytes[data + 12..data + 16].copy_from_slice(&999u32.to_le_bytes());
+    let err = strings(&bytes, "model_weights", "layer_names").unwrap_err();
+    assert!(err.contains("no object 999"), "{err}");
+    // A global heap claiming more bytes than the file has.
+    let mut bytes = valid.clone();
+    let heap = bytes.windows(4).position(|w| w == b"GCOL").unwrap();
+    bytes[heap + 8..heap + 16].copy_from_slice(&(1u64 << 50).to_le_bytes());
+    assert!(strings(&bytes, "", "model_config").is_err());
+    // A fixed-length string array whose elements claim to be huge.
+    let fixed = legacy("k2_mlp_fixed.h5");
+    let (dimension, _) = attribute_at(&fixed, "layer_names1");
+    let mut bytes = fixed.clone();
+    bytes[dimension..dimension + 8].copy_from_slice(&(1u64 << 33).to_le_bytes());
+    assert!(strings(&bytes, "model_weights", "layer_names1").is_err());
+}
+
+#[test]
+fn truncated_and_mutated_attributes_never_panic() {
+    let bytes = legacy("k2_nested.h5");
+    for end in (0..bytes.len()).step_by(7) {
+        let _ = strings(&bytes[..end], "", "model_config");
+        let _ = strings(&bytes[..end], "model_weights/inner", "weight_names");
+    }
+    let mut rng = Rng::new(5);
+    let mut failed = 0;
+    for _ in 0..5_000 {
+        let mut mutated = bytes.clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(mutated.len());
+            mutated[at] = rng.below(256) as u8;
+        }
+        let results = [
+            strings(&mutated, "", "model_config"),
+            strings(&mutated, "model_weights", "layer_names"),
+            strings(&mutated, "model_weights/inner", "weight_names"),
+        ];
+        failed += results.iter().any(Result::is_err) as usize;
+    }
+    assert!(failed > 0);
+}

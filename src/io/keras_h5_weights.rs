@@ -1,0 +1,203 @@
+//! The weights of a legacy Keras `.h5` file, and loading them into a built model.
+//!
+//! Layout (both `model.save("m.h5")`'s `model_weights` group and `save_weights("w.h5")`'s root):
+//! the attribute `layer_names` lists every layer in Keras's order; each layer's group has the
+//! attribute `weight_names`, paths of its datasets relative to the group, in the layer's weight
+//! order (`dense/kernel:0` in tf.keras 2.x, `mlp/dense/kernel` in Keras 3). Keras splits an
+//! attribute too large for one HDF5 object header into `layer_names0`, `layer_names1`, ...
+//!
+//! A nested model is one group holding all its layers' weights; strata opens nested models up,
+//! so such a group's weights are handed to the layers whose names their paths contain
+//! (`inner/dense_2/kernel` → `dense_2`), each layer keeping its weights' order.
+
+use super::hdf5::{Dataset, Hdf5File};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// One group of stored weights: the layer (or nested model) it is named after, and its
+/// weights as (name, values) in Keras's order.
+pub(super) struct StoredLayer {
+    pub name: String,
+    pub weights: Vec<(String, Dataset)>,
+}
+
+/// The layers listed in `group`'s `layer_names`, with their weights.
+pub(super) fn read(hdf5: &Hdf5File, group: u64) -> Result<Vec<StoredLayer>, String> {
+    let layer_names = split_attribute(hdf5, group, "layer_names")?.ok_or("no layer_names attribute")?;
+    let mut layers = Vec::with_capacity(layer_names.len());
+    // Every weight lies in the file once: weights adding up to more than it (names listing one
+    // dataset again and again) are refused, so reading allocates no more than the file's size.
+    let mut budget = hdf5.size();
+    for name in layer_names {
+        let layer = hdf5
+            .lookup_from(group, &name)?
+            .ok_or_else(|| format!("layer_names lists '{name}', which has no group"))?;
+        let weight_names = split_attribute(hdf5, layer, "weight_names")?.unwrap_or_default();
+        let mut weights = Vec::with_capacity(weight_names.len());
+        for weight in weight_names {
+            let address = hdf5
+                .lookup_from(layer, &weight)?
+                .ok_or_else(|| format!("layer '{name}' lists the weight '{weight}', which is not in the file"))?;
+            let values = hdf5
+                .read_f32(address)
+                .map_err(|e| format!("weight '{weight}' of layer '{name}': {e}"))?;
+            budget = budget
+                .checked_sub(values.values.len() * 4)
+                .ok_or("the weights listed add up to more bytes than the file holds")?;
+            weights.push((weight, values));
+        }
+        layers.push(StoredLayer { name, weights });
+    }
+    Ok(layers)
+}
+
+/// A list attribute as Keras writes it: whole, or split over `NAME0`, `NAME1`, ...
+fn split_attribute(hdf5: &Hdf5File, object: u64, name: &str) -> Result<Option<Vec<String>>, String> {
+    if let Some(whole) = hdf5.attribute_strings(object, name)? {
+        return Ok(Some(whole));
+    }
+    let mut parts: Option<Vec<String>> = None;
+    // Each part is a distinct attribute in the object header, so the loop ends with them.
+    for index in 0usize.. {
+        match hdf5.attribute_strings(object, &format!("{name}{index}"))? {
+            Some(part) => parts.get_or_insert_with(Vec::new).extend(part),
+            None => break,
+        }
+    }
+    Ok(parts)
+}
+
+/// The stored weights of each of `layers` (names), by name: a group named after a layer is
+/// that layer's; the weights of any other group (a nested model) go to the layer named in each
+/// weight's path, the last such name before the weight's own. Groups without weights are
+/// skipped; a weight that belongs to no layer, or a layer given weights twice, is an error.
+pub(super) fn by_layer(stored: Vec<StoredLayer>, layers: &[&str]) -> Result<HashMap<String, Vec<Dataset>>, String> {
+    let mut owned: HashMap<String, Vec<Dataset>> = HashMap::new();
+    let mut filled_by: HashMap<String, String> = HashMap::new();
+    for group in stored.into_iter().filter(|g| !g.weights.is_empty()) {
+        let whole = layers.contains(&group.name.as_str());
+        for (weight, values) in group.weights {
+            let owner = match whole {
+                true => group.name.clone(),
+                false => owner_of(&weight, layers).ok_or_else(|| {
+                    format!(
+                        "the weight '{weight}' of '{}' belongs to none of the model's layers",
+                        group.name
+                    )
+                })?,
+            };
+            let first = filled_by.entry(owner.clone()).or_insert_with(|| group.name.clone());
+            if *first != group.name {
+                return Err(format!(
+                    "both '{first}' and '{}' hold weights for the layer '{owner}'",
+                    group.name
+                ));
+            }
+            owned.entry(owner).or_default().push(values);
+        }
+    }
+    Ok(owned)
+}
+
+/// The layer a weight path names: the last component before the weight's own name that is one
+/// of `layers` (`outer/inner/dense_2/kernel:0` → `dense_2`).
+fn owner_of(weight: &str, layers: &[&str]) -> Option<String> {
+    let parts: Vec<&str> = weight.split('/').collect();
+    let scopes = &parts[..parts.len().saturating_sub(1)];
+    scopes.iter().rev().find(|p| layers.contains(p)).map(|p| p.to_string())
+}
+
+/// Loads the weights of a legacy `.h5` file (`save_weights("w.h5")`, or a whole model's
+/// `model_weights`) into the built `model`. As Keras, layers with weights are matched in order;
+/// when every stored layer's name is a layer of the model they are matched by name instead
+/// (which also places the weights of nested models). Each layer must get exactly its weights,
+/// with its shapes; an error names the layer and both shapes.
+pub(super) fn load_into(model: &mut Model, bytes: &[u8], path: &Path) -> Result<()> {
+    let fail = |reason: String| Error::file(path, reason);
+    let hdf5 = Hdf5File::parse(bytes).map_err(&fail)?;
+    let group = match hdf5.attribute_strings(hdf5.root(), "layer_names").map_err(&fail)? {
+        Some(_) => hdf5.root(),
+        None => hdf5
+            .lookup("model_weights")
+            .map_err(&fail)?
+            .ok_or_else(|| fail("holds neither layer_names nor model_weights: not a Keras .h5 weights file".into()))?,
+    };
+    let stored = read(&hdf5, group).map_err(&fail)?;
+    let targets: Vec<(String, Vec<crate::autograd::ParamId>)> = model
+        .layers()
+        .iter()
+        .filter(|l| !l.is_input() && !l.params().is_empty())
+        .map(|l| (l.name().to_string(), l.params()))
+        .collect();
+    let names: Vec<&str> = targets.iter().map(|(n, _)| n.as_str()).collect();
+    let stored: Vec<StoredLayer> = stored.into_iter().filter(|g| !g.weights.is_empty()).collect();
+    let by_name = stored
+        .iter()
+        .all(|g| names.contains(&g.name.as_str()) || g.weights.iter().all(|(w, _)| owner_of(w, &names).is_some()));
+    let mut assigned: Vec<(String, Vec<Dataset>)> = if by_name {
+        let mut owned = by_layer(stored, &names).map_err(&fail)?;
+        names
+            .iter()
+            .map(|n| (n.to_string(), owned.remove(*n).unwrap_or_default()))
+            .collect()
+    } else if stored.len() == targets.len() {
+        stored
+            .into_iter()
+            .map(|g| (g.name, g.weights.into_iter().map(|(_, d)| d).collect()))
+            .collect()
+    } else {
+        let listed: Vec<&str> = stored.iter().map(|g| g.name.as_str()).collect();
+        return Err(fail(format!(
+            "holds weights for {} layers ({}); the model has {} layers with weights ({})",
+            listed.len(),
+            listed.join(", "),
+            names.len(),
+            names.join(", ")
+        )));
+    };
+    check_and_copy(model, &targets, &mut assigned).map_err(fail)
+}
+
+/// Checks every layer's weights (count and shapes) before copying any, so a mismatch leaves
+/// the model as it was.
+fn check_and_copy(
+    model: &mut Model,
+    targets: &[(String, Vec<crate::autograd::ParamId>)],
+    assigned: &mut [(String, Vec<Dataset>)],
+) -> Result<(), String> {
+    for ((layer, ids), (stored_name, weights)) in targets.iter().zip(assigned.iter()) {
+        let from = match stored_name == layer {
+            true => String::new(),
+            false => format!(" (the file's '{stored_name}')"),
+        };
+        if ids.len() != weights.len() {
+            return Err(format!(
+                "layer '{layer}'{from}: the file holds {} weights, the model's layer has {}",
+                weights.len(),
+                ids.len()
+            ));
+        }
+        for (id, weight) in ids.iter().zip(weights.iter()) {
+            let expected = model.params().value(*id).shape();
+            if weight.shape != expected {
+                return Err(format!(
+                    "layer '{layer}'{from}: weight '{}' has shape {:?} in the file, the model expects {expected:?}",
+                    model.params().name(*id),
+                    weight.shape
+                ));
+            }
+        }
+    }
+    for ((_, ids), (_, weights)) in targets.iter().zip(assigned.iter_mut()) {
+        for (id, weight) in ids.iter().zip(weights.drain(..)) {
+            model
+                .params_mut()
+                .value_mut(*id)
+                .data_mut()
+                .copy_from_slice(&weight.values);
+        }
+    }
+    Ok(())
+}
