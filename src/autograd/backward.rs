@@ -7,7 +7,8 @@ use super::op::{Op, Var};
 use super::params::ParamStore;
 use super::tape::{NOT_FOLDED, Tape};
 use super::{
-    attention, concat, conv, conv_transpose, depthwise, embedding, losses, normalization, ops, profile, recurrent, sequence, spatial,
+    attention, concat, conv, conv_transpose, depthwise, embedding, losses, normalization, ops, profile, recurrent,
+    sequence, spatial,
 };
 use crate::tensor::Tensor;
 

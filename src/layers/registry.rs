@@ -6,11 +6,11 @@
 //! [`REGISTRY`].
 
 use super::{
-    Activation, Attention, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D, Dense, DepthwiseConv2D,
-    Embedding, Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs, LayerNormalization, Merge,
-    MultiHeadAttention, NoiseLayer, Normalization, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip,
-    RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Reversible, SimpleRNN,
-    SinePositionEncoding, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Activation, Attention, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D, Dense,
+    DepthwiseConv2D, Embedding, Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs,
+    LayerNormalization, Merge, MultiHeadAttention, NoiseLayer, Normalization, Pooling, PositionEmbedding,
+    RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape,
+    Reversible, SimpleRNN, SinePositionEncoding, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
