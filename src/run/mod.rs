@@ -140,18 +140,19 @@ pub struct FitPlan {
     pub initial_epoch: usize,
     /// Batches of the next epoch already trained (a model interrupted mid-epoch).
     pub initial_batch: usize,
-    /// The seed of weights and shuffling.
+    /// The seed of weights and shuffling: the model's own (`Model::seed_value`).
     pub seed: u64,
 }
 
 impl FitPlan {
-    /// `fit`'s options for this plan: epochs, batch size, seed, where to start, and validation
-    /// on `data`'s test set when the plan asks for it.
+    /// `fit`'s options for this plan: epochs, batch size, where to start, and validation on
+    /// `data`'s test set when the plan asks for it. The shuffling seed is left to `fit`'s
+    /// default (drawn from the model's seed, which is the plan's), so a program calling
+    /// `fit` with `FitOptions::default()` on the same model and data gets the same weights.
     pub fn options<'a>(&self, data: &'a Dataset) -> FitOptions<'a> {
         let mut options = FitOptions::default()
             .epochs(self.epochs)
             .batch_size(self.batch_size)
-            .seed(self.seed)
             .initial_epoch(self.initial_epoch)
             .initial_batch(self.initial_batch);
         if self.validate_on_test
