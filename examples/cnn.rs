@@ -21,7 +21,7 @@
 //!
 //! Run with `cargo run --release --example cnn [EPOCHS]`.
 
-use strata::data::{mnist, to_categorical};
+use strata::data::{mnist, scale_in_place, to_categorical};
 use strata::layers::{Conv2D, MaxPooling2D};
 use strata::prelude::*;
 
@@ -30,7 +30,7 @@ fn main() -> strata::Result<()> {
     let prepare = |x: Tensor| -> strata::Result<Tensor> {
         let rows = x.rows();
         let mut x = x.reshape(&[rows, 28, 28, 1])?;
-        x.map_in_place(|v| v / 255.0);
+        scale_in_place(&mut x, 1.0 / 255.0);
         Ok(x)
     };
     let (x_train, x_test) = (prepare(x_train)?, prepare(x_test)?);

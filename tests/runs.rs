@@ -90,6 +90,8 @@ fn a_text_model_saves_resumes_and_evaluates_without_data_flags() {
     let dir = scratch("text");
     let (small, saved, first) = first_char_rnn_run(&dir, 20_000);
     // Resuming finds the text (not MNIST, not a CSV) and the tokenizer from the model file.
+    // Saved elsewhere: a resumed run would otherwise save back to the file it resumed.
+    let elsewhere = dir.join("resumed.safetensors");
     let resumed = strata_json(&[
         "train",
         "--resume",
@@ -99,6 +101,8 @@ fn a_text_model_saves_resumes_and_evaluates_without_data_flags() {
         "--verbose",
         "0",
         "--json",
+        "--save",
+        text(&elsewhere),
     ]);
     assert_eq!(resumed["epochs"][0]["epoch"], 2, "{resumed}");
     assert!(resumed["epochs"][0]["loss"].as_f64().unwrap() < first["epochs"][0]["loss"].as_f64().unwrap());
@@ -113,6 +117,8 @@ fn a_text_model_saves_resumes_and_evaluates_without_data_flags() {
         "2",
         "--verbose",
         "0",
+        "--save",
+        text(&elsewhere),
     ]);
     assert_eq!(code, 0, "{stderr}");
     let evaluated = strata_json(&["evaluate", "--model", text(&saved), "--json"]);
@@ -165,6 +171,8 @@ config = { units = 2, activation = "softmax" }
     )
     .unwrap();
     let saved = dir.join("table.safetensors");
+    // Resumed runs save elsewhere: by default they would save back to the file they resumed.
+    let elsewhere = dir.join("resumed.safetensors");
     let args = ["--data", text(&train), "--test-data", text(&test), "--label", "label"];
     let mut first_args = vec![
         "train",
@@ -188,6 +196,8 @@ config = { units = 2, activation = "softmax" }
         "--verbose",
         "0",
         "--json",
+        "--save",
+        text(&elsewhere),
     ]);
     assert_eq!(resumed["epochs"].as_array().unwrap().len(), 4, "{resumed}");
     assert!(resumed["test_accuracy"].as_f64().unwrap() >= 0.9, "{resumed}");
@@ -200,6 +210,8 @@ config = { units = 2, activation = "softmax" }
         "--verbose",
         "0",
         "--json",
+        "--save",
+        text(&elsewhere),
     ];
     again.extend(args);
     strata_json(&again);

@@ -130,7 +130,7 @@ pub fn image_dataset_from_directory(
         (true, other) => {
             return Err(Error::invalid(
                 "subset",
-                format!("{other:?}"),
+                other.unwrap_or("none"),
                 "with validation_split, choose \"training\" or \"validation\"",
             ));
         }

@@ -13,5 +13,7 @@ pub mod text;
 
 pub use augment::ImageAugmentation;
 pub use images::{ImageDatasetOptions, image_dataset_from_directory, load_image};
-pub use preprocessing::{Batches, batches, scale, shuffle, standardize, to_categorical, train_test_split};
+pub use preprocessing::{
+    Batches, batches, scale, scale_in_place, shuffle, standardize, to_categorical, train_test_split,
+};
 pub use text::{PadOptions, Tokenizer, pad_sequences};

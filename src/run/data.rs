@@ -7,7 +7,7 @@ use crate::data::images::{ImageDatasetOptions, image_dataset_from_directory, ima
 use crate::data::labels::{class_names, set_class_names};
 use crate::data::text::{PadOptions, pad_sequences};
 use crate::data::text::{Tokenizer, load_shakespeare, load_text, sliding_windows};
-use crate::data::{mnist, to_categorical};
+use crate::data::{mnist, scale_in_place, to_categorical};
 use crate::datasets::{DatasetSpec, Loaded};
 use crate::error::{Error, Result, keras_shape};
 use crate::losses::Loss;
@@ -22,6 +22,9 @@ pub const TOKENIZER: &str = "tokenizer";
 const TEXT_STRIDE: usize = 3;
 /// The last tenth of a text's windows are its test set (the end of the text, unseen in training).
 const TEXT_TEST_FRACTION: f64 = 0.1;
+
+/// Pixels (0 to 255) to [0, 1], as `scale(&x, 1.0 / 255.0)` in the examples.
+const PIXEL_SCALE: f32 = 1.0 / 255.0;
 
 /// Where a run's data comes from and how it is prepared: enough to load the same data again, so
 /// `strata train --resume` and `strata evaluate` of a saved model need no data flags.
@@ -346,8 +349,11 @@ fn mnist_dataset(dir: Option<&Path>) -> Result<Dataset> {
         None => mnist::load_data()?,
     };
     // In place: a scaled copy of the training images would double peak memory (188 MB each).
-    x_train.map_in_place(|v| v / 255.0);
-    x_test.map_in_place(|v| v / 255.0);
+    // The product by 1/255 that `scale(&x, 1.0 / 255.0)` computes in the examples and the
+    // README, not a division (they differ in the last bit for half the pixel values), so a
+    // program reproduces a command-line run bit for bit.
+    scale_in_place(&mut x_train, PIXEL_SCALE);
+    scale_in_place(&mut x_test, PIXEL_SCALE);
     Ok(Dataset {
         x_train,
         y_train,
@@ -365,8 +371,8 @@ fn keras_dataset(spec: &DatasetSpec, model: &Model) -> Result<Dataset> {
     match spec.load()? {
         Loaded::Tensors(((mut x_train, y_train), (mut x_test, y_test))) => {
             if spec.name() != "boston_housing" {
-                x_train.map_in_place(|v| v / 255.0);
-                x_test.map_in_place(|v| v / 255.0);
+                scale_in_place(&mut x_train, PIXEL_SCALE);
+                scale_in_place(&mut x_test, PIXEL_SCALE);
             }
             Ok(Dataset {
                 x_train,

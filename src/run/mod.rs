@@ -75,6 +75,80 @@ pub struct RunOptions {
     pub allow_nonfinite: bool,
     /// A pre-trained model to start from, and how to freeze, extend and fine-tune it.
     pub transfer: Transfer,
+    /// Validation split, early stopping and checkpoints (a resumed run keeps the recorded ones
+    /// unless these set them).
+    pub callbacks: RunCallbacks,
+}
+
+/// The validation and callbacks of a run, recorded with the model so a resumed run keeps them.
+/// `None`: not used (or, in [`RunOptions`], not given).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunCallbacks {
+    /// Fraction of the training data held out for validation (from its end).
+    pub validation_split: Option<f32>,
+    /// `EarlyStopping`'s patience in epochs (best weights restored).
+    pub early_stopping: Option<usize>,
+    /// Where checkpoints are saved during training.
+    pub checkpoint: Option<PathBuf>,
+    /// Epochs between checkpoints (`None`: every epoch).
+    pub checkpoint_every: Option<usize>,
+}
+
+impl RunCallbacks {
+    /// `self` (the flags) over `recorded`, field by field, with a description of each flag
+    /// that replaced a different recorded value.
+    fn over(&self, recorded: &RunCallbacks, overridden: &mut Vec<String>) -> RunCallbacks {
+        RunCallbacks {
+            validation_split: pick(
+                "validation split",
+                self.validation_split,
+                recorded.validation_split,
+                overridden,
+            ),
+            early_stopping: pick(
+                "early-stopping patience",
+                self.early_stopping,
+                recorded.early_stopping,
+                overridden,
+            ),
+            checkpoint: pick_path("checkpoint", &self.checkpoint, &recorded.checkpoint, overridden),
+            checkpoint_every: pick(
+                "checkpoint-every",
+                self.checkpoint_every,
+                recorded.checkpoint_every,
+                overridden,
+            ),
+        }
+    }
+}
+
+/// The flag's value when given, else the recorded one; a flag replacing a different recorded
+/// value is described in `overridden` ("batch size 16 (was 64)").
+fn pick<T: PartialEq + std::fmt::Display>(
+    what: &str,
+    flag: Option<T>,
+    recorded: Option<T>,
+    overridden: &mut Vec<String>,
+) -> Option<T> {
+    match (flag, recorded) {
+        (Some(flag), Some(recorded)) if flag != recorded => {
+            overridden.push(format!("{what} {flag} (was {recorded})"));
+            Some(flag)
+        }
+        (Some(flag), _) => Some(flag),
+        (None, recorded) => recorded,
+    }
+}
+
+/// [`pick`] for a file (paths have no `Display`).
+fn pick_path(
+    what: &str,
+    flag: &Option<PathBuf>,
+    recorded: &Option<PathBuf>,
+    overridden: &mut Vec<String>,
+) -> Option<PathBuf> {
+    let shown = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    pick(what, shown(flag), shown(recorded), overridden).map(PathBuf::from)
 }
 
 /// How a model's data was found and prepared, and the fit settings of its run: saved with the
@@ -89,6 +163,9 @@ pub struct RunRecord {
     pub batch_size: usize,
     /// Whether the run validated on the test set after every epoch.
     pub validate_on_test: bool,
+    /// Its validation split, early stopping and checkpoints (absent in older files: none).
+    #[serde(default)]
+    pub callbacks: RunCallbacks,
 }
 
 impl RunRecord {
@@ -140,21 +217,26 @@ pub struct FitPlan {
     pub initial_epoch: usize,
     /// Batches of the next epoch already trained (a model interrupted mid-epoch).
     pub initial_batch: usize,
-    /// The seed of weights and shuffling.
+    /// The seed of weights and shuffling: the model's own (`Model::seed_value`).
     pub seed: u64,
+    /// Validation split, early stopping and checkpoints.
+    pub callbacks: RunCallbacks,
 }
 
 impl FitPlan {
-    /// `fit`'s options for this plan: epochs, batch size, seed, where to start, and validation
-    /// on `data`'s test set when the plan asks for it.
+    /// `fit`'s options for this plan: epochs, batch size, where to start, and validation on
+    /// `data`'s test set when the plan asks for it. The shuffling seed is left to `fit`'s
+    /// default (drawn from the model's seed, which is the plan's), so a program calling
+    /// `fit` with `FitOptions::default()` on the same model and data gets the same weights.
     pub fn options<'a>(&self, data: &'a Dataset) -> FitOptions<'a> {
         let mut options = FitOptions::default()
             .epochs(self.epochs)
             .batch_size(self.batch_size)
-            .seed(self.seed)
             .initial_epoch(self.initial_epoch)
             .initial_batch(self.initial_batch);
-        if self.validate_on_test
+        if let Some(split) = self.callbacks.validation_split {
+            options = options.validation_split(split);
+        } else if self.validate_on_test
             && let Some((x, y)) = &data.test
         {
             options = options.validation_data(x, y);
@@ -211,6 +293,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         initial_epoch: 0,
         initial_batch: 0,
         seed: options.seed,
+        callbacks: options.callbacks.clone(),
     };
     Ok(with_record(name, model, dataset, source, plan))
 }
@@ -225,6 +308,13 @@ pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> 
     check_compile_options_match(&model, options)?;
     options.fine_tune_resumed(&mut model)?;
     let recorded = RunRecord::of(&model)?;
+    let mut overridden = Vec::new();
+    if let (Some(data), Some(record)) = (&options.data, &recorded) {
+        overridden.push(format!("data {} (was {})", data.display(), record.data.describe()));
+    }
+    if let (Some(lr), Some(optimizer)) = (options.lr, model.optimizer()) {
+        overridden.push(format!("learning rate {lr} (was {})", optimizer.learning_rate()));
+    }
     let epochs = options.epochs.or(recorded.as_ref().map(|r| r.epochs)).ok_or_else(|| {
         Error::Usage(format!(
             "--resume needs --epochs: the epoch to train up to (the file has trained {})",
@@ -263,8 +353,16 @@ pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> 
         .file_stem()
         .map_or("model".into(), |s| s.to_string_lossy().into_owned());
     let recorded_batch_size = recorded.as_ref().map(|r| r.batch_size);
-    let batch_size = options.batch_size.or(recorded_batch_size).unwrap_or(32);
-    let (initial_batch, notices) = resume_point_in_epoch(&model, recorded_batch_size, batch_size);
+    let batch_size = pick("batch size", options.batch_size, recorded_batch_size, &mut overridden).unwrap_or(32);
+    let recorded_callbacks = recorded.as_ref().map(|r| r.callbacks.clone()).unwrap_or_default();
+    let callbacks = options.callbacks.over(&recorded_callbacks, &mut overridden);
+    let (initial_batch, mut notices) = resume_point_in_epoch(&model, recorded_batch_size, batch_size);
+    if !overridden.is_empty() {
+        notices.insert(
+            0,
+            format!("flags replace the saved run's settings: {}", overridden.join(", ")),
+        );
+    }
     let plan = FitPlan {
         epochs,
         batch_size,
@@ -272,6 +370,7 @@ pub fn prepare_resume(path: &Path, options: &RunOptions) -> Result<PreparedRun> 
         initial_epoch: model.epochs_trained(),
         initial_batch,
         seed: model.seed_value(),
+        callbacks,
     };
     let mut run = with_record(name, model, dataset, source, plan);
     run.notices = notices;
@@ -356,6 +455,7 @@ fn with_record(name: String, mut model: Model, data: Dataset, source: DataSource
         epochs: plan.epochs,
         batch_size: plan.batch_size,
         validate_on_test: plan.validate_on_test,
+        callbacks: plan.callbacks.clone(),
     }
     .attach_to(&mut model);
     PreparedRun {

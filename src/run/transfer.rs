@@ -123,6 +123,7 @@ impl RunOptions {
             initial_epoch: 0,
             initial_batch: 0,
             seed: self.seed,
+            callbacks: self.callbacks.clone(),
         };
         let name = path
             .file_stem()

@@ -61,7 +61,8 @@ pub(crate) struct TrainArgs {
     /// naming the row and column).
     #[arg(long)]
     allow_nonfinite: bool,
-    /// Fraction of the training data held out for validation (taken from its end).
+    /// Fraction of the training data held out for validation (taken from its end). With
+    /// --resume: [default: the first run's].
     #[arg(long)]
     validation_split: Option<f32>,
     /// 0 silent, 1 progress bar, 2 one line per epoch.
@@ -71,22 +72,25 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     json: bool,
     /// Save the trained model (architecture, compile settings, weights, optimizer state, where
-    /// its data came from) to this safetensors file. Checked before training; if it still
+    /// its data came from and how it was trained) to this safetensors file [default with
+    /// --resume: the file resumed, replaced atomically]. Checked before training; if it still
     /// cannot be written at the end, the model goes to strata-rescued-<unix time>.safetensors
     /// in the current (or else the temporary) folder, and the run says where and exits 1.
     #[arg(long)]
     save: Option<PathBuf>,
     /// Save a checkpoint (the model with its training state) to this file during training:
-    /// every --checkpoint-every epochs, and when Ctrl-C interrupts.
+    /// every --checkpoint-every epochs, and when Ctrl-C interrupts. With --resume: [default:
+    /// the first run's].
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Stop when the validation loss (or the loss, without validation data) has not improved
-    /// for this many epochs, and keep the best epoch's weights.
+    /// for this many epochs, and keep the best epoch's weights. With --resume: [default: the
+    /// first run's].
     #[arg(long, value_name = "PATIENCE", allow_negative_numbers = true)]
     early_stopping: Option<i64>,
-    /// Epochs between checkpoints (1 or more).
-    #[arg(long, default_value_t = 1)]
-    checkpoint_every: usize,
+    /// Epochs between checkpoints (1 or more) [default: 1; with --resume the first run's].
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
     /// Add Dropout(RATE) after every hidden Dense layer and every pooling layer of the model
     /// (residual connections and merges kept).
     #[arg(long, value_name = "RATE")]
@@ -131,7 +135,9 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_name = "NAME", requires = "tensorboard")]
     run_name: Option<String>,
     /// Continue training a model saved with --save or --checkpoint, with its seed, optimizer
-    /// state, data and batch size (flags given here override them; --dropout, --l2 and
+    /// state, data, batch size, validation split, early stopping and checkpoints (flags given
+    /// here override them, and the run says which; the result is saved back to this file
+    /// unless --save names another; --dropout, --l2 and
     /// --augment shape a new model, a resumed one keeps its own; --optimizer must name the
     /// saved one, --lr-schedule cannot be given). A model saved mid-epoch continues after its
     /// last batch, or, with another --batch-size, restarts that epoch from its beginning.
@@ -177,7 +183,6 @@ impl TrainArgs {
         TrainArgs {
             model: "mlp".into(),
             verbose: 1,
-            checkpoint_every: 1,
             ..TrainArgs::default()
         }
     }
@@ -217,7 +222,19 @@ impl TrainArgs {
                 head: self.head.clone(),
                 fine_tune_from: self.fine_tune_from.clone(),
             },
+            callbacks: strata::run::RunCallbacks {
+                validation_split: self.validation_split,
+                // A negative patience is refused by `check_flag_values` before this is read.
+                early_stopping: self.early_stopping.and_then(|p| usize::try_from(p).ok()),
+                checkpoint: self.checkpoint.clone(),
+                checkpoint_every: self.checkpoint_every,
+            },
         }
+    }
+
+    /// Where the trained model goes: --save, or the file a resumed run came from.
+    fn save_path(&self) -> Option<PathBuf> {
+        self.save.clone().or_else(|| self.resume.clone())
     }
 }
 
@@ -265,8 +282,8 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
         }
     }
     let mut checkpointer = Checkpointer {
-        path: args.checkpoint.clone().filter(|_| chief),
-        every: args.checkpoint_every,
+        path: run.plan.callbacks.checkpoint.clone().filter(|_| chief),
+        every: run.plan.callbacks.checkpoint_every.unwrap_or(1),
         interrupt,
         saved_on_interrupt: None,
         failures: Vec::new(),
@@ -295,8 +312,8 @@ fn train_in(args: TrainArgs, world: Option<&dyn Launched>) -> Result<Ending> {
                 .map(|e| format!("--tensorboard {folder}: {e}")),
         );
     }
-    let saved = match (&args.save, chief) {
-        (Some(path), true) => save_model(&run.model, path, printing, &mut failures),
+    let saved = match (args.save_path(), chief) {
+        (Some(path), true) => save_model(&run.model, &path, printing, &mut failures),
         _ => None,
     };
     if chief {
@@ -400,22 +417,11 @@ fn fit(
 ) -> Result<History> {
     let PreparedRun { model, data, plan, .. } = run;
     let mut options = plan.options(data).verbose(args.verbose);
-    if let Some(split) = args.validation_split {
-        options.validation_data = None;
-        options = options.validation_split(split);
-    }
     if let Some(world) = world {
         options = options.distributed(world);
     }
     let has_validation = options.validation_data.is_some() || options.validation_split > 0.0;
-    let patience = args
-        .early_stopping
-        .map(|p| {
-            usize::try_from(p)
-                .map_err(|_| Error::invalid("early-stopping", p, "the patience is a number of epochs, 0 or more"))
-        })
-        .transpose()?;
-    let mut early = patience.map(|patience| {
+    let mut early = plan.callbacks.early_stopping.map(|patience| {
         strata::callbacks::EarlyStopping::new(if has_validation { "val_loss" } else { "loss" })
             .patience(patience)
             .restore_best_weights(true)
@@ -546,8 +552,15 @@ fn check_flag_values(args: &TrainArgs) -> Result<()> {
         |v| (0.0..1.0).contains(&v),
         "the fraction held out must be in [0, 1)",
     )?;
-    if args.checkpoint_every == 0 {
+    if args.checkpoint_every == Some(0) {
         return Err(Error::invalid("--checkpoint-every", 0, "must be 1 or more (epochs)"));
+    }
+    if let Some(p) = args.early_stopping.filter(|&p| p < 0) {
+        return Err(Error::invalid(
+            "early-stopping",
+            p,
+            "the patience is a number of epochs, 0 or more",
+        ));
     }
     Ok(())
 }

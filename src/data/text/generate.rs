@@ -137,8 +137,9 @@ pub fn check_vocabulary(model: &Model, tokenizer: &Tokenizer) -> Result<()> {
     match model.output_shape() {
         Some(&[classes]) if classes >= size => Ok(()),
         other => Err(Error::Usage(format!(
-            "the text has {size} tokens (padding included) but the model outputs {other:?} per sample: \
-             give its last Dense (and its Embedding's input_dim) at least {size} units"
+            "the text has {size} tokens (padding included) but the model's output has shape {}: \
+             give its last Dense (and its Embedding's input_dim) at least {size} units",
+            other.map_or("no known shape".into(), crate::error::keras_shape)
         ))),
     }
 }
