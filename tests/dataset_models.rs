@@ -107,7 +107,10 @@ fn imdb_lstm_learns_the_generated_reviews() {
 fn imdb_transformer_learns_the_generated_reviews_from_its_own_data_line() {
     // No --data: the model file names `imdb:num_words=20000`, found in $STRATA_DATA.
     let root = data_folder("imdb_transformer");
-    let accuracy = test_accuracy(&root, &["--model", "imdb_transformer", "--epochs", "3", "--lr", "0.003"]);
+    let accuracy = test_accuracy(
+        &root,
+        &["--model", "imdb_transformer", "--epochs", "8", "--lr", "0.003"],
+    );
     assert!(accuracy > 0.7, "test accuracy {accuracy} (chance: 0.5)");
 }
 
