@@ -7,13 +7,12 @@ runs those commands against them):
 - digit.png: the first test image (a 7), 28x28 grayscale, for `strata predict`;
 - my_table.csv, my_test.csv: a small three-class table with a text label column `species`;
 - my_model.toml: a model for that table;
-- model.keras: a copy of tests/fixtures/keras/mlp.keras (made by Keras), for `strata import`.
+- (model.keras, for `strata import`, is made by Keras: tools/make_readme_keras.py).
 
 Needs only the standard library. Run from the repository root: python3 tools/make_readme_data.py
 """
 import gzip
 import random
-import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -107,7 +106,6 @@ def main():
     table(OUT / "my_table.csv", 120, 1)
     table(OUT / "my_test.csv", 30, 2)
     (OUT / "my_model.toml").write_text(MODEL)
-    shutil.copy("tests/fixtures/keras/mlp.keras", OUT / "model.keras")
 
 
 if __name__ == "__main__":
