@@ -12,99 +12,190 @@ use std::process::Command;
 
 /// Commands run by `readme_commands_run`, in this order (later ones use the files earlier ones
 /// save): the README's text, then the flags the test sets (replacing the README's value where it
-/// gives the flag, else added). `{mnist}` is the small MNIST folder `examples/data/mnist-small`.
-const RUN: &[(&str, &[&str])] = &[
-    ("strata train --model mlp2 --epochs 5", &["--epochs", "1", "--data", "{mnist}"]),
-    ("strata train --model models/mlp.toml", &["--epochs", "1", "--data", "{mnist}"]),
-    ("strata train --model keras_model.json", &["--epochs", "1", "--data", "{mnist}"]),
+/// gives the flag, else added), then what shows it did its work: text its output holds, or
+/// `file:PATH`, a file it wrote. `{mnist}` is the small MNIST folder `examples/data/mnist-small`.
+const RUN: &[(&str, &[&str], &str)] = &[
+    (
+        "strata train --model mlp2 --epochs 5",
+        &["--epochs", "1", "--data", "{mnist}"],
+        "test accuracy",
+    ),
+    (
+        "strata train --model models/mlp.toml",
+        &["--epochs", "1", "--data", "{mnist}"],
+        "test accuracy",
+    ),
+    (
+        "strata train --model keras_model.json",
+        &["--epochs", "1", "--data", "{mnist}"],
+        "test accuracy",
+    ),
     (
         "strata train --optimizer rmsprop --lr 0.0005 --batch-size 64 --seed 7 --threads 2",
         &["--epochs", "1", "--data", "{mnist}"],
+        "test accuracy",
     ),
     (
         "strata train --data my_table.csv --test-data my_test.csv --label species --model my_model.toml",
         &["--epochs", "1"],
+        "test accuracy",
     ),
-    ("strata train --epochs 1 --verbose 0 --json", &["--data", "{mnist}"]),
-    ("strata summary --model mlp", &[]),
-    ("strata train --model cnn --save cnn.safetensors", &["--epochs", "1", "--data", "{mnist}"]),
-    ("strata train --resume cnn.safetensors --epochs 8", &["--epochs", "2"]),
-    ("strata train --resume cnn.safetensors", &[]),
+    (
+        "strata train --epochs 1 --verbose 0 --json",
+        &["--data", "{mnist}"],
+        "\"test_accuracy\"",
+    ),
+    ("strata summary --model mlp", &[], "Total params: 101,770"),
+    (
+        "strata train --model cnn --save cnn.safetensors",
+        &["--epochs", "1", "--data", "{mnist}"],
+        "saved to cnn.safetensors",
+    ),
+    (
+        "strata train --resume cnn.safetensors --epochs 8",
+        &["--epochs", "2"],
+        "test accuracy",
+    ),
+    // The resume above saved nothing (no --save), so the model is at its first run's end
+    // already: this one only evaluates it.
+    ("strata train --resume cnn.safetensors", &[], "test accuracy"),
     (
         "strata train --model cnn --checkpoint ck.safetensors [--checkpoint-every 2]",
-        &["--epochs", "1", "--data", "{mnist}"],
+        &["--epochs", "2", "--data", "{mnist}"],
+        "file:ck.safetensors",
     ),
-    ("strata evaluate --model cnn.safetensors [--json]", &[]),
-    ("strata predict --model cnn.safetensors digit.png", &[]),
-    ("strata summary --model cnn.safetensors", &[]),
+    (
+        "strata evaluate --model cnn.safetensors [--json]",
+        &[],
+        "\"test_accuracy\"",
+    ),
+    ("strata predict --model cnn.safetensors digit.png", &[], "digit.png: "),
+    ("strata summary --model cnn.safetensors", &[], "Total params: 93,322"),
     (
         "strata train --model cnn --epochs 2 --augment --plot curves.png",
         &["--epochs", "1", "--data", "{mnist}"],
+        "file:curves.png",
     ),
     (
         "strata train --dropout 0.3 --l2 1e-4 --early-stopping 3 --validation-split 0.1 --history h.json",
         &["--epochs", "1", "--data", "{mnist}"],
+        "file:h.json",
     ),
     (
         "strata train --lr-schedule \"cosine:decay_steps=18750,warmup_steps=500\"",
         &["--epochs", "1", "--data", "{mnist}"],
+        "test accuracy",
     ),
-    ("strata evaluate --model cnn.safetensors --confusion-matrix matrix.png", &[]),
+    (
+        "strata evaluate --model cnn.safetensors --confusion-matrix matrix.png",
+        &[],
+        "file:matrix.png",
+    ),
     (
         "strata train --epochs 10 --validation-split 0.1 --tensorboard logs",
         &["--epochs", "1", "--data", "{mnist}"],
+        "file:logs",
     ),
     // Transfer learning, on digit folders the test writes.
     (
         "strata train --model cnn --data digits_0_4/ --epochs 3 --save base.safetensors",
         &["--epochs", "1"],
+        "saved to base.safetensors",
     ),
     (
         "strata train --base base.safetensors --base-output flatten --freeze-base --head \"Dense(64,relu),Dropout(0.2),Dense(5,softmax)\" --data digits_5_9/ --epochs 30 --save head.safetensors",
         &["--epochs", "1"],
+        "saved to head.safetensors",
     ),
     (
         "strata train --resume head.safetensors --fine-tune-from conv2d_2 --lr 1e-4 --epochs 40 --save tuned.safetensors",
         &["--epochs", "2"],
+        "saved to tuned.safetensors",
     ),
-    ("strata evaluate --model head.safetensors --data digits_5_9_test/", &[]),
+    (
+        "strata evaluate --model head.safetensors --data digits_5_9_test/",
+        &[],
+        "test accuracy",
+    ),
     (
         "strata train --base base.safetensors --base-output flatten --freeze-base --head \"Dense(5,softmax)\" --data dir/",
         &["--epochs", "1"],
+        "labelled in this order: 5, 6, 7, 8, 9",
     ),
-    ("strata train --resume head.safetensors --fine-tune-from conv2d_2 --lr 1e-5", &["--epochs", "2"]),
+    (
+        "strata train --resume head.safetensors --fine-tune-from conv2d_2 --lr 1e-5",
+        &["--epochs", "2"],
+        "Epoch 2/2",
+    ),
     // Image folders with class names, and Keras files.
-    ("strata train --data pets/ --save pets.safetensors", &["--epochs", "1"]),
-    ("strata predict --model pets.safetensors photo.jpg --top 2", &[]),
-    ("strata import model.keras -o model.safetensors", &[]),
+    (
+        "strata train --data pets/ --save pets.safetensors",
+        &["--epochs", "1"],
+        "saved to pets.safetensors",
+    ),
+    (
+        "strata predict --model pets.safetensors photo.jpg --top 2",
+        &[],
+        "photo.jpg: ",
+    ),
+    (
+        "strata import model.keras -o model.safetensors",
+        &[],
+        "file:model.safetensors",
+    ),
     (
         "strata import my_model.keras -o m.safetensors --labels names.txt --preprocess torch",
         &[],
+        "file:m.safetensors",
     ),
     (
         "strata predict --model m.safetensors cat.jpg --labels names.txt --preprocess caffe --json",
         &[],
+        "digit ",
     ),
     // Text: a few thousand characters of Hamlet instead of the whole play.
     (
         "strata train --model char_rnn --save hamlet.safetensors",
         &["--epochs", "1", "--data", "short.txt"],
+        "saved to hamlet.safetensors",
     ),
     (
         "strata generate --model hamlet.safetensors --prompt \"To be\" --length 300 --temperature 0.8",
         &[],
+        "To be",
     ),
-    ("strata bench --model cnn --steps 50", &["--steps", "2", "--predictions", "2"]),
-    ("strata bench --model all --json", &["--steps", "2", "--predictions", "2"]),
-    ("STRATA_PROFILE=1 strata bench --model cnn", &["--steps", "2", "--predictions", "2"]),
+    (
+        "strata bench --model cnn --steps 50",
+        &["--steps", "2", "--predictions", "2"],
+        "ms/step",
+    ),
+    (
+        "strata bench --model all --json",
+        &["--steps", "2", "--predictions", "2"],
+        "mlp2",
+    ),
+    (
+        "STRATA_PROFILE=1 strata bench --model cnn",
+        &["--steps", "2", "--predictions", "2"],
+        "ms/step",
+    ),
 ];
 
 /// Commands the tests do not run, with the reason.
 const EXCUSED: &[(&str, &str)] = &[
-    ("cargo run --release", "10 epochs on the full MNIST; the same run as `strata train`, run here with one epoch"),
+    (
+        "cargo run --release",
+        "10 epochs on the full MNIST; the same run as `strata train`, run here with one epoch",
+    ),
     ("cargo test --release", "the test suite itself"),
-    ("strata", "`strata train` with its defaults (10 epochs on the full MNIST), run here with one epoch"),
-    ("tensorboard --logdir logs", "TensorBoard is Python's; tests/tensorboard.rs reads the event files"),
+    (
+        "strata",
+        "`strata train` with its defaults (10 epochs on the full MNIST), run here with one epoch",
+    ),
+    (
+        "tensorboard --logdir logs",
+        "TensorBoard is Python's; tests/tensorboard.rs reads the event files",
+    ),
     (
         "strata train --model cifar10_cnn --data cifar10",
         "downloads CIFAR-10 (170 MB); tests never touch the network (tests/dataset_models.rs uses fixtures)",
@@ -113,8 +204,14 @@ const EXCUSED: &[(&str, &str)] = &[
         "strata import mobilenet_v2.keras -o mobilenet_v2.safetensors",
         "MobileNetV2's 14 MB of weights are not shipped (tests/keras_applications.rs imports small ones)",
     ),
-    ("strata predict --model mobilenet_v2.safetensors cat.jpg --top 5", "needs the MobileNetV2 above"),
-    ("cargo build --release --features mpi", "needs the system's Open MPI (tests/mpi.rs runs where it is installed)"),
+    (
+        "strata predict --model mobilenet_v2.safetensors cat.jpg --top 5",
+        "needs the MobileNetV2 above",
+    ),
+    (
+        "cargo build --release --features mpi",
+        "needs the system's Open MPI (tests/mpi.rs runs where it is installed)",
+    ),
     (
         "mpirun -np 2 target/release/strata train --distributed --model cnn --batch-size 32 --threads 1",
         "needs Open MPI (tests/mpi.rs)",
@@ -202,7 +299,11 @@ fn words(command: &str) -> Vec<String> {
 
 #[test]
 fn every_readme_command_is_run_or_excused() {
-    let listed: BTreeSet<&str> = RUN.iter().map(|(c, _)| *c).chain(EXCUSED.iter().map(|(c, _)| *c)).collect();
+    let listed: BTreeSet<&str> = RUN
+        .iter()
+        .map(|(c, _, _)| *c)
+        .chain(EXCUSED.iter().map(|(c, _)| *c))
+        .collect();
     let readme: BTreeSet<String> = readme_commands().into_iter().collect();
     let missing: Vec<&String> = readme.iter().filter(|c| !listed.contains(c.as_str())).collect();
     let stale: Vec<&&str> = listed.iter().filter(|c| !readme.contains(**c)).collect();
@@ -210,16 +311,26 @@ fn every_readme_command_is_run_or_excused() {
         missing.is_empty(),
         "README commands neither run nor excused in tests/readme_commands.rs: {missing:#?}"
     );
-    assert!(stale.is_empty(), "tests/readme_commands.rs lists commands the README no longer has: {stale:#?}");
+    assert!(
+        stale.is_empty(),
+        "tests/readme_commands.rs lists commands the README no longer has: {stale:#?}"
+    );
 }
 
 #[test]
 fn the_extraction_joins_continuations_and_drops_comments() {
     assert_eq!(strip_comment("strata   # = strata train"), "strata");
     assert_eq!(strip_comment("strata --head \"a # b\" # c"), "strata --head \"a # b\"");
-    assert_eq!(words("strata x \"A(1, 2)\" [--json]"), ["strata", "x", "A(1, 2)", "--json"]);
+    assert_eq!(
+        words("strata x \"A(1, 2)\" [--json]"),
+        ["strata", "x", "A(1, 2)", "--json"]
+    );
     let commands = readme_commands();
-    assert!(commands.iter().any(|c| c.starts_with("mpirun --hostfile hosts") && c.ends_with("cnn.safetensors")));
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("mpirun --hostfile hosts") && c.ends_with("cnn.safetensors"))
+    );
     assert!(commands.iter().all(|c| !c.contains('#') || c.contains('"')));
 }
 
@@ -278,7 +389,14 @@ fn scratch() -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("models")).unwrap();
     let data = repo().join("examples/data");
-    for file in ["digit.png", "model.keras", "keras_model.json", "my_table.csv", "my_test.csv", "my_model.toml"] {
+    for file in [
+        "digit.png",
+        "model.keras",
+        "keras_model.json",
+        "my_table.csv",
+        "my_test.csv",
+        "my_model.toml",
+    ] {
         std::fs::copy(data.join(file), dir.join(file)).unwrap();
     }
     std::fs::copy(data.join("model.keras"), dir.join("my_model.keras")).unwrap();
@@ -287,7 +405,9 @@ fn scratch() -> PathBuf {
     std::fs::write(dir.join("names.txt"), names.concat()).unwrap();
     digit_folders(&dir.join("digits_0_4"), &[0, 1, 2, 3, 4], 20, false, |d| d.to_string());
     digit_folders(&dir.join("digits_5_9"), &[5, 6, 7, 8, 9], 20, false, |d| d.to_string());
-    digit_folders(&dir.join("digits_5_9_test"), &[5, 6, 7, 8, 9], 10, true, |d| d.to_string());
+    digit_folders(&dir.join("digits_5_9_test"), &[5, 6, 7, 8, 9], 10, true, |d| {
+        d.to_string()
+    });
     digit_folders(&dir.join("dir"), &[5, 6, 7, 8, 9], 10, false, |d| d.to_string());
     digit_folders(&dir.join("pets"), &[0, 1], 20, false, |d| ["cat", "dog"][d].to_string());
     let ((_, _), (x_test, _)) = strata::data::mnist::load_data().unwrap();
@@ -306,7 +426,7 @@ fn readme_commands_run() {
     let dir = scratch();
     let mnist = repo().join("examples/data/mnist-small");
     let mut failures = Vec::new();
-    for (command, flags) in RUN {
+    for (command, flags, expected) in RUN {
         let (env, args) = with_flags(command, flags, &mnist);
         let out = Command::new(env!("CARGO_BIN_EXE_strata"))
             .args(&args)
@@ -314,13 +434,30 @@ fn readme_commands_run() {
             .current_dir(&dir)
             .output()
             .unwrap();
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            failures.push(format!("{command}\n  run as: strata {}\n  {}", args.join(" "), stderr.trim()));
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let worked = match expected.strip_prefix("file:") {
+            Some(path) => dir.join(path).exists(),
+            None => output.contains(expected),
+        };
+        if !out.status.success() || !worked {
+            failures.push(format!(
+                "{command}\n  run as: strata {}\n  expected {expected:?}, status {}, output:\n{}",
+                args.join(" "),
+                out.status,
+                output.trim()
+            ));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(failures.is_empty(), "README commands that failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "README commands that failed:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Counts the README states that need no training: each is in the README as written here and
@@ -343,7 +480,11 @@ fn readme_counts_are_what_strata_computes() {
     }
     let text = strata::data::text::load_shakespeare().unwrap();
     let distinct: BTreeSet<char> = text.chars().collect();
-    let stated = format!("{} characters, {} distinct", thousands(text.chars().count()), distinct.len());
+    let stated = format!(
+        "{} characters, {} distinct",
+        thousands(text.chars().count()),
+        distinct.len()
+    );
     assert!(readme.contains(&stated), "README should say Hamlet has {stated}");
 }
 

@@ -255,7 +255,8 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         _ => {}
     }
     let loss_weights = match compile.and_then(|c| c.get("loss_weights")) {
-        None => Vec::new(),
+        // Keras's `to_json()` writes `"loss_weights": null` for a model compiled without them.
+        None | Some(Value::Null) => Vec::new(),
         Some(value) => value
             .as_array()
             .and_then(|all| {
