@@ -411,6 +411,18 @@ mod tests {
     }
 
     #[test]
+    fn keras_to_json_with_its_compile_config_loads() {
+        // Written by Keras 3 (tools/make_readme_keras.py): a compiled model's to_json() carries a
+        // compile_config with `"loss_weights": null`, which means "none", not a bad value.
+        let json = include_str!("../../examples/data/keras_model.json");
+        assert!(json.contains(r#""loss_weights": null"#));
+        let mut spec = parse(json, Format::Json, "keras_model.json").unwrap();
+        spec.model.compile("sgd", "mse", &[]).unwrap();
+        // Conv2D 3·3·1·4 + 4, then Dense 13·13·4·10 + 10, as Keras counts them.
+        assert_eq!(spec.model.count_params(), 40 + 6_770);
+    }
+
+    #[test]
     fn malformed_files_say_where() {
         let err = parse("{\"layers\": [", Format::Json, "m.json")
             .err()
