@@ -47,6 +47,12 @@ pub mod rng;
 pub mod run;
 pub mod tensor;
 
+/// The README's Rust snippets, compiled and run as doctests (`cargo test --doc`), so a snippet
+/// that stops compiling fails the tests; every ```rust block is one, whoever adds it.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use error::{Error, Result};
 pub use io::load_model;
 pub use tensor::Tensor;

@@ -257,7 +257,8 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         _ => {}
     }
     let loss_weights = match compile.and_then(|c| c.get("loss_weights")) {
-        None => Vec::new(),
+        // Keras's `to_json()` writes `"loss_weights": null` for a model compiled without them.
+        None | Some(Value::Null) => Vec::new(),
         Some(value) => value
             .as_array()
             .and_then(|all| {
@@ -409,6 +410,18 @@ mod tests {
         spec.model.compile("sgd", "mse", &[]).unwrap();
         assert_eq!(spec.model.count_params(), 101_770);
         assert_eq!(spec.loss, Loss::SparseCategoricalCrossentropy { from_logits: false });
+    }
+
+    #[test]
+    fn keras_to_json_with_its_compile_config_loads() {
+        // Written by Keras 3 (tools/make_readme_keras.py): a compiled model's to_json() carries a
+        // compile_config with `"loss_weights": null`, which means "none", not a bad value.
+        let json = include_str!("../../examples/data/keras_model.json");
+        assert!(json.contains(r#""loss_weights": null"#));
+        let mut spec = parse(json, Format::Json, "keras_model.json").unwrap();
+        spec.model.compile("sgd", "mse", &[]).unwrap();
+        // Conv2D 3·3·1·4 + 4, then Dense 13·13·4·10 + 10, as Keras counts them.
+        assert_eq!(spec.model.count_params(), 40 + 6_770);
     }
 
     #[test]

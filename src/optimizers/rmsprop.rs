@@ -32,6 +32,26 @@ impl RMSprop {
             slots: Slots::default(),
         }
     }
+
+    /// Sets the decay of the squared-gradient average (Keras's `rho`); the other fields keep
+    /// their values, so `RMSprop::new(0.001).rho(0.95)` needs no struct literal (the optimizer's
+    /// state is private).
+    pub fn rho(mut self, rho: f32) -> Self {
+        self.rho = rho;
+        self
+    }
+
+    /// Sets the momentum (0 disables it).
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Sets the value added to the average inside the square root.
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
 }
 
 impl Default for RMSprop {
