@@ -228,3 +228,30 @@ fn the_cli_exports_a_saved_model() {
     let proto = ModelProto::decode(std::fs::read(dir.join("m.onnx")).unwrap().as_slice()).unwrap();
     assert_eq!(proto, strata::io::onnx::to_onnx(&model).unwrap());
 }
+
+/// The README's list of exportable layers and activations, as the code has them.
+fn rendered_lists() -> String {
+    let quoted = |names: &[&str]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    format!(
+        "\nLayers ONNX export writes (generated from `strata::io::onnx::EXPORTABLE_LAYERS`): {}.\n\n\
+         Activations (`EXPORTABLE_ACTIVATIONS`): {}.\n",
+        quoted(strata::io::onnx::EXPORTABLE_LAYERS),
+        quoted(strata::io::onnx::EXPORTABLE_ACTIVATIONS)
+    )
+}
+
+#[test]
+fn the_readme_lists_exactly_the_exportable_layers() {
+    const START: &str = "<!-- onnx-export:start -->";
+    const END: &str = "<!-- onnx-export:end -->";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
+        panic!("README.md needs the markers {START} and {END} around the ONNX layer list");
+    };
+    assert_eq!(
+        &readme[start + START.len()..end],
+        rendered_lists(),
+        "README.md's ONNX list differs from the code"
+    );
+}
