@@ -1,8 +1,8 @@
 //! Writes ONNX files and strata's predictions for `tools/check_onnx_export.py`, which runs the
 //! files with ONNX Runtime and compares: `cargo run --release --example onnx_parity -- DIR`.
 //!
-//! For each named model (`mlp`, `mlp2`, `cnn`, `resnet`) and `layers` (a functional model using
-//! every exportable layer kind), with random weights (BatchNormalization's statistics too, so
+//! For each named model (`mlp`, `mlp2`, `cnn`, `resnet`), `layers` (a functional model using
+//! every exportable layer kind) and `activations` (every exportable activation), with random weights (BatchNormalization's statistics too, so
 //! its inference form is not the identity): `DIR/NAME.onnx` and `DIR/NAME.json` holding the
 //! input's shape and values and strata's output.
 
@@ -14,9 +14,10 @@ use strata::rng::Rng;
 fn main() -> Result<()> {
     let folder = std::env::args().nth(1).unwrap_or_else(|| "onnx-parity".into());
     std::fs::create_dir_all(&folder).map_err(|e| strata::Error::file(&folder, e.to_string()))?;
-    for name in ["mlp", "mlp2", "cnn", "resnet", "layers"] {
+    for name in ["mlp", "mlp2", "cnn", "resnet", "layers", "activations"] {
         let mut model = match name {
             "layers" => every_layer()?,
+            "activations" => every_activation()?,
             _ => load_model_spec(name)?.model,
         };
         let input_shape = model.layers()[0]
@@ -93,4 +94,24 @@ fn every_layer() -> Result<Model> {
     // Linear: a softmax would hide differences in the layers before it.
     let outputs = Dense::new(4).call(&x)?;
     Model::functional(&inputs, &outputs)
+}
+
+/// Every exportable activation on one input, side by side, with the merges the other models
+/// leave out (`Average`, `Maximum`) and a leaky `ReLU` layer. Inputs span [-4, 4] (see `main`'s
+/// scaling) so each function's curved parts are exercised.
+fn every_activation() -> Result<Model> {
+    let inputs = Input::node(&[6]);
+    let x = Rescaling::new(8.0).offset(-4.0).call(&inputs)?;
+    let mut branches = Vec::new();
+    for name in strata::io::onnx::EXPORTABLE_ACTIVATIONS {
+        branches.push(Activation::new(name).call(&x)?);
+    }
+    branches.push(ReLU::new().negative_slope(0.1).call(&x)?);
+    let average = Average::new().call_many(&[&branches[1], &branches[2]])?;
+    let maximum = Maximum::new().call_many(&[&branches[3], &branches[4], &branches[5]])?;
+    branches.extend([average, maximum]);
+    let all: Vec<&Node> = branches.iter().collect();
+    Concatenate::new(-1)
+        .call_many(&all)
+        .and_then(|outputs| Model::functional(&inputs, &outputs))
 }

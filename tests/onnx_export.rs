@@ -255,3 +255,20 @@ fn the_readme_lists_exactly_the_exportable_layers() {
         "README.md's ONNX list differs from the code"
     );
 }
+
+#[test]
+fn a_shared_layer_giving_two_outputs_gets_two_output_names() {
+    let inputs = Input::node(&[2]);
+    let shared = SharedLayer::new(Dense::new(2));
+    let first = shared.call(&inputs).unwrap();
+    let second = shared.call(&first).unwrap();
+    let mut model = Model::functional_multi(&[&inputs], &[&first, &second]).unwrap();
+    model.build(&[2]).unwrap();
+    let proto = exported(&model, "shared");
+    let graph = proto.graph.as_ref().unwrap();
+    let names: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["dense", "dense_1"]);
+    assert_eq!(op_types(&proto), ["Gemm", "Gemm", "Identity", "Identity"]);
+    // Both calls read the one set of weights.
+    assert_eq!(graph.initializer.len(), 2);
+}

@@ -8,8 +8,10 @@ use super::proto::{AttributeProto, AttributeType, FLOAT, INT64, NodeProto, Tenso
 pub(super) struct GraphBuilder {
     pub(super) nodes: Vec<NodeProto>,
     pub(super) initializers: Vec<TensorProto>,
-    /// How many nodes each name prefix has made, so generated names never repeat.
+    /// How many nodes have been made, so generated names never repeat.
     counter: usize,
+    /// The initializers' names: a shared layer's second call reuses its weights.
+    initializer_names: std::collections::HashSet<String>,
 }
 
 impl GraphBuilder {
@@ -40,7 +42,12 @@ impl GraphBuilder {
         self.push_initializer(name, &[values.len()], INT64, raw_data)
     }
 
+    /// Adds an initializer, unless one of that name exists (names are per layer and weight, so
+    /// it holds the same values).
     fn push_initializer(&mut self, name: String, shape: &[usize], data_type: i32, raw_data: Vec<u8>) -> String {
+        if !self.initializer_names.insert(name.clone()) {
+            return name;
+        }
         self.initializers.push(TensorProto {
             dims: shape.iter().map(|&d| d as i64).collect(),
             data_type,

@@ -106,8 +106,11 @@ fn build_graph(model: &Model) -> Result<GraphProto> {
         .map(|i| value_info(&input_names[i], &model.input_shapes()[i]))
         .collect();
     let mut outputs = Vec::new();
-    for (&output, name) in model.graph_outputs().iter().zip(model.output_names()) {
+    for (k, (&output, name)) in model.graph_outputs().iter().zip(model.output_names()).enumerate() {
         let (tensor, shape) = &tensors[output];
+        // Two outputs of one layer (a shared layer's two calls) need two names.
+        let taken = outputs.iter().any(|o: &ValueInfoProto| o.name == name);
+        let name = &if taken { format!("{name}_{k}") } else { name.to_string() };
         // An Identity gives the output the layer's name, whatever made the tensor.
         builder.nodes.push(super::proto::NodeProto {
             input: vec![tensor.clone()],
