@@ -60,7 +60,7 @@ fn randomize(model: &mut Model, seed: u64) {
 }
 
 /// A functional model with the layer kinds and activations export supports beyond the named
-/// models': padding, "same" average pooling, rescaling, merges, reshapes, a Dense without bias.
+/// models': padding, "same" average pooling, rescaling, merges, reshapes, Dense on (batch, steps, features) and without bias.
 fn every_layer() -> Result<Model> {
     let inputs = Input::node(&[9, 7, 3]);
     let x = Rescaling::new(1.0 / 2.0).offset(vec![0.1, -0.2, 0.3]).call(&inputs)?;
@@ -85,6 +85,7 @@ fn every_layer() -> Result<Model> {
     let pooled = GlobalMaxPooling2D::new().call(&x)?;
     let x = MaxPooling2D::new(2).padding("same").call(&x)?;
     let x = Reshape::new(&[4, 8]).call(&x)?;
+    let x = Dense::new(3).activation("sigmoid").call(&x)?; // on (batch, steps, features): MatMul + Add
     let x = Activation::new("tanh").call(&x)?;
     let x = Flatten::new().call(&x)?;
     let x = Dense::new(5).activation("elu").use_bias(false).call(&x)?;
