@@ -14,6 +14,7 @@ mod keras_ops;
 mod keras_references;
 mod keras_weights;
 mod legacy_state;
+pub mod onnx;
 mod transform;
 pub mod weights;
 

@@ -476,6 +476,11 @@ impl Model {
         (0..self.network.inputs).find(|&i| !reached[i])
     }
 
+    /// The outputs (indices into all calls' outputs) that are the model's outputs, in order.
+    pub(crate) fn graph_outputs(&self) -> &[usize] {
+        &self.network.outputs
+    }
+
     /// The layer calls, each after its inputs.
     pub(crate) fn graph_calls(&self) -> &[Call] {
         &self.network.calls

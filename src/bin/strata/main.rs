@@ -4,6 +4,7 @@
 
 mod bench;
 mod evaluate;
+mod export;
 mod generate;
 mod import;
 mod predict;
@@ -49,6 +50,9 @@ enum Command {
     /// Convert a Keras model (a `.keras` archive or a legacy `.h5` file; Sequential or
     /// functional) to a strata model file.
     Import(import::ImportArgs),
+    /// Write a saved model as an ONNX file (opset 17, channels-last input, dynamic batch) for
+    /// ONNX Runtime and other ONNX runtimes.
+    Export(export::ExportArgs),
 }
 
 /// How a command ended: normally, or stopped by Ctrl-C (exit status 130).
@@ -71,6 +75,7 @@ fn main() {
         Some(Command::Evaluate(args)) => evaluate::run(&args).map(|()| Ending::Done),
         Some(Command::Predict(args)) => predict::run(&args).map(|()| Ending::Done),
         Some(Command::Import(args)) => import::run(&args).map(|()| Ending::Done),
+        Some(Command::Export(args)) => export::run(&args).map(|()| Ending::Done),
         Some(Command::Generate(args)) => generate::run(&args).map(|()| Ending::Done),
     };
     std::process::exit(match result {

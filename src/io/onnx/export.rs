@@ -1,0 +1,165 @@
+//! A built strata model as an ONNX graph (opset 17): one input per model input, channels-last
+//! as strata takes it, with a dynamic batch axis `"N"`; one output per model output. Layers map
+//! to ONNX operators in `layers.rs`; this file walks the model's graph of calls.
+
+use super::builder::GraphBuilder;
+use super::layers::{Emitter, unsupported_reason};
+use super::proto::{
+    Dimension, DimensionValue, FLOAT, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TensorTypeProto,
+    TypeProto, ValueInfoProto,
+};
+use crate::error::{Error, Result};
+use crate::model::{Model, Source};
+use std::path::Path;
+
+/// The operator set the exported graphs use: ONNX 1.12's, which every current runtime reads.
+pub const OPSET: i64 = 17;
+/// The file format version that goes with [`OPSET`].
+const IR_VERSION: i64 = 8;
+/// The name of the batch axis in the graph's input and output shapes.
+pub const BATCH_DIM: &str = "N";
+
+impl Model {
+    /// Writes the model as an ONNX file (opset 17) that ONNX Runtime and other ONNX readers run:
+    /// the same inputs (channels-last, any batch size) give the same outputs as
+    /// [`Model::predict`]. Written atomically. A model that is not built, or that has layers
+    /// ONNX export does not support (listed all at once), is an error.
+    pub fn save_onnx(&self, path: impl AsRef<Path>) -> Result<()> {
+        let proto = to_onnx(self)?;
+        crate::fs::write_atomic(path, &prost::Message::encode_to_vec(&proto))
+    }
+}
+
+/// The model as an ONNX `ModelProto` (see [`Model::save_onnx`]).
+pub fn to_onnx(model: &Model) -> Result<ModelProto> {
+    if model.input_shapes().is_empty() {
+        return Err(Error::Usage(
+            "the model is not built: give it an Input (or build, fit or predict it) before exporting to ONNX".into(),
+        ));
+    }
+    check_supported(model)?;
+    let graph = build_graph(model)?;
+    Ok(ModelProto {
+        ir_version: IR_VERSION,
+        producer_name: "strata".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: String::new(),
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+    })
+}
+
+/// Refuses a model with layers export cannot write, naming every one of them (class and name).
+fn check_supported(model: &Model) -> Result<()> {
+    let refused: Vec<String> = model
+        .layers()
+        .iter()
+        .filter_map(|layer| {
+            unsupported_reason(layer.as_ref()).map(|why| format!("'{}' ({}{why})", layer.name(), layer.class_name()))
+        })
+        .collect();
+    match refused.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Usage(format!(
+            "model '{}' cannot be exported to ONNX: unsupported layers {}",
+            model.name(),
+            refused.join(", ")
+        ))),
+    }
+}
+
+/// Walks the calls in order, each after its inputs, naming each call's output tensor.
+fn build_graph(model: &Model) -> Result<GraphProto> {
+    let layers = model.layers();
+    let calls = model.graph_calls();
+    let input_names = input_names(model);
+    let mut builder = GraphBuilder::default();
+    // Per output of all calls: its tensor's name and per-sample shape.
+    let mut tensors: Vec<(String, Vec<usize>)> = Vec::new();
+    for call in calls {
+        let layer = layers[call.layer].as_ref();
+        let inputs: Vec<(String, Vec<usize>)> = call
+            .inputs
+            .iter()
+            .map(|source| match *source {
+                Source::ModelInput(i) => (input_names[i].clone(), model.input_shapes()[i].clone()),
+                Source::Output(o) => tensors[o].clone(),
+            })
+            .collect();
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|(_, s)| s.clone()).collect();
+        let output_shape = layer
+            .output_shapes(&shapes)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Usage(format!("layer '{}' has no output", layer.name())))?;
+        let mut emitter = Emitter {
+            builder: &mut builder,
+            params: model.params(),
+        };
+        let output = emitter.layer(layer, &inputs, &output_shape)?;
+        tensors.push((output, output_shape));
+    }
+    let inputs = (0..model.input_count())
+        .map(|i| value_info(&input_names[i], &model.input_shapes()[i]))
+        .collect();
+    let mut outputs = Vec::new();
+    for (k, (&output, name)) in model.graph_outputs().iter().zip(model.output_names()).enumerate() {
+        let (tensor, shape) = &tensors[output];
+        // Two outputs of one layer (a shared layer's two calls) need two names.
+        let taken = outputs.iter().any(|o: &ValueInfoProto| o.name == name);
+        let name = &if taken { format!("{name}_{k}") } else { name.to_string() };
+        // An Identity gives the output the layer's name, whatever made the tensor.
+        builder.nodes.push(super::proto::NodeProto {
+            input: vec![tensor.clone()],
+            output: vec![name.to_string()],
+            name: format!("{name}/output"),
+            op_type: "Identity".into(),
+            attribute: Vec::new(),
+        });
+        outputs.push(value_info(name, shape));
+    }
+    Ok(GraphProto {
+        node: builder.nodes,
+        name: model.name().to_string(),
+        initializer: builder.initializers,
+        input: inputs,
+        output: outputs,
+    })
+}
+
+/// Each model input's name: its `Input` layer's (`input_layer`), or `input_I` without one.
+fn input_names(model: &Model) -> Vec<String> {
+    (0..model.input_count())
+        .map(|i| {
+            model
+                .graph_calls()
+                .iter()
+                .find(|c| c.inputs == [Source::ModelInput(i)] && model.layers()[c.layer].is_input())
+                .map_or_else(|| format!("input_{i}"), |c| model.layers()[c.layer].name().to_string())
+        })
+        .collect()
+}
+
+/// A float tensor's name and shape: the batch axis `"N"`, then `shape`.
+fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
+    let batch = Dimension {
+        value: Some(DimensionValue::DimParam(BATCH_DIM.into())),
+    };
+    let dims = shape.iter().map(|&d| Dimension {
+        value: Some(DimensionValue::DimValue(d as i64)),
+    });
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: FLOAT,
+                shape: Some(TensorShapeProto {
+                    dim: std::iter::once(batch).chain(dims).collect(),
+                }),
+            }),
+        }),
+    }
+}

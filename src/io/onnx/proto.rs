@@ -1,0 +1,197 @@
+//! The subset of ONNX's protocol buffer messages strata writes, declared by hand with prost's
+//! derive (as the TensorBoard writer does), so the build needs no `protoc`. Field numbers are
+//! those of `onnx/onnx.proto` (IR version 8, the one opset 17 belongs to); fields strata does
+//! not write are left out, and a decoder skips them.
+
+/// `onnx.ModelProto`: the file's top-level message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ModelProto {
+    /// `ir_version = 1`: the file format's version.
+    #[prost(int64, tag = "1")]
+    pub ir_version: i64,
+    /// `producer_name = 2`.
+    #[prost(string, tag = "2")]
+    pub producer_name: String,
+    /// `producer_version = 3`.
+    #[prost(string, tag = "3")]
+    pub producer_version: String,
+    /// `doc_string = 6`.
+    #[prost(string, tag = "6")]
+    pub doc_string: String,
+    /// `graph = 7`: the computation.
+    #[prost(message, optional, tag = "7")]
+    pub graph: Option<GraphProto>,
+    /// `opset_import = 8`: the operator sets the graph's nodes belong to.
+    #[prost(message, repeated, tag = "8")]
+    pub opset_import: Vec<OperatorSetIdProto>,
+}
+
+/// `onnx.OperatorSetIdProto`: an operator set and its version.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OperatorSetIdProto {
+    /// `domain = 1`: empty for the default `ai.onnx` set.
+    #[prost(string, tag = "1")]
+    pub domain: String,
+    /// `version = 2`.
+    #[prost(int64, tag = "2")]
+    pub version: i64,
+}
+
+/// `onnx.GraphProto`: nodes in topological order, weights, inputs and outputs.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GraphProto {
+    /// `node = 1`.
+    #[prost(message, repeated, tag = "1")]
+    pub node: Vec<NodeProto>,
+    /// `name = 2`.
+    #[prost(string, tag = "2")]
+    pub name: String,
+    /// `initializer = 5`: the weights and constant tensors.
+    #[prost(message, repeated, tag = "5")]
+    pub initializer: Vec<TensorProto>,
+    /// `input = 11`.
+    #[prost(message, repeated, tag = "11")]
+    pub input: Vec<ValueInfoProto>,
+    /// `output = 12`.
+    #[prost(message, repeated, tag = "12")]
+    pub output: Vec<ValueInfoProto>,
+}
+
+/// `onnx.NodeProto`: one operator call.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NodeProto {
+    /// `input = 1`: names of the tensors it reads.
+    #[prost(string, repeated, tag = "1")]
+    pub input: Vec<String>,
+    /// `output = 2`: names of the tensors it writes.
+    #[prost(string, repeated, tag = "2")]
+    pub output: Vec<String>,
+    /// `name = 3`.
+    #[prost(string, tag = "3")]
+    pub name: String,
+    /// `op_type = 4` (`Conv`, `Gemm`, ...).
+    #[prost(string, tag = "4")]
+    pub op_type: String,
+    /// `attribute = 5`.
+    #[prost(message, repeated, tag = "5")]
+    pub attribute: Vec<AttributeProto>,
+}
+
+/// `onnx.AttributeProto`: a named setting of a node. Its value fields are `optional` (proto2's
+/// presence), because ONNX's checker wants exactly one of them present, zero values included.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AttributeProto {
+    /// `name = 1`.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// `f = 2`.
+    #[prost(float, optional, tag = "2")]
+    pub f: Option<f32>,
+    /// `i = 3`.
+    #[prost(int64, optional, tag = "3")]
+    pub i: Option<i64>,
+    /// `s = 4`.
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub s: Option<Vec<u8>>,
+    /// `ints = 8`.
+    #[prost(int64, repeated, tag = "8")]
+    pub ints: Vec<i64>,
+    /// `type = 20`: which of the fields above holds the value ([`AttributeType`]).
+    #[prost(enumeration = "AttributeType", tag = "20")]
+    pub r#type: i32,
+}
+
+/// `onnx.AttributeProto.AttributeType`, the kinds strata writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum AttributeType {
+    /// `UNDEFINED = 0`.
+    Undefined = 0,
+    /// `FLOAT = 1`.
+    Float = 1,
+    /// `INT = 2`.
+    Int = 2,
+    /// `STRING = 3`.
+    String = 3,
+    /// `INTS = 7`.
+    Ints = 7,
+}
+
+/// `onnx.TensorProto`: a constant tensor (a weight).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TensorProto {
+    /// `dims = 1`.
+    #[prost(int64, repeated, tag = "1")]
+    pub dims: Vec<i64>,
+    /// `data_type = 2` ([`FLOAT`] or [`INT64`]).
+    #[prost(int32, tag = "2")]
+    pub data_type: i32,
+    /// `name = 8`.
+    #[prost(string, tag = "8")]
+    pub name: String,
+    /// `raw_data = 9`: the values, little-endian, row-major.
+    #[prost(bytes = "vec", tag = "9")]
+    pub raw_data: Vec<u8>,
+}
+
+/// `TensorProto.DataType.FLOAT`.
+pub const FLOAT: i32 = 1;
+/// `TensorProto.DataType.INT64`.
+pub const INT64: i32 = 7;
+
+/// `onnx.ValueInfoProto`: a graph input's or output's name and type.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ValueInfoProto {
+    /// `name = 1`.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// `type = 2`.
+    #[prost(message, optional, tag = "2")]
+    pub r#type: Option<TypeProto>,
+}
+
+/// `onnx.TypeProto`, tensors only (`tensor_type = 1` of its `value` oneof).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TypeProto {
+    /// `tensor_type = 1`.
+    #[prost(message, optional, tag = "1")]
+    pub tensor_type: Option<TensorTypeProto>,
+}
+
+/// `onnx.TypeProto.Tensor`: element type and shape.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TensorTypeProto {
+    /// `elem_type = 1` (a `TensorProto.DataType`).
+    #[prost(int32, tag = "1")]
+    pub elem_type: i32,
+    /// `shape = 2`.
+    #[prost(message, optional, tag = "2")]
+    pub shape: Option<TensorShapeProto>,
+}
+
+/// `onnx.TensorShapeProto`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TensorShapeProto {
+    /// `dim = 1`.
+    #[prost(message, repeated, tag = "1")]
+    pub dim: Vec<Dimension>,
+}
+
+/// `onnx.TensorShapeProto.Dimension`: a fixed size or a named, dynamic one.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Dimension {
+    /// The `value` oneof: `dim_value = 1` or `dim_param = 2`.
+    #[prost(oneof = "DimensionValue", tags = "1, 2")]
+    pub value: Option<DimensionValue>,
+}
+
+/// A [`Dimension`]'s value.
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum DimensionValue {
+    /// `dim_value = 1`: a fixed size.
+    #[prost(int64, tag = "1")]
+    DimValue(i64),
+    /// `dim_param = 2`: a symbolic size (strata's batch axis, `"N"`).
+    #[prost(string, tag = "2")]
+    DimParam(String),
+}

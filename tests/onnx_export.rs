@@ -1,0 +1,274 @@
+//! ONNX export without Python: the written file decoded with the same prost messages, its
+//! structure checked against the model (opset, named inputs and outputs with a dynamic batch
+//! axis, operators in order, weights in ONNX's layouts, "same" padding split as Keras splits
+//! it), and the refusal of unsupported layers. Numerical parity with ONNX Runtime is checked by
+//! `tools/check_onnx_export.py` (see the README's ONNX section).
+
+use prost::Message;
+use std::path::PathBuf;
+use strata::io::config::load_model_spec;
+use strata::io::onnx::proto::{AttributeProto, DimensionValue, ModelProto, NodeProto, TensorProto, ValueInfoProto};
+use strata::prelude::*;
+
+/// A scratch folder for this test process.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-onnx-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A named model, built, with its weights set to distinct values (so a transposition shows).
+fn named(name: &str) -> Model {
+    let mut model = load_model_spec(name).unwrap().model;
+    let shape = model.layers()[0].declared_input_shape().unwrap().to_vec();
+    model.build(&shape).unwrap();
+    let ids: Vec<_> = model.params().ids().collect();
+    for (k, id) in ids.into_iter().enumerate() {
+        for (i, v) in model.params_mut().value_mut(id).data_mut().iter_mut().enumerate() {
+            *v = (k * 7919 + i) as f32 * 1e-4;
+        }
+    }
+    model
+}
+
+/// Saves `model` with `save_onnx` and decodes the file.
+fn exported(model: &Model, name: &str) -> ModelProto {
+    let path = scratch(name).join(format!("{name}.onnx"));
+    model.save_onnx(&path).unwrap();
+    ModelProto::decode(std::fs::read(&path).unwrap().as_slice()).unwrap()
+}
+
+/// A value's dimensions: `"N"` for the dynamic one, numbers for the others.
+fn dims(value: &ValueInfoProto) -> Vec<String> {
+    let shape = value
+        .r#type
+        .as_ref()
+        .unwrap()
+        .tensor_type
+        .as_ref()
+        .unwrap()
+        .shape
+        .as_ref()
+        .unwrap();
+    shape
+        .dim
+        .iter()
+        .map(|d| match d.value.as_ref().unwrap() {
+            DimensionValue::DimValue(v) => v.to_string(),
+            DimensionValue::DimParam(p) => p.clone(),
+        })
+        .collect()
+}
+
+fn op_types(proto: &ModelProto) -> Vec<&str> {
+    proto
+        .graph
+        .as_ref()
+        .unwrap()
+        .node
+        .iter()
+        .map(|n| n.op_type.as_str())
+        .collect()
+}
+
+fn initializer<'a>(proto: &'a ModelProto, name: &str) -> &'a TensorProto {
+    let graph = proto.graph.as_ref().unwrap();
+    graph
+        .initializer
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no initializer {name}"))
+}
+
+fn floats(tensor: &TensorProto) -> Vec<f32> {
+    assert_eq!(tensor.data_type, 1, "{} is not FLOAT", tensor.name);
+    tensor
+        .raw_data
+        .chunks(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn attribute<'a>(node: &'a NodeProto, name: &str) -> &'a AttributeProto {
+    node.attribute.iter().find(|a| a.name == name).unwrap()
+}
+
+#[test]
+fn mlp_exports_opset_17_named_io_dynamic_batch_and_its_weights() {
+    let model = named("mlp");
+    let proto = exported(&model, "mlp");
+    assert_eq!(proto.ir_version, 8);
+    assert_eq!(proto.opset_import.len(), 1);
+    assert_eq!(
+        (proto.opset_import[0].domain.as_str(), proto.opset_import[0].version),
+        ("", 17)
+    );
+    let graph = proto.graph.as_ref().unwrap();
+    assert_eq!(graph.input.len(), 1);
+    assert_eq!(graph.input[0].name, "input_layer");
+    assert_eq!(dims(&graph.input[0]), ["N", "28", "28"]);
+    assert_eq!(graph.output.len(), 1);
+    assert_eq!(graph.output[0].name, "dense_1");
+    assert_eq!(dims(&graph.output[0]), ["N", "10"]);
+    assert_eq!(
+        op_types(&proto),
+        ["Flatten", "Gemm", "Relu", "Gemm", "Softmax", "Identity"]
+    );
+    let weights = model.weights();
+    for name in ["dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"] {
+        let tensor = initializer(&proto, name);
+        let expected = &weights[name];
+        let shape: Vec<i64> = expected.shape().iter().map(|&d| d as i64).collect();
+        assert_eq!(tensor.dims, shape, "{name}");
+        assert_eq!(floats(tensor), expected.data(), "{name}");
+    }
+    // The Gemm reads the flattened input and the first Dense's weights, in that order.
+    let gemm = &graph.node[1];
+    assert_eq!(gemm.input[0], graph.node[0].output[0]);
+    assert_eq!(gemm.input[1..], ["dense/kernel", "dense/bias"]);
+}
+
+#[test]
+fn cnn_convolutions_run_in_nchw_with_kernels_in_onnx_layout() {
+    let model = named("cnn");
+    let proto = exported(&model, "cnn");
+    let ops = op_types(&proto);
+    let conv = ["Transpose", "Conv", "Transpose", "Relu"];
+    let pool = ["Transpose", "MaxPool", "Transpose"];
+    let mut expected: Vec<&str> = [&conv[..], &pool, &conv, &pool, &conv].concat();
+    expected.extend(["Flatten", "Gemm", "Relu", "Gemm", "Softmax", "Identity"]);
+    assert_eq!(ops, expected);
+    let graph = proto.graph.as_ref().unwrap();
+    assert_eq!(dims(&graph.input[0]), ["N", "28", "28", "1"]);
+    assert_eq!(attribute(&graph.node[0], "perm").ints, [0, 3, 1, 2]);
+    assert_eq!(attribute(&graph.node[2], "perm").ints, [0, 2, 3, 1]);
+    // Keras's (kh, kw, in, out) kernel becomes ONNX's (out, in, kh, kw).
+    let keras = &model.weights()["conv2d_1/kernel"];
+    let (kh, kw, cin, cout) = (keras.shape()[0], keras.shape()[1], keras.shape()[2], keras.shape()[3]);
+    let onnx = initializer(&proto, "conv2d_1/kernel");
+    assert_eq!(onnx.dims, [cout as i64, cin as i64, kh as i64, kw as i64]);
+    let values = floats(onnx);
+    for (h, w, c, o) in [(0, 0, 0, 0), (2, 1, 5, 17), (1, 2, 31, 63)] {
+        let keras_value = keras.data()[((h * kw + w) * cin + c) * cout + o];
+        assert_eq!(
+            values[((o * cin + c) * kh + h) * kw + w],
+            keras_value,
+            "({h}, {w}, {c}, {o})"
+        );
+    }
+}
+
+#[test]
+fn resnet_same_padding_is_split_as_keras_splits_it() {
+    let model = named("resnet");
+    let proto = exported(&model, "resnet");
+    let graph = proto.graph.as_ref().unwrap();
+    let conv = graph.node.iter().find(|n| n.op_type == "Conv").unwrap();
+    // 28 rows, a 3×3 window, stride 2, "same": 14 outputs need 13·2 + 3 = 29 rows, one more
+    // than there are; Keras puts it at the bottom (and right).
+    assert_eq!(attribute(conv, "pads").ints, [0, 0, 1, 1]);
+    assert_eq!(attribute(conv, "strides").ints, [2, 2]);
+    assert_eq!(conv.input.len(), 2, "use_bias = false: no bias input");
+    // The residual connections (six blocks) are Adds of two computed tensors, not of weights.
+    let weights: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let adds = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Add" && n.input.iter().all(|i| !weights.contains(&i.as_str())))
+        .count();
+    assert_eq!(adds, 6, "residual adds");
+    assert_eq!(op_types(&proto).last(), Some(&"Identity"));
+    assert_eq!(graph.output[0].name, model.output_names()[0]);
+}
+
+#[test]
+fn unsupported_layers_are_listed_all_at_once() {
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[5, 3]))
+        .add(SimpleRNN::new(4).return_sequences(true))
+        .add(LayerNormalization::new())
+        .add(Flatten::new())
+        .add(Dense::new(2));
+    model.build(&[5, 3]).unwrap();
+    let error = model
+        .save_onnx(scratch("refused").join("m.onnx"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("'simple_rnn' (SimpleRNN)"), "{error}");
+    assert!(error.contains("'layer_normalization' (LayerNormalization)"), "{error}");
+    assert!(!error.contains("'dense'"), "{error}");
+    assert!(!scratch("refused").join("m.onnx").exists());
+}
+
+#[test]
+fn an_unbuilt_model_is_an_error() {
+    let mut model = Sequential::new();
+    model.add(Dense::new(2));
+    let error = model
+        .save_onnx(scratch("unbuilt").join("m.onnx"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not built"), "{error}");
+}
+
+#[test]
+fn the_cli_exports_a_saved_model() {
+    let dir = scratch("cli");
+    let model = named("mlp2");
+    model.save(dir.join("m.safetensors")).unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["export", "--model"])
+        .arg(dir.join("m.safetensors"))
+        .arg("-o")
+        .arg(dir.join("m.onnx"))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let proto = ModelProto::decode(std::fs::read(dir.join("m.onnx")).unwrap().as_slice()).unwrap();
+    assert_eq!(proto, strata::io::onnx::to_onnx(&model).unwrap());
+}
+
+/// The README's list of exportable layers and activations, as the code has them.
+fn rendered_lists() -> String {
+    let quoted = |names: &[&str]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    format!(
+        "\nLayers ONNX export writes (generated from `strata::io::onnx::EXPORTABLE_LAYERS`): {}.\n\n\
+         Activations (`EXPORTABLE_ACTIVATIONS`): {}.\n",
+        quoted(strata::io::onnx::EXPORTABLE_LAYERS),
+        quoted(strata::io::onnx::EXPORTABLE_ACTIVATIONS)
+    )
+}
+
+#[test]
+fn the_readme_lists_exactly_the_exportable_layers() {
+    const START: &str = "<!-- onnx-export:start -->";
+    const END: &str = "<!-- onnx-export:end -->";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
+        panic!("README.md needs the markers {START} and {END} around the ONNX layer list");
+    };
+    assert_eq!(
+        &readme[start + START.len()..end],
+        rendered_lists(),
+        "README.md's ONNX list differs from the code"
+    );
+}
+
+#[test]
+fn a_shared_layer_giving_two_outputs_gets_two_output_names() {
+    let inputs = Input::node(&[2]);
+    let shared = SharedLayer::new(Dense::new(2));
+    let first = shared.call(&inputs).unwrap();
+    let second = shared.call(&first).unwrap();
+    let mut model = Model::functional_multi(&[&inputs], &[&first, &second]).unwrap();
+    model.build(&[2]).unwrap();
+    let proto = exported(&model, "shared");
+    let graph = proto.graph.as_ref().unwrap();
+    let names: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["dense", "dense_1"]);
+    assert_eq!(op_types(&proto), ["Gemm", "Gemm", "Identity", "Identity"]);
+    // Both calls read the one set of weights.
+    assert_eq!(graph.initializer.len(), 2);
+}
