@@ -139,6 +139,16 @@ const RUN: &[(&str, &[&str], &str)] = &[
         "photo.jpg: ",
     ),
     (
+        "strata export --model cnn.safetensors -o cnn.onnx",
+        &[],
+        "file:cnn.onnx",
+    ),
+    (
+        "strata import model.h5 -o model.safetensors",
+        &[],
+        "file:model.safetensors",
+    ),
+    (
         "strata import model.keras -o model.safetensors",
         &[],
         "file:model.safetensors",
@@ -148,6 +158,7 @@ const RUN: &[(&str, &[&str], &str)] = &[
         &[],
         "file:m.safetensors",
     ),
+    ("strata export --model m.safetensors -o m.onnx", &[], "file:m.onnx"),
     (
         "strata predict --model m.safetensors cat.jpg --labels names.txt --preprocess caffe --json",
         &[],
@@ -158,6 +169,11 @@ const RUN: &[(&str, &[&str], &str)] = &[
         "strata train --model char_rnn --save hamlet.safetensors",
         &["--epochs", "1", "--data", "short.txt"],
         "saved to hamlet.safetensors",
+    ),
+    (
+        "strata train --model char_transformer --save hamlet_t.safetensors",
+        &["--epochs", "1", "--data", "short.txt"],
+        "saved to hamlet_t.safetensors",
     ),
     (
         "strata generate --model hamlet.safetensors --prompt \"To be\" --length 300 --temperature 0.8",
@@ -207,6 +223,10 @@ const EXCUSED: &[(&str, &str)] = &[
     (
         "strata predict --model mobilenet_v2.safetensors cat.jpg --top 5",
         "needs the MobileNetV2 above",
+    ),
+    (
+        "cargo run --release --example onnx_parity -- /tmp/onnx-parity",
+        "writes the files tools/check_onnx_export.py runs with ONNX Runtime in a Python venv (.ci/run); tests/onnx_export.rs checks them without Python",
     ),
     (
         "cargo build --release --features mpi",
@@ -400,6 +420,8 @@ fn scratch() -> PathBuf {
         std::fs::copy(data.join(file), dir.join(file)).unwrap();
     }
     std::fs::copy(data.join("model.keras"), dir.join("my_model.keras")).unwrap();
+    let legacy = repo().join("tests/fixtures/keras/h5/k2_mlp.h5");
+    std::fs::copy(legacy, dir.join("model.h5")).unwrap();
     std::fs::copy(repo().join("models/mlp.toml"), dir.join("models/mlp.toml")).unwrap();
     let names: Vec<String> = (0..10).map(|d| format!("digit {d}\n")).collect();
     std::fs::write(dir.join("names.txt"), names.concat()).unwrap();
