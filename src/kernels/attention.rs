@@ -118,47 +118,50 @@ pub(crate) fn attention_backward(
         .zip(dk.par_chunks_mut((tk * qw).max(1)))
         .zip(dv.par_chunks_mut((tk * vw).max(1)))
         .enumerate()
-        .for_each(|(n, ((dq, dk), dv))| {
-            let q = &q[n * tq * qw..][..tq * qw];
-            let (k, v) = (&k[n * tk * qw..][..tk * qw], &v[n * tk * vw..][..tk * vw]);
-            let dout = &dout[n * tq * vw..][..tq * vw];
-            let probs = &probs[n * d.probs_len()..][..d.probs_len()];
-            dq.fill(0.0);
-            dk.fill(0.0);
-            dv.fill(0.0);
-            let mut ds = vec![0.0f32; tk];
-            for h in 0..d.heads {
-                for i in 0..tq {
-                    let p = &probs[(h * tq + i) * tk..][..tk];
-                    let doi = &dout[i * vw + h * d.value_dim..][..d.value_dim];
-                    let base = n * d.probs_len() + (h * tq + i) * tk;
-                    // ds[j] = dL/d(probability j) after dropout, then through the softmax.
-                    let mut weighted = 0.0;
-                    for (j, s) in ds.iter_mut().enumerate() {
-                        let keep = d.keep(base + j);
-                        *s = 0.0;
-                        if p[j] != 0.0 && keep != 0.0 {
-                            let o = j * vw + h * d.value_dim;
-                            *s = keep * dot(doi, &v[o..][..d.value_dim]);
-                            let dvj = &mut dv[o..][..d.value_dim];
-                            dvj.iter_mut().zip(doi).for_each(|(g, &x)| *g += p[j] * keep * x);
+        // One row buffer per worker, not per sample: every row overwrites it whole.
+        .for_each_init(
+            || vec![0.0f32; tk],
+            |ds, (n, ((dq, dk), dv))| {
+                let q = &q[n * tq * qw..][..tq * qw];
+                let (k, v) = (&k[n * tk * qw..][..tk * qw], &v[n * tk * vw..][..tk * vw]);
+                let dout = &dout[n * tq * vw..][..tq * vw];
+                let probs = &probs[n * d.probs_len()..][..d.probs_len()];
+                dq.fill(0.0);
+                dk.fill(0.0);
+                dv.fill(0.0);
+                for h in 0..d.heads {
+                    for i in 0..tq {
+                        let p = &probs[(h * tq + i) * tk..][..tk];
+                        let doi = &dout[i * vw + h * d.value_dim..][..d.value_dim];
+                        let base = n * d.probs_len() + (h * tq + i) * tk;
+                        // ds[j] = dL/d(probability j) after dropout, then through the softmax.
+                        let mut weighted = 0.0;
+                        for (j, s) in ds.iter_mut().enumerate() {
+                            let keep = d.keep(base + j);
+                            *s = 0.0;
+                            if p[j] != 0.0 && keep != 0.0 {
+                                let o = j * vw + h * d.value_dim;
+                                *s = keep * dot(doi, &v[o..][..d.value_dim]);
+                                let dvj = &mut dv[o..][..d.value_dim];
+                                dvj.iter_mut().zip(doi).for_each(|(g, &x)| *g += p[j] * keep * x);
+                            }
+                            weighted += p[j] * *s;
                         }
-                        weighted += p[j] * *s;
-                    }
-                    let qi = i * qw + h * d.key_dim;
-                    for (j, s) in ds.iter().enumerate() {
-                        let g = d.scale * p[j] * (s - weighted);
-                        if g != 0.0 {
-                            let kj = j * qw + h * d.key_dim;
-                            for c in 0..d.key_dim {
-                                dq[qi + c] += g * k[kj + c];
-                                dk[kj + c] += g * q[qi + c];
+                        let qi = i * qw + h * d.key_dim;
+                        for (j, s) in ds.iter().enumerate() {
+                            let g = d.scale * p[j] * (s - weighted);
+                            if g != 0.0 {
+                                let kj = j * qw + h * d.key_dim;
+                                for c in 0..d.key_dim {
+                                    dq[qi + c] += g * k[kj + c];
+                                    dk[kj + c] += g * q[qi + c];
+                                }
                             }
                         }
                     }
                 }
-            }
-        });
+            },
+        );
 }
 
 #[cfg(test)]
