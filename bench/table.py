@@ -12,7 +12,7 @@ for r in rows:
     by_model.setdefault(r["model"], {})[r["framework"]] = r
 for model, frameworks in by_model.items():
     ours = frameworks.get("strata")
-    for name in ("strata", "keras", "torch"):
+    for name in ("strata", "keras", "keras-jax", "torch"):
         r = frameworks.get(name)
         if r is None:
             continue
