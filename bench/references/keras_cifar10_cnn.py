@@ -18,7 +18,8 @@ model = keras.Sequential([
     L.MaxPooling2D((2, 2)), L.Dropout(0.25),
     L.Flatten(), L.Dense(512, activation="relu"), L.Dropout(0.5), L.Dense(10, activation="softmax"),
 ])
-model.compile(keras.optimizers.RMSprop(learning_rate=0.0001), "categorical_crossentropy", ["accuracy"])
+model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.0001), loss="categorical_crossentropy",
+              metrics=["accuracy"])
 timer = EpochTimer()
 model.fit(x_train, y_train, epochs=epochs, batch_size=batch, verbose=2, callbacks=[timer])
 _, accuracy = model.evaluate(x_test, y_test, verbose=0)
