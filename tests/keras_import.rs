@@ -314,3 +314,22 @@ fn the_layers_of_the_keras_applications_match_keras() {
         assert!(classes.contains(&class), "{classes:?}");
     }
 }
+
+/// A tiny Transformer text classifier saved by Keras 3 (tools/make_keras_transformer.py:
+/// Embedding → MultiHeadAttention self-attention → Add → LayerNormalization → Dense →
+/// GlobalAveragePooling1D → Dense) loads through `strata::io::load_model` and predicts as
+/// Keras did, without and with `mask_zero` padding reaching the attention and the pooling.
+#[test]
+fn a_keras_transformer_text_classifier_matches_keras() {
+    for name in ["transformer_classifier", "transformer_classifier_masked"] {
+        let mut model = strata::io::load_model(fixture(&format!("{name}.keras"))).unwrap();
+        let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+        assert!(
+            classes.contains(&"MultiHeadAttention") && classes.contains(&"LayerNormalization"),
+            "{classes:?}"
+        );
+        let (x, expected) = keras_io(name);
+        let y = model.predict(&x, 32).unwrap();
+        assert_close(&y, &expected, name);
+    }
+}

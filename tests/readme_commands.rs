@@ -495,6 +495,9 @@ fn readme_counts_are_what_strata_computes() {
         ("cnn", "93,322", "RMSprop, 93,322 parameters"),
         ("resnet", "176,090", "Dense(10); 176,090 parameters"),
         ("cifar10_cnn", "1,250,858", "Dense 512; 1,250,858 parameters"),
+        ("imdb_transformer", "657,758", "imdb_transformer.toml`, 657,758"),
+        // Its sizes left to the text ("auto"), shown for the bundled play's 66 ids.
+        ("char_transformer", "44,546", "`Flatten`; 44,546 parameters"),
     ] {
         assert!(readme.contains(stated), "README no longer says {stated:?}");
         let (code, stdout, stderr) = common::strata(&["summary", "--model", model]);

@@ -13,7 +13,11 @@ fn char_rnn_loss_falls_on_the_bundled_play() {
     tokenizer.fit_on_texts(&[&text]).unwrap();
     let ids = tokenizer.encode(&text).unwrap();
     let (x, y) = sliding_windows(&ids, 40, 3).unwrap();
-    let spec = strata::io::config::load_model_spec("char_rnn").unwrap();
+    // Its Embedding and output sized from the text's vocabulary, as `strata train` sizes them.
+    let spec = strata::io::config::load_model_spec("char_rnn")
+        .unwrap()
+        .with_vocabulary(tokenizer.vocabulary_size())
+        .unwrap();
     let mut model = spec.model;
     model.compile(spec.optimizer, spec.loss, &["accuracy"]).unwrap();
     let history = model

@@ -81,7 +81,27 @@ pub struct ModelFile {
     pub batch_size: usize,
     /// Whether to validate on the test set each epoch.
     pub validate_on_test: bool,
+    /// The sizes the file leaves to the text it trains on (`units = "auto"` on a Dense,
+    /// `input_dim = "auto"` on an Embedding), as "units of Dense 'output'"; empty when none. While
+    /// any is open, `model` is built with a placeholder vocabulary of
+    /// [`PLACEHOLDER_VOCABULARY`]: [`ModelFile::with_vocabulary`] sizes it.
+    pub open_sizes: Vec<String>,
+    /// The description as read, when sizes are open: rebuilt by `with_vocabulary`.
+    description: Option<Value>,
+    /// The file or named model, for error messages of the rebuilt description.
+    origin: String,
 }
+
+/// The value of a size left to the text a model trains on: its tokenizer's vocabulary size
+/// (padding id 0 included), e.g. `units = "auto"` on a character model's output Dense.
+pub const VOCABULARY_SIZE: &str = "auto";
+
+/// The layer keys that may be [`VOCABULARY_SIZE`]: a text model's output and its token table.
+const OPEN_SIZE_KEYS: [(&str, &str); 2] = [("Dense", "units"), ("Embedding", "input_dim")];
+
+/// The vocabulary a model with open sizes is built with until [`ModelFile::with_vocabulary`]
+/// sizes it: the padding id and one token, the smallest that still builds.
+pub const PLACEHOLDER_VOCABULARY: usize = 2;
 
 /// A named model (`mlp`, `mlp2`, `linreg`) or a model file's path.
 pub fn load_model_spec(name_or_path: &str) -> Result<ModelFile> {
@@ -156,13 +176,102 @@ fn check_finite(value: &toml::Value, key: &str) -> std::result::Result<(), Strin
 
 /// Reads a model description already parsed as JSON; `origin` names it in error messages.
 pub(crate) fn parse_value(root: &Value, origin: &str) -> Result<ModelFile> {
-    from_value(root).map_err(|e| match e {
-        Error::File { .. } => e,
-        other => Error::file(origin, other.reason()),
-    })
+    let open_sizes = open_sizes(root);
+    let parsed = if open_sizes.is_empty() {
+        from_value(root)
+    } else {
+        let mut placeholder = root.clone();
+        set_open_sizes(&mut placeholder, PLACEHOLDER_VOCABULARY);
+        from_value(&placeholder).map(|file| ModelFile {
+            open_sizes,
+            description: Some(root.clone()),
+            ..file
+        })
+    };
+    parsed
+        .map(|file| ModelFile {
+            origin: origin.to_string(),
+            ..file
+        })
+        .map_err(|e| match e {
+            Error::File { .. } => e,
+            other => Error::file(origin, other.reason()),
+        })
+}
+
+/// The layer list of a description: under `config` in Keras's `to_json()`, else at the top.
+fn layer_entries_mut(root: &mut Value) -> Option<&mut Vec<Value>> {
+    if root.get("config").is_some_and(|config| config.get("layers").is_some()) {
+        root["config"]["layers"].as_array_mut()
+    } else {
+        root.get_mut("layers").and_then(Value::as_array_mut)
+    }
+}
+
+/// The entries' sizes set to [`VOCABULARY_SIZE`], as "units of Dense 'output'".
+fn open_sizes(root: &Value) -> Vec<String> {
+    let body = match root.get("config") {
+        Some(config) if config.get("layers").is_some() => config,
+        _ => root,
+    };
+    let entries = body.get("layers").and_then(Value::as_array);
+    let mut open = Vec::new();
+    for (i, entry) in entries.into_iter().flatten().enumerate() {
+        let class = entry.get("class_name").and_then(Value::as_str).unwrap_or_default();
+        for (open_class, key) in OPEN_SIZE_KEYS {
+            if class == open_class && entry["config"].get(key).and_then(Value::as_str) == Some(VOCABULARY_SIZE) {
+                let name = entry
+                    .get("name")
+                    .or_else(|| entry["config"].get("name"))
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("layers[{i}] ({class})"), |name| format!("{class} '{name}'"));
+                open.push(format!("{key} of {name}"));
+            }
+        }
+    }
+    open
+}
+
+/// Replaces every [`VOCABULARY_SIZE`] of the entries with `size`.
+fn set_open_sizes(root: &mut Value, size: usize) {
+    for entry in layer_entries_mut(root).into_iter().flatten() {
+        let class = entry
+            .get("class_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        for (open_class, key) in OPEN_SIZE_KEYS {
+            if class == open_class && entry["config"].get(key).and_then(Value::as_str) == Some(VOCABULARY_SIZE) {
+                entry["config"][key] = Value::from(size);
+            }
+        }
+    }
 }
 
 impl ModelFile {
+    /// The description with its open sizes ([`VOCABULARY_SIZE`]) set to `size`, a tokenizer's
+    /// vocabulary size (padding id 0 included), and its model built anew; unchanged when no
+    /// size is open.
+    ///
+    /// ```
+    /// use strata::io::config::load_model_spec;
+    /// # fn main() -> strata::Result<()> {
+    /// // char_rnn's Embedding input_dim and output Dense units are "auto".
+    /// let mut spec = load_model_spec("char_rnn")?.with_vocabulary(100)?;
+    /// assert!(spec.open_sizes.is_empty());
+    /// spec.model.compile("adam", "sparse_categorical_crossentropy", &[])?;
+    /// assert_eq!(spec.model.output_shape(), Some(&[100][..]));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_vocabulary(self, size: usize) -> Result<ModelFile> {
+        let Some(description) = &self.description else {
+            return Ok(self);
+        };
+        let mut sized = description.clone();
+        set_open_sizes(&mut sized, size);
+        parse_value(&sized, &self.origin)
+    }
+
     /// Compiles `model` with this file's losses, loss weights and metrics and `optimizer`.
     pub fn compile(&self, model: &mut Model, optimizer: Box<dyn Optimizer>) -> Result<()> {
         compile_with(model, optimizer, &self.losses, &self.loss_weights, &self.metric_lists())
@@ -321,6 +430,9 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         epochs: count("epochs", 1)?,
         batch_size: count("batch_size", 32)?,
         validate_on_test: fit.and_then(|f| f.get("validation")).and_then(Value::as_str) == Some("test"),
+        open_sizes: Vec::new(),
+        description: None,
+        origin: String::new(),
     })
 }
 

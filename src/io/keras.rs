@@ -155,6 +155,7 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
     }
     let mut body = root.get_mut("config").map(Value::take).unwrap_or_default();
     if functional {
+        keras_ops::without_mask_operations(&mut body);
         keras_ops::as_layers(&mut body);
         to_inbound_references(&mut body).map_err(fail)?;
     }

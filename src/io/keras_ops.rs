@@ -4,10 +4,20 @@
 //! plain number. Such a node is a `Rescaling` (`x·scale + offset`), which strata runs; any
 //! other operation stays as it is and is reported as unsupported, by name.
 //!
+//! Keras 3 also records how it computed a mask passed to a layer as `mask=` (`not_equal(ids, 0)`
+//! for `Embedding(mask_zero=True)`, `logical_or` where a merge combines masks). strata carries
+//! masks along with the tensors instead (Embedding, merges, Dense, LayerNormalization and
+//! attention pass them on; pooling reads them), so operations used only to make masks are left
+//! out ([`without_mask_operations`]).
+//!
 //! Operations are not layers to Keras: they hold no weights and are not counted when Keras
 //! names the layers' weight groups (`keras_nested.rs`).
 
 use serde_json::{Value, json};
+use std::collections::HashSet;
+
+/// Operations Keras writes to compute masks.
+const MASK_OPERATIONS: [&str; 3] = ["NotEqual", "LogicalOr", "LogicalAnd"];
 
 /// Whether a config entry is an operation rather than a layer.
 pub(super) fn is_operation(entry: &Value) -> bool {
@@ -61,5 +71,80 @@ fn rescaling(entry: &Value) -> Option<(f64, f64)> {
         ("Subtract", false) => Some((-1.0, number)),
         ("Divide" | "TrueDivide", true) if number != 0.0 => Some((1.0 / number, 0.0)),
         _ => None,
+    }
+}
+
+/// Removes from `body` (a functional config in Keras 3's layout, before its references are
+/// rewritten) the mask operations whose results only ever reach other mask operations or a
+/// call's `mask=` argument, which strata's own mask propagation replaces. One whose result a
+/// call takes as a tensor argument stays, and is reported as unsupported.
+pub(super) fn without_mask_operations(body: &mut Value) {
+    let Some(entries) = body.get("layers").and_then(Value::as_array) else {
+        return;
+    };
+    let name = |entry: &Value| entry.get("name").and_then(Value::as_str).map(str::to_string);
+    let mut masks: HashSet<String> = entries
+        .iter()
+        .filter(|e| {
+            is_operation(e)
+                && e.get("class_name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| MASK_OPERATIONS.contains(&c))
+        })
+        .filter_map(name)
+        .collect();
+    // A mask operation read as a tensor (not as `mask=`) by anything that stays, or by the
+    // model's outputs, stays too; repeated until nothing changes.
+    loop {
+        let mut read = HashSet::new();
+        for entry in entries.iter().filter(|e| name(e).is_none_or(|n| !masks.contains(&n))) {
+            for node in entry
+                .get("inbound_nodes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                referenced(node.get("args").unwrap_or(node), &mut read);
+                if let Some(kwargs) = node.get("kwargs").and_then(Value::as_object) {
+                    kwargs
+                        .iter()
+                        .filter(|(k, _)| *k != "mask")
+                        .for_each(|(_, v)| referenced(v, &mut read));
+                }
+            }
+        }
+        referenced(body.get("output_layers").unwrap_or(&Value::Null), &mut read);
+        let kept: Vec<String> = masks.intersection(&read).cloned().collect();
+        if kept.is_empty() {
+            break;
+        }
+        kept.iter().for_each(|n| {
+            masks.remove(n);
+        });
+    }
+    if let Some(entries) = body.get_mut("layers").and_then(Value::as_array_mut) {
+        entries.retain(|e| name(e).is_none_or(|n| !masks.contains(&n)));
+    }
+}
+
+/// The layer names a call's arguments read: `keras_history` of Keras 3's tensors, and the
+/// first item of `[name, node, tensor]` lists (output references).
+fn referenced(value: &Value, into: &mut HashSet<String>) {
+    match value {
+        Value::Object(object) => match object.get("config").and_then(|c| c.get("keras_history")) {
+            Some(history) => {
+                if let Some(name) = history.get(0).and_then(Value::as_str) {
+                    into.insert(name.to_string());
+                }
+            }
+            None => object.values().for_each(|v| referenced(v, into)),
+        },
+        Value::Array(items) => {
+            if let Some(name) = items.first().and_then(Value::as_str) {
+                into.insert(name.to_string());
+            }
+            items.iter().for_each(|item| referenced(item, into));
+        }
+        _ => {}
     }
 }

@@ -24,34 +24,55 @@ pub(super) fn read(hdf5: &Hdf5File, layers: &[KerasLayer]) -> Result<Vec<Vec<Dat
     let mut budget = hdf5.size();
     for layer in layers.iter().filter(|l| l.class != "InputLayer") {
         let group = layer.group.to_string();
-        let mut members = match hdf5.lookup(&group)? {
-            Some(vars) => hdf5.members(vars)?,
-            None => Vec::new(),
-        };
+        let mut weights = read_group(hdf5, &group, &mut budget)?;
         // Recurrent layers keep their weights in their cell: `layers/lstm/cell/vars/0`.
-        let mut group = group;
-        if members.is_empty() {
-            let cell = group.replace("/vars", "/cell/vars");
-            if let Some(vars) = hdf5.lookup(&cell)? {
-                members = hdf5.members(vars)?;
-                group = cell;
+        if weights.is_empty() {
+            weights = read_group(hdf5, &group.replace("/vars", "/cell/vars"), &mut budget)?;
+        }
+        // Layers made of Dense sub-layers keep their weights in those, in strata's order.
+        if weights.is_empty() {
+            for part in sub_layers(layer.class) {
+                weights.extend(read_group(
+                    hdf5,
+                    &group.replace("/vars", &format!("/{part}/vars")),
+                    &mut budget,
+                )?);
             }
         }
-        let mut weights = Vec::new();
-        for i in 0..members.len() {
-            let (_, address) = members
-                .iter()
-                .find(|(name, _)| *name == i.to_string())
-                .ok_or_else(|| format!("{group} holds {} weights but no '{i}'", members.len()))?;
-            let dataset = hdf5.read_f32(*address).map_err(|e| format!("{group}/{i}: {e}"))?;
-            budget = budget
-                .checked_sub(dataset.values.len() * 4)
-                .ok_or("the weights add up to more bytes than the file holds")?;
-            weights.push(dataset);
-        }
-        stored.push((group, weights));
+        stored.push(weights);
     }
-    Ok(stored.into_iter().map(|(_, weights)| weights).collect())
+    Ok(stored)
+}
+
+/// The sub-layers whose groups hold a layer's weights, in the order strata declares them:
+/// MultiHeadAttention's `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), `key_dense`...
+fn sub_layers(class: &str) -> &'static [&'static str] {
+    match class {
+        "MultiHeadAttention" => &["query_dense", "key_dense", "value_dense", "output_dense"],
+        _ => &[],
+    }
+}
+
+/// The datasets `vars/0`, `vars/1`, ... of `group` (none when it is absent), counted against
+/// `budget`, the file's bytes not yet read.
+fn read_group(hdf5: &Hdf5File, group: &str, budget: &mut usize) -> Result<Vec<Dataset>, String> {
+    let members = match hdf5.lookup(group)? {
+        Some(vars) => hdf5.members(vars)?,
+        None => return Ok(Vec::new()),
+    };
+    let mut weights = Vec::new();
+    for i in 0..members.len() {
+        let (_, address) = members
+            .iter()
+            .find(|(name, _)| *name == i.to_string())
+            .ok_or_else(|| format!("{group} holds {} weights but no '{i}'", members.len()))?;
+        let dataset = hdf5.read_f32(*address).map_err(|e| format!("{group}/{i}: {e}"))?;
+        *budget = budget
+            .checked_sub(dataset.values.len() * 4)
+            .ok_or("the weights add up to more bytes than the file holds")?;
+        weights.push(dataset);
+    }
+    Ok(weights)
 }
 
 /// Builds each layer on its own, in the order of the model's calls (`model` as parsed, not
@@ -123,7 +144,24 @@ fn check_layer_weights(
         .get("units")
         .or_else(|| layer.config.get("filters"))
         .is_some();
+    let mut built =
+        layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {}", describe(), e.reason()))?;
     match (weights.first(), inputs) {
+        // Several inputs and kernels (MultiHeadAttention): every shape the config and the input
+        // shapes give, compared before anything is allocated.
+        _ if !sub_layers(layer.class).is_empty() => {
+            let expected = built.param_shapes(inputs).map_err(|e| format!("{}: {e}", describe()))?;
+            let stored: Vec<&[usize]> = weights.iter().map(|w| w.shape.as_slice()).collect();
+            let expected: Vec<&[usize]> = expected.iter().map(|p| p.shape.as_slice()).collect();
+            if stored != expected {
+                return Err(format!(
+                    "{} holds weights of shapes {}; its config and inputs give {}",
+                    describe(),
+                    shape_list(&stored),
+                    shape_list(&expected)
+                ));
+            }
+        }
         (Some(kernel), [shape]) => {
             check_kernel(layer, shape, &kernel.shape).map_err(|e| format!("{}: {e}", describe()))?
         }
@@ -137,8 +175,6 @@ fn check_layer_weights(
         (None, _) if has_kernel => return Err(format!("holds no weights for {}", describe())),
         (None, _) => {}
     }
-    let mut built =
-        layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {}", describe(), e.reason()))?;
     let mut params = ParamStore::new();
     let output = built
         .output_shapes(inputs)
@@ -165,6 +201,21 @@ fn check_layer_weights(
         }
     }
     Ok(output)
+}
+
+/// Shapes as Keras prints them: `(16, 2, 8), (2, 8)`.
+fn shape_list(shapes: &[&[usize]]) -> String {
+    let tuples: Vec<String> = shapes
+        .iter()
+        .map(|shape| {
+            let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+            match dims.len() {
+                1 => format!("({},)", dims[0]),
+                _ => format!("({})", dims.join(", ")),
+            }
+        })
+        .collect();
+    tuples.join(", ")
 }
 
 /// A Keras kernel is `(..kernel_size, input channels, units or filters)` (a `Conv2DTranspose`'s

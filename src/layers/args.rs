@@ -81,7 +81,16 @@ pub(crate) fn required_size(config: &Value, key: &str, class_name: &str) -> Resu
         .get(key)
         .and_then(Value::as_u64)
         .map(|n| n as usize)
-        .ok_or_else(|| Error::Data(format!("{class_name} needs a positive integer \"{key}\"")))
+        .ok_or_else(|| match config.get(key) {
+            // "auto" is resolved from the text's vocabulary before layers are made, and only
+            // where crate::io::config allows it.
+            Some(Value::String(text)) if text == "auto" => Error::Data(format!(
+                "{class_name} \"{key}\" = \"auto\": only a text model's Dense units and Embedding input_dim \
+                 may be left to the text's vocabulary; give a positive integer"
+            )),
+            Some(other) => Error::Data(format!("{class_name} needs a positive integer \"{key}\", got {other}")),
+            None => Error::Data(format!("{class_name} needs a positive integer \"{key}\"")),
+        })
 }
 
 /// An activation name under `key`, or `default`.

@@ -77,7 +77,7 @@ impl DataSource {
     /// The source a `--data` flag names: one of Keras's data sets by name (`cifar10`,
     /// `imdb:num_words=10000`, when no file or folder has that name), a folder of MNIST IDX
     /// files, a folder of class folders, a `.txt` text or a CSV table. Without the flag, what
-    /// the model file names (`mnist`, `linreg`, `shakespeare`, a data set or a CSV path), MNIST
+    /// the model file names (`mnist`, `linreg`, `shakespeare`, a data set, a `.txt` or a CSV path), MNIST
     /// by default. An unknown data set name, or arguments it does not take, is an error listing
     /// what exists.
     pub fn from_flag(
@@ -111,6 +111,9 @@ impl DataSource {
                 Some("mnist") | None => DataSource::Mnist { dir: None },
                 Some("linreg") => DataSource::Linreg,
                 Some("shakespeare") => DataSource::Text { path: None },
+                Some(path) if path.ends_with(".txt") => DataSource::Text {
+                    path: Some(absolute(Path::new(path))),
+                },
                 Some(path) => DataSource::Csv {
                     train: absolute(Path::new(path)),
                     test: None,
@@ -169,6 +172,16 @@ impl DataSource {
     /// Whether the source is text, whose model keeps a tokenizer.
     pub fn is_text(&self) -> bool {
         matches!(self, DataSource::Text { .. })
+    }
+
+    /// A text source's tokenizer, fitted on its text as [`DataSource::load_for`] fits it for a
+    /// model without one; `None` for other sources.
+    pub fn text_tokenizer(&self) -> Result<Option<Tokenizer>> {
+        self.check_paths()?;
+        match self {
+            DataSource::Text { path } => Ok(Some(fitted_tokenizer(&read_text(path.as_deref())?)?)),
+            _ => Ok(None),
+        }
     }
 
     /// Checks that the source's files are regular files and its folders folders, before
@@ -506,10 +519,7 @@ fn image_folder_dataset(dir: &Path, model: &mut Model, seed: u64) -> Result<Data
 /// Next-character windows of the text as wide as the model's input. The model's tokenizer is
 /// reused when it has one; otherwise one is fitted on the text and attached to the model.
 fn text_dataset(path: Option<&Path>, model: &mut Model) -> Result<Dataset> {
-    let text = match path {
-        Some(path) => load_text(path)?,
-        None => load_shakespeare()?,
-    };
+    let text = read_text(path)?;
     let declared = model
         .input_shape()
         .or_else(|| model.layers().first().and_then(|l| l.declared_input_shape()));
@@ -526,8 +536,7 @@ fn text_dataset(path: Option<&Path>, model: &mut Model) -> Result<Dataset> {
     let tokenizer = match model.attachment(TOKENIZER) {
         Some(json) => Tokenizer::from_json(json)?,
         None => {
-            let mut tokenizer = Tokenizer::new().char_level(true).lower(false);
-            tokenizer.fit_on_texts(&[&text])?;
+            let tokenizer = fitted_tokenizer(&text)?;
             model.set_attachment(TOKENIZER, tokenizer.to_json());
             tokenizer
         }
@@ -540,4 +549,20 @@ fn text_dataset(path: Option<&Path>, model: &mut Model) -> Result<Dataset> {
         y_train: y.slice_rows(0, keep),
         test: Some((x.slice_rows(keep, x.rows()), y.slice_rows(keep, y.rows()))),
     })
+}
+
+/// The text at `path`, or the bundled Hamlet.
+fn read_text(path: Option<&Path>) -> Result<String> {
+    match path {
+        Some(path) => load_text(path),
+        None => load_shakespeare(),
+    }
+}
+
+/// A character-level tokenizer of `text`, case kept: one id per distinct character, 0 left
+/// for padding.
+fn fitted_tokenizer(text: &str) -> Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::new().char_level(true).lower(false);
+    tokenizer.fit_on_texts(&[text])?;
+    Ok(tokenizer)
 }

@@ -253,9 +253,19 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         return options.prepare_on_base(base);
     }
     options.transfer.check_without_base()?;
+    let spec = load_model_spec(&options.model)?;
+    let source = DataSource::from_flag(
+        options.data.as_deref(),
+        spec.data.as_deref(),
+        options.label.as_deref(),
+        options.seed,
+    )?
+    .with_test_table(options.test_data.as_deref())?
+    .allowing_nonfinite(options.allow_nonfinite);
+    check_label_applies(&source, options)?;
+    let (spec, tokenizer) = sized_for_data(spec, &source)?;
     let ModelFile {
         name,
-        data,
         model,
         optimizer,
         loss,
@@ -264,19 +274,14 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         batch_size,
         validate_on_test,
         ..
-    } = load_model_spec(&options.model)?;
-    let source = DataSource::from_flag(
-        options.data.as_deref(),
-        data.as_deref(),
-        options.label.as_deref(),
-        options.seed,
-    )?
-    .with_test_table(options.test_data.as_deref())?
-    .allowing_nonfinite(options.allow_nonfinite);
-    check_label_applies(&source, options)?;
+    } = spec;
     let mut model = crate::io::regularized(model, options.dropout, options.l2)?;
     if let Some(augmentation) = &options.augmentation {
         model = crate::io::with_preprocessing(model, augmentation.layers()?)?;
+    }
+    if let Some(tokenizer) = tokenizer {
+        // The tokenizer the sizes came from, so the data is encoded with the same ids.
+        model.set_attachment(TOKENIZER, tokenizer.to_json());
     }
     model.seed(options.seed);
     let dataset = source.load_for(&mut model, loss)?;
@@ -296,6 +301,36 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         callbacks: options.callbacks.clone(),
     };
     Ok(with_record(name, model, dataset, source, plan))
+}
+
+/// `spec` with its open sizes (`units = "auto"`, `input_dim = "auto"`) set to the vocabulary
+/// of `source`'s text, padding id included, and the tokenizer fitted on it; `spec` as it is,
+/// and no tokenizer, when it leaves no size open. Open sizes with data that is not a text are
+/// an error naming them.
+///
+/// ```no_run
+/// use strata::io::config::load_model_spec;
+/// use strata::run::{DataSource, sized_for_data};
+/// # fn main() -> strata::Result<()> {
+/// let source = DataSource::Text { path: Some("notes.txt".into()) };
+/// let (spec, tokenizer) = sized_for_data(load_model_spec("char_rnn")?, &source)?;
+/// println!("{} characters", tokenizer.map_or(0, |t| t.vocabulary_size() - 1));
+/// # Ok(()) }
+/// ```
+pub fn sized_for_data(spec: ModelFile, source: &DataSource) -> Result<(ModelFile, Option<Tokenizer>)> {
+    if spec.open_sizes.is_empty() {
+        return Ok((spec, None));
+    }
+    match source.text_tokenizer()? {
+        Some(tokenizer) => Ok((spec.with_vocabulary(tokenizer.vocabulary_size())?, Some(tokenizer))),
+        None => Err(Error::Usage(format!(
+            "model '{}' leaves {} to its text's vocabulary (\"auto\"), but the data here is {}: \
+             give a .txt file with --data, or set the sizes in the model file",
+            spec.name,
+            spec.open_sizes.join(" and "),
+            source.describe()
+        ))),
+    }
 }
 
 /// A saved model, continuing after the epochs (and batches) it has trained with its seed and

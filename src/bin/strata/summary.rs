@@ -3,6 +3,7 @@
 
 use clap::Args;
 use strata::io::config::load_model_spec;
+use strata::run::{DataSource, sized_for_data};
 use strata::{Error, Result};
 
 #[derive(Args)]
@@ -24,7 +25,11 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<()> {
         print!("{}", strata::io::import_keras_file(&args.model)?.summary()?);
         return Ok(());
     }
-    let mut spec = load_model_spec(&args.model)?;
+    let spec = load_model_spec(&args.model)?;
+    // Sizes left to the text ("auto") are shown for the text the model file names (the bundled
+    // Hamlet for char_rnn), as `strata train` would size them.
+    let source = DataSource::from_flag(None, spec.data.as_deref(), None, 0)?;
+    let (mut spec, _) = sized_for_data(spec, &source)?;
     let declared = spec.model.input_shape().is_some()
         || spec
             .model

@@ -131,14 +131,25 @@ fn check_finite_weights(model: &Model) -> Result<()> {
 }
 
 /// Checks that `model` outputs one probability per token of the tokenizer's vocabulary (padding
-/// id 0 included), as a next-token model must.
+/// id 0 included), as a next-token model must, and that its Embeddings have a row for each.
 pub fn check_vocabulary(model: &Model, tokenizer: &Tokenizer) -> Result<()> {
     let size = tokenizer.vocabulary_size();
+    for layer in model.layers().iter().filter(|l| l.class_name() == "Embedding") {
+        let rows = layer.config().get("input_dim").and_then(serde_json::Value::as_u64);
+        if let Some(rows) = rows.filter(|&rows| rows < size as u64) {
+            return Err(Error::Usage(format!(
+                "the text has {size} tokens (padding included) but Embedding '{}' has input_dim {rows}: \
+                 give it (and the last Dense's units) at least {size}, or \"auto\" to size them from the text",
+                layer.name()
+            )));
+        }
+    }
     match model.output_shape() {
         Some(&[classes]) if classes >= size => Ok(()),
         other => Err(Error::Usage(format!(
             "the text has {size} tokens (padding included) but the model's output has shape {}: \
-             give its last Dense (and its Embedding's input_dim) at least {size} units",
+             give its last Dense (and its Embedding's input_dim) at least {size} units, or \"auto\" to size \
+             them from the text",
             other.map_or("no known shape".into(), crate::error::keras_shape)
         ))),
     }
