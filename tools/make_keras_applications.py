@@ -99,7 +99,9 @@ def config_only(only):
             continue
         model = build(weights=None, include_top=True, classes=10)
         if None in model.input_shape[1:]:
-            # MobileNetV3 leaves the input size open; its default size is 224.
+            # MobileNetV3 leaves the input size open; its default size is 224. A fresh session
+            # gives the rebuilt model Keras's first names (`input_layer`, not `input_layer_1`).
+            keras.backend.clear_session()
             model = build(weights=None, include_top=True, classes=10, input_shape=(224, 224, 3))
         write_config_only(f"{name}_top", model)
         keras.backend.clear_session()

@@ -1,0 +1,189 @@
+//! The Keras Applications built in Rust (`strata::applications`, issue #16) against Keras's
+//! own: for each architecture, the model the Rust builder lays out equals the one imported from
+//! the Keras config in tests/fixtures/keras/applications/ (written by
+//! tools/make_keras_applications.py): the same layers, in the same order, with Keras's names,
+//! classes, configs, connections, parameter counts and output shapes, with the classifier
+//! (default input size, 10 classes) and without it (96×96). Nothing is built: the comparison
+//! costs no weight memory.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+use strata::applications::{self, Options, Pooling};
+use strata::io::keras_model_from_config;
+use strata::prelude::*;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/keras/applications/{name}"))
+}
+
+/// A config-only fixture: `{"config", "input_shape", "output_shape", "total_params", "layers"}`.
+fn config_fixture(name: &str) -> Value {
+    let file = std::fs::File::open(fixture(&format!("{name}.json.gz"))).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The architectures built in Rust, by their fixtures' names (which the builders accept).
+const BUILT: &[&str] = &[
+    "vgg16",
+    "vgg19",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnet50v2",
+    "resnet101v2",
+    "resnet152v2",
+    "mobilenet",
+    "mobilenetv2",
+    "mobilenetv3small",
+    "mobilenetv3large",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "efficientnetb0",
+    "efficientnetb1",
+    "efficientnetb2",
+    "efficientnetb3",
+    "efficientnetb4",
+    "efficientnetb5",
+    "efficientnetb6",
+    "efficientnetb7",
+    "inceptionv3",
+    "xception",
+];
+
+/// `config` with an `axis` naming the last axis of a batched tensor of per-sample `rank`
+/// written -1 (Keras's ResNet says `axis=3`, the same axis as BatchNormalization's default -1).
+fn last_axis_as_minus_one(config: &Value, rank: usize) -> Value {
+    let mut config = config.clone();
+    if config["axis"].as_u64() == Some(rank as u64) {
+        config["axis"] = Value::from(-1);
+    }
+    config
+}
+
+/// The model strata's builder lays out for `architecture` equals Keras's from `fixture_name`.
+fn assert_builder_matches_keras(architecture: &str, fixture_name: &str, options: &Options) {
+    let fixture = config_fixture(fixture_name);
+    let keras = keras_model_from_config(&fixture["config"]).unwrap_or_else(|e| panic!("{fixture_name}: {e}"));
+    let ours = applications::architecture(architecture, options).unwrap_or_else(|e| panic!("{fixture_name}: {e}"));
+    let input: Vec<usize> = serde_json::from_value(fixture["input_shape"].clone()).unwrap();
+    assert_eq!(ours.name(), keras.name(), "{fixture_name}: model name");
+    let planned = |model: &Model| {
+        model
+            .planned_layers(&[&input])
+            .unwrap_or_else(|e| panic!("{fixture_name}: {e}"))
+    };
+    let (mine, theirs) = (planned(&ours), planned(&keras));
+    // Layers by name: strata orders a graph's layers depth first, Keras by depth, so branchy
+    // graphs (Inception) list the same layers in another order.
+    let by_name = |model: &Model,
+                   rows: Vec<strata::model::PlannedLayer>|
+     -> BTreeMap<String, (strata::model::PlannedLayer, Value, Value)> {
+        let graph = model.config()["config"]["layers"].clone();
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let inbound = graph[i]["inbound_nodes"].clone();
+                assert_eq!(graph[i]["name"], row.name.as_str(), "{fixture_name}: config order");
+                (row.name.clone(), (row, model.layers()[i].config(), inbound))
+            })
+            .collect()
+    };
+    let (mine, theirs) = (by_name(&ours, mine), by_name(&keras, theirs));
+    assert_eq!(
+        mine.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>(),
+        "{fixture_name}: layer names"
+    );
+    for (name, (row, config, inbound)) in &mine {
+        let (keras_row, keras_config, keras_inbound) = &theirs[name];
+        assert_eq!(row, keras_row, "{fixture_name}: layer '{name}'");
+        let rank = row.output_shapes[0].len();
+        assert_eq!(
+            last_axis_as_minus_one(config, rank),
+            last_axis_as_minus_one(keras_config, rank),
+            "{fixture_name}: layer '{name}' config"
+        );
+        assert_eq!(inbound, keras_inbound, "{fixture_name}: layer '{name}' inputs");
+    }
+    assert_eq!(
+        ours.count_params() as u64,
+        fixture["total_params"].as_u64().unwrap(),
+        "{fixture_name}: count_params"
+    );
+}
+
+#[test]
+fn every_builder_with_its_classifier_equals_keras() {
+    let options = Options {
+        classes: 10,
+        ..Options::default()
+    };
+    for name in BUILT {
+        assert_builder_matches_keras(name, &format!("{name}_top"), &options);
+    }
+}
+
+#[test]
+fn every_builder_without_its_classifier_at_a_small_input_equals_keras() {
+    let options = Options {
+        include_top: false,
+        input_shape: Some([96, 96, 3]),
+        ..Options::default()
+    };
+    for name in BUILT {
+        assert_builder_matches_keras(name, &format!("{name}_notop"), &options);
+    }
+}
+
+#[test]
+fn pooling_and_alpha_shape_the_output_as_in_keras() {
+    // keras.applications.MobileNetV2(alpha=0.35, include_top=False, pooling="max",
+    // input_shape=(64, 64, 3)).output_shape == (None, 1280); MobileNet(alpha=0.25) ends in
+    // 256 channels; ResNet50's pooled features are 2048 wide.
+    let cases = [
+        ("mobilenet_v2", 0.35, Some(Pooling::Max), vec![1280]),
+        ("mobilenet", 0.25, Some(Pooling::Avg), vec![256]),
+        ("resnet50", 1.0, Some(Pooling::Avg), vec![2048]),
+        ("resnet50", 1.0, None, vec![2, 2, 2048]),
+    ];
+    for (name, alpha, pooling, expected) in cases {
+        let options = Options {
+            alpha,
+            pooling,
+            include_top: false,
+            input_shape: Some([64, 64, 3]),
+            ..Options::default()
+        };
+        let model = applications::architecture(name, &options).unwrap();
+        let rows = model.planned_layers(&[&[64, 64, 3]]).unwrap();
+        assert_eq!(rows.last().unwrap().output_shapes, [expected], "{name}");
+    }
+}
+
+#[test]
+fn bad_arguments_are_errors_naming_them() {
+    let small = Options {
+        input_shape: Some([16, 16, 3]),
+        ..Options::default()
+    };
+    let error = applications::architecture("resnet50", &small)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("ResNet50") && error.contains("at least 32"), "{error}");
+    let alpha = Options {
+        alpha: 0.5,
+        ..Options::default()
+    };
+    let error = applications::architecture("VGG16", &alpha).err().unwrap().to_string();
+    assert!(error.contains("VGG16") && error.contains("alpha"), "{error}");
+    let error = applications::architecture("resnet51", &Options::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("resnet51") && error.contains("mobilenet_v2"), "{error}");
+}
