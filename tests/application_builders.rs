@@ -50,6 +50,10 @@ const BUILT: &[&str] = &[
     "efficientnetb5",
     "efficientnetb6",
     "efficientnetb7",
+    "efficientnetv2b0",
+    "efficientnetv2b1",
+    "efficientnetv2b2",
+    "efficientnetv2b3",
     "inceptionv3",
     "xception",
 ];
@@ -186,4 +190,90 @@ fn bad_arguments_are_errors_naming_them() {
         .unwrap()
         .to_string();
     assert!(error.contains("resnet51") && error.contains("mobilenet_v2"), "{error}");
+}
+
+/// The fixture's input batch and Keras's outputs for it, `(input, output)`.
+fn keras_io(name: &str) -> (Tensor, Tensor) {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.json"))).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let tensor = |key: &str| {
+        let values: Vec<f32> = serde_json::from_value(json[key].clone()).unwrap();
+        let shape: Vec<usize> = serde_json::from_value(json[format!("{key}_shape")].clone()).unwrap();
+        Tensor::from_vec(shape, values).unwrap()
+    };
+    (tensor("input"), tensor("output"))
+}
+
+#[test]
+fn a_builder_loads_keras_weights_by_name_and_predicts_as_keras() {
+    // keras.applications.MobileNetV3Small(alpha=0.35, input_shape=(64, 64, 3), classes=10)
+    // with random weights, saved by Keras; built here, its weights loaded from the archive.
+    let options = Options {
+        alpha: 0.35,
+        input_shape: Some([64, 64, 3]),
+        classes: 10,
+        weights: Some(fixture("mobilenetv3small_a035.keras")),
+        ..Options::default()
+    };
+    let mut model = applications::mobilenet_v3_small(&options).unwrap();
+    let (x, expected) = keras_io("mobilenetv3small_a035");
+    let y = model.predict(&x, 32).unwrap();
+    assert_eq!(y.shape(), expected.shape());
+    for (i, (a, e)) in y.data().iter().zip(expected.data()).enumerate() {
+        assert!((a - e).abs() <= 1e-4, "[{i}]: strata {a}, Keras {e}");
+    }
+    // The model knows its family's preprocessing: MobileNetV3 rescales inside, takes 0-255.
+    let record = strata::applications::ImageInput::of(&model).unwrap().unwrap();
+    assert_eq!(record.mode, strata::applications::Mode::Raw);
+    assert_eq!(record.image_size, Some((64, 64)));
+
+    // Another width has other shapes: the error names the first weight that differs.
+    let narrower = Options {
+        alpha: 0.75,
+        ..options.clone()
+    };
+    let error = applications::mobilenet_v3_small(&narrower).err().unwrap().to_string();
+    assert!(
+        error.contains("mobilenetv3small_a035.keras") && error.contains("shape"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_builder_loads_its_own_saved_weights() {
+    let options = Options {
+        alpha: 0.35,
+        input_shape: Some([32, 32, 3]),
+        classes: 4,
+        ..Options::default()
+    };
+    let mut first = applications::mobilenet_v2(&options).unwrap();
+    assert_eq!(first.name(), "mobilenetv2_0.35_32");
+    let path = std::env::temp_dir().join(format!("strata-application-{}.safetensors", std::process::id()));
+    first.save_weights(&path).unwrap();
+    let mut second = applications::mobilenet_v2(&Options {
+        weights: Some(path.clone()),
+        ..options.clone()
+    })
+    .unwrap();
+    let x = Tensor::from_vec(
+        vec![2, 32, 32, 3],
+        (0..2 * 32 * 32 * 3).map(|i| (i % 7) as f32 / 7.0).collect(),
+    )
+    .unwrap();
+    assert_eq!(
+        first.predict(&x, 2).unwrap().data(),
+        second.predict(&x, 2).unwrap().data()
+    );
+    // Without the classifier the file holds weights the model lacks: refused, named.
+    let error = applications::mobilenet_v2(&Options {
+        include_top: false,
+        weights: Some(path.clone()),
+        ..options
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    std::fs::remove_file(&path).ok();
+    assert!(error.contains("predictions"), "{error}");
 }

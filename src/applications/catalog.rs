@@ -4,7 +4,7 @@
 use super::imagenet::Mode;
 use super::options::{Options, load_by_name};
 use super::record::ImageInput;
-use super::{densenet, efficientnet, mobilenet_v3, resnet, vgg};
+use super::{densenet, efficientnet, efficientnet_v2, mobilenet_v3, resnet, vgg};
 use crate::error::{Error, Result};
 use crate::model::Model;
 
@@ -158,6 +158,30 @@ const APPLICATIONS: &[Application] = &[
         graph: |o| efficientnet::efficientnet(o, 7),
     },
     Application {
+        name: "efficientnet_v2_b0",
+        keras: "EfficientNetV2B0",
+        mode: Mode::Raw,
+        graph: |o| efficientnet_v2::efficientnet_v2(o, 0),
+    },
+    Application {
+        name: "efficientnet_v2_b1",
+        keras: "EfficientNetV2B1",
+        mode: Mode::Raw,
+        graph: |o| efficientnet_v2::efficientnet_v2(o, 1),
+    },
+    Application {
+        name: "efficientnet_v2_b2",
+        keras: "EfficientNetV2B2",
+        mode: Mode::Raw,
+        graph: |o| efficientnet_v2::efficientnet_v2(o, 2),
+    },
+    Application {
+        name: "efficientnet_v2_b3",
+        keras: "EfficientNetV2B3",
+        mode: Mode::Raw,
+        graph: |o| efficientnet_v2::efficientnet_v2(o, 3),
+    },
+    Application {
         name: "inception_v3",
         keras: "InceptionV3",
         mode: Mode::Tf,
@@ -260,6 +284,10 @@ application_functions!(
     efficientnet_b5 => "EfficientNetB5",
     efficientnet_b6 => "EfficientNetB6",
     efficientnet_b7 => "EfficientNetB7",
+    efficientnet_v2_b0 => "EfficientNetV2B0",
+    efficientnet_v2_b1 => "EfficientNetV2B1",
+    efficientnet_v2_b2 => "EfficientNetV2B2",
+    efficientnet_v2_b3 => "EfficientNetV2B3",
     inception_v3 => "InceptionV3",
     xception => "Xception",
 );

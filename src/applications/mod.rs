@@ -22,6 +22,7 @@
 mod catalog;
 mod densenet;
 mod efficientnet;
+mod efficientnet_v2;
 mod imagenet;
 mod inception_v3;
 mod mobilenet;
