@@ -277,3 +277,44 @@ fn a_builder_loads_its_own_saved_weights() {
     std::fs::remove_file(&path).ok();
     assert!(error.contains("predictions"), "{error}");
 }
+
+#[test]
+fn a_description_file_names_an_application() {
+    use strata::io::config::{Format, parse};
+    let text = r#"
+        data = "flowers/"
+        application = { name = "MobileNetV2", alpha = 0.35, input_shape = [96, 96, 3], classes = 5 }
+        [compile]
+        optimizer = "adam"
+    "#;
+    let spec = parse(text, Format::Toml, "flowers.toml").unwrap();
+    let keras = applications::architecture(
+        "mobilenet_v2",
+        &Options {
+            alpha: 0.35,
+            input_shape: Some([96, 96, 3]),
+            classes: 5,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(spec.model.name(), "mobilenetv2_0.35_96");
+    assert_eq!(spec.model.config(), keras.config());
+    assert_eq!(spec.model.count_params(), keras.count_params());
+    assert_eq!(
+        spec.loss,
+        strata::losses::Loss::SparseCategoricalCrossentropy { from_logits: false }
+    );
+    let plain = parse("application = \"resnet50\"\nname = \"mine\"", Format::Toml, "r.toml").unwrap();
+    assert_eq!(plain.model.name(), "mine");
+    assert_eq!(plain.model.count_params(), 25_636_712, "Keras's ResNet50 count");
+    for (bad, needle) in [
+        ("application = { name = \"resnet50\", alpah = 1.0 }", "alpah"),
+        ("application = { name = \"resnet50\", pooling = \"mean\" }", "mean"),
+        ("application = \"resnet5\"", "resnet5"),
+        ("application = { alpha = 1.0 }", "name"),
+    ] {
+        let error = parse(bad, Format::Toml, "bad.toml").err().unwrap().to_string();
+        assert!(error.contains("bad.toml") && error.contains(needle), "{bad}: {error}");
+    }
+}

@@ -21,6 +21,7 @@
 
 mod catalog;
 mod densenet;
+mod description;
 mod efficientnet;
 mod efficientnet_v2;
 mod imagenet;
@@ -34,6 +35,7 @@ mod vgg;
 mod xception;
 
 pub use catalog::*;
+pub use description::from_description;
 pub use imagenet::{
     IMAGENET_CLASSES, Mode, Prediction, decode_predictions, imagenet_classes, prepare_in_place, preprocess_input,
 };
