@@ -209,3 +209,30 @@ fn a_nested_application_predicts_as_keras() {
     let model = assert_predicts_as_keras("nested_mobilenetv2");
     assert!(model.layers().iter().any(|l| l.class_name() == "DepthwiseConv2D"));
 }
+
+#[test]
+fn a_narrow_resnet_predicts_as_keras() {
+    // Keras's ResNet builder and residual_block_v1 with 4 and 8 filters: ZeroPadding2D stem,
+    // convolution and identity shortcuts, Add then ReLU.
+    assert_predicts_as_keras("resnet_narrow");
+}
+
+#[test]
+fn a_narrow_resnet_v2_predicts_as_keras() {
+    // Pre-activation blocks, the strided 1×1 MaxPooling2D shortcut, post_bn.
+    assert_predicts_as_keras("resnetv2_narrow");
+}
+
+#[test]
+fn a_narrow_inception_predicts_as_keras() {
+    // InceptionV3's conv2d_bn (BatchNormalization without scale) in mixed0, mixed3, mixed4 and
+    // mixed9's blocks: 1×7 / 7×1 kernels, same-padded average pooling, concatenations.
+    assert_predicts_as_keras("inception_narrow");
+}
+
+#[test]
+fn a_narrow_xception_predicts_as_keras() {
+    // Xception's entry, middle and exit blocks: SeparableConv2D, strided same-padded max
+    // pooling added to 1×1 convolution shortcuts, identity shortcuts.
+    assert_predicts_as_keras("xception_narrow");
+}

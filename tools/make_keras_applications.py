@@ -15,8 +15,10 @@ Two kinds of fixture, both with random weights (`weights=None`: no download):
   NAME.json with a fixed input batch and what Keras's `predict` returns for it, row-major.
   One of them is a nested model (an application used as a layer of a Sequential).
 
-Keep the files small: all of them together stay under about 7 MB (MobileNet v1's parity
-is left out for that: its layers are all in the others).
+Keep the files small: all of them together stay under about 9.5 MB (MobileNet v1's parity
+is left out for that: its layers are all in the others). ResNet, ResNetV2, Inception and
+Xception have parity through narrow models of their own blocks (`narrow_families`): the full
+ones hold 20-60 million weights.
 """
 
 import gzip
@@ -99,7 +101,9 @@ def config_only(only):
             continue
         model = build(weights=None, include_top=True, classes=10)
         if None in model.input_shape[1:]:
-            # MobileNetV3 leaves the input size open; its default size is 224.
+            # MobileNetV3 leaves the input size open; its default size is 224. A fresh session
+            # gives the rebuilt model Keras's first names (`input_layer`, not `input_layer_1`).
+            keras.backend.clear_session()
             model = build(weights=None, include_top=True, classes=10, input_shape=(224, 224, 3))
         write_config_only(f"{name}_top", model)
         keras.backend.clear_session()
@@ -132,6 +136,91 @@ def parity_models():
         [keras.Input((48, 48, 3)), base, layers.GlobalAveragePooling2D(), layers.Dense(5, activation="softmax")],
         name="nested_mobilenetv2",
     ), (-1, 1)
+    # Added after the ones above, so their random weights stay as they were.
+    yield from narrow_families()
+
+
+def narrow_families():
+    """Narrow ResNet, ResNetV2, Inception and Xception (the full ones hold 20-60 million
+    weights): ResNet's own builder and block functions with few filters; Inception's
+    `conv2d_bn` in one block of each kind InceptionV3 has; Xception's entry, middle and exit
+    blocks as xception.py writes them, with few filters."""
+    from keras.src.applications import inception_v3, resnet
+
+    def resnet_stacks(x):
+        x = resnet.stack_residual_blocks_v1(x, 4, 2, stride1=1, name="conv2")
+        return resnet.stack_residual_blocks_v1(x, 8, 2, name="conv3")
+
+    yield "resnet_narrow", resnet.ResNet(
+        resnet_stacks, False, True, weights=None, input_shape=(32, 32, 3), classes=10, name="resnet_narrow"
+    ), (-1, 1)
+
+    def resnet_v2_stacks(x):
+        # Two blocks per stack: the second's stride makes the 1x1 max-pooling shortcut.
+        x = resnet.stack_residual_blocks_v2(x, 4, 2, name="conv2")
+        return resnet.stack_residual_blocks_v2(x, 8, 2, stride1=1, name="conv3")
+
+    yield "resnetv2_narrow", resnet.ResNet(
+        resnet_v2_stacks, True, True, weights=None, input_shape=(32, 32, 3), classes=10, name="resnetv2_narrow"
+    ), (-1, 1)
+
+    conv = inception_v3.conv2d_bn
+    inputs = keras.Input((40, 40, 3))
+    x = conv(inputs, 8, 3, 3, strides=(2, 2), padding="valid")
+    x = conv(x, 8, 3, 3)
+    # mixed0: 1x1, 5x5, double 3x3 and average-pooled branches.
+    b1 = conv(x, 4, 1, 1)
+    b5 = conv(conv(x, 4, 1, 1), 6, 5, 5)
+    b3 = conv(conv(conv(x, 4, 1, 1), 6, 3, 3), 6, 3, 3)
+    bp = conv(layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x), 4, 1, 1)
+    x = layers.concatenate([b1, b5, b3, bp], name="mixed0")
+    # mixed3: the strided reduction with max pooling.
+    b3 = conv(x, 8, 3, 3, strides=(2, 2), padding="valid")
+    bd = conv(conv(conv(x, 4, 1, 1), 6, 3, 3), 6, 3, 3, strides=(2, 2), padding="valid")
+    bp = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)
+    x = layers.concatenate([b3, bd, bp], name="mixed3")
+    # mixed4: the factorized 7x7 branches.
+    b1 = conv(x, 8, 1, 1)
+    b7 = conv(conv(conv(x, 4, 1, 1), 4, 1, 7), 8, 7, 1)
+    bd = conv(conv(conv(x, 4, 1, 1), 4, 7, 1), 8, 1, 7)
+    bp = conv(layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x), 8, 1, 1)
+    x = layers.concatenate([b1, b7, bd, bp], name="mixed4")
+    # mixed9: the split 1x3 / 3x1 branches.
+    b3 = conv(x, 8, 1, 1)
+    b3 = layers.concatenate([conv(b3, 6, 1, 3), conv(b3, 6, 3, 1)], name="mixed9_0")
+    x = layers.concatenate([conv(x, 8, 1, 1), b3], name="mixed9")
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = layers.Dense(10, activation="softmax", name="predictions")(x)
+    yield "inception_narrow", keras.Model(inputs, outputs, name="inception_narrow"), (-1, 1)
+
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Conv2D(8, (3, 3), strides=(2, 2), use_bias=False, name="block1_conv1")(inputs)
+    x = layers.BatchNormalization(name="block1_conv1_bn")(x)
+    x = layers.Activation("relu", name="block1_conv1_act")(x)
+    for block, filters in [(2, 16), (3, 24)]:
+        residual = layers.Conv2D(filters, (1, 1), strides=(2, 2), padding="same", use_bias=False)(x)
+        residual = layers.BatchNormalization()(residual)
+        if block > 2:
+            x = layers.Activation("relu", name=f"block{block}_sepconv1_act")(x)
+        x = layers.SeparableConv2D(filters, (3, 3), padding="same", use_bias=False, name=f"block{block}_sepconv1")(x)
+        x = layers.BatchNormalization(name=f"block{block}_sepconv1_bn")(x)
+        x = layers.Activation("relu", name=f"block{block}_sepconv2_act")(x)
+        x = layers.SeparableConv2D(filters, (3, 3), padding="same", use_bias=False, name=f"block{block}_sepconv2")(x)
+        x = layers.BatchNormalization(name=f"block{block}_sepconv2_bn")(x)
+        x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name=f"block{block}_pool")(x)
+        x = layers.add([x, residual])
+    residual = x
+    for i in range(1, 4):
+        x = layers.Activation("relu", name=f"block5_sepconv{i}_act")(x)
+        x = layers.SeparableConv2D(24, (3, 3), padding="same", use_bias=False, name=f"block5_sepconv{i}")(x)
+        x = layers.BatchNormalization(name=f"block5_sepconv{i}_bn")(x)
+    x = layers.add([x, residual])
+    x = layers.SeparableConv2D(32, (3, 3), padding="same", use_bias=False, name="block14_sepconv1")(x)
+    x = layers.BatchNormalization(name="block14_sepconv1_bn")(x)
+    x = layers.Activation("relu", name="block14_sepconv1_act")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = layers.Dense(10, activation="softmax", name="predictions")(x)
+    yield "xception_narrow", keras.Model(inputs, outputs, name="xception_narrow"), (-1, 1)
 
 
 def randomize(model, rng):

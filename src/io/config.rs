@@ -305,18 +305,33 @@ fn from_value(root: &Value) -> Result<ModelFile> {
         Some(config) if config.get("layers").is_some() => config,
         _ => root,
     };
-    let name = body
+    let mut name = body
         .get("name")
         .or_else(|| root.get("name"))
         .and_then(Value::as_str)
         .unwrap_or("model")
         .to_string();
-    let entries = body
-        .get("layers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::Data("missing \"layers\": a list of {class_name, config} entries".into()))?;
+    let application = root.get("application");
+    let entries = match (body.get("layers").and_then(Value::as_array), application) {
+        (Some(entries), _) => entries.as_slice(),
+        (None, Some(_)) => &[],
+        (None, None) => {
+            return Err(Error::Data(
+                "missing \"layers\" (a list of {class_name, config} entries) or \"application\" (e.g. \"mobilenet_v2\")"
+                    .into(),
+            ));
+        }
+    };
     let class = root.get("class_name").and_then(Value::as_str);
-    let mut model = if matches!(class, Some("Functional" | "Model")) {
+    let mut model = if let Some(application) = application {
+        let model = crate::applications::from_description(application)?;
+        name = body
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(model.name())
+            .to_string();
+        model
+    } else if matches!(class, Some("Functional" | "Model")) {
         graph_from_config(entries, body.get("input_layers"), body.get("output_layers"))?
     } else {
         let mut model = Model::new();
@@ -352,6 +367,7 @@ fn from_value(root: &Value) -> Result<ModelFile> {
                 "compile.loss must be a name or a list of names (one per output), got {other}"
             )));
         }
+        None if application.is_some() => vec![Loss::SparseCategoricalCrossentropy { from_logits: false }; outputs],
         None => vec![default_loss(entries); outputs],
     };
     match compile.and_then(|c| c.get("from_logits")) {

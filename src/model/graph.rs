@@ -282,6 +282,16 @@ impl Model {
     /// Every input must reach an output, and every node an output depends on must come from
     /// the inputs: otherwise an error says which.
     pub fn functional_multi(inputs: &[&Node], outputs: &[&Node]) -> Result<Model> {
+        let mut model = Self::functional_graph(inputs, outputs)?;
+        let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape()).collect();
+        model.build_inputs(&shapes)?;
+        Ok(model)
+    }
+
+    /// [`Model::functional_multi`] without building: the graph, its layers named, no weights
+    /// made yet (they are when the model is first used). The applications build their
+    /// architectures this way, so comparing one with Keras's costs no weight memory.
+    pub(crate) fn functional_graph(inputs: &[&Node], outputs: &[&Node]) -> Result<Model> {
         let order = checked_order(inputs, outputs)?;
         let mut model = Model::new();
         model.set_name("functional");
@@ -303,8 +313,6 @@ impl Model {
                 .1
         };
         model.network.outputs = outputs.iter().map(output_of).collect();
-        let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape()).collect();
-        model.build_inputs(&shapes)?;
         Ok(model)
     }
 

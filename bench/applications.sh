@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Inference speed of Keras Applications (random weights, 224x224) in strata and TF-Keras, one
+# after the other in the same run: batch-1 latency (p50, p99) and batch-32 throughput, printed
+# as a markdown table with ratios (strata's speed over TF-Keras's: above 1, strata is faster).
+#
+# Usage:
+#   PY=/path/to/python-with-tensorflow bash bench/applications.sh [THREADS] [RUNS] [MODEL ...]
+# Defaults: 2 threads, 30 batch-1 runs (a tenth as many batch-32 runs, at least 3),
+# mobilenet_v2 resnet50. TF-Keras runs each model as a tf.function (`model(x, training=False)`),
+# its fastest single-call path, with the same thread count (intra-op; one inter-op thread).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-/tmp/kerasvenv/bin/python}
+THREADS=${1:-2}
+RUNS=${2:-30}
+shift $(( $# > 2 ? 2 : $# ))
+MODELS=("${@:-mobilenet_v2 resnet50}")
+read -r -a MODELS <<< "${MODELS[*]}"
+OUT=$(mktemp)
+cargo build --release -q --example applications_speed
+target/release/examples/applications_speed "$THREADS" "$RUNS" "${MODELS[@]}" >> "$OUT"
+TF_CPP_MIN_LOG_LEVEL=3 "$PY" - "$THREADS" "$RUNS" "${MODELS[@]}" >> "$OUT" 2>/dev/null <<'PYEOF'
+import json, sys, time
+import numpy as np
+import tensorflow as tf
+threads, runs, names = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+tf.config.threading.set_intra_op_parallelism_threads(threads)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+import keras
+builders = {"mobilenet_v2": keras.applications.MobileNetV2, "resnet50": keras.applications.ResNet50,
+            "mobilenet": keras.applications.MobileNet, "efficientnet_b0": keras.applications.EfficientNetB0,
+            "inception_v3": keras.applications.InceptionV3, "xception": keras.applications.Xception,
+            "vgg16": keras.applications.VGG16, "densenet121": keras.applications.DenseNet121}
+for name in names:
+    model = builders[name](weights=None)
+    call = tf.function(lambda x: model(x, training=False))
+    one = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype("float32")
+    for _ in range(3):
+        call(one).numpy()
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter(); call(one).numpy(); seconds.append(time.perf_counter() - start)
+    seconds.sort()
+    rank = lambda q: seconds[min(len(seconds), max(1, int(np.ceil(q * len(seconds))))) - 1]
+    batch = np.random.default_rng(1).uniform(-1, 1, (32, 224, 224, 3)).astype("float32")
+    call(batch).numpy()
+    batch_runs = max(3, runs // 10)
+    start = time.perf_counter()
+    for _ in range(batch_runs):
+        call(batch).numpy()
+    print(json.dumps({"framework": "tf-keras", "model": name, "threads": threads,
+                      "batch1_p50_ms": 1e3 * rank(0.5), "batch1_p99_ms": 1e3 * rank(0.99),
+                      "batch32_images_per_s": 32 * batch_runs / (time.perf_counter() - start)}))
+PYEOF
+python3 - "$OUT" <<'PYEOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+by = {(r["framework"], r["model"]): r for r in rows}
+print("| model | threads | strata p50 / p99 ms (batch 1) | TF-Keras p50 / p99 ms | p50 ratio | strata img/s (batch 32) | TF-Keras img/s | throughput ratio |")
+print("|---|---|---|---|---|---|---|---|")
+for (framework, model), s in by.items():
+    if framework != "strata" or ("tf-keras", model) not in by:
+        continue
+    k = by[("tf-keras", model)]
+    print(f"| {model} | {s['threads']} | {s['batch1_p50_ms']:.1f} / {s['batch1_p99_ms']:.1f} | "
+          f"{k['batch1_p50_ms']:.1f} / {k['batch1_p99_ms']:.1f} | {k['batch1_p50_ms'] / s['batch1_p50_ms']:.2f}x | "
+          f"{s['batch32_images_per_s']:.1f} | {k['batch32_images_per_s']:.1f} | "
+          f"{s['batch32_images_per_s'] / k['batch32_images_per_s']:.2f}x |")
+PYEOF
+echo "raw results: $OUT" >&2

@@ -1,0 +1,320 @@
+//! The Keras Applications built in Rust (`strata::applications`, issue #16) against Keras's
+//! own: for each architecture, the model the Rust builder lays out equals the one imported from
+//! the Keras config in tests/fixtures/keras/applications/ (written by
+//! tools/make_keras_applications.py): the same layers, in the same order, with Keras's names,
+//! classes, configs, connections, parameter counts and output shapes, with the classifier
+//! (default input size, 10 classes) and without it (96×96). Nothing is built: the comparison
+//! costs no weight memory.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+use strata::applications::{self, Options, Pooling};
+use strata::io::keras_model_from_config;
+use strata::prelude::*;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/keras/applications/{name}"))
+}
+
+/// A config-only fixture: `{"config", "input_shape", "output_shape", "total_params", "layers"}`.
+fn config_fixture(name: &str) -> Value {
+    let file = std::fs::File::open(fixture(&format!("{name}.json.gz"))).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The architectures built in Rust, by their fixtures' names (which the builders accept).
+const BUILT: &[&str] = &[
+    "vgg16",
+    "vgg19",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnet50v2",
+    "resnet101v2",
+    "resnet152v2",
+    "mobilenet",
+    "mobilenetv2",
+    "mobilenetv3small",
+    "mobilenetv3large",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "efficientnetb0",
+    "efficientnetb1",
+    "efficientnetb2",
+    "efficientnetb3",
+    "efficientnetb4",
+    "efficientnetb5",
+    "efficientnetb6",
+    "efficientnetb7",
+    "efficientnetv2b0",
+    "efficientnetv2b1",
+    "efficientnetv2b2",
+    "efficientnetv2b3",
+    "inceptionv3",
+    "xception",
+];
+
+/// `config` with an `axis` naming the last axis of a batched tensor of per-sample `rank`
+/// written -1 (Keras's ResNet says `axis=3`, the same axis as BatchNormalization's default -1).
+fn last_axis_as_minus_one(config: &Value, rank: usize) -> Value {
+    let mut config = config.clone();
+    if config["axis"].as_u64() == Some(rank as u64) {
+        config["axis"] = Value::from(-1);
+    }
+    config
+}
+
+/// The model strata's builder lays out for `architecture` equals Keras's from `fixture_name`.
+fn assert_builder_matches_keras(architecture: &str, fixture_name: &str, options: &Options) {
+    let fixture = config_fixture(fixture_name);
+    let keras = keras_model_from_config(&fixture["config"]).unwrap_or_else(|e| panic!("{fixture_name}: {e}"));
+    let ours = applications::architecture(architecture, options).unwrap_or_else(|e| panic!("{fixture_name}: {e}"));
+    let input: Vec<usize> = serde_json::from_value(fixture["input_shape"].clone()).unwrap();
+    assert_eq!(ours.name(), keras.name(), "{fixture_name}: model name");
+    let planned = |model: &Model| {
+        model
+            .planned_layers(&[&input])
+            .unwrap_or_else(|e| panic!("{fixture_name}: {e}"))
+    };
+    let (mine, theirs) = (planned(&ours), planned(&keras));
+    // Layers by name: strata orders a graph's layers depth first, Keras by depth, so branchy
+    // graphs (Inception) list the same layers in another order.
+    let by_name = |model: &Model,
+                   rows: Vec<strata::model::PlannedLayer>|
+     -> BTreeMap<String, (strata::model::PlannedLayer, Value, Value)> {
+        let graph = model.config()["config"]["layers"].clone();
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let inbound = graph[i]["inbound_nodes"].clone();
+                assert_eq!(graph[i]["name"], row.name.as_str(), "{fixture_name}: config order");
+                (row.name.clone(), (row, model.layers()[i].config(), inbound))
+            })
+            .collect()
+    };
+    let (mine, theirs) = (by_name(&ours, mine), by_name(&keras, theirs));
+    assert_eq!(
+        mine.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>(),
+        "{fixture_name}: layer names"
+    );
+    for (name, (row, config, inbound)) in &mine {
+        let (keras_row, keras_config, keras_inbound) = &theirs[name];
+        assert_eq!(row, keras_row, "{fixture_name}: layer '{name}'");
+        let rank = row.output_shapes[0].len();
+        assert_eq!(
+            last_axis_as_minus_one(config, rank),
+            last_axis_as_minus_one(keras_config, rank),
+            "{fixture_name}: layer '{name}' config"
+        );
+        assert_eq!(inbound, keras_inbound, "{fixture_name}: layer '{name}' inputs");
+    }
+    assert_eq!(
+        ours.count_params() as u64,
+        fixture["total_params"].as_u64().unwrap(),
+        "{fixture_name}: count_params"
+    );
+}
+
+#[test]
+fn every_builder_with_its_classifier_equals_keras() {
+    let options = Options {
+        classes: 10,
+        ..Options::default()
+    };
+    for name in BUILT {
+        assert_builder_matches_keras(name, &format!("{name}_top"), &options);
+    }
+}
+
+#[test]
+fn every_builder_without_its_classifier_at_a_small_input_equals_keras() {
+    let options = Options {
+        include_top: false,
+        input_shape: Some([96, 96, 3]),
+        ..Options::default()
+    };
+    for name in BUILT {
+        assert_builder_matches_keras(name, &format!("{name}_notop"), &options);
+    }
+}
+
+#[test]
+fn pooling_and_alpha_shape_the_output_as_in_keras() {
+    // keras.applications.MobileNetV2(alpha=0.35, include_top=False, pooling="max",
+    // input_shape=(64, 64, 3)).output_shape == (None, 1280); MobileNet(alpha=0.25) ends in
+    // 256 channels; ResNet50's pooled features are 2048 wide.
+    let cases = [
+        ("mobilenet_v2", 0.35, Some(Pooling::Max), vec![1280]),
+        ("mobilenet", 0.25, Some(Pooling::Avg), vec![256]),
+        ("resnet50", 1.0, Some(Pooling::Avg), vec![2048]),
+        ("resnet50", 1.0, None, vec![2, 2, 2048]),
+    ];
+    for (name, alpha, pooling, expected) in cases {
+        let options = Options {
+            alpha,
+            pooling,
+            include_top: false,
+            input_shape: Some([64, 64, 3]),
+            ..Options::default()
+        };
+        let model = applications::architecture(name, &options).unwrap();
+        let rows = model.planned_layers(&[&[64, 64, 3]]).unwrap();
+        assert_eq!(rows.last().unwrap().output_shapes, [expected], "{name}");
+    }
+}
+
+#[test]
+fn bad_arguments_are_errors_naming_them() {
+    let small = Options {
+        input_shape: Some([16, 16, 3]),
+        ..Options::default()
+    };
+    let error = applications::architecture("resnet50", &small)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("ResNet50") && error.contains("at least 32"), "{error}");
+    let alpha = Options {
+        alpha: 0.5,
+        ..Options::default()
+    };
+    let error = applications::architecture("VGG16", &alpha).err().unwrap().to_string();
+    assert!(error.contains("VGG16") && error.contains("alpha"), "{error}");
+    let error = applications::architecture("resnet51", &Options::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("resnet51") && error.contains("mobilenet_v2"), "{error}");
+}
+
+/// The fixture's input batch and Keras's outputs for it, `(input, output)`.
+fn keras_io(name: &str) -> (Tensor, Tensor) {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.json"))).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let tensor = |key: &str| {
+        let values: Vec<f32> = serde_json::from_value(json[key].clone()).unwrap();
+        let shape: Vec<usize> = serde_json::from_value(json[format!("{key}_shape")].clone()).unwrap();
+        Tensor::from_vec(shape, values).unwrap()
+    };
+    (tensor("input"), tensor("output"))
+}
+
+#[test]
+fn a_builder_loads_keras_weights_by_name_and_predicts_as_keras() {
+    // keras.applications.MobileNetV3Small(alpha=0.35, input_shape=(64, 64, 3), classes=10)
+    // with random weights, saved by Keras; built here, its weights loaded from the archive.
+    let options = Options {
+        alpha: 0.35,
+        input_shape: Some([64, 64, 3]),
+        classes: 10,
+        weights: Some(fixture("mobilenetv3small_a035.keras")),
+        ..Options::default()
+    };
+    let mut model = applications::mobilenet_v3_small(&options).unwrap();
+    let (x, expected) = keras_io("mobilenetv3small_a035");
+    let y = model.predict(&x, 32).unwrap();
+    assert_eq!(y.shape(), expected.shape());
+    for (i, (a, e)) in y.data().iter().zip(expected.data()).enumerate() {
+        assert!((a - e).abs() <= 1e-4, "[{i}]: strata {a}, Keras {e}");
+    }
+    // The model knows its family's preprocessing: MobileNetV3 rescales inside, takes 0-255.
+    let record = strata::applications::ImageInput::of(&model).unwrap().unwrap();
+    assert_eq!(record.mode, strata::applications::Mode::Raw);
+    assert_eq!(record.image_size, Some((64, 64)));
+
+    // Another width has other shapes: the error names the first weight that differs.
+    let narrower = Options {
+        alpha: 0.75,
+        ..options.clone()
+    };
+    let error = applications::mobilenet_v3_small(&narrower).err().unwrap().to_string();
+    assert!(
+        error.contains("mobilenetv3small_a035.keras") && error.contains("shape"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_builder_loads_its_own_saved_weights() {
+    let options = Options {
+        alpha: 0.35,
+        input_shape: Some([32, 32, 3]),
+        classes: 4,
+        ..Options::default()
+    };
+    let mut first = applications::mobilenet_v2(&options).unwrap();
+    assert_eq!(first.name(), "mobilenetv2_0.35_32");
+    let path = std::env::temp_dir().join(format!("strata-application-{}.safetensors", std::process::id()));
+    first.save_weights(&path).unwrap();
+    let mut second = applications::mobilenet_v2(&Options {
+        weights: Some(path.clone()),
+        ..options.clone()
+    })
+    .unwrap();
+    let x = Tensor::from_vec(
+        vec![2, 32, 32, 3],
+        (0..2 * 32 * 32 * 3).map(|i| (i % 7) as f32 / 7.0).collect(),
+    )
+    .unwrap();
+    assert_eq!(
+        first.predict(&x, 2).unwrap().data(),
+        second.predict(&x, 2).unwrap().data()
+    );
+    // Without the classifier the file holds weights the model lacks: refused, named.
+    let error = applications::mobilenet_v2(&Options {
+        include_top: false,
+        weights: Some(path.clone()),
+        ..options
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    std::fs::remove_file(&path).ok();
+    assert!(error.contains("predictions"), "{error}");
+}
+
+#[test]
+fn a_description_file_names_an_application() {
+    use strata::io::config::{Format, parse};
+    let text = r#"
+        data = "flowers/"
+        application = { name = "MobileNetV2", alpha = 0.35, input_shape = [96, 96, 3], classes = 5 }
+        [compile]
+        optimizer = "adam"
+    "#;
+    let spec = parse(text, Format::Toml, "flowers.toml").unwrap();
+    let keras = applications::architecture(
+        "mobilenet_v2",
+        &Options {
+            alpha: 0.35,
+            input_shape: Some([96, 96, 3]),
+            classes: 5,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(spec.model.name(), "mobilenetv2_0.35_96");
+    assert_eq!(spec.model.config(), keras.config());
+    assert_eq!(spec.model.count_params(), keras.count_params());
+    assert_eq!(
+        spec.loss,
+        strata::losses::Loss::SparseCategoricalCrossentropy { from_logits: false }
+    );
+    let plain = parse("application = \"resnet50\"\nname = \"mine\"", Format::Toml, "r.toml").unwrap();
+    assert_eq!(plain.model.name(), "mine");
+    assert_eq!(plain.model.count_params(), 25_636_712, "Keras's ResNet50 count");
+    for (bad, needle) in [
+        ("application = { name = \"resnet50\", alpah = 1.0 }", "alpah"),
+        ("application = { name = \"resnet50\", pooling = \"mean\" }", "mean"),
+        ("application = \"resnet5\"", "resnet5"),
+        ("application = { alpha = 1.0 }", "name"),
+    ] {
+        let error = parse(bad, Format::Toml, "bad.toml").err().unwrap().to_string();
+        assert!(error.contains("bad.toml") && error.contains(needle), "{bad}: {error}");
+    }
+}
