@@ -10,6 +10,7 @@ mod export_conv;
 mod export_layers;
 mod export_recurrent;
 mod export_sequence;
+mod export_simplify;
 mod layers;
 pub mod proto;
 
