@@ -11,7 +11,7 @@
 
 use strata::Result;
 use strata::io::config::load_model_spec;
-use strata::layers::{Cropping1D, RandomContrast, RandomFlip};
+use strata::layers::{Cropping1D, MergeMode, RandomContrast, RandomFlip};
 use strata::prelude::*;
 use strata::rng::Rng;
 
@@ -187,7 +187,7 @@ fn convolutions() -> Result<Model> {
 }
 
 /// SimpleRNN, GRU and LSTM with their settings: sequences returned, read backwards, other
-/// activations, no bias.
+/// activations, no bias; Bidirectional with three merge modes.
 fn recurrent() -> Result<Model> {
     let inputs = Input::node(&[6, 4]);
     let a = SimpleRNN::new(5)
@@ -204,7 +204,13 @@ fn recurrent() -> Result<Model> {
     let e = SimpleRNN::new(2).activation("linear").call(&inputs)?;
     let f = LSTM::new(3).return_sequences(true).call(&inputs)?;
     let f = Flatten::new().call(&f)?;
-    let outputs = Concatenate::new(-1).call_many(&[&c, &d, &e, &f])?;
+    let g = Bidirectional::new(GRU::new(3).return_sequences(true)).call(&inputs)?;
+    let g = Bidirectional::new(LSTM::new(2)).merge_mode(MergeMode::Ave).call(&g)?;
+    let h = Bidirectional::new(SimpleRNN::new(2).go_backwards(true).return_sequences(true))
+        .merge_mode(MergeMode::Mul)
+        .call(&inputs)?;
+    let h = Flatten::new().call(&h)?;
+    let outputs = Concatenate::new(-1).call_many(&[&c, &d, &e, &f, &g, &h])?;
     Model::functional(&inputs, &outputs)
 }
 

@@ -1,7 +1,8 @@
 //! The layers ONNX export gained after its first release (convolutions beyond `Conv2D`,
 //! sequences, recurrent layers, attention, preprocessing): which settings of theirs cannot be
 //! written, and the dispatch to the files that write them (`export_conv.rs`,
-//! `export_sequence.rs`, `export_recurrent.rs`).
+//! `export_sequence.rs`, `export_recurrent.rs`; `SimpleRNN`, `LSTM` and `GRU` are sent to
+//! the last by `layers.rs`, which must not apply their activation after them).
 
 use super::builder::GraphBuilder;
 use super::layers::Emitter;
@@ -16,6 +17,9 @@ pub(super) fn refused_setting(layer: &dyn Layer) -> Option<String> {
     let on = |key: &str| config[key].as_bool().unwrap_or(false);
     match layer.class_name() {
         "SimpleRNN" | "LSTM" | "GRU" if on("return_state") => {
+            Some(": return_state (the final states as extra outputs)".into())
+        }
+        "Bidirectional" if config["layer"]["config"]["return_state"].as_bool() == Some(true) => {
             Some(": return_state (the final states as extra outputs)".into())
         }
         // A mask changes what the layers after it compute (skipped steps); ONNX has no masks.
@@ -63,6 +67,7 @@ impl Emitter<'_> {
             "PositionEmbedding" | "SinePositionEncoding" => self.positions(layer, config, x, shape),
             "MultiHeadAttention" => self.attention(layer, config, inputs),
             "Normalization" => self.normalization(layer, config, x),
+            "Bidirectional" => self.bidirectional(layer, config, x),
             // Random augmentations are the identity at inference.
             "RandomFlip" | "RandomRotation" | "RandomTranslation" | "RandomZoom" | "RandomContrast" => {
                 Ok(x.to_string())

@@ -54,6 +54,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "SimpleRNN",
     "LSTM",
     "GRU",
+    "Bidirectional",
     "Rescaling",
     "Normalization",
     "RandomFlip",
