@@ -1,23 +1,46 @@
 //! Writes ONNX files and strata's predictions for `tools/check_onnx_export.py`, which runs the
 //! files with ONNX Runtime and compares: `cargo run --release --example onnx_parity -- DIR`.
 //!
-//! For each named model (`mlp`, `mlp2`, `cnn`, `resnet`), `layers` (a functional model using
-//! every exportable layer kind) and `activations` (every exportable activation), with random weights (BatchNormalization's statistics too, so
-//! its inference form is not the identity): `DIR/NAME.onnx` and `DIR/NAME.json` holding the
-//! input's shape and values and strata's output.
+//! For each named model (`mlp`, `mlp2`, `cnn`, `resnet`, `rnn_mnist`, `char_rnn`, `imdb_lstm`,
+//! `char_transformer`, `imdb_transformer`), `layers` (a functional model using the first
+//! release's layer kinds), `activations` (every exportable activation), `convolutions`,
+//! `recurrent` and `sequence` (the other layer kinds and their settings), with random weights
+//! (BatchNormalization's statistics too, so its inference form is not the identity):
+//! `DIR/NAME.onnx` and `DIR/NAME.json` holding the input's shape and values and strata's
+//! output. Models that start with an `Embedding` get token ids below its vocabulary size.
 
 use strata::Result;
 use strata::io::config::load_model_spec;
+use strata::layers::{Cropping1D, MergeMode, RandomContrast, RandomFlip};
 use strata::prelude::*;
 use strata::rng::Rng;
 
 fn main() -> Result<()> {
     let folder = std::env::args().nth(1).unwrap_or_else(|| "onnx-parity".into());
     std::fs::create_dir_all(&folder).map_err(|e| strata::Error::file(&folder, e.to_string()))?;
-    for name in ["mlp", "mlp2", "cnn", "resnet", "layers", "activations"] {
+    let names = [
+        "mlp",
+        "mlp2",
+        "cnn",
+        "resnet",
+        "rnn_mnist",
+        "char_rnn",
+        "imdb_lstm",
+        "char_transformer",
+        "imdb_transformer",
+        "layers",
+        "activations",
+        "convolutions",
+        "recurrent",
+        "sequence",
+    ];
+    for name in names {
         let mut model = match name {
             "layers" => every_layer()?,
             "activations" => every_activation()?,
+            "convolutions" => convolutions()?,
+            "recurrent" => recurrent()?,
+            "sequence" => sequence()?,
             _ => load_model_spec(name)?.model,
         };
         let input_shape = model.layers()[0]
@@ -30,7 +53,12 @@ fn main() -> Result<()> {
         let mut shape = vec![3];
         shape.extend(&input_shape);
         let count: usize = shape.iter().product();
-        let x = Tensor::from_vec(shape.clone(), (0..count).map(|_| rng.uniform(0.0, 1.0)).collect())?;
+        let vocabulary = vocabulary(&model);
+        let values = (0..count).map(|_| match vocabulary {
+            Some(size) => (rng.uniform(0.0, 1.0) * size as f32).floor().min(size as f32 - 1.0),
+            None => rng.uniform(0.0, 1.0),
+        });
+        let x = Tensor::from_vec(shape.clone(), values.collect())?;
         let y = model.predict(&x, 32)?;
         model.save_onnx(format!("{folder}/{name}.onnx"))?;
         let record = serde_json::json!({
@@ -43,12 +71,22 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// The smallest vocabulary of the model's `Embedding` layers, if it has any.
+fn vocabulary(model: &Model) -> Option<usize> {
+    let layers = model.layers();
+    let embeddings = layers.iter().filter(|l| l.class_name() == "Embedding");
+    embeddings
+        .filter_map(|l| l.config()["input_dim"].as_u64())
+        .min()
+        .map(|n| n as usize)
+}
+
 /// Sets every weight to small random values; variances stay positive.
 fn randomize(model: &mut Model, seed: u64) {
     let mut rng = Rng::new(seed);
     let ids: Vec<_> = model.params().ids().collect();
     for id in ids {
-        let variance = model.params().name(id).ends_with("moving_variance");
+        let variance = model.params().name(id).ends_with("variance");
         for v in model.params_mut().value_mut(id).data_mut() {
             *v = if variance {
                 rng.uniform(0.5, 1.5)
@@ -115,4 +153,95 @@ fn every_activation() -> Result<Model> {
     Concatenate::new(-1)
         .call_many(&all)
         .and_then(|outputs| Model::functional(&inputs, &outputs))
+}
+
+/// The convolutions beyond Conv2D and the image layers: augmentations (the identity at
+/// inference), Normalization, depthwise (with a depth multiplier, "same", stride 2),
+/// separable, transposed ("same" and "valid" with a stride above the window), cropping and
+/// both upsamplings.
+fn convolutions() -> Result<Model> {
+    let inputs = Input::node(&[9, 8, 3]);
+    let x = RandomFlip::new("horizontal").call(&inputs)?;
+    let x = RandomContrast::new(0.2).call(&x)?;
+    let x = Normalization::new().call(&x)?;
+    let x = DepthwiseConv2D::new(3)
+        .depth_multiplier(2)
+        .strides(2)
+        .padding("same")
+        .activation("relu")
+        .call(&x)?;
+    let x = SeparableConv2D::new(5, (2, 3)).activation("tanh").call(&x)?;
+    let up = Conv2DTranspose::new(4, 3).strides(2).padding("same").call(&x)?;
+    let wide = Conv2DTranspose::new(4, (1, 2)).strides((2, 3)).call(&x)?;
+    let wide = Cropping2D::new(((1, 1), (2, 2))).call(&wide)?;
+    let up = Cropping2D::new(((1, 1), (2, 0))).call(&up)?;
+    let x = Concatenate::new(-1).call_many(&[&up, &wide])?;
+    let nearest = UpSampling2D::new((2, 1)).call(&x)?;
+    let bilinear = UpSampling2D::new(2).interpolation("bilinear").call(&x)?;
+    let nearest = Flatten::new().call(&nearest)?;
+    let bilinear = Flatten::new().call(&bilinear)?;
+    let depthwise = DepthwiseConv2D::new(2).use_bias(false).call(&x)?;
+    let depthwise = Flatten::new().call(&depthwise)?;
+    let outputs = Concatenate::new(-1).call_many(&[&nearest, &bilinear, &depthwise])?;
+    Model::functional(&inputs, &outputs)
+}
+
+/// SimpleRNN, GRU and LSTM with their settings: sequences returned, read backwards, other
+/// activations, no bias; Bidirectional with three merge modes.
+fn recurrent() -> Result<Model> {
+    let inputs = Input::node(&[6, 4]);
+    let a = SimpleRNN::new(5)
+        .activation("relu")
+        .return_sequences(true)
+        .call(&inputs)?;
+    let b = GRU::new(4)
+        .recurrent_activation("hard_sigmoid")
+        .return_sequences(true)
+        .go_backwards(true)
+        .call(&a)?;
+    let c = LSTM::new(3).go_backwards(true).call(&b)?;
+    let d = GRU::new(2).use_bias(false).call(&inputs)?;
+    let e = SimpleRNN::new(2).activation("linear").call(&inputs)?;
+    let f = LSTM::new(3).return_sequences(true).call(&inputs)?;
+    let f = Flatten::new().call(&f)?;
+    let g = Bidirectional::new(GRU::new(3).return_sequences(true)).call(&inputs)?;
+    let g = Bidirectional::new(LSTM::new(2)).merge_mode(MergeMode::Ave).call(&g)?;
+    let h = Bidirectional::new(SimpleRNN::new(2).go_backwards(true).return_sequences(true))
+        .merge_mode(MergeMode::Mul)
+        .call(&inputs)?;
+    let h = Flatten::new().call(&h)?;
+    let outputs = Concatenate::new(-1).call_many(&[&c, &d, &e, &f, &g, &h])?;
+    Model::functional(&inputs, &outputs)
+}
+
+/// Token sequences: Embedding, both position layers, attention with a separate key and
+/// other widths, LayerNormalization without a scale, Conv1D, MaxPooling1D, Cropping1D and
+/// GlobalAveragePooling1D.
+fn sequence() -> Result<Model> {
+    let inputs = Input::node(&[10]);
+    let tokens = Embedding::new(20, 8).call(&inputs)?;
+    let positions = PositionEmbedding::new(12).call(&tokens)?;
+    let sines = SinePositionEncoding::new().call(&tokens)?;
+    let x = Add::new().call_many(&[&tokens, &positions, &sines])?;
+    let key = Dense::new(5).call(&x)?;
+    let attended = MultiHeadAttention::new(2, 4)
+        .value_dim(3)
+        .output_shape(6)
+        .call_many(&[&x, &x, &key])?;
+    let causal = MultiHeadAttention::new(2, 3)
+        .use_causal_mask(true)
+        .use_bias(false)
+        .call_many(&[&x, &x])?;
+    let x = Concatenate::new(-1).call_many(&[&attended, &causal])?;
+    let x = LayerNormalization::new().scale(false).epsilon(1e-5).call(&x)?;
+    let x = Conv1D::new(4, 3)
+        .padding("same")
+        .strides(2)
+        .activation("gelu")
+        .call(&x)?;
+    let x = MaxPooling1D::new(2).padding("same").call(&x)?;
+    let x = Cropping1D::new(1, 0).call(&x)?;
+    let x = GlobalAveragePooling1D::new().call(&x)?;
+    let outputs = Dense::new(3).call(&x)?;
+    Model::functional(&inputs, &outputs)
 }

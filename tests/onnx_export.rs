@@ -132,16 +132,33 @@ fn mlp_exports_opset_17_named_io_dynamic_batch_and_its_weights() {
 fn cnn_convolutions_run_in_nchw_with_kernels_in_onnx_layout() {
     let model = named("cnn");
     let proto = exported(&model, "cnn");
-    let ops = op_types(&proto);
-    let conv = ["Transpose", "Conv", "Transpose", "Relu"];
-    let pool = ["Transpose", "MaxPool", "Transpose"];
-    let mut expected: Vec<&str> = [&conv[..], &pool, &conv, &pool, &conv].concat();
-    expected.extend(["Flatten", "Gemm", "Relu", "Gemm", "Softmax", "Identity"]);
-    assert_eq!(ops, expected);
+    // The chain stays channels-first: the Transposes back and forth between its layers (and
+    // around the ReLUs between them) are dropped; the input is still NHWC.
+    assert_eq!(
+        op_types(&proto),
+        [
+            "Transpose",
+            "Conv",
+            "Relu",
+            "MaxPool",
+            "Conv",
+            "Relu",
+            "MaxPool",
+            "Conv",
+            "Transpose",
+            "Relu",
+            "Flatten",
+            "Gemm",
+            "Relu",
+            "Gemm",
+            "Softmax",
+            "Identity"
+        ]
+    );
     let graph = proto.graph.as_ref().unwrap();
     assert_eq!(dims(&graph.input[0]), ["N", "28", "28", "1"]);
     assert_eq!(attribute(&graph.node[0], "perm").ints, [0, 3, 1, 2]);
-    assert_eq!(attribute(&graph.node[2], "perm").ints, [0, 2, 3, 1]);
+    assert_eq!(attribute(&graph.node[8], "perm").ints, [0, 2, 3, 1]);
     // Keras's (kh, kw, in, out) kernel becomes ONNX's (out, in, kh, kw).
     let keras = &model.weights()["conv2d_1/kernel"];
     let (kh, kw, cin, cout) = (keras.shape()[0], keras.shape()[1], keras.shape()[2], keras.shape()[3]);
@@ -185,20 +202,94 @@ fn resnet_same_padding_is_split_as_keras_splits_it() {
 fn unsupported_layers_are_listed_all_at_once() {
     let mut model = Sequential::new();
     model
-        .add(Input::new(&[5, 3]))
-        .add(SimpleRNN::new(4).return_sequences(true))
+        .add(Input::new(&[5]))
+        .add(Embedding::new(10, 3).mask_zero(true))
+        .add(LSTM::new(4).return_sequences(true))
+        .add(TimeDistributed::new(Dense::new(2)))
         .add(LayerNormalization::new())
         .add(Flatten::new())
         .add(Dense::new(2));
-    model.build(&[5, 3]).unwrap();
+    model.build(&[5]).unwrap();
     let error = model
         .save_onnx(scratch("refused").join("m.onnx"))
         .unwrap_err()
         .to_string();
-    assert!(error.contains("'simple_rnn' (SimpleRNN)"), "{error}");
-    assert!(error.contains("'layer_normalization' (LayerNormalization)"), "{error}");
+    assert!(error.contains("'embedding' (Embedding: mask_zero"), "{error}");
+    assert!(error.contains("'time_distributed' (TimeDistributed)"), "{error}");
+    assert!(!error.contains("'lstm'"), "{error}");
+    assert!(!error.contains("'layer_normalization'"), "{error}");
     assert!(!error.contains("'dense'"), "{error}");
     assert!(!scratch("refused").join("m.onnx").exists());
+}
+
+#[test]
+fn lstm_gates_go_in_onnx_order_i_o_f_c() {
+    let model = named("rnn_mnist");
+    let proto = exported(&model, "rnn_mnist");
+    assert_eq!(
+        op_types(&proto),
+        ["Transpose", "LSTM", "Squeeze", "Gemm", "Softmax", "Identity"]
+    );
+    let graph = proto.graph.as_ref().unwrap();
+    let lstm = &graph.node[1];
+    assert_eq!(attribute(lstm, "hidden_size").i, Some(128));
+    assert_eq!(lstm.output.len(), 2, "Y and Y_h");
+    assert_eq!(graph.node[2].input[0], lstm.output[1], "the last state, Y_h");
+    let keras = &model.weights()["lstm/kernel"];
+    let (features, units) = (keras.shape()[0], keras.shape()[1] / 4);
+    let w = initializer(&proto, "lstm/W");
+    assert_eq!(w.dims, [1, 4 * units as i64, features as i64]);
+    let w = floats(w);
+    // ONNX block b holds Keras gate keras_of[b] (Keras: i, f, c, o), transposed.
+    for (block, keras_gate) in [0, 3, 1, 2].into_iter().enumerate() {
+        for (u, f) in [(0, 0), (5, 17), (127, 27)] {
+            assert_eq!(
+                w[(block * units + u) * features + f],
+                keras.data()[f * 4 * units + keras_gate * units + u],
+                "block {block}, unit {u}, feature {f}"
+            );
+        }
+    }
+    let bias = floats(initializer(&proto, "lstm/B"));
+    let keras_bias = &model.weights()["lstm/bias"];
+    assert_eq!(bias.len(), 8 * units);
+    assert_eq!(bias[units..2 * units], keras_bias.data()[3 * units..4 * units], "o");
+    assert!(
+        bias[4 * units..].iter().all(|&b| b == 0.0),
+        "no recurrent bias in Keras's LSTM"
+    );
+}
+
+#[test]
+fn gru_is_linear_before_reset_with_both_biases_and_sequences_batch_major() {
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[5, 3]))
+        .add(GRU::new(4).return_sequences(true).go_backwards(true));
+    model.build(&[5, 3]).unwrap();
+    let proto = exported(&model, "gru");
+    assert_eq!(
+        op_types(&proto),
+        ["Slice", "Transpose", "GRU", "Squeeze", "Transpose", "Identity"]
+    );
+    let graph = proto.graph.as_ref().unwrap();
+    let gru = &graph.node[2];
+    assert_eq!(attribute(gru, "linear_before_reset").i, Some(1));
+    let names: Vec<&[u8]> = attribute(gru, "activations")
+        .strings
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
+    assert_eq!(names, [b"Sigmoid".as_slice(), b"Tanh"]);
+    let keras_bias = &model.weights()["gru/bias"];
+    assert_eq!(
+        floats(initializer(&proto, "gru/B")),
+        keras_bias.data(),
+        "z, r, h in both orders"
+    );
+    // go_backwards: the steps reversed (Slice with step -1 along the time axis) first.
+    let steps = initializer(&proto, &graph.node[0].input[4]);
+    assert_eq!(steps.raw_data, (-1i64).to_le_bytes());
 }
 
 #[test]

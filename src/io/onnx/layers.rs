@@ -11,32 +11,57 @@ use crate::layers::Layer;
 use serde_json::Value;
 
 /// The layer classes ONNX export writes (the README's list is made from it). `Dropout`,
-/// `SpatialDropout2D` and `GaussianNoise` are left out of the graph: they do nothing at
-/// inference.
+/// `SpatialDropout2D`, `GaussianNoise` and the random augmentation layers are left out of the
+/// graph: they do nothing at inference. The classes after the first release's are written by
+/// `export_layers.rs`.
 pub const EXPORTABLE_LAYERS: &[&str] = &[
     "InputLayer",
     "Dense",
     "Activation",
     "ReLU",
+    "Embedding",
     "Flatten",
     "Reshape",
+    "ZeroPadding2D",
+    "Cropping2D",
+    "Cropping1D",
+    "UpSampling2D",
     "Dropout",
     "SpatialDropout2D",
     "GaussianNoise",
     "Conv2D",
+    "Conv1D",
+    "Conv2DTranspose",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
     "MaxPooling2D",
     "AveragePooling2D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
+    "MaxPooling1D",
+    "GlobalAveragePooling1D",
     "BatchNormalization",
+    "LayerNormalization",
     "Add",
     "Subtract",
     "Multiply",
     "Average",
     "Maximum",
     "Concatenate",
-    "ZeroPadding2D",
+    "MultiHeadAttention",
+    "PositionEmbedding",
+    "SinePositionEncoding",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
     "Rescaling",
+    "Normalization",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomContrast",
 ];
 
 /// The activations ONNX export writes (a layer with another one is refused).
@@ -72,6 +97,9 @@ pub(super) fn unsupported_reason(layer: &dyn Layer) -> Option<String> {
     let class = layer.class_name();
     if !EXPORTABLE_LAYERS.contains(&class) {
         return Some(String::new());
+    }
+    if let Some(reason) = super::export_layers::refused_setting(layer) {
+        return Some(reason);
     }
     let config = layer.config();
     let activation = config.get("activation").and_then(Value::as_str).unwrap_or("linear");
@@ -158,11 +186,9 @@ impl Emitter<'_> {
                 let scaled = self.builder.op(name, "Mul", &[x, &scale], vec![]);
                 self.builder.op(name, "Add", &[&scaled, &offset], vec![])
             }
-            other => {
-                return Err(Error::Usage(format!(
-                    "layer '{name}' ({other}) cannot be exported to ONNX"
-                )));
-            }
+            // Recurrent layers apply their activations inside the ONNX operator.
+            "SimpleRNN" | "LSTM" | "GRU" => return self.recurrent(layer, &config, x),
+            _ => self.more_layers(layer, &config, inputs, output_shape)?,
         };
         let activation = config.get("activation").and_then(Value::as_str).unwrap_or("linear");
         Ok(self.activation(name, &activation.to_ascii_lowercase(), &y))
@@ -306,7 +332,7 @@ impl Emitter<'_> {
     }
 
     /// Applies a Keras activation (one of [`EXPORTABLE_ACTIVATIONS`]) to `x`.
-    fn activation(&mut self, name: &str, activation: &str, x: &str) -> String {
+    pub(super) fn activation(&mut self, name: &str, activation: &str, x: &str) -> String {
         let b = &mut *self.builder;
         match activation {
             "relu" => b.op(name, "Relu", &[x], vec![]),
@@ -372,7 +398,7 @@ impl Emitter<'_> {
 }
 
 /// The values of weight `k` of `layer`, with its shape.
-fn weight<'p>(params: &'p ParamStore, layer: &dyn Layer, k: usize) -> Result<(&'p [usize], &'p [f32])> {
+pub(super) fn weight<'p>(params: &'p ParamStore, layer: &dyn Layer, k: usize) -> Result<(&'p [usize], &'p [f32])> {
     let id = *layer.params().get(k).ok_or_else(|| {
         Error::Usage(format!(
             "layer '{}' has no weight {k}: is the model built?",
@@ -384,18 +410,18 @@ fn weight<'p>(params: &'p ParamStore, layer: &dyn Layer, k: usize) -> Result<(&'
 }
 
 /// A 2-D window's ONNX attributes: sizes, strides, dilations and explicit pads.
-struct Window {
-    kernel: Vec<i64>,
-    strides: Vec<i64>,
-    dilations: Vec<i64>,
+pub(super) struct Window {
+    pub(super) kernel: Vec<i64>,
+    pub(super) strides: Vec<i64>,
+    pub(super) dilations: Vec<i64>,
     /// ONNX's `[top, left, bottom, right]`.
-    pads: Vec<i64>,
+    pub(super) pads: Vec<i64>,
 }
 
 impl Window {
     /// From a conv or pooling config over an `(H, W, C)` input. "same" padding is split as
     /// Keras (TensorFlow) splits it: the odd row or column goes at the bottom or right.
-    fn from_config(config: &Value, size_key: &str, shape: &[usize]) -> Result<Window> {
+    pub(super) fn from_config(config: &Value, size_key: &str, shape: &[usize]) -> Result<Window> {
         let pair = |key: &str, default: i64| -> Vec<i64> {
             match &config[key] {
                 Value::Array(v) => v.iter().map(|x| x.as_i64().unwrap_or(default)).collect(),
@@ -425,7 +451,7 @@ impl Window {
         })
     }
 
-    fn attributes(&self) -> Vec<super::proto::AttributeProto> {
+    pub(super) fn attributes(&self) -> Vec<super::proto::AttributeProto> {
         vec![
             ints("kernel_shape", &self.kernel),
             ints("strides", &self.strides),

@@ -6,6 +6,11 @@
 
 mod builder;
 mod export;
+mod export_conv;
+mod export_layers;
+mod export_recurrent;
+mod export_sequence;
+mod export_simplify;
 mod layers;
 pub mod proto;
 

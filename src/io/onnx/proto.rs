@@ -93,9 +93,15 @@ pub struct AttributeProto {
     /// `s = 4`.
     #[prost(bytes = "vec", optional, tag = "4")]
     pub s: Option<Vec<u8>>,
+    /// `floats = 7`.
+    #[prost(float, repeated, tag = "7")]
+    pub floats: Vec<f32>,
     /// `ints = 8`.
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
+    /// `strings = 9`.
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: Vec<Vec<u8>>,
     /// `type = 20`: which of the fields above holds the value ([`AttributeType`]).
     #[prost(enumeration = "AttributeType", tag = "20")]
     pub r#type: i32,
@@ -113,8 +119,12 @@ pub enum AttributeType {
     Int = 2,
     /// `STRING = 3`.
     String = 3,
+    /// `FLOATS = 6`.
+    Floats = 6,
     /// `INTS = 7`.
     Ints = 7,
+    /// `STRINGS = 8`.
+    Strings = 8,
 }
 
 /// `onnx.TensorProto`: a constant tensor (a weight).

@@ -1,0 +1,186 @@
+//! Sequence and normalization layers as ONNX operators: `Embedding` (`Gather`),
+//! `PositionEmbedding` and `SinePositionEncoding` (a table broadcast over the batch),
+//! `MultiHeadAttention` (its projections, scaled dot products and softmax written out),
+//! `LayerNormalization` (opset 17's operator) and the `Normalization` preprocessing layer.
+
+use super::builder::int;
+use super::layers::{Emitter, weight};
+use crate::error::{Error, Result};
+use crate::layers::{Layer, SinePositionEncoding};
+use serde_json::Value;
+
+/// ONNX's `TensorProto.DataType.INT64`, for `Cast`.
+const INT64: i64 = 7;
+/// The score strata's attention gives a masked pair (`kernels::attention`): its probability
+/// underflows to exactly 0.
+const MASKED: f32 = -1e9;
+/// Keras's `backend.epsilon()`, the smallest standard deviation `Normalization` divides by.
+const NORMALIZATION_EPSILON: f32 = 1e-7;
+
+impl Emitter<'_> {
+    /// Embedding: the float ids strata takes, cast to integers, index the table's rows.
+    pub(super) fn embedding(&mut self, layer: &dyn Layer, x: &str) -> Result<String> {
+        let name = layer.name();
+        let (shape, values) = weight(self.params, layer, 0)?;
+        let table = self.builder.floats(format!("{name}/embeddings"), shape, values);
+        let ids = self.builder.op(name, "Cast", &[x], vec![int("to", INT64)]);
+        Ok(self.builder.op(name, "Gather", &[&table, &ids], vec![int("axis", 0)]))
+    }
+
+    /// PositionEmbedding (its first `T` rows) or SinePositionEncoding (its table), shaped
+    /// `(1, T, C)` and broadcast to the input's shape.
+    pub(super) fn positions(&mut self, layer: &dyn Layer, config: &Value, x: &str, shape: &[usize]) -> Result<String> {
+        let name = layer.name();
+        let (steps, features) = (shape[0], shape[1]);
+        let rows: Vec<f32> = match layer.class_name() {
+            "PositionEmbedding" => {
+                let (_, values) = weight(self.params, layer, 0)?;
+                values[..steps * features].to_vec()
+            }
+            _ => SinePositionEncoding::from_config(config)?
+                .table(steps, features)
+                .data()
+                .to_vec(),
+        };
+        let rows = self
+            .builder
+            .floats(format!("{name}/positions"), &[1, steps, features], &rows);
+        let target = self.builder.op(name, "Shape", &[x], vec![]);
+        Ok(self.builder.op(name, "Expand", &[&rows, &target], vec![]))
+    }
+
+    /// LayerNormalization over the last axis (ONNX's needs a scale: ones without `gamma`).
+    pub(super) fn layer_norm(&mut self, layer: &dyn Layer, config: &Value, x: &str, shape: &[usize]) -> Result<String> {
+        let name = layer.name();
+        let features = shape[shape.len() - 1];
+        let epsilon = config["epsilon"].as_f64().unwrap_or(1e-3) as f32;
+        let (scale, center) = (
+            config["scale"].as_bool().unwrap_or(true),
+            config["center"].as_bool().unwrap_or(true),
+        );
+        let gamma = match scale {
+            true => weight(self.params, layer, 0)?.1.to_vec(),
+            false => vec![1.0; features],
+        };
+        let mut operands = vec![
+            x.to_string(),
+            self.builder.floats(format!("{name}/gamma"), &[features], &gamma),
+        ];
+        if center {
+            let (_, beta) = weight(self.params, layer, scale as usize)?;
+            operands.push(self.builder.floats(format!("{name}/beta"), &[features], beta));
+        }
+        let operands: Vec<&str> = operands.iter().map(String::as_str).collect();
+        let attributes = vec![int("axis", -1), super::builder::float("epsilon", epsilon)];
+        Ok(self.builder.op(name, "LayerNormalization", &operands, attributes))
+    }
+
+    /// Normalization: `(x − mean) / max(√variance, ε)`, or with `invert` `mean + x·max(...)`;
+    /// the deviation is computed once here, in f32 as strata computes it.
+    pub(super) fn normalization(&mut self, layer: &dyn Layer, config: &Value, x: &str) -> Result<String> {
+        let name = layer.name();
+        let listed = |key: &str| -> Option<Vec<f32>> {
+            let items = config[key].as_array()?;
+            items.iter().map(|v| v.as_f64().map(|v| v as f32)).collect()
+        };
+        let (shape, mean, variance) = match (listed("mean"), listed("variance")) {
+            (Some(mean), Some(variance)) => (vec![mean.len()], mean, variance),
+            _ => {
+                let (shape, mean) = weight(self.params, layer, 0)?;
+                (shape.to_vec(), mean.to_vec(), weight(self.params, layer, 1)?.1.to_vec())
+            }
+        };
+        if mean.len() != variance.len() {
+            return Err(Error::Usage(format!(
+                "layer '{name}' (Normalization): {} means but {} variances",
+                mean.len(),
+                variance.len()
+            )));
+        }
+        let deviation: Vec<f32> = variance.iter().map(|v| v.sqrt().max(NORMALIZATION_EPSILON)).collect();
+        let mean = self.builder.floats(format!("{name}/mean"), &shape, &mean);
+        let deviation = self.builder.floats(format!("{name}/deviation"), &shape, &deviation);
+        Ok(match config["invert"].as_bool().unwrap_or(false) {
+            true => {
+                let scaled = self.builder.op(name, "Mul", &[x, &deviation], vec![]);
+                self.builder.op(name, "Add", &[&scaled, &mean], vec![])
+            }
+            false => {
+                let centered = self.builder.op(name, "Sub", &[x, &mean], vec![]);
+                self.builder.op(name, "Div", &[&centered, &deviation], vec![])
+            }
+        })
+    }
+
+    /// MultiHeadAttention on `[query, value]` or `[query, value, key]`: each projection a
+    /// `MatMul` (+ bias) split into heads `(N, heads, T, width)`, the scores scaled by
+    /// `1/√key_dim` (and, with `use_causal_mask`, pushed to -1e9 above the diagonal), a
+    /// softmax, the weighted values merged back and projected.
+    pub(super) fn attention(
+        &mut self,
+        layer: &dyn Layer,
+        config: &Value,
+        inputs: &[(String, Vec<usize>)],
+    ) -> Result<String> {
+        let name = layer.name();
+        let heads = config["num_heads"].as_u64().unwrap_or(1) as usize;
+        let key_dim = config["key_dim"].as_u64().unwrap_or(1) as usize;
+        let value_dim = config["value_dim"].as_u64().map_or(key_dim, |v| v as usize);
+        let use_bias = config["use_bias"].as_bool().unwrap_or(true);
+        let (query, value) = (&inputs[0], &inputs[1]);
+        let key = inputs.get(2).unwrap_or(value);
+        let (tq, tk) = (query.1[0] as i64, key.1[0] as i64);
+        let q = self.projection(layer, 0, use_bias, &query.0)?;
+        let k = self.projection(layer, 1, use_bias, &key.0)?;
+        let v = self.projection(layer, 2, use_bias, &value.0)?;
+        let split = |width: usize, steps: i64| [0, steps, heads as i64, width as i64];
+        let q = self.reshape(name, "query_heads", &q, &split(key_dim, tq));
+        let q = self.builder.transpose(name, &q, &[0, 2, 1, 3]);
+        let k = self.reshape(name, "key_heads", &k, &split(key_dim, tk));
+        let k = self.builder.transpose(name, &k, &[0, 2, 3, 1]);
+        let v = self.reshape(name, "value_heads", &v, &split(value_dim, tk));
+        let v = self.builder.transpose(name, &v, &[0, 2, 1, 3]);
+        let products = self.builder.op(name, "MatMul", &[&q, &k], vec![]);
+        let scale = 1.0 / (key_dim as f32).sqrt();
+        let scale = self.builder.floats(format!("{name}/scale"), &[], &[scale]);
+        let mut scores = self.builder.op(name, "Mul", &[&products, &scale], vec![]);
+        if config["use_causal_mask"].as_bool().unwrap_or(false) {
+            let (tq, tk) = (tq as usize, tk as usize);
+            let masked: Vec<f32> = (0..tq * tk)
+                .map(|p| if p % tk > p / tk { MASKED } else { 0.0 })
+                .collect();
+            let masked = self.builder.floats(format!("{name}/causal_mask"), &[tq, tk], &masked);
+            scores = self.builder.op(name, "Add", &[&scores, &masked], vec![]);
+        }
+        let probabilities = self.builder.op(name, "Softmax", &[&scores], vec![int("axis", -1)]);
+        let attended = self.builder.op(name, "MatMul", &[&probabilities, &v], vec![]);
+        let attended = self.builder.transpose(name, &attended, &[0, 2, 1, 3]);
+        let merged = self.reshape(name, "merged", &attended, &[0, tq, (heads * value_dim) as i64]);
+        self.projection(layer, 3, use_bias, &merged)
+    }
+
+    /// `x · kernel + bias` for projection `index` (query, key, value, output), each kernel
+    /// read as the matrix `(in, out)` its row-major values already are.
+    fn projection(&mut self, layer: &dyn Layer, index: usize, use_bias: bool, x: &str) -> Result<String> {
+        let name = layer.name();
+        let per = 1 + use_bias as usize;
+        let what = ["query", "key", "value", "attention_output"][index];
+        let (shape, values) = weight(self.params, layer, index * per)?;
+        let columns = *shape.last().unwrap_or(&1);
+        let rows: usize = shape[..shape.len() - 1].iter().product();
+        let (rows, columns) = match index {
+            3 => (rows, columns),
+            _ => (shape[0], values.len() / shape[0].max(1)),
+        };
+        let kernel = self
+            .builder
+            .floats(format!("{name}/{what}/kernel"), &[rows, columns], values);
+        let product = self.builder.op(name, "MatMul", &[x, &kernel], vec![]);
+        if !use_bias {
+            return Ok(product);
+        }
+        let (_, bias) = weight(self.params, layer, index * per + 1)?;
+        let bias = self.builder.floats(format!("{name}/{what}/bias"), &[columns], bias);
+        Ok(self.builder.op(name, "Add", &[&product, &bias], vec![]))
+    }
+}
