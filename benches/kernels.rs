@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the kernels a training step spends its time in: the matrix product at
-//! the classic models' shapes and at 512³ and 1024³, the `cnn`'s convolutions forward and
-//! backward, softmax cross-entropy, and the Adam and RMSprop updates.
+//! the classic models' shapes and at 512³ and 1024³, the `cnn`'s convolutions and max poolings
+//! forward and backward (each on the AVX-512 and the AVX2 path, where the CPU has them),
+//! softmax cross-entropy, and the Adam and RMSprop updates.
 //!
 //! `cargo bench --bench kernels` (all), or with a filter: `cargo bench --bench kernels -- matmul`.
 //! Throughput is given in elements per second where an element is one floating-point operation
@@ -12,7 +13,7 @@ use std::hint::black_box;
 use std::time::Duration;
 use strata::Tensor;
 use strata::autograd::{Graph, ParamStore, Tape, WindowOptions};
-use strata::kernels::{Transpose, matmul};
+use strata::kernels::{SimdLevel, Transpose, limit_simd_on_this_thread, matmul};
 use strata::optimizers::{Adam, Optimizer, RMSprop};
 use strata::rng::Rng;
 
@@ -157,21 +158,75 @@ fn bench_conv(c: &mut Criterion) {
             if with_loss { g.sum(y) } else { y }
         };
         let macs = n * (h - 2) * (w - 2) * layer.filters * 9 * channels;
-        group.throughput(Throughput::Elements(2 * macs as u64));
-        group.bench_function(format!("{} forward", layer.name), |bench| {
-            bench.iter(|| black_box(record(&mut tape, &params, false)))
-        });
         // Backward computes the kernel gradient and, past the first layer, the input gradient.
         let backward_products = if layer.input_grad { 2 } else { 1 };
-        group.throughput(Throughput::Elements(2 * (1 + backward_products) * macs as u64));
-        group.bench_function(format!("{} forward+backward", layer.name), |bench| {
-            bench.iter(|| {
-                let loss = record(&mut tape, &params, true);
-                tape.backward(loss, &mut params);
-            })
-        });
+        for (level, pool) in simd_pools() {
+            let level = level.name();
+            group.throughput(Throughput::Elements(2 * macs as u64));
+            group.bench_function(format!("{} forward {level}", layer.name), |bench| {
+                pool.install(|| bench.iter(|| black_box(record(&mut tape, &params, false))))
+            });
+            group.throughput(Throughput::Elements(2 * (1 + backward_products) * macs as u64));
+            group.bench_function(format!("{} forward+backward {level}", layer.name), |bench| {
+                pool.install(|| {
+                    bench.iter(|| {
+                        let loss = record(&mut tape, &params, true);
+                        tape.backward(loss, &mut params);
+                    })
+                })
+            });
+        }
     }
     group.finish();
+}
+
+/// The `cnn`'s max poolings at batch 64 (26×26×32 → 13×13, 11×11×64 → 5×5), forward and
+/// backward, on each vector path. Throughput counts one operation per input value read.
+fn bench_pool(c: &mut Criterion) {
+    let mut group = c.benchmark_group("max_pool2d");
+    for (name, input) in [("pool1", [64, 26, 26, 32]), ("pool2", [64, 11, 11, 64])] {
+        let mut params = ParamStore::new();
+        let x = params.add("x", random_tensor(&input, 7), true);
+        let mut tape = Tape::new();
+        let options = WindowOptions {
+            strides: (2, 2),
+            ..WindowOptions::default()
+        };
+        group.throughput(Throughput::Elements(input.iter().product::<usize>() as u64));
+        for (level, pool) in simd_pools() {
+            group.bench_function(format!("{name} forward+backward {}", level.name()), |bench| {
+                pool.install(|| {
+                    bench.iter(|| {
+                        let loss = {
+                            let mut g = Graph::new(&mut tape, &params, true);
+                            let x = g.param(x);
+                            let y = g.max_pool2d(x, (2, 2), options).expect("valid shapes");
+                            g.sum(y)
+                        };
+                        tape.backward(loss, &mut params);
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// A pool of rayon's default size per vector path to compare, widest first: AVX-512 (where
+/// the CPU has it) and AVX2, so one run gives both columns of docs/PERFORMANCE.md's table.
+fn simd_pools() -> Vec<(SimdLevel, rayon::ThreadPool)> {
+    let detected = SimdLevel::detected();
+    [SimdLevel::Avx512, SimdLevel::Avx2]
+        .into_iter()
+        .filter(|&level| level <= detected)
+        .map(|level| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
+                .build()
+                .expect("a thread pool");
+            (level, pool)
+        })
+        .collect()
 }
 
 fn bench_softmax_cross_entropy(c: &mut Criterion) {
@@ -238,6 +293,6 @@ criterion_group! {
         .sample_size(15)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(1500));
-    targets = bench_matmul, bench_conv, bench_softmax_cross_entropy, bench_optimizers
+    targets = bench_matmul, bench_conv, bench_pool, bench_softmax_cross_entropy, bench_optimizers
 }
 criterion_main!(kernels);

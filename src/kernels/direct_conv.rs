@@ -28,7 +28,7 @@ use rayon::prelude::*;
 const MAX_PATCH: usize = 12;
 /// Partial sums of the kernel gradient, so the backward pass runs on up to this many threads.
 const PARTIALS: usize = 4;
-/// Outputs computed together in the forward pass (each `16` filters wide).
+/// Outputs computed together in the forward pass (each two vectors of filters wide).
 const POSITIONS: usize = 4;
 
 /// How one convolution runs directly.
@@ -185,9 +185,10 @@ fn window_origin(g: &Window2d, oy: usize, ox: usize) -> (isize, bool) {
     ((y0 * g.width as isize + x0) * g.channels as isize, inside)
 }
 
+// AVX-512 runs filter counts that are multiples of its 16 lanes; other multiples of 8 run on AVX2.
 dispatch_simd!(forward_image<> => forward_image_body(
     g: &Window2d, image: &[f32], kernel: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32]
-));
+) wide: y.len().is_multiple_of(16 * g.positions().max(1)));
 
 #[inline(always)]
 fn forward_image_body<S: Simd>(
@@ -203,8 +204,9 @@ fn forward_image_body<S: Simd>(
     let f = y.len() / g.positions();
     assert!(image.len() == g.image_len() && y.len() == g.positions() * f && kernel.len() >= taps.count * f);
     let step = (g.stride_w * g.channels) as isize;
-    for f0 in (0..f).step_by(16) {
-        let wide = f - f0 >= 16;
+    let lanes = S::LANES;
+    for f0 in (0..f).step_by(2 * lanes) {
+        let wide = f - f0 >= 2 * lanes;
         for oy in 0..g.out_h {
             let mut ox = 0;
             while ox < g.out_w {
@@ -236,7 +238,7 @@ fn forward_image_body<S: Simd>(
     }
 }
 
-/// `P` neighbouring outputs whose windows lie inside the image, filters `f0..f0 + 8·V`.
+/// `P` neighbouring outputs whose windows lie inside the image, filters `f0..f0 + V·LANES`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn forward_block<S: Simd, const P: usize, const V: usize>(
@@ -254,7 +256,7 @@ fn forward_block<S: Simd, const P: usize, const V: usize>(
     let mut sums = [[s.splat(0.0); V]; P];
     if let Some(bias) = bias {
         for v in 0..V {
-            let b = s.load(&bias[f0 + 8 * v..]);
+            let b = s.load(&bias[f0 + S::LANES * v..]);
             for sum in &mut sums {
                 sum[v] = b;
             }
@@ -262,10 +264,10 @@ fn forward_block<S: Simd, const P: usize, const V: usize>(
     }
     let base = image.as_ptr();
     for k in 0..taps.count {
-        let row = &kernel[k * f + f0..][..8 * V];
+        let row = &kernel[k * f + f0..][..S::LANES * V];
         let mut weights = [s.splat(0.0); V];
         for v in 0..V {
-            weights[v] = s.load(&row[8 * v..]);
+            weights[v] = s.load(&row[S::LANES * v..]);
         }
         for p in 0..P {
             // SAFETY: the caller checked that the windows of all P outputs lie inside `image`,
@@ -284,12 +286,13 @@ fn forward_block<S: Simd, const P: usize, const V: usize>(
             } else {
                 sums[p][v]
             };
-            s.store(&mut y[p * f + 8 * v..], sum);
+            s.store(&mut y[p * f + S::LANES * v..], sum);
         }
     }
 }
 
-/// One output whose window may reach into the padding, filters `f0..f0 + 16` (or `+ 8`).
+/// One output whose window may reach into the padding, filters `f0..f0 + 2·LANES` (or
+/// `+ LANES`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn forward_border<S: Simd>(
@@ -308,18 +311,18 @@ fn forward_border<S: Simd>(
 ) {
     let vectors = if wide { 2 } else { 1 };
     for v in 0..vectors {
-        let mut sum = bias.map_or(s.splat(0.0), |b| s.load(&b[f0 + 8 * v..]));
+        let mut sum = bias.map_or(s.splat(0.0), |b| s.load(&b[f0 + S::LANES * v..]));
         for k in 0..taps.count {
             let row = tap_at(oy, g.stride_h, taps.rows[k], g.dilation_h, g.pad_top, g.height);
             let col = tap_at(ox, g.stride_w, taps.cols[k], g.dilation_w, g.pad_left, g.width);
             if let (Some(row), Some(col)) = (row, col) {
                 let c = k % g.channels;
                 let value = s.splat(image[(row * g.width + col) * g.channels + c]);
-                sum = s.mul_add(value, s.load(&kernel[k * f + f0 + 8 * v..]), sum);
+                sum = s.mul_add(value, s.load(&kernel[k * f + f0 + S::LANES * v..]), sum);
             }
         }
         let sum = if relu { s.max(sum, s.splat(0.0)) } else { sum };
-        s.store(&mut y[8 * v..], sum);
+        s.store(&mut y[S::LANES * v..], sum);
     }
 }
 
@@ -334,13 +337,13 @@ fn backward_image<const T: usize>(g: &Window2d, image: &[f32], grad: OutputGrad,
 
 dispatch_simd!(backward_image_simd<T> => backward_image_body(
     g: &Window2d, image: &[f32], grad: OutputGrad, relu: bool, sum: &mut [f32], row: &mut [f32]
-));
+) wide: sum.len().is_multiple_of(16 * (T + 1)));
 
-/// Taps summed together in the backward pass: with 16 filters, 10 sums in registers.
+/// Taps summed together in the backward pass: with two vectors of filters, 10 sums in registers.
 const TAP_CHUNK: usize = 5;
 
 /// One output row at a time: its gradient (masked by the ReLU) is written once into `row`, a
-/// buffer in L1, and every tap's sums then read it from there, 16 filters at a time.
+/// buffer in L1, and every tap's sums then read it from there, two vectors of filters at a time.
 #[inline(always)]
 fn backward_image_body<S: Simd, const T: usize>(
     s: S,
@@ -372,7 +375,7 @@ fn backward_image_body<S: Simd, const T: usize>(
                 dp,
             } => pooled_row(s, pool, (pooled, argmax, dp), oy, relu, row),
         }
-        for f0 in (0..f).step_by(8) {
+        for f0 in (0..f).step_by(S::LANES) {
             let mut total = s.load(&bias_sum[f0..]);
             for ox in 0..g.out_w {
                 total = s.add(total, s.load(&row[ox * f + f0..]));
@@ -385,10 +388,10 @@ fn backward_image_body<S: Simd, const T: usize>(
             Some(start) => start..inside.next_back().map_or(start + 1, |last| last + 1),
             None => 0..0,
         };
-        for f0 in (0..f).step_by(16) {
+        for f0 in (0..f).step_by(2 * S::LANES) {
             for k0 in (0..T).step_by(TAP_CHUNK) {
                 let at = (oy, inner.clone());
-                if f - f0 >= 16 {
+                if f - f0 >= 2 * S::LANES {
                     tap_sums::<S, T, 2>(s, g, (image, &taps), row, at, (k0, f0, f), kernel_sum);
                 } else {
                     tap_sums::<S, T, 1>(s, g, (image, &taps), row, at, (k0, f0, f), kernel_sum);
@@ -401,7 +404,7 @@ fn backward_image_body<S: Simd, const T: usize>(
 /// `row = dy` of one output row, masked where `y` is not positive when `relu`.
 #[inline(always)]
 fn plain_row<S: Simd>(s: S, (y, dy): (&[f32], &[f32]), relu: bool, row: &mut [f32]) {
-    for f0 in (0..row.len()).step_by(8) {
+    for f0 in (0..row.len()).step_by(S::LANES) {
         let mut grad = s.load(&dy[f0..]);
         if relu {
             grad = s.keep_where_positive(grad, s.load(&y[f0..]));
@@ -433,7 +436,7 @@ fn pooled_row<S: Simd>(
         for tx in 0..pool.window_w {
             let tap = s.splat((ty * pool.window_w + tx) as f32);
             let ox = px * pool.stride_w + tx;
-            for f0 in (0..f).step_by(8) {
+            for f0 in (0..f).step_by(S::LANES) {
                 let mut hit = s.equal(s.load(&argmax[at + f0..]), tap);
                 if relu {
                     hit = s.and(hit, s.greater(s.load(&pooled[at + f0..]), s.splat(0.0)));
@@ -445,7 +448,7 @@ fn pooled_row<S: Simd>(
 }
 
 /// Adds to the kernel gradient of taps `k0..k0 + TAP_CHUNK` (those below `T`) and filters
-/// `f0..f0 + 8·V` the products of one output row's gradients `row` with the inputs the taps
+/// `f0..f0 + V·LANES` the products of one output row's gradients `row` with the inputs the taps
 /// read; `inner` is the run of outputs whose windows lie inside the image.
 #[inline(always)]
 fn tap_sums<S: Simd, const T: usize, const V: usize>(
@@ -464,7 +467,7 @@ fn tap_sums<S: Simd, const T: usize, const V: usize>(
     for ox in inner.clone() {
         let mut grads = [s.splat(0.0); V];
         for v in 0..V {
-            grads[v] = s.load(&row[ox * f + f0 + 8 * v..]);
+            grads[v] = s.load(&row[ox * f + f0 + S::LANES * v..]);
         }
         let at = origin + (ox - inner.start) as isize * step;
         for k in 0..TAP_CHUNK {
@@ -489,7 +492,7 @@ fn tap_sums<S: Simd, const T: usize, const V: usize>(
             if let (Some(r), Some(c)) = (row_at, col_at) {
                 let value = s.splat(image[(r * g.width + c) * g.channels + tap % g.channels]);
                 for v in 0..V {
-                    sums[k][v] = s.mul_add(value, s.load(&row[ox * f + f0 + 8 * v..]), sums[k][v]);
+                    sums[k][v] = s.mul_add(value, s.load(&row[ox * f + f0 + S::LANES * v..]), sums[k][v]);
                 }
             }
         }
@@ -497,7 +500,7 @@ fn tap_sums<S: Simd, const T: usize, const V: usize>(
     for k in 0..TAP_CHUNK {
         if k0 + k < T {
             for v in 0..V {
-                let at = &mut kernel_sum[(k0 + k) * f + f0 + 8 * v..];
+                let at = &mut kernel_sum[(k0 + k) * f + f0 + S::LANES * v..];
                 let total = s.add(s.load(at), sums[k][v]);
                 s.store(at, total);
             }

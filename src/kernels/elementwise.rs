@@ -1,5 +1,9 @@
-//! Elementwise loops: unary and binary maps, with rayon above a size where threads pay.
+//! Elementwise loops: unary and binary maps, with rayon above a size where threads pay. Each
+//! chunk's loop runs through [`widest`], so the compiler vectorizes it for AVX-512 or AVX2
+//! where the CPU has them (the same bits on every path: each element's operations are the
+//! same).
 
+use super::simd::widest;
 use rayon::prelude::*;
 
 /// Below this many values a loop stays on one thread; above it, chunks of this size go to rayon.
@@ -11,11 +15,9 @@ pub(crate) fn map_into(out: &mut [f32], x: &[f32], f: impl Fn(f32) -> f32 + Sync
     if out.len() > PARALLEL_CHUNK {
         out.par_chunks_mut(PARALLEL_CHUNK)
             .zip(x.par_chunks(PARALLEL_CHUNK))
-            .for_each(|(o, x)| {
-                o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
-            });
+            .for_each(|(o, x)| widest(|| o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x))));
     } else {
-        out.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
+        widest(|| out.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x)));
     }
 }
 
@@ -25,9 +27,9 @@ pub(crate) fn zip_map_into(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32
         out.par_chunks_mut(PARALLEL_CHUNK)
             .zip(a.par_chunks(PARALLEL_CHUNK))
             .zip(b.par_chunks(PARALLEL_CHUNK))
-            .for_each(|((o, a), b)| o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b)));
+            .for_each(|((o, a), b)| widest(|| o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b))));
     } else {
-        out.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b));
+        widest(|| out.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b)));
     }
 }
 
@@ -37,9 +39,9 @@ pub(crate) fn accumulate_zip(acc: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f
         acc.par_chunks_mut(PARALLEL_CHUNK)
             .zip(a.par_chunks(PARALLEL_CHUNK))
             .zip(b.par_chunks(PARALLEL_CHUNK))
-            .for_each(|((o, a), b)| o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o += f(a, b)));
+            .for_each(|((o, a), b)| widest(|| o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o += f(a, b))));
     } else {
-        acc.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o += f(a, b));
+        widest(|| acc.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o += f(a, b)));
     }
 }
 
@@ -52,11 +54,13 @@ pub(crate) fn accumulate_zip3(
     f: impl Fn(f32, f32, f32) -> f32 + Sync,
 ) {
     let run = |acc: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
-        acc.iter_mut()
-            .zip(a)
-            .zip(b)
-            .zip(c)
-            .for_each(|(((o, &a), &b), &c)| *o += f(a, b, c));
+        widest(|| {
+            acc.iter_mut()
+                .zip(a)
+                .zip(b)
+                .zip(c)
+                .for_each(|(((o, &a), &b), &c)| *o += f(a, b, c))
+        })
     };
     if acc.len() > PARALLEL_CHUNK {
         acc.par_chunks_mut(PARALLEL_CHUNK)
@@ -113,7 +117,7 @@ pub(crate) fn copy(out: &mut [f32], source: &[f32]) {
 
 /// `acc[i] += scale · x[i]`.
 pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
-    let run = |acc: &mut [f32], x: &[f32]| acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x);
+    let run = |acc: &mut [f32], x: &[f32]| widest(|| acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x));
     if acc.len() > PARALLEL_CHUNK {
         acc.par_chunks_mut(PARALLEL_CHUNK)
             .zip(x.par_chunks(PARALLEL_CHUNK))
@@ -127,9 +131,11 @@ pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
 pub(crate) fn add_row_vector(out: &mut [f32], bias: &[f32]) {
     let width = bias.len().max(1);
     let run = |rows: &mut [f32]| {
-        for row in rows.chunks_mut(width) {
-            row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
-        }
+        widest(|| {
+            for row in rows.chunks_mut(width) {
+                row.iter_mut().zip(bias).for_each(|(o, &b)| *o += b);
+            }
+        })
     };
     if out.len() > PARALLEL_CHUNK {
         out.par_chunks_mut((PARALLEL_CHUNK / width).max(1) * width)
@@ -148,14 +154,16 @@ pub(crate) fn bias_relu(out: &mut [f32], bias: Option<&[f32]>, relu: bool) {
             let width = bias.len().max(1);
             out.par_chunks_mut((PARALLEL_CHUNK / width).max(1) * width)
                 .for_each(|rows| {
-                    for row in rows.chunks_mut(width) {
-                        row.iter_mut().zip(bias).for_each(|(o, &b)| *o = (*o + b).max(0.0));
-                    }
+                    widest(|| {
+                        for row in rows.chunks_mut(width) {
+                            row.iter_mut().zip(bias).for_each(|(o, &b)| *o = (*o + b).max(0.0));
+                        }
+                    })
                 });
         }
         (None, true) => out
             .par_chunks_mut(PARALLEL_CHUNK)
-            .for_each(|o| o.iter_mut().for_each(|v| *v = v.max(0.0))),
+            .for_each(|o| widest(|| o.iter_mut().for_each(|v| *v = v.max(0.0)))),
         (None, false) => {}
     }
 }

@@ -3,7 +3,8 @@
 //! Max pooling records where each maximum was (its argmax: the index of the first window tap,
 //! in TensorFlow's row-by-row scan order, that holds it, stored as an f32), so the backward
 //! pass reads that instead of the input. Channel counts that are multiples of 8 run on
-//! eight-lane vectors (`Simd`); others on plain loops.
+//! vectors (`Simd`: sixteen lanes with AVX-512 where the count is a multiple of 16, eight
+//! otherwise); others on plain loops.
 
 use super::conv::Window2d;
 use super::simd::{Simd, dispatch_simd};
@@ -44,7 +45,9 @@ pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mu
         });
 }
 
-dispatch_simd!(max_pool_image<> => max_pool_image_body(g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]));
+dispatch_simd!(max_pool_image<> => max_pool_image_body(
+    g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]
+) wide: g.channels.is_multiple_of(16));
 
 #[inline(always)]
 fn max_pool_image_body<S: Simd>(s: S, g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]) {
@@ -54,7 +57,7 @@ fn max_pool_image_body<S: Simd>(s: S, g: &Window2d, image: &[f32], out: &mut [f3
         for ox in 0..g.out_w {
             let count = window_taps(g, oy, ox, &mut taps);
             let at = (oy * g.out_w + ox) * c;
-            for c0 in (0..c).step_by(8) {
+            for c0 in (0..c).step_by(S::LANES) {
                 let (mut best, mut index) = (s.splat(f32::NEG_INFINITY), s.splat(0.0));
                 for (t, &tap) in taps[..count].iter().enumerate() {
                     // Strictly greater: the first of equal maxima wins, and NaN loses (as
@@ -132,7 +135,7 @@ pub(crate) fn max_pool_backward(
 
 dispatch_simd!(max_pool_backward_image<> => max_pool_backward_image_body(
     g: &Window2d, values: (&[f32], &[f32]), write: bool, image_grad: &mut [f32]
-));
+) wide: g.channels.is_multiple_of(16));
 
 #[inline(always)]
 fn max_pool_backward_image_body<S: Simd>(
@@ -148,7 +151,7 @@ fn max_pool_backward_image_body<S: Simd>(
         for ox in 0..g.out_w {
             let count = window_taps(g, oy, ox, &mut taps);
             let at = (oy * g.out_w + ox) * c;
-            for c0 in (0..c).step_by(8) {
+            for c0 in (0..c).step_by(S::LANES) {
                 let (index, grad) = (s.load(&argmax[at + c0..]), s.load(&dy[at + c0..]));
                 for (t, &tap) in taps[..count].iter().enumerate() {
                     let routed = s.and(s.equal(index, s.splat(t as f32)), grad);

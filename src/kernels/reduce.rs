@@ -18,9 +18,12 @@ pub(crate) fn sum(values: &[f32]) -> f32 {
 
 /// `acc[j] += Σ_rows x[row, j]` for a row-major `rows × acc.len()` matrix: a bias gradient.
 pub(crate) fn accumulate_column_sums(acc: &mut [f32], x: &[f32]) {
-    for row in x.chunks(acc.len()) {
-        acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
-    }
+    // Each column sums its rows in order on every path, so the vector width changes no bits.
+    super::simd::widest(|| {
+        for row in x.chunks(acc.len()) {
+            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+        }
+    })
 }
 
 /// Softmax of each row of length `cols`, through the row maximum so large logits never overflow.

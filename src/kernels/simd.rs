@@ -1,15 +1,145 @@
-//! Eight-lane f32 vectors for the kernels written by hand: one AVX register where the CPU has
-//! AVX2 and FMA, a plain array otherwise.
+//! f32 vectors for the kernels written by hand: sixteen lanes in one AVX-512 register where the
+//! CPU has AVX-512F, eight in one AVX register where it has AVX2 and FMA, a plain array of
+//! eight otherwise.
 //!
-//! A kernel is written once, generic over [`Simd`], and compiled twice: inside a function with
-//! `#[target_feature(enable = "avx2,fma")]` for [`Avx2`] (chosen at run time when the CPU has
-//! it), and for [`Scalar`]. Every method is `#[inline(always)]`, so the generic code collapses
-//! into straight vector instructions.
+//! A kernel is written once, generic over [`Simd`] and its [`Simd::LANES`], and compiled three
+//! times: inside a function with `#[target_feature(enable = "avx512f,…")]` for [`Avx512`], one
+//! with `"avx2,fma"` for [`Avx2`], and plainly for [`Scalar`]; [`dispatch_simd`] picks one at
+//! run time. Every method is `#[inline(always)]`, so the generic code collapses into straight
+//! vector instructions. Each lane does the same operations in the same order on every path
+//! (the scalar path's multiply-adds are not fused), so [`Avx512`] and [`Avx2`] give
+//! bit-identical results and [`Scalar`] differs from them by the rounding of the fused
+//! multiply-adds only.
+//!
+//! The path is chosen once per process ([`simd_level`]): the widest the CPU runs, lowered by
+//! the environment variable `STRATA_SIMD` (`avx512`, `avx2` or `scalar`) for benchmarking and
+//! testing, and per thread by [`limit_simd_on_this_thread`] (the tests and benchmarks compare
+//! the paths in one process that way).
 
-/// Operations on eight f32 lanes.
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+/// Which of the kernels' vector paths runs, from narrowest to widest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimdLevel {
+    /// Plain loops over arrays of eight (what the compiler makes of them at the baseline).
+    Scalar,
+    /// Eight lanes: AVX2 and FMA.
+    Avx2,
+    /// Sixteen lanes: AVX-512F (with AVX2 and FMA).
+    Avx512,
+}
+
+impl SimdLevel {
+    /// The name `STRATA_SIMD` takes: `scalar`, `avx2` or `avx512`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimdLevel::Scalar => "scalar",
+            SimdLevel::Avx2 => "avx2",
+            SimdLevel::Avx512 => "avx512",
+        }
+    }
+
+    /// The level named `name` (as [`SimdLevel::name`] spells it, any case), if any.
+    pub fn parse(name: &str) -> Option<SimdLevel> {
+        [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512]
+            .into_iter()
+            .find(|level| level.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The widest path this CPU runs.
+    pub fn detected() -> SimdLevel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Avx512::detect().is_some() {
+                return SimdLevel::Avx512;
+            }
+            if Avx2::detect().is_some() {
+                return SimdLevel::Avx2;
+            }
+        }
+        SimdLevel::Scalar
+    }
+}
+
+/// The process-wide level: the CPU's, lowered by `STRATA_SIMD`. Read once.
+fn process_level() -> SimdLevel {
+    static LEVEL: OnceLock<SimdLevel> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cpu = SimdLevel::detected();
+        match std::env::var("STRATA_SIMD") {
+            Err(_) => cpu,
+            Ok(value) => match SimdLevel::parse(&value) {
+                Some(level) => level.min(cpu),
+                None => {
+                    // The kernels have no way to return an error; a typo must not pass silently.
+                    eprintln!(
+                        "warning: STRATA_SIMD={value:?} is not one of avx512, avx2, scalar; using {}",
+                        cpu.name()
+                    );
+                    cpu
+                }
+            },
+        }
+    })
+}
+
+thread_local! {
+    /// This thread's limit, if any (see [`limit_simd_on_this_thread`]).
+    static THREAD_LIMIT: Cell<Option<SimdLevel>> = const { Cell::new(None) };
+}
+
+/// The path the kernels take on this thread: the widest the CPU runs, no wider than
+/// `STRATA_SIMD` and this thread's limit.
+pub fn simd_level() -> SimdLevel {
+    let level = process_level();
+    THREAD_LIMIT.with(Cell::get).map_or(level, |limit| limit.min(level))
+}
+
+/// Limits the kernels run on this thread to `limit` (`None`: no limit beyond `STRATA_SIMD`).
+/// The kernels split work over the rayon pool they run in, so to compare paths, build a pool
+/// whose `start_handler` calls this on each thread and run the work in it with `install`.
+pub fn limit_simd_on_this_thread(limit: Option<SimdLevel>) {
+    THREAD_LIMIT.with(|cell| cell.set(limit));
+}
+
+/// Runs `body` inside a function compiled for the widest vector instructions [`simd_level`]
+/// allows: for loops the compiler vectorizes by itself (the elementwise maps), which `body` is
+/// inlined into and vectorized for that width, as `update.rs` does for the optimizers. The loop
+/// must do the same operations on each element whatever the width (no sum across elements,
+/// which the compiler keeps in order anyway, and Rust does not fuse multiply-adds unasked), so
+/// every path gives the same bits.
+#[inline(always)]
+pub(crate) fn widest<R>(body: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn wide<R>(body: impl FnOnce() -> R) -> R {
+            body()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn fast<R>(body: impl FnOnce() -> R) -> R {
+            body()
+        }
+        match simd_level() {
+            // SAFETY: `simd_level` reports a level only where the CPU has its features.
+            SimdLevel::Avx512 => return unsafe { wide(body) },
+            SimdLevel::Avx2 => return unsafe { fast(body) },
+            SimdLevel::Scalar => {}
+        }
+    }
+    body()
+}
+
+/// Operations on [`Simd::LANES`] f32 lanes.
 pub(crate) trait Simd: Copy {
     /// The vector type.
     type V: Copy;
+    /// Lanes in a vector (8 or 16).
+    const LANES: usize;
+    /// Vector registers the CPU has (16 for AVX2, 32 for AVX-512): how many sums a kernel
+    /// can keep in flight.
+    const REGISTERS: usize = 16;
 
     /// All lanes `x`.
     fn splat(self, x: f32) -> Self::V;
@@ -34,39 +164,39 @@ pub(crate) trait Simd: Copy {
     /// Bitwise `a & b` (a mask applied to values, or two masks combined).
     fn and(self, a: Self::V, b: Self::V) -> Self::V;
 
-    /// `src[..8]`.
+    /// `src[..LANES]`.
     fn load(self, src: &[f32]) -> Self::V;
-    /// Writes `dst[..8]`.
+    /// Writes `dst[..LANES]`.
     fn store(self, dst: &mut [f32], v: Self::V);
-    /// The eight values at `src`.
+    /// The `LANES` values at `src`.
     ///
     /// # Safety
-    /// `src..src + 8` must be readable.
+    /// `src..src + LANES` must be readable.
     unsafe fn load_ptr(self, src: *const f32) -> Self::V;
-    /// Writes eight values at `dst`.
+    /// Writes `LANES` values at `dst`.
     ///
     /// # Safety
-    /// `dst..dst + 8` must be writable.
+    /// `dst..dst + LANES` must be writable.
     unsafe fn store_ptr(self, dst: *mut f32, v: Self::V);
 
-    /// The first `width` (≤ 8) values of `src`, zeros in the other lanes.
+    /// The first `width` (≤ `LANES`) values of `src`, zeros in the other lanes.
     #[inline(always)]
     fn load_partial(self, src: &[f32], width: usize) -> Self::V {
-        if width == 8 {
+        if width == Self::LANES {
             return self.load(src);
         }
-        let mut lanes = [0.0; 8];
+        let mut lanes = [0.0; 16];
         lanes[..width].copy_from_slice(&src[..width]);
         self.load(&lanes)
     }
 
-    /// Writes the first `width` (≤ 8) lanes of `v` to `dst`.
+    /// Writes the first `width` (≤ `LANES`) lanes of `v` to `dst`.
     #[inline(always)]
     fn store_partial(self, dst: &mut [f32], width: usize, v: Self::V) {
-        if width == 8 {
+        if width == Self::LANES {
             return self.store(dst, v);
         }
-        let mut lanes = [0.0; 8];
+        let mut lanes = [0.0; 16];
         self.store(&mut lanes, v);
         dst[..width].copy_from_slice(&lanes[..width]);
     }
@@ -78,6 +208,7 @@ pub(crate) struct Scalar;
 
 impl Simd for Scalar {
     type V = [f32; 8];
+    const LANES: usize = 8;
 
     #[inline(always)]
     fn splat(self, x: f32) -> [f32; 8] {
@@ -193,6 +324,7 @@ mod avx2 {
     // SAFETY (every method): an `Avx2` value exists only after `detect` found AVX2 and FMA.
     impl Simd for Avx2 {
         type V = __m256;
+        const LANES: usize = 8;
 
         #[inline(always)]
         fn splat(self, x: f32) -> __m256 {
@@ -260,23 +392,166 @@ mod avx2 {
     }
 }
 
-/// Defines `$name<const G…: usize>(args…)`, which runs `$body::<S, G…>(simd, args…)` with
-/// [`Avx2`] inside a function compiled for AVX2 and FMA when the CPU has them, and with
-/// [`Scalar`] otherwise. `$body` must be `#[inline(always)]`, so it is compiled for the
-/// features of its caller.
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::Avx512;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Simd;
+    use std::arch::x86_64::*;
+
+    /// AVX-512 registers. A value of this type exists only where the CPU has AVX-512F, AVX2
+    /// and FMA: it is the proof the intrinsics below rely on. Only AVX-512F instructions are
+    /// used (lane masks are kept as all-ones vectors, as on AVX2), so any AVX-512 CPU runs it.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Avx512(());
+
+    impl Avx512 {
+        /// `Some` when this CPU runs AVX-512F, AVX2 and FMA (the check is cached by std).
+        #[inline]
+        pub(crate) fn detect() -> Option<Avx512> {
+            (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+                .then_some(Avx512(()))
+        }
+    }
+
+    /// The lane mask of the lanes whose bits are not all zero.
+    #[inline(always)]
+    fn to_mask(v: __m512) -> __mmask16 {
+        unsafe { _mm512_test_epi32_mask(_mm512_castps_si512(v), _mm512_castps_si512(v)) }
+    }
+
+    /// All bits set in the lanes of `mask`, clear elsewhere.
+    #[inline(always)]
+    fn from_mask(mask: __mmask16) -> __m512 {
+        unsafe { _mm512_castsi512_ps(_mm512_maskz_mov_epi32(mask, _mm512_set1_epi32(-1))) }
+    }
+
+    /// The mask of the first `width` (≤ 16) lanes.
+    #[inline(always)]
+    fn first_lanes(width: usize) -> __mmask16 {
+        ((1u32 << width.min(16)) - 1) as __mmask16
+    }
+
+    // SAFETY (every method): an `Avx512` value exists only after `detect` found the features.
+    impl Simd for Avx512 {
+        type V = __m512;
+        const LANES: usize = 16;
+        const REGISTERS: usize = 32;
+
+        #[inline(always)]
+        fn splat(self, x: f32) -> __m512 {
+            unsafe { _mm512_set1_ps(x) }
+        }
+        #[inline(always)]
+        fn add(self, a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_add_ps(a, b) }
+        }
+        #[inline(always)]
+        fn sub(self, a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_sub_ps(a, b) }
+        }
+        #[inline(always)]
+        fn mul(self, a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        fn max(self, a: __m512, b: __m512) -> __m512 {
+            // vmaxps returns its second operand where either is NaN, as the AVX form does.
+            unsafe { _mm512_max_ps(a, b) }
+        }
+        #[inline(always)]
+        fn keep_where_positive(self, v: __m512, mask: __m512) -> __m512 {
+            unsafe { _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(mask, _mm512_setzero_ps()), v) }
+        }
+        #[inline(always)]
+        fn equal(self, a: __m512, b: __m512) -> __m512 {
+            from_mask(unsafe { _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b) })
+        }
+        #[inline(always)]
+        fn greater(self, a: __m512, b: __m512) -> __m512 {
+            from_mask(unsafe { _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b) })
+        }
+        #[inline(always)]
+        fn select(self, mask: __m512, a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_mask_blend_ps(to_mask(mask), b, a) }
+        }
+        #[inline(always)]
+        fn and(self, a: __m512, b: __m512) -> __m512 {
+            // `vandps` on zmm needs AVX-512DQ; the integer form is in AVX-512F.
+            unsafe { _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_castps_si512(b))) }
+        }
+        #[inline(always)]
+        fn load(self, src: &[f32]) -> __m512 {
+            // The slice bound check makes the unaligned 16-value read in bounds.
+            unsafe { _mm512_loadu_ps(src[..16].as_ptr()) }
+        }
+        #[inline(always)]
+        fn store(self, dst: &mut [f32], v: __m512) {
+            unsafe { _mm512_storeu_ps(dst[..16].as_mut_ptr(), v) }
+        }
+        #[inline(always)]
+        unsafe fn load_ptr(self, src: *const f32) -> __m512 {
+            // The caller guarantees sixteen readable values.
+            unsafe { _mm512_loadu_ps(src) }
+        }
+        #[inline(always)]
+        unsafe fn store_ptr(self, dst: *mut f32, v: __m512) {
+            // The caller guarantees sixteen writable values.
+            unsafe { _mm512_storeu_ps(dst, v) }
+        }
+        #[inline(always)]
+        fn load_partial(self, src: &[f32], width: usize) -> __m512 {
+            // A masked load touches only the lanes in the mask, which the slice check covers.
+            unsafe { _mm512_maskz_loadu_ps(first_lanes(width), src[..width.min(16)].as_ptr()) }
+        }
+        #[inline(always)]
+        fn store_partial(self, dst: &mut [f32], width: usize, v: __m512) {
+            unsafe { _mm512_mask_storeu_ps(dst[..width.min(16)].as_mut_ptr(), first_lanes(width), v) }
+        }
+    }
+}
+
+/// Defines `$name<const G…: usize>(args…)`, which runs `$body::<S, G…>(simd, args…)` on the
+/// path [`simd_level`] picks: [`Avx512`] inside a function compiled for AVX-512F (when the
+/// optional `wide: CONDITION` on the arguments also holds: a kernel whose channel counts are
+/// multiples of 8 but not of 16 says so there), [`Avx2`] inside one compiled for AVX2 and FMA,
+/// or [`Scalar`]. `$body` must be `#[inline(always)]`, so it is compiled for the features of
+/// its caller.
 macro_rules! dispatch_simd {
-    ($name:ident<$($g:ident),*> => $body:ident ($($arg:ident: $ty:ty),*)) => {
+    ($name:ident<$($g:ident),*> => $body:ident ($($arg:ident: $ty:ty),*) $(wide: $wide:expr)?) => {
         #[allow(clippy::too_many_arguments)]
         fn $name<$(const $g: usize),*>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
-            if let Some(simd) = $crate::kernels::simd::Avx2::detect() {
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                fn fast<$(const $g: usize),*>(simd: $crate::kernels::simd::Avx2, $($arg: $ty),*) {
-                    $body::<_, $($g),*>(simd, $($arg),*)
+            {
+                use $crate::kernels::simd::{Avx2, Avx512, SimdLevel};
+                let level = $crate::kernels::simd::simd_level();
+                if level == SimdLevel::Avx512 $(&& $wide)? {
+                    if let Some(simd) = Avx512::detect() {
+                        #[target_feature(enable = "avx512f,avx2,fma")]
+                        #[allow(clippy::too_many_arguments)]
+                        fn wide<$(const $g: usize),*>(simd: Avx512, $($arg: $ty),*) {
+                            $body::<_, $($g),*>(simd, $($arg),*)
+                        }
+                        // SAFETY: `detect` found the features `wide` is compiled for.
+                        return unsafe { wide::<$($g),*>(simd, $($arg),*) };
+                    }
                 }
-                // SAFETY: `detect` found the features `fast` is compiled for.
-                return unsafe { fast::<$($g),*>(simd, $($arg),*) };
+                if level >= SimdLevel::Avx2 {
+                    if let Some(simd) = Avx2::detect() {
+                        #[target_feature(enable = "avx2,fma")]
+                        #[allow(clippy::too_many_arguments)]
+                        fn fast<$(const $g: usize),*>(simd: Avx2, $($arg: $ty),*) {
+                            $body::<_, $($g),*>(simd, $($arg),*)
+                        }
+                        // SAFETY: `detect` found the features `fast` is compiled for.
+                        return unsafe { fast::<$($g),*>(simd, $($arg),*) };
+                    }
+                }
             }
             $body::<_, $($g),*>($crate::kernels::simd::Scalar, $($arg),*)
         }

@@ -1,5 +1,8 @@
 //! Products of small matrices that are already in cache, for the Winograd convolution: no
-//! packing, a 6×16 block of the result held in registers while the inner dimension runs.
+//! packing, a block of the result (6 rows by two vectors, or four with AVX-512's 32 registers)
+//! held in registers while the inner dimension runs. Every element is summed over the inner
+//! dimension in order, one multiply-add at a time, whatever the vector width and blocking, so
+//! the AVX-512 and AVX2 paths give bit-identical results.
 //!
 //! The caller lays the operands out so that rows of `b` are contiguous and `a` is read one
 //! value at a time (broadcast), at any strides: `a` may be stored as rows or as columns.
@@ -31,7 +34,8 @@ const ROWS: usize = 6;
 
 /// `c = a·b` (or `c += a·b` when `accumulate`) for `a` (rows × k), `b` (k × cols, row `p`
 /// at `b[p·b_row_stride..]`) and `c` (rows × cols, row `i` at `c[i·c_row_stride..]`). `cols`
-/// must be a multiple of 8. Panics if an operand is too short (a bug in the caller).
+/// must be a multiple of the vector width `S::LANES`. Panics if an operand is too short (a bug
+/// in the caller).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn small_gemm<S: Simd>(
@@ -42,7 +46,8 @@ pub(crate) fn small_gemm<S: Simd>(
     (c, c_row_stride): (&mut [f32], usize),
     accumulate: bool,
 ) {
-    assert!(cols % 8 == 0, "small_gemm works on whole vectors");
+    let lanes = S::LANES;
+    assert!(cols % lanes == 0, "small_gemm works on whole vectors");
     if rows == 0 || cols == 0 || k == 0 {
         assert!(accumulate || rows == 0 || cols == 0, "an empty product must accumulate");
         return;
@@ -54,19 +59,26 @@ pub(crate) fn small_gemm<S: Simd>(
             && (rows - 1) * c_row_stride + cols <= c.len(),
         "small_gemm operand too short"
     );
+    // Four vectors a row where 32 registers hold 6 × 4 sums (fewer loads per multiply-add),
+    // two where 16 registers hold 6 × 2.
+    let widest = if S::REGISTERS >= 32 { 4 } else { 2 };
     let mut j = 0;
     while j < cols {
-        if cols - j >= 16 {
-            column_block::<S, 2>(s, (rows, k, j), a, (b, b_row_stride), (c, c_row_stride), accumulate);
-            j += 16;
+        let (b, c) = ((b, b_row_stride), (&mut *c, c_row_stride));
+        if widest == 4 && cols - j >= 4 * lanes {
+            column_block::<S, 4>(s, (rows, k, j), a, b, c, accumulate);
+            j += 4 * lanes;
+        } else if cols - j >= 2 * lanes {
+            column_block::<S, 2>(s, (rows, k, j), a, b, c, accumulate);
+            j += 2 * lanes;
         } else {
-            column_block::<S, 1>(s, (rows, k, j), a, (b, b_row_stride), (c, c_row_stride), accumulate);
-            j += 8;
+            column_block::<S, 1>(s, (rows, k, j), a, b, c, accumulate);
+            j += lanes;
         }
     }
 }
 
-/// All rows of the result for the `8·V` columns from `first_col`.
+/// All rows of the result for the `V·LANES` columns from `first_col`.
 #[inline(always)]
 fn column_block<S: Simd, const V: usize>(
     s: S,
@@ -99,7 +111,7 @@ fn column_block<S: Simd, const V: usize>(
     }
 }
 
-/// Rows `first_row..first_row + R`, columns `first_col..first_col + 8·V` of the result.
+/// Rows `first_row..first_row + R`, columns `first_col..first_col + V·LANES` of the result.
 #[inline(always)]
 fn block<S: Simd, const R: usize, const V: usize>(
     s: S,
@@ -121,7 +133,7 @@ fn block<S: Simd, const R: usize, const V: usize>(
             let b_row = b_start.add(p * b_row_stride);
             let mut b_values = [s.splat(0.0); V];
             for (v, value) in b_values.iter_mut().enumerate() {
-                *value = s.load_ptr(b_row.add(8 * v));
+                *value = s.load_ptr(b_row.add(S::LANES * v));
             }
             for (r, row) in sums.iter_mut().enumerate() {
                 let a_value = s.splat(*a_start.add(r * a.row_stride + p * a.col_stride));
@@ -133,7 +145,7 @@ fn block<S: Simd, const R: usize, const V: usize>(
     }
     for (r, row) in sums.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
-            let at = &mut c[(first_row + r) * c_row_stride + first_col + 8 * v..];
+            let at = &mut c[(first_row + r) * c_row_stride + first_col + S::LANES * v..];
             let value = if accumulate { s.add(s.load(at), sum) } else { sum };
             s.store(at, value);
         }
@@ -143,7 +155,7 @@ fn block<S: Simd, const R: usize, const V: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::simd::Scalar;
+    use crate::kernels::simd::{Scalar, SimdLevel};
 
     #[test]
     fn matches_a_naive_product_for_rows_and_columns_layouts() {
@@ -297,18 +309,78 @@ mod tests {
         }
     }
 
-    /// [`BlockProducts::run_small_gemm`] with the vectors the convolution would use.
-    fn run_fastest(block: &BlockProducts, a: &[f32], b: &[f32], c: &mut [f32]) {
+    /// [`BlockProducts::run_small_gemm`] on the path `level` (or the widest below it the CPU
+    /// runs).
+    fn run_at(level: SimdLevel, block: &BlockProducts, a: &[f32], b: &[f32], c: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if let Some(simd) = crate::kernels::simd::Avx2::detect() {
-            #[target_feature(enable = "avx2,fma")]
-            fn fast(s: crate::kernels::simd::Avx2, block: &BlockProducts, a: &[f32], b: &[f32], c: &mut [f32]) {
-                block.run_small_gemm(s, a, b, c)
+        {
+            use crate::kernels::simd::{Avx2, Avx512};
+            if level == SimdLevel::Avx512
+                && let Some(simd) = Avx512::detect()
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn wide(s: Avx512, block: &BlockProducts, a: &[f32], b: &[f32], c: &mut [f32]) {
+                    block.run_small_gemm(s, a, b, c)
+                }
+                // SAFETY: `detect` found the features `wide` is compiled for.
+                return unsafe { wide(simd, block, a, b, c) };
             }
-            // SAFETY: `detect` found the features `fast` is compiled for.
-            return unsafe { fast(simd, block, a, b, c) };
+            if level >= SimdLevel::Avx2
+                && let Some(simd) = Avx2::detect()
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn fast(s: Avx2, block: &BlockProducts, a: &[f32], b: &[f32], c: &mut [f32]) {
+                    block.run_small_gemm(s, a, b, c)
+                }
+                // SAFETY: `detect` found the features `fast` is compiled for.
+                return unsafe { fast(simd, block, a, b, c) };
+            }
         }
         block.run_small_gemm(Scalar, a, b, c)
+    }
+
+    /// [`run_at`] on the widest path.
+    fn run_fastest(block: &BlockProducts, a: &[f32], b: &[f32], c: &mut [f32]) {
+        run_at(SimdLevel::detected(), block, a, b, c)
+    }
+
+    /// The AVX-512 and AVX2 paths sum every element in the same order, so they agree bit for
+    /// bit; the scalar path's multiply-adds are not fused, so it agrees within rounding. Shapes
+    /// include odd row counts, column counts of 1, 3 and 5 AVX-512 vectors (the 4-, 2- and
+    /// 1-vector blocks) and the `cnn`'s Winograd blocks.
+    #[test]
+    fn every_path_gives_the_same_products() {
+        let odd = |name, dims: (usize, usize, usize), accumulate| BlockProducts {
+            name,
+            count: 2,
+            dims,
+            a: (dims.0 * dims.1 + 3, dims.1, 1),
+            b: (dims.1 * dims.2 + 16, dims.2),
+            c: (dims.0 * dims.2 + 16, dims.2),
+            accumulate,
+        };
+        let shapes = [
+            odd("7×5×16", (7, 5, 16), false),
+            odd("13×9×48", (13, 9, 48), true),
+            odd("1×3×80", (1, 3, 80), false),
+            odd("11×17×112", (11, 17, 112), true),
+        ];
+        for block in shapes.into_iter().chain(cnn_blocks()) {
+            let (a, b, c) = block.operands();
+            let run = |level| {
+                let mut c = c.clone();
+                run_at(level, &block, &a, &b, &mut c);
+                c
+            };
+            let (wide, avx2, scalar) = (run(SimdLevel::Avx512), run(SimdLevel::Avx2), run(SimdLevel::Scalar));
+            assert!(
+                wide.iter().zip(&avx2).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{}: AVX-512 and AVX2 differ",
+                block.name
+            );
+            let worst = avx2.iter().zip(&scalar).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{}: scalar differs by {worst}", block.name);
+        }
     }
 
     #[test]
@@ -350,13 +422,15 @@ mod tests {
             let (rows, k, cols) = block.dims;
             let mflop = 2.0 * (block.count * rows * k * cols) as f64 * 1e-6;
             let small = fastest(|| run_fastest(&block, &a, &b, &mut c));
+            let avx2 = fastest(|| run_at(SimdLevel::Avx2, &block, &a, &b, &mut c));
             let gemm = fastest(|| block.run_gemm_f32(&a, &b, &mut c));
             println!(
-                "{:<22} {:>2} × {rows}×{k}×{cols}: small_gemm {small:6.2} µs ({:4.1} GFLOP/s), \
-                 gemm-f32 {gemm:6.2} µs ({:4.1} GFLOP/s), gemm-f32 / small_gemm {:.2}",
+                "{:<22} {:>2} × {rows}×{k}×{cols}: small_gemm {small:6.2} µs ({:5.1} GFLOP/s; AVX2 {:5.1}), \
+                 gemm-f32 {gemm:6.2} µs ({:5.1} GFLOP/s), gemm-f32 / small_gemm {:.2}",
                 block.name,
                 block.count,
                 mflop / small * 1e3,
+                mflop / avx2 * 1e3,
                 mflop / gemm * 1e3,
                 gemm / small
             );

@@ -40,11 +40,14 @@ where
 {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
+        // The level the other kernels use (so `STRATA_SIMD` lowers this loop too), and the
+        // CPU check the `unsafe` calls rest on.
+        let level = super::simd::simd_level();
+        if level == super::simd::SimdLevel::Avx512 && is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F, checked just above.
             return unsafe { run_avx512(value, grad, first, second, update) };
         }
-        if is_x86_feature_detected!("avx2") {
+        if level >= super::simd::SimdLevel::Avx2 && is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
             return unsafe { run_avx2(value, grad, first, second, update) };
         }

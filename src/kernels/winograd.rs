@@ -73,8 +73,9 @@ pub(crate) struct Winograd {
     partial_images: usize,
 }
 
-/// Channel counts must be multiples of this (the vector width); smaller layers leave too little
-/// work per transform to pay for it.
+/// Channel counts must be multiples of this (the AVX2 vector width; AVX-512 runs the layers
+/// whose counts are multiples of 16); smaller layers leave too little work per transform to
+/// pay for it.
 const CHANNEL_MULTIPLE: usize = 8;
 /// Tiles per block: enough rows for the products to run near full speed, few enough for a
 /// block's transformed tiles to stay in a 512 KiB L2 cache.
@@ -114,6 +115,11 @@ impl Winograd {
             block_images,
             partial_images: per_partial.next_multiple_of(block_images),
         })
+    }
+
+    /// Whether both channel counts are multiples of AVX-512's sixteen lanes.
+    fn fits_wide_vectors(&self) -> bool {
+        self.channels.is_multiple_of(16) && self.filters.is_multiple_of(16)
     }
 
     fn alpha2(&self) -> usize {
@@ -293,20 +299,22 @@ fn transpose_kernel(u: &[f32], channels: usize, filters: usize, ut: &mut [f32]) 
 
 dispatch_simd!(kernel_forward<A, M> => kernel_forward_body(kernel: &[f32], pairs: usize, u: &mut [f32]));
 dispatch_simd!(kernel_backward<A, M> => kernel_backward_body(du: &[f32], pairs: usize, dk: &mut [f32]));
+// AVX-512's sixteen lanes need channel and filter counts that are multiples of 16; other
+// multiples of 8 run on AVX2.
 dispatch_simd!(forward_block<A, M> => forward_block_body(
     w: &Winograd, g: &Window2d, x: &[f32], u: &[f32], bias: Option<&[f32]>, relu: bool,
     scratch: &mut [f32], y: &mut [f32]
-));
+) wide: w.fits_wide_vectors());
 dispatch_simd!(backward_block<A, M> => backward_block_body(
     w: &Winograd, g: &Window2d, inputs: (&[f32], OutputGrad), relu: bool, ut: &[f32],
     scratch: &mut [f32], sums: BlockSums, dx: Option<(&mut [f32], bool)>
-));
+) wide: w.fits_wide_vectors());
 
 #[inline(always)]
 fn kernel_forward_body<S: Simd, const A: usize, const M: usize>(s: S, kernel: &[f32], pairs: usize, u: &mut [f32]) {
     let tile = &Tile::<A, M>::MATRICES;
-    for p in (0..pairs).step_by(8) {
-        let width = 8.min(pairs - p);
+    for p in (0..pairs).step_by(S::LANES) {
+        let width = S::LANES.min(pairs - p);
         let mut taps = [[s.splat(0.0); 3]; 3];
         for ky in 0..3 {
             for kx in 0..3 {
@@ -325,8 +333,8 @@ fn kernel_forward_body<S: Simd, const A: usize, const M: usize>(s: S, kernel: &[
 #[inline(always)]
 fn kernel_backward_body<S: Simd, const A: usize, const M: usize>(s: S, du: &[f32], pairs: usize, dk: &mut [f32]) {
     let tile = &Tile::<A, M>::MATRICES;
-    for p in (0..pairs).step_by(8) {
-        let width = 8.min(pairs - p);
+    for p in (0..pairs).step_by(S::LANES) {
+        let width = S::LANES.min(pairs - p);
         let mut grads = [[s.splat(0.0); A]; A];
         for i in 0..A {
             for j in 0..A {
@@ -398,12 +406,12 @@ fn output_tile(w: &Winograd, g: &Window2d, t: usize, m: usize) -> (usize, usize,
 // of the result, loading inputs column by column in the first pass and storing outputs row by
 // row in the second: only one intermediate tile is live, so fewer values spill from registers.
 
-/// `V = Bᵀ d B` for eight channels of one input tile, `d` read from `image` (zeros in the
+/// `V = Bᵀ d B` for `LANES` channels of one input tile, `d` read from `image` (zeros in the
 /// padding), `V[ξ]` written at `dst + ξ·stride`.
 ///
 /// # Safety
-/// Every tap `reads` says is inside lies inside `image` (with 8 channels from `image`), and
-/// `dst + ξ·stride .. + 8` is writable for every ξ < α².
+/// Every tap `reads` says is inside lies inside `image` (with `LANES` channels from `image`),
+/// and `dst + ξ·stride .. + LANES` is writable for every ξ < α².
 #[inline(always)]
 unsafe fn transform_input_tile<S: Simd, const A: usize, const M: usize>(
     s: S,
@@ -439,12 +447,12 @@ unsafe fn transform_input_tile<S: Simd, const A: usize, const M: usize>(
     }
 }
 
-/// `Y = Aᵀ M A (+ shift)`, then `max(Y, 0)` when `relu`, for eight channels of one output tile:
+/// `Y = Aᵀ M A (+ shift)`, then `max(Y, 0)` when `relu`, for `LANES` channels of one output tile:
 /// `M[ξ]` read at `src + ξ·stride`, output (i, j) written at `dst + i·row_step + j·col_step`
 /// for the `rows × cols` outputs inside the image.
 ///
 /// # Safety
-/// Reads and writes as described must be in bounds, eight values each.
+/// Reads and writes as described must be in bounds, `LANES` values each.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn transform_output_tile<S: Simd, const A: usize, const M: usize>(
@@ -483,13 +491,13 @@ unsafe fn transform_output_tile<S: Simd, const A: usize, const M: usize>(
     }
 }
 
-/// `dM = A dY Aᵀ` for eight channels of one output tile: `dY` (i, j) read at
+/// `dM = A dY Aᵀ` for `LANES` channels of one output tile: `dY` (i, j) read at
 /// `dy + i·row_step + j·col_step` for the `rows × cols` outputs inside the image (zero
 /// beyond), masked where `y` (same offsets) is not positive when `relu`; `dM[ξ]` written at
 /// `dst + ξ·stride`. Returns the sum of the (masked) gradients read: the tile's bias gradient.
 ///
 /// # Safety
-/// Reads and writes as described must be in bounds, eight values each.
+/// Reads and writes as described must be in bounds, `LANES` values each.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn transform_grad_tile<S: Simd, const A: usize, const M: usize>(
@@ -533,7 +541,7 @@ unsafe fn transform_grad_tile<S: Simd, const A: usize, const M: usize>(
     total
 }
 
-/// `dx += B dV Bᵀ` for eight channels of one input tile: `dV[ξ]` read at `src + ξ·stride`,
+/// `dx += B dV Bᵀ` for `LANES` channels of one input tile: `dV[ξ]` read at `src + ξ·stride`,
 /// added into the taps of `image` inside the image (as [`transform_input_tile`] reads them).
 ///
 /// # Safety
@@ -584,14 +592,15 @@ fn transform_inputs<S: Simd, const A: usize, const M: usize>(
 ) {
     let (c, per_image) = (w.channels, w.tiles_per_image());
     let images = x.len() / g.image_len();
-    assert!(c % 8 == 0 && x.len() == images * g.image_len() && v.len() >= images * per_image * A * A * c);
+    assert!(c % S::LANES == 0 && x.len() == images * g.image_len() && v.len() >= images * per_image * A * A * c);
     let steps = ((g.width * c) as isize, c as isize);
     for (n, image) in x.chunks_exact(g.image_len()).enumerate() {
         for t in 0..per_image {
             let tile = InputTile::<A>::new(w, g, t, M);
             let dst = v[(n * per_image + t) * A * A * c..].as_mut_ptr();
-            for c0 in (0..c).step_by(8) {
-                // SAFETY: taps inside the image read 8 of its `c` channels from `c0 + 8 ≤ c`,
+            for c0 in (0..c).step_by(S::LANES) {
+                // SAFETY: taps inside the image read LANES of its `c` channels from
+                // `c0 + LANES ≤ c`,
                 // and the tile's α²·c values of `v` were checked above.
                 unsafe { transform_input_tile::<S, A, M>(s, image[c0..].as_ptr(), &tile, steps, dst.add(c0), c) };
             }
@@ -627,7 +636,7 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
         small_gemm(s, (tiles, c, f), a, b, (&mut products[xi * f..], A * A * f), false);
     }
     let out_len = g.positions() * f;
-    assert!(f % 8 == 0 && y.len() == images * out_len && products.len() >= tiles * A * A * f);
+    assert!(f % S::LANES == 0 && y.len() == images * out_len && products.len() >= tiles * A * A * f);
     assert!(bias.is_none_or(|b| b.len() >= f));
     let steps = (g.out_w * f, f);
     for (n, y) in y.chunks_exact_mut(out_len).enumerate() {
@@ -635,10 +644,10 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
             let (offset, rows, cols) = output_tile(w, g, t, M);
             let src = products[(n * per_image + t) * A * A * f..].as_ptr();
             let dst = y[offset..].as_mut_ptr();
-            for c0 in (0..f).step_by(8) {
+            for c0 in (0..f).step_by(S::LANES) {
                 let shift = bias.map_or(s.splat(0.0), |b| s.load(&b[c0..]));
                 // SAFETY: the tile's α²·f products were checked above, and outputs
-                // (oy + i, ox + j) with i < rows, j < cols lie inside this image; c0 + 8 ≤ f.
+                // (oy + i, ox + j) with i < rows, j < cols lie inside this image; c0 + LANES ≤ f.
                 unsafe {
                     let (src, dst) = (src.add(c0), dst.add(c0));
                     transform_output_tile::<S, A, M>(s, src, f, dst, steps, (rows, cols), shift, relu);
@@ -648,7 +657,7 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
     }
 }
 
-/// `dM` of tile `t` of image `n`, channels `c0..c0 + 8` (written at `dst + ξ·f`), from the
+/// `dM` of tile `t` of image `n`, channels `c0..c0 + LANES` (written at `dst + ξ·f`), from the
 /// output gradient `dy` (masked where `y` is not positive when `relu`); returns the tile's
 /// bias gradient.
 #[inline(always)]
@@ -664,13 +673,13 @@ fn plain_grad_tile<S: Simd, const A: usize, const M: usize>(
     let f = w.filters;
     let out_len = g.positions() * f;
     let (offset, rows, cols) = output_tile(w, g, t, M);
-    // The tile's outputs lie inside the image's: checked by the slicing, c0 + 8 ≤ f.
+    // The tile's outputs lie inside the image's: checked by the slicing, c0 + LANES ≤ f.
     let start = n * out_len + offset + c0;
     let (dy, y) = (
         dy[..n * out_len + out_len].as_ptr(),
         y[..n * out_len + out_len].as_ptr(),
     );
-    assert!(start + ((rows - 1) * g.out_w + cols - 1) * f + 8 <= (n + 1) * out_len);
+    assert!(start + ((rows - 1) * g.out_w + cols - 1) * f + S::LANES <= (n + 1) * out_len);
     let steps = (g.out_w * f, f);
     // SAFETY: the reads stay inside image n's outputs (asserted above), and `dst` is the
     // caller's tile of `dm`.
@@ -753,14 +762,15 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
     let images = x.len() / g.image_len();
     let tiles = images * per_image;
     let (v, dm) = scratch.split_at_mut(A * A * tiles * c);
-    assert!(f % 8 == 0 && dm.len() >= tiles * A * A * f);
+    assert!(f % S::LANES == 0 && dm.len() >= tiles * A * A * f);
     assert!(bias_sum.as_ref().is_none_or(|b| b.len() >= f));
     // dM = A dY Aᵀ, with dY masked by the ReLU when it is fused.
     for n in 0..images {
         for t in 0..per_image {
             let dst = dm[(n * per_image + t) * A * A * f..][..A * A * f].as_mut_ptr();
-            for c0 in (0..f).step_by(8) {
-                // SAFETY: the tile's α²·f values of `dm` are in bounds (sliced above), c0 + 8 ≤ f.
+            for c0 in (0..f).step_by(S::LANES) {
+                // SAFETY: the tile's α²·f values of `dm` are in bounds (sliced above), and
+                // c0 + LANES ≤ f.
                 let dst = unsafe { dst.add(c0) };
                 let total = match grad {
                     OutputGrad::Plain { y, dy } => plain_grad_tile::<S, A, M>(s, w, g, (y, dy), (n, t, c0), relu, dst),
@@ -806,15 +816,15 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
         let b = (&ut[xi * c * f..][..c * f], c);
         small_gemm(s, (tiles, f, c), a, b, (&mut dv[xi * c..], A * A * c), false);
     }
-    assert!(c % 8 == 0 && dx.len() == x.len() && dv.len() >= tiles * A * A * c);
+    assert!(c % S::LANES == 0 && dx.len() == x.len() && dv.len() >= tiles * A * A * c);
     let steps = ((g.width * c) as isize, c as isize);
     for (n, dx) in dx.chunks_exact_mut(g.image_len()).enumerate() {
         for t in 0..per_image {
             let tile = InputTile::<A>::new(w, g, t, M);
             let src = dv[(n * per_image + t) * A * A * c..].as_ptr();
-            for c0 in (0..c).step_by(8) {
+            for c0 in (0..c).step_by(S::LANES) {
                 // SAFETY: the tile's α²·c values of `dv` were checked above; taps inside the
-                // image address 8 of its channels from c0 + 8 ≤ c.
+                // image address LANES of its channels from c0 + LANES ≤ c.
                 unsafe {
                     let image = dx[c0..].as_mut_ptr();
                     transform_input_grad_tile::<S, A, M>(s, src.add(c0), c, image, &tile, steps);

@@ -1,5 +1,5 @@
 //! The transform matrices of Winograd's `F(m, 3)` for m = 2, 3, 4, and the small-matrix
-//! products that apply them to tiles, eight channels at a time.
+//! products that apply them to tiles, a vector of channels at a time.
 //!
 //! The matrices come from the Cook–Toom construction on the points 0, 1, −1, 2, −2 (as many
 //! as needed) and ∞: `Aᵀ` evaluates, `G` evaluates the kernel (scaled so `Bᵀ` has integer

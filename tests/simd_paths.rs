@@ -1,0 +1,140 @@
+//! The kernels' vector paths against each other: AVX-512, AVX2 and scalar (`STRATA_SIMD`,
+//! here forced per thread pool with `limit_simd_on_this_thread`).
+//!
+//! Every lane of a kernel does the same operations in the same order whatever the vector
+//! width, so the AVX-512 and AVX2 paths must agree bit for bit; the scalar path does not fuse
+//! its multiply-adds, so it agrees within rounding (a relative 1e-4 here, the tolerance of
+//! `tests/conv_paths.rs`: the largest difference measured is 1.3e-5, in a Winograd output). On a CPU without AVX-512 (or AVX2) the wider paths fall back to the
+//! narrower ones and the comparisons still hold. The shapes put channel counts that are
+//! multiples of 16 on the AVX-512 kernels (32, 48: whole and partial blocks of two vectors),
+//! counts that are only multiples of 8 (24) on their AVX2 fallback, and odd image sizes
+//! (partial Winograd tiles, runs of outputs cut short, uncovered pooling rows).
+
+mod common;
+
+use common::uniform;
+use strata::autograd::{Graph, ParamStore, Tape, WindowOptions};
+use strata::kernels::{SimdLevel, limit_simd_on_this_thread};
+
+/// A pool of `threads` threads whose kernels run no wider than `level`.
+fn pool(level: SimdLevel, threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
+        .build()
+        .expect("a thread pool")
+}
+
+/// A small CNN's values and gradients: a direct convolution of a grey image (fused ReLU,
+/// folded into its max pooling), then two Winograd convolutions with a max pooling between
+/// them (the optimizers' update loop has its own test). Returns every output and gradient.
+fn run(input: (usize, usize), filters: [usize; 3], seed: u64) -> Vec<Vec<f32>> {
+    let (h, w) = input;
+    let [f1, f2, f3] = filters;
+    let mut params = ParamStore::new();
+    let x = params.add("x", uniform(&[3, h, w, 1], -1.0, 1.0, seed), false);
+    let k1 = params.add("k1", uniform(&[3, 3, 1, f1], -0.5, 0.5, seed + 1), true);
+    let b1 = params.add("b1", uniform(&[f1], -0.1, 0.1, seed + 2), true);
+    let k2 = params.add("k2", uniform(&[3, 3, f1, f2], -0.2, 0.2, seed + 3), true);
+    let b2 = params.add("b2", uniform(&[f2], -0.1, 0.1, seed + 4), true);
+    let k3 = params.add("k3", uniform(&[3, 3, f2, f3], -0.2, 0.2, seed + 5), true);
+    let pool = WindowOptions {
+        strides: (2, 2),
+        ..WindowOptions::default()
+    };
+    let mut tape = Tape::new();
+    let mut values = Vec::new();
+    let loss = {
+        let mut g = Graph::new(&mut tape, &params, true);
+        let (x, k1, b1, k2, b2, k3) = (
+            g.param(x),
+            g.param(k1),
+            g.param(b1),
+            g.param(k2),
+            g.param(b2),
+            g.param(k3),
+        );
+        let y = g.conv2d_relu(x, k1, Some(b1), WindowOptions::default()).unwrap();
+        let y = g.max_pool2d(y, (2, 2), pool).unwrap();
+        values.push(g.value(y).data().to_vec());
+        let y = g.conv2d_relu(y, k2, Some(b2), WindowOptions::default()).unwrap();
+        values.push(g.value(y).data().to_vec());
+        let y = g.max_pool2d(y, (2, 2), pool).unwrap();
+        let y = g.conv2d(y, k3, None, WindowOptions::default()).unwrap();
+        values.push(g.value(y).data().to_vec());
+        let shape = g.shape(y).to_vec();
+        let weights = g.constant(&uniform(&shape, -1.0, 1.0, seed + 6));
+        let weighted = g.mul(y, weights).unwrap();
+        g.sum(weighted)
+    };
+    tape.backward(loss, &mut params);
+    values.extend([k1, b1, k2, b2, k3].map(|id| params.grad(id).data().to_vec()));
+    values
+}
+
+/// `run` on a pool limited to `level`.
+fn run_at(level: SimdLevel, threads: usize, input: (usize, usize), filters: [usize; 3]) -> Vec<Vec<f32>> {
+    pool(level, threads).install(|| run(input, filters, 40))
+}
+
+fn bits(values: &[Vec<f32>]) -> Vec<Vec<u32>> {
+    values.iter().map(|v| v.iter().map(|x| x.to_bits()).collect()).collect()
+}
+
+/// The shapes: (image, filters of the three convolutions) and what each exercises.
+const CASES: &[((usize, usize), [usize; 3], &str)] = &[
+    // The `cnn`'s layout: 26×26 direct outputs (runs of 4 and a partial one), then F(4) on
+    // 11×11 (partial tiles), then F(2) or F(3) on small maps.
+    ((28, 28), [32, 64, 64], "cnn-like 32/64/64"),
+    // 48 filters: a block of two AVX-512 vectors and one of one; 19×21 images leave pooling
+    // rows and columns outside every window, runs of outputs cut short and partial tiles.
+    ((19, 21), [48, 32, 48], "odd 48/32/48"),
+    // 24 channels: only a multiple of 8, so AVX-512 falls back to AVX2 for these kernels.
+    ((20, 22), [24, 16, 24], "multiples of 8 only 24/16/24"),
+];
+
+#[test]
+fn avx512_and_avx2_agree_bit_for_bit_and_scalar_within_rounding() {
+    let detected = SimdLevel::detected();
+    eprintln!("this CPU's widest path: {}", detected.name());
+    for &(input, filters, what) in CASES {
+        let wide = run_at(SimdLevel::Avx512, 2, input, filters);
+        let avx2 = run_at(SimdLevel::Avx2, 2, input, filters);
+        let scalar = run_at(SimdLevel::Scalar, 2, input, filters);
+        assert!(bits(&wide) == bits(&avx2), "{what}: AVX-512 and AVX2 differ");
+        for (i, (a, s)) in avx2.iter().zip(&scalar).enumerate() {
+            let worst = a
+                .iter()
+                .zip(s)
+                .map(|(a, s)| (a - s).abs() / 1f32.max(a.abs()))
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{what}: value {i}: scalar differs by {worst}");
+        }
+    }
+}
+
+#[test]
+fn each_path_gives_the_same_bits_on_one_and_two_threads() {
+    for level in [SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Scalar] {
+        let (input, filters, what) = CASES[1];
+        let one = run_at(level, 1, input, filters);
+        let two = run_at(level, 2, input, filters);
+        assert!(
+            bits(&one) == bits(&two),
+            "{what} on {}: 1 and 2 threads differ",
+            level.name()
+        );
+    }
+}
+
+#[test]
+fn simd_level_names_round_trip() {
+    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+        assert_eq!(SimdLevel::parse(level.name()), Some(level));
+    }
+    assert_eq!(SimdLevel::parse(" AVX512 "), Some(SimdLevel::Avx512));
+    assert_eq!(SimdLevel::parse("avx"), None);
+    // A limited pool reports the limit (or less, on a narrower CPU).
+    let level = pool(SimdLevel::Avx2, 1).install(strata::kernels::simd_level);
+    assert!(level <= SimdLevel::Avx2);
+}
