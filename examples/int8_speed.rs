@@ -56,11 +56,18 @@ fn time(model: &mut Model, x: &Tensor, rounds: usize) -> f64 {
 fn main() -> strata::Result<()> {
     let rounds: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(50);
     let save_dir = std::env::args().nth(2);
+    // As the `strata` command does: this thread is the pool's worker 0, so a product's
+    // parallel parts start without a hand-off to another thread.
+    strata::kernels::join_pool(None);
     println!("threads: {}", strata::kernels::threads());
     for (name, make, shape) in [
         ("mlp", mlp as fn() -> Model, vec![784]),
         ("cnn", cnn as fn() -> Model, vec![28, 28, 1]),
     ] {
+        // `INT8_SPEED_ONLY=mlp` times one model (for a profiler).
+        if std::env::var("INT8_SPEED_ONLY").is_ok_and(|only| only != name) {
+            continue;
+        }
         let mut model = make();
         model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
         if let Some(dir) = &save_dir {

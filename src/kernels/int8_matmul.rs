@@ -30,6 +30,9 @@ const BLOCK: usize = 16;
 const QUAD_BYTES: usize = BLOCK * 4;
 /// The deepest product whose exact sum always fits an `i32` (`127² · K < 2³¹`).
 pub(crate) const MAX_DEPTH: usize = 1 << 17;
+/// Below this many values (activations to quantize, or multiply-adds of a product) the work
+/// stays on the calling thread.
+const PARALLEL_MIN: usize = 1 << 16;
 /// The fewest rows of activations one task takes (a multiple of the micro-tile's 4 rows).
 const MIN_ROWS_PER_TASK: usize = 16;
 
@@ -212,28 +215,27 @@ impl Int8Linear<'_> {
             return;
         }
         let path = Int8Path::best();
-        let per_task = rows_per_task(self.rows);
-        out[..self.rows * n]
-            .par_chunks_mut(per_task * n)
+        let small = self.rows * b.depth * n < PARALLEL_MIN;
+        let per_task = if small { self.rows } else { rows_per_task(self.rows) };
+        let task = |task: usize, out: &mut [f32], sums: &mut Vec<i32>| {
+            let first = task * per_task;
+            let count = out.len() / n;
+            // Every element is overwritten by the product below.
+            sums.resize(count * n, 0);
+            product_rows(path, &self.a[first * stride..], count, stride, b, sums);
+            for (r, (out, sums)) in out.chunks_exact_mut(n).zip(sums.chunks_exact(n)).enumerate() {
+                let row_scale = self.row_scales[(first + r) / self.rows_per_scale];
+                dequantize_row(sums, row_scale, &self.column_scales[..n], self.bias, out);
+            }
+        };
+        let out = &mut out[..self.rows * n];
+        if small {
+            // Too little to pay for handing out tasks.
+            return task(0, out, &mut Vec::new());
+        }
+        out.par_chunks_mut(per_task * n)
             .enumerate()
-            .for_each_init(Vec::new, |sums: &mut Vec<i32>, (task, out)| {
-                let first = task * per_task;
-                let count = out.len() / n;
-                // Every element is overwritten by the product below.
-                sums.resize(count * n, 0);
-                product_rows(path, &self.a[first * stride..], count, stride, b, sums);
-                for (r, (out, sums)) in out.chunks_exact_mut(n).zip(sums.chunks_exact(n)).enumerate() {
-                    let row_scale = self.row_scales[(first + r) / self.rows_per_scale];
-                    for ((o, &s), &c) in out.iter_mut().zip(sums).zip(self.column_scales) {
-                        *o = s as f32 / (row_scale * c);
-                    }
-                    if let Some(bias) = self.bias {
-                        for (o, &b) in out.iter_mut().zip(bias) {
-                            *o += b;
-                        }
-                    }
-                }
-            });
+            .for_each_init(Vec::new, |sums, (index, out)| task(index, out, sums));
     }
 }
 
@@ -456,10 +458,23 @@ pub(crate) fn quantize_rows(
         return;
     }
     let x = &x[..rows * depth];
+    if per_tensor {
+        scales[0] = scale_of(abs_max(x));
+    }
+    if rows * depth < PARALLEL_MIN {
+        // Too little to pay for handing out tasks.
+        for (r, (out, row)) in out.chunks_mut(stride).zip(x.chunks(depth)).enumerate() {
+            let scale = if per_tensor { scales[0] } else { scale_of(abs_max(row)) };
+            if !per_tensor {
+                scales[r] = scale;
+            }
+            quantize_row(row, scale, out);
+        }
+        return;
+    }
     let rows_out = out.par_chunks_mut(stride).zip(x.par_chunks(depth));
     if per_tensor {
-        let scale = scale_of(abs_max(x));
-        scales[0] = scale;
+        let scale = scales[0];
         rows_out.for_each(|(out, row)| quantize_row(row, scale, out));
     } else {
         rows_out
@@ -476,16 +491,93 @@ pub(crate) fn scale_of(max: f32) -> f32 {
     127.0f32 / (max + 1e-7)
 }
 
-/// The largest magnitude in `values` (0 for none).
-fn abs_max(values: &[f32]) -> f32 {
-    values.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+/// Compiles `$body` (an `#[inline(always)]` function) for AVX-512 and for AVX2 as well as the
+/// baseline, and calls the best the CPU has, as `update.rs` does: the baseline has no vector
+/// rounding, minimum or maximum, which these loops are made of. Every variant does the same
+/// IEEE operations, so the results are identical.
+macro_rules! dispatched {
+    ($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?, $body:ident) => {
+        $(#[$doc])*
+        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn wide($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                fn narrow($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { wide($($arg),*) };
+                }
+                if is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { narrow($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
 }
 
-/// `clip(round_half_even(v · scale), -127, 127)` of each value (NumPy's `round` rounds half to
-/// even, as Keras's `ops.round` does).
-pub(crate) fn quantize_row(row: &[f32], scale: f32, out: &mut [i8]) {
-    for (q, &v) in out[..row.len()].iter_mut().zip(row) {
-        *q = (v * scale).round_ties_even().clamp(-127.0, 127.0) as i8;
+dispatched!(
+    /// The largest magnitude in `values` (0 for none; NaN if one is NaN, as NumPy's `max`).
+    abs_max(values: &[f32]) -> f32,
+    abs_max_body
+);
+
+dispatched!(
+    /// `clip(round_half_even(v · scale), -127, 127)` of each value (NumPy's `round` rounds half
+    /// to even, as Keras's `ops.round` does).
+    quantize_row(row: &[f32], scale: f32, out: &mut [i8]),
+    quantize_row_body
+);
+
+dispatched!(
+    /// One output row: `sum / (row_scale · column_scale) + bias`, Keras's int8 `Dense` order.
+    dequantize_row(sums: &[i32], row_scale: f32, column_scales: &[f32], bias: Option<&[f32]>, out: &mut [f32]),
+    dequantize_row_body
+);
+
+#[inline(always)]
+fn abs_max_body(values: &[f32]) -> f32 {
+    // The magnitude's bits order as the magnitudes do (NaN's above infinity's), and integer
+    // maxima vectorize where `f32::max`, with its NaN rule, does not.
+    let bits = values.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
+    f32::from_bits(bits)
+}
+
+#[inline(always)]
+fn quantize_row_body(row: &[f32], scale: f32, out: &mut [i8]) {
+    /// 1.5 · 2²³: adding and taking it off rounds any `|y| < 2²²` to an integer, half to even
+    /// (the default IEEE rounding), the same as `round_ties_even` but in vector registers.
+    const ROUND: f32 = 12_582_912.0;
+    let out = &mut out[..row.len()];
+    for i in 0..row.len() {
+        // Clipping first, to the integers ±127, gives the same integer as clipping after.
+        let y = (row[i] * scale).clamp(-127.0, 127.0);
+        let y = if y.is_nan() { 0.0 } else { y };
+        // `y + ROUND` lies in [2²³, 2²⁴), where one unit of the last place is 1: its bits
+        // minus ROUND's are the rounded integer, with no float-to-int conversion.
+        out[i] = ((y + ROUND).to_bits() as i32 - ROUND.to_bits() as i32) as i8;
+    }
+}
+
+#[inline(always)]
+fn dequantize_row_body(sums: &[i32], row_scale: f32, column_scales: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    let n = out.len();
+    let (sums, column_scales) = (&sums[..n], &column_scales[..n]);
+    for i in 0..n {
+        out[i] = sums[i] as f32 / (row_scale * column_scales[i]);
+    }
+    if let Some(bias) = bias {
+        let bias = &bias[..n];
+        for i in 0..n {
+            out[i] += bias[i];
+        }
     }
 }
 
@@ -571,5 +663,40 @@ mod tests {
             int8_matmul_on(path, &a, rows, depth, &packed, &mut got);
             assert_eq!(got, want, "{path:?}");
         }
+    }
+
+    /// The vector rounding equals `round_ties_even` (halves to even: 0.5 → 0, 1.5 → 2,
+    /// -2.5 → -2), clipping and NaN included, and the abs-max is exact.
+    #[test]
+    fn quantizing_rounds_half_to_even_and_clips() {
+        let row: Vec<f32> = (-700..=700)
+            .map(|i| i as f32 * 0.25)
+            .chain([
+                0.5,
+                1.5,
+                2.5,
+                -0.5,
+                -2.5,
+                126.5,
+                -126.5,
+                127.49,
+                300.0,
+                -1e30,
+                f32::NAN,
+                -0.0,
+            ])
+            .collect();
+        let mut got = vec![0i8; row.len()];
+        quantize_row(&row, 1.0, &mut got);
+        for (v, q) in row.iter().zip(&got) {
+            let want = if v.is_nan() {
+                0
+            } else {
+                v.round_ties_even().clamp(-127.0, 127.0) as i8
+            };
+            assert_eq!(*q, want, "{v}");
+        }
+        assert_eq!(abs_max(&[0.5, -3.25, 2.0]), 3.25);
+        assert_eq!(abs_max(&[]), 0.0);
     }
 }
