@@ -72,6 +72,18 @@ const RUN: &[(&str, &[&str], &str)] = &[
     ("strata predict --model cnn.safetensors digit.png", &[], "digit.png: "),
     ("strata summary --model cnn.safetensors", &[], "Total params: 93,322"),
     (
+        "strata quantize --model cnn.safetensors -o cnn-int8.safetensors",
+        &[],
+        "quantized cnn.safetensors",
+    ),
+    ("strata evaluate --model cnn-int8.safetensors", &[], "test accuracy"),
+    (
+        "strata evaluate --model cnn.safetensors --quantize int8",
+        &[],
+        "test accuracy",
+    ),
+    ("strata summary --model cnn-int8.safetensors", &[], "Quantized (int8)"),
+    (
         "strata train --model cnn --epochs 2 --augment --plot curves.png",
         &["--epochs", "1", "--data", "{mnist}"],
         "file:curves.png",

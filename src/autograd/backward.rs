@@ -127,7 +127,8 @@ impl Tape {
 /// Runs the backward rule of `op`: adds its inputs' gradients into `targets`.
 fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scratch: &mut Tensor) {
     match op {
-        Op::Constant | Op::Param(_) => {}
+        // Int8 products have no gradient: `fit` refuses a quantized model before recording.
+        Op::Constant | Op::Param(_) | Op::Int8 { .. } => {}
         Op::MatMul(a, b) => ops::matmul_backward(a, b, inputs, node, targets),
         Op::Linear { x, kernel, bias } => ops::linear_backward(x, kernel, bias, inputs, node, targets),
         Op::Binary(kind, a, b) => ops::binary_backward(kind, a, b, inputs, node, targets),

@@ -141,6 +141,12 @@ pub(crate) enum Op {
         x: Var,
         mask: Option<Var>,
     },
+    /// An int8 product (`Graph::int8_linear`, `Graph::int8_conv2d`): inference only, its
+    /// kernel read from the store's int8 weights.
+    Int8 {
+        x: Var,
+        bias: Option<Var>,
+    },
     /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
     Penalty {
         weight: Var,
@@ -183,6 +189,7 @@ impl Op {
             BatchNorm { .. } => "batch_norm",
             LayerNorm { .. } => "layer_norm",
             Penalty { .. } => "penalty",
+            Int8 { .. } => "int8",
             Concat { .. } => "concatenate",
             Slice { .. } => "slice",
             Frame2d { .. } => "frame2d",
@@ -241,6 +248,7 @@ impl Op {
             | Upsample2d { x: weight, .. } => [Some(weight), None, None],
             Concat { a, b, .. } => [Some(a), Some(b), None],
             MeanSteps { x, mask } => [Some(x), mask, None],
+            Int8 { x, bias } => [Some(x), bias, None],
         }
     }
 }

@@ -3,7 +3,9 @@
 //! Values and gradients sit in two parallel vectors so a backward pass can read every weight
 //! while writing every gradient, and an optimizer can walk both without hashing names.
 
+use super::quantized::QuantizedKernel;
 use crate::tensor::Tensor;
+use std::sync::Arc;
 
 /// A penalty `l1·Σ|w| + l2·Σw²` that training adds to the loss for one weight. It is what a
 /// regularizer (`crate::regularizers`, a module above this one) becomes once attached: plain
@@ -35,6 +37,9 @@ pub struct ParamStore {
     grads: Vec<Tensor>,
     trainable: Vec<bool>,
     penalties: Vec<Option<Penalty>>,
+    /// Per parameter: its int8 form, once the model is quantized (shared, so cloning a store
+    /// does not copy it).
+    quantized: Vec<Option<Arc<QuantizedKernel>>>,
 }
 
 impl ParamStore {
@@ -50,6 +55,7 @@ impl ParamStore {
         self.values.push(value);
         self.trainable.push(trainable);
         self.penalties.push(None);
+        self.quantized.push(None);
         ParamId(self.values.len() - 1)
     }
 
@@ -62,6 +68,28 @@ impl ParamStore {
     /// The penalty attached to a weight, if any.
     pub fn regularizer(&self, id: ParamId) -> Option<Penalty> {
         self.penalties[id.0]
+    }
+
+    /// The int8 form of a weight, if the model was quantized.
+    pub fn quantized(&self, id: ParamId) -> Option<&QuantizedKernel> {
+        self.quantized[id.0].as_deref()
+    }
+
+    /// Makes a weight int8: the products that read it use `kernel`, and its `f32` value becomes
+    /// `kernel`'s dequantized values (what summaries count and an f32-only reader sees).
+    pub fn set_quantized(&mut self, id: ParamId, kernel: QuantizedKernel) {
+        self.values[id.0] = kernel.dequantized();
+        self.quantized[id.0] = Some(Arc::new(kernel));
+    }
+
+    /// Makes a weight `f32` again (a loaded `f32` value replaces its int8 form).
+    pub(crate) fn clear_quantized(&mut self, id: ParamId) {
+        self.quantized[id.0] = None;
+    }
+
+    /// True when any weight is int8.
+    pub fn is_quantized(&self) -> bool {
+        self.quantized.iter().any(Option::is_some)
     }
 
     /// Number of parameters (tensors, not scalars).

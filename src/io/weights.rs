@@ -12,6 +12,7 @@
 //! ```
 
 use super::config;
+use crate::autograd::{ActivationScale, QuantizedKernel, ScaleAxis};
 use crate::error::{Error, Result};
 use crate::fs::write_atomic;
 use crate::model::Model;
@@ -31,6 +32,12 @@ const ATTACHMENT_PREFIX: &str = "attachment/";
 const OPTIMIZER_PREFIX: &str = "optimizer/";
 /// Metadata key of the class name of the optimizer whose state the file holds.
 const OPTIMIZER_STATE_KEY: &str = "optimizer_state";
+/// Metadata key of a quantized model's int8 weights: a JSON object from each int8 weight's
+/// name to its scale axis (`columns`, `rows`) and activation scaling (`per_row`, `per_tensor`).
+const QUANTIZATION_KEY: &str = "quantization";
+/// An int8 weight's scales are stored beside it under its name plus this (Keras's
+/// `kernel_scale`, `embeddings_scale`).
+const SCALE_SUFFIX: &str = "_scale";
 /// The largest epoch and batch counters a file may hold: far beyond any run, far below where
 /// `counter + epochs` could wrap.
 const MAX_COUNTER: u64 = u32::MAX as u64;
@@ -67,7 +74,8 @@ impl Model {
         let slots = self.optimizer().map(|o| o.slots().clone()).unwrap_or_default();
         metadata.insert("optimizer_iterations".to_string(), slots.iterations().to_string());
         let mut extra = Vec::new();
-        if slots.first().len() == self.params().len() {
+        // A quantized model cannot be trained, so its optimizer state would only fill the file.
+        if slots.first().len() == self.params().len() && !self.is_quantized() {
             // Which optimizer's slots these are, so a load under edited compile settings does
             // not feed them to another optimizer.
             if let Some(optimizer) = self.optimizer() {
@@ -114,7 +122,9 @@ impl Model {
         }
         let file = SafeTensors::deserialize(&bytes)
             .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
+        let quantization = read_quantization(path, &bytes)?;
         let mut loaded = Vec::new();
+        let mut scale_tensors = 0;
         for id in self.params().ids() {
             let name = self.params().name(id).to_string();
             let view = file.tensor(&name).map_err(|_| {
@@ -123,25 +133,31 @@ impl Model {
                     format!("has no weight '{name}'; it holds: {}", file.names().join(", ")),
                 )
             })?;
-            let tensor = to_tensor(path, &name, &view)?;
+            let weight = if view.dtype() == Dtype::I8 {
+                scale_tensors += 1;
+                Loaded::Int8(to_quantized(path, &name, &view, &file, &quantization)?)
+            } else {
+                Loaded::Float(to_tensor(path, &name, &view)?)
+            };
+            let shape = match &weight {
+                Loaded::Float(tensor) => tensor.shape(),
+                Loaded::Int8(kernel) => kernel.shape(),
+            };
             let expected = self.params().value(id).shape();
-            if tensor.shape() != expected {
+            if shape != expected {
                 return Err(Error::file(
                     path,
-                    format!(
-                        "weight '{name}' has shape {:?}, the model expects {expected:?}",
-                        tensor.shape()
-                    ),
+                    format!("weight '{name}' has shape {shape:?}, the model expects {expected:?}"),
                 ));
             }
-            loaded.push((id, tensor));
+            loaded.push((id, weight));
         }
         let weights_in_file = file
             .names()
             .into_iter()
             .filter(|n| !n.starts_with(OPTIMIZER_PREFIX))
             .count();
-        if weights_in_file != loaded.len() {
+        if weights_in_file != loaded.len() + scale_tensors {
             let known: Vec<String> = self
                 .params()
                 .ids()
@@ -151,17 +167,87 @@ impl Model {
                 .names()
                 .into_iter()
                 .filter(|n| !n.starts_with(OPTIMIZER_PREFIX) && !known.iter().any(|k| k == n))
+                .filter(|n| {
+                    let weight = n.strip_suffix(SCALE_SUFFIX);
+                    !weight.is_some_and(|w| quantization.contains_key(w) && known.iter().any(|k| k == w))
+                })
                 .collect();
             return Err(Error::file(
                 path,
                 format!("holds weights this model does not have: {}", extra.join(", ")),
             ));
         }
-        for (id, tensor) in loaded {
-            *self.params_mut().value_mut(id) = tensor;
+        for (id, weight) in loaded {
+            match weight {
+                Loaded::Float(tensor) => {
+                    *self.params_mut().value_mut(id) = tensor;
+                    self.params_mut().clear_quantized(id);
+                }
+                Loaded::Int8(kernel) => self.params_mut().set_quantized(id, kernel),
+            }
         }
         Ok(())
     }
+}
+
+/// One weight read from a file: `f32`, or int8 with its scales.
+enum Loaded {
+    Float(Tensor),
+    Int8(QuantizedKernel),
+}
+
+/// A quantized file's [`QUANTIZATION_KEY`] entries: weight name → (scale axis, activation
+/// scaling). Empty for an `f32` file.
+fn read_quantization(path: &Path, bytes: &[u8]) -> Result<HashMap<String, (ScaleAxis, ActivationScale)>> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
+    let Some(text) = header.metadata().as_ref().and_then(|m| m.get(QUANTIZATION_KEY)) else {
+        return Ok(HashMap::new());
+    };
+    let bad = |why: String| Error::file(path, format!("metadata '{QUANTIZATION_KEY}' {why}"));
+    let entries: HashMap<String, HashMap<String, String>> =
+        serde_json::from_str(text).map_err(|e| bad(format!("is not an object of weights ({e})")))?;
+    entries
+        .into_iter()
+        .map(|(name, entry)| {
+            let axis = match entry.get("axis").map(String::as_str) {
+                Some("columns") => ScaleAxis::Columns,
+                Some("rows") => ScaleAxis::Rows,
+                other => {
+                    return Err(bad(format!(
+                        "gives '{name}' the scale axis {other:?}; it is \"columns\" or \"rows\""
+                    )));
+                }
+            };
+            let activations = ActivationScale::from_name(entry.get("activations").map_or("", String::as_str))
+                .map_err(|e| bad(format!("for '{name}': {e}")))?;
+            Ok((name, (axis, activations)))
+        })
+        .collect()
+}
+
+/// The int8 weight `name` (dtype I8) with its `f32` scales from `name_scale`.
+fn to_quantized(
+    path: &Path,
+    name: &str,
+    view: &TensorView,
+    file: &SafeTensors,
+    quantization: &HashMap<String, (ScaleAxis, ActivationScale)>,
+) -> Result<QuantizedKernel> {
+    let &(axis, activations) = quantization.get(name).ok_or_else(|| {
+        Error::file(
+            path,
+            format!("weight '{name}' is I8 but the metadata '{QUANTIZATION_KEY}' does not describe it"),
+        )
+    })?;
+    let scale_name = format!("{name}{SCALE_SUFFIX}");
+    let scales = file
+        .tensor(&scale_name)
+        .map_err(|_| Error::file(path, format!("int8 weight '{name}' has no scales '{scale_name}'")))?;
+    let scales = to_tensor(path, &scale_name, &scales)?.into_vec();
+    let values = view.data().iter().map(|&b| b as i8).collect();
+    QuantizedKernel::from_parts(values, view.shape().to_vec(), scales, axis, activations)
+        .map_err(|e| Error::file(path, format!("weight '{name}': {e}")))
 }
 
 /// Loads a model saved by [`Model::save`]: architecture, compile settings and weights. The
@@ -186,7 +272,12 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     // Every weight must be in the file: an architecture asking for more weights than the file
     // has bytes is refused before it is built (a 1 KB file could otherwise make gigabytes).
     let weights = model.planned_param_count(&borrowed)?;
-    if crate::limits::f32_bytes(weights).is_none_or(|needed| needed > bytes.len() as u64) {
+    // An int8 weight takes one byte, an f32 weight four.
+    let needed = match metadata.contains_key(QUANTIZATION_KEY) {
+        true => Some(weights as u64),
+        false => crate::limits::f32_bytes(weights),
+    };
+    if needed.is_none_or(|needed| needed > bytes.len() as u64) {
         return Err(Error::file(
             path,
             format!(
@@ -207,7 +298,12 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
 pub fn saved_model_summary(path: impl AsRef<Path>) -> Result<String> {
     let path = path.as_ref();
     let bytes = crate::fs::read_whole(path)?;
-    let (spec, input_shapes, _) = read_architecture(path, &bytes)?;
+    let (spec, input_shapes, metadata) = read_architecture(path, &bytes)?;
+    // A quantized model's summary shows which layers are int8 and the new sizes, which only
+    // the weights tell.
+    if metadata.contains_key(QUANTIZATION_KEY) {
+        return load_model(path)?.summary();
+    }
     let borrowed: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
     spec.model.summary_for(&borrowed)
 }
@@ -378,28 +474,52 @@ fn serialize(
     metadata: HashMap<String, String>,
     extra: Vec<(String, Vec<usize>, Vec<f32>)>,
 ) -> Result<Vec<u8>> {
+    let mut metadata = metadata;
     let params = model.params();
     let to_bytes = |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = params
-        .ids()
-        .map(|id| {
-            let value = params.value(id);
-            (
-                params.name(id).to_string(),
-                to_bytes(value.data()),
-                value.shape().to_vec(),
-            )
-        })
-        .chain(
-            extra
-                .into_iter()
-                .map(|(name, shape, values)| (name, to_bytes(&values), shape)),
-        )
-        .collect();
+    let mut bytes: Vec<(String, Dtype, Vec<u8>, Vec<usize>)> = Vec::new();
+    let mut quantization = serde_json::Map::new();
+    for id in params.ids() {
+        let name = params.name(id).to_string();
+        match params.quantized(id) {
+            // An int8 weight: its values as I8 and its scales as F32 beside it (Keras's names).
+            Some(kernel) => {
+                let values = kernel.values().iter().map(|&q| q as u8).collect();
+                bytes.push((name.clone(), Dtype::I8, values, kernel.shape().to_vec()));
+                let scales = kernel.scales();
+                bytes.push((
+                    format!("{name}{SCALE_SUFFIX}"),
+                    Dtype::F32,
+                    to_bytes(scales),
+                    vec![scales.len()],
+                ));
+                let axis = match kernel.axis() {
+                    ScaleAxis::Columns => "columns",
+                    ScaleAxis::Rows => "rows",
+                };
+                quantization.insert(
+                    name,
+                    json!({"mode": "int8", "axis": axis, "activations": kernel.activations().name()}),
+                );
+            }
+            None => {
+                let value = params.value(id);
+                bytes.push((name, Dtype::F32, to_bytes(value.data()), value.shape().to_vec()));
+            }
+        }
+    }
+    if !quantization.is_empty() {
+        metadata.insert(QUANTIZATION_KEY.to_string(), Value::Object(quantization).to_string());
+    }
+    bytes.extend(
+        extra
+            .into_iter()
+            .map(|(name, shape, values)| (name, Dtype::F32, to_bytes(&values), shape)),
+    );
     let views = bytes
         .iter()
-        .map(|(name, data, shape)| {
-            TensorView::new(Dtype::F32, shape.clone(), data)
+        .map(|(name, dtype, data, shape)| {
+            TensorView::new(*dtype, shape.clone(), data)
                 .map(|view| (name.clone(), view))
                 .map_err(|e| Error::Usage(format!("cannot store weight '{name}': {e}")))
         })

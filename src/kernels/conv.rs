@@ -131,7 +131,7 @@ fn taps_inside(start: usize, pad: usize, dilation: usize, size: usize, window: u
 }
 
 /// Fills `cols` (`N·OH·OW × KH·KW·C`) with the receptive fields of `input` (`N×H×W×C`).
-pub(crate) fn im2col(input: &[f32], g: &Window2d, cols: &mut [f32]) {
+pub(crate) fn im2col<T: Copy + Default + Send + Sync>(input: &[T], g: &Window2d, cols: &mut [T]) {
     let (patch, c) = (g.patch_len(), g.channels);
     // With no horizontal dilation a window row is one contiguous run of `KW·C` input values:
     // copy it at once instead of `C` values at a time (C is 1 for grey images).
@@ -154,7 +154,7 @@ pub(crate) fn im2col(input: &[f32], g: &Window2d, cols: &mut [f32]) {
                             let dest = &mut row[(ky * g.window_w + kx) * c..][..c];
                             match g.source(oy, ox, ky, kx) {
                                 Some((y, x)) => dest.copy_from_slice(&image[(y * g.width + x) * c..][..c]),
-                                None => dest.fill(0.0),
+                                None => dest.fill(T::default()),
                             }
                         }
                     }

@@ -216,12 +216,24 @@ impl Layer for Conv2D {
         let kernel_id = self
             .kernel
             .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.args.name)))?;
-        let mut kernel = graph.param(kernel_id);
         let bias = self.bias.map(|b| graph.param(b));
         let mut input = x;
         if self.one_dimensional {
             let shape = graph.dims(x);
             input = graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?;
+        }
+        if graph.params().quantized(kernel_id).is_some() {
+            // A quantized model convolves in int8 (the kernel's `(K, C, F)` or `(KH, KW, C, F)`
+            // layout is the product's `(patch, filters)` matrix either way).
+            let mut y = graph.int8_conv2d(input, kernel_id, bias, self.options)?;
+            if self.one_dimensional {
+                let shape = graph.dims(y);
+                y = graph.reshape(y, &[shape[0], shape[2], shape[3]])?;
+            }
+            return Ok(self.function.apply(graph, y));
+        }
+        let mut kernel = graph.param(kernel_id);
+        if self.one_dimensional {
             let k = graph.dims(kernel);
             kernel = graph.reshape(kernel, &[1, k[0], k[1], k[2]])?;
         }

@@ -152,9 +152,14 @@ impl Layer for Dense {
         let kernel = self
             .kernel
             .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.args.name)))?;
-        let kernel = graph.param(kernel);
         let bias = self.bias.map(|b| graph.param(b));
-        let y = graph.linear(x, kernel, bias)?;
+        // A quantized model multiplies in int8 (Keras's `_int8_call`).
+        let y = if graph.params().quantized(kernel).is_some() {
+            graph.int8_linear(x, kernel, bias)?
+        } else {
+            let kernel = graph.param(kernel);
+            graph.linear(x, kernel, bias)?
+        };
         let y = self.function.apply(graph, y);
         // A sequence keeps its mask (Keras's Dense supports masking).
         graph.pass_mask(x, y);

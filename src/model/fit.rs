@@ -50,6 +50,7 @@ impl Model {
         options: FitOptions,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
+        self.refuse_quantized_training()?;
         let strategy = training_strategy(&options);
         // First: once the ranks agree, every check below fails on all of them or on none.
         strategy.check(self, xs, ys, &options)?;

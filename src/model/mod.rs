@@ -15,17 +15,20 @@ mod options;
 mod plan;
 mod predict;
 mod progress;
+mod quantize;
 mod step;
 mod strategy;
 mod summary;
 mod totals;
 mod trainable;
 
+pub use crate::autograd::ActivationScale;
 pub use callbacks::{Callback, Control};
 pub(crate) use graph::{Call, Source};
 pub use graph::{LayerCall, Node, SharedLayer};
 pub use options::FitOptions;
 pub use plan::PlannedLayer;
+pub use quantize::QuantizedLayer;
 pub use totals::{OutputScores, Scores};
 pub(crate) use trainable::WeightOwner;
 

@@ -56,7 +56,7 @@ fn render(model: &Model, plan: Option<&Plan>) -> String {
     for (n, &i) in visible.iter().enumerate() {
         let layer = &model.network.layers[i];
         let (shape, count) = shape_and_count(plan, Some(i), i);
-        let names = name_lines(layer.name(), layer.class_name(), WIDTHS[0]);
+        let names = name_lines(layer.name(), &class_label(model, i), WIDTHS[0]);
         out += &row(&[&names[0], &shape, &group_thousands(count)], '│');
         for more in &names[1..] {
             out += &row(&[more, "", ""], '│');
@@ -66,7 +66,7 @@ fn render(model: &Model, plan: Option<&Plan>) -> String {
         }
     }
     out += &rule('└', '┴', '┘', '─');
-    out + &totals(plan)
+    out + &totals(plan) + &quantized_sizes(model)
 }
 
 /// A functional model: one row per layer, with the calls it reads from ("connected to").
@@ -106,7 +106,7 @@ fn render_functional(model: &Model, plan: Option<&Plan>) -> String {
         if connected.is_empty() {
             connected.push("-".into());
         }
-        let names = name_lines(layer.name(), layer.class_name(), widths[0]);
+        let names = name_lines(layer.name(), &class_label(model, index), widths[0]);
         let count = group_thousands(count);
         for line in 0..names.len().max(connected.len()) {
             let name = names.get(line).map_or("", String::as_str);
@@ -123,7 +123,48 @@ fn render_functional(model: &Model, plan: Option<&Plan>) -> String {
         }
     }
     out += &line('└', '┴', '┘', '─');
-    out + &totals(plan)
+    out + &totals(plan) + &quantized_sizes(model)
+}
+
+/// The class name, with `int8` or `f32` after it in a quantized model (for layers with weights).
+fn class_label(model: &Model, layer: usize) -> String {
+    let class_name = model.network.layers[layer].class_name();
+    let params = model.network.layers[layer].params();
+    if !model.params.is_quantized() || params.is_empty() {
+        return class_name.to_string();
+    }
+    match params.iter().any(|&id| model.params.quantized(id).is_some()) {
+        true => format!("{class_name}, int8"),
+        false => format!("{class_name}, f32"),
+    }
+}
+
+/// For a quantized model, the bytes its weights take now (int8 values, f32 scales and the
+/// weights left f32) beside their f32 size.
+fn quantized_sizes(model: &Model) -> String {
+    if !model.params.is_quantized() {
+        return String::new();
+    }
+    let (mut int8, mut scales, mut float) = (0usize, 0usize, 0usize);
+    for id in model.params.ids() {
+        match model.params.quantized(id) {
+            Some(kernel) => {
+                int8 += kernel.values().len();
+                scales += kernel.scales().len();
+            }
+            None => float += model.params.value(id).len(),
+        }
+    }
+    let stored = int8 + 4 * (scales + float);
+    let f32_size = 4 * (int8 + float);
+    format!(
+        " Quantized (int8): {} weights in int8, {} scales and {} weights in f32: {} (f32: {})\n",
+        group_thousands(int8),
+        group_thousands(scales),
+        group_thousands(float),
+        crate::limits::format_bytes(Some(stored as u64)),
+        crate::limits::format_bytes(Some(f32_size as u64)),
+    )
 }
 
 /// `name (Class)` on one line when it fits the column, else the name and `(Class)` on two

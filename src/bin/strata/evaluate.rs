@@ -26,6 +26,9 @@ pub(crate) struct EvaluateArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Quantize the model before running it, as Keras's model.quantize(MODE): int8.
+    #[arg(long, value_name = "MODE")]
+    quantize: Option<String>,
     /// Also write the confusion matrix as a PNG heat map to this file.
     #[arg(long, value_name = "FILE.png")]
     confusion_matrix: Option<PathBuf>,
@@ -33,6 +36,9 @@ pub(crate) struct EvaluateArgs {
 
 pub(crate) fn run(args: &EvaluateArgs) -> Result<()> {
     let mut model = crate::load_saved_model(&args.model)?;
+    if let Some(mode) = &args.quantize {
+        crate::quantize::quantize(&mut model, mode, "per_row")?;
+    }
     let (x, y) = strata::run::evaluation_data(&mut model, args.data.as_deref(), args.label.as_deref())?;
     let loss = model.loss().expect("evaluation_data checked the compile settings");
     let scores = model.evaluate(&x, &y, 256)?;

@@ -8,6 +8,7 @@ mod export;
 mod generate;
 mod import;
 mod predict;
+mod quantize;
 mod summary;
 mod train;
 
@@ -50,6 +51,9 @@ enum Command {
     /// Convert a Keras model (a `.keras` archive or a legacy `.h5` file; Sequential or
     /// functional) to a strata model file.
     Import(import::ImportArgs),
+    /// Quantize a saved model's Dense, Conv1D/Conv2D and Embedding kernels to int8, as Keras's
+    /// model.quantize("int8"), and save it (about four times smaller).
+    Quantize(quantize::QuantizeArgs),
     /// Write a saved model as an ONNX file (opset 17, channels-last input, dynamic batch) for
     /// ONNX Runtime and other ONNX runtimes.
     Export(export::ExportArgs),
@@ -76,6 +80,7 @@ fn main() {
         Some(Command::Predict(args)) => predict::run(&args).map(|()| Ending::Done),
         Some(Command::Import(args)) => import::run(&args).map(|()| Ending::Done),
         Some(Command::Export(args)) => export::run(&args).map(|()| Ending::Done),
+        Some(Command::Quantize(args)) => quantize::run(&args).map(|()| Ending::Done),
         Some(Command::Generate(args)) => generate::run(&args).map(|()| Ending::Done),
     };
     std::process::exit(match result {

@@ -31,6 +31,9 @@ pub(crate) struct PredictArgs {
     /// model records (an image-folder run, an imported Keras application), else unit].
     #[arg(long, value_name = "MODE")]
     preprocess: Option<String>,
+    /// Quantize the model before running it, as Keras's model.quantize(MODE): int8.
+    #[arg(long, value_name = "MODE")]
+    quantize: Option<String>,
     /// Print one JSON array instead of text.
     #[arg(long)]
     json: bool,
@@ -41,6 +44,9 @@ pub(crate) fn run(args: &PredictArgs) -> Result<()> {
         return Err(Error::invalid("--top", 0, "must be at least 1"));
     }
     let mut model = crate::load_saved_model(&args.model)?;
+    if let Some(mode) = &args.quantize {
+        crate::quantize::quantize(&mut model, mode, "per_row")?;
+    }
     let mode = preprocessing(args, &model)?;
     let outputs = model.output_shape().map_or(1, |shape| shape.iter().product());
     let names = names(args, &model, outputs)?;

@@ -1,0 +1,702 @@
+//! Int8 matrix products with exact `i32` sums, for quantized inference.
+//!
+//! `out = a · b` with `a` an `(M, K)` matrix of activations in `[-127, 127]` and `b` a
+//! `(K, N)` kernel in `[-127, 127]`, packed once by [`PackedInt8::pack`]. The sums are exact
+//! integers (any order of addition gives the same value), so every path and every thread count
+//! gives bit-identical results. Three paths, picked at run time as `update.rs` does:
+//!
+//! - AVX-512 VNNI: `vpdpbusd` multiplies 64 unsigned by 64 signed bytes and adds each group of
+//!   four into an `i32` lane. The activations are made unsigned by flipping their sign bit
+//!   (`a + 128`); `128 · Σₖ b[k][n]`, computed when packing, is taken off at the end.
+//! - AVX2: `vpmaddubsw` (unsigned × signed bytes, pairs summed into saturating `i16`) on
+//!   `|a|` and `b·sign(a)`: each product is at most `127 · 127`, a pair at most 32,258, so it
+//!   never saturates; `vpmaddwd` by ones then sums the pairs into `i32`.
+//! - Scalar: the same sums, one at a time.
+//!
+//! Packing: the kernel's columns in blocks of 16; within a block, for each group of four rows
+//! `k..k+4` ("quad"), 16 columns × 4 bytes (64 bytes, one AVX-512 register), the layout
+//! `vpdpbusd` reads. Rows past `K` and columns past `N` are zero, so whatever the activations
+//! hold there adds nothing.
+//!
+//! The sums are exact while they fit an `i32`: `K · 127 · 127 < 2³¹`, so `K ≤` [`MAX_DEPTH`]
+//! (the VNNI path's intermediate `Σ (a+128)·b` may wrap, but wrapping arithmetic is exact
+//! modulo 2³², and the true result fits).
+
+use rayon::prelude::*;
+
+/// Columns per packed block (one AVX-512 register of `i32` sums).
+const BLOCK: usize = 16;
+/// Bytes of one quad of a block: 16 columns × 4 rows.
+const QUAD_BYTES: usize = BLOCK * 4;
+/// The deepest product whose exact sum always fits an `i32` (`127² · K < 2³¹`).
+pub(crate) const MAX_DEPTH: usize = 1 << 17;
+/// Below this many values (activations to quantize, or multiply-adds of a product) the work
+/// stays on the calling thread.
+const PARALLEL_MIN: usize = 1 << 16;
+/// The fewest rows of activations one task takes (a multiple of the micro-tile's 4 rows).
+const MIN_ROWS_PER_TASK: usize = 16;
+
+/// Rows per task for `rows` rows: about four tasks per thread (so a slow thread does not hold
+/// the others up), each of at least [`MIN_ROWS_PER_TASK`] and a multiple of 4. The sums are
+/// exact, so the split never changes a result.
+fn rows_per_task(rows: usize) -> usize {
+    rows.div_ceil(4 * rayon::current_num_threads())
+        .next_multiple_of(4)
+        .max(MIN_ROWS_PER_TASK)
+}
+
+/// A `(K, N)` int8 kernel in the layout the products read (see the module comment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackedInt8 {
+    depth: usize,
+    width: usize,
+    quads: usize,
+    data: Vec<i8>,
+    /// `Σₖ b[k][n]` per column, padded to whole blocks with zeros.
+    column_sums: Vec<i32>,
+}
+
+impl PackedInt8 {
+    /// Packs `values`, a row-major `(depth, width)` matrix. Panics if `values` has another
+    /// length or `depth` exceeds [`MAX_DEPTH`] (the caller checks both).
+    pub(crate) fn pack(values: &[i8], depth: usize, width: usize) -> Self {
+        assert_eq!(values.len(), depth * width, "int8 kernel of the wrong length");
+        assert!(depth <= MAX_DEPTH, "int8 product deeper than {MAX_DEPTH}");
+        let quads = depth.div_ceil(4);
+        let blocks = width.div_ceil(BLOCK);
+        let mut data = vec![0i8; blocks * quads * QUAD_BYTES];
+        let mut column_sums = vec![0i32; blocks * BLOCK];
+        for k in 0..depth {
+            for n in 0..width {
+                let value = values[k * width + n];
+                let (block, column) = (n / BLOCK, n % BLOCK);
+                data[(block * quads + k / 4) * QUAD_BYTES + column * 4 + k % 4] = value;
+                column_sums[n] += i32::from(value);
+            }
+        }
+        PackedInt8 {
+            depth,
+            width,
+            quads,
+            data,
+            column_sums,
+        }
+    }
+
+    /// `K`, the rows of the kernel.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// `N`, the columns of the kernel.
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The bytes one row of activations must give the products: `K` rounded up to whole quads.
+    /// A row may be followed directly by the next (a row stride of `K`); only the last row
+    /// needs this many bytes from its start.
+    pub(crate) fn padded_depth(&self) -> usize {
+        self.quads * 4
+    }
+
+    /// How long an activation buffer of `rows` rows `stride` apart must be.
+    pub(crate) fn activations_len(&self, rows: usize, stride: usize) -> usize {
+        if rows == 0 {
+            0
+        } else {
+            (rows - 1) * stride + self.padded_depth()
+        }
+    }
+
+    fn blocks(&self) -> usize {
+        self.width.div_ceil(BLOCK)
+    }
+}
+
+/// Which instructions run the product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Int8Path {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
+}
+
+impl Int8Path {
+    /// The fastest path this CPU has.
+    pub(crate) fn best() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+            {
+                return Int8Path::Vnni;
+            }
+            if is_x86_feature_detected!("avx2") {
+                return Int8Path::Avx2;
+            }
+        }
+        Int8Path::Scalar
+    }
+
+    /// Every path this CPU can run, for the tests that compare them.
+    #[cfg(test)]
+    pub(crate) fn available() -> Vec<Self> {
+        let mut paths = vec![Int8Path::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") {
+                paths.push(Int8Path::Avx2);
+            }
+            if Int8Path::best() == Int8Path::Vnni {
+                paths.push(Int8Path::Vnni);
+            }
+        }
+        paths
+    }
+}
+
+/// `out (rows, N) = a · b` in exact `i32` on a chosen path, `a`'s rows `stride` bytes apart
+/// (`stride ≥ K`): the products of [`Int8Linear`] without the scaling, for the tests. Parallel
+/// over blocks of rows; the sums are exact, so the thread count changes nothing.
+#[cfg(test)]
+pub(crate) fn int8_matmul_on(path: Int8Path, a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [i32]) {
+    check_sizes(a, rows, stride, b, out.len());
+    let n = b.width;
+    if n == 0 || rows == 0 {
+        return;
+    }
+    let per_task = rows_per_task(rows);
+    out[..rows * n]
+        .par_chunks_mut(per_task * n)
+        .enumerate()
+        .for_each(|(task, out)| {
+            let first = task * per_task;
+            let count = out.len() / n;
+            product_rows(path, &a[first * stride..], count, stride, b, out);
+        });
+}
+
+/// The quantized linear map of `rows` rows: `out = (a · b) / (row scale · column scale) + bias`,
+/// as Keras's int8 `Dense` computes it (the product's `i32` converted to `f32`, then divided
+/// by the product of the two scales). Row `r` uses `row_scales[r / rows_per_scale]`: one scale
+/// per row, per image of a convolution (its positions' rows) or for the whole tensor.
+pub(crate) struct Int8Linear<'a> {
+    /// The activations, `rows` rows `stride` bytes apart.
+    pub a: &'a [i8],
+    /// Rows of `a`.
+    pub rows: usize,
+    /// Bytes between rows of `a`.
+    pub stride: usize,
+    /// The activations' scales.
+    pub row_scales: &'a [f32],
+    /// Consecutive rows sharing one activation scale.
+    pub rows_per_scale: usize,
+    /// The packed kernel.
+    pub kernel: &'a PackedInt8,
+    /// One scale per kernel column.
+    pub column_scales: &'a [f32],
+    /// Added after scaling, one per column.
+    pub bias: Option<&'a [f32]>,
+}
+
+impl Int8Linear<'_> {
+    /// Writes the `(rows, N)` result into `out`. Panics on inconsistent sizes (a caller bug).
+    pub(crate) fn run(&self, out: &mut [f32]) {
+        let b = self.kernel;
+        let (n, stride) = (b.width, self.stride);
+        check_sizes(self.a, self.rows, stride, b, out.len());
+        assert!(self.column_scales.len() >= n && self.rows_per_scale > 0);
+        assert!(self.row_scales.len() >= self.rows.div_ceil(self.rows_per_scale));
+        if n == 0 || self.rows == 0 {
+            return;
+        }
+        let path = Int8Path::best();
+        let small = self.rows * b.depth * n < PARALLEL_MIN;
+        let per_task = if small { self.rows } else { rows_per_task(self.rows) };
+        let task = |task: usize, out: &mut [f32], sums: &mut Vec<i32>| {
+            let first = task * per_task;
+            let count = out.len() / n;
+            // Every element is overwritten by the product below.
+            sums.resize(count * n, 0);
+            product_rows(path, &self.a[first * stride..], count, stride, b, sums);
+            for (r, (out, sums)) in out.chunks_exact_mut(n).zip(sums.chunks_exact(n)).enumerate() {
+                let row_scale = self.row_scales[(first + r) / self.rows_per_scale];
+                dequantize_row(sums, row_scale, &self.column_scales[..n], self.bias, out);
+            }
+        };
+        let out = &mut out[..self.rows * n];
+        if small {
+            // Too little to pay for handing out tasks.
+            return task(0, out, &mut Vec::new());
+        }
+        out.par_chunks_mut(per_task * n)
+            .enumerate()
+            .for_each_init(Vec::new, |sums, (index, out)| task(index, out, sums));
+    }
+}
+
+fn check_sizes(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out_len: usize) {
+    assert!(stride >= b.depth, "int8 activations: a row stride below the depth");
+    assert!(a.len() >= b.activations_len(rows, stride), "int8 activations too short");
+    assert!(out_len >= rows * b.width, "int8 product output too short");
+}
+
+/// One task's rows: tiles of 4 rows (then the 1–3 left) on the chosen path.
+fn product_rows(path: Int8Path, a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [i32]) {
+    match path {
+        Int8Path::Scalar => scalar_rows(a, rows, stride, b, out),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Int8Path::best` or `available` chose this path after checking the CPU has
+        // AVX2; the buffer lengths were checked by `check_sizes`.
+        Int8Path::Avx2 => unsafe { x86::avx2_rows(a, rows, stride, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, for AVX-512F/BW and VNNI.
+        Int8Path::Vnni => unsafe { x86::vnni_rows(a, rows, stride, b, out) },
+    }
+}
+
+/// The scalar path, reading the packed layout (so the tests check the packing too).
+fn scalar_rows(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [i32]) {
+    let n = b.width;
+    for r in 0..rows {
+        let row = &a[r * stride..][..b.depth];
+        for col in 0..n {
+            let (block, column) = (col / BLOCK, col % BLOCK);
+            let mut sum = 0i32;
+            for (k, &x) in row.iter().enumerate() {
+                let w = b.data[(block * b.quads + k / 4) * QUAD_BYTES + column * 4 + k % 4];
+                sum += i32::from(x) * i32::from(w);
+            }
+            out[r * n + col] = sum;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{BLOCK, PackedInt8, QUAD_BYTES};
+    use std::arch::x86_64::*;
+
+    /// Reads the 4 activation bytes of quad `q` of the row at `row` as one `i32`.
+    #[inline(always)]
+    unsafe fn quad(row: *const i8, q: usize) -> i32 {
+        // SAFETY: the caller keeps `row + 4q + 4` inside the activations (`check_sizes`).
+        unsafe { std::ptr::read_unaligned(row.add(q * 4) as *const i32) }
+    }
+
+    /// Copies the valid columns of a 16-column block of sums into the output row.
+    #[inline(always)]
+    fn store(sums: &[i32; BLOCK], out: &mut [i32], n: usize, row: usize, block: usize) {
+        let start = block * BLOCK;
+        let count = BLOCK.min(n - start);
+        out[row * n + start..][..count].copy_from_slice(&sums[..count]);
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512F/BW and VNNI, and the buffers passed `check_sizes`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn vnni_rows(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [i32]) {
+        let mut r = 0;
+        while r < rows {
+            let take = (rows - r).min(4);
+            let mut block = 0;
+            while block < b.blocks() {
+                let two = block + 1 < b.blocks();
+                // SAFETY: rows r..r+take and blocks block..block+(1|2) exist (loop bounds);
+                // the activation bytes were checked by `check_sizes`.
+                unsafe {
+                    match (take, two) {
+                        (4, true) => vnni_tile::<4, 2>(a, r, stride, b, block, out),
+                        (4, false) => vnni_tile::<4, 1>(a, r, stride, b, block, out),
+                        (3, true) => vnni_tile::<3, 2>(a, r, stride, b, block, out),
+                        (3, false) => vnni_tile::<3, 1>(a, r, stride, b, block, out),
+                        (2, true) => vnni_tile::<2, 2>(a, r, stride, b, block, out),
+                        (2, false) => vnni_tile::<2, 1>(a, r, stride, b, block, out),
+                        (_, true) => vnni_tile::<1, 2>(a, r, stride, b, block, out),
+                        (_, false) => vnni_tile::<1, 1>(a, r, stride, b, block, out),
+                    }
+                }
+                block += if two { 2 } else { 1 };
+            }
+            r += take;
+        }
+    }
+
+    /// `R` rows × `C` blocks of 16 columns: `R·C` registers of sums, each kernel load used by
+    /// `R` rows and each activation broadcast by `C` blocks.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn vnni_tile<const R: usize, const C: usize>(
+        a: &[i8],
+        first_row: usize,
+        stride: usize,
+        b: &PackedInt8,
+        block: usize,
+        out: &mut [i32],
+    ) {
+        let mut sums = [[_mm512_setzero_si512(); C]; R];
+        let flip = _mm512_set1_epi8(i8::MIN);
+        let kernel = b.data.as_ptr();
+        let rows = a.as_ptr();
+        for q in 0..b.quads {
+            let mut w = [_mm512_setzero_si512(); C];
+            for (c, w) in w.iter_mut().enumerate() {
+                // SAFETY: block + c < blocks and q < quads: inside the packed data.
+                *w = unsafe { _mm512_loadu_si512(kernel.add(((block + c) * b.quads + q) * QUAD_BYTES) as *const _) };
+            }
+            for (r, sums) in sums.iter_mut().enumerate() {
+                // SAFETY: see `quad`.
+                let x = unsafe { quad(rows.add((first_row + r) * stride), q) };
+                let x = _mm512_xor_si512(_mm512_set1_epi32(x), flip);
+                for c in 0..C {
+                    sums[c] = _mm512_dpbusd_epi32(sums[c], x, w[c]);
+                }
+            }
+        }
+        let mut lanes = [0i32; BLOCK];
+        for (r, sums) in sums.iter().enumerate() {
+            for (c, &sum) in sums.iter().enumerate() {
+                // SAFETY: column_sums holds whole blocks.
+                let column_sums =
+                    unsafe { _mm512_loadu_si512(b.column_sums.as_ptr().add((block + c) * BLOCK) as *const _) };
+                let exact = _mm512_sub_epi32(sum, _mm512_slli_epi32::<7>(column_sums));
+                // SAFETY: `lanes` holds 16 i32.
+                unsafe { _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, exact) };
+                store(&lanes, out, b.width, first_row + r, block + c);
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU has AVX2, and the buffers passed `check_sizes`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2_rows(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [i32]) {
+        let mut r = 0;
+        while r < rows {
+            let take = (rows - r).min(4);
+            for block in 0..b.blocks() {
+                // SAFETY: rows r..r+take and the block exist; activations checked by the caller.
+                unsafe {
+                    match take {
+                        4 => avx2_tile::<4>(a, r, stride, b, block, out),
+                        3 => avx2_tile::<3>(a, r, stride, b, block, out),
+                        2 => avx2_tile::<2>(a, r, stride, b, block, out),
+                        _ => avx2_tile::<1>(a, r, stride, b, block, out),
+                    }
+                }
+            }
+            r += take;
+        }
+    }
+
+    /// `R` rows × one block (two 8-column halves).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2_tile<const R: usize>(
+        a: &[i8],
+        first_row: usize,
+        stride: usize,
+        b: &PackedInt8,
+        block: usize,
+        out: &mut [i32],
+    ) {
+        let mut sums = [[_mm256_setzero_si256(); 2]; R];
+        let ones = _mm256_set1_epi16(1);
+        let kernel = b.data.as_ptr();
+        let rows = a.as_ptr();
+        for q in 0..b.quads {
+            // SAFETY: block < blocks and q < quads: inside the packed data.
+            let base = unsafe { kernel.add((block * b.quads + q) * QUAD_BYTES) };
+            // SAFETY: a quad is 64 bytes: two loads of 32.
+            let w = unsafe {
+                [
+                    _mm256_loadu_si256(base as *const _),
+                    _mm256_loadu_si256(base.add(32) as *const _),
+                ]
+            };
+            for (r, sums) in sums.iter_mut().enumerate() {
+                // SAFETY: see `quad`.
+                let x = _mm256_set1_epi32(unsafe { quad(rows.add((first_row + r) * stride), q) });
+                let magnitude = _mm256_abs_epi8(x);
+                for half in 0..2 {
+                    let signed = _mm256_sign_epi8(w[half], x);
+                    let pairs = _mm256_maddubs_epi16(magnitude, signed);
+                    sums[half] = _mm256_add_epi32(sums[half], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+        let mut lanes = [0i32; BLOCK];
+        for (r, sums) in sums.iter().enumerate() {
+            // SAFETY: `lanes` holds 16 i32, two stores of 8.
+            unsafe {
+                _mm256_storeu_si256(lanes.as_mut_ptr() as *mut _, sums[0]);
+                _mm256_storeu_si256(lanes.as_mut_ptr().add(8) as *mut _, sums[1]);
+            }
+            store(&lanes, out, b.width, first_row + r, block);
+        }
+    }
+}
+
+/// Keras's `abs_max_quantize` of `rows` rows of `depth` values (`x` row-major), one scale per
+/// row: `scale = 127 / (max|x| + 1e-7)`, `q = clip(round_half_even(x · scale), -127, 127)`.
+/// Rows land `stride` bytes apart in `out`; `scales` gets one scale per row. With
+/// `per_tensor`, one scale over all rows is used for every row and `scales[0]` gets it.
+pub(crate) fn quantize_rows(
+    x: &[f32],
+    rows: usize,
+    depth: usize,
+    stride: usize,
+    per_tensor: bool,
+    out: &mut [i8],
+    scales: &mut [f32],
+) {
+    if rows == 0 || depth == 0 {
+        return;
+    }
+    let x = &x[..rows * depth];
+    if per_tensor {
+        scales[0] = scale_of(abs_max(x));
+    }
+    if rows * depth < PARALLEL_MIN {
+        // Too little to pay for handing out tasks.
+        for (r, (out, row)) in out.chunks_mut(stride).zip(x.chunks(depth)).enumerate() {
+            let scale = if per_tensor { scales[0] } else { scale_of(abs_max(row)) };
+            if !per_tensor {
+                scales[r] = scale;
+            }
+            quantize_row(row, scale, out);
+        }
+        return;
+    }
+    let rows_out = out.par_chunks_mut(stride).zip(x.par_chunks(depth));
+    if per_tensor {
+        let scale = scales[0];
+        rows_out.for_each(|(out, row)| quantize_row(row, scale, out));
+    } else {
+        rows_out
+            .zip(scales[..rows].par_iter_mut())
+            .for_each(|((out, row), scale)| {
+                *scale = scale_of(abs_max(row));
+                quantize_row(row, *scale, out);
+            });
+    }
+}
+
+/// Keras's `abs_max_quantize` scale for a largest magnitude `max` (its epsilon is 1e-7).
+pub(crate) fn scale_of(max: f32) -> f32 {
+    127.0f32 / (max + 1e-7)
+}
+
+/// Compiles `$body` (an `#[inline(always)]` function) for AVX-512 and for AVX2 as well as the
+/// baseline, and calls the best the CPU has, as `update.rs` does: the baseline has no vector
+/// rounding, minimum or maximum, which these loops are made of. Every variant does the same
+/// IEEE operations, so the results are identical.
+macro_rules! dispatched {
+    ($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?, $body:ident) => {
+        $(#[$doc])*
+        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn wide($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                fn narrow($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { wide($($arg),*) };
+                }
+                if is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { narrow($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+dispatched!(
+    /// The largest magnitude in `values` (0 for none; NaN if one is NaN, as NumPy's `max`).
+    abs_max(values: &[f32]) -> f32,
+    abs_max_body
+);
+
+dispatched!(
+    /// `clip(round_half_even(v · scale), -127, 127)` of each value (NumPy's `round` rounds half
+    /// to even, as Keras's `ops.round` does).
+    quantize_row(row: &[f32], scale: f32, out: &mut [i8]),
+    quantize_row_body
+);
+
+dispatched!(
+    /// One output row: `sum / (row_scale · column_scale) + bias`, Keras's int8 `Dense` order.
+    dequantize_row(sums: &[i32], row_scale: f32, column_scales: &[f32], bias: Option<&[f32]>, out: &mut [f32]),
+    dequantize_row_body
+);
+
+#[inline(always)]
+fn abs_max_body(values: &[f32]) -> f32 {
+    // The magnitude's bits order as the magnitudes do (NaN's above infinity's), and integer
+    // maxima vectorize where `f32::max`, with its NaN rule, does not.
+    let bits = values.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff));
+    f32::from_bits(bits)
+}
+
+#[inline(always)]
+fn quantize_row_body(row: &[f32], scale: f32, out: &mut [i8]) {
+    /// 1.5 · 2²³: adding and taking it off rounds any `|y| < 2²²` to an integer, half to even
+    /// (the default IEEE rounding), the same as `round_ties_even` but in vector registers.
+    const ROUND: f32 = 12_582_912.0;
+    let out = &mut out[..row.len()];
+    for i in 0..row.len() {
+        // Clipping first, to the integers ±127, gives the same integer as clipping after.
+        let y = (row[i] * scale).clamp(-127.0, 127.0);
+        let y = if y.is_nan() { 0.0 } else { y };
+        // `y + ROUND` lies in [2²³, 2²⁴), where one unit of the last place is 1: its bits
+        // minus ROUND's are the rounded integer, with no float-to-int conversion.
+        out[i] = ((y + ROUND).to_bits() as i32 - ROUND.to_bits() as i32) as i8;
+    }
+}
+
+#[inline(always)]
+fn dequantize_row_body(sums: &[i32], row_scale: f32, column_scales: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    let n = out.len();
+    let (sums, column_scales) = (&sums[..n], &column_scales[..n]);
+    for i in 0..n {
+        out[i] = sums[i] as f32 / (row_scale * column_scales[i]);
+    }
+    if let Some(bias) = bias {
+        let bias = &bias[..n];
+        for i in 0..n {
+            out[i] += bias[i];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain triple loop on the unpacked matrices: the reference every path must equal.
+    fn reference(a: &[i8], rows: usize, stride: usize, b: &[i8], depth: usize, width: usize) -> Vec<i32> {
+        let mut out = vec![0i32; rows * width];
+        for r in 0..rows {
+            for n in 0..width {
+                out[r * width + n] = (0..depth)
+                    .map(|k| i32::from(a[r * stride + k]) * i32::from(b[k * width + n]))
+                    .sum();
+            }
+        }
+        out
+    }
+
+    /// Deterministic values over the whole range [-127, 127], extremes included.
+    fn values(len: usize, seed: u64) -> Vec<i8> {
+        let mut state = seed;
+        (0..len)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                match i % 11 {
+                    0 => 127,
+                    1 => -127,
+                    _ => (((state >> 33) % 255) as i32 - 127) as i8,
+                }
+            })
+            .collect()
+    }
+
+    /// Every path gives the reference's integers on odd sizes (partial quads, partial blocks,
+    /// 1–3 leftover rows, a row stride longer than the depth), and so does the thread count.
+    #[test]
+    fn every_path_matches_the_reference_bit_for_bit() {
+        for &(rows, depth, width, stride) in &[
+            (1, 1, 1, 1),
+            (3, 5, 17, 5),
+            (7, 13, 33, 16),
+            (18, 64, 16, 64),
+            (37, 131, 50, 131),
+            (5, 784, 10, 787),
+        ] {
+            let b = values(depth * width, 7 + depth as u64);
+            let packed = PackedInt8::pack(&b, depth, width);
+            let mut a = values(rows * stride, 3 + rows as u64);
+            a.resize(packed.activations_len(rows, stride).max(a.len()), 0);
+            let want = reference(&a, rows, stride, &b, depth, width);
+            for path in Int8Path::available() {
+                let mut got = vec![0i32; rows * width];
+                int8_matmul_on(path, &a, rows, stride, &packed, &mut got);
+                assert_eq!(got, want, "{path:?} on rows {rows}, depth {depth}, width {width}");
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let mut got = vec![0i32; rows * width];
+                    pool.install(|| int8_matmul_on(path, &a, rows, stride, &packed, &mut got));
+                    assert_eq!(got, want, "{path:?} on {threads} threads");
+                }
+            }
+        }
+    }
+
+    /// The extremes: every product 127·127 or -127·127 over a deep sum stays exact.
+    #[test]
+    fn extreme_values_sum_exactly() {
+        let (rows, depth, width) = (4, 4099, 3);
+        let b: Vec<i8> = (0..depth * width)
+            .map(|i| if i % 3 == 0 { -127 } else { 127 })
+            .collect();
+        let a: Vec<i8> = (0..rows * depth + 3)
+            .map(|i| if i % 2 == 0 { 127 } else { -127 })
+            .collect();
+        let packed = PackedInt8::pack(&b, depth, width);
+        let want = reference(&a, rows, depth, &b, depth, width);
+        for path in Int8Path::available() {
+            let mut got = vec![0i32; rows * width];
+            int8_matmul_on(path, &a, rows, depth, &packed, &mut got);
+            assert_eq!(got, want, "{path:?}");
+        }
+    }
+
+    /// The vector rounding equals `round_ties_even` (halves to even: 0.5 → 0, 1.5 → 2,
+    /// -2.5 → -2), clipping and NaN included, and the abs-max is exact.
+    #[test]
+    fn quantizing_rounds_half_to_even_and_clips() {
+        let row: Vec<f32> = (-700..=700)
+            .map(|i| i as f32 * 0.25)
+            .chain([
+                0.5,
+                1.5,
+                2.5,
+                -0.5,
+                -2.5,
+                126.5,
+                -126.5,
+                127.49,
+                300.0,
+                -1e30,
+                f32::NAN,
+                -0.0,
+            ])
+            .collect();
+        let mut got = vec![0i8; row.len()];
+        quantize_row(&row, 1.0, &mut got);
+        for (v, q) in row.iter().zip(&got) {
+            let want = if v.is_nan() {
+                0
+            } else {
+                v.round_ties_even().clamp(-127.0, 127.0) as i8
+            };
+            assert_eq!(*q, want, "{v}");
+        }
+        assert_eq!(abs_max(&[0.5, -3.25, 2.0]), 3.25);
+        assert_eq!(abs_max(&[]), 0.0);
+    }
+}

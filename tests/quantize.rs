@@ -1,0 +1,307 @@
+//! Int8 quantization (`model.quantize("int8")`, Keras 3's semantics): the products against a
+//! hand-written Keras formula, accuracy of quantized MNIST models against their f32 selves,
+//! the file format's round trip and size, and the errors.
+
+use std::sync::OnceLock;
+use strata::data::{mnist, scale};
+use strata::model::ActivationScale;
+use strata::prelude::*;
+
+/// MNIST with pixels in [0, 1], loaded once.
+fn mnist_scaled() -> &'static ((Tensor, Tensor), (Tensor, Tensor)) {
+    static DATA: OnceLock<((Tensor, Tensor), (Tensor, Tensor))> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let ((x_train, y_train), (x_test, y_test)) = mnist::load_data().unwrap();
+        (
+            (scale(&x_train, 1.0 / 255.0), y_train),
+            (scale(&x_test, 1.0 / 255.0), y_test),
+        )
+    })
+}
+
+/// Samples `0..n` of the training (`train`) or test split, as `(n, 28, 28, 1)` images.
+fn images(n: usize, train: bool) -> (Tensor, Tensor) {
+    let ((x_train, y_train), (x_test, y_test)) = mnist_scaled();
+    let (x, y) = if train { (x_train, y_train) } else { (x_test, y_test) };
+    (x.slice_rows(0, n).reshape(&[n, 28, 28, 1]).unwrap(), y.slice_rows(0, n))
+}
+
+fn quiet(epochs: usize) -> FitOptions<'static> {
+    FitOptions::default().epochs(epochs).batch_size(64).verbose(0)
+}
+
+/// Keras's `abs_max_quantize` written out plainly: scale, round half to even, clip.
+fn keras_quantize(values: &[f32]) -> (Vec<f32>, f32) {
+    let max = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let scale = 127.0f32 / (max + 1e-7);
+    let q = values
+        .iter()
+        .map(|v| (v * scale).round_ties_even().clamp(-127.0, 127.0))
+        .collect();
+    (q, scale)
+}
+
+/// A quantized Dense gives exactly Keras's `_int8_call`: per-row input scales, per-unit kernel
+/// scales, the integer product divided by their product, then the bias.
+#[test]
+fn int8_dense_computes_keras_formula_exactly() {
+    let (inputs, units) = (37, 5);
+    let mut model = Sequential::new();
+    model.add(Input::new(&[inputs])).add(Dense::new(units));
+    model.compile("sgd", "mse", &[]).unwrap();
+    let kernel: Vec<f32> = (0..inputs * units)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 77.0)
+        .collect();
+    let bias: Vec<f32> = (0..units).map(|i| i as f32 * 0.25 - 0.5).collect();
+    let ids: Vec<_> = model.params().ids().collect();
+    model.params_mut().value_mut(ids[0]).data_mut().copy_from_slice(&kernel);
+    model.params_mut().value_mut(ids[1]).data_mut().copy_from_slice(&bias);
+    let rows = 6;
+    let x: Vec<f32> = (0..rows * inputs)
+        .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.37)
+        .collect();
+    let x = Tensor::from_vec(vec![rows, inputs], x).unwrap();
+    model.quantize("int8").unwrap();
+    let got = model.predict(&x, 32).unwrap();
+
+    let mut kernel_q = vec![0.0f32; inputs * units];
+    let mut kernel_scales = vec![0.0f32; units];
+    for n in 0..units {
+        let column: Vec<f32> = (0..inputs).map(|k| kernel[k * units + n]).collect();
+        let (q, s) = keras_quantize(&column);
+        kernel_scales[n] = s;
+        for k in 0..inputs {
+            kernel_q[k * units + n] = q[k];
+        }
+    }
+    for r in 0..rows {
+        let (xq, xs) = keras_quantize(&x.data()[r * inputs..(r + 1) * inputs]);
+        for n in 0..units {
+            let sum: i32 = (0..inputs).map(|k| xq[k] as i32 * kernel_q[k * units + n] as i32).sum();
+            let want = sum as f32 / (xs * kernel_scales[n]) + bias[n];
+            assert_eq!(got.data()[r * units + n].to_bits(), want.to_bits(), "row {r}, unit {n}");
+        }
+    }
+}
+
+/// A quantized Embedding looks up `q / scale` per row, as Keras's int8 `Embedding`.
+#[test]
+fn int8_embedding_dequantizes_each_row() {
+    let mut model = Sequential::new();
+    model.add(Input::new(&[3])).add(Embedding::new(4, 6));
+    model.compile("sgd", "mse", &[]).unwrap();
+    let id = model.params().ids().next().unwrap();
+    let table: Vec<f32> = model.params().value(id).data().to_vec();
+    model.quantize("int8").unwrap();
+    let ids = Tensor::from_vec(vec![1, 3], vec![3.0, 0.0, 2.0]).unwrap();
+    let got = model.predict(&ids, 1).unwrap();
+    for (slot, &token) in [3usize, 0, 2].iter().enumerate() {
+        let (q, s) = keras_quantize(&table[token * 6..(token + 1) * 6]);
+        for d in 0..6 {
+            assert_eq!(got.data()[slot * 6 + d], q[d] / s);
+        }
+    }
+}
+
+/// Conv2D and Conv1D in int8 stay close to their f32 outputs (one scale per image and per
+/// filter: the error is a fraction of the output's range), with "same" padding and strides.
+#[test]
+fn int8_convolutions_stay_close_to_f32() {
+    for one_dimensional in [false, true] {
+        let mut model = Sequential::new();
+        if one_dimensional {
+            model
+                .add(Input::new(&[20, 3]))
+                .add(Conv1D::new(7, 3).padding("same").strides(2));
+        } else {
+            model
+                .add(Input::new(&[9, 8, 3]))
+                .add(Conv2D::new(7, 3).padding("same").strides(2));
+        }
+        model.compile("sgd", "mse", &[]).unwrap();
+        let shape: Vec<usize> = std::iter::once(4)
+            .chain(model.input_shape().unwrap().iter().copied())
+            .collect();
+        let len: usize = shape.iter().product();
+        let x = Tensor::from_vec(
+            shape,
+            (0..len).map(|i| ((i * 7919 % 211) as f32 / 105.0) - 1.0).collect(),
+        )
+        .unwrap();
+        let want = model.predict(&x, 4).unwrap();
+        model.quantize("int8").unwrap();
+        let got = model.predict(&x, 4).unwrap();
+        let range = want.data().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let worst = want
+            .data()
+            .iter()
+            .zip(got.data())
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            worst < 0.02 * range,
+            "conv1d {one_dimensional}: error {worst} of range {range}"
+        );
+    }
+}
+
+/// The README's MLP trained briefly, then quantized: test accuracy within the 0.5
+/// points, per row (Keras's) and per tensor; saved and loaded, its outputs are bit-identical
+/// and its file about four times smaller.
+#[test]
+fn quantized_mlp_keeps_its_accuracy_and_round_trips() {
+    let (x_train, y_train) = images(12000, true);
+    let (x_test, y_test) = images(5000, false);
+    let flat = |x: Tensor| {
+        let rows = x.rows();
+        x.reshape(&[rows, 784]).unwrap()
+    };
+    let (x_train, x_test) = (flat(x_train), flat(x_test));
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[784]))
+        .add(Dense::new(128).activation("relu"))
+        .add(Dense::new(10).activation("softmax"));
+    model
+        .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .unwrap();
+    model.fit(&x_train, &y_train, quiet(2)).unwrap();
+    let dir = std::env::temp_dir().join(format!("strata-quantize-mlp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (f32_path, int8_path) = (dir.join("mlp.safetensors"), dir.join("mlp-int8.safetensors"));
+    model.save(&f32_path).unwrap();
+    let f32_accuracy = model.evaluate(&x_test, &y_test, 256).unwrap().accuracy.unwrap();
+
+    let mut per_tensor = strata::load_model(&f32_path).unwrap();
+    per_tensor.quantize_with("int8", ActivationScale::PerTensor).unwrap();
+    let per_tensor_accuracy = per_tensor.evaluate(&x_test, &y_test, 256).unwrap().accuracy.unwrap();
+
+    model.quantize("int8").unwrap();
+    let int8_accuracy = model.evaluate(&x_test, &y_test, 256).unwrap().accuracy.unwrap();
+    eprintln!(
+        "mlp test accuracy: f32 {f32_accuracy:.4}, int8 per row {int8_accuracy:.4}, per tensor {per_tensor_accuracy:.4}"
+    );
+    assert!(f32_accuracy > 0.88, "f32 accuracy {f32_accuracy}");
+    assert!(
+        (int8_accuracy - f32_accuracy).abs() <= 0.005,
+        "int8 {int8_accuracy} vs f32 {f32_accuracy}"
+    );
+    assert!(
+        (per_tensor_accuracy - f32_accuracy).abs() <= 0.005,
+        "per tensor {per_tensor_accuracy}"
+    );
+
+    model.save(&int8_path).unwrap();
+    let mut loaded = strata::load_model(&int8_path).unwrap();
+    assert!(loaded.is_quantized());
+    let before = model.predict(&x_test.slice_rows(0, 64), 32).unwrap();
+    let after = loaded.predict(&x_test.slice_rows(0, 64), 32).unwrap();
+    assert!(
+        before
+            .data()
+            .iter()
+            .zip(after.data())
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len() as f64;
+    // Saved after training, the f32 file also holds Adam's two slots per weight; compare the
+    // weights alone: the int8 file against 4 bytes per weight.
+    let ratio = (4 * model.count_params()) as f64 / size(&int8_path);
+    eprintln!(
+        "mlp file: f32 weights {} bytes, int8 file {} bytes ({ratio:.2}× smaller)",
+        4 * model.count_params(),
+        size(&int8_path)
+    );
+    assert!(ratio > 3.5, "int8 file only {ratio:.2}× smaller");
+    // The int8 file names its tensors' dtypes: a plain f32 reader of `dense/kernel` meets I8.
+    let bytes = std::fs::read(&int8_path).unwrap();
+    assert!(String::from_utf8_lossy(&bytes[..2000.min(bytes.len())]).contains("\"I8\""));
+    // Training it is refused, with Keras's advice.
+    let error = loaded
+        .fit(&x_train.slice_rows(0, 64), &y_train.slice_rows(0, 64), quiet(1))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("train it in float32 and quantize after"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The Keras MNIST CNN trained briefly, then quantized (convolutions and Dense in int8):
+/// test accuracy within the 0.2 points.
+#[test]
+fn quantized_cnn_keeps_its_accuracy() {
+    let (x_train, y_train) = images(8000, true);
+    let (x_test, y_test) = images(5000, false);
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[28, 28, 1]))
+        .add(Conv2D::new(32, 3).activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(Conv2D::new(64, 3).activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(Flatten::new())
+        .add(Dense::new(10).activation("softmax"));
+    model
+        .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .unwrap();
+    model.fit(&x_train, &y_train, quiet(1)).unwrap();
+    let f32_accuracy = model.evaluate(&x_test, &y_test, 256).unwrap().accuracy.unwrap();
+    let path = std::env::temp_dir().join(format!("strata-quantize-cnn-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let mut per_tensor = strata::load_model(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    model.quantize("int8").unwrap();
+    let int8_accuracy = model.evaluate(&x_test, &y_test, 256).unwrap().accuracy.unwrap();
+    per_tensor.quantize_with("int8", ActivationScale::PerTensor).unwrap();
+    let per_tensor_accuracy = per_tensor.evaluate(&x_test, &y_test, 256).unwrap().accuracy.unwrap();
+    eprintln!(
+        "cnn test accuracy: f32 {f32_accuracy:.4}, int8 per image {int8_accuracy:.4}, per tensor {per_tensor_accuracy:.4}"
+    );
+    assert!(f32_accuracy > 0.85, "f32 accuracy {f32_accuracy}");
+    assert!(
+        (int8_accuracy - f32_accuracy).abs() <= 0.002,
+        "int8 {int8_accuracy} vs f32 {f32_accuracy}"
+    );
+    assert!(
+        (per_tensor_accuracy - f32_accuracy).abs() <= 0.005,
+        "per tensor {per_tensor_accuracy}"
+    );
+}
+
+/// The summary marks each layer with weights int8 or f32 and gives the new sizes; other
+/// modes and a second quantization are errors.
+#[test]
+fn summary_and_errors() {
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[8]))
+        .add(Dense::new(16).activation("relu"))
+        .add(LayerNormalization::new())
+        .add(Dense::new(2));
+    model.compile("sgd", "mse", &[]).unwrap();
+    let error = model.quantize("int4").unwrap_err().to_string();
+    assert!(error.contains("\"int8\" only"), "{error}");
+    let error = model.quantize("int9").unwrap_err().to_string();
+    assert!(error.contains("float8"), "{error}");
+    let report = model.quantize("int8").unwrap();
+    let kept: Vec<&str> = report
+        .iter()
+        .filter(|l| !l.int8)
+        .map(|l| l.class_name.as_str())
+        .collect();
+    assert_eq!(kept, ["LayerNormalization"]);
+    let summary = model.summary().unwrap();
+    assert!(summary.contains("dense (Dense, int8)"), "{summary}");
+    assert!(summary.contains("(LayerNormalization, f32)"), "{summary}");
+    assert!(
+        summary.contains("Quantized (int8): 160 weights in int8, 18 scales"),
+        "{summary}"
+    );
+    assert!(
+        model
+            .quantize("int8")
+            .unwrap_err()
+            .to_string()
+            .contains("already quantized")
+    );
+}
