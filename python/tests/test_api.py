@@ -250,3 +250,25 @@ def test_native_callbacks_write_their_files(tmp_path):
 def test_version_and_module_layout():
     assert strata.__version__
     assert keras.layers.Conv2D(8, 3).get_config()["kernel_size"] == 3
+
+
+def test_fit_releases_the_gil():
+    x = np.random.default_rng(0).normal(size=(8192, 256)).astype("float32")
+    model = keras.Sequential([layers.Dense(512, activation="relu", input_shape=(256,)), layers.Dense(1)])
+    model.compile("adam", "mse")
+    ticks, done = [0], threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks[0] += 1
+            time.sleep(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    started = time.monotonic()
+    model.fit(x, x[:, :1], epochs=4, batch_size=32, verbose=0)
+    elapsed = time.monotonic() - started
+    done.set()
+    counter.join()
+    # With the GIL held for the whole fit, the thread could not tick at all until it returned.
+    assert ticks[0] > 50 and elapsed > 0.1, (ticks, elapsed)
