@@ -1,0 +1,18 @@
+"""``strata.keras``: Keras's API on strata's engine. ``import strata.keras as keras`` in place of
+``import keras`` (or ``from tensorflow import keras``)."""
+
+from . import activations, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers
+from . import regularizers, utils
+from .layers import Input
+from .models import Model, Sequential
+
+__version__ = "3.0.0-strata"
+
+__all__ = ["activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
+           "optimizers", "regularizers", "utils", "Input", "Model", "Sequential"]
+
+
+def __getattr__(name):
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise NotImplementedError(f"strata has no keras.{name}")

@@ -1,0 +1,38 @@
+"""``keras.activations``: the activation functions, usable as ``activation=keras.activations.relu``
+(strata computes them; calling one in Python is not supported)."""
+
+_NAMES = ["relu", "sigmoid", "softmax", "tanh", "elu", "selu", "softplus", "softsign", "swish", "silu", "gelu",
+          "linear", "exponential", "leaky_relu", "relu6", "hard_sigmoid", "hard_swish", "hard_silu", "mish",
+          "log_softmax"]
+
+
+def _activation(name):
+    def activation(x, *args, **kwargs):
+        raise NotImplementedError(f"keras.activations.{name} in Python: strata computes it inside its layers")
+
+    activation.__name__ = name
+    activation._keras_name = name
+    return activation
+
+
+for _name in _NAMES:
+    globals()[_name] = _activation(_name)
+del _name
+
+
+def get(identifier):
+    if identifier is None:
+        return globals()["linear"]
+    if isinstance(identifier, str):
+        return globals()[identifier] if identifier in _NAMES else _activation(identifier)
+    return identifier
+
+
+def serialize(activation):
+    return getattr(activation, "_keras_name", activation)
+
+
+def __getattr__(name):
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise NotImplementedError(f"strata has no activation keras.activations.{name}")

@@ -1,0 +1,552 @@
+"""``keras.Model``, ``keras.Sequential``, ``keras.models.load_model``: the Python face of a
+strata model. The model's layers are kept as Keras configs; the first time weights are needed
+(``compile``, ``build``, ``fit``, ...) strata's engine builds the model from them, and from
+then on the engine holds the model: training, evaluation and prediction run in Rust with the
+GIL released."""
+
+import json
+import os
+
+from .. import _strata
+from . import _config, callbacks as callbacks_module, losses as losses_module, metrics as metrics_module
+from . import optimizers as optimizers_module
+from ._config import as_float32, unique_name
+from .layers import InputLayer, KerasTensor, Layer
+
+
+class Model:
+    """Keras's functional ``Model(inputs, outputs)``."""
+
+    def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
+        if kwargs.get("trainable") is False:
+            kwargs.pop("trainable")
+            self._frozen_at_start = True
+        if kwargs:
+            raise NotImplementedError(f"keras.Model: arguments strata does not support: {', '.join(kwargs)}")
+        self._engine = None
+        self.stop_training = False
+        self.optimizer = None
+        self.history = None
+        self._compile_description = None
+        self._metric_names = []
+        self._loss_given = False
+        if type(self) is Model or inputs is not None:
+            if inputs is None or outputs is None:
+                raise NotImplementedError(
+                    "subclassing keras.Model (a call() method) is not supported by strata: "
+                    "build the model with keras.Input and layer calls, or with keras.Sequential"
+                )
+            self.name = name or unique_name("functional")
+            self._init_graph(inputs, outputs)
+        elif type(self) is not Sequential:
+            raise NotImplementedError(
+                f"subclassing keras.Model ({type(self).__name__}) is not supported by strata: "
+                "build the model with keras.Input and layer calls, or with keras.Sequential"
+            )
+
+    # The graph -------------------------------------------------------------------------------
+
+    def _init_graph(self, inputs, outputs):
+        self._multi_input = isinstance(inputs, (list, tuple))
+        self._multi_output = isinstance(outputs, (list, tuple))
+        self._inputs = list(inputs) if self._multi_input else [inputs]
+        self._outputs = list(outputs) if self._multi_output else [outputs]
+        if isinstance(inputs, dict) or isinstance(outputs, dict):
+            raise NotImplementedError("keras.Model: inputs or outputs given as dicts")
+        for t in self._inputs + self._outputs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"keras.Model: inputs and outputs must be symbolic tensors (keras.Input), got {t!r}")
+        for t in self._inputs:
+            if not isinstance(t._layer, InputLayer):
+                raise ValueError(f"keras.Model: input {t!r} is not made by keras.Input")
+        # Every layer the outputs depend on, each after the layers it reads.
+        order, seen, names = [], set(), {}
+
+        def visit(layer):
+            if id(layer) in seen:
+                return
+            if layer.name in names:
+                raise ValueError(f"keras.Model: two layers are named '{layer.name}'")
+            seen.add(id(layer))
+            names[layer.name] = layer
+            for node in layer._inbound_nodes:
+                for tensor in node:
+                    visit(tensor._layer)
+            order.append(layer)
+
+        for t in self._outputs:
+            visit(t._layer)
+        self._all_layers = order
+        for layer in order:
+            layer._model = self
+
+    def _description(self):
+        entries = []
+        for layer in self._all_layers:
+            entry = layer._entry()
+            entry["name"] = layer.name
+            entry["inbound_nodes"] = [[t._reference() for t in node] for node in layer._inbound_nodes]
+            entries.append(entry)
+        return {
+            "class_name": "Functional",
+            "config": {
+                "name": self.name,
+                "layers": entries,
+                "input_layers": [[t._layer.name, t._node_index, t._tensor_index] for t in self._inputs],
+                "output_layers": [[t._layer.name, t._node_index, t._tensor_index] for t in self._outputs],
+            },
+        }
+
+    @property
+    def layers(self):
+        return [layer for layer in self._all_layers if not isinstance(layer, InputLayer)]
+
+    @property
+    def inputs(self):
+        return list(self._inputs)
+
+    @property
+    def outputs(self):
+        return list(self._outputs)
+
+    def get_layer(self, name=None, index=None):
+        layers = self.layers
+        if index is not None:
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in layers]}")
+
+    # The engine ------------------------------------------------------------------------------
+
+    def _engine_or_none(self):
+        return self._engine
+
+    def _make_engine(self):
+        """The engine, built from the layers' configs on first use."""
+        if self._engine is None:
+            engine = _strata.Engine.from_description(json.dumps(self._description()))
+            seed = _config.global_seed()
+            if seed is not None:
+                engine.seed(seed)
+            self._engine = engine
+            for layer in self._all_layers:
+                layer._model = self
+            shapes = self._declared_shapes()
+            if shapes is not None:
+                # Keras builds a model whose input shapes are known at once (weights exist
+                # before compile: count_params, get_weights).
+                engine.build(shapes)
+        return self._engine
+
+    def _declared_shapes(self):
+        shapes = []
+        for tensor in self._inputs:
+            shape = tensor._layer._config.get("shape")
+            if shape is None or None in shape:
+                return None
+            shapes.append([int(d) for d in shape])
+        return shapes
+
+    def _input_count(self):
+        return len(self._inputs)
+
+    def build(self, input_shape=None):
+        """Builds the weights for ``input_shape`` (the batch dimension first, as Keras)."""
+        engine = self._make_engine()
+        if input_shape is None:
+            return
+        shapes = input_shape if self._input_count() > 1 else [input_shape]
+        engine.build([[int(d) for d in list(shape)[1:]] for shape in shapes])
+
+    @property
+    def built(self):
+        return self._engine is not None and bool(self._engine.input_shapes())
+
+    # Compile ---------------------------------------------------------------------------------
+
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True, **kwargs):
+        """Keras's ``compile``: an optimizer (name or object), a loss (name, function or object;
+        one per output as a list), ``metrics`` (accuracy in its Keras spellings)."""
+        if kwargs:
+            raise NotImplementedError(f"compile: arguments strata does not support: {', '.join(kwargs)}")
+        if weighted_metrics:
+            raise NotImplementedError("compile: weighted_metrics")
+        engine = self._make_engine()
+        outputs = max(1, len(engine.output_names()))
+        optimizer = optimizers_module.get(optimizer)
+        settings = {"optimizer": optimizer._entry()}
+        if loss is not None:
+            losses = loss if isinstance(loss, (list, tuple)) else [loss]
+            if isinstance(loss, dict):
+                raise NotImplementedError("compile: losses given as a dict by output name; give a list")
+            names, logits = zip(*(losses_module.resolve(item) for item in losses))
+            settings["loss"] = list(names) if isinstance(loss, (list, tuple)) else names[0]
+            settings["from_logits"] = list(logits) if isinstance(loss, (list, tuple)) else logits[0]
+        if loss_weights is not None:
+            if isinstance(loss_weights, dict):
+                raise NotImplementedError("compile: loss_weights given as a dict by output name; give a list")
+            settings["loss_weights"] = [float(w) for w in loss_weights]
+        metric_names = []
+        settings["metrics"] = []
+        if metrics:
+            per_output = isinstance(metrics, (list, tuple)) and metrics and all(
+                isinstance(m, (list, tuple)) for m in metrics)
+            if isinstance(metrics, dict):
+                raise NotImplementedError("compile: metrics given as a dict by output name; give a list")
+            lists = metrics if per_output else [metrics]
+            resolved = [[metrics_module.resolve(m) for m in (lst if isinstance(lst, (list, tuple)) else [lst])]
+                        for lst in lists]
+            settings["metrics"] = [[name for name, _ in lst] for lst in resolved] if per_output \
+                else [name for name, _ in resolved[0]]
+            metric_names = [shown for lst in resolved for _, shown in lst]
+        engine.compile(json.dumps({"layers": [], "compile": settings}))
+        del outputs
+        self._metric_names = metric_names
+        self._loss_given = loss is not None
+        optimizer._model = self
+        self.optimizer = optimizer
+        self.compiled_loss = loss
+
+    # Arrays ----------------------------------------------------------------------------------
+
+    def _arrays(self, data, what, count):
+        if data is None:
+            raise ValueError(f"{what} is missing: strata trains on NumPy arrays")
+        if isinstance(data, dict):
+            raise NotImplementedError(f"{what} given as a dict by input name; give a list in input order")
+        if _is_dataset(data):
+            raise NotImplementedError(
+                f"{what}: tf.data datasets, generators and PyDataset are not supported by strata; pass NumPy arrays")
+        if count > 1:
+            if not isinstance(data, (list, tuple)) or len(data) != count:
+                raise ValueError(f"{what}: the model has {count} of them; give a list of {count} arrays")
+            return [as_float32(d, f"{what}[{i}]") for i, d in enumerate(data)]
+        if isinstance(data, (list, tuple)) and len(data) == 1 and hasattr(data[0], "shape"):
+            data = data[0]
+        return [as_float32(data, what)]
+
+    def _output_count(self):
+        return max(1, len(self._make_engine().output_names()))
+
+    # Training --------------------------------------------------------------------------------
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1, **kwargs):
+        """Keras's ``fit`` on NumPy arrays; returns a ``History``."""
+        unsupported = [name for name, value in [
+            ("class_weight", class_weight), ("sample_weight", sample_weight), ("steps_per_epoch", steps_per_epoch),
+            ("validation_steps", validation_steps), ("validation_batch_size", validation_batch_size),
+        ] if value is not None] + (["validation_freq"] if validation_freq != 1 else []) + list(kwargs)
+        if unsupported:
+            raise NotImplementedError(f"fit: arguments strata does not support: {', '.join(unsupported)}")
+        if shuffle not in (True, False):
+            raise NotImplementedError(f"fit: shuffle={shuffle!r}")
+        engine = self._make_engine()
+        if self.optimizer is None:
+            raise ValueError("You must call `compile()` before using the model (fit).")
+        xs = self._arrays(x, "x", self._input_count())
+        ys = self._arrays(y, "y", self._output_count())
+        validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                raise NotImplementedError("fit: validation sample weights")
+            validation = (self._arrays(validation_data[0], "validation x", self._input_count()),
+                          self._arrays(validation_data[1], "validation y", self._output_count()))
+        callbacks = list(callbacks or [])
+        history = callbacks_module.History()
+        params = {"verbose": _verbosity(verbose), "epochs": int(epochs),
+                  "steps": -(-len(xs[0]) // int(batch_size or 32)) if len(xs[0]) else 0}
+        hooks = []
+        for callback in callbacks + [history]:
+            if not isinstance(callback, callbacks_module.Callback):
+                raise TypeError(f"fit: callbacks must be keras.callbacks.Callback objects, got {callback!r}")
+            callback.set_model(self)
+            callback.set_params(params)
+            hooks.append(callback._strata_hook())
+        self.stop_training = False
+        epochs_logs = engine.fit(
+            xs, ys, epochs=_count(epochs, "epochs"), batch_size=_count(batch_size or 32, "batch_size"),
+            verbose=_verbosity(verbose), validation_split=float(validation_split), validation_data=validation,
+            shuffle=bool(shuffle), initial_epoch=_count(initial_epoch, "initial_epoch", minimum=0),
+            callbacks=[h for h in hooks if h is not None], owner=self)
+        shows_learning_rate = any(isinstance(c, (callbacks_module.ReduceLROnPlateau,
+                                                 callbacks_module.LearningRateScheduler)) for c in callbacks)
+        history._record(epochs_logs, self._rename, int(initial_epoch), shows_learning_rate)
+        self.history = history
+        return history
+
+    def _rename(self, key):
+        """strata's ``accuracy`` keys under the name the metric was given (``acc``, ...)."""
+        if not self._metric_names:
+            return key
+        shown = self._metric_names[0]
+        if key == "accuracy":
+            return shown
+        if key == "val_accuracy":
+            return "val_" + shown
+        return key
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, **kwargs):
+        """Keras's ``evaluate``: the loss alone, or ``[loss, *metrics]``, or a dict."""
+        unsupported = [n for n, v in [("sample_weight", sample_weight), ("steps", steps), ("callbacks", callbacks)]
+                       if v is not None] + list(kwargs)
+        if unsupported:
+            raise NotImplementedError(f"evaluate: arguments strata does not support: {', '.join(unsupported)}")
+        engine = self._make_engine()
+        if self.optimizer is None:
+            raise ValueError("You must call `compile()` before using the model (evaluate).")
+        xs = self._arrays(x, "x", self._input_count())
+        ys = self._arrays(y, "y", self._output_count())
+        loss, accuracy, outputs = engine.evaluate(xs, ys, _count(batch_size or 32, "batch_size"))
+        results = {"loss": loss}
+        if len(outputs) > 1:
+            for name, output_loss, _ in outputs:
+                results[f"{name}_loss"] = output_loss
+            for name, _, output_accuracy in outputs:
+                if output_accuracy is not None:
+                    results[f"{name}_{self._metric_names[0] if self._metric_names else 'accuracy'}"] = output_accuracy
+        elif accuracy is not None:
+            results[self._rename("accuracy")] = accuracy
+        if return_dict:
+            return results
+        values = list(results.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
+        """Keras's ``predict``: an array (a list of arrays for several outputs)."""
+        if steps is not None or callbacks is not None or kwargs:
+            raise NotImplementedError("predict: steps, callbacks and other arguments are not supported by strata")
+        engine = self._make_engine()
+        xs = self._arrays(x, "x", self._input_count())
+        outputs = engine.predict(xs, _count(batch_size or 32, "batch_size"))
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    def __call__(self, x, training=False):
+        if isinstance(x, KerasTensor) or (isinstance(x, (list, tuple)) and any(isinstance(t, KerasTensor) for t in x)):
+            raise NotImplementedError("calling a model on symbolic tensors (a model as a layer)")
+        return self.predict(x)
+
+    def train_on_batch(self, *args, **kwargs):
+        raise NotImplementedError("train_on_batch: strata trains with fit")
+
+    def test_on_batch(self, *args, **kwargs):
+        raise NotImplementedError("test_on_batch: use evaluate")
+
+    def predict_on_batch(self, x):
+        return self.predict(x, batch_size=len(x) if len(x) else 1)
+
+    # Weights, summary, saving ----------------------------------------------------------------
+
+    def get_weights(self):
+        """Every weight as a NumPy array, layer by layer in Keras's order."""
+        return list(self._make_engine().get_weights())
+
+    def set_weights(self, weights):
+        """Sets every weight from a list shaped as ``get_weights()`` returns."""
+        self._make_engine().set_weights([as_float32(w, "weights") for w in weights])
+
+    @property
+    def weights(self):
+        return self.get_weights()
+
+    def count_params(self):
+        return self._make_engine().count_params()
+
+    @property
+    def trainable(self):
+        return any(layer.trainable for layer in self.layers)
+
+    @trainable.setter
+    def trainable(self, value):
+        for layer in self.layers:
+            layer.trainable = value
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None):
+        """Keras's summary table (strata's rendering of it)."""
+        text = self._make_engine().summary()
+        (print_fn or print)(text.rstrip("\n"))
+
+    def to_json(self, **kwargs):
+        return self._make_engine().config()
+
+    def get_config(self):
+        return json.loads(self._make_engine().config())
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        """Saves architecture, compile settings and weights in strata's model file
+        (safetensors), which ``keras.models.load_model`` and the ``strata`` command read."""
+        filepath = os.fspath(filepath)
+        if filepath.endswith((".keras", ".h5", ".hdf5")):
+            raise NotImplementedError(
+                f"model.save({filepath!r}): strata writes its own model file (safetensors), not Keras's "
+                ".keras or .h5 formats; save to a path ending in .safetensors")
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(filepath)
+        self._make_engine().save(filepath)
+
+    def save_weights(self, filepath, overwrite=True):
+        raise NotImplementedError("save_weights: use model.save, which keeps the weights with the architecture")
+
+    def load_weights(self, filepath, **kwargs):
+        raise NotImplementedError("load_weights: use keras.models.load_model")
+
+
+class Sequential(Model):
+    """Keras's ``Sequential``: from a list of layers, or built with ``add``."""
+
+    def __init__(self, layers=None, name=None, trainable=True):
+        super().__init__()
+        self.name = name or unique_name("sequential")
+        self._layers = []
+        for layer in layers or []:
+            self.add(layer)
+        if not trainable:
+            self.trainable = False
+
+    def add(self, layer):
+        """Appends a layer (or a ``keras.Input``, which declares the input shape)."""
+        if isinstance(layer, KerasTensor):
+            if not isinstance(layer._layer, InputLayer):
+                raise NotImplementedError("Sequential.add: a symbolic tensor other than keras.Input")
+            layer = layer._layer
+        if not isinstance(layer, Layer):
+            if isinstance(layer, Model):
+                raise NotImplementedError("Sequential.add: a model as a layer (nested models)")
+            raise TypeError(f"The added layer must be an instance of class Layer. Received: layer={layer!r}")
+        if any(existing.name == layer.name for existing in self._layers):
+            raise ValueError(f"All layers added to a Sequential model should have unique names. "
+                             f"Name '{layer.name}' is already the name of a layer in this model.")
+        self._layers.append(layer)
+        layer._model = self
+        if self._engine is not None:
+            self._engine.add(json.dumps(layer._entry()))
+
+    def pop(self):
+        raise NotImplementedError("Sequential.pop")
+
+    @property
+    def _all_layers(self):
+        return self._layers
+
+    @property
+    def layers(self):
+        return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+
+    @property
+    def inputs(self):
+        raise NotImplementedError("Sequential.inputs")
+
+    @property
+    def outputs(self):
+        raise NotImplementedError("Sequential.outputs")
+
+    def _input_count(self):
+        return 1
+
+    def _declared_shapes(self):
+        if not self._layers:
+            return None
+        config = self._layers[0]._config
+        shape = config.get("shape") if isinstance(self._layers[0], InputLayer) else config.get("input_shape")
+        if shape is None or None in list(shape):
+            return None
+        return [[int(d) for d in shape]]
+
+    def _description(self):
+        return {"class_name": "Sequential", "config": {"name": self.name, "layers": [l._entry() for l in self._layers]}}
+
+
+class _Loaded(Model):
+    """A model read from a file: its layers are made from the config the engine holds."""
+
+    def __init__(self, engine):
+        super(Model, self).__init__()
+        self._engine = None
+        self.stop_training = False
+        self.history = None
+        self._compile_description = None
+        self._metric_names = []
+        self._loss_given = True
+        self._engine = engine
+        config = json.loads(engine.config())
+        body = config.get("config", config)
+        self.name = body.get("name", "model")
+        from . import layers as layers_module
+
+        self._layers = []
+        for entry in body.get("layers", []):
+            cls = getattr(layers_module, entry["class_name"], None) or layers_module.Layer
+            layer = cls.__new__(cls)
+            layer_config = dict(entry.get("config", {}))
+            layer.name = layer_config.pop("name", entry.get("name"))
+            layer._trainable = layer_config.pop("trainable", True)
+            layer._config = layer_config
+            layer._model = self
+            layer._inbound_nodes = []
+            self._layers.append(layer)
+        inputs = len(engine.input_shapes()) or 1
+        self._inputs = [None] * inputs
+        self._outputs = [None] * max(1, len(engine.output_names()))
+        if engine.learning_rate() is not None:
+            compile_config = json.loads(engine.compile_config() or "{}")
+            self.optimizer = optimizers_module.get(compile_config.get("optimizer", "rmsprop"))
+            self.optimizer._model = self
+            metrics = compile_config.get("metrics") or []
+            self._metric_names = ["accuracy"] if metrics else []
+        else:
+            self.optimizer = None
+
+    @property
+    def _all_layers(self):
+        return self._layers
+
+    @property
+    def layers(self):
+        return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+
+    def _input_count(self):
+        return len(self._inputs)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Loads a model saved by ``model.save`` (strata's file), or a Keras ``.keras`` archive or
+    legacy ``.h5`` file with the layers strata has."""
+    if custom_objects:
+        raise NotImplementedError("load_model: custom_objects (strata cannot run Python layers)")
+    return _Loaded(_strata.Engine.load(os.fspath(filepath)))
+
+
+def clone_model(model, *args, **kwargs):
+    raise NotImplementedError("keras.models.clone_model")
+
+
+
+def _is_dataset(data):
+    module = type(data).__module__ or ""
+    return module.startswith(("tensorflow", "torch")) or hasattr(data, "__next__") or (
+        hasattr(data, "__iter__") and not hasattr(data, "__len__"))
+
+
+def _count(value, what, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not hasattr(value, "__index__"):
+        raise TypeError(f"{what} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{what} must be at least {minimum}, got {value}")
+    return value
+
+
+def _verbosity(verbose):
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+    return int(verbose)

@@ -1,0 +1,100 @@
+"""The classic Keras programs, written as a Keras user writes them with the one changed import,
+each reaching the accuracy its Rust counterpart asserts."""
+
+import numpy as np
+
+import strata.keras as keras
+from strata.keras import layers
+
+
+def test_mlp_sparse_labels_adam(mnist):
+    (x_train, y_train), (x_test, y_test) = mnist
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28)),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x_train, y_train, epochs=2, batch_size=32, verbose=0)
+    assert sorted(history.history) == ["accuracy", "loss"]
+    assert history.history["loss"][1] < history.history["loss"][0]
+    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy > 0.95, accuracy
+    predictions = model.predict(x_test[:5], verbose=0)
+    assert predictions.shape == (5, 10) and predictions.dtype == np.float32
+    np.testing.assert_allclose(predictions.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_two_hidden_layers_one_hot_with_validation(mnist_small):
+    (x_train, y_train), (x_test, y_test) = mnist_small
+    x_train, x_test = x_train.reshape(-1, 784), x_test.reshape(-1, 784)
+    y_train, y_test = keras.utils.to_categorical(y_train, 10), keras.utils.to_categorical(y_test, 10)
+    model = keras.models.Sequential()
+    model.add(layers.Dense(128, activation="relu", input_shape=(784,)))
+    model.add(layers.Dense(64, activation="relu"))
+    model.add(layers.Dense(10, activation="softmax"))
+    model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.Adam(learning_rate=0.001),
+                  metrics=["accuracy"])
+    history = model.fit(x_train, y_train, batch_size=64, epochs=3, verbose=0, validation_split=0.1)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history.history["val_accuracy"]) == 3 and history.epoch == [0, 1, 2]
+    assert history.history["val_accuracy"][-1] > 0.9
+    scores = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
+    assert set(scores) == {"loss", "accuracy"} and scores["accuracy"] > 0.92, scores
+    history = model.fit(x_train[:2000], y_train[:2000], epochs=1, verbose=0, validation_data=(x_test, y_test))
+    assert "val_accuracy" in history.history
+
+
+def test_mnist_cnn_rmsprop(mnist_small):
+    (x_train, y_train), (x_test, y_test) = mnist_small
+    x_train, x_test = x_train[:6000, ..., None], x_test[:1000, ..., None]
+    y_train, y_test = keras.utils.to_categorical(y_train[:6000]), keras.utils.to_categorical(y_test[:1000])
+    model = keras.Sequential([
+        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ])
+    assert model.count_params() == 93_322
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.001), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy > 0.9, accuracy
+
+
+def test_one_neuron_linear_regression_sgd_mse():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(256, 1))  # float64, as NumPy makes it: converted as Keras does
+    y = 2.0 * x + 1.0 + rng.normal(0, 0.01, size=(256, 1))
+    model = keras.Sequential([layers.Dense(1, input_dim=1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    model.fit(x, y, epochs=40, batch_size=32, verbose=0)
+    kernel, bias = model.get_weights()
+    assert kernel.shape == (1, 1) and bias.shape == (1,)
+    assert abs(kernel[0, 0] - 2.0) < 0.05 and abs(bias[0] - 1.0) < 0.05, (kernel, bias)
+    loss = model.evaluate(x, y, verbose=0)
+    assert isinstance(loss, float) and loss < 1e-3
+
+
+def test_dropout_l2_early_stopping(mnist_small):
+    (x_train, y_train), (x_test, y_test) = mnist_small
+    model = keras.Sequential([
+        layers.Flatten(input_shape=(28, 28)),
+        layers.Dense(128, activation="relu", kernel_regularizer=keras.regularizers.l2(1e-4)),
+        layers.Dropout(0.2),
+        layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["acc"])
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    history = model.fit(x_train, y_train, epochs=30, validation_split=0.2, callbacks=[stop], verbose=0)
+    epochs = len(history.history["loss"])
+    assert 2 <= epochs < 30, epochs
+    assert "val_acc" in history.history
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy > 0.92, accuracy
