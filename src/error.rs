@@ -183,6 +183,22 @@ impl Error {
     }
 }
 
+/// Formats a whole array's shape the way NumPy and Keras print one: `(60000, 28, 28)`, `(5,)`,
+/// `()` for a scalar (never Rust's `[60000, 28, 28]`).
+///
+/// ```
+/// use strata::error::array_shape;
+/// assert_eq!(array_shape(&[60000, 28, 28]), "(60000, 28, 28)");
+/// assert_eq!(array_shape(&[5]), "(5,)");
+/// ```
+pub fn array_shape(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    match dims.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", dims.join(", ")),
+    }
+}
+
 /// Formats a per-sample shape the way Keras prints it: `(None, 28, 28)`.
 pub fn keras_shape(shape: &[usize]) -> String {
     let mut text = String::from("(None");

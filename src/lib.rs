@@ -69,11 +69,13 @@ pub mod prelude {
         Flatten, GaussianNoise, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization,
         MaxPooling1D, MaxPooling2D, Maximum, Multiply, Reshape, SpatialDropout2D, Subtract,
     };
+    pub use crate::layers::{
+        AdditiveAttention, GlobalAveragePooling1D, MultiHeadAttention, PositionEmbedding, SinePositionEncoding,
+    };
     pub use crate::layers::{Bidirectional, Embedding, GRU, LSTM, SimpleRNN, TimeDistributed};
     pub use crate::layers::{
         Cropping2D, DepthwiseConv2D, Normalization, ReLU, Rescaling, SeparableConv2D, UpSampling2D, ZeroPadding2D,
     };
-    pub use crate::layers::{GlobalAveragePooling1D, MultiHeadAttention, PositionEmbedding, SinePositionEncoding};
     pub use crate::layers::{RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
     pub use crate::losses::Loss;
     pub use crate::model::{Callback, Control, FitOptions, History, LayerCall, Model, Node, Sequential, SharedLayer};

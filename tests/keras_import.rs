@@ -333,3 +333,18 @@ fn a_keras_transformer_text_classifier_matches_keras() {
         assert_close(&y, &expected, name);
     }
 }
+
+/// Keras's dot-product `Attention(use_scale=True)` and `AdditiveAttention` over a masked
+/// embedding, saved by Keras 3 (tools/make_keras_transformer.py), predict as Keras did.
+#[test]
+fn keras_attention_and_additive_attention_layers_match_keras() {
+    let mut model = strata::io::load_model(fixture("attention_layers.keras")).unwrap();
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert!(
+        classes.contains(&"Attention") && classes.contains(&"AdditiveAttention"),
+        "{classes:?}"
+    );
+    let (x, expected) = keras_io("attention_layers");
+    let y = model.predict(&x, 32).unwrap();
+    assert_close(&y, &expected, "attention_layers");
+}

@@ -165,3 +165,32 @@ fn summary_of_a_named_text_model_shows_the_bundled_play_vocabulary() {
     assert_eq!(code, 0, "{stderr}");
     assert!(summary.contains("(None, 66)"), "{summary}");
 }
+
+/// Messages of the data path print shapes as Keras and NumPy do, never Rust's `[4, 3]` or
+/// `Some(..)`.
+#[test]
+fn data_errors_print_shapes_as_keras_does() {
+    use strata::prelude::*;
+    let mut model = Sequential::new();
+    model.add(Input::new(&[3])).add(Dense::new(2).activation("softmax"));
+    model.compile("sgd", "sparse_categorical_crossentropy", &[]).unwrap();
+    let x = Tensor::zeros(&[4, 3]);
+    let options = || FitOptions::default().epochs(1).verbose(0);
+    let error = model.fit(&x, &Tensor::zeros(&[5]), options()).unwrap_err().to_string();
+    assert!(
+        error.contains("x has 4 (shape (4, 3)), y has 5 (shape (5,))"),
+        "{error}"
+    );
+    let error = model
+        .fit(&x, &Tensor::zeros(&[4, 2]), options())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("but y has shape (4, 2);"), "{error}");
+    let mut images = Tensor::zeros(&[2, 8, 8]);
+    let error = strata::data::ImageAugmentation::default()
+        .rotation_range(10.0)
+        .augment_batch(&mut images, &mut strata::rng::Rng::new(0))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("received shape (2, 8, 8);"), "{error}");
+}

@@ -4,7 +4,8 @@ self-attention → Add → LayerNormalization → Dense → GlobalAveragePooling
 weights, and what Keras's `predict` returned for a fixed batch of token ids, for
 tests/keras_import.rs to check `strata::io::load_model` against (issue #18). The `_masked`
 model's Embedding has `mask_zero=True` and its ids end in padding, so the mask reaches the
-attention and the pooling. Vocabulary 50, width 16, 10 steps. Run with the Keras 3 venv:
+attention and the pooling. Vocabulary 50, width 16, 10 steps. `attention_layers` has Keras's
+dot-product `Attention(use_scale=True)` and `AdditiveAttention` over a masked embedding. Run with the Keras 3 venv:
 
     /tmp/kerasvenv/bin/python tools/make_keras_transformer.py
 """
@@ -35,11 +36,22 @@ def classifier(name, mask_zero):
     return keras.Model(inputs, outputs, name=name)
 
 
+def attention_layers():
+    inputs = keras.Input((STEPS,), name="tokens")
+    x = layers.Embedding(VOCABULARY, WIDTH, mask_zero=True, name="embedding")(inputs)
+    x = layers.Attention(use_scale=True, name="dot")([x, x])
+    x = layers.AdditiveAttention(name="additive")([x, x])
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = layers.Dense(3, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name="attention_layers")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(24)
-    for name, mask_zero in [("transformer_classifier", False), ("transformer_classifier_masked", True)]:
-        model = classifier(name, mask_zero)
+    cases = [("transformer_classifier", False), ("transformer_classifier_masked", True), ("attention_layers", True)]
+    for name, mask_zero in cases:
+        model = attention_layers() if name == "attention_layers" else classifier(name, mask_zero)
         # Random everything (LayerNormalization's gamma and beta too), small enough that the
         # softmax stays away from 0 and 1.
         model.set_weights([rng.uniform(-0.5, 0.5, w.shape) for w in model.weights])

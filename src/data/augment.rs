@@ -231,9 +231,9 @@ impl ImageAugmentation {
     pub fn augment_batch(&mut self, images: &mut Tensor, rng: &mut Rng) -> Result<()> {
         let &[_, height, width, channels] = images.shape() else {
             return Err(Error::Data(format!(
-                "image augmentation needs a batch shaped (N, height, width, channels), but received shape {:?}; \
+                "image augmentation needs a batch shaped (N, height, width, channels), but received shape {}; \
                  reshape greyscale images (N, height, width) to (N, height, width, 1)",
-                images.shape()
+                crate::error::array_shape(images.shape())
             )));
         };
         self.augment_images(images.data_mut(), [height, width, channels], rng)
@@ -248,8 +248,9 @@ impl ImageAugmentation {
         let image_len = height * width * channels;
         if (image_len == 0 && !values.is_empty()) || (image_len > 0 && !values.len().is_multiple_of(image_len)) {
             return Err(Error::Data(format!(
-                "{} values are not a whole number of images of shape {image_shape:?}",
-                values.len()
+                "{} values are not a whole number of images of shape {}",
+                values.len(),
+                crate::error::array_shape(&image_shape)
             )));
         }
         if self.is_identity() || image_len == 0 {
@@ -283,8 +284,8 @@ impl ImageAugmentation {
         let mode = self.checked_fill_mode()?;
         let &[height, width, channels] = image.shape() else {
             return Err(Error::Data(format!(
-                "apply_transform needs one image shaped (height, width, channels), but received shape {:?}",
-                image.shape()
+                "apply_transform needs one image shaped (height, width, channels), but received shape {}",
+                crate::error::array_shape(image.shape())
             )));
         };
         let map = InverseMap::new(transform, height, width).ok_or_else(|| too_far(transform))?;

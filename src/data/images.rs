@@ -164,7 +164,8 @@ pub fn image_geometry(input_shape: &[usize]) -> Result<(usize, usize, usize)> {
             Ok((side, side, 1))
         }
         _ => Err(Error::Usage(format!(
-            "the model's input shape {input_shape:?} is not an image (expected (height, width, 1 or 3), (height, width) or a square pixel count)"
+            "the model's input shape {} is not an image (expected (height, width, 1 or 3), (height, width) or a square pixel count)",
+            crate::error::keras_shape(input_shape)
         ))),
     }
 }

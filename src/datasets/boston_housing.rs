@@ -26,9 +26,9 @@ pub fn load_data(test_split: f64, seed: u32) -> Result<Split> {
         return Err(Error::file(
             &path,
             format!(
-                "'x' has shape {:?} and 'y' {:?}; expected (N, features) and (N)",
-                x.shape(),
-                y.shape()
+                "'x' has shape {} and 'y' {}; expected (N, features) and (N,)",
+                crate::error::array_shape(x.shape()),
+                crate::error::array_shape(y.shape())
             ),
         ));
     }

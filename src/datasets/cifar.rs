@@ -24,8 +24,8 @@ pub fn load_batch(path: &Path, label_key: &str, classes: usize) -> Result<(Vec<f
         return Err(Error::file(
             path,
             format!(
-                "'data' has shape {:?} and there are {} labels; a CIFAR batch holds (N, 3072) and N labels",
-                array.shape,
+                "'data' has shape {} and there are {} labels; a CIFAR batch holds (N, 3072) and N labels",
+                crate::error::array_shape(&array.shape),
                 labels.len()
             ),
         ));

@@ -96,19 +96,29 @@ impl<'a> IdxFile<'a> {
             .ok_or_else(|| {
                 Error::file(
                     path,
-                    format!("the header declares shape {shape:?}, more than {MAX_IDX_VALUES} values"),
+                    format!(
+                        "the header declares shape {}, more than {MAX_IDX_VALUES} values",
+                        crate::error::array_shape(&shape)
+                    ),
                 )
             })?;
         budgeted_numel(
-            || format!("{}: the IDX array of shape {shape:?}", path.display()),
+            || {
+                format!(
+                    "{}: the IDX array of shape {}",
+                    path.display(),
+                    crate::error::array_shape(&shape)
+                )
+            },
             &shape,
         )?;
         if count as u64 > compressed.saturating_mul(MAX_DEFLATE_RATIO) {
             return Err(Error::file(
                 path,
                 format!(
-                    "the header declares shape {shape:?} ({count} values), more than a {compressed}-byte \
-                     gzip file can hold; the file is corrupt or truncated"
+                    "the header declares shape {} ({count} values), more than a {compressed}-byte \
+                     gzip file can hold; the file is corrupt or truncated",
+                    crate::error::array_shape(&shape)
                 ),
             ));
         }
@@ -145,7 +155,10 @@ impl<'a> IdxFile<'a> {
             0 => Tensor::from_vec(self.shape, bytes.iter().map(|&b| b as f32).collect()),
             _ => Err(Error::file(
                 path,
-                format!("holds more data than its header's shape {:?} declares", self.shape),
+                format!(
+                    "holds more data than its header's shape {} declares",
+                    crate::error::array_shape(&self.shape)
+                ),
             )),
         }
     }

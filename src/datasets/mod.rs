@@ -67,9 +67,9 @@ fn images_and_labels(npz: &mut npz::Npz, x: &str, y: &str, sample: &[usize]) -> 
         return Err(Error::file(
             npz.path(),
             format!(
-                "'{x}' has shape {:?} and '{y}' {:?}; expected (N, {}) and (N)",
-                images.shape(),
-                labels.shape(),
+                "'{x}' has shape {} and '{y}' {}; expected (N, {}) and (N,)",
+                crate::error::array_shape(images.shape()),
+                crate::error::array_shape(labels.shape()),
                 sample.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
             ),
         ));

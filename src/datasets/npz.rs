@@ -53,7 +53,16 @@ impl Npz {
         if npy.order() == Order::Fortran && shape.len() > 1 {
             return Err(bad("Fortran-ordered arrays are not read".into()));
         }
-        budgeted_numel(|| format!("{}: {what} of shape {shape:?}", path.display()), &shape)?;
+        budgeted_numel(
+            || {
+                format!(
+                    "{}: {what} of shape {}",
+                    path.display(),
+                    crate::error::array_shape(&shape)
+                )
+            },
+            &shape,
+        )?;
         let DType::Plain(type_str) = npy.dtype() else {
             return Err(bad(format!("has a structured dtype ({:?}), not numbers", npy.dtype())));
         };

@@ -80,13 +80,23 @@ pub fn numpy_array(value: Value, what: &str, path: &Path) -> Result<PickledArray
     if matches!(fortran, Value::Bool(true)) && shape.len() > 1 {
         return Err(bad("Fortran-ordered arrays are not read"));
     }
-    let count = budgeted_numel(|| format!("{}: {what} of shape {shape:?}", path.display()), &shape)?;
+    let count = budgeted_numel(
+        || {
+            format!(
+                "{}: {what} of shape {}",
+                path.display(),
+                crate::error::array_shape(&shape)
+            )
+        },
+        &shape,
+    )?;
     let data = match data {
         Value::Bytes(bytes) => {
             if count == 0 || bytes.len() % count != 0 {
                 return Err(bad(&format!(
-                    "{} bytes cannot hold the {count} values of shape {shape:?}; the array is truncated",
-                    bytes.len()
+                    "{} bytes cannot hold the {count} values of shape {}; the array is truncated",
+                    bytes.len(),
+                    crate::error::array_shape(&shape)
                 )));
             }
             let itemsize = bytes.len() / count;
@@ -99,8 +109,9 @@ pub fn numpy_array(value: Value, what: &str, path: &Path) -> Result<PickledArray
         Value::List(items) if items.len() == count => ArrayData::Objects(items),
         Value::List(items) => {
             return Err(bad(&format!(
-                "holds {} objects, its shape {shape:?} says {count}",
-                items.len()
+                "holds {} objects, its shape {} says {count}",
+                items.len(),
+                crate::error::array_shape(&shape)
             )));
         }
         _ => return Err(bad("its data is neither bytes nor a list of objects")),

@@ -5,7 +5,8 @@
 //! other operation stays as it is and is reported as unsupported, by name.
 //!
 //! Keras 3 also records how it computed a mask passed to a layer as `mask=` (`not_equal(ids, 0)`
-//! for `Embedding(mask_zero=True)`, `logical_or` where a merge combines masks). strata carries
+//! for `Embedding(mask_zero=True)`, `logical_or` where a merge combines masks, `convert_to_tensor`
+//! where an attention layer passes its query's mask on). strata carries
 //! masks along with the tensors instead (Embedding, merges, Dense, LayerNormalization and
 //! attention pass them on; pooling reads them), so operations used only to make masks are left
 //! out ([`without_mask_operations`]).
@@ -16,8 +17,9 @@
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
-/// Operations Keras writes to compute masks.
-const MASK_OPERATIONS: [&str; 3] = ["NotEqual", "LogicalOr", "LogicalAnd"];
+/// Operations Keras writes to compute masks (`ConvertToTensor` where an attention layer hands
+/// its query's mask on).
+const MASK_OPERATIONS: [&str; 4] = ["NotEqual", "LogicalOr", "LogicalAnd", "ConvertToTensor"];
 
 /// Whether a config entry is an operation rather than a layer.
 pub(super) fn is_operation(entry: &Value) -> bool {

@@ -147,9 +147,9 @@ fn check_layer_weights(
     let mut built =
         layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {}", describe(), e.reason()))?;
     match (weights.first(), inputs) {
-        // Several inputs and kernels (MultiHeadAttention): every shape the config and the input
+        // Several inputs or kernels (attention layers): every shape the config and the input
         // shapes give, compared before anything is allocated.
-        _ if !sub_layers(layer.class).is_empty() => {
+        _ if !sub_layers(layer.class).is_empty() || inputs.len() > 1 => {
             let expected = built.param_shapes(inputs).map_err(|e| format!("{}: {e}", describe()))?;
             let stored: Vec<&[usize]> = weights.iter().map(|w| w.shape.as_slice()).collect();
             let expected: Vec<&[usize]> = expected.iter().map(|p| p.shape.as_slice()).collect();
@@ -165,13 +165,7 @@ fn check_layer_weights(
         (Some(kernel), [shape]) => {
             check_kernel(layer, shape, &kernel.shape).map_err(|e| format!("{}: {e}", describe()))?
         }
-        (Some(_), _) => {
-            return Err(format!(
-                "{} holds weights but reads {} inputs",
-                describe(),
-                inputs.len()
-            ));
-        }
+        (Some(_), _) => return Err(format!("{} holds weights but reads no input", describe())),
         (None, _) if has_kernel => return Err(format!("holds no weights for {}", describe())),
         (None, _) => {}
     }

@@ -64,7 +64,7 @@ impl Attention {
         if mode != "dot" {
             return Err(Error::Data(format!(
                 "Attention: \"score_mode\" = \"{mode}\" is not supported by strata (only \"dot\"; \
-                 AdditiveAttention-style scores are not implemented yet)"
+                 AdditiveAttention scores tanh(query + key) for a Bahdanau-style layer)"
             )));
         }
         Ok(Attention {

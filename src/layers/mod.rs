@@ -12,6 +12,7 @@
 //! `args.rs`. A new layer is its file plus one line in the registry ([`REGISTRY`]).
 
 mod activation;
+mod additive_attention;
 mod args;
 mod common;
 mod conv;
@@ -43,6 +44,7 @@ mod upsampling;
 mod wrappers;
 
 pub use activation::Activation;
+pub use additive_attention::AdditiveAttention;
 pub use common::{LayerArgs, WeightArgs};
 pub use conv::{Conv1D, Conv2D};
 pub use conv_transpose::Conv2DTranspose;

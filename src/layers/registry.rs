@@ -6,8 +6,8 @@
 //! [`REGISTRY`].
 
 use super::{
-    Activation, Attention, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D, Dense,
-    DepthwiseConv2D, Embedding, Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs,
+    Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping1D,
+    Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs,
     LayerNormalization, Merge, MultiHeadAttention, NoiseLayer, Normalization, Pooling, PositionEmbedding,
     RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape,
     Reversible, SimpleRNN, SinePositionEncoding, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
@@ -112,6 +112,9 @@ pub const REGISTRY: &[Registered] = &[
         boxed(MultiHeadAttention::from_config(c))
     }),
     entry("Attention", "Attention", |c| boxed(Attention::from_config(c))),
+    entry("AdditiveAttention", "Attention", |c| {
+        boxed(AdditiveAttention::from_config(c))
+    }),
     entry("PositionEmbedding", "Attention", |c| {
         boxed(PositionEmbedding::from_config(c))
     }),

@@ -2,7 +2,7 @@
 //! and targets that do not fit the model, before any step runs.
 
 use super::{Model, Source};
-use crate::error::{Error, Result, keras_shape};
+use crate::error::{Error, Result, array_shape, keras_shape};
 use crate::losses::Loss;
 use crate::tensor::Tensor;
 
@@ -18,8 +18,8 @@ impl Model {
         }
         if let Some(x) = xs.iter().find(|x| x.rank() == 0) {
             return Err(Error::Data(format!(
-                "x must have a batch axis: shape (samples, ...), got {:?}",
-                x.shape()
+                "x must have a batch axis: shape (samples, ...), got {}",
+                array_shape(x.shape())
             )));
         }
         if let Some(x) = xs.iter().find(|x| x.rows() != xs[0].rows()) {
@@ -106,11 +106,11 @@ impl Model {
 fn prepare_target(x: &Tensor, y: &Tensor, output_shape: &[usize], loss: Loss, which: &str) -> Result<Tensor> {
     if x.rows() != y.rows() {
         return Err(Error::Data(format!(
-            "x and {which} have different numbers of samples: x has {} (shape {:?}), {which} has {} (shape {:?})",
+            "x and {which} have different numbers of samples: x has {} (shape {}), {which} has {} (shape {})",
             x.rows(),
-            x.shape(),
+            array_shape(x.shape()),
             y.rows(),
-            y.shape()
+            array_shape(y.shape())
         )));
     }
     let mut target_shape = vec![y.rows()];
@@ -150,9 +150,9 @@ fn first_row_where(y: &Tensor, bad: impl Fn(f32) -> bool) -> Option<(usize, f32)
 fn check_class_indices(y: &Tensor, output_shape: &[usize], loss: Loss, which: &str) -> Result<()> {
     if y.row_len() != 1 {
         return Err(Error::Data(format!(
-            "{} expects one integer label per sample, but {which} has shape {:?}; use categorical_crossentropy for one-hot labels",
+            "{} expects one integer label per sample, but {which} has shape {}; use categorical_crossentropy for one-hot labels",
             loss.name(),
-            y.shape()
+            array_shape(y.shape())
         )));
     }
     let classes = output_shape.iter().product::<usize>();
@@ -180,8 +180,8 @@ fn check_dense_targets(
         return Ok(());
     }
     Err(Error::Data(format!(
-        "{which} has shape {:?} but the model's output is {} per sample (loss {}); {}",
-        y.shape(),
+        "{which} has shape {} but the model's output is {} per sample (loss {}); {}",
+        array_shape(y.shape()),
         keras_shape(output_shape),
         loss.name(),
         if matches!(loss, Loss::CategoricalCrossentropy { .. }) {

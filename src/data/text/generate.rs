@@ -65,7 +65,8 @@ pub fn generate_text_streaming(
         Some(&[window]) => window,
         other => {
             return Err(Error::Usage(format!(
-                "a text model takes (window,) token ids, this one takes {other:?}"
+                "a text model takes (window,) token ids, this one takes {}",
+                other.map_or("no known input shape".into(), crate::error::keras_shape)
             )));
         }
     };
