@@ -18,7 +18,7 @@ MODELS=("${@:-mobilenet_v2 resnet50}")
 read -r -a MODELS <<< "${MODELS[*]}"
 OUT=$(mktemp)
 cargo build --release -q --example applications_speed
-target/release/examples/applications_speed "$THREADS" "$RUNS" "${MODELS[@]}" >> "$OUT"
+"${CARGO_TARGET_DIR:-target}"/release/examples/applications_speed "$THREADS" "$RUNS" "${MODELS[@]}" >> "$OUT"
 TF_CPP_MIN_LOG_LEVEL=3 "$PY" - "$THREADS" "$RUNS" "${MODELS[@]}" >> "$OUT" 2>/dev/null <<'PYEOF'
 import json, sys, time
 import numpy as np
