@@ -200,25 +200,25 @@ fn resnet_same_padding_is_split_as_keras_splits_it() {
 
 #[test]
 fn unsupported_layers_are_listed_all_at_once() {
-    let mut model = Sequential::new();
-    model
-        .add(Input::new(&[5]))
-        .add(Embedding::new(10, 3).mask_zero(true))
-        .add(LSTM::new(4).return_sequences(true))
-        .add(TimeDistributed::new(Dense::new(2)))
-        .add(LayerNormalization::new())
-        .add(Flatten::new())
-        .add(Dense::new(2));
+    let inputs = Input::node(&[5]);
+    let x = Embedding::new(10, 3).mask_zero(true).call(&inputs).unwrap();
+    let x = strata::layers::Attention::new().call_many(&[&x, &x]).unwrap();
+    let x = LSTM::new(4).return_sequences(true).call(&x).unwrap();
+    let x = TimeDistributed::new(Dense::new(2)).call(&x).unwrap();
+    let x = LayerNormalization::new().call(&x).unwrap();
+    let x = Flatten::new().call(&x).unwrap();
+    let outputs = Dense::new(2).call(&x).unwrap();
+    let mut model = Model::functional(&inputs, &outputs).unwrap();
     model.build(&[5]).unwrap();
     let error = model
         .save_onnx(scratch("refused").join("m.onnx"))
         .unwrap_err()
         .to_string();
     assert!(error.contains("'embedding' (Embedding: mask_zero"), "{error}");
-    assert!(error.contains("'time_distributed' (TimeDistributed)"), "{error}");
-    assert!(!error.contains("'lstm'"), "{error}");
-    assert!(!error.contains("'layer_normalization'"), "{error}");
-    assert!(!error.contains("'dense'"), "{error}");
+    assert!(error.contains("'attention' (Attention)"), "{error}");
+    for exportable in ["'lstm'", "'time_distributed'", "'layer_normalization'", "'dense'"] {
+        assert!(!error.contains(exportable), "{error}");
+    }
     assert!(!scratch("refused").join("m.onnx").exists());
 }
 

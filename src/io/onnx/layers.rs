@@ -55,6 +55,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "LSTM",
     "GRU",
     "Bidirectional",
+    "TimeDistributed",
     "Rescaling",
     "Normalization",
     "RandomFlip",
