@@ -220,7 +220,7 @@ fn recurrent() -> Result<Model> {
 }
 
 /// Token sequences: Embedding, both position layers, attention with a separate key and
-/// other widths, LayerNormalization without a scale, Conv1D, MaxPooling1D, Cropping1D and
+/// other widths, dot-product Attention (scaled, causal), LayerNormalization without a scale, Conv1D, MaxPooling1D, Cropping1D and
 /// GlobalAveragePooling1D.
 fn sequence() -> Result<Model> {
     let inputs = Input::node(&[10]);
@@ -237,7 +237,13 @@ fn sequence() -> Result<Model> {
         .use_causal_mask(true)
         .use_bias(false)
         .call_many(&[&x, &x])?;
-    let x = Concatenate::new(-1).call_many(&[&attended, &causal])?;
+    let dot = strata::layers::Attention::new()
+        .use_scale(true)
+        .call_many(&[&x, &key, &x])?;
+    let dot_causal = strata::layers::Attention::new()
+        .use_causal_mask(true)
+        .call_many(&[&causal, &x])?;
+    let x = Concatenate::new(-1).call_many(&[&attended, &causal, &dot, &dot_causal])?;
     let x = LayerNormalization::new().scale(false).epsilon(1e-5).call(&x)?;
     let x = Conv1D::new(4, 3)
         .padding("same")

@@ -25,7 +25,7 @@ pub(super) fn refused_setting(layer: &dyn Layer) -> Option<String> {
         }
         // A mask changes what the layers after it compute (skipped steps); ONNX has no masks.
         "Embedding" if on("mask_zero") => Some(": mask_zero (masks of padded steps)".into()),
-        "MultiHeadAttention" if on("return_attention_scores") => Some(": return_attention_scores".into()),
+        "MultiHeadAttention" | "Attention" if on("return_attention_scores") => Some(": return_attention_scores".into()),
         "MultiHeadAttention" if on("attention_mask_input") => Some(": an attention_mask input".into()),
         "TimeDistributed" => match wrapped(layer) {
             Ok(inner) => {
@@ -119,6 +119,7 @@ impl Emitter<'_> {
             "Embedding" => self.embedding(layer, x),
             "PositionEmbedding" | "SinePositionEncoding" => self.positions(layer, config, x, shape),
             "MultiHeadAttention" => self.attention(layer, config, inputs),
+            "Attention" => self.dot_attention(layer, config, inputs),
             "Normalization" => self.normalization(layer, config, x),
             "Bidirectional" => self.bidirectional(layer, config, x),
             "TimeDistributed" => self.time_distributed(layer, x, shape, output_shape),

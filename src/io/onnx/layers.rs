@@ -49,6 +49,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "Maximum",
     "Concatenate",
     "MultiHeadAttention",
+    "Attention",
     "PositionEmbedding",
     "SinePositionEncoding",
     "SimpleRNN",
