@@ -194,6 +194,21 @@ fn resnet_same_padding_is_split_as_keras_splits_it() {
         .filter(|n| n.op_type == "Add" && n.input.iter().all(|i| !weights.contains(&i.as_str())))
         .count();
     assert_eq!(adds, 6, "residual adds");
+    // Between convolutions, BatchNormalization's per-channel Mul and Add run channels-first
+    // too: their weights are reshaped to (C, 1, 1) and the Transposes around them dropped.
+    let relaid: Vec<&TensorProto> = graph
+        .initializer
+        .iter()
+        .filter(|t| t.name.ends_with("/axis_1"))
+        .collect();
+    assert!(!relaid.is_empty());
+    assert!(relaid.iter().all(|t| t.dims.len() == 3 && t.dims[1..] == [1, 1]));
+    let transposes = graph.node.iter().filter(|n| n.op_type == "Transpose").count();
+    let convolutions = graph.node.iter().filter(|n| n.op_type == "Conv").count();
+    assert!(
+        transposes < 2 * convolutions,
+        "{transposes} Transposes for {convolutions} Convs"
+    );
     assert_eq!(op_types(&proto).last(), Some(&"Identity"));
     assert_eq!(graph.output[0].name, model.output_names()[0]);
 }
