@@ -36,7 +36,12 @@ impl Emitter<'_> {
         let rows: Vec<f32> = match layer.class_name() {
             "PositionEmbedding" => {
                 let (_, values) = weight(self.params, layer, 0)?;
-                values[..steps * features].to_vec()
+                let rows = values.get(..steps * features).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "layer '{name}' (PositionEmbedding) has fewer positions than the {steps} steps it is given"
+                    ))
+                })?;
+                rows.to_vec()
             }
             _ => SinePositionEncoding::from_config(config)?
                 .table(steps, features)
