@@ -164,6 +164,9 @@ fn convolutions() -> Result<Model> {
     let x = RandomFlip::new("horizontal").call(&inputs)?;
     let x = RandomContrast::new(0.2).call(&x)?;
     let x = Normalization::new().call(&x)?;
+    // Each image row a step: a Conv1D applied to every row.
+    let rows = TimeDistributed::new(Conv1D::new(2, 3).padding("same")).call(&x)?;
+    let rows = Flatten::new().call(&rows)?;
     let x = DepthwiseConv2D::new(3)
         .depth_multiplier(2)
         .strides(2)
@@ -182,12 +185,12 @@ fn convolutions() -> Result<Model> {
     let bilinear = Flatten::new().call(&bilinear)?;
     let depthwise = DepthwiseConv2D::new(2).use_bias(false).call(&x)?;
     let depthwise = Flatten::new().call(&depthwise)?;
-    let outputs = Concatenate::new(-1).call_many(&[&nearest, &bilinear, &depthwise])?;
+    let outputs = Concatenate::new(-1).call_many(&[&nearest, &bilinear, &depthwise, &rows])?;
     Model::functional(&inputs, &outputs)
 }
 
 /// SimpleRNN, GRU and LSTM with their settings: sequences returned, read backwards, other
-/// activations, no bias; Bidirectional with three merge modes.
+/// activations, no bias; Bidirectional with three merge modes; TimeDistributed.
 fn recurrent() -> Result<Model> {
     let inputs = Input::node(&[6, 4]);
     let a = SimpleRNN::new(5)
@@ -210,12 +213,14 @@ fn recurrent() -> Result<Model> {
         .merge_mode(MergeMode::Mul)
         .call(&inputs)?;
     let h = Flatten::new().call(&h)?;
-    let outputs = Concatenate::new(-1).call_many(&[&c, &d, &e, &f, &g, &h])?;
+    let steps = TimeDistributed::new(Dense::new(3).activation("tanh")).call(&b)?;
+    let steps = Flatten::new().call(&steps)?;
+    let outputs = Concatenate::new(-1).call_many(&[&c, &d, &e, &f, &g, &h, &steps])?;
     Model::functional(&inputs, &outputs)
 }
 
 /// Token sequences: Embedding, both position layers, attention with a separate key and
-/// other widths, LayerNormalization without a scale, Conv1D, MaxPooling1D, Cropping1D and
+/// other widths, dot-product Attention (scaled, causal), LayerNormalization without a scale, Conv1D, MaxPooling1D, Cropping1D and
 /// GlobalAveragePooling1D.
 fn sequence() -> Result<Model> {
     let inputs = Input::node(&[10]);
@@ -232,7 +237,13 @@ fn sequence() -> Result<Model> {
         .use_causal_mask(true)
         .use_bias(false)
         .call_many(&[&x, &x])?;
-    let x = Concatenate::new(-1).call_many(&[&attended, &causal])?;
+    let dot = strata::layers::Attention::new()
+        .use_scale(true)
+        .call_many(&[&x, &key, &x])?;
+    let dot_causal = strata::layers::Attention::new()
+        .use_causal_mask(true)
+        .call_many(&[&causal, &x])?;
+    let x = Concatenate::new(-1).call_many(&[&attended, &causal, &dot, &dot_causal])?;
     let x = LayerNormalization::new().scale(false).epsilon(1e-5).call(&x)?;
     let x = Conv1D::new(4, 3)
         .padding("same")

@@ -122,7 +122,7 @@ fn build_graph(model: &Model) -> Result<GraphProto> {
         outputs.push(value_info(name, shape));
     }
     Ok(GraphProto {
-        node: super::export_simplify::drop_transpose_pairs(builder.nodes),
+        node: super::export_simplify::drop_transpose_pairs(builder.nodes, &mut builder.initializers),
         name: model.name().to_string(),
         initializer: builder.initializers,
         input: inputs,

@@ -7,8 +7,9 @@
 use super::builder::GraphBuilder;
 use super::layers::Emitter;
 use super::proto::{AttributeProto, AttributeType};
+use crate::autograd::ParamId;
 use crate::error::{Error, Result};
-use crate::layers::Layer;
+use crate::layers::{Layer, LayerArgs};
 use serde_json::Value;
 
 /// Why a setting of `layer` cannot be written in ONNX (`": setting"`), or `None`.
@@ -24,9 +25,61 @@ pub(super) fn refused_setting(layer: &dyn Layer) -> Option<String> {
         }
         // A mask changes what the layers after it compute (skipped steps); ONNX has no masks.
         "Embedding" if on("mask_zero") => Some(": mask_zero (masks of padded steps)".into()),
-        "MultiHeadAttention" if on("return_attention_scores") => Some(": return_attention_scores".into()),
+        "MultiHeadAttention" | "Attention" if on("return_attention_scores") => Some(": return_attention_scores".into()),
         "MultiHeadAttention" if on("attention_mask_input") => Some(": an attention_mask input".into()),
+        "TimeDistributed" => match wrapped(layer) {
+            Ok(inner) => {
+                super::layers::unsupported_reason(&inner).map(|why| format!(": wraps a {}{why}", inner.class_name()))
+            }
+            Err(error) => Some(format!(": its wrapped layer ({error})")),
+        },
         _ => None,
+    }
+}
+
+/// The layer a `TimeDistributed` wraps, rebuilt from its config, holding the wrapper's
+/// weights (they are the wrapped layer's, in its order) and named as strata names it.
+fn wrapped(layer: &dyn Layer) -> Result<Wrapped> {
+    let config = layer.config();
+    let class = config["layer"]["class_name"].as_str().unwrap_or("");
+    let mut inner = crate::layers::from_config(class, &config["layer"]["config"])?;
+    let base = inner.name().to_string();
+    inner.set_name(format!("{}/{base}", layer.name()));
+    Ok(Wrapped {
+        layer: inner,
+        params: layer.params(),
+    })
+}
+
+/// A wrapped layer with its wrapper's weights: what the emitter reads of a layer.
+struct Wrapped {
+    layer: Box<dyn Layer>,
+    params: Vec<ParamId>,
+}
+
+impl Layer for Wrapped {
+    fn class_name(&self) -> &'static str {
+        self.layer.class_name()
+    }
+
+    fn args(&self) -> &LayerArgs {
+        self.layer.args()
+    }
+
+    fn args_mut(&mut self) -> &mut LayerArgs {
+        self.layer.args_mut()
+    }
+
+    fn output_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<Vec<usize>>> {
+        self.layer.output_shapes(input_shapes)
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        self.params.clone()
+    }
+
+    fn config(&self) -> Value {
+        self.layer.config()
     }
 }
 
@@ -66,8 +119,10 @@ impl Emitter<'_> {
             "Embedding" => self.embedding(layer, x),
             "PositionEmbedding" | "SinePositionEncoding" => self.positions(layer, config, x, shape),
             "MultiHeadAttention" => self.attention(layer, config, inputs),
+            "Attention" => self.dot_attention(layer, config, inputs),
             "Normalization" => self.normalization(layer, config, x),
             "Bidirectional" => self.bidirectional(layer, config, x),
+            "TimeDistributed" => self.time_distributed(layer, x, shape, output_shape),
             // Random augmentations are the identity at inference.
             "RandomFlip" | "RandomRotation" | "RandomTranslation" | "RandomZoom" | "RandomContrast" => {
                 Ok(x.to_string())
@@ -76,6 +131,29 @@ impl Emitter<'_> {
                 "layer '{name}' ({other}) cannot be exported to ONNX"
             ))),
         }
+    }
+
+    /// TimeDistributed: the steps folded into the batch, `(N·T, ...)`, the wrapped layer's
+    /// operators on that, and the steps unfolded, `(N, T, ...)`.
+    fn time_distributed(
+        &mut self,
+        layer: &dyn Layer,
+        x: &str,
+        shape: &[usize],
+        output_shape: &[usize],
+    ) -> Result<String> {
+        let name = layer.name();
+        let inner = wrapped(layer)?;
+        let as_i64 = |dims: &[usize]| dims.iter().map(|&d| d as i64).collect::<Vec<i64>>();
+        let folded: Vec<i64> = std::iter::once(-1).chain(as_i64(&shape[1..])).collect();
+        let folded = self.reshape(name, "folded", x, &folded);
+        let steps = [(folded, shape[1..].to_vec())];
+        let y = self.layer(&inner, &steps, &output_shape[1..])?;
+        let unfolded: Vec<i64> = [-1, shape[0] as i64]
+            .into_iter()
+            .chain(as_i64(&output_shape[1..]))
+            .collect();
+        Ok(self.reshape(name, "unfolded", &y, &unfolded))
     }
 
     /// `Slice` of `x` from `starts` to `ends` along `axes`.

@@ -1,6 +1,7 @@
 //! Sequence and normalization layers as ONNX operators: `Embedding` (`Gather`),
 //! `PositionEmbedding` and `SinePositionEncoding` (a table broadcast over the batch),
-//! `MultiHeadAttention` (its projections, scaled dot products and softmax written out),
+//! `MultiHeadAttention` (its projections, scaled dot products and softmax written out) and
+//! `Attention` (the dot products alone),
 //! `LayerNormalization` (opset 17's operator) and the `Normalization` preprocessing layer.
 
 use super::builder::int;
@@ -35,7 +36,12 @@ impl Emitter<'_> {
         let rows: Vec<f32> = match layer.class_name() {
             "PositionEmbedding" => {
                 let (_, values) = weight(self.params, layer, 0)?;
-                values[..steps * features].to_vec()
+                let rows = values.get(..steps * features).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "layer '{name}' (PositionEmbedding) has fewer positions than the {steps} steps it is given"
+                    ))
+                })?;
+                rows.to_vec()
             }
             _ => SinePositionEncoding::from_config(config)?
                 .table(steps, features)
@@ -145,18 +151,49 @@ impl Emitter<'_> {
         let scale = self.builder.floats(format!("{name}/scale"), &[], &[scale]);
         let mut scores = self.builder.op(name, "Mul", &[&products, &scale], vec![]);
         if config["use_causal_mask"].as_bool().unwrap_or(false) {
-            let (tq, tk) = (tq as usize, tk as usize);
-            let masked: Vec<f32> = (0..tq * tk)
-                .map(|p| if p % tk > p / tk { MASKED } else { 0.0 })
-                .collect();
-            let masked = self.builder.floats(format!("{name}/causal_mask"), &[tq, tk], &masked);
-            scores = self.builder.op(name, "Add", &[&scores, &masked], vec![]);
+            scores = self.causal(name, &scores, tq as usize, tk as usize);
         }
         let probabilities = self.builder.op(name, "Softmax", &[&scores], vec![int("axis", -1)]);
         let attended = self.builder.op(name, "MatMul", &[&probabilities, &v], vec![]);
         let attended = self.builder.transpose(name, &attended, &[0, 2, 1, 3]);
         let merged = self.reshape(name, "merged", &attended, &[0, tq, (heads * value_dim) as i64]);
         self.projection(layer, 3, use_bias, &merged)
+    }
+
+    /// Attention (Keras's dot-product one, no projections) on `[query, value]` or `[query,
+    /// value, key]`: `softmax(query·scale · keyᵀ) · value`, `scale` its learned scalar with
+    /// `use_scale`, causal as `MultiHeadAttention`.
+    pub(super) fn dot_attention(
+        &mut self,
+        layer: &dyn Layer,
+        config: &Value,
+        inputs: &[(String, Vec<usize>)],
+    ) -> Result<String> {
+        let name = layer.name();
+        let (query, value) = (&inputs[0], &inputs[1]);
+        let key = inputs.get(2).unwrap_or(value);
+        let mut q = query.0.clone();
+        if config["use_scale"].as_bool().unwrap_or(false) {
+            let (shape, scale) = weight(self.params, layer, 0)?;
+            let scale = self.builder.floats(format!("{name}/scale"), shape, scale);
+            q = self.builder.op(name, "Mul", &[&q, &scale], vec![]);
+        }
+        let keys = self.builder.transpose(name, &key.0, &[0, 2, 1]);
+        let mut scores = self.builder.op(name, "MatMul", &[&q, &keys], vec![]);
+        if config["use_causal_mask"].as_bool().unwrap_or(false) {
+            scores = self.causal(name, &scores, query.1[0], key.1[0]);
+        }
+        let probabilities = self.builder.op(name, "Softmax", &[&scores], vec![int("axis", -1)]);
+        Ok(self.builder.op(name, "MatMul", &[&probabilities, &value.0], vec![]))
+    }
+
+    /// `scores (…, Tq, Tk)` with the pairs above the diagonal pushed to [`MASKED`].
+    fn causal(&mut self, name: &str, scores: &str, tq: usize, tk: usize) -> String {
+        let masked: Vec<f32> = (0..tq * tk)
+            .map(|p| if p % tk > p / tk { MASKED } else { 0.0 })
+            .collect();
+        let masked = self.builder.floats(format!("{name}/causal_mask"), &[tq, tk], &masked);
+        self.builder.op(name, "Add", &[scores, &masked], vec![])
     }
 
     /// `x · kernel + bias` for projection `index` (query, key, value, output), each kernel
