@@ -207,6 +207,11 @@ const RUN: &[(&str, &[&str], &str)] = &[
         &["--steps", "2", "--predictions", "2"],
         "ms/step",
     ),
+    (
+        "STRATA_SIMD=avx2 strata bench --model cnn",
+        &["--steps", "2", "--predictions", "2"],
+        "ms/step",
+    ),
 ];
 
 /// Commands the tests do not run, with the reason.

@@ -8,12 +8,14 @@
 //! narrower ones and the comparisons still hold. The shapes put channel counts that are
 //! multiples of 16 on the AVX-512 kernels (32, 48: whole and partial blocks of two vectors),
 //! counts that are only multiples of 8 (24) on their AVX2 fallback, and odd image sizes
-//! (partial Winograd tiles, runs of outputs cut short, uncovered pooling rows).
+//! (partial Winograd tiles, runs of outputs cut short, uncovered pooling rows). Batch
+//! normalization's loops, compiled per width by the compiler, must give the same bits on all
+//! three paths.
 
 mod common;
 
 use common::uniform;
-use strata::autograd::{Graph, ParamStore, Tape, WindowOptions};
+use strata::autograd::{Graph, ParamStore, Statistics, Tape, WindowOptions};
 use strata::kernels::{SimdLevel, limit_simd_on_this_thread};
 
 /// A pool of `threads` threads whose kernels run no wider than `level`.
@@ -137,4 +139,36 @@ fn simd_level_names_round_trip() {
     // A limited pool reports the limit (or less, on a narrower CPU).
     let level = pool(SimdLevel::Avx2, 1).install(strata::kernels::simd_level);
     assert!(level <= SimdLevel::Avx2);
+}
+
+/// Batch normalization (batch statistics, γ and β) forward and backward over 37 channels (two
+/// AVX-512 vectors and a tail of 5, four AVX2 vectors and a tail): the same bits on every path,
+/// scalar included (no multiply-add is fused anywhere in it).
+#[test]
+fn batch_normalization_gives_the_same_bits_on_every_path() {
+    let run = || {
+        let mut params = ParamStore::new();
+        let x = params.add("x", uniform(&[6, 5, 3, 37], -2.0, 3.0, 70), true);
+        let gamma = params.add("gamma", uniform(&[37], 0.5, 1.5, 71), true);
+        let beta = params.add("beta", uniform(&[37], -0.5, 0.5, 72), true);
+        let mut tape = Tape::new();
+        let (loss, y) = {
+            let mut g = Graph::new(&mut tape, &params, true);
+            let (xv, gv, bv) = (g.param(x), g.param(gamma), g.param(beta));
+            let y = g
+                .batch_norm(xv, Some(gv), Some(bv), 1e-3, Statistics::Batch, None)
+                .unwrap();
+            let weights = g.constant(&uniform(&[6, 5, 3, 37], -1.0, 1.0, 73));
+            let weighted = g.mul(y, weights).unwrap();
+            (g.sum(weighted), g.value(y).data().to_vec())
+        };
+        tape.backward(loss, &mut params);
+        let mut values = vec![y];
+        values.extend([x, gamma, beta].map(|id| params.grad(id).data().to_vec()));
+        values
+    };
+    let at = |level| pool(level, 2).install(run);
+    let wide = bits(&at(SimdLevel::Avx512));
+    assert!(wide == bits(&at(SimdLevel::Avx2)), "AVX-512 and AVX2 differ");
+    assert!(wide == bits(&at(SimdLevel::Scalar)), "AVX-512 and scalar differ");
 }

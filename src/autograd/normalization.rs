@@ -11,6 +11,7 @@ use super::op::{Op, Statistics, Var};
 use super::params::{ParamId, ParamStore};
 use super::tape::{Graph, MovingUpdate, Tape};
 use crate::error::{Error, Result};
+use crate::kernels::widest;
 use crate::tensor::Tensor;
 
 impl Graph<'_> {
@@ -58,17 +59,21 @@ impl Graph<'_> {
             let gamma = gamma.map(|g| inputs.get(g).data());
             let beta = beta.map(|b| inputs.get(b).data());
             // Row by row, each step a loop over channels without bounds checks or branches, so
-            // it runs on vectors; the arithmetic is `(x − mean)·inv_std·γ + β` as written.
-            for (out_row, x_row) in out.data_mut().chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
-                let columns = out_row.iter_mut().zip(x_row).zip(mean.iter().zip(inv_std.iter()));
-                columns.for_each(|((o, &x), (&m, &s))| *o = (x - m) * s);
-                if let Some(gamma) = gamma {
-                    out_row.iter_mut().zip(gamma).for_each(|(o, &g)| *o *= g);
+            // it runs on vectors (as wide as the CPU has: `widest`); the arithmetic is
+            // `(x − mean)·inv_std·γ + β` as written, the same bits at every width.
+            let (mean, inv_std) = (&*mean, &*inv_std);
+            widest(|| {
+                for (out_row, x_row) in out.data_mut().chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+                    let columns = out_row.iter_mut().zip(x_row).zip(mean.iter().zip(inv_std.iter()));
+                    columns.for_each(|((o, &x), (&m, &s))| *o = (x - m) * s);
+                    if let Some(gamma) = gamma {
+                        out_row.iter_mut().zip(gamma).for_each(|(o, &g)| *o *= g);
+                    }
+                    if let Some(beta) = beta {
+                        out_row.iter_mut().zip(beta).for_each(|(o, &b)| *o += b);
+                    }
                 }
-                if let Some(beta) = beta {
-                    out_row.iter_mut().zip(beta).for_each(|(o, &b)| *o += b);
-                }
-            }
+            });
         });
         if let Some((moving_mean, moving_variance, momentum)) = moving_update
             && statistics == Statistics::Batch
@@ -140,6 +145,12 @@ impl Graph<'_> {
 /// Per-column mean and biased variance of a `(rows, columns)` matrix, in two passes (mean, then
 /// centred squares) so a large mean does not swallow a small variance.
 fn column_moments(x: &[f32], rows: usize, columns: usize, mean: &mut [f32], var: &mut [f32]) {
+    // Each column sums its rows in order, so every vector width gives the same bits.
+    widest(|| column_moments_loops(x, rows, columns, mean, var))
+}
+
+#[inline(always)]
+fn column_moments_loops(x: &[f32], rows: usize, columns: usize, mean: &mut [f32], var: &mut [f32]) {
     mean.fill(0.0);
     var.fill(0.0);
     for row in x.chunks_exact(columns) {
@@ -176,20 +187,23 @@ pub(super) fn batch_norm_backward(
     let (sum_dy_xhat, scale_over_n) = rest.split_at_mut(channels);
     sum_dy.fill(0.0);
     sum_dy_xhat.fill(0.0);
-    // Loops over channels without bounds checks or branches (they run on vectors), each
-    // value computed as the closed form above writes it.
-    for (dy_row, x_row) in dy.chunks_exact(channels).zip(x_values.chunks_exact(channels)) {
-        let columns = sum_dy
-            .iter_mut()
-            .zip(sum_dy_xhat.iter_mut())
-            .zip(dy_row.iter().zip(x_row));
-        columns
-            .zip(mean.iter().zip(inv_std))
-            .for_each(|(((s, sx), (&dy, &x)), (&m, &inv_std))| {
-                *s += dy;
-                *sx += dy * (x - m) * inv_std;
-            });
-    }
+    // Loops over channels without bounds checks or branches (they run on vectors, as wide as
+    // the CPU has: `widest`), each value computed as the closed form above writes it and each
+    // channel summed over the rows in order, so every width gives the same bits.
+    widest(|| {
+        for (dy_row, x_row) in dy.chunks_exact(channels).zip(x_values.chunks_exact(channels)) {
+            let columns = sum_dy
+                .iter_mut()
+                .zip(sum_dy_xhat.iter_mut())
+                .zip(dy_row.iter().zip(x_row));
+            columns
+                .zip(mean.iter().zip(inv_std))
+                .for_each(|(((s, sx), (&dy, &x)), (&m, &inv_std))| {
+                    *s += dy;
+                    *sx += dy * (x - m) * inv_std;
+                });
+        }
+    });
     if let Some(dgamma) = gamma.and_then(|g| targets.get(g)) {
         dgamma.iter_mut().zip(sum_dy_xhat.iter()).for_each(|(d, s)| *d += s);
     }
@@ -212,19 +226,22 @@ pub(super) fn batch_norm_backward(
         return;
     }
     scale_over_n.iter_mut().for_each(|k| *k /= n);
-    for ((dx_row, dy_row), x_row) in rows.zip(x_values.chunks_exact(channels)) {
-        let columns = dx_row.iter_mut().zip(dy_row.iter().zip(x_row));
-        let channel = scale_over_n
-            .iter()
-            .zip(mean.iter().zip(inv_std))
-            .zip(sum_dy.iter().zip(sum_dy_xhat.iter()));
-        columns
-            .zip(channel)
-            .for_each(|((d, (&dy, &x)), ((&k, (&m, &inv_std)), (&sum_dy, &sum_dy_xhat)))| {
-                let x_hat = (x - m) * inv_std;
-                *d += k * (n * dy - sum_dy - x_hat * sum_dy_xhat);
-            });
-    }
+    let (scale_over_n, sum_dy, sum_dy_xhat) = (&*scale_over_n, &*sum_dy, &*sum_dy_xhat);
+    widest(|| {
+        for ((dx_row, dy_row), x_row) in rows.zip(x_values.chunks_exact(channels)) {
+            let columns = dx_row.iter_mut().zip(dy_row.iter().zip(x_row));
+            let channel = scale_over_n
+                .iter()
+                .zip(mean.iter().zip(inv_std))
+                .zip(sum_dy.iter().zip(sum_dy_xhat.iter()));
+            columns
+                .zip(channel)
+                .for_each(|((d, (&dy, &x)), ((&k, (&m, &inv_std)), (&sum_dy, &sum_dy_xhat)))| {
+                    let x_hat = (x - m) * inv_std;
+                    *d += k * (n * dy - sum_dy - x_hat * sum_dy_xhat);
+                });
+        }
+    });
 }
 
 /// Backward of layer normalization: the batch-normalization closed form, per row.

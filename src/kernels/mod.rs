@@ -40,6 +40,7 @@ pub use matmul::{Transpose, matmul, products_in_flight};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
 pub(crate) use reduce::*;
 pub(crate) use resize::{upsample_bilinear, upsample_bilinear_backward};
+pub(crate) use simd::widest;
 pub use simd::{SimdLevel, limit_simd_on_this_thread, simd_level};
 pub(crate) use spatial::{place, upsample_nearest, upsample_nearest_backward};
 pub(crate) use threads::on_pool;

@@ -28,7 +28,7 @@
 
 use super::conv::{OutputGrad, Window2d};
 use super::scratch::with_scratch;
-use super::simd::{Simd, dispatch_simd};
+use super::simd::{Simd, dispatch_simd, widest};
 use super::small_gemm::{Strided, small_gemm};
 use super::winograd_tiles::{Tile, mix, mix_t, sandwich, sandwich_t};
 use rayon::prelude::*;
@@ -234,7 +234,7 @@ impl Winograd {
         total.par_chunks_mut(STRETCH).enumerate().for_each(|(i, total)| {
             for sum in rest.chunks_exact(partial_len) {
                 let sum = &sum[i * STRETCH..][..total.len()];
-                total.iter_mut().zip(sum).for_each(|(t, s)| *t += s);
+                widest(|| total.iter_mut().zip(sum).for_each(|(t, s)| *t += s));
             }
         });
         let (kernel_total, bias_total) = total.split_at(kernel_len);
