@@ -97,8 +97,8 @@ fn int8_embedding_dequantizes_each_row() {
     let got = model.predict(&ids, 1).unwrap();
     for (slot, &token) in [3usize, 0, 2].iter().enumerate() {
         let (q, s) = keras_quantize(&table[token * 6..(token + 1) * 6]);
-        for d in 0..6 {
-            assert_eq!(got.data()[slot * 6 + d], q[d] / s);
+        for (d, q) in q.iter().enumerate() {
+            assert_eq!(got.data()[slot * 6 + d], q / s);
         }
     }
 }
