@@ -97,8 +97,8 @@ fn int8_embedding_dequantizes_each_row() {
     let got = model.predict(&ids, 1).unwrap();
     for (slot, &token) in [3usize, 0, 2].iter().enumerate() {
         let (q, s) = keras_quantize(&table[token * 6..(token + 1) * 6]);
-        for d in 0..6 {
-            assert_eq!(got.data()[slot * 6 + d], q[d] / s);
+        for (d, q) in q.iter().enumerate() {
+            assert_eq!(got.data()[slot * 6 + d], q / s);
         }
     }
 }
@@ -304,4 +304,37 @@ fn summary_and_errors() {
             .to_string()
             .contains("already quantized")
     );
+}
+
+/// A file whose int8 weight the metadata does not describe, or whose scales are bad, is
+/// refused with the weight, its dtype or the bad value named; nothing panics.
+#[test]
+fn damaged_int8_files_are_refused_by_name() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let mut model = Sequential::new();
+    model.add(Input::new(&[3])).add(Dense::new(2));
+    model.compile("sgd", "mse", &[]).unwrap();
+    let path = std::env::temp_dir().join(format!("strata-int8-damaged-{}.safetensors", std::process::id()));
+    let kernel = [1u8, 2, 3, 4, 5, 0x80];
+    let bias = [0u8; 8];
+    let scales = [0u8, 0, 128, 63, 0, 0, 192, 127]; // 1.0 and NaN
+    let write = |metadata: Option<std::collections::HashMap<String, String>>| {
+        let views = vec![
+            ("dense/kernel", TensorView::new(Dtype::I8, vec![3, 2], &kernel).unwrap()),
+            (
+                "dense/kernel_scale",
+                TensorView::new(Dtype::F32, vec![2], &scales).unwrap(),
+            ),
+            ("dense/bias", TensorView::new(Dtype::F32, vec![2], &bias).unwrap()),
+        ];
+        std::fs::write(&path, safetensors::serialize(views, metadata).unwrap()).unwrap();
+    };
+    write(None);
+    let error = model.load_weights(&path).unwrap_err().to_string();
+    assert!(error.contains("'dense/kernel' is I8"), "{error}");
+    let described = serde_json::json!({"dense/kernel": {"mode": "int8", "axis": "columns", "activations": "per_row"}});
+    write(Some([("quantization".to_string(), described.to_string())].into()));
+    let error = model.load_weights(&path).unwrap_err().to_string();
+    assert!(error.contains("NaN") || error.contains("-128"), "{error}");
+    std::fs::remove_file(&path).ok();
 }

@@ -227,6 +227,7 @@ impl Graph<'_> {
     /// `x (..., K)` (or the whole batch, per the kernel's [`ActivationScale`]) is quantized,
     /// multiplied in exact integers and scaled back by `1 / (row scale · kernel scale)`.
     pub fn int8_linear(&mut self, x: Var, kernel: ParamId, bias: Option<Var>) -> Result<Var> {
+        let relu = false;
         let quantized = self.int8_kernel(kernel)?;
         let packed = quantized.packed()?;
         let (depth, width) = (packed.depth(), packed.width());
@@ -276,6 +277,7 @@ impl Graph<'_> {
                 kernel: packed,
                 column_scales: &quantized.scales,
                 bias: bias.map(|b| inputs.get(b).data()),
+                relu,
             }
             .run(out.data_mut());
         }))
@@ -286,6 +288,28 @@ impl Graph<'_> {
     /// quantized with one scale, its receptive fields gathered as int8 (`im2col`; zero padding
     /// stays exactly zero) and multiplied by the kernel in exact integers.
     pub fn int8_conv2d(&mut self, x: Var, kernel: ParamId, bias: Option<Var>, options: WindowOptions) -> Result<Var> {
+        self.int8_conv2d_activated(x, kernel, bias, options, false)
+    }
+
+    /// [`Graph::int8_conv2d`] followed by a ReLU in the same pass over the output.
+    pub fn int8_conv2d_relu(
+        &mut self,
+        x: Var,
+        kernel: ParamId,
+        bias: Option<Var>,
+        options: WindowOptions,
+    ) -> Result<Var> {
+        self.int8_conv2d_activated(x, kernel, bias, options, true)
+    }
+
+    fn int8_conv2d_activated(
+        &mut self,
+        x: Var,
+        kernel: ParamId,
+        bias: Option<Var>,
+        options: WindowOptions,
+        relu: bool,
+    ) -> Result<Var> {
         let quantized = self.int8_kernel(kernel)?;
         let size = match *quantized.shape.as_slice() {
             [h, w, _, _] => (h, w),
@@ -348,6 +372,7 @@ impl Graph<'_> {
                 kernel: packed,
                 column_scales: &quantized.scales,
                 bias: bias.map(|b| inputs.get(b).data()),
+                relu,
             }
             .run(out.data_mut());
         }))

@@ -201,6 +201,8 @@ pub(crate) struct Int8Linear<'a> {
     pub column_scales: &'a [f32],
     /// Added after scaling, one per column.
     pub bias: Option<&'a [f32]>,
+    /// `max(·, 0)` on the result in the same pass (a layer's ReLU, as the f32 convolution fuses it).
+    pub relu: bool,
 }
 
 impl Int8Linear<'_> {
@@ -225,7 +227,7 @@ impl Int8Linear<'_> {
             product_rows(path, &self.a[first * stride..], count, stride, b, sums);
             for (r, (out, sums)) in out.chunks_exact_mut(n).zip(sums.chunks_exact(n)).enumerate() {
                 let row_scale = self.row_scales[(first + r) / self.rows_per_scale];
-                dequantize_row(sums, row_scale, &self.column_scales[..n], self.bias, out);
+                dequantize_row(sums, row_scale, &self.column_scales[..n], self.bias, self.relu, out);
             }
         };
         let out = &mut out[..self.rows * n];
@@ -357,16 +359,26 @@ mod x86 {
                 }
             }
         }
-        let mut lanes = [0i32; BLOCK];
+        let n = b.width;
         for (r, sums) in sums.iter().enumerate() {
             for (c, &sum) in sums.iter().enumerate() {
                 // SAFETY: column_sums holds whole blocks.
                 let column_sums =
                     unsafe { _mm512_loadu_si512(b.column_sums.as_ptr().add((block + c) * BLOCK) as *const _) };
                 let exact = _mm512_sub_epi32(sum, _mm512_slli_epi32::<7>(column_sums));
-                // SAFETY: `lanes` holds 16 i32.
-                unsafe { _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, exact) };
-                store(&lanes, out, b.width, first_row + r, block + c);
+                // The block's valid columns, stored straight into the output row (a masked
+                // store for a last, partial block).
+                let start = (block + c) * BLOCK;
+                let count = BLOCK.min(n - start);
+                let row = &mut out[(first_row + r) * n + start..][..count];
+                // SAFETY: `row` holds `count` i32, and the mask writes only the first `count`.
+                unsafe {
+                    if count == BLOCK {
+                        _mm512_storeu_si512(row.as_mut_ptr() as *mut _, exact);
+                    } else {
+                        _mm512_mask_storeu_epi32(row.as_mut_ptr(), ((1u32 << count) - 1) as u16, exact);
+                    }
+                }
             }
         }
     }
@@ -538,7 +550,7 @@ dispatched!(
 
 dispatched!(
     /// One output row: `sum / (row_scale · column_scale) + bias`, Keras's int8 `Dense` order.
-    dequantize_row(sums: &[i32], row_scale: f32, column_scales: &[f32], bias: Option<&[f32]>, out: &mut [f32]),
+    dequantize_row(sums: &[i32], row_scale: f32, column_scales: &[f32], bias: Option<&[f32]>, relu: bool, out: &mut [f32]),
     dequantize_row_body
 );
 
@@ -567,7 +579,14 @@ fn quantize_row_body(row: &[f32], scale: f32, out: &mut [i8]) {
 }
 
 #[inline(always)]
-fn dequantize_row_body(sums: &[i32], row_scale: f32, column_scales: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+fn dequantize_row_body(
+    sums: &[i32],
+    row_scale: f32,
+    column_scales: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [f32],
+) {
     let n = out.len();
     let (sums, column_scales) = (&sums[..n], &column_scales[..n]);
     for i in 0..n {
@@ -577,6 +596,12 @@ fn dequantize_row_body(sums: &[i32], row_scale: f32, column_scales: &[f32], bias
         let bias = &bias[..n];
         for i in 0..n {
             out[i] += bias[i];
+        }
+    }
+    if relu {
+        // As the graph's ReLU: `max(x, 0)`.
+        for value in out.iter_mut() {
+            *value = value.max(0.0);
         }
     }
 }

@@ -225,12 +225,17 @@ impl Layer for Conv2D {
         if graph.params().quantized(kernel_id).is_some() {
             // A quantized model convolves in int8 (the kernel's `(K, C, F)` or `(KH, KW, C, F)`
             // layout is the product's `(patch, filters)` matrix either way).
-            let mut y = graph.int8_conv2d(input, kernel_id, bias, self.options)?;
+            let fused_relu = self.function == activations::Activation::Relu;
+            let mut y = if fused_relu {
+                graph.int8_conv2d_relu(input, kernel_id, bias, self.options)?
+            } else {
+                graph.int8_conv2d(input, kernel_id, bias, self.options)?
+            };
             if self.one_dimensional {
                 let shape = graph.dims(y);
                 y = graph.reshape(y, &[shape[0], shape[2], shape[3]])?;
             }
-            return Ok(self.function.apply(graph, y));
+            return Ok(if fused_relu { y } else { self.function.apply(graph, y) });
         }
         let mut kernel = graph.param(kernel_id);
         if self.one_dimensional {
