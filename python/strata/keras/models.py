@@ -18,18 +18,14 @@ class Model:
     """Keras's functional ``Model(inputs, outputs)``."""
 
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
-        if kwargs.get("trainable") is False:
-            kwargs.pop("trainable")
-            self._frozen_at_start = True
+        frozen = kwargs.pop("trainable", True) is False
         if kwargs:
             raise NotImplementedError(f"keras.Model: arguments strata does not support: {', '.join(kwargs)}")
         self._engine = None
         self.stop_training = False
         self.optimizer = None
         self.history = None
-        self._compile_description = None
         self._metric_names = []
-        self._loss_given = False
         if type(self) is Model or inputs is not None:
             if inputs is None or outputs is None:
                 raise NotImplementedError(
@@ -38,6 +34,8 @@ class Model:
                 )
             self.name = name or unique_name("functional")
             self._init_graph(inputs, outputs)
+            if frozen:
+                self.trainable = False
         elif type(self) is not Sequential:
             raise NotImplementedError(
                 f"subclassing keras.Model ({type(self).__name__}) is not supported by strata: "
@@ -175,7 +173,6 @@ class Model:
         if weighted_metrics:
             raise NotImplementedError("compile: weighted_metrics")
         engine = self._make_engine()
-        outputs = max(1, len(engine.output_names()))
         optimizer = optimizers_module.get(optimizer)
         settings = {"optimizer": optimizer._entry()}
         if loss is not None:
@@ -203,9 +200,7 @@ class Model:
                 else [name for name, _ in resolved[0]]
             metric_names = [shown for lst in resolved for _, shown in lst]
         engine.compile(json.dumps({"layers": [], "compile": settings}))
-        del outputs
         self._metric_names = metric_names
-        self._loss_given = loss is not None
         optimizer._model = self
         self.optimizer = optimizer
         self.compiled_loss = loss
@@ -472,9 +467,7 @@ class _Loaded(Model):
         self._engine = None
         self.stop_training = False
         self.history = None
-        self._compile_description = None
         self._metric_names = []
-        self._loss_given = True
         self._engine = engine
         config = json.loads(engine.config())
         body = config.get("config", config)
