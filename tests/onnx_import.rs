@@ -371,3 +371,54 @@ fn thousands_of_mutated_files_never_panic() {
     // Many mutations only change weights: those files still load.
     assert!(loaded > 100, "{loaded} of 3000 loaded");
 }
+
+#[test]
+fn the_cli_imports_to_safetensors() {
+    let out = scratch("cli").join("tiny_resnet.safetensors");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("import")
+        .arg(fixture("tiny_resnet.onnx"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("imported"));
+    let mut model = strata::load_model(&out).unwrap();
+    let x = channels_last(&npy(&fixture("tiny_resnet.input.npy")));
+    let expected = npy(&fixture("tiny_resnet.output.npy"));
+    assert!(max_difference(&model.predict(&x, 32).unwrap(), &expected) <= 1e-5);
+
+    let failed = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("import")
+        .arg(fixture("missing.onnx"))
+        .arg("-o")
+        .arg(scratch("cli").join("missing.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("missing.onnx"));
+}
+
+#[test]
+fn the_readme_lists_exactly_the_importable_operators() {
+    const START: &str = "<!-- onnx-import:start -->";
+    const END: &str = "<!-- onnx-import:end -->";
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
+        panic!("README.md needs the markers {START} and {END} around the ONNX operator list");
+    };
+    let quoted: Vec<String> = strata::io::onnx::IMPORTABLE_OPS
+        .iter()
+        .map(|op| format!("`{op}`"))
+        .collect();
+    let expected = format!(
+        "\nOperators ONNX import reads (generated from `strata::io::onnx::IMPORTABLE_OPS`): {}.\n",
+        quoted.join(", ")
+    );
+    assert_eq!(
+        &readme[start + START.len()..end],
+        expected,
+        "README.md's ONNX import list differs from the code"
+    );
+}
