@@ -115,15 +115,34 @@ fn a_narrow_torchvision_mobilenet_v2_matches_onnx_runtime() {
     check_parity(&fixture(""), "tiny_mobilenet", 1e-5);
 }
 
-/// torchvision's resnet18 and mobilenet_v2 (random weights, 64x64), made by
-/// `tools/onnx_import_fixtures.py --large DIR` into `STRATA_ONNX_LARGE=DIR`.
+/// torchvision's classifiers (random weights, 64x64), made by
+/// `tools/onnx_import_fixtures.py --large DIR [NAME ...]` into `STRATA_ONNX_LARGE=DIR`: every
+/// `NAME.onnx` there with its `NAME.input.npy` is checked.
 #[test]
 #[ignore = "needs STRATA_ONNX_LARGE: see tools/onnx_import_fixtures.py --large"]
 fn torchvision_classifiers_match_onnx_runtime() {
     let folder = PathBuf::from(std::env::var("STRATA_ONNX_LARGE").expect("STRATA_ONNX_LARGE names the folder"));
-    for name in ["resnet18", "mobilenet_v2"] {
-        check_parity(&folder, name, 1e-4);
-    }
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".input.npy")
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no NAME.input.npy in {}", folder.display());
+    let failed: Vec<String> = names
+        .iter()
+        .filter(|name| std::panic::catch_unwind(|| check_parity(&folder, name, 1e-4)).is_err())
+        .cloned()
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{failed:?} differ from ONNX Runtime or do not import"
+    );
 }
 
 #[test]

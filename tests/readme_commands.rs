@@ -237,6 +237,10 @@ const EXCUSED: &[(&str, &str)] = &[
         "tests/onnx_import.rs runs it on a fixture (the_cli_imports_to_safetensors)",
     ),
     (
+        "cargo run --release --example onnx_finetune -- model.onnx photos/",
+        "needs an ONNX classifier and photos; without arguments the example runs on a fixture (a few seconds)",
+    ),
+    (
         "STRATA_ONNX_LARGE=/tmp/onnx-large cargo test --release --test onnx_import -- --ignored",
         "needs the torchvision files tools/onnx_import_fixtures.py --large makes with PyTorch (gigabytes to install)",
     ),

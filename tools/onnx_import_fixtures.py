@@ -3,12 +3,12 @@ ONNX Runtime's output for it, for tests/onnx_import.rs.
 
     python3 -m venv /tmp/venv-onnx && /tmp/venv-onnx/bin/pip install torch torchvision onnx onnxruntime onnxscript numpy
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py tests/fixtures/onnx_import
-    /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --large /tmp/onnx-large
+    /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --large /tmp/onnx-large [NAME ...]
 
 Each model NAME gives NAME.onnx, NAME.input.npy (NCHW, as ONNX takes it) and NAME.output.npy
 (ONNX Runtime's output). The small ones (committed, well under 2 MB together) cover every
-operator strata imports; `--large` writes torchvision's resnet18 and mobilenet_v2 with random
-weights at 64x64 (tens of MB, not committed: `cargo test --release --test onnx_import -- --ignored`
+operator strata imports; `--large` writes torchvision's resnet18 and mobilenet_v2 (or the
+torchvision classifiers named after the folder) with random weights at 64x64 (tens of MB, not committed: `cargo test --release --test onnx_import -- --ignored`
 with STRATA_ONNX_LARGE=/tmp/onnx-large checks them).
 """
 
@@ -163,8 +163,9 @@ def main():
     if large:
         import torchvision
 
-        export(torchvision.models.resnet18(num_classes=1000), (2, 3, 64, 64), folder, "resnet18")
-        export(torchvision.models.mobilenet_v2(num_classes=1000), (2, 3, 64, 64), folder, "mobilenet_v2")
+        names = args[1:] or ["resnet18", "mobilenet_v2"]
+        for name in names:
+            export(getattr(torchvision.models, name)(num_classes=1000), (2, 3, 64, 64), folder, name)
         return
     export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn")
     export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn_dynamo", dynamo=True)

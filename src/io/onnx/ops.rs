@@ -182,6 +182,9 @@ impl Converter {
         let w = self.constant(node, 1, "kernel")?;
         let bias = self.optional_constant(node, 2, "bias")?;
         let [out, per_group, kh, kw] = dims4(&w, "kernel")?;
+        if out == 0 || kh == 0 || kw == 0 {
+            return Err(format!("kernel {:?} is empty", w.shape));
+        }
         let channels = x.shape[0];
         let group = node.int("group", 1);
         let window = window(node, Some([kh, kw]), [x.shape[1], x.shape[2]])?;
@@ -231,6 +234,9 @@ impl Converter {
         let w = self.constant(node, 1, "kernel")?;
         let bias = self.optional_constant(node, 2, "bias")?;
         let [inputs, out, kh, kw] = dims4(&w, "kernel")?;
+        if out == 0 || kh == 0 || kw == 0 {
+            return Err(format!("kernel {:?} is empty", w.shape));
+        }
         if node.int("group", 1) != 1 || inputs != x.shape[0] {
             return Err(format!(
                 "only group 1 with a kernel of {} input channels is supported (kernel {:?}, group {})",
@@ -520,8 +526,8 @@ impl Converter {
                 let axis = if axis < 0 { axis + rank } else { axis };
                 let last_of_strata = x.axes.last().map(|&a| a as i64 + 1) == Some(axis);
                 // Before opset 13, Softmax normalizes over all axes from `axis` on.
-                let old_form_ok =
-                    node.opset >= 13 || x.shape[(axis.max(1) - 1) as usize..].iter().skip(1).all(|&d| d == 1);
+                let later = x.shape.get((axis.max(1) as usize).min(x.shape.len())..).unwrap_or(&[]);
+                let old_form_ok = node.opset >= 13 || later.iter().all(|&d| d == 1);
                 if !(last_of_strata || x.shape.len() == 1 && axis == 1) || !old_form_ok {
                     return Err(format!(
                         "Softmax over axis {axis} of ONNX shape (N, {}) is not strata's last axis",
