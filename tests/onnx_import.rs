@@ -441,3 +441,40 @@ fn the_readme_lists_exactly_the_importable_operators() {
         "README.md's ONNX import list differs from the code"
     );
 }
+
+#[test]
+fn grouped_convolutions_and_huge_inputs_are_refused_clearly() {
+    let mut proto = ModelProto::decode(std::fs::read(fixture("small_cnn.onnx")).unwrap().as_slice()).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    // The first Conv (3 -> 6 channels) said to have 3 groups of one input channel each.
+    let conv = graph.node.iter_mut().find(|n| n.op_type == "Conv").unwrap();
+    conv.attribute.retain(|a| a.name != "group");
+    conv.attribute.push(strata::io::onnx::proto::AttributeProto {
+        name: "group".into(),
+        i: Some(3),
+        r#type: 2,
+        ..Default::default()
+    });
+    let conv_name = conv.name.clone();
+    let error = import_error(&proto);
+    assert!(error.contains(&conv_name) && error.contains("group 3"), "{error}");
+
+    // An input of 2^60 values per sample is refused before anything is made for it.
+    let mut proto = ModelProto::decode(std::fs::read(fixture("small_cnn.onnx")).unwrap().as_slice()).unwrap();
+    let input = &mut proto.graph.as_mut().unwrap().input[0];
+    let shape = input
+        .r#type
+        .as_mut()
+        .unwrap()
+        .tensor_type
+        .as_mut()
+        .unwrap()
+        .shape
+        .as_mut()
+        .unwrap();
+    for d in &mut shape.dim[1..] {
+        d.value = Some(DimensionValue::DimValue(1 << 20));
+    }
+    let error = import_error(&proto);
+    assert!(error.contains("input 'input'"), "{error}");
+}

@@ -68,11 +68,16 @@ impl Computed {
         kept.windows(2).all(|w| w[0] < w[1])
     }
 
-    /// For each strata flat index, the ONNX flat index of the same value.
-    pub fn flat_order(&self) -> Vec<usize> {
+    /// For each strata flat index, the ONNX flat index of the same value; an error when the
+    /// list would not fit the memory budget.
+    pub fn flat_order(&self) -> Result<Vec<usize>, String> {
         if let Some(order) = &self.order {
-            return order.to_vec();
+            return Ok(order.to_vec());
         }
+        let count = self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let bytes = count.and_then(|n| u64::try_from(n).ok()?.checked_mul(8));
+        crate::limits::check_memory(|| format!("flattening ONNX shape {:?}", self.shape), bytes)
+            .map_err(|e| e.to_string())?;
         let rank = self.shape.len();
         let mut onnx_strides = vec![1usize; rank];
         for k in (0..rank.saturating_sub(1)).rev() {
@@ -92,7 +97,7 @@ impl Computed {
                 index[i] = 0;
             }
         }
-        order
+        Ok(order)
     }
 
     /// Strata's axis that holds ONNX's per-sample axis `onnx_axis`.

@@ -237,6 +237,12 @@ fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(
                 _ => return Err(format!("input '{name}' has no fixed size on axis {axis}")),
             }
         }
+        let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        crate::limits::check_memory(
+            || format!("one sample of input '{name}' {shape:?}"),
+            values.and_then(crate::limits::f32_bytes),
+        )
+        .map_err(|e| e.to_string())?;
         shapes.push(shape);
     }
     let mut converter = Converter::new(readers, static_batch);

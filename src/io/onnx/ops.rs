@@ -751,7 +751,7 @@ impl Converter {
                 join(&target)
             ));
         }
-        let order = Rc::new(x.flat_order());
+        let order = Rc::new(x.flat_order()?);
         let (source, _, layer) = self.add_layer(node.proto, "", "Flatten", json!({}), &[&x], vec![])?;
         Ok(Tensor::Computed(Computed {
             source,
