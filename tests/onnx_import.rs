@@ -417,6 +417,18 @@ fn the_cli_imports_to_safetensors() {
         .unwrap();
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("missing.onnx"));
+
+    let summary = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("summary")
+        .arg("--model")
+        .arg(fixture("tiny_resnet.onnx"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&summary.stdout);
+    assert!(
+        summary.status.success() && text.contains("Conv2D") && text.contains("4,986"),
+        "{text}"
+    );
 }
 
 #[test]
