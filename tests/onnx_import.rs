@@ -490,3 +490,40 @@ fn grouped_convolutions_and_huge_inputs_are_refused_clearly() {
     let error = import_error(&proto);
     assert!(error.contains("input 'input'"), "{error}");
 }
+
+#[test]
+fn matmul_then_add_becomes_one_dense_with_its_bias() {
+    let floats = |name: &str, dims: Vec<i64>, values: Vec<f32>| TensorProto {
+        dims,
+        data_type: 1,
+        name: name.into(),
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    };
+    let w: Vec<f32> = (0..16).map(|i| i as f32 * 0.1).collect();
+    let b = vec![1.0, -1.0, 0.5, 2.0];
+    let nodes = vec![
+        node("MatMul", "m", &["x", "w"], "h"),
+        node("Add", "a", &["h", "b"], "y"),
+    ];
+    let proto = graph_model(
+        nodes,
+        vec![floats("w", vec![4, 4], w.clone()), floats("b", vec![4], b.clone())],
+        17,
+    );
+    let mut model = load_onnx_bytes(&proto.encode_to_vec(), "dense.onnx").unwrap();
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert_eq!(classes, ["InputLayer", "Dense"]);
+    let x = [1.0, 2.0, -1.0, 0.5];
+    let y = model
+        .predict(&Tensor::from_vec(vec![1, 4], x.to_vec()).unwrap(), 1)
+        .unwrap();
+    for j in 0..4 {
+        let expected: f32 = (0..4).map(|i| x[i] * w[i * 4 + j]).sum::<f32>() + b[j];
+        assert!(
+            (y.data()[j] - expected).abs() < 1e-5,
+            "{j}: {} vs {expected}",
+            y.data()[j]
+        );
+    }
+}

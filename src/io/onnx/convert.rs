@@ -117,10 +117,12 @@ pub(super) fn onnx_shape(strata: &[usize], axes: &[usize]) -> Vec<usize> {
 
 /// A strata layer made by the import, waiting for the model to be built.
 pub(super) struct PendingLayer {
+    /// The layer, made from `class` and `config`.
     pub layer: Box<dyn Layer>,
     /// Its class and config, to make it again with a bias.
     pub class: &'static str,
     pub config: Value,
+    /// What its one call reads.
     pub inputs: Vec<Source>,
     /// Its weights in strata's order and layouts (flattened), checked against the built shapes.
     pub weights: Vec<Vec<f32>>,
@@ -169,7 +171,9 @@ impl Node<'_> {
 
 /// The import in progress.
 pub(super) struct Converter {
+    /// Every tensor name converted so far.
     pub tensors: HashMap<String, Tensor>,
+    /// The strata layers made so far, the inputs' first; layer `k` makes output `k`.
     pub layers: Vec<PendingLayer>,
     /// Layer names taken.
     names: HashSet<String>,

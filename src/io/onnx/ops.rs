@@ -416,7 +416,11 @@ impl Converter {
                 .is_some_and(|name| self.read_once(name))
             && let Some(folded) = self.fold_bias(index, &values)?
         {
-            return Ok(Tensor::Computed(Computed { ..x }).with_layer(folded));
+            return Ok(Tensor::Computed(Computed {
+                layer: Some(folded),
+                non_negative: false,
+                ..x
+            }));
         }
         let (scale, offset): (Vec<f32>, Vec<f32>) = match (op, constant_first) {
             ("Add", _) => (vec![1.0], values),
@@ -905,18 +909,4 @@ pub(super) fn join(shape: &[usize]) -> String {
 /// Two constant operands are folded before an operator is converted.
 fn unreachable_fold() -> Result<Tensor, String> {
     Err("internal: constant operands reached the layer conversion".into())
-}
-
-impl Tensor {
-    /// The computed tensor made by layer `index` now (after its bias was folded in).
-    fn with_layer(self, index: usize) -> Tensor {
-        match self {
-            Tensor::Computed(c) => Tensor::Computed(Computed {
-                layer: Some(index),
-                non_negative: false,
-                ..c
-            }),
-            other => other,
-        }
-    }
 }
