@@ -387,3 +387,23 @@ fn mutated_keras_h5_files_never_panic() {
     let loaded = hammer(&valid, &path, 23, |p| model.load_weights(p).is_ok());
     assert!(loaded < CASES, "weights: no mutation was caught");
 }
+
+#[test]
+fn mutated_onnx_files_never_panic() {
+    // A small CNN, the many-operator model (constant folding, shape chains) and one whose
+    // weights are in an external file beside it.
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/onnx_import");
+    let weights = scratch("small_cnn_external.weights");
+    std::fs::copy(format!("{folder}/small_cnn_external.weights"), &weights).unwrap();
+    for (name, seed) in [
+        ("small_cnn.onnx", 31),
+        ("ops.onnx", 32),
+        ("small_cnn_external.onnx", 33),
+    ] {
+        let valid = std::fs::read(format!("{folder}/{name}")).unwrap();
+        let path = scratch(name);
+        let loaded = hammer(&valid, &path, seed, |p| strata::io::load_onnx(p).is_ok());
+        assert!(loaded < CASES, "{name}: no mutation was caught");
+    }
+    std::fs::remove_file(weights).unwrap();
+}

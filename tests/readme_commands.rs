@@ -250,6 +250,18 @@ const EXCUSED: &[(&str, &str)] = &[
         "writes the files tools/check_onnx_export.py runs with ONNX Runtime in a Python venv (.ci/run); tests/onnx_export.rs checks them without Python",
     ),
     (
+        "strata import model.onnx -o model.safetensors",
+        "tests/onnx_import.rs runs it on a fixture (the_cli_imports_to_safetensors)",
+    ),
+    (
+        "cargo run --release --example onnx_finetune -- model.onnx photos/",
+        "needs an ONNX classifier and photos; without arguments the example runs on a fixture (a few seconds)",
+    ),
+    (
+        "STRATA_ONNX_LARGE=/tmp/onnx-large cargo test --release --test onnx_import -- --ignored",
+        "needs the torchvision files tools/onnx_import_fixtures.py --large makes with PyTorch (gigabytes to install)",
+    ),
+    (
         "cargo build --release --features mpi",
         "needs the system's Open MPI (tests/mpi.rs runs where it is installed)",
     ),

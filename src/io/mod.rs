@@ -21,5 +21,6 @@ pub mod weights;
 pub use crate::fs::write_atomic;
 pub use keras::{import_keras, import_keras_from, keras_model_from_config};
 pub use keras_h5::{import_keras_file, import_keras_h5, import_keras_h5_bytes};
+pub use onnx::{load_onnx, load_onnx_bytes};
 pub use transform::{regularized, with_preprocessing};
 pub use weights::load_model;

@@ -1,6 +1,7 @@
-//! `strata import`: a Keras model (a `.keras` archive or a legacy `.h5` file) converted to a
-//! strata model file, with how its images are prepared (a Keras application's mode, or
-//! `--preprocess`) and its class names (`--labels`) recorded in it.
+//! `strata import`: a Keras model (a `.keras` archive or a legacy `.h5` file) or an ONNX model
+//! (`.onnx`, see `strata::io::load_onnx`) converted to a strata model file, with how its images
+//! are prepared (a Keras application's mode, or `--preprocess`) and its class names
+//! (`--labels`) recorded in it.
 
 use clap::Args;
 use std::path::PathBuf;
@@ -12,7 +13,8 @@ use strata::{Error, Result};
 #[derive(Args)]
 pub(crate) struct ImportArgs {
     /// The Keras file, as `model.save("model.keras")` or `model.save("model.h5")` (Keras 3 or
-    /// tf.keras 2) writes it: a Sequential or functional model.
+    /// tf.keras 2) writes it: a Sequential or functional model; or an ONNX file (`.onnx`, from
+    /// `torch.onnx.export` for example), whose images become channels-last `(N, H, W, C)`.
     file: PathBuf,
     /// The strata model file to write (safetensors).
     #[arg(short, long)]
@@ -29,7 +31,11 @@ pub(crate) struct ImportArgs {
 }
 
 pub(crate) fn run(args: &ImportArgs) -> Result<()> {
-    let mut model = strata::io::import_keras_file(&args.file)?;
+    let onnx = args.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let mut model = match onnx {
+        true => strata::io::load_onnx(&args.file)?,
+        false => strata::io::import_keras_file(&args.file)?,
+    };
     if let Some(path) = &args.labels {
         keep_labels(&mut model, path)?;
     }

@@ -1,5 +1,5 @@
-//! `strata summary`: Keras's `model.summary()` table of a named model, model file, saved model or
-//! Keras file.
+//! `strata summary`: Keras's `model.summary()` table of a named model, model file, saved model,
+//! Keras file or ONNX file.
 
 use clap::Args;
 use strata::io::config::load_model_spec;
@@ -8,8 +8,8 @@ use strata::{Error, Result};
 
 #[derive(Args)]
 pub(crate) struct SummaryArgs {
-    /// A named model or a model file (.toml or .json), a saved model (.safetensors), or a Keras
-    /// model (.keras, or a legacy .h5).
+    /// A named model or a model file (.toml or .json), a saved model (.safetensors), a Keras
+    /// model (.keras, or a legacy .h5), or an ONNX model (.onnx, as `strata import` reads it).
     #[arg(long, default_value = "mlp")]
     model: String,
 }
@@ -23,6 +23,11 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<()> {
     if args.model.ends_with(".keras") || args.model.ends_with(".h5") {
         // Imported whole (weights too): Keras files keep their architecture beside the weights.
         print!("{}", strata::io::import_keras_file(&args.model)?.summary()?);
+        return Ok(());
+    }
+    if args.model.ends_with(".onnx") {
+        // Imported whole, as `strata import` would: the layers strata runs it with.
+        print!("{}", strata::io::load_onnx(&args.model)?.summary()?);
         return Ok(());
     }
     let spec = load_model_spec(&args.model)?;

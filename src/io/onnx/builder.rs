@@ -26,6 +26,7 @@ impl GraphBuilder {
             name: name.clone(),
             op_type: op.to_string(),
             attribute: attributes,
+            ..Default::default()
         });
         name
     }
@@ -53,6 +54,7 @@ impl GraphBuilder {
             data_type,
             name: name.clone(),
             raw_data,
+            ..Default::default()
         });
         name
     }

@@ -118,6 +118,7 @@ fn build_graph(model: &Model) -> Result<GraphProto> {
             name: format!("{name}/output"),
             op_type: "Identity".into(),
             attribute: Vec::new(),
+            ..Default::default()
         });
         outputs.push(value_info(name, shape));
     }

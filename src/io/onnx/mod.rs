@@ -1,18 +1,32 @@
 //! ONNX export: a strata model as an ONNX file (opset 17) for ONNX Runtime and the runtimes
 //! that read ONNX. `Model::save_onnx(path)`; the `strata export` command calls it.
 //!
-//! The protocol buffer messages are declared by hand with prost (`proto.rs`); the graph is made
-//! by `builder.rs`, the layers' operators by `layers.rs`, the walk of the model in `export.rs`.
+//! ONNX import: an ONNX file as a strata functional model, [`load_onnx`]; the `strata import`
+//! command calls it for `.onnx` files.
+//!
+//! The protocol buffer messages are declared by hand with prost (`proto.rs`). Export: the graph
+//! is made by `builder.rs`, the layers' operators by `layers.rs`, the walk of the model in
+//! `export.rs`. Import: `import.rs` reads and orders the graph, `tensors.rs` decodes weights,
+//! `convert.rs` holds the state and layouts, `ops.rs` maps operators to layers and
+//! `folding.rs` computes constant ones.
 
 mod builder;
+mod convert;
 mod export;
 mod export_conv;
 mod export_layers;
 mod export_recurrent;
 mod export_sequence;
 mod export_simplify;
+
+mod folding;
+mod import;
 mod layers;
+mod ops;
 pub mod proto;
+mod tensors;
 
 pub use export::{BATCH_DIM, OPSET, to_onnx};
+pub use import::{load_onnx, load_onnx_bytes};
 pub use layers::{EXPORTABLE_ACTIVATIONS, EXPORTABLE_LAYERS};
+pub use ops::IMPORTABLE_OPS;

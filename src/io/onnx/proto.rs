@@ -1,7 +1,8 @@
-//! The subset of ONNX's protocol buffer messages strata writes, declared by hand with prost's
-//! derive (as the TensorBoard writer does), so the build needs no `protoc`. Field numbers are
-//! those of `onnx/onnx.proto` (IR version 8, the one opset 17 belongs to); fields strata does
-//! not write are left out, and a decoder skips them.
+//! The subset of ONNX's protocol buffer messages strata writes and reads, declared by hand with
+//! prost's derive (as the TensorBoard writer does), so the build needs no `protoc`. Field
+//! numbers are those of `onnx/onnx.proto` (IR version 8, the one opset 17 belongs to); fields
+//! strata neither writes nor reads (subgraphs, sparse tensors, training info) are left out, and
+//! the decoder skips them, so an imported file's control-flow subgraphs never reach memory.
 
 /// `onnx.ModelProto`: the file's top-level message.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -75,6 +76,9 @@ pub struct NodeProto {
     /// `attribute = 5`.
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
+    /// `domain = 7`: the operator set the op belongs to (empty or `ai.onnx` for the default).
+    #[prost(string, tag = "7")]
+    pub domain: String,
 }
 
 /// `onnx.AttributeProto`: a named setting of a node. Its value fields are `optional` (proto2's
@@ -93,6 +97,11 @@ pub struct AttributeProto {
     /// `s = 4`.
     #[prost(bytes = "vec", optional, tag = "4")]
     pub s: Option<Vec<u8>>,
+
+
+    /// `t = 5`: a tensor (`Constant`'s `value`).
+    #[prost(message, optional, tag = "5")]
+    pub t: Option<TensorProto>,
     /// `floats = 7`.
     #[prost(float, repeated, tag = "7")]
     pub floats: Vec<f32>,
@@ -119,6 +128,10 @@ pub enum AttributeType {
     Int = 2,
     /// `STRING = 3`.
     String = 3,
+
+
+    /// `TENSOR = 4`.
+    Tensor = 4,
     /// `FLOATS = 6`.
     Floats = 6,
     /// `INTS = 7`.
@@ -127,27 +140,63 @@ pub enum AttributeType {
     Strings = 8,
 }
 
-/// `onnx.TensorProto`: a constant tensor (a weight).
+/// `onnx.TensorProto`: a constant tensor (a weight). Its values are in `raw_data` (what strata
+/// writes), in the typed lists, or in an external file (`data_location` = 1).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {
     /// `dims = 1`.
     #[prost(int64, repeated, tag = "1")]
     pub dims: Vec<i64>,
-    /// `data_type = 2` ([`FLOAT`] or [`INT64`]).
+    /// `data_type = 2` ([`FLOAT`], [`INT64`], ...).
     #[prost(int32, tag = "2")]
     pub data_type: i32,
+    /// `float_data = 4`: FLOAT values when `raw_data` is empty.
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    /// `int32_data = 5`: INT32 (and smaller integer) values when `raw_data` is empty.
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
+    /// `int64_data = 7`: INT64 values when `raw_data` is empty.
+    #[prost(int64, repeated, tag = "7")]
+    pub int64_data: Vec<i64>,
     /// `name = 8`.
     #[prost(string, tag = "8")]
     pub name: String,
     /// `raw_data = 9`: the values, little-endian, row-major.
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    /// `double_data = 10`: DOUBLE values when `raw_data` is empty.
+    #[prost(double, repeated, tag = "10")]
+    pub double_data: Vec<f64>,
+    /// `external_data = 13`: `location`, `offset`, `length` of values kept in another file.
+    #[prost(message, repeated, tag = "13")]
+    pub external_data: Vec<StringStringEntryProto>,
+    /// `data_location = 14`: 1 (`EXTERNAL`) when the values are in `external_data`'s file.
+    #[prost(int32, tag = "14")]
+    pub data_location: i32,
+}
+
+/// `onnx.StringStringEntryProto`: a key and its value.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StringStringEntryProto {
+    /// `key = 1`.
+    #[prost(string, tag = "1")]
+    pub key: String,
+    /// `value = 2`.
+    #[prost(string, tag = "2")]
+    pub value: String,
 }
 
 /// `TensorProto.DataType.FLOAT`.
 pub const FLOAT: i32 = 1;
+/// `TensorProto.DataType.INT32`.
+pub const INT32: i32 = 6;
 /// `TensorProto.DataType.INT64`.
 pub const INT64: i32 = 7;
+/// `TensorProto.DataType.DOUBLE`.
+pub const DOUBLE: i32 = 11;
+/// `TensorProto.DataLocation.EXTERNAL`.
+pub const EXTERNAL: i32 = 1;
 
 /// `onnx.ValueInfoProto`: a graph input's or output's name and type.
 #[derive(Clone, PartialEq, prost::Message)]

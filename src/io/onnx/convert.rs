@@ -1,0 +1,332 @@
+//! The state of an ONNX import: every tensor name seen so far (a constant, or a tensor strata
+//! computes, with how strata's axes relate to ONNX's), the strata layers made so far, and the
+//! helpers the operators (`ops.rs`, `folding.rs`) share.
+//!
+//! ONNX graphs from PyTorch are channels-first (NCHW); strata's kernels are channels-last. A
+//! computed tensor keeps strata's layout and records which ONNX axis each strata axis holds
+//! ([`Computed::axes`]): an image is `(H, W, C)` in strata and `(C, H, W)` in ONNX. Operators
+//! that only relabel axes (`Transpose`) change the record, not the data; those that depend on
+//! the order of values (`Flatten`, `Reshape`) either find the two orders equal or record the
+//! permutation of the flattened features ([`Computed::order`]), which the next `Gemm`'s weights
+//! absorb (their rows are reordered once, at import).
+
+use super::proto::{AttributeProto, NodeProto};
+use super::tensors::Constant;
+use crate::layers::Layer;
+use crate::model::Source;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+/// A tensor of the graph as the import sees it.
+#[derive(Clone, Debug)]
+pub(super) enum Tensor {
+    /// Known at import: a weight, a shape, a folded computation.
+    Constant(Rc<Constant>),
+    /// Computed by the strata model.
+    Computed(Computed),
+}
+
+/// A tensor the strata model computes.
+#[derive(Clone, Debug)]
+pub(super) struct Computed {
+    /// The strata model input or layer output that holds it.
+    pub source: Source,
+    /// Its ONNX per-sample shape (the batch axis left out).
+    pub shape: Vec<usize>,
+    /// Strata's per-sample axis `i` is ONNX's per-sample axis `axes[i]`.
+    pub axes: Vec<usize>,
+    /// For one-axis tensors flattened from a layout whose order differs from ONNX's: strata's
+    /// feature `j` is ONNX's feature `order[j]`.
+    pub order: Option<Rc<Vec<usize>>>,
+    /// Whether every value is at least 0 (after a ReLU), which lets a max pooling's padding be
+    /// zeros.
+    pub non_negative: bool,
+    /// The index of the strata layer that made it, when an import layer did (for folding a
+    /// following `Add` into its bias).
+    pub layer: Option<usize>,
+}
+
+impl Computed {
+    /// Strata's per-sample shape.
+    pub fn strata_shape(&self) -> Vec<usize> {
+        self.axes.iter().map(|&a| self.shape[a]).collect()
+    }
+
+    /// Whether strata holds it as a channels-last image: ONNX `(C, H, W)`, strata `(H, W, C)`.
+    pub fn is_channels_last_image(&self) -> bool {
+        self.shape.len() == 3 && self.axes == [1, 2, 0] && self.order.is_none()
+    }
+
+    /// Whether strata's values are in ONNX's row-major order (the axes of size 1 aside), so a
+    /// reshape means the same in both.
+    pub fn same_order(&self) -> bool {
+        if self.order.is_some() {
+            return false;
+        }
+        let kept: Vec<usize> = self.axes.iter().copied().filter(|&a| self.shape[a] != 1).collect();
+        kept.windows(2).all(|w| w[0] < w[1])
+    }
+
+    /// For each strata flat index, the ONNX flat index of the same value; an error when the
+    /// list would not fit the memory budget.
+    pub fn flat_order(&self) -> Result<Vec<usize>, String> {
+        if let Some(order) = &self.order {
+            return Ok(order.to_vec());
+        }
+        let count = self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let bytes = count.and_then(|n| u64::try_from(n).ok()?.checked_mul(8));
+        crate::limits::check_memory(|| format!("flattening ONNX shape {:?}", self.shape), bytes)
+            .map_err(|e| e.to_string())?;
+        let rank = self.shape.len();
+        let mut onnx_strides = vec![1usize; rank];
+        for k in (0..rank.saturating_sub(1)).rev() {
+            onnx_strides[k] = onnx_strides[k + 1] * self.shape[k + 1];
+        }
+        let strata = self.strata_shape();
+        let count: usize = strata.iter().product();
+        let mut order = Vec::with_capacity(count);
+        let mut index = vec![0usize; rank];
+        for _ in 0..count {
+            order.push((0..rank).map(|i| index[i] * onnx_strides[self.axes[i]]).sum());
+            for i in (0..rank).rev() {
+                index[i] += 1;
+                if index[i] < strata[i] {
+                    break;
+                }
+                index[i] = 0;
+            }
+        }
+        Ok(order)
+    }
+
+    /// Strata's axis that holds ONNX's per-sample axis `onnx_axis`.
+    pub fn strata_axis(&self, onnx_axis: usize) -> Option<usize> {
+        self.axes.iter().position(|&a| a == onnx_axis)
+    }
+}
+
+/// ONNX's per-sample shape of a strata shape laid out as `axes`.
+pub(super) fn onnx_shape(strata: &[usize], axes: &[usize]) -> Vec<usize> {
+    let mut shape = vec![0; strata.len()];
+    for (i, &a) in axes.iter().enumerate() {
+        shape[a] = strata[i];
+    }
+    shape
+}
+
+/// A strata layer made by the import, waiting for the model to be built.
+pub(super) struct PendingLayer {
+    /// The layer, made from `class` and `config`.
+    pub layer: Box<dyn Layer>,
+    /// Its class and config, to make it again with a bias.
+    pub class: &'static str,
+    pub config: Value,
+    /// What its one call reads.
+    pub inputs: Vec<Source>,
+    /// Its weights in strata's order and layouts (flattened), checked against the built shapes.
+    pub weights: Vec<Vec<f32>>,
+}
+
+/// One node being converted, with its attributes at hand.
+pub(super) struct Node<'a> {
+    pub proto: &'a NodeProto,
+    /// The version of the operator set the node belongs to.
+    pub opset: i64,
+}
+
+impl Node<'_> {
+    /// The attribute `name`, if given.
+    pub fn attribute(&self, name: &str) -> Option<&AttributeProto> {
+        self.proto.attribute.iter().find(|a| a.name == name)
+    }
+
+    /// An integer attribute, `default` when absent.
+    pub fn int(&self, name: &str, default: i64) -> i64 {
+        self.attribute(name).and_then(|a| a.i).unwrap_or(default)
+    }
+
+    /// A float attribute, `default` when absent.
+    pub fn float(&self, name: &str, default: f32) -> f32 {
+        self.attribute(name).and_then(|a| a.f).unwrap_or(default)
+    }
+
+    /// A list-of-integers attribute, if given.
+    pub fn ints(&self, name: &str) -> Option<Vec<i64>> {
+        self.attribute(name).map(|a| a.ints.clone())
+    }
+
+    /// A string attribute, if given.
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.attribute(name)
+            .and_then(|a| a.s.as_ref())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+    }
+
+    /// The name of input `k`, `None` when absent or empty (an optional input left out).
+    pub fn input(&self, k: usize) -> Option<&str> {
+        self.proto.input.get(k).map(String::as_str).filter(|s| !s.is_empty())
+    }
+}
+
+/// The import in progress.
+pub(super) struct Converter {
+    /// Every tensor name converted so far.
+    pub tensors: HashMap<String, Tensor>,
+    /// The strata layers made so far, the inputs' first; layer `k` makes output `k`.
+    pub layers: Vec<PendingLayer>,
+    /// Layer names taken.
+    names: HashSet<String>,
+    /// How many node inputs and graph outputs read each tensor.
+    pub readers: HashMap<String, usize>,
+    /// The batch size when the graph fixes it (an export without a dynamic batch axis).
+    pub static_batch: Option<usize>,
+}
+
+impl Converter {
+    /// An empty import for a graph whose tensors are read `readers` times each.
+    pub fn new(readers: HashMap<String, usize>, static_batch: Option<usize>) -> Converter {
+        Converter {
+            tensors: HashMap::new(),
+            layers: Vec::new(),
+            names: HashSet::new(),
+            readers,
+            static_batch,
+        }
+    }
+
+    /// The tensor named `name`.
+    pub fn tensor(&self, name: &str) -> Result<&Tensor, String> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| format!("reads '{name}', which no node, initializer or input makes"))
+    }
+
+    /// Input `k` of `node`, which must be there.
+    pub fn input(&self, node: &Node, k: usize) -> Result<&Tensor, String> {
+        let name = node.input(k).ok_or_else(|| format!("needs input {k}"))?;
+        self.tensor(name)
+    }
+
+    /// Input `k` of `node`, which must be a constant (`what` says what it is, for errors).
+    pub fn constant(&self, node: &Node, k: usize, what: &str) -> Result<Rc<Constant>, String> {
+        match self.input(node, k)? {
+            Tensor::Constant(c) => Ok(c.clone()),
+            Tensor::Computed(_) => Err(format!(
+                "its {what} (input {k}, '{}') is computed by the graph; strata needs it known at import",
+                node.input(k).unwrap_or("")
+            )),
+        }
+    }
+
+    /// Input `k` of `node` when it is given and a constant, `None` when it is absent.
+    pub fn optional_constant(&self, node: &Node, k: usize, what: &str) -> Result<Option<Rc<Constant>>, String> {
+        match node.input(k) {
+            None => Ok(None),
+            Some(_) => self.constant(node, k, what).map(Some),
+        }
+    }
+
+    /// Input `k` of `node`, which must be computed by the model.
+    pub fn computed(&self, node: &Node, k: usize) -> Result<Computed, String> {
+        match self.input(node, k)? {
+            Tensor::Computed(c) => Ok(c.clone()),
+            Tensor::Constant(_) => Err(format!(
+                "input {k} ('{}') is a constant, where strata needs a computed tensor",
+                node.input(k).unwrap_or("")
+            )),
+        }
+    }
+
+    /// An integer list given as input `k` (newer opsets) or attribute `name` (older ones).
+    pub fn ints_input_or_attribute(&self, node: &Node, k: usize, name: &str) -> Result<Option<Vec<i64>>, String> {
+        match node.input(k) {
+            Some(_) => Ok(Some(self.constant(node, k, name)?.ints(name)?)),
+            None => Ok(node.ints(name)),
+        }
+    }
+
+    /// A unique layer name from the node's (`/features/0/Conv` → `features_0_Conv`), with
+    /// `suffix` for a second layer of one node.
+    pub fn layer_name(&mut self, node: &NodeProto, suffix: &str) -> String {
+        let base = match node.name.trim_matches('/') {
+            "" => crate::layers::base_name(&node.op_type),
+            name => name.to_string(),
+        };
+        let mut base: String = base
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(120)
+            .collect();
+        base.push_str(suffix);
+        let mut name = base.clone();
+        let mut k = 1;
+        while !self.names.insert(name.clone()) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        name
+    }
+
+    /// Adds a strata layer of `class` with `config` (its name added) called on `inputs` with
+    /// `weights`, and returns its output's source, strata shape and layer index.
+    pub fn add_layer(
+        &mut self,
+        node: &NodeProto,
+        suffix: &str,
+        class: &'static str,
+        mut config: Value,
+        inputs: &[&Computed],
+        weights: Vec<Vec<f32>>,
+    ) -> Result<(Source, Vec<usize>, usize), String> {
+        config["name"] = Value::String(self.layer_name(node, suffix));
+        let layer = crate::layers::from_config(class, &config).map_err(|e| format!("as {class}: {}", e.reason()))?;
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|x| x.strata_shape()).collect();
+        let output = layer
+            .output_shapes(&shapes)
+            .map_err(|e| format!("as {class}: {}", e.reason()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{class} gives no output"))?;
+        let index = self.layers.len();
+        self.layers.push(PendingLayer {
+            layer,
+            class,
+            config,
+            inputs: inputs.iter().map(|x| x.source).collect(),
+            weights,
+        });
+        Ok((Source::Output(index), output, index))
+    }
+
+    /// Adds a layer whose output keeps the input's layout (`x`'s axes and order).
+    pub fn add_same_layout(
+        &mut self,
+        node: &NodeProto,
+        class: &'static str,
+        config: Value,
+        x: &Computed,
+        weights: Vec<Vec<f32>>,
+    ) -> Result<Computed, String> {
+        let (source, shape, layer) = self.add_layer(node, "", class, config, &[x], weights)?;
+        Ok(Computed {
+            source,
+            shape: onnx_shape(&shape, &x.axes),
+            axes: x.axes.clone(),
+            order: x.order.clone(),
+            non_negative: false,
+            layer: Some(layer),
+        })
+    }
+
+    /// Whether `name` is read once only (so the layer that makes it may change what it makes).
+    pub fn read_once(&self, name: &str) -> bool {
+        self.readers.get(name).copied().unwrap_or(0) == 1
+    }
+}

@@ -1,0 +1,445 @@
+//! ONNX import: an ONNX file (a PyTorch export, a torchvision classifier) as a strata
+//! functional model that predicts and trains like any other.
+//!
+//! ```no_run
+//! # fn main() -> strata::Result<()> {
+//! let mut model = strata::io::load_onnx("resnet18.onnx")?;
+//! model.save("resnet18.safetensors")?;
+//! # Ok(()) }
+//! ```
+//!
+//! The graph's nodes are put in order (a cycle is an error), every unsupported operator is
+//! listed at once, then each node becomes strata layers (`ops.rs`) or is computed at import
+//! (`folding.rs`). Images become channels-last: an ONNX input `(N, C, H, W)` is a strata input
+//! `(N, H, W, C)`, and an image output comes out channels-last too.
+
+use super::convert::{Computed, Converter, Node, Tensor};
+use super::ops::IMPORTABLE_OPS;
+use super::proto::{DimensionValue, FLOAT, GraphProto, ModelProto, NodeProto};
+use super::tensors::TensorReader;
+use crate::error::{Error, Result};
+use crate::model::{Model, Source};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::rc::Rc;
+
+/// The oldest default-domain operator set import reads (ONNX 1.2's, 2018).
+const OLDEST_OPSET: i64 = 7;
+
+/// Reads an ONNX model file as a strata functional model: weights from initializers or from
+/// external data files in the model's folder, NCHW images turned channels-last (the model's
+/// inputs and image outputs are `(N, H, W, C)`). Every unsupported operator is named at once
+/// (type, node, opset); a dynamic size other than the batch, or a damaged file, is an error
+/// naming the tensor or what is wrong.
+pub fn load_onnx(path: impl AsRef<Path>) -> Result<Model> {
+    let path = path.as_ref();
+    let bytes = crate::fs::read_whole(path)?;
+    import(&bytes, path, true)
+}
+
+/// [`load_onnx`] from the file's bytes; `origin` names it in errors. A model with external
+/// data is refused (there is no folder to read it from).
+pub fn load_onnx_bytes(bytes: &[u8], origin: impl AsRef<Path>) -> Result<Model> {
+    import(bytes, origin.as_ref(), false)
+}
+
+fn import(bytes: &[u8], path: &Path, has_file: bool) -> Result<Model> {
+    let fail = |reason: String| Error::file(path, reason);
+    let proto: ModelProto = prost::Message::decode(bytes)
+        .map_err(|e| fail(format!("not an ONNX model: the protocol buffer does not decode ({e})")))?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| fail("not an ONNX model: it has no graph".into()))?;
+    let opsets: HashMap<&str, i64> = proto
+        .opset_import
+        .iter()
+        .map(|o| (if o.domain == "ai.onnx" { "" } else { o.domain.as_str() }, o.version))
+        .collect();
+    let opset = opsets.get("").copied().unwrap_or(0);
+    if opset < OLDEST_OPSET {
+        return Err(fail(format!(
+            "uses ONNX opset {opset}; strata imports opset {OLDEST_OPSET} and later (re-export with a current exporter)"
+        )));
+    }
+    check_supported(graph, &opsets).map_err(fail)?;
+    let order = node_order(graph).map_err(fail)?;
+    let mut reader = TensorReader::new(path, has_file)?;
+    let (mut converter, input_shapes) = start(graph, &mut reader).map_err(fail)?;
+    for &k in &order {
+        let proto = &graph.node[k];
+        let node = Node { proto, opset };
+        let tensor = convert(&mut converter, &node, &mut reader)
+            .map_err(|e| fail(format!("node '{}' ({}): {e}", proto.name, proto.op_type)))?;
+        if let Some(output) = proto.output.first().filter(|o| !o.is_empty()) {
+            converter.tensors.insert(output.clone(), tensor);
+        }
+    }
+    let outputs = outputs(&converter, graph).map_err(fail)?;
+    assemble(converter, input_shapes, outputs, graph, path)
+}
+
+/// Refuses a graph with operators import does not read, naming each (type, node, opset).
+fn check_supported(graph: &GraphProto, opsets: &HashMap<&str, i64>) -> std::result::Result<(), String> {
+    let mut refused: Vec<String> = Vec::new();
+    for node in &graph.node {
+        let domain = if node.domain == "ai.onnx" {
+            ""
+        } else {
+            node.domain.as_str()
+        };
+        if domain.is_empty() && IMPORTABLE_OPS.contains(&node.op_type.as_str()) {
+            continue;
+        }
+        let version = opsets.get(domain).copied().unwrap_or(0);
+        let set = if domain.is_empty() {
+            "opset".to_string()
+        } else {
+            format!("{domain} opset")
+        };
+        let entry = format!("{} (node '{}', {set} {version})", node.op_type, node.name);
+        if !refused.contains(&entry) {
+            refused.push(entry);
+        }
+    }
+    match refused.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "has operators strata does not import: {} (supported: see strata::io::onnx::IMPORTABLE_OPS)",
+            refused.join(", ")
+        )),
+    }
+}
+
+/// The nodes in an order where each comes after the nodes that make its inputs; a cycle, two
+/// nodes making one tensor or a tensor nothing makes is an error naming them.
+fn node_order(graph: &GraphProto) -> std::result::Result<Vec<usize>, String> {
+    let mut maker: HashMap<&str, usize> = HashMap::new();
+    for (k, node) in graph.node.iter().enumerate() {
+        for output in node.output.iter().filter(|o| !o.is_empty()) {
+            if maker.insert(output, k).is_some() {
+                return Err(format!(
+                    "two nodes make the tensor '{output}' (the second is '{}')",
+                    node.name
+                ));
+            }
+        }
+    }
+    let given: HashSet<&str> = graph
+        .initializer
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(graph.input.iter().map(|i| i.name.as_str()))
+        .collect();
+    // Kahn's algorithm: how many inputs each node waits for, who waits on each node.
+    let mut waiting = vec![0usize; graph.node.len()];
+    let mut followers: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
+    for (k, node) in graph.node.iter().enumerate() {
+        for input in node.input.iter().filter(|i| !i.is_empty()) {
+            if given.contains(input.as_str()) {
+                continue;
+            }
+            let &from = maker.get(input.as_str()).ok_or_else(|| {
+                format!(
+                    "node '{}' reads '{input}', which no node, initializer or input makes",
+                    node.name
+                )
+            })?;
+            waiting[k] += 1;
+            followers[from].push(k);
+        }
+    }
+    let mut ready: Vec<usize> = (0..graph.node.len()).filter(|&k| waiting[k] == 0).rev().collect();
+    let mut order = Vec::with_capacity(graph.node.len());
+    while let Some(k) = ready.pop() {
+        order.push(k);
+        for &next in followers[k].iter().rev() {
+            waiting[next] -= 1;
+            if waiting[next] == 0 {
+                ready.push(next);
+            }
+        }
+    }
+    if order.len() != graph.node.len() {
+        let stuck: Vec<String> = (0..graph.node.len())
+            .filter(|&k| waiting[k] > 0)
+            .take(5)
+            .map(|k| format!("'{}'", graph.node[k].name))
+            .collect();
+        return Err(format!("its graph has a cycle, through nodes {}", stuck.join(", ")));
+    }
+    Ok(order)
+}
+
+/// The converter with the graph's constants and inputs: initializers read, each input an
+/// `InputLayer` (channels-last for images); and the inputs' strata shapes.
+fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(Converter, Vec<Vec<usize>>), String> {
+    let mut readers: HashMap<String, usize> = HashMap::new();
+    for name in graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter())
+        .chain(graph.output.iter().map(|o| &o.name))
+    {
+        *readers.entry(name.clone()).or_default() += 1;
+    }
+    let initialized: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<_> = graph
+        .input
+        .iter()
+        .filter(|i| !initialized.contains(i.name.as_str()))
+        .collect();
+    if inputs.is_empty() {
+        return Err("its graph has no input".into());
+    }
+    let mut shapes = Vec::new();
+    let mut static_batch = None;
+    for input in &inputs {
+        let name = &input.name;
+        let tensor = input
+            .r#type
+            .as_ref()
+            .and_then(|t| t.tensor_type.as_ref())
+            .ok_or_else(|| format!("input '{name}' is not a tensor"))?;
+        if tensor.elem_type != FLOAT {
+            return Err(format!(
+                "input '{name}' has element type {}; strata imports float inputs only",
+                tensor.elem_type
+            ));
+        }
+        let dims = tensor
+            .shape
+            .as_ref()
+            .map(|s| s.dim.as_slice())
+            .ok_or_else(|| format!("input '{name}' has no shape"))?;
+        if dims.len() < 2 || dims.len() > 5 {
+            return Err(format!(
+                "input '{name}' has {} axes; strata imports inputs of 2 to 5 axes (batch first)",
+                dims.len()
+            ));
+        }
+        if let Some(DimensionValue::DimValue(b)) = dims[0].value
+            && b > 0
+        {
+            static_batch = Some(b as usize);
+        }
+        let mut shape = Vec::new();
+        for (axis, dim) in dims.iter().enumerate().skip(1) {
+            match &dim.value {
+                Some(DimensionValue::DimValue(d)) if *d > 0 && *d <= 1 << 24 => shape.push(*d as usize),
+                Some(DimensionValue::DimParam(p)) => {
+                    return Err(format!(
+                        "input '{name}' has the dynamic size '{p}' on axis {axis}; strata fixes every size but the \
+                         batch's (export with a fixed input size)"
+                    ));
+                }
+                _ => return Err(format!("input '{name}' has no fixed size on axis {axis}")),
+            }
+        }
+        let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        crate::limits::check_memory(
+            || format!("one sample of input '{name}' {shape:?}"),
+            values.and_then(crate::limits::f32_bytes),
+        )
+        .map_err(|e| e.to_string())?;
+        shapes.push(shape);
+    }
+    let mut converter = Converter::new(readers, static_batch);
+    for t in &graph.initializer {
+        let c = reader.read(t)?;
+        converter.tensors.insert(t.name.clone(), Tensor::Constant(Rc::new(c)));
+    }
+    let mut strata_shapes = Vec::new();
+    for (i, (input, shape)) in inputs.iter().zip(shapes).enumerate() {
+        let axes: Vec<usize> = if shape.len() == 3 {
+            vec![1, 2, 0]
+        } else {
+            (0..shape.len()).collect()
+        };
+        let strata: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
+        let computed = Computed {
+            source: Source::ModelInput(i),
+            shape: shape.clone(),
+            axes: axes.clone(),
+            order: None,
+            non_negative: false,
+            layer: None,
+        };
+        let node = NodeProto {
+            name: input.name.clone(),
+            op_type: "Input".into(),
+            ..Default::default()
+        };
+        let (source, _, _) = converter.add_layer(
+            &node,
+            "",
+            "InputLayer",
+            json!({ "batch_shape": std::iter::once(None).chain(strata.iter().map(|&d| Some(d))).collect::<Vec<_>>() }),
+            &[&computed],
+            vec![],
+        )?;
+        converter
+            .tensors
+            .insert(input.name.clone(), Tensor::Computed(Computed { source, ..computed }));
+        strata_shapes.push(strata);
+    }
+    Ok((converter, strata_shapes))
+}
+
+/// One node's result.
+fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) -> std::result::Result<Tensor, String> {
+    let op = node.proto.op_type.as_str();
+    match op {
+        "Constant" => return converter.constant_node(node, reader),
+        "Shape" => return converter.shape(node),
+        "ConstantOfShape" => return converter.constant_of_shape(node, reader),
+        _ => {}
+    }
+    let all_constant = (0..node.proto.input.len())
+        .filter(|&k| node.input(k).is_some())
+        .all(|k| matches!(converter.input(node, k), Ok(Tensor::Constant(_))));
+    let first_constant = matches!(converter.input(node, 0)?, Tensor::Constant(_));
+    if all_constant
+        || first_constant
+            && matches!(
+                op,
+                "Reshape"
+                    | "Squeeze"
+                    | "Unsqueeze"
+                    | "Gather"
+                    | "Slice"
+                    | "Cast"
+                    | "Transpose"
+                    | "Flatten"
+                    | "Identity"
+                    | "Dropout"
+            )
+    {
+        return converter.fold(node);
+    }
+    match op {
+        "Conv" => converter.conv(node),
+        "ConvTranspose" => converter.conv_transpose(node),
+        "Gemm" => converter.gemm(node),
+        "MatMul" => converter.matmul(node),
+        "Add" | "Sub" | "Mul" | "Div" => converter.arithmetic(node),
+        "Relu" | "Clip" | "LeakyRelu" => converter.relu(node),
+        "Sigmoid" | "Tanh" | "HardSigmoid" | "HardSwish" | "Softmax" => converter.activation(node),
+        "MaxPool" | "AveragePool" => converter.pool(node),
+        "GlobalAveragePool" | "GlobalMaxPool" => converter.global_pool(node),
+        "BatchNormalization" => converter.batch_norm(node),
+        "Concat" => converter.concat(node),
+        "Pad" => converter.pad(node),
+        "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => converter.reshape_node(node),
+        "Transpose" => {
+            let x = converter.computed(node, 0)?;
+            converter.transpose_computed(node, x)
+        }
+        "Identity" | "Dropout" => Ok(Tensor::Computed(Computed {
+            layer: None,
+            ..converter.computed(node, 0)?
+        })),
+        "Cast" => match node.int("to", FLOAT as i64) as i32 {
+            FLOAT => Ok(Tensor::Computed(Computed {
+                layer: None,
+                ..converter.computed(node, 0)?
+            })),
+            other => Err(format!(
+                "casting a computed tensor to data type {other} is not supported"
+            )),
+        },
+        _ => Err("reads a computed tensor where strata needs constants".into()),
+    }
+}
+
+/// The model's outputs: one computed tensor per graph output, in ONNX's order of values or
+/// channels-last for images.
+fn outputs(converter: &Converter, graph: &GraphProto) -> std::result::Result<Vec<usize>, String> {
+    let mut outputs = Vec::new();
+    for output in &graph.output {
+        let name = &output.name;
+        let x = match converter.tensor(name)? {
+            Tensor::Computed(x) => x,
+            Tensor::Constant(_) => return Err(format!("output '{name}' is a constant; strata's outputs are computed")),
+        };
+        let Source::Output(index) = x.source else {
+            return Err(format!("output '{name}' is a model input"));
+        };
+        if !(x.same_order() || x.is_channels_last_image()) {
+            return Err(format!(
+                "output '{name}' of ONNX shape (N, {}) is held by strata in another order of its values",
+                super::ops::join(&x.shape)
+            ));
+        }
+        outputs.push(index);
+    }
+    if outputs.is_empty() {
+        return Err("its graph has no output".into());
+    }
+    Ok(outputs)
+}
+
+/// The strata model: layers and calls, built for the inputs' shapes, the weights copied in.
+fn assemble(
+    converter: Converter,
+    input_shapes: Vec<Vec<usize>>,
+    outputs: Vec<usize>,
+    graph: &GraphProto,
+    path: &Path,
+) -> Result<Model> {
+    let fail = |reason: String| Error::file(path, reason);
+    let input_count = input_shapes.len();
+    let mut layers = Vec::with_capacity(converter.layers.len());
+    let mut calls = Vec::with_capacity(converter.layers.len());
+    let mut weights = Vec::with_capacity(converter.layers.len());
+    for (k, pending) in converter.layers.into_iter().enumerate() {
+        layers.push(pending.layer);
+        calls.push((k, pending.inputs));
+        weights.push(pending.weights);
+    }
+    let mut model = Model::from_parts(layers, calls, input_count, outputs)
+        .map_err(|e| fail(format!("the imported graph does not make a model: {}", e.reason())))?;
+    let name: String = graph
+        .name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = if name.is_empty() {
+        stem.unwrap_or_else(|| "onnx_model".into())
+    } else {
+        name
+    };
+    model.set_name(&name);
+    let shapes: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
+    model
+        .build_inputs(&shapes)
+        .map_err(|e| fail(format!("the imported model does not build: {}", e.reason())))?;
+    let ids: Vec<_> = model
+        .layers()
+        .iter()
+        .map(|l| (l.name().to_string(), l.params()))
+        .collect();
+    for ((layer, ids), values) in ids.into_iter().zip(weights) {
+        if ids.len() != values.len() {
+            return Err(fail(format!(
+                "layer '{layer}' has {} weights, the file gives {}",
+                ids.len(),
+                values.len()
+            )));
+        }
+        for (id, values) in ids.into_iter().zip(values) {
+            let data = model.params_mut().value_mut(id).data_mut();
+            if data.len() != values.len() {
+                return Err(fail(format!(
+                    "layer '{layer}': a weight holds {} values, the file gives {}",
+                    data.len(),
+                    values.len()
+                )));
+            }
+            data.copy_from_slice(&values);
+        }
+    }
+    Ok(model)
+}

@@ -1,0 +1,912 @@
+//! ONNX operators as strata layers: convolutions, dense layers, activations, pooling,
+//! normalization, merges and reshapes. Weights are converted once, here, from ONNX's layouts
+//! (`OIHW` kernels, `(in, out)` or transposed matrices) to Keras's (`HWIO`, `(in, out)`).
+
+use super::convert::{Computed, Converter, Node, Tensor, onnx_shape};
+use super::tensors::Constant;
+use serde_json::json;
+use std::rc::Rc;
+
+/// The operators ONNX import reads (the README's list is made from it). `Shape`, `Gather`,
+/// `Cast`, `Slice`, `ConstantOfShape` and the arithmetic operators on constants are computed at
+/// import (the static shapes exporters compute).
+pub const IMPORTABLE_OPS: &[&str] = &[
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "Clip",
+    "LeakyRelu",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "Softmax",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "BatchNormalization",
+    "Concat",
+    "Flatten",
+    "Reshape",
+    "Transpose",
+    "Pad",
+    "Squeeze",
+    "Unsqueeze",
+    "Dropout",
+    "Identity",
+    "Constant",
+    "Shape",
+    "Gather",
+    "Cast",
+    "Slice",
+    "ConstantOfShape",
+];
+
+/// How a window's padding maps onto strata: Keras's "same" or "valid", or explicit zeros
+/// (a `ZeroPadding2D` before a "valid" window).
+#[derive(Debug, PartialEq)]
+enum Padding {
+    Same,
+    Valid,
+    /// `[[top, bottom], [left, right]]`.
+    Explicit([[usize; 2]; 2]),
+}
+
+/// A 2-D window's settings read from a node.
+struct Window {
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    padding: Padding,
+}
+
+/// Reads `kernel_shape` (or `kernel` when the weights give it), `strides`, `dilations`, `pads`
+/// and `auto_pad` for an `(H, W)` input.
+fn window(node: &Node, kernel: Option<[usize; 2]>, size: [usize; 2]) -> Result<Window, String> {
+    let pair = |name: &str, default: usize| -> Result<[usize; 2], String> {
+        match node.ints(name) {
+            None => Ok([default; 2]),
+            Some(v) if v.len() == 2 && v.iter().all(|&x| (1..=1 << 20).contains(&x)) => {
+                Ok([v[0] as usize, v[1] as usize])
+            }
+            Some(v) => Err(format!("{name} {v:?}: strata reads two positive sizes (2-D windows)")),
+        }
+    };
+    let kernel = match (node.ints("kernel_shape"), kernel) {
+        (Some(_), _) => pair("kernel_shape", 1)?,
+        (None, Some(k)) => k,
+        (None, None) => return Err("has no kernel_shape".into()),
+    };
+    let strides = pair("strides", 1)?;
+    let dilations = pair("dilations", 1)?;
+    let same = same_pads(size, kernel, strides, dilations);
+    let auto_pad = node.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+    let padding = match auto_pad.as_str() {
+        "VALID" => Padding::Valid,
+        "SAME_UPPER" => Padding::Same,
+        "NOTSET" | "" => {
+            let pads = node.ints("pads").unwrap_or_else(|| vec![0; 4]);
+            if pads.len() != 4 || pads.iter().any(|&p| !(0..=1 << 20).contains(&p)) {
+                return Err(format!("pads {pads:?}: strata reads four sizes, none negative"));
+            }
+            let pads = [
+                [pads[0] as usize, pads[2] as usize],
+                [pads[1] as usize, pads[3] as usize],
+            ];
+            if pads == [[0, 0], [0, 0]] {
+                Padding::Valid
+            } else if pads == same {
+                Padding::Same
+            } else {
+                Padding::Explicit(pads)
+            }
+        }
+        other => {
+            return Err(format!(
+                "auto_pad {other} is not supported (VALID, SAME_UPPER and explicit pads are)"
+            ));
+        }
+    };
+    Ok(Window {
+        kernel,
+        strides,
+        dilations,
+        padding,
+    })
+}
+
+/// The `[[top, bottom], [left, right]]` padding Keras's "same" uses on an `(H, W)` input (the
+/// odd row or column at the bottom or right).
+fn same_pads(size: [usize; 2], kernel: [usize; 2], strides: [usize; 2], dilations: [usize; 2]) -> [[usize; 2]; 2] {
+    let mut pads = [[0; 2]; 2];
+    for axis in 0..2 {
+        let span = (kernel[axis] - 1) * dilations[axis] + 1;
+        let out = size[axis].div_ceil(strides[axis]);
+        let total = ((out.max(1) - 1) * strides[axis] + span).saturating_sub(size[axis]);
+        pads[axis] = [total / 2, total - total / 2];
+    }
+    pads
+}
+
+impl Converter {
+    /// Requires `x` to be a channels-last image, as strata's convolutions and pooling take.
+    fn image(&self, node: &Node, k: usize) -> Result<Computed, String> {
+        let x = self.computed(node, k)?;
+        if !x.is_channels_last_image() {
+            return Err(format!(
+                "needs an image (N, C, H, W) that strata holds channels-last; input '{}' has ONNX shape (N, {}) in another layout",
+                node.input(k).unwrap_or(""),
+                join(&x.shape)
+            ));
+        }
+        Ok(x)
+    }
+
+    /// A `ZeroPadding2D` on `x` when `padding` is explicit (then the window is "valid").
+    fn pad_explicitly(
+        &mut self,
+        node: &Node,
+        x: Computed,
+        padding: &Padding,
+    ) -> Result<(Computed, &'static str), String> {
+        match padding {
+            Padding::Same => Ok((x, "same")),
+            Padding::Valid => Ok((x, "valid")),
+            Padding::Explicit(pads) => {
+                let config = json!({ "padding": pads });
+                let (source, shape, layer) =
+                    self.add_layer(node.proto, "_pad", "ZeroPadding2D", config, &[&x], vec![])?;
+                let padded = Computed {
+                    source,
+                    shape: onnx_shape(&shape, &x.axes),
+                    axes: x.axes.clone(),
+                    order: None,
+                    non_negative: x.non_negative,
+                    layer: Some(layer),
+                };
+                Ok((padded, "valid"))
+            }
+        }
+    }
+
+    /// `Conv`: `Conv2D` (group 1) or `DepthwiseConv2D` (one group per input channel).
+    pub(super) fn conv(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.image(node, 0)?;
+        let w = self.constant(node, 1, "kernel")?;
+        let bias = self.optional_constant(node, 2, "bias")?;
+        let [out, per_group, kh, kw] = dims4(&w, "kernel")?;
+        if out == 0 || kh == 0 || kw == 0 {
+            return Err(format!("kernel {:?} is empty", w.shape));
+        }
+        let channels = x.shape[0];
+        let group = node.int("group", 1);
+        let window = window(node, Some([kh, kw]), [x.shape[1], x.shape[2]])?;
+        let weights = w.floats();
+        let (class, mut config, kernel) = if group == 1 {
+            if per_group != channels {
+                return Err(format!(
+                    "kernel {:?} does not fit an input of {channels} channels",
+                    w.shape
+                ));
+            }
+            // ONNX (out, in, h, w) → Keras (h, w, in, out).
+            let kernel = permute(&weights, &[out, per_group, kh, kw], &[2, 3, 1, 0]);
+            let config = json!({"filters": out, "kernel_size": [kh, kw]});
+            ("Conv2D", config, kernel)
+        } else if group as usize == channels && per_group == 1 && out % channels == 0 {
+            // ONNX (c·m + j, 1, h, w) → Keras (h, w, c, m): the same output channel order.
+            let multiplier = out / channels;
+            let kernel = permute(&weights, &[out, 1, kh, kw], &[2, 3, 1, 0]);
+            let config = json!({"depth_multiplier": multiplier, "kernel_size": [kh, kw]});
+            ("DepthwiseConv2D", config, kernel)
+        } else {
+            return Err(format!(
+                "grouped convolution with group {group} on {channels} channels is not supported: strata has \
+                 Conv2D (group 1) and DepthwiseConv2D (group = channels)"
+            ));
+        };
+        let (x, padding) = self.pad_explicitly(node, x, &window.padding)?;
+        config["strides"] = json!(window.strides);
+        config["dilation_rate"] = json!(window.dilations);
+        config["padding"] = json!(padding);
+        config["use_bias"] = json!(bias.is_some());
+        let mut all = vec![kernel];
+        if let Some(b) = bias {
+            check_len(&b, out, "bias")?;
+            all.push(b.floats());
+        }
+        Ok(Tensor::Computed(
+            self.add_same_layout(node.proto, class, config, &x, all)?,
+        ))
+    }
+
+    /// `ConvTranspose` (group 1): `Conv2DTranspose` with "valid" padding and ONNX's output
+    /// padding, then a `Cropping2D` for ONNX's `pads`.
+    pub(super) fn conv_transpose(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.image(node, 0)?;
+        let w = self.constant(node, 1, "kernel")?;
+        let bias = self.optional_constant(node, 2, "bias")?;
+        let [inputs, out, kh, kw] = dims4(&w, "kernel")?;
+        if out == 0 || kh == 0 || kw == 0 {
+            return Err(format!("kernel {:?} is empty", w.shape));
+        }
+        if node.int("group", 1) != 1 || inputs != x.shape[0] {
+            return Err(format!(
+                "only group 1 with a kernel of {} input channels is supported (kernel {:?}, group {})",
+                x.shape[0],
+                w.shape,
+                node.int("group", 1)
+            ));
+        }
+        if node.ints("dilations").is_some_and(|d| d.iter().any(|&v| v != 1)) {
+            return Err("dilations other than 1 are not supported".into());
+        }
+        if node.attribute("output_shape").is_some() || node.string("auto_pad").is_some_and(|a| a != "NOTSET") {
+            return Err("output_shape and auto_pad are not supported: give explicit pads".into());
+        }
+        let strides = node.ints("strides").unwrap_or_else(|| vec![1, 1]);
+        let output_padding = node.ints("output_padding").unwrap_or_else(|| vec![0, 0]);
+        let pads = node.ints("pads").unwrap_or_else(|| vec![0; 4]);
+        let bad = |v: &[i64], n: usize| v.len() != n || v.iter().any(|&x| !(0..=1 << 20).contains(&x));
+        if bad(&strides, 2) || bad(&output_padding, 2) || bad(&pads, 4) || strides.contains(&0) {
+            return Err(format!(
+                "strides {strides:?}, output_padding {output_padding:?} or pads {pads:?} are not 2-D sizes"
+            ));
+        }
+        // ONNX (in, out, h, w) → Keras (h, w, out, in).
+        let kernel = permute(&w.floats(), &[inputs, out, kh, kw], &[2, 3, 1, 0]);
+        let config = json!({
+            "filters": out, "kernel_size": [kh, kw], "strides": strides, "padding": "valid",
+            "output_padding": output_padding, "use_bias": bias.is_some(),
+        });
+        let mut all = vec![kernel];
+        if let Some(b) = bias {
+            check_len(&b, out, "bias")?;
+            all.push(b.floats());
+        }
+        let y = self.add_same_layout(node.proto, "Conv2DTranspose", config, &x, all)?;
+        if pads.iter().all(|&p| p == 0) {
+            return Ok(Tensor::Computed(y));
+        }
+        let cropping = json!([[pads[0], pads[2]], [pads[1], pads[3]]]);
+        let (source, shape, layer) = self.add_layer(
+            node.proto,
+            "_crop",
+            "Cropping2D",
+            json!({ "cropping": cropping }),
+            &[&y],
+            vec![],
+        )?;
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape: onnx_shape(&shape, &y.axes),
+            layer: Some(layer),
+            ..y
+        }))
+    }
+
+    /// `Gemm` with constant weights: `Dense` (`alpha·A·B + beta·C`, B transposed or not).
+    pub(super) fn gemm(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        if node.int("transA", 0) != 0 || x.shape.len() != 1 {
+            return Err("strata reads Gemm on (N, features) inputs, not transposed (transA = 0)".into());
+        }
+        let w = self.constant(node, 1, "weight matrix")?;
+        let [rows, cols] = dims2(&w, "weight matrix")?;
+        let transposed = node.int("transB", 0) != 0;
+        let (inputs, units) = if transposed { (cols, rows) } else { (rows, cols) };
+        let alpha = node.float("alpha", 1.0);
+        let beta = node.float("beta", 1.0);
+        let mut kernel = w.floats();
+        if transposed {
+            kernel = permute(&kernel, &[rows, cols], &[1, 0]);
+        }
+        kernel.iter_mut().for_each(|v| *v *= alpha);
+        let bias = match self.optional_constant(node, 2, "bias")? {
+            None => None,
+            Some(c) => Some(
+                broadcast_vector(&c, units, "bias")?
+                    .into_iter()
+                    .map(|v| v * beta)
+                    .collect(),
+            ),
+        };
+        self.dense(node, x, kernel, inputs, units, bias)
+    }
+
+    /// `MatMul` by a constant matrix: `Dense` without a bias (a following `Add` becomes it).
+    pub(super) fn matmul(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        let w = self.constant(node, 1, "weight matrix")?;
+        let [inputs, units] = dims2(&w, "weight matrix")?;
+        self.dense(node, x, w.floats(), inputs, units, None)
+    }
+
+    /// A `Dense` of `kernel` (`inputs × units`, ONNX's feature order) on `x`'s last axis.
+    fn dense(
+        &mut self,
+        node: &Node,
+        x: Computed,
+        kernel: Vec<f32>,
+        inputs: usize,
+        units: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Tensor, String> {
+        let last = x.shape.len().checked_sub(1).ok_or("needs an input with features")?;
+        if x.shape[last] != inputs || !(x.shape.len() == 1 || x.same_order() && x.axes.last() == Some(&last)) {
+            return Err(format!(
+                "weights of {inputs} × {units} do not fit an input of ONNX shape (N, {}) in strata's layout",
+                join(&x.shape)
+            ));
+        }
+        // Strata's feature j is ONNX's order[j]: the kernel's rows follow.
+        let kernel = match (&x.order, x.shape.len()) {
+            (Some(order), 1) => order
+                .iter()
+                .flat_map(|&row| kernel[row * units..(row + 1) * units].iter().copied())
+                .collect(),
+            _ => kernel,
+        };
+        let config = json!({"units": units, "use_bias": bias.is_some()});
+        let weights: Vec<Vec<f32>> = std::iter::once(kernel).chain(bias).collect();
+        let mut y = self.add_same_layout(node.proto, "Dense", config, &x, weights)?;
+        y.order = None;
+        Ok(Tensor::Computed(y))
+    }
+
+    /// `Add`, `Sub`, `Mul`, `Div` with one computed and one constant operand: a bias folded into
+    /// the layer before, or a `Rescaling`; with two computed operands: a merge layer.
+    pub(super) fn arithmetic(&mut self, node: &Node) -> Result<Tensor, String> {
+        let op = node.proto.op_type.as_str();
+        let (a, b) = (self.input(node, 0)?.clone(), self.input(node, 1)?.clone());
+        match (a, b) {
+            (Tensor::Computed(a), Tensor::Computed(b)) => {
+                let class = match op {
+                    "Add" => "Add",
+                    "Sub" => "Subtract",
+                    "Mul" => "Multiply",
+                    _ => {
+                        return Err("Div of two computed tensors is not supported (strata has no Divide layer)".into());
+                    }
+                };
+                if a.axes != b.axes || a.order != b.order {
+                    return Err(format!(
+                        "operands of ONNX shapes (N, {}) and (N, {}) are in different layouts in strata",
+                        join(&a.shape),
+                        join(&b.shape)
+                    ));
+                }
+                let (source, shape, layer) = self.add_layer(node.proto, "", class, json!({}), &[&a, &b], vec![])?;
+                Ok(Tensor::Computed(Computed {
+                    source,
+                    shape: onnx_shape(&shape, &a.axes),
+                    non_negative: false,
+                    layer: Some(layer),
+                    ..a
+                }))
+            }
+            (Tensor::Computed(x), Tensor::Constant(c)) => self.with_constant(node, x, &c, false),
+            (Tensor::Constant(c), Tensor::Computed(x)) => self.with_constant(node, x, &c, true),
+            (Tensor::Constant(_), Tensor::Constant(_)) => unreachable_fold(),
+        }
+    }
+
+    /// `x op c` (or `c op x` when `constant_first`).
+    fn with_constant(
+        &mut self,
+        node: &Node,
+        x: Computed,
+        c: &Constant,
+        constant_first: bool,
+    ) -> Result<Tensor, String> {
+        let op = node.proto.op_type.as_str();
+        let values = channel_values(c, &x)?;
+        // A MatMul's or Conv's bias, added after it: folded into the layer (read by this Add only).
+        if op == "Add"
+            && let Some(index) = x.layer
+            && node
+                .input(usize::from(constant_first))
+                .is_some_and(|name| self.read_once(name))
+            && let Some(folded) = self.fold_bias(index, &values)?
+        {
+            return Ok(Tensor::Computed(Computed {
+                layer: Some(folded),
+                non_negative: false,
+                ..x
+            }));
+        }
+        let (scale, offset): (Vec<f32>, Vec<f32>) = match (op, constant_first) {
+            ("Add", _) => (vec![1.0], values),
+            ("Sub", false) => (vec![1.0], values.iter().map(|v| -v).collect()),
+            ("Sub", true) => (vec![-1.0], values),
+            ("Mul", _) => (values, vec![0.0]),
+            ("Div", false) => (values.iter().map(|v| 1.0 / v).collect(), vec![0.0]),
+            _ => return Err("dividing a constant by a computed tensor is not supported".into()),
+        };
+        let one = |v: Vec<f32>| if v.len() == 1 { json!(v[0]) } else { json!(v) };
+        let config = json!({"scale": one(scale), "offset": one(offset)});
+        Ok(Tensor::Computed(self.add_same_layout(
+            node.proto,
+            "Rescaling",
+            config,
+            &x,
+            vec![],
+        )?))
+    }
+
+    /// Gives layer `index` (a bias-less Dense or convolution) the bias `values` (one per output
+    /// channel, or one for all); `None` when that layer cannot take it.
+    fn fold_bias(&mut self, index: usize, values: &[f32]) -> Result<Option<usize>, String> {
+        let pending = &self.layers[index];
+        let biased = matches!(
+            pending.class,
+            "Dense" | "Conv2D" | "DepthwiseConv2D" | "Conv2DTranspose"
+        );
+        if !biased || pending.config["use_bias"] != json!(false) {
+            return Ok(None);
+        }
+        let channels = match pending.class {
+            "Dense" => pending.config["units"].as_u64(),
+            "DepthwiseConv2D" => None,
+            _ => pending.config["filters"].as_u64(),
+        };
+        let Some(channels) = channels.map(|c| c as usize) else {
+            return Ok(None);
+        };
+        let bias = match values.len() {
+            1 => vec![values[0]; channels],
+            n if n == channels => values.to_vec(),
+            _ => return Ok(None),
+        };
+        let mut config = pending.config.clone();
+        config["use_bias"] = json!(true);
+        let layer = crate::layers::from_config(pending.class, &config).map_err(|e| e.reason().to_string())?;
+        let pending = &mut self.layers[index];
+        pending.layer = layer;
+        pending.config = config;
+        pending.weights.push(bias);
+        Ok(Some(index))
+    }
+
+    /// `Relu`, `Clip(0, max)`, `LeakyRelu`: Keras's `ReLU` layer.
+    pub(super) fn relu(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        let config = match node.proto.op_type.as_str() {
+            "LeakyRelu" => json!({"negative_slope": node.float("alpha", 0.01)}),
+            "Clip" => {
+                let bound = |k: usize, name: &str, default: f32| -> Result<f32, String> {
+                    match self.optional_constant(node, k, name)? {
+                        Some(c) if c.len() == 1 => Ok(c.floats()[0]),
+                        Some(_) => Err(format!("its {name} must be one number")),
+                        None => Ok(node.float(name, default)),
+                    }
+                };
+                let (low, high) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
+                if low != 0.0 {
+                    return Err(format!(
+                        "Clip from {low} is not supported: strata maps Clip(0, max) to ReLU(max_value)"
+                    ));
+                }
+                match high >= f32::MAX {
+                    true => json!({}),
+                    false => json!({ "max_value": high }),
+                }
+            }
+            _ => json!({}),
+        };
+        let mut y = self.add_same_layout(node.proto, "ReLU", config, &x, vec![])?;
+        y.non_negative = node.proto.op_type != "LeakyRelu";
+        Ok(Tensor::Computed(y))
+    }
+
+    /// `Sigmoid`, `Tanh`, `HardSigmoid` (Keras 3's, α = 1/6, β = 1/2), `HardSwish`, `Softmax`
+    /// (on strata's last axis): an `Activation` layer.
+    pub(super) fn activation(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        let name = match node.proto.op_type.as_str() {
+            "Sigmoid" => "sigmoid",
+            "Tanh" => "tanh",
+            "HardSwish" => "hard_swish",
+            "HardSigmoid" => {
+                let (alpha, beta) = (node.float("alpha", 0.2), node.float("beta", 0.5));
+                if (alpha - 1.0 / 6.0).abs() > 1e-6 || beta != 0.5 {
+                    return Err(format!(
+                        "HardSigmoid with alpha {alpha}, beta {beta} is not supported (strata's hard_sigmoid is alpha 1/6, beta 1/2)"
+                    ));
+                }
+                "hard_sigmoid"
+            }
+            _ => {
+                let rank = x.shape.len() as i64 + 1;
+                let default = if node.opset >= 13 { -1 } else { 1 };
+                let axis = node.int("axis", default);
+                let axis = if axis < 0 { axis + rank } else { axis };
+                let last_of_strata = x.axes.last().map(|&a| a as i64 + 1) == Some(axis);
+                // Before opset 13, Softmax normalizes over all axes from `axis` on.
+                let later = x.shape.get((axis.max(1) as usize).min(x.shape.len())..).unwrap_or(&[]);
+                let old_form_ok = node.opset >= 13 || later.iter().all(|&d| d == 1);
+                if !(last_of_strata || x.shape.len() == 1 && axis == 1) || !old_form_ok {
+                    return Err(format!(
+                        "Softmax over axis {axis} of ONNX shape (N, {}) is not strata's last axis",
+                        join(&x.shape)
+                    ));
+                }
+                "softmax"
+            }
+        };
+        let mut y = self.add_same_layout(node.proto, "Activation", json!({ "activation": name }), &x, vec![])?;
+        y.non_negative = matches!(name, "sigmoid" | "hard_sigmoid" | "softmax");
+        Ok(Tensor::Computed(y))
+    }
+
+    /// `MaxPool` and `AveragePool`: `MaxPooling2D` and `AveragePooling2D`.
+    pub(super) fn pool(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.image(node, 0)?;
+        let max = node.proto.op_type == "MaxPool";
+        let window = window(node, None, [x.shape[1], x.shape[2]])?;
+        if window.dilations != [1, 1] {
+            return Err("dilated pooling is not supported".into());
+        }
+        if node.int("ceil_mode", 0) != 0 {
+            let ([t, b], [l, r]) = match window.padding {
+                Padding::Explicit([v, h]) => (v, h),
+                _ => ([0, 0], [0, 0]),
+            };
+            let spans = [x.shape[1] + t + b, x.shape[2] + l + r];
+            let differs =
+                (0..2).any(|a| spans[a] >= window.kernel[a] && (spans[a] - window.kernel[a]) % window.strides[a] != 0);
+            if differs || matches!(window.padding, Padding::Same) {
+                return Err("ceil_mode = 1 is not supported where it changes the output size".into());
+            }
+        }
+        let padding = match &window.padding {
+            Padding::Explicit(_) if max && !x.non_negative => {
+                return Err(
+                    "MaxPool with explicit pads is supported after a ReLU (where padding with zeros is exact) only"
+                        .into(),
+                );
+            }
+            Padding::Explicit(_) if !max && node.int("count_include_pad", 0) == 0 => {
+                return Err("AveragePool with explicit pads that leaves the pads out (count_include_pad = 0) is supported for Keras's \"same\" split only".into());
+            }
+            _ => &window.padding,
+        };
+        let non_negative = x.non_negative;
+        let (x, padding) = self.pad_explicitly(node, x, padding)?;
+        let class = if max { "MaxPooling2D" } else { "AveragePooling2D" };
+        let config = json!({"pool_size": window.kernel, "strides": window.strides, "padding": padding});
+        let mut y = self.add_same_layout(node.proto, class, config, &x, vec![])?;
+        y.non_negative = non_negative;
+        Ok(Tensor::Computed(y))
+    }
+
+    /// `GlobalAveragePool`, `GlobalMaxPool`: Keras's global pooling keeping the `(1, 1)` axes.
+    pub(super) fn global_pool(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.image(node, 0)?;
+        let class = match node.proto.op_type.as_str() {
+            "GlobalMaxPool" => "GlobalMaxPooling2D",
+            _ => "GlobalAveragePooling2D",
+        };
+        let non_negative = x.non_negative;
+        let mut y = self.add_same_layout(node.proto, class, json!({"keepdims": true}), &x, vec![])?;
+        y.non_negative = non_negative;
+        Ok(Tensor::Computed(y))
+    }
+
+    /// `BatchNormalization` (inference form): Keras's layer on the channel axis, which strata
+    /// holds last.
+    pub(super) fn batch_norm(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        if x.axes.last() != Some(&0) {
+            return Err(format!(
+                "needs the channel axis last in strata; ONNX shape (N, {}) is not held so",
+                join(&x.shape)
+            ));
+        }
+        let channels = x.shape[0];
+        let mut weights = Vec::new();
+        for (k, name) in [(1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")] {
+            let c = self.constant(node, k, name)?;
+            check_len(&c, channels, name)?;
+            let values = c.floats();
+            weights.push(match &x.order {
+                Some(order) => order.iter().map(|&i| values[i]).collect(),
+                None => values,
+            });
+        }
+        let config = json!({
+            "epsilon": node.float("epsilon", 1e-5),
+            "momentum": node.float("momentum", 0.9),
+            "axis": -1,
+        });
+        Ok(Tensor::Computed(self.add_same_layout(
+            node.proto,
+            "BatchNormalization",
+            config,
+            &x,
+            weights,
+        )?))
+    }
+
+    /// `Concat` of computed tensors in one layout: `Concatenate` on strata's matching axis.
+    pub(super) fn concat(&mut self, node: &Node) -> Result<Tensor, String> {
+        let inputs: Vec<Computed> = (0..node.proto.input.len())
+            .map(|k| self.computed(node, k))
+            .collect::<Result<_, _>>()?;
+        let first = inputs.first().ok_or("has no inputs")?.clone();
+        if inputs.iter().any(|x| x.axes != first.axes || x.order.is_some()) {
+            return Err("its inputs are in different layouts in strata".into());
+        }
+        let rank = first.shape.len() as i64 + 1;
+        let axis = node.int("axis", 1);
+        let axis = if axis < 0 { axis + rank } else { axis };
+        let strata_axis = (axis >= 1)
+            .then(|| first.strata_axis((axis - 1) as usize))
+            .flatten()
+            .ok_or_else(|| format!("cannot join along axis {axis}"))?;
+        if inputs.len() == 1 {
+            return Ok(Tensor::Computed(first));
+        }
+        let refs: Vec<&Computed> = inputs.iter().collect();
+        let config = json!({ "axis": strata_axis + 1 });
+        let (source, shape, layer) = self.add_layer(node.proto, "", "Concatenate", config, &refs, vec![])?;
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape: onnx_shape(&shape, &first.axes),
+            non_negative: inputs.iter().all(|x| x.non_negative),
+            layer: Some(layer),
+            ..first
+        }))
+    }
+
+    /// `Pad` with zeros on the height and width of an image: `ZeroPadding2D`.
+    pub(super) fn pad(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.image(node, 0)?;
+        let mode = node.string("mode").unwrap_or_else(|| "constant".into());
+        let pads = self.ints_input_or_attribute(node, 1, "pads")?.ok_or("has no pads")?;
+        let value = match self.optional_constant(node, 2, "constant_value")? {
+            Some(c) => c.floats().first().copied().unwrap_or(0.0),
+            None => node.float("value", 0.0),
+        };
+        if node.input(3).is_some() {
+            return Err("Pad with axes is not supported".into());
+        }
+        if mode != "constant" || value != 0.0 || pads.len() != 8 {
+            return Err(format!(
+                "strata pads images with zeros only (mode {mode}, value {value}, pads {pads:?})"
+            ));
+        }
+        if pads[0] != 0
+            || pads[1] != 0
+            || pads[4] != 0
+            || pads[5] != 0
+            || pads.iter().any(|&p| !(0..=1 << 20).contains(&p))
+        {
+            return Err(format!(
+                "pads {pads:?}: strata pads height and width only, by sizes not below 0"
+            ));
+        }
+        let padding = Padding::Explicit([
+            [pads[2] as usize, pads[6] as usize],
+            [pads[3] as usize, pads[7] as usize],
+        ]);
+        let (y, _) = self.pad_explicitly(node, x, &padding)?;
+        Ok(Tensor::Computed(y))
+    }
+
+    /// A computed `x` with ONNX per-sample shape `target` (same values, row-major): nothing
+    /// when strata's shape does not change, a `Reshape` where the two orders agree, a `Flatten`
+    /// with its feature order recorded where they do not.
+    pub(super) fn reshape_computed(&mut self, node: &Node, x: Computed, target: Vec<usize>) -> Result<Tensor, String> {
+        let count: usize = x.shape.iter().product();
+        if target.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(count) {
+            return Err(format!(
+                "cannot reshape ONNX shape (N, {}) to (N, {})",
+                join(&x.shape),
+                join(&target)
+            ));
+        }
+        if target == x.shape || x.shape.len() == 1 && target.len() == 1 {
+            return Ok(Tensor::Computed(Computed { layer: None, ..x }));
+        }
+        // Images whose only axis of size above 1 is the channels stay channels-last, so a
+        // convolution can follow (squeeze-and-excitation blocks).
+        let kept: Vec<usize> = target.iter().copied().filter(|&d| d != 1).collect();
+        let channels_last = target.len() == 3 && kept.len() <= 1 && (target[0] != 1 || kept.is_empty());
+        let axes: Vec<usize> = if channels_last {
+            vec![1, 2, 0]
+        } else {
+            (0..target.len()).collect()
+        };
+        let strata_target: Vec<usize> = axes.iter().map(|&a| target[a]).collect();
+        let non_negative = x.non_negative;
+        if x.same_order() {
+            if strata_target == x.strata_shape() {
+                return Ok(Tensor::Computed(Computed {
+                    shape: target,
+                    axes,
+                    layer: None,
+                    ..x
+                }));
+            }
+            let config = json!({ "target_shape": strata_target });
+            let (source, _, layer) = self.add_layer(node.proto, "", "Reshape", config, &[&x], vec![])?;
+            return Ok(Tensor::Computed(Computed {
+                source,
+                shape: target,
+                axes,
+                order: None,
+                non_negative,
+                layer: Some(layer),
+            }));
+        }
+        if target.len() != 1 {
+            return Err(format!(
+                "reshaping ONNX shape (N, {}), which strata holds in another order, to (N, {}) is not supported \
+                 (flattening it is)",
+                join(&x.shape),
+                join(&target)
+            ));
+        }
+        let order = Rc::new(x.flat_order()?);
+        let (source, _, layer) = self.add_layer(node.proto, "", "Flatten", json!({}), &[&x], vec![])?;
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape: target,
+            axes: vec![0],
+            order: Some(order),
+            non_negative,
+            layer: Some(layer),
+        }))
+    }
+
+    /// `Transpose` of a computed tensor: strata's data stays, the record of its axes changes.
+    pub(super) fn transpose_computed(&mut self, node: &Node, x: Computed) -> Result<Tensor, String> {
+        let rank = x.shape.len() + 1;
+        let perm = node.ints("perm").unwrap_or_else(|| (0..rank as i64).rev().collect());
+        if perm.len() != rank || perm[0] != 0 || !is_permutation(&perm) {
+            return Err(format!(
+                "perm {perm:?} on ONNX shape (N, {}): strata keeps the batch axis first",
+                join(&x.shape)
+            ));
+        }
+        if x.order.is_some() {
+            return Ok(Tensor::Computed(Computed { layer: None, ..x }));
+        }
+        // Per sample: output axis k is input axis q[k].
+        let q: Vec<usize> = perm[1..].iter().map(|&p| p as usize - 1).collect();
+        let mut inverse = vec![0; q.len()];
+        for (k, &from) in q.iter().enumerate() {
+            inverse[from] = k;
+        }
+        Ok(Tensor::Computed(Computed {
+            shape: q.iter().map(|&from| x.shape[from]).collect(),
+            axes: x.axes.iter().map(|&a| inverse[a]).collect(),
+            layer: None,
+            ..x
+        }))
+    }
+}
+
+/// The four dimensions of a kernel.
+fn dims4(c: &Constant, what: &str) -> Result<[usize; 4], String> {
+    match c.shape.as_slice() {
+        &[a, b, h, w] => Ok([a, b, h, w]),
+        other => Err(format!(
+            "{what} has shape {other:?}, not four dimensions (2-D convolutions only)"
+        )),
+    }
+}
+
+/// The two dimensions of a matrix.
+fn dims2(c: &Constant, what: &str) -> Result<[usize; 2], String> {
+    match c.shape.as_slice() {
+        &[a, b] => Ok([a, b]),
+        other => Err(format!("{what} has shape {other:?}, not two dimensions")),
+    }
+}
+
+/// Checks that `c` holds `n` values.
+fn check_len(c: &Constant, n: usize, what: &str) -> Result<(), String> {
+    match c.len() == n {
+        true => Ok(()),
+        false => Err(format!("{what} has {} values, not {n}", c.len())),
+    }
+}
+
+/// A constant that broadcasts to a vector of `n`: one value or `n` (any leading 1s).
+fn broadcast_vector(c: &Constant, n: usize, what: &str) -> Result<Vec<f32>, String> {
+    let values = c.floats();
+    match values.len() {
+        1 => Ok(vec![values[0]; n]),
+        m if m == n && c.shape.iter().rev().skip(1).all(|&d| d == 1) => Ok(values),
+        _ => Err(format!(
+            "{what} of shape {:?} does not broadcast to {n} values",
+            c.shape
+        )),
+    }
+}
+
+/// A constant operand's values as strata's per-channel numbers: one for all, or one per value
+/// of strata's last axis (ONNX broadcasting, the constant varying along that axis only).
+fn channel_values(c: &Constant, x: &Computed) -> Result<Vec<f32>, String> {
+    let values = c.floats();
+    if values.len() == 1 {
+        return Ok(values);
+    }
+    let rank = x.shape.len() + 1;
+    let last = *x
+        .axes
+        .last()
+        .ok_or("a constant operand needs a computed tensor with axes")?;
+    let varying: Vec<usize> = (0..c.shape.len()).filter(|&k| c.shape[k] != 1).collect();
+    // ONNX aligns shapes on the right: constant axis k is the full tensor's axis k + rank - len.
+    let fits = c.shape.len() <= rank
+        && varying.len() == 1
+        && varying[0] + rank - c.shape.len() == last + 1
+        && c.shape[varying[0]] == x.shape[last];
+    if !fits {
+        return Err(format!(
+            "a constant of shape {:?} on ONNX shape (N, {}) is supported as one number or one per channel of strata's last axis only",
+            c.shape,
+            join(&x.shape)
+        ));
+    }
+    Ok(match &x.order {
+        Some(order) if x.shape.len() == 1 => order.iter().map(|&i| values[i]).collect(),
+        _ => values,
+    })
+}
+
+/// `values` of `shape` with their axes permuted: output axis k is input axis `perm[k]`.
+pub(super) fn permute<T: Copy>(values: &[T], shape: &[usize], perm: &[usize]) -> Vec<T> {
+    let rank = shape.len();
+    let mut strides = vec![1usize; rank];
+    for k in (0..rank.saturating_sub(1)).rev() {
+        strides[k] = strides[k + 1] * shape[k + 1];
+    }
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let out_strides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
+    let count: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(count);
+    let mut index = vec![0usize; rank];
+    for _ in 0..count {
+        out.push(values[index.iter().zip(&out_strides).map(|(i, s)| i * s).sum::<usize>()]);
+        for k in (0..rank).rev() {
+            index[k] += 1;
+            if index[k] < out_shape[k] {
+                break;
+            }
+            index[k] = 0;
+        }
+    }
+    out
+}
+
+/// Whether `perm` holds each of `0..len` once.
+pub(super) fn is_permutation(perm: &[i64]) -> bool {
+    let mut seen = vec![false; perm.len()];
+    perm.iter().all(|&p| {
+        usize::try_from(p)
+            .ok()
+            .and_then(|p| seen.get_mut(p))
+            .is_some_and(|s| !std::mem::replace(s, true))
+    })
+}
+
+/// A shape for messages: `3, 32, 32`.
+pub(super) fn join(shape: &[usize]) -> String {
+    shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Two constant operands are folded before an operator is converted.
+fn unreachable_fold() -> Result<Tensor, String> {
+    Err("internal: constant operands reached the layer conversion".into())
+}

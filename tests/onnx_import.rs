@@ -1,0 +1,529 @@
+//! ONNX import (`strata::io::load_onnx`): PyTorch models exported to ONNX give ONNX Runtime's
+//! outputs when strata runs them, and damaged or unsupported files are clear errors.
+//!
+//! The fixtures under tests/fixtures/onnx_import/ were written by
+//! tools/onnx_import_fixtures.py: NAME.onnx, NAME.input.npy (NCHW, as ONNX takes it) and
+//! NAME.output.npy (what ONNX Runtime gave). strata takes the images channels-last.
+
+use prost::Message;
+use std::path::{Path, PathBuf};
+use strata::io::onnx::proto::{
+    Dimension, DimensionValue, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TensorTypeProto, TypeProto, ValueInfoProto,
+};
+use strata::io::{load_onnx, load_onnx_bytes};
+use strata::prelude::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/onnx_import")
+        .join(name)
+}
+
+/// A scratch folder for this test process.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-onnx-import-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An `.npy` file of f32 as a tensor.
+fn npy(path: &Path) -> Tensor {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+    let values: Vec<f32> = file.into_vec().unwrap();
+    Tensor::from_vec(shape, values).unwrap()
+}
+
+/// NCHW images as strata takes them, NHWC.
+fn channels_last(x: &Tensor) -> Tensor {
+    let &[n, c, h, w] = x.shape() else {
+        panic!("not images: {:?}", x.shape())
+    };
+    let mut out = vec![0.0; x.data().len()];
+    for b in 0..n {
+        for k in 0..c {
+            for i in 0..h {
+                for j in 0..w {
+                    out[((b * h + i) * w + j) * c + k] = x.data()[((b * c + k) * h + i) * w + j];
+                }
+            }
+        }
+    }
+    Tensor::from_vec(vec![n, h, w, c], out).unwrap()
+}
+
+/// The largest difference between strata's output and ONNX Runtime's.
+fn max_difference(actual: &Tensor, expected: &Tensor) -> f32 {
+    assert_eq!(actual.shape(), expected.shape());
+    actual
+        .data()
+        .iter()
+        .zip(expected.data())
+        .map(|(a, e)| (a - e).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Imports `folder/name.onnx`, runs it on the fixture's input and compares with ONNX Runtime.
+fn check_parity(folder: &Path, name: &str, tolerance: f32) -> Model {
+    let mut model = load_onnx(folder.join(format!("{name}.onnx"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let x = channels_last(&npy(&folder.join(format!("{name}.input.npy"))));
+    let expected = npy(&folder.join(format!("{name}.output.npy")));
+    let y = model.predict(&x, 32).unwrap();
+    let difference = max_difference(&y, &expected);
+    eprintln!("{name}: largest difference from ONNX Runtime {difference:e}");
+    assert!(
+        difference <= tolerance,
+        "{name}: strata and ONNX Runtime differ by {difference}"
+    );
+    model
+}
+
+#[test]
+fn small_cnn_matches_onnx_runtime() {
+    // Conv, BatchNormalization (kept and folded), MaxPool, Flatten of a 3x3 map into Gemm.
+    let model = check_parity(&fixture(""), "small_cnn", 1e-5);
+    assert_eq!(model.input_shape(), Some(&[12, 12, 3][..]));
+}
+
+#[test]
+fn the_torch_export_exporter_matches_onnx_runtime() {
+    // PyTorch's default (torch.export) exporter: opset 18, Reshape instead of Flatten.
+    check_parity(&fixture(""), "small_cnn_dynamo", 1e-5);
+}
+
+#[test]
+fn weights_in_an_external_file_load() {
+    check_parity(&fixture(""), "small_cnn_external", 1e-5);
+}
+
+#[test]
+fn many_operators_match_onnx_runtime() {
+    // Depthwise and transposed convolutions, Pad, Concat, arithmetic with constants, the
+    // Shape/Gather/Concat/Reshape chain, HardSwish, HardSigmoid, LeakyRelu, Clip, AveragePool.
+    check_parity(&fixture(""), "ops", 1e-5);
+}
+
+#[test]
+fn a_tiny_resnet_matches_onnx_runtime() {
+    check_parity(&fixture(""), "tiny_resnet", 1e-5);
+}
+
+#[test]
+fn a_narrow_torchvision_mobilenet_v2_matches_onnx_runtime() {
+    check_parity(&fixture(""), "tiny_mobilenet", 1e-5);
+}
+
+/// torchvision's classifiers (random weights, 64x64), made by
+/// `tools/onnx_import_fixtures.py --large DIR [NAME ...]` into `STRATA_ONNX_LARGE=DIR`: every
+/// `NAME.onnx` there with its `NAME.input.npy` is checked.
+#[test]
+#[ignore = "needs STRATA_ONNX_LARGE: see tools/onnx_import_fixtures.py --large"]
+fn torchvision_classifiers_match_onnx_runtime() {
+    let folder = PathBuf::from(std::env::var("STRATA_ONNX_LARGE").expect("STRATA_ONNX_LARGE names the folder"));
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".input.npy")
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no NAME.input.npy in {}", folder.display());
+    let failed: Vec<String> = names
+        .iter()
+        .filter(|name| std::panic::catch_unwind(|| check_parity(&folder, name, 1e-4)).is_err())
+        .cloned()
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{failed:?} differ from ONNX Runtime or do not import"
+    );
+}
+
+#[test]
+fn an_imported_model_trains() {
+    let mut model = load_onnx(fixture("small_cnn.onnx")).unwrap();
+    let x = channels_last(&npy(&fixture("small_cnn.input.npy")));
+    let y = Tensor::from_vec(vec![2, 5], vec![1., 0., 0., 0., 0., 0., 0., 0., 0., 1.]).unwrap();
+    model.compile(Adam::new(0.01), "categorical_crossentropy", &[]).unwrap();
+    let before = model.evaluate(&x, &y, 2).unwrap().loss;
+    let options = FitOptions::default().epochs(20).batch_size(2).verbose(0);
+    model.fit(&x, &y, options).unwrap();
+    let after = model.evaluate(&x, &y, 2).unwrap().loss;
+    assert!(after < before * 0.5, "loss {before} -> {after}");
+}
+
+/// A graph of `nodes` on one input `x` of `(N, 4)` with output `y`.
+fn graph_model(nodes: Vec<NodeProto>, initializers: Vec<TensorProto>, opset: i64) -> ModelProto {
+    let value = |name: &str, dims: Vec<Dimension>| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: 1,
+                shape: Some(TensorShapeProto { dim: dims }),
+            }),
+        }),
+    };
+    let batch = Dimension {
+        value: Some(DimensionValue::DimParam("N".into())),
+    };
+    let four = Dimension {
+        value: Some(DimensionValue::DimValue(4)),
+    };
+    ModelProto {
+        ir_version: 8,
+        graph: Some(GraphProto {
+            node: nodes,
+            name: "g".into(),
+            initializer: initializers,
+            input: vec![value("x", vec![batch.clone(), four.clone()])],
+            output: vec![value("y", vec![batch, four])],
+        }),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: opset,
+        }],
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        name: name.into(),
+        op_type: op.into(),
+        ..Default::default()
+    }
+}
+
+fn import_error(model: &ModelProto) -> String {
+    match load_onnx_bytes(&model.encode_to_vec(), "test.onnx") {
+        Ok(_) => panic!("imported"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_hand_made_graph_imports() {
+    let model = graph_model(
+        vec![node("Relu", "r", &["x"], "h"), node("Sigmoid", "s", &["h"], "y")],
+        vec![],
+        17,
+    );
+    let mut model = load_onnx_bytes(&model.encode_to_vec(), "test.onnx").unwrap();
+    let x = Tensor::from_vec(vec![1, 4], vec![-1.0, 0.0, 1.0, 2.0]).unwrap();
+    let y = model.predict(&x, 1).unwrap();
+    let expected = [0.5, 0.5, 1.0 / (1.0 + (-1.0f32).exp()), 1.0 / (1.0 + (-2.0f32).exp())];
+    for (a, e) in y.data().iter().zip(expected) {
+        assert!((a - e).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn every_unsupported_operator_is_named_at_once() {
+    let nodes = vec![
+        node("Erf", "first", &["x"], "a"),
+        node("Relu", "fine", &["a"], "b"),
+        node("NonMaxSuppression", "second", &["b"], "c"),
+        NodeProto {
+            domain: "com.microsoft".into(),
+            ..node("FusedGemm", "third", &["c"], "y")
+        },
+    ];
+    let error = import_error(&graph_model(nodes, vec![], 17));
+    for part in [
+        "Erf (node 'first', opset 17)",
+        "NonMaxSuppression (node 'second', opset 17)",
+        "FusedGemm (node 'third', com.microsoft opset 0)",
+    ] {
+        assert!(error.contains(part), "{error}");
+    }
+    assert!(!error.contains("Relu"), "{error}");
+}
+
+#[test]
+fn a_cycle_is_an_error() {
+    let nodes = vec![
+        node("Add", "one", &["x", "b"], "a"),
+        node("Relu", "two", &["a"], "b"),
+        node("Relu", "out", &["b"], "y"),
+    ];
+    let error = import_error(&graph_model(nodes, vec![], 17));
+    assert!(error.contains("cycle") && error.contains("'one'"), "{error}");
+}
+
+#[test]
+fn hostile_tensors_are_errors() {
+    let weight = |dims: Vec<i64>, data_type: i32, raw: Vec<u8>| TensorProto {
+        dims,
+        data_type,
+        name: "w".into(),
+        raw_data: raw,
+        ..Default::default()
+    };
+    let matmul = || vec![node("MatMul", "m", &["x", "w"], "y")];
+    // A huge declared size with a few bytes behind it.
+    let error = import_error(&graph_model(
+        matmul(),
+        vec![weight(vec![1 << 40, 1 << 30], 1, vec![0; 16])],
+        17,
+    ));
+    assert!(
+        error.contains("'w'") && (error.contains("budget") || error.contains("memory")),
+        "{error}"
+    );
+    // Sizes that overflow.
+    let error = import_error(&graph_model(
+        matmul(),
+        vec![weight(vec![i64::MAX, i64::MAX], 1, vec![])],
+        17,
+    ));
+    assert!(error.contains("'w'"), "{error}");
+    // Fewer bytes than the shape needs.
+    let error = import_error(&graph_model(matmul(), vec![weight(vec![4, 4], 1, vec![0; 60])], 17));
+    assert!(error.contains("'w'") && error.contains("64 bytes"), "{error}");
+    // A type strata does not read.
+    let error = import_error(&graph_model(matmul(), vec![weight(vec![4, 4], 8, vec![])], 17));
+    assert!(error.contains("'w'") && error.contains("string"), "{error}");
+    // A negative size.
+    let error = import_error(&graph_model(matmul(), vec![weight(vec![-4, 4], 1, vec![])], 17));
+    assert!(error.contains("negative"), "{error}");
+}
+
+#[test]
+fn truncated_and_foreign_files_are_errors() {
+    let bytes = std::fs::read(fixture("small_cnn.onnx")).unwrap();
+    for cut in [bytes.len() / 2, bytes.len() - 1, 10] {
+        let error = load_onnx_bytes(&bytes[..cut], "cut.onnx").unwrap_err().to_string();
+        assert!(error.contains("cut.onnx"), "{error}");
+    }
+    let error = load_onnx_bytes(b"\x89PNG\r\n\x1a\nnot a model", "picture.onnx")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not an ONNX model"), "{error}");
+}
+
+#[test]
+fn a_dynamic_size_other_than_the_batch_is_refused_by_name() {
+    let mut model = graph_model(vec![node("Relu", "r", &["x"], "y")], vec![], 17);
+    let input = &mut model.graph.as_mut().unwrap().input[0];
+    let shape = input
+        .r#type
+        .as_mut()
+        .unwrap()
+        .tensor_type
+        .as_mut()
+        .unwrap()
+        .shape
+        .as_mut()
+        .unwrap();
+    shape.dim[1].value = Some(DimensionValue::DimParam("features".into()));
+    let error = import_error(&model);
+    assert!(error.contains("input 'x'") && error.contains("'features'"), "{error}");
+}
+
+#[test]
+fn external_data_outside_the_model_folder_is_refused() {
+    let folder = scratch("outside");
+    let inner = folder.join("model");
+    std::fs::create_dir_all(&inner).unwrap();
+    std::fs::copy(fixture("small_cnn_external.weights"), folder.join("stolen.weights")).unwrap();
+    let mut proto = ModelProto::decode(std::fs::read(fixture("small_cnn_external.onnx")).unwrap().as_slice()).unwrap();
+    for location in ["../stolen.weights", "/etc/passwd"] {
+        for tensor in &mut proto.graph.as_mut().unwrap().initializer {
+            for entry in &mut tensor.external_data {
+                if entry.key == "location" {
+                    entry.value = location.into();
+                }
+            }
+        }
+        let path = inner.join("model.onnx");
+        std::fs::write(&path, proto.encode_to_vec()).unwrap();
+        let error = load_onnx(&path).unwrap_err().to_string();
+        assert!(error.contains("outside the model's folder"), "{location}: {error}");
+    }
+    // From bytes there is no folder: external data is refused, not looked for.
+    let bytes = std::fs::read(fixture("small_cnn_external.onnx")).unwrap();
+    let error = load_onnx_bytes(&bytes, "bytes.onnx").unwrap_err().to_string();
+    assert!(error.contains("not read from a file"), "{error}");
+}
+
+/// A small xorshift: the fuzz test needs no dependency and the same mutations every run.
+struct Mutations(u64);
+
+impl Mutations {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn thousands_of_mutated_files_never_panic() {
+    let original = std::fs::read(fixture("small_cnn.onnx")).unwrap();
+    let mut rng = Mutations(0x9e37_79b9_7f4a_7c15);
+    let mut loaded = 0;
+    for round in 0..3000 {
+        let mut bytes = original.clone();
+        for _ in 0..1 + rng.next() % 4 {
+            let at = (rng.next() as usize) % bytes.len();
+            match rng.next() % 4 {
+                0 => bytes[at] = rng.next() as u8,
+                1 => bytes[at] ^= 1 << (rng.next() % 8),
+                2 => bytes.truncate(at.max(1)),
+                _ => bytes.insert(at, rng.next() as u8),
+            }
+        }
+        match load_onnx_bytes(&bytes, format!("mutation{round}.onnx")) {
+            Ok(_) => loaded += 1,
+            Err(e) => assert!(e.to_string().contains(&format!("mutation{round}.onnx")), "{e}"),
+        }
+    }
+    // Many mutations only change weights: those files still load.
+    assert!(loaded > 100, "{loaded} of 3000 loaded");
+}
+
+#[test]
+fn the_cli_imports_to_safetensors() {
+    let out = scratch("cli").join("tiny_resnet.safetensors");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("import")
+        .arg(fixture("tiny_resnet.onnx"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("imported"));
+    let mut model = strata::load_model(&out).unwrap();
+    let x = channels_last(&npy(&fixture("tiny_resnet.input.npy")));
+    let expected = npy(&fixture("tiny_resnet.output.npy"));
+    assert!(max_difference(&model.predict(&x, 32).unwrap(), &expected) <= 1e-5);
+
+    let failed = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("import")
+        .arg(fixture("missing.onnx"))
+        .arg("-o")
+        .arg(scratch("cli").join("missing.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("missing.onnx"));
+
+    let summary = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("summary")
+        .arg("--model")
+        .arg(fixture("tiny_resnet.onnx"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&summary.stdout);
+    assert!(
+        summary.status.success() && text.contains("Conv2D") && text.contains("4,986"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_readme_lists_exactly_the_importable_operators() {
+    const START: &str = "<!-- onnx-import:start -->";
+    const END: &str = "<!-- onnx-import:end -->";
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
+        panic!("README.md needs the markers {START} and {END} around the ONNX operator list");
+    };
+    let quoted: Vec<String> = strata::io::onnx::IMPORTABLE_OPS
+        .iter()
+        .map(|op| format!("`{op}`"))
+        .collect();
+    let expected = format!(
+        "\nOperators ONNX import reads (generated from `strata::io::onnx::IMPORTABLE_OPS`): {}.\n",
+        quoted.join(", ")
+    );
+    assert_eq!(
+        &readme[start + START.len()..end],
+        expected,
+        "README.md's ONNX import list differs from the code"
+    );
+}
+
+#[test]
+fn grouped_convolutions_and_huge_inputs_are_refused_clearly() {
+    let mut proto = ModelProto::decode(std::fs::read(fixture("small_cnn.onnx")).unwrap().as_slice()).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    // The first Conv (3 -> 6 channels) said to have 3 groups of one input channel each.
+    let conv = graph.node.iter_mut().find(|n| n.op_type == "Conv").unwrap();
+    conv.attribute.retain(|a| a.name != "group");
+    conv.attribute.push(strata::io::onnx::proto::AttributeProto {
+        name: "group".into(),
+        i: Some(3),
+        r#type: 2,
+        ..Default::default()
+    });
+    let conv_name = conv.name.clone();
+    let error = import_error(&proto);
+    assert!(error.contains(&conv_name) && error.contains("group 3"), "{error}");
+
+    // An input of 2^60 values per sample is refused before anything is made for it.
+    let mut proto = ModelProto::decode(std::fs::read(fixture("small_cnn.onnx")).unwrap().as_slice()).unwrap();
+    let input = &mut proto.graph.as_mut().unwrap().input[0];
+    let shape = input
+        .r#type
+        .as_mut()
+        .unwrap()
+        .tensor_type
+        .as_mut()
+        .unwrap()
+        .shape
+        .as_mut()
+        .unwrap();
+    for d in &mut shape.dim[1..] {
+        d.value = Some(DimensionValue::DimValue(1 << 20));
+    }
+    let error = import_error(&proto);
+    assert!(error.contains("input 'input'"), "{error}");
+}
+
+#[test]
+fn matmul_then_add_becomes_one_dense_with_its_bias() {
+    let floats = |name: &str, dims: Vec<i64>, values: Vec<f32>| TensorProto {
+        dims,
+        data_type: 1,
+        name: name.into(),
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    };
+    let w: Vec<f32> = (0..16).map(|i| i as f32 * 0.1).collect();
+    let b = vec![1.0, -1.0, 0.5, 2.0];
+    let nodes = vec![
+        node("MatMul", "m", &["x", "w"], "h"),
+        node("Add", "a", &["h", "b"], "y"),
+    ];
+    let proto = graph_model(
+        nodes,
+        vec![floats("w", vec![4, 4], w.clone()), floats("b", vec![4], b.clone())],
+        17,
+    );
+    let mut model = load_onnx_bytes(&proto.encode_to_vec(), "dense.onnx").unwrap();
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert_eq!(classes, ["InputLayer", "Dense"]);
+    let x = [1.0, 2.0, -1.0, 0.5];
+    let y = model
+        .predict(&Tensor::from_vec(vec![1, 4], x.to_vec()).unwrap(), 1)
+        .unwrap();
+    for j in 0..4 {
+        let expected: f32 = (0..4).map(|i| x[i] * w[i * 4 + j]).sum::<f32>() + b[j];
+        assert!(
+            (y.data()[j] - expected).abs() < 1e-5,
+            "{j}: {} vs {expected}",
+            y.data()[j]
+        );
+    }
+}

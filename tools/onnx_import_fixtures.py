@@ -1,0 +1,179 @@
+"""Makes the ONNX import fixtures: small PyTorch models exported to ONNX, with an input and
+ONNX Runtime's output for it, for tests/onnx_import.rs.
+
+    python3 -m venv /tmp/venv-onnx && /tmp/venv-onnx/bin/pip install torch torchvision onnx onnxruntime onnxscript numpy
+    /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py tests/fixtures/onnx_import
+    /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --large /tmp/onnx-large [NAME ...]
+
+Each model NAME gives NAME.onnx, NAME.input.npy (NCHW, as ONNX takes it) and NAME.output.npy
+(ONNX Runtime's output). The small ones (committed, well under 2 MB together) cover every
+operator strata imports; `--large` writes torchvision's resnet18 and mobilenet_v2 (or the
+torchvision classifiers named after the folder) with random weights at 64x64 (tens of MB, not committed: `cargo test --release --test onnx_import -- --ignored`
+with STRATA_ONNX_LARGE=/tmp/onnx-large checks them).
+"""
+
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class SmallCnn(nn.Module):
+    """conv / batch norm / relu / pool / flatten / linear: the classic classifier, whose
+    Flatten of a (C, H, W) map into a Linear is the layout pitfall."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.conv2 = nn.Conv2d(6, 8, 3, stride=2, padding=1)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.fc1 = nn.Linear(8 * 3 * 3, 16)
+        self.bn3 = nn.BatchNorm1d(16)
+        self.fc2 = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = self.bn1(x)  # after the ReLU: stays a BatchNormalization node
+        x = F.relu(self.bn2(self.conv2(x)))  # folded into the Conv by the exporter
+        x = torch.flatten(x, 1)
+        x = F.relu(self.bn3(self.fc1(x)))
+        return F.softmax(self.fc2(x), dim=1)
+
+
+class Ops(nn.Module):
+    """Most other operators: depthwise and transposed convolutions, padding, concatenation,
+    activations, arithmetic with constants, a residual Add, average pooling and the
+    Shape/Gather/Concat/Reshape chain of `x.view(x.size(0), -1)`."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=1, padding=1, bias=False)
+        self.depthwise = nn.Conv2d(8, 16, 3, padding=1, groups=8)
+        self.pointwise = nn.Conv2d(16, 8, 1)
+        self.up = nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)
+        self.side = nn.Conv2d(8, 4, 1)
+        self.shift = nn.Parameter(torch.randn(1, 8, 1, 1))
+        self.fc = nn.Linear(12 * 4 * 4, 6)
+        self.drop = nn.Dropout(0.3)
+
+    def forward(self, x):
+        x = (x - 0.5) / 0.25
+        x = F.relu6(self.stem(x))
+        y = F.hardswish(self.depthwise(x))
+        y = F.leaky_relu(self.pointwise(y), 0.1)
+        x = x + y  # residual
+        x = x * 1.5 + self.shift  # per-channel constant
+        up = torch.sigmoid(self.up(x))  # 8x8 -> 16x16
+        side = F.pad(self.side(x), (0, 1, 1, 0))  # 8x8 -> 9x9
+        side = F.max_pool2d(F.hardsigmoid(torch.tanh(side)), 2)  # 9x9 -> 4x4
+        x = torch.cat([F.avg_pool2d(up, 4), F.max_pool2d(up, 4), side], dim=1)  # 12 channels, 4x4
+        x = self.drop(x)
+        x = x.view(x.size(0), -1)
+        return self.fc(x)
+
+
+class TinyResNet(nn.Module):
+    """ResNet's stem (7x7 stride 2, max pooling with pads after a ReLU) and a downsampling
+    basic block, global average pooling and a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.a = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False)
+        self.bn_a = nn.BatchNorm2d(16)
+        self.b = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+        self.bn_b = nn.BatchNorm2d(16)
+        self.down = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        y = self.bn_b(self.b(F.relu(self.bn_a(self.a(x)))))
+        x = F.relu(y + self.down(x))
+        x = F.adaptive_avg_pool2d(x, 1)
+        return self.fc(torch.flatten(x, 1))
+
+
+def tiny_mobilenet():
+    """torchvision's MobileNetV2 with few, narrow blocks (its depthwise convolutions, ReLU6 as
+    Clip, inverted residuals)."""
+    import torchvision
+
+    setting = [[1, 8, 1, 1], [6, 8, 2, 2], [6, 16, 1, 2]]
+    return torchvision.models.MobileNetV2(num_classes=4, width_mult=0.25, inverted_residual_setting=setting)
+
+
+def randomize_batch_norms(model, generator):
+    """Gives batch norms statistics other than 0 and 1, so folding them is checked."""
+    for module in model.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=generator) * 0.3)
+            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
+
+
+def export(model, shape, folder, name, dynamo=False, external=False):
+    """Exports `model` on a random input of `shape` and writes the fixture trio."""
+    generator = torch.Generator().manual_seed(sum(map(ord, name)))
+    with torch.no_grad():
+        randomize_batch_norms(model, generator)
+    model.eval()
+    x = torch.rand(*shape, generator=generator)
+    path = os.path.join(folder, name + ".onnx")
+    if dynamo:
+        batch = torch.export.Dim("N", min=1, max=1024)
+        torch.onnx.export(model, (x,), path, dynamo=True, opset_version=18, input_names=["input"],
+                          output_names=["output"], dynamic_shapes=({0: batch},), external_data=False)
+    else:
+        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
+                          output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+    if external:
+        proto = onnx.load(path)
+        data = name + ".weights"
+        onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data, size_threshold=0)
+    onnx.checker.check_model(path)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        reference = model(x).numpy()
+    assert np.allclose(output, reference, atol=1e-4), f"{name}: onnxruntime and torch disagree"
+    np.save(os.path.join(folder, name + ".input.npy"), x.numpy().astype(np.float32))
+    np.save(os.path.join(folder, name + ".output.npy"), output.astype(np.float32))
+    print(f"{name}: {os.path.getsize(path)} bytes, input {tuple(shape)}, output {output.shape}")
+
+
+def main():
+    args = sys.argv[1:]
+    large = "--large" in args
+    args = [a for a in args if a != "--large"]
+    folder = args[0] if args else "tests/fixtures/onnx_import"
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(0)
+    if large:
+        import torchvision
+
+        names = args[1:] or ["resnet18", "mobilenet_v2"]
+        for name in names:
+            export(getattr(torchvision.models, name)(num_classes=1000), (2, 3, 64, 64), folder, name)
+        return
+    export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn")
+    export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn_dynamo", dynamo=True)
+    export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn_external", external=True)
+    export(Ops(), (2, 3, 8, 8), folder, "ops")
+    export(TinyResNet(), (2, 3, 32, 32), folder, "tiny_resnet")
+    export(tiny_mobilenet(), (2, 3, 32, 32), folder, "tiny_mobilenet")
+
+
+if __name__ == "__main__":
+    main()
