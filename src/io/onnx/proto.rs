@@ -98,7 +98,6 @@ pub struct AttributeProto {
     #[prost(bytes = "vec", optional, tag = "4")]
     pub s: Option<Vec<u8>>,
 
-
     /// `t = 5`: a tensor (`Constant`'s `value`).
     #[prost(message, optional, tag = "5")]
     pub t: Option<TensorProto>,
@@ -128,7 +127,6 @@ pub enum AttributeType {
     Int = 2,
     /// `STRING = 3`.
     String = 3,
-
 
     /// `TENSOR = 4`.
     Tensor = 4,
