@@ -247,7 +247,7 @@ fn bad_arguments_and_shapes_are_typed_errors() {
     let mut augmentation = ImageAugmentation::new().rotation_range(10.0);
     let mut greyscale = Tensor::zeros(&[2, 28, 28]);
     match augmentation.augment_batch(&mut greyscale, &mut Rng::new(0)) {
-        Err(Error::Data(message)) => assert!(message.contains("[2, 28, 28]"), "{message}"),
+        Err(Error::Data(message)) => assert!(message.contains("(2, 28, 28)"), "{message}"),
         other => panic!("expected Error::Data naming the shape, got {other:?}"),
     }
     // The same values as a flat buffer of (28, 28, 1) images are accepted.
