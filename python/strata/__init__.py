@@ -4,8 +4,9 @@
 of ``import tensorflow as tf`` (``tf.keras.Sequential``, ``tf.keras.layers.Dense``, ...).
 """
 
-from . import keras
+from . import keras, nn
+from .tensor import Tensor, constant, convert_to_tensor
 
 __version__ = "0.1.0"
 
-__all__ = ["keras", "__version__"]
+__all__ = ["keras", "nn", "Tensor", "constant", "convert_to_tensor", "__version__"]

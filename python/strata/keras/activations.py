@@ -1,5 +1,7 @@
 """``keras.activations``: the activation functions, usable as ``activation=keras.activations.relu``
-(strata computes them; calling one in Python is not supported)."""
+(inside a model strata computes them in Rust) or called on arrays (computed in NumPy)."""
+
+from .._functions import ACTIVATIONS
 
 _NAMES = ["relu", "sigmoid", "softmax", "tanh", "elu", "selu", "softplus", "softsign", "swish", "silu", "gelu",
           "linear", "exponential", "leaky_relu", "relu6", "hard_sigmoid", "hard_swish", "hard_silu", "mish",
@@ -8,7 +10,9 @@ _NAMES = ["relu", "sigmoid", "softmax", "tanh", "elu", "selu", "softplus", "soft
 
 def _activation(name):
     def activation(x, *args, **kwargs):
-        raise NotImplementedError(f"keras.activations.{name} in Python: strata computes it inside its layers")
+        if name not in ACTIVATIONS:
+            raise NotImplementedError(f"keras.activations.{name} in Python")
+        return ACTIVATIONS[name](x, *args, **kwargs)
 
     activation.__name__ = name
     activation._keras_name = name

@@ -1,4 +1,11 @@
-"""``keras.losses``: the losses strata computes, by name, function or class."""
+"""``keras.losses``: the losses strata computes, by name, function or class. Given to ``compile``
+they run in Rust; called on arrays (``loss_fn(y_true, y_pred)``) they are computed in NumPy with
+the same definitions."""
+
+import numpy as np
+
+from .._functions import LOSSES
+from ..tensor import as_tensor
 
 _NAMES = {
     "mse": "mean_squared_error", "mean_squared_error": "mean_squared_error",
@@ -25,8 +32,17 @@ class Loss:
             raise NotImplementedError(f"{type(self).__name__}: {key}={value!r}")
         self.from_logits = bool(from_logits)
 
-    def __call__(self, *args, **kwargs):
-        raise NotImplementedError("computing a loss in Python: strata computes it during fit and evaluate")
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The loss averaged over the batch (Keras's ``sum_over_batch_size``), as a scalar tensor."""
+        function = LOSSES[self._name]
+        if self._name in ("mean_squared_error", "mean_absolute_error"):
+            losses = np.asarray(function(y_true, y_pred))
+        else:
+            losses = np.asarray(function(y_true, y_pred, from_logits=self.from_logits))
+        if sample_weight is not None:
+            losses = losses * np.broadcast_to(np.asarray(sample_weight, losses.dtype).reshape(
+                np.shape(sample_weight) + (1,) * (losses.ndim - np.ndim(sample_weight))), losses.shape)
+        return as_tensor(np.sum(losses) / max(losses.size, 1), losses.dtype)
 
 
 def _loss_class(class_name, name, takes_logits):
@@ -47,8 +63,8 @@ SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy", "sp
 
 
 def _loss_function(name):
-    def loss(y_true, y_pred):
-        raise NotImplementedError("computing a loss in Python: strata computes it during fit and evaluate")
+    def loss(y_true, y_pred, **kwargs):
+        return LOSSES[name](y_true, y_pred, **kwargs)
 
     loss.__name__ = name
     loss._keras_name = name

@@ -6,10 +6,12 @@ GIL released."""
 
 import json
 import os
+import time
 
 from .. import _strata
 from . import _config, callbacks as callbacks_module, losses as losses_module, metrics as metrics_module
 from . import optimizers as optimizers_module
+from ..tensor import as_tensor
 from ._config import as_float32, unique_name
 from .layers import InputLayer, KerasTensor, Layer
 
@@ -136,6 +138,8 @@ class Model:
                 # Keras builds a model whose input shapes are known at once (weights exist
                 # before compile: count_params, get_weights).
                 engine.build(shapes)
+                if getattr(self, "_weight_sources", None):
+                    self._copy_nested_weights(engine)
         return self._engine
 
     def _declared_shapes(self):
@@ -157,6 +161,8 @@ class Model:
             return
         shapes = input_shape if self._input_count() > 1 else [input_shape]
         engine.build([[int(d) for d in list(shape)[1:]] for shape in shapes])
+        if getattr(self, "_weight_sources", None):
+            self._copy_nested_weights(engine)
 
     @property
     def built(self):
@@ -299,7 +305,10 @@ class Model:
             raise ValueError("You must call `compile()` before using the model (evaluate).")
         xs = self._arrays(x, "x", self._input_count())
         ys = self._arrays(y, "y", self._output_count())
-        loss, accuracy, outputs = engine.evaluate(xs, ys, _count(batch_size or 32, "batch_size"))
+        batch_size = _count(batch_size or 32, "batch_size")
+        started = time.perf_counter()
+        loss, accuracy, outputs = engine.evaluate(xs, ys, batch_size)
+        seconds = time.perf_counter() - started
         results = {"loss": loss}
         if len(outputs) > 1:
             for name, output_loss, _ in outputs:
@@ -309,6 +318,8 @@ class Model:
                     results[f"{name}_{self._metric_names[0] if self._metric_names else 'accuracy'}"] = output_accuracy
         elif accuracy is not None:
             results[self._rename("accuracy")] = accuracy
+        if _verbosity(verbose):
+            _print_evaluation(results, -(-len(xs[0]) // batch_size), seconds, _verbosity(verbose))
         if return_dict:
             return results
         values = list(results.values())
@@ -326,7 +337,8 @@ class Model:
     def __call__(self, x, training=False):
         if isinstance(x, KerasTensor) or (isinstance(x, (list, tuple)) and any(isinstance(t, KerasTensor) for t in x)):
             raise NotImplementedError("calling a model on symbolic tensors (a model as a layer)")
-        return self.predict(x)
+        # TensorFlow programs call ``.numpy()`` on the result: a strata.Tensor answers it.
+        return as_tensor(self.predict(x))
 
     def train_on_batch(self, *args, **kwargs):
         raise NotImplementedError("train_on_batch: strata trains with fit")
@@ -401,6 +413,7 @@ class Sequential(Model):
         super().__init__()
         self.name = name or unique_name("sequential")
         self._layers = []
+        self._weight_sources = []
         for layer in layers or []:
             self.add(layer)
         if not trainable:
@@ -412,9 +425,10 @@ class Sequential(Model):
             if not isinstance(layer._layer, InputLayer):
                 raise NotImplementedError("Sequential.add: a symbolic tensor other than keras.Input")
             layer = layer._layer
+        if isinstance(layer, Model):
+            self._add_model(layer)
+            return
         if not isinstance(layer, Layer):
-            if isinstance(layer, Model):
-                raise NotImplementedError("Sequential.add: a model as a layer (nested models)")
             raise TypeError(f"The added layer must be an instance of class Layer. Received: layer={layer!r}")
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"All layers added to a Sequential model should have unique names. "
@@ -423,6 +437,32 @@ class Sequential(Model):
         layer._model = self
         if self._engine is not None:
             self._engine.add(json.dumps(layer._entry()))
+
+    def _add_model(self, model):
+        """A model as a layer (``Sequential([base, layers.Softmax()])``): its layers are added in
+        order, starting from the weights the model holds now. strata opens nested models up, as
+        it does when it imports a Keras file, so the outer model holds its own copy of them: the
+        inner model's layers answer for the outer one from then on (``trainable``, weights)."""
+        opened = isinstance(model, Sequential) or (
+            model._class_name == "Sequential" if isinstance(model, _Loaded) else _is_chain(model))
+        if not opened:
+            raise NotImplementedError(
+                f"Sequential.add: the model '{model.name}' has branches; nest only Sequential (or linear) models")
+        inner = [layer for layer in model._all_layers if not (self._layers and isinstance(layer, InputLayer))]
+        source = model._engine_or_none()
+        if source is not None and source.input_shapes():
+            self._weight_sources.append((source, [layer.name for layer in inner if not isinstance(layer, InputLayer)]))
+        for layer in inner:
+            self.add(layer)
+
+    def _copy_nested_weights(self, engine):
+        """Gives the layers of nested models the weights their models held when they were added."""
+        for source, names in self._weight_sources:
+            for name in names:
+                weights = list(source.get_weights(name))
+                if weights:
+                    engine.set_weights(weights, name)
+        self._weight_sources = []
 
     def pop(self):
         raise NotImplementedError("Sequential.pop")
@@ -471,6 +511,7 @@ class _Loaded(Model):
         self._engine = engine
         config = json.loads(engine.config())
         body = config.get("config", config)
+        self._class_name = config.get("class_name")
         self.name = body.get("name", "model")
         from . import layers as layers_module
 
@@ -520,6 +561,26 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 def clone_model(model, *args, **kwargs):
     raise NotImplementedError("keras.models.clone_model")
 
+
+
+def _print_evaluation(results, steps, seconds, verbose):
+    """The line Keras 3 prints after ``evaluate``: the finished bar at verbose 1, the plain line
+    at verbose 2 (metrics in alphabetical order, as Keras's logs)."""
+    per_step = seconds / max(steps, 1)
+    per_step_text = f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/step"
+    metrics = " - ".join(f"{name}: {value:.4f}" for name, value in sorted(results.items()))
+    total = f"{seconds:.0f}s"
+    if verbose == 1:
+        print(f"{steps}/{steps} " + "\u2501" * 20 + f" {total} {per_step_text} - {metrics}")
+    else:
+        print(f"{steps}/{steps} - {total} - {per_step_text} - {metrics}")
+
+
+def _is_chain(model):
+    """Whether a functional model is one chain of single-input layers (it can be opened up into
+    a Sequential)."""
+    return all(len(layer._inbound_nodes) <= 1 and all(len(node) <= 1 for node in layer._inbound_nodes)
+               for layer in model._all_layers) and len(model._inputs) == 1 and len(model._outputs) == 1
 
 
 def _is_dataset(data):

@@ -1,0 +1,80 @@
+"""TensorFlow's beginner programs (``import strata as tf``): calling a model and getting a tensor
+with ``.numpy()``, ``tf.nn`` and loss objects called on arrays, a trained model nested in a
+``Sequential`` for probabilities, and the line ``evaluate`` prints."""
+
+import math
+
+import numpy as np
+import pytest
+
+import strata as tf
+
+
+def test_the_tensorflow_quickstart_runs_as_written(mnist_small, capsys):
+    (x_train, y_train), (x_test, y_test) = mnist_small
+    model = tf.keras.models.Sequential([
+        tf.keras.layers.Flatten(input_shape=(28, 28)),
+        tf.keras.layers.Dense(128, activation="relu"),
+        tf.keras.layers.Dropout(0.2),
+        tf.keras.layers.Dense(10),
+    ])
+    predictions = model(x_train[:1]).numpy()
+    assert predictions.shape == (1, 10) and type(predictions) is np.ndarray
+    probabilities = tf.nn.softmax(predictions).numpy()
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-6)
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    initial_loss = loss_fn(y_train[:1], predictions).numpy()
+    # An untrained model's loss is about -log(1/10), as the TensorFlow tutorial says.
+    assert initial_loss == pytest.approx(-math.log(probabilities[0, y_train[0]]), rel=1e-5)
+    model.compile(optimizer="adam", loss=loss_fn, metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=2, verbose=0)
+    capsys.readouterr()
+    loss, accuracy = model.evaluate(x_test, y_test, verbose=2)
+    printed = capsys.readouterr().out
+    assert printed.startswith("63/63 - ") and f"accuracy: {accuracy:.4f}" in printed, printed
+    assert accuracy > 0.9
+    probability_model = tf.keras.Sequential([model, tf.keras.layers.Activation("softmax")])
+    probabilities = probability_model(x_test[:5]).numpy()
+    np.testing.assert_allclose(probabilities, tf.nn.softmax(model(x_test[:5])).numpy(), atol=1e-6)
+    assert np.argmax(probabilities, axis=1).tolist() == model.predict(x_test[:5]).argmax(axis=1).tolist()
+
+
+def test_losses_called_on_arrays_give_keras_values():
+    # The examples of Keras's documentation, with its values.
+    y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+    y_pred = np.array([[1.0, 1.0], [1.0, 0.0]])
+    assert tf.keras.losses.MeanSquaredError()(y_true, y_pred).numpy() == pytest.approx(0.5)
+    assert tf.keras.losses.MeanAbsoluteError()(y_true, y_pred).numpy() == pytest.approx(0.5)
+    bce = tf.keras.losses.BinaryCrossentropy()(y_true, [[0.6, 0.4], [0.4, 0.6]]).numpy()
+    assert bce == pytest.approx(0.81492424, rel=1e-5)
+    # CategoricalCrossentropy's documented example: 1.177.
+    cce = tf.keras.losses.CategoricalCrossentropy()([[0, 1, 0], [0, 0, 1]], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]])
+    assert cce.numpy() == pytest.approx(1.1769392, rel=1e-5)
+    scce = tf.keras.losses.SparseCategoricalCrossentropy()([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]])
+    assert scce.numpy() == pytest.approx(1.1769392, rel=1e-5)
+    weighted = tf.keras.losses.MeanSquaredError()(y_true, y_pred, sample_weight=[0.7, 0.3])
+    assert weighted.numpy() == pytest.approx(0.25)
+    per_sample = tf.keras.losses.mean_squared_error(y_true, y_pred).numpy()
+    np.testing.assert_allclose(per_sample, [0.5, 0.5])
+    with pytest.raises(ValueError, match="labels must lie in"):
+        tf.keras.losses.SparseCategoricalCrossentropy()([3], [[0.5, 0.5]])
+
+
+def test_activations_and_tf_nn_compute_on_arrays():
+    x = np.array([-2.0, -0.5, 0.0, 0.5, 4.0], dtype="float32")
+    np.testing.assert_allclose(tf.keras.activations.relu(x), [0, 0, 0, 0.5, 4])
+    np.testing.assert_allclose(tf.nn.relu6(x * 2), [0, 0, 0, 1, 6])
+    np.testing.assert_allclose(tf.keras.activations.sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-6)
+    np.testing.assert_allclose(tf.keras.activations.hard_sigmoid(x), np.clip(x + 3, 0, 6) / 6, rtol=1e-6)
+    np.testing.assert_allclose(tf.nn.leaky_relu(x), np.where(x > 0, x, 0.2 * x), rtol=1e-6)
+    np.testing.assert_allclose(tf.keras.activations.gelu(np.float32(1.0)), 0.8413447, rtol=1e-6)
+    np.testing.assert_allclose(np.exp(tf.nn.log_softmax(x)), tf.nn.softmax(x), rtol=1e-6)
+    assert tf.constant([1.0, 2.0]).numpy().dtype == np.float32
+
+
+def test_a_model_with_branches_cannot_be_nested_in_a_sequential():
+    inputs = tf.keras.Input((4,))
+    branch = tf.keras.layers.Add()([tf.keras.layers.Dense(4)(inputs), inputs])
+    model = tf.keras.Model(inputs, branch)
+    with pytest.raises(NotImplementedError, match="has branches"):
+        tf.keras.Sequential([model, tf.keras.layers.Dense(1)])
