@@ -78,3 +78,19 @@ def test_a_model_with_branches_cannot_be_nested_in_a_sequential():
     model = tf.keras.Model(inputs, branch)
     with pytest.raises(NotImplementedError, match="has branches"):
         tf.keras.Sequential([model, tf.keras.layers.Dense(1)])
+
+
+def test_normalization_adapts_to_the_data_as_in_the_regression_tutorial():
+    rng = np.random.default_rng(0)
+    features = rng.normal(5, 3, size=(300, 4)).astype("float32")
+    labels = features @ np.array([1.0, -2.0, 0.5, 3.0], "float32") + 7
+    normalizer = tf.keras.layers.Normalization(axis=-1)
+    normalizer.adapt(features)
+    np.testing.assert_allclose(normalizer.mean.numpy(), features.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(normalizer.variance.numpy(), features.var(axis=0), rtol=1e-4)
+    model = tf.keras.Sequential([tf.keras.Input((4,)), normalizer, tf.keras.layers.Dense(units=1)])
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=0.1), loss="mean_absolute_error")
+    history = model.fit(features, labels, epochs=100, verbose=0, validation_split=0.2)
+    assert history.history["val_loss"][-1] < 0.1
+    with pytest.raises(ValueError, match="before its model is built"):
+        normalizer.adapt(features)

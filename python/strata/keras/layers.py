@@ -5,7 +5,10 @@ and strata's engine builds the layer from that config through its layer registry
 every argument (an argument strata does not implement is an error naming it, never ignored).
 """
 
+import numpy as np
+
 from . import _config
+from ..tensor import as_tensor
 from ._config import Serializable, serialize, snake_case, unique_name
 from .. import _strata
 
@@ -178,6 +181,36 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
     if dtype is not None:
         kwargs["dtype"] = dtype
     return KerasTensor(InputLayer(**kwargs), 0, 0)
+
+
+class Normalization(Layer):
+    """Keras's ``Normalization(axis=-1, mean=None, variance=None, invert=False)``, with ``adapt``:
+    the statistics of the data become the layer's ``mean`` and ``variance`` (strata normalizes
+    the last axis)."""
+
+    class_name = "Normalization"
+    _positional = ("axis", "mean", "variance")
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """Each channel's mean and population variance over every other axis, as Keras's ``adapt``."""
+        if self._engine() is not None:
+            raise ValueError(f"{self.name}: adapt the layer before its model is built (compiled or used)")
+        axis = self._config.get("axis", -1)
+        data = np.asarray(data, dtype=np.float64)
+        if data.ndim == 0 or axis not in (-1, data.ndim - 1, (data.ndim - 1,), [data.ndim - 1], (-1,), [-1]):
+            raise NotImplementedError(f"{self.name}: adapt with axis={axis!r} (strata normalizes the last axis)")
+        over = tuple(range(data.ndim - 1))
+        self._config["mean"] = np.mean(data, axis=over).astype(np.float32).tolist()
+        self._config["variance"] = np.var(data, axis=over).astype(np.float32).tolist()
+
+    @property
+    def mean(self):
+        return None if "mean" not in self._config else as_tensor(np.asarray(self._config["mean"], np.float32))
+
+    @property
+    def variance(self):
+        return None if "variance" not in self._config else as_tensor(
+            np.asarray(self._config["variance"], np.float32))
 
 
 # Positional parameters of the layers, in Keras 3's order.
