@@ -55,6 +55,79 @@ fn load_dataset<'py>(
     ))
 }
 
+/// `((x_train, y_train), (x_test, y_test))` of a word-sequence data set: the sequences as
+/// lists of word ids, the labels as float32.
+type SequenceLists<'py> = (
+    (Vec<Vec<usize>>, Bound<'py, PyArrayDyn<f32>>),
+    (Vec<Vec<usize>>, Bound<'py, PyArrayDyn<f32>>),
+);
+
+/// A word-sequence data set by name (`imdb`, `reuters`) with Keras's `load_data` arguments;
+/// the Python side makes Keras's object arrays of lists from the sequences.
+#[pyfunction]
+#[pyo3(signature = (name, num_words=None, skip_top=0, maxlen=None, seed=113, start_char=Some(1),
+    oov_char=Some(2), index_from=3, test_split=0.2))]
+#[allow(clippy::too_many_arguments)] // Keras's arguments, one for one
+fn load_sequences<'py>(
+    py: Python<'py>,
+    name: &str,
+    num_words: Option<usize>,
+    skip_top: usize,
+    maxlen: Option<usize>,
+    seed: u32,
+    start_char: Option<usize>,
+    oov_char: Option<usize>,
+    index_from: usize,
+    test_split: f64,
+) -> PyResult<SequenceLists<'py>> {
+    use strata::datasets;
+    let options = datasets::SequenceOptions {
+        num_words,
+        skip_top,
+        maxlen,
+        seed,
+        start_char,
+        oov_char,
+        index_from,
+    };
+    let split = py.allow_threads(|| {
+        guarded("load_data", || {
+            match name {
+                "imdb" => datasets::imdb::load_data(&options),
+                "reuters" => datasets::reuters::load_data(&options, test_split),
+                other => {
+                    return Err(pyo3::exceptions::PyNotImplementedError::new_err(format!(
+                        "strata has no data set {other}"
+                    )));
+                }
+            }
+            .map_err(to_python)
+        })
+    })?;
+    let ((x_train, y_train), (x_test, y_test)) = split;
+    Ok(((x_train, array_from(py, &y_train)?), (x_test, array_from(py, &y_test)?)))
+}
+
+/// The word index (`word → rank`) of `imdb` or `reuters`, as Keras's `get_word_index`.
+#[pyfunction]
+fn word_index(py: Python<'_>, name: &str) -> PyResult<std::collections::HashMap<String, usize>> {
+    use strata::datasets;
+    py.allow_threads(|| {
+        guarded("get_word_index", || {
+            match name {
+                "imdb" => datasets::imdb::get_word_index(),
+                "reuters" => datasets::reuters::get_word_index(),
+                other => {
+                    return Err(pyo3::exceptions::PyNotImplementedError::new_err(format!(
+                        "strata has no data set {other}"
+                    )));
+                }
+            }
+            .map_err(to_python)
+        })
+    })
+}
+
 /// The layer class names strata's registry builds (Keras's names).
 #[pyfunction]
 fn layer_classes() -> Vec<&'static str> {
@@ -73,6 +146,8 @@ fn _panic_for_test() -> PyResult<()> {
 fn _strata(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<engine::Engine>()?;
     module.add_function(wrap_pyfunction!(load_dataset, module)?)?;
+    module.add_function(wrap_pyfunction!(load_sequences, module)?)?;
+    module.add_function(wrap_pyfunction!(word_index, module)?)?;
     module.add_function(wrap_pyfunction!(layer_classes, module)?)?;
     module.add_function(wrap_pyfunction!(_panic_for_test, module)?)?;
     Ok(())

@@ -2,14 +2,14 @@
 ``import keras`` (or ``from tensorflow import keras``)."""
 
 from . import activations, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers
-from . import regularizers, utils
+from . import preprocessing, regularizers, utils
 from .layers import Input
 from .models import Model, Sequential
 
 __version__ = "3.0.0-strata"
 
 __all__ = ["activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
-           "optimizers", "regularizers", "utils", "Input", "Model", "Sequential"]
+           "optimizers", "preprocessing", "regularizers", "utils", "Input", "Model", "Sequential"]
 
 
 def __getattr__(name):

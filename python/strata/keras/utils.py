@@ -1,4 +1,4 @@
-"""``keras.utils``: to_categorical, normalize, set_random_seed."""
+"""``keras.utils``: to_categorical, normalize, pad_sequences, set_random_seed."""
 
 import numpy as np
 
@@ -32,6 +32,38 @@ def normalize(x, axis=-1, order=2):
     norm = np.atleast_1d(np.linalg.norm(x, order, axis))
     norm[norm == 0] = 1
     return x / np.expand_dims(norm, axis)
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0):
+    """Keras's ``pad_sequences``: a list of sequences → one ``(len(sequences), maxlen)`` array,
+    padded with ``value`` and cut to ``maxlen`` at the start (``"pre"``) or the end (``"post"``)."""
+    if padding not in ("pre", "post"):
+        raise ValueError(f'`padding` must be "pre" or "post", got {padding!r}')
+    if truncating not in ("pre", "post"):
+        raise ValueError(f'`truncating` must be "pre" or "post", got {truncating!r}')
+    if not hasattr(sequences, "__len__"):
+        raise ValueError("`sequences` must be iterable.")
+    lengths = []
+    for sequence in sequences:
+        if not hasattr(sequence, "__len__"):
+            raise ValueError(f"`sequences` must be a list of iterables. Found non-iterable: {sequence!r}")
+        lengths.append(len(sequence))
+    if maxlen is None:
+        maxlen = max(lengths, default=0)
+    elif int(maxlen) < 0:
+        raise ValueError(f"maxlen must not be negative, got {maxlen}")
+    maxlen = int(maxlen)
+    padded = np.full((len(lengths), maxlen), value, dtype=dtype)
+    for row, sequence in enumerate(sequences):
+        if not len(sequence) or not maxlen:
+            continue
+        kept = np.asarray(sequence, dtype=dtype)
+        kept = kept[-maxlen:] if truncating == "pre" else kept[:maxlen]
+        if padding == "post":
+            padded[row, :len(kept)] = kept
+        else:
+            padded[row, -len(kept):] = kept
+    return padded
 
 
 def set_random_seed(seed):

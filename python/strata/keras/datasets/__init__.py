@@ -1,9 +1,9 @@
 """``keras.datasets``: the Keras data sets strata reads (MNIST is bundled with strata's sources;
 the others are read from strata's data folder, ``$STRATA_DATA`` or ``~/.strata/datasets``)."""
 
-from . import boston_housing, cifar10, cifar100, fashion_mnist, mnist
+from . import boston_housing, cifar10, cifar100, fashion_mnist, imdb, mnist, reuters
 
-__all__ = ["mnist", "fashion_mnist", "cifar10", "cifar100", "boston_housing"]
+__all__ = ["mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing"]
 
 
 def __getattr__(name):
