@@ -81,6 +81,14 @@ fn reshape_global_pooling_and_activation_match_keras() {
 }
 
 #[test]
+fn masking_advanced_activations_and_sequence_pooling_match_keras() {
+    // Masking → GRU → LeakyReLU → PReLU → SpatialDropout1D → AveragePooling1D →
+    // GlobalMaxPooling1D → Dense → ELU → Identity → RepeatVector → LSTM → Dense → Softmax, on
+    // inputs with fully padded steps.
+    assert_matches_keras("masked_sequence_layers");
+}
+
+#[test]
 fn imported_models_save_and_load() {
     let model = import_keras(fixture("cnn.keras")).unwrap();
     let path = std::env::temp_dir().join(format!("strata-keras-{}.safetensors", std::process::id()));

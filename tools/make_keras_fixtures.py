@@ -175,6 +175,32 @@ def application_blocks():
     yield "application_blocks", keras.Model(inputs, outputs, name="application_blocks"), None
 
 
+def more_layers():
+    """Layers the classic programs use (Softmax, LeakyReLU, ELU, PReLU, Masking, RepeatVector,
+    SpatialDropout1D, AveragePooling1D, GlobalMaxPooling1D, Identity), in one model whose input
+    has fully masked steps. Last in the list, so the other fixtures' random draws are unchanged."""
+    yield "masked_sequence_layers", keras.Sequential(
+        [
+            keras.Input((7, 5)),
+            layers.Masking(0.0),
+            layers.GRU(4, return_sequences=True),
+            layers.LeakyReLU(0.1),
+            layers.PReLU(shared_axes=[1]),
+            layers.SpatialDropout1D(0.3),
+            layers.AveragePooling1D(2),
+            layers.GlobalMaxPooling1D(),
+            layers.Dense(6),
+            layers.ELU(0.7),
+            layers.Identity(),
+            layers.RepeatVector(3),
+            layers.LSTM(3),
+            layers.Dense(4),
+            layers.Softmax(),
+        ],
+        name="masked_sequence_layers",
+    ), None
+
+
 def main(only=None):
     """Writes every fixture, or only those named on the command line (the others' random
     draws are still made, in order, so each file is the same whichever are written)."""
@@ -182,7 +208,7 @@ def main(only=None):
     if not only:
         write_hdf5_layouts()
     rng = np.random.default_rng(0)
-    for name, model, compile_args in [*models(), *sequence_models(), *application_blocks()]:
+    for name, model, compile_args in [*models(), *sequence_models(), *application_blocks(), *more_layers()]:
         # Random everything, moving variances kept positive.
         model.set_weights([rng.uniform(0.1 if "variance" in w.path else -1.0, 1.0, w.shape) for w in model.weights])
         if compile_args:
@@ -206,6 +232,10 @@ def main(only=None):
             }
         else:
             x = rng.uniform(-1.0, 1.0, (3, *model.input_shape[1:])).astype("float32")
+            if name.startswith("masked"):
+                # Padded steps (every feature 0) at the end of one sample and inside another.
+                x[0, 4:, :] = 0.0
+                x[2, 1, :] = 0.0
             y = model.predict(x, verbose=0)
             fixture = {
                 "input_shape": list(x.shape),

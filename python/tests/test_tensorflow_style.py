@@ -33,9 +33,11 @@ def test_the_tensorflow_quickstart_runs_as_written(mnist_small, capsys):
     printed = capsys.readouterr().out
     assert printed.startswith("63/63 - ") and f"accuracy: {accuracy:.4f}" in printed, printed
     assert accuracy > 0.9
-    probability_model = tf.keras.Sequential([model, tf.keras.layers.Activation("softmax")])
-    probabilities = probability_model(x_test[:5]).numpy()
-    np.testing.assert_allclose(probabilities, tf.nn.softmax(model(x_test[:5])).numpy(), atol=1e-6)
+    # The tutorial's spelling (tf.keras.layers.Softmax) and the older one give the same values.
+    for head in [tf.keras.layers.Softmax(), tf.keras.layers.Activation("softmax")]:
+        probability_model = tf.keras.Sequential([model, head])
+        probabilities = probability_model(x_test[:5]).numpy()
+        np.testing.assert_allclose(probabilities, tf.nn.softmax(model(x_test[:5])).numpy(), atol=1e-6)
     assert np.argmax(probabilities, axis=1).tolist() == model.predict(x_test[:5]).argmax(axis=1).tolist()
 
 
@@ -94,3 +96,16 @@ def test_normalization_adapts_to_the_data_as_in_the_regression_tutorial():
     assert history.history["val_loss"][-1] < 0.1
     with pytest.raises(ValueError, match="before its model is built"):
         normalizer.adapt(features)
+
+
+def test_advanced_activation_layers_take_kerass_positional_arguments():
+    x = np.array([[-2.0, 3.0]], dtype="float32")
+    for layer, expected in [
+        (tf.keras.layers.LeakyReLU(0.1), [-0.2, 3.0]),
+        (tf.keras.layers.ELU(2.0), [2.0 * (math.exp(-2.0) - 1.0), 3.0]),
+        (tf.keras.layers.ReLU(), [0.0, 3.0]),
+    ]:
+        model = tf.keras.Sequential([tf.keras.Input(shape=(2,)), layer])
+        np.testing.assert_allclose(model.predict(x, verbose=0), [expected], rtol=1e-6)
+    repeated = tf.keras.Sequential([tf.keras.Input(shape=(2,)), tf.keras.layers.RepeatVector(3)])
+    assert repeated.predict(x, verbose=0).shape == (1, 3, 2)

@@ -147,9 +147,10 @@ fn check_layer_weights(
     let mut built =
         layers::from_config(layer.class, layer.config).map_err(|e| format!("{}: {}", describe(), e.reason()))?;
     match (weights.first(), inputs) {
-        // Several inputs or kernels (attention layers): every shape the config and the input
-        // shapes give, compared before anything is allocated.
-        _ if !sub_layers(layer.class).is_empty() || inputs.len() > 1 => {
+        // Several inputs or kernels (attention layers), or weights shaped by the input (PReLU's
+        // slopes): every shape the config and the input shapes give, compared before anything
+        // is allocated.
+        _ if !sub_layers(layer.class).is_empty() || inputs.len() > 1 || layer.class == "PReLU" => {
             let expected = built.param_shapes(inputs).map_err(|e| format!("{}: {e}", describe()))?;
             let stored: Vec<&[usize]> = weights.iter().map(|w| w.shape.as_slice()).collect();
             let expected: Vec<&[usize]> = expected.iter().map(|p| p.shape.as_slice()).collect();

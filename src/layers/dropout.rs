@@ -1,5 +1,5 @@
 //! Noise layers that fight overfitting, active only in training: [`Dropout`],
-//! [`SpatialDropout2D`] and [`GaussianNoise`]. At inference each is the identity.
+//! [`SpatialDropout1D`], [`SpatialDropout2D`] and [`GaussianNoise`]. At inference each is the identity.
 //!
 //! Their noise comes from the pass's seed (the model's seed and the optimizer's step count)
 //! mixed with the layer's `seed`, or with a hash of its name when no seed is given: runs are
@@ -17,8 +17,9 @@ use crate::rng::{Rng, hash_name};
 enum Noise {
     /// Zero each value with probability `rate`, scale the rest by `1 / (1 − rate)`.
     Dropout { rate: f32 },
-    /// Zero whole channels of `(N, H, W, C)` images with probability `rate`.
-    Spatial { rate: f32 },
+    /// Zero whole channels with probability `rate`: of `(N, steps, C)` sequences (`dims` 1)
+    /// or `(N, H, W, C)` images (`dims` 2).
+    Spatial { rate: f32, dims: usize },
     /// Add zero-mean normal noise.
     Gaussian { stddev: f32 },
 }
@@ -62,7 +63,19 @@ impl SpatialDropout2D {
     /// Drops each channel of each sample with probability `rate`, in `[0, 1)`.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(rate: f32) -> NoiseLayer {
-        NoiseLayer::new(Noise::Spatial { rate })
+        NoiseLayer::new(Noise::Spatial { rate, dims: 2 })
+    }
+}
+
+/// Keras's `SpatialDropout1D(rate)`: drops whole feature channels of `(N, steps, C)` sequences
+/// (every step of a channel together), as text models after an `Embedding` use it.
+pub struct SpatialDropout1D;
+
+impl SpatialDropout1D {
+    /// Drops each channel of each sample with probability `rate`, in `[0, 1)`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(rate: f32) -> NoiseLayer {
+        NoiseLayer::new(Noise::Spatial { rate, dims: 1 })
     }
 }
 
@@ -128,11 +141,13 @@ impl NoiseLayer {
     /// Checks the rate or standard deviation.
     fn validate(&self) -> Result<()> {
         match self.noise {
-            Noise::Dropout { rate } | Noise::Spatial { rate } if !(0.0..1.0).contains(&rate) => Err(Error::invalid(
-                "rate",
-                rate,
-                format!("layer '{}': a dropout rate must be in [0, 1)", self.args.name),
-            )),
+            Noise::Dropout { rate } | Noise::Spatial { rate, .. } if !(0.0..1.0).contains(&rate) => {
+                Err(Error::invalid(
+                    "rate",
+                    rate,
+                    format!("layer '{}': a dropout rate must be in [0, 1)", self.args.name),
+                ))
+            }
             Noise::Gaussian { stddev } if !(stddev.is_finite() && stddev >= 0.0) => Err(Error::invalid(
                 "stddev",
                 stddev,
@@ -156,6 +171,7 @@ impl NoiseLayer {
         let mut layer = match class_name {
             "Dropout" => Dropout::new(value),
             "SpatialDropout2D" => SpatialDropout2D::new(value),
+            "SpatialDropout1D" => SpatialDropout1D::new(value),
             _ => GaussianNoise::new(value),
         };
         layer.seed = args::seed(config)?;
@@ -172,6 +188,7 @@ impl Layer for NoiseLayer {
     fn class_name(&self) -> &'static str {
         match self.noise {
             Noise::Dropout { .. } => "Dropout",
+            Noise::Spatial { dims: 1, .. } => "SpatialDropout1D",
             Noise::Spatial { .. } => "SpatialDropout2D",
             Noise::Gaussian { .. } => "GaussianNoise",
         }
@@ -187,10 +204,15 @@ impl Layer for NoiseLayer {
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
         self.validate()?;
-        if matches!(self.noise, Noise::Spatial { .. }) && input_shape.len() != 3 {
+        if let Noise::Spatial { dims, .. } = self.noise
+            && input_shape.len() != dims + 1
+        {
             return Err(Error::LayerShape {
                 layer: self.args.name.clone(),
-                expected: "(None, height, width, channels)".into(),
+                expected: match dims {
+                    1 => "(None, steps, channels)".into(),
+                    _ => "(None, height, width, channels)".into(),
+                },
                 received: keras_shape(input_shape),
             });
         }
@@ -202,7 +224,7 @@ impl Layer for NoiseLayer {
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let active = match self.noise {
-            Noise::Dropout { rate } | Noise::Spatial { rate } => rate > 0.0,
+            Noise::Dropout { rate } | Noise::Spatial { rate, .. } => rate > 0.0,
             Noise::Gaussian { stddev } => stddev > 0.0,
         };
         if !graph.training() || !active {
@@ -224,9 +246,13 @@ impl Layer for NoiseLayer {
                 });
                 graph.mul(x, noise)
             }
-            Noise::Spatial { rate } => {
+            Noise::Spatial { rate, dims } => {
+                let mask_shape: Vec<usize> = std::iter::once(rows)
+                    .chain(std::iter::repeat_n(1, dims))
+                    .chain(std::iter::once(channels))
+                    .collect();
                 let noise = graph.constant_with(|mask| {
-                    mask.resize_for(&[rows, 1, 1, channels]);
+                    mask.resize_for(&mask_shape);
                     fill_mask(mask.data_mut(), rate, &mut rng);
                 });
                 graph.mul(x, noise)
@@ -248,7 +274,7 @@ impl Layer for NoiseLayer {
             Noise::Dropout { rate } => self
                 .args
                 .config(serde_json::json!({"rate": rate, "seed": self.seed, "noise_shape": self.noise_shape})),
-            Noise::Spatial { rate } => self.args.config(serde_json::json!({"rate": rate, "seed": self.seed})),
+            Noise::Spatial { rate, .. } => self.args.config(serde_json::json!({"rate": rate, "seed": self.seed})),
             Noise::Gaussian { stddev } => self
                 .args
                 .config(serde_json::json!({"stddev": stddev, "seed": self.seed})),

@@ -11,8 +11,12 @@ use crate::error::{Error, Result};
 use crate::initializers::to_snake_case;
 use serde_json::{Value, json};
 
+/// Older spellings a layer reads besides the key it writes: (class, old key).
+const OLD_SPELLINGS: &[(&str, &str)] = &[("LeakyReLU", "alpha")];
+
 /// Keys that do not change what a layer computes: bookkeeping Keras writes (names, dtypes,
 /// serialization details) and the declared input shape, which the model's building checks.
+
 const HARMLESS: &[&str] = &[
     "name",
     "trainable",
@@ -97,6 +101,7 @@ pub(crate) fn check_keys(class_name: &str, config: &Value, written: &Value) -> R
             }
             Some(_) => {}
             None if own.is_some() || HARMLESS.contains(&key.as_str()) => {}
+            None if OLD_SPELLINGS.contains(&(class_name, key.as_str())) => {}
             None => return Err(unknown_key(&layer, class_name, key, written)),
         }
     }

@@ -140,7 +140,7 @@ impl BatchNormalization {
 /// Normalization layers here work on the last axis only: `axis` must be -1 (or `[-1]`), or a
 /// positive axis (counted with the batch, as Keras counts: `3` for images), which
 /// [`check_last_axis`] checks is the last once the input's rank is known.
-fn last_axis_only(class_name: &str, config: &serde_json::Value) -> Result<i64> {
+pub(crate) fn last_axis_only(class_name: &str, config: &serde_json::Value) -> Result<i64> {
     let axis = match config.get("axis") {
         None | Some(serde_json::Value::Null) => return Ok(-1),
         Some(serde_json::Value::Array(items)) if items.len() == 1 => &items[0],
@@ -156,7 +156,7 @@ fn last_axis_only(class_name: &str, config: &serde_json::Value) -> Result<i64> {
 
 /// Checks that Keras's `axis` (-1, or counted with the batch) is the last axis of a per-sample
 /// `input_shape`.
-fn check_last_axis(layer: &str, axis: i64, input_shape: &[usize]) -> Result<()> {
+pub(crate) fn check_last_axis(layer: &str, axis: i64, input_shape: &[usize]) -> Result<()> {
     if axis == -1 || axis == input_shape.len() as i64 {
         return Ok(());
     }

@@ -1,4 +1,5 @@
-//! Pooling layers: `MaxPooling2D`, `AveragePooling2D`, their global forms, and `MaxPooling1D`.
+//! Pooling layers: `MaxPooling2D`, `AveragePooling2D`, their global forms, and the 1-D forms
+//! over sequences (`MaxPooling1D`, `AveragePooling1D`, `GlobalMaxPooling1D`).
 
 use super::conv::parse_padding;
 use super::{IntoPair, Layer, args, check_window};
@@ -24,6 +25,8 @@ enum Extent {
     Global,
     /// A window over steps: `(N, steps, C)`.
     Window1d,
+    /// The whole sequence: `(N, steps, C)` → `(N, C)`.
+    Global1d,
 }
 
 /// Max or average pooling over channels-last inputs, with Keras's defaults: `pool_size` 2,
@@ -94,6 +97,11 @@ pub struct GlobalMaxPooling2D;
 pub struct GlobalAveragePooling2D;
 /// `MaxPooling1D(pool_size)` over `(N, steps, C)`.
 pub struct MaxPooling1D;
+/// `AveragePooling1D(pool_size)` over `(N, steps, C)` (padding not counted).
+pub struct AveragePooling1D;
+/// `GlobalMaxPooling1D()`: the largest value of each feature over the steps, `(N, steps, C)` →
+/// `(N, C)` (Keras's text CNNs end with it). Like Keras's, it ignores a mask.
+pub struct GlobalMaxPooling1D;
 
 #[allow(clippy::new_ret_no_self)]
 impl MaxPooling2D {
@@ -135,10 +143,26 @@ impl MaxPooling1D {
     }
 }
 
+#[allow(clippy::new_ret_no_self)]
+impl AveragePooling1D {
+    /// Average pooling over `pool_size` steps.
+    pub fn new(pool_size: usize) -> Pooling {
+        Pooling::new(Reduce::Average, Extent::Window1d, (1, pool_size))
+    }
+}
+
+#[allow(clippy::new_ret_no_self)]
+impl GlobalMaxPooling1D {
+    /// Global max pooling over the steps.
+    pub fn new() -> Pooling {
+        Pooling::new(Reduce::Max, Extent::Global1d, (1, 1))
+    }
+}
+
 impl Pooling {
     /// The window's padding and strides (global pooling: the whole image, Keras's defaults).
     fn window_options(&self) -> Result<WindowOptions> {
-        if self.extent == Extent::Global {
+        if matches!(self.extent, Extent::Global | Extent::Global1d) {
             return Ok(WindowOptions::default());
         }
         let mut options = self.options;
@@ -157,10 +181,12 @@ impl Pooling {
             "MaxPooling2D" => MaxPooling2D::new(size),
             "AveragePooling2D" => AveragePooling2D::new(size),
             "MaxPooling1D" => MaxPooling1D::new(size.1),
+            "AveragePooling1D" => AveragePooling1D::new(size.1),
+            "GlobalMaxPooling1D" => GlobalMaxPooling1D::new(),
             "GlobalMaxPooling2D" => GlobalMaxPooling2D::new(),
             _ => GlobalAveragePooling2D::new(),
         };
-        if pool.extent == Extent::Global {
+        if matches!(pool.extent, Extent::Global | Extent::Global1d) {
             pool.keepdims = args::flag(config, "keepdims", false)?;
         } else {
             if let Some(strides) = args::pair(config, "strides")? {
@@ -186,6 +212,8 @@ impl Layer for Pooling {
             (Reduce::Average, Extent::Global) => "GlobalAveragePooling2D",
             (Reduce::Max, Extent::Window1d) => "MaxPooling1D",
             (Reduce::Average, Extent::Window1d) => "AveragePooling1D",
+            (Reduce::Max, Extent::Global1d) => "GlobalMaxPooling1D",
+            (Reduce::Average, Extent::Global1d) => "GlobalAveragePooling1D",
         }
     }
 
@@ -217,6 +245,15 @@ impl Layer for Pooling {
                     false => Ok(vec![input_shape[2]]),
                 }
             }
+            Extent::Global1d => match (input_shape, self.keepdims) {
+                ([steps, channels], true) if *steps > 0 => Ok(vec![1, *channels]),
+                ([steps, channels], false) if *steps > 0 => Ok(vec![*channels]),
+                _ => Err(Error::LayerShape {
+                    layer: self.args.name.clone(),
+                    expected: "(None, steps, channels)".into(),
+                    received: keras_shape(input_shape),
+                }),
+            },
             Extent::Window1d => {
                 if input_shape.len() != 2 {
                     return Err(Error::LayerShape {
@@ -240,8 +277,10 @@ impl Layer for Pooling {
         let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         self.output_shape(input_shape)?;
         self.options = self.window_options()?;
-        if self.extent == Extent::Global {
-            self.global_size = (input_shape[0], input_shape[1]);
+        match self.extent {
+            Extent::Global => self.global_size = (input_shape[0], input_shape[1]),
+            Extent::Global1d => self.global_size = (1, input_shape[0]),
+            Extent::Window2d | Extent::Window1d => {}
         }
         Ok(())
     }
@@ -252,6 +291,7 @@ impl Layer for Pooling {
             Extent::Window2d => (x, self.pool_size),
             Extent::Global => (x, self.global_size),
             Extent::Window1d => (graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?, self.pool_size),
+            Extent::Global1d => (graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?, self.global_size),
         };
         let y = match self.reduce {
             Reduce::Max => graph.max_pool2d(input, size, self.options)?,
@@ -263,13 +303,15 @@ impl Layer for Pooling {
             Extent::Global if self.keepdims => Ok(y),
             Extent::Global => graph.reshape(y, &[out[0], out[3]]),
             Extent::Window1d => graph.reshape(y, &[out[0], out[2], out[3]]),
+            Extent::Global1d if self.keepdims => graph.reshape(y, &[out[0], 1, out[3]]),
+            Extent::Global1d => graph.reshape(y, &[out[0], out[3]]),
         }
     }
 
     fn config(&self) -> serde_json::Value {
         let strides = self.strides.unwrap_or(self.pool_size);
         match self.extent {
-            Extent::Global => self
+            Extent::Global | Extent::Global1d => self
                 .args
                 .config(serde_json::json!({"data_format": "channels_last", "keepdims": self.keepdims})),
             Extent::Window1d => self.args.config(serde_json::json!({

@@ -7,10 +7,11 @@
 
 use super::{
     Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping1D,
-    Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs,
-    LayerNormalization, Merge, MultiHeadAttention, NoiseLayer, Normalization, Pooling, PositionEmbedding,
-    RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape,
-    Reversible, SimpleRNN, SinePositionEncoding, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Cropping2D, Dense, DepthwiseConv2D, ELU, Embedding, Flatten, GRU, GlobalAveragePooling1D, Identity, Input, LSTM,
+    Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge, MultiHeadAttention, NoiseLayer, Normalization,
+    PReLU, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
+    RandomZoom, ReLU, RepeatVector, Rescaling, Reshape, Reversible, SimpleRNN, SinePositionEncoding, Softmax,
+    TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -49,6 +50,13 @@ pub const REGISTRY: &[Registered] = &[
     entry("Dense", "Core", |c| boxed(Dense::from_config(c))),
     entry("Activation", "Core", |c| boxed(Activation::from_config(c))),
     entry("ReLU", "Activation", |c| boxed(ReLU::from_config(c))),
+    entry("Softmax", "Activation", |c| boxed(Softmax::from_config(c))),
+    entry("LeakyReLU", "Activation", |c| boxed(LeakyReLU::from_config(c))),
+    entry("ELU", "Activation", |c| boxed(ELU::from_config(c))),
+    entry("PReLU", "Activation", |c| boxed(PReLU::from_config(c))),
+    entry("Identity", "Core", |c| boxed(Identity::from_config(c))),
+    entry("Masking", "Core", |c| boxed(Masking::from_config(c))),
+    entry("RepeatVector", "Reshaping", |c| boxed(RepeatVector::from_config(c))),
     entry("Embedding", "Core", |c| boxed(Embedding::from_config(c))),
     entry("Flatten", "Reshaping", |c| boxed(Flatten::from_config(c))),
     entry("Reshape", "Reshaping", |c| boxed(Reshape::from_config(c))),
@@ -82,11 +90,20 @@ pub const REGISTRY: &[Registered] = &[
     entry("MaxPooling1D", "Pooling", |c| {
         boxed(Pooling::from_config("MaxPooling1D", c))
     }),
+    entry("AveragePooling1D", "Pooling", |c| {
+        boxed(Pooling::from_config("AveragePooling1D", c))
+    }),
+    entry("GlobalMaxPooling1D", "Pooling", |c| {
+        boxed(Pooling::from_config("GlobalMaxPooling1D", c))
+    }),
     entry("GlobalAveragePooling1D", "Pooling", |c| {
         boxed(GlobalAveragePooling1D::from_config(c))
     }),
     entry("Dropout", "Regularization", |c| {
         boxed(NoiseLayer::from_config("Dropout", c))
+    }),
+    entry("SpatialDropout1D", "Regularization", |c| {
+        boxed(NoiseLayer::from_config("SpatialDropout1D", c))
     }),
     entry("SpatialDropout2D", "Regularization", |c| {
         boxed(NoiseLayer::from_config("SpatialDropout2D", c))
