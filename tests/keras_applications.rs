@@ -237,3 +237,44 @@ fn a_narrow_xception_predicts_as_keras() {
     // pooling added to 1×1 convolution shortcuts, identity shortcuts.
     assert_predicts_as_keras("xception_narrow");
 }
+
+#[test]
+fn nasnet_cells_predict_as_keras() {
+    // NASNet's reduction and normal cells (nasnet.py's own functions) at a small width: both
+    // adjustments of the previous path (strided, with ZeroPadding2D + Cropping2D; the 1×1
+    // projection), SeparableConv2D with 7×7, 5×5 and 3×3 kernels, strided and same-padded
+    // poolings.
+    let model = assert_predicts_as_keras("nasnet_cells");
+    assert!(model.layers().iter().any(|l| l.class_name() == "Cropping2D"));
+}
+
+#[test]
+fn unknown_config_keys_from_a_newer_keras_are_ignored_when_off_and_refused_otherwise() {
+    // VGG16's convolutions with a setting this Keras does not write: left off (null, false,
+    // empty), it is dropped with a warning and the model is Keras's; set, it may change the
+    // computation, and the import refuses it, naming the layer, the key and the keys it reads.
+    let fixture = config_fixture("vgg16_notop");
+    let with_key = |value: Value| {
+        let mut config = fixture["config"].clone();
+        for layer in config["config"]["layers"].as_array_mut().unwrap() {
+            if layer["class_name"] == "Conv2D" {
+                layer["config"]["future_setting"] = value.clone();
+            }
+        }
+        config
+    };
+    for off in [Value::Null, Value::Bool(false), serde_json::json!({})] {
+        let model = keras_model_from_config(&with_key(off.clone())).unwrap_or_else(|e| panic!("{off}: {e}"));
+        assert_eq!(model.count_params() as u64, fixture["total_params"].as_u64().unwrap());
+    }
+    let error = keras_model_from_config(&with_key(serde_json::json!(2)))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("layer 'block1_conv1' (Conv2D)")
+            && error.contains("\"future_setting\"")
+            && error.contains("filters"),
+        "{error}"
+    );
+}

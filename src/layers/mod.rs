@@ -67,7 +67,7 @@ pub use preprocessing::{
     IntoFactor, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
 };
 pub use recurrent::{GRU, GruCell, LSTM, LstmCell, Recurrent, RecurrentKind, SimpleRNN, SimpleRnnCell};
-pub use registry::{Constructor, LAYER_NAMES, REGISTRY, Registered, from_config, lookup};
+pub use registry::{Constructor, LAYER_NAMES, REGISTRY, Registered, from_config, lookup, unknown_config_keys};
 pub use relu::ReLU;
 pub use rescaling::{Rescale, Rescaling};
 pub use reshape::Reshape;
