@@ -278,3 +278,58 @@ fn unknown_config_keys_from_a_newer_keras_are_ignored_when_off_and_refused_other
         "{error}"
     );
 }
+
+/// `archive` (a `.keras` file) with `edit` applied to its config.json, written to `path`.
+fn rewrite_archive(archive: &std::path::Path, path: &std::path::Path, edit: impl Fn(&mut Value)) {
+    use std::io::Write;
+    let mut source = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..source.len() {
+        let mut member = source.by_index(i).unwrap();
+        let name = member.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        member.read_to_end(&mut bytes).unwrap();
+        if name == "config.json" {
+            let mut config: Value = serde_json::from_slice(&bytes).unwrap();
+            edit(&mut config);
+            bytes = config.to_string().into_bytes();
+        }
+        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn strata_import_warns_of_the_newer_keras_keys_it_ignores() {
+    let dir = std::env::temp_dir().join(format!("strata-newer-keras-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (archive, model) = (dir.join("newer.keras"), dir.join("newer.safetensors"));
+    let import = |value: Value| {
+        rewrite_archive(&fixture("resnet_narrow.keras"), &archive, |config| {
+            for layer in config["config"]["layers"].as_array_mut().unwrap() {
+                if layer["class_name"] == "Conv2D" {
+                    layer["config"]["future_setting"] = value.clone();
+                }
+            }
+        });
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["import", archive.to_str().unwrap(), "-o", model.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (imported, stderr) = import(Value::Null);
+    assert!(imported, "{stderr}");
+    assert!(
+        stderr.contains("warning:")
+            && stderr.contains("layer 'conv1_conv' (Conv2D): ignoring \"future_setting\" = null"),
+        "{stderr}"
+    );
+    let (imported, stderr) = import(serde_json::json!("on"));
+    assert!(!imported && stderr.contains("\"future_setting\""), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
