@@ -601,3 +601,49 @@ fn built_applications_train() {
         assert!(loss.is_finite() && loss > 0.0, "{name}: loss {loss}");
     }
 }
+
+#[test]
+fn imagenet_weights_are_read_from_keras_cache() {
+    // weights = "imagenet" reads the file Keras's builder downloads, from $KERAS_HOME/models/
+    // (here a strata weights file under Keras's name), in a description file as in Rust.
+    let home = std::env::temp_dir().join(format!("strata-keras-home-{}", std::process::id()));
+    std::fs::create_dir_all(home.join("models")).unwrap();
+    let options = Options {
+        alpha: 0.35,
+        include_top: false,
+        input_shape: Some([96, 96, 3]),
+        ..Options::default()
+    };
+    let cached = home
+        .join("models")
+        .join("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5");
+    let description = home.join("imagenet.toml");
+    std::fs::write(
+        &description,
+        "application = { name = \"MobileNetV2\", weights = \"imagenet\", alpha = 0.35, include_top = false, \
+         input_shape = [96, 96, 3] }\n",
+    )
+    .unwrap();
+    let summary = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["summary", "--model", description.to_str().unwrap()])
+            .env("KERAS_HOME", &home)
+            .output()
+            .unwrap()
+    };
+    let missing = summary();
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && stderr.contains(cached.to_str().unwrap()),
+        "{stderr}"
+    );
+    applications::mobilenet_v2(&options)
+        .unwrap()
+        .save_weights(&cached)
+        .unwrap();
+    let found = summary();
+    let stderr = String::from_utf8_lossy(&found.stderr);
+    assert!(found.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&found.stdout).contains("410,208"));
+    std::fs::remove_dir_all(&home).ok();
+}
