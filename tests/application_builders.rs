@@ -56,6 +56,7 @@ const BUILT: &[&str] = &[
     "efficientnetv2b3",
     "inceptionv3",
     "xception",
+    "nasnetmobile",
 ];
 
 /// `config` with an `axis` naming the last axis of a batched tensor of per-sample `rank`
@@ -141,6 +142,235 @@ fn every_builder_without_its_classifier_at_a_small_input_equals_keras() {
     for name in BUILT {
         assert_builder_matches_keras(name, &format!("{name}_notop"), &options);
     }
+}
+
+#[test]
+fn keras_family_arguments_and_input_tensor_lay_out_the_model_as_keras() {
+    // Fixtures from tools/make_keras_applications.py's argument_variants, Keras's arguments
+    // spelled the same here.
+    let cases = [
+        (
+            "mobilenet",
+            "mobilenet_dm2_top",
+            Options {
+                alpha: 0.5,
+                depth_multiplier: 2,
+                dropout: Some(0.1),
+                classes: 10,
+                ..Options::default()
+            },
+        ),
+        (
+            "mobilenet_v3_small",
+            "mobilenetv3small_minimalistic_top",
+            Options {
+                minimalistic: true,
+                dropout: Some(0.0),
+                include_preprocessing: false,
+                classes: 10,
+                input_shape: Some([224, 224, 3]),
+                ..Options::default()
+            },
+        ),
+        (
+            "mobilenet_v3_large",
+            "mobilenetv3large_minimalistic_notop",
+            Options {
+                minimalistic: true,
+                include_top: false,
+                input_shape: Some([96, 96, 3]),
+                pooling: Some(Pooling::Max),
+                ..Options::default()
+            },
+        ),
+        (
+            "efficientnet_v2_b0",
+            "efficientnetv2b0_nopreprocessing_notop",
+            Options {
+                include_top: false,
+                include_preprocessing: false,
+                input_shape: Some([96, 96, 3]),
+                pooling: Some(Pooling::Avg),
+                ..Options::default()
+            },
+        ),
+    ];
+    for (architecture, fixture, options) in cases {
+        assert_builder_matches_keras(architecture, fixture, &options);
+    }
+    // keras.applications.MobileNetV2(input_tensor=Rescaling(...)(Input((40, 40, 3))), ...):
+    // the model starts at the caller's input and holds the layers before the tensor.
+    let input = Input::node(&[40, 40, 3]);
+    let scaled = Rescaling::new(1.0 / 127.5)
+        .offset(-1.0)
+        .name("rescaling")
+        .call(&input)
+        .unwrap();
+    let on_tensor = Options {
+        alpha: 0.35,
+        include_top: false,
+        pooling: Some(Pooling::Avg),
+        input_shape: Some([40, 40, 3]),
+        input_tensor: Some(scaled.clone()),
+        ..Options::default()
+    };
+    assert_builder_matches_keras("mobilenet_v2", "mobilenetv2_input_tensor_notop", &on_tensor);
+    let other = Options {
+        input_shape: Some([48, 48, 3]),
+        ..on_tensor
+    };
+    let error = applications::architecture("mobilenet_v2", &other)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("input_tensor") && error.contains("[48, 48, 3]"),
+        "{error}"
+    );
+}
+
+#[test]
+fn keras_argument_checks_name_what_is_wrong() {
+    let error = |name: &str, options: Options| {
+        applications::application(name, &options)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let imagenet = || Some(std::path::PathBuf::from(applications::IMAGENET));
+    let cases = [
+        (
+            "resnet50",
+            Options {
+                weights: imagenet(),
+                classes: 10,
+                ..Options::default()
+            },
+            &["ResNet50", "imagenet", "classes = 10", "1000"][..],
+        ),
+        (
+            "resnet50",
+            Options {
+                weights: imagenet(),
+                input_shape: Some([96, 96, 3]),
+                ..Options::default()
+            },
+            &["(224, 224, 3)", "(96, 96, 3)"],
+        ),
+        (
+            "resnet50",
+            Options {
+                weights: imagenet(),
+                classifier_activation: Some("relu".into()),
+                ..Options::default()
+            },
+            &["classifier_activation", "relu"],
+        ),
+        (
+            "mobilenet",
+            Options {
+                weights: imagenet(),
+                depth_multiplier: 2,
+                ..Options::default()
+            },
+            &["MobileNet", "depth_multiplier must be 1"],
+        ),
+        (
+            "mobilenet_v2",
+            Options {
+                weights: imagenet(),
+                alpha: 0.6,
+                ..Options::default()
+            },
+            &["alpha must be one of 0.35", "0.6"],
+        ),
+        (
+            "vgg16",
+            Options {
+                minimalistic: true,
+                ..Options::default()
+            },
+            &["VGG16 has no minimalistic argument"],
+        ),
+        (
+            "mobilenet_v2",
+            Options {
+                dropout: Some(0.5),
+                ..Options::default()
+            },
+            &["MobileNetV2 has no dropout argument", "only alpha"],
+        ),
+        // ImageNet weights are Keras's cached file, by Keras's name for it: strata downloads
+        // nothing, and says so before making any weight.
+        (
+            "mobilenet_v2",
+            Options {
+                weights: imagenet(),
+                alpha: 0.35,
+                include_top: false,
+                input_shape: Some([96, 96, 3]),
+                ..Options::default()
+            },
+            &[
+                "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5",
+                "downloads nothing",
+            ],
+        ),
+        (
+            "resnet50",
+            Options {
+                weights: imagenet(),
+                include_top: false,
+                input_shape: Some([64, 64, 3]),
+                ..Options::default()
+            },
+            &["resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"],
+        ),
+        (
+            "mobilenet_v3_small",
+            Options {
+                weights: imagenet(),
+                minimalistic: true,
+                ..Options::default()
+            },
+            &["weights_mobilenet_v3_small_minimalistic_224_1.0_float.h5"],
+        ),
+        (
+            "mobilenet",
+            Options {
+                weights: imagenet(),
+                alpha: 0.25,
+                include_top: false,
+                input_shape: Some([100, 100, 3]),
+                ..Options::default()
+            },
+            &["mobilenet_2_5_224_tf_no_top.h5"],
+        ),
+        (
+            "nasnet_mobile",
+            Options {
+                weights: imagenet(),
+                ..Options::default()
+            },
+            &["nasnet_mobile.h5"],
+        ),
+    ];
+    for (name, options, needles) in cases {
+        let message = error(name, options);
+        for needle in needles {
+            assert!(message.contains(needle), "{name}: {needle}: {message}");
+        }
+    }
+    // Without its own preprocessing, MobileNetV3 takes pixels as Keras's "tf" mode leaves them.
+    let model = applications::mobilenet_v3_small(&Options {
+        include_preprocessing: false,
+        input_shape: Some([32, 32, 3]),
+        classes: 3,
+        ..Options::default()
+    })
+    .unwrap();
+    let record = strata::applications::ImageInput::of(&model).unwrap().unwrap();
+    assert_eq!(record.mode, strata::applications::Mode::Tf);
 }
 
 #[test]
@@ -280,7 +510,8 @@ fn a_builder_loads_its_own_saved_weights() {
 
 #[test]
 fn a_description_file_names_an_application() {
-    use strata::io::config::{Format, parse};
+    use strata::applications::parse_description as parse;
+    use strata::io::config::Format;
     let text = r#"
         data = "flowers/"
         application = { name = "MobileNetV2", alpha = 0.35, input_shape = [96, 96, 3], classes = 5 }
@@ -305,6 +536,29 @@ fn a_description_file_names_an_application() {
         spec.loss,
         strata::losses::Loss::SparseCategoricalCrossentropy { from_logits: false }
     );
+    let minimal = parse(
+        "application = { name = \"MobileNetV3Small\", minimalistic = true, dropout = 0.0, include_preprocessing = false }",
+        Format::Toml,
+        "m.toml",
+    )
+    .unwrap();
+    let keras = applications::architecture(
+        "mobilenet_v3_small",
+        &Options {
+            minimalistic: true,
+            dropout: Some(0.0),
+            include_preprocessing: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(minimal.model.config(), keras.config());
+    // The file formats know no architecture: io's own parser points to the one that does.
+    let error = strata::io::config::parse(text, Format::Toml, "flowers.toml")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("parse_description"), "{error}");
     let plain = parse("application = \"resnet50\"\nname = \"mine\"", Format::Toml, "r.toml").unwrap();
     assert_eq!(plain.model.name(), "mine");
     assert_eq!(plain.model.count_params(), 25_636_712, "Keras's ResNet50 count");
@@ -346,4 +600,50 @@ fn built_applications_train() {
         let loss = history.get("loss")[0];
         assert!(loss.is_finite() && loss > 0.0, "{name}: loss {loss}");
     }
+}
+
+#[test]
+fn imagenet_weights_are_read_from_keras_cache() {
+    // weights = "imagenet" reads the file Keras's builder downloads, from $KERAS_HOME/models/
+    // (here a strata weights file under Keras's name), in a description file as in Rust.
+    let home = std::env::temp_dir().join(format!("strata-keras-home-{}", std::process::id()));
+    std::fs::create_dir_all(home.join("models")).unwrap();
+    let options = Options {
+        alpha: 0.35,
+        include_top: false,
+        input_shape: Some([96, 96, 3]),
+        ..Options::default()
+    };
+    let cached = home
+        .join("models")
+        .join("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5");
+    let description = home.join("imagenet.toml");
+    std::fs::write(
+        &description,
+        "application = { name = \"MobileNetV2\", weights = \"imagenet\", alpha = 0.35, include_top = false, \
+         input_shape = [96, 96, 3] }\n",
+    )
+    .unwrap();
+    let summary = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["summary", "--model", description.to_str().unwrap()])
+            .env("KERAS_HOME", &home)
+            .output()
+            .unwrap()
+    };
+    let missing = summary();
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && stderr.contains(cached.to_str().unwrap()),
+        "{stderr}"
+    );
+    applications::mobilenet_v2(&options)
+        .unwrap()
+        .save_weights(&cached)
+        .unwrap();
+    let found = summary();
+    let stderr = String::from_utf8_lossy(&found.stderr);
+    assert!(found.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&found.stdout).contains("410,208"));
+    std::fs::remove_dir_all(&home).ok();
 }

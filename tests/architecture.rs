@@ -25,9 +25,7 @@ use std::path::{Path, PathBuf};
 
 /// Known ties between top-level modules that the redesign (issue 15) is removing: mutual ones
 /// as `"a <-> b"`, a lower layer naming a higher one as `"lower -> higher"`.
-// On its way out: `application = "…"` in a description file (io/config.rs) resolves through
-// `applications`, which loads weights through `io`; the key belongs in a layer above both.
-const KNOWN_EXCEPTIONS: &[&str] = &["applications <-> io"];
+const KNOWN_EXCEPTIONS: &[&str] = &[];
 
 /// Known circles between the files of one folder, as `"folder: file, file, …"` (file stems,
 /// sorted; `mod` is the folder's root file).

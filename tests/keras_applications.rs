@@ -237,3 +237,99 @@ fn a_narrow_xception_predicts_as_keras() {
     // pooling added to 1×1 convolution shortcuts, identity shortcuts.
     assert_predicts_as_keras("xception_narrow");
 }
+
+#[test]
+fn nasnet_cells_predict_as_keras() {
+    // NASNet's reduction and normal cells (nasnet.py's own functions) at a small width: both
+    // adjustments of the previous path (strided, with ZeroPadding2D + Cropping2D; the 1×1
+    // projection), SeparableConv2D with 7×7, 5×5 and 3×3 kernels, strided and same-padded
+    // poolings.
+    let model = assert_predicts_as_keras("nasnet_cells");
+    assert!(model.layers().iter().any(|l| l.class_name() == "Cropping2D"));
+}
+
+#[test]
+fn unknown_config_keys_from_a_newer_keras_are_ignored_when_off_and_refused_otherwise() {
+    // VGG16's convolutions with a setting this Keras does not write: left off (null, false,
+    // empty), it is dropped with a warning and the model is Keras's; set, it may change the
+    // computation, and the import refuses it, naming the layer, the key and the keys it reads.
+    let fixture = config_fixture("vgg16_notop");
+    let with_key = |value: Value| {
+        let mut config = fixture["config"].clone();
+        for layer in config["config"]["layers"].as_array_mut().unwrap() {
+            if layer["class_name"] == "Conv2D" {
+                layer["config"]["future_setting"] = value.clone();
+            }
+        }
+        config
+    };
+    for off in [Value::Null, Value::Bool(false), serde_json::json!({})] {
+        let model = keras_model_from_config(&with_key(off.clone())).unwrap_or_else(|e| panic!("{off}: {e}"));
+        assert_eq!(model.count_params() as u64, fixture["total_params"].as_u64().unwrap());
+    }
+    let error = keras_model_from_config(&with_key(serde_json::json!(2)))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("layer 'block1_conv1' (Conv2D)")
+            && error.contains("\"future_setting\"")
+            && error.contains("filters"),
+        "{error}"
+    );
+}
+
+/// `archive` (a `.keras` file) with `edit` applied to its config.json, written to `path`.
+fn rewrite_archive(archive: &std::path::Path, path: &std::path::Path, edit: impl Fn(&mut Value)) {
+    use std::io::Write;
+    let mut source = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..source.len() {
+        let mut member = source.by_index(i).unwrap();
+        let name = member.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        member.read_to_end(&mut bytes).unwrap();
+        if name == "config.json" {
+            let mut config: Value = serde_json::from_slice(&bytes).unwrap();
+            edit(&mut config);
+            bytes = config.to_string().into_bytes();
+        }
+        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn strata_import_warns_of_the_newer_keras_keys_it_ignores() {
+    let dir = std::env::temp_dir().join(format!("strata-newer-keras-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (archive, model) = (dir.join("newer.keras"), dir.join("newer.safetensors"));
+    let import = |value: Value| {
+        rewrite_archive(&fixture("resnet_narrow.keras"), &archive, |config| {
+            for layer in config["config"]["layers"].as_array_mut().unwrap() {
+                if layer["class_name"] == "Conv2D" {
+                    layer["config"]["future_setting"] = value.clone();
+                }
+            }
+        });
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["import", archive.to_str().unwrap(), "-o", model.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (imported, stderr) = import(Value::Null);
+    assert!(imported, "{stderr}");
+    assert!(
+        stderr.contains("warning:")
+            && stderr.contains("layer 'conv1_conv' (Conv2D): ignoring \"future_setting\" = null"),
+        "{stderr}"
+    );
+    let (imported, stderr) = import(serde_json::json!("on"));
+    assert!(!imported && stderr.contains("\"future_setting\""), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -258,6 +258,28 @@ fn labels_files_override_and_imagenet_names_a_thousand_classes() {
         assert_eq!(entry["wnid"], imagenet_classes()[class].0, "{entry}");
     }
     let best = top[0]["class"].as_u64().unwrap() as usize;
+    // The probabilities are the model's, most probable first, as Keras's decode_predictions
+    // lists them: the pixels prepared as the model's record says ("unit" without one: x/255).
+    let mut loaded = strata::load_model(&model).unwrap();
+    let pixels = image::open(&image).unwrap().to_rgb8();
+    let x = Tensor::from_vec(
+        vec![1, 8, 8, 3],
+        pixels.as_raw().iter().map(|&p| f32::from(p) / 255.0).collect(),
+    )
+    .unwrap();
+    let decoded = strata::applications::decode_predictions(&loaded.predict(&x, 1).unwrap(), 5).unwrap();
+    for (entry, expected) in top.as_array().unwrap().iter().zip(&decoded[0]) {
+        assert_eq!(entry["class"].as_u64().unwrap() as usize, expected.index, "{entry}");
+        assert_eq!(entry["name"], expected.name, "{entry}");
+        let probability = entry["probability"].as_f64().unwrap() as f32;
+        assert!(
+            (probability - expected.probability).abs() < 1e-6,
+            "{entry}: {expected:?}"
+        );
+    }
+    let stdout = ok(&["predict", "--model", text(&model), text(&image), "--top", "2"]);
+    let first = &decoded[0][0];
+    assert!(stdout.contains(&format!("image.png: {} (", first.name)), "{stdout}");
 
     // Keras's class-index form, as a file: names from it instead.
     let index: serde_json::Map<String, serde_json::Value> = (0..1000)
@@ -386,6 +408,15 @@ fn imported_applications_predict_as_keras_with_their_recorded_preparation() {
             let tuned = strata::load_model(&tuned).unwrap();
             assert_eq!(ImageInput::of(&tuned).unwrap(), Some(record));
             assert_eq!(class_names(&tuned).unwrap().unwrap(), ["one", "zero"]);
+            // --base takes the Keras file itself, and records its family's preparation as
+            // `strata import` does.
+            let direct = dir.join("direct.safetensors");
+            let keras = format!("{fixtures}/{name}.keras");
+            let flags = ["train", "--base", &keras, "--data", text(&data), "--epochs", "1"];
+            ok(&[&flags[..], &["--save", text(&direct)]].concat());
+            let direct = strata::load_model(&direct).unwrap();
+            assert_eq!(ImageInput::of(&direct).unwrap(), Some(record));
+            assert_eq!(class_names(&direct).unwrap().unwrap(), ["one", "zero"]);
         } else {
             // A model named by its author records nothing: the flag says how.
             args.extend(["--preprocess", mode.as_str()]);

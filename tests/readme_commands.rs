@@ -217,6 +217,10 @@ const RUN: &[(&str, &[&str], &str)] = &[
 /// Commands the tests do not run, with the reason.
 const EXCUSED: &[(&str, &str)] = &[
     (
+        "strata train --base mobilenet_v2.keras --base-output out_relu --freeze-base --head \"GlobalAveragePooling2D,Dropout(0.2),Dense(5,softmax)\" --data flowers/ --epochs 5 --save flowers.safetensors",
+        "needs a Keras MobileNetV2 file and a flowers folder; tests/predict_cli.rs trains with --base on a Keras application's .keras file",
+    ),
+    (
         "cargo run --release",
         "10 epochs on the full MNIST; the same run as `strata train`, run here with one epoch",
     ),

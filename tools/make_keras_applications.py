@@ -112,6 +112,48 @@ def config_only(only):
         keras.backend.clear_session()
 
 
+def argument_variants():
+    """(name, model) for config-only fixtures of Keras's family arguments: MobileNet's
+    depth_multiplier and dropout, MobileNetV3's minimalistic, dropout_rate and
+    include_preprocessing, EfficientNetV2's include_preprocessing, and input_tensor (a model
+    built on the output of a layer of the caller's graph)."""
+    yield "mobilenet_dm2_top", lambda: apps.MobileNet(
+        weights=None, alpha=0.5, depth_multiplier=2, dropout=0.1, classes=10
+    )
+    yield "mobilenetv3small_minimalistic_top", lambda: apps.MobileNetV3Small(
+        weights=None,
+        minimalistic=True,
+        dropout_rate=0.0,
+        include_preprocessing=False,
+        classes=10,
+        input_shape=(224, 224, 3),
+    )
+    yield "mobilenetv3large_minimalistic_notop", lambda: apps.MobileNetV3Large(
+        weights=None, minimalistic=True, include_top=False, input_shape=(96, 96, 3), pooling="max"
+    )
+    yield "efficientnetv2b0_nopreprocessing_notop", lambda: apps.EfficientNetV2B0(
+        weights=None, include_top=False, include_preprocessing=False, input_shape=(96, 96, 3), pooling="avg"
+    )
+
+    def on_a_tensor():
+        inputs = keras.Input((40, 40, 3))
+        scaled = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
+        return apps.MobileNetV2(
+            weights=None, alpha=0.35, include_top=False, pooling="avg", input_shape=(40, 40, 3), input_tensor=scaled
+        )
+
+    yield "mobilenetv2_input_tensor_notop", on_a_tensor
+
+
+def argument_configs(only):
+    for name, build in argument_variants():
+        if only and not any(name.startswith(o) for o in only):
+            continue
+        keras.backend.clear_session()
+        write_config_only(name, build())
+    keras.backend.clear_session()
+
+
 def parity_models():
     """(name, model, input range) for the full-parity fixtures: narrow or small-input variants
     (the full-size ones hold millions of weights), with Keras's own builders where the named
@@ -222,6 +264,26 @@ def narrow_families():
     outputs = layers.Dense(10, activation="softmax", name="predictions")(x)
     yield "xception_narrow", keras.Model(inputs, outputs, name="xception_narrow"), (-1, 1)
 
+    # NASNet's cells as nasnet.py writes them, at a small width: a reduction cell, then two normal
+    # cells, the first adjusting the previous path's size (ZeroPadding2D + Cropping2D, strided
+    # 1x1 paths), the second its width (1x1 projection). NASNetMobile itself fixes its widths
+    # (4.3 million weights at any input size), and NASNet's builder at its smallest still has
+    # four reduction cells (a 1.4 MB archive).
+    from keras.src.applications import nasnet
+
+    inputs = keras.Input((16, 16, 3))
+    x = layers.Conv2D(
+        8, (3, 3), strides=(2, 2), use_bias=False, name="stem_conv1", kernel_initializer="he_normal"
+    )(inputs)
+    x = layers.BatchNormalization(momentum=0.9997, epsilon=1e-3, name="stem_bn1")(x)
+    x, p = nasnet._reduction_a_cell(x, None, 2, block_id="stem_1")
+    x, p = nasnet._normal_a_cell(x, p, 4, block_id="0")
+    x, p = nasnet._normal_a_cell(x, p, 4, block_id="1")
+    x = layers.Activation("relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(10, activation="softmax", name="predictions")(x)
+    yield "nasnet_cells", keras.Model(inputs, outputs, name="nasnet_cells"), (-1, 1)
+
 
 def randomize(model, rng):
     """Random weights: moving variances positive and near 1, the rest small enough that a deep
@@ -267,6 +329,7 @@ def main(only):
     OUT.mkdir(parents=True, exist_ok=True)
     if only != ["--parity"]:
         config_only(only)
+        argument_configs(only)
     parity([] if only == ["--parity"] else only)
 
 

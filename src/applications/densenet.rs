@@ -55,10 +55,10 @@ fn transition(x: &Node, name: &str) -> Result<Node> {
 /// A DenseNet with `blocks[b]` layers in dense block `b` (`[6, 12, 24, 16]` is DenseNet121),
 /// named `name`, not built.
 pub(super) fn densenet(options: &Options, blocks: [usize; 4], name: &str, architecture: &str) -> Result<Model> {
-    options.no_alpha(architecture)?;
+    options.no_family_arguments(architecture)?;
     let shape = options.image_shape(architecture, 224, 32)?;
     let mut auto = AutoNames::default();
-    let input = image_input(shape);
+    let input = image_input(options, shape);
     let x = ZeroPadding2D::new(3).name(&auto.next("zero_padding2d")).call(&input)?;
     let x = Conv2D::new(64, 7)
         .strides(2)

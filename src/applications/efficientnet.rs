@@ -145,11 +145,11 @@ fn block(
 /// EfficientNetB`variant` (`keras.applications.EfficientNetB0`, ...), not built.
 pub(super) fn efficientnet(options: &Options, variant: usize) -> Result<Model> {
     let architecture = format!("EfficientNetB{variant}");
-    options.no_alpha(&architecture)?;
+    options.no_family_arguments(&architecture)?;
     let (width, depth, size, dropout) = VARIANTS[variant];
     let shape = options.image_shape(&architecture, size, 32)?;
     let mut auto = AutoNames::default();
-    let input = image_input(shape);
+    let input = image_input(options, shape);
     let x = Rescaling::new(1.0 / 255.0).name(&auto.next("rescaling")).call(&input)?;
     let x = Normalization::new().name(&auto.next("normalization")).call(&x)?;
     let x = ZeroPadding2D::new(correct_pad(&x, 3)).name("stem_conv_pad").call(&x)?;

@@ -134,13 +134,15 @@ fn block(x: &Node, b: &Block) -> Result<Node> {
 /// preprocessing, not built.
 pub(super) fn efficientnet_v2(options: &Options, variant: usize) -> Result<Model> {
     let architecture = format!("EfficientNetV2B{variant}");
-    options.no_alpha(&architecture)?;
+    options.family_arguments(&architecture, &["include_preprocessing"])?;
     let (width, depth, size) = VARIANTS[variant];
     let shape = options.image_shape(&architecture, size, 32)?;
     let mut auto = AutoNames::default();
-    let input = image_input(shape);
-    // Keras normalizes three-channel images with the ImageNet statistics, others to [-1, 1].
+    let input = image_input(options, shape);
+    // Keras normalizes three-channel images with the ImageNet statistics, others to [-1, 1];
+    // without its preprocessing the model takes them prepared so.
     let x = match shape[2] {
+        _ if !options.include_preprocessing => input.clone(),
         3 => {
             let x = Rescaling::new(1.0 / 255.0).name(&auto.next("rescaling")).call(&input)?;
             let variance = [0.229f64, 0.224, 0.225].map(|s| (s * s) as f32).to_vec();

@@ -114,12 +114,12 @@ impl Inception {
 
 /// InceptionV3 (`keras.applications.InceptionV3`), not built.
 pub(super) fn inception_v3(options: &Options) -> Result<Model> {
-    options.no_alpha("InceptionV3")?;
+    options.no_family_arguments("InceptionV3")?;
     let shape = options.image_shape("InceptionV3", 299, 75)?;
     let mut net = Inception {
         auto: AutoNames::default(),
     };
-    let input = image_input(shape);
+    let input = image_input(options, shape);
     let x = net.conv_bn(&input, 32, (3, 3), 2, "valid")?;
     let x = net.conv_bn(&x, 32, (3, 3), 1, "valid")?;
     let x = net.conv(&x, 64, (3, 3))?;

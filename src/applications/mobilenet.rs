@@ -92,12 +92,29 @@ fn inverted_residual(
     Ok(y)
 }
 
+/// Keras's default size of a MobileNet: the input's side when it is square and one of `sizes`
+/// (those Keras has ImageNet weights for), else 224.
+fn default_size(options: &Options, sizes: &[usize]) -> usize {
+    let shape = options
+        .input_tensor
+        .as_ref()
+        .map(|t| t.shape().to_vec())
+        .or_else(|| options.input_shape.map(|s| s.to_vec()));
+    match shape.as_deref() {
+        Some(&[rows, cols, _]) if rows == cols && sizes.contains(&rows) => rows,
+        _ => 224,
+    }
+}
+
 /// MobileNetV2 (`keras.applications.MobileNetV2`), not built.
 pub(super) fn mobilenet_v2(options: &Options) -> Result<Model> {
-    let shape = options.image_shape("MobileNetV2", 224, 32)?;
+    options.family_arguments("MobileNetV2", &["alpha"])?;
+    let size = default_size(options, &[96, 128, 160, 192, 224]);
+    let shape = options.image_shape("MobileNetV2", size, 32)?;
+    options.imagenet_alpha("MobileNetV2", &[0.35, 0.5, 0.75, 1.0, 1.3, 1.4])?;
     let alpha = options.alpha;
     let mut auto = AutoNames::default();
-    let input = image_input(shape);
+    let input = image_input(options, shape);
     let x = Conv2D::new(make_divisible(32.0 * alpha, 8), 3)
         .strides(2)
         .padding("same")
@@ -150,8 +167,8 @@ pub(super) fn mobilenet_v2(options: &Options) -> Result<Model> {
 
 /// MobileNet v1's depthwise-separable block: (padding,) 3×3 depthwise, BN, ReLU6, 1×1
 /// pointwise, BN, ReLU6.
-fn depthwise_separable(x: &Node, filters: usize, alpha: f32, stride: usize, block: usize) -> Result<Node> {
-    let filters = (filters as f32 * alpha) as usize;
+fn depthwise_separable(x: &Node, filters: usize, options: &Options, stride: usize, block: usize) -> Result<Node> {
+    let filters = (filters as f32 * options.alpha) as usize;
     let x = match stride {
         1 => x.clone(),
         _ => ZeroPadding2D::new(((0, 1), (0, 1)))
@@ -160,6 +177,7 @@ fn depthwise_separable(x: &Node, filters: usize, alpha: f32, stride: usize, bloc
     };
     let x = DepthwiseConv2D::new(3)
         .padding(if stride == 1 { "same" } else { "valid" })
+        .depth_multiplier(options.depth_multiplier)
         .strides(stride)
         .use_bias(false)
         .name(&format!("conv_dw_{block}"))
@@ -185,12 +203,21 @@ fn depthwise_separable(x: &Node, filters: usize, alpha: f32, stride: usize, bloc
         .call(&x)
 }
 
-/// MobileNet (`keras.applications.MobileNet`, depth multiplier 1, dropout 0.001), not built.
+/// MobileNet (`keras.applications.MobileNet`), not built.
 pub(super) fn mobilenet(options: &Options) -> Result<Model> {
-    let shape = options.image_shape("MobileNet", 224, 32)?;
+    options.family_arguments("MobileNet", &["alpha", "depth_multiplier", "dropout"])?;
+    let size = default_size(options, &[128, 160, 192, 224]);
+    let shape = options.image_shape("MobileNet", size, 32)?;
+    options.imagenet_alpha("MobileNet", &[0.25, 0.5, 0.75, 1.0])?;
+    if options.imagenet() && options.depth_multiplier != 1 {
+        return Err(crate::error::Error::Usage(format!(
+            "MobileNet: with weights=\"imagenet\", depth_multiplier must be 1, got {}",
+            options.depth_multiplier
+        )));
+    }
     let alpha = options.alpha;
     let mut auto = AutoNames::default();
-    let input = image_input(shape);
+    let input = image_input(options, shape);
     let x = Conv2D::new((32.0 * alpha) as usize, 3)
         .padding("same")
         .use_bias(false)
@@ -216,7 +243,7 @@ pub(super) fn mobilenet(options: &Options) -> Result<Model> {
         (1024, 1),
     ];
     for (i, (filters, stride)) in blocks.into_iter().enumerate() {
-        x = depthwise_separable(&x, filters, alpha, stride, i + 1)?;
+        x = depthwise_separable(&x, filters, options, stride, i + 1)?;
     }
     let x = match options.include_top {
         true => {
@@ -224,7 +251,7 @@ pub(super) fn mobilenet(options: &Options) -> Result<Model> {
                 .keepdims(true)
                 .name(&auto.next("global_average_pooling2d"))
                 .call(&x)?;
-            let x = Dropout::new(1e-3).name("dropout").call(&x)?;
+            let x = Dropout::new(options.dropout.unwrap_or(1e-3)).name("dropout").call(&x)?;
             let x = Conv2D::new(options.classes, 1)
                 .padding("same")
                 .name("conv_preds")

@@ -167,23 +167,38 @@ const LARGE: [BlockSpec; 15] = [
     (6.0, 160, 5, 1, true, true),
 ];
 
-/// MobileNetV3Small (`large: false`) or MobileNetV3Large, dropout 0.2, not built.
+/// MobileNetV3Small (`large: false`) or MobileNetV3Large, not built.
 pub(super) fn mobilenet_v3(options: &Options, large: bool) -> Result<Model> {
     let architecture = if large { "MobileNetV3Large" } else { "MobileNetV3Small" };
+    options.family_arguments(
+        architecture,
+        &["alpha", "dropout", "minimalistic", "include_preprocessing"],
+    )?;
     let (blocks, mut last_point): (&[BlockSpec], usize) = match large {
         true => (&LARGE, 1280),
         false => (&SMALL, 1024),
     };
     let shape = options.image_shape(architecture, 224, 32)?;
+    let alphas: &[f32] = if options.minimalistic { &[1.0] } else { &[0.75, 1.0] };
+    options.imagenet_alpha(architecture, alphas)?;
     let alpha = f64::from(options.alpha);
+    // Minimalistic: 3×3 kernels, ReLU and no squeeze-and-excitation wherever the full model
+    // has its stack's kernel, hard swish and squeeze-and-excitation.
+    let (kernel, swish_act) = match options.minimalistic {
+        true => (3, Act::Relu),
+        false => (5, Act::HardSwish),
+    };
     let mut b = Builder {
         auto: AutoNames::default(),
     };
-    let input = image_input(shape);
-    let x = Rescaling::new(1.0 / 127.5)
-        .offset(-1.0)
-        .name(&b.auto.next("rescaling"))
-        .call(&input)?;
+    let input = image_input(options, shape);
+    let x = match options.include_preprocessing {
+        true => Rescaling::new(1.0 / 127.5)
+            .offset(-1.0)
+            .name(&b.auto.next("rescaling"))
+            .call(&input)?,
+        false => input.clone(),
+    };
     let x = Conv2D::new(16, 3)
         .strides(2)
         .padding("same")
@@ -191,10 +206,22 @@ pub(super) fn mobilenet_v3(options: &Options, large: bool) -> Result<Model> {
         .name("conv")
         .call(&x)?;
     let x = bn("conv_bn").call(&x)?;
-    let mut x = b.activation(&x, Act::HardSwish)?;
-    for (i, &(expansion, filters, kernel, stride, se, swish)) in blocks.iter().enumerate() {
-        let act = if swish { Act::HardSwish } else { Act::Relu };
-        x = b.inverted_residual(&x, expansion, depth(filters as f64 * alpha), kernel, stride, se, act, i)?;
+    let mut x = b.activation(&x, swish_act)?;
+    for (i, &(expansion, filters, block_kernel, stride, se, swish)) in blocks.iter().enumerate() {
+        let act = if swish { swish_act } else { Act::Relu };
+        // The 5×5 kernels are the stack's `kernel`; the 3×3 ones are fixed.
+        let block_kernel = if block_kernel == 5 { kernel } else { block_kernel };
+        let se = se && !options.minimalistic;
+        x = b.inverted_residual(
+            &x,
+            expansion,
+            depth(filters as f64 * alpha),
+            block_kernel,
+            stride,
+            se,
+            act,
+            i,
+        )?;
     }
     let last_conv = depth(x.shape()[2] as f64 * 6.0);
     if alpha > 1.0 {
@@ -206,7 +233,7 @@ pub(super) fn mobilenet_v3(options: &Options, large: bool) -> Result<Model> {
         .name("conv_1")
         .call(&x)?;
     let x = bn("conv_1_bn").call(&x)?;
-    let x = b.activation(&x, Act::HardSwish)?;
+    let x = b.activation(&x, swish_act)?;
     let x = match options.include_top {
         true => {
             let x = GlobalAveragePooling2D::new()
@@ -214,8 +241,11 @@ pub(super) fn mobilenet_v3(options: &Options, large: bool) -> Result<Model> {
                 .name(&b.auto.next("global_average_pooling2d"))
                 .call(&x)?;
             let x = Conv2D::new(last_point, 1).padding("same").name("conv_2").call(&x)?;
-            let x = b.activation(&x, Act::HardSwish)?;
-            let x = Dropout::new(0.2).name(&b.auto.next("dropout")).call(&x)?;
+            let mut x = b.activation(&x, swish_act)?;
+            let rate = options.dropout.unwrap_or(0.2);
+            if rate > 0.0 {
+                x = Dropout::new(rate).name(&b.auto.next("dropout")).call(&x)?;
+            }
             let x = Conv2D::new(options.classes, 1)
                 .padding("same")
                 .name("logits")

@@ -28,6 +28,7 @@ mod imagenet;
 mod inception_v3;
 mod mobilenet;
 mod mobilenet_v3;
+mod nasnet;
 mod options;
 mod record;
 mod resnet;
@@ -35,9 +36,9 @@ mod vgg;
 mod xception;
 
 pub use catalog::*;
-pub use description::from_description;
+pub use description::{from_description, load_description, parse_description};
 pub use imagenet::{
     IMAGENET_CLASSES, Mode, Prediction, decode_predictions, imagenet_classes, prepare_in_place, preprocess_input,
 };
-pub use options::{Options, Pooling};
+pub use options::{IMAGENET, Options, Pooling};
 pub use record::{IMAGE_INPUT, ImageInput, keras_application_mode};

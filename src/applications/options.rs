@@ -29,6 +29,11 @@ impl Pooling {
     }
 }
 
+/// Keras's `weights="imagenet"`, as [`Options::weights`] takes it: the ImageNet weights Keras
+/// keeps under `~/.keras/models/` (or `$KERAS_HOME/models/`) once it has downloaded them.
+/// strata downloads nothing: the file must be there.
+pub const IMAGENET: &str = "imagenet";
+
 /// Keras's arguments to an application builder, with Keras's defaults
 /// (`Options::default()`): the full classifier for 1000 classes at the architecture's default
 /// input size, random weights.
@@ -48,30 +53,52 @@ impl Pooling {
 /// assert_eq!(base.output_shape(), Some(&[1280][..]));
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Per-sample `(height, width, channels)`. Defaults to the architecture's own size
     /// (224×224×3 for most, 299×299×3 for InceptionV3 and Xception, 600×600×3 for
     /// EfficientNetB7); each has a smallest size (32, 75 for InceptionV3, 71 for Xception).
     pub input_shape: Option<[usize; 3]>,
+    /// Keras's `input_tensor`: a node of a functional graph under construction to build the
+    /// model on, instead of a new input; the model's inputs are the inputs that node comes from
+    /// (layers before it become the model's first layers). Its shape is the input shape
+    /// (`input_shape`, if given too, must equal it). Defaults to none.
+    pub input_tensor: Option<Node>,
     /// Whether the classifier (the "top": pooling and `Dense(classes)`) is built. Defaults to
     /// true.
     pub include_top: bool,
     /// A weights file to load into the model by layer name: a Keras `.h5` weights file (the
     /// ones `weights="imagenet"` downloads to `~/.keras/models/`), a Keras `.keras` archive of
-    /// the same architecture, or a strata `.safetensors` file. Defaults to none (random
-    /// weights, as Keras's `weights=None`).
+    /// the same architecture, a strata `.safetensors` file, or [`IMAGENET`] (`"imagenet"`: the
+    /// file Keras would download, read from Keras's cache). Defaults to none (random weights,
+    /// as Keras's `weights=None`).
     pub weights: Option<PathBuf>,
     /// With `include_top: false`, pools the last feature map: `Avg`, `Max` or none (the 4-D
     /// feature map is the output). Defaults to none; ignored with the classifier.
     pub pooling: Option<Pooling>,
-    /// Number of classes of the classifier. Defaults to 1000.
+    /// Number of classes of the classifier. Defaults to 1000 (which ImageNet weights need).
     pub classes: usize,
-    /// The classifier's activation; `None` gives the logits. Defaults to `"softmax"`.
+    /// The classifier's activation; `None` gives the logits. Defaults to `"softmax"`; with
+    /// weights, only `"softmax"` or none (as Keras's `validate_activation`).
     pub classifier_activation: Option<String>,
     /// Width multiplier of the MobileNets (each layer's filters times `alpha`). Defaults to
     /// 1.0; the other architectures have no such argument and refuse any other value.
     pub alpha: f32,
+    /// MobileNet's `depth_multiplier`: output channels per input channel of each depthwise
+    /// convolution. Defaults to 1; only MobileNet takes another value.
+    pub depth_multiplier: usize,
+    /// The dropout rate before the classifier: MobileNet's `dropout` (Keras's default 0.001)
+    /// and MobileNetV3's `dropout_rate` (0.2; 0 leaves the Dropout layer out). `None`: the
+    /// family's default; the other architectures refuse a value.
+    pub dropout: Option<f32>,
+    /// MobileNetV3's `minimalistic`: 3×3 kernels, ReLU and no squeeze-and-excitation
+    /// throughout. Defaults to false; only MobileNetV3 takes true.
+    pub minimalistic: bool,
+    /// MobileNetV3's and EfficientNetV2's `include_preprocessing`: whether the model scales
+    /// 0–255 pixels itself (a `Rescaling`, and for EfficientNetV2 a `Normalization`). Defaults
+    /// to true; only those two families take false, and then expect pixels prepared as
+    /// Keras's "tf" (MobileNetV3) or "torch" (EfficientNetV2) mode does.
+    pub include_preprocessing: bool,
     /// The model's name. Defaults to Keras's (`resnet50`, `mobilenetv2_1.00_224`, ...).
     pub name: Option<String>,
 }
@@ -80,40 +107,151 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             input_shape: None,
+            input_tensor: None,
             include_top: true,
             weights: None,
             pooling: None,
             classes: 1000,
             classifier_activation: Some("softmax".into()),
             alpha: 1.0,
+            depth_multiplier: 1,
+            dropout: None,
+            minimalistic: false,
+            include_preprocessing: true,
             name: None,
         }
     }
 }
 
+/// The arguments only some families take, by Keras's names.
+const FAMILY_ARGUMENTS: [&str; 5] = [
+    "alpha",
+    "depth_multiplier",
+    "dropout",
+    "minimalistic",
+    "include_preprocessing",
+];
+
 impl Options {
-    /// The per-sample input shape: `input_shape`, or `default_size`² × 3. Checked as Keras's
-    /// `obtain_input_shape` does: at least `min_size` high and wide, some channels.
+    /// Whether the weights are Keras's ImageNet ones (`weights="imagenet"`).
+    pub(super) fn imagenet(&self) -> bool {
+        self.weights.as_deref() == Some(std::path::Path::new(IMAGENET))
+    }
+
+    /// The per-sample input shape: `input_tensor`'s, `input_shape`, or `default_size`² × 3.
+    /// Checked as Keras's builders and `obtain_input_shape` check it: at least `min_size` high
+    /// and wide, some channels; ImageNet weights with the classifier need 1000 classes and the
+    /// default size, and ImageNet weights 3 channels; weights with the classifier take only a
+    /// softmax or no activation.
     pub(super) fn image_shape(&self, architecture: &str, default_size: usize, min_size: usize) -> Result<[usize; 3]> {
-        let shape = self.input_shape.unwrap_or([default_size, default_size, 3]);
+        let usage = |message: String| Err(Error::Usage(format!("{architecture}: {message}")));
+        let imagenet = self.imagenet();
+        if imagenet && self.include_top && self.classes != 1000 {
+            return usage(format!(
+                "weights=\"imagenet\" with include_top needs classes = 1000 (ImageNet's), got classes = {}",
+                self.classes
+            ));
+        }
+        let shape = match (&self.input_tensor, self.input_shape) {
+            (Some(tensor), given) => {
+                let shape = match *tensor.shape() {
+                    [height, width, channels] => [height, width, channels],
+                    _ => {
+                        return usage(format!(
+                            "input_tensor must be an image node (height, width, channels), got shape {:?}",
+                            tensor.shape()
+                        ));
+                    }
+                };
+                if given.is_some_and(|given| given != shape) {
+                    return usage(format!(
+                        "input_shape {:?} and input_tensor's shape {shape:?} differ",
+                        given.unwrap_or_default()
+                    ));
+                }
+                shape
+            }
+            (None, given) => given.unwrap_or([default_size, default_size, 3]),
+        };
         let [height, width, channels] = shape;
+        let default = [default_size, default_size, 3];
+        if imagenet && self.include_top && shape != default {
+            return usage(format!(
+                "weights=\"imagenet\" with include_top needs input_shape ({default_size}, {default_size}, 3), got \
+                 ({height}, {width}, {channels})"
+            ));
+        }
+        if imagenet && channels != 3 {
+            return usage(format!(
+                "weights=\"imagenet\" needs 3 input channels, got input_shape ({height}, {width}, {channels})"
+            ));
+        }
         if height < min_size || width < min_size || channels == 0 {
-            return Err(Error::Usage(format!(
-                "{architecture}: input_shape ({height}, {width}, {channels}) is too small; height and width must be at \
-                 least {min_size}, with at least one channel"
-            )));
+            return usage(format!(
+                "input_shape ({height}, {width}, {channels}) is too small; height and width must be at least \
+                 {min_size}, with at least one channel"
+            ));
         }
         if self.include_top && self.classes == 0 {
-            return Err(Error::Usage(format!("{architecture}: classes must be at least 1")));
+            return usage("classes must be at least 1".into());
+        }
+        let activation = self.classifier_activation.as_deref();
+        if self.include_top && self.weights.is_some() && !matches!(activation, None | Some("softmax")) {
+            return usage(format!(
+                "with weights, classifier_activation must be \"softmax\" or none (the logits), got \"{}\"",
+                activation.unwrap_or_default()
+            ));
         }
         Ok(shape)
     }
 
-    /// Refuses `alpha` other than 1 for an architecture without a width multiplier.
-    pub(super) fn no_alpha(&self, architecture: &str) -> Result<()> {
-        if self.alpha != 1.0 {
+    /// Refuses the family-specific arguments (`alpha`, `depth_multiplier`, `dropout`,
+    /// `minimalistic`, `include_preprocessing`) other than `takes` when they differ from their
+    /// defaults: `architecture` has no such argument.
+    pub(super) fn family_arguments(&self, architecture: &str, takes: &[&str]) -> Result<()> {
+        let set = [
+            (self.alpha != 1.0).then(|| format!("alpha = {}", self.alpha)),
+            (self.depth_multiplier != 1).then(|| format!("depth_multiplier = {}", self.depth_multiplier)),
+            self.dropout.map(|rate| format!("dropout = {rate}")),
+            self.minimalistic.then(|| "minimalistic = true".to_string()),
+            (!self.include_preprocessing).then(|| "include_preprocessing = false".to_string()),
+        ];
+        for (argument, value) in FAMILY_ARGUMENTS.iter().zip(set) {
+            if let Some(value) = value.filter(|_| !takes.contains(argument)) {
+                let takes = match takes {
+                    [] => format!("it takes none of {}", FAMILY_ARGUMENTS.join(", ")),
+                    _ => format!("of {} it takes only {}", FAMILY_ARGUMENTS.join(", "), takes.join(", ")),
+                };
+                return Err(Error::Usage(format!(
+                    "{architecture} has no {argument} argument (got {value}); {takes}"
+                )));
+            }
+        }
+        if let Some(rate) = self.dropout.filter(|rate| !(0.0..1.0).contains(rate)) {
             return Err(Error::Usage(format!(
-                "{architecture} has no width multiplier: alpha must be 1.0, got {}",
+                "{architecture}: dropout must be in [0, 1), got {rate}"
+            )));
+        }
+        if self.depth_multiplier == 0 {
+            return Err(Error::Usage(format!(
+                "{architecture}: depth_multiplier must be at least 1"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses every family-specific argument: `architecture` takes none.
+    pub(super) fn no_family_arguments(&self, architecture: &str) -> Result<()> {
+        self.family_arguments(architecture, &[])
+    }
+
+    /// With ImageNet weights, refuses a width (`alpha`) Keras has no weights for.
+    pub(super) fn imagenet_alpha(&self, architecture: &str, alphas: &[f32]) -> Result<()> {
+        if self.imagenet() && !alphas.contains(&self.alpha) {
+            let listed: Vec<String> = alphas.iter().map(f32::to_string).collect();
+            return Err(Error::Usage(format!(
+                "{architecture}: with weights=\"imagenet\", alpha must be one of {}, got {}",
+                listed.join(", "),
                 self.alpha
             )));
         }
@@ -145,9 +283,10 @@ impl AutoNames {
     }
 }
 
-/// The input node of an application (Keras's `input_layer`).
-pub(super) fn image_input(shape: [usize; 3]) -> Node {
-    Input::node(&shape)
+/// The input node of an application: `options.input_tensor`, else a new input of `shape`
+/// (Keras's `input_layer`).
+pub(super) fn image_input(options: &Options, shape: [usize; 3]) -> Node {
+    options.input_tensor.clone().unwrap_or_else(|| Input::node(&shape))
 }
 
 /// The pooling of a model without its classifier, under `names` (`(avg, max)`: Keras names
@@ -188,9 +327,12 @@ pub(super) fn correct_pad(x: &Node, kernel: usize) -> ((usize, usize), (usize, u
 }
 
 /// The finished graph `input → output` as a model named `name`, not built yet (its weights
-/// are made when it is first used, or by [`Model::build`]).
+/// are made when it is first used, or by [`Model::build`]). An `input` made by other layers
+/// (Keras's `input_tensor`) brings them along: the model starts from its source inputs.
 pub(super) fn graph(input: &Node, output: &Node, name: &str) -> Result<Model> {
-    let mut model = Model::functional_graph(&[input], &[output])?;
+    let sources = input.source_inputs();
+    let sources: Vec<&Node> = sources.iter().collect();
+    let mut model = Model::functional_graph(&sources, &[output])?;
     model.set_name(name);
     Ok(model)
 }

@@ -119,10 +119,10 @@ fn stack(
 /// A ResNet with `blocks` bottleneck blocks per stack (`[3, 4, 6, 3]` is ResNet50), v1 or v2,
 /// named `name` (Keras's `resnet50`, `resnet50v2`, ...), not built.
 pub(super) fn resnet(options: &Options, blocks: [usize; 4], v2: bool, name: &str, architecture: &str) -> Result<Model> {
-    options.no_alpha(architecture)?;
+    options.no_family_arguments(architecture)?;
     let shape = options.image_shape(architecture, 224, 32)?;
     let mut auto = AutoNames::default();
-    let input = image_input(shape);
+    let input = image_input(options, shape);
     let x = ZeroPadding2D::new(3).name("conv1_pad").call(&input)?;
     let mut x = Conv2D::new(64, 7).strides(2).name("conv1_conv").call(&x)?;
     if !v2 {

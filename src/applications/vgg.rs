@@ -10,10 +10,10 @@ use crate::model::{LayerCall, Model};
 /// VGG with `convolutions[b]` convolutions in block `b + 1` (`[2, 2, 3, 3, 3]` is VGG16),
 /// named `name`, not built.
 pub(super) fn vgg(options: &Options, convolutions: [usize; 5], name: &str, architecture: &str) -> Result<Model> {
-    options.no_alpha(architecture)?;
+    options.no_family_arguments(architecture)?;
     let shape = options.image_shape(architecture, 224, 32)?;
     let mut auto = AutoNames::default();
-    let input = image_input(shape);
+    let input = image_input(options, shape);
     let mut x = input.clone();
     for (b, (&count, filters)) in convolutions.iter().zip([64, 128, 256, 512, 512]).enumerate() {
         for c in 1..=count {

@@ -55,10 +55,10 @@ fn downsampling_block(x: &Node, filters: (usize, usize), b: usize, auto: &mut Au
 
 /// Xception (`keras.applications.Xception`), not built.
 pub(super) fn xception(options: &Options) -> Result<Model> {
-    options.no_alpha("Xception")?;
+    options.no_family_arguments("Xception")?;
     let shape = options.image_shape("Xception", 299, 71)?;
     let mut auto = AutoNames::default();
-    let input = image_input(shape);
+    let input = image_input(options, shape);
     let x = Conv2D::new(32, 3)
         .strides(2)
         .use_bias(false)

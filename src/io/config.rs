@@ -103,8 +103,21 @@ const OPEN_SIZE_KEYS: [(&str, &str); 2] = [("Dense", "units"), ("Embedding", "in
 /// sizes it: the padding id and one token, the smallest that still builds.
 pub const PLACEHOLDER_VOCABULARY: usize = 2;
 
-/// A named model (`mlp`, `mlp2`, `linreg`) or a model file's path.
+/// What makes the model of a description that names a Keras application instead of layers
+/// (`application = "mobilenet_v2"`): `strata::applications::from_description`, handed down by
+/// the loaders above this module ([`crate::applications::load_description`]); the file
+/// formats themselves know no architecture.
+pub type ApplicationResolver = fn(&Value) -> Result<Model>;
+
+/// A named model (`mlp`, `mlp2`, `linreg`) or a model file's path. A file naming an
+/// application (`application = "mobilenet_v2"`) loads with
+/// [`crate::applications::load_description`].
 pub fn load_model_spec(name_or_path: &str) -> Result<ModelFile> {
+    load_model_spec_with(name_or_path, None)
+}
+
+/// [`load_model_spec`], with what makes the model of a description naming an application.
+pub fn load_model_spec_with(name_or_path: &str, applications: Option<ApplicationResolver>) -> Result<ModelFile> {
     if let Some((_, text)) = NAMED_MODELS.iter().find(|(name, _)| *name == name_or_path) {
         return parse(text, Format::Toml, name_or_path);
     }
@@ -122,7 +135,7 @@ pub fn load_model_spec(name_or_path: &str) -> Result<ModelFile> {
     } else {
         Format::Json
     };
-    parse(&text, format, &path.display().to_string())
+    parse_with(&text, format, &path.display().to_string(), applications)
 }
 
 /// The syntax of a model file.
@@ -134,8 +147,20 @@ pub enum Format {
     Json,
 }
 
-/// Parses a model description; `origin` names it in error messages.
+/// Parses a model description; `origin` names it in error messages. A description naming an
+/// application (`application = "mobilenet_v2"`) parses with
+/// [`crate::applications::parse_description`].
 pub fn parse(text: &str, format: Format, origin: &str) -> Result<ModelFile> {
+    parse_with(text, format, origin, None)
+}
+
+/// [`parse`], with what makes the model of a description naming an application.
+pub fn parse_with(
+    text: &str,
+    format: Format,
+    origin: &str,
+    applications: Option<ApplicationResolver>,
+) -> Result<ModelFile> {
     let root: Value = match format {
         Format::Json => serde_json::from_str(text).map_err(|e| {
             Error::file(
@@ -154,7 +179,7 @@ pub fn parse(text: &str, format: Format, origin: &str) -> Result<ModelFile> {
             serde_json::to_value(table).map_err(|e| Error::file(origin, format!("invalid TOML: {e}")))?
         }
     };
-    parse_value(&root, origin)
+    parse_value_with(&root, origin, applications)
 }
 
 /// Refuses `nan` and `inf` anywhere in a TOML description, naming the key: JSON, which every
@@ -176,13 +201,18 @@ fn check_finite(value: &toml::Value, key: &str) -> std::result::Result<(), Strin
 
 /// Reads a model description already parsed as JSON; `origin` names it in error messages.
 pub(crate) fn parse_value(root: &Value, origin: &str) -> Result<ModelFile> {
+    parse_value_with(root, origin, None)
+}
+
+/// [`parse_value`], with what makes the model of a description naming an application.
+fn parse_value_with(root: &Value, origin: &str, applications: Option<ApplicationResolver>) -> Result<ModelFile> {
     let open_sizes = open_sizes(root);
     let parsed = if open_sizes.is_empty() {
-        from_value(root)
+        from_value(root, applications)
     } else {
         let mut placeholder = root.clone();
         set_open_sizes(&mut placeholder, PLACEHOLDER_VOCABULARY);
-        from_value(&placeholder).map(|file| ModelFile {
+        from_value(&placeholder, applications).map(|file| ModelFile {
             open_sizes,
             description: Some(root.clone()),
             ..file
@@ -299,7 +329,7 @@ pub(crate) fn compile_with(
     model.compile_outputs(optimizer, losses, loss_weights, &slices)
 }
 
-fn from_value(root: &Value) -> Result<ModelFile> {
+fn from_value(root: &Value, applications: Option<ApplicationResolver>) -> Result<ModelFile> {
     // Keras's to_json nests the layers under "config"; strata's own files keep them at the top.
     let body = match root.get("config") {
         Some(config) if config.get("layers").is_some() => config,
@@ -324,7 +354,14 @@ fn from_value(root: &Value) -> Result<ModelFile> {
     };
     let class = root.get("class_name").and_then(Value::as_str);
     let mut model = if let Some(application) = application {
-        let model = crate::applications::from_description(application)?;
+        let resolve = applications.ok_or_else(|| {
+            Error::Usage(
+                "\"application\" names a Keras application: load this description with \
+                 strata::applications::load_description or parse_description (the strata command line does)"
+                    .into(),
+            )
+        })?;
+        let model = resolve(application)?;
         name = body
             .get("name")
             .and_then(Value::as_str)

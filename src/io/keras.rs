@@ -12,7 +12,7 @@
 
 use super::config;
 use super::hdf5::{Dataset, Hdf5File};
-use super::keras_layer::{KerasLayer, check_layers};
+use super::keras_layer::{KerasLayer, check_layers, drop_inert_unknown_keys};
 use super::keras_nested::{self, FlatLayers};
 use super::keras_ops;
 use super::keras_references::to_inbound_references;
@@ -162,7 +162,15 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
     if body.get("layers").and_then(Value::as_array).is_none() {
         return Err(fail("config.json has no \"layers\" list".into()));
     }
-    let flat = keras_nested::flatten(&mut body, functional).map_err(fail)?;
+    let mut flat = keras_nested::flatten(&mut body, functional).map_err(fail)?;
+    let warnings = drop_inert_unknown_keys(&mut flat.entries);
+    if !warnings.is_empty() {
+        // The model is parsed from `body`, whose layers are the flat entries.
+        body["layers"] = Value::Array(flat.entries.clone());
+        for warning in &warnings {
+            eprintln!("warning: {}: {warning}", path.display());
+        }
+    }
     if body.get("input_layers").is_some() {
         class = "Functional".into();
     }

@@ -85,3 +85,43 @@ fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (
         None => Ok(KerasLayer { class, config, group }),
     }
 }
+
+/// Drops the keys a layer config holds that strata does not know, when their value leaves the
+/// computation as it is: `null`, `false`, an empty list or table (a setting of a newer Keras,
+/// left off). Returns a warning for each. Unknown keys with any other value stay, and building
+/// the layer refuses them, naming the key and the keys the layer reads: they may change what
+/// the layer computes.
+pub(super) fn drop_inert_unknown_keys(entries: &mut [Value]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for entry in entries.iter_mut() {
+        let class = entry
+            .get("class_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let Some(config) = entry.get_mut("config") else {
+            continue;
+        };
+        for key in crate::layers::unknown_config_keys(&class, config) {
+            let inert = match &config[&key] {
+                Value::Null | Value::Bool(false) => true,
+                Value::Array(items) => items.is_empty(),
+                Value::Object(fields) => fields.is_empty(),
+                _ => false,
+            };
+            if !inert {
+                continue;
+            }
+            let name = config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
+            warnings.push(format!(
+                "layer '{name}' ({class}): ignoring \"{key}\" = {}, a setting strata does not know (from a newer \
+                 Keras?) that is left off",
+                config[&key]
+            ));
+            if let Some(fields) = config.as_object_mut() {
+                fields.remove(&key);
+            }
+        }
+    }
+    warnings
+}

@@ -108,6 +108,23 @@ pub(crate) fn check_keys(class_name: &str, config: &Value, written: &Value) -> R
     Ok(())
 }
 
+/// The keys of `config` that [`check_keys`] refuses as unknown to the layer whose own config is
+/// `written`: neither read by it, nor Keras bookkeeping, nor a Keras setting strata lacks.
+pub(crate) fn unknown_keys(config: &Value, written: &Value) -> Vec<String> {
+    let Some(given) = config.as_object() else {
+        return Vec::new();
+    };
+    given
+        .keys()
+        .filter(|key| {
+            unimplemented_default(key).is_none()
+                && written.get(key.as_str()).is_none()
+                && !HARMLESS.contains(&key.as_str())
+        })
+        .cloned()
+        .collect()
+}
+
 /// The error for a key the layer does not know, listing the ones it does.
 fn unknown_key(layer: &str, class_name: &str, key: &str, written: &Value) -> Error {
     let mut known: Vec<&str> = written

@@ -82,7 +82,7 @@ pub use preprocessing::{
     IntoFactor, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
 };
 pub use recurrent::{GRU, GruCell, LSTM, LstmCell, Recurrent, RecurrentKind, SimpleRNN, SimpleRnnCell};
-pub use registry::{Constructor, LAYER_NAMES, REGISTRY, Registered, from_config, lookup};
+pub use registry::{Constructor, LAYER_NAMES, REGISTRY, Registered, from_config, lookup, unknown_config_keys};
 pub use relu::ReLU;
 pub use repeat_vector::RepeatVector;
 pub use rescaling::{Rescale, Rescaling};

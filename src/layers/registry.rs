@@ -207,6 +207,22 @@ pub fn lookup(class_name: &str) -> Option<&'static Registered> {
     REGISTRY.iter().find(|entry| entry.class_name == class_name)
 }
 
+/// The keys of `config` that the layer `class_name` does not know (what [`from_config`] would
+/// refuse as unknown), such as settings a newer Keras writes; empty when the class or the
+/// config makes no layer (building it then says why).
+pub fn unknown_config_keys(class_name: &str, config: &Value) -> Vec<String> {
+    let Some(entry) = lookup(class_name) else {
+        return Vec::new();
+    };
+    let Ok(mut layer) = (entry.build)(config) else {
+        return Vec::new();
+    };
+    if LayerArgs::apply_config(layer.as_mut(), config).is_err() {
+        return Vec::new();
+    }
+    keys::unknown_keys(config, &layer.config())
+}
+
 /// Builds a layer from its Keras class name and config. Keys that only matter to Keras
 /// (`dtype`, regularizers left `null`, ...) are accepted; a key that would change what the layer
 /// computes and that strata does not read is an error (see `keys.rs`).

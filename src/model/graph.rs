@@ -114,6 +114,16 @@ impl Node {
         &self.0.shape
     }
 
+    /// The input nodes this node is computed from, each once, in the order they are met
+    /// (Keras's `get_source_inputs`): the node itself when it is an input. A model built on a
+    /// node that other layers made starts from these.
+    pub fn source_inputs(&self) -> Vec<Node> {
+        topological_order(&[self])
+            .into_iter()
+            .filter(|n| n.origin().is_none())
+            .collect()
+    }
+
     fn same(&self, other: &Node) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }

@@ -26,9 +26,10 @@ pub use head::parse_head;
 pub use rescue::{Saved, rescue_folders, save_or_rescue};
 pub use transfer::Transfer;
 
+use crate::applications::load_description;
 use crate::data::text::{Tokenizer, check_vocabulary};
 use crate::error::{Error, Result};
-use crate::io::config::{ModelFile, load_model_spec};
+use crate::io::config::ModelFile;
 use crate::model::{FitOptions, Model};
 use crate::optimizers::{self, Clipping, LearningRate, Optimizer};
 use serde::{Deserialize, Serialize};
@@ -253,7 +254,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         return options.prepare_on_base(base);
     }
     options.transfer.check_without_base()?;
-    let spec = load_model_spec(&options.model)?;
+    let spec = load_description(&options.model)?;
     let source = DataSource::from_flag(
         options.data.as_deref(),
         spec.data.as_deref(),

@@ -8,6 +8,7 @@ use super::{
     DataSource, FitPlan, PreparedRun, RunOptions, check_label_applies, check_tokenizer, configured_optimizer,
     with_record,
 };
+use crate::applications::ImageInput;
 use crate::error::{Error, Result};
 use crate::losses::Loss;
 use crate::model::Model;
@@ -101,6 +102,13 @@ impl RunOptions {
             ));
         }
         let mut model = crate::io::load_model(path)?;
+        // A Keras application's file (`.keras`, `.h5`) records no image preparation: its
+        // family's, known from Keras's name for the model, as `strata import` records it.
+        if ImageInput::of(&model)?.is_none()
+            && let Some(record) = ImageInput::of_keras_application(&model)
+        {
+            record.attach_to(&mut model);
+        }
         let (optimizer, loss, metrics) = fresh_compile_settings(&model)?;
         model.seed(self.seed);
         model.set_resume_point(0, 0);

@@ -4,8 +4,9 @@
 use clap::Args;
 use serde_json::json;
 use std::time::Instant;
+use strata::applications::load_description;
 use strata::data::to_categorical;
-use strata::io::config::{ModelFile, load_model_spec};
+use strata::io::config::ModelFile;
 use strata::model::FitOptions;
 use strata::tensor::{Tensor, numel};
 use strata::{Error, Result};
@@ -59,7 +60,7 @@ fn bench_model(spec: &str, args: &BenchArgs) -> Result<()> {
         loss,
         batch_size,
         ..
-    } = load_model_spec(spec)?;
+    } = load_description(spec)?;
     let batch_size = args.batch_size.unwrap_or(batch_size).max(1);
     let input = model
         .layers()

@@ -2,7 +2,7 @@
 //! Keras file or ONNX file.
 
 use clap::Args;
-use strata::io::config::load_model_spec;
+use strata::applications::load_description;
 use strata::run::{DataSource, sized_for_data};
 use strata::{Error, Result};
 
@@ -30,7 +30,7 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<()> {
         print!("{}", strata::io::load_onnx(&args.model)?.summary()?);
         return Ok(());
     }
-    let spec = load_model_spec(&args.model)?;
+    let spec = load_description(&args.model)?;
     // Sizes left to the text ("auto") are shown for the text the model file names (the bundled
     // Hamlet for char_rnn), as `strata train` would size them.
     let source = DataSource::from_flag(None, spec.data.as_deref(), None, 0)?;
