@@ -24,6 +24,7 @@ mod dot_attention;
 mod dropout;
 mod embedding;
 mod flatten;
+mod fusion;
 mod global_pooling1d;
 mod input;
 mod keys;
@@ -55,6 +56,7 @@ pub use dot_attention::Attention;
 pub use dropout::{Dropout, GaussianNoise, NoiseLayer, SpatialDropout2D};
 pub use embedding::Embedding;
 pub use flatten::Flatten;
+pub use fusion::{FoldedNorm, InferenceRole};
 pub use global_pooling1d::GlobalAveragePooling1D;
 pub use input::Input;
 pub use merge::{Add, Average, Concatenate, Maximum, Merge, Multiply, Subtract};
@@ -188,6 +190,12 @@ pub trait Layer: Send + Sync {
             self.name(),
             self.class_name()
         )))
+    }
+
+    /// The layer's part in a run inference may fuse (a convolution, the BatchNormalization
+    /// after it, a ReLU), or `None` (the default) for a layer `predict` runs as it is.
+    fn inference_role(&self) -> Option<InferenceRole> {
+        None
     }
 
     /// Sets the layer's state from a sample of data before training, as Keras's
