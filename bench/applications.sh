@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Inference speed of Keras Applications (random weights, 224x224) in strata and TF-Keras, one
-# after the other in the same run: batch-1 latency (p50, p99) and batch-32 throughput, printed
-# as a markdown table with ratios (strata's speed over TF-Keras's: above 1, strata is faster).
+# Inference speed of Keras Applications (random weights, 224x224) in strata, TF-Keras and
+# PyTorch (torchvision's equivalent model), one after the other in the same run: batch-1
+# latency (p50, p99) and batch-32 throughput, printed as a markdown table with ratios
+# (strata's speed over the other's: above 1, strata is faster).
 #
 # Usage:
-#   PY=/path/to/python-with-tensorflow bash bench/applications.sh [THREADS] [RUNS] [MODEL ...]
+#   PY=/path/to/python-with-tensorflow TORCHPY=/path/to/python-with-torchvision \
+#     bash bench/applications.sh [THREADS] [RUNS] [MODEL ...]
 # Defaults: 2 threads, 30 batch-1 runs (a tenth as many batch-32 runs, at least 3),
 # mobilenet_v2 resnet50. TF-Keras runs each model as a tf.function (`model(x, training=False)`),
 # its fastest single-call path, with the same thread count (intra-op; one inter-op thread).
+# PyTorch runs under torch.inference_mode() with torch.set_num_threads(THREADS), in
+# channels_last memory format (its faster one for these convolutions on CPU); its column is
+# left out when TORCHPY has no torchvision.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/tmp/kerasvenv/bin/python}
+TORCHPY=${TORCHPY:-/tmp/venv-onnximport/bin/python}
 THREADS=${1:-2}
 RUNS=${2:-30}
 shift $(( $# > 2 ? 2 : $# ))
@@ -52,19 +58,59 @@ for name in names:
                       "batch1_p50_ms": 1e3 * rank(0.5), "batch1_p99_ms": 1e3 * rank(0.99),
                       "batch32_images_per_s": 32 * batch_runs / (time.perf_counter() - start)}))
 PYEOF
+"$TORCHPY" - "$THREADS" "$RUNS" "${MODELS[@]}" >> "$OUT" 2>/dev/null <<'PYEOF' || echo "no PyTorch column: $TORCHPY lacks torch or torchvision" >&2
+import json, sys, time
+import numpy as np
+import torch, torchvision
+threads, runs, names = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+torch.set_num_threads(threads)
+builders = {"mobilenet_v2": torchvision.models.mobilenet_v2, "resnet50": torchvision.models.resnet50,
+            "efficientnet_b0": torchvision.models.efficientnet_b0, "inception_v3": torchvision.models.inception_v3,
+            "vgg16": torchvision.models.vgg16, "densenet121": torchvision.models.densenet121}
+for name in names:
+    if name not in builders:
+        continue
+    model = builders[name](weights=None).eval().to(memory_format=torch.channels_last)
+    def call(x):
+        with torch.inference_mode():
+            return model(x).numpy()
+    to_input = lambda a: torch.from_numpy(a).to(memory_format=torch.channels_last)
+    one = to_input(np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype("float32"))
+    for _ in range(3):
+        call(one)
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter(); call(one); seconds.append(time.perf_counter() - start)
+    seconds.sort()
+    rank = lambda q: seconds[min(len(seconds), max(1, int(np.ceil(q * len(seconds))))) - 1]
+    batch = to_input(np.random.default_rng(1).uniform(-1, 1, (32, 3, 224, 224)).astype("float32"))
+    call(batch)
+    batch_runs = max(3, runs // 10)
+    start = time.perf_counter()
+    for _ in range(batch_runs):
+        call(batch)
+    print(json.dumps({"framework": "pytorch", "model": name, "threads": threads,
+                      "batch1_p50_ms": 1e3 * rank(0.5), "batch1_p99_ms": 1e3 * rank(0.99),
+                      "batch32_images_per_s": 32 * batch_runs / (time.perf_counter() - start)}))
+PYEOF
 python3 - "$OUT" <<'PYEOF'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 by = {(r["framework"], r["model"]): r for r in rows}
-print("| model | threads | strata p50 / p99 ms (batch 1) | TF-Keras p50 / p99 ms | p50 ratio | strata img/s (batch 32) | TF-Keras img/s | throughput ratio |")
-print("|---|---|---|---|---|---|---|---|")
+others = [("tf-keras", "TF-Keras"), ("pytorch", "PyTorch")]
+print("| model | threads | framework | p50 / p99 ms (batch 1) | strata's p50 speed-up | img/s (batch 32) | strata's throughput ratio |")
+print("|---|---|---|---|---|---|---|")
 for (framework, model), s in by.items():
-    if framework != "strata" or ("tf-keras", model) not in by:
+    if framework != "strata":
         continue
-    k = by[("tf-keras", model)]
-    print(f"| {model} | {s['threads']} | {s['batch1_p50_ms']:.1f} / {s['batch1_p99_ms']:.1f} | "
-          f"{k['batch1_p50_ms']:.1f} / {k['batch1_p99_ms']:.1f} | {k['batch1_p50_ms'] / s['batch1_p50_ms']:.2f}x | "
-          f"{s['batch32_images_per_s']:.1f} | {k['batch32_images_per_s']:.1f} | "
-          f"{s['batch32_images_per_s'] / k['batch32_images_per_s']:.2f}x |")
+    print(f"| {model} | {s['threads']} | strata | {s['batch1_p50_ms']:.1f} / {s['batch1_p99_ms']:.1f} | | "
+          f"{s['batch32_images_per_s']:.1f} | |")
+    for key, label in others:
+        if (key, model) not in by:
+            continue
+        k = by[(key, model)]
+        print(f"| {model} | {k['threads']} | {label} | {k['batch1_p50_ms']:.1f} / {k['batch1_p99_ms']:.1f} | "
+              f"{k['batch1_p50_ms'] / s['batch1_p50_ms']:.2f}x | {k['batch32_images_per_s']:.1f} | "
+              f"{s['batch32_images_per_s'] / k['batch32_images_per_s']:.2f}x |")
 PYEOF
 echo "raw results: $OUT" >&2

@@ -130,25 +130,46 @@ impl Graph<'_> {
             window: g,
             relu,
         };
-        Ok(self.push(op, &shape, |inputs, out, saved| {
+        // Winograd's transformed kernel depends on the weights alone: an earlier pass with the
+        // same weights left it in this node's saved state (inference calls `predict` again and
+        // again with unchanged weights).
+        let winograd = Winograd::plan(&g, filters);
+        let key = winograd.and_then(|w| Some(crate::rng::mix(self.weights_key(kernel)?, w.kernel_len() as u64)));
+        Ok(self.push_cached(op, &shape, key, |inputs, out, saved, transformed| {
             let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
             let bias = bias.map(|b| inputs.get(b).data());
-            if let Some(w) = Winograd::plan(&g, filters) {
+            if let Some(w) = winograd {
                 saved.resize_for(&[w.kernel_len()]);
-                let run = || w.forward(&g, x, kernel, bias, relu, saved.data_mut(), out.data_mut());
+                let run = || {
+                    w.forward(
+                        &g,
+                        x,
+                        (kernel, saved.data_mut(), transformed),
+                        bias,
+                        relu,
+                        out.data_mut(),
+                    )
+                };
                 return profile::time("conv2d.winograd", false, run);
             }
             if let Some(direct) = Direct::plan(&g, filters) {
                 let run = || direct.forward(&g, x, kernel, bias, relu, out.data_mut());
                 return profile::time("conv2d.direct", false, run);
             }
-            // im2col: `saved` keeps the receptive fields for the kernel gradient.
             let (rows, patch) = (g.batch * g.positions(), g.patch_len());
-            saved.resize_for(&[rows, patch]);
-            profile::time("conv2d.im2col", false, || kernels::im2col(x, &g, saved.data_mut()));
+            // A 1×1 convolution with stride 1 reads each input pixel as its receptive field:
+            // the input is already im2col's matrix, so it is not copied.
+            let cols = if is_pointwise(&g) {
+                x
+            } else {
+                // im2col: `saved` keeps the receptive fields for the kernel gradient.
+                saved.resize_for(&[rows, patch]);
+                profile::time("conv2d.im2col", false, || kernels::im2col(x, &g, saved.data_mut()));
+                saved.data()
+            };
             let out = out.data_mut();
             kernels::matmul(
-                saved.data(),
+                cols,
                 Transpose::No,
                 kernel,
                 Transpose::No,
@@ -251,7 +272,7 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     }
     if let Some(dk) = dk {
         profile::time("conv2d.kernel_grad", true, || {
-            let cols = node.saved.data();
+            let cols = if is_pointwise(&g) { xv } else { node.saved.data() };
             kernels::matmul(cols, Transpose::Yes, dy, Transpose::No, dk, patch, rows, filters, true);
         });
     }
@@ -331,6 +352,12 @@ pub(super) fn conv2d_pooled_backward(
     profile::time("conv2d.direct", true, || {
         direct.backward(&g, xv, grad, relu, scratch.data_mut(), dk, db)
     });
+}
+
+/// Whether a convolution is 1×1 with stride 1 (and so no padding): its im2col matrix is its
+/// input as it is.
+fn is_pointwise(g: &Window2d) -> bool {
+    (g.window_h, g.window_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left) == (1, 1, 1, 1, 0, 0)
 }
 
 /// A gradient buffer to add into: a fresh one (stale contents) cleared first.

@@ -30,7 +30,7 @@
 //! The files, lowest first (each names only those before it): `scalar` (shared maths),
 //! `pointwise`, `cell`, `params`, `profile` → `op` (what the tape records) → `buffers`, `tape`
 //! (the storage and [`Graph`]) → the rule files, each an operation's forward next to its
-//! backward (`ops`, `losses`, `attention`, `conv`, `conv_transpose`, `depthwise`, `normalization`, `recurrent`, `concat`, `embedding`, `sequence`,
+//! backward (`ops`, `losses`, `attention`, `conv`, `conv_transpose`, `depthwise`, `normalization`, `fold`, `recurrent`, `concat`, `embedding`, `sequence`,
 //! `spatial`) →
 //! `backward` ([`Tape::backward`] and the dispatch from an operation to its rule).
 
@@ -43,6 +43,7 @@ mod conv;
 mod conv_transpose;
 mod depthwise;
 mod embedding;
+mod fold;
 mod losses;
 mod normalization;
 mod op;
@@ -64,6 +65,8 @@ pub use cell::{Cell, RecurrentOptions, Squash};
 pub use conv::WindowOptions;
 pub(crate) use conv::window as conv_window;
 pub(crate) use conv_transpose::transpose_window;
+pub use fold::FoldedNorm;
+pub(crate) use fold::folded_width;
 pub(crate) use op::Op;
 pub use op::{AttentionOptions, RecurrentInputs, Statistics, Var};
 pub use params::{ParamId, ParamStore, Penalty};

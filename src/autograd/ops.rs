@@ -121,9 +121,8 @@ impl Graph<'_> {
     /// Applies an elementwise function.
     pub fn unary(&mut self, kind: UnaryOp, x: Var) -> Var {
         let shape = self.dims(x);
-        self.push(Op::Unary(kind, x), &shape, |inputs, out, _| match kind {
-            UnaryOp::Relu => kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| v.max(0.0)),
-            _ => kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| kind.apply(v)),
+        self.push(Op::Unary(kind, x), &shape, |inputs, out, _| {
+            kind.map_into(out.data_mut(), inputs.get(x).data())
         })
     }
 

@@ -6,6 +6,12 @@
 use super::quantized::QuantizedKernel;
 use crate::tensor::Tensor;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The source of [`ParamStore::generation`] stamps, shared by every store in the process, so
+/// two different weight sets never carry the same stamp (a store replaced by another one, a
+/// model whose weights were loaded, still reads as changed).
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
 /// A penalty `l1·Σ|w| + l2·Σw²` that training adds to the loss for one weight. It is what a
 /// regularizer (`crate::regularizers`, a module above this one) becomes once attached: plain
@@ -40,6 +46,9 @@ pub struct ParamStore {
     /// Per parameter: its int8 form, once the model is quantized (shared, so cloning a store
     /// does not copy it).
     quantized: Vec<Option<Arc<QuantizedKernel>>>,
+    /// A stamp that changes whenever any weight may have changed (see
+    /// [`ParamStore::generation`]).
+    generation: u64,
 }
 
 impl ParamStore {
@@ -48,8 +57,23 @@ impl ParamStore {
         Self::default()
     }
 
+    /// A stamp of the weights' current values: every way of changing a value (an optimizer
+    /// step, loading, `value_mut`, quantizing, adding a weight) takes a fresh one from a
+    /// process-wide counter. Inference caches what it derives from the weights (Winograd's
+    /// transformed kernels, BatchNormalization folded into a convolution) under this stamp,
+    /// and recomputes it when the stamp differs, so a cached value is never stale.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Marks the weights as (possibly) changed.
+    fn touch(&mut self) {
+        self.generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Adds a parameter and returns its id. `name` becomes its key in saved files and summaries.
     pub fn add(&mut self, name: impl Into<String>, value: Tensor, trainable: bool) -> ParamId {
+        self.touch();
         self.names.push(name.into());
         self.grads.push(Tensor::zeros(value.shape()));
         self.values.push(value);
@@ -78,12 +102,14 @@ impl ParamStore {
     /// Makes a weight int8: the products that read it use `kernel`, and its `f32` value becomes
     /// `kernel`'s dequantized values (what summaries count and an f32-only reader sees).
     pub fn set_quantized(&mut self, id: ParamId, kernel: QuantizedKernel) {
+        self.touch();
         self.values[id.0] = kernel.dequantized();
         self.quantized[id.0] = Some(Arc::new(kernel));
     }
 
     /// Makes a weight `f32` again (a loaded `f32` value replaces its int8 form).
     pub(crate) fn clear_quantized(&mut self, id: ParamId) {
+        self.touch();
         self.quantized[id.0] = None;
     }
 
@@ -109,6 +135,7 @@ impl ParamStore {
 
     /// A parameter's value, writable (to load or set weights).
     pub fn value_mut(&mut self, id: ParamId) -> &mut Tensor {
+        self.touch();
         &mut self.values[id.0]
     }
 
@@ -154,6 +181,7 @@ impl ParamStore {
 
     /// Every value with its gradient and trainable flag, for an optimizer step.
     pub(crate) fn values_and_grads_mut(&mut self) -> (&mut [Tensor], &[Tensor], &[bool]) {
+        self.touch();
         (&mut self.values, &self.grads, &self.trainable)
     }
 

@@ -34,6 +34,12 @@ pub struct Tape {
     /// Keras's masks of this pass: `(value, mask)`, the mask `(N, T)` marking which steps of a
     /// sequence value are real (1) or padding (0).
     pub(super) masks: Vec<(Var, Var)>,
+    /// Per value: `(key, weights generation)` when its value (a constant) or saved state (a
+    /// convolution's transformed kernel) was derived from the weights alone, under a key
+    /// that names what was derived; a later pass recording the same key at the same position
+    /// under the same generation reuses it instead of recomputing it (see
+    /// [`Graph::push_cached`]).
+    pub(super) cache_keys: Vec<Option<(u64, u64)>>,
 }
 
 /// `Tape::folded_pool` of a value whose backward rule runs on its own.
@@ -173,6 +179,22 @@ impl<'a> Graph<'a> {
         shape: &[usize],
         compute: impl FnOnce(&Inputs, &mut Tensor, &mut Tensor),
     ) -> Var {
+        self.push_cached(op, shape, None, |inputs, out, saved, _| compute(inputs, out, saved))
+    }
+
+    /// [`Graph::push`] for an operation part of whose result depends on the weights alone:
+    /// `key` (when given) names that part. `compute` is told whether the node at this
+    /// position recorded the same key under the same weights generation in an earlier pass,
+    /// in which case what it derived then (in its output or saved state) is still there and
+    /// still right, and need not be computed again.
+    pub(super) fn push_cached(
+        &mut self,
+        op: Op,
+        shape: &[usize],
+        key: Option<u64>,
+        compute: impl FnOnce(&Inputs, &mut Tensor, &mut Tensor, bool),
+    ) -> Var {
+        let generation = self.params.generation();
         let tape = &mut *self.tape;
         let index = tape.ops.len();
         if index == tape.values.len() {
@@ -184,7 +206,13 @@ impl<'a> Graph<'a> {
             tape.grad_live.push(false);
             tape.readers.push(0);
             tape.folded_pool.push(NOT_FOLDED);
+            tape.cache_keys.push(None);
         }
+        let key = key.map(|key| (key, generation));
+        let cached = key.is_some() && tape.cache_keys[index] == key;
+        // Forgotten while `compute` runs: a panic there leaves nothing half-written marked
+        // as reusable.
+        tape.cache_keys[index] = None;
         let requires_grad = match op {
             Op::Constant => false,
             Op::Param(id) => self.params.is_trainable(id),
@@ -199,7 +227,10 @@ impl<'a> Graph<'a> {
             ops: &tape.ops,
             params: self.params.values_slice(),
         };
-        profile::time(op.name(), false, || compute(&inputs, out, &mut tape.saved[index]));
+        profile::time(op.name(), false, || {
+            compute(&inputs, out, &mut tape.saved[index], cached)
+        });
+        tape.cache_keys[index] = key;
         tape.ops.push(op);
         Var(index)
     }
@@ -213,6 +244,31 @@ impl<'a> Graph<'a> {
     /// once the tape has warmed up).
     pub fn constant_with(&mut self, fill: impl FnOnce(&mut Tensor)) -> Var {
         self.push(Op::Constant, &[], |_, out, _| fill(out))
+    }
+
+    /// Records a constant computed by `fill` from the weights alone (a folded kernel): `key`
+    /// names what it is, and while the weights keep their generation a later pass recording
+    /// the same key at the same position keeps the value instead of calling `fill` again.
+    pub(crate) fn weights_constant(&mut self, key: u64, shape: &[usize], fill: impl FnOnce(&mut [f32])) -> Var {
+        self.push_cached(Op::Constant, shape, Some(key), |_, out, _, cached| {
+            if !cached {
+                fill(out.data_mut());
+            }
+        })
+    }
+
+    /// The cache key of `var`'s value when it was derived from the current weights alone
+    /// ([`Graph::weights_constant`]), or its parameter's for a parameter: what an operation
+    /// reading it mixes into its own key.
+    pub(crate) fn weights_key(&self, var: Var) -> Option<u64> {
+        match self.tape.ops[var.0] {
+            Op::Param(id) => Some(crate::rng::mix(0x5041_5241_4d00, id.0 as u64)),
+            Op::Constant => {
+                let (key, generation) = self.tape.cache_keys[var.0]?;
+                (generation == self.params.generation()).then_some(crate::rng::mix(key, var.0 as u64))
+            }
+            _ => None,
+        }
     }
 
     /// Records a use of a model parameter. Its gradient goes to the [`ParamStore`].

@@ -130,32 +130,38 @@ fn taps_inside(start: usize, pad: usize, dilation: usize, size: usize, window: u
     first.min(window)..end.min(window)
 }
 
-/// Fills `cols` (`N·OH·OW × KH·KW·C`) with the receptive fields of `input` (`N×H×W×C`).
+/// Fills `cols` (`N·OH·OW × KH·KW·C`) with the receptive fields of `input` (`N×H×W×C`), in
+/// parallel over output rows (so a single image uses every thread too); each value is a copy,
+/// the same whatever the split.
 pub(crate) fn im2col<T: Copy + Default + Send + Sync>(input: &[T], g: &Window2d, cols: &mut [T]) {
     let (patch, c) = (g.patch_len(), g.channels);
     // With no horizontal dilation a window row is one contiguous run of `KW·C` input values:
     // copy it at once instead of `C` values at a time (C is 1 for grey images).
     let run = g.window_w * c;
     let contiguous = g.dilation_w == 1;
-    cols.par_chunks_mut(g.positions() * patch)
-        .zip(input.par_chunks(g.image_len()))
-        .for_each(|(cols, image)| {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let row = &mut cols[(oy * g.out_w + ox) * patch..][..patch];
-                    for ky in 0..g.window_h {
-                        let first = g.source(oy, ox, ky, 0);
-                        let last = g.source(oy, ox, ky, g.window_w - 1);
-                        if contiguous && let (Some((y, x)), Some(_)) = (first, last) {
-                            row[ky * run..][..run].copy_from_slice(&image[(y * g.width + x) * c..][..run]);
-                            continue;
-                        }
-                        for kx in 0..g.window_w {
-                            let dest = &mut row[(ky * g.window_w + kx) * c..][..c];
-                            match g.source(oy, ox, ky, kx) {
-                                Some((y, x)) => dest.copy_from_slice(&image[(y * g.width + x) * c..][..c]),
-                                None => dest.fill(T::default()),
-                            }
+    if g.out_h == 0 || g.out_w == 0 || patch == 0 {
+        return;
+    }
+    cols[..g.batch * g.positions() * patch]
+        .par_chunks_mut(g.out_w * patch)
+        .enumerate()
+        .for_each(|(row_number, cols)| {
+            let (n, oy) = (row_number / g.out_h, row_number % g.out_h);
+            let image = &input[n * g.image_len()..][..g.image_len()];
+            for ox in 0..g.out_w {
+                let row = &mut cols[ox * patch..][..patch];
+                for ky in 0..g.window_h {
+                    let first = g.source(oy, ox, ky, 0);
+                    let last = g.source(oy, ox, ky, g.window_w - 1);
+                    if contiguous && let (Some((y, x)), Some(_)) = (first, last) {
+                        row[ky * run..][..run].copy_from_slice(&image[(y * g.width + x) * c..][..run]);
+                        continue;
+                    }
+                    for kx in 0..g.window_w {
+                        let dest = &mut row[(ky * g.window_w + kx) * c..][..c];
+                        match g.source(oy, ox, ky, kx) {
+                            Some((y, x)) => dest.copy_from_slice(&image[(y * g.width + x) * c..][..c]),
+                            None => dest.fill(T::default()),
                         }
                     }
                 }

@@ -4,11 +4,12 @@
 //!
 //! A direct loop, not a lowering to matrix products: per output pixel and kernel tap it runs
 //! over the contiguous channels of one input pixel and one tap of the kernel, a loop the
-//! compiler vectorizes. Forward and input gradient run in parallel over the images of the
-//! batch, the kernel gradient over the taps, so no two threads write the same value and the
+//! compiler vectorizes. The forward pass runs in parallel over output rows, the input gradient
+//! over the images of the batch, the kernel gradient over the taps, so no two threads write the same value and the
 //! results do not depend on the thread count.
 
 use super::Window2d;
+use super::simd::widest;
 use rayon::prelude::*;
 
 /// The input pixel a tap of an output position reads, or `None` in the zero padding.
@@ -17,6 +18,7 @@ fn source(out: usize, tap: usize, stride: usize, dilation: usize, pad: usize, si
 }
 
 /// `out[c·m + j] += x[c] · k[c·m + j]` over the channels of one pixel.
+#[inline(always)]
 fn multiply_add(out: &mut [f32], x: &[f32], k: &[f32], multiplier: usize) {
     if multiplier == 1 {
         out.iter_mut().zip(x).zip(k).for_each(|((o, x), k)| *o += x * k);
@@ -54,24 +56,36 @@ pub(crate) fn depthwise_conv(
     w: &Window2d,
     multiplier: usize,
 ) {
-    let (width, image_in, image_out) = sizes(w, multiplier);
-    out.par_chunks_mut(image_out.max(1))
-        .zip(x.par_chunks(image_in.max(1)))
-        .for_each(|(out, x)| {
-            for (p, pixel) in out.chunks_exact_mut(width).enumerate() {
-                match bias {
-                    Some(b) => pixel.copy_from_slice(b),
-                    None => pixel.fill(0.0),
+    let (width, image_in, _) = sizes(w, multiplier);
+    let row_len = w.out_w * width;
+    if row_len == 0 || w.out_h == 0 {
+        return;
+    }
+    // In parallel over output rows, so a single image uses every thread; each output is summed
+    // over its taps in the same order whatever the split. The channel loops run on the widest
+    // vectors the CPU has (the same bits on every width: no multiply-add is fused).
+    out[..w.batch * w.out_h * row_len]
+        .par_chunks_mut(row_len)
+        .enumerate()
+        .for_each(|(row_number, out)| {
+            let (n, oh) = (row_number / w.out_h, row_number % w.out_h);
+            let x = &x[n * image_in..][..image_in];
+            widest(|| {
+                for (ow, pixel) in out.chunks_exact_mut(width).enumerate() {
+                    match bias {
+                        Some(b) => pixel.copy_from_slice(&b[..width]),
+                        None => pixel.fill(0.0),
+                    }
+                    for (tap, at) in taps(w, oh, ow) {
+                        multiply_add(
+                            pixel,
+                            &x[at..at + w.channels],
+                            &kernel[tap * width..(tap + 1) * width],
+                            multiplier,
+                        );
+                    }
                 }
-                for (tap, at) in taps(w, p / w.out_w, p % w.out_w) {
-                    multiply_add(
-                        pixel,
-                        &x[at..at + w.channels],
-                        &kernel[tap * width..(tap + 1) * width],
-                        multiplier,
-                    );
-                }
-            }
+            })
         });
 }
 

@@ -156,35 +156,132 @@ impl Winograd {
     }
 
     /// `y = conv(x, kernel) + bias`, then `max(y, 0)` when `relu`. Leaves the transformed
-    /// kernel in `u` (`kernel_len` values) for the backward pass.
+    /// kernel in `u` (`kernel_len` values) for the backward pass; when `transformed`, `u`
+    /// already holds it (an earlier pass with the same weights left it) and `kernel` is not
+    /// read.
+    ///
+    /// The work is cut into blocks of tiles (a band of tile rows of one image, or several
+    /// small images) and, when there are fewer blocks than threads, each block into groups of
+    /// filters, so a single image keeps every thread busy. Each output is summed the same way
+    /// whatever the cut (`small_gemm` sums each element in order), so the result does not
+    /// depend on the thread count.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         &self,
         g: &Window2d,
         x: &[f32],
-        kernel: &[f32],
+        (kernel, u, transformed): (&[f32], &mut [f32], bool),
         bias: Option<&[f32]>,
         relu: bool,
-        u: &mut [f32],
         y: &mut [f32],
     ) {
         let pairs = self.channels * self.filters;
-        assert!(
-            kernel.len() >= 9 * pairs && u.len() >= self.kernel_len(),
-            "winograd: kernel too short"
-        );
-        for_tile!(self.m, kernel_forward(kernel, pairs, u));
+        assert!(u.len() >= self.kernel_len(), "winograd: transformed kernel too short");
+        if !transformed {
+            assert!(kernel.len() >= 9 * pairs, "winograd: kernel too short");
+            for_tile!(self.m, kernel_forward(kernel, pairs, u));
+        }
         let u = &u[..self.kernel_len()];
         let (in_len, out_len) = (g.image_len(), g.positions() * self.filters);
-        let images = self.block_images;
-        y[..self.batch * out_len]
-            .par_chunks_mut(images * out_len)
-            .zip(x[..self.batch * in_len].par_chunks(images * in_len))
-            .for_each(|(y, x)| {
-                with_scratch(self.block_scratch_len(), |scratch| {
-                    for_tile!(self.m, forward_block(self, g, x, u, bias, relu, scratch, y))
-                })
-            });
+        assert!(x.len() >= self.batch * in_len && y.len() >= self.batch * out_len);
+        assert!(bias.is_none_or(|b| b.len() >= self.filters));
+        let x = &x[..self.batch * in_len];
+        let blocks = self.forward_blocks();
+        let groups = self.filter_groups(blocks);
+        let output = SharedOutput(y.as_mut_ptr());
+        let scratch_len = self.forward_scratch_len();
+        (0..blocks * groups).into_par_iter().for_each(|item| {
+            let tiles = self.forward_block_tiles(item / groups);
+            let filters = self.filter_group(item % groups, groups);
+            let output = &output;
+            with_scratch(scratch_len, |scratch| {
+                for_tile!(
+                    self.m,
+                    forward_block(self, g, x, tiles, filters, u, bias, relu, scratch, output)
+                )
+            })
+        });
+    }
+
+    /// Tile rows per forward block when one image's tiles fill several blocks.
+    fn band_rows(&self) -> usize {
+        (BLOCK_TILES / self.tiles_w).max(1)
+    }
+
+    /// Blocks per image (bands of tile rows), or 0 when a block holds whole images.
+    fn bands_per_image(&self) -> usize {
+        if self.tiles_per_image() >= BLOCK_TILES {
+            self.tiles_h.div_ceil(self.band_rows())
+        } else {
+            0
+        }
+    }
+
+    /// Whole images per forward block when a block holds whole images.
+    fn images_per_block(&self) -> usize {
+        (BLOCK_TILES / self.tiles_per_image()).max(1)
+    }
+
+    /// How many blocks the forward pass cuts the batch's tiles into.
+    fn forward_blocks(&self) -> usize {
+        match self.bands_per_image() {
+            0 => self.batch.div_ceil(self.images_per_block()),
+            bands => self.batch * bands,
+        }
+    }
+
+    /// The tiles of forward block `b`, numbered over the batch (`image · tiles per image +
+    /// tile`): a contiguous run inside one image, or whole images.
+    fn forward_block_tiles(&self, b: usize) -> std::ops::Range<usize> {
+        let per_image = self.tiles_per_image();
+        match self.bands_per_image() {
+            0 => {
+                let first = b * self.images_per_block();
+                let images = self.images_per_block().min(self.batch - first);
+                first * per_image..(first + images) * per_image
+            }
+            bands => {
+                let (image, band) = (b / bands, b % bands);
+                let first_row = band * self.band_rows();
+                let rows = self.band_rows().min(self.tiles_h - first_row);
+                let start = image * per_image + first_row * self.tiles_w;
+                start..start + rows * self.tiles_w
+            }
+        }
+    }
+
+    /// Most tiles in one forward block.
+    fn forward_block_max_tiles(&self) -> usize {
+        match self.bands_per_image() {
+            0 => self.images_per_block().min(self.batch) * self.tiles_per_image(),
+            _ => self.band_rows().min(self.tiles_h) * self.tiles_w,
+        }
+    }
+
+    /// Per-thread buffer length for one forward block: its transformed inputs and products.
+    fn forward_scratch_len(&self) -> usize {
+        self.alpha2() * self.forward_block_max_tiles() * (self.channels + self.filters)
+    }
+
+    /// Filters go in groups of whole AVX-512 vectors (AVX2's where the count is not a
+    /// multiple of 16), at least this many filters a group: fewer would leave the products
+    /// too narrow to pay for the input transform each group repeats.
+    const MIN_GROUP_FILTERS: usize = 64;
+
+    /// Filter groups per block: one when the blocks alone give every thread two or more to
+    /// do, else enough groups for that (batch 1 on small feature maps).
+    fn filter_groups(&self, blocks: usize) -> usize {
+        let wanted = (2 * rayon::current_num_threads()).div_ceil(blocks.max(1));
+        let unit = if self.filters.is_multiple_of(16) { 16 } else { 8 };
+        let most = (self.filters / Self::MIN_GROUP_FILTERS.max(unit)).max(1);
+        wanted.clamp(1, most)
+    }
+
+    /// The filters of group `i` of `groups`: whole vectors, as even as they divide.
+    fn filter_group(&self, i: usize, groups: usize) -> std::ops::Range<usize> {
+        let unit = if self.filters.is_multiple_of(16) { 16 } else { 8 };
+        let units = self.filters / unit;
+        (i * units / groups * unit)..((i + 1) * units / groups * unit)
     }
 
     /// Adds the kernel, bias and input gradients to `dk`, `db` and `dx` (each when given),
@@ -302,9 +399,17 @@ dispatch_simd!(kernel_backward<A, M> => kernel_backward_body(du: &[f32], pairs: 
 // AVX-512's sixteen lanes need channel and filter counts that are multiples of 16; other
 // multiples of 8 run on AVX2.
 dispatch_simd!(forward_block<A, M> => forward_block_body(
-    w: &Winograd, g: &Window2d, x: &[f32], u: &[f32], bias: Option<&[f32]>, relu: bool,
-    scratch: &mut [f32], y: &mut [f32]
+    w: &Winograd, g: &Window2d, x: &[f32], tiles: std::ops::Range<usize>,
+    filters: std::ops::Range<usize>, u: &[f32], bias: Option<&[f32]>, relu: bool,
+    scratch: &mut [f32], y: &SharedOutput
 ) wide: w.fits_wide_vectors());
+
+/// The output of a forward pass, written by several blocks at once: each block writes the
+/// outputs of its own tiles and filters only, so no two threads write the same value.
+struct SharedOutput(*mut f32);
+
+// SAFETY: the blocks write disjoint parts of the output (see `Winograd::forward`).
+unsafe impl Sync for SharedOutput {}
 dispatch_simd!(backward_block<A, M> => backward_block_body(
     w: &Winograd, g: &Window2d, inputs: (&[f32], OutputGrad), relu: bool, ut: &[f32],
     scratch: &mut [f32], sums: BlockSums, dx: Option<(&mut [f32], bool)>
@@ -581,29 +686,32 @@ unsafe fn transform_input_grad_tile<S: Simd, const A: usize, const M: usize>(
     }
 }
 
-/// `V = Bᵀ d B` for every tile of the block's images `x`, into `v` (`[tile][ξ][channel]`).
+/// `V = Bᵀ d B` for the tiles `tiles` (numbered over the images of `x`, see
+/// [`Winograd::forward`]), into `v` (`[tile][ξ][channel]`).
 #[inline(always)]
 fn transform_inputs<S: Simd, const A: usize, const M: usize>(
     s: S,
     w: &Winograd,
     g: &Window2d,
     x: &[f32],
+    tiles: std::ops::Range<usize>,
     v: &mut [f32],
 ) {
     let (c, per_image) = (w.channels, w.tiles_per_image());
     let images = x.len() / g.image_len();
-    assert!(c % S::LANES == 0 && x.len() == images * g.image_len() && v.len() >= images * per_image * A * A * c);
+    assert!(c % S::LANES == 0 && x.len() == images * g.image_len() && tiles.end <= images * per_image);
+    assert!(v.len() >= tiles.len() * A * A * c);
     let steps = ((g.width * c) as isize, c as isize);
-    for (n, image) in x.chunks_exact(g.image_len()).enumerate() {
-        for t in 0..per_image {
-            let tile = InputTile::<A>::new(w, g, t, M);
-            let dst = v[(n * per_image + t) * A * A * c..].as_mut_ptr();
-            for c0 in (0..c).step_by(S::LANES) {
-                // SAFETY: taps inside the image read LANES of its `c` channels from
-                // `c0 + LANES ≤ c`,
-                // and the tile's α²·c values of `v` were checked above.
-                unsafe { transform_input_tile::<S, A, M>(s, image[c0..].as_ptr(), &tile, steps, dst.add(c0), c) };
-            }
+    for (i, tile_number) in tiles.enumerate() {
+        let (n, t) = (tile_number / per_image, tile_number % per_image);
+        let image = &x[n * g.image_len()..][..g.image_len()];
+        let tile = InputTile::<A>::new(w, g, t, M);
+        let dst = v[i * A * A * c..].as_mut_ptr();
+        for c0 in (0..c).step_by(S::LANES) {
+            // SAFETY: taps inside the image read LANES of its `c` channels from
+            // `c0 + LANES ≤ c`,
+            // and the tile's α²·c values of `v` were checked above.
+            unsafe { transform_input_tile::<S, A, M>(s, image[c0..].as_ptr(), &tile, steps, dst.add(c0), c) };
         }
     }
 }
@@ -615,43 +723,54 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
     w: &Winograd,
     g: &Window2d,
     x: &[f32],
+    tiles: std::ops::Range<usize>,
+    filters: std::ops::Range<usize>,
     u: &[f32],
     bias: Option<&[f32]>,
     relu: bool,
     scratch: &mut [f32],
-    y: &mut [f32],
+    y: &SharedOutput,
 ) {
     let (c, f, per_image) = (w.channels, w.filters, w.tiles_per_image());
-    let images = x.len() / g.image_len();
-    let tiles = images * per_image;
-    let (v, products) = scratch.split_at_mut(A * A * tiles * c);
-    transform_inputs::<S, A, M>(s, w, g, x, v);
+    let count = tiles.len();
+    let (f0, width) = (filters.start, filters.len());
+    assert!(f % S::LANES == 0 && f0 % S::LANES == 0 && width % S::LANES == 0 && filters.end <= f);
+    let (v, products) = scratch.split_at_mut(A * A * count * c);
+    assert!(products.len() >= count * A * A * f);
+    transform_inputs::<S, A, M>(s, w, g, x, tiles.clone(), v);
     for xi in 0..A * A {
         let a = Strided {
             data: &v[xi * c..],
             row_stride: A * A * c,
             col_stride: 1,
         };
-        let b = (&u[xi * c * f..][..c * f], f);
-        small_gemm(s, (tiles, c, f), a, b, (&mut products[xi * f..], A * A * f), false);
+        let b = (&u[xi * c * f + f0..], f);
+        small_gemm(
+            s,
+            (count, c, width),
+            a,
+            b,
+            (&mut products[xi * f + f0..], A * A * f),
+            false,
+        );
     }
     let out_len = g.positions() * f;
-    assert!(f % S::LANES == 0 && y.len() == images * out_len && products.len() >= tiles * A * A * f);
-    assert!(bias.is_none_or(|b| b.len() >= f));
     let steps = (g.out_w * f, f);
-    for (n, y) in y.chunks_exact_mut(out_len).enumerate() {
-        for t in 0..per_image {
-            let (offset, rows, cols) = output_tile(w, g, t, M);
-            let src = products[(n * per_image + t) * A * A * f..].as_ptr();
-            let dst = y[offset..].as_mut_ptr();
-            for c0 in (0..f).step_by(S::LANES) {
-                let shift = bias.map_or(s.splat(0.0), |b| s.load(&b[c0..]));
-                // SAFETY: the tile's α²·f products were checked above, and outputs
-                // (oy + i, ox + j) with i < rows, j < cols lie inside this image; c0 + LANES ≤ f.
-                unsafe {
-                    let (src, dst) = (src.add(c0), dst.add(c0));
-                    transform_output_tile::<S, A, M>(s, src, f, dst, steps, (rows, cols), shift, relu);
-                }
+    for (i, tile_number) in tiles.enumerate() {
+        let (n, t) = (tile_number / per_image, tile_number % per_image);
+        assert!(n < w.batch);
+        let (offset, rows, cols) = output_tile(w, g, t, M);
+        let src = products[i * A * A * f..].as_ptr();
+        // SAFETY: image n's outputs lie in the caller's `y` (`Winograd::forward` checked its
+        // length); this block alone writes its tiles' outputs of these filters.
+        let dst = unsafe { y.0.add(n * out_len + offset) };
+        for c0 in filters.clone().step_by(S::LANES) {
+            let shift = bias.map_or(s.splat(0.0), |b| s.load(&b[c0..]));
+            // SAFETY: the tile's α²·f products were checked above, and outputs
+            // (oy + i, ox + j) with i < rows, j < cols lie inside this image; c0 + LANES ≤ f.
+            unsafe {
+                let (src, dst) = (src.add(c0), dst.add(c0));
+                transform_output_tile::<S, A, M>(s, src, f, dst, steps, (rows, cols), shift, relu);
             }
         }
     }
@@ -789,7 +908,7 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
         }
     }
     if let Some((sum, accumulate)) = kernel_sum {
-        transform_inputs::<S, A, M>(s, w, g, x, v);
+        transform_inputs::<S, A, M>(s, w, g, x, 0..tiles, v);
         for xi in 0..A * A {
             let a = Strided {
                 data: &v[xi * c..],

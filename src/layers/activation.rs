@@ -65,6 +65,10 @@ impl Layer for Activation {
         Ok(self.function.apply(graph, x))
     }
 
+    fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
+        (self.function == activations::Activation::Relu).then_some(crate::layers::InferenceRole::Relu)
+    }
+
     fn config(&self) -> serde_json::Value {
         self.args.config(serde_json::json!({ "activation": self.activation }))
     }

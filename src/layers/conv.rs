@@ -260,6 +260,16 @@ impl Layer for Conv2D {
         self.kernel.into_iter().chain(self.bias).collect()
     }
 
+    fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
+        let linear = self.function == activations::Activation::Linear;
+        (linear && !self.one_dimensional).then_some(crate::layers::InferenceRole::Convolution {
+            kernel: self.kernel?,
+            bias: self.bias,
+            options: self.options,
+            depthwise: false,
+        })
+    }
+
     fn config(&self) -> serde_json::Value {
         let (kh, kw) = self.kernel_size;
         let pair = |p: (usize, usize)| {

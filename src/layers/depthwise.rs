@@ -337,6 +337,16 @@ impl Layer for DepthwiseConv2D {
         Ok(self.function.apply(graph, y))
     }
 
+    fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
+        let plain = self.pointwise.is_none() && self.function == activations::Activation::Linear;
+        plain.then_some(crate::layers::InferenceRole::Convolution {
+            kernel: self.kernel?,
+            bias: self.bias,
+            options: self.options,
+            depthwise: true,
+        })
+    }
+
     fn params(&self) -> Vec<ParamId> {
         let pointwise = self.pointwise.as_ref().and_then(|p| p.kernel);
         self.kernel.into_iter().chain(pointwise).chain(self.bias).collect()

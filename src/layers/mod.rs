@@ -25,6 +25,7 @@ mod dropout;
 mod elu;
 mod embedding;
 mod flatten;
+mod fusion;
 mod global_pooling1d;
 mod identity;
 mod input;
@@ -63,6 +64,7 @@ pub use dropout::{Dropout, GaussianNoise, NoiseLayer, SpatialDropout1D, SpatialD
 pub use elu::ELU;
 pub use embedding::Embedding;
 pub use flatten::Flatten;
+pub use fusion::{FoldedNorm, InferenceRole};
 pub use global_pooling1d::GlobalAveragePooling1D;
 pub use identity::Identity;
 pub use input::Input;
@@ -205,6 +207,12 @@ pub trait Layer: Send + Sync {
             self.name(),
             self.class_name()
         )))
+    }
+
+    /// The layer's part in a run inference may fuse (a convolution, the BatchNormalization
+    /// after it, a ReLU), or `None` (the default) for a layer `predict` runs as it is.
+    fn inference_role(&self) -> Option<InferenceRole> {
+        None
     }
 
     /// Sets the layer's state from a sample of data before training, as Keras's

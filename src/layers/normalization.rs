@@ -246,6 +246,16 @@ impl Layer for BatchNormalization {
         graph.batch_norm(x, gamma, beta, self.epsilon, statistics, update)
     }
 
+    fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
+        Some(crate::layers::InferenceRole::BatchNorm(crate::layers::FoldedNorm {
+            gamma: self.gamma,
+            beta: self.beta,
+            mean: self.moving_mean?,
+            variance: self.moving_variance?,
+            epsilon: self.epsilon,
+        }))
+    }
+
     fn params(&self) -> Vec<ParamId> {
         [self.gamma, self.beta, self.moving_mean, self.moving_variance]
             .into_iter()

@@ -119,6 +119,11 @@ impl Layer for ReLU {
         Ok(graph.unary(self.function(), x))
     }
 
+    fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
+        let plain = self.max_value.is_none() && self.negative_slope == 0.0 && self.threshold == 0.0;
+        plain.then_some(crate::layers::InferenceRole::Relu)
+    }
+
     fn config(&self) -> serde_json::Value {
         self.args.config(serde_json::json!({
             "max_value": self.max_value,

@@ -11,6 +11,7 @@ mod fit;
 mod fit_data;
 mod graph;
 mod history;
+mod inference;
 mod options;
 mod plan;
 mod predict;
@@ -152,6 +153,10 @@ struct TrainingState {
 struct Workspace {
     tape: Tape,
     call_outputs: Vec<Var>,
+    /// Which calls `predict` fuses (see `inference.rs`), rebuilt at each `predict`.
+    inference_plan: Vec<inference::Step>,
+    /// `predict` runs every layer as it is (`Model::set_inference_fusion(false)`).
+    unfused: bool,
 }
 
 /// Keras's `keras.Sequential`: the familiar way to start a stack of layers. It builds a [`Model`]

@@ -33,6 +33,12 @@ impl Model {
             .iter()
             .map(|s| Vec::with_capacity(rows * s.iter().product::<usize>()))
             .collect();
+        if !self.workspace.unfused {
+            self.network
+                .inference_plan(&self.params, &mut self.workspace.inference_plan);
+        } else {
+            self.workspace.inference_plan.clear();
+        }
         let mut start = 0;
         while start < rows {
             let end = (start + batch_size).min(rows);
@@ -41,8 +47,10 @@ impl Model {
                 .iter()
                 .map(|x| graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer)))
                 .collect();
+            let outputs = &mut self.workspace.call_outputs;
+            // An empty plan runs every layer as it is.
             self.network
-                .forward(&mut graph, &inputs, &mut self.workspace.call_outputs)?;
+                .forward_inference(&mut graph, &inputs, outputs, &self.workspace.inference_plan)?;
             for (values, &call) in values.iter_mut().zip(&self.network.outputs) {
                 values.extend_from_slice(graph.value(self.workspace.call_outputs[call]).data());
             }

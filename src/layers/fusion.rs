@@ -1,0 +1,29 @@
+//! What a layer tells inference about itself so `predict` can fuse it with its neighbours: a
+//! convolution followed by BatchNormalization (and a ReLU) runs as one convolution whose kernel
+//! and bias have the normalization folded in (see `model::inference`).
+
+pub use crate::autograd::FoldedNorm;
+use crate::autograd::{ParamId, WindowOptions};
+
+/// A layer's part in a fusable run, as [`Layer::inference_role`](super::Layer::inference_role)
+/// reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InferenceRole {
+    /// A 2-D convolution (or a depthwise one) without an activation of its own:
+    /// `conv(x, kernel) + bias`.
+    Convolution {
+        /// The kernel `(KH, KW, C, F)`.
+        kernel: ParamId,
+        /// The bias `(F)`, if any.
+        bias: Option<ParamId>,
+        /// Strides, dilation and padding.
+        options: WindowOptions,
+        /// A depthwise convolution (kernel `(KH, KW, C, multiplier)`, output channel
+        /// `c·multiplier + m`).
+        depthwise: bool,
+    },
+    /// BatchNormalization over the last axis, as it runs in inference (moving statistics).
+    BatchNorm(FoldedNorm),
+    /// A plain `max(x, 0)`.
+    Relu,
+}

@@ -1,0 +1,148 @@
+//! `predict`'s inference fast paths: BatchNormalization folded into the convolution before it
+//! (and a ReLU fused into it) gives the plain path's outputs within 1e-5; the cached Winograd
+//! kernels and folded weights follow every change of the weights; and the kernels that split a
+//! single image over threads give the same bits on one and two threads.
+
+use strata::Tensor;
+use strata::prelude::*;
+use strata::rng::Rng;
+
+fn random(shape: &[usize], seed: u64, low: f32, high: f32) -> Tensor {
+    let mut rng = Rng::new(seed);
+    let n = shape.iter().product();
+    Tensor::from_vec(shape.to_vec(), (0..n).map(|_| rng.uniform(low, high)).collect()).unwrap()
+}
+
+/// Every kind of convolution `predict` fuses or splits: Winograd (3×3, stride 1, channels a
+/// multiple of 8, on a map large enough for several blocks per image), a 1×1 convolution, an
+/// im2col one (stride 2), a depthwise one, each followed by BatchNormalization and a ReLU,
+/// ReLU6 or nothing; the last Winograd one has 256 filters on a 6×6 map, so one image's
+/// products are split over groups of filters.
+fn network(seed: u64) -> Model {
+    let mut model = Sequential::new();
+    model.seed(seed);
+    model
+        .add(Input::new(&[26, 26, 16]))
+        .add(Conv2D::new(32, 3).padding("same"))
+        .add(BatchNormalization::new())
+        .add(ReLU::new())
+        .add(Conv2D::new(16, 1).use_bias(false))
+        .add(BatchNormalization::new())
+        .add(Activation::new("relu"))
+        .add(Conv2D::new(32, 3).strides(2))
+        .add(BatchNormalization::new())
+        .add(ReLU::new().max_value(6.0))
+        .add(DepthwiseConv2D::new(3).padding("same"))
+        .add(BatchNormalization::new())
+        .add(Conv2D::new(256, 3).padding("same").strides(2))
+        .add(Conv2D::new(256, 3).padding("same"))
+        .add(BatchNormalization::new())
+        .add(GlobalAveragePooling2D::new())
+        .add(Dense::new(5));
+    model.build(&[26, 26, 16]).unwrap();
+    // Normalizations that do something: statistics and affine weights away from 0 and 1.
+    let ids: Vec<_> = model.params().ids().collect();
+    for (k, id) in ids.into_iter().enumerate() {
+        let name = model.params().name(id).to_string();
+        let shape = model.params().value(id).shape().to_vec();
+        let (low, high) = match name.rsplit('/').next().unwrap_or("") {
+            "moving_variance" | "gamma" => (0.5, 1.5),
+            "moving_mean" | "beta" | "bias" => (-0.5, 0.5),
+            _ => continue,
+        };
+        *model.params_mut().value_mut(id) = random(&shape, seed * 100 + k as u64, low, high);
+    }
+    model
+}
+
+fn images(batch: usize, seed: u64) -> Tensor {
+    random(&[batch, 26, 26, 16], seed, -1.0, 1.0)
+}
+
+fn assert_close(fused: &Tensor, plain: &Tensor, what: &str) {
+    assert_eq!(fused.shape(), plain.shape(), "{what}");
+    for (i, (a, b)) in fused.data().iter().zip(plain.data()).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "{what}: output {i}: fused {a}, plain {b}"
+        );
+    }
+}
+
+#[test]
+fn folded_normalization_gives_the_plain_outputs() {
+    let mut model = network(1);
+    let x = images(3, 2);
+    let fused = model.predict(&x, 2).unwrap();
+    model.set_inference_fusion(false);
+    let plain = model.predict(&x, 2).unwrap();
+    assert_close(&fused, &plain, "batch of 3 in batches of 2");
+    model.set_inference_fusion(true);
+    // Again: now from the cached folded weights and transformed kernels.
+    assert_eq!(model.predict(&x, 2).unwrap().data(), fused.data());
+}
+
+/// A fresh copy of `model`'s weights in a new model: nothing cached.
+fn fresh_copy(model: &Model) -> Model {
+    let mut copy = network(9);
+    let weights = model.weights();
+    let ids: Vec<_> = copy.params().ids().collect();
+    for id in ids {
+        let name = copy.params().name(id).to_string();
+        *copy.params_mut().value_mut(id) = weights[&name].clone();
+    }
+    copy
+}
+
+#[test]
+fn cached_kernels_follow_every_change_of_the_weights() {
+    let mut model = network(3);
+    let x = images(2, 4);
+    let before = model.predict(&x, 2).unwrap();
+    // Change one convolution's kernel and one normalization's statistics in place.
+    let ids: Vec<_> = model.params().ids().collect();
+    for id in ids {
+        let name = model.params().name(id).to_string();
+        if name.ends_with("kernel") || name.ends_with("moving_mean") {
+            let value = model.params_mut().value_mut(id);
+            value.data_mut().iter_mut().for_each(|v| *v = *v * 1.5 + 0.01);
+        }
+    }
+    let after = model.predict(&x, 2).unwrap();
+    assert_ne!(before.data(), after.data());
+    assert_eq!(after.data(), fresh_copy(&model).predict(&x, 2).unwrap().data());
+    // An optimizer step changes the weights too.
+    model.compile(Sgd::new(0.5), "mse", &[]).unwrap();
+    let options = FitOptions::default().epochs(1).batch_size(2).verbose(0);
+    model.fit(&x, &random(&[2, 5], 5, -1.0, 1.0), options).unwrap();
+    let trained = model.predict(&x, 2).unwrap();
+    assert_ne!(trained.data(), after.data());
+    assert_eq!(trained.data(), fresh_copy(&model).predict(&x, 2).unwrap().data());
+}
+
+fn on_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(work)
+}
+
+#[test]
+fn one_and_two_threads_give_the_same_bits() {
+    let x = images(3, 6);
+    for fused in [true, false] {
+        let run = |threads| {
+            on_threads(threads, || {
+                let mut model = network(7);
+                model.set_inference_fusion(fused);
+                let single = model.predict(&x, 1).unwrap();
+                let batch = model.predict(&x, 3).unwrap();
+                (single, batch)
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        assert_eq!(one.0.data(), two.0.data(), "batch 1, fused {fused}");
+        assert_eq!(one.1.data(), two.1.data(), "batch 3, fused {fused}");
+    }
+}
