@@ -15,6 +15,10 @@ use strata::layers::{Cropping1D, MergeMode, RandomContrast, RandomFlip};
 use strata::prelude::*;
 use strata::rng::Rng;
 
+/// The vocabulary `char_rnn` and `char_transformer` get when trained on Hamlet (the bundled
+/// text): its 65 characters and the padding id 0.
+const HAMLET_VOCABULARY: usize = 66;
+
 fn main() -> Result<()> {
     let folder = std::env::args().nth(1).unwrap_or_else(|| "onnx-parity".into());
     std::fs::create_dir_all(&folder).map_err(|e| strata::Error::file(&folder, e.to_string()))?;
@@ -41,7 +45,9 @@ fn main() -> Result<()> {
             "convolutions" => convolutions()?,
             "recurrent" => recurrent()?,
             "sequence" => sequence()?,
-            _ => load_model_spec(name)?.model,
+            // The character models leave their vocabulary to the text they train on (`"auto"`):
+            // Hamlet's, 65 characters and the padding id, so ids and outputs are not a toy 2.
+            _ => load_model_spec(name)?.with_vocabulary(HAMLET_VOCABULARY)?.model,
         };
         let input_shape = model.layers()[0]
             .declared_input_shape()
@@ -243,7 +249,11 @@ fn sequence() -> Result<Model> {
     let dot_causal = strata::layers::Attention::new()
         .use_causal_mask(true)
         .call_many(&[&causal, &x])?;
-    let x = Concatenate::new(-1).call_many(&[&attended, &causal, &dot, &dot_causal])?;
+    let heads = strata::layers::DotProductAttention::new(2)
+        .scale(0.3)
+        .use_causal_mask(true)
+        .call_many(&[&x, &x])?;
+    let x = Concatenate::new(-1).call_many(&[&attended, &causal, &dot, &dot_causal, &heads])?;
     let x = LayerNormalization::new().scale(false).epsilon(1e-5).call(&x)?;
     let x = Conv1D::new(4, 3)
         .padding("same")

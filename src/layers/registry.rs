@@ -7,10 +7,11 @@
 
 use super::{
     Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping1D,
-    Cropping2D, Dense, DepthwiseConv2D, Embedding, Flatten, GRU, GlobalAveragePooling1D, Input, LSTM, Layer, LayerArgs,
-    LayerNormalization, Merge, MultiHeadAttention, NoiseLayer, Normalization, Pooling, PositionEmbedding,
-    RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape,
-    Reversible, SimpleRNN, SinePositionEncoding, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, Embedding, Flatten, GRU, GlobalAveragePooling1D, Input,
+    LSTM, Layer, LayerArgs, LayerNormalization, Merge, MultiHeadAttention, NoiseLayer, Normalization, Pooling,
+    PositionEmbedding, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU,
+    Rescaling, Reshape, Reversible, SimpleRNN, SinePositionEncoding, TimeDistributed, UpSampling2D, ZeroPadding2D,
+    keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -114,6 +115,9 @@ pub const REGISTRY: &[Registered] = &[
     entry("Attention", "Attention", |c| boxed(Attention::from_config(c))),
     entry("AdditiveAttention", "Attention", |c| {
         boxed(AdditiveAttention::from_config(c))
+    }),
+    entry("DotProductAttention", "Attention", |c| {
+        boxed(DotProductAttention::from_config(c))
     }),
     entry("PositionEmbedding", "Attention", |c| {
         boxed(PositionEmbedding::from_config(c))
