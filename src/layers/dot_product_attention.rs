@@ -59,7 +59,7 @@ impl DotProductAttention {
     /// The per-sample `(query, value, key)` shapes, checked against each other and the heads.
     fn roles<'a>(&self, shapes: &'a [Vec<usize>]) -> Result<[&'a [usize]; 3]> {
         let heads = self.num_heads;
-        let ok = |s: &[usize]| s.len() == 2 && s[0] > 0 && s[1] > 0 && heads > 0 && s[1] % heads == 0;
+        let ok = |s: &[usize]| s.len() == 2 && s[0] > 0 && s[1] > 0 && heads > 0 && s[1].is_multiple_of(heads);
         let valid = match shapes {
             [q, v] => ok(q) && ok(v) && q[1] == v[1],
             [q, v, k] => ok(q) && ok(v) && ok(k) && q[1] == k[1] && v[0] == k[0],

@@ -219,7 +219,10 @@ impl Converter {
             let kernel = permute(&weights, &[out, 1, kh, kw], &[2, 3, 1, 0]);
             let config = json!({"depth_multiplier": multiplier, "kernel_size": [kh, kw]});
             ("DepthwiseConv2D", config, kernel)
-        } else if group > 1 && per_group.checked_mul(group as usize) == Some(channels) && out % group as usize == 0 {
+        } else if group > 1
+            && per_group.checked_mul(group as usize) == Some(channels)
+            && out.is_multiple_of(group as usize)
+        {
             // Strata's Conv2D has no groups: one convolution over all channels whose kernel is
             // zero where input and output channel belong to different groups gives the same
             // result (at `group` times the arithmetic).

@@ -233,7 +233,7 @@ impl Converter {
             && kernel > 0
             && group >= 1
             && per_group.checked_mul(group as usize) == Some(channels)
-            && out % group as usize == 0;
+            && out.is_multiple_of(group as usize);
         if !fits {
             return Err(format!(
                 "a convolution with group {group} and a kernel of {:?} does not fit an input of {channels} channels",
