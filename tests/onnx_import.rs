@@ -611,3 +611,43 @@ fn matmul_then_add_becomes_one_dense_with_its_bias() {
         );
     }
 }
+
+#[test]
+fn constant_attention_masks_are_read_when_causal_and_refused_otherwise() {
+    // The tiny BERT's first attention with a mask added to its scores before the Softmax.
+    let with_mask = |values: Vec<f32>| {
+        let mut proto = ModelProto::decode(std::fs::read(fixture("tiny_bert.onnx")).unwrap().as_slice()).unwrap();
+        let graph = proto.graph.as_mut().unwrap();
+        let at = graph.node.iter().position(|n| n.op_type == "Softmax").unwrap();
+        let scores = graph.node[at].input[0].clone();
+        graph.node[at].input[0] = "masked_scores".into();
+        graph
+            .node
+            .insert(at, node("Add", "mask_add", &[&scores, "mask"], "masked_scores"));
+        graph.initializer.push(TensorProto {
+            dims: vec![1, 1, 16, 16],
+            data_type: 1,
+            name: "mask".into(),
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        proto
+    };
+    let causal: Vec<f32> = (0..256).map(|k| if k % 16 > k / 16 { f32::MIN } else { 0.0 }).collect();
+    let model = load_onnx_bytes(&with_mask(causal).encode_to_vec(), "causal.onnx").unwrap();
+    let flags: Vec<bool> = model
+        .layers()
+        .iter()
+        .filter(|l| l.class_name() == "DotProductAttention")
+        .map(|l| l.config()["use_causal_mask"].as_bool().unwrap())
+        .collect();
+    assert_eq!(flags, [true, false]);
+
+    let mut padding = vec![0.0; 256];
+    padding[15] = -1e9;
+    let error = import_error(&with_mask(padding));
+    assert!(
+        error.contains("mask_add") && error.contains("neither all zeros nor causal"),
+        "{error}"
+    );
+}
