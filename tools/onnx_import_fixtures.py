@@ -153,12 +153,14 @@ class Conv1dNet(nn.Module):
 def tiny_bert(attention, classifier=False):
     """A Hugging Face BERT encoder with random weights: hidden 32, 4 heads, 2 layers, 16 tokens;
     `attention` "eager" (explicit MatMul / Softmax) or "sdpa" (PyTorch's fused attention as
-    exported); `classifier` adds the pooler (the first token) and a 3-class head."""
+    exported); `classifier` adds the pooler (the first token) and a 3-class head. Weights drawn
+    with a standard deviation of 0.3 (BERT's 0.02 would leave the attention nearly uniform and
+    the logits near 0, which would check little)."""
     import transformers
 
     config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                      intermediate_size=64, max_position_embeddings=32, num_labels=3,
-                                     attn_implementation=attention)
+                                     attn_implementation=attention, initializer_range=0.3)
     if classifier:
         return BertLogits(transformers.BertForSequenceClassification(config))
     return BertHidden(transformers.BertModel(config))
