@@ -80,7 +80,7 @@ impl Converter {
                     other => return Err(format!("Cast to data type {other} is not supported")),
                 }
             }
-            "Add" | "Sub" | "Mul" | "Div" => binary(op, &*input(0)?, &*input(1)?)?,
+            "Add" | "Sub" | "Mul" | "Div" | "Mod" => binary(op, &*input(0)?, &*input(1)?)?,
             "Gather" => gather(&*input(0)?, &*input(1)?, node.int("axis", 0))?,
             "GatherElements" => gather_elements(&*input(0)?, &*input(1)?, node.int("axis", 0))?,
             "Concat" => {
@@ -348,7 +348,7 @@ fn reshape_target(
     Ok(out)
 }
 
-/// `Add`, `Sub`, `Mul`, `Div` of two constants with ONNX's broadcasting.
+/// `Add`, `Sub`, `Mul`, `Div`, `Mod` of two constants with ONNX's broadcasting.
 fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
     let rank = a.shape.len().max(b.shape.len());
     let pad = |s: &[usize]| -> Vec<usize> {
@@ -392,6 +392,10 @@ fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
                 "Add" => p.checked_add(q),
                 "Sub" => p.checked_sub(q),
                 "Mul" => p.checked_mul(q),
+                // ONNX's integer Mod takes the divisor's sign, as Python's %.
+                "Mod" => p
+                    .checked_rem(q)
+                    .map(|r| if r != 0 && (r < 0) != (q < 0) { r + q } else { r }),
                 _ => p.checked_div(q),
             };
             let values = (0..count)
@@ -405,6 +409,7 @@ fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
                 "Add" => p + q,
                 "Sub" => p - q,
                 "Mul" => p * q,
+                "Mod" => p % q,
                 _ => p / q,
             };
             let values = (0..count).map(|n| f(x[index(&sa, n)], y[index(&sb, n)])).collect();

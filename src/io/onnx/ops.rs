@@ -8,9 +8,10 @@ use serde_json::json;
 use std::rc::Rc;
 
 /// The operators ONNX import reads (the README's list is made from it). `Shape`, `Gather`,
-/// `Cast`, `Slice`, `ConstantOfShape`, `Where`, `Equal`, `Expand`, `Sqrt`, `GatherElements` and
-/// the arithmetic operators on constants are computed at import (the static shapes, masks and
-/// token types exporters compute). GELU written with `Erf` is read as `Gelu` (`fusion.rs`).
+/// `Cast`, `Slice`, `ConstantOfShape`, `Where`, `Equal`, `Expand`, `Sqrt`, `GatherElements`,
+/// `Mod` and the arithmetic operators on constants are computed at import (the static shapes,
+/// masks and token types exporters compute). GELU written with `Erf` is read as `Gelu`
+/// (`fusion.rs`).
 pub const IMPORTABLE_OPS: &[&str] = &[
     "Conv",
     "ConvTranspose",
@@ -55,6 +56,7 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "Expand",
     "Sqrt",
     "GatherElements",
+    "Mod",
 ];
 
 /// How a window's padding maps onto strata: Keras's "same" or "valid", or explicit zeros
