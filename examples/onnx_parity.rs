@@ -15,6 +15,10 @@ use strata::layers::{Cropping1D, MergeMode, RandomContrast, RandomFlip};
 use strata::prelude::*;
 use strata::rng::Rng;
 
+/// The vocabulary `char_rnn` and `char_transformer` get when trained on Hamlet (the bundled
+/// text): its 65 characters and the padding id 0.
+const HAMLET_VOCABULARY: usize = 66;
+
 fn main() -> Result<()> {
     let folder = std::env::args().nth(1).unwrap_or_else(|| "onnx-parity".into());
     std::fs::create_dir_all(&folder).map_err(|e| strata::Error::file(&folder, e.to_string()))?;
@@ -33,6 +37,7 @@ fn main() -> Result<()> {
         "convolutions",
         "recurrent",
         "sequence",
+        "more_layers",
     ];
     for name in names {
         let mut model = match name {
@@ -41,7 +46,10 @@ fn main() -> Result<()> {
             "convolutions" => convolutions()?,
             "recurrent" => recurrent()?,
             "sequence" => sequence()?,
-            _ => load_model_spec(name)?.model,
+            "more_layers" => more_layers()?,
+            // The character models leave their vocabulary to the text they train on (`"auto"`):
+            // Hamlet's, 65 characters and the padding id, so ids and outputs are not a toy 2.
+            _ => load_model_spec(name)?.with_vocabulary(HAMLET_VOCABULARY)?.model,
         };
         let input_shape = model.layers()[0]
             .declared_input_shape()
@@ -155,6 +163,31 @@ fn every_activation() -> Result<Model> {
         .and_then(|outputs| Model::functional(&inputs, &outputs))
 }
 
+/// The advanced activation layers (`LeakyReLU`, `ELU`, `PReLU` with random slopes, `Softmax`,
+/// `Identity`) and the sequence layers that came with them: `RepeatVector`,
+/// `SpatialDropout1D` (gone at inference), `AveragePooling1D` ("same", odd length) and
+/// `GlobalMaxPooling1D`.
+fn more_layers() -> Result<Model> {
+    use strata::layers::{
+        AveragePooling1D, ELU, GlobalMaxPooling1D, Identity, LeakyReLU, PReLU, RepeatVector, Softmax, SpatialDropout1D,
+    };
+    let inputs = Input::node(&[6]);
+    let x = Rescaling::new(8.0).offset(-4.0).call(&inputs)?;
+    let x = Dense::new(5).call(&x)?;
+    let leaky = LeakyReLU::new(0.2).call(&x)?;
+    let elu = ELU::new(0.7).call(&x)?;
+    let prelu = PReLU::new().call(&x)?;
+    let probabilities = Softmax::new().call(&x)?;
+    let same = Identity::new().call(&x)?;
+    let x = Concatenate::new(-1).call_many(&[&leaky, &elu, &prelu, &probabilities, &same])?;
+    let steps = RepeatVector::new(5).call(&x)?;
+    let steps = SpatialDropout1D::new(0.3).call(&steps)?;
+    let steps = Dense::new(4).activation("tanh").call(&steps)?;
+    let pooled = AveragePooling1D::new(2).padding("same").call(&steps)?;
+    let outputs = GlobalMaxPooling1D::new().call(&pooled)?;
+    Model::functional(&inputs, &outputs)
+}
+
 /// The convolutions beyond Conv2D and the image layers: augmentations (the identity at
 /// inference), Normalization, depthwise (with a depth multiplier, "same", stride 2),
 /// separable, transposed ("same" and "valid" with a stride above the window), cropping and
@@ -243,7 +276,11 @@ fn sequence() -> Result<Model> {
     let dot_causal = strata::layers::Attention::new()
         .use_causal_mask(true)
         .call_many(&[&causal, &x])?;
-    let x = Concatenate::new(-1).call_many(&[&attended, &causal, &dot, &dot_causal])?;
+    let heads = strata::layers::DotProductAttention::new(2)
+        .scale(0.3)
+        .use_causal_mask(true)
+        .call_many(&[&x, &x])?;
+    let x = Concatenate::new(-1).call_many(&[&attended, &causal, &dot, &dot_causal, &heads])?;
     let x = LayerNormalization::new().scale(false).epsilon(1e-5).call(&x)?;
     let x = Conv1D::new(4, 3)
         .padding("same")

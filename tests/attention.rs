@@ -269,3 +269,51 @@ fn dot_product_attention_scale_and_inputs_have_the_right_gradient() {
         .unwrap();
     assert!(err.to_string().contains("score_mode"), "{err}");
 }
+
+#[test]
+fn multi_head_dot_product_attention_computes_each_head_by_hand() {
+    // Two heads of width 2 over 3 key steps: head h reads features 2h..2h+2 of each input.
+    let layer = from_config(
+        "DotProductAttention",
+        &serde_json::json!({"num_heads": 2, "scale": 0.5, "name": "heads"}),
+    )
+    .unwrap();
+    let (tq, tk, width) = (2, 3, 4);
+    let q = common::uniform(&[1, tq, width], -1.0, 1.0, 3);
+    let k = common::uniform(&[1, tk, width], -1.0, 1.0, 4);
+    let v = common::uniform(&[1, tk, width], -1.0, 1.0, 5);
+    let params = ParamStore::new();
+    let mut tape = Tape::new();
+    let mut g = Graph::new(&mut tape, &params, false);
+    let vars = [g.constant(&q), g.constant(&v), g.constant(&k)];
+    let mut outputs = Vec::new();
+    layer.forward(&mut g, &vars, &mut outputs).unwrap();
+    let y = g.value(outputs[0]).data().to_vec();
+    let (q, k, v) = (q.data(), k.data(), v.data());
+    let mut expected = vec![0.0f32; tq * width];
+    for h in 0..2 {
+        for i in 0..tq {
+            let scores: Vec<f32> = (0..tk)
+                .map(|j| {
+                    (0..2)
+                        .map(|d| q[i * width + 2 * h + d] * k[j * width + 2 * h + d])
+                        .sum::<f32>()
+                        * 0.5
+                })
+                .collect();
+            let top = scores.iter().copied().fold(f32::MIN, f32::max);
+            let total: f32 = scores.iter().map(|s| (s - top).exp()).sum();
+            for d in 0..2 {
+                expected[i * width + 2 * h + d] = (0..tk)
+                    .map(|j| (scores[j] - top).exp() / total * v[j * width + 2 * h + d])
+                    .sum();
+            }
+        }
+    }
+    common::assert_close(&y, &expected, 1e-6, "two heads");
+    let err = from_config("DotProductAttention", &serde_json::json!({"num_heads": 3}))
+        .unwrap()
+        .output_shapes(&[vec![2, 4], vec![3, 4]])
+        .unwrap_err();
+    assert!(err.to_string().contains("3·dim"), "{err}");
+}

@@ -390,8 +390,9 @@ fn mutated_keras_h5_files_never_panic() {
 
 #[test]
 fn mutated_onnx_files_never_panic() {
-    // A small CNN, the many-operator model (constant folding, shape chains) and one whose
-    // weights are in an external file beside it.
+    // A small CNN, the many-operator model (constant folding, shape chains), one whose weights
+    // are in an external file beside it, a tiny BERT (GELU fusion, attention, embeddings) and
+    // 1-D convolutions.
     let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/onnx_import");
     let weights = scratch("small_cnn_external.weights");
     std::fs::copy(format!("{folder}/small_cnn_external.weights"), &weights).unwrap();
@@ -399,6 +400,8 @@ fn mutated_onnx_files_never_panic() {
         ("small_cnn.onnx", 31),
         ("ops.onnx", 32),
         ("small_cnn_external.onnx", 33),
+        ("tiny_bert.onnx", 34),
+        ("conv1d.onnx", 35),
     ] {
         let valid = std::fs::read(format!("{folder}/{name}")).unwrap();
         let path = scratch(name);

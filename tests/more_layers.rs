@@ -7,11 +7,11 @@ mod common;
 
 use common::{TOLERANCE, assert_close, boxed, layer_gradient_error, run_layers, uniform};
 use serde_json::json;
+use strata::autograd::{Graph, ParamStore, Tape};
 use strata::layers::{
     AveragePooling1D, ELU, GlobalMaxPooling1D, Identity, LeakyReLU, Masking, PReLU, RepeatVector, Softmax,
     SpatialDropout1D,
 };
-use strata::autograd::{Graph, ParamStore, Tape};
 use strata::prelude::*;
 
 fn rows(shape: &[usize], data: &[f32]) -> Tensor {
@@ -30,9 +30,19 @@ fn activation_layers_compute_kerass_values() {
         .chain([0.0, 3.0])
         .collect();
     assert_close(elu.data(), &expected, 1e-6, "ELU");
-    let softmax = run_layers(vec![boxed(Softmax::new())], &rows(&[2, 2], &[0.0, 0.0, 1.0, 3.0]), false).0;
+    let softmax = run_layers(
+        vec![boxed(Softmax::new())],
+        &rows(&[2, 2], &[0.0, 0.0, 1.0, 3.0]),
+        false,
+    )
+    .0;
     let e = (2.0f32).exp();
-    assert_close(softmax.data(), &[0.5, 0.5, 1.0 / (1.0 + e), e / (1.0 + e)], 1e-6, "Softmax");
+    assert_close(
+        softmax.data(),
+        &[0.5, 0.5, 1.0 / (1.0 + e), e / (1.0 + e)],
+        1e-6,
+        "Softmax",
+    );
     let same = run_layers(vec![boxed(Identity::new())], &x, true).0;
     assert_eq!(same.data(), x.data());
 }
@@ -75,9 +85,18 @@ fn prelu_learns_one_slope_per_value_or_per_shared_axis() {
     let mut g = Graph::new(&mut tape, &params, false);
     let input = g.constant(&x);
     let y = layers[0].forward_one(&mut g, input).unwrap();
-    assert_close(g.value(y).data(), &[-0.5, 2.0, 3.0, 4.0, -2.5, 6.0, 7.0, 8.0], 1e-6, "PReLU");
+    assert_close(
+        g.value(y).data(),
+        &[-0.5, 2.0, 3.0, 4.0, -2.5, 6.0, 7.0, 8.0],
+        1e-6,
+        "PReLU",
+    );
     // Axes count from 1 (after the batch); 0 or past the sample's rank is refused by name.
-    let err = PReLU::new().shared_axes(&[3]).name("slopes").output_shapes(&[vec![4, 5]]).unwrap_err();
+    let err = PReLU::new()
+        .shared_axes(&[3])
+        .name("slopes")
+        .output_shapes(&[vec![4, 5]])
+        .unwrap_err();
     assert!(err.to_string().contains("slopes"), "{err}");
 }
 
@@ -108,10 +127,20 @@ fn repeat_vector_copies_each_row_n_times_and_sums_its_gradient() {
     let y = run_layers(vec![boxed(RepeatVector::new(3))], &x, false).0;
     assert_eq!(y.shape(), &[2, 3, 2]);
     assert_eq!(y.data(), &[1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 4.0, 3.0, 4.0]);
-    let error = layer_gradient_error(vec![boxed(RepeatVector::new(3))], uniform(&[2, 4], -1.0, 1.0, 3), |_| {});
+    let error = layer_gradient_error(
+        vec![boxed(RepeatVector::new(3))],
+        uniform(&[2, 4], -1.0, 1.0, 3),
+        |_| {},
+    );
     assert!(error < TOLERANCE, "RepeatVector: gradient error {error}");
-    let err = RepeatVector::new(2).name("rep").output_shapes(&[vec![3, 4]]).unwrap_err();
-    assert!(err.to_string().contains("rep") && err.to_string().contains("(None, 3, 4)"), "{err}");
+    let err = RepeatVector::new(2)
+        .name("rep")
+        .output_shapes(&[vec![3, 4]])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("rep") && err.to_string().contains("(None, 3, 4)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -152,7 +181,10 @@ fn masking_zeroes_padded_steps_and_the_lstm_skips_them() {
     let long = run_layers(vec![boxed(Masking::new(0.0)), lstm()], &padded, false).0;
     assert_close(long.data(), short.data(), 1e-6, "LSTM after Masking");
     let unmasked = run_layers(vec![lstm()], &padded, false).0;
-    assert!(unmasked.data() != short.data(), "without Masking the padding changes the state");
+    assert!(
+        unmasked.data() != short.data(),
+        "without Masking the padding changes the state"
+    );
     // A step equal to mask_value in only some features is kept.
     let partly = rows(&[1, 2, 2], &[0.0, 1.0, 0.0, 0.0]);
     let y = run_layers(vec![boxed(Masking::new(0.0))], &partly, false).0;
@@ -173,7 +205,10 @@ fn spatial_dropout_1d_drops_whole_feature_channels() {
             dropped += usize::from(column[0] == 0.0);
         }
     }
-    assert!((6..=26).contains(&dropped), "{dropped} of 32 channels dropped at rate 0.5");
+    assert!(
+        (6..=26).contains(&dropped),
+        "{dropped} of 32 channels dropped at rate 0.5"
+    );
     let inference = run_layers(vec![boxed(SpatialDropout1D::new(0.5))], &x, false).0;
     assert_eq!(inference.data(), x.data());
 }

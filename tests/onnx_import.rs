@@ -54,6 +54,26 @@ fn channels_last(x: &Tensor) -> Tensor {
     Tensor::from_vec(vec![n, h, w, c], out).unwrap()
 }
 
+/// An ONNX input as strata takes it: images NCHW → NHWC, sequences for 1-D convolutions
+/// NCL → NLC, token ids (stored as floats) as they are.
+fn strata_input(x: &Tensor) -> Tensor {
+    match *x.shape() {
+        [_, _, _, _] => channels_last(x),
+        [n, c, l] => {
+            let mut out = vec![0.0; x.data().len()];
+            for b in 0..n {
+                for k in 0..c {
+                    for i in 0..l {
+                        out[(b * l + i) * c + k] = x.data()[(b * c + k) * l + i];
+                    }
+                }
+            }
+            Tensor::from_vec(vec![n, l, c], out).unwrap()
+        }
+        _ => x.clone(),
+    }
+}
+
 /// The largest difference between strata's output and ONNX Runtime's.
 fn max_difference(actual: &Tensor, expected: &Tensor) -> f32 {
     assert_eq!(actual.shape(), expected.shape());
@@ -68,7 +88,7 @@ fn max_difference(actual: &Tensor, expected: &Tensor) -> f32 {
 /// Imports `folder/name.onnx`, runs it on the fixture's input and compares with ONNX Runtime.
 fn check_parity(folder: &Path, name: &str, tolerance: f32) -> Model {
     let mut model = load_onnx(folder.join(format!("{name}.onnx"))).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let x = channels_last(&npy(&folder.join(format!("{name}.input.npy"))));
+    let x = strata_input(&npy(&folder.join(format!("{name}.input.npy"))));
     let expected = npy(&folder.join(format!("{name}.output.npy")));
     let y = model.predict(&x, 32).unwrap();
     let difference = max_difference(&y, &expected);
@@ -113,6 +133,60 @@ fn a_tiny_resnet_matches_onnx_runtime() {
 #[test]
 fn a_narrow_torchvision_mobilenet_v2_matches_onnx_runtime() {
     check_parity(&fixture(""), "tiny_mobilenet", 1e-5);
+}
+
+#[test]
+fn grouped_convolutions_match_onnx_runtime() {
+    // Groups of 2 input channels (4 groups) and of 6 (2 groups): one Conv2D each, its kernel
+    // zero between groups.
+    let model = check_parity(&fixture(""), "grouped_convs", 1e-5);
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert_eq!(classes.iter().filter(|c| **c == "Conv2D").count(), 3, "{classes:?}");
+}
+
+#[test]
+fn one_dimensional_convolutions_match_onnx_runtime() {
+    // (N, C, L) sequences held channels-last: Conv1D "same", grouped and strided, batch norm,
+    // the flatten of a (C, L) map into a Linear.
+    let model = check_parity(&fixture(""), "conv1d", 1e-5);
+    assert_eq!(model.input_shape(), Some(&[16, 4][..]));
+}
+
+#[test]
+fn a_tiny_hugging_face_bert_matches_onnx_runtime() {
+    // Embeddings (word, position and token-type tables), LayerNormalization, attention as
+    // MatMul / scale / Softmax / MatMul on split heads, GELU written with Erf.
+    let model = check_parity(&fixture(""), "tiny_bert", 1e-4);
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    let count = |class: &str| classes.iter().filter(|c| **c == class).count();
+    assert_eq!(count("DotProductAttention"), 2, "{classes:?}");
+    assert_eq!(count("Embedding"), 1, "{classes:?}");
+    assert_eq!(count("PositionEmbedding"), 1, "{classes:?}");
+    assert_eq!(count("LayerNormalization"), 5, "{classes:?}");
+    assert_eq!(count("Reshape"), 0, "{classes:?}");
+}
+
+#[test]
+fn a_bert_classifier_with_fused_attention_matches_onnx_runtime() {
+    // PyTorch's scaled_dot_product_attention as exported (the scale on queries and keys), the
+    // pooler's first token and the classifier head.
+    let model = check_parity(&fixture(""), "tiny_bert_classifier", 1e-4);
+    // It saves and loads like any model, and fine-tunes: two sentences, two classes.
+    let path = scratch("bert").join("bert.safetensors");
+    model.save(&path).unwrap();
+    let mut model = strata::load_model(&path).unwrap();
+    let x = npy(&fixture("tiny_bert_classifier.input.npy"));
+    let expected = npy(&fixture("tiny_bert_classifier.output.npy"));
+    assert!(max_difference(&model.predict(&x, 2).unwrap(), &expected) <= 1e-4);
+    // The head gives logits: pull them towards made-up targets.
+    let y = Tensor::from_vec(vec![2, 3], vec![2., -1., 0., -1., 0., 2.]).unwrap();
+    model.compile(Adam::new(0.01), "mse", &[]).unwrap();
+    let before = model.evaluate(&x, &y, 2).unwrap().loss;
+    model
+        .fit(&x, &y, FitOptions::default().epochs(10).batch_size(2).verbose(0))
+        .unwrap();
+    let after = model.evaluate(&x, &y, 2).unwrap().loss;
+    assert!(after < before * 0.5, "loss {before} -> {after}");
 }
 
 /// torchvision's classifiers (random weights, 64x64), made by
@@ -368,10 +442,21 @@ impl Mutations {
 
 #[test]
 fn thousands_of_mutated_files_never_panic() {
-    let original = std::fs::read(fixture("small_cnn.onnx")).unwrap();
+    // Many mutations only change weights: those files still load.
+    let loaded = mutations("small_cnn.onnx", 3000);
+    assert!(loaded > 100, "{loaded} of 3000 loaded");
+    // The transformer's paths (GELU fusion, attention, embeddings) and the 1-D convolutions'.
+    let loaded = mutations("tiny_bert.onnx", 1000) + mutations("conv1d.onnx", 500);
+    assert!(loaded > 50, "{loaded} of 1500 loaded");
+}
+
+/// Loads `rounds` randomly damaged copies of fixture `name`: each loads or is an error naming
+/// the file, none panics. Returns how many loaded.
+fn mutations(name: &str, rounds: usize) -> usize {
+    let original = std::fs::read(fixture(name)).unwrap();
     let mut rng = Mutations(0x9e37_79b9_7f4a_7c15);
     let mut loaded = 0;
-    for round in 0..3000 {
+    for round in 0..rounds {
         let mut bytes = original.clone();
         for _ in 0..1 + rng.next() % 4 {
             let at = (rng.next() as usize) % bytes.len();
@@ -387,8 +472,7 @@ fn thousands_of_mutated_files_never_panic() {
             Err(e) => assert!(e.to_string().contains(&format!("mutation{round}.onnx")), "{e}"),
         }
     }
-    // Many mutations only change weights: those files still load.
-    assert!(loaded > 100, "{loaded} of 3000 loaded");
+    loaded
 }
 
 #[test]
@@ -455,10 +539,10 @@ fn the_readme_lists_exactly_the_importable_operators() {
 }
 
 #[test]
-fn grouped_convolutions_and_huge_inputs_are_refused_clearly() {
+fn groups_that_do_not_fit_and_huge_inputs_are_refused_clearly() {
     let mut proto = ModelProto::decode(std::fs::read(fixture("small_cnn.onnx")).unwrap().as_slice()).unwrap();
     let graph = proto.graph.as_mut().unwrap();
-    // The first Conv (3 -> 6 channels) said to have 3 groups of one input channel each.
+    // The first Conv (3 -> 6 channels, kernel of 3 input channels) said to have 3 groups.
     let conv = graph.node.iter_mut().find(|n| n.op_type == "Conv").unwrap();
     conv.attribute.retain(|a| a.name != "group");
     conv.attribute.push(strata::io::onnx::proto::AttributeProto {
@@ -526,4 +610,44 @@ fn matmul_then_add_becomes_one_dense_with_its_bias() {
             y.data()[j]
         );
     }
+}
+
+#[test]
+fn constant_attention_masks_are_read_when_causal_and_refused_otherwise() {
+    // The tiny BERT's first attention with a mask added to its scores before the Softmax.
+    let with_mask = |values: Vec<f32>| {
+        let mut proto = ModelProto::decode(std::fs::read(fixture("tiny_bert.onnx")).unwrap().as_slice()).unwrap();
+        let graph = proto.graph.as_mut().unwrap();
+        let at = graph.node.iter().position(|n| n.op_type == "Softmax").unwrap();
+        let scores = graph.node[at].input[0].clone();
+        graph.node[at].input[0] = "masked_scores".into();
+        graph
+            .node
+            .insert(at, node("Add", "mask_add", &[&scores, "mask"], "masked_scores"));
+        graph.initializer.push(TensorProto {
+            dims: vec![1, 1, 16, 16],
+            data_type: 1,
+            name: "mask".into(),
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        proto
+    };
+    let causal: Vec<f32> = (0..256).map(|k| if k % 16 > k / 16 { f32::MIN } else { 0.0 }).collect();
+    let model = load_onnx_bytes(&with_mask(causal).encode_to_vec(), "causal.onnx").unwrap();
+    let flags: Vec<bool> = model
+        .layers()
+        .iter()
+        .filter(|l| l.class_name() == "DotProductAttention")
+        .map(|l| l.config()["use_causal_mask"].as_bool().unwrap())
+        .collect();
+    assert_eq!(flags, [true, false]);
+
+    let mut padding = vec![0.0; 256];
+    padding[15] = -1e9;
+    let error = import_error(&with_mask(padding));
+    assert!(
+        error.contains("mask_add") && error.contains("neither all zeros nor causal"),
+        "{error}"
+    );
 }

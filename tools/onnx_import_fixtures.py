@@ -2,7 +2,8 @@
 ONNX Runtime's output for it, for tests/onnx_import.rs.
 
     python3 -m venv /tmp/venv-onnx && /tmp/venv-onnx/bin/pip install torch torchvision onnx onnxruntime onnxscript numpy
-    /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py tests/fixtures/onnx_import
+    /tmp/venv-onnx/bin/pip install transformers   # for the tiny BERT fixtures
+    /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py tests/fixtures/onnx_import [NAME ...]
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --large /tmp/onnx-large [NAME ...]
 
 Each model NAME gives NAME.onnx, NAME.input.npy (NCHW, as ONNX takes it) and NAME.output.npy
@@ -111,6 +112,82 @@ def tiny_mobilenet():
     return torchvision.models.MobileNetV2(num_classes=4, width_mult=0.25, inverted_residual_setting=setting)
 
 
+class GroupedConvs(nn.Module):
+    """Grouped convolutions that are neither plain (group 1) nor depthwise (one group per
+    channel): ResNeXt's and ShuffleNet's kind."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.grouped = nn.Conv2d(8, 12, 3, stride=2, padding=1, groups=4)
+        self.bn = nn.BatchNorm2d(12)
+        self.pairs = nn.Conv2d(12, 6, 1, groups=2, bias=False)
+        self.fc = nn.Linear(6, 5)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        x = F.relu(self.bn(self.grouped(x)))
+        x = F.adaptive_avg_pool2d(self.pairs(x), 1)
+        return self.fc(torch.flatten(x, 1))
+
+
+class Conv1dNet(nn.Module):
+    """1-D convolutions on (N, C, L) sequences: "same", grouped and causal-free "valid"
+    padding, batch norm, and the flatten of a (C, L) map into a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv1d(4, 8, 3, padding=1)
+        self.bn = nn.BatchNorm1d(8)
+        self.b = nn.Conv1d(8, 8, 3, padding=1, groups=2)
+        self.c = nn.Conv1d(8, 6, 5, stride=2, dilation=1)
+        self.fc = nn.Linear(6 * 6, 3)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.a(x)))
+        x = F.relu(self.b(x))
+        x = torch.tanh(self.c(x))
+        return self.fc(torch.flatten(x, 1))
+
+
+def tiny_bert(attention, classifier=False):
+    """A Hugging Face BERT encoder with random weights: hidden 32, 4 heads, 2 layers, 16 tokens;
+    `attention` "eager" (explicit MatMul / Softmax) or "sdpa" (PyTorch's fused attention as
+    exported); `classifier` adds the pooler (the first token) and a 3-class head. Weights drawn
+    with a standard deviation of 0.3 (BERT's 0.02 would leave the attention nearly uniform and
+    the logits near 0, which would check little)."""
+    import transformers
+
+    config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=64, max_position_embeddings=32, num_labels=3,
+                                     attn_implementation=attention, initializer_range=0.3)
+    if classifier:
+        return BertLogits(transformers.BertForSequenceClassification(config))
+    return BertHidden(transformers.BertModel(config))
+
+
+class BertHidden(nn.Module):
+    """A BertModel's last hidden state, from token ids alone (no attention mask: all tokens)."""
+
+    def __init__(self, bert):
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, ids):
+        return self.bert(input_ids=ids).last_hidden_state
+
+
+class BertLogits(nn.Module):
+    """A BertForSequenceClassification's logits, from token ids alone."""
+
+    def __init__(self, bert):
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, ids):
+        return self.bert(input_ids=ids).logits
+
+
 def randomize_batch_norms(model, generator):
     """Gives batch norms statistics other than 0 and 1, so folding them is checked."""
     for module in model.modules():
@@ -122,13 +199,17 @@ def randomize_batch_norms(model, generator):
             module.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
 
 
-def export(model, shape, folder, name, dynamo=False, external=False):
-    """Exports `model` on a random input of `shape` and writes the fixture trio."""
+def export(model, shape, folder, name, dynamo=False, external=False, tokens=None):
+    """Exports `model` on a random input of `shape` (token ids below `tokens` when given) and
+    writes the fixture trio (the ids stored as floats, as strata takes them)."""
     generator = torch.Generator().manual_seed(sum(map(ord, name)))
     with torch.no_grad():
         randomize_batch_norms(model, generator)
     model.eval()
-    x = torch.rand(*shape, generator=generator)
+    if tokens:
+        x = torch.randint(0, tokens, shape, generator=generator)
+    else:
+        x = torch.rand(*shape, generator=generator)
     path = os.path.join(folder, name + ".onnx")
     if dynamo:
         batch = torch.export.Dim("N", min=1, max=1024)
@@ -167,12 +248,21 @@ def main():
         for name in names:
             export(getattr(torchvision.models, name)(num_classes=1000), (2, 3, 64, 64), folder, name)
         return
-    export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn")
-    export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn_dynamo", dynamo=True)
-    export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn_external", external=True)
-    export(Ops(), (2, 3, 8, 8), folder, "ops")
-    export(TinyResNet(), (2, 3, 32, 32), folder, "tiny_resnet")
-    export(tiny_mobilenet(), (2, 3, 32, 32), folder, "tiny_mobilenet")
+    fixtures = {
+        "small_cnn": lambda: export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn"),
+        "small_cnn_dynamo": lambda: export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn_dynamo", dynamo=True),
+        "small_cnn_external": lambda: export(SmallCnn(), (2, 3, 12, 12), folder, "small_cnn_external", external=True),
+        "ops": lambda: export(Ops(), (2, 3, 8, 8), folder, "ops"),
+        "tiny_resnet": lambda: export(TinyResNet(), (2, 3, 32, 32), folder, "tiny_resnet"),
+        "tiny_mobilenet": lambda: export(tiny_mobilenet(), (2, 3, 32, 32), folder, "tiny_mobilenet"),
+        "grouped_convs": lambda: export(GroupedConvs(), (2, 3, 8, 8), folder, "grouped_convs"),
+        "conv1d": lambda: export(Conv1dNet(), (2, 4, 16), folder, "conv1d"),
+        "tiny_bert": lambda: export(tiny_bert("eager"), (2, 16), folder, "tiny_bert", tokens=100),
+        "tiny_bert_classifier": lambda: export(tiny_bert("sdpa", classifier=True), (2, 16), folder,
+                                               "tiny_bert_classifier", tokens=100),
+    }
+    for name in args[1:] or fixtures:
+        fixtures[name]()
 
 
 if __name__ == "__main__":

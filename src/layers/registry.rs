@@ -7,11 +7,11 @@
 
 use super::{
     Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping1D,
-    Cropping2D, Dense, DepthwiseConv2D, ELU, Embedding, Flatten, GRU, GlobalAveragePooling1D, Identity, Input, LSTM,
-    Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge, MultiHeadAttention, NoiseLayer, Normalization,
-    PReLU, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
-    RandomZoom, ReLU, RepeatVector, Rescaling, Reshape, Reversible, SimpleRNN, SinePositionEncoding, Softmax,
-    TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, ELU, Embedding, Flatten, GRU, GlobalAveragePooling1D,
+    Identity, Input, LSTM, Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge, MultiHeadAttention,
+    NoiseLayer, Normalization, PReLU, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip,
+    RandomRotation, RandomTranslation, RandomZoom, ReLU, RepeatVector, Rescaling, Reshape, Reversible, SimpleRNN,
+    SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -131,6 +131,9 @@ pub const REGISTRY: &[Registered] = &[
     entry("Attention", "Attention", |c| boxed(Attention::from_config(c))),
     entry("AdditiveAttention", "Attention", |c| {
         boxed(AdditiveAttention::from_config(c))
+    }),
+    entry("DotProductAttention", "Attention", |c| {
+        boxed(DotProductAttention::from_config(c))
     }),
     entry("PositionEmbedding", "Attention", |c| {
         boxed(PositionEmbedding::from_config(c))

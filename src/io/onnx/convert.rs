@@ -25,6 +25,75 @@ pub(super) enum Tensor {
     Constant(Rc<Constant>),
     /// Computed by the strata model.
     Computed(Computed),
+    /// A computed tensor split into attention heads, waiting for the attention it feeds
+    /// (`heads.rs`); made into an ordinary computed tensor when something else reads it.
+    Heads(Heads),
+    /// Attention scores `query · keyᵀ`, waiting for their softmax and the values (`heads.rs`).
+    Scores(Scores),
+}
+
+/// What one ONNX axis of a [`Heads`] tensor holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HeadAxis {
+    /// The sequence's steps.
+    Steps,
+    /// The heads.
+    Heads,
+    /// One head's features.
+    Width,
+}
+
+/// A tensor strata computes as `(N, steps, heads·width)`, which the ONNX graph has reshaped to
+/// `(N, steps, heads, width)` and may have transposed and scaled since: strata's data stays,
+/// the record changes, until an attention reads it (or something else, which makes it real).
+#[derive(Clone, Debug)]
+pub(super) struct Heads {
+    /// The computed `(N, steps, heads·width)`, in ONNX's order.
+    pub x: Computed,
+    /// How many heads the last axis holds.
+    pub heads: usize,
+    /// What each ONNX per-sample axis holds now (a permutation of the three).
+    pub axes: [HeadAxis; 3],
+    /// A factor the graph has applied since (`Mul` or `Div` by one number).
+    pub scale: f32,
+}
+
+impl Heads {
+    /// The size of what `axis` holds.
+    pub fn size(&self, axis: HeadAxis) -> usize {
+        match axis {
+            HeadAxis::Steps => self.x.shape[0],
+            HeadAxis::Heads => self.heads,
+            HeadAxis::Width => self.x.shape[1] / self.heads,
+        }
+    }
+
+    /// The ONNX per-sample shape.
+    pub fn shape(&self) -> Vec<usize> {
+        self.axes.iter().map(|&a| self.size(a)).collect()
+    }
+}
+
+/// Attention scores `query · keyᵀ · scale (+ mask)` per head, ONNX `(N, heads, Tq, Tk)`.
+#[derive(Clone, Debug)]
+pub(super) struct Scores {
+    /// The queries and keys, computed `(N, T, heads·width)`.
+    pub query: Computed,
+    pub key: Computed,
+    pub heads: usize,
+    /// The factor on `query · keyᵀ`.
+    pub scale: f32,
+    /// Whether a causal mask was added (key steps after the query step left out).
+    pub causal: bool,
+    /// Whether the softmax over the keys was taken.
+    pub softmax: bool,
+}
+
+impl Scores {
+    /// The ONNX per-sample shape `(heads, Tq, Tk)`.
+    pub fn shape(&self) -> Vec<usize> {
+        vec![self.heads, self.query.shape[0], self.key.shape[0]]
+    }
 }
 
 /// A tensor the strata model computes.
@@ -98,6 +167,11 @@ impl Computed {
             }
         }
         Ok(order)
+    }
+
+    /// Whether strata holds it as a channels-last sequence: ONNX `(C, L)`, strata `(L, C)`.
+    pub fn is_channels_last_sequence(&self) -> bool {
+        self.shape.len() == 2 && self.axes == [1, 0] && self.order.is_none()
     }
 
     /// Strata's axis that holds ONNX's per-sample axis `onnx_axis`.
@@ -212,7 +286,7 @@ impl Converter {
     pub fn constant(&self, node: &Node, k: usize, what: &str) -> Result<Rc<Constant>, String> {
         match self.input(node, k)? {
             Tensor::Constant(c) => Ok(c.clone()),
-            Tensor::Computed(_) => Err(format!(
+            _ => Err(format!(
                 "its {what} (input {k}, '{}') is computed by the graph; strata needs it known at import",
                 node.input(k).unwrap_or("")
             )),
@@ -233,6 +307,11 @@ impl Converter {
             Tensor::Computed(c) => Ok(c.clone()),
             Tensor::Constant(_) => Err(format!(
                 "input {k} ('{}') is a constant, where strata needs a computed tensor",
+                node.input(k).unwrap_or("")
+            )),
+            Tensor::Heads(_) | Tensor::Scores(_) => Err(format!(
+                "input {k} ('{}') is part of an attention (heads or scores) that strata reads as query · keyᵀ, \
+                 scale, softmax and · values only",
                 node.input(k).unwrap_or("")
             )),
         }

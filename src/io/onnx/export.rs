@@ -3,7 +3,8 @@
 //! to ONNX operators in `layers.rs`; this file walks the model's graph of calls.
 
 use super::builder::GraphBuilder;
-use super::layers::{Emitter, unsupported_reason};
+use super::exportable::unsupported_reason;
+use super::layers::Emitter;
 use super::proto::{
     Dimension, DimensionValue, FLOAT, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TensorTypeProto,
     TypeProto, ValueInfoProto,

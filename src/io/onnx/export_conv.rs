@@ -162,8 +162,9 @@ impl Emitter<'_> {
         Ok(self.builder.transpose(name, &y, &TO_NHWC))
     }
 
-    /// MaxPooling1D over `(N, T, C)`: a 1-D `MaxPool` (padding never wins a maximum).
-    pub(super) fn max_pool1d(&mut self, name: &str, config: &Value, x: &str, shape: &[usize]) -> Result<String> {
+    /// MaxPooling1D or AveragePooling1D over `(N, T, C)`: a 1-D `MaxPool` (padding never wins
+    /// a maximum) or `AveragePool` (padding left out of the count, as Keras).
+    pub(super) fn pool1d(&mut self, name: &str, op: &str, config: &Value, x: &str, shape: &[usize]) -> Result<String> {
         let size = first(config, "pool_size", 2);
         let stride = first(config, "strides", size);
         let padding = config["padding"].as_str().unwrap_or("valid");
@@ -174,7 +175,7 @@ impl Emitter<'_> {
             ints("pads", &[begin, end]),
         ];
         let channels_first = self.builder.transpose(name, x, &SWAP_LAST);
-        let y = self.builder.op(name, "MaxPool", &[&channels_first], attributes);
+        let y = self.builder.op(name, op, &[&channels_first], attributes);
         Ok(self.builder.transpose(name, &y, &SWAP_LAST))
     }
 

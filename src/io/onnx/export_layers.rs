@@ -1,87 +1,16 @@
 //! The layers ONNX export gained after its first release (convolutions beyond `Conv2D`,
-//! sequences, recurrent layers, attention, preprocessing): which settings of theirs cannot be
-//! written, and the dispatch to the files that write them (`export_conv.rs`,
-//! `export_sequence.rs`, `export_recurrent.rs`; `SimpleRNN`, `LSTM` and `GRU` are sent to
-//! the last by `layers.rs`, which must not apply their activation after them).
+//! sequences, recurrent layers, attention, preprocessing): the dispatch to the files that
+//! write them (`export_conv.rs`, `export_sequence.rs`, `export_recurrent.rs`; `SimpleRNN`,
+//! `LSTM` and `GRU` are sent to the last by `layers.rs`, which must not apply their activation
+//! after them). Which layers and settings can be written at all is `exportable.rs`'s list.
 
 use super::builder::GraphBuilder;
+use super::exportable::wrapped;
 use super::layers::Emitter;
 use super::proto::{AttributeProto, AttributeType};
-use crate::autograd::ParamId;
 use crate::error::{Error, Result};
-use crate::layers::{Layer, LayerArgs};
+use crate::layers::Layer;
 use serde_json::Value;
-
-/// Why a setting of `layer` cannot be written in ONNX (`": setting"`), or `None`.
-pub(super) fn refused_setting(layer: &dyn Layer) -> Option<String> {
-    let config = layer.config();
-    let on = |key: &str| config[key].as_bool().unwrap_or(false);
-    match layer.class_name() {
-        "SimpleRNN" | "LSTM" | "GRU" if on("return_state") => {
-            Some(": return_state (the final states as extra outputs)".into())
-        }
-        "Bidirectional" if config["layer"]["config"]["return_state"].as_bool() == Some(true) => {
-            Some(": return_state (the final states as extra outputs)".into())
-        }
-        // A mask changes what the layers after it compute (skipped steps); ONNX has no masks.
-        "Embedding" if on("mask_zero") => Some(": mask_zero (masks of padded steps)".into()),
-        "MultiHeadAttention" | "Attention" if on("return_attention_scores") => Some(": return_attention_scores".into()),
-        "MultiHeadAttention" if on("attention_mask_input") => Some(": an attention_mask input".into()),
-        "TimeDistributed" => match wrapped(layer) {
-            Ok(inner) => {
-                super::layers::unsupported_reason(&inner).map(|why| format!(": wraps a {}{why}", inner.class_name()))
-            }
-            Err(error) => Some(format!(": its wrapped layer ({error})")),
-        },
-        _ => None,
-    }
-}
-
-/// The layer a `TimeDistributed` wraps, rebuilt from its config, holding the wrapper's
-/// weights (they are the wrapped layer's, in its order) and named as strata names it.
-fn wrapped(layer: &dyn Layer) -> Result<Wrapped> {
-    let config = layer.config();
-    let class = config["layer"]["class_name"].as_str().unwrap_or("");
-    let mut inner = crate::layers::from_config(class, &config["layer"]["config"])?;
-    let base = inner.name().to_string();
-    inner.set_name(format!("{}/{base}", layer.name()));
-    Ok(Wrapped {
-        layer: inner,
-        params: layer.params(),
-    })
-}
-
-/// A wrapped layer with its wrapper's weights: what the emitter reads of a layer.
-struct Wrapped {
-    layer: Box<dyn Layer>,
-    params: Vec<ParamId>,
-}
-
-impl Layer for Wrapped {
-    fn class_name(&self) -> &'static str {
-        self.layer.class_name()
-    }
-
-    fn args(&self) -> &LayerArgs {
-        self.layer.args()
-    }
-
-    fn args_mut(&mut self) -> &mut LayerArgs {
-        self.layer.args_mut()
-    }
-
-    fn output_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<Vec<usize>>> {
-        self.layer.output_shapes(input_shapes)
-    }
-
-    fn params(&self) -> Vec<ParamId> {
-        self.params.clone()
-    }
-
-    fn config(&self) -> Value {
-        self.layer.config()
-    }
-}
 
 impl Emitter<'_> {
     /// The operators of the layers listed in this file's header; the output's name.
@@ -98,7 +27,30 @@ impl Emitter<'_> {
             "Conv1D" => self.conv1d(layer, config, x, shape),
             "DepthwiseConv2D" | "SeparableConv2D" => self.depthwise(layer, config, x, shape),
             "Conv2DTranspose" => self.conv_transpose(layer, config, x, shape, output_shape),
-            "MaxPooling1D" => self.max_pool1d(name, config, x, shape),
+            "MaxPooling1D" => self.pool1d(name, "MaxPool", config, x, shape),
+            "AveragePooling1D" => self.pool1d(name, "AveragePool", config, x, shape),
+            "GlobalMaxPooling1D" => Ok(self.builder.op(
+                name,
+                "ReduceMax",
+                &[x],
+                vec![
+                    super::builder::ints("axes", &[1]),
+                    super::builder::int("keepdims", config["keepdims"].as_bool().unwrap_or(false) as i64),
+                ],
+            )),
+            // The slopes broadcast against the batch from the right, as ONNX's PRelu allows.
+            "PReLU" => {
+                let (alpha_shape, alpha) = super::layers::weight(self.params, layer, 0)?;
+                let slopes = self.builder.floats(format!("{name}/alpha"), alpha_shape, alpha);
+                Ok(self.builder.op(name, "PRelu", &[x, &slopes], vec![]))
+            }
+            // (N, F) to (N, 1, F), broadcast to (N, n, F).
+            "RepeatVector" => {
+                let column = self.reshape(name, "column", x, &[-1, 1, shape[0] as i64]);
+                let n = config["n"].as_i64().unwrap_or(1);
+                let target = self.builder.int64s(format!("{name}/repeats"), &[1, n, 1]);
+                Ok(self.builder.op(name, "Expand", &[&column, &target], vec![]))
+            }
             "Cropping2D" => {
                 let side = |i: usize, j: usize| config["cropping"][i][j].as_i64().unwrap_or(0);
                 let ends = [shape[0] as i64 - side(0, 1), shape[1] as i64 - side(1, 1)];
@@ -119,6 +71,7 @@ impl Emitter<'_> {
             "Embedding" => self.embedding(layer, x),
             "PositionEmbedding" | "SinePositionEncoding" => self.positions(layer, config, x, shape),
             "MultiHeadAttention" => self.attention(layer, config, inputs),
+            "DotProductAttention" => self.dot_product_attention(layer, config, inputs),
             "Attention" => self.dot_attention(layer, config, inputs),
             "Normalization" => self.normalization(layer, config, x),
             "Bidirectional" => self.bidirectional(layer, config, x),

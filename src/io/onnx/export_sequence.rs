@@ -139,25 +139,71 @@ impl Emitter<'_> {
         let q = self.projection(layer, 0, use_bias, &query.0)?;
         let k = self.projection(layer, 1, use_bias, &key.0)?;
         let v = self.projection(layer, 2, use_bias, &value.0)?;
+        let core = AttentionCore {
+            heads,
+            key_dim,
+            value_dim,
+            steps: (tq, tk),
+            scale: 1.0 / (key_dim as f32).sqrt(),
+            causal: config["use_causal_mask"].as_bool().unwrap_or(false),
+        };
+        let merged = self.heads_attention(name, &q, &k, &v, &core);
+        self.projection(layer, 3, use_bias, &merged)
+    }
+
+    /// DotProductAttention: MultiHeadAttention's core on `[query, value]` or `[query, value,
+    /// key]`, the heads slices of the last axis.
+    pub(super) fn dot_product_attention(
+        &mut self,
+        layer: &dyn Layer,
+        config: &Value,
+        inputs: &[(String, Vec<usize>)],
+    ) -> Result<String> {
+        let heads = config["num_heads"].as_u64().unwrap_or(1).max(1) as usize;
+        let (query, value) = (&inputs[0], &inputs[1]);
+        let key = inputs.get(2).unwrap_or(value);
+        let key_dim = query.1[1] / heads;
+        let core = AttentionCore {
+            heads,
+            key_dim,
+            value_dim: value.1[1] / heads,
+            steps: (query.1[0] as i64, key.1[0] as i64),
+            scale: config["scale"]
+                .as_f64()
+                .map_or(1.0 / (key_dim as f32).sqrt(), |s| s as f32),
+            causal: config["use_causal_mask"].as_bool().unwrap_or(false),
+        };
+        Ok(self.heads_attention(layer.name(), &query.0, &key.0, &value.0, &core))
+    }
+
+    /// Scaled dot-product attention of projected `q`, `k`, `v` `(N, T, heads·dim)`: the heads
+    /// split, `softmax(q·kᵀ·scale)·v` per head, the heads merged `(N, Tq, heads·value_dim)`.
+    fn heads_attention(&mut self, name: &str, q: &str, k: &str, v: &str, core: &AttentionCore) -> String {
+        let AttentionCore {
+            heads,
+            key_dim,
+            value_dim,
+            steps: (tq, tk),
+            scale,
+            causal,
+        } = *core;
         let split = |width: usize, steps: i64| [0, steps, heads as i64, width as i64];
-        let q = self.reshape(name, "query_heads", &q, &split(key_dim, tq));
+        let q = self.reshape(name, "query_heads", q, &split(key_dim, tq));
         let q = self.builder.transpose(name, &q, &[0, 2, 1, 3]);
-        let k = self.reshape(name, "key_heads", &k, &split(key_dim, tk));
+        let k = self.reshape(name, "key_heads", k, &split(key_dim, tk));
         let k = self.builder.transpose(name, &k, &[0, 2, 3, 1]);
-        let v = self.reshape(name, "value_heads", &v, &split(value_dim, tk));
+        let v = self.reshape(name, "value_heads", v, &split(value_dim, tk));
         let v = self.builder.transpose(name, &v, &[0, 2, 1, 3]);
         let products = self.builder.op(name, "MatMul", &[&q, &k], vec![]);
-        let scale = 1.0 / (key_dim as f32).sqrt();
         let scale = self.builder.floats(format!("{name}/scale"), &[], &[scale]);
         let mut scores = self.builder.op(name, "Mul", &[&products, &scale], vec![]);
-        if config["use_causal_mask"].as_bool().unwrap_or(false) {
+        if causal {
             scores = self.causal(name, &scores, tq as usize, tk as usize);
         }
         let probabilities = self.builder.op(name, "Softmax", &[&scores], vec![int("axis", -1)]);
         let attended = self.builder.op(name, "MatMul", &[&probabilities, &v], vec![]);
         let attended = self.builder.transpose(name, &attended, &[0, 2, 1, 3]);
-        let merged = self.reshape(name, "merged", &attended, &[0, tq, (heads * value_dim) as i64]);
-        self.projection(layer, 3, use_bias, &merged)
+        self.reshape(name, "merged", &attended, &[0, tq, (heads * value_dim) as i64])
     }
 
     /// Attention (Keras's dot-product one, no projections) on `[query, value]` or `[query,
@@ -220,4 +266,19 @@ impl Emitter<'_> {
         let bias = self.builder.floats(format!("{name}/{what}/bias"), &[columns], bias);
         Ok(self.builder.op(name, "Add", &[&product, &bias], vec![]))
     }
+}
+
+/// The sizes and settings of one scaled dot-product attention.
+#[derive(Clone, Copy)]
+struct AttentionCore {
+    heads: usize,
+    /// One head's query and key width, and value width.
+    key_dim: usize,
+    value_dim: usize,
+    /// Query and key steps.
+    steps: (i64, i64),
+    /// The factor on `q·kᵀ`.
+    scale: f32,
+    /// Whether the keys after each query step are left out.
+    causal: bool,
 }

@@ -5,6 +5,9 @@
 use super::convert::{Converter, Node, Tensor};
 use super::ops::{is_permutation, join, permute};
 use super::proto::{FLOAT, INT32, INT64};
+
+/// ONNX's boolean data type; strata holds booleans as the integers 0 and 1.
+const BOOL: i32 = 9;
 use super::tensors::{BATCH, Constant, TensorReader, Values};
 use std::rc::Rc;
 
@@ -35,10 +38,16 @@ impl Converter {
     pub(super) fn shape(&mut self, node: &Node) -> Result<Tensor, String> {
         let dims: Vec<i64> = match self.input(node, 0)? {
             Tensor::Constant(c) => c.shape.iter().map(|&d| d as i64).collect(),
-            Tensor::Computed(x) => {
+            computed => {
+                let per_sample = match computed {
+                    Tensor::Computed(x) => x.shape.clone(),
+                    Tensor::Heads(heads) => heads.shape(),
+                    Tensor::Scores(scores) => scores.shape(),
+                    Tensor::Constant(_) => Vec::new(),
+                };
                 let batch = self.static_batch.map_or(BATCH, |b| b as i64);
                 std::iter::once(batch)
-                    .chain(x.shape.iter().map(|&d| d as i64))
+                    .chain(per_sample.iter().map(|&d| d as i64))
                     .collect()
             }
         };
@@ -60,6 +69,10 @@ impl Converter {
                 let x = input(0)?;
                 match node.int("to", FLOAT as i64) as i32 {
                     FLOAT | 11 => Constant::float(x.shape.clone(), x.floats()),
+                    BOOL => Constant::int(
+                        x.shape.clone(),
+                        x.floats().iter().map(|&v| i64::from(v != 0.0)).collect(),
+                    ),
                     INT64 | INT32 => match &x.values {
                         Values::Int(v) => Constant::int(x.shape.clone(), v.clone()),
                         Values::Float(v) => Constant::int(x.shape.clone(), v.iter().map(|&f| f as i64).collect()),
@@ -67,8 +80,9 @@ impl Converter {
                     other => return Err(format!("Cast to data type {other} is not supported")),
                 }
             }
-            "Add" | "Sub" | "Mul" | "Div" => binary(op, &*input(0)?, &*input(1)?)?,
+            "Add" | "Sub" | "Mul" | "Div" | "Mod" => binary(op, &*input(0)?, &*input(1)?)?,
             "Gather" => gather(&*input(0)?, &*input(1)?, node.int("axis", 0))?,
+            "GatherElements" => gather_elements(&*input(0)?, &*input(1)?, node.int("axis", 0))?,
             "Concat" => {
                 let parts: Vec<Rc<Constant>> = (0..node.proto.input.len()).map(input).collect::<Result<_, _>>()?;
                 concat(&parts, node.int("axis", 0))?
@@ -96,6 +110,13 @@ impl Converter {
                 }
             }
             "Slice" => self.slice(node)?,
+            "Sqrt" => {
+                let x = input(0)?;
+                Constant::float(x.shape.clone(), x.floats().iter().map(|v| v.sqrt()).collect())
+            }
+            "Equal" => equal(&*input(0)?, &*input(1)?)?,
+            "Where" => select_where(&*input(0)?, &*input(1)?, &*input(2)?)?,
+            "Expand" => expand(&*input(0)?, &*input(1)?)?,
             _ => return Err("is not computed at import when all its inputs are constants".into()),
         };
         if c.len() > MAX_FOLDED_VALUES {
@@ -151,12 +172,20 @@ impl Converter {
         Ok(select(&x, &picks))
     }
 
-    /// `ConstantOfShape`: a tensor of the given shape filled with `value` (0.0 by default).
+    /// `ConstantOfShape`: a tensor of the given shape filled with `value` (0.0 by default). The
+    /// batch size, unknown at import, stands as 1 (such a constant, an attention mask of ones,
+    /// is broadcast over the batch where it meets computed data).
     pub(super) fn constant_of_shape(&mut self, node: &Node, reader: &mut TensorReader) -> Result<Tensor, String> {
-        let shape = self.constant(node, 0, "shape")?.ints("ConstantOfShape's shape")?;
+        let given = self.constant(node, 0, "shape")?;
+        let Values::Int(shape) = &given.values else {
+            return Err("its shape must be an integer tensor".into());
+        };
         let shape: Vec<usize> = shape
             .iter()
-            .map(|&d| usize::try_from(d).map_err(|_| format!("shape {shape:?} has a negative size")))
+            .map(|&d| match d {
+                BATCH => Ok(1),
+                d => usize::try_from(d).map_err(|_| format!("shape {shape:?} has a negative size")),
+            })
             .collect::<Result<_, _>>()?;
         let count = shape
             .iter()
@@ -176,7 +205,7 @@ impl Converter {
 
     /// The full ONNX shape (batch included, as `shape` is) after `Reshape`, `Flatten`,
     /// `Squeeze` or `Unsqueeze`. `computed`: the first axis is the batch, whose size is unknown.
-    fn new_shape(&self, node: &Node, shape: &[usize], computed: bool) -> Result<Vec<usize>, String> {
+    pub(super) fn new_shape(&self, node: &Node, shape: &[usize], computed: bool) -> Result<Vec<usize>, String> {
         let rank = shape.len() as i64;
         let resolve = |axis: i64, rank: i64| -> Result<usize, String> {
             let a = if axis < 0 { axis + rank } else { axis };
@@ -254,6 +283,11 @@ impl Converter {
         let x = self.computed(node, 0)?;
         let full: Vec<usize> = std::iter::once(1).chain(x.shape.iter().copied()).collect();
         let target = self.new_shape(node, &full, true)?;
+        if node.proto.op_type == "Reshape"
+            && let Some(heads) = super::heads::split_heads(&x, &target[1..])
+        {
+            return Ok(heads);
+        }
         self.reshape_computed(node, x, target[1..].to_vec())
     }
 }
@@ -314,7 +348,7 @@ fn reshape_target(
     Ok(out)
 }
 
-/// `Add`, `Sub`, `Mul`, `Div` of two constants with ONNX's broadcasting.
+/// `Add`, `Sub`, `Mul`, `Div`, `Mod` of two constants with ONNX's broadcasting.
 fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
     let rank = a.shape.len().max(b.shape.len());
     let pad = |s: &[usize]| -> Vec<usize> {
@@ -358,6 +392,10 @@ fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
                 "Add" => p.checked_add(q),
                 "Sub" => p.checked_sub(q),
                 "Mul" => p.checked_mul(q),
+                // ONNX's integer Mod takes the divisor's sign, as Python's %.
+                "Mod" => p
+                    .checked_rem(q)
+                    .map(|r| if r != 0 && (r < 0) != (q < 0) { r + q } else { r }),
                 _ => p.checked_div(q),
             };
             let values = (0..count)
@@ -371,6 +409,7 @@ fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
                 "Add" => p + q,
                 "Sub" => p - q,
                 "Mul" => p * q,
+                "Mod" => p % q,
                 _ => p / q,
             };
             let values = (0..count).map(|n| f(x[index(&sa, n)], y[index(&sb, n)])).collect();
@@ -491,4 +530,164 @@ fn concat(parts: &[Rc<Constant>], axis: i64) -> Result<Constant, String> {
         }
     }
     Ok(Constant::float(shape, values))
+}
+
+/// The shape `shapes` broadcast to (ONNX's NumPy rules), with each shape padded on the left
+/// with 1s to its length; an error when they do not broadcast or the result is too large.
+fn broadcast(shapes: &[&[usize]]) -> Result<(Vec<usize>, Vec<Vec<usize>>), String> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let padded: Vec<Vec<usize>> = shapes
+        .iter()
+        .map(|s| {
+            std::iter::repeat_n(1, rank - s.len())
+                .chain(s.iter().copied())
+                .collect()
+        })
+        .collect();
+    let mut shape = vec![1; rank];
+    for k in 0..rank {
+        for s in &padded {
+            shape[k] = match (shape[k], s[k]) {
+                (x, y) if x == y => x,
+                (1, y) => y,
+                (x, 1) => x,
+                _ => return Err(format!("shapes {shapes:?} do not broadcast")),
+            };
+        }
+    }
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if count.is_none_or(|n| n > MAX_FOLDED_VALUES) {
+        return Err(format!(
+            "broadcasting {shapes:?} makes a constant too large to compute at import"
+        ));
+    }
+    Ok((shape, padded))
+}
+
+/// The flat index into an operand of (padded) shape `from` of the broadcast result's flat
+/// index `flat`, the result being of shape `to`.
+fn source_index(from: &[usize], to: &[usize], flat: usize) -> usize {
+    let (mut rest, mut at, mut stride) = (flat, 0, 1);
+    for k in (0..to.len()).rev() {
+        let i = rest % to[k];
+        rest /= to[k];
+        if from[k] != 1 {
+            at += i * stride;
+        }
+        stride *= from[k];
+    }
+    at
+}
+
+/// `Equal` of two constants: 1 where they are equal, 0 where not (integers for booleans).
+fn equal(a: &Constant, b: &Constant) -> Result<Constant, String> {
+    let (shape, padded) = broadcast(&[&a.shape, &b.shape])?;
+    let count: usize = shape.iter().product();
+    let pick = |n: usize, k: usize| source_index(&padded[k], &shape, n);
+    let values = match (&a.values, &b.values) {
+        (Values::Int(x), Values::Int(y)) => (0..count).map(|n| i64::from(x[pick(n, 0)] == y[pick(n, 1)])).collect(),
+        _ => {
+            let (x, y) = (a.floats(), b.floats());
+            (0..count).map(|n| i64::from(x[pick(n, 0)] == y[pick(n, 1)])).collect()
+        }
+    };
+    Ok(Constant::int(shape, values))
+}
+
+/// `Where` of constants: `a` where `condition` is not 0, `b` elsewhere.
+fn select_where(condition: &Constant, a: &Constant, b: &Constant) -> Result<Constant, String> {
+    let (shape, padded) = broadcast(&[&condition.shape, &a.shape, &b.shape])?;
+    let count: usize = shape.iter().product();
+    let pick = |n: usize, k: usize| source_index(&padded[k], &shape, n);
+    let test = condition.floats();
+    if let (Values::Int(x), Values::Int(y)) = (&a.values, &b.values) {
+        let values = (0..count)
+            .map(|n| {
+                if test[pick(n, 0)] != 0.0 {
+                    x[pick(n, 1)]
+                } else {
+                    y[pick(n, 2)]
+                }
+            })
+            .collect();
+        return Ok(Constant::int(shape, values));
+    }
+    let (x, y) = (a.floats(), b.floats());
+    let values = (0..count)
+        .map(|n| {
+            if test[pick(n, 0)] != 0.0 {
+                x[pick(n, 1)]
+            } else {
+                y[pick(n, 2)]
+            }
+        })
+        .collect();
+    Ok(Constant::float(shape, values))
+}
+
+/// `Expand` of a constant to `target` (broadcast). The batch size, unknown at import, stands
+/// as 1: a constant made from it is broadcast over the batch where it meets computed data.
+fn expand(x: &Constant, target: &Constant) -> Result<Constant, String> {
+    let Values::Int(target) = &target.values else {
+        return Err("Expand's shape must be an integer tensor".into());
+    };
+    let target: Vec<usize> = target
+        .iter()
+        .map(|&d| match d {
+            BATCH => Ok(1),
+            d => usize::try_from(d).map_err(|_| format!("Expand to shape {target:?} with a negative size")),
+        })
+        .collect::<Result<_, _>>()?;
+    let (shape, padded) = broadcast(&[&x.shape, &target])?;
+    let count: usize = shape.iter().product();
+    let pick = |n: usize| source_index(&padded[0], &shape, n);
+    Ok(match &x.values {
+        Values::Int(v) => Constant::int(shape.clone(), (0..count).map(|n| v[pick(n)]).collect()),
+        Values::Float(v) => Constant::float(shape.clone(), (0..count).map(|n| v[pick(n)]).collect()),
+    })
+}
+
+/// `GatherElements` of constants: the output has the indices' shape, each value taken from
+/// `data` at the index's position with the `axis` coordinate replaced by the index.
+fn gather_elements(data: &Constant, indices: &Constant, axis: i64) -> Result<Constant, String> {
+    let rank = data.shape.len();
+    let axis = if axis < 0 { axis + rank as i64 } else { axis };
+    if indices.shape.len() != rank || !(0..rank as i64).contains(&axis) {
+        return Err(format!(
+            "indices of shape {:?} along axis {axis} do not fit data of shape {:?}",
+            indices.shape, data.shape
+        ));
+    }
+    let axis = axis as usize;
+    let picks = indices.ints("GatherElements' indices")?;
+    let mut strides = vec![1usize; rank];
+    for k in (0..rank.saturating_sub(1)).rev() {
+        strides[k] = strides[k + 1] * data.shape[k + 1];
+    }
+    let size = data.shape[axis] as i64;
+    let mut order = Vec::with_capacity(picks.len());
+    for (n, &pick) in picks.iter().enumerate() {
+        let j = if pick < 0 { pick + size } else { pick };
+        if !(0..size).contains(&j) {
+            return Err(format!("index {pick} is out of range for {size}"));
+        }
+        let (mut rest, mut at) = (n, 0);
+        for k in (0..rank).rev() {
+            let i = rest % indices.shape[k];
+            rest /= indices.shape[k];
+            let coordinate = if k == axis { j as usize } else { i };
+            if coordinate >= data.shape[k] {
+                return Err(format!(
+                    "indices of shape {:?} reach outside data of shape {:?}",
+                    indices.shape, data.shape
+                ));
+            }
+            at += coordinate * strides[k];
+        }
+        order.push(at);
+    }
+    Ok(match &data.values {
+        Values::Float(v) => Constant::float(indices.shape.clone(), order.iter().map(|&k| v[k]).collect()),
+        Values::Int(v) => Constant::int(indices.shape.clone(), order.iter().map(|&k| v[k]).collect()),
+    })
 }

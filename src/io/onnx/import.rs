@@ -9,13 +9,15 @@
 //! ```
 //!
 //! The graph's nodes are put in order (a cycle is an error), every unsupported operator is
-//! listed at once, then each node becomes strata layers (`ops.rs`) or is computed at import
-//! (`folding.rs`). Images become channels-last: an ONNX input `(N, C, H, W)` is a strata input
-//! `(N, H, W, C)`, and an image output comes out channels-last too.
+//! listed at once, then each node becomes strata layers (`ops.rs`, `sequence.rs`, attention in
+//! `heads.rs`) or is computed at import (`folding.rs`). Images become channels-last: an ONNX
+//! input `(N, C, H, W)` is a strata input `(N, H, W, C)`, and an image output comes out
+//! channels-last too; so does a sequence `(N, C, L)` that a 1-D convolution reads. Integer
+//! inputs are token ids, which strata takes as floats.
 
 use super::convert::{Computed, Converter, Node, Tensor};
 use super::ops::IMPORTABLE_OPS;
-use super::proto::{DimensionValue, FLOAT, GraphProto, ModelProto, NodeProto};
+use super::proto::{DimensionValue, FLOAT, GraphProto, INT32, INT64, ModelProto, NodeProto};
 use super::tensors::TensorReader;
 use crate::error::{Error, Result};
 use crate::model::{Model, Source};
@@ -29,7 +31,8 @@ const OLDEST_OPSET: i64 = 7;
 
 /// Reads an ONNX model file as a strata functional model: weights from initializers or from
 /// external data files in the model's folder, NCHW images turned channels-last (the model's
-/// inputs and image outputs are `(N, H, W, C)`). Every unsupported operator is named at once
+/// inputs and image outputs are `(N, H, W, C)`), integer inputs (token ids) taken as floats.
+/// Every unsupported operator is named at once
 /// (type, node, opset); a dynamic size other than the batch, or a damaged file, is an error
 /// naming the tensor or what is wrong.
 pub fn load_onnx(path: impl AsRef<Path>) -> Result<Model> {
@@ -46,12 +49,14 @@ pub fn load_onnx_bytes(bytes: &[u8], origin: impl AsRef<Path>) -> Result<Model> 
 
 fn import(bytes: &[u8], path: &Path, has_file: bool) -> Result<Model> {
     let fail = |reason: String| Error::file(path, reason);
-    let proto: ModelProto = prost::Message::decode(bytes)
+    let mut proto: ModelProto = prost::Message::decode(bytes)
         .map_err(|e| fail(format!("not an ONNX model: the protocol buffer does not decode ({e})")))?;
-    let graph = proto
+    let mut graph = proto
         .graph
-        .as_ref()
+        .take()
         .ok_or_else(|| fail("not an ONNX model: it has no graph".into()))?;
+    graph.node = super::fusion::fuse(&graph);
+    let graph = &graph;
     let opsets: HashMap<&str, i64> = proto
         .opset_import
         .iter()
@@ -202,9 +207,10 @@ fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(
             .as_ref()
             .and_then(|t| t.tensor_type.as_ref())
             .ok_or_else(|| format!("input '{name}' is not a tensor"))?;
-        if tensor.elem_type != FLOAT {
+        // Integer inputs are token ids (an embedding's indices): strata takes them as floats.
+        if ![FLOAT, INT64, INT32].contains(&tensor.elem_type) {
             return Err(format!(
-                "input '{name}' has element type {}; strata imports float inputs only",
+                "input '{name}' has element type {}; strata imports float and integer (token id) inputs only",
                 tensor.elem_type
             ));
         }
@@ -250,10 +256,13 @@ fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(
         let c = reader.read(t)?;
         converter.tensors.insert(t.name.clone(), Tensor::Constant(Rc::new(c)));
     }
+    let sequences = convolved_sequences(graph);
     let mut strata_shapes = Vec::new();
     for (i, (input, shape)) in inputs.iter().zip(shapes).enumerate() {
         let axes: Vec<usize> = if shape.len() == 3 {
             vec![1, 2, 0]
+        } else if shape.len() == 2 && sequences.contains(input.name.as_str()) {
+            vec![1, 0]
         } else {
             (0..shape.len()).collect()
         };
@@ -287,6 +296,22 @@ fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(
     Ok((converter, strata_shapes))
 }
 
+/// The graph inputs a 1-D convolution reads (`Conv` with a three-axis kernel): sequences
+/// `(N, C, L)` that strata takes channels-last, `(N, L, C)`, as its `Conv1D` needs.
+fn convolved_sequences(graph: &GraphProto) -> HashSet<&str> {
+    let kernels: HashMap<&str, usize> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t.dims.len()))
+        .collect();
+    graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Conv" && n.input.get(1).and_then(|w| kernels.get(w.as_str())) == Some(&3))
+        .filter_map(|n| n.input.first().map(String::as_str))
+        .collect()
+}
+
 /// One node's result.
 fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) -> std::result::Result<Tensor, String> {
     let op = node.proto.op_type.as_str();
@@ -295,6 +320,9 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
         "Shape" => return converter.shape(node),
         "ConstantOfShape" => return converter.constant_of_shape(node, reader),
         _ => {}
+    }
+    if let Some(step) = converter.attention_step(node)? {
+        return Ok(step);
     }
     let all_constant = (0..node.proto.input.len())
         .filter(|&k| node.input(k).is_some())
@@ -307,7 +335,6 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
                 "Reshape"
                     | "Squeeze"
                     | "Unsqueeze"
-                    | "Gather"
                     | "Slice"
                     | "Cast"
                     | "Transpose"
@@ -320,6 +347,9 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
     }
     match op {
         "Conv" => converter.conv(node),
+        "Gather" => converter.gather(node),
+        "LayerNormalization" => converter.layer_norm(node),
+        "Gelu" => converter.gelu(node),
         "ConvTranspose" => converter.conv_transpose(node),
         "Gemm" => converter.gemm(node),
         "MatMul" => converter.matmul(node),
@@ -362,11 +392,17 @@ fn outputs(converter: &Converter, graph: &GraphProto) -> std::result::Result<Vec
         let x = match converter.tensor(name)? {
             Tensor::Computed(x) => x,
             Tensor::Constant(_) => return Err(format!("output '{name}' is a constant; strata's outputs are computed")),
+            Tensor::Heads(_) | Tensor::Scores(_) => {
+                return Err(format!(
+                    "output '{name}' is part of an attention (heads or scores); strata's outputs are sequences \
+                     (N, steps, features) or other computed tensors"
+                ));
+            }
         };
         let Source::Output(index) = x.source else {
             return Err(format!("output '{name}' is a model input"));
         };
-        if !(x.same_order() || x.is_channels_last_image()) {
+        if !(x.same_order() || x.is_channels_last_image() || x.is_channels_last_sequence()) {
             return Err(format!(
                 "output '{name}' of ONNX shape (N, {}) is held by strata in another order of its values",
                 super::ops::join(&x.shape)

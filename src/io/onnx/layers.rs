@@ -10,113 +10,9 @@ use crate::error::{Error, Result};
 use crate::layers::Layer;
 use serde_json::Value;
 
-/// The layer classes ONNX export writes (the README's list is made from it). `Dropout`,
-/// `SpatialDropout2D`, `GaussianNoise` and the random augmentation layers are left out of the
-/// graph: they do nothing at inference. The classes after the first release's are written by
-/// `export_layers.rs`.
-pub const EXPORTABLE_LAYERS: &[&str] = &[
-    "InputLayer",
-    "Dense",
-    "Activation",
-    "ReLU",
-    "Embedding",
-    "Flatten",
-    "Reshape",
-    "ZeroPadding2D",
-    "Cropping2D",
-    "Cropping1D",
-    "UpSampling2D",
-    "Dropout",
-    "SpatialDropout2D",
-    "GaussianNoise",
-    "Conv2D",
-    "Conv1D",
-    "Conv2DTranspose",
-    "DepthwiseConv2D",
-    "SeparableConv2D",
-    "MaxPooling2D",
-    "AveragePooling2D",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "MaxPooling1D",
-    "GlobalAveragePooling1D",
-    "BatchNormalization",
-    "LayerNormalization",
-    "Add",
-    "Subtract",
-    "Multiply",
-    "Average",
-    "Maximum",
-    "Concatenate",
-    "MultiHeadAttention",
-    "Attention",
-    "PositionEmbedding",
-    "SinePositionEncoding",
-    "SimpleRNN",
-    "LSTM",
-    "GRU",
-    "Bidirectional",
-    "TimeDistributed",
-    "Rescaling",
-    "Normalization",
-    "RandomFlip",
-    "RandomRotation",
-    "RandomTranslation",
-    "RandomZoom",
-    "RandomContrast",
-];
-
-/// The activations ONNX export writes (a layer with another one is refused).
-pub const EXPORTABLE_ACTIVATIONS: &[&str] = &[
-    "linear",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "softmax",
-    "leaky_relu",
-    "elu",
-    "gelu",
-    "relu6",
-    "silu",
-    "swish",
-    "hard_sigmoid",
-    "hard_silu",
-    "hard_swish",
-    "softplus",
-    "softsign",
-    "selu",
-    "exponential",
-    "mish",
-];
-
 /// Keras's SELU constants (`keras.activations.selu`), more digits than ONNX's defaults.
 const SELU_ALPHA: f32 = 1.673_263_2;
 const SELU_SCALE: f32 = 1.050_701;
-
-/// Why `layer` cannot be exported (`""` for an unsupported class, `": activation 'x'"` for a
-/// setting), or `None` when it can.
-pub(super) fn unsupported_reason(layer: &dyn Layer) -> Option<String> {
-    let class = layer.class_name();
-    if !EXPORTABLE_LAYERS.contains(&class) {
-        return Some(String::new());
-    }
-    if let Some(reason) = super::export_layers::refused_setting(layer) {
-        return Some(reason);
-    }
-    let config = layer.config();
-    let activation = config.get("activation").and_then(Value::as_str).unwrap_or("linear");
-    if !EXPORTABLE_ACTIVATIONS.contains(&activation.to_ascii_lowercase().as_str()) {
-        return Some(format!(": activation '{activation}'"));
-    }
-    match class {
-        "Conv2D" if config["kernel_size"].as_array().is_some_and(|k| k.len() != 2) => Some(": Conv1D".into()),
-        "ReLU" if config["threshold"].as_f64().unwrap_or(0.0) != 0.0 => Some(": threshold".into()),
-        "ReLU" if !config["max_value"].is_null() && config["negative_slope"].as_f64().unwrap_or(0.0) != 0.0 => {
-            Some(": max_value with negative_slope".into())
-        }
-        _ => None,
-    }
-}
 
 /// Writes layers' operators into a graph.
 pub(super) struct Emitter<'a> {
@@ -138,10 +34,21 @@ impl Emitter<'_> {
         let (x, shape) = (&inputs[0].0, &inputs[0].1);
         let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
         let y = match layer.class_name() {
-            "InputLayer" | "Dropout" | "SpatialDropout2D" | "GaussianNoise" => x.clone(),
+            "InputLayer" | "Identity" | "Dropout" | "SpatialDropout1D" | "SpatialDropout2D" | "GaussianNoise" => {
+                x.clone()
+            }
             "Dense" => self.dense(layer, x, shape.len())?,
             "Activation" => x.clone(),
             "ReLU" => self.relu(name, x, &config),
+            "Softmax" => self.builder.op(name, "Softmax", &[x], vec![int("axis", -1)]),
+            "LeakyReLU" => {
+                let slope = config["negative_slope"].as_f64().unwrap_or(0.3) as f32;
+                self.builder.op(name, "LeakyRelu", &[x], vec![float("alpha", slope)])
+            }
+            "ELU" => {
+                let alpha = config["alpha"].as_f64().unwrap_or(1.0) as f32;
+                self.builder.op(name, "Elu", &[x], vec![float("alpha", alpha)])
+            }
             "Flatten" => self.builder.op(name, "Flatten", &[x], vec![int("axis", 1)]),
             "Reshape" => {
                 let target: Vec<i64> = std::iter::once(-1)
@@ -333,7 +240,7 @@ impl Emitter<'_> {
         Ok(self.builder.floats(format!("{name}/{key}"), &shape, &values))
     }
 
-    /// Applies a Keras activation (one of [`EXPORTABLE_ACTIVATIONS`]) to `x`.
+    /// Applies a Keras activation (one of [`super::EXPORTABLE_ACTIVATIONS`]) to `x`.
     pub(super) fn activation(&mut self, name: &str, activation: &str, x: &str) -> String {
         let b = &mut *self.builder;
         match activation {

@@ -5,10 +5,12 @@
 //! command calls it for `.onnx` files.
 //!
 //! The protocol buffer messages are declared by hand with prost (`proto.rs`). Export: the graph
-//! is made by `builder.rs`, the layers' operators by `layers.rs`, the walk of the model in
-//! `export.rs`. Import: `import.rs` reads and orders the graph, `tensors.rs` decodes weights,
-//! `convert.rs` holds the state and layouts, `ops.rs` maps operators to layers and
-//! `folding.rs` computes constant ones.
+//! is made by `builder.rs`, what can be exported is listed in `exportable.rs`, the layers'
+//! operators are written by `layers.rs` and `export_*.rs`, the walk of the model in
+//! `export.rs`. Import: `import.rs` reads and orders the graph, `fusion.rs` rewrites patterns of
+//! nodes (GELU) as one, `tensors.rs` decodes weights, `convert.rs` holds the state and layouts,
+//! `ops.rs` and `sequence.rs` map operators to layers, `heads.rs` reads attention and
+//! `folding.rs` computes constant operators.
 
 mod builder;
 mod convert;
@@ -18,15 +20,19 @@ mod export_layers;
 mod export_recurrent;
 mod export_sequence;
 mod export_simplify;
+mod exportable;
 
 mod folding;
+mod fusion;
+mod heads;
 mod import;
 mod layers;
 mod ops;
 pub mod proto;
+mod sequence;
 mod tensors;
 
 pub use export::{BATCH_DIM, OPSET, to_onnx};
+pub use exportable::{EXPORTABLE_ACTIVATIONS, EXPORTABLE_LAYERS};
 pub use import::{load_onnx, load_onnx_bytes};
-pub use layers::{EXPORTABLE_ACTIVATIONS, EXPORTABLE_LAYERS};
 pub use ops::IMPORTABLE_OPS;

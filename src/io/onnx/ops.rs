@@ -8,8 +8,10 @@ use serde_json::json;
 use std::rc::Rc;
 
 /// The operators ONNX import reads (the README's list is made from it). `Shape`, `Gather`,
-/// `Cast`, `Slice`, `ConstantOfShape` and the arithmetic operators on constants are computed at
-/// import (the static shapes exporters compute).
+/// `Cast`, `Slice`, `ConstantOfShape`, `Where`, `Equal`, `Expand`, `Sqrt`, `GatherElements`,
+/// `Mod` and the arithmetic operators on constants are computed at import (the static shapes,
+/// masks and token types exporters compute). GELU written with `Erf` is read as `Gelu`
+/// (`fusion.rs`).
 pub const IMPORTABLE_OPS: &[&str] = &[
     "Conv",
     "ConvTranspose",
@@ -47,6 +49,14 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "Cast",
     "Slice",
     "ConstantOfShape",
+    "LayerNormalization",
+    "Gelu",
+    "Where",
+    "Equal",
+    "Expand",
+    "Sqrt",
+    "GatherElements",
+    "Mod",
 ];
 
 /// How a window's padding maps onto strata: Keras's "same" or "valid", or explicit zeros
@@ -176,10 +186,15 @@ impl Converter {
         }
     }
 
-    /// `Conv`: `Conv2D` (group 1) or `DepthwiseConv2D` (one group per input channel).
+    /// `Conv`: `Conv2D` (group 1, or other groups as one convolution whose kernel is zero
+    /// between groups) or `DepthwiseConv2D` (one group per input channel); on sequences
+    /// `(N, C, L)`, `Conv1D` (`sequence.rs`).
     pub(super) fn conv(&mut self, node: &Node) -> Result<Tensor, String> {
-        let x = self.image(node, 0)?;
         let w = self.constant(node, 1, "kernel")?;
+        if w.shape.len() == 3 {
+            return self.conv1d(node, &w);
+        }
+        let x = self.image(node, 0)?;
         let bias = self.optional_constant(node, 2, "bias")?;
         let [out, per_group, kh, kw] = dims4(&w, "kernel")?;
         if out == 0 || kh == 0 || kw == 0 {
@@ -206,10 +221,22 @@ impl Converter {
             let kernel = permute(&weights, &[out, 1, kh, kw], &[2, 3, 1, 0]);
             let config = json!({"depth_multiplier": multiplier, "kernel_size": [kh, kw]});
             ("DepthwiseConv2D", config, kernel)
+        } else if group > 1
+            && per_group.checked_mul(group as usize) == Some(channels)
+            && out.is_multiple_of(group as usize)
+        {
+            // Strata's Conv2D has no groups: one convolution over all channels whose kernel is
+            // zero where input and output channel belong to different groups gives the same
+            // result (at `group` times the arithmetic).
+            check_ungrouped_size(&w, group)?;
+            let dense = ungrouped(&weights, out, per_group, group as usize, kh * kw);
+            let kernel = permute(&dense, &[out, channels, kh, kw], &[2, 3, 1, 0]);
+            let config = json!({"filters": out, "kernel_size": [kh, kw]});
+            ("Conv2D", config, kernel)
         } else {
             return Err(format!(
-                "grouped convolution with group {group} on {channels} channels is not supported: strata has \
-                 Conv2D (group 1) and DepthwiseConv2D (group = channels)"
+                "a convolution with group {group} and a kernel of {:?} does not fit an input of {channels} channels",
+                w.shape
             ));
         };
         let (x, padding) = self.pad_explicitly(node, x, &window.padding)?;
@@ -395,6 +422,7 @@ impl Converter {
             (Tensor::Computed(x), Tensor::Constant(c)) => self.with_constant(node, x, &c, false),
             (Tensor::Constant(c), Tensor::Computed(x)) => self.with_constant(node, x, &c, true),
             (Tensor::Constant(_), Tensor::Constant(_)) => unreachable_fold(),
+            _ => Err("reads attention heads or scores as an ordinary operand".into()),
         }
     }
 
@@ -407,6 +435,12 @@ impl Converter {
         constant_first: bool,
     ) -> Result<Tensor, String> {
         let op = node.proto.op_type.as_str();
+        let operand = node.input(usize::from(constant_first)).unwrap_or_default();
+        if op == "Add"
+            && let Some(sum) = self.add_sequence_constant(node, &x, c, self.read_once(operand))?
+        {
+            return Ok(sum);
+        }
         let values = channel_values(c, &x)?;
         // A MatMul's or Conv's bias, added after it: folded into the layer (read by this Add only).
         if op == "Add"
@@ -814,7 +848,7 @@ fn dims2(c: &Constant, what: &str) -> Result<[usize; 2], String> {
 }
 
 /// Checks that `c` holds `n` values.
-fn check_len(c: &Constant, n: usize, what: &str) -> Result<(), String> {
+pub(super) fn check_len(c: &Constant, n: usize, what: &str) -> Result<(), String> {
     match c.len() == n {
         true => Ok(()),
         false => Err(format!("{what} has {} values, not {n}", c.len())),
@@ -909,4 +943,31 @@ pub(super) fn join(shape: &[usize]) -> String {
 /// Two constant operands are folded before an operator is converted.
 fn unreachable_fold() -> Result<Tensor, String> {
     Err("internal: constant operands reached the layer conversion".into())
+}
+
+/// A grouped kernel ONNX `(out, per_group, spatial…)` as one over all `per_group · groups`
+/// input channels, zero where the input channel is not in the output channel's group.
+pub(super) fn ungrouped(weights: &[f32], out: usize, per_group: usize, groups: usize, spatial: usize) -> Vec<f32> {
+    let channels = per_group * groups;
+    let outputs_per_group = out / groups;
+    let mut dense = vec![0.0; out * channels * spatial];
+    for o in 0..out {
+        let first = (o / outputs_per_group) * per_group;
+        for c in 0..per_group {
+            let from = (o * per_group + c) * spatial;
+            let to = (o * channels + first + c) * spatial;
+            dense[to..to + spatial].copy_from_slice(&weights[from..from + spatial]);
+        }
+    }
+    dense
+}
+
+/// Checks that the kernel [`ungrouped`] makes of `w` fits the memory budget.
+pub(super) fn check_ungrouped_size(w: &Constant, groups: i64) -> Result<(), String> {
+    let values = usize::try_from(groups).ok().and_then(|g| w.len().checked_mul(g));
+    crate::limits::check_memory(
+        || format!("the kernel {:?} of {groups} groups as one convolution", w.shape),
+        values.and_then(crate::limits::f32_bytes),
+    )
+    .map_err(|e| e.to_string())
 }

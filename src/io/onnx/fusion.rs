@@ -1,0 +1,202 @@
+//! Patterns of several ONNX nodes that strata reads as one operator, rewritten before the
+//! import converts the graph: GELU as exporters write it for opsets before 20 (which have no
+//! `Gelu`), `x · (1 + erf(x / √2)) · 0.5` in any of the orders PyTorch and others use, becomes
+//! one `Gelu` node. An `Erf` outside the pattern stays, and is refused as unsupported.
+
+use super::proto::{DOUBLE, FLOAT, GraphProto, NodeProto, TensorProto};
+use std::collections::HashMap;
+
+/// The graph's nodes with every GELU pattern replaced by a `Gelu` node (in the place of the
+/// pattern's last node, so the order of the others stays).
+pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
+    let mut readers: HashMap<&str, usize> = HashMap::new();
+    for name in graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter())
+        .chain(graph.output.iter().map(|o| &o.name))
+    {
+        *readers.entry(name.as_str()).or_default() += 1;
+    }
+    let mut maker: HashMap<&str, usize> = HashMap::new();
+    for (k, node) in graph.node.iter().enumerate() {
+        for output in &node.output {
+            maker.insert(output.as_str(), k);
+        }
+    }
+    let patterns = Patterns { graph, readers, maker };
+    let mut removed = vec![false; graph.node.len()];
+    let mut replaced: HashMap<usize, NodeProto> = HashMap::new();
+    for (k, node) in graph.node.iter().enumerate() {
+        if node.op_type != "Erf" || removed[k] {
+            continue;
+        }
+        if let Some((nodes, last, x, y)) = patterns.gelu(k) {
+            if nodes.iter().any(|&n| removed[n]) {
+                continue;
+            }
+            nodes.iter().for_each(|&n| removed[n] = true);
+            let gelu = NodeProto {
+                name: graph.node[last].name.clone(),
+                op_type: "Gelu".into(),
+                input: vec![x],
+                output: vec![y],
+                ..Default::default()
+            };
+            removed[last] = false;
+            replaced.insert(last, gelu);
+        }
+    }
+    graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| !removed[*k])
+        .map(|(k, node)| replaced.remove(&k).unwrap_or_else(|| node.clone()))
+        .collect()
+}
+
+/// The graph with who makes and who reads each tensor.
+struct Patterns<'a> {
+    graph: &'a GraphProto,
+    readers: HashMap<&'a str, usize>,
+    maker: HashMap<&'a str, usize>,
+}
+
+impl Patterns<'_> {
+    /// The GELU around `Erf` node `erf`: the pattern's nodes, the last of them, its input and
+    /// its output; `None` when the nodes around it are not the pattern.
+    fn gelu(&self, erf: usize) -> Option<(Vec<usize>, usize, String, String)> {
+        let nodes = &self.graph.node;
+        // x / √2 (or x · 1/√2) → Erf.
+        let scaled = self.maker_of(nodes[erf].input.first()?)?;
+        let x = match nodes[scaled].op_type.as_str() {
+            "Div" => self.operand_beside(scaled, std::f32::consts::SQRT_2, false)?,
+            "Mul" => self.operand_beside(scaled, std::f32::consts::FRAC_1_SQRT_2, true)?,
+            _ => return None,
+        };
+        // erf + 1.
+        let erf_out = nodes[erf].output.first()?;
+        let plus = self.only_reader(erf_out)?;
+        if nodes[plus].op_type != "Add" || self.operand_beside(plus, 1.0, true)? != *erf_out {
+            return None;
+        }
+        let sum = nodes[plus].output.first()?.as_str();
+        // Then x · sum · 0.5 in some order.
+        let first = self.only_reader(sum)?;
+        if nodes[first].op_type != "Mul" {
+            return None;
+        }
+        let other = self.other_operand(first, sum)?;
+        let mut pattern = vec![scaled, erf, plus, first];
+        let last = if other == x || self.is_scalar(&other, 0.5) {
+            // (x · sum) · 0.5 or (sum · 0.5) · x.
+            let product = nodes[first].output.first()?;
+            let second = self.only_reader(product)?;
+            let rest = self.other_operand(second, product)?;
+            let closes = match other == x {
+                true => self.is_scalar(&rest, 0.5),
+                false => rest == x,
+            };
+            if nodes[second].op_type != "Mul" || !closes {
+                return None;
+            }
+            pattern.push(second);
+            second
+        } else {
+            // (x · 0.5) · sum.
+            let half = self.maker_of(&other)?;
+            if nodes[half].op_type != "Mul" || self.operand_beside(half, 0.5, true)? != x || !self.read_once(&other) {
+                return None;
+            }
+            pattern.push(half);
+            first
+        };
+        let once = |k: &usize| *k == last || nodes[*k].output.iter().all(|o| self.read_once(o));
+        if !pattern.iter().all(once) || nodes[scaled].input.len() != 2 {
+            return None;
+        }
+        // `x` is read by the division and by a multiplication of the pattern.
+        Some((pattern, last, x, nodes[last].output.first()?.clone()))
+    }
+
+    /// The node that makes `name`.
+    fn maker_of(&self, name: &str) -> Option<usize> {
+        self.maker.get(name).copied()
+    }
+
+    /// Whether `name` is read by one node only.
+    fn read_once(&self, name: &str) -> bool {
+        self.readers.get(name).copied() == Some(1)
+    }
+
+    /// The one node that reads `name`.
+    fn only_reader(&self, name: &str) -> Option<usize> {
+        if !self.read_once(name) {
+            return None;
+        }
+        self.graph.node.iter().position(|n| n.input.iter().any(|i| i == name))
+    }
+
+    /// The operand of two-input node `k` that is not `name`.
+    fn other_operand(&self, k: usize, name: &str) -> Option<String> {
+        match self.graph.node[k].input.as_slice() {
+            [a, b] if a == name => Some(b.clone()),
+            [a, b] if b == name => Some(a.clone()),
+            _ => None,
+        }
+    }
+
+    /// The operand of two-input node `k` beside the scalar `value` (second operand only
+    /// unless `either`).
+    fn operand_beside(&self, k: usize, value: f32, either: bool) -> Option<String> {
+        match self.graph.node[k].input.as_slice() {
+            [a, b] if self.is_scalar(b, value) => Some(a.clone()),
+            [a, b] if either && self.is_scalar(a, value) => Some(b.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether `name` is a constant holding the one number `value` (to float precision).
+    fn is_scalar(&self, name: &str, value: f32) -> bool {
+        self.scalar(name)
+            .is_some_and(|v| (v - value).abs() <= 1e-5 * value.abs().max(1.0))
+    }
+
+    /// The one number a constant (an initializer or a `Constant` node) holds.
+    fn scalar(&self, name: &str) -> Option<f32> {
+        if let Some(t) = self.graph.initializer.iter().find(|t| t.name == name) {
+            return number(t);
+        }
+        let node = &self.graph.node[self.maker_of(name)?];
+        if node.op_type != "Constant" {
+            return None;
+        }
+        let value = node
+            .attribute
+            .iter()
+            .find(|a| a.name == "value" || a.name == "value_float")?;
+        match &value.t {
+            Some(t) => number(t),
+            None => value.f,
+        }
+    }
+}
+
+/// The one float a tensor holds, from its typed field or its raw bytes.
+fn number(t: &TensorProto) -> Option<f32> {
+    if t.dims.iter().product::<i64>() != 1 {
+        return None;
+    }
+    match t.data_type {
+        FLOAT => t.float_data.first().copied().or_else(|| {
+            let bytes: [u8; 4] = t.raw_data.as_slice().try_into().ok()?;
+            Some(f32::from_le_bytes(bytes))
+        }),
+        DOUBLE => t.double_data.first().map(|&v| v as f32).or_else(|| {
+            let bytes: [u8; 8] = t.raw_data.as_slice().try_into().ok()?;
+            Some(f64::from_le_bytes(bytes) as f32)
+        }),
+        _ => None,
+    }
+}

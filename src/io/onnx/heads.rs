@@ -1,0 +1,315 @@
+//! Attention as PyTorch and Hugging Face export it: the projections' outputs reshaped to
+//! `(N, T, heads, width)` and transposed to `(N, heads, T, width)`, `MatMul` of the queries
+//! by the transposed keys, a scale (`Mul` or `Div` by one number, on the scores or on the
+//! queries and keys), an optional constant mask (`Add`), `Softmax` over the keys, `MatMul` by
+//! the values, then the heads transposed and reshaped back to `(N, T, heads·width)`.
+//!
+//! None of the four-axis tensors becomes strata data: the import records them ([`Heads`],
+//! [`Scores`]) and the whole chain becomes one `DotProductAttention` layer on the projections'
+//! outputs, which runs strata's fused attention kernels. A split tensor read by anything else is
+//! made real (a `Reshape`); scores read by anything else are an error naming the node.
+
+use super::convert::{Computed, Converter, HeadAxis, Heads, Node, Scores, Tensor};
+use super::proto::FLOAT;
+use super::tensors::Constant;
+use serde_json::json;
+
+/// A mask value at or below this leaves its key out (exporters write -inf, the float's
+/// lowest value or -10⁹; any of them makes the softmax's weight exactly or nearly 0).
+const LEFT_OUT: f32 = -1e4;
+
+/// The layout of queries and values between the split and the attention.
+const HEADS_FIRST: [HeadAxis; 3] = [HeadAxis::Heads, HeadAxis::Steps, HeadAxis::Width];
+/// The layout of transposed keys.
+const KEYS_TRANSPOSED: [HeadAxis; 3] = [HeadAxis::Heads, HeadAxis::Width, HeadAxis::Steps];
+/// The layout right after the split, and before the merge.
+const STEPS_FIRST: [HeadAxis; 3] = [HeadAxis::Steps, HeadAxis::Heads, HeadAxis::Width];
+
+/// `x` reshaped to `target` (ONNX per-sample shapes) as heads, when it splits the features of
+/// a sequence `(T, heads·width)` into `(T, heads, width)`.
+pub(super) fn split_heads(x: &Computed, target: &[usize]) -> Option<Tensor> {
+    let (&[steps, features], &[t, heads, width]) = (x.shape.as_slice(), target) else {
+        return None;
+    };
+    let splits = t == steps && heads > 0 && heads.checked_mul(width) == Some(features);
+    (splits && x.axes == [0, 1] && x.order.is_none()).then(|| {
+        Tensor::Heads(Heads {
+            x: x.clone(),
+            heads,
+            axes: STEPS_FIRST,
+            scale: 1.0,
+        })
+    })
+}
+
+impl Converter {
+    /// A node that reads heads or scores: its result when it is a step of an attention, `None`
+    /// when it is not (its heads inputs are then made real, and the caller converts it as
+    /// usual); an error when it reads scores other than as an attention does.
+    pub(super) fn attention_step(&mut self, node: &Node) -> Result<Option<Tensor>, String> {
+        let inputs: Vec<Option<Tensor>> = (0..node.proto.input.len())
+            .map(|k| node.input(k).and_then(|name| self.tensors.get(name).cloned()))
+            .collect();
+        let symbolic = |t: &Option<Tensor>| matches!(t, Some(Tensor::Heads(_) | Tensor::Scores(_)));
+        if !inputs.iter().any(symbolic) {
+            return Ok(None);
+        }
+        if let Some(result) = self.step(node, &inputs)? {
+            return Ok(Some(result));
+        }
+        for (k, input) in inputs.iter().enumerate() {
+            match input {
+                Some(Tensor::Heads(heads)) => {
+                    let real = self.real_heads(node, heads)?;
+                    let name = node.input(k).unwrap_or_default().to_string();
+                    self.tensors.insert(name, Tensor::Computed(real));
+                }
+                Some(Tensor::Scores(_)) => {
+                    return Err(format!(
+                        "reads the attention scores '{}': strata reads scores through a scale, a constant mask, \
+                         Softmax over the keys and a MatMul by the values only",
+                        node.input(k).unwrap_or_default()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// One step of an attention, or `None` when the node is not one.
+    fn step(&mut self, node: &Node, inputs: &[Option<Tensor>]) -> Result<Option<Tensor>, String> {
+        let op = node.proto.op_type.as_str();
+        let number = |t: &Option<Tensor>| match t {
+            Some(Tensor::Constant(c)) if c.len() == 1 => c.floats().first().copied().filter(|v| v.is_finite()),
+            _ => None,
+        };
+        Ok(match (op, inputs) {
+            ("Identity" | "Dropout", [Some(t), ..]) => Some(t.clone()),
+            ("Cast", [Some(t)]) if node.int("to", FLOAT as i64) == FLOAT as i64 => Some(t.clone()),
+            ("Transpose", [Some(Tensor::Heads(heads))]) => Some(Tensor::Heads(transpose(node, heads)?)),
+            ("Mul", [Some(t), c]) | ("Mul", [c, Some(t)]) if number(c).is_some_and(|v| v != 0.0) => {
+                scaled(t, number(c).unwrap_or(1.0))
+            }
+            ("Div", [Some(t), c]) if number(c).is_some_and(|v| v != 0.0) => scaled(t, 1.0 / number(c).unwrap_or(1.0)),
+            ("MatMul", [Some(Tensor::Heads(query)), Some(Tensor::Heads(key))]) => {
+                Some(Tensor::Scores(scores(query, key)?))
+            }
+            ("MatMul", [Some(Tensor::Scores(scores)), Some(Tensor::Heads(values))]) => {
+                Some(self.attend(node, scores, values)?)
+            }
+            ("Add", [Some(Tensor::Scores(scores)), Some(Tensor::Constant(mask))])
+            | ("Add", [Some(Tensor::Constant(mask)), Some(Tensor::Scores(scores))]) => {
+                Some(Tensor::Scores(masked(scores, mask)?))
+            }
+            ("Softmax", [Some(Tensor::Scores(scores))]) => Some(Tensor::Scores(softmax(node, scores)?)),
+            ("Reshape", [Some(Tensor::Heads(heads)), _]) => self.merge_heads(node, heads)?,
+            _ => None,
+        })
+    }
+
+    /// The attention layer: `DotProductAttention` on the queries, values and keys; its output
+    /// `(N, Tq, heads·width)` is recorded as heads first, as the graph's `MatMul` gives it.
+    fn attend(&mut self, node: &Node, scores: &Scores, values: &Heads) -> Result<Tensor, String> {
+        if !scores.softmax {
+            return Err("multiplies attention scores by values before their Softmax".into());
+        }
+        if values.axes != HEADS_FIRST || values.heads != scores.heads || values.x.shape[0] != scores.key.shape[0] {
+            return Err(format!(
+                "values of ONNX shape (N, {}) do not fit scores of (N, {}) as (N, heads, steps, width)",
+                super::ops::join(&values.shape()),
+                super::ops::join(&scores.shape())
+            ));
+        }
+        let config = json!({
+            "num_heads": scores.heads,
+            "scale": scores.scale,
+            "use_causal_mask": scores.causal,
+        });
+        let inputs = [&scores.query, &values.x, &scores.key];
+        let (source, shape, layer) = self.add_layer(node.proto, "", "DotProductAttention", config, &inputs, vec![])?;
+        let x = Computed {
+            source,
+            shape,
+            axes: vec![0, 1],
+            order: None,
+            non_negative: false,
+            layer: Some(layer),
+        };
+        Ok(Tensor::Heads(Heads {
+            x,
+            heads: scores.heads,
+            axes: HEADS_FIRST,
+            scale: values.scale,
+        }))
+    }
+
+    /// A `Reshape` of heads back to `(T, heads·width)`: the computed tensor they came from (an
+    /// attention's output), its scale applied; the same heads for a reshape to their own shape;
+    /// `None` for another reshape.
+    fn merge_heads(&mut self, node: &Node, heads: &Heads) -> Result<Option<Tensor>, String> {
+        let full: Vec<usize> = std::iter::once(1).chain(heads.shape()).collect();
+        let target = self.new_shape(node, &full, true)?;
+        if target[1..] == heads.shape()[..] {
+            return Ok(Some(Tensor::Heads(heads.clone())));
+        }
+        if heads.axes != STEPS_FIRST || target[1..] != heads.x.shape[..] {
+            return Ok(None);
+        }
+        let x = Computed {
+            layer: None,
+            ..heads.x.clone()
+        };
+        if heads.scale == 1.0 {
+            return Ok(Some(Tensor::Computed(x)));
+        }
+        let config = json!({"scale": heads.scale, "offset": 0.0});
+        Ok(Some(Tensor::Computed(self.add_same_layout(
+            node.proto,
+            "Rescaling",
+            config,
+            &x,
+            vec![],
+        )?)))
+    }
+
+    /// Heads as an ordinary computed tensor: a `Reshape` to strata's `(T, heads, width)`, the
+    /// record of ONNX's axes, and a `Rescaling` when a factor is pending.
+    fn real_heads(&mut self, node: &Node, heads: &Heads) -> Result<Computed, String> {
+        let target: Vec<usize> = STEPS_FIRST.iter().map(|&a| heads.size(a)).collect();
+        let config = json!({ "target_shape": target });
+        let (source, _, layer) = self.add_layer(node.proto, "_heads", "Reshape", config, &[&heads.x], vec![])?;
+        let axes = STEPS_FIRST
+            .iter()
+            .map(|a| heads.axes.iter().position(|b| b == a).unwrap_or(0))
+            .collect();
+        let real = Computed {
+            source,
+            shape: heads.shape(),
+            axes,
+            order: None,
+            non_negative: heads.x.non_negative,
+            layer: Some(layer),
+        };
+        if heads.scale == 1.0 {
+            return Ok(real);
+        }
+        let config = json!({"scale": heads.scale, "offset": 0.0});
+        self.add_same_layout(node.proto, "Rescaling", config, &real, vec![])
+    }
+}
+
+/// Heads transposed: the batch axis stays first, the record of the others follows `perm`.
+fn transpose(node: &Node, heads: &Heads) -> Result<Heads, String> {
+    let perm = node.ints("perm").unwrap_or_else(|| vec![3, 2, 1, 0]);
+    if perm.len() != 4 || perm[0] != 0 || !super::ops::is_permutation(&perm) {
+        return Err(format!(
+            "perm {perm:?} on attention heads: strata keeps the batch axis first"
+        ));
+    }
+    let mut axes = heads.axes;
+    for (k, &p) in perm[1..].iter().enumerate() {
+        axes[k] = heads.axes[p as usize - 1];
+    }
+    Ok(Heads { axes, ..heads.clone() })
+}
+
+/// Heads or scores times `factor`; `None` for other tensors.
+fn scaled(t: &Tensor, factor: f32) -> Option<Tensor> {
+    match t {
+        Tensor::Heads(heads) => Some(Tensor::Heads(Heads {
+            scale: heads.scale * factor,
+            ..heads.clone()
+        })),
+        Tensor::Scores(scores) if !scores.softmax => Some(Tensor::Scores(Scores {
+            scale: scores.scale * factor,
+            ..scores.clone()
+        })),
+        _ => None,
+    }
+}
+
+/// `query · keyᵀ` per head: queries `(heads, Tq, width)` by keys `(heads, width, Tk)`.
+fn scores(query: &Heads, key: &Heads) -> Result<Scores, String> {
+    let fits = query.axes == HEADS_FIRST
+        && key.axes == KEYS_TRANSPOSED
+        && query.heads == key.heads
+        && query.size(HeadAxis::Width) == key.size(HeadAxis::Width);
+    if !fits {
+        return Err(format!(
+            "a MatMul of attention heads of ONNX shapes (N, {}) and (N, {}): strata reads queries (N, heads, steps, \
+             width) by transposed keys (N, heads, width, steps)",
+            super::ops::join(&query.shape()),
+            super::ops::join(&key.shape())
+        ));
+    }
+    Ok(Scores {
+        query: query.x.clone(),
+        key: key.x.clone(),
+        heads: query.heads,
+        scale: query.scale * key.scale,
+        causal: false,
+        softmax: false,
+    })
+}
+
+/// Scores plus a constant mask: nothing when the mask is all zeros, a causal attention when
+/// it leaves out exactly the keys after each query; other masks are refused.
+fn masked(scores: &Scores, mask: &Constant) -> Result<Scores, String> {
+    let [heads, tq, tk] = [scores.heads, scores.query.shape[0], scores.key.shape[0]];
+    let mut shape = mask.shape.clone();
+    while shape.len() < 4 {
+        shape.insert(0, 1);
+    }
+    let fits = !scores.softmax
+        && shape.len() == 4
+        && shape[0] == 1
+        && [1, heads].contains(&shape[1])
+        && [1, tq].contains(&shape[2])
+        && [1, tk].contains(&shape[3]);
+    if !fits {
+        return Err(format!(
+            "adds a mask of shape {:?} to attention scores of ONNX shape (N, {heads}, {tq}, {tk}) (before their Softmax)",
+            mask.shape
+        ));
+    }
+    let values = mask.floats();
+    let at = |h: usize, i: usize, j: usize| {
+        let index = ((h.min(shape[1] - 1) * shape[2] + i.min(shape[2] - 1)) * shape[3]) + j.min(shape[3] - 1);
+        values[index]
+    };
+    let pairs = || (0..heads).flat_map(move |h| (0..tq).flat_map(move |i| (0..tk).map(move |j| (h, i, j))));
+    if pairs().all(|(h, i, j)| at(h, i, j) == 0.0) {
+        return Ok(scores.clone());
+    }
+    let causal = tq == tk
+        && pairs().all(|(h, i, j)| match j > i {
+            true => at(h, i, j) <= LEFT_OUT,
+            false => at(h, i, j) == 0.0,
+        });
+    if !causal {
+        return Err(
+            "adds a constant mask to attention scores that is neither all zeros nor causal (strata's attention \
+             takes those two)"
+                .into(),
+        );
+    }
+    Ok(Scores {
+        causal: true,
+        ..scores.clone()
+    })
+}
+
+/// The softmax of scores, over the keys (the last axis).
+fn softmax(node: &Node, scores: &Scores) -> Result<Scores, String> {
+    let axis = node.int("axis", if node.opset >= 13 { -1 } else { 1 });
+    if scores.softmax || !(axis == -1 || axis == 3) {
+        return Err(format!(
+            "Softmax over axis {axis} of attention scores: strata's attention takes it over the keys (axis -1)"
+        ));
+    }
+    Ok(Scores {
+        softmax: true,
+        ..scores.clone()
+    })
+}

@@ -1,0 +1,293 @@
+//! ONNX operators on sequences as strata layers: token embeddings (`Gather` on a constant
+//! table), a step picked from a sequence (`Gather` of one index), `LayerNormalization`,
+//! `Gelu`, constant tensors added to a sequence (learned positions, as Hugging Face's
+//! embeddings add them) and 1-D convolutions (`Conv` on `(N, C, L)`, held channels-last).
+
+use super::convert::{Computed, Converter, Node, Tensor, onnx_shape};
+use super::ops::{check_len, check_ungrouped_size, join, permute, ungrouped};
+use super::tensors::Constant;
+use crate::model::Source;
+use serde_json::json;
+
+impl Converter {
+    /// `Gather`: token embeddings when the data is a constant table and the indices computed,
+    /// one step of a sequence when the data is computed and the index a constant.
+    pub(super) fn gather(&mut self, node: &Node) -> Result<Tensor, String> {
+        match matches!(self.input(node, 0)?, Tensor::Constant(_)) {
+            true => self.embedding(node),
+            false => self.pick_step(node),
+        }
+    }
+
+    /// `Gather(table, ids)` on axis 0: an `Embedding` holding the table.
+    fn embedding(&mut self, node: &Node) -> Result<Tensor, String> {
+        let table = self.constant(node, 0, "table")?;
+        let ids = self.computed(node, 1)?;
+        let &[rows, width] = table.shape.as_slice() else {
+            return Err(format!(
+                "gathers from a constant of shape {:?}: strata reads an embedding table (rows, width)",
+                table.shape
+            ));
+        };
+        if node.int("axis", 0) != 0 || ids.order.is_some() || rows == 0 || width == 0 {
+            return Err(format!(
+                "gathers rows of a table {:?} along axis {}: strata reads row lookups (axis 0) by token ids",
+                table.shape,
+                node.int("axis", 0)
+            ));
+        }
+        let config = json!({"input_dim": rows, "output_dim": width});
+        let (source, shape, layer) =
+            self.add_layer(node.proto, "", "Embedding", config, &[&ids], vec![table.floats()])?;
+        let axes: Vec<usize> = ids.axes.iter().copied().chain([ids.shape.len()]).collect();
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape: onnx_shape(&shape, &axes),
+            axes,
+            order: None,
+            non_negative: false,
+            layer: Some(layer),
+        }))
+    }
+
+    /// `Gather(x, i)` along the steps of a sequence `(N, T, features)`: a `Cropping1D` keeping
+    /// step `i`, then a `Reshape` dropping the steps axis when the index is a scalar (as
+    /// `hidden[:, 0]`, the first token a classifier reads).
+    fn pick_step(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        let index = self.constant(node, 1, "index")?;
+        let picks = index.ints("Gather's indices")?;
+        let axis = node.int("axis", 0);
+        let axis = if axis < 0 {
+            axis + x.shape.len() as i64 + 1
+        } else {
+            axis
+        };
+        let sequence = x.shape.len() == 2 && x.axes == [0, 1] && x.order.is_none();
+        if !sequence || axis != 1 || picks.len() != 1 || index.shape.len() > 1 {
+            return Err(format!(
+                "gathers indices {picks:?} along axis {axis} of ONNX shape (N, {}): strata reads one step of a \
+                 sequence (N, steps, features)",
+                join(&x.shape)
+            ));
+        }
+        let steps = x.shape[0] as i64;
+        let step = if picks[0] < 0 { picks[0] + steps } else { picks[0] };
+        if !(0..steps).contains(&step) {
+            return Err(format!("index {} is out of range for {steps} steps", picks[0]));
+        }
+        let config = json!({ "cropping": [step, steps - 1 - step] });
+        let (source, shape, layer) = self.add_layer(node.proto, "", "Cropping1D", config, &[&x], vec![])?;
+        let cropped = Computed {
+            source,
+            shape,
+            layer: Some(layer),
+            ..x
+        };
+        match index.shape.is_empty() {
+            true => {
+                let width = cropped.shape[1];
+                self.reshape_computed(node, cropped, vec![width])
+            }
+            false => Ok(Tensor::Computed(cropped)),
+        }
+    }
+
+    /// `LayerNormalization` over the last axis: Keras's layer, which strata also holds last.
+    pub(super) fn layer_norm(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        let rank = x.shape.len() as i64 + 1;
+        let axis = node.int("axis", -1);
+        let axis = if axis < 0 { axis + rank } else { axis };
+        let last = x.shape.len() - 1;
+        if axis != rank - 1 || x.axes.last() != Some(&last) || x.order.is_some() {
+            return Err(format!(
+                "normalizes from axis {axis} of ONNX shape (N, {}): strata normalizes the last axis, held last",
+                join(&x.shape)
+            ));
+        }
+        let width = x.shape[last];
+        let scale = self.constant(node, 1, "scale")?;
+        check_len(&scale, width, "scale")?;
+        let mut weights = vec![scale.floats()];
+        let bias = self.optional_constant(node, 2, "bias")?;
+        if let Some(bias) = &bias {
+            check_len(bias, width, "bias")?;
+            weights.push(bias.floats());
+        }
+        let config = json!({
+            "axis": -1,
+            "epsilon": node.float("epsilon", 1e-5),
+            "center": bias.is_some(),
+            "scale": true,
+        });
+        Ok(Tensor::Computed(self.add_same_layout(
+            node.proto,
+            "LayerNormalization",
+            config,
+            &x,
+            weights,
+        )?))
+    }
+
+    /// `Gelu` (opset 20, or the `Erf` pattern of older opsets fused into one): Keras's exact
+    /// `gelu` activation.
+    pub(super) fn gelu(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        let approximate = node.string("approximate").unwrap_or_else(|| "none".into());
+        if approximate != "none" {
+            return Err(format!(
+                "Gelu with approximate = {approximate} is not supported (strata's gelu is the exact one)"
+            ));
+        }
+        let config = json!({ "activation": "gelu" });
+        Ok(Tensor::Computed(self.add_same_layout(
+            node.proto,
+            "Activation",
+            config,
+            &x,
+            vec![],
+        )?))
+    }
+
+    /// `x + c` where `c` holds one value per step and feature of a sequence `x (N, T, features)`
+    /// (leading axes of 1 aside): a `PositionEmbedding` holding `c` and an `Add`. A second such
+    /// constant added to that sum goes into the same table (Hugging Face adds token-type and
+    /// position embeddings one after the other). `None` for other constants.
+    pub(super) fn add_sequence_constant(
+        &mut self,
+        node: &Node,
+        x: &Computed,
+        c: &Constant,
+        read_once: bool,
+    ) -> Result<Option<Tensor>, String> {
+        let rank = c.shape.len();
+        let fits = x.shape.len() == 2
+            && x.axes == [0, 1]
+            && x.order.is_none()
+            && rank >= 2
+            && c.shape[rank - 2..] == x.shape[..]
+            && c.shape[..rank - 2].iter().all(|&d| d == 1);
+        if !fits {
+            return Ok(None);
+        }
+        let values = c.floats();
+        if read_once && let Some(table) = self.position_table_under(x) {
+            let weights = &mut self.layers[table].weights[0];
+            weights.iter_mut().zip(&values).for_each(|(w, v)| *w += v);
+            return Ok(Some(Tensor::Computed(x.clone())));
+        }
+        let config = json!({ "sequence_length": x.shape[0] });
+        let (source, _, layer) = self.add_layer(
+            node.proto,
+            "_positions",
+            "PositionEmbedding",
+            config,
+            &[x],
+            vec![values],
+        )?;
+        let positions = Computed {
+            source,
+            layer: Some(layer),
+            ..x.clone()
+        };
+        let (source, _, layer) = self.add_layer(node.proto, "", "Add", json!({}), &[x, &positions], vec![])?;
+        Ok(Some(Tensor::Computed(Computed {
+            source,
+            non_negative: false,
+            layer: Some(layer),
+            ..x.clone()
+        })))
+    }
+
+    /// The `PositionEmbedding` this import added into `x`, when `x` is that `Add`'s output.
+    fn position_table_under(&self, x: &Computed) -> Option<usize> {
+        let add = &self.layers[x.layer?];
+        if add.class != "Add" {
+            return None;
+        }
+        add.inputs.iter().find_map(|source| match source {
+            Source::Output(k) if self.layers[*k].class == "PositionEmbedding" => Some(*k),
+            _ => None,
+        })
+    }
+
+    /// `Conv` on a sequence `(N, C, L)` held channels-last: `Conv1D` ("valid", "same" or
+    /// "causal" padding; groups as in [`Converter::conv`]).
+    pub(super) fn conv1d(&mut self, node: &Node, w: &Constant) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        if !x.is_channels_last_sequence() {
+            return Err(format!(
+                "needs a sequence (N, C, L) that strata holds channels-last; input '{}' has ONNX shape (N, {}) in \
+                 another layout (a 1-D convolution reads the model's input or another one's output)",
+                node.input(0).unwrap_or(""),
+                join(&x.shape)
+            ));
+        }
+        let &[out, per_group, kernel] = w.shape.as_slice() else {
+            return Err(format!("kernel {:?} does not have three dimensions", w.shape));
+        };
+        let (channels, length) = (x.shape[0], x.shape[1]);
+        let group = node.int("group", 1);
+        let fits = out > 0
+            && kernel > 0
+            && group >= 1
+            && per_group.checked_mul(group as usize) == Some(channels)
+            && out.is_multiple_of(group as usize);
+        if !fits {
+            return Err(format!(
+                "a convolution with group {group} and a kernel of {:?} does not fit an input of {channels} channels",
+                w.shape
+            ));
+        }
+        let one = |name: &str| -> Result<usize, String> {
+            match node.ints(name).as_deref() {
+                None => Ok(1),
+                Some(&[v]) if (1..=1 << 20).contains(&v) => Ok(v as usize),
+                Some(v) => Err(format!("{name} {v:?}: strata reads one positive size (1-D windows)")),
+            }
+        };
+        let (stride, dilation) = (one("strides")?, one("dilations")?);
+        if node.ints("kernel_shape").is_some_and(|k| k != [kernel as i64]) {
+            return Err(format!("kernel_shape does not match the kernel {:?}", w.shape));
+        }
+        let span = (kernel - 1) * dilation + 1;
+        let total = ((length.div_ceil(stride).max(1) - 1) * stride + span).saturating_sub(length);
+        let same = [total as i64 / 2, (total - total / 2) as i64];
+        let pads = node.ints("pads").unwrap_or_else(|| vec![0, 0]);
+        let padding = match node.string("auto_pad").as_deref().unwrap_or("NOTSET") {
+            "VALID" => "valid",
+            "SAME_UPPER" => "same",
+            "NOTSET" | "" if pads == [0, 0] => "valid",
+            "NOTSET" | "" if pads == same => "same",
+            "NOTSET" | "" if pads == [span as i64 - 1, 0] && stride == 1 => "causal",
+            other => {
+                return Err(format!(
+                    "pads {pads:?} (auto_pad {other}): strata's Conv1D pads as \"valid\", \"same\" or \"causal\""
+                ));
+            }
+        };
+        let weights = w.floats();
+        let dense = match group {
+            1 => weights,
+            _ => {
+                check_ungrouped_size(w, group)?;
+                ungrouped(&weights, out, per_group, group as usize, kernel)
+            }
+        };
+        // ONNX (out, in, k) → Keras (k, in, out).
+        let mut all = vec![permute(&dense, &[out, channels, kernel], &[2, 1, 0])];
+        let bias = self.optional_constant(node, 2, "bias")?;
+        if let Some(bias) = &bias {
+            check_len(bias, out, "bias")?;
+            all.push(bias.floats());
+        }
+        let config = json!({
+            "filters": out, "kernel_size": [kernel], "strides": [stride], "dilation_rate": [dilation],
+            "padding": padding, "use_bias": bias.is_some(),
+        });
+        Ok(Tensor::Computed(
+            self.add_same_layout(node.proto, "Conv1D", config, &x, all)?,
+        ))
+    }
+}
