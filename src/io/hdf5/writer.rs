@@ -45,19 +45,21 @@ const MSG_SYMBOL_TABLE: u16 = 0x11;
 
 /// A group to write: members by name (a `BTreeMap`, so in the byte order HDF5 sorts names in)
 /// and string attributes.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Group {
     members: BTreeMap<String, Member>,
     attributes: Vec<(String, Attribute)>,
 }
 
 /// A member of a group.
+#[derive(Debug)]
 enum Member {
     Group(Group),
     Array { shape: Vec<usize>, values: Vec<f32> },
 }
 
 /// A string attribute: one string (a scalar, as h5py writes a `str` or `bytes`), or a list.
+#[derive(Debug)]
 pub(crate) enum Attribute {
     Text(String),
     Texts(Vec<String>),
