@@ -6,9 +6,9 @@ Keras's predictions with strata's.
 
 DIR holds NAME.keras, NAME.h5 and NAME.json (the input and strata's output) per model, as the
 example writes them. Each file must load (compiled, as it was saved) and predict within 1e-5 of
-strata (absolute, or relative to values above 1); exits 1 otherwise. Needs keras, h5py, numpy
-and scipy: Keras 3's numpy backend runs inference without TensorFlow (a throwaway venv:
-`pip install keras h5py numpy scipy`).
+strata (absolute, or relative to values above 1); exits 1 otherwise. Needs keras, h5py and
+numpy, and for Keras 3's numpy backend (inference without TensorFlow) jax, which it imports
+(a throwaway venv: `pip install keras h5py jax`); any other backend works too.
 """
 
 import json
