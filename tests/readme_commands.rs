@@ -52,6 +52,16 @@ const RUN: &[(&str, &[&str], &str)] = &[
         "saved to cnn.safetensors",
     ),
     (
+        "strata train --model cnn --save cnn.keras",
+        &["--epochs", "1", "--data", "{mnist}"],
+        "saved to cnn.keras",
+    ),
+    (
+        "strata export --model cnn.safetensors -o cnn.keras",
+        &[],
+        "for keras.models.load_model",
+    ),
+    (
         "strata train --resume cnn.safetensors --epochs 8",
         &["--epochs", "2"],
         "test accuracy",

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import _thread
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -243,8 +244,32 @@ def test_native_callbacks_write_their_files(tmp_path):
     model.fit(x, x[:, :1], epochs=3, callbacks=callbacks, verbose=0)
     assert (tmp_path / "log.csv").read_text().startswith("epoch")
     assert keras.models.load_model(tmp_path / "best.safetensors").predict(x[:1], verbose=0).shape == (1, 1)
-    with pytest.raises(NotImplementedError, match="safetensors"):
-        keras.callbacks.ModelCheckpoint("best.keras")
+
+
+def test_keras_files_round_trip(tmp_path):
+    x = np.random.default_rng(1).normal(size=(32, 6)).astype("float32")
+    y = (x.sum(axis=1) > 0).astype("int64")
+    model = keras.Sequential([keras.Input((6,)), layers.Dense(8, activation="relu"), layers.Dropout(0.2),
+                              layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    checkpoint = keras.callbacks.ModelCheckpoint(tmp_path / "best.keras", monitor="loss", save_best_only=True)
+    model.fit(x, y, epochs=2, callbacks=[checkpoint], verbose=0)
+    expected = model.predict(x, verbose=0)
+    for name in ["model.keras", "model.h5"]:
+        model.save(tmp_path / name)
+        loaded = keras.models.load_model(tmp_path / name)
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
+        for saved, restored in zip(model.get_weights(), loaded.get_weights()):
+            np.testing.assert_array_equal(saved, restored)
+        # Compiled as it was saved: evaluate gives the loss and the accuracy.
+        assert len(loaded.evaluate(x, y, verbose=0)) == 2
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+        config = json.loads(archive.read("config.json"))
+    assert config["class_name"] == "Sequential"
+    assert [layer["class_name"] for layer in config["config"]["layers"]] == ["InputLayer", "Dense", "Dropout", "Dense"]
+    assert config["compile_config"]["loss"] == "sparse_categorical_crossentropy"
+    assert keras.models.load_model(tmp_path / "best.keras").predict(x[:1], verbose=0).shape == (1, 2)
 
 
 def test_version_and_module_layout():

@@ -1,6 +1,6 @@
 //! Reading and writing models: model description files (JSON/TOML, Keras vocabulary),
-//! safetensors model files, Keras `.keras` archives and legacy `.h5` files (import), and atomic
-//! writes.
+//! safetensors model files, Keras `.keras` archives and legacy `.h5` files (both ways), and
+//! atomic writes.
 
 pub mod config;
 mod graph_config;
@@ -12,6 +12,7 @@ mod keras_layer;
 mod keras_nested;
 mod keras_ops;
 mod keras_references;
+mod keras_save;
 mod keras_weights;
 mod legacy_state;
 pub mod onnx;

@@ -46,8 +46,17 @@ const MAX_COUNTER: u64 = u32::MAX as u64;
 const MAX_ITERATIONS: u64 = i32::MAX as u64 - 1;
 
 impl Model {
-    /// Saves architecture, compile settings and weights to one safetensors file, atomically.
+    /// Saves architecture, compile settings and weights to one file, atomically: strata's
+    /// safetensors file (which also keeps the optimizer's state, the epochs trained and
+    /// attachments), or for a path ending in `.keras` the archive Keras 3 writes
+    /// ([`Model::save_keras`]), for `.h5` / `.hdf5` Keras's legacy HDF5 file
+    /// ([`Model::save_keras_h5`]); `keras.models.load_model` reads either.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        match super::keras_save::KerasFormat::of(path.as_ref()) {
+            Some(super::keras_save::KerasFormat::Archive) => return self.save_keras(path),
+            Some(super::keras_save::KerasFormat::Legacy) => return self.save_keras_h5(path),
+            None => {}
+        }
         let shape = self.input_shape().ok_or_else(|| {
             Error::Usage(
                 "the model has no weights yet: build it (compile with an Input, fit or predict) before saving".into(),

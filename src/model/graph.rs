@@ -504,6 +504,12 @@ impl Model {
         &self.network.calls
     }
 
+    /// Per-sample shape of every call output (indexed as [`Call::first_output`] counts them),
+    /// once built; empty before.
+    pub(crate) fn graph_output_shapes(&self) -> &[Vec<usize>] {
+        &self.network.output_shapes
+    }
+
     /// The calls that read each layer, as Keras's "connected to": `dense[0][0]` is the first
     /// call of `dense`.
     pub(crate) fn inbound(&self, call: &Call) -> Vec<String> {

@@ -108,8 +108,6 @@ class ModelCheckpoint(_Native):
             ("save_weights_only=True", save_weights_only), ("save_freq other than 'epoch'", save_freq != "epoch"),
             ("initial_value_threshold", initial_value_threshold is not None), (f"mode={mode!r}", mode != "auto"),
             ("a filepath with {placeholders}", "{" in filepath),
-            ("a .keras or .h5 filepath (strata saves its own safetensors file; use a .safetensors path)",
-             filepath.endswith((".keras", ".h5", ".hdf5"))),
         ] if bad]
         if unsupported:
             raise NotImplementedError(f"ModelCheckpoint: {', '.join(unsupported)}")

@@ -388,13 +388,14 @@ class Model:
         return json.loads(self._make_engine().config())
 
     def save(self, filepath, overwrite=True, **kwargs):
-        """Saves architecture, compile settings and weights in strata's model file
-        (safetensors), which ``keras.models.load_model`` and the ``strata`` command read."""
+        """Saves architecture, compile settings and weights: as Keras does for a path ending in
+        ``.keras`` (Keras 3's archive) or ``.h5`` (the legacy HDF5 file), which Keras's own
+        ``keras.models.load_model`` reads too; else in strata's model file (safetensors), which
+        also keeps the optimizer's state. ``keras.models.load_model`` and the ``strata`` command
+        read all three."""
+        if kwargs:
+            raise NotImplementedError(f"model.save: arguments strata does not support: {', '.join(kwargs)}")
         filepath = os.fspath(filepath)
-        if filepath.endswith((".keras", ".h5", ".hdf5")):
-            raise NotImplementedError(
-                f"model.save({filepath!r}): strata writes its own model file (safetensors), not Keras's "
-                ".keras or .h5 formats; save to a path ending in .safetensors")
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(filepath)
         self._make_engine().save(filepath)

@@ -55,7 +55,8 @@ enum Command {
     /// model.quantize("int8"), and save it (about four times smaller).
     Quantize(quantize::QuantizeArgs),
     /// Write a saved model as an ONNX file (opset 17, channels-last input, dynamic batch) for
-    /// ONNX Runtime and other ONNX runtimes.
+    /// ONNX Runtime and other ONNX runtimes, or as a Keras file (.keras, or a legacy .h5) for
+    /// keras.models.load_model.
     Export(export::ExportArgs),
 }
 

@@ -1,5 +1,5 @@
-//! A minimal, read-only HDF5 reader for the files h5py writes by default, which is how Keras
-//! stores a `.keras` archive's `model.weights.h5`.
+//! A minimal HDF5 reader for the files h5py writes by default, which is how Keras stores a
+//! `.keras` archive's `model.weights.h5`; `writer.rs` writes the same subset.
 //!
 //! Why strata has its own reader instead of a crate (an exception to "prefer a well-kept
 //! crate"): the `hdf5`/`hdf5-metno` crates wrap libhdf5, a C library that cannot be trusted with
@@ -26,6 +26,7 @@
 
 mod attribute;
 mod dataset;
+pub(crate) mod writer;
 
 pub(crate) use dataset::Dataset;
 use std::collections::HashSet;

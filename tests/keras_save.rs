@@ -1,0 +1,165 @@
+//! Saving in Keras's formats, `model.save("m.keras")` and `model.save("m.h5")`, and loading the
+//! files back in strata: the same weights, the same outputs bit for bit, the same compile
+//! settings. (Keras itself loads the same models in `tools/check_keras_save.py`, run by CI.)
+
+#[path = "common/keras_models.rs"]
+mod keras_models;
+
+use std::io::Read;
+use std::path::PathBuf;
+use strata::prelude::*;
+
+/// A fresh folder for one test's files.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-keras-save-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The compile settings that must survive: optimizer class and learning rate, losses, metrics.
+fn compile_summary(model: &Model) -> serde_json::Value {
+    let config = model.compile_config().expect("compiled");
+    serde_json::json!({
+        "optimizer": config["optimizer"]["class_name"],
+        "learning_rate": config["optimizer"]["config"]["learning_rate"],
+        "loss": config["loss"],
+        "from_logits": config["from_logits"],
+        "metrics": config["metrics"],
+    })
+}
+
+#[test]
+fn keras_files_round_trip_weights_outputs_and_compile_settings() {
+    let dir = scratch("round-trip");
+    for extension in ["keras", "h5"] {
+        for mut case in keras_models::cases().unwrap() {
+            let expected = case.model.predict(&case.input, 32).unwrap();
+            let path = dir.join(format!("{}.{extension}", case.name));
+            case.model.save(&path).unwrap();
+            let mut loaded = strata::load_model(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let (saved, restored) = (case.model.weights(), loaded.weights());
+            assert_eq!(restored.len(), saved.len(), "{}", path.display());
+            for (name, value) in &saved {
+                let back = &restored[name];
+                assert_eq!(back.shape(), value.shape(), "{name} of {}", path.display());
+                assert_eq!(back.data(), value.data(), "{name} of {}", path.display());
+            }
+            let got = loaded.predict(&case.input, 32).unwrap();
+            assert_eq!(got.shape(), expected.shape(), "{}", path.display());
+            assert_eq!(got.data(), expected.data(), "{}", path.display());
+            assert_eq!(
+                compile_summary(&loaded),
+                compile_summary(&case.model),
+                "{}",
+                path.display()
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_archive_is_laid_out_as_keras_writes_it() {
+    let dir = scratch("layout");
+    let mut cases = keras_models::cases().unwrap();
+    let text = cases.iter_mut().find(|c| c.name == "text").unwrap();
+    let path = dir.join("text.keras");
+    text.model.save(&path).unwrap();
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(|n| n.unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["config.json", "metadata.json", "model.weights.h5"]);
+    let mut config = String::new();
+    archive
+        .by_name("config.json")
+        .unwrap()
+        .read_to_string(&mut config)
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["class_name"], "Sequential");
+    let layers = config["config"]["layers"].as_array().unwrap();
+    let classes: Vec<&str> = layers.iter().map(|l| l["class_name"].as_str().unwrap()).collect();
+    assert_eq!(classes, ["InputLayer", "Embedding", "LSTM", "GRU", "Dense"]);
+    // Each layer says how Keras builds it: the LSTM reads (None, 15, 8).
+    assert_eq!(
+        layers[2]["build_config"]["input_shape"],
+        serde_json::json!([null, 15, 8])
+    );
+    assert_eq!(layers[2]["module"], "keras.layers");
+    assert_eq!(config["compile_config"]["loss"], "binary_crossentropy");
+    assert_eq!(config["compile_config"]["optimizer"]["module"], "keras.optimizers");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_loss_on_logits_is_saved_as_a_keras_loss_object() {
+    let dir = scratch("logits");
+    let mut cases = keras_models::cases().unwrap();
+    let functional = cases.iter_mut().find(|c| c.name == "functional").unwrap();
+    let path = dir.join("functional.keras");
+    functional.model.save(&path).unwrap();
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let mut config = String::new();
+    archive
+        .by_name("config.json")
+        .unwrap()
+        .read_to_string(&mut config)
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let loss = &config["compile_config"]["loss"];
+    assert_eq!(loss["class_name"], "SparseCategoricalCrossentropy");
+    assert_eq!(loss["config"]["from_logits"], true);
+    // The shared layer is called twice: its second call is Keras's node 1.
+    let layers = config["config"]["layers"].as_array().unwrap();
+    let shared = layers.iter().find(|l| l["name"] == "shared").unwrap();
+    assert_eq!(shared["inbound_nodes"].as_array().unwrap().len(), 2);
+    let add = layers.iter().find(|l| l["class_name"] == "Add").unwrap();
+    let histories: Vec<&serde_json::Value> = add["inbound_nodes"][0]["args"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["config"]["keras_history"])
+        .collect();
+    assert_eq!(
+        histories,
+        [
+            &serde_json::json!(["shared", 0, 0]),
+            &serde_json::json!(["shared", 1, 0])
+        ]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn layers_keras_lacks_are_all_named_before_anything_is_written() {
+    let dir = scratch("unsupported");
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[5, 4]))
+        .add(PositionEmbedding::new(5))
+        .add(Bidirectional::new(LSTM::new(2)))
+        .add(Dense::new(1));
+    model.build(&[5, 4]).unwrap();
+    for name in ["m.keras", "m.h5"] {
+        let path = dir.join(name);
+        let error = model.save(&path).unwrap_err().to_string();
+        assert!(error.contains("'position_embedding' (PositionEmbedding)"), "{error}");
+        assert!(error.contains("keras_hub"), "{error}");
+        assert!(error.contains("'bidirectional' (Bidirectional)"), "{error}");
+        assert!(error.contains(".safetensors"), "{error}");
+        assert!(!path.exists());
+    }
+    // The same model saves in strata's own file.
+    model.save(dir.join("m.safetensors")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unbuilt_model_is_refused() {
+    let mut model = Sequential::new();
+    model.add(Dense::new(3));
+    let error = model.save("never-written.keras").unwrap_err().to_string();
+    assert!(error.contains("build it"), "{error}");
+    assert!(!std::path::Path::new("never-written.keras").exists());
+}
