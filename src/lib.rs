@@ -39,6 +39,7 @@ pub mod layers;
 pub mod limits;
 pub mod losses;
 pub mod metrics;
+pub mod mixed_precision;
 pub mod model;
 pub mod optimizers;
 pub mod plot;

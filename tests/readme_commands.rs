@@ -94,6 +94,16 @@ const RUN: &[(&str, &[&str], &str)] = &[
     ),
     ("strata summary --model cnn-int8.safetensors", &[], "Quantized (int8)"),
     (
+        "strata train --model cnn --mixed-precision bf16 --save cnn-bf16.safetensors",
+        &["--epochs", "1", "--data", "{mnist}"],
+        "saved to cnn-bf16.safetensors",
+    ),
+    (
+        "strata evaluate --model cnn.safetensors --mixed-precision bf16",
+        &[],
+        "test accuracy",
+    ),
+    (
         "strata train --model cnn --epochs 2 --augment --plot curves.png",
         &["--epochs", "1", "--data", "{mnist}"],
         "file:curves.png",

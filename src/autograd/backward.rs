@@ -130,7 +130,7 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
         // Int8 products have no gradient: `fit` refuses a quantized model before recording.
         Op::Constant | Op::Param(_) | Op::Int8 { .. } => {}
         Op::MatMul(a, b) => ops::matmul_backward(a, b, inputs, node, targets),
-        Op::Linear { x, kernel, bias } => ops::linear_backward(x, kernel, bias, inputs, node, targets),
+        Op::Linear { x, kernel, bias, dtype } => ops::linear_backward(x, kernel, bias, dtype, inputs, node, targets),
         Op::Binary(kind, a, b) => ops::binary_backward(kind, a, b, inputs, node, targets),
         Op::Unary(kind, x) => ops::unary_backward(kind, x, inputs, node, targets),
         Op::Scale(x, factor) => ops::scale_backward(x, factor, node, targets),

@@ -5,7 +5,7 @@ use super::op::{Op, Var};
 use super::profile;
 use super::tape::Graph;
 use crate::error::{Error, Result};
-use crate::kernels::{self, Direct, OutputGrad, Padding, Transpose, Window2d, Winograd, output_size};
+use crate::kernels::{self, ComputeDtype, Direct, OutputGrad, Padding, Transpose, Window2d, Winograd, output_size};
 use crate::tensor::Tensor;
 
 /// Strides, dilation and padding of a 2-D window (Keras's `strides`, `dilation_rate`,
@@ -86,22 +86,27 @@ impl Graph<'_> {
     /// Winograd's algorithm (`kernels::Winograd`); other shapes are lowered to one matrix
     /// product through im2col.
     pub fn conv2d(&mut self, x: Var, kernel: Var, bias: Option<Var>, options: WindowOptions) -> Result<Var> {
-        self.conv2d_activated(x, kernel, bias, options, false)
+        self.conv2d_in(x, kernel, bias, options, false, ComputeDtype::Float32)
     }
 
     /// [`Graph::conv2d`] followed by a ReLU, in one operation: the output is written once, and
     /// the backward pass applies the ReLU's mask while it reads the output gradient.
     pub fn conv2d_relu(&mut self, x: Var, kernel: Var, bias: Option<Var>, options: WindowOptions) -> Result<Var> {
-        self.conv2d_activated(x, kernel, bias, options, true)
+        self.conv2d_in(x, kernel, bias, options, true, ComputeDtype::Float32)
     }
 
-    fn conv2d_activated(
+    /// [`Graph::conv2d`] (followed by a ReLU when `relu`) with its products in `dtype`. In
+    /// bfloat16 every shape is lowered to im2col and one product (forward and backward), whose
+    /// operands are rounded to bfloat16 as they enter it and which accumulates in f32; Winograd's
+    /// algorithm and the direct kernel are f32 only.
+    pub fn conv2d_in(
         &mut self,
         x: Var,
         kernel: Var,
         bias: Option<Var>,
         options: WindowOptions,
         relu: bool,
+        dtype: ComputeDtype,
     ) -> Result<Var> {
         let (sx, sk) = (self.dims(x), self.dims(kernel));
         if sk.len() != 4 || sx.len() != 4 || sk[2] != sx[3] {
@@ -129,11 +134,12 @@ impl Graph<'_> {
             bias,
             window: g,
             relu,
+            dtype,
         };
         // Winograd's transformed kernel depends on the weights alone: an earlier pass with the
         // same weights left it in this node's saved state (inference calls `predict` again and
         // again with unchanged weights).
-        let winograd = Winograd::plan(&g, filters);
+        let winograd = winograd_plan(&g, filters, dtype);
         let key = winograd.and_then(|w| Some(crate::rng::mix(self.weights_key(kernel)?, w.kernel_len() as u64)));
         Ok(self.push_cached(op, &shape, key, |inputs, out, saved, transformed| {
             let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
@@ -152,7 +158,7 @@ impl Graph<'_> {
                 };
                 return profile::time("conv2d.winograd", false, run);
             }
-            if let Some(direct) = Direct::plan(&g, filters) {
+            if let Some(direct) = direct_plan(&g, filters, dtype) {
                 let run = || direct.forward(&g, x, kernel, bias, relu, out.data_mut());
                 return profile::time("conv2d.direct", false, run);
             }
@@ -168,7 +174,8 @@ impl Graph<'_> {
                 saved.data()
             };
             let out = out.data_mut();
-            kernels::matmul(
+            kernels::product(
+                dtype,
                 cols,
                 Transpose::No,
                 kernel,
@@ -213,6 +220,7 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
         bias,
         window: g,
         relu,
+        dtype,
     } = op
     else {
         unreachable!("conv2d_backward of {op:?}")
@@ -224,7 +232,7 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     let (dk, db) = (cleared(dk), cleared(db));
     let filters = node.value.shape()[3];
     let (xv, y, dy) = (inputs.get(x).data(), node.value.data(), node.grad.data());
-    if let Some(w) = Winograd::plan(&g, filters) {
+    if let Some(w) = winograd_plan(&g, filters, dtype) {
         scratch.resize_for(&[w.backward_scratch_len()]);
         let (saved, scratch) = (node.saved.data(), scratch.data_mut());
         let run = || {
@@ -241,7 +249,7 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     }
     let dx = cleared(dx);
     let (rows, patch) = (g.batch * g.positions(), g.patch_len());
-    let direct = Direct::plan(&g, filters);
+    let direct = direct_plan(&g, filters, dtype);
     let direct_len = direct.map_or(0, |d| d.backward_scratch_len());
     let input_cols_len = if dx.is_some() { rows * patch } else { 0 };
     let masked_len = if relu && (dx.is_some() || direct.is_none()) {
@@ -263,6 +271,7 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
             relu_masked(relu, masked, dy, y),
             input_cols,
             dx,
+            dtype,
         );
     }
     // im2col: the products with the (masked) output gradient, then col2im for the input.
@@ -273,11 +282,22 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
     if let Some(dk) = dk {
         profile::time("conv2d.kernel_grad", true, || {
             let cols = if is_pointwise(&g) { xv } else { node.saved.data() };
-            kernels::matmul(cols, Transpose::Yes, dy, Transpose::No, dk, patch, rows, filters, true);
+            kernels::product(
+                dtype,
+                cols,
+                Transpose::Yes,
+                dy,
+                Transpose::No,
+                dk,
+                patch,
+                rows,
+                filters,
+                true,
+            );
         });
     }
     if let Some(dx) = dx {
-        im2col_input_grad(&g, inputs.get(kernel).data(), dy, input_cols, dx);
+        im2col_input_grad(&g, inputs.get(kernel).data(), dy, input_cols, dx, dtype);
     }
 }
 
@@ -288,9 +308,13 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
 /// needs no gradient (the first layer; its input gradient would need the output gradient).
 /// The convolution's output gradient is then never written to memory.
 pub(super) fn pool_folds_into(conv: Op, pool: &Window2d, input_needs_grad: bool) -> bool {
-    let Op::Conv2d { window: g, .. } = conv else {
+    let Op::Conv2d { window: g, dtype, .. } = conv else {
         return false;
     };
+    if dtype != ComputeDtype::Float32 {
+        // The folded rules are the f32 kernels'; a bfloat16 convolution runs through im2col.
+        return false;
+    }
     let filters = pool.channels;
     let path = if Winograd::plan(&g, filters).is_some() {
         true
@@ -321,6 +345,7 @@ pub(super) fn conv2d_pooled_backward(
             bias,
             window: g,
             relu,
+            ..
         },
         Op::MaxPool2d {
             window: pool_window, ..
@@ -360,6 +385,20 @@ fn is_pointwise(g: &Window2d) -> bool {
     (g.window_h, g.window_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left) == (1, 1, 1, 1, 0, 0)
 }
 
+/// Winograd's plan for an f32 convolution (none in bfloat16: see [`Graph::conv2d_in`]).
+fn winograd_plan(g: &Window2d, filters: usize, dtype: ComputeDtype) -> Option<Winograd> {
+    (dtype == ComputeDtype::Float32)
+        .then(|| Winograd::plan(g, filters))
+        .flatten()
+}
+
+/// The direct kernel's plan for an f32 convolution (none in bfloat16).
+fn direct_plan(g: &Window2d, filters: usize, dtype: ComputeDtype) -> Option<Direct> {
+    (dtype == ComputeDtype::Float32)
+        .then(|| Direct::plan(g, filters))
+        .flatten()
+}
+
 /// A gradient buffer to add into: a fresh one (stale contents) cleared first.
 fn cleared(grad: Option<(&mut [f32], bool)>) -> Option<&mut [f32]> {
     grad.map(|(grad, fresh)| {
@@ -380,10 +419,18 @@ fn relu_masked<'a>(relu: bool, masked: &'a mut [f32], dy: &'a [f32], y: &[f32]) 
 }
 
 /// `dx += col2im(dy · kernelᵀ)`, with `input_cols` (`rows × patch`) as working memory.
-fn im2col_input_grad(g: &Window2d, kernel: &[f32], dy: &[f32], input_cols: &mut [f32], dx: &mut [f32]) {
+fn im2col_input_grad(
+    g: &Window2d,
+    kernel: &[f32],
+    dy: &[f32],
+    input_cols: &mut [f32],
+    dx: &mut [f32],
+    dtype: ComputeDtype,
+) {
     let (rows, patch) = (g.batch * g.positions(), g.patch_len());
     let filters = dy.len() / rows;
-    kernels::matmul(
+    kernels::product(
+        dtype,
         dy,
         Transpose::No,
         kernel,

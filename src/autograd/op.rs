@@ -6,7 +6,7 @@
 use super::cell::RecurrentOptions;
 use super::params::ParamId;
 use super::pointwise::{BinaryOp, UnaryOp};
-use crate::kernels::Window2d;
+use crate::kernels::{ComputeDtype, Window2d};
 
 /// A handle to one recorded value on the tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub(crate) enum Op {
         x: Var,
         kernel: Var,
         bias: Option<Var>,
+        /// What the forward and backward products compute in.
+        dtype: ComputeDtype,
     },
     Binary(BinaryOp, Var, Var),
     Unary(UnaryOp, Var),
@@ -39,6 +41,8 @@ pub(crate) enum Op {
         window: Window2d,
         /// `max(·, 0)` applied to the output in the same pass.
         relu: bool,
+        /// What the products compute in (bfloat16: always through im2col and one product).
+        dtype: ComputeDtype,
     },
     /// Each channel of `x` under its own filters (kernel `(KH, KW, C, multiplier)`).
     DepthwiseConv2d {
@@ -225,7 +229,7 @@ impl Op {
         match *self {
             Constant | Param(_) | Gather { .. } | Recurrent { .. } | Attention { .. } => [None; 3],
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
-            Linear { x, kernel, bias }
+            Linear { x, kernel, bias, .. }
             | Conv2d { x, kernel, bias, .. }
             | DepthwiseConv2d { x, kernel, bias, .. }
             | ConvTranspose2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],

@@ -10,7 +10,7 @@ use super::params::ParamId;
 use super::pointwise::{BinaryOp, UnaryOp};
 use super::tape::Graph;
 use crate::error::{Error, Result};
-use crate::kernels::{self, Transpose};
+use crate::kernels::{self, ComputeDtype, Transpose};
 use crate::tensor::{Dims, broadcast_dims, numel};
 
 impl Graph<'_> {
@@ -35,6 +35,13 @@ impl Graph<'_> {
     /// bias is added while the product's output is still in cache.
     /// `x` is `(..., in)`, `kernel` `(in, out)`, `bias` `(out)`; the result is `(..., out)`.
     pub fn linear(&mut self, x: Var, kernel: Var, bias: Option<Var>) -> Result<Var> {
+        self.linear_in(x, kernel, bias, ComputeDtype::Float32)
+    }
+
+    /// [`Graph::linear`] with its products (forward and backward) in `dtype`: under
+    /// bfloat16, `x`, the kernel and the output gradient are rounded to bfloat16 as they enter
+    /// a product, which accumulates in f32; the output, the bias and the gradients are f32.
+    pub fn linear_in(&mut self, x: Var, kernel: Var, bias: Option<Var>, dtype: ComputeDtype) -> Result<Var> {
         let (sx, sk) = (self.dims(x), self.dims(kernel));
         let inner = sx.last().copied().unwrap_or(0);
         if sx.is_empty() || sk.len() != 2 || sk[0] != inner {
@@ -57,9 +64,11 @@ impl Graph<'_> {
         let rows = numel(&sx) / inner.max(1);
         let mut shape = sx.clone();
         *shape.last_mut().expect("non-empty") = units;
-        Ok(self.push(Op::Linear { x, kernel, bias }, &shape, |inputs, out, _| {
+        let op = Op::Linear { x, kernel, bias, dtype };
+        Ok(self.push(op, &shape, |inputs, out, _| {
             let (xv, kv) = (inputs.get(x).data(), inputs.get(kernel).data());
-            kernels::matmul(
+            kernels::product(
+                dtype,
                 xv,
                 Transpose::No,
                 kv,
@@ -270,6 +279,7 @@ pub(super) fn linear_backward(
     x: Var,
     kernel: Var,
     bias: Option<Var>,
+    dtype: ComputeDtype,
     inputs: &Inputs,
     node: Node,
     targets: &mut GradTargets,
@@ -279,7 +289,8 @@ pub(super) fn linear_backward(
     let rows = xv.len() / inner.max(1);
     let dy = node.grad.data();
     if let Some(dx) = targets.get(x) {
-        kernels::matmul(
+        kernels::product(
+            dtype,
             dy,
             Transpose::No,
             kv.data(),
@@ -292,7 +303,8 @@ pub(super) fn linear_backward(
         );
     }
     if let Some((dk, fresh)) = targets.get_fresh(kernel) {
-        kernels::matmul(
+        kernels::product(
+            dtype,
             xv.data(),
             Transpose::Yes,
             dy,

@@ -5,6 +5,7 @@
 //! folder and nothing else.
 
 mod attention;
+mod bf16_matmul;
 mod conv;
 mod conv_transpose;
 mod depthwise;
@@ -25,6 +26,11 @@ mod winograd;
 mod winograd_tiles;
 
 pub(crate) use attention::{AttentionDims, attention_backward, attention_forward};
+pub use bf16_matmul::{ComputeDtype, round_through_bf16};
+// Public (but hidden from the documentation) for the benchmarks, as `matmul` is.
+#[doc(hidden)]
+pub use bf16_matmul::matmul_bf16;
+pub(crate) use bf16_matmul::product;
 pub(crate) use conv::{OutputGrad, col2im_accumulate, im2col, output_size, pool_folds};
 pub use conv::{Padding, Window2d};
 pub(crate) use conv_transpose::{conv_transpose, conv_transpose_backward, transposed_size};
@@ -41,7 +47,7 @@ pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backwar
 pub(crate) use reduce::*;
 pub(crate) use resize::{upsample_bilinear, upsample_bilinear_backward};
 pub(crate) use simd::widest;
-pub use simd::{SimdLevel, limit_simd_on_this_thread, simd_level};
+pub use simd::{SimdLevel, bf16_dot, limit_simd_on_this_thread, simd_level};
 pub(crate) use spatial::{place, upsample_nearest, upsample_nearest_backward};
 pub(crate) use threads::on_pool;
 pub use threads::{join_pool, threads};

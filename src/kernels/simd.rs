@@ -15,6 +15,10 @@
 //! the environment variable `STRATA_SIMD` (`avx512`, `avx2` or `scalar`) for benchmarking and
 //! testing, and per thread by [`limit_simd_on_this_thread`] (the tests and benchmarks compare
 //! the paths in one process that way).
+//!
+//! The bfloat16 products (`bf16_matmul.rs`) go one step above AVX-512F where the CPU has
+//! AVX512_BF16 ([`bf16_dot`]); `STRATA_SIMD=avx512` keeps them on AVX-512F's f32 arithmetic
+//! (same results, for comparing the two), `STRATA_SIMD=avx512bf16` is the default spelled out.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -69,6 +73,8 @@ fn process_level() -> SimdLevel {
         let cpu = SimdLevel::detected();
         match std::env::var("STRATA_SIMD") {
             Err(_) => cpu,
+            // The default, named: AVX-512 with AVX512_BF16 for the bfloat16 products.
+            Ok(value) if value.trim().eq_ignore_ascii_case(BF16_DOT_NAME) => cpu,
             Ok(value) => match SimdLevel::parse(&value) {
                 Some(level) => level.min(cpu),
                 None => {
@@ -82,6 +88,32 @@ fn process_level() -> SimdLevel {
             },
         }
     })
+}
+
+/// The `STRATA_SIMD` value that allows `vdpbf16ps` explicitly (as leaving it unset does).
+const BF16_DOT_NAME: &str = "avx512bf16";
+
+/// Whether the process may use AVX512_BF16: the CPU has it (with AVX-512F) and `STRATA_SIMD`
+/// is unset or `avx512bf16`. Read once.
+fn process_bf16_dot() -> bool {
+    static DOT: OnceLock<bool> = OnceLock::new();
+    *DOT.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        let cpu = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16");
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = false;
+        let allowed =
+            std::env::var("STRATA_SIMD").map_or(true, |value| value.trim().eq_ignore_ascii_case(BF16_DOT_NAME));
+        cpu && allowed
+    })
+}
+
+/// Whether the bfloat16 products run `vdpbf16ps` (AVX512_BF16) on this thread: the CPU has
+/// it, `STRATA_SIMD` allows it, this thread runs the AVX-512 path and has no limit of its own
+/// ([`limit_simd_on_this_thread`] with any level keeps them on f32 arithmetic). Otherwise they
+/// run as f32 arithmetic on the [`simd_level`] path, with the same results.
+pub fn bf16_dot() -> bool {
+    process_bf16_dot() && simd_level() == SimdLevel::Avx512 && THREAD_LIMIT.with(Cell::get).is_none()
 }
 
 thread_local! {

@@ -7,6 +7,7 @@ use super::{Layer, args};
 use crate::activations;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
+use crate::mixed_precision::{self, DTypePolicy};
 use crate::regularizers::Regularizer;
 use serde_json::Value;
 
@@ -122,6 +123,10 @@ pub struct WeightArgs {
     pub kernel_regularizer: Option<Regularizer>,
     /// A penalty on the bias added to the training loss.
     pub bias_regularizer: Option<Regularizer>,
+    /// What the layer's products compute in (Keras's `dtype` argument): the global policy
+    /// when the layer was constructed, unless set. `Conv2DTranspose` computes in f32 under
+    /// every policy.
+    pub dtype_policy: DTypePolicy,
 }
 
 impl Default for WeightArgs {
@@ -133,6 +138,8 @@ impl Default for WeightArgs {
             bias_initializer: Initializer::Zeros,
             kernel_regularizer: None,
             bias_regularizer: None,
+            // Read when the layer is constructed, as Keras's layers read the global policy.
+            dtype_policy: mixed_precision::global_policy(),
         }
     }
 }
@@ -149,6 +156,7 @@ impl WeightArgs {
             bias_initializer: args::initializer(config, "bias_initializer")?.unwrap_or(defaults.bias_initializer),
             kernel_regularizer: args::regularizer(config, "kernel_regularizer")?,
             bias_regularizer: args::regularizer(config, "bias_regularizer")?,
+            dtype_policy: mixed_precision::policy_of_config(config)?,
         })
     }
 
@@ -164,6 +172,10 @@ impl WeightArgs {
         });
         if let (Some(own), Value::Object(keys)) = (settings.as_object_mut(), keys) {
             own.extend(keys);
+            // Only a non-default policy is written, so configs of f32 models stay as they were.
+            if let Some(policy) = mixed_precision::config_of_policy(self.dtype_policy) {
+                own.insert("dtype".into(), policy);
+            }
         }
         settings
     }
@@ -220,6 +232,18 @@ macro_rules! weight_builders {
             pub fn bias_regularizer(mut self, regularizer: $crate::regularizers::Regularizer) -> Self {
                 self.weights.bias_regularizer = Some(regularizer);
                 self
+            }
+
+            /// The layer's dtype policy (Keras's `dtype="mixed_bfloat16"` argument) instead of
+            /// the global one it was constructed under; see [`crate::mixed_precision`].
+            pub fn dtype_policy(mut self, policy: $crate::mixed_precision::DTypePolicy) -> Self {
+                self.weights.dtype_policy = policy;
+                self
+            }
+
+            /// The layer's dtype policy (Keras's `layer.dtype_policy`).
+            pub fn policy(&self) -> $crate::mixed_precision::DTypePolicy {
+                self.weights.dtype_policy
             }
         }
     };

@@ -244,11 +244,8 @@ impl Layer for Conv2D {
         }
         // A ReLU is fused into the convolution: one pass over the output instead of three.
         let fused_relu = self.function == activations::Activation::Relu;
-        let mut y = if fused_relu {
-            graph.conv2d_relu(input, kernel, bias, self.options)?
-        } else {
-            graph.conv2d(input, kernel, bias, self.options)?
-        };
+        let dtype = self.weights.dtype_policy.products();
+        let mut y = graph.conv2d_in(input, kernel, bias, self.options, fused_relu, dtype)?;
         if self.one_dimensional {
             let shape = graph.dims(y);
             y = graph.reshape(y, &[shape[0], shape[2], shape[3]])?;

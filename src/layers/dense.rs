@@ -158,7 +158,7 @@ impl Layer for Dense {
             graph.int8_linear(x, kernel, bias)?
         } else {
             let kernel = graph.param(kernel);
-            graph.linear(x, kernel, bias)?
+            graph.linear_in(x, kernel, bias, self.weights.dtype_policy.products())?
         };
         let y = self.function.apply(graph, y);
         // A sequence keeps its mask (Keras's Dense supports masking).

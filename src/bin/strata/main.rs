@@ -29,6 +29,12 @@ struct Cli {
     /// STRATA_MAX_MEMORY; default: 16G].
     #[arg(long, global = true, value_name = "SIZE")]
     max_memory: Option<String>,
+    /// Mixed precision, as Keras's `mixed_precision.set_global_policy`: `bf16` (Keras's
+    /// `mixed_bfloat16`: Dense and Conv products in bfloat16, weights, optimizer and loss in
+    /// f32) or `off` (`float32`, the default). Applies to the models this command builds or
+    /// loads.
+    #[arg(long, global = true, value_name = "POLICY")]
+    mixed_precision: Option<String>,
 }
 
 // Parsed once at start-up, so the size difference between variants costs nothing.
@@ -68,7 +74,9 @@ enum Ending {
 
 fn main() {
     let cli = parse_with_registry_help();
-    if let Err(error) = set_max_memory(cli.max_memory.as_deref()) {
+    let setup =
+        set_max_memory(cli.max_memory.as_deref()).and_then(|()| set_mixed_precision(cli.mixed_precision.as_deref()));
+    if let Err(error) = setup {
         eprintln!("error: {error}");
         std::process::exit(1);
     }
@@ -168,6 +176,24 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     // first half stays on this thread.
     strata::kernels::join_pool(threads);
     Ok(())
+}
+
+/// Applies `--mixed-precision`: `bf16` or `off`, or a Keras policy name (`mixed_bfloat16`,
+/// `float32`).
+fn set_mixed_precision(policy: Option<&str>) -> Result<()> {
+    let Some(text) = policy else { return Ok(()) };
+    let name = match text.trim() {
+        "bf16" | "bfloat16" => "mixed_bfloat16",
+        "off" | "f32" | "fp32" => "float32",
+        other => other,
+    };
+    strata::mixed_precision::set_global_policy(name).map_err(|_| {
+        Error::invalid(
+            "--mixed-precision",
+            text,
+            "must be bf16 (Keras's mixed_bfloat16) or off (float32)",
+        )
+    })
 }
 
 /// Applies `--max-memory` (none: `STRATA_MAX_MEMORY` or the default apply).
