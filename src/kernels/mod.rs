@@ -43,7 +43,7 @@ pub(crate) use resize::{upsample_bilinear, upsample_bilinear_backward};
 pub(crate) use simd::widest;
 pub use simd::{SimdLevel, limit_simd_on_this_thread, simd_level};
 pub(crate) use spatial::{place, upsample_nearest, upsample_nearest_backward};
-pub(crate) use threads::on_pool;
+pub(crate) use threads::enter_pool;
 pub use threads::{join_pool, threads};
 pub(crate) use update::update_slots;
 pub(crate) use winograd::Winograd;

@@ -51,6 +51,8 @@ impl Model {
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
         self.refuse_quantized_training()?;
+        // The steps then run on this thread as a pool's worker 0, as in the `strata` command.
+        crate::kernels::enter_pool();
         let strategy = training_strategy(&options);
         // First: once the ranks agree, every check below fails on all of them or on none.
         strategy.check(self, xs, ys, &options)?;
