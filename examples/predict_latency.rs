@@ -3,7 +3,7 @@
 //! from the program's main thread. `bench/inference.sh` runs it beside TF-Keras, Keras on JAX,
 //! PyTorch and ONNX Runtime.
 //!
-//! Run with `cargo run --release --example predict_latency -- [--calls N] [--save DIR] [mlp cnn ...]`.
+//! Run with `cargo run --release --example predict_latency -- [--calls N] [--batch N] [--save DIR] [mlp cnn ...]`.
 //! One JSON object per model and batch size is printed per line; `--save DIR` also writes each
 //! model (random weights, as measured) to `DIR/NAME.safetensors`, for `strata export` to turn
 //! into the ONNX file ONNX Runtime is timed on.
@@ -14,7 +14,7 @@ use strata::io::config::load_model_spec;
 use strata::rng::Rng;
 use strata::tensor::{Tensor, numel};
 
-/// Batch sizes timed: one sample, and Keras's default batch.
+/// Batch sizes timed by default: one sample, and Keras's default batch.
 const BATCHES: [usize; 2] = [1, 32];
 /// Untimed calls before the timed ones: buffers sized, caches and the pool warm.
 const WARM_UP: usize = 20;
@@ -22,12 +22,15 @@ const WARM_UP: usize = 20;
 fn main() -> strata::Result<()> {
     let mut calls = 500;
     let mut save: Option<PathBuf> = None;
+    let mut batches = BATCHES.to_vec();
     let mut models = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--calls" => calls = args.next().and_then(|n| n.parse().ok()).unwrap_or(calls),
             "--save" => save = args.next().map(PathBuf::from),
+            // One batch size only (for a profile of it).
+            "--batch" => batches = args.next().and_then(|n| n.parse().ok()).into_iter().collect(),
             _ => models.push(arg),
         }
     }
@@ -46,7 +49,7 @@ fn main() -> strata::Result<()> {
             model.save(dir.join(format!("{name}.safetensors")))?;
         }
         let mut rng = Rng::new(0);
-        for batch in BATCHES {
+        for &batch in &batches {
             let mut shape = vec![batch];
             shape.extend(&input);
             let values = (0..batch * numel(&input)).map(|_| rng.uniform(0.0, 1.0)).collect();

@@ -15,6 +15,7 @@ mod matmul;
 mod pooling;
 mod reduce;
 mod resize;
+mod row_product;
 mod scratch;
 mod simd;
 mod small_gemm;
