@@ -137,8 +137,14 @@ impl Model {
         } else {
             0
         };
-        for (step, batch) in run.order.rows().chunks(run.global_batch).enumerate().skip(skip) {
+        let batches = run.order.rows().chunks(run.global_batch);
+        let mut next_batches = batches.clone().skip(skip + 1);
+        for (step, batch) in batches.enumerate().skip(skip) {
             let number = step + 1;
+            // The next batch's samples, scattered over the data set, load while this step runs.
+            if let Some(next) = next_batches.next() {
+                run.data.xs.iter().for_each(|x| x.prefetch_rows(next));
+            }
             for callback in callbacks.iter_mut() {
                 callback.on_batch_begin(self, epoch, number)?;
             }
