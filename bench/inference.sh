@@ -61,7 +61,7 @@ for model, batch in sorted({(k[0], k[1]) for k in found}, key=lambda k: (k[0] !=
         if r is None:
             cells.append("—")
             continue
-        cell = f"{r['p50_ms']:.3f} / {r['p99_ms']:.3f}"
+        cell = f"{r['p50_ms']:.4f} / {r['p99_ms']:.4f}"
         if base and framework != "strata":
             cell += f" ({r['p50_ms'] / base['p50_ms']:.1f}×)"
         cells.append(cell)
