@@ -43,7 +43,7 @@ pub(crate) fn enter_pool() {
 /// training steps inside the pool without a hand-off per step. Does nothing if the pool is
 /// already set up. For programs that own their main thread (the `strata` command): the calling
 /// thread must outlive every use of the pool. (Without it, `fit` and `predict` give the calling
-/// thread a pool of its own, see [`enter_pool`]; this sets the thread count and shares the one
+/// thread a pool of its own, see `enter_pool`; this sets the thread count and shares the one
 /// pool with every thread of the program.)
 pub fn join_pool(threads: Option<usize>) {
     let _ = rayon::ThreadPoolBuilder::new()
