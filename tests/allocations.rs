@@ -11,8 +11,9 @@
 //!   reusable memory); counted separately while `strata::kernels::products_in_flight()` is
 //!   non-zero, and reported, not asserted;
 //! - rayon's global queue allocates a block per 63 jobs handed to the pool from a thread outside
-//!   it, so the models run from inside the pool here (as from any rayon worker); from the main
-//!   thread, a `fit` step of `cnn` hands over about 15 parallel loops (one block per ~4 steps).
+//!   it; `fit`, `evaluate` and `predict` make the calling thread a pool worker first
+//!   (`enter_pool`), so the models run here from the test's own thread, as a library user's
+//!   program runs them, and hand nothing over.
 //!
 //! The file holds a single test on purpose: the counters are global, and a second test running
 //! on another thread of the harness would add its allocations to this one's.
@@ -147,8 +148,8 @@ fn training_evaluation_and_prediction_steps_do_not_allocate_after_warm_up() {
     const ATTEMPTS: usize = 3;
     for name in ["mlp", "cnn"] {
         let (mut model, x, y, batch_size) = model_with_data(name, 2 * K * 64);
-        let (over_k, over_2k) = rayon::scope(|_| {
-            // Warm-up: the first steps size the tape's buffers, the optimizer's slots, rayon's
+        let (over_k, over_2k) = {
+            // Warm-up: the first steps size the tape's buffers, the optimizer's slots, the pool's
             // threads and their queues.
             counts(&mut model, &x, &y, batch_size, 2);
             let mut measured = (
@@ -165,7 +166,7 @@ fn training_evaluation_and_prediction_steps_do_not_allocate_after_warm_up() {
                 );
             }
             measured
-        });
+        };
         assert_eq!(
             over_k.outside_products(),
             over_2k.outside_products(),

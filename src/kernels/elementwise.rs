@@ -102,6 +102,28 @@ pub(crate) fn gather_rows(source: &[f32], row: usize, indices: &[usize], out: &m
         .for_each(|(out, indices)| copy(out, indices));
 }
 
+/// Asks the CPU to start loading rows `indices` of `source` (rows of `row` values) into its
+/// caches, without waiting for them: the next training batch's rows, scattered over a data set
+/// far larger than the caches, arrive while the current step computes instead of stalling the
+/// gather of the next one. A hint only: rows out of range are skipped, nothing is read.
+pub(crate) fn prefetch_rows(source: &[f32], row: usize, indices: &[usize]) {
+    #[cfg(target_arch = "x86_64")]
+    for &i in indices {
+        let Some(values) = source.get(i.saturating_mul(row)..i.saturating_add(1).saturating_mul(row)) else {
+            continue;
+        };
+        // One request per 64-byte cache line (16 values).
+        for line in values.chunks(16) {
+            // SAFETY: a prefetch never faults and changes no memory; the address lies in `source`.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast::<i8>())
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (source, row, indices);
+}
+
 /// `out = source` (one length), split over the threads when large, like [`gather_rows`]: an
 /// evaluation batch sliced from a dataset in memory.
 pub(crate) fn copy(out: &mut [f32], source: &[f32]) {

@@ -53,6 +53,10 @@ pub fn matmul(
         }
         return;
     }
+    if m == 1 && transpose_b == Transpose::No {
+        // One row (a single-sample prediction): `a` is `k` contiguous values either way.
+        return super::row_product::row_times_matrix(a, b, c, k, n, accumulate);
+    }
     let _in_flight = InFlight::enter();
     let (a_col_stride, a_row_stride) = match transpose_a {
         Transpose::No => (1, k),

@@ -17,6 +17,7 @@ impl Model {
     /// [`Model::evaluate`] for a model with several inputs or outputs: one `x` per input,
     /// one `y` per output. [`Scores::outputs`] holds each output's loss and accuracy.
     pub fn evaluate_multi(&mut self, xs: &[&Tensor], ys: &[&Tensor], batch_size: usize) -> Result<Scores> {
+        crate::kernels::enter_pool();
         let ys = self.prepare(xs, ys)?;
         let ys: Vec<&Tensor> = ys.iter().collect();
         LocalTraining.evaluate(self, xs, &ys, batch_size)
@@ -33,6 +34,7 @@ impl Model {
         batch_size: usize,
         world: &dyn Collective,
     ) -> Result<Scores> {
+        crate::kernels::enter_pool();
         let ys = self.prepare(&[x], &[y])?;
         DataParallel::new(world).evaluate(self, &[x], &[&ys[0]], batch_size)
     }

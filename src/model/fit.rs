@@ -51,6 +51,8 @@ impl Model {
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
         self.refuse_quantized_training()?;
+        // The steps then run on this thread as a pool's worker 0, as in the `strata` command.
+        crate::kernels::enter_pool();
         let strategy = training_strategy(&options);
         // First: once the ranks agree, every check below fails on all of them or on none.
         strategy.check(self, xs, ys, &options)?;
@@ -135,8 +137,14 @@ impl Model {
         } else {
             0
         };
-        for (step, batch) in run.order.rows().chunks(run.global_batch).enumerate().skip(skip) {
+        let batches = run.order.rows().chunks(run.global_batch);
+        let mut next_batches = batches.clone().skip(skip + 1);
+        for (step, batch) in batches.enumerate().skip(skip) {
             let number = step + 1;
+            // The next batch's samples, scattered over the data set, load while this step runs.
+            if let Some(next) = next_batches.next() {
+                run.data.xs.iter().for_each(|x| x.prefetch_rows(next));
+            }
             for callback in callbacks.iter_mut() {
                 callback.on_batch_begin(self, epoch, number)?;
             }

@@ -27,6 +27,8 @@ impl Model {
             return Err(Error::invalid("batch_size", 0, "must be at least 1"));
         }
         self.check_inputs(xs)?;
+        // Large batches split their products over the pool from this thread, without hand-offs.
+        crate::kernels::enter_pool();
         let shapes: Vec<Vec<usize>> = self.output_shapes().iter().map(|s| s.to_vec()).collect();
         let rows = xs[0].rows();
         let mut values: Vec<Vec<f32>> = shapes

@@ -71,13 +71,11 @@ impl TrainingStrategy for LocalTraining {
         batch: &[usize],
         stats: &mut [StepStats],
     ) -> Result<f32> {
-        // On a pool thread (see `on_pool`; the `strata` command's main thread is one).
-        crate::kernels::on_pool(|| {
-            let noise_seed = model.step_noise_seed();
-            let loss = model.compute_gradients(xs, ys, batch, noise_seed, stats)?;
-            model.apply_gradients();
-            Ok(loss)
-        })
+        // On the calling thread, which `fit` made a pool worker (see `enter_pool`).
+        let noise_seed = model.step_noise_seed();
+        let loss = model.compute_gradients(xs, ys, batch, noise_seed, stats)?;
+        model.apply_gradients();
+        Ok(loss)
     }
 
     fn end_epoch(&self, _model: &mut Model) -> Result<()> {
@@ -86,8 +84,7 @@ impl TrainingStrategy for LocalTraining {
 
     fn evaluate(&self, model: &mut Model, xs: &[&Tensor], ys: &[&Tensor], batch_size: usize) -> Result<Scores> {
         let rows = xs[0].rows();
-        // On a pool thread, as the training steps.
-        let totals = crate::kernels::on_pool(|| model.evaluate_rows(xs, ys, 0..rows, batch_size))?;
+        let totals = model.evaluate_rows(xs, ys, 0..rows, batch_size)?;
         Ok(model.scores(&totals))
     }
 }

@@ -185,6 +185,12 @@ impl Tensor {
         out
     }
 
+    /// Starts loading rows `indices` into the CPU's caches (a hint; out-of-range rows are
+    /// skipped), so a [`Tensor::gather_rows_into`] of them soon after waits less on memory.
+    pub fn prefetch_rows(&self, indices: &[usize]) {
+        crate::kernels::prefetch_rows(&self.data, self.row_len(), indices);
+    }
+
     /// Like [`Tensor::gather_rows`], reusing `out`'s buffer.
     ///
     /// # Panics
