@@ -31,14 +31,10 @@ const KNOWN_EXCEPTIONS: &[&str] = &["applications <-> io"];
 
 /// Known circles between the files of one folder, as `"folder: file, file, …"` (file stems,
 /// sorted; `mod` is the folder's root file).
-// On their way out (both from merges of 2026-12-02): `params` stores `quantized`'s kernels while
-// `quantized` records on the tape (move the int8 weight store beside `params`, below the ops);
-// onnx `layers` asks `export_layers` for refusals that `export_layers` builds on `layers`' emitter
-// (one registry of exportable layers would hold both).
-const KNOWN_FILE_CIRCLES: &[&str] = &[
-    "autograd: buffers, conv, op, params, quantized, tape",
-    "io/onnx: export_layers, layers",
-];
+// On its way out (from a merge of 2026-12-02): onnx `layers` asks `export_layers` for refusals
+// that `export_layers` builds on `layers`' emitter (one registry of exportable layers would hold
+// both).
+const KNOWN_FILE_CIRCLES: &[&str] = &["io/onnx: export_layers, layers"];
 
 /// The foundation of the stack: numbers, their storage and their derivatives. It names no
 /// module of [`MIDDLE`] or [`HIGHER`].

@@ -84,6 +84,11 @@ const RUN: &[(&str, &[&str], &str)] = &[
     ),
     ("strata summary --model cnn-int8.safetensors", &[], "Quantized (int8)"),
     (
+        "strata quantize --model cnn.safetensors --calibrate 500 -o cnn-static.safetensors",
+        &[],
+        "quantized cnn.safetensors",
+    ),
+    (
         "strata train --model cnn --epochs 2 --augment --plot curves.png",
         &["--epochs", "1", "--data", "{mnist}"],
         "file:curves.png",
