@@ -192,48 +192,39 @@ impl Graph<'_> {
             let packed = quantized.packed().expect("checked above");
             let image = g.image_len();
             let mut scales = vec![0.0f32; if scaling == RowScaling::PerRow { g.batch } else { 1 }];
-            let images = match chained {
-                Some(images) => images,
-                None => {
-                    let mut images = vec![0i8; g.batch * image];
-                    kernels::quantize_rows(
-                        inputs.get(x).data(),
-                        g.batch,
-                        image,
-                        image,
-                        scaling,
-                        &mut images,
-                        &mut scales,
-                    );
-                    images
-                }
-            };
             let patch = g.patch_len();
-            let mut cols = vec![0i8; packed.activations_len(rows, patch)];
-            kernels::im2col(&images, &g, &mut cols[..rows * patch]);
-            let rows_per_scale = if scaling == RowScaling::PerRow {
-                g.positions().max(1)
-            } else {
-                rows.max(1)
-            };
-            let linear = Int8Linear {
-                a: &cols,
-                rows,
-                stride: patch,
-                kernel: packed,
-                rescale: rescale(
-                    quantized,
-                    factors,
-                    &scales,
-                    rows_per_scale,
-                    bias.map(|b| inputs.get(b).data()),
-                    relu,
-                ),
-            };
-            match output_scale {
-                Some(scale) => linear.run_quantized(scale, &mut int8_output),
-                None => linear.run(out.data_mut()),
-            }
+            let own_images = if chained.is_some() { 0 } else { g.batch * image };
+            // Reused buffers: fresh ones each batch cost page faults and zeroing.
+            kernels::with_int8_scratch(own_images, packed.activations_len(rows, patch), |own, cols| {
+                let images: &[i8] = match &chained {
+                    Some(images) => images,
+                    None => {
+                        let x = inputs.get(x).data();
+                        kernels::quantize_rows(x, g.batch, image, image, scaling, own, &mut scales);
+                        own
+                    }
+                };
+                // Only the padding after the last patch keeps old bytes; the kernel's rows
+                // there are zero.
+                kernels::im2col(images, &g, &mut cols[..rows * patch]);
+                let rows_per_scale = if scaling == RowScaling::PerRow {
+                    g.positions().max(1)
+                } else {
+                    rows.max(1)
+                };
+                let bias = bias.map(|b| inputs.get(b).data());
+                let linear = Int8Linear {
+                    a: cols,
+                    rows,
+                    stride: patch,
+                    kernel: packed,
+                    rescale: rescale(quantized, factors, &scales, rows_per_scale, bias, relu),
+                };
+                match output_scale {
+                    Some(scale) => linear.run_quantized(scale, &mut int8_output),
+                    None => linear.run(out.data_mut()),
+                }
+            });
         });
         if let Some(scale) = output_scale {
             let value = Int8Value {

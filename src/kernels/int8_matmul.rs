@@ -30,6 +30,7 @@
 
 use super::simd::{SimdLevel, simd_level};
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// Columns per packed block (one AVX-512 register of `i32` sums).
 const BLOCK: usize = 16;
@@ -705,6 +706,38 @@ pub(crate) fn quantize_rows(
                 quantize_row(row, *scale, out);
             }),
     }
+}
+
+thread_local! {
+    /// Each thread's two int8 working buffers (see [`with_int8_scratch`]).
+    static SCRATCH: RefCell<[Vec<i8>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
+}
+
+/// Runs `work` on this thread's two int8 working buffers, at least `first` and `second` long
+/// (contents unspecified): an int8 layer's quantized input and its gathered patches, reused
+/// between batches so a layer neither allocates nor faults in fresh memory each time. As
+/// `kernels::scratch`, the buffers are taken out of their slot while `work` runs, so a nested
+/// call gets buffers of its own.
+pub(crate) fn with_int8_scratch<R>(first: usize, second: usize, work: impl FnOnce(&mut [i8], &mut [i8]) -> R) -> R {
+    let [mut a, mut b] = SCRATCH.with(RefCell::take);
+    if a.len() < first {
+        a.resize(first, 0);
+    }
+    if b.len() < second {
+        b.resize(second, 0);
+    }
+    let result = work(&mut a[..first], &mut b[..second]);
+    SCRATCH.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        // Keep the larger buffers when a nested call left some behind.
+        if slot[0].len() < a.len() {
+            slot[0] = a;
+        }
+        if slot[1].len() < b.len() {
+            slot[1] = b;
+        }
+    });
+    result
 }
 
 /// Keras's `abs_max_quantize` scale for a largest magnitude `max` (its epsilon is 1e-7).
