@@ -1,5 +1,7 @@
 //! Batch-32 and batch-1 inference of the README's MLP and the Keras MNIST CNN, f32 against
-//! int8 (`model.quantize("int8")`), in one run: the figures of docs/PERFORMANCE.md.
+//! int8 (`model.quantize("int8")`: per row, per tensor, and calibrated on the timed batch), in
+//! one run: the figures of docs/PERFORMANCE.md. With `STRATA_PROFILE` set, the time per
+//! operation follows.
 //!
 //! ```text
 //! cargo run --release --example int8_speed [ROUNDS] [SAVE_DIR]
@@ -9,7 +11,7 @@
 //! `cnn.safetensors`) for the ONNX Runtime comparison (`tools/int8_onnx_bench.py`).
 
 use std::time::Instant;
-use strata::model::ActivationScale;
+use strata::model::{ActivationScale, QuantizeOptions};
 use strata::prelude::*;
 
 fn mlp() -> Model {
@@ -77,27 +79,42 @@ fn main() -> strata::Result<()> {
         per_row.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
         let mut per_tensor = make();
         per_tensor.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
-        for copy in [&mut per_row, &mut per_tensor] {
+        let mut calibrated = make();
+        calibrated.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+        for copy in [&mut per_row, &mut per_tensor, &mut calibrated] {
             for id in model.params().ids() {
                 *copy.params_mut().value_mut(id) = model.params().value(id).clone();
             }
         }
         per_row.quantize("int8")?;
         per_tensor.quantize_with("int8", ActivationScale::PerTensor)?;
-        for batch in [32, 1] {
+        let input = |batch: usize| {
             let mut dims = vec![batch];
             dims.extend(&shape);
             let len: usize = dims.iter().product();
-            let x = Tensor::from_vec(dims, (0..len).map(|i| (i * 7919 % 256) as f32 / 255.0).collect())?;
+            Tensor::from_vec(dims, (0..len).map(|i| (i * 7919 % 256) as f32 / 255.0).collect())
+        };
+        let sample = input(32)?;
+        let options = QuantizeOptions {
+            calibration: Some(&sample),
+            ..Default::default()
+        };
+        calibrated.quantize_with_options("int8", options)?;
+        for batch in [32, 1] {
+            let x = input(batch)?;
             let f32_ms = time(&mut model, &x, rounds);
             let row_ms = time(&mut per_row, &x, rounds);
             let tensor_ms = time(&mut per_tensor, &x, rounds);
+            let calibrated_ms = time(&mut calibrated, &x, rounds);
             println!(
-                "{name} batch {batch:>2}: f32 {f32_ms:.3} ms, int8 per row {row_ms:.3} ms ({:.2}×), int8 per tensor {tensor_ms:.3} ms ({:.2}×)",
+                "{name} batch {batch:>2}: f32 {f32_ms:.3} ms, int8 per row {row_ms:.3} ms ({:.2}×), int8 per tensor \
+                 {tensor_ms:.3} ms ({:.2}×), int8 calibrated {calibrated_ms:.3} ms ({:.2}×)",
                 f32_ms / row_ms,
-                f32_ms / tensor_ms
+                f32_ms / tensor_ms,
+                f32_ms / calibrated_ms
             );
         }
     }
+    strata::autograd::profile::report();
     Ok(())
 }

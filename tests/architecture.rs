@@ -29,9 +29,7 @@ const KNOWN_EXCEPTIONS: &[&str] = &[];
 
 /// Known circles between the files of one folder, as `"folder: file, file, …"` (file stems,
 /// sorted; `mod` is the folder's root file).
-// On its way out (from a merge of 2026-12-02): `params` stores `quantized`'s kernels while
-// `quantized` records on the tape (move the int8 weight store beside `params`, below the ops).
-const KNOWN_FILE_CIRCLES: &[&str] = &["autograd: buffers, conv, op, params, quantized, tape"];
+const KNOWN_FILE_CIRCLES: &[&str] = &[];
 
 /// The foundation of the stack: numbers, their storage and their derivatives. It names no
 /// module of [`MIDDLE`] or [`HIGHER`].

@@ -104,6 +104,11 @@ const RUN: &[(&str, &[&str], &str)] = &[
         "test accuracy",
     ),
     (
+        "strata quantize --model cnn.safetensors --calibrate 500 -o cnn-static.safetensors",
+        &[],
+        "quantized cnn.safetensors",
+    ),
+    (
         "strata train --model cnn --epochs 2 --augment --plot curves.png",
         &["--epochs", "1", "--data", "{mnist}"],
         "file:curves.png",

@@ -192,6 +192,10 @@ impl Graph<'_> {
 
     /// Max pooling with a `size` window over `(N, H, W, C)`.
     pub fn max_pool2d(&mut self, x: Var, size: (usize, usize), options: WindowOptions) -> Result<Var> {
+        if self.is_int8(x) {
+            // Between two int8 convolutions of a calibrated model: pooled as int8.
+            return self.int8_max_pool2d(x, size, options);
+        }
         let g = window("max_pool2d", self.shape(x), size, options)?;
         let shape = [g.batch, g.out_h, g.out_w, g.channels];
         Ok(

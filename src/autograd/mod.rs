@@ -28,11 +28,12 @@
 //! ```
 //!
 //! The files, lowest first (each names only those before it): `scalar` (shared maths),
-//! `pointwise`, `cell`, `params`, `profile` → `op` (what the tape records) → `buffers`, `tape`
-//! (the storage and [`Graph`]) → the rule files, each an operation's forward next to its
-//! backward (`ops`, `losses`, `attention`, `conv`, `conv_transpose`, `depthwise`, `normalization`, `fold`, `recurrent`, `concat`, `embedding`, `sequence`,
-//! `spatial`) →
-//! `backward` ([`Tape::backward`] and the dispatch from an operation to its rule).
+//! `pointwise`, `cell`, `quantized_kernel` (int8 weights), `params`, `profile` → `op` (what the
+//! tape records) → `buffers`, `tape` (the storage and [`Graph`]) → the rule files, each an
+//! operation's forward next to its backward (`ops`, `losses`, `attention`, `conv`,
+//! `conv_transpose`, `depthwise`, `normalization`, `fold`, `recurrent`, `concat`, `embedding`,
+//! `sequence`, `spatial`; `quantized`, forward only) → `backward` ([`Tape::backward`] and the
+//! dispatch from an operation to its rule).
 
 mod attention;
 mod backward;
@@ -52,6 +53,7 @@ mod params;
 mod pointwise;
 pub mod profile;
 mod quantized;
+mod quantized_kernel;
 mod recurrent;
 mod scalar;
 mod sequence;
@@ -71,6 +73,6 @@ pub(crate) use op::Op;
 pub use op::{AttentionOptions, RecurrentInputs, Statistics, Var};
 pub use params::{ParamId, ParamStore, Penalty};
 pub use pointwise::UnaryOp;
-pub use quantized::{ActivationScale, QuantizedKernel, ScaleAxis};
+pub use quantized_kernel::{ActivationScale, QuantizedKernel, ScaleAxis};
 pub use spatial::Sides;
 pub use tape::{Graph, Tape};

@@ -3,7 +3,7 @@
 //! Values and gradients sit in two parallel vectors so a backward pass can read every weight
 //! while writing every gradient, and an optimizer can walk both without hashing names.
 
-use super::quantized::QuantizedKernel;
+use super::quantized_kernel::QuantizedKernel;
 use crate::tensor::Tensor;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

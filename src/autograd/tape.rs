@@ -5,6 +5,7 @@ use super::buffers::Inputs;
 use super::op::{Op, Var};
 use super::params::{ParamId, ParamStore};
 use super::profile;
+use super::quantized_kernel::Int8Value;
 use crate::tensor::Tensor;
 
 /// Storage for one forward/backward pass, reused across passes.
@@ -40,6 +41,9 @@ pub struct Tape {
     /// under the same generation reuses it instead of recomputing it (see
     /// [`Graph::push_cached`]).
     pub(super) cache_keys: Vec<Option<(u64, u64)>>,
+    /// Values of this pass kept as int8 between the int8 layers of a calibrated model (their
+    /// `f32` form is not written; see `quantized.rs`).
+    pub(super) int8_values: Vec<(Var, Int8Value)>,
 }
 
 /// `Tape::folded_pool` of a value whose backward rule runs on its own.
@@ -97,6 +101,7 @@ impl<'a> Graph<'a> {
         tape.ops.clear();
         tape.moving_updates.clear();
         tape.masks.clear();
+        tape.int8_values.clear();
         Graph {
             tape,
             params,

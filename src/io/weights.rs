@@ -207,7 +207,7 @@ enum Loaded {
 
 /// A quantized file's [`QUANTIZATION_KEY`] entries: weight name → (scale axis, activation
 /// scaling). Empty for an `f32` file.
-fn read_quantization(path: &Path, bytes: &[u8]) -> Result<HashMap<String, (ScaleAxis, ActivationScale)>> {
+fn read_quantization(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Int8Entry>> {
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
     let Some(text) = header.metadata().as_ref().and_then(|m| m.get(QUANTIZATION_KEY)) else {
@@ -219,20 +219,42 @@ fn read_quantization(path: &Path, bytes: &[u8]) -> Result<HashMap<String, (Scale
     entries
         .into_iter()
         .map(|(name, entry)| {
-            let axis = match entry.get("axis").map(String::as_str) {
-                Some("columns") => ScaleAxis::Columns,
-                Some("rows") => ScaleAxis::Rows,
-                other => {
-                    return Err(bad(format!(
-                        "gives '{name}' the scale axis {other:?}; it is \"columns\" or \"rows\""
-                    )));
-                }
-            };
+            let axis = entry.get("axis").map(String::as_str);
+            let axis = axis.and_then(ScaleAxis::from_name).ok_or_else(|| {
+                bad(format!(
+                    "gives '{name}' the scale axis {axis:?}; it is \"columns\", \"rows\" or \"depthwise\""
+                ))
+            })?;
             let activations = ActivationScale::from_name(entry.get("activations").map_or("", String::as_str))
                 .map_err(|e| bad(format!("for '{name}': {e}")))?;
-            Ok((name, (axis, activations)))
+            // A calibrated layer's fixed scales, written as Rust prints an f32 (exactly).
+            let scale = |key: &str| match entry.get(key) {
+                None => Ok(None),
+                Some(text) => text
+                    .parse::<f32>()
+                    .map(Some)
+                    .map_err(|_| bad(format!("gives '{name}' the {key} {text:?}, which is not a number"))),
+            };
+            let (input_scale, output_scale) = (scale("input_scale")?, scale("output_scale")?);
+            Ok((
+                name,
+                Int8Entry {
+                    axis,
+                    activations,
+                    input_scale,
+                    output_scale,
+                },
+            ))
         })
         .collect()
+}
+
+/// How one int8 weight of a file is quantized (its [`QUANTIZATION_KEY`] entry).
+struct Int8Entry {
+    axis: ScaleAxis,
+    activations: ActivationScale,
+    input_scale: Option<f32>,
+    output_scale: Option<f32>,
 }
 
 /// The int8 weight `name` (dtype I8) with its `f32` scales from `name_scale`.
@@ -241,9 +263,9 @@ fn to_quantized(
     name: &str,
     view: &TensorView,
     file: &SafeTensors,
-    quantization: &HashMap<String, (ScaleAxis, ActivationScale)>,
+    quantization: &HashMap<String, Int8Entry>,
 ) -> Result<QuantizedKernel> {
-    let &(axis, activations) = quantization.get(name).ok_or_else(|| {
+    let entry = quantization.get(name).ok_or_else(|| {
         Error::file(
             path,
             format!("weight '{name}' is I8 but the metadata '{QUANTIZATION_KEY}' does not describe it"),
@@ -255,8 +277,16 @@ fn to_quantized(
         .map_err(|_| Error::file(path, format!("int8 weight '{name}' has no scales '{scale_name}'")))?;
     let scales = to_tensor(path, &scale_name, &scales)?.into_vec();
     let values = view.data().iter().map(|&b| b as i8).collect();
-    QuantizedKernel::from_parts(values, view.shape().to_vec(), scales, axis, activations)
-        .map_err(|e| Error::file(path, format!("weight '{name}': {e}")))
+    let kernel = QuantizedKernel::from_parts(values, view.shape().to_vec(), scales, entry.axis, entry.activations);
+    let kernel = match (kernel, entry.input_scale) {
+        (Ok(kernel), Some(scale)) => kernel.with_input_scale(scale),
+        (kernel, _) => kernel,
+    };
+    let kernel = match (kernel, entry.output_scale) {
+        (Ok(kernel), Some(scale)) => kernel.with_output_scale(scale),
+        (kernel, _) => kernel,
+    };
+    kernel.map_err(|e| Error::file(path, format!("weight '{name}': {e}")))
 }
 
 /// Loads a model saved by [`Model::save`]: architecture, compile settings and weights. The
@@ -502,14 +532,16 @@ fn serialize(
                     to_bytes(scales),
                     vec![scales.len()],
                 ));
-                let axis = match kernel.axis() {
-                    ScaleAxis::Columns => "columns",
-                    ScaleAxis::Rows => "rows",
-                };
-                quantization.insert(
-                    name,
-                    json!({"mode": "int8", "axis": axis, "activations": kernel.activations().name()}),
-                );
+                let mut entry =
+                    json!({"mode": "int8", "axis": kernel.axis().name(), "activations": kernel.activations().name()});
+                // Strings, as every entry's values: Rust prints an f32 so it reads back exactly.
+                if let Some(scale) = kernel.input_scale() {
+                    entry["input_scale"] = json!(scale.to_string());
+                }
+                if let Some(scale) = kernel.output_scale() {
+                    entry["output_scale"] = json!(scale.to_string());
+                }
+                quantization.insert(name, entry);
             }
             None => {
                 let value = params.value(id);

@@ -30,7 +30,7 @@ fn multiply_add(out: &mut [f32], x: &[f32], k: &[f32], multiplier: usize) {
 }
 
 /// Every `(tap row, tap column, input pixel offset)` an output position reads.
-fn taps(w: &Window2d, oh: usize, ow: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+pub(super) fn taps(w: &Window2d, oh: usize, ow: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
     (0..w.window_h).flat_map(move |kh| {
         let ih = source(oh, kh, w.stride_h, w.dilation_h, w.pad_top, w.height);
         (0..w.window_w).filter_map(move |kw| {

@@ -13,6 +13,12 @@
 //!   never saturates; `vpmaddwd` by ones then sums the pairs into `i32`.
 //! - Scalar: the same sums, one at a time.
 //!
+//! The path follows [`simd_level`] (so `STRATA_SIMD=avx2` or `scalar` forces the narrower
+//! paths): VNNI at the AVX-512 level where the CPU has VNNI, AVX2 at the AVX2 level (or AVX-512
+//! without VNNI). On the VNNI path the tile scales its sums into the `f32` output itself (no
+//! `i32` buffer); the other paths write the sums and scale them in a second pass, with the
+//! same operations per element, so every path gives the same bits.
+//!
 //! Packing: the kernel's columns in blocks of 16; within a block, for each group of four rows
 //! `k..k+4` ("quad"), 16 columns × 4 bytes (64 bytes, one AVX-512 register), the layout
 //! `vpdpbusd` reads. Rows past `K` and columns past `N` are zero, so whatever the activations
@@ -22,7 +28,9 @@
 //! (the VNNI path's intermediate `Σ (a+128)·b` may wrap, but wrapping arithmetic is exact
 //! modulo 2³², and the true result fits).
 
+use super::simd::{SimdLevel, simd_level};
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// Columns per packed block (one AVX-512 register of `i32` sums).
 const BLOCK: usize = 16;
@@ -125,21 +133,19 @@ pub(crate) enum Int8Path {
 }
 
 impl Int8Path {
-    /// The fastest path this CPU has.
+    /// The path for this thread's [`simd_level`]: VNNI at the AVX-512 level where the CPU
+    /// has it, AVX2 at the AVX2 level (or AVX-512 without VNNI), scalar at the scalar level.
     pub(crate) fn best() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vnni")
-            {
-                return Int8Path::Vnni;
-            }
-            if is_x86_feature_detected!("avx2") {
-                return Int8Path::Avx2;
-            }
+        match simd_level() {
+            SimdLevel::Scalar => Int8Path::Scalar,
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx512 if vnni_detected() => Int8Path::Vnni,
+            // `simd_level` reports AVX2 or AVX-512 only where the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            _ => Int8Path::Avx2,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => Int8Path::Scalar,
         }
-        Int8Path::Scalar
     }
 
     /// Every path this CPU can run, for the tests that compare them.
@@ -151,12 +157,20 @@ impl Int8Path {
             if is_x86_feature_detected!("avx2") {
                 paths.push(Int8Path::Avx2);
             }
-            if Int8Path::best() == Int8Path::Vnni {
+            if vnni_detected() {
                 paths.push(Int8Path::Vnni);
             }
         }
         paths
     }
+}
+
+/// True when the CPU runs AVX-512 VNNI (with the F and BW parts its loads and stores need).
+#[cfg(target_arch = "x86_64")]
+fn vnni_detected() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
 }
 
 /// `out (rows, N) = a · b` in exact `i32` on a chosen path, `a`'s rows `stride` bytes apart
@@ -176,14 +190,61 @@ pub(crate) fn int8_matmul_on(path: Int8Path, a: &[i8], rows: usize, stride: usiz
         .for_each(|(task, out)| {
             let first = task * per_task;
             let count = out.len() / n;
-            product_rows(path, &a[first * stride..], count, stride, b, out);
+            product_rows(path, &a[first * stride..], count, stride, b, Sink::Sums(out));
         });
 }
 
-/// The quantized linear map of `rows` rows: `out = (a · b) / (row scale · column scale) + bias`,
-/// as Keras's int8 `Dense` computes it (the product's `i32` converted to `f32`, then divided
-/// by the product of the two scales). Row `r` uses `row_scales[r / rows_per_scale]`: one scale
-/// per row, per image of a convolution (its positions' rows) or for the whole tensor.
+/// How a product's exact sums become its `f32` output, element by element: divided by
+/// `row scale · column scale` (Keras's int8 `Dense`) or multiplied by one factor per column (a
+/// calibrated layer, whose input scale is the same for every row and folded into the factors);
+/// then `+ bias`, then `max(·, 0)` for a fused ReLU.
+#[derive(Clone, Copy)]
+pub(crate) struct Rescale<'a> {
+    /// The scales the sums are divided by or multiplied with.
+    pub scales: Scales<'a>,
+    /// Added after scaling, one per column.
+    pub bias: Option<&'a [f32]>,
+    /// `max(·, 0)` on the result in the same pass (a layer's ReLU, as the f32 convolution fuses it).
+    pub relu: bool,
+}
+
+/// The two ways of [`Rescale`].
+#[derive(Clone, Copy)]
+pub(crate) enum Scales<'a> {
+    /// `sum / (row_scales[r / rows_per_scale] · column_scales[n])`: one activation scale per
+    /// row, per image of a convolution (its positions' rows) or for the whole tensor.
+    Divide {
+        /// The activations' scales.
+        row_scales: &'a [f32],
+        /// Consecutive rows sharing one activation scale.
+        rows_per_scale: usize,
+        /// One scale per kernel column.
+        column_scales: &'a [f32],
+    },
+    /// `sum · factors[n]`.
+    Multiply {
+        /// One factor per kernel column.
+        factors: &'a [f32],
+    },
+}
+
+impl Rescale<'_> {
+    /// The row scale row `row` divides by (`None`: multiply by the factors) and the per-column
+    /// scales or factors.
+    #[inline(always)]
+    pub(super) fn for_row(&self, row: usize) -> (Option<f32>, &[f32]) {
+        match self.scales {
+            Scales::Divide {
+                row_scales,
+                rows_per_scale,
+                column_scales,
+            } => (Some(row_scales[row / rows_per_scale]), column_scales),
+            Scales::Multiply { factors } => (None, factors),
+        }
+    }
+}
+
+/// The quantized linear map of `rows` rows: `out = rescale(a · b)`, [`Rescale`] saying how.
 pub(crate) struct Int8Linear<'a> {
     /// The activations, `rows` rows `stride` bytes apart.
     pub a: &'a [i8],
@@ -191,54 +252,142 @@ pub(crate) struct Int8Linear<'a> {
     pub rows: usize,
     /// Bytes between rows of `a`.
     pub stride: usize,
-    /// The activations' scales.
-    pub row_scales: &'a [f32],
-    /// Consecutive rows sharing one activation scale.
-    pub rows_per_scale: usize,
     /// The packed kernel.
     pub kernel: &'a PackedInt8,
-    /// One scale per kernel column.
-    pub column_scales: &'a [f32],
-    /// Added after scaling, one per column.
-    pub bias: Option<&'a [f32]>,
-    /// `max(·, 0)` on the result in the same pass (a layer's ReLU, as the f32 convolution fuses it).
-    pub relu: bool,
+    /// How the sums become the output.
+    pub rescale: Rescale<'a>,
 }
 
 impl Int8Linear<'_> {
     /// Writes the `(rows, N)` result into `out`. Panics on inconsistent sizes (a caller bug).
     pub(crate) fn run(&self, out: &mut [f32]) {
+        self.run_on(Int8Path::best(), Output::F32(out));
+    }
+
+    /// Writes the `(rows, N)` result quantized with `scale` into `out`, as [`quantize_row`]
+    /// would quantize [`Int8Linear::run`]'s result (the same bits), without the `f32` in
+    /// memory: the input of the next int8 layer of a calibrated model.
+    pub(crate) fn run_quantized(&self, scale: f32, out: &mut [i8]) {
+        self.run_on(Int8Path::best(), Output::Int8(out, scale));
+    }
+
+    /// [`Int8Linear::run`] or [`Int8Linear::run_quantized`] on a chosen path.
+    fn run_on(&self, path: Int8Path, out: Output) {
         let b = self.kernel;
         let (n, stride) = (b.width, self.stride);
         check_sizes(self.a, self.rows, stride, b, out.len());
-        assert!(self.column_scales.len() >= n && self.rows_per_scale > 0);
-        assert!(self.row_scales.len() >= self.rows.div_ceil(self.rows_per_scale));
+        match self.rescale.scales {
+            Scales::Divide {
+                row_scales,
+                rows_per_scale,
+                column_scales,
+            } => {
+                assert!(column_scales.len() >= n && rows_per_scale > 0);
+                assert!(row_scales.len() >= self.rows.div_ceil(rows_per_scale));
+            }
+            Scales::Multiply { factors } => assert!(factors.len() >= n),
+        }
+        assert!(self.rescale.bias.is_none_or(|bias| bias.len() >= n));
         if n == 0 || self.rows == 0 {
             return;
         }
-        let path = Int8Path::best();
         let small = self.rows * b.depth * n < PARALLEL_MIN;
         let per_task = if small { self.rows } else { rows_per_task(self.rows) };
-        let task = |task: usize, out: &mut [f32], sums: &mut Vec<i32>| {
+        let task = |task: usize, mut out: Output, scratch: &mut (Vec<i32>, Vec<f32>)| {
             let first = task * per_task;
             let count = out.len() / n;
+            let a = &self.a[first * stride..];
+            if path.scales_in_tile() {
+                let sink = Sink::Scaled {
+                    out,
+                    rescale: &self.rescale,
+                    first_row: first,
+                };
+                return product_rows(path, a, count, stride, b, sink);
+            }
+            let (sums, row) = scratch;
             // Every element is overwritten by the product below.
             sums.resize(count * n, 0);
-            product_rows(path, &self.a[first * stride..], count, stride, b, sums);
-            for (r, (out, sums)) in out.chunks_exact_mut(n).zip(sums.chunks_exact(n)).enumerate() {
-                let row_scale = self.row_scales[(first + r) / self.rows_per_scale];
-                dequantize_row(sums, row_scale, &self.column_scales[..n], self.bias, self.relu, out);
+            row.resize(n, 0.0);
+            product_rows(path, a, count, stride, b, Sink::Sums(sums));
+            for (r, sums) in sums.chunks_exact(n).enumerate() {
+                let (row_scale, factors) = self.rescale.for_row(first + r);
+                let (bias, relu) = (self.rescale.bias, self.rescale.relu);
+                match &mut out {
+                    Output::F32(out) => rescale_row(sums, row_scale, &factors[..n], bias, relu, &mut out[r * n..][..n]),
+                    Output::Int8(out, scale) => {
+                        rescale_row(sums, row_scale, &factors[..n], bias, relu, row);
+                        quantize_row(row, *scale, &mut out[r * n..][..n]);
+                    }
+                }
             }
         };
-        let out = &mut out[..self.rows * n];
+        let rows = self.rows * n;
         if small {
             // Too little to pay for handing out tasks.
-            return task(0, out, &mut Vec::new());
+            return task(0, out.prefix(rows), &mut Default::default());
         }
-        out.par_chunks_mut(per_task * n)
-            .enumerate()
-            .for_each_init(Vec::new, |sums, (index, out)| task(index, out, sums));
+        let init = || (Vec::new(), Vec::new());
+        match out {
+            Output::F32(out) => out[..rows]
+                .par_chunks_mut(per_task * n)
+                .enumerate()
+                .for_each_init(init, |scratch, (index, out)| task(index, Output::F32(out), scratch)),
+            Output::Int8(out, scale) => out[..rows]
+                .par_chunks_mut(per_task * n)
+                .enumerate()
+                .for_each_init(init, |scratch, (index, out)| {
+                    task(index, Output::Int8(out, scale), scratch)
+                }),
+        }
     }
+}
+
+/// Where a product's scaled result goes: `f32`, or quantized again with a scale.
+enum Output<'s> {
+    F32(&'s mut [f32]),
+    Int8(&'s mut [i8], f32),
+}
+
+impl<'s> Output<'s> {
+    fn len(&self) -> usize {
+        match self {
+            Output::F32(out) => out.len(),
+            Output::Int8(out, _) => out.len(),
+        }
+    }
+
+    /// The first `len` values.
+    fn prefix(self, len: usize) -> Output<'s> {
+        match self {
+            Output::F32(out) => Output::F32(&mut out[..len]),
+            Output::Int8(out, scale) => Output::Int8(&mut out[..len], scale),
+        }
+    }
+}
+
+impl Int8Path {
+    /// True for the path whose tiles scale their sums into the output themselves (VNNI); the
+    /// others write `i32` sums and scale them in a second pass.
+    fn scales_in_tile(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Int8Path::Vnni => true,
+            _ => false,
+        }
+    }
+}
+
+/// Where a tile's exact sums go: an `i32` buffer, or scaled straight into the output.
+enum Sink<'s> {
+    /// The sums themselves, `(rows, N)`.
+    Sums(&'s mut [i32]),
+    /// `rescale(sums)` into `(rows, N)`; the task's rows start at row `first_row` of the product.
+    Scaled {
+        out: Output<'s>,
+        rescale: &'s Rescale<'s>,
+        first_row: usize,
+    },
 }
 
 fn check_sizes(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out_len: usize) {
@@ -247,17 +396,19 @@ fn check_sizes(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out_len: us
     assert!(out_len >= rows * b.width, "int8 product output too short");
 }
 
-/// One task's rows: tiles of 4 rows (then the 1–3 left) on the chosen path.
-fn product_rows(path: Int8Path, a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [i32]) {
-    match path {
-        Int8Path::Scalar => scalar_rows(a, rows, stride, b, out),
+/// One task's rows: tiles of 4 rows (then the 1–3 left) on the chosen path. Only the VNNI
+/// path takes a [`Sink::Scaled`].
+fn product_rows(path: Int8Path, a: &[i8], rows: usize, stride: usize, b: &PackedInt8, sink: Sink) {
+    match (path, sink) {
+        (Int8Path::Scalar, Sink::Sums(out)) => scalar_rows(a, rows, stride, b, out),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Int8Path::best` or `available` chose this path after checking the CPU has
         // AVX2; the buffer lengths were checked by `check_sizes`.
-        Int8Path::Avx2 => unsafe { x86::avx2_rows(a, rows, stride, b, out) },
+        (Int8Path::Avx2, Sink::Sums(out)) => unsafe { x86::avx2_rows(a, rows, stride, b, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, for AVX-512F/BW and VNNI.
-        Int8Path::Vnni => unsafe { x86::vnni_rows(a, rows, stride, b, out) },
+        (Int8Path::Vnni, mut sink) => unsafe { x86::vnni_rows(a, rows, stride, b, &mut sink) },
+        _ => unreachable!("only the VNNI tiles scale their sums"),
     }
 }
 
@@ -280,7 +431,7 @@ fn scalar_rows(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{BLOCK, PackedInt8, QUAD_BYTES};
+    use super::{BLOCK, Output, PackedInt8, QUAD_BYTES, Sink};
     use std::arch::x86_64::*;
 
     /// Reads the 4 activation bytes of quad `q` of the row at `row` as one `i32`.
@@ -301,7 +452,7 @@ mod x86 {
     /// # Safety
     /// The CPU has AVX-512F/BW and VNNI, and the buffers passed `check_sizes`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn vnni_rows(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [i32]) {
+    pub(super) unsafe fn vnni_rows(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut Sink) {
         let mut r = 0;
         while r < rows {
             let take = (rows - r).min(4);
@@ -338,7 +489,7 @@ mod x86 {
         stride: usize,
         b: &PackedInt8,
         block: usize,
-        out: &mut [i32],
+        out: &mut Sink,
     ) {
         let mut sums = [[_mm512_setzero_si512(); C]; R];
         let flip = _mm512_set1_epi8(i8::MIN);
@@ -366,17 +517,62 @@ mod x86 {
                 let column_sums =
                     unsafe { _mm512_loadu_si512(b.column_sums.as_ptr().add((block + c) * BLOCK) as *const _) };
                 let exact = _mm512_sub_epi32(sum, _mm512_slli_epi32::<7>(column_sums));
-                // The block's valid columns, stored straight into the output row (a masked
-                // store for a last, partial block).
+                // The block's valid columns, stored straight into the output row (masked
+                // loads and stores for a last, partial block).
                 let start = (block + c) * BLOCK;
                 let count = BLOCK.min(n - start);
-                let row = &mut out[(first_row + r) * n + start..][..count];
-                // SAFETY: `row` holds `count` i32, and the mask writes only the first `count`.
+                let mask = if count == BLOCK {
+                    u16::MAX
+                } else {
+                    ((1u32 << count) - 1) as u16
+                };
+                let row = first_row + r;
+                // SAFETY: row `row` of the task's output holds columns `start..start + count`
+                // (`check_sizes`), and the masks touch only those; the scales, factors and bias
+                // hold `n` values (`Int8Linear::run_on`).
                 unsafe {
-                    if count == BLOCK {
-                        _mm512_storeu_si512(row.as_mut_ptr() as *mut _, exact);
-                    } else {
-                        _mm512_mask_storeu_epi32(row.as_mut_ptr(), ((1u32 << count) - 1) as u16, exact);
+                    match out {
+                        Sink::Sums(out) => {
+                            _mm512_mask_storeu_epi32(out[row * n + start..].as_mut_ptr(), mask, exact);
+                        }
+                        Sink::Scaled {
+                            out,
+                            rescale,
+                            first_row: task_row,
+                        } => {
+                            // The scalar pass's operations, lane by lane (`rescale_row_body`):
+                            // the same bits.
+                            let (row_scale, factors) = rescale.for_row(*task_row + row);
+                            let factors = _mm512_maskz_loadu_ps(mask, factors[start..].as_ptr());
+                            let sums = _mm512_cvtepi32_ps(exact);
+                            let mut y = match row_scale {
+                                Some(row_scale) => {
+                                    _mm512_div_ps(sums, _mm512_mul_ps(_mm512_set1_ps(row_scale), factors))
+                                }
+                                None => _mm512_mul_ps(sums, factors),
+                            };
+                            if let Some(bias) = rescale.bias {
+                                y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, bias[start..].as_ptr()));
+                            }
+                            if rescale.relu {
+                                // `max(y, 0)` gives 0 for a NaN `y`, as `f32::max` does.
+                                y = _mm512_max_ps(y, _mm512_setzero_ps());
+                            }
+                            match out {
+                                Output::F32(out) => _mm512_mask_storeu_ps(out[row * n + start..].as_mut_ptr(), mask, y),
+                                Output::Int8(out, scale) => {
+                                    // `quantize_row_body` lane by lane: clip to ±127 (a NaN
+                                    // stays NaN through these operand orders), NaN to 0, round
+                                    // half to even (the default rounding of the conversion).
+                                    let t = _mm512_mul_ps(y, _mm512_set1_ps(*scale));
+                                    let t = _mm512_max_ps(_mm512_set1_ps(-127.0), t);
+                                    let t = _mm512_min_ps(_mm512_set1_ps(127.0), t);
+                                    let t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(t, t), t);
+                                    let q = _mm512_cvtps_epi32(t);
+                                    _mm512_mask_cvtepi32_storeu_epi8(out[row * n + start..].as_mut_ptr(), mask, q);
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -453,16 +649,27 @@ mod x86 {
     }
 }
 
-/// Keras's `abs_max_quantize` of `rows` rows of `depth` values (`x` row-major), one scale per
-/// row: `scale = 127 / (max|x| + 1e-7)`, `q = clip(round_half_even(x · scale), -127, 127)`.
-/// Rows land `stride` bytes apart in `out`; `scales` gets one scale per row. With
-/// `per_tensor`, one scale over all rows is used for every row and `scales[0]` gets it.
+/// How [`quantize_rows`] scales the rows it quantizes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum RowScaling {
+    /// Each row its own abs-max scale (Keras's `AbsMaxQuantizer(axis=-1)`).
+    PerRow,
+    /// One abs-max scale over all the rows.
+    PerTensor,
+    /// A scale fixed beforehand (a calibrated layer's): no pass over the values to find it.
+    Fixed(f32),
+}
+
+/// Keras's `abs_max_quantize` of `rows` rows of `depth` values (`x` row-major):
+/// `scale = 127 / (max|x| + 1e-7)`, `q = clip(round_half_even(x · scale), -127, 127)`.
+/// Rows land `stride` bytes apart in `out`. `scales` gets one scale per row for
+/// [`RowScaling::PerRow`], the one scale in `scales[0]` otherwise.
 pub(crate) fn quantize_rows(
     x: &[f32],
     rows: usize,
     depth: usize,
     stride: usize,
-    per_tensor: bool,
+    scaling: RowScaling,
     out: &mut [i8],
     scales: &mut [f32],
 ) {
@@ -470,14 +677,19 @@ pub(crate) fn quantize_rows(
         return;
     }
     let x = &x[..rows * depth];
-    if per_tensor {
-        scales[0] = scale_of(abs_max(x));
+    let fixed = match scaling {
+        RowScaling::PerRow => None,
+        RowScaling::PerTensor => Some(scale_of(abs_max(x))),
+        RowScaling::Fixed(scale) => Some(scale),
+    };
+    if let Some(scale) = fixed {
+        scales[0] = scale;
     }
     if rows * depth < PARALLEL_MIN {
         // Too little to pay for handing out tasks.
         for (r, (out, row)) in out.chunks_mut(stride).zip(x.chunks(depth)).enumerate() {
-            let scale = if per_tensor { scales[0] } else { scale_of(abs_max(row)) };
-            if !per_tensor {
+            let scale = fixed.unwrap_or_else(|| scale_of(abs_max(row)));
+            if fixed.is_none() {
                 scales[r] = scale;
             }
             quantize_row(row, scale, out);
@@ -485,17 +697,47 @@ pub(crate) fn quantize_rows(
         return;
     }
     let rows_out = out.par_chunks_mut(stride).zip(x.par_chunks(depth));
-    if per_tensor {
-        let scale = scales[0];
-        rows_out.for_each(|(out, row)| quantize_row(row, scale, out));
-    } else {
-        rows_out
+    match fixed {
+        Some(scale) => rows_out.for_each(|(out, row)| quantize_row(row, scale, out)),
+        None => rows_out
             .zip(scales[..rows].par_iter_mut())
             .for_each(|((out, row), scale)| {
                 *scale = scale_of(abs_max(row));
                 quantize_row(row, *scale, out);
-            });
+            }),
     }
+}
+
+thread_local! {
+    /// Each thread's two int8 working buffers (see [`with_int8_scratch`]).
+    static SCRATCH: RefCell<[Vec<i8>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
+}
+
+/// Runs `work` on this thread's two int8 working buffers, at least `first` and `second` long
+/// (contents unspecified): an int8 layer's quantized input and its gathered patches, reused
+/// between batches so a layer neither allocates nor faults in fresh memory each time. As
+/// `kernels::scratch`, the buffers are taken out of their slot while `work` runs, so a nested
+/// call gets buffers of its own.
+pub(crate) fn with_int8_scratch<R>(first: usize, second: usize, work: impl FnOnce(&mut [i8], &mut [i8]) -> R) -> R {
+    let [mut a, mut b] = SCRATCH.with(RefCell::take);
+    if a.len() < first {
+        a.resize(first, 0);
+    }
+    if b.len() < second {
+        b.resize(second, 0);
+    }
+    let result = work(&mut a[..first], &mut b[..second]);
+    SCRATCH.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        // Keep the larger buffers when a nested call left some behind.
+        if slot[0].len() < a.len() {
+            slot[0] = a;
+        }
+        if slot[1].len() < b.len() {
+            slot[1] = b;
+        }
+    });
+    result
 }
 
 /// Keras's `abs_max_quantize` scale for a largest magnitude `max` (its epsilon is 1e-7).
@@ -504,9 +746,9 @@ pub(crate) fn scale_of(max: f32) -> f32 {
 }
 
 /// Compiles `$body` (an `#[inline(always)]` function) for AVX-512 and for AVX2 as well as the
-/// baseline, and calls the best the CPU has, as `update.rs` does: the baseline has no vector
-/// rounding, minimum or maximum, which these loops are made of. Every variant does the same
-/// IEEE operations, so the results are identical.
+/// baseline, and calls the one [`simd_level`] names, as `update.rs` does: the baseline has no
+/// vector rounding, minimum or maximum, which these loops are made of. Every variant does the
+/// same IEEE operations, so the results are identical.
 macro_rules! dispatched {
     ($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?, $body:ident) => {
         $(#[$doc])*
@@ -521,13 +763,12 @@ macro_rules! dispatched {
                 fn narrow($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
                 }
-                if is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F, checked just above.
-                    return unsafe { wide($($arg),*) };
-                }
-                if is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2, checked just above.
-                    return unsafe { narrow($($arg),*) };
+                match simd_level() {
+                    // SAFETY: `simd_level` reports a level only where the CPU has its features.
+                    SimdLevel::Avx512 => return unsafe { wide($($arg),*) },
+                    // SAFETY: as above.
+                    SimdLevel::Avx2 => return unsafe { narrow($($arg),*) },
+                    SimdLevel::Scalar => {}
                 }
             }
             $body($($arg),*)
@@ -549,9 +790,10 @@ dispatched!(
 );
 
 dispatched!(
-    /// One output row: `sum / (row_scale · column_scale) + bias`, Keras's int8 `Dense` order.
-    dequantize_row(sums: &[i32], row_scale: f32, column_scales: &[f32], bias: Option<&[f32]>, relu: bool, out: &mut [f32]),
-    dequantize_row_body
+    /// One output row: `sum / (row_scale · factor) + bias` (Keras's int8 `Dense` order), or
+    /// `sum · factor + bias` without a row scale; then `max(·, 0)` with `relu`.
+    rescale_row(sums: &[i32], row_scale: Option<f32>, factors: &[f32], bias: Option<&[f32]>, relu: bool, out: &mut [f32]),
+    rescale_row_body
 );
 
 #[inline(always)]
@@ -579,18 +821,27 @@ fn quantize_row_body(row: &[f32], scale: f32, out: &mut [i8]) {
 }
 
 #[inline(always)]
-fn dequantize_row_body(
+fn rescale_row_body(
     sums: &[i32],
-    row_scale: f32,
-    column_scales: &[f32],
+    row_scale: Option<f32>,
+    factors: &[f32],
     bias: Option<&[f32]>,
     relu: bool,
     out: &mut [f32],
 ) {
     let n = out.len();
-    let (sums, column_scales) = (&sums[..n], &column_scales[..n]);
-    for i in 0..n {
-        out[i] = sums[i] as f32 / (row_scale * column_scales[i]);
+    let (sums, factors) = (&sums[..n], &factors[..n]);
+    match row_scale {
+        Some(row_scale) => {
+            for i in 0..n {
+                out[i] = sums[i] as f32 / (row_scale * factors[i]);
+            }
+        }
+        None => {
+            for i in 0..n {
+                out[i] = sums[i] as f32 * factors[i];
+            }
+        }
     }
     if let Some(bias) = bias {
         let bias = &bias[..n];
@@ -723,5 +974,94 @@ mod tests {
         }
         assert_eq!(abs_max(&[0.5, -3.25, 2.0]), 3.25);
         assert_eq!(abs_max(&[]), 0.0);
+    }
+
+    /// The scaled `f32` output is the same bits on every path (the VNNI tiles scale in the
+    /// tile, the others in a second pass) and at every SIMD level `STRATA_SIMD` can force
+    /// (quantizing included), for both ways of scaling, with a bias and a ReLU, on 1 and 2
+    /// threads.
+    #[test]
+    fn every_path_and_level_gives_the_same_scaled_bits() {
+        use crate::kernels::{SimdLevel, limit_simd_on_this_thread};
+        let (rows, depth, width) = (37, 131, 50);
+        let b = values(depth * width, 9);
+        let packed = PackedInt8::pack(&b, depth, width);
+        let x: Vec<f32> = (0..rows * depth)
+            .map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0)
+            .collect();
+        let column_scales: Vec<f32> = (0..width).map(|n| 30.0 + n as f32 * 0.5).collect();
+        let bias: Vec<f32> = (0..width).map(|n| n as f32 * 0.01 - 0.2).collect();
+        let run = |scaling: RowScaling, path: Option<Int8Path>| -> Vec<u32> {
+            let mut a = vec![0i8; packed.activations_len(rows, depth)];
+            let mut scales = vec![0.0f32; rows];
+            quantize_rows(&x, rows, depth, depth, scaling, &mut a, &mut scales);
+            let scales = match scaling {
+                RowScaling::Fixed(_) => Scales::Multiply {
+                    factors: &column_scales,
+                },
+                RowScaling::PerRow => Scales::Divide {
+                    row_scales: &scales,
+                    rows_per_scale: 1,
+                    column_scales: &column_scales,
+                },
+                RowScaling::PerTensor => Scales::Divide {
+                    row_scales: &scales,
+                    rows_per_scale: rows,
+                    column_scales: &column_scales,
+                },
+            };
+            let linear = Int8Linear {
+                a: &a,
+                rows,
+                stride: depth,
+                kernel: &packed,
+                rescale: Rescale {
+                    scales,
+                    bias: Some(&bias),
+                    relu: true,
+                },
+            };
+            let mut out = vec![0.0f32; rows * width];
+            match path {
+                Some(path) => linear.run_on(path, Output::F32(&mut out)),
+                None => linear.run(&mut out),
+            }
+            out.iter().map(|v| v.to_bits()).collect()
+        };
+        for scaling in [RowScaling::PerRow, RowScaling::PerTensor, RowScaling::Fixed(0.02)] {
+            let want = run(scaling, Some(Int8Path::Scalar));
+            for path in Int8Path::available() {
+                assert_eq!(run(scaling, Some(path)), want, "{path:?}, {scaling:?}");
+            }
+            let levels = [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512];
+            for level in levels.into_iter().filter(|&level| level <= SimdLevel::detected()) {
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
+                        .build()
+                        .unwrap();
+                    let got = pool.install(|| {
+                        assert!(crate::kernels::simd_level() <= level);
+                        run(scaling, None)
+                    });
+                    assert_eq!(got, want, "{level:?}, {threads} threads, {scaling:?}");
+                }
+            }
+        }
+    }
+
+    /// The path follows the SIMD level: scalar at the scalar level, AVX2 at the AVX2 level.
+    #[test]
+    fn the_path_follows_the_simd_level() {
+        use crate::kernels::{SimdLevel, limit_simd_on_this_thread};
+        limit_simd_on_this_thread(Some(SimdLevel::Scalar));
+        assert_eq!(Int8Path::best(), Int8Path::Scalar);
+        #[cfg(target_arch = "x86_64")]
+        if SimdLevel::detected() >= SimdLevel::Avx2 {
+            limit_simd_on_this_thread(Some(SimdLevel::Avx2));
+            assert_eq!(Int8Path::best(), Int8Path::Avx2);
+        }
+        limit_simd_on_this_thread(None);
     }
 }

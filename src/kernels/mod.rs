@@ -11,7 +11,9 @@ mod conv_transpose;
 mod depthwise;
 mod direct_conv;
 mod elementwise;
+mod int8_depthwise;
 mod int8_matmul;
+mod int8_pool;
 mod matmul;
 mod pooling;
 mod reduce;
@@ -38,8 +40,13 @@ pub(crate) use conv_transpose::{conv_transpose, conv_transpose_backward, transpo
 pub(crate) use depthwise::{depthwise_conv, depthwise_conv_input_grad, depthwise_conv_kernel_grad};
 pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
+pub(crate) use int8_depthwise::int8_depthwise_conv;
 pub use int8_matmul::PackedInt8;
-pub(crate) use int8_matmul::{Int8Linear, MAX_DEPTH as INT8_MAX_DEPTH, quantize_row, quantize_rows, scale_of};
+pub(crate) use int8_matmul::{
+    Int8Linear, MAX_DEPTH as INT8_MAX_DEPTH, Rescale, RowScaling, Scales, quantize_row, quantize_rows, scale_of,
+    with_int8_scratch,
+};
+pub(crate) use int8_pool::int8_max_pool;
 // Public (but hidden from the documentation) for the benchmarks and the allocation test; the
 // layers reach the product through `Graph`.
 #[doc(hidden)]

@@ -324,8 +324,14 @@ impl Layer for DepthwiseConv2D {
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let unbuilt = || Error::Usage(format!("layer '{}' used before it was built", self.args.name));
-        let kernel = graph.param(self.kernel.ok_or_else(unbuilt)?);
+        let kernel_id = self.kernel.ok_or_else(unbuilt)?;
         let bias = self.bias.map(|b| graph.param(b));
+        if self.pointwise.is_none() && graph.params().quantized(kernel_id).is_some() {
+            // A quantized `DepthwiseConv2D` convolves in int8 (`model.quantize("int8")`).
+            let y = graph.int8_depthwise_conv2d(x, kernel_id, bias, self.options)?;
+            return Ok(self.function.apply(graph, y));
+        }
+        let kernel = graph.param(kernel_id);
         let y = match &self.pointwise {
             None => graph.depthwise_conv2d(x, kernel, bias, self.options)?,
             Some(p) => {

@@ -29,7 +29,7 @@ pub(crate) use graph::{Call, Source};
 pub use graph::{LayerCall, Node, SharedLayer};
 pub use options::FitOptions;
 pub use plan::PlannedLayer;
-pub use quantize::QuantizedLayer;
+pub use quantize::{QuantizeOptions, QuantizedLayer};
 pub use totals::{OutputScores, Scores};
 pub(crate) use trainable::WeightOwner;
 

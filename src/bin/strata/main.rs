@@ -57,8 +57,9 @@ enum Command {
     /// Convert a Keras model (a `.keras` archive or a legacy `.h5` file; Sequential or
     /// functional) to a strata model file.
     Import(import::ImportArgs),
-    /// Quantize a saved model's Dense, Conv1D/Conv2D and Embedding kernels to int8, as Keras's
-    /// model.quantize("int8"), and save it (about four times smaller).
+    /// Quantize a saved model's Dense, Conv1D/Conv2D/DepthwiseConv2D and Embedding kernels to
+    /// int8, as Keras's model.quantize("int8"), and save it (about four times smaller);
+    /// --calibrate N fixes the activation scales from N training samples.
     Quantize(quantize::QuantizeArgs),
     /// Write a saved model as an ONNX file (opset 17, channels-last input, dynamic batch) for
     /// ONNX Runtime and other ONNX runtimes, or as a Keras file (.keras, or a legacy .h5) for

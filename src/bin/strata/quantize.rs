@@ -3,9 +3,10 @@
 //! `evaluate` and `predict` share.
 
 use clap::Args;
-use std::path::PathBuf;
-use strata::Result;
-use strata::model::{ActivationScale, Model};
+use std::path::{Path, PathBuf};
+use strata::model::{ActivationScale, Model, QuantizeOptions};
+use strata::run::{DataSource, RunRecord};
+use strata::{Error, Result, Tensor};
 
 #[derive(Args)]
 pub(crate) struct QuantizeArgs {
@@ -22,11 +23,31 @@ pub(crate) struct QuantizeArgs {
     /// per_tensor (one per batch).
     #[arg(long, default_value = "per_row", value_name = "SCALING")]
     activations: String,
+    /// Calibrated (static) quantization: run the f32 model on the first N training samples and
+    /// fix each int8 layer's input scale from their range (no scale measured per batch).
+    #[arg(long, value_name = "N")]
+    calibrate: Option<usize>,
+    /// The data whose training samples calibrate (as `strata train --data`) [default: the data
+    /// the model was trained on, or MNIST].
+    #[arg(long, requires = "calibrate")]
+    data: Option<PathBuf>,
+    /// Name of the CSV label column of --data [default: the last column].
+    #[arg(long, requires = "data")]
+    label: Option<String>,
 }
 
 pub(crate) fn run(args: &QuantizeArgs) -> Result<()> {
     let mut model = crate::load_saved_model(&args.model)?;
-    quantize(&mut model, &args.mode, &args.activations)?;
+    let sample = match args.calibrate {
+        Some(samples) => Some(calibration_sample(
+            &mut model,
+            samples,
+            args.data.as_deref(),
+            args.label.as_deref(),
+        )?),
+        None => None,
+    };
+    quantize_calibrated(&mut model, &args.mode, &args.activations, sample.as_ref())?;
     model.save(&args.output)?;
     let size = |path: &PathBuf| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -42,7 +63,17 @@ pub(crate) fn run(args: &QuantizeArgs) -> Result<()> {
 /// Quantizes `model` with `mode` and `activations` scaling, printing each layer that stays
 /// f32 and why (to stderr, so `--json` output stays one object).
 pub(crate) fn quantize(model: &mut Model, mode: &str, activations: &str) -> Result<()> {
-    let report = model.quantize_with(mode, ActivationScale::from_name(activations)?)?;
+    quantize_calibrated(model, mode, activations, None)
+}
+
+/// [`quantize`] with an optional calibration sample (calibrated, static quantization).
+fn quantize_calibrated(model: &mut Model, mode: &str, activations: &str, sample: Option<&Tensor>) -> Result<()> {
+    let options = QuantizeOptions {
+        activations: ActivationScale::from_name(activations)?,
+        calibration: sample,
+        ..Default::default()
+    };
+    let report = model.quantize_with_options(mode, options)?;
     for layer in report.iter().filter(|layer| !layer.int8) {
         eprintln!(
             "note: layer '{}' ({}) stays f32: {}",
@@ -50,4 +81,21 @@ pub(crate) fn quantize(model: &mut Model, mode: &str, activations: &str) -> Resu
         );
     }
     Ok(())
+}
+
+/// The first `samples` training samples of `data` (or of the data the model records, or MNIST),
+/// as the model takes them.
+fn calibration_sample(model: &mut Model, samples: usize, data: Option<&Path>, label: Option<&str>) -> Result<Tensor> {
+    if samples == 0 {
+        return Err(Error::invalid("--calibrate", 0, "calibrate on at least one sample"));
+    }
+    let loss = model
+        .loss()
+        .ok_or_else(|| Error::Usage("the saved model has no compile settings".into()))?;
+    let source = match (data, RunRecord::of(model)?) {
+        (None, Some(record)) => record.data,
+        (data, _) => DataSource::from_flag(data, None, label, model.seed_value())?,
+    };
+    let x = source.load_for(model, loss)?.x_train;
+    Ok(x.slice_rows(0, samples.min(x.rows())))
 }
