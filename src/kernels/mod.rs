@@ -11,6 +11,7 @@ mod depthwise;
 mod direct_conv;
 mod elementwise;
 mod int8_matmul;
+mod layer_norm;
 mod matmul;
 mod pooling;
 mod reduce;
@@ -18,6 +19,7 @@ mod resize;
 mod scratch;
 mod simd;
 mod small_gemm;
+mod softmax;
 mod spatial;
 mod threads;
 mod update;
@@ -33,6 +35,7 @@ pub(crate) use direct_conv::Direct;
 pub(crate) use elementwise::*;
 pub use int8_matmul::PackedInt8;
 pub(crate) use int8_matmul::{Int8Linear, MAX_DEPTH as INT8_MAX_DEPTH, quantize_row, quantize_rows, scale_of};
+pub(crate) use layer_norm::{Affine, layer_norm_backward, layer_norm_forward};
 // Public (but hidden from the documentation) for the benchmarks and the allocation test; the
 // layers reach the product through `Graph`.
 #[doc(hidden)]
