@@ -98,8 +98,10 @@ impl Graph<'_> {
     }
 }
 
-/// The rule of [`Graph::attention`]: the kernel writes `dq`, `dk`, `dv` into `scratch`, which
-/// are then added to the operands' gradients (so a `k` that is also `v` gets both parts).
+/// The rule of [`Graph::attention`]. The kernel overwrites `dq`, `dk`, `dv`: a gradient
+/// buffer nothing has been added to yet this pass is handed to it directly (the usual case:
+/// the three come from distinct projections); the others are written to `scratch` and then
+/// added, so a `k` that is also `v` gets both parts.
 pub(super) fn attention_backward(
     (q, k, v, options): (Var, Var, Var, AttentionOptions),
     inputs: &Inputs,
@@ -120,16 +122,61 @@ pub(super) fn attention_backward(
         causal: options.causal,
         dropout: (options.dropout > 0.0).then_some((options.dropout, options.seed)),
     };
-    let (nq, nk, nv) = (qv.len(), kv.len(), vv.len());
-    scratch.resize_for(&[nq + nk + nv]);
-    let (dq, rest) = scratch.data_mut().split_at_mut(nq);
-    let (dk, dv) = rest.split_at_mut(nk);
+    let lens = [qv.len(), kv.len(), vv.len()];
     let operands = (qv.data(), kv.data(), vv.data());
-    kernels::attention_backward(d, operands, node.saved.data(), node.grad.data(), (dq, dk, dv));
-    let grads = scratch.data();
-    for (var, range) in [(q, 0..nq), (k, nq..nq + nk), (v, nq + nk..nq + nk + nv)] {
-        if let Some(target) = targets.get(var) {
-            kernels::axpy(target, 1.0, &grads[range]);
+    let distinct = q != k && k != v && q != v;
+    let grads = match distinct {
+        true => targets.get_many([Some(q), Some(k), Some(v)]),
+        false => [None, None, None],
+    };
+    backward_into(d, operands, (node.saved.data(), node.grad.data()), grads, lens, scratch);
+    if !distinct {
+        // Every part is in `scratch`, one after the other: add each to its operand's gradient.
+        let mut offset = 0;
+        for (var, len) in [q, k, v].into_iter().zip(lens) {
+            if let Some(target) = targets.get(var) {
+                kernels::axpy(target, 1.0, &scratch.data()[offset..offset + len]);
+            }
+            offset += len;
+        }
+    }
+}
+
+/// Runs the backward kernel into `grads` (as `GradTargets::get_many` gives them): a fresh
+/// buffer is overwritten in place, the others get the kernel's output from `scratch` added
+/// (those that are `None` keep it in `scratch`, in the order `dq`, `dk`, `dv`).
+fn backward_into(
+    d: AttentionDims,
+    operands: (&[f32], &[f32], &[f32]),
+    (saved, dout): (&[f32], &[f32]),
+    mut grads: [Option<(&mut [f32], bool)>; 3],
+    lens: [usize; 3],
+    scratch: &mut Tensor,
+) {
+    let in_place = grads.each_ref().map(|g| matches!(g, Some((_, true))));
+    let scratch_len: usize = (0..3).filter(|&i| !in_place[i]).map(|i| lens[i]).sum();
+    scratch.resize_for(&[scratch_len]);
+    let mut rest = scratch.data_mut();
+    let mut outputs: [Option<&mut [f32]>; 3] = [None, None, None];
+    let mut to_add: [Option<&mut [f32]>; 3] = [None, None, None];
+    for (i, grad) in grads.iter_mut().enumerate() {
+        match grad.take() {
+            Some((buffer, true)) => outputs[i] = Some(buffer),
+            other => {
+                let (piece, tail) = std::mem::take(&mut rest).split_at_mut(lens[i]);
+                rest = tail;
+                outputs[i] = Some(piece);
+                to_add[i] = other.map(|(buffer, _)| buffer);
+            }
+        }
+    }
+    let [Some(dq), Some(dk), Some(dv)] = outputs else {
+        unreachable!("every gradient has a buffer")
+    };
+    kernels::attention_backward(d, operands, saved, dout, (&mut *dq, &mut *dk, &mut *dv));
+    for (target, computed) in to_add.into_iter().zip([&*dq, &*dk, &*dv]) {
+        if let Some(target) = target {
+            kernels::axpy(target, 1.0, computed);
         }
     }
 }

@@ -11,7 +11,7 @@ use super::op::{Op, Statistics, Var};
 use super::params::{ParamId, ParamStore};
 use super::tape::{Graph, MovingUpdate, Tape};
 use crate::error::{Error, Result};
-use crate::kernels::widest;
+use crate::kernels::{self, widest};
 use crate::tensor::Tensor;
 
 impl Graph<'_> {
@@ -105,17 +105,9 @@ impl Graph<'_> {
             let (means, inv_stds) = saved.data_mut().split_at_mut(rows);
             let gamma = gamma.map(|g| inputs.get(g).data());
             let beta = beta.map(|b| inputs.get(b).data());
-            let rows_in = inputs.get(x).data().chunks(features);
-            for (r, (out_row, x_row)) in out.data_mut().chunks_mut(features).zip(rows_in).enumerate() {
-                let mean = x_row.iter().map(|&v| v as f64).sum::<f64>() / features as f64;
-                let var = x_row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / features as f64;
-                let inv_std = 1.0 / (var as f32 + epsilon).sqrt();
-                (means[r], inv_stds[r]) = (mean as f32, inv_std);
-                for j in 0..features {
-                    let normalized = (x_row[j] - mean as f32) * inv_std;
-                    out_row[j] = normalized * gamma.map_or(1.0, |g| g[j]) + beta.map_or(0.0, |b| b[j]);
-                }
-            }
+            let affine = kernels::Affine { gamma, beta };
+            let x = inputs.get(x).data();
+            kernels::layer_norm_forward(x, features, epsilon, affine, out.data_mut(), (means, inv_stds));
         }))
     }
 
@@ -257,35 +249,19 @@ pub(super) fn layer_norm_backward(
     let x_values = inputs.get(x).data();
     let dy = node.grad.data();
     let features = dy.len() / rows.max(1);
-    let x_hat = |r: usize, j: usize| (x_values[r * features + j] - means[r]) * inv_stds[r];
-    if let Some(dgamma) = gamma.and_then(|g| targets.get(g)) {
-        for r in 0..rows {
-            for j in 0..features {
-                dgamma[j] += dy[r * features + j] * x_hat(r, j);
-            }
-        }
-    }
-    if let Some(dbeta) = beta.and_then(|b| targets.get(b)) {
-        for dy_row in dy.chunks(features) {
-            dbeta.iter_mut().zip(dy_row).for_each(|(d, g)| *d += g);
-        }
-    }
     let gamma_values = gamma.map(|g| inputs.get(g).data());
-    let Some(dx) = targets.get(x) else { return };
-    let n = features as f32;
-    for r in 0..rows {
-        // dx̂ = dy·γ; its two sums enter every element of the row.
-        let (mut sum, mut sum_xhat) = (0.0f32, 0.0f32);
-        for j in 0..features {
-            let dxhat = dy[r * features + j] * gamma_values.map_or(1.0, |g| g[j]);
-            sum += dxhat;
-            sum_xhat += dxhat * x_hat(r, j);
-        }
-        for j in 0..features {
-            let dxhat = dy[r * features + j] * gamma_values.map_or(1.0, |g| g[j]);
-            dx[r * features + j] += inv_stds[r] / n * (n * dxhat - sum - x_hat(r, j) * sum_xhat);
-        }
-    }
+    let [dx, dgamma, dbeta] = targets.get_many([Some(x), gamma, beta]);
+    // A fresh buffer holds stale values: clear it, as `GradTargets::get` would.
+    let [dx, dgamma, dbeta] = [dx, dgamma, dbeta].map(|grad| {
+        grad.map(|(grad, fresh)| {
+            if fresh {
+                kernels::fill(grad, 0.0);
+            }
+            grad
+        })
+    });
+    let stats = (means, inv_stds);
+    kernels::layer_norm_backward(x_values, features, stats, gamma_values, dy, dx, dgamma, dbeta);
 }
 
 impl Tape {

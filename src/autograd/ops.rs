@@ -117,6 +117,11 @@ impl Graph<'_> {
             let (av, bv) = (inputs.get(a).data(), inputs.get(b).data());
             if sa == sb {
                 kernels::zip_map_into(out.data_mut(), av, bv, |x, y| kind.apply(x, y));
+            } else if let Some(b_repeats) = repeated_rows(&sa, &sb, &shape) {
+                match b_repeats {
+                    true => kernels::zip_rows_into(out.data_mut(), av, bv, |x, r| kind.apply(x, r)),
+                    false => kernels::zip_rows_into(out.data_mut(), bv, av, |x, r| kind.apply(r, x)),
+                }
             } else {
                 let (stride_a, stride_b) = broadcast_strides(&sa, &sb, &shape);
                 let data = out.data_mut();
@@ -351,6 +356,9 @@ pub(super) fn binary_backward(kind: BinaryOp, a: Var, b: Var, inputs: &Inputs, n
         return;
     }
     let shape = node.value.shape();
+    if let Some(b_repeats) = repeated_rows(av.shape(), bv.shape(), shape) {
+        return repeated_rows_backward(kind, (a, b, b_repeats), inputs, dy, targets);
+    }
     let (stride_a, stride_b) = broadcast_strides(av.shape(), bv.shape(), shape);
     let (ad, bd) = (av.data(), bv.data());
     if let Some(da) = targets.get(a) {
@@ -362,6 +370,60 @@ pub(super) fn binary_backward(kind: BinaryOp, a: Var, b: Var, inputs: &Inputs, n
         kernels::for_each_broadcast(shape, &stride_a, &stride_b, |o, i, j| {
             db[j] += dy[o] * kind.partials(ad[i], bd[j]).1
         });
+    }
+}
+
+/// For a broadcast where one operand has the output's shape and the other repeats over its
+/// leading axes (its shape, leading 1s aside, is a trailing part of the output's: a position
+/// table added to a batch): `Some(true)` when `b` repeats, `Some(false)` when `a` does.
+fn repeated_rows(sa: &[usize], sb: &[usize], out: &[usize]) -> Option<bool> {
+    let repeats = |full: &[usize], other: &[usize]| {
+        let leading = other.iter().take_while(|&&d| d == 1).count();
+        let trailing = &other[leading..];
+        full == out && numel(other) > 0 && out.ends_with(trailing)
+    };
+    if repeats(sa, sb) {
+        Some(true)
+    } else if repeats(sb, sa) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// [`binary_backward`] for a [`repeated_rows`] broadcast: the full operand's gradient
+/// elementwise, the repeated one's summed over the repeats in order.
+fn repeated_rows_backward(
+    kind: BinaryOp,
+    (a, b, b_repeats): (Var, Var, bool),
+    inputs: &Inputs,
+    dy: &[f32],
+    targets: &mut GradTargets,
+) {
+    let (av, bv) = (inputs.get(a).data(), inputs.get(b).data());
+    // (full operand, repeated operand) and the partials in that order.
+    let (full_var, row_var, full, row) = match b_repeats {
+        true => (a, b, av, bv),
+        false => (b, a, bv, av),
+    };
+    let partials = move |x: f32, r: f32| match b_repeats {
+        true => kind.partials(x, r),
+        false => {
+            let (d_row, d_full) = kind.partials(r, x);
+            (d_full, d_row)
+        }
+    };
+    if let Some(d_full) = targets.get(full_var) {
+        match kind {
+            BinaryOp::Add => kernels::axpy(d_full, 1.0, dy),
+            _ => kernels::accumulate_zip_rows(d_full, dy, full, row, |g, x, r| g * partials(x, r).0),
+        }
+    }
+    if let Some(d_row) = targets.get(row_var) {
+        match kind {
+            BinaryOp::Add => kernels::accumulate_column_sums(d_row, dy),
+            _ => kernels::accumulate_row_sums(d_row, dy, full, row, |g, x, r| g * partials(x, r).1),
+        }
     }
 }
 

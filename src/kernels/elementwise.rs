@@ -228,3 +228,71 @@ pub(crate) fn for_each_broadcast(
 pub(crate) fn erf(x: f32) -> f32 {
     libm::erff(x)
 }
+
+/// `out[r·w + j] = f(full[r·w + j], row[j])` with `w = row.len()`: an operand repeated over
+/// the leading axes of the other (a position table over a batch), without an odometer.
+pub(crate) fn zip_rows_into(out: &mut [f32], full: &[f32], row: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    let width = row.len().max(1);
+    let run = |out: &mut [f32], full: &[f32]| {
+        widest(|| {
+            for (out, full) in out.chunks_mut(width).zip(full.chunks(width)) {
+                out.iter_mut().zip(full).zip(row).for_each(|((o, &x), &r)| *o = f(x, r));
+            }
+        })
+    };
+    if out.len() > PARALLEL_CHUNK {
+        let chunk = (PARALLEL_CHUNK / width).max(1) * width;
+        out.par_chunks_mut(chunk)
+            .zip(full.par_chunks(chunk))
+            .for_each(|(out, full)| run(out, full));
+    } else {
+        run(out, full);
+    }
+}
+
+/// `acc[r·w + j] += f(dy[r·w + j], full[r·w + j], row[j])` with `w = row.len()`.
+pub(crate) fn accumulate_zip_rows(
+    acc: &mut [f32],
+    dy: &[f32],
+    full: &[f32],
+    row: &[f32],
+    f: impl Fn(f32, f32, f32) -> f32 + Sync,
+) {
+    let width = row.len().max(1);
+    let run = |acc: &mut [f32], dy: &[f32], full: &[f32]| {
+        widest(|| {
+            for ((acc, dy), full) in acc.chunks_mut(width).zip(dy.chunks(width)).zip(full.chunks(width)) {
+                let rows = acc.iter_mut().zip(dy).zip(full.iter().zip(row));
+                rows.for_each(|((o, &g), (&x, &r))| *o += f(g, x, r));
+            }
+        })
+    };
+    if acc.len() > PARALLEL_CHUNK {
+        let chunk = (PARALLEL_CHUNK / width).max(1) * width;
+        acc.par_chunks_mut(chunk)
+            .zip(dy.par_chunks(chunk))
+            .zip(full.par_chunks(chunk))
+            .for_each(|((acc, dy), full)| run(acc, dy, full));
+    } else {
+        run(acc, dy, full);
+    }
+}
+
+/// `acc[j] += Σ_r f(dy[r·w + j], full[r·w + j], acc_row[j])` with `w = acc.len()`, the rows
+/// summed in order (the gradient of a repeated operand): one thread, so no thread count
+/// changes the sum.
+pub(crate) fn accumulate_row_sums(
+    acc: &mut [f32],
+    dy: &[f32],
+    full: &[f32],
+    row: &[f32],
+    f: impl Fn(f32, f32, f32) -> f32,
+) {
+    let width = acc.len().max(1);
+    widest(|| {
+        for (dy, full) in dy.chunks(width).zip(full.chunks(width)) {
+            let columns = acc.iter_mut().zip(dy).zip(full.iter().zip(row));
+            columns.for_each(|((o, &g), (&x, &r))| *o += f(g, x, r));
+        }
+    })
+}

@@ -14,6 +14,7 @@ mod elementwise;
 mod int8_depthwise;
 mod int8_matmul;
 mod int8_pool;
+mod layer_norm;
 mod matmul;
 mod pooling;
 mod reduce;
@@ -22,6 +23,7 @@ mod row_product;
 mod scratch;
 mod simd;
 mod small_gemm;
+mod softmax;
 mod spatial;
 mod threads;
 mod update;
@@ -47,6 +49,7 @@ pub(crate) use int8_matmul::{
     with_int8_scratch,
 };
 pub(crate) use int8_pool::int8_max_pool;
+pub(crate) use layer_norm::{Affine, layer_norm_backward, layer_norm_forward};
 // Public (but hidden from the documentation) for the benchmarks and the allocation test; the
 // layers reach the product through `Graph`.
 #[doc(hidden)]

@@ -40,18 +40,6 @@ pub(crate) fn softmax_rows(out: &mut [f32], x: &[f32], cols: usize) {
     }
 }
 
-/// Softmax of one row, in place (the attention kernel's score row).
-pub(crate) fn softmax_rows_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut total = 0.0;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        total += *v;
-    }
-    let inv = 1.0 / total;
-    row.iter_mut().for_each(|v| *v *= inv);
-}
-
 /// Log-softmax of each row: `x - max - log Σ exp(x - max)`.
 pub(crate) fn log_softmax_rows(out: &mut [f32], x: &[f32], cols: usize) {
     for (o, x) in out.chunks_mut(cols).zip(x.chunks(cols)) {
