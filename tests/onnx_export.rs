@@ -360,7 +360,12 @@ fn the_readme_lists_exactly_the_exportable_layers() {
     };
     let current = &readme[start + START.len()..end];
     if current != rendered_lists() && std::env::var_os("STRATA_UPDATE_README").is_some() {
-        let updated = format!("{}{}{}", &readme[..start + START.len()], rendered_lists(), &readme[end..]);
+        let updated = format!(
+            "{}{}{}",
+            &readme[..start + START.len()],
+            rendered_lists(),
+            &readme[end..]
+        );
         std::fs::write(path, updated).unwrap();
         return;
     }

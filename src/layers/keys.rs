@@ -16,7 +16,6 @@ const OLD_SPELLINGS: &[(&str, &str)] = &[("LeakyReLU", "alpha")];
 
 /// Keys that do not change what a layer computes: bookkeeping Keras writes (names, dtypes,
 /// serialization details) and the declared input shape, which the model's building checks.
-
 const HARMLESS: &[&str] = &[
     "name",
     "trainable",

@@ -57,7 +57,8 @@ impl Layer for LeakyReLU {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        if !(self.negative_slope >= 0.0) {
+        // NaN is refused too.
+        if self.negative_slope.is_nan() || self.negative_slope < 0.0 {
             return Err(Error::invalid(
                 "negative_slope",
                 self.negative_slope,
