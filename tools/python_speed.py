@@ -18,9 +18,9 @@ images. Every framework gets 2 threads (strata's default on this machine; set as
 
 import argparse
 import gzip
+import json
 import os
 import pathlib
-import re
 import statistics
 import subprocess
 import time
@@ -125,13 +125,13 @@ def torch_epochs(model_name, epochs):
 
 
 def cli_epochs(command, model_name, epochs):
-    """Epoch times of `strata train` (the same model on the same data), from its verbose=2 lines:
-    steps × time per step (``1875/1875 - 841ms - 449us/step``), which keeps three digits."""
-    run = subprocess.run([command, "train", "--model", model_name, "--epochs", str(epochs), "--verbose", "2"],
-                         capture_output=True, text=True, check=True, cwd=MNIST.parents[1])
-    unit = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-    return [int(steps) * int(per_step) * unit[suffix]
-            for steps, per_step, suffix in re.findall(r"(\d+)/\1 - \S+ - (\d+)(us|ms|s)/step", run.stdout)]
+    """Epoch times of `strata train` (the same model on the same data), from the JSON line
+    `--json` ends with (each epoch's seconds, unrounded; the progress line rounds a cnn step to
+    whole milliseconds)."""
+    run = subprocess.run([command, "train", "--model", model_name, "--epochs", str(epochs), "--verbose", "0",
+                          "--json"], capture_output=True, text=True, check=True, cwd=MNIST.parents[1])
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    return [epoch["seconds"] for epoch in results["epochs"]]
 
 
 def main():

@@ -121,7 +121,13 @@ impl<'a> Graph<'a> {
     /// A generator for one random layer in this pass: the pass's noise seed mixed with the
     /// layer's own `salt` (its seed, or a hash of its name), so layers draw independent noise.
     pub fn noise_rng(&self, salt: u64) -> crate::rng::Rng {
-        crate::rng::Rng::new(crate::rng::mix(self.noise_seed, salt))
+        crate::rng::Rng::new(self.noise_key(salt))
+    }
+
+    /// The key of this pass's noise for the layer salted `salt`: the seed of
+    /// [`Graph::noise_rng`], and of counter-based draws such as dropout masks.
+    pub fn noise_key(&self, salt: u64) -> u64 {
+        crate::rng::mix(self.noise_seed, salt)
     }
 
     /// Attaches a sequence mask `(N, T)` (1 for real steps, 0 for padding) to `value`, as

@@ -82,6 +82,30 @@ pub(crate) fn fill(out: &mut [f32], value: f32) {
     }
 }
 
+/// A dropout mask: value `i` is 0 (dropped) when the uniform draw `hash(key, i)` falls below
+/// `rate`, else `1 / (1 − rate)`. Each value's draw depends on its index alone (a counter-based
+/// generator, as the attention kernel's dropout), so the mask is the same on any number of
+/// threads and fills in parallel, on vectors, instead of one sequential generator call per value.
+pub(crate) fn dropout_mask(out: &mut [f32], rate: f32, key: u64) {
+    let scale = 1.0 / (1.0 - rate);
+    let fill = |start: usize, chunk: &mut [f32]| {
+        widest(|| {
+            for (i, v) in chunk.iter_mut().enumerate() {
+                // The top 24 bits: a float in [0, 1) with every value exactly representable.
+                let draw = (crate::rng::mix(key, (start + i) as u64) >> 40) as f32 / (1u64 << 24) as f32;
+                *v = if draw >= rate { scale } else { 0.0 };
+            }
+        })
+    };
+    if out.len() > PARALLEL_CHUNK {
+        out.par_chunks_mut(PARALLEL_CHUNK)
+            .enumerate()
+            .for_each(|(k, chunk)| fill(k * PARALLEL_CHUNK, chunk));
+    } else {
+        fill(0, out);
+    }
+}
+
 /// Copies rows `indices` of `source` (rows of `row` values) into `out`, in that order: a
 /// shuffled batch. Split over threads when large: the rows come from all over a large dataset,
 /// so the copy waits on memory, and two threads keep twice as many reads in flight (and keep

@@ -218,11 +218,11 @@ impl Layer for AdditiveAttention {
         let probabilities = graph.softmax(scores);
         let mut weights = probabilities;
         if graph.training() && self.dropout > 0.0 {
-            let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.args.name)));
+            let key = graph.noise_key(self.seed.unwrap_or_else(|| hash_name(&self.args.name)));
             let rate = self.dropout;
             let keep = graph.constant_with(|mask| {
                 mask.resize_for(&[n, tq, tv]);
-                super::dropout::fill_mask(mask.data_mut(), rate, &mut rng);
+                super::dropout::fill_mask(mask.data_mut(), rate, key);
             });
             weights = graph.mul(weights, keep)?;
         }

@@ -230,7 +230,8 @@ impl Layer for NoiseLayer {
         if !graph.training() || !active {
             return Ok(x);
         }
-        let mut rng = graph.noise_rng(self.seed.unwrap_or_else(|| hash_name(&self.args.name)));
+        let salt = self.seed.unwrap_or_else(|| hash_name(&self.args.name));
+        let key = graph.noise_key(salt);
         let shape = graph.dims(x);
         let (rows, channels) = (shape[0], *shape.last().unwrap_or(&1));
         let y = match self.noise {
@@ -242,7 +243,7 @@ impl Layer for NoiseLayer {
                 };
                 let noise = graph.constant_with(|mask| {
                     mask.resize_for(mask_shape.as_deref().unwrap_or(&shape));
-                    fill_mask(mask.data_mut(), rate, &mut rng);
+                    fill_mask(mask.data_mut(), rate, key);
                 });
                 graph.mul(x, noise)
             }
@@ -253,11 +254,12 @@ impl Layer for NoiseLayer {
                     .collect();
                 let noise = graph.constant_with(|mask| {
                     mask.resize_for(&mask_shape);
-                    fill_mask(mask.data_mut(), rate, &mut rng);
+                    fill_mask(mask.data_mut(), rate, key);
                 });
                 graph.mul(x, noise)
             }
             Noise::Gaussian { stddev } => {
+                let mut rng = Rng::new(key);
                 let noise = graph.constant_with(|noise| {
                     noise.resize_for(&shape);
                     noise.data_mut().iter_mut().for_each(|v| *v = stddev * rng.normal());
@@ -293,10 +295,7 @@ fn noise_shape(config: &serde_json::Value) -> Result<Option<Vec<Option<usize>>>>
 }
 
 /// Fills `mask` with `1 / (1 − rate)` where a value is kept (probability `1 − rate`) and 0 where
-/// it is dropped.
-pub(super) fn fill_mask(mask: &mut [f32], rate: f32, rng: &mut Rng) {
-    let scale = 1.0 / (1.0 - rate);
-    for v in mask {
-        *v = if rng.uniform(0.0, 1.0) >= rate { scale } else { 0.0 };
-    }
+/// it is dropped, the draws fixed by `key` (see [`Graph::noise_key`]).
+pub(super) fn fill_mask(mask: &mut [f32], rate: f32, key: u64) {
+    crate::kernels::dropout_mask(mask, rate, key);
 }

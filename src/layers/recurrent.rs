@@ -431,20 +431,20 @@ impl<K: RecurrentKind> Recurrent<K> {
         let mut input = x;
         if graph.training() && self.dropout > 0.0 {
             // One mask per sequence, the same at every step (Keras's dropout on RNN inputs).
-            let mut rng = graph.noise_rng(salt);
+            let key = graph.noise_key(salt);
             let rate = self.dropout;
             let keep = graph.constant_with(|keep| {
                 keep.resize_for(&[n, 1, shape[2]]);
-                fill_mask(keep.data_mut(), rate, &mut rng);
+                fill_mask(keep.data_mut(), rate, key);
             });
             input = graph.mul(x, keep)?;
         }
         let recurrent_mask = (graph.training() && self.recurrent_dropout > 0.0).then(|| {
-            let mut rng = graph.noise_rng(salt ^ 0x5eed_0f0e_ca11);
+            let key = graph.noise_key(salt ^ 0x5eed_0f0e_ca11);
             let rate = self.recurrent_dropout;
             graph.constant_with(|keep: &mut Tensor| {
                 keep.resize_for(&[n, u]);
-                fill_mask(keep.data_mut(), rate, &mut rng);
+                fill_mask(keep.data_mut(), rate, key);
             })
         });
         let operands = RecurrentInputs {

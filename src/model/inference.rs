@@ -30,10 +30,14 @@ impl Network {
     pub(super) fn inference_plan(&self, params: &ParamStore, plan: &mut Vec<Step>) {
         plan.clear();
         plan.resize(self.calls.len(), Step::Plain);
+        // Calls are numbered in order but their outputs need not be (a layer with several
+        // outputs, such as a recurrent layer's states): size by the largest.
         let outputs = self
             .calls
-            .last()
-            .map_or(0, |c| c.first_output + self.layers[c.layer].output_count());
+            .iter()
+            .map(|c| c.first_output + self.layers[c.layer].output_count())
+            .max()
+            .unwrap_or(0);
         // Per output: how many reads it has (model outputs count as one) and its last reader.
         let mut readers = vec![(0usize, usize::MAX); outputs];
         for (i, call) in self.calls.iter().enumerate() {
@@ -43,11 +47,9 @@ impl Network {
                 }
             }
         }
-        for &call in &self.outputs {
-            let first = self.calls[call].first_output;
-            for reader in &mut readers[first..first + self.layers[self.calls[call].layer].output_count()] {
-                reader.0 += 1;
-            }
+        // The model's outputs index all calls' outputs (a recurrent layer's state may be one).
+        for &output in &self.outputs {
+            readers[output].0 += 1;
         }
         // The call that alone reads call `i`'s single output, taking it as its only input.
         let sole_reader = |i: usize| {

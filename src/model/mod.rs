@@ -75,7 +75,8 @@ struct Network {
     layers: Vec<Box<dyn Layer>>,
     /// The layer calls, each after its inputs.
     calls: Vec<Call>,
-    /// The calls whose outputs are the model's outputs, in order (a `Sequential`'s last call).
+    /// The model's outputs, in order, as indices among all calls' outputs (see
+    /// [`Call::first_output`]; a `Sequential`'s is its last call's).
     outputs: Vec<usize>,
     /// How many input tensors the model takes (`Source::ModelInput(0..inputs)`).
     inputs: usize,
