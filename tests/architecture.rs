@@ -29,7 +29,10 @@ const KNOWN_EXCEPTIONS: &[&str] = &[];
 
 /// Known circles between the files of one folder, as `"folder: file, file, …"` (file stems,
 /// sorted; `mod` is the folder's root file).
-const KNOWN_FILE_CIRCLES: &[&str] = &[];
+// On its way out (from the merges of 2026-12-03): `inference` plans predict over `mod`'s
+// `Network` and `graph`'s `Source`, which `mod` and `graph` name back (move the network's
+// description into `graph` and have `mod` only hold it).
+const KNOWN_FILE_CIRCLES: &[&str] = &["model: graph, inference, mod"];
 
 /// The foundation of the stack: numbers, their storage and their derivatives. It names no
 /// module of [`MIDDLE`] or [`HIGHER`].

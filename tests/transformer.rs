@@ -155,7 +155,7 @@ fn the_example_classifier_learns_a_task_that_needs_attention_and_round_trips() {
         .compile(Adam::new(0.003), "sparse_categorical_crossentropy", &["accuracy"])
         .unwrap();
     model
-        .fit(&x, &y, FitOptions::default().epochs(20).batch_size(32).verbose(0))
+        .fit(&x, &y, FitOptions::default().epochs(30).batch_size(32).verbose(0))
         .unwrap();
     let accuracy = model.evaluate(&x_test, &y_test, 64).unwrap().accuracy.unwrap();
     eprintln!("test accuracy {accuracy}");

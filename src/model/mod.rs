@@ -75,8 +75,8 @@ struct Network {
     layers: Vec<Box<dyn Layer>>,
     /// The layer calls, each after its inputs.
     calls: Vec<Call>,
-    /// The model's outputs, in order, as indices among all calls' outputs (see
-    /// [`Call::first_output`]; a `Sequential`'s is its last call's).
+    /// The model's outputs, in order, as indices among all calls' outputs (a `Sequential`'s
+    /// is its last call's).
     outputs: Vec<usize>,
     /// How many input tensors the model takes (`Source::ModelInput(0..inputs)`).
     inputs: usize,
