@@ -57,6 +57,10 @@ pub fn matmul(
         // One row (a single-sample prediction): `a` is `k` contiguous values either way.
         return super::row_product::row_times_matrix(a, b, c, k, n, accumulate);
     }
+    if super::batch_products::try_batch_product(a, transpose_a, b, transpose_b, c, (m, k, n), accumulate) {
+        // A small batch's Dense products: faster without gemm's packing.
+        return;
+    }
     let _in_flight = InFlight::enter();
     let (a_col_stride, a_row_stride) = match transpose_a {
         Transpose::No => (1, k),

@@ -5,6 +5,7 @@
 //! folder and nothing else.
 
 mod attention;
+mod batch_products;
 mod bf16_matmul;
 mod conv;
 mod conv_transpose;
