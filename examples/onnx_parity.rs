@@ -120,20 +120,27 @@ enum Quantization {
     Calibrated,
 }
 
-/// The largest difference expected between ONNX Runtime and a calibrated int8 `predict`
-/// (outputs are softmax probabilities). The int8 values agree except where a scaled input lies
-/// within a float rounding of a half step (ONNX divides by `1 / scale` where strata multiplies
-/// by `scale`, and the sums are scaled back in another order): there one input of a layer
-/// moves by one step, `max|x| / 127`. In the last Dense of these models that moves a logit by
-/// up to `max|w| · max|x| / 127` (random weights up to 0.5, hidden values up to ~20 here:
-/// ~0.08), and a probability by at most half that.
-const CALIBRATED_TOLERANCE: f64 = 5e-2;
-/// The largest difference expected between ONNX Runtime on a weights-only QDQ file and
-/// strata's per-row int8 `predict`: ONNX Runtime keeps the activations in f32, strata rounds
+/// ONNX Runtime's default optimizations fuse a QDQ graph into its own int8 kernels (measured:
+/// `QLinearConv`-style requantization for calibrated files, its own dynamic uint8 activations
+/// for weights-only ones), which round differently; with optimizations off it runs the graph as
+/// written. The checker runs both: the graph as written against `tolerance`, the fused one
+/// against strata's int8 `predict` within these.
+///
+/// Calibrated files, against strata's int8 `predict` (outputs are softmax probabilities). The
+/// int8 values agree except where a scaled value lies within a float rounding of a half step
+/// (ONNX divides by `1 / scale` where strata multiplies by `scale`; fused kernels requantize in
+/// their own order): there one input of a layer moves by one step, `max|x| / 127`. In the last
+/// Dense (weights up to `2 / √fan_in` ≈ 0.25, inputs up to ~5) that moves a logit by up to ~0.01
+/// and a probability by up to half that; 2e-2 allows a few such steps. Measured 6e-8 as
+/// written, 1.2e-3 fused (cnn).
+const CALIBRATED_TOLERANCE: f64 = 2e-2;
+/// Weights-only files against strata's per-row int8 `predict`: ONNX Runtime keeps the
+/// activations in f32 (as written) or quantizes them per tensor to uint8 (fused), strata rounds
 /// each to 127 levels of its row's largest magnitude, every value by up to half a step. Summed
-/// over the 784 and 128 inputs of the mlp's layers (and the cnn's 576 to 1600), the rounding
-/// errors move the logits by a few hundredths; probabilities move by at most half that.
-const PER_ROW_TOLERANCE: f64 = 5e-2;
+/// over the 784 and 128 inputs of the mlp's layers (the cnn's 9 to 1600), the errors move the
+/// logits by about a hundredth; probabilities by half that. Measured: 1.1e-3 (mlp) and 3.1e-3
+/// (cnn) as written, 1.0e-3 and 3.4e-3 fused.
+const PER_ROW_TOLERANCE: f64 = 2e-2;
 
 /// Quantizes `model` (a built `base` model) and returns the output the ONNX file must match,
 /// with the tolerance and, for a weights-only file, strata's int8 output and how far ONNX
@@ -161,6 +168,7 @@ fn quantize(
             };
             model.quantize_with_options("int8", options)?;
             record["tolerance"] = serde_json::json!(CALIBRATED_TOLERANCE);
+            record["optimized_tolerance"] = serde_json::json!(CALIBRATED_TOLERANCE);
             record["note"] = serde_json::json!("calibrated int8: QDQ weights and activations");
             model.predict(x, 32)
         }
@@ -176,7 +184,7 @@ fn quantize(
             }
             record["tolerance"] = serde_json::json!(1e-5);
             record["int8_output"] = serde_json::json!(int8.data());
-            record["int8_tolerance"] = serde_json::json!(PER_ROW_TOLERANCE);
+            record["optimized_tolerance"] = serde_json::json!(PER_ROW_TOLERANCE);
             record["note"] = serde_json::json!(
                 "per-row int8: weights-only QDQ (f32 activations) vs the dequantized f32 model; int8_output is strata's int8 predict"
             );
