@@ -121,10 +121,10 @@ enum Quantization {
     Calibrated,
 }
 
-/// ONNX Runtime's default optimizations fuse a QDQ graph into its own int8 kernels (measured:
-/// `QLinearConv`-style requantization for calibrated files, its own dynamic uint8 activations
-/// for weights-only ones), which round differently; with optimizations off it runs the graph as
-/// written. The checker runs both: the graph as written against `tolerance`, the fused one
+/// ONNX Runtime's default optimizations rewrite parts of a QDQ graph (1.32: Q/DQ pairs moved
+/// around pooling and transposes in calibrated files, a weights-only Dense made its 8-bit
+/// `MatMulNBits`, which quantizes activations its own way), which round differently; with
+/// optimizations off it runs the graph as written. The checker runs both: the graph as written against `tolerance`, the fused one
 /// against strata's int8 `predict` within these.
 ///
 /// Calibrated files, against strata's int8 `predict` (outputs are softmax probabilities). The
