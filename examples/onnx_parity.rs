@@ -8,10 +8,18 @@
 //! (BatchNormalization's statistics too, so its inference form is not the identity):
 //! `DIR/NAME.onnx` and `DIR/NAME.json` holding the input's shape and values and strata's
 //! output. Models that start with an `Embedding` get token ids below its vocabulary size.
+//!
+//! Quantized: `mlp_int8` and `cnn_int8` (`quantize("int8")`, activations per row: exported
+//! weights-only; as written, compared with the f32 model holding the dequantized weights within
+//! 1e-5, and fused by ONNX Runtime with strata's int8 output, `int8_output`), `mlp_int8_static`
+//! and `cnn_int8_static` (calibrated: QDQ weights and activations, compared with strata's int8
+//! output both ways). Their records carry their own `tolerance` and `optimized_tolerance`,
+//! justified at the constants below.
 
 use strata::Result;
 use strata::io::config::load_model_spec;
 use strata::layers::{Cropping1D, MergeMode, RandomContrast, RandomFlip};
+use strata::model::QuantizeOptions;
 use strata::prelude::*;
 use strata::rng::Rng;
 
@@ -38,25 +46,20 @@ fn main() -> Result<()> {
         "recurrent",
         "sequence",
         "more_layers",
+        "mlp_int8",
+        "mlp_int8_static",
+        "cnn_int8",
+        "cnn_int8_static",
     ];
     for name in names {
-        let mut model = match name {
-            "layers" => every_layer()?,
-            "activations" => every_activation()?,
-            "convolutions" => convolutions()?,
-            "recurrent" => recurrent()?,
-            "sequence" => sequence()?,
-            "more_layers" => more_layers()?,
-            // The character models leave their vocabulary to the text they train on (`"auto"`):
-            // Hamlet's, 65 characters and the padding id, so ids and outputs are not a toy 2.
-            _ => load_model_spec(name)?.with_vocabulary(HAMLET_VOCABULARY)?.model,
+        // `NAME_int8`: the named model quantized per row (Keras's), `NAME_int8_static` calibrated.
+        let (base, quantization) = match name.split_once("_int8") {
+            Some((base, "_static")) => (base, Some(Quantization::Calibrated)),
+            Some((base, _)) => (base, Some(Quantization::PerRow)),
+            None => (name, None),
         };
-        let input_shape = model.layers()[0]
-            .declared_input_shape()
-            .map(<[usize]>::to_vec)
-            .unwrap_or_default();
-        model.build(&input_shape)?;
-        randomize(&mut model, 1);
+        let mut model = build(base)?;
+        let input_shape = input_shape(&model);
         let mut rng = Rng::new(2);
         let mut shape = vec![3];
         shape.extend(&input_shape);
@@ -67,16 +70,128 @@ fn main() -> Result<()> {
             None => rng.uniform(0.0, 1.0),
         });
         let x = Tensor::from_vec(shape.clone(), values.collect())?;
-        let y = model.predict(&x, 32)?;
+        let mut record = serde_json::json!({"input_shape": shape, "input": x.data()});
+        let y = match quantization {
+            None => model.predict(&x, 32)?,
+            Some(quantization) => quantize(&mut model, base, quantization, &x, &mut record)?,
+        };
+        record["output_shape"] = serde_json::json!(y.shape());
+        record["output"] = serde_json::json!(y.data());
         model.save_onnx(format!("{folder}/{name}.onnx"))?;
-        let record = serde_json::json!({
-            "input_shape": shape, "input": x.data(),
-            "output_shape": y.shape(), "output": y.data(),
-        });
         strata::io::write_atomic(format!("{folder}/{name}.json"), record.to_string().as_bytes())?;
         println!("{name}: {folder}/{name}.onnx");
     }
     Ok(())
+}
+
+/// A named model or one of the functional models below, built, with random weights.
+fn build(name: &str) -> Result<Model> {
+    let mut model = match name {
+        "layers" => every_layer()?,
+        "activations" => every_activation()?,
+        "convolutions" => convolutions()?,
+        "recurrent" => recurrent()?,
+        "sequence" => sequence()?,
+        "more_layers" => more_layers()?,
+        // The character models leave their vocabulary to the text they train on (`"auto"`):
+        // Hamlet's, 65 characters and the padding id, so ids and outputs are not a toy 2.
+        _ => load_model_spec(name)?.with_vocabulary(HAMLET_VOCABULARY)?.model,
+    };
+    model.build(&input_shape(&model))?;
+    randomize(&mut model, 1);
+    Ok(model)
+}
+
+/// The per-sample input shape the model's first layer declares.
+fn input_shape(model: &Model) -> Vec<usize> {
+    model.layers()[0]
+        .declared_input_shape()
+        .map(<[usize]>::to_vec)
+        .unwrap_or_default()
+}
+
+/// How a `*_int8` file's model is quantized.
+#[derive(Clone, Copy)]
+enum Quantization {
+    /// `quantize("int8")`: each row's activations scaled on the fly. ONNX has no such
+    /// operator, so the file is weights-only QDQ.
+    PerRow,
+    /// Calibrated on a sample (the checked input and 61 more random rows): fixed input scales,
+    /// written as `QuantizeLinear` → `DequantizeLinear`.
+    Calibrated,
+}
+
+/// ONNX Runtime's default optimizations rewrite parts of a QDQ graph (1.32: Q/DQ pairs moved
+/// around pooling and transposes in calibrated files, a weights-only Dense made its 8-bit
+/// `MatMulNBits`, which quantizes activations its own way), which round differently; with
+/// optimizations off it runs the graph as written. The checker runs both: the graph as written against `tolerance`, the fused one
+/// against strata's int8 `predict` within these.
+///
+/// Calibrated files, against strata's int8 `predict` (outputs are softmax probabilities). The
+/// int8 values agree except where a scaled value lies within a float rounding of a half step
+/// (ONNX divides by `1 / scale` where strata multiplies by `scale`; fused kernels requantize in
+/// their own order): there one input of a layer moves by one step, `max|x| / 127`. In the last
+/// Dense (weights up to `2 / √fan_in` ≈ 0.25, inputs up to ~5) that moves a logit by up to ~0.01
+/// and a probability by up to half that; 2e-2 allows a few such steps. Measured 6e-8 as
+/// written, 1.2e-3 fused (cnn).
+const CALIBRATED_TOLERANCE: f64 = 2e-2;
+/// Weights-only files against strata's per-row int8 `predict`: ONNX Runtime keeps the
+/// activations in f32 (as written) or quantizes them per tensor to uint8 (fused), strata rounds
+/// each to 127 levels of its row's largest magnitude, every value by up to half a step. Summed
+/// over the 784 and 128 inputs of the mlp's layers (the cnn's 9 to 1600), the errors move the
+/// logits by about a hundredth; probabilities by half that. Measured: 1.1e-3 (mlp) and 3.1e-3
+/// (cnn) as written, 1.0e-3 and 3.4e-3 fused.
+const PER_ROW_TOLERANCE: f64 = 2e-2;
+
+/// Quantizes `model` (a built `base` model) and returns the output the ONNX file must match,
+/// with the tolerance and, for a weights-only file, strata's int8 output and how far ONNX
+/// Runtime may be from it, added to `record`.
+fn quantize(
+    model: &mut Model,
+    base: &str,
+    quantization: Quantization,
+    x: &Tensor,
+    record: &mut serde_json::Value,
+) -> Result<Tensor> {
+    moderate(model);
+    match quantization {
+        Quantization::Calibrated => {
+            let mut rng = Rng::new(3);
+            let mut values = x.data().to_vec();
+            let per_row = values.len() / x.rows();
+            values.extend((0..61 * per_row).map(|_| rng.uniform(0.0, 1.0)));
+            let mut shape = x.shape().to_vec();
+            shape[0] = values.len() / per_row;
+            let sample = Tensor::from_vec(shape, values)?;
+            let options = QuantizeOptions {
+                calibration: Some(&sample),
+                ..Default::default()
+            };
+            model.quantize_with_options("int8", options)?;
+            record["tolerance"] = serde_json::json!(CALIBRATED_TOLERANCE);
+            record["optimized_tolerance"] = serde_json::json!(CALIBRATED_TOLERANCE);
+            record["note"] = serde_json::json!("calibrated int8: QDQ weights and activations");
+            model.predict(x, 32)
+        }
+        Quantization::PerRow => {
+            model.quantize("int8")?;
+            let int8 = model.predict(x, 32)?;
+            // What the weights-only graph computes: the f32 model with the dequantized
+            // kernels (the quantized model's f32 weights are those).
+            let mut dequantized = build(base)?;
+            let ids: Vec<_> = model.params().ids().collect();
+            for id in ids {
+                *dequantized.params_mut().value_mut(id) = model.params().value(id).clone();
+            }
+            record["tolerance"] = serde_json::json!(1e-5);
+            record["int8_output"] = serde_json::json!(int8.data());
+            record["optimized_tolerance"] = serde_json::json!(PER_ROW_TOLERANCE);
+            record["note"] = serde_json::json!(
+                "per-row int8: weights-only QDQ (f32 activations) vs the dequantized f32 model; int8_output is strata's int8 predict"
+            );
+            dequantized.predict(x, 32)
+        }
+    }
 }
 
 /// The smallest vocabulary of the model's `Embedding` layers, if it has any.
@@ -101,6 +216,24 @@ fn randomize(model: &mut Model, seed: u64) {
             } else {
                 rng.uniform(-0.5, 0.5)
             };
+        }
+    }
+}
+
+/// Scales each kernel by `4 / √fan_in` (about He's initialization for these uniform values),
+/// so the quantized models' logits stay near 1 and their softmax is not saturated: a
+/// difference in an int8 layer then shows in the probabilities the files are compared on.
+fn moderate(model: &mut Model) {
+    let ids: Vec<_> = model.params().ids().collect();
+    for id in ids {
+        let shape = model.params().value(id).shape().to_vec();
+        if shape.len() < 2 {
+            continue;
+        }
+        let fan_in: usize = shape[..shape.len() - 1].iter().product();
+        let factor = 4.0 / (fan_in.max(1) as f32).sqrt();
+        for v in model.params_mut().value_mut(id).data_mut() {
+            *v *= factor;
         }
     }
 }

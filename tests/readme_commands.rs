@@ -94,6 +94,11 @@ const RUN: &[(&str, &[&str], &str)] = &[
     ),
     ("strata summary --model cnn-int8.safetensors", &[], "Quantized (int8)"),
     (
+        "strata export --model cnn-int8.safetensors -o cnn-int8.onnx",
+        &[],
+        "file:cnn-int8.onnx",
+    ),
+    (
         "strata train --model cnn --mixed-precision bf16 --save cnn-bf16.safetensors",
         &["--epochs", "1", "--data", "{mnist}"],
         "saved to cnn-bf16.safetensors",

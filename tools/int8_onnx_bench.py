@@ -6,6 +6,14 @@ comparison in docs/PERFORMANCE.md.
     strata export --model /tmp/int8-bench/cnn.safetensors -o /tmp/int8-bench/cnn.onnx
     /tmp/onnxvenv/bin/python tools/int8_onnx_bench.py /tmp/int8-bench [THREADS] [ROUNDS]
 
+strata's own QDQ exports of the quantized models are timed too when the folder holds them
+(`NAME-qdq.onnx`, per-row int8, weights-only; `NAME-qdq-static.onnx`, calibrated):
+
+    strata quantize --model /tmp/int8-bench/cnn.safetensors -o /tmp/int8-bench/cnn-int8.safetensors
+    strata export --model /tmp/int8-bench/cnn-int8.safetensors -o /tmp/int8-bench/cnn-qdq.onnx
+    strata quantize --model /tmp/int8-bench/cnn.safetensors --calibrate 200 -o /tmp/int8-bench/cnn-static.safetensors
+    strata export --model /tmp/int8-bench/cnn-static.safetensors -o /tmp/int8-bench/cnn-qdq-static.onnx
+
 Each model is quantized with `onnxruntime.quantization.quantize_dynamic` (int8 weights,
 activations quantized per tensor on the fly, as ORT's dynamic quantization does) and timed
 at batch 32 and batch 1 beside the f32 graph: the median of ROUNDS runs after two warm-ups.
@@ -56,6 +64,12 @@ def main():
                 f"onnxruntime {name} batch {batch:>2}: f32 {f32_ms:.3f} ms, "
                 f"int8 (quantize_dynamic) {int8_ms:.3f} ms ({f32_ms / int8_ms:.2f}x)"
             )
+            for variant in ("qdq", "qdq-static"):
+                path = folder / f"{name}-{variant}.onnx"
+                if path.exists():
+                    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                    ms = median_ms(session, x, rounds)
+                    print(f"onnxruntime {name} batch {batch:>2}: strata's {variant} export {ms:.3f} ms ({f32_ms / ms:.2f}x)")
         print(f"onnx files: f32 {f32_path.stat().st_size} bytes, int8 {int8_path.stat().st_size} bytes")
 
 

@@ -3,6 +3,7 @@
 //! to ONNX operators in `layers.rs`; this file walks the model's graph of calls.
 
 use super::builder::GraphBuilder;
+use super::export_quantized::unsupported_int8;
 use super::exportable::unsupported_reason;
 use super::layers::Emitter;
 use super::proto::{
@@ -25,6 +26,12 @@ impl Model {
     /// the same inputs (channels-last, any batch size) give the same outputs as
     /// [`Model::predict`]. Written atomically. A model that is not built, or that has layers
     /// ONNX export does not support (listed all at once), is an error.
+    ///
+    /// A quantized model ([`Model::quantize`]) is written in ONNX's QDQ form: int8 kernels
+    /// with per-channel scales through `DequantizeLinear`, and for a calibrated model each int8
+    /// layer's input through `QuantizeLinear` → `DequantizeLinear` with its fixed scale. A
+    /// dynamically quantized model's layers are written weights-only (ONNX has no per-row
+    /// dynamic quantization), so ONNX Runtime does not round their inputs as `predict` does.
     pub fn save_onnx(&self, path: impl AsRef<Path>) -> Result<()> {
         let proto = to_onnx(self)?;
         crate::fs::write_atomic(path, &prost::Message::encode_to_vec(&proto))
@@ -53,13 +60,16 @@ pub fn to_onnx(model: &Model) -> Result<ModelProto> {
     })
 }
 
-/// Refuses a model with layers export cannot write, naming every one of them (class and name).
+/// Refuses a model with layers export cannot write (or whose int8 weights it cannot), naming
+/// every one of them (class and name).
 fn check_supported(model: &Model) -> Result<()> {
     let refused: Vec<String> = model
         .layers()
         .iter()
         .filter_map(|layer| {
-            unsupported_reason(layer.as_ref()).map(|why| format!("'{}' ({}{why})", layer.name(), layer.class_name()))
+            unsupported_reason(layer.as_ref())
+                .or_else(|| unsupported_int8(layer.as_ref(), model.params()))
+                .map(|why| format!("'{}' ({}{why})", layer.name(), layer.class_name()))
         })
         .collect();
     match refused.is_empty() {

@@ -20,15 +20,14 @@ impl Emitter<'_> {
     /// Conv1D: the Keras kernel `(k, in, out)` becomes ONNX's `(out, in, k)`, a 1-D `Conv`.
     pub(super) fn conv1d(&mut self, layer: &dyn Layer, config: &Value, x: &str, shape: &[usize]) -> Result<String> {
         let name = layer.name();
-        let (kshape, values) = weight(self.params, layer, 0)?;
+        let (kshape, _) = weight(self.params, layer, 0)?;
         let (k, cin, cout) = (kshape[0], kshape[1], kshape[2]);
-        let mut kernel = vec![0.0; values.len()];
-        for (i, v) in values.iter().enumerate() {
+        let to_onnx = |i: usize| {
             let (o, rest) = (i % cout, i / cout);
             let (c, t) = (rest % cin, rest / cin);
-            kernel[(o * cin + c) * k + t] = *v;
-        }
-        let kernel = self.builder.floats(format!("{name}/kernel"), &[cout, cin, k], &kernel);
+            (o * cin + c) * k + t
+        };
+        let kernel = self.kernel_operand(layer, "kernel", &[cout, cin, k], 0, to_onnx)?;
         let mut operands = vec![kernel];
         if config["use_bias"].as_bool().unwrap_or(true) {
             let (bshape, bias) = weight(self.params, layer, 1)?;
@@ -44,6 +43,7 @@ impl Emitter<'_> {
             ints("dilations", &[dilation as i64]),
         ];
         let channels_first = self.builder.transpose(name, x, &SWAP_LAST);
+        let channels_first = self.quantized_input(layer, &channels_first);
         let mut all = vec![channels_first.as_str()];
         all.extend(operands.iter().map(String::as_str));
         let y = self.builder.op(name, "Conv", &all, attributes);
@@ -56,19 +56,16 @@ impl Emitter<'_> {
     pub(super) fn depthwise(&mut self, layer: &dyn Layer, config: &Value, x: &str, shape: &[usize]) -> Result<String> {
         let name = layer.name();
         let separable = layer.class_name() == "SeparableConv2D";
-        let (kshape, values) = weight(self.params, layer, 0)?;
+        let (kshape, _) = weight(self.params, layer, 0)?;
         let (kh, kw, cin, m) = (kshape[0], kshape[1], kshape[2], kshape[3]);
-        let mut kernel = vec![0.0; values.len()];
-        for (i, v) in values.iter().enumerate() {
+        let to_onnx = |i: usize| {
             let (j, rest) = (i % m, i / m);
             let (c, rest) = (rest % cin, rest / cin);
             let (w, h) = (rest % kw, rest / kw);
-            kernel[((c * m + j) * kh + h) * kw + w] = *v;
-        }
+            ((c * m + j) * kh + h) * kw + w
+        };
         let key = if separable { "depthwise_kernel" } else { "kernel" };
-        let kernel = self
-            .builder
-            .floats(format!("{name}/{key}"), &[cin * m, 1, kh, kw], &kernel);
+        let kernel = self.kernel_operand(layer, key, &[cin * m, 1, kh, kw], 0, to_onnx)?;
         let use_bias = config["use_bias"].as_bool().unwrap_or(true);
         let bias = match use_bias {
             true => {
@@ -82,6 +79,7 @@ impl Emitter<'_> {
         attributes.push(ints("dilations", &window.dilations));
         attributes.push(int("group", cin as i64));
         let nchw = self.builder.transpose(name, x, &TO_NCHW);
+        let nchw = self.quantized_input(layer, &nchw);
         let mut operands = vec![nchw.as_str(), kernel.as_str()];
         if let (false, Some(bias)) = (separable, &bias) {
             operands.push(bias);

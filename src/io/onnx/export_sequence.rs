@@ -19,11 +19,12 @@ const MASKED: f32 = -1e9;
 const NORMALIZATION_EPSILON: f32 = 1e-7;
 
 impl Emitter<'_> {
-    /// Embedding: the float ids strata takes, cast to integers, index the table's rows.
+    /// Embedding: the float ids strata takes, cast to integers, index the table's rows (an
+    /// int8 table dequantized per row, as strata's int8 `Embedding` reads it).
     pub(super) fn embedding(&mut self, layer: &dyn Layer, x: &str) -> Result<String> {
         let name = layer.name();
-        let (shape, values) = weight(self.params, layer, 0)?;
-        let table = self.builder.floats(format!("{name}/embeddings"), shape, values);
+        let (shape, _) = weight(self.params, layer, 0)?;
+        let table = self.kernel_operand(layer, "embeddings", shape, 0, |i| i)?;
         let ids = self.builder.op(name, "Cast", &[x], vec![int("to", INT64)]);
         Ok(self.builder.op(name, "Gather", &[&table, &ids], vec![int("axis", 0)]))
     }

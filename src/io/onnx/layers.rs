@@ -103,11 +103,13 @@ impl Emitter<'_> {
         Ok(self.activation(name, &activation.to_ascii_lowercase(), &y))
     }
 
-    /// Dense: `Gemm` on (batch, features), `MatMul` + `Add` on the last axis of larger inputs.
+    /// Dense: `Gemm` on (batch, features), `MatMul` + `Add` on the last axis of larger inputs
+    /// (an int8 kernel through `DequantizeLinear`, see `export_quantized.rs`).
     fn dense(&mut self, layer: &dyn Layer, x: &str, rank: usize) -> Result<String> {
         let name = layer.name();
-        let (shape, values) = weight(self.params, layer, 0)?;
-        let kernel = self.builder.floats(format!("{name}/kernel"), shape, values);
+        let (shape, _) = weight(self.params, layer, 0)?;
+        let kernel = self.kernel_operand(layer, "kernel", shape, 1, |i| i)?;
+        let x = &self.quantized_input(layer, x);
         let bias = match layer.config()["use_bias"].as_bool().unwrap_or(true) {
             true => {
                 let (shape, values) = weight(self.params, layer, 1)?;
@@ -130,18 +132,15 @@ impl Emitter<'_> {
     /// Conv2D: the Keras kernel `(kh, kw, in, out)` becomes ONNX's `(out, in, kh, kw)`.
     fn conv(&mut self, layer: &dyn Layer, config: &Value, x: &str, shape: &[usize]) -> Result<String> {
         let name = layer.name();
-        let (kshape, values) = weight(self.params, layer, 0)?;
+        let (kshape, _) = weight(self.params, layer, 0)?;
         let (kh, kw, cin, cout) = (kshape[0], kshape[1], kshape[2], kshape[3]);
-        let mut onnx_kernel = vec![0.0; values.len()];
-        for (i, v) in values.iter().enumerate() {
+        let to_onnx = |i: usize| {
             let (o, rest) = (i % cout, i / cout);
             let (c, rest) = (rest % cin, rest / cin);
             let (w, h) = (rest % kw, rest / kw);
-            onnx_kernel[((o * cin + c) * kh + h) * kw + w] = *v;
-        }
-        let kernel = self
-            .builder
-            .floats(format!("{name}/kernel"), &[cout, cin, kh, kw], &onnx_kernel);
+            ((o * cin + c) * kh + h) * kw + w
+        };
+        let kernel = self.kernel_operand(layer, "kernel", &[cout, cin, kh, kw], 0, to_onnx)?;
         let mut inputs = vec![kernel];
         if config["use_bias"].as_bool().unwrap_or(true) {
             let (bshape, bias) = weight(self.params, layer, 1)?;
@@ -151,6 +150,7 @@ impl Emitter<'_> {
         let mut attributes = window.attributes();
         attributes.push(ints("dilations", &window.dilations));
         let nchw = self.builder.transpose(name, x, &[0, 3, 1, 2]);
+        let nchw = self.quantized_input(layer, &nchw);
         let mut all = vec![nchw.as_str()];
         all.extend(inputs.iter().map(String::as_str));
         let y = self.builder.op(name, "Conv", &all, attributes);

@@ -6,17 +6,19 @@
 //!
 //! The protocol buffer messages are declared by hand with prost (`proto.rs`). Export: the graph
 //! is made by `builder.rs`, what can be exported is listed in `exportable.rs`, the layers'
-//! operators are written by `layers.rs` and `export_*.rs`, the walk of the model in
-//! `export.rs`. Import: `import.rs` reads and orders the graph, `fusion.rs` rewrites patterns of
-//! nodes (GELU) as one, `tensors.rs` decodes weights, `convert.rs` holds the state and layouts,
-//! `ops.rs` and `sequence.rs` map operators to layers, `heads.rs` reads attention and
-//! `folding.rs` computes constant operators.
+//! operators are written by `layers.rs` and `export_*.rs` (a quantized model's int8 weights as
+//! QDQ by `export_quantized.rs`), the walk of the model in `export.rs`. Import: `import.rs`
+//! reads and orders the graph, `fusion.rs` rewrites patterns of nodes (GELU) as one,
+//! `tensors.rs` decodes weights, `convert.rs` holds the state and layouts, `ops.rs` and
+//! `sequence.rs` map operators to layers, `heads.rs` reads attention and `folding.rs` computes
+//! constant operators.
 
 mod builder;
 mod convert;
 mod export;
 mod export_conv;
 mod export_layers;
+mod export_quantized;
 mod export_recurrent;
 mod export_sequence;
 mod export_simplify;
@@ -33,6 +35,7 @@ mod sequence;
 mod tensors;
 
 pub use export::{BATCH_DIM, OPSET, to_onnx};
+pub use export_quantized::QDQ_LAYERS;
 pub use exportable::{EXPORTABLE_ACTIVATIONS, EXPORTABLE_LAYERS};
 pub use import::{load_onnx, load_onnx_bytes};
 pub use ops::IMPORTABLE_OPS;

@@ -187,6 +187,8 @@ pub struct StringStringEntryProto {
 
 /// `TensorProto.DataType.FLOAT`.
 pub const FLOAT: i32 = 1;
+/// `TensorProto.DataType.INT8`.
+pub const INT8: i32 = 3;
 /// `TensorProto.DataType.INT32`.
 pub const INT32: i32 = 6;
 /// `TensorProto.DataType.INT64`.
