@@ -189,9 +189,11 @@ fn a_bert_classifier_with_fused_attention_matches_onnx_runtime() {
     assert!(after < before * 0.5, "loss {before} -> {after}");
 }
 
-/// torchvision's classifiers (random weights, 64x64), made by
-/// `tools/onnx_import_fixtures.py --large DIR [NAME ...]` into `STRATA_ONNX_LARGE=DIR`: every
-/// `NAME.onnx` there with its `NAME.input.npy` is checked.
+/// torchvision's classifiers (random weights), made by
+/// `tools/onnx_import_fixtures.py --large DIR [NAME ...]` (PyTorch, 64x64) or by
+/// `tools/check_onnx_import_torchvision.py` from the stripped graphs (no PyTorch, 224x224, as
+/// CI does) into `STRATA_ONNX_LARGE=DIR`: every `NAME.onnx` there with its `NAME.input.npy` is
+/// checked.
 #[test]
 #[ignore = "needs STRATA_ONNX_LARGE: see tools/onnx_import_fixtures.py --large"]
 fn torchvision_classifiers_match_onnx_runtime() {

@@ -296,6 +296,10 @@ const EXCUSED: &[(&str, &str)] = &[
         "needs the torchvision files tools/onnx_import_fixtures.py --large makes with PyTorch (gigabytes to install)",
     ),
     (
+        "STRATA_ONNX_LARGE=/tmp/onnx-torchvision cargo test --release --test onnx_import -- --ignored",
+        "needs the files tools/check_onnx_import_torchvision.py writes with ONNX Runtime in a Python venv (.ci/run); tests/onnx_torchvision.rs imports the graphs without Python",
+    ),
+    (
         "cargo build --release --features mpi",
         "needs the system's Open MPI (tests/mpi.rs runs where it is installed)",
     ),

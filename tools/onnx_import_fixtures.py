@@ -5,16 +5,21 @@ ONNX Runtime's output for it, for tests/onnx_import.rs.
     /tmp/venv-onnx/bin/pip install transformers   # for the tiny BERT fixtures
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py tests/fixtures/onnx_import [NAME ...]
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --large /tmp/onnx-large [NAME ...]
+    /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --torchvision tests/fixtures/onnx_torchvision [NAME ...]
 
 Each model NAME gives NAME.onnx, NAME.input.npy (NCHW, as ONNX takes it) and NAME.output.npy
 (ONNX Runtime's output). The small ones (committed, well under 2 MB together) cover every
 operator strata imports; `--large` writes torchvision's resnet18 and mobilenet_v2 (or the
 torchvision classifiers named after the folder) with random weights at 64x64 (tens of MB, not committed: `cargo test --release --test onnx_import -- --ignored`
-with STRATA_ONNX_LARGE=/tmp/onnx-large checks them).
+with STRATA_ONNX_LARGE=/tmp/onnx-large checks them). `--torchvision` writes the torchvision
+classifiers CI checks (TORCHVISION, exported at 224x224) without their weight values
+(tools/strip_onnx_weights.py), a few tens of KB each; tools/check_onnx_import_torchvision.py
+gives them random weights again without PyTorch.
 """
 
 import os
 import sys
+import tempfile
 
 import numpy as np
 import onnx
@@ -234,13 +239,48 @@ def export(model, shape, folder, name, dynamo=False, external=False, tokens=None
     print(f"{name}: {os.path.getsize(path)} bytes, input {tuple(shape)}, output {output.shape}")
 
 
+# The classifiers of issue 17's import parity, which CI checks from their stripped graphs.
+TORCHVISION = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "squeezenet1_1", "densenet121",
+               "resnext50_32x4d"]
+
+
+def export_stripped(names, folder):
+    """Exports torchvision's `names` at 224x224 (dynamic batch, opset 17, the TorchScript
+    exporter as for `--large`) and writes their graphs without weight values to `folder`."""
+    import torchvision
+
+    from strip_onnx_weights import strip
+
+    for name in names:
+        model = getattr(torchvision.models, name)(num_classes=1000).eval()
+        with torch.no_grad():
+            # As trained weights would: without, the exporter shares the equal zero and one
+            # tensors of fresh batch norms between layers through Identity nodes.
+            randomize_batch_norms(model, torch.Generator().manual_seed(sum(map(ord, name))))
+        x = torch.rand(1, 3, 224, 224)
+        with tempfile.TemporaryDirectory() as scratch:
+            path = os.path.join(scratch, name + ".onnx")
+            torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
+                              output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+            proto = onnx.load(path)
+        source = f"torchvision {torchvision.__version__} {name}, torch {torch.__version__}"
+        dropped = strip(proto, source)
+        out = os.path.join(folder, name + ".onnx")
+        onnx.save(proto, out)
+        print(f"{name}: {os.path.getsize(out)} bytes, {len(proto.graph.node)} nodes, {dropped} weight values stripped")
+
+
 def main():
     args = sys.argv[1:]
     large = "--large" in args
-    args = [a for a in args if a != "--large"]
+    stripped = "--torchvision" in args
+    args = [a for a in args if a not in ("--large", "--torchvision")]
     folder = args[0] if args else "tests/fixtures/onnx_import"
     os.makedirs(folder, exist_ok=True)
     torch.manual_seed(0)
+    if stripped:
+        export_stripped(args[1:] or TORCHVISION, folder)
+        return
     if large:
         import torchvision
 
