@@ -165,3 +165,69 @@ fn layer_names_and_head_items_are_checked() {
     assert!(stderr.contains("--head"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_head_takes_any_single_input_layer_the_registry_has() {
+    // A decoder-style head: Conv2DTranspose and UpSampling2D with Keras's unnamed arguments,
+    // on a frozen base that ends in a vector.
+    let dir = temp_dir("head-layers");
+    let data = digit_folders(&dir.join("data"), 5..8, 4, false).display().to_string();
+    let base = dir.join("base.safetensors");
+    let mut model = strata::model::Sequential::new();
+    model
+        .add(strata::layers::Input::new(&[28, 28, 1]))
+        .add(strata::layers::Flatten::new())
+        .add(strata::layers::Dense::new(4));
+    model
+        .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .unwrap();
+    model.save(&base).unwrap();
+    let (base, head) = (
+        base.display().to_string(),
+        dir.join("head.safetensors").display().to_string(),
+    );
+    let spec = "Reshape((1,1,4)),Conv2DTranspose(6,3,2,same),UpSampling2D((2,2)),Flatten,Dense(3,softmax)";
+    ok(&[
+        "train",
+        "--base",
+        &base,
+        "--freeze-base",
+        "--head",
+        spec,
+        "--data",
+        &data,
+        "--epochs",
+        "1",
+        "--save",
+        &head,
+        "--verbose",
+        "0",
+        "--json",
+    ]);
+    let saved = weights(Path::new(&head));
+    assert_eq!(saved["conv2d_transpose/kernel"].shape(), [3, 3, 6, 4]);
+    // A layer that cannot be one link of the chain says why; an unknown one lists what is
+    // accepted (Conv2DTranspose among them, Add and InputLayer not).
+    let (code, _, stderr) = strata(&["train", "--base", &base, "--head", "Dense(4),Add", "--epochs", "1"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("item 2 'Add'") && stderr.contains("merges several inputs"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = strata(&[
+        "train",
+        "--base",
+        &base,
+        "--head",
+        "Conv2DTransposed(6,3)",
+        "--epochs",
+        "1",
+    ]);
+    assert_ne!(code, 0);
+    let accepted = stderr.split("valid names are:").nth(1).unwrap_or_default();
+    assert!(
+        accepted.contains("Conv2DTranspose") && !accepted.contains("InputLayer") && !accepted.contains("Add,"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -71,6 +71,17 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     assemble(&described, &layers, spec, stored, path, "model.weights.h5")
 }
 
+/// Loads the weights of the `.keras` archive `bytes` (read from `path`) into the built `model`,
+/// as Keras's `model.load_weights("m.keras")` does: its `model.weights.h5`, by position.
+pub(super) fn load_archive_weights(model: &mut Model, bytes: Vec<u8>, path: &Path) -> Result<()> {
+    let fail = |reason: String| Error::file(path, reason);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| fail(format!("not a .keras archive: not a valid zip file ({e})")))?;
+    let weights = member(&mut archive, "model.weights.h5", u64::MAX).map_err(fail)?;
+    let hdf5 = Hdf5File::parse(&weights).map_err(|e| fail(format!("model.weights.h5: {e}")))?;
+    super::keras_weights_file::load_into(model, &hdf5, path)
+}
+
 /// The model of `described` with its `stored` weights (one list per non-input layer, in
 /// Keras's order): each layer checked against its weights before it is built, then built,
 /// filled and, when the file was compiled, compiled. `weights_file` names where the weights

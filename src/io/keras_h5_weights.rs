@@ -6,6 +6,9 @@
 //! order (`dense/kernel:0` in tf.keras 2.x, `mlp/dense/kernel` in Keras 3). Keras splits an
 //! attribute too large for one HDF5 object header into `layer_names0`, `layer_names1`, ...
 //!
+//! Keras 3's own weights file (`save_weights("x.weights.h5")`, laid out by position, not by
+//! name) is read by `keras_weights_file.rs`.
+//!
 //! A nested model is one group holding all its layers' weights; strata opens nested models up,
 //! so such a group's weights are handed to the layers whose names their paths contain
 //! (`inner/dense_2/kernel` → `dense_2`), each layer keeping its weights' order.
@@ -110,13 +113,17 @@ fn owner_of(weight: &str, layers: &[&str]) -> Option<String> {
 }
 
 /// Loads the weights of a legacy `.h5` file (`save_weights("w.h5")`, or a whole model's
-/// `model_weights`) into the built `model`. As Keras, layers with weights are matched in order;
+/// `model_weights`) into the built `model` (a Keras 3 `x.weights.h5` goes to
+/// `keras_weights_file.rs`). As Keras, layers with weights are matched in Keras's layer order;
 /// when every stored layer's name is a layer of the model they are matched by name instead
 /// (which also places the weights of nested models). Each layer must get exactly its weights,
 /// with its shapes; an error names the layer and both shapes.
 pub(super) fn load_into(model: &mut Model, bytes: &[u8], path: &Path) -> Result<()> {
     let fail = |reason: String| Error::file(path, reason);
     let hdf5 = Hdf5File::parse(bytes).map_err(&fail)?;
+    if super::keras_weights_file::is_keras3_layout(&hdf5).map_err(&fail)? {
+        return super::keras_weights_file::load_into(model, &hdf5, path);
+    }
     let group = match hdf5.attribute_strings(hdf5.root(), "layer_names").map_err(&fail)? {
         Some(_) => hdf5.root(),
         None => hdf5
@@ -125,9 +132,16 @@ pub(super) fn load_into(model: &mut Model, bytes: &[u8], path: &Path) -> Result<
             .ok_or_else(|| fail("holds neither layer_names nor model_weights: not a Keras .h5 weights file".into()))?,
     };
     let stored = read(&hdf5, group).map_err(&fail)?;
-    let targets: Vec<(String, Vec<crate::autograd::ParamId>)> = model
-        .layers()
+    // Matched in order, the layers go in Keras's order, which a functional model's file lists
+    // them in (by depth from the outputs: a ResNet block's main path before its shortcut, an
+    // Inception block's deepest branch first), whatever order strata built them in.
+    let order = match model.config()["class_name"] == "Functional" {
+        true => super::keras_save::keras_layer_order(model),
+        false => (0..model.layers().len()).collect(),
+    };
+    let targets: Vec<(String, Vec<crate::autograd::ParamId>)> = order
         .iter()
+        .map(|&i| &model.layers()[i])
         .filter(|l| !l.is_input() && !l.params().is_empty())
         .map(|l| (l.name().to_string(), l.params()))
         .collect();

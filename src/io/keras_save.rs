@@ -97,6 +97,14 @@ impl Model {
     }
 }
 
+/// Where Keras 3 keeps each weight of the built `model` in a weights file
+/// (`model.save_weights("x.weights.h5")`, or a `.keras` archive's `model.weights.h5`): per
+/// non-input layer, its index and one dataset path per weight, in the layer's order. These are
+/// the places [`Model::save_keras`] writes to, so a file strata writes is one it reads.
+pub(super) fn keras_weight_paths(model: &Model) -> Result<Vec<(usize, Vec<String>)>> {
+    Ok(SavedModel::of(model)?.weight_paths())
+}
+
 /// A model in Keras's vocabulary, ready to be written in either format.
 struct SavedModel<'a> {
     model: &'a Model,
@@ -201,33 +209,46 @@ impl<'a> SavedModel<'a> {
         let mut root = Group::new();
         root.group("vars")?;
         for (index, group) in &self.groups {
-            let layer = &self.model.layers()[*index];
-            let class = layer.class_name();
             // Keras makes every layer's group, weights or not, named after the layer.
-            root.group(group)?
-                .set_attribute("name", Attribute::Text(layer.name().to_string()));
-            let ids = layer.params();
-            let places: Vec<(String, usize)> = if RECURRENT.contains(&class) {
-                let cell = group.replace("/vars", "/cell/vars");
-                (0..ids.len()).map(|i| (cell.clone(), i)).collect()
-            } else if class == "MultiHeadAttention" {
-                // Kernel (and bias) of each projection, in the order of ATTENTION_PROJECTIONS.
-                let per = ids.len() / ATTENTION_PROJECTIONS.len();
-                (0..ids.len())
-                    .map(|i| {
-                        let part = ATTENTION_PROJECTIONS[(i / per.max(1)).min(3)];
-                        (group.replace("/vars", &format!("/{part}/vars")), i % per.max(1))
-                    })
-                    .collect()
-            } else {
-                (0..ids.len()).map(|i| (group.clone(), i)).collect()
-            };
-            for (id, (place, index)) in ids.into_iter().zip(places) {
+            let name = self.model.layers()[*index].name().to_string();
+            root.group(group)?.set_attribute("name", Attribute::Text(name));
+        }
+        for (index, paths) in self.weight_paths() {
+            for (id, path) in self.model.layers()[index].params().into_iter().zip(paths) {
                 let value = self.model.params().value(id);
-                root.add_array(&format!("{place}/{index}"), value.shape(), value.data())?;
+                root.add_array(&path, value.shape(), value.data())?;
             }
         }
         root.to_bytes()
+    }
+
+    /// Per non-input layer, in Keras's order: its index and the dataset of each of its weights
+    /// in `model.weights.h5` (`layers/conv2d_1/vars/0`), in the order the layer declares them.
+    fn weight_paths(&self) -> Vec<(usize, Vec<String>)> {
+        self.groups
+            .iter()
+            .map(|(index, group)| {
+                let layer = &self.model.layers()[*index];
+                let class = layer.class_name();
+                let count = layer.params().len();
+                let paths = if RECURRENT.contains(&class) {
+                    let cell = group.replace("/vars", "/cell/vars");
+                    (0..count).map(|i| format!("{cell}/{i}")).collect()
+                } else if class == "MultiHeadAttention" {
+                    // Kernel (and bias) of each projection, in the order of ATTENTION_PROJECTIONS.
+                    let per = (count / ATTENTION_PROJECTIONS.len()).max(1);
+                    (0..count)
+                        .map(|i| {
+                            let part = ATTENTION_PROJECTIONS[(i / per).min(3)];
+                            format!("{}/{}", group.replace("/vars", &format!("/{part}/vars")), i % per)
+                        })
+                        .collect()
+                } else {
+                    (0..count).map(|i| format!("{group}/{i}")).collect()
+                };
+                (*index, paths)
+            })
+            .collect()
     }
 
     /// The legacy `.h5` file's bytes: Keras 3's `legacy_h5_format` layout.
@@ -285,7 +306,7 @@ impl<'a> SavedModel<'a> {
 /// first meets them. Keras numbers the weight groups of layers of one class in this order
 /// (`dense`, `dense_1`, ...) whatever order config.json lists them in, so config.json lists
 /// them in it too, as Keras does.
-fn keras_layer_order(model: &Model) -> Vec<usize> {
+pub(super) fn keras_layer_order(model: &Model) -> Vec<usize> {
     let calls = model.graph_calls();
     let layer_count = model.layers().len();
     let parents = |call: usize| -> Vec<usize> {

@@ -14,6 +14,7 @@ mod keras_ops;
 mod keras_references;
 mod keras_save;
 mod keras_weights;
+mod keras_weights_file;
 mod legacy_state;
 pub mod onnx;
 mod transform;

@@ -120,14 +120,20 @@ impl Model {
     /// (built) model. Every weight must be present with the same shape; extra tensors are an
     /// error too, so a file of another model is never half-loaded.
     ///
-    /// A Keras legacy HDF5 file (`save_weights("w.h5")` or `model.save("m.h5")`) loads too, as
-    /// Keras's `load_weights` reads it: layers with weights in order, or by name when every
-    /// stored layer has a namesake here.
+    /// Keras's files load too, as Keras's `load_weights` reads them: Keras 3's
+    /// `save_weights("x.weights.h5")` and `.keras` archives by position (the `k`-th layer of each class in Keras's
+    /// layer order, whatever its name); a legacy HDF5 file (`save_weights("w.h5")`, the
+    /// `weights="imagenet"` files under `~/.keras/models/`, or `model.save("m.h5")`) by name
+    /// when every stored layer has a namesake here, else layers with weights in Keras's order.
+    /// An error names the first weight that is missing or of another shape.
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = crate::fs::read_whole(path)?;
         if super::keras_h5::is_hdf5(&bytes) {
             return super::keras_h5_weights::load_into(self, &bytes, path);
+        }
+        if bytes.starts_with(b"PK\x03\x04") {
+            return super::keras::load_archive_weights(self, bytes, path);
         }
         let file = SafeTensors::deserialize(&bytes)
             .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
@@ -139,7 +145,7 @@ impl Model {
             let view = file.tensor(&name).map_err(|_| {
                 Error::file(
                     path,
-                    format!("has no weight '{name}'; it holds: {}", file.names().join(", ")),
+                    format!("has no weight '{name}'; it holds: {}", some_names(file.names())),
                 )
             })?;
             let weight = if view.dtype() == Dtype::I8 {
@@ -183,7 +189,7 @@ impl Model {
                 .collect();
             return Err(Error::file(
                 path,
-                format!("holds weights this model does not have: {}", extra.join(", ")),
+                format!("holds weights this model does not have: {}", some_names(extra)),
             ));
         }
         for (id, weight) in loaded {
@@ -196,6 +202,20 @@ impl Model {
             }
         }
         Ok(())
+    }
+}
+
+/// Weight names for an error message, sorted: the first few and how many more (a file of a
+/// large model holds hundreds, which would bury the message).
+fn some_names<S: AsRef<str>>(names: Vec<S>) -> String {
+    const SHOWN: usize = 12;
+    let mut names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    names.sort_unstable();
+    let more = names.len().saturating_sub(SHOWN);
+    let listed = names[..names.len().min(SHOWN)].join(", ");
+    match more {
+        0 => listed,
+        n => format!("{listed} and {n} more"),
     }
 }
 

@@ -29,13 +29,44 @@ pub struct Registered {
     pub group: &'static str,
     /// Builds the layer from its config.
     pub build: Constructor,
+    /// The arguments Keras's constructor takes without their names, in its order (`Dense(units,
+    /// activation)`): how `--head` items and Python calls map unnamed arguments to config keys.
+    pub positional: &'static [&'static str],
+    /// Why the layer cannot be one link of a chain of single-input layers such as a `--head`
+    /// spec (it merges several inputs, wraps another layer, ...); `None` when it can.
+    pub not_in_head: Option<&'static str>,
 }
+
+/// Why a merging layer is not in a chain.
+const MERGE: &str = "merges several inputs";
+/// Why an attention layer is not in a chain.
+const SEVERAL_INPUTS: &str = "reads several inputs (query, value, key)";
+/// Why a wrapper is not in a chain.
+const WRAPPER: &str = "wraps another layer, which a chain of KEY=VALUE arguments cannot write";
+/// Why the input layer is not in a chain.
+const INPUT: &str = "is a model's input, not a layer on top of one";
 
 const fn entry(class_name: &'static str, group: &'static str, build: Constructor) -> Registered {
     Registered {
         class_name,
         group,
         build,
+        positional: &[],
+        not_in_head: None,
+    }
+}
+
+impl Registered {
+    /// The same entry with Keras's positional arguments.
+    const fn positional(mut self, names: &'static [&'static str]) -> Registered {
+        self.positional = names;
+        self
+    }
+
+    /// The same entry, marked as not chainable, for the reason given.
+    const fn not_in_head(mut self, why: &'static str) -> Registered {
+        self.not_in_head = Some(why);
+        self
     }
 }
 
@@ -46,41 +77,65 @@ fn boxed<L: Layer + 'static>(layer: Result<L>) -> Result<Box<dyn Layer>> {
 
 /// Every layer class, grouped as Keras's documentation groups them.
 pub const REGISTRY: &[Registered] = &[
-    entry("InputLayer", "Core", |c| boxed(Input::from_config(c))),
-    entry("Dense", "Core", |c| boxed(Dense::from_config(c))),
-    entry("Activation", "Core", |c| boxed(Activation::from_config(c))),
-    entry("ReLU", "Activation", |c| boxed(ReLU::from_config(c))),
-    entry("Softmax", "Activation", |c| boxed(Softmax::from_config(c))),
-    entry("LeakyReLU", "Activation", |c| boxed(LeakyReLU::from_config(c))),
-    entry("ELU", "Activation", |c| boxed(ELU::from_config(c))),
-    entry("PReLU", "Activation", |c| boxed(PReLU::from_config(c))),
+    entry("InputLayer", "Core", |c| boxed(Input::from_config(c))).not_in_head(INPUT),
+    entry("Dense", "Core", |c| boxed(Dense::from_config(c))).positional(&["units", "activation"]),
+    entry("Activation", "Core", |c| boxed(Activation::from_config(c))).positional(&["activation"]),
+    entry("ReLU", "Activation", |c| boxed(ReLU::from_config(c))).positional(&[
+        "max_value",
+        "negative_slope",
+        "threshold",
+    ]),
+    entry("Softmax", "Activation", |c| boxed(Softmax::from_config(c))).positional(&["axis"]),
+    entry("LeakyReLU", "Activation", |c| boxed(LeakyReLU::from_config(c))).positional(&["negative_slope"]),
+    entry("ELU", "Activation", |c| boxed(ELU::from_config(c))).positional(&["alpha"]),
+    entry("PReLU", "Activation", |c| boxed(PReLU::from_config(c))).positional(&[
+        "alpha_initializer",
+        "alpha_regularizer",
+        "alpha_constraint",
+        "shared_axes",
+    ]),
     entry("Identity", "Core", |c| boxed(Identity::from_config(c))),
-    entry("Masking", "Core", |c| boxed(Masking::from_config(c))),
-    entry("RepeatVector", "Reshaping", |c| boxed(RepeatVector::from_config(c))),
-    entry("Embedding", "Core", |c| boxed(Embedding::from_config(c))),
-    entry("Flatten", "Reshaping", |c| boxed(Flatten::from_config(c))),
-    entry("Reshape", "Reshaping", |c| boxed(Reshape::from_config(c))),
-    entry("ZeroPadding2D", "Reshaping", |c| boxed(ZeroPadding2D::from_config(c))),
-    entry("Cropping2D", "Reshaping", |c| boxed(Cropping2D::from_config(c))),
-    entry("Cropping1D", "Reshaping", |c| boxed(Cropping1D::from_config(c))),
-    entry("UpSampling2D", "Reshaping", |c| boxed(UpSampling2D::from_config(c))),
-    entry("Conv2D", "Convolution", |c| boxed(Conv2D::from_config(c, 2))),
-    entry("Conv1D", "Convolution", |c| boxed(Conv2D::from_config(c, 1))),
+    entry("Masking", "Core", |c| boxed(Masking::from_config(c))).positional(&["mask_value"]),
+    entry("RepeatVector", "Reshaping", |c| boxed(RepeatVector::from_config(c))).positional(&["n"]),
+    entry("Embedding", "Core", |c| boxed(Embedding::from_config(c))).positional(&["input_dim", "output_dim"]),
+    entry("Flatten", "Reshaping", |c| boxed(Flatten::from_config(c))).positional(&["data_format"]),
+    entry("Reshape", "Reshaping", |c| boxed(Reshape::from_config(c))).positional(&["target_shape"]),
+    entry("ZeroPadding2D", "Reshaping", |c| boxed(ZeroPadding2D::from_config(c))).positional(&["padding"]),
+    entry("Cropping2D", "Reshaping", |c| boxed(Cropping2D::from_config(c))).positional(&["cropping"]),
+    entry("Cropping1D", "Reshaping", |c| boxed(Cropping1D::from_config(c))).positional(&["cropping"]),
+    entry("UpSampling2D", "Reshaping", |c| boxed(UpSampling2D::from_config(c))).positional(&["size"]),
+    entry("Conv2D", "Convolution", |c| boxed(Conv2D::from_config(c, 2))).positional(&[
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+    ]),
+    entry("Conv1D", "Convolution", |c| boxed(Conv2D::from_config(c, 1))).positional(&[
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+    ]),
     entry("Conv2DTranspose", "Convolution", |c| {
         boxed(Conv2DTranspose::from_config(c))
-    }),
+    })
+    .positional(&["filters", "kernel_size", "strides", "padding"]),
     entry("DepthwiseConv2D", "Convolution", |c| {
         boxed(DepthwiseConv2D::from_config(c, false))
-    }),
+    })
+    .positional(&["kernel_size", "strides", "padding"]),
     entry("SeparableConv2D", "Convolution", |c| {
         boxed(DepthwiseConv2D::from_config(c, true))
-    }),
+    })
+    .positional(&["filters", "kernel_size", "strides", "padding"]),
     entry("MaxPooling2D", "Pooling", |c| {
         boxed(Pooling::from_config("MaxPooling2D", c))
-    }),
+    })
+    .positional(&["pool_size", "strides", "padding"]),
     entry("AveragePooling2D", "Pooling", |c| {
         boxed(Pooling::from_config("AveragePooling2D", c))
-    }),
+    })
+    .positional(&["pool_size", "strides", "padding"]),
     entry("GlobalMaxPooling2D", "Pooling", |c| {
         boxed(Pooling::from_config("GlobalMaxPooling2D", c))
     }),
@@ -89,10 +144,12 @@ pub const REGISTRY: &[Registered] = &[
     }),
     entry("MaxPooling1D", "Pooling", |c| {
         boxed(Pooling::from_config("MaxPooling1D", c))
-    }),
+    })
+    .positional(&["pool_size", "strides", "padding"]),
     entry("AveragePooling1D", "Pooling", |c| {
         boxed(Pooling::from_config("AveragePooling1D", c))
-    }),
+    })
+    .positional(&["pool_size", "strides", "padding"]),
     entry("GlobalMaxPooling1D", "Pooling", |c| {
         boxed(Pooling::from_config("GlobalMaxPooling1D", c))
     }),
@@ -101,71 +158,91 @@ pub const REGISTRY: &[Registered] = &[
     }),
     entry("Dropout", "Regularization", |c| {
         boxed(NoiseLayer::from_config("Dropout", c))
-    }),
+    })
+    .positional(&["rate"]),
     entry("SpatialDropout1D", "Regularization", |c| {
         boxed(NoiseLayer::from_config("SpatialDropout1D", c))
-    }),
+    })
+    .positional(&["rate"]),
     entry("SpatialDropout2D", "Regularization", |c| {
         boxed(NoiseLayer::from_config("SpatialDropout2D", c))
-    }),
+    })
+    .positional(&["rate"]),
     entry("GaussianNoise", "Regularization", |c| {
         boxed(NoiseLayer::from_config("GaussianNoise", c))
-    }),
+    })
+    .positional(&["stddev"]),
     entry("BatchNormalization", "Normalization", |c| {
         boxed(BatchNormalization::from_config(c))
-    }),
+    })
+    .positional(&["axis"]),
     entry("LayerNormalization", "Normalization", |c| {
         boxed(LayerNormalization::from_config(c))
-    }),
-    entry("Add", "Merging", |c| boxed(Merge::from_config("Add", c))),
-    entry("Subtract", "Merging", |c| boxed(Merge::from_config("Subtract", c))),
-    entry("Multiply", "Merging", |c| boxed(Merge::from_config("Multiply", c))),
-    entry("Average", "Merging", |c| boxed(Merge::from_config("Average", c))),
-    entry("Maximum", "Merging", |c| boxed(Merge::from_config("Maximum", c))),
+    })
+    .positional(&["axis"]),
+    entry("Add", "Merging", |c| boxed(Merge::from_config("Add", c))).not_in_head(MERGE),
+    entry("Subtract", "Merging", |c| boxed(Merge::from_config("Subtract", c))).not_in_head(MERGE),
+    entry("Multiply", "Merging", |c| boxed(Merge::from_config("Multiply", c))).not_in_head(MERGE),
+    entry("Average", "Merging", |c| boxed(Merge::from_config("Average", c))).not_in_head(MERGE),
+    entry("Maximum", "Merging", |c| boxed(Merge::from_config("Maximum", c))).not_in_head(MERGE),
     entry("Concatenate", "Merging", |c| {
         boxed(Merge::from_config("Concatenate", c))
-    }),
+    })
+    .positional(&["axis"])
+    .not_in_head(MERGE),
     entry("MultiHeadAttention", "Attention", |c| {
         boxed(MultiHeadAttention::from_config(c))
-    }),
-    entry("Attention", "Attention", |c| boxed(Attention::from_config(c))),
+    })
+    .positional(&["num_heads", "key_dim"])
+    .not_in_head(SEVERAL_INPUTS),
+    entry("Attention", "Attention", |c| boxed(Attention::from_config(c))).not_in_head(SEVERAL_INPUTS),
     entry("AdditiveAttention", "Attention", |c| {
         boxed(AdditiveAttention::from_config(c))
-    }),
+    })
+    .not_in_head(SEVERAL_INPUTS),
     entry("DotProductAttention", "Attention", |c| {
         boxed(DotProductAttention::from_config(c))
-    }),
+    })
+    .not_in_head(SEVERAL_INPUTS),
     entry("PositionEmbedding", "Attention", |c| {
         boxed(PositionEmbedding::from_config(c))
-    }),
+    })
+    .positional(&["sequence_length"]),
     entry("SinePositionEncoding", "Attention", |c| {
         boxed(SinePositionEncoding::from_config(c))
     }),
-    entry("SimpleRNN", "Recurrent", |c| boxed(SimpleRNN::from_config(c))),
-    entry("LSTM", "Recurrent", |c| boxed(LSTM::from_config(c))),
-    entry("GRU", "Recurrent", |c| boxed(GRU::from_config(c))),
+    entry("SimpleRNN", "Recurrent", |c| boxed(SimpleRNN::from_config(c))).positional(&["units"]),
+    entry("LSTM", "Recurrent", |c| boxed(LSTM::from_config(c))).positional(&["units"]),
+    entry("GRU", "Recurrent", |c| boxed(GRU::from_config(c))).positional(&["units"]),
     entry("Bidirectional", "Recurrent", |c| {
         boxed(Bidirectional::from_config(c, reversible))
-    }),
+    })
+    .not_in_head(WRAPPER),
     entry("TimeDistributed", "Recurrent", |c| {
         boxed(TimeDistributed::from_config(c, from_config))
-    }),
-    entry("Rescaling", "Preprocessing", |c| boxed(Rescaling::from_config(c))),
+    })
+    .not_in_head(WRAPPER),
+    entry("Rescaling", "Preprocessing", |c| boxed(Rescaling::from_config(c))).positional(&["scale", "offset"]),
     entry("Normalization", "Preprocessing", |c| {
         boxed(Normalization::from_config(c))
-    }),
-    entry("RandomFlip", "Preprocessing", |c| boxed(RandomFlip::from_config(c))),
+    })
+    .positional(&["axis", "mean", "variance"]),
+    entry("RandomFlip", "Preprocessing", |c| boxed(RandomFlip::from_config(c))).positional(&["mode"]),
     entry("RandomRotation", "Preprocessing", |c| {
         boxed(RandomRotation::from_config(c))
-    }),
+    })
+    .positional(&["factor"]),
     entry("RandomTranslation", "Preprocessing", |c| {
         boxed(RandomTranslation::from_config(c))
-    }),
-    entry("RandomZoom", "Preprocessing", |c| boxed(RandomZoom::from_config(c))),
+    })
+    .positional(&["height_factor", "width_factor"]),
+    entry("RandomZoom", "Preprocessing", |c| boxed(RandomZoom::from_config(c)))
+        .positional(&["height_factor", "width_factor"]),
     entry("RandomContrast", "Preprocessing", |c| {
         boxed(RandomContrast::from_config(c))
-    }),
-    entry("RandomCrop", "Preprocessing", |c| boxed(RandomCrop::from_config(c))),
+    })
+    .positional(&["factor"]),
+    entry("RandomCrop", "Preprocessing", |c| boxed(RandomCrop::from_config(c))).positional(&["height", "width"]),
 ];
 
 /// The recurrent layer a `Bidirectional` wraps.

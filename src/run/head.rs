@@ -1,25 +1,22 @@
 //! The `--head` spec: layers to put on a pre-trained base, written as Keras calls separated by
 //! commas, `GlobalAveragePooling2D,Dropout(0.2),Dense(5,softmax)`. Each item becomes the Keras
-//! config its arguments name (positional ones in Keras's order: `Dense(units, activation)`),
-//! read by the layer registry, so every layer and key a model file accepts is accepted here.
+//! config its arguments name (positional ones in Keras's order: `Dense(units, activation)`, as
+//! the layer registry lists them), read by the layer registry, so every single-input layer and
+//! every key a model file accepts is accepted here.
 
 use crate::error::{Error, Result};
 use crate::layers::{self, Layer};
 use serde_json::{Map, Value};
 
-/// Per class, the Keras arguments that may be given without their name, in Keras's order.
-const POSITIONAL: &[(&str, &[&str])] = &[
-    ("Dense", &["units", "activation"]),
-    ("Dropout", &["rate"]),
-    ("SpatialDropout2D", &["rate"]),
-    ("GaussianNoise", &["stddev"]),
-    ("Activation", &["activation"]),
-    ("Conv2D", &["filters", "kernel_size", "strides"]),
-    ("Conv1D", &["filters", "kernel_size", "strides"]),
-    ("MaxPooling2D", &["pool_size", "strides"]),
-    ("AveragePooling2D", &["pool_size", "strides"]),
-    ("Reshape", &["target_shape"]),
-];
+/// The layer classes a `--head` item may name: every registered layer that reads one input
+/// (from the registry, so a new layer is accepted here as soon as it is registered).
+pub fn head_layer_names() -> Vec<&'static str> {
+    layers::REGISTRY
+        .iter()
+        .filter(|entry| entry.not_in_head.is_none())
+        .map(|entry| entry.class_name)
+        .collect()
+}
 
 /// The layers of a `--head` spec, or an error naming the item that is wrong.
 pub fn parse_head(spec: &str) -> Result<Vec<Box<dyn Layer>>> {
@@ -55,19 +52,22 @@ fn parse_item(item: &str) -> std::result::Result<Box<dyn Layer>, String> {
     if class.is_empty() {
         return Err("no layer class (e.g. Dense(5,softmax))".into());
     }
-    if layers::lookup(class).is_none() {
-        return Err(Error::unknown("layer class", class, layers::LAYER_NAMES).to_string());
+    let accepted = head_layer_names();
+    let entry = layers::lookup(class).ok_or_else(|| Error::unknown("layer class", class, &accepted).to_string())?;
+    if let Some(why) = entry.not_in_head {
+        return Err(format!(
+            "{class} {why}, so it cannot be in --head, a chain of layers each on the last one's output; \
+             accepted: {}",
+            accepted.join(", ")
+        ));
     }
-    let config = config_of(class, arguments)?;
-    layers::from_config(class, &config).map_err(|e| e.to_string())
+    let config = config_of(entry.class_name, entry.positional, arguments)?;
+    layers::from_config(entry.class_name, &config).map_err(|e| e.to_string())
 }
 
-/// The Keras config that `arguments` (the text between the parentheses) give `class`.
-fn config_of(class: &str, arguments: &str) -> std::result::Result<Value, String> {
-    let names = POSITIONAL
-        .iter()
-        .find(|(c, _)| *c == class)
-        .map_or(&[][..], |(_, n)| *n);
+/// The Keras config that `arguments` (the text between the parentheses) give `class`, whose
+/// unnamed arguments are `names` in order.
+fn config_of(class: &str, names: &[&str], arguments: &str) -> std::result::Result<Value, String> {
     let mut config = Map::new();
     let mut named_seen = false;
     for (position, argument) in split_top_level(arguments).iter().enumerate() {
@@ -192,5 +192,40 @@ mod tests {
         assert!(message("Dense(5,softmax,3)").contains("at most 2 unnamed arguments"));
         assert!(message("Dense(5").contains("closing ')'"));
         assert!(message(" , ").contains("separated by commas"));
+    }
+
+    #[test]
+    fn every_single_input_layer_of_the_registry_is_known() {
+        // Conv2DTranspose, say, with Keras's unnamed arguments (filters, kernel_size, strides,
+        // padding), as a decoder head would use it.
+        let layers = parse_head("Reshape((2,2,4)),Conv2DTranspose(3, 3, 2, same),UpSampling2D((2,2))").unwrap();
+        let transpose = layers[1].config();
+        assert_eq!(transpose["filters"], 3);
+        assert_eq!(transpose["strides"], serde_json::json!([2, 2]));
+        assert_eq!(transpose["padding"], "same");
+        // Every class the registry lets into a head is known to the parser: naming one without
+        // arguments builds it or says which argument it needs, never "unknown".
+        for class in head_layer_names() {
+            if let Err(e) = parse_head(class) {
+                assert!(!e.to_string().contains("unknown layer class"), "{class}: {e}");
+            }
+        }
+        assert!(head_layer_names().contains(&"Conv2DTranspose"));
+    }
+
+    #[test]
+    fn layers_that_cannot_chain_say_why_and_unknown_ones_list_the_accepted() {
+        let message = |spec: &str| parse_head(spec).err().map(|e| e.to_string()).unwrap_or_default();
+        let add = message("Dense(4),Add");
+        assert!(
+            add.contains("item 2 'Add'") && add.contains("merges several inputs"),
+            "{add}"
+        );
+        assert!(add.contains("Conv2DTranspose"), "{add}");
+        let unknown = message("Conv2DTranspos(3,3)");
+        assert!(
+            unknown.contains("Conv2DTranspose") && !unknown.contains("InputLayer"),
+            "{unknown}"
+        );
     }
 }

@@ -22,7 +22,7 @@ mod rescue;
 mod transfer;
 
 pub use data::{DataSource, Dataset, TOKENIZER, encode_targets, raw_targets, shape_samples};
-pub use head::parse_head;
+pub use head::{head_layer_names, parse_head};
 pub use rescue::{Saved, rescue_folders, save_or_rescue};
 pub use transfer::Transfer;
 
