@@ -74,7 +74,7 @@ impl StepInputs<'_> {
     }
 
     /// The inputs of the rows from `rows` on.
-    fn from_row(self, rows: usize, gu: usize) -> Self {
+    fn after_rows(self, rows: usize, gu: usize) -> Self {
         StepInputs {
             projection: &self.projection[(rows * self.steps * gu).min(self.projection.len())..],
             mask: self.mask.map(|m| &m[(rows * self.steps).min(m.len())..]),
@@ -113,7 +113,7 @@ pub(crate) fn step_forward<'a>(
     let rows = state.h.len() / units.max(1);
     let split = |(inputs, state): (StepInputs<'a>, ForwardState<'a>), at: usize| {
         let (left, right) = state.split(at, units, gu);
-        ((inputs, left), (inputs.from_row(at, gu), right))
+        ((inputs, left), (inputs.after_rows(at, gu), right))
     };
     let run = |(inputs, state): (StepInputs, ForwardState)| forward_rows(cell, squashes, units, inputs, state);
     split_rows(rows, gu, (inputs, state), &split, &run);

@@ -82,7 +82,7 @@ pub(crate) fn tanh<S: Pow2>(s: S, x: S::V) -> S::V {
     let large = s.select(s.greater(s.splat(0.0), x), s.sub(s.splat(0.0), large), large);
     let square = s.mul(x, x);
     let mut p = s.splat(-5.704_988_7e-3);
-    for c in [2.063_908_9e-2, -5.373_971_6e-2, 0.133_314_42, -0.333_332_82] {
+    for c in [2.063_908_8e-2, -5.373_971_6e-2, 0.133_314_42, -0.333_332_8] {
         p = s.mul_add(p, square, s.splat(c));
     }
     let small = s.mul_add(s.mul(p, square), x, x);
