@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the kernels a training step spends its time in: the matrix product at
 //! the classic models' shapes and at 512³ and 1024³, the `cnn`'s convolutions and max poolings
-//! forward and backward (each on the AVX-512 and the AVX2 path, where the CPU has them),
-//! softmax cross-entropy, and the Adam and RMSprop updates.
+//! forward and backward (each on the AVX-512 and the AVX2 path, where the CPU has them), the
+//! recurrent layers of `rnn_mnist` and `imdb_lstm` and a batch normalization forward and
+//! backward (on both paths too), softmax cross-entropy, and the Adam and RMSprop updates.
 //!
 //! `cargo bench --bench kernels` (all), or with a filter: `cargo bench --bench kernels -- matmul`.
 //! Throughput is given in elements per second where an element is one floating-point operation
@@ -12,7 +13,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use std::hint::black_box;
 use std::time::Duration;
 use strata::Tensor;
-use strata::autograd::{Graph, ParamStore, Tape, WindowOptions};
+use strata::autograd::{
+    Cell, Graph, ParamStore, RecurrentInputs, RecurrentOptions, Squash, Statistics, Tape, WindowOptions,
+};
 use strata::kernels::{SimdLevel, Transpose, limit_simd_on_this_thread, matmul};
 use strata::optimizers::{Adam, Optimizer, RMSprop};
 use strata::rng::Rng;
@@ -229,6 +232,97 @@ fn simd_pools() -> Vec<(SimdLevel, rayon::ThreadPool)> {
         .collect()
 }
 
+/// The LSTM layers of `rnn_mnist` (batch 64, 28 steps of 28 features, 128 units) and
+/// `imdb_lstm` (batch 32, 200 steps of 128 features, 64 units), forward and forward+backward
+/// on each vector path. Throughput counts the products' operations (forward `2·N·T·(F+U)·4U`,
+/// backward twice that); the gates' elementwise work (five sigmoids and tanhs per unit and
+/// step) comes on top.
+fn bench_recurrent(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lstm");
+    for (name, [n, t, features, units]) in [("rnn_mnist", [64, 28, 28, 128]), ("imdb_lstm", [32, 200, 128, 64])] {
+        let gu = 4 * units;
+        let mut params = ParamStore::new();
+        let x = params.add("x", random_tensor(&[n, t, features], 11), false);
+        let kernel = params.add("kernel", random_tensor(&[features, gu], 12), true);
+        let recurrent_kernel = params.add("recurrent_kernel", random_tensor(&[units, gu], 13), true);
+        let bias = params.add("bias", Tensor::zeros(&[gu]), true);
+        let options = RecurrentOptions {
+            cell: Cell::Lstm,
+            units,
+            activation: Squash::Tanh,
+            recurrent_activation: Squash::Sigmoid,
+            return_sequences: false,
+            go_backwards: false,
+            align_output: false,
+            emit_states: false,
+        };
+        let mut tape = Tape::new();
+        let record = |tape: &mut Tape, params: &ParamStore, with_loss: bool| {
+            let mut g = Graph::new(tape, params, true);
+            let operands = RecurrentInputs {
+                x: g.param(x),
+                kernel: g.param(kernel),
+                recurrent_kernel: g.param(recurrent_kernel),
+                bias: Some(g.param(bias)),
+                mask: None,
+                recurrent_mask: None,
+            };
+            let y = g.recurrent(operands, options).expect("valid shapes");
+            if with_loss { g.sum(y) } else { y }
+        };
+        let forward_flops = 2 * n * t * (features + units) * gu;
+        for (level, pool) in simd_pools() {
+            let level = level.name();
+            group.throughput(Throughput::Elements(forward_flops as u64));
+            group.bench_function(format!("{name} forward {level}"), |bench| {
+                pool.install(|| bench.iter(|| black_box(record(&mut tape, &params, false))))
+            });
+            group.throughput(Throughput::Elements(3 * forward_flops as u64));
+            group.bench_function(format!("{name} forward+backward {level}"), |bench| {
+                pool.install(|| {
+                    bench.iter(|| {
+                        let loss = record(&mut tape, &params, true);
+                        tape.backward(loss, &mut params);
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Batch normalization (batch statistics, γ and β) forward+backward over the `cnn`'s first
+/// activation at batch 64 (26×26×32), on each vector path. Throughput counts 21 operations
+/// per value (moments 5, normalization 4, gradient sums 4, input gradient 8).
+fn bench_batch_norm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("batch_norm");
+    let shape = [64, 26, 26, 32];
+    let mut params = ParamStore::new();
+    let x = params.add("x", random_tensor(&shape, 14), true);
+    let gamma = params.add("gamma", random_tensor(&[32], 15), true);
+    let beta = params.add("beta", random_tensor(&[32], 16), true);
+    let mut tape = Tape::new();
+    group.throughput(Throughput::Elements(21 * shape.iter().product::<usize>() as u64));
+    for (level, pool) in simd_pools() {
+        group.bench_function(format!("64x26x26x32 forward+backward {}", level.name()), |bench| {
+            pool.install(|| {
+                bench.iter(|| {
+                    let loss = {
+                        let mut g = Graph::new(&mut tape, &params, true);
+                        let (x, gamma, beta) = (g.param(x), g.param(gamma), g.param(beta));
+                        let y = g
+                            .batch_norm(x, Some(gamma), Some(beta), 1e-3, Statistics::Batch, None)
+                            .expect("valid shapes");
+                        g.sum(y)
+                    };
+                    tape.backward(loss, &mut params);
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 fn bench_softmax_cross_entropy(c: &mut Criterion) {
     let mut group = c.benchmark_group("softmax_cross_entropy");
     for (model, rows, sparse) in [("mlp", 32, true), ("cnn", 64, false)] {
@@ -293,6 +387,7 @@ criterion_group! {
         .sample_size(15)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(1500));
-    targets = bench_matmul, bench_conv, bench_pool, bench_softmax_cross_entropy, bench_optimizers
+    targets = bench_matmul, bench_conv, bench_pool, bench_recurrent, bench_batch_norm, bench_softmax_cross_entropy,
+        bench_optimizers
 }
 criterion_main!(kernels);

@@ -10,12 +10,17 @@
 //! counts that are only multiples of 8 (24) on their AVX2 fallback, and odd image sizes
 //! (partial Winograd tiles, runs of outputs cut short, uncovered pooling rows). Batch
 //! normalization's loops, compiled per width by the compiler, must give the same bits on all
-//! three paths.
+//! three paths, and on one and two threads when large enough to split over channels. The
+//! recurrent cells' steps (vector tanh and sigmoid, the LSTM and GRU updates and their
+//! gradients) follow the kernels' rule: AVX-512 and AVX2 alike, scalar within rounding, one and
+//! two threads alike (the shapes split a step's rows over two threads).
 
 mod common;
 
 use common::uniform;
-use strata::autograd::{Graph, ParamStore, Statistics, Tape, WindowOptions};
+use strata::autograd::{
+    Cell, Graph, ParamStore, RecurrentInputs, RecurrentOptions, Squash, Statistics, Tape, WindowOptions,
+};
 use strata::kernels::{SimdLevel, limit_simd_on_this_thread};
 
 /// A pool of `threads` threads whose kernels run no wider than `level`.
@@ -104,14 +109,19 @@ fn avx512_and_avx2_agree_bit_for_bit_and_scalar_within_rounding() {
         let avx2 = run_at(SimdLevel::Avx2, 2, input, filters);
         let scalar = run_at(SimdLevel::Scalar, 2, input, filters);
         assert!(bits(&wide) == bits(&avx2), "{what}: AVX-512 and AVX2 differ");
-        for (i, (a, s)) in avx2.iter().zip(&scalar).enumerate() {
-            let worst = a
-                .iter()
-                .zip(s)
-                .map(|(a, s)| (a - s).abs() / 1f32.max(a.abs()))
-                .fold(0.0, f32::max);
-            assert!(worst < 1e-4, "{what}: value {i}: scalar differs by {worst}");
-        }
+        assert_within_rounding(&avx2, &scalar, what);
+    }
+}
+
+/// Asserts the scalar path's values within a relative 1e-4 of the vector path's.
+fn assert_within_rounding(vector: &[Vec<f32>], scalar: &[Vec<f32>], what: &str) {
+    for (i, (a, s)) in vector.iter().zip(scalar).enumerate() {
+        let worst = a
+            .iter()
+            .zip(s)
+            .map(|(a, s)| (a - s).abs() / 1f32.max(a.abs()))
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-4, "{what}: value {i}: scalar differs by {worst}");
     }
 }
 
@@ -171,4 +181,120 @@ fn batch_normalization_gives_the_same_bits_on_every_path() {
     let wide = bits(&at(SimdLevel::Avx512));
     assert!(wide == bits(&at(SimdLevel::Avx2)), "AVX-512 and AVX2 differ");
     assert!(wide == bits(&at(SimdLevel::Scalar)), "AVX-512 and scalar differ");
+}
+
+/// Batch normalization large enough to split (64 × 6 × 6 × 40 values: channel blocks of 32
+/// and 8 on two threads), training and inference statistics: one and two threads give the
+/// same bits on every path.
+#[test]
+fn batch_normalization_gives_the_same_bits_on_one_and_two_threads() {
+    let run = |moving: bool| {
+        let mut params = ParamStore::new();
+        let shape = [64, 6, 6, 40];
+        let x = params.add("x", uniform(&shape, -2.0, 3.0, 80), true);
+        let gamma = params.add("gamma", uniform(&[40], 0.5, 1.5, 81), true);
+        let beta = params.add("beta", uniform(&[40], -0.5, 0.5, 82), true);
+        let mean = params.add("moving_mean", uniform(&[40], -0.2, 0.2, 83), false);
+        let variance = params.add("moving_variance", uniform(&[40], 0.5, 2.0, 84), false);
+        let statistics = if moving {
+            Statistics::Moving { mean, variance }
+        } else {
+            Statistics::Batch
+        };
+        let mut tape = Tape::new();
+        let (loss, y) = {
+            let mut g = Graph::new(&mut tape, &params, true);
+            let (xv, gv, bv) = (g.param(x), g.param(gamma), g.param(beta));
+            let y = g.batch_norm(xv, Some(gv), Some(bv), 1e-3, statistics, None).unwrap();
+            let weights = g.constant(&uniform(&shape, -1.0, 1.0, 85));
+            let weighted = g.mul(y, weights).unwrap();
+            (g.sum(weighted), g.value(y).data().to_vec())
+        };
+        tape.backward(loss, &mut params);
+        let mut values = vec![y];
+        values.extend([x, gamma, beta].map(|id| params.grad(id).data().to_vec()));
+        values
+    };
+    for (moving, what) in [(false, "batch statistics"), (true, "moving statistics")] {
+        for level in [SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Scalar] {
+            let one = bits(&pool(level, 1).install(|| run(moving)));
+            let two = bits(&pool(level, 2).install(|| run(moving)));
+            assert!(one == two, "{what} on {}: 1 and 2 threads differ", level.name());
+        }
+    }
+}
+
+/// One recurrent layer's output sequence and gradients (x, kernels, bias) through a masked
+/// batch: `n` sequences of 5 steps, `units` units (not a multiple of 16: partial vectors).
+fn recurrent_run(cell: Cell, n: usize, units: usize, squashes: (Squash, Squash)) -> Vec<Vec<f32>> {
+    let (t, features, g) = (5, 7, cell.gates());
+    let bias_shape = if cell == Cell::Gru {
+        vec![2, g * units]
+    } else {
+        vec![g * units]
+    };
+    let mut params = ParamStore::new();
+    let x = params.add("x", uniform(&[n, t, features], -1.0, 1.0, 90), true);
+    let kernel = params.add("kernel", uniform(&[features, g * units], -0.4, 0.4, 91), true);
+    let recurrent_kernel = params.add("recurrent", uniform(&[units, g * units], -0.3, 0.3, 92), true);
+    let bias = params.add("bias", uniform(&bias_shape, -0.5, 0.5, 93), true);
+    // Every third sample skips its second step.
+    let mask: Vec<f32> = (0..n * t).map(|i| if i % (3 * t) == 1 { 0.0 } else { 1.0 }).collect();
+    let mask = strata::Tensor::from_vec(vec![n, t], mask).unwrap();
+    let options = RecurrentOptions {
+        cell,
+        units,
+        activation: squashes.0,
+        recurrent_activation: squashes.1,
+        return_sequences: true,
+        go_backwards: false,
+        align_output: false,
+        emit_states: false,
+    };
+    let mut tape = Tape::new();
+    let (loss, y) = {
+        let mut g = Graph::new(&mut tape, &params, true);
+        let operands = RecurrentInputs {
+            x: g.param(x),
+            kernel: g.param(kernel),
+            recurrent_kernel: g.param(recurrent_kernel),
+            bias: Some(g.param(bias)),
+            mask: Some(g.constant(&mask)),
+            recurrent_mask: None,
+        };
+        let y = g.recurrent(operands, options).unwrap();
+        let weights = g.constant(&uniform(g.shape(y), -1.0, 1.0, 94));
+        let weighted = g.mul(y, weights).unwrap();
+        (g.sum(weighted), g.value(y).data().to_vec())
+    };
+    tape.backward(loss, &mut params);
+    let mut values = vec![y];
+    values.extend([x, kernel, recurrent_kernel, bias].map(|id| params.grad(id).data().to_vec()));
+    values
+}
+
+/// The cells at shapes whose steps split over two threads (rows × gates above the kernel's
+/// threshold) and one that does not, with Keras's functions and the piecewise-linear ones.
+const RECURRENT_CASES: &[(Cell, usize, usize, (Squash, Squash))] = &[
+    (Cell::Lstm, 40, 130, (Squash::Tanh, Squash::Sigmoid)),
+    (Cell::Gru, 60, 100, (Squash::Tanh, Squash::Sigmoid)),
+    (Cell::SimpleRnn, 90, 200, (Squash::Tanh, Squash::Sigmoid)),
+    (Cell::Lstm, 3, 19, (Squash::Relu, Squash::HardSigmoid)),
+    (Cell::Gru, 4, 21, (Squash::Linear, Squash::HardSigmoid)),
+];
+
+#[test]
+fn recurrent_steps_agree_across_paths_and_thread_counts() {
+    for &(cell, n, units, squashes) in RECURRENT_CASES {
+        let what = format!("{cell:?} n={n} units={units} {squashes:?}");
+        let at = |level, threads| pool(level, threads).install(|| recurrent_run(cell, n, units, squashes));
+        let wide = at(SimdLevel::Avx512, 2);
+        let avx2 = at(SimdLevel::Avx2, 2);
+        assert!(bits(&wide) == bits(&avx2), "{what}: AVX-512 and AVX2 differ");
+        assert!(
+            bits(&wide) == bits(&at(SimdLevel::Avx512, 1)),
+            "{what}: 1 and 2 threads differ"
+        );
+        assert_within_rounding(&avx2, &at(SimdLevel::Scalar, 2), &what);
+    }
 }

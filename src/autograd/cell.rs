@@ -1,45 +1,11 @@
-//! The settings of a recurrent operation: which [`Cell`], its [`Squash`] functions, and the
-//! rest of [`RecurrentOptions`].
+//! The settings of a recurrent operation: which [`Cell`], its [`Squash`] functions (both
+//! defined in `kernels`, which runs the steps), and the rest of [`RecurrentOptions`].
 
-use super::scalar::sigmoid;
 use crate::error::{Error, Result};
 
-/// Which recurrent cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cell {
-    /// Keras's `SimpleRNN`: one gate.
-    SimpleRnn,
-    /// Keras's `LSTM`: gates i, f, c, o.
-    Lstm,
-    /// Keras's `GRU` with `reset_after=True`: gates z, r, h, with a second (recurrent) bias.
-    Gru,
-}
-
-impl Cell {
-    /// Gates per unit.
-    pub fn gates(self) -> usize {
-        match self {
-            Cell::SimpleRnn => 1,
-            Cell::Lstm => 4,
-            Cell::Gru => 3,
-        }
-    }
-}
-
-/// An elementwise function of a recurrent cell whose slope can be read from its output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Squash {
-    /// Hyperbolic tangent (slope `1 − y²`).
-    Tanh,
-    /// Logistic sigmoid (slope `y·(1 − y)`).
-    Sigmoid,
-    /// Keras 3's hard sigmoid, `relu6(x + 3) / 6` (slope 1/6 inside (0, 1)).
-    HardSigmoid,
-    /// `max(x, 0)`.
-    Relu,
-    /// Identity.
-    Linear,
-}
+// The cell kinds and their functions are compute concepts (`kernels` runs the steps); the
+// layers name them from here.
+pub use crate::kernels::{Cell, Squash};
 
 impl Squash {
     /// By Keras name.
@@ -58,39 +24,6 @@ impl Squash {
                 ));
             }
         })
-    }
-
-    pub(super) fn apply(self, x: f32) -> f32 {
-        match self {
-            Squash::Tanh => x.tanh(),
-            Squash::Sigmoid => sigmoid(x),
-            Squash::HardSigmoid => ((x + 3.0) / 6.0).clamp(0.0, 1.0),
-            Squash::Relu => x.max(0.0),
-            Squash::Linear => x,
-        }
-    }
-
-    /// The slope at the input whose output is `y`.
-    pub(super) fn slope(self, y: f32) -> f32 {
-        match self {
-            Squash::Tanh => 1.0 - y * y,
-            Squash::Sigmoid => y * (1.0 - y),
-            Squash::HardSigmoid => {
-                if y > 0.0 && y < 1.0 {
-                    1.0 / 6.0
-                } else {
-                    0.0
-                }
-            }
-            Squash::Relu => {
-                if y > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            Squash::Linear => 1.0,
-        }
     }
 }
 

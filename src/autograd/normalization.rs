@@ -11,7 +11,7 @@ use super::op::{Op, Statistics, Var};
 use super::params::{ParamId, ParamStore};
 use super::tape::{Graph, MovingUpdate, Tape};
 use crate::error::{Error, Result};
-use crate::kernels::{self, widest};
+use crate::kernels;
 use crate::tensor::Tensor;
 
 impl Graph<'_> {
@@ -32,7 +32,6 @@ impl Graph<'_> {
         let shape = self.dims(x);
         let channels = *shape.last().unwrap_or(&0);
         self.check_affine("batch_norm", &shape, gamma, beta)?;
-        let rows = shape.iter().product::<usize>() / channels.max(1);
         let op = Op::BatchNorm {
             x,
             gamma,
@@ -47,7 +46,7 @@ impl Graph<'_> {
             let (var, inv_std) = rest.split_at_mut(channels);
             let x = inputs.get(x).data();
             match statistics {
-                Statistics::Batch => column_moments(x, rows, channels, mean, var),
+                Statistics::Batch => kernels::batch_norm_moments(x, channels, mean, var),
                 Statistics::Moving { mean: m, variance: v } => {
                     mean.copy_from_slice(params.value(m).data());
                     var.copy_from_slice(params.value(v).data());
@@ -58,22 +57,11 @@ impl Graph<'_> {
             }
             let gamma = gamma.map(|g| inputs.get(g).data());
             let beta = beta.map(|b| inputs.get(b).data());
-            // Row by row, each step a loop over channels without bounds checks or branches, so
-            // it runs on vectors (as wide as the CPU has: `widest`); the arithmetic is
-            // `(x − mean)·inv_std·γ + β` as written, the same bits at every width.
-            let (mean, inv_std) = (&*mean, &*inv_std);
-            widest(|| {
-                for (out_row, x_row) in out.data_mut().chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
-                    let columns = out_row.iter_mut().zip(x_row).zip(mean.iter().zip(inv_std.iter()));
-                    columns.for_each(|((o, &x), (&m, &s))| *o = (x - m) * s);
-                    if let Some(gamma) = gamma {
-                        out_row.iter_mut().zip(gamma).for_each(|(o, &g)| *o *= g);
-                    }
-                    if let Some(beta) = beta {
-                        out_row.iter_mut().zip(beta).for_each(|(o, &b)| *o += b);
-                    }
-                }
-            });
+            let stats = kernels::Normalization {
+                mean: &*mean,
+                inv_std: &*inv_std,
+            };
+            kernels::batch_norm_forward(x, stats, gamma, beta, out.data_mut());
         });
         if let Some((moving_mean, moving_variance, momentum)) = moving_update
             && statistics == Statistics::Batch
@@ -134,30 +122,6 @@ impl Graph<'_> {
     }
 }
 
-/// Per-column mean and biased variance of a `(rows, columns)` matrix, in two passes (mean, then
-/// centred squares) so a large mean does not swallow a small variance.
-fn column_moments(x: &[f32], rows: usize, columns: usize, mean: &mut [f32], var: &mut [f32]) {
-    // Each column sums its rows in order, so every vector width gives the same bits.
-    widest(|| column_moments_loops(x, rows, columns, mean, var))
-}
-
-#[inline(always)]
-fn column_moments_loops(x: &[f32], rows: usize, columns: usize, mean: &mut [f32], var: &mut [f32]) {
-    mean.fill(0.0);
-    var.fill(0.0);
-    for row in x.chunks_exact(columns) {
-        mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
-    }
-    mean.iter_mut().for_each(|m| *m /= rows.max(1) as f32);
-    for row in x.chunks_exact(columns) {
-        var.iter_mut().zip(row).zip(mean.iter()).for_each(|((v, &x), &m)| {
-            let d = x - m;
-            *v += d * d;
-        });
-    }
-    var.iter_mut().for_each(|v| *v /= rows.max(1) as f32);
-}
-
 /// Backward of batch normalization. With batch statistics the mean and variance depend on `x`,
 /// which gives the usual closed form `dx = γ·inv_std/N · (N·dy − Σdy − x̂·Σ(dy·x̂))`; with moving
 /// statistics they are constants and `dx = γ·inv_std·dy`.
@@ -177,25 +141,10 @@ pub(super) fn batch_norm_backward(
     scratch.resize_for(&[3 * channels]);
     let (sum_dy, rest) = scratch.data_mut().split_at_mut(channels);
     let (sum_dy_xhat, scale_over_n) = rest.split_at_mut(channels);
-    sum_dy.fill(0.0);
-    sum_dy_xhat.fill(0.0);
-    // Loops over channels without bounds checks or branches (they run on vectors, as wide as
-    // the CPU has: `widest`), each value computed as the closed form above writes it and each
-    // channel summed over the rows in order, so every width gives the same bits.
-    widest(|| {
-        for (dy_row, x_row) in dy.chunks_exact(channels).zip(x_values.chunks_exact(channels)) {
-            let columns = sum_dy
-                .iter_mut()
-                .zip(sum_dy_xhat.iter_mut())
-                .zip(dy_row.iter().zip(x_row));
-            columns
-                .zip(mean.iter().zip(inv_std))
-                .for_each(|(((s, sx), (&dy, &x)), (&m, &inv_std))| {
-                    *s += dy;
-                    *sx += dy * (x - m) * inv_std;
-                });
-        }
-    });
+    let stats = kernels::Normalization { mean, inv_std };
+    // Per-channel sums over the rows, then per-value maps (`kernels::batch_norm`: vectors as
+    // wide as the CPU has, split over the threads, the same bits on every path and count).
+    kernels::batch_norm_sums(dy, x_values, stats, sum_dy, sum_dy_xhat);
     if let Some(dgamma) = gamma.and_then(|g| targets.get(g)) {
         dgamma.iter_mut().zip(sum_dy_xhat.iter()).for_each(|(d, s)| *d += s);
     }
@@ -208,32 +157,12 @@ pub(super) fn batch_norm_backward(
     for (c, k) in scale_over_n.iter_mut().enumerate() {
         *k = gamma_values.map_or(1.0, |g| g[c]) * inv_std[c];
     }
-    let rows = dx.chunks_exact_mut(channels).zip(dy.chunks_exact(channels));
     if statistics != Statistics::Batch {
         // Moving statistics are constants: `dx = γ·inv_std·dy`.
-        for (dx_row, dy_row) in rows {
-            let columns = dx_row.iter_mut().zip(dy_row).zip(scale_over_n.iter());
-            columns.for_each(|((d, &dy), &scale)| *d += scale * dy);
-        }
-        return;
+        return kernels::batch_norm_scaled_grad(dx, dy, scale_over_n);
     }
     scale_over_n.iter_mut().for_each(|k| *k /= n);
-    let (scale_over_n, sum_dy, sum_dy_xhat) = (&*scale_over_n, &*sum_dy, &*sum_dy_xhat);
-    widest(|| {
-        for ((dx_row, dy_row), x_row) in rows.zip(x_values.chunks_exact(channels)) {
-            let columns = dx_row.iter_mut().zip(dy_row.iter().zip(x_row));
-            let channel = scale_over_n
-                .iter()
-                .zip(mean.iter().zip(inv_std))
-                .zip(sum_dy.iter().zip(sum_dy_xhat.iter()));
-            columns
-                .zip(channel)
-                .for_each(|((d, (&dy, &x)), ((&k, (&m, &inv_std)), (&sum_dy, &sum_dy_xhat)))| {
-                    let x_hat = (x - m) * inv_std;
-                    *d += k * (n * dy - sum_dy - x_hat * sum_dy_xhat);
-                });
-        }
-    });
+    kernels::batch_norm_input_grad(dx, (dy, x_values), stats, scale_over_n, (sum_dy, sum_dy_xhat));
 }
 
 /// Backward of layer normalization: the batch-normalization closed form, per row.

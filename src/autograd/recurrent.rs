@@ -22,7 +22,7 @@ use super::cell::{Cell, RecurrentOptions};
 use super::op::{Op, RecurrentInputs, Var};
 use super::tape::Graph;
 use crate::error::{Error, Result};
-use crate::kernels::{Transpose, matmul};
+use crate::kernels::{self, BackwardState, ForwardState, Squashes, StepInputs, Transpose, matmul};
 use crate::tensor::Tensor;
 
 /// Offsets of the pieces of a recurrent operation's saved state (all in floats).
@@ -77,6 +77,36 @@ impl Layout {
             step,
             total: offset,
         }
+    }
+
+    /// Step `s`'s views of the saved state: what the forward step writes (`h_s → h_{s+1}`,
+    /// `c` likewise, the gates, the GRU's `r_h`), then the whole input projection and the
+    /// step's recurrent product, which it reads.
+    fn step_views<'a>(&self, saved: &'a mut [f32], s: usize) -> (ForwardState<'a>, &'a [f32], &'a [f32]) {
+        let (nu, ngu) = (self.n * self.units, self.n * self.gates * self.units);
+        let (h, rest) = saved[self.h..].split_at_mut(self.c - self.h);
+        let (c, rest) = rest.split_at_mut(self.gate_values - self.c);
+        let (gates, rest) = rest.split_at_mut(self.recurrent_candidate - self.gate_values);
+        let (candidate, rest) = rest.split_at_mut(self.dropped - self.recurrent_candidate);
+        let (projection, step) = rest[self.projection - self.dropped..].split_at(self.step - self.projection);
+        // Consecutive `(N, U)` states: before this step, after it (empty for a cell without c).
+        let pair = |states: &'a mut [f32]| match states.get_mut(s * nu..(s + 2) * nu) {
+            Some(both) => {
+                let (before, after) = both.split_at_mut(nu);
+                (&*before, after)
+            }
+            None => (Default::default(), Default::default()),
+        };
+        let ((h_prev, h), (c_prev, c)) = (pair(h), pair(c));
+        let state = ForwardState {
+            h_prev,
+            h,
+            c_prev,
+            c,
+            gates: &mut gates[s * ngu..(s + 1) * ngu],
+            recurrent_candidate: candidate.get_mut(s * nu..(s + 1) * nu).unwrap_or_default(),
+        };
+        (state, projection, &step[..ngu])
     }
 
     /// The input time index of processing step `s`.
@@ -155,6 +185,14 @@ impl Graph<'_> {
     }
 }
 
+/// The cell's two functions, as the step kernels take them.
+fn squashes(options: &RecurrentOptions) -> Squashes {
+    Squashes {
+        activation: options.activation,
+        recurrent: options.recurrent_activation,
+    }
+}
+
 /// The forward pass: fills the output and the saved state.
 fn forward(
     layout: &Layout,
@@ -199,7 +237,7 @@ fn forward(
             false,
         );
         if let Some(b) = input_bias {
-            crate::kernels::add_row_vector(projection, b);
+            kernels::add_row_vector(projection, b);
         }
     }
     saved[layout.h..layout.h + n * u].fill(0.0);
@@ -235,71 +273,18 @@ fn forward(
                 false,
             );
             if let Some(b) = recurrent_bias {
-                crate::kernels::add_row_vector(step, b);
+                kernels::add_row_vector(step, b);
             }
         }
-        for sample in 0..n {
-            let skip = mask.is_some_and(|m| m[sample * t + time] == 0.0);
-            let p = layout.projection + (sample * t + time) * gu;
-            let r = layout.step + sample * gu;
-            let gates_at = layout.gate_values + (s * n + sample) * gu;
-            let (prev, new) = (h_prev_at + sample * u, h_at + sample * u);
-            if skip {
-                saved.copy_within(prev..prev + u, new);
-                if options.cell == Cell::Lstm {
-                    let (c_prev, c_new) = (
-                        layout.c + s * n * u + sample * u,
-                        layout.c + (s + 1) * n * u + sample * u,
-                    );
-                    saved.copy_within(c_prev..c_prev + u, c_new);
-                }
-                saved[gates_at..gates_at + gu].fill(0.0);
-                continue;
-            }
-            match options.cell {
-                Cell::SimpleRnn => {
-                    for j in 0..u {
-                        let h = options.activation.apply(saved[p + j] + saved[r + j]);
-                        saved[gates_at + j] = h;
-                        saved[new + j] = h;
-                    }
-                }
-                Cell::Lstm => {
-                    let (c_prev, c_new) = (
-                        layout.c + s * n * u + sample * u,
-                        layout.c + (s + 1) * n * u + sample * u,
-                    );
-                    for j in 0..u {
-                        let z = |gate: usize| saved[p + gate * u + j] + saved[r + gate * u + j];
-                        let i = options.recurrent_activation.apply(z(0));
-                        let f = options.recurrent_activation.apply(z(1));
-                        let candidate = options.activation.apply(z(2));
-                        let o = options.recurrent_activation.apply(z(3));
-                        let c = f * saved[c_prev + j] + i * candidate;
-                        saved[c_new + j] = c;
-                        saved[new + j] = o * options.activation.apply(c);
-                        saved[gates_at + j] = i;
-                        saved[gates_at + u + j] = f;
-                        saved[gates_at + 2 * u + j] = candidate;
-                        saved[gates_at + 3 * u + j] = o;
-                    }
-                }
-                Cell::Gru => {
-                    let candidate_at = layout.recurrent_candidate + (s * n + sample) * u;
-                    for j in 0..u {
-                        let update = options.recurrent_activation.apply(saved[p + j] + saved[r + j]);
-                        let reset = options.recurrent_activation.apply(saved[p + u + j] + saved[r + u + j]);
-                        let recurrent_part = saved[r + 2 * u + j];
-                        let candidate = options.activation.apply(saved[p + 2 * u + j] + reset * recurrent_part);
-                        saved[new + j] = update * saved[prev + j] + (1.0 - update) * candidate;
-                        saved[gates_at + j] = update;
-                        saved[gates_at + u + j] = reset;
-                        saved[gates_at + 2 * u + j] = candidate;
-                        saved[candidate_at + j] = recurrent_part;
-                    }
-                }
-            }
-        }
+        // The gates, the cell update and the new state, on vectors (`kernels::recurrent`).
+        let (state, projection, step) = layout.step_views(saved, s);
+        let step_inputs = StepInputs {
+            projection: &projection[time * gu..],
+            mask: mask.map(|m| &m[time..]),
+            steps: t,
+            recurrent: step,
+        };
+        kernels::step_forward(options.cell, squashes(options), u, step_inputs, state);
         if options.return_sequences {
             let at = layout.output_time(s, options);
             for sample in 0..n {
@@ -341,142 +326,90 @@ pub(super) fn recurrent_backward(
     let recurrent_mask = operands.recurrent_mask.map(|m| inputs.get(m).data());
     // Scratch: dP (N·T, G·U) batch-major, dR (T·N, G·U) time-major, then (N, U) each: dh, dc,
     // dh_{t−1} being summed, and the recurrent product through the dropout mask.
-    let (dp_at, dr_at, dh_at) = (0, n * t * gu, 2 * n * t * gu);
-    let (dc_at, back_at) = (dh_at + n * u, dh_at + 2 * n * u);
-    scratch.resize_for(&[2 * n * t * gu + 4 * n * u]);
-    let work = scratch.data_mut();
-    work[dh_at..].fill(0.0);
+    let (nu, ngu) = (n * u, n * gu);
+    scratch.resize_for(&[2 * n * t * gu + 4 * nu]);
+    let (dp_all, rest) = scratch.data_mut().split_at_mut(n * t * gu);
+    let (dr_all, rest) = rest.split_at_mut(n * t * gu);
+    rest.fill(0.0);
+    let (dh, rest) = rest.split_at_mut(nu);
+    let (dc, rest) = rest.split_at_mut(nu);
+    let (back, product) = rest.split_at_mut(nu);
+    let states = |at: usize, s: usize| saved.get(at + s * nu..at + (s + 1) * nu).unwrap_or_default();
     for s in (0..t).rev() {
         let time = layout.time(s, &options);
         // The output's gradient at this step joins the one flowing back from later steps.
         if options.return_sequences {
             let at = layout.output_time(s, &options);
-            for sample in 0..n {
-                for j in 0..u {
-                    work[dh_at + sample * u + j] += dy[(sample * rows + at) * u + j];
-                }
+            for (sample, dh) in dh.chunks_exact_mut(u).enumerate() {
+                let row = (sample * rows + at) * u;
+                dh.iter_mut().zip(&dy[row..row + u]).for_each(|(d, g)| *d += g);
             }
         }
         if s == t - 1 {
             // The final states' gradients: h_T's row, then c_T's.
-            for (k, into) in [dh_at, dc_at].into_iter().take(state_rows).enumerate() {
-                for sample in 0..n {
+            for (k, into) in [&mut *dh, &mut *dc].into_iter().take(state_rows).enumerate() {
+                for (sample, into) in into.chunks_exact_mut(u).enumerate() {
                     let row = (sample * rows + sequence_rows + k) * u;
-                    for j in 0..u {
-                        work[into + sample * u + j] += dy[row + j];
-                    }
+                    into.iter_mut().zip(&dy[row..row + u]).for_each(|(d, g)| *d += g);
                 }
             }
         }
-        let h_prev_at = layout.h + s * n * u;
-        work[back_at..back_at + n * u].fill(0.0);
-        for sample in 0..n {
-            let dp = dp_at + (sample * t + time) * gu;
-            let dr = dr_at + (s * n + sample) * gu;
-            let skip = mask.is_some_and(|m| m[sample * t + time] == 0.0);
-            if skip {
-                // The state passed through unchanged: so does its gradient.
-                work[dp..dp + gu].fill(0.0);
-                work[dr..dr + gu].fill(0.0);
-                for j in 0..u {
-                    work[back_at + sample * u + j] = work[dh_at + sample * u + j];
-                }
-                continue;
-            }
-            let gates_at = layout.gate_values + (s * n + sample) * gu;
-            let gate = |k: usize, j: usize| saved[gates_at + k * u + j];
-            match options.cell {
-                Cell::SimpleRnn => {
-                    for j in 0..u {
-                        let dz = work[dh_at + sample * u + j] * options.activation.slope(gate(0, j));
-                        work[dp + j] = dz;
-                        work[dr + j] = dz;
-                    }
-                }
-                Cell::Lstm => {
-                    let (c_prev, c_now) = (
-                        layout.c + s * n * u + sample * u,
-                        layout.c + (s + 1) * n * u + sample * u,
-                    );
-                    for j in 0..u {
-                        let (i, f, candidate, o) = (gate(0, j), gate(1, j), gate(2, j), gate(3, j));
-                        let dh = work[dh_at + sample * u + j];
-                        let cell_out = options.activation.apply(saved[c_now + j]);
-                        let dc = work[dc_at + sample * u + j] + dh * o * options.activation.slope(cell_out);
-                        let recurrent = options.recurrent_activation;
-                        let dz = [
-                            dc * candidate * recurrent.slope(i),
-                            dc * saved[c_prev + j] * recurrent.slope(f),
-                            dc * i * options.activation.slope(candidate),
-                            dh * cell_out * recurrent.slope(o),
-                        ];
-                        for (k, dz) in dz.into_iter().enumerate() {
-                            work[dp + k * u + j] = dz;
-                            work[dr + k * u + j] = dz;
-                        }
-                        work[dc_at + sample * u + j] = dc * f;
-                    }
-                }
-                Cell::Gru => {
-                    let candidate_at = layout.recurrent_candidate + (s * n + sample) * u;
-                    for j in 0..u {
-                        let (update, reset, candidate) = (gate(0, j), gate(1, j), gate(2, j));
-                        let dh = work[dh_at + sample * u + j];
-                        let h_prev = saved[h_prev_at + sample * u + j];
-                        let d_candidate = dh * (1.0 - update) * options.activation.slope(candidate);
-                        let d_update = dh * (h_prev - candidate) * options.recurrent_activation.slope(update);
-                        let d_reset = d_candidate * saved[candidate_at + j] * options.recurrent_activation.slope(reset);
-                        work[dp + j] = d_update;
-                        work[dp + u + j] = d_reset;
-                        work[dp + 2 * u + j] = d_candidate;
-                        work[dr + j] = d_update;
-                        work[dr + u + j] = d_reset;
-                        work[dr + 2 * u + j] = d_candidate * reset;
-                        // The direct path h_{t−1} → u·h_{t−1}.
-                        work[back_at + sample * u + j] = dh * update;
-                    }
-                }
-            }
-        }
+        // The gates' gradients on vectors (`kernels::recurrent`): dP, dR, dc_{t−1} and the
+        // direct paths' part of dh_{t−1}.
+        let lstm = options.cell == Cell::Lstm;
+        let state = BackwardState {
+            gates: &saved[layout.gate_values + s * ngu..layout.gate_values + (s + 1) * ngu],
+            h_prev: states(layout.h, s),
+            c_prev: if lstm { states(layout.c, s) } else { &[] },
+            c: if lstm { states(layout.c, s + 1) } else { &[] },
+            recurrent_candidate: if options.cell == Cell::Gru {
+                states(layout.recurrent_candidate, s)
+            } else {
+                &[]
+            },
+            dh: &*dh,
+            dc: if lstm { &mut *dc } else { Default::default() },
+            dp: &mut dp_all[time * gu..],
+            dr: &mut dr_all[s * ngu..(s + 1) * ngu],
+            back: &mut *back,
+        };
+        let step_mask = mask.map(|m| &m[time..]);
+        kernels::step_backward(options.cell, squashes(&options), u, (step_mask, t), state);
         // dh_{t−1} += (dR_t · Rᵀ) ∘ keep, added to the direct and skipped paths above. Skipped
         // rows have dR = 0, so the product adds nothing to them.
-        {
-            let (before, after) = work.split_at_mut(dh_at);
-            let dr_step = &before[dr_at + s * n * gu..dr_at + (s + 1) * n * gu];
-            let (back, product) = after[back_at - dh_at..].split_at_mut(n * u);
-            match recurrent_mask {
-                None => matmul(
+        let dr_step = &dr_all[s * ngu..(s + 1) * ngu];
+        match recurrent_mask {
+            None => matmul(
+                dr_step,
+                Transpose::No,
+                recurrent_kernel,
+                Transpose::Yes,
+                back,
+                n,
+                gu,
+                u,
+                true,
+            ),
+            Some(keep) => {
+                matmul(
                     dr_step,
                     Transpose::No,
                     recurrent_kernel,
                     Transpose::Yes,
-                    back,
+                    product,
                     n,
                     gu,
                     u,
-                    true,
-                ),
-                Some(keep) => {
-                    matmul(
-                        dr_step,
-                        Transpose::No,
-                        recurrent_kernel,
-                        Transpose::Yes,
-                        product,
-                        n,
-                        gu,
-                        u,
-                        false,
-                    );
-                    crate::kernels::accumulate_zip(back, product, keep, |p, k| p * k);
-                }
+                    false,
+                );
+                kernels::accumulate_zip(back, product, keep, |p, k| p * k);
             }
         }
         // The state gradient for the previous step.
-        work.copy_within(back_at..back_at + n * u, dh_at);
+        dh.copy_from_slice(back);
     }
     // The input projection's gradients, in one product each.
-    let dp = &work[dp_at..dp_at + n * t * gu];
+    let dp = &*dp_all;
     let x = inputs.get(operands.x).data();
     if let Some(dx) = targets.get(operands.x) {
         matmul(
@@ -494,7 +427,7 @@ pub(super) fn recurrent_backward(
     if let Some(dkernel) = targets.get(operands.kernel) {
         matmul(x, Transpose::Yes, dp, Transpose::No, dkernel, features, n * t, gu, true);
     }
-    let dr = &work[dr_at..dr_at + n * t * gu];
+    let dr = &*dr_all;
     if let Some(drecurrent) = targets.get(operands.recurrent_kernel) {
         // Rows of dR are time-major, as the saved states h_{t−1} (or their dropped copies).
         let states = match operands.recurrent_mask {

@@ -5,6 +5,7 @@
 //! folder and nothing else.
 
 mod attention;
+mod batch_norm;
 mod batch_products;
 mod bf16_matmul;
 mod conv;
@@ -18,6 +19,7 @@ mod int8_pool;
 mod layer_norm;
 mod matmul;
 mod pooling;
+mod recurrent;
 mod reduce;
 mod resize;
 mod row_product;
@@ -26,12 +28,17 @@ mod simd;
 mod small_gemm;
 mod softmax;
 mod spatial;
+mod squash;
 mod threads;
 mod update;
 mod winograd;
 mod winograd_tiles;
 
 pub(crate) use attention::{AttentionDims, attention_backward, attention_forward};
+pub(crate) use batch_norm::{
+    Normalization, batch_norm_forward, batch_norm_input_grad, batch_norm_moments, batch_norm_scaled_grad,
+    batch_norm_sums,
+};
 pub use bf16_matmul::{ComputeDtype, round_through_bf16};
 // Public (but hidden from the documentation) for the benchmarks, as `matmul` is.
 #[doc(hidden)]
@@ -56,11 +63,14 @@ pub(crate) use layer_norm::{Affine, layer_norm_backward, layer_norm_forward};
 #[doc(hidden)]
 pub use matmul::{Transpose, matmul, products_in_flight};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
+// The recurrent cells' kinds and functions are named by the layers (`autograd` re-exports them).
+pub use recurrent::Cell;
+pub(crate) use recurrent::{BackwardState, ForwardState, Squashes, StepInputs, step_backward, step_forward};
 pub(crate) use reduce::*;
 pub(crate) use resize::{upsample_bilinear, upsample_bilinear_backward};
-pub(crate) use simd::widest;
 pub use simd::{SimdLevel, bf16_dot, limit_simd_on_this_thread, simd_level};
 pub(crate) use spatial::{place, upsample_nearest, upsample_nearest_backward};
+pub use squash::Squash;
 pub(crate) use threads::enter_pool;
 pub use threads::{join_pool, threads};
 pub(crate) use update::update_slots;

@@ -181,6 +181,8 @@ pub(crate) trait Simd: Copy {
     fn sub(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a · b`.
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a / b`, correctly rounded (IEEE division on every path).
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a · b + c`, fused where the CPU can.
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// Lanewise maximum.
@@ -267,6 +269,14 @@ impl Simd for Scalar {
         let mut out = a;
         for l in 0..8 {
             out[l] *= b[l];
+        }
+        out
+    }
+    #[inline(always)]
+    fn div(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        let mut out = a;
+        for l in 0..8 {
+            out[l] /= b[l];
         }
         out
     }
@@ -373,6 +383,10 @@ mod avx2 {
         #[inline(always)]
         fn mul(self, a: __m256, b: __m256) -> __m256 {
             unsafe { _mm256_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        fn div(self, a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_div_ps(a, b) }
         }
         #[inline(always)]
         fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
@@ -486,6 +500,10 @@ mod avx512 {
         #[inline(always)]
         fn mul(self, a: __m512, b: __m512) -> __m512 {
             unsafe { _mm512_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        fn div(self, a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_div_ps(a, b) }
         }
         #[inline(always)]
         fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
