@@ -109,13 +109,7 @@ pub fn matmul_bf16(
         a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
         "matmul_bf16 operand too short"
     );
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            c[..m * n].fill(0.0);
-        }
+    if super::matmul::is_empty_product(c, m, k, n, accumulate) {
         return;
     }
     let a = match transpose_a {

@@ -44,13 +44,7 @@ pub fn matmul(
         a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
         "matmul operand too short"
     );
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            c[..m * n].fill(0.0);
-        }
+    if is_empty_product(c, m, k, n, accumulate) {
         return;
     }
     if m == 1 && transpose_b == Transpose::No {
@@ -398,4 +392,19 @@ mod tests {
             }
         }
     }
+}
+
+/// Handles a product with nothing to multiply (an empty output, or `k = 0`, which leaves `c` as
+/// it is or zero): true when the caller has nothing left to do.
+pub(super) fn is_empty_product(c: &mut [f32], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return true;
+    }
+    false
 }

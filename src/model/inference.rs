@@ -152,21 +152,7 @@ impl Network {
                 }
                 Step::Plain => {}
             }
-            match call.inputs.as_slice() {
-                [one] => layer.forward(graph, &[resolve(one, outputs)], outputs)?,
-                many => {
-                    let vars: Vec<Var> = many.iter().map(|s| resolve(s, outputs)).collect();
-                    layer.forward(graph, &vars, outputs)?
-                }
-            }
-            if outputs.len() != call.first_output + layer.output_count() {
-                return Err(Error::Usage(format!(
-                    "layer '{}' recorded {} outputs, not {}",
-                    layer.name(),
-                    outputs.len() - call.first_output,
-                    layer.output_count()
-                )));
-            }
+            super::record_call(layer.as_ref(), call, &resolve, graph, outputs)?;
         }
         Ok(())
     }

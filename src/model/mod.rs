@@ -115,26 +115,38 @@ impl Network {
             Source::Output(o) => outputs[o],
         };
         for call in calls {
-            let layer = &layers[call.layer];
-            match call.inputs.as_slice() {
-                // One input needs no list: the training step stays free of allocations.
-                [one] => layer.forward(graph, &[resolve(one, outputs)], outputs)?,
-                many => {
-                    let vars: Vec<Var> = many.iter().map(|s| resolve(s, outputs)).collect();
-                    layer.forward(graph, &vars, outputs)?
-                }
-            }
-            if outputs.len() != call.first_output + layer.output_count() {
-                return Err(Error::Usage(format!(
-                    "layer '{}' recorded {} outputs, not {}",
-                    layer.name(),
-                    outputs.len() - call.first_output,
-                    layer.output_count()
-                )));
-            }
+            record_call(layers[call.layer].as_ref(), call, &resolve, graph, outputs)?;
         }
         Ok(())
     }
+}
+
+/// Records one call of `layer` on `graph`, its inputs looked up by `resolve` among the model's
+/// inputs and the `outputs` recorded so far, and checks it recorded as many outputs as it has.
+pub(super) fn record_call(
+    layer: &dyn Layer,
+    call: &Call,
+    resolve: &impl Fn(&Source, &[Var]) -> Var,
+    graph: &mut Graph,
+    outputs: &mut Vec<Var>,
+) -> Result<()> {
+    match call.inputs.as_slice() {
+        // One input needs no list: the training step stays free of allocations.
+        [one] => layer.forward(graph, &[resolve(one, outputs)], outputs)?,
+        many => {
+            let vars: Vec<Var> = many.iter().map(|s| resolve(s, outputs)).collect();
+            layer.forward(graph, &vars, outputs)?
+        }
+    }
+    if outputs.len() != call.first_output + layer.output_count() {
+        return Err(Error::Usage(format!(
+            "layer '{}' recorded {} outputs, not {}",
+            layer.name(),
+            outputs.len() - call.first_output,
+            layer.output_count()
+        )));
+    }
+    Ok(())
 }
 
 /// What `compile` chose, the seed of everything drawn, and where training stands (saved with
