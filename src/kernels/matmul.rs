@@ -307,6 +307,21 @@ fn gemm_into(
     }
 }
 
+/// Handles a product with nothing to multiply (an empty output, or `k = 0`, which leaves `c` as
+/// it is or zero): true when the caller has nothing left to do.
+pub(super) fn is_empty_product(c: &mut [f32], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return true;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,19 +407,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Handles a product with nothing to multiply (an empty output, or `k = 0`, which leaves `c` as
-/// it is or zero): true when the caller has nothing left to do.
-pub(super) fn is_empty_product(c: &mut [f32], m: usize, k: usize, n: usize, accumulate: bool) -> bool {
-    if m == 0 || n == 0 {
-        return true;
-    }
-    if k == 0 {
-        if !accumulate {
-            c[..m * n].fill(0.0);
-        }
-        return true;
-    }
-    false
 }
