@@ -134,6 +134,16 @@ fn layer_classes() -> Vec<&'static str> {
     strata::layers::REGISTRY.iter().map(|r| r.class_name).collect()
 }
 
+/// Each registered layer class with the arguments Keras's constructor takes without their
+/// names, in its order (`Dense(units, activation)`), from the same registry as the CLI's `--head`.
+#[pyfunction]
+fn layer_positional() -> Vec<(&'static str, Vec<&'static str>)> {
+    strata::layers::REGISTRY
+        .iter()
+        .map(|r| (r.class_name, r.positional.to_vec()))
+        .collect()
+}
+
 /// Panics inside the guard every entry point uses: the test that a Rust panic reaches Python
 /// as a `RuntimeError` rather than aborting the interpreter.
 #[pyfunction]
@@ -149,6 +159,7 @@ fn _strata(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(load_sequences, module)?)?;
     module.add_function(wrap_pyfunction!(word_index, module)?)?;
     module.add_function(wrap_pyfunction!(layer_classes, module)?)?;
+    module.add_function(wrap_pyfunction!(layer_positional, module)?)?;
     module.add_function(wrap_pyfunction!(_panic_for_test, module)?)?;
     Ok(())
 }

@@ -184,6 +184,18 @@ def test_functional_model_with_two_inputs():
     assert [layer.name for layer in model.layers][-1] == output._layer.name
 
 
+def test_wrappers_take_their_layer_positionally():
+    # Keras's spellings: Bidirectional(LSTM(4)), TimeDistributed(Dense(5)); the positional
+    # arguments come from strata's layer registry.
+    model = keras.Sequential([keras.Input((6, 3)), layers.TimeDistributed(layers.Dense(5)),
+                              layers.Bidirectional(layers.LSTM(4), "sum"), layers.Dense(1)])
+    # Keras's count_params: Dense 3*5+5; each LSTM 4*(4*(5+4)+4); Dense 4+1 ("sum" keeps 4 wide).
+    assert model.count_params() == 20 + 2 * 160 + 5
+    assert model.predict(np.zeros((2, 6, 3), np.float32), verbose=0).shape == (2, 1)
+    with pytest.raises(TypeError, match="at most 2 positional"):
+        layers.Bidirectional(layers.LSTM(4), "sum", None)
+
+
 def test_frozen_layer_keeps_its_weights(mnist_small):
     (x_train, y_train), _ = mnist_small
     model = small_mlp()

@@ -217,10 +217,12 @@ pub const REGISTRY: &[Registered] = &[
     entry("Bidirectional", "Recurrent", |c| {
         boxed(Bidirectional::from_config(c, reversible))
     })
+    .positional(&["layer", "merge_mode"])
     .not_in_head(WRAPPER),
     entry("TimeDistributed", "Recurrent", |c| {
         boxed(TimeDistributed::from_config(c, from_config))
     })
+    .positional(&["layer"])
     .not_in_head(WRAPPER),
     entry("Rescaling", "Preprocessing", |c| boxed(Rescaling::from_config(c))).positional(&["scale", "offset"]),
     entry("Normalization", "Preprocessing", |c| {

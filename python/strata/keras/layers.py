@@ -213,59 +213,9 @@ class Normalization(Layer):
             np.asarray(self._config["variance"], np.float32))
 
 
-# Positional parameters of the layers, in Keras 3's order.
-_POSITIONAL = {
-    "Dense": ("units", "activation"),
-    "Activation": ("activation",),
-    "ReLU": ("max_value", "negative_slope", "threshold"),
-    "LeakyReLU": ("negative_slope",),
-    "ELU": ("alpha",),
-    "PReLU": ("alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"),
-    "Softmax": ("axis",),
-    "Masking": ("mask_value",),
-    "RepeatVector": ("n",),
-    "Embedding": ("input_dim", "output_dim"),
-    "Flatten": ("data_format",),
-    "Reshape": ("target_shape",),
-    "ZeroPadding2D": ("padding",),
-    "Cropping2D": ("cropping",),
-    "Cropping1D": ("cropping",),
-    "UpSampling2D": ("size",),
-    "Conv2D": ("filters", "kernel_size", "strides", "padding"),
-    "Conv1D": ("filters", "kernel_size", "strides", "padding"),
-    "Conv2DTranspose": ("filters", "kernel_size", "strides", "padding"),
-    "DepthwiseConv2D": ("kernel_size", "strides", "padding"),
-    "SeparableConv2D": ("filters", "kernel_size", "strides", "padding"),
-    "MaxPooling2D": ("pool_size", "strides", "padding"),
-    "AveragePooling2D": ("pool_size", "strides", "padding"),
-    "MaxPooling1D": ("pool_size", "strides", "padding"),
-    "AveragePooling1D": ("pool_size", "strides", "padding"),
-    "Dropout": ("rate",),
-    "SpatialDropout1D": ("rate",),
-    "SpatialDropout2D": ("rate",),
-    "GaussianNoise": ("stddev",),
-    "GaussianDropout": ("rate",),
-    "AlphaDropout": ("rate",),
-    "BatchNormalization": ("axis",),
-    "LayerNormalization": ("axis",),
-    "Normalization": ("axis", "mean", "variance"),
-    "Rescaling": ("scale", "offset"),
-    "SimpleRNN": ("units",),
-    "LSTM": ("units",),
-    "GRU": ("units",),
-    "Bidirectional": ("layer", "merge_mode"),
-    "TimeDistributed": ("layer",),
-    "Concatenate": ("axis",),
-    "Dot": ("axes",),
-    "MultiHeadAttention": ("num_heads", "key_dim"),
-    "PositionEmbedding": ("sequence_length",),
-    "RandomFlip": ("mode",),
-    "RandomRotation": ("factor",),
-    "RandomZoom": ("height_factor", "width_factor"),
-    "RandomTranslation": ("height_factor", "width_factor"),
-    "RandomContrast": ("factor",),
-    "RandomCrop": ("height", "width"),
-}
+# Positional parameters of the layers, in Keras 3's order, from strata's layer registry (the
+# list the command line's `--head` reads too).
+_POSITIONAL = dict(_strata.layer_positional())
 
 
 def _layer_class(class_name):
