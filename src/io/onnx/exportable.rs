@@ -74,28 +74,9 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "RandomContrast",
 ];
 
-/// The activations ONNX export writes (a layer with another one is refused).
-pub const EXPORTABLE_ACTIVATIONS: &[&str] = &[
-    "linear",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "softmax",
-    "leaky_relu",
-    "elu",
-    "gelu",
-    "relu6",
-    "silu",
-    "swish",
-    "hard_sigmoid",
-    "hard_silu",
-    "hard_swish",
-    "softplus",
-    "softsign",
-    "selu",
-    "exponential",
-    "mish",
-];
+/// The activations ONNX export writes: every activation strata has (the export's match over
+/// [`crate::activations::Activation`] has no fallback arm).
+pub const EXPORTABLE_ACTIVATIONS: &[&str] = crate::activations::NAMES;
 
 /// Why `layer` cannot be exported (`""` for an unsupported class, `": activation 'x'"` for a
 /// setting), or `None` when it can.

@@ -5,6 +5,7 @@
 //! NCHW and one back. Flatten therefore flattens NHWC, in strata's order.
 
 use super::builder::{GraphBuilder, float, int, ints};
+use crate::activations::Activation;
 use crate::autograd::ParamStore;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
@@ -100,7 +101,7 @@ impl Emitter<'_> {
             _ => self.more_layers(layer, &config, inputs, output_shape)?,
         };
         let activation = config.get("activation").and_then(Value::as_str).unwrap_or("linear");
-        Ok(self.activation(name, &activation.to_ascii_lowercase(), &y))
+        Ok(self.activation(name, Activation::from_name(activation)?, &y))
     }
 
     /// Dense: `Gemm` on (batch, features), `MatMul` + `Add` on the last axis of larger inputs
@@ -240,45 +241,46 @@ impl Emitter<'_> {
         Ok(self.builder.floats(format!("{name}/{key}"), &shape, &values))
     }
 
-    /// Applies a Keras activation (one of [`super::EXPORTABLE_ACTIVATIONS`]) to `x`.
-    pub(super) fn activation(&mut self, name: &str, activation: &str, x: &str) -> String {
+    /// Applies a Keras activation to `x`. The match has no fallback arm, so an activation added to
+    /// strata does not build until it has an ONNX form.
+    pub(super) fn activation(&mut self, name: &str, activation: Activation, x: &str) -> String {
         let b = &mut *self.builder;
         match activation {
-            "relu" => b.op(name, "Relu", &[x], vec![]),
-            "sigmoid" => b.op(name, "Sigmoid", &[x], vec![]),
-            "tanh" => b.op(name, "Tanh", &[x], vec![]),
-            "softmax" => b.op(name, "Softmax", &[x], vec![int("axis", -1)]),
-            "leaky_relu" => b.op(name, "LeakyRelu", &[x], vec![float("alpha", 0.2)]),
-            "elu" => b.op(name, "Elu", &[x], vec![float("alpha", 1.0)]),
-            "relu6" => self.clip(name, x, 6.0),
-            "silu" | "swish" => {
+            Activation::Relu => b.op(name, "Relu", &[x], vec![]),
+            Activation::Sigmoid => b.op(name, "Sigmoid", &[x], vec![]),
+            Activation::Tanh => b.op(name, "Tanh", &[x], vec![]),
+            Activation::Softmax => b.op(name, "Softmax", &[x], vec![int("axis", -1)]),
+            Activation::LeakyRelu(slope) => b.op(name, "LeakyRelu", &[x], vec![float("alpha", slope)]),
+            Activation::Elu(alpha) => b.op(name, "Elu", &[x], vec![float("alpha", alpha)]),
+            Activation::Relu6 => self.clip(name, x, 6.0),
+            Activation::Swish => {
                 let gate = b.op(name, "Sigmoid", &[x], vec![]);
                 b.op(name, "Mul", &[x, &gate], vec![])
             }
             // Keras 3: relu6(x + 3) / 6, which is ONNX's HardSigmoid with α = 1/6, β = 1/2.
-            "hard_sigmoid" => b.op(
+            Activation::HardSigmoid => b.op(
                 name,
                 "HardSigmoid",
                 &[x],
                 vec![float("alpha", 1.0 / 6.0), float("beta", 0.5)],
             ),
-            "hard_silu" | "hard_swish" => b.op(name, "HardSwish", &[x], vec![]),
-            "softplus" => b.op(name, "Softplus", &[x], vec![]),
-            "softsign" => b.op(name, "Softsign", &[x], vec![]),
-            "exponential" => b.op(name, "Exp", &[x], vec![]),
-            "selu" => b.op(
+            Activation::HardSwish => b.op(name, "HardSwish", &[x], vec![]),
+            Activation::Softplus => b.op(name, "Softplus", &[x], vec![]),
+            Activation::Softsign => b.op(name, "Softsign", &[x], vec![]),
+            Activation::Exponential => b.op(name, "Exp", &[x], vec![]),
+            Activation::Selu => b.op(
                 name,
                 "Selu",
                 &[x],
                 vec![float("alpha", SELU_ALPHA), float("gamma", SELU_SCALE)],
             ),
-            "mish" => {
+            Activation::Mish => {
                 let soft = b.op(name, "Softplus", &[x], vec![]);
                 let gate = b.op(name, "Tanh", &[&soft], vec![]);
                 b.op(name, "Mul", &[x, &gate], vec![])
             }
             // Opset 17 has no Gelu (it came in 20): Keras's exact form, x·(1 + erf(x/√2))/2.
-            "gelu" => {
+            Activation::Gelu => {
                 let root2 = b.floats(
                     format!("{name}/sqrt2_{}", b.nodes.len()),
                     &[],
@@ -292,7 +294,7 @@ impl Emitter<'_> {
                 let product = b.op(name, "Mul", &[x, &sum], vec![]);
                 b.op(name, "Mul", &[&product, &half], vec![])
             }
-            _ => x.to_string(),
+            Activation::Linear => x.to_string(),
         }
     }
 
