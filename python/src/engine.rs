@@ -352,8 +352,8 @@ impl Engine {
         Ok(epochs)
     }
 
-    /// Keras's `evaluate`: the loss, the accuracy when compiled with it, and per output of a
-    /// model with several outputs `(name, loss, accuracy)`.
+    /// Keras's `evaluate`: the loss, the accuracy when compiled with it, the other metrics by
+    /// key, and per output of a model with several outputs `(name, loss, accuracy, metrics)`.
     #[allow(clippy::type_complexity)]
     fn evaluate(
         &self,
@@ -361,7 +361,12 @@ impl Engine {
         xs: Vec<Bound<'_, PyAny>>,
         ys: Vec<Bound<'_, PyAny>>,
         batch_size: usize,
-    ) -> PyResult<(f32, Option<f32>, Vec<(String, f32, Option<f32>)>)> {
+    ) -> PyResult<(
+        f32,
+        Option<f32>,
+        Vec<(String, f32)>,
+        Vec<(String, f32, Option<f32>, Vec<(String, f32)>)>,
+    )> {
         let (xs, ys) = (tensors_from(&xs, "x")?, tensors_from(&ys, "y")?);
         let mut model = self.take()?;
         let scores = py.allow_threads(|| {
@@ -375,9 +380,9 @@ impl Engine {
         let outputs = scores
             .outputs
             .iter()
-            .map(|o| (o.name.clone(), o.loss, o.accuracy))
+            .map(|o| (o.name.clone(), o.loss, o.accuracy, o.metrics.clone()))
             .collect();
-        Ok((scores.loss, scores.accuracy, outputs))
+        Ok((scores.loss, scores.accuracy, scores.metrics, outputs))
     }
 
     /// Keras's `predict`: one array per output.

@@ -313,3 +313,29 @@ def test_fit_releases_the_gil():
     counter.join()
     # With the GIL held inside fit, the thread could tick only between the fit calls.
     assert ticks[0] > 100 + 2 * fits, (ticks, fits, elapsed)
+
+
+def test_regression_and_classifier_metrics_as_keras_names_them():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 3)).astype("float32")
+    y = (x @ np.array([1.5, -2.0, 0.5]) + 0.3).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.05), "mse",
+                  metrics=["mae", keras.metrics.RootMeanSquaredError(name="rmse")])
+    history = model.fit(x, y, epochs=5, validation_split=0.25, verbose=0)
+    assert {"loss", "mae", "rmse", "val_loss", "val_mae", "val_rmse"} <= set(history.history)
+    results = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert list(results) == ["loss", "mae", "rmse"]
+    errors = model.predict(x, verbose=0).ravel() - y
+    np.testing.assert_allclose(results["mae"], np.abs(errors).mean(), rtol=1e-5)
+    np.testing.assert_allclose(results["rmse"], np.sqrt((errors ** 2).mean()), rtol=1e-5)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx([results["loss"], results["mae"], results["rmse"]])
+
+    labels = (x[:, 0] > 0).astype("int32")
+    classifier = keras.Sequential([keras.Input((3,)), layers.Dense(1, activation="sigmoid")])
+    classifier.compile("adam", "binary_crossentropy", metrics=["accuracy", keras.metrics.AUC(), "Precision"])
+    classifier.fit(x, labels, epochs=3, verbose=0)
+    assert list(classifier.evaluate(x, labels, verbose=0, return_dict=True)) == ["loss", "accuracy", "auc",
+                                                                                 "precision"]
+    with pytest.raises(NotImplementedError, match="AUC"):
+        keras.metrics.AUC(curve="PR")

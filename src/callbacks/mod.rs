@@ -60,7 +60,13 @@ impl Best {
         let higher_is_better = match mode {
             Mode::Max => true,
             Mode::Min => false,
-            Mode::Auto => monitor.contains("acc"),
+            // Keras 3's metrics whose direction is "up": the accuracies, AUC, precision, recall.
+            Mode::Auto => {
+                monitor.contains("acc")
+                    || ["auc", "precision", "recall"]
+                        .iter()
+                        .any(|name| monitor.ends_with(name))
+            }
         };
         Best {
             monitor: monitor.to_string(),

@@ -1,10 +1,13 @@
-//! Metrics reported during training (`"accuracy"` is resolved from the loss as Keras does), and
-//! the confusion matrix with per-class scores for evaluation.
+//! Metrics reported during training (`"accuracy"` is resolved from the loss as Keras does; the
+//! others are [`Metric`]s kept as sums over batches), and the confusion matrix with per-class
+//! scores for evaluation.
 
 mod confusion;
 mod report;
+mod streaming;
 
 pub use confusion::{ClassScores, ConfusionMatrix};
+pub use streaming::{Metric, NAMES as METRIC_NAMES};
 
 use crate::error::{Error, Result};
 use crate::kernels::argmax;
@@ -22,7 +25,7 @@ pub enum Accuracy {
     SparseCategorical,
 }
 
-/// The names [`Accuracy::resolve`] accepts.
+/// The names [`Accuracy::resolve`] accepts (`compile` also takes [`METRIC_NAMES`]).
 pub const NAMES: &[&str] = &[
     "accuracy",
     "acc",
@@ -45,7 +48,10 @@ impl Accuracy {
             "binary_accuracy" => Accuracy::Binary,
             "categorical_accuracy" => Accuracy::Categorical,
             "sparse_categorical_accuracy" => Accuracy::SparseCategorical,
-            _ => return Err(Error::unknown("metric", name, NAMES)),
+            _ => {
+                let all: Vec<&str> = NAMES.iter().chain(METRIC_NAMES).copied().collect();
+                return Err(Error::unknown("metric", name, &all));
+            }
         })
     }
 

@@ -183,23 +183,30 @@ fn reduce_step(
 ) -> Result<f32> {
     // Losses are means over the rows, so the global mean is Σ (rows / global rows) × mean.
     let weight = shard_rows as f32 / global_rows.max(1) as f32;
-    let mut extras = Vec::with_capacity(1 + 3 * stats.len());
+    let sums: usize = stats.iter().map(|output| 3 + output.metric_sums.len()).sum();
+    let mut extras = Vec::with_capacity(1 + sums);
     extras.push(loss * weight);
     for output in stats.iter() {
         extras.extend([output.loss * weight, output.correct as f32, output.predictions as f32]);
+        // Metric sums of one batch (counts, sums of errors) are small enough for f32.
+        extras.extend(output.metric_sums.iter().map(|&sum| sum as f32));
     }
     if shard_rows == 0 {
         // The stats are the previous step's: this rank computed nothing.
         extras.fill(0.0);
     }
     distributed::reduce_gradients(world, params, weight, &mut extras)?;
-    for (output, sums) in stats.iter_mut().zip(extras[1..].chunks(3)) {
+    let mut rest = &extras[1..];
+    for output in stats.iter_mut() {
+        let (sums, after) = rest.split_at(3 + output.metric_sums.len());
         // Counts below 2^24 per batch, exact in f32.
-        *output = StepStats {
-            loss: sums[0],
-            correct: sums[1].round() as usize,
-            predictions: sums[2].round() as usize,
-        };
+        output.loss = sums[0];
+        output.correct = sums[1].round() as usize;
+        output.predictions = sums[2].round() as usize;
+        for (sum, &reduced) in output.metric_sums.iter_mut().zip(&sums[3..]) {
+            *sum = reduced as f64;
+        }
+        rest = after;
     }
     Ok(extras[0])
 }
@@ -207,14 +214,21 @@ fn reduce_step(
 /// Replaces this rank's evaluation sums with the sums over every rank's shard.
 fn reduce_totals(world: &dyn Collective, totals: &mut Totals) -> Result<()> {
     let mut sums = vec![totals.loss, totals.samples as f64];
-    for &(loss, correct, predictions) in &totals.outputs {
-        sums.extend([loss, correct as f64, predictions as f64]);
+    for output in &totals.outputs {
+        sums.extend([output.loss, output.correct as f64, output.predictions as f64]);
+        sums.extend(&output.metric_sums);
     }
     world.all_reduce_sum_f64(&mut sums)?;
     totals.loss = sums[0];
     totals.samples = sums[1].round() as usize;
-    for (output, sums) in totals.outputs.iter_mut().zip(sums[2..].chunks(3)) {
-        *output = (sums[0], sums[1].round() as usize, sums[2].round() as usize);
+    let mut rest = &sums[2..];
+    for output in totals.outputs.iter_mut() {
+        let (own, after) = rest.split_at(3 + output.metric_sums.len());
+        output.loss = own[0];
+        output.correct = own[1].round() as usize;
+        output.predictions = own[2].round() as usize;
+        output.metric_sums.copy_from_slice(&own[3..]);
+        rest = after;
     }
     Ok(())
 }

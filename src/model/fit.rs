@@ -59,8 +59,8 @@ impl Model {
         let data = self.fit_data(xs, ys, &options)?;
         let seed = options.seed.unwrap_or(self.training.seed.wrapping_add(1));
         strategy.begin(self)?;
-        let outputs = self.network.outputs.len();
-        let mut run = FitRun::new(&options, &data, strategy.as_ref(), seed, outputs);
+        let metric_sums = self.compiled().metric_sums();
+        let mut run = FitRun::new(&options, &data, strategy.as_ref(), seed, &metric_sums);
         check_start(&options, run.steps)?;
         for callback in callbacks.iter_mut() {
             callback.on_train_begin(self)?;
@@ -130,7 +130,7 @@ impl Model {
         progress: &mut EpochProgress,
     ) -> Result<(Totals, Control)> {
         let tracked = self.tracks_accuracy();
-        let mut totals = Totals::new(self.network.outputs.len());
+        let mut totals = Totals::new(&self.compiled().metric_sums());
         // A run resumed mid-epoch skips the batches its first epoch already trained.
         let skip = if epoch == run.options.initial_epoch + 1 {
             run.options.initial_batch
@@ -223,13 +223,13 @@ struct FitRun<'r, 'a> {
 
 impl<'r, 'a> FitRun<'r, 'a> {
     /// The shared state of a run of `options` on `data` with `strategy`, shuffling from `seed`,
-    /// for a model with `outputs` outputs.
+    /// for a model whose outputs keep `metric_sums` metric sums each.
     fn new(
         options: &'r FitOptions<'a>,
         data: &'r FitData<'r>,
         strategy: &'r dyn TrainingStrategy,
         seed: u64,
-        outputs: usize,
+        metric_sums: &[usize],
     ) -> Self {
         let mut order = SampleOrder::new(data.train_rows, options.shuffle, seed);
         // Replay the skipped epochs' shuffles so the order continues where it left off.
@@ -243,7 +243,7 @@ impl<'r, 'a> FitRun<'r, 'a> {
             global_batch,
             steps: data.train_rows.div_ceil(global_batch),
             verbose: if strategy.prints_progress() { options.verbose } else { 0 },
-            stats: vec![StepStats::default(); outputs],
+            stats: StepStats::for_outputs(metric_sums),
         }
     }
 }

@@ -23,8 +23,9 @@ pub struct EpochLogs {
     pub learning_rate: Option<f32>,
     /// Wall-clock seconds of the epoch (training and validation).
     pub seconds: f64,
-    /// Per-output metrics of a model with several outputs, by Keras's keys
-    /// (`dense_2_loss`, `val_dense_2_accuracy`, ...), in the order Keras logs them.
+    /// The other metrics by Keras's keys, in the order Keras logs them: those besides accuracy
+    /// (`mae`, `val_auc`), and with several outputs each output's (`dense_2_loss`,
+    /// `val_dense_2_accuracy`, `dense_2_mae`, ...).
     #[serde(flatten, serialize_with = "as_map")]
     pub outputs: Vec<(String, f32)>,
 }
@@ -59,18 +60,24 @@ impl EpochLogs {
         fixed.chain(self.outputs.iter().map(|(k, _)| k.clone())).collect()
     }
 
-    /// Adds each output's loss and accuracy under `prefix` (`""` or `"val_"`), when the model
-    /// has several outputs (Keras logs per-output metrics only then).
+    /// Adds the metrics besides loss and accuracy under `prefix` (`""` or `"val_"`); with
+    /// several outputs, each output's loss, accuracy and metrics (Keras logs per-output
+    /// metrics only then).
     pub(crate) fn add_outputs(&mut self, prefix: &str, scores: &super::Scores) {
         if scores.outputs.len() < 2 {
+            for (key, value) in &scores.metrics {
+                self.outputs.push((format!("{prefix}{key}"), *value));
+            }
             return;
         }
         for output in &scores.outputs {
-            self.outputs
-                .push((format!("{prefix}{}_loss", output.name), output.loss));
+            let name = &output.name;
+            self.outputs.push((format!("{prefix}{name}_loss"), output.loss));
             if let Some(accuracy) = output.accuracy {
-                self.outputs
-                    .push((format!("{prefix}{}_accuracy", output.name), accuracy));
+                self.outputs.push((format!("{prefix}{name}_accuracy"), accuracy));
+            }
+            for (key, value) in &output.metrics {
+                self.outputs.push((format!("{prefix}{name}_{key}"), *value));
             }
         }
     }

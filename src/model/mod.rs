@@ -39,7 +39,7 @@ use crate::autograd::{Graph, ParamStore, Tape, Var};
 use crate::error::{Error, Result, keras_shape};
 use crate::layers::Layer;
 use crate::losses::Loss;
-use crate::metrics::Accuracy;
+use crate::metrics::{Accuracy, Metric};
 use crate::optimizers::{self, Optimizer};
 use crate::rng::Rng;
 use std::collections::HashMap;
@@ -199,12 +199,22 @@ impl Sequential {
     }
 }
 
-/// What `compile` fixed: the optimizer, and per output a loss, its weight and the accuracy.
+/// What `compile` fixed: the optimizer, and per output a loss, its weight, the accuracy and
+/// the other metrics with the keys Keras logs them under.
 pub(crate) struct Compiled {
     pub(crate) optimizer: Box<dyn Optimizer>,
     pub(crate) losses: Vec<Loss>,
     pub(crate) loss_weights: Vec<f32>,
     pub(crate) accuracies: Vec<Option<Accuracy>>,
+    pub(crate) metrics: Vec<Vec<(Metric, &'static str)>>,
+}
+
+impl Compiled {
+    /// How many metric sums each output keeps.
+    pub(crate) fn metric_sums(&self) -> Vec<usize> {
+        let output = |metrics: &Vec<(Metric, &str)>| metrics.iter().map(|(m, _)| m.state_len()).sum();
+        self.metrics.iter().map(output).collect()
+    }
 }
 
 impl std::fmt::Debug for Model {
@@ -586,19 +596,27 @@ impl Model {
         // Keras: a change of `trainable` takes effect when the model is compiled again.
         self.apply_trainable_flags();
         let mut accuracies = Vec::with_capacity(outputs);
+        let mut other_metrics = Vec::with_capacity(outputs);
         for (output, (names, loss)) in metrics.iter().zip(&losses).enumerate() {
             let width = self.output_shapes().get(output).map_or(0, |s| s.iter().product());
             let mut accuracy = None;
-            for metric in names.iter() {
-                accuracy = Some(Accuracy::resolve(metric, *loss, width)?);
+            let mut others: Vec<(Metric, &'static str)> = Vec::new();
+            for name in names.iter() {
+                match Metric::resolve(name) {
+                    Some(metric) if !others.iter().any(|(_, key)| *key == metric.1) => others.push(metric),
+                    Some(_) => {}
+                    None => accuracy = Some(Accuracy::resolve(name, *loss, width)?),
+                }
             }
             accuracies.push(accuracy);
+            other_metrics.push(others);
         }
         self.training.compiled = Some(Compiled {
             optimizer,
             losses,
             loss_weights,
             accuracies,
+            metrics: other_metrics,
         });
         Ok(())
     }
@@ -619,14 +637,19 @@ impl Model {
     pub fn compile_config(&self) -> Option<serde_json::Value> {
         let compiled = self.training.compiled.as_ref()?;
         let optimizer = &compiled.optimizer;
-        let metrics = |accuracy: &Option<Accuracy>| -> Vec<&str> { accuracy.iter().map(|_| "accuracy").collect() };
+        let metrics = |output: usize| -> Vec<&str> {
+            let accuracy = compiled.accuracies[output].iter().map(|_| "accuracy");
+            accuracy
+                .chain(compiled.metrics[output].iter().map(|&(_, key)| key))
+                .collect()
+        };
         let optimizer = serde_json::json!({"class_name": optimizer.class_name(), "config": optimizer.config()});
-        if let ([loss], [accuracy]) = (compiled.losses.as_slice(), compiled.accuracies.as_slice()) {
+        if let [loss] = compiled.losses.as_slice() {
             return Some(serde_json::json!({
                 "optimizer": optimizer,
                 "loss": loss.name(),
                 "from_logits": loss.from_logits(),
-                "metrics": metrics(accuracy),
+                "metrics": metrics(0),
             }));
         }
         Some(serde_json::json!({
@@ -634,7 +657,7 @@ impl Model {
             "loss": compiled.losses.iter().map(Loss::name).collect::<Vec<_>>(),
             "from_logits": compiled.losses.iter().map(Loss::from_logits).collect::<Vec<_>>(),
             "loss_weights": compiled.loss_weights,
-            "metrics": compiled.accuracies.iter().map(metrics).collect::<Vec<_>>(),
+            "metrics": (0..compiled.losses.len()).map(metrics).collect::<Vec<_>>(),
         }))
     }
 

@@ -88,8 +88,9 @@ impl Model {
             .compiled
             .as_ref()
             .expect("prepare checked that the model is compiled");
-        let mut totals = Totals::new(self.network.outputs.len());
-        let mut stats = vec![StepStats::default(); self.network.outputs.len()];
+        let metric_sums = compiled.metric_sums();
+        let mut totals = Totals::new(&metric_sums);
+        let mut stats = StepStats::for_outputs(&metric_sums);
         let mut start = rows.start;
         while start < rows.end {
             let end = (start + batch_size).min(rows.end);
@@ -122,7 +123,8 @@ impl Model {
     /// The scores `totals` give, by output name.
     pub(super) fn scores(&self, totals: &Totals) -> Scores {
         let names = self.output_names();
-        totals.scores(&names, &self.compiled().accuracies)
+        let compiled = self.compiled();
+        totals.scores(&names, &compiled.accuracies, &compiled.metrics)
     }
 
     /// Whether the logs show an overall accuracy: with several outputs, Keras logs accuracies
@@ -131,7 +133,8 @@ impl Model {
         self.network.outputs.len() == 1 && self.compiled().accuracies[0].is_some()
     }
 
-    fn compiled(&self) -> &super::Compiled {
+    /// What `compile` fixed (the callers run after `prepare` checked that there is one).
+    pub(super) fn compiled(&self) -> &super::Compiled {
         self.training
             .compiled
             .as_ref()
@@ -154,11 +157,16 @@ fn objective(
         let output = call_outputs[call];
         let loss = compiled.losses[i].compute(graph, output, target)?;
         let (correct, predictions) = batch_stats(compiled, i, graph.value(output), graph.value(target));
-        stats[i] = StepStats {
-            loss: graph.value(loss).item(),
-            correct,
-            predictions,
-        };
+        stats[i].loss = graph.value(loss).item();
+        stats[i].correct = correct;
+        stats[i].predictions = predictions;
+        metric_sums(
+            compiled,
+            i,
+            graph.value(output),
+            graph.value(target),
+            &mut stats[i].metric_sums,
+        )?;
         let weighted = match compiled.loss_weights[i] {
             1.0 => loss,
             weight => graph.scale(loss, weight),
@@ -169,6 +177,28 @@ fn objective(
         });
     }
     Ok(total.expect("compile gives every model at least one output"))
+}
+
+/// Writes the sums of output `output`'s metrics over one batch into `sums`.
+fn metric_sums(
+    compiled: &super::Compiled,
+    output: usize,
+    values: &Tensor,
+    target: &Tensor,
+    sums: &mut [f64],
+) -> Result<()> {
+    let metrics = &compiled.metrics[output];
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    sums.fill(0.0);
+    let mut rest = sums;
+    for (metric, key) in metrics {
+        let (own, after) = rest.split_at_mut(metric.state_len());
+        metric.update(key, values, target, own)?;
+        rest = after;
+    }
+    Ok(())
 }
 
 /// Correct predictions and predictions counted in one batch of output `output`.

@@ -27,7 +27,7 @@ class Model:
         self.stop_training = False
         self.optimizer = None
         self.history = None
-        self._metric_names = []
+        self._metric_keys = {}
         if type(self) is Model or inputs is not None:
             if inputs is None or outputs is None:
                 raise NotImplementedError(
@@ -192,7 +192,7 @@ class Model:
             if isinstance(loss_weights, dict):
                 raise NotImplementedError("compile: loss_weights given as a dict by output name; give a list")
             settings["loss_weights"] = [float(w) for w in loss_weights]
-        metric_names = []
+        metric_keys = {}
         settings["metrics"] = []
         if metrics:
             per_output = isinstance(metrics, (list, tuple)) and metrics and all(
@@ -204,9 +204,9 @@ class Model:
                         for lst in lists]
             settings["metrics"] = [[name for name, _ in lst] for lst in resolved] if per_output \
                 else [name for name, _ in resolved[0]]
-            metric_names = [shown for lst in resolved for _, shown in lst]
+            metric_keys = {metrics_module.logged_key(name): shown for lst in resolved for name, shown in lst}
         engine.compile(json.dumps({"layers": [], "compile": settings}))
-        self._metric_names = metric_names
+        self._metric_keys = metric_keys
         optimizer._model = self
         self.optimizer = optimizer
         self.compiled_loss = loss
@@ -283,15 +283,9 @@ class Model:
         return history
 
     def _rename(self, key):
-        """strata's ``accuracy`` keys under the name the metric was given (``acc``, ...)."""
-        if not self._metric_names:
-            return key
-        shown = self._metric_names[0]
-        if key == "accuracy":
-            return shown
-        if key == "val_accuracy":
-            return "val_" + shown
-        return key
+        """strata's metric keys under the names the metrics were given (``acc``, ``my_auc``, ...)."""
+        prefix = "val_" if key.startswith("val_") else ""
+        return prefix + self._metric_keys.get(key[len(prefix):], key[len(prefix):])
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
@@ -307,17 +301,23 @@ class Model:
         ys = self._arrays(y, "y", self._output_count())
         batch_size = _count(batch_size or 32, "batch_size")
         started = time.perf_counter()
-        loss, accuracy, outputs = engine.evaluate(xs, ys, batch_size)
+        loss, accuracy, metrics, outputs = engine.evaluate(xs, ys, batch_size)
         seconds = time.perf_counter() - started
         results = {"loss": loss}
         if len(outputs) > 1:
-            for name, output_loss, _ in outputs:
+            for name, output_loss, _, _ in outputs:
                 results[f"{name}_loss"] = output_loss
-            for name, _, output_accuracy in outputs:
-                if output_accuracy is not None:
-                    results[f"{name}_{self._metric_names[0] if self._metric_names else 'accuracy'}"] = output_accuracy
-        elif accuracy is not None:
-            results[self._rename("accuracy")] = accuracy
+            for name, _, output_accuracy, output_metrics in outputs:
+                values = dict(output_metrics, accuracy=output_accuracy)
+                for key in self._metric_keys or ["accuracy"]:
+                    if values.get(key) is not None:
+                        results[f"{name}_{self._rename(key)}"] = values[key]
+        else:
+            values = dict(metrics, accuracy=accuracy)
+            # Keras's order: the metrics as compile listed them.
+            for key in self._metric_keys or ["accuracy"]:
+                if values.get(key) is not None:
+                    results[self._rename(key)] = values[key]
         if _verbosity(verbose):
             _print_evaluation(results, -(-len(xs[0]) // batch_size), seconds, _verbosity(verbose))
         if return_dict:
@@ -508,7 +508,7 @@ class _Loaded(Model):
         self._engine = None
         self.stop_training = False
         self.history = None
-        self._metric_names = []
+        self._metric_keys = {}
         self._engine = engine
         config = json.loads(engine.config())
         body = config.get("config", config)
@@ -535,7 +535,8 @@ class _Loaded(Model):
             self.optimizer = optimizers_module.get(compile_config.get("optimizer", "rmsprop"))
             self.optimizer._model = self
             metrics = compile_config.get("metrics") or []
-            self._metric_names = ["accuracy"] if metrics else []
+            flat = [m for entry in metrics for m in (entry if isinstance(entry, list) else [entry])]
+            self._metric_keys = {key: key for key in flat}
         else:
             self.optimizer = None
 

@@ -73,6 +73,9 @@ pub(crate) fn run(args: &EvaluateArgs) -> Result<()> {
             "test_accuracy": scores.accuracy,
             "samples": x.rows(),
         });
+        for (key, value) in &scores.metrics {
+            report[format!("test_{key}")] = json!(value);
+        }
         if let Some(matrix) = &matrix {
             report["confusion_matrix"] = json!(matrix);
         }
@@ -81,6 +84,9 @@ pub(crate) fn run(args: &EvaluateArgs) -> Result<()> {
         print!("test loss: {:.4}", scores.loss);
         if let Some(accuracy) = scores.accuracy {
             print!(" - test accuracy: {accuracy:.4}");
+        }
+        for (key, value) in &scores.metrics {
+            print!(" - test {key}: {value:.4}");
         }
         println!(" ({} samples)", x.rows());
         if let Some(matrix) = &matrix {

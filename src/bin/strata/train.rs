@@ -589,6 +589,12 @@ fn report_test(
             print!(" - test accuracy: {accuracy:.4}");
         }
     }
+    for (key, value) in &scores.metrics {
+        report[format!("test_{key}")] = json!(value);
+        if printing {
+            print!(" - test {key}: {value:.4}");
+        }
+    }
     if printing {
         println!();
     }
