@@ -133,8 +133,10 @@ fn build_graph(model: &Model) -> Result<GraphProto> {
         });
         outputs.push(value_info(name, shape));
     }
+    let nodes = super::export_simplify::drop_transpose_pairs(builder.nodes, &mut builder.initializers);
+    let nodes = super::export_qdq::quantize_outputs(nodes, &mut builder.initializers);
     Ok(GraphProto {
-        node: super::export_simplify::drop_transpose_pairs(builder.nodes, &mut builder.initializers),
+        node: nodes,
         name: model.name().to_string(),
         initializer: builder.initializers,
         input: inputs,
