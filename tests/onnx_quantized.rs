@@ -3,8 +3,9 @@
 //! layouts and along the output-channel axis; calibrated layers round their input with
 //! `QuantizeLinear` → `DequantizeLinear` (uint8), take int32 biases and quantize their outputs
 //! with the next layer's scale (the form ONNX Runtime fuses into `QLinearConv`, `QGemm`); a
-//! layer whose int8 weights have no QDQ form is refused by name. ONNX Runtime's outputs are compared with strata's by
-//! `tools/check_onnx_export.py` on the files `examples/onnx_parity.rs` writes (`*_int8*`).
+//! layer whose int8 weights have no QDQ form is refused by name. ONNX Runtime's outputs are
+//! compared with strata's by `tools/check_onnx_export.py` on the files
+//! `examples/onnx_parity.rs` writes (`*_int8*`).
 
 use strata::autograd::{ActivationScale, QuantizedKernel, ScaleAxis};
 use strata::io::config::load_model_spec;
