@@ -1,9 +1,11 @@
 //! ONNX export of quantized models as QDQ graphs: the int8 initializers are the quantized
 //! model's int8 kernels (hand-checked on a small one) with the inverse of its scales, in ONNX's
 //! layouts and along the output-channel axis; calibrated layers round their input with
-//! `QuantizeLinear` → `DequantizeLinear`; a layer whose int8 weights have no QDQ form is
-//! refused by name. ONNX Runtime's outputs are compared with strata's by
-//! `tools/check_onnx_export.py` on the files `examples/onnx_parity.rs` writes (`*_int8*`).
+//! `QuantizeLinear` → `DequantizeLinear` (uint8), take int32 biases and quantize their outputs
+//! with the next layer's scale (the form ONNX Runtime fuses into `QLinearConv`, `QGemm`); a
+//! layer whose int8 weights have no QDQ form is refused by name. ONNX Runtime's outputs are
+//! compared with strata's by `tools/check_onnx_export.py` on the files
+//! `examples/onnx_parity.rs` writes (`*_int8*`).
 
 use strata::autograd::{ActivationScale, QuantizedKernel, ScaleAxis};
 use strata::io::config::load_model_spec;
@@ -15,6 +17,8 @@ use strata::prelude::*;
 /// `TensorProto.DataType` of int8 and float tensors.
 const INT8: i32 = 3;
 const FLOAT: i32 = 1;
+const UINT8: i32 = 2;
+const INT32: i32 = 6;
 
 fn op_types(proto: &ModelProto) -> Vec<&str> {
     let graph = proto.graph.as_ref().unwrap();
@@ -33,6 +37,15 @@ fn initializer<'a>(proto: &'a ModelProto, name: &str) -> &'a TensorProto {
 fn int8s(tensor: &TensorProto) -> Vec<i8> {
     assert_eq!(tensor.data_type, INT8, "{} is not INT8", tensor.name);
     tensor.raw_data.iter().map(|&b| b as i8).collect()
+}
+
+fn int32s(tensor: &TensorProto) -> Vec<i32> {
+    assert_eq!(tensor.data_type, INT32, "{} is not INT32", tensor.name);
+    tensor
+        .raw_data
+        .chunks(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
 }
 
 fn floats(tensor: &TensorProto) -> Vec<f32> {
@@ -164,7 +177,7 @@ fn dense_kernels_are_int8_initializers_with_inverse_scales_read_by_dequantize_li
 }
 
 #[test]
-fn calibrated_layers_round_their_input_with_quantize_and_dequantize_linear() {
+fn calibrated_layers_round_their_input_and_hand_on_int8_sums_as_onnx_runtime_fuses_them() {
     let mut model = small_mlp();
     let sample = Tensor::from_vec(vec![2, 2], vec![0.5, -2.0, 1.0, 0.25]).unwrap();
     let options = QuantizeOptions {
@@ -173,23 +186,27 @@ fn calibrated_layers_round_their_input_with_quantize_and_dequantize_linear() {
     };
     model.quantize_with_options("int8", options).unwrap();
     let proto = to_onnx(&model).unwrap();
+    // Per layer: the kernel, the input's Q → DQ, the int32 bias, the Gemm. The second layer's
+    // quantization follows the first's ReLU directly: ONNX Runtime fuses Gemm → ReLU → Q.
     assert_eq!(
         op_types(&proto),
         [
             "DequantizeLinear",
             "QuantizeLinear",
             "DequantizeLinear",
+            "DequantizeLinear",
             "Gemm",
             "Relu",
             "DequantizeLinear",
             "QuantizeLinear",
+            "DequantizeLinear",
             "DequantizeLinear",
             "Gemm",
             "Identity"
         ]
     );
     let graph = proto.graph.as_ref().unwrap();
-    let (quantize, dequantize, gemm) = (&graph.node[1], &graph.node[2], &graph.node[3]);
+    let (quantize, dequantize, bias, gemm) = (&graph.node[1], &graph.node[2], &graph.node[3], &graph.node[4]);
     assert_eq!(
         quantize.input,
         ["input_layer", "dense/input_scale", "dense/input_zero_point"]
@@ -198,7 +215,9 @@ fn calibrated_layers_round_their_input_with_quantize_and_dequantize_linear() {
     assert_eq!(dequantize.input[1..], ["dense/input_scale", "dense/input_zero_point"]);
     assert_eq!(gemm.input[0], dequantize.output[0]);
     assert_eq!(gemm.input[1], graph.node[0].output[0]);
-    // The sample's largest input is 2: strata's scale 127 / 2, ONNX's 2 / 127, int8 around 0.
+    assert_eq!(gemm.input[2], bias.output[0]);
+    // The sample's largest input is 2: strata's scale 127 / 2, ONNX's 2 / 127. The input may be
+    // negative: uint8 with zero point 128 holds strata's symmetric levels.
     let input_scale = int8_kernel(&model, "dense/kernel").input_scale().unwrap();
     let onnx_scale = initializer(&proto, "dense/input_scale");
     assert!(onnx_scale.dims.is_empty());
@@ -206,11 +225,108 @@ fn calibrated_layers_round_their_input_with_quantize_and_dequantize_linear() {
     assert!((floats(onnx_scale)[0] - 2.0 / 127.0).abs() < 1e-7);
     let zero_point = initializer(&proto, "dense/input_zero_point");
     assert!(zero_point.dims.is_empty());
-    assert_eq!(int8s(zero_point), [0]);
-    // The second layer reads the ReLU's output, with its own calibrated scale.
-    assert_eq!(graph.node[6].input[0], graph.node[4].output[0]);
+    assert_eq!(
+        (zero_point.data_type, zero_point.raw_data.as_slice()),
+        (UINT8, &[128u8][..])
+    );
+    // The bias in the unit of the exact sums, input scale × kernel scale per output.
+    assert_eq!(bias.input, ["dense/bias", "dense/bias_scale", "dense/bias_zero_point"]);
+    assert_eq!(axis(bias), 0);
+    let kernel_scales = floats(initializer(&proto, "dense/kernel_scale"));
+    let units: Vec<f32> = kernel_scales.iter().map(|s| floats(onnx_scale)[0] * s).collect();
+    assert_eq!(floats(initializer(&proto, "dense/bias_scale")), units);
+    let float_bias = model.weights()["dense/bias"].data().to_vec();
+    let expected: Vec<i32> = float_bias
+        .iter()
+        .zip(&units)
+        .map(|(&b, &u)| (f64::from(b) / f64::from(u)).round() as i32)
+        .collect();
+    assert_eq!(int32s(initializer(&proto, "dense/bias")), expected);
+    assert!(
+        expected.iter().any(|&q| q.abs() > 100),
+        "{expected:?}: the biases are not all near 0"
+    );
+    assert_eq!(int32s(initializer(&proto, "dense/bias_zero_point")), [0, 0]);
+    // The second layer reads the ReLU's output, with its own calibrated scale; after the ReLU
+    // the values are non-negative, so zero point 0, where ONNX Runtime drops the ReLU.
+    assert_eq!(graph.node[7].input[0], graph.node[5].output[0]);
     let second = int8_kernel(&model, "dense_1/kernel").input_scale().unwrap();
     assert_eq!(floats(initializer(&proto, "dense_1/input_scale")), [1.0 / second]);
+    assert_eq!(initializer(&proto, "dense_1/input_zero_point").raw_data, [0]);
+    // beta = 1 spelled out, as ONNX Runtime's QGemm fusion reads it.
+    let beta = gemm.attribute.iter().find(|a| a.name == "beta").unwrap();
+    assert_eq!(beta.f, Some(1.0));
+}
+
+#[test]
+fn each_calibrated_convolution_is_quantized_on_its_output_with_the_next_layers_scale() {
+    let mut model = named("cnn");
+    let sample = Tensor::from_vec(
+        vec![4, 28, 28, 1],
+        (0..4 * 784).map(|i| ((i * 37) % 255) as f32 / 255.0).collect(),
+    )
+    .unwrap();
+    let options = QuantizeOptions {
+        calibration: Some(&sample),
+        ..Default::default()
+    };
+    model.quantize_with_options("int8", options).unwrap();
+    let proto = to_onnx(&model).unwrap();
+    let graph = proto.graph.as_ref().unwrap();
+    let reader = |tensor: &str| only_reader(&graph.node, tensor);
+    // What follows each Conv, skipping the DequantizeLinear after each QuantizeLinear: ReLU,
+    // then quantized (the pair) before and after each operator on the way to the next layer.
+    let mut after = Vec::new();
+    for (k, conv) in graph.node.iter().filter(|n| n.op_type == "Conv").enumerate() {
+        let mut ops = Vec::new();
+        let mut node = reader(&conv.output[0]);
+        while !["Conv", "Gemm"].contains(&node.op_type.as_str()) {
+            ops.push(node.op_type.as_str());
+            if node.op_type == "QuantizeLinear" {
+                // Every pair on the way uses the next layer's scale and zero point 0.
+                let next = ["conv2d_1", "conv2d_2", "dense"][k];
+                assert_eq!(
+                    node.input[1..],
+                    [format!("{next}/input_scale"), format!("{next}/input_zero_point")]
+                );
+                node = reader(&node.output[0]);
+                assert_eq!(node.op_type, "DequantizeLinear");
+            }
+            node = reader(&node.output[0]);
+        }
+        after.push(ops);
+    }
+    assert_eq!(
+        after,
+        [
+            vec!["Relu", "QuantizeLinear", "MaxPool", "QuantizeLinear"],
+            vec!["Relu", "QuantizeLinear", "MaxPool", "QuantizeLinear"],
+            vec![
+                "Relu",
+                "QuantizeLinear",
+                "Transpose",
+                "QuantizeLinear",
+                "Flatten",
+                "QuantizeLinear"
+            ],
+        ]
+    );
+    for next in ["conv2d_1", "conv2d_2", "dense", "dense_1"] {
+        assert_eq!(
+            initializer(&proto, &format!("{next}/input_zero_point")).raw_data,
+            [0],
+            "{next}"
+        );
+    }
+    // The first layer's input (the image) keeps zero point 128; every bias is int32.
+    assert_eq!(initializer(&proto, "conv2d/input_zero_point").raw_data, [128]);
+    for layer in ["conv2d", "conv2d_1", "conv2d_2", "dense", "dense_1"] {
+        assert_eq!(
+            initializer(&proto, &format!("{layer}/bias")).data_type,
+            INT32,
+            "{layer}"
+        );
+    }
 }
 
 #[test]
@@ -356,9 +472,10 @@ fn a_saved_and_loaded_calibrated_model_exports_the_same_graph() {
     std::fs::remove_file(&path).ok();
     let (direct, reloaded) = (to_onnx(&model).unwrap(), to_onnx(&loaded).unwrap());
     assert!(direct == reloaded, "the loaded model's graph differs");
-    // Every int8 layer's input is rounded: five QuantizeLinear, ten DequantizeLinear.
+    // Every int8 layer's input is rounded (five QuantizeLinear), and so are the outputs on the
+    // way to the next one (four more); the DequantizeLinears add kernels and biases.
     let count = |op: &str| op_types(&direct).iter().filter(|o| **o == op).count();
-    assert_eq!((count("QuantizeLinear"), count("DequantizeLinear")), (5, 10));
+    assert_eq!((count("QuantizeLinear"), count("DequantizeLinear")), (9, 19));
 }
 
 #[test]
@@ -388,4 +505,11 @@ fn a_layer_whose_int8_weights_have_no_qdq_form_is_refused_by_name() {
     );
     assert!(!error.contains("'dense'"), "{error}");
     assert!(!path.exists());
+}
+
+/// The one node reading `tensor`.
+fn only_reader<'a>(nodes: &'a [NodeProto], tensor: &str) -> &'a NodeProto {
+    let readers: Vec<&NodeProto> = nodes.iter().filter(|n| n.input.iter().any(|i| i == tensor)).collect();
+    assert_eq!(readers.len(), 1, "{tensor} has {} readers", readers.len());
+    readers[0]
 }

@@ -10,19 +10,44 @@ to values above 1) or a file is invalid. A quantized (QDQ) file's record gives i
 "tolerance" for the graph as written (ONNX Runtime without graph optimizations) against
 "output", and "optimized_tolerance" for ONNX Runtime's default run, which fuses the graph into
 its own int8 kernels, against strata's int8 predict ("int8_output" for a weights-only file of a
-per-row model, whose "output" is the f32 model holding the dequantized weights). Needs
+per-row model, whose "output" is the f32 model holding the dequantized weights). A record with
+"fused" (calibrated files) also has ONNX Runtime's optimized graph checked: no float `Conv`,
+`Gemm` or `MatMul` left, each fused into an int8 operator (`QLinearConv`, `QGemm`, ...). Needs
 onnxruntime, onnx and numpy (a throwaway venv: see the README's ONNX section).
 """
 
 import json
 import pathlib
 import sys
+import tempfile
 
 import numpy as np
 import onnx
 import onnxruntime
 
 TOLERANCE = 1e-5
+
+# Operators that multiply in float: none may remain where the export is meant to be fused.
+FLOAT_PRODUCTS = {"Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul", "MatMulNBits"}
+
+
+def optimized_ops(onnx_path: pathlib.Path) -> list[str]:
+    """The operators of ONNX Runtime's optimized graph (its default level), as it saves it."""
+    with tempfile.TemporaryDirectory() as folder:
+        options = onnxruntime.SessionOptions()
+        options.optimized_model_filepath = str(pathlib.Path(folder) / "optimized.onnx")
+        onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        return [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
+
+
+def fused(onnx_path: pathlib.Path) -> bool:
+    """Whether ONNX Runtime runs every product of the file on its int8 kernels."""
+    ops = optimized_ops(onnx_path)
+    left = sorted(op for op in ops if op in FLOAT_PRODUCTS)
+    int8 = sorted(op for op in ops if op.startswith("Q") and op not in ("QuantizeLinear",))
+    ok = not left and bool(int8)
+    print(f"{onnx_path.stem}: ONNX Runtime's optimized graph: int8 {int8}, float products {left} {'ok' if ok else 'FAILED'}")
+    return ok
 
 
 def error(got: np.ndarray, expected: np.ndarray) -> float:
@@ -65,7 +90,8 @@ def check(onnx_path: pathlib.Path) -> bool:
         f"{error(got, int8):.2e} (tolerance {record['optimized_tolerance']:.0e}), as written vs "
         f"int8 {error(written, int8):.2e} [{record.get('note', '')}] {'ok' if ok else 'FAILED'}"
     )
-    return ok
+    # A calibrated file is meant to run on ONNX Runtime's int8 kernels: no float product left.
+    return fused(onnx_path) and ok if record.get("fused") else ok
 
 
 def main() -> int:

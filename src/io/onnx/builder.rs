@@ -1,7 +1,7 @@
 //! Building an ONNX graph: nodes with unique tensor names, weights as initializers, and the
 //! attribute forms ONNX expects. Knows nothing of strata's layers (`export.rs` maps those).
 
-use super::proto::{AttributeProto, AttributeType, FLOAT, INT8, INT64, NodeProto, TensorProto};
+use super::proto::{AttributeProto, AttributeType, FLOAT, INT8, INT32, INT64, NodeProto, TensorProto, UINT8};
 
 /// Nodes and initializers in the making; tensor names are unique within the graph.
 #[derive(Default)]
@@ -41,6 +41,17 @@ impl GraphBuilder {
     pub(super) fn int8s(&mut self, name: String, shape: &[usize], values: &[i8]) -> String {
         let raw_data = values.iter().map(|&v| v as u8).collect();
         self.push_initializer(name, shape, INT8, raw_data)
+    }
+
+    /// Adds a uint8 initializer (an activation's zero point) named `name` of `shape`.
+    pub(super) fn uint8s(&mut self, name: String, shape: &[usize], values: &[u8]) -> String {
+        self.push_initializer(name, shape, UINT8, values.to_vec())
+    }
+
+    /// Adds an int32 initializer (a quantized bias, its zero points) named `name` of `shape`.
+    pub(super) fn int32s(&mut self, name: String, shape: &[usize], values: &[i32]) -> String {
+        let raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.push_initializer(name, shape, INT32, raw_data)
     }
 
     /// Adds an int64 initializer (shapes, pads) named `name`, one-dimensional.

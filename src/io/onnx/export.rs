@@ -28,8 +28,10 @@ impl Model {
     /// ONNX export does not support (listed all at once), is an error.
     ///
     /// A quantized model ([`Model::quantize`]) is written in ONNX's QDQ form: int8 kernels
-    /// with per-channel scales through `DequantizeLinear`, and for a calibrated model each int8
-    /// layer's input through `QuantizeLinear` → `DequantizeLinear` with its fixed scale. A
+    /// with per-channel scales through `DequantizeLinear`; a calibrated model in the form
+    /// `quantize_static` writes and ONNX Runtime fuses into its int8 kernels (each int8 layer's
+    /// input through `QuantizeLinear` → `DequantizeLinear` with its fixed scale, int32 biases,
+    /// outputs quantized with the next layer's scale). A
     /// dynamically quantized model's layers are written weights-only (ONNX has no per-row
     /// dynamic quantization), so ONNX Runtime does not round their inputs as `predict` does.
     pub fn save_onnx(&self, path: impl AsRef<Path>) -> Result<()> {
@@ -133,8 +135,10 @@ fn build_graph(model: &Model) -> Result<GraphProto> {
         });
         outputs.push(value_info(name, shape));
     }
+    let nodes = super::export_simplify::drop_transpose_pairs(builder.nodes, &mut builder.initializers);
+    let nodes = super::export_qdq::quantize_outputs(nodes, &mut builder.initializers);
     Ok(GraphProto {
-        node: super::export_simplify::drop_transpose_pairs(builder.nodes, &mut builder.initializers),
+        node: nodes,
         name: model.name().to_string(),
         initializer: builder.initializers,
         input: inputs,

@@ -30,8 +30,7 @@ impl Emitter<'_> {
         let kernel = self.kernel_operand(layer, "kernel", &[cout, cin, k], 0, to_onnx)?;
         let mut operands = vec![kernel];
         if config["use_bias"].as_bool().unwrap_or(true) {
-            let (bshape, bias) = weight(self.params, layer, 1)?;
-            operands.push(self.builder.floats(format!("{name}/bias"), bshape, bias));
+            operands.push(self.bias_operand(layer, 1)?);
         }
         let (stride, dilation) = (first(config, "strides", 1), first(config, "dilation_rate", 1));
         let padding = config["padding"].as_str().unwrap_or("valid");
@@ -68,10 +67,12 @@ impl Emitter<'_> {
         let kernel = self.kernel_operand(layer, key, &[cin * m, 1, kh, kw], 0, to_onnx)?;
         let use_bias = config["use_bias"].as_bool().unwrap_or(true);
         let bias = match use_bias {
-            true => {
-                let (bshape, bias) = weight(self.params, layer, if separable { 2 } else { 1 })?;
+            // The pointwise `Conv` of a SeparableConv2D (never int8) adds its bias in f32.
+            true if separable => {
+                let (bshape, bias) = weight(self.params, layer, 2)?;
                 Some(self.builder.floats(format!("{name}/bias"), bshape, bias))
             }
+            true => Some(self.bias_operand(layer, 1)?),
             false => None,
         };
         let window = Window::from_config(config, "kernel_size", shape)?;

@@ -111,15 +111,22 @@ impl Emitter<'_> {
         let (shape, _) = weight(self.params, layer, 0)?;
         let kernel = self.kernel_operand(layer, "kernel", shape, 1, |i| i)?;
         let x = &self.quantized_input(layer, x);
-        let bias = match layer.config()["use_bias"].as_bool().unwrap_or(true) {
-            true => {
+        let use_bias = layer.config()["use_bias"].as_bool().unwrap_or(true);
+        // `Gemm` takes the bias as an input (int32 when calibrated); `Add` after a `MatMul`
+        // adds it in f32.
+        let bias = match (use_bias, rank) {
+            (true, 1) => Some(self.bias_operand(layer, 1)?),
+            (true, _) => {
                 let (shape, values) = weight(self.params, layer, 1)?;
                 Some(self.builder.floats(format!("{name}/bias"), shape, values))
             }
-            false => None,
+            (false, _) => None,
         };
         Ok(match (rank, bias) {
-            (1, Some(bias)) => self.builder.op(name, "Gemm", &[x, &kernel, &bias], vec![]),
+            // beta spelled out: ONNX Runtime's QGemm fusion reads the attribute.
+            (1, Some(bias)) => self
+                .builder
+                .op(name, "Gemm", &[x, &kernel, &bias], vec![float("beta", 1.0)]),
             (_, bias) => {
                 let product = self.builder.op(name, "MatMul", &[x, &kernel], vec![]);
                 match bias {
@@ -144,8 +151,7 @@ impl Emitter<'_> {
         let kernel = self.kernel_operand(layer, "kernel", &[cout, cin, kh, kw], 0, to_onnx)?;
         let mut inputs = vec![kernel];
         if config["use_bias"].as_bool().unwrap_or(true) {
-            let (bshape, bias) = weight(self.params, layer, 1)?;
-            inputs.push(self.builder.floats(format!("{name}/bias"), bshape, bias));
+            inputs.push(self.bias_operand(layer, 1)?);
         }
         let window = Window::from_config(config, "kernel_size", shape)?;
         let mut attributes = window.attributes();

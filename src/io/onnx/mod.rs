@@ -7,7 +7,8 @@
 //! The protocol buffer messages are declared by hand with prost (`proto.rs`). Export: the graph
 //! is made by `builder.rs`, what can be exported is listed in `exportable.rs`, the layers'
 //! operators are written by `layers.rs` and `export_*.rs` (a quantized model's int8 weights as
-//! QDQ by `export_quantized.rs`), the walk of the model in `export.rs`. Import: `import.rs`
+//! QDQ by `export_quantized.rs`, their output quantization for ONNX Runtime's int8 fusions by
+//! `export_qdq.rs`), the walk of the model in `export.rs`. Import: `import.rs`
 //! reads and orders the graph, `fusion.rs` rewrites patterns of nodes (GELU) as one,
 //! `tensors.rs` decodes weights, `convert.rs` holds the state and layouts, `ops.rs` and
 //! `sequence.rs` map operators to layers, `heads.rs` reads attention and `folding.rs` computes
@@ -18,6 +19,7 @@ mod convert;
 mod export;
 mod export_conv;
 mod export_layers;
+mod export_qdq;
 mod export_quantized;
 mod export_recurrent;
 mod export_sequence;
