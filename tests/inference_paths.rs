@@ -1,7 +1,8 @@
 //! `predict`'s inference fast paths: BatchNormalization folded into the convolution before it
 //! (and a ReLU fused into it) gives the plain path's outputs within 1e-5; the cached Winograd
-//! kernels and folded weights follow every change of the weights; and the kernels that split a
-//! single image over threads give the same bits on one and two threads.
+//! kernels and folded weights follow every change of the weights; the kernels that split a
+//! single image over threads give the same bits on one and two threads; and a ReLU fused into
+//! the convolution it reads (no normalization between them) changes no bit.
 
 use strata::Tensor;
 use strata::prelude::*;
@@ -144,5 +145,41 @@ fn one_and_two_threads_give_the_same_bits() {
         let (one, two) = (run(1), run(2));
         assert_eq!(one.0.data(), two.0.data(), "batch 1, fused {fused}");
         assert_eq!(one.1.data(), two.1.data(), "batch 3, fused {fused}");
+    }
+}
+
+/// Convolutions read directly by a ReLU, without a normalization between them (an imported
+/// ONNX graph, whose exporter folded the normalization into the convolution's bias): the ReLU
+/// is fused into the convolution, which changes no bit (`max(·, 0)` is exact); a ReLU6 and a
+/// convolution read twice stay as they are.
+#[test]
+fn relu_after_a_convolution_fuses_without_normalization() {
+    let input = Input::node(&[26, 26, 16]);
+    let x = Conv2D::new(32, 3).padding("same").call(&input).unwrap();
+    let x = ReLU::new().call(&x).unwrap();
+    let x = Conv2D::new(16, 1).call(&x).unwrap();
+    let x = Activation::new("relu").call(&x).unwrap();
+    let x = Conv2D::new(16, 3).strides(2).call(&x).unwrap();
+    let x = ReLU::new().max_value(6.0).call(&x).unwrap();
+    let y = Conv2D::new(16, 3).padding("same").call(&x).unwrap();
+    let relu = ReLU::new().call(&y).unwrap();
+    let x = Add::new().call_many(&[&relu, &y]).unwrap();
+    let x = GlobalAveragePooling2D::new().call(&x).unwrap();
+    let output = Dense::new(5).call(&x).unwrap();
+    let mut model = Model::functional(&input, &output).unwrap();
+    let ids: Vec<_> = model.params().ids().collect();
+    for (k, id) in ids.into_iter().enumerate() {
+        if model.params().name(id).ends_with("bias") {
+            let shape = model.params().value(id).shape().to_vec();
+            *model.params_mut().value_mut(id) = random(&shape, 40 + k as u64, -0.5, 0.5);
+        }
+    }
+    let x = images(3, 12);
+    for batch in [1, 3] {
+        let fused = model.predict(&x, batch).unwrap();
+        model.set_inference_fusion(false);
+        let plain = model.predict(&x, batch).unwrap();
+        model.set_inference_fusion(true);
+        assert_eq!(fused.data(), plain.data(), "batches of {batch}");
     }
 }

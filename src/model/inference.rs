@@ -1,6 +1,8 @@
 //! Inference fast paths for `predict`: a convolution whose only reader is a
 //! BatchNormalization runs with the normalization folded into its kernel and bias, and a plain
 //! ReLU that is the normalization's only reader is fused into the convolution's output pass.
+//! A ReLU that reads a convolution directly (an imported ONNX graph, whose exporter already
+//! folded the normalization into the convolution's bias) is fused the same way.
 //! The folded weights and the convolution's transformed kernel are kept on the tape between
 //! calls while the weights keep their generation (`ParamStore::generation`), so repeated
 //! predictions neither fold nor transform again. Training never takes these paths: the
@@ -21,6 +23,9 @@ pub(super) enum Step {
     /// A convolution run with the BatchNormalization call `norm` folded in, and the ReLU
     /// call `relu` (when given) fused into it.
     Folded { norm: usize, relu: Option<usize> },
+    /// A (not depthwise) convolution with the ReLU call `relu` that alone reads it fused into
+    /// its output pass.
+    ConvRelu { relu: usize },
     /// A call fused into the run that starts at call `head`: its output is that run's.
     Fused { head: usize },
 }
@@ -73,6 +78,14 @@ impl Network {
                 continue;
             };
             let Some(norm) = sole_reader(i) else { continue };
+            let is_relu =
+                |call: usize| self.layers[self.calls[call].layer].inference_role() == Some(InferenceRole::Relu);
+            let plain = params.quantized(kernel).is_none() && self.calls[i].inputs.len() == 1;
+            if is_relu(norm) && !depthwise && plain {
+                plan[i] = Step::ConvRelu { relu: norm };
+                plan[norm] = Step::Fused { head: i };
+                continue;
+            }
             let Some(InferenceRole::BatchNorm(weights)) = self.layers[self.calls[norm].layer].inference_role() else {
                 continue;
             };
@@ -89,11 +102,10 @@ impl Network {
                 .into_iter()
                 .flatten()
                 .all(|id| filters.is_some_and(|f| params.value(id).shape() == [f]));
-            if !fits || params.quantized(kernel).is_some() || self.calls[i].inputs.len() != 1 {
+            if !fits || !plain {
                 continue;
             }
-            let relu = sole_reader(norm)
-                .filter(|&r| self.layers[self.calls[r].layer].inference_role() == Some(InferenceRole::Relu));
+            let relu = sole_reader(norm).filter(|&r| is_relu(r));
             plan[i] = Step::Folded { norm, relu };
             plan[norm] = Step::Fused { head: i };
             if let Some(relu) = relu {
@@ -144,6 +156,24 @@ impl Network {
                         options,
                         relu.is_some(),
                     )?);
+                    continue;
+                }
+                Step::ConvRelu { .. } => {
+                    let Some(InferenceRole::Convolution {
+                        kernel,
+                        bias,
+                        options,
+                        depthwise: false,
+                    }) = layer.inference_role()
+                    else {
+                        return Err(Error::Usage(format!(
+                            "layer '{}' changed after predict planned it",
+                            layer.name()
+                        )));
+                    };
+                    let x = resolve(&call.inputs[0], outputs);
+                    let (kernel, bias) = (graph.param(kernel), bias.map(|b| graph.param(b)));
+                    outputs.push(graph.conv2d_relu(x, kernel, bias, options)?);
                     continue;
                 }
                 Step::Fused { head } => {
