@@ -337,7 +337,7 @@ fn channels_last_images(graph: &GraphProto) -> HashSet<&str> {
                 .iter()
                 .filter(|n| n.input.iter().any(|i| i == name))
                 .peekable();
-            readers.peek().is_some() && readers.all(|n| to_channels_first(n))
+            readers.peek().is_some() && readers.all(&to_channels_first)
         })
         .collect()
 }
