@@ -88,7 +88,12 @@ fn max_difference(actual: &Tensor, expected: &Tensor) -> f32 {
 /// Imports `folder/name.onnx`, runs it on the fixture's input and compares with ONNX Runtime.
 fn check_parity(folder: &Path, name: &str, tolerance: f32) -> Model {
     let mut model = load_onnx(folder.join(format!("{name}.onnx"))).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let x = strata_input(&npy(&folder.join(format!("{name}.input.npy"))));
+    let x = npy(&folder.join(format!("{name}.input.npy")));
+    // Channels-last inputs (tf2onnx's NHWC graphs) are taken as they are.
+    let x = match model.input_shape() {
+        Some(shape) if shape == &x.shape()[1..] => x,
+        _ => strata_input(&x),
+    };
     let expected = npy(&folder.join(format!("{name}.output.npy")));
     let y = model.predict(&x, 32).unwrap();
     let difference = max_difference(&y, &expected);
@@ -210,6 +215,36 @@ fn torchvision_classifiers_match_onnx_runtime() {
         .collect();
     names.sort();
     assert!(!names.is_empty(), "no NAME.input.npy in {}", folder.display());
+    let failed: Vec<String> = names
+        .iter()
+        .filter(|name| std::panic::catch_unwind(|| check_parity(&folder, name, 1e-4)).is_err())
+        .cloned()
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{failed:?} differ from ONNX Runtime or do not import"
+    );
+}
+
+/// Every fixture of tests/fixtures/onnx_general/ (`tools/onnx_general_fixtures.py`): the same
+/// small models exported by PyTorch's two exporters at other opsets (the attributes that
+/// became inputs, layer normalization written out before opset 17, `Split`, `ReduceMean`), and
+/// Keras models converted by tf2onnx (`tools/tf2onnx_fixtures.py`, NHWC inputs).
+#[test]
+fn other_opsets_exporters_and_converters_match_onnx_runtime() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx_general");
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".input.npy")
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
     let failed: Vec<String> = names
         .iter()
         .filter(|name| std::panic::catch_unwind(|| check_parity(&folder, name, 1e-4)).is_err())

@@ -12,8 +12,11 @@ use strata::io::load_onnx_bytes;
 use strata::io::onnx::proto::{DOUBLE, EXTERNAL, FLOAT, ModelProto, TensorProto};
 use strata::prelude::*;
 
-/// The classifiers of issue 17's import parity, one fixture each.
-const CLASSIFIERS: [&str; 7] = [
+/// The classifiers of issue 17's import parity, one fixture each, and the architectures people
+/// export whose every convolution is a `Conv` node (ShuffleNet's channel selections and
+/// ConvNeXt's per-pixel `Linear` layers add 1×1 convolutions: CI's parity run checks those,
+/// with VGG-11 and a Keras MobileNetV2 converted by tf2onnx).
+const CLASSIFIERS: [&str; 11] = [
     "resnet18",
     "mobilenet_v2",
     "mobilenet_v3_small",
@@ -21,6 +24,10 @@ const CLASSIFIERS: [&str; 7] = [
     "squeezenet1_1",
     "densenet121",
     "resnext50_32x4d",
+    "googlenet",
+    "mnasnet0_5",
+    "regnet_y_400mf",
+    "mobilenet_v3_large",
 ];
 
 /// Whether `tensor` is a weight the fixture left without values.

@@ -6,9 +6,7 @@ use super::convert::{Converter, Node, Tensor};
 use super::ops::{is_permutation, join, permute};
 use super::proto::{FLOAT, INT32, INT64};
 
-/// ONNX's boolean data type; strata holds booleans as the integers 0 and 1.
-const BOOL: i32 = 9;
-use super::tensors::{BATCH, Constant, TensorReader, Values};
+use super::tensors::{BATCH, BOOL, Constant, TensorReader, Values};
 use std::rc::Rc;
 
 /// Most values a constant computed at import may hold (the weights themselves are read, not
@@ -117,6 +115,7 @@ impl Converter {
             "Equal" => equal(&*input(0)?, &*input(1)?)?,
             "Where" => select_where(&*input(0)?, &*input(1)?, &*input(2)?)?,
             "Expand" => expand(&*input(0)?, &*input(1)?)?,
+            "Range" => range(&*input(0)?, &*input(1)?, &*input(2)?)?,
             _ => return Err("is not computed at import when all its inputs are constants".into()),
         };
         if c.len() > MAX_FOLDED_VALUES {
@@ -126,6 +125,28 @@ impl Converter {
             ));
         }
         Ok(Tensor::Constant(Rc::new(c)))
+    }
+
+    /// `Where` on computed data whose condition is a constant of one value: the operand it
+    /// picks (DistilBERT's `masked_fill` by a mask of all tokens, made when no attention mask
+    /// is given).
+    pub(super) fn where_uniform(&mut self, node: &Node) -> Result<Tensor, String> {
+        let condition = self.constant(node, 0, "condition")?.floats();
+        let pick = if condition.iter().all(|&v| v != 0.0) {
+            1
+        } else if condition.iter().all(|&v| v == 0.0) {
+            2
+        } else {
+            return Err(
+                "picks by a condition that varies: strata reads Where on computed data when its constant condition \
+                 holds one value"
+                    .into(),
+            );
+        };
+        match self.input(node, pick)? {
+            Tensor::Constant(_) => Err("its condition picks a constant, where the other operand is computed".into()),
+            picked => Ok(picked.clone()),
+        }
     }
 
     /// `Slice` of a constant (the pad and shape chains exporters write), any axes and steps.
@@ -645,6 +666,32 @@ fn expand(x: &Constant, target: &Constant) -> Result<Constant, String> {
         Values::Int(v) => Constant::int(shape.clone(), (0..count).map(|n| v[pick(n)]).collect()),
         Values::Float(v) => Constant::float(shape.clone(), (0..count).map(|n| v[pick(n)]).collect()),
     })
+}
+
+/// `Range` of constants: `start`, `start + delta`, ... up to `limit` (excluded), integers when
+/// all three are (the positions torch.export writes as `arange`).
+fn range(start: &Constant, limit: &Constant, delta: &Constant) -> Result<Constant, String> {
+    let scalar = |c: &Constant| c.floats().first().copied().filter(|_| c.len() == 1);
+    let (Some(a), Some(b), Some(d)) = (scalar(start), scalar(limit), scalar(delta)) else {
+        return Err("Range's start, limit and delta must be one number each".into());
+    };
+    let count = ((b - a) / d).ceil();
+    if d == 0.0 || !count.is_finite() || count > MAX_FOLDED_VALUES as f32 {
+        return Err(format!("Range from {a} to {b} by {d} is not a list strata computes"));
+    }
+    let count = count.max(0.0) as usize;
+    let ints = [start, limit, delta].iter().all(|c| matches!(c.values, Values::Int(_)));
+    if ints {
+        let (a, d) = (start.ints("Range's start")?[0], delta.ints("Range's delta")?[0]);
+        let values = (0..count as i64)
+            .map(|k| a.saturating_add(k.saturating_mul(d)))
+            .collect();
+        return Ok(Constant::int(vec![count], values));
+    }
+    Ok(Constant::float(
+        vec![count],
+        (0..count).map(|k| a + k as f32 * d).collect(),
+    ))
 }
 
 /// `GatherElements` of constants: the output has the indices' shape, each value taken from

@@ -1,9 +1,12 @@
 //! Patterns of several ONNX nodes that strata reads as one operator, rewritten before the
 //! import converts the graph: GELU as exporters write it for opsets before 20 (which have no
 //! `Gelu`), `x · (1 + erf(x / √2)) · 0.5` in any of the orders PyTorch and others use, becomes
-//! one `Gelu` node. An `Erf` outside the pattern stays, and is refused as unsupported.
+//! one `Gelu` node; layer normalization as they write it for opsets before 17 (which have no
+//! `LayerNormalization`), `(x - mean(x)) / sqrt(mean((x - mean(x))²) + ε) · γ + β` over one
+//! axis, one `LayerNormalization` node. An `Erf`, `Pow` or `Sqrt` outside the patterns stays,
+//! and is refused as unsupported.
 
-use super::proto::{DOUBLE, FLOAT, GraphProto, NodeProto, TensorProto};
+use super::proto::{AttributeProto, DOUBLE, FLOAT, GraphProto, INT64, NodeProto, TensorProto};
 use std::collections::HashMap;
 
 /// The graph's nodes with every GELU pattern replaced by a `Gelu` node (in the place of the
@@ -47,6 +50,19 @@ pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
             replaced.insert(last, gelu);
         }
     }
+    for k in 0..graph.node.len() {
+        if graph.node[k].op_type != "ReduceMean" || removed[k] {
+            continue;
+        }
+        if let Some(norm) = patterns.layer_norm(k) {
+            if norm.nodes.iter().any(|&n| removed[n]) {
+                continue;
+            }
+            norm.nodes.iter().for_each(|&n| removed[n] = true);
+            removed[norm.last] = false;
+            replaced.insert(norm.last, norm.node);
+        }
+    }
     graph
         .node
         .iter()
@@ -54,6 +70,15 @@ pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
         .filter(|(k, _)| !removed[*k])
         .map(|(k, node)| replaced.remove(&k).unwrap_or_else(|| node.clone()))
         .collect()
+}
+
+/// A layer normalization found in the graph: its nodes, the last of them, and the
+/// `LayerNormalization` node that replaces them (without a scale input when the pattern has
+/// no `· γ`, which import reads as ones).
+struct LayerNorm {
+    nodes: Vec<usize>,
+    last: usize,
+    node: NodeProto,
 }
 
 /// The graph with who makes and who reads each tensor.
@@ -118,6 +143,161 @@ impl Patterns<'_> {
         }
         // `x` is read by the division and by a multiplication of the pattern.
         Some((pattern, last, x, nodes[last].output.first()?.clone()))
+    }
+
+    /// The layer normalization whose first mean is `ReduceMean` node `mean`:
+    /// `d = x - mean(x)`, `d / sqrt(mean(d²) + ε)`, then `· γ` and `+ β` by constant vectors
+    /// when they follow; `None` when the nodes around it are not that.
+    fn layer_norm(&self, mean: usize) -> Option<LayerNorm> {
+        let nodes = &self.graph.node;
+        let x = nodes[mean].input.first()?;
+        let axis = self.single_axis(mean)?;
+        let m = nodes[mean].output.first()?;
+        let centre = self.only_reader(m)?;
+        if nodes[centre].op_type != "Sub" || nodes[centre].input != [x.clone(), m.clone()] {
+            return None;
+        }
+        // d is read by its square (Pow(d, 2) or Mul(d, d)) and by the division, nothing else.
+        let d = nodes[centre].output.first()?;
+        let readers: Vec<usize> = (0..nodes.len())
+            .filter(|&k| nodes[k].input.iter().any(|i| i == d))
+            .collect();
+        let [a, b] = readers.as_slice() else {
+            return None;
+        };
+        let (square, divide) = if nodes[*a].op_type == "Div" { (*b, *a) } else { (*a, *b) };
+        let squares = match nodes[square].op_type.as_str() {
+            "Pow" => self.operand_beside(square, 2.0, false).as_ref() == Some(d),
+            "Mul" => nodes[square].input == [d.clone(), d.clone()],
+            _ => false,
+        };
+        let uses = nodes[square].input.iter().filter(|i| *i == d).count() + 1;
+        if !squares || nodes[divide].op_type != "Div" || self.readers.get(d.as_str()).copied() != Some(uses) {
+            return None;
+        }
+        let variance = self.only_reader(nodes[square].output.first()?)?;
+        if nodes[variance].op_type != "ReduceMean" || self.single_axis(variance)? != axis {
+            return None;
+        }
+        let shifted = self.only_reader(nodes[variance].output.first()?)?;
+        let v = nodes[variance].output.first()?;
+        let epsilon = self.scalar(&self.other_operand(shifted, v)?)?;
+        let root = self.only_reader(nodes[shifted].output.first()?)?;
+        if nodes[shifted].op_type != "Add" || nodes[root].op_type != "Sqrt" {
+            return None;
+        }
+        let s = nodes[root].output.first()?;
+        if self.only_reader(s)? != divide || nodes[divide].input != [d.clone(), s.clone()] {
+            return None;
+        }
+        let mut pattern = vec![mean, centre, square, variance, shifted, root, divide];
+        let mut last = divide;
+        let mut inputs = vec![x.clone()];
+        // Then · γ and + β, by constant vectors.
+        for op in ["Mul", "Add"] {
+            let out = nodes[last].output.first()?;
+            let next = match self.only_reader(out) {
+                Some(next) if nodes[next].op_type == op => next,
+                _ => break,
+            };
+            let Some(weight) = self.other_operand(next, out).filter(|w| self.is_vector(w)) else {
+                break;
+            };
+            if op == "Add" && inputs.len() == 1 {
+                inputs.push(String::new());
+            }
+            inputs.push(weight);
+            pattern.push(next);
+            last = next;
+        }
+        let once = |k: &usize| *k == last || nodes[*k].output.iter().all(|o| self.read_once(o) || o == d);
+        if !pattern.iter().all(once) {
+            return None;
+        }
+        let attribute = |name: &str, i: Option<i64>, f: Option<f32>| AttributeProto {
+            name: name.into(),
+            i,
+            f,
+            r#type: if i.is_some() { 2 } else { 1 },
+            ..Default::default()
+        };
+        let node = NodeProto {
+            name: nodes[last].name.clone(),
+            op_type: "LayerNormalization".into(),
+            input: inputs,
+            output: vec![nodes[last].output.first()?.clone()],
+            attribute: vec![
+                attribute("axis", Some(axis), None),
+                attribute("epsilon", None, Some(epsilon)),
+            ],
+            ..Default::default()
+        };
+        Some(LayerNorm {
+            nodes: pattern,
+            last,
+            node,
+        })
+    }
+
+    /// The one axis `ReduceMean` node `k` averages over, keeping it (`keepdims` 1): its `axes`
+    /// attribute (before opset 18) or constant input.
+    fn single_axis(&self, k: usize) -> Option<i64> {
+        let node = &self.graph.node[k];
+        let attribute = |name: &str| node.attribute.iter().find(|a| a.name == name);
+        if attribute("keepdims").and_then(|a| a.i).unwrap_or(1) != 1 {
+            return None;
+        }
+        let axes = match (attribute("axes"), node.input.get(1).filter(|i| !i.is_empty())) {
+            (Some(a), None) => a.ints.clone(),
+            (None, Some(name)) => self.integers(name)?,
+            _ => return None,
+        };
+        match axes.as_slice() {
+            &[axis] => Some(axis),
+            _ => None,
+        }
+    }
+
+    /// The integers a constant (an initializer or a `Constant` node) holds.
+    fn integers(&self, name: &str) -> Option<Vec<i64>> {
+        let tensor = match self.graph.initializer.iter().find(|t| t.name == name) {
+            Some(t) => t,
+            None => {
+                let node = &self.graph.node[self.maker_of(name)?];
+                if node.op_type != "Constant" {
+                    return None;
+                }
+                let value = node
+                    .attribute
+                    .iter()
+                    .find(|a| a.name == "value" || a.name == "value_ints")?;
+                if value.name == "value_ints" {
+                    return Some(value.ints.clone());
+                }
+                value.t.as_ref()?
+            }
+        };
+        if tensor.data_type != INT64 {
+            return None;
+        }
+        if !tensor.int64_data.is_empty() {
+            return Some(tensor.int64_data.clone());
+        }
+        Some(
+            tensor
+                .raw_data
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                .collect(),
+        )
+    }
+
+    /// Whether `name` is an initializer of one axis (a normalization's γ or β).
+    fn is_vector(&self, name: &str) -> bool {
+        self.graph
+            .initializer
+            .iter()
+            .any(|t| t.name == name && t.dims.len() == 1)
     }
 
     /// The node that makes `name`.

@@ -103,6 +103,18 @@ impl Converter {
                 Some(Tensor::Scores(masked(scores, mask)?))
             }
             ("Softmax", [Some(Tensor::Scores(scores))]) => Some(Tensor::Scores(softmax(node, scores)?)),
+            // A mask by a constant condition of one value (`masked_fill` by a mask of all
+            // tokens, as DistilBERT writes it): the operand it picks.
+            ("Where", [Some(Tensor::Constant(condition)), if_true, if_false]) => {
+                let values = condition.floats();
+                if values.iter().all(|&v| v == 0.0) {
+                    if_false.clone()
+                } else if values.iter().all(|&v| v != 0.0) {
+                    if_true.clone()
+                } else {
+                    None
+                }
+            }
             ("Reshape", [Some(Tensor::Heads(heads)), _]) => self.merge_heads(node, heads)?,
             _ => None,
         })

@@ -12,8 +12,9 @@
 //! listed at once, then each node becomes strata layers (`ops.rs`, `sequence.rs`, attention in
 //! `heads.rs`) or is computed at import (`folding.rs`). Images become channels-last: an ONNX
 //! input `(N, C, H, W)` is a strata input `(N, H, W, C)`, and an image output comes out
-//! channels-last too; so does a sequence `(N, C, L)` that a 1-D convolution reads. Integer
-//! inputs are token ids, which strata takes as floats.
+//! channels-last too; so does a sequence `(N, C, L)` that a 1-D convolution reads. An input
+//! the graph first transposes to NCHW (tf2onnx's NHWC Keras graphs) is channels-last already
+//! and taken as it is. Integer inputs are token ids, which strata takes as floats.
 
 use super::convert::{Computed, Converter, Node, Tensor};
 use super::ops::IMPORTABLE_OPS;
@@ -75,10 +76,16 @@ fn import(bytes: &[u8], path: &Path, has_file: bool) -> Result<Model> {
     for &k in &order {
         let proto = &graph.node[k];
         let node = Node { proto, opset };
-        let tensor = convert(&mut converter, &node, &mut reader)
-            .map_err(|e| fail(format!("node '{}' ({}): {e}", proto.name, proto.op_type)))?;
-        if let Some(output) = proto.output.first().filter(|o| !o.is_empty()) {
-            converter.tensors.insert(output.clone(), tensor);
+        // `Split` makes several tensors; every other operator one (its first output).
+        let made = match proto.op_type.as_str() {
+            "Split" => converter.split(&node),
+            _ => convert(&mut converter, &node, &mut reader).map(|t| vec![t]),
+        }
+        .map_err(|e| fail(format!("node '{}' ({}): {e}", proto.name, proto.op_type)))?;
+        for (output, tensor) in proto.output.iter().zip(made) {
+            if !output.is_empty() {
+                converter.tensors.insert(output.clone(), tensor);
+            }
         }
     }
     let outputs = outputs(&converter, graph).map_err(fail)?;
@@ -257,9 +264,10 @@ fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(
         converter.tensors.insert(t.name.clone(), Tensor::Constant(Rc::new(c)));
     }
     let sequences = convolved_sequences(graph);
+    let channels_last = channels_last_images(graph);
     let mut strata_shapes = Vec::new();
     for (i, (input, shape)) in inputs.iter().zip(shapes).enumerate() {
-        let axes: Vec<usize> = if shape.len() == 3 {
+        let axes: Vec<usize> = if shape.len() == 3 && !channels_last.contains(input.name.as_str()) {
             vec![1, 2, 0]
         } else if shape.len() == 2 && sequences.contains(input.name.as_str()) {
             vec![1, 0]
@@ -312,6 +320,28 @@ fn convolved_sequences(graph: &GraphProto) -> HashSet<&str> {
         .collect()
 }
 
+/// The graph inputs of three axes per sample that are channels-last images already: every
+/// node that reads them is a `Transpose` to channels-first (`perm` 0, 3, 1, 2), as tf2onnx
+/// writes a Keras model's NHWC input. Strata takes those as they are.
+fn channels_last_images(graph: &GraphProto) -> HashSet<&str> {
+    let to_channels_first = |n: &NodeProto| {
+        n.op_type == "Transpose" && n.attribute.iter().any(|a| a.name == "perm" && a.ints == [0, 3, 1, 2])
+    };
+    graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .filter(|&name| {
+            let mut readers = graph
+                .node
+                .iter()
+                .filter(|n| n.input.iter().any(|i| i == name))
+                .peekable();
+            readers.peek().is_some() && readers.all(&to_channels_first)
+        })
+        .collect()
+}
+
 /// One node's result.
 fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) -> std::result::Result<Tensor, String> {
     let op = node.proto.op_type.as_str();
@@ -347,6 +377,9 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
     }
     match op {
         "Conv" => converter.conv(node),
+        "ReduceMean" | "ReduceMax" | "ReduceSum" => converter.reduce(node),
+        "Slice" => converter.slice_computed(node),
+        "Where" => converter.where_uniform(node),
         "Gather" => converter.gather(node),
         "LayerNormalization" => converter.layer_norm(node),
         "Gelu" => converter.gelu(node),

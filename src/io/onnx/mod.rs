@@ -11,7 +11,8 @@
 //! `export_qdq.rs`), the walk of the model in `export.rs`. Import: `import.rs`
 //! reads and orders the graph, `fusion.rs` rewrites patterns of nodes (GELU) as one,
 //! `tensors.rs` decodes weights, `convert.rs` holds the state and layouts, `ops.rs` and
-//! `sequence.rs` map operators to layers, `heads.rs` reads attention and `folding.rs` computes
+//! `sequence.rs` map operators to layers (`reduce.rs` reductions, `selection.rs` splits, slices
+//! and channel shuffles), `heads.rs` reads attention and `folding.rs` computes
 //! constant operators.
 
 mod builder;
@@ -33,6 +34,8 @@ mod import;
 mod layers;
 mod ops;
 pub mod proto;
+mod reduce;
+mod selection;
 mod sequence;
 mod tensors;
 

@@ -9,8 +9,10 @@ use std::rc::Rc;
 
 /// The operators ONNX import reads (the README's list is made from it). `Shape`, `Gather`,
 /// `Cast`, `Slice`, `ConstantOfShape`, `Where`, `Equal`, `Expand`, `Sqrt`, `GatherElements`,
-/// `Mod` and the arithmetic operators on constants are computed at import (the static shapes,
-/// masks and token types exporters compute). GELU written with `Erf` is read as `Gelu`
+/// `Mod`, `Range` and the arithmetic operators on constants are computed at import (the static
+/// shapes, masks and token types exporters compute); `Where` by a constant condition of one
+/// value on computed data is the operand it picks. GELU written with `Erf` is read as `Gelu`, layer normalization
+/// written with `ReduceMean`, `Pow` and `Sqrt` (opsets before 17) as `LayerNormalization`
 /// (`fusion.rs`).
 pub const IMPORTABLE_OPS: &[&str] = &[
     "Conv",
@@ -57,6 +59,11 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "Sqrt",
     "GatherElements",
     "Mod",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceSum",
+    "Split",
+    "Range",
 ];
 
 /// How a window's padding maps onto strata: Keras's "same" or "valid", or explicit zeros
@@ -130,6 +137,43 @@ fn window(node: &Node, kernel: Option<[usize; 2]>, size: [usize; 2]) -> Result<W
         dilations,
         padding,
     })
+}
+
+/// The padding that gives a window with `ceil_mode = 1` its output size on an `(H, W)` input:
+/// its own pads and a row or column more at the bottom or right where the last window hangs
+/// over the end (counted only when it starts inside the input or its leading pads, as PyTorch
+/// and ONNX Runtime count). `None` when ceil mode changes nothing. Max pooling only (it pads
+/// with zeros after a ReLU): an average over a window that hangs over the end divides by what
+/// it covers, which strata's average pooling does not.
+fn ceil_padding(window: &Window, size: [usize; 2], max: bool) -> Result<Option<Padding>, String> {
+    let mut pads = match window.padding {
+        Padding::Explicit(p) => p,
+        Padding::Same => same_pads(size, window.kernel, window.strides, window.dilations),
+        Padding::Valid => [[0, 0], [0, 0]],
+    };
+    let mut grown = false;
+    for axis in 0..2 {
+        let [begin, end] = pads[axis];
+        let (kernel, stride) = (window.kernel[axis], window.strides[axis]);
+        let span = size[axis] + begin + end;
+        let Some(room) = span.checked_sub(kernel) else {
+            return Err(format!("a window of {kernel} does not fit an axis of {span}"));
+        };
+        let mut windows = room.div_ceil(stride) + 1;
+        if (windows - 1) * stride >= size[axis] + begin {
+            windows -= 1;
+        }
+        let extra = ((windows - 1) * stride + kernel).saturating_sub(span);
+        pads[axis][1] += extra;
+        grown |= extra > 0;
+    }
+    match (grown, max) {
+        (false, _) => Ok(None),
+        (true, true) => Ok(Some(Padding::Explicit(pads))),
+        (true, false) => {
+            Err("AveragePool with ceil_mode = 1 is supported where it does not change the output size".into())
+        }
+    }
 }
 
 /// The `[[top, bottom], [left, right]]` padding Keras's "same" uses on an `(H, W)` input (the
@@ -381,9 +425,18 @@ impl Converter {
                 .collect(),
             _ => kernel,
         };
-        let config = json!({"units": units, "use_bias": bias.is_some()});
+        // Strata's Dense reads vectors and sequences; on three axes (a Linear on an image held
+        // channels-last, as ConvNeXt applies it) a 1×1 Conv2D, whose kernel (1, 1, in, out)
+        // is laid out as the dense one, is the same product.
+        let (class, config) = match x.shape.len() {
+            3 => (
+                "Conv2D",
+                json!({"filters": units, "kernel_size": [1, 1], "use_bias": bias.is_some()}),
+            ),
+            _ => ("Dense", json!({"units": units, "use_bias": bias.is_some()})),
+        };
         let weights: Vec<Vec<f32>> = std::iter::once(kernel).chain(bias).collect();
-        let mut y = self.add_same_layout(node.proto, "Dense", config, &x, weights)?;
+        let mut y = self.add_same_layout(node.proto, class, config, &x, weights)?;
         y.order = None;
         Ok(Tensor::Computed(y))
     }
@@ -588,16 +641,11 @@ impl Converter {
         if window.dilations != [1, 1] {
             return Err("dilated pooling is not supported".into());
         }
+        let mut window = window;
         if node.int("ceil_mode", 0) != 0 {
-            let ([t, b], [l, r]) = match window.padding {
-                Padding::Explicit([v, h]) => (v, h),
-                _ => ([0, 0], [0, 0]),
-            };
-            let spans = [x.shape[1] + t + b, x.shape[2] + l + r];
-            let differs =
-                (0..2).any(|a| spans[a] >= window.kernel[a] && (spans[a] - window.kernel[a]) % window.strides[a] != 0);
-            if differs || matches!(window.padding, Padding::Same) {
-                return Err("ceil_mode = 1 is not supported where it changes the output size".into());
+            let size = [x.shape[1], x.shape[2]];
+            if let Some(padding) = ceil_padding(&window, size, max)? {
+                window.padding = padding;
             }
         }
         let padding = match &window.padding {
@@ -780,6 +828,9 @@ impl Converter {
                 non_negative,
                 layer: Some(layer),
             }));
+        }
+        if let Some(y) = self.regroup(node, &x, &target)? {
+            return Ok(y);
         }
         if target.len() != 1 {
             return Err(format!(

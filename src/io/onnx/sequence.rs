@@ -107,9 +107,16 @@ impl Converter {
             ));
         }
         let width = x.shape[last];
-        let scale = self.constant(node, 1, "scale")?;
-        check_len(&scale, width, "scale")?;
-        let mut weights = vec![scale.floats()];
+        // The fused pattern of older opsets (`fusion.rs`) has no scale when the graph had none.
+        let scale = match node.input(1) {
+            Some(_) => {
+                let scale = self.constant(node, 1, "scale")?;
+                check_len(&scale, width, "scale")?;
+                scale.floats()
+            }
+            None => vec![1.0; width],
+        };
+        let mut weights = vec![scale];
         let bias = self.optional_constant(node, 2, "bias")?;
         if let Some(bias) = &bias {
             check_len(bias, width, "bias")?;

@@ -6,6 +6,10 @@
 use super::proto::{DOUBLE, EXTERNAL, FLOAT, INT32, INT64, TensorProto};
 use std::path::{Path, PathBuf};
 
+/// ONNX's boolean data type (masks exporters compute); strata holds booleans as the integers
+/// 0 and 1.
+pub(super) const BOOL: i32 = 9;
+
 /// Stands for the batch size in integer tensors that hold shapes (`Shape` of a computed
 /// tensor): strata's batch size is not known at import, so arithmetic on it is refused, and a
 /// `Reshape` keeps the batch axis where it finds this. Far from `i64::MIN + 1` and
@@ -121,11 +125,12 @@ impl TensorReader {
             )
         })?;
         let width: u64 = match tensor.data_type {
+            BOOL => 1,
             FLOAT | INT32 => 4,
             INT64 | DOUBLE => 8,
             other => {
                 return Err(format!(
-                    "tensor '{name}' has data type {other} ({}), which strata does not read (it reads float, double, int32 and int64)",
+                    "tensor '{name}' has data type {other} ({}), which strata does not read (it reads float, double, int32, int64 and bool)",
                     type_name(other)
                 ));
             }
@@ -163,7 +168,7 @@ impl TensorReader {
                     tensor.double_data.len(),
                     Values::Float(tensor.double_data.iter().map(|&v| v as f32).collect()),
                 ),
-                INT32 => (
+                INT32 | BOOL => (
                     tensor.int32_data.len(),
                     Values::Int(tensor.int32_data.iter().map(|&v| v as i64).collect()),
                 ),
@@ -260,6 +265,7 @@ fn decode_raw(data_type: i32, raw: &[u8]) -> Values {
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
                 .collect(),
         ),
+        BOOL => Values::Int(raw.iter().map(|&b| i64::from(b != 0)).collect()),
         INT32 => Values::Int(
             raw.chunks_exact(4)
                 .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)

@@ -1,0 +1,194 @@
+"""Exports the same PyTorch models through both exporters at several opsets, and the
+architectures people export, for ONNX import's survey (issue 17): which graphs strata reads.
+
+    /tmp/venv-onnx/bin/python tools/onnx_general_fixtures.py --survey OUT [NAME ...]
+    STRATA_ONNX_LARGE=OUT cargo test --release --test onnx_import -- --ignored torchvision --nocapture
+    /tmp/venv-onnx/bin/python tools/onnx_general_fixtures.py tests/fixtures/onnx_general [NAME ...]
+
+The venv needs torch, torchvision, onnx, onnxruntime, onnxscript, numpy and transformers (as for
+tools/onnx_import_fixtures.py, whose small models this reuses). `--survey` writes, for each
+model and each exporter and opset it is exported at, OUT/MODEL_EXPORTER_OPSET.onnx (EXPORTER
+`ts`, the TorchScript exporter, `dynamo=False`, or `dynamo`, `torch.export`), its input and ONNX
+Runtime's output (the layout the ignored test of tests/onnx_import.rs checks within 1e-4), and
+OUT/survey.txt: what exported and what the exporter refused. Without `--survey` it writes the
+small fixtures tests/onnx_general.rs checks (committed, a few hundred KB together): the opset
+spread of small models and the architectures that are small enough at a small size.
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+
+from onnx_import_fixtures import Ops, SmallCnn, TinyResNet, randomize_batch_norms, tiny_bert, tiny_mobilenet
+
+# Opsets of each exporter: the TorchScript exporter's spread, and torch.export's (18 is its
+# own; older ones go through ONNX's version converter, newer ones are its newest).
+TS_OPSETS = [11, 13, 17, 18, 20]
+DYNAMO_OPSETS = [18, 20, 23]
+
+
+def torchvision_model(name, **options):
+    """A torchvision classifier with random weights (no download)."""
+    import torchvision
+
+    return lambda: getattr(torchvision.models, name)(weights=None, **options)
+
+
+def distilbert(classifier):
+    """A Hugging Face DistilBERT with random weights: dim 32, 4 heads, 2 layers, 16 tokens."""
+    import transformers
+
+    config = transformers.DistilBertConfig(vocab_size=100, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
+                                           max_position_embeddings=32, num_labels=3, initializer_range=0.3,
+                                           attn_implementation="eager")
+    if classifier:
+        return Logits(transformers.DistilBertForSequenceClassification(config))
+    return Hidden(transformers.DistilBertModel(config))
+
+
+class Hidden(torch.nn.Module):
+    """A transformer's last hidden state from token ids alone."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, ids):
+        return self.inner(input_ids=ids).last_hidden_state
+
+
+class Logits(torch.nn.Module):
+    """A transformer classifier's logits from token ids alone."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, ids):
+        return self.inner(input_ids=ids).logits
+
+
+# name: (make the model, input shape, token count for id inputs or None, opsets per exporter).
+SPREAD = {"ts": TS_OPSETS, "dynamo": DYNAMO_OPSETS}
+LIGHT = {"ts": [17], "dynamo": [18]}
+OLD_AND_NEW = {"ts": [11, 17], "dynamo": [18]}
+MODELS = {
+    "small_cnn": (SmallCnn, (2, 3, 12, 12), None, SPREAD),
+    "ops": (Ops, (2, 3, 8, 8), None, SPREAD),
+    "tiny_resnet": (TinyResNet, (2, 3, 32, 32), None, SPREAD),
+    "tiny_mobilenet": (tiny_mobilenet, (2, 3, 32, 32), None, SPREAD),
+    "tiny_bert": (lambda: tiny_bert("eager"), (2, 16), 100, SPREAD),
+    "distilbert": (lambda: distilbert(False), (2, 16), 100, OLD_AND_NEW),
+    "distilbert_classifier": (lambda: distilbert(True), (2, 16), 100, LIGHT),
+    "mobilenet_v3_small": (torchvision_model("mobilenet_v3_small"), (2, 3, 64, 64), None, OLD_AND_NEW),
+    "efficientnet_b0": (torchvision_model("efficientnet_b0"), (2, 3, 64, 64), None, LIGHT),
+    "shufflenet_v2_x0_5": (torchvision_model("shufflenet_v2_x0_5"), (2, 3, 64, 64), None, SPREAD),
+    "mnasnet0_5": (torchvision_model("mnasnet0_5"), (2, 3, 64, 64), None, SPREAD),
+    "regnet_y_400mf": (torchvision_model("regnet_y_400mf"), (2, 3, 64, 64), None, LIGHT),
+    "convnext_tiny": (torchvision_model("convnext_tiny"), (2, 3, 64, 64), None, OLD_AND_NEW),
+    "googlenet": (torchvision_model("googlenet", aux_logits=False, init_weights=True), (2, 3, 64, 64), None, LIGHT),
+    "mobilenet_v3_large": (torchvision_model("mobilenet_v3_large"), (2, 3, 64, 64), None, LIGHT),
+    # Its adaptive pooling to 7x7 exports at 224x224 only (the 7x7 map it already is).
+    "vgg11": (torchvision_model("vgg11"), (2, 3, 224, 224), None, {"ts": [17], "dynamo": [18]}),
+}
+
+
+def export_file(model, x, path, exporter, opset):
+    """Writes `model` on example `x` to `path` with a dynamic batch axis."""
+    if exporter == "ts":
+        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=opset, input_names=["input"],
+                          output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+    else:
+        batch = torch.export.Dim("N", min=1, max=1024)
+        torch.onnx.export(model, (x,), path, dynamo=True, opset_version=opset, input_names=["input"],
+                          output_names=["output"], dynamic_shapes=({0: batch},), external_data=False)
+
+
+def write(name, make, shape, tokens, exporter, opset, folder):
+    """Exports one model at one opset into `folder` with its input and ONNX Runtime's output;
+    returns a line for the survey."""
+    start = time.perf_counter()
+    torch.manual_seed(0)
+    model = make().eval()
+    generator = torch.Generator().manual_seed(sum(map(ord, name)))
+    with torch.no_grad():
+        randomize_batch_norms(model, generator)
+    x = torch.randint(0, tokens, shape, generator=generator) if tokens else torch.rand(*shape, generator=generator)
+    stem = f"{name}_{exporter}{opset}"
+    path = os.path.join(folder, stem + ".onnx")
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            # The exporters write external data beside big models: load it back into one file.
+            raw = os.path.join(scratch, "model.onnx")
+            export_file(model, x, raw, exporter, opset)
+            proto = onnx.load(raw)
+        onnx.save(proto, path)
+    except Exception as e:  # noqa: BLE001 - any exporter failure is a survey line
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        return f"{stem}: the exporter refuses: {reason}"
+    opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        reference = model(x).numpy()
+    agree = float(np.max(np.abs(output - reference)))
+    np.save(os.path.join(folder, stem + ".input.npy"), x.numpy().astype(np.float32))
+    np.save(os.path.join(folder, stem + ".output.npy"), output.astype(np.float32))
+    ops = sorted({n.op_type for n in proto.graph.node})
+    return (f"{stem}: {os.path.getsize(path)} bytes, opsets {opsets}, output {output.shape} deviation "
+            f"{np.std(output):.3g}, torch vs ONNX Runtime {agree:.2g}, {time.perf_counter() - start:.1f} s, ops {ops}")
+
+
+def survey(folder, names):
+    """Every model of `names` at each of its exporters and opsets."""
+    lines = []
+    for name in names:
+        make, shape, tokens, opsets = MODELS[name]
+        for exporter, versions in opsets.items():
+            for opset in versions:
+                line = write(name, make, shape, tokens, exporter, opset, folder)
+                print(line, flush=True)
+                lines.append(line)
+    with open(os.path.join(folder, "survey.txt"), "a") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+# The committed fixtures: (model, exporter, opset) small enough to keep.
+COMMITTED = [
+    ("tiny_mobilenet", "ts", 11),
+    ("ops", "ts", 11),
+    ("ops", "dynamo", 18),
+    ("tiny_bert", "ts", 13),
+    ("tiny_bert", "dynamo", 18),
+    ("distilbert", "ts", 11),
+]
+
+
+def main():
+    args = sys.argv[1:]
+    if not args:
+        print(__doc__)
+        return 1
+    if args[0] == "--survey":
+        folder = args[1]
+        os.makedirs(folder, exist_ok=True)
+        survey(folder, args[2:] or list(MODELS))
+        return 0
+    folder = args[0]
+    os.makedirs(folder, exist_ok=True)
+    wanted = set(args[1:])
+    for name, exporter, opset in COMMITTED:
+        if not wanted or name in wanted:
+            make, shape, tokens, _ = MODELS[name]
+            print(write(name, make, shape, tokens, exporter, opset, folder))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
