@@ -97,11 +97,14 @@ impl Model {
     }
 }
 
+/// Per non-input layer: its index and the place of each of its weights in a Keras 3 weights file.
+pub(super) type WeightPaths = Vec<(usize, Vec<String>)>;
+
 /// Where Keras 3 keeps each weight of the built `model` in a weights file
 /// (`model.save_weights("x.weights.h5")`, or a `.keras` archive's `model.weights.h5`): per
 /// non-input layer, its index and one dataset path per weight, in the layer's order. These are
 /// the places [`Model::save_keras`] writes to, so a file strata writes is one it reads.
-pub(super) fn keras_weight_paths(model: &Model) -> Result<Vec<(usize, Vec<String>)>> {
+pub(super) fn keras_weight_paths(model: &Model) -> Result<WeightPaths> {
     Ok(SavedModel::of(model)?.weight_paths())
 }
 
@@ -111,7 +114,7 @@ pub(super) fn keras_weight_paths(model: &Model) -> Result<Vec<(usize, Vec<String
 /// it, and its own layers are numbered within it (`layers/functional/layers/conv2d_3/vars/0`).
 /// `None` for a model without nested models. strata writes its `.keras` archives flat, so
 /// loading tries these places when the file has them.
-pub(super) fn nested_keras_weight_paths(model: &Model) -> Result<Option<Vec<(usize, Vec<String>)>>> {
+pub(super) fn nested_keras_weight_paths(model: &Model) -> Result<Option<WeightPaths>> {
     if model.nested_models().is_empty() {
         return Ok(None);
     }
