@@ -207,8 +207,38 @@ fn a_short_densenet_predicts_as_keras() {
 fn a_nested_application_predicts_as_keras() {
     // Sequential([Input, MobileNetV2(alpha=0.35, include_top=False), GlobalAveragePooling2D,
     // Dense(5, softmax)]): the base model's layers are opened up into one graph.
-    let model = assert_predicts_as_keras("nested_mobilenetv2");
+    let mut model = assert_predicts_as_keras("nested_mobilenetv2");
     assert!(model.layers().iter().any(|l| l.class_name() == "DepthwiseConv2D"));
+    // The base keeps its Keras name, to be frozen by it (Keras's base.trainable = False).
+    let base = "mobilenetv2_0.35_48";
+    let nested = model.nested_model(base).unwrap().clone();
+    assert_eq!(nested.class_name(), "Functional");
+    assert_eq!(nested.layer_names().first().map(String::as_str), Some("Conv1"));
+    assert!(!nested.layer_names().iter().any(|n| n == "dense"));
+    model.set_nested_trainable(base, false).unwrap();
+    model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    let summary = model.summary().unwrap();
+    assert!(
+        summary.contains(&format!("Nested model: {base} (Functional)")),
+        "{summary}"
+    );
+    // Only the head trains: Dense(5) on the base's 1280 features.
+    assert!(summary.contains(" Trainable params: 6,405 "), "{summary}");
+    // Saved and loaded, the model still knows its base.
+    let path = std::env::temp_dir().join(format!("strata-nested-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let mut loaded = strata::load_model(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(loaded.nested_models(), model.nested_models());
+    assert!(!loaded.is_nested_trainable(base).unwrap());
+    loaded.set_nested_trainable(base, true).unwrap();
+    assert!(loaded.is_nested_trainable(base).unwrap());
+    let error = loaded
+        .set_nested_trainable("mobilenetv2", false)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("its nested models are: mobilenetv2_0.35_48"), "{error}");
 }
 
 #[test]

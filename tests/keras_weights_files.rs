@@ -205,3 +205,48 @@ fn a_keras_archive_loads_by_position_as_keras_load_weights_does() {
         assert!((a - e).abs() <= 1e-4, "[{i}]: strata {a}, Keras {e}");
     }
 }
+
+#[test]
+fn a_keras3_weights_file_of_a_nested_model_loads_into_the_same_nesting_built_in_rust() {
+    // Keras: Sequential([Input((48, 48, 3)), MobileNetV2(alpha=0.35, include_top=False),
+    // GlobalAveragePooling2D(), Dense(5, softmax)]).save_weights("x.weights.h5"), which keeps
+    // the base's weights under its own group (layers/functional/layers/conv2d/vars/0).
+    let options = Options {
+        input_shape: Some([48, 48, 3]),
+        alpha: 0.35,
+        include_top: false,
+        ..Options::default()
+    };
+    let mut model = applications::mobilenet_v2(&options).unwrap();
+    let base: Vec<String> = model
+        .layers()
+        .iter()
+        .filter(|l| !l.is_input())
+        .map(|l| l.name().to_string())
+        .collect();
+    model
+        .add(GlobalAveragePooling2D::new())
+        .add(Dense::new(5).activation("softmax"));
+    model.set_nested_models(vec![strata::model::NestedModel::new(
+        model.name().to_string(),
+        "Functional",
+        base,
+    )]);
+    model.build(&[48, 48, 3]).unwrap();
+    model.load_weights(unpacked("nested_mobilenetv2.weights.h5")).unwrap();
+    let text = std::fs::read_to_string(fixture("nested_mobilenetv2.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let values = |key: &str| -> Vec<f32> { serde_json::from_value(json[key].clone()).unwrap() };
+    let x = Tensor::from_vec(vec![2, 48, 48, 3], values("input")).unwrap();
+    let y = model.predict(&x, 2).unwrap();
+    for (i, (a, e)) in y.data().iter().zip(values("output")).enumerate() {
+        assert!((a - e).abs() <= 1e-4, "[{i}]: strata {a}, Keras {e}");
+    }
+    // Without the nesting recorded, the file is of another architecture, as in Keras.
+    model.set_nested_models(Vec::new());
+    let error = model
+        .load_weights(unpacked("nested_mobilenetv2.weights.h5"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("another architecture"), "{error}");
+}

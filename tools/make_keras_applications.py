@@ -15,8 +15,9 @@ Two kinds of fixture, both with random weights (`weights=None`: no download):
   NAME.json with a fixed input batch and what Keras's `predict` returns for it, row-major.
   One of them is a nested model (an application used as a layer of a Sequential).
 
-Keep the files small: all of them together stay under about 9.5 MB (MobileNet v1's parity
-is left out for that: its layers are all in the others). ResNet, ResNetV2, Inception and
+Keep the files small: weights and inputs are drawn on grids and the archives deflated, so
+that the parity fixtures take about a third of their raw size (MobileNet v1's parity is left
+out: its layers are all in the others). ResNet, ResNetV2, Inception and
 Xception have parity through narrow models of their own blocks (`narrow_families`): the full
 ones hold 20-60 million weights.
 """
@@ -285,9 +286,16 @@ def narrow_families():
     yield "nasnet_cells", keras.Model(inputs, outputs, name="nasnet_cells"), (-1, 1)
 
 
+# Weights and inputs are drawn on grids (multiples of 1/256 and 1/8): the archives, deflated,
+# and the input lists then take a fraction of the space, and both sides compute on the same
+# values as before.
+WEIGHT_STEP = 1.0 / 256
+INPUT_STEP = 1.0 / 8
+
+
 def randomize(model, rng):
     """Random weights: moving variances positive and near 1, the rest small enough that a deep
-    network's activations stay in range."""
+    network's activations stay in range; all on a grid of WEIGHT_STEP."""
     weights = []
     for w in model.weights:
         if "variance" in w.path:
@@ -299,18 +307,40 @@ def randomize(model, rng):
             weights.append(rng.normal(0.0, 1.0 / np.sqrt(max(fan_in, 1)), w.shape))
         else:
             weights.append(rng.uniform(-0.2, 0.2, w.shape) + (1.0 if "gamma" in w.path or "scale" in w.path else 0.0))
-    model.set_weights(weights)
+    model.set_weights([np.round(w / WEIGHT_STEP) * WEIGHT_STEP for w in weights])
+
+
+def deflated(path):
+    """Rewrites the `.keras` archive `path` with its members deflated (Keras stores its weights
+    uncompressed; Keras and strata read either)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as source:
+        members = [(info.filename, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, data, compresslevel=9)
 
 
 def parity(only):
     rng = np.random.default_rng(16)
     for name, model, (low, high) in parity_models():
         randomize(model, rng)
-        x = rng.uniform(low, high, (2, *model.input_shape[1:])).astype("float32")
+        x = (np.round(rng.uniform(low, high, (2, *model.input_shape[1:])) / INPUT_STEP) * INPUT_STEP).astype("float32")
         if only and name not in only:
             continue
         y = model.predict(x, verbose=0)
         model.save(OUT / f"{name}.keras")
+        deflated(OUT / f"{name}.keras")
+        if name == "nested_mobilenetv2":
+            # Keras 3's save_weights of a nested model: the base's layers under its own group
+            # (layers/functional/layers/...), for the same model built in Rust.
+            weights = OUT / f"{name}.weights.h5"
+            model.save_weights(weights)
+            weights.with_name(weights.name + ".gz").write_bytes(gzip.compress(weights.read_bytes(), 9, mtime=0))
+            weights.unlink()
         fixture = {
             "input_shape": list(x.shape),
             "input": [float(v) for v in x.ravel()],

@@ -378,6 +378,9 @@ fn from_value(root: &Value, applications: Option<ApplicationResolver>) -> Result
         model
     };
     model.set_name(&name);
+    if let Some(nested) = body.get("nested_models") {
+        model.set_nested_models(crate::model::NestedModel::list_from_json(nested)?);
+    }
     let compile = root.get("compile").or_else(|| root.get("compile_config"));
     check_section_keys("compile", compile, COMPILE_KEYS)?;
     check_section_keys("fit", root.get("fit"), FIT_KEYS)?;

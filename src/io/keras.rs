@@ -12,14 +12,15 @@
 
 use super::config;
 use super::hdf5::{Dataset, Hdf5File};
-use super::keras_layer::{KerasLayer, check_layers, drop_inert_unknown_keys};
+use super::keras_layer::{KerasLayer, check_keras2_meanings, check_layers, drop_inert_unknown_keys, keras_major};
 use super::keras_nested::{self, FlatLayers};
 use super::keras_ops;
 use super::keras_references::to_inbound_references;
+use super::keras_tf_ops;
 use super::keras_weights;
 use crate::error::{Error, Result};
 use crate::initializers::to_snake_case;
-use crate::model::Model;
+use crate::model::{Model, NestedModel};
 use serde_json::{Value, json};
 use std::io::{Read, Seek};
 use std::path::Path;
@@ -62,6 +63,17 @@ pub fn import_keras_from<R: Read + Seek>(reader: R, origin: impl AsRef<Path>) ->
     let root: Value =
         serde_json::from_slice(&config_bytes).map_err(|e| fail(format!("config.json is not valid JSON ({e})")))?;
     let described = describe(root, path)?;
+    // Keras 2.13+ writes `.keras` archives too; which Keras did is in metadata.json.
+    let metadata: Option<Value> = member(&mut archive, "metadata.json", MAX_CONFIG_BYTES)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let version = metadata
+        .as_ref()
+        .and_then(|m| m.get("keras_version"))
+        .and_then(Value::as_str);
+    if version.and_then(keras_major).is_some_and(|major| major < 3) {
+        check_keras2_meanings(&described.flat.entries).map_err(fail)?;
+    }
     let layers = check_layers(&described.flat.entries, &described.flat.groups).map_err(fail)?;
     let spec = described.parse(path)?;
 
@@ -169,6 +181,7 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
         keras_ops::without_mask_operations(&mut body);
         keras_ops::as_layers(&mut body);
         to_inbound_references(&mut body).map_err(fail)?;
+        keras_tf_ops::as_layers(&mut body);
     }
     if body.get("layers").and_then(Value::as_array).is_none() {
         return Err(fail("config.json has no \"layers\" list".into()));
@@ -181,6 +194,10 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
         for warning in &warnings {
             eprintln!("warning: {}: {warning}", path.display());
         }
+    }
+    if !flat.nested.is_empty() {
+        // Kept with the model, so that the nested models can be found by their names.
+        body["nested_models"] = flat.nested.iter().map(NestedModel::to_json).collect();
     }
     if body.get("input_layers").is_some() {
         class = "Functional".into();

@@ -17,7 +17,7 @@
 use super::hdf5::Hdf5File;
 use super::keras::{assemble, describe};
 use super::keras_h5_weights;
-use super::keras_layer::check_layers;
+use super::keras_layer::{check_keras2_meanings, check_layers, keras_major};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use serde_json::{Value, json};
@@ -59,6 +59,10 @@ pub fn import_keras_h5_bytes(bytes: &[u8], origin: impl AsRef<Path>) -> Result<M
         description["compile_config"] = compile_config(&training);
     }
     let described = describe(description, path)?;
+    let version = one_string(&hdf5, root, "keras_version").map_err(&fail)?;
+    if version.as_deref().and_then(keras_major).is_some_and(|major| major < 3) {
+        check_keras2_meanings(&described.flat.entries).map_err(&fail)?;
+    }
     let layers = check_layers(&described.flat.entries, &described.flat.groups).map_err(&fail)?;
     let spec = described.parse(path)?;
     let in_weights = |e: String| fail(format!("model_weights: {e}"));

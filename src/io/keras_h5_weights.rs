@@ -104,12 +104,23 @@ pub(super) fn by_layer(stored: Vec<StoredLayer>, layers: &[&str]) -> Result<Hash
     Ok(owned)
 }
 
-/// The layer a weight path names: the last component before the weight's own name that is one
-/// of `layers` (`outer/inner/dense_2/kernel:0` → `dense_2`).
+/// The most slash-separated parts a layer name is looked for in (tf.keras 2's longest are three:
+/// `expanded_conv_1/squeeze_excite/Conv`).
+const MAX_NAME_PARTS: usize = 8;
+
+/// The layer a weight path names: the last run of components before the weight's own name that
+/// is one of `layers` (`outer/inner/dense_2/kernel:0` → `dense_2`), the longest run where
+/// several end at the same place, as tf.keras 2 names layers with slashes
+/// (`expanded_conv/depthwise/depthwise_kernel:0` → `expanded_conv/depthwise`).
 fn owner_of(weight: &str, layers: &[&str]) -> Option<String> {
     let parts: Vec<&str> = weight.split('/').collect();
     let scopes = &parts[..parts.len().saturating_sub(1)];
-    scopes.iter().rev().find(|p| layers.contains(p)).map(|p| p.to_string())
+    (1..=scopes.len()).rev().find_map(|end| {
+        // Runs of at most MAX_NAME_PARTS components: a hostile path of many may cost no more.
+        (end.saturating_sub(MAX_NAME_PARTS)..end)
+            .map(|start| scopes[start..end].join("/"))
+            .find(|run| layers.contains(&run.as_str()))
+    })
 }
 
 /// Loads the weights of a legacy `.h5` file (`save_weights("w.h5")`, or a whole model's

@@ -63,6 +63,17 @@ fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (
             false,
         ));
     }
+    if super::keras_tf_ops::is_operation(entry) {
+        let function = super::keras_tf_ops::function(entry);
+        return Err((
+            format!(
+                "layer '{name}' ({class} of tf.{function}, TensorFlow code in a tf.keras 2 model) is not supported by \
+                 strata (only a tensor plus, minus, times or divided by a number or one number per channel, two \
+                 tensors added, subtracted or multiplied, and activation functions are)"
+            ),
+            false,
+        ));
+    }
     if !LAYER_NAMES.contains(&class) {
         return Err((format!("layer '{name}' ({class}) is not supported by strata"), true));
     }
@@ -74,6 +85,8 @@ fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (
         Some("grouped convolution (groups > 1)")
     } else if unlike("lora_rank", Value::Null) {
         Some("LoRA weights (lora_rank)")
+    } else if quantized_policy(config.get("dtype")) {
+        Some("Keras's quantized weights (an int8, int4 or float8 dtype policy, from model.quantize)")
     } else {
         None
     };
@@ -84,6 +97,74 @@ fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (
         )),
         None => Ok(KerasLayer { class, config, group }),
     }
+}
+
+/// Activations whose meaning Keras 3 changed, with what they computed before: a file written by
+/// Keras 2 that names one would otherwise import as Keras 3's function, silently another model.
+const CHANGED_IN_KERAS3: &[(&str, &str)] = &[(
+    "hard_sigmoid",
+    "clip(0.2 * x + 0.5, 0, 1) in Keras 2 but relu6(x + 3) / 6 in Keras 3 and strata",
+)];
+
+/// The major version of the Keras that wrote a file, from its `keras_version` ("2.21.0").
+pub(super) fn keras_major(version: &str) -> Option<u32> {
+    version.split('.').next()?.trim().parse().ok()
+}
+
+/// For a file written by Keras 1 or 2: every layer (wrapped layers included) whose activation
+/// changed its meaning in Keras 3, named at once; strata computes Keras 3's.
+pub(super) fn check_keras2_meanings(entries: &[Value]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for entry in entries {
+        let class = entry.get("class_name").and_then(Value::as_str).unwrap_or("(none)");
+        let config = entry.get("config").unwrap_or(&Value::Null);
+        let name = config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
+        let mut found = Vec::new();
+        changed_activations(config, 0, &mut found);
+        for (key, activation, meaning) in found {
+            problems.push(format!(
+                "layer '{name}' ({class}) has {key} '{activation}', which is {meaning}"
+            ));
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "written by Keras 2, whose meaning of an activation strata does not have: {}",
+            problems.join("; ")
+        )),
+    }
+}
+
+/// The `(key, activation, meaning)` of every activation setting in `config` (searched through
+/// wrapped layers' configs, to a bounded depth) that [`CHANGED_IN_KERAS3`] lists.
+fn changed_activations(config: &Value, depth: usize, found: &mut Vec<(String, String, &'static str)>) {
+    let Some(fields) = config.as_object().filter(|_| depth < 8) else {
+        return;
+    };
+    for (key, value) in fields {
+        match value.as_str() {
+            Some(activation) if key.ends_with("activation") => {
+                if let Some((_, meaning)) = CHANGED_IN_KERAS3.iter().find(|(a, _)| *a == activation) {
+                    found.push((key.clone(), activation.to_string(), meaning));
+                }
+            }
+            _ => changed_activations(value, depth + 1, found),
+        }
+    }
+}
+
+/// Whether a layer's `dtype` (a name, or Keras 3's `{"class_name": "DTypePolicy", "config":
+/// {"name": ...}}`) is one of Keras's quantized policies (`int8_from_float32`,
+/// `QuantizedDTypePolicy`), whose layers keep other weights (an int8 kernel and its scale).
+fn quantized_policy(dtype: Option<&Value>) -> bool {
+    let Some(dtype) = dtype else { return false };
+    let class = dtype.get("class_name").and_then(Value::as_str).unwrap_or_default();
+    let name = dtype
+        .as_str()
+        .or_else(|| dtype.get("config").and_then(|c| c.get("name")).and_then(Value::as_str))
+        .unwrap_or_default();
+    class.starts_with("Quantized") || ["int8", "int4", "float8"].iter().any(|q| name.starts_with(q))
 }
 
 /// Drops the keys a layer config holds that strata does not know, when their value leaves the

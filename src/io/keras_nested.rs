@@ -12,6 +12,7 @@
 //! order), a nested model's under its own group, e.g. `layers/functional/layers/conv2d/vars`.
 
 use crate::initializers::to_snake_case;
+use crate::model::NestedModel;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -25,6 +26,8 @@ pub(super) struct FlatLayers {
     pub entries: Vec<Value>,
     /// For each entry, the HDF5 group of its weights (`layers/dense/vars`).
     pub groups: Vec<String>,
+    /// The nested models opened up, outermost first, with the names of their layers.
+    pub nested: Vec<NestedModel>,
 }
 
 /// Whether a layer entry is a model used as a layer.
@@ -46,7 +49,11 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
         .unwrap_or_default();
     if !entries.iter().any(is_model) {
         let groups = weight_groups(&entries, "").into_iter().map(|g| g + "/vars").collect();
-        return Ok(FlatLayers { entries, groups });
+        return Ok(FlatLayers {
+            entries,
+            groups,
+            nested: Vec::new(),
+        });
     }
     if !functional {
         sequential_to_functional(body)?;
@@ -59,6 +66,7 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
     let mut flat = FlatLayers {
         entries: Vec::new(),
         groups: Vec::new(),
+        nested: Vec::new(),
     };
     let mut aliases = HashMap::new();
     open_up(&entries, "", &mut aliases, &mut flat)?;
@@ -132,6 +140,7 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
         } else {
             super::keras_ops::as_layers(&mut inner);
             super::keras_references::to_inbound_references(&mut inner)?;
+            super::keras_tf_ops::as_layers(&mut inner);
         }
         let inner_inputs = reference_names(inner.get("input_layers"));
         if inner_inputs.len() != reads.len() {
@@ -153,7 +162,12 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
             .into_iter()
             .filter(|e| !inner_inputs.contains(&entry_name(e)))
             .collect();
+        let (first_entry, record) = (flat.entries.len(), flat.nested.len());
+        flat.nested
+            .push(NestedModel::new(name.clone(), class.clone(), Vec::new()));
         open_up(&inner_entries, &format!("{group}/"), aliases, flat)?;
+        let members = flat.entries[first_entry..].iter().map(entry_name).collect();
+        flat.nested[record] = NestedModel::new(name.clone(), class, members);
         let mut outputs = inner.get("output_layers").cloned().unwrap_or_else(|| json!([]));
         rename_references(&mut outputs, aliases);
         aliases.insert(name, outputs.as_array().cloned().unwrap_or_default());

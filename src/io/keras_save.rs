@@ -97,12 +97,101 @@ impl Model {
     }
 }
 
+/// Per non-input layer: its index and the place of each of its weights in a Keras 3 weights file.
+pub(super) type WeightPaths = Vec<(usize, Vec<String>)>;
+
 /// Where Keras 3 keeps each weight of the built `model` in a weights file
 /// (`model.save_weights("x.weights.h5")`, or a `.keras` archive's `model.weights.h5`): per
 /// non-input layer, its index and one dataset path per weight, in the layer's order. These are
 /// the places [`Model::save_keras`] writes to, so a file strata writes is one it reads.
-pub(super) fn keras_weight_paths(model: &Model) -> Result<Vec<(usize, Vec<String>)>> {
+pub(super) fn keras_weight_paths(model: &Model) -> Result<WeightPaths> {
     Ok(SavedModel::of(model)?.weight_paths())
+}
+
+/// [`keras_weight_paths`] for a model whose nested models ([`Model::nested_models`]) are nested
+/// in Keras too, as Keras's `Sequential([base, ...]).save_weights("x.weights.h5")` writes them:
+/// a nested model counts as one layer of its class (`layers/functional`) in the model around
+/// it, and its own layers are numbered within it (`layers/functional/layers/conv2d_3/vars/0`).
+/// `None` for a model without nested models. strata writes its `.keras` archives flat, so
+/// loading tries these places when the file has them.
+pub(super) fn nested_keras_weight_paths(model: &Model) -> Result<Option<WeightPaths>> {
+    if model.nested_models().is_empty() {
+        return Ok(None);
+    }
+    let saved = SavedModel::of(model)?;
+    let records: Vec<&crate::model::NestedModel> = model.nested_models().iter().collect();
+    let mut nested = std::collections::HashMap::new();
+    nested_groups(model, &saved.order, "", &records, &mut nested);
+    let flat_groups: std::collections::HashMap<usize, &str> = saved
+        .groups
+        .iter()
+        .map(|(index, group)| (*index, group.as_str()))
+        .collect();
+    let paths = saved
+        .weight_paths()
+        .into_iter()
+        .map(|(index, paths)| {
+            let flat = flat_groups
+                .get(&index)
+                .and_then(|g| g.strip_suffix("/vars"))
+                .unwrap_or_default();
+            let paths = match nested.get(&index) {
+                Some(group) => paths
+                    .iter()
+                    .map(|p| format!("{group}{}", p.strip_prefix(flat).unwrap_or(p)))
+                    .collect(),
+                None => paths,
+            };
+            (index, paths)
+        })
+        .collect();
+    Ok(Some(paths))
+}
+
+/// Gives each of `items` (layer indices, in Keras's order) its group under `prefix`: a layer
+/// outside `records` its own (`layers/dense_1`), the layers of the outermost record holding
+/// them their group below the record's own, numbered per class among themselves.
+fn nested_groups(
+    model: &Model,
+    items: &[usize],
+    prefix: &str,
+    records: &[&crate::model::NestedModel],
+    groups: &mut std::collections::HashMap<usize, String>,
+) {
+    let name = |i: usize| model.layers()[i].name();
+    let holds = |record: &crate::model::NestedModel, i: usize| record.layer_names().iter().any(|n| n == name(i));
+    let mut used: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut next_group = |class: &str| {
+        let base = crate::initializers::to_snake_case(class);
+        let count = used.entry(base.clone()).and_modify(|n| *n += 1).or_insert(0);
+        match *count {
+            0 => format!("{prefix}layers/{base}"),
+            n => format!("{prefix}layers/{base}_{n}"),
+        }
+    };
+    let mut expanded = vec![false; records.len()];
+    for &i in items {
+        // Records are outermost first: the first holding a layer is the one at this level.
+        match records.iter().position(|&r| holds(r, i)) {
+            None => {
+                groups.insert(i, next_group(model.layers()[i].class_name()));
+            }
+            Some(r) if !std::mem::replace(&mut expanded[r], true) => {
+                let group = next_group(records[r].class_name());
+                let inner: Vec<usize> = items.iter().copied().filter(|&j| holds(records[r], j)).collect();
+                let within: Vec<&crate::model::NestedModel> = records
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, other)| {
+                        k != r && other.layer_names().iter().all(|n| records[r].layer_names().contains(n))
+                    })
+                    .map(|(_, other)| *other)
+                    .collect();
+                nested_groups(model, &inner, &format!("{group}/"), &within, groups);
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// A model in Keras's vocabulary, ready to be written in either format.

@@ -34,8 +34,16 @@ pub(super) fn is_keras3_layout(hdf5: &Hdf5File) -> Result<bool, String> {
 /// Loads the Keras 3 weights file `hdf5` (read from `path`) into the built `model`.
 pub(super) fn load_into(model: &mut Model, hdf5: &Hdf5File, path: &Path) -> Result<()> {
     let fail = |reason: String| Error::file(path, reason);
-    let places = super::keras_save::keras_weight_paths(model)
-        .map_err(|e| fail(format!("is a Keras 3 weights file, which this model cannot take: {e}")))?;
+    let cannot = |e: Error| fail(format!("is a Keras 3 weights file, which this model cannot take: {e}"));
+    let mut places = super::keras_save::keras_weight_paths(model).map_err(cannot)?;
+    // A model with nested models takes Keras's file of the same nesting (its nested models'
+    // layers under their own groups) as well as strata's flat one.
+    if let Some(nested) = super::keras_save::nested_keras_weight_paths(model).map_err(cannot)?
+        && let Some(first) = nested.iter().flat_map(|(_, paths)| paths).next()
+        && hdf5.lookup(first).map_err(&fail)?.is_some()
+    {
+        places = nested;
+    }
     // Every weight lies in the file once: places that alias one dataset again and again may not
     // make reading allocate more than the file's size.
     let mut budget = hdf5.size();

@@ -42,6 +42,7 @@ impl Model {
         let output = self.network.calls[call].first_output;
         let output = self.keep_calls(&keep, output);
         self.network.outputs = vec![output];
+        self.prune_nested_models();
         let shapes = std::mem::take(&mut self.network.input_shapes);
         self.network.output_shapes.clear();
         self.network.names = Default::default();

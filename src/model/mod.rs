@@ -12,6 +12,7 @@ mod fit_data;
 mod graph;
 mod history;
 mod inference;
+mod nested;
 mod options;
 mod plan;
 mod predict;
@@ -27,6 +28,7 @@ pub use crate::autograd::ActivationScale;
 pub use callbacks::{Callback, Control};
 pub(crate) use graph::{Call, Source};
 pub use graph::{LayerCall, Node, SharedLayer};
+pub use nested::NestedModel;
 pub use options::FitOptions;
 pub use plan::PlannedLayer;
 pub use quantize::{QuantizeOptions, QuantizedLayer};
@@ -87,6 +89,8 @@ struct Network {
     weight_owners: Vec<WeightOwner>,
     /// Per-sample shape of each input, once built (empty before).
     input_shapes: Vec<Vec<usize>>,
+    /// The models that were layers of this one, by their layers' names (see `nested.rs`).
+    nested: Vec<NestedModel>,
     /// Per-sample output shape of each call, once built.
     output_shapes: Vec<Vec<usize>>,
     /// The names of `layers[..names.indexed]` and the next suffix to try per base name, so
@@ -681,7 +685,12 @@ impl Model {
                 .iter()
                 .map(|l| serde_json::json!({"class_name": l.class_name(), "config": l.config()}))
                 .collect();
-            return serde_json::json!({"class_name": "Sequential", "config": {"name": self.name, "layers": layers}});
+            let mut config =
+                serde_json::json!({"class_name": "Sequential", "config": {"name": self.name, "layers": layers}});
+            if let Some(nested) = self.nested_models_json() {
+                config["config"]["nested_models"] = nested;
+            }
+            return config;
         }
         let layers: Vec<_> = self
             .network
@@ -708,12 +717,16 @@ impl Model {
             .map(|c| reference(c.first_output))
             .collect();
         let output_layers: Vec<_> = self.network.outputs.iter().map(|&c| reference(c)).collect();
-        serde_json::json!({"class_name": "Functional", "config": {
+        let mut config = serde_json::json!({"class_name": "Functional", "config": {
             "name": self.name,
             "layers": layers,
             "input_layers": input_layers,
             "output_layers": output_layers,
-        }})
+        }});
+        if let Some(nested) = self.nested_models_json() {
+            config["config"]["nested_models"] = nested;
+        }
+        config
     }
 
     /// Keras 2's `inbound_nodes` of layer `index`: per call of the layer, the `[name, node,

@@ -66,7 +66,7 @@ fn render(model: &Model, plan: Option<&Plan>) -> String {
         }
     }
     out += &rule('└', '┴', '┘', '─');
-    out + &totals(plan) + &quantized_sizes(model)
+    out + &totals(plan) + &super::nested::summary_lines(model, plan) + &quantized_sizes(model)
 }
 
 /// A functional model: one row per layer, with the calls it reads from ("connected to").
@@ -123,7 +123,7 @@ fn render_functional(model: &Model, plan: Option<&Plan>) -> String {
         }
     }
     out += &line('└', '┴', '┘', '─');
-    out + &totals(plan) + &quantized_sizes(model)
+    out + &totals(plan) + &super::nested::summary_lines(model, plan) + &quantized_sizes(model)
 }
 
 /// The class name, with `int8` or `f32` after it in a quantized model (for layers with weights).

@@ -96,6 +96,15 @@ impl Model {
     pub fn layer_index(&self, name: &str) -> Result<usize> {
         let layers = &self.network.layers;
         layers.iter().position(|l| l.name() == name).ok_or_else(|| {
+            if let Some(nested) = self.network.nested.iter().find(|n| n.name() == name) {
+                return Error::Usage(format!(
+                    "'{name}' in model '{}' is a nested model ({}) of {} layers, not one layer: freeze or unfreeze \
+                     it with Model::set_nested_trainable(\"{name}\", ...), list its layers with Model::nested_model",
+                    self.name,
+                    nested.class_name(),
+                    nested.layer_names().len()
+                ));
+            }
             let names: Vec<&str> = layers.iter().filter(|l| !l.is_input()).map(|l| l.name()).collect();
             Error::Usage(format!(
                 "model '{}' has no layer '{name}'; its layers are: {}",
