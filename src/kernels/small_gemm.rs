@@ -143,11 +143,20 @@ fn block<S: Simd, const R: usize, const V: usize>(
             }
         }
     }
+    // One bounds check for the whole block, then stores through a pointer: with a checked
+    // slice per store the compiler kept the row loop rolled, which forced the sums through
+    // the stack (zeroed by a call to memset before the loop, spilled after it).
+    let last = (first_row + R - 1) * c_row_stride + first_col + S::LANES * V;
+    assert!(last <= c.len(), "small_gemm result too short");
+    let c_start = c[first_row * c_row_stride + first_col..].as_mut_ptr();
     for (r, row) in sums.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
-            let at = &mut c[(first_row + r) * c_row_stride + first_col + S::LANES * v..];
-            let value = if accumulate { s.add(s.load(at), sum) } else { sum };
-            s.store(at, value);
+            // SAFETY: inside the extent checked above.
+            unsafe {
+                let at = c_start.add(r * c_row_stride + S::LANES * v);
+                let value = if accumulate { s.add(s.load_ptr(at), sum) } else { sum };
+                s.store_ptr(at, value);
+            }
         }
     }
 }

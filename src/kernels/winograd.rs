@@ -30,7 +30,7 @@ use super::conv::{OutputGrad, Window2d};
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd, widest};
 use super::small_gemm::{Strided, small_gemm};
-use super::winograd_tiles::{Tile, mix, mix_t, sandwich, sandwich_t};
+use super::winograd_tiles::{Partial, Tile, mix, mix_t, sandwich, sandwich_t};
 use rayon::prelude::*;
 
 /// Where a backward pass adds the kernel, bias and input gradients (each when wanted). The
@@ -528,7 +528,7 @@ unsafe fn transform_input_tile<S: Simd, const A: usize, const M: usize>(
 ) {
     let bt = &Tile::<A, M>::MATRICES.bt;
     let origin = image.wrapping_offset(tile.offset);
-    let mut left = [[s.splat(0.0); A]; A];
+    let mut left = Partial::<S::V, A, A>::new();
     for b in 0..A {
         let mut column = [s.splat(0.0); A];
         for a in 0..A {
@@ -540,9 +540,11 @@ unsafe fn transform_input_tile<S: Simd, const A: usize, const M: usize>(
         }
         let mixed = mix(s, bt, &column);
         for i in 0..A {
-            left[i][b] = mixed[i];
+            left.set(i, b, mixed[i]);
         }
     }
+    // SAFETY: the loop above set every element.
+    let left = unsafe { left.finished() };
     for i in 0..A {
         let row = mix(s, bt, &left[i]);
         for j in 0..A {
@@ -571,7 +573,7 @@ unsafe fn transform_output_tile<S: Simd, const A: usize, const M: usize>(
     relu: bool,
 ) {
     let at = &Tile::<A, M>::MATRICES.at;
-    let mut left = [[s.splat(0.0); A]; M];
+    let mut left = Partial::<S::V, M, A>::new();
     for b in 0..A {
         let mut column = [s.splat(0.0); A];
         for a in 0..A {
@@ -580,9 +582,11 @@ unsafe fn transform_output_tile<S: Simd, const A: usize, const M: usize>(
         }
         let mixed = mix(s, at, &column);
         for i in 0..M {
-            left[i][b] = mixed[i];
+            left.set(i, b, mixed[i]);
         }
     }
+    // SAFETY: the loop above set every element.
+    let left = unsafe { left.finished() };
     for i in 0..rows {
         let row = mix(s, at, &left[i]);
         for j in 0..cols {
@@ -616,7 +620,7 @@ unsafe fn transform_grad_tile<S: Simd, const A: usize, const M: usize>(
 ) -> S::V {
     let at = &Tile::<A, M>::MATRICES.at;
     let mut total = s.splat(0.0);
-    let mut left = [[s.splat(0.0); M]; A];
+    let mut left = Partial::<S::V, A, M>::new();
     for b in 0..M {
         let mut column = [s.splat(0.0); M];
         if b < cols {
@@ -633,9 +637,11 @@ unsafe fn transform_grad_tile<S: Simd, const A: usize, const M: usize>(
         }
         let mixed = mix_t(s, at, &column);
         for i in 0..A {
-            left[i][b] = mixed[i];
+            left.set(i, b, mixed[i]);
         }
     }
+    // SAFETY: the loop above set every element.
+    let left = unsafe { left.finished() };
     for i in 0..A {
         let row = mix_t(s, at, &left[i]);
         for j in 0..A {
@@ -662,7 +668,7 @@ unsafe fn transform_input_grad_tile<S: Simd, const A: usize, const M: usize>(
 ) {
     let bt = &Tile::<A, M>::MATRICES.bt;
     let origin = image.wrapping_offset(tile.offset);
-    let mut left = [[s.splat(0.0); A]; A];
+    let mut left = Partial::<S::V, A, A>::new();
     for b in 0..A {
         let mut column = [s.splat(0.0); A];
         for a in 0..A {
@@ -671,9 +677,11 @@ unsafe fn transform_input_grad_tile<S: Simd, const A: usize, const M: usize>(
         }
         let mixed = mix_t(s, bt, &column);
         for i in 0..A {
-            left[i][b] = mixed[i];
+            left.set(i, b, mixed[i]);
         }
     }
+    // SAFETY: the loop above set every element.
+    let left = unsafe { left.finished() };
     for i in 0..A {
         let row = mix_t(s, bt, &left[i]);
         for j in 0..A {
@@ -776,37 +784,64 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
     }
 }
 
-/// `dM` of tile `t` of image `n`, channels `c0..c0 + LANES` (written at `dst + ξ·f`), from the
-/// output gradient `dy` (masked where `y` is not positive when `relu`); returns the tile's
-/// bias gradient.
+/// `dM` of tile `t` of image `n` (all channels; `dM[ξ]` of channel `c` written at
+/// `dst + ξ·f + c`), from the output gradient `dy` (masked where `y` is not positive when
+/// `relu`); adds the tile's gradients to `bias_sum` when given.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn plain_grad_tile<S: Simd, const A: usize, const M: usize>(
     s: S,
     w: &Winograd,
     g: &Window2d,
     (y, dy): (&[f32], &[f32]),
-    (n, t, c0): (usize, usize, usize),
+    (n, t): (usize, usize),
     relu: bool,
-    dst: *mut f32,
-) -> S::V {
+    dst: &mut [f32],
+    mut bias_sum: Option<&mut [f32]>,
+) {
     let f = w.filters;
     let out_len = g.positions() * f;
     let (offset, rows, cols) = output_tile(w, g, t, M);
-    // The tile's outputs lie inside the image's: checked by the slicing, c0 + LANES ≤ f.
-    let start = n * out_len + offset + c0;
-    let (dy, y) = (
-        dy[..n * out_len + out_len].as_ptr(),
-        y[..n * out_len + out_len].as_ptr(),
-    );
-    assert!(start + ((rows - 1) * g.out_w + cols - 1) * f + S::LANES <= (n + 1) * out_len);
+    let start = n * out_len + offset;
+    // The tile's outputs lie inside image n's: the last one's vectors end by (n + 1)·out_len.
+    assert!(start + ((rows - 1) * g.out_w + cols - 1) * f + f <= (n + 1) * out_len);
+    assert!(y.len() >= (n + 1) * out_len && dy.len() >= (n + 1) * out_len && dst.len() >= A * A * f);
+    assert!(bias_sum.as_ref().is_none_or(|b| b.len() >= f));
     let steps = (g.out_w * f, f);
-    // SAFETY: the reads stay inside image n's outputs (asserted above), and `dst` is the
-    // caller's tile of `dm`.
-    unsafe { transform_grad_tile::<S, A, M>(s, (dy.add(start), y.add(start)), steps, (rows, cols), relu, dst, f) }
+    let (dy, y, dst) = (dy.as_ptr(), y.as_ptr(), dst.as_mut_ptr());
+    for c0 in (0..f).step_by(S::LANES) {
+        // SAFETY: the reads stay inside image n's outputs and the writes inside the tile's
+        // α²·f values of `dm` (asserted above), with c0 + LANES ≤ f.
+        let total = unsafe {
+            let at = start + c0;
+            transform_grad_tile::<S, A, M>(s, (dy.add(at), y.add(at)), steps, (rows, cols), relu, dst.add(c0), f)
+        };
+        if let Some(bias_sum) = bias_sum.as_deref_mut() {
+            let sum = s.add(s.load(&bias_sum[c0..]), total);
+            s.store(&mut bias_sum[c0..], sum);
+        }
+    }
+}
+
+/// Which pooling window and which tap of it each of a tile's `M` output rows (or columns)
+/// falls in, if any: the first of them at `first`, `inside` of them inside the output.
+#[inline(always)]
+fn pool_places<const M: usize>(
+    first: usize,
+    inside: usize,
+    (stride, window, out): (usize, usize, usize),
+) -> [Option<(usize, usize)>; M] {
+    let mut places = [None; M];
+    for (i, place) in places.iter_mut().enumerate().take(inside) {
+        let (p, tap) = ((first + i) / stride, (first + i) % stride);
+        *place = (p < out && tap < window).then_some((p, tap));
+    }
+    places
 }
 
 /// [`plain_grad_tile`] with the output gradient rebuilt from a max pooling folded into this
-/// convolution (see [`OutputGrad::Pooled`]).
+/// convolution (see [`OutputGrad::Pooled`]). Where each output falls in the pooling is worked
+/// out once for the tile, not once per vector of channels.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn pooled_grad_tile<S: Simd, const A: usize, const M: usize>(
@@ -815,53 +850,69 @@ fn pooled_grad_tile<S: Simd, const A: usize, const M: usize>(
     g: &Window2d,
     pool: &Window2d,
     (pooled, argmax, dp): (&[f32], &[f32], &[f32]),
-    (n, t, c0): (usize, usize, usize),
+    (n, t): (usize, usize),
     relu: bool,
-    dst: *mut f32,
-) -> S::V {
+    dst: &mut [f32],
+    mut bias_sum: Option<&mut [f32]>,
+) {
     let f = w.filters;
     let (oy, ox) = ((t / w.tiles_w) * M, (t % w.tiles_w) * M);
     let (rows, cols) = (M.min(g.out_h - oy), M.min(g.out_w - ox));
-    // Which pooling window and tap each of the tile's rows and columns falls in, if any.
-    let place = |o: usize, stride: usize, window: usize, out: usize| {
-        let (p, tap) = (o / stride, o % stride);
-        (p < out && tap < window).then_some((p, tap))
-    };
-    let base = n * pool.positions() * f + c0;
-    let row_places: [_; M] = std::array::from_fn(|i| {
-        (i < rows)
-            .then(|| place(oy + i, pool.stride_h, pool.window_h, pool.out_h))
-            .flatten()
-    });
-    let mut grads = [[s.splat(0.0); M]; M];
-    let mut total = s.splat(0.0);
-    // Column by column, as `transform_grad_tile` sums: the bias gradient is then bit for bit
-    // that of the unfolded rules (the values skipped here are zeros there).
-    for j in 0..cols {
-        let Some((px, tx)) = place(ox + j, pool.stride_w, pool.window_w, pool.out_w) else {
-            continue;
-        };
-        for i in 0..rows {
-            let Some((py, ty)) = row_places[i] else {
-                continue;
-            };
-            let at = base + (py * pool.out_w + px) * f;
-            let mut hit = s.equal(s.load(&argmax[at..]), s.splat((ty * pool.window_w + tx) as f32));
-            if relu {
-                hit = s.and(hit, s.greater(s.load(&pooled[at..]), s.splat(0.0)));
+    let row_places = pool_places::<M>(oy, rows, (pool.stride_h, pool.window_h, pool.out_h));
+    let col_places = pool_places::<M>(ox, cols, (pool.stride_w, pool.window_w, pool.out_w));
+    // For each output of the tile that a pooling window reads: where its window's values
+    // start, and its tap's number (as the argmax records it).
+    let image = n * pool.positions() * f;
+    let mut sources = [[None; M]; M];
+    for i in 0..M {
+        for j in 0..M {
+            if let (Some((py, ty)), Some((px, tx))) = (row_places[i], col_places[j]) {
+                let at = image + (py * pool.out_w + px) * f;
+                assert!(at + f <= pooled.len() && at + f <= argmax.len() && at + f <= dp.len());
+                sources[i][j] = Some((at, (ty * pool.window_w + tx) as f32));
             }
-            grads[i][j] = s.and(hit, s.load(&dp[at..]));
-            total = s.add(total, grads[i][j]);
         }
     }
-    let transformed: [[S::V; A]; A] = sandwich_t(s, &Tile::<A, M>::MATRICES.at, &grads);
-    for i in 0..A {
-        for j in 0..A {
-            // SAFETY: `dst` is the caller's tile of `dm`: α² vectors f apart.
-            unsafe { s.store_ptr(dst.add((i * A + j) * f), transformed[i][j]) };
+    assert!(dst.len() >= A * A * f && bias_sum.as_ref().is_none_or(|b| b.len() >= f));
+    let matrices = &Tile::<A, M>::MATRICES;
+    for c0 in (0..f).step_by(S::LANES) {
+        let mut grads = [[s.splat(0.0); M]; M];
+        let mut total = s.splat(0.0);
+        // Column by column, as `transform_grad_tile` sums: the bias gradient is then bit for
+        // bit that of the unfolded rules (the values skipped here are zeros there).
+        for j in 0..M {
+            for i in 0..M {
+                let Some((at, tap)) = sources[i][j] else {
+                    continue;
+                };
+                // SAFETY: `at + f` lies inside the three arrays (asserted above), c0 + LANES ≤ f.
+                let (argmax, pooled, dp) = unsafe {
+                    let at = at + c0;
+                    (
+                        s.load_ptr(argmax.as_ptr().add(at)),
+                        s.load_ptr(pooled.as_ptr().add(at)),
+                        s.load_ptr(dp.as_ptr().add(at)),
+                    )
+                };
+                let mut hit = s.equal(argmax, s.splat(tap));
+                if relu {
+                    hit = s.and(hit, s.greater(pooled, s.splat(0.0)));
+                }
+                grads[i][j] = s.and(hit, dp);
+                total = s.add(total, grads[i][j]);
+            }
+        }
+        let transformed: [[S::V; A]; A] = sandwich_t(s, &matrices.at, &grads);
+        for i in 0..A {
+            for j in 0..A {
+                s.store(&mut dst[(i * A + j) * f + c0..], transformed[i][j]);
+            }
+        }
+        if let Some(bias_sum) = bias_sum.as_deref_mut() {
+            let sum = s.add(s.load(&bias_sum[c0..]), total);
+            s.store(&mut bias_sum[c0..], sum);
         }
     }
-    total
 }
 
 #[inline(always)]
@@ -886,24 +937,18 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
     // dM = A dY Aᵀ, with dY masked by the ReLU when it is fused.
     for n in 0..images {
         for t in 0..per_image {
-            let dst = dm[(n * per_image + t) * A * A * f..][..A * A * f].as_mut_ptr();
-            for c0 in (0..f).step_by(S::LANES) {
-                // SAFETY: the tile's α²·f values of `dm` are in bounds (sliced above), and
-                // c0 + LANES ≤ f.
-                let dst = unsafe { dst.add(c0) };
-                let total = match grad {
-                    OutputGrad::Plain { y, dy } => plain_grad_tile::<S, A, M>(s, w, g, (y, dy), (n, t, c0), relu, dst),
-                    OutputGrad::Pooled {
-                        pool,
-                        pooled,
-                        argmax,
-                        dp,
-                    } => pooled_grad_tile::<S, A, M>(s, w, g, pool, (pooled, argmax, dp), (n, t, c0), relu, dst),
-                };
-                if let Some(bias_sum) = bias_sum.as_deref_mut() {
-                    let sum = s.add(s.load(&bias_sum[c0..]), total);
-                    s.store(&mut bias_sum[c0..], sum);
+            let dst = &mut dm[(n * per_image + t) * A * A * f..][..A * A * f];
+            let bias_sum = bias_sum.as_deref_mut();
+            match grad {
+                OutputGrad::Plain { y, dy } => {
+                    plain_grad_tile::<S, A, M>(s, w, g, (y, dy), (n, t), relu, dst, bias_sum)
                 }
+                OutputGrad::Pooled {
+                    pool,
+                    pooled,
+                    argmax,
+                    dp,
+                } => pooled_grad_tile::<S, A, M>(s, w, g, pool, (pooled, argmax, dp), (n, t), relu, dst, bias_sum),
             }
         }
     }
