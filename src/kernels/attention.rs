@@ -205,19 +205,22 @@ fn forward_sample_body<S: Pow2>(
             small_gemm(s, (rows, dk, tkp), q_block, (keys_t, tkp), (scores, tkp), false);
             for (r, row) in scores.chunks_exact_mut(tkp).take(rows).enumerate() {
                 let i = first + r;
-                let scale = s.splat(d.scale);
-                for chunk in row.chunks_exact_mut(S::LANES) {
-                    s.store(chunk, s.mul(s.load(chunk), scale));
-                }
+                // The softmax scales the scores as it reads them, unless a mask replaces
+                // scaled scores (as Keras does): then they are scaled first.
+                let mut scale = d.scale;
                 if d.causal || mask.is_some() {
+                    let factor = s.splat(d.scale);
+                    for chunk in row.chunks_exact_mut(S::LANES) {
+                        s.store(chunk, s.mul(s.load(chunk), factor));
+                    }
                     for (j, score) in row[..tk].iter_mut().enumerate() {
                         if !d.allowed(mask, i, j) {
                             *score = MASKED;
                         }
                     }
+                    scale = 1.0;
                 }
-                softmax_row(s, row, tk);
-                probs[(h * tq + i) * tk..][..tk].copy_from_slice(&row[..tk]);
+                softmax_row(s, row, tk, scale, &mut probs[(h * tq + i) * tk..][..tk]);
                 if d.has_dropout() {
                     let base = n * d.probs_len() + (h * tq + i) * tk;
                     row[..tk]
@@ -648,6 +651,54 @@ mod tests {
             let scalar = at(SimdLevel::Scalar, 2);
             let worst = wide.iter().zip(&scalar).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
             assert!(worst < 1e-4, "{d:?}: scalar differs by {worst}");
+        }
+    }
+
+    /// The forward and backward kernels at the `imdb_transformer`'s shape (batch 32, 200
+    /// steps, 2 heads of 32), on 1 and 2 threads: the figures of docs/PERFORMANCE.md's
+    /// Transformer section.
+    #[test]
+    #[ignore = "a timing, not a check: cargo test --release --lib attention::tests::timing -- --ignored --nocapture"]
+    fn timing_at_the_imdb_transformer_shape() {
+        let d = dims(32, (200, 200), 2, 32, 32);
+        let (tq, tk) = d.steps;
+        let (qw, vw) = d.row_widths();
+        let (q, k, v) = (
+            values(d.batch * tq * qw, 1),
+            values(d.batch * tk * qw, 2),
+            values(d.batch * tk * vw, 3),
+        );
+        let dout = values(d.batch * tq * vw, 4);
+        let mut out = vec![0.0; dout.len()];
+        let mut probs = vec![0.0; d.batch * d.probs_len()];
+        let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+        // Two products forward, four backward, each 2·Tq·Tk·32 per sample and head.
+        let product_gflop = 2.0 * (d.batch * d.heads * tq * tk * d.key_dim) as f64 * 1e-9;
+        /// The fastest of 10 runs of `work`, each the mean of 5 calls, in ms.
+        fn fastest(mut work: impl FnMut()) -> f64 {
+            let runs = (0..10).map(|_| {
+                let started = std::time::Instant::now();
+                (0..5).for_each(|_| work());
+                started.elapsed().as_secs_f64() * 1e3 / 5.0
+            });
+            runs.fold(f64::MAX, f64::min)
+        }
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool");
+            pool.install(|| {
+                let forward = fastest(|| attention_forward(d, (&q, &k, &v), None, &mut out, &mut probs));
+                let backward = fastest(|| {
+                    attention_backward(d, (&q, &k, &v), &probs, &dout, (&mut dq, &mut dk, &mut dv))
+                });
+                println!(
+                    "{threads} thread(s): forward {forward:.3} ms ({:.0} GFLOP/s), backward {backward:.3} ms ({:.0} GFLOP/s)",
+                    2.0 * product_gflop / forward * 1e3,
+                    4.0 * product_gflop / backward * 1e3
+                );
+            });
         }
     }
 

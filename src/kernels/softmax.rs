@@ -135,32 +135,57 @@ pub(crate) fn sum<S: Simd>(s: S, a: &[f32]) -> f32 {
     sum_lanes(s, parts)
 }
 
-/// Softmax of the first `valid` values of `row` in place, through the row maximum; the rest of
-/// the row (padding: `row.len()` is a multiple of [`SUM_LANES`]) is set to 0.
+/// Lane numbers, for setting the lanes of a row's last vector that lie past its end.
+const LANE_NUMBERS: [f32; SUM_LANES] = [
+    0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+];
+
+/// `scale·row[at..at + LANES]`, its lanes at or past `valid` set to −∞ (whose `exp` is 0).
+/// In registers: writing −∞ into the padding first and reading the vector back stalls on the
+/// partial store (measured as a quarter of the attention forward's time).
 #[inline(always)]
-pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize) {
-    debug_assert!(row.len().is_multiple_of(SUM_LANES) && valid <= row.len());
-    row[valid..].fill(f32::NEG_INFINITY);
-    let mut high = s.splat(f32::NEG_INFINITY);
-    for chunk in row.chunks_exact(S::LANES) {
-        high = s.max(high, s.load(chunk));
+fn scaled_lanes<S: Simd>(s: S, row: &[f32], (at, valid): (usize, usize), scale: S::V) -> S::V {
+    let x = s.mul(s.load(&row[at..]), scale);
+    if at + S::LANES <= valid {
+        return x;
     }
+    let inside = s.greater(s.splat(valid.saturating_sub(at) as f32), s.load(&LANE_NUMBERS));
+    s.select(inside, x, s.splat(f32::NEG_INFINITY))
+}
+
+/// Softmax of `scale·row[..valid]`, written over `row` (whose padding past `valid` becomes 0;
+/// `row.len()` is a multiple of [`SUM_LANES`]) and into `probs[..valid]`: the maximum, the
+/// exponentials and their sum, then one pass that normalizes both copies.
+#[inline(always)]
+pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, scale: f32, probs: &mut [f32]) {
+    debug_assert!(row.len().is_multiple_of(SUM_LANES) && valid <= row.len() && valid <= probs.len());
+    let scale = s.splat(scale);
+    // Four running maxima, so the pass is not one chain of dependent instructions.
+    let mut highs = [s.splat(f32::NEG_INFINITY); 4];
+    for (c, at) in (0..row.len()).step_by(S::LANES).enumerate() {
+        highs[c % 4] = s.max(highs[c % 4], scaled_lanes(s, row, (at, valid), scale));
+    }
+    let high = s.max(s.max(highs[0], highs[1]), s.max(highs[2], highs[3]));
     let mut lanes = [0.0f32; SUM_LANES];
     s.store(&mut lanes, high);
     let max = lanes[..S::LANES].iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let max = s.splat(max);
     let mut parts = [s.splat(0.0); 2];
-    for chunk in row.chunks_exact_mut(SUM_LANES) {
+    for start in (0..row.len()).step_by(SUM_LANES) {
         for (u, part) in parts.iter_mut().enumerate().take(SUM_LANES / S::LANES) {
-            let at = &mut chunk[u * S::LANES..];
-            let e = exp(s, s.sub(s.load(at), max));
-            s.store(at, e);
+            let at = start + u * S::LANES;
+            let e = exp(s, s.sub(scaled_lanes(s, row, (at, valid), scale), max));
+            s.store(&mut row[at..], e);
             *part = s.add(*part, e);
         }
     }
     let inv = s.splat(1.0 / sum_lanes(s, parts));
-    for chunk in row.chunks_exact_mut(S::LANES) {
-        s.store(chunk, s.mul(s.load(chunk), inv));
+    for at in (0..row.len()).step_by(S::LANES) {
+        let p = s.mul(s.load(&row[at..]), inv);
+        s.store(&mut row[at..], p);
+        if at < valid {
+            s.store_partial(&mut probs[at..], (valid - at).min(S::LANES), p);
+        }
     }
 }
 
@@ -190,11 +215,13 @@ mod tests {
         for (j, v) in row.iter_mut().enumerate().take(19) {
             *v = (j as f32 * 0.37).sin() * 4.0;
         }
-        let reference: Vec<f64> = row[..19].iter().map(|&v| (v as f64).exp()).collect();
+        let reference: Vec<f64> = row[..19].iter().map(|&v| (0.5 * v as f64).exp()).collect();
         let total: f64 = reference.iter().sum();
-        softmax_row(Scalar, &mut row, 19);
+        let mut probs = [0.0f32; 19];
+        softmax_row(Scalar, &mut row, 19, 0.5, &mut probs);
         for j in 0..19 {
             assert!((row[j] as f64 - reference[j] / total).abs() < 1e-6);
+            assert_eq!(row[j], probs[j]);
         }
         assert!(row[19..].iter().all(|&v| v == 0.0));
         let dots = dot(Scalar, &[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0, 7.0]);
