@@ -9,8 +9,6 @@
 //! longer there are left out of it), and is saved in the model's config (`nested_models`).
 
 use super::Model;
-use super::plan::Plan;
-use super::summary::group_thousands;
 use crate::error::{Error, Result};
 use serde_json::{Value, json};
 
@@ -146,30 +144,4 @@ impl Model {
         (!self.network.nested.is_empty())
             .then(|| Value::Array(self.network.nested.iter().map(NestedModel::to_json).collect()))
     }
-}
-
-/// The summary's lines on nested models: each one's name, class, layers and weights (`plan`'s
-/// counts; none without a plan), and whether it is trainable.
-pub(super) fn summary_lines(model: &Model, plan: Option<&Plan>) -> String {
-    let mut out = String::new();
-    for nested in &model.network.nested {
-        let members: Vec<usize> = (0..model.network.layers.len())
-            .filter(|&i| nested.layers.iter().any(|n| n == model.network.layers[i].name()))
-            .collect();
-        let params: usize = plan.map_or(0, |plan| members.iter().map(|&i| plan.layer_params[i].0).sum());
-        let first = members.first().map_or("", |&i| model.network.layers[i].name());
-        let last = members.last().map_or("", |&i| model.network.layers[i].name());
-        let trainable = match model.is_nested_trainable(&nested.name) {
-            Ok(true) => "trainable",
-            _ => "frozen",
-        };
-        out += &format!(
-            " Nested model: {} ({}): {} layers, {first} to {last}, {} params, {trainable}\n",
-            nested.name,
-            nested.class_name,
-            members.len(),
-            group_thousands(params),
-        );
-    }
-    out
 }

@@ -66,7 +66,7 @@ fn render(model: &Model, plan: Option<&Plan>) -> String {
         }
     }
     out += &rule('└', '┴', '┘', '─');
-    out + &totals(plan) + &super::nested::summary_lines(model, plan) + &quantized_sizes(model)
+    out + &totals(plan) + &nested_model_lines(model, plan) + &quantized_sizes(model)
 }
 
 /// A functional model: one row per layer, with the calls it reads from ("connected to").
@@ -123,7 +123,7 @@ fn render_functional(model: &Model, plan: Option<&Plan>) -> String {
         }
     }
     out += &line('└', '┴', '┘', '─');
-    out + &totals(plan) + &super::nested::summary_lines(model, plan) + &quantized_sizes(model)
+    out + &totals(plan) + &nested_model_lines(model, plan) + &quantized_sizes(model)
 }
 
 /// The class name, with `int8` or `f32` after it in a quantized model (for layers with weights).
@@ -252,4 +252,30 @@ mod tests {
         assert_eq!(bytes(1_074_102_282), "4.00 GB");
         assert_eq!(bytes(262_144), "1.00 MB");
     }
+}
+
+/// The summary's lines on nested models: each one's name, class, layers and weights (`plan`'s
+/// counts; none without a plan), and whether it is trainable.
+fn nested_model_lines(model: &Model, plan: Option<&Plan>) -> String {
+    let mut out = String::new();
+    for nested in &model.network.nested {
+        let members: Vec<usize> = (0..model.network.layers.len())
+            .filter(|&i| nested.layer_names().iter().any(|n| n == model.network.layers[i].name()))
+            .collect();
+        let params: usize = plan.map_or(0, |plan| members.iter().map(|&i| plan.layer_params[i].0).sum());
+        let first = members.first().map_or("", |&i| model.network.layers[i].name());
+        let last = members.last().map_or("", |&i| model.network.layers[i].name());
+        let trainable = match model.is_nested_trainable(nested.name()) {
+            Ok(true) => "trainable",
+            _ => "frozen",
+        };
+        out += &format!(
+            " Nested model: {} ({}): {} layers, {first} to {last}, {} params, {trainable}\n",
+            nested.name(),
+            nested.class_name(),
+            members.len(),
+            group_thousands(params),
+        );
+    }
+    out
 }
