@@ -239,21 +239,6 @@ fn bytes(count: usize) -> String {
     format!("{size:.2} PB")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_like_keras() {
-        assert_eq!(group_thousands(101770), "101,770");
-        assert_eq!(group_thousands(0), "0");
-        assert_eq!(bytes(101770), "397.54 KB");
-        assert_eq!(bytes(0), "0.00 B");
-        assert_eq!(bytes(1_074_102_282), "4.00 GB");
-        assert_eq!(bytes(262_144), "1.00 MB");
-    }
-}
-
 /// The summary's lines on nested models: each one's name, class, layers and weights (`plan`'s
 /// counts; none without a plan), and whether it is trainable.
 fn nested_model_lines(model: &Model, plan: Option<&Plan>) -> String {
@@ -278,4 +263,19 @@ fn nested_model_lines(model: &Model, plan: Option<&Plan>) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_keras() {
+        assert_eq!(group_thousands(101770), "101,770");
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(bytes(101770), "397.54 KB");
+        assert_eq!(bytes(0), "0.00 B");
+        assert_eq!(bytes(1_074_102_282), "4.00 GB");
+        assert_eq!(bytes(262_144), "1.00 MB");
+    }
 }
