@@ -3,28 +3,13 @@
 //! (MobileNetV3's hard_sigmoid, EfficientNet's ImageNet scaling). Fixtures:
 //! `tools/make_keras2_fixtures.py` (tf_keras 2.21, random weights).
 
+mod common;
 use serde_json::{Value, json};
 use strata::Tensor;
 use strata::io::keras_model_from_config;
 use strata::model::Model;
 
-fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/keras/applications/{name}"))
-}
-
-/// The gzipped fixture `NAME.gz` unpacked under its own name into a fresh temporary folder.
-fn unpacked(name: &str) -> std::path::PathBuf {
-    let mut bytes = Vec::new();
-    let file = std::fs::File::open(fixture(&format!("{name}.gz"))).unwrap();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut bytes).unwrap();
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("strata-keras2-{}-{call}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
+use common::{application_fixture as fixture, unpacked_application_fixture as unpacked};
 
 /// The fixture's description: input batch, tf.keras 2's output, parameter count, nested models.
 fn keras_io(name: &str) -> Value {

@@ -3,30 +3,13 @@
 //! (the layout of the `weights="imagenet"` files), found by name or in Keras's layer order.
 //! Fixtures: `tools/make_keras_weights_files.py`.
 
+mod common;
 use strata::Tensor;
 use strata::applications::{self, Options, Pooling};
 use strata::model::Model;
 use strata::prelude::*;
 
-fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/keras/applications/{name}"))
-}
-
-/// The gzipped fixture `NAME.gz` unpacked under its own name into a fresh temporary folder
-/// (Keras tells its formats apart by name: `x.weights.h5`, `w.h5`).
-fn unpacked(name: &str) -> std::path::PathBuf {
-    let mut bytes = Vec::new();
-    let file = std::fs::File::open(fixture(&format!("{name}.gz"))).unwrap();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut bytes).unwrap();
-    // A folder per call: tests run in parallel and may unpack the same fixture.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("strata-weights-files-{}-{call}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
+use common::{application_fixture as fixture, unpacked_application_fixture as unpacked};
 
 /// The fixture's input batch and Keras 3's output for it.
 fn keras_io() -> (Tensor, Tensor) {

@@ -203,3 +203,24 @@ pub fn small_mnist(dir: &std::path::Path, train: usize, test: usize) {
         );
     }
 }
+
+/// A Keras Applications fixture's path (`tests/fixtures/keras/applications/NAME`).
+pub fn application_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/keras/applications/{name}"))
+}
+
+/// The gzipped application fixture `NAME.gz` unpacked under its own name into a fresh temporary
+/// folder (Keras tells its formats apart by name: `x.weights.h5`, `w.h5`).
+pub fn unpacked_application_fixture(name: &str) -> std::path::PathBuf {
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(application_fixture(&format!("{name}.gz"))).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut bytes).unwrap();
+    // A folder per call: tests run in parallel and may unpack the same fixture.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("strata-application-{}-{call}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
