@@ -258,19 +258,22 @@ impl Patterns<'_> {
         }
     }
 
+    /// The attribute holding the value of the `Constant` node that makes `name`: its tensor
+    /// (`value`) or its list or number (`plain`, e.g. `value_ints`).
+    fn constant_value(&self, name: &str, plain: &str) -> Option<&AttributeProto> {
+        let node = &self.graph.node[self.maker_of(name)?];
+        if node.op_type != "Constant" {
+            return None;
+        }
+        node.attribute.iter().find(|a| a.name == "value" || a.name == plain)
+    }
+
     /// The integers a constant (an initializer or a `Constant` node) holds.
     fn integers(&self, name: &str) -> Option<Vec<i64>> {
         let tensor = match self.graph.initializer.iter().find(|t| t.name == name) {
             Some(t) => t,
             None => {
-                let node = &self.graph.node[self.maker_of(name)?];
-                if node.op_type != "Constant" {
-                    return None;
-                }
-                let value = node
-                    .attribute
-                    .iter()
-                    .find(|a| a.name == "value" || a.name == "value_ints")?;
+                let value = self.constant_value(name, "value_ints")?;
                 if value.name == "value_ints" {
                     return Some(value.ints.clone());
                 }
@@ -348,14 +351,7 @@ impl Patterns<'_> {
         if let Some(t) = self.graph.initializer.iter().find(|t| t.name == name) {
             return number(t);
         }
-        let node = &self.graph.node[self.maker_of(name)?];
-        if node.op_type != "Constant" {
-            return None;
-        }
-        let value = node
-            .attribute
-            .iter()
-            .find(|a| a.name == "value" || a.name == "value_float")?;
+        let value = self.constant_value(name, "value_float")?;
         match &value.t {
             Some(t) => number(t),
             None => value.f,
