@@ -1,5 +1,6 @@
 //! Mixed precision (Keras's `mixed_bfloat16`): a bfloat16 Dense layer and convolution against
-//! hand-computed values on rounded inputs, the global policy and its errors, and the MLP and
+//! hand-computed values on rounded inputs, the global policy and its errors, `mixed_float16`
+//! computed in f32 with a warning, and the MLP and
 //! CNN trained under it reaching the accuracy of f32 training on the same data and seed.
 
 use std::sync::{Mutex, OnceLock};
@@ -138,9 +139,7 @@ fn a_bfloat16_convolution_matches_the_f32_one_on_rounded_inputs() {
 fn the_global_policy_reaches_layers_built_after_it_and_names_are_checked() {
     let _lock = POLICY.lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(mixed_precision::global_policy(), DTypePolicy::Float32);
-    let error = mixed_precision::set_global_policy("mixed_float16")
-        .unwrap_err()
-        .to_string();
+    let error = mixed_precision::set_global_policy("float16").unwrap_err().to_string();
     assert!(error.contains("float32") && error.contains("mixed_bfloat16"), "{error}");
     mixed_precision::set_global_policy("mixed_bfloat16").unwrap();
     let (dense, conv) = (Dense::new(4), Conv2D::new(8, 3));
@@ -166,6 +165,38 @@ fn the_global_policy_reaches_layers_built_after_it_and_names_are_checked() {
         .iter()
         .find_map(|c| c.pointer("/dtype/config/name").and_then(|v| v.as_str()));
     assert_eq!(name, Some("mixed_bfloat16"), "{config:?}");
+}
+
+/// Keras's `mixed_float16` runs, in f32 (strata has no float16 kernels), with one warning:
+/// the outputs are those of the f32 model, and the policy's name is saved with the layer.
+#[test]
+fn mixed_float16_computes_in_f32_keeps_its_name_and_warns() {
+    let _lock = POLICY.lock().unwrap_or_else(|e| e.into_inner());
+    let build = || {
+        let mut model = Sequential::new();
+        model.seed(3);
+        model
+            .add(Input::new(&[6]))
+            .add(Dense::new(5).activation("relu"))
+            .add(Dense::new(3).activation("softmax"));
+        model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+        model
+    };
+    let mut plain = build();
+    mixed_precision::set_global_policy("mixed_float16").unwrap();
+    assert!(mixed_precision::float16_warning_printed());
+    let mut half = build();
+    mixed_precision::set_global_policy("float32").unwrap();
+    let names: Vec<_> = half
+        .layers()
+        .iter()
+        .filter_map(|l| l.config().pointer("/dtype/config/name")?.as_str().map(String::from))
+        .collect();
+    assert_eq!(names, ["mixed_float16", "mixed_float16"]);
+    assert_eq!(DTypePolicy::MixedFloat16.compute_dtype(), "float32");
+    let x = Tensor::from_vec(vec![4, 6], values(24, 9)).unwrap();
+    let bits = |t: Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(plain.predict(&x, 4).unwrap()), bits(half.predict(&x, 4).unwrap()));
 }
 
 /// MNIST scaled to [0, 1], loaded once.

@@ -11,8 +11,9 @@ const BLOCK_VECTORS: usize = 8;
 
 /// `c = a · b`, or `c += a · b` when `accumulate`; `a` holds `k` values, `b` is `k×n`
 /// row-major, `c` holds `n`. Each output is one multiply-add chain over `k` in order, on every
-/// vector width (so AVX-512 and AVX2 give the same bits), and the sum is added to `c` after it
-/// is complete, as `gemm` adds its product.
+/// vector width (so AVX-512 and AVX2 give the same bits; the scalar fallback rounds each
+/// product before adding it, on every column alike), and the sum is added to `c` after it is
+/// complete, as `gemm` adds its product.
 pub(super) fn row_times_matrix(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize, accumulate: bool) {
     row_times_matrix_simd(&a[..k], &b[..k * n], &mut c[..n], accumulate);
 }
@@ -28,28 +29,71 @@ fn row_times_matrix_body<S: Simd>(s: S, a: &[f32], b: &[f32], c: &mut [f32], acc
     let mut first = 0;
     while first < vectors {
         let count = (vectors - first).min(BLOCK_VECTORS);
-        let mut sums = [s.splat(0.0); BLOCK_VECTORS];
-        for (&x, row) in a.iter().zip(b.chunks_exact(n)) {
-            let x = s.splat(x);
-            for (v, sum) in sums[..count].iter_mut().enumerate() {
-                let at = (first + v) * S::LANES;
-                *sum = s.mul_add(x, s.load(&row[at..at + S::LANES]), *sum);
-            }
-        }
-        for (v, sum) in sums[..count].iter().enumerate() {
-            let at = (first + v) * S::LANES;
-            let out = &mut c[at..at + S::LANES];
-            let sum = if accumulate { s.add(s.load(out), *sum) } else { *sum };
-            s.store(out, sum);
+        let block = Block {
+            a,
+            b,
+            first: first * S::LANES,
+            accumulate,
+        };
+        // A block size known at compile time: the loop over its vectors unrolls, the sums
+        // stay in registers and the row slice is checked once (with the size a variable, the
+        // sums went through the stack and each load had its own check: half the speed).
+        match count {
+            1 => block.run::<S, 1>(s, c),
+            2 => block.run::<S, 2>(s, c),
+            3 => block.run::<S, 3>(s, c),
+            4 => block.run::<S, 4>(s, c),
+            5 => block.run::<S, 5>(s, c),
+            6 => block.run::<S, 6>(s, c),
+            7 => block.run::<S, 7>(s, c),
+            _ => block.run::<S, BLOCK_VECTORS>(s, c),
         }
         first += count;
     }
-    // The columns past the last whole vector (the mlp's 10 outputs), one chain each.
-    for (j, out) in c.iter_mut().enumerate().skip(vectors * S::LANES) {
-        let sum = a
-            .iter()
-            .zip(b[j..].iter().step_by(n))
-            .fold(0.0f32, |sum, (&x, &w)| x.mul_add(w, sum));
-        *out = if accumulate { *out + sum } else { sum };
+    // The columns past the last whole vector (the mlp's 10 outputs): one more vector of sums,
+    // each lane still one column's chain over `k` in order. Summed one column after the other
+    // they were latency-bound (10 chains of 128 dependent multiply-adds, a microsecond).
+    let (at, width) = (vectors * S::LANES, n - vectors * S::LANES);
+    if width > 0 {
+        let mut sum = s.splat(0.0);
+        for (&x, row) in a.iter().zip(b.chunks_exact(n)) {
+            sum = s.mul_add(s.splat(x), s.load_partial(&row[at..], width), sum);
+        }
+        let out = &mut c[at..];
+        let sum = if accumulate {
+            s.add(s.load_partial(out, width), sum)
+        } else {
+            sum
+        };
+        s.store_partial(out, width, sum);
+    }
+}
+
+/// One pass over `b` for the columns from `first` on, `COUNT` vectors of them.
+struct Block<'a> {
+    a: &'a [f32],
+    b: &'a [f32],
+    first: usize,
+    accumulate: bool,
+}
+
+impl Block<'_> {
+    #[inline(always)]
+    fn run<S: Simd, const COUNT: usize>(&self, s: S, c: &mut [f32]) {
+        let (n, width) = (c.len(), COUNT * S::LANES);
+        let mut sums = [s.splat(0.0); COUNT];
+        for (&x, row) in self.a.iter().zip(self.b.chunks_exact(n)) {
+            let x = s.splat(x);
+            let row = &row[self.first..self.first + width];
+            for (v, sum) in sums.iter_mut().enumerate() {
+                *sum = s.mul_add(x, s.load(&row[v * S::LANES..]), *sum);
+            }
+        }
+        let out = &mut c[self.first..self.first + width];
+        for (v, sum) in sums.into_iter().enumerate() {
+            let out = &mut out[v * S::LANES..];
+            let sum = if self.accumulate { s.add(s.load(out), sum) } else { sum };
+            s.store(out, sum);
+        }
     }
 }

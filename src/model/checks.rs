@@ -29,7 +29,8 @@ impl Model {
                 x.rows()
             )));
         }
-        let sample_shapes: Vec<&[usize]> = xs.iter().map(|x| &x.shape()[1..]).collect();
+        // Off the heap: `predict` of one sample checks its input on every call.
+        let sample_shapes: smallvec::SmallVec<[&[usize]; 4]> = xs.iter().map(|x| &x.shape()[1..]).collect();
         if !self.build_if_declared()? {
             self.build_inputs(&sample_shapes)?;
         }

@@ -170,8 +170,11 @@ struct TrainingState {
 struct Workspace {
     tape: Tape,
     call_outputs: Vec<Var>,
-    /// Which calls `predict` fuses (see `inference.rs`), rebuilt at each `predict`.
+    /// Which calls `predict` fuses (see `inference.rs`), rebuilt by a `predict` that finds
+    /// the weights changed since.
     inference_plan: Vec<inference::Step>,
+    /// The weights generation (`ParamStore::generation`) `inference_plan` was made for.
+    inference_plan_generation: Option<u64>,
     /// `predict` runs every layer as it is (`Model::set_inference_fusion(false)`).
     unfused: bool,
 }
