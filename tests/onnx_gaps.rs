@@ -20,6 +20,17 @@ const INT64: i32 = 7;
 /// A graph on input `x` of `(batch, 6)` (`batch` `None`: dynamic) with output `y` of
 /// `(batch, 2, 3)`.
 fn graph(nodes: Vec<NodeProto>, initializers: Vec<TensorProto>, batch: Option<i64>) -> ModelProto {
+    graph_of(nodes, initializers, batch, &[6], &[2, 3])
+}
+
+/// A graph on input `x` of `(batch, input…)` with output `y` of `(batch, output…)`.
+fn graph_of(
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    batch: Option<i64>,
+    input: &[i64],
+    output: &[i64],
+) -> ModelProto {
     let dim = |d: Option<i64>| Dimension {
         value: Some(match d {
             Some(d) => DimensionValue::DimValue(d),
@@ -41,8 +52,20 @@ fn graph(nodes: Vec<NodeProto>, initializers: Vec<TensorProto>, batch: Option<i6
             node: nodes,
             name: "g".into(),
             initializer: initializers,
-            input: vec![value("x", vec![dim(batch), dim(Some(6))])],
-            output: vec![value("y", vec![dim(batch), dim(Some(2)), dim(Some(3))])],
+            input: vec![value(
+                "x",
+                std::iter::once(batch)
+                    .chain(input.iter().map(|&d| Some(d)))
+                    .map(dim)
+                    .collect(),
+            )],
+            output: vec![value(
+                "y",
+                std::iter::once(batch)
+                    .chain(output.iter().map(|&d| Some(d)))
+                    .map(dim)
+                    .collect(),
+            )],
         }),
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
@@ -177,6 +200,50 @@ fn a_flattened_batch_reshaped_back_is_a_reshape() {
     assert_eq!(y.shape(), [2, 2, 3]);
     let expected: Vec<f32> = values.iter().map(|v| v.max(0.0)).collect();
     assert_eq!(y.data(), &expected[..]);
+}
+
+/// `AveragePool` 3×3, stride 1, pads 1 on a 3×3 image of ones: PyTorch's default
+/// (`count_include_pad = 1`, Inception's pooling branches) counts the pads as zeros, so a
+/// corner is 4/9 and an edge 6/9; with `count_include_pad = 0` every window's mean is 1.
+#[test]
+fn average_pooling_counts_the_pads_when_told_to() {
+    for (include, corner, edge) in [(1, 4.0 / 9.0, 6.0 / 9.0), (0, 1.0, 1.0)] {
+        let int = |name: &str, i: i64| AttributeProto {
+            name: name.into(),
+            i: Some(i),
+            r#type: 2,
+            ..Default::default()
+        };
+        let list = |name: &str, ints: &[i64]| AttributeProto {
+            name: name.into(),
+            ints: ints.to_vec(),
+            r#type: 7,
+            ..Default::default()
+        };
+        let pool = NodeProto {
+            attribute: vec![
+                list("kernel_shape", &[3, 3]),
+                list("pads", &[1, 1, 1, 1]),
+                int("count_include_pad", include),
+            ],
+            ..node("AveragePool", &["h"], "y")
+        };
+        let model = graph_of(
+            vec![node("Relu", &["x"], "h"), pool],
+            vec![],
+            None,
+            &[1, 3, 3],
+            &[1, 3, 3],
+        );
+        let mut model = import(&model).unwrap();
+        let y = model
+            .predict(&Tensor::from_vec(vec![1, 3, 3, 1], vec![1.0; 9]).unwrap(), 1)
+            .unwrap();
+        let expected = [corner, edge, corner, edge, 1.0, edge, corner, edge, corner];
+        for (got, want) in y.data().iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "count_include_pad {include}: {:?}", y.data());
+        }
+    }
 }
 
 /// An `.npy` file of f32 as a tensor.

@@ -648,6 +648,13 @@ impl Converter {
                 window.padding = padding;
             }
         }
+        // Keras's "same" average leaves the pads out of each window's count; ONNX's
+        // `count_include_pad = 1` (PyTorch's default, Inception's pooling branches) counts them
+        // as zeros: explicit padding then.
+        if !max && window.padding == Padding::Same && node.int("count_include_pad", 0) != 0 {
+            let size = [x.shape[1], x.shape[2]];
+            window.padding = Padding::Explicit(same_pads(size, window.kernel, window.strides, window.dilations));
+        }
         let padding = match &window.padding {
             Padding::Explicit(_) if max && !x.non_negative => {
                 return Err(
