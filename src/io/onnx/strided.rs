@@ -168,10 +168,10 @@ impl Converter {
             )
         };
         let batch = self.static_batch.ok_or_else(not_per_sample)?;
-        if c.shape.first() != Some(&batch) || batch == 0 {
+        let per_sample = values.len() / batch.max(1);
+        if c.shape.first() != Some(&batch) || batch == 0 || per_sample == 0 {
             return Err(not_per_sample());
         }
-        let per_sample = values.len() / batch;
         let (first, rest) = values.split_at(per_sample);
         let stride = match rest.first() {
             Some(&v) => v.checked_sub(first[0]).ok_or_else(not_per_sample)?,
@@ -234,7 +234,7 @@ impl Converter {
             .map(|&d| usize::try_from(d).ok().filter(|&d| d > 0))
             .collect();
         match rest {
-            Some(rest) if batch_first && rest.iter().product::<usize>() == count => {
+            Some(rest) if batch_first && rest.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) == Some(count) => {
                 self.reshape_computed(node, x, rest)
             }
             _ => Err(format!(
