@@ -336,3 +336,38 @@ fn survey_the_exported_zoo() {
         .collect();
     std::fs::write(folder.join("strata.txt"), lines.join("\n") + "\n").unwrap();
 }
+
+/// A vision transformer's patches: a `(C, H, W)` map reshaped to `(C, H·W)` and transposed to
+/// `(H·W, C)` steps. Strata holds the map channels-last, `(H, W, C)`, whose values are those
+/// steps already: the output is the input's values (after the ReLU) in strata's order.
+#[test]
+fn a_map_reshaped_to_patches_keeps_strata_layout() {
+    let transpose = NodeProto {
+        attribute: vec![AttributeProto {
+            name: "perm".into(),
+            ints: vec![0, 2, 1],
+            r#type: 7,
+            ..Default::default()
+        }],
+        ..node("Transpose", &["patches"], "y")
+    };
+    let model = graph_of(
+        vec![
+            node("Relu", &["x"], "h"),
+            node("Reshape", &["h", "target"], "patches"),
+            transpose,
+        ],
+        vec![ints("target", &[3], &[0, 2, 6])],
+        None,
+        &[2, 2, 3],
+        &[6, 2],
+    );
+    let mut model = import(&model).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(model.output_shape(), Some(&[6, 2][..]));
+    let values: Vec<f32> = (0..24).map(|k| k as f32 - 5.0).collect();
+    let y = model
+        .predict(&Tensor::from_vec(vec![2, 2, 3, 2], values.clone()).unwrap(), 2)
+        .unwrap();
+    let expected: Vec<f32> = values.iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(y.data(), &expected[..]);
+}
