@@ -1,8 +1,10 @@
 """Exports the same PyTorch models through both exporters at several opsets, and the
 architectures people export, for ONNX import's survey (issue 17): which graphs strata reads.
 
-    /tmp/venv-onnx/bin/python tools/onnx_general_fixtures.py --survey OUT [NAME ...]
+    /tmp/venv-onnx/bin/python tools/onnx_general_fixtures.py --survey OUT [NAME ... | zoo]
     STRATA_ONNX_LARGE=OUT cargo test --release --test onnx_import -- --ignored torchvision --nocapture
+    STRATA_ONNX_SURVEY=OUT cargo test --release --test onnx_gaps -- --ignored survey --nocapture
+    /tmp/venv-onnx/bin/python tools/onnx_general_fixtures.py --table OUT
     /tmp/venv-onnx/bin/python tools/onnx_general_fixtures.py tests/fixtures/onnx_general [NAME ...]
 
 The venv needs torch, torchvision, onnx, onnxruntime, onnxscript, numpy and transformers (as for
@@ -10,12 +12,16 @@ tools/onnx_import_fixtures.py, whose small models this reuses). `--survey` write
 model and each exporter and opset it is exported at, OUT/MODEL_EXPORTER_OPSET.onnx (EXPORTER
 `ts`, the TorchScript exporter, `dynamo=False`, or `dynamo`, `torch.export`), its input and ONNX
 Runtime's output (the layout the ignored test of tests/onnx_import.rs checks within 1e-4), and
-OUT/survey.txt: what exported and what the exporter refused. Without `--survey` it writes the
+OUT/survey.txt: what exported and what the exporter refused. `zoo` stands for the rest of
+torchvision's classifiers (ZOO). The ignored `survey_the_exported_zoo` of tests/onnx_gaps.rs
+imports each file and writes OUT/strata.txt (within 1e-4 of ONNX Runtime relative to the
+outputs' deviation, or why strata refused), and `--table OUT` joins the two. Without `--survey` it writes the
 small fixtures tests/onnx_general.rs checks (committed, a few hundred KB together): the opset
 spread of small models and the architectures that are small enough at a small size.
 """
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -38,6 +44,15 @@ def torchvision_model(name, **options):
     import torchvision
 
     return lambda: getattr(torchvision.models, name)(weights=None, **options)
+
+
+def tiny_convnext():
+    """torchvision's ConvNeXt with two narrow stages of one block each: its depthwise 7x7
+    convolutions, per-pixel Linear layers, LayerNorm2d and the pooled map torch.export writes
+    as an `as_strided` (a Reshape to [-1] and a Gather by indices computed from the batch size)."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+    return ConvNeXt([CNBlockConfig(8, 16, 1), CNBlockConfig(16, None, 1)], num_classes=5)
 
 
 def distilbert(classifier):
@@ -83,6 +98,7 @@ MODELS = {
     "ops": (Ops, (2, 3, 8, 8), None, SPREAD),
     "tiny_resnet": (TinyResNet, (2, 3, 32, 32), None, SPREAD),
     "tiny_mobilenet": (tiny_mobilenet, (2, 3, 32, 32), None, SPREAD),
+    "tiny_convnext": (tiny_convnext, (2, 3, 16, 16), None, OLD_AND_NEW),
     "tiny_bert": (lambda: tiny_bert("eager"), (2, 16), 100, SPREAD),
     "distilbert": (lambda: distilbert(False), (2, 16), 100, OLD_AND_NEW),
     "distilbert_classifier": (lambda: distilbert(True), (2, 16), 100, LIGHT),
@@ -96,6 +112,38 @@ MODELS = {
     "mobilenet_v3_large": (torchvision_model("mobilenet_v3_large"), (2, 3, 64, 64), None, LIGHT),
     # Its adaptive pooling to 7x7 exports at 224x224 only (the 7x7 map it already is).
     "vgg11": (torchvision_model("vgg11"), (2, 3, 224, 224), None, {"ts": [17], "dynamo": [18]}),
+}
+
+# The rest of torchvision's classification zoo (`--survey OUT zoo`), one model per family, at
+# the smallest input each architecture takes (64x64 where it can; VGG and AlexNet end in an
+# adaptive pooling to the 7x7 or 6x6 map they have at 224x224 only; Inception v3 needs 75x75;
+# MaxViT's windows need multiples of 224), through both exporters at their usual opsets.
+ZOO = {
+    "resnet18": (torchvision_model("resnet18"), (2, 3, 64, 64), None, LIGHT),
+    "resnet50": (torchvision_model("resnet50"), (2, 3, 64, 64), None, LIGHT),
+    "resnext50_32x4d": (torchvision_model("resnext50_32x4d"), (2, 3, 64, 64), None, LIGHT),
+    "wide_resnet50_2": (torchvision_model("wide_resnet50_2"), (2, 3, 64, 64), None, LIGHT),
+    "regnet_x_400mf": (torchvision_model("regnet_x_400mf"), (2, 3, 64, 64), None, LIGHT),
+    "regnet_y_400mf": MODELS["regnet_y_400mf"],
+    "mnasnet0_5": (torchvision_model("mnasnet0_5"), (2, 3, 64, 64), None, LIGHT),
+    "mobilenet_v2": (torchvision_model("mobilenet_v2"), (2, 3, 64, 64), None, LIGHT),
+    "mobilenet_v3_small": (torchvision_model("mobilenet_v3_small"), (2, 3, 64, 64), None, LIGHT),
+    "mobilenet_v3_large": MODELS["mobilenet_v3_large"],
+    "efficientnet_b0": MODELS["efficientnet_b0"],
+    "efficientnet_v2_s": (torchvision_model("efficientnet_v2_s"), (2, 3, 64, 64), None, LIGHT),
+    "shufflenet_v2_x1_0": (torchvision_model("shufflenet_v2_x1_0"), (2, 3, 64, 64), None, LIGHT),
+    "squeezenet1_0": (torchvision_model("squeezenet1_0"), (2, 3, 64, 64), None, LIGHT),
+    "squeezenet1_1": (torchvision_model("squeezenet1_1"), (2, 3, 64, 64), None, LIGHT),
+    "googlenet": MODELS["googlenet"],
+    "inception_v3": (torchvision_model("inception_v3", aux_logits=False, init_weights=True), (2, 3, 75, 75), None,
+                     LIGHT),
+    "densenet121": (torchvision_model("densenet121"), (2, 3, 64, 64), None, LIGHT),
+    "vgg11_bn": (torchvision_model("vgg11_bn"), (2, 3, 224, 224), None, LIGHT),
+    "alexnet": (torchvision_model("alexnet"), (2, 3, 224, 224), None, LIGHT),
+    "convnext_tiny": (torchvision_model("convnext_tiny"), (2, 3, 64, 64), None, LIGHT),
+    "swin_t": (torchvision_model("swin_t"), (2, 3, 64, 64), None, LIGHT),
+    "vit_b_16": (torchvision_model("vit_b_16", image_size=64), (2, 3, 64, 64), None, LIGHT),
+    "maxvit_t": (torchvision_model("maxvit_t"), (2, 3, 224, 224), None, LIGHT),
 }
 
 
@@ -147,16 +195,15 @@ def write(name, make, shape, tokens, exporter, opset, folder):
 
 def survey(folder, names):
     """Every model of `names` at each of its exporters and opsets."""
-    lines = []
     for name in names:
-        make, shape, tokens, opsets = MODELS[name]
+        make, shape, tokens, opsets = MODELS.get(name) or ZOO[name]
         for exporter, versions in opsets.items():
             for opset in versions:
                 line = write(name, make, shape, tokens, exporter, opset, folder)
                 print(line, flush=True)
-                lines.append(line)
-    with open(os.path.join(folder, "survey.txt"), "a") as f:
-        f.write("\n".join(lines) + "\n")
+                # Line by line: a survey of the zoo takes a while, and may be stopped.
+                with open(os.path.join(folder, "survey.txt"), "a") as f:
+                    f.write(line + "\n")
 
 
 # The committed fixtures: (model, exporter, opset) small enough to keep.
@@ -167,7 +214,30 @@ COMMITTED = [
     ("tiny_bert", "ts", 13),
     ("tiny_bert", "dynamo", 18),
     ("distilbert", "ts", 11),
+    ("tiny_convnext", "dynamo", 18),
 ]
+
+
+def table(folder):
+    """Joins OUT/survey.txt (what each exporter wrote) and OUT/strata.txt (what strata made of
+    it: the ignored test `survey_the_exported_zoo` of tests/onnx_gaps.rs) into one line per
+    model and exporter, for the README's list."""
+    verdicts = {}
+    for path in ("survey.txt", "strata.txt"):
+        with open(os.path.join(folder, path)) as f:
+            for line in f:
+                stem, _, rest = line.strip().partition(": ")
+                if path == "survey.txt" and "the exporter refuses" not in rest:
+                    verdicts.setdefault(stem, "exported, not run by strata")
+                else:
+                    verdicts[stem] = rest
+    for stem in sorted(verdicts):
+        verdict = verdicts[stem]
+        # strata names every node of an unsupported operator: the operators are enough here.
+        if "does not import:" in verdict:
+            ops = dict.fromkeys(re.findall(r"(\w+) \(node '", verdict))
+            verdict = "refused: operators " + ", ".join(ops)
+        print(f"{stem}: {verdict[:300]}")
 
 
 def main():
@@ -175,10 +245,14 @@ def main():
     if not args:
         print(__doc__)
         return 1
+    if args[0] == "--table":
+        table(args[1])
+        return 0
     if args[0] == "--survey":
         folder = args[1]
         os.makedirs(folder, exist_ok=True)
-        survey(folder, args[2:] or list(MODELS))
+        names = args[2:] or list(MODELS)
+        survey(folder, [n for name in names for n in (ZOO if name == "zoo" else [name])])
         return 0
     folder = args[0]
     os.makedirs(folder, exist_ok=True)

@@ -11,6 +11,7 @@
 //! absorb (their rows are reordered once, at import).
 
 use super::proto::{AttributeProto, NodeProto};
+use super::strided::BatchIndices;
 use super::tensors::Constant;
 use crate::layers::Layer;
 use crate::model::Source;
@@ -30,6 +31,12 @@ pub(super) enum Tensor {
     Heads(Heads),
     /// Attention scores `query · keyᵀ`, waiting for their softmax and the values (`heads.rs`).
     Scores(Scores),
+    /// A computed tensor flattened together with its batch axis, waiting for the `Gather` or
+    /// `Reshape` that makes it per-sample again (`strided.rs`).
+    Flat(Computed),
+    /// Integer indices computed from the batch size, waiting for the `Gather` they index
+    /// (`strided.rs`).
+    Indices(BatchIndices),
 }
 
 /// What one ONNX axis of a [`Heads`] tensor holds.
@@ -312,6 +319,11 @@ impl Converter {
             Tensor::Heads(_) | Tensor::Scores(_) => Err(format!(
                 "input {k} ('{}') is part of an attention (heads or scores) that strata reads as query · keyᵀ, \
                  scale, softmax and · values only",
+                node.input(k).unwrap_or("")
+            )),
+            Tensor::Flat(_) | Tensor::Indices(_) => Err(format!(
+                "input {k} ('{}') is flattened together with the batch axis or computed from the batch size, \
+                 which strata reads as torch.export's as_strided only (a Gather by per-sample indices)",
                 node.input(k).unwrap_or("")
             )),
         }

@@ -42,6 +42,13 @@ impl Converter {
                     Tensor::Heads(heads) => heads.shape(),
                     Tensor::Scores(scores) => scores.shape(),
                     Tensor::Constant(_) => Vec::new(),
+                    Tensor::Flat(_) | Tensor::Indices(_) => {
+                        return Err(
+                            "the shape of a tensor flattened with its batch axis or computed from the batch size \
+                             depends on the batch size, which strata does not fix at import"
+                                .into(),
+                        );
+                    }
                 };
                 let batch = self.static_batch.map_or(BATCH, |b| b as i64);
                 std::iter::once(batch)
@@ -370,7 +377,7 @@ fn reshape_target(
 }
 
 /// `Add`, `Sub`, `Mul`, `Div`, `Mod` of two constants with ONNX's broadcasting.
-fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
+pub(super) fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
     let rank = a.shape.len().max(b.shape.len());
     let pad = |s: &[usize]| -> Vec<usize> {
         std::iter::repeat_n(1, rank - s.len())

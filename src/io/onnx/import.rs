@@ -354,6 +354,9 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
     if let Some(step) = converter.attention_step(node)? {
         return Ok(step);
     }
+    if let Some(step) = converter.strided_step(node)? {
+        return Ok(step);
+    }
     let all_constant = (0..node.proto.input.len())
         .filter(|&k| node.input(k).is_some())
         .all(|k| matches!(converter.input(node, k), Ok(Tensor::Constant(_))));
@@ -425,6 +428,11 @@ fn outputs(converter: &Converter, graph: &GraphProto) -> std::result::Result<Vec
         let x = match converter.tensor(name)? {
             Tensor::Computed(x) => x,
             Tensor::Constant(_) => return Err(format!("output '{name}' is a constant; strata's outputs are computed")),
+            Tensor::Flat(_) | Tensor::Indices(_) => {
+                return Err(format!(
+                    "output '{name}' is flattened together with its batch axis or computed from the batch size"
+                ));
+            }
             Tensor::Heads(_) | Tensor::Scores(_) => {
                 return Err(format!(
                     "output '{name}' is part of an attention (heads or scores); strata's outputs are sequences \

@@ -12,8 +12,9 @@
 //! reads and orders the graph, `fusion.rs` rewrites patterns of nodes (GELU) as one,
 //! `tensors.rs` decodes weights, `convert.rs` holds the state and layouts, `ops.rs` and
 //! `sequence.rs` map operators to layers (`reduce.rs` reductions, `selection.rs` splits, slices
-//! and channel shuffles), `heads.rs` reads attention and `folding.rs` computes
-//! constant operators.
+//! and channel shuffles), `heads.rs` reads attention, `strided.rs` torch.export's
+//! `as_strided` (a tensor flattened with its batch axis and gathered back) and `folding.rs`
+//! computes constant operators.
 
 mod builder;
 mod convert;
@@ -37,6 +38,7 @@ pub mod proto;
 mod reduce;
 mod selection;
 mod sequence;
+mod strided;
 mod tensors;
 
 pub use export::{BATCH_DIM, OPSET, to_onnx};

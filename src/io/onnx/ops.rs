@@ -648,6 +648,13 @@ impl Converter {
                 window.padding = padding;
             }
         }
+        // Keras's "same" average leaves the pads out of each window's count; ONNX's
+        // `count_include_pad = 1` (PyTorch's default, Inception's pooling branches) counts them
+        // as zeros: explicit padding then.
+        if !max && window.padding == Padding::Same && node.int("count_include_pad", 0) != 0 {
+            let size = [x.shape[1], x.shape[2]];
+            window.padding = Padding::Explicit(same_pads(size, window.kernel, window.strides, window.dilations));
+        }
         let padding = match &window.padding {
             Padding::Explicit(_) if max && !x.non_negative => {
                 return Err(
@@ -832,6 +839,19 @@ impl Converter {
         if let Some(y) = self.regroup(node, &x, &target)? {
             return Ok(y);
         }
+        if let Some(axes) = merged_axes(&x, &target) {
+            let strata_target: Vec<usize> = axes.iter().map(|&a| target[a]).collect();
+            let config = json!({ "target_shape": strata_target });
+            let (source, _, layer) = self.add_layer(node.proto, "", "Reshape", config, &[&x], vec![])?;
+            return Ok(Tensor::Computed(Computed {
+                source,
+                shape: target,
+                axes,
+                order: None,
+                non_negative,
+                layer: Some(layer),
+            }));
+        }
         if target.len() != 1 {
             return Err(format!(
                 "reshaping ONNX shape (N, {}), which strata holds in another order, to (N, {}) is not supported \
@@ -878,6 +898,38 @@ impl Converter {
             ..x
         }))
     }
+}
+
+/// When `target` only merges runs of adjacent ONNX axes of `x` (a `(C, H, W)` map reshaped to
+/// `(C, H·W)`, as a vision transformer's patches are) that strata also holds adjacent and in
+/// the same order: the strata layout of the result (strata axis `i` holds target axis
+/// `axes[i]`, each merged run where its axes were), which is a plain reshape of strata's
+/// values. `None` otherwise.
+fn merged_axes(x: &Computed, target: &[usize]) -> Option<Vec<usize>> {
+    if x.order.is_some() {
+        return None;
+    }
+    let mut starts = Vec::with_capacity(target.len());
+    let mut next = 0;
+    for &size in target {
+        let mut run = Vec::new();
+        let mut product = 1usize;
+        while product < size || run.is_empty() {
+            product = product.checked_mul(*x.shape.get(next)?)?;
+            run.push(x.strata_axis(next)?);
+            next += 1;
+        }
+        if product != size || run.windows(2).any(|w| w[1] != w[0] + 1) {
+            return None;
+        }
+        starts.push(run[0]);
+    }
+    if next != x.shape.len() {
+        return None;
+    }
+    let mut axes: Vec<usize> = (0..target.len()).collect();
+    axes.sort_by_key(|&j| starts[j]);
+    Some(axes)
 }
 
 /// The four dimensions of a kernel.

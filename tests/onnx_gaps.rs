@@ -1,0 +1,373 @@
+//! ONNX import of what the exporters write besides plain operators (issue 17's survey of
+//! torchvision's zoo): torch.export's `as_strided` — a computed tensor flattened together
+//! with its batch axis (`Reshape` to `[-1]`), then gathered back by indices computed from the
+//! batch size (`Range(0, N) · size + offsets`), as ConvNeXt's pooled map is written — with a
+//! dynamic and with a fixed batch size, and what strata refuses of it, by name. The real
+//! ConvNeXt graph (a narrow one, torch.export at opset 18) is a fixture of
+//! tests/fixtures/onnx_general, checked against ONNX Runtime by tests/onnx_import.rs.
+
+use prost::Message;
+use strata::io::load_onnx_bytes;
+use strata::io::onnx::proto::{
+    AttributeProto, Dimension, DimensionValue, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto,
+};
+use strata::prelude::*;
+
+/// ONNX's INT64 data type.
+const INT64: i32 = 7;
+
+/// A graph on input `x` of `(batch, 6)` (`batch` `None`: dynamic) with output `y` of
+/// `(batch, 2, 3)`.
+fn graph(nodes: Vec<NodeProto>, initializers: Vec<TensorProto>, batch: Option<i64>) -> ModelProto {
+    graph_of(nodes, initializers, batch, &[6], &[2, 3])
+}
+
+/// A graph on input `x` of `(batch, input…)` with output `y` of `(batch, output…)`.
+fn graph_of(
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    batch: Option<i64>,
+    input: &[i64],
+    output: &[i64],
+) -> ModelProto {
+    let dim = |d: Option<i64>| Dimension {
+        value: Some(match d {
+            Some(d) => DimensionValue::DimValue(d),
+            None => DimensionValue::DimParam("N".into()),
+        }),
+    };
+    let value = |name: &str, dims: Vec<Dimension>| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: 1,
+                shape: Some(TensorShapeProto { dim: dims }),
+            }),
+        }),
+    };
+    ModelProto {
+        ir_version: 8,
+        graph: Some(GraphProto {
+            node: nodes,
+            name: "g".into(),
+            initializer: initializers,
+            input: vec![value(
+                "x",
+                std::iter::once(batch)
+                    .chain(input.iter().map(|&d| Some(d)))
+                    .map(dim)
+                    .collect(),
+            )],
+            output: vec![value(
+                "y",
+                std::iter::once(batch)
+                    .chain(output.iter().map(|&d| Some(d)))
+                    .map(dim)
+                    .collect(),
+            )],
+        }),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 18,
+        }],
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        name: format!("node_{output}"),
+        op_type: op.into(),
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
+    TensorProto {
+        dims: dims.to_vec(),
+        data_type: INT64,
+        int64_data: values.to_vec(),
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// `y = sigmoid(as_strided(relu(x), (N, 2, 3)))` as torch.export writes it, the per-sample
+/// offsets `offsets` (0 to 5 in order: a reshape).
+fn as_strided(offsets: &[i64], batch: Option<i64>) -> ModelProto {
+    let shape_to_batch = NodeProto {
+        attribute: vec![AttributeProto {
+            name: "end".into(),
+            i: Some(1),
+            r#type: 2,
+            ..Default::default()
+        }],
+        ..node("Shape", &["x"], "shape")
+    };
+    let nodes = vec![
+        node("Relu", &["x"], "h"),
+        shape_to_batch,
+        node("Squeeze", &["shape"], "batch"),
+        node("Reshape", &["h", "minus_one"], "flat"),
+        node("Range", &["zero", "batch", "one"], "n"),
+        node("Mul", &["n", "six"], "starts"),
+        node("Unsqueeze", &["starts", "axes"], "starts_3d"),
+        node("Add", &["starts_3d", "offsets"], "indices"),
+        node("Gather", &["flat", "indices"], "strided"),
+        node("Sigmoid", &["strided"], "y"),
+    ];
+    let constants = vec![
+        ints("minus_one", &[1], &[-1]),
+        ints("zero", &[], &[0]),
+        ints("one", &[], &[1]),
+        ints("six", &[], &[6]),
+        ints("axes", &[2], &[1, 2]),
+        ints("offsets", &[1, 2, 3], offsets),
+    ];
+    graph(nodes, constants, batch)
+}
+
+fn import(model: &ModelProto) -> strata::Result<Model> {
+    load_onnx_bytes(&model.encode_to_vec(), "strided.onnx")
+}
+
+fn sigmoid(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+#[test]
+fn as_strided_by_the_batch_size_is_a_reshape() {
+    for batch in [None, Some(3)] {
+        let mut model = import(&as_strided(&[0, 1, 2, 3, 4, 5], batch)).unwrap_or_else(|e| panic!("{batch:?}: {e}"));
+        assert_eq!(model.output_shape(), Some(&[2, 3][..]), "{batch:?}");
+        let values: Vec<f32> = (0..18).map(|k| k as f32 * 0.25 - 2.0).collect();
+        let x = Tensor::from_vec(vec![3, 6], values.clone()).unwrap();
+        let y = model.predict(&x, 2).unwrap();
+        assert_eq!(y.shape(), [3, 2, 3]);
+        for (got, v) in y.data().iter().zip(&values) {
+            assert!((got - sigmoid(v.max(0.0))).abs() < 1e-6, "{batch:?}: {got} for {v}");
+        }
+    }
+}
+
+#[test]
+fn as_strided_in_another_order_is_refused_by_name() {
+    for batch in [None, Some(3)] {
+        let error = import(&as_strided(&[5, 4, 3, 2, 1, 0], batch)).unwrap_err().to_string();
+        assert!(
+            error.contains("node_strided") && error.contains("another order"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_flattened_batch_read_otherwise_is_refused_by_name() {
+    let model = graph(
+        vec![
+            node("Reshape", &["x", "minus_one"], "flat"),
+            node("Relu", &["flat"], "y"),
+        ],
+        vec![ints("minus_one", &[1], &[-1])],
+        None,
+    );
+    let error = import(&model).unwrap_err().to_string();
+    assert!(
+        error.contains("node 'node_y' (Relu)") && error.contains("'flat'") && error.contains("batch axis"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_flattened_batch_reshaped_back_is_a_reshape() {
+    let model = graph(
+        vec![
+            node("Relu", &["x"], "h"),
+            node("Reshape", &["h", "minus_one"], "flat"),
+            node("Reshape", &["flat", "target"], "y"),
+        ],
+        vec![ints("minus_one", &[1], &[-1]), ints("target", &[3], &[-1, 2, 3])],
+        None,
+    );
+    let mut model = import(&model).unwrap();
+    let values: Vec<f32> = (0..12).map(|k| k as f32 - 6.0).collect();
+    let y = model
+        .predict(&Tensor::from_vec(vec![2, 6], values.clone()).unwrap(), 2)
+        .unwrap();
+    assert_eq!(y.shape(), [2, 2, 3]);
+    let expected: Vec<f32> = values.iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(y.data(), &expected[..]);
+}
+
+/// `AveragePool` 3×3, stride 1, pads 1 on a 3×3 image of ones: PyTorch's default
+/// (`count_include_pad = 1`, Inception's pooling branches) counts the pads as zeros, so a
+/// corner is 4/9 and an edge 6/9; with `count_include_pad = 0` every window's mean is 1.
+#[test]
+fn average_pooling_counts_the_pads_when_told_to() {
+    for (include, corner, edge) in [(1, 4.0 / 9.0, 6.0 / 9.0), (0, 1.0, 1.0)] {
+        let int = |name: &str, i: i64| AttributeProto {
+            name: name.into(),
+            i: Some(i),
+            r#type: 2,
+            ..Default::default()
+        };
+        let list = |name: &str, ints: &[i64]| AttributeProto {
+            name: name.into(),
+            ints: ints.to_vec(),
+            r#type: 7,
+            ..Default::default()
+        };
+        let pool = NodeProto {
+            attribute: vec![
+                list("kernel_shape", &[3, 3]),
+                list("pads", &[1, 1, 1, 1]),
+                int("count_include_pad", include),
+            ],
+            ..node("AveragePool", &["h"], "y")
+        };
+        let model = graph_of(
+            vec![node("Relu", &["x"], "h"), pool],
+            vec![],
+            None,
+            &[1, 3, 3],
+            &[1, 3, 3],
+        );
+        let mut model = import(&model).unwrap();
+        let y = model
+            .predict(&Tensor::from_vec(vec![1, 3, 3, 1], vec![1.0; 9]).unwrap(), 1)
+            .unwrap();
+        let expected = [corner, edge, corner, edge, 1.0, edge, corner, edge, corner];
+        for (got, want) in y.data().iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "count_include_pad {include}: {:?}", y.data());
+        }
+    }
+}
+
+/// An `.npy` file of f32 as a tensor.
+fn npy(path: &std::path::Path) -> Tensor {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+    Tensor::from_vec(shape, file.into_vec().unwrap()).unwrap()
+}
+
+/// NCHW images as strata takes them, NHWC; other inputs as they are.
+fn strata_input(x: &Tensor) -> Tensor {
+    let &[n, c, h, w] = x.shape() else {
+        return x.clone();
+    };
+    let mut out = vec![0.0; x.data().len()];
+    for b in 0..n {
+        for k in 0..c {
+            for i in 0..h * w {
+                out[(b * h * w + i) * c + k] = x.data()[(b * c + k) * h * w + i];
+            }
+        }
+    }
+    Tensor::from_vec(vec![n, h, w, c], out).unwrap()
+}
+
+/// One survey line for `folder/NAME.onnx`: imported and within 1e-4 of ONNX Runtime relative
+/// to the outputs' standard deviation (random weights give some models logits in the
+/// hundreds), or what strata says.
+fn survey_line(folder: &std::path::Path, name: &str) -> String {
+    let mut model = match strata::io::load_onnx(folder.join(format!("{name}.onnx"))) {
+        Ok(model) => model,
+        Err(e) => return format!("{name}: refused: {e}"),
+    };
+    let x = strata_input(&npy(&folder.join(format!("{name}.input.npy"))));
+    let expected = npy(&folder.join(format!("{name}.output.npy")));
+    let y = match model.predict(&x, 32) {
+        Ok(y) if y.shape() == expected.shape() => y,
+        Ok(y) => {
+            return format!(
+                "{name}: gives shape {:?}, ONNX Runtime {:?}",
+                y.shape(),
+                expected.shape()
+            );
+        }
+        Err(e) => return format!("{name}: does not run: {e}"),
+    };
+    let difference = y
+        .data()
+        .iter()
+        .zip(expected.data())
+        .map(|(a, e)| (a - e).abs())
+        .fold(0.0f32, f32::max);
+    let count = expected.data().len() as f32;
+    let mean = expected.data().iter().sum::<f32>() / count;
+    let deviation = (expected.data().iter().map(|v| (v - mean).powi(2)).sum::<f32>() / count).sqrt();
+    let relative = difference / deviation.max(1.0);
+    let verdict = if relative <= 1e-4 { "matches" } else { "differs" };
+    format!(
+        "{name}: {verdict}: largest difference {difference:.2e}, {relative:.2e} relative to the outputs' deviation {deviation:.3}"
+    )
+}
+
+/// The survey of `tools/onnx_general_fixtures.py --survey DIR [zoo]`: every `NAME.onnx` there
+/// imported and run on its input, one line each in DIR/strata.txt (`--table DIR` then joins
+/// them with the exporters' lines).
+#[test]
+#[ignore = "needs STRATA_ONNX_SURVEY=DIR: see tools/onnx_general_fixtures.py --survey"]
+fn survey_the_exported_zoo() {
+    let folder =
+        std::path::PathBuf::from(std::env::var("STRATA_ONNX_SURVEY").expect("STRATA_ONNX_SURVEY names the folder"));
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".input.npy")
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    let lines: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let line = survey_line(&folder, name);
+            eprintln!("{line}");
+            line
+        })
+        .collect();
+    std::fs::write(folder.join("strata.txt"), lines.join("\n") + "\n").unwrap();
+}
+
+/// A vision transformer's patches: a `(C, H, W)` map reshaped to `(C, H·W)` and transposed to
+/// `(H·W, C)` steps. Strata holds the map channels-last, `(H, W, C)`, whose values are those
+/// steps already: the output is the input's values (after the ReLU) in strata's order.
+#[test]
+fn a_map_reshaped_to_patches_keeps_strata_layout() {
+    let transpose = NodeProto {
+        attribute: vec![AttributeProto {
+            name: "perm".into(),
+            ints: vec![0, 2, 1],
+            r#type: 7,
+            ..Default::default()
+        }],
+        ..node("Transpose", &["patches"], "y")
+    };
+    let model = graph_of(
+        vec![
+            node("Relu", &["x"], "h"),
+            node("Reshape", &["h", "target"], "patches"),
+            transpose,
+        ],
+        vec![ints("target", &[3], &[0, 2, 6])],
+        None,
+        &[2, 2, 3],
+        &[6, 2],
+    );
+    let mut model = import(&model).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(model.output_shape(), Some(&[6, 2][..]));
+    let values: Vec<f32> = (0..24).map(|k| k as f32 - 5.0).collect();
+    let y = model
+        .predict(&Tensor::from_vec(vec![2, 2, 3, 2], values.clone()).unwrap(), 2)
+        .unwrap();
+    let expected: Vec<f32> = values.iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(y.data(), &expected[..]);
+}
