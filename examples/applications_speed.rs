@@ -66,5 +66,7 @@ fn main() -> strata::Result<()> {
             })
         );
     }
+    // The time per operation kind, when STRATA_PROFILE is set.
+    strata::autograd::profile::report();
     Ok(())
 }

@@ -7,8 +7,8 @@ use super::op::{Op, Var};
 use super::params::ParamStore;
 use super::tape::{NOT_FOLDED, Tape};
 use super::{
-    attention, concat, conv, conv_transpose, depthwise, embedding, losses, normalization, ops, profile, recurrent,
-    sequence, spatial,
+    attention, concat, conv, conv_transpose, depthwise, embedding, losses, normalization, ops, pointwise_conv, profile,
+    recurrent, sequence, spatial,
 };
 use crate::tensor::Tensor;
 
@@ -147,7 +147,16 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
             kernel,
             bias,
             window,
-        } => depthwise::depthwise_conv2d_backward((x, kernel, bias, window), inputs, node, targets),
+            activation,
+        } => {
+            depthwise::depthwise_conv2d_backward((x, kernel, bias, window, activation), inputs, node, targets, scratch)
+        }
+        Op::PointwiseConv2d {
+            x,
+            kernel,
+            bias,
+            activation,
+        } => pointwise_conv::pointwise_conv2d_backward((x, kernel, bias, activation), inputs, node, targets, scratch),
         Op::ConvTranspose2d {
             x,
             kernel,

@@ -42,6 +42,25 @@ impl Graph<'_> {
         options: WindowOptions,
         relu: bool,
     ) -> Result<Var> {
+        let (folded_kernel, folded_bias) = self.fold_normalization((kernel, bias, depthwise), norm)?;
+        match (depthwise, relu) {
+            (false, true) => self.conv2d_relu(x, folded_kernel, Some(folded_bias), options),
+            (false, false) => self.conv2d(x, folded_kernel, Some(folded_bias), options),
+            (true, _) => {
+                let y = self.depthwise_conv2d(x, folded_kernel, Some(folded_bias), options)?;
+                Ok(if relu { self.unary(super::UnaryOp::Relu, y) } else { y })
+            }
+        }
+    }
+
+    /// The kernel and bias of a convolution (depthwise when `depthwise`) with the
+    /// normalization `norm` after it folded in, as constants kept between passes with the
+    /// same weights.
+    pub(crate) fn fold_normalization(
+        &mut self,
+        (kernel, bias, depthwise): (ParamId, Option<ParamId>, bool),
+        norm: FoldedNorm,
+    ) -> Result<(Var, Var)> {
         let params = self.params;
         let kernel_shape = params.value(kernel).shape().to_vec();
         let filters = folded_width(&kernel_shape, depthwise);
@@ -93,14 +112,7 @@ impl Graph<'_> {
                 *o = (b - mean[f]) * scale(f) + beta.map_or(0.0, |beta| beta[f]);
             }
         });
-        match (depthwise, relu) {
-            (false, true) => self.conv2d_relu(x, folded_kernel, Some(folded_bias), options),
-            (false, false) => self.conv2d(x, folded_kernel, Some(folded_bias), options),
-            (true, _) => {
-                let y = self.depthwise_conv2d(x, folded_kernel, Some(folded_bias), options)?;
-                Ok(if relu { self.unary(super::UnaryOp::Relu, y) } else { y })
-            }
-        }
+        Ok((folded_kernel, folded_bias))
     }
 }
 

@@ -51,6 +51,7 @@ mod op;
 mod ops;
 mod params;
 mod pointwise;
+mod pointwise_conv;
 pub mod profile;
 mod quantized;
 mod quantized_kernel;

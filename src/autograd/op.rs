@@ -6,7 +6,7 @@
 use super::cell::RecurrentOptions;
 use super::params::ParamId;
 use super::pointwise::{BinaryOp, UnaryOp};
-use crate::kernels::{ComputeDtype, Window2d};
+use crate::kernels::{ComputeDtype, OutputActivation, Window2d};
 
 /// A handle to one recorded value on the tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,16 @@ pub(crate) enum Op {
         kernel: Var,
         bias: Option<Var>,
         window: Window2d,
+        /// Applied to the output in the same pass (inference fuses a ReLU after it).
+        activation: OutputActivation,
+    },
+    /// A 1×1 convolution with stride 1 and the activation after it in its output pass
+    /// (inference only records it).
+    PointwiseConv2d {
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+        activation: OutputActivation,
     },
     /// The transposed convolution of `x` with a `(KH, KW, F, C)` kernel: `window` is the
     /// convolution whose input gradient it is (over the output; see `kernels::conv_transpose`).
@@ -183,6 +193,7 @@ impl Op {
             Reshape(_) => "reshape",
             Conv2d { .. } => "conv2d",
             DepthwiseConv2d { .. } => "depthwise_conv2d",
+            PointwiseConv2d { .. } => "pointwise_conv2d",
             ConvTranspose2d { .. } => "conv2d_transpose",
             MaxPool2d { .. } => "max_pool2d",
             AvgPool2d { .. } => "avg_pool2d",
@@ -232,6 +243,7 @@ impl Op {
             Linear { x, kernel, bias, .. }
             | Conv2d { x, kernel, bias, .. }
             | DepthwiseConv2d { x, kernel, bias, .. }
+            | PointwiseConv2d { x, kernel, bias, .. }
             | ConvTranspose2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
             MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
             Unary(_, x) | Scale(x, _) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {

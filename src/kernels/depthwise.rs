@@ -2,13 +2,17 @@
 //! `depth_multiplier` filters, as TensorFlow's `depthwise_conv2d` (output channel
 //! `c·multiplier + m` is input channel `c` under filter `m`; kernel `(KH, KW, C, multiplier)`).
 //!
-//! A direct loop, not a lowering to matrix products: per output pixel and kernel tap it runs
-//! over the contiguous channels of one input pixel and one tap of the kernel, a loop the
-//! compiler vectorizes. The forward pass runs in parallel over output rows, the input gradient
+//! A direct loop, not a lowering to matrix products: 3×3 windows with one filter per channel
+//! (the common case) run in `depthwise_3x3.rs` with the taps in registers; other shapes, per
+//! output pixel and kernel tap, loop over the contiguous channels of one input pixel and one
+//! tap of the kernel, a loop the compiler vectorizes. An activation after the convolution can
+//! be applied as the outputs are written (`activation.rs`). The forward pass runs in parallel over output rows, the input gradient
 //! over the images of the batch, the kernel gradient over the taps, so no two threads write the same value and the
 //! results do not depend on the thread count.
 
 use super::Window2d;
+use super::activation::Activation;
+use super::depthwise_3x3;
 use super::simd::widest;
 use rayon::prelude::*;
 
@@ -47,14 +51,14 @@ fn sizes(w: &Window2d, multiplier: usize) -> (usize, usize, usize) {
 }
 
 /// `out` `(N, OH, OW, C·multiplier)` = the depthwise convolution of `x` `(N, H, W, C)` with
-/// `kernel` `(KH, KW, C, multiplier)`, plus `bias` `(C·multiplier)`.
+/// `kernel` `(KH, KW, C, multiplier)`, plus `bias` `(C·multiplier)`, through `activation`.
 pub(crate) fn depthwise_conv(
     x: &[f32],
     kernel: &[f32],
     bias: Option<&[f32]>,
     out: &mut [f32],
     w: &Window2d,
-    multiplier: usize,
+    (multiplier, activation): (usize, Activation),
 ) {
     let (width, image_in, _) = sizes(w, multiplier);
     let row_len = w.out_w * width;
@@ -70,6 +74,9 @@ pub(crate) fn depthwise_conv(
         .for_each(|(row_number, out)| {
             let (n, oh) = (row_number / w.out_h, row_number % w.out_h);
             let x = &x[n * image_in..][..image_in];
+            if depthwise_3x3::handles(w, multiplier) {
+                return depthwise_3x3::row(x, kernel, bias, out, w, oh, activation);
+            }
             widest(|| {
                 for (ow, pixel) in out.chunks_exact_mut(width).enumerate() {
                     match bias {
@@ -83,6 +90,9 @@ pub(crate) fn depthwise_conv(
                             &kernel[tap * width..(tap + 1) * width],
                             multiplier,
                         );
+                    }
+                    if activation != Activation::Linear {
+                        pixel.iter_mut().for_each(|v| *v = activation.apply(*v));
                     }
                 }
             })

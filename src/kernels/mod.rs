@@ -4,6 +4,7 @@
 //! `gemm` or `rayon` directly, so a second backend (another SIMD library, a GPU) replaces this
 //! folder and nothing else.
 
+mod activation;
 mod attention;
 mod batch_norm;
 mod batch_products;
@@ -11,6 +12,7 @@ mod bf16_matmul;
 mod conv;
 mod conv_transpose;
 mod depthwise;
+mod depthwise_3x3;
 mod direct_conv;
 mod elementwise;
 mod int8_depthwise;
@@ -41,6 +43,7 @@ pub(crate) use batch_norm::{
 };
 pub use bf16_matmul::{ComputeDtype, round_through_bf16};
 // Public (but hidden from the documentation) for the benchmarks, as `matmul` is.
+pub(crate) use activation::{Activation as OutputActivation, bias_activation};
 #[doc(hidden)]
 pub use bf16_matmul::matmul_bf16;
 pub(crate) use bf16_matmul::product;

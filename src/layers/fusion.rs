@@ -26,4 +26,12 @@ pub enum InferenceRole {
     BatchNorm(FoldedNorm),
     /// A plain `max(x, 0)`.
     Relu,
+    /// A ReLU capped at `max_value` (ReLU6), without a threshold or negative slope.
+    CappedRelu {
+        /// The cap.
+        max_value: f32,
+    },
+    /// Zero rows and columns around each image (`ZeroPadding2D`), which a depthwise
+    /// convolution reading it alone skips instead of reading.
+    ZeroPadding(crate::autograd::Sides),
 }

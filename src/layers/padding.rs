@@ -146,6 +146,10 @@ impl Layer for ZeroPadding2D {
         graph.zero_pad2d(x, self.padding)
     }
 
+    fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
+        Some(crate::layers::InferenceRole::ZeroPadding(self.padding))
+    }
+
     fn config(&self) -> Value {
         self.args.config(json!({
             "padding": sides_json(self.padding),

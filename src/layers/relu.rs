@@ -120,8 +120,13 @@ impl Layer for ReLU {
     }
 
     fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
-        let plain = self.max_value.is_none() && self.negative_slope == 0.0 && self.threshold == 0.0;
-        plain.then_some(crate::layers::InferenceRole::Relu)
+        if self.negative_slope != 0.0 || self.threshold != 0.0 {
+            return None;
+        }
+        Some(match self.max_value {
+            None => crate::layers::InferenceRole::Relu,
+            Some(max_value) => crate::layers::InferenceRole::CappedRelu { max_value },
+        })
     }
 
     fn config(&self) -> serde_json::Value {

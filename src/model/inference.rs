@@ -28,6 +28,14 @@ pub(super) enum Step {
     ConvRelu { relu: usize },
     /// A call fused into the run that starts at call `head`: its output is that run's.
     Fused { head: usize },
+    /// A depthwise convolution with its neighbours fused (`inference_mobilenet.rs`).
+    Depthwise(super::inference_mobilenet::DepthwiseRun),
+    /// A 1×1 convolution with the normalization and ReLU6 after it fused
+    /// (`inference_mobilenet.rs`).
+    Pointwise(super::inference_mobilenet::PointwiseRun),
+    /// A zero padding folded into the depthwise convolution that alone reads it: its output
+    /// is its input, unpadded.
+    Bypassed,
 }
 
 impl Network {
@@ -77,6 +85,13 @@ impl Network {
             else {
                 continue;
             };
+            if depthwise {
+                self.plan_depthwise(i, params, plan, &sole_reader);
+                continue;
+            }
+            if self.plan_pointwise(i, params, plan, &sole_reader) {
+                continue;
+            }
             let Some(norm) = sole_reader(i) else { continue };
             let is_relu =
                 |call: usize| self.layers[self.calls[call].layer].inference_role() == Some(InferenceRole::Relu);
@@ -174,6 +189,20 @@ impl Network {
                     let x = resolve(&call.inputs[0], outputs);
                     let (kernel, bias) = (graph.param(kernel), bias.map(|b| graph.param(b)));
                     outputs.push(graph.conv2d_relu(x, kernel, bias, options)?);
+                    continue;
+                }
+                Step::Depthwise(run) => {
+                    let x = resolve(&call.inputs[0], outputs);
+                    outputs.push(self.forward_depthwise(graph, i, x, run)?);
+                    continue;
+                }
+                Step::Pointwise(run) => {
+                    let x = resolve(&call.inputs[0], outputs);
+                    outputs.push(self.forward_pointwise(graph, i, x, run)?);
+                    continue;
+                }
+                Step::Bypassed => {
+                    outputs.push(resolve(&call.inputs[0], outputs));
                     continue;
                 }
                 Step::Fused { head } => {

@@ -12,6 +12,7 @@ mod fit_data;
 mod graph;
 mod history;
 mod inference;
+mod inference_mobilenet;
 mod nested;
 mod options;
 mod plan;

@@ -1,0 +1,208 @@
+//! `predict`'s fusions for MobileNet's blocks. A depthwise convolution: a `ZeroPadding2D` read
+//! only by it is folded into it (its taps in the padding are skipped, so the padded copy is
+//! never written), a BatchNormalization read only by it is folded into its kernel and bias,
+//! and a ReLU or ReLU6 after either is applied as the outputs are written. A 1×1 convolution
+//! (the expansion layers): a BatchNormalization folded in the same way and a ReLU6 applied in
+//! the product's output pass (a plain ReLU is fused by `inference.rs` already). One pass over
+//! the output instead of up to four over images as large. The fused form equals the layers run
+//! one by one within rounding (the folded normalization; padding and activation change no bit).
+
+use super::Network;
+use super::graph::Source;
+use super::inference::Step;
+use crate::autograd::{Graph, ParamId, ParamStore, Var};
+use crate::error::{Error, Result};
+use crate::kernels::OutputActivation;
+use crate::layers::InferenceRole;
+
+/// The calls fused into a 1×1 convolution: the BatchNormalization and the ReLU6 after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct PointwiseRun {
+    /// The normalization that reads the convolution, folded into its weights.
+    pub(super) norm: Option<usize>,
+    /// The capped ReLU that reads the convolution or the normalization.
+    pub(super) activation: usize,
+}
+
+/// The calls fused into a depthwise convolution: the `ZeroPadding2D` before it, the
+/// BatchNormalization and the ReLU after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct DepthwiseRun {
+    /// The zero padding the convolution reads, folded in.
+    pub(super) padding: Option<usize>,
+    /// The normalization that reads the convolution, folded into its weights.
+    pub(super) norm: Option<usize>,
+    /// The ReLU (plain or capped) that reads the convolution or the normalization.
+    pub(super) activation: Option<usize>,
+}
+
+impl Network {
+    /// Plans call `i` when it is a depthwise convolution: which of its neighbours run inside it.
+    /// `sole_reader(c)` is the call that alone reads call `c`'s only output, as its only input.
+    pub(super) fn plan_depthwise(
+        &self,
+        i: usize,
+        params: &ParamStore,
+        plan: &mut [Step],
+        sole_reader: &dyn Fn(usize) -> Option<usize>,
+    ) {
+        let role = |call: usize| self.layers[self.calls[call].layer].inference_role();
+        let Some(InferenceRole::Convolution {
+            kernel,
+            bias,
+            depthwise: true,
+            ..
+        }) = role(i)
+        else {
+            return;
+        };
+        if params.quantized(kernel).is_some() || self.calls[i].inputs.len() != 1 {
+            return;
+        }
+        let padding = match self.calls[i].inputs[0] {
+            Source::Output(o) => self.calls[..i].iter().rposition(|c| c.first_output == o),
+            Source::ModelInput(_) => None,
+        }
+        .filter(|&p| matches!(role(p), Some(InferenceRole::ZeroPadding(_))) && sole_reader(p) == Some(i));
+        let filters = crate::autograd::folded_width(params.value(kernel).shape(), true);
+        let norm = sole_reader(i).filter(|&n| self.folds_into(n, filters, bias, params));
+        let activation = sole_reader(norm.unwrap_or(i))
+            .filter(|&a| matches!(role(a), Some(InferenceRole::Relu | InferenceRole::CappedRelu { .. })));
+        let run = DepthwiseRun {
+            padding,
+            norm,
+            activation,
+        };
+        if run.padding.is_none() && run.norm.is_none() && run.activation.is_none() {
+            return;
+        }
+        plan[i] = Step::Depthwise(run);
+        if let Some(p) = padding {
+            plan[p] = Step::Bypassed;
+        }
+        for fused in [norm, activation].into_iter().flatten() {
+            plan[fused] = Step::Fused { head: i };
+        }
+    }
+
+    /// Whether call `n` is a BatchNormalization that folds into a convolution with `filters`
+    /// outputs and `bias`: all its per-filter weights have one value per filter.
+    fn folds_into(&self, n: usize, filters: usize, bias: Option<ParamId>, params: &ParamStore) -> bool {
+        match self.layers[self.calls[n].layer].inference_role() {
+            Some(InferenceRole::BatchNorm(w)) => [Some(w.mean), Some(w.variance), w.gamma, w.beta, bias]
+                .into_iter()
+                .flatten()
+                .all(|id| filters > 0 && params.value(id).shape() == [filters]),
+            _ => false,
+        }
+    }
+
+    /// Plans call `i` when it is a 1×1 convolution with stride 1 followed (after a
+    /// BatchNormalization or not) by a ReLU6: returns whether it did.
+    pub(super) fn plan_pointwise(
+        &self,
+        i: usize,
+        params: &ParamStore,
+        plan: &mut [Step],
+        sole_reader: &dyn Fn(usize) -> Option<usize>,
+    ) -> bool {
+        let role = |call: usize| self.layers[self.calls[call].layer].inference_role();
+        let Some(InferenceRole::Convolution {
+            kernel,
+            bias,
+            options,
+            depthwise: false,
+        }) = role(i)
+        else {
+            return false;
+        };
+        let shape = params.value(kernel).shape();
+        let pointwise = matches!(shape, [1, 1, _, _]) && options.strides == (1, 1);
+        if !pointwise || params.quantized(kernel).is_some() || self.calls[i].inputs.len() != 1 {
+            return false;
+        }
+        let norm = sole_reader(i).filter(|&n| self.folds_into(n, shape[3], bias, params));
+        let activation =
+            sole_reader(norm.unwrap_or(i)).filter(|&a| matches!(role(a), Some(InferenceRole::CappedRelu { .. })));
+        let Some(activation) = activation else {
+            return false;
+        };
+        plan[i] = Step::Pointwise(PointwiseRun { norm, activation });
+        for fused in norm.into_iter().chain([activation]) {
+            plan[fused] = Step::Fused { head: i };
+        }
+        true
+    }
+
+    /// Records call `i`, a 1×1 convolution of `x`, with the calls of `run` fused into it.
+    pub(super) fn forward_pointwise(&self, graph: &mut Graph, i: usize, x: Var, run: PointwiseRun) -> Result<Var> {
+        let role = |call: usize| self.layers[self.calls[call].layer].inference_role();
+        let Some(InferenceRole::Convolution {
+            kernel,
+            bias,
+            depthwise: false,
+            ..
+        }) = role(i)
+        else {
+            return Err(self.changed(i));
+        };
+        let Some(InferenceRole::CappedRelu { max_value }) = role(run.activation) else {
+            return Err(self.changed(i));
+        };
+        let (kernel, bias) = match run.norm.map(role) {
+            None => (graph.param(kernel), bias.map(|b| graph.param(b))),
+            Some(Some(InferenceRole::BatchNorm(weights))) => {
+                let (kernel, bias) = graph.fold_normalization((kernel, bias, false), weights)?;
+                (kernel, Some(bias))
+            }
+            Some(_) => return Err(self.changed(i)),
+        };
+        graph.pointwise_conv2d(x, (kernel, bias), OutputActivation::Relu { max_value })
+    }
+
+    /// The error for a fused call `i` whose layers no longer match the plan.
+    fn changed(&self, i: usize) -> Error {
+        Error::Usage(format!(
+            "layer '{}' changed after predict planned it",
+            self.layers[self.calls[i].layer].name()
+        ))
+    }
+
+    /// Records call `i`, a depthwise convolution of `x` (the padding's input when the padding
+    /// is folded in), with the calls of `run` fused into it.
+    pub(super) fn forward_depthwise(&self, graph: &mut Graph, i: usize, x: Var, run: DepthwiseRun) -> Result<Var> {
+        let role = |call: usize| self.layers[self.calls[call].layer].inference_role();
+        let changed = || self.changed(i);
+        let Some(InferenceRole::Convolution {
+            kernel,
+            bias,
+            options,
+            depthwise: true,
+        }) = role(i)
+        else {
+            return Err(changed());
+        };
+        let sides = match run.padding.map(role) {
+            None => ((0, 0), (0, 0)),
+            Some(Some(InferenceRole::ZeroPadding(sides))) => sides,
+            Some(_) => return Err(changed()),
+        };
+        let activation = match run.activation.map(role) {
+            None => OutputActivation::Linear,
+            Some(Some(InferenceRole::Relu)) => OutputActivation::Relu {
+                max_value: f32::INFINITY,
+            },
+            Some(Some(InferenceRole::CappedRelu { max_value })) => OutputActivation::Relu { max_value },
+            Some(_) => return Err(changed()),
+        };
+        let (kernel, bias) = match run.norm.map(role) {
+            None => (graph.param(kernel), bias.map(|b| graph.param(b))),
+            Some(Some(InferenceRole::BatchNorm(weights))) => {
+                let (kernel, bias) = graph.fold_normalization((kernel, bias, true), weights)?;
+                (kernel, Some(bias))
+            }
+            Some(_) => return Err(changed()),
+        };
+        graph.depthwise_conv2d_fused(x, (kernel, bias), options, sides, activation)
+    }
+}
