@@ -26,4 +26,7 @@ pub enum InferenceRole {
     BatchNorm(FoldedNorm),
     /// A plain `max(x, 0)`.
     Relu,
+    /// The elementwise sum of its inputs (Keras's `Add`): the join of a residual connection,
+    /// fused into the convolution that computes one of its two inputs.
+    Add,
 }
