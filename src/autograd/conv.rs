@@ -546,3 +546,61 @@ pub(super) fn avg_pool2d_backward(x: Var, g: Window2d, node: Node, targets: &mut
         kernels::avg_pool_backward(node.grad.data(), &g, dx, fresh);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autograd::ParamStore;
+    use crate::autograd::gradcheck::max_gradient_error;
+    use crate::rng::Rng;
+
+    fn random(rng: &mut Rng, shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::from_vec(shape.to_vec(), (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()).unwrap()
+    }
+
+    /// A convolution with a residual added (inference's fused `Add`): the gradients of its
+    /// input, kernel, bias and residual against central differences, on the Winograd path (3×3,
+    /// stride 1), the direct kernel (1×1 over 8 channels) and im2col (3×3, stride 2), with and
+    /// without the ReLU (whose mask must reach the residual's gradient too).
+    #[test]
+    fn residual_convolution_gradients_match_differences() {
+        for (size, stride, padding) in [(3, 1, Padding::Same), (1, 1, Padding::Valid), (3, 2, Padding::Same)] {
+            for relu in [false, true] {
+                let mut rng = Rng::new(7);
+                let mut params = ParamStore::new();
+                let x = params.add("x", random(&mut rng, &[1, 5, 5, 8]), true);
+                let kernel = params.add("kernel", random(&mut rng, &[size, size, 8, 8]), true);
+                let bias = params.add("bias", random(&mut rng, &[8]), true);
+                let side = 5usize.div_ceil(stride);
+                // With the ReLU, residuals of ±20 keep every output far from its kink (the
+                // convolution's part stays within about ±10), half the channels cut off.
+                let mut residual = random(&mut rng, &[1, side, side, 8]);
+                if relu {
+                    let sign = |i: usize| if i % 8 < 4 { 20.0 } else { -20.0 };
+                    residual
+                        .data_mut()
+                        .iter_mut()
+                        .enumerate()
+                        .for_each(|(i, r)| *r += sign(i));
+                }
+                let residual = params.add("residual", residual, true);
+                let weights = random(&mut rng, &[1, side, side, 8]);
+                let options = WindowOptions {
+                    strides: (stride, stride),
+                    padding,
+                    ..WindowOptions::default()
+                };
+                let error = max_gradient_error(&mut params, 1e-2, |g| {
+                    let (x, k, b, r) = (g.param(x), g.param(kernel), g.param(bias), g.param(residual));
+                    let y = g.conv2d_residual(x, (k, Some(b)), r, options, relu)?;
+                    let w = g.constant(&weights);
+                    let weighted = g.mul(y, w)?;
+                    Ok(g.sum(weighted))
+                })
+                .unwrap();
+                assert!(error < 1e-2, "{size}x{size} stride {stride}, relu {relu}: {error}");
+            }
+        }
+    }
+}
