@@ -108,6 +108,45 @@ impl Graph<'_> {
         relu: bool,
         dtype: ComputeDtype,
     ) -> Result<Var> {
+        self.conv2d_full(x, (kernel, bias), None, options, relu, dtype)
+    }
+
+    /// `max(conv(x, kernel) + bias + residual, 0)` (no max unless `relu`) as one operation:
+    /// inference's fusion of a convolution, the residual connection's `Add` that alone reads
+    /// it and the ReLU after that (see `model::inference`). A `residual` whose shape is not the
+    /// convolution's output's (an `Add` that broadcasts) runs as the three operations instead.
+    /// Either way the sums are taken in the unfused order, so the result has the same bits.
+    pub(crate) fn conv2d_residual(
+        &mut self,
+        x: Var,
+        (kernel, bias): (Var, Option<Var>),
+        residual: Var,
+        options: WindowOptions,
+        relu: bool,
+    ) -> Result<Var> {
+        let output = conv2d_output_shape(self.shape(x), self.shape(kernel), options);
+        if output.as_deref() == Some(self.shape(residual)) {
+            return self.conv2d_full(x, (kernel, bias), Some(residual), options, relu, ComputeDtype::Float32);
+        }
+        let y = self.conv2d(x, kernel, bias, options)?;
+        let sum = self.add(y, residual)?;
+        Ok(if relu {
+            self.unary(super::UnaryOp::Relu, sum)
+        } else {
+            sum
+        })
+    }
+
+    /// [`Graph::conv2d_in`] with an optional `residual` added before the ReLU.
+    fn conv2d_full(
+        &mut self,
+        x: Var,
+        (kernel, bias): (Var, Option<Var>),
+        residual: Option<Var>,
+        options: WindowOptions,
+        relu: bool,
+        dtype: ComputeDtype,
+    ) -> Result<Var> {
         let (sx, sk) = (self.dims(x), self.dims(kernel));
         if sk.len() != 4 || sx.len() != 4 || sk[2] != sx[3] {
             return Err(Error::ShapeMismatch {
@@ -128,6 +167,15 @@ impl Graph<'_> {
         }
         let g = window("conv2d", &sx, (sk[0], sk[1]), options)?;
         let shape = [g.batch, g.out_h, g.out_w, filters];
+        if let Some(r) = residual
+            && self.shape(r) != shape
+        {
+            return Err(Error::ShapeMismatch {
+                op: "conv2d residual",
+                lhs: shape.to_vec(),
+                rhs: self.shape(r).to_vec(),
+            });
+        }
         let op = Op::Conv2d {
             x,
             kernel,
@@ -135,6 +183,7 @@ impl Graph<'_> {
             window: g,
             relu,
             dtype,
+            residual,
         };
         // Winograd's transformed kernel depends on the weights alone: an earlier pass with the
         // same weights left it in this node's saved state (inference calls `predict` again and
@@ -144,6 +193,7 @@ impl Graph<'_> {
         Ok(self.push_cached(op, &shape, key, |inputs, out, saved, transformed| {
             let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
             let bias = bias.map(|b| inputs.get(b).data());
+            let residual = residual.map(|r| inputs.get(r).data());
             if let Some(w) = winograd {
                 saved.resize_for(&[w.kernel_len()]);
                 let run = || {
@@ -152,6 +202,7 @@ impl Graph<'_> {
                         x,
                         (kernel, saved.data_mut(), transformed),
                         bias,
+                        residual,
                         relu,
                         out.data_mut(),
                     )
@@ -159,8 +210,13 @@ impl Graph<'_> {
                 return profile::time("conv2d.winograd", false, run);
             }
             if let Some(direct) = direct_plan(&g, filters, dtype) {
-                let run = || direct.forward(&g, x, kernel, bias, relu, out.data_mut());
-                return profile::time("conv2d.direct", false, run);
+                // The direct kernel adds no residual: it takes its sum in a pass after.
+                let run = || direct.forward(&g, x, kernel, bias, relu && residual.is_none(), out.data_mut());
+                profile::time("conv2d.direct", false, run);
+                if residual.is_some() {
+                    kernels::bias_residual_relu(out.data_mut(), None, residual, relu);
+                }
+                return;
             }
             let (rows, patch) = (g.batch * g.positions(), g.patch_len());
             // A 1×1 convolution with stride 1 reads each input pixel as its receptive field:
@@ -186,7 +242,7 @@ impl Graph<'_> {
                 filters,
                 false,
             );
-            kernels::bias_relu(out, bias, relu);
+            kernels::bias_residual_relu(out, bias, residual, relu);
         }))
     }
 
@@ -225,10 +281,21 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
         window: g,
         relu,
         dtype,
+        residual,
     } = op
     else {
         unreachable!("conv2d_backward of {op:?}")
     };
+    if let [Some((dr, fresh))] = targets.get_many([residual]) {
+        // The residual was added before the ReLU: its gradient is the (masked) output's.
+        let (y, dy) = (node.value.data(), node.grad.data());
+        let mask = |dy: f32, y: f32| if !relu || y > 0.0 { dy } else { 0.0 };
+        if fresh {
+            kernels::zip_map_into(dr, dy, y, mask);
+        } else {
+            kernels::accumulate_zip(dr, dy, y, mask);
+        }
+    }
     let [dk, dx, db] = targets.get_many([Some(kernel), Some(x), bias]);
     if dk.is_none() && dx.is_none() && db.is_none() {
         return;
@@ -312,7 +379,14 @@ pub(super) fn conv2d_backward(op: Op, inputs: &Inputs, node: Node, targets: &mut
 /// needs no gradient (the first layer; its input gradient would need the output gradient).
 /// The convolution's output gradient is then never written to memory.
 pub(super) fn pool_folds_into(conv: Op, pool: &Window2d, input_needs_grad: bool) -> bool {
-    let Op::Conv2d { window: g, dtype, .. } = conv else {
+    let Op::Conv2d {
+        window: g,
+        dtype,
+        residual: None,
+        ..
+    } = conv
+    else {
+        // A residual's gradient is the convolution's output gradient, which folding never writes.
         return false;
     };
     if dtype != ComputeDtype::Float32 {
@@ -381,6 +455,16 @@ pub(super) fn conv2d_pooled_backward(
     profile::time("conv2d.direct", true, || {
         direct.backward(&g, xv, grad, relu, scratch.data_mut(), dk, db)
     });
+}
+
+/// The output shape of a convolution of an `x`-shaped input with a `kernel`-shaped kernel, or
+/// `None` when they do not fit (the convolution itself then reports why).
+fn conv2d_output_shape(x: &[usize], kernel: &[usize], options: WindowOptions) -> Option<Vec<usize>> {
+    if kernel.len() != 4 || x.len() != 4 || kernel[2] != x[3] {
+        return None;
+    }
+    let g = window("conv2d", x, (kernel[0], kernel[1]), options).ok()?;
+    Some(vec![g.batch, g.out_h, g.out_w, kernel[3]])
 }
 
 /// Whether a convolution is 1×1 with stride 1 (and so no padding): its im2col matrix is its
@@ -460,5 +544,63 @@ pub(super) fn max_pool2d_backward(x: Var, g: Window2d, _inputs: &Inputs, node: N
 pub(super) fn avg_pool2d_backward(x: Var, g: Window2d, node: Node, targets: &mut GradTargets) {
     if let Some((dx, fresh)) = targets.get_fresh(x) {
         kernels::avg_pool_backward(node.grad.data(), &g, dx, fresh);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autograd::ParamStore;
+    use crate::autograd::gradcheck::max_gradient_error;
+    use crate::rng::Rng;
+
+    fn random(rng: &mut Rng, shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::from_vec(shape.to_vec(), (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()).unwrap()
+    }
+
+    /// A convolution with a residual added (inference's fused `Add`): the gradients of its
+    /// input, kernel, bias and residual against central differences, on the Winograd path (3×3,
+    /// stride 1), the direct kernel (1×1 over 8 channels) and im2col (3×3, stride 2), with and
+    /// without the ReLU (whose mask must reach the residual's gradient too).
+    #[test]
+    fn residual_convolution_gradients_match_differences() {
+        for (size, stride, padding) in [(3, 1, Padding::Same), (1, 1, Padding::Valid), (3, 2, Padding::Same)] {
+            for relu in [false, true] {
+                let mut rng = Rng::new(7);
+                let mut params = ParamStore::new();
+                let x = params.add("x", random(&mut rng, &[1, 5, 5, 8]), true);
+                let kernel = params.add("kernel", random(&mut rng, &[size, size, 8, 8]), true);
+                let bias = params.add("bias", random(&mut rng, &[8]), true);
+                let side = 5usize.div_ceil(stride);
+                // With the ReLU, residuals of ±20 keep every output far from its kink (the
+                // convolution's part stays within about ±10), half the channels cut off.
+                let mut residual = random(&mut rng, &[1, side, side, 8]);
+                if relu {
+                    let sign = |i: usize| if i % 8 < 4 { 20.0 } else { -20.0 };
+                    residual
+                        .data_mut()
+                        .iter_mut()
+                        .enumerate()
+                        .for_each(|(i, r)| *r += sign(i));
+                }
+                let residual = params.add("residual", residual, true);
+                let weights = random(&mut rng, &[1, side, side, 8]);
+                let options = WindowOptions {
+                    strides: (stride, stride),
+                    padding,
+                    ..WindowOptions::default()
+                };
+                let error = max_gradient_error(&mut params, 1e-2, |g| {
+                    let (x, k, b, r) = (g.param(x), g.param(kernel), g.param(bias), g.param(residual));
+                    let y = g.conv2d_residual(x, (k, Some(b)), r, options, relu)?;
+                    let w = g.constant(&weights);
+                    let weighted = g.mul(y, w)?;
+                    Ok(g.sum(weighted))
+                })
+                .unwrap();
+                assert!(error < 1e-2, "{size}x{size} stride {stride}, relu {relu}: {error}");
+            }
+        }
     }
 }

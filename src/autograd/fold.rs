@@ -29,11 +29,11 @@ pub struct FoldedNorm {
 }
 
 impl Graph<'_> {
-    /// `norm(conv(x, kernel) + bias)`, then `max(·, 0)` when `relu`, as one convolution with
-    /// the normalization folded into its weights; a depthwise convolution when `depthwise`
-    /// (its output channel `c·M + m` is the flattened last two axes of its kernel, so the
-    /// folding is the same). For inference: no gradient reaches the weights through the
-    /// folded ones.
+    /// `norm(conv(x, kernel) + bias)`, plus `residual` when given (a residual connection's
+    /// `Add`), then `max(·, 0)` when `relu`, as one convolution with the normalization folded
+    /// into its weights; a depthwise convolution when `depthwise` (its output channel `c·M + m`
+    /// is the flattened last two axes of its kernel, so the folding is the same). For
+    /// inference: no gradient reaches the weights through the folded ones.
     pub(crate) fn conv2d_folded(
         &mut self,
         x: Var,
@@ -41,13 +41,19 @@ impl Graph<'_> {
         norm: FoldedNorm,
         options: WindowOptions,
         relu: bool,
+        residual: Option<Var>,
     ) -> Result<Var> {
         let (folded_kernel, folded_bias) = self.fold_normalization((kernel, bias, depthwise), norm)?;
-        match (depthwise, relu) {
-            (false, true) => self.conv2d_relu(x, folded_kernel, Some(folded_bias), options),
-            (false, false) => self.conv2d(x, folded_kernel, Some(folded_bias), options),
+        let folded = (folded_kernel, Some(folded_bias));
+        match (depthwise, residual) {
+            (false, Some(residual)) => self.conv2d_residual(x, folded, residual, options, relu),
+            (false, None) if relu => self.conv2d_relu(x, folded_kernel, Some(folded_bias), options),
+            (false, None) => self.conv2d(x, folded_kernel, Some(folded_bias), options),
             (true, _) => {
-                let y = self.depthwise_conv2d(x, folded_kernel, Some(folded_bias), options)?;
+                let mut y = self.depthwise_conv2d(x, folded_kernel, Some(folded_bias), options)?;
+                if let Some(residual) = residual {
+                    y = self.add(y, residual)?;
+                }
                 Ok(if relu { self.unary(super::UnaryOp::Relu, y) } else { y })
             }
         }

@@ -43,6 +43,9 @@ pub(crate) enum Op {
         relu: bool,
         /// What the products compute in (bfloat16: always through im2col and one product).
         dtype: ComputeDtype,
+        /// Added to the output (same shape) before the ReLU: a residual connection's `Add`
+        /// fused into the convolution by `predict`.
+        residual: Option<Var>,
     },
     /// Each channel of `x` under its own filters (kernel `(KH, KW, C, multiplier)`).
     DepthwiseConv2d {
@@ -228,6 +231,13 @@ impl Op {
                     inputs.bias,
                 ];
             }
+            Conv2d {
+                x,
+                kernel,
+                bias,
+                residual,
+                ..
+            } => return [Some(x), Some(kernel), bias, residual],
             Gather { table, ids } => [Some(table), Some(ids), None],
             Attention { q, k, v, mask, .. } => return [Some(q), Some(k), Some(v), mask],
             other => other.inputs3(),
@@ -238,10 +248,9 @@ impl Op {
     fn inputs3(&self) -> [Option<Var>; 3] {
         use Op::*;
         match *self {
-            Constant | Param(_) | Gather { .. } | Recurrent { .. } | Attention { .. } => [None; 3],
+            Constant | Param(_) | Gather { .. } | Recurrent { .. } | Attention { .. } | Conv2d { .. } => [None; 3],
             MatMul(a, b) | Binary(_, a, b) => [Some(a), Some(b), None],
             Linear { x, kernel, bias, .. }
-            | Conv2d { x, kernel, bias, .. }
             | DepthwiseConv2d { x, kernel, bias, .. }
             | PointwiseConv2d { x, kernel, bias, .. }
             | ConvTranspose2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],

@@ -214,6 +214,37 @@ pub(crate) fn bias_relu(out: &mut [f32], bias: Option<&[f32]>, relu: bool) {
     }
 }
 
+/// [`bias_relu`] with a residual added before the ReLU: `out = max((out + bias) + residual, 0)`
+/// (without the max when not `relu`), one pass where a convolution, an `Add` and a ReLU would
+/// make three. The sums are taken in the unfused order, so the result is bit for bit the
+/// unfused one's. `residual` has `out`'s length.
+pub(crate) fn bias_residual_relu(out: &mut [f32], bias: Option<&[f32]>, residual: Option<&[f32]>, relu: bool) {
+    let Some(residual) = residual else {
+        return bias_relu(out, bias, relu);
+    };
+    assert!(residual.len() >= out.len(), "bias_residual_relu: residual too short");
+    let width = bias.map_or(1, |b| b.len().max(1));
+    let chunk = (PARALLEL_CHUNK / width).max(1) * width;
+    // A branch rather than `max(-∞)`, which would turn NaN into -∞ where the unfused Add keeps it.
+    let finish = |v: f32| if relu { v.max(0.0) } else { v };
+    let residual = &residual[..out.len()];
+    out.par_chunks_mut(chunk)
+        .zip(residual.par_chunks(chunk))
+        .for_each(|(out, residual)| {
+            widest(|| match bias {
+                Some(bias) => {
+                    for (row, residual) in out.chunks_mut(width).zip(residual.chunks(width)) {
+                        row.iter_mut()
+                            .zip(bias)
+                            .zip(residual)
+                            .for_each(|((o, &b), &r)| *o = finish((*o + b) + r));
+                    }
+                }
+                None => out.iter_mut().zip(residual).for_each(|(o, &r)| *o = finish(*o + r)),
+            })
+        });
+}
+
 /// `masked[i] = dy[i]` where `y[i] > 0`, else 0: the gradient through a ReLU from its output.
 pub(crate) fn relu_mask(masked: &mut [f32], dy: &[f32], y: &[f32]) {
     zip_map_into(masked, dy, y, |dy, y| if y > 0.0 { dy } else { 0.0 });

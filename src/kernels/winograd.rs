@@ -155,7 +155,9 @@ impl Winograd {
         self.alpha2() * self.block_images * self.tiles_per_image() * (self.channels + self.filters)
     }
 
-    /// `y = conv(x, kernel) + bias`, then `max(y, 0)` when `relu`. Leaves the transformed
+    /// `y = conv(x, kernel) + bias`, plus `residual` (`y`'s shape) when given, then `max(y, 0)`
+    /// when `relu`: the residual connection's `Add` and ReLU are fused into the output
+    /// transform, summed in the unfused order (same bits). Leaves the transformed
     /// kernel in `u` (`kernel_len` values) for the backward pass; when `transformed`, `u`
     /// already holds it (an earlier pass with the same weights left it) and `kernel` is not
     /// read.
@@ -172,6 +174,7 @@ impl Winograd {
         x: &[f32],
         (kernel, u, transformed): (&[f32], &mut [f32], bool),
         bias: Option<&[f32]>,
+        residual: Option<&[f32]>,
         relu: bool,
         y: &mut [f32],
     ) {
@@ -185,6 +188,7 @@ impl Winograd {
         let (in_len, out_len) = (g.image_len(), g.positions() * self.filters);
         assert!(x.len() >= self.batch * in_len && y.len() >= self.batch * out_len);
         assert!(bias.is_none_or(|b| b.len() >= self.filters));
+        assert!(residual.is_none_or(|r| r.len() >= self.batch * out_len));
         let x = &x[..self.batch * in_len];
         let blocks = self.forward_blocks();
         let groups = self.filter_groups(blocks);
@@ -197,7 +201,7 @@ impl Winograd {
             with_scratch(scratch_len, |scratch| {
                 for_tile!(
                     self.m,
-                    forward_block(self, g, x, tiles, filters, u, bias, relu, scratch, output)
+                    forward_block(self, g, x, tiles, filters, u, (bias, residual), relu, scratch, output)
                 )
             })
         });
@@ -400,7 +404,7 @@ dispatch_simd!(kernel_backward<A, M> => kernel_backward_body(du: &[f32], pairs: 
 // multiples of 8 run on AVX2.
 dispatch_simd!(forward_block<A, M> => forward_block_body(
     w: &Winograd, g: &Window2d, x: &[f32], tiles: std::ops::Range<usize>,
-    filters: std::ops::Range<usize>, u: &[f32], bias: Option<&[f32]>, relu: bool,
+    filters: std::ops::Range<usize>, u: &[f32], shifts: (Option<&[f32]>, Option<&[f32]>), relu: bool,
     scratch: &mut [f32], y: &SharedOutput
 ) wide: w.fits_wide_vectors());
 
@@ -554,9 +558,10 @@ unsafe fn transform_input_tile<S: Simd, const A: usize, const M: usize>(
     }
 }
 
-/// `Y = Aᵀ M A (+ shift)`, then `max(Y, 0)` when `relu`, for `LANES` channels of one output tile:
-/// `M[ξ]` read at `src + ξ·stride`, output (i, j) written at `dst + i·row_step + j·col_step`
-/// for the `rows × cols` outputs inside the image.
+/// `Y = Aᵀ M A (+ shift) (+ residual)`, then `max(Y, 0)` when `relu`, for `LANES` channels of
+/// one output tile: `M[ξ]` read at `src + ξ·stride`, output (i, j) written at
+/// `dst + i·row_step + j·col_step` (and the residual, when given, read at the same offset from
+/// its pointer) for the `rows × cols` outputs inside the image.
 ///
 /// # Safety
 /// Reads and writes as described must be in bounds, `LANES` values each.
@@ -566,7 +571,7 @@ unsafe fn transform_output_tile<S: Simd, const A: usize, const M: usize>(
     s: S,
     src: *const f32,
     stride: usize,
-    dst: *mut f32,
+    (dst, residual): (*mut f32, Option<*const f32>),
     (row_step, col_step): (usize, usize),
     (rows, cols): (usize, usize),
     shift: S::V,
@@ -590,12 +595,17 @@ unsafe fn transform_output_tile<S: Simd, const A: usize, const M: usize>(
     for i in 0..rows {
         let row = mix(s, at, &left[i]);
         for j in 0..cols {
+            let at = i * row_step + j * col_step;
             let mut value = s.add(row[j], shift);
+            if let Some(residual) = residual {
+                // SAFETY: the caller's contract (the residual has the output's layout).
+                value = s.add(value, unsafe { s.load_ptr(residual.add(at)) });
+            }
             if relu {
                 value = s.max(value, s.splat(0.0));
             }
             // SAFETY: the caller's contract.
-            unsafe { s.store_ptr(dst.add(i * row_step + j * col_step), value) };
+            unsafe { s.store_ptr(dst.add(at), value) };
         }
     }
 }
@@ -734,7 +744,7 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
     tiles: std::ops::Range<usize>,
     filters: std::ops::Range<usize>,
     u: &[f32],
-    bias: Option<&[f32]>,
+    (bias, residual): (Option<&[f32]>, Option<&[f32]>),
     relu: bool,
     scratch: &mut [f32],
     y: &SharedOutput,
@@ -772,13 +782,16 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
         // SAFETY: image n's outputs lie in the caller's `y` (`Winograd::forward` checked its
         // length); this block alone writes its tiles' outputs of these filters.
         let dst = unsafe { y.0.add(n * out_len + offset) };
+        // The residual's values at the same positions (`Winograd::forward` checked its length).
+        let residual = residual.map(|r| r[n * out_len + offset..].as_ptr());
         for c0 in filters.clone().step_by(S::LANES) {
             let shift = bias.map_or(s.splat(0.0), |b| s.load(&b[c0..]));
             // SAFETY: the tile's α²·f products were checked above, and outputs
             // (oy + i, ox + j) with i < rows, j < cols lie inside this image; c0 + LANES ≤ f.
             unsafe {
                 let (src, dst) = (src.add(c0), dst.add(c0));
-                transform_output_tile::<S, A, M>(s, src, f, dst, steps, (rows, cols), shift, relu);
+                let residual = residual.map(|r| r.add(c0));
+                transform_output_tile::<S, A, M>(s, src, f, (dst, residual), steps, (rows, cols), shift, relu);
             }
         }
     }

@@ -34,4 +34,7 @@ pub enum InferenceRole {
     /// Zero rows and columns around each image (`ZeroPadding2D`), which a depthwise
     /// convolution reading it alone skips instead of reading.
     ZeroPadding(crate::autograd::Sides),
+    /// The elementwise sum of its inputs (Keras's `Add`): the join of a residual connection,
+    /// fused into the convolution that computes one of its two inputs.
+    Add,
 }

@@ -220,6 +220,10 @@ impl Layer for Merge {
         Ok(vec![self.merged(input_shapes)?.0])
     }
 
+    fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
+        (self.kind == Kind::Add).then_some(crate::layers::InferenceRole::Add)
+    }
+
     fn build(&mut self, input_shapes: &[Vec<usize>], _: &mut ParamStore, _: &mut Rng) -> Result<()> {
         self.batched_axis = self.merged(input_shapes)?.1;
         Ok(())

@@ -2,7 +2,10 @@
 //! BatchNormalization runs with the normalization folded into its kernel and bias, and a plain
 //! ReLU that is the normalization's only reader is fused into the convolution's output pass.
 //! A ReLU that reads a convolution directly (an imported ONNX graph, whose exporter already
-//! folded the normalization into the convolution's bias) is fused the same way.
+//! folded the normalization into the convolution's bias) is fused the same way. A residual
+//! connection's `Add` that alone reads a convolution (or its normalization), and the ReLU after
+//! it, are fused into that convolution's output pass too: the convolution is deferred to the
+//! `Add`'s place in the run, where the other branch's value is ready.
 //! The folded weights and the convolution's transformed kernel are kept on the tape between
 //! calls while the weights keep their generation (`ParamStore::generation`), so repeated
 //! predictions neither fold nor transform again. Training never takes these paths: the
@@ -36,6 +39,17 @@ pub(super) enum Step {
     /// A zero padding folded into the depthwise convolution that alone reads it: its output
     /// is its input, unpadded.
     Bypassed,
+    /// A convolution (or its normalization) computed later, by the `Add` that alone reads it
+    /// ([`Step::Residual`]); its output slot holds a placeholder that nothing reads.
+    Deferred,
+    /// An `Add` of two values, one of them computed here: the convolution call `conv` (with
+    /// the BatchNormalization call `norm` folded in, when given), the other value added in its
+    /// output pass, and the ReLU call `relu` (when given) after it.
+    Residual {
+        conv: usize,
+        norm: Option<usize>,
+        relu: Option<usize>,
+    },
 }
 
 impl Network {
@@ -74,34 +88,79 @@ impl Network {
             let only_input = self.calls.get(reader)?.inputs == [Source::Output(call.first_output)];
             (count == 1 && only_input).then_some(reader)
         };
+        let role_of = |call: usize| self.layers[self.calls[call].layer].inference_role();
+        let is_relu = |call: usize| role_of(call) == Some(InferenceRole::Relu);
+        // The `Add` of two distinct values that alone reads call `last`'s single output and is
+        // not fused yet, with the ReLU that alone reads that `Add` (if any, and not fused yet).
+        let residual_add = |last: usize, plan: &[Step]| {
+            let call = &self.calls[last];
+            let (count, add) = readers[call.first_output];
+            let inputs = &self.calls.get(add)?.inputs;
+            let joins = count == 1
+                && self.layers[call.layer].output_count() == 1
+                && role_of(add) == Some(InferenceRole::Add)
+                && inputs.len() == 2
+                && inputs[0] != inputs[1]
+                && plan[add] == Step::Plain;
+            let relu = sole_reader(add).filter(|&r| is_relu(r) && plan[r] == Step::Plain);
+            joins.then_some((add, relu))
+        };
         for i in 0..self.calls.len() {
-            let role = self.layers[self.calls[i].layer].inference_role();
             let Some(InferenceRole::Convolution {
                 kernel,
                 bias,
                 depthwise,
                 ..
-            }) = role
+            }) = role_of(i)
             else {
                 continue;
             };
             if depthwise {
-                self.plan_depthwise(i, params, plan, &sole_reader);
+                if let Some(run) = self.plan_depthwise(i, params, &sole_reader) {
+                    plan[i] = Step::Depthwise(run);
+                    if let Some(padding) = run.padding {
+                        plan[padding] = Step::Bypassed;
+                    }
+                    for fused in [run.norm, run.activation].into_iter().flatten() {
+                        plan[fused] = Step::Fused { head: i };
+                    }
+                }
                 continue;
             }
-            if self.plan_pointwise(i, params, plan, &sole_reader) {
+            if let Some(run) = self.plan_pointwise(i, params, &sole_reader) {
+                plan[i] = Step::Pointwise(run);
+                for fused in run.norm.into_iter().chain([run.activation]) {
+                    plan[fused] = Step::Fused { head: i };
+                }
                 continue;
             }
-            let Some(norm) = sole_reader(i) else { continue };
-            let is_relu =
-                |call: usize| self.layers[self.calls[call].layer].inference_role() == Some(InferenceRole::Relu);
-            let plain = params.quantized(kernel).is_none() && self.calls[i].inputs.len() == 1;
-            if is_relu(norm) && !depthwise && plain {
+            if params.quantized(kernel).is_some() || self.calls[i].inputs.len() != 1 {
+                continue;
+            }
+            // Convolution `i` (and its normalization `norm`) computed by the `Add` `add`.
+            let defer = |plan: &mut [Step], (add, relu): (usize, Option<usize>), norm: Option<usize>| {
+                plan[i] = Step::Deferred;
+                if let Some(norm) = norm {
+                    plan[norm] = Step::Deferred;
+                }
+                plan[add] = Step::Residual { conv: i, norm, relu };
+                if let Some(relu) = relu {
+                    plan[relu] = Step::Fused { head: add };
+                }
+            };
+            let Some(norm) = sole_reader(i) else {
+                // Not the only input of its reader: perhaps one side of a residual `Add`.
+                if let Some(join) = residual_add(i, plan).filter(|_| !depthwise) {
+                    defer(plan, join, None);
+                }
+                continue;
+            };
+            if is_relu(norm) && !depthwise {
                 plan[i] = Step::ConvRelu { relu: norm };
                 plan[norm] = Step::Fused { head: i };
                 continue;
             }
-            let Some(InferenceRole::BatchNorm(weights)) = self.layers[self.calls[norm].layer].inference_role() else {
+            let Some(InferenceRole::BatchNorm(weights)) = role_of(norm) else {
                 continue;
             };
             let filters =
@@ -117,10 +176,16 @@ impl Network {
                 .into_iter()
                 .flatten()
                 .all(|id| filters.is_some_and(|f| params.value(id).shape() == [f]));
-            if !fits || !plain {
+            if !fits {
                 continue;
             }
             let relu = sole_reader(norm).filter(|&r| is_relu(r));
+            if relu.is_none()
+                && let Some(join) = residual_add(norm, plan)
+            {
+                defer(plan, join, Some(norm));
+                continue;
+            }
             plan[i] = Step::Folded { norm, relu };
             plan[norm] = Step::Fused { head: i };
             if let Some(relu) = relu {
@@ -170,6 +235,7 @@ impl Network {
                         weights,
                         options,
                         relu.is_some(),
+                        None,
                     )?);
                     continue;
                 }
@@ -209,11 +275,74 @@ impl Network {
                     outputs.push(outputs[calls[head].first_output]);
                     continue;
                 }
+                Step::Deferred => {
+                    // Read by the `Add` that computes it alone: any value holds the place.
+                    outputs.push(resolve(&call.inputs[0], outputs));
+                    continue;
+                }
+                Step::Residual { conv, norm, relu } => {
+                    outputs.push(self.residual_step(graph, inputs, outputs, call, (conv, norm, relu))?);
+                    continue;
+                }
                 Step::Plain => {}
             }
             super::record_call(layer.as_ref(), call, &resolve, graph, outputs)?;
         }
         Ok(())
+    }
+}
+
+impl Network {
+    /// The value of the `Add` call `add` planned as [`Step::Residual`]: convolution `conv`
+    /// (with normalization `norm` folded in) of its input, plus the `Add`'s other input, then
+    /// the ReLU when `relu` is given.
+    fn residual_step(
+        &self,
+        graph: &mut Graph,
+        inputs: &[Var],
+        outputs: &[Var],
+        add: &super::graph::Call,
+        (conv, norm, relu): (usize, Option<usize>, Option<usize>),
+    ) -> Result<Var> {
+        let resolve = |source: &Source| match *source {
+            Source::ModelInput(i) => inputs[i],
+            Source::Output(o) => outputs[o],
+        };
+        let (conv_call, layer) = (&self.calls[conv], &self.layers[self.calls[conv].layer]);
+        let changed = || Error::Usage(format!("layer '{}' changed after predict planned it", layer.name()));
+        let Some(InferenceRole::Convolution {
+            kernel,
+            bias,
+            options,
+            depthwise,
+        }) = layer.inference_role()
+        else {
+            return Err(changed());
+        };
+        // The `Add`'s input that is not the convolution's (or its normalization's) output.
+        let joined = Source::Output(self.calls[norm.unwrap_or(conv)].first_output);
+        let other = add.inputs.iter().find(|&&s| s != joined).ok_or_else(changed)?;
+        let (x, residual) = (resolve(&conv_call.inputs[0]), resolve(other));
+        match norm {
+            Some(norm) => {
+                let Some(InferenceRole::BatchNorm(weights)) = self.layers[self.calls[norm].layer].inference_role()
+                else {
+                    return Err(changed());
+                };
+                graph.conv2d_folded(
+                    x,
+                    (kernel, bias, depthwise),
+                    weights,
+                    options,
+                    relu.is_some(),
+                    Some(residual),
+                )
+            }
+            None => {
+                let (kernel, bias) = (graph.param(kernel), bias.map(|b| graph.param(b)));
+                graph.conv2d_residual(x, (kernel, bias), residual, options, relu.is_some())
+            }
+        }
     }
 }
 

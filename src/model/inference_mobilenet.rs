@@ -9,7 +9,6 @@
 
 use super::Network;
 use super::graph::Source;
-use super::inference::Step;
 use crate::autograd::{Graph, ParamId, ParamStore, Var};
 use crate::error::{Error, Result};
 use crate::kernels::OutputActivation;
@@ -37,15 +36,15 @@ pub(super) struct DepthwiseRun {
 }
 
 impl Network {
-    /// Plans call `i` when it is a depthwise convolution: which of its neighbours run inside it.
-    /// `sole_reader(c)` is the call that alone reads call `c`'s only output, as its only input.
+    /// Plans call `i` when it is a depthwise convolution: which of its neighbours run inside it
+    /// (`None` when none does, or call `i` is not one). `sole_reader(c)` is the call that alone
+    /// reads call `c`'s only output, as its only input.
     pub(super) fn plan_depthwise(
         &self,
         i: usize,
         params: &ParamStore,
-        plan: &mut [Step],
         sole_reader: &dyn Fn(usize) -> Option<usize>,
-    ) {
+    ) -> Option<DepthwiseRun> {
         let role = |call: usize| self.layers[self.calls[call].layer].inference_role();
         let Some(InferenceRole::Convolution {
             kernel,
@@ -54,10 +53,10 @@ impl Network {
             ..
         }) = role(i)
         else {
-            return;
+            return None;
         };
         if params.quantized(kernel).is_some() || self.calls[i].inputs.len() != 1 {
-            return;
+            return None;
         }
         let padding = match self.calls[i].inputs[0] {
             Source::Output(o) => self.calls[..i].iter().rposition(|c| c.first_output == o),
@@ -73,16 +72,8 @@ impl Network {
             norm,
             activation,
         };
-        if run.padding.is_none() && run.norm.is_none() && run.activation.is_none() {
-            return;
-        }
-        plan[i] = Step::Depthwise(run);
-        if let Some(p) = padding {
-            plan[p] = Step::Bypassed;
-        }
-        for fused in [norm, activation].into_iter().flatten() {
-            plan[fused] = Step::Fused { head: i };
-        }
+        let fuses_any = run.padding.is_some() || run.norm.is_some() || run.activation.is_some();
+        fuses_any.then_some(run)
     }
 
     /// Whether call `n` is a BatchNormalization that folds into a convolution with `filters`
@@ -98,14 +89,13 @@ impl Network {
     }
 
     /// Plans call `i` when it is a 1×1 convolution with stride 1 followed (after a
-    /// BatchNormalization or not) by a ReLU6: returns whether it did.
+    /// BatchNormalization or not) by a ReLU6: the calls fused into it, or `None`.
     pub(super) fn plan_pointwise(
         &self,
         i: usize,
         params: &ParamStore,
-        plan: &mut [Step],
         sole_reader: &dyn Fn(usize) -> Option<usize>,
-    ) -> bool {
+    ) -> Option<PointwiseRun> {
         let role = |call: usize| self.layers[self.calls[call].layer].inference_role();
         let Some(InferenceRole::Convolution {
             kernel,
@@ -114,24 +104,17 @@ impl Network {
             depthwise: false,
         }) = role(i)
         else {
-            return false;
+            return None;
         };
         let shape = params.value(kernel).shape();
         let pointwise = matches!(shape, [1, 1, _, _]) && options.strides == (1, 1);
         if !pointwise || params.quantized(kernel).is_some() || self.calls[i].inputs.len() != 1 {
-            return false;
+            return None;
         }
         let norm = sole_reader(i).filter(|&n| self.folds_into(n, shape[3], bias, params));
         let activation =
             sole_reader(norm.unwrap_or(i)).filter(|&a| matches!(role(a), Some(InferenceRole::CappedRelu { .. })));
-        let Some(activation) = activation else {
-            return false;
-        };
-        plan[i] = Step::Pointwise(PointwiseRun { norm, activation });
-        for fused in norm.into_iter().chain([activation]) {
-            plan[fused] = Step::Fused { head: i };
-        }
-        true
+        activation.map(|activation| PointwiseRun { norm, activation })
     }
 
     /// Records call `i`, a 1×1 convolution of `x`, with the calls of `run` fused into it.

@@ -11,7 +11,6 @@
 //! absorb (their rows are reordered once, at import).
 
 use super::proto::{AttributeProto, NodeProto};
-use super::strided::BatchIndices;
 use super::tensors::Constant;
 use crate::layers::Layer;
 use crate::model::Source;
@@ -37,6 +36,25 @@ pub(super) enum Tensor {
     /// Integer indices computed from the batch size, waiting for the `Gather` they index
     /// (`strided.rs`).
     Indices(BatchIndices),
+}
+
+/// Integer indices into a computed tensor flattened with its batch axis: ONNX shape
+/// `(N, shape…)`, the value at `(n, i…)` being `n · stride + offsets[i…]`.
+#[derive(Clone, Debug)]
+pub(super) struct BatchIndices {
+    /// The per-sample shape (the batch axis left out).
+    pub shape: Vec<usize>,
+    /// How far apart two samples' indices are.
+    pub stride: i64,
+    /// The per-sample part, row-major over `shape`.
+    pub offsets: Rc<Vec<i64>>,
+}
+
+impl BatchIndices {
+    /// The per-sample part as a constant (for broadcasting arithmetic with others).
+    pub(super) fn offsets(&self) -> Constant {
+        Constant::int(self.shape.clone(), self.offsets.to_vec())
+    }
 }
 
 /// What one ONNX axis of a [`Heads`] tensor holds.

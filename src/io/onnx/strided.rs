@@ -7,30 +7,11 @@
 //! makes a per-sample tensor of them again. The same chain with a fixed batch size (an export
 //! without a dynamic batch axis) has constant indices, which are read the same way.
 
-use super::convert::{Computed, Converter, Node, Tensor};
+use super::convert::{BatchIndices, Computed, Converter, Node, Tensor};
 use super::ops::join;
 use super::proto::{INT32, INT64};
 use super::tensors::{BATCH, Constant, Values};
 use std::rc::Rc;
-
-/// Integer indices into a computed tensor flattened with its batch axis: ONNX shape
-/// `(N, shape…)`, the value at `(n, i…)` being `n · stride + offsets[i…]`.
-#[derive(Clone, Debug)]
-pub(super) struct BatchIndices {
-    /// The per-sample shape (the batch axis left out).
-    pub shape: Vec<usize>,
-    /// How far apart two samples' indices are.
-    pub stride: i64,
-    /// The per-sample part, row-major over `shape`.
-    pub offsets: Rc<Vec<i64>>,
-}
-
-impl BatchIndices {
-    /// The per-sample part as a constant (for broadcasting arithmetic with others).
-    fn offsets(&self) -> Constant {
-        Constant::int(self.shape.clone(), self.offsets.to_vec())
-    }
-}
 
 impl Converter {
     /// A node of the chain: its result when it makes, changes or reads a flattened tensor or
