@@ -147,7 +147,7 @@ fn nested_models_are_saved_nested_and_load_back_nested() {
     assert_eq!(block["config"]["layers"][0]["class_name"], "InputLayer");
     assert_eq!(block["config"]["layers"].as_array().unwrap().len(), 3);
     // strata reads its file back nested, the base still frozen, with the same outputs.
-    for file in ["nested.keras", "nested.safetensors"] {
+    for file in ["nested.keras", "nested.h5", "nested.safetensors"] {
         let path = dir.join(file);
         case.model.save(&path).unwrap();
         let mut loaded = strata::load_model(&path).unwrap();

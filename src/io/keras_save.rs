@@ -89,11 +89,11 @@ impl Model {
     /// Saves the model as a legacy Keras HDF5 file, atomically: what Keras's
     /// `model.save("m.h5")` writes (the root attributes `model_config` and `training_config`,
     /// the weights under `model_weights/<layer name>`), which `keras.models.load_model` reads.
-    /// [`Model::save`] calls this for a path ending in `.h5` or `.hdf5`. Nested models
-    /// ([`Model::nested_models`]) are written flat: their layers are layers of the model.
+    /// [`Model::save`] calls this for a path ending in `.h5` or `.hdf5`. A nested model
+    /// ([`Model::nested_models`]) is one group holding its layers' weights, as Keras writes it.
     pub fn save_keras_h5(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let saved = SavedModel::build(self, false)?;
+        let saved = SavedModel::of(self)?;
         let bytes = saved.legacy_file().map_err(|e| Error::file(path, e))?;
         write_atomic(path, &bytes)
     }
@@ -125,10 +125,7 @@ struct SavedModel<'a> {
     model: &'a Model,
     /// config.json: the model's class, config, build and compile configs.
     config: Value,
-    /// The model's layers (indices) in the order Keras lists them: a `Sequential`'s order, a
-    /// functional model's as Keras's `map_graph` sorts it ([`keras_layer_order`]).
-    order: Vec<usize>,
-    /// Per non-input layer, in that order: its index and the group of its weights in
+    /// Per non-input layer, in Keras's order: its index and the group of its weights in
     /// `model.weights.h5` (`layers/dense_1/vars`).
     groups: Vec<(usize, String)>,
 }
@@ -224,12 +221,7 @@ impl<'a> SavedModel<'a> {
                 Ok((index, group.clone()))
             })
             .collect::<Result<_>>()?;
-        Ok(SavedModel {
-            model,
-            config,
-            order,
-            groups,
-        })
+        Ok(SavedModel { model, config, groups })
     }
 
     /// The `.keras` archive's bytes.
@@ -327,17 +319,34 @@ impl<'a> SavedModel<'a> {
         let weights = root.group("model_weights")?;
         let mut layer_names = Vec::new();
         // Keras gives each listed layer with weights the next stored group with weights: the
-        // list is in Keras's layer order.
-        for layer in self.order.iter().map(|&i| &self.model.layers()[i]) {
-            let name = layer.name().to_string();
+        // list is in Keras's layer order, a nested model one entry holding its layers' weights.
+        let entries = self.config["config"]["layers"].as_array().cloned().unwrap_or_default();
+        for entry in &entries {
+            let name = keras_nested::entry_name(entry);
             let group = weights.group(&name)?;
             let mut weight_names = Vec::new();
-            for id in layer.params() {
+            // Keras's order within a nested model: its trainable weights, then the others.
+            let mut members = Vec::new();
+            self.layers_of(entry, &mut members);
+            let (trainable, frozen): (Vec<_>, Vec<_>) = members
+                .iter()
+                .flat_map(|&i| self.model.layers()[i].params().into_iter().map(move |id| (i, id)))
+                .partition(|&(i, id)| {
+                    keras_nested::is_model(entry)
+                        && self.model.layers()[i].is_trainable()
+                        && self.model.is_trainable_variable(id)
+                });
+            for (index, id) in trainable.into_iter().chain(frozen) {
+                let layer = self.model.layers()[index].name();
                 let value = self.model.params().value(id);
-                // `dense/kernel`, as tf.keras names weights (less its `:0`).
+                // `dense/kernel`, as tf.keras names weights (less its `:0`); under a nested
+                // model, `base/dense/kernel`.
                 let full = self.model.params().name(id);
-                let own = full.strip_prefix(&format!("{name}/")).unwrap_or(full);
-                let path = format!("{name}/{own}");
+                let own = full.strip_prefix(&format!("{layer}/")).unwrap_or(full);
+                let path = match keras_nested::is_model(entry) {
+                    true => format!("{name}/{layer}/{own}"),
+                    false => format!("{layer}/{own}"),
+                };
                 group.add_array(&path, value.shape(), value.data())?;
                 weight_names.push(path);
             }
@@ -348,6 +357,23 @@ impl<'a> SavedModel<'a> {
         weights.set_attribute("keras_version", Attribute::Text(KERAS_VERSION.into()));
         weights.set_attribute("backend", Attribute::Text("tensorflow".into()));
         root.to_bytes()
+    }
+}
+
+impl SavedModel<'_> {
+    /// The model's layers (indices) that `entry` of config.json stands for, in Keras's order: a
+    /// layer itself, or a nested model's layers, nested models inside it opened in place.
+    fn layers_of(&self, entry: &Value, layers: &mut Vec<usize>) {
+        if keras_nested::is_model(entry) {
+            for inner in entry["config"]["layers"].as_array().into_iter().flatten() {
+                self.layers_of(inner, layers);
+            }
+            return;
+        }
+        let name = keras_nested::entry_name(entry);
+        if let Some(index) = self.model.layers().iter().position(|l| l.name() == name) {
+            layers.push(index);
+        }
     }
 }
 

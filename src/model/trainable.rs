@@ -183,6 +183,15 @@ impl Model {
         Ok(self)
     }
 
+    /// Whether the weight `id` is trained when its layer is (BatchNormalization's moving
+    /// statistics never are), whatever the layer's flag is now.
+    pub(crate) fn is_trainable_variable(&self, id: crate::autograd::ParamId) -> bool {
+        self.network
+            .weight_owners
+            .get(id.index())
+            .is_none_or(|owner| owner.variable)
+    }
+
     /// Brings the weights' flags in line with the layers' (see the module's documentation).
     pub(super) fn apply_trainable_flags(&mut self) {
         apply_flags(&self.network, &mut self.params);
