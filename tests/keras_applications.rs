@@ -224,7 +224,15 @@ fn a_nested_application_predicts_as_keras() {
     );
     // Only the head trains: Dense(5) on the base's 1280 features.
     assert!(summary.contains(" Trainable params: 6,405 "), "{summary}");
-    // Saved and loaded, the model still knows its base.
+    // Saved and loaded, in strata's file and in Keras's (the base written back as a nested
+    // Functional, as Keras wrote it), the model still knows its base.
+    let keras_path = std::env::temp_dir().join(format!("strata-nested-{}.keras", std::process::id()));
+    model.save(&keras_path).unwrap();
+    let from_keras = strata::load_model(&keras_path).unwrap();
+    std::fs::remove_file(&keras_path).ok();
+    assert_eq!(from_keras.nested_models(), model.nested_models());
+    assert!(!from_keras.is_nested_trainable(base).unwrap());
+    assert_eq!(from_keras.weights(), model.weights());
     let path = std::env::temp_dir().join(format!("strata-nested-{}.safetensors", std::process::id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();

@@ -92,6 +92,96 @@ fn the_archive_is_laid_out_as_keras_writes_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// config.json of a `.keras` archive.
+fn archive_config(path: &std::path::Path) -> serde_json::Value {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut config = String::new();
+    archive
+        .by_name("config.json")
+        .unwrap()
+        .read_to_string(&mut config)
+        .unwrap();
+    serde_json::from_str(&config).unwrap()
+}
+
+#[test]
+fn nested_models_are_saved_nested_and_load_back_nested() {
+    let dir = scratch("nested");
+    let mut cases = keras_models::cases().unwrap();
+    let case = cases.iter_mut().find(|c| c.name == "nested").unwrap();
+    let expected = case.model.predict(&case.input, 32).unwrap();
+    let path = dir.join("nested.keras");
+    case.model.save(&path).unwrap();
+    // As Keras writes Sequential([base, GlobalAveragePooling2D(), Dense(3)]): the base is one
+    // layer of class Functional, called on the input, holding its layers and the block.
+    let config = archive_config(&path);
+    let layers = config["config"]["layers"].as_array().unwrap();
+    let names: Vec<&str> = layers.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names[1..], ["base", "pool", "head"]);
+    let base = &layers[1];
+    assert_eq!(base["class_name"], "Functional");
+    assert_eq!(base["config"]["trainable"], false);
+    assert_eq!(
+        base["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0],
+        names[0]
+    );
+    let inner: Vec<&str> = base["config"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["class_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        inner,
+        [
+            "InputLayer",
+            "Conv2D",
+            "BatchNormalization",
+            "Activation",
+            "Sequential",
+            "Add"
+        ]
+    );
+    assert_eq!(base["config"]["output_layers"], serde_json::json!(["base_add", 0, 0]));
+    let block = &base["config"]["layers"][4];
+    assert_eq!(block["config"]["layers"][0]["class_name"], "InputLayer");
+    assert_eq!(block["config"]["layers"].as_array().unwrap().len(), 3);
+    // strata reads its file back nested, the base still frozen, with the same outputs.
+    for file in ["nested.keras", "nested.h5", "nested.safetensors"] {
+        let path = dir.join(file);
+        case.model.save(&path).unwrap();
+        let mut loaded = strata::load_model(&path).unwrap();
+        assert_eq!(loaded.nested_models(), case.model.nested_models(), "{file}");
+        assert!(
+            !loaded.is_nested_trainable(keras_models::NESTED_BASE).unwrap(),
+            "{file}"
+        );
+        assert!(loaded.get_layer("head").unwrap().is_trainable(), "{file}");
+        let got = loaded.predict(&case.input, 32).unwrap();
+        assert_eq!(got.data(), expected.data(), "{file}");
+    }
+    // The archive's weights load into the model (Keras's load_weights), and so do those of the
+    // flat archive strata wrote before it kept the nesting.
+    let nested_case = || {
+        let case = keras_models::cases().unwrap().into_iter().find(|c| c.name == "nested");
+        case.unwrap().model
+    };
+    let mut flat = nested_case();
+    flat.set_nested_models(Vec::new());
+    flat.save(dir.join("flat.keras")).unwrap();
+    for file in ["nested.keras", "flat.keras"] {
+        let mut fresh = nested_case();
+        keras_models::randomize(&mut fresh, 99);
+        fresh.load_weights(dir.join(file)).unwrap();
+        assert_eq!(
+            fresh.predict(&case.input, 32).unwrap().data(),
+            expected.data(),
+            "{file}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_loss_on_logits_is_saved_as_a_keras_loss_object() {
     let dir = scratch("logits");

@@ -231,3 +231,91 @@ fn a_head_takes_any_single_input_layer_the_registry_has() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Writes `per_class` random 48×48 RGB images into each of `classes` folders under `dir`.
+fn random_image_folders(dir: &Path, classes: usize, per_class: usize) -> String {
+    let mut rng = strata::rng::Rng::new(3);
+    for class in 0..classes {
+        let folder = dir.join(format!("class_{class}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..per_class {
+            let pixels: Vec<u8> = (0..48 * 48 * 3).map(|_| rng.uniform(0.0, 255.0) as u8).collect();
+            image::RgbImage::from_raw(48, 48, pixels)
+                .unwrap()
+                .save(folder.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    dir.display().to_string()
+}
+
+#[test]
+fn a_nested_keras_base_is_frozen_and_fine_tuned_by_its_keras_names() {
+    // Keras 3's Sequential([Input((48, 48, 3)), MobileNetV2(alpha=0.35, include_top=False),
+    // GlobalAveragePooling2D(), Dense(5, softmax)]).save(...): the base is the nested model
+    // mobilenetv2_0.35_48, frozen by that name as Keras's base_model.trainable = False.
+    let dir = temp_dir("nested");
+    let data = random_image_folders(&dir.join("data"), 5, 2);
+    let keras = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/keras/applications/nested_mobilenetv2.keras"
+    );
+    let base_name = "mobilenetv2_0.35_48";
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (head, tuned, whole) = (
+        path("head.safetensors"),
+        path("tuned.safetensors"),
+        path("whole.safetensors"),
+    );
+    let quiet = ["--verbose", "0", "--json", "--batch-size", "10"];
+    let run = [
+        "train", "--base", keras, "--freeze", base_name, "--data", &data, "--epochs", "1",
+    ];
+    ok(&[&run[..], &["--save", &head], &quiet].concat());
+    let (before, after) = (weights(Path::new(keras)), weights(Path::new(&head)));
+    for name in [
+        "Conv1/kernel",
+        "block_16_project/kernel",
+        "bn_Conv1/moving_mean",
+        "Conv_1_bn/gamma",
+    ] {
+        assert_eq!(before[name], after[name], "{name} is in the frozen base");
+    }
+    assert_ne!(before["dense/kernel"], after["dense/kernel"], "the head trains");
+
+    // Keras's fine-tuning: the top of the base unfrozen (from a layer inside it) with the head.
+    let fine_tune = ["train", "--resume", &head, "--fine-tune-from", "block_16_expand"];
+    ok(&[
+        &fine_tune[..],
+        &["--lr", "1e-5", "--epochs", "2", "--save", &tuned],
+        &quiet,
+    ]
+    .concat());
+    let tuned_weights = weights(Path::new(&tuned));
+    assert_eq!(
+        after["block_15_project/kernel"],
+        tuned_weights["block_15_project/kernel"]
+    );
+    assert_ne!(after["block_16_expand/kernel"], tuned_weights["block_16_expand/kernel"]);
+    assert_ne!(after["dense/kernel"], tuned_weights["dense/kernel"]);
+    // The nested model's name unfreezes all of it (Keras's base_model.trainable = True), its
+    // BatchNormalization layers staying in inference mode.
+    let unfreeze = ["train", "--resume", &head, "--fine-tune-from", base_name];
+    ok(&[&unfreeze[..], &["--epochs", "2", "--save", &whole], &quiet].concat());
+    let whole_weights = weights(Path::new(&whole));
+    assert_ne!(after["Conv1/kernel"], whole_weights["Conv1/kernel"]);
+    assert_eq!(after["bn_Conv1/moving_mean"], whole_weights["bn_Conv1/moving_mean"]);
+
+    // Unknown names list the nested models and the layers.
+    for (flag, name) in [("--freeze", "mobilenetv2"), ("--fine-tune-from", "block_99")] {
+        let (code, _, stderr) = strata(&["train", "--base", keras, flag, name, "--data", &data, "--epochs", "1"]);
+        assert_ne!(code, 0);
+        assert!(
+            stderr.contains(flag)
+                && stderr.contains(&format!("its nested models are: {base_name}"))
+                && stderr.contains("block_16_expand"),
+            "{stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

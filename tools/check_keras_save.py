@@ -6,7 +6,8 @@ Keras's predictions with strata's.
 
 DIR holds NAME.keras, NAME.h5 and NAME.json (the input and strata's output) per model, as the
 example writes them. Each file must load (compiled, as it was saved) and predict within 1e-5 of
-strata (absolute, or relative to values above 1); exits 1 otherwise. Needs keras, h5py and
+strata (absolute, or relative to values above 1), and a .keras file must hold the nested models
+the JSON names as Keras models (`model.get_layer("base")`, at any depth); exits 1 otherwise. Needs keras, h5py and
 numpy, and for Keras 3's numpy backend (inference without TensorFlow) jax, which it imports
 (a throwaway venv: `pip install keras h5py jax`); any other backend works too.
 """
@@ -38,6 +39,17 @@ def check(path: pathlib.Path) -> bool:
     got = np.asarray(model.predict(x, verbose=0))
     error = float(np.max(np.abs(got - expected) / np.maximum(1.0, np.abs(expected))))
     compiled = model.compiled and model.optimizer is not None
+    found = set()
+
+    def walk(layers):
+        for layer in layers:
+            if isinstance(layer, keras.Model):
+                found.add(layer.name)
+                walk(layer.layers)
+
+    walk(model.layers)
+    missing = [n for n in record.get("nested", []) if n not in found] if path.suffix == ".keras" else []
+    news += [f"nested model '{n}' not found" for n in missing]
     ok = got.shape == expected.shape and error <= TOLERANCE and compiled and not news
     print(f"{path.name}: output {got.shape}, max error {error:.2e}, compiled {compiled}"
           f"{', warnings: ' + '; '.join(news) if news else ''} {'ok' if ok else 'FAILED'}")

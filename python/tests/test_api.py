@@ -339,3 +339,27 @@ def test_regression_and_classifier_metrics_as_keras_names_them():
                                                                                  "precision"]
     with pytest.raises(NotImplementedError, match="AUC"):
         keras.metrics.AUC(curve="PR")
+
+
+def test_a_lambda_of_arithmetic_and_activations_runs_as_strata_layers():
+    x = np.random.default_rng(0).uniform(-2, 2, size=(5, 4)).astype(np.float32)
+    # Sequential: x / 255.0 runs as one Rescaling named as the Lambda.
+    model = keras.Sequential([keras.Input((4,)), layers.Lambda(lambda t: t / 255.0, name="scale")])
+    np.testing.assert_allclose(model.predict(x, verbose=0), x / 255.0, rtol=1e-6)
+    assert model.get_layer("scale") is not None
+    # Functional: relu(2x - 1) as Rescaling then Activation; keras.activations too.
+    inputs = keras.Input((4,))
+    outputs = layers.Lambda(lambda t: keras.ops.relu(t * 2 - 1))(inputs)
+    outputs = layers.Lambda(lambda t, k: keras.activations.sigmoid(k - t), arguments={"k": 0.5})(outputs)
+    model = keras.Model(inputs, outputs)
+    expected = 1 / (1 + np.exp(-(0.5 - np.maximum(2 * x - 1, 0))))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_lambda_strata_cannot_run_names_the_layer_and_what_to_use():
+    with pytest.raises(NotImplementedError, match=r"Lambda 'first'.*Rescaling"):
+        layers.Lambda(lambda t: t[:, 0], name="first")
+    with pytest.raises(NotImplementedError, match=r"Lambda 'square'.*Rescaling"):
+        layers.Lambda(lambda t: t * t, name="square")
+    with pytest.raises(NotImplementedError, match=r"keras.ops.mean"):
+        keras.ops.mean

@@ -218,7 +218,8 @@ fn sequential_to_functional(body: &mut Value) -> Result<(), String> {
     Ok(())
 }
 
-fn entry_name(entry: &Value) -> String {
+/// A layer entry's name: its config's, or the functional entry's beside it.
+pub(super) fn entry_name(entry: &Value) -> String {
     entry
         .get("config")
         .and_then(|c| c.get("name"))

@@ -24,6 +24,7 @@
 use super::hdf5::writer::{Attribute, Group};
 use super::keras_layer::check_layers;
 use super::keras_nested;
+use super::keras_save_nested;
 use crate::error::{Error, Result};
 use crate::fs::write_atomic;
 use crate::model::{Model, Source};
@@ -88,7 +89,8 @@ impl Model {
     /// Saves the model as a legacy Keras HDF5 file, atomically: what Keras's
     /// `model.save("m.h5")` writes (the root attributes `model_config` and `training_config`,
     /// the weights under `model_weights/<layer name>`), which `keras.models.load_model` reads.
-    /// [`Model::save`] calls this for a path ending in `.h5` or `.hdf5`.
+    /// [`Model::save`] calls this for a path ending in `.h5` or `.hdf5`. A nested model
+    /// ([`Model::nested_models`]) is one group holding its layers' weights, as Keras writes it.
     pub fn save_keras_h5(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let saved = SavedModel::of(self)?;
@@ -108,90 +110,14 @@ pub(super) fn keras_weight_paths(model: &Model) -> Result<WeightPaths> {
     Ok(SavedModel::of(model)?.weight_paths())
 }
 
-/// [`keras_weight_paths`] for a model whose nested models ([`Model::nested_models`]) are nested
-/// in Keras too, as Keras's `Sequential([base, ...]).save_weights("x.weights.h5")` writes them:
-/// a nested model counts as one layer of its class (`layers/functional`) in the model around
-/// it, and its own layers are numbered within it (`layers/functional/layers/conv2d_3/vars/0`).
-/// `None` for a model without nested models. strata writes its `.keras` archives flat, so
-/// loading tries these places when the file has them.
-pub(super) fn nested_keras_weight_paths(model: &Model) -> Result<Option<WeightPaths>> {
+/// [`keras_weight_paths`] as strata wrote `.keras` files of models with nested models before
+/// it kept the nesting: every layer at the top level (`layers/conv2d_3/vars/0`). `None` for a
+/// model without nested models; loading tries these places when the file has them.
+pub(super) fn flat_keras_weight_paths(model: &Model) -> Result<Option<WeightPaths>> {
     if model.nested_models().is_empty() {
         return Ok(None);
     }
-    let saved = SavedModel::of(model)?;
-    let records: Vec<&crate::model::NestedModel> = model.nested_models().iter().collect();
-    let mut nested = std::collections::HashMap::new();
-    nested_groups(model, &saved.order, "", &records, &mut nested);
-    let flat_groups: std::collections::HashMap<usize, &str> = saved
-        .groups
-        .iter()
-        .map(|(index, group)| (*index, group.as_str()))
-        .collect();
-    let paths = saved
-        .weight_paths()
-        .into_iter()
-        .map(|(index, paths)| {
-            let flat = flat_groups
-                .get(&index)
-                .and_then(|g| g.strip_suffix("/vars"))
-                .unwrap_or_default();
-            let paths = match nested.get(&index) {
-                Some(group) => paths
-                    .iter()
-                    .map(|p| format!("{group}{}", p.strip_prefix(flat).unwrap_or(p)))
-                    .collect(),
-                None => paths,
-            };
-            (index, paths)
-        })
-        .collect();
-    Ok(Some(paths))
-}
-
-/// Gives each of `items` (layer indices, in Keras's order) its group under `prefix`: a layer
-/// outside `records` its own (`layers/dense_1`), the layers of the outermost record holding
-/// them their group below the record's own, numbered per class among themselves.
-fn nested_groups(
-    model: &Model,
-    items: &[usize],
-    prefix: &str,
-    records: &[&crate::model::NestedModel],
-    groups: &mut std::collections::HashMap<usize, String>,
-) {
-    let name = |i: usize| model.layers()[i].name();
-    let holds = |record: &crate::model::NestedModel, i: usize| record.layer_names().iter().any(|n| n == name(i));
-    let mut used: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut next_group = |class: &str| {
-        let base = crate::initializers::to_snake_case(class);
-        let count = used.entry(base.clone()).and_modify(|n| *n += 1).or_insert(0);
-        match *count {
-            0 => format!("{prefix}layers/{base}"),
-            n => format!("{prefix}layers/{base}_{n}"),
-        }
-    };
-    let mut expanded = vec![false; records.len()];
-    for &i in items {
-        // Records are outermost first: the first holding a layer is the one at this level.
-        match records.iter().position(|&r| holds(r, i)) {
-            None => {
-                groups.insert(i, next_group(model.layers()[i].class_name()));
-            }
-            Some(r) if !std::mem::replace(&mut expanded[r], true) => {
-                let group = next_group(records[r].class_name());
-                let inner: Vec<usize> = items.iter().copied().filter(|&j| holds(records[r], j)).collect();
-                let within: Vec<&crate::model::NestedModel> = records
-                    .iter()
-                    .enumerate()
-                    .filter(|&(k, other)| {
-                        k != r && other.layer_names().iter().all(|n| records[r].layer_names().contains(n))
-                    })
-                    .map(|(_, other)| *other)
-                    .collect();
-                nested_groups(model, &inner, &format!("{group}/"), &within, groups);
-            }
-            Some(_) => {}
-        }
-    }
+    Ok(Some(SavedModel::build(model, false)?.weight_paths()))
 }
 
 /// A model in Keras's vocabulary, ready to be written in either format.
@@ -199,17 +125,22 @@ struct SavedModel<'a> {
     model: &'a Model,
     /// config.json: the model's class, config, build and compile configs.
     config: Value,
-    /// The model's layers (indices) in the order Keras lists them: a `Sequential`'s order, a
-    /// functional model's as Keras's `map_graph` sorts it ([`keras_layer_order`]).
-    order: Vec<usize>,
-    /// Per non-input layer, in that order: its index and the group of its weights in
+    /// Per non-input layer, in Keras's order: its index and the group of its weights in
     /// `model.weights.h5` (`layers/dense_1/vars`).
     groups: Vec<(usize, String)>,
 }
 
 impl<'a> SavedModel<'a> {
-    /// The model's Keras description, once every layer is known to have a Keras counterpart.
+    /// The model's Keras description, its nested models nested as in Keras ([`SavedModel::build`]).
     fn of(model: &'a Model) -> Result<SavedModel<'a>> {
+        Self::build(model, true)
+    }
+
+    /// The model's Keras description, once every layer is known to have a Keras counterpart;
+    /// with `nesting`, the layers of each of its nested models ([`Model::nested_models`]) are
+    /// written inside that model's entry, as Keras saves a model used as a layer (a model whose
+    /// first layer is not an input, a `Sequential` built without `Input`, is written flat).
+    fn build(model: &'a Model, nesting: bool) -> Result<SavedModel<'a>> {
         if model.input_shape().is_none() || model.graph_output_shapes().is_empty() {
             return Err(Error::Usage(
                 "the model has no weights yet: build it (compile with an Input, fit or predict) before saving".into(),
@@ -241,33 +172,56 @@ impl<'a> SavedModel<'a> {
                 problems.join("; ")
             )));
         }
-        let functional = model.config()["class_name"] == "Functional";
+        let starts_with_input = model.layers().first().is_some_and(|l| l.is_input());
+        let nested = nesting && !model.nested_models().is_empty() && starts_with_input;
+        // Keras has nested models as layers of a graph: a Sequential holding them is written
+        // as the functional model it is.
+        let functional = nested || model.config()["class_name"] == "Functional";
         let order = match functional {
             true => keras_layer_order(model),
             false => (0..model.layers().len()).collect(),
         };
-        let config = keras_config(model, functional, &order);
+        let mut config = keras_config(model, functional, &order);
+        if nested {
+            let names = model.layers().iter().map(|l| l.name().to_string()).collect();
+            keras_save_nested::nest(&mut config["config"], model.nested_models(), &names);
+        }
         // The weight groups as the importer finds them, and the importer's checks of each
         // layer: a file strata writes is one strata reads.
         let mut body = config["config"].clone();
+        if functional {
+            // Read as the importer reads config.json: calls in Keras 2's inbound layout.
+            super::keras_references::to_inbound_references(&mut body)
+                .map_err(|e| Error::Usage(format!("cannot save in Keras's format: {e}")))?;
+        }
         let flat = keras_nested::flatten(&mut body, functional)
             .map_err(|e| Error::Usage(format!("cannot save in Keras's format: {e}")))?;
         check_layers(&flat.entries, &flat.groups)
             .map_err(|e| Error::Usage(format!("cannot save in Keras's format: {e}")))?;
-        // A Sequential built without an Input gets Keras's InputLayer first in config.json.
+        // A Sequential built without an Input gets Keras's InputLayer first in config.json; the
+        // input layers of nested models are not the model's: each layer's group by its name.
         let added = flat.groups.len().saturating_sub(order.len());
+        let by_name: std::collections::HashMap<String, String> = flat
+            .entries
+            .iter()
+            .zip(flat.groups)
+            .skip(added)
+            .map(|(entry, group)| (keras_nested::entry_name(entry), group))
+            .collect();
         let groups = order
             .iter()
-            .zip(flat.groups.into_iter().skip(added))
-            .filter(|(index, _)| !model.layers()[**index].is_input())
-            .map(|(index, group)| (*index, group))
-            .collect();
-        Ok(SavedModel {
-            model,
-            config,
-            order,
-            groups,
-        })
+            .filter(|&&index| !model.layers()[index].is_input())
+            .map(|&index| {
+                let name = model.layers()[index].name();
+                let group = by_name.get(name).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "cannot save in Keras's format: the layer '{name}' has no place in it"
+                    ))
+                })?;
+                Ok((index, group.clone()))
+            })
+            .collect::<Result<_>>()?;
+        Ok(SavedModel { model, config, groups })
     }
 
     /// The `.keras` archive's bytes.
@@ -365,17 +319,34 @@ impl<'a> SavedModel<'a> {
         let weights = root.group("model_weights")?;
         let mut layer_names = Vec::new();
         // Keras gives each listed layer with weights the next stored group with weights: the
-        // list is in Keras's layer order.
-        for layer in self.order.iter().map(|&i| &self.model.layers()[i]) {
-            let name = layer.name().to_string();
+        // list is in Keras's layer order, a nested model one entry holding its layers' weights.
+        let entries = self.config["config"]["layers"].as_array().cloned().unwrap_or_default();
+        for entry in &entries {
+            let name = keras_nested::entry_name(entry);
             let group = weights.group(&name)?;
             let mut weight_names = Vec::new();
-            for id in layer.params() {
+            // Keras's order within a nested model: its trainable weights, then the others.
+            let mut members = Vec::new();
+            self.layers_of(entry, &mut members);
+            let (trainable, frozen): (Vec<_>, Vec<_>) = members
+                .iter()
+                .flat_map(|&i| self.model.layers()[i].params().into_iter().map(move |id| (i, id)))
+                .partition(|&(i, id)| {
+                    keras_nested::is_model(entry)
+                        && self.model.layers()[i].is_trainable()
+                        && self.model.is_trainable_variable(id)
+                });
+            for (index, id) in trainable.into_iter().chain(frozen) {
+                let layer = self.model.layers()[index].name();
                 let value = self.model.params().value(id);
-                // `dense/kernel`, as tf.keras names weights (less its `:0`).
+                // `dense/kernel`, as tf.keras names weights (less its `:0`); under a nested
+                // model, `base/dense/kernel`.
                 let full = self.model.params().name(id);
-                let own = full.strip_prefix(&format!("{name}/")).unwrap_or(full);
-                let path = format!("{name}/{own}");
+                let own = full.strip_prefix(&format!("{layer}/")).unwrap_or(full);
+                let path = match keras_nested::is_model(entry) {
+                    true => format!("{name}/{layer}/{own}"),
+                    false => format!("{layer}/{own}"),
+                };
                 group.add_array(&path, value.shape(), value.data())?;
                 weight_names.push(path);
             }
@@ -386,6 +357,23 @@ impl<'a> SavedModel<'a> {
         weights.set_attribute("keras_version", Attribute::Text(KERAS_VERSION.into()));
         weights.set_attribute("backend", Attribute::Text("tensorflow".into()));
         root.to_bytes()
+    }
+}
+
+impl SavedModel<'_> {
+    /// The model's layers (indices) that `entry` of config.json stands for, in Keras's order: a
+    /// layer itself, or a nested model's layers, nested models inside it opened in place.
+    fn layers_of(&self, entry: &Value, layers: &mut Vec<usize>) {
+        if keras_nested::is_model(entry) {
+            for inner in entry["config"]["layers"].as_array().into_iter().flatten() {
+                self.layers_of(inner, layers);
+            }
+            return;
+        }
+        let name = keras_nested::entry_name(entry);
+        if let Some(index) = self.model.layers().iter().position(|l| l.name() == name) {
+            layers.push(index);
+        }
     }
 }
 

@@ -37,12 +37,14 @@ pub(super) fn load_into(model: &mut Model, hdf5: &Hdf5File, path: &Path) -> Resu
     let cannot = |e: Error| fail(format!("is a Keras 3 weights file, which this model cannot take: {e}"));
     let mut places = super::keras_save::keras_weight_paths(model).map_err(cannot)?;
     // A model with nested models takes Keras's file of the same nesting (its nested models'
-    // layers under their own groups) as well as strata's flat one.
-    if let Some(nested) = super::keras_save::nested_keras_weight_paths(model).map_err(cannot)?
-        && let Some(first) = nested.iter().flat_map(|(_, paths)| paths).next()
+    // layers under their own groups), and the flat one strata wrote before it kept the nesting.
+    if let Some(flat) = super::keras_save::flat_keras_weight_paths(model).map_err(cannot)?
+        && let Some(first) = places.iter().flat_map(|(_, paths)| paths).next()
+        && hdf5.lookup(first).map_err(&fail)?.is_none()
+        && let Some(first) = flat.iter().flat_map(|(_, paths)| paths).next()
         && hdf5.lookup(first).map_err(&fail)?.is_some()
     {
-        places = nested;
+        places = flat;
     }
     // Every weight lies in the file once: places that alias one dataset again and again may not
     // make reading allocate more than the file's size.

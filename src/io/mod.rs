@@ -13,6 +13,7 @@ mod keras_nested;
 mod keras_ops;
 mod keras_references;
 mod keras_save;
+mod keras_save_nested;
 mod keras_tf_ops;
 mod keras_weights;
 mod keras_weights_file;

@@ -107,11 +107,32 @@ impl Model {
             }
             let names: Vec<&str> = layers.iter().filter(|l| !l.is_input()).map(|l| l.name()).collect();
             Error::Usage(format!(
-                "model '{}' has no layer '{name}'; its layers are: {}",
+                "model '{}' has no layer '{name}'; {}its layers are: {}",
                 self.name,
+                self.nested_names_text(),
                 names.join(", ")
             ))
         })
+    }
+
+    /// `its nested models are: a, b; ` (empty without nested models), for errors that list names.
+    fn nested_names_text(&self) -> String {
+        let nested: Vec<&str> = self.network.nested.iter().map(|n| n.name()).collect();
+        match nested.is_empty() {
+            true => String::new(),
+            false => format!("its nested models are: {}; ", nested.join(", ")),
+        }
+    }
+
+    /// Freezes (`false`) or unfreezes the layer or the nested model named `name`: Keras's
+    /// `model.get_layer(name).trainable = flag`, which finds either. An unknown name is an error
+    /// listing the nested models and the layers. Takes effect at the next `compile`.
+    pub fn set_layer_trainable(&mut self, name: &str, trainable: bool) -> Result<&mut Self> {
+        if self.network.nested.iter().any(|n| n.name() == name) {
+            return self.set_nested_trainable(name, trainable);
+        }
+        self.get_layer_mut(name)?.set_trainable(trainable);
+        Ok(self)
     }
 
     /// Freezes (`false`) or unfreezes every layer, as Keras's `model.trainable = False`. Takes
@@ -135,13 +156,40 @@ impl Model {
     /// inference mode: a few hundred new images would otherwise overwrite statistics learnt on
     /// many). Keras's `for layer in model.layers[:index]: layer.trainable = False`. Takes effect
     /// at the next `compile`, where a smaller learning rate is usual.
+    ///
+    /// `name` may be a layer inside a nested model (Keras's `base.layers[-20:]` unfrozen, the
+    /// head after the base trainable too), or a nested model itself: from its first layer on
+    /// (Keras's `base.trainable = True` with the base called in inference mode).
     pub fn fine_tune_from(&mut self, name: &str) -> Result<&mut Self> {
-        let first = self.layer_index(name)?;
+        let nested_first = self
+            .network
+            .nested
+            .iter()
+            .find(|n| n.name() == name)
+            .and_then(|nested| {
+                self.network
+                    .layers
+                    .iter()
+                    .position(|l| nested.layer_names().iter().any(|n| n == l.name()))
+            });
+        let first = match nested_first {
+            Some(first) => first,
+            None => self.layer_index(name)?,
+        };
         for (index, layer) in self.network.layers.iter_mut().enumerate() {
             let batch_norm = layer.class_name() == "BatchNormalization";
             layer.set_trainable(index >= first && !batch_norm);
         }
         Ok(self)
+    }
+
+    /// Whether the weight `id` is trained when its layer is (BatchNormalization's moving
+    /// statistics never are), whatever the layer's flag is now.
+    pub(crate) fn is_trainable_variable(&self, id: crate::autograd::ParamId) -> bool {
+        self.network
+            .weight_owners
+            .get(id.index())
+            .is_none_or(|owner| owner.variable)
     }
 
     /// Brings the weights' flags in line with the layers' (see the module's documentation).

@@ -1,8 +1,10 @@
 //! Transfer learning in a run: a saved model as the base of a new one (`--base`), cut after a
-//! layer (`--base-output`), frozen (`--freeze-base`), under new layers (`--head`), and
-//! fine-tuning from a layer (`--fine-tune-from`), of a new run or of a resumed one. The same
-//! steps as Keras's recipe, through the library's [`Model::truncate_after`],
-//! [`Model::set_trainable`], `add` and [`Model::fine_tune_from`].
+//! layer (`--base-output`), frozen whole (`--freeze-base`) or by the names of layers or nested
+//! models (`--freeze`: the base of a Keras file saved as `Sequential([base, ...])`), under new
+//! layers (`--head`), and fine-tuning from a layer (`--fine-tune-from`, a layer inside a nested
+//! base too), of a new run or of a resumed one. The same steps as Keras's recipe, through the
+//! library's [`Model::truncate_after`], [`Model::set_trainable`],
+//! [`Model::set_layer_trainable`], `add` and [`Model::fine_tune_from`].
 
 use super::{
     DataSource, FitPlan, PreparedRun, RunOptions, check_label_applies, check_tokenizer, configured_optimizer,
@@ -31,6 +33,9 @@ pub struct Transfer {
     pub base_output: Option<String>,
     /// Freezes every layer of the base (Keras's `base.trainable = False`).
     pub freeze_base: bool,
+    /// Layers or nested models of the base to freeze, by their Keras names (Keras's
+    /// `model.get_layer(name).trainable = False`, e.g. on `mobilenetv2_1.00_224`).
+    pub freeze: Vec<String>,
     /// Layers added after the base, as `GlobalAveragePooling2D,Dropout(0.2),Dense(5,softmax)`
     /// ([`super::parse_head`]).
     pub head: Option<String>,
@@ -43,7 +48,11 @@ impl Transfer {
     /// Whether any transfer flag asks to change the model (so a base or a resumed model is
     /// needed).
     fn shapes_the_model(&self) -> bool {
-        self.base_output.is_some() || self.freeze_base || self.head.is_some() || self.fine_tune_from.is_some()
+        self.base_output.is_some()
+            || self.freeze_base
+            || !self.freeze.is_empty()
+            || self.head.is_some()
+            || self.fine_tune_from.is_some()
     }
 
     /// Cuts, freezes, extends and unfreezes `base` as asked. Names of unknown layers are errors
@@ -54,6 +63,10 @@ impl Transfer {
         }
         if self.freeze_base {
             base.set_trainable(false);
+        }
+        for name in &self.freeze {
+            base.set_layer_trainable(name, false)
+                .map_err(|e| flag_error("--freeze", e))?;
         }
         if let Some(spec) = &self.head {
             for layer in super::parse_head(spec)? {
@@ -72,8 +85,8 @@ impl Transfer {
     pub(super) fn check_without_base(&self) -> Result<()> {
         if self.base.is_none() && self.shapes_the_model() {
             return Err(Error::Usage(
-                "--base-output, --freeze-base, --head and --fine-tune-from act on a pre-trained model: give it with \
-                 --base FILE (or resume one with --resume FILE --fine-tune-from LAYER)"
+                "--base-output, --freeze-base, --freeze, --head and --fine-tune-from act on a pre-trained model: give \
+                 it with --base FILE (or resume one with --resume FILE --fine-tune-from LAYER)"
                     .into(),
             ));
         }
@@ -145,11 +158,15 @@ impl RunOptions {
     /// flags shape a new model and are refused here.
     pub(super) fn fine_tune_resumed(&self, model: &mut Model) -> Result<()> {
         let transfer = &self.transfer;
-        if transfer.base.is_some() || transfer.base_output.is_some() || transfer.freeze_base || transfer.head.is_some()
+        if transfer.base.is_some()
+            || transfer.base_output.is_some()
+            || transfer.freeze_base
+            || !transfer.freeze.is_empty()
+            || transfer.head.is_some()
         {
             return Err(Error::Usage(
-                "--base, --base-output, --freeze-base and --head start a new run: leave out --resume, or give only \
-                 --fine-tune-from"
+                "--base, --base-output, --freeze-base, --freeze and --head start a new run: leave out --resume, or \
+                 give only --fine-tune-from"
                     .into(),
             ));
         }

@@ -18,7 +18,8 @@ pub struct Case {
 }
 
 /// Every case: an MLP, the MNIST CNN, a model with BatchNormalization, an Embedding + LSTM +
-/// GRU text model and a functional model with Add, Concatenate and a shared layer.
+/// GRU text model, a functional model with Add, Concatenate and a shared layer, and a model
+/// holding nested models (a frozen functional base with a Sequential block inside).
 pub fn cases() -> Result<Vec<Case>> {
     let mut cases = vec![
         case("mlp", mlp()?, &[20], None)?,
@@ -26,6 +27,7 @@ pub fn cases() -> Result<Vec<Case>> {
         case("batchnorm", batchnorm()?, &[12], None)?,
         case("text", text()?, &[15], Some(50))?,
         case("functional", functional()?, &[10], None)?,
+        case("nested", nested()?, &[8, 8, 3], None)?,
     ];
     for (seed, case) in cases.iter_mut().enumerate() {
         randomize(&mut case.model, seed as u64 + 1);
@@ -123,6 +125,45 @@ fn functional() -> Result<Model> {
         Loss::SparseCategoricalCrossentropy { from_logits: true },
         &["accuracy"],
     )?;
+    Ok(model)
+}
+
+/// The names of the nested models of [`nested`]: the base, and the block inside it.
+pub const NESTED_BASE: &str = "base";
+pub const NESTED_BLOCK: &str = "block";
+
+/// Keras's transfer-learning shape: a base model used as a layer (a functional model, frozen,
+/// holding a Sequential block of its own), under GlobalAveragePooling2D and a Dense head. The
+/// nesting is recorded as the importer records a Keras file's.
+fn nested() -> Result<Model> {
+    let inputs = Input::node(&[8, 8, 3]);
+    let x = Conv2D::new(4, 3).padding("same").name("stem_conv").call(&inputs)?;
+    let x = BatchNormalization::new().name("stem_bn").call(&x)?;
+    let stem = Activation::new("relu").name("stem_relu").call(&x)?;
+    let x = Conv2D::new(4, 3).padding("same").name("block_conv").call(&stem)?;
+    let x = Activation::new("relu").name("block_relu").call(&x)?;
+    let x = Add::new().name("base_add").call_many(&[&x, &stem])?;
+    let x = GlobalAveragePooling2D::new().name("pool").call(&x)?;
+    let outputs = Dense::new(3).activation("softmax").name("head").call(&x)?;
+    let mut model = Model::functional(&inputs, &outputs)?;
+    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect();
+    model.set_nested_models(vec![
+        strata::model::NestedModel::new(
+            NESTED_BASE,
+            "Functional",
+            names(&[
+                "stem_conv",
+                "stem_bn",
+                "stem_relu",
+                "block_conv",
+                "block_relu",
+                "base_add",
+            ]),
+        ),
+        strata::model::NestedModel::new(NESTED_BLOCK, "Sequential", names(&["block_conv", "block_relu"])),
+    ]);
+    model.set_nested_trainable(NESTED_BASE, false)?;
+    model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
     Ok(model)
 }
 

@@ -1,7 +1,7 @@
 """``strata.keras``: Keras's API on strata's engine. ``import strata.keras as keras`` in place of
 ``import keras`` (or ``from tensorflow import keras``)."""
 
-from . import activations, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers
+from . import activations, callbacks, datasets, initializers, layers, losses, metrics, models, ops, optimizers
 from . import preprocessing, regularizers, utils
 from .layers import Input
 from .models import Model, Sequential
@@ -9,7 +9,7 @@ from .models import Model, Sequential
 __version__ = "3.0.0-strata"
 
 __all__ = ["activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
-           "optimizers", "preprocessing", "regularizers", "utils", "Input", "Model", "Sequential"]
+           "ops", "optimizers", "preprocessing", "regularizers", "utils", "Input", "Model", "Sequential"]
 
 
 def __getattr__(name):

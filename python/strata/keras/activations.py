@@ -2,6 +2,7 @@
 (inside a model strata computes them in Rust) or called on arrays (computed in NumPy)."""
 
 from .._functions import ACTIVATIONS
+from .layers import _Traced, _activation_step
 
 _NAMES = ["relu", "sigmoid", "softmax", "tanh", "elu", "selu", "softplus", "softsign", "swish", "silu", "gelu",
           "linear", "exponential", "leaky_relu", "relu6", "hard_sigmoid", "hard_swish", "hard_silu", "mish",
@@ -10,6 +11,9 @@ _NAMES = ["relu", "sigmoid", "softmax", "tanh", "elu", "selu", "softplus", "soft
 
 def _activation(name):
     def activation(x, *args, **kwargs):
+        if isinstance(x, _Traced):
+            # Inside a Lambda's function: a step strata runs as an Activation layer.
+            return _activation_step(name, x, *args, **kwargs)
         if name not in ACTIVATIONS:
             raise NotImplementedError(f"keras.activations.{name} in Python")
         return ACTIVATIONS[name](x, *args, **kwargs)

@@ -213,6 +213,155 @@ class Normalization(Layer):
             np.asarray(self._config["variance"], np.float32))
 
 
+class _Traced:
+    """What a ``Lambda``'s function is called on once: a stand-in for its input that records each
+    step done to it (``x * 2``, ``x / 255.0``, ``keras.ops.relu(x)``), so that strata can run the
+    steps as its own layers."""
+
+    def __init__(self, steps=()):
+        self._steps = tuple(steps)
+
+    def _then(self, *steps):
+        return _Traced(self._steps + steps)
+
+    @staticmethod
+    def _number(value, what):
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, np.ndarray) and value.size == 1:
+            return float(value.reshape(()))
+        raise _Untraceable(f"{what} with {type(value).__name__} (strata runs arithmetic with numbers only)")
+
+    def __mul__(self, other):
+        return self._then(("scale", self._number(other, "x * y")))
+
+    def __truediv__(self, other):
+        value = self._number(other, "x / y")
+        if value == 0.0:
+            raise _Untraceable("x / 0")
+        return self._then(("scale", 1.0 / value))
+
+    def __add__(self, other):
+        return self._then(("offset", self._number(other, "x + y")))
+
+    def __sub__(self, other):
+        return self._then(("offset", -self._number(other, "x - y")))
+
+    def __rsub__(self, other):
+        return self._then(("scale", -1.0), ("offset", self._number(other, "y - x")))
+
+    def __neg__(self):
+        return self._then(("scale", -1.0))
+
+    def __pos__(self):
+        return self
+
+    __rmul__ = __mul__
+    __radd__ = __add__
+
+    def _unsupported(self, *args, **kwargs):
+        raise _Untraceable("an operation other than +, -, *, / with a number or an activation")
+
+    __getitem__ = __matmul__ = __rmatmul__ = __rtruediv__ = __pow__ = __rpow__ = __array__ = _unsupported
+    __abs__ = __floordiv__ = __mod__ = __lt__ = __gt__ = __le__ = __ge__ = _unsupported
+    __array_ufunc__ = None
+
+
+class _Untraceable(Exception):
+    """A step of a ``Lambda``'s function that strata cannot run as a layer."""
+
+
+def _activation_step(name, x, *args, **kwargs):
+    """``keras.activations.NAME(x)`` or ``keras.ops.NAME(x)`` on a traced input."""
+    if args or kwargs:
+        raise _Untraceable(f"{name} with arguments ({', '.join(map(repr, args)) or ', '.join(kwargs)})")
+    return x._then(("activation", name))
+
+
+def _as_layers(steps):
+    """The traced steps as (class_name, config) pairs: runs of arithmetic folded into one
+    ``Rescaling(scale, offset)`` (x * scale + offset), each activation an ``Activation``."""
+    layers, affine = [], None
+    for kind, value in steps:
+        if kind == "activation":
+            if affine is not None:
+                layers.append(("Rescaling", {"scale": affine[0], "offset": affine[1]}))
+                affine = None
+            layers.append(("Activation", {"activation": value}))
+            continue
+        scale, offset = affine or (1.0, 0.0)
+        affine = (scale * value, offset * value) if kind == "scale" else (scale, offset + value)
+    if affine is not None or not layers:
+        scale, offset = affine or (1.0, 0.0)
+        layers.append(("Rescaling", {"scale": scale, "offset": offset}))
+    return layers
+
+
+class Lambda(Layer):
+    """Keras's ``Lambda(function)``. strata has no Python in its engine: the function is called
+    once on a stand-in for its input, and what it does, made of ``+ - * /`` with numbers and the
+    activations of ``keras.activations`` / ``keras.ops`` (``lambda x: x / 255.0``,
+    ``lambda x: keras.ops.relu(x * 2)``), runs as strata's layers: ``Rescaling`` for the
+    arithmetic, ``Activation`` for each activation (the first named as the Lambda, the others
+    ``NAME_rescaling``, ``NAME_activation``, ...). Any other function is an error naming the layer and what to use instead."""
+
+    class_name = "Lambda"
+    _positional = ("function", "output_shape", "mask", "arguments")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = self._config
+        function = config.pop("function", None)
+        arguments = config.pop("arguments", None) or {}
+        config.pop("output_shape", None)
+        if config.pop("mask", None) is not None:
+            raise NotImplementedError(f"Lambda '{self.name}': mask= is not supported by strata")
+        unknown = [key for key in config if key != "input_shape"]
+        if unknown:
+            raise TypeError(f"Lambda '{self.name}': unexpected arguments {', '.join(unknown)}")
+        if not callable(function):
+            raise TypeError(f"Lambda '{self.name}': the function must be callable, got {function!r}")
+        try:
+            result = function(_Traced(), **arguments)
+            if not isinstance(result, _Traced):
+                raise _Untraceable(f"a result that is not computed from the input ({type(result).__name__})")
+        except Exception as error:  # the function's own failure on the stand-in says what it tried
+            raise NotImplementedError(
+                f"Lambda '{self.name}': strata runs a Lambda whose function is made of +, -, * and / with "
+                f"numbers and activations (keras.activations.relu, keras.ops.sigmoid, ...) of its one input; "
+                f"this one uses {error}. Use built-in layers in its place: Rescaling(scale, offset) for "
+                f"x * scale + offset, Activation for a function of each value, Add / Multiply / Concatenate "
+                f"for several tensors, Reshape / Permute for shapes"
+            ) from None
+        parts = _as_layers(result._steps)
+        input_shape = config.get("input_shape")
+        self._parts = []
+        for index, (class_name, part_config) in enumerate(parts):
+            name = self.name if index == 0 else unique_name(f"{self.name}_{snake_case(class_name)}")
+            part = globals()[class_name](name=name, trainable=self._trainable, **part_config)
+            if index == 0 and input_shape is not None:
+                part._config["input_shape"] = input_shape
+            self._parts.append(part)
+
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, (list, tuple)):
+            raise NotImplementedError(
+                f"Lambda '{self.name}' on several tensors is not supported by strata: "
+                "use keras.layers.Add, Multiply, Concatenate, ..."
+            )
+        for part in self._parts:
+            inputs = part(inputs, *args, **kwargs)
+        return inputs
+
+    def _entry(self):
+        if len(self._parts) != 1:
+            raise NotImplementedError(
+                f"Lambda '{self.name}' runs as {len(self._parts)} layers; add it to a Sequential model "
+                "or call it on a symbolic tensor"
+            )
+        return self._parts[0]._entry()
+
+
 # Positional parameters of the layers, in Keras 3's order, from strata's layer registry (the
 # list the command line's `--head` reads too).
 _POSITIONAL = dict(_strata.layer_positional())
@@ -227,7 +376,7 @@ def _layer_class(class_name):
     })
 
 
-__all__ = ["Layer", "InputLayer", "Input", "KerasTensor"]
+__all__ = ["Layer", "InputLayer", "Input", "KerasTensor", "Lambda"]
 for _name in _strata.layer_classes():
     if _name not in globals():
         globals()[_name] = _layer_class(_name)

@@ -13,7 +13,7 @@ from . import _config, callbacks as callbacks_module, losses as losses_module, m
 from . import optimizers as optimizers_module
 from ..tensor import as_tensor
 from ._config import as_float32, unique_name
-from .layers import InputLayer, KerasTensor, Layer
+from .layers import InputLayer, KerasTensor, Lambda, Layer
 
 
 class Model:
@@ -428,6 +428,11 @@ class Sequential(Model):
             layer = layer._layer
         if isinstance(layer, Model):
             self._add_model(layer)
+            return
+        if isinstance(layer, Lambda):
+            # A Lambda runs as the layers its function is made of.
+            for part in layer._parts:
+                self.add(part)
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"The added layer must be an instance of class Layer. Received: layer={layer!r}")

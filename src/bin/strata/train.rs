@@ -159,13 +159,21 @@ pub(crate) struct TrainArgs {
     /// its moving statistics and leaves them unchanged.
     #[arg(long)]
     freeze_base: bool,
+    /// Freeze these layers or nested models of --base, by their Keras names, separated by
+    /// commas (Keras's model.get_layer(NAME).trainable = False): for a Keras file saved as
+    /// Sequential([base, GlobalAveragePooling2D(), Dense(5)]), the base's name (e.g.
+    /// mobilenetv2_1.00_224) freezes the whole base and leaves the head trainable.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    freeze: Vec<String>,
     /// Layers added after --base, as Keras calls separated by commas:
     /// "GlobalAveragePooling2D,Dropout(0.2),Dense(5,softmax)" (unnamed arguments in Keras's
     /// order, others as KEY=VALUE; quote it in a shell).
     #[arg(long, value_name = "LAYERS")]
     head: Option<String>,
     /// Fine-tune: freeze the layers before LAYER and train LAYER and every layer after it
-    /// (BatchNormalization layers stay frozen, in inference mode), with a fresh optimizer. With
+    /// (BatchNormalization layers stay frozen, in inference mode), with a fresh optimizer. LAYER
+    /// may be inside a nested base (Keras's base.layers[-20:] unfrozen), or a nested model's
+    /// name (the whole base, Keras's base.trainable = True). With
     /// --resume FILE (continuing a --base run up to --epochs) or with --base. Usually with a
     /// smaller --lr, e.g. 1e-5.
     #[arg(long, value_name = "LAYER")]
@@ -219,6 +227,7 @@ impl TrainArgs {
                 base: self.base.clone(),
                 base_output: self.base_output.clone(),
                 freeze_base: self.freeze_base,
+                freeze: self.freeze.clone(),
                 head: self.head.clone(),
                 fine_tune_from: self.fine_tune_from.clone(),
             },

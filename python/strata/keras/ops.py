@@ -1,0 +1,33 @@
+"""``keras.ops``: the activations, for ``Lambda`` functions (``lambda x: keras.ops.relu(x)``) and
+on arrays (computed in NumPy). Other operations are not in strata's Python package: they are
+errors naming the operation."""
+
+from . import activations as _activations
+
+_OPS = {"relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh", "elu": "elu", "selu": "selu",
+        "softplus": "softplus", "softsign": "softsign", "silu": "silu", "swish": "swish", "gelu": "gelu",
+        "hard_sigmoid": "hard_sigmoid", "hard_silu": "hard_silu", "hard_swish": "hard_swish",
+        "leaky_relu": "leaky_relu", "log_softmax": "log_softmax", "softmax": "softmax", "exp": "exponential",
+        "mish": "mish"}
+
+
+def _op(name, activation):
+    function = getattr(_activations, activation)
+
+    def op(x, *args, **kwargs):
+        return function(x, *args, **kwargs)
+
+    op.__name__ = name
+    return op
+
+
+for _name, _activation in _OPS.items():
+    globals()[_name] = _op(_name, _activation)
+del _name, _activation
+
+
+def __getattr__(name):
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise NotImplementedError(f"strata has no keras.ops.{name} (keras.ops has the activations: "
+                              f"{', '.join(sorted(_OPS))})")
