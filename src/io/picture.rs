@@ -1,8 +1,8 @@
 //! PNG and JPEG files as 8-bit pixels, and PNG encoding for charts and TensorBoard images.
 //!
 //! The decoders are the ones the `image` crate itself uses (`png`, `zune-jpeg`), called
-//! directly: the model inputs need only these two formats in grey or RGB, and `image`'s colour
-//! management alone took about a quarter of a clean release build (docs/PERFORMANCE.md).
+//! directly: the model inputs need only these two formats in grey or RGB, and `image` with its
+//! colour management took an eighth of a clean release build's CPU time (docs/PERFORMANCE.md).
 //! A file's size is checked against the memory budget from its header, before any pixel is
 //! allocated.
 
