@@ -1,8 +1,8 @@
 //! Images from PNG and JPEG files, as model inputs.
 
 use crate::error::{Error, Result};
+use crate::io::picture::{Picture, read_picture};
 use crate::tensor::Tensor;
-use image::imageops::FilterType;
 use std::path::Path;
 
 /// Loads an image, converts it to `channels` (1 grey or 3 RGB), resizes it to `height × width`
@@ -14,24 +14,58 @@ pub fn load_image(path: impl AsRef<Path>, height: usize, width: usize, channels:
 }
 
 /// [`load_image`] without the scaling: pixels 0–255, as Keras's `load_img` + `img_to_array`
-/// give them to `preprocess_input`.
+/// give them to `preprocess_input`. Resized as [`resize_bilinear`] does.
 pub fn load_image_pixels(path: impl AsRef<Path>, height: usize, width: usize, channels: usize) -> Result<Tensor> {
-    let path = path.as_ref();
-    let picture =
-        image::open(path).map_err(|e| Error::file(path, format!("not a readable PNG or JPEG image ({e})")))?;
-    let resized = picture.resize_exact(width as u32, height as u32, FilterType::Triangle);
-    let values: Vec<f32> = match channels {
-        1 => resized.to_luma8().into_raw().iter().map(|&v| v as f32).collect(),
-        3 => resized.to_rgb8().into_raw().iter().map(|&v| v as f32).collect(),
-        _ => {
-            return Err(Error::invalid(
-                "channels",
-                channels,
-                "images have 1 (grey) or 3 (RGB) channels",
-            ));
-        }
+    if height == 0 || width == 0 {
+        return Err(Error::invalid(
+            "image_size",
+            format!("({height}, {width})"),
+            "images need at least one row and one column",
+        ));
+    }
+    let picture = read_picture(path, channels)?;
+    Tensor::from_vec(vec![height, width, channels], resize_bilinear(&picture, height, width))
+}
+
+/// The picture's pixels resized to `height × width` as `tf.image.resize` does by default
+/// (bilinear, half-pixel centres, no antialiasing), the resize of Keras's
+/// `image_dataset_from_directory`; values stay unrounded, as Keras yields them. At the picture's
+/// own size the pixels come back unchanged.
+pub fn resize_bilinear(picture: &Picture, height: usize, width: usize) -> Vec<f32> {
+    let rows = interpolation(picture.height, height);
+    let columns = interpolation(picture.width, width);
+    let channels = picture.channels;
+    let pixel = |row: usize, column: usize, channel: usize| {
+        f32::from(picture.pixels[(row * picture.width + column) * channels + channel])
     };
-    Tensor::from_vec(vec![height, width, channels], values)
+    let mut values = Vec::with_capacity(height * width * channels);
+    for &(top, bottom, down) in &rows {
+        for &(left, right, across) in &columns {
+            for channel in 0..channels {
+                let upper =
+                    pixel(top, left, channel) + (pixel(top, right, channel) - pixel(top, left, channel)) * across;
+                let lower = pixel(bottom, left, channel)
+                    + (pixel(bottom, right, channel) - pixel(bottom, left, channel)) * across;
+                values.push(upper + (lower - upper) * down);
+            }
+        }
+    }
+    values
+}
+
+/// For each of `to` output positions along an axis of `from` pixels: the two source pixels
+/// and the weight of the second, with TensorFlow's half-pixel centres.
+fn interpolation(from: usize, to: usize) -> Vec<(usize, usize, f32)> {
+    let scale = from as f32 / to as f32;
+    (0..to)
+        .map(|i| {
+            let position = (i as f32 + 0.5) * scale - 0.5;
+            let floor = position.floor();
+            let first = floor.max(0.0) as usize;
+            let second = (position.ceil().max(0.0) as usize).min(from - 1);
+            (first.min(from - 1), second, position - floor)
+        })
+        .collect()
 }
 
 /// Options of [`image_dataset_from_directory`], with Keras's defaults.
@@ -138,12 +172,7 @@ pub fn image_dataset_from_directory(
     let (height, width) = options.image_size;
     let mut values = Vec::with_capacity(files.len() * height * width * channels);
     for (path, _) in files {
-        values.extend(
-            load_image(path, height, width, channels)?
-                .data()
-                .iter()
-                .map(|v| v * 255.0),
-        );
+        values.extend_from_slice(load_image_pixels(path, height, width, channels)?.data());
     }
     let labels = files.iter().map(|(_, label)| *label as f32).collect();
     Ok((

@@ -19,6 +19,7 @@ mod keras_weights;
 mod keras_weights_file;
 mod legacy_state;
 pub mod onnx;
+pub mod picture;
 mod transform;
 pub mod weights;
 

@@ -11,9 +11,8 @@ pub use confusion::{CONFUSION_MATRIX_SIZE, plot_confusion_matrix};
 pub use history::{HISTORY_SIZE, plot_history};
 
 use crate::error::{Error, Result};
+use crate::io::picture::{Compression, encode_png};
 use crate::io::write_atomic;
-use image::ImageEncoder;
-use image::codecs::png::PngEncoder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -88,9 +87,7 @@ fn render_png(
             .and_then(|_| canvas.present())
             .map_err(|e| Error::file(path, format!("cannot draw the chart: {e}")))?;
     }
-    let mut png = Vec::new();
-    PngEncoder::new(&mut png)
-        .write_image(&pixels, width, height, image::ExtendedColorType::Rgb8)
+    let png = encode_png(&pixels, width, height, 3, Compression::Balanced)
         .map_err(|e| Error::file(path, format!("cannot encode the chart as PNG: {e}")))?;
     write_atomic(path, &png)
 }

@@ -2,8 +2,7 @@
 //! of it.
 
 use super::proto::{Histogram, Image};
-use image::ImageEncoder;
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use crate::io::picture::{Compression, encode_png};
 
 /// Buckets of a weight histogram: TensorFlow 2's default for `tf.summary.histogram`.
 pub(crate) const BUCKETS: usize = 30;
@@ -70,11 +69,8 @@ pub(crate) fn weight_image(shape: &[usize], values: &[f32]) -> Option<Image> {
             pixels.push(gray(values[index]));
         }
     }
-    let mut png = Vec::new();
     // Fast compression: a 784×128 kernel every epoch must not slow training.
-    PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(&pixels, width as u32, height as u32, image::ExtendedColorType::L8)
-        .ok()?;
+    let png = encode_png(&pixels, width as u32, height as u32, 1, Compression::Fast).ok()?;
     Some(Image {
         height: height as i32,
         width: width as i32,
