@@ -33,6 +33,11 @@ use rayon::prelude::*;
 /// Largest receptive field (`KH·KW·C`) handled here: a 3×3 window over three colour channels.
 /// Its kernel gradient is summed in registers a chunk of taps at a time.
 const MAX_PATCH: usize = 27;
+/// Largest 1×1 window (its channel count) handled here: a 1×1 convolution's input is already
+/// im2col's matrix, so the direct kernel saves no copy there, and wider ones (MobileNet's
+/// 16- and 24-channel expansions) stay with the matrix product, as they did before colour
+/// images' windows came here.
+const MAX_POINTWISE: usize = 12;
 /// Partial sums of the kernel gradient, so the backward pass runs on up to this many threads.
 const PARTIALS: usize = 4;
 /// Outputs computed together in the forward pass (each two vectors of filters wide).
@@ -57,10 +62,16 @@ pub(crate) struct Direct {
 
 impl Direct {
     /// The plan for `filters` outputs per position, or `None` when the receptive field is
-    /// larger than [`MAX_PATCH`], `filters` is not a positive multiple of 8, or the padded copy
-    /// of an image would be out of proportion to it (see [`MAX_PADDED_COPY`]).
+    /// larger than [`MAX_PATCH`] (or [`MAX_POINTWISE`] for a 1×1 window), `filters` is not a
+    /// positive multiple of 8, or the padded copy of an image would be out of proportion to it
+    /// (see [`MAX_PADDED_COPY`]).
     pub(crate) fn plan(g: &Window2d, filters: usize) -> Option<Direct> {
-        let eligible = g.patch_len() <= MAX_PATCH && filters > 0 && filters.is_multiple_of(8) && g.batch > 0;
+        let most = if g.window_h * g.window_w == 1 {
+            MAX_POINTWISE
+        } else {
+            MAX_PATCH
+        };
+        let eligible = g.patch_len() <= most && filters > 0 && filters.is_multiple_of(8) && g.batch > 0;
         if !eligible || g.out_h == 0 || g.out_w == 0 {
             return None;
         }
