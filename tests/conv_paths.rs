@@ -2,7 +2,7 @@
 //!
 //! `conv2d` picks its algorithm from the shapes: Winograd's F(m×m, 3×3) (m = 2, 3 or 4) for
 //! 3×3 kernels with stride 1 and channel counts that are multiples of 8, a direct kernel for
-//! receptive fields of at most 12 values (a grey image's 3×3 window), and im2col + matrix
+//! receptive fields of at most 27 values (a colour image's 3×3 window), and im2col + matrix
 //! product otherwise. Each case below is chosen to land on one path (the comment says which),
 //! with both paddings, partial tiles at the edges, and with and without a fused ReLU
 //! (`conv2d_relu`). Output, kernel, bias and input gradients are all compared with references
@@ -221,6 +221,16 @@ fn direct_convolutions_match_the_reference() {
         Case {
             dilation: (2, 2),
             ..with_relu(case(2, (9, 9, 1), 16, false, "direct 3×3×1→16 dilation 2 relu"))
+        },
+        // A colour image's 3×3 window (27 taps, cifar10_cnn's first layer), zero padding on
+        // every side; 48 filters: two AVX-512 vectors and one.
+        with_relu(case(2, (9, 11, 3), 48, true, "direct same 9×11×3→48 relu")),
+        // 25 taps, strides (4, 2): "same" padding puts one row below the image and none
+        // above it, and columns on both sides.
+        Case {
+            kernel: (5, 5),
+            strides: (4, 2),
+            ..case(2, (8, 10, 1), 8, true, "direct same 5×5×1→8 strides (4, 2)")
         },
     ];
     for (i, case) in cases.iter().enumerate() {

@@ -21,7 +21,7 @@ use common::uniform;
 use strata::autograd::{
     Cell, Graph, ParamStore, RecurrentInputs, RecurrentOptions, Squash, Statistics, Tape, WindowOptions,
 };
-use strata::kernels::{SimdLevel, limit_simd_on_this_thread};
+use strata::kernels::{Padding, SimdLevel, limit_simd_on_this_thread};
 
 /// A pool of `threads` threads whose kernels run no wider than `level`.
 fn pool(level: SimdLevel, threads: usize) -> rayon::ThreadPool {
@@ -32,15 +32,19 @@ fn pool(level: SimdLevel, threads: usize) -> rayon::ThreadPool {
         .expect("a thread pool")
 }
 
-/// A small CNN's values and gradients: a direct convolution of a grey image (fused ReLU,
-/// folded into its max pooling), then two Winograd convolutions with a max pooling between
-/// them (the optimizers' update loop has its own test). Returns every output and gradient.
-fn run(input: (usize, usize), filters: [usize; 3], seed: u64) -> Vec<Vec<f32>> {
-    let (h, w) = input;
+/// An image's height, width and channels.
+type Image = (usize, usize, usize);
+
+/// A small CNN's values and gradients: a direct convolution of a grey or colour image (fused
+/// ReLU, folded into its max pooling; "same" padding for colour images, as cifar10_cnn's first
+/// layer), then two Winograd convolutions with a max pooling between them (the optimizers'
+/// update loop has its own test). Returns every output and gradient.
+fn run(input: Image, filters: [usize; 3], seed: u64) -> Vec<Vec<f32>> {
+    let (h, w, c) = input;
     let [f1, f2, f3] = filters;
     let mut params = ParamStore::new();
-    let x = params.add("x", uniform(&[3, h, w, 1], -1.0, 1.0, seed), false);
-    let k1 = params.add("k1", uniform(&[3, 3, 1, f1], -0.5, 0.5, seed + 1), true);
+    let x = params.add("x", uniform(&[3, h, w, c], -1.0, 1.0, seed), false);
+    let k1 = params.add("k1", uniform(&[3, 3, c, f1], -0.5, 0.5, seed + 1), true);
     let b1 = params.add("b1", uniform(&[f1], -0.1, 0.1, seed + 2), true);
     let k2 = params.add("k2", uniform(&[3, 3, f1, f2], -0.2, 0.2, seed + 3), true);
     let b2 = params.add("b2", uniform(&[f2], -0.1, 0.1, seed + 4), true);
@@ -61,7 +65,11 @@ fn run(input: (usize, usize), filters: [usize; 3], seed: u64) -> Vec<Vec<f32>> {
             g.param(b2),
             g.param(k3),
         );
-        let y = g.conv2d_relu(x, k1, Some(b1), WindowOptions::default()).unwrap();
+        let first = WindowOptions {
+            padding: if c > 1 { Padding::Same } else { Padding::Valid },
+            ..WindowOptions::default()
+        };
+        let y = g.conv2d_relu(x, k1, Some(b1), first).unwrap();
         let y = g.max_pool2d(y, (2, 2), pool).unwrap();
         values.push(g.value(y).data().to_vec());
         let y = g.conv2d_relu(y, k2, Some(b2), WindowOptions::default()).unwrap();
@@ -80,7 +88,7 @@ fn run(input: (usize, usize), filters: [usize; 3], seed: u64) -> Vec<Vec<f32>> {
 }
 
 /// `run` on a pool limited to `level`.
-fn run_at(level: SimdLevel, threads: usize, input: (usize, usize), filters: [usize; 3]) -> Vec<Vec<f32>> {
+fn run_at(level: SimdLevel, threads: usize, input: Image, filters: [usize; 3]) -> Vec<Vec<f32>> {
     pool(level, threads).install(|| run(input, filters, 40))
 }
 
@@ -89,15 +97,18 @@ fn bits(values: &[Vec<f32>]) -> Vec<Vec<u32>> {
 }
 
 /// The shapes: (image, filters of the three convolutions) and what each exercises.
-const CASES: &[((usize, usize), [usize; 3], &str)] = &[
+const CASES: &[(Image, [usize; 3], &str)] = &[
     // The `cnn`'s layout: 26×26 direct outputs (runs of 4 and a partial one), then F(4) on
     // 11×11 (partial tiles), then F(2) or F(3) on small maps.
-    ((28, 28), [32, 64, 64], "cnn-like 32/64/64"),
+    ((28, 28, 1), [32, 64, 64], "cnn-like 32/64/64"),
     // 48 filters: a block of two AVX-512 vectors and one of one; 19×21 images leave pooling
     // rows and columns outside every window, runs of outputs cut short and partial tiles.
-    ((19, 21), [48, 32, 48], "odd 48/32/48"),
+    ((19, 21, 1), [48, 32, 48], "odd 48/32/48"),
     // 24 channels: only a multiple of 8, so AVX-512 falls back to AVX2 for these kernels.
-    ((20, 22), [24, 16, 24], "multiples of 8 only 24/16/24"),
+    ((20, 22, 1), [24, 16, 24], "multiples of 8 only 24/16/24"),
+    // cifar10_cnn's first layer: a colour image's 27 taps over a padded copy, in three chunks
+    // of 9 taps (AVX-512) or six of 5 (AVX2, the last one partly unused).
+    ((17, 19, 3), [32, 16, 32], "colour, same padding 32/16/32"),
 ];
 
 #[test]

@@ -1,20 +1,26 @@
 //! Direct convolution for small receptive fields, such as a grey image's first layer (3×3×1:
-//! nine values per output). Lowered to a matrix product, such a convolution has an inner
-//! dimension of nine, too short for a product to run fast, and im2col would copy the input
-//! nine times over. Here each output's filters are summed in registers straight from the
-//! image, with the bias and the ReLU applied before the single store, and the backward pass
-//! sums the kernel and bias gradients in registers over all positions.
+//! nine values per output) or a colour image's (3×3×3: 27). Lowered to a matrix product, such
+//! a convolution has an inner dimension too short for a product to run fast, and im2col would
+//! copy the input nine times over. Here each output's filters are summed in registers straight
+//! from the image, with the bias and the ReLU applied before the single store, and the backward
+//! pass sums the kernel and bias gradients in registers over all positions.
+//!
+//! A convolution with zero padding reads a copy of each image with the padding written out
+//! (a few kilobytes, made per image in a per-thread buffer), so every window lies inside what
+//! the kernels read and none of them needs a bounds check at the border: the zeros add exact
+//! zeros to the sums.
 //!
 //! The kernel and bias gradients are summed in [`PARTIALS`] fixed runs of images, added in
 //! order at the end, so the result does not depend on the thread count. The input gradient is
 //! not computed here (the first layer needs none); `conv2d` takes it from im2col's products.
 //!
-//! This is a 9-tap convolution summed in registers, the one convolution path whose sums do
-//! not go through gemm-f32 ([`super::matmul`]). The product alone is faster there, but not
-//! what surrounds it: im2col, the bias-and-ReLU pass, the ReLU mask and the column sums each
-//! make a trip through the whole output, which for a first layer is the largest tensor of the
-//! step (docs/PERFORMANCE.md, "Figures moved from code comments", has the timings for the
-//! `cnn`'s conv1). Folded with the max pooling that reads it (as in the `cnn`), the output's
+//! This is a convolution summed in registers, the one convolution path whose sums do not go
+//! through gemm-f32 ([`super::matmul`]) or the Winograd products. The product alone is faster
+//! there, but not what surrounds it: im2col, the bias-and-ReLU pass, the ReLU mask and the
+//! column sums each make a trip through the whole output, which for a first layer is the
+//! largest tensor of the step (docs/PERFORMANCE.md, "Figures moved from code comments", has the
+//! timings for the `cnn`'s conv1, and "cifar10_cnn step" those for the 27-tap conv1 of
+//! `cifar10_cnn`). Folded with the max pooling that reads it (as in the `cnn`), the output's
 //! gradient never reaches memory at all.
 
 #![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the loops unroll.
@@ -24,12 +30,21 @@ use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
 use rayon::prelude::*;
 
-/// Largest receptive field (`KH·KW·C`) handled here: its kernel gradient is held in registers.
-const MAX_PATCH: usize = 12;
+/// Largest receptive field (`KH·KW·C`) handled here: a 3×3 window over three colour channels.
+/// Its kernel gradient is summed in registers a chunk of taps at a time.
+const MAX_PATCH: usize = 27;
+/// Largest 1×1 window (its channel count) handled here: a 1×1 convolution's input is already
+/// im2col's matrix, so the direct kernel saves no copy there, and wider ones (MobileNet's
+/// 16- and 24-channel expansions) stay with the matrix product, as they did before colour
+/// images' windows came here.
+const MAX_POINTWISE: usize = 12;
 /// Partial sums of the kernel gradient, so the backward pass runs on up to this many threads.
 const PARTIALS: usize = 4;
 /// Outputs computed together in the forward pass (each two vectors of filters wide).
 const POSITIONS: usize = 4;
+/// The largest padded copy of an image, in values, beside four times the image itself: padding
+/// only ever adds a window's span to each side, but a large dilation makes that span large.
+const MAX_PADDED_COPY: usize = 1 << 16;
 
 /// How one convolution runs directly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,18 +54,58 @@ pub(crate) struct Direct {
     batch: usize,
     /// Images per partial sum of the kernel gradient.
     partial_images: usize,
+    /// The geometry of the padded copy the kernels read, when the convolution has padding (or
+    /// windows past the image's far edges): the same windows over an image with the padding
+    /// written out, and none left around it.
+    padded: Option<Window2d>,
 }
 
 impl Direct {
     /// The plan for `filters` outputs per position, or `None` when the receptive field is
-    /// larger than [`MAX_PATCH`] or `filters` is not a positive multiple of 8.
+    /// larger than [`MAX_PATCH`] (or [`MAX_POINTWISE`] for a 1×1 window), `filters` is not a
+    /// positive multiple of 8, or the padded copy of an image would be out of proportion to it
+    /// (see [`MAX_PADDED_COPY`]).
     pub(crate) fn plan(g: &Window2d, filters: usize) -> Option<Direct> {
-        let eligible = g.patch_len() <= MAX_PATCH && filters > 0 && filters.is_multiple_of(8) && g.batch > 0;
-        eligible.then(|| Direct {
+        let most = if g.window_h * g.window_w == 1 {
+            MAX_POINTWISE
+        } else {
+            MAX_PATCH
+        };
+        let eligible = g.patch_len() <= most && filters > 0 && filters.is_multiple_of(8) && g.batch > 0;
+        if !eligible || g.out_h == 0 || g.out_w == 0 {
+            return None;
+        }
+        // The rows and columns the windows reach, padding included (spans were checked when
+        // the output size was worked out, but `Window2d` is plain data: check again).
+        let reach = |out: usize, stride: usize, window: usize, dilation: usize| {
+            (out - 1)
+                .checked_mul(stride)?
+                .checked_add((window - 1).checked_mul(dilation)?)?
+                .checked_add(1)
+        };
+        let rows = reach(g.out_h, g.stride_h, g.window_h, g.dilation_h)?;
+        let cols = reach(g.out_w, g.stride_w, g.window_w, g.dilation_w)?;
+        let padded = if g.pad_top == 0 && g.pad_left == 0 && rows <= g.height && cols <= g.width {
+            None
+        } else {
+            let len = rows.checked_mul(cols)?.checked_mul(g.channels)?;
+            if len > g.image_len().saturating_mul(4).max(MAX_PADDED_COPY) {
+                return None;
+            }
+            Some(Window2d {
+                height: rows,
+                width: cols,
+                pad_top: 0,
+                pad_left: 0,
+                ..*g
+            })
+        };
+        Some(Direct {
             patch: g.patch_len(),
             filters,
             batch: g.batch,
             partial_images: g.batch.div_ceil(PARTIALS),
+            padded,
         })
     }
 
@@ -65,6 +120,31 @@ impl Direct {
     /// Working memory of [`Direct::backward`]: the partial sums.
     pub(crate) fn backward_scratch_len(&self) -> usize {
         self.partials() * self.partial_len()
+    }
+
+    /// Values of an image's padded copy (0 without padding).
+    fn padded_len(&self) -> usize {
+        self.padded.map_or(0, |p| p.image_len())
+    }
+
+    /// Runs `work` on the geometry and values the kernels read for `image` of convolution `g`:
+    /// the image itself, or its padded copy in the first [`Direct::padded_len`] values of
+    /// `buffer` (the rest of `buffer` is handed to `work`).
+    fn with_image<R>(
+        &self,
+        g: &Window2d,
+        image: &[f32],
+        buffer: &mut [f32],
+        work: impl FnOnce(&Window2d, &[f32], &mut [f32]) -> R,
+    ) -> R {
+        let (copy, rest) = buffer.split_at_mut(self.padded_len());
+        match &self.padded {
+            None => work(g, image, rest),
+            Some(p) => {
+                pad_image(g, p, image, copy);
+                work(p, copy, rest)
+            }
+        }
     }
 
     /// `y = conv(x, kernel) + bias`, then `max(y, 0)` when `relu`, in parallel over images.
@@ -82,7 +162,13 @@ impl Direct {
         y[..self.batch * out_len]
             .par_chunks_mut(out_len)
             .zip(x[..self.batch * g.image_len()].par_chunks(g.image_len()))
-            .for_each(|(y, image)| forward_image(g, image, kernel, bias, relu, y));
+            .for_each(|(y, image)| {
+                with_scratch(self.padded_len(), |buffer| {
+                    self.with_image(g, image, buffer, |g, image, _| {
+                        forward_image(g, image, kernel, bias, relu, y)
+                    })
+                })
+            });
     }
 
     /// Adds the kernel and bias gradients to `dk` and `db` (each when given) from the input `x`
@@ -102,23 +188,20 @@ impl Direct {
             return;
         }
         let (in_len, partial_len) = (g.image_len(), self.partial_len());
+        let row_len = g.out_w * self.filters;
         let sums = &mut scratch[..self.backward_scratch_len()];
         sums.par_chunks_mut(partial_len).enumerate().for_each(|(p, sum)| {
             sum.fill(0.0);
             let first = p * self.partial_images;
-            for n in first..(first + self.partial_images).min(self.batch) {
-                let image = &x[n * in_len..][..in_len];
-                let grad = grad.images(g, self.filters, n, 1);
-                macro_rules! taps {
-                    ($($taps:literal)*) => {
-                        match self.patch {
-                            $($taps => backward_image::<$taps>(g, image, grad, relu, sum),)*
-                            _ => unreachable!("patch sizes are 1 to MAX_PATCH"),
-                        }
-                    };
+            with_scratch(self.padded_len() + row_len, |buffer| {
+                for n in first..(first + self.partial_images).min(self.batch) {
+                    let image = &x[n * in_len..][..in_len];
+                    let grad = grad.images(g, self.filters, n, 1);
+                    self.with_image(g, image, buffer, |g, image, row| {
+                        backward_image(g, image, grad, relu, sum, row)
+                    });
                 }
-                taps!(1 2 3 4 5 6 7 8 9 10 11 12);
-            }
+            });
         });
         let (total, rest) = sums.split_at_mut(partial_len);
         for sum in rest.chunks_exact(partial_len) {
@@ -134,12 +217,25 @@ impl Direct {
     }
 }
 
+/// Writes `image` (of convolution `g`) into `copy` with its padding as zeros: the image
+/// `padded` describes, whose windows all lie inside it. Rows and columns no window reaches
+/// are left out.
+fn pad_image(g: &Window2d, padded: &Window2d, image: &[f32], copy: &mut [f32]) {
+    let c = g.channels;
+    copy.fill(0.0);
+    // Padding only goes before the image or after it, so the first row and column copied are
+    // the image's first: a window reaches past the leading padding.
+    let run = g.width.min(padded.width.saturating_sub(g.pad_left)) * c;
+    for y in 0..g.height.min(padded.height.saturating_sub(g.pad_top)) {
+        let at = ((y + g.pad_top) * padded.width + g.pad_left) * c;
+        copy[at..][..run].copy_from_slice(&image[y * g.width * c..][..run]);
+    }
+}
+
 /// The receptive field of one output position, relative to the input value its top-left tap
-/// reads: each tap's offset, and its row and column within the window.
+/// reads: each tap's offset.
 struct Taps {
     offsets: [isize; MAX_PATCH],
-    rows: [usize; MAX_PATCH],
-    cols: [usize; MAX_PATCH],
     count: usize,
 }
 
@@ -148,8 +244,6 @@ impl Taps {
     fn new(g: &Window2d) -> Self {
         let mut taps = Taps {
             offsets: [0; MAX_PATCH],
-            rows: [0; MAX_PATCH],
-            cols: [0; MAX_PATCH],
             count: g.patch_len(),
         };
         let mut k = 0;
@@ -157,7 +251,6 @@ impl Taps {
             for kx in 0..g.window_w {
                 for c in 0..g.channels {
                     taps.offsets[k] = ((ky * g.dilation_h * g.width + kx * g.dilation_w) * g.channels + c) as isize;
-                    (taps.rows[k], taps.cols[k]) = (ky, kx);
                     k += 1;
                 }
             }
@@ -166,23 +259,28 @@ impl Taps {
     }
 }
 
-/// The input row or column of tap `k` of the window at output `o` along one axis, if inside.
+/// Asserts that every window of `g` lies inside the image (no padding, none past the far
+/// edges): the kernels below read windows without bounds checks.
 #[inline(always)]
-fn tap_at(o: usize, stride: usize, k: usize, dilation: usize, pad: usize, size: usize) -> Option<usize> {
-    (o * stride + k * dilation).checked_sub(pad).filter(|&i| i < size)
+fn assert_windows_inside(g: &Window2d) {
+    let inside = |out: usize, stride: usize, window: usize, dilation: usize, size: usize| {
+        (out - 1) * stride + (window - 1) * dilation < size
+    };
+    assert!(
+        g.pad_top == 0
+            && g.pad_left == 0
+            && g.out_h > 0
+            && g.out_w > 0
+            && inside(g.out_h, g.stride_h, g.window_h, g.dilation_h, g.height)
+            && inside(g.out_w, g.stride_w, g.window_w, g.dilation_w, g.width),
+        "direct convolution: a window outside the image"
+    );
 }
 
-/// Where output (oy, ox)'s window starts in the image (may be negative in the padding), and
-/// whether the whole window is inside the image.
+/// Where output (oy, ox)'s window starts in an image without padding.
 #[inline(always)]
-fn window_origin(g: &Window2d, oy: usize, ox: usize) -> (isize, bool) {
-    let y0 = (oy * g.stride_h) as isize - g.pad_top as isize;
-    let x0 = (ox * g.stride_w) as isize - g.pad_left as isize;
-    let inside = y0 >= 0
-        && x0 >= 0
-        && y0 as usize + (g.window_h - 1) * g.dilation_h < g.height
-        && x0 as usize + (g.window_w - 1) * g.dilation_w < g.width;
-    ((y0 * g.width as isize + x0) * g.channels as isize, inside)
+fn window_origin(g: &Window2d, oy: usize, ox: usize) -> isize {
+    ((oy * g.stride_h * g.width + ox * g.stride_w) * g.channels) as isize
 }
 
 // AVX-512 runs filter counts that are multiples of its 16 lanes; other multiples of 8 run on AVX2.
@@ -203,6 +301,7 @@ fn forward_image_body<S: Simd>(
     let taps = Taps::new(g);
     let f = y.len() / g.positions();
     assert!(image.len() == g.image_len() && y.len() == g.positions() * f && kernel.len() >= taps.count * f);
+    assert_windows_inside(g);
     let step = (g.stride_w * g.channels) as isize;
     let lanes = S::LANES;
     for f0 in (0..f).step_by(2 * lanes) {
@@ -210,13 +309,13 @@ fn forward_image_body<S: Simd>(
         for oy in 0..g.out_h {
             let mut ox = 0;
             while ox < g.out_w {
-                let (first, inside) = window_origin(g, oy, ox);
+                let first = window_origin(g, oy, ox);
                 let at = (oy * g.out_w + ox) * f + f0;
-                // Runs of 4, 2 or 1 outputs whose windows all lie inside the image.
+                // Runs of 4 outputs, then 2 or 1 at the end of the row.
                 let run = [POSITIONS, 2, 1]
                     .into_iter()
-                    .find(|&run| ox + run <= g.out_w && inside && window_origin(g, oy, ox + run - 1).1)
-                    .unwrap_or(0);
+                    .find(|&run| ox + run <= g.out_w)
+                    .unwrap_or(1);
                 let args = (first, step);
                 let y = &mut y[at..];
                 match (run, wide) {
@@ -228,17 +327,16 @@ fn forward_image_body<S: Simd>(
                     }
                     (2, true) => forward_block::<S, 2, 2>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
                     (2, false) => forward_block::<S, 2, 1>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
-                    (1, true) => forward_block::<S, 1, 2>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
-                    (1, false) => forward_block::<S, 1, 1>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
-                    _ => forward_border(s, g, image, &taps, (oy, ox), kernel, f, f0, wide, bias, relu, y),
+                    (_, true) => forward_block::<S, 1, 2>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
+                    (_, false) => forward_block::<S, 1, 1>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
                 }
-                ox += run.max(1);
+                ox += run;
             }
         }
     }
 }
 
-/// `P` neighbouring outputs whose windows lie inside the image, filters `f0..f0 + V·LANES`.
+/// `P` neighbouring outputs, filters `f0..f0 + V·LANES`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn forward_block<S: Simd, const P: usize, const V: usize>(
@@ -270,8 +368,8 @@ fn forward_block<S: Simd, const P: usize, const V: usize>(
             weights[v] = s.load(&row[S::LANES * v..]);
         }
         for p in 0..P {
-            // SAFETY: the caller checked that the windows of all P outputs lie inside `image`,
-            // and tap offsets stay inside a window.
+            // SAFETY: `forward_image_body` asserted that every window lies inside `image`, and
+            // tap offsets stay inside a window.
             let value = unsafe { *base.offset(first + p as isize * step + taps.offsets[k]) };
             let value = s.splat(value);
             for v in 0..V {
@@ -291,65 +389,23 @@ fn forward_block<S: Simd, const P: usize, const V: usize>(
     }
 }
 
-/// One output whose window may reach into the padding, filters `f0..f0 + 2·LANES` (or
-/// `+ LANES`).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn forward_border<S: Simd>(
-    s: S,
-    g: &Window2d,
-    image: &[f32],
-    taps: &Taps,
-    (oy, ox): (usize, usize),
-    kernel: &[f32],
-    f: usize,
-    f0: usize,
-    wide: bool,
-    bias: Option<&[f32]>,
-    relu: bool,
-    y: &mut [f32],
-) {
-    let vectors = if wide { 2 } else { 1 };
-    for v in 0..vectors {
-        let mut sum = bias.map_or(s.splat(0.0), |b| s.load(&b[f0 + S::LANES * v..]));
-        for k in 0..taps.count {
-            let row = tap_at(oy, g.stride_h, taps.rows[k], g.dilation_h, g.pad_top, g.height);
-            let col = tap_at(ox, g.stride_w, taps.cols[k], g.dilation_w, g.pad_left, g.width);
-            if let (Some(row), Some(col)) = (row, col) {
-                let c = k % g.channels;
-                let value = s.splat(image[(row * g.width + col) * g.channels + c]);
-                sum = s.mul_add(value, s.load(&kernel[k * f + f0 + S::LANES * v..]), sum);
-            }
-        }
-        let sum = if relu { s.max(sum, s.splat(0.0)) } else { sum };
-        s.store(&mut y[S::LANES * v..], sum);
-    }
-}
-
-/// Adds one image's kernel and bias gradients into `sum` (`T·F` kernel values, then `F` bias
-/// values), `T` being the receptive field's size.
-fn backward_image<const T: usize>(g: &Window2d, image: &[f32], grad: OutputGrad, relu: bool, sum: &mut [f32]) {
-    let f = sum.len() / (T + 1);
-    with_scratch(g.out_w * f, |row| {
-        backward_image_simd::<T>(g, image, grad, relu, sum, row)
-    })
-}
-
-dispatch_simd!(backward_image_simd<T> => backward_image_body(
+dispatch_simd!(backward_image<> => backward_image_body(
     g: &Window2d, image: &[f32], grad: OutputGrad, relu: bool, sum: &mut [f32], row: &mut [f32]
-) wide: sum.len().is_multiple_of(16 * (T + 1)));
+) wide: (sum.len() / (g.patch_len() + 1)).is_multiple_of(16));
 
-/// Taps summed together in the backward pass: with two vectors of filters, 10 sums in AVX2's 16
-/// registers.
+/// Most taps summed together in the backward pass: with two vectors of filters, 10 sums in
+/// AVX2's 16 registers.
 const TAP_CHUNK: usize = 5;
 /// The same in AVX-512's 32 registers: 20 sums, so a 3×3 grey window's nine taps read each
 /// output row's gradients once instead of twice.
 const WIDE_TAP_CHUNK: usize = 10;
 
-/// One output row at a time: its gradient (masked by the ReLU) is written once into `row`, a
-/// buffer in L1, and every tap's sums then read it from there, two vectors of filters at a time.
+/// Adds one image's kernel and bias gradients into `sum` (`T·F` kernel values, then `F` bias
+/// values), `T` being the receptive field's size, one output row at a time: its gradient
+/// (masked by the ReLU) is written once into `row`, a buffer in L1, and every tap's sums then
+/// read it from there, two vectors of filters at a time.
 #[inline(always)]
-fn backward_image_body<S: Simd, const T: usize>(
+fn backward_image_body<S: Simd>(
     s: S,
     g: &Window2d,
     image: &[f32],
@@ -359,10 +415,15 @@ fn backward_image_body<S: Simd, const T: usize>(
     row: &mut [f32],
 ) {
     let taps = Taps::new(g);
-    let f = sum.len() / (T + 1);
+    let t = taps.count;
+    let f = sum.len() / (t + 1);
     let row_len = g.out_w * f;
-    assert!(taps.count == T && image.len() == g.image_len() && sum.len() == (T + 1) * f && row.len() >= row_len);
-    let (kernel_sum, bias_sum) = sum.split_at_mut(T * f);
+    assert!(image.len() == g.image_len() && sum.len() == (t + 1) * f && row.len() >= row_len);
+    assert_windows_inside(g);
+    let (kernel_sum, bias_sum) = sum.split_at_mut(t * f);
+    // The taps in even chunks of at most the registers' worth: 27 taps as 3 × 9 with AVX-512.
+    let most = if S::REGISTERS >= 32 { WIDE_TAP_CHUNK } else { TAP_CHUNK };
+    let chunk = t.div_ceil(t.div_ceil(most));
     for oy in 0..g.out_h {
         let row = &mut row[..row_len];
         match grad {
@@ -386,25 +447,23 @@ fn backward_image_body<S: Simd, const T: usize>(
             }
             s.store(&mut bias_sum[f0..], total);
         }
-        // The outputs whose windows lie inside the image: a run of this row.
-        let mut inside = (0..g.out_w).filter(|&ox| window_origin(g, oy, ox).1);
-        let inner = match inside.next() {
-            Some(start) => start..inside.next_back().map_or(start + 1, |last| last + 1),
-            None => 0..0,
-        };
         // Each kernel-gradient value sums the row's outputs in order whatever the chunk, so
-        // both chunk sizes give the same bits.
-        let wide = S::REGISTERS >= 32;
+        // every chunk size gives the same bits.
         for f0 in (0..f).step_by(2 * S::LANES) {
             let two = f - f0 >= 2 * S::LANES;
-            for k0 in (0..T).step_by(if wide { WIDE_TAP_CHUNK } else { TAP_CHUNK }) {
-                let (at, sources, place) = ((oy, inner.clone()), (image, &taps), (k0, f0, f));
-                match (wide, two) {
-                    (true, true) => tap_sums::<S, T, 2, WIDE_TAP_CHUNK>(s, g, sources, row, at, place, kernel_sum),
-                    (true, false) => tap_sums::<S, T, 1, WIDE_TAP_CHUNK>(s, g, sources, row, at, place, kernel_sum),
-                    (false, true) => tap_sums::<S, T, 2, TAP_CHUNK>(s, g, sources, row, at, place, kernel_sum),
-                    (false, false) => tap_sums::<S, T, 1, TAP_CHUNK>(s, g, sources, row, at, place, kernel_sum),
+            for k0 in (0..t).step_by(chunk) {
+                let at = (g, image, &taps, oy);
+                let place = (k0, f0, f);
+                macro_rules! chunks {
+                    ($($k:literal)*) => {
+                        match (chunk, two) {
+                            $(($k, true) => tap_sums::<S, 2, $k>(s, at, row, place, kernel_sum),
+                              ($k, false) => tap_sums::<S, 1, $k>(s, at, row, place, kernel_sum),)*
+                            _ => unreachable!("chunks are 1 to WIDE_TAP_CHUNK taps"),
+                        }
+                    };
                 }
+                chunks!(1 2 3 4 5 6 7 8 9 10);
             }
         }
     }
@@ -456,63 +515,46 @@ fn pooled_row<S: Simd>(
     }
 }
 
-/// Adds to the kernel gradient of taps `k0..k0 + K` (those below `T`) and filters
-/// `f0..f0 + V·LANES` the products of one output row's gradients `row` with the inputs the taps
-/// read; `inner` is the run of outputs whose windows lie inside the image.
+/// Adds to the kernel gradient of taps `k0..k0 + K` (those below the receptive field's size)
+/// and filters `f0..f0 + V·LANES` the products of output row `oy`'s gradients `row` with the
+/// inputs the taps read.
 #[inline(always)]
-fn tap_sums<S: Simd, const T: usize, const V: usize, const K: usize>(
+fn tap_sums<S: Simd, const V: usize, const K: usize>(
     s: S,
-    g: &Window2d,
-    (image, taps): (&[f32], &Taps),
+    (g, image, taps, oy): (&Window2d, &[f32], &Taps, usize),
     row: &[f32],
-    (oy, inner): (usize, std::ops::Range<usize>),
     (k0, f0, f): (usize, usize, usize),
     kernel_sum: &mut [f32],
 ) {
+    // The chunk's taps; those past the last tap read the window's first value, and their sums
+    // are dropped (the loop below stays free of branches).
+    let live = K.min(taps.count - k0);
+    let mut offsets = [0isize; K];
+    offsets[..live].copy_from_slice(&taps.offsets[k0..k0 + live]);
     let mut sums = [[s.splat(0.0); V]; K];
     let base = image.as_ptr();
     let step = (g.stride_w * g.channels) as isize;
-    let origin = window_origin(g, oy, inner.start).0;
-    for ox in inner.clone() {
+    let origin = window_origin(g, oy, 0);
+    for ox in 0..g.out_w {
         let mut grads = [s.splat(0.0); V];
         for v in 0..V {
             grads[v] = s.load(&row[ox * f + f0 + S::LANES * v..]);
         }
-        let at = origin + (ox - inner.start) as isize * step;
+        let at = origin + ox as isize * step;
         for k in 0..K {
-            if k0 + k < T {
-                // SAFETY: the window of output `ox` lies inside `image`, and tap offsets stay
-                // inside a window.
-                let value = s.splat(unsafe { *base.offset(at + taps.offsets[k0 + k]) });
-                for v in 0..V {
-                    sums[k][v] = s.mul_add(value, grads[v], sums[k][v]);
-                }
-            }
-        }
-    }
-    for ox in (0..g.out_w).filter(|ox| !inner.contains(ox)) {
-        for k in 0..K {
-            let tap = k0 + k;
-            if tap >= T {
-                continue;
-            }
-            let row_at = tap_at(oy, g.stride_h, taps.rows[tap], g.dilation_h, g.pad_top, g.height);
-            let col_at = tap_at(ox, g.stride_w, taps.cols[tap], g.dilation_w, g.pad_left, g.width);
-            if let (Some(r), Some(c)) = (row_at, col_at) {
-                let value = s.splat(image[(r * g.width + c) * g.channels + tap % g.channels]);
-                for v in 0..V {
-                    sums[k][v] = s.mul_add(value, s.load(&row[ox * f + f0 + S::LANES * v..]), sums[k][v]);
-                }
-            }
-        }
-    }
-    for k in 0..K {
-        if k0 + k < T {
+            // SAFETY: `backward_image_body` asserted that every window lies inside `image`,
+            // and tap offsets stay inside a window.
+            let value = s.splat(unsafe { *base.offset(at + offsets[k]) });
             for v in 0..V {
-                let at = &mut kernel_sum[(k0 + k) * f + f0 + S::LANES * v..];
-                let total = s.add(s.load(at), sums[k][v]);
-                s.store(at, total);
+                sums[k][v] = s.mul_add(value, grads[v], sums[k][v]);
             }
+        }
+    }
+    for k in 0..live {
+        for v in 0..V {
+            let at = &mut kernel_sum[(k0 + k) * f + f0 + S::LANES * v..];
+            let total = s.add(s.load(at), sums[k][v]);
+            s.store(at, total);
         }
     }
 }
