@@ -4,8 +4,9 @@
 //! out (nine copies of every value for a 3×3 window); here, when `C` is a multiple of 4, each
 //! group of four activations the VNNI instruction takes ("quad") lies in one input pixel, so a
 //! row is its window's origin in the image plus a fixed offset per quad, and the tiles read
-//! the image itself. Narrower inputs (a grey image's first layer, `C = 1`) still take im2col
-//! rows (nine bytes per position, cheap), through the same tiles.
+//! the image itself. Other channel counts (a grey image's first layer, `C = 1`) get zero
+//! channels added to the images and the kernel ([`pad_int8_images`], [`widen_int8_kernel`]) and
+//! are read the same way; im2col rows remain for a kernel too deep to widen.
 //!
 //! A max pooling of the output (windows of 1, 2 or 4 taps, no padding) can be folded in: a
 //! tile computes the taps of its pooled outputs side by side, keeps the largest exact sum of
@@ -407,34 +408,53 @@ mod x86 {
             Int8Rows::Columns(cols) => (cols.as_ptr(), false),
             Int8Rows::Images(images) => (images.as_ptr(), true),
         };
-        // Where product row `r` starts: its window's origin in its image, or its im2col row.
-        let start_of = |r: usize| {
+        // Where the window of convolution position `(n, oy, ox)` starts: its origin in its
+        // image, or its im2col row.
+        let start_of = |n: usize, oy: usize, ox: usize| {
             if direct {
-                let (n, p) = (r / g.positions(), r % g.positions());
-                let (oy, ox) = (p / g.out_w, p % g.out_w);
                 n * g.image_len() + (oy * g.stride_h * g.width + ox * g.stride_w) * g.channels
             } else {
-                r * g.patch_len()
+                (n * g.positions() + oy * g.out_w + ox) * g.patch_len()
             }
         };
+        // Each tap's step inside its pooling window.
+        let taps: Vec<(usize, usize)> = (0..layout.taps)
+            .map(|t| (t / layout.pool_w, t % layout.pool_w))
+            .collect();
+        let out_h = layout.positions / layout.out_w;
         let wide = b.blocks() >= 4;
         let rows_per_tile = if wide { 4 } else { 8 };
         let outputs_per_tile = rows_per_tile / layout.taps;
         let mut o = first;
+        // Output row `o`'s image and position, stepped along with it: a division per row costs
+        // as much as a first layer's multiply-adds.
+        let (mut n, position) = (o / layout.positions, o % layout.positions);
+        let (mut py, mut px) = (position / layout.out_w, position % layout.out_w);
         while o < first + count {
             let take = (first + count - o).min(outputs_per_tile);
             let mut rows = [std::ptr::null::<i8>(); 8];
-            for (i, row) in rows[..rows_per_tile].iter_mut().enumerate() {
-                // Rows past the last output repeat the first (computed, never stored).
-                let (output, tap) = if i < take * layout.taps {
-                    (o + i / layout.taps, i % layout.taps)
-                } else {
-                    (o, 0)
-                };
-                // SAFETY: the row's start and its quads' offsets stay inside the source
-                // (`check`).
-                *row = unsafe { base.add(start_of(layout.product_row(output, tap))) };
+            let mut filled = 0;
+            for _ in 0..take {
+                for &(dy, dx) in &taps {
+                    let (oy, ox) = (py * layout.pool_strides.0 + dy, px * layout.pool_strides.1 + dx);
+                    // SAFETY: the row's start and its quads' offsets stay inside the source
+                    // (`check`).
+                    rows[filled] = unsafe { base.add(start_of(n, oy, ox)) };
+                    filled += 1;
+                }
+                px += 1;
+                if px == layout.out_w {
+                    px = 0;
+                    py += 1;
+                    if py == out_h {
+                        py = 0;
+                        n += 1;
+                    }
+                }
             }
+            // Rows past the last output repeat the first (computed, never stored).
+            let first_row = rows[0];
+            rows[filled..rows_per_tile].fill(first_row);
             let tile = Tile {
                 rows: &rows,
                 offsets: &offsets,
