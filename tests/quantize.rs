@@ -445,3 +445,63 @@ fn damaged_int8_files_are_refused_by_name() {
     assert!(error.contains("NaN") || error.contains("-128"), "{error}");
     std::fs::remove_file(&path).ok();
 }
+
+/// `predict` folds a max pooling into the int8 ReLU convolution before it (and reads images
+/// with whole groups of four channels in place, padded for "same"): the outputs are the bits
+/// of the unfused layers, per row, per tensor and calibrated, on a batch and on one image.
+#[test]
+fn folded_int8_pooling_gives_the_unfused_bits() {
+    let make = || {
+        let mut model = Sequential::new();
+        model
+            .add(Input::new(&[12, 11, 3]))
+            .add(Conv2D::new(8, 3).padding("same").activation("relu"))
+            .add(MaxPooling2D::new(2))
+            .add(Conv2D::new(16, 3).activation("relu"))
+            .add(MaxPooling2D::new((1, 2)))
+            .add(Conv2D::new(36, 2).strides(2).padding("same").activation("relu"))
+            .add(MaxPooling2D::new((2, 1)))
+            .add(Flatten::new())
+            .add(Dense::new(5));
+        model.compile("sgd", "mse", &[]).unwrap();
+        model
+    };
+    let x = Tensor::from_vec(
+        vec![5, 12, 11, 3],
+        (0..5 * 12 * 11 * 3)
+            .map(|i| ((i * 7919 % 211) as f32 / 105.0) - 0.7)
+            .collect(),
+    )
+    .unwrap();
+    let reference = make();
+    for mode in 0..3 {
+        let mut model = make();
+        for id in reference.params().ids() {
+            *model.params_mut().value_mut(id) = reference.params().value(id).clone();
+        }
+        match mode {
+            0 => model.quantize("int8").map(drop).unwrap(),
+            1 => model
+                .quantize_with("int8", ActivationScale::PerTensor)
+                .map(drop)
+                .unwrap(),
+            _ => {
+                let options = QuantizeOptions {
+                    calibration: Some(&x),
+                    ..Default::default()
+                };
+                model.quantize_with_options("int8", options).map(drop).unwrap();
+            }
+        }
+        for rows in [5, 1] {
+            let x = x.slice_rows(0, rows);
+            let fused = model.predict(&x, rows).unwrap();
+            model.set_inference_fusion(false);
+            let plain = model.predict(&x, rows).unwrap();
+            model.set_inference_fusion(true);
+            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fused), bits(&plain), "mode {mode}, {rows} rows");
+            assert!(fused.data().iter().any(|v| *v != 0.0));
+        }
+    }
+}

@@ -74,6 +74,7 @@ pub(crate) use op::Op;
 pub use op::{AttentionOptions, RecurrentInputs, Statistics, Var};
 pub use params::{ParamId, ParamStore, Penalty};
 pub use pointwise::UnaryOp;
+pub(crate) use quantized::int8_pool_folds;
 pub use quantized_kernel::{ActivationScale, QuantizedKernel, ScaleAxis};
 pub use spatial::Sides;
 pub use tape::{Graph, Tape};

@@ -11,7 +11,7 @@ use super::params::ParamId;
 use super::quantized_kernel::{Int8Value, QuantizedKernel, ScaleAxis};
 use super::tape::Graph;
 use crate::error::{Error, Result};
-use crate::kernels::{self, Int8Linear, RowScaling};
+use crate::kernels::{self, Int8Linear, Padding, RowScaling};
 
 impl Graph<'_> {
     /// The int8 kernel of parameter `kernel`, or an error naming it.
@@ -130,7 +130,7 @@ impl Graph<'_> {
     /// gathered as int8 (`im2col`; zero padding stays exactly zero) and multiplied by the
     /// kernel in exact integers.
     pub fn int8_conv2d(&mut self, x: Var, kernel: ParamId, bias: Option<Var>, options: WindowOptions) -> Result<Var> {
-        self.int8_conv2d_activated(x, kernel, bias, options, false)
+        self.int8_conv2d_activated(x, kernel, bias, options, false, None)
     }
 
     /// [`Graph::int8_conv2d`] followed by a ReLU in the same pass over the output.
@@ -141,7 +141,32 @@ impl Graph<'_> {
         bias: Option<Var>,
         options: WindowOptions,
     ) -> Result<Var> {
-        self.int8_conv2d_activated(x, kernel, bias, options, true)
+        self.int8_conv2d_activated(x, kernel, bias, options, true, None)
+    }
+
+    /// [`Graph::int8_conv2d_relu`] followed by a max pooling of its output with a `pool_size`
+    /// window, in one pass: each pooled value is the largest of its window's exact sums,
+    /// scaled once (the bits pooling the `f32` output gives; see `kernels::int8_conv`). The
+    /// result is the pooled value; the convolution's own output is never written. For pooling
+    /// windows of 1, 2 or 4 taps without padding or dilation; `predict` takes this path where a
+    /// quantized ReLU `Conv2D` is read only by such a `MaxPooling2D`.
+    pub fn int8_conv2d_relu_max_pool(
+        &mut self,
+        x: Var,
+        kernel: ParamId,
+        bias: Option<Var>,
+        options: WindowOptions,
+        pool_size: (usize, usize),
+        pool_options: WindowOptions,
+    ) -> Result<Var> {
+        if !int8_pool_folds(pool_size, pool_options) {
+            return Err(Error::invalid(
+                "pool_size",
+                format!("{pool_size:?} with {pool_options:?}"),
+                "an int8 convolution folds in a max pooling of 1, 2 or 4 taps without padding or dilation",
+            ));
+        }
+        self.int8_conv2d_activated(x, kernel, bias, options, true, Some((pool_size, pool_options)))
     }
 
     fn int8_conv2d_activated(
@@ -151,6 +176,7 @@ impl Graph<'_> {
         bias: Option<Var>,
         options: WindowOptions,
         relu: bool,
+        pool: Option<((usize, usize), WindowOptions)>,
     ) -> Result<Var> {
         let quantized = self.int8_kernel(kernel)?;
         let sx = self.dims(x);
@@ -171,9 +197,22 @@ impl Graph<'_> {
         let filters = quantized.packed()?.width();
         self.check_int8_bias("int8 conv2d bias", bias, quantized.shape(), filters)?;
         let g = window("conv2d", &sx, size, options)?;
+        let pooled = match pool {
+            Some((pool_size, pool_options)) => Some(window(
+                "max_pool2d",
+                &[g.batch, g.out_h, g.out_w, filters],
+                pool_size,
+                pool_options,
+            )?),
+            None => None,
+        };
         let params = self.params;
         let quantized = params.quantized(kernel).expect("checked above");
-        let shape = [g.batch, g.out_h, g.out_w, filters];
+        let (out_h, out_w, positions) = match &pooled {
+            Some(p) => (p.out_h, p.out_w, p.positions()),
+            None => (g.out_h, g.out_w, g.positions()),
+        };
+        let shape = [g.batch, out_h, out_w, filters];
         let (scaling, factors) = quantized.input_scaling();
         // The input as int8 already, when the layer before wrote it so with this layer's scale.
         let chained = match self.take_int8(x) {
@@ -185,17 +224,30 @@ impl Graph<'_> {
             }
             None => None,
         };
-        let rows = g.batch * g.positions();
+        let rows = g.batch * positions;
         let output_scale = quantized.output_scale();
         let mut int8_output = vec![0i8; if output_scale.is_some() { rows * filters } else { 0 }];
+        // The product reads the images in place, padded first when the window has padding or
+        // the channels are not in whole quads (then with the kernel widened to match); im2col
+        // rows only for a kernel too deep to widen.
+        let direct = g.channels.is_multiple_of(4) || quantized.packed_wide().is_some();
+        let padded = direct.then(|| kernels::direct_window(&g));
         let y = self.push(Op::Int8 { x, bias }, &shape, |inputs, out, _| {
-            let packed = quantized.packed().expect("checked above");
+            let packed = match quantized.packed_wide() {
+                Some(wide) if direct => wide,
+                _ => quantized.packed().expect("checked above"),
+            };
             let image = g.image_len();
             let mut scales = vec![0.0f32; if scaling == RowScaling::PerRow { g.batch } else { 1 }];
-            let patch = g.patch_len();
             let own_images = if chained.is_some() { 0 } else { g.batch * image };
+            let second = match &padded {
+                Some(p) if *p == g => 0,
+                Some(p) => g.batch * p.image_len(),
+                None => packed.activations_len(g.batch * g.positions(), g.patch_len()),
+            };
+            let padded = padded.as_ref();
             // Reused buffers: fresh ones each batch cost page faults and zeroing.
-            kernels::with_int8_scratch(own_images, packed.activations_len(rows, patch), |own, cols| {
+            kernels::with_int8_scratch(own_images, second, |own, second| {
                 let images: &[i8] = match &chained {
                     Some(images) => images,
                     None => {
@@ -204,25 +256,36 @@ impl Graph<'_> {
                         own
                     }
                 };
-                // Only the padding after the last patch keeps old bytes; the kernel's rows
-                // there are zero.
-                kernels::im2col(images, &g, &mut cols[..rows * patch]);
+                let (rows_source, window) = match padded {
+                    Some(p) if *p == g => (kernels::Int8Rows::Images(images), p),
+                    Some(p) => {
+                        kernels::pad_int8_images(images, &g, p, second);
+                        (kernels::Int8Rows::Images(second), p)
+                    }
+                    None => {
+                        // Only the padding after the last patch keeps old bytes; the kernel's
+                        // rows there are zero.
+                        let len = g.batch * g.positions() * g.patch_len();
+                        kernels::im2col(images, &g, &mut second[..len]);
+                        (kernels::Int8Rows::Columns(second), &g)
+                    }
+                };
                 let rows_per_scale = if scaling == RowScaling::PerRow {
-                    g.positions().max(1)
+                    positions.max(1)
                 } else {
                     rows.max(1)
                 };
                 let bias = bias.map(|b| inputs.get(b).data());
-                let linear = Int8Linear {
-                    a: cols,
-                    rows,
-                    stride: patch,
+                let conv = kernels::Int8Conv {
+                    rows: rows_source,
+                    window,
+                    pool: pooled.as_ref(),
                     kernel: packed,
                     rescale: rescale(quantized, factors, &scales, rows_per_scale, bias, relu),
                 };
                 match output_scale {
-                    Some(scale) => linear.run_quantized(scale, &mut int8_output),
-                    None => linear.run(out.data_mut()),
+                    Some(scale) => conv.run_quantized(scale, &mut int8_output),
+                    None => conv.run(out.data_mut()),
                 }
             });
         });
@@ -322,4 +385,10 @@ fn rescale<'a>(
         },
     };
     kernels::Rescale { scales, bias, relu }
+}
+
+/// True when [`Graph::int8_conv2d_relu_max_pool`] folds a max pooling with window `size` and
+/// `options` into the convolution: 1, 2 or 4 taps, no padding, no dilation.
+pub(crate) fn int8_pool_folds(size: (usize, usize), options: WindowOptions) -> bool {
+    matches!(size.0 * size.1, 1 | 2 | 4) && options.padding == Padding::Valid && options.dilation == (1, 1)
 }

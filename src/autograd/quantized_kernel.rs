@@ -84,6 +84,12 @@ pub struct QuantizedKernel {
     activations: ActivationScale,
     /// The values in the layout the products read (`Columns` kernels only).
     packed: Option<PackedInt8>,
+    /// A convolution kernel whose input channels are not a multiple of 4, with zero rows
+    /// added for the missing channels and packed: its images, padded the same way, are read in
+    /// place instead of through im2col (`kernels::int8_conv`).
+    /// Boxed: most kernels have none, and the file loader holds kernels in an enum beside `f32`
+    /// tensors.
+    packed_wide: Option<Box<PackedInt8>>,
     /// A calibrated layer's input scale (`127 / max|x|` over a calibration sample): the
     /// activations are quantized with it, not with a scale measured on each batch.
     input_scale: Option<f32>,
@@ -170,6 +176,18 @@ impl QuantizedKernel {
             ScaleAxis::Columns => Some(PackedInt8::pack(&values, rows, width)),
             ScaleAxis::Rows | ScaleAxis::Depthwise => None,
         };
+        // A Conv1D `(K, C, F)` or Conv2D `(KH, KW, C, F)` kernel of channels not in whole quads.
+        let channels = shape.len().checked_sub(2).map_or(0, |axis| shape[axis]);
+        let widened_depth = (rows / channels.max(1)).checked_mul(channels.next_multiple_of(4));
+        let packed_wide = (axis == ScaleAxis::Columns
+            && matches!(shape.len(), 3 | 4)
+            && channels > 0
+            && !channels.is_multiple_of(4)
+            && widened_depth.is_some_and(|depth| depth <= kernels::INT8_MAX_DEPTH))
+        .then(|| {
+            let wide = kernels::widen_int8_kernel(&values, channels, width);
+            Box::new(PackedInt8::pack(&wide, wide.len() / width.max(1), width))
+        });
         Ok(QuantizedKernel {
             values,
             shape,
@@ -177,6 +195,7 @@ impl QuantizedKernel {
             axis,
             activations,
             packed,
+            packed_wide,
             input_scale: None,
             factors: Vec::new(),
             output_scale: None,
@@ -285,6 +304,12 @@ impl QuantizedKernel {
             })
             .collect();
         Tensor::from_vec(self.shape.clone(), data).expect("same length as the shape")
+    }
+
+    /// A convolution kernel's values with its channels padded to a multiple of 4, packed (see
+    /// the field); `None` when the channels already are, or for another kernel.
+    pub(crate) fn packed_wide(&self) -> Option<&PackedInt8> {
+        self.packed_wide.as_deref()
     }
 
     /// The values packed for the products, or an error for a kernel that is not a product's.

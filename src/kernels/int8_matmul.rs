@@ -40,14 +40,14 @@ const QUAD_BYTES: usize = BLOCK * 4;
 pub(crate) const MAX_DEPTH: usize = 1 << 17;
 /// Below this many values (activations to quantize, or multiply-adds of a product) the work
 /// stays on the calling thread.
-const PARALLEL_MIN: usize = 1 << 16;
+pub(super) const PARALLEL_MIN: usize = 1 << 16;
 /// The fewest rows of activations one task takes (a multiple of the micro-tile's 4 rows).
 const MIN_ROWS_PER_TASK: usize = 16;
 
 /// Rows per task for `rows` rows: about four tasks per thread (so a slow thread does not hold
 /// the others up), each of at least [`MIN_ROWS_PER_TASK`] and a multiple of 4. The sums are
 /// exact, so the split never changes a result.
-fn rows_per_task(rows: usize) -> usize {
+pub(super) fn rows_per_task(rows: usize) -> usize {
     rows.div_ceil(4 * rayon::current_num_threads())
         .next_multiple_of(4)
         .max(MIN_ROWS_PER_TASK)
@@ -58,10 +58,10 @@ fn rows_per_task(rows: usize) -> usize {
 pub struct PackedInt8 {
     depth: usize,
     width: usize,
-    quads: usize,
-    data: Vec<i8>,
+    pub(super) quads: usize,
+    pub(super) data: Vec<i8>,
     /// `Σₖ b[k][n]` per column, padded to whole blocks with zeros.
-    column_sums: Vec<i32>,
+    pub(super) column_sums: Vec<i32>,
 }
 
 impl PackedInt8 {
@@ -117,7 +117,7 @@ impl PackedInt8 {
         }
     }
 
-    fn blocks(&self) -> usize {
+    pub(super) fn blocks(&self) -> usize {
         self.width.div_ceil(BLOCK)
     }
 }
@@ -167,7 +167,7 @@ impl Int8Path {
 
 /// True when the CPU runs AVX-512 VNNI (with the F and BW parts its loads and stores need).
 #[cfg(target_arch = "x86_64")]
-fn vnni_detected() -> bool {
+pub(super) fn vnni_detected() -> bool {
     is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vnni")
@@ -264,14 +264,8 @@ impl Int8Linear<'_> {
         self.run_on(Int8Path::best(), Output::F32(out));
     }
 
-    /// Writes the `(rows, N)` result quantized with `scale` into `out`, as [`quantize_row`]
-    /// would quantize [`Int8Linear::run`]'s result (the same bits), without the `f32` in
-    /// memory: the input of the next int8 layer of a calibrated model.
-    pub(crate) fn run_quantized(&self, scale: f32, out: &mut [i8]) {
-        self.run_on(Int8Path::best(), Output::Int8(out, scale));
-    }
-
-    /// [`Int8Linear::run`] or [`Int8Linear::run_quantized`] on a chosen path.
+    /// [`Int8Linear::run`] on a chosen path, into `f32` or quantized again (the output of a
+    /// calibrated layer feeding the next int8 one).
     fn run_on(&self, path: Int8Path, out: Output) {
         let b = self.kernel;
         let (n, stride) = (b.width, self.stride);
@@ -344,13 +338,13 @@ impl Int8Linear<'_> {
 }
 
 /// Where a product's scaled result goes: `f32`, or quantized again with a scale.
-enum Output<'s> {
+pub(super) enum Output<'s> {
     F32(&'s mut [f32]),
     Int8(&'s mut [i8], f32),
 }
 
 impl<'s> Output<'s> {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         match self {
             Output::F32(out) => out.len(),
             Output::Int8(out, _) => out.len(),
@@ -358,7 +352,7 @@ impl<'s> Output<'s> {
     }
 
     /// The first `len` values.
-    fn prefix(self, len: usize) -> Output<'s> {
+    pub(super) fn prefix(self, len: usize) -> Output<'s> {
         match self {
             Output::F32(out) => Output::F32(&mut out[..len]),
             Output::Int8(out, scale) => Output::Int8(&mut out[..len], scale),
@@ -369,7 +363,7 @@ impl<'s> Output<'s> {
 impl Int8Path {
     /// True for the path whose tiles scale their sums into the output themselves (VNNI); the
     /// others write `i32` sums and scale them in a second pass.
-    fn scales_in_tile(self) -> bool {
+    pub(super) fn scales_in_tile(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
             Int8Path::Vnni => true,
@@ -379,7 +373,7 @@ impl Int8Path {
 }
 
 /// Where a tile's exact sums go: an `i32` buffer, or scaled straight into the output.
-enum Sink<'s> {
+pub(super) enum Sink<'s> {
     /// The sums themselves, `(rows, N)`.
     Sums(&'s mut [i32]),
     /// `rescale(sums)` into `(rows, N)`; the task's rows start at row `first_row` of the product.
@@ -398,7 +392,7 @@ fn check_sizes(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out_len: us
 
 /// One task's rows: tiles of 4 rows (then the 1–3 left) on the chosen path. Only the VNNI
 /// path takes a [`Sink::Scaled`].
-fn product_rows(path: Int8Path, a: &[i8], rows: usize, stride: usize, b: &PackedInt8, sink: Sink) {
+pub(super) fn product_rows(path: Int8Path, a: &[i8], rows: usize, stride: usize, b: &PackedInt8, sink: Sink) {
     match (path, sink) {
         (Int8Path::Scalar, Sink::Sums(out)) => scalar_rows(a, rows, stride, b, out),
         #[cfg(target_arch = "x86_64")]
@@ -430,7 +424,7 @@ fn scalar_rows(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use super::{BLOCK, Output, PackedInt8, QUAD_BYTES, Sink};
     use std::arch::x86_64::*;
 
@@ -539,41 +533,60 @@ mod x86 {
                             out,
                             rescale,
                             first_row: task_row,
-                        } => {
-                            // The scalar pass's operations, lane by lane (`rescale_row_body`):
-                            // the same bits.
-                            let (row_scale, factors) = rescale.for_row(*task_row + row);
-                            let factors = _mm512_maskz_loadu_ps(mask, factors[start..].as_ptr());
-                            let sums = _mm512_cvtepi32_ps(exact);
-                            let mut y = match row_scale {
-                                Some(row_scale) => {
-                                    _mm512_div_ps(sums, _mm512_mul_ps(_mm512_set1_ps(row_scale), factors))
-                                }
-                                None => _mm512_mul_ps(sums, factors),
-                            };
-                            if let Some(bias) = rescale.bias {
-                                y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, bias[start..].as_ptr()));
-                            }
-                            if rescale.relu {
-                                // `max(y, 0)` gives 0 for a NaN `y`, as `f32::max` does.
-                                y = _mm512_max_ps(y, _mm512_setzero_ps());
-                            }
-                            match out {
-                                Output::F32(out) => _mm512_mask_storeu_ps(out[row * n + start..].as_mut_ptr(), mask, y),
-                                Output::Int8(out, scale) => {
-                                    // `quantize_row_body` lane by lane: clip to ±127 (a NaN
-                                    // stays NaN through these operand orders), NaN to 0, round
-                                    // half to even (the default rounding of the conversion).
-                                    let t = _mm512_mul_ps(y, _mm512_set1_ps(*scale));
-                                    let t = _mm512_max_ps(_mm512_set1_ps(-127.0), t);
-                                    let t = _mm512_min_ps(_mm512_set1_ps(127.0), t);
-                                    let t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(t, t), t);
-                                    let q = _mm512_cvtps_epi32(t);
-                                    _mm512_mask_cvtepi32_storeu_epi8(out[row * n + start..].as_mut_ptr(), mask, q);
-                                }
-                            }
-                        }
+                        } => scale_store(exact, rescale, *task_row + row, start, mask, out, row * n + start),
                     }
+                }
+            }
+        }
+    }
+
+    /// Scales one block's exact sums as `rescale` says for product row `row` (its row scale),
+    /// columns `start..` of the lanes in `mask`, and stores them at `out[at..]` as `f32` or
+    /// quantized again: the scalar pass's operations (`rescale_row_body`, `quantize_row_body`)
+    /// lane by lane, so the same bits. Shared by the product's and the convolution's tiles.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F/BW; `out` holds the masked lanes from `at`; the scales, factors and
+    /// bias hold the masked columns from `start`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(in super::super) unsafe fn scale_store(
+        exact: __m512i,
+        rescale: &super::Rescale,
+        row: usize,
+        start: usize,
+        mask: u16,
+        out: &mut Output,
+        at: usize,
+    ) {
+        let (row_scale, factors) = rescale.for_row(row);
+        // SAFETY: the caller keeps the masked lanes inside the slices (see above).
+        unsafe {
+            let factors = _mm512_maskz_loadu_ps(mask, factors[start..].as_ptr());
+            let sums = _mm512_cvtepi32_ps(exact);
+            let mut y = match row_scale {
+                Some(row_scale) => _mm512_div_ps(sums, _mm512_mul_ps(_mm512_set1_ps(row_scale), factors)),
+                None => _mm512_mul_ps(sums, factors),
+            };
+            if let Some(bias) = rescale.bias {
+                y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, bias[start..].as_ptr()));
+            }
+            if rescale.relu {
+                // `max(y, 0)` gives 0 for a NaN `y`, as `f32::max` does.
+                y = _mm512_max_ps(y, _mm512_setzero_ps());
+            }
+            match out {
+                Output::F32(out) => _mm512_mask_storeu_ps(out[at..].as_mut_ptr(), mask, y),
+                Output::Int8(out, scale) => {
+                    // `quantize_row_body` lane by lane: clip to ±127 (a NaN stays NaN through
+                    // these operand orders), NaN to 0, round half to even (the default
+                    // rounding of the conversion).
+                    let t = _mm512_mul_ps(y, _mm512_set1_ps(*scale));
+                    let t = _mm512_max_ps(_mm512_set1_ps(-127.0), t);
+                    let t = _mm512_min_ps(_mm512_set1_ps(127.0), t);
+                    let t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(t, t), t);
+                    let q = _mm512_cvtps_epi32(t);
+                    _mm512_mask_cvtepi32_storeu_epi8(out[at..].as_mut_ptr(), mask, q);
                 }
             }
         }

@@ -258,13 +258,23 @@ impl Layer for Conv2D {
     }
 
     fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
-        let linear = self.function == activations::Activation::Linear;
-        (linear && !self.one_dimensional).then_some(crate::layers::InferenceRole::Convolution {
-            kernel: self.kernel?,
-            bias: self.bias,
-            options: self.options,
-            depthwise: false,
-        })
+        if self.one_dimensional {
+            return None;
+        }
+        match self.function {
+            activations::Activation::Linear => Some(crate::layers::InferenceRole::Convolution {
+                kernel: self.kernel?,
+                bias: self.bias,
+                options: self.options,
+                depthwise: false,
+            }),
+            activations::Activation::Relu => Some(crate::layers::InferenceRole::ConvolutionRelu {
+                kernel: self.kernel?,
+                bias: self.bias,
+                options: self.options,
+            }),
+            _ => None,
+        }
     }
 
     fn config(&self) -> serde_json::Value {

@@ -22,6 +22,23 @@ pub enum InferenceRole {
         /// `c·multiplier + m`).
         depthwise: bool,
     },
+    /// A 2-D convolution with a ReLU of its own: `max(conv(x, kernel) + bias, 0)`. An int8 one
+    /// read only by a [`InferenceRole::MaxPool`] runs with the pooling folded in.
+    ConvolutionRelu {
+        /// The kernel `(KH, KW, C, F)`.
+        kernel: ParamId,
+        /// The bias `(F)`, if any.
+        bias: Option<ParamId>,
+        /// Strides, dilation and padding.
+        options: WindowOptions,
+    },
+    /// A 2-D max pooling with this window.
+    MaxPool {
+        /// The window, (rows, columns).
+        size: (usize, usize),
+        /// Strides and padding.
+        options: WindowOptions,
+    },
     /// BatchNormalization over the last axis, as it runs in inference (moving statistics).
     BatchNorm(FoldedNorm),
     /// A plain `max(x, 0)`.

@@ -285,6 +285,15 @@ impl Layer for Pooling {
         Ok(())
     }
 
+    fn inference_role(&self) -> Option<crate::layers::InferenceRole> {
+        (self.reduce == Reduce::Max && self.extent == Extent::Window2d).then_some(
+            crate::layers::InferenceRole::MaxPool {
+                size: self.pool_size,
+                options: self.options,
+            },
+        )
+    }
+
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let shape = graph.dims(x);
         let (input, size) = match self.extent {

@@ -29,6 +29,9 @@ pub(super) enum Step {
     /// A (not depthwise) convolution with the ReLU call `relu` that alone reads it fused into
     /// its output pass.
     ConvRelu { relu: usize },
+    /// An int8 ReLU convolution with the max pooling call `pool` that alone reads it folded
+    /// into its output pass (`Graph::int8_conv2d_relu_max_pool`).
+    Int8ConvPool { pool: usize },
     /// A call fused into the run that starts at call `head`: its output is that run's.
     Fused { head: usize },
     /// A depthwise convolution with its neighbours fused (`inference_mobilenet.rs`).
@@ -106,6 +109,19 @@ impl Network {
             joins.then_some((add, relu))
         };
         for i in 0..self.calls.len() {
+            if let Some(InferenceRole::ConvolutionRelu { kernel, .. }) = role_of(i) {
+                let pool = sole_reader(i).filter(|&pool| {
+                    matches!(role_of(pool), Some(InferenceRole::MaxPool { size, options }) if crate::autograd::int8_pool_folds(size, options))
+                });
+                if let Some(pool) = pool
+                    && params.quantized(kernel).is_some()
+                    && self.calls[i].inputs.len() == 1
+                {
+                    plan[i] = Step::Int8ConvPool { pool };
+                    plan[pool] = Step::Fused { head: i };
+                }
+                continue;
+            }
             let Some(InferenceRole::Convolution {
                 kernel,
                 bias,
@@ -269,6 +285,26 @@ impl Network {
                 }
                 Step::Bypassed => {
                     outputs.push(resolve(&call.inputs[0], outputs));
+                    continue;
+                }
+                Step::Int8ConvPool { pool } => {
+                    let roles = (layer.inference_role(), layers[calls[pool].layer].inference_role());
+                    let (
+                        Some(InferenceRole::ConvolutionRelu { kernel, bias, options }),
+                        Some(InferenceRole::MaxPool {
+                            size,
+                            options: pool_options,
+                        }),
+                    ) = roles
+                    else {
+                        return Err(Error::Usage(format!(
+                            "layer '{}' changed after predict planned it",
+                            layer.name()
+                        )));
+                    };
+                    let x = resolve(&call.inputs[0], outputs);
+                    let bias = bias.map(|b| graph.param(b));
+                    outputs.push(graph.int8_conv2d_relu_max_pool(x, kernel, bias, options, size, pool_options)?);
                     continue;
                 }
                 Step::Fused { head } => {

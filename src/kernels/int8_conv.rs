@@ -1,0 +1,838 @@
+//! Int8 convolutions read where the quantized images lie, and max pooling folded into them.
+//!
+//! A product needs one row of `K = KH·KW·C` activations per output position. Im2col copies them
+//! out (nine copies of every value for a 3×3 window); here, when `C` is a multiple of 4, each
+//! group of four activations the VNNI instruction takes ("quad") lies in one input pixel, so a
+//! row is its window's origin in the image plus a fixed offset per quad, and the tiles read
+//! the image itself. Other channel counts (a grey image's first layer, `C = 1`) get zero
+//! channels added to the images and the kernel ([`pad_int8_images`], [`widen_int8_kernel`]) and
+//! are read the same way; im2col rows remain for a kernel too deep to widen.
+//!
+//! A max pooling of the output (windows of 1, 2 or 4 taps, no padding) can be folded in: a
+//! tile computes the taps of its pooled outputs side by side, keeps the largest exact sum of
+//! each and scales only that. Scaling with a ReLU after it (`max(sum / d + bias, 0)` or
+//! `max(sum · f + bias, 0)`) never decreases as the sum grows, whatever the scales (an infinite
+//! or zero one included: NaN becomes 0), and gives no `-0.0`, so the pooled value is the bits
+//! pooling the `f32` output would give; quantizing again is monotone too. Only ReLU
+//! convolutions are folded ([`Int8Conv::run`] asserts it).
+//!
+//! The VNNI path runs these tiles; the AVX2 and scalar paths compute each tap's row with the
+//! product's own tiles (over im2col rows) and then take the same maxima and the same scaling,
+//! so every path gives the same bits, and so does every thread count (tasks split the output
+//! rows; sums are exact).
+
+#![allow(clippy::needless_range_loop)] // Indexing the tiles' registers by constants lets the loops unroll.
+
+use super::Window2d;
+use super::int8_matmul::{
+    Int8Path, Output, PARALLEL_MIN, PackedInt8, Rescale, Sink, product_rows, quantize_row, rescale_row, rows_per_task,
+};
+use rayon::prelude::*;
+
+/// Where a convolution's product rows are read from.
+#[derive(Clone, Copy)]
+pub(crate) enum Int8Rows<'a> {
+    /// The quantized images `(N, H, W, C)` themselves, with `C` a multiple of 4 and a window
+    /// without padding (pad the images first).
+    Images(&'a [i8]),
+    /// Im2col rows, one of `KH·KW·C` bytes per output position (as `kernels::im2col` writes
+    /// them), long enough for the product ([`PackedInt8::activations_len`]).
+    Columns(&'a [i8]),
+}
+
+/// One int8 convolution, optionally with a max pooling folded in.
+pub(crate) struct Int8Conv<'a> {
+    /// The rows' source.
+    pub rows: Int8Rows<'a>,
+    /// The convolution's sizes.
+    pub window: &'a Window2d,
+    /// A max pooling of the convolution's `(N, OH, OW, F)` output: its window has 1, 2 or 4
+    /// taps, no padding and no dilation. Needs `rescale.relu`.
+    pub pool: Option<&'a Window2d>,
+    /// The packed `(KH·KW·C, F)` kernel.
+    pub kernel: &'a PackedInt8,
+    /// How the sums become the output; its rows are the output's rows (pooled ones with a
+    /// pool), so `rows_per_scale` counts output positions.
+    pub rescale: Rescale<'a>,
+}
+
+/// How output row `o`'s taps map to product rows, and those to bytes.
+#[derive(Clone, Copy)]
+struct Layout {
+    /// Output positions per image.
+    positions: usize,
+    /// Output columns.
+    out_w: usize,
+    /// Taps per output row (pool window height · width; 1 without a pool).
+    taps: usize,
+    /// Pool window width, and pool strides (rows, columns); (1, 1, 1) without a pool.
+    pool_w: usize,
+    pool_strides: (usize, usize),
+    /// Convolution output columns.
+    conv_w: usize,
+    /// Convolution positions per image.
+    conv_positions: usize,
+}
+
+impl Layout {
+    fn new(conv: &Window2d, pool: Option<&Window2d>) -> Self {
+        match pool {
+            Some(p) => Layout {
+                positions: p.positions(),
+                out_w: p.out_w,
+                taps: p.window_h * p.window_w,
+                pool_w: p.window_w,
+                pool_strides: (p.stride_h, p.stride_w),
+                conv_w: conv.out_w,
+                conv_positions: conv.positions(),
+            },
+            None => Layout {
+                positions: conv.positions(),
+                out_w: conv.out_w,
+                taps: 1,
+                pool_w: 1,
+                pool_strides: (1, 1),
+                conv_w: conv.out_w,
+                conv_positions: conv.positions(),
+            },
+        }
+    }
+
+    /// The image and convolution output position `(oy, ox)` of tap `t` of output row `o`.
+    #[inline(always)]
+    fn tap(&self, o: usize, t: usize) -> (usize, usize, usize) {
+        let (n, p) = (o / self.positions, o % self.positions);
+        let (py, px) = (p / self.out_w, p % self.out_w);
+        let oy = py * self.pool_strides.0 + t / self.pool_w;
+        let ox = px * self.pool_strides.1 + t % self.pool_w;
+        (n, oy, ox)
+    }
+
+    /// The product row (im2col row) of tap `t` of output row `o`.
+    #[inline(always)]
+    fn product_row(&self, o: usize, t: usize) -> usize {
+        let (n, oy, ox) = self.tap(o, t);
+        n * self.conv_positions + oy * self.conv_w + ox
+    }
+}
+
+impl Int8Conv<'_> {
+    /// Output rows: positions (pooled ones with a pool) over the batch.
+    fn output_rows(&self) -> usize {
+        self.window.batch * Layout::new(self.window, self.pool).positions
+    }
+
+    /// Writes the `(rows, F)` result into `out`. Panics on inconsistent sizes (a caller bug).
+    pub(crate) fn run(&self, out: &mut [f32]) {
+        self.run_on(Int8Path::best(), Output::F32(out));
+    }
+
+    /// Writes the result quantized with `scale`, as [`quantize_row`] would quantize
+    /// [`Int8Conv::run`]'s result (the same bits), without the `f32` in memory: the input of
+    /// the next int8 layer of a calibrated model.
+    pub(crate) fn run_quantized(&self, scale: f32, out: &mut [i8]) {
+        self.run_on(Int8Path::best(), Output::Int8(out, scale));
+    }
+
+    fn check(&self, out_len: usize) {
+        let (g, b) = (self.window, self.kernel);
+        assert_eq!(b.depth(), g.patch_len(), "int8 convolution kernel of the wrong depth");
+        assert!(
+            out_len >= self.output_rows() * b.width(),
+            "int8 convolution output too short"
+        );
+        match self.rows {
+            Int8Rows::Images(images) => {
+                assert!(
+                    g.channels.is_multiple_of(4),
+                    "int8 direct convolution of {} channels",
+                    g.channels
+                );
+                assert!(
+                    g.pad_top == 0 && g.pad_left == 0,
+                    "int8 direct convolution with padding"
+                );
+                if g.out_h > 0 && g.out_w > 0 {
+                    assert!((g.out_h - 1) * g.stride_h + (g.window_h - 1) * g.dilation_h < g.height);
+                    assert!((g.out_w - 1) * g.stride_w + (g.window_w - 1) * g.dilation_w < g.width);
+                }
+                assert!(images.len() >= g.batch * g.image_len(), "int8 images too short");
+            }
+            Int8Rows::Columns(cols) => {
+                let rows = g.batch * g.positions();
+                assert!(
+                    cols.len() >= b.activations_len(rows, g.patch_len()),
+                    "int8 columns too short"
+                );
+            }
+        }
+        if let Some(p) = self.pool {
+            assert!(self.rescale.relu, "a max pooling folds only into a ReLU convolution");
+            assert!(
+                matches!(p.window_h * p.window_w, 1 | 2 | 4),
+                "int8 folded pooling of a window of 3 or more than 4"
+            );
+            assert!(p.pad_top == 0 && p.pad_left == 0 && p.dilation_h == 1 && p.dilation_w == 1);
+            assert!(
+                (p.batch, p.height, p.width) == (g.batch, g.out_h, g.out_w),
+                "pool over another output"
+            );
+            if p.out_h > 0 && p.out_w > 0 {
+                assert!((p.out_h - 1) * p.stride_h + p.window_h <= p.height);
+                assert!((p.out_w - 1) * p.stride_w + p.window_w <= p.width);
+            }
+        }
+    }
+
+    fn run_on(&self, path: Int8Path, out: Output) {
+        self.check(out.len());
+        let n = self.kernel.width();
+        let rows = self.output_rows();
+        if rows == 0 || n == 0 {
+            return;
+        }
+        let layout = Layout::new(self.window, self.pool);
+        // Whole tiles per task: 8 product rows per tile at most.
+        let small = rows * layout.taps * self.kernel.depth() * n < PARALLEL_MIN;
+        let per_task = if small {
+            rows
+        } else {
+            rows_per_task(rows * layout.taps) / layout.taps
+        };
+        let per_task = per_task.next_multiple_of(8).max(8);
+        let task = |task: usize, out: Output| {
+            let first = task * per_task;
+            let count = out.len() / n;
+            self.task(path, &layout, first, count, out);
+        };
+        let len = rows * n;
+        if small {
+            return task(0, out.prefix(len));
+        }
+        match out {
+            Output::F32(out) => out[..len]
+                .par_chunks_mut(per_task * n)
+                .enumerate()
+                .for_each(|(index, out)| task(index, Output::F32(out))),
+            Output::Int8(out, scale) => out[..len]
+                .par_chunks_mut(per_task * n)
+                .enumerate()
+                .for_each(|(index, out)| task(index, Output::Int8(out, scale))),
+        }
+    }
+
+    /// Output rows `first..first + count` into `out` (those rows only).
+    fn task(&self, path: Int8Path, layout: &Layout, first: usize, count: usize, mut out: Output) {
+        #[cfg(target_arch = "x86_64")]
+        if path == Int8Path::Vnni {
+            // SAFETY: `Int8Path::best` (or a test) chose VNNI where the CPU has it; `check`
+            // checked the sizes the tiles read and write.
+            return unsafe { x86::conv_rows(self, layout, first, count, &mut out) };
+        }
+        self.portable_rows(path, layout, first, count, &mut out);
+    }
+
+    /// The AVX2 and scalar paths: each tap's exact sums from the product's tiles over its
+    /// im2col row, the largest kept, then [`rescale_row`] (and [`quantize_row`]): what the VNNI
+    /// tiles do lane by lane.
+    fn portable_rows(&self, path: Int8Path, layout: &Layout, first: usize, count: usize, out: &mut Output) {
+        let (g, b) = (self.window, self.kernel);
+        let (n, patch) = (b.width(), g.patch_len());
+        let mut row = vec![0i8; b.padded_depth()];
+        let mut sums = vec![0i32; n];
+        let mut best = vec![0i32; n];
+        let mut scaled = vec![0.0f32; n];
+        for o in first..first + count {
+            for t in 0..layout.taps {
+                let r = layout.product_row(o, t);
+                match self.rows {
+                    Int8Rows::Columns(cols) => row[..patch].copy_from_slice(&cols[r * patch..][..patch]),
+                    Int8Rows::Images(images) => gather(images, g, r, &mut row[..patch]),
+                }
+                product_rows(path, &row, 1, patch, b, Sink::Sums(&mut sums));
+                if t == 0 {
+                    best.copy_from_slice(&sums);
+                } else {
+                    best.iter_mut().zip(&sums).for_each(|(b, &s)| *b = (*b).max(s));
+                }
+            }
+            let (row_scale, factors) = self.rescale.for_row(o);
+            let at = (o - first) * n;
+            match out {
+                Output::F32(out) => rescale_row(
+                    &best,
+                    row_scale,
+                    &factors[..n],
+                    self.rescale.bias,
+                    self.rescale.relu,
+                    &mut out[at..at + n],
+                ),
+                Output::Int8(out, scale) => {
+                    rescale_row(
+                        &best,
+                        row_scale,
+                        &factors[..n],
+                        self.rescale.bias,
+                        self.rescale.relu,
+                        &mut scaled,
+                    );
+                    quantize_row(&scaled, *scale, &mut out[at..at + n]);
+                }
+            }
+        }
+    }
+}
+
+/// The window `g` as the tiles read it in place: channels padded with zeros to a multiple of 4
+/// (so no quad straddles two pixels) and the zero border of a "same" window made part of the
+/// image; `g` itself when it needs neither. [`pad_int8_images`] writes the images to match.
+pub(crate) fn direct_window(g: &Window2d) -> Window2d {
+    let channels = g.channels.next_multiple_of(4);
+    if g.out_h == 0 || g.out_w == 0 {
+        return Window2d {
+            channels,
+            pad_top: 0,
+            pad_left: 0,
+            ..*g
+        };
+    }
+    let span =
+        |out: usize, stride: usize, window: usize, dilation: usize| (out - 1) * stride + (window - 1) * dilation + 1;
+    let height = (g.height + g.pad_top).max(span(g.out_h, g.stride_h, g.window_h, g.dilation_h));
+    let width = (g.width + g.pad_left).max(span(g.out_w, g.stride_w, g.window_w, g.dilation_w));
+    Window2d {
+        height,
+        width,
+        channels,
+        pad_top: 0,
+        pad_left: 0,
+        ..*g
+    }
+}
+
+/// Copies the int8 `images` (`g`'s sizes) into `out` with [`direct_window`]'s sizes `padded`:
+/// each pixel at its place behind the border, zeros in the border and the added channels
+/// (quantized zero is 0, as im2col's padding). In parallel over images.
+pub(crate) fn pad_int8_images(images: &[i8], g: &Window2d, padded: &Window2d, out: &mut [i8]) {
+    let (c, wide) = (g.channels, padded.channels);
+    let (image, padded_image) = (g.image_len(), padded.image_len());
+    assert!(images.len() >= g.batch * image && out.len() >= g.batch * padded_image);
+    if image == 0 || padded_image == 0 {
+        return;
+    }
+    out[..g.batch * padded_image]
+        .par_chunks_mut(padded_image)
+        .zip(images.par_chunks(image))
+        .for_each(|(out, image)| {
+            out.fill(0);
+            for y in 0..g.height {
+                let source = &image[y * g.width * c..][..g.width * c];
+                let at = ((y + g.pad_top) * padded.width + g.pad_left) * wide;
+                let row = &mut out[at..at + g.width * wide];
+                if c == wide {
+                    row.copy_from_slice(source);
+                    continue;
+                }
+                for (pixel, source) in row.chunks_exact_mut(wide).zip(source.chunks_exact(c)) {
+                    // Short fixed copies: a call to `memcpy` per pixel of one channel costs more
+                    // than the byte.
+                    match c {
+                        1 => pixel[0] = source[0],
+                        2 => pixel[..2].copy_from_slice(&source[..2]),
+                        3 => pixel[..3].copy_from_slice(&source[..3]),
+                        _ => pixel[..c].copy_from_slice(source),
+                    }
+                }
+            }
+        });
+}
+
+/// A `(taps, C, F)` int8 kernel (row-major) with its channels padded with zero rows to a
+/// multiple of 4, to match [`pad_int8_images`]' images.
+pub(crate) fn widen_int8_kernel(values: &[i8], channels: usize, width: usize) -> Vec<i8> {
+    let wide = channels.next_multiple_of(4);
+    let taps = values.len() / (channels * width).max(1);
+    let mut out = vec![0i8; taps * wide * width];
+    for t in 0..taps {
+        for c in 0..channels {
+            out[(t * wide + c) * width..][..width].copy_from_slice(&values[(t * channels + c) * width..][..width]);
+        }
+    }
+    out
+}
+
+/// The im2col row of product row `r` of the padding-free window `g` over `images`.
+fn gather(images: &[i8], g: &Window2d, r: usize, row: &mut [i8]) {
+    let (n, p) = (r / g.positions(), r % g.positions());
+    let (oy, ox) = (p / g.out_w, p % g.out_w);
+    let c = g.channels;
+    let image = &images[n * g.image_len()..];
+    for ky in 0..g.window_h {
+        for kx in 0..g.window_w {
+            let (y, x) = (oy * g.stride_h + ky * g.dilation_h, ox * g.stride_w + kx * g.dilation_w);
+            row[(ky * g.window_w + kx) * c..][..c].copy_from_slice(&image[(y * g.width + x) * c..][..c]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::super::int8_matmul::x86::scale_store;
+    use super::super::int8_matmul::{Output, PackedInt8};
+    use super::{Int8Conv, Int8Rows, Layout};
+    use std::arch::x86_64::*;
+
+    /// Columns per block, as the packing.
+    const BLOCK: usize = 16;
+
+    /// Output rows `first..first + count` on the VNNI tiles.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F/BW and VNNI; `Int8Conv::check` passed.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn conv_rows(conv: &Int8Conv, layout: &Layout, first: usize, count: usize, out: &mut Output) {
+        let (g, b) = (conv.window, conv.kernel);
+        // Where each quad lies relative to its row's start: consecutive in an im2col row; in the
+        // image, tap `(ky, kx)`'s pixel plus the quad's channels.
+        let offsets: Vec<usize> = match conv.rows {
+            Int8Rows::Columns(_) => (0..b.quads).map(|q| q * 4).collect(),
+            Int8Rows::Images(_) => (0..b.quads)
+                .map(|q| {
+                    let (tap, channel) = (q * 4 / g.channels, q * 4 % g.channels);
+                    let (ky, kx) = (tap / g.window_w, tap % g.window_w);
+                    (ky * g.dilation_h * g.width + kx * g.dilation_w) * g.channels + channel
+                })
+                .collect(),
+        };
+        let (base, direct) = match conv.rows {
+            Int8Rows::Columns(cols) => (cols.as_ptr(), false),
+            Int8Rows::Images(images) => (images.as_ptr(), true),
+        };
+        // Where the window of convolution position `(n, oy, ox)` starts: its origin in its
+        // image, or its im2col row.
+        let start_of = |n: usize, oy: usize, ox: usize| {
+            if direct {
+                n * g.image_len() + (oy * g.stride_h * g.width + ox * g.stride_w) * g.channels
+            } else {
+                (n * g.positions() + oy * g.out_w + ox) * g.patch_len()
+            }
+        };
+        // Each tap's step inside its pooling window.
+        let taps: Vec<(usize, usize)> = (0..layout.taps)
+            .map(|t| (t / layout.pool_w, t % layout.pool_w))
+            .collect();
+        let out_h = layout.positions / layout.out_w;
+        let wide = b.blocks() >= 4;
+        let rows_per_tile = if wide { 4 } else { 8 };
+        let outputs_per_tile = rows_per_tile / layout.taps;
+        let mut o = first;
+        // Output row `o`'s image and position, stepped along with it: a division per row costs
+        // as much as a first layer's multiply-adds.
+        let (mut n, position) = (o / layout.positions, o % layout.positions);
+        let (mut py, mut px) = (position / layout.out_w, position % layout.out_w);
+        while o < first + count {
+            let take = (first + count - o).min(outputs_per_tile);
+            let mut rows = [std::ptr::null::<i8>(); 8];
+            let mut filled = 0;
+            for _ in 0..take {
+                for &(dy, dx) in &taps {
+                    let (oy, ox) = (py * layout.pool_strides.0 + dy, px * layout.pool_strides.1 + dx);
+                    // SAFETY: the row's start and its quads' offsets stay inside the source
+                    // (`check`).
+                    rows[filled] = unsafe { base.add(start_of(n, oy, ox)) };
+                    filled += 1;
+                }
+                px += 1;
+                if px == layout.out_w {
+                    px = 0;
+                    py += 1;
+                    if py == out_h {
+                        py = 0;
+                        n += 1;
+                    }
+                }
+            }
+            // Rows past the last output repeat the first (computed, never stored).
+            let first_row = rows[0];
+            rows[filled..rows_per_tile].fill(first_row);
+            let tile = Tile {
+                rows: &rows,
+                offsets: &offsets,
+                kernel: b,
+                conv,
+                first_output: o,
+                outputs: take,
+                task_first: first,
+            };
+            let mut block = 0;
+            while block < b.blocks() {
+                let left = b.blocks() - block;
+                // SAFETY: as for the whole function; `block + C ≤ blocks`.
+                unsafe {
+                    match (wide, left, layout.taps) {
+                        (true, 4.., 1) => tile.run::<4, 4, 1>(block, out),
+                        (true, 4.., 2) => tile.run::<4, 4, 2>(block, out),
+                        (true, 4.., _) => tile.run::<4, 4, 4>(block, out),
+                        (true, 2..=3, 1) => tile.run::<4, 2, 1>(block, out),
+                        (true, 2..=3, 2) => tile.run::<4, 2, 2>(block, out),
+                        (true, 2..=3, _) => tile.run::<4, 2, 4>(block, out),
+                        (true, _, 1) => tile.run::<4, 1, 1>(block, out),
+                        (true, _, 2) => tile.run::<4, 1, 2>(block, out),
+                        (true, _, _) => tile.run::<4, 1, 4>(block, out),
+                        (false, 2.., 1) => tile.run::<8, 2, 1>(block, out),
+                        (false, 2.., 2) => tile.run::<8, 2, 2>(block, out),
+                        (false, 2.., _) => tile.run::<8, 2, 4>(block, out),
+                        (false, _, 1) => tile.run::<8, 1, 1>(block, out),
+                        (false, _, 2) => tile.run::<8, 1, 2>(block, out),
+                        (false, _, _) => tile.run::<8, 1, 4>(block, out),
+                    }
+                }
+                block += match (wide, left) {
+                    (true, 4..) => 4,
+                    (_, 2..) => 2,
+                    _ => 1,
+                };
+            }
+            o += take;
+        }
+    }
+
+    /// One tile's rows: `R` product rows (the taps of up to `R / G` outputs), each read at its
+    /// start plus the quad's offset.
+    struct Tile<'t> {
+        rows: &'t [*const i8; 8],
+        offsets: &'t [usize],
+        kernel: &'t PackedInt8,
+        conv: &'t Int8Conv<'t>,
+        /// The tile's first output row, and how many it writes.
+        first_output: usize,
+        outputs: usize,
+        /// The task's first output row (`out` starts there).
+        task_first: usize,
+    }
+
+    impl Tile<'_> {
+        /// `R` rows × `C` blocks from block `block`; `G` taps per output.
+        ///
+        /// # Safety
+        /// As `conv_rows`; `block + C ≤ blocks`, `G` divides `R`.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+        unsafe fn run<const R: usize, const C: usize, const G: usize>(&self, block: usize, out: &mut Output) {
+            let b = self.kernel;
+            let mut sums = [[_mm512_setzero_si512(); C]; R];
+            let flip = _mm512_set1_epi8(i8::MIN);
+            let kernel = b.data.as_ptr();
+            let mut rows = [std::ptr::null::<i8>(); R];
+            rows.copy_from_slice(&self.rows[..R]);
+            for (q, &offset) in self.offsets.iter().enumerate() {
+                let mut w = [_mm512_setzero_si512(); C];
+                for (c, w) in w.iter_mut().enumerate() {
+                    // SAFETY: block + c < blocks and q < quads: inside the packed data.
+                    *w = unsafe { _mm512_loadu_si512(kernel.add(((block + c) * b.quads + q) * 64) as *const _) };
+                }
+                for (r, sums) in sums.iter_mut().enumerate() {
+                    // SAFETY: the row's quad lies inside the source (`check`).
+                    let x = unsafe { std::ptr::read_unaligned(rows[r].add(offset) as *const i32) };
+                    let x = _mm512_xor_si512(_mm512_set1_epi32(x), flip);
+                    for c in 0..C {
+                        sums[c] = _mm512_dpbusd_epi32(sums[c], x, w[c]);
+                    }
+                }
+            }
+            let n = b.width();
+            for c in 0..C {
+                // SAFETY: column_sums holds whole blocks.
+                let column_sums =
+                    unsafe { _mm512_loadu_si512(b.column_sums.as_ptr().add((block + c) * BLOCK) as *const _) };
+                let correction = _mm512_slli_epi32::<7>(column_sums);
+                let start = (block + c) * BLOCK;
+                let count = BLOCK.min(n - start);
+                let mask = if count == BLOCK {
+                    u16::MAX
+                } else {
+                    ((1u32 << count) - 1) as u16
+                };
+                for o in 0..R / G {
+                    if o >= self.outputs {
+                        break;
+                    }
+                    // The exact sums first (the biased ones may have wrapped), then the largest.
+                    let mut best = _mm512_sub_epi32(sums[o * G][c], correction);
+                    for t in 1..G {
+                        best = _mm512_max_epi32(best, _mm512_sub_epi32(sums[o * G + t][c], correction));
+                    }
+                    let row = self.first_output + o;
+                    // SAFETY: the task's output holds its rows' columns; the rescale's slices
+                    // hold `n` columns (`check` and the caller).
+                    unsafe {
+                        scale_store(
+                            best,
+                            &self.conv.rescale,
+                            row,
+                            start,
+                            mask,
+                            out,
+                            (row - self.task_first) * n + start,
+                        )
+                    };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::Scales;
+
+    fn values(len: usize, seed: u64) -> Vec<i8> {
+        let mut state = seed;
+        (0..len)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                match i % 13 {
+                    0 => 127,
+                    1 => -127,
+                    _ => (((state >> 33) % 255) as i32 - 127) as i8,
+                }
+            })
+            .collect()
+    }
+
+    fn window(
+        batch: usize,
+        (h, w, c): (usize, usize, usize),
+        (kh, kw): (usize, usize),
+        strides: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Window2d {
+        Window2d {
+            batch,
+            height: h,
+            width: w,
+            channels: c,
+            window_h: kh,
+            window_w: kw,
+            stride_h: strides.0,
+            stride_w: strides.1,
+            dilation_h: dilation.0,
+            dilation_w: dilation.1,
+            pad_top: 0,
+            pad_left: 0,
+            out_h: (h - (kh - 1) * dilation.0 - 1) / strides.0 + 1,
+            out_w: (w - (kw - 1) * dilation.1 - 1) / strides.1 + 1,
+        }
+    }
+
+    /// The plain loops: each position's exact sum, scaled as `rescale_row`, then pooled in
+    /// `f32` as the `f32` max pooling does (strictly greater wins), then quantized if asked.
+    fn reference(
+        images: &[i8],
+        g: &Window2d,
+        kernel: &[i8],
+        rescale: &Rescale,
+        pool: Option<&Window2d>,
+        per_image_conv: bool,
+    ) -> Vec<f32> {
+        let f = kernel.len() / g.patch_len();
+        let rows = g.batch * g.positions();
+        let mut conv = vec![0.0f32; rows * f];
+        let mut patch = vec![0i8; g.patch_len()];
+        for r in 0..rows {
+            gather(images, g, r, &mut patch);
+            let sums: Vec<i32> = (0..f)
+                .map(|n| {
+                    (0..patch.len())
+                        .map(|k| i32::from(patch[k]) * i32::from(kernel[k * f + n]))
+                        .sum()
+                })
+                .collect();
+            // The row scale of the image (or the one scale), as the caller indexes output rows.
+            let (row_scale, factors) = if per_image_conv {
+                let image = r / g.positions();
+                match rescale.scales {
+                    Scales::Divide {
+                        row_scales,
+                        column_scales,
+                        ..
+                    } => (Some(row_scales[image.min(row_scales.len() - 1)]), column_scales),
+                    Scales::Multiply { factors } => (None, factors),
+                }
+            } else {
+                rescale.for_row(r)
+            };
+            rescale_row(
+                &sums,
+                row_scale,
+                &factors[..f],
+                rescale.bias,
+                rescale.relu,
+                &mut conv[r * f..][..f],
+            );
+        }
+        let Some(p) = pool else { return conv };
+        let mut pooled = vec![0.0f32; g.batch * p.positions() * f];
+        for n in 0..g.batch {
+            for py in 0..p.out_h {
+                for px in 0..p.out_w {
+                    for ch in 0..f {
+                        let mut best = f32::NEG_INFINITY;
+                        for ty in 0..p.window_h {
+                            for tx in 0..p.window_w {
+                                let (oy, ox) = (py * p.stride_h + ty, px * p.stride_w + tx);
+                                let v = conv[((n * g.positions()) + oy * g.out_w + ox) * f + ch];
+                                if v > best {
+                                    best = v;
+                                }
+                            }
+                        }
+                        pooled[((n * p.positions()) + py * p.out_w + px) * f + ch] = best;
+                    }
+                }
+            }
+        }
+        pooled
+    }
+
+    /// Images and kernel widened to whole quads (1 and 3 channels, "same" padding, strides)
+    /// and read in place give the bits of im2col rows of the originals.
+    #[test]
+    fn widened_images_match_im2col_rows() {
+        for (channels, strides) in [(1, (1, 1)), (3, (2, 2)), (6, (1, 2))] {
+            let (batch, h, w, f) = (3, 9, 7, 24);
+            let out = |size: usize, stride: usize| size.div_ceil(stride);
+            let (out_h, out_w) = (out(h, strides.0), out(w, strides.1));
+            let pad = |size: usize, out: usize, stride: usize| ((out - 1) * stride + 3).saturating_sub(size) / 2;
+            let g = Window2d {
+                pad_top: pad(h, out_h, strides.0),
+                pad_left: pad(w, out_w, strides.1),
+                out_h,
+                out_w,
+                ..window(batch, (h, w, channels), (3, 3), strides, (1, 1))
+            };
+            let images = values(batch * g.image_len(), 3 + channels as u64);
+            let kernel = values(g.patch_len() * f, 17);
+            let packed = PackedInt8::pack(&kernel, g.patch_len(), f);
+            let rows = batch * g.positions();
+            let mut cols = vec![0i8; packed.activations_len(rows, g.patch_len())];
+            crate::kernels::im2col(&images, &g, &mut cols[..rows * g.patch_len()]);
+            let wide = direct_window(&g);
+            let mut padded = vec![1i8; batch * wide.image_len()];
+            pad_int8_images(&images, &g, &wide, &mut padded);
+            let wide_kernel = widen_int8_kernel(&kernel, channels, f);
+            let wide_packed = PackedInt8::pack(&wide_kernel, wide.patch_len(), f);
+            let factors: Vec<f32> = (0..f).map(|n| 0.01 + n as f32 * 1e-4).collect();
+            let rescale = Rescale {
+                scales: Scales::Multiply { factors: &factors },
+                bias: None,
+                relu: false,
+            };
+            let run = |rows: Int8Rows, window: &Window2d, kernel: &PackedInt8, path: Int8Path| {
+                let mut out = vec![0.0f32; batch * g.positions() * f];
+                let conv = Int8Conv {
+                    rows,
+                    window,
+                    pool: None,
+                    kernel,
+                    rescale,
+                };
+                conv.run_on(path, Output::F32(&mut out));
+                out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            let want = run(Int8Rows::Columns(&cols), &g, &packed, Int8Path::Scalar);
+            for path in Int8Path::available() {
+                let got = run(Int8Rows::Images(&padded), &wide, &wide_packed, path);
+                assert_eq!(got, want, "{channels} channels, {path:?}");
+            }
+        }
+    }
+
+    /// Direct (image) and im2col rows, with and without a folded pooling, per-image division and
+    /// calibrated factors, `f32` and int8 output: every path equals the plain loops bit for
+    /// bit, on 1 and 2 threads.
+    #[test]
+    fn every_path_matches_the_plain_loops() {
+        let cases = [
+            // (batch, (h, w, c), window, strides, dilation, filters, pool (size, strides))
+            (3, (9, 8, 8), (3, 3), (1, 1), (1, 1), 64, Some(((2, 2), (2, 2)))),
+            (2, (11, 11, 32), (3, 3), (1, 1), (1, 1), 64, Some(((2, 2), (2, 2)))),
+            (2, (7, 9, 4), (2, 3), (2, 1), (1, 2), 40, Some(((1, 2), (1, 2)))),
+            (5, (6, 6, 12), (3, 3), (1, 1), (1, 1), 17, None),
+            (2, (10, 10, 1), (3, 3), (1, 1), (1, 1), 32, Some(((2, 2), (2, 2)))),
+            (3, (8, 7, 3), (3, 2), (1, 2), (1, 1), 33, None),
+            (1, (5, 5, 8), (1, 1), (1, 1), (1, 1), 96, Some(((1, 1), (2, 2)))),
+        ];
+        for (batch, image, size, strides, dilation, f, pool) in cases {
+            let g = window(batch, image, size, strides, dilation);
+            let p = pool.map(|(size, strides)| {
+                let mut p = window(batch, (g.out_h, g.out_w, f), size, strides, (1, 1));
+                p.channels = f;
+                p
+            });
+            let images = values(batch * g.image_len(), 5 + f as u64);
+            let kernel = values(g.patch_len() * f, 11 + g.patch_len() as u64);
+            let packed = PackedInt8::pack(&kernel, g.patch_len(), f);
+            let rows = g.batch * g.positions();
+            let mut cols = vec![0i8; packed.activations_len(rows, g.patch_len())];
+            crate::kernels::im2col(&images, &g, &mut cols[..rows * g.patch_len()]);
+            let out_positions = p.as_ref().map_or(g.positions(), Window2d::positions);
+            let row_scales: Vec<f32> = (0..batch).map(|n| 0.5 + n as f32 * 0.25).collect();
+            let column_scales: Vec<f32> = (0..f).map(|n| 40.0 + n as f32 * 0.75).collect();
+            let factors: Vec<f32> = (0..f).map(|n| 1e-3 * (1.0 + n as f32 * 0.01)).collect();
+            let bias: Vec<f32> = (0..f).map(|n| n as f32 * 7.0 - 60.0).collect();
+            let scalings = [
+                Scales::Divide {
+                    row_scales: &row_scales,
+                    rows_per_scale: out_positions,
+                    column_scales: &column_scales,
+                },
+                Scales::Multiply { factors: &factors },
+            ];
+            for scales in scalings {
+                for relu in [true, false] {
+                    if p.is_some() && !relu {
+                        continue;
+                    }
+                    let rescale = Rescale {
+                        scales,
+                        bias: Some(&bias),
+                        relu,
+                    };
+                    let want = reference(&images, &g, &kernel, &rescale, p.as_ref(), true);
+                    let out_len = batch * out_positions * f;
+                    let mut sources = vec![Int8Rows::Columns(&cols)];
+                    if g.channels.is_multiple_of(4) {
+                        sources.push(Int8Rows::Images(&images));
+                    }
+                    for rows in sources {
+                        let conv = Int8Conv {
+                            rows,
+                            window: &g,
+                            pool: p.as_ref(),
+                            kernel: &packed,
+                            rescale,
+                        };
+                        for path in Int8Path::available() {
+                            for threads in [1, 2] {
+                                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                                let mut got = vec![0.0f32; out_len];
+                                pool.install(|| conv.run_on(path, Output::F32(&mut got)));
+                                let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                                assert_eq!(bits(&got), bits(&want), "{path:?}, {threads} threads, {g:?}");
+                                let mut quantized = vec![0i8; out_len];
+                                pool.install(|| conv.run_on(path, Output::Int8(&mut quantized, 0.37)));
+                                let mut want_quantized = vec![0i8; out_len];
+                                quantize_row(&want, 0.37, &mut want_quantized);
+                                assert_eq!(quantized, want_quantized, "{path:?} int8, {threads} threads");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
