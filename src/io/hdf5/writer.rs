@@ -14,7 +14,10 @@
 //!   B-tree leaf whose `K` the superblock raises when a group has more nodes than 2·16;
 //! - contiguous little-endian float32 datasets (layout message version 3);
 //! - attributes holding UTF-8 strings of fixed length, one (a scalar) or a list of them,
-//!   where legacy `.h5` files keep their JSON and their layer and weight names.
+//!   where legacy `.h5` files keep their JSON and their layer and weight names; an attribute
+//!   too large for an object header message (a large model's `model_config`) holds
+//!   variable-length strings instead, their characters in a global heap collection, as h5py
+//!   writes a Python `str`.
 //!
 //! Every structure starts on an 8-byte boundary, and every object header message is padded to
 //! a multiple of 8 bytes, as HDF5 requires of version 1 headers.
@@ -35,6 +38,10 @@ const UNDEFINED: u64 = u64::MAX;
 const FREE_LIST_NULL: u64 = 1;
 /// The largest object header message: its size is a 16-bit field.
 const MAX_MESSAGE: usize = u16::MAX as usize & !7;
+/// The smallest global heap collection libhdf5 writes (`H5HG_MINSIZE`).
+const MIN_GLOBAL_HEAP: usize = 4096;
+/// The header of a global heap collection, and of each object in it (8-byte lengths).
+const GLOBAL_HEAP_HEADER: usize = 16;
 
 /// Message types (HDF5 spec, section IV.A.2).
 const MSG_DATASPACE: u16 = 0x01;
@@ -254,7 +261,14 @@ impl Writer {
 
         let mut messages = vec![(MSG_SYMBOL_TABLE, [btree.to_le_bytes(), heap.to_le_bytes()].concat())];
         for (name, value) in &group.attributes {
-            messages.push((MSG_ATTRIBUTE, attribute(name, value)?));
+            let message = match fixed_attribute(name, value)? {
+                Some(message) => message,
+                None => {
+                    let references = self.global_heap(&value.texts())?;
+                    variable_attribute(name, value, &references)?
+                }
+            };
+            messages.push((MSG_ATTRIBUTE, message));
         }
         let header = self.object_header(&messages)?;
         Ok(Written {
@@ -285,6 +299,44 @@ impl Writer {
             header: self.object_header(&messages)?,
             group: None,
         })
+    }
+
+    /// Writes a global heap collection holding `texts`, one object each (numbered from 1),
+    /// then a free-space object to the collection's end; returns each text's reference as a
+    /// variable-length string element stores it (length, collection address, object number).
+    fn global_heap(&mut self, texts: &[&str]) -> Result<Vec<[u8; 16]>, String> {
+        let objects: usize = texts
+            .iter()
+            .map(|text| GLOBAL_HEAP_HEADER + text.len().next_multiple_of(8))
+            .sum();
+        // Room for a free-space object after them: libhdf5 reads one where 16 bytes are left.
+        let size = (GLOBAL_HEAP_HEADER + objects + GLOBAL_HEAP_HEADER).max(MIN_GLOBAL_HEAP);
+        let address = self.align();
+        self.out.extend_from_slice(b"GCOL\x01\0\0\0");
+        self.out.extend_from_slice(&(size as u64).to_le_bytes());
+        let mut references = Vec::with_capacity(texts.len());
+        for (k, text) in texts.iter().enumerate() {
+            let too_many = || format!("an attribute of {} strings (at most 65535)", texts.len());
+            let index = u16::try_from(k + 1).map_err(|_| too_many())?;
+            let length = u32::try_from(text.len()).map_err(|_| "an attribute string over 4 GB")?;
+            self.out.extend_from_slice(&index.to_le_bytes());
+            self.out.extend_from_slice(&1u16.to_le_bytes()); // reference count
+            self.out.extend_from_slice(&[0; 4]); // reserved
+            self.out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            self.out.extend_from_slice(text.as_bytes());
+            self.out.resize(self.out.len().next_multiple_of(8), 0);
+            let mut reference = [0u8; 16];
+            reference[..4].copy_from_slice(&length.to_le_bytes());
+            reference[4..12].copy_from_slice(&address.to_le_bytes());
+            reference[12..].copy_from_slice(&u32::from(index).to_le_bytes());
+            references.push(reference);
+        }
+        // The free-space object (number 0): its size counts its own header.
+        let free = address as usize + size - self.out.len();
+        self.out.extend_from_slice(&[0; 8]);
+        self.out.extend_from_slice(&(free as u64).to_le_bytes());
+        self.out.resize(address as usize + size, 0);
+        Ok(references)
     }
 
     /// A version 1 object header of `messages` (type, body), each padded to 8 bytes.
@@ -337,21 +389,72 @@ fn float32_type() -> Vec<u8> {
     message
 }
 
-/// A version 1 attribute message holding fixed-length, NUL-padded UTF-8 strings.
-fn attribute(name: &str, value: &Attribute) -> Result<Vec<u8>, String> {
-    let texts: Vec<&str> = match value {
-        Attribute::Text(text) => vec![text],
-        Attribute::Texts(texts) => texts.iter().map(String::as_str).collect(),
-    };
+impl Attribute {
+    /// The strings it holds, in order.
+    fn texts(&self) -> Vec<&str> {
+        match self {
+            Attribute::Text(text) => vec![text],
+            Attribute::Texts(texts) => texts.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// Its dataspace message: a scalar, or a list.
+    fn dataspace(&self) -> Vec<u8> {
+        match self {
+            Attribute::Text(_) => dataspace(&[]),
+            Attribute::Texts(texts) => dataspace(&[texts.len()]),
+        }
+    }
+}
+
+/// A version 1 attribute message holding fixed-length, NUL-padded UTF-8 strings, or `None`
+/// when it would be larger than an object header message can be.
+fn fixed_attribute(name: &str, value: &Attribute) -> Result<Option<Vec<u8>>, String> {
+    let texts = value.texts();
     let width = texts.iter().map(|t| t.len()).max().unwrap_or(0).max(1);
+    let values_size = width.checked_mul(texts.len()).filter(|&size| size <= MAX_MESSAGE);
+    let Some(values_size) = values_size else {
+        return Ok(None);
+    };
     let mut datatype = vec![0x13, 0x11, 0, 0];
     datatype.extend_from_slice(&(width as u32).to_le_bytes());
-    let space = match value {
-        Attribute::Text(_) => dataspace(&[]),
-        Attribute::Texts(texts) => dataspace(&[texts.len()]),
-    };
-    let too_large = || format!("the attribute '{name}' is too large for an HDF5 object header");
-    let name_size = u16::try_from(name.len() + 1).map_err(|_| too_large())?;
+    let mut message = attribute_head(name, &datatype, &value.dataspace())?;
+    message.reserve(values_size);
+    for text in texts {
+        message.extend_from_slice(text.as_bytes());
+        message.resize(message.len() + width - text.len(), 0);
+    }
+    Ok((message.len() <= MAX_MESSAGE).then_some(message))
+}
+
+/// A version 1 attribute message holding variable-length UTF-8 strings, each given by its
+/// reference into a global heap collection.
+fn variable_attribute(name: &str, value: &Attribute, references: &[[u8; 16]]) -> Result<Vec<u8>, String> {
+    // Class 9 (variable-length) version 1, a string, NUL-terminated, UTF-8; 16-byte elements;
+    // the base type: an unsigned 8-bit integer (a character), as libhdf5 describes `H5T_C_S1`.
+    let mut datatype = vec![0x19, 0x01, 0x01, 0x00];
+    datatype.extend_from_slice(&16u32.to_le_bytes());
+    datatype.extend_from_slice(&[0x10, 0x00, 0x00, 0x00]);
+    datatype.extend_from_slice(&1u32.to_le_bytes());
+    datatype.extend_from_slice(&0u16.to_le_bytes()); // bit offset
+    datatype.extend_from_slice(&8u16.to_le_bytes()); // precision
+    let mut message = attribute_head(name, &datatype, &value.dataspace())?;
+    for reference in references {
+        message.extend_from_slice(reference);
+    }
+    if message.len() > MAX_MESSAGE {
+        return Err(format!("the attribute '{name}' holds too many strings for an HDF5 object header"));
+    }
+    Ok(message)
+}
+
+/// The start of a version 1 attribute message: its name, datatype and dataspace, each padded
+/// to 8 bytes (the values follow).
+fn attribute_head(name: &str, datatype: &[u8], space: &[u8]) -> Result<Vec<u8>, String> {
+    let name_size = u16::try_from(name.len() + 1)
+        .ok()
+        .filter(|&size| usize::from(size) < MAX_MESSAGE / 2)
+        .ok_or_else(|| format!("the attribute name '{name:.40}...' is too long for HDF5"))?;
     let mut message = vec![1, 0];
     message.extend_from_slice(&name_size.to_le_bytes());
     message.extend_from_slice(&(datatype.len() as u16).to_le_bytes());
@@ -359,15 +462,10 @@ fn attribute(name: &str, value: &Attribute) -> Result<Vec<u8>, String> {
     message.extend_from_slice(name.as_bytes());
     message.push(0);
     message.resize(message.len().next_multiple_of(8), 0);
-    message.extend_from_slice(&datatype);
-    message.extend_from_slice(&space);
-    for text in texts {
-        message.extend_from_slice(text.as_bytes());
-        message.resize(message.len() + width - text.len(), 0);
-    }
-    if message.len() > MAX_MESSAGE {
-        return Err(too_large());
-    }
+    message.extend_from_slice(datatype);
+    message.resize(message.len().next_multiple_of(8), 0);
+    message.extend_from_slice(space);
+    message.resize(message.len().next_multiple_of(8), 0);
     Ok(message)
 }
 
@@ -441,7 +539,28 @@ mod tests {
         root.add_array("a", &[1], &[1.0]).unwrap();
         assert!(root.add_array("a", &[1], &[1.0]).unwrap_err().contains("twice"));
         assert!(root.group("a/b").unwrap_err().contains("is a dataset"));
-        root.set_attribute("huge", Attribute::Text("x".repeat(70_000)));
-        assert!(root.to_bytes().unwrap_err().contains("too large"));
+        root.set_attribute(&"n".repeat(40_000), Attribute::Text("x".into()));
+        assert!(root.to_bytes().unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn attributes_too_large_for_a_header_go_to_the_global_heap() {
+        let mut root = Group::new();
+        let config = format!("{{\"layers\": \"{}é\"}}", "x".repeat(200_000));
+        root.set_attribute("model_config", Attribute::Text(config.clone()));
+        // One long name makes the fixed-width form 100 KB; the references take 1.6 KB.
+        let mut names: Vec<String> = (0..100).map(|i| format!("layer_{i}")).collect();
+        names.push("n".repeat(1000));
+        root.group("weights")
+            .unwrap()
+            .set_attribute("layer_names", Attribute::Texts(names.clone()));
+        root.set_attribute("small", Attribute::Text("kept fixed".into()));
+        let bytes = root.to_bytes().unwrap();
+        let file = Hdf5File::parse(&bytes).unwrap();
+        assert_eq!(file.attribute_strings(file.root(), "model_config").unwrap(), Some(vec![config]));
+        let weights = file.lookup("weights").unwrap().unwrap();
+        assert_eq!(file.attribute_strings(weights, "layer_names").unwrap(), Some(names));
+        let small = file.attribute_strings(file.root(), "small").unwrap();
+        assert_eq!(small, Some(vec!["kept fixed".to_string()]));
     }
 }
