@@ -18,8 +18,9 @@ pub struct Case {
 }
 
 /// Every case: an MLP, the MNIST CNN, a model with BatchNormalization, an Embedding + LSTM +
-/// GRU text model, a functional model with Add, Concatenate and a shared layer, and a model
-/// holding nested models (a frozen functional base with a Sequential block inside).
+/// GRU text model, a functional model with Add, Concatenate and a shared layer, a model
+/// holding nested models (a frozen functional base with a Sequential block inside), and a deep
+/// stack whose configuration is larger than an HDF5 object header holds.
 pub fn cases() -> Result<Vec<Case>> {
     let mut cases = vec![
         case("mlp", mlp()?, &[20], None)?,
@@ -28,6 +29,7 @@ pub fn cases() -> Result<Vec<Case>> {
         case("text", text()?, &[15], Some(50))?,
         case("functional", functional()?, &[10], None)?,
         case("nested", nested()?, &[8, 8, 3], None)?,
+        case("deep", deep()?, &[6], None)?,
     ];
     for (seed, case) in cases.iter_mut().enumerate() {
         randomize(&mut case.model, seed as u64 + 1);
@@ -52,6 +54,20 @@ fn case(name: &'static str, mut model: Model, shape: &[usize], vocabulary: Optio
         .collect();
     let input = Tensor::from_vec(batch, values)?;
     Ok(Case { name, model, input })
+}
+
+/// 240 small Dense layers: a `model_config` of about 80 KB, over the 64 KB an HDF5 object
+/// header message holds, which the legacy `.h5` keeps as a variable-length string (in HDF5's
+/// global heap), as h5py does for a large model.
+fn deep() -> Result<Model> {
+    let mut model = Sequential::new();
+    model.add(Input::new(&[6]));
+    for _ in 0..240 {
+        model.add(Dense::new(6).activation("tanh"));
+    }
+    model.add(Dense::new(3).activation("softmax"));
+    model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+    Ok(model)
 }
 
 /// Keras's first MLP: sparse labels, Adam.

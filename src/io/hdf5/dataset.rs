@@ -1,5 +1,5 @@
-//! Reading a dataset: its dataspace (shape), datatype (float32, or the 64-bit integers of a
-//! counter such as Keras's `Normalization` `count`) and layout (contiguous or compact) messages,
+//! Reading a dataset: its dataspace (shape), datatype (float32 or float64, or the integers of
+//! a counter such as Keras's `Normalization` `count`) and layout (contiguous or compact) messages,
 //! each checked against the file before its values are copied out.
 
 use super::{Cursor, H5Result, Hdf5File, MAX_RANK, MSG_DATASPACE, MSG_DATATYPE, MSG_FILTERS, MSG_LAYOUT, Message};
@@ -14,7 +14,7 @@ pub(crate) struct Dataset {
 }
 
 impl<'a> Hdf5File<'a> {
-    /// Reads the float32 (or 64-bit integer, converted) dataset whose object header is at
+    /// Reads the float32 (or float64 or integer, converted) dataset whose object header is at
     /// `address`.
     pub fn read_f32(&self, address: u64) -> H5Result<Dataset> {
         let messages = self.messages(address)?;
@@ -103,19 +103,23 @@ impl<'a> Hdf5File<'a> {
     }
 }
 
-/// The element types read: weights are float32; a layer's counter (Keras's `Normalization`
-/// keeps how many samples `adapt` saw) is a 64-bit integer, read as the nearest float32.
+/// The element types read: weights are float32 (float64, as a model of Keras's `float64` policy
+/// saves them, is rounded to the nearest float32); a layer's counter (Keras's `Normalization`
+/// keeps how many samples `adapt` saw) is an integer of 8 to 64 bits, depending on the Keras
+/// version, read as the nearest float32.
 #[derive(Clone, Copy)]
 enum Element {
     F32,
-    I64 { signed: bool },
+    F64,
+    Int { width: usize, signed: bool },
 }
 
 impl Element {
     fn width(self) -> usize {
         match self {
             Element::F32 => 4,
-            Element::I64 { .. } => 8,
+            Element::F64 => 8,
+            Element::Int { width, .. } => width,
         }
     }
 
@@ -123,8 +127,12 @@ impl Element {
     fn value(self, b: &[u8]) -> f32 {
         match self {
             Element::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            Element::I64 { signed } => {
-                let bytes = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+            Element::F64 => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32,
+            Element::Int { width, signed } => {
+                // Sign- or zero-extended to 64 bits.
+                let fill = if signed && b[width - 1] & 0x80 != 0 { 0xff } else { 0 };
+                let mut bytes = [fill; 8];
+                bytes[..width].copy_from_slice(&b[..width]);
                 match signed {
                     true => i64::from_le_bytes(bytes) as f32,
                     false => u64::from_le_bytes(bytes) as f32,
@@ -134,22 +142,23 @@ impl Element {
     }
 }
 
-/// Accepts IEEE 754 binary32, little-endian (class 1, 4 bytes, 32 bits with an 8-bit exponent
-/// at bit 23, bias 127, and a 23-bit mantissa at bit 0), and little-endian 64-bit integers
-/// (class 0, 8 bytes, 64 bits at offset 0).
+/// Accepts IEEE 754 binary32 and binary64, little-endian (class 1, 4 or 8 bytes, with the
+/// standard exponent and mantissa fields), and little-endian integers of 1, 2, 4 or 8 bytes
+/// (class 0, every bit used, offset 0).
 fn element_type(body: &[u8]) -> H5Result<Element> {
     let mut c = Cursor { bytes: body, pos: 0 };
     let class = c.u8()? & 0x0f;
     let bits = c.take(3)?;
     let size = c.u32()?;
-    if class == 0 && size == 8 {
+    if class == 0 && matches!(size, 1 | 2 | 4 | 8) {
         if bits[0] & 0x01 != 0 {
             return Err("the dataset holds big-endian integers; strata reads little-endian ones".into());
         }
-        if (c.u16()?, c.u16()?) != (0, 64) {
-            return Err("the dataset holds 64-bit integers with padding bits".into());
+        if (c.u16()?, c.u16()?) != (0, size as u16 * 8) {
+            return Err(format!("the dataset holds {}-bit integers with padding bits", size * 8));
         }
-        return Ok(Element::I64 {
+        return Ok(Element::Int {
+            width: size as usize,
             signed: bits[0] & 0x08 != 0,
         });
     }
@@ -159,18 +168,64 @@ fn element_type(body: &[u8]) -> H5Result<Element> {
         3 => "strings".to_string(),
         other => format!("values of HDF5 type class {other}"),
     };
-    if class != 1 || size != 4 {
+    if class != 1 || !matches!(size, 4 | 8) {
         return Err(format!(
-            "the dataset holds {}; strata reads float32 weights",
+            "the dataset holds {}; strata reads float32 and float64 weights",
             describe()
         ));
     }
     if bits[0] & 0x41 != 0 {
-        return Err("the dataset holds big-endian floats; strata reads little-endian float32".into());
+        return Err("the dataset holds big-endian floats; strata reads little-endian ones".into());
     }
     let properties = (c.u16()?, c.u16()?, c.u8()?, c.u8()?, c.u8()?, c.u8()?, c.u32()?);
-    if properties != (0, 32, 23, 8, 0, 23, 127) {
-        return Err("the dataset holds 32-bit floats that are not IEEE float32".into());
+    match (size, properties) {
+        (4, (0, 32, 23, 8, 0, 23, 127)) => Ok(Element::F32),
+        (8, (0, 64, 52, 11, 0, 52, 1023)) => Ok(Element::F64),
+        _ => Err(format!(
+            "the dataset holds {}-bit floats that are not IEEE 754",
+            size * 8
+        )),
     }
-    Ok(Element::F32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A datatype message: class and version, bit fields, size, then `properties`.
+    fn datatype(class: u8, bits: u8, size: u32, properties: &[u8]) -> Vec<u8> {
+        let mut body = vec![0x10 | class, bits, 0, 0];
+        body.extend_from_slice(&size.to_le_bytes());
+        body.extend_from_slice(properties);
+        body
+    }
+
+    #[test]
+    fn integers_of_every_width_read_as_their_value() {
+        // Keras 3.15 keeps `Normalization`'s `count` as an int32, earlier versions as an int64.
+        for (size, value) in [(1u32, -5i64), (2, -300), (4, -70_000), (8, 1 << 40)] {
+            let bits = (size as u16 * 8).to_le_bytes();
+            let element = element_type(&datatype(0, 0x08, size, &[0, 0, bits[0], bits[1]])).unwrap();
+            assert_eq!(element.value(&value.to_le_bytes()), value as f32, "{size} bytes");
+        }
+        let unsigned = element_type(&datatype(0, 0, 1, &[0, 0, 8, 0])).unwrap();
+        assert_eq!(unsigned.value(&[0xff]), 255.0);
+        let padded = element_type(&datatype(0, 0x08, 4, &[0, 0, 24, 0]));
+        assert!(padded.err().unwrap().contains("padding bits"));
+    }
+
+    #[test]
+    fn float64_is_rounded_and_other_floats_are_refused() {
+        let ieee64 = [
+            &0u16.to_le_bytes()[..],
+            &64u16.to_le_bytes(),
+            &[52, 11, 0, 52],
+            &1023u32.to_le_bytes(),
+        ]
+        .concat();
+        let element = element_type(&datatype(1, 0x20, 8, &ieee64)).unwrap();
+        assert_eq!(element.value(&0.1f64.to_le_bytes()), 0.1f32);
+        let half = element_type(&datatype(1, 0x20, 2, &[0, 0, 16, 0, 10, 5, 0, 10, 15, 0, 0, 0]));
+        assert!(half.err().unwrap().contains("16-bit floats"));
+    }
 }

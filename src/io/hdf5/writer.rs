@@ -443,7 +443,9 @@ fn variable_attribute(name: &str, value: &Attribute, references: &[[u8; 16]]) ->
         message.extend_from_slice(reference);
     }
     if message.len() > MAX_MESSAGE {
-        return Err(format!("the attribute '{name}' holds too many strings for an HDF5 object header"));
+        return Err(format!(
+            "the attribute '{name}' holds too many strings for an HDF5 object header"
+        ));
     }
     Ok(message)
 }
@@ -557,7 +559,10 @@ mod tests {
         root.set_attribute("small", Attribute::Text("kept fixed".into()));
         let bytes = root.to_bytes().unwrap();
         let file = Hdf5File::parse(&bytes).unwrap();
-        assert_eq!(file.attribute_strings(file.root(), "model_config").unwrap(), Some(vec![config]));
+        assert_eq!(
+            file.attribute_strings(file.root(), "model_config").unwrap(),
+            Some(vec![config])
+        );
         let weights = file.lookup("weights").unwrap().unwrap();
         assert_eq!(file.attribute_strings(weights, "layer_names").unwrap(), Some(names));
         let small = file.attribute_strings(file.root(), "small").unwrap();
