@@ -10,7 +10,8 @@ to values above 1) or a file is invalid. A quantized (QDQ) file's record gives i
 "tolerance" for the graph as written (ONNX Runtime without graph optimizations) against
 "output", and "optimized_tolerance" for ONNX Runtime's default run, which fuses the graph into
 its own int8 kernels, against strata's int8 predict ("int8_output" for a weights-only file of a
-per-row model, whose "output" is the f32 model holding the dequantized weights). A record with
+per-row model, whose "output" is the f32 model holding the dequantized weights; reported but
+not enforced on an AVX2 CPU without VNNI, where ONNX Runtime's int8 sums saturate). A record with
 "fused" (calibrated files) also has ONNX Runtime's optimized graph checked: no float `Conv`,
 `Gemm` or `MatMul` left, each fused into an int8 operator (`QLinearConv`, `QGemm`, ...). Needs
 onnxruntime, onnx and numpy (a throwaway venv: see the README's ONNX section).
@@ -50,6 +51,21 @@ def fused(onnx_path: pathlib.Path) -> bool:
     return ok
 
 
+def saturating_int8_products() -> bool:
+    """Whether ONNX Runtime's fused int8 kernels round differently on this CPU: x86 with AVX2
+    and no VNNI, where its u8 x s8 products are summed in pairs into saturating 16-bit lanes
+    (`vpmaddubsw`), so a pair above 32767 is clipped (why onnxruntime.quantization offers
+    `reduce_range`). strata's int8 predict sums exactly; the file as written is still checked."""
+    try:
+        flags = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx2" in flags and not any(vnni in flags for vnni in ("avx512_vnni", "avx_vnni"))
+
+
+SATURATING = saturating_int8_products()
+
+
 def error(got: np.ndarray, expected: np.ndarray) -> float:
     """The largest difference, relative to values above 1."""
     return float(np.max(np.abs(got - expected) / np.maximum(1.0, np.abs(expected))))
@@ -79,15 +95,13 @@ def check(onnx_path: pathlib.Path) -> bool:
     # A QDQ file: as written (no optimizations) against "output", fused against strata's int8.
     written = run(onnx_path, x, optimized=False)
     int8 = np.asarray(record.get("int8_output", record["output"]), dtype=np.float32).reshape(shape)
-    ok = (
-        got.shape == expected.shape
-        and error(written, expected) <= record["tolerance"]
-        and error(got, int8) <= record["optimized_tolerance"]
-    )
+    fused_close = error(got, int8) <= record["optimized_tolerance"]
+    ok = got.shape == expected.shape and error(written, expected) <= record["tolerance"] and (fused_close or SATURATING)
+    not_enforced = " not enforced: this CPU has AVX2 without VNNI" if SATURATING and not fused_close else ""
     print(
         f"{onnx_path.stem}: output {got.shape}, as written {error(written, expected):.2e} "
         f"(tolerance {record['tolerance']:.0e}), fused by ONNX Runtime vs strata's int8 predict "
-        f"{error(got, int8):.2e} (tolerance {record['optimized_tolerance']:.0e}), as written vs "
+        f"{error(got, int8):.2e} (tolerance {record['optimized_tolerance']:.0e}{not_enforced}), as written vs "
         f"int8 {error(written, int8):.2e} [{record.get('note', '')}] {'ok' if ok else 'FAILED'}"
     )
     # A calibrated file is meant to run on ONNX Runtime's int8 kernels: no float product left.
