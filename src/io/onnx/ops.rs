@@ -790,6 +790,28 @@ impl Converter {
         Ok(Tensor::Computed(y))
     }
 
+    /// A strata `Reshape` of `x` to ONNX shape `target`, held in strata's order `axes` (strata's
+    /// axis `i` is ONNX axis `axes[i]`), where that order keeps the values' row-major order.
+    fn reshape_in_order(
+        &mut self,
+        node: &Node,
+        x: &Computed,
+        target: Vec<usize>,
+        axes: Vec<usize>,
+    ) -> Result<Tensor, String> {
+        let strata_target: Vec<usize> = axes.iter().map(|&a| target[a]).collect();
+        let config = json!({ "target_shape": strata_target });
+        let (source, _, layer) = self.add_layer(node.proto, "", "Reshape", config, &[x], vec![])?;
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape: target,
+            axes,
+            order: None,
+            non_negative: x.non_negative,
+            layer: Some(layer),
+        }))
+    }
+
     /// A computed `x` with ONNX per-sample shape `target` (same values, row-major): nothing
     /// when strata's shape does not change, a `Reshape` where the two orders agree, a `Flatten`
     /// with its feature order recorded where they do not.
@@ -825,32 +847,13 @@ impl Converter {
                     ..x
                 }));
             }
-            let config = json!({ "target_shape": strata_target });
-            let (source, _, layer) = self.add_layer(node.proto, "", "Reshape", config, &[&x], vec![])?;
-            return Ok(Tensor::Computed(Computed {
-                source,
-                shape: target,
-                axes,
-                order: None,
-                non_negative,
-                layer: Some(layer),
-            }));
+            return self.reshape_in_order(node, &x, target, axes);
         }
         if let Some(y) = self.regroup(node, &x, &target)? {
             return Ok(y);
         }
         if let Some(axes) = merged_axes(&x, &target) {
-            let strata_target: Vec<usize> = axes.iter().map(|&a| target[a]).collect();
-            let config = json!({ "target_shape": strata_target });
-            let (source, _, layer) = self.add_layer(node.proto, "", "Reshape", config, &[&x], vec![])?;
-            return Ok(Tensor::Computed(Computed {
-                source,
-                shape: target,
-                axes,
-                order: None,
-                non_negative,
-                layer: Some(layer),
-            }));
+            return self.reshape_in_order(node, &x, target, axes);
         }
         if target.len() != 1 {
             return Err(format!(
