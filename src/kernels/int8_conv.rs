@@ -29,6 +29,9 @@ use super::int8_matmul::{
 };
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 /// Where a convolution's product rows are read from.
 #[derive(Clone, Copy)]
 pub(crate) enum Int8Rows<'a> {
@@ -116,6 +119,110 @@ impl Layout {
     }
 }
 
+/// Where each quad of a product row lies relative to the row's start: consecutive in an im2col
+/// row; in the image, tap `(ky, kx)`'s pixel plus the quad's channels.
+fn quad_offsets(conv: &Int8Conv) -> Vec<usize> {
+    let (g, b) = (conv.window, conv.kernel);
+    match conv.rows {
+        Int8Rows::Columns(_) => (0..b.quads).map(|q| q * 4).collect(),
+        Int8Rows::Images(_) => (0..b.quads)
+            .map(|q| {
+                let (tap, channel) = (q * 4 / g.channels, q * 4 % g.channels);
+                let (ky, kx) = (tap / g.window_w, tap % g.window_w);
+                (ky * g.dilation_h * g.width + kx * g.dilation_w) * g.channels + channel
+            })
+            .collect(),
+    }
+}
+
+/// Walks a task's output rows a tile at a time, giving the start of each tap's product row:
+/// its window's origin in the image, or its im2col row.
+struct TileRows<'c> {
+    conv: &'c Int8Conv<'c>,
+    layout: &'c Layout,
+    base: *const i8,
+    /// The next output row, and the end of the task's rows.
+    next: usize,
+    end: usize,
+    /// The next output row's image and (pooled) position, stepped along with it: a division per
+    /// row costs as much as a first layer's multiply-adds.
+    image: usize,
+    py: usize,
+    px: usize,
+}
+
+impl<'c> TileRows<'c> {
+    fn new(conv: &'c Int8Conv<'c>, layout: &'c Layout, first: usize, count: usize) -> Self {
+        let base = match conv.rows {
+            Int8Rows::Columns(cols) => cols.as_ptr(),
+            Int8Rows::Images(images) => images.as_ptr(),
+        };
+        let position = first % layout.positions;
+        TileRows {
+            conv,
+            layout,
+            base,
+            next: first,
+            end: first + count,
+            image: first / layout.positions,
+            py: position / layout.out_w,
+            px: position % layout.out_w,
+        }
+    }
+
+    /// Where the window of convolution position `(oy, ox)` of the current image starts.
+    #[inline(always)]
+    fn start_of(&self, oy: usize, ox: usize) -> usize {
+        let g = self.conv.window;
+        match self.conv.rows {
+            Int8Rows::Images(_) => {
+                self.image * g.image_len() + (oy * g.stride_h * g.width + ox * g.stride_w) * g.channels
+            }
+            Int8Rows::Columns(_) => (self.image * g.positions() + oy * g.out_w + ox) * g.patch_len(),
+        }
+    }
+
+    /// Fills `rows[..tile_rows]` with the product rows of the taps of the next
+    /// `tile_rows / taps` outputs (fewer at the task's end: the first row repeats, computed
+    /// and never stored); returns the first of those outputs and how many there are.
+    #[inline(always)]
+    fn next(&mut self, tile_rows: usize, rows: &mut [*const i8; 8]) -> Option<(usize, usize)> {
+        let layout = self.layout;
+        if self.next >= self.end {
+            return None;
+        }
+        let first = self.next;
+        let take = (self.end - first).min(tile_rows / layout.taps);
+        let out_h = layout.positions / layout.out_w;
+        let mut filled = 0;
+        for _ in 0..take {
+            for t in 0..layout.taps {
+                let (dy, dx) = (t / layout.pool_w, t % layout.pool_w);
+                let (oy, ox) = (
+                    self.py * layout.pool_strides.0 + dy,
+                    self.px * layout.pool_strides.1 + dx,
+                );
+                // SAFETY: the window lies inside the source (`Int8Conv::check`).
+                rows[filled] = unsafe { self.base.add(self.start_of(oy, ox)) };
+                filled += 1;
+            }
+            self.px += 1;
+            if self.px == layout.out_w {
+                self.px = 0;
+                self.py += 1;
+                if self.py == out_h {
+                    self.py = 0;
+                    self.image += 1;
+                }
+            }
+        }
+        let first_row = rows[0];
+        rows[filled..tile_rows].fill(first_row);
+        self.next += take;
+        Some((first, take))
+    }
+}
+
 impl Int8Conv<'_> {
     /// Output rows: positions (pooled ones with a pool) over the batch.
     fn output_rows(&self) -> usize {
@@ -192,6 +299,10 @@ impl Int8Conv<'_> {
             return;
         }
         let layout = Layout::new(self.window, self.pool);
+        #[cfg(target_arch = "x86_64")]
+        let unsigned = path == Int8Path::Avx2 && self.no_negative_activations();
+        #[cfg(not(target_arch = "x86_64"))]
+        let unsigned = false;
         // Whole tiles per task: 8 product rows per tile at most.
         let small = rows * layout.taps * self.kernel.depth() * n < PARALLEL_MIN;
         let per_task = if small {
@@ -203,7 +314,7 @@ impl Int8Conv<'_> {
         let task = |task: usize, out: Output| {
             let first = task * per_task;
             let count = out.len() / n;
-            self.task(path, &layout, first, count, out);
+            self.task(path, &layout, unsigned, first, count, out);
         };
         let len = rows * n;
         if small {
@@ -222,14 +333,32 @@ impl Int8Conv<'_> {
     }
 
     /// Output rows `first..first + count` into `out` (those rows only).
-    fn task(&self, path: Int8Path, layout: &Layout, first: usize, count: usize, mut out: Output) {
+    fn task(&self, path: Int8Path, layout: &Layout, unsigned: bool, first: usize, count: usize, mut out: Output) {
         #[cfg(target_arch = "x86_64")]
         if path == Int8Path::Vnni {
             // SAFETY: `Int8Path::best` (or a test) chose VNNI where the CPU has it; `check`
             // checked the sizes the tiles read and write.
             return unsafe { x86::conv_rows(self, layout, first, count, &mut out) };
         }
+        #[cfg(target_arch = "x86_64")]
+        if path == Int8Path::Avx2 {
+            // SAFETY: as above, for AVX2; `run_on` scanned the source for `unsigned`.
+            return unsafe { avx2::conv_rows(self, layout, first, count, unsigned, &mut out) };
+        }
         self.portable_rows(path, layout, first, count, &mut out);
+    }
+
+    /// True when no byte the products can read is negative (so they are their own unsigned
+    /// bytes): a scan of the source, small next to the products that read each byte many times.
+    fn no_negative_activations(&self) -> bool {
+        let source = match self.rows {
+            Int8Rows::Images(images) => images,
+            Int8Rows::Columns(cols) => cols,
+        };
+        // An OR of sign bits per chunk, which vectorizes where `any` stops early and does not.
+        source
+            .chunks(256)
+            .all(|chunk| chunk.iter().fold(0u8, |bits, &v| bits | v as u8) & 0x80 == 0)
     }
 
     /// The AVX2 and scalar paths: each tap's exact sums from the product's tiles over its
@@ -256,28 +385,23 @@ impl Int8Conv<'_> {
                     best.iter_mut().zip(&sums).for_each(|(b, &s)| *b = (*b).max(s));
                 }
             }
-            let (row_scale, factors) = self.rescale.for_row(o);
-            let at = (o - first) * n;
-            match out {
-                Output::F32(out) => rescale_row(
-                    &best,
-                    row_scale,
-                    &factors[..n],
-                    self.rescale.bias,
-                    self.rescale.relu,
-                    &mut out[at..at + n],
-                ),
-                Output::Int8(out, scale) => {
-                    rescale_row(
-                        &best,
-                        row_scale,
-                        &factors[..n],
-                        self.rescale.bias,
-                        self.rescale.relu,
-                        &mut scaled,
-                    );
-                    quantize_row(&scaled, *scale, &mut out[at..at + n]);
-                }
+            self.finish_row(o, first, &best, &mut scaled, out);
+        }
+    }
+
+    /// Output row `o`'s result from the exact sums of its taps' largest `best` into the task's
+    /// output (which starts at row `first`): [`rescale_row`], then [`quantize_row`] for an int8
+    /// output, `scaled` holding the `f32` row in between. Every path but VNNI ends here.
+    fn finish_row(&self, o: usize, first: usize, best: &[i32], scaled: &mut [f32], out: &mut Output) {
+        let n = self.kernel.width();
+        let (row_scale, factors) = self.rescale.for_row(o);
+        let at = (o - first) * n;
+        let (bias, relu) = (self.rescale.bias, self.rescale.relu);
+        match out {
+            Output::F32(out) => rescale_row(&best[..n], row_scale, &factors[..n], bias, relu, &mut out[at..at + n]),
+            Output::Int8(out, scale) => {
+                rescale_row(&best[..n], row_scale, &factors[..n], bias, relu, &mut scaled[..n]);
+                quantize_row(&scaled[..n], *scale, &mut out[at..at + n]);
             }
         }
     }
@@ -379,7 +503,7 @@ fn gather(images: &[i8], g: &Window2d, r: usize, row: &mut [i8]) {
 mod x86 {
     use super::super::int8_matmul::x86::scale_store;
     use super::super::int8_matmul::{Output, PackedInt8};
-    use super::{Int8Conv, Int8Rows, Layout};
+    use super::{Int8Conv, Layout, TileRows, quad_offsets};
     use std::arch::x86_64::*;
 
     /// Columns per block, as the packing.
@@ -391,70 +515,13 @@ mod x86 {
     /// The CPU has AVX-512F/BW and VNNI; `Int8Conv::check` passed.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn conv_rows(conv: &Int8Conv, layout: &Layout, first: usize, count: usize, out: &mut Output) {
-        let (g, b) = (conv.window, conv.kernel);
-        // Where each quad lies relative to its row's start: consecutive in an im2col row; in the
-        // image, tap `(ky, kx)`'s pixel plus the quad's channels.
-        let offsets: Vec<usize> = match conv.rows {
-            Int8Rows::Columns(_) => (0..b.quads).map(|q| q * 4).collect(),
-            Int8Rows::Images(_) => (0..b.quads)
-                .map(|q| {
-                    let (tap, channel) = (q * 4 / g.channels, q * 4 % g.channels);
-                    let (ky, kx) = (tap / g.window_w, tap % g.window_w);
-                    (ky * g.dilation_h * g.width + kx * g.dilation_w) * g.channels + channel
-                })
-                .collect(),
-        };
-        let (base, direct) = match conv.rows {
-            Int8Rows::Columns(cols) => (cols.as_ptr(), false),
-            Int8Rows::Images(images) => (images.as_ptr(), true),
-        };
-        // Where the window of convolution position `(n, oy, ox)` starts: its origin in its
-        // image, or its im2col row.
-        let start_of = |n: usize, oy: usize, ox: usize| {
-            if direct {
-                n * g.image_len() + (oy * g.stride_h * g.width + ox * g.stride_w) * g.channels
-            } else {
-                (n * g.positions() + oy * g.out_w + ox) * g.patch_len()
-            }
-        };
-        // Each tap's step inside its pooling window.
-        let taps: Vec<(usize, usize)> = (0..layout.taps)
-            .map(|t| (t / layout.pool_w, t % layout.pool_w))
-            .collect();
-        let out_h = layout.positions / layout.out_w;
+        let b = conv.kernel;
+        let offsets = quad_offsets(conv);
         let wide = b.blocks() >= 4;
         let rows_per_tile = if wide { 4 } else { 8 };
-        let outputs_per_tile = rows_per_tile / layout.taps;
-        let mut o = first;
-        // Output row `o`'s image and position, stepped along with it: a division per row costs
-        // as much as a first layer's multiply-adds.
-        let (mut n, position) = (o / layout.positions, o % layout.positions);
-        let (mut py, mut px) = (position / layout.out_w, position % layout.out_w);
-        while o < first + count {
-            let take = (first + count - o).min(outputs_per_tile);
-            let mut rows = [std::ptr::null::<i8>(); 8];
-            let mut filled = 0;
-            for _ in 0..take {
-                for &(dy, dx) in &taps {
-                    let (oy, ox) = (py * layout.pool_strides.0 + dy, px * layout.pool_strides.1 + dx);
-                    // SAFETY: the row's start and its quads' offsets stay inside the source
-                    // (`check`).
-                    rows[filled] = unsafe { base.add(start_of(n, oy, ox)) };
-                    filled += 1;
-                }
-                px += 1;
-                if px == layout.out_w {
-                    px = 0;
-                    py += 1;
-                    if py == out_h {
-                        py = 0;
-                        n += 1;
-                    }
-                }
-            }
-            // Rows past the last output repeat the first (computed, never stored).
-            let first_row = rows[0];
-            rows[filled..rows_per_tile].fill(first_row);
+        let mut walker = TileRows::new(conv, layout, first, count);
+        let mut rows = [std::ptr::null::<i8>(); 8];
+        while let Some((o, take)) = walker.next(rows_per_tile, &mut rows) {
             let tile = Tile {
                 rows: &rows,
                 offsets: &offsets,
@@ -493,7 +560,6 @@ mod x86 {
                     _ => 1,
                 };
             }
-            o += take;
         }
     }
 
@@ -766,14 +832,19 @@ mod tests {
             (3, (8, 7, 3), (3, 2), (1, 2), (1, 1), 33, None),
             (1, (5, 5, 8), (1, 1), (1, 1), (1, 1), 96, Some(((1, 1), (2, 2)))),
         ];
-        for (batch, image, size, strides, dilation, f, pool) in cases {
+        // Activations of both signs, and none negative (the AVX2 tiles' unsigned products).
+        let signs = cases.iter().flat_map(|case| [(*case, false), (*case, true)]);
+        for ((batch, image, size, strides, dilation, f, pool), nonnegative) in signs {
             let g = window(batch, image, size, strides, dilation);
             let p = pool.map(|(size, strides)| {
                 let mut p = window(batch, (g.out_h, g.out_w, f), size, strides, (1, 1));
                 p.channels = f;
                 p
             });
-            let images = values(batch * g.image_len(), 5 + f as u64);
+            let mut images = values(batch * g.image_len(), 5 + f as u64);
+            if nonnegative {
+                images.iter_mut().for_each(|v| *v = (*v).max(0));
+            }
             let kernel = values(g.patch_len() * f, 11 + g.patch_len() as u64);
             let packed = PackedInt8::pack(&kernel, g.patch_len(), f);
             let rows = g.batch * g.positions();
