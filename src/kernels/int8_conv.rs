@@ -25,7 +25,8 @@
 
 use super::Window2d;
 use super::int8_matmul::{
-    Int8Path, Output, PARALLEL_MIN, PackedInt8, Rescale, Sink, product_rows, quantize_row, rescale_row, rows_per_task,
+    Int8Path, Output, PARALLEL_MIN, PackedInt8, Rescale, Sink, no_negative, product_rows, quantize_row, rescale_row,
+    rows_per_task,
 };
 use rayon::prelude::*;
 
@@ -300,7 +301,11 @@ impl Int8Conv<'_> {
         }
         let layout = Layout::new(self.window, self.pool);
         #[cfg(target_arch = "x86_64")]
-        let unsigned = path == Int8Path::Avx2 && self.no_negative_activations();
+        let unsigned = path == Int8Path::Avx2
+            && no_negative(match self.rows {
+                Int8Rows::Images(images) => images,
+                Int8Rows::Columns(cols) => cols,
+            });
         #[cfg(not(target_arch = "x86_64"))]
         let unsigned = false;
         // Whole tiles per task: 8 product rows per tile at most.
@@ -348,19 +353,6 @@ impl Int8Conv<'_> {
         self.portable_rows(path, layout, first, count, &mut out);
     }
 
-    /// True when no byte the products can read is negative (so they are their own unsigned
-    /// bytes): a scan of the source, small next to the products that read each byte many times.
-    fn no_negative_activations(&self) -> bool {
-        let source = match self.rows {
-            Int8Rows::Images(images) => images,
-            Int8Rows::Columns(cols) => cols,
-        };
-        // An OR of sign bits per chunk, which vectorizes where `any` stops early and does not.
-        source
-            .chunks(256)
-            .all(|chunk| chunk.iter().fold(0u8, |bits, &v| bits | v as u8) & 0x80 == 0)
-    }
-
     /// The AVX2 and scalar paths: each tap's exact sums from the product's tiles over its
     /// im2col row, the largest kept, then [`rescale_row`] (and [`quantize_row`]): what the VNNI
     /// tiles do lane by lane.
@@ -378,7 +370,7 @@ impl Int8Conv<'_> {
                     Int8Rows::Columns(cols) => row[..patch].copy_from_slice(&cols[r * patch..][..patch]),
                     Int8Rows::Images(images) => gather(images, g, r, &mut row[..patch]),
                 }
-                product_rows(path, &row, 1, patch, b, Sink::Sums(&mut sums));
+                product_rows(path, &row, 1, patch, b, false, Sink::Sums(&mut sums));
                 if t == 0 {
                     best.copy_from_slice(&sums);
                 } else {

@@ -184,13 +184,14 @@ pub(crate) fn int8_matmul_on(path: Int8Path, a: &[i8], rows: usize, stride: usiz
         return;
     }
     let per_task = rows_per_task(rows);
+    let unsigned = no_negative(&a[..b.activations_len(rows, stride)]);
     out[..rows * n]
         .par_chunks_mut(per_task * n)
         .enumerate()
         .for_each(|(task, out)| {
             let first = task * per_task;
             let count = out.len() / n;
-            product_rows(path, &a[first * stride..], count, stride, b, Sink::Sums(out));
+            product_rows(path, &a[first * stride..], count, stride, b, unsigned, Sink::Sums(out));
         });
 }
 
@@ -287,6 +288,10 @@ impl Int8Linear<'_> {
         }
         let small = self.rows * b.depth * n < PARALLEL_MIN;
         let per_task = if small { self.rows } else { rows_per_task(self.rows) };
+        #[cfg(target_arch = "x86_64")]
+        let unsigned = path == Int8Path::Avx2 && no_negative(&self.a[..b.activations_len(self.rows, stride)]);
+        #[cfg(not(target_arch = "x86_64"))]
+        let unsigned = false;
         let task = |task: usize, mut out: Output, scratch: &mut (Vec<i32>, Vec<f32>)| {
             let first = task * per_task;
             let count = out.len() / n;
@@ -297,13 +302,13 @@ impl Int8Linear<'_> {
                     rescale: &self.rescale,
                     first_row: first,
                 };
-                return product_rows(path, a, count, stride, b, sink);
+                return product_rows(path, a, count, stride, b, unsigned, sink);
             }
             let (sums, row) = scratch;
             // Every element is overwritten by the product below.
             sums.resize(count * n, 0);
             row.resize(n, 0.0);
-            product_rows(path, a, count, stride, b, Sink::Sums(sums));
+            product_rows(path, a, count, stride, b, unsigned, Sink::Sums(sums));
             for (r, sums) in sums.chunks_exact(n).enumerate() {
                 let (row_scale, factors) = self.rescale.for_row(first + r);
                 let (bias, relu) = (self.rescale.bias, self.rescale.relu);
@@ -391,19 +396,36 @@ fn check_sizes(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out_len: us
 }
 
 /// One task's rows: tiles of 4 rows (then the 1–3 left) on the chosen path. Only the VNNI
-/// path takes a [`Sink::Scaled`].
-pub(super) fn product_rows(path: Int8Path, a: &[i8], rows: usize, stride: usize, b: &PackedInt8, sink: Sink) {
+/// path takes a [`Sink::Scaled`]. `unsigned`: no byte of `a` is negative ([`no_negative`]),
+/// which spares the AVX2 path its sign handling.
+pub(super) fn product_rows(
+    path: Int8Path,
+    a: &[i8],
+    rows: usize,
+    stride: usize,
+    b: &PackedInt8,
+    unsigned: bool,
+    sink: Sink,
+) {
     match (path, sink) {
         (Int8Path::Scalar, Sink::Sums(out)) => scalar_rows(a, rows, stride, b, out),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Int8Path::best` or `available` chose this path after checking the CPU has
-        // AVX2; the buffer lengths were checked by `check_sizes`.
-        (Int8Path::Avx2, Sink::Sums(out)) => unsafe { x86::avx2_rows(a, rows, stride, b, out) },
+        // AVX2; the buffer lengths were checked by `check_sizes`; the caller checked `unsigned`.
+        (Int8Path::Avx2, Sink::Sums(out)) => unsafe { x86::avx2_rows(a, rows, stride, b, unsigned, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, for AVX-512F/BW and VNNI.
         (Int8Path::Vnni, mut sink) => unsafe { x86::vnni_rows(a, rows, stride, b, &mut sink) },
         _ => unreachable!("only the VNNI tiles scale their sums"),
     }
+}
+
+/// True when no byte of `a` is negative: a scan, small next to the products that read each
+/// byte many times.
+pub(super) fn no_negative(a: &[i8]) -> bool {
+    // An OR of sign bits per chunk, which vectorizes where `any`, stopping early, does not.
+    a.chunks(256)
+        .all(|chunk| chunk.iter().fold(0u8, |bits, &v| bits | v as u8) & 0x80 == 0)
 }
 
 /// The scalar path, reading the packed layout (so the tests check the packing too).
@@ -593,20 +615,32 @@ pub(super) mod x86 {
     }
 
     /// # Safety
-    /// The CPU has AVX2, and the buffers passed `check_sizes`.
+    /// The CPU has AVX2, and the buffers passed `check_sizes`; with `unsigned`, no byte of `a`
+    /// is negative.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn avx2_rows(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [i32]) {
+    pub(super) unsafe fn avx2_rows(
+        a: &[i8],
+        rows: usize,
+        stride: usize,
+        b: &PackedInt8,
+        unsigned: bool,
+        out: &mut [i32],
+    ) {
         let mut r = 0;
         while r < rows {
             let take = (rows - r).min(4);
             for block in 0..b.blocks() {
                 // SAFETY: rows r..r+take and the block exist; activations checked by the caller.
                 unsafe {
-                    match take {
-                        4 => avx2_tile::<4>(a, r, stride, b, block, out),
-                        3 => avx2_tile::<3>(a, r, stride, b, block, out),
-                        2 => avx2_tile::<2>(a, r, stride, b, block, out),
-                        _ => avx2_tile::<1>(a, r, stride, b, block, out),
+                    match (take, unsigned) {
+                        (4, true) => avx2_tile::<4, true>(a, r, stride, b, block, out),
+                        (3, true) => avx2_tile::<3, true>(a, r, stride, b, block, out),
+                        (2, true) => avx2_tile::<2, true>(a, r, stride, b, block, out),
+                        (_, true) => avx2_tile::<1, true>(a, r, stride, b, block, out),
+                        (4, false) => avx2_tile::<4, false>(a, r, stride, b, block, out),
+                        (3, false) => avx2_tile::<3, false>(a, r, stride, b, block, out),
+                        (2, false) => avx2_tile::<2, false>(a, r, stride, b, block, out),
+                        (_, false) => avx2_tile::<1, false>(a, r, stride, b, block, out),
                     }
                 }
             }
@@ -614,10 +648,12 @@ pub(super) mod x86 {
         }
     }
 
-    /// `R` rows × one block (two 8-column halves).
+    /// `R` rows × one block (two 8-column halves). `UNSIGNED` activations are their own
+    /// unsigned bytes (a pair of products is at most `2 · 127²`, inside an `i16`); others go in
+    /// as `|a|` and `b · sign(a)`.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn avx2_tile<const R: usize>(
+    unsafe fn avx2_tile<const R: usize, const UNSIGNED: bool>(
         a: &[i8],
         first_row: usize,
         stride: usize,
@@ -642,10 +678,12 @@ pub(super) mod x86 {
             for (r, sums) in sums.iter_mut().enumerate() {
                 // SAFETY: see `quad`.
                 let x = _mm256_set1_epi32(unsafe { quad(rows.add((first_row + r) * stride), q) });
-                let magnitude = _mm256_abs_epi8(x);
                 for half in 0..2 {
-                    let signed = _mm256_sign_epi8(w[half], x);
-                    let pairs = _mm256_maddubs_epi16(magnitude, signed);
+                    let pairs = if UNSIGNED {
+                        _mm256_maddubs_epi16(x, w[half])
+                    } else {
+                        _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w[half], x))
+                    };
                     sums[half] = _mm256_add_epi32(sums[half], _mm256_madd_epi16(pairs, ones));
                 }
             }
@@ -918,17 +956,22 @@ mod tests {
         ] {
             let b = values(depth * width, 7 + depth as u64);
             let packed = PackedInt8::pack(&b, depth, width);
-            let mut a = values(rows * stride, 3 + rows as u64);
-            a.resize(packed.activations_len(rows, stride).max(a.len()), 0);
-            let want = reference(&a, rows, stride, &b, depth, width);
-            for path in Int8Path::available() {
+            let mut signed = values(rows * stride, 3 + rows as u64);
+            signed.resize(packed.activations_len(rows, stride).max(signed.len()), 0);
+            // And none negative: the AVX2 path's unsigned products.
+            let nonnegative: Vec<i8> = signed.iter().map(|v| (*v).max(0)).collect();
+            for (a, path) in [&signed, &nonnegative]
+                .into_iter()
+                .flat_map(|a| Int8Path::available().into_iter().map(move |path| (a, path)))
+            {
+                let want = reference(a, rows, stride, &b, depth, width);
                 let mut got = vec![0i32; rows * width];
-                int8_matmul_on(path, &a, rows, stride, &packed, &mut got);
+                int8_matmul_on(path, a, rows, stride, &packed, &mut got);
                 assert_eq!(got, want, "{path:?} on rows {rows}, depth {depth}, width {width}");
                 for threads in [1, 2] {
                     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                     let mut got = vec![0i32; rows * width];
-                    pool.install(|| int8_matmul_on(path, &a, rows, stride, &packed, &mut got));
+                    pool.install(|| int8_matmul_on(path, a, rows, stride, &packed, &mut got));
                     assert_eq!(got, want, "{path:?} on {threads} threads");
                 }
             }
@@ -942,15 +985,19 @@ mod tests {
         let b: Vec<i8> = (0..depth * width)
             .map(|i| if i % 3 == 0 { -127 } else { 127 })
             .collect();
-        let a: Vec<i8> = (0..rows * depth + 3)
+        let signed: Vec<i8> = (0..rows * depth + 3)
             .map(|i| if i % 2 == 0 { 127 } else { -127 })
             .collect();
+        // All 127: the unsigned products' largest pairs, 2 · 127², just inside an `i16`.
+        let nonnegative = vec![127i8; rows * depth + 3];
         let packed = PackedInt8::pack(&b, depth, width);
-        let want = reference(&a, rows, depth, &b, depth, width);
-        for path in Int8Path::available() {
-            let mut got = vec![0i32; rows * width];
-            int8_matmul_on(path, &a, rows, depth, &packed, &mut got);
-            assert_eq!(got, want, "{path:?}");
+        for a in [&signed, &nonnegative] {
+            let want = reference(a, rows, depth, &b, depth, width);
+            for path in Int8Path::available() {
+                let mut got = vec![0i32; rows * width];
+                int8_matmul_on(path, a, rows, depth, &packed, &mut got);
+                assert_eq!(got, want, "{path:?}");
+            }
         }
     }
 
