@@ -356,3 +356,45 @@ fn keras_attention_and_additive_attention_layers_match_keras() {
     let y = model.predict(&x, 32).unwrap();
     assert_close(&y, &expected, "attention_layers");
 }
+
+/// Imports NAME.keras (several inputs or one) and checks its predictions against Keras's.
+fn assert_multi_matches_keras(model: &mut Model, name: &str) {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.json"))).unwrap();
+    let (inputs, expected) = if text.contains("\"inputs\"") {
+        keras_multi_io(name)
+    } else {
+        let (x, y) = keras_io(name);
+        (vec![x], vec![y])
+    };
+    let inputs: Vec<&Tensor> = inputs.iter().collect();
+    let outputs = model.predict_multi(&inputs, 32).unwrap();
+    assert_eq!(outputs.len(), expected.len(), "{name}");
+    for (output, expected) in outputs.iter().zip(&expected) {
+        assert_close(output, expected, name);
+    }
+}
+
+#[test]
+fn nested_models_called_several_times_share_their_weights_and_match_keras() {
+    // siamese: one encoder (holding a Dense called twice itself) on two inputs;
+    // nested_thrice: a Sequential block called on its own output, three times.
+    for (name, params) in [("siamese", 30 + 24 + 5), ("nested_thrice", 2 * 42 + 21)] {
+        let mut model = import_keras(fixture(&format!("{name}.keras"))).unwrap();
+        assert_multi_matches_keras(&mut model, name);
+        // Called more than once, the weights exist once.
+        assert_eq!(model.count_params(), params, "{name}");
+        // Written back to a Keras archive or HDF5 file and read again, the model still matches.
+        for extension in ["keras", "h5"] {
+            let path = std::env::temp_dir().join(format!("strata-{name}-{}.{extension}", std::process::id()));
+            if extension == "keras" {
+                model.save_keras(&path).unwrap();
+            } else {
+                model.save_keras_h5(&path).unwrap();
+            }
+            let mut again = strata::io::import_keras_file(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            assert_multi_matches_keras(&mut again, name);
+            assert_eq!(again.count_params(), params, "{name}");
+        }
+    }
+}

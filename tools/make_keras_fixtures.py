@@ -201,6 +201,27 @@ def more_layers():
     ), None
 
 
+def shared_nested():
+    """Nested models called more than once (issue #16): a Siamese network (one encoder, with a
+    layer shared inside it, called on two inputs) and a Sequential block called on its own
+    output twice. Last in the list, so the other fixtures' random draws are unchanged."""
+    pixels = keras.Input((5,), name="pixels")
+    hidden = layers.Dense(5, activation="tanh", name="inner_shared")
+    x = hidden(pixels)
+    x = hidden(x)
+    encoder = keras.Model(pixels, layers.Dense(4, activation="relu", name="code")(x), name="encoder")
+    left, right = keras.Input((5,), name="left"), keras.Input((5,), name="right")
+    distance = layers.Subtract(name="distance")([encoder(left), encoder(right)])
+    score = layers.Dense(1, activation="sigmoid", name="score")(distance)
+    yield "siamese", keras.Model([left, right], score, name="siamese"), None
+
+    block = keras.Sequential([keras.Input((6,)), layers.Dense(6, activation="tanh"), layers.Dense(6)], name="block")
+    inputs = keras.Input((6,), name="features")
+    x = block(block(block(inputs)))
+    outputs = layers.Dense(3, activation="softmax", name="probabilities")(x)
+    yield "nested_thrice", keras.Model(inputs, outputs, name="nested_thrice"), None
+
+
 def main(only=None):
     """Writes every fixture, or only those named on the command line (the others' random
     draws are still made, in order, so each file is the same whichever are written)."""
@@ -208,7 +229,7 @@ def main(only=None):
     if not only:
         write_hdf5_layouts()
     rng = np.random.default_rng(0)
-    for name, model, compile_args in [*models(), *sequence_models(), *application_blocks(), *more_layers()]:
+    for name, model, compile_args in [*models(), *sequence_models(), *application_blocks(), *more_layers(), *shared_nested()]:
         # Random everything, moving variances kept positive.
         model.set_weights([rng.uniform(0.1 if "variance" in w.path else -1.0, 1.0, w.shape) for w in model.weights])
         if compile_args:
@@ -217,6 +238,7 @@ def main(only=None):
             # Several inputs or outputs: lists of {"shape", "values"}.
             xs = [rng.uniform(-1.0, 1.0, (3, *i.shape[1:])).astype("float32") for i in model.inputs]
             ys = model.predict(xs, verbose=0)
+            ys = ys if len(model.outputs) > 1 else [ys]
             fixture = {
                 "inputs": [{"shape": list(x.shape), "values": [float(v) for v in x.ravel()]} for x in xs],
                 "outputs": [{"shape": list(y.shape), "values": [float(v) for v in y.ravel()]} for y in ys],

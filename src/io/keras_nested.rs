@@ -98,9 +98,37 @@ fn weight_groups(entries: &[Value], prefix: &str) -> Vec<String> {
         .collect()
 }
 
-/// What a reference to a nested model's output `(name, node, tensor)` stands for: the nested
-/// model's output references, by tensor index.
-type Aliases = HashMap<String, Vec<Value>>;
+/// What a reference to a nested model's output `(name, node, tensor)` stands for.
+type Aliases = HashMap<String, Alias>;
+
+/// A nested model's output references, per call and then by tensor index.
+#[derive(Default)]
+struct Alias {
+    calls: Vec<Vec<Value>>,
+    /// tf.keras 2 counts a model built on `Input`s as called once already (its own graph is
+    /// node 0) and numbers its calls from 1 in its references (`[name, node, tensor, kwargs]`).
+    own_first_node: bool,
+}
+
+impl Alias {
+    /// Stands for one reference.
+    fn one(reference: Value) -> Self {
+        Alias {
+            calls: vec![vec![reference]],
+            own_first_node: false,
+        }
+    }
+
+    /// The reference for `node`'s `tensor`, `keras2` when the reference has tf.keras 2's
+    /// four elements.
+    fn output(&self, node: usize, tensor: usize, keras2: bool) -> Option<&Value> {
+        let call = match keras2 && self.own_first_node {
+            true => node.saturating_sub(1),
+            false => node,
+        };
+        self.calls.get(call)?.get(tensor)
+    }
+}
 
 /// Appends the layers of `entries` to `flat`, opening up nested models; `aliases` maps each
 /// nested model's name to its outputs and each dropped inner `InputLayer` to what it stands for.
@@ -127,14 +155,10 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let [call] = calls.as_slice() else {
-            return Err(format!(
-                "the nested model '{name}' ({class}) is called {} times; strata imports a nested model called once",
-                calls.len()
-            ));
-        };
-        let reads = call.as_array().cloned().unwrap_or_default();
         let mut inner = entry.get("config").cloned().unwrap_or_default();
+        let own_first_node = inner
+            .pointer("/layers/0/class_name")
+            .is_some_and(|class| class == "InputLayer");
         if class == "Sequential" {
             sequential_to_functional(&mut inner)?;
         } else {
@@ -143,17 +167,6 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
             super::keras_tf_ops::as_layers(&mut inner);
         }
         let inner_inputs = reference_names(inner.get("input_layers"));
-        if inner_inputs.len() != reads.len() {
-            return Err(format!(
-                "the nested model '{name}' ({class}) takes {} inputs but is called on {}",
-                inner_inputs.len(),
-                reads.len()
-            ));
-        }
-        // The nested model's inputs stand for what it is called on.
-        for (input, read) in inner_inputs.iter().zip(&reads) {
-            aliases.insert(input.clone(), vec![read.clone()]);
-        }
         let inner_entries: Vec<Value> = inner
             .get("layers")
             .and_then(Value::as_array)
@@ -162,15 +175,65 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
             .into_iter()
             .filter(|e| !inner_inputs.contains(&entry_name(e)))
             .collect();
+        if calls.is_empty() || (calls.len() > 1 && inner_entries.iter().any(is_model)) {
+            return Err(format!(
+                "the nested model '{name}' ({class}) is called {} times; strata imports a nested model called at \
+                 least once, and one holding nested models of its own only once",
+                calls.len()
+            ));
+        }
         let (first_entry, record) = (flat.entries.len(), flat.nested.len());
         flat.nested
             .push(NestedModel::new(name.clone(), class.clone(), Vec::new()));
-        open_up(&inner_entries, &format!("{group}/"), aliases, flat)?;
+        let mut outputs_per_call = Vec::new();
+        for (k, call) in calls.iter().enumerate() {
+            // A later call may read an earlier one's outputs (`inner(inner(x))`).
+            let mut call = call.clone();
+            rename_references(&mut call, aliases);
+            let reads = call.as_array().cloned().unwrap_or_default();
+            if inner_inputs.len() != reads.len() {
+                return Err(format!(
+                    "the nested model '{name}' ({class}) takes {} inputs but is called on {}",
+                    inner_inputs.len(),
+                    reads.len()
+                ));
+            }
+            // The nested model's inputs stand for what this call reads.
+            for (input, read) in inner_inputs.iter().zip(&reads) {
+                aliases.insert(input.clone(), Alias::one(read.clone()));
+            }
+            let call_start = flat.entries.len();
+            open_up(&call_of(&inner_entries, k), &format!("{group}/"), aliases, flat)?;
+            if k > 0 {
+                // The same layers called again (shared weights, as Keras calls a model twice):
+                // their first entries take this call's inbound nodes after their own.
+                let again: Vec<Value> = flat.entries.drain(call_start..).collect();
+                flat.groups.truncate(call_start);
+                for (index, entry) in again.into_iter().enumerate() {
+                    let nodes = entry.get("inbound_nodes").and_then(Value::as_array).cloned();
+                    let first = &mut flat.entries[first_entry + index];
+                    if let (Some(nodes), Some(Value::Array(existing))) = (nodes, first.get_mut("inbound_nodes")) {
+                        existing.extend(nodes);
+                    }
+                }
+            }
+            let mut outputs = inner.get("output_layers").cloned().unwrap_or_else(|| json!([]));
+            shift_nodes(&mut outputs, &node_counts(&inner_entries), k);
+            rename_references(&mut outputs, aliases);
+            outputs_per_call.push(outputs.as_array().cloned().unwrap_or_default());
+            let alias = Alias {
+                calls: outputs_per_call.clone(),
+                own_first_node,
+            };
+            aliases.insert(name.clone(), alias);
+        }
         let members = flat.entries[first_entry..].iter().map(entry_name).collect();
         flat.nested[record] = NestedModel::new(name.clone(), class, members);
-        let mut outputs = inner.get("output_layers").cloned().unwrap_or_else(|| json!([]));
-        rename_references(&mut outputs, aliases);
-        aliases.insert(name, outputs.as_array().cloned().unwrap_or_default());
+        if calls.len() > 1 {
+            // Shared, its layers have several nodes: strata keeps them as shared layers of the
+            // outer model (saved flat), not as a nested model called once.
+            flat.nested.truncate(record);
+        }
     }
     Ok(())
 }
@@ -246,11 +309,13 @@ fn rename_references(value: &mut Value, aliases: &Aliases) {
     let Value::Array(items) = value else { return };
     let target = match (
         items.first().and_then(Value::as_str),
+        items.get(1).and_then(Value::as_u64),
         items.get(2).and_then(Value::as_u64),
     ) {
-        (Some(name), tensor) => aliases
-            .get(name)
-            .and_then(|outputs| outputs.get(tensor.unwrap_or(0) as usize)),
+        (Some(name), node, tensor) => aliases.get(name).and_then(|alias| {
+            let keras2 = items.len() == 4;
+            alias.output(node.unwrap_or(0) as usize, tensor.unwrap_or(0) as usize, keras2)
+        }),
         _ => None,
     };
     match target {
@@ -262,5 +327,39 @@ fn rename_references(value: &mut Value, aliases: &Aliases) {
             *items = replaced;
         }
         None => items.iter_mut().for_each(|item| rename_references(item, aliases)),
+    }
+}
+
+/// How many times each of `entries` is called (its inbound nodes; at least 1).
+fn node_counts(entries: &[Value]) -> HashMap<String, u64> {
+    entries
+        .iter()
+        .map(|entry| {
+            let calls = entry.get("inbound_nodes").and_then(Value::as_array).map_or(0, Vec::len);
+            (entry_name(entry), calls.max(1) as u64)
+        })
+        .collect()
+}
+
+/// Call `k` of a nested model's layers: each reference `[name, node, ...]` to one of them
+/// names node `k · calls + node`, since the layers' nodes of earlier calls come first.
+fn call_of(entries: &[Value], k: usize) -> Vec<Value> {
+    let counts = node_counts(entries);
+    let mut entries = entries.to_vec();
+    for entry in &mut entries {
+        if let Some(nodes) = entry.get_mut("inbound_nodes") {
+            shift_nodes(nodes, &counts, k);
+        }
+    }
+    entries
+}
+
+/// Shifts, anywhere in `value`, the node of each reference to a layer of `counts` to call `k`.
+fn shift_nodes(value: &mut Value, counts: &HashMap<String, u64>, k: usize) {
+    let Value::Array(items) = value else { return };
+    let calls = items.first().and_then(Value::as_str).and_then(|name| counts.get(name));
+    match (calls, items.get(1).and_then(Value::as_u64)) {
+        (Some(calls), Some(node)) => items[1] = json!(k as u64 * calls + node),
+        _ => items.iter_mut().for_each(|item| shift_nodes(item, counts, k)),
     }
 }
