@@ -214,3 +214,36 @@ fn the_command_line_reads_h5_and_keras_files() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The fixture's input batches and Keras's output, for one input or several.
+fn keras_inputs_and_output(name: &str) -> (Vec<Tensor>, Tensor) {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.json"))).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let Some(inputs) = json["inputs"].as_array() else {
+        let (x, y) = keras_io(name);
+        return (vec![x], y);
+    };
+    let tensor = |t: &Value| {
+        let shape: Vec<usize> = serde_json::from_value(t["shape"].clone()).unwrap();
+        let values: Vec<f32> = serde_json::from_value(t["values"].clone()).unwrap();
+        Tensor::from_vec(shape, values).unwrap()
+    };
+    (inputs.iter().map(tensor).collect(), tensor(&json["outputs"][0]))
+}
+
+#[test]
+fn nested_models_called_several_times_predict_as_keras_from_both_writers() {
+    // tf.keras 2 numbers a nested model's calls from 1 (its own graph is node 0), Keras 3
+    // from 0: `encoder` on two inputs, `block` on its own output three times.
+    for writer in ["k2", "k3"] {
+        for (model, params) in [("siamese", 30 + 24 + 5), ("nested_thrice", 2 * 42 + 21)] {
+            let name = format!("{writer}_{model}");
+            let mut imported = import_keras_h5(fixture(&format!("{name}.h5"))).unwrap();
+            assert_eq!(imported.count_params(), params, "{name}");
+            let (inputs, expected) = keras_inputs_and_output(&name);
+            let inputs: Vec<&Tensor> = inputs.iter().collect();
+            let outputs = imported.predict_multi(&inputs, 32).unwrap();
+            assert_close(&outputs[0], &expected, &name);
+        }
+    }
+}

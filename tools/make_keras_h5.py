@@ -87,6 +87,18 @@ def models():
     merged = layers.Add(name="sum")([inner(inputs), layers.Dense(4, name="side")(inputs)])
     outputs = layers.Dense(2, name="head")(merged)
     yield "nested", keras.Model(inputs, outputs, name="nested"), dict(optimizer="adam", loss="mse")
+    # Nested models called more than once (last, so the draws above stay as they were): an
+    # encoder with a layer shared inside it on two inputs, and a block on its own output.
+    pixels = keras.Input((5,), name="pixels")
+    hidden = layers.Dense(5, activation="tanh", name="inner_shared")
+    encoder = keras.Model(pixels, layers.Dense(4, activation="relu", name="code")(hidden(hidden(pixels))), name="encoder")
+    left, right = keras.Input((5,), name="left"), keras.Input((5,), name="right")
+    distance = layers.Subtract(name="distance")([encoder(left), encoder(right)])
+    yield "siamese", keras.Model([left, right], layers.Dense(1, activation="sigmoid", name="score")(distance)), None
+    block = keras.Sequential([keras.Input((6,)), layers.Dense(6, activation="tanh"), layers.Dense(6)], name="block")
+    inputs = keras.Input((6,), name="features")
+    outputs = layers.Dense(3, activation="softmax", name="probabilities")(block(block(block(inputs))))
+    yield "nested_thrice", keras.Model(inputs, outputs, name="nested_thrice"), None
 
 
 def with_fixed_length_strings(source, target):
@@ -110,7 +122,9 @@ def with_fixed_length_strings(source, target):
         group.visititems(fixed)
 
 
-def main():
+def main(only):
+    """Writes every fixture, or only those named on the command line (the others' random draws
+    are still made, in order, so each file is the same whichever are written)."""
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3 if TF_KERAS else 0)
     for name, model, compile_args in models():
@@ -120,14 +134,25 @@ def main():
         )
         if compile_args:
             model.compile(**compile_args)
-        x = rng.uniform(-1.0, 1.0, (3, *model.input_shape[1:])).astype("float32")
-        y = model.predict(x, verbose=0)
-        fixture = {
-            "input_shape": list(x.shape),
-            "input": [float(v) for v in x.ravel()],
-            "output_shape": list(y.shape),
-            "output": [float(v) for v in y.ravel()],
-        }
+        if len(model.inputs) > 1:
+            # Several inputs: lists of {"shape", "values"}.
+            xs = [rng.uniform(-1.0, 1.0, (3, *i.shape[1:])).astype("float32") for i in model.inputs]
+            y = model.predict(xs, verbose=0)
+            fixture = {
+                "inputs": [{"shape": list(x.shape), "values": [float(v) for v in x.ravel()]} for x in xs],
+                "outputs": [{"shape": list(y.shape), "values": [float(v) for v in y.ravel()]}],
+            }
+        else:
+            x = rng.uniform(-1.0, 1.0, (3, *model.input_shape[1:])).astype("float32")
+            y = model.predict(x, verbose=0)
+            fixture = {
+                "input_shape": list(x.shape),
+                "input": [float(v) for v in x.ravel()],
+                "output_shape": list(y.shape),
+                "output": [float(v) for v in y.ravel()],
+            }
+        if only and name not in only:
+            continue
         path = OUT / f"{PREFIX}_{name}.h5"
         model.save(path)
         (OUT / f"{PREFIX}_{name}.json").write_text(json.dumps(fixture) + "\n")
@@ -139,4 +164,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main([a for a in sys.argv[1:] if not a.startswith("--")])

@@ -25,204 +25,16 @@
 
 use super::Window2d;
 use super::int8_matmul::{
-    Int8Path, Output, PARALLEL_MIN, PackedInt8, Rescale, Sink, no_negative, product_rows, quantize_row, rescale_row,
-    rows_per_task,
+    Int8Path, Output, PARALLEL_MIN, Sink, no_negative, product_rows, quantize_row, rescale_row, rows_per_task,
 };
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod tile_rows;
 
-/// Where a convolution's product rows are read from.
-#[derive(Clone, Copy)]
-pub(crate) enum Int8Rows<'a> {
-    /// The quantized images `(N, H, W, C)` themselves, with `C` a multiple of 4 and a window
-    /// without padding (pad the images first).
-    Images(&'a [i8]),
-    /// Im2col rows, one of `KH·KW·C` bytes per output position (as `kernels::im2col` writes
-    /// them), long enough for the product ([`PackedInt8::activations_len`]).
-    Columns(&'a [i8]),
-}
-
-/// One int8 convolution, optionally with a max pooling folded in.
-pub(crate) struct Int8Conv<'a> {
-    /// The rows' source.
-    pub rows: Int8Rows<'a>,
-    /// The convolution's sizes.
-    pub window: &'a Window2d,
-    /// A max pooling of the convolution's `(N, OH, OW, F)` output: its window has 1, 2 or 4
-    /// taps, no padding and no dilation. Needs `rescale.relu`.
-    pub pool: Option<&'a Window2d>,
-    /// The packed `(KH·KW·C, F)` kernel.
-    pub kernel: &'a PackedInt8,
-    /// How the sums become the output; its rows are the output's rows (pooled ones with a
-    /// pool), so `rows_per_scale` counts output positions.
-    pub rescale: Rescale<'a>,
-}
-
-/// How output row `o`'s taps map to product rows, and those to bytes.
-#[derive(Clone, Copy)]
-struct Layout {
-    /// Output positions per image.
-    positions: usize,
-    /// Output columns.
-    out_w: usize,
-    /// Taps per output row (pool window height · width; 1 without a pool).
-    taps: usize,
-    /// Pool window width, and pool strides (rows, columns); (1, 1, 1) without a pool.
-    pool_w: usize,
-    pool_strides: (usize, usize),
-    /// Convolution output columns.
-    conv_w: usize,
-    /// Convolution positions per image.
-    conv_positions: usize,
-}
-
-impl Layout {
-    fn new(conv: &Window2d, pool: Option<&Window2d>) -> Self {
-        match pool {
-            Some(p) => Layout {
-                positions: p.positions(),
-                out_w: p.out_w,
-                taps: p.window_h * p.window_w,
-                pool_w: p.window_w,
-                pool_strides: (p.stride_h, p.stride_w),
-                conv_w: conv.out_w,
-                conv_positions: conv.positions(),
-            },
-            None => Layout {
-                positions: conv.positions(),
-                out_w: conv.out_w,
-                taps: 1,
-                pool_w: 1,
-                pool_strides: (1, 1),
-                conv_w: conv.out_w,
-                conv_positions: conv.positions(),
-            },
-        }
-    }
-
-    /// The image and convolution output position `(oy, ox)` of tap `t` of output row `o`.
-    #[inline(always)]
-    fn tap(&self, o: usize, t: usize) -> (usize, usize, usize) {
-        let (n, p) = (o / self.positions, o % self.positions);
-        let (py, px) = (p / self.out_w, p % self.out_w);
-        let oy = py * self.pool_strides.0 + t / self.pool_w;
-        let ox = px * self.pool_strides.1 + t % self.pool_w;
-        (n, oy, ox)
-    }
-
-    /// The product row (im2col row) of tap `t` of output row `o`.
-    #[inline(always)]
-    fn product_row(&self, o: usize, t: usize) -> usize {
-        let (n, oy, ox) = self.tap(o, t);
-        n * self.conv_positions + oy * self.conv_w + ox
-    }
-}
-
-/// Where each quad of a product row lies relative to the row's start: consecutive in an im2col
-/// row; in the image, tap `(ky, kx)`'s pixel plus the quad's channels.
-fn quad_offsets(conv: &Int8Conv) -> Vec<usize> {
-    let (g, b) = (conv.window, conv.kernel);
-    match conv.rows {
-        Int8Rows::Columns(_) => (0..b.quads).map(|q| q * 4).collect(),
-        Int8Rows::Images(_) => (0..b.quads)
-            .map(|q| {
-                let (tap, channel) = (q * 4 / g.channels, q * 4 % g.channels);
-                let (ky, kx) = (tap / g.window_w, tap % g.window_w);
-                (ky * g.dilation_h * g.width + kx * g.dilation_w) * g.channels + channel
-            })
-            .collect(),
-    }
-}
-
-/// Walks a task's output rows a tile at a time, giving the start of each tap's product row:
-/// its window's origin in the image, or its im2col row.
-struct TileRows<'c> {
-    conv: &'c Int8Conv<'c>,
-    layout: &'c Layout,
-    base: *const i8,
-    /// The next output row, and the end of the task's rows.
-    next: usize,
-    end: usize,
-    /// The next output row's image and (pooled) position, stepped along with it: a division per
-    /// row costs as much as a first layer's multiply-adds.
-    image: usize,
-    py: usize,
-    px: usize,
-}
-
-impl<'c> TileRows<'c> {
-    fn new(conv: &'c Int8Conv<'c>, layout: &'c Layout, first: usize, count: usize) -> Self {
-        let base = match conv.rows {
-            Int8Rows::Columns(cols) => cols.as_ptr(),
-            Int8Rows::Images(images) => images.as_ptr(),
-        };
-        let position = first % layout.positions;
-        TileRows {
-            conv,
-            layout,
-            base,
-            next: first,
-            end: first + count,
-            image: first / layout.positions,
-            py: position / layout.out_w,
-            px: position % layout.out_w,
-        }
-    }
-
-    /// Where the window of convolution position `(oy, ox)` of the current image starts.
-    #[inline(always)]
-    fn start_of(&self, oy: usize, ox: usize) -> usize {
-        let g = self.conv.window;
-        match self.conv.rows {
-            Int8Rows::Images(_) => {
-                self.image * g.image_len() + (oy * g.stride_h * g.width + ox * g.stride_w) * g.channels
-            }
-            Int8Rows::Columns(_) => (self.image * g.positions() + oy * g.out_w + ox) * g.patch_len(),
-        }
-    }
-
-    /// Fills `rows[..tile_rows]` with the product rows of the taps of the next
-    /// `tile_rows / taps` outputs (fewer at the task's end: the first row repeats, computed
-    /// and never stored); returns the first of those outputs and how many there are.
-    #[inline(always)]
-    fn next(&mut self, tile_rows: usize, rows: &mut [*const i8; 8]) -> Option<(usize, usize)> {
-        let layout = self.layout;
-        if self.next >= self.end {
-            return None;
-        }
-        let first = self.next;
-        let take = (self.end - first).min(tile_rows / layout.taps);
-        let out_h = layout.positions / layout.out_w;
-        let mut filled = 0;
-        for _ in 0..take {
-            for t in 0..layout.taps {
-                let (dy, dx) = (t / layout.pool_w, t % layout.pool_w);
-                let (oy, ox) = (
-                    self.py * layout.pool_strides.0 + dy,
-                    self.px * layout.pool_strides.1 + dx,
-                );
-                // SAFETY: the window lies inside the source (`Int8Conv::check`).
-                rows[filled] = unsafe { self.base.add(self.start_of(oy, ox)) };
-                filled += 1;
-            }
-            self.px += 1;
-            if self.px == layout.out_w {
-                self.px = 0;
-                self.py += 1;
-                if self.py == out_h {
-                    self.py = 0;
-                    self.image += 1;
-                }
-            }
-        }
-        let first_row = rows[0];
-        rows[filled..tile_rows].fill(first_row);
-        self.next += take;
-        Some((first, take))
-    }
-}
+use tile_rows::Layout;
+pub(crate) use tile_rows::{Int8Conv, Int8Rows};
 
 impl Int8Conv<'_> {
     /// Output rows: positions (pooled ones with a pool) over the batch.
@@ -495,7 +307,7 @@ fn gather(images: &[i8], g: &Window2d, r: usize, row: &mut [i8]) {
 mod x86 {
     use super::super::int8_matmul::x86::scale_store;
     use super::super::int8_matmul::{Output, PackedInt8};
-    use super::{Int8Conv, Layout, TileRows, quad_offsets};
+    use super::tile_rows::{Int8Conv, Layout, TileRows, quad_offsets};
     use std::arch::x86_64::*;
 
     /// Columns per block, as the packing.
@@ -644,6 +456,7 @@ mod x86 {
 mod tests {
     use super::*;
     use crate::kernels::Scales;
+    use crate::kernels::int8_matmul::{PackedInt8, Rescale};
 
     fn values(len: usize, seed: u64) -> Vec<i8> {
         let mut state = seed;

@@ -9,7 +9,7 @@
 //! each output's taps is scaled by [`Int8Conv::finish_row`], as on the scalar path.
 
 use super::super::int8_matmul::{Output, PackedInt8};
-use super::{Int8Conv, Layout, TileRows, quad_offsets};
+use super::tile_rows::{Int8Conv, Layout, TileRows, quad_offsets};
 use std::arch::x86_64::*;
 
 /// Columns per packed block; bytes of one quad of a block.
