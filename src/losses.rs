@@ -67,6 +67,17 @@ impl Loss {
         }
     }
 
+    /// The same loss on logits (`true`) or probabilities; `None` for a loss without the choice
+    /// (mean squared and absolute errors).
+    pub fn with_from_logits(self, from_logits: bool) -> Option<Self> {
+        match self {
+            Loss::BinaryCrossentropy { .. } => Some(Loss::BinaryCrossentropy { from_logits }),
+            Loss::CategoricalCrossentropy { .. } => Some(Loss::CategoricalCrossentropy { from_logits }),
+            Loss::SparseCategoricalCrossentropy { .. } => Some(Loss::SparseCategoricalCrossentropy { from_logits }),
+            Loss::MeanSquaredError | Loss::MeanAbsoluteError => None,
+        }
+    }
+
     /// Whether predictions are logits.
     pub fn from_logits(&self) -> bool {
         match *self {

@@ -319,3 +319,89 @@ fn a_nested_keras_base_is_frozen_and_fine_tuned_by_its_keras_names() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn loss_replaces_the_bases_and_base_output_may_name_a_layer_of_a_nested_model() {
+    // k3_nested.h5 was compiled with mse; a softmax head on class labels needs another loss,
+    // and its base is cut inside its nested Sequential ('inner').
+    let dir = temp_dir("loss");
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras/h5/k3_nested.h5");
+    let base = base.display().to_string();
+    let mut rows = String::from("a,b,c,d,e,label\n");
+    for i in 0..60 {
+        let features: Vec<String> = (0..5)
+            .map(|j| (((i * 5 + j) as f32) * 0.37).sin().to_string())
+            .collect();
+        rows += &format!("{},{}\n", features.join(","), i % 3);
+    }
+    let table = dir.join("table.csv").display().to_string();
+    std::fs::write(&table, rows).unwrap();
+    let saved = dir.join("tuned.safetensors").display().to_string();
+    let run = |head: &str, loss: Option<&str>| {
+        let mut args = vec![
+            "train",
+            "--base",
+            &base,
+            "--base-output",
+            "inner_dense",
+            "--freeze-base",
+            "--head",
+            head,
+            "--data",
+            &table,
+            "--epochs",
+            "1",
+            "--verbose",
+            "0",
+            "--save",
+            &saved,
+        ];
+        if let Some(loss) = loss {
+            args.extend(["--loss", loss]);
+        }
+        strata(&args)
+    };
+    // Without --loss, the base's mse meets class labels: refused, naming the loss.
+    let (code, _, stderr) = run("Dense(3,softmax)", None);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("mean_squared_error"), "{stderr}");
+    for (head, loss, from_logits) in [
+        ("Dense(3,softmax)", "sparse_categorical_crossentropy", false),
+        ("Dense(3)", "SparseCategoricalCrossentropy(from_logits=True)", true),
+    ] {
+        let (code, stdout, stderr) = run(head, Some(loss));
+        assert_eq!(code, 0, "{loss}: {stdout}{stderr}");
+        let model = strata::load_model(&saved).unwrap();
+        let names: Vec<&str> = model.layers().iter().map(|l| l.name()).collect();
+        assert_eq!(names, ["features", "inner_dense", "dense"], "{loss}");
+        assert_eq!(
+            model.loss(),
+            Some(strata::losses::Loss::SparseCategoricalCrossentropy { from_logits }),
+            "{loss}"
+        );
+        // The frozen base kept Keras's weights.
+        assert_eq!(
+            weights(dir.join("tuned.safetensors").as_path())["inner_dense/kernel"],
+            weights(Path::new(&base))["inner_dense/kernel"]
+        );
+    }
+    // A bad name or argument names the flag; a resumed run keeps its loss.
+    for (loss, says) in [
+        ("hinge", "unknown loss 'hinge'"),
+        ("Mse(from_logits=True)", "has no from_logits"),
+    ] {
+        let (code, _, stderr) = run("Dense(3,softmax)", Some(loss));
+        assert_ne!(code, 0);
+        assert!(
+            stderr.contains(&format!("--loss {loss}")) && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+    let (code, _, stderr) = strata(&["train", "--resume", &saved, "--epochs", "2", "--loss", "mse"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("--loss mean_squared_error does not apply to a resumed run"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -30,6 +30,7 @@ use crate::applications::load_description;
 use crate::data::text::{Tokenizer, check_vocabulary};
 use crate::error::{Error, Result};
 use crate::io::config::ModelFile;
+use crate::losses::Loss;
 use crate::model::{FitOptions, Model};
 use crate::optimizers::{self, Clipping, LearningRate, Optimizer};
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,10 @@ pub struct RunOptions {
     pub seed: u64,
     /// An optimizer by name, with Keras's defaults, instead of the model file's.
     pub optimizer: Option<String>,
+    /// A loss by Keras's name (`sparse_categorical_crossentropy`, `mse`, or a class with
+    /// `from_logits`: `SparseCategoricalCrossentropy(from_logits=True)`) instead of the model
+    /// file's or the base's ([`loss_flag`]).
+    pub loss: Option<String>,
     /// A learning rate overriding the optimizer's.
     pub lr: Option<f32>,
     /// A learning-rate schedule, `NAME:KEY=VALUE,...` ([`LearningRate::parse_schedule`]).
@@ -285,6 +290,7 @@ pub fn prepare_new(options: &RunOptions) -> Result<PreparedRun> {
         model.set_attachment(TOKENIZER, tokenizer.to_json());
     }
     model.seed(options.seed);
+    let loss = loss_flag(options.loss.as_deref())?.unwrap_or(loss);
     let dataset = source.load_for(&mut model, loss)?;
     if source.is_text() {
         check_tokenizer(&model)?;
@@ -444,6 +450,16 @@ fn check_compile_options_match(model: &Model, options: &RunOptions) -> Result<()
             )));
         }
     }
+    if let Some(loss) = loss_flag(options.loss.as_deref())?
+        && Some(loss) != model.loss()
+    {
+        return Err(Error::Usage(format!(
+            "--loss {} does not apply to a resumed run: the saved model continues with its own loss ({}); leave \
+             --loss out, or train a new model",
+            loss.name(),
+            model.loss().map_or("none", |l| l.name())
+        )));
+    }
     if options.lr_schedule.is_some() {
         return Err(Error::Usage(
             "--lr-schedule does not apply to a resumed run: the saved model continues with its own learning \
@@ -502,6 +518,49 @@ fn with_record(name: String, mut model: Model, data: Dataset, source: DataSource
         plan,
         notices: Vec::new(),
     }
+}
+
+/// The loss `--loss` names: a Keras name (`mse`, `sparse_categorical_crossentropy`) or class
+/// name, optionally called with `from_logits` as in Keras
+/// (`SparseCategoricalCrossentropy(from_logits=True)`).
+///
+/// ```
+/// use strata::losses::Loss;
+/// let loss = strata::run::loss_flag(Some("SparseCategoricalCrossentropy(from_logits=True)")).unwrap();
+/// assert_eq!(loss, Some(Loss::SparseCategoricalCrossentropy { from_logits: true }));
+/// ```
+pub fn loss_flag(text: Option<&str>) -> Result<Option<Loss>> {
+    let Some(text) = text else { return Ok(None) };
+    let fail = |why: String| Error::Usage(format!("--loss {text}: {why}"));
+    let (name, arguments) = match text.split_once('(') {
+        Some((name, rest)) => {
+            let inside = rest
+                .trim()
+                .strip_suffix(')')
+                .ok_or_else(|| fail("a call ends with ')'".into()))?;
+            (name.trim(), inside.trim())
+        }
+        None => (text.trim(), ""),
+    };
+    let mut loss = Loss::from_name(name).map_err(|e| fail(e.to_string()))?;
+    if !arguments.is_empty() {
+        let value = match arguments
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim().to_ascii_lowercase()))
+        {
+            Some(("from_logits", v)) if v == "true" => true,
+            Some(("from_logits", v)) if v == "false" => false,
+            _ => {
+                return Err(fail(format!(
+                    "takes only from_logits=True or from_logits=False, not '{arguments}'"
+                )));
+            }
+        };
+        loss = loss
+            .with_from_logits(value)
+            .ok_or_else(|| fail(format!("{} has no from_logits", loss.name())))?;
+    }
+    Ok(Some(loss))
 }
 
 /// The model file's optimizer, or the one the options name, with the options' learning rate,

@@ -123,6 +123,7 @@ impl RunOptions {
             record.attach_to(&mut model);
         }
         let (optimizer, loss, metrics) = fresh_compile_settings(&model)?;
+        let loss = super::loss_flag(self.loss.as_deref())?.unwrap_or(loss);
         model.seed(self.seed);
         model.set_resume_point(0, 0);
         self.transfer.apply(&mut model)?;

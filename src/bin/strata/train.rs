@@ -33,6 +33,12 @@ pub(crate) struct TrainArgs {
     /// Optimizer by name, with Keras's defaults: sgd, adam, adamw, rmsprop, adagrad.
     #[arg(long)]
     optimizer: Option<String>,
+    /// Loss by Keras's name, instead of the model file's or --base's: sparse_categorical_crossentropy
+    /// (integer class labels), categorical_crossentropy, binary_crossentropy, mse, mae; a class
+    /// name may take from_logits, as Keras's: "SparseCategoricalCrossentropy(from_logits=True)"
+    /// for a head without softmax. A resumed run keeps its own.
+    #[arg(long)]
+    loss: Option<String>,
     /// Learning rate (overrides the optimizer's).
     #[arg(long)]
     lr: Option<f32>,
@@ -206,6 +212,7 @@ impl TrainArgs {
             batch_size: self.batch_size,
             seed: self.seed,
             optimizer: self.optimizer.clone(),
+            loss: self.loss.clone(),
             lr: self.lr,
             lr_schedule: self.lr_schedule.clone(),
             clipping: Clipping {
