@@ -253,3 +253,61 @@ fn resnet_reaches_98_percent_after_one_epoch_of_mnist() {
         "the decay ends near 0 after 938 steps, not {final_rate}"
     );
 }
+
+/// A base with a skip connection, as the Python package describes a model used as a layer.
+fn nested_base_entry() -> serde_json::Value {
+    serde_json::json!({
+        "class_name": "Functional",
+        "name": "base",
+        "config": {
+            "name": "base",
+            "layers": [
+                {"class_name": "InputLayer", "name": "pixels", "config": {"name": "pixels", "shape": [4]}, "inbound_nodes": []},
+                {"class_name": "Dense", "name": "inner", "config": {"name": "inner", "units": 4, "activation": "tanh"},
+                 "inbound_nodes": [[["pixels", 0, 0, {}]]]},
+                {"class_name": "Add", "name": "skip", "config": {"name": "skip"},
+                 "inbound_nodes": [[["pixels", 0, 0, {}], ["inner", 0, 0, {}]]]}
+            ],
+            "input_layers": [["pixels", 0, 0]],
+            "output_layers": [["skip", 0, 0]]
+        }
+    })
+}
+
+#[test]
+fn descriptions_holding_a_model_as_a_layer_open_it_up_and_record_it() {
+    let head = serde_json::json!({"class_name": "Dense", "config": {"name": "head", "units": 2}});
+    let input = serde_json::json!({"class_name": "InputLayer", "config": {"name": "image", "shape": [4]}});
+    // Sequential([Input, base, Dense]) and Model(image, head(base(image))).
+    let sequential = serde_json::json!({"class_name": "Sequential", "config": {"name": "outer",
+        "layers": [input, nested_base_entry(), head]}});
+    let mut called = nested_base_entry();
+    called["inbound_nodes"] = serde_json::json!([[["image", 0, 0]]]);
+    let mut head_called = head.clone();
+    head_called["name"] = "head".into();
+    head_called["inbound_nodes"] = serde_json::json!([[["base", 0, 0]]]);
+    let mut input_entry = input.clone();
+    input_entry["name"] = "image".into();
+    input_entry["inbound_nodes"] = serde_json::json!([]);
+    let functional = serde_json::json!({"class_name": "Functional", "config": {"name": "outer",
+        "layers": [input_entry, called, head_called],
+        "input_layers": [["image", 0, 0]], "output_layers": [["head", 0, 0]]}});
+    let x = Tensor::from_vec(vec![2, 4], (0..8).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
+    let mut outputs = Vec::new();
+    for description in [sequential, functional] {
+        let text = description.to_string();
+        let mut model = strata::io::config::parse(&text, strata::io::config::Format::Json, "description")
+            .unwrap()
+            .model;
+        let names: Vec<&str> = model.layers().iter().map(|l| l.name()).collect();
+        assert_eq!(names, ["image", "inner", "skip", "head"], "{text}");
+        let nested = model.nested_models();
+        assert_eq!(nested.len(), 1);
+        assert_eq!(nested[0].layer_names(), ["inner", "skip"]);
+        model.seed(7);
+        model.build(&[4]).unwrap();
+        outputs.push(model.predict(&x, 2).unwrap());
+    }
+    // The same graph either way: the same weights (same seed, same layer order), same outputs.
+    assert_eq!(outputs[0].data(), outputs[1].data());
+}

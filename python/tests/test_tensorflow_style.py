@@ -74,12 +74,19 @@ def test_activations_and_tf_nn_compute_on_arrays():
     assert tf.constant([1.0, 2.0]).numpy().dtype == np.float32
 
 
-def test_a_model_with_branches_cannot_be_nested_in_a_sequential():
+def test_a_model_with_branches_nests_in_a_sequential():
     inputs = tf.keras.Input((4,))
     branch = tf.keras.layers.Add()([tf.keras.layers.Dense(4)(inputs), inputs])
     model = tf.keras.Model(inputs, branch)
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 4)).astype("float32")
+    features = np.asarray(model.predict(x, verbose=0))
+    stacked = tf.keras.Sequential([model, tf.keras.layers.Dense(1, name="out")])
+    assert stacked.count_params() == 20 + 5
+    kernel, bias = stacked.get_layer("out").get_weights()
+    np.testing.assert_allclose(stacked.predict(x, verbose=0), features @ kernel + bias, atol=1e-5)
+    # After other layers, it is refused by name.
     with pytest.raises(NotImplementedError, match="has branches"):
-        tf.keras.Sequential([model, tf.keras.layers.Dense(1)])
+        tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(4), model])
 
 
 def test_normalization_adapts_to_the_data_as_in_the_regression_tutorial():

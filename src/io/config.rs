@@ -229,6 +229,35 @@ fn parse_value_with(root: &Value, origin: &str, applications: Option<Application
         })
 }
 
+/// A description whose layers include models used as layers (an entry of class `Functional`
+/// or `Sequential` holding its own config, as the Python package describes
+/// `Sequential([base, ...])` or `base(x)`): those models opened up as a Keras file's are, the
+/// result functional, with the models recorded under `"nested_models"`. `None` without any.
+fn with_nested_models_opened(root: &Value) -> Result<Option<Value>> {
+    let in_config = root.get("config").is_some_and(|config| config.get("layers").is_some());
+    let body = if in_config { &root["config"] } else { root };
+    let holds_models = body
+        .get("layers")
+        .and_then(Value::as_array)
+        .is_some_and(|entries| entries.iter().any(super::keras_nested::is_model));
+    if !holds_models {
+        return Ok(None);
+    }
+    let functional = matches!(
+        root.get("class_name").and_then(Value::as_str),
+        Some("Functional" | "Model")
+    );
+    let mut body = body.clone();
+    let flat = super::keras_nested::flatten(&mut body, functional).map_err(Error::Data)?;
+    body["nested_models"] = flat.nested.iter().map(crate::model::NestedModel::to_json).collect();
+    let mut opened = if in_config { root.clone() } else { body.clone() };
+    if in_config {
+        opened["config"] = body;
+    }
+    opened["class_name"] = Value::from("Functional");
+    Ok(Some(opened))
+}
+
 /// The layer list of a description: under `config` in Keras's `to_json()`, else at the top.
 fn layer_entries_mut(root: &mut Value) -> Option<&mut Vec<Value>> {
     if root.get("config").is_some_and(|config| config.get("layers").is_some()) {
@@ -330,6 +359,9 @@ pub(crate) fn compile_with(
 }
 
 fn from_value(root: &Value, applications: Option<ApplicationResolver>) -> Result<ModelFile> {
+    if let Some(opened) = with_nested_models_opened(root)? {
+        return from_value(&opened, applications);
+    }
     // Keras's to_json nests the layers under "config"; strata's own files keep them at the top.
     let body = match root.get("config") {
         Some(config) if config.get("layers").is_some() => config,

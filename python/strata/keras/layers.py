@@ -28,6 +28,10 @@ class KerasTensor:
         return (None, *shape) if shape is not None else None
 
     def _reference(self):
+        if getattr(self._layer, "_is_model", False):
+            # A nested model's calls: Keras 3's three elements, numbered from 0 (tf.keras 2's
+            # four-element references number a model's calls from 1).
+            return [self._layer.name, self._node_index, self._tensor_index]
         return [self._layer.name, self._node_index, self._tensor_index, {}]
 
     def __repr__(self):

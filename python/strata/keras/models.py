@@ -19,6 +19,9 @@ from .layers import InputLayer, KerasTensor, Lambda, Layer
 class Model:
     """Keras's functional ``Model(inputs, outputs)``."""
 
+    #: A model can be called as a layer (see ``KerasTensor._reference``).
+    _is_model = True
+
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
         frozen = kwargs.pop("trainable", True) is False
         if kwargs:
@@ -69,7 +72,7 @@ class Model:
                 raise ValueError(f"keras.Model: two layers are named '{layer.name}'")
             seen.add(id(layer))
             names[layer.name] = layer
-            for node in layer._inbound_nodes:
+            for node in getattr(layer, "_inbound_nodes", []):
                 for tensor in node:
                     visit(tensor._layer)
             order.append(layer)
@@ -77,8 +80,12 @@ class Model:
         for t in self._outputs:
             visit(t._layer)
         self._all_layers = order
+        self._weight_sources = []
         for layer in order:
-            layer._model = self
+            if isinstance(layer, Model):
+                self._take_nested_layers(layer)
+            else:
+                layer._model = self
 
     def _description(self):
         entries = []
@@ -334,11 +341,58 @@ class Model:
         outputs = engine.predict(xs, _count(batch_size or 32, "batch_size"))
         return outputs if len(outputs) > 1 else outputs[0]
 
-    def __call__(self, x, training=False):
-        if isinstance(x, KerasTensor) or (isinstance(x, (list, tuple)) and any(isinstance(t, KerasTensor) for t in x)):
-            raise NotImplementedError("calling a model on symbolic tensors (a model as a layer)")
+    def __call__(self, x, training=False, mask=None):
+        many = isinstance(x, (list, tuple))
+        tensors = list(x) if many else [x]
+        if any(isinstance(t, KerasTensor) for t in tensors):
+            return self._call_symbolic(tensors)
         # TensorFlow programs call ``.numpy()`` on the result: a strata.Tensor answers it.
         return as_tensor(self.predict(x))
+
+    def _call_symbolic(self, tensors):
+        """The model as a layer of a functional model (``x = base(inputs, training=False)``):
+        described as a nested model, which strata opens up (its layers keep their names and
+        weights) and records by name, as it does a Keras file's. ``training=False`` is how a
+        frozen base runs in strata anyway (BatchNormalization of frozen layers in inference)."""
+        if not all(isinstance(t, KerasTensor) for t in tensors):
+            raise NotImplementedError(f"model '{self.name}': called on symbolic tensors and arrays at once")
+        if len(tensors) != self._input_count():
+            raise ValueError(f"model '{self.name}' takes {self._input_count()} inputs, called on {len(tensors)}")
+        if not hasattr(self, "_inbound_nodes"):
+            self._inbound_nodes = []
+        self._inbound_nodes.append(tensors)
+        node = len(self._inbound_nodes) - 1
+        outputs = [KerasTensor(self, node, i) for i in range(max(1, len(self._outputs)))]
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    def _entry(self):
+        """This model as a layer of another: Keras's entry of a nested model."""
+        if isinstance(self, _Loaded):
+            description = json.loads(self._engine.config())
+        else:
+            description = self._description()
+        body = dict(description.get("config", {}), name=self.name)
+        body.pop("nested_models", None)
+        return {"class_name": description.get("class_name", "Functional"), "name": self.name, "config": body}
+
+    def _take_nested_layers(self, model):
+        """Makes the layers of `model`, nested in this one, answer for this model (``trainable``,
+        weights), which starts from the weights `model` holds now."""
+        inner = [layer for layer in model._all_layers if not isinstance(layer, InputLayer)]
+        for layer in inner:
+            layer._model = self
+        source = model._engine_or_none()
+        if source is not None and source.input_shapes():
+            self._weight_sources.append((source, [layer.name for layer in inner]))
+
+    def _copy_nested_weights(self, engine):
+        """Gives the layers of nested models the weights their models held when they were added."""
+        for source, names in self._weight_sources:
+            for name in names:
+                weights = list(source.get_weights(name))
+                if weights:
+                    engine.set_weights(weights, name)
+        self._weight_sources = []
 
     def train_on_batch(self, *args, **kwargs):
         raise NotImplementedError("train_on_batch: strata trains with fit")
@@ -415,6 +469,9 @@ class Sequential(Model):
         self.name = name or unique_name("sequential")
         self._layers = []
         self._weight_sources = []
+        # A model with branches as the first layer, and the keras.Input before it, if any.
+        self._graph_base = None
+        self._graph_input = None
         for layer in layers or []:
             self.add(layer)
         if not trainable:
@@ -439,6 +496,8 @@ class Sequential(Model):
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"All layers added to a Sequential model should have unique names. "
                              f"Name '{layer.name}' is already the name of a layer in this model.")
+        if self._engine is not None and self._graph_base is not None:
+            raise NotImplementedError("Sequential.add: a layer added after a model with a nested base was built")
         self._layers.append(layer)
         layer._model = self
         if self._engine is not None:
@@ -452,8 +511,8 @@ class Sequential(Model):
         opened = isinstance(model, Sequential) or (
             model._class_name == "Sequential" if isinstance(model, _Loaded) else _is_chain(model))
         if not opened:
-            raise NotImplementedError(
-                f"Sequential.add: the model '{model.name}' has branches; nest only Sequential (or linear) models")
+            self._add_graph_model(model)
+            return
         inner = [layer for layer in model._all_layers if not (self._layers and isinstance(layer, InputLayer))]
         source = model._engine_or_none()
         if source is not None and source.input_shapes():
@@ -461,25 +520,52 @@ class Sequential(Model):
         for layer in inner:
             self.add(layer)
 
-    def _copy_nested_weights(self, engine):
-        """Gives the layers of nested models the weights their models held when they were added."""
-        for source, names in self._weight_sources:
-            for name in names:
-                weights = list(source.get_weights(name))
-                if weights:
-                    engine.set_weights(weights, name)
-        self._weight_sources = []
+    def _add_graph_model(self, model):
+        """A model with branches as the first layer, as Keras's transfer-learning recipe writes
+        ``Sequential([base, GlobalAveragePooling2D(), Dense(5)])``: described as a nested model,
+        which strata opens up (its layers keep their names and weights) and records by name, as
+        it does a Keras file's; ``base.trainable = False`` freezes its layers in this model."""
+        if self._graph_base is not None or any(not isinstance(layer, InputLayer) for layer in self._layers):
+            raise NotImplementedError(
+                f"Sequential.add: the model '{model.name}' has branches; strata nests such a model only as the "
+                "first layer (after a keras.Input), or call it on a symbolic tensor in a functional model")
+        if self._engine is not None:
+            raise NotImplementedError("Sequential.add: a model with branches added after the model was built")
+        if model._input_count() != 1 or len(model._outputs) != 1:
+            raise NotImplementedError(
+                f"Sequential.add: the model '{model.name}' has {model._input_count()} inputs and "
+                f"{len(model._outputs)} outputs; a layer of a Sequential takes one and gives one")
+        self._graph_input = self._layers[0] if self._layers else None
+        self._layers = []
+        self._graph_base = model
+        self._take_nested_layers(model)
+
+    def _graph_entries(self):
+        """The keras.Input (the base's own shape without one) and the nested base's entry."""
+        base = self._graph_base
+        if self._graph_input is not None:
+            first = self._graph_input._entry()
+        else:
+            if isinstance(base, _Loaded):
+                shape = list(base._engine.input_shapes()[0])
+            else:
+                shape = base._inputs[0]._layer._config["shape"]
+            first = {"class_name": "InputLayer", "config": {"name": f"{self.name}_input", "shape": shape}}
+        return [first, base._entry()]
 
     def pop(self):
         raise NotImplementedError("Sequential.pop")
 
     @property
     def _all_layers(self):
-        return self._layers
+        if self._graph_base is None:
+            return self._layers
+        return [layer for layer in self._graph_base._all_layers if not isinstance(layer, InputLayer)] + self._layers
 
     @property
     def layers(self):
-        return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+        layers = [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+        return layers if self._graph_base is None else [self._graph_base] + layers
 
     @property
     def inputs(self):
@@ -493,6 +579,9 @@ class Sequential(Model):
         return 1
 
     def _declared_shapes(self):
+        if self._graph_base is not None:
+            first = self._graph_entries()[0]["config"]["shape"]
+            return None if None in first else [[int(d) for d in first]]
         if not self._layers:
             return None
         config = self._layers[0]._config
@@ -502,7 +591,9 @@ class Sequential(Model):
         return [[int(d) for d in shape]]
 
     def _description(self):
-        return {"class_name": "Sequential", "config": {"name": self.name, "layers": [l._entry() for l in self._layers]}}
+        entries = [] if self._graph_base is None else self._graph_entries()
+        entries += [layer._entry() for layer in self._layers]
+        return {"class_name": "Sequential", "config": {"name": self.name, "layers": entries}}
 
 
 class _Loaded(Model):
