@@ -78,6 +78,40 @@ impl Engine {
         Ok(Engine::holding(description(text, "the model")?.model))
     }
 
+    /// A Keras application, `arguments` as a description's `application` table holds them
+    /// (`{"name": "MobileNetV2", "input_shape": [96, 96, 3], "weights": "w.h5", ...}`), named
+    /// `model_name` (Keras's default name without one), built with its weights.
+    #[staticmethod]
+    #[pyo3(signature = (arguments, model_name=None))]
+    fn application(py: Python<'_>, arguments: &str, model_name: Option<&str>) -> PyResult<Engine> {
+        let arguments: serde_json::Value = serde_json::from_str(arguments)
+            .map_err(|e| PyValueError::new_err(format!("application arguments: {e}")))?;
+        let mut description = serde_json::json!({ "application": arguments });
+        if let Some(name) = model_name {
+            description["name"] = name.into();
+        }
+        let model = py.allow_threads(|| {
+            guarded("keras.applications", || {
+                let text = description.to_string();
+                let file = strata::applications::parse_description(&text, Format::Json, "keras.applications")
+                    .map_err(to_python)?;
+                let mut model = file.model;
+                if model.input_shapes().is_empty() {
+                    // Built at once, as Keras's builders make the weights.
+                    let shape = model
+                        .layers()
+                        .first()
+                        .and_then(|l| l.declared_input_shape())
+                        .map(<[usize]>::to_vec);
+                    let shape = shape.ok_or_else(|| PyValueError::new_err("the application has no input shape"))?;
+                    model.build(&shape).map_err(to_python)?;
+                }
+                Ok(model)
+            })
+        })?;
+        Ok(Engine::holding(model))
+    }
+
     /// A model saved by `save` (or a Keras `.keras` / `.h5` file).
     #[staticmethod]
     fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Engine> {

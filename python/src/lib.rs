@@ -11,6 +11,7 @@ mod errors;
 use arrays::array_from;
 use errors::{guarded, to_python};
 use numpy::PyArrayDyn;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 /// `((x_train, y_train), (x_test, y_test))` as arrays.
@@ -129,6 +130,37 @@ fn word_index(py: Python<'_>, name: &str) -> PyResult<std::collections::HashMap<
 }
 
 /// The layer class names strata's registry builds (Keras's names).
+/// Every Keras application: `(strata's name, Keras's name, preprocessing mode)`.
+#[pyfunction]
+fn applications() -> Vec<(&'static str, &'static str, &'static str)> {
+    strata::applications::keras_names()
+        .into_iter()
+        .map(|(name, keras, mode)| (name, keras, mode.name()))
+        .collect()
+}
+
+/// One decoded class: `(wnid, name, score)`, as Keras's `decode_predictions` gives it.
+type Decoded = (&'static str, &'static str, f32);
+
+/// Keras's `decode_predictions(preds, top)`: per sample, the `top` most probable ImageNet
+/// classes.
+#[pyfunction]
+fn decode_predictions(preds: Vec<Vec<f32>>, top: usize) -> PyResult<Vec<Vec<Decoded>>> {
+    let rows = preds.len();
+    let columns = preds.first().map_or(0, Vec::len);
+    if preds.iter().any(|row| row.len() != columns) {
+        return Err(PyValueError::new_err(
+            "decode_predictions: preds rows of different lengths",
+        ));
+    }
+    let tensor = strata::Tensor::from_vec(vec![rows, columns], preds.concat()).map_err(to_python)?;
+    let decoded = strata::applications::decode_predictions(&tensor, top).map_err(to_python)?;
+    Ok(decoded
+        .into_iter()
+        .map(|sample| sample.into_iter().map(|p| (p.wnid, p.name, p.probability)).collect())
+        .collect())
+}
+
 #[pyfunction]
 fn layer_classes() -> Vec<&'static str> {
     strata::layers::REGISTRY.iter().map(|r| r.class_name).collect()
@@ -159,6 +191,8 @@ fn _strata(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(load_sequences, module)?)?;
     module.add_function(wrap_pyfunction!(word_index, module)?)?;
     module.add_function(wrap_pyfunction!(layer_classes, module)?)?;
+    module.add_function(wrap_pyfunction!(applications, module)?)?;
+    module.add_function(wrap_pyfunction!(decode_predictions, module)?)?;
     module.add_function(wrap_pyfunction!(layer_positional, module)?)?;
     module.add_function(wrap_pyfunction!(_panic_for_test, module)?)?;
     Ok(())

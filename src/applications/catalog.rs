@@ -252,6 +252,12 @@ fn find(name: &str) -> Result<&'static Application> {
         .ok_or_else(|| Error::unknown("application", name, &names()))
 }
 
+/// Every application as `(strata's name, Keras's name, its family's preprocessing mode)`, in
+/// Keras's documentation order: `("mobilenet_v2", "MobileNetV2", Mode::Tf)`, ...
+pub fn keras_names() -> Vec<(&'static str, &'static str, Mode)> {
+    APPLICATIONS.iter().map(|a| (a.name, a.keras, a.mode)).collect()
+}
+
 /// strata's names of every application, as [`application`] and description files take them.
 pub fn names() -> Vec<&'static str> {
     APPLICATIONS.iter().map(|a| a.name).collect()

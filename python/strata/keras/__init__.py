@@ -1,14 +1,15 @@
 """``strata.keras``: Keras's API on strata's engine. ``import strata.keras as keras`` in place of
 ``import keras`` (or ``from tensorflow import keras``)."""
 
-from . import activations, callbacks, datasets, initializers, layers, losses, metrics, models, ops, optimizers
+from . import activations, applications, callbacks, datasets, initializers, layers, losses, metrics, models
+from . import ops, optimizers
 from . import preprocessing, regularizers, utils
 from .layers import Input
 from .models import Model, Sequential
 
 __version__ = "3.0.0-strata"
 
-__all__ = ["activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
+__all__ = ["activations", "applications", "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
            "ops", "optimizers", "preprocessing", "regularizers", "utils", "Input", "Model", "Sequential"]
 
 
