@@ -241,6 +241,27 @@ impl Engine {
         })
     }
 
+    /// Per weight of layer `name` (of every layer without one), in `get_weights`'s order:
+    /// whether training changes it (Keras's `trainable_weights`): its layer is trainable and
+    /// it is not a BatchNormalization moving statistic.
+    #[pyo3(signature = (name=None))]
+    fn weights_trainable(&self, name: Option<&str>) -> PyResult<Vec<bool>> {
+        self.with("trainable_weights", |model| {
+            let layers: Vec<&dyn strata::layers::Layer> = match name {
+                Some(name) => vec![model.get_layer(name).map_err(to_python)?],
+                None => model.layers().iter().map(|l| l.as_ref()).collect(),
+            };
+            Ok(layers
+                .into_iter()
+                .flat_map(|layer| {
+                    let trainable = layer.is_trainable();
+                    layer.params().into_iter().map(move |id| (trainable, id))
+                })
+                .map(|(trainable, id)| trainable && model.is_trainable_variable(id))
+                .collect())
+        })
+    }
+
     /// Whether layer `name` is trainable.
     fn layer_trainable(&self, name: &str) -> PyResult<bool> {
         self.with("trainable", |model| {

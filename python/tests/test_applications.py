@@ -45,6 +45,15 @@ def test_the_transfer_learning_recipe_trains_the_head_only(tmp_path):
     outputs = layers.Dense(3, activation="softmax", name="head")(layers.Dropout(0.2)(features))
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # Keras's counts: the head's kernel and bias train; the base's weights and every
+    # BatchNormalization's moving statistics do not.
+    assert [w.shape for w in model.trainable_weights] == [(192, 3), (3,)]
+    assert len(model.non_trainable_weights) == len(base.get_weights())
+    norm = next(layer for layer in base.layers if type(layer).__name__ == "BatchNormalization")
+    assert (len(norm.trainable_weights), len(norm.non_trainable_variables)) == (0, 4)
+    base.trainable = True
+    assert (len(norm.trainable_weights), len(norm.non_trainable_weights)) == (2, 2)
+    base.trainable = False
     before = {layer.name: [np.array(w) for w in layer.get_weights()] for layer in base.layers}
     head_before = [np.array(w) for w in model.get_layer("head").get_weights()]
     model.fit(x, np.arange(len(x)) % 3, epochs=2, verbose=0)
@@ -81,3 +90,18 @@ def test_preprocess_input_and_decode_predictions_follow_keras():
     decoded = keras.applications.imagenet_utils.decode_predictions(preds, top=2)
     assert [(wnid, name) for wnid, name, _ in decoded[0]] == [("n02123045", "tabby"), ("n02124075", "Egyptian_cat")]
     assert decoded[0][0][2] == pytest.approx(0.7)
+
+
+def test_preprocess_input_on_a_symbolic_tensor_is_the_layers_that_compute_it():
+    rng = np.random.default_rng(0)
+    pixels = rng.uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    for family in ["mobilenet_v2", "densenet"]:
+        module = getattr(keras.applications, family)
+        inputs = keras.Input((4, 4, 3))
+        model = keras.Model(inputs, module.preprocess_input(inputs))
+        np.testing.assert_allclose(model.predict(pixels, verbose=0), module.preprocess_input(pixels),
+                                   rtol=1e-5, atol=1e-5, err_msg=family)
+    inputs = keras.Input((4, 4, 3))
+    assert keras.applications.efficientnet.preprocess_input(inputs) is inputs
+    with pytest.raises(NotImplementedError, match="caffe"):
+        keras.applications.resnet50.preprocess_input(inputs)

@@ -185,7 +185,7 @@ impl Model {
 
     /// Whether the weight `id` is trained when its layer is (BatchNormalization's moving
     /// statistics never are), whatever the layer's flag is now.
-    pub(crate) fn is_trainable_variable(&self, id: crate::autograd::ParamId) -> bool {
+    pub fn is_trainable_variable(&self, id: crate::autograd::ParamId) -> bool {
         self.network
             .weight_owners
             .get(id.index())

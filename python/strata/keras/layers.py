@@ -148,6 +148,25 @@ class Layer(Serializable):
     def count_params(self):
         return sum(int(w.size) for w in self.get_weights())
 
+    def _weights_where(self, trainable):
+        engine = self._engine()
+        if engine is None:
+            return []
+        return [w for w, t in zip(engine.get_weights(self.name), engine.weights_trainable(self.name)) if t == trainable]
+
+    @property
+    def trainable_weights(self):
+        """The weights training changes (none when frozen; never BatchNormalization's moving
+        statistics)."""
+        return self._weights_where(True)
+
+    @property
+    def non_trainable_weights(self):
+        return self._weights_where(False)
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
     def __repr__(self):
         return f"<{type(self).class_name or type(self).__name__} name={self.name}>"
 

@@ -420,6 +420,22 @@ class Model:
     def count_params(self):
         return self._make_engine().count_params()
 
+    def _weights_where(self, trainable):
+        engine = self._make_engine()
+        return [w for w, t in zip(engine.get_weights(), engine.weights_trainable()) if t == trainable]
+
+    @property
+    def trainable_weights(self):
+        """The weights training changes (frozen layers' and moving statistics left out)."""
+        return self._weights_where(True)
+
+    @property
+    def non_trainable_weights(self):
+        return self._weights_where(False)
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
     @property
     def trainable(self):
         return any(layer.trainable for layer in self.layers)

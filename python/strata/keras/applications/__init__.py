@@ -17,6 +17,7 @@ import types
 import numpy as np
 
 from ... import _strata
+from ..layers import KerasTensor
 from ..models import _Loaded
 
 # Keras's positional order of each family's builder arguments (the rest take Keras's common
@@ -52,10 +53,31 @@ def _module_of(name):
     return name
 
 
+def _preprocess_symbolic(x, mode):
+    """``preprocess_input`` on a symbolic tensor (``x = preprocess_input(inputs)`` in a functional
+    model, as TensorFlow's transfer-learning tutorial writes it): the layers that compute it."""
+    from .. import layers
+
+    if mode == "tf":
+        return layers.Rescaling(1 / 127.5, offset=-1.0)(x)
+    if mode == "torch":
+        scaled = layers.Rescaling(1 / 255.0)(x)
+        return layers.Normalization(mean=_TORCH_MEAN.tolist(), variance=(_TORCH_STD ** 2).tolist())(scaled)
+    if mode == "unit":
+        return layers.Rescaling(1 / 255.0)(x)
+    if mode == "caffe":
+        raise NotImplementedError(
+            "preprocess_input (caffe mode: RGB to BGR) on a symbolic tensor is not supported by strata: "
+            "prepare the arrays with preprocess_input before fit and predict")
+    return x
+
+
 def _preprocess(x, mode, data_format=None):
     """Keras's ``imagenet_utils.preprocess_input`` of channels-last images of 0-255 pixels."""
     if data_format not in (None, "channels_last"):
         raise NotImplementedError("preprocess_input: strata's images are channels_last")
+    if isinstance(x, KerasTensor):
+        return _preprocess_symbolic(x, mode)
     x = np.asarray(x, dtype="float32")
     if mode == "tf":
         return x / 127.5 - 1.0
