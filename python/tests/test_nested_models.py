@@ -98,3 +98,20 @@ def test_a_base_with_branches_after_other_layers_is_refused_by_name():
         assert "'base' has branches" in str(error) and "first layer" in str(error)
     else:
         raise AssertionError("a branched model after other layers was accepted")
+
+
+def test_an_augmentation_sequential_without_an_input_is_called_on_a_tensor():
+    # TensorFlow's tutorial: data_augmentation = Sequential([RandomFlip(...), RandomRotation(...)]),
+    # x = data_augmentation(inputs); the layers act in training only.
+    rng = np.random.default_rng(4)
+    augmentation = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.2)])
+    inputs = keras.Input((4, 4, 3))
+    outputs = layers.Dense(2, name="head")(layers.Flatten()(augmentation(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.count_params()
+    kernel, bias = randomize(model.get_layer("head"), rng)
+    x = rng.uniform(0, 1, (3, 4, 4, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), x.reshape(3, -1) @ kernel + bias, atol=1e-5)
+    model.compile("adam", "mse")
+    history = model.fit(x, rng.uniform(-1, 1, (3, 2)).astype("float32"), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

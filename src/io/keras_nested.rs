@@ -56,7 +56,7 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
         });
     }
     if !functional {
-        sequential_to_functional(body)?;
+        sequential_to_functional(body, false)?;
     }
     let entries = body
         .get("layers")
@@ -160,7 +160,7 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
             .pointer("/layers/0/class_name")
             .is_some_and(|class| class == "InputLayer");
         if class == "Sequential" {
-            sequential_to_functional(&mut inner)?;
+            sequential_to_functional(&mut inner, true)?;
         } else {
             super::keras_ops::as_layers(&mut inner);
             super::keras_references::to_inbound_references(&mut inner)?;
@@ -239,7 +239,9 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
 }
 
 /// A `Sequential` config rewritten as a functional one: each layer reads the one before it.
-fn sequential_to_functional(body: &mut Value) -> Result<(), String> {
+/// A `nested` one may leave its input shape unsaid (Keras's `Sequential([RandomFlip(), ...])`
+/// called on a tensor): its input stands for what it is called on, and is dropped.
+fn sequential_to_functional(body: &mut Value, nested: bool) -> Result<(), String> {
     let name = body
         .get("name")
         .and_then(Value::as_str)
@@ -256,10 +258,11 @@ fn sequential_to_functional(body: &mut Value) -> Result<(), String> {
         .and_then(Value::as_str)
         == Some("InputLayer");
     if !starts_with_input {
-        let shape = body
-            .get("build_input_shape")
-            .cloned()
-            .ok_or_else(|| format!("the Sequential model '{name}' gives no input shape"))?;
+        let shape = match body.get("build_input_shape") {
+            Some(shape) => shape.clone(),
+            None if nested => Value::Null,
+            None => return Err(format!("the Sequential model '{name}' gives no input shape")),
+        };
         let input =
             json!({"class_name": "InputLayer", "config": {"name": format!("{name}_input"), "batch_shape": shape}});
         entries.insert(0, input);

@@ -161,6 +161,9 @@ class Model:
     def _input_count(self):
         return len(self._inputs)
 
+    def _output_count(self):
+        return max(1, len(self._outputs))
+
     def build(self, input_shape=None):
         """Builds the weights for ``input_shape`` (the batch dimension first, as Keras)."""
         engine = self._make_engine()
@@ -362,7 +365,7 @@ class Model:
             self._inbound_nodes = []
         self._inbound_nodes.append(tensors)
         node = len(self._inbound_nodes) - 1
-        outputs = [KerasTensor(self, node, i) for i in range(max(1, len(self._outputs)))]
+        outputs = [KerasTensor(self, node, i) for i in range(self._output_count())]
         return outputs if len(outputs) > 1 else outputs[0]
 
     def _entry(self):
@@ -547,10 +550,10 @@ class Sequential(Model):
                 "first layer (after a keras.Input), or call it on a symbolic tensor in a functional model")
         if self._engine is not None:
             raise NotImplementedError("Sequential.add: a model with branches added after the model was built")
-        if model._input_count() != 1 or len(model._outputs) != 1:
+        if model._input_count() != 1 or model._output_count() != 1:
             raise NotImplementedError(
                 f"Sequential.add: the model '{model.name}' has {model._input_count()} inputs and "
-                f"{len(model._outputs)} outputs; a layer of a Sequential takes one and gives one")
+                f"{model._output_count()} outputs; a layer of a Sequential takes one and gives one")
         self._graph_input = self._layers[0] if self._layers else None
         self._layers = []
         self._graph_base = model
@@ -592,6 +595,9 @@ class Sequential(Model):
         raise NotImplementedError("Sequential.outputs")
 
     def _input_count(self):
+        return 1
+
+    def _output_count(self):
         return 1
 
     def _declared_shapes(self):
