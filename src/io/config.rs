@@ -250,10 +250,14 @@ fn with_nested_models_opened(root: &Value) -> Result<Option<Value>> {
     let mut body = body.clone();
     let flat = super::keras_nested::flatten(&mut body, functional).map_err(Error::Data)?;
     body["nested_models"] = flat.nested.iter().map(crate::model::NestedModel::to_json).collect();
-    let mut opened = if in_config { root.clone() } else { body.clone() };
-    if in_config {
-        opened["config"] = body;
-    }
+    let mut opened = match in_config {
+        true => {
+            let mut root = root.clone();
+            root["config"] = body;
+            root
+        }
+        false => body,
+    };
     opened["class_name"] = Value::from("Functional");
     Ok(Some(opened))
 }
