@@ -47,7 +47,24 @@ class KerasTensor:
     __getitem__ = _unsupported
 
 
-class Layer(Serializable):
+class WeightLists:
+    """Keras's ``trainable_weights`` / ``non_trainable_weights`` (and ``_variables``) of a layer
+    or model, from its ``_weights_where(trainable)``: what training changes, frozen layers'
+    weights and BatchNormalization's moving statistics left out."""
+
+    @property
+    def trainable_weights(self):
+        return self._weights_where(True)
+
+    @property
+    def non_trainable_weights(self):
+        return self._weights_where(False)
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+
+class Layer(Serializable, WeightLists):
     """A Keras layer. ``args`` fill the class's positional parameters in Keras's order;
     ``name``, ``trainable``, ``input_shape`` / ``input_dim`` / ``batch_input_shape`` (on a
     first layer, Keras 2's spelling) and ``dtype`` are accepted by every layer."""
@@ -153,19 +170,6 @@ class Layer(Serializable):
         if engine is None:
             return []
         return [w for w, t in zip(engine.get_weights(self.name), engine.weights_trainable(self.name)) if t == trainable]
-
-    @property
-    def trainable_weights(self):
-        """The weights training changes (none when frozen; never BatchNormalization's moving
-        statistics)."""
-        return self._weights_where(True)
-
-    @property
-    def non_trainable_weights(self):
-        return self._weights_where(False)
-
-    trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
 
     def __repr__(self):
         return f"<{type(self).class_name or type(self).__name__} name={self.name}>"

@@ -13,10 +13,10 @@ from . import _config, callbacks as callbacks_module, losses as losses_module, m
 from . import optimizers as optimizers_module
 from ..tensor import as_tensor
 from ._config import as_float32, unique_name
-from .layers import InputLayer, KerasTensor, Lambda, Layer
+from .layers import InputLayer, KerasTensor, Lambda, Layer, WeightLists
 
 
-class Model:
+class Model(WeightLists):
     """Keras's functional ``Model(inputs, outputs)``."""
 
     #: A model can be called as a layer (see ``KerasTensor._reference``).
@@ -426,18 +426,6 @@ class Model:
     def _weights_where(self, trainable):
         engine = self._make_engine()
         return [w for w, t in zip(engine.get_weights(), engine.weights_trainable()) if t == trainable]
-
-    @property
-    def trainable_weights(self):
-        """The weights training changes (frozen layers' and moving statistics left out)."""
-        return self._weights_where(True)
-
-    @property
-    def non_trainable_weights(self):
-        return self._weights_where(False)
-
-    trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
 
     @property
     def trainable(self):
