@@ -79,19 +79,23 @@ pub fn matmul(
     {
         return split_k(a, transpose_a, b, c, m, k, n, accumulate);
     }
+    let whole_a = Operand {
+        data: a,
+        col_stride: a_col_stride as isize,
+        row_stride: a_row_stride as isize,
+    };
+    // Likewise: few rows and many columns are split by columns whatever the thread count.
+    if macs >= PARALLEL_MIN_MACS && m < COLUMN_SPLIT_MAX_ROWS && n >= 2 * COLUMN_BLOCK {
+        return split_columns(&mut c[..m * n], (m, k, n), whole_a, b, accumulate);
+    }
     let threads = rayon::current_num_threads();
     if macs < PARALLEL_MIN_MACS || threads == 1 {
-        let a = Operand {
-            data: a,
-            col_stride: a_col_stride as isize,
-            row_stride: a_row_stride as isize,
-        };
         return gemm_into(
             &mut c[..m * n],
             m,
             n,
             k,
-            a,
+            whole_a,
             b,
             accumulate,
             gemm_common::Parallelism::None,
@@ -99,17 +103,12 @@ pub fn matmul(
     }
     if m < MIN_ROWS_PER_THREAD * threads {
         // Too few rows to share out: let gemm split the columns itself.
-        let a = Operand {
-            data: a,
-            col_stride: a_col_stride as isize,
-            row_stride: a_row_stride as isize,
-        };
         return gemm_into(
             &mut c[..m * n],
             m,
             n,
             k,
-            a,
+            whole_a,
             b,
             accumulate,
             gemm_common::Parallelism::Rayon(threads),
@@ -174,6 +173,11 @@ const SPLIT_K_MAX_THREADS: usize = 2;
 const SPLIT_K_MIN_DEPTH: usize = 256;
 /// The largest output (values) split this way: the second half's output is a scratch buffer.
 const SPLIT_K_MAX_OUTPUTS: usize = 1 << 16;
+/// Products with fewer rows than this and at least two blocks of columns are split by
+/// columns ([`split_columns`]).
+const COLUMN_SPLIT_MAX_ROWS: usize = 64;
+/// Columns per block of [`split_columns`].
+const COLUMN_BLOCK: usize = 512;
 
 /// `c (+)= a·b` as `a[:, ..h]·b[..h, :]` into `c` and `a[:, h..]·b[h.., :]` into a scratch
 /// buffer, in parallel, then `c += scratch`.
@@ -254,6 +258,57 @@ impl Operand<'_> {
     }
 }
 
+/// The result of [`split_columns`], which its threads share.
+#[derive(Clone, Copy)]
+struct SharedResult(*mut f32);
+// SAFETY: the threads of `split_columns` write disjoint columns.
+unsafe impl Send for SharedResult {}
+unsafe impl Sync for SharedResult {}
+
+impl SharedResult {
+    /// The first value of column `first` (a method, so closures capture the whole `Send`
+    /// struct rather than its pointer field).
+    ///
+    /// # Safety
+    /// `first` must be a column of the result.
+    unsafe fn column(self, first: usize) -> *mut f32 {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.add(first) }
+    }
+}
+
+/// `c (+)= a·b` as products of blocks of [`COLUMN_BLOCK`] columns of `b` and `c`, each one
+/// single-threaded gemm call, the blocks shared out among the threads.
+///
+/// Why: with few rows (a 1×1 convolution on a 7×7 map at batch 1: 49 rows, 2048 columns)
+/// neither the rows nor the depth can be split, and gemm's own parallel split of the columns
+/// ran at half the rate of two independent calls (docs/PERFORMANCE.md). The blocks do not
+/// depend on the thread count, so neither do the results.
+fn split_columns(c: &mut [f32], (m, k, n): (usize, usize, usize), a: Operand, b: Operand, accumulate: bool) {
+    let result = SharedResult(c.as_mut_ptr());
+    (0..n.div_ceil(COLUMN_BLOCK)).into_par_iter().for_each(|block| {
+        let first = block * COLUMN_BLOCK;
+        let columns = COLUMN_BLOCK.min(n - first);
+        let b_block = Operand {
+            data: &b.data[first * b.col_stride as usize..],
+            ..b
+        };
+        // SAFETY: `c` holds m×n values (the caller's slice); this block writes only its
+        // columns `first..first + columns` of them, which no other block writes, and reads
+        // nothing of `c` but those (when accumulating).
+        unsafe {
+            gemm_raw(
+                (result.column(first), n),
+                (m, columns, k),
+                a,
+                b_block,
+                accumulate,
+                gemm_common::Parallelism::None,
+            )
+        }
+    });
+}
+
 /// `c (m×n, row-major) = a·b`, or `c += a·b`, through `gemm::gemm`.
 #[allow(clippy::too_many_arguments)]
 fn gemm_into(
@@ -266,12 +321,29 @@ fn gemm_into(
     accumulate: bool,
     parallelism: gemm_common::Parallelism,
 ) {
+    // SAFETY: `c` holds the m×n values (the caller's slices are checked by `matmul`).
+    unsafe { gemm_raw((c.as_mut_ptr(), n), (m, n, k), a, b, accumulate, parallelism) }
+}
+
+/// [`gemm_into`] on a result given as its first value and row stride.
+///
+/// # Safety
+/// Rows `0..m`, columns `0..n` of the result must be valid for writes (and reads when
+/// `accumulate`), and written by no one else during the call.
+unsafe fn gemm_raw(
+    (c, c_row_stride): (*mut f32, usize),
+    (m, n, k): (usize, usize, usize),
+    a: Operand,
+    b: Operand,
+    accumulate: bool,
+    parallelism: gemm_common::Parallelism,
+) {
     let alpha = if accumulate { 1.0 } else { 0.0 };
     // `gemm::gemm` would first make the destination column-major by computing the transposed
     // product, `cᵀ = bᵀ·aᵀ`, then call gemm-f32's kernel. We call that kernel directly (so the
     // build skips gemm's f64 and complex kernels, a large share of compile time) and do the
     // transposition here: a row-major `c` is a column-major `cᵀ` with the same strides swapped.
-    let (dst_cs, dst_rs) = (1isize, n as isize);
+    let (dst_cs, dst_rs) = (1isize, c_row_stride as isize);
     let transpose = dst_cs.abs() < dst_rs.abs();
     let (rows, cols, dst_cs, dst_rs, lhs, rhs) = if transpose {
         (n, m, dst_rs, dst_cs, b.transposed(), a.transposed())
@@ -287,7 +359,7 @@ fn gemm_into(
             rows,
             cols,
             k,
-            c.as_mut_ptr(),
+            c,
             dst_cs,
             dst_rs,
             accumulate,
@@ -354,35 +426,50 @@ mod tests {
         t
     }
 
-    /// Products split by depth ([`split_k`]): the MLP's forward shape and an odd one, with
-    /// every transpose and accumulation, against the naive product, and bit for bit the same on
-    /// one thread as on two.
+    /// `matmul` of `(m, k, n)`, with every transpose and accumulation, against the naive
+    /// product, and bit for bit the same on one thread as on two.
+    fn check_against_naive_on_one_and_two_threads(m: usize, k: usize, n: usize) {
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+        let expected = naive(&a, &b, m, k, n);
+        let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
+        for (lhs, ta) in [(&a, Transpose::No), (&at, Transpose::Yes)] {
+            for (rhs, tb) in [(&b, Transpose::No), (&bt, Transpose::Yes)] {
+                let run = |threads: usize| {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let mut c = vec![1.0; m * n];
+                    pool.install(|| {
+                        matmul(lhs, ta, rhs, tb, &mut c, m, k, n, false);
+                        matmul(lhs, ta, rhs, tb, &mut c, m, k, n, true);
+                    });
+                    c
+                };
+                let (one, two) = (run(1), run(2));
+                assert!(one.iter().zip(&two).all(|(x, y)| x.to_bits() == y.to_bits()));
+                let err = max_error(&one, &expected, 2.0);
+                assert!(err < 1e-2, "{m}x{k}x{n} {ta:?} {tb:?}: {err}");
+            }
+        }
+    }
+
+    /// Products split by depth ([`split_k`]): the MLP's forward shape and an odd one.
     #[test]
     fn depth_split_products_match_naive_and_do_not_depend_on_threads() {
         for &(m, k, n) in &[(32, 784, 128), (7, 1001, 41)] {
             assert!(m * k * n >= PARALLEL_MIN_MACS && m < MIN_ROWS_PER_THREAD * SPLIT_K_MAX_THREADS);
             assert!(k >= SPLIT_K_MIN_DEPTH && m * n <= SPLIT_K_MAX_OUTPUTS);
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
-            let expected = naive(&a, &b, m, k, n);
-            let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
-            for (lhs, ta) in [(&a, Transpose::No), (&at, Transpose::Yes)] {
-                for (rhs, tb) in [(&b, Transpose::No), (&bt, Transpose::Yes)] {
-                    let run = |threads: usize| {
-                        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                        let mut c = vec![1.0; m * n];
-                        pool.install(|| {
-                            matmul(lhs, ta, rhs, tb, &mut c, m, k, n, false);
-                            matmul(lhs, ta, rhs, tb, &mut c, m, k, n, true);
-                        });
-                        c
-                    };
-                    let (one, two) = (run(1), run(2));
-                    assert!(one.iter().zip(&two).all(|(x, y)| x.to_bits() == y.to_bits()));
-                    let err = max_error(&one, &expected, 2.0);
-                    assert!(err < 1e-2, "{m}x{k}x{n} {ta:?} {tb:?}: {err}");
-                }
-            }
+            check_against_naive_on_one_and_two_threads(m, k, n);
+        }
+    }
+
+    /// Products split by columns ([`split_columns`]): a 1×1 convolution on a 7×7 map at batch
+    /// 1 (shallower), and one whose last block of columns is partial.
+    #[test]
+    fn column_split_products_match_naive_and_do_not_depend_on_threads() {
+        for &(m, k, n) in &[(49, 64, 2048), (40, 200, 1100)] {
+            assert!(m * k * n >= PARALLEL_MIN_MACS && m < COLUMN_SPLIT_MAX_ROWS && n >= 2 * COLUMN_BLOCK);
+            assert!(k < SPLIT_K_MIN_DEPTH || m * n > SPLIT_K_MAX_OUTPUTS);
+            check_against_naive_on_one_and_two_threads(m, k, n);
         }
     }
 

@@ -80,13 +80,19 @@ const CHANNEL_MULTIPLE: usize = 8;
 /// Tiles per block: enough rows for the products to run near full speed, few enough for a
 /// block's transformed tiles to stay in a 512 KiB L2 cache.
 const BLOCK_TILES: usize = 24;
+/// A transformed kernel larger than this is taken to come from memory on every call.
+const STREAMED_KERNEL_BYTES: usize = 1 << 20;
+/// Fewest tiles in one call that pay for streaming a transformed kernel from memory
+/// (docs/PERFORMANCE.md, "ResNet50 at batch 1 on AVX2").
+const STREAMED_KERNEL_MIN_TILES: usize = 16;
 /// Partial sums of the kernel gradient: the backward pass runs on up to this many threads.
 const PARTIALS: usize = 4;
 
 impl Winograd {
     /// The plan for convolving with `filters` 3×3 kernels, or `None` when the convolution is
     /// not one this module handles: a window other than 3×3, a stride or dilation above 1, or
-    /// channel counts that are not positive multiples of 8.
+    /// channel counts that are not positive multiples of 8; or a transformed kernel larger than
+    /// the caches for fewer tiles than pay for reading it.
     pub(crate) fn plan(g: &Window2d, filters: usize) -> Option<Winograd> {
         let eligible = (g.window_h, g.window_w) == (3, 3)
             && (g.stride_h, g.stride_w, g.dilation_h, g.dilation_w) == (1, 1, 1, 1)
@@ -103,6 +109,15 @@ impl Winograd {
         let cost = |m: usize| g.out_h.div_ceil(m) * g.out_w.div_ceil(m) * (m + 2) * (m + 2);
         let m = [4, 3, 2].into_iter().min_by_key(|&m| cost(m))?;
         let (tiles_h, tiles_w) = (g.out_h.div_ceil(m), g.out_w.div_ceil(m));
+        // The transformed kernel is (m + 2)²/9 times the size of the kernel. When it is larger
+        // than the caches it comes from memory on every call, and with few tiles to use it on
+        // (a 7×7 map at batch 1: four tiles of 4×4) the plain product is faster.
+        let transformed_bytes = [(m + 2) * (m + 2), g.channels, filters, std::mem::size_of::<f32>()]
+            .into_iter()
+            .fold(1usize, usize::saturating_mul);
+        if transformed_bytes > STREAMED_KERNEL_BYTES && g.batch * tiles_h * tiles_w < STREAMED_KERNEL_MIN_TILES {
+            return None;
+        }
         let per_partial = g.batch.div_ceil(PARTIALS);
         let block_images = (BLOCK_TILES / (tiles_h * tiles_w)).clamp(1, per_partial);
         Some(Winograd {
@@ -1008,5 +1023,44 @@ fn backward_block_body<S: Simd, const A: usize, const M: usize>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 3×3 convolution with stride 1 and "same" padding on `batch` images of `side`².
+    fn same_3x3(batch: usize, side: usize, channels: usize) -> Window2d {
+        Window2d {
+            batch,
+            height: side,
+            width: side,
+            channels,
+            window_h: 3,
+            window_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            out_h: side,
+            out_w: side,
+        }
+    }
+
+    /// ResNet50's last stage at batch 1 (7×7 maps, 512 channels: four 4×4 tiles, a 37 MB
+    /// transformed kernel) is left to the plain product; the same layer on four images, the
+    /// 14×14 stage at batch 1 (16 tiles) and a small layer whose transformed kernel stays in
+    /// cache (the MNIST cnn's, one tile) keep Winograd's.
+    #[test]
+    fn a_transformed_kernel_from_memory_needs_enough_tiles() {
+        assert_eq!(Winograd::plan(&same_3x3(1, 7, 512), 512), None);
+        let four = Winograd::plan(&same_3x3(4, 7, 512), 512).expect("16 tiles");
+        assert_eq!((four.m, four.batch * four.tiles_per_image()), (4, 16));
+        assert!(Winograd::plan(&same_3x3(1, 14, 256), 256).is_some());
+        let small = Winograd::plan(&same_3x3(1, 3, 64), 64).expect("a cached kernel");
+        assert_eq!(small.batch * small.tiles_per_image(), 1);
     }
 }
