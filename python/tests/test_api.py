@@ -363,3 +363,29 @@ def test_a_lambda_strata_cannot_run_names_the_layer_and_what_to_use():
         layers.Lambda(lambda t: t * t, name="square")
     with pytest.raises(NotImplementedError, match=r"keras.ops.mean"):
         keras.ops.mean
+
+
+def test_layer_weights_exist_as_soon_as_the_model_knows_its_input_shape():
+    """Keras builds a model whose input shape is known at once: a layer's weights can be read
+    and set before the model is compiled or called, and a layer added to a built Sequential is
+    built on the spot (the others keep their weights)."""
+    inputs = keras.Input((4,))
+    hidden = layers.Dense(3, name="hidden")(inputs)
+    model = keras.Model(inputs, layers.Dense(2, name="out")(hidden))
+    assert [w.shape for w in model.layers[0].get_weights()] == [(4, 3), (3,)]
+    model.layers[1].set_weights([np.ones((3, 2), np.float32), np.zeros(2, np.float32)])
+    np.testing.assert_array_equal(model.get_weights()[2], np.ones((3, 2), np.float32))
+    assert len(model.layers[1].trainable_weights) == 2
+
+    stack = keras.Sequential([keras.Input((4,)), layers.Dense(3)])
+    first = stack.layers[0].get_weights()[0].copy()
+    stack.add(layers.Dense(2, trainable=False))
+    assert [w.shape for w in stack.layers[1].get_weights()] == [(3, 2), (2,)]
+    np.testing.assert_array_equal(stack.layers[0].get_weights()[0], first)
+    assert len(stack.trainable_weights) == 2 and len(stack.non_trainable_weights) == 2
+
+    unbuilt = keras.Sequential([layers.Dense(3)])
+    assert unbuilt.layers[0].get_weights() == []
+    unbuilt.add(layers.Dense(2))
+    unbuilt.build((None, 5))
+    assert [w.shape for layer in unbuilt.layers for w in layer.get_weights()] == [(5, 3), (3,), (3, 2), (2,)]

@@ -134,6 +134,14 @@ class Layer(Serializable, WeightLists):
             return None
         return self._model._engine_or_none()
 
+    def _built_engine(self):
+        """The engine of the model this layer belongs to, made now if it is not yet: Keras
+        builds a model whose input shapes are known at once, so its layers' weights exist
+        before the model is compiled or called."""
+        if self._model is None:
+            return None
+        return self._model._make_engine()
+
     @property
     def trainable(self):
         engine = self._engine()
@@ -149,11 +157,11 @@ class Layer(Serializable, WeightLists):
             engine.set_layer_trainable(self.name, self._trainable)
 
     def get_weights(self):
-        engine = self._engine()
+        engine = self._built_engine()
         return [] if engine is None else list(engine.get_weights(self.name))
 
     def set_weights(self, weights):
-        engine = self._engine()
+        engine = self._built_engine()
         if engine is None:
             raise ValueError(f"layer '{self.name}' has no weights yet: build its model first")
         engine.set_weights([_config.as_float32(w, "weights") for w in weights], self.name)
@@ -166,7 +174,7 @@ class Layer(Serializable, WeightLists):
         return sum(int(w.size) for w in self.get_weights())
 
     def _weights_where(self, trainable):
-        engine = self._engine()
+        engine = self._built_engine()
         if engine is None:
             return []
         return [w for w, t in zip(engine.get_weights(self.name), engine.weights_trainable(self.name)) if t == trainable]

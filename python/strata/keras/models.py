@@ -505,10 +505,17 @@ class Sequential(Model):
                              f"Name '{layer.name}' is already the name of a layer in this model.")
         if self._engine is not None and self._graph_base is not None:
             raise NotImplementedError("Sequential.add: a layer added after a model with a nested base was built")
+        # The entry is read before the layer joins: once it belongs to a built model, its
+        # `trainable` is asked of the engine, which does not hold it yet.
+        entry = layer._entry() if self._engine is not None else None
         self._layers.append(layer)
         layer._model = self
-        if self._engine is not None:
-            self._engine.add(json.dumps(layer._entry()))
+        if entry is not None:
+            self._engine.add(json.dumps(entry))
+            shapes = self._declared_shapes()
+            if shapes is not None:
+                # Built already: the new layer is built at once too (the others keep theirs).
+                self._engine.build(shapes)
 
     def _add_model(self, model):
         """A model as a layer (``Sequential([base, layers.Softmax()])``): its layers are added in
