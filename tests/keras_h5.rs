@@ -234,9 +234,14 @@ fn keras_inputs_and_output(name: &str) -> (Vec<Tensor>, Tensor) {
 #[test]
 fn nested_models_called_several_times_predict_as_keras_from_both_writers() {
     // tf.keras 2 numbers a nested model's calls from 1 (its own graph is node 0), Keras 3
-    // from 0: `encoder` on two inputs, `block` on its own output three times.
+    // from 0: `encoder` on two inputs, `block` on its own output three times, and an encoder
+    // that calls a nested block twice itself, on two inputs.
     for writer in ["k2", "k3"] {
-        for (model, params) in [("siamese", 30 + 24 + 5), ("nested_thrice", 2 * 42 + 21)] {
+        for (model, params) in [
+            ("siamese", 30 + 24 + 5),
+            ("nested_thrice", 2 * 42 + 21),
+            ("siamese_nested", 30 + 24 + 5),
+        ] {
             let name = format!("{writer}_{model}");
             let mut imported = import_keras_h5(fixture(&format!("{name}.h5"))).unwrap();
             assert_eq!(imported.count_params(), params, "{name}");

@@ -377,8 +377,13 @@ fn assert_multi_matches_keras(model: &mut Model, name: &str) {
 #[test]
 fn nested_models_called_several_times_share_their_weights_and_match_keras() {
     // siamese: one encoder (holding a Dense called twice itself) on two inputs;
-    // nested_thrice: a Sequential block called on its own output, three times.
-    for (name, params) in [("siamese", 30 + 24 + 5), ("nested_thrice", 2 * 42 + 21)] {
+    // nested_thrice: a Sequential block called on its own output, three times;
+    // siamese_nested: an encoder calling a nested block on its own output, on two inputs.
+    for (name, params) in [
+        ("siamese", 30 + 24 + 5),
+        ("nested_thrice", 2 * 42 + 21),
+        ("siamese_nested", 30 + 24 + 5),
+    ] {
         let mut model = import_keras(fixture(&format!("{name}.keras"))).unwrap();
         assert_multi_matches_keras(&mut model, name);
         // Called more than once, the weights exist once.

@@ -221,6 +221,15 @@ def shared_nested():
     outputs = layers.Dense(3, activation="softmax", name="probabilities")(x)
     yield "nested_thrice", keras.Model(inputs, outputs, name="nested_thrice"), None
 
+    # A model holding a nested model (called twice inside it), itself called twice.
+    block = keras.Sequential([keras.Input((5,)), layers.Dense(5, activation="tanh")], name="block")
+    pixels = keras.Input((5,), name="pixels")
+    encoder = keras.Model(pixels, layers.Dense(4, activation="relu", name="code")(block(block(pixels))), name="encoder")
+    left, right = keras.Input((5,), name="left"), keras.Input((5,), name="right")
+    distance = layers.Subtract(name="distance")([encoder(left), encoder(right)])
+    score = layers.Dense(1, activation="sigmoid", name="score")(distance)
+    yield "siamese_nested", keras.Model([left, right], score, name="siamese_nested"), None
+
 
 def main(only=None):
     """Writes every fixture, or only those named on the command line (the others' random

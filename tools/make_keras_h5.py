@@ -99,6 +99,18 @@ def models():
     inputs = keras.Input((6,), name="features")
     outputs = layers.Dense(3, activation="softmax", name="probabilities")(block(block(block(inputs))))
     yield "nested_thrice", keras.Model(inputs, outputs, name="nested_thrice"), None
+    # A model holding a nested model (called twice inside it) and itself called twice.
+    yield "siamese_nested", siamese_nested(), None
+
+
+def siamese_nested():
+    """An encoder that calls a nested Sequential block on its own output, used on two inputs."""
+    block = keras.Sequential([keras.Input((5,)), layers.Dense(5, activation="tanh")], name="block")
+    pixels = keras.Input((5,), name="pixels")
+    encoder = keras.Model(pixels, layers.Dense(4, activation="relu", name="code")(block(block(pixels))), name="encoder")
+    left, right = keras.Input((5,), name="left"), keras.Input((5,), name="right")
+    distance = layers.Subtract(name="distance")([encoder(left), encoder(right)])
+    return keras.Model([left, right], layers.Dense(1, activation="sigmoid", name="score")(distance), name="siamese_nested")
 
 
 def with_fixed_length_strings(source, target):

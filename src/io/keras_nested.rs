@@ -69,7 +69,7 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
         nested: Vec::new(),
     };
     let mut aliases = HashMap::new();
-    open_up(&entries, "", &mut aliases, &mut flat)?;
+    open_up(&entries, "", &mut aliases, &mut flat, 0)?;
     if let Some(outputs) = body.get_mut("output_layers") {
         rename_references(outputs, &aliases);
     }
@@ -132,7 +132,16 @@ impl Alias {
 
 /// Appends the layers of `entries` to `flat`, opening up nested models; `aliases` maps each
 /// nested model's name to its outputs and each dropped inner `InputLayer` to what it stands for.
-fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut FlatLayers) -> Result<(), String> {
+/// `call` numbers the call of the model holding `entries` (0 at the top): a nested model
+/// called `c` times in it numbers its calls from `call · c`, as its layers' nodes are numbered
+/// once every call is merged.
+fn open_up(
+    entries: &[Value],
+    prefix: &str,
+    aliases: &mut Aliases,
+    flat: &mut FlatLayers,
+    call: usize,
+) -> Result<(), String> {
     let groups = weight_groups(entries, prefix);
     for (entry, group) in entries.iter().zip(groups) {
         let mut entry = entry.clone();
@@ -175,22 +184,25 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
             .into_iter()
             .filter(|e| !inner_inputs.contains(&entry_name(e)))
             .collect();
-        if calls.is_empty() || (calls.len() > 1 && inner_entries.iter().any(is_model)) {
-            return Err(format!(
-                "the nested model '{name}' ({class}) is called {} times; strata imports a nested model called at \
-                 least once, and one holding nested models of its own only once",
-                calls.len()
-            ));
+        if calls.is_empty() {
+            return Err(format!("the nested model '{name}' ({class}) is never called"));
         }
         let (first_entry, record) = (flat.entries.len(), flat.nested.len());
         flat.nested
             .push(NestedModel::new(name.clone(), class.clone(), Vec::new()));
-        let mut outputs_per_call = Vec::new();
-        for (k, call) in calls.iter().enumerate() {
+        // This model's calls in earlier calls of the model holding it come first.
+        let first_call = call * calls.len();
+        let mut outputs_per_call = match first_call {
+            0 => Vec::new(),
+            _ => aliases.get(&name).map(|alias| alias.calls.clone()).unwrap_or_default(),
+        };
+        outputs_per_call.truncate(first_call);
+        for (k, reads) in calls.iter().enumerate() {
+            let numbered = first_call + k;
             // A later call may read an earlier one's outputs (`inner(inner(x))`).
-            let mut call = call.clone();
-            rename_references(&mut call, aliases);
-            let reads = call.as_array().cloned().unwrap_or_default();
+            let mut reads = reads.clone();
+            rename_references(&mut reads, aliases);
+            let reads = reads.as_array().cloned().unwrap_or_default();
             if inner_inputs.len() != reads.len() {
                 return Err(format!(
                     "the nested model '{name}' ({class}) takes {} inputs but is called on {}",
@@ -203,7 +215,8 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
                 aliases.insert(input.clone(), Alias::one(read.clone()));
             }
             let call_start = flat.entries.len();
-            open_up(&call_of(&inner_entries, k), &format!("{group}/"), aliases, flat)?;
+            let prefix = format!("{group}/");
+            open_up(&call_of(&inner_entries, numbered), &prefix, aliases, flat, numbered)?;
             if k > 0 {
                 // The same layers called again (shared weights, as Keras calls a model twice):
                 // their first entries take this call's inbound nodes after their own.
@@ -218,7 +231,7 @@ fn open_up(entries: &[Value], prefix: &str, aliases: &mut Aliases, flat: &mut Fl
                 }
             }
             let mut outputs = inner.get("output_layers").cloned().unwrap_or_else(|| json!([]));
-            shift_nodes(&mut outputs, &node_counts(&inner_entries), k);
+            shift_nodes(&mut outputs, &node_counts(&inner_entries), numbered);
             rename_references(&mut outputs, aliases);
             outputs_per_call.push(outputs.as_array().cloned().unwrap_or_default());
             let alias = Alias {
