@@ -30,6 +30,11 @@ pub(super) struct FlatLayers {
     pub nested: Vec<NestedModel>,
 }
 
+/// The most layer calls a model may open up into: a nested model called twice inside one
+/// called twice, and so on, multiplies its layers' calls at each level, so a small hostile
+/// file could otherwise ask for billions.
+const MAX_OPENED_CALLS: usize = 1 << 18;
+
 /// Whether a layer entry is a model used as a layer.
 pub(super) fn is_model(entry: &Value) -> bool {
     entry
@@ -68,6 +73,11 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
         groups: Vec::new(),
         nested: Vec::new(),
     };
+    if opened_calls(&entries) > MAX_OPENED_CALLS {
+        return Err(format!(
+            "its nested models, opened up call by call, make more than {MAX_OPENED_CALLS} layer calls"
+        ));
+    }
     let mut aliases = HashMap::new();
     open_up(&entries, "", &mut aliases, &mut flat, 0)?;
     if let Some(outputs) = body.get_mut("output_layers") {
@@ -75,6 +85,26 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
     }
     body["layers"] = Value::Array(flat.entries.clone());
     Ok(flat)
+}
+
+/// How many layer entries [`open_up`] makes of `entries` (those it merges into shared layers
+/// included), counted without opening anything: each call of a nested model opens its layers
+/// again. Saturates rather than overflows.
+fn opened_calls(entries: &[Value]) -> usize {
+    entries
+        .iter()
+        .map(|entry| {
+            if !is_model(entry) {
+                return 1;
+            }
+            let calls = entry
+                .get("inbound_nodes")
+                .and_then(Value::as_array)
+                .map_or(1, |nodes| nodes.len().max(1));
+            let inner = entry.pointer("/config/layers").and_then(Value::as_array);
+            calls.saturating_mul(inner.map_or(0, |layers| opened_calls(layers)))
+        })
+        .fold(0, usize::saturating_add)
 }
 
 /// Each layer's group under `prefix`: `layers/<snake class>[_k]` (its weights are in `vars`).
@@ -191,12 +221,17 @@ fn open_up(
         flat.nested
             .push(NestedModel::new(name.clone(), class.clone(), Vec::new()));
         // This model's calls in earlier calls of the model holding it come first.
-        let first_call = call * calls.len();
-        let mut outputs_per_call = match first_call {
+        let first_call = call.checked_mul(calls.len()).ok_or("too many calls of nested models")?;
+        let mut earlier = match first_call {
             0 => Vec::new(),
-            _ => aliases.get(&name).map(|alias| alias.calls.clone()).unwrap_or_default(),
+            _ => aliases.remove(&name).map(|alias| alias.calls).unwrap_or_default(),
         };
-        outputs_per_call.truncate(first_call);
+        earlier.truncate(first_call);
+        let alias = Alias {
+            calls: earlier,
+            own_first_node,
+        };
+        aliases.insert(name.clone(), alias);
         for (k, reads) in calls.iter().enumerate() {
             let numbered = first_call + k;
             // A later call may read an earlier one's outputs (`inner(inner(x))`).
@@ -233,12 +268,10 @@ fn open_up(
             let mut outputs = inner.get("output_layers").cloned().unwrap_or_else(|| json!([]));
             shift_nodes(&mut outputs, &node_counts(&inner_entries), numbered);
             rename_references(&mut outputs, aliases);
-            outputs_per_call.push(outputs.as_array().cloned().unwrap_or_default());
-            let alias = Alias {
-                calls: outputs_per_call.clone(),
-                own_first_node,
-            };
-            aliases.insert(name.clone(), alias);
+            let outputs = outputs.as_array().cloned().unwrap_or_default();
+            if let Some(alias) = aliases.get_mut(&name) {
+                alias.calls.push(outputs);
+            }
         }
         let members = flat.entries[first_entry..].iter().map(entry_name).collect();
         flat.nested[record] = NestedModel::new(name.clone(), class, members);
@@ -377,5 +410,61 @@ fn shift_nodes(value: &mut Value, counts: &HashMap<String, u64>, k: usize) {
     match (calls, items.get(1).and_then(Value::as_u64)) {
         (Some(calls), Some(node)) => items[1] = json!(k as u64 * calls + node),
         _ => items.iter_mut().for_each(|item| shift_nodes(item, counts, k)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A functional config (Keras 3's node numbers): `model_0` a Dense on its input; `model_k`
+    /// calls `model_{k-1}` on its input and then on that call's output.
+    fn nested_twice_per_level(levels: usize) -> Value {
+        let mut body = json!({
+            "name": "model_0",
+            "layers": [
+                {"class_name": "InputLayer", "name": "in_0", "config": {"name": "in_0", "batch_shape": [null, 2]}, "inbound_nodes": []},
+                {"class_name": "Dense", "name": "dense", "config": {"name": "dense", "units": 2}, "inbound_nodes": [[["in_0", 0, 0]]]},
+            ],
+            "input_layers": [["in_0", 0, 0]],
+            "output_layers": [["dense", 0, 0]],
+        });
+        for level in 1..=levels {
+            let (input, inner) = (format!("in_{level}"), format!("model_{}", level - 1));
+            body = json!({
+                "name": format!("model_{level}"),
+                "layers": [
+                    {"class_name": "InputLayer", "name": input, "config": {"name": input, "batch_shape": [null, 2]}, "inbound_nodes": []},
+                    {"class_name": "Functional", "name": inner, "config": body,
+                     "inbound_nodes": [[[input, 0, 0]], [[inner, 0, 0]]]},
+                ],
+                "input_layers": [[input, 0, 0]],
+                "output_layers": [[inner, 1, 0]],
+            });
+        }
+        body
+    }
+
+    #[test]
+    fn nested_calls_open_up_as_one_shared_layer_called_for_each() {
+        let mut body = nested_twice_per_level(3);
+        let flat = flatten(&mut body, true).unwrap();
+        // One Dense, called 2³ times in a chain (each call reads the one before), the last call
+        // the model's output.
+        let names: Vec<String> = flat.entries.iter().map(entry_name).collect();
+        assert_eq!(names, ["in_3", "dense"]);
+        let expected: Vec<Value> = std::iter::once(json!([["in_3", 0, 0]]))
+            .chain((0..7).map(|node| json!([["dense", node, 0]])))
+            .collect();
+        assert_eq!(flat.entries[1]["inbound_nodes"], json!(expected));
+        assert_eq!(body["output_layers"], json!([["dense", 7, 0]]));
+    }
+
+    #[test]
+    fn calls_multiplied_past_the_limit_are_refused_quickly() {
+        // 2³⁰ calls of the Dense: refused once the limit is passed, not after opening them all.
+        let mut body = nested_twice_per_level(30);
+        let error = flatten(&mut body, true).err().expect("refused");
+        assert!(error.contains("more than 262144 layer calls"), "{error}");
     }
 }
