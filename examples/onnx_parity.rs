@@ -393,7 +393,7 @@ fn recurrent() -> Result<Model> {
     Model::functional(&inputs, &outputs)
 }
 
-/// Token sequences: Embedding, both position layers, attention with a separate key and
+/// Token sequences: Embedding, both position layers, two class tokens, attention with a separate key and
 /// other widths, dot-product Attention (scaled, causal), LayerNormalization without a scale, Conv1D, MaxPooling1D, Cropping1D and
 /// GlobalAveragePooling1D.
 fn sequence() -> Result<Model> {
@@ -402,6 +402,7 @@ fn sequence() -> Result<Model> {
     let positions = PositionEmbedding::new(12).call(&tokens)?;
     let sines = SinePositionEncoding::new().call(&tokens)?;
     let x = Add::new().call_many(&[&tokens, &positions, &sines])?;
+    let x = strata::layers::ClassToken::new().tokens(2).call(&x)?;
     let key = Dense::new(5).call(&x)?;
     let attended = MultiHeadAttention::new(2, 4)
         .value_dim(3)

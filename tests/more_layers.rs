@@ -9,7 +9,7 @@ use common::{TOLERANCE, assert_close, boxed, layer_gradient_error, run_layers, u
 use serde_json::json;
 use strata::autograd::{Graph, ParamStore, Tape};
 use strata::layers::{
-    AveragePooling1D, ELU, GlobalMaxPooling1D, Identity, LeakyReLU, Masking, PReLU, RepeatVector, Softmax,
+    AveragePooling1D, ClassToken, ELU, GlobalMaxPooling1D, Identity, LeakyReLU, Masking, PReLU, RepeatVector, Softmax,
     SpatialDropout1D,
 };
 use strata::prelude::*;
@@ -211,4 +211,56 @@ fn spatial_dropout_1d_drops_whole_feature_channels() {
     );
     let inference = run_layers(vec![boxed(SpatialDropout1D::new(0.5))], &x, false).0;
     assert_eq!(inference.data(), x.data());
+}
+
+#[test]
+fn class_token_puts_learned_vectors_in_front_of_every_sample() {
+    let x = rows(
+        &[2, 3, 2],
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0],
+    );
+    let layer = ClassToken::new().tokens(2);
+    assert_eq!(layer.param_shapes(&[vec![3, 2]]).unwrap()[0].shape, [1, 2, 2]);
+    let mut params = ParamStore::new();
+    let mut layers = vec![boxed(layer)];
+    common::build_stack(&mut layers, x.shape(), &mut params);
+    let cls = params.ids().next().unwrap();
+    assert!(
+        params.value(cls).data().iter().all(|&v| v == 0.0),
+        "zeros at first, as vit-keras"
+    );
+    *params.value_mut(cls) = rows(&[1, 2, 2], &[10.0, 11.0, 20.0, 21.0]);
+    let mut tape = Tape::new();
+    let mut g = Graph::new(&mut tape, &params, false);
+    let input = g.constant(&x);
+    let y = layers[0].forward_one(&mut g, input).unwrap();
+    assert_eq!(g.value(y).shape(), &[2, 5, 2]);
+    let expected = [
+        10.0, 11.0, 20.0, 21.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, //
+        10.0, 11.0, 20.0, 21.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0,
+    ];
+    assert_eq!(g.value(y).data(), expected);
+    let error = layer_gradient_error(
+        vec![boxed(ClassToken::new().tokens(2))],
+        uniform(&[2, 3, 4], -1.0, 1.0, 5),
+        |params| {
+            let cls = params.ids().next().unwrap();
+            *params.value_mut(cls) = uniform(&[1, 2, 4], -1.0, 1.0, 6);
+        },
+    );
+    assert!(error < TOLERANCE, "ClassToken: gradient error {error}");
+    let from_vit_keras = strata::layers::from_config("ClassToken", &json!({"name": "class_token"})).unwrap();
+    assert_eq!(from_vit_keras.output_shapes(&[vec![49, 8]]).unwrap(), [vec![50, 8]]);
+    let err = ClassToken::new()
+        .name("cls")
+        .output_shapes(&[vec![4]])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cls") && err.contains("steps, features"), "{err}");
+    let err = ClassToken::new()
+        .tokens(0)
+        .output_shapes(&[vec![3, 4]])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1 token or more"), "{err}");
 }

@@ -194,6 +194,76 @@ fn a_bert_classifier_with_fused_attention_matches_onnx_runtime() {
     assert!(after < before * 0.5, "loss {before} -> {after}");
 }
 
+#[test]
+fn a_tiny_hugging_face_vit_matches_onnx_runtime() {
+    // Patches by a strided Conv, the class token (a learned vector expanded over the batch and
+    // concatenated in front), learned positions, attention as exported by TorchScript and by
+    // torch.export (its keys transposed through a reshape with the batch, its NaN guard after
+    // the softmax), the class token's output into the head.
+    for name in ["tiny_vit", "tiny_vit_dynamo"] {
+        let model = check_parity(&fixture(""), name, 1e-4);
+        let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+        let count = |class: &str| classes.iter().filter(|c| **c == class).count();
+        assert_eq!(count("ClassToken"), 1, "{name}: {classes:?}");
+        assert_eq!(count("DotProductAttention"), 2, "{name}: {classes:?}");
+        assert_eq!(count("PositionEmbedding"), 1, "{name}: {classes:?}");
+    }
+    // It saves, loads and fine-tunes, the class token with the rest.
+    let model = load_onnx(fixture("tiny_vit.onnx")).unwrap();
+    let path = scratch("vit").join("vit.safetensors");
+    model.save(&path).unwrap();
+    let mut model = strata::load_model(&path).unwrap();
+    let x = strata_input(&npy(&fixture("tiny_vit.input.npy")));
+    let expected = npy(&fixture("tiny_vit.output.npy"));
+    assert!(max_difference(&model.predict(&x, 2).unwrap(), &expected) <= 1e-4);
+    let token = |model: &Model| {
+        let weights = model.weights();
+        let (_, token) = weights
+            .iter()
+            .find(|(name, _)| name.ends_with("/cls"))
+            .expect("a class token");
+        token.clone()
+    };
+    let token_before = token(&model);
+    assert_eq!(token_before.shape(), &[1, 1, 32]);
+    let y = Tensor::from_vec(vec![2, 5], vec![2., -1., 0., 1., 0., -1., 0., 2., 0., 1.]).unwrap();
+    model.compile(Adam::new(0.01), "mse", &[]).unwrap();
+    let before = model.evaluate(&x, &y, 2).unwrap().loss;
+    model
+        .fit(&x, &y, FitOptions::default().epochs(10).batch_size(2).verbose(0))
+        .unwrap();
+    let after = model.evaluate(&x, &y, 2).unwrap().loss;
+    assert!(after < before * 0.5, "loss {before} -> {after}");
+    assert!(
+        max_difference(&token(&model), &token_before) > 0.0,
+        "the class token trains"
+    );
+}
+
+#[test]
+fn class_tokens_survive_an_onnx_round_trip() {
+    // strata's own export of ClassToken (Expand to the batch read by Shape, Concat) imports
+    // back as one ClassToken with the same tokens.
+    let inputs = Input::node(&[4, 3]);
+    let x = strata::layers::ClassToken::new().tokens(2).call(&inputs).unwrap();
+    let outputs = Dense::new(2).call(&x).unwrap();
+    let mut model = Model::functional(&inputs, &outputs).unwrap();
+    let ids: Vec<_> = model.params().ids().collect();
+    for (k, id) in ids.into_iter().enumerate() {
+        for (i, v) in model.params_mut().value_mut(id).data_mut().iter_mut().enumerate() {
+            *v = ((i * 7 + k * 3) % 11) as f32 / 5.0 - 1.0;
+        }
+    }
+    let bytes = strata::io::onnx::to_onnx(&model).unwrap().encode_to_vec();
+    let mut imported = load_onnx_bytes(&bytes, "class_token.onnx").unwrap();
+    let classes: Vec<&str> = imported.layers().iter().map(|l| l.class_name()).collect();
+    assert!(classes.contains(&"ClassToken"), "{classes:?}");
+    let values = (0..36).map(|i| ((i * 5) % 13) as f32 / 6.0 - 1.0).collect();
+    let x = Tensor::from_vec(vec![3, 4, 3], values).unwrap();
+    let difference = max_difference(&imported.predict(&x, 3).unwrap(), &model.predict(&x, 3).unwrap());
+    assert!(difference < 1e-6, "{difference}");
+}
+
 /// torchvision's classifiers (random weights), made by
 /// `tools/onnx_import_fixtures.py --large DIR [NAME ...]` (PyTorch, 64x64) or by
 /// `tools/check_onnx_import_torchvision.py` from the stripped graphs (no PyTorch, 224x224, as

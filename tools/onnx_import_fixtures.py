@@ -2,7 +2,7 @@
 ONNX Runtime's output for it, for tests/onnx_import.rs.
 
     python3 -m venv /tmp/venv-onnx && /tmp/venv-onnx/bin/pip install torch torchvision onnx onnxruntime onnxscript numpy
-    /tmp/venv-onnx/bin/pip install transformers   # for the tiny BERT fixtures
+    /tmp/venv-onnx/bin/pip install transformers   # for the tiny BERT and ViT fixtures
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py tests/fixtures/onnx_import [NAME ...]
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --large /tmp/onnx-large [NAME ...]
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --torchvision tests/fixtures/onnx_torchvision [NAME ...]
@@ -193,6 +193,29 @@ class BertLogits(nn.Module):
         return self.bert(input_ids=ids).logits
 
 
+def tiny_vit():
+    """A Hugging Face ViT image classifier with random weights: 32x32 images in 8x8 patches
+    (16 steps and the class token), hidden 32, 4 heads, 2 layers, 5 classes, PyTorch's fused
+    attention as exported; weights drawn with a standard deviation of 0.3 (see `tiny_bert`)."""
+    import transformers
+
+    config = transformers.ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+                                    num_attention_heads=4, intermediate_size=64, num_labels=5,
+                                    attn_implementation="sdpa", initializer_range=0.3)
+    return VitLogits(transformers.ViTForImageClassification(config))
+
+
+class VitLogits(nn.Module):
+    """A ViTForImageClassification's logits, from the pixels alone."""
+
+    def __init__(self, vit):
+        super().__init__()
+        self.vit = vit
+
+    def forward(self, pixels):
+        return self.vit(pixel_values=pixels).logits
+
+
 def randomize_batch_norms(model, generator):
     """Gives batch norms statistics other than 0 and 1, so folding them is checked."""
     for module in model.modules():
@@ -300,6 +323,8 @@ def main():
         "tiny_bert": lambda: export(tiny_bert("eager"), (2, 16), folder, "tiny_bert", tokens=100),
         "tiny_bert_classifier": lambda: export(tiny_bert("sdpa", classifier=True), (2, 16), folder,
                                                "tiny_bert_classifier", tokens=100),
+        "tiny_vit": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit"),
+        "tiny_vit_dynamo": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit_dynamo", dynamo=True),
     }
     for name in args[1:] or fixtures:
         fixtures[name]()

@@ -14,6 +14,7 @@
 mod activation;
 mod additive_attention;
 mod args;
+mod class_token;
 mod common;
 mod conv;
 mod conv_transpose;
@@ -54,6 +55,7 @@ mod wrappers;
 
 pub use activation::Activation;
 pub use additive_attention::AdditiveAttention;
+pub use class_token::ClassToken;
 pub use common::{LayerArgs, WeightArgs};
 pub use conv::{Conv1D, Conv2D};
 pub use conv_transpose::Conv2DTranspose;

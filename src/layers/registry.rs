@@ -6,12 +6,12 @@
 //! [`REGISTRY`].
 
 use super::{
-    Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, Conv2D, Conv2DTranspose, Cropping1D,
-    Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, ELU, Embedding, Flatten, GRU, GlobalAveragePooling1D,
-    Identity, Input, LSTM, Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge, MultiHeadAttention,
-    NoiseLayer, Normalization, PReLU, Pooling, PositionEmbedding, RandomContrast, RandomCrop, RandomFlip,
-    RandomRotation, RandomTranslation, RandomZoom, ReLU, RepeatVector, Rescaling, Reshape, Reversible, SimpleRNN,
-    SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, ClassToken, Conv2D, Conv2DTranspose,
+    Cropping1D, Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, ELU, Embedding, Flatten, GRU,
+    GlobalAveragePooling1D, Identity, Input, LSTM, Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge,
+    MultiHeadAttention, NoiseLayer, Normalization, PReLU, Pooling, PositionEmbedding, RandomContrast, RandomCrop,
+    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, RepeatVector, Rescaling, Reshape, Reversible,
+    SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -208,6 +208,7 @@ pub const REGISTRY: &[Registered] = &[
         boxed(PositionEmbedding::from_config(c))
     })
     .positional(&["sequence_length"]),
+    entry("ClassToken", "Attention", |c| boxed(ClassToken::from_config(c))),
     entry("SinePositionEncoding", "Attention", |c| {
         boxed(SinePositionEncoding::from_config(c))
     }),

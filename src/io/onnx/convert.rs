@@ -81,6 +81,10 @@ pub(super) struct Heads {
     pub axes: [HeadAxis; 3],
     /// A factor the graph has applied since (`Mul` or `Div` by one number).
     pub scale: f32,
+    /// Whether the graph has reshaped the batch axis and the first per-sample axis into one
+    /// (ONNX shape `(N·a, b, c)` for axes `a, b, c`), as torch.export writes `k.transpose(-2,
+    /// -1)`: a `Reshape` to `(-1, b, c)`, a `Transpose` of the last two, a `Reshape` back.
+    pub batch_merged: bool,
 }
 
 impl Heads {

@@ -70,6 +70,7 @@ impl Emitter<'_> {
             "LayerNormalization" => self.layer_norm(layer, config, x, shape),
             "Embedding" => self.embedding(layer, x),
             "PositionEmbedding" | "SinePositionEncoding" => self.positions(layer, config, x, shape),
+            "ClassToken" => self.class_token(layer, x),
             "MultiHeadAttention" => self.attention(layer, config, inputs),
             "DotProductAttention" => self.dot_product_attention(layer, config, inputs),
             "Attention" => self.dot_attention(layer, config, inputs),

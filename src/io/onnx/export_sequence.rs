@@ -1,5 +1,6 @@
 //! Sequence and normalization layers as ONNX operators: `Embedding` (`Gather`),
 //! `PositionEmbedding` and `SinePositionEncoding` (a table broadcast over the batch),
+//! `ClassToken` (its tokens expanded over the batch, in front of the steps),
 //! `MultiHeadAttention` (its projections, scaled dot products and softmax written out) and
 //! `Attention` (the dot products alone),
 //! `LayerNormalization` (opset 17's operator) and the `Normalization` preprocessing layer.
@@ -54,6 +55,22 @@ impl Emitter<'_> {
             .floats(format!("{name}/positions"), &[1, steps, features], &rows);
         let target = self.builder.op(name, "Shape", &[x], vec![]);
         Ok(self.builder.op(name, "Expand", &[&rows, &target], vec![]))
+    }
+
+    /// ClassToken: its tokens `(1, k, C)` expanded to the batch, `(N, k, C)`, in front of the
+    /// steps of `x (N, T, C)`.
+    pub(super) fn class_token(&mut self, layer: &dyn Layer, x: &str) -> Result<String> {
+        let name = layer.name();
+        let (shape, values) = weight(self.params, layer, 0)?;
+        let tokens = self.builder.floats(format!("{name}/cls"), shape, values);
+        let batch = self
+            .builder
+            .op(name, "Shape", &[x], vec![int("start", 0), int("end", 1)]);
+        let rest: Vec<i64> = shape[1..].iter().map(|&d| d as i64).collect();
+        let rest = self.builder.int64s(format!("{name}/token_shape"), &rest);
+        let target = self.builder.op(name, "Concat", &[&batch, &rest], vec![int("axis", 0)]);
+        let expanded = self.builder.op(name, "Expand", &[&tokens, &target], vec![]);
+        Ok(self.builder.op(name, "Concat", &[&expanded, x], vec![int("axis", 1)]))
     }
 
     /// LayerNormalization over the last axis (ONNX's needs a scale: ones without `gamma`).

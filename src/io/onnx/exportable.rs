@@ -60,6 +60,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "DotProductAttention",
     "PositionEmbedding",
     "SinePositionEncoding",
+    "ClassToken",
     "SimpleRNN",
     "LSTM",
     "GRU",

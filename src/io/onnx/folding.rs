@@ -39,10 +39,10 @@ impl Converter {
             computed => {
                 let per_sample = match computed {
                     Tensor::Computed(x) => x.shape.clone(),
-                    Tensor::Heads(heads) => heads.shape(),
+                    Tensor::Heads(heads) if !heads.batch_merged => heads.shape(),
                     Tensor::Scores(scores) => scores.shape(),
                     Tensor::Constant(_) => Vec::new(),
-                    Tensor::Flat(_) | Tensor::Indices(_) => {
+                    Tensor::Flat(_) | Tensor::Indices(_) | Tensor::Heads(_) => {
                         return Err(
                             "the shape of a tensor flattened with its batch axis or computed from the batch size \
                              depends on the batch size, which strata does not fix at import"

@@ -3,8 +3,9 @@
 //! `Gelu`), `x · (1 + erf(x / √2)) · 0.5` in any of the orders PyTorch and others use, becomes
 //! one `Gelu` node; layer normalization as they write it for opsets before 17 (which have no
 //! `LayerNormalization`), `(x - mean(x)) / sqrt(mean((x - mean(x))²) + ε) · γ + β` over one
-//! axis, one `LayerNormalization` node. An `Erf`, `Pow` or `Sqrt` outside the patterns stays,
-//! and is refused as unsupported.
+//! axis, one `LayerNormalization` node; and the NaN guard torch.export puts after a masked
+//! attention's softmax, `Where(IsNaN(p), 0, p)`, is dropped (see [`Patterns::nan_guard`]). An
+//! `Erf`, `Pow`, `Sqrt` or `IsNaN` outside the patterns stays, and is refused as unsupported.
 
 use super::proto::{AttributeProto, DOUBLE, FLOAT, GraphProto, INT64, NodeProto, TensorProto};
 use std::collections::HashMap;
@@ -63,12 +64,33 @@ pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
             replaced.insert(norm.last, norm.node);
         }
     }
+    // Readers of a guarded softmax read the softmax itself.
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    for k in 0..graph.node.len() {
+        if graph.node[k].op_type != "Where" || removed[k] {
+            continue;
+        }
+        if let Some(is_nan) = patterns.nan_guard(k) {
+            let (guard, softmax) = (&graph.node[k].output[0], &graph.node[k].input[2]);
+            renamed.insert(guard.clone(), softmax.clone());
+            removed[k] = true;
+            removed[is_nan] = true;
+        }
+    }
     graph
         .node
         .iter()
         .enumerate()
         .filter(|(k, _)| !removed[*k])
         .map(|(k, node)| replaced.remove(&k).unwrap_or_else(|| node.clone()))
+        .map(|mut node| {
+            for input in &mut node.input {
+                if let Some(source) = renamed.get(input.as_str()) {
+                    *input = source.clone();
+                }
+            }
+            node
+        })
         .collect()
 }
 
@@ -338,6 +360,27 @@ impl Patterns<'_> {
             [a, b] if either && self.is_scalar(a, value) => Some(b.clone()),
             _ => None,
         }
+    }
+
+    /// `Where(IsNaN(p), 0, p)` for a `Softmax` output `p`, as torch.export writes
+    /// `scaled_dot_product_attention` with a mask (a row whose every score is −∞ has a NaN
+    /// softmax, which the guard makes zeros): the `IsNaN` node, when `Where` node `k` is that
+    /// guard and its output is not a graph output. strata masks scores with a large negative
+    /// number, never −∞, so its softmax has no NaN to guard against.
+    fn nan_guard(&self, k: usize) -> Option<usize> {
+        let nodes = &self.graph.node;
+        let [condition, zero, softmax] = nodes[k].input.as_slice() else {
+            return None;
+        };
+        let is_nan = self.maker_of(condition)?;
+        let output = nodes[k].output.first()?;
+        let guards = nodes[is_nan].op_type == "IsNaN"
+            && nodes[is_nan].input.first() == Some(softmax)
+            && self.read_once(condition)
+            && self.is_scalar(zero, 0.0)
+            && nodes[self.maker_of(softmax)?].op_type == "Softmax"
+            && !self.graph.output.iter().any(|o| o.name == *output);
+        guards.then_some(is_nan)
     }
 
     /// Whether `name` is a constant holding the one number `value` (to float precision).

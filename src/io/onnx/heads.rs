@@ -11,7 +11,7 @@
 
 use super::convert::{Computed, Converter, HeadAxis, Heads, Node, Scores, Tensor};
 use super::proto::FLOAT;
-use super::tensors::Constant;
+use super::tensors::{BATCH, Constant, Values};
 use serde_json::json;
 
 /// A mask value at or below this leaves its key out (exporters write -inf, the float's
@@ -38,6 +38,7 @@ pub(super) fn split_heads(x: &Computed, target: &[usize]) -> Option<Tensor> {
             heads,
             axes: STEPS_FIRST,
             scale: 1.0,
+            batch_merged: false,
         })
     })
 }
@@ -115,7 +116,16 @@ impl Converter {
                     None
                 }
             }
-            ("Reshape", [Some(Tensor::Heads(heads)), _]) => self.merge_heads(node, heads)?,
+            ("Reshape", [Some(Tensor::Heads(heads)), Some(Tensor::Constant(target))]) => {
+                let Values::Int(target) = &target.values else {
+                    return Err("its shape must be an integer tensor".into());
+                };
+                match batch_reshape(heads, target, self.static_batch) {
+                    Some(reshaped) => Some(Tensor::Heads(reshaped)),
+                    None if heads.batch_merged => None,
+                    None => self.merge_heads(node, heads)?,
+                }
+            }
             _ => None,
         })
     }
@@ -126,7 +136,11 @@ impl Converter {
         if !scores.softmax {
             return Err("multiplies attention scores by values before their Softmax".into());
         }
-        if values.axes != HEADS_FIRST || values.heads != scores.heads || values.x.shape[0] != scores.key.shape[0] {
+        if values.axes != HEADS_FIRST
+            || values.batch_merged
+            || values.heads != scores.heads
+            || values.x.shape[0] != scores.key.shape[0]
+        {
             return Err(format!(
                 "values of ONNX shape (N, {}) do not fit scores of (N, {}) as (N, heads, steps, width)",
                 super::ops::join(&values.shape()),
@@ -153,6 +167,7 @@ impl Converter {
             heads: scores.heads,
             axes: HEADS_FIRST,
             scale: values.scale,
+            batch_merged: false,
         }))
     }
 
@@ -188,6 +203,15 @@ impl Converter {
     /// Heads as an ordinary computed tensor: a `Reshape` to strata's `(T, heads, width)`, the
     /// record of ONNX's axes, and a `Rescaling` when a factor is pending.
     fn real_heads(&mut self, node: &Node, heads: &Heads) -> Result<Computed, String> {
+        if heads.batch_merged {
+            return Err(format!(
+                "reads attention heads reshaped together with the batch axis, ONNX shape (N·{}, {}, {}), \
+                 which strata reads only as a transpose of their last two axes",
+                heads.size(heads.axes[0]),
+                heads.size(heads.axes[1]),
+                heads.size(heads.axes[2])
+            ));
+        }
         let target: Vec<usize> = STEPS_FIRST.iter().map(|&a| heads.size(a)).collect();
         let config = json!({ "target_shape": target });
         let (source, _, layer) = self.add_layer(node.proto, "_heads", "Reshape", config, &[&heads.x], vec![])?;
@@ -211,19 +235,36 @@ impl Converter {
     }
 }
 
-/// Heads transposed: the batch axis stays first, the record of the others follows `perm`.
+/// Heads transposed: the batch axis stays first, the record of the others follows `perm`;
+/// with the batch merged into the first axis, that axis stays first and the other two follow.
 fn transpose(node: &Node, heads: &Heads) -> Result<Heads, String> {
-    let perm = node.ints("perm").unwrap_or_else(|| vec![3, 2, 1, 0]);
-    if perm.len() != 4 || perm[0] != 0 || !super::ops::is_permutation(&perm) {
+    // ONNX axis `i` (after the batch's) holds `heads.axes[i + offset]`.
+    let (rank, offset) = if heads.batch_merged { (3, 0) } else { (4, 1) };
+    let perm = node.ints("perm").unwrap_or_else(|| (0..rank as i64).rev().collect());
+    if perm.len() != rank || perm[0] != 0 || !super::ops::is_permutation(&perm) {
         return Err(format!(
             "perm {perm:?} on attention heads: strata keeps the batch axis first"
         ));
     }
     let mut axes = heads.axes;
-    for (k, &p) in perm[1..].iter().enumerate() {
-        axes[k] = heads.axes[p as usize - 1];
+    for (i, &p) in perm.iter().enumerate().skip(1) {
+        axes[i - offset] = heads.axes[p as usize - offset];
     }
     Ok(Heads { axes, ..heads.clone() })
+}
+
+/// Heads reshaped with their batch axis: `(N, a, b, c)` to `(-1, b, c)` merges the batch into
+/// the first axis, `(N·a, b, c)` to `(N, a, b, c)` (the batch as `-1`, 0 or the batch size
+/// read from the graph) splits it out again; `None` for another reshape.
+fn batch_reshape(heads: &Heads, target: &[i64], static_batch: Option<usize>) -> Option<Heads> {
+    let sizes: Vec<i64> = heads.shape().iter().map(|&d| d as i64).collect();
+    let merges = !heads.batch_merged && target.len() == 3 && target[0] == -1 && target[1..] == sizes[1..];
+    let batch = |d: i64| d == -1 || d == 0 || d == BATCH || static_batch.is_some_and(|b| b as i64 == d);
+    let splits = heads.batch_merged && target.len() == 4 && batch(target[0]) && target[1..] == sizes[..];
+    (merges || splits).then(|| Heads {
+        batch_merged: merges,
+        ..heads.clone()
+    })
 }
 
 /// Heads or scores times `factor`; `None` for other tensors.
@@ -245,6 +286,8 @@ fn scaled(t: &Tensor, factor: f32) -> Option<Tensor> {
 fn scores(query: &Heads, key: &Heads) -> Result<Scores, String> {
     let fits = query.axes == HEADS_FIRST
         && key.axes == KEYS_TRANSPOSED
+        && !query.batch_merged
+        && !key.batch_merged
         && query.heads == key.heads
         && query.size(HeadAxis::Width) == key.size(HeadAxis::Width);
     if !fits {

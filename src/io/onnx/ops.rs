@@ -724,11 +724,28 @@ impl Converter {
         )?))
     }
 
-    /// `Concat` of computed tensors in one layout: `Concatenate` on strata's matching axis.
+    /// `Concat` of computed tensors in one layout: `Concatenate` on strata's matching axis; with
+    /// constants in front along a sequence's steps (a ViT's class token, expanded over the
+    /// batch), a `ClassToken` layer holding them after that.
     pub(super) fn concat(&mut self, node: &Node) -> Result<Tensor, String> {
-        let inputs: Vec<Computed> = (0..node.proto.input.len())
+        let leading = (0..node.proto.input.len())
+            .take_while(|&k| matches!(self.input(node, k), Ok(Tensor::Constant(_))))
+            .count();
+        let inputs: Vec<Computed> = (leading..node.proto.input.len())
             .map(|k| self.computed(node, k))
             .collect::<Result<_, _>>()?;
+        if leading > 0 {
+            let tokens = (0..leading)
+                .map(|k| self.constant(node, k, "tokens"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let joined = self.join_computed(node, inputs)?;
+            return self.class_tokens(node, &tokens, joined);
+        }
+        self.join_computed(node, inputs).map(Tensor::Computed)
+    }
+
+    /// `inputs` (computed, one layout) joined along the `Concat`'s axis.
+    fn join_computed(&mut self, node: &Node, inputs: Vec<Computed>) -> Result<Computed, String> {
         let first = inputs.first().ok_or("has no inputs")?.clone();
         if inputs.iter().any(|x| x.axes != first.axes || x.order.is_some()) {
             return Err("its inputs are in different layouts in strata".into());
@@ -741,17 +758,58 @@ impl Converter {
             .flatten()
             .ok_or_else(|| format!("cannot join along axis {axis}"))?;
         if inputs.len() == 1 {
-            return Ok(Tensor::Computed(first));
+            return Ok(first);
         }
         let refs: Vec<&Computed> = inputs.iter().collect();
         let config = json!({ "axis": strata_axis + 1 });
         let (source, shape, layer) = self.add_layer(node.proto, "", "Concatenate", config, &refs, vec![])?;
-        Ok(Tensor::Computed(Computed {
+        Ok(Computed {
             source,
             shape: onnx_shape(&shape, &first.axes),
             non_negative: inputs.iter().all(|x| x.non_negative),
             layer: Some(layer),
             ..first
+        })
+    }
+
+    /// Constants `(1, k, C)` put in front of the steps of a sequence `x (N, T, C)`: one
+    /// `ClassToken` layer holding them all, in order.
+    fn class_tokens(&mut self, node: &Node, tokens: &[Rc<Constant>], x: Computed) -> Result<Tensor, String> {
+        let axis = node.int("axis", 1);
+        let sequence = x.shape.len() == 2 && x.axes == [0, 1] && x.order.is_none();
+        if !sequence || !(axis == 1 || axis == -2) {
+            return Err(format!(
+                "joins constants with a computed tensor of ONNX shape (N, {}) along axis {axis}; strata \
+                 puts constants only in front of a sequence's steps (N, steps, features), as a class token",
+                join(&x.shape)
+            ));
+        }
+        let features = x.shape[1];
+        let mut values = Vec::new();
+        for (k, token) in tokens.iter().enumerate() {
+            let rows = match token.shape.as_slice() {
+                [1, rows, width] | [rows, width] if *width == features => *rows,
+                other => {
+                    return Err(format!(
+                        "input {k} ('{}') of shape ({}) is not a block of tokens (1, steps, {features}) for a \
+                         sequence (N, {})",
+                        node.input(k).unwrap_or(""),
+                        join(other),
+                        join(&x.shape)
+                    ));
+                }
+            };
+            values.extend(token.floats().into_iter().take(rows * features));
+        }
+        let count = values.len() / features.max(1);
+        let config = json!({ "tokens": count });
+        let (source, shape, layer) = self.add_layer(node.proto, "", "ClassToken", config, &[&x], vec![values])?;
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape: onnx_shape(&shape, &x.axes),
+            non_negative: false,
+            layer: Some(layer),
+            ..x
         }))
     }
 
