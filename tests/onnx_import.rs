@@ -200,7 +200,8 @@ fn a_tiny_hugging_face_vit_matches_onnx_runtime() {
     // concatenated in front), learned positions, attention as exported by TorchScript and by
     // torch.export (its keys transposed through a reshape with the batch, its NaN guard after
     // the softmax), the class token's output into the head.
-    for name in ["tiny_vit", "tiny_vit_dynamo"] {
+    // DeiT puts two tokens in front (class and distillation): one ClassToken of two.
+    for name in ["tiny_vit", "tiny_vit_dynamo", "tiny_deit"] {
         let model = check_parity(&fixture(""), name, 1e-4);
         let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
         let count = |class: &str| classes.iter().filter(|c| **c == class).count();
@@ -555,6 +556,9 @@ fn thousands_of_mutated_files_never_panic() {
     // The transformer's paths (GELU fusion, attention, embeddings) and the 1-D convolutions'.
     let loaded = mutations("tiny_bert.onnx", 1000) + mutations("conv1d.onnx", 500);
     assert!(loaded > 50, "{loaded} of 1500 loaded");
+    // The class token, torch.export's key transpose with the batch and its NaN guard.
+    let loaded = mutations("tiny_vit_dynamo.onnx", 500);
+    assert!(loaded > 10, "{loaded} of 500 loaded");
 }
 
 /// Loads `rounds` randomly damaged copies of fixture `name`: each loads or is an error naming

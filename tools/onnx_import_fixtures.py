@@ -205,8 +205,19 @@ def tiny_vit():
     return VitLogits(transformers.ViTForImageClassification(config))
 
 
+def tiny_deit():
+    """A Hugging Face DeiT with its distillation head (two tokens in front of the patches, a
+    class and a distillation token, the two heads' logits averaged), sizes as `tiny_vit`."""
+    import transformers
+
+    config = transformers.DeiTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=64, num_labels=5,
+                                     attn_implementation="sdpa", initializer_range=0.3)
+    return VitLogits(transformers.DeiTForImageClassificationWithTeacher(config))
+
+
 class VitLogits(nn.Module):
-    """A ViTForImageClassification's logits, from the pixels alone."""
+    """A ViT's (or DeiT's) logits, from the pixels alone."""
 
     def __init__(self, vit):
         super().__init__()
@@ -325,6 +336,7 @@ def main():
                                                "tiny_bert_classifier", tokens=100),
         "tiny_vit": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit"),
         "tiny_vit_dynamo": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit_dynamo", dynamo=True),
+        "tiny_deit": lambda: export(tiny_deit(), (2, 3, 32, 32), folder, "tiny_deit"),
     }
     for name in args[1:] or fixtures:
         fixtures[name]()
