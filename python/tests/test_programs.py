@@ -2,6 +2,7 @@
 each reaching the accuracy its Rust counterpart asserts."""
 
 import numpy as np
+import pytest
 
 import strata.keras as keras
 from strata.keras import layers
@@ -98,3 +99,89 @@ def test_dropout_l2_early_stopping(mnist_small):
     assert "val_acc" in history.history
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert accuracy > 0.92, accuracy
+
+
+class TransformerBlock(layers.Layer):
+    """keras.io's "Text classification with Transformer", verbatim: subclassed layers whose
+    ``call`` strata runs once on symbolic tensors."""
+
+    def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1):
+        super().__init__()
+        self.att = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+        self.ffn = keras.Sequential([layers.Dense(ff_dim, activation="relu"), layers.Dense(embed_dim)])
+        self.layernorm1 = layers.LayerNormalization(epsilon=1e-6)
+        self.layernorm2 = layers.LayerNormalization(epsilon=1e-6)
+        self.dropout1 = layers.Dropout(rate)
+        self.dropout2 = layers.Dropout(rate)
+
+    def call(self, inputs, training=None):
+        attn_output = self.att(inputs, inputs)
+        attn_output = self.dropout1(attn_output, training=training)
+        out1 = self.layernorm1(inputs + attn_output)
+        ffn_output = self.ffn(out1)
+        ffn_output = self.dropout2(ffn_output, training=training)
+        return self.layernorm2(out1 + ffn_output)
+
+
+class TokenAndPositionEmbedding(layers.Layer):
+    def __init__(self, maxlen, vocab_size, embed_dim):
+        super().__init__()
+        self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
+        self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
+
+    def call(self, x):
+        maxlen = keras.ops.shape(x)[-1]
+        positions = keras.ops.arange(start=0, stop=maxlen, step=1)
+        positions = self.pos_emb(positions)
+        x = self.token_emb(x)
+        return x + positions
+
+
+def test_keras_io_transformer_text_classifier_with_subclassed_layers():
+    rng = np.random.default_rng(0)
+    vocab_size, maxlen = 200, 20
+    x_train = rng.integers(0, vocab_size, (1200, maxlen))
+    y_train = ((x_train < 100).sum(axis=1) > 10).astype("int64")
+    embed_dim, num_heads, ff_dim = 32, 2, 32
+    inputs = layers.Input(shape=(maxlen,))
+    x = TokenAndPositionEmbedding(maxlen, vocab_size, embed_dim)(inputs)
+    x = TransformerBlock(embed_dim, num_heads, ff_dim)(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    x = layers.Dropout(0.1)(x)
+    x = layers.Dense(20, activation="relu")(x)
+    x = layers.Dropout(0.1)(x)
+    outputs = layers.Dense(2, activation="softmax")(x)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # Keras's count for these sizes: embeddings 6,400 + 640, attention 8,416, feed-forward
+    # 2,112, normalizations 128, head 660 + 42.
+    assert model.count_params() == 18398
+    history = model.fit(x_train, y_train, batch_size=32, epochs=10, validation_split=0.2, verbose=0)
+    assert history.history["val_accuracy"][-1] > 0.85, history.history["val_accuracy"]
+    names = [layer.__class__.__name__ for layer in model.layers]
+    assert names.count("PositionEmbedding") == 1 and names.count("MultiHeadAttention") == 1, names
+
+
+def test_arithmetic_on_symbolic_tensors_is_layers():
+    inputs = keras.Input(shape=(3,))
+    same = layers.Activation("linear")(inputs)
+    outputs = (inputs + same) * 0.5 - 1.0 + inputs / 4.0 - (2.0 - inputs)
+    model = keras.Model(inputs, outputs)
+    x = np.array([[1.0, -2.0, 4.0]], dtype="float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), (x + x) * 0.5 - 1.0 + x / 4.0 - (2.0 - x), rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="symbolic tensors"):
+        inputs @ inputs
+
+
+class WithOwnWeights(layers.Layer):
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], 2))
+
+    def call(self, inputs):
+        return inputs
+
+
+def test_a_subclassed_layer_with_its_own_weights_is_refused_by_name():
+    layer = WithOwnWeights(name="own")
+    with pytest.raises(NotImplementedError, match="own"):
+        layer.build((None, 3))

@@ -105,6 +105,25 @@ def test_normalization_adapts_to_the_data_as_in_the_regression_tutorial():
         normalizer.adapt(features)
 
 
+def test_normalization_adapts_after_its_model_is_compiled():
+    # Keras lets a layer in a built model adapt: its mean, variance and count weights change.
+    rng = np.random.default_rng(1)
+    features = rng.normal(-2, 4, size=(200, 3)).astype("float32")
+    normalizer = tf.keras.layers.Normalization()
+    model = tf.keras.Sequential([tf.keras.Input((3,)), normalizer])
+    model.compile(optimizer="adam", loss="mse")
+    np.testing.assert_allclose(model.predict(features, verbose=0), features, rtol=1e-5)
+    normalizer.adapt(features)
+    mean, variance, count = normalizer.get_weights()
+    np.testing.assert_allclose(mean, features.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(variance, features.var(axis=0), rtol=1e-4)
+    assert float(count) == 200
+    expected = (features - features.mean(axis=0)) / np.sqrt(features.var(axis=0))
+    np.testing.assert_allclose(model.predict(features, verbose=0), expected, atol=1e-4)
+    with pytest.raises(ValueError, match="3"):
+        normalizer.adapt(features[:, :2])
+
+
 def test_advanced_activation_layers_take_kerass_positional_arguments():
     x = np.array([[-2.0, 3.0]], dtype="float32")
     for layer, expected in [

@@ -5,6 +5,8 @@ and strata's engine builds the layer from that config through its layer registry
 every argument (an argument strata does not implement is an error naming it, never ignored).
 """
 
+import inspect
+
 import numpy as np
 
 from . import _config
@@ -39,12 +41,71 @@ class KerasTensor:
 
     def _unsupported(self, *args):
         raise NotImplementedError(
-            "operators on symbolic tensors (x + y, x * y, ...) are not supported by strata: "
-            "use keras.layers.Add, Subtract, Multiply, ..."
+            "operators on symbolic tensors are +, - and * of two tensors of one shape (Add, Subtract, "
+            "Multiply) and +, -, *, / by a number (Rescaling); for others use keras.layers"
         )
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __matmul__ = _unsupported
-    __getitem__ = _unsupported
+    def _arithmetic(self, other, merge, scale, offset):
+        """``self op other``: a merge layer for two tensors, ``Rescaling(scale, offset)`` for a
+        number, the positions' layer for a table of positions (``_Positions``)."""
+        if isinstance(other, KerasTensor):
+            return globals()[merge]()([self, other]) if merge else self._unsupported()
+        if isinstance(other, _Positions) and merge == "Add":
+            return other._added_to(self)
+        if isinstance(other, (int, float, np.integer, np.floating)) and not isinstance(other, bool):
+            return Rescaling(scale=float(scale(other)), offset=float(offset(other)))(self)
+        return self._unsupported()
+
+    def __add__(self, other):
+        return self._arithmetic(other, "Add", lambda n: 1.0, lambda n: n)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return self._arithmetic(other, "Subtract", lambda n: 1.0, lambda n: -n)
+
+    def __rsub__(self, other):
+        return self._arithmetic(other, None, lambda n: -1.0, lambda n: n)
+
+    def __mul__(self, other):
+        return self._arithmetic(other, "Multiply", lambda n: n, lambda n: 0.0)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        if not isinstance(other, KerasTensor) and other == 0:
+            raise ZeroDivisionError("a symbolic tensor divided by 0")
+        return self._arithmetic(other, None, lambda n: 1.0 / n, lambda n: 0.0)
+
+    __rtruediv__ = __matmul__ = __getitem__ = _unsupported
+
+
+class _Positions:
+    """An ``Embedding`` looked up at positions ``0, 1, ..., n-1`` (``keras.ops.arange``), as
+    keras.io's ``TokenAndPositionEmbedding`` writes learned positions: added to a sequence, it
+    is strata's ``PositionEmbedding`` (the same table, under the Embedding's name)."""
+
+    def __init__(self, embedding, steps):
+        self._embedding = embedding
+        self._steps = steps
+
+    def _added_to(self, x):
+        config = self._embedding._config
+        rows = config.get("input_dim")
+        if rows is None or rows < self._steps:
+            raise ValueError(f"{self._embedding.name}: looked up at {self._steps} positions, "
+                             f"but it has {rows} rows")
+        initializer = config.get("embeddings_initializer", "random_uniform")
+        positions = PositionEmbedding(sequence_length=int(rows), initializer=initializer,
+                                      name=self._embedding.name)(x)
+        return Add()([x, positions])
+
+    __radd__ = _added_to
+
+    def __add__(self, other):
+        if isinstance(other, KerasTensor):
+            return self._added_to(other)
+        raise NotImplementedError("strata adds looked-up positions to a symbolic tensor only")
 
 
 class WeightLists:
@@ -109,10 +170,25 @@ class Layer(Serializable, WeightLists):
     # Functional API ----------------------------------------------------------------------
 
     def __call__(self, inputs, *args, **kwargs):
+        if callable(getattr(type(self), "call", None)):
+            return self._call_traced(inputs, *args, **kwargs)
+        # Several tensors as separate arguments (MultiHeadAttention's query, value, key), as
+        # Keras calls them: the layer's list of inputs.
+        if not isinstance(inputs, (list, tuple)) and (args or "value" in kwargs):
+            sequences = [inputs, *args] + [kwargs.pop(role) for role in ("value", "key") if role in kwargs]
+            if all(isinstance(t, KerasTensor) for t in sequences):
+                inputs, args = sequences, ()
+        # training=None is how a subclassed layer's call passes its own on (the engine knows
+        # whether it trains); masks are carried by the engine.
+        if kwargs.get("training", None) is None and kwargs.get("mask", None) is None:
+            kwargs.pop("training", None)
+            kwargs.pop("mask", None)
         if args or kwargs:
             raise NotImplementedError(
                 f"{self.name}: calling a layer with more than its inputs ({', '.join(kwargs) or 'extra arguments'})"
             )
+        if type(self).class_name == "Embedding" and _is_positions(inputs):
+            return _Positions(self, len(inputs))
         many = isinstance(inputs, (list, tuple))
         tensors = list(inputs) if many else [inputs]
         if not tensors or not all(isinstance(t, KerasTensor) for t in tensors):
@@ -126,6 +202,31 @@ class Layer(Serializable, WeightLists):
             count = 3 if type(self).__name__ == "LSTM" else 2
             return [KerasTensor(self, node, i) for i in range(count)]
         return KerasTensor(self, node, 0)
+
+    def _call_traced(self, inputs, *args, **kwargs):
+        """A subclassed layer (``class Block(keras.layers.Layer)`` with ``call``): its ``call``
+        runs once on the symbolic inputs, so the layers it calls (made in ``__init__``) and the
+        arithmetic it does become the model's own layers, as if written in the functional API."""
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if not tensors or not all(isinstance(t, KerasTensor) for t in tensors):
+            raise NotImplementedError(
+                f"{self.name}: strata runs a subclassed layer's call on symbolic tensors (keras.Input) only")
+        parameters = inspect.signature(self.call).parameters
+        for optional in ("training", "mask"):
+            if optional in parameters and optional not in kwargs:
+                kwargs[optional] = None
+        outputs = self.call(inputs, *args, **kwargs)
+        flat = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        if not flat or not all(isinstance(t, KerasTensor) for t in flat):
+            raise NotImplementedError(
+                f"{self.name} ({type(self).__name__}): its call must return what strata layers give "
+                "(symbolic tensors made by keras.layers)")
+        return outputs
+
+    def add_weight(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"{self.name} ({type(self).__name__}): weights of a subclassed layer's own are not supported "
+            "by strata; make them by layers in __init__ (Dense, Embedding, PositionEmbedding, ...)")
 
     # Weights and state, once the layer belongs to a model ---------------------------------
 
@@ -227,16 +328,31 @@ class Normalization(Layer):
     _positional = ("axis", "mean", "variance")
 
     def adapt(self, data, batch_size=None, steps=None):
-        """Each channel's mean and population variance over every other axis, as Keras's ``adapt``."""
-        if self._engine() is not None:
-            raise ValueError(f"{self.name}: adapt the layer before its model is built (compiled or used)")
+        """Each channel's mean and population variance over every other axis, as Keras's ``adapt``:
+        before the model is built they are the layer's settings; after (the model compiled or
+        used, as Keras allows), its ``mean``, ``variance`` and ``count`` weights."""
         axis = self._config.get("axis", -1)
         data = np.asarray(data, dtype=np.float64)
         if data.ndim == 0 or axis not in (-1, data.ndim - 1, (data.ndim - 1,), [data.ndim - 1], (-1,), [-1]):
             raise NotImplementedError(f"{self.name}: adapt with axis={axis!r} (strata normalizes the last axis)")
         over = tuple(range(data.ndim - 1))
-        self._config["mean"] = np.mean(data, axis=over).astype(np.float32).tolist()
-        self._config["variance"] = np.var(data, axis=over).astype(np.float32).tolist()
+        mean = np.mean(data, axis=over).astype(np.float32)
+        variance = np.var(data, axis=over).astype(np.float32)
+        engine = self._engine()
+        if engine is None:
+            self._config["mean"] = mean.tolist()
+            self._config["variance"] = variance.tolist()
+            return
+        current = list(engine.get_weights(self.name))
+        if len(current) != 3:
+            raise ValueError(f"{self.name}: its mean and variance are settings of the built model (given when "
+                             "it was made, or adapted before the build); adapt it again before its model is built")
+        if current[0].size != mean.size:
+            raise ValueError(f"{self.name}: adapt on data with {mean.size} features, where the layer "
+                             f"normalizes {current[0].size}")
+        count = np.float32(data.size // max(mean.size, 1))
+        engine.set_weights([mean.reshape(current[0].shape), variance.reshape(current[1].shape),
+                            np.asarray(count, np.float32).reshape(current[2].shape)], self.name)
 
     @property
     def mean(self):
@@ -395,6 +511,14 @@ class Lambda(Layer):
                 "or call it on a symbolic tensor"
             )
         return self._parts[0]._entry()
+
+
+def _is_positions(values):
+    """Whether ``values`` are the whole numbers ``0, 1, ..., n-1`` (``keras.ops.arange(n)``)."""
+    if isinstance(values, (KerasTensor, list, tuple)) or not hasattr(values, "__len__"):
+        return False
+    array = np.asarray(values)
+    return array.ndim == 1 and array.size > 0 and np.array_equal(array, np.arange(array.size))
 
 
 # Positional parameters of the layers, in Keras 3's order, from strata's layer registry (the

@@ -1,6 +1,7 @@
 """``keras.ops``: the activations, for ``Lambda`` functions (``lambda x: keras.ops.relu(x)``) and
 on arrays (computed in NumPy). Other operations are not in strata's Python package: they are
-errors naming the operation."""
+errors naming the operation. ``shape`` and ``arange`` serve the learned positions of keras.io's
+``TokenAndPositionEmbedding`` (``Embedding(maxlen, d)(keras.ops.arange(0, maxlen))``)."""
 
 from . import activations as _activations
 
@@ -24,6 +25,26 @@ def _op(name, activation):
 for _name, _activation in _OPS.items():
     globals()[_name] = _op(_name, _activation)
 del _name, _activation
+
+
+def shape(x):
+    """The shape of an array, or of a model's symbolic input (``(None, steps, ...)``)."""
+    from .layers import KerasTensor
+    import numpy as np
+
+    if isinstance(x, KerasTensor):
+        if x.shape is None:
+            raise NotImplementedError("keras.ops.shape: strata knows the shapes of a model's inputs only")
+        return x.shape
+    return np.shape(x)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """``0, 1, ...`` as an array: looked up in an ``Embedding`` (positions), strata's
+    ``PositionEmbedding``."""
+    import numpy as np
+
+    return np.arange(start, stop, step) if stop is not None else np.arange(start)
 
 
 def __getattr__(name):
