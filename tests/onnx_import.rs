@@ -265,6 +265,33 @@ fn class_tokens_survive_an_onnx_round_trip() {
     assert!(difference < 1e-6, "{difference}");
 }
 
+#[test]
+fn constants_joined_other_than_in_front_of_a_sequence_are_refused_by_name() {
+    let tokens = TensorProto {
+        dims: vec![1, 2],
+        data_type: 1,
+        name: "tokens".into(),
+        raw_data: [0.5f32, -0.5].iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    };
+    let mut concat = node("Concat", "join", &["tokens", "x"], "y");
+    concat.attribute.push(strata::io::onnx::proto::AttributeProto {
+        name: "axis".into(),
+        r#type: 2,
+        i: Some(1),
+        ..Default::default()
+    });
+    let error = import_error(&graph_model(vec![concat.clone()], vec![tokens.clone()], 17));
+    assert!(
+        error.contains("'join'") && error.contains("in front of a sequence's steps"),
+        "{error}"
+    );
+    // After the computed tensor: the constant is named.
+    concat.input.reverse();
+    let error = import_error(&graph_model(vec![concat], vec![tokens], 17));
+    assert!(error.contains("'join'") && error.contains("'tokens'"), "{error}");
+}
+
 /// torchvision's classifiers (random weights), made by
 /// `tools/onnx_import_fixtures.py --large DIR [NAME ...]` (PyTorch, 64x64) or by
 /// `tools/check_onnx_import_torchvision.py` from the stripped graphs (no PyTorch, 224x224, as
