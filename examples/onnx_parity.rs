@@ -393,7 +393,7 @@ fn recurrent() -> Result<Model> {
     Model::functional(&inputs, &outputs)
 }
 
-/// Token sequences: Embedding, both position layers, two class tokens, attention with a separate key and
+/// Token sequences: Embedding, both position layers, RoBERTa's position ids, two class tokens, attention with a separate key and
 /// other widths, dot-product Attention (scaled, causal), LayerNormalization without a scale, Conv1D, MaxPooling1D, Cropping1D and
 /// GlobalAveragePooling1D.
 fn sequence() -> Result<Model> {
@@ -401,7 +401,9 @@ fn sequence() -> Result<Model> {
     let tokens = Embedding::new(20, 8).call(&inputs)?;
     let positions = PositionEmbedding::new(12).call(&tokens)?;
     let sines = SinePositionEncoding::new().call(&tokens)?;
-    let x = Add::new().call_many(&[&tokens, &positions, &sines])?;
+    let counted = strata::layers::PositionIds::new(1).call(&inputs)?;
+    let counted = Embedding::new(14, 8).call(&counted)?;
+    let x = Add::new().call_many(&[&tokens, &positions, &sines, &counted])?;
     let x = strata::layers::ClassToken::new().tokens(2).call(&x)?;
     let key = Dense::new(5).call(&x)?;
     let attended = MultiHeadAttention::new(2, 4)

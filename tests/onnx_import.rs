@@ -195,6 +195,32 @@ fn a_bert_classifier_with_fused_attention_matches_onnx_runtime() {
 }
 
 #[test]
+fn a_tiny_hugging_face_roberta_with_padding_matches_onnx_runtime() {
+    // Position ids computed from the token ids (Equal, Not, CumSum, Mul, Add): padding keeps
+    // position 1, the other tokens count from 2; the first row ends in padding. The token
+    // types picked from a buffer of zeros at those positions (GatherElements) are zeros.
+    for name in ["tiny_roberta", "tiny_roberta_dynamo"] {
+        let model = check_parity(&fixture(""), name, 1e-4);
+        let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+        assert_eq!(
+            classes.iter().filter(|c| **c == "PositionIds").count(),
+            1,
+            "{name}: {classes:?}"
+        );
+    }
+}
+
+#[test]
+fn position_ids_count_tokens_after_the_padding_id() {
+    let inputs = Input::node(&[6]);
+    let outputs = strata::layers::PositionIds::new(1).call(&inputs).unwrap();
+    let mut model = Model::functional(&inputs, &outputs).unwrap();
+    let ids = Tensor::from_vec(vec![2, 6], vec![5., 7., 1., 9., 1., 1., 1., 3., 4., 0., 2., 8.]).unwrap();
+    let positions = model.predict(&ids, 2).unwrap();
+    assert_eq!(positions.data(), [2., 3., 1., 4., 1., 1., 1., 2., 3., 4., 5., 6.]);
+}
+
+#[test]
 fn a_tiny_hugging_face_vit_matches_onnx_runtime() {
     // Patches by a strided Conv, the class token (a learned vector expanded over the batch and
     // concatenated in front), learned positions, attention as exported by TorchScript and by
@@ -586,6 +612,9 @@ fn thousands_of_mutated_files_never_panic() {
     // The class token, torch.export's key transpose with the batch and its NaN guard.
     let loaded = mutations("tiny_vit_dynamo.onnx", 500);
     assert!(loaded > 10, "{loaded} of 500 loaded");
+    // RoBERTa's position ids computed from the token ids.
+    let loaded = mutations("tiny_roberta.onnx", 300);
+    assert!(loaded > 5, "{loaded} of 300 loaded");
 }
 
 /// Loads `rounds` randomly damaged copies of fixture `name`: each loads or is an error naming

@@ -193,6 +193,18 @@ class BertLogits(nn.Module):
         return self.bert(input_ids=ids).logits
 
 
+def tiny_roberta():
+    """A Hugging Face RoBERTa classifier with random weights, sizes as `tiny_bert`: its position
+    ids are computed from the token ids (padding, id 1, keeps position 1; the others count
+    from 2), which the fixture's input exercises with padding at the end of its first row."""
+    import transformers
+
+    config = transformers.RobertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                        intermediate_size=64, max_position_embeddings=40, num_labels=3,
+                                        attn_implementation="sdpa", initializer_range=0.3)
+    return BertLogits(transformers.RobertaForSequenceClassification(config))
+
+
 def tiny_vit():
     """A Hugging Face ViT image classifier with random weights: 32x32 images in 8x8 patches
     (16 steps and the class token), hidden 32, 4 heads, 2 layers, 5 classes, PyTorch's fused
@@ -238,15 +250,18 @@ def randomize_batch_norms(model, generator):
             module.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
 
 
-def export(model, shape, folder, name, dynamo=False, external=False, tokens=None):
-    """Exports `model` on a random input of `shape` (token ids below `tokens` when given) and
-    writes the fixture trio (the ids stored as floats, as strata takes them)."""
+def export(model, shape, folder, name, dynamo=False, external=False, tokens=None, padding=None):
+    """Exports `model` on a random input of `shape` (token ids below `tokens` when given, the
+    first row ending in three `padding` ids when given) and writes the fixture trio (the ids
+    stored as floats, as strata takes them)."""
     generator = torch.Generator().manual_seed(sum(map(ord, name)))
     with torch.no_grad():
         randomize_batch_norms(model, generator)
     model.eval()
     if tokens:
         x = torch.randint(0, tokens, shape, generator=generator)
+        if padding is not None:
+            x[0, -3:] = padding
     else:
         x = torch.rand(*shape, generator=generator)
     path = os.path.join(folder, name + ".onnx")
@@ -334,6 +349,9 @@ def main():
         "tiny_bert": lambda: export(tiny_bert("eager"), (2, 16), folder, "tiny_bert", tokens=100),
         "tiny_bert_classifier": lambda: export(tiny_bert("sdpa", classifier=True), (2, 16), folder,
                                                "tiny_bert_classifier", tokens=100),
+        "tiny_roberta": lambda: export(tiny_roberta(), (2, 16), folder, "tiny_roberta", tokens=100, padding=1),
+        "tiny_roberta_dynamo": lambda: export(tiny_roberta(), (2, 16), folder, "tiny_roberta_dynamo", dynamo=True,
+                                              tokens=100, padding=1),
         "tiny_vit": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit"),
         "tiny_vit_dynamo": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit_dynamo", dynamo=True),
         "tiny_deit": lambda: export(tiny_deit(), (2, 3, 32, 32), folder, "tiny_deit"),

@@ -40,6 +40,7 @@ mod normalization;
 mod padding;
 mod pooling;
 mod position;
+mod position_ids;
 mod prelu;
 pub(crate) mod preprocessing;
 mod recurrent;
@@ -83,6 +84,7 @@ pub use pooling::{
     MaxPooling2D, Pooling,
 };
 pub use position::{PositionEmbedding, SinePositionEncoding};
+pub use position_ids::PositionIds;
 pub use prelu::PReLU;
 pub use preprocessing::{
     IntoFactor, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,

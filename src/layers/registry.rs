@@ -9,9 +9,9 @@ use super::{
     Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, ClassToken, Conv2D, Conv2DTranspose,
     Cropping1D, Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, ELU, Embedding, Flatten, GRU,
     GlobalAveragePooling1D, Identity, Input, LSTM, Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge,
-    MultiHeadAttention, NoiseLayer, Normalization, PReLU, Pooling, PositionEmbedding, RandomContrast, RandomCrop,
-    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, RepeatVector, Rescaling, Reshape, Reversible,
-    SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    MultiHeadAttention, NoiseLayer, Normalization, PReLU, Pooling, PositionEmbedding, PositionIds, RandomContrast,
+    RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, RepeatVector, Rescaling, Reshape,
+    Reversible, SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -209,6 +209,7 @@ pub const REGISTRY: &[Registered] = &[
     })
     .positional(&["sequence_length"]),
     entry("ClassToken", "Attention", |c| boxed(ClassToken::from_config(c))),
+    entry("PositionIds", "Attention", |c| boxed(PositionIds::from_config(c))).positional(&["padding_idx"]),
     entry("SinePositionEncoding", "Attention", |c| {
         boxed(SinePositionEncoding::from_config(c))
     }),

@@ -71,6 +71,7 @@ impl Emitter<'_> {
             "Embedding" => self.embedding(layer, x),
             "PositionEmbedding" | "SinePositionEncoding" => self.positions(layer, config, x, shape),
             "ClassToken" => self.class_token(layer, x),
+            "PositionIds" => self.position_ids(layer, config, x),
             "MultiHeadAttention" => self.attention(layer, config, inputs),
             "DotProductAttention" => self.dot_product_attention(layer, config, inputs),
             "Attention" => self.dot_attention(layer, config, inputs),

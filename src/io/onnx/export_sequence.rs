@@ -1,6 +1,7 @@
 //! Sequence and normalization layers as ONNX operators: `Embedding` (`Gather`),
 //! `PositionEmbedding` and `SinePositionEncoding` (a table broadcast over the batch),
-//! `ClassToken` (its tokens expanded over the batch, in front of the steps),
+//! `ClassToken` (its tokens expanded over the batch, in front of the steps), `PositionIds`
+//! (`Equal`, `Not`, `CumSum` as RoBERTa's export writes them),
 //! `MultiHeadAttention` (its projections, scaled dot products and softmax written out) and
 //! `Attention` (the dot products alone),
 //! `LayerNormalization` (opset 17's operator) and the `Normalization` preprocessing layer.
@@ -13,6 +14,8 @@ use serde_json::Value;
 
 /// ONNX's `TensorProto.DataType.INT64`, for `Cast`.
 const INT64: i64 = 7;
+/// ONNX's `TensorProto.DataType.FLOAT`, for `Cast`.
+const FLOAT: i64 = 1;
 /// The score strata's attention gives a masked pair (`kernels::attention`): its probability
 /// underflows to exactly 0.
 const MASKED: f32 = -1e9;
@@ -71,6 +74,22 @@ impl Emitter<'_> {
         let target = self.builder.op(name, "Concat", &[&batch, &rest], vec![int("axis", 0)]);
         let expanded = self.builder.op(name, "Expand", &[&tokens, &target], vec![]);
         Ok(self.builder.op(name, "Concat", &[&expanded, x], vec![int("axis", 1)]))
+    }
+
+    /// PositionIds as RoBERTa's export writes it: `mask = Cast(Not(Equal(ids, pad)))`,
+    /// `CumSum(mask, 1) · mask + pad`, in floats (strata's ids).
+    pub(super) fn position_ids(&mut self, layer: &dyn Layer, config: &Value, x: &str) -> Result<String> {
+        let name = layer.name();
+        let padding = config["padding_idx"].as_i64().unwrap_or(0) as f32;
+        let pad = self.builder.floats(format!("{name}/padding_idx"), &[], &[padding]);
+        let equal = self.builder.op(name, "Equal", &[x, &pad], vec![]);
+        let kept = self.builder.op(name, "Not", &[&equal], vec![]);
+        let mask = self.builder.op(name, "Cast", &[&kept], vec![int("to", FLOAT)]);
+        let axis = self.builder.int64s(format!("{name}/axis"), &[1]);
+        let axis = self.builder.op(name, "Squeeze", &[&axis], vec![]);
+        let counts = self.builder.op(name, "CumSum", &[&mask, &axis], vec![]);
+        let counted = self.builder.op(name, "Mul", &[&counts, &mask], vec![]);
+        Ok(self.builder.op(name, "Add", &[&counted, &pad], vec![]))
     }
 
     /// LayerNormalization over the last axis (ONNX's needs a scale: ones without `gamma`).

@@ -61,6 +61,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "PositionEmbedding",
     "SinePositionEncoding",
     "ClassToken",
+    "PositionIds",
     "SimpleRNN",
     "LSTM",
     "GRU",

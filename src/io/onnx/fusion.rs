@@ -5,10 +5,15 @@
 //! `LayerNormalization`), `(x - mean(x)) / sqrt(mean((x - mean(x))²) + ε) · γ + β` over one
 //! axis, one `LayerNormalization` node; and the NaN guard torch.export puts after a masked
 //! attention's softmax, `Where(IsNaN(p), 0, p)`, is dropped (see [`Patterns::nan_guard`]). An
-//! `Erf`, `Pow`, `Sqrt` or `IsNaN` outside the patterns stays, and is refused as unsupported.
+//! RoBERTa's position ids computed from the token ids (`Equal`, `Not`, `CumSum`, `Mul`, `Add`)
+//! become one `PositionIds` node (domain [`FUSED_DOMAIN`]). An `Erf`, `Pow`, `Sqrt`, `IsNaN`,
+//! `Not` or `CumSum` outside the patterns stays, and is refused as unsupported.
 
-use super::proto::{AttributeProto, DOUBLE, FLOAT, GraphProto, INT64, NodeProto, TensorProto};
+use super::proto::{AttributeProto, DOUBLE, FLOAT, GraphProto, INT32, INT64, NodeProto, TensorProto};
 use std::collections::HashMap;
+
+/// The domain of the operators that fusion writes which ONNX does not have (`PositionIds`).
+pub(super) const FUSED_DOMAIN: &str = "strata.fused";
 
 /// The graph's nodes with every GELU pattern replaced by a `Gelu` node (in the place of the
 /// pattern's last node, so the order of the others stays).
@@ -62,6 +67,19 @@ pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
             norm.nodes.iter().for_each(|&n| removed[n] = true);
             removed[norm.last] = false;
             replaced.insert(norm.last, norm.node);
+        }
+    }
+    for k in 0..graph.node.len() {
+        if graph.node[k].op_type != "CumSum" || removed[k] {
+            continue;
+        }
+        if let Some((nodes, last, positions)) = patterns.position_ids(k) {
+            if nodes.iter().any(|&n| removed[n]) {
+                continue;
+            }
+            nodes.iter().for_each(|&n| removed[n] = true);
+            removed[last] = false;
+            replaced.insert(last, positions);
         }
     }
     // Readers of a guarded softmax read the softmax itself.
@@ -381,6 +399,131 @@ impl Patterns<'_> {
             && nodes[self.maker_of(softmax)?].op_type == "Softmax"
             && !self.graph.output.iter().any(|o| o.name == *output);
         guards.then_some(is_nan)
+    }
+
+    /// RoBERTa's position ids from token ids, as both PyTorch exporters write
+    /// `create_position_ids_from_input_ids`: `mask = Cast(Not(Equal(ids, pad)))`,
+    /// `CumSum(mask, 1) · mask` (through `Cast`s), plus `pad` (and a past length of 0). Around
+    /// `CumSum` node `k`: the pattern's nodes, the last of them, and the `PositionIds` node
+    /// that replaces them (reading `ids`, with attribute `padding_idx`).
+    fn position_ids(&self, k: usize) -> Option<(Vec<usize>, usize, NodeProto)> {
+        let nodes = &self.graph.node;
+        let cast_chain = |name: &str, pattern: &mut Vec<usize>| self.through_casts(name, pattern);
+        let mut pattern = vec![k];
+        let not = cast_chain(nodes[k].input.first()?, &mut pattern)?;
+        let axis = self.scalar_int(nodes[k].input.get(1)?)?;
+        let equal = self.maker_of(nodes[not].input.first()?)?;
+        if nodes[not].op_type != "Not" || nodes[equal].op_type != "Equal" || !(axis == 1 || axis == -1) {
+            return None;
+        }
+        let [a, b] = nodes[equal].input.as_slice() else {
+            return None;
+        };
+        let (ids, padding) = match (self.scalar_int(a), self.scalar_int(b)) {
+            (None, Some(pad)) => (a.clone(), pad),
+            (Some(pad), None) => (b.clone(), pad),
+            _ => return None,
+        };
+        pattern.extend([not, equal]);
+        // Forward from CumSum: Casts, the Mul by the mask, Casts, Adds of numbers summing to pad.
+        let (mut at, mut multiplied, mut added) = (k, false, 0i64);
+        loop {
+            let output = nodes[at].output.first()?;
+            let next = self.only_reader(output)?;
+            match nodes[next].op_type.as_str() {
+                "Cast" => {}
+                "Mul" if !multiplied => {
+                    let other = self.other_operand(next, output)?;
+                    let mut masks = Vec::new();
+                    if cast_chain(&other, &mut masks)? != not {
+                        return None;
+                    }
+                    masks.retain(|m| !pattern.contains(m));
+                    pattern.extend(masks);
+                    multiplied = true;
+                }
+                "Add" if multiplied => added += self.scalar_int(&self.other_operand(next, output)?)?,
+                _ => break,
+            }
+            pattern.push(next);
+            at = next;
+            if multiplied && added == padding && nodes[at].op_type == "Add" {
+                break;
+            }
+        }
+        if !multiplied || added != padding || nodes[at].op_type != "Add" {
+            return None;
+        }
+        // Every tensor inside is read by the pattern alone (the mask's Casts may be read twice).
+        let inside = |name: &String| {
+            let readers = self
+                .graph
+                .node
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.input.contains(name));
+            readers.clone().count() == self.readers.get(name.as_str()).copied().unwrap_or(0)
+                && readers.map(|(r, _)| r).all(|r| pattern.contains(&r))
+        };
+        let sealed = pattern
+            .iter()
+            .filter(|&&n| n != at)
+            .all(|&n| nodes[n].output.iter().all(inside));
+        if !sealed {
+            return None;
+        }
+        let node = NodeProto {
+            name: nodes[at].name.clone(),
+            op_type: "PositionIds".into(),
+            domain: FUSED_DOMAIN.into(),
+            input: vec![ids],
+            output: nodes[at].output.clone(),
+            attribute: vec![AttributeProto {
+                name: "padding_idx".into(),
+                r#type: 2,
+                i: Some(padding),
+                ..Default::default()
+            }],
+        };
+        Some((pattern, at, node))
+    }
+
+    /// The node that makes `name` under any `Cast`s (which are pushed to `casts`).
+    fn through_casts(&self, name: &str, casts: &mut Vec<usize>) -> Option<usize> {
+        let mut maker = self.maker_of(name)?;
+        while self.graph.node[maker].op_type == "Cast" {
+            casts.push(maker);
+            maker = self.maker_of(self.graph.node[maker].input.first()?)?;
+        }
+        Some(maker)
+    }
+
+    /// The one whole number a constant holds (an integer tensor, or a float equal to one).
+    fn scalar_int(&self, name: &str) -> Option<i64> {
+        if let Some(values) = self.integers(name)
+            && let [value] = values.as_slice()
+        {
+            return Some(*value);
+        }
+        if let Some(value) = self.int32_scalar(name) {
+            return Some(value);
+        }
+        self.scalar(name).filter(|v| v.fract() == 0.0).map(|v| v as i64)
+    }
+
+    /// The one number an INT32 constant holds (`CumSum`'s axis as TorchScript writes it).
+    fn int32_scalar(&self, name: &str) -> Option<i64> {
+        let tensor = match self.graph.initializer.iter().find(|t| t.name == name) {
+            Some(t) => t,
+            None => self.constant_value(name, "value")?.t.as_ref()?,
+        };
+        if tensor.data_type != INT32 || tensor.dims.iter().product::<i64>() != 1 {
+            return None;
+        }
+        match tensor.int32_data.first() {
+            Some(&value) => Some(value as i64),
+            None => Some(i32::from_le_bytes(tensor.raw_data.as_slice().try_into().ok()?) as i64),
+        }
     }
 
     /// Whether `name` is a constant holding the one number `value` (to float precision).

@@ -101,7 +101,9 @@ fn check_supported(graph: &GraphProto, opsets: &HashMap<&str, i64>) -> std::resu
         } else {
             node.domain.as_str()
         };
-        if domain.is_empty() && IMPORTABLE_OPS.contains(&node.op_type.as_str()) {
+        if domain.is_empty() && IMPORTABLE_OPS.contains(&node.op_type.as_str())
+            || domain == super::fusion::FUSED_DOMAIN && node.op_type == "PositionIds"
+        {
             continue;
         }
         let version = opsets.get(domain).copied().unwrap_or(0);
@@ -384,6 +386,8 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
         "Slice" => converter.slice_computed(node),
         "Where" => converter.where_uniform(node),
         "Gather" => converter.gather(node),
+        "GatherElements" => converter.gather_uniform(node),
+        "PositionIds" if node.proto.domain == super::fusion::FUSED_DOMAIN => converter.position_ids(node),
         "LayerNormalization" => converter.layer_norm(node),
         "Gelu" => converter.gelu(node),
         "ConvTranspose" => converter.conv_transpose(node),

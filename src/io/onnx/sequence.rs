@@ -5,7 +5,7 @@
 
 use super::convert::{Computed, Converter, Node, Tensor, onnx_shape};
 use super::ops::{check_len, check_ungrouped_size, join, permute, ungrouped};
-use super::tensors::Constant;
+use super::tensors::{Constant, Values};
 use crate::model::Source;
 use serde_json::json;
 
@@ -17,6 +17,52 @@ impl Converter {
             true => self.embedding(node),
             false => self.pick_step(node),
         }
+    }
+
+    /// `GatherElements` of a constant holding one value, by computed indices: that value in
+    /// the indices' shape (the batch size standing as 1, broadcast where it meets computed
+    /// data), as RoBERTa's token types (zeros) picked at computed positions.
+    pub(super) fn gather_uniform(&mut self, node: &Node) -> Result<Tensor, String> {
+        let data = self.constant(node, 0, "data")?;
+        let indices = self.computed(node, 1)?;
+        let shape: Vec<usize> = std::iter::once(1).chain(indices.shape.iter().copied()).collect();
+        let count: usize = shape.iter().product();
+        let uniform = match &data.values {
+            Values::Int(v) => v
+                .first()
+                .filter(|&&first| v.iter().all(|&x| x == first))
+                .map(|&first| Constant::int(shape.clone(), vec![first; count])),
+            Values::Float(v) => v
+                .first()
+                .filter(|&&first| v.iter().all(|&x| x == first))
+                .map(|&first| Constant::float(shape.clone(), vec![first; count])),
+        };
+        uniform.map(|c| Tensor::Constant(std::rc::Rc::new(c))).ok_or_else(|| {
+            "picks from a constant of several values by computed indices; strata reads GatherElements by computed \
+             indices only from a constant of one value"
+                .to_string()
+        })
+    }
+
+    /// RoBERTa's position ids (`PositionIds`, fused from `CumSum` and the rest): a
+    /// `PositionIds` layer on the token ids.
+    pub(super) fn position_ids(&mut self, node: &Node) -> Result<Tensor, String> {
+        let ids = self.computed(node, 0)?;
+        if ids.shape.len() != 1 || ids.order.is_some() {
+            return Err(format!(
+                "numbers the positions of ONNX shape (N, {}); strata reads token ids (N, steps)",
+                super::ops::join(&ids.shape)
+            ));
+        }
+        let config = json!({ "padding_idx": node.int("padding_idx", 0) });
+        let (source, shape, layer) = self.add_layer(node.proto, "", "PositionIds", config, &[&ids], vec![])?;
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape: onnx_shape(&shape, &ids.axes),
+            non_negative: true,
+            layer: Some(layer),
+            ..ids
+        }))
     }
 
     /// `Gather(table, ids)` on axis 0: an `Embedding` holding the table.
