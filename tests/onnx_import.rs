@@ -491,6 +491,16 @@ fn a_cycle_is_an_error() {
     ];
     let error = import_error(&graph_model(nodes, vec![], 17));
     assert!(error.contains("cycle") && error.contains("'one'"), "{error}");
+    // Casts in a cycle where RoBERTa's position ids would be: the fusion's walk ends.
+    let nodes = vec![
+        node("Cast", "c1", &["c2_out"], "c1_out"),
+        node("Cast", "c2", &["c1_out"], "c2_out"),
+        node("CumSum", "sum", &["c1_out", "c2_out"], "s"),
+        node("Mul", "mul", &["s", "c1_out"], "m"),
+        node("Add", "add", &["m", "m"], "y"),
+    ];
+    let error = import_error(&graph_model(nodes, vec![], 17));
+    assert!(error.contains("cycle") || error.contains("CumSum"), "{error}");
 }
 
 #[test]

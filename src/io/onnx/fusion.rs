@@ -430,6 +430,10 @@ impl Patterns<'_> {
         loop {
             let output = nodes[at].output.first()?;
             let next = self.only_reader(output)?;
+            if pattern.contains(&next) {
+                // A cycle (a hostile file; import refuses cycles later).
+                return None;
+            }
             match nodes[next].op_type.as_str() {
                 "Cast" => {}
                 "Mul" if !multiplied => {
@@ -492,6 +496,10 @@ impl Patterns<'_> {
     fn through_casts(&self, name: &str, casts: &mut Vec<usize>) -> Option<usize> {
         let mut maker = self.maker_of(name)?;
         while self.graph.node[maker].op_type == "Cast" {
+            // A cycle of Casts (a hostile file; import refuses cycles later) ends the walk.
+            if casts.contains(&maker) || casts.len() > self.graph.node.len() {
+                return None;
+            }
             casts.push(maker);
             maker = self.maker_of(self.graph.node[maker].input.first()?)?;
         }
