@@ -308,7 +308,8 @@ impl Patterns<'_> {
         node.attribute.iter().find(|a| a.name == "value" || a.name == plain)
     }
 
-    /// The integers a constant (an initializer or a `Constant` node) holds.
+    /// The integers a constant (an initializer or a `Constant` node) holds: INT64, or INT32
+    /// (`CumSum`'s axis as TorchScript writes it).
     fn integers(&self, name: &str) -> Option<Vec<i64>> {
         let tensor = match self.graph.initializer.iter().find(|t| t.name == name) {
             Some(t) => t,
@@ -320,19 +321,25 @@ impl Patterns<'_> {
                 value.t.as_ref()?
             }
         };
-        if tensor.data_type != INT64 {
-            return None;
+        match tensor.data_type {
+            INT64 if !tensor.int64_data.is_empty() => Some(tensor.int64_data.clone()),
+            INT64 => Some(
+                tensor
+                    .raw_data
+                    .chunks_exact(8)
+                    .map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                    .collect(),
+            ),
+            INT32 if !tensor.int32_data.is_empty() => Some(tensor.int32_data.iter().map(|&v| v as i64).collect()),
+            INT32 => Some(
+                tensor
+                    .raw_data
+                    .chunks_exact(4)
+                    .map(|b| i32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as i64)
+                    .collect(),
+            ),
+            _ => None,
         }
-        if !tensor.int64_data.is_empty() {
-            return Some(tensor.int64_data.clone());
-        }
-        Some(
-            tensor
-                .raw_data
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-                .collect(),
-        )
     }
 
     /// Whether `name` is an initializer of one axis (a normalization's γ or β).
@@ -513,25 +520,7 @@ impl Patterns<'_> {
         {
             return Some(*value);
         }
-        if let Some(value) = self.int32_scalar(name) {
-            return Some(value);
-        }
         self.scalar(name).filter(|v| v.fract() == 0.0).map(|v| v as i64)
-    }
-
-    /// The one number an INT32 constant holds (`CumSum`'s axis as TorchScript writes it).
-    fn int32_scalar(&self, name: &str) -> Option<i64> {
-        let tensor = match self.graph.initializer.iter().find(|t| t.name == name) {
-            Some(t) => t,
-            None => self.constant_value(name, "value")?.t.as_ref()?,
-        };
-        if tensor.data_type != INT32 || tensor.dims.iter().product::<i64>() != 1 {
-            return None;
-        }
-        match tensor.int32_data.first() {
-            Some(&value) => Some(value as i64),
-            None => Some(i32::from_le_bytes(tensor.raw_data.as_slice().try_into().ok()?) as i64),
-        }
     }
 
     /// Whether `name` is a constant holding the one number `value` (to float precision).

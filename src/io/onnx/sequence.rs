@@ -27,15 +27,15 @@ impl Converter {
         let indices = self.computed(node, 1)?;
         let shape: Vec<usize> = std::iter::once(1).chain(indices.shape.iter().copied()).collect();
         let count: usize = shape.iter().product();
+        fn one_value<T: Copy + PartialEq>(values: &[T]) -> Option<T> {
+            values
+                .first()
+                .copied()
+                .filter(|&first| values.iter().all(|&v| v == first))
+        }
         let uniform = match &data.values {
-            Values::Int(v) => v
-                .first()
-                .filter(|&&first| v.iter().all(|&x| x == first))
-                .map(|&first| Constant::int(shape.clone(), vec![first; count])),
-            Values::Float(v) => v
-                .first()
-                .filter(|&&first| v.iter().all(|&x| x == first))
-                .map(|&first| Constant::float(shape.clone(), vec![first; count])),
+            Values::Int(v) => one_value(v).map(|value| Constant::int(shape, vec![value; count])),
+            Values::Float(v) => one_value(v).map(|value| Constant::float(shape, vec![value; count])),
         };
         uniform.map(|c| Tensor::Constant(std::rc::Rc::new(c))).ok_or_else(|| {
             "picks from a constant of several values by computed indices; strata reads GatherElements by computed \
