@@ -120,15 +120,9 @@ impl Layer for ClassToken {
         let id = self
             .cls
             .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.args.name)))?;
-        let shape = graph.dims(x);
-        let (rows, features) = (shape[0], shape[2]);
-        let zeros = graph.constant_with(|t| {
-            t.resize_for(&[rows, self.tokens, features]);
-            t.data_mut().fill(0.0);
-        });
-        // Broadcasting repeats the tokens for every sample; their gradient sums over the batch.
+        let batch = graph.dims(x)[0];
         let cls = graph.param(id);
-        let tokens = graph.add(zeros, cls)?;
+        let tokens = super::position::repeated_over_batch(graph, cls, batch)?;
         graph.concat(tokens, x, 1)
     }
 

@@ -26,12 +26,20 @@ fn sequence_shape(layer: &str, input_shape: &[usize]) -> Result<(usize, usize)> 
 /// the input (the gradient sums over the batch).
 fn over_batch(graph: &mut Graph, x: Var, rows: Var) -> Result<Var> {
     let shape = graph.shape(x).to_vec();
+    let rows = graph.reshape(rows, &[1, shape[1], shape[2]])?;
+    repeated_over_batch(graph, rows, shape[0])
+}
+
+/// `value (1, ...)` repeated `batch` times along the first axis, by broadcasting it onto zeros:
+/// its gradient sums over the batch.
+pub(super) fn repeated_over_batch(graph: &mut Graph, value: Var, batch: usize) -> Result<Var> {
+    let mut shape = graph.shape(value).to_vec();
+    shape[0] = batch;
     let zeros = graph.constant_with(|t| {
         t.resize_for(&shape);
         t.data_mut().fill(0.0);
     });
-    let rows = graph.reshape(rows, &[1, shape[1], shape[2]])?;
-    graph.add(zeros, rows)
+    graph.add(zeros, value)
 }
 
 /// keras_hub's `PositionEmbedding(sequence_length, initializer="glorot_uniform")`: a learned
