@@ -1,7 +1,8 @@
 //! Activation functions by Keras name: `relu`, `sigmoid`, `tanh`, `softmax`, `linear`,
 //! `leaky_relu`, `elu`, `gelu`, and those of the Keras Applications architectures: `relu6`,
 //! `silu` (`swish`), `hard_sigmoid`, `hard_silu` (`hard_swish`), `softplus`, `selu`,
-//! `softsign`, `exponential`, `mish`.
+//! `softsign`, `exponential`, `mish`; `log_softmax` (PyTorch classifiers end in it) and
+//! `gelu_approximate` (GELU's tanh form, keras-hub's name; GPT-2 and ALBERT use it).
 
 use crate::autograd::{Graph, UnaryOp, Var};
 use crate::error::{Error, Result};
@@ -25,6 +26,11 @@ pub enum Activation {
     Elu(f32),
     /// Exact GELU (Keras's `approximate=False`).
     Gelu,
+    /// GELU's tanh approximation (Keras's `gelu(x, approximate=True)`, PyTorch's
+    /// `approximate="tanh"`).
+    GeluApproximate,
+    /// Log-softmax over the last axis.
+    LogSoftmax,
     /// `min(max(x, 0), 6)` (MobileNet).
     Relu6,
     /// `x·σ(x)`: Keras 3's `silu`, also accepted as `swish` (EfficientNet).
@@ -63,6 +69,8 @@ pub const NAMES: &[&str] = &[
     "leaky_relu",
     "elu",
     "gelu",
+    "gelu_approximate",
+    "log_softmax",
     "relu6",
     "silu",
     "swish",
@@ -88,6 +96,8 @@ impl Activation {
             "leaky_relu" => Activation::LeakyRelu(0.2),
             "elu" => Activation::Elu(1.0),
             "gelu" => Activation::Gelu,
+            "gelu_approximate" => Activation::GeluApproximate,
+            "log_softmax" => Activation::LogSoftmax,
             "relu6" => Activation::Relu6,
             "silu" | "swish" => Activation::Swish,
             "hard_sigmoid" => Activation::HardSigmoid,
@@ -112,6 +122,8 @@ impl Activation {
             Activation::LeakyRelu(_) => "leaky_relu",
             Activation::Elu(_) => "elu",
             Activation::Gelu => "gelu",
+            Activation::GeluApproximate => "gelu_approximate",
+            Activation::LogSoftmax => "log_softmax",
             Activation::Relu6 => "relu6",
             Activation::Swish => "silu",
             Activation::HardSigmoid => "hard_sigmoid",
@@ -135,6 +147,8 @@ impl Activation {
             Activation::LeakyRelu(slope) => graph.unary(UnaryOp::LeakyRelu(slope), x),
             Activation::Elu(alpha) => graph.unary(UnaryOp::Elu(alpha), x),
             Activation::Gelu => graph.unary(UnaryOp::Gelu, x),
+            Activation::GeluApproximate => graph.unary(UnaryOp::GeluTanh, x),
+            Activation::LogSoftmax => graph.log_softmax(x),
             Activation::Relu6 => graph.unary(RELU6, x),
             Activation::Swish => graph.unary(UnaryOp::Swish, x),
             Activation::HardSigmoid => graph.unary(UnaryOp::HardSigmoid, x),

@@ -272,6 +272,7 @@ fn unary_cases() -> Vec<(UnaryOp, Tensor)> {
         (UnaryOp::LeakyRelu(0.2), general(4)),
         (UnaryOp::Elu(1.0), general(5)),
         (UnaryOp::Gelu, uniform(&shape, -3.0, 3.0, 6)),
+        (UnaryOp::GeluTanh, uniform(&shape, -3.0, 3.0, 18)),
         (UnaryOp::Exp, uniform(&shape, -2.0, 2.0, 7)),
         (UnaryOp::Log, positive(8)),
         (UnaryOp::Abs, general(9)),
@@ -397,6 +398,10 @@ fn unary_ops_compute_their_textbook_values() {
         (UnaryOp::LeakyRelu(0.2), |v: f64| if v >= 0.0 { v } else { 0.2 * v }),
         (UnaryOp::Elu(1.0), |v: f64| if v > 0.0 { v } else { v.exp() - 1.0 }),
         (UnaryOp::Gelu, |v: f64| 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt()))),
+        (UnaryOp::GeluTanh, |v: f64| {
+            let inner = (2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3));
+            0.5 * v * (1.0 + inner.tanh())
+        }),
         (UnaryOp::Exp, f64::exp),
         (UnaryOp::Abs, f64::abs),
         (UnaryOp::Square, |v: f64| v * v),
@@ -967,6 +972,8 @@ fn dense_with_every_activation_has_the_right_gradient() {
         "leaky_relu",
         "elu",
         "gelu",
+        "gelu_approximate",
+        "log_softmax",
         "relu6",
         "silu",
         "hard_sigmoid",
@@ -1064,4 +1071,23 @@ fn activation_aliases_read_as_keras_3_names() {
         assert_eq!(Activation::from_name(alias).unwrap().name(), keras_name);
         assert_eq!(Activation::from_name(keras_name).unwrap().name(), keras_name);
     }
+}
+
+#[test]
+fn every_activation_name_reads_back_and_log_softmax_is_the_log_of_softmax() {
+    use strata::activations::{Activation, NAMES};
+    for &name in NAMES {
+        let activation = Activation::from_name(name).unwrap();
+        assert_eq!(Activation::from_name(activation.name()).unwrap(), activation, "{name}");
+    }
+    let x = Tensor::from_vec(vec![2, 3], vec![0.5, -1.0, 2.0, 3.0, 3.0, -4.0]).unwrap();
+    let apply = |name: &str| {
+        let activation = Activation::from_name(name).unwrap();
+        forward_value(&x, |g, v| Ok(activation.apply(g, v)))
+    };
+    let logs: Vec<f32> = apply("softmax").data().iter().map(|p| p.ln()).collect();
+    assert_close(apply("log_softmax").data(), &logs, 1e-6, "log_softmax");
+    // GELU's tanh form stays within 1e-3 of the exact one (its known error).
+    let exact = apply("gelu");
+    assert_close(apply("gelu_approximate").data(), exact.data(), 1e-3, "gelu_approximate");
 }

@@ -158,6 +158,27 @@ fn one_dimensional_convolutions_match_onnx_runtime() {
 }
 
 #[test]
+fn pytorchs_other_activations_match_onnx_runtime() {
+    // PRelu (a slope per channel, one slope), Mish (opset 18's, or softplus-tanh-mul), Elu,
+    // Selu, Softplus (with torch.export's threshold guard), Softsign (or |x| written out),
+    // GELU's tanh form (opset 20's Gelu, or the pattern before), Exp, LogSoftmax: the
+    // TorchScript exporter at opset 17, torch.export at 18 and 20.
+    for name in ["activations", "activations_dynamo", "activations_opset20"] {
+        let model = check_parity(&fixture(""), name, 2e-6);
+        let activations: Vec<String> = model
+            .layers()
+            .iter()
+            .filter_map(|l| l.config()["activation"].as_str().map(str::to_string))
+            .collect();
+        for expected in ["gelu_approximate", "log_softmax", "selu", "softsign"] {
+            assert!(activations.iter().any(|a| a == expected), "{name}: {activations:?}");
+        }
+        let prelus = model.layers().iter().filter(|l| l.class_name() == "PReLU").count();
+        assert_eq!(prelus, 2, "{name}");
+    }
+}
+
+#[test]
 fn a_tiny_hugging_face_bert_matches_onnx_runtime() {
     // Embeddings (word, position and token-type tables), LayerNormalization, attention as
     // MatMul / scale / Softmax / MatMul on split heads, GELU written with Erf.
@@ -266,6 +287,17 @@ fn a_tiny_hugging_face_vit_matches_onnx_runtime() {
     );
 }
 
+/// Gives every weight of `model` a value of its own between `-shift` and `10 / divisor -
+/// shift`, so a weight read in the wrong place shows.
+fn spread_weights(model: &mut Model, divisor: f32, shift: f32) {
+    let ids: Vec<_> = model.params().ids().collect();
+    for (k, id) in ids.into_iter().enumerate() {
+        for (i, v) in model.params_mut().value_mut(id).data_mut().iter_mut().enumerate() {
+            *v = ((i * 7 + k * 3) % 11) as f32 / divisor - shift;
+        }
+    }
+}
+
 #[test]
 fn class_tokens_survive_an_onnx_round_trip() {
     // strata's own export of ClassToken (Expand to the batch read by Shape, Concat) imports
@@ -274,12 +306,7 @@ fn class_tokens_survive_an_onnx_round_trip() {
     let x = strata::layers::ClassToken::new().tokens(2).call(&inputs).unwrap();
     let outputs = Dense::new(2).call(&x).unwrap();
     let mut model = Model::functional(&inputs, &outputs).unwrap();
-    let ids: Vec<_> = model.params().ids().collect();
-    for (k, id) in ids.into_iter().enumerate() {
-        for (i, v) in model.params_mut().value_mut(id).data_mut().iter_mut().enumerate() {
-            *v = ((i * 7 + k * 3) % 11) as f32 / 5.0 - 1.0;
-        }
-    }
+    spread_weights(&mut model, 5.0, 1.0);
     let bytes = strata::io::onnx::to_onnx(&model).unwrap().encode_to_vec();
     let mut imported = load_onnx_bytes(&bytes, "class_token.onnx").unwrap();
     let classes: Vec<&str> = imported.layers().iter().map(|l| l.class_name()).collect();
@@ -288,6 +315,53 @@ fn class_tokens_survive_an_onnx_round_trip() {
     let x = Tensor::from_vec(vec![3, 4, 3], values).unwrap();
     let difference = max_difference(&imported.predict(&x, 3).unwrap(), &model.predict(&x, 3).unwrap());
     assert!(difference < 1e-6, "{difference}");
+}
+
+#[test]
+fn activations_survive_an_onnx_round_trip() {
+    // strata's export writes GELU's tanh form and Mish out in opset 17's operators; the
+    // import reads them (and the rest) back as the same activations (ELU as an ELU layer).
+    let inputs = Input::node(&[6]);
+    let mut x = inputs.clone();
+    for activation in [
+        "gelu_approximate",
+        "softsign",
+        "selu",
+        "elu",
+        "softplus",
+        "mish",
+        "log_softmax",
+    ] {
+        x = Dense::new(6).activation(activation).call(&x).unwrap();
+    }
+    let mut model = Model::functional(&inputs, &x).unwrap();
+    spread_weights(&mut model, 4.0, 1.2);
+    let bytes = strata::io::onnx::to_onnx(&model).unwrap().encode_to_vec();
+    let mut imported = load_onnx_bytes(&bytes, "activations.onnx").unwrap();
+    let activations: Vec<String> = imported
+        .layers()
+        .iter()
+        .filter_map(|l| l.config()["activation"].as_str().map(str::to_string))
+        .filter(|a| a != "linear")
+        .collect();
+    assert!(imported.layers().iter().any(|l| l.class_name() == "ELU"));
+    assert_eq!(
+        activations,
+        [
+            "gelu_approximate",
+            "softsign",
+            "selu",
+            "softplus",
+            "mish",
+            "log_softmax"
+        ],
+        "{:?}",
+        imported.layers().iter().map(|l| l.class_name()).collect::<Vec<_>>()
+    );
+    let values = (0..18).map(|i| ((i * 5) % 13) as f32 / 3.0 - 2.0).collect();
+    let x = Tensor::from_vec(vec![3, 6], values).unwrap();
+    let difference = max_difference(&imported.predict(&x, 3).unwrap(), &model.predict(&x, 3).unwrap());
+    assert!(difference < 1e-5, "{difference}");
 }
 
 #[test]
@@ -460,6 +534,21 @@ fn a_hand_made_graph_imports() {
 }
 
 #[test]
+fn a_thresholded_relu_keeps_what_is_above_its_alpha() {
+    let mut thresholded = node("ThresholdedRelu", "t", &["x"], "y");
+    thresholded.attribute.push(strata::io::onnx::proto::AttributeProto {
+        name: "alpha".into(),
+        r#type: 1,
+        f: Some(0.5),
+        ..Default::default()
+    });
+    let model = graph_model(vec![thresholded], vec![], 17);
+    let mut model = load_onnx_bytes(&model.encode_to_vec(), "test.onnx").unwrap();
+    let x = Tensor::from_vec(vec![1, 4], vec![-1.0, 0.25, 0.75, 2.0]).unwrap();
+    assert_eq!(model.predict(&x, 1).unwrap().data(), &[0.0, 0.0, 0.75, 2.0]);
+}
+
+#[test]
 fn every_unsupported_operator_is_named_at_once() {
     let nodes = vec![
         node("Erf", "first", &["x"], "a"),
@@ -624,6 +713,9 @@ fn thousands_of_mutated_files_never_panic() {
     // RoBERTa's position ids computed from the token ids.
     let loaded = mutations("tiny_roberta.onnx", 300);
     assert!(loaded > 5, "{loaded} of 300 loaded");
+    // The activations written out (tanh GELU, softsign, Mish) and torch.export's guards.
+    let loaded = mutations("activations.onnx", 300) + mutations("activations_dynamo.onnx", 300);
+    assert!(loaded > 10, "{loaded} of 600 loaded");
 }
 
 /// Loads `rounds` randomly damaged copies of fixture `name`: each loads or is an error naming

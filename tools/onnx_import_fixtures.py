@@ -239,6 +239,38 @@ class VitLogits(nn.Module):
         return self.vit(pixel_values=pixels).logits
 
 
+class Activations(nn.Module):
+    """The activations PyTorch models use besides ReLU: PReLU with a slope per channel of an
+    image and with one slope, ELU, SELU, softplus, softsign, Mish, GELU's tanh form, exp, and
+    log_softmax at the end (as PyTorch's MNIST example ends)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.prelu_channels = nn.PReLU(8)
+        self.prelu_one = nn.PReLU()
+        self.fc = nn.ModuleList([nn.Linear(32 if k == 0 else 16, 16) for k in range(7)])
+        self.head = nn.Linear(16, 5)
+        with torch.no_grad():  # slopes that differ, so each one's place is checked
+            self.prelu_channels.weight.copy_(torch.linspace(-0.5, 0.9, 8))
+            self.prelu_one.weight.fill_(0.3)
+            for linear in [*self.fc, self.head]:  # wide enough that the samples stay apart
+                nn.init.normal_(linear.weight, std=1.5 / linear.in_features ** 0.5)
+
+    def forward(self, x):
+        x = F.mish(self.prelu_channels(self.conv((x - 0.5) * 4)))
+        x = torch.flatten(F.max_pool2d(x, 4), 1)
+        fc = iter(self.fc)
+        x = F.elu(next(fc)(x), alpha=0.7)
+        x = F.selu(next(fc)(x))
+        x = F.softplus(next(fc)(x))
+        x = F.softsign(next(fc)(x))
+        x = F.gelu(next(fc)(x), approximate="tanh")
+        x = self.prelu_one(next(fc)(x))
+        x = torch.exp(next(fc)(x) * 0.1)
+        return F.log_softmax(self.head(x), dim=1)
+
+
 def randomize_batch_norms(model, generator):
     """Gives batch norms statistics other than 0 and 1, so folding them is checked."""
     for module in model.modules():
@@ -250,7 +282,7 @@ def randomize_batch_norms(model, generator):
             module.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
 
 
-def export(model, shape, folder, name, dynamo=False, external=False, tokens=None, padding=None):
+def export(model, shape, folder, name, dynamo=False, external=False, tokens=None, padding=None, opset=None):
     """Exports `model` on a random input of `shape` (token ids below `tokens` when given, the
     first row ending in three `padding` ids when given) and writes the fixture trio (the ids
     stored as floats, as strata takes them)."""
@@ -267,10 +299,10 @@ def export(model, shape, folder, name, dynamo=False, external=False, tokens=None
     path = os.path.join(folder, name + ".onnx")
     if dynamo:
         batch = torch.export.Dim("N", min=1, max=1024)
-        torch.onnx.export(model, (x,), path, dynamo=True, opset_version=18, input_names=["input"],
+        torch.onnx.export(model, (x,), path, dynamo=True, opset_version=opset or 18, input_names=["input"],
                           output_names=["output"], dynamic_shapes=({0: batch},), external_data=False)
     else:
-        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
+        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=opset or 17, input_names=["input"],
                           output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
     if external:
         proto = onnx.load(path)
@@ -355,6 +387,10 @@ def main():
         "tiny_vit": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit"),
         "tiny_vit_dynamo": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit_dynamo", dynamo=True),
         "tiny_deit": lambda: export(tiny_deit(), (2, 3, 32, 32), folder, "tiny_deit"),
+        "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
+        "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),
+        "activations_opset20": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_opset20", dynamo=True,
+                                              opset=20),
     }
     for name in args[1:] or fixtures:
         fixtures[name]()

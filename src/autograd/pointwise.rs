@@ -69,6 +69,9 @@ pub enum UnaryOp {
     Elu(f32),
     /// Exact GELU, `x·Φ(x)`.
     Gelu,
+    /// GELU's tanh approximation, `x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2` (PyTorch's
+    /// `approximate="tanh"`, Keras's `gelu(x, approximate=True)`).
+    GeluTanh,
     /// `e^x`.
     Exp,
     /// Natural log.
@@ -112,6 +115,16 @@ pub enum UnaryOp {
 pub(crate) const SELU_ALPHA: f32 = 1.673_263_2;
 /// SELU's `scale`.
 pub(crate) const SELU_SCALE: f32 = 1.050_701;
+
+/// √(2/π), the factor inside GELU's tanh approximation.
+const GELU_TANH_SCALE: f32 = 0.797_884_6;
+/// The cube's weight inside GELU's tanh approximation.
+const GELU_TANH_CUBE: f32 = 0.044_715;
+
+/// The argument of the tanh in GELU's approximation.
+fn gelu_tanh_inner(x: f32) -> f32 {
+    GELU_TANH_SCALE * (x + GELU_TANH_CUBE * x * x * x)
+}
 
 /// `ln(1 + e^x)` as `max(x, 0) + ln(1 + e^−|x|)`, which neither overflows nor loses small values.
 fn softplus(x: f32) -> f32 {
@@ -172,6 +185,7 @@ impl UnaryOp {
                 }
             }
             UnaryOp::Gelu => 0.5 * x * (1.0 + kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2)),
+            UnaryOp::GeluTanh => 0.5 * x * (1.0 + gelu_tanh_inner(x).tanh()),
             UnaryOp::Exp => x.exp(),
             UnaryOp::Log => x.ln(),
             UnaryOp::Abs => x.abs(),
@@ -235,6 +249,11 @@ impl UnaryOp {
                 let cdf = 0.5 * (1.0 + kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2));
                 let pdf = (-0.5 * x * x).exp() * 0.398_942_3;
                 cdf + x * pdf
+            }
+            UnaryOp::GeluTanh => {
+                let t = gelu_tanh_inner(x).tanh();
+                let inner_slope = GELU_TANH_SCALE * (1.0 + 3.0 * GELU_TANH_CUBE * x * x);
+                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * inner_slope
             }
             UnaryOp::Exp => y,
             UnaryOp::Log => 1.0 / x,

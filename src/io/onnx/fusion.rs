@@ -1,13 +1,15 @@
 //! Patterns of several ONNX nodes that strata reads as one operator, rewritten before the
-//! import converts the graph: GELU as exporters write it for opsets before 20 (which have no
-//! `Gelu`), `x · (1 + erf(x / √2)) · 0.5` in any of the orders PyTorch and others use, becomes
-//! one `Gelu` node; layer normalization as they write it for opsets before 17 (which have no
+//! import converts the graph. Activations written out (GELU and its tanh form as exporters
+//! write them for opsets before 20, which have no `Gelu`; softsign as `x / (1 + |x|)`; Mish
+//! for opsets before 18;
+//! torch.export's guard around softplus) are found by `fused_activations.rs`. Layer
+//! normalization as exporters write it for opsets before 17 (which have no
 //! `LayerNormalization`), `(x - mean(x)) / sqrt(mean((x - mean(x))²) + ε) · γ + β` over one
-//! axis, one `LayerNormalization` node; and the NaN guard torch.export puts after a masked
+//! axis, becomes one `LayerNormalization` node; the NaN guard torch.export puts after a masked
 //! attention's softmax, `Where(IsNaN(p), 0, p)`, is dropped (see [`Patterns::nan_guard`]). An
 //! RoBERTa's position ids computed from the token ids (`Equal`, `Not`, `CumSum`, `Mul`, `Add`)
 //! become one `PositionIds` node (domain [`FUSED_DOMAIN`]). An `Erf`, `Pow`, `Sqrt`, `IsNaN`,
-//! `Not` or `CumSum` outside the patterns stays, and is refused as unsupported.
+//! `Not`, `Abs` or `CumSum` outside the patterns stays, and is refused as unsupported.
 
 use super::proto::{AttributeProto, DOUBLE, FLOAT, GraphProto, INT32, INT64, NodeProto, TensorProto};
 use std::collections::HashMap;
@@ -15,7 +17,7 @@ use std::collections::HashMap;
 /// The domain of the operators that fusion writes which ONNX does not have (`PositionIds`).
 pub(super) const FUSED_DOMAIN: &str = "strata.fused";
 
-/// The graph's nodes with every GELU pattern replaced by a `Gelu` node (in the place of the
+/// The graph's nodes with every pattern replaced by its one node (in the place of the
 /// pattern's last node, so the order of the others stays).
 pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
     let mut readers: HashMap<&str, usize> = HashMap::new();
@@ -37,23 +39,34 @@ pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
     let mut removed = vec![false; graph.node.len()];
     let mut replaced: HashMap<usize, NodeProto> = HashMap::new();
     for (k, node) in graph.node.iter().enumerate() {
-        if node.op_type != "Erf" || removed[k] {
+        if !matches!(node.op_type.as_str(), "Erf" | "Tanh") || removed[k] {
             continue;
         }
-        if let Some((nodes, last, x, y)) = patterns.gelu(k) {
+        if let Some(gelu) = patterns.gelu(k) {
+            if gelu.nodes.iter().any(|&n| removed[n]) {
+                continue;
+            }
+            gelu.nodes.iter().for_each(|&n| removed[n] = true);
+            let last = gelu.last;
+            removed[last] = false;
+            replaced.insert(last, gelu.node(&graph.node[last].name));
+        }
+    }
+    for k in 0..graph.node.len() {
+        let found = match graph.node[k].op_type.as_str() {
+            _ if removed[k] => None,
+            "Abs" => patterns.softsign(k),
+            "Softplus" => patterns.mish(k),
+            _ => None,
+        };
+        if let Some((nodes, fused)) = found {
             if nodes.iter().any(|&n| removed[n]) {
                 continue;
             }
+            let last = *nodes.last().expect("a pattern has nodes");
             nodes.iter().for_each(|&n| removed[n] = true);
-            let gelu = NodeProto {
-                name: graph.node[last].name.clone(),
-                op_type: "Gelu".into(),
-                input: vec![x],
-                output: vec![y],
-                ..Default::default()
-            };
             removed[last] = false;
-            replaced.insert(last, gelu);
+            replaced.insert(last, fused);
         }
     }
     for k in 0..graph.node.len() {
@@ -82,7 +95,7 @@ pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
             replaced.insert(last, positions);
         }
     }
-    // Readers of a guarded softmax read the softmax itself.
+    // Readers of a guarded softmax or softplus read the softmax or softplus itself.
     let mut renamed: HashMap<String, String> = HashMap::new();
     for k in 0..graph.node.len() {
         if graph.node[k].op_type != "Where" || removed[k] {
@@ -93,6 +106,11 @@ pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
             renamed.insert(guard.clone(), softmax.clone());
             removed[k] = true;
             removed[is_nan] = true;
+        } else if let Some(greater) = patterns.softplus_guard(k) {
+            let (guard, softplus) = (&graph.node[k].output[0], &graph.node[k].input[2]);
+            renamed.insert(guard.clone(), softplus.clone());
+            removed[k] = true;
+            removed[greater] = true;
         }
     }
     graph
@@ -122,69 +140,13 @@ struct LayerNorm {
 }
 
 /// The graph with who makes and who reads each tensor.
-struct Patterns<'a> {
-    graph: &'a GraphProto,
+pub(super) struct Patterns<'a> {
+    pub graph: &'a GraphProto,
     readers: HashMap<&'a str, usize>,
     maker: HashMap<&'a str, usize>,
 }
 
 impl Patterns<'_> {
-    /// The GELU around `Erf` node `erf`: the pattern's nodes, the last of them, its input and
-    /// its output; `None` when the nodes around it are not the pattern.
-    fn gelu(&self, erf: usize) -> Option<(Vec<usize>, usize, String, String)> {
-        let nodes = &self.graph.node;
-        // x / √2 (or x · 1/√2) → Erf.
-        let scaled = self.maker_of(nodes[erf].input.first()?)?;
-        let x = match nodes[scaled].op_type.as_str() {
-            "Div" => self.operand_beside(scaled, std::f32::consts::SQRT_2, false)?,
-            "Mul" => self.operand_beside(scaled, std::f32::consts::FRAC_1_SQRT_2, true)?,
-            _ => return None,
-        };
-        // erf + 1.
-        let erf_out = nodes[erf].output.first()?;
-        let plus = self.only_reader(erf_out)?;
-        if nodes[plus].op_type != "Add" || self.operand_beside(plus, 1.0, true)? != *erf_out {
-            return None;
-        }
-        let sum = nodes[plus].output.first()?.as_str();
-        // Then x · sum · 0.5 in some order.
-        let first = self.only_reader(sum)?;
-        if nodes[first].op_type != "Mul" {
-            return None;
-        }
-        let other = self.other_operand(first, sum)?;
-        let mut pattern = vec![scaled, erf, plus, first];
-        let last = if other == x || self.is_scalar(&other, 0.5) {
-            // (x · sum) · 0.5 or (sum · 0.5) · x.
-            let product = nodes[first].output.first()?;
-            let second = self.only_reader(product)?;
-            let rest = self.other_operand(second, product)?;
-            let closes = match other == x {
-                true => self.is_scalar(&rest, 0.5),
-                false => rest == x,
-            };
-            if nodes[second].op_type != "Mul" || !closes {
-                return None;
-            }
-            pattern.push(second);
-            second
-        } else {
-            // (x · 0.5) · sum.
-            let half = self.maker_of(&other)?;
-            if nodes[half].op_type != "Mul" || self.operand_beside(half, 0.5, true)? != x || !self.read_once(&other) {
-                return None;
-            }
-            pattern.push(half);
-            first
-        };
-        let once = |k: &usize| *k == last || nodes[*k].output.iter().all(|o| self.read_once(o));
-        if !pattern.iter().all(once) || nodes[scaled].input.len() != 2 {
-            return None;
-        }
-        // `x` is read by the division and by a multiplication of the pattern.
-        Some((pattern, last, x, nodes[last].output.first()?.clone()))
-    }
-
     /// The layer normalization whose first mean is `ReduceMean` node `mean`:
     /// `d = x - mean(x)`, `d / sqrt(mean(d²) + ε)`, then `· γ` and `+ β` by constant vectors
     /// when they follow; `None` when the nodes around it are not that.
@@ -351,17 +313,17 @@ impl Patterns<'_> {
     }
 
     /// The node that makes `name`.
-    fn maker_of(&self, name: &str) -> Option<usize> {
+    pub(super) fn maker_of(&self, name: &str) -> Option<usize> {
         self.maker.get(name).copied()
     }
 
     /// Whether `name` is read by one node only.
-    fn read_once(&self, name: &str) -> bool {
+    pub(super) fn read_once(&self, name: &str) -> bool {
         self.readers.get(name).copied() == Some(1)
     }
 
     /// The one node that reads `name`.
-    fn only_reader(&self, name: &str) -> Option<usize> {
+    pub(super) fn only_reader(&self, name: &str) -> Option<usize> {
         if !self.read_once(name) {
             return None;
         }
@@ -369,7 +331,7 @@ impl Patterns<'_> {
     }
 
     /// The operand of two-input node `k` that is not `name`.
-    fn other_operand(&self, k: usize, name: &str) -> Option<String> {
+    pub(super) fn other_operand(&self, k: usize, name: &str) -> Option<String> {
         match self.graph.node[k].input.as_slice() {
             [a, b] if a == name => Some(b.clone()),
             [a, b] if b == name => Some(a.clone()),
@@ -379,7 +341,7 @@ impl Patterns<'_> {
 
     /// The operand of two-input node `k` beside the scalar `value` (second operand only
     /// unless `either`).
-    fn operand_beside(&self, k: usize, value: f32, either: bool) -> Option<String> {
+    pub(super) fn operand_beside(&self, k: usize, value: f32, either: bool) -> Option<String> {
         match self.graph.node[k].input.as_slice() {
             [a, b] if self.is_scalar(b, value) => Some(a.clone()),
             [a, b] if either && self.is_scalar(a, value) => Some(b.clone()),
@@ -524,13 +486,13 @@ impl Patterns<'_> {
     }
 
     /// Whether `name` is a constant holding the one number `value` (to float precision).
-    fn is_scalar(&self, name: &str, value: f32) -> bool {
+    pub(super) fn is_scalar(&self, name: &str, value: f32) -> bool {
         self.scalar(name)
             .is_some_and(|v| (v - value).abs() <= 1e-5 * value.abs().max(1.0))
     }
 
     /// The one number a constant (an initializer or a `Constant` node) holds.
-    fn scalar(&self, name: &str) -> Option<f32> {
+    pub(super) fn scalar(&self, name: &str) -> Option<f32> {
         if let Some(t) = self.graph.initializer.iter().find(|t| t.name == name) {
             return number(t);
         }

@@ -394,8 +394,10 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
         "Gemm" => converter.gemm(node),
         "MatMul" => converter.matmul(node),
         "Add" | "Sub" | "Mul" | "Div" => converter.arithmetic(node),
-        "Relu" | "Clip" | "LeakyRelu" => converter.relu(node),
-        "Sigmoid" | "Tanh" | "HardSigmoid" | "HardSwish" | "Softmax" => converter.activation(node),
+        "Relu" | "Clip" | "LeakyRelu" | "ThresholdedRelu" => converter.relu(node),
+        "Sigmoid" | "Tanh" | "HardSigmoid" | "HardSwish" | "Softmax" | "LogSoftmax" | "Elu" | "Selu" | "Softplus"
+        | "Softsign" | "Exp" | "Mish" => converter.activation(node),
+        "PRelu" => converter.prelu(node),
         "MaxPool" | "AveragePool" => converter.pool(node),
         "GlobalAveragePool" | "GlobalMaxPool" => converter.global_pool(node),
         "BatchNormalization" => converter.batch_norm(node),

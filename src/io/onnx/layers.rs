@@ -256,6 +256,7 @@ impl Emitter<'_> {
             Activation::Sigmoid => b.op(name, "Sigmoid", &[x], vec![]),
             Activation::Tanh => b.op(name, "Tanh", &[x], vec![]),
             Activation::Softmax => b.op(name, "Softmax", &[x], vec![int("axis", -1)]),
+            Activation::LogSoftmax => b.op(name, "LogSoftmax", &[x], vec![int("axis", -1)]),
             Activation::LeakyRelu(slope) => b.op(name, "LeakyRelu", &[x], vec![float("alpha", slope)]),
             Activation::Elu(alpha) => b.op(name, "Elu", &[x], vec![float("alpha", alpha)]),
             Activation::Relu6 => self.clip(name, x, 6.0),
@@ -299,6 +300,26 @@ impl Emitter<'_> {
                 let sum = b.op(name, "Add", &[&erf, &one], vec![]);
                 let product = b.op(name, "Mul", &[x, &sum], vec![]);
                 b.op(name, "Mul", &[&product, &half], vec![])
+            }
+            // Opset 17's form of x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2, as PyTorch writes it.
+            Activation::GeluApproximate => {
+                let mut number =
+                    |label: &str, value: f32| b.floats(format!("{name}/{label}_{}", b.nodes.len()), &[], &[value]);
+                let (scale, cube, half, one) = (
+                    number("sqrt_2_over_pi", (2.0 / std::f32::consts::PI).sqrt()),
+                    number("cube_weight", 0.044_715),
+                    number("half", 0.5),
+                    number("one", 1.0),
+                );
+                let square = b.op(name, "Mul", &[x, x], vec![]);
+                let cubed = b.op(name, "Mul", &[x, &square], vec![]);
+                let weighted = b.op(name, "Mul", &[&cube, &cubed], vec![]);
+                let sum = b.op(name, "Add", &[x, &weighted], vec![]);
+                let inner = b.op(name, "Mul", &[&scale, &sum], vec![]);
+                let tanh = b.op(name, "Tanh", &[&inner], vec![]);
+                let plus = b.op(name, "Add", &[&one, &tanh], vec![]);
+                let product = b.op(name, "Mul", &[x, &plus], vec![]);
+                b.op(name, "Mul", &[&half, &product], vec![])
             }
             Activation::Linear => x.to_string(),
         }

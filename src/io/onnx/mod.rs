@@ -9,9 +9,9 @@
 //! operators are written by `layers.rs` and `export_*.rs` (a quantized model's int8 weights as
 //! QDQ by `export_quantized.rs`, their output quantization for ONNX Runtime's int8 fusions by
 //! `export_qdq.rs`), the walk of the model in `export.rs`. Import: `import.rs`
-//! reads and orders the graph, `fusion.rs` rewrites patterns of nodes (GELU) as one,
-//! `tensors.rs` decodes weights, `convert.rs` holds the state and layouts, `ops.rs` and
-//! `sequence.rs` map operators to layers (`reduce.rs` reductions, `selection.rs` splits, slices
+//! reads and orders the graph, `fusion.rs` rewrites patterns of nodes as one (`fused_activations.rs` GELU, softsign),
+//! `tensors.rs` decodes weights, `convert.rs` holds the state and layouts, `ops.rs`,
+//! `activations.rs` and `sequence.rs` map operators to layers (`reduce.rs` reductions, `selection.rs` splits, slices
 //! and channel shuffles), `heads.rs` reads attention, `strided.rs` torch.export's
 //! `as_strided` (a tensor flattened with its batch axis and gathered back) and `folding.rs`
 //! computes constant operators.
@@ -28,7 +28,9 @@ mod export_sequence;
 mod export_simplify;
 mod exportable;
 
+mod activations;
 mod folding;
+mod fused_activations;
 mod fusion;
 mod heads;
 mod import;

@@ -31,6 +31,15 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "HardSwish",
     "Tanh",
     "Softmax",
+    "LogSoftmax",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "Softsign",
+    "Exp",
+    "Mish",
+    "PRelu",
+    "ThresholdedRelu",
     "MaxPool",
     "AveragePool",
     "GlobalAveragePool",
@@ -562,77 +571,6 @@ impl Converter {
         Ok(Some(index))
     }
 
-    /// `Relu`, `Clip(0, max)`, `LeakyRelu`: Keras's `ReLU` layer.
-    pub(super) fn relu(&mut self, node: &Node) -> Result<Tensor, String> {
-        let x = self.computed(node, 0)?;
-        let config = match node.proto.op_type.as_str() {
-            "LeakyRelu" => json!({"negative_slope": node.float("alpha", 0.01)}),
-            "Clip" => {
-                let bound = |k: usize, name: &str, default: f32| -> Result<f32, String> {
-                    match self.optional_constant(node, k, name)? {
-                        Some(c) if c.len() == 1 => Ok(c.floats()[0]),
-                        Some(_) => Err(format!("its {name} must be one number")),
-                        None => Ok(node.float(name, default)),
-                    }
-                };
-                let (low, high) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
-                if low != 0.0 {
-                    return Err(format!(
-                        "Clip from {low} is not supported: strata maps Clip(0, max) to ReLU(max_value)"
-                    ));
-                }
-                match high >= f32::MAX {
-                    true => json!({}),
-                    false => json!({ "max_value": high }),
-                }
-            }
-            _ => json!({}),
-        };
-        let mut y = self.add_same_layout(node.proto, "ReLU", config, &x, vec![])?;
-        y.non_negative = node.proto.op_type != "LeakyRelu";
-        Ok(Tensor::Computed(y))
-    }
-
-    /// `Sigmoid`, `Tanh`, `HardSigmoid` (Keras 3's, α = 1/6, β = 1/2), `HardSwish`, `Softmax`
-    /// (on strata's last axis): an `Activation` layer.
-    pub(super) fn activation(&mut self, node: &Node) -> Result<Tensor, String> {
-        let x = self.computed(node, 0)?;
-        let name = match node.proto.op_type.as_str() {
-            "Sigmoid" => "sigmoid",
-            "Tanh" => "tanh",
-            "HardSwish" => "hard_swish",
-            "HardSigmoid" => {
-                let (alpha, beta) = (node.float("alpha", 0.2), node.float("beta", 0.5));
-                if (alpha - 1.0 / 6.0).abs() > 1e-6 || beta != 0.5 {
-                    return Err(format!(
-                        "HardSigmoid with alpha {alpha}, beta {beta} is not supported (strata's hard_sigmoid is alpha 1/6, beta 1/2)"
-                    ));
-                }
-                "hard_sigmoid"
-            }
-            _ => {
-                let rank = x.shape.len() as i64 + 1;
-                let default = if node.opset >= 13 { -1 } else { 1 };
-                let axis = node.int("axis", default);
-                let axis = if axis < 0 { axis + rank } else { axis };
-                let last_of_strata = x.axes.last().map(|&a| a as i64 + 1) == Some(axis);
-                // Before opset 13, Softmax normalizes over all axes from `axis` on.
-                let later = x.shape.get((axis.max(1) as usize).min(x.shape.len())..).unwrap_or(&[]);
-                let old_form_ok = node.opset >= 13 || later.iter().all(|&d| d == 1);
-                if !(last_of_strata || x.shape.len() == 1 && axis == 1) || !old_form_ok {
-                    return Err(format!(
-                        "Softmax over axis {axis} of ONNX shape (N, {}) is not strata's last axis",
-                        join(&x.shape)
-                    ));
-                }
-                "softmax"
-            }
-        };
-        let mut y = self.add_same_layout(node.proto, "Activation", json!({ "activation": name }), &x, vec![])?;
-        y.non_negative = matches!(name, "sigmoid" | "hard_sigmoid" | "softmax");
-        Ok(Tensor::Computed(y))
-    }
-
     /// `MaxPool` and `AveragePool`: `MaxPooling2D` and `AveragePooling2D`.
     pub(super) fn pool(&mut self, node: &Node) -> Result<Tensor, String> {
         let x = self.image(node, 0)?;
@@ -1034,7 +972,7 @@ fn broadcast_vector(c: &Constant, n: usize, what: &str) -> Result<Vec<f32>, Stri
 
 /// A constant operand's values as strata's per-channel numbers: one for all, or one per value
 /// of strata's last axis (ONNX broadcasting, the constant varying along that axis only).
-fn channel_values(c: &Constant, x: &Computed) -> Result<Vec<f32>, String> {
+pub(super) fn channel_values(c: &Constant, x: &Computed) -> Result<Vec<f32>, String> {
     let values = c.floats();
     if values.len() == 1 {
         return Ok(values);

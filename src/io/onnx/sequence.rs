@@ -183,26 +183,6 @@ impl Converter {
         )?))
     }
 
-    /// `Gelu` (opset 20, or the `Erf` pattern of older opsets fused into one): Keras's exact
-    /// `gelu` activation.
-    pub(super) fn gelu(&mut self, node: &Node) -> Result<Tensor, String> {
-        let x = self.computed(node, 0)?;
-        let approximate = node.string("approximate").unwrap_or_else(|| "none".into());
-        if approximate != "none" {
-            return Err(format!(
-                "Gelu with approximate = {approximate} is not supported (strata's gelu is the exact one)"
-            ));
-        }
-        let config = json!({ "activation": "gelu" });
-        Ok(Tensor::Computed(self.add_same_layout(
-            node.proto,
-            "Activation",
-            config,
-            &x,
-            vec![],
-        )?))
-    }
-
     /// `x + c` where `c` holds one value per step and feature of a sequence `x (N, T, features)`
     /// (leading axes of 1 aside): a `PositionEmbedding` holding `c` and an `Add`. A second such
     /// constant added to that sum goes into the same table (Hugging Face adds token-type and
