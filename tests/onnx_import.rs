@@ -179,6 +179,67 @@ fn pytorchs_other_activations_match_onnx_runtime() {
 }
 
 #[test]
+fn pytorchs_recurrent_layers_match_onnx_runtime() {
+    // nn.LSTM (two layers, batch_first, tokens in), nn.GRU (bidirectional), nn.RNN (ReLU) and
+    // a GRU read time-major (batch_first=False), outputs and final states; both exporters
+    // (torch.export writes nn.RNN unrolled, which is not read).
+    let cases = [
+        ("lstm_classifier", &["LSTM", "LSTM"][..]),
+        ("lstm_classifier_dynamo", &["LSTM", "LSTM"][..]),
+        ("bidirectional_gru", &["Bidirectional"][..]),
+        ("bidirectional_gru_dynamo", &["Bidirectional"][..]),
+        ("recurrent_states", &["SimpleRNN", "GRU"][..]),
+    ];
+    for (name, expected) in cases {
+        let model = check_parity(&fixture(""), name, 2e-6);
+        let recurrent: Vec<&str> = model
+            .layers()
+            .iter()
+            .map(|l| l.class_name())
+            .filter(|c| ["LSTM", "GRU", "SimpleRNN", "Bidirectional"].contains(c))
+            .collect();
+        assert_eq!(recurrent, expected, "{name}");
+    }
+    // The imported LSTM saves, loads and fine-tunes like any model.
+    let model = check_parity(&fixture(""), "lstm_classifier", 2e-6);
+    let path = scratch("lstm").join("lstm.safetensors");
+    model.save(&path).unwrap();
+    let mut model = strata::load_model(&path).unwrap();
+    let x = npy(&fixture("lstm_classifier.input.npy"));
+    let y = Tensor::from_vec(vec![2, 3], vec![1., -1., 0., -1., 0., 1.]).unwrap();
+    assert_fine_tunes(&mut model, &x, &y);
+}
+
+#[test]
+fn recurrent_outputs_strata_does_not_give_are_refused_by_name() {
+    // An LSTM whose cell state Y_c is read, and a time-major sequence read by a Relu.
+    let path = fixture("lstm_classifier.onnx");
+    let original = ModelProto::decode(&std::fs::read(&path).unwrap()[..]).unwrap();
+    let mut cell = original.clone();
+    let graph = cell.graph.as_mut().unwrap();
+    let lstm = graph.node.iter().position(|n| n.op_type == "LSTM").unwrap();
+    let y_c = graph.node[lstm].output[2].clone();
+    graph.node.push(node("Relu", "reads_c", &[&y_c], "c_relu"));
+    graph.output.push(ValueInfoProto {
+        name: "c_relu".into(),
+        ..graph.output[0].clone()
+    });
+    let error = import_error(&cell);
+    assert!(error.contains("Y_c") && error.contains("LSTM"), "{error}");
+    let mut time_major = original;
+    let graph = time_major.graph.as_mut().unwrap();
+    let transpose = graph.node.iter().position(|n| n.op_type == "Transpose").unwrap();
+    let steps = graph.node[transpose].output[0].clone();
+    graph.node.push(node("Relu", "reads_steps", &[&steps], "steps_relu"));
+    graph.output.push(ValueInfoProto {
+        name: "steps_relu".into(),
+        ..graph.output[0].clone()
+    });
+    let error = import_error(&time_major);
+    assert!(error.contains("reads_steps") && error.contains("time-major"), "{error}");
+}
+
+#[test]
 fn a_tiny_hugging_face_bert_matches_onnx_runtime() {
     // Embeddings (word, position and token-type tables), LayerNormalization, attention as
     // MatMul / scale / Softmax / MatMul on split heads, GELU written with Erf.
@@ -715,6 +776,9 @@ fn thousands_of_mutated_files_never_panic() {
     assert!(loaded > 5, "{loaded} of 300 loaded");
     // The activations written out (tanh GELU, softsign, Mish) and torch.export's guards.
     let loaded = mutations("activations.onnx", 300) + mutations("activations_dynamo.onnx", 300);
+    assert!(loaded > 10, "{loaded} of 600 loaded");
+    // Recurrent operators and the time-major sequences around them.
+    let loaded = mutations("lstm_classifier_dynamo.onnx", 300) + mutations("bidirectional_gru.onnx", 300);
     assert!(loaded > 10, "{loaded} of 600 loaded");
 }
 

@@ -271,6 +271,53 @@ class Activations(nn.Module):
         return F.log_softmax(self.head(x), dim=1)
 
 
+class LstmClassifier(nn.Module):
+    """A text classifier as PyTorch tutorials write it: token embeddings, a two-layer LSTM
+    (batch_first), the last step's output, a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(50, 8)
+        self.lstm = nn.LSTM(8, 12, num_layers=2, batch_first=True)
+        self.head = nn.Linear(12, 3)
+
+    def forward(self, x):
+        out, _ = self.lstm(self.embedding(x))
+        return self.head(out[:, -1, :])
+
+
+class BidirectionalGru(nn.Module):
+    """A bidirectional GRU over feature sequences (batch_first), both directions' outputs at
+    the last step joined, a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(5, 7, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(14, 4)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        return self.head(out[:, -1, :])
+
+
+class RecurrentStates(nn.Module):
+    """Time-major sequences (batch_first=False) and final states: an RNN with ReLU whose final
+    state `h[-1]` is all that is read, a GRU whose outputs and final state are both read.
+    TorchScript's exporter only: torch.export writes `nn.RNN` unrolled, a MatMul per step."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(5, 6, nonlinearity="relu")
+        self.gru = nn.GRU(5, 6)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        steps = x.transpose(0, 1)
+        _, h = self.rnn(steps)
+        out, g = self.gru(steps)
+        return self.head(h[-1] + out[-1] * g[-1])
+
+
 def randomize_batch_norms(model, generator):
     """Gives batch norms statistics other than 0 and 1, so folding them is checked."""
     for module in model.modules():
@@ -387,6 +434,13 @@ def main():
         "tiny_vit": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit"),
         "tiny_vit_dynamo": lambda: export(tiny_vit(), (2, 3, 32, 32), folder, "tiny_vit_dynamo", dynamo=True),
         "tiny_deit": lambda: export(tiny_deit(), (2, 3, 32, 32), folder, "tiny_deit"),
+        "lstm_classifier": lambda: export(LstmClassifier(), (2, 9), folder, "lstm_classifier", tokens=50),
+        "lstm_classifier_dynamo": lambda: export(LstmClassifier(), (2, 9), folder, "lstm_classifier_dynamo",
+                                                 dynamo=True, tokens=50),
+        "bidirectional_gru": lambda: export(BidirectionalGru(), (2, 6, 5), folder, "bidirectional_gru"),
+        "bidirectional_gru_dynamo": lambda: export(BidirectionalGru(), (2, 6, 5), folder, "bidirectional_gru_dynamo",
+                                                   dynamo=True),
+        "recurrent_states": lambda: export(RecurrentStates(), (2, 6, 5), folder, "recurrent_states"),
         "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
         "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),
         "activations_opset20": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_opset20", dynamo=True,

@@ -36,6 +36,12 @@ pub(super) enum Tensor {
     /// Integer indices computed from the batch size, waiting for the `Gather` they index
     /// (`strided.rs`).
     Indices(BatchIndices),
+    /// A sequence the graph holds time-major, as recurrent operators read and write them
+    /// (`recurrent.rs`).
+    TimeMajor(super::recurrent::TimeMajor),
+    /// A recurrent operator's final states `Y_h`, ONNX `(directions, N, width)`: one computed
+    /// `(N, width)` per direction (`recurrent.rs`).
+    States(Vec<Computed>),
 }
 
 /// Integer indices into a computed tensor flattened with its batch axis: ONNX shape
@@ -346,6 +352,10 @@ impl Converter {
             Tensor::Flat(_) | Tensor::Indices(_) => Err(format!(
                 "input {k} ('{}') is flattened together with the batch axis or computed from the batch size, \
                  which strata reads as torch.export's as_strided only (a Gather by per-sample indices)",
+                node.input(k).unwrap_or("")
+            )),
+            Tensor::TimeMajor(_) | Tensor::States(_) => Err(format!(
+                "input {k} ('{}') is a recurrent sequence held time-major (steps, N, features) or its final states",
                 node.input(k).unwrap_or("")
             )),
         }

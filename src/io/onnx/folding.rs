@@ -34,15 +34,22 @@ impl Converter {
 
     /// `Shape`: a computed tensor's shape, the batch size standing as [`BATCH`] unless fixed.
     pub(super) fn shape(&mut self, node: &Node) -> Result<Tensor, String> {
+        let batch = self.static_batch.map_or(BATCH, |b| b as i64);
         let dims: Vec<i64> = match self.input(node, 0)? {
             Tensor::Constant(c) => c.shape.iter().map(|&d| d as i64).collect(),
+            Tensor::TimeMajor(t) => t
+                .onnx_shape()
+                .into_iter()
+                .map(|d| if d == BATCH { batch } else { d })
+                .collect(),
             computed => {
                 let per_sample = match computed {
                     Tensor::Computed(x) => x.shape.clone(),
                     Tensor::Heads(heads) if !heads.batch_merged => heads.shape(),
                     Tensor::Scores(scores) => scores.shape(),
                     Tensor::Constant(_) => Vec::new(),
-                    Tensor::Flat(_) | Tensor::Indices(_) | Tensor::Heads(_) => {
+                    Tensor::TimeMajor(_) => Vec::new(),
+                    Tensor::Flat(_) | Tensor::Indices(_) | Tensor::Heads(_) | Tensor::States(_) => {
                         return Err(
                             "the shape of a tensor flattened with its batch axis or computed from the batch size \
                              depends on the batch size, which strata does not fix at import"
@@ -50,7 +57,6 @@ impl Converter {
                         );
                     }
                 };
-                let batch = self.static_batch.map_or(BATCH, |b| b as i64);
                 std::iter::once(batch)
                     .chain(per_sample.iter().map(|&d| d as i64))
                     .collect()

@@ -76,9 +76,11 @@ fn import(bytes: &[u8], path: &Path, has_file: bool) -> Result<Model> {
     for &k in &order {
         let proto = &graph.node[k];
         let node = Node { proto, opset };
-        // `Split` makes several tensors; every other operator one (its first output).
+        // `Split` and the recurrent operators make several tensors; every other operator one
+        // (its first output).
         let made = match proto.op_type.as_str() {
             "Split" => converter.split(&node),
+            "LSTM" | "GRU" | "RNN" => converter.recurrent(&node),
             _ => convert(&mut converter, &node, &mut reader).map(|t| vec![t]),
         }
         .map_err(|e| fail(format!("node '{}' ({}): {e}", proto.name, proto.op_type)))?;
@@ -359,6 +361,9 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
     if let Some(step) = converter.strided_step(node)? {
         return Ok(step);
     }
+    if let Some(step) = converter.recurrent_step(node)? {
+        return Ok(step);
+    }
     let all_constant = (0..node.proto.input.len())
         .filter(|&k| node.input(k).is_some())
         .all(|k| matches!(converter.input(node, k), Ok(Tensor::Constant(_))));
@@ -437,6 +442,12 @@ fn outputs(converter: &Converter, graph: &GraphProto) -> std::result::Result<Vec
             Tensor::Flat(_) | Tensor::Indices(_) => {
                 return Err(format!(
                     "output '{name}' is flattened together with its batch axis or computed from the batch size"
+                ));
+            }
+            Tensor::TimeMajor(_) | Tensor::States(_) => {
+                return Err(format!(
+                    "output '{name}' is a recurrent sequence held time-major (steps, N, features) or its final \
+                     states; strata's outputs are batch-first (Transpose the sequence back to (N, steps, features))"
                 ));
             }
             Tensor::Heads(_) | Tensor::Scores(_) => {

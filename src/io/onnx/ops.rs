@@ -73,6 +73,9 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "ReduceSum",
     "Split",
     "Range",
+    "LSTM",
+    "GRU",
+    "RNN",
 ];
 
 /// How a window's padding maps onto strata: Keras's "same" or "valid", or explicit zeros

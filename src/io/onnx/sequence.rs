@@ -96,24 +96,36 @@ impl Converter {
         }))
     }
 
-    /// `Gather(x, i)` along the steps of a sequence `(N, T, features)`: a `Cropping1D` keeping
-    /// step `i`, then a `Reshape` dropping the steps axis when the index is a scalar (as
-    /// `hidden[:, 0]`, the first token a classifier reads).
+    /// `Gather(x, i)` along the steps of a sequence `(N, T, features)`: [`Self::step_of`].
     fn pick_step(&mut self, node: &Node) -> Result<Tensor, String> {
         let x = self.computed(node, 0)?;
         let index = self.constant(node, 1, "index")?;
-        let picks = index.ints("Gather's indices")?;
         let axis = node.int("axis", 0);
         let axis = if axis < 0 {
             axis + x.shape.len() as i64 + 1
         } else {
             axis
         };
-        let sequence = x.shape.len() == 2 && x.axes == [0, 1] && x.order.is_none();
-        if !sequence || axis != 1 || picks.len() != 1 || index.shape.len() > 1 {
+        if axis != 1 {
             return Err(format!(
-                "gathers indices {picks:?} along axis {axis} of ONNX shape (N, {}): strata reads one step of a \
-                 sequence (N, steps, features)",
+                "gathers along axis {axis} of ONNX shape (N, {}): strata reads one step of a sequence (N, steps, \
+                 features)",
+                join(&x.shape)
+            ));
+        }
+        self.step_of(node, x, &index)
+    }
+
+    /// Step `index` of a sequence `x (N, T, features)`: a `Cropping1D` keeping it, then a
+    /// `Reshape` dropping the steps axis when the index is a scalar (as `hidden[:, 0]`, the
+    /// first token a classifier reads, or `output[:, -1]`, a recurrent layer's last step).
+    pub(super) fn step_of(&mut self, node: &Node, x: Computed, index: &Constant) -> Result<Tensor, String> {
+        let picks = index.ints("Gather's indices")?;
+        let sequence = x.shape.len() == 2 && x.axes == [0, 1] && x.order.is_none();
+        if !sequence || picks.len() != 1 || index.shape.len() > 1 {
+            return Err(format!(
+                "gathers indices {picks:?} from ONNX shape (N, {}): strata reads one step of a sequence (N, steps, \
+                 features)",
                 join(&x.shape)
             ));
         }
