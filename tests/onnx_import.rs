@@ -213,30 +213,28 @@ fn pytorchs_recurrent_layers_match_onnx_runtime() {
 #[test]
 fn recurrent_outputs_strata_does_not_give_are_refused_by_name() {
     // An LSTM whose cell state Y_c is read, and a time-major sequence read by a Relu.
-    let path = fixture("lstm_classifier.onnx");
-    let original = ModelProto::decode(&std::fs::read(&path).unwrap()[..]).unwrap();
-    let mut cell = original.clone();
-    let graph = cell.graph.as_mut().unwrap();
-    let lstm = graph.node.iter().position(|n| n.op_type == "LSTM").unwrap();
-    let y_c = graph.node[lstm].output[2].clone();
-    graph.node.push(node("Relu", "reads_c", &[&y_c], "c_relu"));
-    graph.output.push(ValueInfoProto {
-        name: "c_relu".into(),
-        ..graph.output[0].clone()
-    });
-    let error = import_error(&cell);
+    let original = ModelProto::decode(&std::fs::read(fixture("lstm_classifier.onnx")).unwrap()[..]).unwrap();
+    let output_of = |op: &str, k: usize| {
+        let graph = original.graph.as_ref().unwrap();
+        graph.node.iter().find(|n| n.op_type == op).unwrap().output[k].clone()
+    };
+    let error = import_error(&with_relu_output(&original, &output_of("LSTM", 2), "reads_c"));
     assert!(error.contains("Y_c") && error.contains("LSTM"), "{error}");
-    let mut time_major = original;
-    let graph = time_major.graph.as_mut().unwrap();
-    let transpose = graph.node.iter().position(|n| n.op_type == "Transpose").unwrap();
-    let steps = graph.node[transpose].output[0].clone();
-    graph.node.push(node("Relu", "reads_steps", &[&steps], "steps_relu"));
+    let error = import_error(&with_relu_output(&original, &output_of("Transpose", 0), "reads_steps"));
+    assert!(error.contains("reads_steps") && error.contains("time-major"), "{error}");
+}
+
+/// `model` with one more output: a `Relu` node `name` reading `tensor`.
+fn with_relu_output(model: &ModelProto, tensor: &str, name: &str) -> ModelProto {
+    let mut model = model.clone();
+    let graph = model.graph.as_mut().unwrap();
+    let output = format!("{name}_output");
+    graph.node.push(node("Relu", name, &[tensor], &output));
     graph.output.push(ValueInfoProto {
-        name: "steps_relu".into(),
+        name: output,
         ..graph.output[0].clone()
     });
-    let error = import_error(&time_major);
-    assert!(error.contains("reads_steps") && error.contains("time-major"), "{error}");
+    model
 }
 
 #[test]
