@@ -180,14 +180,20 @@ fn pytorchs_other_activations_match_onnx_runtime() {
 
 #[test]
 fn pytorchs_recurrent_layers_match_onnx_runtime() {
-    // nn.LSTM (two layers, batch_first, tokens in), nn.GRU (bidirectional), nn.RNN (ReLU) and
-    // a GRU read time-major (batch_first=False), outputs and final states; both exporters
+    // nn.LSTM (two layers, batch_first, tokens in), nn.GRU (bidirectional), a two-layer
+    // bidirectional LSTM's final states joined, nn.RNN (ReLU) and a GRU read time-major
+    // (batch_first=False), outputs, their mean over the steps and final states; both exporters
     // (torch.export writes nn.RNN unrolled, which is not read).
     let cases = [
         ("lstm_classifier", &["LSTM", "LSTM"][..]),
         ("lstm_classifier_dynamo", &["LSTM", "LSTM"][..]),
         ("bidirectional_gru", &["Bidirectional"][..]),
         ("bidirectional_gru_dynamo", &["Bidirectional"][..]),
+        ("bidirectional_lstm_states", &["Bidirectional", "Bidirectional"][..]),
+        (
+            "bidirectional_lstm_states_dynamo",
+            &["Bidirectional", "Bidirectional"][..],
+        ),
         ("recurrent_states", &["SimpleRNN", "GRU"][..]),
     ];
     for (name, expected) in cases {
@@ -222,6 +228,14 @@ fn recurrent_outputs_strata_does_not_give_are_refused_by_name() {
     assert!(error.contains("Y_c") && error.contains("LSTM"), "{error}");
     let error = import_error(&with_relu_output(&original, &output_of("Transpose", 0), "reads_steps"));
     assert!(error.contains("reads_steps") && error.contains("time-major"), "{error}");
+    // One direction of a bidirectional layer's final states, joined alone.
+    let bytes = std::fs::read(fixture("bidirectional_lstm_states.onnx")).unwrap();
+    let mut one_direction = ModelProto::decode(&bytes[..]).unwrap();
+    let graph = one_direction.graph.as_mut().unwrap();
+    let concat = graph.node.iter_mut().rev().find(|n| n.op_type == "Concat").unwrap();
+    concat.input.truncate(1);
+    let error = import_error(&one_direction);
+    assert!(error.contains("bidirectional layer's directions"), "{error}");
 }
 
 /// `model` with one more output: a `Relu` node `name` reading `tensor`.

@@ -287,8 +287,8 @@ class LstmClassifier(nn.Module):
 
 
 class BidirectionalGru(nn.Module):
-    """A bidirectional GRU over feature sequences (batch_first), both directions' outputs at
-    the last step joined, a linear head."""
+    """A bidirectional GRU over feature sequences (batch_first): both directions' outputs at
+    the last step joined, plus their mean over the steps; a linear head."""
 
     def __init__(self):
         super().__init__()
@@ -297,7 +297,22 @@ class BidirectionalGru(nn.Module):
 
     def forward(self, x):
         out, _ = self.gru(x)
-        return self.head(out[:, -1, :])
+        return self.head(out[:, -1, :] + out.mean(dim=1))
+
+
+class BidirectionalLstmStates(nn.Module):
+    """A two-layer bidirectional LSTM classifier as sentiment tutorials write it: the last
+    layer's final states of both directions joined, `torch.cat((h[-2], h[-1]), dim=1)`."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(40, 6)
+        self.lstm = nn.LSTM(6, 5, num_layers=2, bidirectional=True, batch_first=True)
+        self.head = nn.Linear(10, 2)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm(self.embedding(x))
+        return self.head(torch.cat((h[-2], h[-1]), dim=1))
 
 
 class RecurrentStates(nn.Module):
@@ -315,7 +330,7 @@ class RecurrentStates(nn.Module):
         steps = x.transpose(0, 1)
         _, h = self.rnn(steps)
         out, g = self.gru(steps)
-        return self.head(h[-1] + out[-1] * g[-1])
+        return self.head(h[-1] + out[-1] * g[-1] + out.mean(dim=0))
 
 
 def randomize_batch_norms(model, generator):
@@ -440,6 +455,10 @@ def main():
         "bidirectional_gru": lambda: export(BidirectionalGru(), (2, 6, 5), folder, "bidirectional_gru"),
         "bidirectional_gru_dynamo": lambda: export(BidirectionalGru(), (2, 6, 5), folder, "bidirectional_gru_dynamo",
                                                    dynamo=True),
+        "bidirectional_lstm_states": lambda: export(BidirectionalLstmStates(), (2, 8), folder,
+                                                    "bidirectional_lstm_states", tokens=40),
+        "bidirectional_lstm_states_dynamo": lambda: export(BidirectionalLstmStates(), (2, 8), folder,
+                                                           "bidirectional_lstm_states_dynamo", dynamo=True, tokens=40),
         "recurrent_states": lambda: export(RecurrentStates(), (2, 6, 5), folder, "recurrent_states"),
         "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
         "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),

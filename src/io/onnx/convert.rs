@@ -39,9 +39,9 @@ pub(super) enum Tensor {
     /// A sequence the graph holds time-major, as recurrent operators read and write them
     /// (`recurrent.rs`).
     TimeMajor(super::recurrent::TimeMajor),
-    /// A recurrent operator's final states `Y_h`, ONNX `(directions, N, width)`: one computed
-    /// `(N, width)` per direction (`recurrent.rs`).
-    States(Vec<Computed>),
+    /// A recurrent operator's final states `Y_h`, ONNX `(directions, N, width)`: one per
+    /// direction (`recurrent.rs`).
+    States(Vec<super::recurrent::State>),
 }
 
 /// Integer indices into a computed tensor flattened with its batch axis: ONNX shape

@@ -9,7 +9,8 @@
 //! batch-first tensor, as attention heads are (`heads.rs`); a step picked from it (`y[-1]`) is
 //! a `Cropping1D`. The final states `Y_h` `(directions, N, width)` are a [`Tensor::States`]
 //! list that `Gather`/`Squeeze` pick from (one direction: the last step of `Y`, or the layer's
-//! only output when `Y` is not read).
+//! only output when `Y` is not read; both directions of a bidirectional layer whose `Y` is
+//! not read: its output, the two joined, which `Concat` of the two picked gives back).
 
 use super::convert::{Computed, Converter, Node, Tensor};
 use super::tensors::{BATCH, Constant, Values};
@@ -38,6 +39,26 @@ impl TimeMajor {
             Some(d) => vec![steps, d as i64, BATCH, features / d as i64],
         }
     }
+}
+
+/// One final state of a recurrent operator's `Y_h`.
+#[derive(Clone, Debug)]
+pub(super) enum State {
+    /// One direction's final state, `(N, width)`.
+    Ready(Computed),
+    /// Direction `direction` of a bidirectional layer whose final states strata holds joined,
+    /// `all` `(N, directions · width)` (its output when its sequence is not read): readable
+    /// joined back in order by `Concat` (`torch.cat((h[-2], h[-1]), dim=1)`); `picked` once a
+    /// `Gather` has taken it out of the list.
+    Joined {
+        all: Computed,
+        direction: usize,
+        directions: usize,
+        picked: bool,
+    },
+    /// A final state strata does not compute (a bidirectional layer's whose sequence is read),
+    /// an error when picked.
+    Missing,
 }
 
 /// How one of ONNX's recurrent operators maps to Keras: the class, and where each Keras gate's
@@ -71,6 +92,16 @@ impl Converter {
             ("Gather", Some(Tensor::TimeMajor(t))) if t.directions.is_none() && node.int("axis", 0) == 0 => {
                 let index = self.constant(node, 1, "index")?;
                 self.step_of(node, t.x, &index).map(Some)
+            }
+            ("ReduceMean" | "ReduceMax" | "ReduceSum", Some(Tensor::TimeMajor(t))) if t.directions.is_none() => {
+                match self.ints_input_or_attribute(node, 1, "axes")?.as_deref() {
+                    Some([0]) | Some([-3]) => self.reduce_steps(node, t.x).map(Some),
+                    axes => Err(format!(
+                        "reduces axes {axes:?} of a time-major sequence of ONNX shape {:?}: strata reduces its steps \
+                         (axis 0) only",
+                        t.onnx_shape()
+                    )),
+                }
             }
             ("Gather" | "Squeeze", Some(Tensor::States(states))) => self.pick_state(node, &states).map(Some),
             ("Concat", Some(Tensor::States(_))) => self.join_states(node).map(Some),
@@ -138,7 +169,7 @@ impl Converter {
 
     /// `Gather(Y_h, k)` along the directions (or `Squeeze` of a one-direction `Y_h`): that
     /// direction's final state.
-    fn pick_state(&mut self, node: &Node, states: &[Computed]) -> Result<Tensor, String> {
+    fn pick_state(&mut self, node: &Node, states: &[State]) -> Result<Tensor, String> {
         let count = states.len() as i64;
         let (index, scalar) = match node.proto.op_type.as_str() {
             "Squeeze" => {
@@ -169,26 +200,69 @@ impl Converter {
             .ok()
             .and_then(|k| states.get(k))
             .ok_or_else(|| format!("index {index} is out of range for {count} final states"))?;
-        match scalar {
-            true => Ok(Tensor::Computed(Computed {
+        match (state, scalar) {
+            (_, false) => Ok(Tensor::States(vec![state.clone()])),
+            (State::Ready(x), true) => Ok(Tensor::Computed(Computed {
                 layer: None,
-                ..state.clone()
+                ..x.clone()
             })),
-            false => Ok(Tensor::States(vec![state.clone()])),
+            (
+                State::Joined {
+                    all,
+                    direction,
+                    directions,
+                    ..
+                },
+                true,
+            ) => Ok(Tensor::States(vec![State::Joined {
+                all: all.clone(),
+                direction: *direction,
+                directions: *directions,
+                picked: true,
+            }])),
+            (State::Missing, true) => Err(
+                "picks a final state of a bidirectional operator whose outputs Y are also read; strata gives a \
+                 bidirectional layer's final states when its outputs are not read"
+                    .into(),
+            ),
         }
     }
 
-    /// `Concat` of final states along their first axis (PyTorch's stacked layers): one list.
+    /// `Concat` of final states along their first axis (PyTorch's stacked layers): one list;
+    /// or of a bidirectional layer's picked states in order along the last: its joined states.
     fn join_states(&mut self, node: &Node) -> Result<Tensor, String> {
         let axis = node.int("axis", 0);
         let mut all = Vec::new();
         for k in 0..node.proto.input.len() {
             match self.input(node, k)? {
-                Tensor::States(states) if axis == 0 || axis == -3 => all.extend(states.iter().cloned()),
-                _ => return Err("joins final states with something else, or along another axis than 0".into()),
+                Tensor::States(states) => all.extend(states.iter().cloned()),
+                _ => return Err("joins final states with something else".into()),
             }
         }
-        Ok(Tensor::States(all))
+        let picked = |s: &State| matches!(s, State::Joined { picked: true, .. });
+        if matches!(axis, 0 | -3) && !all.iter().any(picked) {
+            return Ok(Tensor::States(all));
+        }
+        // Every direction of one bidirectional layer, in order, along the features.
+        let joined = match all.first() {
+            Some(State::Joined {
+                all: whole, directions, ..
+            }) if matches!(axis, 1 | -1) && all.len() == *directions => {
+                let in_order = all.iter().enumerate().all(|(k, s)| {
+                    matches!(s, State::Joined { all: a, direction, picked: true, .. }
+                        if *direction == k && a.source == whole.source)
+                });
+                in_order.then(|| whole.clone())
+            }
+            _ => None,
+        };
+        match joined {
+            Some(whole) => Ok(Tensor::Computed(Computed { layer: None, ..whole })),
+            None => Err(format!(
+                "joins final states along axis {axis}: strata reads them joined along axis 0 (stacked layers), or a \
+                 bidirectional layer's directions picked one by one and joined in order along the features"
+            )),
+        }
     }
 
     /// `LSTM`, `GRU` (`linear_before_reset = 1`, PyTorch's) and `RNN` on a time-major sequence,
@@ -217,12 +291,6 @@ impl Converter {
         let (sequence_read, states_read) = (read(0), read(1));
         if read(2) {
             return Err("reads the LSTM's final cell state Y_c, which strata's imported LSTM does not give".into());
-        }
-        if states_read && (directions == 2 || direction == "reverse" && sequence_read) {
-            return Err(format!(
-                "reads the final states Y_h of a {direction} operator; strata reads them for one direction (read \
-                 the outputs Y instead)"
-            ));
         }
         if direction == "reverse" && sequence_read {
             return Err("reads the outputs Y of a reverse operator alone; strata reads its final state only".into());
@@ -259,23 +327,34 @@ impl Converter {
             non_negative: false,
             layer: Some(layer),
         };
-        let states = match (sequence_read, states_read) {
-            (false, _) => Tensor::States(vec![y.clone()]),
-            (true, true) => {
+        let states = match (sequence_read, directions) {
+            (false, 1) => vec![State::Ready(y.clone())],
+            (false, _) => (0..directions)
+                .map(|direction| State::Joined {
+                    all: y.clone(),
+                    direction,
+                    directions,
+                    picked: false,
+                })
+                .collect(),
+            (true, 1) if states_read => {
                 let last = Constant::int(vec![], vec![-1]);
                 match self.step_of(node, y.clone(), &last)? {
-                    Tensor::Computed(state) => Tensor::States(vec![state]),
+                    Tensor::Computed(state) => vec![State::Ready(state)],
                     _ => unreachable!("a step of a sequence is computed"),
                 }
             }
-            (true, false) => Tensor::States(Vec::new()),
+            (true, _) => vec![State::Missing; directions],
         };
-        let sequence = Tensor::TimeMajor(TimeMajor {
-            x: y,
-            directions: Some(directions),
-            batch_first_of_two: false,
-        });
-        Ok(vec![sequence, states])
+        let sequence = match sequence_read {
+            true => Tensor::TimeMajor(TimeMajor {
+                x: y,
+                directions: Some(directions),
+                batch_first_of_two: false,
+            }),
+            false => Tensor::States(vec![State::Missing]),
+        };
+        Ok(vec![sequence, Tensor::States(states)])
     }
 
     /// Refuses what strata's layers do not compute: sequence lengths, peepholes, initial states

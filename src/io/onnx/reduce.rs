@@ -1,7 +1,8 @@
 //! ONNX reductions over an image's height and width as strata's global pooling: `ReduceMean`
 //! (`x.mean([2, 3])`, as torchvision's MNASNet and ShuffleNet end, and what tf2onnx writes for
 //! Keras's `GlobalAveragePooling2D`), `ReduceMax`, and `ReduceSum` (the mean times the area).
-//! The axes are an attribute before opset 18 (13 for `ReduceSum`) and an input since.
+//! Over the steps of a sequence (`x.mean(dim=1)`), the 1-D global pooling. The axes are an
+//! attribute before opset 18 (13 for `ReduceSum`) and an input since.
 
 use super::convert::{Computed, Converter, Node, Tensor, onnx_shape};
 use super::ops::join;
@@ -31,6 +32,9 @@ impl Converter {
         let mut strata_axes: Vec<Option<usize>> = reduced.iter().map(|&a| x.strata_axis(a)).collect();
         strata_axes.sort_unstable();
         let spatial = x.shape.len() == 3 && x.order.is_none() && strata_axes == [Some(0), Some(1)];
+        if x.shape.len() == 2 && x.order.is_none() && strata_axes == [Some(0)] {
+            return self.reduce_steps(node, x);
+        }
         if !spatial {
             return Err(format!(
                 "reduces axes {axes:?} of ONNX shape (N, {}): strata reduces the height and width of an image \
@@ -64,5 +68,39 @@ impl Converter {
             y.non_negative = non_negative;
         }
         Ok(Tensor::Computed(y))
+    }
+
+    /// A reduction over the steps of a sequence `x (N, steps, features)` (`x.mean(dim=1)`, or
+    /// `x.mean(dim=0)` of a time-major one): `GlobalAveragePooling1D` or `GlobalMaxPooling1D`
+    /// (times the steps for `ReduceSum`), the steps axis kept as 1 when `keepdims` says so.
+    pub(super) fn reduce_steps(&mut self, node: &Node, x: Computed) -> Result<Tensor, String> {
+        let op = node.proto.op_type.as_str();
+        let class = if op == "ReduceMax" {
+            "GlobalMaxPooling1D"
+        } else {
+            "GlobalAveragePooling1D"
+        };
+        let (source, shape, layer) = self.add_layer(node.proto, "", class, json!({}), &[&x], vec![])?;
+        let mut y = Computed {
+            source,
+            shape,
+            axes: vec![0],
+            order: None,
+            non_negative: x.non_negative,
+            layer: Some(layer),
+        };
+        if op == "ReduceSum" {
+            let config = json!({ "scale": x.shape[0] as f32, "offset": 0.0 });
+            let non_negative = y.non_negative;
+            y = self.add_same_layout(node.proto, "Rescaling", config, &y, vec![])?;
+            y.non_negative = non_negative;
+        }
+        match node.int("keepdims", 1) != 0 {
+            true => {
+                let width = y.shape[0];
+                self.reshape_computed(node, y, vec![1, width])
+            }
+            false => Ok(Tensor::Computed(y)),
+        }
     }
 }
