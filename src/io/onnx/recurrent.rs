@@ -12,54 +12,9 @@
 //! only output when `Y` is not read; both directions of a bidirectional layer whose `Y` is
 //! not read: its output, the two joined, which `Concat` of the two picked gives back).
 
-use super::convert::{Computed, Converter, Node, Tensor};
+use super::convert::{Computed, Converter, Node, State, Tensor, TimeMajor};
 use super::tensors::{BATCH, Constant, Values};
 use serde_json::json;
-
-/// A sequence strata computes as `(N, steps, features)` that the graph holds time-major.
-#[derive(Clone, Debug)]
-pub(super) struct TimeMajor {
-    /// The batch-first sequence, ONNX's per-step order (`x.shape` is `[steps, features]`).
-    pub x: Computed,
-    /// While a recurrent operator's direction axis is separate: how many directions, the
-    /// features being `directions × width`, direction-major.
-    pub directions: Option<usize>,
-    /// With `directions`: whether the batch axis comes before the direction axis (`(steps, N,
-    /// directions, width)`, after a `Transpose` [0, 2, 1, 3]) or after it (`Y` as written).
-    pub batch_first_of_two: bool,
-}
-
-impl TimeMajor {
-    /// The full ONNX shape, the batch as [`BATCH`].
-    pub fn onnx_shape(&self) -> Vec<i64> {
-        let (steps, features) = (self.x.shape[0] as i64, self.x.shape[1] as i64);
-        match self.directions {
-            None => vec![steps, BATCH, features],
-            Some(d) if self.batch_first_of_two => vec![steps, BATCH, d as i64, features / d as i64],
-            Some(d) => vec![steps, d as i64, BATCH, features / d as i64],
-        }
-    }
-}
-
-/// One final state of a recurrent operator's `Y_h`.
-#[derive(Clone, Debug)]
-pub(super) enum State {
-    /// One direction's final state, `(N, width)`.
-    Ready(Computed),
-    /// Direction `direction` of a bidirectional layer whose final states strata holds joined,
-    /// `all` `(N, directions · width)` (its output when its sequence is not read): readable
-    /// joined back in order by `Concat` (`torch.cat((h[-2], h[-1]), dim=1)`); `picked` once a
-    /// `Gather` has taken it out of the list.
-    Joined {
-        all: Computed,
-        direction: usize,
-        directions: usize,
-        picked: bool,
-    },
-    /// A final state strata does not compute (a bidirectional layer's whose sequence is read),
-    /// an error when picked.
-    Missing,
-}
 
 /// How one of ONNX's recurrent operators maps to Keras: the class, and where each Keras gate's
 /// block sits in ONNX's weights (LSTM: Keras's i, f, c, o are ONNX's blocks 0, 2, 3, 1).
