@@ -96,6 +96,11 @@ fn check_parity(folder: &Path, name: &str, tolerance: f32) -> Model {
     };
     let expected = npy(&folder.join(format!("{name}.output.npy")));
     let y = model.predict(&x, 32).unwrap();
+    // Image outputs are channels-last in strata, NCHW in ONNX.
+    let expected = match (expected.shape(), y.shape()) {
+        ([_, _, _, _], [_, _, _, _]) if expected.shape() != y.shape() => channels_last(&expected),
+        _ => expected,
+    };
     let difference = max_difference(&y, &expected);
     eprintln!("{name}: largest difference from ONNX Runtime {difference:e}");
     assert!(
@@ -176,6 +181,36 @@ fn pytorchs_other_activations_match_onnx_runtime() {
         let prelus = model.layers().iter().filter(|l| l.class_name() == "PReLU").count();
         assert_eq!(prelus, 2, "{name}");
     }
+}
+
+#[test]
+fn upsampling_by_whole_factors_matches_onnx_runtime() {
+    // Resize: F.interpolate by a factor and to a size ("nearest"), nn.Upsample bilinear.
+    for name in ["upsampling", "upsampling_dynamo"] {
+        let model = check_parity(&fixture(""), name, 2e-6);
+        let modes: Vec<String> = model
+            .layers()
+            .iter()
+            .filter(|l| l.class_name() == "UpSampling2D")
+            .map(|l| format!("{} {}", l.config()["interpolation"], l.config()["size"]))
+            .collect();
+        assert_eq!(
+            modes,
+            ["\"nearest\" [2,2]", "\"nearest\" [3,3]", "\"bilinear\" [2,2]"],
+            "{name}"
+        );
+    }
+    // align_corners=True places pixels otherwise: refused, naming the mode.
+    let mut corners = ModelProto::decode(&std::fs::read(fixture("upsampling.onnx")).unwrap()[..]).unwrap();
+    let graph = corners.graph.as_mut().unwrap();
+    let resize = graph.node.iter_mut().rev().find(|n| n.op_type == "Resize").unwrap();
+    for attribute in &mut resize.attribute {
+        if attribute.name == "coordinate_transformation_mode" {
+            attribute.s = Some(b"align_corners".to_vec());
+        }
+    }
+    let error = import_error(&corners);
+    assert!(error.contains("Resize") && error.contains("align_corners"), "{error}");
 }
 
 #[test]

@@ -333,6 +333,23 @@ class RecurrentStates(nn.Module):
         return self.head(h[-1] + out[-1] * g[-1] + out.mean(dim=0))
 
 
+class Upsampling(nn.Module):
+    """A decoder's upsampling as PyTorch writes it: `F.interpolate` by a factor ("nearest") and
+    to a size ("nearest", 3x), `nn.Upsample` bilinear (align_corners=False)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.c = nn.Conv2d(4, 2, 3, stride=2)
+
+    def forward(self, x):
+        x = F.interpolate(torch.tanh(self.a(x)), scale_factor=2, mode="nearest")  # 4x4 -> 8x8
+        x = F.interpolate(self.b(x), size=(24, 24), mode="nearest")  # 8x8 -> 24x24
+        return self.c(self.up(x))  # 24x24 -> 48x48 -> 23x23
+
+
 def randomize_batch_norms(model, generator):
     """Gives batch norms statistics other than 0 and 1, so folding them is checked."""
     for module in model.modules():
@@ -459,6 +476,8 @@ def main():
                                                     "bidirectional_lstm_states", tokens=40),
         "bidirectional_lstm_states_dynamo": lambda: export(BidirectionalLstmStates(), (2, 8), folder,
                                                            "bidirectional_lstm_states_dynamo", dynamo=True, tokens=40),
+        "upsampling": lambda: export(Upsampling(), (2, 3, 4, 4), folder, "upsampling"),
+        "upsampling_dynamo": lambda: export(Upsampling(), (2, 3, 4, 4), folder, "upsampling_dynamo", dynamo=True),
         "recurrent_states": lambda: export(RecurrentStates(), (2, 6, 5), folder, "recurrent_states"),
         "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
         "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),

@@ -404,6 +404,7 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
         | "Softsign" | "Exp" | "Mish" => converter.activation(node),
         "PRelu" => converter.prelu(node),
         "MaxPool" | "AveragePool" => converter.pool(node),
+        "Resize" => converter.resize(node),
         "GlobalAveragePool" | "GlobalMaxPool" => converter.global_pool(node),
         "BatchNormalization" => converter.batch_norm(node),
         "Concat" => converter.concat(node),

@@ -12,7 +12,7 @@
 //! reads and orders the graph, `fusion.rs` rewrites patterns of nodes as one (`fused_activations.rs` GELU, softsign),
 //! `tensors.rs` decodes weights, `convert.rs` holds the state and layouts, `ops.rs`,
 //! `activations.rs` and `sequence.rs` map operators to layers (`reduce.rs` reductions, `selection.rs` splits, slices
-//! and channel shuffles), `heads.rs` reads attention, `recurrent.rs` recurrent operators, `strided.rs` torch.export's
+//! and channel shuffles), `heads.rs` reads attention, `recurrent.rs` recurrent operators, `resize.rs` upsampling, `strided.rs` torch.export's
 //! `as_strided` (a tensor flattened with its batch axis and gathered back) and `folding.rs`
 //! computes constant operators.
 
@@ -39,6 +39,7 @@ mod ops;
 pub mod proto;
 mod recurrent;
 mod reduce;
+mod resize;
 mod selection;
 mod sequence;
 mod strided;

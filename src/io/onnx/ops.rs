@@ -76,6 +76,7 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "LSTM",
     "GRU",
     "RNN",
+    "Resize",
 ];
 
 /// How a window's padding maps onto strata: Keras's "same" or "valid", or explicit zeros
@@ -203,7 +204,7 @@ fn same_pads(size: [usize; 2], kernel: [usize; 2], strides: [usize; 2], dilation
 
 impl Converter {
     /// Requires `x` to be a channels-last image, as strata's convolutions and pooling take.
-    fn image(&self, node: &Node, k: usize) -> Result<Computed, String> {
+    pub(super) fn image(&self, node: &Node, k: usize) -> Result<Computed, String> {
         let x = self.computed(node, k)?;
         if !x.is_channels_last_image() {
             return Err(format!(
