@@ -285,7 +285,7 @@ fn every_layer() -> Result<Model> {
 }
 
 /// Every exportable activation on one input, side by side, with the merges the other models
-/// leave out (`Average`, `Maximum`) and a leaky `ReLU` layer. Inputs span [-4, 4] (see `main`'s
+/// leave out (`Average`, `Maximum`, `Minimum`) and a leaky `ReLU` layer. Inputs span [-4, 4] (see `main`'s
 /// scaling) so each function's curved parts are exercised.
 fn every_activation() -> Result<Model> {
     let inputs = Input::node(&[6]);
@@ -297,7 +297,8 @@ fn every_activation() -> Result<Model> {
     branches.push(ReLU::new().negative_slope(0.1).call(&x)?);
     let average = Average::new().call_many(&[&branches[1], &branches[2]])?;
     let maximum = Maximum::new().call_many(&[&branches[3], &branches[4], &branches[5]])?;
-    branches.extend([average, maximum]);
+    let minimum = Minimum::new().call_many(&[&branches[6], &branches[7]])?;
+    branches.extend([average, maximum, minimum]);
     let all: Vec<&Node> = branches.iter().collect();
     Concatenate::new(-1)
         .call_many(&all)

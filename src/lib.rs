@@ -68,7 +68,7 @@ pub mod prelude {
     pub use crate::layers::{
         Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Dense, Dropout,
         Flatten, GaussianNoise, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization,
-        MaxPooling1D, MaxPooling2D, Maximum, Multiply, Reshape, SpatialDropout2D, Subtract,
+        MaxPooling1D, MaxPooling2D, Maximum, Minimum, Multiply, Reshape, SpatialDropout2D, Subtract,
     };
     pub use crate::layers::{
         AdditiveAttention, GlobalAveragePooling1D, MultiHeadAttention, PositionEmbedding, SinePositionEncoding,

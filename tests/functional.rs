@@ -59,6 +59,7 @@ fn merge_layers_have_finite_difference_gradients() {
         ("multiply", Multiply::new(), vec![vec![2, 3], vec![2, 3]]),
         ("average", Average::new(), vec![vec![2, 3], vec![2, 3], vec![2, 3]]),
         ("maximum", Maximum::new(), vec![vec![2, 3], vec![2, 3]]),
+        ("minimum", Minimum::new(), vec![vec![2, 3], vec![2, 3], vec![2, 3]]),
         ("concatenate", Concatenate::new(-1), vec![vec![2, 2, 3], vec![2, 2, 1]]),
         (
             "concatenate axis 0",
@@ -100,11 +101,14 @@ fn merge_layers_have_finite_difference_gradients() {
     let mut outputs = Vec::new();
     concat.forward(&mut g, &[a, b], &mut outputs).unwrap();
     Maximum::new().forward(&mut g, &[a, a], &mut outputs).unwrap();
-    let [y, m] = outputs[..] else {
-        unreachable!("two outputs")
+    let c = g.constant(&Tensor::from_vec(vec![2, 2], vec![2.0, 1.0, 5.0, 0.0]).unwrap());
+    Minimum::new().forward(&mut g, &[a, c], &mut outputs).unwrap();
+    let [y, m, least] = outputs[..] else {
+        unreachable!("three outputs")
     };
     assert_eq!(g.value(y).data(), &[1.0, 2.0, 5.0, 3.0, 4.0, 6.0]);
     assert_eq!(g.value(m).data(), &[1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(g.value(least).data(), &[1.0, 1.0, 3.0, 0.0]);
 }
 
 #[test]

@@ -279,12 +279,13 @@ fn merge_layers_broadcast_squeeze_and_excitation_as_keras() {
     // (N, 1, 1, C) gates × (N, H, W, C) features, either order, and the other elementwise merges.
     let gates = uniform(&[2, 1, 1, 3], 0.1, 1.0, 21);
     let features = uniform(&[2, 2, 4, 3], -1.0, 1.0, 22);
-    let layers: [fn() -> Box<dyn Layer>; 5] = [
+    let layers: [fn() -> Box<dyn Layer>; 6] = [
         || boxed(Multiply::new()),
         || boxed(Add::new()),
         || boxed(Subtract::new()),
         || boxed(Average::new()),
         || boxed(Maximum::new()),
+        || boxed(Minimum::new()),
     ];
     for make in layers {
         let mut layer = make();
@@ -305,6 +306,7 @@ fn merge_layers_broadcast_squeeze_and_excitation_as_keras() {
                 "Add" => g + f,
                 "Subtract" => g - f,
                 "Average" => (g + f) / 2.0,
+                "Minimum" => g.min(f),
                 _ => g.max(f),
             };
             assert!(

@@ -185,7 +185,8 @@ fn pytorchs_other_activations_match_onnx_runtime() {
 
 #[test]
 fn upsampling_by_whole_factors_matches_onnx_runtime() {
-    // Resize: F.interpolate by a factor and to a size ("nearest"), nn.Upsample bilinear.
+    // Resize: F.interpolate by a factor and to a size ("nearest"), nn.Upsample bilinear; Max
+    // and Min of two maps.
     for name in ["upsampling", "upsampling_dynamo"] {
         let model = check_parity(&fixture(""), name, 2e-6);
         let modes: Vec<String> = model
@@ -198,6 +199,11 @@ fn upsampling_by_whole_factors_matches_onnx_runtime() {
             modes,
             ["\"nearest\" [2,2]", "\"nearest\" [3,3]", "\"bilinear\" [2,2]"],
             "{name}"
+        );
+        let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+        assert!(
+            classes.contains(&"Maximum") && classes.contains(&"Minimum"),
+            "{classes:?}"
         );
     }
     // align_corners=True places pixels otherwise: refused, naming the mode.
@@ -639,6 +645,25 @@ fn a_hand_made_graph_imports() {
     for (a, e) in y.data().iter().zip(expected) {
         assert!((a - e).abs() < 1e-6);
     }
+}
+
+#[test]
+fn sum_and_mean_of_computed_tensors_are_merges() {
+    let graph = graph_model(
+        vec![
+            node("Relu", "r", &["x"], "h"),
+            node("Sum", "s", &["x", "h", "h"], "sum"),
+            node("Mean", "m", &["sum", "x"], "y"),
+        ],
+        vec![],
+        17,
+    );
+    let mut model = load_onnx_bytes(&graph.encode_to_vec(), "test.onnx").unwrap();
+    let x = Tensor::from_vec(vec![1, 4], vec![-1.0, 0.5, 2.0, -3.0]).unwrap();
+    // ((x + 2 relu(x)) + x) / 2.
+    assert_eq!(model.predict(&x, 1).unwrap().data(), &[-1.0, 1.0, 4.0, -3.0]);
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert!(classes.contains(&"Add") && classes.contains(&"Average"), "{classes:?}");
 }
 
 #[test]

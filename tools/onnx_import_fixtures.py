@@ -335,7 +335,8 @@ class RecurrentStates(nn.Module):
 
 class Upsampling(nn.Module):
     """A decoder's upsampling as PyTorch writes it: `F.interpolate` by a factor ("nearest") and
-    to a size ("nearest", 3x), `nn.Upsample` bilinear (align_corners=False)."""
+    to a size ("nearest", 3x), `nn.Upsample` bilinear (align_corners=False); between them
+    `torch.maximum` and `torch.minimum` of two maps (`Max`, `Min`)."""
 
     def __init__(self):
         super().__init__()
@@ -346,7 +347,9 @@ class Upsampling(nn.Module):
 
     def forward(self, x):
         x = F.interpolate(torch.tanh(self.a(x)), scale_factor=2, mode="nearest")  # 4x4 -> 8x8
-        x = F.interpolate(self.b(x), size=(24, 24), mode="nearest")  # 8x8 -> 24x24
+        y = self.b(x)
+        x = torch.minimum(torch.maximum(x, y), torch.sigmoid(y))
+        x = F.interpolate(x, size=(24, 24), mode="nearest")  # 8x8 -> 24x24
         return self.c(self.up(x))  # 24x24 -> 48x48 -> 23x23
 
 

@@ -105,6 +105,11 @@ impl Graph<'_> {
         self.binary(BinaryOp::Maximum, a, b)
     }
 
+    /// Elementwise minimum, broadcast numpy-style (ties send the gradient to `a`).
+    pub fn minimum(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.binary(BinaryOp::Minimum, a, b)
+    }
+
     /// Elementwise `a / b`, broadcast numpy-style.
     pub fn div(&mut self, a: Var, b: Var) -> Result<Var> {
         self.binary(BinaryOp::Div, a, b)

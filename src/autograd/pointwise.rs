@@ -12,6 +12,7 @@ pub(crate) enum BinaryOp {
     Mul,
     Div,
     Maximum,
+    Minimum,
 }
 
 impl BinaryOp {
@@ -22,6 +23,7 @@ impl BinaryOp {
             BinaryOp::Mul => a * b,
             BinaryOp::Div => a / b,
             BinaryOp::Maximum => a.max(b),
+            BinaryOp::Minimum => a.min(b),
         }
     }
 
@@ -40,6 +42,13 @@ impl BinaryOp {
                     (0.0, 1.0)
                 }
             }
+            BinaryOp::Minimum => {
+                if a <= b {
+                    (1.0, 0.0)
+                } else {
+                    (0.0, 1.0)
+                }
+            }
         }
     }
 
@@ -50,6 +59,7 @@ impl BinaryOp {
             BinaryOp::Mul => "multiply",
             BinaryOp::Div => "divide",
             BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
         }
     }
 }

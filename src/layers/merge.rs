@@ -1,5 +1,6 @@
 //! Merge layers, which combine several inputs into one: [`Add`] (residual connections),
-//! [`Subtract`], [`Multiply`], [`Average`], [`Maximum`] and [`Concatenate`], as in Keras.
+//! [`Subtract`], [`Multiply`], [`Average`], [`Maximum`], [`Minimum`] and [`Concatenate`], as in
+//! Keras.
 //! They have no weights; use them in functional models (`Add::new().call_many(&[&a, &b])`).
 //!
 //! The elementwise ones broadcast as Keras's do: inputs of the same rank whose sizes agree or
@@ -21,12 +22,13 @@ enum Kind {
     Multiply,
     Average,
     Maximum,
+    Minimum,
     /// Along this axis of the per-sample shape, counted as Keras does (-1 is the last).
     Concatenate(isize),
 }
 
 /// A merge layer; build one with [`Add::new`], [`Subtract::new`], [`Multiply::new`],
-/// [`Average::new`], [`Maximum::new`] or [`Concatenate::new`].
+/// [`Average::new`], [`Maximum::new`], [`Minimum::new`] or [`Concatenate::new`].
 #[derive(Clone, Debug)]
 pub struct Merge {
     args: LayerArgs,
@@ -74,6 +76,11 @@ merge_constructor!(
     /// Keras's `Maximum`: the elementwise maximum of its inputs.
     Maximum,
     Kind::Maximum
+);
+merge_constructor!(
+    /// Keras's `Minimum`: the elementwise minimum of its inputs.
+    Minimum,
+    Kind::Minimum
 );
 
 /// Keras's `Concatenate(axis=-1)`: joins its inputs along one axis of the per-sample shape.
@@ -173,6 +180,7 @@ impl Merge {
             "Multiply" => Multiply::new(),
             "Average" => Average::new(),
             "Maximum" => Maximum::new(),
+            "Minimum" => Minimum::new(),
             _ => Concatenate::new(concatenation_axis(config)?),
         })
     }
@@ -204,6 +212,7 @@ impl Layer for Merge {
             Kind::Multiply => "Multiply",
             Kind::Average => "Average",
             Kind::Maximum => "Maximum",
+            Kind::Minimum => "Minimum",
             Kind::Concatenate(_) => "Concatenate",
         }
     }
@@ -243,6 +252,7 @@ impl Layer for Merge {
                 Kind::Subtract => graph.sub(out, next)?,
                 Kind::Multiply => graph.mul(out, next)?,
                 Kind::Maximum => graph.maximum(out, next)?,
+                Kind::Minimum => graph.minimum(out, next)?,
                 Kind::Concatenate(_) => graph.concat(out, next, self.batched_axis)?,
             };
         }

@@ -75,7 +75,7 @@ pub use identity::Identity;
 pub use input::Input;
 pub use leaky_relu::LeakyReLU;
 pub use masking::Masking;
-pub use merge::{Add, Average, Concatenate, Maximum, Merge, Multiply, Subtract};
+pub use merge::{Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Subtract};
 pub use multi_head_attention::MultiHeadAttention;
 pub use normalization::{BatchNormalization, LayerNormalization};
 pub use padding::{Cropping2D, IntoSides, ZeroPadding2D};

@@ -185,6 +185,7 @@ pub const REGISTRY: &[Registered] = &[
     entry("Multiply", "Merging", |c| boxed(Merge::from_config("Multiply", c))).not_in_head(MERGE),
     entry("Average", "Merging", |c| boxed(Merge::from_config("Average", c))).not_in_head(MERGE),
     entry("Maximum", "Merging", |c| boxed(Merge::from_config("Maximum", c))).not_in_head(MERGE),
+    entry("Minimum", "Merging", |c| boxed(Merge::from_config("Minimum", c))).not_in_head(MERGE),
     entry("Concatenate", "Merging", |c| {
         boxed(Merge::from_config("Concatenate", c))
     })

@@ -54,6 +54,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "Multiply",
     "Average",
     "Maximum",
+    "Minimum",
     "Concatenate",
     "MultiHeadAttention",
     "Attention",

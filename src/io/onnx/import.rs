@@ -399,6 +399,7 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
         "Gemm" => converter.gemm(node),
         "MatMul" => converter.matmul(node),
         "Add" | "Sub" | "Mul" | "Div" => converter.arithmetic(node),
+        "Max" | "Min" | "Sum" | "Mean" => converter.variadic(node),
         "Relu" | "Clip" | "LeakyRelu" | "ThresholdedRelu" => converter.relu(node),
         "Sigmoid" | "Tanh" | "HardSigmoid" | "HardSwish" | "Softmax" | "LogSoftmax" | "Elu" | "Selu" | "Softplus"
         | "Softsign" | "Exp" | "Mish" => converter.activation(node),

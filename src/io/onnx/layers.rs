@@ -80,6 +80,7 @@ impl Emitter<'_> {
             "Subtract" => self.builder.op(name, "Sub", &names, vec![]),
             "Average" => self.builder.op(name, "Mean", &names, vec![]),
             "Maximum" => self.builder.op(name, "Max", &names, vec![]),
+            "Minimum" => self.builder.op(name, "Min", &names, vec![]),
             "Concatenate" => {
                 let axis = config["axis"].as_i64().unwrap_or(-1);
                 self.builder.op(name, "Concat", &names, vec![int("axis", axis)])

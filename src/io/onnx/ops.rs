@@ -77,6 +77,10 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "GRU",
     "RNN",
     "Resize",
+    "Max",
+    "Min",
+    "Sum",
+    "Mean",
 ];
 
 /// How a window's padding maps onto strata: Keras's "same" or "valid", or explicit zeros
@@ -469,7 +473,7 @@ impl Converter {
                         return Err("Div of two computed tensors is not supported (strata has no Divide layer)".into());
                     }
                 };
-                if a.axes != b.axes || a.order != b.order {
+                if !same_layout(&a, &b) {
                     return Err(format!(
                         "operands of ONNX shapes (N, {}) and (N, {}) are in different layouts in strata",
                         join(&a.shape),
@@ -490,6 +494,56 @@ impl Converter {
             (Tensor::Constant(_), Tensor::Constant(_)) => unreachable_fold(),
             _ => Err("reads attention heads or scores as an ordinary operand".into()),
         }
+    }
+
+    /// `Max`, `Min`, `Sum`, `Mean` of computed tensors in one layout: Keras's `Maximum`,
+    /// `Minimum`, `Add`, `Average` (one input: itself).
+    pub(super) fn variadic(&mut self, node: &Node) -> Result<Tensor, String> {
+        let mut operands = Vec::new();
+        for k in 0..node.proto.input.len() {
+            let x = self.computed(node, k).map_err(|e| {
+                format!(
+                    "{e} ({} of constants and computed tensors is not supported)",
+                    node.proto.op_type
+                )
+            })?;
+            if let Some(first) = operands.first()
+                && !same_layout(first, &x)
+            {
+                return Err(format!(
+                    "operands of ONNX shapes (N, {}) and (N, {}) are in different layouts in strata",
+                    join(&first.shape),
+                    join(&x.shape)
+                ));
+            }
+            operands.push(x);
+        }
+        let class = match node.proto.op_type.as_str() {
+            "Max" => "Maximum",
+            "Min" => "Minimum",
+            "Sum" => "Add",
+            _ => "Average",
+        };
+        let (first, all) = match operands.as_slice() {
+            [] => return Err("has no input".into()),
+            [only] => {
+                return Ok(Tensor::Computed(Computed {
+                    layer: None,
+                    ..only.clone()
+                }));
+            }
+            [first, ..] => (first.clone(), operands.iter().collect::<Vec<_>>()),
+        };
+        let (source, shape, layer) = self.add_layer(node.proto, "", class, json!({}), &all, vec![])?;
+        let non_negative =
+            class == "Maximum" && all.iter().any(|x| x.non_negative) || all.iter().all(|x| x.non_negative);
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape: onnx_shape(&shape, &first.axes),
+            non_negative,
+            layer: Some(layer),
+            ..first
+        }))
     }
 
     /// `x op c` (or `c op x` when `constant_first`).
@@ -1003,6 +1057,12 @@ pub(super) fn channel_values(c: &Constant, x: &Computed) -> Result<Vec<f32>, Str
         Some(order) if x.shape.len() == 1 => order.iter().map(|&i| values[i]).collect(),
         _ => values,
     })
+}
+
+/// Whether strata holds `a` and `b` alike (the same axes and feature order), so a merge of
+/// the two is ONNX's.
+fn same_layout(a: &Computed, b: &Computed) -> bool {
+    a.axes == b.axes && a.order == b.order
 }
 
 /// `values` of `shape` with their axes permuted: output axis k is input axis `perm[k]`.
