@@ -279,6 +279,126 @@ fn recurrent_outputs_strata_does_not_give_are_refused_by_name() {
     assert!(error.contains("bidirectional layer's directions"), "{error}");
 }
 
+/// A graph from `(N, 3, 2)` sequences `x` to `y` of per-sample shape `output`.
+fn sequence_graph(nodes: Vec<NodeProto>, initializers: Vec<TensorProto>, output: &[i64]) -> ModelProto {
+    let mut model = graph_model(nodes, initializers, 17);
+    let graph = model.graph.as_mut().unwrap();
+    let dims = |sizes: &[i64]| {
+        let batch = Dimension {
+            value: Some(DimensionValue::DimParam("N".into())),
+        };
+        let rest = sizes.iter().map(|&d| Dimension {
+            value: Some(DimensionValue::DimValue(d)),
+        });
+        std::iter::once(batch).chain(rest).collect::<Vec<_>>()
+    };
+    for (value, sizes) in [(&mut graph.input[0], &[3i64, 2][..]), (&mut graph.output[0], output)] {
+        let tensor = value.r#type.as_mut().unwrap().tensor_type.as_mut().unwrap();
+        tensor.shape = Some(TensorShapeProto { dim: dims(sizes) });
+    }
+    model
+}
+
+/// An integer attribute.
+fn int_attribute(name: &str, value: i64) -> strata::io::onnx::proto::AttributeProto {
+    strata::io::onnx::proto::AttributeProto {
+        name: name.into(),
+        r#type: 2,
+        i: Some(value),
+        ..Default::default()
+    }
+}
+
+/// An `int64` initializer.
+fn int64s(name: &str, values: &[i64]) -> TensorProto {
+    TensorProto {
+        dims: vec![values.len() as i64],
+        data_type: 7,
+        name: name.into(),
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn time_major_means_and_recurrent_reshapes_keep_track_of_the_batch() {
+    let to_time_major = || {
+        let mut t = node("Transpose", "t", &["x"], "steps");
+        t.attribute.push(strata::io::onnx::proto::AttributeProto {
+            name: "perm".into(),
+            r#type: 7,
+            ints: vec![1, 0, 2],
+            ..Default::default()
+        });
+        t
+    };
+    let back = |from: &str| {
+        let mut t = node("Transpose", "back", &[from], "y");
+        t.attribute.push(strata::io::onnx::proto::AttributeProto {
+            name: "perm".into(),
+            r#type: 7,
+            ints: vec![1, 0, 2],
+            ..Default::default()
+        });
+        t
+    };
+    let x = Tensor::from_vec(vec![1, 3, 2], vec![1.0, -2.0, 3.0, 0.5, -1.0, 0.0]).unwrap();
+    // The mean over the steps of a time-major sequence, kept: (1, N, 2), batch-first again.
+    let mut mean = node("ReduceMean", "mean", &["steps"], "mean");
+    mean.attribute.push(strata::io::onnx::proto::AttributeProto {
+        name: "axes".into(),
+        r#type: 7,
+        ints: vec![0],
+        ..Default::default()
+    });
+    mean.attribute.push(int_attribute("keepdims", 1));
+    let graph = sequence_graph(vec![to_time_major(), mean, back("mean")], vec![], &[1, 2]);
+    let mut model = load_onnx_bytes(&graph.encode_to_vec(), "mean.onnx").unwrap();
+    assert_eq!(model.predict(&x, 1).unwrap().data(), &[1.0, -0.5]);
+    // An RNN whose outputs are tanh(x) (W = identity, R = 0), its (T, 1, N, 2) outputs
+    // reshaped by (0, -1, 2): the 0 copies the steps, -1 is the batch. A 0 at the batch's place
+    // would copy the direction axis (1) instead: refused.
+    let floats = |name: &str, dims: Vec<i64>, values: Vec<f32>| TensorProto {
+        dims,
+        data_type: 1,
+        name: name.into(),
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    };
+    let weights = || {
+        vec![
+            floats("W", vec![1, 2, 2], vec![1.0, 0.0, 0.0, 1.0]),
+            floats("R", vec![1, 2, 2], vec![0.0; 4]),
+        ]
+    };
+    let mut rnn = node("RNN", "rnn", &["steps", "W", "R"], "Y");
+    rnn.attribute.push(int_attribute("hidden_size", 2));
+    let with_target = |target: &[i64]| {
+        let mut initializers = weights();
+        initializers.push(int64s("target", target));
+        let nodes = vec![
+            to_time_major(),
+            rnn.clone(),
+            node("Reshape", "merge", &["Y", "target"], "merged"),
+            back("merged"),
+        ];
+        sequence_graph(nodes, initializers, &[3, 2])
+    };
+    let mut model = load_onnx_bytes(&with_target(&[0, -1, 2]).encode_to_vec(), "rnn.onnx").unwrap();
+    let expected: Vec<f32> = x.data().iter().map(|v| v.tanh()).collect();
+    assert!(
+        max_difference(
+            &model.predict(&x, 1).unwrap(),
+            &Tensor::from_vec(vec![1, 3, 2], expected).unwrap()
+        ) < 1e-6
+    );
+    let error = import_error(&with_target(&[0, 0, -1]));
+    assert!(
+        error.contains("merge") && error.contains("merging its directions"),
+        "{error}"
+    );
+}
+
 /// `model` with one more output: a `Relu` node `name` reading `tensor`.
 fn with_relu_output(model: &ModelProto, tensor: &str, name: &str) -> ModelProto {
     let mut model = model.clone();

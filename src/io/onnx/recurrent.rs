@@ -50,7 +50,11 @@ impl Converter {
             }
             ("ReduceMean" | "ReduceMax" | "ReduceSum", Some(Tensor::TimeMajor(t))) if t.directions.is_none() => {
                 match self.ints_input_or_attribute(node, 1, "axes")?.as_deref() {
-                    Some([0]) | Some([-3]) => self.reduce_steps(node, t.x).map(Some),
+                    // Kept, the steps axis of 1 stays in front of the batch: time-major still.
+                    Some([0]) | Some([-3]) => match self.reduce_steps(node, t.x)? {
+                        Tensor::Computed(x) if x.shape.len() == 2 => Ok(Some(Tensor::TimeMajor(TimeMajor { x, ..t }))),
+                        reduced => Ok(Some(reduced)),
+                    },
                     axes => Err(format!(
                         "reduces axes {axes:?} of a time-major sequence of ONNX shape {:?}: strata reduces its steps \
                          (axis 0) only",
@@ -108,8 +112,10 @@ impl Converter {
                     Values::Float(_) => return Err("Reshape's shape must be an integer tensor".into()),
                 };
                 let features = t.x.shape[1] as i64;
+                // A 0 copies the input's size there: the batch's only when it is axis 1.
+                let batch = |b: i64| matches!(b, BATCH | -1) || b == 0 && t.batch_first_of_two;
                 matches!(target.as_slice(), [s, b, f] if (*s == shape[0] || *s == 0)
-                    && matches!(*b, BATCH | -1 | 0) && (*f == features || *f == -1 && *b != -1))
+                    && batch(*b) && (*f == features || *f == -1 && *b != -1))
             }
             _ => false,
         };
