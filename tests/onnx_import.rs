@@ -309,6 +309,27 @@ fn int_attribute(name: &str, value: i64) -> strata::io::onnx::proto::AttributePr
     }
 }
 
+/// A `float` initializer.
+fn floats(name: &str, dims: Vec<i64>, values: Vec<f32>) -> TensorProto {
+    TensorProto {
+        dims,
+        data_type: 1,
+        name: name.into(),
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+/// An integer-list attribute.
+fn ints_attribute(name: &str, values: &[i64]) -> strata::io::onnx::proto::AttributeProto {
+    strata::io::onnx::proto::AttributeProto {
+        name: name.into(),
+        r#type: 7,
+        ints: values.to_vec(),
+        ..Default::default()
+    }
+}
+
 /// An `int64` initializer.
 fn int64s(name: &str, values: &[i64]) -> TensorProto {
     TensorProto {
@@ -324,33 +345,18 @@ fn int64s(name: &str, values: &[i64]) -> TensorProto {
 fn time_major_means_and_recurrent_reshapes_keep_track_of_the_batch() {
     let to_time_major = || {
         let mut t = node("Transpose", "t", &["x"], "steps");
-        t.attribute.push(strata::io::onnx::proto::AttributeProto {
-            name: "perm".into(),
-            r#type: 7,
-            ints: vec![1, 0, 2],
-            ..Default::default()
-        });
+        t.attribute.push(ints_attribute("perm", &[1, 0, 2]));
         t
     };
     let back = |from: &str| {
         let mut t = node("Transpose", "back", &[from], "y");
-        t.attribute.push(strata::io::onnx::proto::AttributeProto {
-            name: "perm".into(),
-            r#type: 7,
-            ints: vec![1, 0, 2],
-            ..Default::default()
-        });
+        t.attribute.push(ints_attribute("perm", &[1, 0, 2]));
         t
     };
     let x = Tensor::from_vec(vec![1, 3, 2], vec![1.0, -2.0, 3.0, 0.5, -1.0, 0.0]).unwrap();
     // The mean over the steps of a time-major sequence, kept: (1, N, 2), batch-first again.
     let mut mean = node("ReduceMean", "mean", &["steps"], "mean");
-    mean.attribute.push(strata::io::onnx::proto::AttributeProto {
-        name: "axes".into(),
-        r#type: 7,
-        ints: vec![0],
-        ..Default::default()
-    });
+    mean.attribute.push(ints_attribute("axes", &[0]));
     mean.attribute.push(int_attribute("keepdims", 1));
     let graph = sequence_graph(vec![to_time_major(), mean, back("mean")], vec![], &[1, 2]);
     let mut model = load_onnx_bytes(&graph.encode_to_vec(), "mean.onnx").unwrap();
@@ -358,13 +364,6 @@ fn time_major_means_and_recurrent_reshapes_keep_track_of_the_batch() {
     // An RNN whose outputs are tanh(x) (W = identity, R = 0), its (T, 1, N, 2) outputs
     // reshaped by (0, -1, 2): the 0 copies the steps, -1 is the batch. A 0 at the batch's place
     // would copy the direction axis (1) instead: refused.
-    let floats = |name: &str, dims: Vec<i64>, values: Vec<f32>| TensorProto {
-        dims,
-        data_type: 1,
-        name: name.into(),
-        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    };
     let weights = || {
         vec![
             floats("W", vec![1, 2, 2], vec![1.0, 0.0, 0.0, 1.0]),
@@ -1101,13 +1100,6 @@ fn groups_that_do_not_fit_and_huge_inputs_are_refused_clearly() {
 
 #[test]
 fn matmul_then_add_becomes_one_dense_with_its_bias() {
-    let floats = |name: &str, dims: Vec<i64>, values: Vec<f32>| TensorProto {
-        dims,
-        data_type: 1,
-        name: name.into(),
-        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    };
     let w: Vec<f32> = (0..16).map(|i| i as f32 * 0.1).collect();
     let b = vec![1.0, -1.0, 0.5, 2.0];
     let nodes = vec![
