@@ -183,14 +183,7 @@ impl Patterns<'_> {
         if nodes[divide].op_type != "Div" || nodes[divide].input != [x.clone(), sum.clone()] {
             return None;
         }
-        let node = NodeProto {
-            name: nodes[divide].name.clone(),
-            op_type: "Softsign".into(),
-            input: vec![x.clone()],
-            output: nodes[divide].output.clone(),
-            ..Default::default()
-        };
-        Some((vec![abs, plus, divide], node))
+        Some((vec![abs, plus, divide], self.unary_in_place_of(divide, "Softsign", x)))
     }
 
     /// `x · tanh(softplus(x))` from `Softplus` node `softplus` (the product in either order),
@@ -205,14 +198,24 @@ impl Patterns<'_> {
         let closes = nodes[tanh].op_type == "Tanh"
             && nodes[product].op_type == "Mul"
             && self.other_operand(product, gate).as_ref() == Some(x);
-        let node = NodeProto {
-            name: nodes[product].name.clone(),
-            op_type: "Mish".into(),
-            input: vec![x.clone()],
-            output: nodes[product].output.clone(),
+        closes.then(|| {
+            (
+                vec![softplus, tanh, product],
+                self.unary_in_place_of(product, "Mish", x),
+            )
+        })
+    }
+
+    /// A node of operator `op` on `x` that makes what node `last` made, under its name.
+    fn unary_in_place_of(&self, last: usize, op: &str, x: &str) -> NodeProto {
+        let last = &self.graph.node[last];
+        NodeProto {
+            name: last.name.clone(),
+            op_type: op.into(),
+            input: vec![x.to_string()],
+            output: last.output.clone(),
             ..Default::default()
-        };
-        closes.then_some((vec![softplus, tanh, product], node))
+        }
     }
 
     /// `Where(x > t, x, Softplus(x))` with `t` where softplus is linear to float precision, as
