@@ -482,12 +482,27 @@ impl Converter {
         x: &Computed,
         weights: Vec<Vec<f32>>,
     ) -> Result<Computed, String> {
-        let (source, shape, layer) = self.add_layer(node, "", class, config, &[x], weights)?;
+        self.add_merge(node, class, config, &[x], weights)
+    }
+
+    /// Adds a layer on `inputs` (a merge of tensors in one layout) whose output keeps the first
+    /// input's layout.
+    pub fn add_merge(
+        &mut self,
+        node: &NodeProto,
+        class: &'static str,
+        config: Value,
+        inputs: &[&Computed],
+        weights: Vec<Vec<f32>>,
+    ) -> Result<Computed, String> {
+        let first = inputs.first().ok_or("a layer needs an input")?;
+        let (axes, order) = (first.axes.clone(), first.order.clone());
+        let (source, shape, layer) = self.add_layer(node, "", class, config, inputs, weights)?;
         Ok(Computed {
             source,
-            shape: onnx_shape(&shape, &x.axes),
-            axes: x.axes.clone(),
-            order: x.order.clone(),
+            shape: onnx_shape(&shape, &axes),
+            axes,
+            order,
             non_negative: false,
             layer: Some(layer),
         })

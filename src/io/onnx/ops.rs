@@ -480,14 +480,13 @@ impl Converter {
                         join(&b.shape)
                     ));
                 }
-                let (source, shape, layer) = self.add_layer(node.proto, "", class, json!({}), &[&a, &b], vec![])?;
-                Ok(Tensor::Computed(Computed {
-                    source,
-                    shape: onnx_shape(&shape, &a.axes),
-                    non_negative: false,
-                    layer: Some(layer),
-                    ..a
-                }))
+                Ok(Tensor::Computed(self.add_merge(
+                    node.proto,
+                    class,
+                    json!({}),
+                    &[&a, &b],
+                    vec![],
+                )?))
             }
             (Tensor::Computed(x), Tensor::Constant(c)) => self.with_constant(node, x, &c, false),
             (Tensor::Constant(c), Tensor::Computed(x)) => self.with_constant(node, x, &c, true),
@@ -524,26 +523,16 @@ impl Converter {
             "Sum" => "Add",
             _ => "Average",
         };
-        let (first, all) = match operands.as_slice() {
-            [] => return Err("has no input".into()),
-            [only] => {
-                return Ok(Tensor::Computed(Computed {
-                    layer: None,
-                    ..only.clone()
-                }));
-            }
-            [first, ..] => (first.clone(), operands.iter().collect::<Vec<_>>()),
-        };
-        let (source, shape, layer) = self.add_layer(node.proto, "", class, json!({}), &all, vec![])?;
-        let non_negative =
-            class == "Maximum" && all.iter().any(|x| x.non_negative) || all.iter().all(|x| x.non_negative);
-        Ok(Tensor::Computed(Computed {
-            source,
-            shape: onnx_shape(&shape, &first.axes),
-            non_negative,
-            layer: Some(layer),
-            ..first
-        }))
+        if let [only] = operands.as_slice() {
+            return Ok(Tensor::Computed(Computed {
+                layer: None,
+                ..only.clone()
+            }));
+        }
+        let all: Vec<&Computed> = operands.iter().collect();
+        let mut y = self.add_merge(node.proto, class, json!({}), &all, vec![])?;
+        y.non_negative = class == "Maximum" && all.iter().any(|x| x.non_negative) || all.iter().all(|x| x.non_negative);
+        Ok(Tensor::Computed(y))
     }
 
     /// `x op c` (or `c op x` when `constant_first`).

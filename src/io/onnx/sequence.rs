@@ -55,14 +55,9 @@ impl Converter {
             ));
         }
         let config = json!({ "padding_idx": node.int("padding_idx", 0) });
-        let (source, shape, layer) = self.add_layer(node.proto, "", "PositionIds", config, &[&ids], vec![])?;
-        Ok(Tensor::Computed(Computed {
-            source,
-            shape: onnx_shape(&shape, &ids.axes),
-            non_negative: true,
-            layer: Some(layer),
-            ..ids
-        }))
+        let mut positions = self.add_same_layout(node.proto, "PositionIds", config, &ids, vec![])?;
+        positions.non_negative = true;
+        Ok(Tensor::Computed(positions))
     }
 
     /// `Gather(table, ids)` on axis 0: an `Embedding` holding the table.
