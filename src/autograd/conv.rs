@@ -219,6 +219,21 @@ impl Graph<'_> {
                 return;
             }
             let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+            if is_pointwise(&g) && dtype == ComputeDtype::Float32 && kernels::pointwise_handles(patch, filters) {
+                let activation = if relu {
+                    kernels::OutputActivation::Relu {
+                        max_value: f32::INFINITY,
+                    }
+                } else {
+                    kernels::OutputActivation::Linear
+                };
+                let finish = kernels::PointwiseFinish {
+                    bias,
+                    residual,
+                    activation,
+                };
+                return kernels::pointwise_conv(x, kernel, out.data_mut(), (rows, patch, filters), finish);
+            }
             // A 1×1 convolution with stride 1 reads each input pixel as its receptive field:
             // the input is already im2col's matrix, so it is not copied.
             let cols = if is_pointwise(&g) {

@@ -50,6 +50,14 @@ impl Graph<'_> {
             let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
             let bias = bias.map(|b| inputs.get(b).data());
             let out = out.data_mut();
+            if kernels::pointwise_handles(channels, filters) {
+                let finish = kernels::PointwiseFinish {
+                    bias,
+                    residual: None,
+                    activation,
+                };
+                return kernels::pointwise_conv(x, kernel, out, (pixels, channels, filters), finish);
+            }
             let f32 = ComputeDtype::Float32;
             kernels::product(
                 f32,

@@ -2,7 +2,7 @@
 //! ReLU6 after a convolution into it, saving a pass over an image-sized tensor), and the output
 //! pass of a product that adds the bias and applies it.
 
-use super::simd::widest;
+use super::simd::{Simd, widest};
 use rayon::prelude::*;
 
 /// The activation applied to each output of a convolution as it is written (inference fuses
@@ -44,6 +44,20 @@ impl Activation {
         match self {
             Activation::Linear => true,
             Activation::Relu { max_value } => y > 0.0 && y < max_value,
+        }
+    }
+}
+
+/// `activation(v)`: for a ReLU, `v` capped at `max_value` where `v > 0`, else 0 (the
+/// unfused ReLU's values; NaN gives 0, as `f32::max(NaN, 0)` does).
+#[inline(always)]
+pub(super) fn activate<S: Simd>(s: S, v: S::V, activation: Activation) -> S::V {
+    match activation {
+        Activation::Linear => v,
+        Activation::Relu { max_value } => {
+            let (zero, cap) = (s.splat(0.0), s.splat(max_value));
+            let capped = s.select(s.greater(v, cap), cap, v);
+            s.select(s.greater(v, zero), capped, zero)
         }
     }
 }

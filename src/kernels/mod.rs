@@ -21,6 +21,7 @@ mod int8_matmul;
 mod int8_pool;
 mod layer_norm;
 mod matmul;
+mod pointwise;
 mod pooling;
 mod recurrent;
 mod reduce;
@@ -63,6 +64,7 @@ pub(crate) use int8_matmul::{
 };
 pub(crate) use int8_pool::int8_max_pool;
 pub(crate) use layer_norm::{Affine, layer_norm_backward, layer_norm_forward};
+pub(crate) use pointwise::{Finish as PointwiseFinish, handles as pointwise_handles, pointwise_conv};
 // Public (but hidden from the documentation) for the benchmarks and the allocation test; the
 // layers reach the product through `Graph`.
 #[doc(hidden)]
