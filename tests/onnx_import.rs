@@ -398,6 +398,58 @@ fn time_major_means_and_recurrent_reshapes_keep_track_of_the_batch() {
     );
 }
 
+#[test]
+fn time_major_sequences_go_through_per_step_operators() {
+    // A tagger kept time-major after its LSTM (batch_first=False): Linear, ReLU, a residual,
+    // LayerNorm, a (steps, 1, features) positional buffer added, GELU, Linear, log_softmax,
+    // then transposed back; both exporters.
+    for name in ["time_major_tagger", "time_major_tagger_dynamo"] {
+        let model = check_parity(&fixture(""), name, 2e-6);
+        let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+        assert!(
+            classes.contains(&"LSTM") && classes.contains(&"LayerNormalization"),
+            "{name}: {classes:?}"
+        );
+    }
+    // By hand: (N, 3, 2) sequences made time-major, then `op` on them (and `other`), back.
+    let x = Tensor::from_vec(vec![1, 3, 2], vec![1.0, -2.0, 3.0, 0.5, -1.0, 0.0]).unwrap();
+    let graph = |op: NodeProto, initializers: Vec<TensorProto>| {
+        let mut t = node("Transpose", "t", &["x"], "steps");
+        t.attribute.push(ints_attribute("perm", &[1, 0, 2]));
+        let mut back = node("Transpose", "back", &["z"], "y");
+        back.attribute.push(ints_attribute("perm", &[1, 0, 2]));
+        sequence_graph(vec![t, op, back], initializers, &[3, 2])
+    };
+    // A constant of (steps, 1, features) added: the same for every sample.
+    let position = floats("position", vec![3, 1, 2], vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
+    let added = graph(node("Add", "add", &["steps", "position"], "z"), vec![position]);
+    let mut model = load_onnx_bytes(&added.encode_to_vec(), "add.onnx").unwrap();
+    assert_eq!(
+        model.predict(&x, 1).unwrap().data(),
+        &[11.0, 18.0, 33.0, 40.5, 49.0, 60.0]
+    );
+    // A constant that differs from sample to sample, a softmax over the steps and an `Add` of
+    // a time-major sequence and a batch-first one are refused by name.
+    let per_sample = floats("per_sample", vec![3, 2, 2], vec![0.0; 12]);
+    let error = import_error(&graph(
+        node("Add", "add", &["steps", "per_sample"], "z"),
+        vec![per_sample],
+    ));
+    assert!(
+        error.contains("per_sample") && error.contains("every sample"),
+        "{error}"
+    );
+    let mut softmax = node("Softmax", "softmax", &["steps"], "z");
+    softmax.attribute.push(int_attribute("axis", 0));
+    let error = import_error(&graph(softmax, vec![]));
+    assert!(error.contains("softmax") && error.contains("features"), "{error}");
+    let error = import_error(&graph(node("Add", "mixed", &["steps", "x"], "z"), vec![]));
+    assert!(
+        error.contains("mixed") && error.contains("held the same way"),
+        "{error}"
+    );
+}
+
 /// `model` with one more output: a `Relu` node `name` reading `tensor`.
 fn with_relu_output(model: &ModelProto, tensor: &str, name: &str) -> ModelProto {
     let mut model = model.clone();
@@ -971,6 +1023,9 @@ fn thousands_of_mutated_files_never_panic() {
     // Recurrent operators and the time-major sequences around them.
     let loaded = mutations("lstm_classifier_dynamo.onnx", 300) + mutations("bidirectional_gru.onnx", 300);
     assert!(loaded > 10, "{loaded} of 600 loaded");
+    // Per-step operators on time-major sequences.
+    let loaded = mutations("time_major_tagger.onnx", 300);
+    assert!(loaded > 5, "{loaded} of 300 loaded");
 }
 
 /// Loads `rounds` randomly damaged copies of fixture `name`: each loads or is an error naming

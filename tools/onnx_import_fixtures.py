@@ -333,6 +333,29 @@ class RecurrentStates(nn.Module):
         return self.head(h[-1] + out[-1] * g[-1] + out.mean(dim=0))
 
 
+class TimeMajorTagger(nn.Module):
+    """A sequence tagger kept time-major, as `batch_first=False` code is: an LSTM, then per
+    step a Linear with ReLU, a residual, LayerNorm, a positional encoding buffer of shape
+    (steps, 1, features) added (PyTorch's tutorial's `pe[:x.size(0)]`), GELU, a Linear to the
+    tags and log_softmax, transposed back to (N, steps, tags)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(30, 8)
+        self.lstm = nn.LSTM(8, 12)
+        self.project = nn.Linear(12, 12)
+        self.norm = nn.LayerNorm(12)
+        self.register_buffer("position", torch.randn(20, 1, 12, generator=torch.Generator().manual_seed(5)) * 0.1)
+        self.tags = nn.Linear(12, 5)
+
+    def forward(self, x):
+        steps = self.embedding(x).transpose(0, 1)
+        y, _ = self.lstm(steps)
+        h = self.norm(torch.relu(self.project(y)) + y)
+        h = h + self.position[: h.size(0)]
+        return F.log_softmax(self.tags(F.gelu(h)), dim=-1).transpose(0, 1)
+
+
 class Upsampling(nn.Module):
     """A decoder's upsampling as PyTorch writes it: `F.interpolate` by a factor ("nearest") and
     to a size ("nearest", 3x), `nn.Upsample` bilinear (align_corners=False); between them
@@ -481,6 +504,9 @@ def main():
                                                            "bidirectional_lstm_states_dynamo", dynamo=True, tokens=40),
         "upsampling": lambda: export(Upsampling(), (2, 3, 4, 4), folder, "upsampling"),
         "upsampling_dynamo": lambda: export(Upsampling(), (2, 3, 4, 4), folder, "upsampling_dynamo", dynamo=True),
+        "time_major_tagger": lambda: export(TimeMajorTagger(), (2, 7), folder, "time_major_tagger", tokens=30),
+        "time_major_tagger_dynamo": lambda: export(TimeMajorTagger(), (2, 7), folder, "time_major_tagger_dynamo",
+                                                   dynamo=True, tokens=30),
         "recurrent_states": lambda: export(RecurrentStates(), (2, 6, 5), folder, "recurrent_states"),
         "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
         "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),

@@ -361,6 +361,11 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
     if let Some(step) = converter.strided_step(node)? {
         return Ok(step);
     }
+    if let Some(replaced) = converter.enter_per_step(node)? {
+        // The node again, on the batch-first forms of its time-major sequences.
+        let result = convert(converter, node, reader);
+        return converter.leave_per_step(replaced, result);
+    }
     if let Some(step) = converter.recurrent_step(node)? {
         return Ok(step);
     }

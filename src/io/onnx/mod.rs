@@ -44,6 +44,7 @@ mod selection;
 mod sequence;
 mod strided;
 mod tensors;
+mod time_major;
 
 pub use export::{BATCH_DIM, OPSET, to_onnx};
 pub use export_quantized::QDQ_LAYERS;
