@@ -450,6 +450,38 @@ fn time_major_sequences_go_through_per_step_operators() {
     );
 }
 
+#[test]
+fn pytorchs_multihead_attention_and_transformer_layers_match_onnx_runtime() {
+    // nn.TransformerEncoder (two post-norm layers, batch_first, and kept time-major with the
+    // tutorial's (steps, 1, features) positional encoding) and nn.MultiheadAttention called
+    // directly, as torch.export writes them: the packed in-projection split into three Dense
+    // layers (each bias its own: the parameter counts are PyTorch's), the heads merged with
+    // the batch, the out-projection on (steps·N, features).
+    let cases = [
+        ("transformer_classifier_dynamo", 5331),
+        ("transformer_time_major_dynamo", 5331),
+        ("attention_pooling_dynamo", 1234),
+    ];
+    for (name, params) in cases {
+        let model = check_parity(&fixture(""), name, 1e-6);
+        assert_eq!(model.count_params(), params, "{name}");
+        let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+        assert!(classes.contains(&"DotProductAttention"), "{name}: {classes:?}");
+        assert!(
+            model.layers().iter().all(|l| l.is_trainable()),
+            "{name}: a frozen layer (a selection instead of a split projection)"
+        );
+    }
+    // The imported Transformer saves, loads and fine-tunes like any model.
+    let model = check_parity(&fixture(""), "transformer_classifier_dynamo", 1e-6);
+    let path = scratch("transformer").join("transformer.safetensors");
+    model.save(&path).unwrap();
+    let mut model = strata::load_model(&path).unwrap();
+    let x = npy(&fixture("transformer_classifier_dynamo.input.npy"));
+    let y = Tensor::from_vec(vec![2, 3], vec![1., -1., 0., -1., 0., 1.]).unwrap();
+    assert_fine_tunes(&mut model, &x, &y);
+}
+
 /// `model` with one more output: a `Relu` node `name` reading `tensor`.
 fn with_relu_output(model: &ModelProto, tensor: &str, name: &str) -> ModelProto {
     let mut model = model.clone();

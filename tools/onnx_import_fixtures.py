@@ -17,6 +17,7 @@ classifiers CI checks (TORCHVISION, exported at 224x224) without their weight va
 gives them random weights again without PyTorch.
 """
 
+import math
 import os
 import sys
 import tempfile
@@ -356,6 +357,68 @@ class TimeMajorTagger(nn.Module):
         return F.log_softmax(self.tags(F.gelu(h)), dim=-1).transpose(0, 1)
 
 
+def randomize_biases(model):
+    """Draws every bias (PyTorch starts the attention's at zero): torch.export's optimizer
+    would otherwise share one zero initializer among them, and the test could not see each
+    bias reach its own layer."""
+    generator = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("bias"):
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+
+
+class TransformerClassifier(nn.Module):
+    """A text classifier on PyTorch's own Transformer modules: token embeddings, a learned
+    position embedding, `nn.TransformerEncoder` of two `nn.TransformerEncoderLayer`s
+    (`batch_first`, 2 heads, ReLU feed-forward, post-norm), the mean over the steps, a head.
+    With `time_major`, the same kept (steps, N, features) as `batch_first=False` code is, with
+    the tutorial's sinusoidal positional encoding buffer `pe[:x.size(0)]` of shape (steps, 1,
+    features) instead of the learned one."""
+
+    def __init__(self, time_major=False):
+        super().__init__()
+        self.time_major = time_major
+        self.embedding = nn.Embedding(40, 16)
+        self.position = nn.Parameter(torch.randn(1, 12, 16) * 0.1)
+        position = torch.arange(20).unsqueeze(1)
+        frequency = torch.exp(torch.arange(0, 16, 2) * (-math.log(10000.0) / 16))
+        encoding = torch.zeros(20, 1, 16)
+        encoding[:, 0, 0::2] = torch.sin(position * frequency)
+        encoding[:, 0, 1::2] = torch.cos(position * frequency)
+        self.register_buffer("encoding", encoding)
+        layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.1, batch_first=not time_major)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        self.head = nn.Linear(16, 3)
+        randomize_biases(self)
+
+    def forward(self, x):
+        h = self.embedding(x)
+        if self.time_major:
+            h = h.transpose(0, 1)
+            h = self.encoder(h + self.encoding[: h.size(0)])
+            return self.head(h.mean(dim=0))
+        h = self.encoder(h + self.position[:, : h.size(1)])
+        return self.head(h.mean(dim=1))
+
+
+class AttentionPooling(nn.Module):
+    """`nn.MultiheadAttention` used directly (self-attention, `batch_first`, 4 heads) on
+    projected features, as `need_weights=False` calls it; the first step's output to a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.project = nn.Linear(6, 16)
+        self.attention = nn.MultiheadAttention(16, 4, batch_first=True)
+        self.head = nn.Linear(16, 2)
+        randomize_biases(self)
+
+    def forward(self, x):
+        h = torch.tanh(self.project(x))
+        a, _ = self.attention(h, h, h, need_weights=False)
+        return self.head(a[:, 0] + h[:, 0])
+
+
 class Upsampling(nn.Module):
     """A decoder's upsampling as PyTorch writes it: `F.interpolate` by a factor ("nearest") and
     to a size ("nearest", 3x), `nn.Upsample` bilinear (align_corners=False); between them
@@ -507,6 +570,14 @@ def main():
         "time_major_tagger": lambda: export(TimeMajorTagger(), (2, 7), folder, "time_major_tagger", tokens=30),
         "time_major_tagger_dynamo": lambda: export(TimeMajorTagger(), (2, 7), folder, "time_major_tagger_dynamo",
                                                    dynamo=True, tokens=30),
+        "transformer_classifier": lambda: export(TransformerClassifier(), (2, 12), folder, "transformer_classifier",
+                                                 tokens=40),
+        "transformer_classifier_dynamo": lambda: export(TransformerClassifier(), (2, 12), folder,
+                                                        "transformer_classifier_dynamo", dynamo=True, tokens=40),
+        "transformer_time_major_dynamo": lambda: export(TransformerClassifier(time_major=True), (2, 12), folder,
+                                                        "transformer_time_major_dynamo", dynamo=True, tokens=40),
+        "attention_pooling_dynamo": lambda: export(AttentionPooling(), (2, 5, 6), folder, "attention_pooling_dynamo",
+                                                   dynamo=True),
         "recurrent_states": lambda: export(RecurrentStates(), (2, 6, 5), folder, "recurrent_states"),
         "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
         "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),

@@ -42,6 +42,24 @@ pub(super) enum Tensor {
     /// A recurrent operator's final states `Y_h`, ONNX `(directions, N, width)`: one per
     /// direction (`recurrent.rs`).
     States(Vec<State>),
+    /// A time-major sequence whose steps and batch axes the graph has merged into one, ONNX
+    /// `(steps·N, features)`, as PyTorch's attention does before its output projection
+    /// (`time_major.rs`).
+    StepsFlat(TimeMajor),
+    /// A time-major sequence of packed parts (`nn.MultiheadAttention`'s queries, keys and
+    /// values from one projection), on its way to being picked part by part (`time_major.rs`).
+    Packed(Packed),
+}
+
+/// The parts of a time-major sequence `(steps, N, parts·width)` reshaped to `(steps, N, parts,
+/// width)`, each already a sequence of its own, and how far the graph has moved the parts
+/// axis to the front since: 0 after the `Reshape`, 1 after an `Unsqueeze` of a new first
+/// axis, 2 after the `Transpose` [3, 1, 2, 0, 4] (`(parts, steps, N, 1, width)`), 3 after the
+/// `Squeeze` of that 1 (`(parts, steps, N, width)`), where a `Gather` on axis 0 picks one.
+#[derive(Clone, Debug)]
+pub(super) struct Packed {
+    pub parts: Vec<Computed>,
+    pub stage: u8,
 }
 
 /// Integer indices into a computed tensor flattened with its batch axis: ONNX shape
@@ -91,6 +109,10 @@ pub(super) struct Heads {
     /// (ONNX shape `(N·a, b, c)` for axes `a, b, c`), as torch.export writes `k.transpose(-2,
     /// -1)`: a `Reshape` to `(-1, b, c)`, a `Transpose` of the last two, a `Reshape` back.
     pub batch_merged: bool,
+    /// Whether the tensor is a time-major sequence split into heads with the batch merged into
+    /// the heads' axis, ONNX `(steps, N·heads, width)` (with `batch_merged` and `axes` [Steps,
+    /// Heads, Width]), as `nn.MultiheadAttention` splits its queries, keys and values.
+    pub time_major: bool,
 }
 
 impl Heads {
@@ -335,6 +357,9 @@ pub(super) struct Converter {
     pub readers: HashMap<String, usize>,
     /// The batch size when the graph fixes it (an export without a dynamic batch axis).
     pub static_batch: Option<usize>,
+    /// While a `Gemm` is converted on a time-major sequence flattened with its batch
+    /// (`time_major.rs`): its input is a sequence, not a vector.
+    pub steps_flat_gemm: bool,
 }
 
 impl Converter {
@@ -346,6 +371,7 @@ impl Converter {
             names: HashSet::new(),
             readers,
             static_batch,
+            steps_flat_gemm: false,
         }
     }
 
@@ -399,7 +425,7 @@ impl Converter {
                  which strata reads as torch.export's as_strided only (a Gather by per-sample indices)",
                 node.input(k).unwrap_or("")
             )),
-            Tensor::TimeMajor(_) | Tensor::States(_) => Err(format!(
+            Tensor::TimeMajor(_) | Tensor::States(_) | Tensor::StepsFlat(_) | Tensor::Packed(_) => Err(format!(
                 "input {k} ('{}') is a recurrent sequence held time-major (steps, N, features) or its final states",
                 node.input(k).unwrap_or("")
             )),

@@ -49,7 +49,12 @@ impl Converter {
                     Tensor::Scores(scores) => scores.shape(),
                     Tensor::Constant(_) => Vec::new(),
                     Tensor::TimeMajor(_) => Vec::new(),
-                    Tensor::Flat(_) | Tensor::Indices(_) | Tensor::Heads(_) | Tensor::States(_) => {
+                    Tensor::Flat(_)
+                    | Tensor::Indices(_)
+                    | Tensor::Heads(_)
+                    | Tensor::States(_)
+                    | Tensor::StepsFlat(_)
+                    | Tensor::Packed(_) => {
                         return Err(
                             "the shape of a tensor flattened with its batch axis or computed from the batch size \
                              depends on the batch size, which strata does not fix at import"

@@ -9,7 +9,7 @@
 //! outputs, which runs strata's fused attention kernels. A split tensor read by anything else is
 //! made real (a `Reshape`); scores read by anything else are an error naming the node.
 
-use super::convert::{Computed, Converter, HeadAxis, Heads, Node, Scores, Tensor};
+use super::convert::{Computed, Converter, HeadAxis, Heads, Node, Scores, Tensor, TimeMajor};
 use super::proto::FLOAT;
 use super::tensors::{BATCH, Constant, Values};
 use serde_json::json;
@@ -23,7 +23,7 @@ const HEADS_FIRST: [HeadAxis; 3] = [HeadAxis::Heads, HeadAxis::Steps, HeadAxis::
 /// The layout of transposed keys.
 const KEYS_TRANSPOSED: [HeadAxis; 3] = [HeadAxis::Heads, HeadAxis::Width, HeadAxis::Steps];
 /// The layout right after the split, and before the merge.
-const STEPS_FIRST: [HeadAxis; 3] = [HeadAxis::Steps, HeadAxis::Heads, HeadAxis::Width];
+pub(super) const STEPS_FIRST: [HeadAxis; 3] = [HeadAxis::Steps, HeadAxis::Heads, HeadAxis::Width];
 
 /// `x` reshaped to `target` (ONNX per-sample shapes) as heads, when it splits the features of
 /// a sequence `(T, heads·width)` into `(T, heads, width)`.
@@ -39,6 +39,7 @@ pub(super) fn split_heads(x: &Computed, target: &[usize]) -> Option<Tensor> {
             axes: STEPS_FIRST,
             scale: 1.0,
             batch_merged: false,
+            time_major: false,
         })
     })
 }
@@ -88,7 +89,7 @@ impl Converter {
         Ok(match (op, inputs) {
             ("Identity" | "Dropout", [Some(t), ..]) => Some(t.clone()),
             ("Cast", [Some(t)]) if node.int("to", FLOAT as i64) == FLOAT as i64 => Some(t.clone()),
-            ("Transpose", [Some(Tensor::Heads(heads))]) => Some(Tensor::Heads(transpose(node, heads)?)),
+            ("Transpose", [Some(Tensor::Heads(heads))]) => Some(transpose(node, heads)?),
             ("Mul", [Some(t), c]) | ("Mul", [c, Some(t)]) if number(c).is_some_and(|v| v != 0.0) => {
                 scaled(t, number(c).unwrap_or(1.0))
             }
@@ -168,6 +169,7 @@ impl Converter {
             axes: HEADS_FIRST,
             scale: values.scale,
             batch_merged: false,
+            time_major: false,
         }))
     }
 
@@ -237,10 +239,34 @@ impl Converter {
 
 /// Heads transposed: the batch axis stays first, the record of the others follows `perm`;
 /// with the batch merged into the first axis, that axis stays first and the other two follow.
-fn transpose(node: &Node, heads: &Heads) -> Result<Heads, String> {
+/// Two transposes move the batch: `(steps, N·heads, width)` to `(N·heads, steps, width)` (the
+/// batch merged into the first axis again) and an attention's output `(N, heads, steps,
+/// width)` to `(steps, N, heads, width)`, a time-major sequence of the heads side by side.
+fn transpose(node: &Node, heads: &Heads) -> Result<Tensor, String> {
+    let perm = node.ints("perm");
+    if heads.time_major {
+        return match perm.as_deref() {
+            Some([1, 0, 2]) => Ok(Tensor::Heads(Heads {
+                axes: [heads.axes[1], heads.axes[0], heads.axes[2]],
+                time_major: false,
+                ..heads.clone()
+            })),
+            _ => Err(format!(
+                "perm {perm:?} on attention heads of ONNX shape (steps, N·heads, width): strata reads [1, 0, 2]"
+            )),
+        };
+    }
+    if !heads.batch_merged && perm.as_deref() == Some(&[2, 0, 1, 3]) && heads.axes == HEADS_FIRST && heads.scale == 1.0
+    {
+        return Ok(Tensor::TimeMajor(TimeMajor {
+            x: heads.x.clone(),
+            directions: Some(heads.heads),
+            batch_first_of_two: true,
+        }));
+    }
     // ONNX axis `i` (after the batch's) holds `heads.axes[i + offset]`.
     let (rank, offset) = if heads.batch_merged { (3, 0) } else { (4, 1) };
-    let perm = node.ints("perm").unwrap_or_else(|| (0..rank as i64).rev().collect());
+    let perm = perm.unwrap_or_else(|| (0..rank as i64).rev().collect());
     if perm.len() != rank || perm[0] != 0 || !super::ops::is_permutation(&perm) {
         return Err(format!(
             "perm {perm:?} on attention heads: strata keeps the batch axis first"
@@ -250,7 +276,7 @@ fn transpose(node: &Node, heads: &Heads) -> Result<Heads, String> {
     for (i, &p) in perm.iter().enumerate().skip(1) {
         axes[i - offset] = heads.axes[p as usize - offset];
     }
-    Ok(Heads { axes, ..heads.clone() })
+    Ok(Tensor::Heads(Heads { axes, ..heads.clone() }))
 }
 
 /// Heads reshaped with their batch axis: `(N, a, b, c)` to `(-1, b, c)` merges the batch into
@@ -258,9 +284,11 @@ fn transpose(node: &Node, heads: &Heads) -> Result<Heads, String> {
 /// read from the graph) splits it out again; `None` for another reshape.
 fn batch_reshape(heads: &Heads, target: &[i64], static_batch: Option<usize>) -> Option<Heads> {
     let sizes: Vec<i64> = heads.shape().iter().map(|&d| d as i64).collect();
-    let merges = !heads.batch_merged && target.len() == 3 && target[0] == -1 && target[1..] == sizes[1..];
+    let merges =
+        !heads.batch_merged && !heads.time_major && target.len() == 3 && target[0] == -1 && target[1..] == sizes[1..];
     let batch = |d: i64| d == -1 || d == 0 || d == BATCH || static_batch.is_some_and(|b| b as i64 == d);
-    let splits = heads.batch_merged && target.len() == 4 && batch(target[0]) && target[1..] == sizes[..];
+    let splits =
+        heads.batch_merged && !heads.time_major && target.len() == 4 && batch(target[0]) && target[1..] == sizes[..];
     (merges || splits).then(|| Heads {
         batch_merged: merges,
         ..heads.clone()

@@ -451,9 +451,9 @@ fn outputs(converter: &Converter, graph: &GraphProto) -> std::result::Result<Vec
                     "output '{name}' is flattened together with its batch axis or computed from the batch size"
                 ));
             }
-            Tensor::TimeMajor(_) | Tensor::States(_) => {
+            Tensor::TimeMajor(_) | Tensor::States(_) | Tensor::StepsFlat(_) | Tensor::Packed(_) => {
                 return Err(format!(
-                    "output '{name}' is a recurrent sequence held time-major (steps, N, features) or its final \
+                    "output '{name}' is a sequence held time-major (steps, N, features) or a recurrent layer's final \
                      states; strata's outputs are batch-first (Transpose the sequence back to (N, steps, features))"
                 ));
             }

@@ -383,7 +383,8 @@ impl Converter {
     /// `Gemm` with constant weights: `Dense` (`alpha·A·B + beta·C`, B transposed or not).
     pub(super) fn gemm(&mut self, node: &Node) -> Result<Tensor, String> {
         let x = self.computed(node, 0)?;
-        if node.int("transA", 0) != 0 || x.shape.len() != 1 {
+        let rank_fits = x.shape.len() == 1 || self.steps_flat_gemm && x.shape.len() == 2;
+        if node.int("transA", 0) != 0 || !rank_fits {
             return Err("strata reads Gemm on (N, features) inputs, not transposed (transA = 0)".into());
         }
         let w = self.constant(node, 1, "weight matrix")?;

@@ -43,6 +43,11 @@ impl Converter {
                 }))
             }
             ("Transpose", Some(Tensor::TimeMajor(t))) => self.transpose_time_major(node, t).map(Some),
+            ("Reshape", Some(Tensor::TimeMajor(t))) if t.directions.is_none() => {
+                self.reshape_time_major(node, t).map(Some)
+            }
+            ("Reshape", Some(Tensor::StepsFlat(t))) => self.unflatten_steps(node, t).map(Some),
+            (_, Some(Tensor::Packed(packed))) => self.packed_step(node, packed).map(Some),
             ("Squeeze" | "Reshape", Some(Tensor::TimeMajor(t))) => self.merge_directions(node, t).map(Some),
             ("Gather", Some(Tensor::TimeMajor(t))) if t.directions.is_none() && node.int("axis", 0) == 0 => {
                 let index = self.constant(node, 1, "index")?;
@@ -64,10 +69,11 @@ impl Converter {
             }
             ("Gather" | "Squeeze", Some(Tensor::States(states))) => self.pick_state(node, &states).map(Some),
             ("Concat", Some(Tensor::States(_))) => self.join_states(node).map(Some),
-            (_, Some(Tensor::TimeMajor(_) | Tensor::States(_))) => Err(format!(
-                "reads '{}', a recurrent sequence held time-major (steps, N, features) or its final states; strata \
-                 reads those in recurrent operators, Transpose back to (N, steps, features), Gather of one step, and \
-                 Gather/Squeeze/Concat of the states",
+            (_, Some(Tensor::TimeMajor(_) | Tensor::States(_) | Tensor::StepsFlat(_))) => Err(format!(
+                "reads '{}', a sequence held time-major (steps, N, features) or a recurrent layer's final states; \
+                 strata reads those in recurrent operators, per-step operators (Linear, activations, LayerNorm, \
+                 elementwise arithmetic), attention, Transpose back to (N, steps, features), Gather of one step, \
+                 and Gather/Squeeze/Concat of the states",
                 node.input(0).unwrap_or_default()
             )),
             _ => Ok(None),
@@ -112,6 +118,11 @@ impl Converter {
                     Values::Float(_) => return Err("Reshape's shape must be an integer tensor".into()),
                 };
                 let features = t.x.shape[1] as i64;
+                // `(steps, N, heads, width)` (an attention's output) flattened with its batch,
+                // `(steps·N, heads·width)`, for the output projection.
+                if t.batch_first_of_two && target == [-1, features] {
+                    return Ok(Tensor::StepsFlat(merged));
+                }
                 // A 0 copies the input's size there: the batch's only when it is axis 1.
                 let batch = |b: i64| matches!(b, BATCH | -1) || b == 0 && t.batch_first_of_two;
                 matches!(target.as_slice(), [s, b, f] if (*s == shape[0] || *s == 0)

@@ -11,8 +11,9 @@
 //! batch-first form (`(steps, 1, features)` becomes `(1, steps, features)`; a constant that
 //! differs from sample to sample is refused).
 
-use super::convert::{Computed, Converter, Node, Tensor, TimeMajor};
-use super::tensors::Constant;
+use super::convert::{Computed, Converter, Heads, Node, Packed, Tensor, TimeMajor};
+use super::heads::STEPS_FIRST;
+use super::tensors::{BATCH, Constant, Values};
 use std::rc::Rc;
 
 /// Operators that work on each value, or each step's features, alone.
@@ -46,8 +47,18 @@ const PER_STEP_OPS: &[&str] = &[
     "Cast",
 ];
 
-/// The inputs a per-step conversion replaced, to put back afterwards.
-pub(super) struct Replaced(Vec<(String, Tensor)>);
+/// The inputs a per-step conversion replaced, to put back afterwards, and whether the
+/// sequences were flattened with their batch (`(steps·N, features)`).
+pub(super) struct Replaced(Vec<(String, Tensor)>, bool);
+
+/// The time-major sequence `t` holds, and whether it is flattened with its batch.
+fn sequence_of(t: Option<&Tensor>) -> Option<(&TimeMajor, bool)> {
+    match t {
+        Some(Tensor::TimeMajor(t)) if t.directions.is_none() => Some((t, false)),
+        Some(Tensor::StepsFlat(t)) => Some((t, true)),
+        _ => None,
+    }
+}
 
 impl Converter {
     /// When `node` applies a per-step operator to time-major sequences: their batch-first
@@ -57,8 +68,14 @@ impl Converter {
     pub(super) fn enter_per_step(&mut self, node: &Node) -> Result<Option<Replaced>, String> {
         let op = node.proto.op_type.as_str();
         let names: Vec<&str> = (0..node.proto.input.len()).filter_map(|k| node.input(k)).collect();
-        let time_major = |t: Option<&Tensor>| matches!(t, Some(Tensor::TimeMajor(t)) if t.directions.is_none());
-        if !PER_STEP_OPS.contains(&op) || !names.iter().any(|name| time_major(self.tensors.get(*name))) {
+        let Some(flat) = names
+            .iter()
+            .find_map(|name| sequence_of(self.tensors.get(*name)).map(|(_, flat)| flat))
+        else {
+            return Ok(None);
+        };
+        // Gemm reads two axes: the flattened sequence's.
+        if !(PER_STEP_OPS.contains(&op) || op == "Gemm" && flat) {
             return Ok(None);
         }
         let axis_ok = match op {
@@ -79,15 +96,14 @@ impl Converter {
         let mut replaced = Vec::with_capacity(names.len());
         for (k, name) in (0..node.proto.input.len()).filter_map(|k| node.input(k).map(|n| (k, n))) {
             let original = self.tensor(name)?.clone();
-            let batch_first = match &original {
-                Tensor::TimeMajor(t) if t.directions.is_none() => Tensor::Computed(Computed {
-                    layer: t.x.layer,
-                    ..t.x.clone()
-                }),
-                // The matrix of a MatMul, a LayerNormalization's scale and bias: not broadcast
-                // over the sequence.
-                Tensor::Constant(_) if op == "MatMul" && k == 1 || op == "LayerNormalization" => continue,
-                Tensor::Constant(c) => Tensor::Constant(Rc::new(batch_first_constant(c).ok_or_else(|| {
+            let batch_first = match (&original, sequence_of(Some(&original))) {
+                (_, Some((t, f))) if f == flat => Tensor::Computed(t.x.clone()),
+                // The matrix of a MatMul or Gemm, a Gemm's bias, a LayerNormalization's scale
+                // and bias: not broadcast over the sequence.
+                (Tensor::Constant(_), _) if matches!(op, "MatMul" | "Gemm") && k > 0 || op == "LayerNormalization" => {
+                    continue;
+                }
+                (Tensor::Constant(c), _) => Tensor::Constant(Rc::new(batch_first_constant(c).ok_or_else(|| {
                     format!(
                         "input '{name}' of shape {:?} does not broadcast over a time-major sequence (steps, N, \
                          features) the same for every sample",
@@ -104,7 +120,8 @@ impl Converter {
             self.tensors.insert(name.to_string(), batch_first);
             replaced.push((name.to_string(), original));
         }
-        Ok(Some(Replaced(replaced)))
+        self.steps_flat_gemm = flat && op == "Gemm";
+        Ok(Some(Replaced(replaced, flat)))
     }
 
     /// Puts back what [`Converter::enter_per_step`] replaced, and records the node's result
@@ -114,16 +131,23 @@ impl Converter {
         replaced: Replaced,
         result: Result<Tensor, String>,
     ) -> Result<Tensor, String> {
-        for (name, original) in replaced.0 {
+        self.steps_flat_gemm = false;
+        let Replaced(inputs, flat) = replaced;
+        for (name, original) in inputs {
             self.tensors.insert(name, original);
         }
         match result? {
             Tensor::Computed(x) if x.shape.len() == 2 && x.axes == [0, 1] && x.order.is_none() => {
-                Ok(Tensor::TimeMajor(TimeMajor {
+                let t = TimeMajor {
                     x,
                     directions: None,
                     batch_first_of_two: false,
-                }))
+                };
+                Ok(if flat {
+                    Tensor::StepsFlat(t)
+                } else {
+                    Tensor::TimeMajor(t)
+                })
             }
             Tensor::Computed(x) => Err(format!(
                 "gives a tensor of ONNX per-sample shape {:?} from a time-major sequence; strata keeps the sequence's \
@@ -150,4 +174,191 @@ fn batch_first_constant(c: &Constant) -> Option<Constant> {
         shape,
         values: c.values.clone(),
     })
+}
+
+impl Converter {
+    /// The integers of `Reshape`'s target (input 1).
+    fn reshape_target(&self, node: &Node) -> Result<Vec<i64>, String> {
+        match &self.constant(node, 1, "shape")?.values {
+            Values::Int(v) => Ok(v.clone()),
+            Values::Float(_) => Err("Reshape's shape must be an integer tensor".into()),
+        }
+    }
+
+    /// Whether `d` stands for the batch size in a reshape target at the batch's place.
+    fn is_batch(&self, d: i64) -> bool {
+        matches!(d, BATCH | -1) || self.static_batch.is_some_and(|b| b as i64 == d)
+    }
+
+    /// `Reshape` of a time-major sequence `(steps, N, features)`: to `(steps, N, parts,
+    /// width)` (packed parts, see [`Packed`]), to `(steps, N·heads, width)` (attention heads
+    /// with the batch merged in, `heads.rs`), to `(steps·N, features)` (flattened with the
+    /// batch), or to its own shape.
+    pub(super) fn reshape_time_major(&mut self, node: &Node, t: TimeMajor) -> Result<Tensor, String> {
+        let target = self.reshape_target(node)?;
+        let (steps, features) = (t.x.shape[0] as i64, t.x.shape[1] as i64);
+        let steps_ok = |s: i64| s == steps || s == 0;
+        match target.as_slice() {
+            [s, b, f] if steps_ok(*s) && self.is_batch(*b) && (*f == features || *f == -1 && *b != -1) => {
+                Ok(Tensor::TimeMajor(t))
+            }
+            [s, b, parts, width] if steps_ok(*s) && self.is_batch(*b) && *parts > 1 && parts * width == features => {
+                let parts = self.split_parts(node, &t.x, *parts as usize)?;
+                Ok(Tensor::Packed(Packed { parts, stage: 0 }))
+            }
+            [s, -1, width] if steps_ok(*s) && *width > 0 && *width < features && features % width == 0 => {
+                Ok(Tensor::Heads(Heads {
+                    x: t.x,
+                    heads: (features / width) as usize,
+                    axes: STEPS_FIRST,
+                    scale: 1.0,
+                    batch_merged: true,
+                    time_major: true,
+                }))
+            }
+            [-1, f] if *f == features => Ok(Tensor::StepsFlat(t)),
+            _ => Err(format!(
+                "reshapes a time-major sequence of ONNX shape {:?} to {target:?}: strata reads (steps, N, parts, \
+                 width), (steps, N·heads, width) and (steps·N, features)",
+                t.onnx_shape()
+            )),
+        }
+    }
+
+    /// `Reshape` of a sequence flattened with its batch `(steps·N, features)` back to `(steps,
+    /// N, features)`.
+    pub(super) fn unflatten_steps(&mut self, node: &Node, t: TimeMajor) -> Result<Tensor, String> {
+        let target = self.reshape_target(node)?;
+        let (steps, features) = (t.x.shape[0] as i64, t.x.shape[1] as i64);
+        match target.as_slice() {
+            [s, b, f] if *s == steps && self.is_batch(*b) && (*f == features || *f == -1 && *b != -1) => {
+                Ok(Tensor::TimeMajor(t))
+            }
+            _ => Err(format!(
+                "reshapes a time-major sequence flattened with its batch, ONNX shape (steps·N, {features}) with \
+                 {steps} steps, to {target:?}: strata reads ({steps}, N, {features})"
+            )),
+        }
+    }
+
+    /// The `parts` equal parts of the features of `x` (batch-first `(N, steps, features)`),
+    /// each a sequence. When `x` is the output of a `Dense` that nothing else reads (a packed
+    /// projection), that layer is split into one `Dense` per part, each with its columns of the
+    /// kernel and bias; otherwise each part is a frozen selecting `Dense` (`selection.rs`).
+    fn split_parts(&mut self, node: &Node, x: &Computed, parts: usize) -> Result<Vec<Computed>, String> {
+        let width = x.shape[1] / parts;
+        let reshaped = node.input(0).unwrap_or_default();
+        let splittable = x.layer.filter(|&index| {
+            let pending = &self.layers[index];
+            pending.class == "Dense"
+                && pending.inputs.len() == 1
+                && pending.config["units"].as_u64() == Some(x.shape[1] as u64)
+                && self.read_once(reshaped)
+        });
+        let Some(index) = splittable else {
+            return (0..parts)
+                .map(|k| {
+                    let sources: Vec<usize> = (k * width..(k + 1) * width).collect();
+                    self.select_last(node, &format!("_part{k}"), x, &sources)
+                })
+                .collect();
+        };
+        let pending = &self.layers[index];
+        let (config, weights, source) = (pending.config.clone(), pending.weights.clone(), pending.inputs[0]);
+        let units = x.shape[1];
+        let inputs = weights[0].len() / units.max(1);
+        let part_weights = |k: usize| -> Vec<Vec<f32>> {
+            let kernel = (0..inputs)
+                .flat_map(|row| {
+                    weights[0][row * units + k * width..row * units + (k + 1) * width]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            let bias = weights.get(1).map(|bias| bias[k * width..(k + 1) * width].to_vec());
+            std::iter::once(kernel).chain(bias).collect()
+        };
+        let mut part_config = config.clone();
+        part_config["units"] = serde_json::json!(width);
+        let input = Computed {
+            source,
+            shape: vec![x.shape[0], inputs],
+            axes: vec![0, 1],
+            order: None,
+            non_negative: false,
+            layer: None,
+        };
+        // Part 0 is the packed layer, narrowed: nothing has read its output yet.
+        let layer = crate::layers::from_config("Dense", &part_config).map_err(|e| e.reason().to_string())?;
+        let pending = &mut self.layers[index];
+        pending.layer = layer;
+        pending.weights = part_weights(0);
+        pending.config = part_config.clone();
+        let mut split = vec![Computed {
+            shape: vec![x.shape[0], width],
+            layer: Some(index),
+            ..x.clone()
+        }];
+        for k in 1..parts {
+            let mut config = part_config.clone();
+            config.as_object_mut().map(|c| c.remove("name"));
+            let (source, _, layer) = self.add_layer(
+                node.proto,
+                &format!("_part{k}"),
+                "Dense",
+                config,
+                &[&input],
+                part_weights(k),
+            )?;
+            split.push(Computed {
+                source,
+                shape: vec![x.shape[0], width],
+                axes: vec![0, 1],
+                order: None,
+                non_negative: false,
+                layer: Some(layer),
+            });
+        }
+        Ok(split)
+    }
+
+    /// A node reading packed parts: the `Unsqueeze` of a new first axis, the `Transpose`
+    /// [3, 1, 2, 0, 4] bringing the parts to the front, the `Squeeze` of the axis of 1 left
+    /// behind, then a `Gather` of one part on axis 0 (the steps PyTorch's attention takes).
+    pub(super) fn packed_step(&mut self, node: &Node, packed: Packed) -> Result<Tensor, String> {
+        let op = node.proto.op_type.as_str();
+        let axes = || self.ints_input_or_attribute(node, 1, "axes");
+        let next = match (op, packed.stage) {
+            ("Unsqueeze", 0) => matches!(axes()?.as_deref(), Some([0])),
+            ("Transpose", 1) => node.ints("perm").as_deref() == Some(&[3, 1, 2, 0, 4]),
+            ("Squeeze", 2) => matches!(axes()?.as_deref(), Some([3]) | Some([-2])),
+            ("Gather", 3) if node.int("axis", 0) == 0 => {
+                let index = self.constant(node, 1, "index")?;
+                let count = packed.parts.len() as i64;
+                return match index.ints("Gather's indices")?.as_slice() {
+                    [k] if index.shape.is_empty() && (-count..count).contains(k) => {
+                        let k = if *k < 0 { k + count } else { *k } as usize;
+                        Ok(Tensor::TimeMajor(TimeMajor {
+                            x: packed.parts[k].clone(),
+                            directions: None,
+                            batch_first_of_two: false,
+                        }))
+                    }
+                    picks => Err(format!("gathers {picks:?} of {count} packed parts: strata picks one")),
+                };
+            }
+            _ => false,
+        };
+        if !next {
+            return Err(format!(
+                "reads {} packed parts of a time-major sequence other than as nn.MultiheadAttention picks them \
+                 (Unsqueeze 0, Transpose [3, 1, 2, 0, 4], Squeeze -2, Gather on axis 0)",
+                packed.parts.len()
+            ));
+        }
+        Ok(Tensor::Packed(Packed {
+            stage: packed.stage + 1,
+            ..packed
+        }))
+    }
 }
