@@ -461,6 +461,8 @@ fn pytorchs_multihead_attention_and_transformer_layers_match_onnx_runtime() {
         ("transformer_classifier_dynamo", 5331),
         ("transformer_time_major_dynamo", 5331),
         ("attention_pooling_dynamo", 1234),
+        // torchvision's VisionTransformer (vit_b_16's blocks), tiny.
+        ("tiny_torchvision_vit_dynamo", 7941),
     ];
     for (name, params) in cases {
         let model = check_parity(&fixture(""), name, 1e-6);

@@ -402,6 +402,21 @@ class TransformerClassifier(nn.Module):
         return self.head(h.mean(dim=1))
 
 
+def tiny_torchvision_vit():
+    """torchvision's `VisionTransformer` (vit_b_16's architecture: class token, learned
+    positions, `nn.MultiheadAttention` in pre-norm blocks) at 32×32 with 8×8 patches, hidden
+    16, 2 heads, 2 layers, 5 classes; every weight drawn (torchvision starts the head at zero)."""
+    import torchvision
+
+    model = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
+                                                 hidden_dim=16, mlp_dim=32, num_classes=5)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+    return model
+
+
 class AttentionPooling(nn.Module):
     """`nn.MultiheadAttention` used directly (self-attention, `batch_first`, 4 heads) on
     projected features, as `need_weights=False` calls it; the first step's output to a head."""
@@ -578,6 +593,8 @@ def main():
                                                         "transformer_time_major_dynamo", dynamo=True, tokens=40),
         "attention_pooling_dynamo": lambda: export(AttentionPooling(), (2, 5, 6), folder, "attention_pooling_dynamo",
                                                    dynamo=True),
+        "tiny_torchvision_vit_dynamo": lambda: export(tiny_torchvision_vit(), (2, 3, 32, 32), folder,
+                                                      "tiny_torchvision_vit_dynamo", dynamo=True),
         "recurrent_states": lambda: export(RecurrentStates(), (2, 6, 5), folder, "recurrent_states"),
         "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
         "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),
