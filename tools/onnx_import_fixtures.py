@@ -419,10 +419,13 @@ def tiny_torchvision_vit():
 
 class AttentionPooling(nn.Module):
     """`nn.MultiheadAttention` used directly (self-attention, `batch_first`, 4 heads) on
-    projected features, as `need_weights=False` calls it; the first step's output to a head."""
+    projected features, as `need_weights=False` calls it (fused attention in the export), or
+    with `need_weights` (PyTorch's default: explicit `bmm`s of the heads merged with the batch,
+    the averaged weights left unread); the first step's output to a head."""
 
-    def __init__(self):
+    def __init__(self, need_weights=False):
         super().__init__()
+        self.need_weights = need_weights
         self.project = nn.Linear(6, 16)
         self.attention = nn.MultiheadAttention(16, 4, batch_first=True)
         self.head = nn.Linear(16, 2)
@@ -430,7 +433,7 @@ class AttentionPooling(nn.Module):
 
     def forward(self, x):
         h = torch.tanh(self.project(x))
-        a, _ = self.attention(h, h, h, need_weights=False)
+        a, _ = self.attention(h, h, h, need_weights=self.need_weights)
         return self.head(a[:, 0] + h[:, 0])
 
 
@@ -593,8 +596,12 @@ def main():
                                                         "transformer_time_major_dynamo", dynamo=True, tokens=40),
         "attention_pooling_dynamo": lambda: export(AttentionPooling(), (2, 5, 6), folder, "attention_pooling_dynamo",
                                                    dynamo=True),
+        "tiny_torchvision_vit": lambda: export(tiny_torchvision_vit(), (2, 3, 32, 32), folder, "tiny_torchvision_vit"),
         "tiny_torchvision_vit_dynamo": lambda: export(tiny_torchvision_vit(), (2, 3, 32, 32), folder,
                                                       "tiny_torchvision_vit_dynamo", dynamo=True),
+        "attention_weights": lambda: export(AttentionPooling(need_weights=True), (2, 5, 6), folder, "attention_weights"),
+        "attention_weights_dynamo": lambda: export(AttentionPooling(need_weights=True), (2, 5, 6), folder,
+                                                   "attention_weights_dynamo", dynamo=True),
         "recurrent_states": lambda: export(RecurrentStates(), (2, 6, 5), folder, "recurrent_states"),
         "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
         "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),

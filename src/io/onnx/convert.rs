@@ -144,6 +144,9 @@ pub(super) struct Scores {
     pub causal: bool,
     /// Whether the softmax over the keys was taken.
     pub softmax: bool,
+    /// Whether the batch is merged with the heads, ONNX `(N·heads, Tq, Tk)` (`bmm` of heads
+    /// reshaped with the batch, as `nn.MultiheadAttention` computes the weights it returns).
+    pub batch_merged: bool,
 }
 
 impl Scores {

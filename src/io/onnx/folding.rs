@@ -6,7 +6,7 @@ use super::convert::{Converter, Node, Tensor};
 use super::ops::{is_permutation, join, permute};
 use super::proto::{FLOAT, INT32, INT64};
 
-use super::tensors::{BATCH, BOOL, Constant, TensorReader, Values};
+use super::tensors::{BATCH, BOOL, Constant, TensorReader, Values, batch_factor, batch_times};
 use std::rc::Rc;
 
 /// Most values a constant computed at import may hold (the weights themselves are read, not
@@ -42,19 +42,28 @@ impl Converter {
                 .into_iter()
                 .map(|d| if d == BATCH { batch } else { d })
                 .collect(),
+            // `(N·a, b, c)`, or time-major `(steps, N·heads, width)`.
+            Tensor::Heads(heads) if heads.batch_merged => {
+                let size = |k: usize| heads.size(heads.axes[k]);
+                match heads.time_major {
+                    true => vec![size(0) as i64, batch_multiple(batch, size(1))?, size(2) as i64],
+                    false => vec![batch_multiple(batch, size(0))?, size(1) as i64, size(2) as i64],
+                }
+            }
+            Tensor::StepsFlat(t) => vec![batch_multiple(batch, t.x.shape[0])?, t.x.shape[1] as i64],
+            Tensor::Scores(scores) if scores.batch_merged => {
+                let [heads, queries, keys] = [scores.heads, scores.query.shape[0], scores.key.shape[0]];
+                vec![batch_multiple(batch, heads)?, queries as i64, keys as i64]
+            }
             computed => {
                 let per_sample = match computed {
                     Tensor::Computed(x) => x.shape.clone(),
                     Tensor::Heads(heads) if !heads.batch_merged => heads.shape(),
+                    Tensor::Heads(_) | Tensor::StepsFlat(_) => Vec::new(),
                     Tensor::Scores(scores) => scores.shape(),
                     Tensor::Constant(_) => Vec::new(),
                     Tensor::TimeMajor(_) => Vec::new(),
-                    Tensor::Flat(_)
-                    | Tensor::Indices(_)
-                    | Tensor::Heads(_)
-                    | Tensor::States(_)
-                    | Tensor::StepsFlat(_)
-                    | Tensor::Packed(_) => {
+                    Tensor::Flat(_) | Tensor::Indices(_) | Tensor::States(_) | Tensor::Packed(_) => {
                         return Err(
                             "the shape of a tensor flattened with its batch axis or computed from the batch size \
                              depends on the batch size, which strata does not fix at import"
@@ -331,6 +340,16 @@ impl Converter {
     }
 }
 
+/// `count` times the batch size `batch` (the batch's stand-in or the fixed size).
+fn batch_multiple(batch: i64, count: usize) -> Result<i64, String> {
+    let count = i64::try_from(count).map_err(|_| "a size too large".to_string())?;
+    let multiple = match batch_factor(batch) {
+        Some(k) => k.checked_mul(count).and_then(batch_times),
+        None => batch.checked_mul(count),
+    };
+    multiple.ok_or_else(|| "a multiple of the batch size too large".into())
+}
+
 /// `Reshape`'s target for data of (full) `shape`: 0 copies a dimension (unless `allow_zero`),
 /// one -1 takes what is left. For computed data the batch axis must stay first: [`BATCH`], 0,
 /// -1 or the fixed batch size there.
@@ -424,8 +443,25 @@ pub(super) fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, S
     };
     match (&a.values, &b.values) {
         (Values::Int(x), Values::Int(y)) => {
-            if x.contains(&BATCH) || y.contains(&BATCH) {
-                return Err("computes with the batch size, which strata does not fix at import".into());
+            let batch_derived = |v: &[i64]| v.iter().any(|&d| batch_factor(d).is_some());
+            if batch_derived(x) || batch_derived(y) {
+                if op != "Mul" {
+                    return Err("computes with the batch size, which strata does not fix at import".into());
+                }
+                // The batch size times a positive count stays a stand-in (`N·heads`).
+                let times = |p: i64, q: i64| match (batch_factor(p), batch_factor(q)) {
+                    (Some(k), None) if q > 0 => k.checked_mul(q).and_then(batch_times),
+                    (None, Some(k)) if p > 0 => k.checked_mul(p).and_then(batch_times),
+                    (None, None) => p.checked_mul(q),
+                    _ => None,
+                };
+                let values = (0..count)
+                    .map(|n| {
+                        times(x[index(&sa, n)], y[index(&sb, n)])
+                            .ok_or("multiplies the batch size other than by a positive count")
+                    })
+                    .collect::<Result<_, _>>()?;
+                return Ok(Constant::int(shape, values));
             }
             let f = |p: i64, q: i64| match op {
                 "Add" => p.checked_add(q),

@@ -121,6 +121,9 @@ impl Converter {
                 let Values::Int(target) = &target.values else {
                     return Err("its shape must be an integer tensor".into());
                 };
+                if let Some(sequence) = self.time_major_output(heads, target) {
+                    return Ok(Some(sequence));
+                }
                 match batch_reshape(heads, target, self.static_batch) {
                     Some(reshaped) => Some(Tensor::Heads(reshaped)),
                     None if heads.batch_merged => None,
@@ -138,7 +141,8 @@ impl Converter {
             return Err("multiplies attention scores by values before their Softmax".into());
         }
         if values.axes != HEADS_FIRST
-            || values.batch_merged
+            || values.batch_merged != scores.batch_merged
+            || values.time_major
             || values.heads != scores.heads
             || values.x.shape[0] != scores.key.shape[0]
         {
@@ -168,7 +172,7 @@ impl Converter {
             heads: scores.heads,
             axes: HEADS_FIRST,
             scale: values.scale,
-            batch_merged: false,
+            batch_merged: scores.batch_merged,
             time_major: false,
         }))
     }
@@ -200,6 +204,28 @@ impl Converter {
             &x,
             vec![],
         )?)))
+    }
+
+    /// An attention's output held time-major with the batch merged into the heads, `(steps,
+    /// N·heads, width)` (its scale applied already), reshaped to `(steps·N, heads·width)` or
+    /// `(steps, N, heads·width)`: that sequence; `None` for other heads or targets.
+    fn time_major_output(&self, heads: &Heads, target: &[i64]) -> Option<Tensor> {
+        let (steps, features) = (heads.x.shape[0], heads.x.shape[1] as i64);
+        if !heads.time_major || heads.axes != STEPS_FIRST || heads.scale != 1.0 {
+            return None;
+        }
+        let sequence = TimeMajor {
+            x: heads.x.clone(),
+            directions: None,
+            batch_first_of_two: false,
+        };
+        match target {
+            [rows, f] if *f == features && self.is_batch_times(*rows, steps) => Some(Tensor::StepsFlat(sequence)),
+            [s, n, f] if *s == steps as i64 && *f == features && self.is_batch_times(*n, 1) => {
+                Some(Tensor::TimeMajor(sequence))
+            }
+            _ => None,
+        }
     }
 
     /// Heads as an ordinary computed tensor: a `Reshape` to strata's `(T, heads, width)`, the
@@ -244,17 +270,25 @@ impl Converter {
 /// width)` to `(steps, N, heads, width)`, a time-major sequence of the heads side by side.
 fn transpose(node: &Node, heads: &Heads) -> Result<Tensor, String> {
     let perm = node.ints("perm");
-    if heads.time_major {
-        return match perm.as_deref() {
-            Some([1, 0, 2]) => Ok(Tensor::Heads(Heads {
-                axes: [heads.axes[1], heads.axes[0], heads.axes[2]],
-                time_major: false,
-                ..heads.clone()
-            })),
-            _ => Err(format!(
-                "perm {perm:?} on attention heads of ONNX shape (steps, N·heads, width): strata reads [1, 0, 2]"
-            )),
+    if heads.batch_merged {
+        // ONNX axis `i` holds `heads.axes[i]`; the batch is merged into axis 0 (or 1 when
+        // time-major). It may move between those two; the other axes follow.
+        let merged = usize::from(heads.time_major);
+        let moved = match perm.as_deref() {
+            Some(p) if p.len() == 3 && super::ops::is_permutation(p) => p,
+            _ => return Err(format!("perm {perm:?} on attention heads merged with the batch")),
         };
+        let at = moved.iter().position(|&p| p as usize == merged).unwrap_or(2);
+        if at > 1 {
+            return Err(format!(
+                "perm {moved:?} moves attention heads' batch axis last: strata keeps it first or second"
+            ));
+        }
+        return Ok(Tensor::Heads(Heads {
+            axes: [0, 1, 2].map(|i| heads.axes[moved[i] as usize]),
+            time_major: at == 1,
+            ..heads.clone()
+        }));
     }
     if !heads.batch_merged && perm.as_deref() == Some(&[2, 0, 1, 3]) && heads.axes == HEADS_FIRST && heads.scale == 1.0
     {
@@ -264,17 +298,16 @@ fn transpose(node: &Node, heads: &Heads) -> Result<Tensor, String> {
             batch_first_of_two: true,
         }));
     }
-    // ONNX axis `i` (after the batch's) holds `heads.axes[i + offset]`.
-    let (rank, offset) = if heads.batch_merged { (3, 0) } else { (4, 1) };
-    let perm = perm.unwrap_or_else(|| (0..rank as i64).rev().collect());
-    if perm.len() != rank || perm[0] != 0 || !super::ops::is_permutation(&perm) {
+    // ONNX axis `i` (after the batch's) holds `heads.axes[i - 1]`.
+    let perm = perm.unwrap_or_else(|| vec![3, 2, 1, 0]);
+    if perm.len() != 4 || perm[0] != 0 || !super::ops::is_permutation(&perm) {
         return Err(format!(
             "perm {perm:?} on attention heads: strata keeps the batch axis first"
         ));
     }
     let mut axes = heads.axes;
     for (i, &p) in perm.iter().enumerate().skip(1) {
-        axes[i - offset] = heads.axes[p as usize - offset];
+        axes[i - 1] = heads.axes[p as usize - 1];
     }
     Ok(Tensor::Heads(Heads { axes, ..heads.clone() }))
 }
@@ -314,8 +347,9 @@ fn scaled(t: &Tensor, factor: f32) -> Option<Tensor> {
 fn scores(query: &Heads, key: &Heads) -> Result<Scores, String> {
     let fits = query.axes == HEADS_FIRST
         && key.axes == KEYS_TRANSPOSED
-        && !query.batch_merged
-        && !key.batch_merged
+        && query.batch_merged == key.batch_merged
+        && !query.time_major
+        && !key.time_major
         && query.heads == key.heads
         && query.size(HeadAxis::Width) == key.size(HeadAxis::Width);
     if !fits {
@@ -333,6 +367,7 @@ fn scores(query: &Heads, key: &Heads) -> Result<Scores, String> {
         scale: query.scale * key.scale,
         causal: false,
         softmax: false,
+        batch_merged: query.batch_merged,
     })
 }
 

@@ -192,9 +192,12 @@ fn node_order(graph: &GraphProto) -> std::result::Result<Vec<usize>, String> {
 /// `InputLayer` (channels-last for images); and the inputs' strata shapes.
 fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(Converter, Vec<Vec<usize>>), String> {
     let mut readers: HashMap<String, usize> = HashMap::new();
+    // A `Shape` reads no values: a tensor whose shape is taken can still be folded into (a
+    // bias added to the layer that makes it, a projection split).
     for name in graph
         .node
         .iter()
+        .filter(|n| n.op_type != "Shape")
         .flat_map(|n| n.input.iter())
         .chain(graph.output.iter().map(|o| &o.name))
     {

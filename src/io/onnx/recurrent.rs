@@ -120,7 +120,11 @@ impl Converter {
                 let features = t.x.shape[1] as i64;
                 // `(steps, N, heads, width)` (an attention's output) flattened with its batch,
                 // `(steps·N, heads·width)`, for the output projection.
-                if t.batch_first_of_two && target == [-1, features] {
+                if t.batch_first_of_two
+                    && let [rows, f] = target.as_slice()
+                    && *f == features
+                    && self.is_batch_times(*rows, t.x.shape[0])
+                {
                     return Ok(Tensor::StepsFlat(merged));
                 }
                 // A 0 copies the input's size there: the batch's only when it is axis 1.

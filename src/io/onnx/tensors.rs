@@ -16,6 +16,22 @@ pub(super) const BOOL: i32 = 9;
 /// `i64::MAX`, which exporters write for "to the end" in `Slice`.
 pub(super) const BATCH: i64 = i64::MIN + 0x5eed_ba7c;
 
+/// The largest multiple of the batch size [`batch_times`] stands for.
+const MAX_BATCH_FACTOR: i64 = 1 << 32;
+
+/// Stands for `k` times the batch size (`k` ≥ 1; [`BATCH`] itself for 1), as shape arithmetic
+/// makes it (PyTorch's attention reshapes `(steps, N, features)` to `(steps, N·heads, width)`
+/// with `N·heads` computed from `Shape`); `None` past [`MAX_BATCH_FACTOR`].
+pub(super) fn batch_times(k: i64) -> Option<i64> {
+    (1..=MAX_BATCH_FACTOR).contains(&k).then(|| BATCH + (k - 1))
+}
+
+/// `k` when `value` stands for `k` times the batch size ([`batch_times`]).
+pub(super) fn batch_factor(value: i64) -> Option<i64> {
+    let k = value.checked_sub(BATCH)?.checked_add(1)?;
+    (1..=MAX_BATCH_FACTOR).contains(&k).then_some(k)
+}
+
 /// The values of a constant tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Values {
@@ -68,7 +84,7 @@ impl Constant {
     /// The values as integers (shapes, axes, pads); floats and the batch stand-in are errors.
     pub fn ints(&self, what: &str) -> Result<Vec<i64>, String> {
         match &self.values {
-            Values::Int(v) if v.contains(&BATCH) => Err(format!(
+            Values::Int(v) if v.iter().any(|&d| batch_factor(d).is_some()) => Err(format!(
                 "{what} depends on the batch size, which strata does not fix at import"
             )),
             Values::Int(v) => Ok(v.clone()),

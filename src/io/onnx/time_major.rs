@@ -13,7 +13,7 @@
 
 use super::convert::{Computed, Converter, Heads, Node, Packed, Tensor, TimeMajor};
 use super::heads::STEPS_FIRST;
-use super::tensors::{BATCH, Constant, Values};
+use super::tensors::{Constant, Values, batch_factor};
 use std::rc::Rc;
 
 /// Operators that work on each value, or each step's features, alone.
@@ -187,7 +187,18 @@ impl Converter {
 
     /// Whether `d` stands for the batch size in a reshape target at the batch's place.
     fn is_batch(&self, d: i64) -> bool {
-        matches!(d, BATCH | -1) || self.static_batch.is_some_and(|b| b as i64 == d)
+        self.is_batch_times(d, 1)
+    }
+
+    /// Whether `d` stands for `k` times the batch size in a reshape target: -1 (what is
+    /// left), the stand-in shape arithmetic made ([`batch_times`]) or the fixed size times `k`.
+    pub(super) fn is_batch_times(&self, d: i64, k: usize) -> bool {
+        d == -1
+            || batch_factor(d) == Some(k as i64)
+            || self
+                .static_batch
+                .and_then(|b| b.checked_mul(k))
+                .is_some_and(|n| n as i64 == d)
     }
 
     /// `Reshape` of a time-major sequence `(steps, N, features)`: to `(steps, N, parts,
@@ -206,7 +217,13 @@ impl Converter {
                 let parts = self.split_parts(node, &t.x, *parts as usize)?;
                 Ok(Tensor::Packed(Packed { parts, stage: 0 }))
             }
-            [s, -1, width] if steps_ok(*s) && *width > 0 && *width < features && features % width == 0 => {
+            [s, m, width]
+                if steps_ok(*s)
+                    && *width > 0
+                    && *width < features
+                    && features % width == 0
+                    && self.is_batch_times(*m, (features / width) as usize) =>
+            {
                 Ok(Tensor::Heads(Heads {
                     x: t.x,
                     heads: (features / width) as usize,
@@ -216,7 +233,7 @@ impl Converter {
                     time_major: true,
                 }))
             }
-            [-1, f] if *f == features => Ok(Tensor::StepsFlat(t)),
+            [m, f] if *f == features && self.is_batch_times(*m, steps as usize) => Ok(Tensor::StepsFlat(t)),
             _ => Err(format!(
                 "reshapes a time-major sequence of ONNX shape {:?} to {target:?}: strata reads (steps, N, parts, \
                  width), (steps, N·heads, width) and (steps·N, features)",
