@@ -448,6 +448,32 @@ fn time_major_sequences_go_through_per_step_operators() {
         error.contains("mixed") && error.contains("held the same way"),
         "{error}"
     );
+    // Flattened with the batch, (steps·N, features): a bias per feature is added; a constant
+    // of (steps, 1, features) would make ONNX broadcast to three axes, and is refused.
+    let flattened = |constant: TensorProto| {
+        let mut t = node("Transpose", "t", &["x"], "steps");
+        t.attribute.push(ints_attribute("perm", &[1, 0, 2]));
+        let mut back = node("Transpose", "back", &["unflat"], "y");
+        back.attribute.push(ints_attribute("perm", &[1, 0, 2]));
+        let nodes = vec![
+            t,
+            node("Reshape", "flatten", &["steps", "rows"], "flat"),
+            node("Add", "add", &["flat", "c"], "sum"),
+            node("Reshape", "unflatten", &["sum", "sequence"], "unflat"),
+            back,
+        ];
+        let initializers = vec![int64s("rows", &[-1, 2]), int64s("sequence", &[3, -1, 2]), constant];
+        sequence_graph(nodes, initializers, &[3, 2])
+    };
+    let bias = floats("c", vec![2], vec![10.0, 20.0]);
+    let mut model = load_onnx_bytes(&flattened(bias).encode_to_vec(), "flat.onnx").unwrap();
+    assert_eq!(
+        model.predict(&x, 1).unwrap().data(),
+        &[11.0, 18.0, 13.0, 20.5, 9.0, 20.0]
+    );
+    let position = floats("c", vec![3, 1, 2], vec![0.0; 6]);
+    let error = import_error(&flattened(position));
+    assert!(error.contains("'c'") && error.contains("every sample"), "{error}");
 }
 
 #[test]

@@ -103,13 +103,15 @@ impl Converter {
                 (Tensor::Constant(_), _) if matches!(op, "MatMul" | "Gemm") && k > 0 || op == "LayerNormalization" => {
                     continue;
                 }
-                (Tensor::Constant(c), _) => Tensor::Constant(Rc::new(batch_first_constant(c).ok_or_else(|| {
-                    format!(
-                        "input '{name}' of shape {:?} does not broadcast over a time-major sequence (steps, N, \
+                (Tensor::Constant(c), _) => {
+                    Tensor::Constant(Rc::new(batch_first_constant(c, flat).ok_or_else(|| {
+                        format!(
+                            "input '{name}' of shape {:?} does not broadcast over a time-major sequence (steps, N, \
                          features) the same for every sample",
-                        c.shape
-                    )
-                })?)),
+                            c.shape
+                        )
+                    })?))
+                }
                 _ => {
                     return Err(format!(
                         "input '{name}' is not a time-major sequence like the node's other input: strata applies {op} \
@@ -159,15 +161,16 @@ impl Converter {
     }
 }
 
-/// A constant broadcast over a time-major `(steps, N, features)` sequence, laid out for the
-/// batch-first `(N, steps, features)` one: rank 0 and 1 as they are, `(1, features)` as it is,
-/// `(steps, 1, features)` as `(1, steps, features)` (the same values in the same order); `None`
-/// for one that differs along the batch axis.
-fn batch_first_constant(c: &Constant) -> Option<Constant> {
+/// A constant broadcast over a time-major `(steps, N, features)` sequence (`flat`: `(steps·N,
+/// features)`), laid out for the batch-first `(N, steps, features)` one: rank 0 and 1 as they
+/// are, `(1, features)` as it is, `(steps, 1, features)` as `(1, steps, features)` (the same
+/// values in the same order); `None` for one that differs along the batch axis, or has more
+/// axes than a flattened sequence.
+fn batch_first_constant(c: &Constant, flat: bool) -> Option<Constant> {
     let shape = match c.shape.as_slice() {
         [] | [_] => c.shape.clone(),
         [1, features] => vec![1, *features],
-        [steps, 1, features] => vec![1, *steps, *features],
+        [steps, 1, features] if !flat => vec![1, *steps, *features],
         _ => return None,
     };
     Some(Constant {
