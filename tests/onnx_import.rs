@@ -236,6 +236,9 @@ fn pytorchs_recurrent_layers_match_onnx_runtime() {
             &["Bidirectional", "Bidirectional"][..],
         ),
         ("recurrent_states", &["SimpleRNN", "GRU"][..]),
+        // A bidirectional GRU read through its backward direction's final state alone.
+        ("backward_state", &["Bidirectional"][..]),
+        ("backward_state_dynamo", &["Bidirectional"][..]),
     ];
     for (name, expected) in cases {
         let model = check_parity(&fixture(""), name, 2e-6);

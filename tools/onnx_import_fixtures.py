@@ -316,6 +316,20 @@ class BidirectionalLstmStates(nn.Module):
         return self.head(torch.cat((h[-2], h[-1]), dim=1))
 
 
+class BackwardState(nn.Module):
+    """A bidirectional GRU read through `h[-1]` alone, the backward direction's final state (a
+    common slip for `torch.cat((h[-2], h[-1]), 1)`, but a model people train and export)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(5, 7, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(7, 3)
+
+    def forward(self, x):
+        _, h = self.gru(x)
+        return self.head(h[-1])
+
+
 class RecurrentStates(nn.Module):
     """Time-major sequences (batch_first=False) and final states: an RNN with ReLU whose final
     state `h[-1]` is all that is read, a GRU whose outputs and final state are both read.
@@ -602,6 +616,9 @@ def main():
         "attention_weights": lambda: export(AttentionPooling(need_weights=True), (2, 5, 6), folder, "attention_weights"),
         "attention_weights_dynamo": lambda: export(AttentionPooling(need_weights=True), (2, 5, 6), folder,
                                                    "attention_weights_dynamo", dynamo=True),
+        "backward_state": lambda: export(BackwardState(), (2, 6, 5), folder, "backward_state"),
+        "backward_state_dynamo": lambda: export(BackwardState(), (2, 6, 5), folder, "backward_state_dynamo",
+                                                dynamo=True),
         "recurrent_states": lambda: export(RecurrentStates(), (2, 6, 5), folder, "recurrent_states"),
         "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
         "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),

@@ -69,6 +69,10 @@ impl Converter {
             }
             ("Gather" | "Squeeze", Some(Tensor::States(states))) => self.pick_state(node, &states).map(Some),
             ("Concat", Some(Tensor::States(_))) => self.join_states(node).map(Some),
+            (_, Some(Tensor::States(states))) if matches!(states.as_slice(), [State::Joined { picked: true, .. }]) => {
+                self.select_direction(node, &states[0])?;
+                Ok(None)
+            }
             (_, Some(Tensor::TimeMajor(_) | Tensor::States(_) | Tensor::StepsFlat(_))) => Err(format!(
                 "reads '{}', a sequence held time-major (steps, N, features) or a recurrent layer's final states; \
                  strata reads those in recurrent operators, per-step operators (Linear, activations, LayerNorm, \
@@ -202,6 +206,27 @@ impl Converter {
                     .into(),
             ),
         }
+    }
+
+    /// One direction of a bidirectional layer's final states read alone (`h[-1]`, the
+    /// backward direction's): its part of the joined states, a frozen selecting `Dense`
+    /// (`selection.rs`), put in place of the node's first input, which then converts as usual.
+    fn select_direction(&mut self, node: &Node, state: &State) -> Result<(), String> {
+        let State::Joined {
+            all,
+            direction,
+            directions,
+            ..
+        } = state
+        else {
+            return Err("reads a final state strata does not hold".into());
+        };
+        let width = all.shape[0] / directions;
+        let sources: Vec<usize> = (direction * width..(direction + 1) * width).collect();
+        let part = self.select_last(node, "_direction", all, &sources)?;
+        let name = node.input(0).unwrap_or_default().to_string();
+        self.tensors.insert(name, Tensor::Computed(part));
+        Ok(())
     }
 
     /// `Concat` of final states along their first axis (PyTorch's stacked layers): one list;
