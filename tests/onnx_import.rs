@@ -251,11 +251,17 @@ fn pytorchs_recurrent_layers_match_onnx_runtime() {
         assert_eq!(recurrent, expected, "{name}");
     }
     // The imported LSTM saves, loads and fine-tunes like any model.
-    let model = check_parity(&fixture(""), "lstm_classifier", 2e-6);
-    let path = scratch("lstm").join("lstm.safetensors");
+    assert_saved_model_fine_tunes("lstm_classifier", 2e-6);
+}
+
+/// Fixture `name` (a three-class classifier) imported within `tolerance` of ONNX Runtime,
+/// saved, loaded back, and fine-tuned on its own input.
+fn assert_saved_model_fine_tunes(name: &str, tolerance: f32) {
+    let model = check_parity(&fixture(""), name, tolerance);
+    let path = scratch(name).join(format!("{name}.safetensors"));
     model.save(&path).unwrap();
     let mut model = strata::load_model(&path).unwrap();
-    let x = npy(&fixture("lstm_classifier.input.npy"));
+    let x = npy(&fixture(&format!("{name}.input.npy")));
     let y = Tensor::from_vec(vec![2, 3], vec![1., -1., 0., -1., 0., 1.]).unwrap();
     assert_fine_tunes(&mut model, &x, &y);
 }
@@ -344,18 +350,18 @@ fn int64s(name: &str, values: &[i64]) -> TensorProto {
     }
 }
 
+/// A `Transpose` node `name` of `from` by [1, 0, 2] into `to`: a sequence made time-major, or
+/// batch-first again.
+fn swap_first_axes(name: &str, from: &str, to: &str) -> NodeProto {
+    let mut t = node("Transpose", name, &[from], to);
+    t.attribute.push(ints_attribute("perm", &[1, 0, 2]));
+    t
+}
+
 #[test]
 fn time_major_means_and_recurrent_reshapes_keep_track_of_the_batch() {
-    let to_time_major = || {
-        let mut t = node("Transpose", "t", &["x"], "steps");
-        t.attribute.push(ints_attribute("perm", &[1, 0, 2]));
-        t
-    };
-    let back = |from: &str| {
-        let mut t = node("Transpose", "back", &[from], "y");
-        t.attribute.push(ints_attribute("perm", &[1, 0, 2]));
-        t
-    };
+    let to_time_major = || swap_first_axes("t", "x", "steps");
+    let back = |from: &str| swap_first_axes("back", from, "y");
     let x = Tensor::from_vec(vec![1, 3, 2], vec![1.0, -2.0, 3.0, 0.5, -1.0, 0.0]).unwrap();
     // The mean over the steps of a time-major sequence, kept: (1, N, 2), batch-first again.
     let mut mean = node("ReduceMean", "mean", &["steps"], "mean");
@@ -417,11 +423,12 @@ fn time_major_sequences_go_through_per_step_operators() {
     // By hand: (N, 3, 2) sequences made time-major, then `op` on them (and `other`), back.
     let x = Tensor::from_vec(vec![1, 3, 2], vec![1.0, -2.0, 3.0, 0.5, -1.0, 0.0]).unwrap();
     let graph = |op: NodeProto, initializers: Vec<TensorProto>| {
-        let mut t = node("Transpose", "t", &["x"], "steps");
-        t.attribute.push(ints_attribute("perm", &[1, 0, 2]));
-        let mut back = node("Transpose", "back", &["z"], "y");
-        back.attribute.push(ints_attribute("perm", &[1, 0, 2]));
-        sequence_graph(vec![t, op, back], initializers, &[3, 2])
+        let nodes = vec![
+            swap_first_axes("t", "x", "steps"),
+            op,
+            swap_first_axes("back", "z", "y"),
+        ];
+        sequence_graph(nodes, initializers, &[3, 2])
     };
     // A constant of (steps, 1, features) added: the same for every sample.
     let position = floats("position", vec![3, 1, 2], vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
@@ -454,16 +461,12 @@ fn time_major_sequences_go_through_per_step_operators() {
     // Flattened with the batch, (steps·N, features): a bias per feature is added; a constant
     // of (steps, 1, features) would make ONNX broadcast to three axes, and is refused.
     let flattened = |constant: TensorProto| {
-        let mut t = node("Transpose", "t", &["x"], "steps");
-        t.attribute.push(ints_attribute("perm", &[1, 0, 2]));
-        let mut back = node("Transpose", "back", &["unflat"], "y");
-        back.attribute.push(ints_attribute("perm", &[1, 0, 2]));
         let nodes = vec![
-            t,
+            swap_first_axes("t", "x", "steps"),
             node("Reshape", "flatten", &["steps", "rows"], "flat"),
             node("Add", "add", &["flat", "c"], "sum"),
             node("Reshape", "unflatten", &["sum", "sequence"], "unflat"),
-            back,
+            swap_first_axes("back", "unflat", "y"),
         ];
         let initializers = vec![int64s("rows", &[-1, 2]), int64s("sequence", &[3, -1, 2]), constant];
         sequence_graph(nodes, initializers, &[3, 2])
@@ -510,13 +513,7 @@ fn pytorchs_multihead_attention_and_transformer_layers_match_onnx_runtime() {
         );
     }
     // The imported Transformer saves, loads and fine-tunes like any model.
-    let model = check_parity(&fixture(""), "transformer_classifier_dynamo", 1e-6);
-    let path = scratch("transformer").join("transformer.safetensors");
-    model.save(&path).unwrap();
-    let mut model = strata::load_model(&path).unwrap();
-    let x = npy(&fixture("transformer_classifier_dynamo.input.npy"));
-    let y = Tensor::from_vec(vec![2, 3], vec![1., -1., 0., -1., 0., 1.]).unwrap();
-    assert_fine_tunes(&mut model, &x, &y);
+    assert_saved_model_fine_tunes("transformer_classifier_dynamo", 1e-6);
 }
 
 #[test]
