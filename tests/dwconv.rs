@@ -72,8 +72,11 @@ fn weight(model: &Model, suffix: &str) -> Vec<f32> {
 #[test]
 fn the_3x3_path_matches_a_plain_loop_for_every_option() {
     // 8 channels (the AVX2-wide path), 16 (AVX-512), 24 (AVX2 on an AVX-512 CPU: not a
-    // multiple of 16); maps with interior columns, with none, and with an odd size.
-    for (channels, height, width) in [(8, 9, 10), (16, 7, 13), (24, 4, 3), (16, 2, 2)] {
+    // multiple of 16); maps with interior columns, with none, and with an odd size; rows whose
+    // interior takes every group size of the kernel (8, 4 and 1 columns at stride 1, 4 and 1
+    // at stride 2).
+    let shapes = [(8, 9, 10), (16, 7, 13), (24, 4, 3), (16, 2, 2), (8, 5, 31), (16, 6, 22)];
+    for (channels, height, width) in shapes {
         let x = random(&[2, height, width, channels], channels as u64, -1.0, 1.0);
         // (stride, dilation, same padding)
         let cases = [

@@ -1,18 +1,21 @@
 //! The depthwise convolution's forward pass for 3×3 windows with one filter per channel
-//! (MobileNet's, EfficientNet's): one output row at a time, four neighbouring output pixels at
-//! a time, all their channels a vector at a time (four independent chains of multiply-adds
-//! keep the vector unit busy; one chain would wait on each add). Walking the channels of a few
+//! (MobileNet's, EfficientNet's): one output row at a time, a group of neighbouring output
+//! pixels at a time (eight at stride 1, four at stride 2), all their channels a vector at a
+//! time. A kernel row's windows in a group overlap, so each input pixel of the row is loaded
+//! once and multiplied into every window that holds it, with the group's independent chains of
+//! multiply-adds in flight (one chain would wait on each add). Walking the channels of a few
 //! pixels before moving along the row reads the input and writes the output in address order,
 //! whole cache lines at once; the kernel's taps (9·C values) stay in the first-level cache.
 //! An earlier version held one channel vector's nine taps in registers and walked the whole
 //! row for each vector: it touched every cache line of three input rows once per vector and
 //! was slower at every MobileNetV2 shape (docs/PERFORMANCE.md). Bias and the activation are
-//! applied before the single store, and the zero padding is skipped tap by tap at the edges,
-//! so no padded copy of the input is made and no output is written twice.
+//! applied before the single store, and the taps in the zero padding are skipped (kernel rows
+//! above and below the image for every column, columns at the left and right edges pixel by
+//! pixel), so no padded copy of the input is made and no output is written twice.
 //!
 //! Each output is `bias + Σ x·k` over its taps in row-major tap order, on one chain, whatever
-//! the row, the thread or the vector width: the interior and edge loops and the AVX2 and
-//! AVX-512 paths give the same bits.
+//! the row, the group, the thread or the vector width: the group and edge loops and the AVX2
+//! and AVX-512 paths give the same bits.
 
 use super::Window2d;
 use super::activation::{Activation, activate};
@@ -58,8 +61,9 @@ dispatch_simd!(row_3x3<> => row_body(
     activation: Activation
 ) wide: w.channels.is_multiple_of(16));
 
-/// Output row `oh`: the columns whose taps may fall in the padding through [`edge_output`],
-/// the interior four columns at a time, then one at a time.
+/// Output row `oh`: the columns whose taps may fall in the padding (left and right) through
+/// [`edge_output`], the others in groups of neighbouring columns; rows of the window that fall
+/// in the padding (top and bottom) are skipped.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn row_body<S: Simd>(
@@ -75,44 +79,88 @@ fn row_body<S: Simd>(
     let c = w.channels;
     let rows = w.rows_inside(oh);
     let (first, end) = interior_columns(w);
-    let full = rows == (0..3);
-    if !full {
-        return edge_columns(s, (image, kernel, bias, activation), out, w, oh, 0..w.out_w);
-    }
-    edge_columns(s, (image, kernel, bias, activation), out, w, oh, 0..first);
-    // Offsets (in values) of the input rows the three kernel rows read (all inside: `full`).
+    // Offsets (in values) of the input rows the kernel rows `rows` read.
     let row_at = |ky: usize| (oh * w.stride_h + ky * w.dilation_h).saturating_sub(w.pad_top) * w.width * c;
-    let row_offsets = [row_at(0), row_at(1), row_at(2)];
-    // The input column of tap `kx` of interior output column `ow`, in values.
-    let column_at = |ow: usize, kx: usize| (ow * w.stride_w + kx * w.dilation_w - w.pad_left) * c;
+    let input = Input {
+        pixels: image.as_ptr(),
+        row_offsets: [row_at(0), row_at(1), row_at(2)],
+        rows: (rows.start, rows.end),
+        tap_step: c * w.dilation_w,
+    };
+    let finish = (kernel, bias, activation);
+    single_columns(s, &input, finish, out, w, 0..first);
+    // Column 0's window in an input row (below zero with left padding, wrapping: only the
+    // interior columns' windows are read).
+    let column_zero = w.pad_left.wrapping_neg().wrapping_mul(c);
     // The farthest value the interior loops read, checked once: every interior tap lies
-    // inside the image (rows by `full`, columns by `interior_columns`). No closure below
-    // touches a vector: a closure is not compiled for the caller's target features, so the
-    // intrinsics inside it would stay calls.
-    if end > first {
-        let last = row_offsets[2] + column_at(end - 1, 2) + c;
+    // inside the image (rows by `rows_inside`, columns by `interior_columns`). No closure
+    // below touches a vector: a closure is not compiled for the caller's target features, so
+    // the intrinsics inside it would stay calls.
+    if end > first && !rows.is_empty() {
+        let last = input.row_offsets[rows.end - 1] + ((end - 1) * w.stride_w + 2 * w.dilation_w - w.pad_left) * c + c;
         assert!(last <= w.image_len(), "depthwise interior outside the image");
     }
-    let input = (image.as_ptr(), row_offsets, (c * w.stride_w, c * w.dilation_w));
-    let mut ow = first;
-    while ow + 4 <= end {
-        interior::<S, 4>(s, input, (kernel, bias, activation), out, column_at(ow, 0), (ow, c));
-        ow += 4;
+    match (w.stride_w, w.dilation_w) {
+        (1, 1) => shared_columns::<S, 1>(s, &input, finish, out, (first, end), (column_zero, c)),
+        (2, 1) => shared_columns::<S, 2>(s, &input, finish, out, (first, end), (column_zero, c)),
+        _ => single_columns(s, &input, finish, out, w, first..end),
     }
-    for ow in ow..end {
-        interior::<S, 1>(s, input, (kernel, bias, activation), out, column_at(ow, 0), (ow, c));
-    }
-    edge_columns(s, (image, kernel, bias, activation), out, w, oh, end..w.out_w);
+    single_columns(s, &input, finish, out, w, end..w.out_w);
 }
 
-/// Output columns `ow..ow + J` (every channel) of an interior stretch of a row, from the
-/// input `(first value, offsets of the three input rows, (values between neighbouring
-/// outputs' windows, between a window's taps))`; `column` is the offset of column `ow`'s
-/// window in an input row.
+/// Where a row's windows read: the input's first value, the offsets (in values) of the three
+/// input rows the kernel rows read, the kernel rows `rows.0..rows.1` inside the image, and the
+/// values between a window's neighbouring taps in a row.
+struct Input {
+    pixels: *const f32,
+    row_offsets: [usize; 3],
+    rows: (usize, usize),
+    tap_step: usize,
+}
+
+/// Interior columns `first..end` in groups of eight (four, one on short rows) neighbouring
+/// columns through [`shared`]; the last group overlaps the one before it rather than falling
+/// back to single columns (an output computed twice gets the same bits both times).
+/// `column_zero` is column 0's window offset in an input row (wrapping below zero).
 #[inline(always)]
-fn interior<S: Simd, const J: usize>(
+fn shared_columns<S: Simd, const STRIDE: usize>(
     s: S,
-    (pixels, row_offsets, (step, tap_step)): (*const f32, [usize; 3], (usize, usize)),
+    input: &Input,
+    finish: (&[f32], Option<&[f32]>, Activation),
+    out: &mut [f32],
+    (first, end): (usize, usize),
+    (column_zero, c): (usize, usize),
+) {
+    let widest = if STRIDE == 1 { 8 } else { 4 };
+    let mut ow = first;
+    while ow < end {
+        let left = end - ow;
+        let group = if left >= widest {
+            widest
+        } else if left >= 4 {
+            4
+        } else {
+            1
+        };
+        let column = column_zero.wrapping_add(ow * STRIDE * c);
+        match group {
+            8 => shared::<S, 8, STRIDE>(s, input, finish, out, column, (ow, c)),
+            4 => shared::<S, 4, STRIDE>(s, input, finish, out, column, (ow, c)),
+            _ => shared::<S, 1, STRIDE>(s, input, finish, out, column, (ow, c)),
+        }
+        ow += group;
+    }
+}
+
+/// Output columns `ow..ow + J` (every channel) with taps one pixel apart and windows `STRIDE`
+/// pixels apart: a kernel row's `J` windows cover `(J − 1)·STRIDE + 3` input pixels, each
+/// loaded once and multiplied into every window holding it, `J` independent chains at a time
+/// (a chain of nine dependent multiply-adds alone would leave the vector unit waiting). Each
+/// output still sums its taps in row-major order. `column` is column `ow`'s window offset.
+#[inline(always)]
+fn shared<S: Simd, const J: usize, const STRIDE: usize>(
+    s: S,
+    input: &Input,
     (kernel, bias, activation): (&[f32], Option<&[f32]>, Activation),
     out: &mut [f32],
     column: usize,
@@ -120,15 +168,21 @@ fn interior<S: Simd, const J: usize>(
 ) {
     for c0 in (0..c).step_by(S::LANES) {
         let mut sums = [bias_vector(s, bias, c0); J];
-        for ky in 0..3 {
-            for kx in 0..3 {
-                let k = s.load(&kernel[(ky * 3 + kx) * c + c0..]);
-                for (j, sum) in sums.iter_mut().enumerate() {
-                    // SAFETY: `row_body` checked that the interior's windows lie inside the
-                    // image.
-                    let value =
-                        unsafe { s.load_ptr(pixels.add(row_offsets[ky] + column + j * step + kx * tap_step + c0)) };
-                    *sum = s.mul_add(value, k, *sum);
+        for ky in input.rows.0..input.rows.1 {
+            let mut taps = [s.splat(0.0); 3];
+            for (kx, tap) in taps.iter_mut().enumerate() {
+                *tap = s.load(&kernel[(ky * 3 + kx) * c + c0..]);
+            }
+            let mut pixel = input.pixels.wrapping_add(input.row_offsets[ky] + column + c0);
+            for m in 0..(J - 1) * STRIDE + 3 {
+                // SAFETY: `row_body` checked that the interior's windows lie inside the image.
+                let value = unsafe { s.load_ptr(pixel) };
+                pixel = pixel.wrapping_add(c);
+                for (kx, tap) in taps.iter().enumerate() {
+                    if m >= kx && (m - kx) % STRIDE == 0 && (m - kx) / STRIDE < J {
+                        let j = (m - kx) / STRIDE;
+                        sums[j] = s.mul_add(value, *tap, sums[j]);
+                    }
                 }
             }
         }
@@ -147,44 +201,41 @@ fn bias_vector<S: Simd>(s: S, bias: Option<&[f32]>, c0: usize) -> S::V {
     }
 }
 
-/// Output columns `columns` of row `oh` through [`edge_output`].
+/// Output columns `columns` one at a time, any stride and dilation, each window's taps in the
+/// padding skipped: the left and right edges, and the interior of rows [`shared`] does not
+/// take.
 #[inline(always)]
-fn edge_columns<S: Simd>(
+fn single_columns<S: Simd>(
     s: S,
-    (image, kernel, bias, activation): (&[f32], &[f32], Option<&[f32]>, Activation),
+    input: &Input,
+    (kernel, bias, activation): (&[f32], Option<&[f32]>, Activation),
     out: &mut [f32],
     w: &Window2d,
-    oh: usize,
     columns: std::ops::Range<usize>,
 ) {
-    for ow in columns {
-        for c0 in (0..w.channels).step_by(S::LANES) {
-            let edge = (image, kernel, bias_vector(s, bias, c0), activation);
-            s.store(&mut out[ow * w.channels + c0..], edge_output(s, edge, w, (oh, ow, c0)));
-        }
-    }
-}
-
-/// The output at row `oh`, column `ow`, channels `c0..` from `(image, kernel, bias vector,
-/// activation)`, skipping the taps in the padding.
-#[inline(always)]
-fn edge_output<S: Simd>(
-    s: S,
-    (image, kernel, bias, activation): (&[f32], &[f32], S::V, Activation),
-    w: &Window2d,
-    (oh, ow, c0): (usize, usize, usize),
-) -> S::V {
     let c = w.channels;
-    let mut sum = bias;
-    for ky in w.rows_inside(oh) {
-        for kx in w.cols_inside(ow) {
-            if let Some((y, x)) = w.source(oh, ow, ky, kx) {
-                let value = s.load(&image[(y * w.width + x) * c + c0..]);
-                sum = s.mul_add(value, s.load(&kernel[(ky * 3 + kx) * c + c0..]), sum);
+    for ow in columns {
+        let taps = w.cols_inside(ow);
+        // The input column of the first tap inside (unused when there is none).
+        let column = (ow * w.stride_w + taps.start * w.dilation_w).wrapping_sub(w.pad_left) * c;
+        if !taps.is_empty() && input.rows.1 > input.rows.0 {
+            let last = input.row_offsets[input.rows.1 - 1] + column + (taps.len() - 1) * input.tap_step + c;
+            assert!(last <= w.image_len(), "depthwise window outside the image");
+        }
+        for c0 in (0..c).step_by(S::LANES) {
+            let mut sum = bias_vector(s, bias, c0);
+            for ky in input.rows.0..input.rows.1 {
+                let mut pixel = input.pixels.wrapping_add(input.row_offsets[ky] + column + c0);
+                for kx in taps.clone() {
+                    // SAFETY: the window's last tap inside was checked above.
+                    let value = unsafe { s.load_ptr(pixel) };
+                    sum = s.mul_add(value, s.load(&kernel[(ky * 3 + kx) * c + c0..]), sum);
+                    pixel = pixel.wrapping_add(input.tap_step);
+                }
             }
+            s.store(&mut out[ow * c + c0..], activate(s, sum, activation));
         }
     }
-    activate(s, sum, activation)
 }
 
 #[cfg(test)]
@@ -194,11 +245,12 @@ mod tests {
 
     /// Reproduces the timings in docs/PERFORMANCE.md: MobileNetV2's depthwise convolutions
     /// (ReLU6, stride 2 as torchvision's export pads it: a valid window over a padded input)
-    /// at batch 1 and 32, best of several calls.
+    /// at batch 1 and 32, best of several calls, on `RAYON_NUM_THREADS` threads (default one
+    /// per core).
     #[test]
     #[ignore]
     fn speed_of_mobilenet_v2_shapes() {
-        crate::kernels::join_pool(Some(2));
+        crate::kernels::join_pool(None);
         // (output size, channels, stride, layers of that shape)
         let shapes = [
             (112, 32, 1, 1),
