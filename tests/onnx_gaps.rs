@@ -371,3 +371,67 @@ fn a_map_reshaped_to_patches_keeps_strata_layout() {
     let expected: Vec<f32> = values.iter().map(|v| v.max(0.0)).collect();
     assert_eq!(y.data(), &expected[..]);
 }
+
+/// A scalar `FLOAT` tensor named `name`.
+fn float_scalar(name: &str, value: f32) -> TensorProto {
+    TensorProto {
+        data_type: 1,
+        float_data: vec![value],
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// `x / x.shape[0]` (a per-batch mean written by hand) would fold the batch size as a number
+/// for one batch size; and `x.shape[0] == 2` is unknown until a batch runs: both refused by
+/// the node's name, where they used to fold the batch size's stand-in as a garbage number.
+/// A size compared with -1 (torch's `expand`) is known: never.
+#[test]
+fn a_number_computed_from_the_batch_size_is_refused_by_name() {
+    let shape_part = || vec![node("Shape", &["x"], "shape"), node("Gather", &["shape", "zero"], "n")];
+    let mut cast = node("Cast", &["n"], "n_float");
+    cast.attribute = vec![AttributeProto {
+        name: "to".into(),
+        i: Some(1),
+        r#type: 2,
+        ..Default::default()
+    }];
+    let divided = graph_of(
+        [shape_part(), vec![cast, node("Div", &["x", "n_float"], "y")]].concat(),
+        vec![ints("zero", &[], &[0])],
+        None,
+        &[6],
+        &[6],
+    );
+    let error = import(&divided).unwrap_err().to_string();
+    assert!(
+        error.contains("node_n_float") && error.contains("number from the batch size"),
+        "{error}"
+    );
+    let compared = |literal: i64| {
+        let nodes = [
+            shape_part(),
+            vec![
+                node("Equal", &["n", "literal"], "same"),
+                node("Where", &["same", "half", "one"], "factor"),
+                node("Mul", &["x", "factor"], "y"),
+            ],
+        ]
+        .concat();
+        let constants = vec![
+            ints("zero", &[], &[0]),
+            ints("literal", &[], &[literal]),
+            float_scalar("half", 0.5),
+            float_scalar("one", 1.0),
+        ];
+        import(&graph_of(nodes, constants, None, &[6], &[6]))
+    };
+    let error = compared(2).unwrap_err().to_string();
+    assert!(
+        error.contains("node_same") && error.contains("compares the batch size"),
+        "{error}"
+    );
+    let mut never = compared(-1).unwrap();
+    let x = Tensor::from_vec(vec![2, 6], (0..12).map(|k| k as f32).collect()).unwrap();
+    assert_eq!(never.predict(&x, 2).unwrap().data(), x.data());
+}

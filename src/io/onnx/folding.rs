@@ -93,10 +93,10 @@ impl Converter {
             "Cast" => {
                 let x = input(0)?;
                 match node.int("to", FLOAT as i64) as i32 {
-                    FLOAT | 11 => Constant::float(x.shape.clone(), x.floats()),
+                    FLOAT | 11 => Constant::float(x.shape.clone(), x.numbers("its input")?),
                     BOOL => Constant::int(
                         x.shape.clone(),
-                        x.floats().iter().map(|&v| i64::from(v != 0.0)).collect(),
+                        x.numbers("its input")?.iter().map(|&v| i64::from(v != 0.0)).collect(),
                     ),
                     INT64 | INT32 => match &x.values {
                         Values::Int(v) => Constant::int(x.shape.clone(), v.clone()),
@@ -137,7 +137,10 @@ impl Converter {
             "Slice" => self.slice(node)?,
             "Sqrt" => {
                 let x = input(0)?;
-                Constant::float(x.shape.clone(), x.floats().iter().map(|v| v.sqrt()).collect())
+                Constant::float(
+                    x.shape.clone(),
+                    x.numbers("its input")?.iter().map(|v| v.sqrt()).collect(),
+                )
             }
             "Equal" => equal(&*input(0)?, &*input(1)?)?,
             "Where" => select_where(&*input(0)?, &*input(1)?, &*input(2)?)?,
@@ -479,7 +482,7 @@ pub(super) fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, S
             Ok(Constant::int(shape, values))
         }
         _ => {
-            let (x, y) = (a.floats(), b.floats());
+            let (x, y) = (a.numbers("its first input")?, b.numbers("its second input")?);
             let f = |p: f32, q: f32| match op {
                 "Add" => p + q,
                 "Sub" => p - q,
@@ -597,7 +600,7 @@ fn concat(parts: &[Rc<Constant>], axis: i64) -> Result<Constant, String> {
         }
         return Ok(Constant::int(shape, values));
     }
-    let floats: Vec<Vec<f32>> = parts.iter().map(|p| p.floats()).collect();
+    let floats: Vec<Vec<f32>> = parts.iter().map(|p| p.numbers("an input")).collect::<Result<_, _>>()?;
     let mut values = Vec::new();
     for o in 0..outer {
         for (p, v) in parts.iter().zip(&floats) {
@@ -660,9 +663,23 @@ fn equal(a: &Constant, b: &Constant) -> Result<Constant, String> {
     let count: usize = shape.iter().product();
     let pick = |n: usize, k: usize| source_index(&padded[k], &shape, n);
     let values = match (&a.values, &b.values) {
-        (Values::Int(x), Values::Int(y)) => (0..count).map(|n| i64::from(x[pick(n, 0)] == y[pick(n, 1)])).collect(),
+        (Values::Int(x), Values::Int(y)) => (0..count)
+            .map(|n| {
+                let (p, q) = (x[pick(n, 0)], y[pick(n, 1)]);
+                // A multiple of the batch size against a number: never 0 or below (torch's
+                // `expand` asks whether a size is -1), otherwise unknown until a batch runs.
+                match (batch_factor(p), batch_factor(q)) {
+                    (Some(_), None) if q < 1 => Ok(0),
+                    (None, Some(_)) if p < 1 => Ok(0),
+                    (Some(_), None) | (None, Some(_)) => {
+                        Err("compares the batch size with a number, which strata does not fix at import")
+                    }
+                    _ => Ok(i64::from(p == q)),
+                }
+            })
+            .collect::<Result<_, _>>()?,
         _ => {
-            let (x, y) = (a.floats(), b.floats());
+            let (x, y) = (a.numbers("its first input")?, b.numbers("its second input")?);
             (0..count).map(|n| i64::from(x[pick(n, 0)] == y[pick(n, 1)])).collect()
         }
     };
@@ -674,7 +691,7 @@ fn select_where(condition: &Constant, a: &Constant, b: &Constant) -> Result<Cons
     let (shape, padded) = broadcast(&[&condition.shape, &a.shape, &b.shape])?;
     let count: usize = shape.iter().product();
     let pick = |n: usize, k: usize| source_index(&padded[k], &shape, n);
-    let test = condition.floats();
+    let test = condition.numbers("its condition")?;
     if let (Values::Int(x), Values::Int(y)) = (&a.values, &b.values) {
         let values = (0..count)
             .map(|n| {
@@ -687,7 +704,7 @@ fn select_where(condition: &Constant, a: &Constant, b: &Constant) -> Result<Cons
             .collect();
         return Ok(Constant::int(shape, values));
     }
-    let (x, y) = (a.floats(), b.floats());
+    let (x, y) = (a.numbers("its first operand")?, b.numbers("its second operand")?);
     let values = (0..count)
         .map(|n| {
             if test[pick(n, 0)] != 0.0 {
@@ -725,8 +742,10 @@ fn expand(x: &Constant, target: &Constant) -> Result<Constant, String> {
 /// `Range` of constants: `start`, `start + delta`, ... up to `limit` (excluded), integers when
 /// all three are (the positions torch.export writes as `arange`).
 fn range(start: &Constant, limit: &Constant, delta: &Constant) -> Result<Constant, String> {
-    let scalar = |c: &Constant| c.floats().first().copied().filter(|_| c.len() == 1);
-    let (Some(a), Some(b), Some(d)) = (scalar(start), scalar(limit), scalar(delta)) else {
+    let scalar = |c: &Constant| -> Result<Option<f32>, String> {
+        Ok(c.numbers("Range")?.first().copied().filter(|_| c.len() == 1))
+    };
+    let (Some(a), Some(b), Some(d)) = (scalar(start)?, scalar(limit)?, scalar(delta)?) else {
         return Err("Range's start, limit and delta must be one number each".into());
     };
     let count = ((b - a) / d).ceil();

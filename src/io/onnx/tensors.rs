@@ -81,6 +81,18 @@ impl Constant {
         }
     }
 
+    /// The values as floats for arithmetic folded at import; the batch stand-in is an error (a
+    /// number computed from the batch size, `x / x.shape[0]`, would be folded for one batch
+    /// size, and the stand-in itself is no number at all).
+    pub fn numbers(&self, what: &str) -> Result<Vec<f32>, String> {
+        match &self.values {
+            Values::Int(v) if v.iter().any(|&d| batch_factor(d).is_some()) => Err(format!(
+                "{what} computes a number from the batch size, which strata does not fix at import"
+            )),
+            _ => Ok(self.floats()),
+        }
+    }
+
     /// The values as integers (shapes, axes, pads); floats and the batch stand-in are errors.
     pub fn ints(&self, what: &str) -> Result<Vec<i64>, String> {
         match &self.values {
