@@ -33,12 +33,7 @@ const KNOWN_EXCEPTIONS: &[&str] = &[];
 // `Network` and `graph`'s `Source`, which `mod` and `graph` name back, and `inference_mobilenet`
 // extends `Network` with MobileNet's fusions that `inference`'s plan names (move the network's
 // description into `graph` and have `mod` only hold it).
-// `kernels`: `matmul` hands small-batch Dense products to `batch_products`, which names
-// `matmul`'s `Transpose` (move `Transpose` into its own file below both).
-const KNOWN_FILE_CIRCLES: &[&str] = &[
-    "kernels: batch_products, matmul",
-    "model: graph, inference, inference_mobilenet, mod",
-];
+const KNOWN_FILE_CIRCLES: &[&str] = &["model: graph, inference, inference_mobilenet, mod"];
 
 /// The foundation of the stack: numbers, their storage and their derivatives. It names no
 /// module of [`MIDDLE`] or [`HIGHER`].

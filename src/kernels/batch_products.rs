@@ -17,10 +17,10 @@
 //! the vector width, the tiling or the thread count, and is added to the destination after it
 //! is complete: AVX-512, AVX2 and the scalar path give the same bits, on any number of threads.
 
-use super::matmul::Transpose;
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
 use super::small_gemm::{Strided, small_gemm};
+use super::transpose::Transpose;
 use rayon::prelude::*;
 
 /// The largest batch this path takes: beyond it gemm's packing pays for itself.

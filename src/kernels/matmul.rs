@@ -3,17 +3,9 @@
 //! `gemm::gemm` computes `dst = alpha·dst + beta·lhs·rhs` (the reverse of BLAS's names) and
 //! takes a column stride and a row stride for each operand, so transposes cost nothing.
 
+pub use super::transpose::Transpose;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Whether an operand is used as stored or transposed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transpose {
-    /// Use the matrix as stored (row-major).
-    No,
-    /// Use its transpose.
-    Yes,
-}
 
 /// Below this many multiply-adds a product runs on one thread: splitting it costs more than it
 /// saves (measured on the MLP's 32×784×128 products, see docs/PERFORMANCE.md).
@@ -53,6 +45,10 @@ pub fn matmul(
     }
     if super::batch_products::try_batch_product(a, transpose_a, b, transpose_b, c, (m, k, n), accumulate) {
         // A small batch's Dense products: faster without gemm's packing.
+        return;
+    }
+    if super::skinny_products::try_skinny_product(a, transpose_a, b, transpose_b, c, (m, k, n), accumulate) {
+        // A Dense layer on every step of a sequence: likewise.
         return;
     }
     let _in_flight = InFlight::enter();
