@@ -51,9 +51,13 @@ pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
     let file_name = path.file_name().ok_or_else(|| Error::file(path, "not a file path"))?;
     let directory = folder_of(path);
     if !directory.is_dir() {
+        let problem = match directory.exists() {
+            true => "is a file, not a folder",
+            false => "does not exist",
+        };
         return Err(Error::file(
             path,
-            format!("its folder {} does not exist", directory.display()),
+            format!("its folder {} {problem}", directory.display()),
         ));
     }
     let probe = directory.join(format!(".{}.probe-{}", file_name.to_string_lossy(), std::process::id()));
@@ -139,12 +143,26 @@ fn process_alive(pid: u32) -> bool {
 /// The file's bytes, once its size is checked against the memory budget. Model files' loaders
 /// (safetensors, legacy Keras `.h5`) allocate no more than the file's size, so this caps what
 /// they make before anything is read.
+/// A device or pipe (`/dev/zero`, a named pipe) has no size to check and might never end, so
+/// only regular files are read.
 pub(crate) fn read_whole(path: &Path) -> Result<Vec<u8>> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::file(path, format!("cannot read ({e})")))?
-        .len();
+    let metadata = std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
+    if !metadata.is_file() {
+        let what = if metadata.is_dir() {
+            "a folder"
+        } else {
+            "a device, pipe or socket"
+        };
+        return Err(Error::file(path, format!("needs a regular file here, not {what}")));
+    }
+    let size = metadata.len();
     crate::limits::check_memory(|| format!("{} ({size} bytes, read whole)", path.display()), Some(size))?;
     std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))
+}
+
+/// [`read_whole`] as UTF-8 text.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    String::from_utf8(read_whole(path)?).map_err(|e| Error::file(path, format!("cannot read ({e})")))
 }
 
 #[cfg(test)]

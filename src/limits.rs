@@ -70,7 +70,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
         Error::invalid(
             "size",
             text,
-            "must be a number of bytes, optionally with a K, M, G or T suffix",
+            "must be a number of bytes, optionally with a K, M, G or T suffix (e.g. 8G)",
         )
     };
     let lower = text.trim().to_ascii_lowercase();
@@ -83,7 +83,13 @@ pub fn parse_size(text: &str) -> Result<u64> {
         _ => (unit, 0),
     };
     let number: u64 = digits.trim().parse().map_err(|_| invalid())?;
-    number.checked_mul(1 << shift).ok_or_else(invalid)
+    number.checked_mul(1 << shift).ok_or_else(|| {
+        Error::invalid(
+            "size",
+            text,
+            "is larger than 2^64 bytes, the largest size strata can count",
+        )
+    })
 }
 
 /// `bytes` as a person reads it: `4.00 GB (4294967296 bytes)`, in powers of 1024 as Keras's

@@ -361,3 +361,80 @@ fn generate_prints_characters_as_they_are_drawn() {
     child.wait().unwrap();
     assert!(first.starts_with(b"abc"), "{first:?}");
 }
+
+#[test]
+fn commands_refuse_to_write_over_the_model_they_read() {
+    let dir = scratch("overwrite");
+    let mnist = mnist_in(&dir);
+    let model = dir.join("mlp.safetensors");
+    train_mlp(&mnist, &["--save", text(&model)]);
+    let original = std::fs::read(&model).unwrap();
+    let same_spelled_otherwise = dir.join(".").join("mlp.safetensors");
+    let other = dir.join("other.safetensors");
+    let attempts: [&[&str]; 3] = [
+        &["export", "--model", text(&model), "-o", text(&model)],
+        &["quantize", "--model", text(&model), "-o", text(&same_spelled_otherwise)],
+        &["export", "--model", text(&model), "-o", text(&other)],
+    ];
+    for args in attempts {
+        let (code, _, stderr) = strata(args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("--output"), "{args:?}: {stderr}");
+    }
+    assert!(std::fs::read(&model).unwrap() == original, "the model file changed");
+    assert!(!other.exists());
+    // Export to Keras, then importing it over itself is refused too.
+    let keras = dir.join("mlp.keras");
+    let (code, _, stderr) = strata(&["export", "--model", text(&model), "-o", text(&keras)]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = strata(&["import", text(&keras), "-o", text(&keras)]);
+    assert!(
+        code == 1 && stderr.contains("is the file this command reads"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bench_draws_token_ids_for_embeddings_and_checks_its_data_against_the_budget() {
+    let (code, stdout, stderr) = strata(&[
+        "bench",
+        "--model",
+        "imdb_transformer",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--predictions",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("ms/step"), "{stdout}");
+    let huge = [
+        "bench",
+        "--model",
+        "mlp",
+        "--batch-size",
+        "3000000",
+        "--steps",
+        "1",
+        "--predictions",
+        "1",
+    ];
+    let (code, _, stderr) = strata(&[&huge[..], &["--max-memory", "1G"]].concat());
+    assert!(code == 1 && stderr.contains("over the memory budget"), "{stderr}");
+    let (code, _, stderr) = strata(&["bench", "--model", "mlp", "--batch-size", &usize::MAX.to_string()]);
+    assert!(code == 1 && stderr.contains("more than 2^64 bytes"), "{stderr}");
+}
+
+#[test]
+fn model_files_that_are_devices_are_refused_without_reading() {
+    let dir = scratch("devices");
+    let zero = dir.join("zero.safetensors");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let (code, _, stderr) = strata(&["evaluate", "--model", text(&zero)]);
+    assert!(code == 1 && stderr.contains("needs a regular file"), "{stderr}");
+    let onnx = dir.join("zero.onnx");
+    std::os::unix::fs::symlink("/dev/zero", &onnx).unwrap();
+    let (code, _, stderr) = strata(&["import", text(&onnx), "-o", text(&dir.join("out.safetensors"))]);
+    assert!(code == 1 && stderr.contains("needs a regular file"), "{stderr}");
+}

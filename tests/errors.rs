@@ -614,3 +614,26 @@ fn a_layer_setting_error_names_the_layer_and_a_file_error_says_invalid_data_once
         "m.json: layers[1] (Dense): Dense needs a positive integer \"units\""
     );
 }
+
+#[test]
+fn settings_no_run_could_use_are_refused_when_the_shapes_are_planned() {
+    // `summary` plans the shapes without building: it refuses what training would.
+    let mut batch_norm = Sequential::new();
+    batch_norm
+        .add(Input::new(&[4]))
+        .add(BatchNormalization::new().epsilon(-1.0));
+    let message = batch_norm.summary().unwrap_err().to_string();
+    assert!(message.contains("epsilon"), "{message}");
+    for (mean, variance, named) in [
+        (vec![0.0, 1.0], vec![1.0, -1.0], "variance=-1"),
+        (vec![f32::NAN, 0.0], vec![1.0, 1.0], "mean=NaN"),
+        (vec![0.0], vec![1.0, 1.0], "1 means but 2 variances"),
+    ] {
+        let mut model = Sequential::new();
+        model
+            .add(Input::new(&[2]))
+            .add(Normalization::with_statistics(mean, variance));
+        let message = model.compile("sgd", "mse", &[]).unwrap_err().to_string();
+        assert!(message.contains(named), "{message}");
+    }
+}

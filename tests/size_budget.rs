@@ -300,3 +300,34 @@ fn same_padded_pooling_windows_larger_than_the_input_cost_only_the_input() {
     let average = pool_one_image(AveragePooling2D::new(usize::MAX >> 1).padding("same")).unwrap();
     assert_eq!(average.data(), &channel_mean[..]);
 }
+
+#[test]
+fn a_batch_whose_activations_exceed_the_budget_is_refused_before_the_first_step() {
+    let _serial = serial();
+    // A Dense layer of 4,096 units: 16 KB of activations a sample, a 3 MB kernel.
+    let mut model = Sequential::new();
+    model.add(Input::new(&[784])).add(Dense::new(4096)).add(Dense::new(10));
+    model.compile("adam", "mse", &[]).unwrap();
+    let (x, y) = (Tensor::zeros(&[4096, 784]), Tensor::zeros(&[4096, 10]));
+    strata::limits::set_memory_budget(80 << 20);
+    // 4,096 samples at once need about 20 KB × 4,096 × 2 (values and gradients) = 160 MB, and
+    // the weights 13 MB × 4 (values, gradients, Adam's two slots); 256 samples 62 MB in all.
+    let fit =
+        |model: &mut Model, batch| model.fit(&x, &y, FitOptions::default().epochs(1).batch_size(batch).verbose(0));
+    let (result, peak) = peak_during(|| fit(&mut model, 4096));
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("training") && message.contains("batches of 4096"),
+        "{message}"
+    );
+    assert!(peak < 16 * MB, "refusing allocated {} MB", peak / MB);
+    let message = model.predict(&x, 4096).unwrap_err().to_string();
+    assert!(
+        message.contains("predict") && message.contains("batches of 4096"),
+        "{message}"
+    );
+    // A batch larger than the data costs only the data; smaller batches fit.
+    fit(&mut model, 256).unwrap();
+    assert_eq!(model.predict(&x.slice_rows(0, 100), 4096).unwrap().shape(), &[100, 10]);
+    strata::limits::clear_memory_budget();
+}

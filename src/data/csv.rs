@@ -128,8 +128,9 @@ fn number(path: &Path, line: usize, column: &str, field: &str, non_finite: NonFi
         return Err(Error::file(
             path,
             format!(
-                "line {line}, column '{column}': {value} is not a finite number (allow NaN and infinities with \
-                 --allow-nonfinite)"
+                "line {line}, column '{column}': '{}' is not a finite float32 number (allow NaN and infinities \
+                 with --allow-nonfinite)",
+                field.trim()
             ),
         ));
     }

@@ -183,7 +183,7 @@ pub fn prepare(splits: Vec<Labeled>, options: &SequenceOptions, what: &str) -> R
 
 /// A word index file (`imdb_word_index.json`, `reuters_word_index.json`): word → rank.
 pub fn read_word_index(path: &std::path::Path) -> Result<std::collections::HashMap<String, usize>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
+    let text = crate::fs::read_text(path)?;
     serde_json::from_str(&text)
         .map_err(|e| Error::file(path, format!("not a word index (a JSON object of word to rank): {e}")))
 }

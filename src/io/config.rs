@@ -129,7 +129,17 @@ pub fn load_model_spec_with(name_or_path: &str, applications: Option<Application
             format!("no such file, and not a named model ({})", names.join(", ")),
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if let Some(saved @ ("safetensors" | "keras" | "h5" | "hdf5" | "onnx")) = extension.as_deref() {
+        return Err(Error::file(
+            path,
+            format!(
+                "a saved model (.{saved}), not a model description (a .toml or .json file of layers): load it \
+                 with strata::load_model (on the command line: train --base, evaluate, predict, or import first)"
+            ),
+        ));
+    }
+    let text = crate::fs::read_text(path)?;
     let format = if path.extension().is_some_and(|e| e == "toml") {
         Format::Toml
     } else {

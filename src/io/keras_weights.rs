@@ -247,6 +247,18 @@ fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> 
             layer.class,
             "BatchNormalization" | "LayerNormalization" | "Normalization"
         ) {
+            let axis = match config.get("axis") {
+                Some(Value::Array(items)) if items.len() == 1 => items[0].as_i64(),
+                Some(other) => other.as_i64(),
+                None => Some(-1),
+            };
+            if axis.is_some_and(|axis| axis != -1 && axis != input_shape.len() as i64) {
+                return Err(format!(
+                    "it normalizes axis {} (Keras counts the batch as axis 0) of inputs of shape {input_shape:?}; strata \
+                     normalizes the last axis only (axis=-1)",
+                    config.get("axis").unwrap_or(&Value::Null)
+                ));
+            }
             return match (kernel, input_shape.last()) {
                 ([c], Some(last)) if c == last => Ok(()),
                 _ => Err(format!(

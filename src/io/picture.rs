@@ -36,10 +36,7 @@ pub fn read_picture(path: impl AsRef<Path>, channels: usize) -> Result<Picture> 
             "images have 1 (grey) or 3 (RGB) channels",
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        context: format!("cannot read {}", path.display()),
-        source: e,
-    })?;
+    let bytes = crate::fs::read_whole(path)?;
     let unreadable = |reason: String| Error::file(path, format!("not a readable PNG or JPEG image ({reason})"));
     let (width, height, source_channels, pixels) = if bytes.starts_with(b"\x89PNG") {
         decode_png(&bytes, path)?

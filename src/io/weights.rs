@@ -50,8 +50,16 @@ impl Model {
     /// safetensors file (which also keeps the optimizer's state, the epochs trained and
     /// attachments), or for a path ending in `.keras` the archive Keras 3 writes
     /// ([`Model::save_keras`]), for `.h5` / `.hdf5` Keras's legacy HDF5 file
-    /// ([`Model::save_keras_h5`]); `keras.models.load_model` reads either.
+    /// ([`Model::save_keras_h5`]); `keras.models.load_model` reads either. A path ending in
+    /// `.onnx` gets the ONNX file [`Model::save_onnx`] writes.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        if path
+            .as_ref()
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+        {
+            return self.save_onnx(path);
+        }
         match super::keras_save::KerasFormat::of(path.as_ref()) {
             Some(super::keras_save::KerasFormat::Archive) => return self.save_keras(path),
             Some(super::keras_save::KerasFormat::Legacy) => return self.save_keras_h5(path),

@@ -1,9 +1,9 @@
 //! `Conv2D` and `Conv1D`: convolutions over channels-last images and sequences.
 
-use super::{IntoPair, Layer, ParamShape, args, check_window};
+use super::{IntoPair, Layer, ParamShape, args, check_window, check_window_1d};
 use crate::activations;
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};
-use crate::error::{Error, Result, keras_shape};
+use crate::error::{Error, Result};
 use crate::kernels::Padding;
 use crate::layers::LayerArgs;
 use crate::layers::common::{WeightArgs, layer_builders, weight_builders};
@@ -109,19 +109,10 @@ impl Conv2D {
         let mut options = self.options;
         options.padding = parse_padding(&self.args.name, &self.padding_name)?;
         self.weights.validate()?;
-        let image = if self.one_dimensional {
-            if input_shape.len() != 2 {
-                return Err(Error::LayerShape {
-                    layer: self.args.name.clone(),
-                    expected: "(None, steps, channels)".into(),
-                    received: keras_shape(input_shape),
-                });
-            }
-            vec![1, input_shape[0], input_shape[1]]
-        } else {
-            input_shape.to_vec()
+        let g = match self.one_dimensional {
+            true => check_window_1d(&self.args.name, input_shape, self.kernel_size.1, options)?,
+            false => check_window(&self.args.name, input_shape, self.kernel_size, options)?,
         };
-        let g = check_window(&self.args.name, &image, self.kernel_size, options)?;
         let (kh, kw) = self.kernel_size;
         let kernel_shape = if self.one_dimensional {
             vec![kw, g.channels, self.filters]

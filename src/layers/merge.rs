@@ -131,10 +131,16 @@ impl Merge {
         let rank = first.len() as isize;
         let resolved = if axis < 0 { rank + axis } else { axis };
         if !(0..rank).contains(&resolved) {
+            // Keras's numbering, which counts the batch axis, as the user wrote it.
+            let keras_axis = if axis >= 0 { axis + 1 } else { axis };
             return Err(Error::invalid(
                 "axis",
-                axis,
-                format!("layer '{}': inputs have {rank} axes per sample", self.args.name),
+                keras_axis,
+                format!(
+                    "layer '{}': inputs have {rank} axes per sample ({} with the batch)",
+                    self.args.name,
+                    rank + 1
+                ),
             ));
         }
         let resolved = resolved as usize;

@@ -344,6 +344,33 @@ pub(crate) fn check_window(
     })
 }
 
+/// [`check_window`] for a 1-D layer over per-sample `(steps, channels)` sequences, run as
+/// images one row high; its errors name the sequence shapes the user knows.
+pub(crate) fn check_window_1d(
+    layer: &str,
+    sequence: &[usize],
+    size: usize,
+    options: WindowOptions,
+) -> Result<Window2d> {
+    let expected = |steps: String| Error::LayerShape {
+        layer: layer.to_string(),
+        expected: steps,
+        received: keras_shape(sequence),
+    };
+    let &[steps, channels] = sequence else {
+        return Err(expected("(None, steps, channels)".into()));
+    };
+    check_window(layer, &[1, steps, channels], (1, size), options).map_err(|error| match error {
+        Error::LayerShape { .. } => {
+            let span = (size as u128 - 1) * options.dilation.1 as u128 + 1;
+            expected(format!(
+                "(None, steps ≥ {span}, channels) for a window of {size} with \"valid\" padding"
+            ))
+        }
+        other => other,
+    })
+}
+
 /// The most weights one tensor may have (2³⁰, 4 GiB of f32): a model file asking for more is
 /// refused before anything is allocated.
 pub const MAX_WEIGHTS_PER_TENSOR: usize = 1 << 30;

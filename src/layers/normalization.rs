@@ -91,6 +91,14 @@ fn affine_params(
     params: &mut ParamStore,
 ) -> Result<(Option<ParamId>, Option<ParamId>)> {
     let (layer, trainable) = (&args.name, args.trainable);
+    check_epsilon(layer, epsilon)?;
+    let gamma = scale.then(|| params.add(format!("{layer}/gamma"), Tensor::ones(&[features]), trainable));
+    let beta = center.then(|| params.add(format!("{layer}/beta"), Tensor::zeros(&[features]), trainable));
+    Ok((gamma, beta))
+}
+
+/// An error unless `epsilon` is a finite number above 0.
+fn check_epsilon(layer: &str, epsilon: f32) -> Result<()> {
     if !(epsilon.is_finite() && epsilon > 0.0) {
         return Err(Error::invalid(
             "epsilon",
@@ -98,9 +106,7 @@ fn affine_params(
             format!("layer '{layer}' needs epsilon > 0"),
         ));
     }
-    let gamma = scale.then(|| params.add(format!("{layer}/gamma"), Tensor::ones(&[features]), trainable));
-    let beta = center.then(|| params.add(format!("{layer}/beta"), Tensor::zeros(&[features]), trainable));
-    Ok((gamma, beta))
+    Ok(())
 }
 
 /// The shapes of the `gamma` / `beta` that [`affine_params`] adds.
@@ -187,6 +193,7 @@ impl Layer for BatchNormalization {
             return Err(no_features(&self.args.name, input_shape));
         }
         check_last_axis(&self.args.name, self.axis, input_shape)?;
+        check_epsilon(&self.args.name, self.epsilon)?;
         if !(0.0..=1.0).contains(&self.momentum) {
             return Err(Error::invalid(
                 "momentum",
@@ -361,6 +368,7 @@ impl Layer for LayerNormalization {
             return Err(no_features(&self.args.name, input_shape));
         }
         check_last_axis(&self.args.name, self.axis, input_shape)?;
+        check_epsilon(&self.args.name, self.epsilon)?;
         Ok(input_shape.to_vec())
     }
 

@@ -2,7 +2,7 @@
 //! over sequences (`MaxPooling1D`, `AveragePooling1D`, `GlobalMaxPooling1D`).
 
 use super::conv::parse_padding;
-use super::{IntoPair, Layer, args, check_window};
+use super::{IntoPair, Layer, args, check_window, check_window_1d};
 use crate::autograd::{Graph, ParamStore, Var, WindowOptions};
 use crate::error::{Error, Result, keras_shape};
 use crate::layers::LayerArgs;
@@ -255,19 +255,7 @@ impl Layer for Pooling {
                 }),
             },
             Extent::Window1d => {
-                if input_shape.len() != 2 {
-                    return Err(Error::LayerShape {
-                        layer: self.args.name.clone(),
-                        expected: "(None, steps, channels)".into(),
-                        received: keras_shape(input_shape),
-                    });
-                }
-                let g = check_window(
-                    &self.args.name,
-                    &[1, input_shape[0], input_shape[1]],
-                    self.pool_size,
-                    options,
-                )?;
+                let g = check_window_1d(&self.args.name, input_shape, self.pool_size.1, options)?;
                 Ok(vec![g.out_w, g.channels])
             }
         }

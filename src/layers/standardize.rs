@@ -109,8 +109,37 @@ impl Normalization {
         })
     }
 
+    /// An error unless the given statistics are one mean per variance, finite, the variances
+    /// 0 or more (a negative one has no square root: Keras's output would be NaN).
+    fn check_given(&self) -> Result<()> {
+        let Some((mean, variance)) = &self.given else {
+            return Ok(());
+        };
+        let layer = &self.args.name;
+        if mean.len() != variance.len() {
+            return Err(Error::Data(format!(
+                "layer '{layer}' (Normalization) was given {} means but {} variances",
+                mean.len(),
+                variance.len()
+            )));
+        }
+        if let Some(m) = mean.data().iter().find(|m| !m.is_finite()) {
+            return Err(Error::invalid(
+                "mean",
+                m,
+                format!("layer '{layer}' (Normalization) needs finite means"),
+            ));
+        }
+        if let Some(v) = variance.data().iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+            let why = format!("layer '{layer}' (Normalization) needs finite variances, 0 or more");
+            return Err(Error::invalid("variance", v, why));
+        }
+        Ok(())
+    }
+
     /// The channel count, once `input_shape` is checked: its last axis, which `axis` names.
     fn channels(&self, input_shape: &[usize]) -> Result<usize> {
+        self.check_given()?;
         let rank = input_shape.len() as i64;
         let channels = input_shape.last().copied().filter(|&c| c > 0);
         let given = self.given.as_ref().map(|(mean, _)| mean.data().len());

@@ -20,6 +20,8 @@ impl Model {
         crate::kernels::enter_pool();
         let ys = self.prepare(xs, ys)?;
         let ys: Vec<&Tensor> = ys.iter().collect();
+        let rows = xs.first().map_or(0, |x| x.rows());
+        self.check_batch_memory(batch_size.min(rows), false, "evaluate")?;
         LocalTraining.evaluate(self, xs, &ys, batch_size)
     }
 

@@ -57,6 +57,8 @@ impl Model {
         // First: once the ranks agree, every check below fails on all of them or on none.
         strategy.check(self, xs, ys, &options)?;
         let data = self.fit_data(xs, ys, &options)?;
+        let batch = options.batch_size.min(data.train_rows);
+        self.check_batch_memory(batch, true, "training")?;
         let seed = options.seed.unwrap_or(self.training.seed.wrapping_add(1));
         strategy.begin(self)?;
         let metric_sums = self.compiled().metric_sums();

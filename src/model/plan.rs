@@ -27,6 +27,10 @@ pub(crate) struct Plan {
     /// Per call: the bytes it adds when built for one sample (its weights twice, value and
     /// gradient, on its layer's first call; its outputs' activations).
     call_bytes: Vec<u64>,
+    /// The activations of one sample, all calls' outputs together (`None` beyond 2⁶⁴ bytes).
+    sample_bytes: Option<u64>,
+    /// The weights' values (`None` beyond 2⁶⁴ bytes).
+    weight_bytes: Option<u64>,
 }
 
 impl Plan {
@@ -58,6 +62,38 @@ impl Plan {
             limits::check_memory(what, total)?;
         }
         Ok(())
+    }
+}
+
+impl Model {
+    /// Checks that running batches of `batch` samples fits in the memory budget, before the
+    /// first one runs: the activations of every layer for the batch (in training also their
+    /// gradients) beside the weights (in training also their gradients and two optimizer
+    /// slots). An estimate from below (a layer's saved state is not counted), so a batch that
+    /// passes may still be large; one that fails surely is. `what` names the work in the error.
+    pub(crate) fn check_batch_memory(&self, batch: usize, training: bool, what: &str) -> Result<()> {
+        let shapes: Vec<&[usize]> = self.network.input_shapes.iter().map(Vec::as_slice).collect();
+        if shapes.is_empty() {
+            return Ok(());
+        }
+        let plan = self.plan(&shapes)?;
+        let (activation_copies, weight_copies) = if training { (2, 4) } else { (1, 1) };
+        let bytes = plan
+            .sample_bytes
+            .and_then(|b| {
+                b.checked_mul(u64::try_from(batch).ok()?)?
+                    .checked_mul(activation_copies)
+            })
+            .zip(plan.weight_bytes.and_then(|w| w.checked_mul(weight_copies)))
+            .and_then(|(a, w)| a.checked_add(w));
+        let describe = || {
+            let per_sample = limits::format_bytes(plan.sample_bytes);
+            format!(
+                "{what} of model '{}' in batches of {batch} ({per_sample} of activations a sample)",
+                self.name
+            )
+        };
+        limits::check_memory(describe, bytes)
     }
 }
 
@@ -121,6 +157,8 @@ impl Model {
             first_inputs: vec![None; layers.len()],
             layer_params: vec![(0, 0); layers.len()],
             call_bytes: Vec::with_capacity(calls.len()),
+            sample_bytes: Some(0),
+            weight_bytes: Some(0),
         };
         for call in calls {
             let inputs: Vec<Vec<usize>> = call
@@ -139,9 +177,11 @@ impl Model {
                 let what = format!("layer '{}' ({}) output", layer.name(), layer.class_name());
                 bytes = add_bytes(bytes, &what, shape)?;
             }
+            plan.sample_bytes = plan.sample_bytes.zip(bytes).and_then(|(a, b)| a.checked_add(b));
             if first {
                 let (counts, weight_bytes) = param_counts(layer, &inputs)?;
                 plan.layer_params[call.layer] = counts;
+                plan.weight_bytes = plan.weight_bytes.and_then(|w| w.checked_add(weight_bytes));
                 bytes = bytes.and_then(|b| weight_bytes.checked_mul(2)?.checked_add(b));
                 plan.first_inputs[call.layer] = Some(inputs);
             }

@@ -69,6 +69,7 @@ impl Model {
             }
             results.push((shape, Vec::with_capacity(len.unwrap_or(0))));
         }
+        self.check_batch_memory(batch_size.min(rows), false, "predict")?;
         self.update_inference_plan();
         let mut start = 0;
         while start < rows {

@@ -82,14 +82,19 @@ fn bench_model(spec: &str, args: &BenchArgs) -> Result<()> {
         .rev()
         .find(|b| steps.is_multiple_of(*b))
         .unwrap_or(1);
-    let samples = batch_size * (batches + 2);
+    let samples = batch_size.checked_mul(batches + 2);
+    let values = samples.and_then(|n| n.checked_mul(numel(&input)));
+    let what = || format!("the random data to time model '{name}' ({batches} + 2 batches of {batch_size})");
+    strata::limits::check_memory(what, values.and_then(strata::limits::f32_bytes))?;
+    let (samples, values) = (samples.unwrap_or_default(), values.unwrap_or_default());
     let mut rng = strata::rng::Rng::new(0);
     let mut shape = vec![samples];
     shape.extend(&input);
-    let x = Tensor::from_vec(
-        shape,
-        (0..samples * numel(&input)).map(|_| rng.uniform(0.0, 1.0)).collect(),
-    )?;
+    let x = match token_vocabulary(&model) {
+        Some(vocabulary) => (0..values).map(|_| rng.below(vocabulary) as f32).collect(),
+        None => (0..values).map(|_| rng.uniform(0.0, 1.0)).collect(),
+    };
+    let x = Tensor::from_vec(shape, x)?;
     let labels = Tensor::from_vec(vec![samples], (0..samples).map(|_| rng.below(classes) as f32).collect())?;
     let y = if loss.sparse_targets() || classes == 1 {
         labels
@@ -146,6 +151,16 @@ fn bench_model(spec: &str, args: &BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The vocabulary size when the model's first layer is an `Embedding`, whose inputs are token
+/// ids (drawn below it); `None` for other models (inputs drawn in [0, 1)).
+fn token_vocabulary(model: &strata::model::Model) -> Option<usize> {
+    let first = model.layers().iter().find(|layer| !layer.is_input())?;
+    if first.class_name() != "Embedding" {
+        return None;
+    }
+    first.config().get("input_dim")?.as_u64()?.try_into().ok()
 }
 
 /// The nearest-rank `p`-th percentile of ascending `sorted` values (`None` when empty).

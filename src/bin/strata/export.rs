@@ -4,7 +4,7 @@
 
 use clap::Args;
 use std::path::PathBuf;
-use strata::Result;
+use strata::{Error, Result};
 
 #[derive(Args)]
 pub(crate) struct ExportArgs {
@@ -18,12 +18,21 @@ pub(crate) struct ExportArgs {
 }
 
 pub(crate) fn run(args: &ExportArgs) -> Result<()> {
-    let model = strata::load_model(&args.model)?;
+    crate::check_output("--output", &args.output, &args.model)?;
     let extension = args
         .output
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
+    if extension.as_deref() == Some("safetensors") {
+        return Err(Error::invalid(
+            "--output",
+            args.output.display(),
+            "export writes ONNX (name the file .onnx) or Keras (.keras, .h5); a .safetensors file is \
+             what --model already is",
+        ));
+    }
+    let model = strata::load_model(&args.model)?;
     if let Some("keras" | "h5" | "hdf5") = extension.as_deref() {
         model.save(&args.output)?;
         println!(

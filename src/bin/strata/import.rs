@@ -31,6 +31,7 @@ pub(crate) struct ImportArgs {
 }
 
 pub(crate) fn run(args: &ImportArgs) -> Result<()> {
+    crate::check_output("--output", &args.output, &args.file)?;
     let onnx = args.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
     let mut model = match onnx {
         true => strata::io::load_onnx(&args.file)?,

@@ -159,6 +159,41 @@ pub(crate) fn load_saved_model(path: &std::path::Path) -> Result<strata::model::
     strata::load_model(path)
 }
 
+/// `path` with its (existing) folder resolved, so two spellings of one file compare equal.
+pub(crate) fn same_file_as(path: &std::path::Path) -> std::path::PathBuf {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
+    folder.join(path.file_name().unwrap_or_default())
+}
+
+/// Checks before any work that `output` (given by `flag`) can be written and is not the file
+/// the command reads (`input`): writing over it would lose the model it came from.
+pub(crate) fn check_output(flag: &str, output: &std::path::Path, input: &std::path::Path) -> Result<()> {
+    check_writable_flag(flag, output)?;
+    if same_file_as(output) == same_file_as(input) {
+        return Err(Error::invalid(
+            flag,
+            output.display(),
+            format!("is the file this command reads ({}): name another", input.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// [`strata::fs::check_writable`] for the file a flag names: the error names the flag.
+pub(crate) fn check_writable_flag(flag: &str, path: &std::path::Path) -> Result<()> {
+    strata::fs::check_writable(path).map_err(|error| {
+        let reason = match error {
+            Error::File { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        Error::invalid(flag, path.display(), reason)
+    })
+}
+
 /// Sets up the thread pool: `threads` workers (`None`: one per core), this thread as worker 0.
 /// More workers than CPUs only wait for each other, so a larger count is capped, with a
 /// warning.
@@ -200,12 +235,9 @@ fn set_mixed_precision(policy: Option<&str>) -> Result<()> {
 /// Applies `--max-memory` (none: `STRATA_MAX_MEMORY` or the default apply).
 fn set_max_memory(size: Option<&str>) -> Result<()> {
     if let Some(text) = size {
-        let bytes = strata::limits::parse_size(text).map_err(|_| {
-            Error::invalid(
-                "--max-memory",
-                text,
-                "must be a number of bytes, optionally with a K, M, G or T suffix (e.g. 8G)",
-            )
+        let bytes = strata::limits::parse_size(text).map_err(|error| match error {
+            Error::InvalidArgument { reason, .. } => Error::invalid("--max-memory", text, reason),
+            other => other,
         })?;
         strata::limits::set_memory_budget(bytes);
     }

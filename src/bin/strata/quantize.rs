@@ -37,6 +37,7 @@ pub(crate) struct QuantizeArgs {
 }
 
 pub(crate) fn run(args: &QuantizeArgs) -> Result<()> {
+    crate::check_output("--output", &args.output, &args.model)?;
     let mut model = crate::load_saved_model(&args.model)?;
     let sample = match args.calibrate {
         Some(samples) => Some(calibration_sample(

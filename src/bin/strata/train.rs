@@ -147,7 +147,8 @@ pub(crate) struct TrainArgs {
     /// --augment shape a new model, a resumed one keeps its own; --optimizer must name the
     /// saved one, --lr-schedule cannot be given). A model saved mid-epoch continues after its
     /// last batch, or, with another --batch-size, restarts that epoch from its beginning.
-    #[arg(long)]
+    /// --model cannot be given: the saved model is the one that continues.
+    #[arg(long, conflicts_with = "model")]
     resume: Option<PathBuf>,
     /// Start from this saved model (.safetensors, or a Keras .keras or legacy .h5 file), a
     /// pre-trained base, instead of --model: its weights, and
@@ -484,14 +485,8 @@ fn check_output_paths(args: &TrainArgs) -> Result<()> {
     let mut checked: Vec<(&str, PathBuf)> = Vec::new();
     for (flag, path) in outputs {
         let Some(path) = path else { continue };
-        strata::fs::check_writable(path).map_err(|error| {
-            let reason = match error {
-                Error::File { reason, .. } => reason,
-                other => other.to_string(),
-            };
-            Error::invalid(flag, path.display(), reason)
-        })?;
-        let same = same_file_as(path);
+        crate::check_writable_flag(flag, path)?;
+        let same = crate::same_file_as(path);
         if let Some((other, _)) = checked.iter().find(|(_, p)| *p == same) {
             return Err(Error::invalid(
                 flag,
@@ -525,16 +520,6 @@ fn tensorboard(args: &TrainArgs, chief: bool) -> Result<Option<strata::callbacks
         .keep_going(true)
         .chief(chief);
     Ok(Some(callback))
-}
-
-/// `path` with its (existing) folder resolved, so two spellings of one file compare equal.
-fn same_file_as(path: &std::path::Path) -> PathBuf {
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
-    folder.join(path.file_name().unwrap_or_default())
 }
 
 /// Checks the numeric flags' ranges before anything loads: NaN, infinities and values no run

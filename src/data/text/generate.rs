@@ -52,7 +52,11 @@ pub fn generate_text_streaming(
     mut emit: impl FnMut(&str) -> Result<()>,
 ) -> Result<()> {
     if !temperature.is_finite() || temperature < 0.0 {
-        return Err(Error::invalid("temperature", temperature, "must be 0 or more"));
+        return Err(Error::invalid(
+            "temperature",
+            temperature,
+            "must be a finite number, 0 or more",
+        ));
     }
     if length > MAX_GENERATE_LENGTH {
         return Err(Error::invalid(

@@ -165,6 +165,9 @@ impl<'a> Hdf5File<'a> {
 
     /// A cursor at a file address, checked to lie inside the file.
     fn at(&self, address: u64) -> H5Result<Cursor<'a>> {
+        if address == UNDEFINED {
+            return Err("an undefined address (data never written, or stored outside this file)".into());
+        }
         let pos = self
             .base
             .checked_add(address)

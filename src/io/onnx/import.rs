@@ -254,7 +254,18 @@ fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(
                          batch's (export with a fixed input size)"
                     ));
                 }
-                _ => return Err(format!("input '{name}' has no fixed size on axis {axis}")),
+                Some(DimensionValue::DimValue(d)) if *d > 0 => {
+                    return Err(format!(
+                        "input '{name}' has size {d} on axis {axis}, over strata's limit of {} per axis",
+                        1 << 24
+                    ));
+                }
+                Some(DimensionValue::DimValue(d)) => {
+                    return Err(format!(
+                        "input '{name}' has size {d} on axis {axis}: sizes must be positive"
+                    ));
+                }
+                None => return Err(format!("input '{name}' has no fixed size on axis {axis}")),
             }
         }
         let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
