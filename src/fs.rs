@@ -235,7 +235,7 @@ mod tests {
         let blocked = check_writable(dir.join("plain/model.safetensors"))
             .unwrap_err()
             .to_string();
-        assert!(blocked.contains("does not exist"), "{blocked}");
+        assert!(blocked.contains("is a file, not a folder"), "{blocked}");
         // A folder no one can create files in, root included.
         if cfg!(target_os = "linux") {
             let denied = check_writable("/proc/model.safetensors").unwrap_err().to_string();

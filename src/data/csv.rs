@@ -249,7 +249,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("strata-csv-nan-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("nan.csv");
-        for (cell, shown) in [("NaN", "NaN"), ("inf", "inf"), ("-1e39", "-inf")] {
+        for (cell, shown) in [("NaN", "NaN"), ("inf", "inf"), ("-1e39", "'-1e39'")] {
             std::fs::write(&path, format!("a,b,label\n1,2,0\n3,{cell},1\n")).unwrap();
             let message = load_csv(&path, LabelColumn::Last).unwrap_err().to_string();
             assert!(

@@ -94,6 +94,9 @@ struct Network {
     nested: Vec<NestedModel>,
     /// Per-sample output shape of each call, once built.
     output_shapes: Vec<Vec<usize>>,
+    /// Once built: the bytes of one sample's activations, of the weights, and what the build
+    /// checked against the memory budget (see `plan.rs`); `None` beyond 2⁶⁴ bytes.
+    memory: Option<plan::Footprint>,
     /// The names of `layers[..names.indexed]` and the next suffix to try per base name, so
     /// naming a layer costs O(1) however many there are (see `push_unique`).
     names: LayerNames,
@@ -479,6 +482,7 @@ impl Model {
             )));
         }
         self.params = params;
+        self.network.memory = Some(plan.footprint());
         self.network.output_shapes = plan.output_shapes;
         self.network.input_shapes = input_shapes.iter().map(|s| s.to_vec()).collect();
         Ok(())

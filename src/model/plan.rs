@@ -65,33 +65,52 @@ impl Plan {
     }
 }
 
+/// What a built model's memory comes to, for checking batches against the budget.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Footprint {
+    /// The activations of one sample, all calls' outputs together.
+    sample_bytes: Option<u64>,
+    /// The weights' values.
+    weight_bytes: Option<u64>,
+    /// What building checked against the budget: the weights twice and one sample.
+    built_bytes: Option<u64>,
+}
+
+impl Plan {
+    /// The plan's [`Footprint`].
+    pub(crate) fn footprint(&self) -> Footprint {
+        let built_bytes = self.call_bytes.iter().try_fold(0u64, |total, &b| total.checked_add(b));
+        Footprint {
+            sample_bytes: self.sample_bytes,
+            weight_bytes: self.weight_bytes,
+            built_bytes,
+        }
+    }
+}
+
 impl Model {
     /// Checks that running batches of `batch` samples fits in the memory budget, before the
     /// first one runs: the activations of every layer for the batch (in training also their
     /// gradients) beside the weights (in training also their gradients and two optimizer
     /// slots). An estimate from below (a layer's saved state is not counted), so a batch that
     /// passes may still be large; one that fails surely is. `what` names the work in the error.
+    /// No more than building checked needs no look at the budget (nor an allocation).
     pub(crate) fn check_batch_memory(&self, batch: usize, training: bool, what: &str) -> Result<()> {
-        let shapes: Vec<&[usize]> = self.network.input_shapes.iter().map(Vec::as_slice).collect();
-        if shapes.is_empty() {
+        let Some(footprint) = self.network.memory else {
+            return Ok(());
+        };
+        let (activation_copies, weight_copies) = if training { (2, 4) } else { (1, 1) };
+        let bytes = footprint
+            .sample_bytes
+            .and_then(|b| b.checked_mul(u64::try_from(batch).ok()?)?.checked_mul(activation_copies))
+            .zip(footprint.weight_bytes.and_then(|w| w.checked_mul(weight_copies)))
+            .and_then(|(a, w)| a.checked_add(w));
+        if bytes.zip(footprint.built_bytes).is_some_and(|(b, built)| b <= built) {
             return Ok(());
         }
-        let plan = self.plan(&shapes)?;
-        let (activation_copies, weight_copies) = if training { (2, 4) } else { (1, 1) };
-        let bytes = plan
-            .sample_bytes
-            .and_then(|b| {
-                b.checked_mul(u64::try_from(batch).ok()?)?
-                    .checked_mul(activation_copies)
-            })
-            .zip(plan.weight_bytes.and_then(|w| w.checked_mul(weight_copies)))
-            .and_then(|(a, w)| a.checked_add(w));
         let describe = || {
-            let per_sample = limits::format_bytes(plan.sample_bytes);
-            format!(
-                "{what} of model '{}' in batches of {batch} ({per_sample} of activations a sample)",
-                self.name
-            )
+            let per_sample = limits::format_bytes(footprint.sample_bytes);
+            format!("{what} of model '{}' in batches of {batch} ({per_sample} of activations a sample)", self.name)
         };
         limits::check_memory(describe, bytes)
     }
