@@ -177,23 +177,24 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
         )));
     }
     let mut body = root.get_mut("config").map(Value::take).unwrap_or_default();
+    let mut warnings = Vec::new();
     if functional {
         keras_ops::without_mask_operations(&mut body);
         keras_ops::as_layers(&mut body);
-        to_inbound_references(&mut body).map_err(fail)?;
+        warnings = to_inbound_references(&mut body).map_err(fail)?;
         keras_tf_ops::as_layers(&mut body);
     }
     if body.get("layers").and_then(Value::as_array).is_none() {
         return Err(fail("config.json has no \"layers\" list".into()));
     }
     let mut flat = keras_nested::flatten(&mut body, functional).map_err(fail)?;
-    let warnings = drop_inert_unknown_keys(&mut flat.entries);
-    if !warnings.is_empty() {
+    let dropped = drop_inert_unknown_keys(&mut flat.entries);
+    if !dropped.is_empty() {
         // The model is parsed from `body`, whose layers are the flat entries.
         body["layers"] = Value::Array(flat.entries.clone());
-        for warning in &warnings {
-            eprintln!("warning: {}: {warning}", path.display());
-        }
+    }
+    for warning in warnings.iter().chain(&flat.warnings).chain(&dropped) {
+        eprintln!("warning: {}: {warning}", path.display());
     }
     if !flat.nested.is_empty() {
         // Kept with the model, so that the nested models can be found by their names.
