@@ -87,7 +87,12 @@ fn signature(class: &str) -> Option<&'static [&'static str]> {
 pub(super) fn arguments(node: &Value) -> (Vec<Value>, Map<String, Value>) {
     match node {
         Value::Array(references) => {
-            let tensors: Vec<Value> = references.iter().map(keras2_tensor).collect();
+            // tf.keras 2 writes four elements; three are Keras 3's node numbers in this layout.
+            let four = references
+                .first()
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.len() == 4);
+            let tensors: Vec<Value> = references.iter().map(|r| keras2_tensor(r, four)).collect();
             let args = match tensors.len() {
                 1 => tensors,
                 _ => vec![Value::Array(tensors)],
@@ -96,7 +101,7 @@ pub(super) fn arguments(node: &Value) -> (Vec<Value>, Map<String, Value>) {
                 .first()
                 .and_then(|r| r.get(3))
                 .and_then(Value::as_object)
-                .map(|k| k.iter().map(|(key, v)| (key.clone(), keras2_value(v))).collect())
+                .map(|k| k.iter().map(|(key, v)| (key.clone(), keras2_value(v, four))).collect())
                 .unwrap_or_default();
             (args, kwargs)
         }
@@ -127,17 +132,20 @@ fn keras3_value(value: &Value) -> Value {
     }
 }
 
-/// A tf.keras 2 first-argument reference `[layer, node, tensor(, kwargs)]` as a tensor whose
-/// reference keeps tf.keras 2's four elements (`keras_nested.rs` numbers nodes by them).
-fn keras2_tensor(reference: &Value) -> Value {
+/// A reference `[layer, node, tensor(, kwargs)]` as a tensor, with four elements (the last
+/// `{}`) when `four`: `keras_nested.rs` numbers tf.keras 2's nodes by them.
+fn keras2_tensor(reference: &Value, four: bool) -> Value {
     let mut reference = reference.as_array().cloned().unwrap_or_default();
     reference.truncate(3);
-    reference.push(json!({}));
+    if four {
+        reference.push(json!({}));
+    }
     json!({"__tensor__": reference})
 }
 
-/// A tf.keras 2 keyword argument, its references `[layer, node, tensor]` as tensors.
-fn keras2_value(value: &Value) -> Value {
+/// A tf.keras 2 keyword argument, its references `[layer, node, tensor]` as tensors (with
+/// four elements when `four`).
+fn keras2_value(value: &Value, four: bool) -> Value {
     let Value::Array(items) = value else {
         return value.clone();
     };
@@ -147,8 +155,8 @@ fn keras2_value(value: &Value) -> Value {
         && items[2].is_u64()
         && items.get(3).is_none_or(Value::is_object);
     match is_reference {
-        true => keras2_tensor(value),
-        false => Value::Array(items.iter().map(keras2_value).collect()),
+        true => keras2_tensor(value, four),
+        false => Value::Array(items.iter().map(|item| keras2_value(item, four)).collect()),
     }
 }
 
