@@ -403,3 +403,23 @@ fn nested_models_called_several_times_share_their_weights_and_match_keras() {
         }
     }
 }
+
+/// Keras 3's `Bidirectional` (its backward layer's config differs from the forward one's in
+/// name, direction and `shared_object_id`s; weights under `forward_layer/cell/vars` and
+/// `backward_layer/cell/vars`) and `TimeDistributed` (weights under `layer/vars`), from a
+/// `.keras` archive and a legacy `.h5` (tools/make_keras_wrappers.py), predict as Keras did.
+#[test]
+fn keras3_bidirectional_and_time_distributed_match_keras() {
+    let (x, expected) = keras_io("wrappers/wrappers");
+    for file in ["wrappers.keras", "wrappers.h5"] {
+        let mut model = strata::io::import_keras_file(fixture(&format!("wrappers/{file}")))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+        assert!(
+            classes.contains(&"Bidirectional") && classes.contains(&"TimeDistributed"),
+            "{classes:?}"
+        );
+        let y = model.predict(&x, 32).unwrap();
+        assert_close(&y, &expected, file);
+    }
+}

@@ -177,23 +177,24 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
         )));
     }
     let mut body = root.get_mut("config").map(Value::take).unwrap_or_default();
+    let mut warnings = Vec::new();
     if functional {
         keras_ops::without_mask_operations(&mut body);
         keras_ops::as_layers(&mut body);
-        to_inbound_references(&mut body).map_err(fail)?;
+        warnings = to_inbound_references(&mut body).map_err(fail)?;
         keras_tf_ops::as_layers(&mut body);
     }
     if body.get("layers").and_then(Value::as_array).is_none() {
         return Err(fail("config.json has no \"layers\" list".into()));
     }
     let mut flat = keras_nested::flatten(&mut body, functional).map_err(fail)?;
-    let warnings = drop_inert_unknown_keys(&mut flat.entries);
-    if !warnings.is_empty() {
+    let dropped = drop_inert_unknown_keys(&mut flat.entries);
+    if !dropped.is_empty() {
         // The model is parsed from `body`, whose layers are the flat entries.
         body["layers"] = Value::Array(flat.entries.clone());
-        for warning in &warnings {
-            eprintln!("warning: {}: {warning}", path.display());
-        }
+    }
+    for warning in warnings.iter().chain(&flat.warnings).chain(&dropped) {
+        eprintln!("warning: {}: {warning}", path.display());
     }
     if !flat.nested.is_empty() {
         // Kept with the model, so that the nested models can be found by their names.
@@ -212,6 +213,11 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
     let compile = root
         .get("compile_config")
         .and_then(|c| compile_settings(c, &output_names));
+    if let Some(settings) = root.get("compile_config").filter(|_| compile.is_some()) {
+        for warning in compile_warnings(settings) {
+            eprintln!("warning: {}: {warning}", path.display());
+        }
+    }
     let shapes = if class == "Functional" {
         functional_input_shapes(&body, &flat.entries).map_err(fail)?
     } else {
@@ -332,9 +338,54 @@ fn compile_settings(compile: &Value, output_names: &[String]) -> Option<Value> {
         }
     };
     if let Some(optimizer) = compile.get("optimizer").filter(|o| !o.is_null()) {
-        settings["optimizer"] = optimizer.clone();
+        settings["optimizer"] = loss_scale_inner(optimizer).unwrap_or(optimizer).clone();
     }
     Some(settings)
+}
+
+/// The optimizer a mixed-precision `LossScaleOptimizer` wraps (its `inner_optimizer`).
+fn loss_scale_inner(optimizer: &Value) -> Option<&Value> {
+    if optimizer.get("class_name").and_then(Value::as_str) != Some("LossScaleOptimizer") {
+        return None;
+    }
+    optimizer.get("config")?.get("inner_optimizer")
+}
+
+/// Loss settings strata's losses do not have, at values Keras's defaults differ from.
+const LOSS_DEFAULTS: &[(&str, f64)] = &[("label_smoothing", 0.0)];
+
+/// What importing `compile` leaves out, said as warnings: loss scaling (strata computes in
+/// float32, where it changes nothing), and loss settings strata's losses lack, which change
+/// the loss `fit` and `evaluate` compute but not the predictions.
+fn compile_warnings(compile: &Value) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(inner) = compile.get("optimizer").and_then(loss_scale_inner) {
+        let class = inner.get("class_name").and_then(Value::as_str).unwrap_or("(unknown)");
+        warnings.push(format!(
+            "the optimizer is mixed precision's LossScaleOptimizer around {class}: strata trains with {class} \
+             alone, since it computes in float32, where loss scaling changes nothing"
+        ));
+    }
+    let mut losses = Vec::new();
+    match compile.get("loss") {
+        Some(Value::Array(items)) => losses.extend(items),
+        Some(Value::Object(by_name)) if !by_name.contains_key("class_name") => losses.extend(by_name.values()),
+        Some(one) => losses.push(one),
+        None => {}
+    }
+    for loss in losses {
+        let class = loss.get("class_name").and_then(Value::as_str).unwrap_or("(loss)");
+        for (key, default) in LOSS_DEFAULTS {
+            let value = loss.get("config").and_then(|c| c.get(*key)).and_then(Value::as_f64);
+            if let Some(value) = value.filter(|v| v != default) {
+                warnings.push(format!(
+                    "the loss {class} has {key}={value}, which strata's losses do not have: predictions are as \
+                     Keras's, but fit and evaluate compute the loss without it"
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// A loss given by name or as a loss object: its name and `from_logits`.
@@ -381,4 +432,34 @@ fn input_shape(body: &Value, entries: &[Value]) -> Option<Vec<usize>> {
         .iter()
         .map(|d| d.as_u64().filter(|&d| d > 0).and_then(|d| usize::try_from(d).ok()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loss_scale_optimizer_is_unwrapped_with_a_warning() {
+        let compile = json!({
+            "loss": "mse",
+            "optimizer": {"class_name": "LossScaleOptimizer", "config": {
+                "inner_optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
+                "initial_scale": 32768.0}},
+        });
+        let settings = compile_settings(&compile, &[]).unwrap();
+        assert_eq!(settings["optimizer"]["class_name"], "Adam", "{settings}");
+        let warnings = compile_warnings(&compile);
+        assert!(warnings[0].contains("LossScaleOptimizer around Adam"), "{warnings:?}");
+    }
+
+    #[test]
+    fn loss_settings_strata_lacks_are_warned_about() {
+        let loss = |smoothing: f64| {
+            json!({"loss": {"class_name": "CategoricalCrossentropy",
+                            "config": {"from_logits": false, "label_smoothing": smoothing}}})
+        };
+        let warnings = compile_warnings(&loss(0.2));
+        assert!(warnings[0].contains("label_smoothing=0.2"), "{warnings:?}");
+        assert!(compile_warnings(&loss(0.0)).is_empty());
+    }
 }

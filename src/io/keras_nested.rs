@@ -28,6 +28,8 @@ pub(super) struct FlatLayers {
     pub groups: Vec<String>,
     /// The nested models opened up, outermost first, with the names of their layers.
     pub nested: Vec<NestedModel>,
+    /// Warnings about the calls of the nested models' layers (`keras_calls.rs`).
+    pub warnings: Vec<String>,
 }
 
 /// The most layer calls a model may open up into: a nested model called twice inside one
@@ -58,6 +60,7 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
             entries,
             groups,
             nested: Vec::new(),
+            warnings: Vec::new(),
         });
     }
     if !functional {
@@ -72,6 +75,7 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
         entries: Vec::new(),
         groups: Vec::new(),
         nested: Vec::new(),
+        warnings: Vec::new(),
     };
     if opened_calls(&entries) > MAX_OPENED_CALLS {
         return Err(format!(
@@ -202,7 +206,8 @@ fn open_up(
             sequential_to_functional(&mut inner, true)?;
         } else {
             super::keras_ops::as_layers(&mut inner);
-            super::keras_references::to_inbound_references(&mut inner)?;
+            let warnings = super::keras_references::to_inbound_references(&mut inner)?;
+            flat.warnings.extend(warnings);
             super::keras_tf_ops::as_layers(&mut inner);
         }
         let inner_inputs = reference_names(inner.get("input_layers"));

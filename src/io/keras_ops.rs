@@ -21,6 +21,11 @@ use std::collections::HashSet;
 /// its query's mask on).
 const MASK_OPERATIONS: [&str; 4] = ["NotEqual", "LogicalOr", "LogicalAnd", "ConvertToTensor"];
 
+/// Whether an operation class is one Keras writes to compute masks.
+pub(super) fn is_mask_operation(class: &str) -> bool {
+    MASK_OPERATIONS.contains(&class)
+}
+
 /// Whether a config entry is an operation rather than a layer.
 pub(super) fn is_operation(entry: &Value) -> bool {
     entry

@@ -192,6 +192,7 @@ impl<'a> SavedModel<'a> {
         if functional {
             // Read as the importer reads config.json: calls in Keras 2's inbound layout.
             super::keras_references::to_inbound_references(&mut body)
+                .map(drop)
                 .map_err(|e| Error::Usage(format!("cannot save in Keras's format: {e}")))?;
         }
         let flat = keras_nested::flatten(&mut body, functional)

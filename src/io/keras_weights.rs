@@ -45,10 +45,14 @@ pub(super) fn read(hdf5: &Hdf5File, layers: &[KerasLayer]) -> Result<Vec<Vec<Dat
 }
 
 /// The sub-layers whose groups hold a layer's weights, in the order strata declares them:
-/// MultiHeadAttention's `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), `key_dense`...
+/// MultiHeadAttention's `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), `key_dense`...;
+/// a Bidirectional's recurrent layers' cells, forward first; a TimeDistributed's layer (its
+/// cell, if it is a recurrent layer: only one of the two groups exists).
 fn sub_layers(class: &str) -> &'static [&'static str] {
     match class {
         "MultiHeadAttention" => &["query_dense", "key_dense", "value_dense", "output_dense"],
+        "Bidirectional" => &["forward_layer/cell", "backward_layer/cell"],
+        "TimeDistributed" => &["layer", "layer/cell"],
         _ => &[],
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 mod graph_config;
 mod hdf5;
 pub mod keras;
+mod keras_calls;
 mod keras_h5;
 mod keras_h5_weights;
 mod keras_layer;

@@ -40,6 +40,10 @@ const HARMLESS: &[&str] = &[
     "renorm_momentum",
     "use_cudnn",
     "zero_output_for_mask",
+    // tf.keras 2's MultiHeadAttention records the shapes it was built on.
+    "query_shape",
+    "key_shape",
+    "value_shape",
     // Bidirectional checks that it is its layer reversed.
     "backward_layer",
     // Some Keras 3 versions write these on every image augmentation layer (RandomContrast

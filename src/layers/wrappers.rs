@@ -348,6 +348,7 @@ fn check_backward_layer(config: &serde_json::Value, inner_class: &str, inner: &s
             object.remove("name");
             object.remove("go_backwards");
         }
+        without_object_ids(&mut copy);
         copy
     };
     let same_class = backward.get("class_name").and_then(serde_json::Value::as_str) == Some(inner_class);
@@ -357,6 +358,19 @@ fn check_backward_layer(config: &serde_json::Value, inner_class: &str, inner: &s
     Err(Error::Data(
         "Bidirectional: a \"backward_layer\" other than the forward layer reversed is not supported".into(),
     ))
+}
+
+/// Removes Keras 3's `shared_object_id`s, anywhere in `value`: bookkeeping of its serializer
+/// (which Python object an initializer or dtype policy was), different in every layer.
+fn without_object_ids(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => {
+            object.remove("shared_object_id");
+            object.values_mut().for_each(without_object_ids);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_object_ids),
+        _ => {}
+    }
 }
 
 /// Builds a wrapped layer from its class name and config; the registry passes its own, so
