@@ -264,3 +264,37 @@ fn class_token_puts_learned_vectors_in_front_of_every_sample() {
         .to_string();
     assert!(err.contains("1 token or more"), "{err}");
 }
+
+#[test]
+fn reshape_infers_one_size_as_kerass_minus_one() {
+    use strata::io::config::{Format, parse};
+    let description = |target: &str| {
+        format!(
+            r#"{{"class_name": "Sequential", "config": {{"layers": [
+                {{"class_name": "InputLayer", "config": {{"batch_shape": [null, 12]}}}},
+                {{"class_name": "Reshape", "config": {{"name": "r", "target_shape": {target}}}}}]}}}}"#
+        )
+    };
+    let mut model = parse(&description("[-1, 2]"), Format::Json, "test").unwrap().model;
+    model.compile("sgd", "mse", &[]).unwrap();
+    assert_eq!(model.output_shape(), Some(&[6, 2][..]));
+    let x = Tensor::from_vec(vec![2, 12], (0..24).map(|v| v as f32).collect()).unwrap();
+    let y = model.predict(&x, 2).unwrap();
+    assert_eq!((y.shape(), &y.data()[..4]), (&[2, 6, 2][..], &[0.0, 1.0, 2.0, 3.0][..]));
+    assert_eq!(
+        model.config()["config"]["layers"][1]["config"]["target_shape"],
+        json!([-1, 2])
+    );
+    // A size that does not divide the values, and two sizes to infer, are errors naming them.
+    let mut uneven = parse(&description("[-1, 5]"), Format::Json, "test").unwrap().model;
+    let message = uneven.compile("sgd", "mse", &[]).unwrap_err().to_string();
+    assert!(
+        message.contains("a multiple of 5 values") && message.contains("(-1, 5)"),
+        "{message}"
+    );
+    let message = parse(&description("[-1, -1]"), Format::Json, "test")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("at most one -1"), "{message}");
+}

@@ -102,7 +102,10 @@ impl Model {
         let (activation_copies, weight_copies) = if training { (2, 4) } else { (1, 1) };
         let bytes = footprint
             .sample_bytes
-            .and_then(|b| b.checked_mul(u64::try_from(batch).ok()?)?.checked_mul(activation_copies))
+            .and_then(|b| {
+                b.checked_mul(u64::try_from(batch).ok()?)?
+                    .checked_mul(activation_copies)
+            })
             .zip(footprint.weight_bytes.and_then(|w| w.checked_mul(weight_copies)))
             .and_then(|(a, w)| a.checked_add(w));
         if bytes.zip(footprint.built_bytes).is_some_and(|(b, built)| b <= built) {
@@ -110,7 +113,10 @@ impl Model {
         }
         let describe = || {
             let per_sample = limits::format_bytes(footprint.sample_bytes);
-            format!("{what} of model '{}' in batches of {batch} ({per_sample} of activations a sample)", self.name)
+            format!(
+                "{what} of model '{}' in batches of {batch} ({per_sample} of activations a sample)",
+                self.name
+            )
         };
         limits::check_memory(describe, bytes)
     }
