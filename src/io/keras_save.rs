@@ -469,21 +469,31 @@ fn keras_config(model: &Model, functional: bool, order: &[usize]) -> Value {
     for &index in order {
         let layer = &model.layers()[index];
         let class = layer.class_name();
+        let (config, call_settings) = split_call_settings(class, layer_config(class, layer.config()));
         let mut entry = json!({
             "module": "keras.layers",
             "class_name": class,
-            "config": layer_config(class, layer.config()),
+            "config": config,
             "registered_name": null,
         });
         let own_calls: Vec<_> = calls.iter().enumerate().filter(|(_, c)| c.layer == index).collect();
         if !layer.is_input()
             && let Some((_, first)) = own_calls.first()
         {
-            let input_shape = match first.inputs.as_slice() {
-                [one] => source_shape(one),
-                many => Value::Array(many.iter().map(source_shape).collect()),
+            entry["build_config"] = match first.inputs.as_slice() {
+                // MultiHeadAttention builds from (query_shape, value_shape, key_shape), which
+                // Keras saves by name; its mask input is no part of it.
+                [query, value, rest @ ..] if class == "MultiHeadAttention" => {
+                    let mut shapes = json!({"query_shape": source_shape(query), "value_shape": source_shape(value)});
+                    let key = rest.len() > call_settings.contains_key("attention_mask_input") as usize;
+                    if key {
+                        shapes["key_shape"] = source_shape(&rest[0]);
+                    }
+                    json!({ "shapes_dict": shapes })
+                }
+                [one] => json!({ "input_shape": source_shape(one) }),
+                many => json!({ "input_shape": Value::Array(many.iter().map(source_shape).collect()) }),
             };
-            entry["build_config"] = json!({ "input_shape": input_shape });
         }
         if functional {
             entry["name"] = json!(layer.name());
@@ -492,7 +502,14 @@ fn keras_config(model: &Model, functional: bool, order: &[usize]) -> Value {
                 false => own_calls
                     .iter()
                     .map(|(_, call)| {
-                        let tensors: Vec<Value> = call.inputs.iter().map(|s| keras_tensor(model, s)).collect();
+                        let mut tensors: Vec<Value> = call.inputs.iter().map(|s| keras_tensor(model, s)).collect();
+                        let mut kwargs = call_settings.clone();
+                        // MultiHeadAttention's mask input is its `attention_mask` argument.
+                        if kwargs.remove("attention_mask_input").is_some()
+                            && let Some(mask) = tensors.pop()
+                        {
+                            kwargs.insert("attention_mask".into(), mask);
+                        }
                         let args = match tensors.len() {
                             1 => Value::Array(tensors),
                             // MultiHeadAttention takes (query, value, key) as arguments; merge
@@ -500,7 +517,7 @@ fn keras_config(model: &Model, functional: bool, order: &[usize]) -> Value {
                             _ if class == "MultiHeadAttention" => Value::Array(tensors),
                             _ => json!([tensors]),
                         };
-                        json!({"args": args, "kwargs": {}})
+                        json!({"args": args, "kwargs": kwargs})
                     })
                     .collect(),
             };
@@ -601,6 +618,29 @@ fn layer_config(class: &str, mut config: Value) -> Value {
         object.entry("dtype").or_insert(json!("float32"));
     }
     config
+}
+
+/// The settings strata keeps on an attention layer that Keras takes as arguments of each call
+/// (its constructor refuses them).
+const CALL_SETTINGS: [&str; 3] = ["use_causal_mask", "return_attention_scores", "attention_mask_input"];
+
+/// `config` without the [`CALL_SETTINGS`] of an attention layer, and those set to true, as the
+/// keyword arguments of its calls.
+fn split_call_settings(class: &str, mut config: Value) -> (Value, serde_json::Map<String, Value>) {
+    let mut kwargs = serde_json::Map::new();
+    if !matches!(class, "MultiHeadAttention" | "Attention" | "AdditiveAttention") {
+        return (config, kwargs);
+    }
+    if let Some(object) = config.as_object_mut() {
+        for key in CALL_SETTINGS {
+            if let Some(value) = object.remove(key)
+                && value == json!(true)
+            {
+                kwargs.insert(key.into(), value);
+            }
+        }
+    }
+    (config, kwargs)
 }
 
 /// `compile`'s settings as Keras 3's `compile_config`: Keras objects carry their module, a

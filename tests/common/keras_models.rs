@@ -20,7 +20,8 @@ pub struct Case {
 /// Every case: an MLP, the MNIST CNN, a model with BatchNormalization, an Embedding + LSTM +
 /// GRU text model, a functional model with Add, Concatenate and a shared layer, a model
 /// holding nested models (a frozen functional base with a Sequential block inside), and a deep
-/// stack whose configuration is larger than an HDF5 object header holds.
+/// stack whose configuration is larger than an HDF5 object header holds, and causal
+/// self-attention.
 pub fn cases() -> Result<Vec<Case>> {
     let mut cases = vec![
         case("mlp", mlp()?, &[20], None)?,
@@ -30,6 +31,7 @@ pub fn cases() -> Result<Vec<Case>> {
         case("functional", functional()?, &[10], None)?,
         case("nested", nested()?, &[8, 8, 3], None)?,
         case("deep", deep()?, &[6], None)?,
+        case("attention", attention()?, &[6, 4], None)?,
     ];
     for (seed, case) in cases.iter_mut().enumerate() {
         randomize(&mut case.model, seed as u64 + 1);
@@ -141,6 +143,24 @@ fn functional() -> Result<Model> {
         Loss::SparseCategoricalCrossentropy { from_logits: true },
         &["accuracy"],
     )?;
+    Ok(model)
+}
+
+/// Causal self-attention, as a Keras text model calls it: `MultiHeadAttention(2, 3)(x, x,
+/// use_causal_mask=True)`, then `Attention()([h, x], use_causal_mask=True)`; Keras takes these
+/// settings as call arguments, not constructor ones.
+fn attention() -> Result<Model> {
+    let inputs = Input::node(&[6, 4]);
+    let attended = MultiHeadAttention::new(2, 3)
+        .use_causal_mask(true)
+        .call_many(&[&inputs, &inputs])?;
+    let scored = strata::layers::Attention::new()
+        .use_causal_mask(true)
+        .call_many(&[&attended, &inputs])?;
+    let pooled = GlobalAveragePooling1D::new().call(&scored)?;
+    let outputs = Dense::new(3).activation("softmax").call(&pooled)?;
+    let mut model = Model::functional(&inputs, &outputs)?;
+    model.compile(Adam::new(0.001), "sparse_categorical_crossentropy", &["accuracy"])?;
     Ok(model)
 }
 
