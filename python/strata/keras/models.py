@@ -79,6 +79,9 @@ class Model(WeightLists):
 
         for t in self._outputs:
             visit(t._layer)
+        keras_order = _keras_layer_order(self._inputs, self._outputs)
+        if {id(layer) for layer in keras_order} == seen:
+            order = keras_order
         self._all_layers = order
         self._weight_sources = []
         for layer in order:
@@ -106,7 +109,13 @@ class Model(WeightLists):
 
     @property
     def layers(self):
-        return [layer for layer in self._all_layers if not isinstance(layer, InputLayer)]
+        """The layers in Keras 3's order: a functional model lists its InputLayers first (as
+        Keras 3 does), a Sequential model leaves them out."""
+        return list(self._all_layers)
+
+    def _layers_with_state(self):
+        """The layers that have weights or a ``trainable`` of their own (InputLayers left out)."""
+        return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
 
     @property
     def inputs(self):
@@ -429,11 +438,11 @@ class Model(WeightLists):
 
     @property
     def trainable(self):
-        return any(layer.trainable for layer in self.layers)
+        return any(layer.trainable for layer in self._layers_with_state())
 
     @trainable.setter
     def trainable(self, value):
-        for layer in self.layers:
+        for layer in self._layers_with_state():
             layer.trainable = value
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
@@ -659,7 +668,10 @@ class _Loaded(Model):
 
     @property
     def layers(self):
-        return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+        # Keras 3 lists a functional model's InputLayers, not a Sequential model's.
+        if self._class_name == "Sequential":
+            return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+        return list(self._layers)
 
     def _input_count(self):
         return len(self._inputs)
@@ -689,6 +701,51 @@ def _print_evaluation(results, steps, seconds, verbose):
         print(f"{steps}/{steps} " + "\u2501" * 20 + f" {total} {per_step_text} - {metrics}")
     else:
         print(f"{steps}/{steps} - {total} - {per_step_text} - {metrics}")
+
+
+def _keras_layer_order(inputs, outputs):
+    """A functional model's layers in Keras 3's order (``Functional.layers``, the order of its
+    config, summary and weights): deepest first (the InputLayers at the top), and layers of one
+    depth in the order a depth-first walk from the outputs meets them."""
+    indices, finished, in_progress, nodes = {}, set(), set(), []
+    input_ids = {id(t) for t in inputs}
+    layers = {}
+
+    def walk(tensor):
+        layer, node = tensor._layer, (id(tensor._layer), tensor._node_index)
+        if node in finished:
+            return
+        if node in in_progress:
+            raise ValueError(f"keras.Model: the graph has a cycle at layer '{layer.name}'")
+        layers[id(layer)] = layer
+        indices.setdefault(id(layer), len(indices))
+        in_progress.add(node)
+        if not isinstance(layer, InputLayer) and id(tensor) not in input_ids:
+            for parent in layer._inbound_nodes[tensor._node_index]:
+                walk(parent)
+        finished.add(node)
+        in_progress.remove(node)
+        nodes.append((tensor._layer, tensor._node_index))
+
+    for tensor in outputs:
+        walk(tensor)
+    node_depths, layer_depths = {}, {}
+    for layer, index in reversed(nodes):
+        key = (id(layer), index)
+        depth = max(node_depths.setdefault(key, 0), layer_depths.get(id(layer), 0))
+        layer_depths[id(layer)] = depth
+        node_depths[key] = depth
+        if not isinstance(layer, InputLayer):
+            for parent in layer._inbound_nodes[index]:
+                parent_key = (id(parent._layer), parent._node_index)
+                node_depths[parent_key] = max(depth + 1, node_depths.get(parent_key, 0))
+    for tensor in inputs:
+        # An input the outputs do not read comes last, as in Keras.
+        if id(tensor._layer) not in layer_depths:
+            layers[id(tensor._layer)] = tensor._layer
+            layer_depths[id(tensor._layer)] = 0
+            indices[id(tensor._layer)] = -1
+    return sorted(layers.values(), key=lambda layer: (-layer_depths[id(layer)], indices[id(layer)]))
 
 
 def _is_chain(model):

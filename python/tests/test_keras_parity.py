@@ -1,0 +1,43 @@
+"""Details a Keras program reads back from its model and callbacks, with the values Keras 3
+gives (checked against Keras 3.15)."""
+
+import numpy as np
+import pytest
+
+import strata.keras as keras
+from strata.keras import layers
+
+
+def test_a_functional_model_lists_its_input_layers_in_keras_order(tmp_path):
+    inputs = keras.Input((4,), name="in")
+    hidden = layers.Dense(3, name="hid")(inputs)
+    model = keras.Model(inputs, layers.Dense(1, name="o")(hidden))
+    assert [layer.name for layer in model.layers] == ["in", "hid", "o"]
+    assert model.layers[1].name == "hid" and model.get_layer(index=1).name == "hid"
+    assert type(model.layers[0]).__name__ == "InputLayer" and model.layers[0].get_weights() == []
+    assert [w.shape for w in model.layers[1].get_weights()] == [(4, 3), (3,)]
+    model.trainable = False
+    assert not model.trainable and not model.layers[1].trainable
+    model.trainable = True
+    # Per-layer weights line up with the model's list, as Keras's.
+    assert [w.shape for layer in model.layers for w in layer.get_weights()] == \
+        [w.shape for w in model.get_weights()]
+
+    # Keras 3's order: deepest first, one depth in the order a walk from the outputs meets it
+    # (Keras 3.15: ['a', 'f', 'b', 'e', 'g', 'ad'] and ['b', 'a', 'd1', 'd2', 'c']).
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    left = layers.Dense(2, name="e")(layers.Dense(2, name="f")(a))
+    added = layers.Add(name="ad")([left, layers.Dense(2, name="g")(b)])
+    assert [layer.name for layer in keras.Model([a, b], added).layers] == ["a", "f", "b", "e", "g", "ad"]
+    joined = layers.Concatenate(name="c")([layers.Dense(2, name="d1")(b), layers.Dense(2, name="d2")(a)])
+    two = keras.Model([a, b], joined)
+    assert [layer.name for layer in two.layers] == ["b", "a", "d1", "d2", "c"]
+    assert [w.shape for layer in two.layers for w in layer.get_weights()] == [w.shape for w in two.get_weights()]
+
+    # A Sequential model leaves its InputLayer out; a loaded model lists what its kind lists.
+    stack = keras.Sequential([keras.Input((4,)), layers.Dense(2, name="only")])
+    assert [layer.name for layer in stack.layers] == ["only"]
+    model.save(tmp_path / "f.keras")
+    stack.save(tmp_path / "s.keras")
+    assert [layer.name for layer in keras.models.load_model(tmp_path / "f.keras").layers] == ["in", "hid", "o"]
+    assert [layer.name for layer in keras.models.load_model(tmp_path / "s.keras").layers] == ["only"]
