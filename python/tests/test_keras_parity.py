@@ -41,3 +41,15 @@ def test_a_functional_model_lists_its_input_layers_in_keras_order(tmp_path):
     stack.save(tmp_path / "s.keras")
     assert [layer.name for layer in keras.models.load_model(tmp_path / "f.keras").layers] == ["in", "hid", "o"]
     assert [layer.name for layer in keras.models.load_model(tmp_path / "s.keras").layers] == ["only"]
+
+
+def test_calling_a_model_with_training_true_is_refused_not_ignored():
+    model = keras.Sequential([keras.Input((4,)), layers.Dropout(0.9)])
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_array_equal(np.asarray(model(x)), x)
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)), x)
+    with pytest.raises(NotImplementedError, match="training=True"):
+        model(x, training=True)
+    inputs = keras.Input((4,))
+    with pytest.raises(NotImplementedError, match="training=True"):
+        model(inputs, training=True)

@@ -353,9 +353,18 @@ class Model(WeightLists):
         outputs = engine.predict(xs, _count(batch_size or 32, "batch_size"))
         return outputs if len(outputs) > 1 else outputs[0]
 
-    def __call__(self, x, training=False, mask=None):
+    def __call__(self, x, training=None, mask=None):
         many = isinstance(x, (list, tuple))
         tensors = list(x) if many else [x]
+        if training:
+            # Keras runs the layers in training mode (Dropout drops, BatchNormalization uses the
+            # batch's statistics); strata's forward pass outside fit is the inference one.
+            raise NotImplementedError(
+                f"model '{self.name}' called with training=True: strata runs a model called on data, or "
+                "called as a layer of another model, in inference mode; call it with training=False (or "
+                "leave training out), and fit trains it")
+        if mask is not None:
+            raise NotImplementedError(f"model '{self.name}' called with mask=: strata carries masks itself")
         if any(isinstance(t, KerasTensor) for t in tensors):
             return self._call_symbolic(tensors)
         # TensorFlow programs call ``.numpy()`` on the result: a strata.Tensor answers it.
