@@ -53,3 +53,25 @@ def test_calling_a_model_with_training_true_is_refused_not_ignored():
     inputs = keras.Input((4,))
     with pytest.raises(NotImplementedError, match="training=True"):
         model(inputs, training=True)
+
+
+def test_inputs_declared_with_numeric_dtypes_run_in_float32():
+    assert keras.Input(shape=(10,), dtype="int32").shape == (None, 10)
+    for dtype in ["int32", "int64", "float64", "uint8", "bool", np.int16, np.dtype("float16")]:
+        tensor = keras.Input(shape=(3,), dtype=dtype)
+        assert tensor.dtype == np.dtype(dtype).name
+    assert keras.Input(shape=(3,)).dtype == "float32"
+    for dtype in ["string", "complex64", "no_such_type"]:
+        with pytest.raises(NotImplementedError, match="dtype="):
+            keras.Input(shape=(3,), dtype=dtype)
+    # Token ids as int32, as keras.io's text programs declare them.
+    tokens = keras.Input(shape=(5,), dtype="int32")
+    pooled = layers.GlobalAveragePooling1D()(layers.Embedding(20, 4)(tokens))
+    model = keras.Model(tokens, layers.Dense(1)(pooled))
+    model.compile(optimizer="adam", loss="mse")
+    ids = np.arange(10, dtype="int32").reshape(2, 5)
+    assert model.predict(ids, verbose=0).shape == (2, 1)
+    model.fit(ids, np.zeros((2, 1)), epochs=1, verbose=0)
+    # Layers other than the input still compute in float32 only.
+    with pytest.raises(NotImplementedError, match="float64"):
+        layers.Dense(2, dtype="float64")

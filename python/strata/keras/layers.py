@@ -29,6 +29,10 @@ class KerasTensor:
         shape = self._layer._config.get("shape") if isinstance(self._layer, InputLayer) else None
         return (None, *shape) if shape is not None else None
 
+    @property
+    def dtype(self):
+        return self._layer.dtype if isinstance(self._layer, InputLayer) else "float32"
+
     def _reference(self):
         if getattr(self._layer, "_is_model", False):
             # A nested model's calls: Keras 3's three elements, numbered from 0 (tf.keras 2's
@@ -132,6 +136,9 @@ class Layer(Serializable, WeightLists):
 
     #: Keras's positional parameters of the class, in order.
     _positional = ()
+
+    #: What strata computes in (an InputLayer keeps the dtype it was declared with).
+    dtype = "float32"
 
     def __init__(self, *args, **kwargs):
         class_name = type(self).class_name or type(self).__name__
@@ -291,6 +298,9 @@ class InputLayer(Layer):
     _positional = ("shape",)
 
     def __init__(self, *args, **kwargs):
+        # Keras keeps an input's dtype (int32 token ids, float64 data, uint8 images); strata
+        # computes in float32 and converts the arrays it is given as Keras would convert them.
+        self.dtype = _input_dtype(kwargs.pop("dtype", None))
         super().__init__(*args, **kwargs)
         config = self._config
         if "input_shape" in config:
@@ -300,6 +310,21 @@ class InputLayer(Layer):
         if config.get("shape") is None:
             raise ValueError("InputLayer needs a shape")
         config["shape"] = [int(d) if d is not None else None for d in config["shape"]]
+
+
+def _input_dtype(dtype):
+    """The name of a numeric dtype given to an input (``"int32"``, ``np.uint8``, ``tf.float64``);
+    other dtypes (strings, complex numbers) raise."""
+    if dtype is None:
+        return "float32"
+    try:
+        name = np.dtype(getattr(dtype, "name", dtype)).name
+    except TypeError:
+        name = None
+    if name is None or np.dtype(name).kind not in "biuf":
+        raise NotImplementedError(f"keras.Input: strata takes numeric inputs (computed in float32), "
+                                  f"not dtype={dtype!r}")
+    return name
 
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None):
