@@ -75,3 +75,23 @@ def test_inputs_declared_with_numeric_dtypes_run_in_float32():
     # Layers other than the input still compute in float32 only.
     with pytest.raises(NotImplementedError, match="float64"):
         layers.Dense(2, dtype="float64")
+
+
+def test_the_packages_activation_functions_are_layer_activations():
+    import strata as tf
+
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    for function, name in [(tf.nn.relu, "relu"), (tf.nn.softmax, "softmax"), (tf.nn.sigmoid, "sigmoid"),
+                           (tf.nn.tanh, "tanh"), (tf.nn.leaky_relu, "leaky_relu"), (tf.nn.gelu, "gelu"),
+                           (tf.nn.silu, "silu"), (keras.activations.relu, "relu"), (keras.ops.relu, "relu"),
+                           (keras.ops.exp, "exponential"), (tf.keras.activations.softmax, "softmax")]:
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation=function)])
+        assert model.count_params() == 15
+        assert model.get_config()["config"]["layers"][1]["config"]["activation"] == name
+        by_name = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation=name)])
+        by_name.set_weights(model.get_weights())
+        np.testing.assert_allclose(model.predict(x, verbose=0), by_name.predict(x, verbose=0), atol=1e-6)
+    with pytest.raises(NotImplementedError, match="'my_activation'"):
+        def my_activation(t):
+            return t
+        keras.Sequential([keras.Input((4,)), layers.Dense(3, activation=my_activation)]).count_params()
