@@ -95,3 +95,21 @@ def test_the_packages_activation_functions_are_layer_activations():
         def my_activation(t):
             return t
         keras.Sequential([keras.Input((4,)), layers.Dense(3, activation=my_activation)]).count_params()
+
+
+def test_the_lowercase_merge_functions_make_the_merge_layers():
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    y = np.ones((2, 3), "float32")
+    expected = {"add": x + y, "subtract": x - y, "multiply": x * y, "average": (x + y) / 2,
+                "maximum": np.maximum(x, y), "minimum": np.minimum(x, y)}
+    for name, value in expected.items():
+        merged = getattr(layers, name)([a, b], name=f"m_{name}")
+        model = keras.Model([a, b], merged)
+        assert model.layers[-1].name == f"m_{name}"
+        np.testing.assert_allclose(model.predict([x, y], verbose=0), value)
+    joined = keras.Model([a, b], layers.concatenate([a, b], axis=-1))
+    assert type(joined.layers[-1]).__name__ == "Concatenate"
+    np.testing.assert_allclose(joined.predict([x, y], verbose=0), np.concatenate([x, y], axis=-1))
+    with pytest.raises(NotImplementedError, match="Dot"):
+        layers.dot([a, b], axes=1)

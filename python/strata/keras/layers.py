@@ -568,6 +568,32 @@ for _name in _strata.layer_classes():
 del _name
 
 
+# Keras's functional helpers of the merge layers: ``layers.concatenate([a, b], axis=-1)`` is
+# ``layers.Concatenate(axis=-1)([a, b])``.
+def concatenate(inputs, axis=-1, **kwargs):
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def _merge_function(class_name):
+    def merge(inputs, **kwargs):
+        return globals()[class_name](**kwargs)(inputs)
+
+    merge.__name__ = snake_case(class_name)
+    merge.__doc__ = f"Keras's ``layers.{merge.__name__}(inputs)``: ``layers.{class_name}()(inputs)``."
+    return merge
+
+
+for _name in ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]:
+    globals()[snake_case(_name)] = _merge_function(_name)
+    __all__.append(snake_case(_name))
+del _name
+__all__.append("concatenate")
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    raise NotImplementedError("strata has no layer keras.layers.Dot (keras.layers.dot)")
+
+
 def __getattr__(name):
     if name.startswith("_"):
         raise AttributeError(name)
