@@ -113,3 +113,70 @@ def test_the_lowercase_merge_functions_make_the_merge_layers():
     np.testing.assert_allclose(joined.predict([x, y], verbose=0), np.concatenate([x, y], axis=-1))
     with pytest.raises(NotImplementedError, match="Dot"):
         layers.dot([a, b], axes=1)
+
+
+def test_model_shapes_metric_names_and_layer_attributes():
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="relu", name="d"),
+                              layers.Dense(2, name="e")])
+    assert (model.input_shape, model.output_shape) == ((None, 4), (None, 2))
+    assert model.metrics_names == []
+    model.compile(optimizer="adam", loss="mse")
+    assert model.metrics_names == ["loss"]
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    assert model.metrics_names == ["loss", "compile_metrics"]  # Keras 3.15's names
+    dense = model.layers[0]
+    assert dense.units == 3 and dense.use_bias is True and dense.activation is keras.activations.relu
+    assert model.layers[1].activation is keras.activations.linear
+    with pytest.raises(AttributeError):
+        dense.no_such_attribute
+    unbuilt = keras.Sequential([layers.Dense(3)])
+    with pytest.raises(AttributeError, match="no defined input shape"):
+        unbuilt.input_shape
+    with pytest.raises(NotImplementedError, match="model.input"):
+        model.input
+
+    a, b = keras.Input((3,), name="a"), keras.Input((5,), name="b")
+    two = keras.Model([a, b], [layers.Dense(2)(a), layers.Dense(1)(b)])
+    assert two.input_shape == [(None, 3), (None, 5)] and two.output_shape == [(None, 2), (None, 1)]
+    assert two.input == [a, b] and isinstance(two.output, list)
+
+
+def test_sequential_pop_keeps_the_other_layers_weights_and_compile():
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d"), layers.Dense(2, name="e")])
+    model.compile(optimizer="adam", loss="mse")
+    before = model.layers[0].get_weights()
+    popped = model.pop()
+    assert popped.name == "e" and [layer.name for layer in model.layers] == ["d"]
+    assert model.output_shape == (None, 3) and model.count_params() == 15
+    for old, new in zip(before, model.layers[0].get_weights()):
+        np.testing.assert_array_equal(old, new)
+    model.fit(np.ones((4, 4)), np.ones((4, 3)), epochs=1, verbose=0)
+    model.add(layers.Dense(1, name="f"))
+    assert model.output_shape == (None, 1)
+    unbuilt = keras.Sequential([layers.Dense(3), layers.Dense(2)])
+    unbuilt.pop()
+    assert len(unbuilt.layers) == 1
+
+
+def test_a_feature_extractor_shares_the_trained_weights():
+    """keras.io's recipe ``keras.Model(model.input, model.get_layer("hid").output)``: the layers
+    are the trained model's, and so are their weights (Keras shares them)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5)).astype("float32")
+    inputs = keras.Input((5,), name="in")
+    hidden = layers.Dense(8, activation="relu", name="hid")(inputs)
+    model = keras.Model(inputs, layers.Dense(1, name="o")(hidden))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, x[:, :1], epochs=2, verbose=0)
+    assert model.layers[1].output is not None and model.input is inputs
+    features = keras.Model(model.input, model.get_layer("hid").output)
+    kernel, bias = model.get_layer("hid").get_weights()
+    np.testing.assert_allclose(features.predict(x, verbose=0), np.maximum(x @ kernel + bias, 0), atol=1e-5)
+    # Trained further, the model's hidden layer is the extractor's too, and the other way round.
+    model.fit(x, x[:, :1], epochs=2, verbose=0)
+    kernel, bias = model.get_layer("hid").get_weights()
+    np.testing.assert_allclose(features.predict(x, verbose=0), np.maximum(x @ kernel + bias, 0), atol=1e-5)
+    features.compile(optimizer="sgd", loss="mse")
+    features.fit(x, np.zeros((64, 8)), epochs=1, verbose=0)
+    np.testing.assert_array_equal(features.get_weights()[0], model.get_layer("hid").get_weights()[0])
+    np.testing.assert_array_equal(features.get_weights()[0], model.get_weights()[0])

@@ -290,6 +290,69 @@ class Layer(Serializable, WeightLists):
     def __repr__(self):
         return f"<{type(self).class_name or type(self).__name__} name={self.name}>"
 
+    @property
+    def output(self):
+        """Keras's ``layer.output``: the symbolic tensor of the layer's one call (a list for a
+        layer with several outputs)."""
+        if isinstance(self, InputLayer):
+            return KerasTensor(self, 0, 0)
+        if len(self._inbound_nodes) != 1:
+            raise AttributeError(
+                f"The layer {self.name} has {'never been called' if not self._inbound_nodes else 'multiple inbound nodes'}"
+                " and thus has no defined output.")
+        if self._config.get("return_state"):
+            return [KerasTensor(self, 0, i) for i in range(3 if type(self).__name__ == "LSTM" else 2)]
+        return KerasTensor(self, 0, 0)
+
+    @property
+    def input(self):
+        """Keras's ``layer.input``: what the layer's one call read."""
+        if isinstance(self, InputLayer):
+            return KerasTensor(self, 0, 0)
+        if len(self._inbound_nodes) != 1:
+            raise AttributeError(f"The layer {self.name} has no defined input (called "
+                                 f"{len(self._inbound_nodes)} times).")
+        node = self._inbound_nodes[0]
+        return node[0] if len(node) == 1 else list(node)
+
+    def __getattr__(self, name):
+        """Keras's config attributes (``layer.units``, ``layer.activation``, ``layer.filters``,
+        ...): what the layer was given, else the default strata's engine filled in."""
+        if name.startswith("_") or name not in _CONFIG_ATTRIBUTES:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        config = self.__dict__.get("_config", {})
+        if name not in config:
+            config = self._engine_config()
+        if name not in config:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        value = config[name]
+        if name in ("activation", "recurrent_activation"):
+            from . import activations
+
+            return activations.get(value)
+        return tuple(value) if isinstance(value, list) else value
+
+    def _engine_config(self):
+        engine = self._built_engine() if self.__dict__.get("_model") is not None else None
+        if engine is None:
+            return {}
+        import json
+
+        description = json.loads(engine.config())
+        for entry in description.get("config", {}).get("layers", []):
+            config = entry.get("config", {})
+            if config.get("name", entry.get("name")) == self.name:
+                return config
+        return {}
+
+
+#: Config arguments a layer answers as attributes, as Keras's layers keep them.
+_CONFIG_ATTRIBUTES = {
+    "units", "activation", "recurrent_activation", "use_bias", "filters", "kernel_size", "strides", "padding",
+    "dilation_rate", "pool_size", "rate", "return_sequences", "return_state", "input_dim", "output_dim",
+    "num_heads", "key_dim", "axis", "epsilon", "momentum", "target_shape", "mask_zero", "go_backwards",
+}
+
 
 class InputLayer(Layer):
     """Keras's ``InputLayer(shape=...)`` (``input_shape=`` / ``batch_shape=`` too)."""

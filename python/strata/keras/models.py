@@ -84,9 +84,16 @@ class Model(WeightLists):
             order = keras_order
         self._all_layers = order
         self._weight_sources = []
+        # Layers another model holds already (``keras.Model(model.input, layer.output)``, the
+        # feature-extractor recipe): Keras shares their weights between the models. strata's
+        # models each hold their weights, so these layers stay the other model's, and their
+        # weights are copied from it when this model runs and back after it trains.
+        self._shared = {}
         for layer in order:
             if isinstance(layer, Model):
                 self._take_nested_layers(layer)
+            elif isinstance(getattr(layer, "_model", None), Model) and not isinstance(layer, InputLayer):
+                self._shared[layer.name] = layer._model
             else:
                 layer._model = self
 
@@ -125,6 +132,47 @@ class Model(WeightLists):
     def outputs(self):
         return list(self._outputs)
 
+    @property
+    def input(self):
+        """Keras's ``model.input``: the symbolic input (a list for several)."""
+        return self._inputs[0] if not self._multi_input else list(self._inputs)
+
+    @property
+    def output(self):
+        """Keras's ``model.output``: the symbolic output (a list for several)."""
+        return self._outputs[0] if not self._multi_output else list(self._outputs)
+
+    @property
+    def input_shape(self):
+        """Keras's ``input_shape``: ``(None, ...)`` (a list of them for several inputs)."""
+        shapes = self._known_shapes("input", lambda engine: engine.input_shapes())
+        return shapes if self._input_count() > 1 else shapes[0]
+
+    @property
+    def output_shape(self):
+        """Keras's ``output_shape``: ``(None, ...)`` (a list of them for several outputs)."""
+        shapes = self._known_shapes("output", lambda engine: engine.output_shapes())
+        return shapes if len(shapes) > 1 else shapes[0]
+
+    def _known_shapes(self, what, read):
+        engine = self._make_engine()
+        shapes = read(engine) if engine.input_shapes() else []
+        if not shapes and what == "input" and not isinstance(self, (Sequential, _Loaded)):
+            shapes = [tensor._layer._config["shape"] for tensor in self._inputs]
+        if not shapes:
+            raise AttributeError(f"{type(self).__name__} model '{self.name}' has no defined {what} shape yet.")
+        return [(None, *shape) for shape in shapes]
+
+    @property
+    def metrics_names(self):
+        """Keras 3's ``metrics_names``: ``[]`` before ``compile``, then ``["loss"]``, and
+        ``["loss", "compile_metrics"]`` when compile was given metrics (Keras 3 names its
+        metrics' container so; the metrics' own names are the keys of ``evaluate(...,
+        return_dict=True)`` and of ``history``)."""
+        if self.optimizer is None:
+            return []
+        return ["loss", "compile_metrics"] if self._metric_keys else ["loss"]
+
     def get_layer(self, name=None, index=None):
         layers = self.layers
         if index is not None:
@@ -139,6 +187,29 @@ class Model(WeightLists):
     def _engine_or_none(self):
         return self._engine
 
+    def _synced_engine(self):
+        """The engine, with the weights of layers shared with another model copied from it."""
+        engine = self._make_engine()
+        shared = getattr(self, "_shared", {})
+        if shared and engine.input_shapes() and not getattr(self, "_syncing", False):
+            self._syncing = True
+            try:
+                for name, owner in shared.items():
+                    weights = list(owner._make_engine().get_weights(name))
+                    if weights:
+                        engine.set_weights(weights, name)
+            finally:
+                self._syncing = False
+        return engine
+
+    def _sync_back(self):
+        """After this model changed the weights of layers it shares: the models holding them
+        get them too."""
+        for name, owner in getattr(self, "_shared", {}).items():
+            weights = list(self._engine.get_weights(name))
+            if weights:
+                owner._make_engine().set_weights(weights, name)
+
     def _make_engine(self):
         """The engine, built from the layers' configs on first use."""
         if self._engine is None:
@@ -148,7 +219,8 @@ class Model(WeightLists):
                 engine.seed(seed)
             self._engine = engine
             for layer in self._all_layers:
-                layer._model = self
+                if layer.name not in getattr(self, "_shared", {}):
+                    layer._model = self
             shapes = self._declared_shapes()
             if shapes is not None:
                 # Keras builds a model whose input shapes are known at once (weights exist
@@ -224,7 +296,8 @@ class Model(WeightLists):
             settings["metrics"] = [[name for name, _ in lst] for lst in resolved] if per_output \
                 else [name for name, _ in resolved[0]]
             metric_keys = {metrics_module.logged_key(name): shown for lst in resolved for name, shown in lst}
-        engine.compile(json.dumps({"layers": [], "compile": settings}))
+        self._compile_settings = json.dumps({"layers": [], "compile": settings})
+        engine.compile(self._compile_settings)
         self._metric_keys = metric_keys
         optimizer._model = self
         self.optimizer = optimizer
@@ -265,7 +338,7 @@ class Model(WeightLists):
             raise NotImplementedError(f"fit: arguments strata does not support: {', '.join(unsupported)}")
         if shuffle not in (True, False):
             raise NotImplementedError(f"fit: shuffle={shuffle!r}")
-        engine = self._make_engine()
+        engine = self._synced_engine()
         if self.optimizer is None:
             raise ValueError("You must call `compile()` before using the model (fit).")
         xs = self._arrays(x, "x", self._input_count())
@@ -297,6 +370,7 @@ class Model(WeightLists):
             callbacks=[h for h in hooks if h is not None], owner=self)
         shows_learning_rate = any(isinstance(c, (callbacks_module.ReduceLROnPlateau,
                                                  callbacks_module.LearningRateScheduler)) for c in callbacks)
+        self._sync_back()
         history._record(epochs_logs, self._rename, int(initial_epoch), shows_learning_rate)
         self.history = history
         return history
@@ -313,7 +387,7 @@ class Model(WeightLists):
                        if v is not None] + list(kwargs)
         if unsupported:
             raise NotImplementedError(f"evaluate: arguments strata does not support: {', '.join(unsupported)}")
-        engine = self._make_engine()
+        engine = self._synced_engine()
         if self.optimizer is None:
             raise ValueError("You must call `compile()` before using the model (evaluate).")
         xs = self._arrays(x, "x", self._input_count())
@@ -348,7 +422,7 @@ class Model(WeightLists):
         """Keras's ``predict``: an array (a list of arrays for several outputs)."""
         if steps is not None or callbacks is not None or kwargs:
             raise NotImplementedError("predict: steps, callbacks and other arguments are not supported by strata")
-        engine = self._make_engine()
+        engine = self._synced_engine()
         xs = self._arrays(x, "x", self._input_count())
         outputs = engine.predict(xs, _count(batch_size or 32, "batch_size"))
         return outputs if len(outputs) > 1 else outputs[0]
@@ -428,11 +502,12 @@ class Model(WeightLists):
 
     def get_weights(self):
         """Every weight as a NumPy array, layer by layer in Keras's order."""
-        return list(self._make_engine().get_weights())
+        return list(self._synced_engine().get_weights())
 
     def set_weights(self, weights):
         """Sets every weight from a list shaped as ``get_weights()`` returns."""
-        self._make_engine().set_weights([as_float32(w, "weights") for w in weights])
+        self._synced_engine().set_weights([as_float32(w, "weights") for w in weights])
+        self._sync_back()
 
     @property
     def weights(self):
@@ -477,7 +552,7 @@ class Model(WeightLists):
         filepath = os.fspath(filepath)
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(filepath)
-        self._make_engine().save(filepath)
+        self._synced_engine().save(filepath)
 
     def save_weights(self, filepath, overwrite=True):
         raise NotImplementedError("save_weights: use model.save, which keeps the weights with the architecture")
@@ -585,8 +660,45 @@ class Sequential(Model):
             first = {"class_name": "InputLayer", "config": {"name": f"{self.name}_input", "shape": shape}}
         return [first, base._entry()]
 
-    def pop(self):
-        raise NotImplementedError("Sequential.pop")
+    def pop(self, rebuild=True):
+        """Removes the last layer and returns it, as Keras: the other layers keep their weights
+        (and the model its compile settings)."""
+        if self._graph_base is not None:
+            raise NotImplementedError("Sequential.pop on a model whose first layer is a model with branches")
+        layers = [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+        if not layers:
+            raise TypeError("There are no layers in the model.")
+        last = layers[-1]
+        engine = self._engine
+        if engine is None:
+            self._layers.remove(last)
+            last._model = None
+            return last
+        kept = [layer for layer in layers if layer is not last]
+        weights = {layer.name: list(engine.get_weights(layer.name)) for layer in kept}
+        trainable = {layer.name: engine.layer_trainable(layer.name) for layer in kept + [last]}
+        compiled = self._compile_settings if self.optimizer is not None else None
+        for layer in kept + [last]:
+            layer._trainable = trainable[layer.name]
+        self._layers.remove(last)
+        last._model = None
+        self._engine = None
+        engine = self._make_engine()
+        if engine.input_shapes():
+            for name, values in weights.items():
+                if values:
+                    engine.set_weights(values, name)
+        if compiled is not None:
+            engine.compile(compiled)
+        return last
+
+    @property
+    def input(self):
+        raise NotImplementedError(
+            f"Sequential model '{self.name}': model.input (strata's Sequential models have no symbolic tensors; "
+            "build the model with keras.Input and layer calls to use model.input and layer.output)")
+
+    output = input
 
     @property
     def _all_layers(self):
@@ -674,6 +786,13 @@ class _Loaded(Model):
     @property
     def _all_layers(self):
         return self._layers
+
+    @property
+    def input(self):
+        raise NotImplementedError(
+            f"model '{self.name}' read from a file: model.input (call the model on a keras.Input instead)")
+
+    output = input
 
     @property
     def layers(self):
