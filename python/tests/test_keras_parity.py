@@ -180,3 +180,27 @@ def test_a_feature_extractor_shares_the_trained_weights():
     features.fit(x, np.zeros((64, 8)), epochs=1, verbose=0)
     np.testing.assert_array_equal(features.get_weights()[0], model.get_layer("hid").get_weights()[0])
     np.testing.assert_array_equal(features.get_weights()[0], model.get_weights()[0])
+
+
+def test_early_stopping_answers_keras_attributes_after_fit():
+    # Keras 3.15's values for these epochs' logs (its callback driven by hand).
+    cases = [(dict(patience=2), [1.0, 0.8, 0.85, 0.9], "val_loss", (3, 0.8, 2, 1)),
+             (dict(patience=1, monitor="val_accuracy", min_delta=0.01, mode="max"), [0.5, 0.6, 0.605],
+              "val_accuracy", (2, 0.6, 1, 1)),
+             (dict(patience=0, baseline=0.5), [0.9, 0.8], "val_loss", (0, 0.8, 2, 1)),
+             (dict(patience=5), [0.9, 0.8], "val_loss", (0, 0.8, 0, 1))]
+    for arguments, values, monitor, expected in cases:
+        stop = keras.callbacks.EarlyStopping(**arguments)
+        assert (stop.stopped_epoch, stop.best, stop.wait) == (0, None, 0)
+        stop._after_fit(list(range(len(values))), [{monitor: v, "loss": 1.0} for v in values])
+        assert (stop.stopped_epoch, stop.best, stop.wait, stop.best_epoch) == pytest.approx(expected)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(1e-9), loss="mse")
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1.0)
+    history = model.fit(x, np.ones((64, 1)), epochs=10, callbacks=[stop], verbose=0)
+    # Nothing improves by 1.0: Keras stops at the second epoch (index 1).
+    assert len(history.epoch) == 2 and stop.stopped_epoch == 1 and stop.wait == 1
+    assert stop.best == pytest.approx(history.history["loss"][0])

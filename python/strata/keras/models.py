@@ -372,6 +372,11 @@ class Model(WeightLists):
                                                  callbacks_module.LearningRateScheduler)) for c in callbacks)
         self._sync_back()
         history._record(epochs_logs, self._rename, int(initial_epoch), shows_learning_rate)
+        epoch_numbers = history.epoch[-len(epochs_logs):] if epochs_logs else []
+        renamed = [{self._rename(key): float(value) for key, value in logs.items()} for logs in epochs_logs]
+        for callback in callbacks:
+            if hasattr(callback, "_after_fit"):
+                callback._after_fit(epoch_numbers, renamed)
         self.history = history
         return history
 
