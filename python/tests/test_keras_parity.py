@@ -204,3 +204,25 @@ def test_early_stopping_answers_keras_attributes_after_fit():
     # Nothing improves by 1.0: Keras stops at the second epoch (index 1).
     assert len(history.epoch) == 2 and stop.stopped_epoch == 1 and stop.wait == 1
     assert stop.best == pytest.approx(history.history["loss"][0])
+
+
+def test_every_requested_metric_keeps_its_keras_name():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 3, 60), 3)
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy",
+                  metrics=["accuracy", "top_k_categorical_accuracy", keras.metrics.CategoricalAccuracy(name="cat_acc")])
+    history = model.fit(x, y, epochs=1, validation_split=0.2, verbose=0)
+    assert sorted(history.history) == ["accuracy", "cat_acc", "loss", "top_k_categorical_accuracy", "val_accuracy",
+                                       "val_cat_acc", "val_loss", "val_top_k_categorical_accuracy"]
+    assert history.history["accuracy"] == history.history["cat_acc"]
+    results = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(results) == ["accuracy", "cat_acc", "loss", "top_k_categorical_accuracy"]
+    # Keras's order: the loss, then the metrics as compile listed them.
+    assert list(results) == ["loss", "accuracy", "top_k_categorical_accuracy", "cat_acc"]
+    assert model.evaluate(x, y, verbose=0) == list(results.values())
+    with pytest.raises(NotImplementedError, match="one accuracy per output"):
+        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy", "binary_accuracy"])
+    with pytest.raises(NotImplementedError, match="one accuracy per output"):
+        model.compile(optimizer="adam", loss="mse", metrics=["binary_accuracy", "categorical_accuracy"])

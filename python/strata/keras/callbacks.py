@@ -213,7 +213,8 @@ class History(Callback):
             for key, value in logs.items():
                 if key == "learning_rate" and not shows_learning_rate:
                     continue
-                self.history.setdefault(rename(key), []).append(float(value))
+                for name in rename(key):
+                    self.history.setdefault(name, []).append(float(value))
 
 
 class ProgbarLogger(Callback):

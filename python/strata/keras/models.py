@@ -284,6 +284,7 @@ class Model(WeightLists):
                 raise NotImplementedError("compile: loss_weights given as a dict by output name; give a list")
             settings["loss_weights"] = [float(w) for w in loss_weights]
         metric_keys = {}
+        self._metric_sequence = []
         settings["metrics"] = []
         if metrics:
             per_output = isinstance(metrics, (list, tuple)) and metrics and all(
@@ -295,7 +296,16 @@ class Model(WeightLists):
                         for lst in lists]
             settings["metrics"] = [[name for name, _ in lst] for lst in resolved] if per_output \
                 else [name for name, _ in resolved[0]]
-            metric_keys = {metrics_module.logged_key(name): shown for lst in resolved for name, shown in lst}
+            # Every accuracy strata computes is logged as "accuracy"; several requested (as
+            # "accuracy" and CategoricalAccuracy(name="cat_acc")) are each kept under its name.
+            metric_keys = {}
+            for lst in resolved:
+                metrics_module.check_accuracies([name for name, _ in lst], settings.get("loss"))
+                for name, shown in lst:
+                    names = metric_keys.setdefault(metrics_module.logged_key(name), [])
+                    if shown not in names:
+                        names.append(shown)
+            self._metric_sequence = [(metrics_module.logged_key(name), shown) for lst in resolved for name, shown in lst]
         self._compile_settings = json.dumps({"layers": [], "compile": settings})
         engine.compile(self._compile_settings)
         self._metric_keys = metric_keys
@@ -373,17 +383,25 @@ class Model(WeightLists):
         self._sync_back()
         history._record(epochs_logs, self._rename, int(initial_epoch), shows_learning_rate)
         epoch_numbers = history.epoch[-len(epochs_logs):] if epochs_logs else []
-        renamed = [{self._rename(key): float(value) for key, value in logs.items()} for logs in epochs_logs]
+        renamed = [{name: float(value) for key, value in logs.items() for name in self._rename(key)}
+                   for logs in epochs_logs]
         for callback in callbacks:
             if hasattr(callback, "_after_fit"):
                 callback._after_fit(epoch_numbers, renamed)
         self.history = history
         return history
 
+    def _metric_order(self):
+        """``(strata's key, Keras's name)`` of each metric, in the order compile listed them."""
+        order = getattr(self, "_metric_sequence", None) or [
+            (key, name) for key, names in self._metric_keys.items() for name in names]
+        return order or [("accuracy", "accuracy")]
+
     def _rename(self, key):
-        """strata's metric keys under the names the metrics were given (``acc``, ``my_auc``, ...)."""
+        """strata's metric keys under the names the metrics were given (``acc``, ``my_auc``, ...):
+        a list, as one key can answer several requested metrics."""
         prefix = "val_" if key.startswith("val_") else ""
-        return prefix + self._metric_keys.get(key[len(prefix):], key[len(prefix):])
+        return [prefix + name for name in self._metric_keys.get(key[len(prefix):], [key[len(prefix):]])]
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
@@ -407,15 +425,15 @@ class Model(WeightLists):
                 results[f"{name}_loss"] = output_loss
             for name, _, output_accuracy, output_metrics in outputs:
                 values = dict(output_metrics, accuracy=output_accuracy)
-                for key in self._metric_keys or ["accuracy"]:
+                for key, shown in self._metric_order():
                     if values.get(key) is not None:
-                        results[f"{name}_{self._rename(key)}"] = values[key]
+                        results[f"{name}_{shown}"] = values[key]
         else:
             values = dict(metrics, accuracy=accuracy)
             # Keras's order: the metrics as compile listed them.
-            for key in self._metric_keys or ["accuracy"]:
+            for key, shown in self._metric_order():
                 if values.get(key) is not None:
-                    results[self._rename(key)] = values[key]
+                    results[shown] = values[key]
         if _verbosity(verbose):
             _print_evaluation(results, -(-len(xs[0]) // batch_size), seconds, _verbosity(verbose))
         if return_dict:
@@ -784,7 +802,7 @@ class _Loaded(Model):
             self.optimizer._model = self
             metrics = compile_config.get("metrics") or []
             flat = [m for entry in metrics for m in (entry if isinstance(entry, list) else [entry])]
-            self._metric_keys = {key: key for key in flat}
+            self._metric_keys = {key: [key] for key in flat}
         else:
             self.optimizer = None
 
