@@ -68,6 +68,13 @@ ACTIVATIONS = {
     "mish": lambda x: as_tensor(_array(x) * np.tanh(np.logaddexp(0, _array(x)))),
 }
 
+# A function of this package given as a layer's activation (``Dense(3, activation=tf.nn.relu)``)
+# is written into the model by its name, which strata computes in Rust.
+for _name, _function in ACTIVATIONS.items():
+    if not hasattr(_function, "_keras_name"):
+        _function._keras_name = _name
+del _name, _function
+
 
 def _pair(y_true, y_pred):
     y_pred = _array(y_pred)

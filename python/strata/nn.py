@@ -18,6 +18,9 @@ def leaky_relu(features, alpha=0.2):
     return relu(features, negative_slope=alpha)
 
 
+leaky_relu._keras_name = "leaky_relu"
+
+
 __all__ = ["softmax", "log_softmax", "relu", "relu6", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign",
            "silu", "swish", "gelu", "leaky_relu"]
 

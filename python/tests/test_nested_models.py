@@ -34,7 +34,7 @@ def test_a_called_base_runs_as_its_layers_and_trains_frozen(tmp_path):
     model.count_params()
     kernel, bias = randomize(model.get_layer("head"), rng)
     np.testing.assert_allclose(model.predict(x, verbose=0), features @ kernel + bias, atol=1e-5)
-    assert [layer.name for layer in model.layers] == ["base", "head"]
+    assert [layer.name for layer in model.layers] == ["image", "base", "head"]
     assert model.count_params() == 42 + 28 + 10
 
     base.trainable = False

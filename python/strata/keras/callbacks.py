@@ -93,11 +93,53 @@ def _mode(mode, callback):
 
 
 class EarlyStopping(_Native):
+    """Runs in Rust; after ``fit`` it answers Keras's ``stopped_epoch``, ``best``, ``wait`` and
+    ``best_epoch``, worked out from the epochs' logs by Keras's own rule."""
+
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
                  restore_best_weights=False, start_from_epoch=0):
         super().__init__(monitor=monitor, min_delta=float(min_delta), patience=int(patience), verbose=int(verbose),
                          mode=_mode(mode, "EarlyStopping"), baseline=baseline,
                          restore_best_weights=bool(restore_best_weights), start_from_epoch=int(start_from_epoch))
+        self.monitor, self.mode, self.patience, self.baseline = monitor, mode, int(patience), baseline
+        self.min_delta = abs(float(min_delta))
+        self.start_from_epoch = int(start_from_epoch)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = None
+        self.best_epoch = 0
+
+    def _after_fit(self, epochs, logs):
+        """Keras's ``on_train_begin`` and ``on_epoch_end`` replayed over the epochs' logs."""
+        self.wait, self.stopped_epoch, self.best, self.best_epoch = 0, 0, None, 0
+        name = self.monitor[4:] if self.monitor.startswith("val_") else self.monitor
+        lower = self.mode == "min" or (self.mode == "auto" and not _higher_is_better(name))
+        delta = -self.min_delta if lower else self.min_delta
+
+        def improves(value, reference):
+            if reference is None:
+                return True
+            return value - delta < reference if lower else value - delta > reference
+
+        for epoch, values in zip(epochs, logs):
+            current = values.get(self.monitor)
+            if current is None or epoch < self.start_from_epoch:
+                continue
+            self.wait += 1
+            if improves(current, self.best):
+                self.best, self.best_epoch = current, epoch
+                if self.baseline is None or improves(current, self.baseline):
+                    self.wait = 0
+                continue
+            if self.wait >= self.patience and epoch > 0:
+                self.stopped_epoch = epoch
+
+
+def _higher_is_better(metric):
+    """Keras's direction of a metric in ``mode="auto"``: up for accuracies, AUC, precision and
+    recall, down for losses and errors."""
+    return any(part in metric for part in ("acc", "auc", "precision", "recall"))
 
 
 class ModelCheckpoint(_Native):
@@ -171,7 +213,8 @@ class History(Callback):
             for key, value in logs.items():
                 if key == "learning_rate" and not shows_learning_rate:
                     continue
-                self.history.setdefault(rename(key), []).append(float(value))
+                for name in rename(key):
+                    self.history.setdefault(name, []).append(float(value))
 
 
 class ProgbarLogger(Callback):

@@ -29,6 +29,10 @@ class KerasTensor:
         shape = self._layer._config.get("shape") if isinstance(self._layer, InputLayer) else None
         return (None, *shape) if shape is not None else None
 
+    @property
+    def dtype(self):
+        return self._layer.dtype if isinstance(self._layer, InputLayer) else "float32"
+
     def _reference(self):
         if getattr(self._layer, "_is_model", False):
             # A nested model's calls: Keras 3's three elements, numbered from 0 (tf.keras 2's
@@ -132,6 +136,9 @@ class Layer(Serializable, WeightLists):
 
     #: Keras's positional parameters of the class, in order.
     _positional = ()
+
+    #: What strata computes in (an InputLayer keeps the dtype it was declared with).
+    dtype = "float32"
 
     def __init__(self, *args, **kwargs):
         class_name = type(self).class_name or type(self).__name__
@@ -283,6 +290,69 @@ class Layer(Serializable, WeightLists):
     def __repr__(self):
         return f"<{type(self).class_name or type(self).__name__} name={self.name}>"
 
+    @property
+    def output(self):
+        """Keras's ``layer.output``: the symbolic tensor of the layer's one call (a list for a
+        layer with several outputs)."""
+        if isinstance(self, InputLayer):
+            return KerasTensor(self, 0, 0)
+        if len(self._inbound_nodes) != 1:
+            raise AttributeError(
+                f"The layer {self.name} has {'never been called' if not self._inbound_nodes else 'multiple inbound nodes'}"
+                " and thus has no defined output.")
+        if self._config.get("return_state"):
+            return [KerasTensor(self, 0, i) for i in range(3 if type(self).__name__ == "LSTM" else 2)]
+        return KerasTensor(self, 0, 0)
+
+    @property
+    def input(self):
+        """Keras's ``layer.input``: what the layer's one call read."""
+        if isinstance(self, InputLayer):
+            return KerasTensor(self, 0, 0)
+        if len(self._inbound_nodes) != 1:
+            raise AttributeError(f"The layer {self.name} has no defined input (called "
+                                 f"{len(self._inbound_nodes)} times).")
+        node = self._inbound_nodes[0]
+        return node[0] if len(node) == 1 else list(node)
+
+    def __getattr__(self, name):
+        """Keras's config attributes (``layer.units``, ``layer.activation``, ``layer.filters``,
+        ...): what the layer was given, else the default strata's engine filled in."""
+        if name.startswith("_") or name not in _CONFIG_ATTRIBUTES:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        config = self.__dict__.get("_config", {})
+        if name not in config:
+            config = self._engine_config()
+        if name not in config:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        value = config[name]
+        if name in ("activation", "recurrent_activation"):
+            from . import activations
+
+            return activations.get(value)
+        return tuple(value) if isinstance(value, list) else value
+
+    def _engine_config(self):
+        engine = self._built_engine() if self.__dict__.get("_model") is not None else None
+        if engine is None:
+            return {}
+        import json
+
+        description = json.loads(engine.config())
+        for entry in description.get("config", {}).get("layers", []):
+            config = entry.get("config", {})
+            if config.get("name", entry.get("name")) == self.name:
+                return config
+        return {}
+
+
+#: Config arguments a layer answers as attributes, as Keras's layers keep them.
+_CONFIG_ATTRIBUTES = {
+    "units", "activation", "recurrent_activation", "use_bias", "filters", "kernel_size", "strides", "padding",
+    "dilation_rate", "pool_size", "rate", "return_sequences", "return_state", "input_dim", "output_dim",
+    "num_heads", "key_dim", "axis", "epsilon", "momentum", "target_shape", "mask_zero", "go_backwards",
+}
+
 
 class InputLayer(Layer):
     """Keras's ``InputLayer(shape=...)`` (``input_shape=`` / ``batch_shape=`` too)."""
@@ -291,6 +361,9 @@ class InputLayer(Layer):
     _positional = ("shape",)
 
     def __init__(self, *args, **kwargs):
+        # Keras keeps an input's dtype (int32 token ids, float64 data, uint8 images); strata
+        # computes in float32 and converts the arrays it is given as Keras would convert them.
+        self.dtype = _input_dtype(kwargs.pop("dtype", None))
         super().__init__(*args, **kwargs)
         config = self._config
         if "input_shape" in config:
@@ -300,6 +373,21 @@ class InputLayer(Layer):
         if config.get("shape") is None:
             raise ValueError("InputLayer needs a shape")
         config["shape"] = [int(d) if d is not None else None for d in config["shape"]]
+
+
+def _input_dtype(dtype):
+    """The name of a numeric dtype given to an input (``"int32"``, ``np.uint8``, ``tf.float64``);
+    other dtypes (strings, complex numbers) raise."""
+    if dtype is None:
+        return "float32"
+    try:
+        name = np.dtype(getattr(dtype, "name", dtype)).name
+    except TypeError:
+        name = None
+    if name is None or np.dtype(name).kind not in "biuf":
+        raise NotImplementedError(f"keras.Input: strata takes numeric inputs (computed in float32), "
+                                  f"not dtype={dtype!r}")
+    return name
 
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None):
@@ -541,6 +629,32 @@ for _name in _strata.layer_classes():
         globals()[_name] = _layer_class(_name)
         __all__.append(_name)
 del _name
+
+
+# Keras's functional helpers of the merge layers: ``layers.concatenate([a, b], axis=-1)`` is
+# ``layers.Concatenate(axis=-1)([a, b])``.
+def concatenate(inputs, axis=-1, **kwargs):
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def _merge_function(class_name):
+    def merge(inputs, **kwargs):
+        return globals()[class_name](**kwargs)(inputs)
+
+    merge.__name__ = snake_case(class_name)
+    merge.__doc__ = f"Keras's ``layers.{merge.__name__}(inputs)``: ``layers.{class_name}()(inputs)``."
+    return merge
+
+
+for _name in ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]:
+    globals()[snake_case(_name)] = _merge_function(_name)
+    __all__.append(snake_case(_name))
+del _name
+__all__.append("concatenate")
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    raise NotImplementedError("strata has no layer keras.layers.Dot (keras.layers.dot)")
 
 
 def __getattr__(name):

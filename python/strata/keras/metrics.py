@@ -105,6 +105,25 @@ def logged_key(name):
     return "accuracy" if name in _NAMES else name
 
 
+# The accuracy Keras's "accuracy" is for each crossentropy loss.
+_ACCURACY_OF_LOSS = {"binary_crossentropy": "binary_accuracy", "categorical_crossentropy": "categorical_accuracy",
+                     "sparse_categorical_crossentropy": "sparse_categorical_accuracy"}
+
+
+def check_accuracies(names, loss):
+    """strata computes one accuracy per output: several accuracies requested together must be
+    the same one (``"accuracy"`` is the loss's), else ``NotImplementedError``."""
+    kinds = {name for name in names if name in _NAMES and name not in ("accuracy", "acc")}
+    generic = any(name in ("accuracy", "acc") for name in names)
+    if generic and kinds and isinstance(loss, str):
+        kinds.add(_ACCURACY_OF_LOSS.get(loss, f"the accuracy Keras picks for {loss}"))
+    elif generic and kinds:
+        kinds.add("the accuracy Keras picks for each output")
+    if len(kinds) > 1:
+        raise NotImplementedError(
+            f"compile: metrics {', '.join(sorted(kinds))} together (strata computes one accuracy per output)")
+
+
 def resolve(metric):
     """``(strata's name, the name Keras shows)`` of a metric given as a name or object."""
     if isinstance(metric, Metric):

@@ -79,11 +79,21 @@ class Model(WeightLists):
 
         for t in self._outputs:
             visit(t._layer)
+        keras_order = _keras_layer_order(self._inputs, self._outputs)
+        if {id(layer) for layer in keras_order} == seen:
+            order = keras_order
         self._all_layers = order
         self._weight_sources = []
+        # Layers another model holds already (``keras.Model(model.input, layer.output)``, the
+        # feature-extractor recipe): Keras shares their weights between the models. strata's
+        # models each hold their weights, so these layers stay the other model's, and their
+        # weights are copied from it when this model runs and back after it trains.
+        self._shared = {}
         for layer in order:
             if isinstance(layer, Model):
                 self._take_nested_layers(layer)
+            elif isinstance(getattr(layer, "_model", None), Model) and not isinstance(layer, InputLayer):
+                self._shared[layer.name] = layer._model
             else:
                 layer._model = self
 
@@ -106,7 +116,13 @@ class Model(WeightLists):
 
     @property
     def layers(self):
-        return [layer for layer in self._all_layers if not isinstance(layer, InputLayer)]
+        """The layers in Keras 3's order: a functional model lists its InputLayers first (as
+        Keras 3 does), a Sequential model leaves them out."""
+        return list(self._all_layers)
+
+    def _layers_with_state(self):
+        """The layers that have weights or a ``trainable`` of their own (InputLayers left out)."""
+        return [layer for layer in self.layers if not isinstance(layer, InputLayer)]
 
     @property
     def inputs(self):
@@ -115,6 +131,47 @@ class Model(WeightLists):
     @property
     def outputs(self):
         return list(self._outputs)
+
+    @property
+    def input(self):
+        """Keras's ``model.input``: the symbolic input (a list for several)."""
+        return self._inputs[0] if not self._multi_input else list(self._inputs)
+
+    @property
+    def output(self):
+        """Keras's ``model.output``: the symbolic output (a list for several)."""
+        return self._outputs[0] if not self._multi_output else list(self._outputs)
+
+    @property
+    def input_shape(self):
+        """Keras's ``input_shape``: ``(None, ...)`` (a list of them for several inputs)."""
+        shapes = self._known_shapes("input", lambda engine: engine.input_shapes())
+        return shapes if self._input_count() > 1 else shapes[0]
+
+    @property
+    def output_shape(self):
+        """Keras's ``output_shape``: ``(None, ...)`` (a list of them for several outputs)."""
+        shapes = self._known_shapes("output", lambda engine: engine.output_shapes())
+        return shapes if len(shapes) > 1 else shapes[0]
+
+    def _known_shapes(self, what, read):
+        engine = self._make_engine()
+        shapes = read(engine) if engine.input_shapes() else []
+        if not shapes and what == "input" and not isinstance(self, (Sequential, _Loaded)):
+            shapes = [tensor._layer._config["shape"] for tensor in self._inputs]
+        if not shapes:
+            raise AttributeError(f"{type(self).__name__} model '{self.name}' has no defined {what} shape yet.")
+        return [(None, *shape) for shape in shapes]
+
+    @property
+    def metrics_names(self):
+        """Keras 3's ``metrics_names``: ``[]`` before ``compile``, then ``["loss"]``, and
+        ``["loss", "compile_metrics"]`` when compile was given metrics (Keras 3 names its
+        metrics' container so; the metrics' own names are the keys of ``evaluate(...,
+        return_dict=True)`` and of ``history``)."""
+        if self.optimizer is None:
+            return []
+        return ["loss", "compile_metrics"] if self._metric_keys else ["loss"]
 
     def get_layer(self, name=None, index=None):
         layers = self.layers
@@ -130,6 +187,29 @@ class Model(WeightLists):
     def _engine_or_none(self):
         return self._engine
 
+    def _synced_engine(self):
+        """The engine, with the weights of layers shared with another model copied from it."""
+        engine = self._make_engine()
+        shared = getattr(self, "_shared", {})
+        if shared and engine.input_shapes() and not getattr(self, "_syncing", False):
+            self._syncing = True
+            try:
+                for name, owner in shared.items():
+                    weights = list(owner._make_engine().get_weights(name))
+                    if weights:
+                        engine.set_weights(weights, name)
+            finally:
+                self._syncing = False
+        return engine
+
+    def _sync_back(self):
+        """After this model changed the weights of layers it shares: the models holding them
+        get them too."""
+        for name, owner in getattr(self, "_shared", {}).items():
+            weights = list(self._engine.get_weights(name))
+            if weights:
+                owner._make_engine().set_weights(weights, name)
+
     def _make_engine(self):
         """The engine, built from the layers' configs on first use."""
         if self._engine is None:
@@ -139,7 +219,8 @@ class Model(WeightLists):
                 engine.seed(seed)
             self._engine = engine
             for layer in self._all_layers:
-                layer._model = self
+                if layer.name not in getattr(self, "_shared", {}):
+                    layer._model = self
             shapes = self._declared_shapes()
             if shapes is not None:
                 # Keras builds a model whose input shapes are known at once (weights exist
@@ -203,6 +284,7 @@ class Model(WeightLists):
                 raise NotImplementedError("compile: loss_weights given as a dict by output name; give a list")
             settings["loss_weights"] = [float(w) for w in loss_weights]
         metric_keys = {}
+        self._metric_sequence = []
         settings["metrics"] = []
         if metrics:
             per_output = isinstance(metrics, (list, tuple)) and metrics and all(
@@ -214,8 +296,18 @@ class Model(WeightLists):
                         for lst in lists]
             settings["metrics"] = [[name for name, _ in lst] for lst in resolved] if per_output \
                 else [name for name, _ in resolved[0]]
-            metric_keys = {metrics_module.logged_key(name): shown for lst in resolved for name, shown in lst}
-        engine.compile(json.dumps({"layers": [], "compile": settings}))
+            # Every accuracy strata computes is logged as "accuracy"; several requested (as
+            # "accuracy" and CategoricalAccuracy(name="cat_acc")) are each kept under its name.
+            metric_keys = {}
+            for lst in resolved:
+                metrics_module.check_accuracies([name for name, _ in lst], settings.get("loss"))
+                for name, shown in lst:
+                    names = metric_keys.setdefault(metrics_module.logged_key(name), [])
+                    if shown not in names:
+                        names.append(shown)
+            self._metric_sequence = [(metrics_module.logged_key(name), shown) for lst in resolved for name, shown in lst]
+        self._compile_settings = json.dumps({"layers": [], "compile": settings})
+        engine.compile(self._compile_settings)
         self._metric_keys = metric_keys
         optimizer._model = self
         self.optimizer = optimizer
@@ -256,7 +348,7 @@ class Model(WeightLists):
             raise NotImplementedError(f"fit: arguments strata does not support: {', '.join(unsupported)}")
         if shuffle not in (True, False):
             raise NotImplementedError(f"fit: shuffle={shuffle!r}")
-        engine = self._make_engine()
+        engine = self._synced_engine()
         if self.optimizer is None:
             raise ValueError("You must call `compile()` before using the model (fit).")
         xs = self._arrays(x, "x", self._input_count())
@@ -288,14 +380,28 @@ class Model(WeightLists):
             callbacks=[h for h in hooks if h is not None], owner=self)
         shows_learning_rate = any(isinstance(c, (callbacks_module.ReduceLROnPlateau,
                                                  callbacks_module.LearningRateScheduler)) for c in callbacks)
+        self._sync_back()
         history._record(epochs_logs, self._rename, int(initial_epoch), shows_learning_rate)
+        epoch_numbers = history.epoch[-len(epochs_logs):] if epochs_logs else []
+        renamed = [{name: float(value) for key, value in logs.items() for name in self._rename(key)}
+                   for logs in epochs_logs]
+        for callback in callbacks:
+            if hasattr(callback, "_after_fit"):
+                callback._after_fit(epoch_numbers, renamed)
         self.history = history
         return history
 
+    def _metric_order(self):
+        """``(strata's key, Keras's name)`` of each metric, in the order compile listed them."""
+        order = getattr(self, "_metric_sequence", None) or [
+            (key, name) for key, names in self._metric_keys.items() for name in names]
+        return order or [("accuracy", "accuracy")]
+
     def _rename(self, key):
-        """strata's metric keys under the names the metrics were given (``acc``, ``my_auc``, ...)."""
+        """strata's metric keys under the names the metrics were given (``acc``, ``my_auc``, ...):
+        a list, as one key can answer several requested metrics."""
         prefix = "val_" if key.startswith("val_") else ""
-        return prefix + self._metric_keys.get(key[len(prefix):], key[len(prefix):])
+        return [prefix + name for name in self._metric_keys.get(key[len(prefix):], [key[len(prefix):]])]
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
@@ -304,7 +410,7 @@ class Model(WeightLists):
                        if v is not None] + list(kwargs)
         if unsupported:
             raise NotImplementedError(f"evaluate: arguments strata does not support: {', '.join(unsupported)}")
-        engine = self._make_engine()
+        engine = self._synced_engine()
         if self.optimizer is None:
             raise ValueError("You must call `compile()` before using the model (evaluate).")
         xs = self._arrays(x, "x", self._input_count())
@@ -319,15 +425,15 @@ class Model(WeightLists):
                 results[f"{name}_loss"] = output_loss
             for name, _, output_accuracy, output_metrics in outputs:
                 values = dict(output_metrics, accuracy=output_accuracy)
-                for key in self._metric_keys or ["accuracy"]:
+                for key, shown in self._metric_order():
                     if values.get(key) is not None:
-                        results[f"{name}_{self._rename(key)}"] = values[key]
+                        results[f"{name}_{shown}"] = values[key]
         else:
             values = dict(metrics, accuracy=accuracy)
             # Keras's order: the metrics as compile listed them.
-            for key in self._metric_keys or ["accuracy"]:
+            for key, shown in self._metric_order():
                 if values.get(key) is not None:
-                    results[self._rename(key)] = values[key]
+                    results[shown] = values[key]
         if _verbosity(verbose):
             _print_evaluation(results, -(-len(xs[0]) // batch_size), seconds, _verbosity(verbose))
         if return_dict:
@@ -339,14 +445,23 @@ class Model(WeightLists):
         """Keras's ``predict``: an array (a list of arrays for several outputs)."""
         if steps is not None or callbacks is not None or kwargs:
             raise NotImplementedError("predict: steps, callbacks and other arguments are not supported by strata")
-        engine = self._make_engine()
+        engine = self._synced_engine()
         xs = self._arrays(x, "x", self._input_count())
         outputs = engine.predict(xs, _count(batch_size or 32, "batch_size"))
         return outputs if len(outputs) > 1 else outputs[0]
 
-    def __call__(self, x, training=False, mask=None):
+    def __call__(self, x, training=None, mask=None):
         many = isinstance(x, (list, tuple))
         tensors = list(x) if many else [x]
+        if training:
+            # Keras runs the layers in training mode (Dropout drops, BatchNormalization uses the
+            # batch's statistics); strata's forward pass outside fit is the inference one.
+            raise NotImplementedError(
+                f"model '{self.name}' called with training=True: strata runs a model called on data, or "
+                "called as a layer of another model, in inference mode; call it with training=False (or "
+                "leave training out), and fit trains it")
+        if mask is not None:
+            raise NotImplementedError(f"model '{self.name}' called with mask=: strata carries masks itself")
         if any(isinstance(t, KerasTensor) for t in tensors):
             return self._call_symbolic(tensors)
         # TensorFlow programs call ``.numpy()`` on the result: a strata.Tensor answers it.
@@ -410,11 +525,12 @@ class Model(WeightLists):
 
     def get_weights(self):
         """Every weight as a NumPy array, layer by layer in Keras's order."""
-        return list(self._make_engine().get_weights())
+        return list(self._synced_engine().get_weights())
 
     def set_weights(self, weights):
         """Sets every weight from a list shaped as ``get_weights()`` returns."""
-        self._make_engine().set_weights([as_float32(w, "weights") for w in weights])
+        self._synced_engine().set_weights([as_float32(w, "weights") for w in weights])
+        self._sync_back()
 
     @property
     def weights(self):
@@ -429,11 +545,11 @@ class Model(WeightLists):
 
     @property
     def trainable(self):
-        return any(layer.trainable for layer in self.layers)
+        return any(layer.trainable for layer in self._layers_with_state())
 
     @trainable.setter
     def trainable(self, value):
-        for layer in self.layers:
+        for layer in self._layers_with_state():
             layer.trainable = value
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
@@ -459,7 +575,7 @@ class Model(WeightLists):
         filepath = os.fspath(filepath)
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(filepath)
-        self._make_engine().save(filepath)
+        self._synced_engine().save(filepath)
 
     def save_weights(self, filepath, overwrite=True):
         raise NotImplementedError("save_weights: use model.save, which keeps the weights with the architecture")
@@ -567,8 +683,45 @@ class Sequential(Model):
             first = {"class_name": "InputLayer", "config": {"name": f"{self.name}_input", "shape": shape}}
         return [first, base._entry()]
 
-    def pop(self):
-        raise NotImplementedError("Sequential.pop")
+    def pop(self, rebuild=True):
+        """Removes the last layer and returns it, as Keras: the other layers keep their weights
+        (and the model its compile settings)."""
+        if self._graph_base is not None:
+            raise NotImplementedError("Sequential.pop on a model whose first layer is a model with branches")
+        layers = [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+        if not layers:
+            raise TypeError("There are no layers in the model.")
+        last = layers[-1]
+        engine = self._engine
+        if engine is None:
+            self._layers.remove(last)
+            last._model = None
+            return last
+        kept = [layer for layer in layers if layer is not last]
+        weights = {layer.name: list(engine.get_weights(layer.name)) for layer in kept}
+        trainable = {layer.name: engine.layer_trainable(layer.name) for layer in kept + [last]}
+        compiled = self._compile_settings if self.optimizer is not None else None
+        for layer in kept + [last]:
+            layer._trainable = trainable[layer.name]
+        self._layers.remove(last)
+        last._model = None
+        self._engine = None
+        engine = self._make_engine()
+        if engine.input_shapes():
+            for name, values in weights.items():
+                if values:
+                    engine.set_weights(values, name)
+        if compiled is not None:
+            engine.compile(compiled)
+        return last
+
+    @property
+    def input(self):
+        raise NotImplementedError(
+            f"Sequential model '{self.name}': model.input (strata's Sequential models have no symbolic tensors; "
+            "build the model with keras.Input and layer calls to use model.input and layer.output)")
+
+    output = input
 
     @property
     def _all_layers(self):
@@ -649,7 +802,7 @@ class _Loaded(Model):
             self.optimizer._model = self
             metrics = compile_config.get("metrics") or []
             flat = [m for entry in metrics for m in (entry if isinstance(entry, list) else [entry])]
-            self._metric_keys = {key: key for key in flat}
+            self._metric_keys = {key: [key] for key in flat}
         else:
             self.optimizer = None
 
@@ -658,8 +811,18 @@ class _Loaded(Model):
         return self._layers
 
     @property
+    def input(self):
+        raise NotImplementedError(
+            f"model '{self.name}' read from a file: model.input (call the model on a keras.Input instead)")
+
+    output = input
+
+    @property
     def layers(self):
-        return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+        # Keras 3 lists a functional model's InputLayers, not a Sequential model's.
+        if self._class_name == "Sequential":
+            return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+        return list(self._layers)
 
     def _input_count(self):
         return len(self._inputs)
@@ -689,6 +852,51 @@ def _print_evaluation(results, steps, seconds, verbose):
         print(f"{steps}/{steps} " + "\u2501" * 20 + f" {total} {per_step_text} - {metrics}")
     else:
         print(f"{steps}/{steps} - {total} - {per_step_text} - {metrics}")
+
+
+def _keras_layer_order(inputs, outputs):
+    """A functional model's layers in Keras 3's order (``Functional.layers``, the order of its
+    config, summary and weights): deepest first (the InputLayers at the top), and layers of one
+    depth in the order a depth-first walk from the outputs meets them."""
+    indices, finished, in_progress, nodes = {}, set(), set(), []
+    input_ids = {id(t) for t in inputs}
+    layers = {}
+
+    def walk(tensor):
+        layer, node = tensor._layer, (id(tensor._layer), tensor._node_index)
+        if node in finished:
+            return
+        if node in in_progress:
+            raise ValueError(f"keras.Model: the graph has a cycle at layer '{layer.name}'")
+        layers[id(layer)] = layer
+        indices.setdefault(id(layer), len(indices))
+        in_progress.add(node)
+        if not isinstance(layer, InputLayer) and id(tensor) not in input_ids:
+            for parent in layer._inbound_nodes[tensor._node_index]:
+                walk(parent)
+        finished.add(node)
+        in_progress.remove(node)
+        nodes.append((tensor._layer, tensor._node_index))
+
+    for tensor in outputs:
+        walk(tensor)
+    node_depths, layer_depths = {}, {}
+    for layer, index in reversed(nodes):
+        key = (id(layer), index)
+        depth = max(node_depths.setdefault(key, 0), layer_depths.get(id(layer), 0))
+        layer_depths[id(layer)] = depth
+        node_depths[key] = depth
+        if not isinstance(layer, InputLayer):
+            for parent in layer._inbound_nodes[index]:
+                parent_key = (id(parent._layer), parent._node_index)
+                node_depths[parent_key] = max(depth + 1, node_depths.get(parent_key, 0))
+    for tensor in inputs:
+        # An input the outputs do not read comes last, as in Keras.
+        if id(tensor._layer) not in layer_depths:
+            layers[id(tensor._layer)] = tensor._layer
+            layer_depths[id(tensor._layer)] = 0
+            indices[id(tensor._layer)] = -1
+    return sorted(layers.values(), key=lambda layer: (-layer_depths[id(layer)], indices[id(layer)]))
 
 
 def _is_chain(model):

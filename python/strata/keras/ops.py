@@ -19,6 +19,7 @@ def _op(name, activation):
         return function(x, *args, **kwargs)
 
     op.__name__ = name
+    op._keras_name = activation  # as a layer's activation, by its name
     return op
 
 
