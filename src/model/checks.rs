@@ -162,8 +162,9 @@ fn check_class_indices(y: &Tensor, output_shape: &[usize], loss: Loss, which: &s
     }) {
         return Err(Error::Data(format!(
             "{which} holds label {bad} at row {row}, which is not a class index of the model's {classes} outputs \
-             ({} expects an integer in 0..{classes})",
-            loss.name()
+             ({} expects an integer from 0 to {})",
+            loss.name(),
+            classes.saturating_sub(1)
         )));
     }
     Ok(())
