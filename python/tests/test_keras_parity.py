@@ -226,3 +226,27 @@ def test_every_requested_metric_keeps_its_keras_name():
         model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy", "binary_accuracy"])
     with pytest.raises(NotImplementedError, match="one accuracy per output"):
         model.compile(optimizer="adam", loss="mse", metrics=["binary_accuracy", "categorical_accuracy"])
+
+
+def test_callbacks_see_the_logs_and_params_keras_gives_them():
+    # Keras 3.15 on this program: params {'verbose': 0, 'epochs': 1, 'steps': 3} and epoch logs
+    # {'accuracy', 'loss', 'val_accuracy', 'val_loss'} in that order, no learning rate.
+    x = np.random.default_rng(0).random((64, 4)).astype("float32")
+    y = (x.sum(1) > 2).astype("int32")
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")])
+    seen = {}
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen["epoch"] = list(logs)
+            seen["params"] = dict(self.params)
+
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0, validation_split=0.25, callbacks=[Record()])
+    assert seen["params"] == {"verbose": 0, "epochs": 1, "steps": 3}
+    assert seen["epoch"] == ["acc", "loss", "val_acc", "val_loss"]
+    assert list(history.history) == ["acc", "loss", "val_acc", "val_loss"]
+    # A learning-rate callback adds the rate to the logs, as Keras's do.
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[schedule, Record()])
+    assert seen["epoch"] == ["acc", "learning_rate", "loss"]

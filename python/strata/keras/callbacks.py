@@ -215,6 +215,8 @@ class History(Callback):
                     continue
                 for name in rename(key):
                     self.history.setdefault(name, []).append(float(value))
+        # Keras's order: its logs are sorted by name.
+        self.history = dict(sorted(self.history.items()))
 
 
 class ProgbarLogger(Callback):

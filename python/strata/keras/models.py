@@ -363,23 +363,28 @@ class Model(WeightLists):
                           self._arrays(validation_data[1], "validation y", self._output_count()))
         callbacks = list(callbacks or [])
         history = callbacks_module.History()
+        # Keras trains on the first int(n · (1 − validation_split)) samples.
+        train_rows = int(len(xs[0]) * (1.0 - float(validation_split))) if validation is None else len(xs[0])
         params = {"verbose": _verbosity(verbose), "epochs": int(epochs),
-                  "steps": -(-len(xs[0]) // int(batch_size or 32)) if len(xs[0]) else 0}
+                  "steps": -(-train_rows // int(batch_size or 32))}
+        shows_learning_rate = any(isinstance(c, (callbacks_module.ReduceLROnPlateau,
+                                                 callbacks_module.LearningRateScheduler)) for c in callbacks)
         hooks = []
         for callback in callbacks + [history]:
             if not isinstance(callback, callbacks_module.Callback):
                 raise TypeError(f"fit: callbacks must be keras.callbacks.Callback objects, got {callback!r}")
             callback.set_model(self)
             callback.set_params(params)
-            hooks.append(callback._strata_hook())
+            hook = callback._strata_hook()
+            if hook is not None and hook[0] == "python":
+                hook = ("python", _KerasLogs(callback, self._rename, shows_learning_rate), hook[2])
+            hooks.append(hook)
         self.stop_training = False
         epochs_logs = engine.fit(
             xs, ys, epochs=_count(epochs, "epochs"), batch_size=_count(batch_size or 32, "batch_size"),
             verbose=_verbosity(verbose), validation_split=float(validation_split), validation_data=validation,
             shuffle=bool(shuffle), initial_epoch=_count(initial_epoch, "initial_epoch", minimum=0),
             callbacks=[h for h in hooks if h is not None], owner=self)
-        shows_learning_rate = any(isinstance(c, (callbacks_module.ReduceLROnPlateau,
-                                                 callbacks_module.LearningRateScheduler)) for c in callbacks)
         self._sync_back()
         history._record(epochs_logs, self._rename, int(initial_epoch), shows_learning_rate)
         epoch_numbers = history.epoch[-len(epochs_logs):] if epochs_logs else []
@@ -927,3 +932,27 @@ def _verbosity(verbose):
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     return int(verbose)
+
+
+class _KerasLogs:
+    """Hands the engine's hook calls to a Python callback with the logs Keras would give it:
+    metric keys under the names the metrics were given, in Keras's (sorted) order, and the
+    learning rate only where a learning-rate callback puts it there, as Keras's do."""
+
+    def __init__(self, callback, rename, shows_learning_rate):
+        self._callback = callback
+        self._rename = rename
+        self._shows_learning_rate = shows_learning_rate
+
+    def _translate(self, logs):
+        named = {name: value for key, value in logs.items()
+                 if key != "learning_rate" or self._shows_learning_rate for name in self._rename(key)}
+        return dict(sorted(named.items()))
+
+    def __getattr__(self, hook):
+        method = getattr(self._callback, hook)
+
+        def call(*args):
+            *position, logs = args
+            return method(*position, self._translate(logs))
+        return call
