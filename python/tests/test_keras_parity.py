@@ -250,3 +250,18 @@ def test_callbacks_see_the_logs_and_params_keras_gives_them():
     schedule = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate)
     model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[schedule, Record()])
     assert seen["epoch"] == ["acc", "learning_rate", "loss"]
+
+
+def test_statistics_adapted_before_the_model_is_built_are_its_weights():
+    # TensorFlow's regression tutorial: adapt, then the layer in a model with an Input. Keras
+    # 3.15: 11 weights, the layer's three weights (3,), (3,), () and these predictions.
+    x = np.arange(12, dtype="float32").reshape(4, 3) ** 1.5
+    norm = layers.Normalization(axis=-1)
+    norm.adapt(x)
+    model = keras.Sequential([keras.Input((3,)), norm, layers.Dense(1, kernel_initializer="ones")])
+    assert model.count_params() == 11
+    assert [w.shape for w in norm.get_weights()] == [(3,), (3,), ()]
+    np.testing.assert_allclose(norm.get_weights()[0], x.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(norm.variance), x.var(0), rtol=1e-5)
+    np.testing.assert_allclose(model.predict(x, verbose=0).ravel(), [-3.5568, -1.7844, 0.9567, 4.3845], atol=1e-3)
+    assert len(model.get_weights()) == 5

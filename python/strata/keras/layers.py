@@ -427,9 +427,13 @@ class Normalization(Layer):
         mean = np.mean(data, axis=over).astype(np.float32)
         variance = np.var(data, axis=over).astype(np.float32)
         engine = self._engine()
+        count = np.float32(data.size // max(mean.size, 1))
         if engine is None:
+            # Settings until the model is made; its weights, as Keras's, if the model is built
+            # at once (see `Model._make_engine`).
             self._config["mean"] = mean.tolist()
             self._config["variance"] = variance.tolist()
+            self._adapted = (mean, variance, count)
             return
         current = list(engine.get_weights(self.name))
         if len(current) != 3:
@@ -438,18 +442,22 @@ class Normalization(Layer):
         if current[0].size != mean.size:
             raise ValueError(f"{self.name}: adapt on data with {mean.size} features, where the layer "
                              f"normalizes {current[0].size}")
-        count = np.float32(data.size // max(mean.size, 1))
         engine.set_weights([mean.reshape(current[0].shape), variance.reshape(current[1].shape),
                             np.asarray(count, np.float32).reshape(current[2].shape)], self.name)
 
+    def _statistic(self, index, key):
+        if key in self._config:
+            return as_tensor(np.asarray(self._config[key], np.float32))
+        weights = self.get_weights() if self._model is not None else []
+        return as_tensor(weights[index]) if len(weights) == 3 else None
+
     @property
     def mean(self):
-        return None if "mean" not in self._config else as_tensor(np.asarray(self._config["mean"], np.float32))
+        return self._statistic(0, "mean")
 
     @property
     def variance(self):
-        return None if "variance" not in self._config else as_tensor(
-            np.asarray(self._config["variance"], np.float32))
+        return self._statistic(1, "variance")
 
 
 class _Traced:

@@ -8,6 +8,8 @@ import json
 import os
 import time
 
+import numpy as np
+
 from .. import _strata
 from . import _config, callbacks as callbacks_module, losses as losses_module, metrics as metrics_module
 from . import optimizers as optimizers_module
@@ -213,6 +215,14 @@ class Model(WeightLists):
     def _make_engine(self):
         """The engine, built from the layers' configs on first use."""
         if self._engine is None:
+            # Statistics adapted before the model was made become weights (mean, variance, count,
+            # as Keras's) when the model is built at once; else they stay settings.
+            shapes = self._declared_shapes()
+            adapted = [layer for layer in self._all_layers
+                       if shapes is not None and getattr(layer, "_adapted", None) is not None]
+            for layer in adapted:
+                layer._config.pop("mean", None)
+                layer._config.pop("variance", None)
             engine = _strata.Engine.from_description(json.dumps(self._description()))
             seed = _config.global_seed()
             if seed is not None:
@@ -221,13 +231,17 @@ class Model(WeightLists):
             for layer in self._all_layers:
                 if layer.name not in getattr(self, "_shared", {}):
                     layer._model = self
-            shapes = self._declared_shapes()
             if shapes is not None:
                 # Keras builds a model whose input shapes are known at once (weights exist
                 # before compile: count_params, get_weights).
                 engine.build(shapes)
                 if getattr(self, "_weight_sources", None):
                     self._copy_nested_weights(engine)
+                for layer in adapted:
+                    current = list(engine.get_weights(layer.name))
+                    engine.set_weights([np.asarray(value, np.float32).reshape(weight.shape)
+                                        for value, weight in zip(layer._adapted, current)], layer.name)
+                    layer._adapted = None
         return self._engine
 
     def _declared_shapes(self):
