@@ -49,9 +49,9 @@ impl Reshape {
         let items = value.as_array().ok_or_else(|| invalid(value))?;
         let target = items
             .iter()
-            .map(|item| match item.as_i64() {
-                Some(-1) => Ok(None),
-                Some(size) if size > 0 => usize::try_from(size).map(Some).map_err(|_| invalid(value)),
+            .map(|item| match (item.as_u64(), item.as_i64()) {
+                (Some(size), _) if size > 0 => usize::try_from(size).map(Some).map_err(|_| invalid(value)),
+                (_, Some(-1)) => Ok(None),
                 _ => Err(invalid(value)),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -65,11 +65,16 @@ impl Reshape {
     }
 
     /// `target_shape` as Keras writes it, `-1` for the inferred size.
-    fn keras_target(&self) -> Vec<i64> {
-        self.target_shape
-            .iter()
-            .map(|size| size.map_or(-1, |s| s as i64))
-            .collect()
+    fn keras_target(&self) -> Vec<serde_json::Value> {
+        let size = |size: &Option<usize>| size.map_or(serde_json::json!(-1), |s| serde_json::json!(s));
+        self.target_shape.iter().map(size).collect()
+    }
+
+    /// `target_shape` as a Keras tuple, `(-1, 2)`.
+    fn shown(&self) -> String {
+        let size = |size: &Option<usize>| size.map_or("-1".to_string(), |s| s.to_string());
+        let sizes: Vec<String> = self.target_shape.iter().map(size).collect();
+        format!("({})", sizes.join(", "))
     }
 
     fn shape_error(&self, expected: String, input_shape: &[usize]) -> Error {
@@ -97,7 +102,7 @@ impl Layer for Reshape {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        let shown = || format!("{:?}", self.keras_target()).replace('[', "(").replace(']', ")");
+        let shown = || self.shown();
         if self.target_shape.iter().filter(|size| size.is_none()).count() > 1 {
             return Err(Error::invalid(
                 "target_shape",

@@ -96,10 +96,22 @@ struct Network {
     output_shapes: Vec<Vec<usize>>,
     /// Once built: the bytes of one sample's activations, of the weights, and what the build
     /// checked against the memory budget (see `plan.rs`); `None` beyond 2⁶⁴ bytes.
-    memory: Option<plan::Footprint>,
+    memory: Option<Footprint>,
     /// The names of `layers[..names.indexed]` and the next suffix to try per base name, so
     /// naming a layer costs O(1) however many there are (see `push_unique`).
     names: LayerNames,
+}
+
+/// What a built model's memory comes to, for checking batches against the budget (see
+/// `plan.rs`); each size `None` beyond 2⁶⁴ bytes.
+#[derive(Clone, Copy, Debug)]
+struct Footprint {
+    /// The activations of one sample, all calls' outputs together.
+    sample_bytes: Option<u64>,
+    /// The weights' values.
+    weight_bytes: Option<u64>,
+    /// What building checked against the budget: the weights twice and one sample.
+    built_bytes: Option<u64>,
 }
 
 /// The layer names in use and, per base name (`dense`), the next suffix to try.

@@ -7,7 +7,7 @@
 //! sizes are computed with checked arithmetic, so a shape whose size wraps around 2⁶⁴ is an
 //! error naming its layer, never a small number.
 
-use super::{Model, Source};
+use super::{Footprint, Model, Source};
 use crate::error::{Error, Result, keras_shape};
 use crate::layers::Layer;
 use crate::limits;
@@ -65,20 +65,9 @@ impl Plan {
     }
 }
 
-/// What a built model's memory comes to, for checking batches against the budget.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Footprint {
-    /// The activations of one sample, all calls' outputs together.
-    sample_bytes: Option<u64>,
-    /// The weights' values.
-    weight_bytes: Option<u64>,
-    /// What building checked against the budget: the weights twice and one sample.
-    built_bytes: Option<u64>,
-}
-
 impl Plan {
     /// The plan's [`Footprint`].
-    pub(crate) fn footprint(&self) -> Footprint {
+    pub(super) fn footprint(&self) -> Footprint {
         let built_bytes = self.call_bytes.iter().try_fold(0u64, |total, &b| total.checked_add(b));
         Footprint {
             sample_bytes: self.sample_bytes,
