@@ -637,3 +637,27 @@ fn settings_no_run_could_use_are_refused_when_the_shapes_are_planned() {
         assert!(message.contains(named), "{message}");
     }
 }
+
+#[test]
+fn every_layer_a_file_describes_wrongly_is_named_at_once() {
+    use strata::io::config::{Format, parse};
+    let description = r#"{"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [null, 4]}},
+        {"class_name": "Dense", "config": {"units": 3, "activation": "celu"}},
+        {"class_name": "LayerNormalization", "config": {"rms_scaling": true}},
+        {"class_name": "Dense", "config": {"units": 2, "activation": "squareplus"}}]}}"#;
+    let message = parse(description, Format::Json, "model.json")
+        .err()
+        .unwrap()
+        .to_string();
+    for named in [
+        "3 layers",
+        "layers[1] (Dense)",
+        "'celu'",
+        "layers[2]",
+        "rms_scaling",
+        "'squareplus'",
+    ] {
+        assert!(message.contains(named), "{named}: {message}");
+    }
+}

@@ -30,7 +30,7 @@
 //! {"layers": [...]}}`) loads too, for the layers strata has; its compile settings, which Keras
 //! keeps elsewhere, default to `rmsprop` with a loss chosen from the last layer.
 
-use super::graph_config::{graph_from_config, layer_from_entry};
+use super::graph_config::{graph_from_config, layers_from_entries};
 use crate::error::{Error, Result};
 use crate::losses::Loss;
 use crate::model::Model;
@@ -418,8 +418,8 @@ fn from_value(root: &Value, applications: Option<ApplicationResolver>) -> Result
         graph_from_config(entries, body.get("input_layers"), body.get("output_layers"))?
     } else {
         let mut model = Model::new();
-        for (i, entry) in entries.iter().enumerate() {
-            model.add_boxed(layer_from_entry(i, entry)?);
+        for layer in layers_from_entries(entries)? {
+            model.add_boxed(layer);
         }
         model
     };

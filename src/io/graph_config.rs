@@ -27,6 +27,26 @@ pub(super) fn layer_from_entry(i: usize, entry: &Value) -> Result<Box<dyn Layer>
     layers::from_config(class, config).map_err(|e| Error::Data(format!("layers[{i}] ({class}): {}", e.reason())))
 }
 
+/// The layers of every entry, or one error listing every entry's problem (a file with several
+/// settings strata lacks says so at once, not one per attempt).
+pub(super) fn layers_from_entries(entries: &[Value]) -> Result<Vec<Box<dyn Layer>>> {
+    let (mut layers, mut problems) = (Vec::new(), Vec::new());
+    for (i, entry) in entries.iter().enumerate() {
+        match layer_from_entry(i, entry) {
+            Ok(layer) => layers.push(layer),
+            Err(error) => problems.push(error.reason()),
+        }
+    }
+    match problems.len() {
+        0 => Ok(layers),
+        1 => Err(Error::Data(problems.remove(0))),
+        n => Err(Error::Data(format!(
+            "{n} layers cannot be read:\n  {}",
+            problems.join("\n  ")
+        ))),
+    }
+}
+
 /// A functional model from a config's layer list. Calls are ordered so each comes after its
 /// inputs; a cycle or a reference to a missing layer is an error naming the layers involved.
 /// `input_layers` and `output_layers` (`[["name", node, 0], ...]`) order the model's inputs and
@@ -84,8 +104,8 @@ impl GraphReader {
             placed: Vec::new(),
             output_count: 0,
         };
-        for (i, entry) in entries.iter().enumerate() {
-            let mut layer = layer_from_entry(i, entry)?;
+        let layers = layers_from_entries(entries)?;
+        for (i, (entry, mut layer)) in entries.iter().zip(layers).enumerate() {
             let name = entry
                 .get("name")
                 .and_then(Value::as_str)

@@ -97,7 +97,11 @@ pub(crate) fn required_size(config: &Value, key: &str, class_name: &str) -> Resu
 pub(crate) fn activation(config: &Value, key: &str, default: &str) -> Result<String> {
     match present(config, key) {
         None => Ok(default.into()),
-        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::String(s)) => {
+            // Checked here, so a file's every unknown activation is listed with its layer at once.
+            crate::activations::Activation::from_name(s)?;
+            Ok(s.clone())
+        }
         Some(other) => Err(Error::Data(format!("\"{key}\" must be a name, got {other}"))),
     }
 }
