@@ -265,3 +265,8 @@ def test_statistics_adapted_before_the_model_is_built_are_its_weights():
     np.testing.assert_allclose(np.asarray(norm.variance), x.var(0), rtol=1e-5)
     np.testing.assert_allclose(model.predict(x, verbose=0).ravel(), [-3.5568, -1.7844, 0.9567, 4.3845], atol=1e-3)
     assert len(model.get_weights()) == 5
+
+
+def test_to_categorical_gives_keras_s_float64_rows():
+    one_hot = keras.utils.to_categorical(np.array([[2], [0]]), 3)
+    assert one_hot.dtype == np.float64 and one_hot.tolist() == [[0, 0, 1], [1, 0, 0]]

@@ -6,7 +6,8 @@ from . import _config
 
 
 def to_categorical(x, num_classes=None):
-    """Keras's ``to_categorical``: class indices → one-hot rows (float32)."""
+    """Keras's ``to_categorical``: class indices → one-hot rows (float64, as Keras's for NumPy
+    input; strata converts to float32 when it trains)."""
     x = np.asarray(x)
     if x.dtype.kind not in "iub" and not (x.dtype.kind == "f" and np.all(np.mod(x, 1) == 0)):
         raise TypeError(f"to_categorical needs integer class indices, got dtype {x.dtype}")
@@ -21,7 +22,7 @@ def to_categorical(x, num_classes=None):
         num_classes = int(np.max(x)) + 1 if x.size else 0
     elif x.size and x.max() >= num_classes:
         raise ValueError(f"to_categorical: class index {int(x.max())} is not below num_classes={num_classes}")
-    categorical = np.zeros((x.shape[0], num_classes), dtype="float32")
+    categorical = np.zeros((x.shape[0], num_classes))
     categorical[np.arange(x.shape[0]), x] = 1
     return categorical.reshape(input_shape + (num_classes,))
 
