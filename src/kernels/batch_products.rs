@@ -7,7 +7,7 @@
 //! gemm-f32 packs its operands into blocks on every call. With 32 rows there is little reuse
 //! to pay for packing the 4.7 MB kernel: the two products ran at about 140 GFLOP/s on two
 //! threads, against gemm's 442 on large squares. Here the kernel is streamed once, straight
-//! from memory, into the register tiles of [`small_gemm`], each tile summing a few rows of the
+//! from memory, into the register tiles of [`small_gemm`](super::small_gemm::small_gemm), each tile summing a few rows of the
 //! small operand against a few vectors of the large one (figures in docs/PERFORMANCE.md,
 //! "cifar10_cnn step"). The forward product `x·W` gained nothing this way (it reads the kernel
 //! in 256-byte pieces of each row, one block of columns at a time, and stays bound by memory
@@ -18,8 +18,7 @@
 //! is complete: AVX-512, AVX2 and the scalar path give the same bits, on any number of threads.
 
 use super::scratch::with_scratch;
-use super::simd::{Simd, dispatch_simd};
-use super::small_gemm::{Strided, small_gemm};
+use super::small_gemm::{Strided, small_gemm_dispatched as product};
 use super::transpose::Transpose;
 use rayon::prelude::*;
 
@@ -125,26 +124,6 @@ fn kernel_grad(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, usize, us
             };
             product((block.len() / n, k, n), a_columns, (b, n), (block, n), accumulate);
         });
-}
-
-dispatch_simd!(product<> => product_body(
-    dims: (usize, usize, usize),
-    a: Strided,
-    b: (&[f32], usize),
-    c: (&mut [f32], usize),
-    accumulate: bool
-));
-
-#[inline(always)]
-fn product_body<S: Simd>(
-    s: S,
-    dims: (usize, usize, usize),
-    a: Strided,
-    b: (&[f32], usize),
-    c: (&mut [f32], usize),
-    accumulate: bool,
-) {
-    small_gemm(s, dims, a, b, c, accumulate);
 }
 
 #[cfg(test)]

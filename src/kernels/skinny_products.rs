@@ -11,7 +11,7 @@
 //! these shapes it ran at 65–90 GFLOP/s on two threads of the AVX2 machine, bound by memory
 //! (docs/PERFORMANCE.md, "Dense layers on sequences"). Here the short operand (at most 4,096
 //! values) stays in the first-level cache and the long one is read once, in place, into the
-//! register tiles of [`small_gemm`].
+//! register tiles of [`small_gemm`](super::small_gemm::small_gemm).
 //!
 //! Every output value of a long-row product is one multiply-add chain over the inner dimension
 //! in order. A long-depth product sums fixed chunks of [`CHUNK`] rows, each one chain, then
@@ -19,8 +19,7 @@
 //! thread count: AVX-512, AVX2 and one or more threads give the same bits.
 
 use super::scratch::with_scratch;
-use super::simd::{Simd, dispatch_simd};
-use super::small_gemm::{Strided, small_gemm};
+use super::small_gemm::{Strided, small_gemm_dispatched as product};
 use super::transpose::Transpose;
 use rayon::prelude::*;
 
@@ -130,26 +129,6 @@ fn long_depth(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, usize, usi
             }
         }
     });
-}
-
-dispatch_simd!(product<> => product_body(
-    dims: (usize, usize, usize),
-    a: Strided,
-    b: (&[f32], usize),
-    c: (&mut [f32], usize),
-    accumulate: bool
-));
-
-#[inline(always)]
-fn product_body<S: Simd>(
-    s: S,
-    dims: (usize, usize, usize),
-    a: Strided,
-    b: (&[f32], usize),
-    c: (&mut [f32], usize),
-    accumulate: bool,
-) {
-    small_gemm(s, dims, a, b, c, accumulate);
 }
 
 #[cfg(test)]

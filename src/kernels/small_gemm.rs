@@ -19,7 +19,7 @@
 //! products use a hand-written kernel" and "Figures moved from code comments"; the ignored test
 //! `cargo test --release --lib small_gemm -- --ignored --nocapture` reproduces them.
 
-use super::simd::Simd;
+use super::simd::{Simd, dispatch_simd};
 
 /// A read-only matrix: element (row, col) is `data[row·row_stride + col·col_stride]`.
 #[derive(Clone, Copy)]
@@ -76,6 +76,38 @@ pub(crate) fn small_gemm<S: Simd>(
             j += lanes;
         }
     }
+}
+
+dispatch_simd!(small_gemm_on_widest<> => small_gemm_body(
+    dims: (usize, usize, usize),
+    a: Strided,
+    b: (&[f32], usize),
+    c: (&mut [f32], usize),
+    accumulate: bool
+));
+
+#[inline(always)]
+fn small_gemm_body<S: Simd>(
+    s: S,
+    dims: (usize, usize, usize),
+    a: Strided,
+    b: (&[f32], usize),
+    c: (&mut [f32], usize),
+    accumulate: bool,
+) {
+    small_gemm(s, dims, a, b, c, accumulate);
+}
+
+/// [`small_gemm`] on the widest vector path this thread may use (`cols` a multiple of 16, so
+/// every path takes it), for callers outside a dispatched kernel of their own.
+pub(crate) fn small_gemm_dispatched(
+    dims: (usize, usize, usize),
+    a: Strided,
+    b: (&[f32], usize),
+    c: (&mut [f32], usize),
+    accumulate: bool,
+) {
+    small_gemm_on_widest(dims, a, b, c, accumulate);
 }
 
 /// All rows of the result for the `V·LANES` columns from `first_col`.
