@@ -129,12 +129,7 @@ fn kernel_grad(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, usize, us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::simd::{SimdLevel, limit_simd_on_this_thread};
-
-    /// `x (rows×cols)` stored transposed.
-    fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-        (0..rows * cols).map(|i| x[(i % rows) * cols + i / rows]).collect()
-    }
+    use crate::kernels::product_checks::{assert_matches_naive, assert_same_bits_on_every_path};
 
     /// The shapes (m, k, n) and transposes of both products, each with `a` in both layouts
     /// where the product takes both: the cifar10_cnn's, smaller ones and uneven row counts.
@@ -150,66 +145,9 @@ mod tests {
         cases
     }
 
-    /// Runs one case twice (the second time accumulating) on a pool of `threads` threads
-    /// limited to `level`; returns the result and the operands' values as plain row-major
-    /// matrices `a` (m×k) and `b` (k×n).
-    fn run(
-        (transpose_a, transpose_b, (m, k, n)): (Transpose, Transpose, (usize, usize, usize)),
-        level: SimdLevel,
-        threads: usize,
-    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.3).collect();
-        let stored_a = if transpose_a == Transpose::Yes {
-            transpose(&a, m, k)
-        } else {
-            a.clone()
-        };
-        let stored_b = if transpose_b == Transpose::Yes {
-            transpose(&b, k, n)
-        } else {
-            b.clone()
-        };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
-            .build()
-            .unwrap();
-        let mut c = vec![0.5; m * n];
-        pool.install(|| {
-            for accumulate in [false, true] {
-                let taken = try_batch_product(
-                    &stored_a,
-                    transpose_a,
-                    &stored_b,
-                    transpose_b,
-                    &mut c,
-                    (m, k, n),
-                    accumulate,
-                );
-                assert!(taken, "{m}x{k}x{n} {transpose_a:?} {transpose_b:?} not taken");
-            }
-        });
-        (c, a, b)
-    }
-
     #[test]
     fn backward_products_match_a_naive_product() {
-        for case in cases() {
-            let (m, k, n) = case.2;
-            let (c, a, b) = run(case, SimdLevel::Avx512, 2);
-            for i in 0..m {
-                for j in 0..n {
-                    let expected: f64 = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64).sum();
-                    let got = c[i * n + j] as f64;
-                    assert!(
-                        (got - 2.0 * expected).abs() < 1e-3 * (1.0 + expected.abs()),
-                        "{case:?} ({i}, {j}): {got} against {}",
-                        2.0 * expected
-                    );
-                }
-            }
-        }
+        assert_matches_naive(try_batch_product, &cases(), 1e-3);
     }
 
     /// AVX-512 and AVX2 on one or two threads give the same bits (each value is one chain of
@@ -218,26 +156,7 @@ mod tests {
     /// AVX-512 the pool falls back to the widest path it has, and the comparisons still hold.
     #[test]
     fn every_path_and_thread_count_gives_the_same_bits() {
-        for case in cases() {
-            let bits =
-                |level, threads| -> Vec<u32> { run(case, level, threads).0.iter().map(|v| v.to_bits()).collect() };
-            let reference = bits(SimdLevel::Avx512, 2);
-            for (level, threads) in [(SimdLevel::Avx512, 1), (SimdLevel::Avx2, 2), (SimdLevel::Avx2, 1)] {
-                assert!(
-                    bits(level, threads) == reference,
-                    "{case:?} on {level:?}, {threads} threads"
-                );
-            }
-            let scalar = bits(SimdLevel::Scalar, 2);
-            assert!(bits(SimdLevel::Scalar, 1) == scalar, "{case:?} on Scalar, 1 thread");
-            for (&x, &y) in scalar.iter().zip(&reference) {
-                let (x, y) = (f32::from_bits(x), f32::from_bits(y));
-                assert!(
-                    (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
-                    "{case:?}: scalar {x} against {y}"
-                );
-            }
-        }
+        assert_same_bits_on_every_path(try_batch_product, &cases(), 1e-5);
     }
 
     #[test]

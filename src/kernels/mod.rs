@@ -23,6 +23,8 @@ mod layer_norm;
 mod matmul;
 mod pointwise;
 mod pooling;
+#[cfg(test)]
+mod product_checks;
 mod recurrent;
 mod reduce;
 mod resize;
