@@ -227,10 +227,12 @@ impl Graph<'_> {
         let rows = g.batch * positions;
         let output_scale = quantized.output_scale();
         let mut int8_output = vec![0i8; if output_scale.is_some() { rows * filters } else { 0 }];
-        // The product reads the images in place, padded first when the window has padding or
-        // the channels are not in whole quads (then with the kernel widened to match); im2col
-        // rows only for a kernel too deep to widen.
-        let direct = g.channels.is_multiple_of(4) || quantized.packed_wide().is_some();
+        // The product reads the images in place, copied first when the window has padding or
+        // the channels are not in whole quads (then read a window row at a time, with the
+        // kernel widened to match, and followed by the slack those reads need); im2col rows
+        // for a kernel too deep to widen, or such channels with a dilated width.
+        let whole_quads = g.channels.is_multiple_of(4);
+        let direct = whole_quads || (quantized.packed_wide().is_some() && g.dilation_w == 1);
         let padded = direct.then(|| kernels::direct_window(&g));
         let y = self.push(Op::Int8 { x, bias }, &shape, |inputs, out, _| {
             let packed = match quantized.packed_wide() {
@@ -241,8 +243,8 @@ impl Graph<'_> {
             let mut scales = vec![0.0f32; if scaling == RowScaling::PerRow { g.batch } else { 1 }];
             let own_images = if chained.is_some() { 0 } else { g.batch * image };
             let second = match &padded {
-                Some(p) if *p == g => 0,
-                Some(p) => g.batch * p.image_len(),
+                Some(p) if *p == g && whole_quads => 0,
+                Some(p) => g.batch * p.image_len() + kernels::INT8_IMAGE_SLACK,
                 None => packed.activations_len(g.batch * g.positions(), g.patch_len()),
             };
             let padded = padded.as_ref();
@@ -257,7 +259,7 @@ impl Graph<'_> {
                     }
                 };
                 let (rows_source, window) = match padded {
-                    Some(p) if *p == g => (kernels::Int8Rows::Images(images), p),
+                    Some(p) if *p == g && whole_quads => (kernels::Int8Rows::Images(images), p),
                     Some(p) => {
                         kernels::pad_int8_images(images, &g, p, second);
                         (kernels::Int8Rows::Images(second), p)

@@ -85,8 +85,9 @@ pub struct QuantizedKernel {
     /// The values in the layout the products read (`Columns` kernels only).
     packed: Option<PackedInt8>,
     /// A convolution kernel whose input channels are not a multiple of 4, with zero rows
-    /// added for the missing channels and packed: its images, padded the same way, are read in
-    /// place instead of through im2col (`kernels::int8_conv`).
+    /// added to round each window row's `KW·C` values up to whole quads, packed: its images
+    /// are read in place, a window row at a time, instead of through im2col
+    /// (`kernels::int8_conv`).
     /// Boxed: most kernels have none, and the file loader holds kernels in an enum beside `f32`
     /// tensors.
     packed_wide: Option<Box<PackedInt8>>,
@@ -176,16 +177,19 @@ impl QuantizedKernel {
             ScaleAxis::Columns => Some(PackedInt8::pack(&values, rows, width)),
             ScaleAxis::Rows | ScaleAxis::Depthwise => None,
         };
-        // A Conv1D `(K, C, F)` or Conv2D `(KH, KW, C, F)` kernel of channels not in whole quads.
+        // A Conv1D `(K, C, F)` (one window row) or Conv2D `(KH, KW, C, F)` kernel of channels
+        // not in whole quads.
         let channels = shape.len().checked_sub(2).map_or(0, |axis| shape[axis]);
-        let widened_depth = (rows / channels.max(1)).checked_mul(channels.next_multiple_of(4));
+        let window_rows = if shape.len() == 4 { shape[0] } else { 1 };
+        let row = rows / window_rows.max(1);
+        let widened_depth = row.next_multiple_of(4).checked_mul(window_rows);
         let packed_wide = (axis == ScaleAxis::Columns
             && matches!(shape.len(), 3 | 4)
             && channels > 0
             && !channels.is_multiple_of(4)
             && widened_depth.is_some_and(|depth| depth <= kernels::INT8_MAX_DEPTH))
         .then(|| {
-            let wide = kernels::widen_int8_kernel(&values, channels, width);
+            let wide = kernels::widen_int8_kernel(&values, window_rows, width);
             Box::new(PackedInt8::pack(&wide, wide.len() / width.max(1), width))
         });
         Ok(QuantizedKernel {
@@ -306,8 +310,8 @@ impl QuantizedKernel {
         Tensor::from_vec(self.shape.clone(), data).expect("same length as the shape")
     }
 
-    /// A convolution kernel's values with its channels padded to a multiple of 4, packed (see
-    /// the field); `None` when the channels already are, or for another kernel.
+    /// A convolution kernel's values with each window row padded to whole quads, packed (see
+    /// the field); `None` when the channels are in whole quads, or for another kernel.
     pub(crate) fn packed_wide(&self) -> Option<&PackedInt8> {
         self.packed_wide.as_deref()
     }

@@ -4,9 +4,12 @@
 //! out (nine copies of every value for a 3×3 window); here, when `C` is a multiple of 4, each
 //! group of four activations the VNNI instruction takes ("quad") lies in one input pixel, so a
 //! row is its window's origin in the image plus a fixed offset per quad, and the tiles read
-//! the image itself. Other channel counts (a grey image's first layer, `C = 1`) get zero
-//! channels added to the images and the kernel ([`pad_int8_images`], [`widen_int8_kernel`]) and
-//! are read the same way; im2col rows remain for a kernel too deep to widen.
+//! the image itself. With other channel counts (a grey image's first layer, `C = 1`) each window
+//! row's `KW·C` bytes lie side by side in the image (without dilation along the width), so a
+//! product row is its window rows, each rounded up to whole quads; the kernel gets zero rows to
+//! match ([`widen_int8_kernel`]): a 3×3 window over one channel is 3 quads, not 9 of a channel
+//! padded to four. im2col rows remain for a kernel too deep to widen and for such channels with
+//! a dilated width.
 //!
 //! A max pooling of the output (windows of 1, 2 or 4 taps, no padding) can be folded in: a
 //! tile computes the taps of its pooled outputs side by side, keeps the largest exact sum of
@@ -34,7 +37,7 @@ mod avx2;
 mod tile_rows;
 
 use tile_rows::Layout;
-pub(crate) use tile_rows::{Int8Conv, Int8Rows};
+pub(crate) use tile_rows::{INT8_IMAGE_SLACK, Int8Conv, Int8Rows};
 
 impl Int8Conv<'_> {
     /// Output rows: positions (pooled ones with a pool) over the batch.
@@ -54,9 +57,25 @@ impl Int8Conv<'_> {
         self.run_on(Int8Path::best(), Output::Int8(out, scale));
     }
 
+    /// Whether the rows are the images' window rows rounded up to whole quads (channels not in
+    /// whole quads, read in place).
+    fn window_row_quads(&self) -> bool {
+        matches!(self.rows, Int8Rows::Images(_)) && !self.window.channels.is_multiple_of(4)
+    }
+
+    /// The product's depth: `KH·KW·C`, or `KH` window rows of whole quads.
+    fn depth(&self) -> usize {
+        let g = self.window;
+        if self.window_row_quads() {
+            g.window_h * tile_rows::quads_per_window_row(g.window_w, g.channels) * 4
+        } else {
+            g.patch_len()
+        }
+    }
+
     fn check(&self, out_len: usize) {
         let (g, b) = (self.window, self.kernel);
-        assert_eq!(b.depth(), g.patch_len(), "int8 convolution kernel of the wrong depth");
+        assert_eq!(b.depth(), self.depth(), "int8 convolution kernel of the wrong depth");
         assert!(
             out_len >= self.output_rows() * b.width(),
             "int8 convolution output too short"
@@ -64,8 +83,8 @@ impl Int8Conv<'_> {
         match self.rows {
             Int8Rows::Images(images) => {
                 assert!(
-                    g.channels.is_multiple_of(4),
-                    "int8 direct convolution of {} channels",
+                    g.channels.is_multiple_of(4) || g.dilation_w == 1,
+                    "int8 direct convolution of {} channels with a dilated width",
                     g.channels
                 );
                 assert!(
@@ -76,7 +95,8 @@ impl Int8Conv<'_> {
                     assert!((g.out_h - 1) * g.stride_h + (g.window_h - 1) * g.dilation_h < g.height);
                     assert!((g.out_w - 1) * g.stride_w + (g.window_w - 1) * g.dilation_w < g.width);
                 }
-                assert!(images.len() >= g.batch * g.image_len(), "int8 images too short");
+                let slack = if self.window_row_quads() { INT8_IMAGE_SLACK } else { 0 };
+                assert!(images.len() >= g.batch * g.image_len() + slack, "int8 images too short");
             }
             Int8Rows::Columns(cols) => {
                 let rows = g.batch * g.positions();
@@ -170,7 +190,7 @@ impl Int8Conv<'_> {
     /// tiles do lane by lane.
     fn portable_rows(&self, path: Int8Path, layout: &Layout, first: usize, count: usize, out: &mut Output) {
         let (g, b) = (self.window, self.kernel);
-        let (n, patch) = (b.width(), g.patch_len());
+        let (n, depth) = (b.width(), self.depth());
         let mut row = vec![0i8; b.padded_depth()];
         let mut sums = vec![0i32; n];
         let mut best = vec![0i32; n];
@@ -179,10 +199,13 @@ impl Int8Conv<'_> {
             for t in 0..layout.taps {
                 let r = layout.product_row(o, t);
                 match self.rows {
-                    Int8Rows::Columns(cols) => row[..patch].copy_from_slice(&cols[r * patch..][..patch]),
-                    Int8Rows::Images(images) => gather(images, g, r, &mut row[..patch]),
+                    Int8Rows::Columns(cols) => row[..depth].copy_from_slice(&cols[r * depth..][..depth]),
+                    Int8Rows::Images(images) if self.window_row_quads() => {
+                        gather_window_rows(images, g, r, &mut row[..depth])
+                    }
+                    Int8Rows::Images(images) => gather(images, g, r, &mut row[..depth]),
                 }
-                product_rows(path, &row, 1, patch, b, false, Sink::Sums(&mut sums));
+                product_rows(path, &row, 1, depth, b, false, Sink::Sums(&mut sums));
                 if t == 0 {
                     best.copy_from_slice(&sums);
                 } else {
@@ -211,14 +234,11 @@ impl Int8Conv<'_> {
     }
 }
 
-/// The window `g` as the tiles read it in place: channels padded with zeros to a multiple of 4
-/// (so no quad straddles two pixels) and the zero border of a "same" window made part of the
-/// image; `g` itself when it needs neither. [`pad_int8_images`] writes the images to match.
+/// The window `g` as the tiles read it in place: the zero border of a "same" window made part
+/// of the image; `g` itself when it has none. [`pad_int8_images`] writes the images to match.
 pub(crate) fn direct_window(g: &Window2d) -> Window2d {
-    let channels = g.channels.next_multiple_of(4);
     if g.out_h == 0 || g.out_w == 0 {
         return Window2d {
-            channels,
             pad_top: 0,
             pad_left: 0,
             ..*g
@@ -231,7 +251,6 @@ pub(crate) fn direct_window(g: &Window2d) -> Window2d {
     Window2d {
         height,
         width,
-        channels,
         pad_top: 0,
         pad_left: 0,
         ..*g
@@ -239,54 +258,57 @@ pub(crate) fn direct_window(g: &Window2d) -> Window2d {
 }
 
 /// Copies the int8 `images` (`g`'s sizes) into `out` with [`direct_window`]'s sizes `padded`:
-/// each pixel at its place behind the border, zeros in the border and the added channels
-/// (quantized zero is 0, as im2col's padding). In parallel over images.
+/// each pixel at its place behind the border, zeros in the border (quantized zero is 0, as
+/// im2col's padding) and in the [`INT8_IMAGE_SLACK`] bytes after the last image. In parallel
+/// over images.
 pub(crate) fn pad_int8_images(images: &[i8], g: &Window2d, padded: &Window2d, out: &mut [i8]) {
-    let (c, wide) = (g.channels, padded.channels);
+    let c = g.channels;
     let (image, padded_image) = (g.image_len(), padded.image_len());
-    assert!(images.len() >= g.batch * image && out.len() >= g.batch * padded_image);
+    let end = g.batch * padded_image;
+    assert!(padded.channels == c && images.len() >= g.batch * image && out.len() >= end + INT8_IMAGE_SLACK);
+    out[end..end + INT8_IMAGE_SLACK].fill(0);
     if image == 0 || padded_image == 0 {
         return;
     }
-    out[..g.batch * padded_image]
+    out[..end]
         .par_chunks_mut(padded_image)
         .zip(images.par_chunks(image))
         .for_each(|(out, image)| {
             out.fill(0);
+            let row = g.width * c;
             for y in 0..g.height {
-                let source = &image[y * g.width * c..][..g.width * c];
-                let at = ((y + g.pad_top) * padded.width + g.pad_left) * wide;
-                let row = &mut out[at..at + g.width * wide];
-                if c == wide {
-                    row.copy_from_slice(source);
-                    continue;
-                }
-                for (pixel, source) in row.chunks_exact_mut(wide).zip(source.chunks_exact(c)) {
-                    // Short fixed copies: a call to `memcpy` per pixel of one channel costs more
-                    // than the byte.
-                    match c {
-                        1 => pixel[0] = source[0],
-                        2 => pixel[..2].copy_from_slice(&source[..2]),
-                        3 => pixel[..3].copy_from_slice(&source[..3]),
-                        _ => pixel[..c].copy_from_slice(source),
-                    }
-                }
+                let at = ((y + g.pad_top) * padded.width + g.pad_left) * c;
+                out[at..at + row].copy_from_slice(&image[y * row..][..row]);
             }
         });
 }
 
-/// A `(taps, C, F)` int8 kernel (row-major) with its channels padded with zero rows to a
-/// multiple of 4, to match [`pad_int8_images`]' images.
-pub(crate) fn widen_int8_kernel(values: &[i8], channels: usize, width: usize) -> Vec<i8> {
-    let wide = channels.next_multiple_of(4);
-    let taps = values.len() / (channels * width).max(1);
-    let mut out = vec![0i8; taps * wide * width];
-    for t in 0..taps {
-        for c in 0..channels {
-            out[(t * wide + c) * width..][..width].copy_from_slice(&values[(t * channels + c) * width..][..width]);
-        }
+/// A `(KH, KW·C, F)` int8 kernel (row-major; a Conv1D's `(K, C, F)` is `KH = 1`) with each of
+/// its `KH` window rows padded with zero rows to whole quads, to match the window rows read in
+/// place over channels not in whole quads.
+pub(crate) fn widen_int8_kernel(values: &[i8], window_rows: usize, width: usize) -> Vec<i8> {
+    let row = values.len() / (window_rows * width).max(1);
+    let wide = row.next_multiple_of(4);
+    let mut out = vec![0i8; window_rows * wide * width];
+    for (ky, source) in values.chunks_exact((row * width).max(1)).take(window_rows).enumerate() {
+        out[ky * wide * width..][..row * width].copy_from_slice(source);
     }
     out
+}
+
+/// Product row `r` of the padding-free window `g` over `images` in the window-row layout: each
+/// window row's `KW·C` bytes, then zeros to a whole quad.
+fn gather_window_rows(images: &[i8], g: &Window2d, r: usize, row: &mut [i8]) {
+    let (n, p) = (r / g.positions(), r % g.positions());
+    let (oy, ox) = (p / g.out_w, p % g.out_w);
+    let (c, bytes) = (g.channels, g.window_w * g.channels);
+    let wide = row.len() / g.window_h.max(1);
+    let image = &images[n * g.image_len()..];
+    for (ky, row) in row.chunks_exact_mut(wide.max(1)).enumerate() {
+        let y = oy * g.stride_h + ky * g.dilation_h;
+        row[..bytes].copy_from_slice(&image[(y * g.width + ox * g.stride_w) * c..][..bytes]);
+        row[bytes..].fill(0);
+    }
 }
 
 /// The im2col row of product row `r` of the padding-free window `g` over `images`.
@@ -569,22 +591,40 @@ mod tests {
         pooled
     }
 
-    /// Images and kernel widened to whole quads (1 and 3 channels, "same" padding, strides)
-    /// and read in place give the bits of im2col rows of the originals.
+    /// Images of channels not in whole quads read in place as window rows of whole quads, with
+    /// the kernel widened to match (1, 2, 3 and 6 channels, "same" padding, strides, a dilated
+    /// height, a folded pooling), give the bits of im2col rows of the originals on every path.
     #[test]
-    fn widened_images_match_im2col_rows() {
-        for (channels, strides) in [(1, (1, 1)), (3, (2, 2)), (6, (1, 2))] {
+    fn window_row_quads_match_im2col_rows() {
+        let cases = [
+            // (channels, window, strides, dilation, pool)
+            (1, (3, 3), (1, 1), (1, 1), false),
+            (1, (3, 3), (1, 1), (1, 1), true),
+            (1, (5, 5), (2, 1), (1, 1), false),
+            (2, (2, 2), (1, 1), (2, 1), true),
+            (3, (3, 3), (2, 2), (1, 1), false),
+            (6, (3, 2), (1, 2), (1, 1), false),
+        ];
+        for (channels, size, strides, dilation, pooled) in cases {
             let (batch, h, w, f) = (3, 9, 7, 24);
             let out = |size: usize, stride: usize| size.div_ceil(stride);
             let (out_h, out_w) = (out(h, strides.0), out(w, strides.1));
-            let pad = |size: usize, out: usize, stride: usize| ((out - 1) * stride + 3).saturating_sub(size) / 2;
+            let pad = |size: usize, out: usize, stride: usize, window: usize| {
+                ((out - 1) * stride + window).saturating_sub(size) / 2
+            };
+            let span_h = (size.0 - 1) * dilation.0 + 1;
             let g = Window2d {
-                pad_top: pad(h, out_h, strides.0),
-                pad_left: pad(w, out_w, strides.1),
+                pad_top: pad(h, out_h, strides.0, span_h),
+                pad_left: pad(w, out_w, strides.1, size.1),
                 out_h,
                 out_w,
-                ..window(batch, (h, w, channels), (3, 3), strides, (1, 1))
+                ..window(batch, (h, w, channels), size, strides, dilation)
             };
+            let p = pooled.then(|| {
+                let mut p = window(batch, (g.out_h, g.out_w, f), (2, 2), (2, 2), (1, 1));
+                p.channels = f;
+                p
+            });
             let images = values(batch * g.image_len(), 3 + channels as u64);
             let kernel = values(g.patch_len() * f, 17);
             let packed = PackedInt8::pack(&kernel, g.patch_len(), f);
@@ -592,22 +632,23 @@ mod tests {
             let mut cols = vec![0i8; packed.activations_len(rows, g.patch_len())];
             crate::kernels::im2col(&images, &g, &mut cols[..rows * g.patch_len()]);
             let wide = direct_window(&g);
-            let mut padded = vec![1i8; batch * wide.image_len()];
+            let mut padded = vec![1i8; batch * wide.image_len() + INT8_IMAGE_SLACK];
             pad_int8_images(&images, &g, &wide, &mut padded);
-            let wide_kernel = widen_int8_kernel(&kernel, channels, f);
-            let wide_packed = PackedInt8::pack(&wide_kernel, wide.patch_len(), f);
+            let wide_kernel = widen_int8_kernel(&kernel, size.0, f);
+            let wide_packed = PackedInt8::pack(&wide_kernel, wide_kernel.len() / f, f);
             let factors: Vec<f32> = (0..f).map(|n| 0.01 + n as f32 * 1e-4).collect();
             let rescale = Rescale {
                 scales: Scales::Multiply { factors: &factors },
                 bias: None,
-                relu: false,
+                relu: pooled,
             };
+            let out_len = batch * p.as_ref().map_or(g.positions(), Window2d::positions) * f;
             let run = |rows: Int8Rows, window: &Window2d, kernel: &PackedInt8, path: Int8Path| {
-                let mut out = vec![0.0f32; batch * g.positions() * f];
+                let mut out = vec![0.0f32; out_len];
                 let conv = Int8Conv {
                     rows,
                     window,
-                    pool: None,
+                    pool: p.as_ref(),
                     kernel,
                     rescale,
                 };
@@ -617,7 +658,7 @@ mod tests {
             let want = run(Int8Rows::Columns(&cols), &g, &packed, Int8Path::Scalar);
             for path in Int8Path::available() {
                 let got = run(Int8Rows::Images(&padded), &wide, &wide_packed, path);
-                assert_eq!(got, want, "{channels} channels, {path:?}");
+                assert_eq!(got, want, "{channels} channels, {size:?} window, {path:?}");
             }
         }
     }

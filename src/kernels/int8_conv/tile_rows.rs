@@ -8,8 +8,11 @@ use super::super::int8_matmul::{PackedInt8, Rescale};
 /// Where a convolution's product rows are read from.
 #[derive(Clone, Copy)]
 pub(crate) enum Int8Rows<'a> {
-    /// The quantized images `(N, H, W, C)` themselves, with `C` a multiple of 4 and a window
-    /// without padding (pad the images first).
+    /// The quantized images `(N, H, W, C)` themselves, read with a window without padding (pad
+    /// the images first). With `C` a multiple of 4 each quad lies in one pixel; otherwise
+    /// (no dilation along the width then) each window row's `KW·C` bytes are read as whole
+    /// quads from its first pixel, up to 3 bytes beyond the row (against zero kernel rows): the
+    /// images are followed by [`INT8_IMAGE_SLACK`] bytes.
     Images(&'a [i8]),
     /// Im2col rows, one of `KH·KW·C` bytes per output position (as `kernels::im2col` writes
     /// them), long enough for the product ([`PackedInt8::activations_len`]).
@@ -92,17 +95,34 @@ impl Layout {
     }
 }
 
+/// Bytes the images read in place are followed by: a window row of `KW·C` bytes is read as
+/// whole quads, up to 3 bytes more.
+pub(crate) const INT8_IMAGE_SLACK: usize = 3;
+
+/// Quads per window row when the channels are not in whole quads: its `KW·C` bytes rounded up.
+pub(crate) fn quads_per_window_row(window_w: usize, channels: usize) -> usize {
+    (window_w * channels).div_ceil(4)
+}
+
 /// Where each quad of a product row lies relative to the row's start: consecutive in an im2col
-/// row; in the image, tap `(ky, kx)`'s pixel plus the quad's channels.
+/// row; in the image, tap `(ky, kx)`'s pixel plus the quad's channels, or with channels not in
+/// whole quads, window row `ky` plus the quad's bytes.
 pub(super) fn quad_offsets(conv: &Int8Conv) -> Vec<usize> {
     let (g, b) = (conv.window, conv.kernel);
+    let row_bytes = g.dilation_h * g.width * g.channels;
     match conv.rows {
         Int8Rows::Columns(_) => (0..b.quads).map(|q| q * 4).collect(),
+        Int8Rows::Images(_) if !g.channels.is_multiple_of(4) => {
+            let per_row = quads_per_window_row(g.window_w, g.channels);
+            (0..b.quads)
+                .map(|q| q / per_row * row_bytes + q % per_row * 4)
+                .collect()
+        }
         Int8Rows::Images(_) => (0..b.quads)
             .map(|q| {
                 let (tap, channel) = (q * 4 / g.channels, q * 4 % g.channels);
                 let (ky, kx) = (tap / g.window_w, tap % g.window_w);
-                (ky * g.dilation_h * g.width + kx * g.dilation_w) * g.channels + channel
+                ky * row_bytes + kx * g.dilation_w * g.channels + channel
             })
             .collect(),
     }
