@@ -583,6 +583,29 @@ fn broadcast_binary_ops_have_the_right_gradient_for_both_operands() {
     }
 }
 
+/// An intermediate value read by several same-shape operations, and by both operands of one:
+/// the first backward rule to reach it writes its gradient, the later ones add to it (for
+/// `+` and `−` a copy, for `·` one product per operand).
+#[test]
+fn same_shape_binary_ops_write_then_add_the_gradient_of_a_shared_value() {
+    for (name, op) in binary_ops() {
+        let mut params = ParamStore::new();
+        let w = params.add("w", away_from_zero(&[3, 4], 70), true);
+        let x = params.add("x", away_from_zero(&[3, 4], 71).map(|v| v * 2.0), true);
+        assert_gradients(&format!("shared {name}"), &mut params, EPS, TOLERANCE, |g| {
+            let (w, x) = (g.param(w), g.param(x));
+            let shared = g.square(w);
+            let first = op(g, shared, x)?;
+            let second = op(g, x, shared)?;
+            let both = op(g, shared, shared)?;
+            let (first, second) = (project(g, first, 72)?, project(g, second, 73)?);
+            let both = project(g, both, 74)?;
+            let sum = g.add(first, second)?;
+            g.add(sum, both)
+        });
+    }
+}
+
 #[test]
 fn broadcast_binary_ops_compute_numpy_values() {
     // (2,1,3) ∘ (4,1) → (2,4,3): out[i,j,k] = a[i,0,k] ∘ b[j,0].

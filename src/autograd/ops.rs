@@ -273,12 +273,23 @@ fn broadcast_strides(sa: &[usize], sb: &[usize], out: &[usize]) -> (Dims, Dims) 
     )
 }
 
+/// Whether a product into the gradient buffer `grad` (fresh: see `GradTargets::get_many`)
+/// over an inner dimension of `inner` adds to it: a fresh buffer is overwritten, and cleared
+/// first where the product is empty and writes nothing.
+fn clear_if_empty(grad: &mut [f32], fresh: bool, inner: usize) -> bool {
+    if fresh && inner == 0 {
+        kernels::fill(grad, 0.0);
+    }
+    !fresh || inner == 0
+}
+
 pub(super) fn matmul_backward(a: Var, b: Var, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
     let (av, bv) = (inputs.get(a), inputs.get(b));
     let (m, k, n) = (av.shape()[0], av.shape()[1], bv.shape()[1]);
     let dy = node.grad.data();
-    if let Some(da) = targets.get(a) {
-        kernels::matmul(dy, Transpose::No, bv.data(), Transpose::Yes, da, m, n, k, true);
+    if let Some((da, fresh)) = targets.get_fresh(a) {
+        let add = clear_if_empty(da, fresh, n);
+        kernels::matmul(dy, Transpose::No, bv.data(), Transpose::Yes, da, m, n, k, add);
     }
     if let Some(db) = targets.get(b) {
         kernels::matmul(av.data(), Transpose::Yes, dy, Transpose::No, db, k, m, n, true);
@@ -298,7 +309,8 @@ pub(super) fn linear_backward(
     let (inner, units) = (kv.shape()[0], kv.shape()[1]);
     let rows = xv.len() / inner.max(1);
     let dy = node.grad.data();
-    if let Some(dx) = targets.get(x) {
+    if let Some((dx, fresh)) = targets.get_fresh(x) {
+        let add = clear_if_empty(dx, fresh, units);
         kernels::product(
             dtype,
             dy,
@@ -309,7 +321,7 @@ pub(super) fn linear_backward(
             rows,
             units,
             inner,
-            true,
+            add,
         );
     }
     if let Some((dk, fresh)) = targets.get_fresh(kernel) {
@@ -343,12 +355,27 @@ pub(super) fn binary_backward(kind: BinaryOp, a: Var, b: Var, inputs: &Inputs, n
             BinaryOp::Sub => Some(-1.0),
             _ => None,
         };
+        // A fresh gradient buffer (the first contribution this pass, as for most values) is
+        // written, not cleared and then added to: one pass over it instead of two.
         if let Some(sign) = b_sign {
-            if let Some(da) = targets.get(a) {
-                kernels::axpy(da, 1.0, dy);
+            for (var, sign) in [(a, 1.0), (b, sign)] {
+                match targets.get_fresh(var) {
+                    Some((grad, true)) if sign == 1.0 => kernels::copy(grad, dy),
+                    Some((grad, true)) => kernels::map_into(grad, dy, |g| sign * g),
+                    Some((grad, false)) => kernels::axpy(grad, sign, dy),
+                    None => {}
+                }
             }
-            if let Some(db) = targets.get(b) {
-                kernels::axpy(db, sign, dy);
+            return;
+        }
+        // A product's partials are the other operand: two reads, not three.
+        if kind == BinaryOp::Mul {
+            for (var, other) in [(a, bv.data()), (b, av.data())] {
+                match targets.get_fresh(var) {
+                    Some((grad, true)) => kernels::zip_map_into(grad, dy, other, |g, y| g * y),
+                    Some((grad, false)) => kernels::accumulate_zip(grad, dy, other, |g, y| g * y),
+                    None => {}
+                }
             }
             return;
         }
@@ -418,10 +445,16 @@ fn repeated_rows_backward(
             (d_full, d_row)
         }
     };
-    if let Some(d_full) = targets.get(full_var) {
-        match kind {
-            BinaryOp::Add => kernels::axpy(d_full, 1.0, dy),
-            _ => kernels::accumulate_zip_rows(d_full, dy, full, row, |g, x, r| g * partials(x, r).0),
+    if let Some((d_full, fresh)) = targets.get_fresh(full_var) {
+        match (kind, fresh) {
+            (BinaryOp::Add, true) => kernels::copy(d_full, dy),
+            (BinaryOp::Add, false) => kernels::axpy(d_full, 1.0, dy),
+            _ => {
+                if fresh {
+                    kernels::fill(d_full, 0.0);
+                }
+                kernels::accumulate_zip_rows(d_full, dy, full, row, |g, x, r| g * partials(x, r).0)
+            }
         }
     }
     if let Some(d_row) = targets.get(row_var) {
