@@ -505,3 +505,98 @@ fn folded_int8_pooling_gives_the_unfused_bits() {
         }
     }
 }
+
+/// MNIST digits 0–4 as `tools/make_keras_quantize_fixture.py` gives them to Keras's MobileNet:
+/// the first `count` of the training or test split, each at the centre of a 32×32 image with
+/// three equal channels, pixels `v / 127.5 − 1` (the border −1).
+fn digits_for_mobilenet(count: usize, train: bool) -> (Tensor, Tensor) {
+    let ((x_train, y_train), (x_test, y_test)) = mnist::load_data().unwrap();
+    let (x, y) = if train { (x_train, y_train) } else { (x_test, y_test) };
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    for (row, &label) in y.data().iter().enumerate() {
+        if label >= 5.0 {
+            continue;
+        }
+        let mut image = vec![-1.0f32; 32 * 32 * 3];
+        for (at, &pixel) in x.data()[row * 784..][..784].iter().enumerate() {
+            let (py, px) = (at / 28 + 2, at % 28 + 2);
+            image[(py * 32 + px) * 3..][..3].fill(pixel / 127.5 - 1.0);
+        }
+        images.extend(image);
+        labels.push(label);
+        if labels.len() == count {
+            break;
+        }
+    }
+    let n = labels.len();
+    (
+        Tensor::from_vec(vec![n, 32, 32, 3], images).unwrap(),
+        Tensor::from_vec(vec![n], labels).unwrap(),
+    )
+}
+
+/// Issue #23's imported Keras Applications model: Keras's MobileNet (alpha 0.25, 32×32×3, 5
+/// classes) trained in Keras on MNIST digits 0–4 (tools/make_keras_quantize_fixture.py; no
+/// pre-trained weights can be downloaded here). Imported, it predicts as Keras did and scores
+/// Keras's test accuracy; quantized to int8 per row (Keras's), per tensor and calibrated, its
+/// test accuracy stays within the issue's 0.5 points of f32.
+#[test]
+fn an_imported_keras_application_keeps_its_accuracy_in_int8() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras");
+    let keras: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("mobilenet_digits.json")).unwrap()).unwrap();
+    let test_images = keras["test_images"].as_u64().unwrap() as usize;
+    let (x_test, y_test) = digits_for_mobilenet(test_images, false);
+    let import = || strata::io::import_keras(fixtures.join("mobilenet_digits.keras")).unwrap();
+    let mut model = import();
+    assert!(model.layers().iter().any(|l| l.class_name() == "DepthwiseConv2D"));
+    let outputs: Vec<Vec<f32>> = serde_json::from_value(keras["outputs"].clone()).unwrap();
+    let first = model.predict(&x_test.slice_rows(0, outputs.len()), 8).unwrap();
+    for (got, want) in first.data().chunks(5).zip(&outputs) {
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < 1e-4, "strata {got:?}, Keras {want:?}");
+        }
+    }
+    model
+        .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .unwrap();
+    let f32_accuracy = model.evaluate(&x_test, &y_test, 256).unwrap().accuracy.unwrap();
+    let keras_accuracy = keras["test_accuracy"].as_f64().unwrap() as f32;
+    assert!(
+        (f32_accuracy - keras_accuracy).abs() <= 0.001,
+        "strata {f32_accuracy}, Keras {keras_accuracy}"
+    );
+    let (sample, _) = digits_for_mobilenet(300, true);
+    let mut accuracies = Vec::new();
+    for mode in ["per row", "per tensor", "calibrated"] {
+        let mut quantized = import();
+        quantized
+            .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+            .unwrap();
+        match mode {
+            "per row" => quantized.quantize("int8").map(drop).unwrap(),
+            "per tensor" => quantized
+                .quantize_with("int8", ActivationScale::PerTensor)
+                .map(drop)
+                .unwrap(),
+            _ => {
+                let options = QuantizeOptions {
+                    calibration: Some(&sample),
+                    ..Default::default()
+                };
+                quantized.quantize_with_options("int8", options).map(drop).unwrap()
+            }
+        }
+        let accuracy = quantized.evaluate(&x_test, &y_test, 256).unwrap().accuracy.unwrap();
+        accuracies.push((mode, accuracy));
+    }
+    eprintln!(
+        "imported MobileNet test accuracy: f32 {f32_accuracy:.4} (Keras {keras_accuracy:.4}), int8 {accuracies:?}"
+    );
+    for (mode, accuracy) in accuracies {
+        assert!(
+            (accuracy - f32_accuracy).abs() <= 0.005,
+            "int8 {mode}: {accuracy} against f32 {f32_accuracy}"
+        );
+    }
+}
