@@ -107,11 +107,22 @@ fn head_rows<'a>(
 }
 
 /// `transposed (width × padded_rows) = matrix[:, offset..offset + width]ᵀ`, zero past `rows`.
-/// Row by row of `matrix`, so the reads are contiguous and the writes `width` steady streams.
+/// Eight rows of `matrix` at a time, so each column's eight values go out as one contiguous
+/// store (one value per store, with its bounds check, cost as much as a third of a product).
 fn transpose_head(matrix: &[f32], (offset, width, stride): (usize, usize, usize), rows: usize, transposed: &mut [f32]) {
+    const BLOCK: usize = 8;
     let padded_rows = transposed.len() / width.max(1);
-    for (j, row) in matrix.chunks(stride).take(rows).enumerate() {
-        for (c, &value) in row[offset..offset + width].iter().enumerate() {
+    let head_row = |j: usize| &matrix[j * stride + offset..][..width];
+    let whole = rows - rows % BLOCK;
+    for j in (0..whole).step_by(BLOCK) {
+        let block: [&[f32]; BLOCK] = std::array::from_fn(|r| head_row(j + r));
+        for c in 0..width {
+            let column: [f32; BLOCK] = std::array::from_fn(|r| block[r][c]);
+            transposed[c * padded_rows + j..][..BLOCK].copy_from_slice(&column);
+        }
+    }
+    for j in whole..rows {
+        for (c, &value) in head_row(j).iter().enumerate() {
             transposed[c * padded_rows + j] = value;
         }
     }
