@@ -145,6 +145,16 @@ fn weights_only_files_are_not_models_and_unsupported_layers_are_named() {
     bytes[at..at + 7].copy_from_slice(b"\"Dunse\"");
     let err = import_keras_h5_bytes(&bytes, "m.h5").unwrap_err().to_string();
     assert!(err.contains("(Dunse) is not supported"), "{err}");
+    // Errors about the architecture name where an HDF5 file keeps it, not a `.keras` member.
+    let mut bytes = std::fs::read(fixture("k2_mlp.h5")).unwrap();
+    let at = bytes.windows(12).position(|w| w == b"\"Sequential\"").unwrap();
+    bytes[at..at + 12].copy_from_slice(b"\"Sequentiel\"");
+    let err = import_keras_h5_bytes(&bytes, "m.h5").unwrap_err().to_string();
+    assert!(
+        err.contains("m.h5") && err.contains("model_config attribute describes a 'Sequentiel' model"),
+        "{err}"
+    );
+    assert!(!err.contains("config.json"), "{err}");
 }
 
 mod common;

@@ -157,14 +157,33 @@ impl Described {
         if let Some(settings) = &self.compile {
             description["compile"] = settings.clone();
         }
-        config::parse_value(&description, &format!("{} (config.json)", origin.display()))
+        config::parse_value(
+            &description,
+            &format!("{} ({})", origin.display(), config_source(origin)),
+        )
+    }
+}
+
+/// Where a Keras file keeps its architecture, as errors name it: a `.keras` archive's
+/// `config.json`, or a legacy HDF5 file's `model_config` attribute.
+fn config_source(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("h5" | "hdf5") => "its model_config attribute",
+        _ => "config.json",
     }
 }
 
 /// Reads config.json's model: its class, graph (in Keras 2's layout), layers (nested models
 /// opened up), input shapes and compile settings.
 pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
+    let source = config_source(path);
     let fail = |reason: String| Error::file(path, reason);
+    let fail_in = |reason: String| Error::file(path, format!("{source}: {reason}"));
     let mut class = root
         .get("class_name")
         .and_then(Value::as_str)
@@ -173,7 +192,7 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
     let functional = matches!(class.as_str(), "Functional" | "Model");
     if class != "Sequential" && !functional {
         return Err(fail(format!(
-            "config.json describes a '{class}' model; strata imports Sequential and Functional models"
+            "{source} describes a '{class}' model; strata imports Sequential and Functional models"
         )));
     }
     let mut body = root.get_mut("config").map(Value::take).unwrap_or_default();
@@ -181,11 +200,11 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
     if functional {
         keras_ops::without_mask_operations(&mut body);
         keras_ops::as_layers(&mut body);
-        warnings = to_inbound_references(&mut body).map_err(fail)?;
+        warnings = to_inbound_references(&mut body).map_err(fail_in)?;
         keras_tf_ops::as_layers(&mut body);
     }
     if body.get("layers").and_then(Value::as_array).is_none() {
-        return Err(fail("config.json has no \"layers\" list".into()));
+        return Err(fail(format!("{source} has no \"layers\" list")));
     }
     let mut flat = keras_nested::flatten(&mut body, functional).map_err(fail)?;
     let dropped = drop_inert_unknown_keys(&mut flat.entries);
@@ -219,12 +238,13 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
         }
     }
     let shapes = if class == "Functional" {
-        functional_input_shapes(&body, &flat.entries).map_err(fail)?
+        functional_input_shapes(&body, &flat.entries).map_err(fail_in)?
     } else {
-        vec![
-            input_shape(&body, &flat.entries)
-                .ok_or_else(|| fail("config.json gives no input shape (no InputLayer or build_input_shape)".into()))?,
-        ]
+        vec![input_shape(&body, &flat.entries).ok_or_else(|| {
+            fail(format!(
+                "{source} gives no input shape (no InputLayer or build_input_shape)"
+            ))
+        })?]
     };
     Ok(Described {
         class,
@@ -242,7 +262,7 @@ fn functional_input_shapes(body: &Value, entries: &[Value]) -> Result<Vec<Vec<us
         None => Vec::new(),
     };
     if names.is_empty() {
-        return Err("config.json: a functional model without input_layers".into());
+        return Err("a functional model without input_layers".into());
     }
     names
         .iter()
@@ -250,9 +270,9 @@ fn functional_input_shapes(body: &Value, entries: &[Value]) -> Result<Vec<Vec<us
             let entry = entries
                 .iter()
                 .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
-                .ok_or_else(|| format!("config.json: input_layers names '{name}', which is not a layer"))?;
+                .ok_or_else(|| format!("input_layers names '{name}', which is not a layer"))?;
             input_shape(&Value::Null, std::slice::from_ref(entry))
-                .ok_or_else(|| format!("config.json: the input layer '{name}' has no batch_shape"))
+                .ok_or_else(|| format!("the input layer '{name}' has no batch_shape"))
         })
         .collect()
 }

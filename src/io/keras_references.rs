@@ -51,11 +51,8 @@ pub(super) fn to_inbound_references(body: &mut Value) -> Result<Vec<String>, Str
     }
     match problems.len() {
         0 => Ok(warnings),
-        1 => Err(format!("config.json: {}", problems[0])),
-        n => Err(format!(
-            "config.json: {n} layer calls cannot be imported: {}",
-            problems.join("; ")
-        )),
+        1 => Err(problems[0].clone()),
+        n => Err(format!("{n} layer calls cannot be imported: {}", problems.join("; "))),
     }
 }
 
