@@ -15,7 +15,8 @@
 //!   (`enter_pool`), so the models run here from the test's own thread, as a library user's
 //!   program runs them, and hand nothing over.
 //!
-//! A single-sample `predict` allocates nothing but its output.
+//! A single-sample `predict` allocates nothing but its output (and, after a pause, the job that
+//! keeps the pool's other threads awake between calls).
 //!
 //! The file holds a single test on purpose: the counters are global, and a second test running
 //! on another thread of the harness would add its allocations to this one's.
@@ -181,16 +182,18 @@ fn training_evaluation_and_prediction_steps_do_not_allocate_after_warm_up() {
             .collect();
         eprintln!("{name}: allocations per batch inside gemm (fit, evaluate, predict): {in_products:?}");
         // A single-sample `predict` (a service answering one request) allocates only the
-        // tensor it returns: its shape and its values.
+        // tensor it returns: its shape and its values; and, when the pool's other threads
+        // stopped spinning since the last call (a pause over a millisecond: this thread may
+        // have been preempted), the one job that keeps them awake again.
         let one = x.slice_rows(0, 1);
         model.predict(&one, 1).unwrap(); // the first sizes the buffers for one sample
         let single = allocations_during(|| {
             model.predict(&one, 1).unwrap();
         });
         assert!(
-            single[0] + single[1] <= 2,
+            single[0] + single[1] <= 3,
             "{name}: one single-sample predict made {single:?} allocations (outside, inside products), \
-             not just its output's two"
+             not just its output's two and a spinning job"
         );
     }
 }

@@ -355,6 +355,12 @@ fn pool_cases() -> Vec<([usize; 3], Geometry)> {
         ([7, 8, 1], Geometry::new((2, 2), (3, 3), (1, 1), false)),
         ([7, 8, 2], Geometry::new((2, 2), (3, 3), (1, 1), true)),
         ([5, 5, 2], Geometry::new((2, 2), (2, 2), (1, 1), true)),
+        // Channels in whole vectors (8 lanes, 16, and 3 and 4 vectors of 16 read together),
+        // windows inside the image and over its padded border.
+        ([6, 6, 8], Geometry::new((3, 3), (1, 1), (1, 1), true)),
+        ([7, 7, 16], Geometry::new((3, 3), (2, 2), (1, 1), true)),
+        ([5, 7, 48], Geometry::new((2, 2), (2, 2), (1, 1), true)),
+        ([5, 5, 64], Geometry::new((2, 2), (2, 2), (1, 1), false)),
     ]
 }
 

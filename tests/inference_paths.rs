@@ -150,6 +150,40 @@ fn one_and_two_threads_give_the_same_bits() {
     }
 }
 
+/// Winograd convolutions of one small image (the MNIST cnn's second layer: 9 tiles of 4×4 on
+/// an 11×11 map; a 14×14 map: 16 tiles), too small for bands of tile rows, cut their tiles
+/// evenly over the threads: the same bits on one and two threads, fused or not, at batch 1 and
+/// batch 3.
+#[test]
+fn a_small_image_split_over_threads_keeps_its_bits() {
+    let small_maps = || {
+        let mut model = Sequential::new();
+        model.seed(3);
+        model
+            .add(Input::new(&[13, 13, 32]))
+            .add(Conv2D::new(64, 3).activation("relu"))
+            .add(ZeroPadding2D::new(2))
+            .add(Conv2D::new(32, 3).padding("same"))
+            .add(Flatten::new())
+            .add(Dense::new(3));
+        model.build(&[13, 13, 32]).unwrap();
+        model
+    };
+    let x = random(&[3, 13, 13, 32], 8, -1.0, 1.0);
+    for fused in [true, false] {
+        let run = |threads| {
+            on_threads(threads, || {
+                let mut model = small_maps();
+                model.set_inference_fusion(fused);
+                (model.predict(&x, 1).unwrap(), model.predict(&x, 3).unwrap())
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        assert_eq!(one.0.data(), two.0.data(), "batch 1, fused {fused}");
+        assert_eq!(one.1.data(), two.1.data(), "batch 3, fused {fused}");
+    }
+}
+
 /// Convolutions read directly by a ReLU, without a normalization between them (an imported
 /// ONNX graph, whose exporter folded the normalization into the convolution's bias): the ReLU
 /// is fused into the convolution, which changes no bit (`max(·, 0)` is exact); a ReLU6 and a

@@ -26,6 +26,44 @@ fn window_taps(g: &Window2d, oy: usize, ox: usize, taps: &mut [usize; MAX_TAPS])
     count
 }
 
+/// [`window_taps`] made cheap: the offsets of a whole window's taps from its first, computed
+/// once per image and used where the window lies inside the input (all of
+/// "valid" pooling, and all but the border of "same"), so only border windows pay for the
+/// per-tap padding checks.
+struct Taps {
+    whole: [usize; MAX_TAPS],
+    count: usize,
+}
+
+impl Taps {
+    fn new(g: &Window2d) -> Self {
+        let mut whole = [0; MAX_TAPS];
+        let mut count = 0;
+        for ky in 0..g.window_h {
+            for kx in 0..g.window_w {
+                whole[count] = (ky * g.dilation_h * g.width + kx * g.dilation_w) * g.channels;
+                count += 1;
+            }
+        }
+        Taps { whole, count }
+    }
+
+    /// The taps of output `(oy, ox)` into `taps`, and how many there are.
+    #[inline(always)]
+    fn at(&self, g: &Window2d, (oy, ox): (usize, usize), full_rows: bool, taps: &mut [usize; MAX_TAPS]) -> usize {
+        if full_rows && g.cols_inside(ox).len() == g.window_w {
+            let (y, x) = (oy * g.stride_h - g.pad_top, ox * g.stride_w - g.pad_left);
+            let first = (y * g.width + x) * g.channels;
+            for (tap, offset) in taps.iter_mut().zip(&self.whole[..self.count]) {
+                *tap = first + offset;
+            }
+            self.count
+        } else {
+            window_taps(g, oy, ox, taps)
+        }
+    }
+}
+
 /// Largest window the vector kernels handle; larger ones take the plain loops.
 const MAX_TAPS: usize = 16;
 
@@ -52,25 +90,55 @@ dispatch_simd!(max_pool_image<> => max_pool_image_body(
 #[inline(always)]
 fn max_pool_image_body<S: Simd>(s: S, g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]) {
     let c = g.channels;
-    let mut taps = [0; MAX_TAPS];
+    let (mut taps, whole) = ([0; MAX_TAPS], Taps::new(g));
     for oy in 0..g.out_h {
+        let full_rows = g.rows_inside(oy).len() == g.window_h;
         for ox in 0..g.out_w {
-            let count = window_taps(g, oy, ox, &mut taps);
-            let at = (oy * g.out_w + ox) * c;
-            for c0 in (0..c).step_by(S::LANES) {
-                let (mut best, mut index) = (s.splat(f32::NEG_INFINITY), s.splat(0.0));
-                for (t, &tap) in taps[..count].iter().enumerate() {
-                    // Strictly greater: the first of equal maxima wins, and NaN loses (as
-                    // `f32::max` does).
-                    let value = s.load(&image[tap + c0..]);
-                    let greater = s.greater(value, best);
-                    best = s.select(greater, value, best);
-                    index = s.select(greater, s.splat(t as f32), index);
-                }
-                s.store(&mut out[at + c0..], best);
-                s.store(&mut argmax[at + c0..], index);
+            let count = whole.at(g, (oy, ox), full_rows, &mut taps);
+            let (taps, at) = (&taps[..count], (oy * g.out_w + ox) * c);
+            let mut c0 = 0;
+            while c0 + 4 * S::LANES <= c {
+                max_of_taps::<S, 4>(s, image, taps, c0, (&mut out[at..], &mut argmax[at..]));
+                c0 += 4 * S::LANES;
+            }
+            if c0 + 2 * S::LANES <= c {
+                max_of_taps::<S, 2>(s, image, taps, c0, (&mut out[at..], &mut argmax[at..]));
+                c0 += 2 * S::LANES;
+            }
+            while c0 < c {
+                max_of_taps::<S, 1>(s, image, taps, c0, (&mut out[at..], &mut argmax[at..]));
+                c0 += S::LANES;
             }
         }
+    }
+}
+
+/// The maximum over `taps` of `V` vectors of channels from `c0`, and the first tap holding it,
+/// into `out` and `argmax` at `c0`. Several vectors at once: each vector's comparisons form a
+/// chain, and interleaved chains keep the CPU busy while each waits on the last.
+#[inline(always)]
+fn max_of_taps<S: Simd, const V: usize>(
+    s: S,
+    image: &[f32],
+    taps: &[usize],
+    c0: usize,
+    (out, argmax): (&mut [f32], &mut [f32]),
+) {
+    let (mut best, mut index) = ([s.splat(f32::NEG_INFINITY); V], [s.splat(0.0); V]);
+    for (t, &tap) in taps.iter().enumerate() {
+        let t = s.splat(t as f32);
+        for v in 0..V {
+            // Strictly greater: the first of equal maxima wins, and NaN loses (as `f32::max`
+            // does).
+            let value = s.load(&image[tap + c0 + v * S::LANES..]);
+            let greater = s.greater(value, best[v]);
+            best[v] = s.select(greater, value, best[v]);
+            index[v] = s.select(greater, t, index[v]);
+        }
+    }
+    for v in 0..V {
+        s.store(&mut out[c0 + v * S::LANES..], best[v]);
+        s.store(&mut argmax[c0 + v * S::LANES..], index[v]);
     }
 }
 
@@ -146,10 +214,11 @@ fn max_pool_backward_image_body<S: Simd>(
     image_grad: &mut [f32],
 ) {
     let c = g.channels;
-    let mut taps = [0; MAX_TAPS];
+    let (mut taps, whole) = ([0; MAX_TAPS], Taps::new(g));
     for oy in 0..g.out_h {
+        let full_rows = g.rows_inside(oy).len() == g.window_h;
         for ox in 0..g.out_w {
-            let count = window_taps(g, oy, ox, &mut taps);
+            let count = whole.at(g, (oy, ox), full_rows, &mut taps);
             let at = (oy * g.out_w + ox) * c;
             for c0 in (0..c).step_by(S::LANES) {
                 let (index, grad) = (s.load(&argmax[at + c0..]), s.load(&dy[at + c0..]));

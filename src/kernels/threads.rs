@@ -1,11 +1,37 @@
 //! Where work runs: the thread pool the kernels split their loops over.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long the pool's other threads keep looking for work after a `predict` call returns,
+/// instead of going to sleep. Waking a sleeping thread costs tens of microseconds on a virtual
+/// machine (more than a whole single-sample forward pass of a small model), so a service
+/// answering requests back to back, or a loop of single-sample calls, would pay it on every
+/// call. ONNX Runtime and OpenMP runtimes spin likewise; this bounds the spin to a millisecond
+/// after the last call, so an idle program gives its cores back almost at once.
+const STAY_AWAKE: Duration = Duration::from_millis(1);
+/// The longest one spinning job runs however often calls move its deadline: a thread that
+/// picked the job up while waiting for work of its own (which it does not check while it
+/// spins) is held up no longer than this; the next call starts another job.
+const LONGEST_SPIN: Duration = Duration::from_millis(5);
+
+/// The other threads a caller keeps awake: until when, and how many are spinning or asked to.
+#[derive(Default)]
+struct Wakefulness {
+    deadline_nanos: AtomicU64,
+    spinning: AtomicUsize,
+}
 
 thread_local! {
     /// The pool this thread leads as its worker 0, made by [`enter_pool`] (`None`: it could
     /// not be made). Dropped when the thread ends, which stops the pool's other workers.
     static OWN_POOL: OnceCell<Option<rayon::ThreadPool>> = const { OnceCell::new() };
+    /// What this thread, as a caller of `predict`, asked of its pool's other threads.
+    static WAKEFULNESS: Arc<Wakefulness> = Arc::default();
+    /// Whether this thread is running a [`stay_awake`] loop (a nested one returns at once).
+    static STAYING_AWAKE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Makes the calling thread a worker of a thread pool, if it is not one yet, so the parallel
@@ -52,7 +78,93 @@ pub fn join_pool(threads: Option<usize>) {
         .build_global();
 }
 
+/// Keeps the calling thread's pool's other threads looking for work for [`STAY_AWAKE`], so
+/// the next call's parallel regions start at once instead of waking them (`predict` calls this
+/// before it returns). Each other thread runs one spinning job at most; calls made while they
+/// spin only move the deadline. Does nothing outside a pool, with one thread, or on a thread
+/// other than the pool's worker 0.
+pub(crate) fn keep_others_awake() {
+    let threads = rayon::current_num_threads();
+    // Worker 0: the thread that leads its pool (see `enter_pool`, `join_pool`); the other
+    // workers' spare time is the pool's to use, not theirs to keep.
+    if threads < 2 || rayon::current_thread_index() != Some(0) {
+        return;
+    }
+    WAKEFULNESS.with(|wakefulness| {
+        let deadline = nanos_since_start() + STAY_AWAKE.as_nanos() as u64;
+        wakefulness.deadline_nanos.store(deadline, Ordering::Relaxed);
+        let caller = std::thread::current().id();
+        while wakefulness.spinning.fetch_add(1, Ordering::AcqRel) < threads - 1 {
+            let wakefulness = Arc::clone(wakefulness);
+            rayon::spawn(move || stay_awake(&wakefulness, caller));
+        }
+        // The last increment found all threads asked already.
+        wakefulness.spinning.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+/// One pool thread's spin: runs whatever parallel work the pool has until the deadline passes
+/// with none, or [`LONGEST_SPIN`] has passed. The caller itself (if it picks this job up while waiting) and a thread already
+/// spinning (if its own spin picks up another one) return at once.
+fn stay_awake(wakefulness: &Wakefulness, caller: std::thread::ThreadId) {
+    let nested = STAYING_AWAKE.with(Cell::get);
+    if !nested && std::thread::current().id() != caller {
+        STAYING_AWAKE.with(|flag| flag.set(true));
+        let last = nanos_since_start() + LONGEST_SPIN.as_nanos() as u64;
+        loop {
+            if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                continue;
+            }
+            let now = nanos_since_start();
+            if now > wakefulness.deadline_nanos.load(Ordering::Relaxed) || now > last {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        STAYING_AWAKE.with(|flag| flag.set(false));
+    }
+    wakefulness.spinning.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// A monotonic clock in nanoseconds, for deadlines kept in an atomic.
+fn nanos_since_start() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
 /// The number of threads the kernels split work over.
 pub fn threads() -> usize {
     rayon::current_num_threads()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After a call, the other thread spins for a while and then stops: the count of
+    /// spinning threads goes back to zero, and a pool of one thread never spins.
+    #[test]
+    fn the_other_threads_stop_spinning_after_the_deadline() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let wakefulness = pool.install(|| {
+            keep_others_awake();
+            keep_others_awake();
+            WAKEFULNESS.with(Arc::clone)
+        });
+        assert!(
+            wakefulness.spinning.load(Ordering::Acquire) <= 1,
+            "one other thread, one spinner"
+        );
+        let started = Instant::now();
+        while wakefulness.spinning.load(Ordering::Acquire) > 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "still spinning after 10 s");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let alone = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let spinning = alone.install(|| {
+            keep_others_awake();
+            WAKEFULNESS.with(|w| w.spinning.load(Ordering::Acquire))
+        });
+        assert_eq!(spinning, 0);
+    }
 }

@@ -80,6 +80,9 @@ const CHANNEL_MULTIPLE: usize = 8;
 /// Tiles per block: enough rows for the products to run near full speed, few enough for a
 /// block's transformed tiles to stay in a 512 KiB L2 cache.
 const BLOCK_TILES: usize = 24;
+/// Fewest tiles in a block cut for the threads' sake (see `Winograd::even_split_tiles`): fewer
+/// rows leave the products too short to run near full speed.
+const MIN_SPLIT_TILES: usize = 4;
 /// A transformed kernel larger than this is taken to come from memory on every call.
 const STREAMED_KERNEL_BYTES: usize = 1 << 20;
 /// Fewest tiles in one call that pay for streaming a transformed kernel from memory
@@ -241,8 +244,27 @@ impl Winograd {
         (BLOCK_TILES / self.tiles_per_image()).max(1)
     }
 
+    /// Tiles per forward block when bands and whole images would give some thread nothing to
+    /// do (a single small image: the MNIST CNN's 11×11 map is 9 tiles of 4×4): the batch's
+    /// tiles numbered in order and cut evenly, one run per thread, as long as each run has
+    /// [`MIN_SPLIT_TILES`]. Each tile's outputs are computed the same way in any run (its own
+    /// transforms, rows of the products summed in order), so the cut does not change them.
+    fn even_split_tiles(&self) -> Option<usize> {
+        let threads = rayon::current_num_threads();
+        let natural = match self.bands_per_image() {
+            0 => self.batch.div_ceil(self.images_per_block()),
+            bands => self.batch * bands,
+        };
+        let total = self.batch * self.tiles_per_image();
+        let per_block = total.div_ceil(threads).max(MIN_SPLIT_TILES);
+        (natural < threads && per_block < total).then_some(per_block)
+    }
+
     /// How many blocks the forward pass cuts the batch's tiles into.
     fn forward_blocks(&self) -> usize {
+        if let Some(per_block) = self.even_split_tiles() {
+            return (self.batch * self.tiles_per_image()).div_ceil(per_block);
+        }
         match self.bands_per_image() {
             0 => self.batch.div_ceil(self.images_per_block()),
             bands => self.batch * bands,
@@ -253,6 +275,10 @@ impl Winograd {
     /// tile`): a contiguous run inside one image, or whole images.
     fn forward_block_tiles(&self, b: usize) -> std::ops::Range<usize> {
         let per_image = self.tiles_per_image();
+        if let Some(per_block) = self.even_split_tiles() {
+            let first = b * per_block;
+            return first..(first + per_block).min(self.batch * per_image);
+        }
         match self.bands_per_image() {
             0 => {
                 let first = b * self.images_per_block();
@@ -271,6 +297,9 @@ impl Winograd {
 
     /// Most tiles in one forward block.
     fn forward_block_max_tiles(&self) -> usize {
+        if let Some(per_block) = self.even_split_tiles() {
+            return per_block;
+        }
         match self.bands_per_image() {
             0 => self.images_per_block().min(self.batch) * self.tiles_per_image(),
             _ => self.band_rows().min(self.tiles_h) * self.tiles_w,

@@ -88,6 +88,7 @@ impl Model {
             }
             start = end;
         }
+        crate::kernels::keep_others_awake();
         results
             .into_iter()
             .map(|(shape, values)| Tensor::from_vec(shape, values))
