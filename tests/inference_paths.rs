@@ -150,26 +150,30 @@ fn one_and_two_threads_give_the_same_bits() {
     }
 }
 
+/// The direct convolution of one image (three channels) cuts its output rows over the threads;
 /// Winograd convolutions of one small image (the MNIST cnn's second layer: 9 tiles of 4×4 on
-/// an 11×11 map; a 14×14 map: 16 tiles), too small for bands of tile rows, cut their tiles
-/// evenly over the threads: the same bits on one and two threads, fused or not, at batch 1 and
-/// batch 3.
+/// an 11×11 map; a 15×15 map: 16 tiles), too small for bands of tile rows, cut their tiles
+/// evenly over the threads, a single tile (3×3 map) its filters, and max pooling its rows:
+/// the same bits on one and two threads, fused or not, at batch 1 and batch 3.
 #[test]
 fn a_small_image_split_over_threads_keeps_its_bits() {
     let small_maps = || {
         let mut model = Sequential::new();
         model.seed(3);
         model
-            .add(Input::new(&[13, 13, 32]))
+            .add(Input::new(&[15, 15, 3]))
+            .add(Conv2D::new(32, 3).activation("relu"))
             .add(Conv2D::new(64, 3).activation("relu"))
             .add(ZeroPadding2D::new(2))
             .add(Conv2D::new(32, 3).padding("same"))
+            .add(MaxPooling2D::new(3))
+            .add(Conv2D::new(64, 3))
             .add(Flatten::new())
             .add(Dense::new(3));
-        model.build(&[13, 13, 32]).unwrap();
+        model.build(&[15, 15, 3]).unwrap();
         model
     };
-    let x = random(&[3, 13, 13, 32], 8, -1.0, 1.0);
+    let x = random(&[3, 15, 15, 3], 8, -1.0, 1.0);
     for fused in [true, false] {
         let run = |threads| {
             on_threads(threads, || {

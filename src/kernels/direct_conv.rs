@@ -147,7 +147,9 @@ impl Direct {
         }
     }
 
-    /// `y = conv(x, kernel) + bias`, then `max(y, 0)` when `relu`, in parallel over images.
+    /// `y = conv(x, kernel) + bias`, then `max(y, 0)` when `relu`, in parallel over images, and
+    /// over bands of output rows when there are fewer images than threads (a single image
+    /// still uses every thread). Each output is summed the same way in any band.
     pub(crate) fn forward(
         &self,
         g: &Window2d,
@@ -159,15 +161,26 @@ impl Direct {
     ) {
         let out_len = g.positions() * self.filters;
         assert!(kernel.len() >= self.patch * self.filters && bias.is_none_or(|b| b.len() >= self.filters));
+        if out_len == 0 {
+            return;
+        }
+        let band_rows = super::row_band(self.batch, g.out_h);
+        let filters = self.filters;
         y[..self.batch * out_len]
             .par_chunks_mut(out_len)
             .zip(x[..self.batch * g.image_len()].par_chunks(g.image_len()))
             .for_each(|(y, image)| {
-                with_scratch(self.padded_len(), |buffer| {
-                    self.with_image(g, image, buffer, |g, image, _| {
-                        forward_image(g, image, kernel, bias, relu, y)
+                y.par_chunks_mut(band_rows * g.out_w * filters)
+                    .enumerate()
+                    .for_each(|(band, y)| {
+                        let first = band * band_rows;
+                        let rows = first..first + y.len() / (g.out_w * filters);
+                        with_scratch(self.padded_len(), |buffer| {
+                            self.with_image(g, image, buffer, |g, image, _| {
+                                forward_image(g, image, (kernel, filters), bias, relu, (rows, y))
+                            })
+                        })
                     })
-                })
             });
     }
 
@@ -285,32 +298,34 @@ fn window_origin(g: &Window2d, oy: usize, ox: usize) -> isize {
 
 // AVX-512 runs filter counts that are multiples of its 16 lanes; other multiples of 8 run on AVX2.
 dispatch_simd!(forward_image<> => forward_image_body(
-    g: &Window2d, image: &[f32], kernel: &[f32], bias: Option<&[f32]>, relu: bool, y: &mut [f32]
-) wide: y.len().is_multiple_of(16 * g.positions().max(1)));
+    g: &Window2d, image: &[f32], kernel: (&[f32], usize), bias: Option<&[f32]>, relu: bool,
+    out: (std::ops::Range<usize>, &mut [f32])
+) wide: kernel.1.is_multiple_of(16));
 
+/// Output rows `rows` of one image into `y` (those rows only), for `f` filters.
 #[inline(always)]
 fn forward_image_body<S: Simd>(
     s: S,
     g: &Window2d,
     image: &[f32],
-    kernel: &[f32],
+    (kernel, f): (&[f32], usize),
     bias: Option<&[f32]>,
     relu: bool,
-    y: &mut [f32],
+    (rows, y): (std::ops::Range<usize>, &mut [f32]),
 ) {
     let taps = Taps::new(g);
-    let f = y.len() / g.positions();
-    assert!(image.len() == g.image_len() && y.len() == g.positions() * f && kernel.len() >= taps.count * f);
+    assert!(image.len() == g.image_len() && kernel.len() >= taps.count * f && rows.end <= g.out_h);
+    assert!(y.len() == rows.len() * g.out_w * f);
     assert_windows_inside(g);
     let step = (g.stride_w * g.channels) as isize;
     let lanes = S::LANES;
     for f0 in (0..f).step_by(2 * lanes) {
         let wide = f - f0 >= 2 * lanes;
-        for oy in 0..g.out_h {
+        for oy in rows.clone() {
             let mut ox = 0;
             while ox < g.out_w {
                 let first = window_origin(g, oy, ox);
-                let at = (oy * g.out_w + ox) * f + f0;
+                let at = ((oy - rows.start) * g.out_w + ox) * f + f0;
                 // Runs of 4 outputs, then 2 or 1 at the end of the row.
                 let run = [POSITIONS, 2, 1]
                     .into_iter()

@@ -69,33 +69,54 @@ const MAX_TAPS: usize = 16;
 
 /// Max pooling into `out` (`N×OH×OW×C`), with each maximum's tap index in `argmax` (same
 /// shape).
+/// In parallel over images, and over bands of output rows when there are fewer images than
+/// threads.
 pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32]) {
     let out_len = g.positions() * g.channels;
+    if out_len == 0 {
+        return;
+    }
+    let band_len = super::row_band(g.batch, g.out_h) * g.out_w * g.channels;
     out.par_chunks_mut(out_len)
         .zip(argmax.par_chunks_mut(out_len))
         .zip(input.par_chunks(g.image_len()))
         .for_each(|((out, argmax), image)| {
-            if g.channels.is_multiple_of(8) && g.window_h.saturating_mul(g.window_w) <= MAX_TAPS {
-                max_pool_image(g, image, out, argmax);
-            } else {
-                max_pool_image_plain(g, image, out, argmax);
-            }
+            out.par_chunks_mut(band_len)
+                .zip(argmax.par_chunks_mut(band_len))
+                .enumerate()
+                .for_each(|(band, (out, argmax))| {
+                    let first = band * band_len / (g.out_w * g.channels);
+                    let rows = first..first + out.len() / (g.out_w * g.channels);
+                    if g.channels.is_multiple_of(8) && g.window_h.saturating_mul(g.window_w) <= MAX_TAPS {
+                        max_pool_image(g, image, rows, out, argmax);
+                    } else {
+                        max_pool_image_plain(g, image, rows, out, argmax);
+                    }
+                })
         });
 }
 
 dispatch_simd!(max_pool_image<> => max_pool_image_body(
-    g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]
+    g: &Window2d, image: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], argmax: &mut [f32]
 ) wide: g.channels.is_multiple_of(16));
 
+/// Output rows `rows` of one image into `out` and `argmax` (those rows only).
 #[inline(always)]
-fn max_pool_image_body<S: Simd>(s: S, g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]) {
+fn max_pool_image_body<S: Simd>(
+    s: S,
+    g: &Window2d,
+    image: &[f32],
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+    argmax: &mut [f32],
+) {
     let c = g.channels;
     let (mut taps, whole) = ([0; MAX_TAPS], Taps::new(g));
-    for oy in 0..g.out_h {
+    for oy in rows.clone() {
         let full_rows = g.rows_inside(oy).len() == g.window_h;
         for ox in 0..g.out_w {
             let count = whole.at(g, (oy, ox), full_rows, &mut taps);
-            let (taps, at) = (&taps[..count], (oy * g.out_w + ox) * c);
+            let (taps, at) = (&taps[..count], ((oy - rows.start) * g.out_w + ox) * c);
             let mut c0 = 0;
             while c0 + 4 * S::LANES <= c {
                 max_of_taps::<S, 4>(s, image, taps, c0, (&mut out[at..], &mut argmax[at..]));
@@ -142,11 +163,17 @@ fn max_of_taps<S: Simd, const V: usize>(
     }
 }
 
-fn max_pool_image_plain(g: &Window2d, image: &[f32], out: &mut [f32], argmax: &mut [f32]) {
+fn max_pool_image_plain(
+    g: &Window2d,
+    image: &[f32],
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+    argmax: &mut [f32],
+) {
     let c = g.channels;
-    for oy in 0..g.out_h {
+    for oy in rows.clone() {
         for ox in 0..g.out_w {
-            let at = (oy * g.out_w + ox) * c;
+            let at = ((oy - rows.start) * g.out_w + ox) * c;
             let (best, index) = (&mut out[at..][..c], &mut argmax[at..][..c]);
             best.fill(f32::NEG_INFINITY);
             index.fill(0.0);

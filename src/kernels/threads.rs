@@ -132,6 +132,19 @@ fn nanos_since_start() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// Output rows per parallel band of one image for a batch of `images` images with `rows`
+/// output rows each: all of them when every thread has an image of its own, else few enough
+/// that the batch's bands give every thread one (a single image still uses every thread).
+/// Kernels that split this way compute each row the same way in any band.
+pub(crate) fn row_band(images: usize, rows: usize) -> usize {
+    let threads = rayon::current_num_threads();
+    if images >= threads {
+        return rows.max(1);
+    }
+    let bands = threads.div_ceil(images.max(1));
+    rows.div_ceil(bands).max(1)
+}
+
 /// The number of threads the kernels split work over.
 pub fn threads() -> usize {
     rayon::current_num_threads()

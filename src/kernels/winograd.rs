@@ -315,13 +315,23 @@ impl Winograd {
     /// multiple of 16), at least this many filters a group: fewer would leave the products
     /// too narrow to pay for the input transform each group repeats.
     const MIN_GROUP_FILTERS: usize = 64;
+    /// The narrowest group when there are fewer blocks than threads.
+    const MIN_IDLE_GROUP_FILTERS: usize = 32;
 
     /// Filter groups per block: one when the blocks alone give every thread two or more to
     /// do, else enough groups for that (batch 1 on small feature maps).
     fn filter_groups(&self, blocks: usize) -> usize {
-        let wanted = (2 * rayon::current_num_threads()).div_ceil(blocks.max(1));
+        let threads = rayon::current_num_threads();
+        let wanted = (2 * threads).div_ceil(blocks.max(1));
         let unit = if self.filters.is_multiple_of(16) { 16 } else { 8 };
-        let most = (self.filters / Self::MIN_GROUP_FILTERS.max(unit)).max(1);
+        // Fewer blocks than threads (a single tile of a small map): a thread left idle costs
+        // more than repeating the few input transforms, so groups may be narrower.
+        let narrowest = if blocks < threads {
+            Self::MIN_IDLE_GROUP_FILTERS
+        } else {
+            Self::MIN_GROUP_FILTERS
+        };
+        let most = (self.filters / narrowest.max(unit)).max(1);
         wanted.clamp(1, most)
     }
 
