@@ -3,12 +3,17 @@
 //! Cross-entropies on probabilities are computed from the logits when the model's last
 //! operation is the matching softmax or sigmoid, as Keras's TensorFlow backend does: the result
 //! is the same loss without the overflow and clipping of `log(softmax(x))`.
+//!
+//! `label_smoothing` (ε) moves the targets of the binary and categorical cross-entropies toward
+//! uniform before the loss is taken, as Keras does: `y·(1 − ε) + ε/K` for `K` classes, and
+//! `y·(1 − ε) + ε/2` for binary targets. Keras's sparse categorical cross-entropy has no such
+//! setting, and neither has strata's.
 
 use crate::autograd::{Graph, Op, UnaryOp, Var};
 use crate::error::{Error, Result};
 
 /// A training objective.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Loss {
     /// Mean of `(y − ŷ)²`.
     MeanSquaredError,
@@ -18,11 +23,16 @@ pub enum Loss {
     BinaryCrossentropy {
         /// Whether predictions are logits rather than probabilities.
         from_logits: bool,
+        /// ε in `[0, 1]`: targets become `y·(1 − ε) + ε/2` (Keras's default 0: unchanged).
+        label_smoothing: f32,
     },
     /// Cross-entropy against one-hot targets.
     CategoricalCrossentropy {
         /// Whether predictions are logits rather than probabilities.
         from_logits: bool,
+        /// ε in `[0, 1]`: targets become `y·(1 − ε) + ε/K` for `K` classes (Keras's default
+        /// 0: unchanged).
+        label_smoothing: f32,
     },
     /// Cross-entropy against integer class labels.
     SparseCategoricalCrossentropy {
@@ -49,8 +59,14 @@ impl Loss {
         Ok(match snake.as_str() {
             "mse" | "mean_squared_error" => Loss::MeanSquaredError,
             "mae" | "mean_absolute_error" => Loss::MeanAbsoluteError,
-            "binary_crossentropy" => Loss::BinaryCrossentropy { from_logits: false },
-            "categorical_crossentropy" => Loss::CategoricalCrossentropy { from_logits: false },
+            "binary_crossentropy" => Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
+            "categorical_crossentropy" => Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
             "sparse_categorical_crossentropy" => Loss::SparseCategoricalCrossentropy { from_logits: false },
             _ => return Err(Error::unknown("loss", name, NAMES)),
         })
@@ -71,8 +87,14 @@ impl Loss {
     /// (mean squared and absolute errors).
     pub fn with_from_logits(self, from_logits: bool) -> Option<Self> {
         match self {
-            Loss::BinaryCrossentropy { .. } => Some(Loss::BinaryCrossentropy { from_logits }),
-            Loss::CategoricalCrossentropy { .. } => Some(Loss::CategoricalCrossentropy { from_logits }),
+            Loss::BinaryCrossentropy { label_smoothing, .. } => Some(Loss::BinaryCrossentropy {
+                from_logits,
+                label_smoothing,
+            }),
+            Loss::CategoricalCrossentropy { label_smoothing, .. } => Some(Loss::CategoricalCrossentropy {
+                from_logits,
+                label_smoothing,
+            }),
             Loss::SparseCategoricalCrossentropy { .. } => Some(Loss::SparseCategoricalCrossentropy { from_logits }),
             Loss::MeanSquaredError | Loss::MeanAbsoluteError => None,
         }
@@ -81,21 +103,52 @@ impl Loss {
     /// Whether predictions are logits.
     pub fn from_logits(&self) -> bool {
         match *self {
-            Loss::BinaryCrossentropy { from_logits }
-            | Loss::CategoricalCrossentropy { from_logits }
+            Loss::BinaryCrossentropy { from_logits, .. }
+            | Loss::CategoricalCrossentropy { from_logits, .. }
             | Loss::SparseCategoricalCrossentropy { from_logits } => from_logits,
             _ => false,
         }
     }
 
+    /// The label smoothing ε (0 for the losses without it).
+    pub fn label_smoothing(&self) -> f32 {
+        match *self {
+            Loss::BinaryCrossentropy { label_smoothing, .. }
+            | Loss::CategoricalCrossentropy { label_smoothing, .. } => label_smoothing,
+            _ => 0.0,
+        }
+    }
+
+    /// The same loss with label smoothing `epsilon` (Keras's `label_smoothing`): an error for a
+    /// loss without the setting (0 is accepted by all) or a value outside `[0, 1]`.
+    pub fn with_label_smoothing(self, epsilon: f32) -> Result<Self> {
+        if !(0.0..=1.0).contains(&epsilon) {
+            return Err(Error::invalid("label_smoothing", epsilon, "must be between 0 and 1"));
+        }
+        match self {
+            Loss::BinaryCrossentropy { from_logits, .. } => Ok(Loss::BinaryCrossentropy {
+                from_logits,
+                label_smoothing: epsilon,
+            }),
+            Loss::CategoricalCrossentropy { from_logits, .. } => Ok(Loss::CategoricalCrossentropy {
+                from_logits,
+                label_smoothing: epsilon,
+            }),
+            other if epsilon == 0.0 => Ok(other),
+            other => Err(Error::invalid(
+                "label_smoothing",
+                epsilon,
+                format!(
+                    "{} has no label smoothing (Keras has it for binary_crossentropy and categorical_crossentropy)",
+                    other.name()
+                ),
+            )),
+        }
+    }
+
     /// The same loss on logits (`from_logits = true`), for the cross-entropies.
     pub fn with_logits(self) -> Self {
-        match self {
-            Loss::BinaryCrossentropy { .. } => Loss::BinaryCrossentropy { from_logits: true },
-            Loss::CategoricalCrossentropy { .. } => Loss::CategoricalCrossentropy { from_logits: true },
-            Loss::SparseCategoricalCrossentropy { .. } => Loss::SparseCategoricalCrossentropy { from_logits: true },
-            other => other,
-        }
+        self.with_from_logits(true).unwrap_or(self)
     }
 
     /// True when targets are class indices (one per sample) rather than arrays like the output.
@@ -116,20 +169,58 @@ impl Loss {
                 let absolute = graph.abs(diff);
                 Ok(graph.mean(absolute))
             }
-            Loss::BinaryCrossentropy { from_logits } => match (from_logits, graph.op(output)) {
-                (true, _) => graph.sigmoid_cross_entropy(output, target),
-                (false, Op::Unary(UnaryOp::Sigmoid, logits)) => graph.sigmoid_cross_entropy(logits, target),
-                (false, _) => graph.binary_cross_entropy(output, target),
-            },
-            Loss::CategoricalCrossentropy { from_logits } | Loss::SparseCategoricalCrossentropy { from_logits } => {
-                let sparse = self.sparse_targets();
-                match (from_logits, graph.op(output)) {
-                    (true, _) => graph.softmax_cross_entropy(output, target, sparse),
-                    (false, Op::Softmax(logits)) => graph.softmax_cross_entropy(logits, target, sparse),
-                    (false, _) => graph.cross_entropy(output, target, sparse),
-                }
+            Loss::BinaryCrossentropy {
+                from_logits,
+                label_smoothing,
+            } => {
+                let target = smoothed(graph, target, label_smoothing, 0.5);
+                binary_cross_entropy(graph, output, target, from_logits)
+            }
+            Loss::CategoricalCrossentropy {
+                from_logits,
+                label_smoothing,
+            } => {
+                let classes = graph.shape(target).last().copied().unwrap_or(1).max(1);
+                let target = smoothed(graph, target, label_smoothing, 1.0 / classes as f32);
+                categorical_cross_entropy(graph, output, target, from_logits, false)
+            }
+            Loss::SparseCategoricalCrossentropy { from_logits } => {
+                categorical_cross_entropy(graph, output, target, from_logits, true)
             }
         }
+    }
+}
+
+/// `target·(1 − ε) + ε·share`: targets moved toward `share` by `epsilon` (none when 0).
+fn smoothed(graph: &mut Graph, target: Var, epsilon: f32, share: f32) -> Var {
+    if epsilon == 0.0 {
+        return target;
+    }
+    graph.affine(target, 1.0 - epsilon, epsilon * share)
+}
+
+/// Binary cross-entropy, on the logits when `from_logits` or when the output is a sigmoid's.
+fn binary_cross_entropy(graph: &mut Graph, output: Var, target: Var, from_logits: bool) -> Result<Var> {
+    match (from_logits, graph.op(output)) {
+        (true, _) => graph.sigmoid_cross_entropy(output, target),
+        (false, Op::Unary(UnaryOp::Sigmoid, logits)) => graph.sigmoid_cross_entropy(logits, target),
+        (false, _) => graph.binary_cross_entropy(output, target),
+    }
+}
+
+/// Categorical cross-entropy against class probabilities or (`sparse`) class indices, on the
+/// logits when `from_logits` or when the output is a softmax's.
+fn categorical_cross_entropy(
+    graph: &mut Graph,
+    output: Var,
+    target: Var,
+    from_logits: bool,
+    sparse: bool,
+) -> Result<Var> {
+    match (from_logits, graph.op(output)) {
+        (true, _) => graph.softmax_cross_entropy(output, target, sparse),
+        (false, Op::Softmax(logits)) => graph.softmax_cross_entropy(logits, target, sparse),
+        (false, _) => graph.cross_entropy(output, target, sparse),
     }
 }
 

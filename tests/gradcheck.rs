@@ -893,9 +893,15 @@ fn every_loss_through_loss_compute_has_the_right_gradient() {
         Sigmoid,
         Softmax,
     }
-    let ce = |from_logits| Loss::CategoricalCrossentropy { from_logits };
+    let ce = |from_logits| Loss::CategoricalCrossentropy {
+        from_logits,
+        label_smoothing: 0.0,
+    };
     let sce = |from_logits| Loss::SparseCategoricalCrossentropy { from_logits };
-    let bce = |from_logits| Loss::BinaryCrossentropy { from_logits };
+    let bce = |from_logits| Loss::BinaryCrossentropy {
+        from_logits,
+        label_smoothing: 0.0,
+    };
     let logits = uniform(&shape, -2.0, 2.0, 143);
     let probs = uniform(&shape, 0.2, 0.8, 144);
     let cases: Vec<(Loss, &Tensor, &Tensor, Head, f32)> = vec![
@@ -910,6 +916,35 @@ fn every_loss_through_loss_compute_has_the_right_gradient() {
         (sce(false), &probs, &sparse, Head::Identity, 1e-3),
         (sce(false), &logits, &sparse, Head::Softmax, EPS),
         (sce(true), &logits, &sparse, Head::Identity, EPS),
+        // Label smoothing moves the targets; the gradient flows to the prediction only.
+        (
+            bce(false).with_label_smoothing(0.2).unwrap(),
+            &probs,
+            &binary_target,
+            Head::Identity,
+            1e-3,
+        ),
+        (
+            bce(true).with_label_smoothing(0.3).unwrap(),
+            &logits,
+            &binary_target,
+            Head::Identity,
+            EPS,
+        ),
+        (
+            ce(false).with_label_smoothing(0.2).unwrap(),
+            &logits,
+            &onehot,
+            Head::Softmax,
+            EPS,
+        ),
+        (
+            ce(true).with_label_smoothing(0.1).unwrap(),
+            &logits,
+            &onehot,
+            Head::Identity,
+            EPS,
+        ),
     ];
     for (loss, prediction, target, head, eps) in cases {
         let mut params = ParamStore::new();

@@ -253,3 +253,41 @@ fn an_unbuilt_model_is_refused() {
     assert!(error.contains("build it"), "{error}");
     assert!(!std::path::Path::new("never-written.keras").exists());
 }
+
+/// Label smoothing survives saving: in strata's own file, and in Keras's files as the loss
+/// object's `label_smoothing` (where Keras reads it), loaded back into the same loss.
+#[test]
+fn label_smoothing_is_saved_and_loaded() {
+    let dir = scratch("smoothing");
+    let smoothed = Loss::CategoricalCrossentropy {
+        from_logits: false,
+        label_smoothing: 0.1,
+    };
+    for extension in ["safetensors", "keras", "h5"] {
+        let mut model = Sequential::new();
+        model.add(Input::new(&[4])).add(Dense::new(3).activation("softmax"));
+        model.build(&[4]).unwrap();
+        model.compile(Adam::new(0.01), smoothed, &["accuracy"]).unwrap();
+        let path = dir.join(format!("smoothed.{extension}"));
+        model.save(&path).unwrap();
+        let loaded = strata::load_model(&path).unwrap();
+        assert_eq!(loaded.loss(), Some(smoothed), "{}", path.display());
+        if extension == "keras" {
+            let mut archive = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+            let mut config = String::new();
+            archive
+                .by_name("config.json")
+                .unwrap()
+                .read_to_string(&mut config)
+                .unwrap();
+            let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+            let loss = &config["compile_config"]["loss"];
+            assert_eq!(loss["class_name"], "CategoricalCrossentropy", "{loss}");
+            assert!(
+                (loss["config"]["label_smoothing"].as_f64().unwrap() - 0.1).abs() < 1e-7,
+                "{loss}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

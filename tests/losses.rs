@@ -8,12 +8,24 @@ use strata::losses::Loss;
 use strata::prelude::{FitOptions, Sequential};
 use strata::rng::Rng;
 
-const CCE: Loss = Loss::CategoricalCrossentropy { from_logits: false };
-const CCE_LOGITS: Loss = Loss::CategoricalCrossentropy { from_logits: true };
+const CCE: Loss = Loss::CategoricalCrossentropy {
+    from_logits: false,
+    label_smoothing: 0.0,
+};
+const CCE_LOGITS: Loss = Loss::CategoricalCrossentropy {
+    from_logits: true,
+    label_smoothing: 0.0,
+};
 const SCCE: Loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
 const SCCE_LOGITS: Loss = Loss::SparseCategoricalCrossentropy { from_logits: true };
-const BCE: Loss = Loss::BinaryCrossentropy { from_logits: false };
-const BCE_LOGITS: Loss = Loss::BinaryCrossentropy { from_logits: true };
+const BCE: Loss = Loss::BinaryCrossentropy {
+    from_logits: false,
+    label_smoothing: 0.0,
+};
+const BCE_LOGITS: Loss = Loss::BinaryCrossentropy {
+    from_logits: true,
+    label_smoothing: 0.0,
+};
 
 fn t2(rows: usize, cols: usize, values: &[f32]) -> Tensor {
     Tensor::from_vec(vec![rows, cols], values.to_vec()).unwrap()
@@ -352,6 +364,55 @@ fn loss_names_resolve_like_keras() {
     }
 }
 
+/// Keras 3.15's values (`keras.losses.CategoricalCrossentropy(label_smoothing=0.2)(y_true,
+/// y_pred)` and the like, computed in float32) for targets moved toward uniform: `y·(1 − ε) +
+/// ε/K` over K classes, `y·(1 − ε) + ε/2` for binary targets.
+#[test]
+fn label_smoothing_gives_kerass_values() {
+    let onehot = t2(2, 3, &[0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    let probs = t2(2, 3, &[0.05, 0.95, 0.0, 0.1, 0.8, 0.1]);
+    let logits = t2(2, 3, &[1.0, 2.0, -1.0, 0.5, -0.5, 2.5]);
+    let binary = t2(2, 2, &[0.0, 1.0, 1.0, 0.0]);
+    let binary_probs = t2(2, 2, &[0.6, 0.4, 0.3, 0.7]);
+    let binary_logits = t2(2, 2, &[0.5, -1.0, 2.0, 0.25]);
+    let smooth = |loss: Loss, epsilon| loss.with_label_smoothing(epsilon).unwrap();
+    let cases = [
+        (smooth(CCE, 0.2), &probs, &onehot, 1.7413325309753418),
+        (smooth(CCE_LOGITS, 0.1), &logits, &onehot, 0.409429132938385),
+        (smooth(BCE, 0.2), &binary_probs, &binary, 0.9974936842918396),
+        (smooth(BCE_LOGITS, 0.3), &binary_logits, &binary, 0.8194265365600586),
+    ];
+    for (loss, prediction, target, keras) in cases {
+        assert_near(loss_of(loss, prediction, target), keras, 1e-5, &format!("{loss:?}"));
+    }
+    // The softmax and sigmoid fusions smooth the same targets.
+    let fused = loss_through(smooth(CCE, 0.1), &logits, &onehot, |g, x| g.softmax(x));
+    assert_near(
+        fused,
+        0.409429132938385,
+        1e-5,
+        "softmax then smoothed categorical cross-entropy",
+    );
+    let fused = loss_through(smooth(BCE, 0.3), &binary_logits, &binary, |g, x| g.sigmoid(x));
+    assert_near(
+        fused,
+        0.8194265365600586,
+        1e-5,
+        "sigmoid then smoothed binary cross-entropy",
+    );
+    // 0 changes nothing; the sparse loss has no smoothing (as in Keras); ε outside [0, 1] is refused.
+    assert_eq!(smooth(CCE, 0.0), CCE);
+    assert_eq!(SCCE.with_label_smoothing(0.0).unwrap(), SCCE);
+    let error = SCCE.with_label_smoothing(0.1).unwrap_err().to_string();
+    assert!(
+        error.contains("sparse_categorical_crossentropy has no label smoothing"),
+        "{error}"
+    );
+    assert!(CCE.with_label_smoothing(1.5).is_err() && CCE.with_label_smoothing(f32::NAN).is_err());
+    // `from_logits` keeps the smoothing.
+    assert_eq!(smooth(CCE, 0.1).with_logits().label_smoothing(), 0.1);
+}
+
 #[test]
 fn evaluate_averages_the_loss_over_samples_not_batches() {
     // y = 2x + 1 fixed by hand; the MSE over 7 samples in uneven batches of 3, 3 and 1 must be
@@ -383,4 +444,25 @@ fn evaluate_averages_the_loss_over_samples_not_batches() {
         .fit(&x, &y, FitOptions::default().batch_size(3).verbose(0))
         .unwrap();
     assert_near(history.get("loss")[0], expected, 1e-6, "fit loss");
+}
+
+/// `--loss` takes Keras's call syntax with both settings, and says what is wrong otherwise.
+#[test]
+fn the_loss_flag_takes_label_smoothing() {
+    let parsed = strata::run::loss_flag(Some("BinaryCrossentropy(from_logits=True, label_smoothing=0.25)"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(parsed, BCE_LOGITS.with_label_smoothing(0.25).unwrap());
+    for (flag, says) in [
+        (
+            "SparseCategoricalCrossentropy(label_smoothing=0.1)",
+            "has no label smoothing",
+        ),
+        ("CategoricalCrossentropy(label_smoothing=2)", "between 0 and 1"),
+        ("CategoricalCrossentropy(label_smoothing=lots)", "takes a number"),
+        ("CategoricalCrossentropy(axis=-1)", "not 'axis=-1'"),
+    ] {
+        let error = strata::run::loss_flag(Some(flag)).unwrap_err().to_string();
+        assert!(error.contains(flag) && error.contains(says), "{flag}: {error}");
+    }
 }

@@ -343,7 +343,10 @@ fn binary_classification_with_a_sigmoid_output() {
     logits_model
         .compile(
             Adam::new(0.02),
-            Loss::BinaryCrossentropy { from_logits: true },
+            Loss::BinaryCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.0,
+            },
             &["accuracy"],
         )
         .unwrap();

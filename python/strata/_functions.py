@@ -91,9 +91,11 @@ def mean_absolute_error(y_true, y_pred):
     return as_tensor(np.mean(np.abs(y_pred - y_true.reshape(y_pred.shape)), axis=-1))
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     y_true, y_pred = _pair(y_true, y_pred)
     y_true = y_true.reshape(y_pred.shape)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         # log(1 + e^x) - x·y, written to stay finite for large |x|.
         losses = np.maximum(y_pred, 0) - y_pred * y_true + np.log1p(np.exp(-np.abs(y_pred)))
@@ -103,8 +105,11 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     return as_tensor(np.mean(losses, axis=-1))
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False):
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     y_true, y_pred = _pair(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true.reshape(y_pred.shape)
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[-1]
     if from_logits:
         log_p = np.asarray(log_softmax(y_pred))
     else:

@@ -391,3 +391,24 @@ def test_layer_weights_exist_as_soon_as_the_model_knows_its_input_shape():
     unbuilt.add(layers.Dense(2))
     unbuilt.build((None, 5))
     assert [w.shape for layer in unbuilt.layers for w in layer.get_weights()] == [(5, 3), (3,), (3, 2), (2,)]
+
+
+def test_label_smoothing_is_kerass():
+    """``CategoricalCrossentropy(label_smoothing=0.2)``: called on arrays it gives Keras 3.15's
+    value; compiled, ``evaluate`` computes the same loss in Rust; the sparse loss refuses it."""
+    y_true = np.array([[0, 1, 0], [0, 0, 1]], "float32")
+    y_pred = np.array([[0.05, 0.95, 0], [0.1, 0.8, 0.1]], "float32")
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.2)
+    assert abs(float(loss(y_true, y_pred)) - 1.7413325309753418) < 1e-5
+    binary = keras.losses.BinaryCrossentropy(label_smoothing=0.2)
+    value = binary(np.array([[0, 1], [1, 0]], "float32"), np.array([[0.6, 0.4], [0.3, 0.7]], "float32"))
+    assert abs(float(value) - 0.9974936842918396) < 1e-5
+    with pytest.raises(NotImplementedError, match="label_smoothing"):
+        keras.losses.SparseCategoricalCrossentropy(label_smoothing=0.1)
+
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[np.arange(8) % 3]
+    model.compile(optimizer="adam", loss=loss)
+    evaluated = model.evaluate(x, y, verbose=0)
+    assert abs(evaluated - float(loss(y, model.predict(x, verbose=0)))) < 1e-5

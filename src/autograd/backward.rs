@@ -133,7 +133,7 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
         Op::Linear { x, kernel, bias, dtype } => ops::linear_backward(x, kernel, bias, dtype, inputs, node, targets),
         Op::Binary(kind, a, b) => ops::binary_backward(kind, a, b, inputs, node, targets),
         Op::Unary(kind, x) => ops::unary_backward(kind, x, inputs, node, targets),
-        Op::Scale(x, factor) => ops::scale_backward(x, factor, node, targets),
+        Op::Scale(x, factor, _) => ops::scale_backward(x, factor, node, targets),
         Op::Clip(x, low, high) => ops::clip_backward(x, (low, high), inputs, node, targets),
         Op::Softmax(x) => ops::softmax_backward(x, node, targets),
         Op::LogSoftmax(x) => ops::log_softmax_backward(x, node, targets),

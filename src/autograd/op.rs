@@ -27,7 +27,8 @@ pub(crate) enum Op {
     },
     Binary(BinaryOp, Var, Var),
     Unary(UnaryOp, Var),
-    Scale(Var, f32),
+    /// `factor·x + shift`.
+    Scale(Var, f32, f32),
     Clip(Var, f32, f32),
     Softmax(Var),
     LogSoftmax(Var),
@@ -255,7 +256,7 @@ impl Op {
             | PointwiseConv2d { x, kernel, bias, .. }
             | ConvTranspose2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
             MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
-            Unary(_, x) | Scale(x, _) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {
+            Unary(_, x) | Scale(x, ..) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {
                 [Some(x), None, None]
             }
             SoftmaxCrossEntropy {

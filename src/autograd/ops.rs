@@ -183,8 +183,16 @@ impl Graph<'_> {
     /// `factor · x`.
     pub fn scale(&mut self, x: Var, factor: f32) -> Var {
         let shape = self.dims(x);
-        self.push(Op::Scale(x, factor), &shape, |inputs, out, _| {
+        self.push(Op::Scale(x, factor, 0.0), &shape, |inputs, out, _| {
             kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| v * factor);
+        })
+    }
+
+    /// `factor · x + shift` (a loss's label smoothing of its targets).
+    pub fn affine(&mut self, x: Var, factor: f32, shift: f32) -> Var {
+        let shape = self.dims(x);
+        self.push(Op::Scale(x, factor, shift), &shape, |inputs, out, _| {
+            kernels::map_into(out.data_mut(), inputs.get(x).data(), |v| v * factor + shift);
         })
     }
 

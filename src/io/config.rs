@@ -467,6 +467,19 @@ fn from_value(root: &Value, applications: Option<ApplicationResolver>) -> Result
         }
         _ => {}
     }
+    match compile.and_then(|c| c.get("label_smoothing")) {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(values)) => {
+            for (loss, value) in losses.iter_mut().zip(values) {
+                *loss = smoothing(*loss, value)?;
+            }
+        }
+        Some(value) => {
+            for loss in &mut losses {
+                *loss = smoothing(*loss, value)?;
+            }
+        }
+    }
     let loss_weights = match compile.and_then(|c| c.get("loss_weights")) {
         // Keras's `to_json()` writes `"loss_weights": null` for a model compiled without them.
         None | Some(Value::Null) => Vec::new(),
@@ -544,6 +557,7 @@ const COMPILE_KEYS: &[&str] = &[
     "optimizer",
     "loss",
     "from_logits",
+    "label_smoothing",
     "loss_weights",
     "metrics",
     "weighted_metrics",
@@ -571,6 +585,19 @@ fn check_section_keys(section: &str, value: Option<&Value>, known: &[&str]) -> R
     }
 }
 
+/// `loss` with the `compile.label_smoothing` setting `value` (a number, or null for none).
+fn smoothing(loss: Loss, value: &Value) -> Result<Loss> {
+    match value {
+        Value::Null => Ok(loss),
+        Value::Number(n) => loss
+            .with_label_smoothing(n.as_f64().unwrap_or(f64::NAN) as f32)
+            .map_err(|e| Error::Data(format!("compile.label_smoothing: {}", e.reason()))),
+        other => Err(Error::Data(format!(
+            "compile.label_smoothing must be a number, got {other}"
+        ))),
+    }
+}
+
 /// A loss for a file without compile settings: cross-entropy after a softmax, else MSE.
 fn default_loss(entries: &[Value]) -> Loss {
     let last_activation = entries
@@ -580,7 +607,10 @@ fn default_loss(entries: &[Value]) -> Loss {
         .and_then(Value::as_str);
     match last_activation {
         Some("softmax") => Loss::SparseCategoricalCrossentropy { from_logits: false },
-        Some("sigmoid") => Loss::BinaryCrossentropy { from_logits: false },
+        Some("sigmoid") => Loss::BinaryCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
         _ => Loss::MeanSquaredError,
     }
 }

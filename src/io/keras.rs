@@ -311,8 +311,9 @@ fn member<R: Read + Seek>(archive: &mut zip::ZipArchive<R>, name: &str, limit: u
 }
 
 /// Keras's `compile_config` in the vocabulary of strata's model files, or `None` when the model
-/// was not compiled with a loss. Loss objects become their name and `from_logits`; with several
-/// outputs, losses (a list, or a dict by output name) and metrics become one entry per output.
+/// was not compiled with a loss. Loss objects become their name, `from_logits` and (where not 0)
+/// `label_smoothing`; with several outputs, losses (a list, or a dict by output name) and metrics
+/// become one entry per output.
 fn compile_settings(compile: &Value, output_names: &[String]) -> Option<Value> {
     let losses: Vec<&Value> = match compile.get("loss")? {
         Value::Array(items) => items.iter().collect(),
@@ -322,10 +323,10 @@ fn compile_settings(compile: &Value, output_names: &[String]) -> Option<Value> {
             .collect::<Option<_>>()?,
         one => vec![one],
     };
-    let parsed: Vec<(String, bool)> = losses.into_iter().map(loss_setting).collect::<Option<_>>()?;
+    let parsed: Vec<(String, bool, f64)> = losses.into_iter().map(loss_setting).collect::<Option<_>>()?;
     let mut settings = match parsed.as_slice() {
         [] => return None,
-        [(name, from_logits)] if output_names.len() <= 1 => {
+        [(name, from_logits, _)] if output_names.len() <= 1 => {
             let mut metrics = Vec::new();
             collect_metrics(compile.get("metrics").unwrap_or(&Value::Null), &mut metrics);
             json!({"loss": name, "from_logits": from_logits, "metrics": metrics})
@@ -347,8 +348,8 @@ fn compile_settings(compile: &Value, output_names: &[String]) -> Option<Value> {
                 }
             };
             let mut settings = json!({
-                "loss": many.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-                "from_logits": many.iter().map(|(_, l)| *l).collect::<Vec<_>>(),
+                "loss": many.iter().map(|(n, ..)| n.clone()).collect::<Vec<_>>(),
+                "from_logits": many.iter().map(|(_, l, _)| *l).collect::<Vec<_>>(),
                 "metrics": metrics,
             });
             if let Some(weights @ Value::Array(_)) = compile.get("loss_weights") {
@@ -357,6 +358,12 @@ fn compile_settings(compile: &Value, output_names: &[String]) -> Option<Value> {
             settings
         }
     };
+    if parsed.iter().any(|&(_, _, smoothing)| smoothing != 0.0) {
+        settings["label_smoothing"] = match parsed.as_slice() {
+            [(_, _, one)] if output_names.len() <= 1 => json!(one),
+            many => json!(many.iter().map(|&(_, _, s)| s).collect::<Vec<_>>()),
+        };
+    }
     if let Some(optimizer) = compile.get("optimizer").filter(|o| !o.is_null()) {
         settings["optimizer"] = loss_scale_inner(optimizer).unwrap_or(optimizer).clone();
     }
@@ -371,12 +378,8 @@ fn loss_scale_inner(optimizer: &Value) -> Option<&Value> {
     optimizer.get("config")?.get("inner_optimizer")
 }
 
-/// Loss settings strata's losses do not have, at values Keras's defaults differ from.
-const LOSS_DEFAULTS: &[(&str, f64)] = &[("label_smoothing", 0.0)];
-
-/// What importing `compile` leaves out, said as warnings: loss scaling (strata computes in
-/// float32, where it changes nothing), and loss settings strata's losses lack, which change
-/// the loss `fit` and `evaluate` compute but not the predictions.
+/// What importing `compile` leaves out, said as a warning: loss scaling (strata computes in
+/// float32, where it changes nothing).
 fn compile_warnings(compile: &Value) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(inner) = compile.get("optimizer").and_then(loss_scale_inner) {
@@ -386,40 +389,22 @@ fn compile_warnings(compile: &Value) -> Vec<String> {
              alone, since it computes in float32, where loss scaling changes nothing"
         ));
     }
-    let mut losses = Vec::new();
-    match compile.get("loss") {
-        Some(Value::Array(items)) => losses.extend(items),
-        Some(Value::Object(by_name)) if !by_name.contains_key("class_name") => losses.extend(by_name.values()),
-        Some(one) => losses.push(one),
-        None => {}
-    }
-    for loss in losses {
-        let class = loss.get("class_name").and_then(Value::as_str).unwrap_or("(loss)");
-        for (key, default) in LOSS_DEFAULTS {
-            let value = loss.get("config").and_then(|c| c.get(*key)).and_then(Value::as_f64);
-            if let Some(value) = value.filter(|v| v != default) {
-                warnings.push(format!(
-                    "the loss {class} has {key}={value}, which strata's losses do not have: predictions are as \
-                     Keras's, but fit and evaluate compute the loss without it"
-                ));
-            }
-        }
-    }
     warnings
 }
 
-/// A loss given by name or as a loss object: its name and `from_logits`.
-fn loss_setting(loss: &Value) -> Option<(String, bool)> {
+/// A loss given by name or as a loss object: its name, `from_logits` and `label_smoothing`.
+fn loss_setting(loss: &Value) -> Option<(String, bool, f64)> {
     match loss {
-        Value::String(name) => Some((name.clone(), false)),
-        Value::Object(object) => Some((
-            object.get("class_name")?.as_str()?.to_string(),
-            object
-                .get("config")
-                .and_then(|c| c.get("from_logits"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        )),
+        Value::String(name) => Some((name.clone(), false, 0.0)),
+        Value::Object(object) => {
+            let config = object.get("config");
+            let setting = |key: &str| config.and_then(|c| c.get(key));
+            Some((
+                object.get("class_name")?.as_str()?.to_string(),
+                setting("from_logits").and_then(Value::as_bool).unwrap_or(false),
+                setting("label_smoothing").and_then(Value::as_f64).unwrap_or(0.0),
+            ))
+        }
         _ => None,
     }
 }
@@ -473,13 +458,15 @@ mod tests {
     }
 
     #[test]
-    fn loss_settings_strata_lacks_are_warned_about() {
+    fn label_smoothing_is_carried_over() {
         let loss = |smoothing: f64| {
             json!({"loss": {"class_name": "CategoricalCrossentropy",
                             "config": {"from_logits": false, "label_smoothing": smoothing}}})
         };
-        let warnings = compile_warnings(&loss(0.2));
-        assert!(warnings[0].contains("label_smoothing=0.2"), "{warnings:?}");
-        assert!(compile_warnings(&loss(0.0)).is_empty());
+        let settings = compile_settings(&loss(0.2), &[]).unwrap();
+        assert_eq!(settings["label_smoothing"], 0.2, "{settings}");
+        assert!(compile_warnings(&loss(0.2)).is_empty());
+        let plain = compile_settings(&loss(0.0), &[]).unwrap();
+        assert!(plain.get("label_smoothing").is_none(), "{plain}");
     }
 }

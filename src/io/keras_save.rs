@@ -657,14 +657,21 @@ fn compile_config(model: &Model) -> Option<Value> {
     optimizer["module"] = json!("keras.optimizers");
     optimizer["registered_name"] = Value::Null;
     let losses = model.losses().unwrap_or(&[]);
-    let loss_value = |loss: &crate::losses::Loss| match loss.from_logits() {
-        false => json!(loss.name()),
-        true => json!({
-            "module": "keras.losses",
-            "class_name": camel_case(loss.name()),
-            "config": {"from_logits": true},
-            "registered_name": null,
-        }),
+    // A loss object where a setting differs from Keras's defaults, else its name.
+    let loss_value = |loss: &crate::losses::Loss| match (loss.from_logits(), loss.label_smoothing()) {
+        (false, 0.0) => json!(loss.name()),
+        (from_logits, smoothing) => {
+            let mut config = json!({"from_logits": from_logits});
+            if smoothing != 0.0 {
+                config["label_smoothing"] = json!(smoothing);
+            }
+            json!({
+                "module": "keras.losses",
+                "class_name": camel_case(loss.name()),
+                "config": config,
+                "registered_name": null,
+            })
+        }
     };
     let (loss, loss_weights) = match losses {
         [one] => (loss_value(one), Value::Null),

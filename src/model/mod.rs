@@ -657,7 +657,8 @@ impl Model {
 
     /// `compile`'s settings in Keras's vocabulary (for saving), if compiled. With several
     /// outputs, `loss`, `from_logits` and `metrics` are lists (one entry per output) and
-    /// `loss_weights` is added.
+    /// `loss_weights` is added; `label_smoothing` (a number, or a list with several outputs) only
+    /// where a loss smooths its labels.
     pub fn compile_config(&self) -> Option<serde_json::Value> {
         let compiled = self.training.compiled.as_ref()?;
         let optimizer = &compiled.optimizer;
@@ -668,21 +669,31 @@ impl Model {
                 .collect()
         };
         let optimizer = serde_json::json!({"class_name": optimizer.class_name(), "config": optimizer.config()});
-        if let [loss] = compiled.losses.as_slice() {
-            return Some(serde_json::json!({
+        let smoothed = compiled.losses.iter().any(|loss| loss.label_smoothing() != 0.0);
+        let mut config = if let [loss] = compiled.losses.as_slice() {
+            serde_json::json!({
                 "optimizer": optimizer,
                 "loss": loss.name(),
                 "from_logits": loss.from_logits(),
                 "metrics": metrics(0),
-            }));
+            })
+        } else {
+            serde_json::json!({
+                "optimizer": optimizer,
+                "loss": compiled.losses.iter().map(Loss::name).collect::<Vec<_>>(),
+                "from_logits": compiled.losses.iter().map(Loss::from_logits).collect::<Vec<_>>(),
+                "loss_weights": compiled.loss_weights,
+                "metrics": (0..compiled.losses.len()).map(metrics).collect::<Vec<_>>(),
+            })
+        };
+        if smoothed {
+            let smoothing: Vec<f32> = compiled.losses.iter().map(Loss::label_smoothing).collect();
+            config["label_smoothing"] = match smoothing.as_slice() {
+                [one] => serde_json::json!(one),
+                many => serde_json::json!(many),
+            };
         }
-        Some(serde_json::json!({
-            "optimizer": optimizer,
-            "loss": compiled.losses.iter().map(Loss::name).collect::<Vec<_>>(),
-            "from_logits": compiled.losses.iter().map(Loss::from_logits).collect::<Vec<_>>(),
-            "loss_weights": compiled.loss_weights,
-            "metrics": (0..compiled.losses.len()).map(metrics).collect::<Vec<_>>(),
-        }))
+        Some(config)
     }
 
     /// The loss chosen by `compile` (the first output's, with several outputs).

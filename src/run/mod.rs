@@ -521,13 +521,16 @@ fn with_record(name: String, mut model: Model, data: Dataset, source: DataSource
 }
 
 /// The loss `--loss` names: a Keras name (`mse`, `sparse_categorical_crossentropy`) or class
-/// name, optionally called with `from_logits` as in Keras
-/// (`SparseCategoricalCrossentropy(from_logits=True)`).
+/// name, optionally called with `from_logits` and `label_smoothing` as in Keras
+/// (`SparseCategoricalCrossentropy(from_logits=True)`,
+/// `CategoricalCrossentropy(label_smoothing=0.1)`).
 ///
 /// ```
 /// use strata::losses::Loss;
 /// let loss = strata::run::loss_flag(Some("SparseCategoricalCrossentropy(from_logits=True)")).unwrap();
 /// assert_eq!(loss, Some(Loss::SparseCategoricalCrossentropy { from_logits: true }));
+/// let smoothed = strata::run::loss_flag(Some("CategoricalCrossentropy(label_smoothing=0.1)")).unwrap();
+/// assert_eq!(smoothed.map(|l| l.label_smoothing()), Some(0.1));
 /// ```
 pub fn loss_flag(text: Option<&str>) -> Result<Option<Loss>> {
     let Some(text) = text else { return Ok(None) };
@@ -543,22 +546,33 @@ pub fn loss_flag(text: Option<&str>) -> Result<Option<Loss>> {
         None => (text.trim(), ""),
     };
     let mut loss = Loss::from_name(name).map_err(|e| fail(e.to_string()))?;
-    if !arguments.is_empty() {
-        let value = match arguments
+    for argument in arguments.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let (key, value) = argument
             .split_once('=')
-            .map(|(k, v)| (k.trim(), v.trim().to_ascii_lowercase()))
-        {
-            Some(("from_logits", v)) if v == "true" => true,
-            Some(("from_logits", v)) if v == "false" => false,
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .unwrap_or((argument, ""));
+        loss = match key {
+            "from_logits" => {
+                let flag = match value.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(fail(format!("from_logits takes True or False, not '{value}'"))),
+                };
+                loss.with_from_logits(flag)
+                    .ok_or_else(|| fail(format!("{} has no from_logits", loss.name())))?
+            }
+            "label_smoothing" => {
+                let epsilon = value
+                    .parse::<f32>()
+                    .map_err(|_| fail(format!("label_smoothing takes a number, not '{value}'")))?;
+                loss.with_label_smoothing(epsilon).map_err(|e| fail(e.to_string()))?
+            }
             _ => {
                 return Err(fail(format!(
-                    "takes only from_logits=True or from_logits=False, not '{arguments}'"
+                    "takes from_logits=True/False and label_smoothing=NUMBER, not '{argument}'"
                 )));
             }
         };
-        loss = loss
-            .with_from_logits(value)
-            .ok_or_else(|| fail(format!("{} has no from_logits", loss.name())))?;
     }
     Ok(Some(loss))
 }

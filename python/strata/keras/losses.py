@@ -20,12 +20,17 @@ class Loss:
     """A loss object, as Keras's ``keras.losses.Loss`` classes."""
 
     _name = None
+    _smooths = False
 
     def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None, **kwargs):
         if reduction not in ("sum_over_batch_size", "auto", None):
             raise NotImplementedError(f"{type(self).__name__}: reduction={reduction!r}")
+        self.label_smoothing = 0.0
         for key, value in kwargs.items():
-            if key == "label_smoothing" and value == 0:
+            if key == "label_smoothing" and (value == 0 or self._smooths):
+                if not 0 <= value <= 1:
+                    raise ValueError(f"{type(self).__name__}: label_smoothing must lie in [0, 1], got {value!r}")
+                self.label_smoothing = float(value)
                 continue
             if key == "axis" and value == -1:
                 continue
@@ -38,26 +43,28 @@ class Loss:
         if self._name in ("mean_squared_error", "mean_absolute_error"):
             losses = np.asarray(function(y_true, y_pred))
         else:
-            losses = np.asarray(function(y_true, y_pred, from_logits=self.from_logits))
+            smoothing = {"label_smoothing": self.label_smoothing} if self._smooths else {}
+            losses = np.asarray(function(y_true, y_pred, from_logits=self.from_logits, **smoothing))
         if sample_weight is not None:
             losses = losses * np.broadcast_to(np.asarray(sample_weight, losses.dtype).reshape(
                 np.shape(sample_weight) + (1,) * (losses.ndim - np.ndim(sample_weight))), losses.shape)
         return as_tensor(np.sum(losses) / max(losses.size, 1), losses.dtype)
 
 
-def _loss_class(class_name, name, takes_logits):
+def _loss_class(class_name, name, takes_logits, smooths=False):
     def __init__(self, *args, **kwargs):
         if not takes_logits and kwargs.get("from_logits"):
             raise NotImplementedError(f"{class_name}: from_logits")
         Loss.__init__(self, *args, **kwargs)
 
-    return type(class_name, (Loss,), {"_name": name, "__init__": __init__, "__module__": __name__})
+    return type(class_name, (Loss,), {"_name": name, "_smooths": smooths, "__init__": __init__,
+                                      "__module__": __name__})
 
 
 MeanSquaredError = _loss_class("MeanSquaredError", "mean_squared_error", False)
 MeanAbsoluteError = _loss_class("MeanAbsoluteError", "mean_absolute_error", False)
-BinaryCrossentropy = _loss_class("BinaryCrossentropy", "binary_crossentropy", True)
-CategoricalCrossentropy = _loss_class("CategoricalCrossentropy", "categorical_crossentropy", True)
+BinaryCrossentropy = _loss_class("BinaryCrossentropy", "binary_crossentropy", True, smooths=True)
+CategoricalCrossentropy = _loss_class("CategoricalCrossentropy", "categorical_crossentropy", True, smooths=True)
 SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy",
                                             True)
 
@@ -79,17 +86,18 @@ sparse_categorical_crossentropy = _loss_function("sparse_categorical_crossentrop
 
 
 def resolve(loss):
-    """``(strata's name, from_logits)`` of a loss given as a name, function or object."""
+    """``(strata's name, from_logits, label_smoothing)`` of a loss given as a name, function or
+    object."""
     if isinstance(loss, Loss):
-        return loss._name, loss.from_logits
+        return loss._name, loss.from_logits, loss.label_smoothing
     if isinstance(loss, str):
         name = _NAMES.get(loss.lower())
         if name is None:
             raise NotImplementedError(f"strata has no loss {loss!r} (it has: {', '.join(sorted(set(_NAMES)))})")
-        return name, False
+        return name, False, 0.0
     keras_name = getattr(loss, "_keras_name", None)
     if keras_name is not None:
-        return keras_name, False
+        return keras_name, False, 0.0
     if callable(loss):
         raise NotImplementedError(f"custom loss functions ({getattr(loss, '__name__', loss)!r}): strata computes "
                                   "its losses in Rust; use one of " + ", ".join(sorted(set(_NAMES.values()))))

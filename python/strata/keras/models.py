@@ -290,9 +290,11 @@ class Model(WeightLists):
             losses = loss if isinstance(loss, (list, tuple)) else [loss]
             if isinstance(loss, dict):
                 raise NotImplementedError("compile: losses given as a dict by output name; give a list")
-            names, logits = zip(*(losses_module.resolve(item) for item in losses))
+            names, logits, smoothing = zip(*(losses_module.resolve(item) for item in losses))
             settings["loss"] = list(names) if isinstance(loss, (list, tuple)) else names[0]
             settings["from_logits"] = list(logits) if isinstance(loss, (list, tuple)) else logits[0]
+            if any(smoothing):
+                settings["label_smoothing"] = list(smoothing) if isinstance(loss, (list, tuple)) else smoothing[0]
         if loss_weights is not None:
             if isinstance(loss_weights, dict):
                 raise NotImplementedError("compile: loss_weights given as a dict by output name; give a list")
