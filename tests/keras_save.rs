@@ -189,14 +189,7 @@ fn a_loss_on_logits_is_saved_as_a_keras_loss_object() {
     let functional = cases.iter_mut().find(|c| c.name == "functional").unwrap();
     let path = dir.join("functional.keras");
     functional.model.save(&path).unwrap();
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
-    let mut config = String::new();
-    archive
-        .by_name("config.json")
-        .unwrap()
-        .read_to_string(&mut config)
-        .unwrap();
-    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let config = archive_config(&path);
     let loss = &config["compile_config"]["loss"];
     assert_eq!(loss["class_name"], "SparseCategoricalCrossentropy");
     assert_eq!(loss["config"]["from_logits"], true);
@@ -273,14 +266,7 @@ fn label_smoothing_is_saved_and_loaded() {
         let loaded = strata::load_model(&path).unwrap();
         assert_eq!(loaded.loss(), Some(smoothed), "{}", path.display());
         if extension == "keras" {
-            let mut archive = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
-            let mut config = String::new();
-            archive
-                .by_name("config.json")
-                .unwrap()
-                .read_to_string(&mut config)
-                .unwrap();
-            let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+            let config = archive_config(&path);
             let loss = &config["compile_config"]["loss"];
             assert_eq!(loss["class_name"], "CategoricalCrossentropy", "{loss}");
             assert!(

@@ -104,8 +104,8 @@ pub(crate) fn keep_others_awake() {
 }
 
 /// One pool thread's spin: runs whatever parallel work the pool has until the deadline passes
-/// with none, or [`LONGEST_SPIN`] has passed. The caller itself (if it picks this job up while waiting) and a thread already
-/// spinning (if its own spin picks up another one) return at once.
+/// with none, or [`LONGEST_SPIN`] has passed. The caller itself (if it picks this job up while
+/// waiting) and a thread already spinning (if its own spin picks up another one) return at once.
 fn stay_awake(wakefulness: &Wakefulness, caller: std::thread::ThreadId) {
     let nested = STAYING_AWAKE.with(Cell::get);
     if !nested && std::thread::current().id() != caller {
@@ -154,30 +154,49 @@ pub fn threads() -> usize {
 mod tests {
     use super::*;
 
-    /// After a call, the other thread spins for a while and then stops: the count of
-    /// spinning threads goes back to zero, and a pool of one thread never spins.
+    /// After a call from the pool's worker 0, one job spins on the other thread and then stops:
+    /// the count of spinning threads is 1, then back to zero; a pool of one thread, or a call
+    /// from another worker, starts none.
     #[test]
     fn the_other_threads_stop_spinning_after_the_deadline() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        let wakefulness = pool.install(|| {
-            keep_others_awake();
-            keep_others_awake();
-            WAKEFULNESS.with(Arc::clone)
-        });
+        let spinning_after_calls = |threads: usize| {
+            std::thread::spawn(move || {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .use_current_thread()
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let called = Instant::now();
+                    keep_others_awake();
+                    keep_others_awake();
+                    let wakefulness = WAKEFULNESS.with(Arc::clone);
+                    let spinning = wakefulness.spinning.load(Ordering::Acquire);
+                    (spinning, called.elapsed(), wakefulness)
+                })
+            })
+            .join()
+            .unwrap()
+        };
+        let (spinning, elapsed, wakefulness) = spinning_after_calls(2);
+        // (Zero only where this thread was held up past the deadline before it looked.)
         assert!(
-            wakefulness.spinning.load(Ordering::Acquire) <= 1,
-            "one other thread, one spinner"
+            spinning == 1 || elapsed > STAY_AWAKE,
+            "{spinning} spinners after {elapsed:?}"
         );
         let started = Instant::now();
         while wakefulness.spinning.load(Ordering::Acquire) > 0 {
             assert!(started.elapsed() < Duration::from_secs(10), "still spinning after 10 s");
             std::thread::sleep(Duration::from_millis(1));
         }
-        let alone = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let spinning = alone.install(|| {
-            keep_others_awake();
-            WAKEFULNESS.with(|w| w.spinning.load(Ordering::Acquire))
+        assert_eq!(spinning_after_calls(1).0, 0);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let from_worker_1 = pool.broadcast(|context| {
+            (context.index() == 1).then(|| {
+                keep_others_awake();
+                WAKEFULNESS.with(|w| w.spinning.load(Ordering::Acquire))
+            })
         });
-        assert_eq!(spinning, 0);
+        assert_eq!(from_worker_1.into_iter().flatten().collect::<Vec<_>>(), [0]);
     }
 }

@@ -209,8 +209,10 @@ pub fn application_fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/keras/applications/{name}"))
 }
 
-/// The gzipped application fixture `NAME.gz` unpacked under its own name into a fresh temporary
-/// folder (Keras tells its formats apart by name: `x.weights.h5`, `w.h5`).
+/// The gzipped application fixture `NAME.gz` unpacked under its own name into a folder of its
+/// own (Keras tells its formats apart by name: `x.weights.h5`, `w.h5`), under Cargo's scratch
+/// folder for tests (`target/tmp`), where the next run of the same test binary writes over it
+/// instead of leaving a new folder behind in the system's temporary folder.
 pub fn unpacked_application_fixture(name: &str) -> std::path::PathBuf {
     let mut bytes = Vec::new();
     let file = std::fs::File::open(application_fixture(&format!("{name}.gz"))).unwrap();
@@ -218,7 +220,9 @@ pub fn unpacked_application_fixture(name: &str) -> std::path::PathBuf {
     // A folder per call: tests run in parallel and may unpack the same fixture.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("strata-application-{}-{call}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("applications-{}", env!("CARGO_CRATE_NAME")))
+        .join(call.to_string());
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
