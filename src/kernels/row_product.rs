@@ -13,26 +13,52 @@ const BLOCK_VECTORS: usize = 8;
 /// row-major, `c` holds `n`. Each output is one multiply-add chain over `k` in order, on every
 /// vector width (so AVX-512 and AVX2 give the same bits; the scalar fallback rounds each
 /// product before adding it, on every column alike), and the sum is added to `c` after it is
-/// complete, as `gemm` adds its product.
+/// complete, as `gemm` adds its product. A matrix too large for the core's first-level cache
+/// is read half by each of two threads (columns split at a multiple of [`SPLIT_COLUMNS`]):
+/// the pass is bound by reading `b`, and each column is summed the same way in either half.
 pub(super) fn row_times_matrix(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize, accumulate: bool) {
-    row_times_matrix_simd(&a[..k], &b[..k * n], &mut c[..n], accumulate);
+    let (a, b, c) = (&a[..k], &b[..k * n], &mut c[..n]);
+    let half = n / 2 / SPLIT_COLUMNS * SPLIT_COLUMNS;
+    if half > 0 && k * n >= SPLIT_MIN_VALUES && rayon::current_num_threads() > 1 {
+        let (left, right) = c.split_at_mut(half);
+        rayon::join(
+            || row_times_matrix_simd(a, b, (left, 0, n), accumulate),
+            || row_times_matrix_simd(a, b, (right, half, n), accumulate),
+        );
+    } else {
+        row_times_matrix_simd(a, b, (c, 0, n), accumulate);
+    }
 }
 
+/// Columns per unit of the two threads' split: whole vectors on every path.
+const SPLIT_COLUMNS: usize = 32;
+/// Values of `b` from which its columns are split over two threads (256 KiB, the mlp's 784×128
+/// kernel; the cnn's 576×64 gained nothing, see docs/PERFORMANCE.md).
+const SPLIT_MIN_VALUES: usize = 64 * 1024;
+
 dispatch_simd!(row_times_matrix_simd<> => row_times_matrix_body(
-    a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool
+    a: &[f32], b: &[f32], c: (&mut [f32], usize, usize), accumulate: bool
 ));
 
+/// Columns `first_col..first_col + c.len()` of the `n`-column product into `c`.
 #[inline(always)]
-fn row_times_matrix_body<S: Simd>(s: S, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    let n = c.len();
-    let vectors = n / S::LANES;
+fn row_times_matrix_body<S: Simd>(
+    s: S,
+    a: &[f32],
+    b: &[f32],
+    (c, first_col, n): (&mut [f32], usize, usize),
+    accumulate: bool,
+) {
+    let vectors = c.len() / S::LANES;
     let mut first = 0;
     while first < vectors {
         let count = (vectors - first).min(BLOCK_VECTORS);
         let block = Block {
             a,
             b,
+            n,
             first: first * S::LANES,
+            first_col,
             accumulate,
         };
         // A block size known at compile time: the loop over its vectors unrolls, the sums
@@ -53,11 +79,11 @@ fn row_times_matrix_body<S: Simd>(s: S, a: &[f32], b: &[f32], c: &mut [f32], acc
     // The columns past the last whole vector (the mlp's 10 outputs): one more vector of sums,
     // each lane still one column's chain over `k` in order. Summed one column after the other
     // they were latency-bound (10 chains of 128 dependent multiply-adds, a microsecond).
-    let (at, width) = (vectors * S::LANES, n - vectors * S::LANES);
+    let (at, width) = (vectors * S::LANES, c.len() - vectors * S::LANES);
     if width > 0 {
         let mut sum = s.splat(0.0);
         for (&x, row) in a.iter().zip(b.chunks_exact(n)) {
-            sum = s.mul_add(s.splat(x), s.load_partial(&row[at..], width), sum);
+            sum = s.mul_add(s.splat(x), s.load_partial(&row[first_col + at..], width), sum);
         }
         let out = &mut c[at..];
         let sum = if accumulate {
@@ -73,18 +99,24 @@ fn row_times_matrix_body<S: Simd>(s: S, a: &[f32], b: &[f32], c: &mut [f32], acc
 struct Block<'a> {
     a: &'a [f32],
     b: &'a [f32],
+    /// Columns of `b`.
+    n: usize,
+    /// The block's first column in `c`.
     first: usize,
+    /// `c`'s first column in `b`.
+    first_col: usize,
     accumulate: bool,
 }
 
 impl Block<'_> {
     #[inline(always)]
     fn run<S: Simd, const COUNT: usize>(&self, s: S, c: &mut [f32]) {
-        let (n, width) = (c.len(), COUNT * S::LANES);
+        let width = COUNT * S::LANES;
         let mut sums = [s.splat(0.0); COUNT];
-        for (&x, row) in self.a.iter().zip(self.b.chunks_exact(n)) {
+        let start = self.first_col + self.first;
+        for (&x, row) in self.a.iter().zip(self.b.chunks_exact(self.n)) {
             let x = s.splat(x);
-            let row = &row[self.first..self.first + width];
+            let row = &row[start..start + width];
             for (v, sum) in sums.iter_mut().enumerate() {
                 *sum = s.mul_add(x, s.load(&row[v * S::LANES..]), *sum);
             }
