@@ -27,7 +27,7 @@ fn window_taps(g: &Window2d, oy: usize, ox: usize, taps: &mut [usize; MAX_TAPS])
 }
 
 /// [`window_taps`] made cheap: the offsets of a whole window's taps from its first, computed
-/// once per image and used where the window lies inside the input (all of
+/// once per image (or band of rows) and used where the window lies inside the input (all of
 /// "valid" pooling, and all but the border of "same"), so only border windows pay for the
 /// per-tap padding checks.
 struct Taps {
@@ -68,25 +68,25 @@ impl Taps {
 const MAX_TAPS: usize = 16;
 
 /// Max pooling into `out` (`N×OH×OW×C`), with each maximum's tap index in `argmax` (same
-/// shape).
-/// In parallel over images, and over bands of output rows when there are fewer images than
-/// threads.
+/// shape), in parallel over images, and over bands of output rows when there are fewer images
+/// than threads.
 pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32]) {
     let out_len = g.positions() * g.channels;
     if out_len == 0 {
         return;
     }
-    let band_len = super::row_band(g.batch, g.out_h) * g.out_w * g.channels;
+    let row_len = g.out_w * g.channels;
+    let band_rows = super::row_band(g.batch, g.out_h);
     out.par_chunks_mut(out_len)
         .zip(argmax.par_chunks_mut(out_len))
         .zip(input.par_chunks(g.image_len()))
         .for_each(|((out, argmax), image)| {
-            out.par_chunks_mut(band_len)
-                .zip(argmax.par_chunks_mut(band_len))
+            out.par_chunks_mut(band_rows * row_len)
+                .zip(argmax.par_chunks_mut(band_rows * row_len))
                 .enumerate()
                 .for_each(|(band, (out, argmax))| {
-                    let first = band * band_len / (g.out_w * g.channels);
-                    let rows = first..first + out.len() / (g.out_w * g.channels);
+                    let first = band * band_rows;
+                    let rows = first..first + out.len() / row_len;
                     if g.channels.is_multiple_of(8) && g.window_h.saturating_mul(g.window_w) <= MAX_TAPS {
                         max_pool_image(g, image, rows, out, argmax);
                     } else {

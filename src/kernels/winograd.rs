@@ -180,9 +180,10 @@ impl Winograd {
     /// already holds it (an earlier pass with the same weights left it) and `kernel` is not
     /// read.
     ///
-    /// The work is cut into blocks of tiles (a band of tile rows of one image, or several
-    /// small images) and, when there are fewer blocks than threads, each block into groups of
-    /// filters, so a single image keeps every thread busy. Each output is summed the same way
+    /// The work is cut into blocks of tiles (a band of tile rows of one image, several small
+    /// images, or an even share of a small batch's tiles per thread) and, when there are fewer
+    /// blocks than threads, each block into groups of filters, so a single image keeps every
+    /// thread busy. Each output is summed the same way
     /// whatever the cut (`small_gemm` sums each element in order), so the result does not
     /// depend on the thread count.
     #[allow(clippy::too_many_arguments)]
@@ -251,20 +252,21 @@ impl Winograd {
     /// transforms, rows of the products summed in order), so the cut does not change them.
     fn even_split_tiles(&self) -> Option<usize> {
         let threads = rayon::current_num_threads();
-        let natural = match self.bands_per_image() {
-            0 => self.batch.div_ceil(self.images_per_block()),
-            bands => self.batch * bands,
-        };
         let total = self.batch * self.tiles_per_image();
         let per_block = total.div_ceil(threads).max(MIN_SPLIT_TILES);
-        (natural < threads && per_block < total).then_some(per_block)
+        (self.band_or_image_blocks() < threads && per_block < total).then_some(per_block)
     }
 
     /// How many blocks the forward pass cuts the batch's tiles into.
     fn forward_blocks(&self) -> usize {
-        if let Some(per_block) = self.even_split_tiles() {
-            return (self.batch * self.tiles_per_image()).div_ceil(per_block);
+        match self.even_split_tiles() {
+            Some(per_block) => (self.batch * self.tiles_per_image()).div_ceil(per_block),
+            None => self.band_or_image_blocks(),
         }
+    }
+
+    /// Blocks of bands of tile rows, or of whole images.
+    fn band_or_image_blocks(&self) -> usize {
         match self.bands_per_image() {
             0 => self.batch.div_ceil(self.images_per_block()),
             bands => self.batch * bands,
