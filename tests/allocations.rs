@@ -23,6 +23,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 use strata::Tensor;
 use strata::data::to_categorical;
 use strata::io::config::load_model_spec;
@@ -150,6 +151,9 @@ fn training_evaluation_and_prediction_steps_do_not_allocate_after_warm_up() {
     /// repeat. Seen once with two test suites running at once.
     const ATTEMPTS: usize = 3;
     for name in ["mlp", "cnn"] {
+        // `predict` starts a job that keeps the pool's other threads awake (one allocation)
+        // only when the last one has ended, which timing decides: off while counting.
+        strata::kernels::set_stay_awake(Duration::ZERO);
         let (mut model, x, y, batch_size) = model_with_data(name, 2 * K * 64);
         let (over_k, over_2k) = {
             // Warm-up: the first steps size the tape's buffers, the optimizer's slots, the pool's
@@ -182,18 +186,29 @@ fn training_evaluation_and_prediction_steps_do_not_allocate_after_warm_up() {
             .collect();
         eprintln!("{name}: allocations per batch inside gemm (fit, evaluate, predict): {in_products:?}");
         // A single-sample `predict` (a service answering one request) allocates only the
-        // tensor it returns: its shape and its values; and, when the pool's other threads
-        // stopped spinning since the last call (a pause over a millisecond: this thread may
-        // have been preempted), the one job that keeps them awake again.
+        // tensor it returns: its shape and its values; and, with the other threads kept awake,
+        // the one job that does so when the last one ended (a pause over a millisecond: this
+        // thread may have been preempted).
         let one = x.slice_rows(0, 1);
         model.predict(&one, 1).unwrap(); // the first sizes the buffers for one sample
         let single = allocations_during(|| {
             model.predict(&one, 1).unwrap();
         });
+        assert_eq!(
+            single,
+            [2, 0],
+            "{name}: one single-sample predict made {single:?} allocations (outside, inside \
+             products), not just its output's two"
+        );
+        strata::kernels::set_stay_awake(Duration::from_millis(1));
+        model.predict(&one, 1).unwrap();
+        let single = allocations_during(|| {
+            model.predict(&one, 1).unwrap();
+        });
         assert!(
             single[0] + single[1] <= 3,
-            "{name}: one single-sample predict made {single:?} allocations (outside, inside products), \
-             not just its output's two and a spinning job"
+            "{name}: one single-sample predict made {single:?} allocations (outside, inside \
+             products), not just its output's two and a spinning job"
         );
     }
 }

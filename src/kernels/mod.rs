@@ -83,6 +83,6 @@ pub use simd::{SimdLevel, bf16_dot, limit_simd_on_this_thread, simd_level};
 pub(crate) use spatial::{place, upsample_nearest, upsample_nearest_backward};
 pub use squash::Squash;
 pub(crate) use threads::{enter_pool, keep_others_awake, row_band};
-pub use threads::{join_pool, threads};
+pub use threads::{join_pool, set_stay_awake, threads};
 pub(crate) use update::update_slots;
 pub(crate) use winograd::Winograd;

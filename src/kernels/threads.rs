@@ -5,13 +5,15 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// How long the pool's other threads keep looking for work after a `predict` call returns,
-/// instead of going to sleep. Waking a sleeping thread costs tens of microseconds on a virtual
+/// How long, by default, the pool's other threads keep looking for work after a `predict` call
+/// returns, instead of going to sleep (see [`set_stay_awake`]). Waking a sleeping thread costs tens of microseconds on a virtual
 /// machine (more than a whole single-sample forward pass of a small model), so a service
 /// answering requests back to back, or a loop of single-sample calls, would pay it on every
 /// call. ONNX Runtime and OpenMP runtimes spin likewise; this bounds the spin to a millisecond
 /// after the last call, so an idle program gives its cores back almost at once.
 const STAY_AWAKE: Duration = Duration::from_millis(1);
+/// The process's setting of [`STAY_AWAKE`], in nanoseconds.
+static STAY_AWAKE_NANOS: AtomicU64 = AtomicU64::new(STAY_AWAKE.as_nanos() as u64);
 /// The longest one spinning job runs however often calls move its deadline: a thread that
 /// picked the job up while waiting for work of its own (which it does not check while it
 /// spins) is held up no longer than this; the next call starts another job.
@@ -78,20 +80,35 @@ pub fn join_pool(threads: Option<usize>) {
         .build_global();
 }
 
-/// Keeps the calling thread's pool's other threads looking for work for [`STAY_AWAKE`], so
-/// the next call's parallel regions start at once instead of waking them (`predict` calls this
-/// before it returns). Each other thread runs one spinning job at most; calls made while they
-/// spin only move the deadline. Does nothing outside a pool, with one thread, or on a thread
-/// other than the pool's worker 0.
+/// Sets how long the thread pool's other threads keep looking for work after a `predict` call
+/// returns (default 1 ms, at most 5 ms), as ONNX Runtime's `allow_spinning` does: a loop of
+/// single-sample calls then finds them awake instead of paying tens of microseconds to wake
+/// each. Zero turns it off, for a program that shares its cores and prefers them idle at once;
+/// what `predict` computes does not change.
+///
+/// ```
+/// strata::kernels::set_stay_awake(std::time::Duration::ZERO);
+/// ```
+pub fn set_stay_awake(duration: Duration) {
+    let nanos = duration.min(LONGEST_SPIN).as_nanos() as u64;
+    STAY_AWAKE_NANOS.store(nanos, Ordering::Relaxed);
+}
+
+/// Keeps the calling thread's pool's other threads looking for work for the time
+/// [`set_stay_awake`] sets, so the next call's parallel regions start at once instead of waking
+/// them (`predict` calls this before it returns). Each other thread runs one spinning job at
+/// most; calls made while they spin only move the deadline. Does nothing outside a pool, with
+/// one thread, with the time set to zero, or on a thread other than the pool's worker 0.
 pub(crate) fn keep_others_awake() {
     let threads = rayon::current_num_threads();
     // Worker 0: the thread that leads its pool (see `enter_pool`, `join_pool`); the other
     // workers' spare time is the pool's to use, not theirs to keep.
-    if threads < 2 || rayon::current_thread_index() != Some(0) {
+    let stay_awake_nanos = STAY_AWAKE_NANOS.load(Ordering::Relaxed);
+    if threads < 2 || stay_awake_nanos == 0 || rayon::current_thread_index() != Some(0) {
         return;
     }
     WAKEFULNESS.with(|wakefulness| {
-        let deadline = nanos_since_start() + STAY_AWAKE.as_nanos() as u64;
+        let deadline = nanos_since_start().saturating_add(stay_awake_nanos);
         wakefulness.deadline_nanos.store(deadline, Ordering::Relaxed);
         let caller = std::thread::current().id();
         while wakefulness.spinning.fetch_add(1, Ordering::AcqRel) < threads - 1 {
