@@ -293,3 +293,47 @@ fn residual_adds_fuse_into_the_convolution_before_them() {
     assert_eq!(one.0.0.data(), two.0.0.data(), "batch 1 on one and two threads");
     assert_eq!(one.0.1.data(), two.0.1.data(), "batch 3 on one and two threads");
 }
+
+/// The `cnn`'s layout: a ReLU `Conv2D` read only by a `MaxPooling2D` runs with the pooling
+/// folded into the direct kernel (the first layer) or as the two operations (the second, a
+/// Winograd convolution); a ReLU convolution read twice keeps its output. Fused or not, one
+/// thread or two, batch 1 or 3: the same bits.
+#[test]
+fn a_max_pooling_folds_into_the_relu_convolution_before_it() {
+    let cnn = || {
+        let input = Input::node(&[28, 28, 1]);
+        let x = Conv2D::new(32, 3).activation("relu").call(&input).unwrap();
+        let x = MaxPooling2D::new(2).call(&x).unwrap();
+        let x = Conv2D::new(16, 3).activation("relu").call(&x).unwrap();
+        let x = MaxPooling2D::new(2).call(&x).unwrap();
+        let twice = Conv2D::new(8, (1, 1)).activation("relu").call(&x).unwrap();
+        let pooled = MaxPooling2D::new(2).call(&twice).unwrap();
+        let x = Flatten::new().call(&pooled).unwrap();
+        let mean = GlobalAveragePooling2D::new().call(&twice).unwrap();
+        let x = Concatenate::new(-1).call_many(&[&x, &mean]).unwrap();
+        let output = Dense::new(10).call(&x).unwrap();
+        Model::functional(&input, &output).unwrap()
+    };
+    let x = random(&[3, 28, 28, 1], 21, 0.0, 1.0);
+    let run = |threads, fused| {
+        on_threads(threads, || {
+            let mut model = cnn();
+            model.set_inference_fusion(fused);
+            (model.predict(&x, 1).unwrap(), model.predict(&x, 3).unwrap())
+        })
+    };
+    let reference = run(2, false);
+    for (threads, fused) in [(1, true), (2, true), (1, false)] {
+        let (one, three) = run(threads, fused);
+        assert_eq!(
+            one.data(),
+            reference.0.data(),
+            "batch 1, {threads} threads, fused {fused}"
+        );
+        assert_eq!(
+            three.data(),
+            reference.1.data(),
+            "batch 3, {threads} threads, fused {fused}"
+        );
+    }
+}

@@ -309,3 +309,115 @@ fn recurrent_steps_agree_across_paths_and_thread_counts() {
         assert_within_rounding(&avx2, &at(SimdLevel::Scalar, 2), &what);
     }
 }
+
+/// One pooled-convolution case: image, filters, the convolution's padding, dilation and
+/// strides, the pooling's window and strides, and what it exercises.
+type PooledCase = (
+    Image,
+    usize,
+    (Padding, usize, usize),
+    ((usize, usize), (usize, usize)),
+    &'static str,
+);
+
+const POOLED_CASES: &[PooledCase] = &[
+    (
+        (28, 28, 1),
+        32,
+        (Padding::Valid, 1, 1),
+        ((2, 2), (2, 2)),
+        "the cnn's first layer",
+    ),
+    (
+        (15, 17, 3),
+        24,
+        (Padding::Same, 1, 1),
+        ((2, 2), (2, 2)),
+        "padded colour, 24 filters, odd sizes",
+    ),
+    (
+        (13, 14, 2),
+        16,
+        (Padding::Valid, 1, 2),
+        ((1, 2), (1, 2)),
+        "strided, one vector, 1×2 windows",
+    ),
+    (
+        (12, 12, 3),
+        48,
+        (Padding::Valid, 1, 1),
+        ((2, 1), (1, 1)),
+        "overlapping 2×1 windows, 48 filters",
+    ),
+    (
+        (11, 11, 1),
+        8,
+        (Padding::Valid, 1, 1),
+        ((2, 2), (3, 3)),
+        "strides beyond the window",
+    ),
+    (
+        (14, 13, 3),
+        32,
+        (Padding::Same, 2, 1),
+        ((1, 4), (2, 4)),
+        "dilated, 1×4 windows",
+    ),
+    (
+        (9, 9, 2),
+        16,
+        (Padding::Valid, 1, 1),
+        ((1, 1), (1, 1)),
+        "a one-tap window",
+    ),
+];
+
+/// `conv2d_relu_max_pool` (one pass) and `conv2d_relu` then `max_pool2d` on a pool at `level`.
+fn pooled_conv(level: SimdLevel, threads: usize, batch: usize, case: &PooledCase) -> [Vec<u32>; 2] {
+    let &((h, w, c), filters, (padding, dilation, stride), (window, pool_strides), _) = case;
+    let mut params = ParamStore::new();
+    let x = params.add("x", uniform(&[batch, h, w, c], -1.0, 1.0, 70), false);
+    let k = params.add("k", uniform(&[3, 3, c, filters], -0.5, 0.5, 71), false);
+    let b = params.add("b", uniform(&[filters], -0.2, 0.2, 72), false);
+    let conv = WindowOptions {
+        strides: (stride, stride),
+        dilation: (dilation, dilation),
+        padding,
+    };
+    let pool_options = WindowOptions {
+        strides: pool_strides,
+        ..WindowOptions::default()
+    };
+    pool(level, threads).install(|| {
+        let mut tape = Tape::new();
+        let mut g = Graph::new(&mut tape, &params, false);
+        let (x, k, b) = (g.param(x), g.param(k), g.param(b));
+        let fused = g
+            .conv2d_relu_max_pool(x, (k, Some(b)), conv, (window, pool_options))
+            .unwrap();
+        let y = g.conv2d_relu(x, k, Some(b), conv).unwrap();
+        let plain = g.max_pool2d(y, window, pool_options).unwrap();
+        [fused, plain].map(|v| g.value(v).data().iter().map(|x| x.to_bits()).collect())
+    })
+}
+
+/// A ReLU convolution with the max pooling after it in one pass (`predict`'s path for a
+/// `Conv2D` read only by a `MaxPooling2D`) gives the bits of the two operations on every
+/// vector path and thread count, at batch 1 (rows split over threads) and 3.
+#[test]
+fn a_max_pooling_folded_into_the_direct_convolution_keeps_its_bits() {
+    for case in POOLED_CASES {
+        for batch in [1, 3] {
+            let what = format!("{}, batch {batch}", case.4);
+            let [fused, plain] = pooled_conv(SimdLevel::Avx512, 2, batch, case);
+            assert!(fused == plain, "{what}: fused and plain differ");
+            for (level, threads) in [(SimdLevel::Avx512, 1), (SimdLevel::Avx2, 2), (SimdLevel::Scalar, 1)] {
+                let [fused_here, plain_here] = pooled_conv(level, threads, batch, case);
+                assert!(fused_here == plain_here, "{what}: fused and plain differ on {level:?}");
+                if level != SimdLevel::Scalar {
+                    assert!(fused_here == fused, "{what}: {level:?} on {threads} threads differs");
+                }
+            }
+        }
+    }
+}

@@ -137,6 +137,63 @@ impl Graph<'_> {
         })
     }
 
+    /// [`Graph::conv2d_relu`] followed by [`Graph::max_pool2d`] of its output with a
+    /// `pool_size` window, in one pass where the convolution runs direct (small receptive
+    /// fields, such as a first layer's) and the pooling windows have 1, 2 or 4 taps without
+    /// padding: each pooled value is the largest of its window's outputs, the same bits as the
+    /// two operations, and the convolution's own output is never written. Otherwise it records
+    /// the two operations. `predict` takes this path where a ReLU `Conv2D` is read only by a
+    /// `MaxPooling2D`; the fused operation has no gradient (training records the two).
+    pub fn conv2d_relu_max_pool(
+        &mut self,
+        x: Var,
+        (kernel, bias): (Var, Option<Var>),
+        options: WindowOptions,
+        (pool_size, pool_options): ((usize, usize), WindowOptions),
+    ) -> Result<Var> {
+        let fused = self.fused_conv_pool(x, (kernel, bias), options, (pool_size, pool_options));
+        let Some((g, pool, direct)) = fused else {
+            let y = self.conv2d_relu(x, kernel, bias, options)?;
+            return self.max_pool2d(y, pool_size, pool_options);
+        };
+        let shape = [pool.batch, pool.out_h, pool.out_w, pool.channels];
+        Ok(
+            self.push(Op::ConvReluMaxPool { x, kernel, bias }, &shape, |inputs, out, _| {
+                let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
+                let bias = bias.map(|b| inputs.get(b).data());
+                direct.forward_max_pooled(&g, &pool, x, kernel, bias, out.data_mut());
+            }),
+        )
+    }
+
+    /// The convolution, pooling and direct plan of [`Graph::conv2d_relu_max_pool`] when it
+    /// runs as one pass: the convolution would run direct (not Winograd, whose sums differ),
+    /// and the pooling folds. `None` also for shapes that do not fit: the two operations then
+    /// name them in their errors.
+    fn fused_conv_pool(
+        &self,
+        x: Var,
+        (kernel, bias): (Var, Option<Var>),
+        options: WindowOptions,
+        (pool_size, pool_options): ((usize, usize), WindowOptions),
+    ) -> Option<(Window2d, Window2d, Direct)> {
+        let (sx, sk) = (self.shape(x), self.shape(kernel));
+        if sk.len() != 4 || sx.len() != 4 || sk[2] != sx[3] || self.is_int8(x) {
+            return None;
+        }
+        let filters = sk[3];
+        if bias.is_some_and(|b| self.shape(b) != [filters]) {
+            return None;
+        }
+        let g = window("conv2d", sx, (sk[0], sk[1]), options).ok()?;
+        let output = [g.batch, g.out_h, g.out_w, filters];
+        let pool = window("max_pool2d", &output, pool_size, pool_options).ok()?;
+        if winograd_plan(&g, filters, ComputeDtype::Float32).is_some() || !kernels::max_pool_folds_forward(&g, &pool) {
+            return None;
+        }
+        Some((g, pool, direct_plan(&g, filters, ComputeDtype::Float32)?))
+    }
+
     /// [`Graph::conv2d_in`] with an optional `residual` added before the ReLU.
     fn conv2d_full(
         &mut self,

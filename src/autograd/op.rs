@@ -165,6 +165,13 @@ pub(crate) enum Op {
         x: Var,
         bias: Option<Var>,
     },
+    /// A ReLU convolution and the max pooling of its output in one pass
+    /// (`Graph::conv2d_relu_max_pool`): inference only, no gradient.
+    ConvReluMaxPool {
+        x: Var,
+        kernel: Var,
+        bias: Option<Var>,
+    },
     /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
     Penalty {
         weight: Var,
@@ -209,6 +216,7 @@ impl Op {
             LayerNorm { .. } => "layer_norm",
             Penalty { .. } => "penalty",
             Int8 { .. } => "int8",
+            ConvReluMaxPool { .. } => "conv2d_relu_max_pool",
             Concat { .. } => "concatenate",
             Slice { .. } => "slice",
             Frame2d { .. } => "frame2d",
@@ -254,6 +262,7 @@ impl Op {
             Linear { x, kernel, bias, .. }
             | DepthwiseConv2d { x, kernel, bias, .. }
             | PointwiseConv2d { x, kernel, bias, .. }
+            | ConvReluMaxPool { x, kernel, bias }
             | ConvTranspose2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
             MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
             Unary(_, x) | Scale(x, ..) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {

@@ -184,6 +184,49 @@ impl Direct {
             });
     }
 
+    /// `y = max_pool(max(conv(x, kernel) + bias, 0))` in one pass, for a `pool` over the
+    /// convolution's output that [`max_pool_folds_forward`] accepts: each pooled value is the
+    /// largest of its window's outputs, each summed and put through the ReLU as
+    /// [`Direct::forward`] does (the same bits as the two steps), and the convolution's own
+    /// output is never written. In parallel as `forward`, by pooled rows.
+    pub(crate) fn forward_max_pooled(
+        &self,
+        g: &Window2d,
+        pool: &Window2d,
+        x: &[f32],
+        kernel: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+    ) {
+        assert!(
+            max_pool_folds_forward(g, pool),
+            "forward_max_pooled called for another pooling"
+        );
+        let out_len = pool.positions() * self.filters;
+        assert!(kernel.len() >= self.patch * self.filters && bias.is_none_or(|b| b.len() >= self.filters));
+        if out_len == 0 {
+            return;
+        }
+        let band_rows = super::row_band(self.batch, pool.out_h);
+        let filters = self.filters;
+        y[..self.batch * out_len]
+            .par_chunks_mut(out_len)
+            .zip(x[..self.batch * g.image_len()].par_chunks(g.image_len()))
+            .for_each(|(y, image)| {
+                y.par_chunks_mut(band_rows * pool.out_w * filters)
+                    .enumerate()
+                    .for_each(|(band, y)| {
+                        let first = band * band_rows;
+                        let rows = first..first + y.len() / (pool.out_w * filters);
+                        with_scratch(self.padded_len(), |buffer| {
+                            self.with_image(g, image, buffer, |g, image, _| {
+                                forward_pooled_image(g, pool, image, (kernel, filters), bias, (rows, y))
+                            })
+                        })
+                    })
+            });
+    }
+
     /// Adds the kernel and bias gradients to `dk` and `db` (each when given) from the input `x`
     /// and the output's gradient (masked by the ReLU when `relu`), given as `grad`.
     #[allow(clippy::too_many_arguments)]
@@ -351,6 +394,89 @@ fn forward_image_body<S: Simd>(
     }
 }
 
+/// Whether [`Direct::forward_max_pooled`] folds `pool` (over the output of convolution `g`):
+/// windows of 1, 2 or 4 taps without padding or dilation, each inside the output.
+pub(crate) fn max_pool_folds_forward(g: &Window2d, pool: &Window2d) -> bool {
+    let inside = |out: usize, stride: usize, window: usize, size: usize| {
+        out > 0
+            && (out - 1)
+                .checked_mul(stride)
+                .and_then(|last| last.checked_add(window))
+                .is_some_and(|end| end <= size)
+    };
+    matches!(pool.window_h * pool.window_w, 1 | 2 | 4)
+        && (pool.dilation_h, pool.dilation_w, pool.pad_top, pool.pad_left) == (1, 1, 0, 0)
+        && (pool.batch, pool.height, pool.width) == (g.batch, g.out_h, g.out_w)
+        && inside(pool.out_h, pool.stride_h, pool.window_h, pool.height)
+        && inside(pool.out_w, pool.stride_w, pool.window_w, pool.width)
+}
+
+dispatch_simd!(forward_pooled_image<> => forward_pooled_image_body(
+    g: &Window2d, pool: &Window2d, image: &[f32], kernel: (&[f32], usize), bias: Option<&[f32]>,
+    out: (std::ops::Range<usize>, &mut [f32])
+) wide: kernel.1.is_multiple_of(16));
+
+/// Pooled rows `rows` of one image into `y` (those rows only), for `f` filters: each pooling
+/// window's outputs summed together, as [`forward_block`] sums neighbours.
+#[inline(always)]
+fn forward_pooled_image_body<S: Simd>(
+    s: S,
+    g: &Window2d,
+    pool: &Window2d,
+    image: &[f32],
+    (kernel, f): (&[f32], usize),
+    bias: Option<&[f32]>,
+    (rows, y): (std::ops::Range<usize>, &mut [f32]),
+) {
+    let taps = Taps::new(g);
+    assert!(image.len() == g.image_len() && kernel.len() >= taps.count * f && rows.end <= pool.out_h);
+    assert!(y.len() == rows.len() * pool.out_w * f);
+    assert_windows_inside(g);
+    let lanes = S::LANES;
+    for f0 in (0..f).step_by(2 * lanes) {
+        let wide = f - f0 >= 2 * lanes;
+        for py in rows.clone() {
+            for px in 0..pool.out_w {
+                let (oy, ox) = (py * pool.stride_h, px * pool.stride_w);
+                // The window's outputs row by row: within the convolution's output, as
+                // `max_pool_folds_forward` checked.
+                let origin = |t: usize| window_origin(g, oy + t / pool.window_w, ox + t % pool.window_w);
+                let at = ((py - rows.start) * pool.out_w + px) * f + f0;
+                let args = (s, image, &taps, (kernel, f, f0), bias);
+                let y = &mut y[at..];
+                match (pool.window_h * pool.window_w, wide) {
+                    (4, true) => pooled_block::<S, 4, 2>(args, std::array::from_fn(origin), y),
+                    (4, false) => pooled_block::<S, 4, 1>(args, std::array::from_fn(origin), y),
+                    (2, true) => pooled_block::<S, 2, 2>(args, std::array::from_fn(origin), y),
+                    (2, false) => pooled_block::<S, 2, 1>(args, std::array::from_fn(origin), y),
+                    (_, true) => pooled_block::<S, 1, 2>(args, std::array::from_fn(origin), y),
+                    (_, false) => pooled_block::<S, 1, 1>(args, std::array::from_fn(origin), y),
+                }
+            }
+        }
+    }
+}
+
+/// The ReLU of each of `P` windows' sums, then their maximum, stored: one pooled output.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn pooled_block<S: Simd, const P: usize, const V: usize>(
+    (s, image, taps, kernel, bias): (S, &[f32], &Taps, (&[f32], usize, usize), Option<&[f32]>),
+    origins: [isize; P],
+    y: &mut [f32],
+) {
+    let sums = block_sums::<S, P, V>(s, image, taps, origins, kernel, bias);
+    let zero = s.splat(0.0);
+    for v in 0..V {
+        // The ReLU first, as the two steps apply it: a NaN sum becomes 0 before the maximum.
+        let mut largest = s.max(sums[0][v], zero);
+        for sum in &sums[1..] {
+            largest = s.max(largest, s.max(sum[v], zero));
+        }
+        s.store(&mut y[S::LANES * v..], largest);
+    }
+}
+
 /// `P` neighbouring outputs, filters `f0..f0 + V·LANES`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -366,6 +492,31 @@ fn forward_block<S: Simd, const P: usize, const V: usize>(
     relu: bool,
     y: &mut [f32],
 ) {
+    let origins = std::array::from_fn(|p| first + p as isize * step);
+    let sums = block_sums::<S, P, V>(s, image, taps, origins, (kernel, f, f0), bias);
+    for p in 0..P {
+        for v in 0..V {
+            let sum = if relu {
+                s.max(sums[p][v], s.splat(0.0))
+            } else {
+                sums[p][v]
+            };
+            s.store(&mut y[p * f + S::LANES * v..], sum);
+        }
+    }
+}
+
+/// The sums (bias first) of the `P` windows that start at `origins`, filters
+/// `f0..f0 + V·LANES` of `f`: each over the taps in order, whatever the windows' places.
+#[inline(always)]
+fn block_sums<S: Simd, const P: usize, const V: usize>(
+    s: S,
+    image: &[f32],
+    taps: &Taps,
+    origins: [isize; P],
+    (kernel, f, f0): (&[f32], usize, usize),
+    bias: Option<&[f32]>,
+) -> [[S::V; V]; P] {
     let mut sums = [[s.splat(0.0); V]; P];
     if let Some(bias) = bias {
         for v in 0..V {
@@ -383,25 +534,16 @@ fn forward_block<S: Simd, const P: usize, const V: usize>(
             weights[v] = s.load(&row[S::LANES * v..]);
         }
         for p in 0..P {
-            // SAFETY: `forward_image_body` asserted that every window lies inside `image`, and
-            // tap offsets stay inside a window.
-            let value = unsafe { *base.offset(first + p as isize * step + taps.offsets[k]) };
+            // SAFETY: the callers asserted that every window lies inside `image`, and tap
+            // offsets stay inside a window.
+            let value = unsafe { *base.offset(origins[p] + taps.offsets[k]) };
             let value = s.splat(value);
             for v in 0..V {
                 sums[p][v] = s.mul_add(value, weights[v], sums[p][v]);
             }
         }
     }
-    for p in 0..P {
-        for v in 0..V {
-            let sum = if relu {
-                s.max(sums[p][v], s.splat(0.0))
-            } else {
-                sums[p][v]
-            };
-            s.store(&mut y[p * f + S::LANES * v..], sum);
-        }
-    }
+    sums
 }
 
 dispatch_simd!(backward_image<> => backward_image_body(

@@ -57,7 +57,7 @@ pub(crate) use conv::{OutputGrad, col2im_accumulate, im2col, output_size, pool_f
 pub use conv::{Padding, Window2d};
 pub(crate) use conv_transpose::{conv_transpose, conv_transpose_backward, transposed_size};
 pub(crate) use depthwise::{depthwise_conv, depthwise_conv_input_grad, depthwise_conv_kernel_grad};
-pub(crate) use direct_conv::Direct;
+pub(crate) use direct_conv::{Direct, max_pool_folds_forward};
 pub(crate) use elementwise::*;
 pub(crate) use int8_conv::{INT8_IMAGE_SLACK, Int8Conv, Int8Rows, direct_window, pad_int8_images, widen_int8_kernel};
 pub(crate) use int8_depthwise::int8_depthwise_conv;

@@ -263,6 +263,7 @@ impl Layer for Conv2D {
                 kernel: self.kernel?,
                 bias: self.bias,
                 options: self.options,
+                float32: self.weights.dtype_policy.products() == crate::kernels::ComputeDtype::Float32,
             }),
             _ => None,
         }

@@ -22,8 +22,8 @@ pub enum InferenceRole {
         /// `c·multiplier + m`).
         depthwise: bool,
     },
-    /// A 2-D convolution with a ReLU of its own: `max(conv(x, kernel) + bias, 0)`. An int8 one
-    /// read only by a [`InferenceRole::MaxPool`] runs with the pooling folded in.
+    /// A 2-D convolution with a ReLU of its own: `max(conv(x, kernel) + bias, 0)`. An int8 or
+    /// `f32` one read only by a [`InferenceRole::MaxPool`] runs with the pooling folded in.
     ConvolutionRelu {
         /// The kernel `(KH, KW, C, F)`.
         kernel: ParamId,
@@ -31,6 +31,8 @@ pub enum InferenceRole {
         bias: Option<ParamId>,
         /// Strides, dilation and padding.
         options: WindowOptions,
+        /// Whether its products are `f32` (not bfloat16, as a mixed-precision policy has them).
+        float32: bool,
     },
     /// A 2-D max pooling with this window.
     MaxPool {

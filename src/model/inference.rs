@@ -29,9 +29,9 @@ pub(super) enum Step {
     /// A (not depthwise) convolution with the ReLU call `relu` that alone reads it fused into
     /// its output pass.
     ConvRelu { relu: usize },
-    /// An int8 ReLU convolution with the max pooling call `pool` that alone reads it folded
-    /// into its output pass (`Graph::int8_conv2d_relu_max_pool`).
-    Int8ConvPool { pool: usize },
+    /// A ReLU convolution with the max pooling call `pool` that alone reads it folded into its
+    /// output pass (`Graph::int8_conv2d_relu_max_pool`, `Graph::conv2d_relu_max_pool`).
+    ConvPool { pool: usize },
     /// A call fused into the run that starts at call `head`: its output is that run's.
     Fused { head: usize },
     /// A depthwise convolution with its neighbours fused (`inference_mobilenet.rs`).
@@ -109,15 +109,15 @@ impl Network {
             joins.then_some((add, relu))
         };
         for i in 0..self.calls.len() {
-            if let Some(InferenceRole::ConvolutionRelu { kernel, .. }) = role_of(i) {
+            if let Some(InferenceRole::ConvolutionRelu { kernel, float32, .. }) = role_of(i) {
                 let pool = sole_reader(i).filter(|&pool| {
                     matches!(role_of(pool), Some(InferenceRole::MaxPool { size, options }) if crate::autograd::int8_pool_folds(size, options))
                 });
                 if let Some(pool) = pool
-                    && params.quantized(kernel).is_some()
+                    && (params.quantized(kernel).is_some() || float32)
                     && self.calls[i].inputs.len() == 1
                 {
-                    plan[i] = Step::Int8ConvPool { pool };
+                    plan[i] = Step::ConvPool { pool };
                     plan[pool] = Step::Fused { head: i };
                 }
                 continue;
@@ -287,10 +287,12 @@ impl Network {
                     outputs.push(resolve(&call.inputs[0], outputs));
                     continue;
                 }
-                Step::Int8ConvPool { pool } => {
+                Step::ConvPool { pool } => {
                     let roles = (layer.inference_role(), layers[calls[pool].layer].inference_role());
                     let (
-                        Some(InferenceRole::ConvolutionRelu { kernel, bias, options }),
+                        Some(InferenceRole::ConvolutionRelu {
+                            kernel, bias, options, ..
+                        }),
                         Some(InferenceRole::MaxPool {
                             size,
                             options: pool_options,
@@ -304,7 +306,13 @@ impl Network {
                     };
                     let x = resolve(&call.inputs[0], outputs);
                     let bias = bias.map(|b| graph.param(b));
-                    outputs.push(graph.int8_conv2d_relu_max_pool(x, kernel, bias, options, size, pool_options)?);
+                    let pooled = if graph.params().quantized(kernel).is_some() {
+                        graph.int8_conv2d_relu_max_pool(x, kernel, bias, options, size, pool_options)?
+                    } else {
+                        let kernel = graph.param(kernel);
+                        graph.conv2d_relu_max_pool(x, (kernel, bias), options, (size, pool_options))?
+                    };
+                    outputs.push(pooled);
                     continue;
                 }
                 Step::Fused { head } => {
