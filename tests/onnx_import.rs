@@ -501,6 +501,9 @@ fn pytorchs_multihead_attention_and_transformer_layers_match_onnx_runtime() {
         // torchvision's VisionTransformer (vit_b_16's blocks), tiny.
         ("tiny_torchvision_vit", 7941),
         ("tiny_torchvision_vit_dynamo", 7941),
+        // torch.onnx.export's default: the batch size fixed to the example's (2), the class
+        // token expanded to one copy per image.
+        ("tiny_torchvision_vit_static_batch", 7941),
     ];
     for (name, params) in cases {
         let model = check_parity(&fixture(""), name, 1e-6);

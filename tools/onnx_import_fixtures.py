@@ -482,10 +482,12 @@ def randomize_batch_norms(model, generator):
             module.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
 
 
-def export(model, shape, folder, name, dynamo=False, external=False, tokens=None, padding=None, opset=None):
+def export(model, shape, folder, name, dynamo=False, external=False, tokens=None, padding=None, opset=None,
+           static_batch=False):
     """Exports `model` on a random input of `shape` (token ids below `tokens` when given, the
     first row ending in three `padding` ids when given) and writes the fixture trio (the ids
-    stored as floats, as strata takes them)."""
+    stored as floats, as strata takes them). With `static_batch`, torch.export fixes the batch
+    size to the example's, as `torch.onnx.export(model, (x,), path)` does by default."""
     generator = torch.Generator().manual_seed(sum(map(ord, name)))
     with torch.no_grad():
         randomize_batch_norms(model, generator)
@@ -498,9 +500,9 @@ def export(model, shape, folder, name, dynamo=False, external=False, tokens=None
         x = torch.rand(*shape, generator=generator)
     path = os.path.join(folder, name + ".onnx")
     if dynamo:
-        batch = torch.export.Dim("N", min=1, max=1024)
+        batch = None if static_batch else ({0: torch.export.Dim("N", min=1, max=1024)},)
         torch.onnx.export(model, (x,), path, dynamo=True, opset_version=opset or 18, input_names=["input"],
-                          output_names=["output"], dynamic_shapes=({0: batch},), external_data=False)
+                          output_names=["output"], dynamic_shapes=batch, external_data=False)
     else:
         torch.onnx.export(model, (x,), path, dynamo=False, opset_version=opset or 17, input_names=["input"],
                           output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
@@ -613,6 +615,9 @@ def main():
         "tiny_torchvision_vit": lambda: export(tiny_torchvision_vit(), (2, 3, 32, 32), folder, "tiny_torchvision_vit"),
         "tiny_torchvision_vit_dynamo": lambda: export(tiny_torchvision_vit(), (2, 3, 32, 32), folder,
                                                       "tiny_torchvision_vit_dynamo", dynamo=True),
+        "tiny_torchvision_vit_static_batch": lambda: export(tiny_torchvision_vit(), (2, 3, 32, 32), folder,
+                                                            "tiny_torchvision_vit_static_batch", dynamo=True,
+                                                            static_batch=True),
         "attention_weights": lambda: export(AttentionPooling(need_weights=True), (2, 5, 6), folder, "attention_weights"),
         "attention_weights_dynamo": lambda: export(AttentionPooling(need_weights=True), (2, 5, 6), folder,
                                                    "attention_weights_dynamo", dynamo=True),

@@ -773,8 +773,15 @@ impl Converter {
         let features = x.shape[1];
         let mut values = Vec::new();
         for (k, token) in tokens.iter().enumerate() {
+            // A graph exported for a fixed batch size (PyTorch's `torch.export` exporter, by
+            // default) expands the token to one copy per image: the same block each time.
+            let same_per_image = |copies: usize, block: usize| {
+                let values = token.floats();
+                self.static_batch == Some(copies) && values.chunks(block.max(1)).all(|copy| copy == &values[..block])
+            };
             let rows = match token.shape.as_slice() {
                 [1, rows, width] | [rows, width] if *width == features => *rows,
+                [copies, rows, width] if *width == features && same_per_image(*copies, rows * width) => *rows,
                 other => {
                     return Err(format!(
                         "input {k} ('{}') of shape ({}) is not a block of tokens (1, steps, {features}) for a \
