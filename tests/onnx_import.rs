@@ -955,14 +955,23 @@ fn every_unsupported_operator_is_named_at_once() {
         node("NonMaxSuppression", "second", &["b"], "c"),
         NodeProto {
             domain: "com.microsoft".into(),
-            ..node("FusedGemm", "third", &["c"], "y")
+            ..node("FusedGemm", "third", &["c"], "d")
         },
+        // An operator used by many nodes (Swin's attention masks) is named once, with a few
+        // of its nodes.
+        node("ScatterND", "s1", &["d"], "e"),
+        node("Erf", "fourth", &["e"], "f"),
+        node("ScatterND", "s2", &["f"], "g"),
+        node("ScatterND", "s3", &["g"], "h"),
+        node("ScatterND", "s4", &["h"], "i"),
+        node("ScatterND", "s5", &["i"], "y"),
     ];
     let error = import_error(&graph_model(nodes, vec![], 17));
     for part in [
-        "Erf (node 'first', opset 17)",
+        "Erf (2 nodes: 'first', 'fourth', opset 17)",
         "NonMaxSuppression (node 'second', opset 17)",
         "FusedGemm (node 'third', com.microsoft opset 0)",
+        "ScatterND (5 nodes: 's1', 's2', 's3' and 2 more, opset 17)",
     ] {
         assert!(error.contains(part), "{error}");
     }

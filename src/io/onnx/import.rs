@@ -96,7 +96,8 @@ fn import(bytes: &[u8], path: &Path, has_file: bool) -> Result<Model> {
 
 /// Refuses a graph with operators import does not read, naming each (type, node, opset).
 fn check_supported(graph: &GraphProto, opsets: &HashMap<&str, i64>) -> std::result::Result<(), String> {
-    let mut refused: Vec<String> = Vec::new();
+    // Per unsupported (operator, domain), in order of first appearance: the nodes using it.
+    let mut refused: Vec<((&str, &str), Vec<&str>)> = Vec::new();
     for node in &graph.node {
         let domain = if node.domain == "ai.onnx" {
             ""
@@ -108,24 +109,42 @@ fn check_supported(graph: &GraphProto, opsets: &HashMap<&str, i64>) -> std::resu
         {
             continue;
         }
-        let version = opsets.get(domain).copied().unwrap_or(0);
-        let set = if domain.is_empty() {
-            "opset".to_string()
-        } else {
-            format!("{domain} opset")
-        };
-        let entry = format!("{} (node '{}', {set} {version})", node.op_type, node.name);
-        if !refused.contains(&entry) {
-            refused.push(entry);
+        let key = (node.op_type.as_str(), domain);
+        match refused.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, nodes)) => nodes.push(&node.name),
+            None => refused.push((key, vec![&node.name])),
         }
     }
-    match refused.is_empty() {
-        true => Ok(()),
-        false => Err(format!(
-            "has operators strata does not import: {} (supported: see strata::io::onnx::IMPORTABLE_OPS)",
-            refused.join(", ")
-        )),
+    if refused.is_empty() {
+        return Ok(());
     }
+    /// Node names quoted per operator; the rest counted.
+    const NAMED_NODES: usize = 3;
+    let entries: Vec<String> = refused
+        .iter()
+        .map(|((op, domain), nodes)| {
+            let version = opsets.get(domain).copied().unwrap_or(0);
+            let set = if domain.is_empty() {
+                "opset".to_string()
+            } else {
+                format!("{domain} opset")
+            };
+            let quoted: Vec<String> = nodes.iter().take(NAMED_NODES).map(|n| format!("'{n}'")).collect();
+            match nodes.len() {
+                1 => format!("{op} (node {}, {set} {version})", quoted[0]),
+                n if n <= NAMED_NODES => format!("{op} ({n} nodes: {}, {set} {version})", quoted.join(", ")),
+                n => format!(
+                    "{op} ({n} nodes: {} and {} more, {set} {version})",
+                    quoted.join(", "),
+                    n - NAMED_NODES
+                ),
+            }
+        })
+        .collect();
+    Err(format!(
+        "has operators strata does not import: {} (supported: see strata::io::onnx::IMPORTABLE_OPS)",
+        entries.join(", ")
+    ))
 }
 
 /// The nodes in an order where each comes after the nodes that make its inputs; a cycle, two
