@@ -295,9 +295,9 @@ fn residual_adds_fuse_into_the_convolution_before_them() {
 }
 
 /// The `cnn`'s layout: a ReLU `Conv2D` read only by a `MaxPooling2D` runs with the pooling
-/// folded into the direct kernel (the first layer) or as the two operations (the second, a
-/// Winograd convolution); a ReLU convolution read twice keeps its output. Fused or not, one
-/// thread or two, batch 1 or 3: the same bits.
+/// folded into the direct kernel (the first layer) or into Winograd's output transform (the
+/// second); a ReLU convolution read twice keeps its output. Fused or not, one thread or two,
+/// batch 1 or 3: the same bits.
 #[test]
 fn a_max_pooling_folds_into_the_relu_convolution_before_it() {
     let cnn = || {

@@ -370,6 +370,49 @@ const POOLED_CASES: &[PooledCase] = &[
         ((1, 1), (1, 1)),
         "a one-tap window",
     ),
+    // Winograd's: 4×4 tiles, partial ones at the edges (the cnn's second layer: 11×11).
+    (
+        (13, 13, 32),
+        64,
+        (Padding::Valid, 1, 1),
+        ((2, 2), (2, 2)),
+        "Winograd, the cnn's second layer",
+    ),
+    (
+        (12, 14, 16),
+        24,
+        (Padding::Same, 1, 1),
+        ((2, 2), (2, 2)),
+        "Winograd, padded, 24 filters",
+    ),
+    (
+        (10, 10, 8),
+        16,
+        (Padding::Valid, 1, 1),
+        ((1, 2), (2, 2)),
+        "Winograd, windows narrower than strides",
+    ),
+    (
+        (6, 6, 16),
+        32,
+        (Padding::Valid, 1, 1),
+        ((2, 2), (2, 2)),
+        "Winograd, a single tile",
+    ),
+    (
+        (11, 11, 16),
+        16,
+        (Padding::Valid, 1, 1),
+        ((3, 3), (2, 2)),
+        "Winograd, overlapping windows: not folded",
+    ),
+    (
+        (4, 4, 16),
+        16,
+        (Padding::Valid, 1, 1),
+        ((2, 2), (2, 2)),
+        "Winograd, a 2×2 tile",
+    ),
 ];
 
 /// `conv2d_relu_max_pool` (one pass) and `conv2d_relu` then `max_pool2d` on a pool at `level`.

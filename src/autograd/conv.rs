@@ -139,11 +139,13 @@ impl Graph<'_> {
 
     /// [`Graph::conv2d_relu`] followed by [`Graph::max_pool2d`] of its output with a
     /// `pool_size` window, in one pass where the convolution runs direct (small receptive
-    /// fields, such as a first layer's) and the pooling windows have 1, 2 or 4 taps without
-    /// padding: each pooled value is the largest of its window's outputs, the same bits as the
-    /// two operations, and the convolution's own output is never written. Otherwise it records
-    /// the two operations. `predict` takes this path where a ReLU `Conv2D` is read only by a
-    /// `MaxPooling2D`; the fused operation has no gradient (training records the two).
+    /// fields, such as a first layer's) and the pooling windows have 1, 2 or 4 taps, or through
+    /// Winograd's algorithm and the windows do not overlap nor cross a tile's edge (2×2
+    /// windows, stride 2), without padding: each pooled value is the largest of its window's
+    /// outputs, the same bits as the two operations, and the convolution's own output is never
+    /// written. Otherwise it records the two operations. `predict` takes this path where a ReLU
+    /// `Conv2D` is read only by a `MaxPooling2D`; the fused operation has no gradient
+    /// (training records the two).
     pub fn conv2d_relu_max_pool(
         &mut self,
         x: Var,
@@ -152,31 +154,46 @@ impl Graph<'_> {
         (pool_size, pool_options): ((usize, usize), WindowOptions),
     ) -> Result<Var> {
         let fused = self.fused_conv_pool(x, (kernel, bias), options, (pool_size, pool_options));
-        let Some((g, pool, direct)) = fused else {
+        let Some((g, pool, kernel_path)) = fused else {
             let y = self.conv2d_relu(x, kernel, bias, options)?;
             return self.max_pool2d(y, pool_size, pool_options);
         };
         let shape = [pool.batch, pool.out_h, pool.out_w, pool.channels];
-        Ok(
-            self.push(Op::ConvReluMaxPool { x, kernel, bias }, &shape, |inputs, out, _| {
+        let op = Op::ConvReluMaxPool { x, kernel, bias };
+        match kernel_path {
+            PooledPath::Direct(direct) => Ok(self.push(op, &shape, |inputs, out, _| {
                 let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
                 let bias = bias.map(|b| inputs.get(b).data());
                 direct.forward_max_pooled(&g, &pool, x, kernel, bias, out.data_mut());
-            }),
-        )
+            })),
+            PooledPath::Winograd(w) => {
+                // The transformed kernel kept between calls, as `conv2d` keeps it.
+                let key = self
+                    .weights_key(kernel)
+                    .map(|key| crate::rng::mix(key, w.kernel_len() as u64));
+                Ok(self.push_cached(op, &shape, key, |inputs, out, saved, transformed| {
+                    let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
+                    let bias = bias.map(|b| inputs.get(b).data());
+                    saved.resize_for(&[w.kernel_len()]);
+                    let kernel = (kernel, saved.data_mut(), transformed);
+                    let run = || w.forward_max_pooled(&g, &pool, x, kernel, bias, out.data_mut());
+                    profile::time("conv2d.winograd", false, run);
+                }))
+            }
+        }
     }
 
-    /// The convolution, pooling and direct plan of [`Graph::conv2d_relu_max_pool`] when it
-    /// runs as one pass: the convolution would run direct (not Winograd, whose sums differ),
-    /// and the pooling folds. `None` also for shapes that do not fit: the two operations then
-    /// name them in their errors.
+    /// The convolution, pooling and kernel of [`Graph::conv2d_relu_max_pool`] when it runs
+    /// as one pass: the kernel `conv2d` would use (so the sums are the same), if it folds the
+    /// pooling. `None` also for shapes that do not fit: the two operations then name them in
+    /// their errors.
     fn fused_conv_pool(
         &self,
         x: Var,
         (kernel, bias): (Var, Option<Var>),
         options: WindowOptions,
         (pool_size, pool_options): ((usize, usize), WindowOptions),
-    ) -> Option<(Window2d, Window2d, Direct)> {
+    ) -> Option<(Window2d, Window2d, PooledPath)> {
         let (sx, sk) = (self.shape(x), self.shape(kernel));
         if sk.len() != 4 || sx.len() != 4 || sk[2] != sx[3] || self.is_int8(x) {
             return None;
@@ -188,10 +205,14 @@ impl Graph<'_> {
         let g = window("conv2d", sx, (sk[0], sk[1]), options).ok()?;
         let output = [g.batch, g.out_h, g.out_w, filters];
         let pool = window("max_pool2d", &output, pool_size, pool_options).ok()?;
-        if winograd_plan(&g, filters, ComputeDtype::Float32).is_some() || !kernels::max_pool_folds_forward(&g, &pool) {
-            return None;
-        }
-        Some((g, pool, direct_plan(&g, filters, ComputeDtype::Float32)?))
+        let path = match winograd_plan(&g, filters, ComputeDtype::Float32) {
+            Some(w) => w.max_pool_folds(&g, &pool).then_some(PooledPath::Winograd(w))?,
+            None if kernels::max_pool_folds_forward(&g, &pool) => {
+                PooledPath::Direct(direct_plan(&g, filters, ComputeDtype::Float32)?)
+            }
+            None => return None,
+        };
+        Some((g, pool, path))
     }
 
     /// [`Graph::conv2d_in`] with an optional `residual` added before the ReLU.
@@ -543,6 +564,12 @@ fn conv2d_output_shape(x: &[usize], kernel: &[usize], options: WindowOptions) ->
 /// input as it is.
 fn is_pointwise(g: &Window2d) -> bool {
     (g.window_h, g.window_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left) == (1, 1, 1, 1, 0, 0)
+}
+
+/// The kernel that runs [`Graph::conv2d_relu_max_pool`] in one pass.
+enum PooledPath {
+    Direct(Direct),
+    Winograd(Winograd),
 }
 
 /// Winograd's plan for an f32 convolution (none in bfloat16: see [`Graph::conv2d_in`]).

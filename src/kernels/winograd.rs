@@ -220,7 +220,87 @@ impl Winograd {
             with_scratch(scratch_len, |scratch| {
                 for_tile!(
                     self.m,
-                    forward_block(self, g, x, tiles, filters, u, (bias, residual), relu, scratch, output)
+                    forward_block(
+                        self,
+                        g,
+                        x,
+                        tiles,
+                        filters,
+                        u,
+                        (bias, residual),
+                        relu,
+                        None,
+                        scratch,
+                        output
+                    )
+                )
+            })
+        });
+    }
+
+    /// Whether [`Winograd::forward_max_pooled`] folds `pool` (a max pooling over this
+    /// convolution's output): windows that do not overlap and never cross a tile's edge (the
+    /// strides divide the tile's side), without padding or dilation.
+    pub(crate) fn max_pool_folds(&self, g: &Window2d, pool: &Window2d) -> bool {
+        (pool.dilation_h, pool.dilation_w, pool.pad_top, pool.pad_left) == (1, 1, 0, 0)
+            && (pool.batch, pool.height, pool.width, pool.channels) == (g.batch, g.out_h, g.out_w, self.filters)
+            && pool.window_h <= pool.stride_h
+            && pool.window_w <= pool.stride_w
+            && self.m.is_multiple_of(pool.stride_h)
+            && self.m.is_multiple_of(pool.stride_w)
+            && pool.out_h * pool.stride_h <= g.out_h + pool.stride_h - pool.window_h
+            && pool.out_w * pool.stride_w <= g.out_w + pool.stride_w - pool.window_w
+    }
+
+    /// `y = max_pool(max(conv(x, kernel) + bias, 0))` in one pass, for a `pool` that
+    /// [`Winograd::max_pool_folds`] accepts: each tile's outputs are put through the ReLU as
+    /// [`Winograd::forward`] does and the largest of each pooling window is stored (the bits
+    /// of the two steps); the convolution's own output is never written. `kernel`, `u` and
+    /// `transformed` as in `forward`; split over threads as `forward` is.
+    pub(crate) fn forward_max_pooled(
+        &self,
+        g: &Window2d,
+        pool: &Window2d,
+        x: &[f32],
+        (kernel, u, transformed): (&[f32], &mut [f32], bool),
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+    ) {
+        assert!(self.max_pool_folds(g, pool), "winograd: a pooling that does not fold");
+        let pairs = self.channels * self.filters;
+        assert!(u.len() >= self.kernel_len(), "winograd: transformed kernel too short");
+        if !transformed {
+            assert!(kernel.len() >= 9 * pairs, "winograd: kernel too short");
+            for_tile!(self.m, kernel_forward(kernel, pairs, u));
+        }
+        let u = &u[..self.kernel_len()];
+        assert!(x.len() >= self.batch * g.image_len() && y.len() >= self.batch * pool.positions() * self.filters);
+        assert!(bias.is_none_or(|b| b.len() >= self.filters));
+        let x = &x[..self.batch * g.image_len()];
+        let blocks = self.forward_blocks();
+        let groups = self.filter_groups(blocks);
+        let output = SharedOutput(y.as_mut_ptr());
+        let scratch_len = self.forward_scratch_len();
+        (0..blocks * groups).into_par_iter().for_each(|item| {
+            let tiles = self.forward_block_tiles(item / groups);
+            let filters = self.filter_group(item % groups, groups);
+            let output = &output;
+            with_scratch(scratch_len, |scratch| {
+                for_tile!(
+                    self.m,
+                    forward_block(
+                        self,
+                        g,
+                        x,
+                        tiles,
+                        filters,
+                        u,
+                        (bias, None),
+                        true,
+                        Some(pool),
+                        scratch,
+                        output
+                    )
                 )
             })
         });
@@ -461,7 +541,7 @@ dispatch_simd!(kernel_backward<A, M> => kernel_backward_body(du: &[f32], pairs: 
 dispatch_simd!(forward_block<A, M> => forward_block_body(
     w: &Winograd, g: &Window2d, x: &[f32], tiles: std::ops::Range<usize>,
     filters: std::ops::Range<usize>, u: &[f32], shifts: (Option<&[f32]>, Option<&[f32]>), relu: bool,
-    scratch: &mut [f32], y: &SharedOutput
+    pool: Option<&Window2d>, scratch: &mut [f32], y: &SharedOutput
 ) wide: w.fits_wide_vectors());
 
 /// The output of a forward pass, written by several blocks at once: each block writes the
@@ -802,6 +882,7 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
     u: &[f32],
     (bias, residual): (Option<&[f32]>, Option<&[f32]>),
     relu: bool,
+    pool: Option<&Window2d>,
     scratch: &mut [f32],
     y: &SharedOutput,
 ) {
@@ -828,6 +909,10 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
             false,
         );
     }
+    if let Some(pool) = pool {
+        pooled_outputs::<S, A, M>(s, w, g, pool, tiles, filters, products, bias, y);
+        return;
+    }
     let out_len = g.positions() * f;
     let steps = (g.out_w * f, f);
     for (i, tile_number) in tiles.enumerate() {
@@ -848,6 +933,107 @@ fn forward_block_body<S: Simd, const A: usize, const M: usize>(
                 let (src, dst) = (src.add(c0), dst.add(c0));
                 let residual = residual.map(|r| r.add(c0));
                 transform_output_tile::<S, A, M>(s, src, f, (dst, residual), steps, (rows, cols), shift, relu);
+            }
+        }
+    }
+}
+
+/// The output transforms of [`forward_block_body`] with a max pooling folded in: each tile's
+/// pooling windows (whole, as [`Winograd::max_pool_folds`] ensures) reduced to their largest
+/// output after the ReLU, stored in the pooled image.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pooled_outputs<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    w: &Winograd,
+    g: &Window2d,
+    pool: &Window2d,
+    tiles: std::ops::Range<usize>,
+    filters: std::ops::Range<usize>,
+    products: &[f32],
+    bias: Option<&[f32]>,
+    y: &SharedOutput,
+) {
+    let (f, per_image) = (w.filters, w.tiles_per_image());
+    let pooled_len = pool.positions() * f;
+    let steps = (pool.out_w * f, f);
+    for (i, tile_number) in tiles.enumerate() {
+        let (n, t) = (tile_number / per_image, tile_number % per_image);
+        assert!(n < w.batch);
+        let (oy, ox) = ((t / w.tiles_w) * M, (t % w.tiles_w) * M);
+        let (py, px) = (oy / pool.stride_h, ox / pool.stride_w);
+        // Each output row and column's window, counted from the tile's first.
+        let local = |places: [Option<(usize, usize)>; M], first: usize| places.map(|p| p.map(|(p, _)| p - first));
+        let rows = pool_places::<M>(oy, M.min(g.out_h - oy), (pool.stride_h, pool.window_h, pool.out_h));
+        let cols = pool_places::<M>(ox, M.min(g.out_w - ox), (pool.stride_w, pool.window_w, pool.out_w));
+        let (rows, cols) = (local(rows, py), local(cols, px));
+        if rows.iter().all(Option::is_none) || cols.iter().all(Option::is_none) {
+            continue; // Rows or columns the pooling leaves out.
+        }
+        let src = products[i * A * A * f..].as_ptr();
+        // SAFETY: a window of this tile exists, so (py, px) is a pooled position of image n,
+        // inside the caller's `y` (`Winograd::forward_max_pooled` checked its length); this
+        // block alone writes its tiles' windows of these filters.
+        let dst = unsafe { y.0.add(n * pooled_len + (py * pool.out_w + px) * f) };
+        for c0 in filters.clone().step_by(S::LANES) {
+            let shift = bias.map_or(s.splat(0.0), |b| s.load(&b[c0..]));
+            // SAFETY: the tile's α²·f products were checked by the caller, and each window
+            // (py + r, px + c) with a place lies inside the pooled image; c0 + LANES ≤ f.
+            unsafe {
+                transform_pooled_tile::<S, A, M>(s, src.add(c0), f, dst.add(c0), steps, (rows, cols), shift);
+            }
+        }
+    }
+}
+
+/// [`transform_output_tile`] with the ReLU, then the largest output of each pooling window:
+/// output (i, j) falls in window (`rows[i]`, `cols[j]`) counted from the tile's first, or in
+/// none; window (r, c) written at `dst + r·row_step + c·col_step`.
+///
+/// # Safety
+/// Reads at `src + ξ·stride` and writes for every window with a place must be in bounds,
+/// `LANES` values each.
+#[inline(always)]
+unsafe fn transform_pooled_tile<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    src: *const f32,
+    stride: usize,
+    dst: *mut f32,
+    (row_step, col_step): (usize, usize),
+    (rows, cols): ([Option<usize>; M], [Option<usize>; M]),
+    shift: S::V,
+) {
+    let at = &Tile::<A, M>::MATRICES.at;
+    let mut left = Partial::<S::V, M, A>::new();
+    for b in 0..A {
+        let mut column = [s.splat(0.0); A];
+        for a in 0..A {
+            // SAFETY: the caller's contract.
+            column[a] = unsafe { s.load_ptr(src.add((a * A + b) * stride)) };
+        }
+        let mixed = mix(s, at, &column);
+        for i in 0..M {
+            left.set(i, b, mixed[i]);
+        }
+    }
+    // SAFETY: the loop above set every element.
+    let left = unsafe { left.finished() };
+    let mut largest: [[Option<S::V>; M]; M] = [[None; M]; M];
+    for i in 0..M {
+        let Some(r) = rows[i] else { continue };
+        let row = mix(s, at, &left[i]);
+        for j in 0..M {
+            let Some(c) = cols[j] else { continue };
+            // The ReLU of each output first, as the unpooled pass stores it.
+            let value = s.max(s.add(row[j], shift), s.splat(0.0));
+            largest[r][c] = Some(largest[r][c].map_or(value, |so_far| s.max(so_far, value)));
+        }
+    }
+    for (r, windows) in largest.iter().enumerate() {
+        for (c, window) in windows.iter().enumerate() {
+            if let Some(value) = window {
+                // SAFETY: the caller's contract.
+                unsafe { s.store_ptr(dst.add(r * row_step + c * col_step), *value) };
             }
         }
     }
