@@ -5,8 +5,22 @@ of ``import tensorflow as tf`` (``tf.keras.Sequential``, ``tf.keras.layers.Dense
 """
 
 from . import keras, nn
+from .keras import initializers, losses, metrics, optimizers
 from .tensor import Tensor, constant, convert_to_tensor
 
 __version__ = "0.1.0"
 
-__all__ = ["keras", "nn", "Tensor", "constant", "convert_to_tensor", "__version__"]
+# TensorFlow's own names for Keras's modules (`tf.metrics.BinaryAccuracy`, `tf.losses`,
+# `tf.optimizers.Adam`, `tf.initializers`), as TensorFlow's tutorials use them.
+__all__ = [
+    "keras",
+    "nn",
+    "initializers",
+    "losses",
+    "metrics",
+    "optimizers",
+    "Tensor",
+    "constant",
+    "convert_to_tensor",
+    "__version__",
+]

@@ -138,3 +138,17 @@ def test_advanced_activation_layers_take_kerass_positional_arguments():
         np.testing.assert_allclose(model.predict(x, verbose=0), [expected], rtol=1e-6)
     repeated = tf.keras.Sequential([tf.keras.Input(shape=(2,)), tf.keras.layers.RepeatVector(3)])
     assert repeated.predict(x, verbose=0).shape == (1, 3, 2)
+
+
+def test_tensorflows_own_module_names_are_kerass():
+    # TensorFlow's text-classification tutorial: `tf.metrics.BinaryAccuracy(threshold=0.5)`,
+    # and `tf.losses`, `tf.optimizers`, `tf.initializers` beside `tf.keras`.
+    assert tf.metrics is tf.keras.metrics and tf.losses is tf.keras.losses
+    assert tf.optimizers is tf.keras.optimizers and tf.initializers is tf.keras.initializers
+    model = tf.keras.Sequential([tf.keras.Input(shape=(3,)), tf.keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=tf.optimizers.Adam(0.1), loss=tf.losses.BinaryCrossentropy(),
+                  metrics=[tf.metrics.BinaryAccuracy(threshold=0.5)])
+    x = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]] * 8, dtype="float32")
+    y = np.array([1.0, 0.0] * 8, dtype="float32")
+    history = model.fit(x, y, epochs=40, verbose=0)
+    assert history.history["binary_accuracy"][-1] == 1.0
