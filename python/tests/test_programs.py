@@ -185,3 +185,45 @@ def test_a_subclassed_layer_with_its_own_weights_is_refused_by_name():
     layer = WithOwnWeights(name="own")
     with pytest.raises(NotImplementedError, match="own"):
         layer.build((None, 3))
+
+
+def test_keras_io_multi_input_multi_output_model_with_dicts():
+    # keras.io's functional API guide (ticket priority and department), with fixed lengths:
+    # inputs and outputs given as dicts, losses, loss weights and metrics keyed by output name,
+    # fit and evaluate on dicts keyed by input and output name, predict giving a dict.
+    num_tags, num_words, num_departments = 12, 100, 4
+    title_input = keras.Input(shape=(10,), name="title")
+    body_input = keras.Input(shape=(20,), name="body")
+    tags_input = keras.Input(shape=(num_tags,), name="tags")
+    title_features = keras.layers.LSTM(16)(keras.layers.Embedding(num_words, 8)(title_input))
+    body_features = keras.layers.LSTM(8)(keras.layers.Embedding(num_words, 8)(body_input))
+    x = keras.layers.concatenate([title_features, body_features, tags_input])
+    priority = keras.layers.Dense(1, name="priority")(x)
+    department = keras.layers.Dense(num_departments, name="department")(x)
+    model = keras.Model(inputs={"title": title_input, "body": body_input, "tags": tags_input},
+                        outputs={"priority": priority, "department": department})
+    with pytest.raises(ValueError, match="no output is named 'dept'"):
+        model.compile(optimizer="rmsprop", loss={"priority": "mse", "dept": "mse"})
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3),
+                  loss={"priority": keras.losses.BinaryCrossentropy(from_logits=True),
+                        "department": keras.losses.CategoricalCrossentropy(from_logits=True)},
+                  loss_weights={"priority": 1.0, "department": 0.2},
+                  metrics={"department": ["accuracy"]})
+    rng = np.random.default_rng(0)
+    inputs = {"title": rng.integers(num_words, size=(64, 10)), "body": rng.integers(num_words, size=(64, 20)),
+              "tags": rng.integers(2, size=(64, num_tags)).astype("float32")}
+    targets = {"priority": rng.random(size=(64, 1)),
+               "department": np.eye(num_departments)[rng.integers(num_departments, size=64)]}
+    history = model.fit(inputs, targets, epochs=2, batch_size=16, verbose=0)
+    assert {"loss", "priority_loss", "department_loss", "department_accuracy"} <= set(history.history)
+    results = model.evaluate(inputs, targets, return_dict=True, verbose=0)
+    # The total is the weighted sum of the outputs' losses, as Keras adds them.
+    assert results["loss"] == pytest.approx(results["priority_loss"] + 0.2 * results["department_loss"], rel=1e-4)
+    predicted = model.predict({k: v[:3] for k, v in inputs.items()}, verbose=0)
+    assert set(predicted) == {"priority", "department"}
+    assert predicted["priority"].shape == (3, 1) and predicted["department"].shape == (3, num_departments)
+    # A list in the dicts' order is the same inputs.
+    listed = model.predict([inputs["title"][:3], inputs["body"][:3], inputs["tags"][:3]], verbose=0)
+    np.testing.assert_array_equal(listed["department"], predicted["department"])
+    with pytest.raises(ValueError, match="'title', 'body', 'tags'"):
+        model.predict({"title": inputs["title"], "tags": inputs["tags"]})

@@ -52,12 +52,18 @@ class Model(WeightLists):
     # The graph -------------------------------------------------------------------------------
 
     def _init_graph(self, inputs, outputs):
+        # Inputs and outputs given as dicts (keras.io's multi-input, multi-output model) are
+        # kept in the dicts' order; their keys name them in `fit`, `compile` and `predict`.
+        self._input_dict_keys = list(inputs) if isinstance(inputs, dict) else None
+        self._output_dict_keys = list(outputs) if isinstance(outputs, dict) else None
+        if isinstance(inputs, dict):
+            inputs = list(inputs.values())
+        if isinstance(outputs, dict):
+            outputs = list(outputs.values())
         self._multi_input = isinstance(inputs, (list, tuple))
         self._multi_output = isinstance(outputs, (list, tuple))
         self._inputs = list(inputs) if self._multi_input else [inputs]
         self._outputs = list(outputs) if self._multi_output else [outputs]
-        if isinstance(inputs, dict) or isinstance(outputs, dict):
-            raise NotImplementedError("keras.Model: inputs or outputs given as dicts")
         for t in self._inputs + self._outputs:
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"keras.Model: inputs and outputs must be symbolic tensors (keras.Input), got {t!r}")
@@ -256,6 +262,33 @@ class Model(WeightLists):
     def _input_count(self):
         return len(self._inputs)
 
+    def _input_keys(self):
+        """The names a dict of inputs gives each input by, in order: the keys of the dict the
+        model was made with, else the names of the `keras.Input` layers (as Keras matches them)."""
+        keys = getattr(self, "_input_dict_keys", None)
+        return keys or [getattr(getattr(t, "_layer", None), "name", None) for t in getattr(self, "_inputs", [])]
+
+    def _output_keys(self):
+        """The names a dict of targets, losses or metrics gives each output by, in order: the
+        keys of the dict the model was made with, else the names of the output layers."""
+        keys = getattr(self, "_output_dict_keys", None)
+        return keys or [getattr(getattr(t, "_layer", None), "name", None) for t in getattr(self, "_outputs", [])]
+
+    def _per_output(self, values, what, default=None):
+        """A dict keyed by output name as a list in output order (`default` where a key is
+        missing; a missing key is an error without one); anything else as it is."""
+        if not isinstance(values, dict):
+            return values
+        keys = self._output_keys()
+        unknown = [k for k in values if k not in keys]
+        if unknown:
+            raise ValueError(f"{what}: no output is named {', '.join(map(repr, unknown))}; "
+                             f"the outputs are {', '.join(map(repr, keys))}")
+        missing = [k for k in keys if k not in values]
+        if missing and default is None:
+            raise ValueError(f"{what}: nothing given for output {', '.join(map(repr, missing))}")
+        return [values.get(k, default) for k in keys]
+
     def _output_count(self):
         return max(1, len(self._outputs))
 
@@ -286,18 +319,19 @@ class Model(WeightLists):
         engine = self._make_engine()
         optimizer = optimizers_module.get(optimizer)
         settings = {"optimizer": optimizer._entry()}
+        loss = self._per_output(loss, "compile: loss")
+        loss_weights = self._per_output(loss_weights, "compile: loss_weights", default=1.0)
+        if isinstance(metrics, dict):
+            metrics = [m if isinstance(m, (list, tuple)) else [m] for m in self._per_output(metrics, "compile: metrics",
+                                                                                      default=[])]
         if loss is not None:
             losses = loss if isinstance(loss, (list, tuple)) else [loss]
-            if isinstance(loss, dict):
-                raise NotImplementedError("compile: losses given as a dict by output name; give a list")
             names, logits, smoothing = zip(*(losses_module.resolve(item) for item in losses))
             settings["loss"] = list(names) if isinstance(loss, (list, tuple)) else names[0]
             settings["from_logits"] = list(logits) if isinstance(loss, (list, tuple)) else logits[0]
             if any(smoothing):
                 settings["label_smoothing"] = list(smoothing) if isinstance(loss, (list, tuple)) else smoothing[0]
         if loss_weights is not None:
-            if isinstance(loss_weights, dict):
-                raise NotImplementedError("compile: loss_weights given as a dict by output name; give a list")
             settings["loss_weights"] = [float(w) for w in loss_weights]
         metric_keys = {}
         self._metric_sequence = []
@@ -305,8 +339,6 @@ class Model(WeightLists):
         if metrics:
             per_output = isinstance(metrics, (list, tuple)) and metrics and all(
                 isinstance(m, (list, tuple)) for m in metrics)
-            if isinstance(metrics, dict):
-                raise NotImplementedError("compile: metrics given as a dict by output name; give a list")
             lists = metrics if per_output else [metrics]
             resolved = [[metrics_module.resolve(m) for m in (lst if isinstance(lst, (list, tuple)) else [lst])]
                         for lst in lists]
@@ -331,11 +363,21 @@ class Model(WeightLists):
 
     # Arrays ----------------------------------------------------------------------------------
 
-    def _arrays(self, data, what, count):
+    def _arrays(self, data, what, count, names=None):
         if data is None:
             raise ValueError(f"{what} is missing: strata trains on NumPy arrays")
         if isinstance(data, dict):
-            raise NotImplementedError(f"{what} given as a dict by input name; give a list in input order")
+            # By name, as Keras matches them: `names()` names the inputs (or outputs) in order.
+            keys = names() if names else []
+            unknown = [k for k in data if k not in keys]
+            missing = [k for k in keys if k not in data]
+            if unknown or missing or len(keys) != count:
+                raise ValueError(
+                    f"{what} given as a dict with keys {', '.join(map(repr, data))}: the model's are "
+                    f"{', '.join(map(repr, keys)) or 'not named'}")
+            data = [data[k] for k in keys]
+            if count == 1:
+                data = data[0]
         if _is_dataset(data):
             raise NotImplementedError(
                 f"{what}: tf.data datasets, generators and PyDataset are not supported by strata; pass NumPy arrays")
@@ -367,16 +409,16 @@ class Model(WeightLists):
         engine = self._synced_engine()
         if self.optimizer is None:
             raise ValueError("You must call `compile()` before using the model (fit).")
-        xs = self._arrays(x, "x", self._input_count())
-        ys = self._arrays(y, "y", self._output_count())
+        xs = self._arrays(x, "x", self._input_count(), self._input_keys)
+        ys = self._arrays(y, "y", self._output_count(), self._output_keys)
         validation = None
         if validation_data is not None:
             if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data must be a tuple (x_val, y_val)")
             if len(validation_data) == 3 and validation_data[2] is not None:
                 raise NotImplementedError("fit: validation sample weights")
-            validation = (self._arrays(validation_data[0], "validation x", self._input_count()),
-                          self._arrays(validation_data[1], "validation y", self._output_count()))
+            validation = (self._arrays(validation_data[0], "validation x", self._input_count(), self._input_keys),
+                          self._arrays(validation_data[1], "validation y", self._output_count(), self._output_keys))
         callbacks = list(callbacks or [])
         history = callbacks_module.History()
         # Keras trains on the first int(n · (1 − validation_split)) samples.
@@ -434,8 +476,8 @@ class Model(WeightLists):
         engine = self._synced_engine()
         if self.optimizer is None:
             raise ValueError("You must call `compile()` before using the model (evaluate).")
-        xs = self._arrays(x, "x", self._input_count())
-        ys = self._arrays(y, "y", self._output_count())
+        xs = self._arrays(x, "x", self._input_count(), self._input_keys)
+        ys = self._arrays(y, "y", self._output_count(), self._output_keys)
         batch_size = _count(batch_size or 32, "batch_size")
         started = time.perf_counter()
         loss, accuracy, metrics, outputs = engine.evaluate(xs, ys, batch_size)
@@ -467,8 +509,10 @@ class Model(WeightLists):
         if steps is not None or callbacks is not None or kwargs:
             raise NotImplementedError("predict: steps, callbacks and other arguments are not supported by strata")
         engine = self._synced_engine()
-        xs = self._arrays(x, "x", self._input_count())
+        xs = self._arrays(x, "x", self._input_count(), self._input_keys)
         outputs = engine.predict(xs, _count(batch_size or 32, "batch_size"))
+        if getattr(self, "_output_dict_keys", None):
+            return dict(zip(self._output_dict_keys, outputs))
         return outputs if len(outputs) > 1 else outputs[0]
 
     def __call__(self, x, training=None, mask=None):
@@ -847,6 +891,33 @@ class _Loaded(Model):
 
     def _input_count(self):
         return len(self._inputs)
+
+    def _input_keys(self):
+        """The names a dict of inputs gives each input by, in order: the keys of the dict the
+        model was made with, else the names of the `keras.Input` layers (as Keras matches them)."""
+        keys = getattr(self, "_input_dict_keys", None)
+        return keys or [getattr(getattr(t, "_layer", None), "name", None) for t in getattr(self, "_inputs", [])]
+
+    def _output_keys(self):
+        """The names a dict of targets, losses or metrics gives each output by, in order: the
+        keys of the dict the model was made with, else the names of the output layers."""
+        keys = getattr(self, "_output_dict_keys", None)
+        return keys or [getattr(getattr(t, "_layer", None), "name", None) for t in getattr(self, "_outputs", [])]
+
+    def _per_output(self, values, what, default=None):
+        """A dict keyed by output name as a list in output order (`default` where a key is
+        missing; a missing key is an error without one); anything else as it is."""
+        if not isinstance(values, dict):
+            return values
+        keys = self._output_keys()
+        unknown = [k for k in values if k not in keys]
+        if unknown:
+            raise ValueError(f"{what}: no output is named {', '.join(map(repr, unknown))}; "
+                             f"the outputs are {', '.join(map(repr, keys))}")
+        missing = [k for k in keys if k not in values]
+        if missing and default is None:
+            raise ValueError(f"{what}: nothing given for output {', '.join(map(repr, missing))}")
+        return [values.get(k, default) for k in keys]
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
