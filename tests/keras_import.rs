@@ -100,6 +100,20 @@ fn imported_models_save_and_load() {
     assert_eq!(restored.loss(), model.loss());
 }
 
+/// `keras.Input((None,))`: the file leaves the length open; strata builds for a stand-in
+/// length, predicts Keras's values on 7 steps and keeps the `null` in the model's config.
+#[test]
+fn a_sequence_of_any_length_matches_keras() {
+    let model = assert_matches_keras("any_length");
+    assert_eq!(model.input_shapes(), &[vec![7]]);
+    assert_eq!(
+        model.layers()[0].config()["batch_shape"],
+        serde_json::json!([null, null])
+    );
+    // Embedding(10, 4), LSTM(3), Dense(2).
+    assert_eq!(model.count_params(), 40 + 4 * 3 * (4 + 3 + 1) + 8);
+}
+
 #[test]
 fn lstm_matches_keras() {
     // Keras keeps a recurrent layer's weights in its cell (layers/lstm/cell/vars/0..2).

@@ -109,3 +109,74 @@ fn the_command_line_trains_a_text_model_and_generates_from_it() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Keras's `keras.Input(shape=(None,))` (a sequence of any length, as keras.io's text models
+/// declare it): the model is built when it first meets data, for that data's length; its
+/// config keeps the `null`; data of another rank is refused naming both shapes.
+#[test]
+fn an_input_of_any_length_is_built_for_the_first_data() {
+    let text = r#"{"layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [null, null]}},
+        {"class_name": "Embedding", "config": {"input_dim": 20, "output_dim": 4}},
+        {"class_name": "LSTM", "config": {"units": 3}},
+        {"class_name": "Dense", "config": {"units": 1, "activation": "sigmoid"}}
+    ]}"#;
+    let mut model = strata::io::config::parse(text, strata::io::config::Format::Json, "test")
+        .unwrap()
+        .model;
+    assert!(model.input_shapes().is_empty(), "built before any data");
+    let input = &model.layers()[0];
+    assert_eq!(input.config()["batch_shape"], serde_json::json!([null, null]));
+    let ids = Tensor::from_vec(vec![4, 7], (0..28).map(|i| (i % 20) as f32).collect()).unwrap();
+    let labels = Tensor::from_vec(vec![4, 1], vec![0.0, 1.0, 1.0, 0.0]).unwrap();
+    model
+        .compile(
+            Adam::new(0.01),
+            Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
+            &[],
+        )
+        .unwrap();
+    let options = FitOptions::default().epochs(1).batch_size(2).verbose(0);
+    model.fit(&ids, &labels, options).unwrap();
+    assert_eq!(model.input_shapes(), &[vec![7]]);
+    assert_eq!(model.count_params(), 20 * 4 + 4 * 3 * (4 + 3 + 1) + 3 + 1);
+    let predicted = model.predict(&ids, 4).unwrap();
+    assert_eq!(predicted.shape(), &[4, 1]);
+    // Another length: the same weights, planned anew (as Keras runs it). The first three steps
+    // of a sequence alone give what a fresh model of length 3 with these weights gives.
+    let short = Tensor::from_vec(vec![4, 3], (0..12).map(|i| (i % 20) as f32).collect()).unwrap();
+    let on_short = model.predict(&short, 4).unwrap();
+    assert_eq!(model.input_shapes(), &[vec![3]]);
+    let mut fresh = strata::io::config::parse(text, strata::io::config::Format::Json, "test")
+        .unwrap()
+        .model;
+    fresh.build(&[3]).unwrap();
+    let weights = model.weights();
+    let ids_of_fresh: Vec<_> = fresh.params().ids().collect();
+    for id in ids_of_fresh {
+        let name = fresh.params().name(id).to_string();
+        *fresh.params_mut().value_mut(id) = weights[&name].clone();
+    }
+    assert_eq!(fresh.predict(&short, 4).unwrap().data(), on_short.data());
+    assert_eq!(model.predict(&ids, 4).unwrap().data(), predicted.data());
+    assert_eq!(model.count_params(), 20 * 4 + 4 * 3 * (4 + 3 + 1) + 3 + 1);
+    let matrix = Tensor::from_vec(vec![2, 7, 2], vec![0.0; 28]).unwrap();
+    let error = model.predict(&matrix, 2).unwrap_err().to_string();
+    assert!(error.contains("(None, 7)") && error.contains("(None, 7, 2)"), "{error}");
+    // A layer whose weights depend on the length (Dense after Flatten) keeps its first.
+    let flat = r#"{"layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [null, null]}},
+        {"class_name": "Embedding", "config": {"input_dim": 20, "output_dim": 4}},
+        {"class_name": "Flatten", "config": {}},
+        {"class_name": "Dense", "config": {"units": 1}}
+    ]}"#;
+    let mut flat = strata::io::config::parse(flat, strata::io::config::Format::Json, "test")
+        .unwrap()
+        .model;
+    flat.predict(&ids, 4).unwrap();
+    let error = flat.predict(&short, 4).unwrap_err().to_string();
+    assert!(error.contains("(None, 7)") && error.contains("(None, 3)"), "{error}");
+}

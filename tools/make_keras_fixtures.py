@@ -136,6 +136,15 @@ def sequence_models():
     ), None
 
 
+def open_length_models():
+    """A sequence of any length (`keras.Input((None,))`, as keras.io's text models declare
+    it), drawn after the others so their files stay the same; its fixture input has 7 steps."""
+    yield "any_length", keras.Sequential(
+        [keras.Input((None,)), layers.Embedding(10, 4), layers.LSTM(3), layers.Dense(2)],
+        name="any_length",
+    ), None
+
+
 def write_hdf5_layouts():
     """hdf5_layouts.h5: datasets in layouts and types Keras does not write, for the reader's
     tests: one it reads (compact) and ones it must refuse by name."""
@@ -238,7 +247,8 @@ def main(only=None):
     if not only:
         write_hdf5_layouts()
     rng = np.random.default_rng(0)
-    for name, model, compile_args in [*models(), *sequence_models(), *application_blocks(), *more_layers(), *shared_nested()]:
+    for name, model, compile_args in [*models(), *sequence_models(), *application_blocks(), *more_layers(), *shared_nested(),
+                                     *open_length_models()]:
         # Random everything, moving variances kept positive.
         model.set_weights([rng.uniform(0.1 if "variance" in w.path else -1.0, 1.0, w.shape) for w in model.weights])
         if compile_args:
@@ -253,7 +263,8 @@ def main(only=None):
                 "outputs": [{"shape": list(y.shape), "values": [float(v) for v in y.ravel()]} for y in ys],
             }
         elif isinstance(model.layers[0], layers.Embedding):
-            x = rng.integers(0, model.layers[0].input_dim, (3, *model.input_shape[1:])).astype("float32")
+            steps = [7 if d is None else d for d in model.input_shape[1:]]
+            x = rng.integers(0, model.layers[0].input_dim, (3, *steps)).astype("float32")
             y = model.predict(x, verbose=0)
             fixture = {
                 "input_shape": list(x.shape),

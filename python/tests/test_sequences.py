@@ -1,6 +1,7 @@
 """The word-sequence data sets (IMDB, Reuters) as Keras returns them, and ``pad_sequences``."""
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -59,3 +60,34 @@ def test_pad_sequences_gives_keras_arrays():
     assert keras.utils.pad_sequences(sequences).dtype == np.int32
     with pytest.raises(ValueError, match="padding"):
         keras.utils.pad_sequences(sequences, padding="middle")
+
+
+def test_a_sequence_input_of_any_length_as_keras_io_declares_it():
+    # keras.io's "Bidirectional LSTM on IMDB": keras.Input(shape=(None,), dtype="int32"). The
+    # model is built for the first data's length and runs other lengths with the same weights.
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(100, 8)(inputs)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))(x)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(4))(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x_train = rng.integers(1, 100, size=(64, 12))
+    y_train = (x_train[:, 0] > 50).astype("float32")
+    model.fit(x_train, y_train, batch_size=16, epochs=1, verbose=0)
+    assert model.input_shape == (None, 12)
+    assert model.count_params() == 800 + 2 * 4 * 4 * (8 + 4 + 1) + 2 * 4 * 4 * (8 + 4 + 1) + 9
+    long = model.predict(x_train[:3], verbose=0)
+    short = model.predict(x_train[:3, :5], verbose=0)
+    assert short.shape == (3, 1) and not np.allclose(short, long)
+    np.testing.assert_array_equal(model.predict(x_train[:3], verbose=0), long)
+
+
+def test_a_keras_file_with_a_sequence_of_any_length_predicts_as_keras():
+    fixture = pathlib.Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "keras"
+    model = keras.models.load_model(fixture / "any_length.keras")
+    expected = json.loads((fixture / "any_length.json").read_text())
+    x = np.array(expected["input"], dtype="float32").reshape(expected["input_shape"])
+    y = model.predict(x, verbose=0)
+    np.testing.assert_allclose(y.ravel(), expected["output"], atol=1e-5)

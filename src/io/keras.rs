@@ -108,10 +108,25 @@ pub(super) fn assemble(
 ) -> Result<Model> {
     let fail = |reason: String| Error::file(path, reason);
     let in_weights = |e: String| fail(format!("{weights_file}: {e}"));
-    keras_weights::check_shapes(layers, &spec.model, &described.shapes, &stored).map_err(in_weights)?;
+    // Sizes the file leaves open (`keras.Input(shape=(None,))`) do not change the weights (Keras
+    // builds them without): the model is built for stand-in sizes, the first its layers take,
+    // and planned again for the data's sizes when it meets them.
+    let mut sizes = OPEN_SIZE_STAND_INS.iter();
+    let shapes = loop {
+        let stand_in = sizes.next().copied();
+        let shapes = with_open_sizes(&described.shapes, stand_in.unwrap_or(OPEN_SIZE_STAND_INS[0]));
+        let borrowed: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+        if stand_in.is_none()
+            || !described.shapes.iter().flatten().any(|&d| d == OPEN)
+            || spec.model.plan(&borrowed).is_ok()
+        {
+            break shapes;
+        }
+    };
+    keras_weights::check_shapes(layers, &spec.model, &shapes, &stored).map_err(in_weights)?;
     let metrics = spec.metric_lists();
     let mut model = spec.model;
-    let borrowed: Vec<&[usize]> = described.shapes.iter().map(Vec::as_slice).collect();
+    let borrowed: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
     model
         .build_inputs(&borrowed)
         .map_err(|e| fail(format!("the model does not build: {}", e.reason())))?;
@@ -120,6 +135,20 @@ pub(super) fn assemble(
         config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
     }
     Ok(model)
+}
+
+/// A size an input leaves open (Keras's `None`) in [`Described::shapes`].
+const OPEN: usize = 0;
+/// Sizes tried in turn for an open size when building an imported model: a short sequence,
+/// an ImageNet image's side, a long sequence.
+const OPEN_SIZE_STAND_INS: [usize; 3] = [64, 224, 1024];
+
+/// `shapes` with each [`OPEN`] size replaced by `stand_in`.
+fn with_open_sizes(shapes: &[Vec<usize>], stand_in: usize) -> Vec<Vec<usize>> {
+    shapes
+        .iter()
+        .map(|shape| shape.iter().map(|&d| if d == OPEN { stand_in } else { d }).collect())
+        .collect()
 }
 
 /// The architecture a Keras `config.json` describes (what `.keras` archives hold, or
@@ -144,7 +173,7 @@ pub(super) struct Described {
     pub body: Value,
     /// Its layers, nested models opened up, and where their weights are.
     pub flat: FlatLayers,
-    /// Each input's per-sample shape.
+    /// Each input's per-sample shape, [`OPEN`] where Keras's is `None`.
     pub shapes: Vec<Vec<usize>>,
     /// The compile settings, when the model was compiled with a loss.
     pub compile: Option<Value>,
@@ -435,7 +464,10 @@ fn input_shape(body: &Value, entries: &[Value]) -> Option<Vec<usize>> {
     batch_shape
         .get(1..)?
         .iter()
-        .map(|d| d.as_u64().filter(|&d| d > 0).and_then(|d| usize::try_from(d).ok()))
+        .map(|d| match d {
+            Value::Null => Some(OPEN),
+            d => d.as_u64().filter(|&d| d > 0).and_then(|d| usize::try_from(d).ok()),
+        })
         .collect()
 }
 

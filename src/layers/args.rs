@@ -35,6 +35,30 @@ pub(crate) fn input_shape(config: &Value) -> Result<Option<Vec<usize>>> {
         .ok_or_else(|| Error::Data(format!("input shape must list positive sizes, got {key}")))
 }
 
+/// [`input_shape`] with Keras's `null` for a size the data decides (`keras.Input(shape=(None,))`,
+/// a sequence of any length): `None` there.
+pub(crate) fn input_dims(config: &Value) -> Result<Option<Vec<Option<usize>>>> {
+    let (key, skip) = if let Some(v) = config.get("input_shape").or_else(|| config.get("shape")) {
+        (v, 0)
+    } else if let Some(v) = config.get("batch_shape").or_else(|| config.get("batch_input_shape")) {
+        (v, 1)
+    } else {
+        return Ok(None);
+    };
+    let dims = key
+        .as_array()
+        .ok_or_else(|| Error::Data(format!("input shape must be a list, got {key}")))?;
+    dims.iter()
+        .skip(skip)
+        .map(|d| match d {
+            Value::Null => Some(None),
+            d => d.as_u64().filter(|&d| d > 0).map(|d| Some(d as usize)),
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Some)
+        .ok_or_else(|| Error::Data(format!("input shape must list positive sizes or null, got {key}")))
+}
+
 /// `3`, `[3]` or `[3, 3]` (Keras accepts each), as (rows, columns); `[3]` is `(1, 3)`, the
 /// window of a one-dimensional layer.
 pub(crate) fn pair(config: &Value, key: &str) -> Result<Option<(usize, usize)>> {

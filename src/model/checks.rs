@@ -33,6 +33,16 @@ impl Model {
         let sample_shapes: smallvec::SmallVec<[&[usize]; 4]> = xs.iter().map(|x| &x.shape()[1..]).collect();
         if !self.build_if_declared()? {
             self.build_inputs(&sample_shapes)?;
+        } else if self
+            .network
+            .input_shapes
+            .iter()
+            .map(Vec::as_slice)
+            .ne(sample_shapes.iter().copied())
+        {
+            // Another length of a sequence the model leaves open: if the layers take it with
+            // their weights; the check below names the shapes when they do not.
+            self.replan_with_same_weights(&sample_shapes);
         }
         for (i, (expected, given)) in self.network.input_shapes.iter().zip(&sample_shapes).enumerate() {
             if expected.as_slice() != *given {

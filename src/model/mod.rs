@@ -500,6 +500,40 @@ impl Model {
         Ok(())
     }
 
+    /// Plans the built model for other `input_shapes` if every layer takes them (an `Input`
+    /// checks its declared sizes) with weights of the shapes it has; true if so.
+    pub(super) fn replan_with_same_weights(&mut self, input_shapes: &[&[usize]]) -> bool {
+        if input_shapes.len() != self.network.inputs {
+            return false;
+        }
+        let Ok(plan) = self.plan(input_shapes) else {
+            return false;
+        };
+        let same_weights = self
+            .network
+            .layers
+            .iter()
+            .zip(&plan.first_inputs)
+            .all(|(layer, inputs)| {
+                let Some(inputs) = inputs else { return true };
+                let (Ok(shapes), ids) = (layer.param_shapes(inputs), layer.params()) else {
+                    return false;
+                };
+                shapes.len() == ids.len()
+                    && shapes
+                        .iter()
+                        .zip(ids)
+                        .all(|(shape, id)| shape.shape == self.params.value(id).shape())
+            });
+        if !same_weights || plan.check_budget(self).is_err() {
+            return false;
+        }
+        self.network.memory = Some(plan.footprint());
+        self.network.output_shapes = plan.output_shapes;
+        self.network.input_shapes = input_shapes.iter().map(|s| s.to_vec()).collect();
+        true
+    }
+
     /// Checks that the model has layers and that `input_shapes` gives one shape per input.
     fn check_buildable(&self, input_shapes: &[&[usize]]) -> Result<()> {
         if self.network.layers.iter().all(|l| l.is_input()) {
@@ -518,15 +552,26 @@ impl Model {
     }
 
     /// Whether the model is built for `input_shapes` already: false when it is not built, an
-    /// error naming its first layer when it is built for other shapes.
-    fn is_built_for(&self, input_shapes: &[&[usize]]) -> Result<bool> {
-        let built = &self.network.input_shapes;
-        if built.is_empty() {
+    /// error naming its first layer when it is built for other shapes. Other shapes that the
+    /// layers take with the same weights (another length of a sequence whose `Input` leaves it
+    /// open, as Keras's `keras.Input(shape=(None,))`) are planned anew, keeping the weights.
+    fn is_built_for(&mut self, input_shapes: &[&[usize]]) -> Result<bool> {
+        if self.network.input_shapes.is_empty() {
             return Ok(false);
         }
-        if built.iter().map(Vec::as_slice).eq(input_shapes.iter().copied()) {
+        if self
+            .network
+            .input_shapes
+            .iter()
+            .map(Vec::as_slice)
+            .eq(input_shapes.iter().copied())
+        {
             return Ok(true);
         }
+        if self.replan_with_same_weights(input_shapes) {
+            return Ok(true);
+        }
+        let built = &self.network.input_shapes;
         let first = self
             .network
             .layers
