@@ -166,6 +166,32 @@ fn an_input_of_any_length_is_built_for_the_first_data() {
     let matrix = Tensor::from_vec(vec![2, 7, 2], vec![0.0; 28]).unwrap();
     let error = model.predict(&matrix, 2).unwrap_err().to_string();
     assert!(error.contains("(None, 7)") && error.contains("(None, 7, 2)"), "{error}");
+    // Convolutions and global pooling over the steps run any length too (each call pools its
+    // own steps).
+    let pooled = r#"{"layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [null, null]}},
+        {"class_name": "Embedding", "config": {"input_dim": 20, "output_dim": 4}},
+        {"class_name": "Conv1D", "config": {"filters": 8, "kernel_size": 2, "activation": "relu"}},
+        {"class_name": "GlobalMaxPooling1D", "config": {}},
+        {"class_name": "Dense", "config": {"units": 1}}
+    ]}"#;
+    let parse = |text| {
+        strata::io::config::parse(text, strata::io::config::Format::Json, "test")
+            .unwrap()
+            .model
+    };
+    let mut pooled_model = parse(pooled);
+    pooled_model.predict(&ids, 4).unwrap();
+    let on_short = pooled_model.predict(&short, 4).unwrap();
+    let mut fresh = parse(pooled);
+    fresh.build(&[3]).unwrap();
+    let weights = pooled_model.weights();
+    let fresh_ids: Vec<_> = fresh.params().ids().collect();
+    for id in fresh_ids {
+        let name = fresh.params().name(id).to_string();
+        *fresh.params_mut().value_mut(id) = weights[&name].clone();
+    }
+    assert_eq!(fresh.predict(&short, 4).unwrap().data(), on_short.data());
     // A layer whose weights depend on the length (Dense after Flatten) keeps its first.
     let flat = r#"{"layers": [
         {"class_name": "InputLayer", "config": {"batch_shape": [null, null]}},

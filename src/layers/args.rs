@@ -17,32 +17,19 @@ fn present<'a>(config: &'a Value, key: &str) -> Option<&'a Value> {
 /// `input_shape: [784]`, `shape: [784]`, or Keras's `batch_shape` / `batch_input_shape:
 /// [null, 784]`.
 pub(crate) fn input_shape(config: &Value) -> Result<Option<Vec<usize>>> {
-    let (key, skip) = if let Some(v) = config.get("input_shape").or_else(|| config.get("shape")) {
-        (v, 0)
-    } else if let Some(v) = config.get("batch_shape").or_else(|| config.get("batch_input_shape")) {
-        (v, 1)
-    } else {
+    let Some(dims) = input_dims(config)? else {
         return Ok(None);
     };
-    let dims = key
-        .as_array()
-        .ok_or_else(|| Error::Data(format!("input shape must be a list, got {key}")))?;
-    dims.iter()
-        .skip(skip)
-        .map(|d| d.as_u64().filter(|&d| d > 0).map(|d| d as usize))
-        .collect::<Option<Vec<_>>>()
-        .map(Some)
-        .ok_or_else(|| Error::Data(format!("input shape must list positive sizes, got {key}")))
+    dims.into_iter().collect::<Option<Vec<_>>>().map(Some).ok_or_else(|| {
+        let key = shape_key(config).map_or(Value::Null, |(key, _)| key.clone());
+        Error::Data(format!("input shape must list positive sizes, got {key}"))
+    })
 }
 
 /// [`input_shape`] with Keras's `null` for a size the data decides (`keras.Input(shape=(None,))`,
 /// a sequence of any length): `None` there.
 pub(crate) fn input_dims(config: &Value) -> Result<Option<Vec<Option<usize>>>> {
-    let (key, skip) = if let Some(v) = config.get("input_shape").or_else(|| config.get("shape")) {
-        (v, 0)
-    } else if let Some(v) = config.get("batch_shape").or_else(|| config.get("batch_input_shape")) {
-        (v, 1)
-    } else {
+    let Some((key, skip)) = shape_key(config) else {
         return Ok(None);
     };
     let dims = key
@@ -57,6 +44,18 @@ pub(crate) fn input_dims(config: &Value) -> Result<Option<Vec<Option<usize>>>> {
         .collect::<Option<Vec<_>>>()
         .map(Some)
         .ok_or_else(|| Error::Data(format!("input shape must list positive sizes or null, got {key}")))
+}
+
+/// The value holding an input shape and how many leading (batch) entries it has.
+fn shape_key(config: &Value) -> Option<(&Value, usize)> {
+    if let Some(v) = config.get("input_shape").or_else(|| config.get("shape")) {
+        Some((v, 0))
+    } else {
+        config
+            .get("batch_shape")
+            .or_else(|| config.get("batch_input_shape"))
+            .map(|v| (v, 1))
+    }
 }
 
 /// `3`, `[3]` or `[3, 3]` (Keras accepts each), as (rows, columns); `[3]` is `(1, 3)`, the

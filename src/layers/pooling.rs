@@ -40,8 +40,6 @@ pub struct Pooling {
     strides: Option<(usize, usize)>,
     padding_name: String,
     options: WindowOptions,
-    /// The image's (H, W) for global pooling, known once built.
-    global_size: (usize, usize),
     /// Global pooling only: keep the pooled axes as size 1, `(N, 1, 1, C)` (Keras's
     /// `keepdims`, as MobileNet's classifier head uses).
     keepdims: bool,
@@ -57,7 +55,6 @@ impl Pooling {
             strides: None,
             padding_name: "valid".into(),
             options: WindowOptions::default(),
-            global_size: (0, 0),
             keepdims: false,
         }
     }
@@ -265,11 +262,6 @@ impl Layer for Pooling {
         let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         self.output_shape(input_shape)?;
         self.options = self.window_options()?;
-        match self.extent {
-            Extent::Global => self.global_size = (input_shape[0], input_shape[1]),
-            Extent::Global1d => self.global_size = (1, input_shape[0]),
-            Extent::Window2d | Extent::Window1d => {}
-        }
         Ok(())
     }
 
@@ -286,9 +278,10 @@ impl Layer for Pooling {
         let shape = graph.dims(x);
         let (input, size) = match self.extent {
             Extent::Window2d => (x, self.pool_size),
-            Extent::Global => (x, self.global_size),
+            // The whole image or sequence of this call (a model may run other lengths).
+            Extent::Global => (x, (shape[1], shape[2])),
             Extent::Window1d => (graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?, self.pool_size),
-            Extent::Global1d => (graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?, self.global_size),
+            Extent::Global1d => (graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?, (1, shape[1])),
         };
         let y = match self.reduce {
             Reduce::Max => graph.max_pool2d(input, size, self.options)?,

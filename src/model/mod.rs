@@ -500,10 +500,17 @@ impl Model {
         Ok(())
     }
 
-    /// Plans the built model for other `input_shapes` if every layer takes them (an `Input`
-    /// checks its declared sizes) with weights of the shapes it has; true if so.
+    /// Plans the built model for other `input_shapes` if an `Input` leaves sizes open (Keras's
+    /// `keras.Input(shape=(None,))`; each `Input` checks the sizes it declares) and every layer
+    /// takes them with weights of the shapes it has; true if so. A model without such an input
+    /// keeps the shapes it was built for, as layers may size what they do by them.
     pub(super) fn replan_with_same_weights(&mut self, input_shapes: &[&[usize]]) -> bool {
-        if input_shapes.len() != self.network.inputs {
+        let leaves_sizes_open = self
+            .network
+            .layers
+            .iter()
+            .any(|layer| layer.is_input() && layer.declared_input_shape().is_none());
+        if !leaves_sizes_open || input_shapes.len() != self.network.inputs {
             return false;
         }
         let Ok(plan) = self.plan(input_shapes) else {

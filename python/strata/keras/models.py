@@ -892,33 +892,6 @@ class _Loaded(Model):
     def _input_count(self):
         return len(self._inputs)
 
-    def _input_keys(self):
-        """The names a dict of inputs gives each input by, in order: the keys of the dict the
-        model was made with, else the names of the `keras.Input` layers (as Keras matches them)."""
-        keys = getattr(self, "_input_dict_keys", None)
-        return keys or [getattr(getattr(t, "_layer", None), "name", None) for t in getattr(self, "_inputs", [])]
-
-    def _output_keys(self):
-        """The names a dict of targets, losses or metrics gives each output by, in order: the
-        keys of the dict the model was made with, else the names of the output layers."""
-        keys = getattr(self, "_output_dict_keys", None)
-        return keys or [getattr(getattr(t, "_layer", None), "name", None) for t in getattr(self, "_outputs", [])]
-
-    def _per_output(self, values, what, default=None):
-        """A dict keyed by output name as a list in output order (`default` where a key is
-        missing; a missing key is an error without one); anything else as it is."""
-        if not isinstance(values, dict):
-            return values
-        keys = self._output_keys()
-        unknown = [k for k in values if k not in keys]
-        if unknown:
-            raise ValueError(f"{what}: no output is named {', '.join(map(repr, unknown))}; "
-                             f"the outputs are {', '.join(map(repr, keys))}")
-        missing = [k for k in keys if k not in values]
-        if missing and default is None:
-            raise ValueError(f"{what}: nothing given for output {', '.join(map(repr, missing))}")
-        return [values.get(k, default) for k in keys]
-
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Loads a model saved by ``model.save`` (strata's file), or a Keras ``.keras`` archive or
