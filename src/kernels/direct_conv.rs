@@ -159,29 +159,7 @@ impl Direct {
         relu: bool,
         y: &mut [f32],
     ) {
-        let out_len = g.positions() * self.filters;
-        assert!(kernel.len() >= self.patch * self.filters && bias.is_none_or(|b| b.len() >= self.filters));
-        if out_len == 0 {
-            return;
-        }
-        let band_rows = super::row_band(self.batch, g.out_h);
-        let filters = self.filters;
-        y[..self.batch * out_len]
-            .par_chunks_mut(out_len)
-            .zip(x[..self.batch * g.image_len()].par_chunks(g.image_len()))
-            .for_each(|(y, image)| {
-                y.par_chunks_mut(band_rows * g.out_w * filters)
-                    .enumerate()
-                    .for_each(|(band, y)| {
-                        let first = band * band_rows;
-                        let rows = first..first + y.len() / (g.out_w * filters);
-                        with_scratch(self.padded_len(), |buffer| {
-                            self.with_image(g, image, buffer, |g, image, _| {
-                                forward_image(g, image, (kernel, filters), bias, relu, (rows, y))
-                            })
-                        })
-                    })
-            });
+        self.run_forward(g, None, x, kernel, bias, relu, y);
     }
 
     /// `y = max_pool(max(conv(x, kernel) + bias, 0))` in one pass, for a `pool` over the
@@ -202,25 +180,43 @@ impl Direct {
             max_pool_folds_forward(g, pool),
             "forward_max_pooled called for another pooling"
         );
-        let out_len = pool.positions() * self.filters;
+        self.run_forward(g, Some(pool), x, kernel, bias, true, y);
+    }
+
+    /// [`Direct::forward`], or [`Direct::forward_max_pooled`] with `pool`: bands of output
+    /// (or pooled) rows of each image in parallel.
+    #[allow(clippy::too_many_arguments)]
+    fn run_forward(
+        &self,
+        g: &Window2d,
+        pool: Option<&Window2d>,
+        x: &[f32],
+        kernel: &[f32],
+        bias: Option<&[f32]>,
+        relu: bool,
+        y: &mut [f32],
+    ) {
+        let (rows_per_image, out_w) = pool.map_or((g.out_h, g.out_w), |p| (p.out_h, p.out_w));
+        let out_len = rows_per_image * out_w * self.filters;
         assert!(kernel.len() >= self.patch * self.filters && bias.is_none_or(|b| b.len() >= self.filters));
         if out_len == 0 {
             return;
         }
-        let band_rows = super::row_band(self.batch, pool.out_h);
+        let band_rows = super::row_band(self.batch, rows_per_image);
         let filters = self.filters;
         y[..self.batch * out_len]
             .par_chunks_mut(out_len)
             .zip(x[..self.batch * g.image_len()].par_chunks(g.image_len()))
             .for_each(|(y, image)| {
-                y.par_chunks_mut(band_rows * pool.out_w * filters)
+                y.par_chunks_mut(band_rows * out_w * filters)
                     .enumerate()
                     .for_each(|(band, y)| {
                         let first = band * band_rows;
-                        let rows = first..first + y.len() / (pool.out_w * filters);
+                        let rows = first..first + y.len() / (out_w * filters);
                         with_scratch(self.padded_len(), |buffer| {
-                            self.with_image(g, image, buffer, |g, image, _| {
-                                forward_pooled_image(g, pool, image, (kernel, filters), bias, (rows, y))
+                            self.with_image(g, image, buffer, |g, image, _| match pool {
+                                None => forward_image(g, image, (kernel, filters), bias, relu, (rows, y)),
+                                Some(pool) => forward_pooled_image(g, pool, image, (kernel, filters), bias, (rows, y)),
                             })
                         })
                     })

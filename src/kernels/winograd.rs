@@ -191,51 +191,15 @@ impl Winograd {
         &self,
         g: &Window2d,
         x: &[f32],
-        (kernel, u, transformed): (&[f32], &mut [f32], bool),
+        kernel: (&[f32], &mut [f32], bool),
         bias: Option<&[f32]>,
         residual: Option<&[f32]>,
         relu: bool,
         y: &mut [f32],
     ) {
-        let pairs = self.channels * self.filters;
-        assert!(u.len() >= self.kernel_len(), "winograd: transformed kernel too short");
-        if !transformed {
-            assert!(kernel.len() >= 9 * pairs, "winograd: kernel too short");
-            for_tile!(self.m, kernel_forward(kernel, pairs, u));
-        }
-        let u = &u[..self.kernel_len()];
-        let (in_len, out_len) = (g.image_len(), g.positions() * self.filters);
-        assert!(x.len() >= self.batch * in_len && y.len() >= self.batch * out_len);
-        assert!(bias.is_none_or(|b| b.len() >= self.filters));
-        assert!(residual.is_none_or(|r| r.len() >= self.batch * out_len));
-        let x = &x[..self.batch * in_len];
-        let blocks = self.forward_blocks();
-        let groups = self.filter_groups(blocks);
-        let output = SharedOutput(y.as_mut_ptr());
-        let scratch_len = self.forward_scratch_len();
-        (0..blocks * groups).into_par_iter().for_each(|item| {
-            let tiles = self.forward_block_tiles(item / groups);
-            let filters = self.filter_group(item % groups, groups);
-            let output = &output;
-            with_scratch(scratch_len, |scratch| {
-                for_tile!(
-                    self.m,
-                    forward_block(
-                        self,
-                        g,
-                        x,
-                        tiles,
-                        filters,
-                        u,
-                        (bias, residual),
-                        relu,
-                        None,
-                        scratch,
-                        output
-                    )
-                )
-            })
-        });
+        let out_len = self.batch * g.positions() * self.filters;
+        assert!(residual.is_none_or(|r| r.len() >= out_len));
+        self.run_forward(g, None, x, kernel, (bias, residual), relu, y);
     }
 
     /// Whether [`Winograd::forward_max_pooled`] folds `pool` (a max pooling over this
@@ -262,11 +226,26 @@ impl Winograd {
         g: &Window2d,
         pool: &Window2d,
         x: &[f32],
-        (kernel, u, transformed): (&[f32], &mut [f32], bool),
+        kernel: (&[f32], &mut [f32], bool),
         bias: Option<&[f32]>,
         y: &mut [f32],
     ) {
         assert!(self.max_pool_folds(g, pool), "winograd: a pooling that does not fold");
+        self.run_forward(g, Some(pool), x, kernel, (bias, None), true, y);
+    }
+
+    /// [`Winograd::forward`], or [`Winograd::forward_max_pooled`] with `pool`.
+    #[allow(clippy::too_many_arguments)]
+    fn run_forward(
+        &self,
+        g: &Window2d,
+        pool: Option<&Window2d>,
+        x: &[f32],
+        (kernel, u, transformed): (&[f32], &mut [f32], bool),
+        shifts: (Option<&[f32]>, Option<&[f32]>),
+        relu: bool,
+        y: &mut [f32],
+    ) {
         let pairs = self.channels * self.filters;
         assert!(u.len() >= self.kernel_len(), "winograd: transformed kernel too short");
         if !transformed {
@@ -274,8 +253,9 @@ impl Winograd {
             for_tile!(self.m, kernel_forward(kernel, pairs, u));
         }
         let u = &u[..self.kernel_len()];
-        assert!(x.len() >= self.batch * g.image_len() && y.len() >= self.batch * pool.positions() * self.filters);
-        assert!(bias.is_none_or(|b| b.len() >= self.filters));
+        let positions = pool.map_or(g.positions(), Window2d::positions);
+        assert!(x.len() >= self.batch * g.image_len() && y.len() >= self.batch * positions * self.filters);
+        assert!(shifts.0.is_none_or(|b| b.len() >= self.filters));
         let x = &x[..self.batch * g.image_len()];
         let blocks = self.forward_blocks();
         let groups = self.filter_groups(blocks);
@@ -288,19 +268,7 @@ impl Winograd {
             with_scratch(scratch_len, |scratch| {
                 for_tile!(
                     self.m,
-                    forward_block(
-                        self,
-                        g,
-                        x,
-                        tiles,
-                        filters,
-                        u,
-                        (bias, None),
-                        true,
-                        Some(pool),
-                        scratch,
-                        output
-                    )
+                    forward_block(self, g, x, tiles, filters, u, shifts, relu, pool, scratch, output)
                 )
             })
         });
@@ -694,6 +662,33 @@ unsafe fn transform_input_tile<S: Simd, const A: usize, const M: usize>(
     }
 }
 
+/// The first pass of an output transform, `Aᵀ M` (the tile's columns mixed), for `LANES`
+/// channels: `M[ξ]` read at `src + ξ·stride`.
+///
+/// # Safety
+/// Every read must be in bounds, `LANES` values each.
+#[inline(always)]
+unsafe fn output_columns<S: Simd, const A: usize, const M: usize>(
+    s: S,
+    src: *const f32,
+    stride: usize,
+) -> Partial<S::V, M, A> {
+    let at = &Tile::<A, M>::MATRICES.at;
+    let mut left = Partial::<S::V, M, A>::new();
+    for b in 0..A {
+        let mut column = [s.splat(0.0); A];
+        for a in 0..A {
+            // SAFETY: the caller's contract.
+            column[a] = unsafe { s.load_ptr(src.add((a * A + b) * stride)) };
+        }
+        let mixed = mix(s, at, &column);
+        for i in 0..M {
+            left.set(i, b, mixed[i]);
+        }
+    }
+    left
+}
+
 /// `Y = Aᵀ M A (+ shift) (+ residual)`, then `max(Y, 0)` when `relu`, for `LANES` channels of
 /// one output tile: `M[ξ]` read at `src + ξ·stride`, output (i, j) written at
 /// `dst + i·row_step + j·col_step` (and the residual, when given, read at the same offset from
@@ -714,19 +709,9 @@ unsafe fn transform_output_tile<S: Simd, const A: usize, const M: usize>(
     relu: bool,
 ) {
     let at = &Tile::<A, M>::MATRICES.at;
-    let mut left = Partial::<S::V, M, A>::new();
-    for b in 0..A {
-        let mut column = [s.splat(0.0); A];
-        for a in 0..A {
-            // SAFETY: the caller's contract.
-            column[a] = unsafe { s.load_ptr(src.add((a * A + b) * stride)) };
-        }
-        let mixed = mix(s, at, &column);
-        for i in 0..M {
-            left.set(i, b, mixed[i]);
-        }
-    }
-    // SAFETY: the loop above set every element.
+    // SAFETY: the caller's contract.
+    let left = unsafe { output_columns::<S, A, M>(s, src, stride) };
+    // SAFETY: `output_columns` set every element.
     let left = unsafe { left.finished() };
     for i in 0..rows {
         let row = mix(s, at, &left[i]);
@@ -1004,19 +989,9 @@ unsafe fn transform_pooled_tile<S: Simd, const A: usize, const M: usize>(
     shift: S::V,
 ) {
     let at = &Tile::<A, M>::MATRICES.at;
-    let mut left = Partial::<S::V, M, A>::new();
-    for b in 0..A {
-        let mut column = [s.splat(0.0); A];
-        for a in 0..A {
-            // SAFETY: the caller's contract.
-            column[a] = unsafe { s.load_ptr(src.add((a * A + b) * stride)) };
-        }
-        let mixed = mix(s, at, &column);
-        for i in 0..M {
-            left.set(i, b, mixed[i]);
-        }
-    }
-    // SAFETY: the loop above set every element.
+    // SAFETY: the caller's contract.
+    let left = unsafe { output_columns::<S, A, M>(s, src, stride) };
+    // SAFETY: `output_columns` set every element.
     let left = unsafe { left.finished() };
     let mut largest: [[Option<S::V>; M]; M] = [[None; M]; M];
     for i in 0..M {
