@@ -110,6 +110,16 @@ fn the_command_line_trains_a_text_model_and_generates_from_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Gives `to` the weights of `from`, by name.
+fn copy_weights(from: &Model, to: &mut Model) {
+    let weights = from.weights();
+    let ids: Vec<_> = to.params().ids().collect();
+    for id in ids {
+        let name = to.params().name(id).to_string();
+        *to.params_mut().value_mut(id) = weights[&name].clone();
+    }
+}
+
 /// Keras's `keras.Input(shape=(None,))` (a sequence of any length, as keras.io's text models
 /// declare it): the model is built when it first meets data, for that data's length; its
 /// config keeps the `null`; data of another rank is refused naming both shapes.
@@ -154,12 +164,7 @@ fn an_input_of_any_length_is_built_for_the_first_data() {
         .unwrap()
         .model;
     fresh.build(&[3]).unwrap();
-    let weights = model.weights();
-    let ids_of_fresh: Vec<_> = fresh.params().ids().collect();
-    for id in ids_of_fresh {
-        let name = fresh.params().name(id).to_string();
-        *fresh.params_mut().value_mut(id) = weights[&name].clone();
-    }
+    copy_weights(&model, &mut fresh);
     assert_eq!(fresh.predict(&short, 4).unwrap().data(), on_short.data());
     assert_eq!(model.predict(&ids, 4).unwrap().data(), predicted.data());
     assert_eq!(model.count_params(), 20 * 4 + 4 * 3 * (4 + 3 + 1) + 3 + 1);
@@ -185,12 +190,7 @@ fn an_input_of_any_length_is_built_for_the_first_data() {
     let on_short = pooled_model.predict(&short, 4).unwrap();
     let mut fresh = parse(pooled);
     fresh.build(&[3]).unwrap();
-    let weights = pooled_model.weights();
-    let fresh_ids: Vec<_> = fresh.params().ids().collect();
-    for id in fresh_ids {
-        let name = fresh.params().name(id).to_string();
-        *fresh.params_mut().value_mut(id) = weights[&name].clone();
-    }
+    copy_weights(&pooled_model, &mut fresh);
     assert_eq!(fresh.predict(&short, 4).unwrap().data(), on_short.data());
     // A layer whose weights depend on the length (Dense after Flatten) keeps its first.
     let flat = r#"{"layers": [
