@@ -108,21 +108,7 @@ pub(super) fn assemble(
 ) -> Result<Model> {
     let fail = |reason: String| Error::file(path, reason);
     let in_weights = |e: String| fail(format!("{weights_file}: {e}"));
-    // Sizes the file leaves open (`keras.Input(shape=(None,))`) do not change the weights (Keras
-    // builds them without): the model is built for stand-in sizes, the first its layers take,
-    // and planned again for the data's sizes when it meets them.
-    let mut sizes = OPEN_SIZE_STAND_INS.iter();
-    let shapes = loop {
-        let stand_in = sizes.next().copied();
-        let shapes = with_open_sizes(&described.shapes, stand_in.unwrap_or(OPEN_SIZE_STAND_INS[0]));
-        let borrowed: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
-        if stand_in.is_none()
-            || !described.shapes.iter().flatten().any(|&d| d == OPEN)
-            || spec.model.plan(&borrowed).is_ok()
-        {
-            break shapes;
-        }
-    };
+    let shapes = stand_in_shapes(&spec.model, &described.shapes);
     keras_weights::check_shapes(layers, &spec.model, &shapes, &stored).map_err(in_weights)?;
     let metrics = spec.metric_lists();
     let mut model = spec.model;
@@ -142,6 +128,25 @@ const OPEN: usize = 0;
 /// Sizes tried in turn for an open size when building an imported model: a short sequence,
 /// an ImageNet image's side, a long sequence.
 const OPEN_SIZE_STAND_INS: [usize; 3] = [64, 224, 1024];
+
+/// `shapes` with their [`OPEN`] sizes set to the first stand-in `model`'s layers take (the
+/// first one when none is: building then names what fails). Sizes a file leaves open
+/// (`keras.Input(shape=(None,))`) do not change the weights, as Keras builds them without: the
+/// model is built for a stand-in and planned again for the data's sizes when it meets them.
+fn stand_in_shapes(model: &Model, shapes: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    if !shapes.iter().flatten().any(|&d| d == OPEN) {
+        return shapes.to_vec();
+    }
+    let taken = |candidate: &Vec<Vec<usize>>| {
+        let borrowed: Vec<&[usize]> = candidate.iter().map(Vec::as_slice).collect();
+        model.plan(&borrowed).is_ok()
+    };
+    OPEN_SIZE_STAND_INS
+        .iter()
+        .map(|&size| with_open_sizes(shapes, size))
+        .find(taken)
+        .unwrap_or_else(|| with_open_sizes(shapes, OPEN_SIZE_STAND_INS[0]))
+}
 
 /// `shapes` with each [`OPEN`] size replaced by `stand_in`.
 fn with_open_sizes(shapes: &[Vec<usize>], stand_in: usize) -> Vec<Vec<usize>> {
