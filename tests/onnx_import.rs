@@ -504,6 +504,10 @@ fn pytorchs_multihead_attention_and_transformer_layers_match_onnx_runtime() {
         // torch.onnx.export's default: the batch size fixed to the example's (2), the class
         // token expanded to one copy per image.
         ("tiny_torchvision_vit_static_batch", 7941),
+        // A hand-written causal self-attention (nanoGPT's): `masked_fill` of the scores by a
+        // lower-triangular buffer is the attention's causal mask.
+        ("causal_self_attention", 1621),
+        ("causal_self_attention_dynamo", 1621),
     ];
     for (name, params) in cases {
         let model = check_parity(&fixture(""), name, 1e-6);

@@ -1,7 +1,7 @@
 """Exports the same PyTorch models through both exporters at several opsets, and the
 architectures people export, for ONNX import's survey (issue 17): which graphs strata reads.
 
-    /tmp/venv-onnx/bin/python tools/onnx_general_fixtures.py --survey OUT [NAME ... | zoo]
+    /tmp/venv-onnx/bin/python tools/onnx_general_fixtures.py --survey OUT [NAME ... | zoo | hf]
     STRATA_ONNX_LARGE=OUT cargo test --release --test onnx_import -- --ignored torchvision --nocapture
     STRATA_ONNX_SURVEY=OUT cargo test --release --test onnx_gaps -- --ignored survey --nocapture
     /tmp/venv-onnx/bin/python tools/onnx_general_fixtures.py --table OUT
@@ -13,7 +13,8 @@ model and each exporter and opset it is exported at, OUT/MODEL_EXPORTER_OPSET.on
 `ts`, the TorchScript exporter, `dynamo=False`, or `dynamo`, `torch.export`), its input and ONNX
 Runtime's output (the layout the ignored test of tests/onnx_import.rs checks within 1e-4), and
 OUT/survey.txt: what exported and what the exporter refused. `zoo` stands for the rest of
-torchvision's classifiers (ZOO). The ignored `survey_the_exported_zoo` of tests/onnx_gaps.rs
+torchvision's classifiers (ZOO), `hf` for Hugging Face's text and image models (HF). The
+ignored `survey_the_exported_zoo` of tests/onnx_gaps.rs
 imports each file and writes OUT/strata.txt (within 1e-4 of ONNX Runtime relative to the
 outputs' deviation, or why strata refused), and `--table OUT` joins the two. Without `--survey` it writes the
 small fixtures tests/onnx_general.rs checks (committed, a few hundred KB together): the opset
@@ -68,25 +69,47 @@ def distilbert(classifier):
 
 
 class Hidden(torch.nn.Module):
-    """A transformer's last hidden state from token ids alone."""
+    """A transformer's last hidden state from token ids (or images) alone."""
 
     def __init__(self, inner):
         super().__init__()
         self.inner = inner
 
     def forward(self, ids):
-        return self.inner(input_ids=ids).last_hidden_state
+        return self.inner(ids).last_hidden_state
 
 
 class Logits(torch.nn.Module):
-    """A transformer classifier's logits from token ids alone."""
+    """A transformer's logits from token ids (or images) alone."""
 
     def __init__(self, inner):
         super().__init__()
         self.inner = inner
 
     def forward(self, ids):
-        return self.inner(input_ids=ids).logits
+        return self.inner(ids).logits
+
+
+def hugging_face(family, head="hidden", **sizes):
+    """A Hugging Face model of `family` (`transformers.{family}Config` / `{family}Model`, or
+    `{family}{head}` for a head, such as `ForSequenceClassification`, or another model class
+    such as `EncoderModel`) with random weights at a tiny size: hidden 32, 4 heads, 2
+    layers, a 100-token vocabulary, eager attention, weights of standard deviation 0.3."""
+    import transformers
+
+    def make():
+        options = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                       intermediate_size=64, max_position_embeddings=64, num_labels=3, initializer_range=0.3,
+                       attn_implementation="eager")
+        options.update(sizes)
+        # None leaves a size to the family's own default (Swin derives its width per stage).
+        options = {k: v for k, v in options.items() if v is not None}
+        config = getattr(transformers, f"{family}Config")(**options)
+        if head in ("hidden", "EncoderModel"):
+            return Hidden(getattr(transformers, family + ("Model" if head == "hidden" else head))(config))
+        return Logits(getattr(transformers, f"{family}{head}")(config))
+
+    return make
 
 
 # name: (make the model, input shape, token count for id inputs or None, opsets per exporter).
@@ -146,6 +169,40 @@ ZOO = {
     "maxvit_t": (torchvision_model("maxvit_t"), (2, 3, 224, 224), None, LIGHT),
 }
 
+# Hugging Face's text and image models as people export them (`--survey OUT hf`), at a tiny
+# size with random weights, token ids (or images) as the one input.
+HF = {
+    "hf_bert_classifier": (hugging_face("Bert", "ForSequenceClassification"), (2, 16), 100, LIGHT),
+    "hf_roberta": (hugging_face("Roberta", pad_token_id=1), (2, 16), 100, LIGHT),
+    "hf_albert": (hugging_face("Albert", embedding_size=16), (2, 16), 100, LIGHT),
+    "hf_electra_classifier": (hugging_face("Electra", "ForSequenceClassification", embedding_size=16), (2, 16), 100,
+                              LIGHT),
+    "hf_gpt2_lm": (hugging_face("GPT2", "LMHeadModel", n_embd=32, n_layer=2, n_head=4, n_positions=64), (2, 16), 100,
+                   LIGHT),
+    "hf_vit_classifier": (hugging_face("ViT", "ForImageClassification", image_size=32, patch_size=8), (2, 3, 32, 32),
+                          None, LIGHT),
+    "hf_opt_lm": (hugging_face("OPT", "ForCausalLM", ffn_dim=64, word_embed_proj_dim=32, pad_token_id=1), (2, 16),
+                  100, LIGHT),
+    # GPT-Neo alternates global and local (sliding-window) attention; strata's attention has
+    # no window: the global-only variant imports, the usual one is refused by name.
+    "hf_gpt_neo_lm": (hugging_face("GPTNeo", "ForCausalLM", num_layers=2, num_heads=4,
+                                   attention_types=[[["global", "local"], 1]], window_size=8), (2, 16), 100, LIGHT),
+    "hf_gpt_neo_global_lm": (hugging_face("GPTNeo", "ForCausalLM", num_layers=2, num_heads=4,
+                                          attention_types=[[["global"], 2]]), (2, 16), 100, LIGHT),
+    "hf_llama_lm": (hugging_face("Llama", "ForCausalLM", num_key_value_heads=2), (2, 16), 100, LIGHT),
+    "hf_t5_encoder": (hugging_face("T5", "EncoderModel", d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
+                      (2, 16), 100, LIGHT),
+    "hf_mobilebert": (hugging_face("MobileBert", embedding_size=16, intra_bottleneck_size=16, true_hidden_size=16,
+                                   initializer_range=0.02), (2, 16), 100, LIGHT),
+    "hf_deit_classifier": (hugging_face("DeiT", "ForImageClassification", image_size=32, patch_size=8), (2, 3, 32, 32),
+                           None, LIGHT),
+    "hf_resnet_classifier": (hugging_face("ResNet", "ForImageClassification", embedding_size=8, hidden_sizes=[8, 16],
+                                          depths=[1, 1]), (2, 3, 32, 32), None, LIGHT),
+    "hf_convnext_classifier": (hugging_face("ConvNext", "ForImageClassification", hidden_sizes=[8, 16], depths=[1, 1],
+                                            num_stages=2), (2, 3, 32, 32), None, LIGHT),
+}
+
+
 
 def export_file(model, x, path, exporter, opset):
     """Writes `model` on example `x` to `path` with a dynamic batch axis."""
@@ -196,7 +253,7 @@ def write(name, make, shape, tokens, exporter, opset, folder):
 def survey(folder, names):
     """Every model of `names` at each of its exporters and opsets."""
     for name in names:
-        make, shape, tokens, opsets = MODELS.get(name) or ZOO[name]
+        make, shape, tokens, opsets = MODELS.get(name) or ZOO.get(name) or HF[name]
         for exporter, versions in opsets.items():
             for opset in versions:
                 line = write(name, make, shape, tokens, exporter, opset, folder)
@@ -215,6 +272,10 @@ COMMITTED = [
     ("tiny_bert", "dynamo", 18),
     ("distilbert", "ts", 11),
     ("tiny_convnext", "dynamo", 18),
+    ("hf_gpt2_lm", "ts", 17),
+    ("hf_gpt2_lm", "dynamo", 18),
+    ("hf_opt_lm", "ts", 17),
+    ("hf_gpt_neo_global_lm", "ts", 17),
 ]
 
 
@@ -252,14 +313,15 @@ def main():
         folder = args[1]
         os.makedirs(folder, exist_ok=True)
         names = args[2:] or list(MODELS)
-        survey(folder, [n for name in names for n in (ZOO if name == "zoo" else [name])])
+        groups = {"zoo": ZOO, "hf": HF}
+        survey(folder, [n for name in names for n in groups.get(name, [name])])
         return 0
     folder = args[0]
     os.makedirs(folder, exist_ok=True)
     wanted = set(args[1:])
     for name, exporter, opset in COMMITTED:
         if not wanted or name in wanted:
-            make, shape, tokens, _ = MODELS[name]
+            make, shape, tokens, _ = MODELS.get(name) or HF[name]
             print(write(name, make, shape, tokens, exporter, opset, folder))
     return 0
 

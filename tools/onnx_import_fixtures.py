@@ -451,6 +451,35 @@ class AttentionPooling(nn.Module):
         return self.head(a[:, 0] + h[:, 0])
 
 
+class CausalSelfAttention(nn.Module):
+    """A character model's causal self-attention as people write it by hand (nanoGPT's): token
+    and learned position embeddings, one packed `Linear` split into queries, keys and values,
+    heads by `view` and `transpose`, `masked_fill` of the scores by a lower-triangular buffer
+    (`-inf` above the diagonal), softmax, the heads merged back by `view`, a projection, a
+    residual and a head; 4 heads of 4 over 8 steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 16)
+        self.position = nn.Parameter(torch.randn(1, 8, 16) * 0.5)
+        self.qkv = nn.Linear(16, 48)
+        self.proj = nn.Linear(16, 16)
+        self.head = nn.Linear(16, 5)
+        self.register_buffer("mask", torch.tril(torch.ones(8, 8)).view(1, 1, 8, 8))
+        randomize_biases(self)
+
+    def forward(self, ids):
+        x = self.embed(ids) + self.position
+        n, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        q, k, v = (z.view(n, t, 4, c // 4).transpose(1, 2) for z in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(c // 4))
+        scores = scores.masked_fill(self.mask[:, :, :t, :t] == 0, float("-inf"))
+        y = F.softmax(scores, dim=-1) @ v
+        y = y.transpose(1, 2).contiguous().view(n, t, c)
+        return self.head(self.proj(y) + x)
+
+
 class Upsampling(nn.Module):
     """A decoder's upsampling as PyTorch writes it: `F.interpolate` by a factor ("nearest") and
     to a size ("nearest", 3x), `nn.Upsample` bilinear (align_corners=False); between them
@@ -599,6 +628,10 @@ def main():
                                                     "bidirectional_lstm_states", tokens=40),
         "bidirectional_lstm_states_dynamo": lambda: export(BidirectionalLstmStates(), (2, 8), folder,
                                                            "bidirectional_lstm_states_dynamo", dynamo=True, tokens=40),
+        "causal_self_attention": lambda: export(CausalSelfAttention(), (2, 8), folder, "causal_self_attention",
+                                                tokens=20),
+        "causal_self_attention_dynamo": lambda: export(CausalSelfAttention(), (2, 8), folder,
+                                                       "causal_self_attention_dynamo", dynamo=True, tokens=20),
         "upsampling": lambda: export(Upsampling(), (2, 3, 4, 4), folder, "upsampling"),
         "upsampling_dynamo": lambda: export(Upsampling(), (2, 3, 4, 4), folder, "upsampling_dynamo", dynamo=True),
         "time_major_tagger": lambda: export(TimeMajorTagger(), (2, 7), folder, "time_major_tagger", tokens=30),

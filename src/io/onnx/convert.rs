@@ -49,6 +49,10 @@ pub(super) enum Tensor {
     /// A time-major sequence of packed parts (`nn.MultiheadAttention`'s queries, keys and
     /// values from one projection), on its way to being picked part by part (`time_major.rs`).
     Packed(Packed),
+    /// A batch-first computed tensor whose batch and leading axes the graph has merged into
+    /// rows, ONNX `(N·d₁⋯dₖ, features)`, as GPT-2's `Conv1D` does before its product
+    /// (`rows.rs`).
+    Rows(Computed),
 }
 
 /// The parts of a time-major sequence `(steps, N, parts·width)` reshaped to `(steps, N, parts,
@@ -360,9 +364,9 @@ pub(super) struct Converter {
     pub readers: HashMap<String, usize>,
     /// The batch size when the graph fixes it (an export without a dynamic batch axis).
     pub static_batch: Option<usize>,
-    /// While a `Gemm` is converted on a time-major sequence flattened with its batch
-    /// (`time_major.rs`): its input is a sequence, not a vector.
-    pub steps_flat_gemm: bool,
+    /// While a `Gemm` is converted on a sequence flattened with its batch (time-major,
+    /// `time_major.rs`, or batch-first rows, `rows.rs`): its input is a sequence, not a vector.
+    pub flat_gemm: bool,
 }
 
 impl Converter {
@@ -374,7 +378,7 @@ impl Converter {
             names: HashSet::new(),
             readers,
             static_batch,
-            steps_flat_gemm: false,
+            flat_gemm: false,
         }
     }
 
@@ -430,6 +434,10 @@ impl Converter {
             )),
             Tensor::TimeMajor(_) | Tensor::States(_) | Tensor::StepsFlat(_) | Tensor::Packed(_) => Err(format!(
                 "input {k} ('{}') is a recurrent sequence held time-major (steps, N, features) or its final states",
+                node.input(k).unwrap_or("")
+            )),
+            Tensor::Rows(_) => Err(format!(
+                "input {k} ('{}') is flattened together with the batch axis into rows (N·steps, features), which                  strata reads row by row only",
                 node.input(k).unwrap_or("")
             )),
         }

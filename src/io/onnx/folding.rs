@@ -6,6 +6,7 @@ use super::convert::{Converter, Node, Tensor};
 use super::ops::{is_permutation, join, permute};
 use super::proto::{FLOAT, INT32, INT64};
 
+use super::constant_math::{compare, cumulative_sum, logical, power, unary};
 use super::tensors::{BATCH, BOOL, Constant, TensorReader, Values, batch_factor, batch_times};
 use std::rc::Rc;
 
@@ -51,6 +52,10 @@ impl Converter {
                 }
             }
             Tensor::StepsFlat(t) => vec![batch_multiple(batch, t.x.shape[0])?, t.x.shape[1] as i64],
+            Tensor::Rows(x) => {
+                let (features, leading) = x.shape.split_last().ok_or("rows without features")?;
+                vec![batch_multiple(batch, leading.iter().product())?, *features as i64]
+            }
             Tensor::Scores(scores) if scores.batch_merged => {
                 let [heads, queries, keys] = [scores.heads, scores.query.shape[0], scores.key.shape[0]];
                 vec![batch_multiple(batch, heads)?, queries as i64, keys as i64]
@@ -59,7 +64,7 @@ impl Converter {
                 let per_sample = match computed {
                     Tensor::Computed(x) => x.shape.clone(),
                     Tensor::Heads(heads) if !heads.batch_merged => heads.shape(),
-                    Tensor::Heads(_) | Tensor::StepsFlat(_) => Vec::new(),
+                    Tensor::Heads(_) | Tensor::StepsFlat(_) | Tensor::Rows(_) => Vec::new(),
                     Tensor::Scores(scores) => scores.shape(),
                     Tensor::Constant(_) => Vec::new(),
                     Tensor::TimeMajor(_) => Vec::new(),
@@ -135,14 +140,18 @@ impl Converter {
                 }
             }
             "Slice" => self.slice(node)?,
-            "Sqrt" => {
-                let x = input(0)?;
-                Constant::float(
-                    x.shape.clone(),
-                    x.numbers("its input")?.iter().map(|v| v.sqrt()).collect(),
-                )
+            "Sqrt" | "Not" | "Neg" | "Abs" | "Reciprocal" | "Floor" | "Ceil" | "Sin" | "Cos" => unary(op, &*input(0)?)?,
+            "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" => compare(op, &*input(0)?, &*input(1)?)?,
+            "And" | "Or" | "Xor" => logical(op, &*input(0)?, &*input(1)?)?,
+            "Pow" => power(&*input(0)?, &*input(1)?)?,
+            "CumSum" => {
+                let axis = input(1)?.ints("CumSum's axis")?;
+                let &[axis] = axis.as_slice() else {
+                    return Err("CumSum's axis must be one number".into());
+                };
+                let flags = (node.int("exclusive", 0) != 0, node.int("reverse", 0) != 0);
+                cumulative_sum(&*input(0)?, axis, flags)?
             }
-            "Equal" => equal(&*input(0)?, &*input(1)?)?,
             "Where" => select_where(&*input(0)?, &*input(1)?, &*input(2)?)?,
             "Expand" => expand(&*input(0)?, &*input(1)?)?,
             "Range" => range(&*input(0)?, &*input(1)?, &*input(2)?)?,
@@ -612,7 +621,7 @@ fn concat(parts: &[Rc<Constant>], axis: i64) -> Result<Constant, String> {
 
 /// The shape `shapes` broadcast to (ONNX's NumPy rules), with each shape padded on the left
 /// with 1s to its length; an error when they do not broadcast or the result is too large.
-fn broadcast(shapes: &[&[usize]]) -> Result<(Vec<usize>, Vec<Vec<usize>>), String> {
+pub(super) fn broadcast(shapes: &[&[usize]]) -> Result<(Vec<usize>, Vec<Vec<usize>>), String> {
     let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
     let padded: Vec<Vec<usize>> = shapes
         .iter()
@@ -644,7 +653,7 @@ fn broadcast(shapes: &[&[usize]]) -> Result<(Vec<usize>, Vec<Vec<usize>>), Strin
 
 /// The flat index into an operand of (padded) shape `from` of the broadcast result's flat
 /// index `flat`, the result being of shape `to`.
-fn source_index(from: &[usize], to: &[usize], flat: usize) -> usize {
+pub(super) fn source_index(from: &[usize], to: &[usize], flat: usize) -> usize {
     let (mut rest, mut at, mut stride) = (flat, 0, 1);
     for k in (0..to.len()).rev() {
         let i = rest % to[k];
@@ -655,35 +664,6 @@ fn source_index(from: &[usize], to: &[usize], flat: usize) -> usize {
         stride *= from[k];
     }
     at
-}
-
-/// `Equal` of two constants: 1 where they are equal, 0 where not (integers for booleans).
-fn equal(a: &Constant, b: &Constant) -> Result<Constant, String> {
-    let (shape, padded) = broadcast(&[&a.shape, &b.shape])?;
-    let count: usize = shape.iter().product();
-    let pick = |n: usize, k: usize| source_index(&padded[k], &shape, n);
-    let values = match (&a.values, &b.values) {
-        (Values::Int(x), Values::Int(y)) => (0..count)
-            .map(|n| {
-                let (p, q) = (x[pick(n, 0)], y[pick(n, 1)]);
-                // A multiple of the batch size against a number: never 0 or below (torch's
-                // `expand` asks whether a size is -1), otherwise unknown until a batch runs.
-                match (batch_factor(p), batch_factor(q)) {
-                    (Some(_), None) if q < 1 => Ok(0),
-                    (None, Some(_)) if p < 1 => Ok(0),
-                    (Some(_), None) | (None, Some(_)) => {
-                        Err("compares the batch size with a number, which strata does not fix at import")
-                    }
-                    _ => Ok(i64::from(p == q)),
-                }
-            })
-            .collect::<Result<_, _>>()?,
-        _ => {
-            let (x, y) = (a.numbers("its first input")?, b.numbers("its second input")?);
-            (0..count).map(|n| i64::from(x[pick(n, 0)] == y[pick(n, 1)])).collect()
-        }
-    };
-    Ok(Constant::int(shape, values))
 }
 
 /// `Where` of constants: `a` where `condition` is not 0, `b` elsewhere.

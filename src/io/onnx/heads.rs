@@ -87,7 +87,8 @@ impl Converter {
             _ => None,
         };
         Ok(match (op, inputs) {
-            ("Identity" | "Dropout", [Some(t), ..]) => Some(t.clone()),
+            // A `Concat` of one input: Hugging Face's key/value cache with nothing cached yet.
+            ("Identity" | "Dropout", [Some(t), ..]) | ("Concat", [Some(t)]) => Some(t.clone()),
             ("Cast", [Some(t)]) if node.int("to", FLOAT as i64) == FLOAT as i64 => Some(t.clone()),
             ("Transpose", [Some(Tensor::Heads(heads))]) => Some(transpose(node, heads)?),
             ("Mul", [Some(t), c]) | ("Mul", [c, Some(t)]) if number(c).is_some_and(|v| v != 0.0) => {
@@ -114,7 +115,15 @@ impl Converter {
                 } else if values.iter().all(|&v| v != 0.0) {
                     if_true.clone()
                 } else {
-                    None
+                    match (if_true, if_false) {
+                        (Some(Tensor::Scores(scores)), Some(Tensor::Constant(fill))) => {
+                            Some(Tensor::Scores(masked(scores, &filled_mask(condition, fill, true)?)?))
+                        }
+                        (Some(Tensor::Constant(fill)), Some(Tensor::Scores(scores))) => {
+                            Some(Tensor::Scores(masked(scores, &filled_mask(condition, fill, false)?)?))
+                        }
+                        _ => None,
+                    }
                 }
             }
             ("Reshape", [Some(Tensor::Heads(heads)), Some(Tensor::Constant(target))]) => {
@@ -123,6 +132,9 @@ impl Converter {
                 };
                 if let Some(sequence) = self.time_major_output(heads, target) {
                     return Ok(Some(sequence));
+                }
+                if let Some(rows) = self.output_rows(heads, target) {
+                    return Ok(Some(rows));
                 }
                 match batch_reshape(heads, target, self.static_batch) {
                     Some(reshaped) => Some(Tensor::Heads(reshaped)),
@@ -224,6 +236,21 @@ impl Converter {
             [s, n, f] if *s == steps as i64 && *f == features && self.is_batch_times(*n, 1) => {
                 Some(Tensor::TimeMajor(sequence))
             }
+            _ => None,
+        }
+    }
+
+    /// An attention's output `(N, steps, heads, width)` (its scale applied already) reshaped to
+    /// rows `(N·steps, heads·width)` for the output projection, as GPT-2 writes it: those rows
+    /// (`rows.rs`); `None` for other heads or targets.
+    fn output_rows(&self, heads: &Heads, target: &[i64]) -> Option<Tensor> {
+        let (steps, features) = (heads.x.shape[0], heads.x.shape[1] as i64);
+        let plain = heads.axes == STEPS_FIRST && !heads.batch_merged && !heads.time_major && heads.scale == 1.0;
+        match target {
+            [rows, f] if plain && *f == features && self.is_batch_times(*rows, steps) => Some(Tensor::Rows(Computed {
+                layer: None,
+                ..heads.x.clone()
+            })),
             _ => None,
         }
     }
@@ -416,6 +443,27 @@ fn masked(scores: &Scores, mask: &Constant) -> Result<Scores, String> {
         causal: true,
         ..scores.clone()
     })
+}
+
+/// Scores filled with one very negative number where a constant condition says (`Where(keep,
+/// scores, fill)`, GPT-Neo's causal mask; `Where(drop, fill, scores)` for `kept` false) as the
+/// mask that, added, leaves the same softmax: 0 where the scores are kept, the fill elsewhere.
+fn filled_mask(condition: &Constant, fill: &Constant, kept: bool) -> Result<Constant, String> {
+    let fill = match fill.floats().as_slice() {
+        &[v] if v <= LEFT_OUT => v,
+        _ => {
+            return Err(format!(
+                "fills attention scores with a constant of shape {:?} that is not one very negative number",
+                fill.shape
+            ));
+        }
+    };
+    let values = condition
+        .floats()
+        .iter()
+        .map(|&c| if (c != 0.0) == kept { 0.0 } else { fill })
+        .collect();
+    Ok(Constant::float(condition.shape.clone(), values))
 }
 
 /// The softmax of scores, over the keys (the last axis).

@@ -394,6 +394,14 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
     if let Some(step) = converter.strided_step(node)? {
         return Ok(step);
     }
+    if let Some(step) = converter.rows_step(node)? {
+        return Ok(step);
+    }
+    if let Some(replaced) = converter.enter_rows(node)? {
+        // The node again, on the per-sample tensors of its rows.
+        let result = convert(converter, node, reader);
+        return converter.leave_rows(replaced, result);
+    }
     if let Some(replaced) = converter.enter_per_step(node)? {
         // The node again, on the batch-first forms of its time-major sequences.
         let result = convert(converter, node, reader);
@@ -479,7 +487,7 @@ fn outputs(converter: &Converter, graph: &GraphProto) -> std::result::Result<Vec
         let x = match converter.tensor(name)? {
             Tensor::Computed(x) => x,
             Tensor::Constant(_) => return Err(format!("output '{name}' is a constant; strata's outputs are computed")),
-            Tensor::Flat(_) | Tensor::Indices(_) => {
+            Tensor::Flat(_) | Tensor::Indices(_) | Tensor::Rows(_) => {
                 return Err(format!(
                     "output '{name}' is flattened together with its batch axis or computed from the batch size"
                 ));

@@ -13,8 +13,9 @@
 //! `tensors.rs` decodes weights, `convert.rs` holds the state and layouts, `ops.rs`,
 //! `activations.rs` and `sequence.rs` map operators to layers (`reduce.rs` reductions, `selection.rs` splits, slices
 //! and channel shuffles), `heads.rs` reads attention, `recurrent.rs` recurrent operators, `resize.rs` upsampling, `strided.rs` torch.export's
-//! `as_strided` (a tensor flattened with its batch axis and gathered back) and `folding.rs`
-//! computes constant operators.
+//! `as_strided` (a tensor flattened with its batch axis and gathered back), `rows.rs` a sequence
+//! flattened with its batch into rows for a product (GPT-2's `Conv1D`) and `folding.rs`
+//! computes constant operators (`constant_math.rs` the element-wise ones).
 
 mod builder;
 mod convert;
@@ -29,6 +30,7 @@ mod export_simplify;
 mod exportable;
 
 mod activations;
+mod constant_math;
 mod folding;
 mod fused_activations;
 mod fusion;
@@ -40,6 +42,7 @@ pub mod proto;
 mod recurrent;
 mod reduce;
 mod resize;
+mod rows;
 mod selection;
 mod sequence;
 mod strided;

@@ -8,12 +8,13 @@ use serde_json::json;
 use std::rc::Rc;
 
 /// The operators ONNX import reads (the README's list is made from it). `Shape`, `Gather`,
-/// `Cast`, `Slice`, `ConstantOfShape`, `Where`, `Equal`, `Expand`, `Sqrt`, `GatherElements`,
-/// `Mod`, `Range` and the arithmetic operators on constants are computed at import (the static
-/// shapes, masks and token types exporters compute); `Where` by a constant condition of one
-/// value on computed data is the operand it picks. GELU written with `Erf` is read as `Gelu`, layer normalization
-/// written with `ReduceMean`, `Pow` and `Sqrt` (opsets before 17) as `LayerNormalization`
-/// (`fusion.rs`).
+/// `Cast`, `Slice`, `ConstantOfShape`, `Where`, `Expand`, `GatherElements`, `Range`, the
+/// comparisons (`Equal`, `Less`, ...), the logical operators (`Not`, `And`, ...) and the
+/// arithmetic ones (`Mod`, `Pow`, `Sqrt`, `Neg`, ...) on constants are computed at import (the
+/// static shapes, masks and token types exporters compute); `Where` by a constant condition of
+/// one value on computed data is the operand it picks. GELU written with `Erf` (or `Pow` and
+/// `Tanh`) is read as `Gelu`, layer normalization written with `ReduceMean`, `Pow` and `Sqrt`
+/// (opsets before 17) as `LayerNormalization` (`fusion.rs`).
 pub const IMPORTABLE_OPS: &[&str] = &[
     "Conv",
     "ConvTranspose",
@@ -64,6 +65,23 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "Gelu",
     "Where",
     "Equal",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "Not",
+    "And",
+    "Or",
+    "Xor",
+    "Pow",
+    "Neg",
+    "Abs",
+    "Reciprocal",
+    "Floor",
+    "Ceil",
+    "Sin",
+    "Cos",
+    "CumSum",
     "Expand",
     "Sqrt",
     "GatherElements",
@@ -383,7 +401,7 @@ impl Converter {
     /// `Gemm` with constant weights: `Dense` (`alpha·A·B + beta·C`, B transposed or not).
     pub(super) fn gemm(&mut self, node: &Node) -> Result<Tensor, String> {
         let x = self.computed(node, 0)?;
-        let rank_fits = x.shape.len() == 1 || self.steps_flat_gemm && x.shape.len() == 2;
+        let rank_fits = x.shape.len() == 1 || self.flat_gemm && x.shape.len() >= 2;
         if node.int("transA", 0) != 0 || !rank_fits {
             return Err("strata reads Gemm on (N, features) inputs, not transposed (transA = 0)".into());
         }

@@ -50,6 +50,11 @@ impl Converter {
                 join(&x.shape)
             ));
         }
+        if onnx_axis + 1 == x.shape.len()
+            && let Some(split) = self.split_dense(node, &x, &sizes)?
+        {
+            return Ok(split.into_iter().map(Tensor::Computed).collect());
+        }
         let mut start = 0;
         let mut parts = Vec::with_capacity(count);
         for (k, &len) in sizes.iter().enumerate() {
@@ -58,6 +63,98 @@ impl Converter {
             start += len;
         }
         Ok(parts)
+    }
+
+    /// Parts of `sizes` along the features of `x`, the output of a `Dense` that nothing else
+    /// reads (a packed projection: `nn.MultiheadAttention`'s, nanoGPT's `qkv`, GPT-2's
+    /// `c_attn`): that layer split into one `Dense` per part, each with its columns of the
+    /// kernel and bias, all trainable as PyTorch's one layer is. `None` when `x` is not such an
+    /// output.
+    pub(super) fn split_dense(
+        &mut self,
+        node: &Node,
+        x: &Computed,
+        sizes: &[usize],
+    ) -> Result<Option<Vec<Computed>>, String> {
+        let Some((&units, leading)) = x.shape.split_last() else {
+            return Ok(None);
+        };
+        let splittable = x.layer.filter(|&index| {
+            let pending = &self.layers[index];
+            pending.class == "Dense"
+                && pending.inputs.len() == 1
+                && pending.config["units"].as_u64() == Some(units as u64)
+                && x.same_order()
+                && self.read_once(node.input(0).unwrap_or_default())
+        });
+        let Some(index) = splittable else {
+            return Ok(None);
+        };
+        let pending = &self.layers[index];
+        let (config, weights, source) = (pending.config.clone(), pending.weights.clone(), pending.inputs[0]);
+        let inputs = weights[0].len() / units.max(1);
+        let offsets: Vec<usize> = sizes
+            .iter()
+            .scan(0, |at, &s| Some(std::mem::replace(at, *at + s)))
+            .collect();
+        let part_weights = |k: usize| -> Vec<Vec<f32>> {
+            let columns = offsets[k]..offsets[k] + sizes[k];
+            let kernel = (0..inputs)
+                .flat_map(|row| {
+                    weights[0][row * units + columns.start..row * units + columns.end]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            let bias = weights.get(1).map(|bias| bias[columns.clone()].to_vec());
+            std::iter::once(kernel).chain(bias).collect()
+        };
+        let config_of = |k: usize| {
+            let mut part = config.clone();
+            part["units"] = json!(sizes[k]);
+            part
+        };
+        let shape_of = |k: usize| leading.iter().copied().chain([sizes[k]]).collect::<Vec<usize>>();
+        let input = Computed {
+            source,
+            shape: leading.iter().copied().chain([inputs]).collect(),
+            axes: (0..x.shape.len()).collect(),
+            order: None,
+            non_negative: false,
+            layer: None,
+        };
+        // Part 0 is the packed layer, narrowed: nothing has read its output yet.
+        let layer = crate::layers::from_config("Dense", &config_of(0)).map_err(|e| e.reason().to_string())?;
+        let pending = &mut self.layers[index];
+        pending.layer = layer;
+        pending.weights = part_weights(0);
+        pending.config = config_of(0);
+        let mut split = vec![Computed {
+            shape: shape_of(0),
+            layer: Some(index),
+            ..x.clone()
+        }];
+        for k in 1..sizes.len() {
+            let mut config = config_of(k);
+            config.as_object_mut().map(|c| c.remove("name"));
+            let (source, _, layer) = self.add_layer(
+                node.proto,
+                &format!("_part{k}"),
+                "Dense",
+                config,
+                &[&input],
+                part_weights(k),
+            )?;
+            split.push(Computed {
+                source,
+                shape: shape_of(k),
+                axes: (0..x.shape.len()).collect(),
+                order: None,
+                non_negative: false,
+                layer: Some(layer),
+            });
+        }
+        Ok(Some(split))
     }
 
     /// `Slice` of a computed tensor: a range (step 1) of each sliced axis but the batch's.

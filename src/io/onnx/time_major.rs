@@ -17,7 +17,7 @@ use super::tensors::{Constant, Values, batch_factor};
 use std::rc::Rc;
 
 /// Operators that work on each value, or each step's features, alone.
-const PER_STEP_OPS: &[&str] = &[
+pub(super) const PER_STEP_OPS: &[&str] = &[
     "Add",
     "Sub",
     "Mul",
@@ -122,7 +122,7 @@ impl Converter {
             self.tensors.insert(name.to_string(), batch_first);
             replaced.push((name.to_string(), original));
         }
-        self.steps_flat_gemm = flat && op == "Gemm";
+        self.flat_gemm = flat && op == "Gemm";
         Ok(Some(Replaced(replaced, flat)))
     }
 
@@ -133,7 +133,7 @@ impl Converter {
         replaced: Replaced,
         result: Result<Tensor, String>,
     ) -> Result<Tensor, String> {
-        self.steps_flat_gemm = false;
+        self.flat_gemm = false;
         let Replaced(inputs, flat) = replaced;
         for (name, original) in inputs {
             self.tensors.insert(name, original);
@@ -262,84 +262,19 @@ impl Converter {
     }
 
     /// The `parts` equal parts of the features of `x` (batch-first `(N, steps, features)`),
-    /// each a sequence. When `x` is the output of a `Dense` that nothing else reads (a packed
-    /// projection), that layer is split into one `Dense` per part, each with its columns of the
-    /// kernel and bias; otherwise each part is a frozen selecting `Dense` (`selection.rs`).
+    /// each a sequence: the packed projection split ([`Converter::split_dense`]) when it can
+    /// be, otherwise each part a frozen selecting `Dense` (`selection.rs`).
     fn split_parts(&mut self, node: &Node, x: &Computed, parts: usize) -> Result<Vec<Computed>, String> {
         let width = x.shape[1] / parts;
-        let reshaped = node.input(0).unwrap_or_default();
-        let splittable = x.layer.filter(|&index| {
-            let pending = &self.layers[index];
-            pending.class == "Dense"
-                && pending.inputs.len() == 1
-                && pending.config["units"].as_u64() == Some(x.shape[1] as u64)
-                && self.read_once(reshaped)
-        });
-        let Some(index) = splittable else {
-            return (0..parts)
-                .map(|k| {
-                    let sources: Vec<usize> = (k * width..(k + 1) * width).collect();
-                    self.select_last(node, &format!("_part{k}"), x, &sources)
-                })
-                .collect();
-        };
-        let pending = &self.layers[index];
-        let (config, weights, source) = (pending.config.clone(), pending.weights.clone(), pending.inputs[0]);
-        let units = x.shape[1];
-        let inputs = weights[0].len() / units.max(1);
-        let part_weights = |k: usize| -> Vec<Vec<f32>> {
-            let kernel = (0..inputs)
-                .flat_map(|row| {
-                    weights[0][row * units + k * width..row * units + (k + 1) * width]
-                        .iter()
-                        .copied()
-                })
-                .collect();
-            let bias = weights.get(1).map(|bias| bias[k * width..(k + 1) * width].to_vec());
-            std::iter::once(kernel).chain(bias).collect()
-        };
-        let mut part_config = config.clone();
-        part_config["units"] = serde_json::json!(width);
-        let input = Computed {
-            source,
-            shape: vec![x.shape[0], inputs],
-            axes: vec![0, 1],
-            order: None,
-            non_negative: false,
-            layer: None,
-        };
-        // Part 0 is the packed layer, narrowed: nothing has read its output yet.
-        let layer = crate::layers::from_config("Dense", &part_config).map_err(|e| e.reason().to_string())?;
-        let pending = &mut self.layers[index];
-        pending.layer = layer;
-        pending.weights = part_weights(0);
-        pending.config = part_config.clone();
-        let mut split = vec![Computed {
-            shape: vec![x.shape[0], width],
-            layer: Some(index),
-            ..x.clone()
-        }];
-        for k in 1..parts {
-            let mut config = part_config.clone();
-            config.as_object_mut().map(|c| c.remove("name"));
-            let (source, _, layer) = self.add_layer(
-                node.proto,
-                &format!("_part{k}"),
-                "Dense",
-                config,
-                &[&input],
-                part_weights(k),
-            )?;
-            split.push(Computed {
-                source,
-                shape: vec![x.shape[0], width],
-                axes: vec![0, 1],
-                order: None,
-                non_negative: false,
-                layer: Some(layer),
-            });
+        if let Some(split) = self.split_dense(node, x, &vec![width; parts])? {
+            return Ok(split);
         }
-        Ok(split)
+        (0..parts)
+            .map(|k| {
+                let sources: Vec<usize> = (k * width..(k + 1) * width).collect();
+                self.select_last(node, &format!("_part{k}"), x, &sources)
+            })
+            .collect()
     }
 
     /// A node reading packed parts: the `Unsqueeze` of a new first axis, the `Transpose`
