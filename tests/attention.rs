@@ -317,3 +317,74 @@ fn multi_head_dot_product_attention_computes_each_head_by_hand() {
         .unwrap_err();
     assert!(err.to_string().contains("3·dim"), "{err}");
 }
+
+/// Runs `layer` on constant inputs (no weights).
+fn run_constant(layer: &dyn Layer, inputs: &[&Tensor]) -> strata::Result<Tensor> {
+    let params = ParamStore::new();
+    let mut tape = Tape::new();
+    let mut g = Graph::new(&mut tape, &params, false);
+    let vars: Vec<Var> = inputs.iter().map(|t| g.constant(t)).collect();
+    let mut outputs = Vec::new();
+    layer.forward(&mut g, &vars, &mut outputs)?;
+    Ok(g.value(outputs[0]).clone())
+}
+
+#[test]
+fn dot_product_attention_with_a_key_mask_leaves_those_keys_out() {
+    // A key mask (N, Tk) leaves out keys the same for every query: the result is the attention
+    // over the kept keys alone, per sample; (N, Tq, Tk) masks per query.
+    let config = |mask: bool| serde_json::json!({"num_heads": 2, "use_causal_mask": false, "mask_input": mask});
+    let masked = from_config("DotProductAttention", &config(true)).unwrap();
+    let plain = from_config("DotProductAttention", &config(false)).unwrap();
+    let (tq, tk, width) = (2, 4, 4);
+    let q = common::uniform(&[2, tq, width], -1.0, 1.0, 6);
+    let k = common::uniform(&[2, tk, width], -1.0, 1.0, 7);
+    let v = common::uniform(&[2, tk, width], -1.0, 1.0, 8);
+    // Sample 0 keeps keys 0, 1 and 3; sample 1 keeps all four.
+    let mask = Tensor::from_vec(vec![2, tk], vec![1., 1., 0., 1., 1., 1., 1., 1.]).unwrap();
+    let y = run_constant(masked.as_ref(), &[&q, &v, &k, &mask]).unwrap();
+    let sample = |t: &Tensor, n: usize, steps: &[usize]| {
+        let row = t.shape()[2];
+        let data: Vec<f32> = steps
+            .iter()
+            .flat_map(|&s| t.data()[(n * t.shape()[1] + s) * row..][..row].to_vec())
+            .collect();
+        Tensor::from_vec(vec![1, steps.len(), row], data).unwrap()
+    };
+    let kept = [0, 1, 3];
+    let first = run_constant(
+        plain.as_ref(),
+        &[&sample(&q, 0, &[0, 1]), &sample(&v, 0, &kept), &sample(&k, 0, &kept)],
+    );
+    let all = [0, 1, 2, 3];
+    let second = run_constant(
+        plain.as_ref(),
+        &[&sample(&q, 1, &[0, 1]), &sample(&v, 1, &all), &sample(&k, 1, &all)],
+    );
+    let expected: Vec<f32> = first
+        .unwrap()
+        .data()
+        .iter()
+        .chain(second.unwrap().data())
+        .copied()
+        .collect();
+    common::assert_close(y.data(), &expected, 1e-6, "key mask");
+    // The same mask given per query.
+    let keys = mask.data();
+    let per_query: Vec<f32> = (0..2)
+        .flat_map(|n| (0..tq).flat_map(move |_| (0..tk).map(move |j| keys[n * tk + j])))
+        .collect();
+    let per_query = Tensor::from_vec(vec![2, tq, tk], per_query).unwrap();
+    let z = run_constant(masked.as_ref(), &[&q, &v, &k, &per_query]).unwrap();
+    common::assert_close(z.data(), y.data(), 1e-7, "per-query mask");
+    // The setting round-trips, and a mask of the wrong length names both shapes.
+    let again = from_config("DotProductAttention", &masked.config()).unwrap();
+    assert_eq!(again.config()["mask_input"], true);
+    let err = masked
+        .output_shapes(&[vec![tq, width], vec![tk, width], vec![tk, width], vec![3]])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("then a mask") && err.to_string().contains("(None, 3)"),
+        "{err}"
+    );
+}

@@ -837,6 +837,88 @@ fn other_opsets_exporters_and_converters_match_onnx_runtime() {
     );
 }
 
+/// Hugging Face models exported with an attention mask input (`input_ids`, `attention_mask`,
+/// as they are served; tests/fixtures/onnx_general/masked, `tools/onnx_general_fixtures.py`):
+/// whatever chain the exporter writes from the mask to the scores, the attention takes the
+/// input as its padding mask (GPT-2's causal too). The first sample is padded in its last five
+/// steps: its outputs differ from the unpadded run's, and equal ONNX Runtime's.
+#[test]
+fn hugging_face_attention_masks_match_onnx_runtime() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx_general/masked");
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".mask.npy")
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "{names:?}");
+    for name in names {
+        let mut model = load_onnx(folder.join(format!("{name}.onnx"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ids = npy(&folder.join(format!("{name}.input.npy")));
+        let mask = npy(&folder.join(format!("{name}.mask.npy")));
+        let expected = npy(&folder.join(format!("{name}.output.npy")));
+        let y = model.predict_multi(&[&ids, &mask], 8).unwrap().remove(0);
+        let difference = max_difference(&y, &expected);
+        assert!(
+            difference <= 1e-4,
+            "{name}: strata and ONNX Runtime differ by {difference}"
+        );
+        let masked: Vec<bool> = model
+            .layers()
+            .iter()
+            .filter(|l| l.class_name() == "DotProductAttention")
+            .map(|l| l.config()["mask_input"] == true)
+            .collect();
+        assert!(!masked.is_empty() && masked.iter().all(|&m| m), "{name}: {masked:?}");
+        // The mask is read: without it the padded sample's outputs change.
+        let ones = Tensor::from_vec(mask.shape().to_vec(), vec![1.0; mask.data().len()]).unwrap();
+        let unmasked = model.predict_multi(&[&ids, &ones], 8).unwrap().remove(0);
+        assert!(
+            max_difference(&unmasked, &expected) > 1e-3,
+            "{name}: the mask changed nothing"
+        );
+    }
+}
+
+#[test]
+fn a_mask_input_used_other_than_on_attention_scores_is_refused_by_name() {
+    // A second input read through a Cast and added to computed features (not to attention
+    // scores): strata reads such inputs as padding masks only.
+    let mut model = graph_model(
+        vec![
+            node("Relu", "r", &["x"], "h"),
+            NodeProto {
+                attribute: vec![strata::io::onnx::proto::AttributeProto {
+                    name: "to".into(),
+                    i: Some(1),
+                    r#type: 2,
+                    ..Default::default()
+                }],
+                ..node("Cast", "c", &["m"], "mf")
+            },
+            node("Add", "a", &["h", "mf"], "y"),
+        ],
+        vec![],
+        17,
+    );
+    let graph = model.graph.as_mut().unwrap();
+    let second = ValueInfoProto {
+        name: "m".into(),
+        ..graph.input[0].clone()
+    };
+    graph.input.push(second);
+    let error = import_error(&model);
+    assert!(
+        error.contains("node 'a'") && error.contains("mask input 'm'"),
+        "{error}"
+    );
+}
+
 #[test]
 fn an_imported_model_trains() {
     let mut model = load_onnx(fixture("small_cnn.onnx")).unwrap();

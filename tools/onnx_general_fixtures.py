@@ -17,8 +17,9 @@ torchvision's classifiers (ZOO), `hf` for Hugging Face's text and image models (
 ignored `survey_the_exported_zoo` of tests/onnx_gaps.rs
 imports each file and writes OUT/strata.txt (within 1e-4 of ONNX Runtime relative to the
 outputs' deviation, or why strata refused), and `--table OUT` joins the two. Without `--survey` it writes the
-small fixtures tests/onnx_general.rs checks (committed, a few hundred KB together): the opset
-spread of small models and the architectures that are small enough at a small size.
+small fixtures tests/onnx_import.rs checks (committed, a few hundred KB together): the opset
+spread of small models and the architectures that are small enough at a small size, and in
+masked/ Hugging Face models exported with an attention mask input (`write_masked`).
 """
 
 import os
@@ -110,6 +111,50 @@ def hugging_face(family, head="hidden", **sizes):
         return Logits(getattr(transformers, f"{family}{head}")(config))
 
     return make
+
+
+class Masked(torch.nn.Module):
+    """A Hugging Face model called as exported for serving: token ids and an attention mask (1
+    for a token, 0 for padding), its logits or last hidden state out."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, ids, mask):
+        out = self.inner(input_ids=ids, attention_mask=mask)
+        return out.logits if hasattr(out, "logits") else out.last_hidden_state
+
+
+def write_masked(name, make, shape, tokens, exporter, opset, folder):
+    """Exports `make()` (wrapped by `Masked`) with two inputs, `input_ids` and `attention_mask`
+    (the first sample padded in its last 5 steps, the second not), and writes NAME.onnx,
+    NAME.input.npy, NAME.mask.npy and ONNX Runtime's NAME.output.npy."""
+    torch.manual_seed(0)
+    model = Masked(make().inner).eval()
+    generator = torch.Generator().manual_seed(sum(map(ord, name)))
+    ids = torch.randint(0, tokens, shape, generator=generator)
+    mask = torch.ones(shape, dtype=torch.long)
+    mask[0, -5:] = 0
+    stem = f"{name}_{exporter}{opset}"
+    path = os.path.join(folder, stem + ".onnx")
+    names = ["input_ids", "attention_mask"]
+    if exporter == "ts":
+        axes = {"input_ids": {0: "N"}, "attention_mask": {0: "N"}, "output": {0: "N"}}
+        torch.onnx.export(model, (ids, mask), path, dynamo=False, opset_version=opset, input_names=names,
+                          output_names=["output"], dynamic_axes=axes)
+    else:
+        batch = torch.export.Dim("N", min=1, max=1024)
+        torch.onnx.export(model, (ids, mask), path, dynamo=True, opset_version=opset, input_names=names,
+                          output_names=["output"], dynamic_shapes=({0: batch}, {0: batch}), external_data=False)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+    with torch.no_grad():
+        agree = float(np.max(np.abs(output - model(ids, mask).numpy())))
+    np.save(os.path.join(folder, stem + ".input.npy"), ids.numpy().astype(np.float32))
+    np.save(os.path.join(folder, stem + ".mask.npy"), mask.numpy().astype(np.float32))
+    np.save(os.path.join(folder, stem + ".output.npy"), output.astype(np.float32))
+    return f"{stem}: {os.path.getsize(path)} bytes, output {output.shape}, torch vs ONNX Runtime {agree:.2g}"
 
 
 # name: (make the model, input shape, token count for id inputs or None, opsets per exporter).
@@ -278,6 +323,9 @@ COMMITTED = [
     ("hf_gpt_neo_global_lm", "ts", 17),
 ]
 
+# Hugging Face models with an attention mask input (`write_masked`), each with both exporters.
+MASKED = ["hf_bert_classifier", "hf_gpt2_lm", "hf_roberta"]
+
 
 def table(folder):
     """Joins OUT/survey.txt (what each exporter wrote) and OUT/strata.txt (what strata made of
@@ -323,6 +371,13 @@ def main():
         if not wanted or name in wanted:
             make, shape, tokens, _ = MODELS.get(name) or HF[name]
             print(write(name, make, shape, tokens, exporter, opset, folder))
+    masked_folder = os.path.join(folder, "masked")
+    os.makedirs(masked_folder, exist_ok=True)
+    for name in MASKED:
+        if not wanted or name + "_masked" in wanted:
+            make, shape, tokens, _ = HF[name]
+            for exporter, opset in (("ts", 17), ("dynamo", 18)):
+                print(write_masked(name + "_masked", make, shape, tokens, exporter, opset, masked_folder))
     return 0
 
 

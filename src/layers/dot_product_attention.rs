@@ -10,17 +10,20 @@ use crate::layers::common::layer_builders;
 use crate::rng::Rng;
 use serde_json::{Value, json};
 
-/// `DotProductAttention(num_heads, scale=None, use_causal_mask=False)`, called on `[query,
-/// value]` or `[query, value, key]` (`(batch, steps, num_heads·dim)`, the key defaulting to the
-/// value): per head `h` (the `h`-th slice of the last axis), `softmax(query_h · key_hᵀ · scale)
-/// · value_h`, the heads' results side by side `(batch, Tq, num_heads·dim_v)`. `scale` defaults
-/// to `1/√dim`. No weights.
+/// `DotProductAttention(num_heads, scale=None, use_causal_mask=False, mask_input=False)`,
+/// called on `[query, value]` or `[query, value, key]` (`(batch, steps, num_heads·dim)`, the key
+/// defaulting to the value), and with `mask_input` a last input, the mask: per head `h` (the
+/// `h`-th slice of the last axis), `softmax(query_h · key_hᵀ · scale) · value_h`, the heads'
+/// results side by side `(batch, Tq, num_heads·dim_v)`. `scale` defaults to `1/√dim`. The mask
+/// holds 1 where a query may attend: `(batch, Tk)` for the keys every query sees (a padding mask,
+/// as Hugging Face's `attention_mask`), or `(batch, Tq, Tk)`. No weights.
 #[derive(Clone, Debug)]
 pub struct DotProductAttention {
     args: LayerArgs,
     num_heads: usize,
     scale: Option<f32>,
     use_causal_mask: bool,
+    mask_input: bool,
 }
 
 impl DotProductAttention {
@@ -31,6 +34,7 @@ impl DotProductAttention {
             num_heads,
             scale: None,
             use_causal_mask: false,
+            mask_input: false,
         }
     }
 
@@ -46,6 +50,13 @@ impl DotProductAttention {
         self
     }
 
+    /// Whether the last input is a mask, `(batch, Tk)` or `(batch, Tq, Tk)`, 1 where a query
+    /// may attend. Defaults to false.
+    pub fn mask_input(mut self, mask: bool) -> Self {
+        self.mask_input = mask;
+        self
+    }
+
     pub(crate) fn from_config(config: &Value) -> Result<Self> {
         let num_heads = args::required_size(config, "num_heads", "DotProductAttention")?;
         Ok(DotProductAttention {
@@ -53,6 +64,7 @@ impl DotProductAttention {
             num_heads,
             scale: args::number(config, "scale")?,
             use_causal_mask: args::flag(config, "use_causal_mask", false)?,
+            mask_input: args::flag(config, "mask_input", false)?,
         })
     }
 
@@ -60,11 +72,24 @@ impl DotProductAttention {
     fn roles<'a>(&self, shapes: &'a [Vec<usize>]) -> Result<[&'a [usize]; 3]> {
         let heads = self.num_heads;
         let ok = |s: &[usize]| s.len() == 2 && s[0] > 0 && s[1] > 0 && heads > 0 && s[1].is_multiple_of(heads);
-        let valid = match shapes {
+        let (sequences, mask) = match self.mask_input {
+            true => shapes.split_at(shapes.len().saturating_sub(1)),
+            false => (shapes, &[][..]),
+        };
+        let valid = match sequences {
             [q, v] => ok(q) && ok(v) && q[1] == v[1],
             [q, v, k] => ok(q) && ok(v) && ok(k) && q[1] == k[1] && v[0] == k[0],
             _ => false,
         };
+        let mask_fits = match (mask, sequences.first()) {
+            ([], _) => !self.mask_input,
+            ([m], Some(q)) => {
+                let keys = sequences.get(2).unwrap_or(&sequences[1])[0];
+                m[..] == [keys] || m[..] == [q[0], keys]
+            }
+            _ => false,
+        };
+        let valid = valid && mask_fits;
         let finite = self.scale.is_none_or(f32::is_finite);
         if !valid || !finite {
             let received: Vec<String> = shapes.iter().map(|s| keras_shape(s)).collect();
@@ -72,12 +97,34 @@ impl DotProductAttention {
                 layer: self.args.name.clone(),
                 expected: format!(
                     "[query (None, Tq, {heads}·dim), value (None, Tv, {heads}·dim_v)] or with a key (None, Tv, \
-                     {heads}·dim), num_heads above 0 and a finite scale"
+                     {heads}·dim){}, num_heads above 0 and a finite scale",
+                    if self.mask_input {
+                        ", then a mask (None, Tv) or (None, Tq, Tv)"
+                    } else {
+                        ""
+                    }
                 ),
                 received: received.join(", "),
             });
         }
         Ok([&shapes[0], &shapes[1], shapes.get(2).unwrap_or(&shapes[1])])
+    }
+}
+
+impl DotProductAttention {
+    /// The mask as the attention takes it, `(batch, Tq, Tk)`: a key mask `(batch, Tk)` the same
+    /// for every query.
+    fn full_mask(&self, graph: &mut Graph, mask: Var, queries: usize) -> Result<Var> {
+        let shape = graph.shape(mask).to_vec();
+        let &[batch, keys] = shape.as_slice() else {
+            return Ok(mask);
+        };
+        let ones = graph.constant_with(|t| {
+            t.resize_for(&[batch, queries, keys]);
+            t.data_mut().fill(1.0);
+        });
+        let columns = graph.reshape(mask, &[batch, 1, keys])?;
+        graph.mul(ones, columns)
     }
 }
 
@@ -114,8 +161,13 @@ impl Layer for DotProductAttention {
     fn forward(&self, graph: &mut Graph, inputs: &[Var], outputs: &mut Vec<Var>) -> Result<()> {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|&v| graph.shape(v)[1..].to_vec()).collect();
         let [query, _, _] = self.roles(&shapes)?;
+        let sequences = inputs.len() - usize::from(self.mask_input);
         let (q, v) = (inputs[0], inputs[1]);
-        let k = inputs.get(2).copied().unwrap_or(v);
+        let k = if sequences == 3 { inputs[2] } else { v };
+        let mask = match self.mask_input {
+            true => Some(self.full_mask(graph, inputs[sequences], query[0])?),
+            false => None,
+        };
         let width = query[1] / self.num_heads;
         let options = AttentionOptions {
             heads: self.num_heads,
@@ -124,7 +176,7 @@ impl Layer for DotProductAttention {
             dropout: 0.0,
             seed: 0,
         };
-        outputs.push(graph.attention(q, k, v, None, options)?);
+        outputs.push(graph.attention(q, k, v, mask, options)?);
         Ok(())
     }
 
@@ -133,6 +185,7 @@ impl Layer for DotProductAttention {
             "num_heads": self.num_heads,
             "scale": self.scale,
             "use_causal_mask": self.use_causal_mask,
+            "mask_input": self.mask_input,
         }))
     }
 }

@@ -96,6 +96,38 @@ pub(super) fn cumulative_sum(x: &Constant, axis: i64, (exclusive, reverse): (boo
     })
 }
 
+/// `Max` or `Min` of constants, broadcast as ONNX does (integers when all are).
+pub(super) fn extremum(op: &str, parts: &[std::rc::Rc<Constant>]) -> Result<Constant, String> {
+    let shapes: Vec<&[usize]> = parts.iter().map(|c| c.shape.as_slice()).collect();
+    let (shape, padded) = broadcast(&shapes)?;
+    let count: usize = shape.iter().product();
+    let pick = |n: usize, k: usize| source_index(&padded[k], &shape, n);
+    let integers: Option<Vec<&Vec<i64>>> = parts
+        .iter()
+        .map(|c| match &c.values {
+            Values::Int(v) => Some(v),
+            Values::Float(_) => None,
+        })
+        .collect();
+    if let Some(values) = integers {
+        let fold = |n: usize| {
+            let all = values.iter().enumerate().map(|(k, v)| v[pick(n, k)]);
+            if op == "Max" { all.max() } else { all.min() }.unwrap_or(0)
+        };
+        return Ok(Constant::int(shape.clone(), (0..count).map(fold).collect()));
+    }
+    let values: Vec<Vec<f32>> = parts.iter().map(|c| c.numbers("an input")).collect::<Result<_, _>>()?;
+    let fold = |n: usize| {
+        let all = values.iter().enumerate().map(|(k, v)| v[pick(n, k)]);
+        if op == "Max" {
+            all.fold(f32::NEG_INFINITY, f32::max)
+        } else {
+            all.fold(f32::INFINITY, f32::min)
+        }
+    };
+    Ok(Constant::float(shape.clone(), (0..count).map(fold).collect()))
+}
+
 /// `And`, `Or`, `Xor` of two boolean constants (non-zero is true).
 pub(super) fn logical(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
     let (shape, padded) = broadcast(&[&a.shape, &b.shape])?;
@@ -230,6 +262,25 @@ mod tests {
         assert_eq!(values(&compare("LessOrEqual", &ints(&[1], &[0]), &batch).unwrap()), [1]);
         assert!(compare("Less", &batch, &ints(&[1], &[4])).is_err());
         assert!(compare("Less", &ints(&[2], &[1, 2]), &ints(&[3], &[1, 2, 3])).is_err());
+    }
+
+    #[test]
+    fn max_and_min_broadcast_over_any_number_of_inputs() {
+        use std::rc::Rc;
+        let parts = [
+            Rc::new(ints(&[2, 1], &[1, 5])),
+            Rc::new(ints(&[3], &[0, 3, 6])),
+            Rc::new(ints(&[], &[2])),
+        ];
+        let max = extremum("Max", &parts).unwrap();
+        assert_eq!(max.shape, [2, 3]);
+        assert_eq!(values(&max), [2, 3, 6, 5, 5, 6]);
+        assert_eq!(values(&extremum("Min", &parts).unwrap()), [0, 1, 1, 0, 2, 2]);
+        let floats = [
+            Rc::new(Constant::float(vec![2], vec![0.5, -1.0])),
+            Rc::new(Constant::float(vec![1], vec![0.0])),
+        ];
+        assert_eq!(extremum("Max", &floats).unwrap().floats(), [0.5, 0.0]);
     }
 
     #[test]

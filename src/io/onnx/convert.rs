@@ -53,6 +53,9 @@ pub(super) enum Tensor {
     /// rows, ONNX `(N·d₁⋯dₖ, features)`, as GPT-2's `Conv1D` does before its product
     /// (`rows.rs`).
     Rows(Computed),
+    /// A tensor computed from a mask input, left out of the model until it meets attention
+    /// scores (`key_mask.rs`).
+    Mask(super::key_mask::MaskPart),
 }
 
 /// The parts of a time-major sequence `(steps, N, parts·width)` reshaped to `(steps, N, parts,
@@ -151,6 +154,8 @@ pub(super) struct Scores {
     /// Whether the batch is merged with the heads, ONNX `(N·heads, Tq, Tk)` (`bmm` of heads
     /// reshaped with the batch, as `nn.MultiheadAttention` computes the weights it returns).
     pub batch_merged: bool,
+    /// A model input masking the keys, `(N, Tk)`, 1 for a key to attend (`key_mask.rs`).
+    pub key_mask: Option<Computed>,
 }
 
 impl Scores {
@@ -437,8 +442,15 @@ impl Converter {
                 node.input(k).unwrap_or("")
             )),
             Tensor::Rows(_) => Err(format!(
-                "input {k} ('{}') is flattened together with the batch axis into rows (N·steps, features), which                  strata reads row by row only",
+                "input {k} ('{}') is flattened together with the batch axis into rows (N·steps, features), which \
+                 strata reads row by row only",
                 node.input(k).unwrap_or("")
+            )),
+            Tensor::Mask(part) => Err(format!(
+                "input {k} ('{}') is computed from the mask input '{}', which strata reads as an attention's \
+                 padding mask only",
+                node.input(k).unwrap_or(""),
+                part.cone.input
             )),
         }
     }

@@ -196,6 +196,12 @@ impl Emitter<'_> {
         config: &Value,
         inputs: &[(String, Vec<usize>)],
     ) -> Result<String> {
+        if config["mask_input"].as_bool() == Some(true) {
+            return Err(Error::Usage(format!(
+                "layer '{}' (DotProductAttention) takes a mask input, which ONNX export does not write yet",
+                layer.name()
+            )));
+        }
         let heads = config["num_heads"].as_u64().unwrap_or(1).max(1) as usize;
         let (query, value) = (&inputs[0], &inputs[1]);
         let key = inputs.get(2).unwrap_or(value);

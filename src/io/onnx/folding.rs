@@ -6,7 +6,7 @@ use super::convert::{Converter, Node, Tensor};
 use super::ops::{is_permutation, join, permute};
 use super::proto::{FLOAT, INT32, INT64};
 
-use super::constant_math::{compare, cumulative_sum, logical, power, unary};
+use super::constant_math::{compare, cumulative_sum, extremum, logical, power, unary};
 use super::tensors::{BATCH, BOOL, Constant, TensorReader, Values, batch_factor, batch_times};
 use std::rc::Rc;
 
@@ -52,6 +52,7 @@ impl Converter {
                 }
             }
             Tensor::StepsFlat(t) => vec![batch_multiple(batch, t.x.shape[0])?, t.x.shape[1] as i64],
+            Tensor::Mask(part) => self.mask_shape(&part.clone(), batch)?,
             Tensor::Rows(x) => {
                 let (features, leading) = x.shape.split_last().ok_or("rows without features")?;
                 vec![batch_multiple(batch, leading.iter().product())?, *features as i64]
@@ -64,7 +65,7 @@ impl Converter {
                 let per_sample = match computed {
                     Tensor::Computed(x) => x.shape.clone(),
                     Tensor::Heads(heads) if !heads.batch_merged => heads.shape(),
-                    Tensor::Heads(_) | Tensor::StepsFlat(_) | Tensor::Rows(_) => Vec::new(),
+                    Tensor::Heads(_) | Tensor::StepsFlat(_) | Tensor::Rows(_) | Tensor::Mask(_) => Vec::new(),
                     Tensor::Scores(scores) => scores.shape(),
                     Tensor::Constant(_) => Vec::new(),
                     Tensor::TimeMajor(_) => Vec::new(),
@@ -113,6 +114,7 @@ impl Converter {
             "Add" | "Sub" | "Mul" | "Div" | "Mod" => binary(op, &*input(0)?, &*input(1)?)?,
             "Gather" => gather(&*input(0)?, &*input(1)?, node.int("axis", 0))?,
             "GatherElements" => gather_elements(&*input(0)?, &*input(1)?, node.int("axis", 0))?,
+            "GatherND" if node.int("batch_dims", 0) == 0 => gather_nd(&*input(0)?, &*input(1)?)?,
             "Concat" => {
                 let parts: Vec<Rc<Constant>> = (0..node.proto.input.len()).map(input).collect::<Result<_, _>>()?;
                 concat(&parts, node.int("axis", 0))?
@@ -144,6 +146,10 @@ impl Converter {
             "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" => compare(op, &*input(0)?, &*input(1)?)?,
             "And" | "Or" | "Xor" => logical(op, &*input(0)?, &*input(1)?)?,
             "Pow" => power(&*input(0)?, &*input(1)?)?,
+            "Max" | "Min" => {
+                let parts: Vec<Rc<Constant>> = (0..node.proto.input.len()).map(input).collect::<Result<_, _>>()?;
+                extremum(op, &parts)?
+            }
             "CumSum" => {
                 let axis = input(1)?.ints("CumSum's axis")?;
                 let &[axis] = axis.as_slice() else {
@@ -568,6 +574,41 @@ fn gather(data: &Constant, indices: &Constant, axis: i64) -> Result<Constant, St
         .chain(&data.shape[axis + 1..])
         .copied()
         .collect();
+    Ok(match &data.values {
+        Values::Float(v) => Constant::float(shape, order.iter().map(|&k| v[k]).collect()),
+        Values::Int(v) => Constant::int(shape, order.iter().map(|&k| v[k]).collect()),
+    })
+}
+
+/// `GatherND` of constants (`batch_dims` 0): each row of `indices`' last axis picks one slice
+/// of `data` by its first coordinates (the index arithmetic of `transformers`' masks as
+/// torch.export writes them).
+fn gather_nd(data: &Constant, indices: &Constant) -> Result<Constant, String> {
+    let Some((&depth, rows)) = indices.shape.split_last() else {
+        return Err("GatherND's indices have no axes".into());
+    };
+    if depth == 0 || depth > data.shape.len() {
+        return Err(format!(
+            "GatherND by {depth} coordinates into data of shape {:?}",
+            data.shape
+        ));
+    }
+    let slice: usize = data.shape[depth..].iter().product();
+    let coordinates = indices.ints("GatherND's indices")?;
+    let mut order = Vec::with_capacity(coordinates.len() / depth * slice);
+    for point in coordinates.chunks(depth) {
+        let mut at = 0usize;
+        for (&i, &size) in point.iter().zip(&data.shape) {
+            let j = if i < 0 { i + size as i64 } else { i };
+            let j = usize::try_from(j)
+                .ok()
+                .filter(|&j| j < size)
+                .ok_or_else(|| format!("index {i} is out of range for {size}"))?;
+            at = at * size + j;
+        }
+        order.extend(at * slice..(at + 1) * slice);
+    }
+    let shape: Vec<usize> = rows.iter().chain(&data.shape[depth..]).copied().collect();
     Ok(match &data.values {
         Values::Float(v) => Constant::float(shape, order.iter().map(|&k| v[k]).collect()),
         Values::Int(v) => Constant::int(shape, order.iter().map(|&k| v[k]).collect()),

@@ -10,6 +10,7 @@
 //! made real (a `Reshape`); scores read by anything else are an error naming the node.
 
 use super::convert::{Computed, Converter, HeadAxis, Heads, Node, Scores, Tensor, TimeMajor};
+use super::key_mask::{MaskPart, MaskUse};
 use super::proto::FLOAT;
 use super::tensors::{BATCH, Constant, Values};
 use serde_json::json;
@@ -105,6 +106,35 @@ impl Converter {
             | ("Add", [Some(Tensor::Constant(mask)), Some(Tensor::Scores(scores))]) => {
                 Some(Tensor::Scores(masked(scores, mask)?))
             }
+            // A mask computed from a model input (Hugging Face's `attention_mask`).
+            ("Add", [Some(Tensor::Scores(scores)), Some(Tensor::Mask(part))])
+            | ("Add", [Some(Tensor::Mask(part)), Some(Tensor::Scores(scores))]) => {
+                Some(Tensor::Scores(self.input_masked(scores, part, MaskUse::Added)?))
+            }
+            (
+                "Where",
+                [
+                    Some(Tensor::Mask(part)),
+                    Some(Tensor::Scores(scores)),
+                    Some(Tensor::Constant(fill)),
+                ],
+            ) if is_left_out(fill) => Some(Tensor::Scores(self.input_masked(
+                scores,
+                part,
+                MaskUse::KeepsWhereTrue,
+            )?)),
+            (
+                "Where",
+                [
+                    Some(Tensor::Mask(part)),
+                    Some(Tensor::Constant(fill)),
+                    Some(Tensor::Scores(scores)),
+                ],
+            ) if is_left_out(fill) => Some(Tensor::Scores(self.input_masked(
+                scores,
+                part,
+                MaskUse::KeepsWhereFalse,
+            )?)),
             ("Softmax", [Some(Tensor::Scores(scores))]) => Some(Tensor::Scores(softmax(node, scores)?)),
             // A mask by a constant condition of one value (`masked_fill` by a mask of all
             // tokens, as DistilBERT writes it): the operand it picks.
@@ -146,6 +176,34 @@ impl Converter {
         })
     }
 
+    /// Scores masked by a model input: the attention takes the input as its key mask (and is
+    /// causal when the mask also leaves out the keys after each query).
+    fn input_masked(&mut self, scores: &Scores, part: &MaskPart, used: MaskUse) -> Result<Scores, String> {
+        if scores.softmax || scores.key_mask.is_some() || scores.batch_merged {
+            return Err(format!(
+                "masks attention scores by '{}' after their Softmax, a second time, or with the batch merged into \
+                 the heads",
+                part.tensor
+            ));
+        }
+        let shape = [scores.heads, scores.query.shape[0], scores.key.shape[0]];
+        let causal = self.padding_mask(part, used, shape)?;
+        let mask = match self.tensors.get(&part.cone.input) {
+            Some(Tensor::Computed(mask)) if mask.shape == [part.cone.steps] => mask.clone(),
+            _ => {
+                return Err(format!(
+                    "the mask input '{}' is not a model input (N, steps)",
+                    part.cone.input
+                ));
+            }
+        };
+        Ok(Scores {
+            causal: scores.causal || causal,
+            key_mask: Some(mask),
+            ..scores.clone()
+        })
+    }
+
     /// The attention layer: `DotProductAttention` on the queries, values and keys; its output
     /// `(N, Tq, heads·width)` is recorded as heads first, as the graph's `MatMul` gives it.
     fn attend(&mut self, node: &Node, scores: &Scores, values: &Heads) -> Result<Tensor, String> {
@@ -168,8 +226,10 @@ impl Converter {
             "num_heads": scores.heads,
             "scale": scores.scale,
             "use_causal_mask": scores.causal,
+            "mask_input": scores.key_mask.is_some(),
         });
-        let inputs = [&scores.query, &values.x, &scores.key];
+        let mut inputs = vec![&scores.query, &values.x, &scores.key];
+        inputs.extend(scores.key_mask.as_ref());
         let (source, shape, layer) = self.add_layer(node.proto, "", "DotProductAttention", config, &inputs, vec![])?;
         let x = Computed {
             source,
@@ -395,6 +455,7 @@ fn scores(query: &Heads, key: &Heads) -> Result<Scores, String> {
         causal: false,
         softmax: false,
         batch_merged: query.batch_merged,
+        key_mask: None,
     })
 }
 
@@ -464,6 +525,11 @@ fn filled_mask(condition: &Constant, fill: &Constant, kept: bool) -> Result<Cons
         .map(|&c| if (c != 0.0) == kept { 0.0 } else { fill })
         .collect();
     Ok(Constant::float(condition.shape.clone(), values))
+}
+
+/// Whether `fill` is one number that leaves a score out when put in its place.
+fn is_left_out(fill: &Constant) -> bool {
+    matches!(fill.floats().as_slice(), &[v] if v <= LEFT_OUT)
 }
 
 /// The softmax of scores, over the keys (the last axis).

@@ -17,6 +17,7 @@
 //! and taken as it is. Integer inputs are token ids, which strata takes as floats.
 
 use super::convert::{Computed, Converter, Node, Tensor};
+use super::key_mask::{MaskPart, mask_inputs};
 use super::ops::IMPORTABLE_OPS;
 use super::proto::{DimensionValue, FLOAT, GraphProto, INT32, INT64, ModelProto, NodeProto};
 use super::tensors::TensorReader;
@@ -73,9 +74,20 @@ fn import(bytes: &[u8], path: &Path, has_file: bool) -> Result<Model> {
     let order = node_order(graph).map_err(fail)?;
     let mut reader = TensorReader::new(path, has_file)?;
     let (mut converter, input_shapes) = start(graph, &mut reader).map_err(fail)?;
+    let masks = mask_inputs(graph, &order, &input_shapes_by_name(graph, &input_shapes), opset);
     for &k in &order {
         let proto = &graph.node[k];
         let node = Node { proto, opset };
+        if let Some(cone) = masks.skipped.get(&k) {
+            for output in proto.output.iter().filter(|o| !o.is_empty()) {
+                let part = MaskPart {
+                    cone: cone.clone(),
+                    tensor: output.clone(),
+                };
+                converter.tensors.insert(output.clone(), Tensor::Mask(part));
+            }
+            continue;
+        }
         // `Split` and the recurrent operators make several tensors; every other operator one
         // (its first output).
         let made = match proto.op_type.as_str() {
@@ -92,6 +104,19 @@ fn import(bytes: &[u8], path: &Path, has_file: bool) -> Result<Model> {
     }
     let outputs = outputs(&converter, graph).map_err(fail)?;
     assemble(converter, input_shapes, outputs, graph, path)
+}
+
+/// Each graph input's per-sample shape (`shapes` in the order of the inputs that are not
+/// initializers).
+fn input_shapes_by_name(graph: &GraphProto, shapes: &[Vec<usize>]) -> HashMap<String, Vec<usize>> {
+    let initialized: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    graph
+        .input
+        .iter()
+        .filter(|i| !initialized.contains(i.name.as_str()))
+        .zip(shapes)
+        .map(|(i, shape)| (i.name.clone(), shape.clone()))
+        .collect()
 }
 
 /// Refuses a graph with operators import does not read, naming each (type, node, opset).
@@ -380,7 +405,11 @@ fn channels_last_images(graph: &GraphProto) -> HashSet<&str> {
 }
 
 /// One node's result.
-fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) -> std::result::Result<Tensor, String> {
+pub(super) fn convert(
+    converter: &mut Converter,
+    node: &Node,
+    reader: &mut TensorReader,
+) -> std::result::Result<Tensor, String> {
     let op = node.proto.op_type.as_str();
     match op {
         "Constant" => return converter.constant_node(node, reader),
@@ -487,7 +516,7 @@ fn outputs(converter: &Converter, graph: &GraphProto) -> std::result::Result<Vec
         let x = match converter.tensor(name)? {
             Tensor::Computed(x) => x,
             Tensor::Constant(_) => return Err(format!("output '{name}' is a constant; strata's outputs are computed")),
-            Tensor::Flat(_) | Tensor::Indices(_) | Tensor::Rows(_) => {
+            Tensor::Flat(_) | Tensor::Indices(_) | Tensor::Rows(_) | Tensor::Mask(_) => {
                 return Err(format!(
                     "output '{name}' is flattened together with its batch axis or computed from the batch size"
                 ));

@@ -12,7 +12,8 @@
 //! reads and orders the graph, `fusion.rs` rewrites patterns of nodes as one (`fused_activations.rs` GELU, softsign),
 //! `tensors.rs` decodes weights, `convert.rs` holds the state and layouts, `ops.rs`,
 //! `activations.rs` and `sequence.rs` map operators to layers (`reduce.rs` reductions, `selection.rs` splits, slices
-//! and channel shuffles), `heads.rs` reads attention, `recurrent.rs` recurrent operators, `resize.rs` upsampling, `strided.rs` torch.export's
+//! and channel shuffles), `heads.rs` reads attention, `recurrent.rs` recurrent operators, `resize.rs` upsampling, `key_mask.rs` an attention mask given as an input (Hugging Face's
+//! `attention_mask`), `strided.rs` torch.export's
 //! `as_strided` (a tensor flattened with its batch axis and gathered back), `rows.rs` a sequence
 //! flattened with its batch into rows for a product (GPT-2's `Conv1D`) and `folding.rs`
 //! computes constant operators (`constant_math.rs` the element-wise ones).
@@ -36,6 +37,7 @@ mod fused_activations;
 mod fusion;
 mod heads;
 mod import;
+mod key_mask;
 mod layers;
 mod ops;
 pub mod proto;

@@ -85,6 +85,7 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "Expand",
     "Sqrt",
     "GatherElements",
+    "GatherND",
     "Mod",
     "ReduceMean",
     "ReduceMax",
@@ -510,7 +511,14 @@ impl Converter {
             (Tensor::Computed(x), Tensor::Constant(c)) => self.with_constant(node, x, &c, false),
             (Tensor::Constant(c), Tensor::Computed(x)) => self.with_constant(node, x, &c, true),
             (Tensor::Constant(_), Tensor::Constant(_)) => unreachable_fold(),
-            _ => Err("reads attention heads or scores as an ordinary operand".into()),
+            // The operand that is neither computed nor constant says what it is.
+            (a, _) => {
+                let odd = usize::from(matches!(a, Tensor::Computed(_) | Tensor::Constant(_)));
+                Err(self
+                    .computed(node, odd)
+                    .err()
+                    .unwrap_or_else(|| "reads an operand strata cannot add".into()))
+            }
         }
     }
 
