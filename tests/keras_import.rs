@@ -114,6 +114,20 @@ fn a_sequence_of_any_length_matches_keras() {
     assert_eq!(model.count_params(), 40 + 4 * 3 * (4 + 3 + 1) + 8);
 }
 
+/// Keras 3's `RMSNormalization` (its `scale` drawn at random) and `ZeroPadding1D` before a
+/// "valid" `Conv1D`.
+#[test]
+fn rms_normalization_and_zero_padding_1d_match_keras() {
+    let model = assert_matches_keras("rms_padding");
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert!(
+        classes.contains(&"RMSNormalization") && classes.contains(&"ZeroPadding1D"),
+        "{classes:?}"
+    );
+    // Embedding(10, 4), Conv1D(3, 3), RMSNormalization's scale (3), Dense(2).
+    assert_eq!(model.count_params(), 40 + 3 * 4 * 3 + 3 + 3 + 3 * 2 + 2);
+}
+
 #[test]
 fn lstm_matches_keras() {
     // Keras keeps a recurrent layer's weights in its cell (layers/lstm/cell/vars/0..2).

@@ -1,6 +1,7 @@
 //! The layers the classic Keras programs use beyond the core ones: `Softmax`, `LeakyReLU`,
 //! `ELU`, `PReLU`, `Identity`, `Masking`, `RepeatVector`, `AveragePooling1D`,
-//! `GlobalMaxPooling1D`, `SpatialDropout1D`: hand-computed values and gradient checks.
+//! `GlobalMaxPooling1D`, `SpatialDropout1D`, `RMSNormalization`, `ZeroPadding1D`: hand-computed
+//! values and gradient checks.
 //! (Their Keras parity is in `tests/keras_import.rs`.)
 
 mod common;
@@ -9,8 +10,8 @@ use common::{TOLERANCE, assert_close, boxed, layer_gradient_error, run_layers, u
 use serde_json::json;
 use strata::autograd::{Graph, ParamStore, Tape};
 use strata::layers::{
-    AveragePooling1D, ClassToken, ELU, GlobalMaxPooling1D, Identity, LeakyReLU, Masking, PReLU, RepeatVector, Softmax,
-    SpatialDropout1D,
+    AveragePooling1D, ClassToken, ELU, GlobalMaxPooling1D, Identity, LeakyReLU, Masking, PReLU, RMSNormalization,
+    RepeatVector, Softmax, SpatialDropout1D, ZeroPadding1D,
 };
 use strata::prelude::*;
 
@@ -297,4 +298,50 @@ fn reshape_infers_one_size_as_kerass_minus_one() {
         .unwrap()
         .to_string();
     assert!(message.contains("at most one -1"), "{message}");
+}
+
+#[test]
+fn rms_normalization_divides_by_the_root_mean_square_and_scales() {
+    // Rows (3, 4) and (1, -1) of two samples' sequences: mean squares 12.5 and 1.
+    let x = rows(&[1, 2, 2], &[3.0, 4.0, 1.0, -1.0]);
+    let epsilon = 1e-6f32;
+    let (y, weights) = run_layers(vec![boxed(RMSNormalization::new())], &x, false);
+    let (a, b) = ((12.5f32 + epsilon).sqrt(), (1.0f32 + epsilon).sqrt());
+    assert_close(
+        y.data(),
+        &[3.0 / a, 4.0 / a, 1.0 / b, -1.0 / b],
+        1e-6,
+        "RMSNormalization",
+    );
+    assert_eq!(weights[0].data(), &[1.0, 1.0], "scale starts at 1");
+    let error = layer_gradient_error(vec![boxed(RMSNormalization::new().epsilon(0.1))], x.clone(), |params| {
+        let scale = params.ids().next().unwrap();
+        *params.value_mut(scale) = rows(&[2], &[0.7, -1.3]);
+    });
+    assert!(error < TOLERANCE, "RMSNormalization: gradient error {error}");
+    let layer = strata::layers::from_config("RMSNormalization", &json!({"name": "norm", "epsilon": 1e-5})).unwrap();
+    assert_eq!(layer.config()["epsilon"].as_f64().map(|e| e as f32), Some(1e-5));
+    let err = strata::layers::from_config("RMSNormalization", &json!({"axis": 1})).unwrap();
+    assert!(err.output_shapes(&[vec![3, 4]]).is_err());
+}
+
+#[test]
+fn zero_padding_1d_adds_zero_steps_at_both_ends() {
+    let x = rows(&[1, 2, 2], &[1.0, 2.0, 3.0, 4.0]);
+    let y = run_layers(vec![boxed(ZeroPadding1D::new(1, 2))], &x, false).0;
+    assert_eq!(y.shape(), &[1, 5, 2]);
+    assert_eq!(y.data(), &[0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]);
+    let error = layer_gradient_error(vec![boxed(ZeroPadding1D::new(2, 1))], x.clone(), |_| {});
+    assert!(error < TOLERANCE, "ZeroPadding1D: gradient error {error}");
+    // Keras's forms: one number for both ends, or a pair.
+    let both = strata::layers::from_config("ZeroPadding1D", &json!({"padding": 3})).unwrap();
+    assert_eq!(both.output_shapes(&[vec![4, 2]]).unwrap(), [vec![10, 2]]);
+    let pair = strata::layers::from_config("ZeroPadding1D", &json!({"padding": [0, 2]})).unwrap();
+    assert_eq!(pair.config()["padding"], json!([0, 2]));
+    let err = strata::layers::from_config("ZeroPadding1D", &json!({"padding": -1}))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("padding"), "{err}");
+    let err = both.output_shapes(&[vec![4, 2, 1]]).unwrap_err();
+    assert!(err.to_string().contains("(None, 4, 2, 1)"), "{err}");
 }

@@ -163,6 +163,21 @@ fn one_dimensional_convolutions_match_onnx_runtime() {
 }
 
 #[test]
+fn causal_convolutions_padded_by_f_pad_match_onnx_runtime() {
+    // A TCN's causal Conv1d: `F.pad(x, (k - 1, 0))` of an (N, C, L) sequence, a `Pad` of its
+    // steps, is a ZeroPadding1D before a "valid" Conv1D (both exporters).
+    for name in ["causal_conv1d", "causal_conv1d_dynamo"] {
+        let model = check_parity(&fixture(""), name, 1e-5);
+        let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+        assert_eq!(
+            classes.iter().filter(|c| **c == "ZeroPadding1D").count(),
+            2,
+            "{name}: {classes:?}"
+        );
+    }
+}
+
+#[test]
 fn pytorchs_other_activations_match_onnx_runtime() {
     // PRelu (a slope per channel, one slope), Mish (opset 18's, or softplus-tanh-mul), Elu,
     // Selu, Softplus (with torch.export's threshold guard), Softsign (or |x| written out),

@@ -145,6 +145,16 @@ def open_length_models():
     ), None
 
 
+def newer_layers():
+    """Keras 3's `RMSNormalization` and `ZeroPadding1D` on a short token sequence, drawn last
+    so the other fixtures' files stay the same."""
+    yield "rms_padding", keras.Sequential(
+        [keras.Input((6,)), layers.Embedding(10, 4), layers.ZeroPadding1D((2, 1)), layers.Conv1D(3, 3),
+         layers.RMSNormalization(epsilon=1e-5), layers.GlobalAveragePooling1D(), layers.Dense(2)],
+        name="rms_padding",
+    ), None
+
+
 def write_hdf5_layouts():
     """hdf5_layouts.h5: datasets in layouts and types Keras does not write, for the reader's
     tests: one it reads (compact) and ones it must refuse by name."""
@@ -248,7 +258,7 @@ def main(only=None):
         write_hdf5_layouts()
     rng = np.random.default_rng(0)
     for name, model, compile_args in [*models(), *sequence_models(), *application_blocks(), *more_layers(), *shared_nested(),
-                                     *open_length_models()]:
+                                     *open_length_models(), *newer_layers()]:
         # Random everything, moving variances kept positive.
         model.set_weights([rng.uniform(0.1 if "variance" in w.path else -1.0, 1.0, w.shape) for w in model.weights])
         if compile_args:

@@ -321,6 +321,7 @@ COMMITTED = [
     ("hf_gpt2_lm", "dynamo", 18),
     ("hf_opt_lm", "ts", 17),
     ("hf_gpt_neo_global_lm", "ts", 17),
+    ("hf_mobilebert", "ts", 17),
 ]
 
 # Hugging Face models with an attention mask input (`write_masked`), each with both exporters.

@@ -156,6 +156,23 @@ class Conv1dNet(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class CausalConv1d(nn.Module):
+    """A temporal convolution network's causal convolutions (WaveNet, TCN): each input padded
+    on the left by `F.pad` (kernel - 1) · dilation steps, then a "valid" `Conv1d`; the last
+    step to a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv1d(3, 6, 3)
+        self.b = nn.Conv1d(6, 6, 3, dilation=2)
+        self.fc = nn.Linear(6, 2)
+
+    def forward(self, x):
+        x = torch.relu(self.a(F.pad(x, (2, 0))))
+        x = torch.relu(self.b(F.pad(x, (4, 0))))
+        return self.fc(x[:, :, -1])
+
+
 def tiny_bert(attention, classifier=False):
     """A Hugging Face BERT encoder with random weights: hidden 32, 4 heads, 2 layers, 16 tokens;
     `attention` "eager" (explicit MatMul / Softmax) or "sdpa" (PyTorch's fused attention as
@@ -632,6 +649,9 @@ def main():
                                                 tokens=20),
         "causal_self_attention_dynamo": lambda: export(CausalSelfAttention(), (2, 8), folder,
                                                        "causal_self_attention_dynamo", dynamo=True, tokens=20),
+        "causal_conv1d": lambda: export(CausalConv1d(), (2, 3, 10), folder, "causal_conv1d"),
+        "causal_conv1d_dynamo": lambda: export(CausalConv1d(), (2, 3, 10), folder, "causal_conv1d_dynamo",
+                                               dynamo=True),
         "upsampling": lambda: export(Upsampling(), (2, 3, 4, 4), folder, "upsampling"),
         "upsampling_dynamo": lambda: export(Upsampling(), (2, 3, 4, 4), folder, "upsampling_dynamo", dynamo=True),
         "time_major_tagger": lambda: export(TimeMajorTagger(), (2, 7), folder, "time_major_tagger", tokens=30),

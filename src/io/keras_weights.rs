@@ -249,7 +249,7 @@ fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> 
         // Normalization layers hold (C,) vectors, C being the input's last axis.
         if matches!(
             layer.class,
-            "BatchNormalization" | "LayerNormalization" | "Normalization"
+            "BatchNormalization" | "LayerNormalization" | "RMSNormalization" | "Normalization"
         ) {
             let axis = match config.get("axis") {
                 Some(Value::Array(items)) if items.len() == 1 => items[0].as_i64(),

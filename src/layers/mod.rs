@@ -38,6 +38,7 @@ mod merge;
 mod multi_head_attention;
 mod normalization;
 mod padding;
+mod padding1d;
 mod pooling;
 mod position;
 mod position_ids;
@@ -49,6 +50,7 @@ mod relu;
 mod repeat_vector;
 mod rescaling;
 mod reshape;
+mod rms_normalization;
 mod softmax;
 mod standardize;
 mod upsampling;
@@ -79,6 +81,7 @@ pub use merge::{Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Su
 pub use multi_head_attention::MultiHeadAttention;
 pub use normalization::{BatchNormalization, LayerNormalization};
 pub use padding::{Cropping2D, IntoSides, ZeroPadding2D};
+pub use padding1d::ZeroPadding1D;
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
     MaxPooling2D, Pooling,
@@ -95,6 +98,7 @@ pub use relu::ReLU;
 pub use repeat_vector::RepeatVector;
 pub use rescaling::{Rescale, Rescaling};
 pub use reshape::Reshape;
+pub use rms_normalization::RMSNormalization;
 pub use softmax::Softmax;
 pub use standardize::Normalization;
 pub use upsampling::UpSampling2D;

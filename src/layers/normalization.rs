@@ -98,7 +98,7 @@ fn affine_params(
 }
 
 /// An error unless `epsilon` is a finite number above 0.
-fn check_epsilon(layer: &str, epsilon: f32) -> Result<()> {
+pub(crate) fn check_epsilon(layer: &str, epsilon: f32) -> Result<()> {
     if !(epsilon.is_finite() && epsilon > 0.0) {
         return Err(Error::invalid(
             "epsilon",
@@ -120,7 +120,7 @@ fn affine_shapes(args: &LayerArgs, features: usize, scale: bool, center: bool) -
 }
 
 /// The error for an input with no feature axis to normalize.
-fn no_features(layer: &str, input_shape: &[usize]) -> Error {
+pub(crate) fn no_features(layer: &str, input_shape: &[usize]) -> Error {
     Error::LayerShape {
         layer: layer.to_string(),
         expected: "(None, ..., features) with at least one feature axis".into(),

@@ -9,9 +9,10 @@ use super::{
     Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, ClassToken, Conv2D, Conv2DTranspose,
     Cropping1D, Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, ELU, Embedding, Flatten, GRU,
     GlobalAveragePooling1D, Identity, Input, LSTM, Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge,
-    MultiHeadAttention, NoiseLayer, Normalization, PReLU, Pooling, PositionEmbedding, PositionIds, RandomContrast,
-    RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, RepeatVector, Rescaling, Reshape,
-    Reversible, SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D, keys,
+    MultiHeadAttention, NoiseLayer, Normalization, PReLU, Pooling, PositionEmbedding, PositionIds, RMSNormalization,
+    RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, RepeatVector,
+    Rescaling, Reshape, Reversible, SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D,
+    ZeroPadding1D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -103,6 +104,7 @@ pub const REGISTRY: &[Registered] = &[
     entry("ZeroPadding2D", "Reshaping", |c| boxed(ZeroPadding2D::from_config(c))).positional(&["padding"]),
     entry("Cropping2D", "Reshaping", |c| boxed(Cropping2D::from_config(c))).positional(&["cropping"]),
     entry("Cropping1D", "Reshaping", |c| boxed(Cropping1D::from_config(c))).positional(&["cropping"]),
+    entry("ZeroPadding1D", "Reshaping", |c| boxed(ZeroPadding1D::from_config(c))).positional(&["padding"]),
     entry("UpSampling2D", "Reshaping", |c| boxed(UpSampling2D::from_config(c))).positional(&["size"]),
     entry("Conv2D", "Convolution", |c| boxed(Conv2D::from_config(c, 2))).positional(&[
         "filters",
@@ -178,6 +180,10 @@ pub const REGISTRY: &[Registered] = &[
     .positional(&["axis"]),
     entry("LayerNormalization", "Normalization", |c| {
         boxed(LayerNormalization::from_config(c))
+    })
+    .positional(&["axis"]),
+    entry("RMSNormalization", "Normalization", |c| {
+        boxed(RMSNormalization::from_config(c))
     })
     .positional(&["axis"]),
     entry("Add", "Merging", |c| boxed(Merge::from_config("Add", c))).not_in_head(MERGE),

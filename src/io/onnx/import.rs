@@ -366,20 +366,27 @@ fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(
     Ok((converter, strata_shapes))
 }
 
-/// The graph inputs a 1-D convolution reads (`Conv` with a three-axis kernel): sequences
-/// `(N, C, L)` that strata takes channels-last, `(N, L, C)`, as its `Conv1D` needs.
+/// The graph inputs a 1-D convolution reads (`Conv` with a three-axis kernel), directly or
+/// through a `Pad` (a causal convolution's `F.pad`): sequences `(N, C, L)` that strata takes
+/// channels-last, `(N, L, C)`, as its `Conv1D` needs.
 fn convolved_sequences(graph: &GraphProto) -> HashSet<&str> {
     let kernels: HashMap<&str, usize> = graph
         .initializer
         .iter()
         .map(|t| (t.name.as_str(), t.dims.len()))
         .collect();
-    graph
+    let convolved: HashSet<&str> = graph
         .node
         .iter()
         .filter(|n| n.op_type == "Conv" && n.input.get(1).and_then(|w| kernels.get(w.as_str())) == Some(&3))
         .filter_map(|n| n.input.first().map(String::as_str))
-        .collect()
+        .collect();
+    let padded = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Pad" && n.output.first().is_some_and(|o| convolved.contains(o.as_str())))
+        .filter_map(|n| n.input.first().map(String::as_str));
+    convolved.iter().copied().chain(padded).collect()
 }
 
 /// The graph inputs of three axes per sample that are channels-last images already: every

@@ -834,7 +834,6 @@ impl Converter {
 
     /// `Pad` with zeros on the height and width of an image: `ZeroPadding2D`.
     pub(super) fn pad(&mut self, node: &Node) -> Result<Tensor, String> {
-        let x = self.image(node, 0)?;
         let mode = node.string("mode").unwrap_or_else(|| "constant".into());
         let pads = self.ints_input_or_attribute(node, 1, "pads")?.ok_or("has no pads")?;
         let value = match self.optional_constant(node, 2, "constant_value")? {
@@ -844,6 +843,11 @@ impl Converter {
         if node.input(3).is_some() {
             return Err("Pad with axes is not supported".into());
         }
+        let sequence = self.computed(node, 0)?;
+        if sequence.shape.len() == 2 && mode == "constant" && value == 0.0 {
+            return self.pad_sequence(node, sequence, &pads);
+        }
+        let x = self.image(node, 0)?;
         if mode != "constant" || value != 0.0 || pads.len() != 8 {
             return Err(format!(
                 "strata pads images with zeros only (mode {mode}, value {value}, pads {pads:?})"
@@ -865,6 +869,39 @@ impl Converter {
         ]);
         let (y, _) = self.pad_explicitly(node, x, &padding)?;
         Ok(Tensor::Computed(y))
+    }
+
+    /// `Pad` with zeros of a sequence's steps: batch-first `(N, steps, features)` or a 1-D
+    /// convolution's `(N, C, L)` (held channels-last): a `ZeroPadding1D`.
+    fn pad_sequence(&mut self, node: &Node, x: Computed, pads: &[i64]) -> Result<Tensor, String> {
+        let steps_axis = match (x.same_order(), x.is_channels_last_sequence()) {
+            (true, _) => 1,
+            (_, true) => 2,
+            _ => return Err("pads a sequence strata holds in another order".into()),
+        };
+        let [_, _, _, _, _, _] = pads else {
+            return Err(format!(
+                "pads {pads:?} do not fit a sequence of three axes (N, steps, features)"
+            ));
+        };
+        let padded = |axis: usize| pads[axis] != 0 || pads[axis + 3] != 0;
+        let other = 3 - steps_axis;
+        if padded(0) || padded(other) || pads.iter().any(|&p| !(0..=1 << 20).contains(&p)) {
+            return Err(format!(
+                "pads {pads:?}: strata pads a sequence's steps only, by sizes not below 0"
+            ));
+        }
+        let (start, end) = (pads[steps_axis] as usize, pads[steps_axis + 3] as usize);
+        let config = json!({ "padding": [start, end] });
+        let (source, _, layer) = self.add_layer(node.proto, "", "ZeroPadding1D", config, &[&x], vec![])?;
+        let mut shape = x.shape.clone();
+        shape[steps_axis - 1] += start + end;
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape,
+            layer: Some(layer),
+            ..x
+        }))
     }
 
     /// A strata `Reshape` of `x` to ONNX shape `target`, held in strata's order `axes` (strata's

@@ -101,10 +101,12 @@ impl Converter {
         } else {
             axis
         };
-        if axis != 1 {
+        // A 1-D convolution's (N, C, L), held channels-last, has its steps on axis 2.
+        let steps_axis = if x.is_channels_last_sequence() { 2 } else { 1 };
+        if axis != steps_axis {
             return Err(format!(
                 "gathers along axis {axis} of ONNX shape (N, {}): strata reads one step of a sequence (N, steps, \
-                 features)",
+                 features) or (N, channels, steps)",
                 join(&x.shape)
             ));
         }
@@ -117,14 +119,15 @@ impl Converter {
     pub(super) fn step_of(&mut self, node: &Node, x: Computed, index: &Constant) -> Result<Tensor, String> {
         let picks = index.ints("Gather's indices")?;
         let sequence = x.shape.len() == 2 && x.axes == [0, 1] && x.order.is_none();
-        if !sequence || picks.len() != 1 || index.shape.len() > 1 {
+        let steps_axis = usize::from(x.is_channels_last_sequence());
+        if !(sequence || x.is_channels_last_sequence()) || picks.len() != 1 || index.shape.len() > 1 {
             return Err(format!(
                 "gathers indices {picks:?} from ONNX shape (N, {}): strata reads one step of a sequence (N, steps, \
                  features)",
                 join(&x.shape)
             ));
         }
-        let steps = x.shape[0] as i64;
+        let steps = x.shape[steps_axis] as i64;
         let step = if picks[0] < 0 { picks[0] + steps } else { picks[0] };
         if !(0..steps).contains(&step) {
             return Err(format!("index {} is out of range for {steps} steps", picks[0]));
@@ -133,13 +136,13 @@ impl Converter {
         let (source, shape, layer) = self.add_layer(node.proto, "", "Cropping1D", config, &[&x], vec![])?;
         let cropped = Computed {
             source,
-            shape,
+            shape: super::convert::onnx_shape(&shape, &x.axes),
             layer: Some(layer),
             ..x
         };
         match index.shape.is_empty() {
             true => {
-                let width = cropped.shape[1];
+                let width = cropped.shape[1 - steps_axis];
                 self.reshape_computed(node, cropped, vec![width])
             }
             false => Ok(Tensor::Computed(cropped)),
@@ -252,8 +255,9 @@ impl Converter {
         })
     }
 
-    /// `Conv` on a sequence `(N, C, L)` held channels-last: `Conv1D` ("valid", "same" or
-    /// "causal" padding; groups as in [`Converter::conv`]).
+    /// `Conv` on a sequence `(N, C, L)` held channels-last: `Conv1D` ("valid" or "same"
+    /// padding, other pads — a causal convolution's `[span - 1, 0]` — a `ZeroPadding1D` before
+    /// a "valid" one; groups as in [`Converter::conv`]).
     pub(super) fn conv1d(&mut self, node: &Node, w: &Constant) -> Result<Tensor, String> {
         let x = self.computed(node, 0)?;
         if !x.is_channels_last_sequence() {
@@ -295,15 +299,28 @@ impl Converter {
         let total = ((length.div_ceil(stride).max(1) - 1) * stride + span).saturating_sub(length);
         let same = [total as i64 / 2, (total - total / 2) as i64];
         let pads = node.ints("pads").unwrap_or_else(|| vec![0, 0]);
-        let padding = match node.string("auto_pad").as_deref().unwrap_or("NOTSET") {
-            "VALID" => "valid",
-            "SAME_UPPER" => "same",
-            "NOTSET" | "" if pads == [0, 0] => "valid",
-            "NOTSET" | "" if pads == same => "same",
-            "NOTSET" | "" if pads == [span as i64 - 1, 0] && stride == 1 => "causal",
+        let explicit = pads.len() == 2 && pads.iter().all(|p| (0..=1 << 20).contains(p));
+        let (padding, x) = match node.string("auto_pad").as_deref().unwrap_or("NOTSET") {
+            "VALID" => ("valid", x),
+            "SAME_UPPER" => ("same", x),
+            "NOTSET" | "" if pads == [0, 0] => ("valid", x),
+            "NOTSET" | "" if pads == same => ("same", x),
+            "NOTSET" | "" if explicit => {
+                let config = json!({ "padding": [pads[0], pads[1]] });
+                let (source, shape, layer) =
+                    self.add_layer(node.proto, "_pad", "ZeroPadding1D", config, &[&x], vec![])?;
+                let padded = Computed {
+                    source,
+                    shape: super::convert::onnx_shape(&shape, &x.axes),
+                    layer: Some(layer),
+                    ..x
+                };
+                ("valid", padded)
+            }
             other => {
                 return Err(format!(
-                    "pads {pads:?} (auto_pad {other}): strata's Conv1D pads as \"valid\", \"same\" or \"causal\""
+                    "pads {pads:?} (auto_pad {other}): strata's Conv1D pads as \"valid\" or \"same\", or after explicit \
+                     zeros"
                 ));
             }
         };
