@@ -128,6 +128,15 @@ fn rms_normalization_and_zero_padding_1d_match_keras() {
     assert_eq!(model.count_params(), 40 + 3 * 4 * 3 + 3 + 3 + 3 * 2 + 2);
 }
 
+/// `Conv1D(padding="causal")`: zeros before each sequence only, `(kernel - 1) · dilation` of
+/// them, dilated and strided.
+#[test]
+fn causal_1d_convolutions_match_keras() {
+    let model = assert_matches_keras("causal_conv1d");
+    assert_eq!(model.output_shape(), Some(&[5, 2][..]));
+    assert_eq!(model.layers()[1].config()["padding"], "causal");
+}
+
 #[test]
 fn lstm_matches_keras() {
     // Keras keeps a recurrent layer's weights in its cell (layers/lstm/cell/vars/0..2).

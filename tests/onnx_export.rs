@@ -392,3 +392,41 @@ fn a_shared_layer_giving_two_outputs_gets_two_output_names() {
     // Both calls read the one set of weights.
     assert_eq!(graph.initializer.len(), 2);
 }
+
+#[test]
+fn a_causal_conv1d_pads_before_the_sequence_only() {
+    // Keras's Conv1D(padding="causal"): (kernel - 1) · dilation zeros before each sequence.
+    let mut model = strata::load_model(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/keras/causal_conv1d.keras"
+    ))
+    .unwrap();
+    let proto = exported(&model, "causal");
+    let convs: Vec<&NodeProto> = proto
+        .graph
+        .as_ref()
+        .unwrap()
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Conv")
+        .collect();
+    assert_eq!(attribute(convs[0], "pads").ints, [4, 0], "kernel 3, dilation 2");
+    assert_eq!(attribute(convs[1], "pads").ints, [1, 0], "kernel 2");
+    // Imported back by strata, the file computes what the model does.
+    let path = scratch("causal").join("causal.onnx");
+    let mut again = strata::io::load_onnx(&path).unwrap();
+    let x = Tensor::from_vec(
+        vec![2, 9, 3],
+        (0..54).map(|i| ((i * 37) % 11) as f32 / 5.0 - 1.0).collect(),
+    )
+    .unwrap();
+    let (a, b) = (model.predict(&x, 2).unwrap(), again.predict(&x, 2).unwrap());
+    assert_eq!(a.shape(), b.shape());
+    let difference = a
+        .data()
+        .iter()
+        .zip(b.data())
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, f32::max);
+    assert!(difference < 1e-5, "{difference}");
+}

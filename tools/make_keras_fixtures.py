@@ -146,12 +146,18 @@ def open_length_models():
 
 
 def newer_layers():
-    """Keras 3's `RMSNormalization` and `ZeroPadding1D` on a short token sequence, drawn last
-    so the other fixtures' files stay the same."""
+    """Keras 3's `RMSNormalization` and `ZeroPadding1D` on a short token sequence, and
+    `Conv1D(padding="causal")` (dilated, strided), drawn last so the other fixtures' files stay
+    the same."""
     yield "rms_padding", keras.Sequential(
         [keras.Input((6,)), layers.Embedding(10, 4), layers.ZeroPadding1D((2, 1)), layers.Conv1D(3, 3),
          layers.RMSNormalization(epsilon=1e-5), layers.GlobalAveragePooling1D(), layers.Dense(2)],
         name="rms_padding",
+    ), None
+    yield "causal_conv1d", keras.Sequential(
+        [keras.Input((9, 3)), layers.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu"),
+         layers.Conv1D(2, 2, padding="causal", strides=2)],
+        name="causal_conv1d",
     ), None
 
 

@@ -55,7 +55,9 @@ impl Conv2D {
         self
     }
 
-    /// `"valid"` (default) or `"same"`; another name is reported when the model is built.
+    /// `"valid"` (default) or `"same"`, and for `Conv1D` `"causal"` (zeros before each
+    /// sequence only, so step `t` sees steps up to `t`, as WaveNet's convolutions); another
+    /// name is reported when the model is built.
     pub fn padding(mut self, padding: &str) -> Self {
         self.padding_name = padding.to_string();
         self
@@ -96,6 +98,21 @@ pub(super) fn parse_padding(layer: &str, name: &str) -> Result<Padding> {
 }
 
 impl Conv2D {
+    /// With "causal" padding (1-D only): the zero steps put before each sequence,
+    /// `(kernel - 1) · dilation`.
+    fn causal_steps(&self) -> Option<usize> {
+        let causal = self.one_dimensional && self.padding_name.eq_ignore_ascii_case("causal");
+        causal.then(|| self.kernel_size.1.saturating_sub(1) * self.options.dilation.1)
+    }
+
+    /// The padding the kernels apply: a causal convolution's is "valid" on the padded steps.
+    fn kernel_padding(&self) -> Result<Padding> {
+        match self.causal_steps() {
+            Some(_) => Ok(Padding::Valid),
+            None => parse_padding(&self.args.name, &self.padding_name),
+        }
+    }
+
     /// The kernel's shape and the per-sample output shape for `input_shape`, or the error
     /// naming the layer.
     fn geometry(&self, input_shape: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
@@ -107,10 +124,14 @@ impl Conv2D {
             ));
         }
         let mut options = self.options;
-        options.padding = parse_padding(&self.args.name, &self.padding_name)?;
+        options.padding = self.kernel_padding()?;
         self.weights.validate()?;
+        let padded: Vec<usize> = match (self.causal_steps(), input_shape) {
+            (Some(before), [steps, channels]) => vec![steps.saturating_add(before), *channels],
+            _ => input_shape.to_vec(),
+        };
         let g = match self.one_dimensional {
-            true => check_window_1d(&self.args.name, input_shape, self.kernel_size.1, options)?,
+            true => check_window_1d(&self.args.name, &padded, self.kernel_size.1, options)?,
             false => check_window(&self.args.name, input_shape, self.kernel_size, options)?,
         };
         let (kh, kw) = self.kernel_size;
@@ -191,7 +212,7 @@ impl Layer for Conv2D {
     fn build(&mut self, input_shapes: &[Vec<usize>], params: &mut ParamStore, rng: &mut Rng) -> Result<()> {
         let input_shape = super::only_input(&self.args.name, self.class_name(), input_shapes)?;
         let (kernel_shape, _) = self.geometry(input_shape)?;
-        self.options.padding = parse_padding(&self.args.name, &self.padding_name)?;
+        self.options.padding = self.kernel_padding()?;
         self.function = activations::Activation::from_name(&self.weights.activation)?;
         let kernel = self.weights.kernel_initializer.initialize(&kernel_shape, rng);
         self.kernel = Some(params.add(format!("{}/kernel", self.args.name), kernel, self.args.trainable));
@@ -212,6 +233,9 @@ impl Layer for Conv2D {
         if self.one_dimensional {
             let shape = graph.dims(x);
             input = graph.reshape(x, &[shape[0], 1, shape[1], shape[2]])?;
+            if let Some(before) = self.causal_steps().filter(|&steps| steps > 0) {
+                input = graph.zero_pad2d(input, ((0, 0), (before, 0)))?;
+            }
         }
         if graph.params().quantized(kernel_id).is_some() {
             // A quantized model convolves in int8 (the kernel's `(K, C, F)` or `(KH, KW, C, F)`

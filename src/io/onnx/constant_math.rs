@@ -3,8 +3,11 @@
 //! compute from shapes (GPT-2's causal mask `positions <= positions`, OPT's position ids as a
 //! cumulative sum of its attention mask, Llama's rotary angles).
 
-use super::folding::{broadcast, source_index};
 use super::tensors::{Constant, Values, batch_factor};
+
+/// Most values a constant computed at import may hold (the weights themselves are read, not
+/// computed: this bounds what shape arithmetic can make).
+pub(super) const MAX_FOLDED_VALUES: usize = 1 << 26;
 
 /// `Equal`, `Less`, `LessOrEqual`, `Greater`, `GreaterOrEqual` of two constants: 1 where the
 /// comparison holds, 0 where not (integers for booleans; GPT-2's causal mask is
@@ -207,6 +210,53 @@ fn float_unary(op: &str, x: &Constant) -> Result<Constant, String> {
     };
     let values = x.numbers("its input")?.into_iter().map(f).collect();
     Ok(Constant::float(x.shape.clone(), values))
+}
+
+/// The shape `shapes` broadcast to (ONNX's NumPy rules), with each shape padded on the left
+/// with 1s to its length; an error when they do not broadcast or the result is too large.
+pub(super) fn broadcast(shapes: &[&[usize]]) -> Result<(Vec<usize>, Vec<Vec<usize>>), String> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let padded: Vec<Vec<usize>> = shapes
+        .iter()
+        .map(|s| {
+            std::iter::repeat_n(1, rank - s.len())
+                .chain(s.iter().copied())
+                .collect()
+        })
+        .collect();
+    let mut shape = vec![1; rank];
+    for k in 0..rank {
+        for s in &padded {
+            shape[k] = match (shape[k], s[k]) {
+                (x, y) if x == y => x,
+                (1, y) => y,
+                (x, 1) => x,
+                _ => return Err(format!("shapes {shapes:?} do not broadcast")),
+            };
+        }
+    }
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if count.is_none_or(|n| n > MAX_FOLDED_VALUES) {
+        return Err(format!(
+            "broadcasting {shapes:?} makes a constant too large to compute at import"
+        ));
+    }
+    Ok((shape, padded))
+}
+
+/// The flat index into an operand of (padded) shape `from` of the broadcast result's flat
+/// index `flat`, the result being of shape `to`.
+pub(super) fn source_index(from: &[usize], to: &[usize], flat: usize) -> usize {
+    let (mut rest, mut at, mut stride) = (flat, 0, 1);
+    for k in (0..to.len()).rev() {
+        let i = rest % to[k];
+        rest /= to[k];
+        if from[k] != 1 {
+            at += i * stride;
+        }
+        stride *= from[k];
+    }
+    at
 }
 
 #[cfg(test)]

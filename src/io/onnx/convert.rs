@@ -55,7 +55,26 @@ pub(super) enum Tensor {
     Rows(Computed),
     /// A tensor computed from a mask input, left out of the model until it meets attention
     /// scores (`key_mask.rs`).
-    Mask(super::key_mask::MaskPart),
+    Mask(MaskPart),
+}
+
+/// The nodes that compute from one mask input, in graph order (`key_mask.rs`).
+#[derive(Debug)]
+pub(super) struct MaskCone {
+    /// The graph input.
+    pub input: String,
+    /// Its steps (the input is `(N, steps)`).
+    pub steps: usize,
+    /// Every node of the chain, the shape arithmetic on it included, in an order that computes.
+    pub nodes: Vec<NodeProto>,
+    pub opset: i64,
+}
+
+/// A tensor computed from a mask input.
+#[derive(Clone, Debug)]
+pub(super) struct MaskPart {
+    pub cone: Rc<MaskCone>,
+    pub tensor: String,
 }
 
 /// The parts of a time-major sequence `(steps, N, parts·width)` reshaped to `(steps, N, parts,

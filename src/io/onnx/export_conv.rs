@@ -34,7 +34,11 @@ impl Emitter<'_> {
         }
         let (stride, dilation) = (first(config, "strides", 1), first(config, "dilation_rate", 1));
         let padding = config["padding"].as_str().unwrap_or("valid");
-        let (begin, end) = same_pads(padding, shape[0], k, stride, dilation);
+        let (begin, end) = match padding {
+            // Zeros before the sequence only.
+            "causal" => ((k as i64 - 1) * dilation as i64, 0),
+            _ => same_pads(padding, shape[0], k, stride, dilation),
+        };
         let attributes = vec![
             ints("kernel_shape", &[k as i64]),
             ints("strides", &[stride as i64]),

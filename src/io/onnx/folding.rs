@@ -6,13 +6,11 @@ use super::convert::{Converter, Node, Tensor};
 use super::ops::{is_permutation, join, permute};
 use super::proto::{FLOAT, INT32, INT64};
 
-use super::constant_math::{compare, cumulative_sum, extremum, logical, power, unary};
+use super::constant_math::{
+    MAX_FOLDED_VALUES, broadcast, compare, cumulative_sum, extremum, logical, power, source_index, unary,
+};
 use super::tensors::{BATCH, BOOL, Constant, TensorReader, Values, batch_factor, batch_times};
 use std::rc::Rc;
-
-/// Most values a constant computed at import may hold (the weights themselves are read, not
-/// computed: this bounds what shape arithmetic can make).
-const MAX_FOLDED_VALUES: usize = 1 << 26;
 
 impl Converter {
     /// `Constant`: its `value` tensor or `value_float(s)` / `value_int(s)`.
@@ -658,53 +656,6 @@ fn concat(parts: &[Rc<Constant>], axis: i64) -> Result<Constant, String> {
         }
     }
     Ok(Constant::float(shape, values))
-}
-
-/// The shape `shapes` broadcast to (ONNX's NumPy rules), with each shape padded on the left
-/// with 1s to its length; an error when they do not broadcast or the result is too large.
-pub(super) fn broadcast(shapes: &[&[usize]]) -> Result<(Vec<usize>, Vec<Vec<usize>>), String> {
-    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
-    let padded: Vec<Vec<usize>> = shapes
-        .iter()
-        .map(|s| {
-            std::iter::repeat_n(1, rank - s.len())
-                .chain(s.iter().copied())
-                .collect()
-        })
-        .collect();
-    let mut shape = vec![1; rank];
-    for k in 0..rank {
-        for s in &padded {
-            shape[k] = match (shape[k], s[k]) {
-                (x, y) if x == y => x,
-                (1, y) => y,
-                (x, 1) => x,
-                _ => return Err(format!("shapes {shapes:?} do not broadcast")),
-            };
-        }
-    }
-    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    if count.is_none_or(|n| n > MAX_FOLDED_VALUES) {
-        return Err(format!(
-            "broadcasting {shapes:?} makes a constant too large to compute at import"
-        ));
-    }
-    Ok((shape, padded))
-}
-
-/// The flat index into an operand of (padded) shape `from` of the broadcast result's flat
-/// index `flat`, the result being of shape `to`.
-pub(super) fn source_index(from: &[usize], to: &[usize], flat: usize) -> usize {
-    let (mut rest, mut at, mut stride) = (flat, 0, 1);
-    for k in (0..to.len()).rev() {
-        let i = rest % to[k];
-        rest /= to[k];
-        if from[k] != 1 {
-            at += i * stride;
-        }
-        stride *= from[k];
-    }
-    at
 }
 
 /// `Where` of constants: `a` where `condition` is not 0, `b` elsewhere.

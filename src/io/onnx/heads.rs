@@ -9,8 +9,9 @@
 //! outputs, which runs strata's fused attention kernels. A split tensor read by anything else is
 //! made real (a `Reshape`); scores read by anything else are an error naming the node.
 
+use super::convert::MaskPart;
 use super::convert::{Computed, Converter, HeadAxis, Heads, Node, Scores, Tensor, TimeMajor};
-use super::key_mask::{MaskPart, MaskUse};
+use super::key_mask::MaskUse;
 use super::proto::FLOAT;
 use super::tensors::{BATCH, Constant, Values};
 use serde_json::json;

@@ -16,8 +16,8 @@
 //! the graph first transposes to NCHW (tf2onnx's NHWC Keras graphs) is channels-last already
 //! and taken as it is. Integer inputs are token ids, which strata takes as floats.
 
-use super::convert::{Computed, Converter, Node, Tensor};
-use super::key_mask::{MaskPart, mask_inputs};
+use super::convert::{Computed, Converter, MaskPart, Node, Tensor};
+use super::key_mask::mask_inputs;
 use super::ops::IMPORTABLE_OPS;
 use super::proto::{DimensionValue, FLOAT, GraphProto, INT32, INT64, ModelProto, NodeProto};
 use super::tensors::TensorReader;
@@ -412,11 +412,7 @@ fn channels_last_images(graph: &GraphProto) -> HashSet<&str> {
 }
 
 /// One node's result.
-pub(super) fn convert(
-    converter: &mut Converter,
-    node: &Node,
-    reader: &mut TensorReader,
-) -> std::result::Result<Tensor, String> {
+fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) -> std::result::Result<Tensor, String> {
     let op = node.proto.op_type.as_str();
     match op {
         "Constant" => return converter.constant_node(node, reader),

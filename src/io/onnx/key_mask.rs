@@ -7,8 +7,8 @@
 //! leaves out key `j` exactly where the probe's `j` is 0 (and, for a causal mask, the keys after
 //! each query), the attention takes the input as its padding mask. Anything else is refused.
 
-use super::convert::{Converter, Node, Tensor};
-use super::proto::{GraphProto, NodeProto};
+use super::convert::{Converter, MaskCone, MaskPart, Node, Tensor};
+use super::proto::GraphProto;
 use super::tensors::{Constant, TensorReader, Values, batch_factor};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -53,25 +53,6 @@ const MASK_OPS: &[&str] = &[
     "Max",
     "Min",
 ];
-
-/// The nodes that compute from one mask input, in graph order.
-#[derive(Debug)]
-pub(super) struct MaskCone {
-    /// The graph input.
-    pub input: String,
-    /// Its steps (the input is `(N, steps)`).
-    pub steps: usize,
-    /// Every node of the chain, the shape arithmetic on it included, in an order that computes.
-    pub nodes: Vec<NodeProto>,
-    pub opset: i64,
-}
-
-/// A tensor computed from a mask input.
-#[derive(Clone, Debug)]
-pub(super) struct MaskPart {
-    pub cone: Rc<MaskCone>,
-    pub tensor: String,
-}
 
 /// What [`mask_inputs`] found: the cones, and the nodes import leaves out (their outputs are
 /// [`MaskPart`]s).
@@ -327,9 +308,13 @@ impl Converter {
                     set(self, input, Tensor::Constant(Rc::new(one)));
                 }
             }
-            let value = match &mut reader {
-                Ok(reader) => super::import::convert(self, &node, reader),
-                Err(e) => Err(e.clone()),
+            // Every input a constant now: what `import.rs` would do with the node.
+            let value = match (proto.op_type.as_str(), &mut reader) {
+                ("Shape", _) => self.shape(&node),
+                ("ConstantOfShape", Ok(reader)) => self.constant_of_shape(&node, reader),
+                ("Constant", Ok(reader)) => self.constant_node(&node, reader),
+                (_, Err(e)) => Err(e.clone()),
+                _ => self.fold(&node),
             };
             match value {
                 Ok(value @ Tensor::Constant(_)) => {
