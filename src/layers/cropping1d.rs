@@ -28,22 +28,28 @@ impl Cropping1D {
     /// The layer from Keras's `get_config()` keys (`cropping`: a number for both ends, or a
     /// pair).
     pub(crate) fn from_config(config: &Value) -> Result<Self> {
-        let size = |v: &Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
-        let cropping = match config.get("cropping") {
-            None => Some((1, 1)),
-            Some(Value::Array(pair)) if pair.len() == 2 => size(&pair[0]).zip(size(&pair[1])),
-            Some(one) => size(one).map(|n| (n, n)),
-        };
-        let Some(cropping) = cropping else {
-            return Err(Error::Data(format!(
-                "\"cropping\" must be a non-negative integer or a pair of them, got {}",
-                config["cropping"]
-            )));
-        };
-        let mut layer = Cropping1D::new(cropping.0, cropping.1);
+        let (start, end) = sequence_ends(config, "cropping", "Cropping1D")?;
+        let mut layer = Cropping1D::new(start, end);
         layer.args = LayerArgs::with_input_shape(config)?;
         Ok(layer)
     }
+}
+
+/// Keras's amounts for a sequence's two ends under `key`: one number for both, or a pair; 1
+/// and 1 when absent (`Cropping1D`'s and `ZeroPadding1D`'s default).
+pub(super) fn sequence_ends(config: &Value, key: &str, class_name: &str) -> Result<(usize, usize)> {
+    let size = |v: &Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
+    let ends = match config.get(key) {
+        None | Some(Value::Null) => Some((1, 1)),
+        Some(Value::Array(pair)) if pair.len() == 2 => size(&pair[0]).zip(size(&pair[1])),
+        Some(one) => size(one).map(|n| (n, n)),
+    };
+    ends.ok_or_else(|| {
+        Error::Data(format!(
+            "{class_name}'s \"{key}\" must be a non-negative integer or a pair of them, got {}",
+            config[key]
+        ))
+    })
 }
 
 layer_builders!(Cropping1D, input_shape);

@@ -98,7 +98,7 @@ fn affine_params(
 }
 
 /// An error unless `epsilon` is a finite number above 0.
-pub(crate) fn check_epsilon(layer: &str, epsilon: f32) -> Result<()> {
+fn check_epsilon(layer: &str, epsilon: f32) -> Result<()> {
     if !(epsilon.is_finite() && epsilon > 0.0) {
         return Err(Error::invalid(
             "epsilon",
@@ -119,8 +119,19 @@ fn affine_shapes(args: &LayerArgs, features: usize, scale: bool, center: bool) -
         .collect()
 }
 
+/// The output shape of a normalization over the last axis (the input's), or the error for an
+/// input without features, another `axis` or an `epsilon` not above 0.
+pub(crate) fn normalized_shape(layer: &str, axis: i64, epsilon: f32, input_shape: &[usize]) -> Result<Vec<usize>> {
+    if input_shape.last().filter(|&&c| c > 0).is_none() {
+        return Err(no_features(layer, input_shape));
+    }
+    check_last_axis(layer, axis, input_shape)?;
+    check_epsilon(layer, epsilon)?;
+    Ok(input_shape.to_vec())
+}
+
 /// The error for an input with no feature axis to normalize.
-pub(crate) fn no_features(layer: &str, input_shape: &[usize]) -> Error {
+fn no_features(layer: &str, input_shape: &[usize]) -> Error {
     Error::LayerShape {
         layer: layer.to_string(),
         expected: "(None, ..., features) with at least one feature axis".into(),
@@ -364,12 +375,7 @@ impl Layer for LayerNormalization {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        if input_shape.last().filter(|&&c| c > 0).is_none() {
-            return Err(no_features(&self.args.name, input_shape));
-        }
-        check_last_axis(&self.args.name, self.axis, input_shape)?;
-        check_epsilon(&self.args.name, self.epsilon)?;
-        Ok(input_shape.to_vec())
+        normalized_shape(&self.args.name, self.axis, self.epsilon, input_shape)
     }
 
     fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {

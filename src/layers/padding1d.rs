@@ -32,19 +32,8 @@ impl ZeroPadding1D {
     /// The layer from Keras's `get_config()` keys (`padding`: a number for both ends, or a
     /// pair).
     pub(crate) fn from_config(config: &Value) -> Result<Self> {
-        let size = |v: &Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
-        let padding = match config.get("padding") {
-            None | Some(Value::Null) => Some((1, 1)),
-            Some(Value::Array(pair)) if pair.len() == 2 => size(&pair[0]).zip(size(&pair[1])),
-            Some(one) => size(one).map(|n| (n, n)),
-        };
-        let Some(padding) = padding else {
-            return Err(Error::Data(format!(
-                "ZeroPadding1D's \"padding\" must be a non-negative integer or a pair of them, got {}",
-                config["padding"]
-            )));
-        };
-        let mut layer = ZeroPadding1D::new(padding.0, padding.1);
+        let (start, end) = super::cropping1d::sequence_ends(config, "padding", "ZeroPadding1D")?;
+        let mut layer = ZeroPadding1D::new(start, end);
         layer.args = LayerArgs::with_input_shape(config)?;
         Ok(layer)
     }

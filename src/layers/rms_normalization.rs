@@ -1,7 +1,7 @@
 //! `RMSNormalization`: each sample's last axis divided by its root mean square, then scaled
 //! (Keras 3's layer; the normalization of T5, Llama and most recent language models).
 
-use super::normalization::{check_epsilon, check_last_axis, last_axis_only, no_features};
+use super::normalization::{last_axis_only, normalized_shape};
 use super::{Layer, LayerArgs, ParamShape, args};
 use crate::autograd::{Graph, ParamId, ParamStore, Var};
 use crate::error::Result;
@@ -75,12 +75,7 @@ impl Layer for RMSNormalization {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        if input_shape.last().filter(|&&c| c > 0).is_none() {
-            return Err(no_features(&self.args.name, input_shape));
-        }
-        check_last_axis(&self.args.name, self.axis, input_shape)?;
-        check_epsilon(&self.args.name, self.epsilon)?;
-        Ok(input_shape.to_vec())
+        normalized_shape(&self.args.name, self.axis, self.epsilon, input_shape)
     }
 
     fn param_shapes(&self, input_shapes: &[Vec<usize>]) -> Result<Vec<ParamShape>> {
