@@ -430,3 +430,49 @@ fn a_causal_conv1d_pads_before_the_sequence_only() {
         .fold(0f32, f32::max);
     assert!(difference < 1e-5, "{difference}");
 }
+
+#[test]
+fn zero_padding_1d_is_a_pad_of_the_steps() {
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[7, 3]))
+        .add(strata::layers::ZeroPadding1D::new(2, 1))
+        .add(Conv1D::new(2, 3));
+    model.build(&[7, 3]).unwrap();
+    let proto = exported(&model, "padding1d");
+    let pad = proto
+        .graph
+        .as_ref()
+        .unwrap()
+        .node
+        .iter()
+        .find(|n| n.op_type == "Pad")
+        .unwrap();
+    let pads = initializer(&proto, &pad.input[1]);
+    let pads: Vec<i64> = match pads.int64_data.is_empty() {
+        true => pads
+            .raw_data
+            .chunks(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect(),
+        false => pads.int64_data.clone(),
+    };
+    assert_eq!(pads, [0, 2, 0, 0, 1, 0]);
+    // Imported back by strata, the file computes what the model does.
+    let mut again = strata::io::load_onnx(scratch("padding1d").join("padding1d.onnx")).unwrap();
+    let x = Tensor::from_vec(
+        vec![2, 7, 3],
+        (0..42).map(|i| ((i * 29) % 13) as f32 / 6.0 - 1.0).collect(),
+    )
+    .unwrap();
+    let (a, b) = (model.predict(&x, 2).unwrap(), again.predict(&x, 2).unwrap());
+    assert_eq!(a.shape(), &[2, 8, 2], "7 steps + 2 + 1, a window of 3");
+    assert_eq!(a.shape(), b.shape());
+    let difference = a
+        .data()
+        .iter()
+        .zip(b.data())
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, f32::max);
+    assert!(difference < 1e-5, "{difference}");
+}

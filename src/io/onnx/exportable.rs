@@ -27,6 +27,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "Flatten",
     "Reshape",
     "ZeroPadding2D",
+    "ZeroPadding1D",
     "Cropping2D",
     "Cropping1D",
     "UpSampling2D",

@@ -91,6 +91,14 @@ impl Emitter<'_> {
                 let pads = self.builder.int64s(format!("{name}/pads"), &pads);
                 self.builder.op(name, "Pad", &[x, &pads], vec![])
             }
+            // (N, T, C): zero steps before and after.
+            "ZeroPadding1D" => {
+                let side = |i: usize| config["padding"][i].as_i64().unwrap_or(0);
+                let pads = self
+                    .builder
+                    .int64s(format!("{name}/pads"), &[0, side(0), 0, 0, side(1), 0]);
+                self.builder.op(name, "Pad", &[x, &pads], vec![])
+            }
             "Rescaling" => {
                 let scale = self.constant(name, "scale", &config["scale"])?;
                 let offset = self.constant(name, "offset", &config["offset"])?;
