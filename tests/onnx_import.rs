@@ -901,24 +901,27 @@ fn hugging_face_attention_masks_match_onnx_runtime() {
 }
 
 #[test]
-fn a_mask_input_used_other_than_on_attention_scores_is_refused_by_name() {
-    // A second input read through a Cast and added to computed features (not to attention
-    // scores): strata reads such inputs as padding masks only.
+fn a_second_input_that_is_not_an_attention_mask_stays_an_input() {
+    // A second (N, 4) input cast and scaled, then added to computed features: its nodes are
+    // looked at as a possible attention mask (they compute from it and constants alone) and,
+    // meeting no attention scores, converted as usual.
+    let cast = NodeProto {
+        attribute: vec![strata::io::onnx::proto::AttributeProto {
+            name: "to".into(),
+            i: Some(1),
+            r#type: 2,
+            ..Default::default()
+        }],
+        ..node("Cast", "c", &["m"], "mf")
+    };
     let mut model = graph_model(
         vec![
             node("Relu", "r", &["x"], "h"),
-            NodeProto {
-                attribute: vec![strata::io::onnx::proto::AttributeProto {
-                    name: "to".into(),
-                    i: Some(1),
-                    r#type: 2,
-                    ..Default::default()
-                }],
-                ..node("Cast", "c", &["m"], "mf")
-            },
-            node("Add", "a", &["h", "mf"], "y"),
+            cast,
+            node("Mul", "twice", &["mf", "two"], "m2"),
+            node("Add", "a", &["h", "m2"], "y"),
         ],
-        vec![],
+        vec![floats("two", vec![], vec![2.0])],
         17,
     );
     let graph = model.graph.as_mut().unwrap();
@@ -927,11 +930,11 @@ fn a_mask_input_used_other_than_on_attention_scores_is_refused_by_name() {
         ..graph.input[0].clone()
     };
     graph.input.push(second);
-    let error = import_error(&model);
-    assert!(
-        error.contains("node 'a'") && error.contains("mask input 'm'"),
-        "{error}"
-    );
+    let mut imported = load_onnx_bytes(&model.encode_to_vec(), "two_inputs.onnx").unwrap();
+    let x = Tensor::from_vec(vec![1, 4], vec![-1.0, 2.0, -3.0, 4.0]).unwrap();
+    let m = Tensor::from_vec(vec![1, 4], vec![1.0, 0.0, 1.0, 1.0]).unwrap();
+    let y = imported.predict_multi(&[&x, &m], 1).unwrap().remove(0);
+    assert_eq!(y.data(), &[2.0, 2.0, 2.0, 6.0]);
 }
 
 #[test]

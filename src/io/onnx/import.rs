@@ -88,6 +88,9 @@ fn import(bytes: &[u8], path: &Path, has_file: bool) -> Result<Model> {
             }
             continue;
         }
+        // A mask input read other than by attention scores is an ordinary input after all.
+        materialize_masks(&mut converter, &node, &mut reader)
+            .map_err(|e| fail(format!("node '{}' ({}): {e}", proto.name, proto.op_type)))?;
         // `Split` and the recurrent operators make several tensors; every other operator one
         // (its first output).
         let made = match proto.op_type.as_str() {
@@ -104,6 +107,64 @@ fn import(bytes: &[u8], path: &Path, has_file: bool) -> Result<Model> {
     }
     let outputs = outputs(&converter, graph).map_err(fail)?;
     assemble(converter, input_shapes, outputs, graph, path)
+}
+
+/// When `node` reads tensors computed from a mask input (`key_mask.rs`) other than as
+/// attention scores meet their mask (`Add` or `Where` with the scores): the nodes that compute
+/// them, converted as usual after all (a second input scaled and added to features, say).
+fn materialize_masks(
+    converter: &mut Converter,
+    node: &Node,
+    reader: &mut TensorReader,
+) -> std::result::Result<(), String> {
+    let inputs: Vec<&Tensor> = node
+        .proto
+        .input
+        .iter()
+        .filter_map(|i| converter.tensors.get(i))
+        .collect();
+    let meets_scores =
+        matches!(node.proto.op_type.as_str(), "Add" | "Where") && inputs.iter().any(|t| matches!(t, Tensor::Scores(_)));
+    let parts: Vec<MaskPart> = inputs
+        .iter()
+        .filter_map(|t| match t {
+            Tensor::Mask(part) => Some(part.clone()),
+            _ => None,
+        })
+        .collect();
+    if meets_scores {
+        return Ok(());
+    }
+    for part in parts {
+        // The cone's nodes that `part` is computed from, nothing else (no layer left unread).
+        let mut needed: HashSet<&str> = HashSet::from([part.tensor.as_str()]);
+        let mut chain = Vec::new();
+        for proto in part.cone.nodes.iter().rev() {
+            if proto.output.iter().any(|o| needed.contains(o.as_str())) {
+                needed.extend(proto.input.iter().map(String::as_str));
+                chain.push(proto);
+            }
+        }
+        for proto in chain.into_iter().rev() {
+            let pending = proto
+                .output
+                .first()
+                .is_some_and(|o| matches!(converter.tensors.get(o), Some(Tensor::Mask(_))));
+            if !pending {
+                continue;
+            }
+            let cone_node = Node {
+                proto,
+                opset: node.opset,
+            };
+            let value = convert(converter, &cone_node, reader)
+                .map_err(|e| format!("reads input '{}' through node '{}': {e}", part.cone.input, proto.name))?;
+            if let Some(output) = proto.output.first() {
+                converter.tensors.insert(output.clone(), value);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Each graph input's per-sample shape (`shapes` in the order of the inputs that are not
