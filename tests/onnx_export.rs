@@ -412,23 +412,27 @@ fn a_causal_conv1d_pads_before_the_sequence_only() {
         .collect();
     assert_eq!(attribute(convs[0], "pads").ints, [4, 0], "kernel 3, dilation 2");
     assert_eq!(attribute(convs[1], "pads").ints, [1, 0], "kernel 2");
-    // Imported back by strata, the file computes what the model does.
-    let path = scratch("causal").join("causal.onnx");
-    let mut again = strata::io::load_onnx(&path).unwrap();
-    let x = Tensor::from_vec(
-        vec![2, 9, 3],
-        (0..54).map(|i| ((i * 37) % 11) as f32 / 5.0 - 1.0).collect(),
-    )
-    .unwrap();
+    let y = assert_imported_back_agrees(&mut model, "causal", &[2, 9, 3]);
+    assert_eq!(y.shape(), &[2, 5, 2]);
+}
+
+/// The file [`exported`] wrote for `model` under `name`, imported back by strata, predicts what
+/// `model` predicts on inputs of `shape`; returns the model's prediction.
+fn assert_imported_back_agrees(model: &mut Model, name: &str, shape: &[usize]) -> Tensor {
+    let mut again = strata::io::load_onnx(scratch(name).join(format!("{name}.onnx"))).unwrap();
+    let count: usize = shape.iter().product();
+    let values = (0..count).map(|i| ((i * 37) % 11) as f32 / 5.0 - 1.0).collect();
+    let x = Tensor::from_vec(shape.to_vec(), values).unwrap();
     let (a, b) = (model.predict(&x, 2).unwrap(), again.predict(&x, 2).unwrap());
-    assert_eq!(a.shape(), b.shape());
+    assert_eq!(a.shape(), b.shape(), "{name}");
     let difference = a
         .data()
         .iter()
         .zip(b.data())
         .map(|(p, q)| (p - q).abs())
         .fold(0f32, f32::max);
-    assert!(difference < 1e-5, "{difference}");
+    assert!(difference < 1e-5, "{name}: {difference}");
+    a
 }
 
 #[test]
@@ -459,20 +463,6 @@ fn zero_padding_1d_is_a_pad_of_the_steps() {
     };
     assert_eq!(pads, [0, 2, 0, 0, 1, 0]);
     // Imported back by strata, the file computes what the model does.
-    let mut again = strata::io::load_onnx(scratch("padding1d").join("padding1d.onnx")).unwrap();
-    let x = Tensor::from_vec(
-        vec![2, 7, 3],
-        (0..42).map(|i| ((i * 29) % 13) as f32 / 6.0 - 1.0).collect(),
-    )
-    .unwrap();
-    let (a, b) = (model.predict(&x, 2).unwrap(), again.predict(&x, 2).unwrap());
-    assert_eq!(a.shape(), &[2, 8, 2], "7 steps + 2 + 1, a window of 3");
-    assert_eq!(a.shape(), b.shape());
-    let difference = a
-        .data()
-        .iter()
-        .zip(b.data())
-        .map(|(p, q)| (p - q).abs())
-        .fold(0f32, f32::max);
-    assert!(difference < 1e-5, "{difference}");
+    let y = assert_imported_back_agrees(&mut model, "padding1d", &[2, 7, 3]);
+    assert_eq!(y.shape(), &[2, 8, 2], "7 steps + 2 + 1, a window of 3");
 }
