@@ -112,30 +112,18 @@ impl Converter {
             | ("Add", [Some(Tensor::Mask(part)), Some(Tensor::Scores(scores))]) => {
                 Some(Tensor::Scores(self.input_masked(scores, part, MaskUse::Added)?))
             }
-            (
-                "Where",
-                [
-                    Some(Tensor::Mask(part)),
-                    Some(Tensor::Scores(scores)),
-                    Some(Tensor::Constant(fill)),
-                ],
-            ) if is_left_out(fill) => Some(Tensor::Scores(self.input_masked(
-                scores,
-                part,
-                MaskUse::KeepsWhereTrue,
-            )?)),
-            (
-                "Where",
-                [
-                    Some(Tensor::Mask(part)),
-                    Some(Tensor::Constant(fill)),
-                    Some(Tensor::Scores(scores)),
-                ],
-            ) if is_left_out(fill) => Some(Tensor::Scores(self.input_masked(
-                scores,
-                part,
-                MaskUse::KeepsWhereFalse,
-            )?)),
+            // Scores kept where the mask holds and the fill elsewhere, or the other way round.
+            ("Where", [Some(Tensor::Mask(part)), if_true, if_false]) => {
+                let (scores, fill, used) = match (if_true, if_false) {
+                    (Some(Tensor::Scores(s)), Some(Tensor::Constant(f))) => (s, f, MaskUse::KeepsWhereTrue),
+                    (Some(Tensor::Constant(f)), Some(Tensor::Scores(s))) => (s, f, MaskUse::KeepsWhereFalse),
+                    _ => return Ok(None),
+                };
+                match is_left_out(fill) {
+                    true => Some(Tensor::Scores(self.input_masked(scores, part, used)?)),
+                    false => None,
+                }
+            }
             ("Softmax", [Some(Tensor::Scores(scores))]) => Some(Tensor::Scores(softmax(node, scores)?)),
             // A mask by a constant condition of one value (`masked_fill` by a mask of all
             // tokens, as DistilBERT writes it): the operand it picks.
