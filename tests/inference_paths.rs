@@ -337,3 +337,31 @@ fn a_max_pooling_folds_into_the_relu_convolution_before_it() {
         );
     }
 }
+
+/// From its second batch of a shape on, `predict` hands the buffers of values nothing reads
+/// any more on to the values it computes next (`autograd/recycle.rs`): batches recorded,
+/// batches recycled and batches of another size in between give the bits of a fresh model
+/// predicting each batch alone, on the residual network (values read again far ahead) and the
+/// fused convolutions.
+#[test]
+fn buffers_handed_on_between_values_change_no_bit() {
+    let x = images(7, 16);
+    for (name, build) in [
+        ("residual", residual_network as fn(u64) -> Model),
+        ("convolutions", network),
+    ] {
+        let mut model = build(17);
+        for batch_size in [1, 3, 1, 2, 2] {
+            let all = model.predict(&x, batch_size).unwrap();
+            for start in (0..7).step_by(batch_size) {
+                let end = (start + batch_size).min(7);
+                let alone = build(17).predict(&x.slice_rows(start, end), batch_size).unwrap();
+                assert_eq!(
+                    all.slice_rows(start, end).data(),
+                    alone.data(),
+                    "{name}: samples {start}..{end} in batches of {batch_size}"
+                );
+            }
+        }
+    }
+}

@@ -71,6 +71,8 @@ impl Tape {
                 values: &self.values,
                 ops: &self.ops,
                 params: param_values,
+                reads: None,
+                now: i,
             };
             let mut targets = GradTargets {
                 node_grads: grads_before,

@@ -9,10 +9,17 @@ pub(crate) struct Inputs<'a> {
     pub(super) values: &'a [Tensor],
     pub(super) ops: &'a [Op],
     pub(super) params: &'a [Tensor],
+    /// While an inference pass learns when values are last read: their read times, and
+    /// the time of this pass's reads (see `recycle.rs`).
+    pub(super) reads: Option<&'a [std::cell::Cell<u32>]>,
+    pub(super) now: usize,
 }
 
 impl Inputs<'_> {
     pub(super) fn get(&self, var: Var) -> &Tensor {
+        if let Some(times) = self.reads {
+            super::recycle::note_read(times, var, self.now);
+        }
         match self.ops[var.0] {
             Op::Param(id) => &self.params[id.0],
             _ => &self.values[var.0],

@@ -56,6 +56,7 @@ pub mod profile;
 mod quantized;
 mod quantized_kernel;
 mod recurrent;
+mod recycle;
 mod scalar;
 mod sequence;
 mod spatial;

@@ -6,6 +6,7 @@ use super::op::{Op, Var};
 use super::params::{ParamId, ParamStore};
 use super::profile;
 use super::quantized_kernel::Int8Value;
+use super::recycle::{Recycling, note_read};
 use crate::tensor::Tensor;
 
 /// Storage for one forward/backward pass, reused across passes.
@@ -44,6 +45,8 @@ pub struct Tape {
     /// Values of this pass kept as int8 between the int8 layers of a calibrated model (their
     /// `f32` form is not written; see `quantized.rs`).
     pub(super) int8_values: Vec<(Var, Int8Value)>,
+    /// Buffers handed on between the values of inference passes (see `recycle.rs`).
+    pub(super) recycling: Recycling,
 }
 
 /// `Tape::folded_pool` of a value whose backward rule runs on its own.
@@ -102,6 +105,10 @@ impl<'a> Graph<'a> {
         tape.moving_updates.clear();
         tape.masks.clear();
         tape.int8_values.clear();
+        tape.recycling.stop();
+        if training {
+            tape.recycling.forget();
+        }
         Graph {
             tape,
             params,
@@ -163,7 +170,25 @@ impl<'a> Graph<'a> {
 
     /// The value a [`Var`] holds.
     pub fn value(&self, var: Var) -> &Tensor {
+        self.tape.recycling.read(var, self.tape.ops.len());
         self.tape.value(var, self.params)
+    }
+
+    /// Makes this (inference) pass hand the buffers of values it no longer reads on to the
+    /// values it computes next (see `recycle.rs`). `key` names what decides the pass's
+    /// operations (input shapes, plan, weights): the first pass under a key learns when each
+    /// value is last read, later ones under the same key recycle. Call
+    /// [`Graph::finish_recycling`] when the pass is done.
+    pub(crate) fn recycle_buffers(&mut self, key: u64) {
+        self.tape.recycling.begin(key);
+    }
+
+    /// Ends a pass started with [`Graph::recycle_buffers`]; `outputs` are the values read after
+    /// it, which are never released.
+    pub(crate) fn finish_recycling(&mut self, outputs: &[Var]) {
+        let tape = &mut *self.tape;
+        let kept = |var: usize| outputs.contains(&Var(var)) || matches!(tape.ops[var], Op::Param(_) | Op::Constant);
+        tape.recycling.finish(tape.ops.len(), kept);
     }
 
     /// The shape of a [`Var`]'s value.
@@ -230,17 +255,30 @@ impl<'a> Graph<'a> {
             _ => op.inputs().into_iter().flatten().any(|v| tape.requires_grad[v.0]),
         };
         tape.requires_grad[index] = requires_grad;
+        // Parameters are read from the store; constants (inputs, values cached from the
+        // weights) keep their buffers.
+        let recyclable = !matches!(op, Op::Param(_) | Op::Constant);
+        tape.recycling
+            .before(index, crate::tensor::numel(shape), &mut tape.values, recyclable);
         let (before, rest) = tape.values.split_at_mut(index);
         let out = &mut rest[0];
         out.resize_for(shape);
+        let reads = tape.recycling.read_times();
         let inputs = Inputs {
             values: before,
             ops: &tape.ops,
             params: self.params.values_slice(),
+            reads,
+            now: index,
         };
         profile::time(op.name(), false, || {
             compute(&inputs, out, &mut tape.saved[index], cached)
         });
+        if let Some(times) = reads {
+            for var in op.inputs().into_iter().flatten() {
+                note_read(times, var, index);
+            }
+        }
         tape.cache_keys[index] = key;
         tape.ops.push(op);
         Var(index)

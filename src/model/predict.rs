@@ -74,7 +74,9 @@ impl Model {
         let mut start = 0;
         while start < rows {
             let end = (start + batch_size).min(rows);
+            let key = pass_key(xs, end - start, &self.workspace);
             let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false);
+            graph.recycle_buffers(key);
             let inputs: SmallVec<[Var; 4]> = xs
                 .iter()
                 .map(|x| graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer)))
@@ -83,6 +85,8 @@ impl Model {
             // An empty plan runs every layer as it is.
             self.network
                 .forward_inference(&mut graph, &inputs, outputs, &self.workspace.inference_plan)?;
+            let read_after: SmallVec<[Var; 2]> = self.network.outputs.iter().map(|&call| outputs[call]).collect();
+            graph.finish_recycling(&read_after);
             for ((_, values), &call) in results.iter_mut().zip(&self.network.outputs) {
                 values.extend_from_slice(graph.value(self.workspace.call_outputs[call]).data());
             }
@@ -112,4 +116,18 @@ impl Model {
             workspace.inference_plan_generation = generation;
         }
     }
+}
+
+/// What decides the operations of a `predict` pass over `rows` samples of `xs`: the inputs'
+/// shapes, the weights and the inference plan; passes under the same key hand buffers on in
+/// the same way (see `Graph::recycle_buffers`).
+fn pass_key(xs: &[&Tensor], rows: usize, workspace: &super::Workspace) -> u64 {
+    let mut key = crate::rng::mix(rows as u64, u64::from(workspace.unfused));
+    key = crate::rng::mix(key, workspace.inference_plan_generation.unwrap_or(u64::MAX));
+    for x in xs {
+        for &size in x.shape().get(1..).unwrap_or_default() {
+            key = crate::rng::mix(key, size as u64);
+        }
+    }
+    key
 }

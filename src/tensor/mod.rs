@@ -276,6 +276,22 @@ impl Tensor {
         self.data.resize(numel(shape), 0.0);
     }
 
+    /// Takes the tensor's buffer, leaving it empty (shape `[0]`): for handing the buffer on
+    /// to another tensor (see `autograd/recycle.rs`).
+    pub(crate) fn take_data(&mut self) -> Vec<f32> {
+        if self.shape.capacity() > 0 {
+            self.shape.clear();
+            self.shape.push(0);
+        }
+        std::mem::take(&mut self.data)
+    }
+
+    /// Gives the tensor `data` (its contents stale until written) in place of its own buffer,
+    /// which it returns; its shape is set by the next [`Tensor::resize_for`].
+    pub(crate) fn replace_data(&mut self, data: Vec<f32>) -> Vec<f32> {
+        std::mem::replace(&mut self.data, data)
+    }
+
     /// Makes this tensor a copy of `other`, reusing the allocation.
     pub(crate) fn copy_from(&mut self, other: &Tensor) {
         self.shape.clear();
