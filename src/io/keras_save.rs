@@ -41,10 +41,6 @@ const NOT_IN_KERAS: &[(&str, &str)] = &[
     ("SinePositionEncoding", "keras_hub.layers.SinePositionEncoding"),
 ];
 
-/// Wrappers whose weights Keras keeps below the wrapped layer's own groups, which this writer
-/// does not lay out.
-const WRAPPERS: &[&str] = &["Bidirectional", "TimeDistributed"];
-
 /// Recurrent layers: Keras keeps their weights in their cell's group (`layers/lstm/cell/vars`).
 const RECURRENT: &[&str] = &["SimpleRNN", "LSTM", "GRU"];
 
@@ -160,10 +156,6 @@ impl<'a> SavedModel<'a> {
                 problems.push(format!(
                     "'{name}' ({class}) is not a Keras layer (KerasHub has {instead})"
                 ));
-            } else if WRAPPERS.contains(&class) {
-                problems.push(format!(
-                    "'{name}' ({class}): strata does not write wrapped layers' weights in Keras's layout yet"
-                ));
             }
         }
         if !problems.is_empty() {
@@ -275,7 +267,9 @@ impl<'a> SavedModel<'a> {
                 let layer = &self.model.layers()[*index];
                 let class = layer.class_name();
                 let count = layer.params().len();
-                let paths = if RECURRENT.contains(&class) {
+                let paths = if let Some(inner) = layer.wrapped_class() {
+                    wrapped_weight_paths(group, class, inner, count)
+                } else if RECURRENT.contains(&class) {
                     let cell = group.replace("/vars", "/cell/vars");
                     (0..count).map(|i| format!("{cell}/{i}")).collect()
                 } else if class == "MultiHeadAttention" {
@@ -375,6 +369,29 @@ impl SavedModel<'_> {
         if let Some(index) = self.model.layers().iter().position(|l| l.name() == name) {
             layers.push(index);
         }
+    }
+}
+
+/// Where Keras keeps the `count` weights of a wrapper of class `class` around a layer of class
+/// `inner` whose own weights would be in `group` (`layers/bidirectional/vars`): a
+/// Bidirectional's forward layer's then its backward layer's, each in its cell's group
+/// (`layers/bidirectional/forward_layer/cell/vars/0`); a TimeDistributed's in its layer's
+/// group (`layers/time_distributed/layer/vars/0`, or `layer/cell/vars` for a recurrent one).
+fn wrapped_weight_paths(group: &str, class: &str, inner: &str, count: usize) -> Vec<String> {
+    let cell = if RECURRENT.contains(&inner) { "/cell" } else { "" };
+    let at = |part: &str| group.replace("/vars", &format!("/{part}{cell}/vars"));
+    if class == "Bidirectional" {
+        let half = count / 2;
+        let (forward, backward) = (at("forward_layer"), at("backward_layer"));
+        (0..count)
+            .map(|i| match i < half {
+                true => format!("{forward}/{i}"),
+                false => format!("{backward}/{}", i - half),
+            })
+            .collect()
+    } else {
+        let layer = at("layer");
+        (0..count).map(|i| format!("{layer}/{i}")).collect()
     }
 }
 

@@ -115,6 +115,12 @@ pub trait Layer: Send + Sync {
     /// Keras's class name, e.g. `"Dense"`.
     fn class_name(&self) -> &'static str;
 
+    /// For a wrapper (`Bidirectional`, `TimeDistributed`): the class of the layer it wraps,
+    /// whose weights Keras files keep in the wrapped layer's own groups.
+    fn wrapped_class(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The arguments every layer has (name, `trainable`, declared input shape).
     fn args(&self) -> &LayerArgs;
 

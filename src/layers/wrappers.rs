@@ -177,6 +177,10 @@ impl Layer for Bidirectional {
         Ok(merged)
     }
 
+    fn wrapped_class(&self) -> Option<&'static str> {
+        Some(self.forward.class_name())
+    }
+
     fn params(&self) -> Vec<ParamId> {
         let mut params = self.forward.params();
         params.extend(self.backward.params());
@@ -187,7 +191,7 @@ impl Layer for Bidirectional {
         let mut inner = self.forward.config();
         inner["name"] = base_name(self.forward.class_name()).into();
         self.args.config(serde_json::json!({
-            "layer": {"class_name": self.forward.class_name(), "config": inner},
+            "layer": {"module": "keras.layers", "class_name": self.forward.class_name(), "config": inner, "registered_name": null},
             "merge_mode": self.merge_mode.name(),
         }))
     }
@@ -309,6 +313,10 @@ impl Layer for TimeDistributed {
         Ok(y)
     }
 
+    fn wrapped_class(&self) -> Option<&'static str> {
+        Some(self.layer.class_name())
+    }
+
     fn params(&self) -> Vec<ParamId> {
         self.layer.params()
     }
@@ -317,7 +325,7 @@ impl Layer for TimeDistributed {
         let mut inner = self.layer.config();
         inner["name"] = base_name(self.layer.class_name()).into();
         self.args.config(serde_json::json!({
-            "layer": {"class_name": self.layer.class_name(), "config": inner},
+            "layer": {"module": "keras.layers", "class_name": self.layer.class_name(), "config": inner, "registered_name": null},
         }))
     }
 }

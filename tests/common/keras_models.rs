@@ -20,8 +20,8 @@ pub struct Case {
 /// Every case: an MLP, the MNIST CNN, a model with BatchNormalization, an Embedding + LSTM +
 /// GRU text model, a functional model with Add, Concatenate and a shared layer, a model
 /// holding nested models (a frozen functional base with a Sequential block inside), and a deep
-/// stack whose configuration is larger than an HDF5 object header holds, and causal
-/// self-attention.
+/// stack whose configuration is larger than an HDF5 object header holds, causal
+/// self-attention, and the wrappers (Bidirectional, TimeDistributed).
 pub fn cases() -> Result<Vec<Case>> {
     let mut cases = vec![
         case("mlp", mlp()?, &[20], None)?,
@@ -32,6 +32,7 @@ pub fn cases() -> Result<Vec<Case>> {
         case("nested", nested()?, &[8, 8, 3], None)?,
         case("deep", deep()?, &[6], None)?,
         case("attention", attention()?, &[6, 4], None)?,
+        case("wrappers", wrappers()?, &[7], Some(30))?,
     ];
     for (seed, case) in cases.iter_mut().enumerate() {
         randomize(&mut case.model, seed as u64 + 1);
@@ -123,6 +124,21 @@ fn text() -> Result<Model> {
         .add(GRU::new(5))
         .add(Dense::new(1).activation("sigmoid"));
     model.compile("adam", "binary_crossentropy", &["accuracy"])?;
+    Ok(model)
+}
+
+/// A bidirectional LSTM returning sequences, a Dense on every step, a bidirectional GRU with
+/// its directions summed: Keras keeps each wrapped layer's weights in a group of its own.
+fn wrappers() -> Result<Model> {
+    let mut model = Sequential::new();
+    model
+        .add(Input::new(&[7]))
+        .add(Embedding::new(30, 4))
+        .add(Bidirectional::new(LSTM::new(3).return_sequences(true)))
+        .add(TimeDistributed::new(Dense::new(5).activation("relu")))
+        .add(Bidirectional::new(GRU::new(2)).merge_mode(strata::layers::MergeMode::Sum))
+        .add(Dense::new(1).activation("sigmoid"));
+    model.compile("rmsprop", "binary_crossentropy", &["accuracy"])?;
     Ok(model)
 }
 
