@@ -143,7 +143,7 @@ impl Recycling {
     }
 
     /// Ends a pass. A recording pass becomes the schedule: each value that `kept` does not
-    /// exclude (the pass's outputs, parameters, constants cached from the weights) is released
+    /// exclude (the pass's outputs, parameters, constants) is released
     /// before the operation after its last read.
     pub(super) fn finish(&mut self, operations: usize, kept: impl Fn(usize) -> bool) {
         if self.mode == Mode::Record {

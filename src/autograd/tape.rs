@@ -187,7 +187,7 @@ impl<'a> Graph<'a> {
     /// it, which are never released.
     pub(crate) fn finish_recycling(&mut self, outputs: &[Var]) {
         let tape = &mut *self.tape;
-        let kept = |var: usize| outputs.contains(&Var(var)) || matches!(tape.ops[var], Op::Param(_) | Op::Constant);
+        let kept = |var: usize| outputs.contains(&Var(var)) || keeps_own_buffer(&tape.ops[var]);
         tape.recycling.finish(tape.ops.len(), kept);
     }
 
@@ -255,9 +255,7 @@ impl<'a> Graph<'a> {
             _ => op.inputs().into_iter().flatten().any(|v| tape.requires_grad[v.0]),
         };
         tape.requires_grad[index] = requires_grad;
-        // Parameters are read from the store; constants (inputs, values cached from the
-        // weights) keep their buffers.
-        let recyclable = !matches!(op, Op::Param(_) | Op::Constant);
+        let recyclable = !keeps_own_buffer(&op);
         tape.recycling
             .before(index, crate::tensor::numel(shape), &mut tape.values, recyclable);
         let (before, rest) = tape.values.split_at_mut(index);
@@ -325,4 +323,11 @@ impl<'a> Graph<'a> {
         // Parameters are read from the store, so the node keeps no copy of the value.
         self.push(Op::Param(id), &[0], |_, _, _| {})
     }
+}
+
+/// Whether a recorded value stays out of buffer recycling (`recycle.rs`): parameters are read
+/// from the store, and constants (input batches, values cached from the weights) keep their
+/// buffers between passes.
+fn keeps_own_buffer(op: &Op) -> bool {
+    matches!(op, Op::Param(_) | Op::Constant)
 }
