@@ -365,3 +365,59 @@ fn buffers_handed_on_between_values_change_no_bit() {
         }
     }
 }
+
+/// A MobileNet block on a 64×64 image: its expansion writes 1 MiB per image, everything after
+/// the strided depthwise layer at most 256 KiB.
+fn split_network(seed: u64) -> Model {
+    let mut model = Sequential::new();
+    model.seed(seed);
+    model
+        .add(Input::new(&[64, 64, 3]))
+        .add(Conv2D::new(64, 1).use_bias(false))
+        .add(BatchNormalization::new())
+        .add(ReLU::new().max_value(6.0))
+        .add(DepthwiseConv2D::new(3).strides(2).padding("same"))
+        .add(BatchNormalization::new())
+        .add(ReLU::new())
+        .add(Conv2D::new(16, 1))
+        .add(GlobalAveragePooling2D::new())
+        .add(Dense::new(5));
+    model.build(&[64, 64, 3]).unwrap();
+    model
+}
+
+/// `predict` runs a batch's large early layers image by image and the rest on the whole batch
+/// (`model/predict_split.rs`) where the early layers do little arithmetic per value: the
+/// outputs are those of the batch run whole within rounding, the same bits on one and two
+/// threads; a network whose early layers are 3×3 convolutions over 64 channels (1,152
+/// operations per value) runs its batches whole.
+#[test]
+fn early_layers_image_by_image_give_the_batch_outputs() {
+    let x = random(&[5, 64, 64, 3], 18, -1.0, 1.0);
+    let run = |threads| {
+        on_threads(threads, || {
+            let mut model = split_network(19);
+            let split = model.predict(&x, 5).unwrap();
+            assert!(model.inference_split().is_some(), "the MobileNet block splits");
+            let alone = model.predict(&x, 1).unwrap();
+            model.set_inference_fusion(false);
+            let plain = model.predict(&x, 5).unwrap();
+            (split, alone, plain)
+        })
+    };
+    let ((split, alone, plain), (split_two, _, _)) = (run(1), run(2));
+    assert_close(&split, &alone, "split batch against images one by one");
+    assert_close(&split, &plain, "split batch against the layers one by one");
+    assert_eq!(split.data(), split_two.data(), "one and two threads");
+
+    let mut heavy = Sequential::new();
+    heavy
+        .add(Input::new(&[64, 64, 64]))
+        .add(Conv2D::new(64, 3).padding("same").activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(GlobalAveragePooling2D::new())
+        .add(Dense::new(3));
+    heavy.build(&[64, 64, 64]).unwrap();
+    heavy.predict(&random(&[2, 64, 64, 64], 20, -1.0, 1.0), 2).unwrap();
+    assert_eq!(heavy.inference_split(), None, "arithmetic-bound early layers");
+}

@@ -55,6 +55,32 @@ pub(super) enum Step {
     },
 }
 
+/// Where `predict` splits a network's batches (see `predict_split.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Split {
+    /// The first call run on the whole batch.
+    pub(super) call: usize,
+    /// The one output of the calls before it that the calls from it on read.
+    pub(super) crossing: usize,
+}
+
+impl Step {
+    /// The other calls this step runs together with (the neighbours fused into it, or the
+    /// call it is fused into).
+    pub(super) fn partners(self) -> [Option<usize>; 3] {
+        match self {
+            Step::Plain | Step::Bypassed | Step::Deferred => [None; 3],
+            Step::Folded { norm, relu } => [Some(norm), relu, None],
+            Step::ConvRelu { relu } => [Some(relu), None, None],
+            Step::ConvPool { pool } => [Some(pool), None, None],
+            Step::Fused { head } => [Some(head), None, None],
+            Step::Depthwise(run) => [run.padding, run.norm, run.activation],
+            Step::Pointwise(run) => [run.norm, Some(run.activation), None],
+            Step::Residual { conv, norm, relu } => [Some(conv), norm, relu],
+        }
+    }
+}
+
 impl Network {
     /// Fills `plan` with one [`Step`] per call: which runs of calls `predict` fuses.
     pub(super) fn inference_plan(&self, params: &ParamStore, plan: &mut Vec<Step>) {
@@ -218,13 +244,27 @@ impl Network {
         outputs: &mut Vec<Var>,
         plan: &[Step],
     ) -> Result<()> {
-        let (layers, calls) = (&self.layers, &self.calls);
         outputs.clear();
+        self.forward_inference_calls(graph, inputs, outputs, plan, 0..self.calls.len())
+    }
+
+    /// [`Network::forward_inference`] of the calls in `range` alone: `outputs` holds the
+    /// outputs of the calls before it (those the range reads; any value holds the others'
+    /// places).
+    pub(super) fn forward_inference_calls(
+        &self,
+        graph: &mut Graph,
+        inputs: &[Var],
+        outputs: &mut Vec<Var>,
+        plan: &[Step],
+        range: std::ops::Range<usize>,
+    ) -> Result<()> {
+        let (layers, calls) = (&self.layers, &self.calls);
         let resolve = |source: &Source, outputs: &[Var]| match *source {
             Source::ModelInput(i) => inputs[i],
             Source::Output(o) => outputs[o],
         };
-        for (i, call) in calls.iter().enumerate() {
+        for (i, call) in calls.iter().enumerate().take(range.end).skip(range.start) {
             let layer = &layers[call.layer];
             match plan.get(i).copied().unwrap_or(Step::Plain) {
                 Step::Folded { norm, relu } => {
@@ -397,5 +437,13 @@ impl Model {
     #[doc(hidden)]
     pub fn set_inference_fusion(&mut self, enabled: bool) {
         self.workspace.unfused = !enabled;
+    }
+
+    /// The call from which `predict` runs whole batches after running the calls before it
+    /// image by image (`predict_split.rs`), as of the last `predict`; `None` when it runs
+    /// batches whole. For tests and benchmarks.
+    #[doc(hidden)]
+    pub fn inference_split(&self) -> Option<usize> {
+        self.workspace.split.map(|split| split.call)
     }
 }

@@ -17,6 +17,7 @@ mod nested;
 mod options;
 mod plan;
 mod predict;
+mod predict_split;
 mod progress;
 mod quantize;
 mod step;
@@ -193,6 +194,12 @@ struct Workspace {
     inference_plan_generation: Option<u64>,
     /// `predict` runs every layer as it is (`Model::set_inference_fusion(false)`).
     unfused: bool,
+    /// Where `predict` splits its batches (see `predict_split.rs`), made with the plan.
+    split: Option<inference::Split>,
+    /// The tape of the calls `predict` runs on whole batches after a split.
+    batch_tape: Tape,
+    /// The value passed across the split, gathered image by image.
+    crossing: Vec<f32>,
 }
 
 /// Keras's `keras.Sequential`: the familiar way to start a stack of layers. It builds a [`Model`]

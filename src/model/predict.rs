@@ -74,7 +74,12 @@ impl Model {
         let mut start = 0;
         while start < rows {
             let end = (start + batch_size).min(rows);
-            let key = pass_key(xs, end - start, &self.workspace);
+            if let Some(split) = self.workspace.split.filter(|_| end - start > 1) {
+                self.predict_split(xs, (start, end), split, &mut results)?;
+                start = end;
+                continue;
+            }
+            let key = super::predict_split::pass_key(xs, end - start, &self.workspace);
             let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false);
             graph.recycle_buffers(key);
             let inputs: SmallVec<[Var; 4]> = xs
@@ -106,6 +111,7 @@ impl Model {
         if workspace.unfused {
             workspace.inference_plan.clear();
             workspace.inference_plan_generation = None;
+            workspace.split = self.network.split_point(&[], &self.params);
             return;
         }
         let generation = Some(self.params.generation());
@@ -114,20 +120,7 @@ impl Model {
         {
             self.network.inference_plan(&self.params, &mut workspace.inference_plan);
             workspace.inference_plan_generation = generation;
+            workspace.split = self.network.split_point(&workspace.inference_plan, &self.params);
         }
     }
-}
-
-/// What decides the operations of a `predict` pass over `rows` samples of `xs`: the inputs'
-/// shapes, the weights and the inference plan; passes under the same key hand buffers on in
-/// the same way (see `Graph::recycle_buffers`).
-fn pass_key(xs: &[&Tensor], rows: usize, workspace: &super::Workspace) -> u64 {
-    let mut key = crate::rng::mix(rows as u64, u64::from(workspace.unfused));
-    key = crate::rng::mix(key, workspace.inference_plan_generation.unwrap_or(u64::MAX));
-    for x in xs {
-        for &size in x.shape().get(1..).unwrap_or_default() {
-            key = crate::rng::mix(key, size as u64);
-        }
-    }
-    key
 }
