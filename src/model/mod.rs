@@ -182,6 +182,9 @@ struct TrainingState {
     batches_into_epoch: usize,
 }
 
+/// A tape and the call outputs recorded on it.
+type ImageTape = (Tape, Vec<Var>);
+
 /// The tape and each call's output variables, kept between steps so a step allocates nothing.
 #[derive(Default)]
 struct Workspace {
@@ -196,8 +199,10 @@ struct Workspace {
     unfused: bool,
     /// Where `predict` splits its batches (see `predict_split.rs`), made with the plan.
     split: Option<inference::Split>,
-    /// The tape of the calls `predict` runs on whole batches after a split.
+    /// The tape of the calls `predict` runs on whole batches after a split, and per thread
+    /// the tape and call outputs of the calls it runs image by image before it.
     batch_tape: Tape,
+    image_tapes: Vec<ImageTape>,
     /// The value passed across the split, gathered image by image.
     crossing: Vec<f32>,
 }

@@ -16,6 +16,7 @@ use crate::autograd::{Graph, ParamStore, Var};
 use crate::error::Result;
 use crate::layers::InferenceRole;
 use crate::tensor::{Tensor, numel};
+use rayon::prelude::*;
 use smallvec::SmallVec;
 
 /// Values per image from which a layer's output counts as large (1 MiB): more than a core's
@@ -130,24 +131,42 @@ impl Model {
     ) -> Result<()> {
         let workspace = &mut self.workspace;
         let network = &self.network;
+        let (params, plan) = (&self.params, &workspace.inference_plan);
         let mut crossing = std::mem::take(&mut workspace.crossing);
+        let per_image = numel(&network.output_shapes[split.crossing]);
         crossing.clear();
+        crossing.resize((end - start) * per_image, 0.0);
         // (Salted: the batch's passes over all calls have another schedule under the key.)
         let key = crate::rng::mix(pass_key(xs, 1, workspace), 0x0053_504c_4954);
-        for image in start..end {
-            let mut graph = Graph::new(&mut workspace.tape, &self.params, false);
-            graph.recycle_buffers(key);
-            let inputs: SmallVec<[Var; 4]> = xs
-                .iter()
-                .map(|x| graph.constant_with(|buffer| x.slice_rows_into(image, image + 1, buffer)))
-                .collect();
-            let outputs = &mut workspace.call_outputs;
-            outputs.clear();
-            network.forward_inference_calls(&mut graph, &inputs, outputs, &workspace.inference_plan, 0..split.call)?;
-            let value = outputs[split.crossing];
-            graph.finish_recycling(&[value]);
-            crossing.extend_from_slice(graph.value(value).data());
-        }
+        // Each thread runs its own images' early layers on a tape of its own, without waiting
+        // for the others between layers; the kernels inside split over whichever thread is
+        // idle, with the same bits.
+        let groups = crate::kernels::threads().clamp(1, end - start);
+        let images_per_group = (end - start).div_ceil(groups);
+        let tapes = &mut workspace.image_tapes;
+        tapes.resize_with(tapes.len().max(groups), Default::default);
+        let run_group = |(group, ((tape, outputs), crossing)): (usize, (&mut super::ImageTape, &mut [f32]))| {
+            let first = start + group * images_per_group;
+            for (image, crossing) in (first..).zip(crossing.chunks_mut(per_image)) {
+                let mut graph = Graph::new(tape, params, false);
+                graph.recycle_buffers(key);
+                let inputs: SmallVec<[Var; 4]> = xs
+                    .iter()
+                    .map(|x| graph.constant_with(|buffer| x.slice_rows_into(image, image + 1, buffer)))
+                    .collect();
+                outputs.clear();
+                network.forward_inference_calls(&mut graph, &inputs, outputs, plan, 0..split.call)?;
+                let value = outputs[split.crossing];
+                graph.finish_recycling(&[value]);
+                crossing.copy_from_slice(graph.value(value).data());
+            }
+            Ok(())
+        };
+        tapes[..groups]
+            .par_iter_mut()
+            .zip(crossing.par_chunks_mut(images_per_group * per_image))
+            .enumerate()
+            .try_for_each(run_group)?;
         let mut shape = vec![end - start];
         shape.extend_from_slice(&network.output_shapes[split.crossing]);
         let key = pass_key(xs, end - start, workspace);
