@@ -265,8 +265,10 @@ mod tests {
     /// most four times as much; failing that, to the tightest fit.
     #[test]
     fn the_latest_buffer_with_not_too_much_room_is_taken() {
-        let mut recycling = super::Recycling::default();
-        recycling.free = [100, 10, 40].map(Vec::with_capacity).into();
+        let recycling = super::Recycling {
+            free: [100, 10, 40].map(Vec::with_capacity).into(),
+            ..Default::default()
+        };
         let capacities: Vec<usize> = recycling.free.iter().map(Vec::capacity).collect();
         assert_eq!(capacities, [100, 10, 40]);
         let taken = |len| recycling.best_fit(len).map(|at| capacities[at]);
