@@ -250,64 +250,68 @@ mod tests {
     #[test]
     #[ignore]
     fn speed_of_mobilenet_v2_shapes() {
-        crate::kernels::join_pool(None);
-        // (output size, channels, stride, layers of that shape)
-        let shapes = [
-            (112, 32, 1, 1),
-            (56, 96, 2, 1),
-            (56, 144, 1, 1),
-            (28, 144, 2, 1),
-            (28, 192, 1, 2),
-            (14, 192, 2, 1),
-            (14, 384, 1, 4),
-            (14, 576, 1, 2),
-            (7, 576, 2, 1),
-            (7, 960, 1, 3),
-        ];
-        for batch in [1, 32] {
-            let mut total = 0.0;
-            for (size, channels, stride, layers) in shapes {
-                let (input, pad) = if stride == 1 { (size, 1) } else { (2 * size + 1, 0) };
-                let w = Window2d {
-                    batch,
-                    height: input,
-                    width: input,
-                    channels,
-                    window_h: 3,
-                    window_w: 3,
-                    stride_h: stride,
-                    stride_w: stride,
-                    dilation_h: 1,
-                    dilation_w: 1,
-                    pad_top: pad,
-                    pad_left: pad,
-                    out_h: size,
-                    out_w: size,
-                };
-                let x: Vec<f32> = (0..batch * input * input * channels).map(|i| (i % 7) as f32).collect();
-                let kernel: Vec<f32> = (0..9 * channels).map(|i| (i % 5) as f32).collect();
-                let bias = vec![0.5; channels];
-                let mut out = vec![0.0; batch * size * size * channels];
-                let relu6 = Activation::Relu { max_value: 6.0 };
-                let best = (0..if batch == 1 { 100 } else { 10 })
-                    .map(|_| {
-                        let start = std::time::Instant::now();
-                        depthwise_conv(&x, &kernel, Some(&bias), &mut out, &w, (1, relu6));
-                        start.elapsed().as_secs_f64()
-                    })
-                    .fold(f64::MAX, f64::min);
-                total += best * layers as f64;
-                let bytes = 4.0 * (x.len() + out.len()) as f64;
+        // A pool of the test's own: joining the global one made this thread its worker 0, which
+        // deadlocked beside the other kernels' speed tests run in the same process.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(0).build().unwrap();
+        pool.install(|| {
+            // (output size, channels, stride, layers of that shape)
+            let shapes = [
+                (112, 32, 1, 1),
+                (56, 96, 2, 1),
+                (56, 144, 1, 1),
+                (28, 144, 2, 1),
+                (28, 192, 1, 2),
+                (14, 192, 2, 1),
+                (14, 384, 1, 4),
+                (14, 576, 1, 2),
+                (7, 576, 2, 1),
+                (7, 960, 1, 3),
+            ];
+            for batch in [1, 32] {
+                let mut total = 0.0;
+                for (size, channels, stride, layers) in shapes {
+                    let (input, pad) = if stride == 1 { (size, 1) } else { (2 * size + 1, 0) };
+                    let w = Window2d {
+                        batch,
+                        height: input,
+                        width: input,
+                        channels,
+                        window_h: 3,
+                        window_w: 3,
+                        stride_h: stride,
+                        stride_w: stride,
+                        dilation_h: 1,
+                        dilation_w: 1,
+                        pad_top: pad,
+                        pad_left: pad,
+                        out_h: size,
+                        out_w: size,
+                    };
+                    let x: Vec<f32> = (0..batch * input * input * channels).map(|i| (i % 7) as f32).collect();
+                    let kernel: Vec<f32> = (0..9 * channels).map(|i| (i % 5) as f32).collect();
+                    let bias = vec![0.5; channels];
+                    let mut out = vec![0.0; batch * size * size * channels];
+                    let relu6 = Activation::Relu { max_value: 6.0 };
+                    let best = (0..if batch == 1 { 100 } else { 10 })
+                        .map(|_| {
+                            let start = std::time::Instant::now();
+                            depthwise_conv(&x, &kernel, Some(&bias), &mut out, &w, (1, relu6));
+                            start.elapsed().as_secs_f64()
+                        })
+                        .fold(f64::MAX, f64::min);
+                    total += best * layers as f64;
+                    let bytes = 4.0 * (x.len() + out.len()) as f64;
+                    println!(
+                        "batch {batch:>2}, {input:>3}×{input:>3}×{channels:>3} stride {stride}: {:8.1} µs, {:5.1} GB/s",
+                        best * 1e6,
+                        bytes / best / 1e9
+                    );
+                }
                 println!(
-                    "batch {batch:>2}, {input:>3}×{input:>3}×{channels:>3} stride {stride}: {:8.1} µs, {:5.1} GB/s",
-                    best * 1e6,
-                    bytes / best / 1e9
+                    "batch {batch}: {:.2} ms for the network's depthwise layers",
+                    total * 1e3
                 );
             }
-            println!(
-                "batch {batch}: {:.2} ms for the network's depthwise layers",
-                total * 1e3
-            );
-        }
+        });
     }
 }

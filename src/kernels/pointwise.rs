@@ -225,66 +225,70 @@ mod tests {
     #[test]
     #[ignore]
     fn speed_of_mobilenet_v2_shapes() {
-        crate::kernels::join_pool(Some(2));
-        let shapes = [
-            (12544, 32, 16),
-            (12544, 16, 96),
-            (3136, 96, 24),
-            (3136, 24, 144),
-            (3136, 144, 24),
-            (784, 144, 32),
-            (784, 32, 192),
-            (784, 192, 32),
-            (196, 192, 64),
-            (196, 64, 384),
-            (196, 384, 64),
-            (196, 96, 576),
-        ];
-        let best_of = |mut run: Box<dyn FnMut() + '_>| {
-            (0..100)
-                .map(|_| {
-                    let start = std::time::Instant::now();
-                    run();
-                    start.elapsed().as_secs_f64()
-                })
-                .fold(f64::MAX, f64::min)
-        };
-        for (pixels, channels, filters) in shapes {
-            let (x, kernel, bias, _) = operands(pixels, channels, filters);
-            let mut out = vec![0.0; pixels * filters];
-            let activation = Activation::Relu { max_value: 6.0 };
-            if !handles(channels, filters) {
-                continue;
-            }
-            let here = best_of(Box::new(|| {
-                let finish = Finish {
-                    bias: Some(&bias),
-                    residual: None,
-                    activation,
-                };
-                pointwise_conv(&x, &kernel, &mut out, (pixels, channels, filters), finish)
-            }));
-            let mut out = vec![0.0; pixels * filters];
-            let gemm = best_of(Box::new(|| {
-                matmul(
-                    &x,
-                    Transpose::No,
-                    &kernel,
-                    Transpose::No,
-                    &mut out,
-                    pixels,
-                    channels,
-                    filters,
-                    false,
+        // A pool of the test's own: joining the global one made this thread its worker 0, which
+        // deadlocked beside the other kernels' speed tests run in the same process.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let shapes = [
+                (12544, 32, 16),
+                (12544, 16, 96),
+                (3136, 96, 24),
+                (3136, 24, 144),
+                (3136, 144, 24),
+                (784, 144, 32),
+                (784, 32, 192),
+                (784, 192, 32),
+                (196, 192, 64),
+                (196, 64, 384),
+                (196, 384, 64),
+                (196, 96, 576),
+            ];
+            let best_of = |mut run: Box<dyn FnMut() + '_>| {
+                (0..100)
+                    .map(|_| {
+                        let start = std::time::Instant::now();
+                        run();
+                        start.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::MAX, f64::min)
+            };
+            for (pixels, channels, filters) in shapes {
+                let (x, kernel, bias, _) = operands(pixels, channels, filters);
+                let mut out = vec![0.0; pixels * filters];
+                let activation = Activation::Relu { max_value: 6.0 };
+                if !handles(channels, filters) {
+                    continue;
+                }
+                let here = best_of(Box::new(|| {
+                    let finish = Finish {
+                        bias: Some(&bias),
+                        residual: None,
+                        activation,
+                    };
+                    pointwise_conv(&x, &kernel, &mut out, (pixels, channels, filters), finish)
+                }));
+                let mut out = vec![0.0; pixels * filters];
+                let gemm = best_of(Box::new(|| {
+                    matmul(
+                        &x,
+                        Transpose::No,
+                        &kernel,
+                        Transpose::No,
+                        &mut out,
+                        pixels,
+                        channels,
+                        filters,
+                        false,
+                    );
+                    crate::kernels::bias_activation(&mut out, filters, Some(&bias), activation);
+                }));
+                println!(
+                    "{pixels:>6}×{channels:>4}×{filters:>4}: {:7.1} µs here, {:7.1} µs gemm + output pass ({:.2}×)",
+                    here * 1e6,
+                    gemm * 1e6,
+                    gemm / here
                 );
-                crate::kernels::bias_activation(&mut out, filters, Some(&bias), activation);
-            }));
-            println!(
-                "{pixels:>6}×{channels:>4}×{filters:>4}: {:7.1} µs here, {:7.1} µs gemm + output pass ({:.2}×)",
-                here * 1e6,
-                gemm * 1e6,
-                gemm / here
-            );
-        }
+            }
+        });
     }
 }
