@@ -16,7 +16,7 @@ use crate::tensor::Tensor;
 use std::cell::Cell;
 
 /// How many times the values it is given a free buffer may hold before a more recently
-/// released one is passed over for a tighter fit (see `Recycling::best_fit`).
+/// released one is passed over for a tighter fit (see `plan_slots`).
 const MOST_ROOM: usize = 4;
 
 /// What the current pass does with buffers.
@@ -44,13 +44,20 @@ pub(super) struct Recycling {
     last_read: Vec<Cell<u32>>,
     /// The recorded pass's output sizes, in values, per operation.
     sizes: Vec<usize>,
+    /// While recording, per operation: whether its value may take a recycled buffer.
+    recyclable: Vec<bool>,
     /// Per operation position `k`: `released[starts[k]..starts[k + 1]]` are the values
     /// released just before operation `k` is recorded.
     starts: Vec<u32>,
     released: Vec<u32>,
-    /// Buffers of released values, the most recently released last.
-    free: Vec<Vec<f32>>,
+    /// Per value of the schedule: the buffer slot it computes into ([`NO_SLOT`]: its own).
+    slots: Vec<u32>,
+    /// Per slot: its buffer, while no value holds it (empty until a value first gives it back).
+    pool: Vec<Vec<f32>>,
 }
+
+/// A value that keeps its own buffer (see `Recycling::slots`).
+const NO_SLOT: u32 = u32::MAX;
 
 impl Recycling {
     /// Starts a pass under `key`: it passes buffers on when the last pass under `key`
@@ -63,6 +70,7 @@ impl Recycling {
             self.recording = Some(key);
             self.last_read.clear();
             self.sizes.clear();
+            self.recyclable.clear();
         }
     }
 
@@ -74,7 +82,7 @@ impl Recycling {
     /// Drops the free buffers and the schedule, before a training pass: it needs a buffer
     /// per value, and the memory is better spent there.
     pub(super) fn forget(&mut self) {
-        self.free.clear();
+        self.pool.clear();
         self.key = None;
     }
 
@@ -91,8 +99,9 @@ impl Recycling {
     }
 
     /// Before operation `index` (with `len` output values) computes into `values[index]`:
-    /// while recording, notes its size; while passing buffers on, releases the values last
-    /// read before it and gives it the best-fitting free buffer, when `recyclable`.
+    /// while recording, notes its size and whether it is `recyclable`; while passing buffers
+    /// on, releases the values last read before it into their slots' places in the pool and
+    /// gives it its own slot's buffer (see [`plan_slots`]).
     pub(super) fn before(&mut self, index: usize, len: usize, values: &mut [Tensor], recyclable: bool) {
         match self.mode {
             Mode::Off => {}
@@ -104,6 +113,7 @@ impl Recycling {
                     return;
                 }
                 self.sizes.push(len);
+                self.recyclable.push(recyclable);
                 self.last_read.push(Cell::new(index as u32));
             }
             Mode::Apply => {
@@ -115,46 +125,20 @@ impl Recycling {
                 }
                 let (start, end) = (self.starts[index] as usize, self.starts[index + 1] as usize);
                 for &var in &self.released[start..end] {
-                    let buffer = values[var as usize].take_data();
-                    if buffer.capacity() > 0 && self.free.len() < self.sizes.len() {
-                        self.free.push(buffer);
+                    if let Some(place) = self.pool.get_mut(self.slots[var as usize] as usize) {
+                        *place = values[var as usize].take_data();
                     }
                 }
-                if recyclable && let Some(at) = self.best_fit(len) {
-                    let buffer = self.free.remove(at);
-                    let own = values[index].replace_data(buffer);
-                    // Untouched since the last pass: taken last. (The list holds no more
-                    // buffers than the pass has values, which `finish` made room for.)
-                    if own.capacity() > 0 && self.free.len() < self.sizes.len() {
-                        self.free.insert(0, own);
+                let slot = self.slots[index];
+                if slot != NO_SLOT {
+                    let buffer = std::mem::take(&mut self.pool[slot as usize]);
+                    // Until the slot's buffer first comes back, the value uses its own.
+                    if buffer.capacity() > 0 {
+                        drop(values[index].replace_data(buffer));
                     }
                 }
             }
         }
-    }
-
-    /// The free buffer to hold `len` values: the most recently released one with room for
-    /// them and at most [`MOST_ROOM`] times as much, else the one with the least room to spare
-    /// (the most recently released among equals).
-    ///
-    /// Why recency first: the buffer released last is the likeliest to be still in the cache,
-    /// and taking it keeps the pass in a few buffers. Taking the tightest fit first drew on
-    /// every buffer of the pool in turn (MobileNetV2 at batch 1 wrote into 30 buffers, 18 MB,
-    /// per pass instead of 9, 8 MB), which with the weights no longer fit the cache; the bound
-    /// keeps a small value from taking a buffer that a large one will need next.
-    fn best_fit(&self, len: usize) -> Option<usize> {
-        let roomy_enough = |buffer: &Vec<f32>| buffer.capacity() >= len && buffer.capacity() / MOST_ROOM <= len;
-        if let Some(at) = self.free.iter().rposition(roomy_enough) {
-            return Some(at);
-        }
-        let mut best: Option<(usize, usize)> = None;
-        for (at, buffer) in self.free.iter().enumerate().rev() {
-            let capacity = buffer.capacity();
-            if capacity >= len && best.is_none_or(|(_, least)| capacity < least) {
-                best = Some((at, capacity));
-            }
-        }
-        best.map(|(at, _)| at)
     }
 
     /// Ends a pass. A recording pass becomes the schedule: each value that `kept` does not
@@ -185,11 +169,68 @@ impl Recycling {
                 *slot += 1;
             }
             self.sizes.truncate(count);
-            self.free.reserve(count.saturating_sub(self.free.len()));
+            self.slots = plan_slots(&self.sizes, &self.recyclable, &self.starts, &self.released);
+            let slot_count = self
+                .slots
+                .iter()
+                .filter(|&&slot| slot != NO_SLOT)
+                .max()
+                .map_or(0, |&slot| slot + 1);
+            self.pool.clear();
+            self.pool.resize_with(slot_count as usize, Vec::new);
             self.key = self.recording.take();
         }
         self.mode = Mode::Off;
     }
+}
+
+/// The buffer slot of each value of a recorded pass: `sizes` and `recyclable` per operation,
+/// `released[starts[k]..starts[k + 1]]` the values released before operation `k`. Only values
+/// that are released get a slot (the others, the pass's outputs, keep their own buffers, so
+/// every slot's buffer is back in the pool when a pass ends). A value takes the free slot
+/// released most recently whose largest value so far is at least its size and at most
+/// [`MOST_ROOM`] times it, else the free slot with the least room to spare above its size,
+/// else a new slot.
+///
+/// Why recency first: the buffer released last is the likeliest to be still in the cache, and
+/// taking it keeps the pass in a few buffers. Taking the tightest fit first drew on every
+/// buffer in turn (MobileNetV2 at batch 1 wrote into 30 buffers, 18 MB, per pass instead of 9,
+/// 8 MB), which with the weights no longer fit the cache; the bound keeps a small value from
+/// taking a buffer that a large one will need next. Why a plan rather than a choice at each
+/// pass: the buffers then settle after one pass, and every later pass allocates nothing.
+fn plan_slots(sizes: &[usize], recyclable: &[bool], starts: &[u32], released: &[u32]) -> Vec<u32> {
+    let mut is_released = vec![false; sizes.len()];
+    released.iter().for_each(|&var| is_released[var as usize] = true);
+    let mut slots = vec![NO_SLOT; sizes.len()];
+    // Per slot: the largest value it holds; the free slots, the most recently released last.
+    let mut largest: Vec<usize> = Vec::new();
+    let mut free: Vec<u32> = Vec::new();
+    for (index, &len) in sizes.iter().enumerate() {
+        let (start, end) = (starts[index] as usize, starts[index + 1] as usize);
+        let freed = released[start..end].iter().map(|&var| slots[var as usize]);
+        free.extend(freed.filter(|&slot| slot != NO_SLOT));
+        if !recyclable[index] || !is_released[index] {
+            continue;
+        }
+        let room = |&slot: &u32| largest[slot as usize];
+        let close = free
+            .iter()
+            .rposition(|slot| room(slot) >= len && room(slot) / MOST_ROOM <= len);
+        let tightest = || {
+            let fitting = free.iter().enumerate().rev().filter(|(_, slot)| room(slot) >= len);
+            fitting.min_by_key(|(_, slot)| room(slot)).map(|(at, _)| at)
+        };
+        let slot = match close.or_else(tightest) {
+            Some(at) => free.remove(at),
+            None => {
+                largest.push(0);
+                (largest.len() - 1) as u32
+            }
+        };
+        largest[slot as usize] = largest[slot as usize].max(len);
+        slots[index] = slot;
+    }
+    slots
 }
 
 /// Moves `var`'s last read time in `times` up to `now`.
@@ -227,14 +268,17 @@ mod tests {
         let e = located(&graph, e);
         let f = graph.sigmoid(e);
         let f = located(&graph, f);
-        graph.finish_recycling(&[f]);
-        (graph.value(f).data().to_vec(), at)
+        let g = graph.relu(f);
+        let g = located(&graph, g);
+        graph.finish_recycling(&[g]);
+        (graph.value(g).data().to_vec(), at)
     }
 
     /// The first pass under a key records; the next ones hand the buffers of values no longer
-    /// read on (`d` gets `b`'s, `e` gets `c`'s, `f` gets `d`'s: the most recently released)
-    /// and give the same bits; `a`, read by `e`, shares with none of them. A pass under
-    /// another key (another input shape) records again.
+    /// read on (`d` gets `b`'s, `e` gets `c`'s: the most recently released) and give the same
+    /// bits, each pass in the same buffers; `a`, read by `e`, shares with none of them, nor
+    /// do `f` (read by the last operation) and the output `g`, which keep their own. A pass
+    /// under another key (another input shape) records again.
     #[test]
     fn values_no_longer_read_hand_their_buffers_on() {
         let params = ParamStore::default();
@@ -242,15 +286,19 @@ mod tests {
         let x = Tensor::from_vec(vec![2, 3], vec![-1.0, 0.5, 2.0, -0.25, 1.5, 0.0]).unwrap();
         let (first, recorded) = pass(&mut tape, &params, &x, 1);
         let distinct = |at: &[usize]| at.iter().collect::<std::collections::BTreeSet<_>>().len();
-        assert_eq!(distinct(&recorded), 6, "no value shares a buffer while recording");
-        for _ in 0..2 {
+        assert_eq!(distinct(&recorded), 7, "no value shares a buffer while recording");
+        let mut settled = None;
+        for _ in 0..3 {
             let (again, recycled) = pass(&mut tape, &params, &x, 1);
             assert_eq!(again, first);
-            let [a, b, c, d, e, f] = recycled[..] else {
+            let [a, b, c, d, e, f, g] = recycled[..] else {
                 unreachable!()
             };
-            assert_eq!((d, e, f), (b, c, d), "d takes b's buffer, e c's, f d's");
-            assert!(![b, c, d, e].contains(&a), "a is still read");
+            assert_eq!((d, e), (b, c), "d takes b's buffer, e c's");
+            assert!(![b, c, d, e, f, g].contains(&a), "a is still read");
+            assert_eq!(distinct(&recycled), 5, "f and g keep their own");
+            assert!(settled.is_none_or(|at| at == recycled), "each pass in the same buffers");
+            settled = Some(recycled);
         }
         let wider = Tensor::from_vec(vec![3, 3], (0..9).map(|i| i as f32 - 4.0).collect()).unwrap();
         let mut fresh = Tape::new();
@@ -261,20 +309,24 @@ mod tests {
         assert_eq!(pass(&mut tape, &params, &x, 1).0, first);
     }
 
-    /// A free buffer goes to the most recently released one with room for the value and at
-    /// most four times as much; failing that, to the tightest fit.
+    /// A value takes the slot released most recently whose largest value is at least its
+    /// size and at most four times it, else the tightest fit, else a new slot; a value never
+    /// released (the pass's output) keeps its own buffer.
     #[test]
-    fn the_latest_buffer_with_not_too_much_room_is_taken() {
-        let recycling = super::Recycling {
-            free: [100, 10, 40].map(Vec::with_capacity).into(),
-            ..Default::default()
-        };
-        let capacities: Vec<usize> = recycling.free.iter().map(Vec::capacity).collect();
-        assert_eq!(capacities, [100, 10, 40]);
-        let taken = |len| recycling.best_fit(len).map(|at| capacities[at]);
-        assert_eq!(taken(10), Some(40), "the latest, not the exact fit");
-        assert_eq!(taken(41), Some(100));
-        assert_eq!(taken(1), Some(10), "none within four times: the tightest");
-        assert_eq!(taken(101), None);
+    fn the_latest_slot_with_not_too_much_room_is_taken() {
+        use super::{NO_SLOT, plan_slots};
+        // Values 0, 1, 2 (100, 10 and 40 values) released before operation 3, in that order;
+        // 3 to 6 before operation 7, whose value is the output.
+        let sizes = [100, 10, 40, 10, 41, 1, 101, 5];
+        let starts = [0, 0, 0, 0, 3, 3, 3, 3, 7];
+        let released = [0, 1, 2, 3, 4, 5, 6];
+        let slots = plan_slots(&sizes, &[true; 8], &starts, &released);
+        // 3 (10 values): 2's slot (40), the latest, not 1's exact fit; 4 (41): 0's (100);
+        // 5 (1): none within four times, so the tightest, 1's (10); 6 (101): a new one.
+        assert_eq!(slots, [0, 1, 2, 2, 0, 1, 3, NO_SLOT]);
+        let mut fixed = [true; 8];
+        fixed[2] = false;
+        let slots = plan_slots(&sizes, &fixed, &starts, &released);
+        assert_eq!(slots[2], NO_SLOT, "a value keeping its own buffer has no slot");
     }
 }
