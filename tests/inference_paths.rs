@@ -366,6 +366,47 @@ fn buffers_handed_on_between_values_change_no_bit() {
     }
 }
 
+/// `evaluate` hands buffers on as `predict` does (its passes under keys of their own): the
+/// scores of batches recorded, recycled, of another size in between, and after a `predict` and
+/// a training step on the same tape, equal a fresh model's, bit for bit.
+#[test]
+fn evaluation_passes_handing_buffers_on_change_no_score() {
+    let x = images(7, 16);
+    let y = random(&[7, 5], 18, -1.0, 1.0);
+    let compiled = |build: fn(u64) -> Model| {
+        let mut model = build(17);
+        model.compile(Sgd::new(0.01), "mse", &["mae"]).unwrap();
+        model
+    };
+    for (name, build) in [
+        ("residual", residual_network as fn(u64) -> Model),
+        ("convolutions", network),
+    ] {
+        let mut model = compiled(build);
+        for batch_size in [1, 3, 1, 2, 2] {
+            let scores = model.evaluate(&x, &y, batch_size).unwrap();
+            let alone = compiled(build).evaluate(&x, &y, batch_size).unwrap();
+            assert_eq!(scores, alone, "{name}: batches of {batch_size}");
+            model.predict(&x, batch_size).unwrap();
+        }
+        let options = FitOptions::default().epochs(1).batch_size(3).verbose(0);
+        model.fit(&x, &y, options).unwrap();
+        let trained = model.evaluate(&x, &y, 2).unwrap();
+        let mut fresh = compiled(build);
+        let weights = model.weights();
+        let ids: Vec<_> = fresh.params().ids().collect();
+        for id in ids {
+            let name = fresh.params().name(id).to_string();
+            *fresh.params_mut().value_mut(id) = weights[&name].clone();
+        }
+        assert_eq!(
+            trained,
+            fresh.evaluate(&x, &y, 2).unwrap(),
+            "{name}: after a training step"
+        );
+    }
+}
+
 /// A MobileNet block on a 64×64 image: its expansion writes 1 MiB per image, everything after
 /// the strided depthwise layer at most 256 KiB.
 fn split_network(seed: u64) -> Model {

@@ -95,6 +95,7 @@ impl Model {
         while start < rows.end {
             let end = (start + batch_size).min(rows.end);
             let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false);
+            graph.recycle_buffers(evaluation_key(xs, ys, end - start));
             let inputs: SmallVec<[Var; 4]> = xs
                 .iter()
                 .map(|x| graph.constant_with(|buffer| x.slice_rows_into(start, end, buffer)))
@@ -114,6 +115,7 @@ impl Model {
                 &mut stats,
             )?;
             let loss = graph.add_penalties(loss)?;
+            graph.finish_recycling(&[loss]);
             totals.add(graph.value(loss).item(), end - start, &stats);
             start = end;
         }
@@ -213,4 +215,20 @@ fn batch_stats(compiled: &super::Compiled, output: usize, values: &Tensor, targe
     };
     let correct = accuracy.count_correct(values, target, threshold);
     (correct, values.rows() * accuracy.per_sample(values.row_len().max(1)))
+}
+
+/// What decides the operations of an evaluation pass over `rows` samples: the shapes of the
+/// inputs and targets (the loss, metrics and layers are the model's; a pass whose operations
+/// turn out to differ anyway only stops handing buffers on). Distinct from `predict`'s keys,
+/// whose passes run the inference plan and no loss.
+fn evaluation_key(xs: &[&Tensor], ys: &[&Tensor], rows: usize) -> u64 {
+    const EVALUATION: u64 = 0x6576_616c_7561_7465; // "evaluate"
+    let mut key = crate::rng::mix(EVALUATION, rows as u64);
+    for tensor in xs.iter().chain(ys) {
+        key = crate::rng::mix(key, tensor.shape().len() as u64);
+        for &size in tensor.shape().get(1..).unwrap_or_default() {
+            key = crate::rng::mix(key, size as u64);
+        }
+    }
+    key
 }
