@@ -8,15 +8,17 @@
 //! records, for each value, the last time an operation or the layer code (through
 //! `Graph::value`) read it; later passes under the same key release each value right after
 //! that time. A pass under another key records again; a pass whose operations turn out to
-//! differ from the recorded ones stops passing buffers on. Training passes never take part:
-//! their backward pass reads every value again.
+//! differ from the recorded ones stops passing buffers on. The recording also plans which
+//! buffer (slot) each released value computes into (`plan_slots`), so every later pass uses the
+//! same buffers and allocates nothing. Training passes never take part: their backward pass
+//! reads every value again.
 
 use super::op::Var;
 use crate::tensor::Tensor;
 use std::cell::Cell;
 
-/// How many times the values it is given a free buffer may hold before a more recently
-/// released one is passed over for a tighter fit (see `plan_slots`).
+/// How many times a value's size a free slot may hold before the most recently released one
+/// is passed over for a tighter fit (see `plan_slots`).
 const MOST_ROOM: usize = 4;
 
 /// What the current pass does with buffers.
