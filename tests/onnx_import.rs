@@ -27,12 +27,17 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// An `.npy` file of f32 as a tensor.
-fn npy(path: &Path) -> Tensor {
+/// An `.npy` file's shape and values of type `T`.
+fn npy_values<T: npyz::Deserialize>(path: &Path) -> (Vec<usize>, Vec<T>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let file = npyz::NpyFile::new(&bytes[..]).unwrap();
     let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
-    let values: Vec<f32> = file.into_vec().unwrap();
+    (shape, file.into_vec().unwrap())
+}
+
+/// An `.npy` file of f32 as a tensor.
+fn npy(path: &Path) -> Tensor {
+    let (shape, values) = npy_values::<f32>(path);
     Tensor::from_vec(shape, values).unwrap()
 }
 
@@ -824,10 +829,7 @@ fn torchvision_classifiers_match_onnx_runtime() {
 
 /// An `.npy` file of f64 as an f32 tensor.
 fn npy_f64(path: &Path) -> Tensor {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let file = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
-    let values: Vec<f64> = file.into_vec().unwrap();
+    let (shape, values) = npy_values::<f64>(path);
     Tensor::from_vec(shape, values.into_iter().map(|v| v as f32).collect()).unwrap()
 }
 
