@@ -121,11 +121,11 @@ impl Graph<'_> {
         Ok(self.push(Op::Binary(kind, a, b), &shape, |inputs, out, _| {
             let (av, bv) = (inputs.get(a).data(), inputs.get(b).data());
             if sa == sb {
-                kernels::zip_map_into(out.data_mut(), av, bv, |x, y| kind.apply(x, y));
+                kind.zip_into(out.data_mut(), av, bv);
             } else if let Some(b_repeats) = repeated_rows(&sa, &sb, &shape) {
                 match b_repeats {
-                    true => kernels::zip_rows_into(out.data_mut(), av, bv, |x, r| kind.apply(x, r)),
-                    false => kernels::zip_rows_into(out.data_mut(), bv, av, |x, r| kind.apply(r, x)),
+                    true => kind.zip_rows_into(out.data_mut(), av, bv, true),
+                    false => kind.zip_rows_into(out.data_mut(), bv, av, false),
                 }
             } else {
                 let (stride_a, stride_b) = broadcast_strides(&sa, &sb, &shape);

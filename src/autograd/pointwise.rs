@@ -27,6 +27,34 @@ impl BinaryOp {
         }
     }
 
+    /// `out[i] = a[i] ∘ b[i]`, the kind matched once rather than per element (a match per
+    /// element keeps the loop scalar, with an indirect jump each: 4 % of a Transformer step).
+    pub(super) fn zip_into(self, out: &mut [f32], a: &[f32], b: &[f32]) {
+        use kernels::zip_map_into as zip;
+        match self {
+            BinaryOp::Add => zip(out, a, b, |x, y| x + y),
+            BinaryOp::Sub => zip(out, a, b, |x, y| x - y),
+            BinaryOp::Mul => zip(out, a, b, |x, y| x * y),
+            BinaryOp::Div => zip(out, a, b, |x, y| x / y),
+            BinaryOp::Maximum => zip(out, a, b, f32::max),
+            BinaryOp::Minimum => zip(out, a, b, f32::min),
+        }
+    }
+
+    /// `out[r·w + j] = full[r·w + j] ∘ row[j]` (or `row[j] ∘ full[r·w + j]` when not
+    /// `full_first`), the kind matched once as in [`BinaryOp::zip_into`].
+    pub(super) fn zip_rows_into(self, out: &mut [f32], full: &[f32], row: &[f32], full_first: bool) {
+        use kernels::zip_rows_into as zip;
+        match (self, full_first) {
+            (BinaryOp::Add, _) => zip(out, full, row, |x, r| x + r),
+            (BinaryOp::Mul, _) => zip(out, full, row, |x, r| x * r),
+            (BinaryOp::Sub, true) => zip(out, full, row, |x, r| x - r),
+            (BinaryOp::Sub, false) => zip(out, full, row, |x, r| r - x),
+            (kind, true) => zip(out, full, row, move |x, r| kind.apply(x, r)),
+            (kind, false) => zip(out, full, row, move |x, r| kind.apply(r, x)),
+        }
+    }
+
     /// (∂out/∂a, ∂out/∂b) at (a, b).
     pub(super) fn partials(self, a: f32, b: f32) -> (f32, f32) {
         match self {

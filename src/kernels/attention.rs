@@ -164,7 +164,7 @@ pub(crate) fn attention_forward(
         return;
     }
     let (tkp, _, dvp) = d.padded();
-    let scratch = d.key_dim * tkp + tk * dvp + BLOCK_ROWS * (tkp + dvp);
+    let scratch = d.key_dim * tkp + tk * dvp + BLOCK_ROWS * (tkp + dvp + d.key_dim);
     out.par_chunks_mut(tq * vw)
         .zip(probs.par_chunks_mut(d.probs_len()))
         .enumerate()
@@ -201,49 +201,63 @@ fn forward_sample_body<S: Pow2>(
     let (qw, vw) = d.row_widths();
     let (dk, dv) = (d.key_dim, d.value_dim);
     let (tkp, _, dvp) = d.padded();
-    let [keys_t, values_pad, scores, block_out] =
-        split(scratch, [dk * tkp, tk * dvp, BLOCK_ROWS * tkp, BLOCK_ROWS * dvp]);
+    let [keys_t, values_pad, scores, block_out, queries] = split(
+        scratch,
+        [dk * tkp, tk * dvp, BLOCK_ROWS * tkp, BLOCK_ROWS * dvp, BLOCK_ROWS * dk],
+    );
     for h in 0..d.heads {
         transpose_head(k, (h * dk, dk, qw), tk, keys_t);
         let values = head_rows(v, (h * dv, dv, vw), tk, dvp, values_pad);
         for first in (0..tq).step_by(BLOCK_ROWS) {
             let rows = BLOCK_ROWS.min(tq - first);
+            // The block's queries times the scale, as Keras scales the query before its
+            // product with the keys: the scores come out scaled.
+            for (scaled, row) in queries
+                .chunks_exact_mut(dk)
+                .zip(q[first * qw + h * dk..].chunks(qw))
+                .take(rows)
+            {
+                for (scaled, &value) in scaled.iter_mut().zip(&row[..dk]) {
+                    *scaled = value * d.scale;
+                }
+            }
             let q_block = Strided {
-                data: &q[first * qw + h * dk..],
-                row_stride: qw,
+                data: queries,
+                row_stride: dk,
                 col_stride: 1,
             };
             small_gemm(s, (rows, dk, tkp), q_block, (keys_t, tkp), (scores, tkp), false);
             for (r, row) in scores.chunks_exact_mut(tkp).take(rows).enumerate() {
                 let i = first + r;
-                // The softmax scales the scores as it reads them, unless a mask replaces
-                // scaled scores (as Keras does): then they are scaled first.
-                let mut scale = d.scale;
                 if d.causal || mask.is_some() {
-                    let factor = s.splat(d.scale);
-                    for chunk in row.chunks_exact_mut(S::LANES) {
-                        s.store(chunk, s.mul(s.load(chunk), factor));
-                    }
                     for (j, score) in row[..tk].iter_mut().enumerate() {
                         if !d.allowed(mask, i, j) {
                             *score = MASKED;
                         }
                     }
-                    scale = 1.0;
                 }
-                softmax_row(s, row, tk, scale, &mut probs[(h * tq + i) * tk..][..tk]);
+                let probs = &mut probs[(h * tq + i) * tk..][..tk];
+                softmax_row(s, row, tk, probs);
                 if d.has_dropout() {
                     let base = n * d.probs_len() + (h * tq + i) * tk;
-                    row[..tk]
-                        .iter_mut()
-                        .enumerate()
-                        .for_each(|(j, p)| *p *= d.keep(base + j));
+                    for (j, (dropped, &p)) in row[..tk].iter_mut().zip(probs.iter()).enumerate() {
+                        *dropped = p * d.keep(base + j);
+                    }
                 }
             }
-            let weights = Strided {
-                data: scores,
-                row_stride: tkp,
-                col_stride: 1,
+            // The weights of the values: the probabilities as saved, or their dropped-out
+            // copy in the block of scores.
+            let weights = match d.has_dropout() {
+                true => Strided {
+                    data: scores,
+                    row_stride: tkp,
+                    col_stride: 1,
+                },
+                false => Strided {
+                    data: &probs[(h * tq + first) * tk..],
+                    row_stride: tk,
+                    col_stride: 1,
+                },
             };
             if dv == dvp {
                 let out = &mut out[first * vw + h * dv..];

@@ -21,6 +21,13 @@ pub(crate) const SUM_LANES: usize = 16;
 pub(crate) trait Pow2: Simd {
     /// `2ⁿ` in each lane, for lanes holding whole numbers `n` in `-126..=127`.
     fn pow2(self, n: Self::V) -> Self::V;
+
+    /// `y·2ⁿ` in each lane, for lanes holding whole numbers `n` in `-126..=127`: one
+    /// correctly rounded product either way, so every path gives the same bits.
+    #[inline(always)]
+    fn times_pow2(self, y: Self::V, n: Self::V) -> Self::V {
+        self.mul(y, self.pow2(n))
+    }
 }
 
 impl Pow2 for Scalar {
@@ -55,6 +62,12 @@ mod x86 {
                 _mm512_castsi512_ps(_mm512_slli_epi32::<23>(biased))
             }
         }
+
+        /// One `vscalefps` instead of building `2ⁿ` in four instructions.
+        #[inline(always)]
+        fn times_pow2(self, y: __m512, n: __m512) -> __m512 {
+            unsafe { _mm512_scalef_ps(y, n) }
+        }
     }
 }
 
@@ -76,7 +89,7 @@ pub(crate) fn exp<S: Pow2>(s: S, x: S::V) -> S::V {
         p = s.mul_add(p, r, s.splat(c));
     }
     let y = s.add(s.mul_add(p, s.mul(r, r), r), s.splat(1.0));
-    let y = s.mul(y, s.pow2(n));
+    let y = s.times_pow2(y, n);
     s.and(s.greater(x, s.splat(EXP_LOW)), y)
 }
 
@@ -140,12 +153,12 @@ const LANE_NUMBERS: [f32; SUM_LANES] = [
     0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
 ];
 
-/// `scale·row[at..at + LANES]`, its lanes at or past `valid` set to −∞ (whose `exp` is 0).
-/// In registers: writing −∞ into the padding first and reading the vector back stalls on the
+/// `row[at..at + LANES]`, its lanes at or past `valid` set to −∞ (whose `exp` is 0). In
+/// registers: writing −∞ into the padding first and reading the vector back stalls on the
 /// partial store (measured as a quarter of the attention forward's time).
 #[inline(always)]
-fn scaled_lanes<S: Simd>(s: S, row: &[f32], (at, valid): (usize, usize), scale: S::V) -> S::V {
-    let x = s.mul(s.load(&row[at..]), scale);
+fn valid_lanes<S: Simd>(s: S, row: &[f32], (at, valid): (usize, usize)) -> S::V {
+    let x = s.load(&row[at..]);
     if at + S::LANES <= valid {
         return x;
     }
@@ -153,17 +166,18 @@ fn scaled_lanes<S: Simd>(s: S, row: &[f32], (at, valid): (usize, usize), scale: 
     s.select(inside, x, s.splat(f32::NEG_INFINITY))
 }
 
-/// Softmax of `scale·row[..valid]`, written over `row` (whose padding past `valid` becomes 0;
-/// `row.len()` is a multiple of [`SUM_LANES`]) and into `probs[..valid]`: the maximum, the
-/// exponentials and their sum, then one pass that normalizes both copies.
+/// Softmax of `row[..valid]` into `probs[..valid]` (`row.len()` a multiple of
+/// [`SUM_LANES`]): the maximum, the exponentials and their sum, then one pass that normalizes
+/// them into `probs`. `row` is left holding the exponentials (0 past `valid`). The caller
+/// scales the scores beforehand (the attention scales its queries, as Keras does), so no pass
+/// multiplies by a scale.
 #[inline(always)]
-pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, scale: f32, probs: &mut [f32]) {
+pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, probs: &mut [f32]) {
     debug_assert!(row.len().is_multiple_of(SUM_LANES) && valid <= row.len() && valid <= probs.len());
-    let scale = s.splat(scale);
     // Four running maxima, so the pass is not one chain of dependent instructions.
     let mut highs = [s.splat(f32::NEG_INFINITY); 4];
     for (c, at) in (0..row.len()).step_by(S::LANES).enumerate() {
-        highs[c % 4] = s.max(highs[c % 4], scaled_lanes(s, row, (at, valid), scale));
+        highs[c % 4] = s.max(highs[c % 4], valid_lanes(s, row, (at, valid)));
     }
     let high = s.max(s.max(highs[0], highs[1]), s.max(highs[2], highs[3]));
     let mut lanes = [0.0f32; SUM_LANES];
@@ -174,18 +188,15 @@ pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, scale: f
     for start in (0..row.len()).step_by(SUM_LANES) {
         for (u, part) in parts.iter_mut().enumerate().take(SUM_LANES / S::LANES) {
             let at = start + u * S::LANES;
-            let e = exp(s, s.sub(scaled_lanes(s, row, (at, valid), scale), max));
+            let e = exp(s, s.sub(valid_lanes(s, row, (at, valid)), max));
             s.store(&mut row[at..], e);
             *part = s.add(*part, e);
         }
     }
     let inv = s.splat(1.0 / sum_lanes(s, parts));
-    for at in (0..row.len()).step_by(S::LANES) {
+    for at in (0..valid).step_by(S::LANES) {
         let p = s.mul(s.load(&row[at..]), inv);
-        s.store(&mut row[at..], p);
-        if at < valid {
-            s.store_partial(&mut probs[at..], (valid - at).min(S::LANES), p);
-        }
+        s.store_partial(&mut probs[at..], (valid - at).min(S::LANES), p);
     }
 }
 
@@ -211,19 +222,19 @@ mod tests {
 
     #[test]
     fn softmax_row_matches_the_definition_and_zeroes_the_padding() {
-        let mut row = [0.0f32; 32];
+        let mut row = [7.0f32; 32];
         for (j, v) in row.iter_mut().enumerate().take(19) {
-            *v = (j as f32 * 0.37).sin() * 4.0;
+            *v = (j as f32 * 0.37).sin() * 2.0;
         }
-        let reference: Vec<f64> = row[..19].iter().map(|&v| (0.5 * v as f64).exp()).collect();
+        let reference: Vec<f64> = row[..19].iter().map(|&v| (v as f64).exp()).collect();
         let total: f64 = reference.iter().sum();
-        let mut probs = [0.0f32; 19];
-        softmax_row(Scalar, &mut row, 19, 0.5, &mut probs);
+        let mut probs = [0.0f32; 20];
+        softmax_row(Scalar, &mut row, 19, &mut probs);
         for j in 0..19 {
-            assert!((row[j] as f64 - reference[j] / total).abs() < 1e-6);
-            assert_eq!(row[j], probs[j]);
+            assert!((probs[j] as f64 - reference[j] / total).abs() < 1e-6);
         }
-        assert!(row[19..].iter().all(|&v| v == 0.0));
+        assert_eq!(probs[19], 0.0, "nothing written past the valid length");
+        assert!(row[19..].iter().all(|&v| v == 0.0), "the padding's exponentials are 0");
         let dots = dot(Scalar, &[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0, 7.0]);
         assert_eq!(dots, 32.0);
     }
