@@ -13,7 +13,7 @@
 //! vector width, so the AVX-512 and AVX2 paths give the same bits.
 
 use super::scratch::with_scratch;
-use super::simd::{Simd, dispatch_simd};
+use super::simd::dispatch_simd;
 use super::small_gemm::{Strided, small_gemm};
 use super::softmax::{Pow2, SUM_LANES, dot, softmax_row};
 use rayon::prelude::*;
@@ -440,7 +440,7 @@ fn backward_sample_body<S: Pow2>(
 /// `ds ← scale·p·(ds − Σ p·ds)`: the gradient through a softmax row `p` of the gradient `ds`
 /// of its output, in place.
 #[inline(always)]
-fn softmax_gradient<S: Simd>(s: S, p: &[f32], ds: &mut [f32], scale: f32) {
+fn softmax_gradient<S: Pow2>(s: S, p: &[f32], ds: &mut [f32], scale: f32) {
     let weighted = s.splat(dot(s, p, ds));
     let scale = s.splat(scale);
     let len = p.len();

@@ -6,7 +6,7 @@
 
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd, widest};
-use super::softmax::{dot, sum};
+use super::softmax::{Pow2, dot, sum};
 use rayon::prelude::*;
 
 /// Rows per parallel task.
@@ -57,7 +57,7 @@ fn for_vectors<S: Simd>(len: usize, mut f: impl FnMut(usize, usize)) {
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn forward_rows_body<S: Simd>(
+fn forward_rows_body<S: Pow2>(
     s: S,
     x: &[f32],
     features: usize,
@@ -136,7 +136,7 @@ dispatch_simd!(backward_rows<> => backward_rows_body(
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn backward_rows_body<S: Simd>(
+fn backward_rows_body<S: Pow2>(
     s: S,
     x: &[f32],
     features: usize,

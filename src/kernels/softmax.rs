@@ -28,6 +28,32 @@ pub(crate) trait Pow2: Simd {
     fn times_pow2(self, y: Self::V, n: Self::V) -> Self::V {
         self.mul(y, self.pow2(n))
     }
+
+    /// The sum of sixteen running sums (the first `SUM_LANES / LANES` vectors of `parts`),
+    /// added in the fixed tree `l += l + 8`, `l += l + 4`, `l += l + 2`, `l += l + 1`.
+    #[inline(always)]
+    fn sum_lanes(self, parts: [Self::V; 2]) -> f32 {
+        let mut lanes = [0.0f32; SUM_LANES];
+        for (u, &part) in parts.iter().enumerate().take(SUM_LANES / Self::LANES) {
+            self.store(&mut lanes[u * Self::LANES..], part);
+        }
+        let mut width = SUM_LANES / 2;
+        while width > 0 {
+            for l in 0..width {
+                lanes[l] += lanes[l + width];
+            }
+            width /= 2;
+        }
+        lanes[0]
+    }
+
+    /// The largest lane of `v`.
+    #[inline(always)]
+    fn max_lane(self, v: Self::V) -> f32 {
+        let mut lanes = [0.0f32; SUM_LANES];
+        self.store(&mut lanes, v);
+        lanes[..Self::LANES].iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    }
 }
 
 impl Pow2 for Scalar {
@@ -43,6 +69,37 @@ mod x86 {
     use crate::kernels::simd::{Avx2, Avx512};
     use std::arch::x86_64::*;
 
+    // The horizontal steps in registers rather than through a stack array, whose stores and
+    // dependent scalar adds made each row's reductions a chain of some 60 cycles. The same
+    // tree as `Pow2::sum_lanes`'s default (lane `l` plus lane `l + 8`, then `+ 4`, `+ 2`,
+    // `+ 1`), so every path keeps its bits.
+
+    /// `l += l + 4`, `l += l + 2`, `l += l + 1` on eight sums; the total.
+    #[inline(always)]
+    unsafe fn sum_eight(v: __m256) -> f32 {
+        unsafe {
+            let four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+            _mm_cvtss_f32(_mm_add_ss(two, _mm_shuffle_ps::<1>(two, two)))
+        }
+    }
+
+    /// The largest of eight lanes.
+    #[inline(always)]
+    unsafe fn max_eight(v: __m256) -> f32 {
+        unsafe {
+            let four = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let two = _mm_max_ps(four, _mm_movehl_ps(four, four));
+            _mm_cvtss_f32(_mm_max_ss(two, _mm_shuffle_ps::<1>(two, two)))
+        }
+    }
+
+    /// The upper eight lanes of a 16-lane vector.
+    #[inline(always)]
+    unsafe fn upper_eight(v: __m512) -> __m256 {
+        unsafe { _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))) }
+    }
+
     // SAFETY (both): an `Avx2` or `Avx512` value exists only where the CPU has its features.
     impl Pow2 for Avx2 {
         #[inline(always)]
@@ -51,6 +108,16 @@ mod x86 {
                 let biased = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
                 _mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased))
             }
+        }
+
+        #[inline(always)]
+        fn sum_lanes(self, parts: [__m256; 2]) -> f32 {
+            unsafe { sum_eight(_mm256_add_ps(parts[0], parts[1])) }
+        }
+
+        #[inline(always)]
+        fn max_lane(self, v: __m256) -> f32 {
+            unsafe { max_eight(v) }
         }
     }
 
@@ -67,6 +134,17 @@ mod x86 {
         #[inline(always)]
         fn times_pow2(self, y: __m512, n: __m512) -> __m512 {
             unsafe { _mm512_scalef_ps(y, n) }
+        }
+
+        #[inline(always)]
+        fn sum_lanes(self, parts: [__m512; 2]) -> f32 {
+            let v = parts[0];
+            unsafe { sum_eight(_mm256_add_ps(_mm512_castps512_ps256(v), upper_eight(v))) }
+        }
+
+        #[inline(always)]
+        fn max_lane(self, v: __m512) -> f32 {
+            unsafe { max_eight(_mm256_max_ps(_mm512_castps512_ps256(v), upper_eight(v))) }
         }
     }
 }
@@ -93,27 +171,9 @@ pub(crate) fn exp<S: Pow2>(s: S, x: S::V) -> S::V {
     s.and(s.greater(x, s.splat(EXP_LOW)), y)
 }
 
-/// The sum of `parts` (the first `SUM_LANES / LANES` vectors of sixteen running sums), their
-/// lanes added in a fixed tree.
-#[inline(always)]
-fn sum_lanes<S: Simd>(s: S, parts: [S::V; 2]) -> f32 {
-    let mut lanes = [0.0f32; SUM_LANES];
-    for (u, &part) in parts.iter().enumerate().take(SUM_LANES / S::LANES) {
-        s.store(&mut lanes[u * S::LANES..], part);
-    }
-    let mut width = SUM_LANES / 2;
-    while width > 0 {
-        for l in 0..width {
-            lanes[l] += lanes[l + width];
-        }
-        width /= 2;
-    }
-    lanes[0]
-}
-
 /// `Σ a[j]·b[j]` over the common length, in sixteen running sums (see the module's notes).
 #[inline(always)]
-pub(crate) fn dot<S: Simd>(s: S, a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot<S: Pow2>(s: S, a: &[f32], b: &[f32]) -> f32 {
     let len = a.len().min(b.len());
     let mut parts = [s.splat(0.0); 2];
     let mut start = 0;
@@ -128,12 +188,12 @@ pub(crate) fn dot<S: Simd>(s: S, a: &[f32], b: &[f32]) -> f32 {
         }
         start += SUM_LANES;
     }
-    sum_lanes(s, parts)
+    s.sum_lanes(parts)
 }
 
 /// `Σ a[j]`, in sixteen running sums (see the module's notes).
 #[inline(always)]
-pub(crate) fn sum<S: Simd>(s: S, a: &[f32]) -> f32 {
+pub(crate) fn sum<S: Pow2>(s: S, a: &[f32]) -> f32 {
     let mut parts = [s.splat(0.0); 2];
     let mut start = 0;
     while start < a.len() {
@@ -145,7 +205,7 @@ pub(crate) fn sum<S: Simd>(s: S, a: &[f32]) -> f32 {
         }
         start += SUM_LANES;
     }
-    sum_lanes(s, parts)
+    s.sum_lanes(parts)
 }
 
 /// Lane numbers, for setting the lanes of a row's last vector that lie past its end.
@@ -180,10 +240,7 @@ pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, probs: &
         highs[c % 4] = s.max(highs[c % 4], valid_lanes(s, row, (at, valid)));
     }
     let high = s.max(s.max(highs[0], highs[1]), s.max(highs[2], highs[3]));
-    let mut lanes = [0.0f32; SUM_LANES];
-    s.store(&mut lanes, high);
-    let max = lanes[..S::LANES].iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let max = s.splat(max);
+    let max = s.splat(s.max_lane(high));
     let mut parts = [s.splat(0.0); 2];
     for start in (0..row.len()).step_by(SUM_LANES) {
         for (u, part) in parts.iter_mut().enumerate().take(SUM_LANES / S::LANES) {
@@ -193,7 +250,7 @@ pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, probs: &
             *part = s.add(*part, e);
         }
     }
-    let inv = s.splat(1.0 / sum_lanes(s, parts));
+    let inv = s.splat(1.0 / s.sum_lanes(parts));
     for at in (0..valid).step_by(S::LANES) {
         let p = s.mul(s.load(&row[at..]), inv);
         s.store_partial(&mut probs[at..], (valid - at).min(S::LANES), p);
@@ -218,6 +275,45 @@ mod tests {
         assert_eq!(exp(s, [-1e9; 8])[0], 0.0);
         assert_eq!(exp(s, [f32::NEG_INFINITY; 8])[0], 0.0);
         assert_eq!(exp(s, [0.0; 8])[0], 1.0);
+    }
+
+    /// Row sums, dot products and maxima in registers give the bits of the plain tree on
+    /// every path, for lengths that are and are not whole vectors.
+    #[test]
+    fn reductions_agree_on_every_path() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::kernels::simd::{Avx2, Avx512};
+            #[target_feature(enable = "avx2,fma")]
+            fn narrow(s: Avx2, a: &[f32], b: &[f32]) -> [f32; 3] {
+                [dot(s, a, b), sum(s, a), s.max_lane(s.load(&a[..8]))]
+            }
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            fn wide(s: Avx512, a: &[f32], b: &[f32]) -> [f32; 3] {
+                let max = s.max_lane(s.load(&[&a[..8], &[f32::MIN; 8][..]].concat()));
+                [dot(s, a, b), sum(s, a), max]
+            }
+            for len in [8, 16, 19, 32, 200, 333] {
+                let a: Vec<f32> = (0..len).map(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0).collect();
+                let b: Vec<f32> = (0..len).map(|i| ((i * 104_729) % 911) as f32 / 31.0 - 14.0).collect();
+                // The scalar path's dot product does not fuse its multiply-adds, so only the
+                // sum and the maximum share its bits.
+                let scalar = [sum(Scalar, &a), Scalar.max_lane(Scalar.load(&a[..8]))];
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let Some(s) = Avx2::detect() else { return };
+                // SAFETY: `detect` found the features `narrow` is compiled for.
+                let avx2 = unsafe { narrow(s, &a, &b) };
+                assert_eq!(bits(&avx2[1..]), bits(&scalar), "AVX2 and scalar, length {len}");
+                if let Some(s) = Avx512::detect() {
+                    // SAFETY: `detect` found the features `wide` is compiled for.
+                    assert_eq!(
+                        bits(&unsafe { wide(s, &a, &b) }),
+                        bits(&avx2),
+                        "AVX-512 and AVX2, length {len}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
