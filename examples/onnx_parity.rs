@@ -18,7 +18,9 @@
 
 use strata::Result;
 use strata::io::config::load_model_spec;
-use strata::layers::{Cropping1D, MergeMode, RandomContrast, RandomFlip};
+use strata::layers::{
+    AdditiveAttention, Cropping1D, MergeMode, RMSNormalization, RandomContrast, RandomCrop, RandomFlip,
+};
 use strata::model::QuantizeOptions;
 use strata::prelude::*;
 use strata::rng::Rng;
@@ -331,13 +333,17 @@ fn more_layers() -> Result<Model> {
 }
 
 /// The convolutions beyond Conv2D and the image layers: augmentations (the identity at
-/// inference), Normalization, depthwise (with a depth multiplier, "same", stride 2),
+/// inference, but RandomCrop's centred crop: a slice, and a slice resized), Normalization, depthwise (with a depth multiplier, "same", stride 2),
 /// separable, transposed ("same" and "valid" with a stride above the window), cropping and
 /// both upsamplings.
 fn convolutions() -> Result<Model> {
     let inputs = Input::node(&[9, 8, 3]);
     let x = RandomFlip::new("horizontal").call(&inputs)?;
     let x = RandomContrast::new(0.2).call(&x)?;
+    // At inference a centred crop: of the target's size (a slice), and resized to it.
+    let sliced = RandomCrop::new(6, 8).call(&x)?;
+    let resized = RandomCrop::new(5, 7).call(&x)?;
+    let crops = Concatenate::new(-1).call_many(&[&Flatten::new().call(&sliced)?, &Flatten::new().call(&resized)?])?;
     let x = Normalization::new().call(&x)?;
     // Each image row a step: a Conv1D applied to every row.
     let rows = TimeDistributed::new(Conv1D::new(2, 3).padding("same")).call(&x)?;
@@ -360,7 +366,7 @@ fn convolutions() -> Result<Model> {
     let bilinear = Flatten::new().call(&bilinear)?;
     let depthwise = DepthwiseConv2D::new(2).use_bias(false).call(&x)?;
     let depthwise = Flatten::new().call(&depthwise)?;
-    let outputs = Concatenate::new(-1).call_many(&[&nearest, &bilinear, &depthwise, &rows])?;
+    let outputs = Concatenate::new(-1).call_many(&[&nearest, &bilinear, &depthwise, &rows, &crops])?;
     Model::functional(&inputs, &outputs)
 }
 
@@ -394,9 +400,10 @@ fn recurrent() -> Result<Model> {
     Model::functional(&inputs, &outputs)
 }
 
-/// Token sequences: Embedding, both position layers, RoBERTa's position ids, two class tokens, attention with a separate key and
-/// other widths, dot-product Attention (scaled, causal), LayerNormalization without a scale, Conv1D, MaxPooling1D, Cropping1D and
-/// GlobalAveragePooling1D.
+/// Token sequences: Embedding, both position layers, RoBERTa's position ids, two class tokens,
+/// attention with a separate key and other widths, dot-product Attention (scaled, causal),
+/// AdditiveAttention (a learned scale; causal without one), LayerNormalization without a scale,
+/// RMSNormalization, Conv1D, MaxPooling1D, Cropping1D and GlobalAveragePooling1D.
 fn sequence() -> Result<Model> {
     let inputs = Input::node(&[10]);
     let tokens = Embedding::new(20, 8).call(&inputs)?;
@@ -425,8 +432,22 @@ fn sequence() -> Result<Model> {
         .scale(0.3)
         .use_causal_mask(true)
         .call_many(&[&x, &x])?;
-    let x = Concatenate::new(-1).call_many(&[&attended, &causal, &dot, &dot_causal, &heads])?;
+    let additive = AdditiveAttention::new().call_many(&[&x, &x])?;
+    let additive_causal = AdditiveAttention::new()
+        .use_scale(false)
+        .use_causal_mask(true)
+        .call_many(&[&causal, &x, &x])?;
+    let x = Concatenate::new(-1).call_many(&[
+        &attended,
+        &causal,
+        &dot,
+        &dot_causal,
+        &heads,
+        &additive,
+        &additive_causal,
+    ])?;
     let x = LayerNormalization::new().scale(false).epsilon(1e-5).call(&x)?;
+    let x = RMSNormalization::new().epsilon(1e-5).call(&x)?;
     let x = Conv1D::new(4, 3)
         .padding("same")
         .strides(2)

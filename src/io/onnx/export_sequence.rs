@@ -4,7 +4,9 @@
 //! (`Equal`, `Not`, `CumSum` as RoBERTa's export writes them),
 //! `MultiHeadAttention` (its projections, scaled dot products and softmax written out) and
 //! `Attention` (the dot products alone),
-//! `LayerNormalization` (opset 17's operator) and the `Normalization` preprocessing layer.
+//! `AdditiveAttention` (Bahdanau's scores written out), `LayerNormalization` (opset 17's
+//! operator), `RMSNormalization` (its mean square and root written out) and the
+//! `Normalization` preprocessing layer.
 
 use super::builder::int;
 use super::layers::{Emitter, weight};
@@ -116,6 +118,58 @@ impl Emitter<'_> {
         let operands: Vec<&str> = operands.iter().map(String::as_str).collect();
         let attributes = vec![int("axis", -1), super::builder::float("epsilon", epsilon)];
         Ok(self.builder.op(name, "LayerNormalization", &operands, attributes))
+    }
+
+    /// RMSNormalization over the last axis: `x / √(mean(x²) + ε) · scale`, written out (ONNX's
+    /// own `RMSNormalization` needs opset 23).
+    pub(super) fn rms_norm(&mut self, layer: &dyn Layer, config: &Value, x: &str, shape: &[usize]) -> Result<String> {
+        let name = layer.name();
+        let features = shape[shape.len() - 1];
+        let epsilon = config["epsilon"].as_f64().unwrap_or(1e-6) as f32;
+        let squares = self.builder.op(name, "Mul", &[x, x], vec![]);
+        let attributes = vec![super::builder::ints("axes", &[-1]), int("keepdims", 1)];
+        let mean = self.builder.op(name, "ReduceMean", &[&squares], attributes);
+        let epsilon = self.builder.floats(format!("{name}/epsilon"), &[], &[epsilon]);
+        let shifted = self.builder.op(name, "Add", &[&mean, &epsilon], vec![]);
+        let root = self.builder.op(name, "Sqrt", &[&shifted], vec![]);
+        let normalized = self.builder.op(name, "Div", &[x, &root], vec![]);
+        if layer.params().is_empty() {
+            return Ok(normalized);
+        }
+        let (_, scale) = weight(self.params, layer, 0)?;
+        let scale = self.builder.floats(format!("{name}/scale"), &[features], scale);
+        Ok(self.builder.op(name, "Mul", &[&normalized, &scale], vec![]))
+    }
+
+    /// AdditiveAttention (Bahdanau): scores `Σ_d scale_d · tanh(query_i + key_j)_d` for each
+    /// pair of steps (`(N, Tq, 1, D) + (N, 1, Tv, D)`, then a product with the scale as a
+    /// column), the causal mask where set, their softmax, and the weighted sum of the values.
+    pub(super) fn additive_attention(
+        &mut self,
+        layer: &dyn Layer,
+        config: &Value,
+        inputs: &[(String, Vec<usize>)],
+    ) -> Result<String> {
+        let name = layer.name();
+        let (query, value) = (&inputs[0], &inputs[1]);
+        let key = inputs.get(2).unwrap_or(value);
+        let (tq, tv, dim) = (query.1[0], key.1[0], query.1[1]);
+        let q = self.reshape(name, "query", &query.0, &[-1, tq as i64, 1, dim as i64]);
+        let k = self.reshape(name, "key", &key.0, &[-1, 1, tv as i64, dim as i64]);
+        let sum = self.builder.op(name, "Add", &[&q, &k], vec![]);
+        let pairs = self.builder.op(name, "Tanh", &[&sum], vec![]);
+        let scale = match layer.params().is_empty() {
+            true => vec![1.0; dim],
+            false => weight(self.params, layer, 0)?.1.to_vec(),
+        };
+        let scale = self.builder.floats(format!("{name}/scale"), &[dim, 1], &scale);
+        let scores = self.builder.op(name, "MatMul", &[&pairs, &scale], vec![]);
+        let mut scores = self.reshape(name, "scores", &scores, &[-1, tq as i64, tv as i64]);
+        if config["use_causal_mask"].as_bool().unwrap_or(false) {
+            scores = self.causal(name, &scores, tq, tv);
+        }
+        let probabilities = self.builder.op(name, "Softmax", &[&scores], vec![int("axis", -1)]);
+        Ok(self.builder.op(name, "MatMul", &[&probabilities, &value.0], vec![]))
     }
 
     /// Normalization: `(x − mean) / max(√variance, ε)`, or with `invert` `mean + x·max(...)`;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// The layer classes ONNX export writes (the README's list is made from it). `Dropout`,
 /// `SpatialDropout2D`, `GaussianNoise` and the random augmentation layers are left out of the
-/// graph: they do nothing at inference. The classes after the first release's are written by
+/// graph: they do nothing at inference (but `RandomCrop`, which crops the centre then). The classes after the first release's are written by
 /// `export_layers.rs`.
 pub const EXPORTABLE_LAYERS: &[&str] = &[
     "InputLayer",
@@ -50,6 +50,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "GlobalAveragePooling1D",
     "BatchNormalization",
     "LayerNormalization",
+    "RMSNormalization",
     "Add",
     "Subtract",
     "Multiply",
@@ -59,6 +60,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "Concatenate",
     "MultiHeadAttention",
     "Attention",
+    "AdditiveAttention",
     "DotProductAttention",
     "PositionEmbedding",
     "SinePositionEncoding",
@@ -76,6 +78,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "RandomTranslation",
     "RandomZoom",
     "RandomContrast",
+    "RandomCrop",
 ];
 
 /// The activations ONNX export writes: every activation strata has (the export's match over
@@ -120,7 +123,9 @@ fn refused_setting(layer: &dyn Layer) -> Option<String> {
         }
         // A mask changes what the layers after it compute (skipped steps); ONNX has no masks.
         "Embedding" if on("mask_zero") => Some(": mask_zero (masks of padded steps)".into()),
-        "MultiHeadAttention" | "Attention" if on("return_attention_scores") => Some(": return_attention_scores".into()),
+        "MultiHeadAttention" | "Attention" | "AdditiveAttention" if on("return_attention_scores") => {
+            Some(": return_attention_scores".into())
+        }
         "MultiHeadAttention" if on("attention_mask_input") => Some(": an attention_mask input".into()),
         "TimeDistributed" => match wrapped(layer) {
             Ok(inner) => unsupported_reason(&inner).map(|why| format!(": wraps a {}{why}", inner.class_name())),
