@@ -269,3 +269,58 @@ fn mnist_and_hamlet_are_found_from_any_folder() {
     assert_eq!(from_npz.unwrap().0.0.shape(), [300, 28, 28]);
     assert_eq!(hamlet.unwrap().len(), 173_942);
 }
+
+/// Hostile pickles: a few bytes that would build 2⁴⁰ values, ten million MARKs (each a new
+/// stack in serde-pickle), a million nested lists (a stack overflow when converted or dropped).
+fn exploding_pickles() -> Vec<(&'static str, Vec<u8>)> {
+    let doubling = [&b"\x80\x02]"[..], &b"2a".repeat(40), b"."].concat();
+    let marks = b"(".repeat(10_000_000);
+    let nested = [b"]".repeat(1_000_000), b"a".repeat(999_999), b".".to_vec()].concat();
+    vec![("doubling", doubling), ("marks", marks), ("nested", nested)]
+}
+
+#[test]
+fn exploding_cifar_pickles_are_refused_naming_the_batch() {
+    let folders = DataFolders::new("exploding-cifar");
+    let batches = folders.strata.join("cifar-10-batches-py");
+    std::fs::create_dir_all(&batches).unwrap();
+    for (name, pickle) in exploding_pickles() {
+        std::fs::write(batches.join("data_batch_1"), &pickle).unwrap();
+        let error = cifar10::load_data().unwrap_err().to_string();
+        assert!(
+            error.contains("data_batch_1") && error.contains("pickle"),
+            "{name}: {error}"
+        );
+    }
+}
+
+#[test]
+fn exploding_object_arrays_in_npz_files_are_refused_naming_the_file() {
+    use std::io::Write;
+    let folders = DataFolders::new("exploding-npz");
+    for (name, pickle) in exploding_pickles() {
+        let header = "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }";
+        let header = format!("{header:<117}\n");
+        let npy = [
+            &b"\x93NUMPY\x01\x00"[..],
+            &(header.len() as u16).to_le_bytes(),
+            header.as_bytes(),
+            &pickle,
+        ]
+        .concat();
+        let path = folders.keras.join("imdb.npz");
+        std::fs::create_dir_all(&folders.keras).unwrap();
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for member in ["x_train.npy", "y_train.npy", "x_test.npy", "y_test.npy"] {
+            zip.start_file(member, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(&npy).unwrap();
+        }
+        zip.finish().unwrap();
+        let error = imdb::load_data(&SequenceOptions::default()).unwrap_err().to_string();
+        assert!(
+            error.contains("imdb.npz") && error.contains("pickle"),
+            "{name}: {error}"
+        );
+    }
+}

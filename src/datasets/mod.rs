@@ -41,6 +41,7 @@ pub mod locate;
 pub mod mnist;
 mod npz;
 mod pickle;
+mod pickle_guard;
 pub mod reuters;
 mod sequences;
 mod shuffle;

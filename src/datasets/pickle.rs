@@ -39,10 +39,23 @@ pub enum ArrayData {
     Objects(Vec<Value>),
 }
 
-/// Reads a whole pickle from `reader` (part of `path`, named in errors).
+/// Reads a whole pickle from `reader` (part of `path`, named in errors), after checking that
+/// it builds a value within the memory budget ([`super::pickle_guard`]).
 pub fn read_pickle(reader: impl Read, path: &Path) -> Result<Value> {
+    let mut data = Vec::new();
+    reader
+        .take(MAX_PICKLE_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::file(path, format!("cannot read its pickle ({e})")))?;
+    if data.len() as u64 > MAX_PICKLE_BYTES {
+        return Err(Error::file(
+            path,
+            format!("its pickle is larger than {MAX_PICKLE_BYTES} bytes"),
+        ));
+    }
+    super::pickle_guard::check_pickle(&data, path)?;
     let options = DeOptions::new().replace_unresolved_globals();
-    serde_pickle::value_from_reader(reader.take(MAX_PICKLE_BYTES), options).map_err(|e| {
+    serde_pickle::value_from_slice(&data, options).map_err(|e| {
         Error::file(
             path,
             format!("not a readable Python pickle ({e}); the file is truncated or corrupt"),
