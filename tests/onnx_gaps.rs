@@ -435,3 +435,29 @@ fn a_number_computed_from_the_batch_size_is_refused_by_name() {
     let x = Tensor::from_vec(vec![2, 6], (0..12).map(|k| k as f32).collect()).unwrap();
     assert_eq!(never.predict(&x, 2).unwrap().data(), x.data());
 }
+
+/// Gather and GatherND of constants by a million repeated indices would fold to 2⁴⁰ values
+/// (8 TB): refused by the node's name before anything of that size is allocated.
+#[test]
+fn constant_gathers_that_fold_to_terabytes_are_refused_by_name() {
+    let data = TensorProto {
+        dims: vec![1, 1 << 20],
+        data_type: 1,
+        float_data: vec![0.5; 1 << 20],
+        name: "data".into(),
+        ..Default::default()
+    };
+    let cases = [
+        ("Gather", ints("idx", &[1 << 20], &vec![0; 1 << 20])),
+        ("GatherND", ints("idx", &[1 << 20, 1], &vec![0; 1 << 20])),
+    ];
+    for (op, indices) in cases {
+        let nodes = vec![node(op, &["data", "idx"], "picked"), node("Add", &["x", "picked"], "y")];
+        let model = graph_of(nodes, vec![data.clone(), indices], None, &[6], &[6]);
+        let error = import(&model).unwrap_err().to_string();
+        assert!(
+            error.contains("node_picked") && error.contains("1048576 × 1048576"),
+            "{op}: {error}"
+        );
+    }
+}

@@ -509,6 +509,22 @@ pub(super) fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, S
     }
 }
 
+/// The number of values a folded constant of `dims` (multiplied out) holds, when it is at most
+/// [`MAX_FOLDED_VALUES`]: checked before its values are allocated, since repeated indices make
+/// an output far larger than the inputs.
+fn folded_count(op: &str, dims: &[usize]) -> Result<usize, String> {
+    dims.iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_FOLDED_VALUES)
+        .ok_or_else(|| {
+            let dims: Vec<String> = dims.iter().map(usize::to_string).collect();
+            format!(
+                "{op} computes a constant of {} values at import, more than strata allows ({MAX_FOLDED_VALUES})",
+                dims.join(" × ")
+            )
+        })
+}
+
 /// The values of `x` at the cartesian product of `picks` (one list of indices per axis).
 fn select(x: &Constant, picks: &[Vec<usize>]) -> Constant {
     let rank = x.shape.len();
@@ -558,7 +574,7 @@ fn gather(data: &Constant, indices: &Constant, axis: i64) -> Result<Constant, St
         .collect::<Result<_, _>>()?;
     let outer: usize = data.shape[..axis].iter().product();
     let inner: usize = data.shape[axis + 1..].iter().product();
-    let mut order = Vec::with_capacity(outer * picks.len() * inner);
+    let mut order = Vec::with_capacity(folded_count("Gather", &[outer, picks.len(), inner])?);
     for o in 0..outer {
         for &p in &picks {
             for i in 0..inner {
@@ -593,7 +609,7 @@ fn gather_nd(data: &Constant, indices: &Constant) -> Result<Constant, String> {
     }
     let slice: usize = data.shape[depth..].iter().product();
     let coordinates = indices.ints("GatherND's indices")?;
-    let mut order = Vec::with_capacity(coordinates.len() / depth * slice);
+    let mut order = Vec::with_capacity(folded_count("GatherND", &[coordinates.len() / depth, slice])?);
     for point in coordinates.chunks(depth) {
         let mut at = 0usize;
         for (&i, &size) in point.iter().zip(&data.shape) {
