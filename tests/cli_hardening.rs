@@ -438,3 +438,63 @@ fn model_files_that_are_devices_are_refused_without_reading() {
     let (code, _, stderr) = strata(&["import", text(&onnx), "-o", text(&dir.join("out.safetensors"))]);
     assert!(code == 1 && stderr.contains("needs a regular file"), "{stderr}");
 }
+
+/// A model description with `layers` after an InputLayer of `shape`, trained with loss `loss`.
+fn huge_input_model(dir: &Path, shape: &str, loss: &str, layers: &[&str]) -> PathBuf {
+    let mut description = format!(
+        "name = \"huge\"\n[compile]\noptimizer = \"adam\"\nloss = \"{loss}\"\n[fit]\nepochs = 1\nbatch_size = 1\n\
+         [[layers]]\nclass_name = \"InputLayer\"\nconfig = {{ shape = {shape} }}\n"
+    );
+    for layer in layers {
+        description.push_str(&format!("[[layers]]\n{layer}\n"));
+    }
+    let path = dir.join("huge.toml");
+    std::fs::write(&path, description).unwrap();
+    path
+}
+
+/// The data is sized by the model's declared input before the model is checked: an input of
+/// terabytes (or one whose size wraps around to 0 in unchecked arithmetic) is refused against
+/// the memory budget, naming the data, instead of aborting on the allocation.
+#[test]
+fn input_shapes_that_size_the_data_beyond_the_budget_are_refused() {
+    let dir = scratch("huge-input");
+    let images = dir.join("imgs");
+    std::fs::create_dir_all(images.join("a")).unwrap();
+    image::RgbImage::new(1, 1).save(images.join("a/one.png")).unwrap();
+    let pooled = [
+        "class_name = \"GlobalAveragePooling2D\"",
+        "class_name = \"Dense\"\nconfig = { units = 1 }",
+    ];
+    for shape in ["[1048576, 1048576, 3]", "[4294967296, 4294967296, 3]"] {
+        let model = huge_input_model(&dir, shape, "sparse_categorical_crossentropy", &pooled);
+        let (code, _, stderr) = strata(&["train", "--model", text(&model), "--data", text(&images)]);
+        assert_ne!(code, 0, "{stderr}");
+        assert!(
+            stderr.contains("imgs") && stderr.contains("image_size") && stderr.contains("memory budget"),
+            "{shape}: {stderr}"
+        );
+    }
+    // IMDB's reviews padded to 2³⁶ ids each.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets");
+    std::fs::copy(fixtures.join("imdb.npz"), dir.join("imdb.npz")).unwrap();
+    let layers = [
+        "class_name = \"Embedding\"\nconfig = { input_dim = 100, output_dim = 4 }",
+        "class_name = \"GlobalAveragePooling1D\"",
+        "class_name = \"Dense\"\nconfig = { units = 1, activation = \"sigmoid\" }",
+    ];
+    let model = huge_input_model(&dir, "[68719476736]", "binary_crossentropy", &layers);
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["train", "--model", text(&model), "--data", "imdb"])
+        .env("STRATA_DATA", &dir)
+        .env("KERAS_HOME", dir.join("keras"))
+        .env("HOME", &dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("maxlen 68719476736") && stderr.contains("memory budget"),
+        "{stderr}"
+    );
+}

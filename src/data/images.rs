@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::io::picture::{Picture, read_picture};
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, budgeted_numel};
 use std::path::Path;
 
 /// Loads an image, converts it to `channels` (1 grey or 3 RGB), resizes it to `height × width`
@@ -23,6 +23,17 @@ pub fn load_image_pixels(path: impl AsRef<Path>, height: usize, width: usize, ch
             "images need at least one row and one column",
         ));
     }
+    let path = path.as_ref();
+    // The size comes from a model's input shape or a flag: checked before the resize allocates.
+    budgeted_numel(
+        || {
+            format!(
+                "{}: the image resized to image_size ({height}, {width}) with {channels} channel(s)",
+                path.display()
+            )
+        },
+        &[height, width, channels],
+    )?;
     let picture = read_picture(path, channels)?;
     Tensor::from_vec(vec![height, width, channels], resize_bilinear(&picture, height, width))
 }
@@ -170,7 +181,17 @@ pub fn image_dataset_from_directory(
         }
     };
     let (height, width) = options.image_size;
-    let mut values = Vec::with_capacity(files.len() * height * width * channels);
+    let count = budgeted_numel(
+        || {
+            format!(
+                "{}: {} image(s) resized to image_size ({height}, {width}) with {channels} channel(s)",
+                dir.display(),
+                files.len()
+            )
+        },
+        &[files.len(), height, width, channels],
+    )?;
+    let mut values = Vec::with_capacity(count);
     for (path, _) in files {
         values.extend_from_slice(load_image_pixels(path, height, width, channels)?.data());
     }

@@ -2,7 +2,7 @@
 //! windows over one long sequence for next-token language models.
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, budgeted_numel};
 
 /// Which end of a sequence padding is added to, or truncation removes from (Keras's `"pre"` and
 /// `"post"`).
@@ -104,7 +104,11 @@ pub fn pad_sequences<S: AsRef<[usize]>>(sequences: &[S], options: &PadOptions) -
             )),
         });
     }
-    let mut data = vec![options.value; sequences.len() * maxlen];
+    let count = budgeted_numel(
+        || format!("pad_sequences of {} sequence(s) to maxlen {maxlen}", sequences.len()),
+        &[sequences.len(), maxlen],
+    )?;
+    let mut data = vec![options.value; count];
     for (row, sequence) in data.chunks_exact_mut(maxlen).zip(sequences) {
         let sequence = sequence.as_ref();
         check_exact_ids("sequences", sequence)?;
