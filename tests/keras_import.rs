@@ -460,3 +460,30 @@ fn keras3_bidirectional_and_time_distributed_match_keras() {
         assert_close(&y, &expected, file);
     }
 }
+
+/// A Sequential config.json whose layers include a number, or whose config is not an object
+/// (with a nested model, so the Sequential is rewritten as a functional model): an error naming
+/// the entry, where writing its name into it panicked.
+#[test]
+fn sequential_entries_that_are_not_objects_are_named() {
+    let error = |text: &str| {
+        let config: Value = serde_json::from_str(text).unwrap();
+        strata::io::keras_model_from_config(&config).err().unwrap().to_string()
+    };
+    let nested = r#"{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":{"units":1}}]}}"#;
+    let input = r#"{"class_name":"InputLayer","config":{"name":"in","batch_shape":[null,2]}}"#;
+    let err = error(&format!(
+        r#"{{"class_name":"Sequential","config":{{"layers":[{input},5,{nested}]}}}}"#
+    ));
+    assert!(err.contains("layers[1]") && err.contains("not a JSON object"), "{err}");
+    // The same without an InputLayer: the layers are still numbered as the file numbers them.
+    let err = error(&format!(
+        r#"{{"class_name":"Sequential","config":{{"build_input_shape":[null,2],"layers":[5,{nested}]}}}}"#
+    ));
+    assert!(err.contains("layers[0]") && err.contains("not a JSON object"), "{err}");
+    // A nested Sequential whose config is a list.
+    let err = error(&format!(
+        r#"{{"class_name":"Sequential","config":{{"layers":[{input},{{"class_name":"Sequential","config":[1]}}]}}}}"#
+    ));
+    assert!(err.contains("config is not a JSON object"), "{err}");
+}

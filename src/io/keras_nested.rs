@@ -293,6 +293,12 @@ fn open_up(
 /// A `nested` one may leave its input shape unsaid (Keras's `Sequential([RandomFlip(), ...])`
 /// called on a tensor): its input stands for what it is called on, and is dropped.
 fn sequential_to_functional(body: &mut Value, nested: bool) -> Result<(), String> {
+    if !body.is_object() {
+        return Err(format!(
+            "a Sequential model's config is not a JSON object: {}",
+            short(body)
+        ));
+    }
     let name = body
         .get("name")
         .and_then(Value::as_str)
@@ -308,6 +314,8 @@ fn sequential_to_functional(body: &mut Value, nested: bool) -> Result<(), String
         .and_then(|e| e.get("class_name"))
         .and_then(Value::as_str)
         == Some("InputLayer");
+    // Errors number the layers as the config does, before an input is put in front.
+    let given = usize::from(!starts_with_input);
     if !starts_with_input {
         let shape = match body.get("build_input_shape") {
             Some(shape) => shape.clone(),
@@ -319,12 +327,19 @@ fn sequential_to_functional(body: &mut Value, nested: bool) -> Result<(), String
         entries.insert(0, input);
     }
     let mut previous = String::new();
-    for entry in entries.iter_mut() {
+    for (index, entry) in entries.iter_mut().enumerate() {
         let this = entry_name(entry);
+        let Some(fields) = entry.as_object_mut() else {
+            return Err(format!(
+                "layers[{}] of the Sequential model '{name}' is not a JSON object: {}",
+                index - given,
+                short(entry)
+            ));
+        };
         // Functional entries carry their name beside their config.
-        entry["name"] = json!(this);
+        fields.insert("name".into(), json!(this));
         if !previous.is_empty() {
-            entry["inbound_nodes"] = json!([[[previous, 0, 0, {}]]]);
+            fields.insert("inbound_nodes".into(), json!([[[previous, 0, 0, {}]]]));
         }
         previous = this;
     }
@@ -333,6 +348,15 @@ fn sequential_to_functional(body: &mut Value, nested: bool) -> Result<(), String
     body["output_layers"] = json!([[previous, 0, 0]]);
     body["layers"] = Value::Array(entries);
     Ok(())
+}
+
+/// At most 60 characters of `value`'s JSON, for an error message.
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
 }
 
 /// A layer entry's name: its config's, or the functional entry's beside it.
