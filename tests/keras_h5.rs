@@ -157,6 +157,31 @@ fn weights_only_files_are_not_models_and_unsupported_layers_are_named() {
     assert!(!err.contains("config.json"), "{err}");
 }
 
+/// A legacy file whose model_config is JSON but not an object (`[]`, `1`), with a
+/// training_config: an error saying so, where writing the compile settings into it panicked.
+#[test]
+fn a_model_config_that_is_not_an_object_is_an_error() {
+    let bytes = std::fs::read(fixture("k3_mlp.h5")).unwrap();
+    let start = bytes.windows(13).position(|w| w == b"{\"class_name\"").unwrap();
+    let mut stream = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<Value>();
+    stream.next().unwrap().unwrap();
+    let end = start + stream.byte_offset();
+    assert!(
+        bytes.windows(7).any(|w| w == b"{\"loss\""),
+        "the fixture has a training_config"
+    );
+    for replacement in ["[]", "1"] {
+        let mut hostile = bytes.clone();
+        hostile[start..end].fill(b' ');
+        hostile[start..start + replacement.len()].copy_from_slice(replacement.as_bytes());
+        let err = import_keras_h5_bytes(&hostile, "m.h5").unwrap_err().to_string();
+        assert!(
+            err.contains("m.h5") && err.contains("model_config is not a JSON object"),
+            "{replacement}: {err}"
+        );
+    }
+}
+
 mod common;
 
 /// `strata import` and `strata summary` read `.h5` files, and `--base` takes a `.h5` or a

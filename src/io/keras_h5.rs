@@ -56,7 +56,10 @@ pub fn import_keras_h5_bytes(bytes: &[u8], origin: impl AsRef<Path>) -> Result<M
     if let Some(training) = one_string(&hdf5, root, "training_config").map_err(&fail)? {
         let training: Value =
             serde_json::from_str(&training).map_err(|e| fail(format!("training_config is not valid JSON ({e})")))?;
-        description["compile_config"] = compile_config(&training);
+        let Some(fields) = description.as_object_mut() else {
+            return Err(fail("model_config is not a JSON object".into()));
+        };
+        fields.insert("compile_config".into(), compile_config(&training));
     }
     let described = describe(description, path)?;
     let version = one_string(&hdf5, root, "keras_version").map_err(&fail)?;
