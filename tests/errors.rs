@@ -661,3 +661,17 @@ fn every_layer_a_file_describes_wrongly_is_named_at_once() {
         assert!(message.contains(named), "{named}: {message}");
     }
 }
+
+/// `loss = []` in a description's compile section: an error naming compile.loss and the file,
+/// where the first loss was taken from the empty list and panicked.
+#[test]
+fn an_empty_list_of_losses_is_named() {
+    use strata::io::config::{Format, parse};
+    let text = "[compile]\nloss = []\n[[layers]]\nclass_name = \"InputLayer\"\nconfig = { shape = [4] }\n\
+                [[layers]]\nclass_name = \"Dense\"\nconfig = { units = 2 }\n";
+    let message = parse(text, Format::Toml, "m.toml").err().unwrap().to_string();
+    assert!(
+        message.contains("m.toml") && message.contains("compile.loss is an empty list"),
+        "{message}"
+    );
+}

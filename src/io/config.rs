@@ -456,6 +456,11 @@ fn from_value(root: &Value, applications: Option<ApplicationResolver>) -> Result
         None if application.is_some() => vec![Loss::SparseCategoricalCrossentropy { from_logits: false }; outputs],
         None => vec![default_loss(entries); outputs],
     };
+    if losses.is_empty() {
+        return Err(Error::Data(
+            "compile.loss is an empty list: name a loss, or one per output".into(),
+        ));
+    }
     match compile.and_then(|c| c.get("from_logits")) {
         Some(Value::Bool(true)) => losses.iter_mut().for_each(|l| *l = l.with_logits()),
         Some(Value::Array(flags)) => {
