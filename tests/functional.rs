@@ -315,3 +315,32 @@ fn descriptions_holding_a_model_as_a_layer_open_it_up_and_record_it() {
     // The same graph either way: the same weights (same seed, same layer order), same outputs.
     assert_eq!(outputs[0].data(), outputs[1].data());
 }
+
+/// A functional description of 10,000 Dense layers listed in reverse order of their calls
+/// (each reads the one listed after it): placing the calls used to rescan every waiting call,
+/// with linear name and node look-ups, after each one placed (cubic: hours here); now each
+/// call is placed once its inputs are, in a pass over the graph.
+#[test]
+fn a_long_chain_listed_backwards_is_read_in_linear_time() {
+    const LAYERS: usize = 10_000;
+    let mut layers = vec![serde_json::json!({"class_name": "InputLayer", "name": "in",
+        "config": {"name": "in", "batch_shape": [null, 1]}, "inbound_nodes": []})];
+    for k in (0..LAYERS).rev() {
+        let read = if k == 0 {
+            "in".to_string()
+        } else {
+            format!("d{}", k - 1)
+        };
+        let name = format!("d{k}");
+        layers.push(serde_json::json!({"class_name": "Dense", "name": name,
+            "config": {"name": name, "units": 1}, "inbound_nodes": [[[read, 0, 0, {}]]]}));
+    }
+    let description = serde_json::json!({"class_name": "Functional", "config": {"name": "chain", "layers": layers,
+        "input_layers": [["in", 0, 0]], "output_layers": [[format!("d{}", LAYERS - 1), 0, 0]]}});
+    let text = description.to_string();
+    let model = strata::io::config::parse(&text, strata::io::config::Format::Json, "chain.json")
+        .unwrap()
+        .model;
+    assert_eq!(model.layers().len(), LAYERS + 1);
+    assert_eq!(model.output_names(), [format!("d{}", LAYERS - 1)]);
+}

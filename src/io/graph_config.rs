@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::layers::{self, Layer};
 use crate::model::{Model, Source};
 use serde_json::Value;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 /// Keras's `[layer name, node index, tensor index]`: output `tensor` of call `node` of a layer.
 type Reference = (String, usize, usize);
@@ -87,8 +89,10 @@ struct GraphReader {
     pending: Vec<PendingCall>,
     /// The placed calls: their layer and inputs, as [`Model::from_parts`] takes them.
     calls: Vec<(usize, Vec<Source>)>,
-    /// For each placed call: (layer, node index) and the index of its first output.
-    placed: Vec<((usize, usize), usize)>,
+    /// The index of the first output of each placed call, by (layer, node index).
+    placed: HashMap<(usize, usize), usize>,
+    /// Each layer's index by its name.
+    names: HashMap<String, usize>,
     /// How many outputs the placed calls yield in all.
     output_count: usize,
 }
@@ -101,7 +105,8 @@ impl GraphReader {
             aliases,
             pending: Vec::new(),
             calls: Vec::new(),
-            placed: Vec::new(),
+            placed: HashMap::new(),
+            names: HashMap::new(),
             output_count: 0,
         };
         let layers = layers_from_entries(entries)?;
@@ -112,7 +117,7 @@ impl GraphReader {
                 .unwrap_or(layer.name())
                 .to_string();
             layer.set_name(name.clone());
-            if graph.position(&name).is_some() {
+            if graph.names.insert(name.clone(), i).is_some() {
                 return Err(Error::Data(format!("layers[{i}]: two layers are named '{name}'")));
             }
             let nodes = entry
@@ -163,7 +168,7 @@ impl GraphReader {
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        self.layers.iter().position(|l| l.name() == name)
+        self.names.get(name).copied()
     }
 
     /// The model's input layers: those `input_layers` names, in its order, or every InputLayer.
@@ -196,32 +201,46 @@ impl GraphReader {
     /// Appends call `node` of `layer`, reading `inputs`.
     fn place(&mut self, (layer, node): (usize, usize), inputs: Vec<Source>) {
         self.calls.push((layer, inputs));
-        self.placed.push(((layer, node), self.output_count));
+        self.placed.entry((layer, node)).or_insert(self.output_count);
         self.output_count += self.layers[layer].output_count();
     }
 
     /// The output a reference names, once its call is placed.
     fn find(&self, (name, node, tensor): &Reference) -> Option<usize> {
         let layer = self.position(name)?;
-        let first = self.placed.iter().find(|(key, _)| *key == (layer, *node))?.1;
+        let first = *self.placed.get(&(layer, *node))?;
         (*tensor < self.layers[layer].output_count()).then_some(first + tensor)
     }
 
-    /// Places the waiting calls, each once every output it reads is placed.
+    /// The call a reference waits for, `None` when no call can ever give it (a missing layer,
+    /// an output the layer does not have).
+    fn awaited(&self, (name, node, tensor): &Reference) -> Option<(usize, usize)> {
+        let layer = self.position(name)?;
+        (*tensor < self.layers[layer].output_count()).then_some((layer, *node))
+    }
+
+    /// Places the waiting calls, each once every output it reads is placed: of those ready,
+    /// always the first in the config's order (Kahn's algorithm, a call's readers told when it
+    /// is placed, instead of rescanning every waiting call after each one).
     fn place_pending(&mut self) -> Result<()> {
-        while !self.pending.is_empty() {
-            let ready = self
-                .pending
-                .iter()
-                .position(|call| call.reads.iter().all(|r| self.find(r).is_some()));
-            let Some(ready) = ready else {
-                let stuck: Vec<&str> = self.pending.iter().map(|c| self.layers[c.layer].name()).collect();
-                return Err(Error::Data(format!(
-                    "the layers {} read from layers that are missing or form a cycle",
-                    stuck.join(", ")
-                )));
-            };
-            let call = self.pending.remove(ready);
+        let pending = std::mem::take(&mut self.pending);
+        let mut missing = vec![0usize; pending.len()];
+        let mut waiting: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        let mut ready = BinaryHeap::new();
+        for (i, call) in pending.iter().enumerate() {
+            for read in call.reads.iter().filter(|r| self.find(r).is_none()) {
+                missing[i] += 1;
+                if let Some(key) = self.awaited(read) {
+                    waiting.entry(key).or_default().push(i);
+                }
+            }
+            if missing[i] == 0 {
+                ready.push(Reverse(i));
+            }
+        }
+        let mut placed = 0;
+        while let Some(Reverse(i)) = ready.pop() {
+            let call = &pending[i];
             let sources = call
                 .reads
                 .iter()
@@ -229,6 +248,23 @@ impl GraphReader {
                 .map(Source::Output)
                 .collect();
             self.place((call.layer, call.node), sources);
+            placed += 1;
+            for &reader in waiting.remove(&(call.layer, call.node)).iter().flatten() {
+                missing[reader] -= 1;
+                if missing[reader] == 0 {
+                    ready.push(Reverse(reader));
+                }
+            }
+        }
+        if placed < pending.len() {
+            let stuck: Vec<&str> = (0..pending.len())
+                .filter(|&i| missing[i] > 0)
+                .map(|i| self.layers[pending[i].layer].name())
+                .collect();
+            return Err(Error::Data(format!(
+                "the layers {} read from layers that are missing or form a cycle",
+                stuck.join(", ")
+            )));
         }
         Ok(())
     }
