@@ -33,10 +33,15 @@ pub(super) fn read(hdf5: &Hdf5File, group: u64) -> Result<Vec<StoredLayer>, Stri
     // Every weight lies in the file once: weights adding up to more than it (names listing one
     // dataset again and again) are refused, so reading allocates no more than the file's size.
     let mut budget = hdf5.size();
+    // The group's members read once: looking each name up would read them once per layer.
+    let members: HashMap<String, u64> = hdf5.members(group)?.into_iter().collect();
     for name in layer_names {
-        let layer = hdf5
-            .lookup_from(group, &name)?
-            .ok_or_else(|| format!("layer_names lists '{name}', which has no group"))?;
+        let layer = match members.get(&name) {
+            Some(&layer) => Some(layer),
+            None if name.contains('/') => hdf5.lookup_from(group, &name)?,
+            None => None,
+        };
+        let layer = layer.ok_or_else(|| format!("layer_names lists '{name}', which has no group"))?;
         let weight_names = split_attribute(hdf5, layer, "weight_names")?.unwrap_or_default();
         let mut weights = Vec::with_capacity(weight_names.len());
         for weight in weight_names {
@@ -47,7 +52,7 @@ pub(super) fn read(hdf5: &Hdf5File, group: u64) -> Result<Vec<StoredLayer>, Stri
                 .read_f32(address)
                 .map_err(|e| format!("weight '{weight}' of layer '{name}': {e}"))?;
             budget = budget
-                .checked_sub(values.values.len() * 4)
+                .checked_sub(dataset_bytes(&values))
                 .ok_or("the weights listed add up to more bytes than the file holds")?;
             weights.push((weight, values));
         }
@@ -56,20 +61,27 @@ pub(super) fn read(hdf5: &Hdf5File, group: u64) -> Result<Vec<StoredLayer>, Stri
     Ok(layers)
 }
 
+/// What a weight read counts against the file's size: its values, and a dataset's least
+/// header, so that empty datasets listed over and over (each listing a few bytes, all naming
+/// one dataset) use up the budget too.
+pub(super) fn dataset_bytes(dataset: &Dataset) -> usize {
+    dataset
+        .values
+        .len()
+        .saturating_mul(4)
+        .saturating_add(DATASET_HEADER_BYTES)
+}
+
+/// The fewest bytes a dataset takes in a file: its object header's prefix and its dataspace,
+/// datatype and layout messages.
+const DATASET_HEADER_BYTES: usize = 64;
+
 /// A list attribute as Keras writes it: whole, or split over `NAME0`, `NAME1`, ...
 fn split_attribute(hdf5: &Hdf5File, object: u64, name: &str) -> Result<Option<Vec<String>>, String> {
     if let Some(whole) = hdf5.attribute_strings(object, name)? {
         return Ok(Some(whole));
     }
-    let mut parts: Option<Vec<String>> = None;
-    // Each part is a distinct attribute in the object header, so the loop ends with them.
-    for index in 0usize.. {
-        match hdf5.attribute_strings(object, &format!("{name}{index}"))? {
-            Some(part) => parts.get_or_insert_with(Vec::new).extend(part),
-            None => break,
-        }
-    }
-    Ok(parts)
+    hdf5.numbered_attribute_strings(object, name)
 }
 
 /// The stored weights of each of `layers` (names), by name: a group named after a layer is
@@ -225,4 +237,41 @@ fn check_and_copy(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::hdf5::writer::{Attribute, Group};
+
+    /// `layer_names` split over 40,000 attributes: each part used to re-read every attribute
+    /// of the header (quadratic: minutes); the header is now read once.
+    #[test]
+    fn a_list_split_over_many_attributes_is_read_in_one_pass() {
+        let mut root = Group::new();
+        for i in 0..40_000 {
+            root.set_attribute(&format!("layer_names{i}"), Attribute::Texts(vec![format!("L{i}")]));
+        }
+        let bytes = root.to_bytes().unwrap();
+        let hdf5 = Hdf5File::parse(&bytes).unwrap();
+        let error = read(&hdf5, hdf5.root()).err().unwrap();
+        assert!(error.contains("layer_names lists 'L0', which has no group"), "{error}");
+    }
+
+    /// Empty datasets count against the file's size too: a layer listing one empty weight over
+    /// and over runs out of budget instead of reading without end.
+    #[test]
+    fn empty_weights_listed_again_and_again_use_up_the_budget() {
+        let mut root = Group::new();
+        root.add_array("dense/empty", &[0], &[]).unwrap();
+        let listed = vec!["empty".to_string(); 12_000];
+        root.group("dense")
+            .unwrap()
+            .set_attribute("weight_names", Attribute::Texts(listed));
+        root.set_attribute("layer_names", Attribute::Texts(vec!["dense".into()]));
+        let bytes = root.to_bytes().unwrap();
+        let hdf5 = Hdf5File::parse(&bytes).unwrap();
+        let error = read(&hdf5, hdf5.root()).err().unwrap();
+        assert!(error.contains("more bytes than the file holds"), "{error}");
+    }
 }

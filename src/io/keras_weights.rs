@@ -14,6 +14,7 @@ use crate::layers;
 use crate::model::{Model, Source};
 use crate::rng::Rng;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// Each non-input layer's stored weights, in Keras's order (`vars/0`, `vars/1`, ...), from the
 /// group the layer's config position gives it (see `keras_nested.rs`).
@@ -64,15 +65,16 @@ fn read_group(hdf5: &Hdf5File, group: &str, budget: &mut usize) -> Result<Vec<Da
         Some(vars) => hdf5.members(vars)?,
         None => return Ok(Vec::new()),
     };
+    let count = members.len();
+    let by_name: HashMap<String, u64> = members.into_iter().collect();
     let mut weights = Vec::new();
-    for i in 0..members.len() {
-        let (_, address) = members
-            .iter()
-            .find(|(name, _)| *name == i.to_string())
-            .ok_or_else(|| format!("{group} holds {} weights but no '{i}'", members.len()))?;
+    for i in 0..count {
+        let address = by_name
+            .get(&i.to_string())
+            .ok_or_else(|| format!("{group} holds {count} weights but no '{i}'"))?;
         let dataset = hdf5.read_f32(*address).map_err(|e| format!("{group}/{i}: {e}"))?;
         *budget = budget
-            .checked_sub(dataset.values.len() * 4)
+            .checked_sub(super::keras_h5_weights::dataset_bytes(&dataset))
             .ok_or("the weights add up to more bytes than the file holds")?;
         weights.push(dataset);
     }
@@ -329,4 +331,30 @@ pub(super) fn assign(model: &mut Model, stored: Vec<Vec<Dataset>>) -> Result<(),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::hdf5::writer::Group;
+
+    /// 30,000 empty weights `vars/0`, `vars/1`, ...: each was found by a scan of all the
+    /// members (quadratic), and being empty, never counted against the file's size.
+    #[test]
+    fn many_empty_weights_are_found_by_name_and_counted() {
+        let mut root = Group::new();
+        for i in 0..30_000 {
+            root.add_array(&format!("layers/dense/vars/{i}"), &[0], &[]).unwrap();
+        }
+        let bytes = root.to_bytes().unwrap();
+        let hdf5 = Hdf5File::parse(&bytes).unwrap();
+        let mut budget = hdf5.size();
+        assert_eq!(
+            read_group(&hdf5, "layers/dense/vars", &mut budget).unwrap().len(),
+            30_000
+        );
+        let mut budget = 64 * 100;
+        let error = read_group(&hdf5, "layers/dense/vars", &mut budget).unwrap_err();
+        assert!(error.contains("more bytes than the file holds"), "{error}");
+    }
 }

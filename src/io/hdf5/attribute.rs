@@ -46,7 +46,7 @@ impl<'a> Hdf5File<'a> {
             let attribute = split_attribute(message.body)?;
             if trim_nul(attribute.name) == name.as_bytes() {
                 return self
-                    .strings(&attribute)
+                    .strings(&attribute, &mut self.bytes.len())
                     .map(Some)
                     .map_err(|e| format!("attribute '{name}' of the object at {object}: {e}"));
             }
@@ -73,8 +73,36 @@ impl<'a> Hdf5File<'a> {
         self.offset(&mut c)
     }
 
-    /// The attribute's elements as strings.
-    fn strings(&self, attribute: &Attribute<'a>) -> H5Result<Vec<String>> {
+    /// The strings of the attributes `{prefix}0`, `{prefix}1`, ... of `object` up to the first
+    /// number missing (Keras's lists split over several attributes), the object header read
+    /// once rather than once per part; `None` without `{prefix}0`. All the parts' strings
+    /// together are capped at the file's size.
+    pub fn numbered_attribute_strings(&self, object: u64, prefix: &str) -> H5Result<Option<Vec<String>>> {
+        let mut parts: HashMap<usize, Attribute<'a>> = HashMap::new();
+        for message in self.messages(object)?.iter().filter(|m| m.kind == MSG_ATTRIBUTE) {
+            let attribute = split_attribute(message.body)?;
+            let number = trim_nul(attribute.name)
+                .strip_prefix(prefix.as_bytes())
+                .and_then(|rest| std::str::from_utf8(rest).ok())
+                .and_then(|rest| rest.parse::<usize>().ok().filter(|n| n.to_string() == rest));
+            if let Some(number) = number {
+                parts.entry(number).or_insert(attribute);
+            }
+        }
+        let mut budget = self.bytes.len();
+        let mut strings: Option<Vec<String>> = None;
+        for index in 0..parts.len() {
+            let Some(attribute) = parts.get(&index) else { break };
+            let part = self
+                .strings(attribute, &mut budget)
+                .map_err(|e| format!("attribute '{prefix}{index}' of the object at {object}: {e}"))?;
+            strings.get_or_insert_with(Vec::new).extend(part);
+        }
+        Ok(strings)
+    }
+
+    /// The attribute's elements as strings, their bytes counted against `budget`.
+    fn strings(&self, attribute: &Attribute<'a>, budget: &mut usize) -> H5Result<Vec<String>> {
         let count = self
             .dataspace(attribute.dataspace)?
             .iter()
@@ -97,7 +125,6 @@ impl<'a> Hdf5File<'a> {
             )
         })?;
         let mut heaps = HashMap::new();
-        let mut budget = self.bytes.len();
         let mut strings = Vec::with_capacity(count);
         for element in attribute.data[..needed].chunks_exact(width) {
             let bytes = match kind {
@@ -110,7 +137,7 @@ impl<'a> Hdf5File<'a> {
                 }
                 StringType::Variable => self.heap_string(element, &mut heaps)?,
             };
-            budget = budget
+            *budget = budget
                 .checked_sub(bytes.len())
                 .ok_or("its strings add up to more bytes than the file holds")?;
             let text = std::str::from_utf8(bytes).map_err(|_| "a string is not UTF-8")?;
