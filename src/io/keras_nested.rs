@@ -30,12 +30,45 @@ pub(super) struct FlatLayers {
     pub nested: Vec<NestedModel>,
     /// Warnings about the calls of the nested models' layers (`keras_calls.rs`).
     pub warnings: Vec<String>,
+    /// The bytes of JSON copied so far while opening nested models up ([`MAX_COPIED_BYTES`]).
+    copied: usize,
 }
 
 /// The most layer calls a model may open up into: a nested model called twice inside one
 /// called twice, and so on, multiplies its layers' calls at each level, so a small hostile
 /// file could otherwise ask for billions.
 const MAX_OPENED_CALLS: usize = 1 << 18;
+
+/// The most bytes of JSON (as text) opening nested models up may copy: each call of a nested
+/// model copies its layers' entries, so a large entry (a junk key of megabytes) deep inside
+/// models called many times would otherwise be copied hundreds of thousands of times.
+const MAX_COPIED_BYTES: usize = 256 << 20;
+
+/// A copy of `value`, its size counted in `copied` against [`MAX_COPIED_BYTES`].
+fn copy(value: &Value, copied: &mut usize) -> Result<Value, String> {
+    *copied = copied.saturating_add(json_size(value));
+    if *copied > MAX_COPIED_BYTES {
+        return Err(format!(
+            "its nested models, opened up call by call, copy more than {} MB of JSON",
+            MAX_COPIED_BYTES >> 20
+        ));
+    }
+    Ok(value.clone())
+}
+
+/// About how many bytes `value` takes as JSON text (serde_json's parser nests at most 128
+/// deep, so the recursion is bounded).
+fn json_size(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len().saturating_add(2),
+        Value::Array(items) => items.iter().map(json_size).fold(2, usize::saturating_add),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(key, value)| key.len().saturating_add(4).saturating_add(json_size(value)))
+            .fold(2, usize::saturating_add),
+        _ => 8,
+    }
+}
 
 /// Whether a layer entry is a model used as a layer.
 pub(super) fn is_model(entry: &Value) -> bool {
@@ -61,6 +94,7 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
             groups,
             nested: Vec::new(),
             warnings: Vec::new(),
+            copied: 0,
         });
     }
     if !functional {
@@ -76,6 +110,7 @@ pub(super) fn flatten(body: &mut Value, functional: bool) -> Result<FlatLayers, 
         groups: Vec::new(),
         nested: Vec::new(),
         warnings: Vec::new(),
+        copied: 0,
     };
     if opened_calls(&entries) > MAX_OPENED_CALLS {
         return Err(format!(
@@ -178,27 +213,29 @@ fn open_up(
 ) -> Result<(), String> {
     let groups = weight_groups(entries, prefix);
     for (entry, group) in entries.iter().zip(groups) {
-        let mut entry = entry.clone();
-        if let Some(nodes) = entry.get_mut("inbound_nodes") {
-            rename_references(nodes, aliases);
-        }
-        if !is_model(&entry) {
+        if !is_model(entry) {
+            let mut entry = copy(entry, &mut flat.copied)?;
+            if let Some(nodes) = entry.get_mut("inbound_nodes") {
+                rename_references(nodes, aliases);
+            }
             flat.entries.push(entry);
             flat.groups.push(format!("{group}/vars"));
             continue;
         }
-        let name = entry_name(&entry);
+        // A nested model's entry is not copied whole: its calls and its config are.
+        let name = entry_name(entry);
         let class = entry
             .get("class_name")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let calls = entry
-            .get("inbound_nodes")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut inner = entry.get("config").cloned().unwrap_or_default();
+        let mut calls = copy(entry.get("inbound_nodes").unwrap_or(&Value::Null), &mut flat.copied)?;
+        rename_references(&mut calls, aliases);
+        let calls = match calls {
+            Value::Array(calls) => calls,
+            _ => Vec::new(),
+        };
+        let mut inner = copy(entry.get("config").unwrap_or(&Value::Null), &mut flat.copied)?;
         let own_first_node = inner
             .pointer("/layers/0/class_name")
             .is_some_and(|class| class == "InputLayer");
@@ -211,14 +248,13 @@ fn open_up(
             super::keras_tf_ops::as_layers(&mut inner);
         }
         let inner_inputs = reference_names(inner.get("input_layers"));
-        let inner_entries: Vec<Value> = inner
-            .get("layers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| !inner_inputs.contains(&entry_name(e)))
-            .collect();
+        let inner_entries: Vec<Value> = match inner.get_mut("layers").map(Value::take) {
+            Some(Value::Array(layers)) => layers,
+            _ => Vec::new(),
+        }
+        .into_iter()
+        .filter(|e| !inner_inputs.contains(&entry_name(e)))
+        .collect();
         if calls.is_empty() {
             return Err(format!("the nested model '{name}' ({class}) is never called"));
         }
@@ -240,7 +276,7 @@ fn open_up(
         for (k, reads) in calls.iter().enumerate() {
             let numbered = first_call + k;
             // A later call may read an earlier one's outputs (`inner(inner(x))`).
-            let mut reads = reads.clone();
+            let mut reads = copy(reads, &mut flat.copied)?;
             rename_references(&mut reads, aliases);
             let reads = reads.as_array().cloned().unwrap_or_default();
             if inner_inputs.len() != reads.len() {
@@ -256,7 +292,8 @@ fn open_up(
             }
             let call_start = flat.entries.len();
             let prefix = format!("{group}/");
-            open_up(&call_of(&inner_entries, numbered), &prefix, aliases, flat, numbered)?;
+            let entries = call_of(&inner_entries, numbered, &mut flat.copied)?;
+            open_up(&entries, &prefix, aliases, flat, numbered)?;
             if k > 0 {
                 // The same layers called again (shared weights, as Keras calls a model twice):
                 // their first entries take this call's inbound nodes after their own.
@@ -421,15 +458,15 @@ fn node_counts(entries: &[Value]) -> HashMap<String, u64> {
 
 /// Call `k` of a nested model's layers: each reference `[name, node, ...]` to one of them
 /// names node `k · calls + node`, since the layers' nodes of earlier calls come first.
-fn call_of(entries: &[Value], k: usize) -> Vec<Value> {
+fn call_of(entries: &[Value], k: usize, copied: &mut usize) -> Result<Vec<Value>, String> {
     let counts = node_counts(entries);
-    let mut entries = entries.to_vec();
+    let mut entries: Vec<Value> = entries.iter().map(|e| copy(e, copied)).collect::<Result<_, _>>()?;
     for entry in &mut entries {
         if let Some(nodes) = entry.get_mut("inbound_nodes") {
             shift_nodes(nodes, &counts, k);
         }
     }
-    entries
+    Ok(entries)
 }
 
 /// Shifts, anywhere in `value`, the node of each reference to a layer of `counts` to call `k`.
@@ -495,5 +532,19 @@ mod tests {
         let mut body = nested_twice_per_level(30);
         let error = flatten(&mut body, true).err().expect("refused");
         assert!(error.contains("more than 262144 layer calls"), "{error}");
+    }
+
+    #[test]
+    fn a_large_entry_copied_for_every_call_is_refused_quickly() {
+        // 2¹⁶ calls (within the limit) of a Dense whose config holds 1 MB of junk: 64 GB of
+        // copies, refused once the copies pass their limit.
+        let mut body = nested_twice_per_level(16);
+        let mut innermost = &mut body;
+        for _ in 0..16 {
+            innermost = &mut innermost["layers"][1]["config"];
+        }
+        innermost["layers"][1]["config"]["junk"] = json!("x".repeat(1 << 20));
+        let error = flatten(&mut body, true).err().expect("refused");
+        assert!(error.contains("copy more than 256 MB of JSON"), "{error}");
     }
 }
