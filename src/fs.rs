@@ -148,16 +148,32 @@ fn process_alive(pid: u32) -> bool {
 pub(crate) fn read_whole(path: &Path) -> Result<Vec<u8>> {
     let metadata = std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
     if !metadata.is_file() {
-        let what = if metadata.is_dir() {
-            "a folder"
-        } else {
-            "a device, pipe or socket"
-        };
-        return Err(Error::file(path, format!("needs a regular file here, not {what}")));
+        return Err(not_regular(path, &metadata));
     }
     let size = metadata.len();
     crate::limits::check_memory(|| format!("{} ({size} bytes, read whole)", path.display()), Some(size))?;
     std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))
+}
+
+/// An error when `path` exists and is not a regular file (a folder, a device, a named pipe, a
+/// socket): opening a named pipe blocks until some program writes to it, and a device may never
+/// end, so a file about to be opened and streamed is checked first. A path that cannot be
+/// looked at passes, for the open to report why.
+pub(crate) fn refuse_special(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => Err(not_regular(path, &metadata)),
+        _ => Ok(()),
+    }
+}
+
+/// The error for a path that is not a regular file.
+fn not_regular(path: &Path, metadata: &std::fs::Metadata) -> Error {
+    let what = if metadata.is_dir() {
+        "a folder"
+    } else {
+        "a device, pipe or socket"
+    };
+    Error::file(path, format!("needs a regular file here, not {what}"))
 }
 
 /// [`read_whole`] as UTF-8 text.

@@ -324,3 +324,35 @@ fn exploding_object_arrays_in_npz_files_are_refused_naming_the_file() {
         );
     }
 }
+
+/// A named pipe where a data set file belongs: opening it would block until some program
+/// writes to it. Refused by name before it is opened.
+#[test]
+fn named_pipes_in_data_folders_are_refused_naming_the_path() {
+    let folders = DataFolders::new("pipes");
+    let mkfifo = |path: &std::path::Path| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+        assert!(made.success(), "mkfifo {}", path.display());
+    };
+    let check = |error: String, path: &std::path::Path| {
+        assert!(
+            error.contains(&path.display().to_string()) && error.contains("not a device, pipe or socket"),
+            "{error}"
+        );
+    };
+    // The IDX files of Fashion-MNIST.
+    folders.copy("fashion-mnist", &folders.keras);
+    let images = folders.keras.join("fashion-mnist/train-images-idx3-ubyte.gz");
+    std::fs::remove_file(&images).unwrap();
+    mkfifo(&images);
+    check(fashion_mnist::load_data().unwrap_err().to_string(), &images);
+    // A CIFAR batch.
+    let batch = folders.strata.join("cifar-10-batches-py/data_batch_1");
+    mkfifo(&batch);
+    check(cifar10::load_data().unwrap_err().to_string(), &batch);
+    // An .npz file.
+    let npz = folders.strata.join("mnist.npz");
+    mkfifo(&npz);
+    check(mnist::load_data().unwrap_err().to_string(), &npz);
+}

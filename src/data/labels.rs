@@ -50,6 +50,7 @@ pub fn names_for_outputs(names: &[String], outputs: usize) -> Vec<String> {
 /// whose indices must run from 0 without a gap.
 pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<String>> {
     let path = path.as_ref();
+    crate::fs::refuse_special(path)?;
     let file = std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open ({e})")))?;
     let mut text = String::new();
     file.take(MAX_LABELS_FILE_BYTES + 1)

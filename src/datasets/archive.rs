@@ -43,6 +43,7 @@ fn unpack(archive: &Path, staging: &Path) -> Result<()> {
             format!("not a readable .tar.gz archive ({e}); it is truncated or corrupt"),
         )
     };
+    crate::fs::refuse_special(archive)?;
     let file = std::fs::File::open(archive).map_err(|e| Error::file(archive, format!("cannot open ({e})")))?;
     let mut tar = tar::Archive::new(GzDecoder::new(std::io::BufReader::new(file)));
     let mut total = 0u64;

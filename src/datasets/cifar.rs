@@ -12,6 +12,7 @@ const PLANE: usize = SIDE * SIDE;
 /// One batch file: images `(N, 32, 32, 3)` channels-last (Keras's layout on its default
 /// `image_data_format`), values 0–255, and the labels under `label_key`, each below `classes`.
 pub fn load_batch(path: &Path, label_key: &str, classes: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+    crate::fs::refuse_special(path)?;
     let file = std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open ({e})")))?;
     let batch = read_pickle(std::io::BufReader::new(file), path)?;
     let array = numpy_array(dict_entry(&batch, "data", path)?, "'data'", path)?;

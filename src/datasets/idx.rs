@@ -66,6 +66,7 @@ impl<'a> IdxFile<'a> {
     /// header promises is checked against what the compressed file could possibly hold, so a
     /// small file claiming a huge shape fails before anything is allocated.
     fn open(path: &'a Path, expected_magic: u32) -> Result<Self> {
+        crate::fs::refuse_special(path)?;
         let file = std::fs::File::open(path).map_err(|e| {
             Error::file(
                 path,

@@ -23,6 +23,7 @@ pub struct Npz {
 impl Npz {
     /// Opens `path`; a file that is not a zip archive is an error naming it.
     pub fn open(path: &Path) -> Result<Self> {
+        crate::fs::refuse_special(path)?;
         let file = std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open ({e})")))?;
         let archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
             Error::file(
