@@ -356,3 +356,34 @@ fn named_pipes_in_data_folders_are_refused_naming_the_path() {
     mkfifo(&npz);
     check(mnist::load_data().unwrap_err().to_string(), &npz);
 }
+
+/// An .npy header whose shape has more values than 2⁶⁴: npyz multiplied it unchecked (a panic
+/// in a debug build); the header is checked first and the shape named.
+#[test]
+fn an_npy_shape_beyond_2_to_the_64_is_refused_naming_the_array() {
+    use std::io::Write;
+    let folders = DataFolders::new("npy-overflow");
+    let header = "{'descr': '|u1', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }";
+    let header = format!("{header:<117}\n");
+    let npy = [
+        &b"\x93NUMPY\x01\x00"[..],
+        &(header.len() as u16).to_le_bytes(),
+        header.as_bytes(),
+    ]
+    .concat();
+    let path = folders.strata.join("mnist.npz");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    for member in ["x_train.npy", "y_train.npy", "x_test.npy", "y_test.npy"] {
+        zip.start_file(member, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(&npy).unwrap();
+    }
+    zip.finish().unwrap();
+    let error = mnist::load_data().unwrap_err().to_string();
+    assert!(
+        error.contains("mnist.npz")
+            && error.contains("x_train")
+            && error.contains("(4294967296, 4294967296, 2) has more values than 2^64"),
+        "{error}"
+    );
+}

@@ -9,7 +9,11 @@ use crate::error::{Error, Result};
 use crate::tensor::{Tensor, budgeted_numel};
 use npyz::{DType, NpyFile, Order, TypeChar};
 use serde_pickle::Value;
+use std::io::{Chain, Cursor, Read};
 use std::path::{Path, PathBuf};
+
+/// The longest .npy header read (numpy's own `max_header_size`).
+const MAX_NPY_HEADER: usize = 10_000;
 
 /// Deflate expands its input at most 1032-fold: a member claiming more is lying.
 const MAX_DEFLATE_RATIO: u64 = 1032;
@@ -49,7 +53,7 @@ impl Npz {
         let what = format!("array '{name}'");
         let bad = |reason: String| Error::file(&path, format!("{what}: {reason}"));
         let member = self.member(name)?;
-        let npy = NpyFile::new(member).map_err(|e| bad(format!("not a readable .npy ({e})")))?;
+        let npy = open_npy(member).map_err(bad)?;
         let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
         if npy.order() == Order::Fortran && shape.len() > 1 {
             return Err(bad("Fortran-ordered arrays are not read".into()));
@@ -110,7 +114,7 @@ impl Npz {
         let what = format!("array '{name}'");
         let bad = |reason: String| Error::file(&path, format!("{what}: {reason}"));
         let member = self.member(name)?;
-        let npy = NpyFile::new(member).map_err(|e| bad(format!("not a readable .npy ({e})")))?;
+        let npy = open_npy(member).map_err(bad)?;
         if !npy.dtype().uses_pickled_array() {
             return Err(bad(format!(
                 "has dtype {:?}; sequences are an object array",
@@ -176,4 +180,58 @@ fn sequence(item: Value, what: &str, path: &Path) -> Result<Vec<usize>> {
             ArrayData::Objects(_) => Err(bad()),
         },
     }
+}
+
+/// A .npy member as npyz reads it: its header's bytes, read first, then the rest.
+type Npy<R> = NpyFile<Chain<Cursor<Vec<u8>>, R>>;
+
+/// A .npy member opened with npyz, once its header's shape is known to have fewer than 2⁶⁴
+/// values: npyz multiplies the shape unchecked (a panic in a debug build, a wrapped count in a
+/// release one), so the header is read and its shape checked here first, and its bytes handed
+/// to npyz ahead of the rest. Errors are reasons, for the caller to name the file and array.
+fn open_npy<R: Read>(mut member: R) -> std::result::Result<Npy<R>, String> {
+    let unreadable = |e: std::io::Error| format!("not a readable .npy ({e})");
+    let mut start = vec![0u8; 10];
+    member.read_exact(&mut start).map_err(unreadable)?;
+    let length = match start[6] {
+        1 => usize::from(u16::from_le_bytes([start[8], start[9]])),
+        _ => {
+            let mut high = [0u8; 2];
+            member.read_exact(&mut high).map_err(unreadable)?;
+            start.extend_from_slice(&high);
+            u32::from_le_bytes([start[8], start[9], high[0], high[1]]) as usize
+        }
+    };
+    if length > MAX_NPY_HEADER {
+        return Err(format!(
+            "its .npy header of {length} bytes is longer than {MAX_NPY_HEADER}"
+        ));
+    }
+    let mut header = vec![0u8; length];
+    member.read_exact(&mut header).map_err(unreadable)?;
+    if let Some(dims) = header_shape(&String::from_utf8_lossy(&header))
+        && dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d)).is_none()
+    {
+        let dims: Vec<String> = dims.iter().map(u64::to_string).collect();
+        return Err(format!(
+            "its .npy header's shape ({}) has more values than 2^64",
+            dims.join(", ")
+        ));
+    }
+    start.extend_from_slice(&header);
+    NpyFile::new(Cursor::new(start).chain(member)).map_err(unreadable)
+}
+
+/// The sizes of the `'shape': (...)` entry of a .npy header, when it is a tuple of numbers
+/// (anything else is left for npyz to refuse).
+fn header_shape(header: &str) -> Option<Vec<u64>> {
+    let after = &header[header.find("'shape'")? + "'shape'".len()..];
+    let tuple = after.trim_start().strip_prefix(':')?.trim_start().strip_prefix('(')?;
+    let inside = &tuple[..tuple.find(')')?];
+    inside
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse().ok())
+        .collect()
 }
