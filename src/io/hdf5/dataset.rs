@@ -162,9 +162,10 @@ fn element_type(body: &[u8]) -> H5Result<Element> {
             signed: bits[0] & 0x08 != 0,
         });
     }
+    // In 64 bits: a corrupt size of 2²⁹ bytes or more would overflow a u32 times 8.
     let describe = || match class {
-        0 => format!("{}-bit integers", size * 8),
-        1 => format!("{}-bit floats", size * 8),
+        0 => format!("{}-bit integers", u64::from(size) * 8),
+        1 => format!("{}-bit floats", u64::from(size) * 8),
         3 => "strings".to_string(),
         other => format!("values of HDF5 type class {other}"),
     };
@@ -227,5 +228,14 @@ mod tests {
         assert_eq!(element.value(&0.1f64.to_le_bytes()), 0.1f32);
         let half = element_type(&datatype(1, 0x20, 2, &[0, 0, 16, 0, 10, 5, 0, 10, 15, 0, 0, 0]));
         assert!(half.err().unwrap().contains("16-bit floats"));
+    }
+
+    #[test]
+    fn a_corrupt_element_size_is_described_without_overflow() {
+        // 2²⁹ bytes times 8 bits overflows a u32 (wrapping to "0-bit" in a release build).
+        for (class, kind) in [(0, "integers"), (1, "floats")] {
+            let error = element_type(&datatype(class, 0, 1 << 29, &[0; 12])).err().unwrap();
+            assert!(error.contains(&format!("4294967296-bit {kind}")), "{error}");
+        }
     }
 }

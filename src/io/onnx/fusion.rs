@@ -506,7 +506,8 @@ impl Patterns<'_> {
 
 /// The one float a tensor holds, from its typed field or its raw bytes.
 fn number(t: &TensorProto) -> Option<f32> {
-    if t.dims.iter().product::<i64>() != 1 {
+    // Checked: corrupt dims could multiply to 1 (or overflow) in wrapping arithmetic.
+    if t.dims.iter().try_fold(1i64, |n, &d| n.checked_mul(d)) != Some(1) {
         return None;
     }
     match t.data_type {
@@ -519,5 +520,23 @@ fn number(t: &TensorProto) -> Option<f32> {
             Some(f64::from_le_bytes(bytes) as f32)
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dims_that_multiply_to_one_only_when_wrapped_are_not_a_scalar() {
+        // 3 · -0x5555555555555555 is 1 modulo 2⁶⁴ (and overflows in a debug build).
+        let tensor = |dims: Vec<i64>| TensorProto {
+            dims,
+            data_type: FLOAT,
+            float_data: vec![2.0],
+            ..Default::default()
+        };
+        assert_eq!(number(&tensor(vec![1])), Some(2.0));
+        assert_eq!(number(&tensor(vec![3, -0x5555_5555_5555_5555])), None);
     }
 }
