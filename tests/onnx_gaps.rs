@@ -461,3 +461,40 @@ fn constant_gathers_that_fold_to_terabytes_are_refused_by_name() {
         );
     }
 }
+
+/// A backward Slice (step -1) of an empty constant picks nothing: its start used to be clamped
+/// to `[0, -1]`, a panic. Here the empty slice is joined to six weights and added to `x`.
+#[test]
+fn a_backward_slice_of_an_empty_constant_is_empty() {
+    let floats = |name: &str, values: Vec<f32>| TensorProto {
+        dims: vec![values.len() as i64],
+        data_type: 1,
+        float_data: values,
+        name: name.into(),
+        ..Default::default()
+    };
+    let mut concat = node("Concat", &["picked", "w"], "joined");
+    concat.attribute = vec![AttributeProto {
+        name: "axis".into(),
+        i: Some(0),
+        r#type: 2,
+        ..Default::default()
+    }];
+    let nodes = vec![
+        node("Slice", &["empty", "start", "end", "axis", "step"], "picked"),
+        concat,
+        node("Add", &["x", "joined"], "y"),
+    ];
+    let constants = vec![
+        floats("empty", vec![]),
+        floats("w", vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        ints("start", &[1], &[-1]),
+        ints("end", &[1], &[-10]),
+        ints("axis", &[1], &[0]),
+        ints("step", &[1], &[-1]),
+    ];
+    let model = graph_of(nodes, constants, None, &[6], &[6]);
+    let mut model = import(&model).unwrap();
+    let y = model.predict(&Tensor::zeros(&[1, 6]), 1).unwrap();
+    assert_eq!(y.data(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+}

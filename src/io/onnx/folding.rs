@@ -81,7 +81,7 @@ impl Converter {
             }
         };
         let rank = dims.len() as i64;
-        let clamp = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
+        let clamp = |v: i64| (if v < 0 { v.saturating_add(rank) } else { v }).clamp(0, rank) as usize;
         let start = clamp(node.int("start", 0));
         let end = clamp(node.int("end", rank));
         let dims = dims[start..end.max(start)].to_vec();
@@ -220,6 +220,8 @@ impl Converter {
                     let (a, b) = (at(starts[k]).clamp(0, dim), at(ends[k]).clamp(0, dim));
                     (a..b).step_by(s.min(dim.max(1)) as usize).map(|i| i as usize).collect()
                 }
+                // An empty axis has no last index to clamp a backward start to.
+                _ if dim == 0 => Vec::new(),
                 s => {
                     let (a, b) = (at(starts[k]).clamp(0, dim - 1), at(ends[k]).clamp(-1, dim - 1));
                     let mut out = Vec::new();
