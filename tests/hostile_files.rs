@@ -2,6 +2,9 @@
 //! answer `Ok` or `Err` each time: never a panic, a hang or a huge allocation. A counting
 //! allocator measures each case's peak, so "no huge allocation" is checked, not assumed.
 
+#[path = "common/datasets.rs"]
+mod data_folders;
+
 use flate2::write::GzEncoder;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -409,4 +412,19 @@ fn mutated_onnx_files_never_panic() {
         assert!(loaded < CASES, "{name}: no mutation was caught");
     }
     std::fs::remove_file(weights).unwrap();
+}
+
+/// CIFAR batches (Python pickles, checked opcode by opcode before serde-pickle builds them)
+/// mutated: each an error or a load, within the budget.
+#[test]
+fn mutated_cifar_batches_never_panic() {
+    let folders = data_folders::DataFolders::new("hostile-cifar");
+    folders.copy("cifar-10-python.tar.gz", &folders.strata);
+    strata::datasets::cifar10::load_data().unwrap();
+    let batch = folders.strata.join("cifar-10-batches-py/data_batch_1");
+    let valid = std::fs::read(&batch).unwrap();
+    let loaded = hammer_n(2_000, &valid, &batch, 7, |_| {
+        strata::datasets::cifar10::load_data().is_ok()
+    });
+    assert!(loaded < 2_000, "some mutations must be refused");
 }
