@@ -333,9 +333,9 @@ fn more_layers() -> Result<Model> {
 }
 
 /// The convolutions beyond Conv2D and the image layers: augmentations (the identity at
-/// inference, but RandomCrop's centred crop: a slice, and a slice resized), Normalization, depthwise (with a depth multiplier, "same", stride 2),
-/// separable, transposed ("same" and "valid" with a stride above the window), cropping and
-/// both upsamplings.
+/// inference, but RandomCrop's centred crop: a slice, and a slice resized), Normalization,
+/// depthwise (with a depth multiplier, "same", stride 2), separable, transposed ("same" and
+/// "valid" with a stride above the window), cropping and both upsamplings.
 fn convolutions() -> Result<Model> {
     let inputs = Input::node(&[9, 8, 3]);
     let x = RandomFlip::new("horizontal").call(&inputs)?;

@@ -234,10 +234,23 @@ fn valid_lanes<S: Simd>(s: S, row: &[f32], (at, valid): (usize, usize)) -> S::V 
 #[inline(always)]
 pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, probs: &mut [f32]) {
     debug_assert!(row.len().is_multiple_of(SUM_LANES) && valid <= row.len() && valid <= probs.len());
-    // Four running maxima, so the pass is not one chain of dependent instructions.
+    // Four running maxima, so the pass is not one chain of dependent instructions. The new
+    // value is the first operand: `vmaxps` gives its second where either is NaN, so a NaN never
+    // enters a maximum, whatever the vector width; `ordered` notes it instead.
     let mut highs = [s.splat(f32::NEG_INFINITY); 4];
+    let mut ordered = s.equal(highs[0], highs[0]);
     for (c, at) in (0..row.len()).step_by(S::LANES).enumerate() {
-        highs[c % 4] = s.max(highs[c % 4], valid_lanes(s, row, (at, valid)));
+        let x = valid_lanes(s, row, (at, valid));
+        highs[c % 4] = s.max(x, highs[c % 4]);
+        ordered = s.and(ordered, s.equal(x, x));
+    }
+    let mut lanes = [0.0f32; SUM_LANES];
+    s.store(&mut lanes, ordered);
+    if lanes[..S::LANES].iter().any(|lane| lane.to_bits() == 0) {
+        // A NaN score makes the whole row NaN, as in Keras and PyTorch, on every path.
+        probs[..valid].fill(f32::NAN);
+        row.fill(f32::NAN);
+        return;
     }
     let high = s.max(s.max(highs[0], highs[1]), s.max(highs[2], highs[3]));
     let max = s.splat(s.max_lane(high));
@@ -312,6 +325,50 @@ mod tests {
                         "AVX-512 and AVX2, length {len}"
                     );
                 }
+            }
+        }
+    }
+
+    /// A NaN score anywhere in a row (in any lane of any vector, first or last) makes the
+    /// row's probabilities NaN on every path.
+    #[test]
+    fn a_nan_score_makes_the_row_nan_on_every_path() {
+        fn run<S: Pow2>(s: S, row: &[f32], valid: usize) -> Vec<f32> {
+            let (mut row, mut probs) = (row.to_vec(), vec![0.0; valid]);
+            softmax_row(s, &mut row, valid, &mut probs);
+            probs
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn narrow(s: crate::kernels::simd::Avx2, row: &[f32], valid: usize) -> Vec<f32> {
+            run(s, row, valid)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn wide(s: crate::kernels::simd::Avx512, row: &[f32], valid: usize) -> Vec<f32> {
+            run(s, row, valid)
+        }
+        for (valid, nan_at) in [(32usize, 31), (32, 15), (32, 7), (32, 0), (40, 38), (19, 18)] {
+            let mut row: Vec<f32> = (0..valid.next_multiple_of(SUM_LANES)).map(|j| j as f32 * 0.1).collect();
+            row[nan_at] = f32::NAN;
+            let mut results = vec![run(Scalar, &row, valid)];
+            #[cfg(target_arch = "x86_64")]
+            {
+                use crate::kernels::simd::{Avx2, Avx512};
+                if let Some(s) = Avx2::detect() {
+                    // SAFETY: `detect` found the features `narrow` is compiled for.
+                    results.push(unsafe { narrow(s, &row, valid) });
+                }
+                if let Some(s) = Avx512::detect() {
+                    // SAFETY: `detect` found the features `wide` is compiled for.
+                    results.push(unsafe { wide(s, &row, valid) });
+                }
+            }
+            for probs in results {
+                assert!(
+                    probs.iter().all(|p| p.is_nan()),
+                    "NaN at {nan_at} of {valid}: {probs:?}"
+                );
             }
         }
     }

@@ -171,7 +171,7 @@ impl Layer for DotProductAttention {
         let width = query[1] / self.num_heads;
         let options = AttentionOptions {
             heads: self.num_heads,
-            scale: self.scale.unwrap_or(1.0 / (width as f32).sqrt()),
+            scale: self.scale.unwrap_or((1.0 / (width as f64).sqrt()) as f32),
             causal: self.use_causal_mask,
             dropout: 0.0,
             seed: 0,

@@ -419,7 +419,8 @@ impl Layer for MultiHeadAttention {
         let v = self.project(graph, value, 2)?;
         let options = AttentionOptions {
             heads: self.num_heads,
-            scale: 1.0 / (self.key_dim as f32).sqrt(),
+            // Keras's `1 / math.sqrt(key_dim)`: in f64, then rounded once to f32.
+            scale: (1.0 / (self.key_dim as f64).sqrt()) as f32,
             causal: self.use_causal_mask,
             dropout: self.dropout,
             seed: self.seed.unwrap_or_else(|| crate::rng::hash_name(&self.args.name)),

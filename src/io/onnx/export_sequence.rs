@@ -235,7 +235,7 @@ impl Emitter<'_> {
             key_dim,
             value_dim,
             steps: (tq, tk),
-            scale: 1.0 / (key_dim as f32).sqrt(),
+            scale: (1.0 / (key_dim as f64).sqrt()) as f32,
             causal: config["use_causal_mask"].as_bool().unwrap_or(false),
         };
         let merged = self.heads_attention(name, &q, &k, &v, &core);
@@ -267,7 +267,7 @@ impl Emitter<'_> {
             steps: (query.1[0] as i64, key.1[0] as i64),
             scale: config["scale"]
                 .as_f64()
-                .map_or(1.0 / (key_dim as f32).sqrt(), |s| s as f32),
+                .map_or((1.0 / (key_dim as f64).sqrt()) as f32, |s| s as f32),
             causal: config["use_causal_mask"].as_bool().unwrap_or(false),
         };
         Ok(self.heads_attention(layer.name(), &query.0, &key.0, &value.0, &core))

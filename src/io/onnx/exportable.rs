@@ -10,8 +10,8 @@ use serde_json::Value;
 
 /// The layer classes ONNX export writes (the README's list is made from it). `Dropout`,
 /// `SpatialDropout2D`, `GaussianNoise` and the random augmentation layers are left out of the
-/// graph: they do nothing at inference (but `RandomCrop`, which crops the centre then). The classes after the first release's are written by
-/// `export_layers.rs`.
+/// graph: they do nothing at inference (but `RandomCrop`, which crops the centre then). The
+/// classes after the first release's are written by `export_layers.rs`.
 pub const EXPORTABLE_LAYERS: &[&str] = &[
     "InputLayer",
     "Dense",
