@@ -498,3 +498,130 @@ fn a_backward_slice_of_an_empty_constant_is_empty() {
     let y = model.predict(&Tensor::zeros(&[1, 6]), 1).unwrap();
     assert_eq!(y.data(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
 }
+
+/// A float vector initializer.
+fn floats(name: &str, values: &[f32]) -> TensorProto {
+    TensorProto {
+        dims: vec![values.len() as i64],
+        data_type: 1,
+        float_data: values.to_vec(),
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// RMS normalization as exporters write it before opset 23, over `(N, 3, 4)` sequences:
+/// torch's Llama form (`Pow`, `ReduceMean`, `Add`, `Sqrt`, `Reciprocal`, `Mul`, a `Cast` to
+/// float, `Mul` by the weight first), the `Div(1, ·)` form of `rsqrt`, the plain division, and
+/// opset 23's own operator: each imports as one RMSNormalization and gives
+/// `x / √(mean(x²) + ε) · γ`, computed here by hand.
+#[test]
+fn rms_normalization_written_out_imports_as_one_layer() {
+    let gamma = [0.5f32, 1.0, 1.5, 2.0];
+    let epsilon = 1e-5f32;
+    let mean = |input: &str, output: &str| NodeProto {
+        attribute: vec![strata::io::onnx::proto::AttributeProto {
+            name: "axes".into(),
+            r#type: 7,
+            ints: vec![-1],
+            ..Default::default()
+        }],
+        ..node("ReduceMean", &[input], output)
+    };
+    let cast = NodeProto {
+        attribute: vec![strata::io::onnx::proto::AttributeProto {
+            name: "to".into(),
+            r#type: 2,
+            i: Some(1),
+            ..Default::default()
+        }],
+        ..node("Cast", &["n"], "c")
+    };
+    let root = |tail: Vec<NodeProto>| {
+        let mut nodes = vec![
+            node("Pow", &["x", "two"], "sq"),
+            mean("sq", "ms"),
+            node("Add", &["ms", "eps"], "shifted"),
+            node("Sqrt", &["shifted"], "root"),
+        ];
+        nodes.extend(tail);
+        nodes
+    };
+    let forms: Vec<(&str, Vec<NodeProto>)> = vec![
+        (
+            "llama",
+            root(vec![
+                node("Reciprocal", &["root"], "r"),
+                node("Mul", &["x", "r"], "n"),
+                cast,
+                node("Mul", &["gamma", "c"], "y"),
+            ]),
+        ),
+        (
+            "div_one",
+            root(vec![
+                node("Div", &["one", "root"], "r"),
+                node("Mul", &["r", "x"], "n"),
+                node("Mul", &["n", "gamma"], "y"),
+            ]),
+        ),
+        (
+            "divide",
+            root(vec![
+                node("Div", &["x", "root"], "n"),
+                node("Mul", &["n", "gamma"], "y"),
+            ]),
+        ),
+    ];
+    let x: Vec<f32> = (0..2 * 12).map(|i| ((i * 7) % 11) as f32 / 3.0 - 1.5).collect();
+    let want: Vec<f32> = x
+        .chunks(4)
+        .flat_map(|row| {
+            let ms = row.iter().map(|v| v * v).sum::<f32>() / 4.0;
+            let inv = 1.0 / (ms + epsilon).sqrt();
+            row.iter()
+                .zip(&gamma)
+                .map(move |(v, g)| v * inv * g)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let constants = || {
+        vec![
+            float_scalar("two", 2.0),
+            float_scalar("eps", epsilon),
+            float_scalar("one", 1.0),
+            floats("gamma", &gamma),
+        ]
+    };
+    let mut models: Vec<(&str, ModelProto)> = forms
+        .into_iter()
+        .map(|(name, nodes)| (name, graph_of(nodes, constants(), None, &[3, 4], &[3, 4])))
+        .collect();
+    let native = NodeProto {
+        attribute: vec![strata::io::onnx::proto::AttributeProto {
+            name: "epsilon".into(),
+            r#type: 1,
+            f: Some(epsilon),
+            ..Default::default()
+        }],
+        ..node("RMSNormalization", &["x", "gamma"], "y")
+    };
+    let mut opset_23 = graph_of(vec![native], constants(), None, &[3, 4], &[3, 4]);
+    opset_23.opset_import[0].version = 23;
+    models.push(("opset 23", opset_23));
+    for (name, model) in models {
+        let mut imported = import(&model).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let classes: Vec<&str> = imported.layers().iter().map(|l| l.class_name()).collect();
+        assert_eq!(classes, ["InputLayer", "RMSNormalization"], "{name}");
+        let y = imported
+            .predict(&Tensor::from_vec(vec![2, 3, 4], x.clone()).unwrap(), 2)
+            .unwrap();
+        let worst = y
+            .data()
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{name}: {worst}");
+    }
+}

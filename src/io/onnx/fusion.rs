@@ -5,7 +5,9 @@
 //! torch.export's guard around softplus) are found by `fused_activations.rs`. Layer
 //! normalization as exporters write it for opsets before 17 (which have no
 //! `LayerNormalization`), `(x - mean(x)) / sqrt(mean((x - mean(x))²) + ε) · γ + β` over one
-//! axis, becomes one `LayerNormalization` node; the NaN guard torch.export puts after a masked
+//! axis, becomes one `LayerNormalization` node, and RMS normalization as exporters write it
+//! before opset 23, `x / sqrt(mean(x²) + ε) · γ` (or with torch's `rsqrt`), one
+//! `RMSNormalization` node; the NaN guard torch.export puts after a masked
 //! attention's softmax, `Where(IsNaN(p), 0, p)`, is dropped (see [`Patterns::nan_guard`]). An
 //! RoBERTa's position ids computed from the token ids (`Equal`, `Not`, `CumSum`, `Mul`, `Add`)
 //! become one `PositionIds` node (domain [`FUSED_DOMAIN`]). An `Erf`, `Pow`, `Sqrt`, `IsNaN`,
@@ -73,7 +75,7 @@ pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
         if graph.node[k].op_type != "ReduceMean" || removed[k] {
             continue;
         }
-        if let Some(norm) = patterns.layer_norm(k) {
+        if let Some(norm) = patterns.layer_norm(k).or_else(|| patterns.rms_norm(k)) {
             if norm.nodes.iter().any(|&n| removed[n]) {
                 continue;
             }
@@ -226,6 +228,100 @@ impl Patterns<'_> {
         let node = NodeProto {
             name: nodes[last].name.clone(),
             op_type: "LayerNormalization".into(),
+            input: inputs,
+            output: vec![nodes[last].output.first()?.clone()],
+            attribute: vec![
+                attribute("axis", Some(axis), None),
+                attribute("epsilon", None, Some(epsilon)),
+            ],
+            ..Default::default()
+        };
+        Some(LayerNorm {
+            nodes: pattern,
+            last,
+            node,
+        })
+    }
+
+    /// The RMS normalization whose mean square is `ReduceMean` node `mean`, as exporters write
+    /// it before opset 23 (which has the operator): `x / sqrt(mean(x²) + ε)`, or `x · r` with
+    /// `r = 1 / sqrt(...)` (`Reciprocal`, or `Div(1, ·)`: torch's `rsqrt`), then `· γ` by a
+    /// constant vector when it follows (after a `Cast` to float, as Llama's is written).
+    /// Replaced by opset 23's `RMSNormalization` node.
+    fn rms_norm(&self, mean: usize) -> Option<LayerNorm> {
+        let nodes = &self.graph.node;
+        let axis = self.single_axis(mean)?;
+        let squares = nodes[mean].input.first()?;
+        let square = self.maker_of(squares)?;
+        let x = match nodes[square].op_type.as_str() {
+            "Pow" => self.operand_beside(square, 2.0, false)?,
+            "Mul" if nodes[square].input.len() == 2 && nodes[square].input[0] == nodes[square].input[1] => {
+                nodes[square].input[0].clone()
+            }
+            _ => return None,
+        };
+        let m = nodes[mean].output.first()?;
+        let shifted = self.only_reader(m)?;
+        let epsilon = self.scalar(&self.other_operand(shifted, m)?)?;
+        let root = self.only_reader(nodes[shifted].output.first()?)?;
+        if nodes[shifted].op_type != "Add" || nodes[root].op_type != "Sqrt" {
+            return None;
+        }
+        let s = nodes[root].output.first()?;
+        let after = self.only_reader(s)?;
+        let mut pattern = vec![square, mean, shifted, root, after];
+        let is_one = |name: &String| self.scalar(name) == Some(1.0);
+        match (nodes[after].op_type.as_str(), nodes[after].input.as_slice()) {
+            ("Div", [a, b]) if *a == x && b == s => {}
+            ("Reciprocal", _) | ("Div", [_, _]) => {
+                if nodes[after].op_type == "Div" && !(is_one(&nodes[after].input[0]) && nodes[after].input[1] == *s) {
+                    return None;
+                }
+                let r = nodes[after].output.first()?;
+                let multiply = self.only_reader(r)?;
+                if nodes[multiply].op_type != "Mul" || self.other_operand(multiply, r)? != x {
+                    return None;
+                }
+                pattern.push(multiply);
+            }
+            _ => return None,
+        }
+        let mut last = *pattern.last()?;
+        let mut inputs = vec![x];
+        // Then · γ, maybe after a Cast to float (a no-op on float tensors).
+        let mut out = nodes[last].output.first()?;
+        let mut cast = None;
+        if let Some(k) = self.only_reader(out).filter(|&k| nodes[k].op_type == "Cast")
+            && nodes[k]
+                .attribute
+                .iter()
+                .any(|a| a.name == "to" && a.i == Some(i64::from(FLOAT)))
+        {
+            cast = Some(k);
+            out = nodes[k].output.first()?;
+        }
+        if let Some(k) = self.only_reader(out).filter(|&k| nodes[k].op_type == "Mul")
+            && let Some(weight) = self.other_operand(k, out).filter(|w| self.is_vector(w))
+        {
+            pattern.extend(cast);
+            pattern.push(k);
+            inputs.push(weight);
+            last = k;
+        }
+        let once = |k: &usize| *k == last || nodes[*k].output.iter().all(|o| self.read_once(o));
+        if !pattern.iter().all(once) {
+            return None;
+        }
+        let attribute = |name: &str, i: Option<i64>, f: Option<f32>| AttributeProto {
+            name: name.into(),
+            i,
+            f,
+            r#type: if i.is_some() { 2 } else { 1 },
+            ..Default::default()
+        };
+        let node = NodeProto {
+            name: nodes[last].name.clone(),
+            op_type: "RMSNormalization".into(),
             input: inputs,
             output: vec![nodes[last].output.first()?.clone()],
             attribute: vec![

@@ -533,6 +533,7 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
         "GatherElements" => converter.gather_uniform(node),
         "PositionIds" if node.proto.domain == super::fusion::FUSED_DOMAIN => converter.position_ids(node),
         "LayerNormalization" => converter.layer_norm(node),
+        "RMSNormalization" => converter.rms_norm(node),
         "Gelu" => converter.gelu(node),
         "ConvTranspose" => converter.conv_transpose(node),
         "Gemm" => converter.gemm(node),

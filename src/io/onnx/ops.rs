@@ -62,6 +62,7 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "Slice",
     "ConstantOfShape",
     "LayerNormalization",
+    "RMSNormalization",
     "Gelu",
     "Where",
     "Equal",

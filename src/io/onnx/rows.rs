@@ -95,7 +95,9 @@ impl Converter {
             return Ok(None);
         };
         let axis_ok = match op {
-            "LayerNormalization" | "Softmax" | "LogSoftmax" => matches!(node.int("axis", -1), -1 | 1),
+            "LayerNormalization" | "RMSNormalization" | "Softmax" | "LogSoftmax" => {
+                matches!(node.int("axis", -1), -1 | 1)
+            }
             _ => PER_STEP_OPS.contains(&op) || op == "Gemm",
         };
         if !axis_ok {
@@ -113,7 +115,10 @@ impl Converter {
                 Tensor::Rows(x) if x.shape[..x.shape.len() - 1] == leading[..] => Tensor::Computed(x.clone()),
                 // The matrix of a MatMul or Gemm, a Gemm's bias, a normalization's scale and
                 // bias: not broadcast over the rows.
-                Tensor::Constant(_) if matches!(op, "MatMul" | "Gemm") && k > 0 || op == "LayerNormalization" => {
+                Tensor::Constant(_)
+                    if matches!(op, "MatMul" | "Gemm") && k > 0
+                        || matches!(op, "LayerNormalization" | "RMSNormalization") =>
+                {
                     continue;
                 }
                 // One row for all (a bias, a factor), `(1, features)` as `(features)`.

@@ -1,7 +1,7 @@
 //! ONNX operators on sequences as strata layers: token embeddings (`Gather` on a constant
-//! table), a step picked from a sequence (`Gather` of one index), `LayerNormalization`,
-//! `Gelu`, constant tensors added to a sequence (learned positions, as Hugging Face's
-//! embeddings add them) and 1-D convolutions (`Conv` on `(N, C, L)`, held channels-last).
+//! table), a step picked from a sequence (`Gather` of one index), `LayerNormalization` and
+//! `RMSNormalization`, `Gelu`, constant tensors added to a sequence (learned positions, as
+//! Hugging Face's embeddings add them) and 1-D convolutions (`Conv` on `(N, C, L)`, held channels-last).
 
 use super::convert::{Computed, Converter, Node, Tensor, onnx_shape};
 use super::ops::{check_len, check_ungrouped_size, join, permute, ungrouped};
@@ -190,6 +190,39 @@ impl Converter {
             config,
             &x,
             weights,
+        )?))
+    }
+
+    /// `RMSNormalization` (opset 23's, or the pattern `fusion.rs` finds) over the last axis:
+    /// Keras's layer, on the last axis held last, its scale ones when the graph has none.
+    pub(super) fn rms_norm(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        let rank = x.shape.len() as i64 + 1;
+        let axis = node.int("axis", -1);
+        let axis = if axis < 0 { axis + rank } else { axis };
+        let last = x.shape.len() - 1;
+        if axis != rank - 1 || x.axes.last() != Some(&last) || x.order.is_some() {
+            return Err(format!(
+                "normalizes from axis {axis} of ONNX shape (N, {}): strata normalizes the last axis, held last",
+                join(&x.shape)
+            ));
+        }
+        let width = x.shape[last];
+        let scale = match node.input(1) {
+            Some(_) => {
+                let scale = self.constant(node, 1, "scale")?;
+                check_len(&scale, width, "scale")?;
+                scale.floats()
+            }
+            None => vec![1.0; width],
+        };
+        let config = json!({"axis": -1, "epsilon": node.float("epsilon", 1e-5)});
+        Ok(Tensor::Computed(self.add_same_layout(
+            node.proto,
+            "RMSNormalization",
+            config,
+            &x,
+            vec![scale],
         )?))
     }
 

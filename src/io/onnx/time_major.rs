@@ -24,6 +24,7 @@ pub(super) const PER_STEP_OPS: &[&str] = &[
     "Div",
     "MatMul",
     "LayerNormalization",
+    "RMSNormalization",
     "Softmax",
     "LogSoftmax",
     "Relu",
@@ -79,7 +80,7 @@ impl Converter {
             return Ok(None);
         }
         let axis_ok = match op {
-            "LayerNormalization" => matches!(node.int("axis", -1), -1 | 2),
+            "LayerNormalization" | "RMSNormalization" => matches!(node.int("axis", -1), -1 | 2),
             // Before opset 13 the default (1) flattens from the batch axis on.
             "Softmax" | "LogSoftmax" => matches!(node.int("axis", if node.opset >= 13 { -1 } else { 1 }), -1 | 2),
             _ => true,
@@ -100,7 +101,10 @@ impl Converter {
                 (_, Some((t, f))) if f == flat => Tensor::Computed(t.x.clone()),
                 // The matrix of a MatMul or Gemm, a Gemm's bias, a LayerNormalization's scale
                 // and bias: not broadcast over the sequence.
-                (Tensor::Constant(_), _) if matches!(op, "MatMul" | "Gemm") && k > 0 || op == "LayerNormalization" => {
+                (Tensor::Constant(_), _)
+                    if matches!(op, "MatMul" | "Gemm") && k > 0
+                        || matches!(op, "LayerNormalization" | "RMSNormalization") =>
+                {
                     continue;
                 }
                 (Tensor::Constant(c), _) => {
