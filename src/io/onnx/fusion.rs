@@ -141,6 +141,34 @@ struct LayerNorm {
     node: NodeProto,
 }
 
+/// The normalization node `op_type` over `axis` with `epsilon` that replaces a pattern ending
+/// in node `last` (its name and output), reading `inputs`.
+fn normalization_node(
+    op_type: &str,
+    last: &NodeProto,
+    inputs: Vec<String>,
+    (axis, epsilon): (i64, f32),
+) -> Option<NodeProto> {
+    let attribute = |name: &str, i: Option<i64>, f: Option<f32>| AttributeProto {
+        name: name.into(),
+        i,
+        f,
+        r#type: if i.is_some() { 2 } else { 1 },
+        ..Default::default()
+    };
+    Some(NodeProto {
+        name: last.name.clone(),
+        op_type: op_type.into(),
+        input: inputs,
+        output: vec![last.output.first()?.clone()],
+        attribute: vec![
+            attribute("axis", Some(axis), None),
+            attribute("epsilon", None, Some(epsilon)),
+        ],
+        ..Default::default()
+    })
+}
+
 /// The graph with who makes and who reads each tensor.
 pub(super) struct Patterns<'a> {
     pub graph: &'a GraphProto,
@@ -218,24 +246,7 @@ impl Patterns<'_> {
         if !pattern.iter().all(once) {
             return None;
         }
-        let attribute = |name: &str, i: Option<i64>, f: Option<f32>| AttributeProto {
-            name: name.into(),
-            i,
-            f,
-            r#type: if i.is_some() { 2 } else { 1 },
-            ..Default::default()
-        };
-        let node = NodeProto {
-            name: nodes[last].name.clone(),
-            op_type: "LayerNormalization".into(),
-            input: inputs,
-            output: vec![nodes[last].output.first()?.clone()],
-            attribute: vec![
-                attribute("axis", Some(axis), None),
-                attribute("epsilon", None, Some(epsilon)),
-            ],
-            ..Default::default()
-        };
+        let node = normalization_node("LayerNormalization", &nodes[last], inputs, (axis, epsilon))?;
         Some(LayerNorm {
             nodes: pattern,
             last,
@@ -312,24 +323,7 @@ impl Patterns<'_> {
         if !pattern.iter().all(once) {
             return None;
         }
-        let attribute = |name: &str, i: Option<i64>, f: Option<f32>| AttributeProto {
-            name: name.into(),
-            i,
-            f,
-            r#type: if i.is_some() { 2 } else { 1 },
-            ..Default::default()
-        };
-        let node = NodeProto {
-            name: nodes[last].name.clone(),
-            op_type: "RMSNormalization".into(),
-            input: inputs,
-            output: vec![nodes[last].output.first()?.clone()],
-            attribute: vec![
-                attribute("axis", Some(axis), None),
-                attribute("epsilon", None, Some(epsilon)),
-            ],
-            ..Default::default()
-        };
+        let node = normalization_node("RMSNormalization", &nodes[last], inputs, (axis, epsilon))?;
         Some(LayerNorm {
             nodes: pattern,
             last,

@@ -151,27 +151,8 @@ impl Converter {
 
     /// `LayerNormalization` over the last axis: Keras's layer, which strata also holds last.
     pub(super) fn layer_norm(&mut self, node: &Node) -> Result<Tensor, String> {
-        let x = self.computed(node, 0)?;
-        let rank = x.shape.len() as i64 + 1;
-        let axis = node.int("axis", -1);
-        let axis = if axis < 0 { axis + rank } else { axis };
-        let last = x.shape.len() - 1;
-        if axis != rank - 1 || x.axes.last() != Some(&last) || x.order.is_some() {
-            return Err(format!(
-                "normalizes from axis {axis} of ONNX shape (N, {}): strata normalizes the last axis, held last",
-                join(&x.shape)
-            ));
-        }
-        let width = x.shape[last];
-        // The fused pattern of older opsets (`fusion.rs`) has no scale when the graph had none.
-        let scale = match node.input(1) {
-            Some(_) => {
-                let scale = self.constant(node, 1, "scale")?;
-                check_len(&scale, width, "scale")?;
-                scale.floats()
-            }
-            None => vec![1.0; width],
-        };
+        let (x, width) = self.last_axis_input(node)?;
+        let scale = self.scale_or_ones(node, width)?;
         let mut weights = vec![scale];
         let bias = self.optional_constant(node, 2, "bias")?;
         if let Some(bias) = &bias {
@@ -193,9 +174,9 @@ impl Converter {
         )?))
     }
 
-    /// `RMSNormalization` (opset 23's, or the pattern `fusion.rs` finds) over the last axis:
-    /// Keras's layer, on the last axis held last, its scale ones when the graph has none.
-    pub(super) fn rms_norm(&mut self, node: &Node) -> Result<Tensor, String> {
+    /// A normalization's input, when it normalizes the last axis and strata holds that axis
+    /// last, and the axis's width.
+    fn last_axis_input(&mut self, node: &Node) -> Result<(Computed, usize), String> {
         let x = self.computed(node, 0)?;
         let rank = x.shape.len() as i64 + 1;
         let axis = node.int("axis", -1);
@@ -208,14 +189,27 @@ impl Converter {
             ));
         }
         let width = x.shape[last];
-        let scale = match node.input(1) {
+        Ok((x, width))
+    }
+
+    /// A normalization's scale (input 1) of `width` values, or ones when the node has none (the
+    /// patterns `fusion.rs` fuses have none when the graph had none).
+    fn scale_or_ones(&mut self, node: &Node, width: usize) -> Result<Vec<f32>, String> {
+        Ok(match node.input(1) {
             Some(_) => {
                 let scale = self.constant(node, 1, "scale")?;
                 check_len(&scale, width, "scale")?;
                 scale.floats()
             }
             None => vec![1.0; width],
-        };
+        })
+    }
+
+    /// `RMSNormalization` (opset 23's, or the pattern `fusion.rs` finds) over the last axis:
+    /// Keras's layer, on the last axis held last, its scale ones when the graph has none.
+    pub(super) fn rms_norm(&mut self, node: &Node) -> Result<Tensor, String> {
+        let (x, width) = self.last_axis_input(node)?;
+        let scale = self.scale_or_ones(node, width)?;
         let config = json!({"axis": -1, "epsilon": node.float("epsilon", 1e-5)});
         Ok(Tensor::Computed(self.add_same_layout(
             node.proto,
