@@ -230,6 +230,19 @@ impl<'a> Graph<'a> {
         key: Option<u64>,
         compute: impl FnOnce(&Inputs, &mut Tensor, &mut Tensor, bool),
     ) -> Var {
+        self.push_entry(op, Some(shape), key, compute)
+    }
+
+    /// [`Graph::push_cached`], where `shape` may be left to `compute` (`None`): the output then
+    /// keeps its buffer as the last pass left it until `compute` resizes it, so a fill of the
+    /// same size writes over it instead of first clearing the values it grows back.
+    fn push_entry(
+        &mut self,
+        op: Op,
+        shape: Option<&[usize]>,
+        key: Option<u64>,
+        compute: impl FnOnce(&Inputs, &mut Tensor, &mut Tensor, bool),
+    ) -> Var {
         let generation = self.params.generation();
         let tape = &mut *self.tape;
         let index = tape.ops.len();
@@ -256,11 +269,13 @@ impl<'a> Graph<'a> {
         };
         tape.requires_grad[index] = requires_grad;
         let recyclable = !keeps_own_buffer(&op);
-        tape.recycling
-            .before(index, crate::tensor::numel(shape), &mut tape.values, recyclable);
+        let len = shape.map_or(0, crate::tensor::numel);
+        tape.recycling.before(index, len, &mut tape.values, recyclable);
         let (before, rest) = tape.values.split_at_mut(index);
         let out = &mut rest[0];
-        out.resize_for(shape);
+        if let Some(shape) = shape {
+            out.resize_for(shape);
+        }
         let reads = tape.recycling.read_times();
         let inputs = Inputs {
             values: before,
@@ -287,10 +302,11 @@ impl<'a> Graph<'a> {
         self.push(Op::Constant, value.shape(), |_, out, _| out.copy_from(value))
     }
 
-    /// Records a constant filled in place by `fill`, reusing the tape's buffer (no allocation
-    /// once the tape has warmed up).
+    /// Records a constant filled in place by `fill`, which sets its shape, reusing the tape's
+    /// buffer (no allocation once the tape has warmed up, and no clearing of a buffer that
+    /// `fill` writes over: a training step's dropout masks and input batch).
     pub fn constant_with(&mut self, fill: impl FnOnce(&mut Tensor)) -> Var {
-        self.push(Op::Constant, &[], |_, out, _| fill(out))
+        self.push_entry(Op::Constant, None, None, |_, out, _, _| fill(out))
     }
 
     /// Records a constant computed by `fill` from the weights alone (a folded kernel): `key`

@@ -5,7 +5,7 @@
 //! `γ` and `β`) run in row order on one thread.
 
 use super::scratch::with_scratch;
-use super::simd::{Simd, dispatch_simd, widest};
+use super::simd::{Simd, dispatch_simd};
 use super::softmax::{Pow2, dot, sum};
 use rayon::prelude::*;
 
@@ -109,12 +109,11 @@ pub(crate) fn layer_norm_backward(
         super::accumulate_column_sums(dbeta, dy);
     }
     if let Some(dgamma) = dgamma {
-        widest(|| {
-            let rows = dy.chunks_exact(features).zip(x.chunks_exact(features));
-            for ((dy, x), (&mean, &inv_std)) in rows.zip(means.iter().zip(inv_stds)) {
-                let columns = dgamma.iter_mut().zip(dy.iter().zip(x));
-                columns.for_each(|(d, (&g, &x))| *d += g * ((x - mean) * inv_std));
-            }
+        super::accumulate_columns(dgamma, means.len(), |row, dgamma| {
+            let (mean, inv_std) = (means[row], inv_stds[row]);
+            let (dy, x) = (&dy[row * features..][..features], &x[row * features..][..features]);
+            let terms = dgamma.iter_mut().zip(dy.iter().zip(x));
+            terms.for_each(|(d, (&g, &x))| *d += g * ((x - mean) * inv_std));
         });
     }
     let Some(dx) = dx else { return };

@@ -234,14 +234,30 @@ fn valid_lanes<S: Simd>(s: S, row: &[f32], (at, valid): (usize, usize)) -> S::V 
 #[inline(always)]
 pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, probs: &mut [f32]) {
     debug_assert!(row.len().is_multiple_of(SUM_LANES) && valid <= row.len() && valid <= probs.len());
-    // Four running maxima, so the pass is not one chain of dependent instructions. The new
-    // value is the first operand: `vmaxps` gives its second where either is NaN, so a NaN never
-    // enters a maximum, whatever the vector width; `ordered` notes it instead.
-    let mut highs = [s.splat(f32::NEG_INFINITY); 4];
-    let mut ordered = s.equal(highs[0], highs[0]);
-    for (c, at) in (0..row.len()).step_by(S::LANES).enumerate() {
-        let x = valid_lanes(s, row, (at, valid));
-        highs[c % 4] = s.max(x, highs[c % 4]);
+    // Two running maxima in registers, so the pass is not one chain of dependent instructions
+    // (an array of them indexed by the loop counter lived on the stack, and each vector's
+    // maximum waited on a store and a reload: three times this pass's cost). Whole vectors are
+    // read as they are; only a partial last one is masked. The new value is the first operand:
+    // `vmaxps` gives its second where either is NaN, so a NaN never enters a maximum, whatever
+    // the vector width; `ordered` notes it instead.
+    let whole = valid - valid % S::LANES;
+    let (mut high_a, mut high_b) = (s.splat(f32::NEG_INFINITY), s.splat(f32::NEG_INFINITY));
+    let mut ordered = s.equal(high_a, high_a);
+    let mut pairs = row[..whole].chunks_exact(2 * S::LANES);
+    for pair in &mut pairs {
+        let (x, y) = (s.load(pair), s.load(&pair[S::LANES..]));
+        high_a = s.max(x, high_a);
+        high_b = s.max(y, high_b);
+        ordered = s.and(ordered, s.and(s.equal(x, x), s.equal(y, y)));
+    }
+    if !pairs.remainder().is_empty() {
+        let x = s.load(pairs.remainder());
+        high_a = s.max(x, high_a);
+        ordered = s.and(ordered, s.equal(x, x));
+    }
+    if whole < valid {
+        let x = valid_lanes(s, row, (whole, valid));
+        high_b = s.max(x, high_b);
         ordered = s.and(ordered, s.equal(x, x));
     }
     let mut lanes = [0.0f32; SUM_LANES];
@@ -252,7 +268,7 @@ pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, probs: &
         row.fill(f32::NAN);
         return;
     }
-    let high = s.max(s.max(highs[0], highs[1]), s.max(highs[2], highs[3]));
+    let high = s.max(high_a, high_b);
     let max = s.splat(s.max_lane(high));
     let mut parts = [s.splat(0.0); 2];
     for start in (0..row.len()).step_by(SUM_LANES) {

@@ -150,6 +150,7 @@ impl Layer for RandomCrop {
         Ok(graph.constant_with(|out| {
             out.resize_for(&output_shape);
             if crop_len == 0 {
+                out.data_mut().fill(0.0);
                 return;
             }
             out.data_mut()
