@@ -49,15 +49,22 @@ fn masked_mean_over_steps_has_the_right_gradient() {
     let mask = Tensor::from_vec(vec![2, 3], vec![1.0, 0.0, 1.0, 0.0, 1.0, 1.0]).unwrap();
     let mut params = ParamStore::new();
     let x = params.add("x", common::uniform(&[2, 3, 4], -1.0, 1.0, 3), true);
-    for masked in [false, true] {
+    // `twice`: a second mean reads the same steps, so the second rule adds to the gradient
+    // the first one wrote.
+    for (masked, twice) in [(false, false), (true, false), (true, true)] {
         let error = max_gradient_error(&mut params, common::EPS, |g| {
             let m = masked.then(|| g.constant(&mask));
             let x = g.param(x);
-            let y = g.mean_steps(x, m)?;
+            let mut y = g.mean_steps(x, m)?;
+            if twice {
+                let unmasked = g.mean_steps(x, None)?;
+                let doubled = g.add(unmasked, unmasked)?;
+                y = g.add(y, doubled)?;
+            }
             common::project(g, y, 5)
         })
         .unwrap();
-        assert!(error < common::TOLERANCE, "masked {masked}: {error}");
+        assert!(error < common::TOLERANCE, "masked {masked}, twice {twice}: {error}");
     }
 }
 

@@ -67,13 +67,9 @@ fn step_weights(saved: &mut crate::tensor::Tensor, mask: Option<&[f32]>, n: usiz
 pub(super) fn mean_steps_backward(x: Var, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
     let shape = inputs.get(x).shape();
     let (t, c) = (shape[1], shape[2].max(1));
-    let Some(dx) = targets.get(x) else {
+    let Some((dx, fresh)) = targets.get_fresh(x) else {
         return;
     };
-    let (dy, w) = (node.grad.data(), node.saved.data());
-    for ((dx, dy), w) in dx.chunks_mut(t * c).zip(dy.chunks(c)).zip(w.chunks(t.max(1))) {
-        for (row, &w) in dx.chunks_mut(c).zip(w) {
-            row.iter_mut().zip(dy).for_each(|(d, &g)| *d += w * g);
-        }
-    }
+    // A fresh buffer is written rather than cleared and added to.
+    crate::kernels::spread_over_steps(dx, node.grad.data(), node.saved.data(), (t, c), !fresh);
 }

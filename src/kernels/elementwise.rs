@@ -73,6 +73,35 @@ pub(crate) fn accumulate_zip3(
     }
 }
 
+/// `out[n, t, :] = w[n, t] · y[n, :]` (`+=` when `accumulate`) for `out (N, T, C)`, `y (N, C)`
+/// and `w (N, T)`: each sample's vector spread over its steps, weighted (the gradient of a
+/// mean over steps). Samples in parallel; each value is computed alike on any thread.
+pub(crate) fn spread_over_steps(
+    out: &mut [f32],
+    y: &[f32],
+    w: &[f32],
+    (steps, channels): (usize, usize),
+    accumulate: bool,
+) {
+    if out.is_empty() || channels == 0 {
+        return;
+    }
+    let sample = |((out, y), w): ((&mut [f32], &[f32]), &[f32])| {
+        widest(|| {
+            for (row, &w) in out.chunks_mut(channels).zip(w) {
+                match accumulate {
+                    true => row.iter_mut().zip(y).for_each(|(o, &g)| *o += w * g),
+                    false => row.iter_mut().zip(y).for_each(|(o, &g)| *o = w * g),
+                }
+            }
+        })
+    };
+    out.par_chunks_mut(steps * channels)
+        .zip(y.par_chunks(channels))
+        .zip(w.par_chunks(steps))
+        .for_each(sample);
+}
+
 /// Sets every value of `out` to `value`, in parallel chunks when large.
 pub(crate) fn fill(out: &mut [f32], value: f32) {
     if out.len() > PARALLEL_CHUNK {
