@@ -366,12 +366,24 @@ pub(super) fn binary_backward(kind: BinaryOp, a: Var, b: Var, inputs: &Inputs, n
         // A fresh gradient buffer (the first contribution this pass, as for most values) is
         // written, not cleared and then added to: one pass over it instead of two.
         if let Some(sign) = b_sign {
-            for (var, sign) in [(a, 1.0), (b, sign)] {
-                match targets.get_fresh(var) {
-                    Some((grad, true)) if sign == 1.0 => kernels::copy(grad, dy),
-                    Some((grad, true)) => kernels::map_into(grad, dy, |g| sign * g),
-                    Some((grad, false)) => kernels::axpy(grad, sign, dy),
-                    None => {}
+            let write = |grad: Option<(&mut [f32], bool)>, sign: f32| match grad {
+                Some((grad, true)) if sign == 1.0 => kernels::copy(grad, dy),
+                Some((grad, true)) => kernels::map_into(grad, dy, |g| sign * g),
+                Some((grad, false)) => kernels::axpy(grad, sign, dy),
+                None => {}
+            };
+            if a == b {
+                // `x + x` asks twice, so its second part adds to the first.
+                write(targets.get_fresh(a), 1.0);
+                return write(targets.get_fresh(b), sign);
+            }
+            match targets.get_many([Some(a), Some(b)]) {
+                // Both operands of a sum fresh (a residual connection): one pass over `dy`
+                // writes both.
+                [Some((da, true)), Some((db, true))] if sign == 1.0 => kernels::copy_to_both(da, db, dy),
+                [da, db] => {
+                    write(da, 1.0);
+                    write(db, sign);
                 }
             }
             return;

@@ -205,6 +205,27 @@ pub(crate) fn copy(out: &mut [f32], source: &[f32]) {
         .for_each(|(out, source)| out.copy_from_slice(source));
 }
 
+/// `first = source` and `second = source` in one pass over `source` (the two gradients of a
+/// sum), split over the threads like [`copy`].
+pub(crate) fn copy_to_both(first: &mut [f32], second: &mut [f32], source: &[f32]) {
+    let both = |first: &mut [f32], second: &mut [f32], source: &[f32]| {
+        first.copy_from_slice(source);
+        second.copy_from_slice(source);
+    };
+    let threads = rayon::current_num_threads();
+    if source.len() < PARALLEL_CHUNK / 2 || threads == 1 {
+        return both(first, second, source);
+    }
+    // Pieces of a few cache-sized blocks, so each piece of `source` is read from memory once
+    // and copied twice from the cache.
+    let chunk = PARALLEL_CHUNK / 4;
+    first
+        .par_chunks_mut(chunk)
+        .zip(second.par_chunks_mut(chunk))
+        .zip(source.par_chunks(chunk))
+        .for_each(|((first, second), source)| both(first, second, source));
+}
+
 /// `acc[i] += scale · x[i]`.
 pub(crate) fn axpy(acc: &mut [f32], scale: f32, x: &[f32]) {
     let run = |acc: &mut [f32], x: &[f32]| widest(|| acc.iter_mut().zip(x).for_each(|(o, &x)| *o += scale * x));
@@ -377,28 +398,39 @@ pub(crate) fn accumulate_zip_rows(
     }
 }
 
-/// `acc[j] += Σ_r f(dy[r·w + j], full[r·w + j], acc_row[j])` with `w = acc.len()`, the rows
-/// summed in order (the gradient of a repeated operand): one thread, so no thread count
-/// changes the sum.
+/// `acc[j] += Σ_r f(dy[r·w + j], full[r·w + j], row[j])` with `w = acc.len()`: the gradient of
+/// an operand repeated over the rows of the other, summed as [`super::accumulate_columns`]
+/// sums (no thread count changes the bits).
 pub(crate) fn accumulate_row_sums(
     acc: &mut [f32],
     dy: &[f32],
     full: &[f32],
     row: &[f32],
-    f: impl Fn(f32, f32, f32) -> f32,
+    f: impl Fn(f32, f32, f32) -> f32 + Sync,
 ) {
     let width = acc.len().max(1);
-    widest(|| {
-        for (dy, full) in dy.chunks(width).zip(full.chunks(width)) {
-            let columns = acc.iter_mut().zip(dy).zip(full.iter().zip(row));
-            columns.for_each(|((o, &g), (&x, &r))| *o += f(g, x, r));
-        }
+    super::accumulate_columns(acc, dy.len() / width, |r, sums| {
+        let (dy, full) = (&dy[r * width..][..sums.len()], &full[r * width..][..sums.len()]);
+        let columns = sums.iter_mut().zip(dy).zip(full.iter().zip(row));
+        columns.for_each(|((o, &g), (&x, &r))| *o += f(g, x, r));
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both copies equal the source, in pieces over two threads and in one piece.
+    #[test]
+    fn copy_to_both_writes_the_source_twice() {
+        for len in [3 * PARALLEL_CHUNK + 5, 10] {
+            let source: Vec<f32> = (0..len).map(|i| i as f32 * 0.5 - 7.0).collect();
+            let (mut first, mut second) = (vec![f32::NAN; len], vec![1.0; len]);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            pool.install(|| copy_to_both(&mut first, &mut second, &source));
+            assert!(first == source && second == source, "length {len}");
+        }
+    }
 
     /// The mask filled on vectors, in parallel chunks, equals one draw at a time through the
     /// scalar hash, and keeps about `1 − rate` of the values at `1 / (1 − rate)`.
