@@ -88,6 +88,33 @@ fn masking_advanced_activations_and_sequence_pooling_match_keras() {
     assert_matches_keras("masked_sequence_layers");
 }
 
+/// `Masking` in a functional model: Keras 3 writes its mask as `not_equal` and `any`
+/// operations handed to each call as `mask=`; strata's own mask takes their place. An LSTM, its
+/// mask-aware mean and a GRU read it, on inputs with padded steps at the end and inside. The
+/// same model from Keras 3's legacy `.h5` writer, which leaves the operations' module out.
+#[test]
+fn functional_masking_matches_keras() {
+    let mut from_h5 = strata::io::import_keras_h5(fixture("masked_functional.h5")).unwrap();
+    let (x, expected) = keras_io("masked_functional");
+    assert_close(&from_h5.predict(&x, 32).unwrap(), &expected, "masked_functional.h5");
+    let model = assert_matches_keras("masked_functional");
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert_eq!(
+        classes,
+        [
+            "InputLayer",
+            "Masking",
+            "LSTM",
+            "GlobalAveragePooling1D",
+            "GRU",
+            "Concatenate",
+            "Dense"
+        ]
+    );
+    // LSTM(4) and GRU(3) on 5 features, Dense(2) on 7.
+    assert_eq!(model.count_params(), 4 * 4 * (5 + 4 + 1) + 3 * 3 * (5 + 3 + 2) + 8 * 2);
+}
+
 #[test]
 fn imported_models_save_and_load() {
     let model = import_keras(fixture("cnn.keras")).unwrap();

@@ -256,6 +256,19 @@ def shared_nested():
     yield "siamese_nested", keras.Model([left, right], score, name="siamese_nested"), None
 
 
+def functional_masking():
+    """`Masking` in a functional model, which Keras 3 writes as `not_equal` and `any` operations
+    handed to each call that takes the mask as `mask=`: an LSTM over the steps and its
+    mask-aware mean, and a GRU. Last in the list, so the other fixtures' random draws are
+    unchanged."""
+    inputs = keras.Input((7, 5))
+    x = layers.Masking(0.0)(inputs)
+    pooled = layers.GlobalAveragePooling1D()(layers.LSTM(4, return_sequences=True)(x))
+    last = layers.GRU(3)(x)
+    outputs = layers.Dense(2, activation="softmax")(layers.Concatenate()([pooled, last]))
+    yield "masked_functional", keras.Model(inputs, outputs, name="masked_functional"), None
+
+
 def main(only=None):
     """Writes every fixture, or only those named on the command line (the others' random
     draws are still made, in order, so each file is the same whichever are written)."""
@@ -264,7 +277,7 @@ def main(only=None):
         write_hdf5_layouts()
     rng = np.random.default_rng(0)
     for name, model, compile_args in [*models(), *sequence_models(), *application_blocks(), *more_layers(), *shared_nested(),
-                                     *open_length_models(), *newer_layers()]:
+                                     *open_length_models(), *newer_layers(), *functional_masking()]:
         # Random everything, moving variances kept positive.
         model.set_weights([rng.uniform(0.1 if "variance" in w.path else -1.0, 1.0, w.shape) for w in model.weights])
         if compile_args:
@@ -304,6 +317,9 @@ def main(only=None):
         if only and name not in only:
             continue
         model.save(OUT / f"{name}.keras")
+        if name == "masked_functional":
+            # Keras 3's legacy writer too, which leaves the operations' module out.
+            model.save(OUT / f"{name}.h5")
         (OUT / f"{name}.json").write_text(json.dumps(fixture) + "\n")
         print(name, (OUT / f"{name}.keras").stat().st_size, "bytes")
 

@@ -9,7 +9,9 @@
 //! where an attention layer passes its query's mask on). strata carries
 //! masks along with the tensors instead (Embedding, merges, Dense, LayerNormalization and
 //! attention pass them on; pooling reads them), so operations used only to make masks are left
-//! out ([`without_mask_operations`]).
+//! out ([`without_mask_operations`]). A `Masking` layer's mask is written as
+//! `any(not_equal(x, mask_value), axis=-1)`; it is left out only where a `Masking` layer of that
+//! value reads that same `x`, so strata's own mask is the one Keras computed.
 //!
 //! Operations are not layers to Keras: they hold no weights and are not counted when Keras
 //! names the layers' weight groups (`keras_nested.rs`).
@@ -28,10 +30,14 @@ pub(super) fn is_mask_operation(class: &str) -> bool {
 
 /// Whether a config entry is an operation rather than a layer.
 pub(super) fn is_operation(entry: &Value) -> bool {
-    entry
-        .get("module")
-        .and_then(Value::as_str)
-        .is_some_and(|m| m.starts_with("keras.src.ops"))
+    match entry.get("module").and_then(Value::as_str) {
+        Some(module) => module.starts_with("keras.src.ops"),
+        // Keras 3's legacy `.h5` files leave the module out; these classes no layer shares.
+        None => entry
+            .get("class_name")
+            .and_then(Value::as_str)
+            .is_some_and(|class| is_mask_operation(class) || class == "Any"),
+    }
 }
 
 /// Rewrites each operation of a tensor and a number in `body` (a functional config in Keras
@@ -96,7 +102,7 @@ pub(super) fn without_mask_operations(body: &mut Value) {
             is_operation(e)
                 && e.get("class_name")
                     .and_then(Value::as_str)
-                    .is_some_and(|c| MASK_OPERATIONS.contains(&c))
+                    .is_some_and(|c| MASK_OPERATIONS.contains(&c) || (c == "Any" && is_masking_mask(e, entries)))
         })
         .filter_map(name)
         .collect();
@@ -134,6 +140,63 @@ pub(super) fn without_mask_operations(body: &mut Value) {
     }
 }
 
+/// Whether `any` (an `Any` operation) is the mask of a `Masking` layer in `entries`, as Keras 3
+/// writes it: `any(not_equal(x, v), axis=-1)` where `Masking(mask_value=v)` reads the same `x`.
+fn is_masking_mask(any: &Value, entries: &[Value]) -> bool {
+    let config = any.get("config").unwrap_or(&Value::Null);
+    let last_axis = config.get("axis").and_then(Value::as_i64) == Some(-1);
+    if !last_axis || config.get("keepdims").and_then(Value::as_bool).unwrap_or(false) {
+        return false;
+    }
+    let by_name = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+    };
+    let Some([compared]) = only_call_args(any) else {
+        return false;
+    };
+    let Some(not_equal) = history(compared).and_then(|h| by_name(h.first()?.as_str()?)) else {
+        return false;
+    };
+    if !is_operation(not_equal) || not_equal.get("class_name").and_then(Value::as_str) != Some("NotEqual") {
+        return false;
+    }
+    let Some((x, value)) = (match only_call_args(not_equal) {
+        Some([a, b]) if history(a).is_some() => b.as_f64().map(|v| (history(a), v)),
+        Some([a, b]) if history(b).is_some() => a.as_f64().map(|v| (history(b), v)),
+        _ => None,
+    }) else {
+        return false;
+    };
+    entries.iter().any(|masking| {
+        masking.get("class_name").and_then(Value::as_str) == Some("Masking")
+            && masking
+                .get("config")
+                .and_then(|c| c.get("mask_value"))
+                .and_then(Value::as_f64)
+                == Some(value)
+            && only_call_args(masking).is_some_and(|args| matches!(args, [input] if history(input) == x))
+    })
+}
+
+/// The positional arguments of an entry called once, without keyword arguments.
+fn only_call_args(entry: &Value) -> Option<&[Value]> {
+    let [node] = entry.get("inbound_nodes")?.as_array()?.as_slice() else {
+        return None;
+    };
+    let no_kwargs = node
+        .get("kwargs")
+        .and_then(Value::as_object)
+        .is_none_or(|k| k.is_empty());
+    no_kwargs.then(|| node.get("args")?.as_array().map(Vec::as_slice))?
+}
+
+/// The `keras_history` (`[layer, node, tensor]`) of a Keras 3 tensor argument.
+fn history(value: &Value) -> Option<&Vec<Value>> {
+    value.get("config")?.get("keras_history")?.as_array()
+}
+
 /// The layer names a call's arguments read: `keras_history` of Keras 3's tensors, and the
 /// first item of `[name, node, tensor]` lists (output references).
 fn referenced(value: &Value, into: &mut HashSet<String>) {
@@ -153,5 +216,63 @@ fn referenced(value: &Value, into: &mut HashSet<String>) {
             items.iter().for_each(|item| referenced(item, into));
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A functional config as Keras 3.15 writes `Masking(0.0)` before an `LSTM`: the mask as
+    /// `not_equal` and `any` operations handed to the LSTM's call as `mask=`. `compared` and
+    /// `masked` are the value `not_equal` compares with and the layer `Masking` reads.
+    fn masking_config(compared: f64, masked: &str) -> Value {
+        let tensor =
+            |layer: &str| json!({"class_name": "__keras_tensor__", "config": {"keras_history": [layer, 0, 0]}});
+        let op = |class: &str, name: &str, args: Value, config: Value| {
+            json!({"module": "keras.src.ops.numpy", "class_name": class, "name": name, "config": config,
+                   "inbound_nodes": [{"args": args, "kwargs": {}}]})
+        };
+        json!({"layers": [
+            {"class_name": "InputLayer", "name": "input_layer", "config": {}, "inbound_nodes": []},
+            {"class_name": "InputLayer", "name": "other", "config": {}, "inbound_nodes": []},
+            op("NotEqual", "not_equal", json!([tensor("input_layer"), compared]), json!({"name": "not_equal"})),
+            {"class_name": "Masking", "name": "masking", "config": {"mask_value": 0.0},
+             "inbound_nodes": [{"args": [tensor(masked)], "kwargs": {}}]},
+            op("Any", "any", json!([tensor("not_equal")]), json!({"name": "any", "axis": -1, "keepdims": false})),
+            {"class_name": "LSTM", "name": "lstm", "config": {},
+             "inbound_nodes": [{"args": [tensor("masking")], "kwargs": {"mask": tensor("any")}}]},
+        ]})
+    }
+
+    fn names(body: &Value) -> Vec<&str> {
+        body["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_masking_layers_mask_is_left_to_strata() {
+        let mut body = masking_config(0.0, "input_layer");
+        without_mask_operations(&mut body);
+        assert_eq!(names(&body), ["input_layer", "other", "masking", "lstm"]);
+    }
+
+    /// A mask that is not the one a `Masking` layer gives (another value, or another tensor)
+    /// stays, so the call is refused rather than given strata's mask.
+    #[test]
+    fn another_mask_stays() {
+        for (compared, masked) in [(1.0, "input_layer"), (0.0, "other")] {
+            let mut body = masking_config(compared, masked);
+            without_mask_operations(&mut body);
+            assert!(
+                names(&body).contains(&"any"),
+                "{compared} on {masked}: {:?}",
+                names(&body)
+            );
+        }
     }
 }
