@@ -6,6 +6,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import signal
 import threading
 import _thread
 import time
@@ -142,12 +143,18 @@ def test_ctrl_c_stops_fit_with_keyboard_interrupt_after_a_batch():
     x = np.random.default_rng(0).normal(size=(4096, 32)).astype("float32")
     model = keras.Sequential([layers.Dense(256, activation="relu", input_shape=(32,)), layers.Dense(1)])
     model.compile("adam", "mse")
+    # A process started in the background of a non-interactive shell ignores SIGINT, and then
+    # `interrupt_main` does nothing: Python's own handler, as an interactive run has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(x, x[:, :1], epochs=10_000, batch_size=8, verbose=0)
-    timer.cancel()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(x, x[:, :1], epochs=10_000, batch_size=8, verbose=0)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 30
     assert model.predict(x[:2], verbose=0).shape == (2, 1)
 
