@@ -61,18 +61,8 @@ pub(super) fn as_layers(body: &mut Value) {
 
 /// The `(scale, offset)` of an operation on one tensor and one number, if it is one.
 fn rescaling(entry: &Value) -> Option<(f64, f64)> {
-    let [node] = entry.get("inbound_nodes")?.as_array()?.as_slice() else {
-        return None;
-    };
-    if node
-        .get("kwargs")
-        .and_then(Value::as_object)
-        .is_some_and(|k| !k.is_empty())
-    {
-        return None;
-    }
     let is_tensor = |v: &Value| v.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__");
-    let (tensor_first, number) = match node.get("args")?.as_array()?.as_slice() {
+    let (tensor_first, number) = match only_call_args(entry)? {
         [a, b] if is_tensor(a) => (true, b.as_f64()?),
         [a, b] if is_tensor(b) => (false, a.as_f64()?),
         _ => return None,
