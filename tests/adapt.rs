@@ -2,6 +2,7 @@
 //! other axis, as Keras's `Normalization(axis=-1).adapt(x)`, on a layer of its own and on one
 //! inside a model (before and after it is built), kept through saving and training, and the
 //! errors for what cannot be adapted.
+mod common;
 
 use strata::Error;
 use strata::autograd::{Graph, ParamStore, Tape};
@@ -70,7 +71,7 @@ fn a_normalization_inside_a_model_adapts_before_and_after_it_is_built() {
         .unwrap();
     assert_eq!(model.weights()["norm/mean"].data(), &[1.0, 2.0]);
     // Saved and loaded: the adapted statistics are weights, and travel with the model.
-    let path = std::env::temp_dir().join(format!("strata-adapt-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-adapt-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut restored = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();

@@ -5,6 +5,7 @@
 //! classes, configs, connections, parameter counts and output shapes, with the classifier
 //! (default input size, 10 classes) and without it (96×96). Nothing is built: the comparison
 //! costs no weight memory.
+mod common;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -479,7 +480,7 @@ fn a_builder_loads_its_own_saved_weights() {
     };
     let mut first = applications::mobilenet_v2(&options).unwrap();
     assert_eq!(first.name(), "mobilenetv2_0.35_32");
-    let path = std::env::temp_dir().join(format!("strata-application-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-application-{}.safetensors", common::run_id()));
     first.save_weights(&path).unwrap();
     let mut second = applications::mobilenet_v2(&Options {
         weights: Some(path.clone()),
@@ -606,7 +607,7 @@ fn built_applications_train() {
 fn imagenet_weights_are_read_from_keras_cache() {
     // weights = "imagenet" reads the file Keras's builder downloads, from $KERAS_HOME/models/
     // (here a strata weights file under Keras's name), in a description file as in Rust.
-    let home = std::env::temp_dir().join(format!("strata-keras-home-{}", std::process::id()));
+    let home = std::env::temp_dir().join(format!("strata-keras-home-{}", common::run_id()));
     std::fs::create_dir_all(home.join("models")).unwrap();
     let options = Options {
         alpha: 0.35,

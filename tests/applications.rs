@@ -1,6 +1,7 @@
 //! `strata::applications`: Keras's `preprocess_input` modes and `decode_predictions` (hand-computed
 //! values, and Keras's own outputs from `tools/make_imagenet_fixtures.py`), the bundled ImageNet
 //! class list, and the records a model keeps of its classes and image preparation.
+mod common;
 
 use strata::applications::{
     ImageInput, Mode, decode_predictions, imagenet_classes, keras_application_mode, preprocess_input,
@@ -161,7 +162,7 @@ fn class_names_and_image_preparation_survive_save_and_load() {
         mode: Mode::Torch,
     };
     record.attach_to(&mut model);
-    let path = std::env::temp_dir().join(format!("strata-applications-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-applications-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let loaded = strata::load_model(&path).unwrap();
     assert_eq!(class_names(&loaded).unwrap().unwrap(), ["cat", "dog"]);

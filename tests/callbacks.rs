@@ -1,6 +1,7 @@
 //! The callbacks behave as Keras's do: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
 //! LearningRateScheduler, CSVLogger and TerminateOnNaN, on scripted metric sequences where
 //! the expected behaviour can be worked out by hand.
+mod common;
 
 use strata::model::EpochLogs;
 use strata::prelude::*;
@@ -32,7 +33,7 @@ fn early_stopping_waits_patience_epochs_without_improvement() {
 
 #[test]
 fn restore_best_weights_puts_back_the_best_epoch() {
-    let dir = std::env::temp_dir().join(format!("strata-callbacks-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-callbacks-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let best_file = dir.join("best.safetensors");
     let (mut model, x) = diverging();
@@ -56,7 +57,7 @@ fn restore_best_weights_puts_back_the_best_epoch() {
 
 #[test]
 fn checkpoints_follow_every_epoch_and_bad_monitors_are_errors() {
-    let dir = std::env::temp_dir().join(format!("strata-callbacks-every-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-callbacks-every-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("every.safetensors");
     let mut model = Sequential::new();
@@ -234,7 +235,7 @@ fn reduce_lr_on_plateau_cuts_the_rate_after_patience_epochs_and_cools_down() {
 
 #[test]
 fn learning_rate_scheduler_and_csv_logger_record_each_epoch() {
-    let path = std::env::temp_dir().join(format!("strata-log-{}.csv", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-log-{}.csv", common::run_id()));
     let mut model = marker_model(0.5);
     let x = Tensor::from_vec(vec![4, 1], vec![0.1, 0.2, 0.3, 0.4]).unwrap();
     let mut scheduler = LearningRateScheduler::new(|epoch, _| 0.01 * (epoch + 1) as f32);

@@ -79,7 +79,7 @@ fn help_and_messages_say_what_exists_and_what_to_do() {
 
 #[test]
 fn train_save_evaluate_and_predict_images() {
-    let dir = std::env::temp_dir().join(format!("strata-cli-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-cli-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model = dir.join("mlp.safetensors");
     let model = model.to_str().unwrap();
@@ -141,7 +141,7 @@ fn bad_arguments_are_clear_errors_with_a_failing_status() {
 
 #[test]
 fn trains_on_a_folder_of_images_per_class() {
-    let dir = std::env::temp_dir().join(format!("strata-cli-folders-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-cli-folders-{}", common::run_id()));
     write_digit_folders(&dir, 60);
     let data = dir.to_str().unwrap();
     let args = [
@@ -165,7 +165,7 @@ fn trains_on_a_folder_of_images_per_class() {
 
 #[test]
 fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
-    let dir = std::env::temp_dir().join(format!("strata-cli-resume-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-cli-resume-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let (straight, first, resumed) = (
@@ -199,7 +199,7 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_exits_130() {
-    let dir = std::env::temp_dir().join(format!("strata-cli-sigint-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-cli-sigint-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let checkpoint = dir.join("interrupted.safetensors");
     let (code, rest, stderr) = interrupt_cnn_training(&["--checkpoint", checkpoint.to_str().unwrap()]);
@@ -219,7 +219,7 @@ fn ctrl_c_saves_a_checkpoint_and_exits_130() {
 
 #[test]
 fn toolkit_flags_regularize_schedule_and_chart_the_training() {
-    let dir = std::env::temp_dir().join(format!("strata-cli-toolkit-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-cli-toolkit-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let (model, history, curves, matrix) = (

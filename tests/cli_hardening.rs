@@ -19,7 +19,7 @@ fn strata_json(args: &[&str]) -> (serde_json::Value, String) {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-hardening-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-hardening-{name}-{}", common::run_id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -17,7 +17,7 @@ use common::{small_mnist, strata};
 const TRAIN: usize = 160;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-cli-library-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-cli-library-{name}-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -1,6 +1,7 @@
 //! Gradient clipping (`clipnorm`, `global_clipnorm`, `clipvalue`): Keras's formulas on gradients
 //! worked out by hand, only trainable gradients touched, validation, and configs that round-trip
 //! through JSON, model files and saved models.
+mod common;
 
 use serde_json::json;
 use strata::autograd::{ParamId, ParamStore};
@@ -200,7 +201,7 @@ fn model_files_and_saved_models_keep_the_clipping() {
     model
         .fit(&x, &y, FitOptions::default().epochs(1).batch_size(2).verbose(0))
         .unwrap();
-    let path = std::env::temp_dir().join(format!("strata-clipping-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-clipping-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let restored = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();

@@ -239,7 +239,7 @@ fn imported_keras_transposed_convolutions_match_keras() {
         assert!((a - e).abs() <= 1e-4, "output {i}: strata {a}, Keras {e}");
     }
     // Saved by strata and loaded back: the same predictions.
-    let saved = std::env::temp_dir().join(format!("strata-convt-{}.safetensors", std::process::id()));
+    let saved = std::env::temp_dir().join(format!("strata-convt-{}.safetensors", common::run_id()));
     model.save(&saved).unwrap();
     let mut restored = strata::load_model(&saved).unwrap();
     std::fs::remove_file(&saved).ok();
@@ -270,7 +270,7 @@ fn a_decoder_saves_loads_and_counts_its_weights() {
     model
         .fit(&x, &y, FitOptions::default().epochs(1).batch_size(2).verbose(0))
         .unwrap();
-    let path = std::env::temp_dir().join(format!("strata-decoder-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-decoder-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut restored = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();

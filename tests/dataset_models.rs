@@ -2,13 +2,14 @@
 //! in the real formats (`tools/make_dataset_fixtures.py`), found in `$STRATA_DATA`, and beat
 //! chance on their test sets; `--data` names a data set with its arguments, and an unknown name
 //! or argument is an error listing what exists.
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A strata folder holding the generated data sets, and an empty home (no `~/.keras`).
 fn data_folder(name: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("strata-dataset-models-{name}-{}", std::process::id()));
+    let root = std::env::temp_dir().join(format!("strata-dataset-models-{name}-{}", common::run_id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("home")).unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets");

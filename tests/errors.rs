@@ -1,5 +1,6 @@
 //! Every user mistake comes back as the typed error that names it (never a panic), with a
 //! message that says what was expected and what was received.
+mod common;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -37,7 +38,7 @@ fn quiet() -> FitOptions<'static> {
 
 /// A fresh, empty directory under the system's temp directory.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-errors-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-errors-{}-{name}", common::run_id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -167,7 +167,7 @@ fn summaries_show_connections_and_graphs_save_and_load() {
     model
         .fit(&x, &y, FitOptions::default().epochs(2).batch_size(5).verbose(0))
         .unwrap();
-    let path = std::env::temp_dir().join(format!("strata-functional-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-functional-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();

@@ -1,6 +1,7 @@
 //! Every loader meets thousands of mutated and truncated versions of a valid file and must
 //! answer `Ok` or `Err` each time: never a panic, a hang or a huge allocation. A counting
 //! allocator measures each case's peak, so "no huge allocation" is checked, not assumed.
+mod common;
 
 #[path = "common/datasets.rs"]
 mod data_folders;
@@ -119,7 +120,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
     } else {
         std::env::temp_dir()
     };
-    let dir = base.join(format!("strata-hostile-{}", std::process::id()));
+    let dir = base.join(format!("strata-hostile-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }

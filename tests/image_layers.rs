@@ -191,7 +191,7 @@ fn a_model_with_the_image_layers_trains_saves_and_loads() {
         .unwrap();
     let losses = history.get("loss");
     assert!(losses.last() < losses.first(), "loss did not fall: {losses:?}");
-    let path = std::env::temp_dir().join(format!("strata-image-layers-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-image-layers-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();
     let _ = std::fs::remove_file(&path);

@@ -221,7 +221,7 @@ fn rewritten_archive(archive: &std::path::Path, path: &std::path::Path, version:
 fn keras2s_hard_sigmoid_is_refused_as_it_computes_otherwise_than_keras3s() {
     // tf.keras 2's hard_sigmoid is clip(0.2x + 0.5, 0, 1), Keras 3's (and strata's)
     // relu6(x + 3) / 6: a Keras 2 file naming it would import as another model.
-    let dir = std::env::temp_dir().join(format!("strata-keras2-hard-sigmoid-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-keras2-hard-sigmoid-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("m.keras");
     rewritten_archive(&fixture("k2_ops.keras"), &path, "2.21.0", "hard_sigmoid");

@@ -9,6 +9,7 @@
 //! - NAME.keras and NAME.json for small variants: the archive, a fixed input batch and what
 //!   Keras's `predict` returned for it. ResNet, ResNetV2, Inception and Xception, whose full
 //!   models hold 20-60 million weights, are narrow models of their own Keras blocks.
+mod common;
 
 use serde_json::Value;
 use std::io::Read;
@@ -226,14 +227,14 @@ fn a_nested_application_predicts_as_keras() {
     assert!(summary.contains(" Trainable params: 6,405 "), "{summary}");
     // Saved and loaded, in strata's file and in Keras's (the base written back as a nested
     // Functional, as Keras wrote it), the model still knows its base.
-    let keras_path = std::env::temp_dir().join(format!("strata-nested-{}.keras", std::process::id()));
+    let keras_path = std::env::temp_dir().join(format!("strata-nested-{}.keras", common::run_id()));
     model.save(&keras_path).unwrap();
     let from_keras = strata::load_model(&keras_path).unwrap();
     std::fs::remove_file(&keras_path).ok();
     assert_eq!(from_keras.nested_models(), model.nested_models());
     assert!(!from_keras.is_nested_trainable(base).unwrap());
     assert_eq!(from_keras.weights(), model.weights());
-    let path = std::env::temp_dir().join(format!("strata-nested-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-nested-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();
@@ -340,7 +341,7 @@ fn rewrite_archive(archive: &std::path::Path, path: &std::path::Path, edit: impl
 
 #[test]
 fn strata_import_warns_of_the_newer_keras_keys_it_ignores() {
-    let dir = std::env::temp_dir().join(format!("strata-newer-keras-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-newer-keras-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (archive, model) = (dir.join("newer.keras"), dir.join("newer.safetensors"));
     let import = |value: Value| {

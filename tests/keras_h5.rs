@@ -189,7 +189,7 @@ mod common;
 #[cfg(feature = "cli")]
 #[test]
 fn the_command_line_reads_h5_and_keras_files() {
-    let dir = std::env::temp_dir().join(format!("strata-keras-h5-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-keras-h5-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let h5 = fixture("k2_mlp.h5").display().to_string();
     let out = dir.join("mlp.safetensors").display().to_string();

@@ -1,6 +1,7 @@
 //! Importing Keras 3 `.keras` archives. The fixtures under tests/fixtures/keras/ were written
 //! by tools/make_keras_fixtures.py with Keras 3: each NAME.keras has random weights (biases
 //! too), and NAME.json holds a fixed input batch and what Keras's `predict` returned for it.
+mod common;
 
 use serde_json::Value;
 use strata::io::import_keras;
@@ -118,7 +119,7 @@ fn functional_masking_matches_keras() {
 #[test]
 fn imported_models_save_and_load() {
     let model = import_keras(fixture("cnn.keras")).unwrap();
-    let path = std::env::temp_dir().join(format!("strata-keras-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-keras-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut restored = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
@@ -187,7 +188,7 @@ fn unsupported_layers_are_named() {
     std::io::Read::read_to_string(&mut archive.by_name("config.json").unwrap(), &mut config).unwrap();
     let mut weights = Vec::new();
     std::io::Read::read_to_end(&mut archive.by_name("model.weights.h5").unwrap(), &mut weights).unwrap();
-    let path = std::env::temp_dir().join(format!("strata-convlstm-{}.keras", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-convlstm-{}.keras", common::run_id()));
     write_archive(&path, &config.replace("\"LSTM\"", "\"ConvLSTM1D\""), Some(&weights));
     let err = import_keras(&path).err().unwrap().to_string();
     std::fs::remove_file(&path).unwrap();
@@ -269,7 +270,7 @@ fn functional_models_with_two_inputs_and_two_outputs_match_keras() {
 
 #[test]
 fn the_cli_imports_to_safetensors() {
-    let out = std::env::temp_dir().join(format!("strata-cli-keras-{}.safetensors", std::process::id()));
+    let out = std::env::temp_dir().join(format!("strata-cli-keras-{}.safetensors", common::run_id()));
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
         .arg("import")
         .arg(fixture("mlp.keras"))
@@ -296,7 +297,7 @@ fn the_cli_imports_to_safetensors() {
 
 #[test]
 fn files_that_are_not_keras_archives_say_so() {
-    let dir = std::env::temp_dir().join(format!("strata-keras-bad-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-keras-bad-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let not_zip = dir.join("text.keras");
     std::fs::write(&not_zip, "hello").unwrap();
@@ -454,7 +455,7 @@ fn nested_models_called_several_times_share_their_weights_and_match_keras() {
         assert_eq!(model.count_params(), params, "{name}");
         // Written back to a Keras archive or HDF5 file and read again, the model still matches.
         for extension in ["keras", "h5"] {
-            let path = std::env::temp_dir().join(format!("strata-{name}-{}.{extension}", std::process::id()));
+            let path = std::env::temp_dir().join(format!("strata-{name}-{}.{extension}", common::run_id()));
             if extension == "keras" {
                 model.save_keras(&path).unwrap();
             } else {

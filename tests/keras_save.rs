@@ -1,6 +1,7 @@
 //! Saving in Keras's formats, `model.save("m.keras")` and `model.save("m.h5")`, and loading the
 //! files back in strata: the same weights, the same outputs bit for bit, the same compile
 //! settings. (Keras itself loads the same models in `tools/check_keras_save.py`, run by CI.)
+mod common;
 
 #[path = "common/keras_models.rs"]
 mod keras_models;
@@ -11,7 +12,7 @@ use strata::prelude::*;
 
 /// A fresh folder for one test's files.
 fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-keras-save-{test}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-keras-save-{test}-{}", common::run_id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -152,7 +152,7 @@ fn two_branches(prefix: &str) -> Model {
 #[test]
 fn a_legacy_file_with_other_names_fills_layers_in_keras_order_not_build_order() {
     let source = two_branches("keras");
-    let path = std::env::temp_dir().join(format!("strata-weights-files-{}.h5", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-weights-files-{}.h5", common::run_id()));
     source.save(&path).unwrap();
     let mut target = two_branches("mine");
     target.load_weights(&path).unwrap();

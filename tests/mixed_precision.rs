@@ -2,6 +2,7 @@
 //! hand-computed values on rounded inputs, the global policy and its errors, `mixed_float16`
 //! computed in f32 with a warning, and the MLP and
 //! CNN trained under it reaching the accuracy of f32 training on the same data and seed.
+mod common;
 
 use std::sync::{Mutex, OnceLock};
 use strata::autograd::{Graph, ParamStore, Tape, WindowOptions};
@@ -156,7 +157,7 @@ fn the_global_policy_reaches_layers_built_after_it_and_names_are_checked() {
         .add(Input::new(&[3]))
         .add(Dense::new(2).dtype_policy(DTypePolicy::MixedBfloat16));
     model.compile("sgd", "mse", &[]).unwrap();
-    let path = std::env::temp_dir().join(format!("strata-mixed-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-mixed-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let loaded = strata::load_model(&path).unwrap();
     let _ = std::fs::remove_file(&path);

@@ -215,7 +215,7 @@ fn a_multi_io_model_saves_and_loads_with_its_losses() {
     model
         .fit_multi(&[&a, &b], &[&class, &value], FitOptions::default().verbose(0))
         .unwrap();
-    let path = std::env::temp_dir().join(format!("strata-multi-io-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-multi-io-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::io::load_model(&path).unwrap();
     std::fs::remove_file(&path).unwrap();

@@ -3,6 +3,7 @@
 //! axis, operators in order, weights in ONNX's layouts, "same" padding split as Keras splits
 //! it), and the refusal of unsupported layers. Numerical parity with ONNX Runtime is checked by
 //! `tools/check_onnx_export.py` (see the README's ONNX section).
+mod common;
 
 use prost::Message;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use strata::prelude::*;
 
 /// A scratch folder for this test process.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-onnx-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-onnx-{}-{name}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -4,6 +4,7 @@
 //! The fixtures under tests/fixtures/onnx_import/ were written by
 //! tools/onnx_import_fixtures.py: NAME.onnx, NAME.input.npy (NCHW, as ONNX takes it) and
 //! NAME.output.npy (what ONNX Runtime gave). strata takes the images channels-last.
+mod common;
 
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A scratch folder for this test process.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-onnx-import-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-onnx-import-{}-{name}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

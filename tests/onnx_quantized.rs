@@ -6,6 +6,7 @@
 //! layer whose int8 weights have no QDQ form is refused by name. ONNX Runtime's outputs are
 //! compared with strata's by `tools/check_onnx_export.py` on the files
 //! `examples/onnx_parity.rs` writes (`*_int8*`).
+mod common;
 
 use strata::autograd::{ActivationScale, QuantizedKernel, ScaleAxis};
 use strata::io::config::load_model_spec;
@@ -466,7 +467,7 @@ fn a_saved_and_loaded_calibrated_model_exports_the_same_graph() {
         ..Default::default()
     };
     model.quantize_with_options("int8", options).unwrap();
-    let path = std::env::temp_dir().join(format!("strata-onnx-int8-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-onnx-int8-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let loaded = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();
@@ -497,7 +498,7 @@ fn a_layer_whose_int8_weights_have_no_qdq_form_is_refused_by_name() {
         .unwrap();
     let kernel = QuantizedKernel::quantize(params.value(id), ScaleAxis::Columns, ActivationScale::PerRow).unwrap();
     model.params_mut().set_quantized(id, kernel);
-    let path = std::env::temp_dir().join(format!("strata-onnx-refused-int8-{}.onnx", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-onnx-refused-int8-{}.onnx", common::run_id()));
     let error = model.save_onnx(&path).unwrap_err().to_string();
     assert!(
         error.contains("'conv2d_transpose' (Conv2DTranspose: int8 weight 'conv2d_transpose/kernel' has no QDQ form"),

@@ -1,12 +1,13 @@
 //! Saving and loading models: safetensors files with the architecture and compile settings in
 //! their metadata, weights-only files, and clear errors for files that do not fit.
+mod common;
 
 use strata::prelude::*;
 use strata::rng::Rng;
 use strata::{Error, Tensor};
 
 fn temp_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-persistence-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-persistence-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }

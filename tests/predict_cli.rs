@@ -10,7 +10,7 @@ use strata::data::labels::class_names;
 use strata::prelude::*;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-predict-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-predict-{name}-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -1,6 +1,7 @@
 //! The augmentation layers (`RandomFlip`, `RandomRotation`, `RandomTranslation`, `RandomZoom`,
 //! `RandomContrast`, `RandomCrop`): hand-computed forwards, identity at inference, seeding,
 //! thread-count independence, saving, errors, and `ImageAugmentation::layers` in a model.
+mod common;
 
 use strata::Error;
 use strata::autograd::{Graph, ParamStore, Tape};
@@ -250,7 +251,7 @@ fn a_model_with_every_layer_trains_saves_and_loads_with_keras_configs() {
         (Some(5), Some(4))
     );
 
-    let path = std::env::temp_dir().join(format!("strata-preprocessing-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-preprocessing-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();
     assert_eq!(loaded.config(), config);

@@ -1,6 +1,7 @@
 //! Int8 quantization (`model.quantize("int8")`, Keras 3's semantics): the products against a
 //! hand-written Keras formula, accuracy of quantized MNIST models against their f32 selves,
 //! the file format's round trip and size, and the errors.
+mod common;
 
 use std::sync::OnceLock;
 use strata::data::{mnist, scale};
@@ -165,7 +166,7 @@ fn quantized_mlp_keeps_its_accuracy_and_round_trips() {
         .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
         .unwrap();
     model.fit(&x_train, &y_train, quiet(2)).unwrap();
-    let dir = std::env::temp_dir().join(format!("strata-quantize-mlp-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-quantize-mlp-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (f32_path, int8_path) = (dir.join("mlp.safetensors"), dir.join("mlp-int8.safetensors"));
     model.save(&f32_path).unwrap();
@@ -248,7 +249,7 @@ fn quantized_cnn_keeps_its_accuracy() {
         .unwrap();
     model.fit(&x_train, &y_train, quiet(1)).unwrap();
     let f32_accuracy = model.evaluate(&x_test, &y_test, 256).unwrap().accuracy.unwrap();
-    let path = std::env::temp_dir().join(format!("strata-quantize-cnn-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-quantize-cnn-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut per_tensor = strata::load_model(&path).unwrap();
     let mut calibrated = strata::load_model(&path).unwrap();
@@ -351,7 +352,7 @@ fn calibrated_depthwise_model_round_trips() {
     let max = x.data().iter().fold(0.0f32, |m, v| m.max(v.abs()));
     assert_eq!(quantized.input_scale(), Some(127.0 / (max + 1e-7)));
 
-    let path = std::env::temp_dir().join(format!("strata-calibrated-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-calibrated-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();
@@ -421,7 +422,7 @@ fn damaged_int8_files_are_refused_by_name() {
     let mut model = Sequential::new();
     model.add(Input::new(&[3])).add(Dense::new(2));
     model.compile("sgd", "mse", &[]).unwrap();
-    let path = std::env::temp_dir().join(format!("strata-int8-damaged-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-int8-damaged-{}.safetensors", common::run_id()));
     let kernel = [1u8, 2, 3, 4, 5, 0x80];
     let bias = [0u8; 8];
     let scales = [0u8, 0, 128, 63, 0, 0, 192, 127]; // 1.0 and NaN

@@ -476,7 +476,7 @@ fn digit_pixels(x: &strata::Tensor, i: usize) -> Vec<u8> {
 /// The scratch folder with what the README's commands name: the files under `examples/data`,
 /// `models/mlp.toml`, digit folders, `pets/`, JPEG photos, class names and a short text.
 fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-readme-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-readme-{}", common::run_id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("models")).unwrap();
     let data = repo().join("examples/data");

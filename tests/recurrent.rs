@@ -439,7 +439,7 @@ fn recurrent_models_save_load_and_read_their_config() {
     model.compile("adam", "mse", &[]).unwrap();
     let x = Tensor::from_vec(vec![2, 6], (0..12).map(|i| (i % 20) as f32).collect()).unwrap();
     let expected = model.predict(&x, 2).unwrap();
-    let path = std::env::temp_dir().join(format!("strata-rnn-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-rnn-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::io::load_model(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
@@ -556,7 +556,7 @@ fn return_state_gives_the_final_states_as_nodes() {
         .unwrap();
     let after = model.evaluate_multi(&[&batch], &targets, 2).unwrap().loss;
     assert!(after < 0.5 * before, "{before} → {after}");
-    let path = std::env::temp_dir().join(format!("strata-state-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-state-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::io::load_model(&path).unwrap();
     std::fs::remove_file(&path).unwrap();

@@ -274,7 +274,7 @@ fn models_with_new_layers_save_load_and_predict_identically() {
     model
         .fit(&x, &y, FitOptions::default().epochs(2).batch_size(4).verbose(0))
         .unwrap();
-    let path = std::env::temp_dir().join(format!("strata-regularized-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-regularized-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();

@@ -9,7 +9,7 @@ mod common;
 use common::{small_mnist, strata};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-resume-settings-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-resume-settings-{name}-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -15,7 +15,7 @@ fn strata_json(args: &[&str]) -> serde_json::Value {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-runs-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-runs-{name}-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -1,6 +1,7 @@
 //! Learning-rate schedules: Keras's formulas at chosen steps (values worked out by hand in the
 //! comments), optimizers using the scheduled rate at each step, configs that round-trip through
 //! JSON and model files, and the command-line spec parser.
+mod common;
 
 use serde_json::json;
 use strata::autograd::ParamStore;
@@ -261,7 +262,7 @@ fn a_saved_model_keeps_its_schedule_and_position() {
     model
         .fit(&x, &y, FitOptions::default().epochs(1).batch_size(8).verbose(0))
         .unwrap();
-    let path = std::env::temp_dir().join(format!("strata-schedules-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-schedules-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let restored = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).ok();

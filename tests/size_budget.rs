@@ -4,6 +4,7 @@
 //!
 //! A peak-tracking global allocator measures what each test allocates at most. The counters
 //! and the budget are global to the process, so every test takes [`serial`] first.
+mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -121,7 +122,7 @@ fn shapes_beyond_2_64_values_are_refused_and_never_printed_wrapped() {
 
 /// A folder of its own for one test's files (removed when the test passes).
 fn scratch(test: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-size-budget-{test}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-size-budget-{test}-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -3,6 +3,7 @@
 //! step; files read back with a reader of the format (TFRecord framing, masked CRC-32C, the
 //! Event protocol buffer) that stops where TensorBoard's does. `tools/check_tensorboard.py`
 //! checks the same with TensorBoard's own reader in CI.
+mod common;
 
 use std::path::{Path, PathBuf};
 use strata::callbacks::TensorBoard;
@@ -10,7 +11,7 @@ use strata::callbacks::tensorboard::{Event, Kind, UpdateFreq, What, read_events}
 use strata::prelude::*;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-tensorboard-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-tensorboard-{name}-{}", common::run_id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -28,7 +28,7 @@ fn epoch_steps(folder: &Path) -> Vec<i64> {
 
 #[test]
 fn each_start_gets_its_own_run_folder_and_a_named_run_continues_on_resume() {
-    let dir = std::env::temp_dir().join(format!("strata-tb-cli-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-tb-cli-{}", common::run_id()));
     let _ = std::fs::remove_dir_all(&dir);
     let logs = dir.join("logs");
     let model = dir.join("linreg.safetensors");
@@ -77,7 +77,7 @@ fn each_start_gets_its_own_run_folder_and_a_named_run_continues_on_resume() {
 
 #[test]
 fn an_unusable_tensorboard_folder_is_an_error_before_training() {
-    let dir = std::env::temp_dir().join(format!("strata-tb-cli-bad-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-tb-cli-bad-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("file");
     std::fs::write(&file, b"x").unwrap();

@@ -1,6 +1,7 @@
 //! Text for sequence models: the tokenizer's numbering and conversions as Keras's `Tokenizer`
 //! does them, its JSON in Keras's shape, `pad_sequences` on Keras's documented examples, sliding
 //! windows, and the bundled corpus. Expected values are worked out by hand in the comments.
+mod common;
 
 use strata::Error;
 use strata::data::text::{
@@ -305,7 +306,7 @@ fn hamlet_is_bundled_and_round_trips_through_a_char_tokenizer() {
 
     let missing = std::env::temp_dir().join("strata-no-such-corpus.txt");
     assert!(matches!(load_text(&missing), Err(Error::File { .. })));
-    let empty = std::env::temp_dir().join(format!("strata-empty-corpus-{}.txt", std::process::id()));
+    let empty = std::env::temp_dir().join(format!("strata-empty-corpus-{}.txt", common::run_id()));
     std::fs::write(&empty, " \n").unwrap();
     let error = load_text(&empty).unwrap_err();
     std::fs::remove_file(&empty).ok();

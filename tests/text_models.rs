@@ -1,5 +1,6 @@
 //! The character-level language model: `char_rnn` learns the bundled play, and the command line
 //! trains a text model, saves it with its tokenizer and generates text from it.
+mod common;
 
 use strata::data::text::{Tokenizer, load_shakespeare, sliding_windows};
 use strata::prelude::*;
@@ -35,7 +36,7 @@ fn char_rnn_loss_falls_on_the_bundled_play() {
 
 #[test]
 fn the_command_line_trains_a_text_model_and_generates_from_it() {
-    let dir = std::env::temp_dir().join(format!("strata-text-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-text-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let corpus = dir.join("corpus.txt");
     let play: String = load_shakespeare().unwrap().chars().take(4000).collect();

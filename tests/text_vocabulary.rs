@@ -18,7 +18,7 @@ fn text_of_99_characters() -> String {
 
 /// A fresh folder holding the 99-character text.
 fn scratch(name: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("strata-text-vocabulary-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-text-vocabulary-{name}-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let text = dir.join("ninety_nine.txt");
     std::fs::write(&text, text_of_99_characters()).unwrap();

@@ -1,5 +1,6 @@
 //! Keras's `trainable`: a frozen layer's weights stay as they are through `fit`, `summary`
 //! counts them as non-trainable, and the flag survives save and load.
+mod common;
 
 use serde_json::json;
 use strata::prelude::*;
@@ -47,7 +48,7 @@ fn summary_counts_frozen_weights_as_non_trainable() {
 #[test]
 fn trainable_round_trips_through_save_and_load() {
     let mut model = half_frozen();
-    let dir = std::env::temp_dir().join(format!("strata-trainable-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-trainable-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("frozen.safetensors");
     model.save(&path).unwrap();
@@ -183,7 +184,7 @@ fn frozen_weights_survive_save_and_load_with_their_optimizer_state() {
     model.get_layer_mut("base").unwrap().set_trainable(false);
     model.compile(Adam::new(0.01), "mse", &[]).unwrap();
     fit_a_little(&mut model);
-    let path = std::env::temp_dir().join(format!("strata-frozen-adam-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-frozen-adam-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();
     std::fs::remove_file(&path).unwrap();

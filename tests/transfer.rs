@@ -2,6 +2,7 @@
 //! `Model(base.input, base.get_layer(name).output)` then `Sequential([base, ...])`), and the
 //! reason to do it: on 500 images of digits 5–9, a base pre-trained on digits 0–4 beats the
 //! same model trained from scratch.
+mod common;
 
 use strata::data::{mnist, scale};
 use strata::prelude::*;
@@ -49,7 +50,7 @@ fn digits(x: &Tensor, y: &Tensor, digits: std::ops::Range<usize>, per_class: usi
 }
 
 fn temp_file(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("strata-transfer-{}-{name}", std::process::id()))
+    std::env::temp_dir().join(format!("strata-transfer-{}-{name}", common::run_id()))
 }
 
 /// A small model trained a little on random images and saved.

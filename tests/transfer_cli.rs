@@ -38,7 +38,7 @@ fn digit_folders(dir: &Path, digits: std::ops::Range<usize>, per_class: usize, t
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-transfer-cli-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-transfer-cli-{}-{name}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

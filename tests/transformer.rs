@@ -168,7 +168,7 @@ fn the_example_classifier_learns_a_task_that_needs_attention_and_round_trips() {
     eprintln!("test accuracy {accuracy}");
     assert!(accuracy > 0.8, "test accuracy {accuracy} (chance 0.5)");
     // Saved and loaded, the model predicts the same: every attention setting is in its config.
-    let path = std::env::temp_dir().join(format!("strata-transformer-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("strata-transformer-{}.safetensors", common::run_id()));
     model.save(&path).unwrap();
     let mut loaded = strata::load_model(&path).unwrap();
     let _ = std::fs::remove_file(&path);
@@ -193,7 +193,7 @@ fn cropping_1d_keeps_the_inner_steps() {
 
 #[test]
 fn char_transformer_trains_from_the_command_line_reports_perplexity_and_generates() {
-    let dir = std::env::temp_dir().join(format!("strata-char-transformer-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata-char-transformer-{}", common::run_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let corpus = dir.join("corpus.txt");
     let play: String = strata::data::text::load_shakespeare()

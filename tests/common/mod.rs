@@ -228,3 +228,16 @@ pub fn unpacked_application_fixture(name: &str) -> std::path::PathBuf {
     std::fs::write(&path, bytes).unwrap();
     path
 }
+
+/// A part of a temporary file's name unique to this run of this test binary: the process id and
+/// the time it started. Process ids alone repeat from run to run on CI machines, whose temporary
+/// folder can keep an earlier run's files, and a test must never meet another run's leftovers.
+pub fn run_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let nanos = since_epoch.map(|d| d.as_nanos()).unwrap_or(0);
+        format!("{}-{nanos}", std::process::id())
+    })
+    .clone()
+}
