@@ -181,12 +181,26 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
     String::from_utf8(read_whole(path)?).map_err(|e| Error::file(path, format!("cannot read ({e})")))
 }
 
+/// A part of a temporary file's name unique to this run of the unit tests: the process id and
+/// the time it started. Process ids alone repeat from run to run on CI machines, whose temporary
+/// folder can keep an earlier run's files.
+#[cfg(test)]
+pub(crate) fn test_run_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let nanos = since_epoch.map(|d| d.as_nanos()).unwrap_or(0);
+        format!("{}-{nanos}", std::process::id())
+    })
+    .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("strata-atomic-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-atomic-{name}-{}", test_run_id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn reads_features_and_labels_and_reports_bad_cells() {
-        let dir = std::env::temp_dir().join(format!("strata-csv-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-csv-{}", crate::fs::test_run_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good.csv");
         std::fs::write(&good, "a,label,b\n1,0,2\n3,1,4\n").unwrap();
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn text_labels_become_sorted_class_indices_with_their_names() {
-        let dir = std::env::temp_dir().join(format!("strata-csv-classes-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-csv-classes-{}", crate::fs::test_run_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("iris.csv");
         std::fs::write(&path, "a,species\n1,virginica\n2,setosa\n3,virginica\n").unwrap();
@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn non_finite_values_are_errors_naming_row_and_column_unless_allowed() {
-        let dir = std::env::temp_dir().join(format!("strata-csv-nan-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-csv-nan-{}", crate::fs::test_run_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("nan.csv");
         for (cell, shown) in [("NaN", "NaN"), ("inf", "inf"), ("-1e39", "'-1e39'")] {

@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn loads_resizes_and_scales_a_png() {
-        let dir = std::env::temp_dir().join(format!("strata-images-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-images-{}", crate::fs::test_run_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("square.png");
         let mut picture = image::GrayImage::new(4, 4);
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_folder_per_class_becomes_labelled_images() {
-        let dir = std::env::temp_dir().join(format!("strata-image-folders-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-image-folders-{}", crate::fs::test_run_id()));
         for (class, shade, count) in [("cats", 200u8, 3), ("dogs", 50u8, 2)] {
             std::fs::create_dir_all(dir.join(class)).unwrap();
             for i in 0..count {

@@ -169,7 +169,7 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("strata-picture-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-picture-{}", crate::fs::test_run_id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join(name)
     }

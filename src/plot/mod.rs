@@ -103,7 +103,7 @@ pub(crate) mod test_support {
 
     /// A fresh, empty folder for one test's files.
     pub fn scratch_dir(test: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("strata-plot-{}-{test}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-plot-{}-{test}", crate::fs::test_run_id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

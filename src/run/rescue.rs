@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn a_model_whose_target_cannot_be_written_is_saved_to_a_fallback_file() {
-        let dir = std::env::temp_dir().join(format!("strata-rescue-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-rescue-{}", crate::fs::test_run_id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("fallback")).unwrap();
         // The target's "folder" is a file: the save fails whoever runs the test (root too).

@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(utc_stamp(0), "19700101-000000");
         assert_eq!(utc_stamp(951_825_599), "20000229-115959");
         assert_eq!(utc_stamp(1_767_225_599), "20251231-235959");
-        let dir = std::env::temp_dir().join(format!("strata-tb-runs-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-tb-runs-{}", crate::fs::test_run_id()));
         let _ = std::fs::remove_dir_all(&dir);
         let first = run_folder(&dir, None).unwrap();
         std::fs::create_dir_all(&first).unwrap();
