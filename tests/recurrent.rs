@@ -426,6 +426,45 @@ fn zero_padding_with_mask_zero_gives_the_unpadded_result() {
     assert!(error.contains("embedding") && error.contains("token id 10"), "{error}");
 }
 
+/// The layers Keras lets a mask through (`supports_masking`) pass it on to the LSTM, so padding
+/// anywhere gives the unpadded result; RMSNormalization, which Keras's does not let through,
+/// stops it, so there the padding counts.
+#[test]
+fn masks_pass_through_the_layers_keras_passes_them_through() {
+    let rows = Tensor::from_vec(
+        vec![3, 5],
+        vec![
+            0.0, 0.0, 5.0, 2.0, 7.0, 5.0, 0.0, 2.0, 0.0, 7.0, 5.0, 2.0, 7.0, 0.0, 0.0,
+        ],
+    )
+    .unwrap();
+    let predict = |between: Vec<Box<dyn Layer>>| {
+        let mut model = Sequential::new();
+        model.add(Embedding::new(10, 4).mask_zero(true));
+        for layer in between {
+            model.add_boxed(layer);
+        }
+        model.add(LSTM::new(3));
+        model.seed(3);
+        model.predict(&rows, 3).unwrap()
+    };
+    let passing: Vec<Box<dyn Layer>> = vec![
+        Box::new(Activation::new("tanh")),
+        Box::new(ReLU::new()),
+        Box::new(BatchNormalization::new()),
+        Box::new(Dense::new(4)),
+    ];
+    let y = predict(passing);
+    for row in 1..3 {
+        for (a, b) in y.data()[..3].iter().zip(&y.data()[3 * row..3 * row + 3]) {
+            assert!((a - b).abs() < 1e-6, "row {row}: {:?}", y.data());
+        }
+    }
+    let y = predict(vec![Box::new(strata::layers::RMSNormalization::new())]);
+    let same = |row: usize| (0..3).all(|i| (y.data()[i] - y.data()[3 * row + i]).abs() < 1e-4);
+    assert!(!same(1) && !same(2), "{:?}", y.data());
+}
+
 #[test]
 fn recurrent_models_save_load_and_read_their_config() {
     let mut model = Sequential::new();

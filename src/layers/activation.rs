@@ -62,7 +62,9 @@ impl Layer for Activation {
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        Ok(self.function.apply(graph, x))
+        let y = self.function.apply(graph, x);
+        graph.pass_mask(x, y);
+        Ok(y)
     }
 
     fn inference_role(&self) -> Option<crate::layers::InferenceRole> {

@@ -261,7 +261,10 @@ impl Layer for BatchNormalization {
         } else {
             (Statistics::Moving { mean, variance }, None)
         };
-        graph.batch_norm(x, gamma, beta, self.epsilon, statistics, update)
+        // Keras passes the mask on (its batch statistics, unlike these, skip masked steps).
+        let y = graph.batch_norm(x, gamma, beta, self.epsilon, statistics, update)?;
+        graph.pass_mask(x, y);
+        Ok(y)
     }
 
     fn inference_role(&self) -> Option<crate::layers::InferenceRole> {

@@ -116,7 +116,9 @@ impl Layer for ReLU {
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        Ok(graph.unary(self.function(), x))
+        let y = graph.unary(self.function(), x);
+        graph.pass_mask(x, y);
+        Ok(y)
     }
 
     fn inference_role(&self) -> Option<crate::layers::InferenceRole> {

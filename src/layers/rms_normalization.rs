@@ -116,9 +116,8 @@ impl Layer for RMSNormalization {
             }
             None => normalized,
         };
-        let y = graph.reshape(y, &shape)?;
-        graph.pass_mask(x, y);
-        Ok(y)
+        // Keras's RMSNormalization does not support masking: the mask stops here.
+        graph.reshape(y, &shape)
     }
 
     fn params(&self) -> Vec<ParamId> {
