@@ -4,7 +4,8 @@
 //! For each named model (`mlp`, `mlp2`, `cnn`, `resnet`, `rnn_mnist`, `char_rnn`, `imdb_lstm`,
 //! `char_transformer`, `imdb_transformer`), `layers` (a functional model using the first
 //! release's layer kinds), `activations` (every exportable activation), `convolutions`,
-//! `recurrent` and `sequence` (the other layer kinds and their settings), with random weights
+//! `recurrent` and `sequence` (the other layer kinds and their settings), `masked` (sequence
+//! masks: token id 0 is one step in six, anywhere in the sequence), with random weights
 //! (BatchNormalization's statistics too, so its inference form is not the identity):
 //! `DIR/NAME.onnx` and `DIR/NAME.json` holding the input's shape and values and strata's
 //! output. Models that start with an `Embedding` get token ids below its vocabulary size.
@@ -19,7 +20,7 @@
 use strata::Result;
 use strata::io::config::load_model_spec;
 use strata::layers::{
-    AdditiveAttention, Cropping1D, MergeMode, RMSNormalization, RandomContrast, RandomCrop, RandomFlip,
+    AdditiveAttention, Cropping1D, Masking, MergeMode, RMSNormalization, RandomContrast, RandomCrop, RandomFlip,
 };
 use strata::model::QuantizeOptions;
 use strata::prelude::*;
@@ -48,6 +49,7 @@ fn main() -> Result<()> {
         "recurrent",
         "sequence",
         "more_layers",
+        "masked",
         "mlp_int8",
         "mlp_int8_static",
         "cnn_int8",
@@ -71,7 +73,14 @@ fn main() -> Result<()> {
             Some(size) => (rng.uniform(0.0, 1.0) * size as f32).floor().min(size as f32 - 1.0),
             None => rng.uniform(0.0, 1.0),
         });
-        let x = Tensor::from_vec(shape.clone(), values.collect())?;
+        let mut values: Vec<f32> = values.collect();
+        if name == "masked" {
+            // Padding before the first sample's steps and after the second's, as
+            // `pad_sequences` writes it: the first step a recurrent layer takes is masked.
+            values[0] = 0.0;
+            values[2 * input_shape[0] - 1] = 0.0;
+        }
+        let x = Tensor::from_vec(shape.clone(), values)?;
         let mut record = serde_json::json!({"input_shape": shape, "input": x.data()});
         let y = match quantization {
             None => model.predict(&x, 32)?,
@@ -95,6 +104,7 @@ fn build(name: &str) -> Result<Model> {
         "recurrent" => recurrent()?,
         "sequence" => sequence()?,
         "more_layers" => more_layers()?,
+        "masked" => masked()?,
         // The character models leave their vocabulary to the text they train on (`"auto"`):
         // Hamlet's, 65 characters and the padding id, so ids and outputs are not a toy 2.
         _ => load_model_spec(name)?.with_vocabulary(HAMLET_VOCABULARY)?.model,
@@ -457,5 +467,38 @@ fn sequence() -> Result<Model> {
     let x = Cropping1D::new(1, 0).call(&x)?;
     let x = GlobalAveragePooling1D::new().call(&x)?;
     let outputs = Dense::new(3).call(&x)?;
+    Model::functional(&inputs, &outputs)
+}
+
+/// Masked sequences: `Embedding(mask_zero=True)` and `Masking` (on the ids as one feature, so id
+/// 0 is masked there too) read by every recurrent kind in every direction, returning the last
+/// output and every step's, through layers that pass the mask on (Dense, Activation, ReLU,
+/// BatchNormalization, LayerNormalization, Dropout, Add), and GlobalAveragePooling1D's mean
+/// over the unmasked steps.
+fn masked() -> Result<Model> {
+    let inputs = Input::node(&[12]);
+    let tokens = Embedding::new(6, 4).mask_zero(true).call(&inputs)?;
+    let a = LSTM::new(3).return_sequences(true).call(&tokens)?;
+    let a = Activation::new("tanh").call(&a)?;
+    let a = GRU::new(2).go_backwards(true).call(&a)?;
+    let b = Bidirectional::new(SimpleRNN::new(2).return_sequences(true)).call(&tokens)?;
+    let b = GlobalAveragePooling1D::new().call(&b)?;
+    let c = Dense::new(4).call(&tokens)?;
+    let c = ReLU::new().call(&c)?;
+    let c = BatchNormalization::new().call(&c)?;
+    let c = LayerNormalization::new().call(&c)?;
+    let c = Dropout::new(0.5).call(&c)?;
+    let c = Add::new().call_many(&[&c, &tokens])?;
+    let c = Bidirectional::new(LSTM::new(2).go_backwards(true)).call(&c)?;
+    let d = LSTM::new(2).go_backwards(true).return_sequences(true).call(&tokens)?;
+    let d = GlobalAveragePooling1D::new().call(&d)?;
+    let e = Bidirectional::new(GRU::new(2))
+        .merge_mode(MergeMode::Sum)
+        .call(&tokens)?;
+    let ids = Reshape::new(&[12, 1]).call(&inputs)?;
+    let f = Masking::new(0.0).call(&ids)?;
+    let f = SimpleRNN::new(3).call(&f)?;
+    let outputs = Concatenate::new(-1).call_many(&[&a, &b, &c, &d, &e, &f])?;
+    let outputs = Dense::new(3).call(&outputs)?;
     Model::functional(&inputs, &outputs)
 }

@@ -216,15 +216,19 @@ fn resnet_same_padding_is_split_as_keras_splits_it() {
 
 #[test]
 fn unsupported_layers_are_listed_all_at_once() {
+    // Masks are written for recurrent layers and pooling, not yet for attention.
     let tokens = Input::node(&[5]);
     let x = Embedding::new(10, 3).mask_zero(true).call(&tokens).unwrap();
     let x = LSTM::new(4).return_sequences(true).call(&x).unwrap();
     let x = TimeDistributed::new(Dense::new(2)).call(&x).unwrap();
     let x = LayerNormalization::new().call(&x).unwrap();
+    let attended = MultiHeadAttention::new(2, 3).call_many(&[&x, &x]).unwrap();
+    let dot = strata::layers::Attention::new().call_many(&[&x, &x]).unwrap();
+    let x = Concatenate::new(-1).call_many(&[&attended, &dot]).unwrap();
     let x = Flatten::new().call(&x).unwrap();
     let steps = Input::node(&[6, 3]);
     let masked = strata::layers::Masking::new(0.0).call(&steps).unwrap();
-    let masked = Flatten::new().call(&masked).unwrap();
+    let masked = GRU::new(2).call(&masked).unwrap();
     let x = Concatenate::new(-1).call_many(&[&x, &masked]).unwrap();
     let outputs = Dense::new(2).call(&x).unwrap();
     let mut model = Model::functional_multi(&[&tokens, &steps], &[&outputs]).unwrap();
@@ -233,12 +237,58 @@ fn unsupported_layers_are_listed_all_at_once() {
         .save_onnx(scratch("refused").join("m.onnx"))
         .unwrap_err()
         .to_string();
-    assert!(error.contains("'embedding' (Embedding: mask_zero"), "{error}");
-    assert!(error.contains("'masking' (Masking)"), "{error}");
-    for exportable in ["'lstm'", "'time_distributed'", "'layer_normalization'", "'dense'"] {
+    assert!(
+        error.contains("'multi_head_attention' (MultiHeadAttention: attention over masked"),
+        "{error}"
+    );
+    assert!(
+        error.contains("'attention' (Attention: attention over masked"),
+        "{error}"
+    );
+    for exportable in [
+        "'embedding'",
+        "'masking'",
+        "'lstm'",
+        "'gru'",
+        "'time_distributed'",
+        "'dense'",
+    ] {
         assert!(!error.contains(exportable), "{error}");
     }
     assert!(!scratch("refused").join("m.onnx").exists());
+}
+
+/// A masked recurrent layer is one operator per step, each step's state kept where the mask
+/// is 0 (ONNX Runtime checks the numbers in CI: `tools/check_onnx_export.py` on
+/// `examples/onnx_parity`'s `masked`); an unmasked one stays one operator.
+#[test]
+fn masked_sequences_are_written_step_by_step() {
+    let tokens = Input::node(&[7]);
+    let x = Embedding::new(10, 3).mask_zero(true).call(&tokens).unwrap();
+    let x = LSTM::new(4).return_sequences(true).call(&x).unwrap();
+    let outputs = GlobalAveragePooling1D::new().call(&x).unwrap();
+    let mut model = Model::functional(&tokens, &outputs).unwrap();
+    model.build(&[7]).unwrap();
+    let proto = strata::io::onnx::to_onnx(&model).unwrap();
+    let ops = op_types(&proto);
+    let count = |op: &str| ops.iter().filter(|&&o| o == op).count();
+    assert_eq!(count("LSTM"), 7, "{ops:?}");
+    assert_eq!(count("Where"), 14, "{ops:?}");
+    assert_eq!(count("Split"), 2, "{ops:?}");
+    assert_eq!(count("ReduceMean"), 0, "{ops:?}");
+    assert_eq!(count("Reciprocal"), 1, "{ops:?}");
+
+    // Without the mask: one LSTM over the sequence, a plain mean.
+    let tokens = Input::node(&[7]);
+    let x = Embedding::new(10, 3).call(&tokens).unwrap();
+    let x = LSTM::new(4).return_sequences(true).call(&x).unwrap();
+    let outputs = GlobalAveragePooling1D::new().call(&x).unwrap();
+    let mut model = Model::functional(&tokens, &outputs).unwrap();
+    model.build(&[7]).unwrap();
+    let proto = strata::io::onnx::to_onnx(&model).unwrap();
+    let ops = op_types(&proto);
+    assert_eq!(ops.iter().filter(|&&o| o == "LSTM").count(), 1, "{ops:?}");
+    assert!(!ops.contains(&"Where") && ops.contains(&"ReduceMean"), "{ops:?}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod graph;
 mod history;
 mod inference;
 mod inference_mobilenet;
+mod masks;
 mod nested;
 mod options;
 mod plan;

@@ -3,6 +3,7 @@
 //! to ONNX operators in `layers.rs`; this file walks the model's graph of calls.
 
 use super::builder::GraphBuilder;
+use super::export_masks::{mask_refusal, reads_mask};
 use super::export_quantized::unsupported_int8;
 use super::exportable::unsupported_reason;
 use super::layers::Emitter;
@@ -47,8 +48,9 @@ pub fn to_onnx(model: &Model) -> Result<ModelProto> {
             "the model is not built: give it an Input (or build, fit or predict it) before exporting to ONNX".into(),
         ));
     }
-    check_supported(model)?;
-    let graph = build_graph(model)?;
+    let masks = model.call_output_masks()?;
+    check_supported(model, &masks)?;
+    let graph = build_graph(model, &masks)?;
     Ok(ModelProto {
         ir_version: IR_VERSION,
         producer_name: "strata".into(),
@@ -62,10 +64,11 @@ pub fn to_onnx(model: &Model) -> Result<ModelProto> {
     })
 }
 
-/// Refuses a model with layers export cannot write (or whose int8 weights it cannot), naming
-/// every one of them (class and name).
-fn check_supported(model: &Model) -> Result<()> {
-    let refused: Vec<String> = model
+/// Refuses a model with layers export cannot write (or whose int8 weights or masks it cannot),
+/// naming every one of them (class and name). `masks`: each call output's mask, as
+/// `Model::call_output_masks` gives them.
+fn check_supported(model: &Model, masks: &[Option<usize>]) -> Result<()> {
+    let mut refused: Vec<String> = model
         .layers()
         .iter()
         .filter_map(|layer| {
@@ -74,6 +77,16 @@ fn check_supported(model: &Model) -> Result<()> {
                 .map(|why| format!("'{}' ({}{why})", layer.name(), layer.class_name()))
         })
         .collect();
+    for call in model.graph_calls() {
+        let layer = model.layers()[call.layer].as_ref();
+        let output = masks.get(call.first_output).copied().flatten();
+        if let Some(why) = mask_refusal(layer, &model.input_masks(call, masks), output) {
+            let entry = format!("'{}' ({}{why})", layer.name(), layer.class_name());
+            if !refused.contains(&entry) {
+                refused.push(entry);
+            }
+        }
+    }
     match refused.is_empty() {
         true => Ok(()),
         false => Err(Error::Usage(format!(
@@ -84,14 +97,17 @@ fn check_supported(model: &Model) -> Result<()> {
     }
 }
 
-/// Walks the calls in order, each after its inputs, naming each call's output tensor.
-fn build_graph(model: &Model) -> Result<GraphProto> {
+/// Walks the calls in order, each after its inputs, naming each call's output tensor (and
+/// each mask's, `masks` saying which output carries which).
+fn build_graph(model: &Model, masks: &[Option<usize>]) -> Result<GraphProto> {
     let layers = model.layers();
     let calls = model.graph_calls();
     let input_names = input_names(model);
     let mut builder = GraphBuilder::default();
     // Per output of all calls: its tensor's name and per-sample shape.
     let mut tensors: Vec<(String, Vec<usize>)> = Vec::new();
+    // Per mask of the recorded pass, its tensor's name once a source layer has written it.
+    let mut mask_names: Vec<Option<String>> = Vec::new();
     for call in calls {
         let layer = layers[call.layer].as_ref();
         let inputs: Vec<(String, Vec<usize>)> = call
@@ -108,11 +124,24 @@ fn build_graph(model: &Model) -> Result<GraphProto> {
             .into_iter()
             .next()
             .ok_or_else(|| Error::Usage(format!("layer '{}' has no output", layer.name())))?;
+        let mask_name = |mask: Option<usize>| mask.and_then(|m| mask_names.get(m).cloned().flatten());
+        let input_mask = match reads_mask(layer.class_name()) {
+            true => model.input_masks(call, masks).into_iter().find_map(mask_name),
+            false => None,
+        };
         let mut emitter = Emitter {
             builder: &mut builder,
             params: model.params(),
+            input_mask,
+            made_mask: None,
         };
         let output = emitter.layer(layer, &inputs, &output_shape)?;
+        if let (Some(mask), Some(made)) = (masks.get(call.first_output).copied().flatten(), emitter.made_mask) {
+            if mask_names.len() <= mask {
+                mask_names.resize(mask + 1, None);
+            }
+            mask_names[mask] = Some(made);
+        }
         tensors.push((output, output_shape));
     }
     let inputs = (0..model.input_count())

@@ -61,12 +61,15 @@ impl Emitter<'_> {
                 Ok(self.slice(name, x, &[side(0)], &[shape[0] as i64 - side(1)], &[1]))
             }
             "UpSampling2D" => self.upsample(name, config, x, shape),
-            "GlobalAveragePooling1D" => Ok(self.builder.op(
-                name,
-                "ReduceMean",
-                &[x],
-                vec![super::builder::ints("axes", &[1]), super::builder::int("keepdims", 0)],
-            )),
+            "GlobalAveragePooling1D" => Ok(match self.input_mask.clone() {
+                Some(mask) => self.masked_mean(name, x, &mask),
+                None => self.builder.op(
+                    name,
+                    "ReduceMean",
+                    &[x],
+                    vec![super::builder::ints("axes", &[1]), super::builder::int("keepdims", 0)],
+                ),
+            }),
             "LayerNormalization" => self.layer_norm(layer, config, x, shape),
             "RMSNormalization" => self.rms_norm(layer, config, x, shape),
             "AdditiveAttention" => self.additive_attention(layer, config, inputs),
@@ -79,7 +82,8 @@ impl Emitter<'_> {
             "DotProductAttention" => self.dot_product_attention(layer, config, inputs),
             "Attention" => self.dot_attention(layer, config, inputs),
             "Normalization" => self.normalization(layer, config, x),
-            "Bidirectional" => self.bidirectional(layer, config, x),
+            "Bidirectional" => self.bidirectional(layer, config, x, shape),
+            "Masking" => Ok(self.masking(name, config, x)),
             "TimeDistributed" => self.time_distributed(layer, x, shape, output_shape),
             // Random augmentations are the identity at inference.
             "RandomFlip" | "RandomRotation" | "RandomTranslation" | "RandomZoom" | "RandomContrast" => {

@@ -32,17 +32,24 @@ enum Direction {
 impl Emitter<'_> {
     /// The operator of a recurrent layer on `x (N, T, F)`: the last output `(N, units)`, or
     /// with `return_sequences` every step's `(N, T, units)`.
-    pub(super) fn recurrent(&mut self, layer: &dyn Layer, config: &Value, x: &str) -> Result<String> {
+    pub(super) fn recurrent(&mut self, layer: &dyn Layer, config: &Value, x: &str, shape: &[usize]) -> Result<String> {
         let direction = match config["go_backwards"].as_bool().unwrap_or(false) {
             true => Direction::Backwards,
             false => Direction::Forward,
         };
-        self.recurrent_run(layer, (layer.class_name(), config), layer.name(), 0, direction, x)
+        let input = (x, shape[0]);
+        self.recurrent_run(layer, (layer.class_name(), config), layer.name(), 0, direction, input)
     }
 
     /// Bidirectional: the wrapped layer's operator forwards (its weights first) and backwards
     /// (its copy's weights next), merged as `merge_mode` says.
-    pub(super) fn bidirectional(&mut self, layer: &dyn Layer, config: &Value, x: &str) -> Result<String> {
+    pub(super) fn bidirectional(
+        &mut self,
+        layer: &dyn Layer,
+        config: &Value,
+        x: &str,
+        shape: &[usize],
+    ) -> Result<String> {
         let name = layer.name();
         let inner = &config["layer"]["config"];
         let class = config["layer"]["class_name"].as_str().unwrap_or("");
@@ -53,8 +60,9 @@ impl Emitter<'_> {
         };
         let forward_name = format!("{name}/forward");
         let backward_name = format!("{name}/backward");
-        let forward = self.recurrent_run(layer, (class, inner), &forward_name, 0, forwards, x)?;
-        let backward = self.recurrent_run(layer, (class, inner), &backward_name, weights, backwards, x)?;
+        let input = (x, shape[0]);
+        let forward = self.recurrent_run(layer, (class, inner), &forward_name, 0, forwards, input)?;
+        let backward = self.recurrent_run(layer, (class, inner), &backward_name, weights, backwards, input)?;
         let both = [forward.as_str(), backward.as_str()];
         Ok(match config["merge_mode"].as_str().unwrap_or("concat") {
             "concat" => self.builder.op(name, "Concat", &both, vec![int("axis", -1)]),
@@ -74,7 +82,8 @@ impl Emitter<'_> {
     }
 
     /// One recurrent operator of class `class` with settings `config`, reading `layer`'s
-    /// weights from number `first` on, its nodes and weights named after `owner`.
+    /// weights from number `first` on, its nodes and weights named after `owner`, on `x` of
+    /// `steps` steps (one operator per step when the input is masked).
     fn recurrent_run(
         &mut self,
         layer: &dyn Layer,
@@ -82,7 +91,7 @@ impl Emitter<'_> {
         owner: &str,
         first: usize,
         direction: Direction,
-        x: &str,
+        (x, steps): (&str, usize),
     ) -> Result<String> {
         let name = owner;
         let (op, order): (&str, &[usize]) = match class {
@@ -119,6 +128,17 @@ impl Emitter<'_> {
         if op == "GRU" {
             attributes.push(int("linear_before_reset", 1));
         }
+        let sequences = config["return_sequences"].as_bool().unwrap_or(false);
+        if let Some(mask) = self.input_mask.clone() {
+            let run = MaskedRun {
+                op,
+                operands: &operands,
+                attributes: &attributes,
+                direction,
+                sequences,
+            };
+            return Ok(self.masked_run(name, &run, x, &mask, steps));
+        }
         if direction == Direction::Aligned {
             attributes.push(text("direction", "reverse"));
         }
@@ -137,7 +157,7 @@ impl Emitter<'_> {
         all.extend(operands.iter().map(String::as_str));
         let sequence = self.builder.op(name, op, &all, attributes);
         let last = add_output(self.builder, "_h");
-        Ok(match config["return_sequences"].as_bool().unwrap_or(false) {
+        Ok(match sequences {
             true => {
                 // Y is (T, 1, N, units): drop the direction axis, then batch-major again.
                 let axis = self.builder.int64s(format!("{name}/direction_axis"), &[1]);
@@ -150,6 +170,75 @@ impl Emitter<'_> {
                 self.builder.op(name, "Squeeze", &[&last, &axis], vec![])
             }
         })
+    }
+}
+
+/// What one masked run of a recurrent operator writes, besides its input.
+struct MaskedRun<'a> {
+    /// `RNN`, `LSTM` or `GRU`.
+    op: &'a str,
+    /// `W`, `R` and, with a bias, `B`.
+    operands: &'a [String],
+    attributes: &'a [super::proto::AttributeProto],
+    direction: Direction,
+    /// Every step's output, not the last one only.
+    sequences: bool,
+}
+
+impl Emitter<'_> {
+    /// A recurrent layer over masked steps, one operator per step: a masked step keeps the
+    /// state (and repeats the output) of the step before, as strata does (zeros before the
+    /// first). `x (N, T, F)`, `mask (N, T)`.
+    fn masked_run(&mut self, name: &str, run: &MaskedRun, x: &str, mask: &str, steps: usize) -> String {
+        let (xs, masks) = self.split_steps(name, x, mask, steps);
+        let order: Vec<usize> = match run.direction {
+            Direction::Forward => (0..steps).collect(),
+            Direction::Backwards | Direction::Aligned => (0..steps).rev().collect(),
+        };
+        let zero = self.builder.floats(format!("{name}/zero_state"), &[], &[0.0]);
+        let lstm = run.op == "LSTM";
+        // The state after each step taken: h, and the LSTM's c.
+        let mut state: Option<(String, Option<String>)> = None;
+        let mut outputs: Vec<(usize, String)> = Vec::with_capacity(steps);
+        for &t in &order {
+            let mut inputs: Vec<&str> = vec![xs[t].as_str()];
+            inputs.extend(run.operands.iter().map(String::as_str));
+            if let Some((h, c)) = &state {
+                inputs.resize(4, "");
+                inputs.push("");
+                inputs.push(h);
+                if let Some(c) = c {
+                    inputs.push(c);
+                }
+            }
+            self.builder.op(name, run.op, &inputs, run.attributes.to_vec());
+            let new_h = super::export_layers::add_output(self.builder, "_h");
+            let new_c = lstm.then(|| super::export_layers::add_output(self.builder, "_c"));
+            let keep = |previous: Option<&String>| previous.cloned().unwrap_or_else(|| zero.clone());
+            let h = keep(state.as_ref().map(|(h, _)| h));
+            let h = self.builder.op(name, "Where", &[&masks[t], &new_h, &h], vec![]);
+            let c = match new_c {
+                Some(new_c) => {
+                    let c = keep(state.as_ref().and_then(|(_, c)| c.as_ref()));
+                    Some(self.builder.op(name, "Where", &[&masks[t], &new_c, &c], vec![]))
+                }
+                None => None,
+            };
+            outputs.push((t, h.clone()));
+            state = Some((h, c));
+        }
+        if !run.sequences {
+            let (_, last) = outputs.last().expect("at least one step");
+            let axis = self.builder.int64s(format!("{name}/state_axis"), &[0]);
+            return self.builder.op(name, "Squeeze", &[last, &axis], vec![]);
+        }
+        // Keras's `go_backwards` gives the outputs in the order taken; the others by step.
+        if run.direction != Direction::Backwards {
+            outputs.sort_by_key(|&(t, _)| t);
+        }
+        let outputs: Vec<&str> = outputs.iter().map(|(_, h)| h.as_str()).collect();
+        let sequence = self.builder.op(name, "Concat", &outputs, vec![int("axis", 0)]);
+        self.builder.transpose(name, &sequence, &[1, 0, 2])
     }
 }
 

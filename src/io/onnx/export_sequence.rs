@@ -31,6 +31,9 @@ impl Emitter<'_> {
         let name = layer.name();
         let (shape, _) = weight(self.params, layer, 0)?;
         let table = self.kernel_operand(layer, "embeddings", shape, 0, |i| i)?;
+        if layer.config()["mask_zero"].as_bool() == Some(true) {
+            self.zero_mask(name, x);
+        }
         let ids = self.builder.op(name, "Cast", &[x], vec![int("to", INT64)]);
         Ok(self.builder.op(name, "Gather", &[&table, &ids], vec![int("axis", 0)]))
     }

@@ -50,6 +50,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "GlobalAveragePooling1D",
     "BatchNormalization",
     "LayerNormalization",
+    "Masking",
     "RMSNormalization",
     "Add",
     "Subtract",
@@ -121,8 +122,6 @@ fn refused_setting(layer: &dyn Layer) -> Option<String> {
         "Bidirectional" if config["layer"]["config"]["return_state"].as_bool() == Some(true) => {
             Some(": return_state (the final states as extra outputs)".into())
         }
-        // A mask changes what the layers after it compute (skipped steps); ONNX has no masks.
-        "Embedding" if on("mask_zero") => Some(": mask_zero (masks of padded steps)".into()),
         "MultiHeadAttention" | "Attention" | "AdditiveAttention" if on("return_attention_scores") => {
             Some(": return_attention_scores".into())
         }

@@ -19,6 +19,11 @@ const SELU_SCALE: f32 = 1.050_701;
 pub(super) struct Emitter<'a> {
     pub(super) builder: &'a mut GraphBuilder,
     pub(super) params: &'a ParamStore,
+    /// The mask `(N, T)` of the call's input, for the layers that read one (see
+    /// `export_masks.rs`).
+    pub(super) input_mask: Option<String>,
+    /// The mask a source layer (`Masking`, `Embedding` with `mask_zero`) made for its output.
+    pub(super) made_mask: Option<String>,
 }
 
 impl Emitter<'_> {
@@ -106,7 +111,7 @@ impl Emitter<'_> {
                 self.builder.op(name, "Add", &[&scaled, &offset], vec![])
             }
             // Recurrent layers apply their activations inside the ONNX operator.
-            "SimpleRNN" | "LSTM" | "GRU" => return self.recurrent(layer, &config, x),
+            "SimpleRNN" | "LSTM" | "GRU" => return self.recurrent(layer, &config, x, shape),
             _ => self.more_layers(layer, &config, inputs, output_shape)?,
         };
         let activation = config.get("activation").and_then(Value::as_str).unwrap_or("linear");

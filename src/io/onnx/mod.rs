@@ -23,6 +23,7 @@ mod convert;
 mod export;
 mod export_conv;
 mod export_layers;
+mod export_masks;
 mod export_qdq;
 mod export_quantized;
 mod export_recurrent;

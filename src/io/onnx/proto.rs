@@ -195,6 +195,8 @@ pub const INT8: i32 = 3;
 pub const INT32: i32 = 6;
 /// `TensorProto.DataType.INT64`.
 pub const INT64: i32 = 7;
+/// `TensorProto.DataType.BOOL`.
+pub const BOOL: i32 = 9;
 /// `TensorProto.DataType.DOUBLE`.
 pub const DOUBLE: i32 = 11;
 /// `TensorProto.DataLocation.EXTERNAL`.

@@ -1,0 +1,121 @@
+//! Sequence masks in exported graphs. ONNX has no masks, so the graph computes each one as a
+//! float tensor `(N, T)` of ones and zeros, where strata does: `Masking` (a step whose features
+//! all equal `mask_value`) and `Embedding(mask_zero=True)` (`min(|id|, 1)`). The layers that
+//! read one take it as an input: a recurrent layer keeps its state over masked steps (unrolled,
+//! one operator per step, as ONNX's `sequence_lens` only skips trailing steps), and
+//! `GlobalAveragePooling1D` averages the unmasked steps. Which outputs carry which mask is
+//! what a recorded pass says (`Model::call_output_masks`); this file refuses what it cannot
+//! write, naming the layer.
+
+use super::builder::{int, ints};
+use super::layers::Emitter;
+use super::proto::{BOOL, FLOAT};
+use crate::layers::Layer;
+use serde_json::Value;
+
+/// The layers whose output may carry a new mask that the graph computes.
+const MASK_SOURCES: &[&str] = &["Masking", "Embedding"];
+
+/// The layers that read their input's mask and whose reading the export writes.
+const MASK_READERS: &[&str] = &["SimpleRNN", "LSTM", "GRU", "Bidirectional", "GlobalAveragePooling1D"];
+
+/// The layers that read a mask the export cannot write yet: attention over padded steps.
+const UNWRITTEN_READERS: &[&str] = &["MultiHeadAttention", "Attention", "AdditiveAttention"];
+
+/// Why a call of `layer` cannot be exported given the masks of its inputs and of its output
+/// (indices among a pass's distinct masks), or `None` when it can.
+pub(super) fn mask_refusal(layer: &dyn Layer, inputs: &[Option<usize>], output: Option<usize>) -> Option<String> {
+    let class = layer.class_name();
+    let made = output.is_some_and(|mask| !inputs.contains(&Some(mask)));
+    if made && !MASK_SOURCES.contains(&class) {
+        return Some(": computes a sequence mask that ONNX export cannot write".into());
+    }
+    let masked = inputs.iter().any(Option::is_some);
+    if masked && UNWRITTEN_READERS.contains(&class) {
+        return Some(": attention over masked (padded) steps, which ONNX export does not write yet".into());
+    }
+    if masked && MASK_READERS.contains(&class) && inputs.len() != 1 {
+        return Some(": a masked sequence with more than one input".into());
+    }
+    None
+}
+
+/// Whether `class` reads its input's mask (and the export writes that reading).
+pub(super) fn reads_mask(class: &str) -> bool {
+    MASK_READERS.contains(&class)
+}
+
+impl Emitter<'_> {
+    /// Masking: the mask `(N, T)` (1 where any feature differs from `mask_value`) and the input
+    /// times it; the mask goes to `made_mask`.
+    pub(super) fn masking(&mut self, name: &str, config: &Value, x: &str) -> String {
+        let value = config["mask_value"].as_f64().unwrap_or(0.0) as f32;
+        let value = self.builder.floats(format!("{name}/mask_value"), &[], &[value]);
+        let equal = self.builder.op(name, "Equal", &[x, &value], vec![]);
+        let differs = self.builder.op(name, "Not", &[&equal], vec![]);
+        let differs = self
+            .builder
+            .op(name, "Cast", &[&differs], vec![int("to", FLOAT as i64)]);
+        let kept = self.builder.op(
+            name,
+            "ReduceMax",
+            &[&differs],
+            vec![ints("axes", &[-1]), int("keepdims", 1)],
+        );
+        let last = self.builder.int64s(format!("{name}/feature_axis"), &[-1]);
+        self.made_mask = Some(self.builder.op(name, "Squeeze", &[&kept, &last], vec![]));
+        self.builder.op(name, "Mul", &[x, &kept], vec![])
+    }
+
+    /// Embedding with `mask_zero`: the mask `min(|id|, 1)` of the ids `x`, one row per sample
+    /// `(N, steps)`, into `made_mask`.
+    pub(super) fn zero_mask(&mut self, name: &str, x: &str) {
+        let magnitude = self.builder.op(name, "Abs", &[x], vec![]);
+        let low = self.builder.floats(format!("{name}/mask_low"), &[], &[0.0]);
+        let high = self.builder.floats(format!("{name}/mask_high"), &[], &[1.0]);
+        let clipped = self.builder.op(name, "Clip", &[&magnitude, &low, &high], vec![]);
+        let rows = self.builder.int64s(format!("{name}/mask_shape"), &[0, -1]);
+        self.made_mask = Some(self.builder.op(name, "Reshape", &[&clipped, &rows], vec![]));
+    }
+
+    /// GlobalAveragePooling1D over the unmasked steps of `x (N, T, C)`: each step weighted by
+    /// its mask over the sample's count of them (all zeros for a sample with none).
+    pub(super) fn masked_mean(&mut self, name: &str, x: &str, mask: &str) -> String {
+        let steps_axis = self.builder.int64s(format!("{name}/steps_axis"), &[1]);
+        let count = self
+            .builder
+            .op(name, "ReduceSum", &[mask, &steps_axis], vec![int("keepdims", 1)]);
+        let one = self.builder.floats(format!("{name}/one"), &[], &[1.0]);
+        let count = self.builder.op(name, "Max", &[&count, &one], vec![]);
+        let scale = self.builder.op(name, "Reciprocal", &[&count], vec![]);
+        let weights = self.builder.op(name, "Mul", &[mask, &scale], vec![]);
+        let feature_axis = self.builder.int64s(format!("{name}/weights_axis"), &[-1]);
+        let weights = self.builder.op(name, "Unsqueeze", &[&weights, &feature_axis], vec![]);
+        let weighted = self.builder.op(name, "Mul", &[x, &weights], vec![]);
+        self.builder
+            .op(name, "ReduceSum", &[&weighted, &steps_axis], vec![int("keepdims", 0)])
+    }
+
+    /// The steps of `x (N, T, F)` time-major and apart, `T` tensors `(1, N, F)`, and the mask
+    /// `(N, T)` likewise as booleans `(1, N, 1)`.
+    pub(super) fn split_steps(&mut self, name: &str, x: &str, mask: &str, steps: usize) -> (Vec<String>, Vec<String>) {
+        let time_major = self.builder.transpose(name, x, &[1, 0, 2]);
+        let xs = self.split(name, &time_major, steps);
+        let feature_axis = self.builder.int64s(format!("{name}/mask_axis"), &[-1]);
+        let mask = self.builder.op(name, "Unsqueeze", &[mask, &feature_axis], vec![]);
+        let mask = self.builder.transpose(name, &mask, &[1, 0, 2]);
+        let mask = self.builder.op(name, "Cast", &[&mask], vec![int("to", BOOL as i64)]);
+        let masks = self.split(name, &mask, steps);
+        (xs, masks)
+    }
+
+    /// `Split` of `x` along its first axis into `parts` tensors of one row each.
+    fn split(&mut self, name: &str, x: &str, parts: usize) -> Vec<String> {
+        let first = self.builder.op(name, "Split", &[x], vec![int("axis", 0)]);
+        let mut names = vec![first];
+        for part in 1..parts {
+            names.push(super::export_layers::add_output(self.builder, &format!("_{part}")));
+        }
+        names
+    }
+}
