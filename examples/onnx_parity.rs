@@ -473,8 +473,9 @@ fn sequence() -> Result<Model> {
 /// Masked sequences: `Embedding(mask_zero=True)` and `Masking` (on the ids as one feature, so id
 /// 0 is masked there too) read by every recurrent kind in every direction, returning the last
 /// output and every step's, through layers that pass the mask on (Dense, Activation, ReLU,
-/// BatchNormalization, LayerNormalization, Dropout, Add), and GlobalAveragePooling1D's mean
-/// over the unmasked steps.
+/// BatchNormalization, LayerNormalization, Dropout, Add), GlobalAveragePooling1D's mean over
+/// the unmasked steps, and the three attention layers (self-attention, causal, a key of its
+/// own, and a query without a mask).
 fn masked() -> Result<Model> {
     let inputs = Input::node(&[12]);
     let tokens = Embedding::new(6, 4).mask_zero(true).call(&inputs)?;
@@ -498,7 +499,30 @@ fn masked() -> Result<Model> {
     let ids = Reshape::new(&[12, 1]).call(&inputs)?;
     let f = Masking::new(0.0).call(&ids)?;
     let f = SimpleRNN::new(3).call(&f)?;
-    let outputs = Concatenate::new(-1).call_many(&[&a, &b, &c, &d, &e, &f])?;
+    let query = Dense::new(4).call(&ids)?;
+    let key = Dense::new(4).activation("tanh").call(&tokens)?;
+    let g = MultiHeadAttention::new(2, 3).call_many(&[&tokens, &tokens])?;
+    let g = MultiHeadAttention::new(2, 2)
+        .use_causal_mask(true)
+        .call_many(&[&g, &tokens, &key])?;
+    let g = GlobalAveragePooling1D::new().call(&g)?;
+    let h = MultiHeadAttention::new(1, 3).call_many(&[&query, &tokens])?;
+    let h = Flatten::new().call(&h)?;
+    let i = strata::layers::Attention::new()
+        .use_causal_mask(true)
+        .call_many(&[&tokens, &tokens])?;
+    // Flattened: the query's masked rows, zeroed, count.
+    let i = Flatten::new().call(&i)?;
+    let j = strata::layers::Attention::new().call_many(&[&query, &tokens])?;
+    let j = Flatten::new().call(&j)?;
+    let k = AdditiveAttention::new()
+        .use_causal_mask(true)
+        .call_many(&[&tokens, &tokens])?;
+    // Flattened: the query's masked rows, zeroed, count.
+    let k = Flatten::new().call(&k)?;
+    let l = AdditiveAttention::new().call_many(&[&query, &tokens])?;
+    let l = Flatten::new().call(&l)?;
+    let outputs = Concatenate::new(-1).call_many(&[&a, &b, &c, &d, &e, &f, &g, &h, &i, &j, &k, &l])?;
     let outputs = Dense::new(3).call(&outputs)?;
     Model::functional(&inputs, &outputs)
 }

@@ -216,7 +216,6 @@ fn resnet_same_padding_is_split_as_keras_splits_it() {
 
 #[test]
 fn unsupported_layers_are_listed_all_at_once() {
-    // Masks are written for recurrent layers and pooling, not yet for attention.
     let tokens = Input::node(&[5]);
     let x = Embedding::new(10, 3).mask_zero(true).call(&tokens).unwrap();
     let x = LSTM::new(4).return_sequences(true).call(&x).unwrap();
@@ -225,6 +224,8 @@ fn unsupported_layers_are_listed_all_at_once() {
     let attended = MultiHeadAttention::new(2, 3).call_many(&[&x, &x]).unwrap();
     let dot = strata::layers::Attention::new().call_many(&[&x, &x]).unwrap();
     let x = Concatenate::new(-1).call_many(&[&attended, &dot]).unwrap();
+    let x = ReLU::new().threshold(0.5).call(&x).unwrap();
+    let x = ReLU::new().max_value(6.0).negative_slope(0.1).call(&x).unwrap();
     let x = Flatten::new().call(&x).unwrap();
     let steps = Input::node(&[6, 3]);
     let masked = strata::layers::Masking::new(0.0).call(&steps).unwrap();
@@ -237,22 +238,22 @@ fn unsupported_layers_are_listed_all_at_once() {
         .save_onnx(scratch("refused").join("m.onnx"))
         .unwrap_err()
         .to_string();
+    assert!(error.contains("'re_lu' (ReLU: threshold)"), "{error}");
     assert!(
-        error.contains("'multi_head_attention' (MultiHeadAttention: attention over masked"),
+        error.contains("'re_lu_1' (ReLU: max_value with negative_slope)"),
         "{error}"
     );
-    assert!(
-        error.contains("'attention' (Attention: attention over masked"),
-        "{error}"
-    );
-    for exportable in [
+    let exportable = [
         "'embedding'",
         "'masking'",
         "'lstm'",
         "'gru'",
         "'time_distributed'",
+        "'multi_head_attention'",
+        "'attention'",
         "'dense'",
-    ] {
+    ];
+    for exportable in exportable {
         assert!(!error.contains(exportable), "{error}");
     }
     assert!(!scratch("refused").join("m.onnx").exists());

@@ -125,14 +125,14 @@ fn build_graph(model: &Model, masks: &[Option<usize>]) -> Result<GraphProto> {
             .next()
             .ok_or_else(|| Error::Usage(format!("layer '{}' has no output", layer.name())))?;
         let mask_name = |mask: Option<usize>| mask.and_then(|m| mask_names.get(m).cloned().flatten());
-        let input_mask = match reads_mask(layer.class_name()) {
-            true => model.input_masks(call, masks).into_iter().find_map(mask_name),
-            false => None,
+        let input_masks = match reads_mask(layer.class_name()) {
+            true => model.input_masks(call, masks).into_iter().map(mask_name).collect(),
+            false => Vec::new(),
         };
         let mut emitter = Emitter {
             builder: &mut builder,
             params: model.params(),
-            input_mask,
+            input_masks,
             made_mask: None,
         };
         let output = emitter.layer(layer, &inputs, &output_shape)?;

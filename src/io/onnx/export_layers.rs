@@ -61,7 +61,7 @@ impl Emitter<'_> {
                 Ok(self.slice(name, x, &[side(0)], &[shape[0] as i64 - side(1)], &[1]))
             }
             "UpSampling2D" => self.upsample(name, config, x, shape),
-            "GlobalAveragePooling1D" => Ok(match self.input_mask.clone() {
+            "GlobalAveragePooling1D" => Ok(match self.input_mask(0) {
                 Some(mask) => self.masked_mean(name, x, &mask),
                 None => self.builder.op(
                     name,

@@ -16,11 +16,11 @@ use serde_json::Value;
 /// The layers whose output may carry a new mask that the graph computes.
 const MASK_SOURCES: &[&str] = &["Masking", "Embedding"];
 
-/// The layers that read their input's mask and whose reading the export writes.
-const MASK_READERS: &[&str] = &["SimpleRNN", "LSTM", "GRU", "Bidirectional", "GlobalAveragePooling1D"];
+/// The layers of one input that read its mask.
+const SEQUENCE_READERS: &[&str] = &["SimpleRNN", "LSTM", "GRU", "Bidirectional", "GlobalAveragePooling1D"];
 
-/// The layers that read a mask the export cannot write yet: attention over padded steps.
-const UNWRITTEN_READERS: &[&str] = &["MultiHeadAttention", "Attention", "AdditiveAttention"];
+/// The attention layers, which read the masks of their query, value and key.
+const ATTENTION_READERS: &[&str] = &["MultiHeadAttention", "Attention", "AdditiveAttention"];
 
 /// Why a call of `layer` cannot be exported given the masks of its inputs and of its output
 /// (indices among a pass's distinct masks), or `None` when it can.
@@ -31,21 +31,74 @@ pub(super) fn mask_refusal(layer: &dyn Layer, inputs: &[Option<usize>], output: 
         return Some(": computes a sequence mask that ONNX export cannot write".into());
     }
     let masked = inputs.iter().any(Option::is_some);
-    if masked && UNWRITTEN_READERS.contains(&class) {
-        return Some(": attention over masked (padded) steps, which ONNX export does not write yet".into());
-    }
-    if masked && MASK_READERS.contains(&class) && inputs.len() != 1 {
+    if masked && SEQUENCE_READERS.contains(&class) && inputs.len() != 1 {
         return Some(": a masked sequence with more than one input".into());
     }
     None
 }
 
-/// Whether `class` reads its input's mask (and the export writes that reading).
+/// Whether `class` reads its inputs' masks.
 pub(super) fn reads_mask(class: &str) -> bool {
-    MASK_READERS.contains(&class)
+    SEQUENCE_READERS.contains(&class) || ATTENTION_READERS.contains(&class)
 }
 
 impl Emitter<'_> {
+    /// The mask of input `index` of the call, if it has one.
+    pub(super) fn input_mask(&self, index: usize) -> Option<String> {
+        self.input_masks.get(index).cloned().flatten()
+    }
+
+    /// Where attention may look, `(N, Tq or 1, Tk)` ones and zeros: the product of the query's
+    /// mask over rows (`rows`), the value's and key's over columns (`columns`) and, when
+    /// `causal` gives `(Tq, Tk)`, the keys up to each query step. `None` without any mask
+    /// (causality alone stays the exporters' added penalty).
+    pub(super) fn attention_allowed(
+        &mut self,
+        name: &str,
+        rows: Option<&str>,
+        columns: &[String],
+        causal: Option<(usize, usize)>,
+    ) -> Option<String> {
+        if rows.is_none() && columns.is_empty() {
+            return None;
+        }
+        let column_axis = self.builder.int64s(format!("{name}/column_axis"), &[1]);
+        let mut parts: Vec<String> = columns
+            .iter()
+            .map(|mask| self.builder.op(name, "Unsqueeze", &[mask, &column_axis], vec![]))
+            .collect();
+        if let Some(rows) = rows {
+            let row_axis = self.builder.int64s(format!("{name}/row_axis"), &[-1]);
+            parts.push(self.builder.op(name, "Unsqueeze", &[rows, &row_axis], vec![]));
+        }
+        if let Some((tq, tk)) = causal {
+            let seen: Vec<f32> = (0..tq * tk).map(|p| f32::from(p % tk <= p / tk)).collect();
+            parts.push(self.builder.floats(format!("{name}/causal_allowed"), &[tq, tk], &seen));
+        }
+        let mut allowed = parts[0].clone();
+        for part in &parts[1..] {
+            allowed = self.builder.op(name, "Mul", &[&allowed, part], vec![]);
+        }
+        Some(allowed)
+    }
+
+    /// `scores` where `allowed` (broadcast to them) is 1, `masked` elsewhere: strata's masked
+    /// scores are replaced, so a row with nothing allowed is uniform, as in Keras.
+    pub(super) fn replace_masked(&mut self, name: &str, scores: &str, allowed: &str, masked: f32) -> String {
+        let allowed = self.builder.op(name, "Cast", &[allowed], vec![int("to", BOOL as i64)]);
+        let masked = self.builder.floats(format!("{name}/masked_score"), &[], &[masked]);
+        self.builder.op(name, "Where", &[&allowed, scores, &masked], vec![])
+    }
+
+    /// `y (N, Tq, C)` with the rows of the query's masked steps zeroed (`Attention`,
+    /// `AdditiveAttention`), or `y` itself when the query has no mask.
+    pub(super) fn zero_masked_rows(&mut self, name: &str, y: String) -> String {
+        let Some(rows) = self.input_mask(0) else { return y };
+        let axis = self.builder.int64s(format!("{name}/row_axis"), &[-1]);
+        let rows = self.builder.op(name, "Unsqueeze", &[&rows, &axis], vec![]);
+        self.builder.op(name, "Mul", &[&y, &rows], vec![])
+    }
+
     /// Masking: the mask `(N, T)` (1 where any feature differs from `mask_value`) and the input
     /// times it; the mask goes to `made_mask`.
     pub(super) fn masking(&mut self, name: &str, config: &Value, x: &str) -> String {

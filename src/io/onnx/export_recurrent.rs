@@ -129,7 +129,7 @@ impl Emitter<'_> {
             attributes.push(int("linear_before_reset", 1));
         }
         let sequences = config["return_sequences"].as_bool().unwrap_or(false);
-        if let Some(mask) = self.input_mask.clone() {
+        if let Some(mask) = self.input_mask(0) {
             let run = MaskedRun {
                 op,
                 operands: &operands,

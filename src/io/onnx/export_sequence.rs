@@ -168,11 +168,23 @@ impl Emitter<'_> {
         let scale = self.builder.floats(format!("{name}/scale"), &[dim, 1], &scale);
         let scores = self.builder.op(name, "MatMul", &[&pairs, &scale], vec![]);
         let mut scores = self.reshape(name, "scores", &scores, &[-1, tq as i64, tv as i64]);
-        if config["use_causal_mask"].as_bool().unwrap_or(false) {
-            scores = self.causal(name, &scores, tq, tv);
+        let causal = config["use_causal_mask"].as_bool().unwrap_or(false);
+        // One penalty for a score masked either way (the value's padding, causality), added.
+        let columns: Vec<String> = self.input_mask(1).into_iter().collect();
+        match self.attention_allowed(name, None, &columns, causal.then_some((tq, tv))) {
+            Some(allowed) => {
+                let one = self.builder.floats(format!("{name}/one"), &[], &[1.0]);
+                let masked = self.builder.op(name, "Sub", &[&allowed, &one], vec![]);
+                let size = self.builder.floats(format!("{name}/penalty"), &[], &[-MASKED]);
+                let penalty = self.builder.op(name, "Mul", &[&masked, &size], vec![]);
+                scores = self.builder.op(name, "Add", &[&scores, &penalty], vec![]);
+            }
+            None if causal => scores = self.causal(name, &scores, tq, tv),
+            None => {}
         }
         let probabilities = self.builder.op(name, "Softmax", &[&scores], vec![int("axis", -1)]);
-        Ok(self.builder.op(name, "MatMul", &[&probabilities, &value.0], vec![]))
+        let attended = self.builder.op(name, "MatMul", &[&probabilities, &value.0], vec![]);
+        Ok(self.zero_masked_rows(name, attended))
     }
 
     /// Normalization: `(x − mean) / max(√variance, ε)`, or with `invert` `mean + x·max(...)`;
@@ -241,7 +253,11 @@ impl Emitter<'_> {
             scale: (1.0 / (key_dim as f64).sqrt()) as f32,
             causal: config["use_causal_mask"].as_bool().unwrap_or(false),
         };
-        let merged = self.heads_attention(name, &q, &k, &v, &core);
+        // Keras's combined mask: the query's over rows, the value's and key's over columns.
+        let columns: Vec<String> = (1..inputs.len()).filter_map(|i| self.input_mask(i)).collect();
+        let causal = core.causal.then_some((tq as usize, tk as usize));
+        let allowed = self.attention_allowed(name, self.input_mask(0).as_deref(), &columns, causal);
+        let merged = self.heads_attention(name, (&q, &k, &v), &core, allowed.as_deref());
         self.projection(layer, 3, use_bias, &merged)
     }
 
@@ -273,12 +289,19 @@ impl Emitter<'_> {
                 .map_or((1.0 / (key_dim as f64).sqrt()) as f32, |s| s as f32),
             causal: config["use_causal_mask"].as_bool().unwrap_or(false),
         };
-        Ok(self.heads_attention(layer.name(), &query.0, &key.0, &value.0, &core))
+        Ok(self.heads_attention(layer.name(), (&query.0, &key.0, &value.0), &core, None))
     }
 
     /// Scaled dot-product attention of projected `q`, `k`, `v` `(N, T, heads·dim)`: the heads
     /// split, `softmax(q·kᵀ·scale)·v` per head, the heads merged `(N, Tq, heads·value_dim)`.
-    fn heads_attention(&mut self, name: &str, q: &str, k: &str, v: &str, core: &AttentionCore) -> String {
+    /// `allowed`: where the masks (and causality) let each query look, `(N, Tq or 1, Tk)`.
+    fn heads_attention(
+        &mut self,
+        name: &str,
+        (q, k, v): (&str, &str, &str),
+        core: &AttentionCore,
+        allowed: Option<&str>,
+    ) -> String {
         let AttentionCore {
             heads,
             key_dim,
@@ -297,7 +320,11 @@ impl Emitter<'_> {
         let products = self.builder.op(name, "MatMul", &[&q, &k], vec![]);
         let scale = self.builder.floats(format!("{name}/scale"), &[], &[scale]);
         let mut scores = self.builder.op(name, "Mul", &[&products, &scale], vec![]);
-        if causal {
+        if let Some(allowed) = allowed {
+            let head_axis = self.builder.int64s(format!("{name}/head_axis"), &[1]);
+            let allowed = self.builder.op(name, "Unsqueeze", &[allowed, &head_axis], vec![]);
+            scores = self.replace_masked(name, &scores, &allowed, MASKED);
+        } else if causal {
             scores = self.causal(name, &scores, tq as usize, tk as usize);
         }
         let probabilities = self.builder.op(name, "Softmax", &[&scores], vec![int("axis", -1)]);
@@ -326,11 +353,18 @@ impl Emitter<'_> {
         }
         let keys = self.builder.transpose(name, &key.0, &[0, 2, 1]);
         let mut scores = self.builder.op(name, "MatMul", &[&q, &keys], vec![]);
-        if config["use_causal_mask"].as_bool().unwrap_or(false) {
-            scores = self.causal(name, &scores, query.1[0], key.1[0]);
+        let causal = config["use_causal_mask"].as_bool().unwrap_or(false);
+        let steps = (query.1[0], key.1[0]);
+        // Keras masks the value's padded steps; the query's padded rows are zeroed below.
+        let columns: Vec<String> = self.input_mask(1).into_iter().collect();
+        match self.attention_allowed(name, None, &columns, causal.then_some(steps)) {
+            Some(allowed) => scores = self.replace_masked(name, &scores, &allowed, MASKED),
+            None if causal => scores = self.causal(name, &scores, steps.0, steps.1),
+            None => {}
         }
         let probabilities = self.builder.op(name, "Softmax", &[&scores], vec![int("axis", -1)]);
-        Ok(self.builder.op(name, "MatMul", &[&probabilities, &value.0], vec![]))
+        let attended = self.builder.op(name, "MatMul", &[&probabilities, &value.0], vec![]);
+        Ok(self.zero_masked_rows(name, attended))
     }
 
     /// `scores (…, Tq, Tk)` with the pairs above the diagonal pushed to [`MASKED`].

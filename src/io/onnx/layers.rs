@@ -19,9 +19,9 @@ const SELU_SCALE: f32 = 1.050_701;
 pub(super) struct Emitter<'a> {
     pub(super) builder: &'a mut GraphBuilder,
     pub(super) params: &'a ParamStore,
-    /// The mask `(N, T)` of the call's input, for the layers that read one (see
-    /// `export_masks.rs`).
-    pub(super) input_mask: Option<String>,
+    /// The mask `(N, T)` of each of the call's inputs, for the layers that read one (see
+    /// `export_masks.rs`); empty for the others.
+    pub(super) input_masks: Vec<Option<String>>,
     /// The mask a source layer (`Masking`, `Embedding` with `mask_zero`) made for its output.
     pub(super) made_mask: Option<String>,
 }
