@@ -264,32 +264,36 @@ fn unsupported_layers_are_listed_all_at_once() {
 /// `examples/onnx_parity`'s `masked`); an unmasked one stays one operator.
 #[test]
 fn masked_sequences_are_written_step_by_step() {
-    let tokens = Input::node(&[7]);
-    let x = Embedding::new(10, 3).mask_zero(true).call(&tokens).unwrap();
-    let x = LSTM::new(4).return_sequences(true).call(&x).unwrap();
-    let outputs = GlobalAveragePooling1D::new().call(&x).unwrap();
-    let mut model = Model::functional(&tokens, &outputs).unwrap();
-    model.build(&[7]).unwrap();
-    let proto = strata::io::onnx::to_onnx(&model).unwrap();
-    let ops = op_types(&proto);
-    let count = |op: &str| ops.iter().filter(|&&o| o == op).count();
-    assert_eq!(count("LSTM"), 7, "{ops:?}");
-    assert_eq!(count("Where"), 14, "{ops:?}");
-    assert_eq!(count("Split"), 2, "{ops:?}");
-    assert_eq!(count("ReduceMean"), 0, "{ops:?}");
-    assert_eq!(count("Reciprocal"), 1, "{ops:?}");
-
+    // The ops of Embedding → LSTM over the steps → GlobalAveragePooling1D, with or without the
+    // mask, and how many of each.
+    let ops_of = |mask_zero: bool| {
+        let tokens = Input::node(&[7]);
+        let x = Embedding::new(10, 3).mask_zero(mask_zero).call(&tokens).unwrap();
+        let x = LSTM::new(4).return_sequences(true).call(&x).unwrap();
+        let outputs = GlobalAveragePooling1D::new().call(&x).unwrap();
+        let mut model = Model::functional(&tokens, &outputs).unwrap();
+        model.build(&[7]).unwrap();
+        let proto = strata::io::onnx::to_onnx(&model).unwrap();
+        let ops: Vec<String> = op_types(&proto).iter().map(|o| o.to_string()).collect();
+        move |op: &str| (ops.iter().filter(|o| *o == op).count(), format!("{ops:?}"))
+    };
+    let masked = ops_of(true);
+    for (op, count) in [
+        ("LSTM", 7),
+        ("Where", 14),
+        ("Split", 2),
+        ("ReduceMean", 0),
+        ("Reciprocal", 1),
+    ] {
+        let (found, ops) = masked(op);
+        assert_eq!(found, count, "{op}: {ops}");
+    }
     // Without the mask: one LSTM over the sequence, a plain mean.
-    let tokens = Input::node(&[7]);
-    let x = Embedding::new(10, 3).call(&tokens).unwrap();
-    let x = LSTM::new(4).return_sequences(true).call(&x).unwrap();
-    let outputs = GlobalAveragePooling1D::new().call(&x).unwrap();
-    let mut model = Model::functional(&tokens, &outputs).unwrap();
-    model.build(&[7]).unwrap();
-    let proto = strata::io::onnx::to_onnx(&model).unwrap();
-    let ops = op_types(&proto);
-    assert_eq!(ops.iter().filter(|&&o| o == "LSTM").count(), 1, "{ops:?}");
-    assert!(!ops.contains(&"Where") && ops.contains(&"ReduceMean"), "{ops:?}");
+    let plain = ops_of(false);
+    for (op, count) in [("LSTM", 1), ("Where", 0), ("ReduceMean", 1)] {
+        let (found, ops) = plain(op);
+        assert_eq!(found, count, "{op}: {ops}");
+    }
 }
 
 #[test]
