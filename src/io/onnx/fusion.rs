@@ -211,13 +211,7 @@ impl Patterns<'_> {
         if nodes[variance].op_type != "ReduceMean" || self.single_axis(variance)? != axis {
             return None;
         }
-        let shifted = self.only_reader(nodes[variance].output.first()?)?;
-        let v = nodes[variance].output.first()?;
-        let epsilon = self.scalar(&self.other_operand(shifted, v)?)?;
-        let root = self.only_reader(nodes[shifted].output.first()?)?;
-        if nodes[shifted].op_type != "Add" || nodes[root].op_type != "Sqrt" {
-            return None;
-        }
+        let (shifted, epsilon, root) = self.root_of_shifted(nodes[variance].output.first()?)?;
         let s = nodes[root].output.first()?;
         if self.only_reader(s)? != divide || nodes[divide].input != [d.clone(), s.clone()] {
             return None;
@@ -242,11 +236,40 @@ impl Patterns<'_> {
             pattern.push(next);
             last = next;
         }
-        let once = |k: &usize| *k == last || nodes[*k].output.iter().all(|o| self.read_once(o) || o == d);
+        let matched = (pattern, last, inputs);
+        self.normalization("LayerNormalization", matched, (axis, epsilon), Some(d))
+    }
+
+    /// `sqrt(m + ε)` of a mean `m`: the `Add` of a constant ε (its node, ε) and the `Sqrt`
+    /// that alone reads it.
+    fn root_of_shifted(&self, m: &str) -> Option<(usize, f32, usize)> {
+        let nodes = &self.graph.node;
+        let shifted = self.only_reader(m)?;
+        let epsilon = self.scalar(&self.other_operand(shifted, m)?)?;
+        let root = self.only_reader(nodes[shifted].output.first()?)?;
+        if nodes[shifted].op_type != "Add" || nodes[root].op_type != "Sqrt" {
+            return None;
+        }
+        Some((shifted, epsilon, root))
+    }
+
+    /// The normalization node `op_type` replacing the matched `pattern` of nodes (ending in
+    /// `last`, reading `inputs`), when no tensor made inside it is read outside it (but
+    /// `shared`, read twice inside).
+    fn normalization(
+        &self,
+        op_type: &str,
+        (pattern, last, inputs): (Vec<usize>, usize, Vec<String>),
+        settings: (i64, f32),
+        shared: Option<&String>,
+    ) -> Option<LayerNorm> {
+        let nodes = &self.graph.node;
+        let inside = |o: &String| self.read_once(o) || Some(o) == shared;
+        let once = |k: &usize| *k == last || nodes[*k].output.iter().all(inside);
         if !pattern.iter().all(once) {
             return None;
         }
-        let node = normalization_node("LayerNormalization", &nodes[last], inputs, (axis, epsilon))?;
+        let node = normalization_node(op_type, &nodes[last], inputs, settings)?;
         Some(LayerNorm {
             nodes: pattern,
             last,
@@ -271,13 +294,7 @@ impl Patterns<'_> {
             }
             _ => return None,
         };
-        let m = nodes[mean].output.first()?;
-        let shifted = self.only_reader(m)?;
-        let epsilon = self.scalar(&self.other_operand(shifted, m)?)?;
-        let root = self.only_reader(nodes[shifted].output.first()?)?;
-        if nodes[shifted].op_type != "Add" || nodes[root].op_type != "Sqrt" {
-            return None;
-        }
+        let (shifted, epsilon, root) = self.root_of_shifted(nodes[mean].output.first()?)?;
         let s = nodes[root].output.first()?;
         let after = self.only_reader(s)?;
         let mut pattern = vec![square, mean, shifted, root, after];
@@ -319,16 +336,7 @@ impl Patterns<'_> {
             inputs.push(weight);
             last = k;
         }
-        let once = |k: &usize| *k == last || nodes[*k].output.iter().all(|o| self.read_once(o));
-        if !pattern.iter().all(once) {
-            return None;
-        }
-        let node = normalization_node("RMSNormalization", &nodes[last], inputs, (axis, epsilon))?;
-        Some(LayerNorm {
-            nodes: pattern,
-            last,
-            node,
-        })
+        self.normalization("RMSNormalization", (pattern, last, inputs), (axis, epsilon), None)
     }
 
     /// The one axis `ReduceMean` node `k` averages over, keeping it (`keepdims` 1): its `axes`
