@@ -606,3 +606,69 @@ fn random_crop_exports_its_inference_crop() {
         assert_eq!((ints(1), ints(2), ints(3)), (2, 2, 2), "rows and columns sliced");
     }
 }
+
+/// strata's named text models take token ids as floats, which their ONNX files cast to
+/// integers for the `Gather`: import reads that back as an `Embedding` of the model's input, so
+/// each file comes back as a model predicting what the original does.
+#[test]
+fn text_models_come_back_from_their_onnx_files() {
+    for name in ["char_rnn", "imdb_lstm", "char_transformer", "imdb_transformer"] {
+        let mut model = load_model_spec(name).unwrap().with_vocabulary(40).unwrap().model;
+        let steps = model.layers()[0].declared_input_shape().unwrap().to_vec();
+        model.build(&steps).unwrap();
+        exported(&model, name);
+        let mut again = strata::io::load_onnx(scratch(name).join(format!("{name}.onnx"))).unwrap();
+        let shape: Vec<usize> = std::iter::once(2).chain(steps).collect();
+        let count: usize = shape.iter().product();
+        let ids = (0..count).map(|i| ((i * 7) % 40) as f32).collect();
+        let x = Tensor::from_vec(shape, ids).unwrap();
+        let (a, b) = (model.predict(&x, 2).unwrap(), again.predict(&x, 2).unwrap());
+        assert_eq!(a.shape(), b.shape(), "{name}");
+        for (p, q) in a.data().iter().zip(b.data()) {
+            assert!((p - q).abs() < 1e-5, "{name}: {p} vs {q}");
+        }
+    }
+    // A computed tensor cast to integers is still refused, naming the node.
+    let error = strata::io::load_onnx_bytes(&cast_of_computed().encode_to_vec(), "cast.onnx")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("(Cast)") && error.contains("only a model input"),
+        "{error}"
+    );
+}
+
+/// `Relu(x)` cast to int64, then back to float: a cast import refuses.
+fn cast_of_computed() -> ModelProto {
+    let mut model = Sequential::new();
+    model.add(Input::new(&[3])).add(ReLU::new());
+    model.build(&[3]).unwrap();
+    let mut proto = strata::io::onnx::to_onnx(&model).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    let at = graph.node.iter().position(|n| n.op_type == "Relu").unwrap();
+    let relu = graph.node[at].output[0].clone();
+    let cast = |input: &str, output: &str, to: i64| NodeProto {
+        input: vec![input.into()],
+        output: vec![output.into()],
+        name: output.into(),
+        op_type: "Cast".into(),
+        attribute: vec![AttributeProto {
+            name: "to".into(),
+            i: Some(to),
+            r#type: 2,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    for node in &mut graph.node {
+        for input in &mut node.input {
+            if *input == relu {
+                *input = "back".into();
+            }
+        }
+    }
+    graph.node.insert(at + 1, cast(&relu, "ids", 7));
+    graph.node.insert(at + 2, cast("ids", "back", 1));
+    proto
+}

@@ -564,11 +564,28 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
                 layer: None,
                 ..converter.computed(node, 0)?
             })),
+            // Token ids a model takes as floats (as strata's exports take them), cast for a
+            // `Gather`: strata's Embedding reads the floats themselves.
+            INT64 | INT32 if is_model_input(converter, &converter.computed(node, 0)?) => {
+                Ok(Tensor::Computed(Computed {
+                    layer: None,
+                    ..converter.computed(node, 0)?
+                }))
+            }
             other => Err(format!(
-                "casting a computed tensor to data type {other} is not supported"
+                "casting a computed tensor to data type {other} is not supported (integers: only a model input, \
+                 as token ids)"
             )),
         },
         _ => Err("reads a computed tensor where strata needs constants".into()),
+    }
+}
+
+/// Whether `x` is a graph input as it came in (its `InputLayer`'s output).
+fn is_model_input(converter: &Converter, x: &Computed) -> bool {
+    match x.source {
+        Source::ModelInput(_) => true,
+        Source::Output(k) => converter.layers.get(k).is_some_and(|l| l.class == "InputLayer"),
     }
 }
 
