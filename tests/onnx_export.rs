@@ -672,3 +672,28 @@ fn cast_of_computed() -> ModelProto {
     graph.node.insert(at + 2, cast("ids", "back", 1));
     proto
 }
+
+/// An image model's file holds its input channels-last, as strata takes it, and the
+/// preprocessing before the first convolution (Rescaling, Normalization, ZeroPadding2D) works
+/// on it there, before the `Transpose` to channels-first, as tf2onnx writes Keras models: import
+/// reads such an input as channels-last and the model comes back predicting the same.
+#[test]
+fn preprocessing_before_the_first_transpose_comes_back() {
+    let inputs = Input::node(&[9, 7, 3]);
+    let x = Rescaling::new(0.5).offset(vec![0.1, -0.2, 0.3]).call(&inputs).unwrap();
+    let x = strata::layers::Normalization::with_statistics(vec![0.2, 0.1, -0.1], vec![2.0, 0.5, 1.5])
+        .call(&x)
+        .unwrap();
+    let x = ZeroPadding2D::new(((1, 0), (2, 1))).call(&x).unwrap();
+    let x = Conv2D::new(4, 3).activation("relu").call(&x).unwrap();
+    let x = Flatten::new().call(&x).unwrap();
+    let outputs = Dense::new(3).call(&x).unwrap();
+    let mut model = Model::functional(&inputs, &outputs).unwrap();
+    model.build(&[9, 7, 3]).unwrap();
+    let proto = exported(&model, "channels_last_preprocessing");
+    let ops = op_types(&proto);
+    let first_transpose = ops.iter().position(|&o| o == "Transpose").unwrap();
+    assert!(ops[..first_transpose].contains(&"Pad"), "{ops:?}");
+    let y = assert_imported_back_agrees(&mut model, "channels_last_preprocessing", &[2, 9, 7, 3]);
+    assert_eq!(y.shape(), &[2, 3]);
+}

@@ -454,22 +454,81 @@ fn convolved_sequences(graph: &GraphProto) -> HashSet<&str> {
 /// node that reads them is a `Transpose` to channels-first (`perm` 0, 3, 1, 2), as tf2onnx
 /// writes a Keras model's NHWC input. Strata takes those as they are.
 fn channels_last_images(graph: &GraphProto) -> HashSet<&str> {
-    let to_channels_first = |n: &NodeProto| {
-        n.op_type == "Transpose" && n.attribute.iter().any(|a| a.name == "perm" && a.ints == [0, 3, 1, 2])
-    };
+    let constants: HashSet<&str> = graph
+        .initializer
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(
+            graph
+                .node
+                .iter()
+                .filter(|n| n.op_type == "Constant")
+                .flat_map(|n| n.output.iter().map(String::as_str)),
+        )
+        .collect();
+    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let mut reached = HashMap::new();
     graph
         .input
         .iter()
         .map(|i| i.name.as_str())
-        .filter(|&name| {
-            let mut readers = graph
-                .node
-                .iter()
-                .filter(|n| n.input.iter().any(|i| i == name))
-                .peekable();
-            readers.peek().is_some() && readers.all(&to_channels_first)
-        })
+        .filter(|&name| reaches_channels_first(graph, (&constants, &outputs), (name, 0), &mut reached))
         .collect()
+}
+
+/// How many elementwise operators an image may pass before its `Transpose` to channels-first.
+const PREPROCESSING_DEPTH: usize = 32;
+
+/// The elementwise operators an image may pass through (with constant operands, such as
+/// Keras's `Rescaling`, `Normalization` and `ZeroPadding2D`, which tf2onnx and strata write
+/// before the first `Transpose`) on its way to channels-first.
+const ELEMENTWISE: &[&str] = &[
+    "Mul", "Add", "Sub", "Div", "Relu", "Clip", "Sigmoid", "Tanh", "Identity", "Pad",
+];
+
+/// Whether every reader of tensor `name` is a `Transpose` to channels-first (perm 0, 3, 1, 2),
+/// or an elementwise operator on it and constants whose output is read the same way; never
+/// when the tensor is a graph output, or `depth` (the operators passed) reaches
+/// [`PREPROCESSING_DEPTH`]. `reached` keeps the answers given (each tensor is looked at once,
+/// so a hostile graph costs its size, and its depth is bounded).
+fn reaches_channels_first<'g>(
+    graph: &'g GraphProto,
+    (constants, outputs): (&HashSet<&str>, &HashSet<&str>),
+    (name, depth): (&'g str, usize),
+    reached: &mut HashMap<&'g str, bool>,
+) -> bool {
+    if let Some(&known) = reached.get(name) {
+        return known;
+    }
+    if depth >= PREPROCESSING_DEPTH {
+        return false;
+    }
+    // Set first: a cycle reads as "no".
+    reached.insert(name, false);
+    let to_channels_first = |n: &NodeProto| {
+        n.op_type == "Transpose" && n.attribute.iter().any(|a| a.name == "perm" && a.ints == [0, 3, 1, 2])
+    };
+    let readers: Vec<&NodeProto> = graph
+        .node
+        .iter()
+        .filter(|n| n.input.iter().any(|i| i == name))
+        .collect();
+    let mut answer = !readers.is_empty() && !outputs.contains(name);
+    for node in readers {
+        if !answer {
+            break;
+        }
+        answer = to_channels_first(node)
+            || ELEMENTWISE.contains(&node.op_type.as_str())
+                && node
+                    .input
+                    .iter()
+                    .all(|i| i == name || i.is_empty() || constants.contains(i.as_str()))
+                && node.output.len() == 1
+                && reaches_channels_first(graph, (constants, outputs), (&node.output[0], depth + 1), reached);
+    }
+    reached.insert(name, answer);
+    answer
 }
 
 /// One node's result.

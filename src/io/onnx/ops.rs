@@ -848,6 +848,9 @@ impl Converter {
         if sequence.shape.len() == 2 && mode == "constant" && value == 0.0 {
             return self.pad_sequence(node, sequence, &pads);
         }
+        if sequence.axes == [0, 1, 2] && sequence.order.is_none() && mode == "constant" && value == 0.0 {
+            return self.pad_channels_last(node, sequence, &pads);
+        }
         let x = self.image(node, 0)?;
         if mode != "constant" || value != 0.0 || pads.len() != 8 {
             return Err(format!(
@@ -870,6 +873,31 @@ impl Converter {
         ]);
         let (y, _) = self.pad_explicitly(node, x, &padding)?;
         Ok(Tensor::Computed(y))
+    }
+
+    /// `Pad` with zeros of an image ONNX holds channels-last, `(N, H, W, C)` as strata does
+    /// (tf2onnx's and strata's exports before their first `Transpose`): a `ZeroPadding2D`.
+    fn pad_channels_last(&mut self, node: &Node, x: Computed, pads: &[i64]) -> Result<Tensor, String> {
+        let [0, top, left, 0, 0, bottom, right, 0] = *pads else {
+            return Err(format!(
+                "pads {pads:?}: strata pads a channels-last image's height and width only"
+            ));
+        };
+        let sides = [top, left, bottom, right];
+        if sides.iter().any(|&p| !(0..=1 << 20).contains(&p)) {
+            return Err(format!("pads {pads:?}: strata pads by sizes from 0 to 2^20"));
+        }
+        let config = json!({ "padding": [[top, bottom], [left, right]] });
+        let (source, _, layer) = self.add_layer(node.proto, "", "ZeroPadding2D", config, &[&x], vec![])?;
+        let mut shape = x.shape.clone();
+        shape[0] += (top + bottom) as usize;
+        shape[1] += (left + right) as usize;
+        Ok(Tensor::Computed(Computed {
+            source,
+            shape,
+            layer: Some(layer),
+            ..x
+        }))
     }
 
     /// `Pad` with zeros of a sequence's steps: batch-first `(N, steps, features)` or a 1-D
