@@ -1472,3 +1472,15 @@ fn constant_attention_masks_are_read_when_causal_and_refused_otherwise() {
         "{error}"
     );
 }
+
+/// `torch.onnx.export(model, (x,), path)` with one example and no dynamic axes fixes the batch
+/// size to 1: the MLP's Flatten is a Reshape to `[1, 36]` (a per-sample flatten, not rows of
+/// the batch), and the LSTM's output is merged with its one direction by a Reshape to
+/// `[steps, 1, width]` (the 1 being the batch). Both read as at any batch size.
+#[test]
+fn models_exported_at_a_fixed_batch_of_one_match_onnx_runtime() {
+    for (name, params) in [("mlp_static_batch", 414), ("lstm_classifier_static_batch", 2647)] {
+        let model = check_parity(&fixture(""), name, 1e-5);
+        assert_eq!(model.count_params(), params, "{name}");
+    }
+}

@@ -289,6 +289,18 @@ class Activations(nn.Module):
         return F.log_softmax(self.head(x), dim=1)
 
 
+class Mlp(nn.Module):
+    """The classic MNIST MLP of PyTorch's tutorials: a grey image flattened into two Linear
+    layers (exported at a fixed batch size of 1, its Flatten is a Reshape to [1, features])."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(36, 10), nn.ReLU(), nn.Linear(10, 4))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
 class LstmClassifier(nn.Module):
     """A text classifier as PyTorch tutorials write it: token embeddings, a two-layer LSTM
     (batch_first), the last step's output, a linear head."""
@@ -680,6 +692,11 @@ def main():
         "recurrent_states": lambda: export(RecurrentStates(), (2, 6, 5), folder, "recurrent_states"),
         "activations": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations"),
         "activations_dynamo": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_dynamo", dynamo=True),
+        "mlp_static_batch": lambda: export(Mlp(), (1, 1, 6, 6), folder, "mlp_static_batch", dynamo=True,
+                                           static_batch=True),
+        "lstm_classifier_static_batch": lambda: export(LstmClassifier(), (1, 9), folder,
+                                                       "lstm_classifier_static_batch", dynamo=True, tokens=50,
+                                                       static_batch=True),
         "activations_opset20": lambda: export(Activations(), (2, 3, 8, 8), folder, "activations_opset20", dynamo=True,
                                               opset=20),
     }

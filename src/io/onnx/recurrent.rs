@@ -132,7 +132,11 @@ impl Converter {
                     return Ok(Tensor::StepsFlat(merged));
                 }
                 // A 0 copies the input's size there: the batch's only when it is axis 1.
-                let batch = |b: i64| matches!(b, BATCH | -1) || b == 0 && t.batch_first_of_two;
+                let batch = |b: i64| {
+                    matches!(b, BATCH | -1)
+                        || b == 0 && t.batch_first_of_two
+                        || self.static_batch.is_some_and(|n| n as i64 == b)
+                };
                 matches!(target.as_slice(), [s, b, f] if (*s == shape[0] || *s == 0)
                     && batch(*b) && (*f == features || *f == -1 && *b != -1))
             }

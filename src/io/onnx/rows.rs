@@ -63,7 +63,7 @@ impl Converter {
 
     /// When `Reshape` to `target` flattens `x` (held in ONNX's order) into rows of its
     /// trailing axes, `[-1, features]` or the batch size times the leading axes' sizes in place
-    /// of the -1: how many leading axes make the rows (at least one).
+    /// of the -1: how many leading axes make the rows (at least one, of more than one value).
     fn rows_of(&self, x: &Computed, target: &Constant) -> Option<usize> {
         let Values::Int(target) = &target.values else {
             return None;
@@ -74,9 +74,12 @@ impl Converter {
         if !x.same_order() {
             return None;
         }
+        // Leading axes of one value in all make one row per sample: a plain per-sample reshape
+        // (a Flatten at a fixed batch size of 1, `[1, features]`), not rows.
         (1..x.shape.len()).rev().find(|&leading| {
             let trailing: usize = x.shape[leading..].iter().product();
-            trailing as i64 == features && self.is_batch_times(rows, x.shape[..leading].iter().product())
+            let per_sample: usize = x.shape[..leading].iter().product();
+            per_sample > 1 && trailing as i64 == features && self.is_batch_times(rows, per_sample)
         })
     }
 
