@@ -89,6 +89,14 @@ fn masking_advanced_activations_and_sequence_pooling_match_keras() {
     assert_matches_keras("masked_sequence_layers");
 }
 
+/// `Embedding(mask_zero=True)`'s mask through Activation, ReLU and BatchNormalization, which
+/// Keras passes it through, to a GRU and to self-attention and its mask-aware mean, on ids
+/// padded in front, at the end and inside.
+#[test]
+fn masks_through_keras_passing_layers_match_keras() {
+    assert_matches_keras("masked_through_layers");
+}
+
 /// `Masking` in a functional model: Keras 3 writes its mask as `not_equal` and `any`
 /// operations handed to each call as `mask=`; strata's own mask takes their place. An LSTM, its
 /// mask-aware mean and a GRU read it, on inputs with padded steps at the end and inside. The

@@ -268,6 +268,16 @@ def functional_masking():
     outputs = layers.Dense(2, activation="softmax")(layers.Concatenate()([pooled, last]))
     yield "masked_functional", keras.Model(inputs, outputs, name="masked_functional"), None
 
+    # Embedding(mask_zero=True)'s mask through the layers Keras passes it on (Activation, ReLU,
+    # BatchNormalization), read by a GRU and by self-attention with its mask-aware mean.
+    ids = keras.Input((9,))
+    x = layers.Embedding(6, 4, mask_zero=True)(ids)
+    x = layers.BatchNormalization()(layers.ReLU()(layers.Activation("tanh")(x)))
+    last = layers.GRU(3)(x)
+    attended = layers.GlobalAveragePooling1D()(layers.MultiHeadAttention(2, 2)(x, x))
+    outputs = layers.Dense(2)(layers.Concatenate()([last, attended]))
+    yield "masked_through_layers", keras.Model(ids, outputs, name="masked_through_layers"), None
+
 
 def main(only=None):
     """Writes every fixture, or only those named on the command line (the others' random
@@ -291,9 +301,14 @@ def main(only=None):
                 "inputs": [{"shape": list(x.shape), "values": [float(v) for v in x.ravel()]} for x in xs],
                 "outputs": [{"shape": list(y.shape), "values": [float(v) for v in y.ravel()]} for y in ys],
             }
-        elif isinstance(model.layers[0], layers.Embedding):
+        elif isinstance(model.layers[0], layers.Embedding) or name == "masked_through_layers":
             steps = [7 if d is None else d for d in model.input_shape[1:]]
-            x = rng.integers(0, model.layers[0].input_dim, (3, *steps)).astype("float32")
+            embedding = next(layer for layer in model.layers if isinstance(layer, layers.Embedding))
+            x = rng.integers(0, embedding.input_dim, (3, *steps)).astype("float32")
+            if name == "masked_through_layers":
+                # Padding in front of one sample, at the end of another.
+                x[0, :3] = 0.0
+                x[1, -2:] = 0.0
             y = model.predict(x, verbose=0)
             fixture = {
                 "input_shape": list(x.shape),
