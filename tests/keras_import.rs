@@ -97,6 +97,15 @@ fn masks_through_keras_passing_layers_match_keras() {
     assert_matches_keras("masked_through_layers");
 }
 
+/// Masks joined as Keras 3's merges join them: `Add` of two masks (a step is real where either
+/// is), of a masked and an unmasked input (no mask), `Concatenate` along the features with an
+/// unmasked input (every step real) and along the steps (the masks side by side), each read by
+/// a recurrent layer.
+#[test]
+fn merged_masks_match_keras() {
+    assert_matches_keras("masked_merges");
+}
+
 /// `Masking` in a functional model: Keras 3 writes its mask as `not_equal` and `any`
 /// operations handed to each call as `mask=`; strata's own mask takes their place. An LSTM, its
 /// mask-aware mean and a GRU read it, on inputs with padded steps at the end and inside. The

@@ -278,6 +278,19 @@ def functional_masking():
     outputs = layers.Dense(2)(layers.Concatenate()([last, attended]))
     yield "masked_through_layers", keras.Model(ids, outputs, name="masked_through_layers"), None
 
+    # Merged masks, as Keras 3 joins them: Add of two masks (a step is real where either is),
+    # Add of a masked and an unmasked input (no mask), Concatenate along the features with an
+    # unmasked input (every step real) and along the steps (the masks side by side).
+    steps = keras.Input((6, 3))
+    zero = layers.Masking(0.0)(steps)
+    half = layers.Masking(0.5)(steps)
+    either = layers.LSTM(2)(layers.Add()([zero, half]))
+    mixed = layers.GRU(2)(layers.Add()([zero, layers.Dense(3)(steps)]))
+    features = layers.SimpleRNN(2)(layers.Concatenate()([zero, layers.Dense(2)(steps)]))
+    joined = layers.LSTM(2)(layers.Concatenate(axis=1)([zero, half]))
+    outputs = layers.Concatenate()([either, mixed, features, joined])
+    yield "masked_merges", keras.Model(steps, outputs, name="masked_merges"), None
+
 
 def main(only=None):
     """Writes every fixture, or only those named on the command line (the others' random
@@ -322,6 +335,10 @@ def main(only=None):
                 # Padded steps (every feature 0) at the end of one sample and inside another.
                 x[0, 4:, :] = 0.0
                 x[2, 1, :] = 0.0
+                if name == "masked_merges":
+                    # Steps Masking(0.5) masks.
+                    x[1, 2, :] = 0.5
+                    x[2, 4:, :] = 0.5
             y = model.predict(x, verbose=0)
             fixture = {
                 "input_shape": list(x.shape),

@@ -5,8 +5,9 @@
 //! other operation stays as it is and is reported as unsupported, by name.
 //!
 //! Keras 3 also records how it computed a mask passed to a layer as `mask=` (`not_equal(ids, 0)`
-//! for `Embedding(mask_zero=True)`, `logical_or` where a merge combines masks, `convert_to_tensor`
-//! where an attention layer passes its query's mask on). strata carries
+//! for `Embedding(mask_zero=True)`, `logical_or` where a merge combines masks, `any` of a
+//! `concatenate` of them where a `Concatenate` layer does, `convert_to_tensor` where an attention
+//! layer passes its query's mask on). strata carries
 //! masks along with the tensors instead (Embedding, merges, Dense, LayerNormalization and
 //! attention pass them on; pooling reads them), so operations used only to make masks are left
 //! out ([`without_mask_operations`]). A `Masking` layer's mask is written as
@@ -20,8 +21,17 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 
 /// Operations Keras writes to compute masks (`ConvertToTensor` where an attention layer hands
-/// its query's mask on).
-const MASK_OPERATIONS: [&str; 4] = ["NotEqual", "LogicalOr", "LogicalAnd", "ConvertToTensor"];
+/// its query's mask on; `ExpandDims`, `ZerosLike` and `OnesLike` where a `Concatenate` layer
+/// joins its inputs' masks).
+const MASK_OPERATIONS: [&str; 7] = [
+    "NotEqual",
+    "LogicalOr",
+    "LogicalAnd",
+    "ConvertToTensor",
+    "ExpandDims",
+    "ZerosLike",
+    "OnesLike",
+];
 
 /// Whether an operation class is one Keras writes to compute masks.
 pub(super) fn is_mask_operation(class: &str) -> bool {
@@ -90,9 +100,12 @@ pub(super) fn without_mask_operations(body: &mut Value) {
         .iter()
         .filter(|e| {
             is_operation(e)
-                && e.get("class_name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|c| MASK_OPERATIONS.contains(&c) || (c == "Any" && is_masking_mask(e, entries)))
+                && e.get("class_name").and_then(Value::as_str).is_some_and(|c| match c {
+                    "Any" => is_masking_mask(e, entries) || is_concatenated_mask(e, entries),
+                    // The operation (not the layer) that joins masks in a Concatenate's.
+                    "Concatenate" => true,
+                    _ => MASK_OPERATIONS.contains(&c),
+                })
         })
         .filter_map(name)
         .collect();
@@ -168,6 +181,26 @@ fn is_masking_mask(any: &Value, entries: &[Value]) -> bool {
                 == Some(value)
             && only_call_args(masking).is_some_and(|args| matches!(args, [input] if history(input) == x))
     })
+}
+
+/// Whether `any` (an `Any` operation) is a `Concatenate` layer's mask as Keras 3 writes it:
+/// `any(concatenate(masks, axis), axis=-1)` of its inputs' masks (ones for an unmasked one),
+/// which strata's `Concatenate` computes itself.
+fn is_concatenated_mask(any: &Value, entries: &[Value]) -> bool {
+    let config = any.get("config").unwrap_or(&Value::Null);
+    let last_axis = config.get("axis").and_then(Value::as_i64) == Some(-1);
+    if !last_axis || config.get("keepdims").and_then(Value::as_bool).unwrap_or(false) {
+        return false;
+    }
+    let Some([joined]) = only_call_args(any) else {
+        return false;
+    };
+    let made_by = history(joined).and_then(|h| h.first()?.as_str()).and_then(|name| {
+        entries
+            .iter()
+            .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+    });
+    made_by.is_some_and(|e| is_operation(e) && e.get("class_name").and_then(Value::as_str) == Some("Concatenate"))
 }
 
 /// The positional arguments of an entry called once, without keyword arguments.

@@ -210,6 +210,63 @@ fn concatenation_axis(config: &serde_json::Value) -> Result<isize> {
 
 layer_builders!(Merge);
 
+impl Merge {
+    /// The output's mask as Keras 3 computes it from the inputs' (`(N, T)`, 1 for a real
+    /// step). `Add` and the other elementwise merges: none unless every input has one, then a
+    /// step is real where any input's is (the very mask when they share it, as a residual
+    /// branch does). `Concatenate` of sequences: none unless some input has one; along the
+    /// features a step is real where any input's is (an input without a mask counts as all
+    /// real), along the steps the masks are concatenated (ones for an input without one).
+    fn merged_mask(&self, graph: &mut Graph, inputs: &[Var]) -> Result<Option<Var>> {
+        let masks: Vec<Option<Var>> = inputs.iter().map(|&v| graph.mask(v)).collect();
+        let Kind::Concatenate(_) = self.kind else {
+            let Some(masks) = masks.into_iter().collect::<Option<Vec<Var>>>() else {
+                return Ok(None);
+            };
+            return Ok(Some(union(graph, &masks)?));
+        };
+        let rank = graph.shape(inputs[0]).len();
+        if masks.iter().all(Option::is_none) || rank != 3 {
+            return Ok(None);
+        }
+        let steps_of = |graph: &Graph, v: Var| (graph.shape(v)[0], graph.shape(v)[1]);
+        let mut filled = Vec::with_capacity(inputs.len());
+        for (&input, mask) in inputs.iter().zip(masks) {
+            filled.push(match mask {
+                Some(mask) => mask,
+                None => {
+                    let (n, t) = steps_of(graph, input);
+                    graph.constant_with(|ones| {
+                        ones.resize_for(&[n, t]);
+                        ones.data_mut().fill(1.0);
+                    })
+                }
+            });
+        }
+        match self.batched_axis {
+            1 => {
+                let mut joined = filled[0];
+                for &next in &filled[1..] {
+                    joined = graph.concat(joined, next, 1)?;
+                }
+                Ok(Some(joined))
+            }
+            _ => Ok(Some(union(graph, &filled)?)),
+        }
+    }
+}
+
+/// The union of masks of one shape: a step is real where any is (one mask when all are it).
+fn union(graph: &mut Graph, masks: &[Var]) -> Result<Var> {
+    let mut union = masks[0];
+    for &mask in &masks[1..] {
+        if mask != union {
+            union = graph.maximum(union, mask)?;
+        }
+    }
+    Ok(union)
+}
+
 impl Layer for Merge {
     fn class_name(&self) -> &'static str {
         match self.kind {
@@ -265,12 +322,8 @@ impl Layer for Merge {
         if self.kind == Kind::Average {
             out = graph.scale(out, 1.0 / inputs.len() as f32);
         }
-        // Keras joins the inputs' masks; strata's masks come from one Embedding, so the first
-        // masked input's mask is every masked input's (a residual branch keeps its input's).
-        if !matches!(self.kind, Kind::Concatenate(_))
-            && let Some(&masked) = inputs.iter().find(|&&v| graph.mask(v).is_some())
-        {
-            graph.pass_mask(masked, out);
+        if let Some(mask) = self.merged_mask(graph, inputs)? {
+            graph.set_mask(out, mask);
         }
         outputs.push(out);
         Ok(())
