@@ -474,8 +474,9 @@ fn sequence() -> Result<Model> {
 /// 0 is masked there too) read by every recurrent kind in every direction, returning the last
 /// output and every step's, through layers that pass the mask on (Dense, Activation, ReLU,
 /// BatchNormalization, LayerNormalization, Dropout, Add), GlobalAveragePooling1D's mean over
-/// the unmasked steps, and the three attention layers (self-attention, causal, a key of its
-/// own, and a query without a mask).
+/// the unmasked steps, the three attention layers (self-attention, causal, a key of its own,
+/// and a query without a mask), two different masks joined by `Add` and by `Concatenate` along
+/// the steps, and a masked sequence concatenated with an unmasked one both ways.
 fn masked() -> Result<Model> {
     let inputs = Input::node(&[12]);
     let tokens = Embedding::new(6, 4).mask_zero(true).call(&inputs)?;
@@ -522,7 +523,20 @@ fn masked() -> Result<Model> {
     let k = Flatten::new().call(&k)?;
     let l = AdditiveAttention::new().call_many(&[&query, &tokens])?;
     let l = Flatten::new().call(&l)?;
-    let outputs = Concatenate::new(-1).call_many(&[&a, &b, &c, &d, &e, &f, &g, &h, &i, &j, &k, &l])?;
+    // Two different masks joined: their union by Add, side by side along the steps.
+    let threes = Masking::new(3.0).call(&ids)?;
+    let threes = Dense::new(4).call(&threes)?;
+    let m = Add::new().call_many(&[&tokens, &threes])?;
+    let m = LSTM::new(2).call(&m)?;
+    let n = Concatenate::new(1).call_many(&[&tokens, &threes])?;
+    let n = GRU::new(2).call(&n)?;
+    // A masked and an unmasked sequence (`query`) joined: every step real along the features,
+    // ones then the tokens' mask along the steps.
+    let o = Concatenate::new(-1).call_many(&[&tokens, &query])?;
+    let o = LSTM::new(2).call(&o)?;
+    let p = Concatenate::new(1).call_many(&[&query, &tokens])?;
+    let p = GRU::new(2).call(&p)?;
+    let outputs = Concatenate::new(-1).call_many(&[&a, &b, &c, &d, &e, &f, &g, &h, &i, &j, &k, &l, &m, &n, &o, &p])?;
     let outputs = Dense::new(3).call(&outputs)?;
     Model::functional(&inputs, &outputs)
 }

@@ -136,7 +136,25 @@ fn build_graph(model: &Model, masks: &[Option<usize>]) -> Result<GraphProto> {
             made_mask: None,
         };
         let output = emitter.layer(layer, &inputs, &output_shape)?;
-        if let (Some(mask), Some(made)) = (masks.get(call.first_output).copied().flatten(), emitter.made_mask) {
+        let output_mask = masks.get(call.first_output).copied().flatten();
+        let new_mask = output_mask.is_some_and(|m| mask_names.get(m).is_none_or(Option::is_none));
+        if new_mask && emitter.made_mask.is_none() {
+            // A merge joining different masks.
+            let rank = inputs.first().map_or(0, |(_, shape)| shape.len() + 1);
+            let steps: Vec<usize> = inputs
+                .iter()
+                .map(|(_, shape)| shape.first().copied().unwrap_or(0))
+                .collect();
+            emitter.made_mask = emitter.merged_mask(layer.name(), &layer.config(), rank, &steps);
+            if emitter.made_mask.is_none() {
+                return Err(Error::Usage(format!(
+                    "layer '{}' ({}) computes a sequence mask that ONNX export cannot write",
+                    layer.name(),
+                    layer.class_name()
+                )));
+            }
+        }
+        if let (Some(mask), Some(made)) = (output_mask, emitter.made_mask) {
             if mask_names.len() <= mask {
                 mask_names.resize(mask + 1, None);
             }

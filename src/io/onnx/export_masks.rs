@@ -13,8 +13,30 @@ use super::proto::{BOOL, FLOAT};
 use crate::layers::Layer;
 use serde_json::Value;
 
-/// The layers whose output may carry a new mask that the graph computes.
-const MASK_SOURCES: &[&str] = &["Masking", "Embedding"];
+/// The layers whose output may carry a new mask that the graph computes (merges join their
+/// inputs' masks).
+const MASK_SOURCES: &[&str] = &[
+    "Masking",
+    "Embedding",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+];
+
+/// The merging layers, which read their inputs' masks to join them.
+const MERGES: &[&str] = &[
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+];
 
 /// The layers of one input that read its mask.
 const SEQUENCE_READERS: &[&str] = &["SimpleRNN", "LSTM", "GRU", "Bidirectional", "GlobalAveragePooling1D"];
@@ -39,7 +61,7 @@ pub(super) fn mask_refusal(layer: &dyn Layer, inputs: &[Option<usize>], output: 
 
 /// Whether `class` reads its inputs' masks.
 pub(super) fn reads_mask(class: &str) -> bool {
-    SEQUENCE_READERS.contains(&class) || ATTENTION_READERS.contains(&class)
+    SEQUENCE_READERS.contains(&class) || ATTENTION_READERS.contains(&class) || MERGES.contains(&class)
 }
 
 impl Emitter<'_> {
@@ -97,6 +119,41 @@ impl Emitter<'_> {
         let axis = self.builder.int64s(format!("{name}/row_axis"), &[-1]);
         let rows = self.builder.op(name, "Unsqueeze", &[&rows, &axis], vec![]);
         self.builder.op(name, "Mul", &[&y, &rows], vec![])
+    }
+
+    /// A merge's mask when it makes a new one (its inputs' masks differ, or a `Concatenate`
+    /// joins masked and unmasked sequences, whose steps count as real): side by side for a
+    /// `Concatenate` along the steps (`axis` 1 of `(N, T, C)`), else their union (masks are
+    /// ones and zeros, so the largest). `steps`: each input's number of steps.
+    pub(super) fn merged_mask(&mut self, name: &str, config: &Value, rank: usize, steps: &[usize]) -> Option<String> {
+        let known: Vec<Option<String>> = (0..steps.len()).map(|k| self.input_mask(k)).collect();
+        let reference = known.iter().flatten().next()?.clone();
+        let mut masks = Vec::with_capacity(known.len());
+        for (k, mask) in known.into_iter().enumerate() {
+            masks.push(match mask {
+                Some(mask) => mask,
+                None => self.real_steps(name, &reference, steps[k]),
+            });
+        }
+        let parts: Vec<&str> = masks.iter().map(String::as_str).collect();
+        let axis = config["axis"].as_i64().unwrap_or(-1);
+        let along_steps = config.get("axis").is_some() && (axis == 1 || axis == 1 - rank as i64);
+        Some(match along_steps {
+            true => self.builder.op(name, "Concat", &parts, vec![int("axis", 1)]),
+            false => self.builder.op(name, "Max", &parts, vec![]),
+        })
+    }
+
+    /// Ones `(N, steps)`: every step real, the batch size taken from the mask `reference`.
+    fn real_steps(&mut self, name: &str, reference: &str, steps: usize) -> String {
+        let shape = self.builder.op(name, "Shape", &[reference], vec![]);
+        let start = self.builder.int64s(format!("{name}/batch_start"), &[0]);
+        let end = self.builder.int64s(format!("{name}/batch_end"), &[1]);
+        let batch = self.builder.op(name, "Slice", &[&shape, &start, &end], vec![]);
+        let steps = self.builder.int64s(format!("{name}/steps_{steps}"), &[steps as i64]);
+        let target = self.builder.op(name, "Concat", &[&batch, &steps], vec![int("axis", 0)]);
+        let one = self.builder.floats(format!("{name}/real_step"), &[], &[1.0]);
+        self.builder.op(name, "Expand", &[&one, &target], vec![])
     }
 
     /// Masking: the mask `(N, T)` (1 where any feature differs from `mask_value`) and the input
