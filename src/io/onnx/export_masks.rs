@@ -13,19 +13,9 @@ use super::proto::{BOOL, FLOAT};
 use crate::layers::Layer;
 use serde_json::Value;
 
-/// The layers whose output may carry a new mask that the graph computes (merges join their
-/// inputs' masks).
-const MASK_SOURCES: &[&str] = &[
-    "Masking",
-    "Embedding",
-    "Add",
-    "Subtract",
-    "Multiply",
-    "Average",
-    "Maximum",
-    "Minimum",
-    "Concatenate",
-];
+/// The layers whose output may carry a new mask that the graph computes (besides the
+/// [`MERGES`], which join their inputs' masks).
+const MASK_SOURCES: &[&str] = &["Masking", "Embedding"];
 
 /// The merging layers, which read their inputs' masks to join them.
 const MERGES: &[&str] = &[
@@ -49,7 +39,7 @@ const ATTENTION_READERS: &[&str] = &["MultiHeadAttention", "Attention", "Additiv
 pub(super) fn mask_refusal(layer: &dyn Layer, inputs: &[Option<usize>], output: Option<usize>) -> Option<String> {
     let class = layer.class_name();
     let made = output.is_some_and(|mask| !inputs.contains(&Some(mask)));
-    if made && !MASK_SOURCES.contains(&class) {
+    if made && !MASK_SOURCES.contains(&class) && !MERGES.contains(&class) {
         return Some(": computes a sequence mask that ONNX export cannot write".into());
     }
     let masked = inputs.iter().any(Option::is_some);
