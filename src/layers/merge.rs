@@ -229,13 +229,12 @@ impl Merge {
         if masks.iter().all(Option::is_none) || rank != 3 {
             return Ok(None);
         }
-        let steps_of = |graph: &Graph, v: Var| (graph.shape(v)[0], graph.shape(v)[1]);
         let mut filled = Vec::with_capacity(inputs.len());
         for (&input, mask) in inputs.iter().zip(masks) {
             filled.push(match mask {
                 Some(mask) => mask,
                 None => {
-                    let (n, t) = steps_of(graph, input);
+                    let (n, t) = (graph.shape(input)[0], graph.shape(input)[1]);
                     graph.constant_with(|ones| {
                         ones.resize_for(&[n, t]);
                         ones.data_mut().fill(1.0);

@@ -130,6 +130,11 @@ impl Emitter<'_> {
         }
         let sequences = config["return_sequences"].as_bool().unwrap_or(false);
         if let Some(mask) = self.input_mask(0) {
+            if steps == 0 {
+                return Err(Error::Usage(format!(
+                    "layer '{name}' ({class}) reads a masked sequence of no steps"
+                )));
+            }
             let run = MaskedRun {
                 op,
                 operands: &operands,
