@@ -1,6 +1,8 @@
 //! This machine's peak f32 throughput: fused multiply-adds on 256-bit AVX2 vectors and, where
 //! the CPU has them, 512-bit AVX-512 vectors, on 1 thread and on all threads at once, so kernel
-//! results (`cargo bench --bench kernels`) can be read as a fraction of the limit.
+//! results (`cargo bench --bench kernels`) can be read as a fraction of the limit; and, where
+//! the CPU has AVX-512 VNNI, the int8 multiply-add peak of the int8 kernels (`vpdpbusd`), whose
+//! ratio to the f32 peak bounds what int8 inference can gain over f32.
 //!
 //! `cargo bench --bench fma_peak`
 //!
@@ -10,7 +12,7 @@
 //! because `gemm` picks its AVX-512 kernels at run time where the CPU has them (strata enables
 //! its `x86-v4` feature) and strata's own kernels are AVX2; the peak is the larger of the two
 //! (on Zen 4 they are equal: it splits a 512-bit FMA in two halves; on Intel's server cores with
-//! two 512-bit FMA units AVX-512 doubles it).
+//! two 512-bit FMA units AVX-512 doubles it, as on Zen 5).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -93,12 +95,47 @@ mod avx512 {
     }
 }
 
-/// A vector width to measure.
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::CHAINS;
+    use std::arch::x86_64::*;
+
+    /// [`super::avx2::fma_chains`] with `vpdpbusd` on 512-bit vectors: 64 int8 multiply-adds
+    /// per instruction, the int8 kernels' product (`kernels/int8_matmul.rs`, `int8_conv.rs`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX-512 VNNI (checked by the caller at run time).
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn dot_chains(iterations: u64, seed: f32) -> f32 {
+        let a = _mm512_set1_epi8(3);
+        let b = _mm512_set1_epi8(-5);
+        let mut acc = [_mm512_set1_epi32(seed as i32); CHAINS];
+        for _ in 0..iterations {
+            for chain in acc.iter_mut() {
+                *chain = _mm512_dpbusd_epi32(*chain, a, b);
+            }
+        }
+        let mut total = _mm512_setzero_si512();
+        for chain in acc {
+            total = _mm512_add_epi32(total, chain);
+        }
+        _mm512_reduce_add_epi32(total) as f32
+    }
+
+    /// Whether this CPU can run [`dot_chains`].
+    pub fn supported() -> bool {
+        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
+    }
+}
+
+/// A vector width (and instruction) to measure.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 enum Width {
     Avx2,
     Avx512,
+    /// int8 `vpdpbusd` on 512-bit vectors; a "lane" is one byte product.
+    Vnni512,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -107,13 +144,23 @@ impl Width {
         match self {
             Width::Avx2 => 8,
             Width::Avx512 => 16,
+            Width::Vnni512 => 64,
         }
     }
 
     fn name(self) -> &'static str {
         match self {
-            Width::Avx2 => "AVX2, 256-bit",
-            Width::Avx512 => "AVX-512, 512-bit",
+            Width::Avx2 => "f32 FMA peak (AVX2, 256-bit)",
+            Width::Avx512 => "f32 FMA peak (AVX-512, 512-bit)",
+            Width::Vnni512 => "int8 VNNI peak (vpdpbusd, 512-bit)",
+        }
+    }
+
+    /// Operations counted: two per multiply-add, as GFLOP/s count them.
+    fn unit(self) -> &'static str {
+        match self {
+            Width::Vnni512 => "GOP/s",
+            _ => "GFLOP/s",
         }
     }
 
@@ -123,12 +170,13 @@ impl Width {
             match self {
                 Width::Avx2 => avx2::fma_chains(iterations, seed),
                 Width::Avx512 => avx512::fma_chains(iterations, seed),
+                Width::Vnni512 => vnni::dot_chains(iterations, seed),
             }
         }
     }
 }
 
-/// GFLOP/s of `threads` threads each running the FMA chains at the same time (best of RUNS).
+/// GFLOP/s (GOP/s) of `threads` threads each running the chains at the same time (best of RUNS).
 #[cfg(target_arch = "x86_64")]
 fn measure(width: Width, threads: usize) -> f64 {
     let mut best = f64::INFINITY;
@@ -151,15 +199,19 @@ fn main() {
         return;
     }
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let widths = [Some(Width::Avx2), avx512::supported().then_some(Width::Avx512)];
+    let widths = [
+        Some(Width::Avx2),
+        avx512::supported().then_some(Width::Avx512),
+        vnni::supported().then_some(Width::Vnni512),
+    ];
     for width in widths.into_iter().flatten() {
+        let (name, unit) = (width.name(), width.unit());
         let single = measure(width, 1);
-        println!("f32 FMA peak ({}), 1 thread: {single:.1} GFLOP/s", width.name());
+        println!("{name}, 1 thread: {single:.1} {unit}");
         if all > 1 {
             let total = measure(width, all);
             println!(
-                "f32 FMA peak ({}), {all} threads: {total:.1} GFLOP/s ({:.1} per thread)",
-                width.name(),
+                "{name}, {all} threads: {total:.1} {unit} ({:.1} per thread)",
                 total / all as f64
             );
         }

@@ -1,7 +1,7 @@
 //! The product of one row and a matrix (a single-sample `predict` of a Dense layer) takes its
 //! own loop in `kernels::matmul`: it matches a naive product, with and without accumulation,
 //! for widths with and without a partial vector, and gives the same bits on AVX-512 and AVX2
-//! and on one and two threads (a large matrix is read half by each of two threads).
+//! and on one and two threads (a large matrix's rows are summed in two halves, one per thread).
 
 use strata::kernels::{SimdLevel, Transpose, limit_simd_on_this_thread, matmul, simd_level};
 
@@ -14,7 +14,16 @@ fn row_product(a: &[f32], b: &[f32], k: usize, n: usize) -> Vec<f32> {
 
 #[test]
 fn one_row_times_a_matrix_matches_a_naive_product_on_every_width() {
-    for &(k, n) in &[(1, 1), (3, 10), (784, 128), (5, 136), (7, 300), (9, 16), (300, 300)] {
+    for &(k, n) in &[
+        (1, 1),
+        (3, 10),
+        (784, 128),
+        (5, 136),
+        (7, 300),
+        (9, 16),
+        (300, 300),
+        (513, 130),
+    ] {
         let a: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
         let naive: Vec<f64> = (0..n)
@@ -37,12 +46,12 @@ fn one_row_times_a_matrix_matches_a_naive_product_on_every_width() {
     }
 }
 
-/// A matrix large enough to be read half by each of two threads (784×128, the mlp's kernel;
-/// 300×300, whose right half ends in a partial vector) gives the same bits on one and two
-/// threads.
+/// A matrix large enough for its rows to be summed in two halves (784×128, the mlp's kernel;
+/// 300×300, which ends in a partial vector; 513×130, an odd number of rows) gives the same bits
+/// on one and two threads.
 #[test]
 fn the_two_threads_split_changes_no_bit() {
-    for &(k, n) in &[(784, 128), (300, 300)] {
+    for &(k, n) in &[(784, 128), (300, 300), (513, 130)] {
         let a: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
         let on = |threads: usize| {

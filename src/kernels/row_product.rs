@@ -3,6 +3,7 @@
 //! call) at about a third of the speed of this loop, which streams `b` once, row by row, into
 //! a block of sums held in registers.
 
+use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
 
 /// Vector registers of sums per pass over `b`: 8 × 16 lanes cover the mlp's 128 units in one
@@ -14,41 +15,49 @@ const BLOCK_VECTORS: usize = 8;
 /// vector width (so AVX-512 and AVX2 give the same bits; the scalar fallback rounds each
 /// product before adding it, on every column alike), and the sum is added to `c` after it is
 /// complete, as `gemm` adds its product. A matrix too large for the core's first-level cache
-/// is read half by each of two threads (columns split at a multiple of [`SPLIT_COLUMNS`]):
-/// the pass is bound by reading `b`, and each column is summed the same way in either half.
+/// is summed in two halves of its rows, one chain each, added after: the pass is bound by
+/// reading `b`, so two threads each read one half, and one thread sums the same halves in
+/// turn (the same bits on any thread count).
 pub(super) fn row_times_matrix(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize, accumulate: bool) {
     let (a, b, c) = (&a[..k], &b[..k * n], &mut c[..n]);
-    let half = n / 2 / SPLIT_COLUMNS * SPLIT_COLUMNS;
-    if half > 0 && k * n >= SPLIT_MIN_VALUES && rayon::current_num_threads() > 1 {
-        let (left, right) = c.split_at_mut(half);
-        rayon::join(
-            || row_times_matrix_simd(a, b, (left, 0, n), accumulate),
-            || row_times_matrix_simd(a, b, (right, half, n), accumulate),
-        );
-    } else {
-        row_times_matrix_simd(a, b, (c, 0, n), accumulate);
+    if k < 2 || k * n < SPLIT_MIN_VALUES {
+        return row_times_matrix_simd(a, b, c, accumulate);
     }
+    // Halves of the rows, not of the columns: half of each row's columns takes as long to
+    // read as the whole row (see docs/PERFORMANCE.md).
+    let half = k / 2;
+    let (a_low, a_high) = a.split_at(half);
+    let (b_low, b_high) = b.split_at(half * n);
+    with_scratch(2 * n, |sums| {
+        let (low, high) = sums.split_at_mut(n);
+        if rayon::current_num_threads() > 1 {
+            rayon::join(
+                || row_times_matrix_simd(a_low, b_low, low, false),
+                || row_times_matrix_simd(a_high, b_high, high, false),
+            );
+        } else {
+            row_times_matrix_simd(a_low, b_low, low, false);
+            row_times_matrix_simd(a_high, b_high, high, false);
+        }
+        for ((c, &low), &high) in c.iter_mut().zip(low.iter()).zip(high.iter()) {
+            let sum = low + high;
+            *c = if accumulate { *c + sum } else { sum };
+        }
+    });
 }
 
-/// Columns per unit of the two threads' split: whole vectors on every path.
-const SPLIT_COLUMNS: usize = 32;
-/// Values of `b` from which its columns are split over two threads (256 KiB, the mlp's 784×128
-/// kernel; the cnn's 576×64 gained nothing, see docs/PERFORMANCE.md).
+/// Values of `b` from which its rows are summed in two halves (256 KiB, the mlp's 784×128
+/// kernel; the cnn's 576×64 gained nothing from a split, see docs/PERFORMANCE.md).
 const SPLIT_MIN_VALUES: usize = 64 * 1024;
 
 dispatch_simd!(row_times_matrix_simd<> => row_times_matrix_body(
-    a: &[f32], b: &[f32], c: (&mut [f32], usize, usize), accumulate: bool
+    a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool
 ));
 
-/// Columns `first_col..first_col + c.len()` of the `n`-column product into `c`.
+/// The product into `c`, whose length is `b`'s column count.
 #[inline(always)]
-fn row_times_matrix_body<S: Simd>(
-    s: S,
-    a: &[f32],
-    b: &[f32],
-    (c, first_col, n): (&mut [f32], usize, usize),
-    accumulate: bool,
-) {
+fn row_times_matrix_body<S: Simd>(s: S, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    let n = c.len();
     let vectors = c.len() / S::LANES;
     let mut first = 0;
     while first < vectors {
@@ -58,7 +67,6 @@ fn row_times_matrix_body<S: Simd>(
             b,
             n,
             first: first * S::LANES,
-            first_col,
             accumulate,
         };
         // A block size known at compile time: the loop over its vectors unrolls, the sums
@@ -83,7 +91,7 @@ fn row_times_matrix_body<S: Simd>(
     if width > 0 {
         let mut sum = s.splat(0.0);
         for (&x, row) in a.iter().zip(b.chunks_exact(n)) {
-            sum = s.mul_add(s.splat(x), s.load_partial(&row[first_col + at..], width), sum);
+            sum = s.mul_add(s.splat(x), s.load_partial(&row[at..], width), sum);
         }
         let out = &mut c[at..];
         let sum = if accumulate {
@@ -101,10 +109,8 @@ struct Block<'a> {
     b: &'a [f32],
     /// Columns of `b`.
     n: usize,
-    /// The block's first column in `c`.
+    /// The block's first column.
     first: usize,
-    /// `c`'s first column in `b`.
-    first_col: usize,
     accumulate: bool,
 }
 
@@ -113,7 +119,7 @@ impl Block<'_> {
     fn run<S: Simd, const COUNT: usize>(&self, s: S, c: &mut [f32]) {
         let width = COUNT * S::LANES;
         let mut sums = [s.splat(0.0); COUNT];
-        let start = self.first_col + self.first;
+        let start = self.first;
         for (&x, row) in self.a.iter().zip(self.b.chunks_exact(self.n)) {
             let x = s.splat(x);
             let row = &row[start..start + width];
