@@ -13,20 +13,24 @@
 //! with an optional `K`, `M`, `G` or `T` suffix, powers of 1024) says otherwise.
 
 use crate::error::{Error, Result};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// The budget when nothing overrides it, on a machine with at least 32 GiB: 16 GiB.
 pub const DEFAULT_MEMORY_BUDGET: u64 = 16 << 30;
 
 /// The budget when nothing overrides it: [`DEFAULT_MEMORY_BUDGET`], or half the machine's
-/// memory where that is less (Linux's `/proc/meminfo`; elsewhere the constant).
+/// memory where that is less (Linux's `/proc/meminfo`, read once per process: a `predict`
+/// checks its sizes on every call; elsewhere the constant).
 pub fn default_memory_budget() -> u64 {
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
-        let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
-        let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        kilobytes.checked_mul(1024)
-    });
-    total.map_or(DEFAULT_MEMORY_BUDGET, |bytes| (bytes / 2).min(DEFAULT_MEMORY_BUDGET))
+    static BUDGET: OnceLock<u64> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+            let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+            let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            kilobytes.checked_mul(1024)
+        });
+        total.map_or(DEFAULT_MEMORY_BUDGET, |bytes| (bytes / 2).min(DEFAULT_MEMORY_BUDGET))
+    })
 }
 
 /// The environment variable that overrides [`DEFAULT_MEMORY_BUDGET`].

@@ -142,6 +142,11 @@ pub(super) struct TileRows<'c> {
     image: usize,
     py: usize,
     px: usize,
+    /// Output rows per image.
+    out_h: usize,
+    /// Each tap's product row relative to its output's first tap's, in bytes (for the same
+    /// reason: no division per tap).
+    tap_offsets: [usize; 4],
 }
 
 impl<'c> TileRows<'c> {
@@ -151,6 +156,15 @@ impl<'c> TileRows<'c> {
             Int8Rows::Images(images) => images.as_ptr(),
         };
         let position = first % layout.positions;
+        let g = conv.window;
+        let mut tap_offsets = [0; 4];
+        for (t, offset) in tap_offsets.iter_mut().enumerate().take(layout.taps) {
+            let (dy, dx) = (t / layout.pool_w, t % layout.pool_w);
+            *offset = match conv.rows {
+                Int8Rows::Images(_) => (dy * g.stride_h * g.width + dx * g.stride_w) * g.channels,
+                Int8Rows::Columns(_) => (dy * g.out_w + dx) * g.patch_len(),
+            };
+        }
         TileRows {
             conv,
             layout,
@@ -160,6 +174,8 @@ impl<'c> TileRows<'c> {
             image: first / layout.positions,
             py: position / layout.out_w,
             px: position % layout.out_w,
+            out_h: layout.positions / layout.out_w,
+            tap_offsets,
         }
     }
 
@@ -186,24 +202,19 @@ impl<'c> TileRows<'c> {
         }
         let first = self.next;
         let take = (self.end - first).min(tile_rows / layout.taps);
-        let out_h = layout.positions / layout.out_w;
         let mut filled = 0;
         for _ in 0..take {
-            for t in 0..layout.taps {
-                let (dy, dx) = (t / layout.pool_w, t % layout.pool_w);
-                let (oy, ox) = (
-                    self.py * layout.pool_strides.0 + dy,
-                    self.px * layout.pool_strides.1 + dx,
-                );
+            let origin = self.start_of(self.py * layout.pool_strides.0, self.px * layout.pool_strides.1);
+            for &offset in &self.tap_offsets[..layout.taps] {
                 // SAFETY: the window lies inside the source (`Int8Conv::check`).
-                rows[filled] = unsafe { self.base.add(self.start_of(oy, ox)) };
+                rows[filled] = unsafe { self.base.add(origin + offset) };
                 filled += 1;
             }
             self.px += 1;
             if self.px == layout.out_w {
                 self.px = 0;
                 self.py += 1;
-                if self.py == out_h {
+                if self.py == self.out_h {
                     self.py = 0;
                     self.image += 1;
                 }
