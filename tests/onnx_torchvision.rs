@@ -1,6 +1,7 @@
 //! The torchvision classifiers whose import CI checks against ONNX Runtime are well-formed for
 //! strata without their weights: tests/fixtures/onnx_torchvision/ holds their graphs as
-//! PyTorch exports them at 224x224 (`tools/onnx_import_fixtures.py --torchvision`), each weight
+//! PyTorch exports them at 224x224 (`tools/onnx_import_fixtures.py --torchvision`, and
+//! `--torchvision-dynamo` for the exporter `torch.onnx.export` now uses by default), each weight
 //! reduced to its name, type and dims (`tools/strip_onnx_weights.py`). Filled with zeros, every
 //! graph imports (each operator read, each shape inferred) into one convolution layer per
 //! `Conv` and one `Dense` per `Gemm`, and predicts 1000 classes. The values themselves are
@@ -16,7 +17,7 @@ use strata::prelude::*;
 /// export whose every convolution is a `Conv` node (ShuffleNet's channel selections and
 /// ConvNeXt's per-pixel `Linear` layers add 1×1 convolutions: CI's parity run checks those,
 /// with VGG-11 and a Keras MobileNetV2 converted by tf2onnx).
-const CLASSIFIERS: [&str; 11] = [
+const CLASSIFIERS: [&str; 18] = [
     "resnet18",
     "mobilenet_v2",
     "mobilenet_v3_small",
@@ -28,6 +29,15 @@ const CLASSIFIERS: [&str; 11] = [
     "mnasnet0_5",
     "regnet_y_400mf",
     "mobilenet_v3_large",
+    // The same seven as `torch.onnx.export` writes them by default since PyTorch 2.9 (the
+    // torch.export exporter, opset 18, batch normalizations folded into the convolutions).
+    "resnet18_dynamo",
+    "mobilenet_v2_dynamo",
+    "mobilenet_v3_small_dynamo",
+    "efficientnet_b0_dynamo",
+    "squeezenet1_1_dynamo",
+    "densenet121_dynamo",
+    "resnext50_32x4d_dynamo",
 ];
 
 /// Whether `tensor` is a weight the fixture left without values.

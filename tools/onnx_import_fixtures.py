@@ -6,6 +6,7 @@ ONNX Runtime's output for it, for tests/onnx_import.rs.
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py tests/fixtures/onnx_import [NAME ...]
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --large /tmp/onnx-large [NAME ...]
     /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --torchvision tests/fixtures/onnx_torchvision [NAME ...]
+    /tmp/venv-onnx/bin/python tools/onnx_import_fixtures.py --torchvision-dynamo tests/fixtures/onnx_torchvision [NAME ...]
 
 Each model NAME gives NAME.onnx, NAME.input.npy (NCHW, as ONNX takes it) and NAME.output.npy
 (ONNX Runtime's output). The small ones (committed, well under 2 MB together) cover every
@@ -14,7 +15,9 @@ torchvision classifiers named after the folder) with random weights at 64x64 (te
 with STRATA_ONNX_LARGE=/tmp/onnx-large checks them). `--torchvision` writes the torchvision
 classifiers CI checks (TORCHVISION, exported at 224x224) without their weight values
 (tools/strip_onnx_weights.py), a few tens of KB each; tools/check_onnx_import_torchvision.py
-gives them random weights again without PyTorch.
+gives them random weights again without PyTorch. `--torchvision-dynamo` writes the same
+classifiers as `torch.onnx.export` writes them by default since PyTorch 2.9 (the torch.export
+exporter, opset 18), as NAME_dynamo.onnx.
 """
 
 import math
@@ -585,9 +588,11 @@ TORCHVISION = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b
                "resnext50_32x4d"]
 
 
-def export_stripped(names, folder):
+def export_stripped(names, folder, dynamo=False):
     """Exports torchvision's `names` at 224x224 (dynamic batch, opset 17, the TorchScript
-    exporter as for `--large`) and writes their graphs without weight values to `folder`."""
+    exporter as for `--large`; with `dynamo`, opset 18 and the torch.export exporter that
+    `torch.onnx.export` uses by default since PyTorch 2.9, as NAME_dynamo.onnx) and writes their
+    graphs without weight values to `folder`."""
     import torchvision
 
     from strip_onnx_weights import strip
@@ -599,14 +604,21 @@ def export_stripped(names, folder):
             # tensors of fresh batch norms between layers through Identity nodes.
             randomize_batch_norms(model, torch.Generator().manual_seed(sum(map(ord, name))))
         x = torch.rand(1, 3, 224, 224)
+        fixture = name + "_dynamo" if dynamo else name
         with tempfile.TemporaryDirectory() as scratch:
-            path = os.path.join(scratch, name + ".onnx")
-            torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
-                              output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+            path = os.path.join(scratch, fixture + ".onnx")
+            if dynamo:
+                batch = ({0: torch.export.Dim("N", min=1, max=1024)},)
+                torch.onnx.export(model, (x,), path, dynamo=True, opset_version=18, input_names=["input"],
+                                  output_names=["output"], dynamic_shapes=batch, external_data=False)
+            else:
+                torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
+                                  output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
             proto = onnx.load(path)
-        source = f"torchvision {torchvision.__version__} {name}, torch {torch.__version__}"
+        exporter = "torch.export exporter" if dynamo else "TorchScript exporter"
+        source = f"torchvision {torchvision.__version__} {name}, torch {torch.__version__}, {exporter}"
         dropped = strip(proto, source)
-        out = os.path.join(folder, name + ".onnx")
+        out = os.path.join(folder, fixture + ".onnx")
         onnx.save(proto, out)
         print(f"{name}: {os.path.getsize(out)} bytes, {len(proto.graph.node)} nodes, {dropped} weight values stripped")
 
@@ -615,12 +627,13 @@ def main():
     args = sys.argv[1:]
     large = "--large" in args
     stripped = "--torchvision" in args
-    args = [a for a in args if a not in ("--large", "--torchvision")]
+    stripped_dynamo = "--torchvision-dynamo" in args
+    args = [a for a in args if a not in ("--large", "--torchvision", "--torchvision-dynamo")]
     folder = args[0] if args else "tests/fixtures/onnx_import"
     os.makedirs(folder, exist_ok=True)
     torch.manual_seed(0)
-    if stripped:
-        export_stripped(args[1:] or TORCHVISION, folder)
+    if stripped or stripped_dynamo:
+        export_stripped(args[1:] or TORCHVISION, folder, dynamo=stripped_dynamo)
         return
     if large:
         import torchvision

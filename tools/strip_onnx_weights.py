@@ -9,7 +9,8 @@ puts seeded random values back. A float initializer is a weight when a convoluti
 MatMul or normalization reads it past its first input, or when it holds more than KEPT values;
 the other initializers (shapes, axes, pads, the scalars of Clip and of arithmetic with
 constants) keep their values, since the graph means something else without them. value_info
-(intermediate shapes, which ONNX Runtime and strata infer) and doc strings are dropped. Needs
+(intermediate shapes, which ONNX Runtime and strata infer), doc strings and the nodes'
+metadata_props are dropped. Needs
 only `onnx`.
 """
 
@@ -87,6 +88,9 @@ def strip(model, source=""):
     graph.doc_string = ""
     for node in graph.node:
         node.doc_string = ""
+        # The torch.export exporter's per-node provenance (module path, FX node, rewrite rules):
+        # most of the graph's bytes, none of its meaning.
+        del node.metadata_props[:]
     entry = model.metadata_props.add()
     entry.key = "strata.stripped"
     entry.value = f"{dropped} weight values stripped" + (f" from {source}" if source else "")
