@@ -1,7 +1,8 @@
 //! Element-wise operators on constants, computed at import: comparisons, logical operators,
 //! powers, one-operand functions and cumulative sums — the masks and position ids exporters
 //! compute from shapes (GPT-2's causal mask `positions <= positions`, OPT's position ids as a
-//! cumulative sum of its attention mask, Llama's rotary angles).
+//! cumulative sum of its attention mask, Llama's rotary angles) — and the matrix product of
+//! constants (a recurrent layer's zero initial state times its recurrent kernel).
 
 use super::tensors::{Constant, Values, batch_factor};
 
@@ -212,6 +213,64 @@ fn float_unary(op: &str, x: &Constant) -> Result<Constant, String> {
     Ok(Constant::float(x.shape.clone(), values))
 }
 
+/// Most multiply-adds a product of constants may take at import: a hostile file cannot make
+/// the import run for minutes.
+const MAX_FOLDED_PRODUCT: usize = 1 << 30;
+
+/// `MatMul` of two constants, as NumPy's `matmul`: a 1-D first operand is a row and a 1-D second
+/// one a column (the added axis dropped from the result), leading axes broadcast. PyTorch's
+/// torch.export exporter unrolls `nn.RNN` into per-step products that start from a zero initial
+/// state: `zeros · W_hh` is a product of constants (its batch axis stands at 1, see `expand`).
+pub(super) fn matmul(a: &Constant, b: &Constant) -> Result<Constant, String> {
+    let (x, y) = (a.numbers("its first input")?, b.numbers("its second input")?);
+    if a.shape.is_empty() || b.shape.is_empty() {
+        return Err("MatMul of a scalar".into());
+    }
+    let a_shape = if a.shape.len() == 1 {
+        vec![1, a.shape[0]]
+    } else {
+        a.shape.clone()
+    };
+    let b_shape = if b.shape.len() == 1 {
+        vec![b.shape[0], 1]
+    } else {
+        b.shape.clone()
+    };
+    let (ra, rb) = (a_shape.len(), b_shape.len());
+    let (m, k, n) = (a_shape[ra - 2], a_shape[ra - 1], b_shape[rb - 1]);
+    if b_shape[rb - 2] != k {
+        return Err(format!("MatMul of shapes {:?} and {:?}", a.shape, b.shape));
+    }
+    let (batch, padded) = broadcast(&[&a_shape[..ra - 2], &b_shape[..rb - 2]])?;
+    let batches: usize = batch.iter().product();
+    let work = [batches, m, k, n].into_iter().try_fold(1usize, |t, d| t.checked_mul(d));
+    let count = [batches, m, n].into_iter().try_fold(1usize, |t, d| t.checked_mul(d));
+    if work.is_none_or(|w| w > MAX_FOLDED_PRODUCT) || count.is_none_or(|c| c > MAX_FOLDED_VALUES) {
+        return Err(format!(
+            "MatMul of shapes {:?} and {:?} is too large to compute at import",
+            a.shape, b.shape
+        ));
+    }
+    let mut out = vec![0.0f32; batches * m * n];
+    for (t, out) in out.chunks_exact_mut((m * n).max(1)).enumerate().take(batches) {
+        let left = &x[source_index(&padded[0], &batch, t) * m * k..][..m * k];
+        let right = &y[source_index(&padded[1], &batch, t) * k * n..][..k * n];
+        for (row, out_row) in left.chunks_exact(k.max(1)).zip(out.chunks_exact_mut(n.max(1))) {
+            for (&value, right_row) in row.iter().zip(right.chunks_exact(n.max(1))) {
+                out_row.iter_mut().zip(right_row).for_each(|(o, &r)| *o += value * r);
+            }
+        }
+    }
+    let mut shape = batch;
+    if a.shape.len() > 1 {
+        shape.push(m);
+    }
+    if b.shape.len() > 1 {
+        shape.push(n);
+    }
+    Ok(Constant::float(shape, out))
+}
+
 /// The shape `shapes` broadcast to (ONNX's NumPy rules), with each shape padded on the left
 /// with 1s to its length; an error when they do not broadcast or the result is too large.
 pub(super) fn broadcast(shapes: &[&[usize]]) -> Result<(Vec<usize>, Vec<Vec<usize>>), String> {
@@ -273,6 +332,41 @@ mod tests {
             Values::Int(v) => v.clone(),
             Values::Float(v) => panic!("floats {v:?}"),
         }
+    }
+
+    fn floats(c: &Constant) -> Vec<f32> {
+        match &c.values {
+            Values::Float(v) => v.clone(),
+            Values::Int(v) => panic!("integers {v:?}"),
+        }
+    }
+
+    #[test]
+    fn products_of_constants_follow_numpy() {
+        let a = Constant::float(vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let b = Constant::float(vec![3, 2], vec![1.0, -1.0, 0.5, 2.0, -2.0, 0.0]);
+        // By hand: row 1 = (1 + 1 - 6, -1 + 4 + 0), row 2 = (4 + 2.5 - 12, -4 + 10 + 0).
+        let c = matmul(&a, &b).unwrap();
+        assert_eq!(c.shape, [2, 2]);
+        assert_eq!(floats(&c), [-4.0, 3.0, -5.5, 6.0]);
+        // A 1-D first operand is a row, and its axis is dropped; leading axes broadcast.
+        let row = Constant::float(vec![3], vec![1.0, 0.0, -1.0]);
+        let r = matmul(&row, &b).unwrap();
+        assert_eq!((r.shape.clone(), floats(&r)), (vec![2], vec![3.0, -1.0]));
+        let stacked = Constant::float(vec![2, 1, 3], vec![1.0, 0.0, -1.0, 0.0, 1.0, 0.0]);
+        let s = matmul(&stacked, &b).unwrap();
+        assert_eq!(
+            (s.shape.clone(), floats(&s)),
+            (vec![2, 1, 2], vec![3.0, -1.0, 0.5, 2.0])
+        );
+        // Mismatched depths and oversized products are refused by name.
+        assert!(matmul(&a, &a).unwrap_err().contains("[2, 3] and [2, 3]"));
+        let wide = Constant::float(vec![1, 1 << 16], vec![0.0; 1 << 16]);
+        let tall = Constant {
+            shape: vec![1 << 16, 1 << 15],
+            values: Values::Float(Vec::new()),
+        };
+        assert!(matmul(&wide, &tall).unwrap_err().contains("too large"));
     }
 
     #[test]

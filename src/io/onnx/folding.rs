@@ -7,7 +7,7 @@ use super::ops::{is_permutation, join, permute};
 use super::proto::{FLOAT, INT32, INT64};
 
 use super::constant_math::{
-    MAX_FOLDED_VALUES, broadcast, compare, cumulative_sum, extremum, logical, power, source_index, unary,
+    MAX_FOLDED_VALUES, broadcast, compare, cumulative_sum, extremum, logical, matmul, power, source_index, unary,
 };
 use super::tensors::{BATCH, BOOL, Constant, TensorReader, Values, batch_factor, batch_times};
 use std::rc::Rc;
@@ -159,6 +159,7 @@ impl Converter {
             "Where" => select_where(&*input(0)?, &*input(1)?, &*input(2)?)?,
             "Expand" => expand(&*input(0)?, &*input(1)?)?,
             "Range" => range(&*input(0)?, &*input(1)?, &*input(2)?)?,
+            "MatMul" => matmul(&*input(0)?, &*input(1)?)?,
             _ => return Err("is not computed at import when all its inputs are constants".into()),
         };
         if c.len() > MAX_FOLDED_VALUES {
