@@ -16,7 +16,8 @@
 //!   program runs them, and hand nothing over.
 //!
 //! A single-sample `predict` allocates nothing but its output (and, after a pause, the job that
-//! keeps the pool's other threads awake between calls).
+//! keeps the pool's other threads awake between calls; `fit` starts that job too, at most once
+//! per 5 ms of training, which this test turns off while it counts).
 //!
 //! The file holds a single test on purpose: the counters are global, and a second test running
 //! on another thread of the harness would add its allocations to this one's.

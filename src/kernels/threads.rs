@@ -81,10 +81,11 @@ pub fn join_pool(threads: Option<usize>) {
 }
 
 /// Sets how long the thread pool's other threads keep looking for work after a `predict` call
-/// returns (default 1 ms, at most 5 ms), as ONNX Runtime's `allow_spinning` does: a loop of
-/// single-sample calls then finds them awake instead of paying tens of microseconds to wake
-/// each. Zero turns it off, for a program that shares its cores and prefers them idle at once;
-/// what `predict` computes does not change.
+/// returns or a training step starts (default 1 ms, at most 5 ms), as ONNX Runtime's
+/// `allow_spinning` does: a loop of single-sample calls, or a training step's many small
+/// parallel parts, then find them awake instead of paying to wake each. Zero turns it off, for
+/// a program that shares its cores and prefers them idle at once; what `predict` and `fit`
+/// compute does not change.
 ///
 /// ```
 /// strata::kernels::set_stay_awake(std::time::Duration::ZERO);
@@ -96,7 +97,7 @@ pub fn set_stay_awake(duration: Duration) {
 
 /// Keeps the calling thread's pool's other threads looking for work for the time
 /// [`set_stay_awake`] sets, so the next call's parallel regions start at once instead of waking
-/// them (`predict` calls this before it returns). Each other thread runs one spinning job at
+/// them (`predict` calls this before it returns, `fit` before each step). Each other thread runs one spinning job at
 /// most; calls made while they spin only move the deadline. Does nothing outside a pool, with
 /// one thread, with the time set to zero, or on a thread other than the pool's worker 0.
 pub(crate) fn keep_others_awake() {

@@ -150,6 +150,9 @@ impl Model {
             for callback in callbacks.iter_mut() {
                 callback.on_batch_begin(self, epoch, number)?;
             }
+            // The pool's other threads spin between the step's parallel parts instead of
+            // yielding to the kernel and falling asleep (docs/PERFORMANCE.md: 9 % of an mlp step).
+            crate::kernels::keep_others_awake();
             let loss = run
                 .strategy
                 .step(self, run.data.xs, &run.data.ys, batch, &mut run.stats)?;
