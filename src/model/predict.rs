@@ -74,6 +74,7 @@ impl Model {
         let mut start = 0;
         while start < rows {
             let end = (start + batch_size).min(rows);
+            crate::kernels::keep_others_awake();
             if let Some(split) = self.workspace.split.filter(|_| end - start > 1) {
                 self.predict_split(xs, (start, end), split, &mut results)?;
                 start = end;
