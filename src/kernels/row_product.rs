@@ -11,10 +11,10 @@ use super::simd::{Simd, dispatch_simd};
 const BLOCK_VECTORS: usize = 8;
 
 /// `c = a · b`, or `c += a · b` when `accumulate`; `a` holds `k` values, `b` is `k×n`
-/// row-major, `c` holds `n`. Each output is one multiply-add chain over `k` in order, on every
-/// vector width (so AVX-512 and AVX2 give the same bits; the scalar fallback rounds each
-/// product before adding it, on every column alike), and the sum is added to `c` after it is
-/// complete, as `gemm` adds its product. A matrix too large for the core's first-level cache
+/// row-major, `c` holds `n`. Each output is one multiply-add chain over `k` in order (one per
+/// half of the rows for a large matrix, see below), on every vector width (so AVX-512 and AVX2
+/// give the same bits; the scalar fallback rounds each product before adding it, on every
+/// column alike), and the sum is added to `c` after it is complete, as `gemm` adds its product. A matrix too large for the core's first-level cache
 /// is summed in two halves of its rows, one chain each, added after: the pass is bound by
 /// reading `b`, so two threads each read one half, and one thread sums the same halves in
 /// turn (the same bits on any thread count).
