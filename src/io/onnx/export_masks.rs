@@ -13,20 +13,15 @@ use super::proto::{BOOL, FLOAT};
 use crate::layers::Layer;
 use serde_json::Value;
 
-/// The layers whose output may carry a new mask that the graph computes (besides the
-/// [`MERGES`], which join their inputs' masks).
+/// The layers whose output may carry a new mask that the graph computes (besides the merging
+/// layers, which join their inputs' masks: [`is_merge`]).
 const MASK_SOURCES: &[&str] = &["Masking", "Embedding"];
 
-/// The merging layers, which read their inputs' masks to join them.
-const MERGES: &[&str] = &[
-    "Add",
-    "Subtract",
-    "Multiply",
-    "Average",
-    "Maximum",
-    "Minimum",
-    "Concatenate",
-];
+/// Whether `class` is a merging layer (the layer registry's "Merging" family), which reads its
+/// inputs' masks to join them.
+fn is_merge(class: &str) -> bool {
+    crate::layers::lookup(class).is_some_and(|entry| entry.group == "Merging")
+}
 
 /// The layers of one input that read its mask.
 const SEQUENCE_READERS: &[&str] = &["SimpleRNN", "LSTM", "GRU", "Bidirectional", "GlobalAveragePooling1D"];
@@ -39,7 +34,7 @@ const ATTENTION_READERS: &[&str] = &["MultiHeadAttention", "Attention", "Additiv
 pub(super) fn mask_refusal(layer: &dyn Layer, inputs: &[Option<usize>], output: Option<usize>) -> Option<String> {
     let class = layer.class_name();
     let made = output.is_some_and(|mask| !inputs.contains(&Some(mask)));
-    if made && !MASK_SOURCES.contains(&class) && !MERGES.contains(&class) {
+    if made && !MASK_SOURCES.contains(&class) && !is_merge(class) {
         return Some(": computes a sequence mask that ONNX export cannot write".into());
     }
     let masked = inputs.iter().any(Option::is_some);
@@ -51,7 +46,7 @@ pub(super) fn mask_refusal(layer: &dyn Layer, inputs: &[Option<usize>], output: 
 
 /// Whether `class` reads its inputs' masks.
 pub(super) fn reads_mask(class: &str) -> bool {
-    SEQUENCE_READERS.contains(&class) || ATTENTION_READERS.contains(&class) || MERGES.contains(&class)
+    SEQUENCE_READERS.contains(&class) || ATTENTION_READERS.contains(&class) || is_merge(class)
 }
 
 impl Emitter<'_> {
