@@ -12,7 +12,7 @@ mod common;
 
 use common::uniform;
 use strata::Tensor;
-use strata::autograd::{ParamStore, Tape, WindowOptions};
+use strata::autograd::{ParamId, ParamStore, Tape, WindowOptions};
 use strata::kernels::Padding;
 
 /// Largest accepted error relative to `max(1, |expected|)`. Winograd's transforms round
@@ -159,6 +159,42 @@ fn check(case: &Case, seed: u64) {
         assert_close(params.grad(bi).data(), &db, &what("bias"));
         assert_close(params.grad(xi).data(), &dx, &what("input"));
     }
+    check_inference(case, &mut params, (xi, ki, bi), options, (out, &weights));
+}
+
+/// A pass no gradient is asked of (`predict`'s), which may keep a packed kernel in the tape:
+/// the reference's output on the first pass and the next, and the new kernel's output after
+/// it changes (the packed copy must follow). `weights` only feeds the reference's gradients.
+fn check_inference(
+    case: &Case,
+    params: &mut ParamStore,
+    (xi, ki, bi): (ParamId, ParamId, ParamId),
+    options: WindowOptions,
+    (out, weights): (Vec<f32>, &Tensor),
+) {
+    let mut tape = Tape::new();
+    let mut expected = out;
+    for pass in 0..3 {
+        if pass == 2 {
+            let k = params.value(ki).clone();
+            let changed = Tensor::from_vec(k.shape().to_vec(), k.data().iter().map(|v| 0.5 - v).collect()).unwrap();
+            *params.value_mut(ki) = changed;
+            let [out, ..] = reference(params.value(xi), params.value(ki), params.value(bi), weights, case);
+            expected = out;
+        }
+        let mut g = strata::autograd::Graph::new(&mut tape, params, false).without_gradients();
+        let (x, k, b) = (g.param(xi), g.param(ki), g.param(bi));
+        let y = if case.relu {
+            g.conv2d_relu(x, k, Some(b), options).unwrap()
+        } else {
+            g.conv2d(x, k, Some(b), options).unwrap()
+        };
+        assert_close(
+            g.value(y).data(),
+            &expected,
+            &format!("{} inference output (pass {pass})", case.what),
+        );
+    }
 }
 
 fn case(batch: usize, input: (usize, usize, usize), filters: usize, same: bool, what: &'static str) -> Case {
@@ -250,6 +286,23 @@ fn im2col_convolutions_match_the_reference() {
         Case {
             kernel: (2, 3),
             ..case(2, (6, 7, 8), 8, false, "im2col 2×3 8→8")
+        },
+        // Whole 16-wide vectors of filters: in inference, the packed kernel (80 filters: a
+        // 64-wide panel and a 16-wide one).
+        case(2, (6, 7, 4), 16, true, "im2col 3×3 4→16"),
+        Case {
+            strides: (2, 2),
+            ..with_relu(case(2, (9, 8, 16), 80, true, "im2col 3×3 16→80 strides 2 relu"))
+        },
+        // A 1×1 kernel too large for the pointwise kernel (136 × 128 values): read in place.
+        Case {
+            kernel: (1, 1),
+            ..with_relu(case(1, (5, 6, 136), 128, false, "im2col 1×1 136→128 relu"))
+        },
+        Case {
+            kernel: (1, 1),
+            strides: (2, 2),
+            ..case(2, (5, 6, 24), 32, false, "im2col 1×1 24→32 strides 2")
         },
     ];
     for (i, case) in cases.iter().enumerate() {

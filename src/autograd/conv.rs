@@ -267,7 +267,19 @@ impl Graph<'_> {
         // same weights left it in this node's saved state (inference calls `predict` again and
         // again with unchanged weights).
         let winograd = winograd_plan(&g, filters, dtype);
-        let key = winograd.and_then(|w| Some(crate::rng::mix(self.weights_key(kernel)?, w.kernel_len() as u64)));
+        // Likewise the packed kernel of a pass no gradient is asked of (the backward pass
+        // would read the receptive fields in `saved`).
+        let packs = winograd.is_none()
+            && direct_plan(&g, filters, dtype).is_none()
+            && packs_kernel(&g, filters, dtype)
+            && !self.any_requires_grad([Some(x), Some(kernel), bias, residual]);
+        let saved_kernel_len = match (winograd, packs) {
+            (Some(w), _) => Some(w.kernel_len()),
+            (None, true) => Some(g.patch_len() * filters),
+            (None, false) => None,
+        };
+        let key = saved_kernel_len.and_then(|len| Some(crate::rng::mix(self.weights_key(kernel)?, len as u64)));
+        let packs = packs && key.is_some();
         Ok(self.push_cached(op, &shape, key, |inputs, out, saved, transformed| {
             let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
             let bias = bias.map(|b| inputs.get(b).data());
@@ -297,20 +309,28 @@ impl Graph<'_> {
                 return;
             }
             let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+            let activation = if relu {
+                kernels::OutputActivation::Relu {
+                    max_value: f32::INFINITY,
+                }
+            } else {
+                kernels::OutputActivation::Linear
+            };
+            let finish = kernels::PointwiseFinish {
+                bias,
+                residual,
+                activation,
+            };
             if is_pointwise(&g) && dtype == ComputeDtype::Float32 && kernels::pointwise_handles(patch, filters) {
-                let activation = if relu {
-                    kernels::OutputActivation::Relu {
-                        max_value: f32::INFINITY,
-                    }
-                } else {
-                    kernels::OutputActivation::Linear
-                };
-                let finish = kernels::PointwiseFinish {
-                    bias,
-                    residual,
-                    activation,
-                };
                 return kernels::pointwise_conv(x, kernel, out.data_mut(), (rows, patch, filters), finish);
+            }
+            if packs {
+                saved.resize_for(&[kernels::packed_conv_len(&g, filters)]);
+                let run = || {
+                    let kernel = (kernel, filters);
+                    kernels::packed_conv(x, &g, kernel, saved.data_mut(), transformed, out.data_mut(), finish)
+                };
+                return profile::time("conv2d.packed", false, run);
             }
             // A 1×1 convolution with stride 1 reads each input pixel as its receptive field:
             // the input is already im2col's matrix, so it is not copied.
@@ -564,6 +584,15 @@ fn conv2d_output_shape(x: &[usize], kernel: &[usize], options: WindowOptions) ->
 /// input as it is.
 fn is_pointwise(g: &Window2d) -> bool {
     (g.window_h, g.window_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left) == (1, 1, 1, 1, 0, 0)
+}
+
+/// Whether an f32 convolution that neither Winograd nor the direct kernel takes runs on a
+/// kernel packed once (when no gradient is asked of it): every shape the packed product handles
+/// but the 1×1 ones small enough for the pointwise kernel, which reads its kernel in place.
+fn packs_kernel(g: &Window2d, filters: usize, dtype: ComputeDtype) -> bool {
+    dtype == ComputeDtype::Float32
+        && kernels::packed_handles(g.batch * g.positions(), g.patch_len(), filters)
+        && !(is_pointwise(g) && kernels::pointwise_handles(g.patch_len(), filters))
 }
 
 /// The kernel that runs [`Graph::conv2d_relu_max_pool`] in one pass.

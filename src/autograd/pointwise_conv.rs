@@ -46,17 +46,31 @@ impl Graph<'_> {
             bias,
             activation,
         };
-        Ok(self.push(op, &shape, |inputs, out, _| {
+        // A large kernel in a pass no gradient is asked of is packed once and kept in the
+        // node's saved state while the weights stay the same (see `Graph::conv2d_in`).
+        let packs = !kernels::pointwise_handles(channels, filters)
+            && kernels::packed_handles(pixels, channels, filters)
+            && !self.any_requires_grad([Some(x), Some(kernel), bias]);
+        let key = packs
+            .then(|| self.weights_key(kernel))
+            .flatten()
+            .map(|key| crate::rng::mix(key, (channels * filters) as u64));
+        Ok(self.push_cached(op, &shape, key, |inputs, out, saved, packed| {
             let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
             let bias = bias.map(|b| inputs.get(b).data());
             let out = out.data_mut();
+            let finish = kernels::PointwiseFinish {
+                bias,
+                residual: None,
+                activation,
+            };
             if kernels::pointwise_handles(channels, filters) {
-                let finish = kernels::PointwiseFinish {
-                    bias,
-                    residual: None,
-                    activation,
-                };
                 return kernels::pointwise_conv(x, kernel, out, (pixels, channels, filters), finish);
+            }
+            if key.is_some() {
+                let g = kernels::Window2d::pointwise(pixels, channels);
+                saved.resize_for(&[kernels::packed_conv_len(&g, filters)]);
+                return kernels::packed_conv(x, &g, (kernel, filters), saved.data_mut(), packed, out, finish);
             }
             let f32 = ComputeDtype::Float32;
             kernels::product(

@@ -94,6 +94,7 @@ pub struct Graph<'a> {
     pub(super) tape: &'a mut Tape,
     pub(super) params: &'a ParamStore,
     training: bool,
+    gradients: bool,
     noise_seed: u64,
 }
 
@@ -113,8 +114,17 @@ impl<'a> Graph<'a> {
             tape,
             params,
             training,
+            gradients: true,
             noise_seed: 0,
         }
+    }
+
+    /// Records a pass no gradient will be asked of (`predict`, `evaluate`): no parameter
+    /// requires a gradient, so kernels may keep inference-only forms of the weights (packed
+    /// kernels) instead of what a backward pass would read.
+    pub fn without_gradients(mut self) -> Self {
+        self.gradients = false;
+        self
     }
 
     /// Sets the seed random layers (Dropout, GaussianNoise) draw this pass's noise from. The
@@ -264,7 +274,7 @@ impl<'a> Graph<'a> {
         tape.cache_keys[index] = None;
         let requires_grad = match op {
             Op::Constant => false,
-            Op::Param(id) => self.params.is_trainable(id),
+            Op::Param(id) => self.gradients && self.params.is_trainable(id),
             _ => op.inputs().into_iter().flatten().any(|v| tape.requires_grad[v.0]),
         };
         tape.requires_grad[index] = requires_grad;
@@ -332,6 +342,11 @@ impl<'a> Graph<'a> {
             }
             _ => None,
         }
+    }
+
+    /// Whether a backward pass may ask for a gradient through any of `vars`.
+    pub(crate) fn any_requires_grad(&self, vars: impl IntoIterator<Item = Option<Var>>) -> bool {
+        vars.into_iter().flatten().any(|v| self.tape.requires_grad[v.0])
     }
 
     /// Records a use of a model parameter. Its gradient goes to the [`ParamStore`].

@@ -74,6 +74,27 @@ pub struct Window2d {
 }
 
 impl Window2d {
+    /// A 1×1 window with stride 1 over `pixels` pixels of `channels` channels (their layout
+    /// in images does not matter to it): each output pixel reads its own input pixel.
+    pub(crate) fn pointwise(pixels: usize, channels: usize) -> Window2d {
+        Window2d {
+            batch: pixels,
+            height: 1,
+            width: 1,
+            channels,
+            window_h: 1,
+            window_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            out_h: 1,
+            out_w: 1,
+        }
+    }
+
     /// Values in one receptive field (`KH·KW·C`): the columns of the im2col matrix.
     pub(crate) fn patch_len(&self) -> usize {
         self.window_h * self.window_w * self.channels

@@ -21,6 +21,7 @@ mod int8_matmul;
 mod int8_pool;
 mod layer_norm;
 mod matmul;
+mod packed_product;
 mod pointwise;
 mod pooling;
 #[cfg(test)]
@@ -68,6 +69,7 @@ pub(crate) use int8_matmul::{
 };
 pub(crate) use int8_pool::int8_max_pool;
 pub(crate) use layer_norm::{Affine, layer_norm_backward, layer_norm_forward};
+pub(crate) use packed_product::{handles as packed_handles, packed_conv, packed_conv_len};
 pub(crate) use pointwise::{Finish as PointwiseFinish, handles as pointwise_handles, pointwise_conv};
 // Public (but hidden from the documentation) for the benchmarks and the allocation test; the
 // layers reach the product through `Graph`.

@@ -81,7 +81,7 @@ impl Model {
                 continue;
             }
             let key = super::predict_split::pass_key(xs, end - start, &self.workspace);
-            let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false);
+            let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false).without_gradients();
             graph.recycle_buffers(key);
             let inputs: SmallVec<[Var; 4]> = xs
                 .iter()

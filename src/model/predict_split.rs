@@ -148,7 +148,7 @@ impl Model {
         let run_group = |(group, ((tape, outputs), crossing)): (usize, (&mut super::ImageTape, &mut [f32]))| {
             let first = start + group * images_per_group;
             for (image, crossing) in (first..).zip(crossing.chunks_mut(per_image)) {
-                let mut graph = Graph::new(tape, params, false);
+                let mut graph = Graph::new(tape, params, false).without_gradients();
                 graph.recycle_buffers(key);
                 let inputs: SmallVec<[Var; 4]> = xs
                     .iter()
@@ -170,7 +170,7 @@ impl Model {
         let mut shape = vec![end - start];
         shape.extend_from_slice(&network.output_shapes[split.crossing]);
         let key = pass_key(xs, end - start, workspace);
-        let mut graph = Graph::new(&mut workspace.batch_tape, &self.params, false);
+        let mut graph = Graph::new(&mut workspace.batch_tape, &self.params, false).without_gradients();
         graph.recycle_buffers(key);
         let x = graph.constant_with(|buffer| {
             buffer.resize_for(&shape);

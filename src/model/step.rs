@@ -96,7 +96,7 @@ impl Model {
             let end = (start + batch_size).min(rows.end);
             // As for training steps: the other threads spin between the batches' parallel parts.
             crate::kernels::keep_others_awake();
-            let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false);
+            let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false).without_gradients();
             graph.recycle_buffers(evaluation_key(xs, ys, end - start));
             let inputs: SmallVec<[Var; 4]> = xs
                 .iter()

@@ -1,0 +1,416 @@
+//! Inference's products with a weight matrix known ahead: the convolutions' kernels laid out
+//! once as column panels, then multiplied by the input rows read in place.
+//!
+//! Why not gemm-f32: gemm packs its right-hand operand on every call, and on two threads each
+//! thread's row block packs it again. At batch 1 the products have few rows (49 output pixels
+//! at 7×7) and large kernels (ResNet-18's last convolutions hold 4608×512 values, 9 MB), so the
+//! packing costs half as much as the multiply-adds. Here the packing is done once, when the
+//! weights change (the graph caches it with the node), and each call only multiplies. The
+//! timings are in docs/PERFORMANCE.md, "Kernels packed once for inference".
+//!
+//! Every output is the sum over the inner dimension in blocks of [`DEPTH_BLOCK`], in order, each
+//! block one chain of fused multiply-adds (see `small_gemm`), the blocks added in turn; then
+//! the bias, the residual and the activation. The split into tasks only decides which thread
+//! computes an output, never how: 1 and 2 threads, AVX-512 and AVX2 give the same bits.
+
+use super::activation::activate;
+use super::conv::{Window2d, im2col};
+use super::pointwise::Finish;
+use super::scratch::with_scratch;
+use super::simd::{Simd, dispatch_simd};
+use super::small_gemm::{Strided, small_gemm};
+use rayon::prelude::*;
+
+/// Columns per panel: the widest block of sums `small_gemm` holds in registers (four 16-wide
+/// vectors), so one panel is one pass of its row blocks.
+const PANEL_WIDTH: usize = 64;
+/// Inner-dimension values per block at most (the blocks are made equal): a panel's block (128 × 64 values, 32 KiB) stays in the
+/// first-level cache while every block of rows reads it.
+const DEPTH_BLOCK: usize = 128;
+/// Rows per task at most: a task's sums (96 × 64 values, 24 KiB) stay in the first-level cache
+/// between depth blocks.
+const ROW_BLOCK: usize = 96;
+
+/// Whether [`packed_product`] takes a `rows × depth` by `depth × columns` product: whole
+/// 16-wide vectors of columns (the widest path's width), and either few rows or a long inner
+/// dimension. Many rows with a short inner dimension (a whole batch through a network's first
+/// convolution) move more data than they compute, and there gemm-f32, which reads the rows
+/// once packed, is faster than reading them in place (see the ignored speed test below).
+pub(crate) fn handles(rows: usize, depth: usize, columns: usize) -> bool {
+    columns > 0 && columns.is_multiple_of(16) && (rows <= 1024 || depth >= 256)
+}
+
+/// Whether [`packed_product`] computes `columns` output columns.
+fn computes(columns: usize) -> bool {
+    columns > 0 && columns.is_multiple_of(16)
+}
+
+/// Lays `matrix` (`depth × columns`, row-major) out as panels of [`PANEL_WIDTH`] columns (the
+/// last one narrower), each `depth` rows of its columns one after another: the panel starting
+/// at column `j` fills `packed[j·depth..]`. `packed` holds `depth · columns` values.
+///
+/// Panics if a slice is shorter than its shape says (a bug in the caller).
+pub(crate) fn pack_columns(matrix: &[f32], (depth, columns): (usize, usize), packed: &mut [f32]) {
+    assert!(
+        matrix.len() >= depth * columns && packed.len() >= depth * columns,
+        "pack_columns operand too short"
+    );
+    for first in (0..columns).step_by(PANEL_WIDTH) {
+        let width = PANEL_WIDTH.min(columns - first);
+        let panel = &mut packed[first * depth..][..depth * width];
+        for (row, values) in panel.chunks_exact_mut(width).enumerate() {
+            values.copy_from_slice(&matrix[row * columns + first..][..width]);
+        }
+    }
+}
+
+/// `out (rows × columns) = finish(input (rows × depth) · matrix)`, where `packed` holds the
+/// matrix as [`pack_columns`] laid it out.
+///
+/// Panics if `columns` is not a multiple of 16 or a slice is shorter than its shape says (bugs
+/// in the caller: the graph checks shapes first).
+pub(crate) fn packed_product(
+    input: &[f32],
+    packed: &[f32],
+    out: &mut [f32],
+    (rows, depth, columns): (usize, usize, usize),
+    finish: Finish,
+) {
+    assert!(computes(columns), "packed_product called for {columns} columns");
+    assert!(
+        input.len() >= rows * depth && packed.len() >= depth * columns && out.len() >= rows * columns,
+        "packed_product operand too short"
+    );
+    assert!(
+        finish.bias.is_none_or(|b| b.len() >= columns) && finish.residual.is_none_or(|r| r.len() >= rows * columns),
+        "packed_product bias or residual too short"
+    );
+    if rows == 0 {
+        return;
+    }
+    let row_blocks = rows.div_ceil(ROW_BLOCK);
+    let block_rows = rows.div_ceil(row_blocks);
+    let panels = columns.div_ceil(PANEL_WIDTH);
+    let out = Disjoint(out.as_mut_ptr());
+    (0..row_blocks * panels).into_par_iter().for_each(|task| {
+        let (first_row, first_column) = ((task / panels) * block_rows, (task % panels) * PANEL_WIDTH);
+        let task_rows = block_rows.min(rows - first_row);
+        let width = PANEL_WIDTH.min(columns - first_column);
+        with_scratch(task_rows * width, |sums| {
+            let panel = &packed[first_column * depth..][..depth * width];
+            let input = &input[first_row * depth..][..task_rows * depth];
+            if depth == 0 {
+                // No product: each output is its bias and residual through the activation.
+                sums.fill(0.0);
+            }
+            task_product(input, panel, sums, (task_rows, depth, width));
+            let residual = finish.residual.map(|r| &r[first_row * columns + first_column..]);
+            let bias = finish.bias.map(|b| &b[first_column..][..width]);
+            finish_block(sums, (width, columns), bias, residual, finish.activation);
+            // SAFETY: the task owns rows `first_row..first_row + task_rows` of columns
+            // `first_column..first_column + width`: no other task writes them and nothing
+            // reads them while the tasks run; `packed_product` checked that `out` holds them.
+            for (row, values) in sums.chunks_exact(width).enumerate() {
+                unsafe { out.write((first_row + row) * columns + first_column, values) };
+            }
+        });
+    });
+}
+
+/// Whether [`packed_conv`] reads the input in place: a 1×1 window with stride 1 and no padding
+/// reads each pixel as its receptive field.
+fn reads_input_in_place(g: &Window2d) -> bool {
+    (g.window_h, g.window_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left) == (1, 1, 1, 1, 0, 0)
+}
+
+/// The values [`packed_conv`]'s `buffer` holds: the packed kernel first, then the receptive
+/// fields (unless the convolution reads its input in place).
+pub(crate) fn packed_conv_len(g: &Window2d, filters: usize) -> usize {
+    let fields = if reads_input_in_place(g) {
+        0
+    } else {
+        g.batch * g.positions() * g.patch_len()
+    };
+    g.patch_len() * filters + fields
+}
+
+/// `out = finish(conv(x, kernel))` for images `x` (`N×H×W×C`) and a kernel (`KH×KW×C×F`,
+/// `filters` = F), through [`packed_product`]. `buffer` ([`packed_conv_len`] values) keeps the
+/// packed kernel between calls: with `kernel_packed` the caller says it still holds this
+/// kernel's, packed by an earlier call.
+///
+/// Panics if `filters` is not a multiple of 16 or a slice is shorter than its shape says.
+pub(crate) fn packed_conv(
+    x: &[f32],
+    g: &Window2d,
+    (kernel, filters): (&[f32], usize),
+    buffer: &mut [f32],
+    kernel_packed: bool,
+    out: &mut [f32],
+    finish: Finish,
+) {
+    let (rows, patch) = (g.batch * g.positions(), g.patch_len());
+    let (packed, fields) = buffer[..packed_conv_len(g, filters)].split_at_mut(patch * filters);
+    if !kernel_packed {
+        pack_columns(kernel, (patch, filters), packed);
+    }
+    let input = if reads_input_in_place(g) {
+        x
+    } else {
+        im2col(x, g, fields);
+        fields
+    };
+    packed_product(input, packed, out, (rows, patch, filters), finish);
+}
+
+/// The output's start, shared by the tasks, each of which writes its own values only.
+#[derive(Clone, Copy)]
+struct Disjoint(*mut f32);
+
+// SAFETY: the tasks write disjoint elements (see `packed_product`).
+unsafe impl Send for Disjoint {}
+unsafe impl Sync for Disjoint {}
+
+impl Disjoint {
+    /// Copies `values` to the output from element `at`.
+    ///
+    /// # Safety
+    /// `at..at + values.len()` lies inside the output, and no other thread touches it now.
+    unsafe fn write(self, at: usize, values: &[f32]) {
+        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.0.add(at), values.len()) };
+    }
+}
+
+dispatch_simd!(task_product<> => task_body(
+    input: &[f32], panel: &[f32], sums: &mut [f32], dims: (usize, usize, usize)
+));
+
+/// `sums (rows × width) = input (rows × depth) · panel (depth × width)`, depth block by depth
+/// block.
+#[inline(always)]
+fn task_body<S: Simd>(
+    s: S,
+    input: &[f32],
+    panel: &[f32],
+    sums: &mut [f32],
+    (rows, depth, width): (usize, usize, usize),
+) {
+    // Equal blocks: a short last one would cost a pass over the sums for few multiply-adds.
+    let step = depth.div_ceil(depth.div_ceil(DEPTH_BLOCK).max(1));
+    for first in (0..depth).step_by(step.max(1)) {
+        let block = step.min(depth - first);
+        let input = Strided {
+            data: &input[first..],
+            row_stride: depth,
+            col_stride: 1,
+        };
+        let panel = (&panel[first * width..], width);
+        small_gemm(s, (rows, block, width), input, panel, (&mut *sums, width), first > 0);
+    }
+}
+
+dispatch_simd!(finish_block<> => finish_body(
+    sums: &mut [f32], widths: (usize, usize), bias: Option<&[f32]>, residual: Option<&[f32]>,
+    activation: super::activation::Activation
+));
+
+/// Adds the bias (`width` values) and the residual (rows `columns` apart) to each row of `sums`
+/// and applies the activation, in place.
+#[inline(always)]
+fn finish_body<S: Simd>(
+    s: S,
+    sums: &mut [f32],
+    (width, columns): (usize, usize),
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    activation: super::activation::Activation,
+) {
+    for (row, sums) in sums.chunks_exact_mut(width).enumerate() {
+        for f in (0..width).step_by(S::LANES) {
+            let mut v = s.load(&sums[f..]);
+            if let Some(bias) = bias {
+                v = s.add(v, s.load(&bias[f..]));
+            }
+            if let Some(residual) = residual {
+                v = s.add(v, s.load(&residual[row * columns + f..]));
+            }
+            s.store(&mut sums[f..], activate(s, v, activation));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::OutputActivation;
+    use crate::kernels::simd::{SimdLevel, limit_simd_on_this_thread};
+
+    fn values(len: usize, modulus: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 % modulus) as f32 - modulus as f32 / 2.0) / modulus as f32)
+            .collect()
+    }
+
+    /// Each output summed in f64, then finished as the kernel finishes it.
+    fn reference(
+        input: &[f32],
+        matrix: &[f32],
+        (rows, depth, columns): (usize, usize, usize),
+        finish: Finish,
+    ) -> Vec<f32> {
+        let mut out = vec![0.0; rows * columns];
+        for r in 0..rows {
+            for c in 0..columns {
+                let sum: f64 = (0..depth)
+                    .map(|p| input[r * depth + p] as f64 * matrix[p * columns + c] as f64)
+                    .sum();
+                let mut v = sum as f32 + finish.bias.map_or(0.0, |b| b[c]);
+                v += finish.residual.map_or(0.0, |res| res[r * columns + c]);
+                out[r * columns + c] = finish.activation.apply(v);
+            }
+        }
+        out
+    }
+
+    fn run(input: &[f32], matrix: &[f32], dims: (usize, usize, usize), finish: Finish) -> Vec<f32> {
+        let (rows, depth, columns) = dims;
+        let mut packed = vec![f32::NAN; depth * columns];
+        pack_columns(matrix, (depth, columns), &mut packed);
+        let mut out = vec![f32::NAN; rows * columns];
+        packed_product(input, &packed, &mut out, dims, finish);
+        out
+    }
+
+    #[test]
+    fn matches_the_product_then_the_output_pass() {
+        // One row; a partial row block and a narrow last panel; several depth blocks with a
+        // partial last one; more rows than one task takes.
+        for &(rows, depth, columns) in &[(1, 5, 16), (49, 300, 80), (7, 128, 64), (200, 129, 144), (3, 0, 32)] {
+            let (input, matrix) = (values(rows * depth, 13), values(depth * columns, 11));
+            let (bias, residual) = (values(columns, 5), values(rows * columns, 17));
+            for activation in [OutputActivation::Linear, OutputActivation::Relu { max_value: 6.0 }] {
+                let finish = Finish {
+                    bias: Some(&bias),
+                    residual: Some(&residual),
+                    activation,
+                };
+                let got = run(&input, &matrix, (rows, depth, columns), finish);
+                let want = reference(&input, &matrix, (rows, depth, columns), finish);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() < 1e-5, "{rows}x{depth}x{columns} at {i}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    /// AVX-512 and AVX2 on one or two threads give the same bits; the scalar path, which
+    /// rounds each product before its add, agrees within rounding and gives the same bits on
+    /// one thread as on two.
+    #[test]
+    fn gives_the_same_bits_on_one_and_two_threads_and_every_vector_width() {
+        let dims @ (rows, depth, columns) = (150, 300, 208);
+        let (input, matrix, bias) = (
+            values(rows * depth, 13),
+            values(depth * columns, 11),
+            values(columns, 5),
+        );
+        let finish = Finish {
+            bias: Some(&bias),
+            residual: None,
+            activation: OutputActivation::Relu {
+                max_value: f32::INFINITY,
+            },
+        };
+        let bits = |level: SimdLevel, threads: usize| -> Vec<u32> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
+                .build()
+                .unwrap();
+            let got = pool.install(|| run(&input, &matrix, dims, finish));
+            got.iter().map(|v| v.to_bits()).collect()
+        };
+        let reference = bits(SimdLevel::Avx512, 2);
+        for (level, threads) in [(SimdLevel::Avx512, 1), (SimdLevel::Avx2, 2), (SimdLevel::Avx2, 1)] {
+            assert!(bits(level, threads) == reference, "{level:?} on {threads} threads");
+        }
+        let scalar = bits(SimdLevel::Scalar, 2);
+        assert!(bits(SimdLevel::Scalar, 1) == scalar, "scalar on 1 thread");
+        for (&x, &y) in scalar.iter().zip(&reference) {
+            let (x, y) = (f32::from_bits(x), f32::from_bits(y));
+            assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "scalar {x} against {y}");
+        }
+    }
+
+    /// Reproduces the timings in docs/PERFORMANCE.md: batch-1 products of MobileNetV2's large
+    /// 1×1 convolutions and ResNet-18's strided ones, here (kernel packed beforehand) and
+    /// through gemm-f32 followed by the output pass, on two threads.
+    #[test]
+    #[ignore]
+    fn speed_of_batch_1_shapes() {
+        use crate::kernels::{Transpose, bias_activation, matmul};
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let shapes = [
+                (196, 64, 384),
+                (196, 384, 64),
+                (196, 96, 576),
+                (196, 576, 96),
+                (49, 576, 160),
+                (49, 160, 960),
+                (49, 960, 160),
+                (49, 960, 320),
+                (49, 320, 1280),
+                (3136, 576, 64),
+                (784, 576, 128),
+                (196, 1152, 256),
+                (49, 2304, 512),
+                (49, 4608, 512),
+                (401408, 147, 64),
+                (25088, 576, 128),
+                (25088, 64, 128),
+                (6272, 1152, 256),
+                (1568, 2304, 512),
+            ];
+            let best_of = |macs: usize, mut run: Box<dyn FnMut() + '_>| {
+                (0..(2_000_000_000 / macs.max(1)).clamp(3, 100))
+                    .map(|_| {
+                        let start = std::time::Instant::now();
+                        run();
+                        start.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::MAX, f64::min)
+            };
+            let activation = OutputActivation::Relu { max_value: 6.0 };
+            for dims @ (rows, depth, columns) in shapes {
+                let (input, matrix, bias) = (values(rows * depth, 13), values(depth * columns, 11), values(columns, 5));
+                let mut packed = vec![0.0; depth * columns];
+                pack_columns(&matrix, (depth, columns), &mut packed);
+                let mut out = vec![0.0; rows * columns];
+                let macs = rows * depth * columns;
+                let here = best_of(macs, Box::new(|| {
+                    let finish = Finish {
+                        bias: Some(&bias),
+                        residual: None,
+                        activation,
+                    };
+                    packed_product(&input, &packed, &mut out, dims, finish)
+                }));
+                let gemm = best_of(macs, Box::new(|| {
+                    let no = Transpose::No;
+                    matmul(&input, no, &matrix, no, &mut out, rows, depth, columns, false);
+                    bias_activation(&mut out, columns, Some(&bias), activation);
+                }));
+                let gflops = |seconds: f64| 2.0 * (rows * depth * columns) as f64 / seconds / 1e9;
+                println!(
+                    "{rows:>5}×{depth:>5}×{columns:>5}: {:7.1} µs here ({:4.0} GFLOP/s), {:7.1} µs gemm ({:4.0}), {:.2}×",
+                    here * 1e6,
+                    gflops(here),
+                    gemm * 1e6,
+                    gflops(gemm),
+                    gemm / here
+                );
+            }
+        });
+    }
+}
