@@ -6,12 +6,14 @@
 # faster).
 #
 # Usage:
-#   PY=/path/to/python-with-torch-torchvision-onnxruntime bash bench/onnx_inference.sh [THREADS] [RUNS] [MODEL ...]
+#   [ROUNDS=N] PY=/path/to/python-with-torch-torchvision-onnxruntime bash bench/onnx_inference.sh [THREADS] [RUNS] [MODEL ...]
 # Defaults: 2 threads, 30 batch-1 runs (a tenth as many batch-32 runs, at least 3),
 # resnet18 mobilenet_v2. ONNX Runtime runs with THREADS intra-op threads and one inter-op
 # thread, all graph optimizations on; PyTorch with torch.set_num_threads(THREADS) under
 # torch.inference_mode(). The ONNX files are written to $ONNX_DIR (default: a fresh temporary
-# folder).
+# folder). ROUNDS (default 1) repeats the strata run and the Python run that many times, one
+# after the other, and prints a row per round and the median ratios: on a shared, noisy host
+# one round's ratio can swing by 1.5x either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/tmp/venv-onnximport/bin/python}
@@ -39,8 +41,7 @@ PYEOF
 FILES=()
 for model in "${MODELS[@]}"; do FILES+=("$DIR/$model.onnx"); done
 cargo build --release -q --example onnx_speed
-"${CARGO_TARGET_DIR:-target}"/release/examples/onnx_speed "$THREADS" "$RUNS" "${FILES[@]}" >> "$OUT"
-"$PY" - "$THREADS" "$RUNS" "$DIR" "${MODELS[@]}" >> "$OUT" <<'PYEOF'
+cat > "$OUT.py" <<'PYEOF'
 import json, os, sys, time
 import numpy as np
 import onnxruntime
@@ -89,23 +90,41 @@ for name in names:
 
     timed("pytorch", name, forward)
 PYEOF
+for round in $(seq "${ROUNDS:-1}"); do
+    echo "# round $round" >> "$OUT"
+    "${CARGO_TARGET_DIR:-target}"/release/examples/onnx_speed "$THREADS" "$RUNS" "${FILES[@]}" >> "$OUT"
+    "$PY" "$OUT.py" "$THREADS" "$RUNS" "$DIR" "${MODELS[@]}" >> "$OUT"
+done
 python3 - "$OUT" <<'PYEOF'
 import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
-by = {(r["framework"], r["model"]): r for r in rows}
-print("| model | threads | strata p50 / p99 ms (batch 1) | ONNX Runtime p50 / p99 ms | PyTorch p50 / p99 ms "
+import statistics
+rows, round_number = [], 0
+for line in open(sys.argv[1]):
+    if line.startswith("# round"):
+        round_number = int(line.split()[2])
+    elif line.startswith("{"):
+        rows.append(dict(json.loads(line), round=round_number))
+by = {(r["framework"], r["model"], r["round"]): r for r in rows}
+print("| model | round | threads | strata p50 / p99 ms (batch 1) | ONNX Runtime p50 / p99 ms | PyTorch p50 / p99 ms "
       "| p50 ratio vs ORT / PyTorch | strata img/s (batch 32) | ORT img/s | PyTorch img/s "
       "| throughput ratio vs ORT / PyTorch |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-for (framework, model), s in by.items():
-    if framework != "strata" or ("onnxruntime", model) not in by or ("pytorch", model) not in by:
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+ratios = {}
+for (framework, model, round_number), s in by.items():
+    o, p = by.get(("onnxruntime", model, round_number)), by.get(("pytorch", model, round_number))
+    if framework != "strata" or o is None or p is None:
         continue
-    o, p = by[("onnxruntime", model)], by[("pytorch", model)]
     latency = lambda r: f"{r['batch1_p50_ms']:.1f} / {r['batch1_p99_ms']:.1f}"
-    print(f"| {model} | {s['threads']} | {latency(s)} | {latency(o)} | {latency(p)} | "
-          f"{o['batch1_p50_ms'] / s['batch1_p50_ms']:.2f}x / {p['batch1_p50_ms'] / s['batch1_p50_ms']:.2f}x | "
+    four = (o["batch1_p50_ms"] / s["batch1_p50_ms"], p["batch1_p50_ms"] / s["batch1_p50_ms"],
+            s["batch32_images_per_s"] / o["batch32_images_per_s"], s["batch32_images_per_s"] / p["batch32_images_per_s"])
+    ratios.setdefault(model, []).append(four)
+    print(f"| {model} | {round_number} | {s['threads']} | {latency(s)} | {latency(o)} | {latency(p)} | "
+          f"{four[0]:.2f}x / {four[1]:.2f}x | "
           f"{s['batch32_images_per_s']:.1f} | {o['batch32_images_per_s']:.1f} | {p['batch32_images_per_s']:.1f} | "
-          f"{s['batch32_images_per_s'] / o['batch32_images_per_s']:.2f}x / "
-          f"{s['batch32_images_per_s'] / p['batch32_images_per_s']:.2f}x |")
+          f"{four[2]:.2f}x / {four[3]:.2f}x |")
+for model, rounds in ratios.items():
+    median = [statistics.median(r[i] for r in rounds) for i in range(4)]
+    print(f"| {model} | median of {len(rounds)} | | | | | {median[0]:.2f}x / {median[1]:.2f}x | | | | "
+          f"{median[2]:.2f}x / {median[3]:.2f}x |")
 PYEOF
 echo "raw results: $OUT, ONNX files: $DIR" >&2
