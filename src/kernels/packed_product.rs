@@ -27,6 +27,10 @@ const PANEL_WIDTH: usize = 64;
 /// Inner-dimension values per block at most (the blocks are made equal): a panel's block (128 × 64 values, 32 KiB) stays in the
 /// first-level cache while every block of rows reads it.
 const DEPTH_BLOCK: usize = 128;
+/// Rows per task at least, unless the product has fewer: two of `small_gemm`'s row blocks.
+const MIN_BLOCK_ROWS: usize = 12;
+/// Tasks per thread wanted, where the rows allow.
+const TASKS_PER_THREAD: usize = 4;
 /// Rows per task at most: a task's sums (96 × 64 values, 24 KiB) stay in the first-level cache
 /// between depth blocks.
 const ROW_BLOCK: usize = 96;
@@ -88,9 +92,16 @@ pub(crate) fn packed_product(
     if rows == 0 {
         return;
     }
-    let row_blocks = rows.div_ceil(ROW_BLOCK);
-    let block_rows = rows.div_ceil(row_blocks);
     let panels = columns.div_ceil(PANEL_WIDTH);
+    // Several tasks per thread, so that the last ones even out: few rows are split further,
+    // down to two blocks of six a task. (The split decides only which thread computes an
+    // output, never how, so it may follow the thread count.)
+    let wanted_tasks = TASKS_PER_THREAD * rayon::current_num_threads();
+    let row_blocks = rows
+        .div_ceil(ROW_BLOCK)
+        .max(wanted_tasks.div_ceil(panels).min(rows.div_ceil(MIN_BLOCK_ROWS)));
+    let block_rows = rows.div_ceil(row_blocks);
+    let row_blocks = rows.div_ceil(block_rows);
     let out = Disjoint(out.as_mut_ptr());
     (0..row_blocks * panels).into_par_iter().for_each(|task| {
         let (first_row, first_column) = ((task / panels) * block_rows, (task % panels) * PANEL_WIDTH);
