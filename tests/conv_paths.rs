@@ -294,6 +294,12 @@ fn im2col_convolutions_match_the_reference() {
             strides: (2, 2),
             ..with_relu(case(2, (9, 8, 16), 80, true, "im2col 3×3 16→80 strides 2 relu"))
         },
+        // Enough output positions (2048) for the packed product to copy the receptive fields
+        // a block of rows at a time instead of storing them whole.
+        Case {
+            strides: (2, 2),
+            ..with_relu(case(2, (64, 64, 4), 16, true, "im2col 3×3 4→16 strides 2, 2048 rows"))
+        },
         // A 1×1 kernel too large for the pointwise kernel (136 × 128 values): read in place.
         Case {
             kernel: (1, 1),

@@ -591,7 +591,7 @@ fn is_pointwise(g: &Window2d) -> bool {
 /// but the 1×1 ones small enough for the pointwise kernel, which reads its kernel in place.
 fn packs_kernel(g: &Window2d, filters: usize, dtype: ComputeDtype) -> bool {
     dtype == ComputeDtype::Float32
-        && kernels::packed_handles(g.batch * g.positions(), g.patch_len(), filters)
+        && kernels::packed_handles(g.batch * g.positions(), g.patch_len(), filters, is_pointwise(g))
         && !(is_pointwise(g) && kernels::pointwise_handles(g.patch_len(), filters))
 }
 

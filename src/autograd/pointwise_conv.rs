@@ -49,7 +49,7 @@ impl Graph<'_> {
         // A large kernel in a pass no gradient is asked of is packed once and kept in the
         // node's saved state while the weights stay the same (see `Graph::conv2d_in`).
         let packs = !kernels::pointwise_handles(channels, filters)
-            && kernels::packed_handles(pixels, channels, filters)
+            && kernels::packed_handles(pixels, channels, filters, true)
             && !self.any_requires_grad([Some(x), Some(kernel), bias]);
         let key = packs
             .then(|| self.weights_key(kernel))

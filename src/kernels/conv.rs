@@ -155,39 +155,56 @@ fn taps_inside(start: usize, pad: usize, dilation: usize, size: usize, window: u
 /// parallel over output rows (so a single image uses every thread too); each value is a copy,
 /// the same whatever the split.
 pub(crate) fn im2col<T: Copy + Default + Send + Sync>(input: &[T], g: &Window2d, cols: &mut [T]) {
-    let (patch, c) = (g.patch_len(), g.channels);
-    // With no horizontal dilation a window row is one contiguous run of `KW·C` input values:
-    // copy it at once instead of `C` values at a time (C is 1 for grey images).
-    let run = g.window_w * c;
-    let contiguous = g.dilation_w == 1;
+    let patch = g.patch_len();
     if g.out_h == 0 || g.out_w == 0 || patch == 0 {
         return;
     }
     cols[..g.batch * g.positions() * patch]
         .par_chunks_mut(g.out_w * patch)
         .enumerate()
-        .for_each(|(row_number, cols)| {
-            let (n, oy) = (row_number / g.out_h, row_number % g.out_h);
-            let image = &input[n * g.image_len()..][..g.image_len()];
-            for ox in 0..g.out_w {
-                let row = &mut cols[ox * patch..][..patch];
-                for ky in 0..g.window_h {
-                    let first = g.source(oy, ox, ky, 0);
-                    let last = g.source(oy, ox, ky, g.window_w - 1);
-                    if contiguous && let (Some((y, x)), Some(_)) = (first, last) {
-                        row[ky * run..][..run].copy_from_slice(&image[(y * g.width + x) * c..][..run]);
-                        continue;
-                    }
-                    for kx in 0..g.window_w {
-                        let dest = &mut row[(ky * g.window_w + kx) * c..][..c];
-                        match g.source(oy, ox, ky, kx) {
-                            Some((y, x)) => dest.copy_from_slice(&image[(y * g.width + x) * c..][..c]),
-                            None => dest.fill(T::default()),
-                        }
-                    }
-                }
+        .for_each(|(row_number, cols)| im2col_rows(input, g, row_number * g.out_w, cols));
+}
+
+/// Rows `first..` of [`im2col`]'s matrix (as many as `cols` holds), on this thread: the
+/// receptive fields of output positions `first..` counted through the batch.
+pub(crate) fn im2col_rows<T: Copy + Default>(input: &[T], g: &Window2d, first: usize, cols: &mut [T]) {
+    let patch = g.patch_len();
+    if patch == 0 {
+        return;
+    }
+    for (offset, row) in cols.chunks_exact_mut(patch).enumerate() {
+        let position = first + offset;
+        let (n, within) = (position / g.positions(), position % g.positions());
+        let image = &input[n * g.image_len()..][..g.image_len()];
+        receptive_field(image, g, (within / g.out_w, within % g.out_w), row);
+    }
+}
+
+/// The receptive field of output position (`oy`, `ox`) of `image` into `row` (`KH·KW·C`
+/// values, zeros for the padding).
+#[inline]
+fn receptive_field<T: Copy + Default>(image: &[T], g: &Window2d, (oy, ox): (usize, usize), row: &mut [T]) {
+    let c = g.channels;
+    // With no horizontal dilation a window row is one contiguous run of `KW·C` input values:
+    // copy it at once instead of `C` values at a time (C is 1 for grey images).
+    let run = g.window_w * c;
+    for ky in 0..g.window_h {
+        let first = g.source(oy, ox, ky, 0);
+        let last = g.source(oy, ox, ky, g.window_w - 1);
+        if g.dilation_w == 1
+            && let (Some((y, x)), Some(_)) = (first, last)
+        {
+            row[ky * run..][..run].copy_from_slice(&image[(y * g.width + x) * c..][..run]);
+            continue;
+        }
+        for kx in 0..g.window_w {
+            let dest = &mut row[(ky * g.window_w + kx) * c..][..c];
+            match g.source(oy, ox, ky, kx) {
+                Some((y, x)) => dest.copy_from_slice(&image[(y * g.width + x) * c..][..c]),
+                None => dest.fill(T::default()),
             }
-        });
+        }
+    }
 }
 
 /// Adds each row of `cols` back onto the input positions it was copied from: the transpose of

@@ -8,13 +8,19 @@
 //! weights change (the graph caches it with the node), and each call only multiplies. The
 //! timings are in docs/PERFORMANCE.md, "Kernels packed once for inference".
 //!
+//! A convolution's input rows are its receptive fields. With few rows (batch 1) they are
+//! stored whole first (im2col) and the tasks are blocks of rows by panels; with many rows each
+//! task takes a block of whole rows, copies its receptive fields into the core's cache and
+//! multiplies them by every panel, so the im2col matrix (236 MB for a batch of 32 through
+//! ResNet's 7×7 stem) is never stored.
+//!
 //! Every output is the sum over the inner dimension in blocks of [`DEPTH_BLOCK`], in order, each
 //! block one chain of fused multiply-adds (see `small_gemm`), the blocks added in turn; then
 //! the bias, the residual and the activation. The split into tasks only decides which thread
 //! computes an output, never how: 1 and 2 threads, AVX-512 and AVX2 give the same bits.
 
 use super::activation::activate;
-use super::conv::{Window2d, im2col};
+use super::conv::{Window2d, im2col, im2col_rows};
 use super::pointwise::Finish;
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
@@ -35,13 +41,14 @@ const TASKS_PER_THREAD: usize = 4;
 /// between depth blocks.
 const ROW_BLOCK: usize = 96;
 
-/// Whether [`packed_product`] takes a `rows × depth` by `depth × columns` product: whole
-/// 16-wide vectors of columns (the widest path's width), and either few rows or a long inner
-/// dimension. Many rows with a short inner dimension (a whole batch through a network's first
-/// convolution) move more data than they compute, and there gemm-f32, which reads the rows
-/// once packed, is faster than reading them in place (see the ignored speed test below).
-pub(crate) fn handles(rows: usize, depth: usize, columns: usize) -> bool {
-    columns > 0 && columns.is_multiple_of(16) && (rows <= 1024 || depth >= 256)
+/// Whether [`packed_product`] takes a `rows × depth` by `depth × columns` product, its rows
+/// read in place (`in_place`) or copied from a convolution's images: whole 16-wide vectors of
+/// columns (the widest path's width), and, for rows read in place, either few rows or a long
+/// inner dimension. Many rows with a short inner dimension move more data than they compute,
+/// and there gemm-f32, which reads the rows once packed, is faster than reading them in place
+/// (see the ignored speed tests below); copied a block at a time, they stay in cache.
+pub(crate) fn handles(rows: usize, depth: usize, columns: usize, in_place: bool) -> bool {
+    computes(columns) && (!in_place || rows <= 1024 || depth >= 256)
 }
 
 /// Whether [`packed_product`] computes `columns` output columns.
@@ -68,21 +75,45 @@ pub(crate) fn pack_columns(matrix: &[f32], (depth, columns): (usize, usize), pac
     }
 }
 
+/// Where [`packed_product`] reads its input rows.
+#[derive(Clone, Copy)]
+pub(crate) enum Rows<'a> {
+    /// A `rows × depth` matrix, read in place.
+    Matrix(&'a [f32]),
+    /// The receptive fields of a convolution over these images (`N×H×W×C`): [`im2col`]'s
+    /// matrix, copied a block of rows at a time into the core's cache and never stored whole.
+    Fields(&'a [f32], &'a Window2d),
+}
+
+/// Whether [`packed_product`] splits `rows` into blocks of whole rows (every panel of a block
+/// in one task), rather than into blocks of rows by panels: when the row blocks alone give
+/// every thread several tasks. Only then may its input be [`Rows::Fields`].
+fn splits_rows_only(rows: usize) -> bool {
+    rows.div_ceil(ROW_BLOCK) >= TASKS_PER_THREAD * rayon::current_num_threads()
+}
+
 /// `out (rows × columns) = finish(input (rows × depth) · matrix)`, where `packed` holds the
 /// matrix as [`pack_columns`] laid it out.
 ///
-/// Panics if `columns` is not a multiple of 16 or a slice is shorter than its shape says (bugs
-/// in the caller: the graph checks shapes first).
+/// Panics if `columns` is not a multiple of 16, if the input is [`Rows::Fields`] where
+/// `splits_rows_only` is false, or if a slice is shorter than its shape says (bugs in the
+/// caller: the graph checks shapes first).
 pub(crate) fn packed_product(
-    input: &[f32],
+    input: Rows,
     packed: &[f32],
     out: &mut [f32],
-    (rows, depth, columns): (usize, usize, usize),
+    dims @ (rows, depth, columns): (usize, usize, usize),
     finish: Finish,
 ) {
     assert!(computes(columns), "packed_product called for {columns} columns");
+    let rows_held = match input {
+        Rows::Matrix(matrix) => matrix.len() >= rows * depth,
+        Rows::Fields(images, g) => {
+            g.batch * g.positions() == rows && g.patch_len() == depth && images.len() >= g.batch * g.image_len()
+        }
+    };
     assert!(
-        input.len() >= rows * depth && packed.len() >= depth * columns && out.len() >= rows * columns,
+        rows_held && packed.len() >= depth * columns && out.len() >= rows * columns,
         "packed_product operand too short"
     );
     assert!(
@@ -92,6 +123,12 @@ pub(crate) fn packed_product(
     if rows == 0 {
         return;
     }
+    if splits_rows_only(rows) {
+        return by_row_blocks(input, packed, &mut out[..rows * columns], dims, finish);
+    }
+    let Rows::Matrix(input) = input else {
+        panic!("packed_product: receptive fields for a product split by panels")
+    };
     let panels = columns.div_ceil(PANEL_WIDTH);
     // Several tasks per thread, so that the last ones even out: few rows are split further,
     // down to two blocks of six a task. (The split decides only which thread computes an
@@ -110,14 +147,17 @@ pub(crate) fn packed_product(
         with_scratch(task_rows * width, |sums| {
             let panel = &packed[first_column * depth..][..depth * width];
             let input = &input[first_row * depth..][..task_rows * depth];
-            if depth == 0 {
-                // No product: each output is its bias and residual through the activation.
-                sums.fill(0.0);
-            }
-            task_product(input, panel, sums, (task_rows, depth, width));
-            let residual = finish.residual.map(|r| &r[first_row * columns + first_column..]);
-            let bias = finish.bias.map(|b| &b[first_column..][..width]);
-            finish_block(sums, (width, columns), bias, residual, finish.activation);
+            product_and_finish(
+                input,
+                panel,
+                (sums, width),
+                (task_rows, depth, width),
+                (first_column, columns),
+                &{
+                    let residual = finish.residual.map(|r| &r[first_row * columns..]);
+                    Finish { residual, ..finish }
+                },
+            );
             // SAFETY: the task owns rows `first_row..first_row + task_rows` of columns
             // `first_column..first_column + width`: no other task writes them and nothing
             // reads them while the tasks run; `packed_product` checked that `out` holds them.
@@ -128,19 +168,91 @@ pub(crate) fn packed_product(
     });
 }
 
+/// [`packed_product`] as one task per block of whole output rows: the block's input rows are
+/// read once (copied first when they are receptive fields) for every panel, and each panel's
+/// sums are made in place in the output.
+fn by_row_blocks(
+    input: Rows,
+    packed: &[f32],
+    out: &mut [f32],
+    (rows, depth, columns): (usize, usize, usize),
+    finish: Finish,
+) {
+    let block_rows = rows.div_ceil(rows.div_ceil(ROW_BLOCK));
+    out.par_chunks_mut(block_rows * columns)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let (first_row, task_rows) = (block * block_rows, out.len() / columns);
+            let residual = finish.residual.map(|r| &r[first_row * columns..]);
+            let finish = Finish { residual, ..finish };
+            let mut each_panel = |input: &[f32]| {
+                for first_column in (0..columns).step_by(PANEL_WIDTH) {
+                    let width = PANEL_WIDTH.min(columns - first_column);
+                    let panel = &packed[first_column * depth..][..depth * width];
+                    let sums = (&mut out[first_column..], columns);
+                    product_and_finish(
+                        input,
+                        panel,
+                        sums,
+                        (task_rows, depth, width),
+                        (first_column, columns),
+                        &finish,
+                    );
+                }
+            };
+            match input {
+                Rows::Matrix(matrix) => each_panel(&matrix[first_row * depth..][..task_rows * depth]),
+                Rows::Fields(images, g) => with_scratch(task_rows * depth, |fields| {
+                    im2col_rows(images, g, first_row, fields);
+                    each_panel(fields)
+                }),
+            }
+        });
+}
+
+/// One panel's block: `sums (rows × width, rows `stride` apart) = input (rows × depth) ·
+/// panel`, then the bias from `first_column` and the residual (rows `columns` apart) added and
+/// the activation applied.
+fn product_and_finish(
+    input: &[f32],
+    panel: &[f32],
+    (sums, stride): (&mut [f32], usize),
+    dims @ (rows, depth, width): (usize, usize, usize),
+    (first_column, columns): (usize, usize),
+    finish: &Finish,
+) {
+    if depth == 0 {
+        // No product: each output is its bias and residual through the activation.
+        for row in sums.chunks_mut(stride).take(rows) {
+            row[..width].fill(0.0);
+        }
+    }
+    task_product(input, panel, (sums, stride), dims);
+    let residual = finish.residual.map(|r| &r[first_column..]);
+    let bias = finish.bias.map(|b| &b[first_column..][..width]);
+    finish_block(sums, (rows, width, stride, columns), bias, residual, finish.activation);
+}
+
 /// Whether [`packed_conv`] reads the input in place: a 1×1 window with stride 1 and no padding
 /// reads each pixel as its receptive field.
 fn reads_input_in_place(g: &Window2d) -> bool {
     (g.window_h, g.window_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left) == (1, 1, 1, 1, 0, 0)
 }
 
+/// Whether [`packed_conv`] stores the receptive fields whole before the product: when it
+/// splits the rows by panels (few rows, so the fields are small). Otherwise each block of
+/// rows copies its own fields, in the core's cache.
+fn stores_fields(g: &Window2d) -> bool {
+    !reads_input_in_place(g) && !splits_rows_only(g.batch * g.positions())
+}
+
 /// The values [`packed_conv`]'s `buffer` holds: the packed kernel first, then the receptive
-/// fields (unless the convolution reads its input in place).
+/// fields where it stores them whole.
 pub(crate) fn packed_conv_len(g: &Window2d, filters: usize) -> usize {
-    let fields = if reads_input_in_place(g) {
-        0
-    } else {
+    let fields = if stores_fields(g) {
         g.batch * g.positions() * g.patch_len()
+    } else {
+        0
     };
     g.patch_len() * filters + fields
 }
@@ -166,10 +278,12 @@ pub(crate) fn packed_conv(
         pack_columns(kernel, (patch, filters), packed);
     }
     let input = if reads_input_in_place(g) {
-        x
-    } else {
+        Rows::Matrix(x)
+    } else if stores_fields(g) {
         im2col(x, g, fields);
-        fields
+        Rows::Matrix(fields)
+    } else {
+        Rows::Fields(x, g)
     };
     packed_product(input, packed, out, (rows, patch, filters), finish);
 }
@@ -193,17 +307,17 @@ impl Disjoint {
 }
 
 dispatch_simd!(task_product<> => task_body(
-    input: &[f32], panel: &[f32], sums: &mut [f32], dims: (usize, usize, usize)
+    input: &[f32], panel: &[f32], sums: (&mut [f32], usize), dims: (usize, usize, usize)
 ));
 
-/// `sums (rows × width) = input (rows × depth) · panel (depth × width)`, depth block by depth
-/// block.
+/// `sums (rows × width, rows `stride` apart) = input (rows × depth) · panel (depth × width)`,
+/// depth block by depth block.
 #[inline(always)]
 fn task_body<S: Simd>(
     s: S,
     input: &[f32],
     panel: &[f32],
-    sums: &mut [f32],
+    (sums, stride): (&mut [f32], usize),
     (rows, depth, width): (usize, usize, usize),
 ) {
     // Equal blocks: a short last one would cost a pass over the sums for few multiply-adds.
@@ -216,27 +330,28 @@ fn task_body<S: Simd>(
             col_stride: 1,
         };
         let panel = (&panel[first * width..], width);
-        small_gemm(s, (rows, block, width), input, panel, (&mut *sums, width), first > 0);
+        small_gemm(s, (rows, block, width), input, panel, (&mut *sums, stride), first > 0);
     }
 }
 
 dispatch_simd!(finish_block<> => finish_body(
-    sums: &mut [f32], widths: (usize, usize), bias: Option<&[f32]>, residual: Option<&[f32]>,
+    sums: &mut [f32], sizes: (usize, usize, usize, usize), bias: Option<&[f32]>, residual: Option<&[f32]>,
     activation: super::activation::Activation
 ));
 
-/// Adds the bias (`width` values) and the residual (rows `columns` apart) to each row of `sums`
-/// and applies the activation, in place.
+/// Adds the bias (`width` values) and the residual (rows `columns` apart) to each of the
+/// `rows` rows of `sums` (`stride` apart) and applies the activation, in place.
 #[inline(always)]
 fn finish_body<S: Simd>(
     s: S,
     sums: &mut [f32],
-    (width, columns): (usize, usize),
+    (rows, width, stride, columns): (usize, usize, usize, usize),
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
     activation: super::activation::Activation,
 ) {
-    for (row, sums) in sums.chunks_exact_mut(width).enumerate() {
+    for row in 0..rows {
+        let sums = &mut sums[row * stride..][..width];
         for f in (0..width).step_by(S::LANES) {
             let mut v = s.load(&sums[f..]);
             if let Some(bias) = bias {
@@ -288,15 +403,23 @@ mod tests {
         let mut packed = vec![f32::NAN; depth * columns];
         pack_columns(matrix, (depth, columns), &mut packed);
         let mut out = vec![f32::NAN; rows * columns];
-        packed_product(input, &packed, &mut out, dims, finish);
+        packed_product(Rows::Matrix(input), &packed, &mut out, dims, finish);
         out
     }
 
     #[test]
     fn matches_the_product_then_the_output_pass() {
         // One row; a partial row block and a narrow last panel; several depth blocks with a
-        // partial last one; more rows than one task takes.
-        for &(rows, depth, columns) in &[(1, 5, 16), (49, 300, 80), (7, 128, 64), (200, 129, 144), (3, 0, 32)] {
+        // partial last one; more rows than one task takes; enough row blocks to split by them
+        // alone.
+        for &(rows, depth, columns) in &[
+            (1, 5, 16),
+            (49, 300, 80),
+            (7, 128, 64),
+            (200, 129, 144),
+            (3, 0, 32),
+            (900, 40, 80),
+        ] {
             let (input, matrix) = (values(rows * depth, 13), values(depth * columns, 11));
             let (bias, residual) = (values(columns, 5), values(rows * columns, 17));
             for activation in [OutputActivation::Linear, OutputActivation::Relu { max_value: 6.0 }] {
@@ -314,12 +437,13 @@ mod tests {
         }
     }
 
-    /// AVX-512 and AVX2 on one or two threads give the same bits; the scalar path, which
-    /// rounds each product before its add, agrees within rounding and gives the same bits on
-    /// one thread as on two.
+    /// AVX-512 and AVX2 on one or two threads give the same bits (500 rows: split by row blocks
+    /// alone on one thread, by row blocks and panels on two); the scalar path, which rounds
+    /// each product before its add, agrees within rounding and gives the same bits on one
+    /// thread as on two.
     #[test]
     fn gives_the_same_bits_on_one_and_two_threads_and_every_vector_width() {
-        let dims @ (rows, depth, columns) = (150, 300, 208);
+        let dims @ (rows, depth, columns) = (500, 300, 208);
         let (input, matrix, bias) = (
             values(rows * depth, 13),
             values(depth * columns, 11),
@@ -353,6 +477,58 @@ mod tests {
         }
     }
 
+    /// A convolution's receptive fields copied block by block give the bits of the whole
+    /// im2col matrix multiplied in place, with padding, strides and a residual.
+    #[test]
+    fn receptive_fields_by_blocks_give_the_bits_of_the_whole_matrix() {
+        let g = Window2d {
+            batch: 2,
+            height: 30,
+            width: 29,
+            channels: 3,
+            window_h: 3,
+            window_w: 4,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 2,
+            pad_top: 1,
+            pad_left: 2,
+            out_h: 30,
+            out_w: 25,
+        };
+        let (rows, depth, columns) = (g.batch * g.positions(), g.patch_len(), 48);
+        let images = values(g.batch * g.image_len(), 13);
+        let (matrix, bias, residual) = (
+            values(depth * columns, 11),
+            values(columns, 5),
+            values(rows * columns, 17),
+        );
+        let finish = Finish {
+            bias: Some(&bias),
+            residual: Some(&residual),
+            activation: OutputActivation::Relu { max_value: 6.0 },
+        };
+        let mut fields = vec![0.0; rows * depth];
+        im2col(&images, &g, &mut fields);
+        let whole = run(&fields, &matrix, (rows, depth, columns), finish);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            assert!(splits_rows_only(rows), "1500 rows make enough blocks");
+            let mut packed = vec![0.0; depth * columns];
+            pack_columns(&matrix, (depth, columns), &mut packed);
+            let mut out = vec![f32::NAN; rows * columns];
+            packed_product(
+                Rows::Fields(&images, &g),
+                &packed,
+                &mut out,
+                (rows, depth, columns),
+                finish,
+            );
+            assert!(out.iter().zip(&whole).all(|(a, b)| a.to_bits() == b.to_bits()));
+        });
+    }
+
     /// Reproduces the timings in docs/PERFORMANCE.md: batch-1 products of MobileNetV2's large
     /// 1×1 convolutions and ResNet-18's strided ones, here (kernel packed beforehand) and
     /// through gemm-f32 followed by the output pass, on two threads.
@@ -377,6 +553,7 @@ mod tests {
                 (196, 1152, 256),
                 (49, 2304, 512),
                 (49, 4608, 512),
+                (12544, 147, 64),
                 (401408, 147, 64),
                 (25088, 576, 128),
                 (25088, 64, 128),
@@ -405,7 +582,7 @@ mod tests {
                         residual: None,
                         activation,
                     };
-                    packed_product(&input, &packed, &mut out, dims, finish)
+                    packed_product(Rows::Matrix(&input), &packed, &mut out, dims, finish)
                 }));
                 let gemm = best_of(macs, Box::new(|| {
                     let no = Transpose::No;
@@ -419,6 +596,82 @@ mod tests {
                     gflops(here),
                     gemm * 1e6,
                     gflops(gemm),
+                    gemm / here
+                );
+            }
+        });
+    }
+    /// Reproduces the timings in docs/PERFORMANCE.md: convolutions through `packed_conv` (the
+    /// kernel packed beforehand) and through im2col, gemm-f32 and the output pass, 2 threads.
+    #[test]
+    #[ignore]
+    fn speed_of_convolutions() {
+        use crate::kernels::{Transpose, bias_activation, matmul};
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            // (batch, size, channels, window, stride, filters)
+            let shapes = [
+                (1, 224, 3, 7, 2, 64),
+                (4, 224, 3, 7, 2, 64),
+                (8, 56, 64, 3, 2, 128),
+                (1, 112, 32, 3, 2, 64),
+                (32, 28, 1, 3, 1, 32),
+            ];
+            for (batch, size, channels, window, stride, filters) in shapes {
+                let pad = (window - 1) / 2;
+                let out_size = (size + 2 * pad - window) / stride + 1;
+                let g = Window2d {
+                    batch,
+                    height: size,
+                    width: size,
+                    channels,
+                    window_h: window,
+                    window_w: window,
+                    stride_h: stride,
+                    stride_w: stride,
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    pad_top: pad,
+                    pad_left: pad,
+                    out_h: out_size,
+                    out_w: out_size,
+                };
+                let (rows, depth) = (g.batch * g.positions(), g.patch_len());
+                let images = values(batch * g.image_len(), 13);
+                let (kernel, bias) = (values(depth * filters, 11), values(filters, 5));
+                let finish = Finish {
+                    bias: Some(&bias),
+                    residual: None,
+                    activation: OutputActivation::Relu {
+                        max_value: f32::INFINITY,
+                    },
+                };
+                let mut buffer = vec![0.0; packed_conv_len(&g, filters)];
+                let mut out = vec![0.0; rows * filters];
+                packed_conv(&images, &g, (&kernel, filters), &mut buffer, false, &mut out, finish);
+                let runs = (500_000_000 / (rows * depth * filters)).clamp(3, 100);
+                let best = |run: &mut dyn FnMut()| {
+                    (0..runs)
+                        .map(|_| {
+                            let start = std::time::Instant::now();
+                            run();
+                            start.elapsed().as_secs_f64()
+                        })
+                        .fold(f64::MAX, f64::min)
+                };
+                let here = best(&mut || packed_conv(&images, &g, (&kernel, filters), &mut buffer, true, &mut out, finish));
+                let mut fields = vec![0.0; rows * depth];
+                let gemm = best(&mut || {
+                    im2col(&images, &g, &mut fields);
+                    let no = Transpose::No;
+                    matmul(&fields, no, &kernel, no, &mut out, rows, depth, filters, false);
+                    bias_activation(&mut out, filters, Some(&bias), finish.activation);
+                });
+                println!(
+                    "{batch}×{size}²×{channels} {window}×{window}/{stride} → {filters} ({rows} rows, depth {depth}, {}): {:8.1} µs here, {:8.1} µs im2col + gemm ({:.2}×)",
+                    if stores_fields(&g) { "fields stored" } else { "fields by blocks" },
+                    here * 1e6,
+                    gemm * 1e6,
                     gemm / here
                 );
             }
