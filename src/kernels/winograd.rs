@@ -88,6 +88,13 @@ const STREAMED_KERNEL_BYTES: usize = 1 << 20;
 /// Fewest tiles in one call that pay for streaming a transformed kernel from memory
 /// (docs/PERFORMANCE.md, "ResNet50 at batch 1 on AVX2").
 const STREAMED_KERNEL_MIN_TILES: usize = 16;
+/// Below this many tiles of the cheapest size, a streamed transformed kernel is made with
+/// F(2×2) tiles instead, if they are at least [`SMALL_TILES_MIN`] (docs/PERFORMANCE.md,
+/// "Kernels packed once for inference").
+const FEW_STREAMED_TILES: usize = 64;
+/// Fewest F(2×2) tiles that pay for streaming their transformed kernel in place of a larger
+/// one (a 7×7 map at batch 1 has 16: the plain product is faster there).
+const SMALL_TILES_MIN: usize = 32;
 /// Partial sums of the kernel gradient: the backward pass runs on up to this many threads.
 const PARTIALS: usize = 4;
 
@@ -110,15 +117,26 @@ impl Winograd {
         // The tile size with the fewest transformed values per image (partial tiles at the
         // edges count in full); larger tiles first, so ties go to fewer, larger tiles.
         let cost = |m: usize| g.out_h.div_ceil(m) * g.out_w.div_ceil(m) * (m + 2) * (m + 2);
-        let m = [4, 3, 2].into_iter().min_by_key(|&m| cost(m))?;
-        let (tiles_h, tiles_w) = (g.out_h.div_ceil(m), g.out_w.div_ceil(m));
+        let tiles = |m: usize| g.batch.saturating_mul(g.out_h.div_ceil(m) * g.out_w.div_ceil(m));
         // The transformed kernel is (m + 2)²/9 times the size of the kernel. When it is larger
-        // than the caches it comes from memory on every call, and with few tiles to use it on
-        // (a 7×7 map at batch 1: four tiles of 4×4) the plain product is faster.
-        let transformed_bytes = [(m + 2) * (m + 2), g.channels, filters, std::mem::size_of::<f32>()]
-            .into_iter()
-            .fold(1usize, usize::saturating_mul);
-        if transformed_bytes > STREAMED_KERNEL_BYTES && g.batch * tiles_h * tiles_w < STREAMED_KERNEL_MIN_TILES {
+        // than the caches it comes from memory on every call.
+        let transformed_bytes = |m: usize| {
+            [(m + 2) * (m + 2), g.channels, filters, std::mem::size_of::<f32>()]
+                .into_iter()
+                .fold(1usize, usize::saturating_mul)
+        };
+        let mut m = [4, 3, 2].into_iter().min_by_key(|&m| cost(m))?;
+        // With few tiles to use it on, streaming that kernel costs more than the multiply-adds
+        // that larger tiles save: the smallest tiles' kernel is 16/36 the size of F(4×4)'s (a
+        // 14×14 map with 256 channels at batch 1: 16 tiles of 4×4 or 49 of 2×2).
+        if transformed_bytes(m) > STREAMED_KERNEL_BYTES && tiles(m) < FEW_STREAMED_TILES && tiles(2) >= SMALL_TILES_MIN
+        {
+            m = 2;
+        }
+        let (tiles_h, tiles_w) = (g.out_h.div_ceil(m), g.out_w.div_ceil(m));
+        // With fewer tiles still (a 7×7 map at batch 1: four tiles of 4×4), the plain product
+        // is faster.
+        if transformed_bytes(m) > STREAMED_KERNEL_BYTES && tiles(m) < STREAMED_KERNEL_MIN_TILES {
             return None;
         }
         let per_partial = g.batch.div_ceil(PARTIALS);
@@ -1253,16 +1271,17 @@ mod tests {
     }
 
     /// ResNet50's last stage at batch 1 (7×7 maps, 512 channels: four 4×4 tiles, a 37 MB
-    /// transformed kernel) is left to the plain product; the same layer on four images, the
-    /// 14×14 stage at batch 1 (16 tiles) and a small layer whose transformed kernel stays in
-    /// cache (the MNIST cnn's, one tile) keep Winograd's.
+    /// transformed kernel, or 16 tiles of 2×2) is left to the plain product; the same layer on
+    /// four images and the 14×14 stage at batch 1 stream the smaller kernel of 2×2 tiles (64 and
+    /// 49 of them); the 14×14 stage on eight images (128 tiles of 4×4) and a small layer whose
+    /// transformed kernel stays in cache (the MNIST cnn's, one tile) keep the cheapest tiles.
     #[test]
     fn a_transformed_kernel_from_memory_needs_enough_tiles() {
+        let tiles = |plan: Winograd| (plan.m, plan.batch * plan.tiles_per_image());
         assert_eq!(Winograd::plan(&same_3x3(1, 7, 512), 512), None);
-        let four = Winograd::plan(&same_3x3(4, 7, 512), 512).expect("16 tiles");
-        assert_eq!((four.m, four.batch * four.tiles_per_image()), (4, 16));
-        assert!(Winograd::plan(&same_3x3(1, 14, 256), 256).is_some());
-        let small = Winograd::plan(&same_3x3(1, 3, 64), 64).expect("a cached kernel");
-        assert_eq!(small.batch * small.tiles_per_image(), 1);
+        assert_eq!(Winograd::plan(&same_3x3(4, 7, 512), 512).map(tiles), Some((2, 64)));
+        assert_eq!(Winograd::plan(&same_3x3(1, 14, 256), 256).map(tiles), Some((2, 49)));
+        assert_eq!(Winograd::plan(&same_3x3(8, 14, 256), 256).map(tiles), Some((4, 128)));
+        assert_eq!(Winograd::plan(&same_3x3(1, 3, 64), 64).map(tiles), Some((3, 1)));
     }
 }
