@@ -601,6 +601,7 @@ mod tests {
             }
         });
     }
+
     /// Reproduces the timings in docs/PERFORMANCE.md: convolutions through `packed_conv` (the
     /// kernel packed beforehand) and through im2col, gemm-f32 and the output pass, 2 threads.
     #[test]
