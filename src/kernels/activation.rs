@@ -65,6 +65,33 @@ pub(super) fn activate<S: Simd>(s: S, v: S::V, activation: Activation) -> S::V {
 /// Values per parallel task of [`bias_activation`].
 const CHUNK: usize = 1 << 15;
 
+/// Adds the bias (`width` values) and the residual (rows `residual_stride` apart) to each of
+/// the `rows` rows of `sums` (`stride` apart) and applies the activation, in place: the output
+/// pass of the 1×1 and packed products, run while their block is in the first-level cache.
+#[inline(always)]
+pub(crate) fn finish_rows<S: Simd>(
+    s: S,
+    sums: &mut [f32],
+    (rows, width, stride, residual_stride): (usize, usize, usize, usize),
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    activation: Activation,
+) {
+    for row in 0..rows {
+        let sums = &mut sums[row * stride..][..width];
+        for f in (0..width).step_by(S::LANES) {
+            let mut v = s.load(&sums[f..]);
+            if let Some(bias) = bias {
+                v = s.add(v, s.load(&bias[f..]));
+            }
+            if let Some(residual) = residual {
+                v = s.add(v, s.load(&residual[row * residual_stride + f..]));
+            }
+            s.store(&mut sums[f..], activate(s, v, activation));
+        }
+    }
+}
+
 /// `out[r·width + f] = activation(out[r·width + f] + bias[f])`: the output pass of a product
 /// whose rows are `width` long. Each value gets the same operations whatever the split.
 pub(crate) fn bias_activation(out: &mut [f32], width: usize, bias: Option<&[f32]>, activation: Activation) {

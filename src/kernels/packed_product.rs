@@ -19,7 +19,7 @@
 //! the bias, the residual and the activation. The split into tasks only decides which thread
 //! computes an output, never how: 1 and 2 threads, AVX-512 and AVX2 give the same bits.
 
-use super::activation::activate;
+use super::activation::finish_rows;
 use super::conv::{Window2d, im2col, im2col_rows};
 use super::pointwise::Finish;
 use super::scratch::with_scratch;
@@ -339,30 +339,17 @@ dispatch_simd!(finish_block<> => finish_body(
     activation: super::activation::Activation
 ));
 
-/// Adds the bias (`width` values) and the residual (rows `columns` apart) to each of the
-/// `rows` rows of `sums` (`stride` apart) and applies the activation, in place.
+/// [`finish_rows`] on this thread's widest vector path.
 #[inline(always)]
 fn finish_body<S: Simd>(
     s: S,
     sums: &mut [f32],
-    (rows, width, stride, columns): (usize, usize, usize, usize),
+    sizes: (usize, usize, usize, usize),
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
     activation: super::activation::Activation,
 ) {
-    for row in 0..rows {
-        let sums = &mut sums[row * stride..][..width];
-        for f in (0..width).step_by(S::LANES) {
-            let mut v = s.load(&sums[f..]);
-            if let Some(bias) = bias {
-                v = s.add(v, s.load(&bias[f..]));
-            }
-            if let Some(residual) = residual {
-                v = s.add(v, s.load(&residual[row * columns + f..]));
-            }
-            s.store(&mut sums[f..], activate(s, v, activation));
-        }
-    }
+    finish_rows(s, sums, sizes, bias, residual, activation);
 }
 
 #[cfg(test)]

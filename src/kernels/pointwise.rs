@@ -16,7 +16,7 @@
 //! channels in order on one chain, whatever the block, the thread or the vector width: the
 //! AVX-512, AVX2 and scalar paths give the same bits, and so do 1 and 2 threads.
 
-use super::activation::{Activation, activate};
+use super::activation::{Activation, finish_rows};
 use super::simd::{Simd, dispatch_simd};
 use super::small_gemm::{Strided, small_gemm};
 use rayon::prelude::*;
@@ -115,18 +115,7 @@ fn block_body<S: Simd>(
         (out, filters),
         false,
     );
-    for (row, out) in out.chunks_exact_mut(filters).enumerate() {
-        for f in (0..filters).step_by(S::LANES) {
-            let mut v = s.load(&out[f..]);
-            if let Some(bias) = bias {
-                v = s.add(v, s.load(&bias[f..]));
-            }
-            if let Some(residual) = residual {
-                v = s.add(v, s.load(&residual[row * filters + f..]));
-            }
-            s.store(&mut out[f..], activate(s, v, activation));
-        }
-    }
+    finish_rows(s, out, (rows, filters, filters, filters), bias, residual, activation);
 }
 
 #[cfg(test)]
