@@ -294,7 +294,7 @@ impl<'a> Graph<'a> {
             reads,
             now: index,
         };
-        profile::time(op.name(), false, || {
+        profile::time_node(op.name(), index, shape.unwrap_or_default(), || {
             compute(&inputs, out, &mut tape.saved[index], cached)
         });
         if let Some(times) = reads {

@@ -18,13 +18,58 @@ pub use shape::{broadcast_shapes, budgeted_numel, checked_numel, numel};
 use crate::error::{Error, Result};
 
 /// An n-dimensional array of `f32`, row-major.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Tensor {
     shape: Vec<usize>,
     data: Vec<f32>,
+    /// How many values at the start of `data`'s allocation have been written since it was
+    /// allocated: `data.len()` or more, never above its capacity. A recycled buffer that
+    /// held a larger value before grows back within them without being cleared again.
+    written: usize,
+}
+
+impl Clone for Tensor {
+    fn clone(&self) -> Self {
+        Tensor::with_data(self.shape.clone(), self.data.clone())
+    }
+}
+
+impl PartialEq for Tensor {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape && self.data == other.data
+    }
 }
 
 impl Tensor {
+    /// A tensor of `shape` holding `data`, which the caller has checked has its length.
+    fn with_data(shape: Vec<usize>, data: Vec<f32>) -> Self {
+        let written = data.len();
+        Tensor { shape, data, written }
+    }
+
+    /// Sets the number of values to `len` for the caller to overwrite: only values never
+    /// written in this allocation are cleared (zeroed), so a buffer going back and forth
+    /// between sizes is not cleared on every pass.
+    fn set_len_for_overwrite(&mut self, len: usize) {
+        if len <= self.written {
+            // SAFETY: `written <= capacity`, and the first `written` values of the allocation
+            // have all been written since it was allocated (an `f32` has no invalid bits, and
+            // shortening a `Vec<f32>` leaves its memory as it was).
+            unsafe { self.data.set_len(len) }
+        } else {
+            self.data.resize(len, 0.0);
+            self.written = len;
+        }
+    }
+
+    /// `data` at its full written length, for handing on with the information it carries.
+    fn take_written(&mut self) -> Vec<f32> {
+        // SAFETY: as in `set_len_for_overwrite`.
+        unsafe { self.data.set_len(self.written) }
+        self.written = 0;
+        std::mem::take(&mut self.data)
+    }
+
     /// A tensor of the given shape from its values in row-major order.
     pub fn from_vec(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
         let expected = numel(&shape);
@@ -35,15 +80,12 @@ impl Tensor {
                 received: data.len(),
             });
         }
-        Ok(Tensor { shape, data })
+        Ok(Tensor::with_data(shape, data))
     }
 
     /// A tensor filled with `value`.
     pub fn full(shape: &[usize], value: f32) -> Self {
-        Tensor {
-            shape: shape.to_vec(),
-            data: vec![value; numel(shape)],
-        }
+        Tensor::with_data(shape.to_vec(), vec![value; numel(shape)])
     }
 
     /// A tensor of zeros.
@@ -58,18 +100,12 @@ impl Tensor {
 
     /// A scalar (shape `[]`).
     pub fn scalar(value: f32) -> Self {
-        Tensor {
-            shape: vec![],
-            data: vec![value],
-        }
+        Tensor::with_data(vec![], vec![value])
     }
 
     /// A 1-D tensor from a slice.
     pub fn from_slice(values: &[f32]) -> Self {
-        Tensor {
-            shape: vec![values.len()],
-            data: values.to_vec(),
-        }
+        Tensor::with_data(vec![values.len()], values.to_vec())
     }
 
     /// A 2-D tensor from rows of equal length.
@@ -81,10 +117,7 @@ impl Tensor {
                 bad.len()
             )));
         }
-        Ok(Tensor {
-            shape: vec![rows.len(), cols],
-            data: rows.concat(),
-        })
+        Ok(Tensor::with_data(vec![rows.len(), cols], rows.concat()))
     }
 
     /// The shape, outermost dimension first.
@@ -177,10 +210,7 @@ impl Tensor {
     /// If the tensor is a scalar (it has no first axis), or an index is not below
     /// [`Tensor::rows`].
     pub fn gather_rows(&self, indices: &[usize]) -> Tensor {
-        let mut out = Tensor {
-            shape: self.shape.clone(),
-            data: Vec::new(),
-        };
+        let mut out = Tensor::with_data(self.shape.clone(), Vec::new());
         self.gather_rows_into(indices, &mut out);
         out
     }
@@ -201,7 +231,7 @@ impl Tensor {
         out.shape.clear();
         out.shape.push(indices.len());
         out.shape.extend_from_slice(&self.shape[1..]);
-        out.data.resize(indices.len() * row, 0.0);
+        out.set_len_for_overwrite(indices.len() * row);
         crate::kernels::gather_rows(&self.data, row, indices, &mut out.data);
     }
 
@@ -215,10 +245,7 @@ impl Tensor {
         let row = self.row_len();
         let mut shape = self.shape.clone();
         shape[0] = end - start;
-        Tensor {
-            shape,
-            data: self.data[start * row..end * row].to_vec(),
-        }
+        Tensor::with_data(shape, self.data[start * row..end * row].to_vec())
     }
 
     /// Like [`Tensor::slice_rows`], reusing `out`'s buffer.
@@ -233,7 +260,7 @@ impl Tensor {
         out.shape.extend_from_slice(&self.shape[1..]);
         // The source first: a bad range fails on the slice, before `out` is resized to it.
         let source = &self.data[start * row..end * row];
-        out.data.resize(source.len(), 0.0);
+        out.set_len_for_overwrite(source.len());
         crate::kernels::copy(&mut out.data, source);
     }
 
@@ -245,10 +272,7 @@ impl Tensor {
 
     /// Applies `f` to every value.
     pub fn map(&self, f: impl Fn(f32) -> f32) -> Tensor {
-        Tensor {
-            shape: self.shape.clone(),
-            data: self.data.iter().map(|&v| f(v)).collect(),
-        }
+        Tensor::with_data(self.shape.clone(), self.data.iter().map(|&v| f(v)).collect())
     }
 
     /// Applies `f` to every value in place (no copy: for preprocessing large datasets).
@@ -273,7 +297,7 @@ impl Tensor {
             self.shape.clear();
             self.shape.extend_from_slice(shape);
         }
-        self.data.resize(numel(shape), 0.0);
+        self.set_len_for_overwrite(numel(shape));
     }
 
     /// Takes the tensor's buffer, leaving it empty (shape `[0]`): for handing the buffer on
@@ -283,13 +307,16 @@ impl Tensor {
             self.shape.clear();
             self.shape.push(0);
         }
-        std::mem::take(&mut self.data)
+        self.take_written()
     }
 
     /// Gives the tensor `data` (its contents stale until written) in place of its own buffer,
     /// which it returns; its shape is set by the next [`Tensor::resize_for`].
     pub(crate) fn replace_data(&mut self, data: Vec<f32>) -> Vec<f32> {
-        std::mem::replace(&mut self.data, data)
+        let old = self.take_written();
+        self.written = data.len();
+        self.data = data;
+        old
     }
 
     /// Makes this tensor a copy of `other`, reusing the allocation.
@@ -298,5 +325,40 @@ impl Tensor {
         self.shape.extend_from_slice(&other.shape);
         self.data.clear();
         self.data.extend_from_slice(&other.data);
+        // Growing reallocates only past the old capacity, which `written` never exceeds.
+        self.written = self.written.max(self.data.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tensor;
+
+    /// A buffer shrunk and grown again within what it held keeps its values (it is not
+    /// cleared again), through a hand-on between tensors too; values never held read as zero.
+    #[test]
+    fn regrowing_within_written_values_keeps_them() {
+        let values: Vec<f32> = (1..=8).map(|v| v as f32).collect();
+        let mut tensor = Tensor::from_vec(vec![8], values.clone()).unwrap();
+        tensor.resize_for(&[2]);
+        assert_eq!(tensor.data(), &values[..2]);
+        tensor.resize_for(&[2, 4]);
+        assert_eq!(tensor.data(), &values[..]);
+        tensor.resize_for(&[3]);
+        let mut other = Tensor::default();
+        drop(other.replace_data(tensor.take_data()));
+        assert!(tensor.is_empty());
+        other.resize_for(&[8]);
+        assert_eq!(other.data(), &values[..]);
+        other.resize_for(&[10]);
+        assert_eq!(&other.data()[8..], &[0.0, 0.0]);
+        // A copy holds only its own values, and compares by shape and values alone.
+        other.resize_for(&[4]);
+        let copy = other.clone();
+        assert_eq!(copy, Tensor::from_vec(vec![4], values[..4].to_vec()).unwrap());
+        let mut target = Tensor::from_vec(vec![1], vec![9.0]).unwrap();
+        target.copy_from(&copy);
+        target.resize_for(&[4]);
+        assert_eq!(target.data(), &values[..4]);
     }
 }
