@@ -300,6 +300,38 @@ fn im2col_convolutions_match_the_reference() {
             strides: (2, 2),
             ..with_relu(case(2, (64, 64, 4), 16, true, "im2col 3×3 4→16 strides 2, 2048 rows"))
         },
+        // No padding, so the packed product reads the receptive fields in place: few rows
+        // (split by panels) with a stem-like 7×7 window, many rows (split by rows), taps two
+        // rows apart, and taps two columns apart (copied instead).
+        Case {
+            kernel: (7, 7),
+            strides: (2, 2),
+            ..case(1, (23, 21, 3), 64, false, "im2col 7×7 3→64 strides 2 valid, 72 rows")
+        },
+        Case {
+            strides: (2, 2),
+            ..with_relu(case(
+                2,
+                (66, 65, 4),
+                32,
+                false,
+                "im2col 3×3 4→32 strides 2 valid, 2048 rows",
+            ))
+        },
+        Case {
+            dilation: (2, 1),
+            ..case(1, (12, 10, 8), 16, false, "im2col 3×3 8→16 dilation (2, 1) valid")
+        },
+        Case {
+            dilation: (1, 2),
+            ..case(
+                3,
+                (40, 40, 8),
+                16,
+                false,
+                "im2col 3×3 8→16 dilation (1, 2) valid, 3888 rows",
+            )
+        },
         // A 1×1 kernel too large for the pointwise kernel (136 × 128 values): read in place.
         Case {
             kernel: (1, 1),

@@ -104,20 +104,14 @@ impl Graph<'_> {
     fn frame(&mut self, x: Var, offset: (isize, isize), shape: [usize; 4]) -> Var {
         let from = self.shape(x).to_vec();
         self.push(Op::Frame2d { x, offset }, &shape, |inputs, out, _| {
-            let out = out.data_mut();
-            // Cropping overwrites every output value; padding leaves a border to clear.
-            if offset.0 > 0 || offset.1 > 0 || shape[1] > from[1] || shape[2] > from[2] {
-                kernels::fill(out, 0.0);
-            }
-            let to = (shape[1], shape[2]);
-            kernels::place(
+            let (from_size, to) = ((from[1], from[2]), (shape[1], shape[2]));
+            kernels::frame(
                 inputs.get(x).data(),
-                (from[1], from[2]),
-                out,
+                from_size,
+                out.data_mut(),
                 to,
                 (from[0], from[3]),
                 offset,
-                false,
             );
         })
     }

@@ -24,7 +24,7 @@ use super::conv::{Window2d, im2col, im2col_rows};
 use super::pointwise::Finish;
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
-use super::small_gemm::{Strided, small_gemm};
+use super::small_gemm::{LeftOperand, Strided, small_gemm};
 use rayon::prelude::*;
 
 /// Columns per panel: the widest block of sums `small_gemm` holds in registers (four 16-wide
@@ -85,6 +85,130 @@ pub(crate) enum Rows<'a> {
     Fields(&'a [f32], &'a Window2d),
 }
 
+/// Whether a convolution's receptive fields can be read in place: every window inside the
+/// image (no padding) and each kernel row's taps consecutive pixels (no horizontal dilation),
+/// so a field is `KH` runs of `KW·C` consecutive input values.
+fn reads_fields_in_place(g: &Window2d) -> bool {
+    let span = |out: usize, stride: usize, window: usize, dilation: usize| {
+        out.checked_sub(1).and_then(|o| {
+            o.checked_mul(stride)?
+                .checked_add((window - 1).checked_mul(dilation)?)?
+                .checked_add(1)
+        })
+    };
+    let fits =
+        |out, stride, window, dilation, size: usize| span(out, stride, window, dilation).is_some_and(|s| s <= size);
+    g.pad_top == 0
+        && g.pad_left == 0
+        && g.dilation_w == 1
+        && g.window_h > 0
+        && g.window_w > 0
+        && fits(g.out_h, g.stride_h, g.window_h, g.dilation_h, g.height)
+        && fits(g.out_w, g.stride_w, g.window_w, 1, g.width)
+}
+
+/// Receptive fields read in place (see [`reads_fields_in_place`]) for a block of output rows:
+/// element `(row, p)` is `images[starts[row] + (first + p) / run · run_stride + (first + p) %
+/// run]`, where `run` is a kernel row's `KW·C` values and `run_stride` the distance between the
+/// image rows that two kernel rows read.
+#[derive(Clone, Copy)]
+struct Fields<'a> {
+    images: &'a [f32],
+    /// Where each row's window starts in `images`.
+    starts: &'a [usize],
+    /// The inner dimension's first element read (the depth block's start).
+    first: usize,
+    run: usize,
+    run_stride: usize,
+}
+
+impl Fields<'_> {
+    /// The offset of inner element `p` (counted from the field's start) from its row's start.
+    #[inline(always)]
+    fn offset(&self, p: usize) -> usize {
+        p / self.run * self.run_stride + p % self.run
+    }
+}
+
+impl LeftOperand for Fields<'_> {
+    fn check(&self, first_row: usize, rows: usize, k: usize) {
+        if rows == 0 || k == 0 {
+            return;
+        }
+        // Offsets grow with `p` (a run never reaches the next image row's), so the last
+        // element is each row's farthest.
+        let last = self.offset(self.first + k - 1);
+        let inside = self.run_stride >= self.run
+            && self.starts[first_row..first_row + rows]
+                .iter()
+                .all(|&start| start + last < self.images.len());
+        assert!(inside, "packed_product receptive field outside the images");
+    }
+
+    #[inline(always)]
+    fn row_start(&self, row: usize) -> *const f32 {
+        self.images.as_ptr().wrapping_add(self.starts[row])
+    }
+
+    #[inline(always)]
+    fn run_at(&self, p: usize, k: usize) -> (usize, usize, usize) {
+        let at = self.first + p;
+        let within = at % self.run;
+        (
+            at / self.run * self.run_stride + within,
+            (self.run - within).min(k - p),
+            1,
+        )
+    }
+}
+
+/// The input rows of one task: a matrix's rows, or receptive fields read in place.
+#[derive(Clone, Copy)]
+enum TaskRows<'a> {
+    /// `rows × depth` values.
+    Matrix(&'a [f32]),
+    /// Receptive fields from these images, each row's window starting at `starts[row]`.
+    Fields {
+        images: &'a [f32],
+        starts: &'a [usize],
+        g: &'a Window2d,
+    },
+}
+
+/// Where the windows of output rows `first_row..first_row + starts.len()` (counted through the
+/// batch) start in the images, into `starts`.
+fn window_starts(g: &Window2d, first_row: usize, starts: &mut [usize]) {
+    for (offset, start) in starts.iter_mut().enumerate() {
+        let position = first_row + offset;
+        let (n, within) = (position / g.positions(), position % g.positions());
+        let (oy, ox) = (within / g.out_w, within % g.out_w);
+        *start = n * g.image_len() + (oy * g.stride_h * g.width + ox * g.stride_w) * g.channels;
+    }
+}
+
+/// Runs `work` on the rows `first_row..first_row + rows` of `input` as one task reads them:
+/// a matrix's rows or fields read in place as they are, other receptive fields copied into
+/// this thread's scratch first.
+fn with_task_rows<R>(
+    input: Rows,
+    (first_row, rows, depth): (usize, usize, usize),
+    work: impl FnOnce(TaskRows) -> R,
+) -> R {
+    match input {
+        Rows::Matrix(matrix) => work(TaskRows::Matrix(&matrix[first_row * depth..][..rows * depth])),
+        Rows::Fields(images, g) if reads_fields_in_place(g) => {
+            let mut starts = [0; ROW_BLOCK];
+            let starts = &mut starts[..rows];
+            window_starts(g, first_row, starts);
+            work(TaskRows::Fields { images, starts, g })
+        }
+        Rows::Fields(images, g) => with_scratch(rows * depth, |fields| {
+            im2col_rows(images, g, first_row, fields);
+            work(TaskRows::Matrix(fields))
+        }),
+    }
+}
+
 /// Whether [`packed_product`] splits `rows` into blocks of whole rows (every panel of a block
 /// in one task), rather than into blocks of rows by panels: when the row blocks alone give
 /// every thread several tasks. Only then may its input be [`Rows::Fields`].
@@ -126,9 +250,12 @@ pub(crate) fn packed_product(
     if splits_rows_only(rows) {
         return by_row_blocks(input, packed, &mut out[..rows * columns], dims, finish);
     }
-    let Rows::Matrix(input) = input else {
-        panic!("packed_product: receptive fields for a product split by panels")
-    };
+    if let Rows::Fields(_, g) = input {
+        assert!(
+            reads_fields_in_place(g),
+            "packed_product: receptive fields copied for a product split by panels"
+        );
+    }
     let panels = columns.div_ceil(PANEL_WIDTH);
     // Several tasks per thread, so that the last ones even out: few rows are split further,
     // down to two blocks of six a task. (The split decides only which thread computes an
@@ -146,18 +273,19 @@ pub(crate) fn packed_product(
         let width = PANEL_WIDTH.min(columns - first_column);
         with_scratch(task_rows * width, |sums| {
             let panel = &packed[first_column * depth..][..depth * width];
-            let input = &input[first_row * depth..][..task_rows * depth];
-            product_and_finish(
-                input,
-                panel,
-                (sums, width),
-                (task_rows, depth, width),
-                (first_column, columns),
-                &{
-                    let residual = finish.residual.map(|r| &r[first_row * columns..]);
-                    Finish { residual, ..finish }
-                },
-            );
+            with_task_rows(input, (first_row, task_rows, depth), |input| {
+                product_and_finish(
+                    input,
+                    panel,
+                    (&mut *sums, width),
+                    (task_rows, depth, width),
+                    (first_column, columns),
+                    &{
+                        let residual = finish.residual.map(|r| &r[first_row * columns..]);
+                        Finish { residual, ..finish }
+                    },
+                )
+            });
             // SAFETY: the task owns rows `first_row..first_row + task_rows` of columns
             // `first_column..first_column + width`: no other task writes them and nothing
             // reads them while the tasks run; `packed_product` checked that `out` holds them.
@@ -185,7 +313,7 @@ fn by_row_blocks(
             let (first_row, task_rows) = (block * block_rows, out.len() / columns);
             let residual = finish.residual.map(|r| &r[first_row * columns..]);
             let finish = Finish { residual, ..finish };
-            let mut each_panel = |input: &[f32]| {
+            with_task_rows(input, (first_row, task_rows, depth), |input| {
                 for first_column in (0..columns).step_by(PANEL_WIDTH) {
                     let width = PANEL_WIDTH.min(columns - first_column);
                     let panel = &packed[first_column * depth..][..depth * width];
@@ -199,14 +327,7 @@ fn by_row_blocks(
                         &finish,
                     );
                 }
-            };
-            match input {
-                Rows::Matrix(matrix) => each_panel(&matrix[first_row * depth..][..task_rows * depth]),
-                Rows::Fields(images, g) => with_scratch(task_rows * depth, |fields| {
-                    im2col_rows(images, g, first_row, fields);
-                    each_panel(fields)
-                }),
-            }
+            })
         });
 }
 
@@ -214,7 +335,7 @@ fn by_row_blocks(
 /// panel`, then the bias from `first_column` and the residual (rows `columns` apart) added and
 /// the activation applied.
 fn product_and_finish(
-    input: &[f32],
+    input: TaskRows,
     panel: &[f32],
     (sums, stride): (&mut [f32], usize),
     dims @ (rows, depth, width): (usize, usize, usize),
@@ -239,11 +360,11 @@ fn reads_input_in_place(g: &Window2d) -> bool {
     (g.window_h, g.window_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left) == (1, 1, 1, 1, 0, 0)
 }
 
-/// Whether [`packed_conv`] stores the receptive fields whole before the product: when it
-/// splits the rows by panels (few rows, so the fields are small). Otherwise each block of
-/// rows copies its own fields, in the core's cache.
+/// Whether [`packed_conv`] stores the receptive fields whole before the product: when they
+/// cannot be read in place and it splits the rows by panels (few rows, so the fields are
+/// small). Otherwise each block of rows copies its own fields, in the core's cache.
 fn stores_fields(g: &Window2d) -> bool {
-    !reads_input_in_place(g) && !splits_rows_only(g.batch * g.positions())
+    !reads_input_in_place(g) && !reads_fields_in_place(g) && !splits_rows_only(g.batch * g.positions())
 }
 
 /// The values [`packed_conv`]'s `buffer` holds: the packed kernel first, then the receptive
@@ -307,15 +428,16 @@ impl Disjoint {
 }
 
 dispatch_simd!(task_product<> => task_body(
-    input: &[f32], panel: &[f32], sums: (&mut [f32], usize), dims: (usize, usize, usize)
+    input: TaskRows, panel: &[f32], sums: (&mut [f32], usize), dims: (usize, usize, usize)
 ));
 
 /// `sums (rows × width, rows `stride` apart) = input (rows × depth) · panel (depth × width)`,
-/// depth block by depth block.
+/// depth block by depth block. Fields read in place give the same bits as the same fields
+/// copied into a matrix: the same values in the same order.
 #[inline(always)]
 fn task_body<S: Simd>(
     s: S,
-    input: &[f32],
+    input: TaskRows,
     panel: &[f32],
     (sums, stride): (&mut [f32], usize),
     (rows, depth, width): (usize, usize, usize),
@@ -324,13 +446,28 @@ fn task_body<S: Simd>(
     let step = depth.div_ceil(depth.div_ceil(DEPTH_BLOCK).max(1));
     for first in (0..depth).step_by(step.max(1)) {
         let block = step.min(depth - first);
-        let input = Strided {
-            data: &input[first..],
-            row_stride: depth,
-            col_stride: 1,
-        };
         let panel = (&panel[first * width..], width);
-        small_gemm(s, (rows, block, width), input, panel, (&mut *sums, stride), first > 0);
+        let sums = (&mut *sums, stride);
+        match input {
+            TaskRows::Matrix(matrix) => {
+                let input = Strided {
+                    data: &matrix[first..],
+                    row_stride: depth,
+                    col_stride: 1,
+                };
+                small_gemm(s, (rows, block, width), input, panel, sums, first > 0);
+            }
+            TaskRows::Fields { images, starts, g } => {
+                let input = Fields {
+                    images,
+                    starts,
+                    first,
+                    run: g.window_w * g.channels,
+                    run_stride: g.dilation_h * g.width * g.channels,
+                };
+                small_gemm(s, (rows, block, width), input, panel, sums, first > 0);
+            }
+        }
     }
 }
 
@@ -597,16 +734,21 @@ mod tests {
         use crate::kernels::{Transpose, bias_activation, matmul};
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         pool.install(|| {
-            // (batch, size, channels, window, stride, filters)
+            // (batch, size, channels, window, stride, filters, padded): padded windows have
+            // their fields copied, the others read in place (an imported model's explicit
+            // padding comes as a layer before the convolution: 230 = 224 + 2·3).
             let shapes = [
-                (1, 224, 3, 7, 2, 64),
-                (4, 224, 3, 7, 2, 64),
-                (8, 56, 64, 3, 2, 128),
-                (1, 112, 32, 3, 2, 64),
-                (32, 28, 1, 3, 1, 32),
+                (1, 224, 3, 7, 2, 64, true),
+                (1, 230, 3, 7, 2, 64, false),
+                (4, 230, 3, 7, 2, 64, false),
+                (8, 56, 64, 3, 2, 128, true),
+                (8, 58, 64, 3, 2, 128, false),
+                (1, 58, 64, 3, 2, 128, false),
+                (1, 113, 32, 3, 2, 64, false),
+                (32, 28, 1, 3, 1, 32, true),
             ];
-            for (batch, size, channels, window, stride, filters) in shapes {
-                let pad = (window - 1) / 2;
+            for (batch, size, channels, window, stride, filters, padded) in shapes {
+                let pad = if padded { (window - 1) / 2 } else { 0 };
                 let out_size = (size + 2 * pad - window) / stride + 1;
                 let g = Window2d {
                     batch,
@@ -637,7 +779,7 @@ mod tests {
                 let mut buffer = vec![0.0; packed_conv_len(&g, filters)];
                 let mut out = vec![0.0; rows * filters];
                 packed_conv(&images, &g, (&kernel, filters), &mut buffer, false, &mut out, finish);
-                let runs = (500_000_000 / (rows * depth * filters)).clamp(3, 100);
+                let runs = (5_000_000_000 / (rows * depth * filters)).clamp(3, 300);
                 let best = |run: &mut dyn FnMut()| {
                     (0..runs)
                         .map(|_| {
@@ -657,7 +799,13 @@ mod tests {
                 });
                 println!(
                     "{batch}×{size}²×{channels} {window}×{window}/{stride} → {filters} ({rows} rows, depth {depth}, {}): {:8.1} µs here, {:8.1} µs im2col + gemm ({:.2}×)",
-                    if stores_fields(&g) { "fields stored" } else { "fields by blocks" },
+                    if reads_fields_in_place(&g) {
+                        "fields read in place"
+                    } else if stores_fields(&g) {
+                        "fields stored"
+                    } else {
+                        "fields by blocks"
+                    },
                     here * 1e6,
                     gemm * 1e6,
                     gemm / here

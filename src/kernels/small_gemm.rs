@@ -29,6 +29,44 @@ pub(crate) struct Strided<'a> {
     pub(crate) col_stride: usize,
 }
 
+/// How a block of the result reads its left operand: each row from its own start, and the
+/// inner dimension in runs of evenly spaced values. [`Strided`] is one run per row; a
+/// convolution's receptive fields read in place are one run per kernel row
+/// (`packed_product::Fields`).
+pub(crate) trait LeftOperand: Copy {
+    /// Panics unless elements `(row, p)` for rows `first_row..first_row + rows` and
+    /// `p < k` all lie inside the operand (the block kernel then reads them unchecked).
+    fn check(&self, first_row: usize, rows: usize, k: usize);
+    /// Where row `row` starts (only offset by [`LeftOperand::run_at`]'s offsets, never read
+    /// itself unless offset 0 is).
+    fn row_start(&self, row: usize) -> *const f32;
+    /// The run of the inner dimension from `p` (below `k`): the offset of element `p` from its
+    /// row's start, the run's length (at most `k − p`, at least 1) and the step between
+    /// its values.
+    fn run_at(&self, p: usize, k: usize) -> (usize, usize, usize);
+}
+
+impl LeftOperand for Strided<'_> {
+    fn check(&self, first_row: usize, rows: usize, k: usize) {
+        assert!(
+            rows == 0
+                || k == 0
+                || (first_row + rows - 1) * self.row_stride + (k - 1) * self.col_stride < self.data.len(),
+            "small_gemm operand too short"
+        );
+    }
+
+    #[inline(always)]
+    fn row_start(&self, row: usize) -> *const f32 {
+        self.data.as_ptr().wrapping_add(row * self.row_stride)
+    }
+
+    #[inline(always)]
+    fn run_at(&self, p: usize, k: usize) -> (usize, usize, usize) {
+        (p * self.col_stride, k - p, self.col_stride)
+    }
+}
+
 /// Rows of the result held in registers at once.
 const ROWS: usize = 6;
 
@@ -38,10 +76,10 @@ const ROWS: usize = 6;
 /// in the caller).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn small_gemm<S: Simd>(
+pub(crate) fn small_gemm<S: Simd, A: LeftOperand>(
     s: S,
     (rows, k, cols): (usize, usize, usize),
-    a: Strided,
+    a: A,
     (b, b_row_stride): (&[f32], usize),
     (c, c_row_stride): (&mut [f32], usize),
     accumulate: bool,
@@ -53,10 +91,9 @@ pub(crate) fn small_gemm<S: Simd>(
         return;
     }
     // Every unchecked read below lies inside these extents.
+    a.check(0, rows, k);
     assert!(
-        (rows - 1) * a.row_stride + (k - 1) * a.col_stride < a.data.len()
-            && (k - 1) * b_row_stride + cols <= b.len()
-            && (rows - 1) * c_row_stride + cols <= c.len(),
+        (k - 1) * b_row_stride + cols <= b.len() && (rows - 1) * c_row_stride + cols <= c.len(),
         "small_gemm operand too short"
     );
     // Four vectors a row where 32 registers hold 6 × 4 sums (fewer loads per multiply-add),
@@ -66,13 +103,13 @@ pub(crate) fn small_gemm<S: Simd>(
     while j < cols {
         let (b, c) = ((b, b_row_stride), (&mut *c, c_row_stride));
         if widest == 4 && cols - j >= 4 * lanes {
-            column_block::<S, 4>(s, (rows, k, j), a, b, c, accumulate);
+            column_block::<S, 4, A>(s, (rows, k, j), a, b, c, accumulate);
             j += 4 * lanes;
         } else if cols - j >= 2 * lanes {
-            column_block::<S, 2>(s, (rows, k, j), a, b, c, accumulate);
+            column_block::<S, 2, A>(s, (rows, k, j), a, b, c, accumulate);
             j += 2 * lanes;
         } else {
-            column_block::<S, 1>(s, (rows, k, j), a, b, c, accumulate);
+            column_block::<S, 1, A>(s, (rows, k, j), a, b, c, accumulate);
             j += lanes;
         }
     }
@@ -112,10 +149,10 @@ pub(crate) fn small_gemm_dispatched(
 
 /// All rows of the result for the `V·LANES` columns from `first_col`.
 #[inline(always)]
-fn column_block<S: Simd, const V: usize>(
+fn column_block<S: Simd, const V: usize, A: LeftOperand>(
     s: S,
     (rows, k, first_col): (usize, usize, usize),
-    a: Strided,
+    a: A,
     b: (&[f32], usize),
     c: (&mut [f32], usize),
     accumulate: bool,
@@ -132,12 +169,12 @@ fn column_block<S: Simd, const V: usize>(
             left.min(ROWS)
         };
         match size {
-            1 => block::<S, 1, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            2 => block::<S, 2, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            3 => block::<S, 3, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            4 => block::<S, 4, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            5 => block::<S, 5, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            _ => block::<S, ROWS, V>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            1 => block::<S, 1, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            2 => block::<S, 2, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            3 => block::<S, 3, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            4 => block::<S, 4, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            5 => block::<S, 5, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            _ => block::<S, ROWS, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
         }
         i += size;
     }
@@ -145,10 +182,10 @@ fn column_block<S: Simd, const V: usize>(
 
 /// Rows `first_row..first_row + R`, columns `first_col..first_col + V·LANES` of the result.
 #[inline(always)]
-fn block<S: Simd, const R: usize, const V: usize>(
+fn block<S: Simd, const R: usize, const V: usize, A: LeftOperand>(
     s: S,
     (first_row, k, first_col): (usize, usize, usize),
-    a: Strided,
+    a: A,
     (b, b_row_stride): (&[f32], usize),
     (c, c_row_stride): (&mut [f32], usize),
     accumulate: bool,
@@ -156,24 +193,30 @@ fn block<S: Simd, const R: usize, const V: usize>(
     // The block's products start from zero and are added to `c` at the end, so no load of
     // `c` stands between the block's start and its first multiply-adds.
     let mut sums = [[s.splat(0.0); V]; R];
-    let a_start = a.data[first_row * a.row_stride..].as_ptr();
+    let a_rows: [*const f32; R] = std::array::from_fn(|r| a.row_start(first_row + r));
     let b_start = b[first_col..].as_ptr();
-    for p in 0..k {
-        // SAFETY: `small_gemm` checked that row `p` of `b` holds every column and that
-        // element (first_row + r, p) of `a` lies inside `a.data` for r < R.
-        unsafe {
-            let b_row = b_start.add(p * b_row_stride);
-            let mut b_values = [s.splat(0.0); V];
-            for (v, value) in b_values.iter_mut().enumerate() {
-                *value = s.load_ptr(b_row.add(S::LANES * v));
-            }
-            for (r, row) in sums.iter_mut().enumerate() {
-                let a_value = s.splat(*a_start.add(r * a.row_stride + p * a.col_stride));
-                for (sum, &b_value) in row.iter_mut().zip(&b_values) {
-                    *sum = s.mul_add(a_value, b_value, *sum);
+    let mut p = 0;
+    while p < k {
+        let (offset, run, step) = a.run_at(p, k);
+        for q in 0..run {
+            // SAFETY: `small_gemm` checked that row `p + q` of `b` holds every column and
+            // that element (first_row + r, p + q) of `a`, `offset + q·step` from its row's
+            // start, lies inside `a` for r < R.
+            unsafe {
+                let b_row = b_start.add((p + q) * b_row_stride);
+                let mut b_values = [s.splat(0.0); V];
+                for (v, value) in b_values.iter_mut().enumerate() {
+                    *value = s.load_ptr(b_row.add(S::LANES * v));
+                }
+                for (row, a_row) in sums.iter_mut().zip(a_rows) {
+                    let a_value = s.splat(*a_row.add(offset + q * step));
+                    for (sum, &b_value) in row.iter_mut().zip(&b_values) {
+                        *sum = s.mul_add(a_value, b_value, *sum);
+                    }
                 }
             }
         }
+        p += run;
     }
     // One bounds check for the whole block, then stores through a pointer: with a checked
     // slice per store the compiler kept the row loop rolled, which forced the sums through

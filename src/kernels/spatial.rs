@@ -45,6 +45,52 @@ pub(crate) fn place(
     }
 }
 
+/// Writes `source`, `batch` images of `from` pixels, into `target`, images of `to` pixels, with
+/// the source's pixel (0, 0) at `offset` as [`place`] does, and zeros in every target pixel
+/// outside the overlap: each target value written once (zero padding, cropping), rows shared
+/// out over the threads when the target is large.
+pub(crate) fn frame(
+    source: &[f32],
+    from: Size,
+    target: &mut [f32],
+    to: Size,
+    (batch, channels): (usize, usize),
+    offset: (isize, isize),
+) {
+    use rayon::prelude::*;
+    let (src_row, dst_row, rows) = overlap(from.0, to.0, offset.0);
+    let (src_col, dst_col, cols) = overlap(from.1, to.1, offset.1);
+    let target_row = to.1 * channels;
+    if target_row == 0 {
+        return;
+    }
+    let (left, run) = (dst_col * channels, cols * channels);
+    let write_row = |(index, out): (usize, &mut [f32])| {
+        let (n, r) = (index / to.0, index % to.0);
+        if r < dst_row || r >= dst_row + rows {
+            return out.fill(0.0);
+        }
+        let s = ((n * from.0 + src_row + r - dst_row) * from.1 + src_col) * channels;
+        out[..left].fill(0.0);
+        out[left..left + run].copy_from_slice(&source[s..s + run]);
+        out[left + run..].fill(0.0);
+    };
+    let target = &mut target[..batch * to.0 * target_row];
+    // Rows of at least 32 Ki values a task: smaller copies cost less than a hand-off.
+    let rows_per_task = (1usize << 15).div_ceil(target_row);
+    if target.len() <= 1 << 16 || rayon::current_num_threads() == 1 {
+        return target.chunks_exact_mut(target_row).enumerate().for_each(write_row);
+    }
+    target
+        .par_chunks_mut(rows_per_task * target_row)
+        .enumerate()
+        .for_each(|(task, rows)| {
+            rows.chunks_exact_mut(target_row)
+                .enumerate()
+                .for_each(|(i, out)| write_row((task * rows_per_task + i, out)))
+        });
+}
+
 /// Nearest-neighbour upsampling: each pixel of `source` (`batch` images of `from` pixels)
 /// repeated `factor` = (rows, columns) times in `target`.
 pub(crate) fn upsample_nearest(
@@ -93,6 +139,37 @@ pub(crate) fn upsample_nearest_backward(
                 for copy in copies.chunks_exact(channels) {
                     pixel.iter_mut().zip(copy).for_each(|(p, g)| *p += g);
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `frame` equals clearing the target and placing the source, for padding, cropping and
+    /// both at once, on one thread and on two (targets large enough to be split into tasks).
+    #[test]
+    fn frame_is_a_cleared_target_with_the_source_placed() {
+        let cases: [(Size, Size, (isize, isize), usize); 4] = [
+            ((5, 4), (8, 7), (2, 1), 3),
+            ((6, 6), (4, 3), (-1, -2), 2),
+            ((5, 9), (7, 6), (1, -3), 1),
+            ((112, 112), (114, 114), (1, 1), 16),
+        ];
+        for (from, to, offset, channels) in cases {
+            let batch = 2;
+            let source: Vec<f32> = (0..batch * from.0 * from.1 * channels)
+                .map(|i| i as f32 + 1.0)
+                .collect();
+            let mut expected = vec![0.0; batch * to.0 * to.1 * channels];
+            place(&source, from, &mut expected, to, (batch, channels), offset, false);
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let mut got = vec![f32::NAN; expected.len()];
+                pool.install(|| frame(&source, from, &mut got, to, (batch, channels), offset));
+                assert_eq!(got, expected, "{from:?} → {to:?} at {offset:?}, {threads} threads");
             }
         }
     }
