@@ -462,3 +462,29 @@ fn early_layers_image_by_image_give_the_batch_outputs() {
     heavy.predict(&random(&[2, 64, 64, 64], 20, -1.0, 1.0), 2).unwrap();
     assert_eq!(heavy.inference_split(), None, "arithmetic-bound early layers");
 }
+
+/// A `ZeroPadding2D` read only by a `MaxPooling2D` (ResNet's stem) is folded into the pooling:
+/// on inputs below zero the padding's zeros win at the edges, and the fused pooling must count
+/// them (not skip them, as "same" pooling does). Uneven sides, strides, a "same" pooling after
+/// the padding, and channel counts on the vector (16) and plain (5) paths; the same bits.
+#[test]
+fn a_zero_padding_folds_into_the_max_pooling_after_it() {
+    for channels in [16, 5] {
+        let input = Input::node(&[11, 12, channels]);
+        let x = ZeroPadding2D::new(((1, 2), (2, 1))).call(&input).unwrap();
+        let x = MaxPooling2D::new(3).strides(2).call(&x).unwrap();
+        let x = ZeroPadding2D::new(1).call(&x).unwrap();
+        let x = MaxPooling2D::new(2).padding("same").call(&x).unwrap();
+        let output = Flatten::new().call(&x).unwrap();
+        let mut model = Model::functional(&input, &output).unwrap();
+        let x = random(&[3, 11, 12, channels], 7, -1.0, 0.5);
+        for batch in [1, 3] {
+            let fused = model.predict(&x, batch).unwrap();
+            model.set_inference_fusion(false);
+            let plain = model.predict(&x, batch).unwrap();
+            model.set_inference_fusion(true);
+            assert_eq!(fused.data(), plain.data(), "{channels} channels, batches of {batch}");
+            assert!(plain.data().contains(&0.0), "the padding's zeros never won");
+        }
+    }
+}

@@ -30,6 +30,38 @@ impl Default for WindowOptions {
     }
 }
 
+/// The geometry of a window of `size` over an `(N, H, W, C)` input zero-padded by `padding`,
+/// as it reads the unpadded input: the padding becomes leading rows and columns that no tap
+/// reads (the trailing ones are implied by the output size). For a `ZeroPadding2D` folded into
+/// the window after it.
+pub(crate) fn padded_window(
+    op: &str,
+    input: &[usize],
+    size: (usize, usize),
+    options: WindowOptions,
+    padding: super::Sides,
+) -> Result<Window2d> {
+    let ((top, bottom), (left, right)) = padding;
+    let grown = |size: usize, a: usize, b: usize| size.checked_add(a)?.checked_add(b);
+    let padded = match input {
+        &[n, h, w, c] => grown(h, top, bottom)
+            .zip(grown(w, left, right))
+            .map(|(h, w)| [n, h, w, c]),
+        _ => None,
+    };
+    let Some(padded) = padded else {
+        return Err(Error::ShapeMismatch {
+            op: "padded window",
+            lhs: input.to_vec(),
+            rhs: vec![top, bottom, left, right],
+        });
+    };
+    let mut g = window(op, &padded, size, options)?;
+    (g.height, g.width) = (input[1], input[2]);
+    (g.pad_top, g.pad_left) = (g.pad_top + top, g.pad_left + left);
+    Ok(g)
+}
+
 /// The geometry of a window of `size` over an `(N, H, W, C)` input, or an error naming `op`.
 pub(crate) fn window(op: &str, input: &[usize], size: (usize, usize), options: WindowOptions) -> Result<Window2d> {
     let mismatch = || Error::ShapeMismatch {
@@ -371,6 +403,30 @@ impl Graph<'_> {
             self.push(Op::MaxPool2d { x, window: g }, &shape, |inputs, out, argmax| {
                 argmax.resize_for(&shape);
                 kernels::max_pool(inputs.get(x).data(), &g, out.data_mut(), argmax.data_mut());
+            }),
+        )
+    }
+
+    /// Max pooling of `x` zero-padded by `padding` (a `ZeroPadding2D`, then `max_pool2d`)
+    /// without the padded copy: `predict`'s fusion. With a gradient asked of `x` (which the
+    /// fused form cannot route), or an int8 `x`, the two run one after the other.
+    pub(crate) fn zero_padded_max_pool2d(
+        &mut self,
+        x: Var,
+        padding: super::Sides,
+        size: (usize, usize),
+        options: WindowOptions,
+    ) -> Result<Var> {
+        if self.is_int8(x) || self.any_requires_grad([Some(x)]) {
+            let padded = self.zero_pad2d(x, padding)?;
+            return self.max_pool2d(padded, size, options);
+        }
+        let g = padded_window("max_pool2d", self.shape(x), size, options, padding)?;
+        let shape = [g.batch, g.out_h, g.out_w, g.channels];
+        Ok(
+            self.push(Op::MaxPool2d { x, window: g }, &shape, |inputs, out, argmax| {
+                argmax.resize_for(&shape);
+                kernels::max_pool_zero_padded(inputs.get(x).data(), &g, out.data_mut(), argmax.data_mut());
             }),
         )
     }

@@ -2,7 +2,7 @@
 //! forward next to backward; the loops are `kernels::depthwise_conv*`.
 
 use super::buffers::{GradTargets, Inputs, Node};
-use super::conv::{WindowOptions, window};
+use super::conv::{WindowOptions, padded_window};
 use super::op::{Op, Var};
 use super::spatial::Sides;
 use super::tape::Graph;
@@ -54,26 +54,7 @@ impl Graph<'_> {
                 rhs: self.shape(b).to_vec(),
             });
         }
-        // The window over the padded images, then moved onto the unpadded ones: the padding
-        // becomes leading rows and columns that no tap reads (the trailing ones are implied by
-        // the output size).
-        let ((top, bottom), (left, right)) = padding;
-        let grown = |size: usize, a: usize, b: usize| size.checked_add(a)?.checked_add(b);
-        let (Some(padded_h), Some(padded_w)) = (grown(sx[1], top, bottom), grown(sx[2], left, right)) else {
-            return Err(Error::ShapeMismatch {
-                op: "depthwise_conv2d padding",
-                lhs: sx.to_vec(),
-                rhs: vec![top, bottom, left, right],
-            });
-        };
-        let mut g = window(
-            "depthwise_conv2d",
-            &[sx[0], padded_h, padded_w, sx[3]],
-            (sk[0], sk[1]),
-            options,
-        )?;
-        (g.height, g.width) = (sx[1], sx[2]);
-        (g.pad_top, g.pad_left) = (g.pad_top + top, g.pad_left + left);
+        let g = padded_window("depthwise_conv2d", &sx, (sk[0], sk[1]), options, padding)?;
         let shape = [g.batch, g.out_h, g.out_w, width];
         let op = Op::DepthwiseConv2d {
             x,

@@ -75,7 +75,7 @@ pub(crate) use pointwise::{Finish as PointwiseFinish, handles as pointwise_handl
 // layers reach the product through `Graph`.
 #[doc(hidden)]
 pub use matmul::{Transpose, matmul, products_in_flight};
-pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward};
+pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward, max_pool_zero_padded};
 // The recurrent cells' kinds and functions are named by the layers (`autograd` re-exports them).
 pub use recurrent::Cell;
 pub(crate) use recurrent::{BackwardState, ForwardState, Squashes, StepInputs, step_backward, step_forward};

@@ -71,6 +71,20 @@ const MAX_TAPS: usize = 16;
 /// shape), in parallel over images, and over bands of output rows when there are fewer images
 /// than threads.
 pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32]) {
+    max_pool_from(input, g, out, argmax, f32::NEG_INFINITY);
+}
+
+/// [`max_pool`] of the input zero-padded as `g`'s padding says (a `ZeroPadding2D` folded in):
+/// a window with taps in the padding has 0 among its values. Its `argmax` then names the
+/// largest tap inside the input, or tap 0 where the padding's 0 is larger: no gradient may be
+/// routed by it.
+pub(crate) fn max_pool_zero_padded(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32]) {
+    max_pool_from(input, g, out, argmax, 0.0);
+}
+
+/// Max pooling where each window with taps in the padding starts from `padded` (the value the
+/// padding holds) rather than below every value.
+fn max_pool_from(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32], padded: f32) {
     let out_len = g.positions() * g.channels;
     if out_len == 0 {
         return;
@@ -88,16 +102,16 @@ pub(crate) fn max_pool(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mu
                     let first = band * band_rows;
                     let rows = first..first + out.len() / row_len;
                     if g.channels.is_multiple_of(8) && g.window_h.saturating_mul(g.window_w) <= MAX_TAPS {
-                        max_pool_image(g, image, rows, out, argmax);
+                        max_pool_image(g, image, rows, out, argmax, padded);
                     } else {
-                        max_pool_image_plain(g, image, rows, out, argmax);
+                        max_pool_image_plain(g, image, rows, out, argmax, padded);
                     }
                 })
         });
 }
 
 dispatch_simd!(max_pool_image<> => max_pool_image_body(
-    g: &Window2d, image: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], argmax: &mut [f32]
+    g: &Window2d, image: &[f32], rows: std::ops::Range<usize>, out: &mut [f32], argmax: &mut [f32], padded: f32
 ) wide: g.channels.is_multiple_of(16));
 
 /// Output rows `rows` of one image into `out` and `argmax` (those rows only).
@@ -109,6 +123,7 @@ fn max_pool_image_body<S: Simd>(
     rows: std::ops::Range<usize>,
     out: &mut [f32],
     argmax: &mut [f32],
+    padded: f32,
 ) {
     let c = g.channels;
     let (mut taps, whole) = ([0; MAX_TAPS], Taps::new(g));
@@ -117,35 +132,40 @@ fn max_pool_image_body<S: Simd>(
         for ox in 0..g.out_w {
             let count = whole.at(g, (oy, ox), full_rows, &mut taps);
             let (taps, at) = (&taps[..count], ((oy - rows.start) * g.out_w + ox) * c);
+            let start = s.splat(if count < g.window_h * g.window_w {
+                padded
+            } else {
+                f32::NEG_INFINITY
+            });
             let mut c0 = 0;
             while c0 + 4 * S::LANES <= c {
-                max_of_taps::<S, 4>(s, image, taps, c0, (&mut out[at..], &mut argmax[at..]));
+                max_of_taps::<S, 4>(s, image, (taps, start), c0, (&mut out[at..], &mut argmax[at..]));
                 c0 += 4 * S::LANES;
             }
             if c0 + 2 * S::LANES <= c {
-                max_of_taps::<S, 2>(s, image, taps, c0, (&mut out[at..], &mut argmax[at..]));
+                max_of_taps::<S, 2>(s, image, (taps, start), c0, (&mut out[at..], &mut argmax[at..]));
                 c0 += 2 * S::LANES;
             }
             while c0 < c {
-                max_of_taps::<S, 1>(s, image, taps, c0, (&mut out[at..], &mut argmax[at..]));
+                max_of_taps::<S, 1>(s, image, (taps, start), c0, (&mut out[at..], &mut argmax[at..]));
                 c0 += S::LANES;
             }
         }
     }
 }
 
-/// The maximum over `taps` of `V` vectors of channels from `c0`, and the first tap holding it,
-/// into `out` and `argmax` at `c0`. Several vectors at once: each vector's comparisons form a
+/// The maximum over `taps` (and `start`) of `V` vectors of channels from `c0`, and the first
+/// tap holding it (0 where none beats `start`), into `out` and `argmax` at `c0`. Several vectors at once: each vector's comparisons form a
 /// chain, and interleaved chains keep the CPU busy while each waits on the last.
 #[inline(always)]
 fn max_of_taps<S: Simd, const V: usize>(
     s: S,
     image: &[f32],
-    taps: &[usize],
+    (taps, start): (&[usize], S::V),
     c0: usize,
     (out, argmax): (&mut [f32], &mut [f32]),
 ) {
-    let (mut best, mut index) = ([s.splat(f32::NEG_INFINITY); V], [s.splat(0.0); V]);
+    let (mut best, mut index) = ([start; V], [s.splat(0.0); V]);
     for (t, &tap) in taps.iter().enumerate() {
         let t = s.splat(t as f32);
         for v in 0..V {
@@ -169,13 +189,19 @@ fn max_pool_image_plain(
     rows: std::ops::Range<usize>,
     out: &mut [f32],
     argmax: &mut [f32],
+    padded: f32,
 ) {
     let c = g.channels;
     for oy in rows.clone() {
         for ox in 0..g.out_w {
             let at = ((oy - rows.start) * g.out_w + ox) * c;
             let (best, index) = (&mut out[at..][..c], &mut argmax[at..][..c]);
-            best.fill(f32::NEG_INFINITY);
+            let taps_inside = g.rows_inside(oy).len() * g.cols_inside(ox).len();
+            best.fill(if taps_inside < g.window_h * g.window_w {
+                padded
+            } else {
+                f32::NEG_INFINITY
+            });
             index.fill(0.0);
             let mut t = 0;
             for ky in g.rows_inside(oy) {

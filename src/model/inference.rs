@@ -39,9 +39,12 @@ pub(super) enum Step {
     /// A 1×1 convolution with the normalization and ReLU6 after it fused
     /// (`inference_mobilenet.rs`).
     Pointwise(super::inference_mobilenet::PointwiseRun),
-    /// A zero padding folded into the depthwise convolution that alone reads it: its output
-    /// is its input, unpadded.
+    /// A zero padding folded into the depthwise convolution or max pooling that alone reads
+    /// it: its output is its input, unpadded.
     Bypassed,
+    /// A max pooling with the zero padding call `padding` that alone feeds it folded in: its
+    /// windows read the unpadded input, the padding's zeros counted where they reach.
+    PaddedPool { padding: usize },
     /// A convolution (or its normalization) computed later, by the `Add` that alone reads it
     /// ([`Step::Residual`]); its output slot holds a placeholder that nothing reads.
     Deferred,
@@ -73,6 +76,7 @@ impl Step {
             Step::Folded { norm, relu } => [Some(norm), relu, None],
             Step::ConvRelu { relu } => [Some(relu), None, None],
             Step::ConvPool { pool } => [Some(pool), None, None],
+            Step::PaddedPool { padding } => [Some(padding), None, None],
             Step::Fused { head } => [Some(head), None, None],
             Step::Depthwise(run) => [run.padding, run.norm, run.activation],
             Step::Pointwise(run) => [run.norm, Some(run.activation), None],
@@ -234,6 +238,20 @@ impl Network {
                 plan[relu] = Step::Fused { head: i };
             }
         }
+        // A zero padding read only by a max pooling (ResNet's stem) is folded into it.
+        for padding in 0..self.calls.len() {
+            let Some(InferenceRole::ZeroPadding(_)) = role_of(padding) else {
+                continue;
+            };
+            if let Some(pool) = sole_reader(padding)
+                && matches!(role_of(pool), Some(InferenceRole::MaxPool { .. }))
+                && plan[padding] == Step::Plain
+                && plan[pool] == Step::Plain
+            {
+                plan[padding] = Step::Bypassed;
+                plan[pool] = Step::PaddedPool { padding };
+            }
+        }
     }
 
     /// [`Network::forward`] for inference, fusing the calls `plan` says to.
@@ -325,6 +343,21 @@ impl Network {
                 }
                 Step::Bypassed => {
                     outputs.push(resolve(&call.inputs[0], outputs));
+                    continue;
+                }
+                Step::PaddedPool { padding } => {
+                    let roles = (layer.inference_role(), layers[calls[padding].layer].inference_role());
+                    let (Some(InferenceRole::MaxPool { size, options }), Some(InferenceRole::ZeroPadding(sides))) =
+                        roles
+                    else {
+                        return Err(Error::Usage(format!(
+                            "layer '{}' changed after predict planned it",
+                            layer.name()
+                        )));
+                    };
+                    // The padding's input: the bypassed padding passed it on unpadded.
+                    let x = resolve(&call.inputs[0], outputs);
+                    outputs.push(graph.zero_padded_max_pool2d(x, sides, size, options)?);
                     continue;
                 }
                 Step::ConvPool { pool } => {
