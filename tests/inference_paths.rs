@@ -488,3 +488,45 @@ fn a_zero_padding_folds_into_the_max_pooling_after_it() {
         }
     }
 }
+
+/// A ReLU6 after a convolution (`ReLU(max_value=6)`, directly or after a BatchNormalization)
+/// is fused into the convolution's output on every path: the direct kernel (3 channels), the
+/// Winograd one (3×3, stride 1), the packed product (stride 2, 32 filters) and gemm (10
+/// filters). Inputs large enough that the cap is reached; the fused outputs equal the plain
+/// ones within 1e-5.
+#[test]
+fn a_relu6_after_a_convolution_fuses_into_it() {
+    let input = Input::node(&[20, 20, 3]);
+    let x = Conv2D::new(16, 3).strides(2).padding("same").call(&input).unwrap();
+    let x = ReLU::new().max_value(6.0).call(&x).unwrap();
+    let x = Conv2D::new(16, 3).padding("same").call(&x).unwrap();
+    let x = BatchNormalization::new().call(&x).unwrap();
+    let x = ReLU::new().max_value(6.0).call(&x).unwrap();
+    let x = Conv2D::new(32, 3).strides(2).call(&x).unwrap();
+    let x = ReLU::new().max_value(6.0).call(&x).unwrap();
+    let x = Conv2D::new(10, 2).call(&x).unwrap();
+    let x = ReLU::new().max_value(6.0).call(&x).unwrap();
+    let output = Flatten::new().call(&x).unwrap();
+    let mut model = Model::functional(&input, &output).unwrap();
+    // Biases from −8 to 8: some outputs of every layer above the cap, some below zero.
+    let ids: Vec<_> = model.params().ids().collect();
+    for (k, id) in ids.into_iter().enumerate() {
+        if model.params().name(id).ends_with("bias") || model.params().name(id).ends_with("beta") {
+            let shape = model.params().value(id).shape().to_vec();
+            *model.params_mut().value_mut(id) = random(&shape, 60 + k as u64, -8.0, 8.0);
+        }
+    }
+    let x = random(&[3, 20, 20, 3], 21, -30.0, 30.0);
+    for batch in [1, 3] {
+        let fused = model.predict(&x, batch).unwrap();
+        model.set_inference_fusion(false);
+        let plain = model.predict(&x, batch).unwrap();
+        model.set_inference_fusion(true);
+        assert_close(&fused, &plain, &format!("batches of {batch}"));
+        assert!(plain.data().contains(&6.0), "the cap was never reached");
+        assert!(
+            plain.data().iter().any(|&v| v > 0.0 && v < 6.0),
+            "every output at a bound"
+        );
+    }
+}

@@ -140,7 +140,7 @@ impl Graph<'_> {
         relu: bool,
         dtype: ComputeDtype,
     ) -> Result<Var> {
-        self.conv2d_full(x, (kernel, bias), None, options, relu, dtype)
+        self.conv2d_full(x, (kernel, bias), None, options, relu, dtype, f32::INFINITY)
     }
 
     /// `max(conv(x, kernel) + bias + residual, 0)` (no max unless `relu`) as one operation:
@@ -158,7 +158,8 @@ impl Graph<'_> {
     ) -> Result<Var> {
         let output = conv2d_output_shape(self.shape(x), self.shape(kernel), options);
         if output.as_deref() == Some(self.shape(residual)) {
-            return self.conv2d_full(x, (kernel, bias), Some(residual), options, relu, ComputeDtype::Float32);
+            let dtype = ComputeDtype::Float32;
+            return self.conv2d_full(x, (kernel, bias), Some(residual), options, relu, dtype, f32::INFINITY);
         }
         let y = self.conv2d(x, kernel, bias, options)?;
         let sum = self.add(y, residual)?;
@@ -247,7 +248,32 @@ impl Graph<'_> {
         Some((g, pool, path))
     }
 
-    /// [`Graph::conv2d_in`] with an optional `residual` added before the ReLU.
+    /// [`Graph::conv2d_relu`] with the ReLU capped at `max_value` (Keras's `ReLU(max_value)`,
+    /// ReLU6), in one operation: `predict`'s fusion of a convolution and the ReLU6 after it.
+    /// With a gradient asked of it, the convolution and the capped ReLU run one after the other.
+    pub(crate) fn conv2d_capped_relu(
+        &mut self,
+        x: Var,
+        (kernel, bias): (Var, Option<Var>),
+        options: WindowOptions,
+        max_value: f32,
+    ) -> Result<Var> {
+        if self.any_requires_grad([Some(x), Some(kernel), bias]) {
+            let y = self.conv2d(x, kernel, bias, options)?;
+            let capped = super::UnaryOp::Rectifier {
+                max_value,
+                negative_slope: 0.0,
+                threshold: 0.0,
+            };
+            return Ok(self.unary(capped, y));
+        }
+        self.conv2d_full(x, (kernel, bias), None, options, true, ComputeDtype::Float32, max_value)
+    }
+
+    /// [`Graph::conv2d_in`] with an optional `residual` added before the ReLU, and the ReLU
+    /// capped at `cap` (infinite: not capped; finite only in passes without gradients and
+    /// without a residual).
+    #[allow(clippy::too_many_arguments)]
     fn conv2d_full(
         &mut self,
         x: Var,
@@ -256,7 +282,12 @@ impl Graph<'_> {
         options: WindowOptions,
         relu: bool,
         dtype: ComputeDtype,
+        cap: f32,
     ) -> Result<Var> {
+        assert!(
+            cap == f32::INFINITY || (relu && residual.is_none()),
+            "a capped ReLU fused into a convolution without a ReLU or with a residual"
+        );
         let (sx, sk) = (self.dims(x), self.dims(kernel));
         if sk.len() != 4 || sx.len() != 4 || sk[2] != sx[3] {
             return Err(Error::ShapeMismatch {
@@ -329,11 +360,22 @@ impl Graph<'_> {
                         out.data_mut(),
                     )
                 };
-                return profile::time("conv2d.winograd", false, run);
+                profile::time("conv2d.winograd", false, run);
+                return cap_values(out.data_mut(), cap);
             }
+            let activation = if relu {
+                kernels::OutputActivation::Relu { max_value: cap }
+            } else {
+                kernels::OutputActivation::Linear
+            };
             if let Some(direct) = direct_plan(&g, filters, dtype) {
                 // The direct kernel adds no residual: it takes its sum in a pass after.
-                let run = || direct.forward(&g, x, kernel, bias, relu && residual.is_none(), out.data_mut());
+                let fused = if residual.is_none() {
+                    activation
+                } else {
+                    kernels::OutputActivation::Linear
+                };
+                let run = || direct.forward(&g, x, kernel, bias, fused, out.data_mut());
                 profile::time("conv2d.direct", false, run);
                 if residual.is_some() {
                     kernels::bias_residual_relu(out.data_mut(), None, residual, relu);
@@ -341,13 +383,6 @@ impl Graph<'_> {
                 return;
             }
             let (rows, patch) = (g.batch * g.positions(), g.patch_len());
-            let activation = if relu {
-                kernels::OutputActivation::Relu {
-                    max_value: f32::INFINITY,
-                }
-            } else {
-                kernels::OutputActivation::Linear
-            };
             let finish = kernels::PointwiseFinish {
                 bias,
                 residual,
@@ -388,6 +423,7 @@ impl Graph<'_> {
                 false,
             );
             kernels::bias_residual_relu(out, bias, residual, relu);
+            cap_values(out, cap);
         }))
     }
 
@@ -669,6 +705,16 @@ fn direct_plan(g: &Window2d, filters: usize, dtype: ComputeDtype) -> Option<Dire
     (dtype == ComputeDtype::Float32)
         .then(|| Direct::plan(g, filters))
         .flatten()
+}
+
+/// `values` capped at `cap` (after a ReLU: each `min(v, cap)`), in place; nothing when `cap`
+/// is infinite.
+fn cap_values(values: &mut [f32], cap: f32) {
+    if cap < f32::INFINITY {
+        let capped = kernels::OutputActivation::Relu { max_value: cap };
+        // Rows of 16 values: any length, in parallel chunks.
+        kernels::bias_activation(values, 16, None, capped);
+    }
 }
 
 /// A gradient buffer to add into: a fresh one (stale contents) cleared first.

@@ -30,31 +30,58 @@ pub struct FoldedNorm {
 
 impl Graph<'_> {
     /// `norm(conv(x, kernel) + bias)`, plus `residual` when given (a residual connection's
-    /// `Add`), then `max(·, 0)` when `relu`, as one convolution with the normalization folded
-    /// into its weights; a depthwise convolution when `depthwise` (its output channel `c·M + m`
-    /// is the flattened last two axes of its kernel, so the folding is the same). For
-    /// inference: no gradient reaches the weights through the folded ones.
+    /// `Add`), then a ReLU capped at `relu`'s value when given (infinite: a plain ReLU), as one
+    /// convolution with the normalization folded into its weights; a depthwise convolution
+    /// when `depthwise` (its output channel `c·M + m` is the flattened last two axes of its
+    /// kernel, so the folding is the same). For inference: no gradient reaches the weights
+    /// through the folded ones.
     pub(crate) fn conv2d_folded(
         &mut self,
         x: Var,
         (kernel, bias, depthwise): (ParamId, Option<ParamId>, bool),
         norm: FoldedNorm,
         options: WindowOptions,
-        relu: bool,
+        relu: Option<f32>,
         residual: Option<Var>,
     ) -> Result<Var> {
         let (folded_kernel, folded_bias) = self.fold_normalization((kernel, bias, depthwise), norm)?;
         let folded = (folded_kernel, Some(folded_bias));
+        let plain_relu = relu == Some(f32::INFINITY);
         match (depthwise, residual) {
-            (false, Some(residual)) => self.conv2d_residual(x, folded, residual, options, relu),
-            (false, None) if relu => self.conv2d_relu(x, folded_kernel, Some(folded_bias), options),
-            (false, None) => self.conv2d(x, folded_kernel, Some(folded_bias), options),
-            (true, _) => {
+            (false, Some(residual)) if relu.is_none() || plain_relu => {
+                self.conv2d_residual(x, folded, residual, options, plain_relu)
+            }
+            (false, None) if plain_relu => self.conv2d_relu(x, folded_kernel, Some(folded_bias), options),
+            (false, None) => match relu {
+                Some(cap) => self.conv2d_capped_relu(x, folded, options, cap),
+                None => self.conv2d(x, folded_kernel, Some(folded_bias), options),
+            },
+            (false, Some(residual)) => {
+                let y = self.conv2d_residual(x, folded, residual, options, false)?;
+                Ok(self.capped_relu(y, relu))
+            }
+            (true, residual) => {
                 let mut y = self.depthwise_conv2d(x, folded_kernel, Some(folded_bias), options)?;
                 if let Some(residual) = residual {
                     y = self.add(y, residual)?;
                 }
-                Ok(if relu { self.unary(super::UnaryOp::Relu, y) } else { y })
+                Ok(self.capped_relu(y, relu))
+            }
+        }
+    }
+
+    /// `y` through a ReLU capped at `cap` (infinite: a plain ReLU), or as it is without one.
+    fn capped_relu(&mut self, y: Var, cap: Option<f32>) -> Var {
+        match cap {
+            None => y,
+            Some(cap) if cap == f32::INFINITY => self.unary(super::UnaryOp::Relu, y),
+            Some(max_value) => {
+                let capped = super::UnaryOp::Rectifier {
+                    max_value,
+                    negative_slope: 0.0,
+                    threshold: 0.0,
+                };
+                self.unary(capped, y)
             }
         }
     }

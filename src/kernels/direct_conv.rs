@@ -25,6 +25,7 @@
 
 #![allow(clippy::needless_range_loop)] // Indexing by constants is what lets the loops unroll.
 
+use super::activation::{Activation, activate};
 use super::conv::{OutputGrad, Window2d};
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
@@ -147,7 +148,7 @@ impl Direct {
         }
     }
 
-    /// `y = conv(x, kernel) + bias`, then `max(y, 0)` when `relu`, in parallel over images, and
+    /// `y = activation(conv(x, kernel) + bias)`, in parallel over images, and
     /// over bands of output rows when there are fewer images than threads (a single image
     /// still uses every thread). Each output is summed the same way in any band.
     pub(crate) fn forward(
@@ -156,10 +157,10 @@ impl Direct {
         x: &[f32],
         kernel: &[f32],
         bias: Option<&[f32]>,
-        relu: bool,
+        activation: Activation,
         y: &mut [f32],
     ) {
-        self.run_forward(g, None, x, kernel, bias, relu, y);
+        self.run_forward(g, None, x, kernel, bias, activation, y);
     }
 
     /// `y = max_pool(max(conv(x, kernel) + bias, 0))` in one pass, for a `pool` over the
@@ -180,7 +181,10 @@ impl Direct {
             max_pool_folds_forward(g, pool),
             "forward_max_pooled called for another pooling"
         );
-        self.run_forward(g, Some(pool), x, kernel, bias, true, y);
+        let relu = Activation::Relu {
+            max_value: f32::INFINITY,
+        };
+        self.run_forward(g, Some(pool), x, kernel, bias, relu, y);
     }
 
     /// [`Direct::forward`], or [`Direct::forward_max_pooled`] with `pool`: bands of output
@@ -193,7 +197,7 @@ impl Direct {
         x: &[f32],
         kernel: &[f32],
         bias: Option<&[f32]>,
-        relu: bool,
+        activation: Activation,
         y: &mut [f32],
     ) {
         let (rows_per_image, out_w) = pool.map_or((g.out_h, g.out_w), |p| (p.out_h, p.out_w));
@@ -215,7 +219,7 @@ impl Direct {
                         let rows = first..first + y.len() / (out_w * filters);
                         with_scratch(self.padded_len(), |buffer| {
                             self.with_image(g, image, buffer, |g, image, _| match pool {
-                                None => forward_image(g, image, (kernel, filters), bias, relu, (rows, y)),
+                                None => forward_image(g, image, (kernel, filters), bias, activation, (rows, y)),
                                 Some(pool) => forward_pooled_image(g, pool, image, (kernel, filters), bias, (rows, y)),
                             })
                         })
@@ -337,7 +341,7 @@ fn window_origin(g: &Window2d, oy: usize, ox: usize) -> isize {
 
 // AVX-512 runs filter counts that are multiples of its 16 lanes; other multiples of 8 run on AVX2.
 dispatch_simd!(forward_image<> => forward_image_body(
-    g: &Window2d, image: &[f32], kernel: (&[f32], usize), bias: Option<&[f32]>, relu: bool,
+    g: &Window2d, image: &[f32], kernel: (&[f32], usize), bias: Option<&[f32]>, activation: Activation,
     out: (std::ops::Range<usize>, &mut [f32])
 ) wide: kernel.1.is_multiple_of(16));
 
@@ -349,7 +353,7 @@ fn forward_image_body<S: Simd>(
     image: &[f32],
     (kernel, f): (&[f32], usize),
     bias: Option<&[f32]>,
-    relu: bool,
+    activation: Activation,
     (rows, y): (std::ops::Range<usize>, &mut [f32]),
 ) {
     let taps = Taps::new(g);
@@ -374,15 +378,15 @@ fn forward_image_body<S: Simd>(
                 let y = &mut y[at..];
                 match (run, wide) {
                     (POSITIONS, true) => {
-                        forward_block::<S, POSITIONS, 2>(s, image, &taps, args, kernel, f, f0, bias, relu, y)
+                        forward_block::<S, POSITIONS, 2>(s, image, &taps, args, kernel, f, f0, bias, activation, y)
                     }
                     (POSITIONS, false) => {
-                        forward_block::<S, POSITIONS, 1>(s, image, &taps, args, kernel, f, f0, bias, relu, y)
+                        forward_block::<S, POSITIONS, 1>(s, image, &taps, args, kernel, f, f0, bias, activation, y)
                     }
-                    (2, true) => forward_block::<S, 2, 2>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
-                    (2, false) => forward_block::<S, 2, 1>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
-                    (_, true) => forward_block::<S, 1, 2>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
-                    (_, false) => forward_block::<S, 1, 1>(s, image, &taps, args, kernel, f, f0, bias, relu, y),
+                    (2, true) => forward_block::<S, 2, 2>(s, image, &taps, args, kernel, f, f0, bias, activation, y),
+                    (2, false) => forward_block::<S, 2, 1>(s, image, &taps, args, kernel, f, f0, bias, activation, y),
+                    (_, true) => forward_block::<S, 1, 2>(s, image, &taps, args, kernel, f, f0, bias, activation, y),
+                    (_, false) => forward_block::<S, 1, 1>(s, image, &taps, args, kernel, f, f0, bias, activation, y),
                 }
                 ox += run;
             }
@@ -485,19 +489,14 @@ fn forward_block<S: Simd, const P: usize, const V: usize>(
     f: usize,
     f0: usize,
     bias: Option<&[f32]>,
-    relu: bool,
+    activation: Activation,
     y: &mut [f32],
 ) {
     let origins = std::array::from_fn(|p| first + p as isize * step);
     let sums = block_sums::<S, P, V>(s, image, taps, origins, (kernel, f, f0), bias);
     for p in 0..P {
         for v in 0..V {
-            let sum = if relu {
-                s.max(sums[p][v], s.splat(0.0))
-            } else {
-                sums[p][v]
-            };
-            s.store(&mut y[p * f + S::LANES * v..], sum);
+            s.store(&mut y[p * f + S::LANES * v..], activate(s, sums[p][v], activation));
         }
     }
 }

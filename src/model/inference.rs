@@ -23,11 +23,11 @@ use crate::layers::InferenceRole;
 pub(super) enum Step {
     /// Runs the layer as it is.
     Plain,
-    /// A convolution run with the BatchNormalization call `norm` folded in, and the ReLU
-    /// call `relu` (when given) fused into it.
+    /// A convolution run with the BatchNormalization call `norm` folded in, and the ReLU (or
+    /// ReLU6) call `relu` (when given) fused into it.
     Folded { norm: usize, relu: Option<usize> },
-    /// A (not depthwise) convolution with the ReLU call `relu` that alone reads it fused into
-    /// its output pass.
+    /// A (not depthwise) convolution with the ReLU (or ReLU6) call `relu` that alone reads it
+    /// fused into its output pass.
     ConvRelu { relu: usize },
     /// A ReLU convolution with the max pooling call `pool` that alone reads it folded into its
     /// output pass (`Graph::int8_conv2d_relu_max_pool`, `Graph::conv2d_relu_max_pool`).
@@ -86,6 +86,16 @@ impl Step {
 }
 
 impl Network {
+    /// The cap of call `call`'s ReLU when it is a plain ReLU (infinite) or a capped one
+    /// without threshold or slope (ReLU6): what a convolution fuses.
+    fn relu_cap(&self, call: usize) -> Option<f32> {
+        match self.layers[self.calls[call].layer].inference_role() {
+            Some(InferenceRole::Relu) => Some(f32::INFINITY),
+            Some(InferenceRole::CappedRelu { max_value }) => Some(max_value),
+            _ => None,
+        }
+    }
+
     /// Fills `plan` with one [`Step`] per call: which runs of calls `predict` fuses.
     pub(super) fn inference_plan(&self, params: &ParamStore, plan: &mut Vec<Step>) {
         plan.clear();
@@ -201,7 +211,7 @@ impl Network {
                 }
                 continue;
             };
-            if is_relu(norm) && !depthwise {
+            if self.relu_cap(norm).is_some() && !depthwise {
                 plan[i] = Step::ConvRelu { relu: norm };
                 plan[norm] = Step::Fused { head: i };
                 continue;
@@ -225,7 +235,7 @@ impl Network {
             if !fits {
                 continue;
             }
-            let relu = sole_reader(norm).filter(|&r| is_relu(r));
+            let relu = sole_reader(norm).filter(|&r| self.relu_cap(r).is_some());
             if relu.is_none()
                 && let Some(join) = residual_add(norm, plan)
             {
@@ -303,17 +313,11 @@ impl Network {
                         )));
                     };
                     let x = resolve(&call.inputs[0], outputs);
-                    outputs.push(graph.conv2d_folded(
-                        x,
-                        (kernel, bias, depthwise),
-                        weights,
-                        options,
-                        relu.is_some(),
-                        None,
-                    )?);
+                    let relu = relu.and_then(|r| self.relu_cap(r));
+                    outputs.push(graph.conv2d_folded(x, (kernel, bias, depthwise), weights, options, relu, None)?);
                     continue;
                 }
-                Step::ConvRelu { .. } => {
+                Step::ConvRelu { relu } => {
                     let Some(InferenceRole::Convolution {
                         kernel,
                         bias,
@@ -328,7 +332,12 @@ impl Network {
                     };
                     let x = resolve(&call.inputs[0], outputs);
                     let (kernel, bias) = (graph.param(kernel), bias.map(|b| graph.param(b)));
-                    outputs.push(graph.conv2d_relu(x, kernel, bias, options)?);
+                    outputs.push(match self.relu_cap(relu) {
+                        Some(cap) if cap < f32::INFINITY => {
+                            graph.conv2d_capped_relu(x, (kernel, bias), options, cap)?
+                        }
+                        _ => graph.conv2d_relu(x, kernel, bias, options)?,
+                    });
                     continue;
                 }
                 Step::Depthwise(run) => {
@@ -446,14 +455,8 @@ impl Network {
                 else {
                     return Err(changed());
                 };
-                graph.conv2d_folded(
-                    x,
-                    (kernel, bias, depthwise),
-                    weights,
-                    options,
-                    relu.is_some(),
-                    Some(residual),
-                )
+                let relu = relu.map(|_| f32::INFINITY);
+                graph.conv2d_folded(x, (kernel, bias, depthwise), weights, options, relu, Some(residual))
             }
             None => {
                 let (kernel, bias) = (graph.param(kernel), bias.map(|b| graph.param(b)));
