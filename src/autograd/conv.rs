@@ -249,8 +249,9 @@ impl Graph<'_> {
     }
 
     /// [`Graph::conv2d_relu`] with the ReLU capped at `max_value` (Keras's `ReLU(max_value)`,
-    /// ReLU6), in one operation: `predict`'s fusion of a convolution and the ReLU6 after it.
-    /// With a gradient asked of it, the convolution and the capped ReLU run one after the other.
+    /// ReLU6; infinite: [`Graph::conv2d_relu`] itself), in one operation: `predict`'s fusion of
+    /// a convolution and the ReLU after it. With a gradient asked of it, a capped ReLU runs
+    /// after the convolution.
     pub(crate) fn conv2d_capped_relu(
         &mut self,
         x: Var,
@@ -258,6 +259,9 @@ impl Graph<'_> {
         options: WindowOptions,
         max_value: f32,
     ) -> Result<Var> {
+        if max_value == f32::INFINITY {
+            return self.conv2d_relu(x, kernel, bias, options);
+        }
         if self.any_requires_grad([Some(x), Some(kernel), bias]) {
             let y = self.conv2d(x, kernel, bias, options)?;
             let capped = super::UnaryOp::Rectifier {

@@ -51,7 +51,6 @@ impl Graph<'_> {
             (false, Some(residual)) if relu.is_none() || plain_relu => {
                 self.conv2d_residual(x, folded, residual, options, plain_relu)
             }
-            (false, None) if plain_relu => self.conv2d_relu(x, folded_kernel, Some(folded_bias), options),
             (false, None) => match relu {
                 Some(cap) => self.conv2d_capped_relu(x, folded, options, cap),
                 None => self.conv2d(x, folded_kernel, Some(folded_bias), options),

@@ -5,7 +5,7 @@
 //! to stderr. When off, the cost is one relaxed atomic load per operation.
 //!
 //! With `STRATA_PROFILE=nodes`, forward passes are also timed node by node (the node's index on
-//! the tape and its output shape), and [`report`] prints each node's mean and fastest time in
+//! the tape and its output shape), and [`report`] prints each node's median and fastest time in
 //! tape order: what a per-layer comparison with another engine's profile needs.
 
 use std::collections::BTreeMap;

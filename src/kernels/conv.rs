@@ -110,6 +110,27 @@ impl Window2d {
         self.height * self.width * self.channels
     }
 
+    /// Whether every window lies inside the image: no padding, at least one output, and the
+    /// last window's last tap within the height and the width (computed without overflow).
+    /// Kernels that read windows in place, without bounds checks, require it.
+    pub(crate) fn windows_inside(&self) -> bool {
+        let inside = |out: usize, stride: usize, window: usize, dilation: usize, size: usize| {
+            let last = (out.checked_sub(1)?).checked_mul(stride)?;
+            last.checked_add(window.checked_sub(1)?.checked_mul(dilation)?)
+                .map(|last| last < size)
+        };
+        self.pad_top == 0
+            && self.pad_left == 0
+            && inside(self.out_h, self.stride_h, self.window_h, self.dilation_h, self.height) == Some(true)
+            && inside(self.out_w, self.stride_w, self.window_w, self.dilation_w, self.width) == Some(true)
+    }
+
+    /// Where output (`oy`, `ox`)'s window starts in an image without padding, in values.
+    #[inline(always)]
+    pub(crate) fn window_origin(&self, oy: usize, ox: usize) -> usize {
+        (oy * self.stride_h * self.width + ox * self.stride_w) * self.channels
+    }
+
     /// The window rows `ky` of output row `oy` that read the input rather than its padding.
     /// Pooling loops over these only, so its cost does not grow with a window larger than the
     /// input (a 30,000-wide window over a 28-wide image reads at most 28 columns).

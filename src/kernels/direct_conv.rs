@@ -319,24 +319,13 @@ impl Taps {
 /// edges): the kernels below read windows without bounds checks.
 #[inline(always)]
 fn assert_windows_inside(g: &Window2d) {
-    let inside = |out: usize, stride: usize, window: usize, dilation: usize, size: usize| {
-        (out - 1) * stride + (window - 1) * dilation < size
-    };
-    assert!(
-        g.pad_top == 0
-            && g.pad_left == 0
-            && g.out_h > 0
-            && g.out_w > 0
-            && inside(g.out_h, g.stride_h, g.window_h, g.dilation_h, g.height)
-            && inside(g.out_w, g.stride_w, g.window_w, g.dilation_w, g.width),
-        "direct convolution: a window outside the image"
-    );
+    assert!(g.windows_inside(), "direct convolution: a window outside the image");
 }
 
 /// Where output (oy, ox)'s window starts in an image without padding.
 #[inline(always)]
 fn window_origin(g: &Window2d, oy: usize, ox: usize) -> isize {
-    ((oy * g.stride_h * g.width + ox * g.stride_w) * g.channels) as isize
+    g.window_origin(oy, ox) as isize
 }
 
 // AVX-512 runs filter counts that are multiples of its 16 lanes; other multiples of 8 run on AVX2.

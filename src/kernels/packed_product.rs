@@ -8,11 +8,14 @@
 //! weights change (the graph caches it with the node), and each call only multiplies. The
 //! timings are in docs/PERFORMANCE.md, "Kernels packed once for inference".
 //!
-//! A convolution's input rows are its receptive fields. With few rows (batch 1) they are
-//! stored whole first (im2col) and the tasks are blocks of rows by panels; with many rows each
-//! task takes a block of whole rows, copies its receptive fields into the core's cache and
-//! multiplies them by every panel, so the im2col matrix (236 MB for a batch of 32 through
-//! ResNet's 7×7 stem) is never stored.
+//! A convolution's input rows are its receptive fields. Where every window lies inside the
+//! image and its taps along a row are neighbours (no padding, no horizontal dilation: an
+//! explicit `ZeroPadding2D` before a valid convolution), they are read from the image in
+//! place, one run of `KW·C` values per kernel row (`Fields`). Otherwise, with few rows (a
+//! single image) they are stored whole first (im2col) and the tasks are blocks of rows by
+//! panels; with many rows each task takes a block of whole rows, copies its receptive fields
+//! into the core's cache and multiplies them by every panel, so the im2col matrix (236 MB for
+//! a batch of 32 through ResNet's 7×7 stem) is never stored.
 //!
 //! Every output is the sum over the inner dimension in blocks of [`DEPTH_BLOCK`], in order, each
 //! block one chain of fused multiply-adds (see `small_gemm`), the blocks added in turn; then
@@ -81,7 +84,8 @@ pub(crate) enum Rows<'a> {
     /// A `rows × depth` matrix, read in place.
     Matrix(&'a [f32]),
     /// The receptive fields of a convolution over these images (`N×H×W×C`): [`im2col`]'s
-    /// matrix, copied a block of rows at a time into the core's cache and never stored whole.
+    /// matrix, never stored whole: read in place where [`reads_fields_in_place`], else copied
+    /// a block of rows at a time into the core's cache.
     Fields(&'a [f32], &'a Window2d),
 }
 
@@ -89,22 +93,7 @@ pub(crate) enum Rows<'a> {
 /// image (no padding) and each kernel row's taps consecutive pixels (no horizontal dilation),
 /// so a field is `KH` runs of `KW·C` consecutive input values.
 fn reads_fields_in_place(g: &Window2d) -> bool {
-    let span = |out: usize, stride: usize, window: usize, dilation: usize| {
-        out.checked_sub(1).and_then(|o| {
-            o.checked_mul(stride)?
-                .checked_add((window - 1).checked_mul(dilation)?)?
-                .checked_add(1)
-        })
-    };
-    let fits =
-        |out, stride, window, dilation, size: usize| span(out, stride, window, dilation).is_some_and(|s| s <= size);
-    g.pad_top == 0
-        && g.pad_left == 0
-        && g.dilation_w == 1
-        && g.window_h > 0
-        && g.window_w > 0
-        && fits(g.out_h, g.stride_h, g.window_h, g.dilation_h, g.height)
-        && fits(g.out_w, g.stride_w, g.window_w, 1, g.width)
+    g.dilation_w == 1 && g.windows_inside()
 }
 
 /// Receptive fields read in place (see [`reads_fields_in_place`]) for a block of output rows:
@@ -181,8 +170,7 @@ fn window_starts(g: &Window2d, first_row: usize, starts: &mut [usize]) {
     for (offset, start) in starts.iter_mut().enumerate() {
         let position = first_row + offset;
         let (n, within) = (position / g.positions(), position % g.positions());
-        let (oy, ox) = (within / g.out_w, within % g.out_w);
-        *start = n * g.image_len() + (oy * g.stride_h * g.width + ox * g.stride_w) * g.channels;
+        *start = n * g.image_len() + g.window_origin(within / g.out_w, within % g.out_w);
     }
 }
 
@@ -211,7 +199,7 @@ fn with_task_rows<R>(
 
 /// Whether [`packed_product`] splits `rows` into blocks of whole rows (every panel of a block
 /// in one task), rather than into blocks of rows by panels: when the row blocks alone give
-/// every thread several tasks. Only then may its input be [`Rows::Fields`].
+/// every thread several tasks. Only then may its input be [`Rows::Fields`] that are copied.
 fn splits_rows_only(rows: usize) -> bool {
     rows.div_ceil(ROW_BLOCK) >= TASKS_PER_THREAD * rayon::current_num_threads()
 }
@@ -219,9 +207,9 @@ fn splits_rows_only(rows: usize) -> bool {
 /// `out (rows × columns) = finish(input (rows × depth) · matrix)`, where `packed` holds the
 /// matrix as [`pack_columns`] laid it out.
 ///
-/// Panics if `columns` is not a multiple of 16, if the input is [`Rows::Fields`] where
-/// `splits_rows_only` is false, or if a slice is shorter than its shape says (bugs in the
-/// caller: the graph checks shapes first).
+/// Panics if `columns` is not a multiple of 16, if the input is [`Rows::Fields`] that must be
+/// copied where `splits_rows_only` is false, or if a slice is shorter than its shape says
+/// (bugs in the caller: the graph checks shapes first).
 pub(crate) fn packed_product(
     input: Rows,
     packed: &[f32],
@@ -601,11 +589,12 @@ mod tests {
         }
     }
 
-    /// A convolution's receptive fields copied block by block give the bits of the whole
-    /// im2col matrix multiplied in place, with padding, strides and a residual.
+    /// A convolution's receptive fields copied block by block (padding and dilation), or read
+    /// in place (neither), give the bits of the whole im2col matrix multiplied in place, with a
+    /// residual.
     #[test]
     fn receptive_fields_by_blocks_give_the_bits_of_the_whole_matrix() {
-        let g = Window2d {
+        let copied = Window2d {
             batch: 2,
             height: 30,
             width: 29,
@@ -621,36 +610,50 @@ mod tests {
             out_h: 30,
             out_w: 25,
         };
-        let (rows, depth, columns) = (g.batch * g.positions(), g.patch_len(), 48);
-        let images = values(g.batch * g.image_len(), 13);
-        let (matrix, bias, residual) = (
-            values(depth * columns, 11),
-            values(columns, 5),
-            values(rows * columns, 17),
-        );
-        let finish = Finish {
-            bias: Some(&bias),
-            residual: Some(&residual),
-            activation: OutputActivation::Relu { max_value: 6.0 },
+        let in_place = Window2d {
+            height: 32,
+            width: 29,
+            stride_h: 2,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            out_h: 15,
+            out_w: 26,
+            ..copied
         };
-        let mut fields = vec![0.0; rows * depth];
-        im2col(&images, &g, &mut fields);
-        let whole = run(&fields, &matrix, (rows, depth, columns), finish);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        pool.install(|| {
-            assert!(splits_rows_only(rows), "1500 rows make enough blocks");
-            let mut packed = vec![0.0; depth * columns];
-            pack_columns(&matrix, (depth, columns), &mut packed);
-            let mut out = vec![f32::NAN; rows * columns];
-            packed_product(
-                Rows::Fields(&images, &g),
-                &packed,
-                &mut out,
-                (rows, depth, columns),
-                finish,
+        for g in [copied, in_place] {
+            assert_eq!(reads_fields_in_place(&g), g.pad_top == 0, "{g:?}");
+            let (rows, depth, columns) = (g.batch * g.positions(), g.patch_len(), 48);
+            let images = values(g.batch * g.image_len(), 13);
+            let (matrix, bias, residual) = (
+                values(depth * columns, 11),
+                values(columns, 5),
+                values(rows * columns, 17),
             );
-            assert!(out.iter().zip(&whole).all(|(a, b)| a.to_bits() == b.to_bits()));
-        });
+            let finish = Finish {
+                bias: Some(&bias),
+                residual: Some(&residual),
+                activation: OutputActivation::Relu { max_value: 6.0 },
+            };
+            let mut fields = vec![0.0; rows * depth];
+            im2col(&images, &g, &mut fields);
+            let whole = run(&fields, &matrix, (rows, depth, columns), finish);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            pool.install(|| {
+                assert!(splits_rows_only(rows), "{rows} rows make too few blocks");
+                let mut packed = vec![0.0; depth * columns];
+                pack_columns(&matrix, (depth, columns), &mut packed);
+                let mut out = vec![f32::NAN; rows * columns];
+                packed_product(
+                    Rows::Fields(&images, &g),
+                    &packed,
+                    &mut out,
+                    (rows, depth, columns),
+                    finish,
+                );
+                assert!(out.iter().zip(&whole).all(|(a, b)| a.to_bits() == b.to_bits()));
+            });
+        }
     }
 
     /// Reproduces the timings in docs/PERFORMANCE.md: batch-1 products of MobileNetV2's large

@@ -82,6 +82,17 @@ pub(crate) fn max_pool_zero_padded(input: &[f32], g: &Window2d, out: &mut [f32],
     max_pool_from(input, g, out, argmax, 0.0);
 }
 
+/// The value a window's maximum starts from: `padded` (the value the padding holds) when only
+/// `taps_inside` of its taps read the input, else below every value.
+#[inline(always)]
+fn window_start(g: &Window2d, taps_inside: usize, padded: f32) -> f32 {
+    if taps_inside < g.window_h * g.window_w {
+        padded
+    } else {
+        f32::NEG_INFINITY
+    }
+}
+
 /// Max pooling where each window with taps in the padding starts from `padded` (the value the
 /// padding holds) rather than below every value.
 fn max_pool_from(input: &[f32], g: &Window2d, out: &mut [f32], argmax: &mut [f32], padded: f32) {
@@ -132,11 +143,7 @@ fn max_pool_image_body<S: Simd>(
         for ox in 0..g.out_w {
             let count = whole.at(g, (oy, ox), full_rows, &mut taps);
             let (taps, at) = (&taps[..count], ((oy - rows.start) * g.out_w + ox) * c);
-            let start = s.splat(if count < g.window_h * g.window_w {
-                padded
-            } else {
-                f32::NEG_INFINITY
-            });
+            let start = s.splat(window_start(g, count, padded));
             let mut c0 = 0;
             while c0 + 4 * S::LANES <= c {
                 max_of_taps::<S, 4>(s, image, (taps, start), c0, (&mut out[at..], &mut argmax[at..]));
@@ -155,8 +162,9 @@ fn max_pool_image_body<S: Simd>(
 }
 
 /// The maximum over `taps` (and `start`) of `V` vectors of channels from `c0`, and the first
-/// tap holding it (0 where none beats `start`), into `out` and `argmax` at `c0`. Several vectors at once: each vector's comparisons form a
-/// chain, and interleaved chains keep the CPU busy while each waits on the last.
+/// tap holding it (0 where none beats `start`), into `out` and `argmax` at `c0`. Several
+/// vectors at once: each vector's comparisons form a chain, and interleaved chains keep the
+/// CPU busy while each waits on the last.
 #[inline(always)]
 fn max_of_taps<S: Simd, const V: usize>(
     s: S,
@@ -197,11 +205,7 @@ fn max_pool_image_plain(
             let at = ((oy - rows.start) * g.out_w + ox) * c;
             let (best, index) = (&mut out[at..][..c], &mut argmax[at..][..c]);
             let taps_inside = g.rows_inside(oy).len() * g.cols_inside(ox).len();
-            best.fill(if taps_inside < g.window_h * g.window_w {
-                padded
-            } else {
-                f32::NEG_INFINITY
-            });
+            best.fill(window_start(g, taps_inside, padded));
             index.fill(0.0);
             let mut t = 0;
             for ky in g.rows_inside(oy) {

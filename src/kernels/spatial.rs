@@ -78,17 +78,17 @@ pub(crate) fn frame(
     let target = &mut target[..batch * to.0 * target_row];
     // Rows of at least 32 Ki values a task: smaller copies cost less than a hand-off.
     let rows_per_task = (1usize << 15).div_ceil(target_row);
+    let write_task = |(task, rows): (usize, &mut [f32])| {
+        for (i, out) in rows.chunks_exact_mut(target_row).enumerate() {
+            write_row((task * rows_per_task + i, out));
+        }
+    };
+    let task_len = rows_per_task * target_row;
     if target.len() <= 1 << 16 || rayon::current_num_threads() == 1 {
-        return target.chunks_exact_mut(target_row).enumerate().for_each(write_row);
+        target.chunks_mut(task_len).enumerate().for_each(write_task);
+    } else {
+        target.par_chunks_mut(task_len).enumerate().for_each(write_task);
     }
-    target
-        .par_chunks_mut(rows_per_task * target_row)
-        .enumerate()
-        .for_each(|(task, rows)| {
-            rows.chunks_exact_mut(target_row)
-                .enumerate()
-                .for_each(|(i, out)| write_row((task * rows_per_task + i, out)))
-        });
 }
 
 /// Nearest-neighbour upsampling: each pixel of `source` (`batch` images of `from` pixels)

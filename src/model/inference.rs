@@ -332,12 +332,10 @@ impl Network {
                     };
                     let x = resolve(&call.inputs[0], outputs);
                     let (kernel, bias) = (graph.param(kernel), bias.map(|b| graph.param(b)));
-                    outputs.push(match self.relu_cap(relu) {
-                        Some(cap) if cap < f32::INFINITY => {
-                            graph.conv2d_capped_relu(x, (kernel, bias), options, cap)?
-                        }
-                        _ => graph.conv2d_relu(x, kernel, bias, options)?,
-                    });
+                    let cap = self.relu_cap(relu).ok_or_else(|| {
+                        Error::Usage(format!("layer '{}' changed after predict planned it", layer.name()))
+                    })?;
+                    outputs.push(graph.conv2d_capped_relu(x, (kernel, bias), options, cap)?);
                     continue;
                 }
                 Step::Depthwise(run) => {
