@@ -530,3 +530,89 @@ fn a_relu6_after_a_convolution_fuses_into_it() {
         );
     }
 }
+
+/// MobileNetV2's inverted residual blocks as Keras builds them (1×1 expansion without bias,
+/// BatchNormalization, ReLU6; a zero padding and a stride-2 depthwise convolution, or a "same"
+/// one; a 1×1 projection with BatchNormalization, then the residual `Add`) and as an ONNX
+/// import gives them (biases, no normalization, a ReLU after the `Add`), plus one without
+/// expansion (MobileNetV2's first).
+fn inverted_residual_network(seed: u64) -> Model {
+    let input = Input::node(&[13, 12, 16]);
+    let relu6 = || ReLU::new().max_value(6.0);
+    // First block: no expansion, a "same" depthwise convolution, the projection's ReLU6.
+    let mut x = DepthwiseConv2D::new(3).padding("same").call(&input).unwrap();
+    x = relu6().call(&x).unwrap();
+    x = Conv2D::new(16, 1).call(&x).unwrap();
+    x = relu6().call(&x).unwrap();
+    // Keras: expansion, depthwise, normalized projection, residual.
+    let mut y = Conv2D::new(96, 1).use_bias(false).call(&x).unwrap();
+    y = BatchNormalization::new().call(&y).unwrap();
+    y = relu6().call(&y).unwrap();
+    y = DepthwiseConv2D::new(3)
+        .padding("same")
+        .use_bias(false)
+        .call(&y)
+        .unwrap();
+    y = BatchNormalization::new().call(&y).unwrap();
+    y = relu6().call(&y).unwrap();
+    y = Conv2D::new(16, 1).use_bias(false).call(&y).unwrap();
+    y = BatchNormalization::new().call(&y).unwrap();
+    x = Add::new().call_many(&[&x, &y]).unwrap();
+    // Keras: a stride-2 block after an explicit padding, 24 filters out.
+    x = Conv2D::new(96, 1).use_bias(false).call(&x).unwrap();
+    x = BatchNormalization::new().call(&x).unwrap();
+    x = relu6().call(&x).unwrap();
+    x = ZeroPadding2D::new(((0, 1), (0, 1))).call(&x).unwrap();
+    x = DepthwiseConv2D::new(3).strides(2).use_bias(false).call(&x).unwrap();
+    x = BatchNormalization::new().call(&x).unwrap();
+    x = relu6().call(&x).unwrap();
+    x = Conv2D::new(24, 1).use_bias(false).call(&x).unwrap();
+    x = BatchNormalization::new().call(&x).unwrap();
+    // ONNX: biases in place of normalizations, a ReLU after the residual `Add`.
+    let mut y = Conv2D::new(144, 1).call(&x).unwrap();
+    y = relu6().call(&y).unwrap();
+    y = DepthwiseConv2D::new(3).padding("same").call(&y).unwrap();
+    y = relu6().call(&y).unwrap();
+    y = Conv2D::new(24, 1).call(&y).unwrap();
+    x = Add::new().call_many(&[&y, &x]).unwrap();
+    x = ReLU::new().call(&x).unwrap();
+    let x = GlobalAveragePooling2D::new().call(&x).unwrap();
+    let output = Dense::new(5).call(&x).unwrap();
+    let mut model = Model::functional(&input, &output).unwrap();
+    model.seed(seed);
+    let ids: Vec<_> = model.params().ids().collect();
+    for (k, id) in ids.into_iter().enumerate() {
+        let name = model.params().name(id).to_string();
+        let shape = model.params().value(id).shape().to_vec();
+        let (low, high) = match name.rsplit('/').next().unwrap_or("") {
+            "moving_variance" | "gamma" => (0.5, 1.5),
+            "moving_mean" | "beta" | "bias" => (-0.5, 0.5),
+            _ => continue,
+        };
+        *model.params_mut().value_mut(id) = random(&shape, seed * 100 + k as u64, low, high);
+    }
+    model
+}
+
+/// The blocks run as one pass each give the layers' outputs within rounding, at batch 1 and
+/// 3, and the same bits on one and two threads.
+#[test]
+fn inverted_residual_blocks_give_the_layers_outputs() {
+    let x = random(&[3, 13, 12, 16], 21, -3.0, 3.0);
+    let run = |threads: usize, fused: bool| {
+        on_threads(threads, || {
+            let mut model = inverted_residual_network(22);
+            model.set_inference_fusion(fused);
+            let outputs = (model.predict(&x, 1).unwrap(), model.predict(&x, 3).unwrap());
+            (outputs, model.inference_blocks())
+        })
+    };
+    let ((single, batch), blocks) = run(2, true);
+    assert_eq!(blocks, 4, "blocks run as one step");
+    let ((plain_single, plain_batch), _) = run(2, false);
+    assert_close(&single, &plain_single, "batch 1");
+    assert_close(&batch, &plain_batch, "batch 3");
+    let ((one_single, one_batch), _) = run(1, true);
+    assert_eq!(one_single.data(), single.data(), "batch 1 on one thread");
+    assert_eq!(one_batch.data(), batch.data(), "batch 3 on one thread");
+}

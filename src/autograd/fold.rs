@@ -70,7 +70,7 @@ impl Graph<'_> {
     }
 
     /// `y` through a ReLU capped at `cap` (infinite: a plain ReLU), or as it is without one.
-    fn capped_relu(&mut self, y: Var, cap: Option<f32>) -> Var {
+    pub(super) fn capped_relu(&mut self, y: Var, cap: Option<f32>) -> Var {
         match cap {
             None => y,
             Some(cap) if cap == f32::INFINITY => self.unary(super::UnaryOp::Relu, y),

@@ -32,7 +32,7 @@
 //! tape records) → `buffers`, `tape` (the storage and [`Graph`]) → the rule files, each an
 //! operation's forward next to its backward (`ops`, `losses`, `attention`, `conv`,
 //! `conv_transpose`, `depthwise`, `normalization`, `fold`, `recurrent`, `concat`, `embedding`,
-//! `sequence`, `spatial`; `quantized`, forward only) → `backward` ([`Tape::backward`] and the
+//! `sequence`, `spatial`; `quantized` and `inverted_residual`, forward only) → `backward` ([`Tape::backward`] and the
 //! dispatch from an operation to its rule).
 
 mod attention;
@@ -45,6 +45,7 @@ mod conv_transpose;
 mod depthwise;
 mod embedding;
 mod fold;
+mod inverted_residual;
 mod losses;
 mod normalization;
 mod op;
@@ -71,6 +72,7 @@ pub(crate) use conv::window as conv_window;
 pub(crate) use conv_transpose::transpose_window;
 pub use fold::FoldedNorm;
 pub(crate) use fold::folded_width;
+pub(crate) use inverted_residual::{BlockVars, PointwiseVars};
 pub(crate) use op::Op;
 pub use op::{AttentionOptions, RecurrentInputs, Statistics, Var};
 pub use params::{ParamId, ParamStore, Penalty};

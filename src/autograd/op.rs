@@ -172,6 +172,13 @@ pub(crate) enum Op {
         kernel: Var,
         bias: Option<Var>,
     },
+    /// An inverted residual block (expansion, depthwise convolution, projection, residual)
+    /// in one pass (`Graph::inverted_residual`): inference only, no gradient. Its weights are
+    /// parameters or constants, which keep their buffers, so only these inputs are listed.
+    InvertedResidual {
+        x: Var,
+        residual: Option<Var>,
+    },
     /// `l1·Σ|w| + l2·Σw²`: a weight regularizer's penalty.
     Penalty {
         weight: Var,
@@ -217,6 +224,7 @@ impl Op {
             Penalty { .. } => "penalty",
             Int8 { .. } => "int8",
             ConvReluMaxPool { .. } => "conv2d_relu_max_pool",
+            InvertedResidual { .. } => "inverted_residual",
             Concat { .. } => "concatenate",
             Slice { .. } => "slice",
             Frame2d { .. } => "frame2d",
@@ -284,6 +292,7 @@ impl Op {
             Concat { a, b, .. } => [Some(a), Some(b), None],
             MeanSteps { x, mask } => [Some(x), mask, None],
             Int8 { x, bias } => [Some(x), bias, None],
+            InvertedResidual { x, residual } => [Some(x), residual, None],
         }
     }
 }

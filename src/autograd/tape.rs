@@ -344,6 +344,12 @@ impl<'a> Graph<'a> {
         }
     }
 
+    /// Whether `var` is a parameter or a constant: a value whose buffer the tape keeps, never
+    /// handed on to a later operation.
+    pub(crate) fn is_weight(&self, var: Var) -> bool {
+        keeps_own_buffer(&self.tape.ops[var.0])
+    }
+
     /// Whether a backward pass may ask for a gradient through any of `vars`.
     pub(crate) fn any_requires_grad(&self, vars: impl IntoIterator<Item = Option<Var>>) -> bool {
         vars.into_iter().flatten().any(|v| self.tape.requires_grad[v.0])

@@ -74,29 +74,44 @@ pub(crate) fn depthwise_conv(
         .for_each(|(row_number, out)| {
             let (n, oh) = (row_number / w.out_h, row_number % w.out_h);
             let x = &x[n * image_in..][..image_in];
-            if depthwise_3x3::handles(w, multiplier) {
-                return depthwise_3x3::row(x, kernel, bias, out, w, oh, activation);
-            }
-            widest(|| {
-                for (ow, pixel) in out.chunks_exact_mut(width).enumerate() {
-                    match bias {
-                        Some(b) => pixel.copy_from_slice(&b[..width]),
-                        None => pixel.fill(0.0),
-                    }
-                    for (tap, at) in taps(w, oh, ow) {
-                        multiply_add(
-                            pixel,
-                            &x[at..at + w.channels],
-                            &kernel[tap * width..(tap + 1) * width],
-                            multiplier,
-                        );
-                    }
-                    if activation != Activation::Linear {
-                        pixel.iter_mut().for_each(|v| *v = activation.apply(*v));
-                    }
-                }
-            })
+            depthwise_row(x, kernel, bias, out, w, oh, (multiplier, activation));
         });
+}
+
+/// Output row `oh` (`OW·C·multiplier` values in `out`) of [`depthwise_conv`] of one `image`
+/// `(H, W, C)`: the same bits whichever caller computes it.
+pub(super) fn depthwise_row(
+    image: &[f32],
+    kernel: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    w: &Window2d,
+    oh: usize,
+    (multiplier, activation): (usize, Activation),
+) {
+    if depthwise_3x3::handles(w, multiplier) {
+        return depthwise_3x3::row(image, kernel, bias, out, w, oh, activation);
+    }
+    let width = w.channels * multiplier;
+    widest(|| {
+        for (ow, pixel) in out[..w.out_w * width].chunks_exact_mut(width).enumerate() {
+            match bias {
+                Some(b) => pixel.copy_from_slice(&b[..width]),
+                None => pixel.fill(0.0),
+            }
+            for (tap, at) in taps(w, oh, ow) {
+                multiply_add(
+                    pixel,
+                    &image[at..at + w.channels],
+                    &kernel[tap * width..(tap + 1) * width],
+                    multiplier,
+                );
+            }
+            if activation != Activation::Linear {
+                pixel.iter_mut().for_each(|v| *v = activation.apply(*v));
+            }
+        }
+    })
 }
 
 /// Adds the input gradient of [`depthwise_conv`] for the output gradient `dy` to `dx`.

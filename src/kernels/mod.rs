@@ -19,6 +19,7 @@ mod int8_conv;
 mod int8_depthwise;
 mod int8_matmul;
 mod int8_pool;
+mod inverted_residual;
 mod layer_norm;
 mod matmul;
 mod packed_product;
@@ -68,6 +69,10 @@ pub(crate) use int8_matmul::{
     with_int8_scratch,
 };
 pub(crate) use int8_pool::int8_max_pool;
+pub(crate) use inverted_residual::{
+    InvertedResidual, Pointwise as BlockPointwise, handles as inverted_residual_handles, inverted_residual,
+    pays as inverted_residual_pays,
+};
 pub(crate) use layer_norm::{Affine, layer_norm_backward, layer_norm_forward};
 pub(crate) use packed_product::{handles as packed_handles, packed_conv, packed_conv_len};
 pub(crate) use pointwise::{Finish as PointwiseFinish, handles as pointwise_handles, pointwise_conv};

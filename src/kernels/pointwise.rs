@@ -87,6 +87,30 @@ pub(crate) fn pointwise_conv(
         });
 }
 
+/// One block of `rows` pixels of [`pointwise_conv`] (`x` `(rows, channels)`, `out`
+/// `(rows, filters)`, `residual` as `out`), on the calling thread: the same bits as
+/// [`pointwise_conv`] gives those pixels. `filters` must be a multiple of 8.
+pub(super) fn pixel_block(
+    x: &[f32],
+    kernel: &[f32],
+    out: &mut [f32],
+    (rows, channels, filters): (usize, usize, usize),
+    finish: Finish,
+) {
+    assert!(
+        filters.is_multiple_of(8),
+        "pointwise pixel_block works on whole vectors"
+    );
+    let residual = finish.residual.map(|r| &r[..rows * filters]);
+    block_product(
+        &x[..rows * channels],
+        &kernel[..channels * filters],
+        &mut out[..rows * filters],
+        (rows, channels, filters),
+        (finish.bias, residual, finish.activation),
+    );
+}
+
 dispatch_simd!(block_product<> => block_body(
     x: &[f32], kernel: &[f32], out: &mut [f32], dims: (usize, usize, usize),
     finish: (Option<&[f32]>, Option<&[f32]>, Activation)

@@ -39,6 +39,10 @@ pub(super) enum Step {
     /// A 1×1 convolution with the normalization and ReLU6 after it fused
     /// (`inference_mobilenet.rs`).
     Pointwise(super::inference_mobilenet::PointwiseRun),
+    /// An inverted residual block run as one step at its last call (the projection, or the
+    /// residual `Add`); its other calls are [`Step::Deferred`] or fused into them
+    /// (`inference_mobilenet.rs`).
+    Block(super::inference_mobilenet::BlockRun),
     /// A zero padding folded into the depthwise convolution or max pooling that alone reads
     /// it: its output is its input, unpadded.
     Bypassed,
@@ -81,6 +85,7 @@ impl Step {
             Step::Depthwise(run) => [run.padding, run.norm, run.activation],
             Step::Pointwise(run) => [run.norm, Some(run.activation), None],
             Step::Residual { conv, norm, relu } => [Some(conv), norm, relu],
+            Step::Block(run) => [Some(run.first()), Some(run.project), run.add],
         }
     }
 }
@@ -88,7 +93,7 @@ impl Step {
 impl Network {
     /// The cap of call `call`'s ReLU when it is a plain ReLU (infinite) or a capped one
     /// without threshold or slope (ReLU6): what a convolution fuses.
-    fn relu_cap(&self, call: usize) -> Option<f32> {
+    pub(super) fn relu_cap(&self, call: usize) -> Option<f32> {
         match self.layers[self.calls[call].layer].inference_role() {
             Some(InferenceRole::Relu) => Some(f32::INFINITY),
             Some(InferenceRole::CappedRelu { max_value }) => Some(max_value),
@@ -262,6 +267,78 @@ impl Network {
                 plan[pool] = Step::PaddedPool { padding };
             }
         }
+        self.plan_blocks(plan, params, &sole_reader);
+    }
+
+    /// Replaces the steps of each inverted residual block (a planned depthwise convolution,
+    /// the planned expansion whose activation alone feeds it, if any, and the 1×1 projection
+    /// that alone reads it) with one [`Step::Block`] at the block's last call.
+    fn plan_blocks(&self, plan: &mut [Step], params: &ParamStore, sole_reader: &dyn Fn(usize) -> Option<usize>) {
+        for d in 0..self.calls.len() {
+            let Step::Depthwise(depthwise) = plan[d] else {
+                continue;
+            };
+            let first = depthwise.padding.unwrap_or(d);
+            let producer = match self.calls[first].inputs[..] {
+                [Source::Output(o)] => self.calls[..first].iter().rposition(|c| c.first_output == o),
+                _ => None,
+            };
+            let expand = producer.and_then(|a| match plan[a] {
+                Step::Fused { head } => match plan[head] {
+                    Step::Pointwise(run) if run.activation == a && sole_reader(a) == Some(first) => Some((head, run)),
+                    _ => None,
+                },
+                _ => None,
+            });
+            let last = depthwise.activation.or(depthwise.norm).unwrap_or(d);
+            let Some(project) = sole_reader(last) else {
+                continue;
+            };
+            let role = self.layers[self.calls[project].layer].inference_role();
+            let Some(InferenceRole::Convolution {
+                kernel,
+                options,
+                depthwise: false,
+                ..
+            }) = role
+            else {
+                continue;
+            };
+            let one_by_one = matches!(params.value(kernel).shape(), [1, 1, _, _]) && options.strides == (1, 1);
+            if !one_by_one || params.quantized(kernel).is_some() {
+                continue;
+            }
+            // (normalization, activation, residual `Add`, the call the block's step takes)
+            let (project_norm, activation, add, at) = match plan[project] {
+                Step::Plain => (None, None, None, project),
+                Step::Folded { norm, relu } => (Some(norm), relu, None, project),
+                Step::ConvRelu { relu } => (None, Some(relu), None, project),
+                Step::Pointwise(run) => (run.norm, Some(run.activation), None, project),
+                Step::Deferred => {
+                    let residual = plan.iter().enumerate().find_map(|(add, step)| match *step {
+                        Step::Residual { conv, norm, relu } if conv == project => Some((norm, relu, Some(add), add)),
+                        _ => None,
+                    });
+                    let Some(residual) = residual else {
+                        continue;
+                    };
+                    residual
+                }
+                _ => continue,
+            };
+            plan[at] = Step::Block(super::inference_mobilenet::BlockRun {
+                expand,
+                depthwise: (d, depthwise),
+                project,
+                project_norm,
+                activation,
+                add,
+            });
+            plan[d] = Step::Deferred;
+            if let Some((expand, _)) = expand {
+                plan[expand] = Step::Deferred;
+            }
+        }
     }
 
     /// [`Network::forward`] for inference, fusing the calls `plan` says to.
@@ -408,6 +485,11 @@ impl Network {
                     outputs.push(self.residual_step(graph, inputs, outputs, call, (conv, norm, relu))?);
                     continue;
                 }
+                Step::Block(run) => {
+                    let value = self.forward_block(graph, &|source| resolve(source, outputs), run)?;
+                    outputs.push(value);
+                    continue;
+                }
                 Step::Plain => {}
             }
             super::record_call(layer.as_ref(), call, &resolve, graph, outputs)?;
@@ -471,6 +553,14 @@ impl Model {
     #[doc(hidden)]
     pub fn set_inference_fusion(&mut self, enabled: bool) {
         self.workspace.unfused = !enabled;
+    }
+
+    /// How many inverted residual blocks `predict` runs as one step, as of the last
+    /// `predict`. For tests and benchmarks.
+    #[doc(hidden)]
+    pub fn inference_blocks(&self) -> usize {
+        let is_block = |step: &&Step| matches!(step, Step::Block(_));
+        self.workspace.inference_plan.iter().filter(is_block).count()
     }
 
     /// The call from which `predict` runs whole batches after running the calls before it

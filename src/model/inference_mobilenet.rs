@@ -6,10 +6,15 @@
 //! the product's output pass (a plain ReLU is fused by `inference.rs` already). One pass over
 //! the output instead of up to four over images as large. The fused form equals the layers run
 //! one by one within rounding (the folded normalization; padding and activation change no bit).
+//!
+//! A whole inverted residual block (the expansion and depthwise runs above, the 1×1 projection
+//! after them, its normalization and the residual `Add`) runs as one step, a few output rows
+//! at a time (`kernels::inverted_residual`): the expanded image, the block's largest tensor,
+//! is never written whole.
 
 use super::Network;
 use super::graph::Source;
-use crate::autograd::{Graph, ParamId, ParamStore, Var};
+use crate::autograd::{BlockVars, Graph, ParamId, ParamStore, PointwiseVars, Sides, Var, WindowOptions};
 use crate::error::{Error, Result};
 use crate::kernels::OutputActivation;
 use crate::layers::InferenceRole;
@@ -33,6 +38,36 @@ pub(super) struct DepthwiseRun {
     pub(super) norm: Option<usize>,
     /// The ReLU (plain or capped) that reads the convolution or the normalization.
     pub(super) activation: Option<usize>,
+}
+
+/// An inverted residual block run as one step (`Graph::inverted_residual`): the expansion (a
+/// planned [`PointwiseRun`]), the depthwise convolution (a planned [`DepthwiseRun`]) and the
+/// 1×1 projection, with the normalization and ReLU after it or the residual `Add` (and the
+/// ReLU after that).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct BlockRun {
+    /// The expansion's call and plan, absent where the depthwise convolution reads the block's
+    /// input itself.
+    pub(super) expand: Option<(usize, PointwiseRun)>,
+    /// The depthwise convolution's call and plan.
+    pub(super) depthwise: (usize, DepthwiseRun),
+    /// The projection's call.
+    pub(super) project: usize,
+    /// The normalization folded into the projection.
+    pub(super) project_norm: Option<usize>,
+    /// The ReLU (plain or capped) after the projection, or after the `Add`.
+    pub(super) activation: Option<usize>,
+    /// The residual `Add` that alone reads the projection.
+    pub(super) add: Option<usize>,
+}
+
+impl BlockRun {
+    /// The block's first call: where its input is read.
+    pub(super) fn first(&self) -> usize {
+        let (depthwise, run) = self.depthwise;
+        self.expand
+            .map_or(run.padding.unwrap_or(depthwise), |(expand, _)| expand)
+    }
 }
 
 impl Network {
@@ -119,6 +154,13 @@ impl Network {
 
     /// Records call `i`, a 1×1 convolution of `x`, with the calls of `run` fused into it.
     pub(super) fn forward_pointwise(&self, graph: &mut Graph, i: usize, x: Var, run: PointwiseRun) -> Result<Var> {
+        let (kernel, bias, activation) = self.pointwise_vars(graph, i, run)?;
+        graph.pointwise_conv2d(x, (kernel, bias), activation)
+    }
+
+    /// The kernel, bias (the normalization of `run` folded in) and activation of call `i`, a
+    /// 1×1 convolution planned as `run`.
+    fn pointwise_vars(&self, graph: &mut Graph, i: usize, run: PointwiseRun) -> Result<PointwiseVars> {
         let role = |call: usize| self.layers[self.calls[call].layer].inference_role();
         let Some(InferenceRole::Convolution {
             kernel,
@@ -129,18 +171,30 @@ impl Network {
         else {
             return Err(self.changed(i));
         };
-        let Some(InferenceRole::CappedRelu { max_value }) = role(run.activation) else {
-            return Err(self.changed(i));
+        let activation = match role(run.activation) {
+            Some(InferenceRole::CappedRelu { max_value }) => OutputActivation::Relu { max_value },
+            _ => return Err(self.changed(i)),
         };
-        let (kernel, bias) = match run.norm.map(role) {
-            None => (graph.param(kernel), bias.map(|b| graph.param(b))),
+        let (kernel, bias) = self.folded_vars(graph, (i, kernel, bias, false), run.norm)?;
+        Ok((kernel, bias, activation))
+    }
+
+    /// The kernel and bias of convolution call `i` (`kernel`, `bias`; depthwise when said)
+    /// with the BatchNormalization call `norm` folded in when given.
+    fn folded_vars(
+        &self,
+        graph: &mut Graph,
+        (i, kernel, bias, depthwise): (usize, ParamId, Option<ParamId>, bool),
+        norm: Option<usize>,
+    ) -> Result<(Var, Option<Var>)> {
+        match norm.map(|n| self.layers[self.calls[n].layer].inference_role()) {
+            None => Ok((graph.param(kernel), bias.map(|b| graph.param(b)))),
             Some(Some(InferenceRole::BatchNorm(weights))) => {
-                let (kernel, bias) = graph.fold_normalization((kernel, bias, false), weights)?;
-                (kernel, Some(bias))
+                let (kernel, bias) = graph.fold_normalization((kernel, bias, depthwise), weights)?;
+                Ok((kernel, Some(bias)))
             }
-            Some(_) => return Err(self.changed(i)),
-        };
-        graph.pointwise_conv2d(x, (kernel, bias), OutputActivation::Relu { max_value })
+            Some(_) => Err(self.changed(i)),
+        }
     }
 
     /// The error for a fused call `i` whose layers no longer match the plan.
@@ -154,6 +208,19 @@ impl Network {
     /// Records call `i`, a depthwise convolution of `x` (the padding's input when the padding
     /// is folded in), with the calls of `run` fused into it.
     pub(super) fn forward_depthwise(&self, graph: &mut Graph, i: usize, x: Var, run: DepthwiseRun) -> Result<Var> {
+        let ((kernel, bias), (options, sides, activation)) = self.depthwise_vars(graph, i, run)?;
+        graph.depthwise_conv2d_fused(x, (kernel, bias), options, sides, activation)
+    }
+
+    /// The kernel and bias (the normalization of `run` folded in), window options, folded
+    /// padding and activation of call `i`, a depthwise convolution planned as `run`.
+    #[allow(clippy::type_complexity)]
+    fn depthwise_vars(
+        &self,
+        graph: &mut Graph,
+        i: usize,
+        run: DepthwiseRun,
+    ) -> Result<((Var, Option<Var>), (WindowOptions, Sides, OutputActivation))> {
         let role = |call: usize| self.layers[self.calls[call].layer].inference_role();
         let changed = || self.changed(i);
         let Some(InferenceRole::Convolution {
@@ -170,22 +237,59 @@ impl Network {
             Some(Some(InferenceRole::ZeroPadding(sides))) => sides,
             Some(_) => return Err(changed()),
         };
-        let activation = match run.activation.map(role) {
+        let activation = match run.activation.map(|a| self.relu_cap(a)) {
             None => OutputActivation::Linear,
-            Some(Some(InferenceRole::Relu)) => OutputActivation::Relu {
-                max_value: f32::INFINITY,
-            },
-            Some(Some(InferenceRole::CappedRelu { max_value })) => OutputActivation::Relu { max_value },
-            Some(_) => return Err(changed()),
+            Some(Some(max_value)) => OutputActivation::Relu { max_value },
+            Some(None) => return Err(changed()),
         };
-        let (kernel, bias) = match run.norm.map(role) {
-            None => (graph.param(kernel), bias.map(|b| graph.param(b))),
-            Some(Some(InferenceRole::BatchNorm(weights))) => {
-                let (kernel, bias) = graph.fold_normalization((kernel, bias, true), weights)?;
-                (kernel, Some(bias))
+        let weights = self.folded_vars(graph, (i, kernel, bias, true), run.norm)?;
+        Ok((weights, (options, sides, activation)))
+    }
+
+    /// Records the block `run`, reading the values `outputs` holds.
+    pub(super) fn forward_block(
+        &self,
+        graph: &mut Graph,
+        resolve: &dyn Fn(&Source) -> Var,
+        run: BlockRun,
+    ) -> Result<Var> {
+        let (depthwise_call, depthwise_run) = run.depthwise;
+        let x = resolve(&self.calls[run.first()].inputs[0]);
+        let expand = match run.expand {
+            Some((call, plan)) => Some(self.pointwise_vars(graph, call, plan)?),
+            None => None,
+        };
+        let (depthwise, window) = self.depthwise_vars(graph, depthwise_call, depthwise_run)?;
+        let Some(InferenceRole::Convolution {
+            kernel,
+            bias,
+            depthwise: false,
+            ..
+        }) = self.layers[self.calls[run.project].layer].inference_role()
+        else {
+            return Err(self.changed(run.project));
+        };
+        let (kernel, bias) = self.folded_vars(graph, (run.project, kernel, bias, false), run.project_norm)?;
+        let activation = match run.activation.map(|a| self.relu_cap(a)) {
+            None => OutputActivation::Linear,
+            Some(Some(max_value)) => OutputActivation::Relu { max_value },
+            Some(None) => return Err(self.changed(run.project)),
+        };
+        let residual = match run.add {
+            Some(add) => {
+                // The `Add`'s input that is not the projection's (or its normalization's).
+                let joined = Source::Output(self.calls[run.project_norm.unwrap_or(run.project)].first_output);
+                let other = self.calls[add].inputs.iter().find(|&&s| s != joined);
+                Some(resolve(other.ok_or_else(|| self.changed(add))?))
             }
-            Some(_) => return Err(changed()),
+            None => None,
         };
-        graph.depthwise_conv2d_fused(x, (kernel, bias), options, sides, activation)
+        let block = BlockVars {
+            expand,
+            depthwise,
+            window,
+            project: (kernel, bias, activation),
+        };
+        graph.inverted_residual(x, block, residual)
     }
 }
