@@ -54,11 +54,10 @@ impl Activation {
 pub(super) fn activate<S: Simd>(s: S, v: S::V, activation: Activation) -> S::V {
     match activation {
         Activation::Linear => v,
-        Activation::Relu { max_value } => {
-            let (zero, cap) = (s.splat(0.0), s.splat(max_value));
-            let capped = s.select(s.greater(v, cap), cap, v);
-            s.select(s.greater(v, zero), capped, zero)
-        }
+        // `max(v, 0)` returns its second operand for NaN and for −0, so both give +0, as the
+        // scalar `apply` does; then `min(·, cap)` keeps `cap` where equal. Two instructions
+        // where compares and blends took eight on AVX-512.
+        Activation::Relu { max_value } => s.min(s.max(v, s.splat(0.0)), s.splat(max_value)),
     }
 }
 

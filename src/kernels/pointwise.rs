@@ -16,9 +16,9 @@
 //! channels in order on one chain, whatever the block, the thread or the vector width: the
 //! AVX-512, AVX2 and scalar paths give the same bits, and so do 1 and 2 threads.
 
-use super::activation::{Activation, finish_rows};
+use super::activation::Activation;
 use super::simd::{Simd, dispatch_simd};
-use super::small_gemm::{Strided, small_gemm};
+use super::small_gemm::{Store, Strided, small_gemm_stored};
 use rayon::prelude::*;
 
 /// The largest kernel (`channels × filters` values) this module multiplies: 64 KiB, which
@@ -116,7 +116,8 @@ dispatch_simd!(block_product<> => block_body(
     finish: (Option<&[f32]>, Option<&[f32]>, Activation)
 ) wide: dims.2.is_multiple_of(16));
 
-/// One block of `rows` pixels: the product into `out`, then each output finished in place.
+/// One block of `rows` pixels: the product into `out`, each output finished (bias, residual,
+/// activation) while its sum is still in a register.
 #[inline(always)]
 fn block_body<S: Simd>(
     s: S,
@@ -131,15 +132,19 @@ fn block_body<S: Simd>(
         row_stride: channels,
         col_stride: 1,
     };
-    small_gemm(
+    let store = Store::Finished {
+        bias,
+        residual: residual.map(|r| (r, filters)),
+        activation,
+    };
+    small_gemm_stored(
         s,
         (rows, channels, filters),
         pixels,
         (kernel, filters),
         (out, filters),
-        false,
+        store,
     );
-    finish_rows(s, out, (rows, filters, filters, filters), bias, residual, activation);
 }
 
 #[cfg(test)]

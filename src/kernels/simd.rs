@@ -187,6 +187,8 @@ pub(crate) trait Simd: Copy {
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// Lanewise maximum.
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Lanewise `a < b ? a : b`: `b` where the two are equal or either is NaN (x86's `minps`).
+    fn min(self, a: Self::V, b: Self::V) -> Self::V;
     /// `v` in the lanes where `mask > 0`, zero elsewhere (a ReLU's derivative applied to `v`).
     fn keep_where_positive(self, v: Self::V, mask: Self::V) -> Self::V;
     /// All bits set where `a == b`, clear elsewhere: a lane mask.
@@ -297,6 +299,10 @@ impl Simd for Scalar {
         out
     }
     #[inline(always)]
+    fn min(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|l| if a[l] < b[l] { a[l] } else { b[l] })
+    }
+    #[inline(always)]
     fn keep_where_positive(self, v: [f32; 8], mask: [f32; 8]) -> [f32; 8] {
         let mut out = v;
         for l in 0..8 {
@@ -395,6 +401,10 @@ mod avx2 {
         #[inline(always)]
         fn max(self, a: __m256, b: __m256) -> __m256 {
             unsafe { _mm256_max_ps(a, b) }
+        }
+        #[inline(always)]
+        fn min(self, a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_min_ps(a, b) }
         }
         #[inline(always)]
         fn keep_where_positive(self, v: __m256, mask: __m256) -> __m256 {
@@ -513,6 +523,10 @@ mod avx512 {
         fn max(self, a: __m512, b: __m512) -> __m512 {
             // vmaxps returns its second operand where either is NaN, as the AVX form does.
             unsafe { _mm512_max_ps(a, b) }
+        }
+        #[inline(always)]
+        fn min(self, a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_min_ps(a, b) }
         }
         #[inline(always)]
         fn keep_where_positive(self, v: __m512, mask: __m512) -> __m512 {

@@ -19,6 +19,7 @@
 //! products use a hand-written kernel" and "Figures moved from code comments"; the ignored test
 //! `cargo test --release --lib small_gemm -- --ignored --nocapture` reproduces them.
 
+use super::activation::{Activation, activate};
 use super::simd::{Simd, dispatch_simd};
 
 /// A read-only matrix: element (row, col) is `data[row·row_stride + col·col_stride]`.
@@ -70,6 +71,27 @@ impl LeftOperand for Strided<'_> {
 /// Rows of the result held in registers at once.
 const ROWS: usize = 6;
 
+/// What a block of the result does with its sums.
+#[derive(Clone, Copy)]
+pub(crate) enum Store<'a> {
+    /// Writes them, or adds them to the result when `accumulate`.
+    Sums {
+        /// Whether to add to the result rather than overwrite it.
+        accumulate: bool,
+    },
+    /// Writes them after the output pass of `activation.rs`'s `finish_rows`, done while they
+    /// are still in registers: plus `bias[col]`, plus `residual[row·stride + col]`, through
+    /// `activation` (the same operations in the same order, so the same bits).
+    Finished {
+        /// One value per column of the product.
+        bias: Option<&'a [f32]>,
+        /// A matrix of the result's rows and columns, rows `stride` apart.
+        residual: Option<(&'a [f32], usize)>,
+        /// Applied last.
+        activation: Activation,
+    },
+}
+
 /// `c = a·b` (or `c += a·b` when `accumulate`) for `a` (rows × k), `b` (k × cols, row `p`
 /// at `b[p·b_row_stride..]`) and `c` (rows × cols, row `i` at `c[i·c_row_stride..]`). `cols`
 /// must be a multiple of the vector width `S::LANES`. Panics if an operand is too short (a bug
@@ -78,16 +100,31 @@ const ROWS: usize = 6;
 #[inline(always)]
 pub(crate) fn small_gemm<S: Simd, A: LeftOperand>(
     s: S,
+    dims: (usize, usize, usize),
+    a: A,
+    b: (&[f32], usize),
+    c: (&mut [f32], usize),
+    accumulate: bool,
+) {
+    small_gemm_stored(s, dims, a, b, c, Store::Sums { accumulate });
+}
+
+/// [`small_gemm`] with the sums stored as `store` says.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn small_gemm_stored<S: Simd, A: LeftOperand>(
+    s: S,
     (rows, k, cols): (usize, usize, usize),
     a: A,
     (b, b_row_stride): (&[f32], usize),
     (c, c_row_stride): (&mut [f32], usize),
-    accumulate: bool,
+    store: Store,
 ) {
     let lanes = S::LANES;
     assert!(cols % lanes == 0, "small_gemm works on whole vectors");
     if rows == 0 || cols == 0 || k == 0 {
-        assert!(accumulate || rows == 0 || cols == 0, "an empty product must accumulate");
+        let writes_nothing = rows == 0 || cols == 0 || matches!(store, Store::Sums { accumulate: true });
+        assert!(writes_nothing, "an empty product must accumulate");
         return;
     }
     // Every unchecked read below lies inside these extents.
@@ -96,6 +133,13 @@ pub(crate) fn small_gemm<S: Simd, A: LeftOperand>(
         (k - 1) * b_row_stride + cols <= b.len() && (rows - 1) * c_row_stride + cols <= c.len(),
         "small_gemm operand too short"
     );
+    if let Store::Finished { bias, residual, .. } = store {
+        assert!(
+            bias.is_none_or(|b| b.len() >= cols)
+                && residual.is_none_or(|(r, stride)| (rows - 1) * stride + cols <= r.len()),
+            "small_gemm output pass operand too short"
+        );
+    }
     // Four vectors a row where 32 registers hold 6 × 4 sums (fewer loads per multiply-add),
     // two where 16 registers hold 6 × 2.
     let widest = if S::REGISTERS >= 32 { 4 } else { 2 };
@@ -103,13 +147,13 @@ pub(crate) fn small_gemm<S: Simd, A: LeftOperand>(
     while j < cols {
         let (b, c) = ((b, b_row_stride), (&mut *c, c_row_stride));
         if widest == 4 && cols - j >= 4 * lanes {
-            column_block::<S, 4, A>(s, (rows, k, j), a, b, c, accumulate);
+            column_block::<S, 4, A>(s, (rows, k, j), a, b, c, store);
             j += 4 * lanes;
         } else if cols - j >= 2 * lanes {
-            column_block::<S, 2, A>(s, (rows, k, j), a, b, c, accumulate);
+            column_block::<S, 2, A>(s, (rows, k, j), a, b, c, store);
             j += 2 * lanes;
         } else {
-            column_block::<S, 1, A>(s, (rows, k, j), a, b, c, accumulate);
+            column_block::<S, 1, A>(s, (rows, k, j), a, b, c, store);
             j += lanes;
         }
     }
@@ -155,7 +199,7 @@ fn column_block<S: Simd, const V: usize, A: LeftOperand>(
     a: A,
     b: (&[f32], usize),
     c: (&mut [f32], usize),
-    accumulate: bool,
+    store: Store,
 ) {
     let mut i = 0;
     while i < rows {
@@ -169,12 +213,12 @@ fn column_block<S: Simd, const V: usize, A: LeftOperand>(
             left.min(ROWS)
         };
         match size {
-            1 => block::<S, 1, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            2 => block::<S, 2, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            3 => block::<S, 3, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            4 => block::<S, 4, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            5 => block::<S, 5, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
-            _ => block::<S, ROWS, V, A>(s, dims, a, b, (&mut *c.0, c.1), accumulate),
+            1 => block::<S, 1, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
+            2 => block::<S, 2, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
+            3 => block::<S, 3, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
+            4 => block::<S, 4, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
+            5 => block::<S, 5, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
+            _ => block::<S, ROWS, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
         }
         i += size;
     }
@@ -188,7 +232,7 @@ fn block<S: Simd, const R: usize, const V: usize, A: LeftOperand>(
     a: A,
     (b, b_row_stride): (&[f32], usize),
     (c, c_row_stride): (&mut [f32], usize),
-    accumulate: bool,
+    store: Store,
 ) {
     // The block's products start from zero and are added to `c` at the end, so no load of
     // `c` stands between the block's start and its first multiply-adds.
@@ -224,13 +268,44 @@ fn block<S: Simd, const R: usize, const V: usize, A: LeftOperand>(
     let last = (first_row + R - 1) * c_row_stride + first_col + S::LANES * V;
     assert!(last <= c.len(), "small_gemm result too short");
     let c_start = c[first_row * c_row_stride + first_col..].as_mut_ptr();
+    let finish = match store {
+        Store::Sums { accumulate } => {
+            for (r, row) in sums.iter().enumerate() {
+                for (v, &sum) in row.iter().enumerate() {
+                    // SAFETY: inside the extent checked above.
+                    unsafe {
+                        let at = c_start.add(r * c_row_stride + S::LANES * v);
+                        let value = if accumulate { s.add(s.load_ptr(at), sum) } else { sum };
+                        s.store_ptr(at, value);
+                    }
+                }
+            }
+            return;
+        }
+        Store::Finished {
+            bias,
+            residual,
+            activation,
+        } => (bias, residual, activation),
+    };
+    let (bias, residual, activation) = finish;
     for (r, row) in sums.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
-            // SAFETY: inside the extent checked above.
+            let col = first_col + S::LANES * v;
+            // SAFETY: inside the extents checked above and by `small_gemm_stored`.
             unsafe {
-                let at = c_start.add(r * c_row_stride + S::LANES * v);
-                let value = if accumulate { s.add(s.load_ptr(at), sum) } else { sum };
-                s.store_ptr(at, value);
+                let mut value = sum;
+                if let Some(bias) = bias {
+                    value = s.add(value, s.load_ptr(bias.as_ptr().add(col)));
+                }
+                if let Some((residual, stride)) = residual {
+                    let from = residual.as_ptr().add((first_row + r) * stride + col);
+                    value = s.add(value, s.load_ptr(from));
+                }
+                s.store_ptr(
+                    c_start.add(r * c_row_stride + S::LANES * v),
+                    activate(s, value, activation),
+                );
             }
         }
     }
