@@ -32,8 +32,8 @@
 //! tape records) → `buffers`, `tape` (the storage and [`Graph`]) → the rule files, each an
 //! operation's forward next to its backward (`ops`, `losses`, `attention`, `conv`,
 //! `conv_transpose`, `depthwise`, `normalization`, `fold`, `recurrent`, `concat`, `embedding`,
-//! `sequence`, `spatial`; `quantized` and `inverted_residual`, forward only) → `backward` ([`Tape::backward`] and the
-//! dispatch from an operation to its rule).
+//! `sequence`, `spatial`; `quantized` and `inverted_residual`, forward only) → `backward`
+//! ([`Tape::backward`] and the dispatch from an operation to its rule).
 
 mod attention;
 mod backward;
