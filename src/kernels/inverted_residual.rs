@@ -81,7 +81,8 @@ impl InvertedResidual<'_> {
     /// image).
     fn input_rows(&self, first: usize, end_row: usize) -> std::ops::Range<usize> {
         let w = &self.window;
-        let start = (first * w.stride_h).saturating_sub(w.pad_top);
+        // (Both ends clipped: the last windows may lie wholly in a large bottom padding.)
+        let start = (first * w.stride_h).saturating_sub(w.pad_top).min(w.height);
         let end = ((end_row - 1) * w.stride_h + (w.window_h - 1) * w.dilation_h + 1)
             .saturating_sub(w.pad_top)
             .min(w.height);
@@ -340,7 +341,8 @@ fn depthwise_output_row(
         out_h: 1,
         ..*w
     };
-    let image = &source[(first_inside - source_row) * w.width * w.channels..];
+    // Empty where the window lies wholly in the bottom padding (no row of it is read).
+    let image = source.get((first_inside - source_row) * w.width * w.channels..).unwrap_or(&[]);
     let (kernel, bias) = (block.depthwise_kernel, block.depthwise_bias);
     depthwise_row(image, kernel, bias, out, &window, 0, (1, block.depthwise_activation));
 }
@@ -473,11 +475,16 @@ mod tests {
             ((1, (12, 12), 8, Some(24), 1, 8, true), (3, 2, 2)),
             ((1, (10, 13), 16, Some(32), 2, 16, false), (3, 1, 0)),
         ];
-        for ((batch, (h, width), channels, expansion, stride, filters, with_residual), taps) in
-            cases.into_iter().chain(other_windows)
+        for (case, ((batch, (h, width), channels, expansion, stride, filters, with_residual), taps)) in
+            cases.into_iter().chain(other_windows).enumerate()
         {
             let expanded = expansion.unwrap_or(channels);
-            let w = window(batch, (h, width, expanded), stride, taps);
+            let mut w = window(batch, (h, width, expanded), stride, taps);
+            if case == 0 {
+                // A zero padding of four rows and columns below and right folded in: the last
+                // windows read no row or column of the image.
+                (w.out_h, w.out_w) = (w.out_h + 4, w.out_w + 4);
+            }
             let (x, ek, eb, dk, db, pk, pb) = operands(&w, channels, filters);
             let block = InvertedResidual {
                 expand: expansion.map(|e| Pointwise {
