@@ -342,7 +342,9 @@ fn depthwise_output_row(
         ..*w
     };
     // Empty where the window lies wholly in the bottom padding (no row of it is read).
-    let image = source.get((first_inside - source_row) * w.width * w.channels..).unwrap_or(&[]);
+    let image = source
+        .get((first_inside - source_row) * w.width * w.channels..)
+        .unwrap_or(&[]);
     let (kernel, bias) = (block.depthwise_kernel, block.depthwise_bias);
     depthwise_row(image, kernel, bias, out, &window, 0, (1, block.depthwise_activation));
 }
