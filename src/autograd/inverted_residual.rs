@@ -120,11 +120,18 @@ impl Graph<'_> {
         let Some(residual) = residual else {
             return self.pointwise_conv2d(depthwise, (kernel, bias), activation);
         };
-        let projected = self.pointwise_conv2d(depthwise, (kernel, bias), OutputActivation::Linear)?;
-        let sum = self.add(projected, residual)?;
+        // The residual added in the convolution's output pass, as `predict` does for a
+        // residual `Add` outside a block; a plain ReLU after it there too.
+        let options = WindowOptions::default();
         match activation {
-            OutputActivation::Linear => Ok(sum),
-            OutputActivation::Relu { max_value } => Ok(self.capped_relu(sum, Some(max_value))),
+            OutputActivation::Linear => self.conv2d_residual(depthwise, (kernel, bias), residual, options, false),
+            OutputActivation::Relu { max_value } if max_value == f32::INFINITY => {
+                self.conv2d_residual(depthwise, (kernel, bias), residual, options, true)
+            }
+            OutputActivation::Relu { max_value } => {
+                let sum = self.conv2d_residual(depthwise, (kernel, bias), residual, options, false)?;
+                Ok(self.capped_relu(sum, Some(max_value)))
+            }
         }
     }
 }

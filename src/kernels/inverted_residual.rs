@@ -103,6 +103,7 @@ pub(crate) fn handles(block: &InvertedResidual) -> bool {
         && block.project.channels == w.channels
         && block.project.filters.is_multiple_of(8)
         && w.channels.is_multiple_of(8)
+        && w.channels > 0
         && [
             w.window_h,
             w.window_w,

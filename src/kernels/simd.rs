@@ -185,7 +185,7 @@ pub(crate) trait Simd: Copy {
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a · b + c`, fused where the CPU can.
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    /// Lanewise maximum.
+    /// Lanewise `a > b ? a : b`: `b` where the two are equal or either is NaN (x86's `maxps`).
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     /// Lanewise `a < b ? a : b`: `b` where the two are equal or either is NaN (x86's `minps`).
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
@@ -292,11 +292,9 @@ impl Simd for Scalar {
     }
     #[inline(always)]
     fn max(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
-        let mut out = a;
-        for l in 0..8 {
-            out[l] = out[l].max(b[l]);
-        }
-        out
+        // As `maxps`: `b` where the two are equal (±0) or either is NaN (`f32::max` promises
+        // neither).
+        std::array::from_fn(|l| if a[l] > b[l] { a[l] } else { b[l] })
     }
     #[inline(always)]
     fn min(self, a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
