@@ -43,7 +43,13 @@ fn network(seed: u64) -> Model {
         .add(GlobalAveragePooling2D::new())
         .add(Dense::new(5));
     model.build(&[26, 26, 16]).unwrap();
-    // Normalizations that do something: statistics and affine weights away from 0 and 1.
+    randomize_normalizations(&mut model, seed);
+    model
+}
+
+/// Normalizations and biases that do something: statistics and affine weights away from 0 and
+/// 1, biases away from 0.
+fn randomize_normalizations(model: &mut Model, seed: u64) {
     let ids: Vec<_> = model.params().ids().collect();
     for (k, id) in ids.into_iter().enumerate() {
         let name = model.params().name(id).to_string();
@@ -55,7 +61,6 @@ fn network(seed: u64) -> Model {
         };
         *model.params_mut().value_mut(id) = random(&shape, seed * 100 + k as u64, low, high);
     }
-    model
 }
 
 fn images(batch: usize, seed: u64) -> Tensor {
@@ -261,17 +266,7 @@ fn residual_network(seed: u64) -> Model {
     let x = GlobalAveragePooling2D::new().call(&d).unwrap();
     let output = Dense::new(5).call(&x).unwrap();
     let mut model = Model::functional(&input, &output).unwrap();
-    let ids: Vec<_> = model.params().ids().collect();
-    for (k, id) in ids.into_iter().enumerate() {
-        let name = model.params().name(id).to_string();
-        let shape = model.params().value(id).shape().to_vec();
-        let (low, high) = match name.rsplit('/').next().unwrap_or("") {
-            "moving_variance" | "gamma" => (0.5, 1.5),
-            "moving_mean" | "beta" | "bias" => (-0.5, 0.5),
-            _ => continue,
-        };
-        *model.params_mut().value_mut(id) = random(&shape, seed * 100 + k as u64, low, high);
-    }
+    randomize_normalizations(&mut model, seed);
     model
 }
 
@@ -589,17 +584,7 @@ fn inverted_residual_network(seed: u64) -> Model {
     let output = Dense::new(5).call(&x).unwrap();
     let mut model = Model::functional(&input, &output).unwrap();
     model.seed(seed);
-    let ids: Vec<_> = model.params().ids().collect();
-    for (k, id) in ids.into_iter().enumerate() {
-        let name = model.params().name(id).to_string();
-        let shape = model.params().value(id).shape().to_vec();
-        let (low, high) = match name.rsplit('/').next().unwrap_or("") {
-            "moving_variance" | "gamma" => (0.5, 1.5),
-            "moving_mean" | "beta" | "bias" => (-0.5, 0.5),
-            _ => continue,
-        };
-        *model.params_mut().value_mut(id) = random(&shape, seed * 100 + k as u64, low, high);
-    }
+    randomize_normalizations(&mut model, seed);
     model
 }
 

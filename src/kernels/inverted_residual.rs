@@ -378,6 +378,36 @@ mod tests {
         )
     }
 
+    /// MobileNetV2's block on `operands`: the expansion (if any) and depthwise convolution
+    /// through ReLU6, the projection linear.
+    fn mobilenet_block(
+        (_, ek, eb, dk, db, pk, pb): &Operands,
+        window: Window2d,
+        (channels, expansion, filters): (usize, Option<usize>, usize),
+    ) -> InvertedResidual<'_> {
+        let relu6 = Activation::Relu { max_value: 6.0 };
+        InvertedResidual {
+            expand: expansion.map(|e| Pointwise {
+                kernel: ek,
+                bias: Some(eb),
+                activation: relu6,
+                channels,
+                filters: e,
+            }),
+            depthwise_kernel: dk,
+            depthwise_bias: Some(db),
+            depthwise_activation: relu6,
+            window,
+            project: Pointwise {
+                kernel: pk,
+                bias: Some(pb),
+                activation: Activation::Linear,
+                channels: expansion.unwrap_or(channels),
+                filters,
+            },
+        }
+    }
+
     /// A depthwise window of `(size, dilation)` taps, `pad` zeros on the top and left and
     /// as many as fit on the bottom and right.
     fn window(
@@ -459,7 +489,6 @@ mod tests {
     /// one and two threads and on the AVX2 and AVX-512 paths.
     #[test]
     fn matches_the_layers_run_one_by_one() {
-        let relu6 = Activation::Relu { max_value: 6.0 };
         // (batch, input size, input channels, expansion, stride, filters, residual), with a
         // 3×3 window padded by 1 ("same" at stride 1)
         let cases = [
@@ -488,33 +517,17 @@ mod tests {
                 // windows read no row or column of the image.
                 (w.out_h, w.out_w) = (w.out_h + 4, w.out_w + 4);
             }
-            let (x, ek, eb, dk, db, pk, pb) = operands(&w, channels, filters);
-            let block = InvertedResidual {
-                expand: expansion.map(|e| Pointwise {
-                    kernel: &ek,
-                    bias: Some(&eb),
-                    activation: relu6,
-                    channels,
-                    filters: e,
-                }),
-                depthwise_kernel: &dk,
-                depthwise_bias: Some(&db),
-                depthwise_activation: relu6,
-                window: w,
-                project: Pointwise {
-                    kernel: &pk,
-                    bias: Some(&pb),
-                    activation: Activation::Linear,
-                    channels: expanded,
-                    filters,
-                },
-            };
+            let operands = operands(&w, channels, filters);
+            let (x, block) = (
+                &operands.0,
+                mobilenet_block(&operands, w, (channels, expansion, filters)),
+            );
             assert!(handles(&block), "case {h}×{width}×{channels}");
             let out_len = batch * w.out_h * w.out_w * filters;
             let residual: Option<Vec<f32>> =
                 with_residual.then(|| (0..out_len).map(|i| (i % 7) as f32 - 3.0).collect());
             let mut buffers = [vec![], vec![], vec![]];
-            layer_by_layer(&block, &x, residual.as_deref(), &mut buffers);
+            layer_by_layer(&block, x, residual.as_deref(), &mut buffers);
             let expected = &buffers[2];
             let run = |threads: usize, level: SimdLevel| {
                 let pool = rayon::ThreadPoolBuilder::new()
@@ -523,7 +536,7 @@ mod tests {
                     .build()
                     .unwrap();
                 let mut out = vec![f32::NAN; out_len];
-                pool.install(|| inverted_residual(&x, &block, residual.as_deref(), &mut out));
+                pool.install(|| inverted_residual(x, &block, residual.as_deref(), &mut out));
                 out.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
             };
             let fused = run(2, SimdLevel::Avx512);
@@ -545,7 +558,6 @@ mod tests {
     #[test]
     #[ignore]
     fn speed_of_mobilenet_v2_blocks() {
-        let relu6 = Activation::Relu { max_value: 6.0 };
         // (input size, input channels, expansion, stride, filters, residual)
         let blocks = [
             (112, 32, None, 1, 16, false),
@@ -562,27 +574,11 @@ mod tests {
         for (size, channels, expansion, stride, filters, with_residual) in blocks {
             let expanded = expansion.unwrap_or(channels);
             let w = window(1, (size, size, expanded), stride, (3, 1, 1));
-            let (x, ek, eb, dk, db, pk, pb) = operands(&w, channels, filters);
-            let block = InvertedResidual {
-                expand: expansion.map(|e| Pointwise {
-                    kernel: &ek,
-                    bias: Some(&eb),
-                    activation: relu6,
-                    channels,
-                    filters: e,
-                }),
-                depthwise_kernel: &dk,
-                depthwise_bias: Some(&db),
-                depthwise_activation: relu6,
-                window: w,
-                project: Pointwise {
-                    kernel: &pk,
-                    bias: Some(&pb),
-                    activation: Activation::Linear,
-                    channels: expanded,
-                    filters,
-                },
-            };
+            let operands = operands(&w, channels, filters);
+            let (x, block) = (
+                &operands.0,
+                mobilenet_block(&operands, w, (channels, expansion, filters)),
+            );
             let out_len = w.out_h * w.out_w * filters;
             let residual: Option<Vec<f32>> = with_residual.then(|| vec![0.5; out_len]);
             let mut out = vec![0.0; out_len];
@@ -595,9 +591,9 @@ mod tests {
                     })
                     .fold(f64::INFINITY, f64::min)
             };
-            let fused = pool.install(|| time(&mut || inverted_residual(&x, &block, residual.as_deref(), &mut out)));
+            let fused = pool.install(|| time(&mut || inverted_residual(x, &block, residual.as_deref(), &mut out)));
             let mut buffers = [vec![], vec![], vec![]];
-            let layers = pool.install(|| time(&mut || layer_by_layer(&block, &x, residual.as_deref(), &mut buffers)));
+            let layers = pool.install(|| time(&mut || layer_by_layer(&block, x, residual.as_deref(), &mut buffers)));
             println!(
                 "{size}²×{channels} → {expanded} s{stride} → {filters}: fused {fused:.1} µs, layer by layer {layers:.1} µs{}",
                 if pays(&block) {
