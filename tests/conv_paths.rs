@@ -233,6 +233,10 @@ fn winograd_convolutions_match_the_reference() {
         with_relu(case(2, (13, 13, 8), 16, false, "F(4) valid 13×13×8→16 relu")),
         with_relu(case(3, (5, 5, 16), 8, false, "F(3) valid 5×5×16→8 relu")),
         with_relu(case(2, (4, 4, 8), 8, true, "F(2) same 4×4×8→8 relu")),
+        // Transformed kernels streamed from memory for few tiles: in inference, F(2×2) by
+        // panels (16 tiles, and 49); with gradients, im2col and the blocked F(2×2).
+        with_relu(case(1, (7, 7, 128), 256, true, "F(2) by panels same 7×7×128→256 relu")),
+        case(1, (14, 14, 96), 256, true, "F(2) by panels same 14×14×96→256"),
     ];
     for (i, case) in cases.iter().enumerate() {
         check(case, 100 + 10 * i as u64);

@@ -333,14 +333,23 @@ impl Graph<'_> {
         // Winograd's transformed kernel depends on the weights alone: an earlier pass with the
         // same weights left it in this node's saved state (inference calls `predict` again and
         // again with unchanged weights).
-        let winograd = winograd_plan(&g, filters, dtype);
-        // Likewise the packed kernel of a pass no gradient is asked of (the backward pass
-        // would read the receptive fields in `saved`).
+        // A pass no gradient is asked of may lay kernels out for the forward pass alone (the
+        // backward pass reads the transformed kernel, or the receptive fields, in `saved`).
+        let inference = !self.any_requires_grad([Some(x), Some(kernel), bias, residual]);
+        let winograd = if inference {
+            winograd_inference_plan(&g, filters, dtype)
+        } else {
+            winograd_plan(&g, filters, dtype)
+        };
+        // Likewise the packed kernel.
         let packs = winograd.is_none()
             && direct_plan(&g, filters, dtype).is_none()
             && packs_kernel(&g, filters, dtype)
-            && !self.any_requires_grad([Some(x), Some(kernel), bias, residual]);
+            && inference;
+        // The length tells the layouts apart: a pass with gradients after one without must
+        // transform the kernel again.
         let saved_kernel_len = match (winograd, packs) {
+            (Some(w), _) if w.runs_by_panels() => Some(w.by_panels_len()),
             (Some(w), _) => Some(w.kernel_len()),
             (None, true) => Some(g.patch_len() * filters),
             (None, false) => None,
@@ -351,6 +360,15 @@ impl Graph<'_> {
             let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
             let bias = bias.map(|b| inputs.get(b).data());
             let residual = residual.map(|r| inputs.get(r).data());
+            if let Some(w) = winograd.filter(Winograd::runs_by_panels) {
+                saved.resize_for(&[w.by_panels_len()]);
+                let run = || {
+                    let kernel = (kernel, saved.data_mut(), transformed);
+                    w.forward_by_panels(&g, x, kernel, bias, residual, relu, out.data_mut())
+                };
+                profile::time("conv2d.winograd", false, run);
+                return cap_values(out.data_mut(), cap);
+            }
             if let Some(w) = winograd {
                 saved.resize_for(&[w.kernel_len()]);
                 let run = || {
@@ -701,6 +719,13 @@ enum PooledPath {
 fn winograd_plan(g: &Window2d, filters: usize, dtype: ComputeDtype) -> Option<Winograd> {
     (dtype == ComputeDtype::Float32)
         .then(|| Winograd::plan(g, filters))
+        .flatten()
+}
+
+/// [`winograd_plan`] for a pass no gradient is asked of.
+fn winograd_inference_plan(g: &Window2d, filters: usize, dtype: ComputeDtype) -> Option<Winograd> {
+    (dtype == ComputeDtype::Float32)
+        .then(|| Winograd::plan_inference(g, filters))
         .flatten()
 }
 

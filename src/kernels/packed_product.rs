@@ -27,7 +27,7 @@ use super::conv::{Window2d, im2col, im2col_rows};
 use super::pointwise::Finish;
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
-use super::small_gemm::{LeftOperand, Strided, small_gemm};
+use super::small_gemm::{Ahead, LeftOperand, Store, Strided, small_gemm_ahead};
 use rayon::prelude::*;
 
 /// Columns per panel: the widest block of sums `small_gemm` holds in registers (four 16-wide
@@ -154,8 +154,8 @@ impl LeftOperand for Fields<'_> {
 /// The input rows of one task: a matrix's rows, or receptive fields read in place.
 #[derive(Clone, Copy)]
 enum TaskRows<'a> {
-    /// `rows × depth` values.
-    Matrix(&'a [f32]),
+    /// Rows of `depth` values, the given number of values apart.
+    Matrix(&'a [f32], usize),
     /// Receptive fields from these images, each row's window starting at `starts[row]`.
     Fields {
         images: &'a [f32],
@@ -183,7 +183,7 @@ fn with_task_rows<R>(
     work: impl FnOnce(TaskRows) -> R,
 ) -> R {
     match input {
-        Rows::Matrix(matrix) => work(TaskRows::Matrix(&matrix[first_row * depth..][..rows * depth])),
+        Rows::Matrix(matrix) => work(TaskRows::Matrix(&matrix[first_row * depth..][..rows * depth], depth)),
         Rows::Fields(images, g) if reads_fields_in_place(g) => {
             let mut starts = [0; ROW_BLOCK];
             let starts = &mut starts[..rows];
@@ -192,7 +192,7 @@ fn with_task_rows<R>(
         }
         Rows::Fields(images, g) => with_scratch(rows * depth, |fields| {
             im2col_rows(images, g, first_row, fields);
-            work(TaskRows::Matrix(fields))
+            work(TaskRows::Matrix(fields, depth))
         }),
     }
 }
@@ -264,7 +264,7 @@ pub(crate) fn packed_product(
             with_task_rows(input, (first_row, task_rows, depth), |input| {
                 product_and_finish(
                     input,
-                    panel,
+                    (panel, true),
                     (&mut *sums, width),
                     (task_rows, depth, width),
                     (first_column, columns),
@@ -308,7 +308,7 @@ fn by_row_blocks(
                     let sums = (&mut out[first_column..], columns);
                     product_and_finish(
                         input,
-                        panel,
+                        (panel, false),
                         sums,
                         (task_rows, depth, width),
                         (first_column, columns),
@@ -324,7 +324,7 @@ fn by_row_blocks(
 /// the activation applied.
 fn product_and_finish(
     input: TaskRows,
-    panel: &[f32],
+    panel: (&[f32], bool),
     (sums, stride): (&mut [f32], usize),
     dims @ (rows, depth, width): (usize, usize, usize),
     (first_column, columns): (usize, usize),
@@ -415,18 +415,32 @@ impl Disjoint {
     }
 }
 
+/// `sums (rows × width) = rows · panel` for one panel that [`pack_columns`] laid out
+/// (`panel` holding `depth × width` values) and rows of `depth` values `row_stride` apart,
+/// summed as [`packed_product`] sums (its depth blocks, in order), on this thread's widest
+/// vector path: for callers that make their own tasks.
+pub(crate) fn panel_product(
+    (rows, row_stride): (&[f32], usize),
+    panel: &[f32],
+    sums: &mut [f32],
+    dims @ (_, _, width): (usize, usize, usize),
+) {
+    task_product(TaskRows::Matrix(rows, row_stride), (panel, true), (sums, width), dims);
+}
+
 dispatch_simd!(task_product<> => task_body(
-    input: TaskRows, panel: &[f32], sums: (&mut [f32], usize), dims: (usize, usize, usize)
+    input: TaskRows, panel: (&[f32], bool), sums: (&mut [f32], usize), dims: (usize, usize, usize)
 ));
 
 /// `sums (rows × width, rows `stride` apart) = input (rows × depth) · panel (depth × width)`,
 /// depth block by depth block. Fields read in place give the same bits as the same fields
-/// copied into a matrix: the same values in the same order.
+/// copied into a matrix: the same values in the same order. When `streamed` (the panel is
+/// read once, from memory), each depth block fetches the next one as it goes.
 #[inline(always)]
 fn task_body<S: Simd>(
     s: S,
     input: TaskRows,
-    panel: &[f32],
+    (panel, streamed): (&[f32], bool),
     (sums, stride): (&mut [f32], usize),
     (rows, depth, width): (usize, usize, usize),
 ) {
@@ -434,16 +448,23 @@ fn task_body<S: Simd>(
     let step = depth.div_ceil(depth.div_ceil(DEPTH_BLOCK).max(1));
     for first in (0..depth).step_by(step.max(1)) {
         let block = step.min(depth - first);
+        // The panel's next depth block (after the last, the next panel's first, which the
+        // same thread most often takes next) comes from memory while this one computes.
+        let ahead = streamed.then_some(Ahead {
+            start: panel.as_ptr().wrapping_add((first + block) * width) as *const u8,
+            len: step * width * std::mem::size_of::<f32>(),
+        });
         let panel = (&panel[first * width..], width);
         let sums = (&mut *sums, stride);
+        let store = Store::Sums { accumulate: first > 0 };
         match input {
-            TaskRows::Matrix(matrix) => {
+            TaskRows::Matrix(matrix, row_stride) => {
                 let input = Strided {
                     data: &matrix[first..],
-                    row_stride: depth,
+                    row_stride,
                     col_stride: 1,
                 };
-                small_gemm(s, (rows, block, width), input, panel, sums, first > 0);
+                small_gemm_ahead(s, (rows, block, width), input, panel, sums, store, ahead);
             }
             TaskRows::Fields { images, starts, g } => {
                 let input = Fields {
@@ -453,7 +474,7 @@ fn task_body<S: Simd>(
                     run: g.window_w * g.channels,
                     run_stride: g.dilation_h * g.width * g.channels,
                 };
-                small_gemm(s, (rows, block, width), input, panel, sums, first > 0);
+                small_gemm_ahead(s, (rows, block, width), input, panel, sums, store, ahead);
             }
         }
     }

@@ -71,6 +71,34 @@ impl LeftOperand for Strided<'_> {
 /// Rows of the result held in registers at once.
 const ROWS: usize = 6;
 
+/// Memory a product will read after this one (the next depth block of a kernel streamed from
+/// memory), fetched into the cache while this one computes: a line at each inner step of the
+/// first blocks of rows, so the fetches overlap the multiply-adds instead of stalling the
+/// block of rows that reads them first. Only a hint: nothing is read, whatever the address.
+#[derive(Clone, Copy)]
+pub(crate) struct Ahead {
+    /// The first byte to fetch.
+    pub(crate) start: *const u8,
+    /// How many bytes from `start`.
+    pub(crate) len: usize,
+}
+
+/// Bytes per cache line.
+const LINE: usize = 64;
+
+/// Asks for the cache line holding `at`.
+#[inline(always)]
+fn prefetch_line(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(at as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
 /// What a block of the result does with its sums.
 #[derive(Clone, Copy)]
 pub(crate) enum Store<'a> {
@@ -114,11 +142,26 @@ pub(crate) fn small_gemm<S: Simd, A: LeftOperand>(
 #[inline(always)]
 pub(crate) fn small_gemm_stored<S: Simd, A: LeftOperand>(
     s: S,
+    dims: (usize, usize, usize),
+    a: A,
+    b: (&[f32], usize),
+    c: (&mut [f32], usize),
+    store: Store,
+) {
+    small_gemm_ahead(s, dims, a, b, c, store, None);
+}
+
+/// [`small_gemm_stored`] that also fetches `ahead` into the cache as it goes.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn small_gemm_ahead<S: Simd, A: LeftOperand>(
+    s: S,
     (rows, k, cols): (usize, usize, usize),
     a: A,
     (b, b_row_stride): (&[f32], usize),
     (c, c_row_stride): (&mut [f32], usize),
     store: Store,
+    ahead: Option<Ahead>,
 ) {
     let lanes = S::LANES;
     assert!(cols % lanes == 0, "small_gemm works on whole vectors");
@@ -143,19 +186,48 @@ pub(crate) fn small_gemm_stored<S: Simd, A: LeftOperand>(
     // Four vectors a row where 32 registers hold 6 × 4 sums (fewer loads per multiply-add),
     // two where 16 registers hold 6 × 2.
     let widest = if S::REGISTERS >= 32 { 4 } else { 2 };
+    // The lines to fetch, shared out over the column blocks' whole blocks of rows (only those
+    // fetch: they have the multiply-adds to hide it behind).
+    let row_blocks = (rows / ROWS).max(1) * cols.div_ceil(widest * lanes);
+    let lines = ahead.map_or(0, |ahead| ahead.len.div_ceil(LINE));
+    let mut fetch = ahead.map(|ahead| Fetch {
+        next: ahead.start,
+        left: lines,
+        per_block: lines.div_ceil(row_blocks).min(k),
+    });
     let mut j = 0;
     while j < cols {
         let (b, c) = ((b, b_row_stride), (&mut *c, c_row_stride));
+        let fetch = fetch.as_mut();
         if widest == 4 && cols - j >= 4 * lanes {
-            column_block::<S, 4, A>(s, (rows, k, j), a, b, c, store);
+            column_block::<S, 4, A>(s, (rows, k, j), a, b, c, store, fetch);
             j += 4 * lanes;
         } else if cols - j >= 2 * lanes {
-            column_block::<S, 2, A>(s, (rows, k, j), a, b, c, store);
+            column_block::<S, 2, A>(s, (rows, k, j), a, b, c, store, fetch);
             j += 2 * lanes;
         } else {
-            column_block::<S, 1, A>(s, (rows, k, j), a, b, c, store);
+            column_block::<S, 1, A>(s, (rows, k, j), a, b, c, store, fetch);
             j += lanes;
         }
+    }
+}
+
+/// The lines of an [`Ahead`] still to fetch, and how many each block of rows fetches (one at
+/// each of its inner steps).
+struct Fetch {
+    next: *const u8,
+    left: usize,
+    per_block: usize,
+}
+
+impl Fetch {
+    /// The next block of rows' share: where it starts and how many lines.
+    fn share(&mut self) -> (*const u8, usize) {
+        let lines = self.per_block.min(self.left);
+        let start = self.next;
+        self.next = self.next.wrapping_add(lines * LINE);
+        self.left -= lines;
+        (start, lines)
     }
 }
 
@@ -200,6 +272,7 @@ fn column_block<S: Simd, const V: usize, A: LeftOperand>(
     b: (&[f32], usize),
     c: (&mut [f32], usize),
     store: Store,
+    mut fetch: Option<&mut Fetch>,
 ) {
     let mut i = 0;
     while i < rows {
@@ -212,27 +285,40 @@ fn column_block<S: Simd, const V: usize, A: LeftOperand>(
         } else {
             left.min(ROWS)
         };
-        match size {
-            1 => block::<S, 1, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
-            2 => block::<S, 2, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
-            3 => block::<S, 3, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
-            4 => block::<S, 4, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
-            5 => block::<S, 5, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
-            _ => block::<S, ROWS, V, A>(s, dims, a, b, (&mut *c.0, c.1), store),
+        let c = (&mut *c.0, c.1);
+        let share = if size == ROWS {
+            fetch.as_mut().map(|fetch| fetch.share())
+        } else {
+            None
+        };
+        match (size, share) {
+            (1, _) => block::<S, 1, V, A, false>(s, dims, a, b, c, store, NO_FETCH),
+            (2, _) => block::<S, 2, V, A, false>(s, dims, a, b, c, store, NO_FETCH),
+            (3, _) => block::<S, 3, V, A, false>(s, dims, a, b, c, store, NO_FETCH),
+            (4, _) => block::<S, 4, V, A, false>(s, dims, a, b, c, store, NO_FETCH),
+            (5, _) => block::<S, 5, V, A, false>(s, dims, a, b, c, store, NO_FETCH),
+            (_, Some(share)) => block::<S, ROWS, V, A, true>(s, dims, a, b, c, store, share),
+            (_, None) => block::<S, ROWS, V, A, false>(s, dims, a, b, c, store, NO_FETCH),
         }
         i += size;
     }
 }
 
-/// Rows `first_row..first_row + R`, columns `first_col..first_col + V·LANES` of the result.
+/// No lines to fetch.
+const NO_FETCH: (*const u8, usize) = (std::ptr::null(), 0);
+
+/// Rows `first_row..first_row + R`, columns `first_col..first_col + V·LANES` of the result;
+/// when `FETCH`, asking for the `lines` lines from `fetch_start` too, one at each inner step.
 #[inline(always)]
-fn block<S: Simd, const R: usize, const V: usize, A: LeftOperand>(
+#[allow(clippy::too_many_arguments)]
+fn block<S: Simd, const R: usize, const V: usize, A: LeftOperand, const FETCH: bool>(
     s: S,
     (first_row, k, first_col): (usize, usize, usize),
     a: A,
     (b, b_row_stride): (&[f32], usize),
     (c, c_row_stride): (&mut [f32], usize),
     store: Store,
+    (fetch_start, lines): (*const u8, usize),
 ) {
     // The block's products start from zero and are added to `c` at the end, so no load of
     // `c` stands between the block's start and its first multiply-adds.
@@ -243,6 +329,9 @@ fn block<S: Simd, const R: usize, const V: usize, A: LeftOperand>(
     while p < k {
         let (offset, run, step) = a.run_at(p, k);
         for q in 0..run {
+            if FETCH && p + q < lines {
+                prefetch_line(fetch_start.wrapping_add((p + q) * LINE));
+            }
             // SAFETY: `small_gemm` checked that row `p + q` of `b` holds every column and
             // that element (first_row + r, p + q) of `a`, `offset + q·step` from its row's
             // start, lies inside `a` for r < R.

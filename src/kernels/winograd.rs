@@ -56,6 +56,8 @@ macro_rules! for_tile {
     };
 }
 
+mod panels;
+
 /// How one convolution runs through Winograd's algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Winograd {
@@ -71,6 +73,8 @@ pub(crate) struct Winograd {
     /// Images whose kernel-gradient products go into one partial sum (a multiple of
     /// `block_images`).
     partial_images: usize,
+    /// Whether the forward pass runs by panels (`panels.rs`; passes without gradients only).
+    by_panels: bool,
 }
 
 /// Channel counts must be multiples of this (the AVX2 vector width; AVX-512 runs the layers
@@ -93,8 +97,18 @@ const STREAMED_KERNEL_MIN_TILES: usize = 16;
 /// "Kernels packed once for inference").
 const FEW_STREAMED_TILES: usize = 64;
 /// Fewest F(2×2) tiles that pay for streaming their transformed kernel in place of a larger
-/// one (a 7×7 map at batch 1 has 16: the plain product is faster there).
+/// one in the blocked pass (a 7×7 map at batch 1 has 16: the plain product is faster there;
+/// by panels, [`PANELS_SMALL_TILES_MIN`] holds).
 const SMALL_TILES_MIN: usize = 32;
+/// Filters per panel when the forward pass runs by panels (`packed_product`'s panel width).
+const PANEL: usize = 64;
+/// Most tiles, over the batch, that run by panels: measured faster up to 49
+/// (docs/PERFORMANCE.md, "Winograd by panels for few tiles"); with many more, the blocked
+/// pass's blocks are long.
+const PANELS_MOST_TILES: usize = 64;
+/// Fewest tiles of 2×2 that pay for streaming their transformed kernel when they run by
+/// panels (the blocked pass needs [`SMALL_TILES_MIN`]).
+const PANELS_SMALL_TILES_MIN: usize = 16;
 /// Partial sums of the kernel gradient: the backward pass runs on up to this many threads.
 const PARTIALS: usize = 4;
 
@@ -104,6 +118,17 @@ impl Winograd {
     /// channel counts that are not positive multiples of 8; or a transformed kernel larger than
     /// the caches for fewer tiles than pay for reading it.
     pub(crate) fn plan(g: &Window2d, filters: usize) -> Option<Winograd> {
+        Self::plan_for(g, filters, false)
+    }
+
+    /// [`Winograd::plan`] for a pass no gradient is asked of: there a transformed kernel
+    /// streamed from memory for few tiles runs by panels (`panels.rs`), which pays for fewer
+    /// tiles than the blocked pass (a 7×7 map with 512 channels at batch 1: 16 tiles of 2×2).
+    pub(crate) fn plan_inference(g: &Window2d, filters: usize) -> Option<Winograd> {
+        Self::plan_for(g, filters, true)
+    }
+
+    fn plan_for(g: &Window2d, filters: usize, inference: bool) -> Option<Winograd> {
         let eligible = (g.window_h, g.window_w) == (3, 3)
             && (g.stride_h, g.stride_w, g.dilation_h, g.dilation_w) == (1, 1, 1, 1)
             && g.channels > 0
@@ -125,11 +150,18 @@ impl Winograd {
                 .into_iter()
                 .fold(1usize, usize::saturating_mul)
         };
+        // By panels: filters in whole panels, channels in whole AVX-512 vectors.
+        let panels = inference && g.channels.is_multiple_of(16) && filters.is_multiple_of(PANEL);
+        let small_tiles_min = if panels {
+            PANELS_SMALL_TILES_MIN
+        } else {
+            SMALL_TILES_MIN
+        };
         let mut m = [4, 3, 2].into_iter().min_by_key(|&m| cost(m))?;
         // With few tiles to use it on, streaming that kernel costs more than the multiply-adds
         // that larger tiles save: the smallest tiles' kernel is 16/36 the size of F(4×4)'s (a
         // 14×14 map with 256 channels at batch 1: 16 tiles of 4×4 or 49 of 2×2).
-        if transformed_bytes(m) > STREAMED_KERNEL_BYTES && tiles(m) < FEW_STREAMED_TILES && tiles(2) >= SMALL_TILES_MIN
+        if transformed_bytes(m) > STREAMED_KERNEL_BYTES && tiles(m) < FEW_STREAMED_TILES && tiles(2) >= small_tiles_min
         {
             m = 2;
         }
@@ -142,6 +174,7 @@ impl Winograd {
         let per_partial = g.batch.div_ceil(PARTIALS);
         let block_images = (BLOCK_TILES / (tiles_h * tiles_w)).clamp(1, per_partial);
         Some(Winograd {
+            by_panels: panels && transformed_bytes(m) > STREAMED_KERNEL_BYTES && tiles(m) <= PANELS_MOST_TILES,
             m,
             tiles_h,
             tiles_w,
