@@ -72,8 +72,8 @@ impl LeftOperand for Strided<'_> {
 const ROWS: usize = 6;
 
 /// Memory a product will read after this one (the next depth block of a kernel streamed from
-/// memory), fetched into the cache while this one computes: a line at each inner step of the
-/// first blocks of rows, so the fetches overlap the multiply-adds instead of stalling the
+/// memory), fetched into the cache while this one computes: two lines at each inner step of
+/// the first blocks of rows, so the fetches overlap the multiply-adds instead of stalling the
 /// block of rows that reads them first. Only a hint: nothing is read, whatever the address.
 #[derive(Clone, Copy)]
 pub(crate) struct Ahead {
@@ -193,7 +193,7 @@ pub(crate) fn small_gemm_ahead<S: Simd, A: LeftOperand>(
     let mut fetch = ahead.map(|ahead| Fetch {
         next: ahead.start,
         left: lines,
-        per_block: lines.div_ceil(row_blocks).min(k),
+        per_block: lines.div_ceil(row_blocks).min(2 * k),
     });
     let mut j = 0;
     while j < cols {
@@ -212,7 +212,7 @@ pub(crate) fn small_gemm_ahead<S: Simd, A: LeftOperand>(
     }
 }
 
-/// The lines of an [`Ahead`] still to fetch, and how many each block of rows fetches (one at
+/// The lines of an [`Ahead`] still to fetch, and how many each block of rows fetches (two at
 /// each of its inner steps).
 struct Fetch {
     next: *const u8,
@@ -308,7 +308,7 @@ fn column_block<S: Simd, const V: usize, A: LeftOperand>(
 const NO_FETCH: (*const u8, usize) = (std::ptr::null(), 0);
 
 /// Rows `first_row..first_row + R`, columns `first_col..first_col + V·LANES` of the result;
-/// when `FETCH`, asking for the `lines` lines from `fetch_start` too, one at each inner step.
+/// when `FETCH`, asking for the `lines` lines from `fetch_start` too, two at each inner step.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn block<S: Simd, const R: usize, const V: usize, A: LeftOperand, const FETCH: bool>(
@@ -329,8 +329,10 @@ fn block<S: Simd, const R: usize, const V: usize, A: LeftOperand, const FETCH: b
     while p < k {
         let (offset, run, step) = a.run_at(p, k);
         for q in 0..run {
-            if FETCH && p + q < lines {
-                prefetch_line(fetch_start.wrapping_add((p + q) * LINE));
+            if FETCH && 2 * (p + q) < lines {
+                let line = fetch_start.wrapping_add(2 * (p + q) * LINE);
+                prefetch_line(line);
+                prefetch_line(line.wrapping_add(LINE));
             }
             // SAFETY: `small_gemm` checked that row `p + q` of `b` holds every column and
             // that element (first_row + r, p + q) of `a`, `offset + q·step` from its row's

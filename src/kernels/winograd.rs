@@ -102,10 +102,10 @@ const FEW_STREAMED_TILES: usize = 64;
 const SMALL_TILES_MIN: usize = 32;
 /// Filters per panel when the forward pass runs by panels (`packed_product`'s panel width).
 const PANEL: usize = 64;
-/// Most tiles, over the batch, that run by panels: measured faster up to 49
-/// (docs/PERFORMANCE.md, "Winograd by panels for few tiles"); with many more, the blocked
-/// pass's blocks are long.
-const PANELS_MOST_TILES: usize = 64;
+/// Most tiles, over the batch, that run by panels: measured faster up to 196 (ResNet50's
+/// 28×28 stage at batch 1; docs/PERFORMANCE.md, "Winograd by panels for few tiles"); with
+/// many more, the blocked pass's blocks are long.
+const PANELS_MOST_TILES: usize = 196;
 /// Fewest tiles of 2×2 that pay for streaming their transformed kernel when they run by
 /// panels (the blocked pass needs [`SMALL_TILES_MIN`]).
 const PANELS_SMALL_TILES_MIN: usize = 16;
@@ -174,7 +174,12 @@ impl Winograd {
         let per_partial = g.batch.div_ceil(PARTIALS);
         let block_images = (BLOCK_TILES / (tiles_h * tiles_w)).clamp(1, per_partial);
         Some(Winograd {
-            by_panels: panels && transformed_bytes(m) > STREAMED_KERNEL_BYTES && tiles(m) <= PANELS_MOST_TILES,
+            // A kernel of 1 MiB (the 28×28 stage's) already runs faster by panels. Only 2×2
+            // tiles were measured (8 images of 14×14 keep 4×4 tiles, and the blocked pass).
+            by_panels: panels
+                && m == 2
+                && transformed_bytes(m) >= STREAMED_KERNEL_BYTES
+                && tiles(m) <= PANELS_MOST_TILES,
             m,
             tiles_h,
             tiles_w,

@@ -1,5 +1,5 @@
 //! Winograd's forward pass for few tiles, in passes no gradient is asked of (inference on a
-//! single image: ResNet's 28×28 and 14×14 maps at batch 1).
+//! single image: ResNet's 28×28, 14×14 and 7×7 maps at batch 1).
 //!
 //! The blocked forward pass cuts the tiles into cache-sized blocks and multiplies each block
 //! by the whole transformed kernel. With few tiles the blocks are short, and each one reads the
@@ -319,8 +319,8 @@ mod tests {
     }
 
     /// The inference plan runs by panels where the kernel streams from memory for few tiles
-    /// (ResNet50's 14×14 and 7×7 stages at batch 1), and not in training, nor where the
-    /// kernel stays in cache or the tiles are many.
+    /// (ResNet50's 28×28, 14×14 and 7×7 stages at batch 1), and not in training, nor where
+    /// the kernel stays in cache or the tiles are many.
     #[test]
     fn runs_by_panels_where_the_plan_says() {
         let plan = |batch, side, channels| {
@@ -330,6 +330,7 @@ mod tests {
         assert_eq!(plan(1, 7, 512), Some((2, 16, true)));
         assert_eq!(plan(1, 14, 256), Some((2, 49, true)));
         assert_eq!(plan(4, 7, 512), Some((2, 64, true)));
+        assert_eq!(plan(1, 28, 128), Some((2, 196, true)));
         assert_eq!(plan(1, 56, 64), Some((4, 196, false)));
         assert_eq!(plan(8, 14, 256), Some((4, 128, false)));
         assert_eq!(
