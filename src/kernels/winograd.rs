@@ -1290,6 +1290,12 @@ mod tests {
 
     /// A 3×3 convolution with stride 1 and "same" padding on `batch` images of `side`².
     fn same_3x3(batch: usize, side: usize, channels: usize) -> Window2d {
+        padded_3x3(batch, side, channels, 1)
+    }
+
+    /// A 3×3 convolution with stride 1 on `batch` images of `side`², padded by `pad` on
+    /// each side.
+    pub(super) fn padded_3x3(batch: usize, side: usize, channels: usize, pad: usize) -> Window2d {
         Window2d {
             batch,
             height: side,
@@ -1301,10 +1307,10 @@ mod tests {
             stride_w: 1,
             dilation_h: 1,
             dilation_w: 1,
-            pad_top: 1,
-            pad_left: 1,
-            out_h: side,
-            out_w: side,
+            pad_top: pad,
+            pad_left: pad,
+            out_h: side + 2 * pad - 2,
+            out_w: side + 2 * pad - 2,
         }
     }
 

@@ -207,30 +207,10 @@ fn output_tiles_body<S: Simd, const A: usize, const M: usize>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::padded_3x3;
     use super::*;
     use crate::kernels::Window2d;
     use crate::kernels::simd::{SimdLevel, limit_simd_on_this_thread};
-
-    /// A 3×3 convolution with stride 1 over `batch` images of `side × side × channels`,
-    /// padded by `pad` on each side.
-    fn window(batch: usize, side: usize, channels: usize, pad: usize) -> Window2d {
-        Window2d {
-            batch,
-            height: side,
-            width: side,
-            channels,
-            window_h: 3,
-            window_w: 3,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            pad_top: pad,
-            pad_left: pad,
-            out_h: side + 2 * pad - 2,
-            out_w: side + 2 * pad - 2,
-        }
-    }
 
     fn values(len: usize, modulus: usize, scale: f32) -> Vec<f32> {
         (0..len).map(|i| ((i * 7919) % modulus) as f32 * scale - 0.5).collect()
@@ -289,7 +269,7 @@ mod tests {
             (3, 5, 16, 192, 1, 4),
         ];
         for (batch, side, channels, filters, pad, m) in cases {
-            let g = window(batch, side, channels, pad);
+            let g = padded_3x3(batch, side, channels, pad);
             let (tiles_h, tiles_w) = (g.out_h.div_ceil(m), g.out_w.div_ceil(m));
             let w = Winograd {
                 m,
@@ -324,7 +304,7 @@ mod tests {
     #[test]
     fn runs_by_panels_where_the_plan_says() {
         let plan = |batch, side, channels| {
-            let g = window(batch, side, channels, 1);
+            let g = padded_3x3(batch, side, channels, 1);
             Winograd::plan_inference(&g, channels).map(|w| (w.m, w.tiles(), w.runs_by_panels()))
         };
         assert_eq!(plan(1, 7, 512), Some((2, 16, true)));
@@ -334,7 +314,7 @@ mod tests {
         assert_eq!(plan(1, 56, 64), Some((4, 196, false)));
         assert_eq!(plan(8, 14, 256), Some((4, 128, false)));
         assert_eq!(
-            Winograd::plan(&window(1, 14, 256, 1), 256).map(|w| w.runs_by_panels()),
+            Winograd::plan(&padded_3x3(1, 14, 256, 1), 256).map(|w| w.runs_by_panels()),
             Some(false)
         );
     }
