@@ -43,6 +43,11 @@ const TASKS_PER_THREAD: usize = 4;
 /// Rows per task at most: a task's sums (96 × 64 values, 24 KiB) stay in the first-level cache
 /// between depth blocks.
 const ROW_BLOCK: usize = 96;
+/// Rows per task at most where a task takes whole rows (`by_row_blocks`): the rows of one
+/// depth block (48 × 128 values, 24 KiB) and a panel's block (32 KiB) then nearly fit the
+/// first-level cache together; with 96 rows ResNet50's 28×28 1×1 layers at batch 1 took 7–9 %
+/// longer (docs/PERFORMANCE.md, "Winograd by panels for few tiles").
+const WHOLE_ROWS_BLOCK: usize = 48;
 
 /// Whether [`packed_product`] takes a `rows × depth` by `depth × columns` product, its rows
 /// read in place (`in_place`) or copied from a convolution's images: whole 16-wide vectors of
@@ -294,7 +299,7 @@ fn by_row_blocks(
     (rows, depth, columns): (usize, usize, usize),
     finish: Finish,
 ) {
-    let block_rows = rows.div_ceil(rows.div_ceil(ROW_BLOCK));
+    let block_rows = rows.div_ceil(rows.div_ceil(WHOLE_ROWS_BLOCK));
     out.par_chunks_mut(block_rows * columns)
         .enumerate()
         .for_each(|(block, out)| {
