@@ -80,7 +80,7 @@ fn multiply_add(sums: &mut [i32], x: &[i8], k: &[i8], multiplier: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::{Scales, SimdLevel, limit_simd_on_this_thread, simd_level};
+    use crate::kernels::{Scales, SimdLevel, simd_level};
 
     /// Deterministic int8 values over the whole range, extremes included.
     fn values(len: usize, seed: u64) -> Vec<i8> {
@@ -210,11 +210,7 @@ mod tests {
                 let levels = [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512];
                 for level in levels.into_iter().filter(|&level| level <= simd_level()) {
                     for threads in [1, 2] {
-                        let pool = rayon::ThreadPoolBuilder::new()
-                            .num_threads(threads)
-                            .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
-                            .build()
-                            .unwrap();
+                        let pool = crate::kernels::simd::limited_pool(threads, level);
                         let mut out = vec![0.0f32; sums.len()];
                         pool.install(|| int8_depthwise_conv(&x, &k, &w, multiplier, &rescale, &mut out));
                         let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();

@@ -1042,7 +1042,7 @@ mod tests {
     /// threads.
     #[test]
     fn every_path_and_level_gives_the_same_scaled_bits() {
-        use crate::kernels::{SimdLevel, limit_simd_on_this_thread};
+        use crate::kernels::SimdLevel;
         let (rows, depth, width) = (37, 131, 50);
         let b = values(depth * width, 9);
         let packed = PackedInt8::pack(&b, depth, width);
@@ -1096,11 +1096,7 @@ mod tests {
             let levels = [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512];
             for level in levels.into_iter().filter(|&level| level <= SimdLevel::detected()) {
                 for threads in [1, 2] {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
-                        .build()
-                        .unwrap();
+                    let pool = crate::kernels::simd::limited_pool(threads, level);
                     let got = pool.install(|| {
                         assert!(crate::kernels::simd_level() <= level);
                         run(scaling, None)

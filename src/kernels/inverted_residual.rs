@@ -353,7 +353,7 @@ fn depthwise_output_row(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::simd::{SimdLevel, limit_simd_on_this_thread};
+    use crate::kernels::simd::SimdLevel;
     use crate::kernels::{Transpose, depthwise_conv, matmul, pointwise_conv};
 
     /// A block's operands: `(x, expand kernel, expand bias, depthwise kernel, depthwise bias,
@@ -530,11 +530,7 @@ mod tests {
             layer_by_layer(&block, x, residual.as_deref(), &mut buffers);
             let expected = &buffers[2];
             let run = |threads: usize, level: SimdLevel| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
-                    .build()
-                    .unwrap();
+                let pool = crate::kernels::simd::limited_pool(threads, level);
                 let mut out = vec![f32::NAN; out_len];
                 pool.install(|| inverted_residual(x, &block, residual.as_deref(), &mut out));
                 out.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()

@@ -507,7 +507,7 @@ fn finish_body<S: Simd>(
 mod tests {
     use super::*;
     use crate::kernels::OutputActivation;
-    use crate::kernels::simd::{SimdLevel, limit_simd_on_this_thread};
+    use crate::kernels::simd::SimdLevel;
 
     fn values(len: usize, modulus: usize) -> Vec<f32> {
         (0..len)
@@ -595,11 +595,7 @@ mod tests {
             },
         };
         let bits = |level: SimdLevel, threads: usize| -> Vec<u32> {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
-                .build()
-                .unwrap();
+            let pool = crate::kernels::simd::limited_pool(threads, level);
             let got = pool.install(|| run(&input, &matrix, dims, finish));
             got.iter().map(|v| v.to_bits()).collect()
         };

@@ -209,7 +209,7 @@ mod tests {
     /// agrees within rounding and gives the same bits on one thread as on two.
     #[test]
     fn gives_the_same_bits_on_one_and_two_threads_and_every_vector_width() {
-        use crate::kernels::simd::{SimdLevel, limit_simd_on_this_thread};
+        use crate::kernels::simd::SimdLevel;
         let (pixels, channels, filters) = (300, 24, 48);
         let (x, kernel, bias, _) = operands(pixels, channels, filters);
         let run = |level: SimdLevel, threads: usize| -> Vec<u32> {
@@ -219,11 +219,7 @@ mod tests {
                 residual: None,
                 activation: Activation::Relu { max_value: 6.0 },
             };
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
-                .build()
-                .unwrap();
+            let pool = crate::kernels::simd::limited_pool(threads, level);
             pool.install(|| pointwise_conv(&x, &kernel, &mut out, (pixels, channels, filters), finish));
             out.iter().map(|v| v.to_bits()).collect()
         };

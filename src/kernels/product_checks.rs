@@ -2,7 +2,7 @@
 //! (`batch_products`, `skinny_products`): each against a naive product in f64, and every
 //! vector path and thread count against each other.
 
-use super::simd::{SimdLevel, limit_simd_on_this_thread};
+use super::simd::SimdLevel;
 use super::transpose::Transpose;
 
 /// A kernel's entry: `c (+)= a·b` for `(m, k, n)` if it takes the shape, else `false`.
@@ -31,11 +31,7 @@ fn run(product: TryProduct, case: Case, level: SimdLevel, threads: usize) -> (Ve
         Transpose::Yes => transpose(&b, k, n),
         Transpose::No => b.clone(),
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
-        .build()
-        .unwrap();
+    let pool = crate::kernels::simd::limited_pool(threads, level);
     let mut c = vec![0.5; m * n];
     pool.install(|| {
         for accumulate in [false, true] {

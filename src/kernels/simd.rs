@@ -135,6 +135,17 @@ pub fn limit_simd_on_this_thread(limit: Option<SimdLevel>) {
     THREAD_LIMIT.with(|cell| cell.set(limit));
 }
 
+/// A pool of `threads` threads whose kernels run at most `level`'s vector path: for tests that
+/// compare the paths and thread counts (run the work in it with `install`).
+#[cfg(test)]
+pub(crate) fn limited_pool(threads: usize, level: SimdLevel) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
+        .build()
+        .expect("a test's thread pool")
+}
+
 /// Runs `body` inside a function compiled for the widest vector instructions [`simd_level`]
 /// allows: for loops the compiler vectorizes by itself (the elementwise maps), which `body` is
 /// inlined into and vectorized for that width, as `update.rs` does for the optimizers. The loop

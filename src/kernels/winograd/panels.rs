@@ -210,7 +210,7 @@ mod tests {
     use super::super::tests::padded_3x3;
     use super::*;
     use crate::kernels::Window2d;
-    use crate::kernels::simd::{SimdLevel, limit_simd_on_this_thread};
+    use crate::kernels::simd::SimdLevel;
 
     fn values(len: usize, modulus: usize, scale: f32) -> Vec<f32> {
         (0..len).map(|i| ((i * 7919) % modulus) as f32 * scale - 0.5).collect()
@@ -225,11 +225,7 @@ mod tests {
         let bias = values(f, 11, 0.1);
         let out_len = g.batch * g.positions() * f;
         let residual = values(out_len, 23, 0.05);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .start_handler(move |_| limit_simd_on_this_thread(Some(level)))
-            .build()
-            .unwrap();
+        let pool = crate::kernels::simd::limited_pool(threads, level);
         pool.install(|| {
             let blocked_plan = Winograd { by_panels: false, ..*w };
             let mut u = vec![0.0; w.kernel_len()];
