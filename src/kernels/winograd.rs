@@ -109,6 +109,12 @@ const PANELS_MOST_TILES: usize = 196;
 /// Fewest tiles of 2×2 that pay for streaming their transformed kernel when they run by
 /// panels (the blocked pass needs [`SMALL_TILES_MIN`]).
 const PANELS_SMALL_TILES_MIN: usize = 16;
+/// Fewest tiles of the cheapest size that pay for streaming its transformed kernel when they
+/// run by panels, rather than 2×2 tiles' smaller one: ResNet50's 28×28 stage at batch 1 has 49
+/// tiles of 4×4 (36 positions, 2.25 MiB), which took two thirds of the time of its 196 tiles of
+/// 2×2; its 14×14 stage's 16 tiles of 4×4 took 1.4 times as long as its 49 of 2×2
+/// (docs/PERFORMANCE.md, "F(4×4) by panels").
+const PANELS_LARGE_TILES_MIN: usize = 32;
 /// Partial sums of the kernel gradient: the backward pass runs on up to this many threads.
 const PARTIALS: usize = 4;
 
@@ -161,8 +167,12 @@ impl Winograd {
         // With few tiles to use it on, streaming that kernel costs more than the multiply-adds
         // that larger tiles save: the smallest tiles' kernel is 16/36 the size of F(4×4)'s (a
         // 14×14 map with 256 channels at batch 1: 16 tiles of 4×4 or 49 of 2×2).
-        if transformed_bytes(m) > STREAMED_KERNEL_BYTES && tiles(m) < FEW_STREAMED_TILES && tiles(2) >= small_tiles_min
-        {
+        let few_tiles = if panels {
+            PANELS_LARGE_TILES_MIN
+        } else {
+            FEW_STREAMED_TILES
+        };
+        if transformed_bytes(m) > STREAMED_KERNEL_BYTES && tiles(m) < few_tiles && tiles(2) >= small_tiles_min {
             m = 2;
         }
         let (tiles_h, tiles_w) = (g.out_h.div_ceil(m), g.out_w.div_ceil(m));
@@ -174,12 +184,9 @@ impl Winograd {
         let per_partial = g.batch.div_ceil(PARTIALS);
         let block_images = (BLOCK_TILES / (tiles_h * tiles_w)).clamp(1, per_partial);
         Some(Winograd {
-            // A kernel of 1 MiB (the 28×28 stage's) already runs faster by panels. Only 2×2
-            // tiles were measured (8 images of 14×14 keep 4×4 tiles, and the blocked pass).
-            by_panels: panels
-                && m == 2
-                && transformed_bytes(m) >= STREAMED_KERNEL_BYTES
-                && tiles(m) <= PANELS_MOST_TILES,
+            // A kernel of 1 MiB (the 28×28 stage's with 2×2 tiles) already runs faster by
+            // panels; smaller ones, read from the cache (the 56×56 stage's), by blocks.
+            by_panels: panels && transformed_bytes(m) >= STREAMED_KERNEL_BYTES && tiles(m) <= PANELS_MOST_TILES,
             m,
             tiles_h,
             tiles_w,

@@ -306,9 +306,11 @@ mod tests {
         assert_eq!(plan(1, 7, 512), Some((2, 16, true)));
         assert_eq!(plan(1, 14, 256), Some((2, 49, true)));
         assert_eq!(plan(4, 7, 512), Some((2, 64, true)));
-        assert_eq!(plan(1, 28, 128), Some((2, 196, true)));
+        assert_eq!(plan(2, 14, 256), Some((4, 32, true)));
+        assert_eq!(plan(1, 28, 128), Some((4, 49, true)));
         assert_eq!(plan(1, 56, 64), Some((4, 196, false)));
-        assert_eq!(plan(8, 14, 256), Some((4, 128, false)));
+        assert_eq!(plan(8, 14, 256), Some((4, 128, true)));
+        assert_eq!(plan(16, 14, 256), Some((4, 256, false)));
         assert_eq!(
             Winograd::plan(&padded_3x3(1, 14, 256, 1), 256).map(|w| w.runs_by_panels()),
             Some(false)
