@@ -289,6 +289,14 @@ pub(crate) fn packed_product(
     });
 }
 
+/// How many blocks of at most `most` rows to cut `rows` into: a multiple of the thread count
+/// where the rows allow, so that no thread is left a block to run alone at the end (ResNet50's
+/// 784 rows at 28×28 made 17 blocks of 47 for 2 threads, now 18 of 44).
+pub(crate) fn even_blocks(rows: usize, most: usize) -> usize {
+    let blocks = rows.div_ceil(most.max(1));
+    blocks.next_multiple_of(rayon::current_num_threads()).min(rows).max(1)
+}
+
 /// [`packed_product`] as one task per block of whole output rows: the block's input rows are
 /// read once (copied first when they are receptive fields) for every panel, and each panel's
 /// sums are made in place in the output.
@@ -299,7 +307,7 @@ fn by_row_blocks(
     (rows, depth, columns): (usize, usize, usize),
     finish: Finish,
 ) {
-    let block_rows = rows.div_ceil(rows.div_ceil(WHOLE_ROWS_BLOCK));
+    let block_rows = rows.div_ceil(even_blocks(rows, WHOLE_ROWS_BLOCK));
     out.par_chunks_mut(block_rows * columns)
         .enumerate()
         .for_each(|(block, out)| {

@@ -17,6 +17,7 @@
 //! AVX-512, AVX2 and scalar paths give the same bits, and so do 1 and 2 threads.
 
 use super::activation::Activation;
+use super::packed_product::even_blocks;
 use super::simd::{Simd, dispatch_simd};
 use super::small_gemm::{Store, Strided, small_gemm_stored};
 use rayon::prelude::*;
@@ -24,7 +25,7 @@ use rayon::prelude::*;
 /// The largest kernel (`channels × filters` values) this module multiplies: 64 KiB, which
 /// stays in a core's cache beside a block of pixels and their outputs.
 const MAX_KERNEL_VALUES: usize = 16 * 1024;
-/// Pixels per block (a multiple of `small_gemm`'s six rows held in registers).
+/// Pixels per block at most.
 const BLOCK_PIXELS: usize = 96;
 
 /// What is added and applied to each output pixel after the product.
@@ -69,11 +70,12 @@ pub(crate) fn pointwise_conv(
         finish.residual.is_none_or(|r| r.len() >= pixels * filters),
         "pointwise_conv residual too short"
     );
+    let block_pixels = pixels.div_ceil(even_blocks(pixels, BLOCK_PIXELS)).max(1);
     out[..pixels * filters]
-        .par_chunks_mut(BLOCK_PIXELS * filters)
+        .par_chunks_mut(block_pixels * filters)
         .enumerate()
         .for_each(|(block, out)| {
-            let first = block * BLOCK_PIXELS;
+            let first = block * block_pixels;
             let rows = out.len() / filters;
             let x = &x[first * channels..(first + rows) * channels];
             let residual = finish.residual.map(|r| &r[first * filters..(first + rows) * filters]);
