@@ -370,6 +370,9 @@ impl Network {
             Source::Output(o) => outputs[o],
         };
         for (i, call) in calls.iter().enumerate().take(range.end).skip(range.start) {
+            // The pool's other threads spin through the whole pass rather than for the first
+            // millisecond of it only: asleep between two layers, each costs a wake-up.
+            crate::kernels::keep_others_awake();
             let layer = &layers[call.layer];
             match plan.get(i).copied().unwrap_or(Step::Plain) {
                 Step::Folded { norm, relu } => {
