@@ -54,6 +54,8 @@ impl Tape {
             if !self.grad_live[i] {
                 continue;
             }
+            // The pool's other threads spin through the whole pass (see the inference pass).
+            crate::kernels::keep_others_awake();
             let op = self.ops[i];
             // A max pooling that is the only reader of a convolution's output hands its
             // gradient straight to the convolution's rule, which rebuilds its own output
