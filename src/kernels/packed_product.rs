@@ -28,6 +28,7 @@ use super::pointwise::Finish;
 use super::scratch::with_scratch;
 use super::simd::{Simd, dispatch_simd};
 use super::small_gemm::{Ahead, LeftOperand, Store, Strided, small_gemm_ahead};
+use super::threads::even_blocks;
 use rayon::prelude::*;
 
 /// Columns per panel: the widest block of sums `small_gemm` holds in registers (four 16-wide
@@ -287,14 +288,6 @@ pub(crate) fn packed_product(
             }
         });
     });
-}
-
-/// How many blocks of at most `most` rows to cut `rows` into: a multiple of the thread count
-/// where the rows allow, so that no thread is left a block to run alone at the end (ResNet50's
-/// 784 rows at 28×28 made 17 blocks of 47 for 2 threads, now 18 of 44).
-pub(crate) fn even_blocks(rows: usize, most: usize) -> usize {
-    let blocks = rows.div_ceil(most.max(1));
-    blocks.next_multiple_of(rayon::current_num_threads()).min(rows).max(1)
 }
 
 /// [`packed_product`] as one task per block of whole output rows: the block's input rows are

@@ -17,9 +17,9 @@
 //! AVX-512, AVX2 and scalar paths give the same bits, and so do 1 and 2 threads.
 
 use super::activation::Activation;
-use super::packed_product::even_blocks;
 use super::simd::{Simd, dispatch_simd};
 use super::small_gemm::{Store, Strided, small_gemm_stored};
+use super::threads::even_blocks;
 use rayon::prelude::*;
 
 /// The largest kernel (`channels × filters` values) this module multiplies: 64 KiB, which

@@ -152,6 +152,14 @@ fn nanos_since_start() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// How many blocks of at most `most` rows to cut `rows` into: a multiple of the thread count
+/// where the rows allow, so that no thread is left a block to run alone at the end (ResNet50's
+/// 784 rows at 28×28 made 17 blocks of 47 for 2 threads, now 18 of 44).
+pub(crate) fn even_blocks(rows: usize, most: usize) -> usize {
+    let blocks = rows.div_ceil(most.max(1));
+    blocks.next_multiple_of(rayon::current_num_threads()).min(rows).max(1)
+}
+
 /// Output rows per parallel band of one image for a batch of `images` images with `rows`
 /// output rows each: all of them when every thread has an image of its own, else few enough
 /// that the batch's bands give every thread one (a single image still uses every thread).
