@@ -7,6 +7,9 @@
 # Usage:
 #   PY=/path/to/python-with-tensorflow TORCHPY=/path/to/python-with-torchvision \
 #     bash bench/applications.sh [THREADS] [RUNS] [MODEL ...]
+# ROUNDS (default 1) repeats the three runs, one after the other, that many times: on a shared
+# host whose speed drifts within minutes, each round's ratios compare runs minutes apart, and
+# the last rows give the median over the rounds of each figure and of each round's ratio.
 # Defaults: 2 threads, 30 batch-1 runs (a tenth as many batch-32 runs, at least 3),
 # mobilenet_v2 resnet50. TF-Keras runs each model as a tf.function (`model(x, training=False)`),
 # its fastest single-call path, with the same thread count (intra-op; one inter-op thread).
@@ -22,10 +25,12 @@ RUNS=${2:-30}
 shift $(( $# > 2 ? 2 : $# ))
 MODELS=("${@:-mobilenet_v2 resnet50}")
 read -r -a MODELS <<< "${MODELS[*]}"
-OUT=$(mktemp)
+OUT=$(mktemp -d)
 cargo build --release -q --example applications_speed
-"${CARGO_TARGET_DIR:-target}"/release/examples/applications_speed "$THREADS" "$RUNS" "${MODELS[@]}" >> "$OUT"
-TF_CPP_MIN_LOG_LEVEL=3 "$PY" - "$THREADS" "$RUNS" "${MODELS[@]}" >> "$OUT" 2>/dev/null <<'PYEOF'
+for round in $(seq "${ROUNDS:-1}"); do
+ROUND_OUT="$OUT/round-$round.jsonl"
+"${CARGO_TARGET_DIR:-target}"/release/examples/applications_speed "$THREADS" "$RUNS" "${MODELS[@]}" >> "$ROUND_OUT"
+TF_CPP_MIN_LOG_LEVEL=3 "$PY" - "$THREADS" "$RUNS" "${MODELS[@]}" >> "$ROUND_OUT" 2>/dev/null <<'PYEOF'
 import json, sys, time
 import numpy as np
 import tensorflow as tf
@@ -58,7 +63,7 @@ for name in names:
                       "batch1_p50_ms": 1e3 * rank(0.5), "batch1_p99_ms": 1e3 * rank(0.99),
                       "batch32_images_per_s": 32 * batch_runs / (time.perf_counter() - start)}))
 PYEOF
-"$TORCHPY" - "$THREADS" "$RUNS" "${MODELS[@]}" >> "$OUT" 2>/dev/null <<'PYEOF' || echo "no PyTorch column: $TORCHPY lacks torch or torchvision" >&2
+"$TORCHPY" - "$THREADS" "$RUNS" "${MODELS[@]}" >> "$ROUND_OUT" 2>/dev/null <<'PYEOF' || echo "no PyTorch column: $TORCHPY lacks torch or torchvision" >&2
 import json, sys, time
 import numpy as np
 import torch, torchvision
@@ -93,24 +98,40 @@ for name in names:
                       "batch1_p50_ms": 1e3 * rank(0.5), "batch1_p99_ms": 1e3 * rank(0.99),
                       "batch32_images_per_s": 32 * batch_runs / (time.perf_counter() - start)}))
 PYEOF
-python3 - "$OUT" <<'PYEOF'
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
-by = {(r["framework"], r["model"]): r for r in rows}
+done
+python3 - "$OUT" "${ROUNDS:-1}" <<'PYEOF'
+import json, statistics, sys
+folder, rounds = sys.argv[1], int(sys.argv[2])
 others = [("tf-keras", "TF-Keras"), ("pytorch", "PyTorch")]
-print("| model | threads | framework | p50 / p99 ms (batch 1) | strata's p50 speed-up | img/s (batch 32) | strata's throughput ratio |")
+runs = []
+for r in range(1, rounds + 1):
+    lines = open(f"{folder}/round-{r}.jsonl").read().splitlines()
+    runs.append({(d["framework"], d["model"]): d for d in map(json.loads, filter(lambda l: l.startswith("{"), lines))})
+print("| model | round | framework | p50 / p99 ms (batch 1) | strata's p50 speed-up | img/s (batch 32) | strata's throughput ratio |")
 print("|---|---|---|---|---|---|---|")
-for (framework, model), s in by.items():
-    if framework != "strata":
+models = [m for (f, m) in runs[0] if f == "strata"]
+for model in models:
+    for r, by in enumerate(runs, 1):
+        s = by[("strata", model)]
+        print(f"| {model} | {r} | strata | {s['batch1_p50_ms']:.1f} / {s['batch1_p99_ms']:.1f} | | "
+              f"{s['batch32_images_per_s']:.1f} | |")
+        for key, label in others:
+            if (key, model) in by:
+                k = by[(key, model)]
+                print(f"| {model} | {r} | {label} | {k['batch1_p50_ms']:.1f} / {k['batch1_p99_ms']:.1f} | "
+                      f"{k['batch1_p50_ms'] / s['batch1_p50_ms']:.2f}x | {k['batch32_images_per_s']:.1f} | "
+                      f"{s['batch32_images_per_s'] / k['batch32_images_per_s']:.2f}x |")
+    if rounds < 2:
         continue
-    print(f"| {model} | {s['threads']} | strata | {s['batch1_p50_ms']:.1f} / {s['batch1_p99_ms']:.1f} | | "
-          f"{s['batch32_images_per_s']:.1f} | |")
+    median = lambda key, field: statistics.median(by[(key, model)][field] for by in runs)
+    ratio = lambda key, f: statistics.median(f(by[(key, model)], by[("strata", model)]) for by in runs)
+    print(f"| {model} | median | strata | {median('strata', 'batch1_p50_ms'):.1f} | | "
+          f"{median('strata', 'batch32_images_per_s'):.1f} | |")
     for key, label in others:
-        if (key, model) not in by:
-            continue
-        k = by[(key, model)]
-        print(f"| {model} | {k['threads']} | {label} | {k['batch1_p50_ms']:.1f} / {k['batch1_p99_ms']:.1f} | "
-              f"{k['batch1_p50_ms'] / s['batch1_p50_ms']:.2f}x | {k['batch32_images_per_s']:.1f} | "
-              f"{s['batch32_images_per_s'] / k['batch32_images_per_s']:.2f}x |")
+        if all((key, model) in by for by in runs):
+            speedup = ratio(key, lambda k, s: k["batch1_p50_ms"] / s["batch1_p50_ms"])
+            throughput = ratio(key, lambda k, s: s["batch32_images_per_s"] / k["batch32_images_per_s"])
+            print(f"| {model} | median | {label} | {median(key, 'batch1_p50_ms'):.1f} | {speedup:.2f}x | "
+                  f"{median(key, 'batch32_images_per_s'):.1f} | {throughput:.2f}x |")
 PYEOF
 echo "raw results: $OUT" >&2
