@@ -98,8 +98,9 @@ pub fn set_stay_awake(duration: Duration) {
 /// Keeps the calling thread's pool's other threads looking for work for the time
 /// [`set_stay_awake`] sets, so the next call's parallel regions start at once instead of waking
 /// them (`fit` calls this before each step, `evaluate` and `predict` before each batch and
-/// `predict` again before it returns, and the inference pass before each layer, so that they
-/// do not fall asleep in a long pass). Each other thread runs one spinning job at
+/// `predict` again before it returns, the inference pass before each layer and the backward
+/// pass before each node, so that they do not fall asleep in a long pass). Each other thread
+/// runs one spinning job at
 /// most; calls made while they spin only move the deadline. Does nothing outside a pool, with
 /// one thread, with the time set to zero, or on a thread other than the pool's worker 0.
 pub(crate) fn keep_others_awake() {
