@@ -187,7 +187,10 @@ pub(crate) fn small_gemm_ahead<S: Simd, A: LeftOperand>(
     // two where 16 registers hold 6 × 2.
     let widest = if S::REGISTERS >= 32 { 4 } else { 2 };
     // The lines to fetch, shared out over the column blocks' whole blocks of rows (only those
-    // fetch: they have the multiply-adds to hide it behind).
+    // fetch: they have the multiply-adds to hide it behind). `rows / ROWS` counts one block too
+    // many where `column_block` balances the last two (16 rows: one block of 6, two of 5), so
+    // there part of `ahead` is not asked for; counting them right, with four lines a step so
+    // that all of it was, measured no faster (docs/PERFORMANCE.md, "F(4×4) by panels").
     let row_blocks = (rows / ROWS).max(1) * cols.div_ceil(widest * lanes);
     let lines = ahead.map_or(0, |ahead| ahead.len.div_ceil(LINE));
     let mut fetch = ahead.map(|ahead| Fetch {

@@ -103,9 +103,10 @@ const FEW_STREAMED_TILES: usize = 64;
 const SMALL_TILES_MIN: usize = 32;
 /// Filters per panel when the forward pass runs by panels (`packed_product`'s panel width).
 const PANEL: usize = 64;
-/// Most tiles, over the batch, that run by panels: measured faster up to 196 (ResNet50's
-/// 28×28 stage at batch 1; docs/PERFORMANCE.md, "Winograd by panels for few tiles"); with
-/// many more, the blocked pass's blocks are long.
+/// Most tiles, over the batch, that run by panels: measured faster up to 196 tiles of 2×2
+/// (ResNet50's 28×28 stage at batch 1; docs/PERFORMANCE.md, "Winograd by panels for few
+/// tiles") and 128 of 4×4 (its 14×14 stage at batch 8, as fast as blocked); with many more,
+/// the blocked pass's blocks are long.
 const PANELS_MOST_TILES: usize = 196;
 /// Fewest tiles of 2×2 that pay for streaming their transformed kernel when they run by
 /// panels (the blocked pass needs [`SMALL_TILES_MIN`]).
