@@ -102,25 +102,28 @@ impl Graph<'_> {
         Ok(self.push(Op::Int8 { x, bias }, &shape, |inputs, out, _| {
             let packed = quantized.packed().expect("checked above");
             let (scaling, factors) = quantized.input_scaling();
-            let mut a = vec![0i8; packed.activations_len(rows, depth)];
             let mut scales = vec![0.0f32; if scaling == RowScaling::PerRow { rows } else { 1 }];
-            kernels::quantize_rows(inputs.get(x).data(), rows, depth, depth, scaling, &mut a, &mut scales);
             let rows_per_scale = if scaling == RowScaling::PerRow { 1 } else { rows.max(1) };
-            Int8Linear {
-                a: &a,
-                rows,
-                stride: depth,
-                kernel: packed,
-                rescale: rescale(
-                    quantized,
-                    factors,
-                    &scales,
-                    rows_per_scale,
-                    bias.map(|b| inputs.get(b).data()),
-                    false,
-                ),
-            }
-            .run(out.data_mut());
+            // A reused buffer: the bytes past the last row, read against the kernel's zero
+            // rows, may hold anything.
+            kernels::with_int8_scratch(packed.activations_len(rows, depth), 0, |a, _| {
+                kernels::quantize_rows(inputs.get(x).data(), rows, depth, depth, scaling, a, &mut scales);
+                Int8Linear {
+                    a,
+                    rows,
+                    stride: depth,
+                    kernel: packed,
+                    rescale: rescale(
+                        quantized,
+                        factors,
+                        &scales,
+                        rows_per_scale,
+                        bias.map(|b| inputs.get(b).data()),
+                        false,
+                    ),
+                }
+                .run(out.data_mut());
+            });
         }))
     }
 
@@ -258,10 +261,13 @@ impl Graph<'_> {
                         own
                     }
                 };
+                // A copy is flipped for the VNNI tiles as it is made.
+                let mut flipped = false;
                 let (rows_source, window) = match padded {
                     Some(p) if *p == g && whole_quads => (kernels::Int8Rows::Images(images), p),
                     Some(p) => {
-                        kernels::pad_int8_images(images, &g, p, second);
+                        flipped = kernels::int8_reads_flipped();
+                        kernels::pad_int8_images(images, &g, p, second, flipped);
                         (kernels::Int8Rows::Images(second), p)
                     }
                     None => {
@@ -278,12 +284,30 @@ impl Graph<'_> {
                     rows.max(1)
                 };
                 let bias = bias.map(|b| inputs.get(b).data());
+                // Each image's (or the one) scale folded into per-column factors once, as a
+                // calibrated layer's are: a product per output, not a division.
+                let group_factors: Vec<f32> = match factors {
+                    Some(_) => Vec::new(),
+                    None => scales
+                        .iter()
+                        .flat_map(|&row_scale| quantized.scales().iter().map(move |&s| 1.0 / (row_scale * s)))
+                        .collect(),
+                };
+                let scales = match factors {
+                    Some(factors) => kernels::Scales::Multiply { factors },
+                    None => kernels::Scales::GroupFactors {
+                        factors: &group_factors,
+                        rows_per_group: rows_per_scale,
+                        width: filters,
+                    },
+                };
                 let conv = kernels::Int8Conv {
                     rows: rows_source,
+                    flipped,
                     window,
                     pool: pooled.as_ref(),
                     kernel: packed,
-                    rescale: rescale(quantized, factors, &scales, rows_per_scale, bias, relu),
+                    rescale: kernels::Rescale { scales, bias, relu },
                 };
                 match output_scale {
                     Some(scale) => conv.run_quantized(scale, &mut int8_output),

@@ -75,10 +75,15 @@ impl Int8Conv<'_> {
 
     fn check(&self, out_len: usize) {
         let (g, b) = (self.window, self.kernel);
+        self.rescale.check(self.output_rows(), b.width());
         assert_eq!(b.depth(), self.depth(), "int8 convolution kernel of the wrong depth");
         assert!(
             out_len >= self.output_rows() * b.width(),
             "int8 convolution output too short"
+        );
+        assert!(
+            !self.flipped || matches!(self.rows, Int8Rows::Images(_)),
+            "flipped im2col rows"
         );
         match self.rows {
             Int8Rows::Images(images) => {
@@ -134,6 +139,7 @@ impl Int8Conv<'_> {
         let layout = Layout::new(self.window, self.pool);
         #[cfg(target_arch = "x86_64")]
         let unsigned = path == Int8Path::Avx2
+            && !self.flipped
             && no_negative(match self.rows {
                 Int8Rows::Images(images) => images,
                 Int8Rows::Columns(cols) => cols,
@@ -148,10 +154,12 @@ impl Int8Conv<'_> {
             rows_per_task(rows * layout.taps) / layout.taps
         };
         let per_task = per_task.next_multiple_of(8).max(8);
+        // Once per call, not per task: a deep kernel's offsets cost two divisions each.
+        let offsets = tile_rows::quad_offsets(self);
         let task = |task: usize, out: Output| {
             let first = task * per_task;
             let count = out.len() / n;
-            self.task(path, &layout, unsigned, first, count, out);
+            self.task(path, &layout, &offsets, unsigned, first, count, out);
         };
         let len = rows * n;
         if small {
@@ -169,18 +177,31 @@ impl Int8Conv<'_> {
         }
     }
 
-    /// Output rows `first..first + count` into `out` (those rows only).
-    fn task(&self, path: Int8Path, layout: &Layout, unsigned: bool, first: usize, count: usize, mut out: Output) {
+    /// Output rows `first..first + count` into `out` (those rows only); `offsets` are
+    /// [`tile_rows::quad_offsets`].
+    #[allow(clippy::too_many_arguments)] // The task's place, its output and what every task shares.
+    fn task(
+        &self,
+        path: Int8Path,
+        layout: &Layout,
+        offsets: &[usize],
+        unsigned: bool,
+        first: usize,
+        count: usize,
+        mut out: Output,
+    ) {
         #[cfg(target_arch = "x86_64")]
         if path == Int8Path::Vnni {
             // SAFETY: `Int8Path::best` (or a test) chose VNNI where the CPU has it; `check`
             // checked the sizes the tiles read and write.
-            return unsafe { x86::conv_rows(self, layout, first, count, &mut out) };
+            return unsafe { x86::conv_rows(self, layout, offsets, first, count, &mut out) };
         }
+        // The AVX2 tiles read a source in place as signed bytes: a flipped one takes the
+        // portable rows (gathered and flipped back).
         #[cfg(target_arch = "x86_64")]
-        if path == Int8Path::Avx2 {
+        if path == Int8Path::Avx2 && !self.flipped {
             // SAFETY: as above, for AVX2; `run_on` scanned the source for `unsigned`.
-            return unsafe { avx2::conv_rows(self, layout, first, count, unsigned, &mut out) };
+            return unsafe { avx2::conv_rows(self, layout, offsets, first, count, unsigned, &mut out) };
         }
         self.portable_rows(path, layout, first, count, &mut out);
     }
@@ -204,6 +225,9 @@ impl Int8Conv<'_> {
                         gather_window_rows(images, g, r, &mut row[..depth])
                     }
                     Int8Rows::Images(images) => gather(images, g, r, &mut row[..depth]),
+                }
+                if self.flipped {
+                    row[..depth].iter_mut().for_each(|v| *v ^= i8::MIN);
                 }
                 product_rows(path, &row, 1, depth, b, false, Sink::Sums(&mut sums));
                 if t == 0 {
@@ -234,6 +258,16 @@ impl Int8Conv<'_> {
     }
 }
 
+/// Whether this thread's int8 path reads images flipped in memory ([`Int8Conv::flipped`]): the
+/// VNNI tiles do, sparing a flip of every quad they broadcast; the other paths read them
+/// signed.
+pub(crate) fn int8_reads_flipped() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return Int8Path::best() == Int8Path::Vnni && std::env::var_os("ZZ_NOFLIP").is_none();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// The window `g` as the tiles read it in place: the zero border of a "same" window made part
 /// of the image; `g` itself when it has none. [`pad_int8_images`] writes the images to match.
 pub(crate) fn direct_window(g: &Window2d) -> Window2d {
@@ -259,14 +293,17 @@ pub(crate) fn direct_window(g: &Window2d) -> Window2d {
 
 /// Copies the int8 `images` (`g`'s sizes) into `out` with [`direct_window`]'s sizes `padded`:
 /// each pixel at its place behind the border, zeros in the border (quantized zero is 0, as
-/// im2col's padding) and in the [`INT8_IMAGE_SLACK`] bytes after the last image. In parallel
-/// over images.
-pub(crate) fn pad_int8_images(images: &[i8], g: &Window2d, padded: &Window2d, out: &mut [i8]) {
+/// im2col's padding) and in the [`INT8_IMAGE_SLACK`] bytes after the last image. With `flip`,
+/// every byte written has its sign bit flipped (`x + 128` as unsigned, a zero 128): the
+/// operand the VNNI tiles read without flipping each quad ([`Int8Conv::flipped`]). In
+/// parallel over images.
+pub(crate) fn pad_int8_images(images: &[i8], g: &Window2d, padded: &Window2d, out: &mut [i8], flip: bool) {
     let c = g.channels;
     let (image, padded_image) = (g.image_len(), padded.image_len());
     let end = g.batch * padded_image;
     assert!(padded.channels == c && images.len() >= g.batch * image && out.len() >= end + INT8_IMAGE_SLACK);
-    out[end..end + INT8_IMAGE_SLACK].fill(0);
+    let zero = if flip { i8::MIN } else { 0 };
+    out[end..end + INT8_IMAGE_SLACK].fill(zero);
     if image == 0 || padded_image == 0 {
         return;
     }
@@ -274,11 +311,16 @@ pub(crate) fn pad_int8_images(images: &[i8], g: &Window2d, padded: &Window2d, ou
         .par_chunks_mut(padded_image)
         .zip(images.par_chunks(image))
         .for_each(|(out, image)| {
-            out.fill(0);
+            out.fill(zero);
             let row = g.width * c;
             for y in 0..g.height {
                 let at = ((y + g.pad_top) * padded.width + g.pad_left) * c;
-                out[at..at + row].copy_from_slice(&image[y * row..][..row]);
+                let (out, image) = (&mut out[at..at + row], &image[y * row..][..row]);
+                if flip {
+                    out.iter_mut().zip(image).for_each(|(out, &v)| *out = v ^ i8::MIN);
+                } else {
+                    out.copy_from_slice(image);
+                }
             }
         });
 }
@@ -329,61 +371,178 @@ fn gather(images: &[i8], g: &Window2d, r: usize, row: &mut [i8]) {
 mod x86 {
     use super::super::int8_matmul::x86::scale_store;
     use super::super::int8_matmul::{Output, PackedInt8};
-    use super::tile_rows::{Int8Conv, Layout, TileRows, quad_offsets};
+    use super::tile_rows::{Int8Conv, Layout, TileRows};
     use std::arch::x86_64::*;
 
     /// Columns per block, as the packing.
     const BLOCK: usize = 16;
+    /// The deepest kernel whose biased sums `Σ (x + 128) · w` cannot wrap (`255 · 127 · K <
+    /// 2³¹`): their largest is then the largest exact sum plus the same correction, so a pooling
+    /// takes the maximum first and corrects once.
+    const WRAP_FREE_DEPTH: usize = 1 << 16;
 
-    /// Output rows `first..first + count` on the VNNI tiles.
+    /// Output rows `first..first + count` on the VNNI tiles, `offsets` the kernel's
+    /// `quad_offsets`.
     ///
     /// # Safety
     /// The CPU has AVX-512F/BW and VNNI; `Int8Conv::check` passed.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn conv_rows(conv: &Int8Conv, layout: &Layout, first: usize, count: usize, out: &mut Output) {
+    pub(super) unsafe fn conv_rows(
+        conv: &Int8Conv,
+        layout: &Layout,
+        offsets: &[usize],
+        first: usize,
+        count: usize,
+        out: &mut Output,
+    ) {
+        // SAFETY: as for the whole function.
+        unsafe {
+            if conv.flipped {
+                walk::<false>(conv, layout, offsets, first, count, out)
+            } else {
+                walk::<true>(conv, layout, offsets, first, count, out)
+            }
+        }
+    }
+
+    /// [`conv_rows`] with the sign bits of the source flipped in the tiles (`FLIP`) or
+    /// flipped in memory already. Each tile leaves its outputs' exact sums (their taps'
+    /// largest) in `exact`, one row of whole blocks per output; [`finish`] then scales them,
+    /// outside the tiles, where one tile's outputs no longer wait on one another's divisions.
+    ///
+    /// # Safety
+    /// As [`conv_rows`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn walk<const FLIP: bool>(
+        conv: &Int8Conv,
+        layout: &Layout,
+        offsets: &[usize],
+        first: usize,
+        count: usize,
+        out: &mut Output,
+    ) {
         let b = conv.kernel;
-        let offsets = quad_offsets(conv);
         let wide = b.blocks() >= 4;
         let rows_per_tile = if wide { 4 } else { 8 };
+        // A kernel of at most `BLOCKS_STAGED` blocks stages the sums of several tiles before
+        // they are scaled; a wider one scales each tile's, a part of its columns at a time.
+        let one_part = b.blocks() <= BLOCKS_STAGED;
+        let mut exact = [0i32; STAGED_OUTPUTS * MAX_STAGED_COLUMNS];
+        // The staged outputs: from output row `staged_first`, `staged` of them.
+        let (mut staged_first, mut staged) = (first, 0);
         let mut walker = TileRows::new(conv, layout, first, count);
         let mut rows = [std::ptr::null::<i8>(); 8];
         while let Some((o, take)) = walker.next(rows_per_tile, &mut rows) {
             let tile = Tile {
                 rows: &rows,
-                offsets: &offsets,
+                offsets,
                 kernel: b,
-                conv,
-                first_output: o,
-                outputs: take,
-                task_first: first,
             };
+            if staged == 0 {
+                staged_first = o;
+            }
             let mut block = 0;
             while block < b.blocks() {
                 let left = b.blocks() - block;
-                // SAFETY: as for the whole function; `block + C ≤ blocks`.
+                let part = block / BLOCKS_STAGED * BLOCKS_STAGED;
+                let sums = &mut exact[staged * MAX_STAGED_COLUMNS + (block - part) * BLOCK..];
+                // SAFETY: as for the whole function; `block + C ≤ blocks`; `sums` holds the
+                // tile's outputs' rows of `MAX_STAGED_COLUMNS`.
                 unsafe {
                     match (wide, left, layout.taps) {
-                        (true, 4.., 1) => tile.run::<4, 4, 1>(block, out),
-                        (true, 4.., 2) => tile.run::<4, 4, 2>(block, out),
-                        (true, 4.., _) => tile.run::<4, 4, 4>(block, out),
-                        (true, 2..=3, 1) => tile.run::<4, 2, 1>(block, out),
-                        (true, 2..=3, 2) => tile.run::<4, 2, 2>(block, out),
-                        (true, 2..=3, _) => tile.run::<4, 2, 4>(block, out),
-                        (true, _, 1) => tile.run::<4, 1, 1>(block, out),
-                        (true, _, 2) => tile.run::<4, 1, 2>(block, out),
-                        (true, _, _) => tile.run::<4, 1, 4>(block, out),
-                        (false, 2.., 1) => tile.run::<8, 2, 1>(block, out),
-                        (false, 2.., 2) => tile.run::<8, 2, 2>(block, out),
-                        (false, 2.., _) => tile.run::<8, 2, 4>(block, out),
-                        (false, _, 1) => tile.run::<8, 1, 1>(block, out),
-                        (false, _, 2) => tile.run::<8, 1, 2>(block, out),
-                        (false, _, _) => tile.run::<8, 1, 4>(block, out),
+                        (true, 4.., 1) => tile.run::<4, 4, 1, FLIP>(block, sums),
+                        (true, 4.., 2) => tile.run::<4, 4, 2, FLIP>(block, sums),
+                        (true, 4.., _) => tile.run::<4, 4, 4, FLIP>(block, sums),
+                        (true, 2..=3, 1) => tile.run::<4, 2, 1, FLIP>(block, sums),
+                        (true, 2..=3, 2) => tile.run::<4, 2, 2, FLIP>(block, sums),
+                        (true, 2..=3, _) => tile.run::<4, 2, 4, FLIP>(block, sums),
+                        (true, _, 1) => tile.run::<4, 1, 1, FLIP>(block, sums),
+                        (true, _, 2) => tile.run::<4, 1, 2, FLIP>(block, sums),
+                        (true, _, _) => tile.run::<4, 1, 4, FLIP>(block, sums),
+                        (false, 2.., 1) => tile.run::<8, 2, 1, FLIP>(block, sums),
+                        (false, 2.., 2) => tile.run::<8, 2, 2, FLIP>(block, sums),
+                        (false, 2.., _) => tile.run::<8, 2, 4, FLIP>(block, sums),
+                        (false, _, 1) => tile.run::<8, 1, 1, FLIP>(block, sums),
+                        (false, _, 2) => tile.run::<8, 1, 2, FLIP>(block, sums),
+                        (false, _, _) => tile.run::<8, 1, 4, FLIP>(block, sums),
                     }
                 }
                 block += match (wide, left) {
                     (true, 4..) => 4,
                     (_, 2..) => 2,
                     _ => 1,
+                };
+                if !one_part && (block % BLOCKS_STAGED == 0 || block == b.blocks()) {
+                    let columns = (part * BLOCK)..(block * BLOCK).min(b.width());
+                    // SAFETY: `exact` holds these outputs' sums; the output holds their rows.
+                    unsafe { finish(conv, &exact, (o, take), first, columns, out) };
+                }
+            }
+            if one_part {
+                staged += take;
+                if staged + MAX_TILE_OUTPUTS > STAGED_OUTPUTS || walker.done() {
+                    // SAFETY: as above.
+                    unsafe { finish(conv, &exact, (staged_first, staged), first, 0..b.width(), out) };
+                    staged = 0;
+                }
+            }
+        }
+    }
+
+    /// Outputs per tile at most (8 rows of one tap each).
+    const MAX_TILE_OUTPUTS: usize = 8;
+    /// Outputs whose sums are staged before they are scaled, at most.
+    const STAGED_OUTPUTS: usize = 32;
+    /// Blocks of sums staged between the tiles and [`finish`].
+    const BLOCKS_STAGED: usize = 8;
+    const MAX_STAGED_COLUMNS: usize = BLOCKS_STAGED * BLOCK;
+
+    /// Scales the staged exact sums of outputs `first_output..first_output + outputs`, columns
+    /// `columns` (within one staged part, whose first column is `exact`'s), into the task's
+    /// output (which starts at output row `task_first`).
+    ///
+    /// # Safety
+    /// As [`conv_rows`]; `exact` holds the outputs' rows of `MAX_STAGED_COLUMNS`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn finish(
+        conv: &Int8Conv,
+        exact: &[i32],
+        (first_output, outputs): (usize, usize),
+        task_first: usize,
+        columns: std::ops::Range<usize>,
+        out: &mut Output,
+    ) {
+        let n = conv.kernel.width();
+        let rescale = &conv.rescale;
+        // One row scale for the tile's outputs where they share it (one image's).
+        let shared = rescale.for_rows(first_output, outputs);
+        let part = columns.start;
+        for o in 0..outputs {
+            let row = first_output + o;
+            let (row_scale, factors) = shared.unwrap_or_else(|| rescale.for_row(row));
+            for start in columns.clone().step_by(BLOCK) {
+                let count = BLOCK.min(columns.end - start);
+                let mask = if count == BLOCK {
+                    u16::MAX
+                } else {
+                    ((1u32 << count) - 1) as u16
+                };
+                // SAFETY: `exact` holds the output's staged row; the task's output holds its
+                // rows' columns; the rescale's slices hold `n` columns (`check`, the caller).
+                unsafe {
+                    let sums = _mm512_loadu_si512(exact[o * MAX_STAGED_COLUMNS + start - part..].as_ptr() as *const _);
+                    scale_store(
+                        sums,
+                        rescale,
+                        row_scale,
+                        factors,
+                        start,
+                        mask,
+                        out,
+                        (row - task_first) * n + start,
+                    )
                 };
             }
         }
@@ -395,22 +554,23 @@ mod x86 {
         rows: &'t [*const i8; 8],
         offsets: &'t [usize],
         kernel: &'t PackedInt8,
-        conv: &'t Int8Conv<'t>,
-        /// The tile's first output row, and how many it writes.
-        first_output: usize,
-        outputs: usize,
-        /// The task's first output row (`out` starts there).
-        task_first: usize,
     }
 
     impl Tile<'_> {
-        /// `R` rows × `C` blocks from block `block`; `G` taps per output.
+        /// `R` rows × `C` blocks from block `block`; `G` taps per output; `FLIP`: flip the
+        /// sign bit of each activation quad read (a source not flipped in memory). Writes each
+        /// output's exact sums (its taps' largest), `MAX_STAGED_COLUMNS` apart, into `exact`
+        /// from the block's first column.
         ///
         /// # Safety
-        /// As `conv_rows`; `block + C ≤ blocks`, `G` divides `R`.
+        /// As `conv_rows`; `block + C ≤ blocks`, `G` divides `R`; `exact` holds `R / G` rows.
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-        unsafe fn run<const R: usize, const C: usize, const G: usize>(&self, block: usize, out: &mut Output) {
+        unsafe fn run<const R: usize, const C: usize, const G: usize, const FLIP: bool>(
+            &self,
+            block: usize,
+            exact: &mut [i32],
+        ) {
             let b = self.kernel;
             let mut sums = [[_mm512_setzero_si512(); C]; R];
             let flip = _mm512_set1_epi8(i8::MIN);
@@ -425,48 +585,39 @@ mod x86 {
                 }
                 for (r, sums) in sums.iter_mut().enumerate() {
                     // SAFETY: the row's quad lies inside the source (`check`).
-                    let x = unsafe { std::ptr::read_unaligned(rows[r].add(offset) as *const i32) };
-                    let x = _mm512_xor_si512(_mm512_set1_epi32(x), flip);
+                    let x = _mm512_set1_epi32(unsafe { std::ptr::read_unaligned(rows[r].add(offset) as *const i32) });
+                    let x = if FLIP { _mm512_xor_si512(x, flip) } else { x };
                     for c in 0..C {
                         sums[c] = _mm512_dpbusd_epi32(sums[c], x, w[c]);
                     }
                 }
             }
-            let n = b.width();
+            let wrap_free = b.depth() <= WRAP_FREE_DEPTH;
             for c in 0..C {
                 // SAFETY: column_sums holds whole blocks.
                 let column_sums =
                     unsafe { _mm512_loadu_si512(b.column_sums.as_ptr().add((block + c) * BLOCK) as *const _) };
                 let correction = _mm512_slli_epi32::<7>(column_sums);
-                let start = (block + c) * BLOCK;
-                let count = BLOCK.min(n - start);
-                let mask = if count == BLOCK {
-                    u16::MAX
-                } else {
-                    ((1u32 << count) - 1) as u16
-                };
+                // Every output of the tile, a repeated row's too (never scaled): constant
+                // indices keep the sums in registers.
                 for o in 0..R / G {
-                    if o >= self.outputs {
-                        break;
-                    }
-                    // The exact sums first (the biased ones may have wrapped), then the largest.
-                    let mut best = _mm512_sub_epi32(sums[o * G][c], correction);
-                    for t in 1..G {
-                        best = _mm512_max_epi32(best, _mm512_sub_epi32(sums[o * G + t][c], correction));
-                    }
-                    let row = self.first_output + o;
-                    // SAFETY: the task's output holds its rows' columns; the rescale's slices
-                    // hold `n` columns (`check` and the caller).
+                    let best = if wrap_free {
+                        let mut best = sums[o * G][c];
+                        for t in 1..G {
+                            best = _mm512_max_epi32(best, sums[o * G + t][c]);
+                        }
+                        _mm512_sub_epi32(best, correction)
+                    } else {
+                        // The exact sums first (the biased ones may have wrapped).
+                        let mut best = _mm512_sub_epi32(sums[o * G][c], correction);
+                        for t in 1..G {
+                            best = _mm512_max_epi32(best, _mm512_sub_epi32(sums[o * G + t][c], correction));
+                        }
+                        best
+                    };
+                    // SAFETY: `exact` holds `R / G` rows of the staged columns.
                     unsafe {
-                        scale_store(
-                            best,
-                            &self.conv.rescale,
-                            row,
-                            start,
-                            mask,
-                            out,
-                            (row - self.task_first) * n + start,
-                        )
+                        _mm512_storeu_si512(exact[o * MAX_STAGED_COLUMNS + c * BLOCK..].as_mut_ptr() as *mut _, best)
                     };
                 }
             }
@@ -554,6 +705,10 @@ mod tests {
                         ..
                     } => (Some(row_scales[image.min(row_scales.len() - 1)]), column_scales),
                     Scales::Multiply { factors } => (None, factors),
+                    Scales::GroupFactors { factors, width, .. } => {
+                        let groups = factors.len() / width;
+                        (None, &factors[image.min(groups - 1) * width..][..width])
+                    }
                 }
             } else {
                 rescale.for_row(r)
@@ -633,7 +788,7 @@ mod tests {
             crate::kernels::im2col(&images, &g, &mut cols[..rows * g.patch_len()]);
             let wide = direct_window(&g);
             let mut padded = vec![1i8; batch * wide.image_len() + INT8_IMAGE_SLACK];
-            pad_int8_images(&images, &g, &wide, &mut padded);
+            pad_int8_images(&images, &g, &wide, &mut padded, false);
             let wide_kernel = widen_int8_kernel(&kernel, size.0, f);
             let wide_packed = PackedInt8::pack(&wide_kernel, wide_kernel.len() / f, f);
             let factors: Vec<f32> = (0..f).map(|n| 0.01 + n as f32 * 1e-4).collect();
@@ -643,10 +798,13 @@ mod tests {
                 relu: pooled,
             };
             let out_len = batch * p.as_ref().map_or(g.positions(), Window2d::positions) * f;
+            let mut flipped = vec![1i8; batch * wide.image_len() + INT8_IMAGE_SLACK];
+            pad_int8_images(&images, &g, &wide, &mut flipped, true);
             let run = |rows: Int8Rows, window: &Window2d, kernel: &PackedInt8, path: Int8Path| {
                 let mut out = vec![0.0f32; out_len];
                 let conv = Int8Conv {
                     rows,
+                    flipped: matches!(rows, Int8Rows::Images(source) if std::ptr::eq(source, &flipped[..])),
                     window,
                     pool: p.as_ref(),
                     kernel,
@@ -659,6 +817,10 @@ mod tests {
             for path in Int8Path::available() {
                 let got = run(Int8Rows::Images(&padded), &wide, &wide_packed, path);
                 assert_eq!(got, want, "{channels} channels, {size:?} window, {path:?}");
+                // The same images with their sign bits flipped in memory (as the VNNI tiles
+                // take them; the other paths flip them back).
+                let got = run(Int8Rows::Images(&flipped), &wide, &wide_packed, path);
+                assert_eq!(got, want, "flipped, {channels} channels, {size:?} window, {path:?}");
             }
         }
     }
@@ -677,6 +839,9 @@ mod tests {
             (2, (10, 10, 1), (3, 3), (1, 1), (1, 1), 32, Some(((2, 2), (2, 2)))),
             (3, (8, 7, 3), (3, 2), (1, 2), (1, 1), 33, None),
             (1, (5, 5, 8), (1, 1), (1, 1), (1, 1), 96, Some(((1, 1), (2, 2)))),
+            // More than the 8 blocks staged at once: scaled a part of the columns at a time.
+            (2, (6, 6, 4), (3, 3), (1, 1), (1, 1), 136, Some(((2, 2), (2, 2)))),
+            (2, (5, 5, 8), (1, 1), (1, 1), (1, 1), 150, None),
         ];
         // Activations of both signs, and none negative (the AVX2 tiles' unsigned products).
         let signs = cases.iter().flat_map(|case| [(*case, false), (*case, true)]);
@@ -700,6 +865,10 @@ mod tests {
             let row_scales: Vec<f32> = (0..batch).map(|n| 0.5 + n as f32 * 0.25).collect();
             let column_scales: Vec<f32> = (0..f).map(|n| 40.0 + n as f32 * 0.75).collect();
             let factors: Vec<f32> = (0..f).map(|n| 1e-3 * (1.0 + n as f32 * 0.01)).collect();
+            let group_factors: Vec<f32> = row_scales
+                .iter()
+                .flat_map(|&r| column_scales.iter().map(move |&c| 1.0 / (r * c)))
+                .collect();
             let bias: Vec<f32> = (0..f).map(|n| n as f32 * 7.0 - 60.0).collect();
             let scalings = [
                 Scales::Divide {
@@ -708,6 +877,11 @@ mod tests {
                     column_scales: &column_scales,
                 },
                 Scales::Multiply { factors: &factors },
+                Scales::GroupFactors {
+                    factors: &group_factors,
+                    rows_per_group: out_positions,
+                    width: f,
+                },
             ];
             for scales in scalings {
                 for relu in [true, false] {
@@ -728,6 +902,7 @@ mod tests {
                     for rows in sources {
                         let conv = Int8Conv {
                             rows,
+                            flipped: false,
                             window: &g,
                             pool: p.as_ref(),
                             kernel: &packed,

@@ -209,7 +209,7 @@ pub(crate) struct Rescale<'a> {
     pub relu: bool,
 }
 
-/// The two ways of [`Rescale`].
+/// The ways of [`Rescale`].
 #[derive(Clone, Copy)]
 pub(crate) enum Scales<'a> {
     /// `sum / (row_scales[r / rows_per_scale] · column_scales[n])`: one activation scale per
@@ -227,6 +227,17 @@ pub(crate) enum Scales<'a> {
         /// One factor per kernel column.
         factors: &'a [f32],
     },
+    /// `sum · factors[(r / rows_per_group) · width + n]`: a factor per column for each group
+    /// of rows (an int8 convolution's image: `1 / (row scale · column scale)` computed once
+    /// per image and column, instead of a division per output).
+    GroupFactors {
+        /// `width` factors for each group, group after group.
+        factors: &'a [f32],
+        /// Consecutive rows sharing one group's factors.
+        rows_per_group: usize,
+        /// Factors per group (the kernel's columns).
+        width: usize,
+    },
 }
 
 impl Rescale<'_> {
@@ -241,6 +252,54 @@ impl Rescale<'_> {
                 column_scales,
             } => (Some(row_scales[row / rows_per_scale]), column_scales),
             Scales::Multiply { factors } => (None, factors),
+            Scales::GroupFactors {
+                factors,
+                rows_per_group,
+                width,
+            } => (None, &factors[row / rows_per_group * width..][..width]),
+        }
+    }
+
+    /// Panics unless the scales, factors and bias cover `rows` rows of `n` columns (a caller
+    /// bug).
+    pub(super) fn check(&self, rows: usize, n: usize) {
+        match self.scales {
+            Scales::Divide {
+                row_scales,
+                rows_per_scale,
+                column_scales,
+            } => {
+                assert!(column_scales.len() >= n && rows_per_scale > 0);
+                assert!(row_scales.len() >= rows.div_ceil(rows_per_scale));
+            }
+            Scales::Multiply { factors } => assert!(factors.len() >= n),
+            Scales::GroupFactors {
+                factors,
+                rows_per_group,
+                width,
+            } => {
+                assert!(width >= n && rows_per_group > 0);
+                assert!(factors.len() >= rows.div_ceil(rows_per_group) * width);
+            }
+        }
+        assert!(self.bias.is_none_or(|bias| bias.len() >= n));
+    }
+
+    /// [`Rescale::for_row`] of rows `first..first + count` when they all share it (one lookup
+    /// for a tile of a convolution's positions, whose images each have one scale); `None`
+    /// where they straddle two row scales.
+    #[inline]
+    pub(super) fn for_rows(&self, first: usize, count: usize) -> Option<(Option<f32>, &[f32])> {
+        match self.scales {
+            Scales::Divide { rows_per_scale, .. }
+            | Scales::GroupFactors {
+                rows_per_group: rows_per_scale,
+                ..
+            } if count > 1 => {
+                let last = first + count - 1;
+                (first / rows_per_scale == last / rows_per_scale).then(|| self.for_row(first))
+            }
+            _ => Some(self.for_row(first)),
         }
     }
 }
@@ -271,18 +330,7 @@ impl Int8Linear<'_> {
         let b = self.kernel;
         let (n, stride) = (b.width, self.stride);
         check_sizes(self.a, self.rows, stride, b, out.len());
-        match self.rescale.scales {
-            Scales::Divide {
-                row_scales,
-                rows_per_scale,
-                column_scales,
-            } => {
-                assert!(column_scales.len() >= n && rows_per_scale > 0);
-                assert!(row_scales.len() >= self.rows.div_ceil(rows_per_scale));
-            }
-            Scales::Multiply { factors } => assert!(factors.len() >= n),
-        }
-        assert!(self.rescale.bias.is_none_or(|bias| bias.len() >= n));
+        self.rescale.check(self.rows, n);
         if n == 0 || self.rows == 0 {
             return;
         }
@@ -474,22 +522,32 @@ pub(super) mod x86 {
             let take = (rows - r).min(4);
             let mut block = 0;
             while block < b.blocks() {
-                let two = block + 1 < b.blocks();
-                // SAFETY: rows r..r+take and blocks block..block+(1|2) exist (loop bounds);
+                // Four blocks where there are: 16 sums in flight hide `vpdpbusd`'s latency,
+                // and each broadcast feeds four of them.
+                let width = match b.blocks() - block {
+                    4.. => 4,
+                    2..=3 => 2,
+                    _ => 1,
+                };
+                // SAFETY: rows r..r+take and blocks block..block+width exist (loop bounds);
                 // the activation bytes were checked by `check_sizes`.
                 unsafe {
-                    match (take, two) {
-                        (4, true) => vnni_tile::<4, 2>(a, r, stride, b, block, out),
-                        (4, false) => vnni_tile::<4, 1>(a, r, stride, b, block, out),
-                        (3, true) => vnni_tile::<3, 2>(a, r, stride, b, block, out),
-                        (3, false) => vnni_tile::<3, 1>(a, r, stride, b, block, out),
-                        (2, true) => vnni_tile::<2, 2>(a, r, stride, b, block, out),
-                        (2, false) => vnni_tile::<2, 1>(a, r, stride, b, block, out),
-                        (_, true) => vnni_tile::<1, 2>(a, r, stride, b, block, out),
-                        (_, false) => vnni_tile::<1, 1>(a, r, stride, b, block, out),
+                    match (take, width) {
+                        (4, 4) => vnni_tile::<4, 4>(a, r, stride, b, block, out),
+                        (4, 2) => vnni_tile::<4, 2>(a, r, stride, b, block, out),
+                        (4, _) => vnni_tile::<4, 1>(a, r, stride, b, block, out),
+                        (3, 4) => vnni_tile::<3, 4>(a, r, stride, b, block, out),
+                        (3, 2) => vnni_tile::<3, 2>(a, r, stride, b, block, out),
+                        (3, _) => vnni_tile::<3, 1>(a, r, stride, b, block, out),
+                        (2, 4) => vnni_tile::<2, 4>(a, r, stride, b, block, out),
+                        (2, 2) => vnni_tile::<2, 2>(a, r, stride, b, block, out),
+                        (2, _) => vnni_tile::<2, 1>(a, r, stride, b, block, out),
+                        (_, 4) => vnni_tile::<1, 4>(a, r, stride, b, block, out),
+                        (_, 2) => vnni_tile::<1, 2>(a, r, stride, b, block, out),
+                        (_, _) => vnni_tile::<1, 1>(a, r, stride, b, block, out),
                     }
                 }
-                block += if two { 2 } else { 1 };
+                block += width;
             }
             r += take;
         }
@@ -555,33 +613,38 @@ pub(super) mod x86 {
                             out,
                             rescale,
                             first_row: task_row,
-                        } => scale_store(exact, rescale, *task_row + row, start, mask, out, row * n + start),
+                        } => {
+                            let (row_scale, factors) = rescale.for_row(*task_row + row);
+                            scale_store(exact, rescale, row_scale, factors, start, mask, out, row * n + start)
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Scales one block's exact sums as `rescale` says for product row `row` (its row scale),
-    /// columns `start..` of the lanes in `mask`, and stores them at `out[at..]` as `f32` or
-    /// quantized again: the scalar pass's operations (`rescale_row_body`, `quantize_row_body`)
-    /// lane by lane, so the same bits. Shared by the product's and the convolution's tiles.
+    /// Scales one block's exact sums as `rescale` says for a row whose scale and factors
+    /// ([`super::Rescale::for_row`]) are `row_scale` and `factors`, columns `start..` of the
+    /// lanes in `mask`, and stores them at `out[at..]` as `f32` or quantized again: the scalar
+    /// pass's operations (`rescale_row_body`, `quantize_row_body`) lane by lane, so the same
+    /// bits. Shared by the product's and the convolution's tiles.
     ///
     /// # Safety
     /// The CPU has AVX-512F/BW; `out` holds the masked lanes from `at`; the scales, factors and
     /// bias hold the masked columns from `start`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[allow(clippy::too_many_arguments)] // One block's sums, their scaling and their place.
     pub(in super::super) unsafe fn scale_store(
         exact: __m512i,
         rescale: &super::Rescale,
-        row: usize,
+        row_scale: Option<f32>,
+        factors: &[f32],
         start: usize,
         mask: u16,
         out: &mut Output,
         at: usize,
     ) {
-        let (row_scale, factors) = rescale.for_row(row);
         // SAFETY: the caller keeps the masked lanes inside the slices (see above).
         unsafe {
             let factors = _mm512_maskz_loadu_ps(mask, factors[start..].as_ptr());

@@ -61,7 +61,9 @@ pub(crate) use conv_transpose::{conv_transpose, conv_transpose_backward, transpo
 pub(crate) use depthwise::{depthwise_conv, depthwise_conv_input_grad, depthwise_conv_kernel_grad};
 pub(crate) use direct_conv::{Direct, max_pool_folds_forward};
 pub(crate) use elementwise::*;
-pub(crate) use int8_conv::{INT8_IMAGE_SLACK, Int8Conv, Int8Rows, direct_window, pad_int8_images, widen_int8_kernel};
+pub(crate) use int8_conv::{
+    INT8_IMAGE_SLACK, Int8Conv, Int8Rows, direct_window, int8_reads_flipped, pad_int8_images, widen_int8_kernel,
+};
 pub(crate) use int8_depthwise::int8_depthwise_conv;
 pub use int8_matmul::PackedInt8;
 pub(crate) use int8_matmul::{

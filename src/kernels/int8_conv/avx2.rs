@@ -9,7 +9,7 @@
 //! each output's taps is scaled by [`Int8Conv::finish_row`], as on the scalar path.
 
 use super::super::int8_matmul::{Output, PackedInt8};
-use super::tile_rows::{Int8Conv, Layout, TileRows, quad_offsets};
+use super::tile_rows::{Int8Conv, Layout, TileRows};
 use std::arch::x86_64::*;
 
 /// Columns per packed block; bytes of one quad of a block.
@@ -19,7 +19,8 @@ const QUAD_BYTES: usize = 64;
 /// 4 (one output) for a pooling window of 4 taps.
 const TILE_ROWS: usize = 6;
 
-/// Output rows `first..first + count` on the AVX2 tiles; `unsigned`: no activation is negative.
+/// Output rows `first..first + count` on the AVX2 tiles, `offsets` the kernel's
+/// `quad_offsets`; `unsigned`: no activation is negative.
 ///
 /// # Safety
 /// The CPU has AVX2; `Int8Conv::check` passed; with `unsigned`, the source holds no negative byte.
@@ -27,13 +28,13 @@ const TILE_ROWS: usize = 6;
 pub(super) unsafe fn conv_rows(
     conv: &Int8Conv,
     layout: &Layout,
+    offsets: &[usize],
     first: usize,
     count: usize,
     unsigned: bool,
     out: &mut Output,
 ) {
     let b = conv.kernel;
-    let offsets = quad_offsets(conv);
     let stride = b.blocks() * BLOCK;
     let tile_rows = if layout.taps == 4 { 4 } else { TILE_ROWS };
     let mut best = vec![0i32; tile_rows / layout.taps * stride];
@@ -46,12 +47,12 @@ pub(super) unsafe fn conv_rows(
             // `best` holds the tile's outputs' whole blocks.
             unsafe {
                 match (unsigned, layout.taps) {
-                    (true, 1) => tile::<TILE_ROWS, 1, true>(&rows, &offsets, b, block, &mut best),
-                    (true, 2) => tile::<TILE_ROWS, 2, true>(&rows, &offsets, b, block, &mut best),
-                    (true, _) => tile::<4, 4, true>(&rows, &offsets, b, block, &mut best),
-                    (false, 1) => tile::<TILE_ROWS, 1, false>(&rows, &offsets, b, block, &mut best),
-                    (false, 2) => tile::<TILE_ROWS, 2, false>(&rows, &offsets, b, block, &mut best),
-                    (false, _) => tile::<4, 4, false>(&rows, &offsets, b, block, &mut best),
+                    (true, 1) => tile::<TILE_ROWS, 1, true>(&rows, offsets, b, block, &mut best),
+                    (true, 2) => tile::<TILE_ROWS, 2, true>(&rows, offsets, b, block, &mut best),
+                    (true, _) => tile::<4, 4, true>(&rows, offsets, b, block, &mut best),
+                    (false, 1) => tile::<TILE_ROWS, 1, false>(&rows, offsets, b, block, &mut best),
+                    (false, 2) => tile::<TILE_ROWS, 2, false>(&rows, offsets, b, block, &mut best),
+                    (false, _) => tile::<4, 4, false>(&rows, offsets, b, block, &mut best),
                 }
             }
         }

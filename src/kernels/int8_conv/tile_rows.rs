@@ -28,6 +28,12 @@ pub(crate) struct Int8Conv<'a> {
     /// A max pooling of the convolution's `(N, OH, OW, F)` output: its window has 1, 2 or 4
     /// taps, no padding and no dilation. Needs `rescale.relu`.
     pub pool: Option<&'a Window2d>,
+    /// Whether the source's bytes are stored with their sign bits flipped (`x + 128` as
+    /// unsigned bytes, the operand `vpdpbusd` takes, as [`pad_int8_images`] writes them for the
+    /// VNNI tiles): only with [`Int8Rows::Images`].
+    ///
+    /// [`pad_int8_images`]: super::pad_int8_images
+    pub flipped: bool,
     /// The packed `(KH·KW·C, F)` kernel.
     pub kernel: &'a PackedInt8,
     /// How the sums become the output; its rows are the output's rows (pooled ones with a
@@ -189,6 +195,12 @@ impl<'c> TileRows<'c> {
             }
             Int8Rows::Columns(_) => (self.image * g.positions() + oy * g.out_w + ox) * g.patch_len(),
         }
+    }
+
+    /// True when every output row of the task has been given out.
+    #[inline(always)]
+    pub(super) fn done(&self) -> bool {
+        self.next >= self.end
     }
 
     /// Fills `rows[..tile_rows]` with the product rows of the taps of the next
