@@ -43,12 +43,21 @@ fn keras_quantize(values: &[f32]) -> (Vec<f32>, f32) {
 }
 
 /// A quantized Dense gives exactly Keras's `_int8_call`: per-row input scales, per-unit kernel
-/// scales, the integer product divided by their product, then the bias.
+/// scales, the integer product divided by their product, then the bias (and a ReLU, fused into
+/// the same pass, for `activation="relu"`).
 #[test]
 fn int8_dense_computes_keras_formula_exactly() {
+    for activation in ["linear", "relu"] {
+        int8_dense_matches_keras(activation);
+    }
+}
+
+fn int8_dense_matches_keras(activation: &str) {
     let (inputs, units) = (37, 5);
     let mut model = Sequential::new();
-    model.add(Input::new(&[inputs])).add(Dense::new(units));
+    model
+        .add(Input::new(&[inputs]))
+        .add(Dense::new(units).activation(activation));
     model.compile("sgd", "mse", &[]).unwrap();
     let kernel: Vec<f32> = (0..inputs * units)
         .map(|i| ((i * 37 % 101) as f32 - 50.0) / 77.0)
@@ -79,8 +88,15 @@ fn int8_dense_computes_keras_formula_exactly() {
         let (xq, xs) = keras_quantize(&x.data()[r * inputs..(r + 1) * inputs]);
         for n in 0..units {
             let sum: i32 = (0..inputs).map(|k| xq[k] as i32 * kernel_q[k * units + n] as i32).sum();
-            let want = sum as f32 / (xs * kernel_scales[n]) + bias[n];
-            assert_eq!(got.data()[r * units + n].to_bits(), want.to_bits(), "row {r}, unit {n}");
+            let mut want = sum as f32 / (xs * kernel_scales[n]) + bias[n];
+            if activation == "relu" {
+                want = want.max(0.0);
+            }
+            assert_eq!(
+                got.data()[r * units + n].to_bits(),
+                want.to_bits(),
+                "{activation}: row {r}, unit {n}"
+            );
         }
     }
 }

@@ -80,6 +80,15 @@ impl Graph<'_> {
     /// and scaled back by `1 / (row scale · kernel scale)`; a calibrated kernel quantizes with
     /// its fixed input scale instead.
     pub fn int8_linear(&mut self, x: Var, kernel: ParamId, bias: Option<Var>) -> Result<Var> {
+        self.int8_linear_activated(x, kernel, bias, false)
+    }
+
+    /// [`Graph::int8_linear`] followed by a ReLU in the same pass over the output.
+    pub fn int8_linear_relu(&mut self, x: Var, kernel: ParamId, bias: Option<Var>) -> Result<Var> {
+        self.int8_linear_activated(x, kernel, bias, true)
+    }
+
+    fn int8_linear_activated(&mut self, x: Var, kernel: ParamId, bias: Option<Var>, relu: bool) -> Result<Var> {
         self.materialize_int8(x);
         let quantized = self.int8_kernel(kernel)?;
         let packed = quantized.packed()?;
@@ -119,7 +128,7 @@ impl Graph<'_> {
                         &scales,
                         rows_per_scale,
                         bias.map(|b| inputs.get(b).data()),
-                        false,
+                        relu,
                     ),
                 }
                 .run(out.data_mut());

@@ -369,7 +369,6 @@ fn gather(images: &[i8], g: &Window2d, r: usize, row: &mut [i8]) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::super::int8_matmul::x86::scale_store;
     use super::super::int8_matmul::{Output, PackedInt8};
     use super::tile_rows::{Int8Conv, Layout, TileRows};
     use std::arch::x86_64::*;
@@ -500,10 +499,13 @@ mod x86 {
 
     /// Scales the staged exact sums of outputs `first_output..first_output + outputs`, columns
     /// `columns` (within one staged part, whose first column is `exact`'s), into the task's
-    /// output (which starts at output row `task_first`).
+    /// output (which starts at output row `task_first`): `scale_store`'s operations, with each
+    /// run of outputs sharing a row scale (an image's) loading its per-block scales and bias
+    /// once.
     ///
     /// # Safety
-    /// As [`conv_rows`]; `exact` holds the outputs' rows of `MAX_STAGED_COLUMNS`.
+    /// As [`conv_rows`]; `exact` holds the outputs' rows of `MAX_STAGED_COLUMNS`; `columns`
+    /// lies within one part of at most `BLOCKS_STAGED` blocks.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn finish(
@@ -516,34 +518,95 @@ mod x86 {
     ) {
         let n = conv.kernel.width();
         let rescale = &conv.rescale;
-        // One row scale for the tile's outputs where they share it (one image's).
-        let shared = rescale.for_rows(first_output, outputs);
-        let part = columns.start;
-        for o in 0..outputs {
+        let (part, width) = (columns.start, columns.len());
+        let blocks = width.div_ceil(BLOCK);
+        assert!(blocks <= BLOCKS_STAGED && exact.len() >= outputs * MAX_STAGED_COLUMNS);
+        let mask_of = |c: usize| {
+            let count = BLOCK.min(width - c * BLOCK);
+            if count == BLOCK {
+                u16::MAX
+            } else {
+                ((1u32 << count) - 1) as u16
+            }
+        };
+        let (out_len, quantize) = match out {
+            Output::F32(out) => (out.len(), None),
+            Output::Int8(out, scale) => (out.len(), Some(*scale)),
+        };
+        assert!(outputs == 0 || (first_output + outputs - 1 - task_first) * n + columns.end <= out_len);
+        let mut o = 0;
+        while o < outputs {
             let row = first_output + o;
-            let (row_scale, factors) = shared.unwrap_or_else(|| rescale.for_row(row));
-            for start in columns.clone().step_by(BLOCK) {
-                let count = BLOCK.min(columns.end - start);
-                let mask = if count == BLOCK {
-                    u16::MAX
-                } else {
-                    ((1u32 << count) - 1) as u16
-                };
-                // SAFETY: `exact` holds the output's staged row; the task's output holds its
-                // rows' columns; the rescale's slices hold `n` columns (`check`, the caller).
+            let (row_scale, factors) = rescale.for_row(row);
+            let run_end = (rescale.group_end(row) - first_output).min(outputs);
+            // Each block's divisor (row scale · column scale) or factor, and bias.
+            let mut scales = [_mm512_setzero_ps(); BLOCKS_STAGED];
+            let mut biases = [_mm512_setzero_ps(); BLOCKS_STAGED];
+            assert!(factors.len() >= columns.end && rescale.bias.is_none_or(|b| b.len() >= columns.end));
+            for c in 0..blocks {
+                let at = part + c * BLOCK;
+                // SAFETY: the masked lanes lie within `columns`, inside `factors` and the bias.
                 unsafe {
-                    let sums = _mm512_loadu_si512(exact[o * MAX_STAGED_COLUMNS + start - part..].as_ptr() as *const _);
-                    scale_store(
-                        sums,
-                        rescale,
-                        row_scale,
-                        factors,
-                        start,
-                        mask,
-                        out,
-                        (row - task_first) * n + start,
-                    )
-                };
+                    let factors = _mm512_maskz_loadu_ps(mask_of(c), factors.as_ptr().add(at));
+                    scales[c] = match row_scale {
+                        Some(row_scale) => _mm512_mul_ps(_mm512_set1_ps(row_scale), factors),
+                        None => factors,
+                    };
+                    if let Some(bias) = rescale.bias {
+                        biases[c] = _mm512_maskz_loadu_ps(mask_of(c), bias.as_ptr().add(at));
+                    }
+                }
+            }
+            for o in o..run_end {
+                let at = (first_output + o - task_first) * n + part;
+                for c in 0..blocks {
+                    // SAFETY: `exact` holds whole staged rows; `at + c·16` plus the masked lanes
+                    // lies inside the output (asserted above).
+                    unsafe {
+                        let sums =
+                            _mm512_loadu_si512(exact.as_ptr().add(o * MAX_STAGED_COLUMNS + c * BLOCK) as *const _);
+                        let sums = _mm512_cvtepi32_ps(sums);
+                        let mut y = match row_scale {
+                            Some(_) => _mm512_div_ps(sums, scales[c]),
+                            None => _mm512_mul_ps(sums, scales[c]),
+                        };
+                        if rescale.bias.is_some() {
+                            y = _mm512_add_ps(y, biases[c]);
+                        }
+                        if rescale.relu {
+                            // `max(y, 0)` gives 0 for a NaN `y`, as `f32::max` does.
+                            y = _mm512_max_ps(y, _mm512_setzero_ps());
+                        }
+                        store(out, quantize, at + c * BLOCK, mask_of(c), y);
+                    }
+                }
+            }
+            o = run_end;
+        }
+    }
+
+    /// Stores the lanes `mask` of `y` at `out[at..]`, as `f32` or (with `quantize`, the
+    /// output's scale) quantized again as `scale_store` does.
+    ///
+    /// # Safety
+    /// The masked lanes from `at` lie inside `out`.
+    #[inline(always)]
+    unsafe fn store(out: &mut Output, quantize: Option<f32>, at: usize, mask: u16, y: __m512) {
+        // SAFETY: as the caller promises.
+        unsafe {
+            match (out, quantize) {
+                (Output::Int8(out, _), Some(scale)) => {
+                    // `quantize_row_body` lane by lane: clip to ±127 (a NaN stays NaN through
+                    // these operand orders), NaN to 0, round half to even.
+                    let t = _mm512_mul_ps(y, _mm512_set1_ps(scale));
+                    let t = _mm512_max_ps(_mm512_set1_ps(-127.0), t);
+                    let t = _mm512_min_ps(_mm512_set1_ps(127.0), t);
+                    let t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(t, t), t);
+                    let q = _mm512_cvtps_epi32(t);
+                    _mm512_mask_cvtepi32_storeu_epi8(out.as_mut_ptr().add(at), mask, q);
+                }
+                (Output::F32(out), _) => _mm512_mask_storeu_ps(out.as_mut_ptr().add(at), mask, y),
+                (Output::Int8(..), None) => unreachable!("an int8 output has its scale"),
             }
         }
     }

@@ -285,21 +285,18 @@ impl Rescale<'_> {
         assert!(self.bias.is_none_or(|bias| bias.len() >= n));
     }
 
-    /// [`Rescale::for_row`] of rows `first..first + count` when they all share it (one lookup
-    /// for a tile of a convolution's positions, whose images each have one scale); `None`
-    /// where they straddle two row scales.
+    /// The first row after `row` whose [`Rescale::for_row`] may differ from `row`'s: the end
+    /// of its group of rows.
     #[inline]
-    pub(super) fn for_rows(&self, first: usize, count: usize) -> Option<(Option<f32>, &[f32])> {
+    pub(super) fn group_end(&self, row: usize) -> usize {
         match self.scales {
-            Scales::Divide { rows_per_scale, .. }
-            | Scales::GroupFactors {
-                rows_per_group: rows_per_scale,
-                ..
-            } if count > 1 => {
-                let last = first + count - 1;
-                (first / rows_per_scale == last / rows_per_scale).then(|| self.for_row(first))
+            Scales::Divide {
+                rows_per_scale: rows, ..
             }
-            _ => Some(self.for_row(first)),
+            | Scales::GroupFactors {
+                rows_per_group: rows, ..
+            } => (row / rows + 1) * rows,
+            Scales::Multiply { .. } => usize::MAX,
         }
     }
 }

@@ -153,7 +153,13 @@ impl Layer for Dense {
             .kernel
             .ok_or_else(|| Error::Usage(format!("layer '{}' used before it was built", self.args.name)))?;
         let bias = self.bias.map(|b| graph.param(b));
-        // A quantized model multiplies in int8 (Keras's `_int8_call`).
+        // A quantized model multiplies in int8 (Keras's `_int8_call`), with a ReLU in the same
+        // pass.
+        if graph.params().quantized(kernel).is_some() && self.function == activations::Activation::Relu {
+            let y = graph.int8_linear_relu(x, kernel, bias)?;
+            graph.pass_mask(x, y);
+            return Ok(y);
+        }
         let y = if graph.params().quantized(kernel).is_some() {
             graph.int8_linear(x, kernel, bias)?
         } else {
