@@ -406,8 +406,8 @@ mod x86 {
 
     /// [`conv_rows`] with the sign bits of the source flipped in the tiles (`FLIP`) or
     /// flipped in memory already. Each tile leaves its outputs' exact sums (their taps'
-    /// largest) in `exact`, one row of whole blocks per output; [`finish`] then scales them,
-    /// outside the tiles, where one tile's outputs no longer wait on one another's divisions.
+    /// largest) in `exact`, one row of whole blocks per output; [`finish`] then scales runs of
+    /// them outside the tiles, its per-image factors loaded once per run, not per vector.
     ///
     /// # Safety
     /// As [`conv_rows`].
