@@ -192,9 +192,18 @@ fn training_evaluation_and_prediction_steps_do_not_allocate_after_warm_up() {
         // thread may have been preempted).
         let one = x.slice_rows(0, 1);
         model.predict(&one, 1).unwrap(); // the first sizes the buffers for one sample
-        let single = allocations_during(|| {
-            model.predict(&one, 1).unwrap();
-        });
+        // As above, a one-off growth that timing places in a measured call (seen once, in a
+        // fresh clone's CI run: 3 allocations) does not repeat; an allocation of the call's
+        // own shows in every attempt.
+        let mut single = [0, 0];
+        for _ in 0..ATTEMPTS {
+            single = allocations_during(|| {
+                model.predict(&one, 1).unwrap();
+            });
+            if single == [2, 0] {
+                break;
+            }
+        }
         assert_eq!(
             single,
             [2, 0],
