@@ -275,7 +275,7 @@ impl Graph<'_> {
                 let (rows_source, window) = match padded {
                     Some(p) if *p == g && whole_quads => (kernels::Int8Rows::Images(images), p),
                     Some(p) => {
-                        flipped = kernels::int8_reads_flipped();
+                        flipped = kernels::int8_reads_flipped(filters);
                         kernels::pad_int8_images(images, &g, p, second, flipped);
                         (kernels::Int8Rows::Images(second), p)
                     }

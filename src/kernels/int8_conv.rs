@@ -258,14 +258,19 @@ impl Int8Conv<'_> {
     }
 }
 
-/// Whether this thread's int8 path reads images flipped in memory ([`Int8Conv::flipped`]): the
-/// VNNI tiles do, sparing a flip of every quad they broadcast; the other paths read them
-/// signed.
-pub(crate) fn int8_reads_flipped() -> bool {
+/// Whether this thread's int8 path reads the images of a convolution with `filters` filters
+/// flipped in memory ([`Int8Conv::flipped`]): the VNNI tiles of fewer than 4 blocks (48
+/// filters or fewer, a first layer's: few products per broadcast) do, sparing a flip of every
+/// quad they broadcast; the wider tiles (compiled once, not twice) and the other paths read
+/// them signed.
+pub(crate) fn int8_reads_flipped(filters: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return Int8Path::best() == Int8Path::Vnni && std::env::var_os("ZZ_NOFLIP").is_none();
+    return Int8Path::best() == Int8Path::Vnni && !x86::wide_tiles(filters.div_ceil(16));
     #[cfg(not(target_arch = "x86_64"))]
-    false
+    {
+        let _ = filters;
+        false
+    }
 }
 
 /// The window `g` as the tiles read it in place: the zero border of a "same" window made part
@@ -380,6 +385,12 @@ mod x86 {
     /// takes the maximum first and corrects once.
     const WRAP_FREE_DEPTH: usize = 1 << 16;
 
+    /// Whether a kernel of `blocks` blocks runs the wide tiles (4 rows × 4 blocks) rather than
+    /// the narrow ones (8 rows × 2 blocks).
+    pub(super) fn wide_tiles(blocks: usize) -> bool {
+        blocks >= 4
+    }
+
     /// Output rows `first..first + count` on the VNNI tiles, `offsets` the kernel's
     /// `quad_offsets`.
     ///
@@ -422,7 +433,9 @@ mod x86 {
         out: &mut Output,
     ) {
         let b = conv.kernel;
-        let wide = b.blocks() >= 4;
+        let wide = wide_tiles(b.blocks());
+        // Flipped sources only for the narrow tiles (`int8_reads_flipped`).
+        assert!(FLIP || !wide, "a wide kernel's images flipped");
         let rows_per_tile = if wide { 4 } else { 8 };
         // A kernel of at most `BLOCKS_STAGED` blocks stages the sums of several tiles before
         // they are scaled; a wider one scales each tile's, a part of its columns at a time.
@@ -449,7 +462,7 @@ mod x86 {
                 // SAFETY: as for the whole function; `block + C ≤ blocks`; `sums` holds the
                 // tile's outputs' rows of `MAX_STAGED_COLUMNS`.
                 unsafe {
-                    match (wide, left, layout.taps) {
+                    match (wide && FLIP, left, layout.taps) {
                         (true, 4.., 1) => tile.run::<4, 4, 1, FLIP>(block, sums),
                         (true, 4.., 2) => tile.run::<4, 4, 2, FLIP>(block, sums),
                         (true, 4.., _) => tile.run::<4, 4, 4, FLIP>(block, sums),

@@ -521,9 +521,11 @@ pub(super) mod x86 {
             while block < b.blocks() {
                 // Four blocks where there are: 16 sums in flight hide `vpdpbusd`'s latency,
                 // and each broadcast feeds four of them.
-                let width = match b.blocks() - block {
-                    4.. => 4,
-                    2..=3 => 2,
+                // (The last rows, fewer than 4, take two blocks at a time: fewer tiles to
+                // compile.)
+                let width = match (b.blocks() - block, take) {
+                    (4.., 4) => 4,
+                    (2.., _) => 2,
                     _ => 1,
                 };
                 // SAFETY: rows r..r+take and blocks block..block+width exist (loop bounds);
@@ -533,13 +535,10 @@ pub(super) mod x86 {
                         (4, 4) => vnni_tile::<4, 4>(a, r, stride, b, block, out),
                         (4, 2) => vnni_tile::<4, 2>(a, r, stride, b, block, out),
                         (4, _) => vnni_tile::<4, 1>(a, r, stride, b, block, out),
-                        (3, 4) => vnni_tile::<3, 4>(a, r, stride, b, block, out),
                         (3, 2) => vnni_tile::<3, 2>(a, r, stride, b, block, out),
                         (3, _) => vnni_tile::<3, 1>(a, r, stride, b, block, out),
-                        (2, 4) => vnni_tile::<2, 4>(a, r, stride, b, block, out),
                         (2, 2) => vnni_tile::<2, 2>(a, r, stride, b, block, out),
                         (2, _) => vnni_tile::<2, 1>(a, r, stride, b, block, out),
-                        (_, 4) => vnni_tile::<1, 4>(a, r, stride, b, block, out),
                         (_, 2) => vnni_tile::<1, 2>(a, r, stride, b, block, out),
                         (_, _) => vnni_tile::<1, 1>(a, r, stride, b, block, out),
                     }
