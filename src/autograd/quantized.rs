@@ -111,28 +111,18 @@ impl Graph<'_> {
         Ok(self.push(Op::Int8 { x, bias }, &shape, |inputs, out, _| {
             let packed = quantized.packed().expect("checked above");
             let (scaling, factors) = quantized.input_scaling();
-            let mut scales = vec![0.0f32; if scaling == RowScaling::PerRow { rows } else { 1 }];
-            let rows_per_scale = if scaling == RowScaling::PerRow { 1 } else { rows.max(1) };
-            // A reused buffer: the bytes past the last row, read against the kernel's zero
-            // rows, may hold anything.
-            kernels::with_int8_scratch(packed.activations_len(rows, depth), 0, |a, _| {
-                kernels::quantize_rows(inputs.get(x).data(), rows, depth, depth, scaling, a, &mut scales);
-                Int8Linear {
-                    a,
-                    rows,
-                    stride: depth,
-                    kernel: packed,
-                    rescale: rescale(
-                        quantized,
-                        factors,
-                        &scales,
-                        rows_per_scale,
-                        bias.map(|b| inputs.get(b).data()),
-                        relu,
-                    ),
-                }
-                .run(out.data_mut());
-            });
+            let mut row_scales = vec![0.0f32; rows];
+            Int8Linear {
+                x: inputs.get(x).data(),
+                rows,
+                scaling,
+                kernel: packed,
+                column_scales: quantized.scales(),
+                factors,
+                bias: bias.map(|b| inputs.get(b).data()),
+                relu,
+            }
+            .run(&mut row_scales, out.data_mut());
         }))
     }
 

@@ -174,7 +174,7 @@ pub(super) fn vnni_detected() -> bool {
 }
 
 /// `out (rows, N) = a · b` in exact `i32` on a chosen path, `a`'s rows `stride` bytes apart
-/// (`stride ≥ K`): the products of [`Int8Linear`] without the scaling, for the tests. Parallel
+/// (`stride ≥ K`): the products of [`Int8Linear`] without the quantizing and scaling, for the tests. Parallel
 /// over blocks of rows; the sums are exact, so the thread count changes nothing.
 #[cfg(test)]
 pub(crate) fn int8_matmul_on(path: Int8Path, a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [i32]) {
@@ -301,88 +301,164 @@ impl Rescale<'_> {
     }
 }
 
-/// The quantized linear map of `rows` rows: `out = rescale(a · b)`, [`Rescale`] saying how.
+/// The quantized linear map of `rows` rows of `f32`: Keras's int8 `Dense` (quantize each row or
+/// the batch, multiply in exact integers, scale back). Each task quantizes its own rows with
+/// [`quantize_rows`]'s operations (into its thread's scratch) right before multiplying them, so
+/// the quantizing is split over the threads as the product is, in the same parallel region;
+/// every split gives the same bits.
 pub(crate) struct Int8Linear<'a> {
-    /// The activations, `rows` rows `stride` bytes apart.
-    pub a: &'a [i8],
-    /// Rows of `a`.
+    /// `rows` rows of the kernel's depth.
+    pub x: &'a [f32],
+    /// Rows of `x`.
     pub rows: usize,
-    /// Bytes between rows of `a`.
-    pub stride: usize,
+    /// How the rows are quantized.
+    pub scaling: RowScaling,
     /// The packed kernel.
     pub kernel: &'a PackedInt8,
-    /// How the sums become the output.
-    pub rescale: Rescale<'a>,
+    /// Keras's division by `row scale · column scale` (these are the column scales), or, with
+    /// `factors`, a multiplication by one factor per column (a calibrated layer).
+    pub column_scales: &'a [f32],
+    /// The calibrated factors, if any.
+    pub factors: Option<&'a [f32]>,
+    /// Added after scaling, one per column.
+    pub bias: Option<&'a [f32]>,
+    /// `max(·, 0)` on the result.
+    pub relu: bool,
 }
 
 impl Int8Linear<'_> {
-    /// Writes the `(rows, N)` result into `out`. Panics on inconsistent sizes (a caller bug).
-    pub(crate) fn run(&self, out: &mut [f32]) {
-        self.run_on(Int8Path::best(), Output::F32(out));
+    /// Writes the `(rows, N)` result into `out`; `row_scales` (one per row) gets each row's
+    /// activation scale. Panics on inconsistent sizes (a caller bug).
+    pub(crate) fn run(&self, row_scales: &mut [f32], out: &mut [f32]) {
+        self.run_on(Int8Path::best(), row_scales, out)
     }
 
-    /// [`Int8Linear::run`] on a chosen path, into `f32` or quantized again (the output of a
-    /// calibrated layer feeding the next int8 one).
-    fn run_on(&self, path: Int8Path, out: Output) {
-        let b = self.kernel;
-        let (n, stride) = (b.width, self.stride);
-        check_sizes(self.a, self.rows, stride, b, out.len());
-        self.rescale.check(self.rows, n);
-        if n == 0 || self.rows == 0 {
+    fn run_on(&self, path: Int8Path, row_scales: &mut [f32], out: &mut [f32]) {
+        let (b, rows) = (self.kernel, self.rows);
+        let (depth, n) = (b.depth, b.width);
+        assert!(self.x.len() >= rows * depth, "int8 linear input too short");
+        assert!(
+            row_scales.len() >= rows && out.len() >= rows * n,
+            "int8 linear output too short"
+        );
+        assert!(self.column_scales.len() >= n && self.factors.is_none_or(|f| f.len() >= n));
+        if n == 0 || rows == 0 {
             return;
         }
-        let small = self.rows * b.depth * n < PARALLEL_MIN;
-        let per_task = if small { self.rows } else { rows_per_task(self.rows) };
-        #[cfg(target_arch = "x86_64")]
-        let unsigned = path == Int8Path::Avx2 && no_negative(&self.a[..b.activations_len(self.rows, stride)]);
-        #[cfg(not(target_arch = "x86_64"))]
-        let unsigned = false;
-        let task = |task: usize, mut out: Output, scratch: &mut (Vec<i32>, Vec<f32>)| {
-            let first = task * per_task;
-            let count = out.len() / n;
-            let a = &self.a[first * stride..];
-            if path.scales_in_tile() {
-                let sink = Sink::Scaled {
-                    out,
-                    rescale: &self.rescale,
-                    first_row: first,
-                };
-                return product_rows(path, a, count, stride, b, unsigned, sink);
-            }
-            let (sums, row) = scratch;
-            // Every element is overwritten by the product below.
-            sums.resize(count * n, 0);
-            row.resize(n, 0.0);
-            product_rows(path, a, count, stride, b, unsigned, Sink::Sums(sums));
-            for (r, sums) in sums.chunks_exact(n).enumerate() {
-                let (row_scale, factors) = self.rescale.for_row(first + r);
-                let (bias, relu) = (self.rescale.bias, self.rescale.relu);
-                match &mut out {
-                    Output::F32(out) => rescale_row(sums, row_scale, &factors[..n], bias, relu, &mut out[r * n..][..n]),
-                    Output::Int8(out, scale) => {
-                        rescale_row(sums, row_scale, &factors[..n], bias, relu, row);
-                        quantize_row(row, *scale, &mut out[r * n..][..n]);
-                    }
-                }
-            }
+        // A scale for the whole batch is measured before the tasks start.
+        let fixed = match self.scaling {
+            RowScaling::PerRow => None,
+            RowScaling::PerTensor => Some(scale_of(abs_max(&self.x[..rows * depth]))),
+            RowScaling::Fixed(scale) => Some(scale),
         };
-        let rows = self.rows * n;
+        let small = rows * depth * n < PARALLEL_MIN;
+        let per_task = if small { rows } else { rows_per_task(rows) };
+        let task = |task: usize, out: &mut [f32], scales: &mut [f32], scratch: &mut TaskScratch| {
+            let (first, count) = (task * per_task, scales.len());
+            let x = &self.x[first * depth..][..count * depth];
+            // A reused buffer: the bytes past the last row, read against the kernel's zero
+            // rows, may hold anything.
+            with_int8_scratch(b.activations_len(count, depth), 0, |a, _| {
+                for ((x, a), scale) in x.chunks(depth).zip(a.chunks_mut(depth)).zip(scales.iter_mut()) {
+                    *scale = fixed.unwrap_or_else(|| scale_of(abs_max(x)));
+                    quantize_row(x, *scale, a);
+                }
+                let rescale = Rescale {
+                    scales: match self.factors {
+                        Some(factors) => Scales::Multiply { factors },
+                        None => Scales::Divide {
+                            row_scales: scales,
+                            rows_per_scale: 1,
+                            column_scales: self.column_scales,
+                        },
+                    },
+                    bias: self.bias,
+                    relu: self.relu,
+                };
+                #[cfg(target_arch = "x86_64")]
+                let unsigned = path == Int8Path::Avx2 && no_negative(a);
+                #[cfg(not(target_arch = "x86_64"))]
+                let unsigned = false;
+                let rows = TaskRows {
+                    a,
+                    count,
+                    stride: depth,
+                    unsigned,
+                };
+                task_product(path, rows, b, &rescale, 0, Output::F32(out), scratch);
+            });
+        };
         if small {
             // Too little to pay for handing out tasks.
-            return task(0, out.prefix(rows), &mut Default::default());
+            return task(
+                0,
+                &mut out[..rows * n],
+                &mut row_scales[..rows],
+                &mut TaskScratch::default(),
+            );
         }
-        let init = || (Vec::new(), Vec::new());
-        match out {
-            Output::F32(out) => out[..rows]
-                .par_chunks_mut(per_task * n)
-                .enumerate()
-                .for_each_init(init, |scratch, (index, out)| task(index, Output::F32(out), scratch)),
-            Output::Int8(out, scale) => out[..rows]
-                .par_chunks_mut(per_task * n)
-                .enumerate()
-                .for_each_init(init, |scratch, (index, out)| {
-                    task(index, Output::Int8(out, scale), scratch)
-                }),
+        out[..rows * n]
+            .par_chunks_mut(per_task * n)
+            .zip(row_scales[..rows].par_chunks_mut(per_task))
+            .enumerate()
+            .for_each_init(TaskScratch::default, |scratch, (index, (out, scales))| {
+                task(index, out, scales, scratch)
+            });
+    }
+}
+
+/// The `i32` sums and `f32` row the paths that scale in a second pass reuse within a task.
+type TaskScratch = (Vec<i32>, Vec<f32>);
+
+/// One task's activations: `count` rows `stride` bytes apart; `unsigned` as
+/// [`product_rows`] takes it.
+struct TaskRows<'a> {
+    a: &'a [i8],
+    count: usize,
+    stride: usize,
+    unsigned: bool,
+}
+
+/// One task's rows of a product, scaled by `rescale` (whose row `first` is the task's first)
+/// into `out` (the task's rows): in the VNNI tiles, or as sums scaled in a second pass.
+fn task_product(
+    path: Int8Path,
+    rows: TaskRows,
+    b: &PackedInt8,
+    rescale: &Rescale,
+    first: usize,
+    mut out: Output,
+    (sums, row): &mut TaskScratch,
+) {
+    let TaskRows {
+        a,
+        count,
+        stride,
+        unsigned,
+    } = rows;
+    check_sizes(a, count, stride, b, out.len());
+    if path.scales_in_tile() {
+        let sink = Sink::Scaled {
+            out,
+            rescale,
+            first_row: first,
+        };
+        return product_rows(path, a, count, stride, b, unsigned, sink);
+    }
+    let n = b.width;
+    // Every element is overwritten by the product below.
+    sums.resize(count * n, 0);
+    row.resize(n, 0.0);
+    product_rows(path, a, count, stride, b, unsigned, Sink::Sums(sums));
+    for (r, sums) in sums.chunks_exact(n).enumerate() {
+        let (row_scale, factors) = rescale.for_row(first + r);
+        let (bias, relu) = (rescale.bias, rescale.relu);
+        match &mut out {
+            Output::F32(out) => rescale_row(sums, row_scale, &factors[..n], bias, relu, &mut out[r * n..][..n]),
+            Output::Int8(out, scale) => {
+                rescale_row(sums, row_scale, &factors[..n], bias, relu, row);
+                quantize_row(row, *scale, &mut out[r * n..][..n]);
+            }
         }
     }
 }
@@ -599,7 +675,7 @@ pub(super) mod x86 {
                 let row = first_row + r;
                 // SAFETY: row `row` of the task's output holds columns `start..start + count`
                 // (`check_sizes`), and the masks touch only those; the scales, factors and bias
-                // hold `n` values (`Int8Linear::run_on`).
+                // hold `n` values (checked by the callers).
                 unsafe {
                     match out {
                         Sink::Sums(out) => {
@@ -1095,10 +1171,11 @@ mod tests {
         assert_eq!(abs_max(&[]), 0.0);
     }
 
-    /// The scaled `f32` output is the same bits on every path (the VNNI tiles scale in the
+    /// The scaled `f32` output is the plain loops' bits (quantizing the whole input, the
+    /// reference product, `rescale_row` per row) on every path (the VNNI tiles scale in the
     /// tile, the others in a second pass) and at every SIMD level `STRATA_SIMD` can force
-    /// (quantizing included), for both ways of scaling, with a bias and a ReLU, on 1 and 2
-    /// threads.
+    /// (quantizing included, in tasks of 16, 16 and 5 rows), for the three ways of scaling,
+    /// with a bias and a ReLU, on 1 and 2 threads.
     #[test]
     fn every_path_and_level_gives_the_same_scaled_bits() {
         use crate::kernels::SimdLevel;
@@ -1111,44 +1188,42 @@ mod tests {
         let column_scales: Vec<f32> = (0..width).map(|n| 30.0 + n as f32 * 0.5).collect();
         let bias: Vec<f32> = (0..width).map(|n| n as f32 * 0.01 - 0.2).collect();
         let run = |scaling: RowScaling, path: Option<Int8Path>| -> Vec<u32> {
-            let mut a = vec![0i8; packed.activations_len(rows, depth)];
-            let mut scales = vec![0.0f32; rows];
-            quantize_rows(&x, rows, depth, depth, scaling, &mut a, &mut scales);
-            let scales = match scaling {
-                RowScaling::Fixed(_) => Scales::Multiply {
-                    factors: &column_scales,
-                },
-                RowScaling::PerRow => Scales::Divide {
-                    row_scales: &scales,
-                    rows_per_scale: 1,
-                    column_scales: &column_scales,
-                },
-                RowScaling::PerTensor => Scales::Divide {
-                    row_scales: &scales,
-                    rows_per_scale: rows,
-                    column_scales: &column_scales,
-                },
-            };
             let linear = Int8Linear {
-                a: &a,
+                x: &x,
                 rows,
-                stride: depth,
+                scaling,
                 kernel: &packed,
-                rescale: Rescale {
-                    scales,
-                    bias: Some(&bias),
-                    relu: true,
-                },
+                column_scales: &column_scales,
+                factors: matches!(scaling, RowScaling::Fixed(_)).then_some(column_scales.as_slice()),
+                bias: Some(&bias),
+                relu: true,
             };
-            let mut out = vec![0.0f32; rows * width];
+            let (mut out, mut row_scales) = (vec![0.0f32; rows * width], vec![0.0f32; rows]);
             match path {
-                Some(path) => linear.run_on(path, Output::F32(&mut out)),
-                None => linear.run(&mut out),
+                Some(path) => linear.run_on(path, &mut row_scales, &mut out),
+                None => linear.run(&mut row_scales, &mut out),
+            }
+            out.iter().map(|v| v.to_bits()).collect()
+        };
+        // The plain loops: quantized all at once, multiplied, scaled row by row.
+        let plain = |scaling: RowScaling| -> Vec<u32> {
+            let (mut a, mut scales) = (vec![0i8; rows * depth], vec![0.0f32; rows]);
+            quantize_rows(&x, rows, depth, depth, scaling, &mut a, &mut scales);
+            let sums = reference(&a, rows, depth, &b, depth, width);
+            let mut out = vec![0.0f32; rows * width];
+            for r in 0..rows {
+                let row_scale = match scaling {
+                    RowScaling::PerRow => Some(scales[r]),
+                    RowScaling::PerTensor => Some(scales[0]),
+                    RowScaling::Fixed(_) => None,
+                };
+                let row = &mut out[r * width..][..width];
+                rescale_row_body(&sums[r * width..], row_scale, &column_scales, Some(&bias), true, row);
             }
             out.iter().map(|v| v.to_bits()).collect()
         };
         for scaling in [RowScaling::PerRow, RowScaling::PerTensor, RowScaling::Fixed(0.02)] {
-            let want = run(scaling, Some(Int8Path::Scalar));
+            let want = plain(scaling);
             for path in Int8Path::available() {
                 assert_eq!(run(scaling, Some(path)), want, "{path:?}, {scaling:?}");
             }

@@ -89,6 +89,7 @@ pub(crate) use recurrent::{BackwardState, ForwardState, Squashes, StepInputs, st
 pub(crate) use reduce::*;
 pub(crate) use resize::{upsample_bilinear, upsample_bilinear_backward};
 pub use simd::{SimdLevel, bf16_dot, limit_simd_on_this_thread, simd_level};
+pub(crate) use softmax::softmax_rows;
 pub(crate) use spatial::{frame, place, upsample_nearest, upsample_nearest_backward};
 pub use squash::Squash;
 pub(crate) use threads::{enter_pool, keep_others_awake, row_band};

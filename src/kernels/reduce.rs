@@ -1,4 +1,4 @@
-//! Reductions: sums, argmax, softmax and log-sum-exp over rows.
+//! Reductions: sums, argmax and log-sum-exp over rows (the softmax is in `softmax.rs`).
 
 /// Index of the largest value (the first one on ties; 0 for an empty slice).
 pub(crate) fn argmax(values: &[f32]) -> usize {
@@ -63,20 +63,6 @@ pub(crate) fn accumulate_columns(acc: &mut [f32], rows: usize, add_row: impl Fn(
     });
 }
 
-/// Softmax of each row of length `cols`, through the row maximum so large logits never overflow.
-pub(crate) fn softmax_rows(out: &mut [f32], x: &[f32], cols: usize) {
-    for (o, x) in out.chunks_mut(cols).zip(x.chunks(cols)) {
-        let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut total = 0.0;
-        for (o, &v) in o.iter_mut().zip(x) {
-            *o = (v - max).exp();
-            total += *o;
-        }
-        let inv = 1.0 / total;
-        o.iter_mut().for_each(|v| *v *= inv);
-    }
-}
-
 /// Log-softmax of each row: `x - max - log Σ exp(x - max)`.
 pub(crate) fn log_softmax_rows(out: &mut [f32], x: &[f32], cols: usize) {
     for (o, x) in out.chunks_mut(cols).zip(x.chunks(cols)) {
@@ -89,6 +75,7 @@ pub(crate) fn log_softmax_rows(out: &mut [f32], x: &[f32], cols: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::softmax_rows;
 
     #[test]
     fn softmax_of_huge_logits_is_finite_and_normalized() {

@@ -12,7 +12,7 @@
 //! AVX2 ones, then added in a fixed tree. The AVX-512 and AVX2 paths therefore give the same
 //! bits, as the project's kernels must.
 
-use super::simd::{Scalar, Simd};
+use super::simd::{Scalar, Simd, dispatch_simd};
 
 /// The lanes a row sum is split into, on every path.
 pub(crate) const SUM_LANES: usize = 16;
@@ -286,6 +286,69 @@ pub(crate) fn softmax_row<S: Pow2>(s: S, row: &mut [f32], valid: usize, probs: &
     }
 }
 
+dispatch_simd!(softmax_rows_on<> => softmax_rows_body(out: &mut [f32], x: &[f32], cols: usize));
+
+/// Softmax of each row of `cols` values of `x` into `out` (a model's last layer): through the
+/// row's maximum, so large logits never overflow, with this module's `exp` and sixteen running
+/// sums, so every vector width gives the same bits. A NaN makes its whole row NaN.
+pub(crate) fn softmax_rows(out: &mut [f32], x: &[f32], cols: usize) {
+    softmax_rows_on(out, x, cols)
+}
+
+#[inline(always)]
+fn softmax_rows_body<S: Pow2>(s: S, out: &mut [f32], x: &[f32], cols: usize) {
+    if cols == 0 {
+        return;
+    }
+    // (No closures here: they would not inherit the caller's target features.)
+    for (probs, row) in out.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
+        // As `softmax_row`: the new value first, so a NaN never enters the maximum.
+        let mut high = s.splat(f32::NEG_INFINITY);
+        let mut ordered = s.equal(high, high);
+        for at in (0..cols).step_by(S::LANES) {
+            let v = row_values(s, row, at);
+            high = s.max(v, high);
+            ordered = s.and(ordered, s.equal(v, v));
+        }
+        let mut lanes = [0.0f32; SUM_LANES];
+        s.store(&mut lanes, ordered);
+        if lanes[..S::LANES].iter().any(|lane| lane.to_bits() == 0) {
+            probs.fill(f32::NAN);
+            continue;
+        }
+        let max = s.splat(s.max_lane(high));
+        let mut parts = [s.splat(0.0); 2];
+        for start in (0..cols).step_by(SUM_LANES) {
+            for (u, part) in parts.iter_mut().enumerate().take(SUM_LANES / S::LANES) {
+                let at = start + u * S::LANES;
+                if at < cols {
+                    let e = exp(s, s.sub(row_values(s, row, at), max));
+                    s.store_partial(&mut probs[at..], (cols - at).min(S::LANES), e);
+                    *part = s.add(*part, e);
+                }
+            }
+        }
+        let inv = s.splat(1.0 / s.sum_lanes(parts));
+        for at in (0..cols).step_by(S::LANES) {
+            let width = (cols - at).min(S::LANES);
+            let p = s.mul(s.load_partial(&probs[at..], width), inv);
+            s.store_partial(&mut probs[at..], width, p);
+        }
+    }
+}
+
+/// `row`'s values from `at`, −∞ (whose `exp` is 0) in the lanes past its end.
+#[inline(always)]
+fn row_values<S: Simd>(s: S, row: &[f32], at: usize) -> S::V {
+    let width = (row.len() - at).min(S::LANES);
+    let v = s.load_partial(&row[at..], width);
+    if width == S::LANES {
+        return v;
+    }
+    let inside = s.greater(s.splat(width as f32), s.load(&LANE_NUMBERS));
+    s.select(inside, v, s.splat(f32::NEG_INFINITY))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +404,53 @@ mod tests {
                         "AVX-512 and AVX2, length {len}"
                     );
                 }
+            }
+        }
+    }
+
+    /// `softmax_rows` is within a few ulps of the f64 softmax for rows shorter and longer than
+    /// a vector, gives 0 for a −∞ logit and no overflow for huge ones, makes a row with a NaN
+    /// NaN, and gives the same bits at the AVX2 and AVX-512 levels.
+    #[test]
+    fn softmax_rows_match_f64_and_agree_across_levels() {
+        use crate::kernels::simd::{SimdLevel, limit_simd_on_this_thread};
+        for cols in [1, 3, 8, 10, 16, 17, 40, 1000] {
+            let rows = 3;
+            let mut x: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i * 7919) % 1013) as f32 / 40.0 - 12.0)
+                .collect();
+            if cols > 1 {
+                x[cols - 1] = f32::NEG_INFINITY;
+            }
+            x[cols] = 1e30;
+            x[2 * cols + cols / 2] = f32::NAN;
+            let mut out = vec![0.0; rows * cols];
+            softmax_rows(&mut out, &x, cols);
+            for (r, (probs, row)) in out.chunks(cols).zip(x.chunks(cols)).enumerate() {
+                if r == 2 {
+                    assert!(probs.iter().all(|p| p.is_nan()), "{cols} columns: a NaN row");
+                    continue;
+                }
+                let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+                let total: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+                for (&p, &v) in probs.iter().zip(row) {
+                    let want = (v as f64 - max).exp() / total;
+                    // (`v - max` rounds in f32: a relative error of an ulp of the difference.)
+                    assert!(
+                        (p as f64 - want).abs() <= 2e-6 * want + 1e-30,
+                        "{cols} columns: {p} for {want}"
+                    );
+                }
+            }
+            assert_eq!(out[cols - 1], if cols > 1 { 0.0 } else { 1.0 });
+            assert_eq!(out[cols], 1.0);
+            if SimdLevel::detected() == SimdLevel::Avx512 {
+                let mut narrow = vec![0.0; rows * cols];
+                limit_simd_on_this_thread(Some(SimdLevel::Avx2));
+                softmax_rows(&mut narrow, &x, cols);
+                limit_simd_on_this_thread(None);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&narrow), bits(&out), "{cols} columns: AVX2 and AVX-512");
             }
         }
     }
