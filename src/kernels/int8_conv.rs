@@ -34,6 +34,8 @@ use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod lanes;
 mod tile_rows;
 
 use tile_rows::Layout;
@@ -192,6 +194,10 @@ impl Int8Conv<'_> {
     ) {
         #[cfg(target_arch = "x86_64")]
         if path == Int8Path::Vnni {
+            if lanes::fits(self, layout) {
+                // SAFETY: as below; `fits` checked the CPU has VBMI too.
+                return unsafe { lanes::conv_rows(self, layout, first, count, &mut out) };
+            }
             // SAFETY: `Int8Path::best` (or a test) chose VNNI where the CPU has it; `check`
             // checked the sizes the tiles read and write.
             return unsafe { x86::conv_rows(self, layout, offsets, first, count, &mut out) };
@@ -383,7 +389,7 @@ mod x86 {
     /// The deepest kernel whose biased sums `Σ (x + 128) · w` cannot wrap (`255 · 127 · K <
     /// 2³¹`): their largest is then the largest exact sum plus the same correction, so a pooling
     /// takes the maximum first and corrects once.
-    const WRAP_FREE_DEPTH: usize = 1 << 16;
+    pub(super) const WRAP_FREE_DEPTH: usize = 1 << 16;
 
     /// Whether a kernel of `blocks` blocks runs the wide tiles (4 rows × 4 blocks) rather than
     /// the narrow ones (8 rows × 2 blocks).
@@ -824,7 +830,10 @@ mod tests {
 
     /// Images of channels not in whole quads read in place as window rows of whole quads, with
     /// the kernel widened to match (1, 2, 3 and 6 channels, "same" padding, strides, a dilated
-    /// height, a folded pooling), give the bits of im2col rows of the originals on every path.
+    /// height, a folded pooling; images narrower and wider than the 16 positions of the
+    /// position-lane tiles, filters in and not in whole groups of 4 and 16; calibrated and
+    /// per-image factors, a bias, a ReLU; `f32` and int8 output; 1 and 2 threads), give the
+    /// bits of im2col rows of the originals on every path.
     #[test]
     fn window_row_quads_match_im2col_rows() {
         let cases = [
@@ -834,10 +843,13 @@ mod tests {
             (1, (5, 5), (2, 1), (1, 1), false),
             (2, (2, 2), (1, 1), (2, 1), true),
             (3, (3, 3), (2, 2), (1, 1), false),
+            (3, (3, 3), (1, 1), (1, 1), true),
             (6, (3, 2), (1, 2), (1, 1), false),
         ];
-        for (channels, size, strides, dilation, pooled) in cases {
-            let (batch, h, w, f) = (3, 9, 7, 24);
+        let sizes = [(3, 9, 7, 24), (2, 8, 37, 37)];
+        for ((channels, size, strides, dilation, pooled), (batch, h, w, f)) in
+            cases.into_iter().flat_map(|case| sizes.map(|size| (case, size)))
+        {
             let out = |size: usize, stride: usize| size.div_ceil(stride);
             let (out_h, out_w) = (out(h, strides.0), out(w, strides.1));
             let pad = |size: usize, out: usize, stride: usize, window: usize| {
@@ -868,35 +880,69 @@ mod tests {
             let wide_kernel = widen_int8_kernel(&kernel, size.0, f);
             let wide_packed = PackedInt8::pack(&wide_kernel, wide_kernel.len() / f, f);
             let factors: Vec<f32> = (0..f).map(|n| 0.01 + n as f32 * 1e-4).collect();
-            let rescale = Rescale {
-                scales: Scales::Multiply { factors: &factors },
-                bias: None,
-                relu: pooled,
-            };
-            let out_len = batch * p.as_ref().map_or(g.positions(), Window2d::positions) * f;
+            let group_factors: Vec<f32> = (0..batch * f).map(|i| 2e-3 + (i % 29) as f32 * 1e-4).collect();
+            let bias: Vec<f32> = (0..f).map(|n| n as f32 * 0.5 - 6.0).collect();
+            let out_positions = p.as_ref().map_or(g.positions(), Window2d::positions);
+            let out_len = batch * out_positions * f;
+            let rescales = [
+                Rescale {
+                    scales: Scales::Multiply { factors: &factors },
+                    bias: None,
+                    relu: pooled,
+                },
+                Rescale {
+                    scales: Scales::GroupFactors {
+                        factors: &group_factors,
+                        rows_per_group: out_positions,
+                        width: f,
+                    },
+                    bias: Some(&bias),
+                    relu: true,
+                },
+            ];
             let mut flipped = vec![1i8; batch * wide.image_len() + INT8_IMAGE_SLACK];
             pad_int8_images(&images, &g, &wide, &mut flipped, true);
-            let run = |rows: Int8Rows, window: &Window2d, kernel: &PackedInt8, path: Int8Path| {
-                let mut out = vec![0.0f32; out_len];
-                let conv = Int8Conv {
-                    rows,
-                    flipped: matches!(rows, Int8Rows::Images(source) if std::ptr::eq(source, &flipped[..])),
-                    window,
-                    pool: p.as_ref(),
-                    kernel,
-                    rescale,
+            for rescale in rescales {
+                let run = |rows: Int8Rows, window: &Window2d, kernel: &PackedInt8, path: Int8Path, threads: usize| {
+                    let conv = Int8Conv {
+                        rows,
+                        flipped: matches!(rows, Int8Rows::Images(source) if std::ptr::eq(source, &flipped[..])),
+                        window,
+                        pool: p.as_ref(),
+                        kernel,
+                        rescale,
+                    };
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let (mut out, mut quantized) = (vec![0.0f32; out_len], vec![0i8; out_len]);
+                    pool.install(|| {
+                        conv.run_on(path, Output::F32(&mut out));
+                        conv.run_on(path, Output::Int8(&mut quantized, 0.37));
+                    });
+                    (out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), quantized)
                 };
-                conv.run_on(path, Output::F32(&mut out));
-                out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            };
-            let want = run(Int8Rows::Columns(&cols), &g, &packed, Int8Path::Scalar);
-            for path in Int8Path::available() {
-                let got = run(Int8Rows::Images(&padded), &wide, &wide_packed, path);
-                assert_eq!(got, want, "{channels} channels, {size:?} window, {path:?}");
-                // The same images with their sign bits flipped in memory (as the VNNI tiles
-                // take them; the other paths flip them back).
-                let got = run(Int8Rows::Images(&flipped), &wide, &wide_packed, path);
-                assert_eq!(got, want, "flipped, {channels} channels, {size:?} window, {path:?}");
+                let want = run(Int8Rows::Columns(&cols), &g, &packed, Int8Path::Scalar, 1);
+                // Twice: the VNNI path's position-lane tiles where the CPU has VBMI, then its
+                // filter-lane tiles only (as on a CPU without).
+                for tiles_only in [false, true] {
+                    #[cfg(target_arch = "x86_64")]
+                    lanes::TILES_ONLY.store(tiles_only, std::sync::atomic::Ordering::Relaxed);
+                    for path in Int8Path::available() {
+                        for threads in [1, 2] {
+                            let case = format!(
+                                "{channels} channels, {size:?} window, {w} wide, {path:?}, {threads} threads, \
+                                 filter-lane tiles only: {tiles_only}"
+                            );
+                            let got = run(Int8Rows::Images(&padded), &wide, &wide_packed, path, threads);
+                            assert!(got == want, "{case}");
+                            // The same images with their sign bits flipped in memory (as the VNNI
+                            // tiles take them; the other paths flip them back).
+                            let got = run(Int8Rows::Images(&flipped), &wide, &wide_packed, path, threads);
+                            assert!(got == want, "flipped, {case}");
+                        }
+                    }
+                }
+                #[cfg(target_arch = "x86_64")]
+                lanes::TILES_ONLY.store(false, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
