@@ -381,15 +381,11 @@ fn gather(images: &[i8], g: &Window2d, r: usize, row: &mut [i8]) {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::int8_matmul::{Output, PackedInt8};
-    use super::tile_rows::{Int8Conv, Layout, TileRows};
+    use super::tile_rows::{Int8Conv, Layout, TileRows, WRAP_FREE_DEPTH};
     use std::arch::x86_64::*;
 
     /// Columns per block, as the packing.
     const BLOCK: usize = 16;
-    /// The deepest kernel whose biased sums `Σ (x + 128) · w` cannot wrap (`255 · 127 · K <
-    /// 2³¹`): their largest is then the largest exact sum plus the same correction, so a pooling
-    /// takes the maximum first and corrects once.
-    pub(super) const WRAP_FREE_DEPTH: usize = 1 << 16;
 
     /// Whether a kernel of `blocks` blocks runs the wide tiles (4 rows × 4 blocks) rather than
     /// the narrow ones (8 rows × 2 blocks).

@@ -16,9 +16,7 @@
 //! the correction, `sum · factor + bias`, the ReLU, the quantizing), so the bits are theirs.
 
 use super::super::int8_matmul::{Output, Scales};
-use super::Int8Conv;
-use super::tile_rows::{Int8Rows, Layout, quads_per_window_row};
-use super::x86::WRAP_FREE_DEPTH;
+use super::tile_rows::{Int8Conv, Int8Rows, Layout, WRAP_FREE_DEPTH, quads_per_window_row};
 use std::arch::x86_64::*;
 
 /// Output positions per register.

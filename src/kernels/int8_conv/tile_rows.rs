@@ -101,6 +101,11 @@ impl Layout {
     }
 }
 
+/// The deepest kernel whose biased sums `Σ (x + 128) · w` (the VNNI tiles') cannot wrap
+/// (`255 · 127 · K < 2³¹`): their largest is then the largest exact sum plus the same
+/// correction, so a pooling takes the maximum first and corrects once.
+pub(super) const WRAP_FREE_DEPTH: usize = 1 << 16;
+
 /// Bytes the images read in place are followed by: a window row of `KW·C` bytes is read as
 /// whole quads, up to 3 bytes more.
 pub(crate) const INT8_IMAGE_SLACK: usize = 3;
