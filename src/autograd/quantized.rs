@@ -285,13 +285,10 @@ impl Graph<'_> {
                 let bias = bias.map(|b| inputs.get(b).data());
                 // Each image's (or the one) scale folded into per-column factors once, as a
                 // calibrated layer's are: a product per output, not a division.
-                let group_factors: Vec<f32> = match factors {
-                    Some(_) => Vec::new(),
-                    None => scales
-                        .iter()
-                        .flat_map(|&row_scale| quantized.scales().iter().map(move |&s| 1.0 / (row_scale * s)))
-                        .collect(),
-                };
+                let mut group_factors = vec![0.0f32; if factors.is_some() { 0 } else { scales.len() * filters }];
+                if factors.is_none() {
+                    kernels::group_factors(&scales, quantized.scales(), &mut group_factors);
+                }
                 let scales = match factors {
                     Some(factors) => kernels::Scales::Multiply { factors },
                     None => kernels::Scales::GroupFactors {

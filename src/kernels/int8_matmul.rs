@@ -982,6 +982,24 @@ dispatched!(
     rescale_row_body
 );
 
+dispatched!(
+    /// `out[g · W + n] = 1 / (row_scales[g] · column_scales[n])` for `W` column scales: an
+    /// int8 convolution's factors for each image (or the one scale), computed once per call
+    /// instead of a division per output ([`Scales::GroupFactors`]).
+    group_factors(row_scales: &[f32], column_scales: &[f32], out: &mut [f32]),
+    group_factors_body
+);
+
+#[inline(always)]
+fn group_factors_body(row_scales: &[f32], column_scales: &[f32], out: &mut [f32]) {
+    let width = column_scales.len().max(1);
+    for (out, &row_scale) in out.chunks_exact_mut(width).zip(row_scales) {
+        for (factor, &column_scale) in out.iter_mut().zip(column_scales) {
+            *factor = 1.0 / (row_scale * column_scale);
+        }
+    }
+}
+
 #[inline(always)]
 fn abs_max_body(values: &[f32]) -> f32 {
     // The magnitude's bits order as the magnitudes do (NaN's above infinity's), and integer
@@ -1239,6 +1257,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Each group's factors are `1 / (row scale · column scale)`, bit for bit, at every SIMD
+    /// level (19 columns: whole vectors and a remainder).
+    #[test]
+    fn group_factors_are_the_reciprocal_products_at_every_level() {
+        use crate::kernels::{SimdLevel, limit_simd_on_this_thread};
+        let rows = [0.5f32, 3.0, 1e-7, 127.0];
+        let columns: Vec<f32> = (0..19).map(|n| 40.0 + n as f32 * 0.3).collect();
+        for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+            limit_simd_on_this_thread(Some(level));
+            let mut out = vec![0.0f32; rows.len() * columns.len()];
+            group_factors(&rows, &columns, &mut out);
+            for (g, &r) in rows.iter().enumerate() {
+                for (n, &c) in columns.iter().enumerate() {
+                    assert_eq!(
+                        out[g * columns.len() + n].to_bits(),
+                        (1.0 / (r * c)).to_bits(),
+                        "{level:?}"
+                    );
+                }
+            }
+        }
+        limit_simd_on_this_thread(None);
     }
 
     /// The path follows the SIMD level: scalar at the scalar level, AVX2 at the AVX2 level.

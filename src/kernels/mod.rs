@@ -67,8 +67,8 @@ pub(crate) use int8_conv::{
 pub(crate) use int8_depthwise::int8_depthwise_conv;
 pub use int8_matmul::PackedInt8;
 pub(crate) use int8_matmul::{
-    Int8Linear, MAX_DEPTH as INT8_MAX_DEPTH, Rescale, RowScaling, Scales, quantize_row, quantize_rows, scale_of,
-    with_int8_scratch,
+    Int8Linear, MAX_DEPTH as INT8_MAX_DEPTH, Rescale, RowScaling, Scales, group_factors, quantize_row, quantize_rows,
+    scale_of, with_int8_scratch,
 };
 pub(crate) use int8_pool::int8_max_pool;
 pub(crate) use inverted_residual::{
