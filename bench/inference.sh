@@ -12,12 +12,16 @@
 #   PY=~/anchors-venv/bin/python ORT_PY=~/ort-venv/bin/python bash bench/inference.sh [mlp cnn]
 # Environment: PY (python with tensorflow, jax and torch), ORT_PY (python with onnxruntime),
 # CALLS (timed calls per model and batch size, default 500), OUT (results folder, default a new
-# temporary one), FRAMEWORKS (default "ort torch keras keras-jax"). Two threads everywhere.
+# temporary one), FRAMEWORKS (default "ort torch keras keras-jax"), ROUNDS (default 1: how many
+# times the whole comparison runs, one framework after another each round; the table gives
+# each framework's median p50 and p99 over the rounds, so a noisy minute on a shared host
+# does not decide a ratio). Two threads everywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-$HOME/anchors-venv/bin/python}
 ORT_PY=${ORT_PY:-$HOME/ort-venv/bin/python}
 CALLS=${CALLS:-500}
+ROUNDS=${ROUNDS:-1}
 OUT=${OUT:-$(mktemp -d)}
 read -r -a FRAMEWORKS <<< "${FRAMEWORKS:-ort torch keras keras-jax}"
 MODELS=("${@:-mlp cnn}")
@@ -27,16 +31,19 @@ cargo build --release -q --bin strata --example predict_latency
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 : > "$OUT/results.jsonl"
 
-RAYON_NUM_THREADS=2 "$TARGET/examples/predict_latency" --calls "$CALLS" --save "$OUT" "${MODELS[@]}" \
-  >> "$OUT/results.jsonl"
-for model in "${MODELS[@]}"; do
-  echo "== $model" >&2
-  "$TARGET/strata" export --model "$OUT/$model.safetensors" --output "$OUT/$model.onnx" >&2
-  for framework in "${FRAMEWORKS[@]}"; do
-    python=$PY
-    [ "$framework" = ort ] && python=$ORT_PY
-    "$python" bench/references/inference.py "$framework" "$model" "$CALLS" "$OUT/$model.onnx" 2>/dev/null \
-      >> "$OUT/results.jsonl" || echo "warning: $framework $model failed" >&2
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round of $ROUNDS" >&2
+  RAYON_NUM_THREADS=2 "$TARGET/examples/predict_latency" --calls "$CALLS" --save "$OUT" "${MODELS[@]}" \
+    >> "$OUT/results.jsonl"
+  for model in "${MODELS[@]}"; do
+    echo "== $model" >&2
+    [ -f "$OUT/$model.onnx" ] || "$TARGET/strata" export --model "$OUT/$model.safetensors" --output "$OUT/$model.onnx" >&2
+    for framework in "${FRAMEWORKS[@]}"; do
+      python=$PY
+      [ "$framework" = ort ] && python=$ORT_PY
+      "$python" bench/references/inference.py "$framework" "$model" "$CALLS" "$OUT/$model.onnx" 2>/dev/null \
+        >> "$OUT/results.jsonl" || echo "warning: $framework $model failed" >&2
+    done
   done
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -48,7 +55,13 @@ columns = [("strata", "compiled"), ("ort", "compiled"), ("torch", "compiled"), (
            ("keras-jax", "compiled"), ("keras", "predict"), ("keras-jax", "predict")]
 titles = {"strata": "strata", "ort": "ONNX Runtime", "torch": "PyTorch", "keras": "TF-Keras",
           "keras-jax": "Keras on JAX"}
-found = {(r["model"], r["batch"], r["framework"], r.get("call", "compiled")): r for r in rows}
+# Each framework's median p50 and p99 over the rounds.
+runs = {}
+for r in rows:
+    runs.setdefault((r["model"], r["batch"], r["framework"], r.get("call", "compiled")), []).append(r)
+median = lambda values: sorted(values)[len(values) // 2]
+found = {key: {"p50_ms": median([r["p50_ms"] for r in rs]), "p99_ms": median([r["p99_ms"] for r in rs])}
+         for key, rs in runs.items()}
 columns = [c for c in columns if any(k[2:] == c for k in found)]
 header = ["model", "batch"] + [titles[f] + (" `predict`" if call == "predict" else "") for f, call in columns]
 print("| " + " | ".join(header) + " |")
@@ -66,6 +79,7 @@ for model, batch in sorted({(k[0], k[1]) for k in found}, key=lambda k: (k[0] !=
             cell += f" ({r['p50_ms'] / base['p50_ms']:.1f}×)"
         cells.append(cell)
     print("| " + " | ".join(cells) + " |")
-print("\np50 / p99 ms per call; (n×): that framework's p50 over strata's.")
+rounds = max(len(rs) for rs in runs.values())
+print(f"\np50 / p99 ms per call (medians over {rounds} rounds); (n×): that framework's p50 over strata's.")
 PYEOF
 echo "raw results: $OUT/results.jsonl" >&2
