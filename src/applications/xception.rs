@@ -26,7 +26,7 @@ fn separable_bn(x: &Node, filters: usize, name: &str) -> Result<Node> {
 }
 
 /// An entry- or exit-flow block `block{b}`: a strided 1×1 convolution shortcut to `filters.1`
-/// (made first, as in Keras), [ReLU,] separable to `filters.0`, ReLU, separable to `filters.1`,
+/// (made first, as in Keras), \[ReLU,\] separable to `filters.0`, ReLU, separable to `filters.1`,
 /// 3×3 stride-2 max pooling, added to the shortcut. Block 2 starts without the ReLU.
 fn downsampling_block(x: &Node, filters: (usize, usize), b: usize, auto: &mut AutoNames) -> Result<Node> {
     let residual = Conv2D::new(filters.1, 1)

@@ -1,6 +1,6 @@
 //! Saving nested models as Keras does: strata runs one flat graph, but a model imported from
 //! `Sequential([base, GlobalAveragePooling2D(), Dense(5)])` remembers which layers were `base`
-//! ([`Model::nested_models`]), and its `.keras` and `.h5` files give them back to Keras as one layer of
+//! ([`crate::model::Model::nested_models`]), and its `.keras` and `.h5` files give them back to Keras as one layer of
 //! class `Functional` (or `Sequential`) holding them, so that Keras's
 //! `model.get_layer("mobilenetv2_1.00_224")` finds the base again and the weights lie where
 //! Keras keeps a nested model's (`layers/functional/layers/conv2d/vars/0`).

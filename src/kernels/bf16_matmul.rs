@@ -88,7 +88,7 @@ impl Strided<'_> {
 }
 
 /// `c (m×n) = a (m×k) · b (k×n)` in bfloat16 with f32 accumulation, or `c +=` when
-/// `accumulate`; operands stored as [`super::matmul`] takes them.
+/// `accumulate`; operands stored as `kernels::matmul` takes them.
 ///
 /// # Panics
 ///
@@ -431,7 +431,7 @@ mod native {
     /// one broadcast pair per row each depth pair.
     ///
     /// # Safety
-    /// The CPU must have AVX512_BF16 ([`detect`]); `a` must hold `TILE_ROWS · pairs` values and
+    /// The CPU must have AVX512_BF16 (what the tests' `detect` checks); `a` must hold `TILE_ROWS · pairs` values and
     /// `b` `pairs · TILE_COLS`.
     #[target_feature(enable = "avx512f,avx512bf16")]
     pub(super) unsafe fn tile(a: &[u32], b: &[u32], pairs: usize) -> Tile {
@@ -481,7 +481,7 @@ mod native {
     }
 }
 
-/// `c (+)= a·b` in `dtype`: through [`super::matmul`] in f32, [`matmul_bf16`] in bfloat16.
+/// `c (+)= a·b` in `dtype`: through [`super::matmul()`] in f32, [`matmul_bf16`] in bfloat16.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn product(
     dtype: ComputeDtype,

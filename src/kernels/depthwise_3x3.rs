@@ -62,7 +62,7 @@ dispatch_simd!(row_3x3<> => row_body(
 ) wide: w.channels.is_multiple_of(16));
 
 /// Output row `oh`: the columns whose taps may fall in the padding (left and right) through
-/// [`edge_output`], the others in groups of neighbouring columns; rows of the window that fall
+/// [`single_columns`], the others in groups of neighbouring columns; rows of the window that fall
 /// in the padding (top and bottom) are skipped.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]

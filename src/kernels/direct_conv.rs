@@ -15,7 +15,7 @@
 //! not computed here (the first layer needs none); `conv2d` takes it from im2col's products.
 //!
 //! This is a convolution summed in registers, the one convolution path whose sums do not go
-//! through gemm-f32 ([`super::matmul`]) or the Winograd products. The product alone is faster
+//! through gemm-f32 ([`super::matmul()`]) or the Winograd products. The product alone is faster
 //! there, but not what surrounds it: im2col, the bias-and-ReLU pass, the ReLU mask and the
 //! column sums each make a trip through the whole output, which for a first layer is the
 //! largest tensor of the step (docs/PERFORMANCE.md, "Figures moved from code comments", has the

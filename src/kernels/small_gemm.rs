@@ -9,7 +9,7 @@
 //!
 //! # Why not gemm-f32
 //!
-//! Matrix products otherwise go through gemm-f32 ([`super::matmul`]); this module is the
+//! Matrix products otherwise go through gemm-f32 ([`super::matmul()`]); this module is the
 //! exception, because the Winograd products are many and tiny: a cache-resident block of the
 //! `cnn`'s conv2 makes 3 × 36 products of 18×32×64-sized shapes, conv3's 3 × 25 of 16×64×64,
 //! thousands of calls per training step. At these shapes gemm-f32's cost per call (dispatch,

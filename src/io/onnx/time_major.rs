@@ -198,7 +198,7 @@ impl Converter {
     }
 
     /// Whether `d` stands for `k` times the batch size in a reshape target: -1 (what is
-    /// left), the stand-in shape arithmetic made ([`batch_times`]) or the fixed size times `k`.
+    /// left), the stand-in shape arithmetic made ([`super::tensors::batch_times`]) or the fixed size times `k`.
     pub(super) fn is_batch_times(&self, d: i64, k: usize) -> bool {
         d == -1
             || batch_factor(d) == Some(k as i64)
