@@ -601,7 +601,7 @@ mod x86 {
     }
 
     /// Stores the lanes `mask` of `y` at `out[at..]`, as `f32` or (with `quantize`, the
-    /// output's scale) quantized again as `scale_store` does.
+    /// output's scale) quantized again as `quantize_row` does.
     ///
     /// # Safety
     /// The masked lanes from `at` lie inside `out`.

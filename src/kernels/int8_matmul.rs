@@ -353,7 +353,8 @@ impl Int8Linear<'_> {
         };
         let small = rows * depth * n < PARALLEL_MIN;
         let per_task = if small { rows } else { rows_per_task(rows) };
-        let task = |task: usize, out: &mut [f32], scales: &mut [f32], scratch: &mut TaskScratch| {
+        // `sums`: the `i32` sums the paths that scale in a second pass reuse within a task.
+        let task = |task: usize, out: &mut [f32], scales: &mut [f32], sums: &mut Vec<i32>| {
             let (first, count) = (task * per_task, scales.len());
             let x = &self.x[first * depth..][..count * depth];
             // A reused buffer: the bytes past the last row, read against the kernel's zero
@@ -379,87 +380,29 @@ impl Int8Linear<'_> {
                 let unsigned = path == Int8Path::Avx2 && no_negative(a);
                 #[cfg(not(target_arch = "x86_64"))]
                 let unsigned = false;
-                let rows = TaskRows {
-                    a,
-                    count,
-                    stride: depth,
-                    unsigned,
-                };
-                task_product(path, rows, b, &rescale, 0, Output::F32(out), scratch);
+                check_sizes(a, count, depth, b, out.len());
+                if path.scales_in_tile() {
+                    let sink = Sink::Scaled { out, rescale: &rescale };
+                    return product_rows(path, a, count, depth, b, unsigned, sink);
+                }
+                // Every element is overwritten by the product below.
+                sums.resize(count * n, 0);
+                product_rows(path, a, count, depth, b, unsigned, Sink::Sums(sums));
+                for (r, (sums, out)) in sums.chunks_exact(n).zip(out.chunks_exact_mut(n)).enumerate() {
+                    let (row_scale, factors) = rescale.for_row(r);
+                    rescale_row(sums, row_scale, &factors[..n], rescale.bias, rescale.relu, out);
+                }
             });
         };
         if small {
             // Too little to pay for handing out tasks.
-            return task(
-                0,
-                &mut out[..rows * n],
-                &mut row_scales[..rows],
-                &mut TaskScratch::default(),
-            );
+            return task(0, &mut out[..rows * n], &mut row_scales[..rows], &mut Vec::new());
         }
         out[..rows * n]
             .par_chunks_mut(per_task * n)
             .zip(row_scales[..rows].par_chunks_mut(per_task))
             .enumerate()
-            .for_each_init(TaskScratch::default, |scratch, (index, (out, scales))| {
-                task(index, out, scales, scratch)
-            });
-    }
-}
-
-/// The `i32` sums and `f32` row the paths that scale in a second pass reuse within a task.
-type TaskScratch = (Vec<i32>, Vec<f32>);
-
-/// One task's activations: `count` rows `stride` bytes apart; `unsigned` as
-/// [`product_rows`] takes it.
-struct TaskRows<'a> {
-    a: &'a [i8],
-    count: usize,
-    stride: usize,
-    unsigned: bool,
-}
-
-/// One task's rows of a product, scaled by `rescale` (whose row `first` is the task's first)
-/// into `out` (the task's rows): in the VNNI tiles, or as sums scaled in a second pass.
-fn task_product(
-    path: Int8Path,
-    rows: TaskRows,
-    b: &PackedInt8,
-    rescale: &Rescale,
-    first: usize,
-    mut out: Output,
-    (sums, row): &mut TaskScratch,
-) {
-    let TaskRows {
-        a,
-        count,
-        stride,
-        unsigned,
-    } = rows;
-    check_sizes(a, count, stride, b, out.len());
-    if path.scales_in_tile() {
-        let sink = Sink::Scaled {
-            out,
-            rescale,
-            first_row: first,
-        };
-        return product_rows(path, a, count, stride, b, unsigned, sink);
-    }
-    let n = b.width;
-    // Every element is overwritten by the product below.
-    sums.resize(count * n, 0);
-    row.resize(n, 0.0);
-    product_rows(path, a, count, stride, b, unsigned, Sink::Sums(sums));
-    for (r, sums) in sums.chunks_exact(n).enumerate() {
-        let (row_scale, factors) = rescale.for_row(first + r);
-        let (bias, relu) = (rescale.bias, rescale.relu);
-        match &mut out {
-            Output::F32(out) => rescale_row(sums, row_scale, &factors[..n], bias, relu, &mut out[r * n..][..n]),
-            Output::Int8(out, scale) => {
-                rescale_row(sums, row_scale, &factors[..n], bias, relu, row);
-                quantize_row(row, *scale, &mut out[r * n..][..n]);
-            }
-        }
+            .for_each_init(Vec::new, |sums, (index, (out, scales))| task(index, out, scales, sums));
     }
 }
 
@@ -502,11 +445,10 @@ impl Int8Path {
 pub(super) enum Sink<'s> {
     /// The sums themselves, `(rows, N)`.
     Sums(&'s mut [i32]),
-    /// `rescale(sums)` into `(rows, N)`; the task's rows start at row `first_row` of the product.
+    /// `rescale(sums)` into `(rows, N)` of `f32` (the rows are `rescale`'s from 0).
     Scaled {
-        out: Output<'s>,
+        out: &'s mut [f32],
         rescale: &'s Rescale<'s>,
-        first_row: usize,
     },
 }
 
@@ -568,7 +510,7 @@ fn scalar_rows(a: &[i8], rows: usize, stride: usize, b: &PackedInt8, out: &mut [
 
 #[cfg(target_arch = "x86_64")]
 pub(super) mod x86 {
-    use super::{BLOCK, Output, PackedInt8, QUAD_BYTES, Sink};
+    use super::{BLOCK, PackedInt8, QUAD_BYTES, Sink};
     use std::arch::x86_64::*;
 
     /// Reads the 4 activation bytes of quad `q` of the row at `row` as one `i32`.
@@ -681,12 +623,8 @@ pub(super) mod x86 {
                         Sink::Sums(out) => {
                             _mm512_mask_storeu_epi32(out[row * n + start..].as_mut_ptr(), mask, exact);
                         }
-                        Sink::Scaled {
-                            out,
-                            rescale,
-                            first_row: task_row,
-                        } => {
-                            let (row_scale, factors) = rescale.for_row(*task_row + row);
+                        Sink::Scaled { out, rescale } => {
+                            let (row_scale, factors) = rescale.for_row(row);
                             scale_store(exact, rescale, row_scale, factors, start, mask, out, row * n + start)
                         }
                     }
@@ -697,9 +635,8 @@ pub(super) mod x86 {
 
     /// Scales one block's exact sums as `rescale` says for a row whose scale and factors
     /// ([`super::Rescale::for_row`]) are `row_scale` and `factors`, columns `start..` of the
-    /// lanes in `mask`, and stores them at `out[at..]` as `f32` or quantized again: the scalar
-    /// pass's operations (`rescale_row_body`, `quantize_row_body`) lane by lane, so the same
-    /// bits. Shared by the product's and the convolution's tiles.
+    /// lanes in `mask`, and stores them at `out[at..]`: the scalar pass's operations
+    /// (`rescale_row_body`) lane by lane, so the same bits.
     ///
     /// # Safety
     /// The CPU has AVX-512F/BW; `out` holds the masked lanes from `at`; the scales, factors and
@@ -707,14 +644,14 @@ pub(super) mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     #[allow(clippy::too_many_arguments)] // One block's sums, their scaling and their place.
-    pub(in super::super) unsafe fn scale_store(
+    unsafe fn scale_store(
         exact: __m512i,
         rescale: &super::Rescale,
         row_scale: Option<f32>,
         factors: &[f32],
         start: usize,
         mask: u16,
-        out: &mut Output,
+        out: &mut [f32],
         at: usize,
     ) {
         // SAFETY: the caller keeps the masked lanes inside the slices (see above).
@@ -732,20 +669,7 @@ pub(super) mod x86 {
                 // `max(y, 0)` gives 0 for a NaN `y`, as `f32::max` does.
                 y = _mm512_max_ps(y, _mm512_setzero_ps());
             }
-            match out {
-                Output::F32(out) => _mm512_mask_storeu_ps(out[at..].as_mut_ptr(), mask, y),
-                Output::Int8(out, scale) => {
-                    // `quantize_row_body` lane by lane: clip to ±127 (a NaN stays NaN through
-                    // these operand orders), NaN to 0, round half to even (the default
-                    // rounding of the conversion).
-                    let t = _mm512_mul_ps(y, _mm512_set1_ps(*scale));
-                    let t = _mm512_max_ps(_mm512_set1_ps(-127.0), t);
-                    let t = _mm512_min_ps(_mm512_set1_ps(127.0), t);
-                    let t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(t, t), t);
-                    let q = _mm512_cvtps_epi32(t);
-                    _mm512_mask_cvtepi32_storeu_epi8(out[at..].as_mut_ptr(), mask, q);
-                }
-            }
+            _mm512_mask_storeu_ps(out[at..].as_mut_ptr(), mask, y);
         }
     }
 
