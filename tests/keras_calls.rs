@@ -4,6 +4,8 @@
 //! tools/make_keras_calls.py: calls_k3.keras by Keras 3, calls_k2.h5 by tf.keras 2 (its keyword
 //! arguments inside each inbound reference), each with Keras's predictions for a fixed batch.
 
+mod common;
+
 use serde_json::{Value, json};
 use strata::io::{import_keras_file, keras_model_from_config};
 use strata::prelude::*;
@@ -14,16 +16,7 @@ fn fixture(name: &str) -> std::path::PathBuf {
 
 /// The fixture's input batches and Keras's outputs.
 fn keras_io(name: &str) -> (Vec<Tensor>, Vec<Tensor>) {
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap();
-    let tensors = |key: &str| -> Vec<Tensor> {
-        let read = |t: &Value| {
-            let shape: Vec<usize> = serde_json::from_value(t["shape"].clone()).unwrap();
-            let values: Vec<f32> = serde_json::from_value(t["values"].clone()).unwrap();
-            Tensor::from_vec(shape, values).unwrap()
-        };
-        json[key].as_array().unwrap().iter().map(read).collect()
-    };
-    (tensors("inputs"), tensors("outputs"))
+    common::keras_io(&fixture(name))
 }
 
 /// Causal self-attention, an all-keyword call with a key and an attention mask (a model input)

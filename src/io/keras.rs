@@ -14,14 +14,15 @@ use super::config;
 use super::hdf5::{Dataset, Hdf5File};
 use super::keras_layer::{KerasLayer, check_keras2_meanings, check_layers, drop_inert_unknown_keys, keras_major};
 use super::keras_nested::{self, FlatLayers};
-use super::keras_ops;
 use super::keras_references::to_inbound_references;
 use super::keras_tf_ops;
 use super::keras_weights;
+use super::{keras_ops, keras_ops_layers};
 use crate::error::{Error, Result};
 use crate::initializers::to_snake_case;
 use crate::model::{Model, NestedModel};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::io::{Read, Seek};
 use std::path::Path;
 
@@ -116,11 +117,49 @@ pub(super) fn assemble(
     model
         .build_inputs(&borrowed)
         .map_err(|e| fail(format!("the model does not build: {}", e.reason())))?;
+    check_operation_masks(&model, &described.flat.entries).map_err(fail)?;
     keras_weights::assign(&mut model, stored).map_err(in_weights)?;
     if described.compile.is_some() {
         config::compile_with(&mut model, spec.optimizer, &spec.losses, &spec.loss_weights, &metrics)?;
     }
     Ok(model)
+}
+
+/// Refuses the layers rewritten from Keras operations (`keras_ops_layers.rs`, `Rescaling`
+/// aside) that read a masked tensor: Keras's operations drop a mask, where those layers would
+/// pass it on or (pooling) read it, and so compute something else.
+fn check_operation_masks(model: &Model, entries: &[Value]) -> Result<(), String> {
+    let from_operation: HashMap<&str, &str> = entries
+        .iter()
+        .filter_map(|entry| {
+            let operation = entry.get(keras_ops_layers::FROM_OPERATION)?.as_str()?;
+            let keeps_masks = entry.get("class_name")?.as_str()? != "Rescaling";
+            keeps_masks.then_some((entry.get("name")?.as_str()?, operation))
+        })
+        .collect();
+    if from_operation.is_empty() {
+        return Ok(());
+    }
+    let masks = model.call_output_masks().map_err(|e| e.reason())?;
+    let mut refused: Vec<String> = model
+        .graph_calls()
+        .iter()
+        .filter_map(|call| {
+            let layer = &model.layers()[call.layer];
+            let operation = from_operation.get(layer.name())?;
+            let masked = model.input_masks(call, &masks).iter().any(Option::is_some);
+            masked.then(|| format!("'{}' ({operation})", layer.name()))
+        })
+        .collect();
+    refused.dedup();
+    match refused.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "operations on masked sequences cannot be imported: {} (Keras's operations drop the mask, \
+             strata's layers would keep it; apply them before the mask is made, or use Keras layers)",
+            refused.join(", ")
+        )),
+    }
 }
 
 /// A size an input leaves open (Keras's `None`) in [`Described::shapes`].
@@ -233,7 +272,7 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
     let mut warnings = Vec::new();
     if functional {
         keras_ops::without_mask_operations(&mut body);
-        keras_ops::as_layers(&mut body);
+        keras_ops_layers::as_layers(&mut body);
         warnings = to_inbound_references(&mut body).map_err(fail_in)?;
         keras_tf_ops::as_layers(&mut body);
     }

@@ -26,13 +26,15 @@ impl<'a> KerasLayer<'a> {
 pub(super) fn check_layers<'a>(entries: &'a [Value], groups: &'a [String]) -> Result<Vec<KerasLayer<'a>>, String> {
     let mut layers = Vec::new();
     let mut problems = Vec::new();
-    let mut unknown_class = false;
+    let mut missing = Vec::new();
     for (entry, group) in entries.iter().zip(groups) {
         match check_layer(entry, group) {
             Ok(layer) => layers.push(layer),
-            Err((problem, unknown)) => {
+            Err((problem, what)) => {
                 problems.push(problem);
-                unknown_class |= unknown;
+                if !missing.contains(&what) {
+                    missing.push(what);
+                }
             }
         }
     }
@@ -43,24 +45,41 @@ pub(super) fn check_layers<'a>(entries: &'a [Value], groups: &'a [String]) -> Re
         1 => problems.remove(0),
         n => format!("{n} layers cannot be imported: {}", problems.join("; ")),
     };
-    if unknown_class {
+    if missing.contains(&Missing::Class) {
         message.push_str(&format!("; supported layers: {}", LAYER_NAMES.join(", ")));
+    }
+    if missing.contains(&Missing::Operation) {
+        message.push_str(
+            "; operations strata runs as layers: a tensor plus, minus, times or divided by a number, two tensors \
+             added, subtracted, multiplied, their maximum or minimum, activation functions, mean or max over a \
+             sequence's steps or an image's positions, concatenate, and reshape, squeeze or expand_dims keeping the \
+             batch",
+        );
     }
     Err(message)
 }
 
-/// The layer, or what strata cannot import about it (and whether that is its class).
-fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (String, bool)> {
+/// What a refused entry lacks, for the note said once after every refusal is listed.
+#[derive(Clone, Copy, PartialEq)]
+enum Missing {
+    /// A layer class strata does not have.
+    Class,
+    /// A Keras 3 operation no layer of strata's computes.
+    Operation,
+    /// Anything else: the message says it.
+    Other,
+}
+
+/// The layer, or what strata cannot import about it (and what that is).
+fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (String, Missing)> {
     let class = entry.get("class_name").and_then(Value::as_str).unwrap_or("(none)");
     let config = entry.get("config").unwrap_or(&Value::Null);
     let name = config.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
-    if super::keras_ops::is_operation(entry) && class != "Rescaling" {
+    if super::keras_ops::is_operation(entry) && !super::keras_ops_layers::runs_as_layer(entry) {
         let module = entry.get("module").and_then(Value::as_str).unwrap_or("keras.src.ops");
         return Err((
-            format!(
-                "operation '{name}' ({module}.{class}) is not supported by strata (only a tensor plus, minus, times or divided by a number is)"
-            ),
-            false,
+            format!("operation '{name}' ({module}.{class}) is not supported by strata"),
+            Missing::Operation,
         ));
     }
     if super::keras_tf_ops::is_operation(entry) {
@@ -71,11 +90,14 @@ fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (
                  strata (only a tensor plus, minus, times or divided by a number or one number per channel, two \
                  tensors added, subtracted or multiplied, and activation functions are)"
             ),
-            false,
+            Missing::Other,
         ));
     }
     if !LAYER_NAMES.contains(&class) {
-        return Err((format!("layer '{name}' ({class}) is not supported by strata"), true));
+        return Err((
+            format!("layer '{name}' ({class}) is not supported by strata"),
+            Missing::Class,
+        ));
     }
     // Settings strata's layers do not have, which would change what the layer computes.
     let unlike = |key: &str, keras_default: Value| config.get(key).is_some_and(|v| *v != keras_default);
@@ -93,7 +115,7 @@ fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (
     match reason {
         Some(what) => Err((
             format!("layer '{name}' ({class}) uses {what}, which strata does not support"),
-            false,
+            Missing::Other,
         )),
         None => Ok(KerasLayer { class, config, group }),
     }

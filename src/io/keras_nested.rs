@@ -242,7 +242,7 @@ fn open_up(
         if class == "Sequential" {
             sequential_to_functional(&mut inner, true)?;
         } else {
-            super::keras_ops::as_layers(&mut inner);
+            super::keras_ops_layers::as_layers(&mut inner);
             let warnings = super::keras_references::to_inbound_references(&mut inner)?;
             flat.warnings.extend(warnings);
             super::keras_tf_ops::as_layers(&mut inner);

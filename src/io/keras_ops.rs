@@ -1,8 +1,7 @@
-//! Keras 3 operations in a functional config. Arithmetic written in a model's code, such as
-//! MobileNetV3's `hard_sigmoid` (`ReLU(6.0)(x + 3.0) * (1.0 / 6.0)`), is saved as nodes of
-//! `keras.src.ops` classes (`Add`, `Multiply`), not layers: their arguments are a tensor and a
-//! plain number. Such a node is a `Rescaling` (`x·scale + offset`), which strata runs; any
-//! other operation stays as it is and is reported as unsupported, by name.
+//! Keras 3 operations in a functional config: code written on Keras tensors (`x + shortcut`,
+//! `keras.ops.mean(x, axis=1)`) is saved as nodes of `keras.src.ops` classes, not layers. Those a
+//! layer of strata's computes are rewritten as that layer (`keras_ops_layers.rs`); any other
+//! stays as it is and is reported as unsupported, by name.
 //!
 //! Keras 3 also records how it computed a mask passed to a layer as `mask=` (`not_equal(ids, 0)`
 //! for `Embedding(mask_zero=True)`, `logical_or` where a merge combines masks, `any` of a
@@ -17,7 +16,7 @@
 //! Operations are not layers to Keras: they hold no weights and are not counted when Keras
 //! names the layers' weight groups (`keras_nested.rs`).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashSet;
 
 /// Operations Keras writes to compute masks (`ConvertToTensor` where an attention layer hands
@@ -47,43 +46,6 @@ pub(super) fn is_operation(entry: &Value) -> bool {
             .get("class_name")
             .and_then(Value::as_str)
             .is_some_and(|class| is_mask_operation(class) || class == "Any"),
-    }
-}
-
-/// Rewrites each operation of a tensor and a number in `body` (a functional config in Keras
-/// 3's layout) as the `Rescaling` it computes.
-pub(super) fn as_layers(body: &mut Value) {
-    let Some(entries) = body.get_mut("layers").and_then(Value::as_array_mut) else {
-        return;
-    };
-    for entry in entries.iter_mut().filter(|e| is_operation(e)) {
-        if let Some((scale, offset)) = rescaling(entry) {
-            let name = entry
-                .get("config")
-                .and_then(|c| c.get("name"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            entry["class_name"] = json!("Rescaling");
-            entry["config"] = json!({"name": name, "scale": scale, "offset": offset});
-        }
-    }
-}
-
-/// The `(scale, offset)` of an operation on one tensor and one number, if it is one.
-fn rescaling(entry: &Value) -> Option<(f64, f64)> {
-    let is_tensor = |v: &Value| v.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__");
-    let (tensor_first, number) = match only_call_args(entry)? {
-        [a, b] if is_tensor(a) => (true, b.as_f64()?),
-        [a, b] if is_tensor(b) => (false, a.as_f64()?),
-        _ => return None,
-    };
-    match (entry.get("class_name")?.as_str()?, tensor_first) {
-        ("Add", _) => Some((1.0, number)),
-        ("Multiply", _) => Some((number, 0.0)),
-        ("Subtract", true) => Some((1.0, -number)),
-        ("Subtract", false) => Some((-1.0, number)),
-        ("Divide" | "TrueDivide", true) if number != 0.0 => Some((1.0 / number, 0.0)),
-        _ => None,
     }
 }
 
@@ -204,7 +166,7 @@ fn is_concatenated_mask(any: &Value, entries: &[Value]) -> bool {
 }
 
 /// The positional arguments of an entry called once, without keyword arguments.
-fn only_call_args(entry: &Value) -> Option<&[Value]> {
+pub(super) fn only_call_args(entry: &Value) -> Option<&[Value]> {
     let [node] = entry.get("inbound_nodes")?.as_array()?.as_slice() else {
         return None;
     };
@@ -216,7 +178,7 @@ fn only_call_args(entry: &Value) -> Option<&[Value]> {
 }
 
 /// The `keras_history` (`[layer, node, tensor]`) of a Keras 3 tensor argument.
-fn history(value: &Value) -> Option<&Vec<Value>> {
+pub(super) fn history(value: &Value) -> Option<&Vec<Value>> {
     value.get("config")?.get("keras_history")?.as_array()
 }
 
@@ -245,6 +207,7 @@ fn referenced(value: &Value, into: &mut HashSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// A functional config as Keras 3.15 writes `Masking(0.0)` before an `LSTM`: the mask as
     /// `not_equal` and `any` operations handed to the LSTM's call as `mask=`. `compared` and

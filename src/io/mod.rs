@@ -12,6 +12,7 @@ mod keras_h5_weights;
 mod keras_layer;
 mod keras_nested;
 mod keras_ops;
+mod keras_ops_layers;
 mod keras_references;
 mod keras_save;
 mod keras_save_nested;

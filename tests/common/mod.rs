@@ -241,3 +241,19 @@ pub fn run_id() -> String {
     })
     .clone()
 }
+
+/// The input batches and a source framework's outputs of a fixture written as
+/// `{"inputs": [...], "outputs": [...]}`, each tensor as `{"shape", "values"}`.
+pub fn keras_io(path: &std::path::Path) -> (Vec<Tensor>, Vec<Tensor>) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let tensors = |key: &str| -> Vec<Tensor> {
+        let read = |t: &serde_json::Value| {
+            let shape: Vec<usize> = serde_json::from_value(t["shape"].clone()).unwrap();
+            let values: Vec<f32> = serde_json::from_value(t["values"].clone()).unwrap();
+            Tensor::from_vec(shape, values).unwrap()
+        };
+        json[key].as_array().unwrap().iter().map(read).collect()
+    };
+    (tensors("inputs"), tensors("outputs"))
+}
