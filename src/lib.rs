@@ -67,11 +67,13 @@ pub mod prelude {
     pub use crate::layers::Conv2DTranspose;
     pub use crate::layers::{
         Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Dense, Dropout,
-        Flatten, GaussianNoise, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer, LayerNormalization,
-        MaxPooling1D, MaxPooling2D, Maximum, Minimum, Multiply, Reshape, SpatialDropout2D, Subtract,
+        Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling2D, GlobalMaxPooling2D, Input, Layer,
+        LayerNormalization, MaxPooling1D, MaxPooling2D, Maximum, Minimum, Multiply, Reshape, SpatialDropout2D,
+        Subtract,
     };
     pub use crate::layers::{
-        AdditiveAttention, GlobalAveragePooling1D, MultiHeadAttention, PositionEmbedding, SinePositionEncoding,
+        AdditiveAttention, AlphaDropout, GlobalAveragePooling1D, MultiHeadAttention, PositionEmbedding,
+        SinePositionEncoding,
     };
     pub use crate::layers::{Bidirectional, Embedding, GRU, LSTM, SimpleRNN, TimeDistributed};
     pub use crate::layers::{

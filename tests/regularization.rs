@@ -1,4 +1,5 @@
-//! The cures for overfitting: Dropout, SpatialDropout2D, GaussianNoise, BatchNormalization,
+//! The cures for overfitting: Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout,
+//! AlphaDropout, BatchNormalization,
 //! LayerNormalization and weight regularizers. Gradients are checked by finite differences,
 //! noise layers against their expected statistics, and moving statistics against hand-computed
 //! updates.
@@ -172,6 +173,67 @@ fn dropout_keeps_the_expected_value_in_training_and_is_the_identity_at_inference
     assert!(mean.abs() < 0.01 && (std - 0.5).abs() < 0.01, "mean {mean}, std {std}");
     let (y, _) = run_layers(vec![boxed(GaussianNoise::new(0.5))], &zeros, false);
     assert!(y.data().iter().all(|&v| v == 0.0));
+}
+
+/// GaussianDropout multiplies by noise of mean 1 and variance `rate / (1 − rate)`; AlphaDropout
+/// keeps a standardized input's mean 0 and variance 1 and maps values to Keras's `a·x + b` (kept)
+/// or `a·α' + b` (dropped); both are the identity at inference and pass gradients.
+#[test]
+fn gaussian_and_alpha_dropout_follow_keras_statistics_and_values() {
+    let ones = Tensor::ones(&[100, 1000]);
+    let (y, _) = run_layers(vec![boxed(GaussianDropout::new(0.2))], &ones, true);
+    let n = y.len() as f32;
+    let mean = y.data().iter().sum::<f32>() / n;
+    let variance = y.data().iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    assert!(
+        (mean - 1.0).abs() < 0.01 && (variance - 0.25).abs() < 0.01,
+        "mean {mean}, variance {variance}"
+    );
+
+    let rate = 0.1f64;
+    let saturation = -1.050_700_987_355_480_5 * 1.673_263_242_354_377_3;
+    let a = ((1.0 - rate) * (1.0 + rate * saturation * saturation)).powf(-0.5);
+    let b = -a * saturation * rate;
+    let x = uniform(&[200, 500], -2.0, 2.0, 7);
+    let (y, _) = run_layers(vec![boxed(AlphaDropout::new(rate as f32))], &x, true);
+    let dropped = (a * saturation + b) as f32;
+    let mut dropped_count = 0;
+    for (&xv, &yv) in x.data().iter().zip(y.data()) {
+        let kept = (a as f32) * xv + b as f32;
+        if (yv - dropped).abs() < 1e-5 && (yv - kept).abs() > 1e-5 {
+            dropped_count += 1;
+        } else {
+            assert!((yv - kept).abs() < 1e-5, "x {xv}: {yv}, kept would be {kept}");
+        }
+    }
+    let share = dropped_count as f32 / x.len() as f32;
+    assert!((share - 0.1).abs() < 0.01, "dropped {share}");
+    let standard = common::normal(&[200, 500], 3);
+    let (y, _) = run_layers(vec![boxed(AlphaDropout::new(0.2))], &standard, true);
+    let n = y.len() as f32;
+    let mean = y.data().iter().sum::<f32>() / n;
+    let variance = y.data().iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    assert!(
+        mean.abs() < 0.02 && (variance - 1.0).abs() < 0.03,
+        "mean {mean}, variance {variance}"
+    );
+
+    for layer in [GaussianDropout::new(0.3), AlphaDropout::new(0.3)] {
+        let class = layer.class_name();
+        let (y, _) = run_layers(vec![boxed(layer.clone())], &x, false);
+        assert_eq!(y.data(), x.data(), "{class} at inference");
+        let error = layer_gradient_error(vec![boxed(layer.clone())], uniform(&[4, 6], -1.0, 1.0, 1), |_| {});
+        assert!(error < TOLERANCE, "{class} gradient error {error}");
+        let config = layer.config();
+        let rebuilt = strata::layers::from_config(class, &config).unwrap();
+        assert_eq!(rebuilt.config(), config, "{class}");
+    }
+    for layer in [GaussianDropout::new(1.0), AlphaDropout::new(-0.1)] {
+        let mut model = Sequential::new();
+        model.add(Input::new(&[4])).add(layer);
+        let error = model.compile("sgd", "mse", &[]).unwrap_err().to_string();
+        assert!(error.contains("rate"), "{error}");
+    }
 }
 
 #[test]

@@ -49,6 +49,8 @@ const TRAINING_MODE_CLASSES: &[&str] = &[
     "SpatialDropout1D",
     "SpatialDropout2D",
     "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
     "BatchNormalization",
     "Functional",
     "Sequential",

@@ -1,5 +1,6 @@
 //! Noise layers that fight overfitting, active only in training: [`Dropout`],
-//! [`SpatialDropout1D`], [`SpatialDropout2D`] and [`GaussianNoise`]. At inference each is the identity.
+//! [`SpatialDropout1D`], [`SpatialDropout2D`], [`GaussianNoise`], [`GaussianDropout`] and
+//! [`AlphaDropout`]. At inference each is the identity.
 //!
 //! Their noise comes from the pass's seed (the model's seed and the optimizer's step count)
 //! mixed with the layer's `seed`, or with a hash of its name when no seed is given: runs are
@@ -22,10 +23,15 @@ enum Noise {
     Spatial { rate: f32, dims: usize },
     /// Add zero-mean normal noise.
     Gaussian { stddev: f32 },
+    /// Multiply by normal noise of mean 1 and variance `rate / (1 − rate)`.
+    GaussianDropout { rate: f32 },
+    /// Set dropped values to SELU's negative saturation and rescale, keeping a self-normalizing
+    /// network's mean and variance.
+    Alpha { rate: f32 },
 }
 
-/// A noise layer; build one with [`Dropout::new`], [`SpatialDropout2D::new`] or
-/// [`GaussianNoise::new`].
+/// A noise layer; build one with [`Dropout::new`], [`SpatialDropout2D::new`],
+/// [`GaussianNoise::new`], [`GaussianDropout::new`] or [`AlphaDropout::new`].
 #[derive(Clone, Debug)]
 pub struct NoiseLayer {
     args: LayerArgs,
@@ -90,6 +96,46 @@ impl GaussianNoise {
     }
 }
 
+/// Keras's `GaussianDropout(rate)`: multiplies each value in training by normal noise of mean 1
+/// and standard deviation `sqrt(rate / (1 − rate))`, dropout's variance without its zeros.
+///
+/// ```
+/// use strata::layers::GaussianDropout;
+/// let noise = GaussianDropout::new(0.2);
+/// ```
+pub struct GaussianDropout;
+
+impl GaussianDropout {
+    /// Noise of the variance a dropout of `rate` (in `[0, 1)`) would give.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(rate: f32) -> NoiseLayer {
+        NoiseLayer::new(Noise::GaussianDropout { rate })
+    }
+}
+
+/// Keras's `AlphaDropout(rate)`, the dropout of self-normalizing networks (`selu` activations,
+/// `lecun_normal` weights): in training each value is dropped with probability `rate` to SELU's
+/// negative saturation `α' = −λα`, then all are mapped by `a·x + b` with
+/// `a = ((1 − rate)(1 + rate·α'²))^(−1/2)` and `b = −a·α'·rate`, which keeps a standardized
+/// input's mean and variance.
+///
+/// ```
+/// use strata::layers::AlphaDropout;
+/// let dropout = AlphaDropout::new(0.1);
+/// ```
+pub struct AlphaDropout;
+
+impl AlphaDropout {
+    /// Drops each value with probability `rate`, in `[0, 1)`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(rate: f32) -> NoiseLayer {
+        NoiseLayer::new(Noise::Alpha { rate })
+    }
+}
+
+/// SELU's `λ·α`: the value SELU tends to for large negative inputs is its negative.
+const SELU_SATURATION: f64 = 1.050_700_987_355_480_5 * 1.673_263_242_354_377_3;
+
 impl NoiseLayer {
     fn new(noise: Noise) -> Self {
         NoiseLayer {
@@ -141,7 +187,12 @@ impl NoiseLayer {
     /// Checks the rate or standard deviation.
     fn validate(&self) -> Result<()> {
         match self.noise {
-            Noise::Dropout { rate } | Noise::Spatial { rate, .. } if !(0.0..1.0).contains(&rate) => {
+            Noise::Dropout { rate }
+            | Noise::Spatial { rate, .. }
+            | Noise::GaussianDropout { rate }
+            | Noise::Alpha { rate }
+                if !(0.0..1.0).contains(&rate) =>
+            {
                 Err(Error::invalid(
                     "rate",
                     rate,
@@ -159,7 +210,7 @@ impl NoiseLayer {
 }
 
 impl NoiseLayer {
-    /// A `Dropout`, `SpatialDropout2D` or `GaussianNoise` from Keras's `get_config()` keys.
+    /// A noise layer of Keras's class `class_name` from its `get_config()` keys.
     pub(crate) fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Self> {
         let key = if class_name == "GaussianNoise" {
             "stddev"
@@ -172,10 +223,12 @@ impl NoiseLayer {
             "Dropout" => Dropout::new(value),
             "SpatialDropout2D" => SpatialDropout2D::new(value),
             "SpatialDropout1D" => SpatialDropout1D::new(value),
+            "GaussianDropout" => GaussianDropout::new(value),
+            "AlphaDropout" => AlphaDropout::new(value),
             _ => GaussianNoise::new(value),
         };
         layer.seed = args::seed(config)?;
-        if class_name == "Dropout" {
+        if matches!(class_name, "Dropout" | "AlphaDropout") {
             layer.noise_shape = noise_shape(config)?;
         }
         Ok(layer)
@@ -191,6 +244,8 @@ impl Layer for NoiseLayer {
             Noise::Spatial { dims: 1, .. } => "SpatialDropout1D",
             Noise::Spatial { .. } => "SpatialDropout2D",
             Noise::Gaussian { .. } => "GaussianNoise",
+            Noise::GaussianDropout { .. } => "GaussianDropout",
+            Noise::Alpha { .. } => "AlphaDropout",
         }
     }
 
@@ -224,7 +279,10 @@ impl Layer for NoiseLayer {
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
         let active = match self.noise {
-            Noise::Dropout { rate } | Noise::Spatial { rate, .. } => rate > 0.0,
+            Noise::Dropout { rate }
+            | Noise::Spatial { rate, .. }
+            | Noise::GaussianDropout { rate }
+            | Noise::Alpha { rate } => rate > 0.0,
             Noise::Gaussian { stddev } => stddev > 0.0,
         };
         if !graph.training() || !active {
@@ -266,6 +324,19 @@ impl Layer for NoiseLayer {
                 });
                 graph.add(x, noise)
             }
+            Noise::GaussianDropout { rate } => {
+                let stddev = (rate / (1.0 - rate)).sqrt();
+                let mut rng = Rng::new(key);
+                let noise = graph.constant_with(|noise| {
+                    noise.resize_for(&shape);
+                    noise
+                        .data_mut()
+                        .iter_mut()
+                        .for_each(|v| *v = 1.0 + stddev * rng.normal());
+                });
+                graph.mul(x, noise)
+            }
+            Noise::Alpha { rate } => self.alpha_dropout(graph, x, rate, key),
         }?;
         graph.pass_mask(x, y);
         Ok(y)
@@ -280,7 +351,41 @@ impl Layer for NoiseLayer {
             Noise::Gaussian { stddev } => self
                 .args
                 .config(serde_json::json!({"stddev": stddev, "seed": self.seed})),
+            Noise::GaussianDropout { rate } => self.args.config(serde_json::json!({"rate": rate, "seed": self.seed})),
+            Noise::Alpha { rate } => self
+                .args
+                .config(serde_json::json!({"rate": rate, "seed": self.seed, "noise_shape": self.noise_shape})),
         }
+    }
+}
+
+impl NoiseLayer {
+    /// `AlphaDropout` in training: `x·m + c`, where a kept value has `m = a`, `c = b` and a
+    /// dropped one `m = 0`, `c = a·α' + b` (see [`AlphaDropout`]).
+    fn alpha_dropout(&self, graph: &mut Graph, x: Var, rate: f32, key: u64) -> Result<Var> {
+        let shape = graph.dims(x);
+        let mask_shape = self.mask_shape(&shape)?;
+        let saturation = -SELU_SATURATION;
+        let rate64 = f64::from(rate);
+        let a = ((1.0 - rate64) * (1.0 + rate64 * saturation * saturation)).powf(-0.5);
+        let b = -a * saturation * rate64;
+        let (kept_scale, dropped_value, kept_shift) = (a as f32, (a * saturation + b) as f32, b as f32);
+        let mut kept = vec![0.0; mask_shape.iter().product()];
+        fill_mask(&mut kept, rate, key);
+        let scales = graph.constant_with(|scales| {
+            scales.resize_for(&mask_shape);
+            for (scale, &k) in scales.data_mut().iter_mut().zip(&kept) {
+                *scale = if k != 0.0 { kept_scale } else { 0.0 };
+            }
+        });
+        let shifts = graph.constant_with(|shifts| {
+            shifts.resize_for(&mask_shape);
+            for (shift, &k) in shifts.data_mut().iter_mut().zip(&kept) {
+                *shift = if k != 0.0 { kept_shift } else { dropped_value };
+            }
+        });
+        let scaled = graph.mul(x, scales)?;
+        graph.add(scaled, shifts)
     }
 }
 

@@ -67,7 +67,9 @@ pub use dense::Dense;
 pub use depthwise::{DepthwiseConv2D, SeparableConv2D};
 pub use dot_attention::Attention;
 pub use dot_product_attention::DotProductAttention;
-pub use dropout::{Dropout, GaussianNoise, NoiseLayer, SpatialDropout1D, SpatialDropout2D};
+pub use dropout::{
+    AlphaDropout, Dropout, GaussianDropout, GaussianNoise, NoiseLayer, SpatialDropout1D, SpatialDropout2D,
+};
 pub use elu::ELU;
 pub use embedding::Embedding;
 pub use flatten::Flatten;

@@ -174,6 +174,14 @@ pub const REGISTRY: &[Registered] = &[
         boxed(NoiseLayer::from_config("GaussianNoise", c))
     })
     .positional(&["stddev"]),
+    entry("GaussianDropout", "Regularization", |c| {
+        boxed(NoiseLayer::from_config("GaussianDropout", c))
+    })
+    .positional(&["rate"]),
+    entry("AlphaDropout", "Regularization", |c| {
+        boxed(NoiseLayer::from_config("AlphaDropout", c))
+    })
+    .positional(&["rate"]),
     entry("BatchNormalization", "Normalization", |c| {
         boxed(BatchNormalization::from_config(c))
     })

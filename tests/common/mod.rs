@@ -21,6 +21,14 @@ pub fn uniform(shape: &[usize], low: f32, high: f32, seed: u64) -> Tensor {
     Tensor::from_vec(shape.to_vec(), data).unwrap()
 }
 
+/// Values drawn from the standard normal distribution.
+pub fn normal(shape: &[usize], seed: u64) -> Tensor {
+    let mut rng = Rng::new(seed);
+    let n: usize = shape.iter().product();
+    let data = (0..n).map(|_| rng.normal()).collect();
+    Tensor::from_vec(shape.to_vec(), data).unwrap()
+}
+
 /// `sum(y ⊙ w)` for a fixed random `w` shaped like `y`: a scalar whose gradient with respect to
 /// `y` is `w`, so every element of `y` is checked with a distinct weight.
 pub fn project(g: &mut Graph, y: Var, seed: u64) -> Result<Var> {

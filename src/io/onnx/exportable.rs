@@ -9,7 +9,7 @@ use crate::layers::{Layer, LayerArgs};
 use serde_json::Value;
 
 /// The layer classes ONNX export writes (the README's list is made from it). `Dropout`,
-/// `SpatialDropout2D`, `GaussianNoise` and the random augmentation layers are left out of the
+/// `SpatialDropout2D`, the Gaussian and alpha dropouts and the random augmentation layers are left out of the
 /// graph: they do nothing at inference (but `RandomCrop`, which crops the centre then). The
 /// classes after the first release's are written by `export_layers.rs`.
 pub const EXPORTABLE_LAYERS: &[&str] = &[
@@ -35,6 +35,8 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "SpatialDropout1D",
     "SpatialDropout2D",
     "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
     "Conv2D",
     "Conv1D",
     "Conv2DTranspose",

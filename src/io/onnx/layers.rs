@@ -40,9 +40,8 @@ impl Emitter<'_> {
         let (x, shape) = (&inputs[0].0, &inputs[0].1);
         let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
         let y = match layer.class_name() {
-            "InputLayer" | "Identity" | "Dropout" | "SpatialDropout1D" | "SpatialDropout2D" | "GaussianNoise" => {
-                x.clone()
-            }
+            "InputLayer" | "Identity" | "Dropout" | "SpatialDropout1D" | "SpatialDropout2D" | "GaussianNoise"
+            | "GaussianDropout" | "AlphaDropout" => x.clone(),
             "Dense" => self.dense(layer, x, shape.len())?,
             "Activation" => x.clone(),
             "ReLU" => self.relu(name, x, &config),
