@@ -20,7 +20,8 @@
 use strata::Result;
 use strata::io::config::load_model_spec;
 use strata::layers::{
-    AdditiveAttention, Cropping1D, Masking, MergeMode, RMSNormalization, RandomContrast, RandomCrop, RandomFlip,
+    AdditiveAttention, CenterCrop, Cropping1D, Masking, MergeMode, RMSNormalization, RandomContrast, RandomCrop,
+    RandomFlip, Resizing,
 };
 use strata::model::QuantizeOptions;
 use strata::prelude::*;
@@ -343,7 +344,8 @@ fn more_layers() -> Result<Model> {
 }
 
 /// The convolutions beyond Conv2D and the image layers: augmentations (the identity at
-/// inference, but RandomCrop's centred crop: a slice, and a slice resized), Normalization,
+/// inference, but RandomCrop's centred crop: a slice, and a slice resized), Resizing and
+/// CenterCrop, Normalization,
 /// depthwise (with a depth multiplier, "same", stride 2), separable, transposed ("same" and
 /// "valid" with a stride above the window), cropping and both upsamplings.
 fn convolutions() -> Result<Model> {
@@ -353,7 +355,17 @@ fn convolutions() -> Result<Model> {
     // At inference a centred crop: of the target's size (a slice), and resized to it.
     let sliced = RandomCrop::new(6, 8).call(&x)?;
     let resized = RandomCrop::new(5, 7).call(&x)?;
-    let crops = Concatenate::new(-1).call_many(&[&Flatten::new().call(&sliced)?, &Flatten::new().call(&resized)?])?;
+    // Resizing bilinear and nearest, to the aspect ratio; CenterCrop by a slice and resized up.
+    let bilinear = Resizing::new(5, 11).call(&x)?;
+    let nearest = Resizing::new(4, 3).interpolation("nearest").call(&x)?;
+    let aspect = Resizing::new(4, 6).crop_to_aspect_ratio(true).call(&x)?;
+    let centre = CenterCrop::new(5, 4).call(&x)?;
+    let grown = CenterCrop::new(10, 6).call(&x)?;
+    let resized_all: Vec<Node> = [&sliced, &resized, &bilinear, &nearest, &aspect, &centre, &grown]
+        .into_iter()
+        .map(|image| Flatten::new().call(image))
+        .collect::<Result<_>>()?;
+    let crops = Concatenate::new(-1).call_many(&resized_all.iter().collect::<Vec<_>>())?;
     let x = Normalization::new().call(&x)?;
     // Each image row a step: a Conv1D applied to every row.
     let rows = TimeDistributed::new(Conv1D::new(2, 3).padding("same")).call(&x)?;

@@ -198,6 +198,7 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
         Op::Upsample2d { x, factor, bilinear } => {
             spatial::upsample2d_backward(x, (factor, bilinear), inputs, node, targets)
         }
+        Op::Resize2d { x, bilinear } => spatial::resize2d_backward(x, bilinear, inputs, node, targets),
         Op::Gather { table, ids } => embedding::gather_backward(table, ids, inputs, node, targets),
         Op::MeanSteps { x, .. } => sequence::mean_steps_backward(x, inputs, node, targets),
         Op::Attention { q, k, v, options, .. } => {

@@ -136,6 +136,11 @@ pub(crate) enum Op {
         factor: (usize, usize),
         bilinear: bool,
     },
+    /// `x` resized to the output's size (Keras's `Resizing`), bilinear or nearest-neighbour.
+    Resize2d {
+        x: Var,
+        bilinear: bool,
+    },
     /// Rows of a table picked by integer ids (Embedding).
     Gather {
         table: Var,
@@ -229,6 +234,7 @@ impl Op {
             Slice { .. } => "slice",
             Frame2d { .. } => "frame2d",
             Upsample2d { .. } => "upsample2d",
+            Resize2d { .. } => "resize2d",
             Gather { .. } => "gather",
             Recurrent { .. } => "recurrent",
             Attention { .. } => "attention",
@@ -288,7 +294,8 @@ impl Op {
             Penalty { weight, .. }
             | Slice { x: weight, .. }
             | Frame2d { x: weight, .. }
-            | Upsample2d { x: weight, .. } => [Some(weight), None, None],
+            | Upsample2d { x: weight, .. }
+            | Resize2d { x: weight, .. } => [Some(weight), None, None],
             Concat { a, b, .. } => [Some(a), Some(b), None],
             MeanSteps { x, mask } => [Some(x), mask, None],
             Int8 { x, bias } => [Some(x), bias, None],

@@ -1,6 +1,6 @@
 //! Operations that move whole pixels of channels-last images `(N, H, W, C)`: framing (zero
-//! padding and cropping, one operation with a signed offset, each the other's gradient) and
-//! upsampling (nearest-neighbour or bilinear), with their backward rules.
+//! padding and cropping, one operation with a signed offset, each the other's gradient),
+//! upsampling and resizing (nearest-neighbour or bilinear), with their backward rules.
 
 use super::buffers::{GradTargets, Inputs, Node};
 use super::op::{Op, Var};
@@ -46,9 +46,35 @@ impl Graph<'_> {
 
     /// `x` grown `factor` = (rows, columns) times by bilinear interpolation, as Keras's
     /// `UpSampling2D(interpolation="bilinear")` (TensorFlow's half-pixel centres, no
-    /// antialiasing; see `kernels::upsample_bilinear`).
+    /// antialiasing; see `kernels::resize_bilinear`).
     pub fn upsample2d_bilinear(&mut self, x: Var, factor: (usize, usize)) -> Result<Var> {
         self.upsample(x, factor, true)
+    }
+
+    /// `x` resized to `size` = (rows, columns), bilinear or nearest-neighbour, as Keras's
+    /// `Resizing` (TensorFlow's half-pixel centres, no antialiasing; see
+    /// `kernels::resize_bilinear`). Each side of the size must be at least 1.
+    pub fn resize2d(&mut self, x: Var, size: (usize, usize), bilinear: bool) -> Result<Var> {
+        let [n, h, w, c] = self.image_dims("resize2d", x, ((size.0, size.0), (size.1, size.1)))?;
+        if size.0 == 0 || size.1 == 0 || h == 0 || w == 0 {
+            return Err(Error::ShapeMismatch {
+                op: "resize2d",
+                lhs: self.shape(x).to_vec(),
+                rhs: vec![size.0, size.1],
+            });
+        }
+        Ok(self.push(
+            Op::Resize2d { x, bilinear },
+            &[n, size.0, size.1, c],
+            |inputs, out, _| {
+                let (x, out) = (inputs.get(x).data(), out.data_mut());
+                if bilinear {
+                    kernels::resize_bilinear(x, (h, w), out, (n, c), size);
+                } else {
+                    kernels::resize_nearest(x, (h, w), out, (n, c), size);
+                }
+            },
+        ))
     }
 
     fn upsample(&mut self, x: Var, factor: (usize, usize), bilinear: bool) -> Result<Var> {
@@ -65,7 +91,7 @@ impl Graph<'_> {
         Ok(self.push(op, &[n, out_h, out_w, c], |inputs, out, _| {
             let (x, out) = (inputs.get(x).data(), out.data_mut());
             if bilinear {
-                kernels::upsample_bilinear(x, (h, w), out, (n, c), factor);
+                kernels::resize_bilinear(x, (h, w), out, (n, c), (out_h, out_w));
             } else {
                 kernels::upsample_nearest(x, (h, w), out, (n, c), factor);
             }
@@ -146,8 +172,22 @@ pub(super) fn upsample2d_backward(
     let from = inputs.get(x).shape();
     let (size, grad) = ((from[1], from[2]), node.grad.data());
     if bilinear {
-        kernels::upsample_bilinear_backward(grad, dx, size, from[3], factor);
+        let to = (size.0 * factor.0, size.1 * factor.1);
+        kernels::resize_bilinear_backward(grad, dx, size, from[3], to);
     } else {
         kernels::upsample_nearest_backward(grad, dx, size, from[3], factor);
+    }
+}
+
+/// Each input pixel's gradient is the sum of the output gradients it was copied or (bilinear)
+/// mixed into, by their weights.
+pub(super) fn resize2d_backward(x: Var, bilinear: bool, inputs: &Inputs, node: Node, targets: &mut GradTargets) {
+    let Some(dx) = targets.get(x) else { return };
+    let (from, to) = (inputs.get(x).shape(), node.grad.shape());
+    let (size, out_size, grad) = ((from[1], from[2]), (to[1], to[2]), node.grad.data());
+    if bilinear {
+        kernels::resize_bilinear_backward(grad, dx, size, from[3], out_size);
+    } else {
+        kernels::resize_nearest_backward(grad, dx, size, from[3], out_size);
     }
 }

@@ -87,7 +87,7 @@ pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backwar
 pub use recurrent::Cell;
 pub(crate) use recurrent::{BackwardState, ForwardState, Squashes, StepInputs, step_backward, step_forward};
 pub(crate) use reduce::*;
-pub(crate) use resize::{upsample_bilinear, upsample_bilinear_backward};
+pub(crate) use resize::{resize_bilinear, resize_bilinear_backward, resize_nearest, resize_nearest_backward};
 pub use simd::{SimdLevel, bf16_dot, limit_simd_on_this_thread, simd_level};
 pub(crate) use softmax::softmax_rows;
 pub(crate) use spatial::{frame, place, upsample_nearest, upsample_nearest_backward};

@@ -6,12 +6,12 @@
 //! [`REGISTRY`].
 
 use super::{
-    Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, ClassToken, Conv2D, Conv2DTranspose,
-    Cropping1D, Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, ELU, Embedding, Flatten, GRU,
+    Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, CenterCrop, ClassToken, Conv2D,
+    Conv2DTranspose, Cropping1D, Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, ELU, Embedding, Flatten, GRU,
     GlobalAveragePooling1D, Identity, Input, LSTM, Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge,
     MultiHeadAttention, NoiseLayer, Normalization, PReLU, Pooling, PositionEmbedding, PositionIds, RMSNormalization,
     RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, RepeatVector,
-    Rescaling, Reshape, Reversible, SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D,
+    Rescaling, Reshape, Resizing, Reversible, SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D,
     ZeroPadding1D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
@@ -262,6 +262,13 @@ pub const REGISTRY: &[Registered] = &[
     })
     .positional(&["factor"]),
     entry("RandomCrop", "Preprocessing", |c| boxed(RandomCrop::from_config(c))).positional(&["height", "width"]),
+    entry("Resizing", "Preprocessing", |c| boxed(Resizing::from_config(c))).positional(&[
+        "height",
+        "width",
+        "interpolation",
+        "crop_to_aspect_ratio",
+    ]),
+    entry("CenterCrop", "Preprocessing", |c| boxed(CenterCrop::from_config(c))).positional(&["height", "width"]),
 ];
 
 /// The recurrent layer a `Bidirectional` wraps.

@@ -1,18 +1,18 @@
-//! Convolutions beyond `Conv2D` and the image resizing layers as ONNX operators: `Conv1D`,
-//! `DepthwiseConv2D` and `SeparableConv2D` (grouped `Conv`s), `Conv2DTranspose`
-//! (`ConvTranspose`), `MaxPooling1D`, `UpSampling2D`, `RandomCrop` (its inference crop). As in
+//! Convolutions beyond `Conv2D` and upsampling as ONNX operators: `Conv1D`, `DepthwiseConv2D`
+//! and `SeparableConv2D` (grouped `Conv`s), `Conv2DTranspose` (`ConvTranspose`),
+//! `MaxPooling1D`, `UpSampling2D` (the other resizing layers are `export_resize.rs`'s). As in
 //! `layers.rs`, the operators that want channels first run between two `Transpose`s.
 
 use super::builder::{int, ints};
 use super::export_layers::{first, same_pads, text};
 use super::layers::{Emitter, Window, weight};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::layers::Layer;
 use serde_json::Value;
 
 /// `(N, H, W, C)` to `(N, C, H, W)`, and back.
-const TO_NCHW: [i64; 4] = [0, 3, 1, 2];
-const TO_NHWC: [i64; 4] = [0, 2, 3, 1];
+pub(super) const TO_NCHW: [i64; 4] = [0, 3, 1, 2];
+pub(super) const TO_NHWC: [i64; 4] = [0, 2, 3, 1];
 /// `(N, T, C)` to `(N, C, T)`, and back (its own inverse).
 const SWAP_LAST: [i64; 3] = [0, 2, 1];
 
@@ -180,52 +180,6 @@ impl Emitter<'_> {
         let channels_first = self.builder.transpose(name, x, &SWAP_LAST);
         let y = self.builder.op(name, op, &[&channels_first], attributes);
         Ok(self.builder.transpose(name, &y, &SWAP_LAST))
-    }
-
-    /// RandomCrop at inference, as strata runs it: the largest centred window of the target's
-    /// aspect ratio (`Slice`), resized bilinearly to the target with half-pixel centres
-    /// (`Resize` to sizes, the batch's taken from the input); only the slice when the window
-    /// is the target, nothing when the image is.
-    pub(super) fn center_crop(
-        &mut self,
-        layer: &dyn Layer,
-        config: &Value,
-        x: &str,
-        shape: &[usize],
-    ) -> Result<String> {
-        let name = layer.name();
-        let target = |key: &str| config[key].as_u64().map(|v| v as usize).filter(|&v| v > 0);
-        let (Some(height), Some(width)) = (target("height"), target("width")) else {
-            return Err(Error::Usage(format!(
-                "layer '{name}' (RandomCrop) has no height and width"
-            )));
-        };
-        let (image_height, image_width, channels) = (shape[0], shape[1], shape[2]);
-        if (image_height, image_width) == (height, width) {
-            return Ok(x.to_string());
-        }
-        let crop_height = (image_width * height / width).clamp(1, image_height);
-        let crop_width = (image_height * width / height).clamp(1, image_width);
-        let (top, left) = ((image_height - crop_height) / 2, (image_width - crop_width) / 2);
-        let starts = [top as i64, left as i64];
-        let ends = [(top + crop_height) as i64, (left + crop_width) as i64];
-        let cropped = self.slice(name, x, &starts, &ends, &[1, 2]);
-        if (crop_height, crop_width) == (height, width) {
-            return Ok(cropped);
-        }
-        let nchw = self.builder.transpose(name, &cropped, &TO_NCHW);
-        let batch = self
-            .builder
-            .op(name, "Shape", &[x], vec![int("start", 0), int("end", 1)]);
-        let rest = [channels, height, width].map(|d| d as i64);
-        let rest = self.builder.int64s(format!("{name}/image_size"), &rest);
-        let sizes = self.builder.op(name, "Concat", &[&batch, &rest], vec![int("axis", 0)]);
-        let attributes = vec![
-            text("mode", "linear"),
-            text("coordinate_transformation_mode", "half_pixel"),
-        ];
-        let y = self.builder.op(name, "Resize", &[&nchw, "", "", &sizes], attributes);
-        Ok(self.builder.transpose(name, &y, &TO_NHWC))
     }
 
     /// UpSampling2D. `"nearest"` repeats exactly, without a resize's rounding rules: each

@@ -74,6 +74,8 @@ impl Emitter<'_> {
             "RMSNormalization" => self.rms_norm(layer, config, x, shape),
             "AdditiveAttention" => self.additive_attention(layer, config, inputs),
             "RandomCrop" => self.center_crop(layer, config, x, shape),
+            "CenterCrop" => self.center_crop_layer(layer, config, x, shape),
+            "Resizing" => self.resizing(layer, config, x, shape),
             "Embedding" => self.embedding(layer, x),
             "PositionEmbedding" | "SinePositionEncoding" => self.positions(layer, config, x, shape),
             "ClassToken" => self.class_token(layer, x),

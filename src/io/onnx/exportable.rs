@@ -82,6 +82,8 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "RandomZoom",
     "RandomContrast",
     "RandomCrop",
+    "Resizing",
+    "CenterCrop",
 ];
 
 /// The activations ONNX export writes: every activation strata has (the export's match over

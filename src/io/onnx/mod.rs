@@ -27,6 +27,7 @@ mod export_masks;
 mod export_qdq;
 mod export_quantized;
 mod export_recurrent;
+mod export_resize;
 mod export_sequence;
 mod export_simplify;
 mod exportable;

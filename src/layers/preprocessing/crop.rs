@@ -98,17 +98,7 @@ impl Layer for RandomCrop {
     }
 
     fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        for (argument, value) in [("height", self.height), ("width", self.width)] {
-            if value == 0 {
-                return Err(bad_argument(
-                    &self.args.name,
-                    "RandomCrop",
-                    argument,
-                    value,
-                    "must be at least 1",
-                ));
-            }
-        }
+        super::check_target_size(&self.args.name, "RandomCrop", (self.height, self.width))?;
         super::image_shape(&self.args.name, input_shape)?;
         let mut output = input_shape.to_vec();
         output[0] = self.height;

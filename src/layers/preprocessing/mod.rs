@@ -127,6 +127,16 @@ pub(crate) fn bad_argument(
     Error::invalid(argument, value, format!("{class_name} '{layer}': {why}"))
 }
 
+/// Refuses a target `height` or `width` of 0 (`RandomCrop`, `CenterCrop`), naming the layer.
+pub(crate) fn check_target_size(layer: &str, class_name: &str, (height, width): (usize, usize)) -> Result<()> {
+    for (argument, value) in [("height", height), ("width", width)] {
+        if value == 0 {
+            return Err(bad_argument(layer, class_name, argument, value, "must be at least 1"));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `range` lies within `[min, max]` (`min` excluded when `open_min`).
 pub(crate) fn check_range(
     (layer, class_name): (&str, &str),
