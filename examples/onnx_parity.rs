@@ -20,8 +20,8 @@
 use strata::Result;
 use strata::io::config::load_model_spec;
 use strata::layers::{
-    AdditiveAttention, CenterCrop, Cropping1D, Masking, MergeMode, RMSNormalization, RandomContrast, RandomCrop,
-    RandomFlip, Resizing,
+    AdditiveAttention, CenterCrop, Cropping1D, Masking, MergeMode, Permute, RMSNormalization, RandomContrast,
+    RandomCrop, RandomFlip, Resizing,
 };
 use strata::model::QuantizeOptions;
 use strata::prelude::*;
@@ -361,10 +361,20 @@ fn convolutions() -> Result<Model> {
     let aspect = Resizing::new(4, 6).crop_to_aspect_ratio(true).call(&x)?;
     let centre = CenterCrop::new(5, 4).call(&x)?;
     let grown = CenterCrop::new(10, 6).call(&x)?;
-    let resized_all: Vec<Node> = [&sliced, &resized, &bilinear, &nearest, &aspect, &centre, &grown]
-        .into_iter()
-        .map(|image| Flatten::new().call(image))
-        .collect::<Result<_>>()?;
+    let channels_first = Permute::new(&[3, 1, 2]).call(&x)?;
+    let resized_all: Vec<Node> = [
+        &sliced,
+        &resized,
+        &bilinear,
+        &nearest,
+        &aspect,
+        &centre,
+        &grown,
+        &channels_first,
+    ]
+    .into_iter()
+    .map(|image| Flatten::new().call(image))
+    .collect::<Result<_>>()?;
     let crops = Concatenate::new(-1).call_many(&resized_all.iter().collect::<Vec<_>>())?;
     let x = Normalization::new().call(&x)?;
     // Each image row a step: a Conv1D applied to every row.

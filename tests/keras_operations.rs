@@ -85,6 +85,18 @@ fn image_operations_predict_as_keras() {
     assert_eq!(class_of(&model, "expand_dims"), "Reshape");
 }
 
+/// A `Permute` layer and `keras.ops.transpose` keeping the batch first (a `Permute` too).
+#[test]
+fn permute_and_transpose_predict_as_keras() {
+    let model = predicts_as_keras("permute_ops", 1e-5);
+    assert_eq!(class_of(&model, "channels_first"), "Permute");
+    assert_eq!(
+        model.get_layer("channels_first").unwrap().config()["dims"],
+        serde_json::json!([3, 1, 2])
+    );
+    assert_eq!(class_of(&model, "transpose"), "Permute");
+}
+
 /// The imported operations are saved and loaded as the layers they became.
 #[test]
 fn imported_operations_save_and_load() {
@@ -116,7 +128,7 @@ fn operations_without_a_layer_are_all_named() {
     let error = import_keras_file(fixture("unsupported_ops.keras"))
         .unwrap_err()
         .to_string();
-    for operation in ["Transpose", "Matmul", "Sum", "Absolute", "Sqrt"] {
+    for operation in ["Swapaxes", "Matmul", "Sum", "Absolute", "Sqrt"] {
         assert!(
             error.contains(&format!("keras.src.ops.numpy.{operation})")),
             "{operation}: {error}"

@@ -71,6 +71,17 @@ def image_ops():
     return keras.Model(i, layers.Dense(2, name="out")(x), name="image_ops"), [(3, 8, 8, 3)]
 
 
+def permute_ops():
+    """`Permute` and `keras.ops.transpose` keeping the batch first."""
+    i = keras.Input((4, 6, 2), name="x")
+    x = layers.Permute((3, 1, 2), name="channels_first")(i)  # (N, 2, 4, 6)
+    x = ops.transpose(x, (0, 1, 3, 2))  # (N, 2, 6, 4)
+    x = ops.transpose(layers.Reshape((12, 4), name="rows")(x), (0, 2, 1))  # (N, 4, 12)
+    x = layers.Dense(3, name="mix")(x)  # (N, 4, 3)
+    x = ops.transpose(x, (0, 2, 1))  # (N, 3, 4)
+    return keras.Model(i, layers.Flatten(name="flat")(x), name="permute_ops"), [(3, 4, 6, 2)]
+
+
 def masked_op():
     """An operation on a masked sequence: Keras drops the mask, so the LSTM reads every step."""
     i = keras.Input((5,), dtype="int32", name="tokens")
@@ -82,7 +93,7 @@ def masked_op():
 def unsupported_ops():
     """Operations no layer of strata computes: each named by the import."""
     i = keras.Input((4, 6), name="x")
-    a = ops.matmul(i, ops.transpose(i, (0, 2, 1)))
+    a = ops.matmul(i, ops.swapaxes(i, 1, 2))
     b = ops.sum(a, axis=1)
     return keras.Model(i, ops.sqrt(ops.abs(b)), name="unsupported_ops"), [(2, 4, 6)]
 
@@ -90,7 +101,7 @@ def unsupported_ops():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(23)
-    for make in (dense_ops, sequence_ops, image_ops, masked_op, unsupported_ops):
+    for make in (dense_ops, sequence_ops, image_ops, permute_ops, masked_op, unsupported_ops):
         m, shapes = make()
         m.set_weights([rng.uniform(-0.8, 0.8, w.shape).astype("float32") for w in m.get_weights()])
         inputs = []

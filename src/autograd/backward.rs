@@ -7,8 +7,8 @@ use super::op::{Op, Var};
 use super::params::ParamStore;
 use super::tape::{NOT_FOLDED, Tape};
 use super::{
-    attention, concat, conv, conv_transpose, depthwise, embedding, losses, normalization, ops, pointwise_conv, profile,
-    recurrent, sequence, spatial,
+    attention, concat, conv, conv_transpose, depthwise, embedding, losses, normalization, ops, permute, pointwise_conv,
+    profile, recurrent, sequence, spatial,
 };
 use crate::tensor::Tensor;
 
@@ -199,6 +199,7 @@ fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scra
             spatial::upsample2d_backward(x, (factor, bilinear), inputs, node, targets)
         }
         Op::Resize2d { x, bilinear } => spatial::resize2d_backward(x, bilinear, inputs, node, targets),
+        Op::Permute { x, axes } => permute::permute_backward(x, axes, inputs, node, targets),
         Op::Gather { table, ids } => embedding::gather_backward(table, ids, inputs, node, targets),
         Op::MeanSteps { x, .. } => sequence::mean_steps_backward(x, inputs, node, targets),
         Op::Attention { q, k, v, options, .. } => {

@@ -51,6 +51,7 @@ mod normalization;
 mod op;
 mod ops;
 mod params;
+mod permute;
 mod pointwise;
 mod pointwise_conv;
 pub mod profile;

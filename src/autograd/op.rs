@@ -6,7 +6,32 @@
 use super::cell::RecurrentOptions;
 use super::params::ParamId;
 use super::pointwise::{BinaryOp, UnaryOp};
-use crate::kernels::{ComputeDtype, OutputActivation, Window2d};
+use crate::kernels::{ComputeDtype, MAX_PERMUTED_AXES, OutputActivation, Window2d};
+
+/// An order of a tensor's axes (see [`Graph::permute`](super::Graph::permute)), held inline so
+/// that an [`Op`] stays `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PermutedAxes {
+    order: [usize; MAX_PERMUTED_AXES],
+    len: usize,
+}
+
+impl PermutedAxes {
+    /// Holds `order` (at most [`MAX_PERMUTED_AXES`] axes: a bug otherwise).
+    pub(crate) fn new(order: &[usize]) -> Self {
+        let mut held = [0; MAX_PERMUTED_AXES];
+        held[..order.len()].copy_from_slice(order);
+        PermutedAxes {
+            order: held,
+            len: order.len(),
+        }
+    }
+
+    /// The order: output axis `i` is input axis `order()[i]`.
+    pub(crate) fn order(&self) -> &[usize] {
+        &self.order[..self.len]
+    }
+}
 
 /// A handle to one recorded value on the tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +166,11 @@ pub(crate) enum Op {
         x: Var,
         bilinear: bool,
     },
+    /// `x` with its axes in another order (Keras's `Permute`).
+    Permute {
+        x: Var,
+        axes: PermutedAxes,
+    },
     /// Rows of a table picked by integer ids (Embedding).
     Gather {
         table: Var,
@@ -235,6 +265,7 @@ impl Op {
             Frame2d { .. } => "frame2d",
             Upsample2d { .. } => "upsample2d",
             Resize2d { .. } => "resize2d",
+            Permute { .. } => "permute",
             Gather { .. } => "gather",
             Recurrent { .. } => "recurrent",
             Attention { .. } => "attention",
@@ -295,7 +326,8 @@ impl Op {
             | Slice { x: weight, .. }
             | Frame2d { x: weight, .. }
             | Upsample2d { x: weight, .. }
-            | Resize2d { x: weight, .. } => [Some(weight), None, None],
+            | Resize2d { x: weight, .. }
+            | Permute { x: weight, .. } => [Some(weight), None, None],
             Concat { a, b, .. } => [Some(a), Some(b), None],
             MeanSteps { x, mask } => [Some(x), mask, None],
             Int8 { x, bias } => [Some(x), bias, None],

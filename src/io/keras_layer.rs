@@ -52,8 +52,8 @@ pub(super) fn check_layers<'a>(entries: &'a [Value], groups: &'a [String]) -> Re
         message.push_str(
             "; operations strata runs as layers: a tensor plus, minus, times or divided by a number, two tensors \
              added, subtracted, multiplied, their maximum or minimum, activation functions, mean or max over a \
-             sequence's steps or an image's positions, concatenate, and reshape, squeeze or expand_dims keeping the \
-             batch",
+             sequence's steps or an image's positions, concatenate, and reshape, squeeze, expand_dims or transpose \
+             keeping the batch",
         );
     }
     Err(message)

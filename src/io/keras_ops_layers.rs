@@ -13,7 +13,7 @@
 //!   `GlobalAveragePooling1D/2D` or `GlobalMaxPooling1D/2D`, with `keepdims` (but the mean over
 //!   steps);
 //! - `concatenate`: `Concatenate`; `reshape` keeping the batch, `squeeze` and `expand_dims` of
-//!   other axes: `Reshape`.
+//!   other axes: `Reshape`; `transpose` keeping the batch first: `Permute`.
 //!
 //! Any other operation stays as it is and is reported by name (`keras_layer.rs`). Operations are
 //! not layers to Keras: a rewritten entry keeps its module, so it is still not counted when Keras
@@ -149,6 +149,11 @@ fn one_tensor(class: &str, config: &Value, shape: &[Option<usize>]) -> Option<(&
         "Reshape" => reshape(config.get("newshape").or_else(|| config.get("new_shape"))?, shape),
         "Squeeze" => squeeze(config.get("axis")?, shape),
         "ExpandDims" => expand_dims(config.get("axis")?, shape),
+        "Transpose" => {
+            let order = axes_in_order(config.get("axes")?, rank)?;
+            let (first, dims) = order.split_first()?;
+            (*first == 0).then(|| ("Permute", json!({ "dims": dims })))
+        }
         _ => None,
     }
 }
@@ -241,6 +246,19 @@ fn axes(value: &Value, rank: usize) -> Option<Vec<usize>> {
     let count = resolved.len();
     resolved.dedup();
     (!resolved.is_empty() && resolved.len() == count).then_some(resolved)
+}
+
+/// A permutation of a tensor of `rank` axes as a list (negative from the end), kept in its order;
+/// `None` unless each axis appears once.
+fn axes_in_order(value: &Value, rank: usize) -> Option<Vec<usize>> {
+    let order: Vec<i64> = value.as_array()?.iter().map(Value::as_i64).collect::<Option<_>>()?;
+    let resolved = axes(value, rank)?;
+    (order.len() == rank && resolved.len() == rank).then_some(())?;
+    let rank = i64::try_from(rank).ok()?;
+    order
+        .into_iter()
+        .map(|a| usize::try_from(if a < 0 { a + rank } else { a }).ok())
+        .collect()
 }
 
 /// A Keras 3 tensor argument's shape, batch first (`None` where open).
@@ -447,6 +465,23 @@ mod tests {
         // Open sizes cannot be checked: left to report.
         let open = json!([tensor("x", json!([null, null, 6]))]);
         assert_eq!(layer_of("Reshape", json!({"newshape": [-1, 6]}), open), None);
+    }
+
+    #[test]
+    fn transposes_keeping_the_batch_first_are_permute() {
+        let x = json!([tensor("x", json!([null, 4, 6, 2]))]);
+        let layer = |axes: Value| layer_of("Transpose", json!({ "axes": axes }), x.clone());
+        assert_eq!(
+            layer(json!([0, 3, 1, 2])),
+            Some(("Permute".into(), json!({"dims": [3, 1, 2]})))
+        );
+        assert_eq!(
+            layer(json!([0, -1, 2, 1])),
+            Some(("Permute".into(), json!({"dims": [3, 2, 1]})))
+        );
+        for axes in [json!(null), json!([1, 0, 2, 3]), json!([0, 1, 1, 2]), json!([0, 1, 2])] {
+            assert_eq!(layer(axes.clone()), None, "{axes}");
+        }
     }
 
     #[test]

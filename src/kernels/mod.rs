@@ -23,6 +23,7 @@ mod inverted_residual;
 mod layer_norm;
 mod matmul;
 mod packed_product;
+mod permute;
 mod pointwise;
 mod pooling;
 #[cfg(test)]
@@ -84,6 +85,7 @@ pub(crate) use pointwise::{Finish as PointwiseFinish, handles as pointwise_handl
 pub use matmul::{Transpose, matmul, products_in_flight};
 pub(crate) use pooling::{avg_pool, avg_pool_backward, max_pool, max_pool_backward, max_pool_zero_padded};
 // The recurrent cells' kinds and functions are named by the layers (`autograd` re-exports them).
+pub(crate) use permute::{MAX_PERMUTED_AXES, inverse_axes, permute};
 pub use recurrent::Cell;
 pub(crate) use recurrent::{BackwardState, ForwardState, Squashes, StepInputs, step_backward, step_forward};
 pub(crate) use reduce::*;

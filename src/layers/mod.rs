@@ -40,6 +40,7 @@ mod multi_head_attention;
 mod normalization;
 mod padding;
 mod padding1d;
+mod permute;
 mod pooling;
 mod position;
 mod position_ids;
@@ -87,6 +88,7 @@ pub use multi_head_attention::MultiHeadAttention;
 pub use normalization::{BatchNormalization, LayerNormalization};
 pub use padding::{Cropping2D, IntoSides, ZeroPadding2D};
 pub use padding1d::ZeroPadding1D;
+pub use permute::Permute;
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
     MaxPooling2D, Pooling,

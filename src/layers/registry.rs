@@ -9,10 +9,10 @@ use super::{
     Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, CenterCrop, ClassToken, Conv2D,
     Conv2DTranspose, Cropping1D, Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, ELU, Embedding, Flatten, GRU,
     GlobalAveragePooling1D, Identity, Input, LSTM, Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge,
-    MultiHeadAttention, NoiseLayer, Normalization, PReLU, Pooling, PositionEmbedding, PositionIds, RMSNormalization,
-    RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, RepeatVector,
-    Rescaling, Reshape, Resizing, Reversible, SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed, UpSampling2D,
-    ZeroPadding1D, ZeroPadding2D, keys,
+    MultiHeadAttention, NoiseLayer, Normalization, PReLU, Permute, Pooling, PositionEmbedding, PositionIds,
+    RMSNormalization, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU,
+    RepeatVector, Rescaling, Reshape, Resizing, Reversible, SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed,
+    UpSampling2D, ZeroPadding1D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -101,6 +101,7 @@ pub const REGISTRY: &[Registered] = &[
     entry("Embedding", "Core", |c| boxed(Embedding::from_config(c))).positional(&["input_dim", "output_dim"]),
     entry("Flatten", "Reshaping", |c| boxed(Flatten::from_config(c))).positional(&["data_format"]),
     entry("Reshape", "Reshaping", |c| boxed(Reshape::from_config(c))).positional(&["target_shape"]),
+    entry("Permute", "Reshaping", |c| boxed(Permute::from_config(c))).positional(&["dims"]),
     entry("ZeroPadding2D", "Reshaping", |c| boxed(ZeroPadding2D::from_config(c))).positional(&["padding"]),
     entry("Cropping2D", "Reshaping", |c| boxed(Cropping2D::from_config(c))).positional(&["cropping"]),
     entry("Cropping1D", "Reshaping", |c| boxed(Cropping1D::from_config(c))).positional(&["cropping"]),

@@ -44,6 +44,13 @@ impl Emitter<'_> {
                 let slopes = self.builder.floats(format!("{name}/alpha"), alpha_shape, alpha);
                 Ok(self.builder.op(name, "PRelu", &[x, &slopes], vec![]))
             }
+            "Permute" => {
+                let dims = config["dims"].as_array().map(Vec::as_slice).unwrap_or_default();
+                let perm: Vec<i64> = std::iter::once(0)
+                    .chain(dims.iter().filter_map(Value::as_i64))
+                    .collect();
+                Ok(self.builder.transpose(name, x, &perm))
+            }
             // (N, F) to (N, 1, F), broadcast to (N, n, F).
             "RepeatVector" => {
                 let column = self.reshape(name, "column", x, &[-1, 1, shape[0] as i64]);

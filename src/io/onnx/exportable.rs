@@ -26,6 +26,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "Embedding",
     "Flatten",
     "Reshape",
+    "Permute",
     "ZeroPadding2D",
     "ZeroPadding1D",
     "Cropping2D",
