@@ -25,9 +25,15 @@ fn predicts_as_keras(name: &str, tolerance: f32) -> Model {
     let (inputs, expected) = keras_io(&format!("{name}.json"));
     let inputs: Vec<&Tensor> = inputs.iter().collect();
     let outputs = model.predict_multi(&inputs, 32).unwrap();
-    assert_eq!(outputs[0].shape(), expected[0].shape(), "{name}");
-    for (i, (a, e)) in outputs[0].data().iter().zip(expected[0].data()).enumerate() {
-        assert!((a - e).abs() <= tolerance, "{name}[{i}]: strata {a}, Keras {e}");
+    assert_eq!(outputs.len(), expected.len(), "{name}");
+    for (k, (output, expected)) in outputs.iter().zip(&expected).enumerate() {
+        assert_eq!(output.shape(), expected.shape(), "{name} output {k}");
+        for (i, (a, e)) in output.data().iter().zip(expected.data()).enumerate() {
+            assert!(
+                (a - e).abs() <= tolerance,
+                "{name} output {k}[{i}]: strata {a}, Keras {e}"
+            );
+        }
     }
     model
 }
@@ -95,6 +101,23 @@ fn permute_and_transpose_predict_as_keras() {
         serde_json::json!([3, 1, 2])
     );
     assert_eq!(class_of(&model, "transpose"), "Permute");
+}
+
+/// Inputs and outputs given as dicts take Keras's order, by key; the losses given per output
+/// name follow their outputs.
+#[test]
+fn dict_inputs_and_outputs_follow_keras_order() {
+    let model = predicts_as_keras("dict_io", 1e-5);
+    assert_eq!(model.output_names(), ["d2", "d1"]);
+    assert_eq!(model.input_shapes(), [vec![3], vec![2]]);
+    // compile(loss={"first": "mse", "second": "mae"}): "first" is d2's.
+    assert_eq!(
+        model.losses().unwrap(),
+        [
+            strata::losses::Loss::MeanSquaredError,
+            strata::losses::Loss::MeanAbsoluteError
+        ]
+    );
 }
 
 /// The imported operations are saved and loaded as the layers they became.

@@ -1,7 +1,7 @@
 """Writes tests/fixtures/keras/operations/: small functional models written with Keras 3
 operations on Keras tensors instead of layers (`x + shortcut`, `keras.ops.relu`,
-`keras.ops.mean(x, axis=1)`, `keras.ops.concatenate`, `keras.ops.reshape`), as users write
-them, with random weights and what Keras's `predict` returned for a fixed batch, for
+`keras.ops.mean(x, axis=1)`, `keras.ops.concatenate`, `keras.ops.reshape`), and with inputs and
+outputs given as dicts, as users write them, with random weights and what Keras's `predict` returned for a fixed batch, for
 tests/keras_operations.rs to check `strata::io::import_keras_file` against. Two more archives
 are refused by the import: an operation on a masked sequence (Keras's operations drop the mask)
 and operations strata has no layer for.
@@ -82,6 +82,18 @@ def permute_ops():
     return keras.Model(i, layers.Flatten(name="flat")(x), name="permute_ops"), [(3, 4, 6, 2)]
 
 
+def dict_io():
+    """Inputs and outputs given as dicts, which Keras orders by key; compiled with a loss per
+    output by name."""
+    late = keras.Input((2,), name="zz")
+    early = keras.Input((3,), name="aa")
+    h = layers.Concatenate(name="joined")([late, early])
+    outputs = {"second": layers.Dense(1, name="d1")(h), "first": layers.Dense(2, name="d2")(h)}
+    m = keras.Model({"zz": late, "aa": early}, outputs, name="dict_io")
+    m.compile("adam", loss={"first": "mse", "second": "mae"})
+    return m, [(4, 3), (4, 2)]  # in Keras's order: aa, zz
+
+
 def masked_op():
     """An operation on a masked sequence: Keras drops the mask, so the LSTM reads every step."""
     i = keras.Input((5,), dtype="int32", name="tokens")
@@ -101,7 +113,7 @@ def unsupported_ops():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(23)
-    for make in (dense_ops, sequence_ops, image_ops, permute_ops, masked_op, unsupported_ops):
+    for make in (dense_ops, sequence_ops, image_ops, permute_ops, dict_io, masked_op, unsupported_ops):
         m, shapes = make()
         m.set_weights([rng.uniform(-0.8, 0.8, w.shape).astype("float32") for w in m.get_weights()])
         inputs = []
@@ -112,9 +124,14 @@ def main():
                 inputs.append(tokens.astype("int32"))
             else:
                 inputs.append(rng.normal(size=shape).astype("float32"))
-        y = m.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0)
+        if isinstance(m.input, dict):
+            y = m.predict(dict(zip(sorted(m.input), inputs)), verbose=0)
+        else:
+            y = m.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0)
+        # A dict of outputs in Keras's order: by key.
+        ys = [y[key] for key in sorted(y)] if isinstance(y, dict) else [y]
         tensor = lambda t: {"shape": list(t.shape), "values": [float(v) for v in np.ravel(t)]}  # noqa: E731
-        fixture = {"inputs": [tensor(x) for x in inputs], "outputs": [tensor(y)]}
+        fixture = {"inputs": [tensor(x) for x in inputs], "outputs": [tensor(y) for y in ys]}
         m.save(OUT / f"{make.__name__}.keras")
         (OUT / f"{make.__name__}.json").write_text(json.dumps(fixture) + "\n")
         print(make.__name__, (OUT / f"{make.__name__}.keras").stat().st_size, "bytes")

@@ -14,7 +14,7 @@ use super::config;
 use super::hdf5::{Dataset, Hdf5File};
 use super::keras_layer::{KerasLayer, check_keras2_meanings, check_layers, drop_inert_unknown_keys, keras_major};
 use super::keras_nested::{self, FlatLayers};
-use super::keras_references::to_inbound_references;
+use super::keras_references::{OUTPUT_KEYS, to_inbound_references};
 use super::keras_tf_ops;
 use super::keras_weights;
 use super::{keras_ops, keras_ops_layers};
@@ -295,12 +295,16 @@ pub(super) fn describe(mut root: Value, path: &Path) -> Result<Described> {
     if body.get("input_layers").is_some() {
         class = "Functional".into();
     }
-    let output_names: Vec<String> = match body.get("output_layers").and_then(Value::as_array) {
-        Some(refs) => refs
+    // Outputs given to Keras as a dict are named by their keys in `compile`'s dicts, others by
+    // their layers.
+    let output_keys = body.as_object_mut().and_then(|fields| fields.remove(OUTPUT_KEYS));
+    let output_names: Vec<String> = match (output_keys, body.get("output_layers").and_then(Value::as_array)) {
+        (Some(Value::Array(keys)), _) => keys.iter().filter_map(|k| k.as_str().map(str::to_string)).collect(),
+        (_, Some(refs)) => refs
             .iter()
             .filter_map(|r| r.get(0).and_then(Value::as_str).map(str::to_string))
             .collect(),
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     let compile = root
         .get("compile_config")

@@ -13,14 +13,27 @@ use std::collections::HashMap;
 /// files read: each `inbound_nodes` entry becomes the list of the references `[layer, node,
 /// tensor]` of the call's inputs in strata's order, its other arguments become settings in
 /// the layer's config, and `input_layers` / `output_layers` of a single tensor become lists of
-/// one. Returns warnings about arguments that change only Keras's training; an argument strata
+/// one, of a dict the list of its values by key (the output keys kept under [`OUTPUT_KEYS`]). Returns warnings about arguments that change only Keras's training; an argument strata
 /// cannot map is an error naming every such argument of the model.
+/// Where [`to_inbound_references`] leaves the keys of outputs Keras was given as a dict, in
+/// the outputs' order.
+pub(super) const OUTPUT_KEYS: &str = "strata_output_keys";
+
 pub(super) fn to_inbound_references(body: &mut Value) -> Result<Vec<String>, String> {
     for key in ["input_layers", "output_layers"] {
-        if let Some(refs) = body.get_mut(key)
-            && refs.get(0).is_some_and(Value::is_string)
-        {
+        let Some(refs) = body.get_mut(key) else { continue };
+        if refs.get(0).is_some_and(Value::is_string) {
             *refs = json!([refs.take()]);
+        } else if let Some(named) = refs.as_object() {
+            // Keras 3's inputs or outputs given as a dict: Keras orders them by key
+            // (`keras.tree.flatten`), in `model.inputs`, `model.outputs` and `predict`'s lists.
+            let mut keys: Vec<String> = named.keys().cloned().collect();
+            keys.sort();
+            *refs = Value::Array(keys.iter().map(|key| named[key].clone()).collect());
+            if key == "output_layers" {
+                // What `compile`'s dicts of losses and metrics name the outputs by.
+                body[OUTPUT_KEYS] = json!(keys);
+            }
         }
     }
     let Some(entries) = body.get_mut("layers").and_then(Value::as_array_mut) else {
