@@ -344,8 +344,8 @@ fn more_layers() -> Result<Model> {
 }
 
 /// The convolutions beyond Conv2D and the image layers: augmentations (the identity at
-/// inference, but RandomCrop's centred crop: a slice, and a slice resized), Resizing and
-/// CenterCrop, Normalization,
+/// inference, but RandomCrop's centred crop: a slice, and a slice resized), Resizing,
+/// CenterCrop, Permute, Dense on each pixel, Normalization,
 /// depthwise (with a depth multiplier, "same", stride 2), separable, transposed ("same" and
 /// "valid" with a stride above the window), cropping and both upsamplings.
 fn convolutions() -> Result<Model> {
@@ -362,6 +362,7 @@ fn convolutions() -> Result<Model> {
     let centre = CenterCrop::new(5, 4).call(&x)?;
     let grown = CenterCrop::new(10, 6).call(&x)?;
     let channels_first = Permute::new(&[3, 1, 2]).call(&x)?;
+    let per_pixel = Dense::new(3).activation("tanh").call(&x)?;
     let resized_all: Vec<Node> = [
         &sliced,
         &resized,
@@ -371,6 +372,7 @@ fn convolutions() -> Result<Model> {
         &centre,
         &grown,
         &channels_first,
+        &per_pixel,
     ]
     .into_iter()
     .map(|image| Flatten::new().call(image))

@@ -1070,6 +1070,22 @@ fn dense_without_bias_has_the_right_gradient() {
     });
 }
 
+/// Dense on each pixel of an image (the kernel on the last axis of a rank-4 batch).
+#[test]
+fn dense_on_images_has_the_right_gradient() {
+    let mut params = ParamStore::new();
+    let mut layer = Dense::new(3).activation("tanh");
+    layer.set_name("dense".into());
+    layer.build_one(&[2, 3, 4], &mut params, &mut Rng::new(2)).unwrap();
+    let x = params.add("x", uniform(&[2, 2, 3, 4], -1.0, 1.0, 151), true);
+    assert_gradients("Dense on images", &mut params, EPS, TOLERANCE, |g| {
+        let x = g.param(x);
+        let y = layer.forward_one(g, x)?;
+        assert_eq!(g.shape(y), [2, 2, 3, 3]);
+        project(g, y, 9)
+    });
+}
+
 #[test]
 fn flatten_then_dense_has_the_right_gradient() {
     let mut params = ParamStore::new();

@@ -1,6 +1,7 @@
 //! Keras 3 operations on Keras tensors in functional models (`x + shortcut`, `keras.ops.relu`,
 //! `keras.ops.mean(x, axis=1)`, `keras.ops.concatenate`, `keras.ops.reshape`), imported as the
-//! layers that compute them and predicting as Keras does; operations on masked sequences and
+//! layers that compute them and predicting as Keras does, with dict inputs and outputs and
+//! `Dense` on images; operations on masked sequences and
 //! operations without a layer refused, each by name. The fixtures under
 //! tests/fixtures/keras/operations/ were written by tools/make_keras_operations.py (Keras 3.15),
 //! each with Keras's predictions for a fixed batch.
@@ -101,6 +102,14 @@ fn permute_and_transpose_predict_as_keras() {
         serde_json::json!([3, 1, 2])
     );
     assert_eq!(class_of(&model, "transpose"), "Permute");
+}
+
+/// Dense on each pixel of an image, as Keras applies it on the last axis of any rank.
+#[test]
+fn dense_on_images_predicts_as_keras() {
+    let model = predicts_as_keras("dense_on_images", 1e-5);
+    let expand = model.get_layer("expand").unwrap();
+    assert_eq!(expand.output_shapes(&[vec![5, 5, 4]]).unwrap()[0], [5, 5, 6]);
 }
 
 /// Inputs and outputs given as dicts take Keras's order, by key; the losses given per output

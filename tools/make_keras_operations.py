@@ -82,6 +82,16 @@ def permute_ops():
     return keras.Model(i, layers.Flatten(name="flat")(x), name="permute_ops"), [(3, 4, 6, 2)]
 
 
+def dense_on_images():
+    """Dense on each pixel of an image (ConvNeXt's pointwise MLP), as Keras applies it on the
+    last axis of any rank."""
+    i = keras.Input((5, 5, 3), name="image")
+    x = layers.Conv2D(4, 3, padding="same", name="conv")(i)
+    x = layers.Dense(6, activation="gelu", name="expand")(x)
+    x = layers.Dense(4, name="project")(x)
+    return keras.Model(i, layers.GlobalAveragePooling2D(name="pool")(x), name="dense_on_images"), [(2, 5, 5, 3)]
+
+
 def dict_io():
     """Inputs and outputs given as dicts, which Keras orders by key; compiled with a loss per
     output by name."""
@@ -113,7 +123,7 @@ def unsupported_ops():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(23)
-    for make in (dense_ops, sequence_ops, image_ops, permute_ops, dict_io, masked_op, unsupported_ops):
+    for make in (dense_ops, sequence_ops, image_ops, permute_ops, dense_on_images, dict_io, masked_op, unsupported_ops):
         m, shapes = make()
         m.set_weights([rng.uniform(-0.8, 0.8, w.shape).astype("float32") for w in m.get_weights()])
         inputs = []

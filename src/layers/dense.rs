@@ -89,14 +89,13 @@ impl Layer for Dense {
             ));
         }
         // As in Keras, the kernel acts on the last axis: (steps, features) sequences are
-        // projected step by step; an image would be too, which is rarely meant, so only
-        // vectors and sequences are taken.
-        let features = match input_shape {
-            [features] | [_, features] if *features > 0 && input_shape.iter().all(|&d| d > 0) => *features,
+        // projected step by step, the pixels of (height, width, channels) images one by one.
+        let features = match input_shape.last() {
+            Some(&features) if input_shape.iter().all(|&d| d > 0) => features,
             _ => {
                 return Err(Error::LayerShape {
                     layer: self.args.name.clone(),
-                    expected: "(None, features) or (None, steps, features); add a Flatten layer before it".into(),
+                    expected: "(None, ..., features)".into(),
                     received: keras_shape(input_shape),
                 });
             }
@@ -104,7 +103,7 @@ impl Layer for Dense {
         self.weights.validate()?;
         super::check_weight_count(&self.args.name, &[features, self.units])?;
         let mut output = input_shape.to_vec();
-        *output.last_mut().expect("one or two axes") = self.units;
+        *output.last_mut().expect("one axis or more") = self.units;
         Ok(output)
     }
 
@@ -141,13 +140,22 @@ impl Layer for Dense {
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        let shape = graph.shape(x);
-        if !(2..=3).contains(&shape.len()) || shape.last() != Some(&self.input_width) {
+        let shape = graph.shape(x).to_vec();
+        if shape.len() < 2 || shape.last() != Some(&self.input_width) {
             return Err(Error::LayerShape {
                 layer: self.args.name.clone(),
                 expected: format!("(None, ..., {})", self.input_width),
                 received: keras_shape(shape.get(1..).unwrap_or(&[])),
             });
+        }
+        if shape.len() > 3 {
+            // Images and deeper samples as one sequence of their positions, and back.
+            let positions = shape[1..shape.len() - 1].iter().product();
+            let rows = graph.reshape(x, &[shape[0], positions, self.input_width])?;
+            let y = self.forward_one(graph, rows)?;
+            let mut out_shape = shape;
+            *out_shape.last_mut().expect("four axes or more") = self.units;
+            return graph.reshape(y, &out_shape);
         }
         let kernel = self
             .kernel
