@@ -338,8 +338,11 @@ fn more_layers() -> Result<Model> {
     let steps = RepeatVector::new(5).call(&x)?;
     let steps = SpatialDropout1D::new(0.3).call(&steps)?;
     let steps = Dense::new(4).activation("tanh").call(&steps)?;
+    let steps = strata::layers::UpSampling1D::new(3).call(&steps)?;
     let pooled = AveragePooling1D::new(2).padding("same").call(&steps)?;
-    let outputs = GlobalMaxPooling1D::new().call(&pooled)?;
+    let pooled = GlobalMaxPooling1D::new().call(&pooled)?;
+    let repeated = Flatten::new().call(&steps)?;
+    let outputs = Concatenate::new(-1).call_many(&[&pooled, &repeated])?;
     Model::functional(&inputs, &outputs)
 }
 

@@ -1,6 +1,6 @@
-//! `Resizing` and `CenterCrop`: Keras 3's values (bilinear up and down, nearest,
+//! `Resizing`, `CenterCrop` and `UpSampling1D`: Keras 3's values (bilinear up and down, nearest,
 //! `crop_to_aspect_ratio`, a plain centre crop and an image smaller than the target, resized
-//! up), finite-difference gradients, configs read and written back, and settings strata lacks
+//! up, repeated steps), finite-difference gradients, configs read and written back, and settings strata lacks
 //! refused by name. The fixtures under tests/fixtures/keras/resizing/ were written by
 //! tools/make_keras_resizing.py (Keras 3.15 on TensorFlow).
 
@@ -10,7 +10,7 @@ use common::{TOLERANCE, boxed, layer_gradient_error, uniform};
 use strata::Error;
 use strata::autograd::ParamStore;
 use strata::io::import_keras_file;
-use strata::layers::{CenterCrop, Layer, Resizing};
+use strata::layers::{CenterCrop, Layer, Resizing, UpSampling1D};
 use strata::rng::Rng;
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -26,6 +26,7 @@ fn resizing_and_center_crop_compute_what_keras_computes() {
         "resize_crop_to_aspect_ratio",
         "center_crop",
         "center_crop_smaller_image",
+        "upsampling1d",
     ] {
         let mut model = import_keras_file(fixture(&format!("{name}.keras"))).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (inputs, expected) = common::keras_io(&fixture(&format!("{name}.json")));
@@ -59,6 +60,9 @@ fn resizing_and_center_crop_pass_gradients() {
         let error = layer_gradient_error(vec![layer], images.clone(), |_| {});
         assert!(error < TOLERANCE, "{what}: gradient error {error}");
     }
+    let sequences = uniform(&[2, 4, 3], -1.0, 1.0, 12);
+    let error = layer_gradient_error(vec![boxed(UpSampling1D::new(3))], sequences, |_| {});
+    assert!(error < TOLERANCE, "UpSampling1D: gradient error {error}");
 }
 
 #[test]

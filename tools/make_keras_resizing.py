@@ -1,6 +1,6 @@
 """Writes tests/fixtures/keras/resizing/: `Resizing` (bilinear up and down, nearest,
-`crop_to_aspect_ratio`) and `CenterCrop` (a plain crop, and an image smaller than the target,
-which Keras resizes up) as Keras 3 computes them on random images, for tests/image_layers.rs to
+`crop_to_aspect_ratio`), `CenterCrop` (a plain crop, and an image smaller than the target,
+which Keras resizes up) and `UpSampling1D` as Keras 3 computes them on random inputs, for tests/resizing.rs to
 check strata against. Each case is NAME.keras with NAME.json beside it ({"inputs", "outputs"}:
 shapes and values). Run by hand with a Python holding Keras 3 and TensorFlow:
 
@@ -27,6 +27,7 @@ CASES = {
     "resize_crop_to_aspect_ratio": ((10, 6, 2), layers.Resizing(4, 5, crop_to_aspect_ratio=True)),
     "center_crop": ((9, 8, 2), layers.CenterCrop(4, 5)),
     "center_crop_smaller_image": ((5, 8, 2), layers.CenterCrop(7, 6)),
+    "upsampling1d": ((6, 2), layers.UpSampling1D(3)),
 }
 
 

@@ -57,6 +57,7 @@ mod rms_normalization;
 mod softmax;
 mod standardize;
 mod upsampling;
+mod upsampling1d;
 mod wrappers;
 
 pub use activation::Activation;
@@ -110,6 +111,7 @@ pub use rms_normalization::RMSNormalization;
 pub use softmax::Softmax;
 pub use standardize::Normalization;
 pub use upsampling::UpSampling2D;
+pub use upsampling1d::UpSampling1D;
 pub use wrappers::{Bidirectional, MergeMode, Reversible, TimeDistributed};
 
 use crate::autograd::{Graph, ParamId, ParamStore, Var, WindowOptions};

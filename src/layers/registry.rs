@@ -12,7 +12,7 @@ use super::{
     MultiHeadAttention, NoiseLayer, Normalization, PReLU, Permute, Pooling, PositionEmbedding, PositionIds,
     RMSNormalization, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU,
     RepeatVector, Rescaling, Reshape, Resizing, Reversible, SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed,
-    UpSampling2D, ZeroPadding1D, ZeroPadding2D, keys,
+    UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -107,6 +107,7 @@ pub const REGISTRY: &[Registered] = &[
     entry("Cropping1D", "Reshaping", |c| boxed(Cropping1D::from_config(c))).positional(&["cropping"]),
     entry("ZeroPadding1D", "Reshaping", |c| boxed(ZeroPadding1D::from_config(c))).positional(&["padding"]),
     entry("UpSampling2D", "Reshaping", |c| boxed(UpSampling2D::from_config(c))).positional(&["size"]),
+    entry("UpSampling1D", "Reshaping", |c| boxed(UpSampling1D::from_config(c))).positional(&["size"]),
     entry("Conv2D", "Convolution", |c| boxed(Conv2D::from_config(c, 2))).positional(&[
         "filters",
         "kernel_size",

@@ -44,6 +44,17 @@ impl Emitter<'_> {
                 let slopes = self.builder.floats(format!("{name}/alpha"), alpha_shape, alpha);
                 Ok(self.builder.op(name, "PRelu", &[x, &slopes], vec![]))
             }
+            // (N, T, C) to (N, T, 1, C), broadcast to (N, T, size, C), then (N, T·size, C).
+            "UpSampling1D" => {
+                let (steps, features) = (shape[0] as i64, shape[1] as i64);
+                let size = config["size"].as_i64().unwrap_or(2);
+                let column = self.reshape(name, "column", x, &[-1, steps, 1, features]);
+                let target = self
+                    .builder
+                    .int64s(format!("{name}/repeated_shape"), &[1, steps, size, features]);
+                let repeated = self.builder.op(name, "Expand", &[&column, &target], vec![]);
+                Ok(self.reshape(name, "sequence", &repeated, &[-1, steps * size, features]))
+            }
             "Permute" => {
                 let dims = config["dims"].as_array().map(Vec::as_slice).unwrap_or_default();
                 let perm: Vec<i64> = std::iter::once(0)

@@ -32,6 +32,7 @@ pub const EXPORTABLE_LAYERS: &[&str] = &[
     "Cropping2D",
     "Cropping1D",
     "UpSampling2D",
+    "UpSampling1D",
     "Dropout",
     "SpatialDropout1D",
     "SpatialDropout2D",
