@@ -158,22 +158,24 @@ impl Loss {
 
     /// Records the scalar loss between the model's `output` and `target` on the graph.
     pub fn compute(&self, graph: &mut Graph, output: Var, target: Var) -> Result<Var> {
-        let (output_shape, target_shape) = (graph.shape(output).to_vec(), graph.shape(target).to_vec());
-        // Sparse targets hold class ids: one axis fewer than the output.
+        let error = match self.record(graph, output, target) {
+            Err(error @ Error::ShapeMismatch { .. }) => error,
+            result => return result,
+        };
+        // A classifier's Dense layers on images without a Flatten map every pixel, as Keras's
+        // do, and the output keeps the image's axes (sparse targets hold class ids: one axis
+        // fewer than the output).
+        let (output_shape, target_shape) = (graph.shape(output), graph.shape(target));
         let class_axis = usize::from(self.sparse_targets());
-        self.record(graph, output, target).map_err(|error| match error {
-            // A classifier's Dense layers on images without a Flatten: they map every pixel, as
-            // Keras's do, and the output keeps the image's axes.
-            Error::ShapeMismatch { .. } if output_shape.len() > target_shape.len() + class_axis => {
-                Error::Data(format!(
-                    "the model's output {} has more axes than its targets {}: a classifier needs a Flatten (or \
-                 GlobalAveragePooling2D) layer before its Dense layers, which otherwise act on each position",
-                    keras_shape(&output_shape[1..]),
-                    keras_shape(&target_shape[1..]),
-                ))
-            }
-            other => other,
-        })
+        if output_shape.len() <= target_shape.len() + class_axis {
+            return Err(error);
+        }
+        Err(Error::Data(format!(
+            "the model's output {} has more axes than its targets {}: a classifier needs a Flatten (or \
+             GlobalAveragePooling2D) layer before its Dense layers, which otherwise act on each position",
+            keras_shape(&output_shape[1..]),
+            keras_shape(&target_shape[1..]),
+        )))
     }
 
     fn record(&self, graph: &mut Graph, output: Var, target: Var) -> Result<Var> {

@@ -71,6 +71,10 @@ fn relu_layer_follows_keras_formula() {
     assert_eq!(run(ReLU::new(), &x).data(), &[0.0, 0.0, 0.0, 5.0, 10.0]);
     assert_eq!(run(ReLU::new().max_value(6.0), &x).data(), &[0.0, 0.0, 0.0, 5.0, 6.0]);
     assert_eq!(run(ReLU::new().threshold(5.0), &x).data(), &[0.0, 0.0, 0.0, 0.0, 10.0]);
+    // A ceiling of −0 (which Keras accepts) clips to +0 on every path: vector lanes and the tail.
+    let positive = Tensor::from_vec(vec![1, 37], (1..=37).map(|v| v as f32).collect()).unwrap();
+    let y = run(ReLU::new().max_value(-0.0), &positive);
+    assert!(y.data().iter().all(|v| v.to_bits() == 0), "{:?}", y.data());
 }
 
 #[test]

@@ -69,8 +69,7 @@ impl Layer for CenterCrop {
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        let shape = graph.shape(x).to_vec();
-        let [height, width, _] = image_dims(&self.args.name, &shape[1..])?;
+        let [height, width, _] = image_dims(&self.args.name, &graph.shape(x)[1..])?;
         let target = (self.height, self.width);
         if height >= target.0 && width >= target.1 {
             let (top, left) = ((height - target.0) / 2, (width - target.1) / 2);

@@ -140,7 +140,7 @@ impl Layer for Dense {
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        let shape = graph.shape(x).to_vec();
+        let shape = graph.shape(x);
         if shape.len() < 2 || shape.last() != Some(&self.input_width) {
             return Err(Error::LayerShape {
                 layer: self.args.name.clone(),
@@ -149,6 +149,7 @@ impl Layer for Dense {
             });
         }
         if shape.len() > 3 {
+            let shape = shape.to_vec();
             // Images and deeper samples as one sequence of their positions, and back.
             let positions = shape[1..shape.len() - 1].iter().product();
             let rows = graph.reshape(x, &[shape[0], positions, self.input_width])?;

@@ -370,18 +370,19 @@ impl NoiseLayer {
         let a = ((1.0 - rate64) * (1.0 + rate64 * saturation * saturation)).powf(-0.5);
         let b = -a * saturation * rate64;
         let (kept_scale, dropped_value, kept_shift) = (a as f32, (a * saturation + b) as f32, b as f32);
-        let mut kept = vec![0.0; mask_shape.iter().product()];
-        fill_mask(&mut kept, rate, key);
+        // Both draw the same mask from `key` (recycled buffers, no allocation per step).
         let scales = graph.constant_with(|scales| {
             scales.resize_for(&mask_shape);
-            for (scale, &k) in scales.data_mut().iter_mut().zip(&kept) {
-                *scale = if k != 0.0 { kept_scale } else { 0.0 };
+            fill_mask(scales.data_mut(), rate, key);
+            for scale in scales.data_mut() {
+                *scale = if *scale != 0.0 { kept_scale } else { 0.0 };
             }
         });
         let shifts = graph.constant_with(|shifts| {
             shifts.resize_for(&mask_shape);
-            for (shift, &k) in shifts.data_mut().iter_mut().zip(&kept) {
-                *shift = if k != 0.0 { kept_shift } else { dropped_value };
+            fill_mask(shifts.data_mut(), rate, key);
+            for shift in shifts.data_mut() {
+                *shift = if *shift != 0.0 { kept_shift } else { dropped_value };
             }
         });
         let scaled = graph.mul(x, scales)?;

@@ -77,7 +77,8 @@ impl ReLU {
         match (self.max_value, self.negative_slope, self.threshold) {
             (None, 0.0, 0.0) => UnaryOp::Relu,
             (max_value, negative_slope, threshold) => UnaryOp::Rectifier {
-                max_value: max_value.unwrap_or(f32::INFINITY),
+                // `+ 0.0` makes a −0 ceiling +0, so every path clips to the same zero.
+                max_value: max_value.map_or(f32::INFINITY, |ceiling| ceiling + 0.0),
                 negative_slope,
                 threshold,
             },

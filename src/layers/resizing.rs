@@ -130,8 +130,7 @@ impl Layer for Resizing {
     }
 
     fn forward_one(&self, graph: &mut Graph, x: Var) -> Result<Var> {
-        let shape = graph.shape(x).to_vec();
-        let [height, width, _] = image_dims(&self.args.name, &shape[1..])?;
+        let [height, width, _] = image_dims(&self.args.name, &graph.shape(x)[1..])?;
         let x = match self.crop_to_aspect_ratio {
             true => crop_if_needed(graph, x, aspect_window((height, width), (self.height, self.width)))?,
             false => x,
