@@ -1012,10 +1012,22 @@ fn inputs_of_the_wrong_rank_are_layer_shape_errors() {
     assert_layer_shape(&error, "reshape", &["(None, 26, 26, 4)"]);
 }
 
+/// Dense after a Conv2D acts on each pixel, as Keras's does; a classifier built so is told to
+/// add a Flatten when its labels arrive.
 #[test]
 fn dense_after_a_conv_without_flatten_says_to_add_flatten() {
-    let error = compile_error(&[8, 8, 1], vec![boxed(Conv2D::new(4, 3)), boxed(Dense::new(10))]);
-    assert_layer_shape(&error, "dense", &["dense", "Flatten", "(None, 6, 6, 4)"]);
+    let mut model = model_of(&[8, 8, 1], vec![boxed(Conv2D::new(4, 3)), boxed(Dense::new(10))]);
+    model.compile("rmsprop", "categorical_crossentropy", &[]).unwrap();
+    assert_eq!(model.output_shape().unwrap(), [6, 6, 10]);
+    let (x, y) = (Tensor::zeros(&[2, 8, 8, 1]), Tensor::zeros(&[2, 10]));
+    let error = model
+        .fit(&x, &y, FitOptions::default().verbose(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("Flatten") && error.contains("(None, 6, 6, 10)"),
+        "{error}"
+    );
 }
 
 #[test]

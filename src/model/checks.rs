@@ -196,7 +196,10 @@ fn check_dense_targets(
         array_shape(y.shape()),
         keras_shape(output_shape),
         loss.name(),
-        if matches!(loss, Loss::CategoricalCrossentropy { .. }) {
+        if output_shape.len() > y.shape().len().saturating_sub(1).max(1) {
+            // Dense layers on images or sequences act on each position (as Keras's do).
+            "a classifier needs a Flatten (or a global pooling) layer before its Dense layers"
+        } else if matches!(loss, Loss::CategoricalCrossentropy { .. }) {
             "one-hot encode the labels with to_categorical, or use sparse_categorical_crossentropy"
         } else {
             "give one target per output"
