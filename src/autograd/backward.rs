@@ -132,8 +132,8 @@ impl Tape {
 fn run_rule(op: Op, inputs: &Inputs, node: Node, targets: &mut GradTargets, scratch: &mut Tensor) {
     match op {
         // Int8 products have no gradient: `fit` refuses a quantized model before recording.
-        // A fused convolution and pooling is recorded by `predict` alone.
-        Op::Constant | Op::Param(_) | Op::Int8 { .. } | Op::ConvReluMaxPool { .. } | Op::InvertedResidual { .. } => {}
+        Op::Constant | Op::Param(_) | Op::Int8 { .. } | Op::InvertedResidual { .. } => {}
+        Op::ConvReluMaxPool { .. } => conv::conv2d_relu_max_pool_backward(op, inputs, node, targets, scratch),
         Op::MatMul(a, b) => ops::matmul_backward(a, b, inputs, node, targets),
         Op::Linear { x, kernel, bias, dtype } => ops::linear_backward(x, kernel, bias, dtype, inputs, node, targets),
         Op::Binary(kind, a, b) => ops::binary_backward(kind, a, b, inputs, node, targets),

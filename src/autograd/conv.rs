@@ -177,8 +177,11 @@ impl Graph<'_> {
     /// windows, stride 2), without padding: each pooled value is the largest of its window's
     /// outputs, the same bits as the two operations, and the convolution's own output is never
     /// written. Otherwise it records the two operations. `predict` takes this path where a ReLU
-    /// `Conv2D` is read only by a `MaxPooling2D`; the fused operation has no gradient
-    /// (training records the two).
+    /// `Conv2D` is read only by a `MaxPooling2D`, and so does training where the convolution
+    /// runs direct on an input that needs no gradient (a first layer): the argmax the pooling
+    /// would record is kept, and the backward rule is the folded one the two operations get
+    /// (`conv2d_pooled_backward`), so the gradients have the same bits too. With other
+    /// gradients asked, it records the two.
     pub fn conv2d_relu_max_pool(
         &mut self,
         x: Var,
@@ -187,17 +190,32 @@ impl Graph<'_> {
         (pool_size, pool_options): ((usize, usize), WindowOptions),
     ) -> Result<Var> {
         let fused = self.fused_conv_pool(x, (kernel, bias), options, (pool_size, pool_options));
+        let wants_grad = self.any_requires_grad([Some(x), Some(kernel), bias]);
+        let fused = fused.filter(|(_, _, path)| {
+            !wants_grad || (matches!(path, PooledPath::Direct(_)) && !self.any_requires_grad([Some(x)]))
+        });
         let Some((g, pool, kernel_path)) = fused else {
             let y = self.conv2d_relu(x, kernel, bias, options)?;
             return self.max_pool2d(y, pool_size, pool_options);
         };
         let shape = [pool.batch, pool.out_h, pool.out_w, pool.channels];
-        let op = Op::ConvReluMaxPool { x, kernel, bias };
+        let op = Op::ConvReluMaxPool {
+            x,
+            kernel,
+            bias,
+            window: g,
+            pool,
+        };
         match kernel_path {
-            PooledPath::Direct(direct) => Ok(self.push(op, &shape, |inputs, out, _| {
+            PooledPath::Direct(direct) => Ok(self.push(op, &shape, |inputs, out, saved| {
                 let (x, kernel) = (inputs.get(x).data(), inputs.get(kernel).data());
                 let bias = bias.map(|b| inputs.get(b).data());
-                direct.forward_max_pooled(&g, &pool, x, kernel, bias, out.data_mut());
+                let argmax = wants_grad.then(|| {
+                    saved.resize_for(&shape);
+                    saved.data_mut()
+                });
+                let run = || direct.forward_max_pooled(&g, &pool, x, kernel, bias, out.data_mut(), argmax);
+                profile::time("conv2d.direct", false, run);
             })),
             PooledPath::Winograd(w) => {
                 // The transformed kernel kept between calls, as `conv2d` keeps it.
@@ -684,6 +702,46 @@ pub(super) fn conv2d_pooled_backward(
     });
 }
 
+/// The kernel and bias gradients of a ReLU convolution and max pooling recorded as one
+/// operation ([`Graph::conv2d_relu_max_pool`] with a gradient asked): the direct kernel's
+/// backward pass with the output gradient rebuilt from the pooling's, as
+/// [`conv2d_pooled_backward`] does for the two operations.
+pub(super) fn conv2d_relu_max_pool_backward(
+    op: Op,
+    inputs: &Inputs,
+    node: Node,
+    targets: &mut GradTargets,
+    scratch: &mut Tensor,
+) {
+    let Op::ConvReluMaxPool {
+        x,
+        kernel,
+        bias,
+        window: g,
+        pool,
+    } = op
+    else {
+        unreachable!("conv2d_relu_max_pool_backward of {op:?}")
+    };
+    let [dk, db] = targets.get_many([Some(kernel), bias]);
+    let (dk, db) = (cleared(dk), cleared(db));
+    if dk.is_none() && db.is_none() {
+        return;
+    }
+    let direct = Direct::plan(&g, pool.channels).expect("recorded with a gradient on the direct kernel alone");
+    let grad = OutputGrad::Pooled {
+        pool: &pool,
+        pooled: node.value.data(),
+        argmax: node.saved.data(),
+        dp: node.grad.data(),
+    };
+    scratch.resize_for(&[direct.backward_scratch_len()]);
+    let xv = inputs.get(x).data();
+    profile::time("conv2d.direct", true, || {
+        direct.backward(&g, xv, grad, true, scratch.data_mut(), dk, db)
+    });
+}
+
 /// The output shape of a convolution of an `x`-shaped input with a `kernel`-shaped kernel, or
 /// `None` when they do not fit (the convolution itself then reports why).
 fn conv2d_output_shape(x: &[usize], kernel: &[usize], options: WindowOptions) -> Option<Vec<usize>> {
@@ -809,13 +867,109 @@ pub(super) fn avg_pool2d_backward(x: Var, g: Window2d, node: Node, targets: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::autograd::ParamStore;
     use crate::autograd::gradcheck::max_gradient_error;
+    use crate::autograd::{ParamStore, Tape};
     use crate::rng::Rng;
 
     fn random(rng: &mut Rng, shape: &[usize]) -> Tensor {
         let n = shape.iter().product();
         Tensor::from_vec(shape.to_vec(), (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()).unwrap()
+    }
+
+    /// Training's fused first layer (`conv2d_relu_max_pool` with a gradient asked of the
+    /// kernel and bias alone) against the two operations it replaces: the same pooled values
+    /// and the same kernel and bias gradients, bit for bit, for pooling windows of 4, 2 and 1
+    /// taps over grey and colour images (16 filters: AVX-512's vectors; 8: AVX2's), on 1 and 2
+    /// threads; and the fused operation is the one recorded.
+    #[test]
+    fn fused_first_layer_trains_as_the_two_operations() {
+        // (pool window, channels, filters, image width): widths 10 (an output 8 wide, which
+        // 2-wide windows tile) and 11 (a column no window covers).
+        let cases = [
+            ((2, 2), 1, 32, 10),
+            ((2, 2), 1, 16, 11),
+            ((1, 2), 3, 8, 11),
+            ((2, 1), 1, 24, 10),
+            ((1, 1), 3, 16, 11),
+        ];
+        for ((ph, pw), channels, filters, width) in cases {
+            let mut rng = Rng::new(11);
+            let mut params = ParamStore::new();
+            let kernel = params.add("kernel", random(&mut rng, &[3, 3, channels, filters]), true);
+            let bias = params.add("bias", random(&mut rng, &[filters]), true);
+            let images = random(&mut rng, &[5, 11, width, channels]);
+            let options = WindowOptions::default();
+            let pool_options = WindowOptions {
+                strides: (ph, pw),
+                ..WindowOptions::default()
+            };
+            let pooled_shape = [5, 9 / ph, (width - 2) / pw, filters];
+            let weights = random(&mut rng, &pooled_shape);
+            // Two operations (`Some(false)`: the pooling folded into the convolution's backward
+            // rule; `Some(true)`: not, as the convolution's output has a second reader, which
+            // adds nothing to the loss) or the fused one (`None`).
+            let run = |unfused: Option<bool>, (level, threads): (kernels::SimdLevel, usize)| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .start_handler(move |_| kernels::limit_simd_on_this_thread(Some(level)))
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let mut tape = Tape::new();
+                    let (pooled, loss) = {
+                        let mut g = Graph::new(&mut tape, &params, true);
+                        let (x, k, b) = (g.constant(&images), g.param(kernel), g.param(bias));
+                        let mut extra = None;
+                        let y = match unfused {
+                            None => {
+                                let pool = ((ph, pw), pool_options);
+                                let y = g.conv2d_relu_max_pool(x, (k, Some(b)), options, pool).unwrap();
+                                assert_eq!(g.op(y).name(), "conv2d_relu_max_pool");
+                                y
+                            }
+                            Some(second_reader) => {
+                                let y = g.conv2d_relu(x, k, Some(b), options).unwrap();
+                                if second_reader {
+                                    extra = Some(g.scale(y, 0.0));
+                                }
+                                g.max_pool2d(y, (ph, pw), pool_options).unwrap()
+                            }
+                        };
+                        assert_eq!(g.shape(y), pooled_shape);
+                        let w = g.constant(&weights);
+                        let weighted = g.mul(y, w).unwrap();
+                        let mut loss = g.sum(weighted);
+                        if let Some(extra) = extra {
+                            let nothing = g.sum(extra);
+                            loss = g.add(loss, nothing).unwrap();
+                        }
+                        (g.value(y).data().to_vec(), loss)
+                    };
+                    let mut store = params.clone();
+                    tape.backward(loss, &mut store);
+                    (
+                        pooled,
+                        store.grad(kernel).data().to_vec(),
+                        store.grad(bias).data().to_vec(),
+                    )
+                })
+            };
+            use kernels::SimdLevel::{Avx2, Avx512, Scalar};
+            for level in [Avx512, Avx2, Scalar] {
+                let two_ops = run(Some(true), (level, 2));
+                assert!(two_ops.0.contains(&0.0) && two_ops.0.iter().any(|&v| v > 0.0));
+                for (variant, threads) in [(Some(false), 2), (None, 1), (None, 2)] {
+                    let fused = run(variant, (level, threads));
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    let case = format!(
+                        "{variant:?}, {level:?}, pool {ph}x{pw}, {channels} channels, {filters} filters, width {width}, {threads} threads"
+                    );
+                    assert_eq!(bits(&fused.0), bits(&two_ops.0), "pooled values, {case}");
+                    assert_eq!(bits(&fused.1), bits(&two_ops.1), "kernel gradient, {case}");
+                    assert_eq!(bits(&fused.2), bits(&two_ops.2), "bias gradient, {case}");
+                }
+            }
+        }
     }
 
     /// A convolution with a residual added (inference's fused `Add`): the gradients of its

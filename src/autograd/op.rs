@@ -200,12 +200,15 @@ pub(crate) enum Op {
         x: Var,
         bias: Option<Var>,
     },
-    /// A ReLU convolution and the max pooling of its output in one pass
-    /// (`Graph::conv2d_relu_max_pool`): inference only, no gradient.
+    /// A ReLU convolution (`window`) and the max pooling of its output (`pool`) in one pass
+    /// (`Graph::conv2d_relu_max_pool`). It has a gradient (for the kernel and bias alone) where
+    /// it was recorded with one: on the direct kernel, its argmax saved.
     ConvReluMaxPool {
         x: Var,
         kernel: Var,
         bias: Option<Var>,
+        window: Window2d,
+        pool: Window2d,
     },
     /// An inverted residual block (expansion, depthwise convolution, projection, residual)
     /// in one pass (`Graph::inverted_residual`): inference only, no gradient. Its weights are
@@ -307,7 +310,7 @@ impl Op {
             Linear { x, kernel, bias, .. }
             | DepthwiseConv2d { x, kernel, bias, .. }
             | PointwiseConv2d { x, kernel, bias, .. }
-            | ConvReluMaxPool { x, kernel, bias }
+            | ConvReluMaxPool { x, kernel, bias, .. }
             | ConvTranspose2d { x, kernel, bias, .. } => [Some(x), Some(kernel), bias],
             MaxPool2d { x, .. } | AvgPool2d { x, .. } => [Some(x), None, None],
             Unary(_, x) | Scale(x, ..) | Clip(x, ..) | Softmax(x) | LogSoftmax(x) | Sum(x) | Mean(x) | Reshape(x) => {

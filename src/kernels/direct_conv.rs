@@ -160,14 +160,17 @@ impl Direct {
         activation: Activation,
         y: &mut [f32],
     ) {
-        self.run_forward(g, None, x, kernel, bias, activation, y);
+        self.run_forward(g, None, x, kernel, bias, activation, (y, None));
     }
 
     /// `y = max_pool(max(conv(x, kernel) + bias, 0))` in one pass, for a `pool` over the
     /// convolution's output that [`max_pool_folds_forward`] accepts: each pooled value is the
     /// largest of its window's outputs, each summed and put through the ReLU as
     /// [`Direct::forward`] does (the same bits as the two steps), and the convolution's own
-    /// output is never written. In parallel as `forward`, by pooled rows.
+    /// output is never written. With `argmax` (`y`'s size), each value's tap is recorded as
+    /// `kernels::max_pool` records it (the first tap holding the maximum, as an f32), for the
+    /// backward pass's [`OutputGrad::Pooled`]. In parallel as `forward`, by pooled rows.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward_max_pooled(
         &self,
         g: &Window2d,
@@ -176,6 +179,7 @@ impl Direct {
         kernel: &[f32],
         bias: Option<&[f32]>,
         y: &mut [f32],
+        argmax: Option<&mut [f32]>,
     ) {
         assert!(
             max_pool_folds_forward(g, pool),
@@ -184,11 +188,11 @@ impl Direct {
         let relu = Activation::Relu {
             max_value: f32::INFINITY,
         };
-        self.run_forward(g, Some(pool), x, kernel, bias, relu, y);
+        self.run_forward(g, Some(pool), x, kernel, bias, relu, (y, argmax));
     }
 
-    /// [`Direct::forward`], or [`Direct::forward_max_pooled`] with `pool`: bands of output
-    /// (or pooled) rows of each image in parallel.
+    /// [`Direct::forward`], or [`Direct::forward_max_pooled`] with `pool` (and the argmax
+    /// when given): bands of output (or pooled) rows of each image in parallel.
     #[allow(clippy::too_many_arguments)]
     fn run_forward(
         &self,
@@ -198,7 +202,7 @@ impl Direct {
         kernel: &[f32],
         bias: Option<&[f32]>,
         activation: Activation,
-        y: &mut [f32],
+        (y, argmax): (&mut [f32], Option<&mut [f32]>),
     ) {
         let (rows_per_image, out_w) = pool.map_or((g.out_h, g.out_w), |p| (p.out_h, p.out_w));
         let out_len = rows_per_image * out_w * self.filters;
@@ -206,25 +210,40 @@ impl Direct {
         if out_len == 0 {
             return;
         }
-        let band_rows = super::row_band(self.batch, rows_per_image);
+        let band_len = super::row_band(self.batch, rows_per_image) * out_w * self.filters;
         let filters = self.filters;
-        y[..self.batch * out_len]
-            .par_chunks_mut(out_len)
-            .zip(x[..self.batch * g.image_len()].par_chunks(g.image_len()))
-            .for_each(|(y, image)| {
-                y.par_chunks_mut(band_rows * out_w * filters)
+        let in_len = g.image_len();
+        // Band `band` of image `n`: its output (and argmax) rows.
+        let band = |n: usize, band: usize, y: &mut [f32], argmax: Option<&mut [f32]>| {
+            let image = &x[n * in_len..][..in_len];
+            let first = band * band_len / (out_w * filters);
+            let rows = first..first + y.len() / (out_w * filters);
+            with_scratch(self.padded_len(), |buffer| {
+                self.with_image(g, image, buffer, |g, image, _| match pool {
+                    None => forward_image(g, image, (kernel, filters), bias, activation, (rows, y)),
+                    Some(pool) => forward_pooled_image(g, pool, image, (kernel, filters), bias, (rows, y, argmax)),
+                })
+            })
+        };
+        let y = &mut y[..self.batch * out_len];
+        assert!(x.len() >= self.batch * in_len);
+        match argmax {
+            None => y.par_chunks_mut(out_len).enumerate().for_each(|(n, y)| {
+                y.par_chunks_mut(band_len)
                     .enumerate()
-                    .for_each(|(band, y)| {
-                        let first = band * band_rows;
-                        let rows = first..first + y.len() / (out_w * filters);
-                        with_scratch(self.padded_len(), |buffer| {
-                            self.with_image(g, image, buffer, |g, image, _| match pool {
-                                None => forward_image(g, image, (kernel, filters), bias, activation, (rows, y)),
-                                Some(pool) => forward_pooled_image(g, pool, image, (kernel, filters), bias, (rows, y)),
-                            })
-                        })
-                    })
-            });
+                    .for_each(|(b, y)| band(n, b, y, None))
+            }),
+            Some(argmax) => y
+                .par_chunks_mut(out_len)
+                .zip(argmax[..self.batch * out_len].par_chunks_mut(out_len))
+                .enumerate()
+                .for_each(|(n, (y, argmax))| {
+                    y.par_chunks_mut(band_len)
+                        .zip(argmax.par_chunks_mut(band_len))
+                        .enumerate()
+                        .for_each(|(b, (y, argmax))| band(n, b, y, Some(argmax)))
+                }),
+        }
     }
 
     /// Adds the kernel and bias gradients to `dk` and `db` (each when given) from the input `x`
@@ -402,11 +421,12 @@ pub(crate) fn max_pool_folds_forward(g: &Window2d, pool: &Window2d) -> bool {
 
 dispatch_simd!(forward_pooled_image<> => forward_pooled_image_body(
     g: &Window2d, pool: &Window2d, image: &[f32], kernel: (&[f32], usize), bias: Option<&[f32]>,
-    out: (std::ops::Range<usize>, &mut [f32])
+    out: (std::ops::Range<usize>, &mut [f32], Option<&mut [f32]>)
 ) wide: kernel.1.is_multiple_of(16));
 
-/// Pooled rows `rows` of one image into `y` (those rows only), for `f` filters: each pooling
-/// window's outputs summed together, as [`forward_block`] sums neighbours.
+/// Pooled rows `rows` of one image into `y` (and their taps into `argmax`, when given; those
+/// rows only), for `f` filters: each pooling window's outputs summed together, as
+/// [`forward_block`] sums neighbours.
 #[inline(always)]
 fn forward_pooled_image_body<S: Simd>(
     s: S,
@@ -415,11 +435,11 @@ fn forward_pooled_image_body<S: Simd>(
     image: &[f32],
     (kernel, f): (&[f32], usize),
     bias: Option<&[f32]>,
-    (rows, y): (std::ops::Range<usize>, &mut [f32]),
+    (rows, y, mut argmax): (std::ops::Range<usize>, &mut [f32], Option<&mut [f32]>),
 ) {
     let taps = Taps::new(g);
     assert!(image.len() == g.image_len() && kernel.len() >= taps.count * f && rows.end <= pool.out_h);
-    assert!(y.len() == rows.len() * pool.out_w * f);
+    assert!(y.len() == rows.len() * pool.out_w * f && argmax.as_ref().is_none_or(|a| a.len() == y.len()));
     assert_windows_inside(g);
     let lanes = S::LANES;
     for f0 in (0..f).step_by(2 * lanes) {
@@ -432,37 +452,47 @@ fn forward_pooled_image_body<S: Simd>(
                 let origin = |t: usize| window_origin(g, oy + t / pool.window_w, ox + t % pool.window_w);
                 let at = ((py - rows.start) * pool.out_w + px) * f + f0;
                 let args = (s, image, &taps, (kernel, f, f0), bias);
-                let y = &mut y[at..];
+                let out = (&mut y[at..], argmax.as_deref_mut().map(|a| &mut a[at..]));
                 match (pool.window_h * pool.window_w, wide) {
-                    (4, true) => pooled_block::<S, 4, 2>(args, std::array::from_fn(origin), y),
-                    (4, false) => pooled_block::<S, 4, 1>(args, std::array::from_fn(origin), y),
-                    (2, true) => pooled_block::<S, 2, 2>(args, std::array::from_fn(origin), y),
-                    (2, false) => pooled_block::<S, 2, 1>(args, std::array::from_fn(origin), y),
-                    (_, true) => pooled_block::<S, 1, 2>(args, std::array::from_fn(origin), y),
-                    (_, false) => pooled_block::<S, 1, 1>(args, std::array::from_fn(origin), y),
+                    (4, true) => pooled_block::<S, 4, 2>(args, std::array::from_fn(origin), out),
+                    (4, false) => pooled_block::<S, 4, 1>(args, std::array::from_fn(origin), out),
+                    (2, true) => pooled_block::<S, 2, 2>(args, std::array::from_fn(origin), out),
+                    (2, false) => pooled_block::<S, 2, 1>(args, std::array::from_fn(origin), out),
+                    (_, true) => pooled_block::<S, 1, 2>(args, std::array::from_fn(origin), out),
+                    (_, false) => pooled_block::<S, 1, 1>(args, std::array::from_fn(origin), out),
                 }
             }
         }
     }
 }
 
-/// The ReLU of each of `P` windows' sums, then their maximum, stored: one pooled output.
+/// The ReLU of each of `P` windows' sums, then their maximum, stored: one pooled output. With
+/// `argmax`, the first window holding the maximum too, as `kernels::max_pool` picks it
+/// (strictly greater replaces), which keeps the same value.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 fn pooled_block<S: Simd, const P: usize, const V: usize>(
     (s, image, taps, kernel, bias): (S, &[f32], &Taps, (&[f32], usize, usize), Option<&[f32]>),
     origins: [isize; P],
-    y: &mut [f32],
+    (y, mut argmax): (&mut [f32], Option<&mut [f32]>),
 ) {
     let sums = block_sums::<S, P, V>(s, image, taps, origins, kernel, bias);
     let zero = s.splat(0.0);
     for v in 0..V {
-        // The ReLU first, as the two steps apply it: a NaN sum becomes 0 before the maximum.
+        // The ReLU first, as the two steps apply it: a NaN sum becomes 0 before the maximum,
+        // so every value compared is a number of at least +0.
         let mut largest = s.max(sums[0][v], zero);
-        for sum in &sums[1..] {
-            largest = s.max(largest, s.max(sum[v], zero));
+        let mut tap = zero;
+        for (t, sum) in sums.iter().enumerate().skip(1) {
+            let value = s.max(sum[v], zero);
+            let greater = s.greater(value, largest);
+            largest = s.select(greater, value, largest);
+            tap = s.select(greater, s.splat(t as f32), tap);
         }
         s.store(&mut y[S::LANES * v..], largest);
+        if let Some(argmax) = argmax.as_deref_mut() {
+            s.store(&mut argmax[S::LANES * v..], tap);
+        }
     }
 }
 
@@ -581,25 +611,20 @@ fn backward_image_body<S: Simd>(
                 dp,
             } => pooled_row(s, pool, (pooled, argmax, dp), oy, relu, row),
         }
-        for f0 in (0..f).step_by(S::LANES) {
-            let mut total = s.load(&bias_sum[f0..]);
-            for ox in 0..g.out_w {
-                total = s.add(total, s.load(&row[ox * f + f0..]));
-            }
-            s.store(&mut bias_sum[f0..], total);
-        }
         // Each kernel-gradient value sums the row's outputs in order whatever the chunk, so
-        // every chunk size gives the same bits.
+        // every chunk size gives the same bits. The first chunk adds the row into the bias
+        // gradient too, in order, beside its products rather than as a chain of its own.
         for f0 in (0..f).step_by(2 * S::LANES) {
             let two = f - f0 >= 2 * S::LANES;
             for k0 in (0..t).step_by(chunk) {
                 let at = (g, image, &taps, oy);
                 let place = (k0, f0, f);
+                let sums = (&mut *kernel_sum, (k0 == 0).then_some(&mut *bias_sum));
                 macro_rules! chunks {
                     ($($k:literal)*) => {
                         match (chunk, two) {
-                            $(($k, true) => tap_sums::<S, 2, $k>(s, at, row, place, kernel_sum),
-                              ($k, false) => tap_sums::<S, 1, $k>(s, at, row, place, kernel_sum),)*
+                            $(($k, true) => tap_sums::<S, 2, $k>(s, at, row, place, sums),
+                              ($k, false) => tap_sums::<S, 1, $k>(s, at, row, place, sums),)*
                             _ => unreachable!("chunks are 1 to WIDE_TAP_CHUNK taps"),
                         }
                     };
@@ -624,7 +649,7 @@ fn plain_row<S: Simd>(s: S, (y, dy): (&[f32], &[f32]), relu: bool, row: &mut [f3
 
 /// Output row `oy`'s gradient rebuilt from the max pooling over it (see
 /// [`OutputGrad::Pooled`]): the pooling's gradient where its argmax is this position's tap,
-/// zero elsewhere.
+/// zero elsewhere. Each pooled value is read once for all its window's taps in this row.
 #[inline(always)]
 fn pooled_row<S: Simd>(
     s: S,
@@ -634,23 +659,30 @@ fn pooled_row<S: Simd>(
     relu: bool,
     row: &mut [f32],
 ) {
-    row.fill(0.0);
     let (py, ty) = (oy / pool.stride_h, oy % pool.stride_h);
     if py >= pool.out_h || ty >= pool.window_h {
+        row.fill(0.0);
         return;
     }
     let f = pool.channels;
+    // Where the windows leave positions of the row uncovered, those get no gradient.
+    let tiled = pool.stride_w == pool.window_w && pool.out_w * pool.window_w * f == row.len();
+    if !tiled {
+        row.fill(0.0);
+    }
+    let first_tap = ty * pool.window_w;
     for px in 0..pool.out_w {
         let at = (py * pool.out_w + px) * f;
-        for tx in 0..pool.window_w {
-            let tap = s.splat((ty * pool.window_w + tx) as f32);
-            let ox = px * pool.stride_w + tx;
-            for f0 in (0..f).step_by(S::LANES) {
-                let mut hit = s.equal(s.load(&argmax[at + f0..]), tap);
-                if relu {
-                    hit = s.and(hit, s.greater(s.load(&pooled[at + f0..]), s.splat(0.0)));
-                }
-                s.store(&mut row[ox * f + f0..], s.and(hit, s.load(&dp[at + f0..])));
+        for f0 in (0..f).step_by(S::LANES) {
+            let mut grad = s.load(&dp[at + f0..]);
+            if relu {
+                grad = s.keep_where_positive(grad, s.load(&pooled[at + f0..]));
+            }
+            let index = s.load(&argmax[at + f0..]);
+            for tx in 0..pool.window_w {
+                let hit = s.equal(index, s.splat((first_tap + tx) as f32));
+                let ox = px * pool.stride_w + tx;
+                s.store(&mut row[ox * f + f0..], s.and(hit, grad));
             }
         }
     }
@@ -658,14 +690,15 @@ fn pooled_row<S: Simd>(
 
 /// Adds to the kernel gradient of taps `k0..k0 + K` (those below the receptive field's size)
 /// and filters `f0..f0 + V·LANES` the products of output row `oy`'s gradients `row` with the
-/// inputs the taps read.
+/// inputs the taps read, and to the bias gradient (when given) the gradients, one after the
+/// other.
 #[inline(always)]
 fn tap_sums<S: Simd, const V: usize, const K: usize>(
     s: S,
     (g, image, taps, oy): (&Window2d, &[f32], &Taps, usize),
     row: &[f32],
     (k0, f0, f): (usize, usize, usize),
-    kernel_sum: &mut [f32],
+    (kernel_sum, bias_sum): (&mut [f32], Option<&mut [f32]>),
 ) {
     // The chunk's taps; those past the last tap read the window's first value, and their sums
     // are dropped (the loop below stays free of branches).
@@ -676,10 +709,21 @@ fn tap_sums<S: Simd, const V: usize, const K: usize>(
     let base = image.as_ptr();
     let step = (g.stride_w * g.channels) as isize;
     let origin = window_origin(g, oy, 0);
+    let mut bias_totals = [s.splat(0.0); V];
+    if let Some(bias_sum) = bias_sum.as_deref() {
+        for v in 0..V {
+            bias_totals[v] = s.load(&bias_sum[f0 + S::LANES * v..]);
+        }
+    }
     for ox in 0..g.out_w {
         let mut grads = [s.splat(0.0); V];
         for v in 0..V {
             grads[v] = s.load(&row[ox * f + f0 + S::LANES * v..]);
+        }
+        if bias_sum.is_some() {
+            for v in 0..V {
+                bias_totals[v] = s.add(bias_totals[v], grads[v]);
+            }
         }
         let at = origin + ox as isize * step;
         for k in 0..K {
@@ -696,6 +740,11 @@ fn tap_sums<S: Simd, const V: usize, const K: usize>(
             let at = &mut kernel_sum[(k0 + k) * f + f0 + S::LANES * v..];
             let total = s.add(s.load(at), sums[k][v]);
             s.store(at, total);
+        }
+    }
+    if let Some(bias_sum) = bias_sum {
+        for v in 0..V {
+            s.store(&mut bias_sum[f0 + S::LANES * v..], bias_totals[v]);
         }
     }
 }

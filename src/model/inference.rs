@@ -8,9 +8,12 @@
 //! `Add`'s place in the run, where the other branch's value is ready.
 //! The folded weights and the convolution's transformed kernel are kept on the tape between
 //! calls while the weights keep their generation (`ParamStore::generation`), so repeated
-//! predictions neither fold nor transform again. Training never takes these paths: the
-//! folded form has no gradient for the normalization's weights, and training normalizes with
-//! the batch's statistics.
+//! predictions neither fold nor transform again. Training takes none of these paths but one:
+//! the folded form has no gradient for the normalization's weights, and training normalizes
+//! with the batch's statistics. The one is a ReLU convolution with its max pooling
+//! ([`Step::ConvPool`], `Network::training_plan`), which the graph records fused where its
+//! backward rule gives the gradients asked (a first layer on the direct kernel): the largest
+//! output of the step is then never written.
 
 use super::graph::Source;
 use super::{Model, Network};
@@ -30,7 +33,8 @@ pub(super) enum Step {
     /// fused into its output pass.
     ConvRelu { relu: usize },
     /// A ReLU convolution with the max pooling call `pool` that alone reads it folded into its
-    /// output pass (`Graph::int8_conv2d_relu_max_pool`, `Graph::conv2d_relu_max_pool`).
+    /// output pass (`Graph::int8_conv2d_relu_max_pool`, `Graph::conv2d_relu_max_pool`); the
+    /// one step training plans too.
     ConvPool { pool: usize },
     /// A call fused into the run that starts at call `head`: its output is that run's.
     Fused { head: usize },
@@ -101,10 +105,9 @@ impl Network {
         }
     }
 
-    /// Fills `plan` with one [`Step`] per call: which runs of calls `predict` fuses.
-    pub(super) fn inference_plan(&self, params: &ParamStore, plan: &mut Vec<Step>) {
-        plan.clear();
-        plan.resize(self.calls.len(), Step::Plain);
+    /// Fills `readers` with, per call output, how many reads it has (a model output counts as
+    /// one) and its last reader.
+    fn count_readers(&self, readers: &mut Vec<(usize, usize)>) {
         // Calls are numbered in order but their outputs need not be (a layer with several
         // outputs, such as a recurrent layer's states): size by the largest.
         let outputs = self
@@ -113,8 +116,8 @@ impl Network {
             .map(|c| c.first_output + self.layers[c.layer].output_count())
             .max()
             .unwrap_or(0);
-        // Per output: how many reads it has (model outputs count as one) and its last reader.
-        let mut readers = vec![(0usize, usize::MAX); outputs];
+        readers.clear();
+        readers.resize(outputs, (0, usize::MAX));
         for (i, call) in self.calls.iter().enumerate() {
             for source in &call.inputs {
                 if let Source::Output(o) = *source {
@@ -126,16 +129,56 @@ impl Network {
         for &output in &self.outputs {
             readers[output].0 += 1;
         }
-        // The call that alone reads call `i`'s single output, taking it as its only input.
-        let sole_reader = |i: usize| {
-            let call = &self.calls[i];
-            if self.layers[call.layer].output_count() != 1 {
-                return None;
-            }
-            let (count, reader) = readers[call.first_output];
-            let only_input = self.calls.get(reader)?.inputs == [Source::Output(call.first_output)];
-            (count == 1 && only_input).then_some(reader)
+    }
+
+    /// The call that alone reads call `i`'s single output, taking it as its only input, by
+    /// the counts of [`Network::count_readers`].
+    fn sole_reader(&self, readers: &[(usize, usize)], i: usize) -> Option<usize> {
+        let call = &self.calls[i];
+        if self.layers[call.layer].output_count() != 1 {
+            return None;
+        }
+        let (count, reader) = readers[call.first_output];
+        let only_input = self.calls.get(reader)?.inputs == [Source::Output(call.first_output)];
+        (count == 1 && only_input).then_some(reader)
+    }
+
+    /// The max pooling call that alone reads call `i`, when `i` is a ReLU `Conv2D` with one
+    /// input whose pooling can fold into it (int8 when its kernel is, or f32).
+    fn pooled_by(&self, params: &ParamStore, readers: &[(usize, usize)], i: usize) -> Option<usize> {
+        let role_of = |call: usize| self.layers[self.calls[call].layer].inference_role();
+        let Some(InferenceRole::ConvolutionRelu { kernel, float32, .. }) = role_of(i) else {
+            return None;
         };
+        let pool = self.sole_reader(readers, i).filter(|&pool| {
+            matches!(role_of(pool), Some(InferenceRole::MaxPool { size, options }) if crate::autograd::int8_pool_folds(size, options))
+        })?;
+        ((params.quantized(kernel).is_some() || float32) && self.calls[i].inputs.len() == 1).then_some(pool)
+    }
+
+    /// Fills `plan` with one [`Step`] per call for training and evaluation: the ReLU
+    /// convolutions whose max pooling folds into them ([`Step::ConvPool`]; the graph records
+    /// the two apart where the fused form cannot give the gradients asked). `readers` is
+    /// working memory, kept between steps so that planning allocates nothing.
+    pub(super) fn training_plan(&self, params: &ParamStore, readers: &mut Vec<(usize, usize)>, plan: &mut Vec<Step>) {
+        self.count_readers(readers);
+        plan.clear();
+        plan.resize(self.calls.len(), Step::Plain);
+        for i in 0..self.calls.len() {
+            if let Some(pool) = self.pooled_by(params, readers, i) {
+                plan[i] = Step::ConvPool { pool };
+                plan[pool] = Step::Fused { head: i };
+            }
+        }
+    }
+
+    /// Fills `plan` with one [`Step`] per call: which runs of calls `predict` fuses.
+    pub(super) fn inference_plan(&self, params: &ParamStore, plan: &mut Vec<Step>) {
+        plan.clear();
+        plan.resize(self.calls.len(), Step::Plain);
+        let mut readers = Vec::new();
+        self.count_readers(&mut readers);
+        let sole_reader = |i: usize| self.sole_reader(&readers, i);
         let role_of = |call: usize| self.layers[self.calls[call].layer].inference_role();
         let is_relu = |call: usize| role_of(call) == Some(InferenceRole::Relu);
         // The `Add` of two distinct values that alone reads call `last`'s single output and is
@@ -154,14 +197,8 @@ impl Network {
             joins.then_some((add, relu))
         };
         for i in 0..self.calls.len() {
-            if let Some(InferenceRole::ConvolutionRelu { kernel, float32, .. }) = role_of(i) {
-                let pool = sole_reader(i).filter(|&pool| {
-                    matches!(role_of(pool), Some(InferenceRole::MaxPool { size, options }) if crate::autograd::int8_pool_folds(size, options))
-                });
-                if let Some(pool) = pool
-                    && (params.quantized(kernel).is_some() || float32)
-                    && self.calls[i].inputs.len() == 1
-                {
+            if let Some(InferenceRole::ConvolutionRelu { .. }) = role_of(i) {
+                if let Some(pool) = self.pooled_by(params, &readers, i) {
                     plan[i] = Step::ConvPool { pool };
                     plan[pool] = Step::Fused { head: i };
                 }
@@ -353,6 +390,37 @@ impl Network {
         self.forward_inference_calls(graph, inputs, outputs, plan, 0..self.calls.len())
     }
 
+    /// Records ReLU convolution call `i` on `x` and the max pooling call `pool` that alone
+    /// reads it as one operation ([`Step::ConvPool`]), int8 where the kernel is quantized.
+    pub(super) fn forward_conv_pool(&self, graph: &mut Graph, i: usize, x: Var, pool: usize) -> Result<Var> {
+        let layer = &self.layers[self.calls[i].layer];
+        let roles = (
+            layer.inference_role(),
+            self.layers[self.calls[pool].layer].inference_role(),
+        );
+        let (
+            Some(InferenceRole::ConvolutionRelu {
+                kernel, bias, options, ..
+            }),
+            Some(InferenceRole::MaxPool {
+                size,
+                options: pool_options,
+            }),
+        ) = roles
+        else {
+            return Err(Error::Usage(format!(
+                "layer '{}' changed after its run was planned",
+                layer.name()
+            )));
+        };
+        let bias = bias.map(|b| graph.param(b));
+        if graph.params().quantized(kernel).is_some() {
+            return graph.int8_conv2d_relu_max_pool(x, kernel, bias, options, size, pool_options);
+        }
+        let kernel = graph.param(kernel);
+        graph.conv2d_relu_max_pool(x, (kernel, bias), options, (size, pool_options))
+    }
+
     /// [`Network::forward_inference`] of the calls in `range` alone: `outputs` holds the
     /// outputs of the calls before it (those the range reads; any value holds the others'
     /// places).
@@ -448,31 +516,8 @@ impl Network {
                     continue;
                 }
                 Step::ConvPool { pool } => {
-                    let roles = (layer.inference_role(), layers[calls[pool].layer].inference_role());
-                    let (
-                        Some(InferenceRole::ConvolutionRelu {
-                            kernel, bias, options, ..
-                        }),
-                        Some(InferenceRole::MaxPool {
-                            size,
-                            options: pool_options,
-                        }),
-                    ) = roles
-                    else {
-                        return Err(Error::Usage(format!(
-                            "layer '{}' changed after predict planned it",
-                            layer.name()
-                        )));
-                    };
                     let x = resolve(&call.inputs[0], outputs);
-                    let bias = bias.map(|b| graph.param(b));
-                    let pooled = if graph.params().quantized(kernel).is_some() {
-                        graph.int8_conv2d_relu_max_pool(x, kernel, bias, options, size, pool_options)?
-                    } else {
-                        let kernel = graph.param(kernel);
-                        graph.conv2d_relu_max_pool(x, (kernel, bias), options, (size, pool_options))?
-                    };
-                    outputs.push(pooled);
+                    outputs.push(self.forward_conv_pool(graph, i, x, pool)?);
                     continue;
                 }
                 Step::Fused { head } => {

@@ -130,14 +130,34 @@ impl Network {
     /// Records the forward pass of every call on `graph`, from the batch `inputs` (one per model
     /// input); `outputs` receives each call's output (kept between steps to avoid allocating).
     pub(super) fn forward(&self, graph: &mut Graph, inputs: &[Var], outputs: &mut Vec<Var>) -> Result<()> {
+        self.forward_planned(graph, inputs, outputs, &[])
+    }
+
+    /// [`Network::forward`] with the calls `plan` (from [`Network::training_plan`]; empty:
+    /// none) fuses recorded together. A fused call's output slot holds the run's output,
+    /// which only the run reads.
+    pub(super) fn forward_planned(
+        &self,
+        graph: &mut Graph,
+        inputs: &[Var],
+        outputs: &mut Vec<Var>,
+        plan: &[inference::Step],
+    ) -> Result<()> {
         let (layers, calls) = (&self.layers, &self.calls);
         outputs.clear();
         let resolve = |source: &Source, outputs: &[Var]| match *source {
             Source::ModelInput(i) => inputs[i],
             Source::Output(o) => outputs[o],
         };
-        for call in calls {
-            record_call(layers[call.layer].as_ref(), call, &resolve, graph, outputs)?;
+        for (i, call) in calls.iter().enumerate() {
+            match plan.get(i) {
+                Some(&inference::Step::ConvPool { pool }) => {
+                    let x = resolve(&call.inputs[0], outputs);
+                    outputs.push(self.forward_conv_pool(graph, i, x, pool)?);
+                }
+                Some(&inference::Step::Fused { head }) => outputs.push(outputs[calls[head].first_output]),
+                _ => record_call(layers[call.layer].as_ref(), call, &resolve, graph, outputs)?,
+            }
         }
         Ok(())
     }
@@ -198,6 +218,10 @@ struct Workspace {
     inference_plan_generation: Option<u64>,
     /// `predict` runs every layer as it is (`Model::set_inference_fusion(false)`).
     unfused: bool,
+    /// Which calls training and evaluation record fused (see `Network::training_plan`),
+    /// planned again for every step into these buffers, and the plan's working memory.
+    training_plan: Vec<inference::Step>,
+    readers: Vec<(usize, usize)>,
     /// Where `predict` splits its batches (see `predict_split.rs`), made with the plan.
     split: Option<inference::Split>,
     /// The tape of the calls `predict` runs on whole batches after a split, and per thread

@@ -35,7 +35,9 @@ impl Model {
             .compiled
             .as_ref()
             .expect("prepare checked that the model is compiled");
-        let mut graph = Graph::new(&mut self.workspace.tape, &self.params, true).with_noise_seed(noise_seed);
+        let workspace = &mut self.workspace;
+        (self.network).training_plan(&self.params, &mut workspace.readers, &mut workspace.training_plan);
+        let mut graph = Graph::new(&mut workspace.tape, &self.params, true).with_noise_seed(noise_seed);
         let mut inputs: SmallVec<[Var; 4]> = SmallVec::new();
         for x in xs {
             inputs.push(graph.constant_with(|buffer| x.gather_rows_into(batch, buffer)));
@@ -44,13 +46,17 @@ impl Model {
         for y in ys {
             targets.push(graph.constant_with(|buffer| y.gather_rows_into(batch, buffer)));
         }
-        self.network
-            .forward(&mut graph, &inputs, &mut self.workspace.call_outputs)?;
+        (self.network).forward_planned(
+            &mut graph,
+            &inputs,
+            &mut workspace.call_outputs,
+            &workspace.training_plan,
+        )?;
         let loss = objective(
             compiled,
             &mut graph,
             &self.network.outputs,
-            &self.workspace.call_outputs,
+            &workspace.call_outputs,
             &targets,
             stats,
         )?;
@@ -92,11 +98,13 @@ impl Model {
         let mut totals = Totals::new(&metric_sums);
         let mut stats = StepStats::for_outputs(&metric_sums);
         let mut start = rows.start;
+        let workspace = &mut self.workspace;
+        (self.network).training_plan(&self.params, &mut workspace.readers, &mut workspace.training_plan);
         while start < rows.end {
             let end = (start + batch_size).min(rows.end);
             // As for training steps: the other threads spin between the batches' parallel parts.
             crate::kernels::keep_others_awake();
-            let mut graph = Graph::new(&mut self.workspace.tape, &self.params, false).without_gradients();
+            let mut graph = Graph::new(&mut workspace.tape, &self.params, false).without_gradients();
             graph.recycle_buffers(evaluation_key(xs, ys, end - start));
             let inputs: SmallVec<[Var; 4]> = xs
                 .iter()
@@ -106,13 +114,17 @@ impl Model {
                 .iter()
                 .map(|y| graph.constant_with(|buffer| y.slice_rows_into(start, end, buffer)))
                 .collect();
-            self.network
-                .forward(&mut graph, &inputs, &mut self.workspace.call_outputs)?;
+            (self.network).forward_planned(
+                &mut graph,
+                &inputs,
+                &mut workspace.call_outputs,
+                &workspace.training_plan,
+            )?;
             let loss = objective(
                 compiled,
                 &mut graph,
                 &self.network.outputs,
-                &self.workspace.call_outputs,
+                &workspace.call_outputs,
                 &targets,
                 &mut stats,
             )?;
