@@ -625,3 +625,138 @@ fn rms_normalization_written_out_imports_as_one_layer() {
         assert!(worst < 1e-5, "{name}: {worst}");
     }
 }
+
+/// A tensor of `data_type` from its little-endian `raw` bytes.
+fn raw_tensor(name: &str, data_type: i32, dims: &[i64], raw: Vec<u8>) -> TensorProto {
+    TensorProto {
+        dims: dims.to_vec(),
+        data_type,
+        raw_data: raw,
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// `y = x · dequantize(w) + b` with `w` int8 (one scale and zero point per output column,
+/// along axis 1) or uint8 (one for all), and the bias in float16 raw bytes or as int32
+/// quantized by one scale: the weights as ONNX Runtime's `quantize_static` and `model.half()`
+/// exports store them, dequantized at import (exactly: `(q − zero point) · scale` in f32).
+#[test]
+fn weights_stored_as_int8_uint8_or_float16_are_read() {
+    use strata::io::onnx::proto::{FLOAT16, INT8, INT32, UINT8};
+    let quantized: Vec<i8> = (0..18).map(|k| (k * 37 % 255 - 127) as i8).collect();
+    let scales = [0.02f32, 0.5, 0.125];
+    let zero_points = [3i8, -7, 0];
+    let bias = [0.5f32, -1.25, 2.0];
+    let x: Vec<f32> = (0..12).map(|k| k as f32 * 0.3 - 1.7).collect();
+    let expected = |weights: &dyn Fn(usize, usize) -> f32| -> Vec<f32> {
+        (0..2)
+            .flat_map(|n| {
+                let x = &x;
+                (0..3).map(move |j| (0..6).map(|i| x[n * 6 + i] * weights(i, j)).sum::<f32>() + bias[j])
+            })
+            .collect()
+    };
+    let per_axis = |i: usize, j: usize| (quantized[i * 3 + j] as i64 - zero_points[j] as i64) as f32 * scales[j];
+    let per_tensor = |i: usize, j: usize| (quantized[i * 3 + j] as u8 as i64 - 128) as f32 * 0.03;
+    let f16_bias: Vec<u8> = bias
+        .iter()
+        .flat_map(|&b| half::f16::from_f32(b).to_bits().to_le_bytes())
+        .collect();
+    let int32_bias: Vec<u8> = bias.iter().flat_map(|&b| ((b / 0.25) as i32).to_le_bytes()).collect();
+    type Weights<'a> = &'a dyn Fn(usize, usize) -> f32;
+    let cases: [(&str, Vec<TensorProto>, bool, Weights); 2] = [
+        (
+            "int8 per axis, float16 bias",
+            vec![
+                raw_tensor("q", INT8, &[6, 3], quantized.iter().map(|&q| q as u8).collect()),
+                TensorProto {
+                    dims: vec![3],
+                    data_type: 1,
+                    float_data: scales.to_vec(),
+                    name: "scale".into(),
+                    ..Default::default()
+                },
+                raw_tensor("zero_point", INT8, &[3], zero_points.iter().map(|&z| z as u8).collect()),
+                raw_tensor("b", FLOAT16, &[3], f16_bias),
+            ],
+            false,
+            &per_axis,
+        ),
+        (
+            "uint8 per tensor, int32 bias",
+            vec![
+                raw_tensor("q", UINT8, &[6, 3], quantized.iter().map(|&q| q as u8).collect()),
+                float_scalar("scale", 0.03),
+                raw_tensor("zero_point", UINT8, &[], vec![128]),
+                raw_tensor("b_q", INT32, &[3], int32_bias),
+                float_scalar("b_scale", 0.25),
+            ],
+            true,
+            &per_tensor,
+        ),
+    ];
+    for (what, initializers, quantized_bias, weights) in cases {
+        let mut nodes = vec![
+            node("DequantizeLinear", &["q", "scale", "zero_point"], "w"),
+            node("MatMul", &["x", "w"], "xw"),
+            node("Add", &["xw", "b"], "y"),
+        ];
+        if quantized_bias {
+            nodes.insert(0, node("DequantizeLinear", &["b_q", "b_scale"], "b"));
+        }
+        let proto = graph_of(nodes, initializers, None, &[6], &[3]);
+        let mut model = import(&proto).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let y = model
+            .predict(&Tensor::from_vec(vec![2, 6], x.clone()).unwrap(), 2)
+            .unwrap();
+        for (got, want) in y.data().iter().zip(expected(weights)) {
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{what}: {got} against {want}"
+            );
+        }
+    }
+}
+
+/// What strata cannot dequantize is named: scales by blocks, and scales that fit no axis.
+#[test]
+fn dequantizing_by_blocks_or_mismatched_scales_is_refused_by_name() {
+    let weights = raw_tensor("q", 3, &[6, 3], vec![1; 18]);
+    let blocked = NodeProto {
+        attribute: vec![AttributeProto {
+            name: "block_size".into(),
+            i: Some(2),
+            r#type: 2,
+            ..Default::default()
+        }],
+        ..node("DequantizeLinear", &["q", "scale"], "w")
+    };
+    let scales = |count: usize| TensorProto {
+        dims: vec![count as i64],
+        data_type: 1,
+        float_data: vec![0.5; count],
+        name: "scale".into(),
+        ..Default::default()
+    };
+    let cases = [
+        (blocked, scales(3), "block_size"),
+        (
+            node("DequantizeLinear", &["q", "scale"], "w"),
+            scales(4),
+            "4 scales for axis 1",
+        ),
+    ];
+    for (dequantize, scale, expected) in cases {
+        let nodes = vec![dequantize, node("MatMul", &["x", "w"], "y")];
+        let proto = graph_of(nodes, vec![weights.clone(), scale], None, &[6], &[3]);
+        let Err(error) = import(&proto) else {
+            panic!("{expected}: imported")
+        };
+        let error = error.to_string();
+        assert!(
+            error.contains("DequantizeLinear") && error.contains(expected),
+            "{error}"
+        );
+    }
+}

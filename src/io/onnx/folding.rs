@@ -160,6 +160,13 @@ impl Converter {
             "Expand" => expand(&*input(0)?, &*input(1)?)?,
             "Range" => range(&*input(0)?, &*input(1)?, &*input(2)?)?,
             "MatMul" => matmul(&*input(0)?, &*input(1)?)?,
+            "DequantizeLinear" => {
+                if node.int("block_size", 0) != 0 {
+                    return Err("dequantizes by blocks (block_size), which strata does not read".into());
+                }
+                let zero_point = node.input(2).map(|_| input(2)).transpose()?;
+                dequantize(&*input(0)?, &*input(1)?, zero_point.as_deref(), node.int("axis", 1))?
+            }
             _ => return Err("is not computed at import when all its inputs are constants".into()),
         };
         if c.len() > MAX_FOLDED_VALUES {
@@ -426,6 +433,56 @@ fn reshape_target(
 }
 
 /// `Add`, `Sub`, `Mul`, `Div`, `Mod` of two constants with ONNX's broadcasting.
+/// `DequantizeLinear` of a constant (int8 or uint8 weights, int32 biases, as ONNX Runtime's
+/// quantization tools write them): `(x − zero_point) · scale`, with one scale (and zero point)
+/// for the whole tensor or one per index of `axis`.
+fn dequantize(x: &Constant, scale: &Constant, zero_point: Option<&Constant>, axis: i64) -> Result<Constant, String> {
+    let values = x.ints("the quantized values")?;
+    let scales = scale.numbers("the scale")?;
+    let zero_points = match zero_point {
+        Some(z) => z.ints("the zero point")?,
+        None => vec![0; scales.len()],
+    };
+    if zero_points.len() != scales.len() {
+        return Err(format!(
+            "has {} zero points for {} scales",
+            zero_points.len(),
+            scales.len()
+        ));
+    }
+    let rank = x.shape.len() as i64;
+    // Per tensor: every value takes the one scale, as if along an axis of one.
+    let (size, inner) = if scale.shape.is_empty() || scales.len() == 1 && scale.shape.iter().all(|&d| d == 1) {
+        (1, 1)
+    } else {
+        if scale.shape.len() != 1 || !(-rank..rank).contains(&axis) {
+            return Err(format!(
+                "has scales of shape {:?} for values of shape {:?} along axis {axis}: strata reads one scale, or \
+                 one per index of an axis",
+                scale.shape, x.shape
+            ));
+        }
+        let axis = axis.rem_euclid(rank) as usize;
+        if x.shape[axis] != scales.len() {
+            return Err(format!(
+                "has {} scales for axis {axis} of values of shape {:?}",
+                scales.len(),
+                x.shape
+            ));
+        }
+        (scales.len(), x.shape[axis + 1..].iter().product::<usize>())
+    };
+    let dequantized = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let k = (i / inner.max(1)) % size;
+            (v - zero_points[k]) as f32 * scales[k]
+        })
+        .collect();
+    Ok(Constant::float(x.shape.clone(), dequantized))
+}
+
 pub(super) fn binary(op: &str, a: &Constant, b: &Constant) -> Result<Constant, String> {
     let rank = a.shape.len().max(b.shape.len());
     let pad = |s: &[usize]| -> Vec<usize> {

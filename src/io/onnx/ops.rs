@@ -11,7 +11,8 @@ use std::rc::Rc;
 /// `Cast`, `Slice`, `ConstantOfShape`, `Where`, `Expand`, `GatherElements`, `Range`, the
 /// comparisons (`Equal`, `Less`, ...), the logical operators (`Not`, `And`, ...) and the
 /// arithmetic ones (`Mod`, `Pow`, `Sqrt`, `Neg`, ...) on constants are computed at import (the
-/// static shapes, masks and token types exporters compute); `Where` by a constant condition of
+/// static shapes, masks and token types exporters compute), and so is `DequantizeLinear` of
+/// int8 or uint8 weights and int32 biases (what quantization tools store); `Where` by a constant condition of
 /// one value on computed data is the operand it picks. GELU written with `Erf` (or `Pow` and
 /// `Tanh`) is read as `Gelu`, layer normalization written with `ReduceMean`, `Pow` and `Sqrt`
 /// (opsets before 17) as `LayerNormalization` (`fusion.rs`).
@@ -56,6 +57,7 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "Dropout",
     "Identity",
     "Constant",
+    "DequantizeLinear",
     "Shape",
     "Gather",
     "Cast",

@@ -191,14 +191,22 @@ pub const FLOAT: i32 = 1;
 pub const UINT8: i32 = 2;
 /// `TensorProto.DataType.INT8`.
 pub const INT8: i32 = 3;
+/// `TensorProto.DataType.UINT16`.
+pub const UINT16: i32 = 4;
+/// `TensorProto.DataType.INT16`.
+pub const INT16: i32 = 5;
 /// `TensorProto.DataType.INT32`.
 pub const INT32: i32 = 6;
 /// `TensorProto.DataType.INT64`.
 pub const INT64: i32 = 7;
 /// `TensorProto.DataType.BOOL`.
 pub const BOOL: i32 = 9;
+/// `TensorProto.DataType.FLOAT16`.
+pub const FLOAT16: i32 = 10;
 /// `TensorProto.DataType.DOUBLE`.
 pub const DOUBLE: i32 = 11;
+/// `TensorProto.DataType.BFLOAT16`.
+pub const BFLOAT16: i32 = 16;
 /// `TensorProto.DataLocation.EXTERNAL`.
 pub const EXTERNAL: i32 = 1;
 

@@ -3,7 +3,7 @@
 //! model. Every size is a number the file chose, so each is checked (checked arithmetic, the
 //! memory budget of [`crate::limits`], the bytes really there) before anything is allocated.
 
-use super::proto::{DOUBLE, EXTERNAL, FLOAT, INT32, INT64, TensorProto};
+use super::proto::{BFLOAT16, DOUBLE, EXTERNAL, FLOAT, FLOAT16, INT8, INT16, INT32, INT64, TensorProto, UINT8, UINT16};
 use std::path::{Path, PathBuf};
 
 /// ONNX's boolean data type (masks exporters compute); strata holds booleans as the integers
@@ -153,12 +153,14 @@ impl TensorReader {
             )
         })?;
         let width: u64 = match tensor.data_type {
-            BOOL => 1,
+            BOOL | INT8 | UINT8 => 1,
+            INT16 | UINT16 | FLOAT16 | BFLOAT16 => 2,
             FLOAT | INT32 => 4,
             INT64 | DOUBLE => 8,
             other => {
                 return Err(format!(
-                    "tensor '{name}' has data type {other} ({}), which strata does not read (it reads float, double, int32, int64 and bool)",
+                    "tensor '{name}' has data type {other} ({}), which strata does not read (it reads float, \
+                     float16, bfloat16, double, bool and integers of 8 to 64 bits)",
                     type_name(other)
                 ));
             }
@@ -196,9 +198,20 @@ impl TensorReader {
                     tensor.double_data.len(),
                     Values::Float(tensor.double_data.iter().map(|&v| v as f32).collect()),
                 ),
-                INT32 | BOOL => (
+                INT32 | BOOL | INT8 | UINT8 | INT16 | UINT16 => (
                     tensor.int32_data.len(),
                     Values::Int(tensor.int32_data.iter().map(|&v| v as i64).collect()),
+                ),
+                // Half-precision values are kept as their 16 bits in `int32_data`.
+                FLOAT16 | BFLOAT16 => (
+                    tensor.int32_data.len(),
+                    Values::Float(
+                        tensor
+                            .int32_data
+                            .iter()
+                            .map(|&bits| half_to_f32(tensor.data_type, bits as u16))
+                            .collect(),
+                    ),
                 ),
                 _ => (tensor.int64_data.len(), Values::Int(tensor.int64_data.clone())),
             };
@@ -294,6 +307,23 @@ fn decode_raw(data_type: i32, raw: &[u8]) -> Values {
                 .collect(),
         ),
         BOOL => Values::Int(raw.iter().map(|&b| i64::from(b != 0)).collect()),
+        INT8 => Values::Int(raw.iter().map(|&b| i64::from(b as i8)).collect()),
+        UINT8 => Values::Int(raw.iter().map(|&b| i64::from(b)).collect()),
+        INT16 => Values::Int(
+            raw.chunks_exact(2)
+                .map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+        ),
+        UINT16 => Values::Int(
+            raw.chunks_exact(2)
+                .map(|c| i64::from(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+        ),
+        FLOAT16 | BFLOAT16 => Values::Float(
+            raw.chunks_exact(2)
+                .map(|c| half_to_f32(data_type, u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+        ),
         INT32 => Values::Int(
             raw.chunks_exact(4)
                 .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
@@ -304,6 +334,14 @@ fn decode_raw(data_type: i32, raw: &[u8]) -> Values {
                 .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
                 .collect(),
         ),
+    }
+}
+
+/// The f32 value (exact) of a float16 or bfloat16 `bits`, as `data_type` says.
+fn half_to_f32(data_type: i32, bits: u16) -> f32 {
+    match data_type {
+        FLOAT16 => half::f16::from_bits(bits).to_f32(),
+        _ => half::bf16::from_bits(bits).to_f32(),
     }
 }
 
