@@ -760,3 +760,44 @@ fn dequantizing_by_blocks_or_mismatched_scales_is_refused_by_name() {
         );
     }
 }
+
+/// A graph in float16 throughout (as `model.half()` exports it: inputs, weights and a `Cast`
+/// back to float at the end) is computed in f32: the float16 weights' values exactly.
+#[test]
+fn a_float16_graph_is_computed_in_f32() {
+    use strata::io::onnx::proto::FLOAT16;
+    let weights: Vec<f32> = (0..18).map(|k| k as f32 * 0.125 - 1.0).collect();
+    let bits: Vec<u8> = weights
+        .iter()
+        .flat_map(|&w| half::f16::from_f32(w).to_bits().to_le_bytes())
+        .collect();
+    let cast = NodeProto {
+        attribute: vec![AttributeProto {
+            name: "to".into(),
+            i: Some(1),
+            r#type: 2,
+            ..Default::default()
+        }],
+        ..node("Cast", &["xw"], "y")
+    };
+    let nodes = vec![node("MatMul", &["x", "w"], "xw"), cast];
+    let mut proto = graph_of(nodes, vec![raw_tensor("w", FLOAT16, &[6, 3], bits)], None, &[6], &[3]);
+    let graph = proto.graph.as_mut().unwrap();
+    graph.input[0]
+        .r#type
+        .as_mut()
+        .unwrap()
+        .tensor_type
+        .as_mut()
+        .unwrap()
+        .elem_type = FLOAT16;
+    let mut model = import(&proto).unwrap_or_else(|e| panic!("{e}"));
+    let x: Vec<f32> = (0..6).map(|k| k as f32 - 2.5).collect();
+    let y = model
+        .predict(&Tensor::from_vec(vec![1, 6], x.clone()).unwrap(), 1)
+        .unwrap();
+    for (j, got) in y.data().iter().enumerate() {
+        let want: f32 = (0..6).map(|i| x[i] * weights[i * 3 + j]).sum();
+        assert!((got - want).abs() < 1e-5, "{got} against {want}");
+    }
+}

@@ -4,7 +4,7 @@
 
 use super::convert::{Converter, Node, Tensor};
 use super::ops::{is_permutation, join, permute};
-use super::proto::{FLOAT, INT32, INT64};
+use super::proto::{BFLOAT16, DOUBLE, FLOAT, FLOAT16, INT32, INT64};
 
 use super::constant_math::{
     MAX_FOLDED_VALUES, broadcast, compare, cumulative_sum, extremum, logical, matmul, power, source_index, unary,
@@ -97,7 +97,8 @@ impl Converter {
             "Cast" => {
                 let x = input(0)?;
                 match node.int("to", FLOAT as i64) as i32 {
-                    FLOAT | 11 => Constant::float(x.shape.clone(), x.numbers("its input")?),
+                    // Every float type is computed in f32.
+                    FLOAT | FLOAT16 | BFLOAT16 | DOUBLE => Constant::float(x.shape.clone(), x.numbers("its input")?),
                     BOOL => Constant::int(
                         x.shape.clone(),
                         x.numbers("its input")?.iter().map(|&v| i64::from(v != 0.0)).collect(),

@@ -19,7 +19,7 @@
 use super::convert::{Computed, Converter, MaskPart, Node, Tensor};
 use super::key_mask::mask_inputs;
 use super::ops::IMPORTABLE_OPS;
-use super::proto::{DimensionValue, FLOAT, GraphProto, INT32, INT64, ModelProto, NodeProto};
+use super::proto::{BFLOAT16, DOUBLE, DimensionValue, FLOAT, FLOAT16, GraphProto, INT32, INT64, ModelProto, NodeProto};
 use super::tensors::TensorReader;
 use crate::error::{Error, Result};
 use crate::model::{Model, Source};
@@ -327,7 +327,8 @@ fn start(graph: &GraphProto, reader: &mut TensorReader) -> std::result::Result<(
             .and_then(|t| t.tensor_type.as_ref())
             .ok_or_else(|| format!("input '{name}' is not a tensor"))?;
         // Integer inputs are token ids (an embedding's indices): strata takes them as floats.
-        if ![FLOAT, INT64, INT32].contains(&tensor.elem_type) {
+        // Half-precision and double inputs (`model.half()` exports) are computed in f32.
+        if ![FLOAT, FLOAT16, BFLOAT16, DOUBLE, INT64, INT32].contains(&tensor.elem_type) {
             return Err(format!(
                 "input '{name}' has element type {}; strata imports float and integer (token id) inputs only",
                 tensor.elem_type
@@ -619,7 +620,8 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
             ..converter.computed(node, 0)?
         })),
         "Cast" => match node.int("to", FLOAT as i64) as i32 {
-            FLOAT => Ok(Tensor::Computed(Computed {
+            // Every float type is computed in f32.
+            FLOAT | FLOAT16 | BFLOAT16 | DOUBLE => Ok(Tensor::Computed(Computed {
                 layer: None,
                 ..converter.computed(node, 0)?
             })),
