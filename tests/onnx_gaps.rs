@@ -801,3 +801,99 @@ fn a_float16_graph_is_computed_in_f32() {
         assert!((got - want).abs() < 1e-5, "{got} against {want}");
     }
 }
+
+/// `Expand` of a computed tensor (`x.unsqueeze(1).expand(-1, 4, -1)`, strata's `RepeatVector`
+/// export) repeats its axes of size 1: a sequence of one step made four, and an image's row
+/// made five (held channels-last), the batch axis left alone; an axis of another size than 1
+/// is refused by name.
+#[test]
+fn expanding_computed_axes_of_one_repeats_them() {
+    // (N, 6) → (N, 1, 6) → (N, 4, 6).
+    let nodes = vec![
+        node("Unsqueeze", &["x", "axes"], "step"),
+        node("Expand", &["step", "shape"], "y"),
+    ];
+    let constants = vec![ints("axes", &[1], &[1]), ints("shape", &[3], &[1, 4, 1])];
+    let mut model = import(&graph_of(nodes, constants, None, &[6], &[4, 6])).unwrap_or_else(|e| panic!("{e}"));
+    let x: Vec<f32> = (0..12).map(|k| k as f32 - 5.5).collect();
+    let y = model
+        .predict(&Tensor::from_vec(vec![2, 6], x.clone()).unwrap(), 2)
+        .unwrap();
+    assert_eq!(y.shape(), [2, 4, 6]);
+    for (k, got) in y.data().iter().enumerate() {
+        assert_eq!(*got, x[(k / 24) * 6 + k % 6], "value {k}");
+    }
+    // An image (N, 2, 1, 3) (strata: (N, 1, 3, 2)) expanded to (N, 2, 5, 3): strata's (5, 3, 2).
+    let nodes = vec![node("Relu", &["x"], "r"), node("Expand", &["r", "shape"], "y")];
+    let constants = vec![ints("shape", &[4], &[1, 2, 5, 3])];
+    let mut model = import(&graph_of(nodes, constants, None, &[2, 1, 3], &[2, 5, 3])).unwrap_or_else(|e| panic!("{e}"));
+    let x: Vec<f32> = (0..6).map(|k| k as f32 * 0.5).collect();
+    let y = model
+        .predict(&Tensor::from_vec(vec![1, 1, 3, 2], x.clone()).unwrap(), 1)
+        .unwrap();
+    assert_eq!(y.shape(), [1, 5, 3, 2]);
+    for (k, got) in y.data().iter().enumerate() {
+        assert_eq!(*got, x[k % 6], "image value {k}");
+    }
+    // Axis 2 has 6 values: it cannot become 3.
+    let nodes = vec![
+        node("Unsqueeze", &["x", "axes"], "step"),
+        node("Expand", &["step", "shape"], "y"),
+    ];
+    let constants = vec![ints("axes", &[1], &[1]), ints("shape", &[3], &[1, 4, 3])];
+    let Err(error) = import(&graph_of(nodes, constants, None, &[6], &[4, 3])) else {
+        panic!("an Expand of 6 values to 3 imported")
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("Expand") && error.contains("size 6 cannot become 3"),
+        "{error}"
+    );
+    // A sample of 6 · 2⁴⁰ values is refused before anything that size is made.
+    let nodes = vec![
+        node("Unsqueeze", &["x", "axes"], "step"),
+        node("Expand", &["step", "shape"], "y"),
+    ];
+    let constants = vec![ints("axes", &[1], &[1]), ints("shape", &[3], &[1, 1 << 40, 1])];
+    let Err(error) = import(&graph_of(nodes, constants, None, &[6], &[1 << 40, 6])) else {
+        panic!("an Expand to 2⁴⁰ steps imported")
+    };
+    assert!(error.to_string().contains("budget"), "{error}");
+}
+
+/// A model of strata's sequence layers exported to ONNX imports back and predicts the same:
+/// `RepeatVector` (exported as `Expand`), `UpSampling1D`, the 1-D poolings on `(N, C, L)` as
+/// PyTorch's `MaxPool1d` / `AvgPool1d` write them ("valid" and Keras's "same"), and the global
+/// ones.
+#[test]
+fn sequence_pooling_and_repeats_make_the_round_trip_through_onnx() {
+    use strata::layers::{AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D, RepeatVector};
+    let inputs = Input::node(&[6]);
+    let x = Dense::new(5).activation("tanh").call(&inputs).unwrap();
+    let steps = RepeatVector::new(7).call(&x).unwrap();
+    let steps = Dense::new(4).activation("relu").call(&steps).unwrap();
+    let steps = strata::layers::UpSampling1D::new(2).call(&steps).unwrap();
+    let averaged = AveragePooling1D::new(3).padding("same").call(&steps).unwrap();
+    let largest = MaxPooling1D::new(2).call(&steps).unwrap();
+    let averaged = GlobalMaxPooling1D::new().call(&averaged).unwrap();
+    let largest = GlobalAveragePooling1D::new().call(&largest).unwrap();
+    let outputs = Concatenate::new(-1).call_many(&[&averaged, &largest]).unwrap();
+    let mut model = Model::functional(&inputs, &outputs).unwrap();
+    model.compile("sgd", "mse", &[]).unwrap();
+    let folder = std::env::temp_dir().join(format!("strata-sequence-round-trip-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join("sequence.onnx");
+    model.save_onnx(&path).unwrap();
+    let mut imported = strata::io::load_onnx(&path).unwrap_or_else(|e| panic!("{e}"));
+    let x = Tensor::from_vec(vec![3, 6], (0..18).map(|k| (k as f32 * 0.7).sin()).collect()).unwrap();
+    let (want, got) = (model.predict(&x, 3).unwrap(), imported.predict(&x, 3).unwrap());
+    assert_eq!(got.shape(), want.shape());
+    for (g, w) in got.data().iter().zip(want.data()) {
+        assert!((g - w).abs() < 1e-5, "{g} against {w}");
+    }
+    let classes: Vec<&str> = imported.layers().iter().map(|l| l.class_name()).collect();
+    for class in ["MaxPooling1D", "AveragePooling1D", "UpSampling2D"] {
+        assert!(classes.contains(&class), "{class} in {classes:?}");
+    }
+    std::fs::remove_dir_all(&folder).ok();
+}

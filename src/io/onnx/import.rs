@@ -588,6 +588,7 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
         "Conv" => converter.conv(node),
         "ReduceMean" | "ReduceMax" | "ReduceSum" => converter.reduce(node),
         "Slice" => converter.slice_computed(node),
+        "Expand" => converter.expand_computed(node),
         "Where" => converter.where_uniform(node),
         "Gather" => converter.gather(node),
         "GatherElements" => converter.gather_uniform(node),

@@ -34,6 +34,7 @@ mod exportable;
 
 mod activations;
 mod constant_math;
+mod expand;
 mod folding;
 mod fused_activations;
 mod fusion;

@@ -650,6 +650,9 @@ impl Converter {
 
     /// `MaxPool` and `AveragePool`: `MaxPooling2D` and `AveragePooling2D`.
     pub(super) fn pool(&mut self, node: &Node) -> Result<Tensor, String> {
+        if self.computed(node, 0)?.is_channels_last_sequence() {
+            return self.pool1d(node);
+        }
         let x = self.image(node, 0)?;
         let max = node.proto.op_type == "MaxPool";
         let window = window(node, None, [x.shape[1], x.shape[2]])?;
@@ -693,10 +696,17 @@ impl Converter {
 
     /// `GlobalAveragePool`, `GlobalMaxPool`: Keras's global pooling keeping the `(1, 1)` axes.
     pub(super) fn global_pool(&mut self, node: &Node) -> Result<Tensor, String> {
-        let x = self.image(node, 0)?;
-        let class = match node.proto.op_type.as_str() {
-            "GlobalMaxPool" => "GlobalMaxPooling2D",
-            _ => "GlobalAveragePooling2D",
+        let sequence = self.computed(node, 0)?.is_channels_last_sequence();
+        let x = if sequence {
+            self.computed(node, 0)?
+        } else {
+            self.image(node, 0)?
+        };
+        let class = match (node.proto.op_type.as_str(), sequence) {
+            ("GlobalMaxPool", false) => "GlobalMaxPooling2D",
+            ("GlobalMaxPool", true) => "GlobalMaxPooling1D",
+            (_, false) => "GlobalAveragePooling2D",
+            (_, true) => "GlobalAveragePooling1D",
         };
         let non_negative = x.non_negative;
         let mut y = self.add_same_layout(node.proto, class, json!({"keepdims": true}), &x, vec![])?;

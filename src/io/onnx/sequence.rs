@@ -282,6 +282,48 @@ impl Converter {
         })
     }
 
+    /// `MaxPool` or `AveragePool` on a sequence `(N, C, L)` held channels-last (PyTorch's
+    /// `MaxPool1d`, `AvgPool1d`): Keras's `MaxPooling1D` or `AveragePooling1D`, "valid" without
+    /// pads, "same" where the pads are Keras's split of them (for an average, not counted).
+    pub(super) fn pool1d(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        let max = node.proto.op_type == "MaxPool";
+        let one = |name: &str, default: Option<usize>| -> Result<usize, String> {
+            match (node.ints(name).as_deref(), default) {
+                (None, Some(default)) => Ok(default),
+                (Some(&[v]), _) if (1..=1 << 20).contains(&v) => Ok(v as usize),
+                (v, _) => Err(format!("{name} {v:?}: strata reads one positive size (1-D windows)")),
+            }
+        };
+        let (size, stride) = (one("kernel_shape", None)?, one("strides", Some(1))?);
+        if one("dilations", Some(1))? != 1 || node.int("ceil_mode", 0) != 0 {
+            return Err("dilated or ceil_mode 1-D pooling is not supported".into());
+        }
+        let length = x.shape[1];
+        let total = ((length.div_ceil(stride).max(1) - 1) * stride + size).saturating_sub(length);
+        let same = [total as i64 / 2, (total - total / 2) as i64];
+        let pads = node.ints("pads").unwrap_or_else(|| vec![0, 0]);
+        let counts_pads = !max && node.int("count_include_pad", 0) != 0;
+        let padding = match node.string("auto_pad").as_deref().unwrap_or("NOTSET") {
+            "VALID" => "valid",
+            "NOTSET" | "" if pads == [0, 0] => "valid",
+            "SAME_UPPER" if !counts_pads => "same",
+            "NOTSET" | "" if pads == same && !counts_pads => "same",
+            other => {
+                return Err(format!(
+                    "pads {pads:?} (auto_pad {other}): strata's 1-D pooling pads as \"valid\" or Keras's \"same\" \
+                     (not counted in an average)"
+                ));
+            }
+        };
+        let class = if max { "MaxPooling1D" } else { "AveragePooling1D" };
+        let config = json!({ "pool_size": [size], "strides": [stride], "padding": padding });
+        let non_negative = x.non_negative;
+        let mut y = self.add_same_layout(node.proto, class, config, &x, vec![])?;
+        y.non_negative = non_negative;
+        Ok(Tensor::Computed(y))
+    }
+
     /// `Conv` on a sequence `(N, C, L)` held channels-last: `Conv1D` ("valid" or "same"
     /// padding, other pads — a causal convolution's `[span - 1, 0]` — a `ZeroPadding1D` before
     /// a "valid" one; groups as in [`Converter::conv`]).
