@@ -897,3 +897,52 @@ fn sequence_pooling_and_repeats_make_the_round_trip_through_onnx() {
     }
     std::fs::remove_dir_all(&folder).ok();
 }
+
+/// `InstanceNormalization` (`nn.InstanceNorm2d(affine=True)` as exported) on an image held
+/// channels-last: each channel of each sample normalized over its positions, then scaled and
+/// shifted (`GroupNormalization(groups=-1)`).
+#[test]
+fn instance_normalization_imports_as_one_group_per_channel() {
+    let floats = |name: &str, values: &[f32]| TensorProto {
+        dims: vec![values.len() as i64],
+        data_type: 1,
+        float_data: values.to_vec(),
+        name: name.into(),
+        ..Default::default()
+    };
+    let norm = NodeProto {
+        attribute: vec![AttributeProto {
+            name: "epsilon".into(),
+            f: Some(1e-5),
+            r#type: 1,
+            ..Default::default()
+        }],
+        ..node("InstanceNormalization", &["x", "scale", "bias"], "y")
+    };
+    let (scale, bias) = ([2.0f32, -0.5], [0.25f32, 1.0]);
+    let constants = vec![floats("scale", &scale), floats("bias", &bias)];
+    let proto = graph_of(vec![norm], constants, None, &[2, 3, 2], &[2, 3, 2]);
+    let mut model = import(&proto).unwrap_or_else(|e| panic!("{e}"));
+    let classes: Vec<&str> = model.layers().iter().map(|l| l.class_name()).collect();
+    assert!(classes.contains(&"GroupNormalization"), "{classes:?}");
+    // Strata's (N, 3, 2, 2): channel c of sample n at positions p is x[n, p, c].
+    let x: Vec<f32> = (0..24).map(|k| ((k * 7 % 11) as f32).powf(1.3)).collect();
+    let y = model
+        .predict(&Tensor::from_vec(vec![2, 3, 2, 2], x.clone()).unwrap(), 2)
+        .unwrap();
+    for n in 0..2 {
+        for c in 0..2 {
+            let values: Vec<f32> = (0..6).map(|p| x[n * 12 + p * 2 + c]).collect();
+            let mean = values.iter().sum::<f32>() / 6.0;
+            let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 6.0;
+            for (p, v) in values.iter().enumerate() {
+                let want = (v - mean) / (variance + 1e-5).sqrt() * scale[c] + bias[c];
+                let got = y.data()[n * 12 + p * 2 + c];
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "sample {n}, channel {c}, position {p}: {got} against {want}"
+                );
+            }
+        }
+    }
+}

@@ -103,7 +103,7 @@ fn check_layer<'a>(entry: &'a Value, group: &'a str) -> Result<KerasLayer<'a>, (
     let unlike = |key: &str, keras_default: Value| config.get(key).is_some_and(|v| *v != keras_default);
     let reason = if unlike("data_format", json!("channels_last")) {
         Some("data_format other than channels_last")
-    } else if unlike("groups", json!(1)) {
+    } else if class != "GroupNormalization" && unlike("groups", json!(1)) {
         Some("grouped convolution (groups > 1)")
     } else if unlike("lora_rank", Value::Null) {
         Some("LoRA weights (lora_rank)")

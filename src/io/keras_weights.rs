@@ -251,7 +251,7 @@ fn check_kernel(layer: &KerasLayer, input_shape: &[usize], kernel: &[usize]) -> 
         // Normalization layers hold (C,) vectors, C being the input's last axis.
         if matches!(
             layer.class,
-            "BatchNormalization" | "LayerNormalization" | "RMSNormalization" | "Normalization"
+            "BatchNormalization" | "LayerNormalization" | "RMSNormalization" | "GroupNormalization" | "Normalization"
         ) {
             let axis = match config.get("axis") {
                 Some(Value::Array(items)) if items.len() == 1 => items[0].as_i64(),

@@ -85,7 +85,7 @@ impl BatchNormalization {
 }
 
 /// Checks `epsilon` and adds `gamma` / `beta` of `features` values, as asked.
-fn affine_params(
+pub(super) fn affine_params(
     args: &LayerArgs,
     (features, epsilon, scale, center): (usize, f32, bool, bool),
     params: &mut ParamStore,
@@ -110,7 +110,7 @@ fn check_epsilon(layer: &str, epsilon: f32) -> Result<()> {
 }
 
 /// The shapes of the `gamma` / `beta` that [`affine_params`] adds.
-fn affine_shapes(args: &LayerArgs, features: usize, scale: bool, center: bool) -> Vec<ParamShape> {
+pub(super) fn affine_shapes(args: &LayerArgs, features: usize, scale: bool, center: bool) -> Vec<ParamShape> {
     let one = ParamShape::new(vec![features], args.trainable);
     [scale, center]
         .into_iter()

@@ -8,11 +8,11 @@
 use super::{
     Activation, AdditiveAttention, Attention, BatchNormalization, Bidirectional, CenterCrop, ClassToken, Conv2D,
     Conv2DTranspose, Cropping1D, Cropping2D, Dense, DepthwiseConv2D, DotProductAttention, ELU, Embedding, Flatten, GRU,
-    GlobalAveragePooling1D, Identity, Input, LSTM, Layer, LayerArgs, LayerNormalization, LeakyReLU, Masking, Merge,
-    MultiHeadAttention, NoiseLayer, Normalization, PReLU, Permute, Pooling, PositionEmbedding, PositionIds,
-    RMSNormalization, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU,
-    RepeatVector, Rescaling, Reshape, Resizing, Reversible, SimpleRNN, SinePositionEncoding, Softmax, TimeDistributed,
-    UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, keys,
+    GlobalAveragePooling1D, GroupNormalization, Identity, Input, LSTM, Layer, LayerArgs, LayerNormalization, LeakyReLU,
+    Masking, Merge, MultiHeadAttention, NoiseLayer, Normalization, PReLU, Permute, Pooling, PositionEmbedding,
+    PositionIds, RMSNormalization, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
+    RandomZoom, ReLU, RepeatVector, Rescaling, Reshape, Resizing, Reversible, SimpleRNN, SinePositionEncoding, Softmax,
+    TimeDistributed, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, keys,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -196,6 +196,10 @@ pub const REGISTRY: &[Registered] = &[
         boxed(RMSNormalization::from_config(c))
     })
     .positional(&["axis"]),
+    entry("GroupNormalization", "Normalization", |c| {
+        boxed(GroupNormalization::from_config(c))
+    })
+    .positional(&["groups"]),
     entry("Add", "Merging", |c| boxed(Merge::from_config("Add", c))).not_in_head(MERGE),
     entry("Subtract", "Merging", |c| boxed(Merge::from_config("Subtract", c))).not_in_head(MERGE),
     entry("Multiply", "Merging", |c| boxed(Merge::from_config("Multiply", c))).not_in_head(MERGE),

@@ -17,7 +17,7 @@ pub struct Case {
     pub input: Tensor,
 }
 
-/// Every case: an MLP, the MNIST CNN, a model with BatchNormalization, an Embedding + LSTM +
+/// Every case: an MLP, the MNIST CNN, a model with Batch- and GroupNormalization, an Embedding + LSTM +
 /// GRU text model, a functional model with Add, Concatenate and a shared layer, a model
 /// holding nested models (a frozen functional base with a Sequential block inside), and a deep
 /// stack whose configuration is larger than an HDF5 object header holds, causal
@@ -101,13 +101,14 @@ fn mnist_cnn() -> Result<Model> {
     Ok(model)
 }
 
-/// Dense, BatchNormalization, ReLU: SGD with momentum, mean squared error.
+/// Dense, BatchNormalization, GroupNormalization, ReLU: SGD with momentum, mean squared error.
 fn batchnorm() -> Result<Model> {
     let mut model = Sequential::new();
     model
         .add(Input::new(&[12]))
         .add(Dense::new(16).use_bias(false))
         .add(BatchNormalization::new())
+        .add(strata::layers::GroupNormalization::new(4))
         .add(Activation::new("relu"))
         .add(Dense::new(3));
     model.compile(Sgd::new(0.01).momentum(0.9), "mse", &[])?;

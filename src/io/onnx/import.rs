@@ -609,6 +609,7 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
         "Resize" => converter.resize(node),
         "GlobalAveragePool" | "GlobalMaxPool" => converter.global_pool(node),
         "BatchNormalization" => converter.batch_norm(node),
+        "InstanceNormalization" => converter.instance_norm(node),
         "Concat" => converter.concat(node),
         "Pad" => converter.pad(node),
         "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => converter.reshape_node(node),

@@ -47,6 +47,7 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "GlobalAveragePool",
     "GlobalMaxPool",
     "BatchNormalization",
+    "InstanceNormalization",
     "Concat",
     "Flatten",
     "Reshape",
@@ -747,6 +748,30 @@ impl Converter {
             &x,
             weights,
         )?))
+    }
+
+    /// `InstanceNormalization` (PyTorch's `InstanceNorm1d` / `InstanceNorm2d`) on channels
+    /// strata holds last: Keras's `GroupNormalization(groups=-1)`, each channel of each sample
+    /// normalized over its positions, then scaled and shifted.
+    pub(super) fn instance_norm(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.computed(node, 0)?;
+        if x.axes.last() != Some(&0) || x.order.is_some() || x.shape.len() < 2 {
+            return Err(format!(
+                "needs channels with positions (N, C, ...), the channel axis held last in strata; ONNX shape (N, {}) is \
+                 not held so",
+                join(&x.shape)
+            ));
+        }
+        let channels = x.shape[0];
+        let mut weights = Vec::new();
+        for (k, name) in [(1, "scale"), (2, "bias")] {
+            let c = self.constant(node, k, name)?;
+            check_len(&c, channels, name)?;
+            weights.push(c.floats());
+        }
+        let config = json!({ "groups": -1, "epsilon": node.float("epsilon", 1e-5), "axis": -1 });
+        let y = self.add_same_layout(node.proto, "GroupNormalization", config, &x, weights)?;
+        Ok(Tensor::Computed(y))
     }
 
     /// `Concat` of computed tensors in one layout: `Concatenate` on strata's matching axis; with
