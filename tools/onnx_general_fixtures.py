@@ -69,6 +69,40 @@ def distilbert(classifier):
     return Hidden(transformers.DistilBertModel(config))
 
 
+class Normalizations(torch.nn.Module):
+    """Images through GroupNorm (a Reshape to (N, G, -1), InstanceNormalization and a Reshape
+    back, with both exporters) and InstanceNorm2d with its affine weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.group = torch.nn.GroupNorm(4, 8)
+        self.instance = torch.nn.InstanceNorm2d(8, affine=True)
+        self.head = torch.nn.Conv2d(8, 4, 1)
+        for norm in (self.group, self.instance):
+            torch.nn.init.normal_(norm.weight, 1.0, 0.5)
+            torch.nn.init.normal_(norm.bias, 0.0, 0.5)
+
+    def forward(self, x):
+        return self.head(self.instance(torch.relu(self.group(self.conv(x)))))
+
+
+class Sequences(torch.nn.Module):
+    """(N, C, L) sequences: Conv1d, MaxPool1d, GroupNorm over the steps, AvgPool1d, the mean
+    over the steps repeated with `expand`."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(3, 8, 3)
+        self.norm = torch.nn.GroupNorm(2, 8)
+        torch.nn.init.normal_(self.norm.weight, 1.0, 0.5)
+        torch.nn.init.normal_(self.norm.bias, 0.0, 0.5)
+
+    def forward(self, x):
+        x = torch.nn.functional.avg_pool1d(self.norm(torch.nn.functional.max_pool1d(self.conv(x), 2)), 2)
+        return x + x.mean(dim=2, keepdim=True).expand(-1, -1, x.shape[2])
+
+
 class Hidden(torch.nn.Module):
     """A transformer's last hidden state from token ids (or images) alone."""
 
@@ -162,6 +196,8 @@ SPREAD = {"ts": TS_OPSETS, "dynamo": DYNAMO_OPSETS}
 LIGHT = {"ts": [17], "dynamo": [18]}
 OLD_AND_NEW = {"ts": [11, 17], "dynamo": [18]}
 MODELS = {
+    "normalizations": (Normalizations, (2, 3, 10, 10), None, LIGHT),
+    "sequences": (Sequences, (2, 3, 22), None, LIGHT),
     "small_cnn": (SmallCnn, (2, 3, 12, 12), None, SPREAD),
     "ops": (Ops, (2, 3, 8, 8), None, SPREAD),
     "tiny_resnet": (TinyResNet, (2, 3, 32, 32), None, SPREAD),
@@ -322,6 +358,10 @@ COMMITTED = [
     ("hf_opt_lm", "ts", 17),
     ("hf_gpt_neo_global_lm", "ts", 17),
     ("hf_mobilebert", "ts", 17),
+    ("normalizations", "ts", 17),
+    ("normalizations", "dynamo", 18),
+    ("sequences", "ts", 17),
+    ("sequences", "dynamo", 18),
 ]
 
 # Hugging Face models with an attention mask input (`write_masked`), each with both exporters.

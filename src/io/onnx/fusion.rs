@@ -10,7 +10,9 @@
 //! `RMSNormalization` node; the NaN guard torch.export puts after a masked
 //! attention's softmax, `Where(IsNaN(p), 0, p)`, is dropped (see [`Patterns::nan_guard`]). An
 //! RoBERTa's position ids computed from the token ids (`Equal`, `Not`, `CumSum`, `Mul`, `Add`)
-//! become one `PositionIds` node (domain [`FUSED_DOMAIN`]). An `Erf`, `Pow`, `Sqrt`, `IsNaN`,
+//! become one `PositionIds` node (domain [`FUSED_DOMAIN`]), and PyTorch's `GroupNorm` (a
+//! `Reshape` to `(N, G, -1)`, `InstanceNormalization`, a `Reshape` back) one `GroupNormalization`
+//! node of that domain. An `Erf`, `Pow`, `Sqrt`, `IsNaN`,
 //! `Not`, `Abs` or `CumSum` outside the patterns stays, and is refused as unsupported.
 
 use super::proto::{AttributeProto, DOUBLE, FLOAT, GraphProto, INT32, INT64, NodeProto, TensorProto};
@@ -59,6 +61,7 @@ pub(super) fn fuse(graph: &GraphProto) -> Vec<NodeProto> {
             _ if removed[k] => None,
             "Abs" => patterns.softsign(k),
             "Softplus" => patterns.mish(k),
+            "InstanceNormalization" => patterns.group_norm(k),
             _ => None,
         };
         if let Some((nodes, fused)) = found {
@@ -400,6 +403,41 @@ impl Patterns<'_> {
             ),
             _ => None,
         }
+    }
+
+    /// PyTorch's `GroupNorm` as both its exporters write it, around `InstanceNormalization` node
+    /// `norm`: `Reshape` to `(N, G, -1)`, the normalization (one scale and offset per group),
+    /// `Reshape` back. The fused node (domain [`FUSED_DOMAIN`]) reads the input, the scale and
+    /// offset, and both target shapes, which import checks once it knows the shapes.
+    fn group_norm(&self, norm: usize) -> Option<(Vec<usize>, NodeProto)> {
+        let nodes = &self.graph.node;
+        let grouped = nodes[norm].input.first()?;
+        let before = self.maker_of(grouped)?;
+        if nodes[before].op_type != "Reshape" || self.only_reader(grouped)? != norm {
+            return None;
+        }
+        let normalized = nodes[norm].output.first()?;
+        let after = self.only_reader(normalized)?;
+        if nodes[after].op_type != "Reshape" || nodes[after].input.first()? != normalized {
+            return None;
+        }
+        let input = |k: usize, i: usize| nodes[k].input.get(i).cloned();
+        let inputs = vec![
+            input(before, 0)?,
+            input(norm, 1)?,
+            input(norm, 2)?,
+            input(before, 1)?,
+            input(after, 1)?,
+        ];
+        let fused = NodeProto {
+            name: nodes[after].name.clone(),
+            op_type: "GroupNormalization".into(),
+            domain: FUSED_DOMAIN.into(),
+            input: inputs,
+            output: vec![nodes[after].output.first()?.clone()],
+            attribute: nodes[norm].attribute.clone(),
+        };
+        Some((vec![before, norm, after], fused))
     }
 
     /// Whether `name` is an initializer of one axis (a normalization's γ or β).

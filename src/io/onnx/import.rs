@@ -191,7 +191,8 @@ fn check_supported(graph: &GraphProto, opsets: &HashMap<&str, i64>) -> std::resu
             node.domain.as_str()
         };
         if domain.is_empty() && IMPORTABLE_OPS.contains(&node.op_type.as_str())
-            || domain == super::fusion::FUSED_DOMAIN && node.op_type == "PositionIds"
+            || domain == super::fusion::FUSED_DOMAIN
+                && matches!(node.op_type.as_str(), "PositionIds" | "GroupNormalization")
         {
             continue;
         }
@@ -593,6 +594,7 @@ fn convert(converter: &mut Converter, node: &Node, reader: &mut TensorReader) ->
         "Gather" => converter.gather(node),
         "GatherElements" => converter.gather_uniform(node),
         "PositionIds" if node.proto.domain == super::fusion::FUSED_DOMAIN => converter.position_ids(node),
+        "GroupNormalization" => converter.group_norm(node),
         "LayerNormalization" => converter.layer_norm(node),
         "RMSNormalization" => converter.rms_norm(node),
         "Gelu" => converter.gelu(node),

@@ -3,7 +3,7 @@
 //! (`OIHW` kernels, `(in, out)` or transposed matrices) to Keras's (`HWIO`, `(in, out)`).
 
 use super::convert::{Computed, Converter, Node, Tensor, onnx_shape};
-use super::tensors::Constant;
+use super::tensors::{BATCH, Constant, Values};
 use serde_json::json;
 use std::rc::Rc;
 
@@ -48,6 +48,7 @@ pub const IMPORTABLE_OPS: &[&str] = &[
     "GlobalMaxPool",
     "BatchNormalization",
     "InstanceNormalization",
+    "GroupNormalization",
     "Concat",
     "Flatten",
     "Reshape",
@@ -754,6 +755,59 @@ impl Converter {
     /// strata holds last: Keras's `GroupNormalization(groups=-1)`, each channel of each sample
     /// normalized over its positions, then scaled and shifted.
     pub(super) fn instance_norm(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.channels_last(node)?;
+        let groups = x.shape[0];
+        self.add_group_norm(node, x, groups)
+    }
+
+    /// `GroupNormalization`: ONNX's operator (opset 18's scale and offset per group, opset
+    /// 21's per channel) or PyTorch's `GroupNorm` fused from the nodes its exporters write
+    /// (`fusion.rs`; its two target shapes checked here), as Keras's layer.
+    pub(super) fn group_norm(&mut self, node: &Node) -> Result<Tensor, String> {
+        let x = self.channels_last(node)?;
+        let (channels, count) = (x.shape[0], x.shape.iter().product::<usize>());
+        let batch_ok = |d: i64| d == 0 || d == -1 || d == BATCH || self.static_batch.is_some_and(|b| b as i64 == d);
+        let groups = if node.proto.domain == super::fusion::FUSED_DOMAIN {
+            // The batch size may stand in them as `BATCH` (a shape computed with `Shape`).
+            let shape = |k: usize, what: &str| match &self.constant(node, k, what)?.values {
+                Values::Int(v) => Ok(v.clone()),
+                Values::Float(_) => Err(format!("its {what} is not integers")),
+            };
+            let (grouped, back) = (shape(3, "grouped shape")?, shape(4, "shape")?);
+            let groups = match grouped.as_slice() {
+                &[first, groups, rest]
+                    if batch_ok(first) && groups > 0 && (rest == -1 || rest * groups == count as i64) =>
+                {
+                    groups as usize
+                }
+                _ => {
+                    return Err(format!(
+                        "reshapes ONNX shape (N, {}) to {grouped:?}, not to (N, groups, -1)",
+                        join(&x.shape)
+                    ));
+                }
+            };
+            let same = back.len() == x.shape.len() + 1
+                && batch_ok(back[0])
+                && back[1..].iter().zip(&x.shape).all(|(&b, &d)| b == d as i64);
+            if !same {
+                return Err(format!(
+                    "reshapes the groups to {back:?}, not back to ONNX shape (N, {})",
+                    join(&x.shape)
+                ));
+            }
+            groups
+        } else {
+            usize::try_from(node.int("num_groups", 0)).map_err(|_| "a negative num_groups".to_string())?
+        };
+        if groups == 0 || !channels.is_multiple_of(groups) {
+            return Err(format!("{groups} groups do not divide {channels} channels"));
+        }
+        self.add_group_norm(node, x, groups)
+    }
+
+    /// The computed input of a normalization over positions, with channels strata holds last.
+    fn channels_last(&self, node: &Node) -> Result<Computed, String> {
         let x = self.computed(node, 0)?;
         if x.axes.last() != Some(&0) || x.order.is_some() || x.shape.len() < 2 {
             return Err(format!(
@@ -762,14 +816,27 @@ impl Converter {
                 join(&x.shape)
             ));
         }
+        Ok(x)
+    }
+
+    /// Keras's `GroupNormalization(groups)` on `x`, its scale and offset the node's inputs 1
+    /// and 2: one value per channel, or one per group (repeated over its channels).
+    fn add_group_norm(&mut self, node: &Node, x: Computed, groups: usize) -> Result<Tensor, String> {
         let channels = x.shape[0];
         let mut weights = Vec::new();
         for (k, name) in [(1, "scale"), (2, "bias")] {
-            let c = self.constant(node, k, name)?;
-            check_len(&c, channels, name)?;
-            weights.push(c.floats());
+            let values = self.constant(node, k, name)?.floats();
+            weights.push(match values.len() {
+                n if n == channels => values,
+                n if n == groups => (0..channels).map(|c| values[c / (channels / groups)]).collect(),
+                n => {
+                    return Err(format!(
+                        "has {n} {name} values for {channels} channels in {groups} groups"
+                    ));
+                }
+            });
         }
-        let config = json!({ "groups": -1, "epsilon": node.float("epsilon", 1e-5), "axis": -1 });
+        let config = json!({ "groups": groups, "epsilon": node.float("epsilon", 1e-5), "axis": -1 });
         let y = self.add_same_layout(node.proto, "GroupNormalization", config, &x, weights)?;
         Ok(Tensor::Computed(y))
     }

@@ -90,16 +90,28 @@ impl Converter {
             layer: Some(layer),
         };
         if op == "ReduceSum" {
-            let config = json!({ "scale": x.shape[0] as f32, "offset": 0.0 });
+            let steps = x.strata_shape()[0];
+            let config = json!({ "scale": steps as f32, "offset": 0.0 });
             let non_negative = y.non_negative;
             y = self.add_same_layout(node.proto, "Rescaling", config, &y, vec![])?;
             y.non_negative = non_negative;
         }
+        let width = y.shape[0];
         match node.int("keepdims", 1) != 0 {
-            true => {
-                let width = y.shape[0];
-                self.reshape_computed(node, y, vec![1, width])
+            // ONNX's `(C, 1)` of a sequence `(C, L)` that strata holds as `(L, C)`: strata's `(1, C)`.
+            true if x.is_channels_last_sequence() => {
+                let config = json!({ "target_shape": [1, width] });
+                let (source, _, layer) = self.add_layer(node.proto, "_kept", "Reshape", config, &[&y], vec![])?;
+                Ok(Tensor::Computed(Computed {
+                    source,
+                    shape: vec![width, 1],
+                    axes: vec![1, 0],
+                    order: None,
+                    non_negative: y.non_negative,
+                    layer: Some(layer),
+                }))
             }
+            true => self.reshape_computed(node, y, vec![1, width]),
             false => Ok(Tensor::Computed(y)),
         }
     }
