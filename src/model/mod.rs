@@ -133,6 +133,20 @@ impl Network {
         self.forward_planned(graph, inputs, outputs, &[])
     }
 
+    /// [`Network::forward`] for training and evaluation: the calls [`Network::training_plan`]
+    /// fuses recorded together, planned into `plan` with `readers` as its working memory
+    /// (buffers kept between steps, so neither allocates).
+    pub(super) fn forward_fused(
+        &self,
+        graph: &mut Graph,
+        inputs: &[Var],
+        outputs: &mut Vec<Var>,
+        (readers, plan): (&mut Vec<(usize, usize)>, &mut Vec<inference::Step>),
+    ) -> Result<()> {
+        self.training_plan(graph.params(), readers, plan);
+        self.forward_planned(graph, inputs, outputs, plan)
+    }
+
     /// [`Network::forward`] with the calls `plan` (from [`Network::training_plan`]; empty:
     /// none) fuses recorded together. A fused call's output slot holds the run's output,
     /// which only the run reads.

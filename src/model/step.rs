@@ -36,7 +36,6 @@ impl Model {
             .as_ref()
             .expect("prepare checked that the model is compiled");
         let workspace = &mut self.workspace;
-        (self.network).training_plan(&self.params, &mut workspace.readers, &mut workspace.training_plan);
         let mut graph = Graph::new(&mut workspace.tape, &self.params, true).with_noise_seed(noise_seed);
         let mut inputs: SmallVec<[Var; 4]> = SmallVec::new();
         for x in xs {
@@ -46,12 +45,8 @@ impl Model {
         for y in ys {
             targets.push(graph.constant_with(|buffer| y.gather_rows_into(batch, buffer)));
         }
-        (self.network).forward_planned(
-            &mut graph,
-            &inputs,
-            &mut workspace.call_outputs,
-            &workspace.training_plan,
-        )?;
+        let plan = (&mut workspace.readers, &mut workspace.training_plan);
+        (self.network).forward_fused(&mut graph, &inputs, &mut workspace.call_outputs, plan)?;
         let loss = objective(
             compiled,
             &mut graph,
@@ -99,7 +94,6 @@ impl Model {
         let mut stats = StepStats::for_outputs(&metric_sums);
         let mut start = rows.start;
         let workspace = &mut self.workspace;
-        (self.network).training_plan(&self.params, &mut workspace.readers, &mut workspace.training_plan);
         while start < rows.end {
             let end = (start + batch_size).min(rows.end);
             // As for training steps: the other threads spin between the batches' parallel parts.
@@ -114,12 +108,8 @@ impl Model {
                 .iter()
                 .map(|y| graph.constant_with(|buffer| y.slice_rows_into(start, end, buffer)))
                 .collect();
-            (self.network).forward_planned(
-                &mut graph,
-                &inputs,
-                &mut workspace.call_outputs,
-                &workspace.training_plan,
-            )?;
+            let plan = (&mut workspace.readers, &mut workspace.training_plan);
+            (self.network).forward_fused(&mut graph, &inputs, &mut workspace.call_outputs, plan)?;
             let loss = objective(
                 compiled,
                 &mut graph,
